@@ -1,0 +1,1 @@
+"""Shopify adapter for shopsync: GraphQL Admin API reads, webhooks, and an emulator."""

@@ -1,0 +1,32 @@
+"""shopsync: a normalized local copy of a Shopify or WooCommerce shop, and the retention
+programs that run on it (loyalty, review requests, win-back and more).
+
+The public API is what ``__all__`` lists; everything else may change between releases.
+"""
+
+from __future__ import annotations
+
+from shopsync import errors, models
+from shopsync.adapter import Adapter, Page, Rejected, available_adapters, connect
+from shopsync.errors import ShopSyncError
+from shopsync.models import Customer, Money, Order, Product
+from shopsync.store import Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter",
+    "Customer",
+    "Money",
+    "Order",
+    "Page",
+    "Product",
+    "Rejected",
+    "ShopSyncError",
+    "Store",
+    "__version__",
+    "available_adapters",
+    "connect",
+    "errors",
+    "models",
+]

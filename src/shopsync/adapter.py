@@ -1,0 +1,122 @@
+"""What an adapter is, and how shopsync finds one by name.
+
+An adapter knows one platform and nothing about retention: it reads the shop's customers,
+orders and products page by page and maps them to :mod:`shopsync.models`. Adapters are
+plugins: a distribution registers a class in the ``shopsync.adapters`` entry-point group
+and :func:`connect` builds it from keyword settings::
+
+    [project.entry-points."shopsync.adapters"]
+    bigcommerce = "shopsync_bigcommerce:BigCommerceAdapter"
+
+The built-in Shopify and WooCommerce adapters register the same way; the core never
+imports a concrete adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+from shopsync.errors import AdapterNotFoundError, ConfigurationError
+from shopsync.models import Customer, Order, Product
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Adapter",
+    "Page",
+    "Rejected",
+    "Resource",
+    "available_adapters",
+    "connect",
+]
+
+ENTRY_POINT_GROUP = "shopsync.adapters"
+
+Resource = Literal["customers", "orders", "products"]
+RecordT = TypeVar("RecordT", Customer, Order, Product)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A platform record that could not be mapped; it goes to the quarantine, not away."""
+
+    resource: str
+    record_id: str | None
+    raw: str
+    """The record as received (JSON text)."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[RecordT]):
+    """One page of a read: the mapped records, the rejected ones, and where it ends.
+
+    ``cursor`` is opaque to the caller except that passing it back to the adapter resumes
+    the read after this page; ``high_water`` is the largest ``updated_at`` seen so far.
+    """
+
+    records: Sequence[RecordT]
+    rejected: Sequence[Rejected] = ()
+    cursor: str | None = None
+    high_water: dt.datetime | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    """Request counters of this page (``requests``, ``retries``, ``throttle_waits``)."""
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The read side every platform adapter provides.
+
+    ``updated_since`` limits a read to records updated at or after that instant; the adapter
+    may return a few older ones (an overlap window) but must never skip a newer one.
+    """
+
+    platform: str
+    """Entry-point name of the adapter, e.g. ``"shopify"``."""
+    shop: str
+    """The shop as it appears in :attr:`shopsync.models.Customer.shop`."""
+
+    def read_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Customer]]:
+        ...
+
+    def read_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Order]]:
+        ...
+
+    def read_products(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Product]]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_adapters() -> list[str]:
+    """Names of the installed adapters."""
+    return sorted(_entry_points())
+
+
+def connect(name: str, **settings: Any) -> Adapter:
+    """Build the adapter registered as ``name`` from its keyword settings.
+
+    >>> shop = shopsync.connect("shopify", shop="acme.myshopify.com", access_token=token)
+    """
+    found = _entry_points().get(name)
+    if found is None:
+        raise AdapterNotFoundError(name, available_adapters())
+    try:
+        factory = found.load()
+    except ImportError as exc:
+        raise ConfigurationError(f"adapter {name!r} is installed but cannot be imported: {exc}") from exc
+    try:
+        adapter = factory(**settings)
+    except TypeError as exc:
+        raise ConfigurationError(f"adapter {name!r} does not accept these settings: {exc}") from exc
+    if not isinstance(adapter, Adapter):
+        raise ConfigurationError(f"{found.value} does not implement shopsync.adapter.Adapter")
+    return adapter

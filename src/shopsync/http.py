@@ -1,0 +1,231 @@
+"""The one place where shopsync talks HTTP: sessions, the retry policy, and redaction.
+
+Every adapter sends its requests through :class:`HttpClient`, so every platform gets the
+same behaviour: 429 and 5xx are retried with exponential backoff and jitter, honouring
+``Retry-After``; connection errors, timeouts and truncated bodies are retried; 401, 403 and
+404 never are. Credentials never reach a log line, a repr or an exception: URLs pass
+through :func:`redact_url` and headers are never formatted into messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from shopsync.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PlatformError,
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+    ShopSyncError,
+    TransportError,
+)
+
+__all__ = ["HttpClient", "RetryPolicy", "redact", "redact_url", "retrying"]
+
+log = logging.getLogger("shopsync.http")
+
+_SECRET_PARAMS = re.compile(
+    r"(token|secret|signature|password|key|auth|hmac|code|nonce)", re.IGNORECASE
+)
+
+T = TypeVar("T")
+
+
+def redact_url(url: str) -> str:
+    """The URL with credentials removed: userinfo dropped, secret-looking query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = urlencode(
+        [(k, "***" if _SECRET_PARAMS.search(k) else v) for k, v in parse_qsl(parts.query, True)],
+        safe="*:",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every occurrence of each (non-trivial) secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts, total time, and the backoff between tries."""
+
+    attempts: int = 8
+    max_elapsed: float = 120.0
+    """Seconds after which no further attempt starts."""
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    """Cap on one backoff; a longer ``Retry-After`` is still honoured up to this."""
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), policy.max_wait)
+        return backoff(state)
+
+    return wait
+
+
+def retrying(
+    policy: RetryPolicy = RetryPolicy(),
+    *,
+    on_retry: Callable[[BaseException, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Retrying:
+    """A tenacity ``Retrying`` that retries exactly the errors whose ``retryable`` is true."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        if error is not None:
+            log.info("retrying after %s (attempt %d, waiting %.2fs)", error, state.attempt_number, delay)
+            if on_retry:
+                on_retry(error, delay)
+
+    return Retrying(
+        retry=retry_if_exception(lambda e: isinstance(e, ShopSyncError) and e.retryable),
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_elapsed),
+        wait=_wait(policy),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def error_for_response(response: requests.Response, platform: str) -> PlatformError | None:
+    """The error a non-2xx response stands for, or None for success."""
+    status = response.status_code
+    if status < 400:
+        return None
+    request_id = response.headers.get("X-Request-Id")
+    where = f"{response.request.method} {redact_url(response.url)}" if response.request else ""
+    kw: dict[str, Any] = {"status": status, "request_id": request_id, "platform": platform}
+    if status == 429:
+        return RateLimitedError(
+            f"rate limited: {where}", retry_after=_retry_after(response.headers), **kw
+        )
+    if status in (401, 403):
+        return AuthenticationError(f"credentials refused: {where}", **kw)
+    if status == 404:
+        return NotFoundError(f"not found: {where}", **kw)
+    if status >= 500:
+        return ServerError(f"server error: {where}", **kw)
+    return PlatformError(f"request refused: {where}", **kw)
+
+
+@dataclass
+class HttpStats:
+    requests: int = 0
+    retries: int = 0
+    throttle_waits: int = 0
+    throttle_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "retries": self.retries, "throttle_waits": self.throttle_waits}
+
+
+@dataclass
+class HttpClient:
+    """A ``requests`` session with shopsync's timeouts, retry policy and error mapping."""
+
+    platform: str
+    timeout: float = 30.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    session: requests.Session = field(default_factory=requests.Session)
+    stats: HttpStats = field(default_factory=HttpStats)
+    sleep: Callable[[float], None] = time.sleep
+
+    def __repr__(self) -> str:
+        return f"HttpClient(platform={self.platform!r}, timeout={self.timeout})"
+
+    def _note_retry(self, error: BaseException, delay: float) -> None:
+        self.stats.retries += 1
+        if isinstance(error, RateLimitedError):
+            self.stats.throttle_waits += 1
+            self.stats.throttle_seconds += delay
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the retry policy (for clients that send requests themselves)."""
+        for attempt in retrying(self.policy, on_retry=self._note_retry, sleep=self.sleep):
+            with attempt:
+                return fn()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def send_once(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, no retry: the response if it succeeded, else the mapped error."""
+        self.stats.requests += 1
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        # "from None": the requests exception's text carries the full URL, credentials included.
+        except requests.Timeout:
+            raise TransportError(f"timed out: {method} {redact_url(url)}") from None
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"connection failed: {method} {redact_url(url)} ({type(exc).__name__})"
+            ) from None
+        error = error_for_response(response, self.platform)
+        if error is not None:
+            raise error
+        return response
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send with retries; raise the mapped :class:`~shopsync.errors.ShopSyncError`."""
+        return self.call(lambda: self.send_once(method, url, **kwargs))
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """Send with retries and return the decoded JSON body (a cut body is retried too)."""
+
+        def once() -> Any:
+            response = self.send_once(method, url, **kwargs)
+            try:
+                return response.json()
+            except ValueError:
+                raise ResponseError(
+                    f"response is not valid JSON: {method} {redact_url(url)}",
+                    status=response.status_code,
+                    platform=self.platform,
+                ) from None
+
+        return self.call(once)
+
+    def close(self) -> None:
+        self.session.close()

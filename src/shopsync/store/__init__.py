@@ -1,0 +1,562 @@
+"""The local store: the single source of truth on the user's side.
+
+SQLAlchemy Core over SQLite by default (``sqlite:///shop.db``) or PostgreSQL by URL
+(``postgresql+psycopg://user@host/db``). The schema is versioned; opening a store migrates
+it forward (:meth:`Store.migrate`). Writes are idempotent upserts keyed by
+``(platform, shop, id)`` and guarded by ``updated_at``: a newer version replaces the record
+and all its child rows in one transaction, an equal or older one changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from shopsync.adapter import Rejected
+from shopsync.errors import ConfigurationError, StoreError
+from shopsync.models import Customer, Order, Product
+from shopsync.store import _rows
+from shopsync.store.schema import (
+    consent_history,
+    customers,
+    fulfillments,
+    line_items,
+    metadata,
+    orders,
+    products,
+    quarantine,
+    refunds,
+    shops,
+    sync_cursors,
+)
+
+__all__ = ["Cursor", "QuarantinedRecord", "Store", "UpsertResult", "metadata"]
+
+DEFAULT_URL = "sqlite:///shopsync.db"
+VERSION_TABLE = "shopsync_schema_version"
+_CHUNK = 500  # ids per IN (...) clause: far below every engine's parameter limit
+
+Record = TypeVar("Record", Customer, Order, Product)
+_CHILDREN = (line_items, refunds, fulfillments)
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert did: new records, newer versions, identical versions, older versions."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+        return self
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the last sync of one resource of one shop stopped."""
+
+    cursor: str | None
+    high_water: dt.datetime | None
+    state: dict[str, Any]
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    id: int
+    platform: str
+    shop: str
+    resource: str
+    record_id: str | None
+    raw: str
+    reason: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    times_seen: int
+    resolved_at: dt.datetime | None
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """A shopsync store at ``url``; the schema is brought up to date on open."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, migrate: bool = True, echo: bool = False) -> None:
+        try:
+            self.engine: Engine = create_engine(url, echo=echo, future=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigurationError(f"cannot open store {self._safe(url)!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._shop_ids: dict[tuple[str, str], int] = {}
+        self._shop_names: dict[int, tuple[str, str]] = {}
+        if migrate:
+            self.migrate()
+
+    @staticmethod
+    def _safe(url: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except Exception:
+            return "<unparseable url>"
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ----------------------------------------------------------------------
+
+    def _alembic(self, connection: Connection) -> Any:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        config.attributes["connection"] = connection
+        config.attributes["version_table"] = VERSION_TABLE
+        return config
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` (default: the newest)."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            command.upgrade(self._alembic(conn), revision)
+
+    def schema_version(self) -> str | None:
+        """The schema revision the database is at, None for an empty database."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            return context.get_current_revision()
+
+    @staticmethod
+    def head_version() -> str:
+        """The newest schema revision this version of shopsync knows."""
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
+        head = script.get_current_head()
+        assert head is not None
+        return head
+
+    # -- transactions and shops ------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: everything written through the connection lands or nothing does."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self._forget_shops()  # a rolled-back transaction may have created shop rows we cached
+            raise
+
+    def shop_id(self, platform: str, shop: str, conn: Connection | None = None) -> int:
+        """The store's key for a shop, created on first use."""
+        key = (platform, shop)
+        if key in self._shop_ids:
+            return self._shop_ids[key]
+        with self._conn(conn) as c:
+            found = c.execute(
+                select(shops.c.shop_id).where(shops.c.platform == platform, shops.c.shop == shop)
+            ).scalar()
+            if found is None:
+                found = c.execute(
+                    shops.insert().values(
+                        platform=platform, shop=shop, created_at=_rows.to_micros(_now())
+                    )
+                ).inserted_primary_key[0]
+        self._shop_ids[key] = found
+        self._shop_names[found] = key
+        return int(found)
+
+    def shops(self) -> list[tuple[str, str]]:
+        """Every (platform, shop) the store holds."""
+        with self.engine.connect() as conn:
+            return [(r.platform, r.shop) for r in conn.execute(select(shops).order_by(shops.c.shop_id))]
+
+    @contextmanager
+    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.transaction() as own:
+                yield own
+
+    # -- upserts ---------------------------------------------------------------------
+
+    def upsert(self, records: Iterable[Customer | Order | Product], conn: Connection | None = None) -> UpsertResult:
+        """Insert or replace records; all of them in one transaction.
+
+        A record replaces the stored one only if its ``updated_at`` is newer; child rows
+        (line items, refunds, fulfilments) are replaced with it. A failure rolls back the
+        whole batch, so no order is ever half written.
+        """
+        groups: dict[tuple[type, str, str], list[Any]] = {}
+        for record in records:
+            groups.setdefault((type(record), record.platform, record.shop), []).append(record)
+        result = UpsertResult()
+        try:
+            with self._conn(conn) as c:
+                for (kind, platform, shop), batch in groups.items():
+                    shop_id = self.shop_id(platform, shop, c)
+                    if kind is Order:
+                        result += self._upsert_orders(c, shop_id, batch)
+                    elif kind is Customer:
+                        result += self._upsert_customers(c, shop_id, batch)
+                    elif kind is Product:
+                        result += self._upsert_simple(c, products, shop_id, batch, _rows.product_row)
+                    else:
+                        raise TypeError(f"cannot store {kind.__name__}")
+        except SQLAlchemyError as exc:
+            self._forget_shops()
+            cause = getattr(exc, "orig", None) or exc
+            raise StoreError(f"upsert rolled back: {type(cause).__name__}: {cause}") from exc
+        return result
+
+    def _forget_shops(self) -> None:
+        self._shop_ids.clear()
+        self._shop_names.clear()
+
+    @staticmethod
+    def _newest(batch: list[Record]) -> dict[str, Record]:
+        newest: dict[str, Record] = {}
+        for record in batch:
+            seen = newest.get(record.id)
+            if seen is None or record.updated_at > seen.updated_at:
+                newest[record.id] = record
+        return newest
+
+    def _existing(self, c: Connection, table: Table, shop_id: int, ids: Sequence[str], *extra: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        cols = [table.c.id, table.c.updated_at, *(table.c[name] for name in extra)]
+        for chunk in _chunks(ids):
+            for row in c.execute(select(*cols).where(table.c.shop_id == shop_id, table.c.id.in_(chunk))):
+                found[row.id] = row
+        return found
+
+    def _classify(
+        self, newest: dict[str, Record], existing: dict[str, Any], result: UpsertResult
+    ) -> tuple[list[Record], list[Record]]:
+        fresh: list[Record] = []
+        newer: list[Record] = []
+        for rid, record in newest.items():
+            old = existing.get(rid)
+            if old is None:
+                fresh.append(record)
+                continue
+            stamp = _rows.to_micros(record.updated_at)
+            if stamp > old.updated_at:
+                newer.append(record)
+            elif stamp == old.updated_at:
+                result.unchanged += 1
+            else:
+                result.stale += 1
+        result.inserted += len(fresh)
+        result.updated += len(newer)
+        return fresh, newer
+
+    def _delete(self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id") -> None:
+        for chunk in _chunks(ids):
+            c.execute(table.delete().where(table.c.shop_id == shop_id, table.c[column].in_(chunk)))
+
+    def _upsert_simple(self, c: Connection, table: Table, shop_id: int, batch: list[Any], to_row: Any) -> UpsertResult:
+        result = UpsertResult()
+        newest = self._newest(batch)
+        fresh, newer = self._classify(newest, self._existing(c, table, shop_id, list(newest)), result)
+        self._delete(c, table, shop_id, [r.id for r in newer])
+        rows = [to_row(shop_id, r) for r in fresh + newer]
+        if rows:
+            c.execute(table.insert(), rows)
+        return result
+
+    def _upsert_customers(self, c: Connection, shop_id: int, batch: list[Customer]) -> UpsertResult:
+        result = UpsertResult()
+        newest = self._newest(batch)
+        existing = self._existing(
+            c, customers, shop_id, list(newest), "email_consent", "email_opt_in", "sms_consent", "sms_opt_in"
+        )
+        fresh, newer = self._classify(newest, existing, result)
+        self._delete(c, customers, shop_id, [r.id for r in newer])
+        rows = [_rows.customer_row(shop_id, r) for r in fresh + newer]
+        if rows:
+            c.execute(customers.insert(), rows)
+        history = []
+        for record in fresh + newer:
+            old = existing.get(record.id)
+            for row in _rows.consent_rows(shop_id, record):
+                if old is None or (row["state"], row["opt_in_level"]) != (
+                    getattr(old, f"{row['channel']}_consent"),
+                    getattr(old, f"{row['channel']}_opt_in"),
+                ):
+                    history.append(row)
+        if history:
+            c.execute(consent_history.insert(), history)
+        return result
+
+    def _upsert_orders(self, c: Connection, shop_id: int, batch: list[Order]) -> UpsertResult:
+        result = UpsertResult()
+        newest = self._newest(batch)
+        fresh, newer = self._classify(newest, self._existing(c, orders, shop_id, list(newest)), result)
+        replaced = [r.id for r in newer]
+        for child in _CHILDREN:
+            self._delete(c, child, shop_id, replaced, column="order_id")
+        self._delete(c, orders, shop_id, replaced)
+        tables: dict[str, list[dict[str, Any]]] = {"orders": [], "line_items": [], "refunds": [], "fulfillments": []}
+        for order in fresh + newer:
+            for name, rows in _rows.order_rows(shop_id, order).items():
+                tables[name].extend(rows)
+        for table in (orders, *_CHILDREN):
+            if tables[table.name]:
+                c.execute(table.insert(), tables[table.name])
+        return result
+
+    def delete(self, kind: type[Customer | Order | Product], platform: str, shop: str, record_id: str, conn: Connection | None = None) -> bool:
+        """Remove a record (and an order's child rows); True if it existed."""
+        table = {Customer: customers, Order: orders, Product: products}[kind]
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            if kind is Order:
+                for child in _CHILDREN:
+                    self._delete(c, child, shop_id, [record_id], column="order_id")
+            if kind is Customer:
+                self._delete(c, consent_history, shop_id, [record_id], column="customer_id")
+            deleted = c.execute(table.delete().where(table.c.shop_id == shop_id, table.c.id == record_id))
+            return bool(deleted.rowcount)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def get(self, kind: type[Record], platform: str, shop: str, record_id: str) -> Record | None:
+        """The stored record, or None."""
+        found = list(self._read(kind, platform, shop, [record_id]))
+        return found[0] if found else None
+
+    def iter(self, kind: type[Record], platform: str, shop: str, *, batch: int = 1000) -> Iterator[Record]:
+        """Every stored record of one kind for one shop, in id order, ``batch`` at a time."""
+        table = {Customer: customers, Order: orders, Product: products}[kind]
+        shop_id = self.shop_id(platform, shop)
+        last: str | None = None
+        while True:
+            query = select(table.c.id).where(table.c.shop_id == shop_id).order_by(table.c.id).limit(batch)
+            if last is not None:
+                query = query.where(table.c.id > last)
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(query).scalars())
+            if not ids:
+                return
+            yield from self._read(kind, platform, shop, ids)
+            last = ids[-1]
+
+    def count(self, kind: type[Customer | Order | Product], platform: str, shop: str) -> int:
+        table = {Customer: customers, Order: orders, Product: products}[kind]
+        shop_id = self.shop_id(platform, shop)
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table).where(table.c.shop_id == shop_id)).scalar_one())
+
+    def _read(self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]) -> Iterator[Record]:
+        shop_id = self.shop_id(platform, shop)
+        table = {Customer: customers, Order: orders, Product: products}[kind]
+        with self.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(table).where(table.c.shop_id == shop_id, table.c.id.in_(ids)).order_by(table.c.id)
+                )
+            )
+            if kind is Customer:
+                for row in rows:
+                    yield _rows.customer_from_row(platform, shop, row)  # type: ignore[misc]
+                return
+            if kind is Product:
+                for row in rows:
+                    yield _rows.product_from_row(platform, shop, row)  # type: ignore[misc]
+                return
+            children: dict[str, dict[str, list[Any]]] = {}
+            for child in _CHILDREN:
+                grouped: dict[str, list[Any]] = {}
+                for row in conn.execute(
+                    select(child).where(child.c.shop_id == shop_id, child.c.order_id.in_(ids))
+                ):
+                    grouped.setdefault(row.order_id, []).append(row)
+                children[child.name] = grouped
+        for row in rows:
+            yield _rows.order_from_rows(  # type: ignore[misc]
+                platform,
+                shop,
+                row,
+                children["line_items"].get(row.id, []),
+                children["refunds"].get(row.id, []),
+                children["fulfillments"].get(row.id, []),
+            )
+
+    # -- sync cursors ----------------------------------------------------------------
+
+    def get_cursor(self, platform: str, shop: str, resource: str, conn: Connection | None = None) -> Cursor | None:
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            row = c.execute(
+                select(sync_cursors).where(sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource)
+            ).first()
+        if row is None:
+            return None
+        return Cursor(
+            cursor=row.cursor,
+            high_water=_rows.from_micros(row.high_water),
+            state=dict(row.state),
+            updated_at=_rows.from_micros(row.updated_at),  # type: ignore[arg-type]
+        )
+
+    def set_cursor(
+        self,
+        platform: str,
+        shop: str,
+        resource: str,
+        *,
+        cursor: str | None,
+        high_water: dt.datetime | None,
+        state: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Record where a sync stopped; pass the page's connection to commit both together."""
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            values = {
+                "cursor": cursor,
+                "high_water": _rows.opt_micros(high_water),
+                "state": state or {},
+                "updated_at": _rows.to_micros(_now()),
+            }
+            changed = c.execute(
+                update(sync_cursors)
+                .where(sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource)
+                .values(**values)
+            )
+            if not changed.rowcount:
+                c.execute(sync_cursors.insert().values(shop_id=shop_id, resource=resource, **values))
+
+    # -- quarantine ------------------------------------------------------------------
+
+    def quarantine(self, platform: str, shop: str, rejected: Iterable[Rejected], conn: Connection | None = None) -> int:
+        """Keep rejected records with their reason; seeing one again updates it. Returns the count."""
+        count = 0
+        now = _rows.to_micros(_now())
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            for item in rejected:
+                key = item.record_id or "sha256:" + hashlib.sha256(item.raw.encode()).hexdigest()[:32]
+                where = (
+                    quarantine.c.shop_id == shop_id,
+                    quarantine.c.resource == item.resource,
+                    quarantine.c.record_key == key,
+                )
+                changed = c.execute(
+                    update(quarantine)
+                    .where(*where)
+                    .values(
+                        raw=item.raw,
+                        reason=item.reason,
+                        last_seen=now,
+                        times_seen=quarantine.c.times_seen + 1,
+                        resolved_at=None,
+                    )
+                )
+                if not changed.rowcount:
+                    c.execute(
+                        quarantine.insert().values(
+                            shop_id=shop_id,
+                            resource=item.resource,
+                            record_key=key,
+                            record_id=item.record_id,
+                            raw=item.raw,
+                            reason=item.reason,
+                            first_seen=now,
+                            last_seen=now,
+                            times_seen=1,
+                        )
+                    )
+                count += 1
+        return count
+
+    def quarantined(self, *, include_resolved: bool = False) -> list[QuarantinedRecord]:
+        """The quarantine, oldest first."""
+        query = select(quarantine, shops.c.platform, shops.c.shop).join(
+            shops, shops.c.shop_id == quarantine.c.shop_id
+        )
+        if not include_resolved:
+            query = query.where(quarantine.c.resolved_at.is_(None))
+        with self.engine.connect() as conn:
+            return [
+                QuarantinedRecord(
+                    id=r.id,
+                    platform=r.platform,
+                    shop=r.shop,
+                    resource=r.resource,
+                    record_id=r.record_id,
+                    raw=r.raw,
+                    reason=r.reason,
+                    first_seen=_rows.from_micros(r.first_seen),  # type: ignore[arg-type]
+                    last_seen=_rows.from_micros(r.last_seen),  # type: ignore[arg-type]
+                    times_seen=r.times_seen,
+                    resolved_at=_rows.from_micros(r.resolved_at),
+                )
+                for r in conn.execute(query.order_by(quarantine.c.id))
+            ]
+
+    def resolve_quarantined(self, quarantine_id: int, conn: Connection | None = None) -> None:
+        """Mark a quarantined record as dealt with (it stays for the record)."""
+        with self._conn(conn) as c:
+            c.execute(
+                update(quarantine)
+                .where(quarantine.c.id == quarantine_id)
+                .values(resolved_at=_rows.to_micros(_now()))
+            )
+
+    def consent_history(self, platform: str, shop: str, customer_id: str) -> list[tuple[str, dt.datetime, str]]:
+        """(channel, observed_at, state) for every consent change seen, oldest first."""
+        shop_id = self.shop_id(platform, shop)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(consent_history)
+                .where(consent_history.c.shop_id == shop_id, consent_history.c.customer_id == customer_id)
+                .order_by(consent_history.c.observed_at, consent_history.c.channel)
+            )
+            return [(r.channel, _rows.from_micros(r.observed_at), r.state) for r in rows]  # type: ignore[misc]

@@ -1,0 +1,347 @@
+"""Conversions between the shared models and store rows (and back)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from shopsync._currencies import EXPONENTS
+from shopsync.models import (
+    Address,
+    Consent,
+    Customer,
+    Fulfillment,
+    FulfillmentLine,
+    LineItem,
+    MarketingConsent,
+    Money,
+    Order,
+    Product,
+    Refund,
+    RefundLine,
+    Variant,
+)
+from shopsync.store.schema import MONEY_SCALE
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_UNIT = Decimal(10) ** MONEY_SCALE
+
+
+def to_micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch, exact (no float)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def opt_micros(value: dt.datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+def from_micros(value: int | None) -> dt.datetime | None:
+    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
+
+
+def to_units(money: Money | None) -> int | None:
+    """Ten-thousandths of the currency unit; exact because Money allows 4 places at most."""
+    return None if money is None else int(money.amount * _UNIT)
+
+
+def from_units(value: int | None, currency: str) -> Money | None:
+    if value is None:
+        return None
+    amount = Decimal(value) / _UNIT
+    # Show the amount at the currency's own precision when that is exact (19.9900 -> 19.99).
+    step = Decimal(1).scaleb(-EXPONENTS[currency])
+    if amount == amount.quantize(step):
+        amount = amount.quantize(step)
+    return Money(amount=amount, currency=currency)
+
+
+def _money(value: int, currency: str) -> Money:
+    money = from_units(value, currency)
+    assert money is not None
+    return money
+
+
+def _address(value: dict[str, Any] | None) -> Address | None:
+    return None if value is None else Address.model_validate(value)
+
+
+def _dump(model: Address | None) -> dict[str, Any] | None:
+    return None if model is None else model.model_dump(mode="json")
+
+
+# -- customers -------------------------------------------------------------------------
+
+
+def customer_row(shop_id: int, c: Customer) -> dict[str, Any]:
+    return {
+        "shop_id": shop_id,
+        "id": c.id,
+        "email": c.email,
+        "phone": c.phone,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "created_at": to_micros(c.created_at),
+        "updated_at": to_micros(c.updated_at),
+        "tags": list(c.tags),
+        "email_consent": c.consent.email.state.value,
+        "email_opt_in": c.consent.email.opt_in_level.value,
+        "email_consent_at": opt_micros(c.consent.email.updated_at),
+        "sms_consent": c.consent.sms.state.value,
+        "sms_opt_in": c.consent.sms.opt_in_level.value,
+        "sms_consent_at": opt_micros(c.consent.sms.updated_at),
+        "birthday": c.birthday.isoformat() if c.birthday else None,
+        "default_address": _dump(c.default_address),
+        "orders_count": c.orders_count,
+        "total_spent": to_units(c.total_spent),
+        "total_spent_currency": c.total_spent.currency if c.total_spent else None,
+    }
+
+
+def consent_rows(shop_id: int, c: Customer) -> list[dict[str, Any]]:
+    observed = to_micros(c.updated_at)
+    return [
+        {
+            "shop_id": shop_id,
+            "customer_id": c.id,
+            "channel": channel,
+            "observed_at": observed,
+            "state": consent.state.value,
+            "opt_in_level": consent.opt_in_level.value,
+            "consent_updated_at": opt_micros(consent.updated_at),
+        }
+        for channel, consent in (("email", c.consent.email), ("sms", c.consent.sms))
+    ]
+
+
+def customer_from_row(platform: str, shop: str, r: Any) -> Customer:
+    return Customer(
+        platform=platform,
+        shop=shop,
+        id=r.id,
+        email=r.email,
+        phone=r.phone,
+        first_name=r.first_name,
+        last_name=r.last_name,
+        created_at=from_micros(r.created_at),  # type: ignore[arg-type]
+        updated_at=from_micros(r.updated_at),  # type: ignore[arg-type]
+        tags=tuple(r.tags),
+        consent=Consent(
+            email=MarketingConsent(
+                state=r.email_consent,
+                opt_in_level=r.email_opt_in,
+                updated_at=from_micros(r.email_consent_at),
+            ),
+            sms=MarketingConsent(
+                state=r.sms_consent,
+                opt_in_level=r.sms_opt_in,
+                updated_at=from_micros(r.sms_consent_at),
+            ),
+        ),
+        birthday=dt.date.fromisoformat(r.birthday) if r.birthday else None,
+        default_address=_address(r.default_address),
+        orders_count=r.orders_count,
+        total_spent=from_units(r.total_spent, r.total_spent_currency)
+        if r.total_spent_currency
+        else None,
+    )
+
+
+# -- orders ----------------------------------------------------------------------------
+
+
+def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
+    """The order's row and its child rows, keyed by table name."""
+    key = {"shop_id": shop_id, "order_id": o.id}
+    return {
+        "orders": [
+            {
+                "shop_id": shop_id,
+                "id": o.id,
+                "name": o.name,
+                "customer_id": o.customer_id,
+                "email": o.email,
+                "created_at": to_micros(o.created_at),
+                "updated_at": to_micros(o.updated_at),
+                "processed_at": opt_micros(o.processed_at),
+                "paid_at": opt_micros(o.paid_at),
+                "cancelled_at": opt_micros(o.cancelled_at),
+                "closed_at": opt_micros(o.closed_at),
+                "financial_status": o.financial_status.value,
+                "fulfillment_status": o.fulfillment_status.value,
+                "currency": o.currency,
+                "subtotal": to_units(o.subtotal),
+                "total_discounts": to_units(o.total_discounts),
+                "total_shipping": to_units(o.total_shipping),
+                "total_tax": to_units(o.total_tax),
+                "total": to_units(o.total),
+                "total_refunded": to_units(o.total_refunded),
+                "discount_codes": list(o.discount_codes),
+                "source": o.source,
+                "tags": list(o.tags),
+                "billing_address": _dump(o.billing_address),
+                "shipping_address": _dump(o.shipping_address),
+            }
+        ],
+        "line_items": [
+            {
+                **key,
+                "id": li.id,
+                "position": i,
+                "product_id": li.product_id,
+                "variant_id": li.variant_id,
+                "sku": li.sku,
+                "title": li.title,
+                "product_type": li.product_type,
+                "quantity": li.quantity,
+                "unit_price": to_units(li.unit_price),
+                "total_discount": to_units(li.total_discount),
+                "total": to_units(li.total),
+                "refunded_quantity": li.refunded_quantity,
+            }
+            for i, li in enumerate(o.line_items)
+        ],
+        "refunds": [
+            {
+                **key,
+                "id": rf.id,
+                "position": i,
+                "created_at": to_micros(rf.created_at),
+                "amount": to_units(rf.amount),
+                "note": rf.note,
+                "lines": [line.model_dump(mode="json") for line in rf.lines],
+            }
+            for i, rf in enumerate(o.refunds)
+        ],
+        "fulfillments": [
+            {
+                **key,
+                "id": f.id,
+                "position": i,
+                "created_at": to_micros(f.created_at),
+                "status": f.status,
+                "tracking_company": f.tracking_company,
+                "tracking_numbers": list(f.tracking_numbers),
+                "tracking_urls": list(f.tracking_urls),
+                "delivered_at": opt_micros(f.delivered_at),
+                "lines": [line.model_dump(mode="json") for line in f.lines],
+            }
+            for i, f in enumerate(o.fulfillments)
+        ],
+    }
+
+
+def order_from_rows(
+    platform: str,
+    shop: str,
+    r: Any,
+    lines: list[Any],
+    refunds: list[Any],
+    fulfillments: list[Any],
+) -> Order:
+    cur = r.currency
+    return Order(
+        platform=platform,
+        shop=shop,
+        id=r.id,
+        name=r.name,
+        customer_id=r.customer_id,
+        email=r.email,
+        created_at=from_micros(r.created_at),  # type: ignore[arg-type]
+        updated_at=from_micros(r.updated_at),  # type: ignore[arg-type]
+        processed_at=from_micros(r.processed_at),
+        paid_at=from_micros(r.paid_at),
+        cancelled_at=from_micros(r.cancelled_at),
+        closed_at=from_micros(r.closed_at),
+        financial_status=r.financial_status,
+        fulfillment_status=r.fulfillment_status,
+        currency=cur,
+        subtotal=_money(r.subtotal, cur),
+        total_discounts=_money(r.total_discounts, cur),
+        total_shipping=_money(r.total_shipping, cur),
+        total_tax=_money(r.total_tax, cur),
+        total=_money(r.total, cur),
+        total_refunded=_money(r.total_refunded, cur),
+        line_items=tuple(
+            LineItem(
+                id=li.id,
+                product_id=li.product_id,
+                variant_id=li.variant_id,
+                sku=li.sku,
+                title=li.title,
+                product_type=li.product_type,
+                quantity=li.quantity,
+                unit_price=_money(li.unit_price, cur),
+                total_discount=from_units(li.total_discount, cur),
+                total=_money(li.total, cur),
+                refunded_quantity=li.refunded_quantity,
+            )
+            for li in sorted(lines, key=lambda x: x.position)
+        ),
+        refunds=tuple(
+            Refund(
+                id=rf.id,
+                created_at=from_micros(rf.created_at),  # type: ignore[arg-type]
+                amount=_money(rf.amount, cur),
+                note=rf.note,
+                lines=tuple(RefundLine.model_validate(x) for x in rf.lines),
+            )
+            for rf in sorted(refunds, key=lambda x: x.position)
+        ),
+        fulfillments=tuple(
+            Fulfillment(
+                id=f.id,
+                created_at=from_micros(f.created_at),  # type: ignore[arg-type]
+                status=f.status,
+                tracking_company=f.tracking_company,
+                tracking_numbers=tuple(f.tracking_numbers),
+                tracking_urls=tuple(f.tracking_urls),
+                delivered_at=from_micros(f.delivered_at),
+                lines=tuple(FulfillmentLine.model_validate(x) for x in f.lines),
+            )
+            for f in sorted(fulfillments, key=lambda x: x.position)
+        ),
+        discount_codes=tuple(r.discount_codes),
+        source=r.source,
+        tags=tuple(r.tags),
+        billing_address=_address(r.billing_address),
+        shipping_address=_address(r.shipping_address),
+    )
+
+
+# -- products --------------------------------------------------------------------------
+
+
+def product_row(shop_id: int, p: Product) -> dict[str, Any]:
+    return {
+        "shop_id": shop_id,
+        "id": p.id,
+        "title": p.title,
+        "product_type": p.product_type,
+        "vendor": p.vendor,
+        "tags": list(p.tags),
+        "categories": list(p.categories),
+        "status": p.status,
+        "created_at": to_micros(p.created_at),
+        "updated_at": to_micros(p.updated_at),
+        "variants": [v.model_dump(mode="json") for v in p.variants],
+    }
+
+
+def product_from_row(platform: str, shop: str, r: Any) -> Product:
+    return Product(
+        platform=platform,
+        shop=shop,
+        id=r.id,
+        title=r.title,
+        product_type=r.product_type,
+        vendor=r.vendor,
+        tags=tuple(r.tags),
+        categories=tuple(r.categories),
+        status=r.status,
+        created_at=from_micros(r.created_at),  # type: ignore[arg-type]
+        updated_at=from_micros(r.updated_at),  # type: ignore[arg-type]
+        variants=tuple(Variant.model_validate(v) for v in r.variants),
+    )

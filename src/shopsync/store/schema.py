@@ -1,0 +1,220 @@
+"""The store's tables, at the newest schema version.
+
+Conventions (they keep every engine's sums and sorts identical):
+
+- money is an ``BIGINT`` count of ten-thousandths of the currency unit (:data:`MONEY_SCALE`)
+  beside a currency code: integer sums agree exactly in SQLite, PostgreSQL and Polars,
+  while SQLite's NUMERIC affinity would turn a Decimal into a float. Four places hold every
+  ISO 4217 exponent and the sub-cent line totals some WooCommerce stores record;
+- instants are ``BIGINT`` microseconds since the epoch, UTC (cheap to index and to read
+  into a columnar frame); calendar dates are ISO text;
+- every record table is keyed by ``(shop_id, id)``; ``shop_id`` points into ``shops``;
+- child rows (line items, refunds, fulfilments) are replaced as a whole with their order.
+
+Migrations in ``migrations/versions`` build exactly these tables; a test compares them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+MONEY_SCALE = 4
+
+metadata = MetaData()
+
+
+def _money(name: str, nullable: bool = False) -> Column[int]:
+    return Column(name, BigInteger, nullable=nullable)
+
+
+def _instant(name: str, nullable: bool = True) -> Column[int]:
+    return Column(name, BigInteger, nullable=nullable)
+
+
+shops = Table(
+    "shops",
+    metadata,
+    Column("shop_id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(64), nullable=False),
+    Column("shop", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("platform", "shop", name="uq_shops_platform_shop"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    _instant("created_at", nullable=False),
+    _instant("updated_at", nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("email_consent", String(32), nullable=False),
+    Column("email_opt_in", String(32), nullable=False),
+    _instant("email_consent_at"),
+    Column("sms_consent", String(32), nullable=False),
+    Column("sms_opt_in", String(32), nullable=False),
+    _instant("sms_consent_at"),
+    Column("birthday", String(10)),
+    Column("default_address", JSON),
+    Column("orders_count", Integer),
+    _money("total_spent", nullable=True),
+    Column("total_spent_currency", String(3)),
+    Index("ix_customers_updated", "shop_id", "updated_at"),
+    Index("ix_customers_email", "shop_id", "email"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("name", Text),
+    Column("customer_id", String(255)),
+    Column("email", Text),
+    _instant("created_at", nullable=False),
+    _instant("updated_at", nullable=False),
+    _instant("processed_at"),
+    _instant("paid_at"),
+    _instant("cancelled_at"),
+    _instant("closed_at"),
+    Column("financial_status", String(32), nullable=False),
+    Column("fulfillment_status", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    _money("subtotal"),
+    _money("total_discounts"),
+    _money("total_shipping"),
+    _money("total_tax"),
+    _money("total"),
+    _money("total_refunded"),
+    Column("discount_codes", JSON, nullable=False),
+    Column("source", Text),
+    Column("tags", JSON, nullable=False),
+    Column("billing_address", JSON),
+    Column("shipping_address", JSON),
+    Index("ix_orders_customer", "shop_id", "customer_id", "created_at"),
+    Index("ix_orders_updated", "shop_id", "updated_at"),
+)
+
+line_items = Table(
+    "line_items",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("order_id", String(255), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("product_id", String(255)),
+    Column("variant_id", String(255)),
+    Column("sku", Text),
+    Column("title", Text, nullable=False),
+    Column("product_type", Text),
+    Column("quantity", Integer, nullable=False),
+    _money("unit_price"),
+    _money("total_discount", nullable=True),
+    _money("total"),
+    Column("refunded_quantity", Integer, nullable=False),
+    Index("ix_line_items_product", "shop_id", "product_id"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("order_id", String(255), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    _instant("created_at", nullable=False),
+    _money("amount"),
+    Column("note", Text),
+    Column("lines", JSON, nullable=False),
+)
+
+fulfillments = Table(
+    "fulfillments",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("order_id", String(255), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    _instant("created_at", nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("tracking_company", Text),
+    Column("tracking_numbers", JSON, nullable=False),
+    Column("tracking_urls", JSON, nullable=False),
+    _instant("delivered_at"),
+    Column("lines", JSON, nullable=False),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("product_type", Text),
+    Column("vendor", Text),
+    Column("tags", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("status", String(32)),
+    _instant("created_at", nullable=False),
+    _instant("updated_at", nullable=False),
+    Column("variants", JSON, nullable=False),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("cursor", Text),
+    _instant("high_water"),
+    Column("state", JSON, nullable=False),
+    _instant("updated_at", nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("resource", String(64), nullable=False),
+    Column("record_key", String(255), nullable=False),
+    Column("record_id", String(255)),
+    Column("raw", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    _instant("first_seen", nullable=False),
+    _instant("last_seen", nullable=False),
+    Column("times_seen", Integer, nullable=False),
+    _instant("resolved_at"),
+    UniqueConstraint("shop_id", "resource", "record_key", name="uq_quarantine_record"),
+)
+
+# Added in revision 0002: every consent state a customer was seen in, so that features can
+# take consent "as it was" on any past date.
+consent_history = Table(
+    "consent_history",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("customer_id", String(255), primary_key=True),
+    Column("channel", String(8), primary_key=True),
+    # observed_at: the customer's updated_at when this state was first seen.
+    Column("observed_at", BigInteger, primary_key=True),
+    Column("state", String(32), nullable=False),
+    Column("opt_in_level", String(32), nullable=False),
+    _instant("consent_updated_at"),
+)
