@@ -79,17 +79,17 @@ class Adapter(Protocol):
     shop: str
     """The shop as it appears in :attr:`shopsync.models.Customer.shop`."""
 
-    def read_customers(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Customer]]:
-        ...
+    def read_customers(
+        self, updated_since: dt.datetime | None = None
+    ) -> Iterator[Page[Customer]]: ...
 
-    def read_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Order]]:
-        ...
+    def read_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Order]]: ...
 
-    def read_products(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Product]]:
-        ...
+    def read_products(
+        self, updated_since: dt.datetime | None = None
+    ) -> Iterator[Page[Product]]: ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 def _entry_points() -> dict[str, EntryPoint]:
@@ -112,7 +112,9 @@ def connect(name: str, **settings: Any) -> Adapter:
     try:
         factory = found.load()
     except ImportError as exc:
-        raise ConfigurationError(f"adapter {name!r} is installed but cannot be imported: {exc}") from exc
+        raise ConfigurationError(
+            f"adapter {name!r} is installed but cannot be imported: {exc}"
+        ) from exc
     try:
         adapter = factory(**settings)
     except TypeError as exc:

@@ -106,7 +106,9 @@ def retrying(
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         if error is not None:
-            log.info("retrying after %s (attempt %d, waiting %.2fs)", error, state.attempt_number, delay)
+            log.info(
+                "retrying after %s (attempt %d, waiting %.2fs)", error, state.attempt_number, delay
+            )
             if on_retry:
                 on_retry(error, delay)
 
@@ -159,7 +161,11 @@ class HttpStats:
     throttle_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries, "throttle_waits": self.throttle_waits}
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttle_waits": self.throttle_waits,
+        }
 
 
 @dataclass

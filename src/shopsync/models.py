@@ -58,8 +58,21 @@ MONEY_DECIMALS = 4
 so do sub-cent line totals that WooCommerce stores (``"1.125"`` in a USD order)."""
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        # U+0000 cannot be stored in PostgreSQL text or JSON, and a lone surrogate (JSON allows
+        # "\\ud800") cannot be encoded at all: refuse both here, naming the field.
+        items = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(item, str) and _UNSTORABLE.search(item) for item in items):
+            raise ValueError("text must not contain NUL characters or lone surrogates")
+        return value
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
@@ -176,7 +189,9 @@ class Money(_Frozen):
     def rounded(self) -> Money:
         """The amount at the currency's own precision (half-up), for display and payment."""
         step = Decimal(1).scaleb(-EXPONENTS[self.currency])
-        return Money(amount=self.amount.quantize(step, rounding=ROUND_HALF_UP), currency=self.currency)
+        return Money(
+            amount=self.amount.quantize(step, rounding=ROUND_HALF_UP), currency=self.currency
+        )
 
 
 def _non_negative(money: Money | None) -> Money | None:

@@ -213,7 +213,9 @@ class Store:
     def shops(self) -> list[tuple[str, str]]:
         """Every (platform, shop) the store holds."""
         with self.engine.connect() as conn:
-            return [(r.platform, r.shop) for r in conn.execute(select(shops).order_by(shops.c.shop_id))]
+            return [
+                (r.platform, r.shop) for r in conn.execute(select(shops).order_by(shops.c.shop_id))
+            ]
 
     @contextmanager
     def _conn(self, conn: Connection | None) -> Iterator[Connection]:
@@ -225,7 +227,9 @@ class Store:
 
     # -- upserts ---------------------------------------------------------------------
 
-    def upsert(self, records: Iterable[Customer | Order | Product], conn: Connection | None = None) -> UpsertResult:
+    def upsert(
+        self, records: Iterable[Customer | Order | Product], conn: Connection | None = None
+    ) -> UpsertResult:
         """Insert or replace records; all of them in one transaction.
 
         A record replaces the stored one only if its ``updated_at`` is newer; child rows
@@ -245,7 +249,9 @@ class Store:
                     elif kind is Customer:
                         result += self._upsert_customers(c, shop_id, batch)
                     elif kind is Product:
-                        result += self._upsert_simple(c, products, shop_id, batch, _rows.product_row)
+                        result += self._upsert_simple(
+                            c, products, shop_id, batch, _rows.product_row
+                        )
                     else:
                         raise TypeError(f"cannot store {kind.__name__}")
         except SQLAlchemyError as exc:
@@ -267,11 +273,15 @@ class Store:
                 newest[record.id] = record
         return newest
 
-    def _existing(self, c: Connection, table: Table, shop_id: int, ids: Sequence[str], *extra: str) -> dict[str, Any]:
+    def _existing(
+        self, c: Connection, table: Table, shop_id: int, ids: Sequence[str], *extra: str
+    ) -> dict[str, Any]:
         found: dict[str, Any] = {}
         cols = [table.c.id, table.c.updated_at, *(table.c[name] for name in extra)]
         for chunk in _chunks(ids):
-            for row in c.execute(select(*cols).where(table.c.shop_id == shop_id, table.c.id.in_(chunk))):
+            for row in c.execute(
+                select(*cols).where(table.c.shop_id == shop_id, table.c.id.in_(chunk))
+            ):
                 found[row.id] = row
         return found
 
@@ -296,14 +306,20 @@ class Store:
         result.updated += len(newer)
         return fresh, newer
 
-    def _delete(self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id") -> None:
+    def _delete(
+        self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id"
+    ) -> None:
         for chunk in _chunks(ids):
             c.execute(table.delete().where(table.c.shop_id == shop_id, table.c[column].in_(chunk)))
 
-    def _upsert_simple(self, c: Connection, table: Table, shop_id: int, batch: list[Any], to_row: Any) -> UpsertResult:
+    def _upsert_simple(
+        self, c: Connection, table: Table, shop_id: int, batch: list[Any], to_row: Any
+    ) -> UpsertResult:
         result = UpsertResult()
         newest = self._newest(batch)
-        fresh, newer = self._classify(newest, self._existing(c, table, shop_id, list(newest)), result)
+        fresh, newer = self._classify(
+            newest, self._existing(c, table, shop_id, list(newest)), result
+        )
         self._delete(c, table, shop_id, [r.id for r in newer])
         rows = [to_row(shop_id, r) for r in fresh + newer]
         if rows:
@@ -314,7 +330,14 @@ class Store:
         result = UpsertResult()
         newest = self._newest(batch)
         existing = self._existing(
-            c, customers, shop_id, list(newest), "email_consent", "email_opt_in", "sms_consent", "sms_opt_in"
+            c,
+            customers,
+            shop_id,
+            list(newest),
+            "email_consent",
+            "email_opt_in",
+            "sms_consent",
+            "sms_opt_in",
         )
         fresh, newer = self._classify(newest, existing, result)
         self._delete(c, customers, shop_id, [r.id for r in newer])
@@ -337,12 +360,19 @@ class Store:
     def _upsert_orders(self, c: Connection, shop_id: int, batch: list[Order]) -> UpsertResult:
         result = UpsertResult()
         newest = self._newest(batch)
-        fresh, newer = self._classify(newest, self._existing(c, orders, shop_id, list(newest)), result)
+        fresh, newer = self._classify(
+            newest, self._existing(c, orders, shop_id, list(newest)), result
+        )
         replaced = [r.id for r in newer]
         for child in _CHILDREN:
             self._delete(c, child, shop_id, replaced, column="order_id")
         self._delete(c, orders, shop_id, replaced)
-        tables: dict[str, list[dict[str, Any]]] = {"orders": [], "line_items": [], "refunds": [], "fulfillments": []}
+        tables: dict[str, list[dict[str, Any]]] = {
+            "orders": [],
+            "line_items": [],
+            "refunds": [],
+            "fulfillments": [],
+        }
         for order in fresh + newer:
             for name, rows in _rows.order_rows(shop_id, order).items():
                 tables[name].extend(rows)
@@ -351,7 +381,14 @@ class Store:
                 c.execute(table.insert(), tables[table.name])
         return result
 
-    def delete(self, kind: type[Customer | Order | Product], platform: str, shop: str, record_id: str, conn: Connection | None = None) -> bool:
+    def delete(
+        self,
+        kind: type[Customer | Order | Product],
+        platform: str,
+        shop: str,
+        record_id: str,
+        conn: Connection | None = None,
+    ) -> bool:
         """Remove a record (and an order's child rows); True if it existed."""
         table = {Customer: customers, Order: orders, Product: products}[kind]
         with self._conn(conn) as c:
@@ -361,7 +398,9 @@ class Store:
                     self._delete(c, child, shop_id, [record_id], column="order_id")
             if kind is Customer:
                 self._delete(c, consent_history, shop_id, [record_id], column="customer_id")
-            deleted = c.execute(table.delete().where(table.c.shop_id == shop_id, table.c.id == record_id))
+            deleted = c.execute(
+                table.delete().where(table.c.shop_id == shop_id, table.c.id == record_id)
+            )
             return bool(deleted.rowcount)
 
     # -- reads -----------------------------------------------------------------------
@@ -371,13 +410,20 @@ class Store:
         found = list(self._read(kind, platform, shop, [record_id]))
         return found[0] if found else None
 
-    def iter(self, kind: type[Record], platform: str, shop: str, *, batch: int = 1000) -> Iterator[Record]:
+    def iter(
+        self, kind: type[Record], platform: str, shop: str, *, batch: int = 1000
+    ) -> Iterator[Record]:
         """Every stored record of one kind for one shop, in id order, ``batch`` at a time."""
         table = {Customer: customers, Order: orders, Product: products}[kind]
         shop_id = self.shop_id(platform, shop)
         last: str | None = None
         while True:
-            query = select(table.c.id).where(table.c.shop_id == shop_id).order_by(table.c.id).limit(batch)
+            query = (
+                select(table.c.id)
+                .where(table.c.shop_id == shop_id)
+                .order_by(table.c.id)
+                .limit(batch)
+            )
             if last is not None:
                 query = query.where(table.c.id > last)
             with self.engine.connect() as conn:
@@ -391,15 +437,23 @@ class Store:
         table = {Customer: customers, Order: orders, Product: products}[kind]
         shop_id = self.shop_id(platform, shop)
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table).where(table.c.shop_id == shop_id)).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.shop_id == shop_id)
+                ).scalar_one()
+            )
 
-    def _read(self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]) -> Iterator[Record]:
+    def _read(
+        self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]
+    ) -> Iterator[Record]:
         shop_id = self.shop_id(platform, shop)
         table = {Customer: customers, Order: orders, Product: products}[kind]
         with self.engine.connect() as conn:
             rows = list(
                 conn.execute(
-                    select(table).where(table.c.shop_id == shop_id, table.c.id.in_(ids)).order_by(table.c.id)
+                    select(table)
+                    .where(table.c.shop_id == shop_id, table.c.id.in_(ids))
+                    .order_by(table.c.id)
                 )
             )
             if kind is Customer:
@@ -430,11 +484,15 @@ class Store:
 
     # -- sync cursors ----------------------------------------------------------------
 
-    def get_cursor(self, platform: str, shop: str, resource: str, conn: Connection | None = None) -> Cursor | None:
+    def get_cursor(
+        self, platform: str, shop: str, resource: str, conn: Connection | None = None
+    ) -> Cursor | None:
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
             row = c.execute(
-                select(sync_cursors).where(sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource)
+                select(sync_cursors).where(
+                    sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource
+                )
             ).first()
         if row is None:
             return None
@@ -471,18 +529,24 @@ class Store:
                 .values(**values)
             )
             if not changed.rowcount:
-                c.execute(sync_cursors.insert().values(shop_id=shop_id, resource=resource, **values))
+                c.execute(
+                    sync_cursors.insert().values(shop_id=shop_id, resource=resource, **values)
+                )
 
     # -- quarantine ------------------------------------------------------------------
 
-    def quarantine(self, platform: str, shop: str, rejected: Iterable[Rejected], conn: Connection | None = None) -> int:
-        """Keep rejected records with their reason; seeing one again updates it. Returns the count."""
+    def quarantine(
+        self, platform: str, shop: str, rejected: Iterable[Rejected], conn: Connection | None = None
+    ) -> int:
+        """Keep rejected records with their reason; seeing one again updates it."""
         count = 0
         now = _rows.to_micros(_now())
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
             for item in rejected:
-                key = item.record_id or "sha256:" + hashlib.sha256(item.raw.encode()).hexdigest()[:32]
+                key = (
+                    item.record_id or "sha256:" + hashlib.sha256(item.raw.encode()).hexdigest()[:32]
+                )
                 where = (
                     quarantine.c.shop_id == shop_id,
                     quarantine.c.resource == item.resource,
@@ -550,13 +614,18 @@ class Store:
                 .values(resolved_at=_rows.to_micros(_now()))
             )
 
-    def consent_history(self, platform: str, shop: str, customer_id: str) -> list[tuple[str, dt.datetime, str]]:
+    def consent_history(
+        self, platform: str, shop: str, customer_id: str
+    ) -> list[tuple[str, dt.datetime, str]]:
         """(channel, observed_at, state) for every consent change seen, oldest first."""
         shop_id = self.shop_id(platform, shop)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(consent_history)
-                .where(consent_history.c.shop_id == shop_id, consent_history.c.customer_id == customer_id)
+                .where(
+                    consent_history.c.shop_id == shop_id,
+                    consent_history.c.customer_id == customer_id,
+                )
                 .order_by(consent_history.c.observed_at, consent_history.c.channel)
             )
             return [(r.channel, _rows.from_micros(r.observed_at), r.state) for r in rows]  # type: ignore[misc]

@@ -16,7 +16,10 @@ ID = sa.String(255)
 
 
 def _key() -> list[sa.Column]:
-    return [sa.Column("shop_id", sa.Integer, primary_key=True), sa.Column("id", ID, primary_key=True)]
+    return [
+        sa.Column("shop_id", sa.Integer, primary_key=True),
+        sa.Column("id", ID, primary_key=True),
+    ]
 
 
 def _child_key() -> list[sa.Column]:
@@ -78,7 +81,14 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(3), nullable=False),
         *(
             sa.Column(name, sa.BigInteger, nullable=False)
-            for name in ("subtotal", "total_discounts", "total_shipping", "total_tax", "total", "total_refunded")
+            for name in (
+                "subtotal",
+                "total_discounts",
+                "total_shipping",
+                "total_tax",
+                "total",
+                "total_refunded",
+            )
         ),
         sa.Column("discount_codes", sa.JSON, nullable=False),
         sa.Column("source", sa.Text),
