@@ -10,6 +10,7 @@ through :func:`redact_url` and headers are never formatted into messages.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,6 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
 )
 
 from shopsync.errors import (
@@ -83,13 +83,14 @@ class RetryPolicy:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
-
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
             return min(max(error.retry_after, 0.0), policy.max_wait)
-        return backoff(state)
+        # Exponential backoff with full jitter on top, so clients that failed together
+        # do not come back together.
+        backoff = policy.initial_wait * 2 ** (state.attempt_number - 1)
+        return min(backoff + random.uniform(0, policy.initial_wait), policy.max_wait)
 
     return wait
 
