@@ -15,7 +15,7 @@ imports a concrete adapter.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
@@ -26,9 +26,13 @@ from shopsync.models import Customer, Order, Product
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Adapter",
+    "Deletion",
     "Page",
     "Rejected",
     "Resource",
+    "WebhookEvent",
+    "WebhookParser",
+    "adapter_class",
     "available_adapters",
     "connect",
 ]
@@ -54,8 +58,10 @@ class Rejected:
 class Page(Generic[RecordT]):
     """One page of a read: the mapped records, the rejected ones, and where it ends.
 
-    ``cursor`` is opaque to the caller except that passing it back to the adapter resumes
-    the read after this page; ``high_water`` is the largest ``updated_at`` seen so far.
+    ``high_water`` is the instant up to which the read is complete: a new read from it (minus
+    an overlap) misses nothing. A read ordered by ``updated_at`` sets it to the largest
+    ``updated_at`` seen so far; an unordered scan leaves it None until its last page.
+    ``cursor`` is the adapter's own position, kept for diagnostics.
     """
 
     records: Sequence[RecordT]
@@ -64,6 +70,36 @@ class Page(Generic[RecordT]):
     high_water: dt.datetime | None = None
     stats: dict[str, int] = field(default_factory=dict)
     """Request counters of this page (``requests``, ``retries``, ``throttle_waits``)."""
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A record the platform reports as deleted."""
+
+    resource: Resource
+    record_id: str
+    deleted_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified webhook delivery, mapped: what the store must do with it."""
+
+    topic: str
+    """The platform's topic, e.g. ``orders/updated`` or ``order.updated``."""
+    shop: str
+    delivery_id: str | None
+    """The platform's id of this delivery (the same across its retries): the de-dup key."""
+    records: Sequence[Customer | Order | Product] = ()
+    rejected: Sequence[Rejected] = ()
+    deleted: Sequence[Deletion] = ()
+    redact_customer: str | None = None
+    """Customer id whose personal data must be erased (GDPR customers/redact)."""
+    data_request_customer: str | None = None
+    """Customer id whose data must be exported (GDPR customers/data_request)."""
+    redact_shop: bool = False
+    ping: bool = False
+    """A test delivery with nothing to apply (WooCommerce sends one on creation)."""
 
 
 @runtime_checkable
@@ -92,6 +128,16 @@ class Adapter(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class WebhookParser(Protocol):
+    """What an adapter class offers to turn a raw delivery into a :class:`WebhookEvent`."""
+
+    @staticmethod
+    def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:
+        """Verify the signature (raise ``SignatureError``) and map the payload."""
+        ...
+
+
 def _entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
@@ -101,24 +147,29 @@ def available_adapters() -> list[str]:
     return sorted(_entry_points())
 
 
+def adapter_class(name: str) -> Any:
+    """The class (or factory) registered as ``name`` in the entry-point group."""
+    found = _entry_points().get(name)
+    if found is None:
+        raise AdapterNotFoundError(name, available_adapters())
+    try:
+        return found.load()
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"adapter {name!r} is installed but cannot be imported: {exc}"
+        ) from exc
+
+
 def connect(name: str, **settings: Any) -> Adapter:
     """Build the adapter registered as ``name`` from its keyword settings.
 
     >>> shop = shopsync.connect("shopify", shop="acme.myshopify.com", access_token=token)
     """
-    found = _entry_points().get(name)
-    if found is None:
-        raise AdapterNotFoundError(name, available_adapters())
-    try:
-        factory = found.load()
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"adapter {name!r} is installed but cannot be imported: {exc}"
-        ) from exc
+    factory = adapter_class(name)
     try:
         adapter = factory(**settings)
     except TypeError as exc:
         raise ConfigurationError(f"adapter {name!r} does not accept these settings: {exc}") from exc
     if not isinstance(adapter, Adapter):
-        raise ConfigurationError(f"{found.value} does not implement shopsync.adapter.Adapter")
+        raise ConfigurationError(f"adapter {name!r} does not implement shopsync.adapter.Adapter")
     return adapter
