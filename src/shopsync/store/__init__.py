@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from shopsync.adapter import Rejected
@@ -36,6 +47,7 @@ from shopsync.store.schema import (
     refunds,
     shops,
     sync_cursors,
+    webhook_deliveries,
 )
 
 __all__ = ["Cursor", "QuarantinedRecord", "Store", "UpsertResult", "metadata"]
@@ -613,6 +625,108 @@ class Store:
                 .where(quarantine.c.id == quarantine_id)
                 .values(resolved_at=_rows.to_micros(_now()))
             )
+
+    # -- webhook deliveries and privacy ----------------------------------------------
+
+    def record_delivery(
+        self, platform: str, shop: str, delivery_id: str, topic: str, conn: Connection | None = None
+    ) -> bool:
+        """Note a webhook delivery; False if it was noted before (a retried delivery)."""
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            seen = c.execute(
+                select(webhook_deliveries.c.delivery_id).where(
+                    webhook_deliveries.c.shop_id == shop_id,
+                    webhook_deliveries.c.delivery_id == delivery_id,
+                )
+            ).first()
+            if seen is not None:
+                return False
+            c.execute(
+                webhook_deliveries.insert().values(
+                    shop_id=shop_id,
+                    delivery_id=delivery_id,
+                    topic=topic,
+                    received_at=_rows.to_micros(_now()),
+                )
+            )
+            return True
+
+    def prune_deliveries(self, older_than: dt.datetime) -> int:
+        """Forget deliveries received before ``older_than`` (platforms stop retrying after
+        hours: Shopify after 4, WooCommerce after 5 failures)."""
+        with self.transaction() as c:
+            deleted = c.execute(
+                webhook_deliveries.delete().where(
+                    webhook_deliveries.c.received_at < _rows.to_micros(older_than)
+                )
+            )
+            return int(deleted.rowcount)
+
+    def export_customer(self, platform: str, shop: str, customer_id: str) -> dict[str, Any]:
+        """Everything the store holds about one customer, as JSON-ready data (GDPR access)."""
+        customer = self.get(Customer, platform, shop, customer_id)
+        shop_id = self.shop_id(platform, shop)
+        with self.engine.connect() as conn:
+            order_ids = list(
+                conn.execute(
+                    select(orders.c.id).where(
+                        orders.c.shop_id == shop_id, orders.c.customer_id == customer_id
+                    )
+                ).scalars()
+            )
+        return {
+            "platform": platform,
+            "shop": shop,
+            "customer_id": customer_id,
+            "customer": customer.model_dump(mode="json") if customer else None,
+            "orders": [
+                o.model_dump(mode="json") for o in self._read(Order, platform, shop, order_ids)
+            ],
+            "consent_history": [
+                {"channel": ch, "observed_at": at.isoformat(), "state": state}
+                for ch, at, state in self.consent_history(platform, shop, customer_id)
+            ],
+        }
+
+    def redact_customer(
+        self, platform: str, shop: str, customer_id: str, conn: Connection | None = None
+    ) -> None:
+        """Erase a customer's personal data (GDPR erasure).
+
+        The customer row and its consent history go; their orders stay for the shop's figures
+        but lose the email and addresses; quarantined payloads that mention the customer go.
+        """
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            email = c.execute(
+                select(customers.c.email).where(
+                    customers.c.shop_id == shop_id, customers.c.id == customer_id
+                )
+            ).scalar()
+            c.execute(
+                update(orders)
+                .where(orders.c.shop_id == shop_id, orders.c.customer_id == customer_id)
+                .values(email=None, billing_address=None, shipping_address=None)
+            )
+            for table, column in ((customers, "id"), (consent_history, "customer_id")):
+                self._delete(c, table, shop_id, [customer_id], column=column)
+            mentions = [
+                and_(quarantine.c.resource == "customers", quarantine.c.record_id == customer_id)
+            ]
+            if email:
+                mentions.append(quarantine.c.raw.contains(email, autoescape=True))
+            c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*mentions)))
+
+    def remove_shop(self, platform: str, shop: str, conn: Connection | None = None) -> None:
+        """Delete every row of one shop (GDPR shop/redact, or an uninstall)."""
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            for table in metadata.sorted_tables:
+                if table is not shops and "shop_id" in table.c:
+                    c.execute(table.delete().where(table.c.shop_id == shop_id))
+            c.execute(shops.delete().where(shops.c.shop_id == shop_id))
+        self._forget_shops()
 
     def consent_history(
         self, platform: str, shop: str, customer_id: str

@@ -218,3 +218,15 @@ consent_history = Table(
     Column("opt_in_level", String(32), nullable=False),
     _instant("consent_updated_at"),
 )
+
+# Added in revision 0003: webhook deliveries already applied (a platform retries a delivery
+# with the same id; it must be applied once).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("delivery_id", String(255), primary_key=True),
+    Column("topic", String(128), nullable=False),
+    _instant("received_at", nullable=False),
+    Index("ix_webhook_deliveries_received", "received_at"),
+)

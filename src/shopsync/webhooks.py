@@ -1,0 +1,198 @@
+"""Webhook intake: verify, de-duplicate, and apply through the same upsert path as sync.
+
+Platforms deliver at least once and in no particular order. So a delivery is applied only
+if its id was not applied before (the id is recorded in the same transaction as the
+changes), and an older version of a record never overwrites a newer one (the store's
+``updated_at`` guard). Webhooks are hints: a periodic incremental sync remains the
+reconciliation that catches what a lost delivery missed.
+
+Limits: bodies over :data:`MAX_BODY` bytes are refused before any parsing. Deliveries for
+a shop the store does not know (never synced) are refused unless the shop is passed in
+``shops``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shopsync.adapter import WebhookEvent, adapter_class
+from shopsync.errors import ConfigurationError, SignatureError, WebhookError
+from shopsync.models import Customer, Order, Product
+from shopsync.store import Store, UpsertResult
+
+__all__ = ["MAX_BODY", "WebhookResult", "handle", "wsgi_app"]
+
+log = logging.getLogger("shopsync.webhooks")
+
+MAX_BODY = 2 * 1024 * 1024
+"""Largest delivery accepted, in bytes. Shopify's and WooCommerce's order payloads are tens
+of kilobytes; an order with hundreds of lines stays well under this."""
+
+_KINDS: dict[str, type[Customer | Order | Product]] = {
+    "customers": Customer,
+    "orders": Order,
+    "products": Product,
+}
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """What :func:`handle` did with a delivery."""
+
+    status: Literal["applied", "duplicate", "ping"]
+    topic: str
+    shop: str
+    delivery_id: str | None
+    upserted: UpsertResult = field(default_factory=UpsertResult)
+    quarantined: int = 0
+    deleted: int = 0
+    export: dict[str, Any] | None = None
+    """For a data request: everything the store holds about the customer."""
+    customer_ids: tuple[str, ...] = ()
+    """Customers whose data changed: the ones to re-plan."""
+
+
+def _parser(platform: str) -> Callable[[Mapping[str, str], bytes, str], WebhookEvent]:
+    cls = adapter_class(platform)
+    parse = getattr(cls, "parse_webhook", None)
+    if parse is None:
+        raise ConfigurationError(f"adapter {platform!r} does not take webhooks")
+    return parse  # type: ignore[no-any-return]
+
+
+def handle(
+    platform: str,
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    store: Store,
+    secret: str,
+    *,
+    shops: Collection[str] | None = None,
+    max_body: int = MAX_BODY,
+) -> WebhookResult:
+    """Verify one delivery and apply it to ``store``.
+
+    Raises :class:`~shopsync.errors.SignatureError` for a missing or wrong signature and
+    :class:`~shopsync.errors.WebhookError` for anything else that must not be applied (too
+    large, not JSON, unknown shop); nothing is stored in either case.
+    """
+    if len(raw_body) > max_body:
+        raise WebhookError(f"delivery of {len(raw_body)} bytes exceeds the {max_body}-byte limit")
+    lowered = {k.lower(): v for k, v in headers.items()}
+    event = _parser(platform)(lowered, raw_body, secret)
+    allowed = shops if shops is not None else {s for p, s in store.shops() if p == platform}
+    if event.shop not in allowed:
+        raise WebhookError(f"delivery for a shop this store does not serve: {event.shop!r}")
+    if event.ping:
+        return WebhookResult("ping", event.topic, event.shop, event.delivery_id)
+    with store.transaction() as tx:
+        if event.delivery_id is not None and not store.record_delivery(
+            platform, event.shop, event.delivery_id, event.topic, conn=tx
+        ):
+            log.info("duplicate delivery %s (%s) ignored", event.delivery_id, event.topic)
+            return WebhookResult("duplicate", event.topic, event.shop, event.delivery_id)
+        upserted = store.upsert(event.records, conn=tx)
+        quarantined = store.quarantine(platform, event.shop, event.rejected, conn=tx)
+        deleted = sum(
+            store.delete(_KINDS[d.resource], platform, event.shop, d.record_id, conn=tx)
+            for d in event.deleted
+        )
+        if event.redact_customer is not None:
+            store.redact_customer(platform, event.shop, event.redact_customer, conn=tx)
+        if event.redact_shop:
+            store.remove_shop(platform, event.shop, conn=tx)
+    export = None
+    if event.data_request_customer is not None:
+        export = store.export_customer(platform, event.shop, event.data_request_customer)
+    return WebhookResult(
+        "applied",
+        event.topic,
+        event.shop,
+        event.delivery_id,
+        upserted=upserted,
+        quarantined=quarantined,
+        deleted=deleted,
+        export=export,
+        customer_ids=tuple(sorted(_customers_touched(event))),
+    )
+
+
+def _customers_touched(event: WebhookEvent) -> set[str]:
+    touched = set()
+    for record in event.records:
+        if isinstance(record, Customer):
+            touched.add(record.id)
+        elif isinstance(record, Order) and record.customer_id:
+            touched.add(record.customer_id)
+    return touched
+
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def wsgi_app(
+    store: Store,
+    secrets: Mapping[str, str],
+    *,
+    shops: Collection[str] | None = None,
+    max_body: int = MAX_BODY,
+    on_result: Callable[[WebhookResult], None] | None = None,
+) -> WSGIApp:
+    """A WSGI app that takes deliveries at ``POST .../<platform>`` (e.g. ``/webhooks/shopify``).
+
+    ``secrets`` maps a platform name to its signing secret (Shopify: the app's client
+    secret; WooCommerce: the webhook's secret). Mount it in Flask, Django or any WSGI server.
+    Answers: 200 applied/duplicate/ping, 401 bad signature (what Shopify requires for the
+    GDPR topics), 413 too large, 400 anything else refused, 404 unknown platform, 405 not POST.
+    ``on_result`` is called after a delivery is applied (re-plan the customers it touched,
+    answer a data request).
+    """
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def answer(status: str, body: dict[str, Any]) -> list[bytes]:
+            payload = json.dumps(body).encode()
+            start_response(
+                status,
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+
+        platform = environ.get("PATH_INFO", "").rstrip("/").rsplit("/", 1)[-1]
+        if platform not in secrets:
+            return answer("404 Not Found", {"error": "unknown webhook endpoint"})
+        if environ.get("REQUEST_METHOD") != "POST":
+            return answer("405 Method Not Allowed", {"error": "POST only"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return answer("400 Bad Request", {"error": "bad Content-Length"})
+        if length > max_body:
+            return answer("413 Payload Too Large", {"error": f"limit is {max_body} bytes"})
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if "CONTENT_TYPE" in environ:
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        try:
+            result = handle(
+                platform, headers, body, store, secrets[platform], shops=shops, max_body=max_body
+            )
+        except SignatureError as exc:
+            log.warning("%s webhook refused: %s", platform, exc)
+            return answer("401 Unauthorized", {"error": "invalid signature"})
+        except WebhookError as exc:
+            log.warning("%s webhook refused: %s", platform, exc)
+            return answer("400 Bad Request", {"error": str(exc)})
+        if on_result is not None:
+            on_result(result)
+        return answer("200 OK", {"status": result.status})
+
+    return app
