@@ -16,6 +16,7 @@ PUBLIC = {
     "Store",
     "__version__",
     "available_adapters",
+    "clv",
     "connect",
     "errors",
     "models",

@@ -6,7 +6,7 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from __future__ import annotations
 
-from shopsync import errors, models
+from shopsync import clv, errors, models
 from shopsync.adapter import Adapter, Page, Rejected, available_adapters, connect
 from shopsync.errors import ShopSyncError
 from shopsync.models import Customer, Money, Order, Product
@@ -26,6 +26,7 @@ __all__ = [
     "Store",
     "__version__",
     "available_adapters",
+    "clv",
     "connect",
     "errors",
     "models",

@@ -15,6 +15,7 @@ The tree::
     ├── InvalidRecordError           a platform record that cannot be mapped (.raw, .path)
     ├── CurrencyMismatchError        arithmetic across two currencies (also a ValueError)
     ├── StoreError                   the local store refused an operation
+    ├── FitError                     a CLV model fit did not converge
     └── WebhookError                 a delivery that must not be applied
         └── SignatureError           missing, malformed or wrong signature
 
@@ -31,6 +32,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "CurrencyMismatchError",
+    "FitError",
     "InvalidRecordError",
     "NotFoundError",
     "PlatformError",
@@ -165,3 +167,11 @@ class WebhookError(ShopSyncError):
 
 class SignatureError(WebhookError):
     """The delivery's signature is missing, malformed or wrong."""
+
+
+class FitError(ShopSyncError):
+    """A model fit did not reach a maximum of the likelihood.
+
+    Usually the data cannot identify a parameter (nobody ever churns, so b grows without
+    bound); a small ``penalizer`` keeps the fit finite.
+    """
