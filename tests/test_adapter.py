@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +8,7 @@ import pytest
 import shopsync
 from shopsync.adapter import ENTRY_POINT_GROUP, Adapter, available_adapters
 from shopsync.errors import AdapterNotFoundError, ConfigurationError
+from tests.fakes import installed
 
 FAKE_ADAPTER = '''
 from shopsync.adapter import Page
@@ -41,33 +40,22 @@ class NotAnAdapter:
 
 
 @pytest.fixture
-def fake_distribution(tmp_path: Path) -> Iterator[Path]:
-    """A distribution 'shopsync-bigshop' on sys.path, the way pip would leave it."""
-    (tmp_path / "shopsync_bigshop.py").write_text(FAKE_ADAPTER)
-    info = tmp_path / "shopsync_bigshop-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shopsync-bigshop\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(f"""\
-        [{ENTRY_POINT_GROUP}]
-        bigshop = shopsync_bigshop:BigShopAdapter
-        broken = shopsync_bigshop:NotAnAdapter
-        missing = shopsync_no_such_module:Adapter
-        """)
-    )
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield tmp_path
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("shopsync_bigshop", None)
+def fake_distribution(tmp_path: Path) -> Iterator[None]:
+    """A distribution 'shopsync_bigshop' on sys.path, the way pip would leave it."""
+    targets = {
+        "bigshop": "shopsync_bigshop:BigShopAdapter",
+        "broken": "shopsync_bigshop:NotAnAdapter",
+        "missing": "shopsync_no_such_module:Adapter",
+    }
+    with installed(tmp_path, "shopsync_bigshop", FAKE_ADAPTER, {ENTRY_POINT_GROUP: targets}):
+        yield
 
 
 def test_builtin_adapters_are_registered() -> None:
     assert {"shopify", "woocommerce"} <= set(available_adapters())
 
 
-def test_a_third_party_distribution_is_found(fake_distribution: Path) -> None:
+def test_a_third_party_distribution_is_found(fake_distribution: None) -> None:
     assert "bigshop" in available_adapters()
     adapter = shopsync.connect("bigshop", store_hash="abc123", token="t0ken-secret")
     assert isinstance(adapter, Adapter)
@@ -83,16 +71,16 @@ def test_unknown_name_lists_what_is_installed() -> None:
     assert not info.value.retryable
 
 
-def test_wrong_settings_are_a_configuration_error(fake_distribution: Path) -> None:
+def test_wrong_settings_are_a_configuration_error(fake_distribution: None) -> None:
     with pytest.raises(ConfigurationError, match="does not accept these settings"):
         shopsync.connect("bigshop", store_hash="x")
 
 
-def test_a_class_that_is_no_adapter_is_refused(fake_distribution: Path) -> None:
+def test_a_class_that_is_no_adapter_is_refused(fake_distribution: None) -> None:
     with pytest.raises(ConfigurationError, match="does not implement"):
         shopsync.connect("broken")
 
 
-def test_an_adapter_that_cannot_be_imported_says_so(fake_distribution: Path) -> None:
+def test_an_adapter_that_cannot_be_imported_says_so(fake_distribution: None) -> None:
     with pytest.raises(ConfigurationError, match="cannot be imported"):
         shopsync.connect("missing")

@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import io
 import json
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from shopsync import webhooks
 from shopsync.errors import SignatureError, WebhookError
 from shopsync.models import Customer, Order
 from shopsync.store import Store
+from tests.fakes import installed
 from tests.test_models import order
 from tests.test_store import customer, later
 
@@ -68,20 +67,10 @@ T = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 @pytest.fixture(autouse=True)
 def toy_platform(tmp_path: Path) -> Iterator[None]:
     """Register the toy adapter as the 'toy' platform through a fake distribution."""
-    (tmp_path / "shopsync_toy.py").write_text(TOY)
-    info = tmp_path / "shopsync_toy-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shopsync-toy\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent("""\
-        [shopsync.adapters]
-        toy = shopsync_toy:ToyAdapter
-        """)
-    )
-    sys.path.insert(0, str(tmp_path))
-    yield
-    sys.path.remove(str(tmp_path))
-    sys.modules.pop("shopsync_toy", None)
+    with installed(
+        tmp_path, "shopsync_toy", TOY, {"shopsync.adapters": {"toy": "shopsync_toy:ToyAdapter"}}
+    ):
+        yield
 
 
 def delivery(

@@ -28,6 +28,7 @@ __all__ = [
     "Adapter",
     "Deletion",
     "Page",
+    "RecordMapper",
     "Rejected",
     "Resource",
     "WebhookEvent",
@@ -126,6 +127,16 @@ class Adapter(Protocol):
     ) -> Iterator[Page[Product]]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RecordMapper(Protocol):
+    """What an adapter class offers to map one raw record again (quarantine retry)."""
+
+    @staticmethod
+    def map_record(resource: str, raw: str, shop: str) -> Customer | Order | Product:
+        """Map the JSON text of one record as the platform sent it; raise InvalidRecordError."""
+        ...
 
 
 @runtime_checkable
