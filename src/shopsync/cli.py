@@ -39,6 +39,33 @@ def version() -> None:
     console.print(__version__)
 
 
+@app.command("emulate")
+def emulate_command(
+    platform: str = typer.Argument(..., help="Emulator to serve, e.g. shopify or woocommerce."),
+    seed: int = typer.Option(1, help="Seed of the generated shop (same seed, same shop)."),
+    customers: int = typer.Option(500, help="Customer accounts to generate."),
+    orders: int = typer.Option(2000, help="Orders to generate."),
+    port: int = typer.Option(0, help="Port on 127.0.0.1 (0 picks a free one)."),
+) -> None:
+    """Serve an emulated shop on 127.0.0.1 until Ctrl-C, for your own tests."""
+    import time
+
+    from shopsync.testing import emulate
+
+    with emulate(platform, seed=seed, customers=customers, orders=orders, port=port) as shop:
+        console.print(f"emulated {platform} shop [bold]{shop.state.shop}[/bold] at {shop.url}")
+        console.print("settings for shopsync.connect (a local test shop: secrets shown):")
+        for key, value in shop.settings.items():
+            shown = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            console.print(f"  {key} = {shown!r}", highlight=False)
+        console.print("Ctrl-C stops it.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopped")
+
+
 def main() -> None:
     """Entry point: ShopSyncError becomes a one-paragraph message and exit code 1."""
     try:

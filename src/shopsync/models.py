@@ -58,21 +58,8 @@ MONEY_DECIMALS = 4
 so do sub-cent line totals that WooCommerce stores (``"1.125"`` in a USD order)."""
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        # U+0000 cannot be stored in PostgreSQL text or JSON, and a lone surrogate (JSON allows
-        # "\\ud800") cannot be encoded at all: refuse both here, naming the field.
-        items = value if isinstance(value, tuple) else (value,)
-        if any(isinstance(item, str) and _UNSTORABLE.search(item) for item in items):
-            raise ValueError("text must not contain NUL characters or lone surrogates")
-        return value
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
@@ -92,10 +79,17 @@ def _id(value: Any) -> Any:
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_to_utc)]
 """A timezone-aware datetime, normalised to UTC."""
 
-Id = Annotated[str, BeforeValidator(_id), Field(min_length=1, max_length=255, pattern=r"\S")]
+Id = Annotated[
+    str, BeforeValidator(_id), Field(min_length=1, max_length=255, pattern=r"^[^\x00]*\S[^\x00]*$")
+]
 """A platform id as a non-empty string (integers are accepted and turned into strings)."""
 
-Tags = tuple[str, ...]
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+"""Text that can be stored anywhere: no U+0000 (PostgreSQL refuses it) and, because the
+constraint makes pydantic-core read the string as UTF-8, no lone surrogate either (JSON's
+``"\\ud800"`` would otherwise pass). Checked in Rust, so it costs next to nothing."""
+
+Tags = tuple[Text, ...]
 
 
 def _amount(value: Any) -> Decimal:
@@ -243,20 +237,20 @@ class Consent(_Frozen):
 
 
 class Address(_Frozen):
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    address1: str | None = None
-    address2: str | None = None
-    city: str | None = None
-    province: str | None = None
-    zip: str | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    company: Text | None = None
+    address1: Text | None = None
+    address2: Text | None = None
+    city: Text | None = None
+    province: Text | None = None
+    zip: Text | None = None
     country_code: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     """ISO 3166-1 alpha-2."""
-    phone: str | None = None
+    phone: Text | None = None
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+$")
 
 
 def _email(value: Any) -> Any:
@@ -276,7 +270,7 @@ Email = Annotated[str | None, BeforeValidator(_email)]
 class _Record(_Frozen):
     platform: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9_]+$")]
     """Adapter name, e.g. ``"shopify"``."""
-    shop: Annotated[str, Field(min_length=1)]
+    shop: Annotated[Text, Field(min_length=1)]
     """The shop's domain or URL as the adapter names it."""
     id: Id
 
@@ -285,9 +279,9 @@ class Customer(_Record):
     """A customer account (guest buyers are not customers: see :attr:`Order.customer_id`)."""
 
     email: Email = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    phone: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     created_at: UTCDateTime
     updated_at: UTCDateTime
     tags: Tags = ()
@@ -324,9 +318,9 @@ class LineItem(_Frozen):
     product_id: Id | None = None
     """None when the product was deleted from the shop."""
     variant_id: Id | None = None
-    sku: str | None = None
-    title: str
-    product_type: str | None = None
+    sku: Text | None = None
+    title: Text
+    product_type: Text | None = None
     quantity: Annotated[int, Field(ge=0)]
     unit_price: Amount
     """Price of one unit before discounts."""
@@ -359,7 +353,7 @@ class Refund(_Frozen):
     created_at: UTCDateTime
     amount: Amount
     """Money returned to the customer (sum of the refund's transactions)."""
-    note: str | None = None
+    note: Text | None = None
     lines: tuple[RefundLine, ...] = ()
 
 
@@ -371,11 +365,11 @@ class FulfillmentLine(_Frozen):
 class Fulfillment(_Frozen):
     id: Id
     created_at: UTCDateTime
-    status: str = "success"
+    status: Text = "success"
     """Platform status, lower case (``success``, ``cancelled``, ``pending``...)."""
-    tracking_company: str | None = None
-    tracking_numbers: tuple[str, ...] = ()
-    tracking_urls: tuple[str, ...] = ()
+    tracking_company: Text | None = None
+    tracking_numbers: tuple[Text, ...] = ()
+    tracking_urls: tuple[Text, ...] = ()
     delivered_at: UTCDateTime | None = None
     """When the carrier reported delivery, if the platform knows."""
     lines: tuple[FulfillmentLine, ...] = ()
@@ -384,7 +378,7 @@ class Fulfillment(_Frozen):
 class Order(_Record):
     """An order, its lines, refunds and fulfilments, in the shop's currency."""
 
-    name: str | None = None
+    name: Text | None = None
     """What the shop calls it, e.g. ``"#1001"``."""
     customer_id: Id | None = None
     """None for a guest checkout."""
@@ -408,8 +402,8 @@ class Order(_Record):
     line_items: tuple[LineItem, ...] = ()
     refunds: tuple[Refund, ...] = ()
     fulfillments: tuple[Fulfillment, ...] = ()
-    discount_codes: tuple[str, ...] = ()
-    source: str | None = None
+    discount_codes: tuple[Text, ...] = ()
+    source: Text | None = None
     """Sales channel (``web``, ``pos``, ``checkout``...)."""
     tags: Tags = ()
     billing_address: Address | None = None
@@ -444,18 +438,18 @@ class Order(_Record):
 
 class Variant(_Frozen):
     id: Id
-    sku: str | None = None
-    title: str | None = None
+    sku: Text | None = None
+    title: Text | None = None
     price: Amount | None = None
 
 
 class Product(_Record):
-    title: str
-    product_type: str | None = None
-    vendor: str | None = None
+    title: Text
+    product_type: Text | None = None
+    vendor: Text | None = None
     tags: Tags = ()
-    categories: tuple[str, ...] = ()
-    status: str | None = None
+    categories: tuple[Text, ...] = ()
+    status: Text | None = None
     created_at: UTCDateTime
     updated_at: UTCDateTime
     variants: tuple[Variant, ...] = ()
