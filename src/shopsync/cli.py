@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
-from shopsync.errors import ShopSyncError
+from shopsync.errors import ConfigurationError, ShopSyncError
 from shopsync.store import Store
 
 app = typer.Typer(
@@ -64,6 +66,145 @@ def emulate_command(
                 time.sleep(3600)
         except KeyboardInterrupt:
             console.print("stopped")
+
+
+DB_OPTION = typer.Option(
+    "sqlite:///shopsync.db", "--db", help="Store URL (SQLite file or PostgreSQL)."
+)
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    """``key=value`` pairs; ``key=env:NAME`` reads the value from the environment, so
+    secrets stay out of shell history and process listings."""
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"setting {key or pair!r} must look like key=value")
+        if value.startswith("env:"):
+            name = value[4:]
+            if name not in os.environ:
+                raise ConfigurationError(f"setting {key!r} names ${name}, which is not set")
+            value = os.environ[name]
+        settings[key] = value
+    return settings
+
+
+@app.command("sync")
+def sync_command(
+    platform: str = typer.Argument(..., help="Adapter name: shopify, woocommerce, ..."),
+    setting: list[str] = typer.Option(
+        [], "--setting", "-s", help="Adapter setting key=value (value env:NAME reads $NAME)."
+    ),
+    db: str = DB_OPTION,
+    full: bool = typer.Option(False, help="Ignore the checkpoints and read everything."),
+    resource: list[str] = typer.Option(
+        [], "--resource", "-r", help="Only these resources (default: all)."
+    ),
+) -> None:
+    """Bring the store up to date with a shop (incremental, resumable)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from shopsync.adapter import connect
+    from shopsync.sync import RESOURCES, sync
+
+    adapter = connect(platform, **_settings(setting))
+    store = Store(db)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_page(name: str, page: Any, report: Any) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name)
+            progress.update(
+                tasks[name],
+                description=f"{name}: {report.seen:,} records, {report.pages:,} pages",
+            )
+
+        report = sync(adapter, store, resources=resource or RESOURCES, full=full, on_page=on_page)
+    table = Table(title=f"{platform} {adapter.shop} in {report.duration:.1f}s")
+    columns = {
+        "read": "seen",
+        "new": "inserted",
+        "changed": "updated",
+        "same": "unchanged",
+        "bad": "quarantined",
+        "gone": "deleted",
+        "calls": "requests",
+        "retries": "retries",
+    }
+    table.add_column("resource")
+    for header in columns:
+        table.add_column(header, justify="right")
+    for name, r in report.resources.items():
+        table.add_row(name, *(f"{getattr(r, c):,}" for c in columns.values()))
+    console.print(table)
+    store.close()
+    adapter.close()
+
+
+quarantine_app = typer.Typer(help="Records a platform sent that could not be mapped.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(db: str = DB_OPTION) -> None:
+    """Open quarantine entries, oldest first."""
+    from rich.table import Table
+
+    store = Store(db)
+    table = Table()
+    for column in ("id", "platform", "shop", "resource", "record", "seen", "last seen", "reason"):
+        table.add_column(column)
+    for q in store.quarantined():
+        table.add_row(
+            str(q.id),
+            q.platform,
+            q.shop,
+            q.resource,
+            q.record_id or "-",
+            str(q.times_seen),
+            q.last_seen.isoformat(timespec="seconds"),
+            q.reason,
+        )
+    console.print(table if table.row_count else "the quarantine is empty")
+    store.close()
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    entry: int = typer.Argument(..., help="Entry id."), db: str = DB_OPTION
+) -> None:
+    """One entry with its raw payload."""
+    store = Store(db)
+    found = [q for q in store.quarantined(include_resolved=True) if q.id == entry]
+    store.close()
+    if not found:
+        raise ConfigurationError(f"no quarantine entry {entry}")
+    q = found[0]
+    console.print(f"{q.platform} {q.shop} {q.resource} {q.record_id or '-'}: {q.reason}")
+    console.print(f"first seen {q.first_seen:%Y-%m-%d %H:%M}, seen {q.times_seen} times")
+    if q.raw.lstrip().startswith(("{", "[")):
+        console.print_json(q.raw)
+    else:
+        console.print(q.raw, highlight=False)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    entries: list[int] = typer.Argument(None, help="Entry ids (default: all open)."),
+    platform: str = typer.Option(None, help="Only this platform's entries."),
+    db: str = DB_OPTION,
+) -> None:
+    """Map open entries again: what maps is stored and resolved, the rest stays."""
+    from shopsync import quarantine
+
+    store = Store(db)
+    result = quarantine.retry(store, platform=platform, ids=entries or None)
+    store.close()
+    console.print(f"fixed {result.fixed}, still failing {result.still_failing}")
 
 
 def main() -> None:
