@@ -14,12 +14,16 @@ PUBLIC = {
     "Rejected",
     "ShopSyncError",
     "Store",
+    "SyncReport",
     "__version__",
     "available_adapters",
     "clv",
     "connect",
     "errors",
     "models",
+    "quarantine",
+    "sync",
+    "webhooks",
 }
 
 
@@ -30,3 +34,8 @@ def test_all_is_pinned() -> None:
 def test_every_name_in_all_exists() -> None:
     for name in shopsync.__all__:
         assert hasattr(shopsync, name), name
+
+
+def test_sync_is_the_function() -> None:
+    assert callable(shopsync.sync)
+    assert shopsync.sync.__module__ == "shopsync.sync"

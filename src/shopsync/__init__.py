@@ -6,11 +6,12 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from __future__ import annotations
 
-from shopsync import clv, errors, models
+from shopsync import clv, errors, models, quarantine, webhooks
 from shopsync.adapter import Adapter, Page, Rejected, available_adapters, connect
 from shopsync.errors import ShopSyncError
 from shopsync.models import Customer, Money, Order, Product
 from shopsync.store import Store
+from shopsync.sync import SyncReport, sync  # ``shopsync.sync`` is the function
 
 __version__ = "0.1.0"
 
@@ -24,10 +25,14 @@ __all__ = [
     "Rejected",
     "ShopSyncError",
     "Store",
+    "SyncReport",
     "__version__",
     "available_adapters",
     "clv",
     "connect",
     "errors",
     "models",
+    "quarantine",
+    "sync",
+    "webhooks",
 ]
