@@ -1,0 +1,122 @@
+"""The GraphQL documents the adapter sends, kept in one place so their cost is easy to see.
+
+Nested connections are small on purpose: Shopify charges a connection ``2 + first * node``
+before running it, so ``lineItems(first: 250)`` inside a page of orders would blow the
+1000-point cap. Orders that overflow a nested limit are completed by follow-up queries
+(:data:`ORDER_LINES`, :data:`ORDER_REFUNDS`, :data:`ORDER_FULFILLMENTS`); bulk reads have no
+such limits.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BULK_ORDERS",
+    "CUSTOMER_FIELDS",
+    "LINE_LIMIT",
+    "NESTED_LIMIT",
+    "ORDER_FIELDS",
+    "PRODUCT_FIELDS",
+]
+
+LINE_LIMIT = 5
+"""Line items fetched with each order of a page; more are paged per order."""
+NESTED_LIMIT = 3
+"""Refunds and fulfilments fetched with each order of a page (and lines of each)."""
+
+MONEY = "shopMoney { amount currencyCode }"
+ADDRESS = "firstName lastName company address1 address2 city province zip countryCodeV2 phone"
+LINE = f"""id title quantity sku
+  product {{ id }} variant {{ id }}
+  originalUnitPriceSet {{ {MONEY} }} totalDiscountSet {{ {MONEY} }}"""
+CONSENT = "marketingState marketingOptInLevel consentUpdatedAt"
+
+CUSTOMER_FIELDS = f"""id email phone firstName lastName createdAt updatedAt tags
+  emailMarketingConsent {{ {CONSENT} }}
+  smsMarketingConsent {{ {CONSENT} }}
+  defaultAddress {{ {ADDRESS} }}
+  numberOfOrders amountSpent {{ amount currencyCode }}
+  metafield(namespace: "facts", key: "birth_date") {{ value }}"""
+
+_ORDER_SCALARS = f"""id name email createdAt updatedAt processedAt cancelledAt closedAt
+  displayFinancialStatus displayFulfillmentStatus currencyCode discountCodes sourceName tags
+  subtotalPriceSet {{ {MONEY} }} totalDiscountsSet {{ {MONEY} }}
+  totalShippingPriceSet {{ {MONEY} }} totalTaxSet {{ {MONEY} }}
+  totalPriceSet {{ {MONEY} }} totalRefundedSet {{ {MONEY} }}
+  customer {{ id }}
+  billingAddress {{ {ADDRESS} }} shippingAddress {{ {ADDRESS} }}"""
+
+REFUND = f"""id createdAt note totalRefundedSet {{ {MONEY} }}
+    refundLineItems(first: $nested) {{ pageInfo {{ hasNextPage }}
+      nodes {{ quantity lineItem {{ id }} subtotalSet {{ {MONEY} }} }} }}"""
+FULFILLMENT = """id createdAt deliveredAt status trackingInfo(first: 3) { company number url }
+    fulfillmentLineItems(first: $nested) { pageInfo { hasNextPage }
+      nodes { quantity lineItem { id } } }"""
+
+_NESTED = str(NESTED_LIMIT + 2)
+ORDER_FIELDS = f"""{_ORDER_SCALARS}
+  lineItems(first: {LINE_LIMIT}) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE} }} }}
+  refunds(first: {NESTED_LIMIT}) {{ {REFUND.replace("$nested", _NESTED)} }}
+  fulfillments(first: {NESTED_LIMIT}) {{ {FULFILLMENT.replace("$nested", _NESTED)} }}"""
+
+PRODUCT_FIELDS = """id title productType vendor tags status createdAt updatedAt
+  variants(first: 20) { pageInfo { hasNextPage } nodes { id sku title price } }
+  collections(first: 10) { nodes { title } }"""
+
+
+def page_query(root: str, fields: str) -> str:
+    """A page of ``root`` sorted by ``updated_at`` (ties by id) after ``$after``."""
+    return f"""query ShopsyncPage($first: Int!, $after: String, $query: String) {{
+  {root}(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    pageInfo {{ hasNextPage endCursor }}
+    edges {{ node {{ {fields} }} }}
+  }}
+}}"""
+
+
+ORDER_LINES = f"""query ShopsyncOrderLines($id: ID!, $after: String) {{
+  order(id: $id) {{ lineItems(first: 100, after: $after) {{
+    pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE} }} }} }}
+}}"""
+
+ORDER_REFUNDS = f"""query ShopsyncOrderRefunds($id: ID!, $nested: Int!) {{
+  order(id: $id) {{ refunds(first: 10) {{ {REFUND} }} }}
+}}"""
+
+ORDER_FULFILLMENTS = f"""query ShopsyncOrderFulfillments($id: ID!, $nested: Int!) {{
+  order(id: $id) {{ fulfillments(first: 10) {{ {FULFILLMENT} }} }}
+}}"""
+
+ORDERS_COUNT = """query ShopsyncOrdersCount($query: String) {
+  ordersCount(query: $query, limit: null) { count precision }
+}"""
+
+SHOP = "query ShopsyncShop { shop { myshopifyDomain currencyCode } }"
+
+_BULK_LINE = LINE.replace("id title", "__typename id title", 1)
+BULK_ORDERS = f"""{{
+  orders(QUERY_ARG sortKey: UPDATED_AT) {{ edges {{ node {{
+    {_ORDER_SCALARS}
+    lineItems {{ edges {{ node {{ {_BULK_LINE} }} }} }}
+    refunds {{ id createdAt note totalRefundedSet {{ {MONEY} }}
+      refundLineItems {{ edges {{ node {{
+        __typename quantity lineItem {{ id }} subtotalSet {{ {MONEY} }} }} }} }} }}
+    fulfillments {{ id createdAt deliveredAt status trackingInfo {{ company number url }}
+      fulfillmentLineItems {{ edges {{ node {{ __typename quantity lineItem {{ id }} }} }} }} }}
+  }} }} }}
+}}"""
+
+BULK_RUN = """mutation ShopsyncBulk($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}"""
+
+BULK_STATUS = """query ShopsyncBulkStatus($id: ID!) {
+  node(id: $id) { ... on BulkOperation {
+    id status errorCode objectCount rootObjectCount url partialDataUrl } }
+}"""
+
+CURRENT_BULK = """query ShopsyncCurrentBulk {
+  currentBulkOperation { id status errorCode objectCount url }
+}"""

@@ -1,0 +1,106 @@
+"""Shopify webhook deliveries: signature check and payload mapping.
+
+Shopify signs the raw request body: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of
+those exact bytes, keyed with the app's client secret. Verify before parsing (re-serialised
+JSON would not match), and answer 401 when it fails, as the compliance topics require.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from shopsync.errors import SignatureError, WebhookError
+from shopsync.models import Customer, Order
+from shopsync_shopify.mapping import customer_from_webhook, order_from_webhook
+
+__all__ = ["COMPLIANCE_TOPICS", "CUSTOMER_TOPICS", "ORDER_TOPICS", "parse", "sign", "verify"]
+
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+        "refunds/create",
+        "fulfillments/create",
+    }
+)
+CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
+COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+
+
+def _secret_bytes(secret: str | bytes | SecretStr) -> bytes:
+    if isinstance(secret, SecretStr):
+        secret = secret.get_secret_value()
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+def sign(secret: str | bytes | SecretStr, raw_body: bytes) -> str:
+    """The ``X-Shopify-Hmac-Sha256`` value Shopify would send for ``raw_body``."""
+    digest = hmac.new(_secret_bytes(secret), raw_body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify(secret: str | bytes | SecretStr, raw_body: bytes, hmac_header: str | None) -> bool:
+    """True when ``hmac_header`` signs ``raw_body``; False when missing, malformed or wrong.
+
+    The comparison is constant-time on the decoded digests, so a forger learns nothing from
+    timing; a header that is not strict base64 of 32 bytes is refused before comparing.
+    """
+    if not hmac_header or not isinstance(hmac_header, str) or not secret:
+        return False
+    try:
+        given = base64.b64decode(hmac_header.strip().encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
+    if len(given) != hashlib.sha256().digest_size:
+        return False
+    expected = hmac.new(_secret_bytes(secret), raw_body, hashlib.sha256).digest()
+    return hmac.compare_digest(expected, given)
+
+
+def parse(
+    topic: str,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    *,
+    secret: str | bytes | SecretStr,
+    shop: str | None = None,
+) -> Order | Customer | dict[str, Any]:
+    """Verify a delivery and map it: an :class:`Order` for order topics, a :class:`Customer`
+    for customer topics, and the decoded JSON for ``refunds/create`` and
+    ``fulfillments/create`` (a child record naming its ``order_id``) and for the compliance
+    topics (they name ids to export or erase, not a record to store).
+
+    Raises :class:`SignatureError` for a bad signature and :class:`WebhookError` for a topic
+    this adapter does not handle or a body that is not JSON.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    if not verify(secret, raw_body, lower.get("x-shopify-hmac-sha256")):
+        raise SignatureError("webhook signature missing or wrong")
+    shop = shop or lower.get("x-shopify-shop-domain")
+    if not shop:
+        raise WebhookError("no shop: pass shop= or send X-Shopify-Shop-Domain")
+    try:
+        payload = json.loads(raw_body)
+    except ValueError:
+        raise WebhookError("webhook body is not JSON") from None
+    if topic in ORDER_TOPICS:
+        if topic in ("refunds/create", "fulfillments/create"):
+            return dict(payload)  # a child record naming its order_id: re-read that order
+        return order_from_webhook(payload, shop=shop)
+    if topic in CUSTOMER_TOPICS:
+        return customer_from_webhook(payload, shop=shop)
+    if topic in COMPLIANCE_TOPICS:
+        return dict(payload)
+    raise WebhookError(f"unhandled webhook topic {topic!r}")
