@@ -33,7 +33,7 @@ from typing import IO, Any, TypeVar
 import requests
 from pydantic import SecretStr
 
-from shopsync.adapter import Page, Rejected
+from shopsync.adapter import Deletion, Page, Rejected, Resource, WebhookEvent
 from shopsync.errors import (
     ConfigurationError,
     InvalidRecordError,
@@ -48,10 +48,13 @@ from shopsync_shopify import queries
 from shopsync_shopify.mapping import (
     PLATFORM,
     customer_from_graphql,
+    customer_from_webhook,
     order_from_graphql,
+    order_from_webhook,
     parse_gid,
     product_from_graphql,
 )
+from shopsync_shopify.webhooks import parse_webhook
 
 __all__ = ["API_VERSION", "BULK_THRESHOLD", "ShopifyAdapter"]
 
@@ -337,6 +340,67 @@ class ShopifyAdapter:
             complete=self._complete_order,
         )
 
+    def read_deletions(self, updated_since: dt.datetime | None = None) -> Iterator[Deletion]:
+        """Orders and products deleted since then, from the REST Events API
+        (``verb=destroy``). Shopify keeps no such event for customers: their deletion reaches
+        shopsync only through the ``customers/delete`` and ``customers/redact`` webhooks."""
+        url = f"{self.base_url}/admin/api/{self.api_version}/events.json"
+        params: dict[str, Any] = {"filter": "Order,Product", "verb": "destroy", "limit": MAX_PAGE}
+        if updated_since is not None:
+            params["created_at_min"] = updated_since.astimezone(dt.timezone.utc).isoformat()
+        kinds: dict[str, Resource] = {"Order": "orders", "Product": "products"}
+        while True:
+            body = self.http.json(
+                "GET",
+                url,
+                params=params,
+                headers={"X-Shopify-Access-Token": self._token.get_secret_value()},
+            )
+            events = body.get("events") if isinstance(body, dict) else None
+            if not isinstance(events, list):
+                raise ResponseError("events.json answer has no events list", platform=PLATFORM)
+            for event in events:
+                kind = kinds.get(event.get("subject_type"))
+                if kind is None or event.get("verb") != "destroy":
+                    continue
+                yield Deletion(kind, str(event["subject_id"]), _parse_time(event["created_at"]))
+            if len(events) < MAX_PAGE:
+                return
+            params["since_id"] = events[-1]["id"]
+
+    @staticmethod
+    def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:
+        """A verified delivery, mapped (see :func:`shopsync_shopify.webhooks.parse_webhook`)."""
+        return parse_webhook(headers, raw_body, secret)
+
+    @staticmethod
+    def map_record(resource: str, raw: str, shop: str) -> Customer | Order | Product:
+        """Map a quarantined record again: a GraphQL node (its id is a GID) or a webhook
+        payload (REST-shaped). Products need the shop currency and are re-read by a sync."""
+        try:
+            node = json.loads(raw)
+        except ValueError:
+            raise InvalidRecordError("quarantined payload is not JSON", raw=raw) from None
+        if not isinstance(node, dict):
+            raise InvalidRecordError("quarantined payload is not an object", raw=raw)
+        graphql = str(node.get("id", "")).startswith("gid://")
+        if resource == "orders":
+            return (
+                order_from_graphql(node, shop=shop)
+                if graphql
+                else order_from_webhook(node, shop=shop)
+            )
+        if resource == "customers":
+            return (
+                customer_from_graphql(node, shop=shop)
+                if graphql
+                else customer_from_webhook(node, shop=shop)
+            )
+        raise InvalidRecordError(
+            f"{resource} are re-read by a sync (shopsync sync shopify --full -r {resource})",
+            raw=raw,
+        )
+
     def count_orders(self, updated_since: dt.datetime | None = None) -> int:
         search = None
         if updated_since is not None:
@@ -567,3 +631,10 @@ def _rejected(resource: str, node: Mapping[str, Any], exc: InvalidRecordError) -
         record_id = parse_gid(node.get("id"))
     reason = f"{exc.path}: {exc.reason}" if exc.path else exc.reason
     return Rejected(resource, record_id, json.dumps(node, default=str), reason)
+
+
+def _parse_time(value: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ResponseError(f"event time without offset: {value!r}", platform=PLATFORM)
+    return moment.astimezone(dt.timezone.utc)

@@ -313,6 +313,11 @@ class ShopifyEmulator:
             "api_version": self.api_version,
         }
 
+    def view(self, record: Any) -> Any:
+        """What Shopify's payloads can carry of a shared model (see
+        :func:`._render.expressible`): what a perfect sync stores."""
+        return render.expressible(record)
+
     def rate_limited(self, retry_after: float) -> Response:
         size = int(self.rest_bucket.size)
         return Response.json(
@@ -724,6 +729,8 @@ class ShopifyEmulator:
                 },
                 headers=headers,
             )
+        if rest == "events.json":
+            return self._events(request, headers)
         parts = rest[: -len(".json")].split("/") if rest.endswith(".json") else []
         renderers = {
             "customers": render.customer_rest,
@@ -741,6 +748,53 @@ class ShopifyEmulator:
                 singular = parts[0][:-1]
                 return Response.json({singular: renderers[parts[0]](found, state)}, headers=headers)
         return Response.json({"errors": "Not Found"}, status=404, headers=headers)
+
+    def _events(self, request: Request, headers: dict[str, str]) -> Response:
+        """``GET events.json``: only the deletion events (``verb=destroy``), the one kind a
+        sync needs, filtered by ``filter`` (Order, Product), ``created_at_min`` and paged
+        with ``since_id`` and ``limit`` in id order, as Shopify pages events."""
+        params = request.query
+        try:
+            limit = int(params.get("limit", 50))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= MAX_PAGE:
+            return Response.json(
+                {"errors": {"limit": f"must be between 1 and {MAX_PAGE}"}},
+                status=400,
+                headers=headers,
+            )
+        subjects = {"orders": "Order", "products": "Product", "customers": "Customer"}
+        with self.state.lock:
+            deleted = sorted(self.state.deleted.items(), key=lambda item: (item[1], item[0]))
+        wanted = {s.strip() for s in params.get("filter", "").split(",") if s.strip()}
+        since_id = int(params.get("since_id") or 0)
+        low = _parse_when(params["created_at_min"]) if params.get("created_at_min") else None
+        events = []
+        for number, ((resource, record_id), at) in enumerate(deleted, start=1):
+            subject = subjects.get(resource)
+            if subject is None or (wanted and subject not in wanted) or number <= since_id:
+                continue
+            if params.get("verb", "destroy") != "destroy" or (low is not None and at < low):
+                continue
+            events.append(
+                {
+                    "id": number,
+                    "subject_id": int(record_id),
+                    "subject_type": subject,
+                    "verb": "destroy",
+                    "arguments": [],
+                    "body": None,
+                    "message": f"{subject} {record_id} was deleted.",
+                    "author": "Shopify",
+                    "description": f"{subject} {record_id} was deleted.",
+                    "path": f"/admin/{resource}/{record_id}",
+                    "created_at": at.isoformat(),
+                }
+            )
+            if len(events) == limit:
+                break
+        return Response.json({"events": events}, headers=headers)
 
     def _rest_rows(self, resource: str, params: Mapping[str, str]) -> tuple[list[Any], str]:
         order = params.get("order", "id asc").split()

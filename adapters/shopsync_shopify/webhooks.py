@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,11 +19,20 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from shopsync.errors import SignatureError, WebhookError
+from shopsync.adapter import Deletion, Rejected, WebhookEvent
+from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
 from shopsync_shopify.mapping import customer_from_webhook, order_from_webhook
 
-__all__ = ["COMPLIANCE_TOPICS", "CUSTOMER_TOPICS", "ORDER_TOPICS", "parse", "sign", "verify"]
+__all__ = [
+    "COMPLIANCE_TOPICS",
+    "CUSTOMER_TOPICS",
+    "ORDER_TOPICS",
+    "parse",
+    "parse_webhook",
+    "sign",
+    "verify",
+]
 
 ORDER_TOPICS = frozenset(
     {
@@ -103,4 +114,79 @@ def parse(
         return customer_from_webhook(payload, shop=shop)
     if topic in COMPLIANCE_TOPICS:
         return dict(payload)
+    raise WebhookError(f"unhandled webhook topic {topic!r}")
+
+
+def _id_of(payload: Any, *path: str) -> str:
+    value = payload
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value in (None, "") or isinstance(value, bool):
+        raise WebhookError(f"webhook payload has no {'.'.join(path)}")
+    return str(value)
+
+
+def _triggered_at(headers: Mapping[str, str]) -> dt.datetime:
+    text = headers.get("x-shopify-triggered-at", "")
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        return dt.datetime.now(dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:
+    """Verify a delivery and say what the store must do with it (``shopsync.webhooks``).
+
+    - order and customer topics carry the whole record (REST-shaped): it is upserted, or
+      quarantined with the reason if it cannot be mapped;
+    - ``refunds/create`` and ``fulfillments/create`` carry only the child record; Shopify
+      also sends ``orders/updated`` with the whole order, which is the one applied;
+    - ``orders/delete``, ``customers/delete`` and ``products/delete`` delete the record;
+    - the compliance topics name a customer to erase or export, or the shop to remove.
+
+    The de-duplication key is ``X-Shopify-Webhook-Id`` (the same across retries).
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    if not verify(secret, raw_body, lower.get("x-shopify-hmac-sha256")):
+        raise SignatureError("webhook signature missing or wrong")
+    topic = lower.get("x-shopify-topic", "")
+    shop = lower.get("x-shopify-shop-domain", "")
+    if not topic or not shop:
+        raise WebhookError("delivery lacks X-Shopify-Topic or X-Shopify-Shop-Domain")
+    try:
+        payload = json.loads(raw_body)
+    except ValueError:
+        raise WebhookError("webhook body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookError("webhook body is not a JSON object")
+    event = WebhookEvent(topic=topic, shop=shop, delivery_id=lower.get("x-shopify-webhook-id"))
+    resource, _, action = topic.partition("/")
+    if (
+        topic in ORDER_TOPICS - {"refunds/create", "fulfillments/create"}
+        or topic in CUSTOMER_TOPICS
+    ):
+        kind = "orders" if resource == "orders" else "customers"
+        mapper = order_from_webhook if kind == "orders" else customer_from_webhook
+        try:
+            record: Order | Customer = mapper(payload, shop=shop)
+        except InvalidRecordError as exc:
+            raw = raw_body.decode("utf-8", "replace")
+            rid = payload.get("id")
+            rejected = Rejected(kind, None if rid in (None, "") else str(rid), raw, str(exc))
+            return dataclasses.replace(event, rejected=(rejected,))
+        return dataclasses.replace(event, records=(record,))
+    if topic in ("refunds/create", "fulfillments/create"):
+        return event
+    if action == "delete" and resource in ("orders", "customers", "products"):
+        deletion = Deletion(resource, _id_of(payload, "id"), _triggered_at(lower))  # type: ignore[arg-type]
+        return dataclasses.replace(event, deleted=(deletion,))
+    if topic == "customers/redact":
+        return dataclasses.replace(event, redact_customer=_id_of(payload, "customer", "id"))
+    if topic == "customers/data_request":
+        return dataclasses.replace(event, data_request_customer=_id_of(payload, "customer", "id"))
+    if topic == "shop/redact":
+        return dataclasses.replace(event, redact_shop=True)
     raise WebhookError(f"unhandled webhook topic {topic!r}")

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from shopsync.adapter import Rejected
 from shopsync.errors import ConfigurationError, StoreError
@@ -123,8 +124,12 @@ class Store:
     """A shopsync store at ``url``; the schema is brought up to date on open."""
 
     def __init__(self, url: str = DEFAULT_URL, *, migrate: bool = True, echo: bool = False) -> None:
+        options: dict[str, Any] = {}
+        if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
+            # One in-memory database shared by every thread, instead of one per connection.
+            options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         try:
-            self.engine: Engine = create_engine(url, echo=echo, future=True)
+            self.engine: Engine = create_engine(url, echo=echo, **options)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigurationError(f"cannot open store {self._safe(url)!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":

@@ -230,3 +230,43 @@ webhook_deliveries = Table(
     _instant("received_at", nullable=False),
     Index("ix_webhook_deliveries_received", "received_at"),
 )
+
+# Added in revision 0004: the loyalty ledger, append-only. Every entry carries a source key
+# derived from what caused it ("earn:{customer}:{order}", "approve:...", "expire:...") and
+# the key is unique per shop, so writing the same derivation twice adds nothing. ``pending``
+# and ``approved`` are signed point deltas of the two balances an entry moves.
+loyalty_ledger = Table(
+    "loyalty_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("source_key", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("pending", BigInteger, nullable=False),
+    Column("approved", BigInteger, nullable=False),
+    _instant("effective_at", nullable=False),
+    _instant("recorded_at", nullable=False),
+    Column("order_id", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
+    UniqueConstraint("shop_id", "source_key", name="uq_loyalty_ledger_source"),
+    Index("ix_loyalty_ledger_customer", "shop_id", "customer_id", "effective_at"),
+)
+
+# Added in revision 0004: loyalty inputs that do not come from the platform's records:
+# referrals, redemptions, manual adjustments and when a birthday was first seen. The ledger is
+# derived from the synced records plus these; ``key`` makes recording one twice a no-op.
+loyalty_inputs = Table(
+    "loyalty_inputs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    _instant("occurred_at", nullable=False),
+    Column("data", JSON, nullable=False),
+    UniqueConstraint("shop_id", "key", name="uq_loyalty_inputs_key"),
+    Index("ix_loyalty_inputs_customer", "shop_id", "customer_id"),
+)
