@@ -1,0 +1,160 @@
+"""Read store tables into Polars frames without a Python object per row.
+
+Going through DBAPI rows costs more than the feature computation itself (research perf §1:
+``fetchall`` + DataFrame took 30 s for 10M orders, the Polars pipeline 7-12 s). So each
+engine hands over text in bulk and Polars' CSV reader, which is multi-threaded native code,
+parses it:
+
+- PostgreSQL: ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` streamed through psycopg;
+- SQLite: the database formats each row as one delimited line and ``group_concat`` joins a
+  chunk of rows into one string, so a quarter million rows cross into Python as one
+  object. Chunks follow ``rowid`` ranges of the base table, which SQLite seeks directly.
+  (connectorx read a 2M-row table about as fast in a side measurement but needs pyarrow, so
+  it is not used.)
+
+Measured (``benchmarks/features.py``, docs/loyalty.md): SQLite hands over about two million
+values a second either way (CSV text or DBAPI tuples), so at 10M orders the read, not
+Polars, is the bottleneck. Money columns are read as integers (ten-thousandths) and stay
+integers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine
+
+__all__ = ["Column", "read_table"]
+
+_CHUNK_ROWS = 250_000
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column: its name, the SQL expression that yields it, its Polars type."""
+
+    name: str
+    dtype: Any
+    expr: str | None = None
+
+    @property
+    def sql(self) -> str:
+        return self.expr or self.name
+
+
+def _is_text(dtype: Any) -> bool:
+    return bool(dtype == pl.String)
+
+
+def _csv_field(column: Column) -> str:
+    # NULL becomes an empty field (read back as null); text is always quoted, so an empty
+    # string stays an empty string and commas, quotes and newlines survive.
+    if _is_text(column.dtype):
+        return f"""ifnull('"' || replace({column.sql}, '"', '""') || '"', '')"""
+    return f"ifnull({column.sql}, '')"
+
+
+def _schema(columns: Sequence[Column]) -> dict[str, Any]:
+    return {c.name: c.dtype for c in columns}
+
+
+def _parse(data: bytes, columns: Sequence[Column]) -> pl.DataFrame:
+    if not data:
+        return pl.DataFrame(schema=_schema(columns))
+    return pl.read_csv(io.BytesIO(data), has_header=False, schema=_schema(columns))
+
+
+def read_table(engine: Engine, table: str, columns: Sequence[Column], where: str) -> pl.DataFrame:
+    """``SELECT columns FROM table WHERE where`` as a frame.
+
+    ``where`` is trusted SQL built by the caller from integers only (shop ids, instants),
+    never from user text, so it can be inlined into the COPY and SQLite queries alike.
+    """
+    if engine.dialect.name == "postgresql":
+        return _read_postgres(engine, table, columns, where)
+    if engine.dialect.name == "sqlite":
+        return _read_sqlite(engine, table, columns, where)
+    raise NotImplementedError(f"no columnar reader for {engine.dialect.name}")
+
+
+def _select(table: str, columns: Sequence[Column], where: str) -> str:
+    cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
+    return f"SELECT {cols} FROM {table} WHERE {where}"
+
+
+def _read_postgres(
+    engine: Engine, table: str, columns: Sequence[Column], where: str
+) -> pl.DataFrame:
+    buffer = io.BytesIO()
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        statement = f"COPY ({_select(table, columns, where)}) TO STDOUT (FORMAT csv)"
+        with cursor.copy(statement) as copy:
+            for block in copy:
+                buffer.write(block)
+        raw.commit()
+    finally:
+        raw.close()
+    return _parse(buffer.getvalue(), columns)
+
+
+def _read_sqlite(engine: Engine, table: str, columns: Sequence[Column], where: str) -> pl.DataFrame:
+    # Fast form: unit separator between fields, record separator between rows, no quoting
+    # (quoting every text value doubles SQLite's cost). A value holding either control
+    # character would shift the fields; the row count or the parser catches that and the
+    # chunk is read again in quoted CSV.
+    fast = " || char(31) || ".join(f"ifnull({c.sql}, '')" for c in columns)
+    quoted = " || ',' || ".join(_csv_field(c) for c in columns)
+    # "+(...)" keeps the planner on the rowid range: with the bare filter it would walk a
+    # shop_id index for every chunk and so read the whole table each time
+    chunk = f"FROM {table} WHERE rowid > ? AND rowid <= ? AND +({where})"
+    fast_query = f"SELECT group_concat({fast}, char(30)), count(*) {chunk}"
+    quoted_query = f"SELECT group_concat({quoted}, char(10)) {chunk}"
+    frames: list[pl.DataFrame] = []
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        bounds = cursor.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+        if bounds is not None and bounds[0] is not None:
+            low, high = int(bounds[0]) - 1, int(bounds[1])
+            while low < high:
+                blob, count = cursor.execute(fast_query, (low, low + _CHUNK_ROWS)).fetchone()
+                frame = _parse_fast(blob, count, columns)
+                if frame is None:
+                    text = cursor.execute(quoted_query, (low, low + _CHUNK_ROWS)).fetchone()[0]
+                    frame = _parse((text or "").encode(), columns)
+                if frame.height:
+                    frames.append(frame)
+                low += _CHUNK_ROWS
+        raw.commit()
+    finally:
+        raw.close()
+    if not frames:
+        return pl.DataFrame(schema=_schema(columns))
+    return pl.concat(frames, rechunk=True)
+
+
+def _parse_fast(blob: str | None, count: int, columns: Sequence[Column]) -> pl.DataFrame | None:
+    if not count:
+        return pl.DataFrame(schema=_schema(columns))
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(blob.encode() if blob else b""),
+            has_header=False,
+            schema=_schema(columns),
+            separator="\x1f",
+            eol_char="\x1e",
+            quote_char=None,
+        )
+    except Exception:
+        return None
+    if frame.height != count:
+        return None
+    # an empty field means NULL here: SQL NULL and '' both arrive as nothing; text columns
+    # that must tell them apart are rare, and a frame with a '' id would be refused upstream
+    return frame

@@ -1,0 +1,288 @@
+"""Per-customer features as of any instant, computed from the store in Polars.
+
+``customer_features(store, platform, shop, as_of)`` returns one row per customer account that
+existed at ``as_of``. Nothing that happened after ``as_of`` is used: an order counts only if
+it was placed and paid by then and not cancelled by then, refunds count only if made by then,
+and consent is the last state the store had observed by then (its ``consent_history``).
+
+The rules that decide what counts (each one tested):
+
+- **paid order**: paid by ``as_of`` (``paid_at``; an order the platform marks paid,
+  partially paid, partially refunded or refunded without a payment date counts as paid when
+  processed), not cancelled by ``as_of``, with a total above zero. Zero-value (free) orders
+  are left out, as Klaviyo leaves them out of CLV; a negative total cannot come from the
+  platform models and is left out the same way.
+- **currency**: money features are in the shop currency (``currency=``, else the currency
+  most of the customers' orders use). A paid order in another currency is left out of every
+  feature and counted in ``foreign_currency_orders`` instead; nothing is converted.
+- **refunds**: refunds made by ``as_of`` reduce the order's value; refunds larger than the
+  order are capped at the order total, so net spend never goes below zero.
+- **dates**: first/last order and the gaps between orders use when orders were placed
+  (``created_at``). Gaps are in days, between consecutive paid orders.
+- **spend in the last 12 months**: net spend of paid orders placed in the 365 days up to and
+  including ``as_of``.
+- **refund rate**: refunded money / paid money (null without paid orders).
+- **birthday** is the stored value: the store keeps no history of it.
+- **merged or deleted customers**: only accounts present in the store appear. When a
+  platform merges two customers it moves the orders, and the next sync moves them here too.
+
+Money columns come out as ``Decimal(38, 4)``; they are summed as integers (ten-thousandths of
+the unit) and converted once at the end, so every engine gives the same figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from shopsync.core._columnar import Column, read_table
+from shopsync.store import _rows
+from shopsync.store.schema import MONEY_SCALE
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = ["FEATURE_SCHEMA", "customer_features"]
+
+DAY_US = 86_400_000_000
+YEAR_US = 365 * DAY_US
+_PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
+_MONEY = pl.Decimal(38, MONEY_SCALE)
+_UTC = pl.Datetime("us", "UTC")
+
+FEATURE_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.String(),
+    "created_at": _UTC,
+    "birthday": pl.Date(),
+    "email_consent": pl.String(),
+    "sms_consent": pl.String(),
+    "currency": pl.String(),
+    "paid_orders": pl.Int64(),
+    "foreign_currency_orders": pl.Int64(),
+    "first_order_at": _UTC,
+    "last_order_at": _UTC,
+    "days_since_last_order": pl.Float64(),
+    "gross_spend": _MONEY,
+    "refunded": _MONEY,
+    "net_spend": _MONEY,
+    "average_order_value": _MONEY,
+    "spend_12m": _MONEY,
+    "refund_rate": pl.Float64(),
+    "gap_median_days": pl.Float64(),
+    "gap_mean_days": pl.Float64(),
+    "products": pl.List(pl.String()),
+    "categories": pl.List(pl.String()),
+}
+"""Column names and types of the feature frame, in order."""
+
+
+def _money(units: pl.Expr) -> pl.Expr:
+    value: pl.Expr = units.cast(_MONEY) / (10**MONEY_SCALE)
+    return value
+
+
+def customer_features(
+    store: Store,
+    platform: str,
+    shop: str,
+    as_of: dt.datetime,
+    *,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """One row per customer of the shop as of ``as_of`` (aware), with :data:`FEATURE_SCHEMA`."""
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    frames = read_inputs(store, platform, shop, as_of)
+    return compute_features(frames, as_of, currency=currency)
+
+
+def read_inputs(
+    store: Store, platform: str, shop: str, as_of: dt.datetime
+) -> dict[str, pl.DataFrame]:
+    """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
+    shop_id = int(store.shop_id(platform, shop))
+    at = int(_rows.to_micros(as_of))
+    engine = store.engine
+    i64, text = pl.Int64(), pl.String()
+    return {
+        "customers": read_table(
+            engine,
+            "customers",
+            [Column("id", text), Column("created_at", i64), Column("birthday", text)],
+            f"shop_id = {shop_id} AND created_at <= {at}",
+        ),
+        "orders": read_table(
+            engine,
+            "orders",
+            [
+                Column("id", text),
+                Column("customer_id", text),
+                Column("created_at", i64),
+                Column("paid_at", i64),
+                Column("processed_at", i64),
+                Column("cancelled_at", i64),
+                Column("financial_status", text),
+                Column("currency", text),
+                Column("total", i64),
+            ],
+            f"shop_id = {shop_id} AND customer_id IS NOT NULL AND created_at <= {at}",
+        ),
+        "refunds": read_table(
+            engine,
+            "refunds",
+            [Column("order_id", text), Column("amount", i64)],
+            f"shop_id = {shop_id} AND created_at <= {at}",
+        ),
+        "line_items": read_table(
+            engine,
+            "line_items",
+            [Column("order_id", text), Column("product_id", text), Column("product_type", text)],
+            f"shop_id = {shop_id}",
+        ),
+        "consent": read_table(
+            engine,
+            "consent_history",
+            [
+                Column("customer_id", text),
+                Column("channel", text),
+                Column("observed_at", i64),
+                Column("state", text),
+            ],
+            f"shop_id = {shop_id} AND observed_at <= {at}",
+        ),
+    }
+
+
+def shop_currency(orders: pl.DataFrame) -> str | None:
+    """The currency most orders use (ties: alphabetical), None without orders."""
+    if orders.height == 0:
+        return None
+    counts = orders.group_by("currency").len().sort(["len", "currency"], descending=[True, False])
+    return str(counts["currency"][0])
+
+
+def compute_features(
+    frames: dict[str, pl.DataFrame], as_of: dt.datetime, *, currency: str | None = None
+) -> pl.DataFrame:
+    """The feature frame from :func:`read_inputs`' frames (pure: no I/O)."""
+    at = int(_rows.to_micros(as_of))
+    currency = currency or shop_currency(frames["orders"]) or ""
+
+    refunds = (
+        frames["refunds"].lazy().group_by("order_id").agg(pl.col("amount").sum().alias("refunded"))
+    )
+    paid_moment = pl.coalesce(
+        "paid_at",
+        pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
+            pl.coalesce("processed_at", "created_at")
+        ),
+    )
+    paid = (
+        frames["orders"]
+        .lazy()
+        .filter(
+            paid_moment.is_not_null()
+            & (paid_moment <= at)
+            & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
+            & (pl.col("total") > 0)
+        )
+    )
+    foreign = (
+        paid.filter(pl.col("currency") != currency)
+        .group_by("customer_id")
+        .agg(pl.len().cast(pl.Int64).alias("foreign_currency_orders"))
+    )
+    orders = (
+        paid.filter(pl.col("currency") == currency)
+        .join(refunds, left_on="id", right_on="order_id", how="left")
+        .with_columns(
+            pl.min_horizontal(pl.col("refunded").fill_null(0), pl.col("total")).alias("refunded")
+        )
+        .with_columns((pl.col("total") - pl.col("refunded")).alias("net"))
+        .sort(["customer_id", "created_at", "id"])
+        .with_columns(
+            pl.when(pl.col("customer_id") == pl.col("customer_id").shift(1))
+            .then(pl.col("created_at").diff().cast(pl.Float64) / DAY_US)
+            .alias("gap")
+        )
+    )
+    per_customer = orders.group_by("customer_id").agg(
+        pl.len().cast(pl.Int64).alias("paid_orders"),
+        pl.col("created_at").min().alias("first_us"),
+        pl.col("created_at").max().alias("last_us"),
+        pl.col("total").sum().alias("gross_units"),
+        pl.col("refunded").sum().alias("refunded_units"),
+        pl.col("net").sum().alias("net_units"),
+        pl.col("net").filter(pl.col("created_at") > at - YEAR_US).sum().alias("net_12m_units"),
+        pl.col("gap").median().alias("gap_median_days"),
+        pl.col("gap").mean().alias("gap_mean_days"),
+    )
+    lines = (
+        frames["line_items"]
+        .lazy()
+        .join(orders.select(pl.col("id"), pl.col("customer_id")), left_on="order_id", right_on="id")
+    )
+    products = (
+        lines.filter(pl.col("product_id").is_not_null())
+        .group_by("customer_id")
+        .agg(pl.col("product_id").unique().sort().alias("products"))
+    )
+    categories = (
+        lines.filter(pl.col("product_type").is_not_null() & (pl.col("product_type") != ""))
+        .group_by("customer_id")
+        .agg(pl.col("product_type").unique().sort().alias("categories"))
+    )
+    consent = (
+        frames["consent"]
+        .lazy()
+        .sort(["customer_id", "channel", "observed_at"])
+        .group_by(["customer_id", "channel"])
+        .agg(pl.col("state").last())
+    )
+    email = consent.filter(pl.col("channel") == "email").select(
+        "customer_id", pl.col("state").alias("email_consent")
+    )
+    sms = consent.filter(pl.col("channel") == "sms").select(
+        "customer_id", pl.col("state").alias("sms_consent")
+    )
+    net = pl.col("net_units")
+    n = pl.col("paid_orders")
+    frame = (
+        frames["customers"]
+        .lazy()
+        .rename({"id": "customer_id"})
+        .join(per_customer, on="customer_id", how="left")
+        .join(foreign, on="customer_id", how="left")
+        .join(products, on="customer_id", how="left")
+        .join(categories, on="customer_id", how="left")
+        .join(email, on="customer_id", how="left")
+        .join(sms, on="customer_id", how="left")
+        .with_columns(
+            pl.col("paid_orders").fill_null(0),
+            pl.col("foreign_currency_orders").fill_null(0),
+            pl.col("created_at").cast(_UTC),
+            pl.col("birthday").str.to_date("%Y-%m-%d", strict=False),
+            pl.col("email_consent").fill_null("unknown"),
+            pl.col("sms_consent").fill_null("unknown"),
+            pl.lit(currency).alias("currency"),
+            pl.col("first_us").cast(_UTC).alias("first_order_at"),
+            pl.col("last_us").cast(_UTC).alias("last_order_at"),
+            ((at - pl.col("last_us")).cast(pl.Float64) / DAY_US).alias("days_since_last_order"),
+            _money(pl.col("gross_units").fill_null(0)).alias("gross_spend"),
+            _money(pl.col("refunded_units").fill_null(0)).alias("refunded"),
+            _money(net.fill_null(0)).alias("net_spend"),
+            # half-up on integers: exact, and identical in every engine
+            _money((2 * net + n) // (2 * n)).alias("average_order_value"),
+            _money(pl.col("net_12m_units").fill_null(0)).alias("spend_12m"),
+            (
+                pl.col("refunded_units").cast(pl.Float64) / pl.col("gross_units").cast(pl.Float64)
+            ).alias("refund_rate"),
+            pl.col("products").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("categories").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        )
+        .select([pl.col(name).cast(dtype) for name, dtype in FEATURE_SCHEMA.items()])
+        .sort("customer_id")
+    )
+    return frame.collect(engine="in-memory")

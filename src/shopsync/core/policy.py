@@ -1,0 +1,570 @@
+"""The retention policy: every program's settings in one validated model.
+
+A policy is plain data. Rules read it; nothing in it is looked up at run time. Every default
+comes from what the leading tools ship or recommend (shared research, retention §2 and §8),
+and each field names its source, so a merchant can see why a number is what it is. The
+reference page ``docs/policy.md`` is rendered from this module (:func:`render_reference`);
+regenerate it with ``python -m shopsync.core.policy > docs/policy.md``.
+
+Load one from TOML::
+
+    policy = Policy.from_toml("retention.toml")        # a path
+    policy = Policy.from_toml('[loyalty.earn]\\npoints_per_unit = 3')   # or TOML text
+
+Unknown keys are refused (a typo must not silently fall back to a default), and every error
+names the dotted key that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from shopsync._currencies import EXPONENTS
+from shopsync.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "BirthdaySettings",
+    "CategoryBonusSettings",
+    "ConsentSettings",
+    "EarnSettings",
+    "ExpirySettings",
+    "FrequencyCapSettings",
+    "LifecycleSettings",
+    "LoyaltySettings",
+    "Policy",
+    "PolicyError",
+    "RecommendationSettings",
+    "RedemptionSettings",
+    "ReferralSettings",
+    "ReplenishmentSettings",
+    "ReviewSettings",
+    "Tier",
+    "TierSettings",
+    "WarrantySettings",
+    "WinbackSettings",
+    "render_reference",
+]
+
+SMILE_EARN = "Smile.io launch checklist and earning rules (help.smile.io 2547, 4036267)"
+SMILE_REWARDS = "Smile.io fixed rewards (help.smile.io 4036249); research retention §2.1"
+SMILE_EXPIRY = "Smile.io points expiry FAQ (help.smile.io 5348802); research retention §8"
+LL_PENDING = "LoyaltyLion, how points work (help.loyaltylion.com 6062006)"
+LL_REFUND = "LoyaltyLion, points on refunds (help.loyaltylion.com article 90)"
+TIERS_SRC = "LoyaltyLion tiers (rolling 12 months, silent downgrade); Yotpo (12 months from entry)"
+BIRTHDAY_SRC = "Smile.io birthday rewards (30-day rule); LoyaltyLion (365-day cool-off)"
+REFERRAL_SRC = "Smile.io referral fraud (help.smile.io 4036291); LoyaltyLion refer-a-friend"
+KLAVIYO_SS = "Klaviyo Smart Sending (help.klaviyo.com 115005078227)"
+YOTPO_POLICY = "Yotpo review request email policies; research retention §3"
+DERIVED = "shopsync default [derived], research retention §8"
+
+
+def _decimal(value: Any) -> Any:
+    # TOML has floats; a float threshold like 49.99 means the decimal 49.99, not its binary
+    # neighbour, so go through its shortest repr.
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return value
+
+
+Dec = Annotated[Decimal, BeforeValidator(_decimal)]
+
+
+def _f(default: Any, doc: str, source: str, **kw: Any) -> Any:
+    return Field(default, description=doc, json_schema_extra={"source": source}, **kw)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- loyalty ---------------------------------------------------------------------------
+
+
+class EarnSettings(_Section):
+    """Points for paid orders."""
+
+    points_per_unit: int = _f(
+        5,
+        "Points per whole shop-currency unit of the order's merchandise value after "
+        "discounts (rounded half-up, then times the tier multiplier).",
+        f"{SMILE_EARN}: 3-5 points per $1; retention §8 picks 5",
+        gt=0,
+    )
+    include_shipping: bool = _f(False, "Count shipping in the earning value.", SMILE_EARN)
+    include_tax: bool = _f(False, "Count tax in the earning value.", SMILE_EARN)
+    pending_days: int = _f(
+        14,
+        "Days from payment that earned points stay pending (not spendable) before they are "
+        "approved: the return window. A refund inside it removes them before they count.",
+        f"{LL_PENDING}: approval period = return policy, 14 days suggested",
+        ge=0,
+    )
+
+
+class RedemptionSettings(_Section):
+    """Turning points into single-use discount codes."""
+
+    points_per_unit: int = _f(
+        100, "Points worth one shop-currency unit of discount.", SMILE_REWARDS, gt=0
+    )
+    steps: tuple[int, ...] = _f(
+        (500, 1000, 1500, 2000),
+        "The fixed rewards a customer can redeem, in points (even steps, no gaps).",
+        SMILE_REWARDS,
+        min_length=1,
+    )
+    code_prefix: str = _f(
+        "LOYAL", "Prefix of generated discount codes.", DERIVED, pattern=r"^[A-Z0-9]{1,12}$"
+    )
+
+    @model_validator(mode="after")
+    def _positive_steps(self) -> RedemptionSettings:
+        if any(step <= 0 for step in self.steps) or list(self.steps) != sorted(set(self.steps)):
+            raise ValueError("steps must be positive and strictly increasing")
+        return self
+
+
+class ExpirySettings(_Section):
+    """Approved points expire after a period with no earning and no spending."""
+
+    inactivity_months: int | None = _f(
+        12,
+        "Months without earning or spending after which the approved balance expires "
+        "(null: never).",
+        f"{SMILE_EXPIRY}: 1 year is the most common choice",
+        ge=1,
+    )
+    warn_days_before: tuple[int, ...] = _f(
+        (30, 7),
+        "Days before expiry to send a warning, then a last chance.",
+        f"{SMILE_EXPIRY}: warning and last-chance emails 7-30 days before",
+    )
+
+
+class Tier(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    threshold: Dec = Field(ge=0)
+    """Qualifying amount: shop-currency units of net spend, or points earned."""
+    multiplier: Dec = Field(default=Decimal(1), gt=0)
+    """Earning multiplier while in this tier."""
+
+
+class TierSettings(_Section):
+    """VIP tiers."""
+
+    metric: Literal["spend", "points"] = _f(
+        "spend",
+        "What qualifies: net spend of paid orders after refunds, or points earned.",
+        f"{TIERS_SRC}; retention §8 picks net spend",
+    )
+    window: Literal["rolling_12_months", "calendar_year", "lifetime"] = _f(
+        "rolling_12_months", "Over which period the metric is counted.", TIERS_SRC
+    )
+    hold_months: int = _f(
+        12,
+        "A tier, once entered, is kept this many months from entry; then it is re-evaluated "
+        "and a lower one is applied silently.",
+        "Yotpo tier term (12 months from entry); LoyaltyLion silent downgrade",
+        ge=1,
+    )
+    tiers: tuple[Tier, ...] = _f(
+        (
+            Tier(name="Bronze", threshold=Decimal(0), multiplier=Decimal(1)),
+            Tier(name="Silver", threshold=Decimal(500), multiplier=Decimal("1.25")),
+            Tier(name="Gold", threshold=Decimal(1000), multiplier=Decimal("1.5")),
+        ),
+        "The tiers, lowest first. Three tiers follow retention §8; the thresholds and "
+        "multipliers are illustrative and should be set from the shop's own order values. "
+        "An empty list switches tiers off.",
+        f"{DERIVED} (3 tiers on rolling 12-month net spend, multiplier on earning)",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierSettings:
+        thresholds = [t.threshold for t in self.tiers]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError("tier thresholds must be strictly increasing, lowest tier first")
+        if len({t.name for t in self.tiers}) != len(self.tiers):
+            raise ValueError("tier names must be unique")
+        return self
+
+
+class BirthdaySettings(_Section):
+    """A yearly bonus on the customer's birthday."""
+
+    points: int = _f(
+        500,
+        "Bonus points (0 switches the bonus off). The default equals the smallest fixed "
+        "reward, so a birthday is worth one reward.",
+        f"{DERIVED} (amount); {BIRTHDAY_SRC}",
+        ge=0,
+    )
+    min_days_after_entry: int = _f(
+        30,
+        "A birthday entered fewer than this many days before the date pays from next year.",
+        BIRTHDAY_SRC,
+        ge=0,
+    )
+    cooldown_days: int = _f(
+        365, "At most one birthday bonus per this many days.", BIRTHDAY_SRC, ge=0
+    )
+
+
+class ReferralSettings(_Section):
+    """Refer-a-friend: both sides earn when the friend's first order is paid and approved."""
+
+    advocate_percent: Dec = _f(
+        Decimal(15),
+        "Advocate's reward as a percentage of the friend's order value, paid in points at "
+        "the redemption rate (15 % of a 30.00 order = 450 points).",
+        f"{REFERRAL_SRC}: LoyaltyLion about 15 %; Smile 10-20 % of AOV",
+        ge=0,
+    )
+    friend_percent: Dec = _f(
+        Decimal(15),
+        "Friend's reward, same basis.",
+        f"{REFERRAL_SRC}: Smile suggests the same reward on both sides",
+        ge=0,
+    )
+    min_order: Dec = _f(
+        Decimal(0),
+        "Minimum merchandise value of the friend's order (0: none).",
+        "ReferralCandy and LoyaltyLion minimum purchase (off by default)",
+        ge=0,
+    )
+    max_per_window: int = _f(
+        10,
+        "An advocate (or an IP address) with this many referrals inside the window is "
+        "blocked from further rewards in it.",
+        f"{REFERRAL_SRC}: 10 referrals in a week from one IP",
+        ge=1,
+    )
+    window_days: int = _f(7, "The window of the limit above.", REFERRAL_SRC, ge=1)
+
+
+class CategoryBonusSettings(_Section):
+    """Optional bonus for a first order in a category the customer never bought."""
+
+    points: int = _f(
+        0,
+        "Bonus points when an approved order holds a category new to the customer (0: off).",
+        f"{DERIVED} (no vendor anchor; off by default)",
+        ge=0,
+    )
+
+
+class LoyaltySettings(_Section):
+    """Points, tiers, birthday and referral rewards."""
+
+    enabled: bool = _f(True, "Run the loyalty program.", DERIVED)
+    earn: EarnSettings = EarnSettings()
+    redemption: RedemptionSettings = RedemptionSettings()
+    expiry: ExpirySettings = ExpirySettings()
+    tiers: TierSettings = TierSettings()
+    birthday: BirthdaySettings = BirthdaySettings()
+    referral: ReferralSettings = ReferralSettings()
+    category_bonus: CategoryBonusSettings = CategoryBonusSettings()
+
+
+# -- messaging guards and the other programs (their rules arrive with issue 6) ---------
+
+
+class FrequencyCapSettings(_Section):
+    """Limits on marketing messages per customer, across all programs."""
+
+    email_hours: int = _f(16, "Minimum hours between two marketing emails.", KLAVIYO_SS, ge=0)
+    sms_hours: int = _f(24, "Minimum hours between two marketing SMS.", KLAVIYO_SS, ge=0)
+    max_emails: int = _f(
+        5, "At most this many marketing emails per rolling window.", YOTPO_POLICY, ge=1
+    )
+    window_days: int = _f(30, "The rolling window of the limit above.", YOTPO_POLICY, ge=1)
+
+
+class ConsentSettings(_Section):
+    """Who may receive marketing."""
+
+    allow_soft_opt_in: bool = _f(
+        False,
+        "Treat existing customers as reachable under the EU/UK soft opt-in.",
+        "research retention §6 (ICO soft opt-in; off by default)",
+    )
+    allow_cart_to_not_subscribed: bool = _f(
+        False,
+        "Send cart reminders to customers who never subscribed.",
+        "research retention §6 (Klaviyo allows it; EU practice filters it)",
+    )
+
+
+class ReviewSettings(_Section):
+    """Review requests after fulfilment."""
+
+    days_after_fulfillment: int = _f(
+        14, "Days after fulfilment.", "Yotpo, Stamped and Loox default (14 days)", ge=0
+    )
+    days_after_delivery: int = _f(
+        7, "Days after delivery, when a delivery date is known.", DERIVED, ge=0
+    )
+    international_extra_days: int = _f(7, "Extra days for orders shipped abroad.", DERIVED, ge=0)
+    max_products: int = _f(3, "Products per request, most expensive first.", YOTPO_POLICY, ge=1)
+    reminder_days: int | None = _f(
+        7, "One reminder this many days after the request (null: none).", YOTPO_POLICY, ge=1
+    )
+    same_product_months: int = _f(
+        12, "The same product is requested at most once per this many months.", YOTPO_POLICY
+    )
+
+
+class WinbackSettings(_Section):
+    """Win-back for customers past their usual buying rhythm."""
+
+    min_days: int = _f(60, "Never earlier than this many days after the last order.", DERIVED, ge=1)
+    gap_multiple: Dec = _f(
+        Decimal("1.5"),
+        "Trigger at this multiple of the shop's median inter-purchase gap, if later.",
+        DERIVED,
+        gt=0,
+    )
+    fallback_days: int = _f(
+        90, "Trigger when there is too little data for a median.", DERIVED, ge=1
+    )
+    steps: int = _f(3, "Messages in the sequence.", DERIVED, ge=1)
+    span_days: int = _f(21, "Days the sequence spans.", DERIVED, ge=1)
+
+
+class ReplenishmentSettings(_Section):
+    """Reminders before a consumable runs out."""
+
+    min_repeat_pairs: int = _f(
+        30, "Repeat-purchase pairs a SKU needs before its own interval is used.", DERIVED, ge=1
+    )
+    days_before: int = _f(5, "Days before the expected run-out.", DERIVED, ge=0)
+
+
+class WarrantySettings(_Section):
+    """Notice before a product's warranty ends."""
+
+    days_before: int = _f(30, "Days before the warranty ends.", DERIVED, ge=0)
+
+
+class RecommendationSettings(_Section):
+    """ "Customers who bought this also bought"."""
+
+    min_co_buyers: int = _f(
+        3,
+        "Distinct customers who bought both items before a pair is recommended.",
+        "Amazon item-to-item (Linden et al. 2003); research retention §5.5",
+        ge=1,
+    )
+
+
+class LifecycleSettings(_Section):
+    """Lifecycle stages (prospect, first-time, returning, loyal, at risk, ambassador)."""
+
+    loyal_orders_12m: int = _f(
+        4,
+        "Orders in 12 months that make a returning customer loyal (or a top tier).",
+        f"{DERIVED} (the stage ladder; the count is illustrative)",
+        ge=2,
+    )
+
+
+# -- the policy ------------------------------------------------------------------------
+
+
+def _currency(value: Any) -> Any:
+    if value is None:
+        return None
+    code = str(value).strip().upper()
+    if code not in EXPONENTS:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
+class Policy(_Section):
+    """Every retention program's settings. ``Policy()`` is the documented default."""
+
+    currency: Annotated[str | None, BeforeValidator(_currency)] = _f(
+        None,
+        "The shop currency (ISO 4217). Orders in another currency are kept out of money "
+        "features and quarantined from loyalty. Null: the currency most orders use.",
+        DERIVED,
+    )
+    loyalty: LoyaltySettings = LoyaltySettings()
+    frequency_cap: FrequencyCapSettings = FrequencyCapSettings()
+    consent: ConsentSettings = ConsentSettings()
+    reviews: ReviewSettings = ReviewSettings()
+    winback: WinbackSettings = WinbackSettings()
+    replenishment: ReplenishmentSettings = ReplenishmentSettings()
+    warranty: WarrantySettings = WarrantySettings()
+    recommendations: RecommendationSettings = RecommendationSettings()
+    lifecycle: LifecycleSettings = LifecycleSettings()
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> Policy:
+        """A policy from a TOML file path or TOML text; missing keys keep their defaults.
+
+        Raises :class:`PolicyError` naming every wrong key (``loyalty.earn.points_per_unit``).
+        """
+        if isinstance(source, Path) or (source.strip() and not any(c in source for c in "\n=[")):
+            path = Path(source)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise PolicyError(f"cannot read policy file {str(path)!r}: {exc}", []) from None
+        else:
+            text = source
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"policy is not valid TOML: {exc}", []) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """A policy from plain data (as parsed from TOML or JSON)."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [(_key(err["loc"]), err["msg"]) for err in exc.errors()]
+            lines = "; ".join(f"{key}: {msg}" for key, msg in problems)
+            raise PolicyError(f"invalid policy: {lines}", [k for k, _ in problems]) from None
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        else:
+            parts.append(part)
+    return ".".join(parts) or "(policy)"
+
+
+class PolicyError(ConfigurationError):
+    """A policy that does not validate; ``keys`` lists the dotted keys at fault."""
+
+    def __init__(self, message: str, keys: list[str]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+# -- the reference page ----------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple):
+        if value and isinstance(value[0], BaseModel):
+            return "see below"
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("<class '", "").replace("'>", "")
+    text = re.sub(r"\b[a-z_]+\.", "", text)  # typing.Literal -> Literal, a.b.Tier -> Tier
+    if "Annotated[Decimal" in text:
+        return "decimal"
+    if "Annotated[str | None" in text:
+        text = "str | None"
+    return text.replace("|", "\\|")
+
+
+def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
+    doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+    out.append(f"## `[{prefix}]`" if prefix else "## Top level")
+    out.append("")
+    if doc:
+        out.append(doc)
+        out.append("")
+    nested: list[tuple[str, type[BaseModel]]] = []
+    rows: list[str] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested.append((name, annotation))
+            continue
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        source = str(extra.get("source", ""))
+        rows.append(
+            f"| `{name}` | {_type_name(annotation)} | `{_toml_value(info.default)}` "
+            f"| {info.description or ''} | {source} |"
+        )
+    if rows:
+        out += ["| key | type | default | meaning | source |", "|---|---|---|---|---|", *rows]
+        out.append("")
+    if model is TierSettings:
+        out.append("Default tiers (`[[loyalty.tiers.tiers]]`, lowest first):")
+        out.append("")
+        out += ["| name | threshold | multiplier |", "|---|---|---|"]
+        for tier in TierSettings().tiers:
+            out.append(f"| {tier.name} | {tier.threshold} | {tier.multiplier} |")
+        out.append("")
+    for name, sub in nested:
+        _section(sub, f"{prefix}.{name}" if prefix else name, out)
+
+
+def render_reference() -> str:
+    """The Markdown reference of every policy key, default and source (``docs/policy.md``)."""
+    out = [
+        "# Policy reference",
+        "",
+        "<!-- Generated by `python -m shopsync.core.policy > docs/policy.md`; do not edit. -->",
+        "",
+        "`shopsync.Policy` holds the settings of every retention program. Load it with",
+        "`Policy.from_toml(path_or_text)`; any key left out keeps the default below. Unknown",
+        "keys are errors, and every error names the dotted key (`loyalty.earn.pending_days`).",
+        "Money thresholds are decimals in the shop currency; TOML numbers or strings both work.",
+        "",
+        "Sources are the vendors' own documentation as summarised in the project research",
+        "(retention §2 for loyalty, §8 for the chosen defaults); `[derived]` marks a shopsync",
+        "choice built from those anchors rather than one vendor's default. Where the research",
+        "suggests a 30-day return window for promotions, the loyalty pending period follows",
+        "LoyaltyLion's 14-day example instead; set both to your own return policy.",
+        "",
+        "Example:",
+        "",
+        "```toml",
+        'currency = "EUR"',
+        "",
+        "[loyalty.earn]",
+        "points_per_unit = 3",
+        "pending_days = 30",
+        "",
+        "[[loyalty.tiers.tiers]]",
+        'name = "Member"',
+        "threshold = 0",
+        "",
+        "[[loyalty.tiers.tiers]]",
+        'name = "VIP"',
+        "threshold = 400",
+        'multiplier = "1.5"',
+        "```",
+        "",
+    ]
+    _section(Policy, "", out)
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(render_reference())
