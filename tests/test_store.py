@@ -112,6 +112,15 @@ class TestUpsert:
         stored = store.get(Order, "shopify", "acme.myshopify.com", "1001")
         assert stored is not None and stored.name == "#new"
 
+    def test_same_timestamp_other_content_replaces(self, store: Store) -> None:
+        # WooCommerce keeps whole seconds: two quick changes carry one updated_at.
+        store.upsert([full_order(name="refunded")])
+        result = store.upsert([full_order(name="cancelled")])
+        assert (result.updated, result.unchanged) == (1, 0)
+        stored = store.get(Order, "shopify", "acme.myshopify.com", "1001")
+        assert stored is not None and stored.name == "cancelled"
+        assert store.upsert([full_order(name="cancelled")]).unchanged == 1
+
     def test_within_a_batch_the_newest_wins(self, store: Store) -> None:
         result = store.upsert(
             [full_order(updated_at=later(3), name="b"), full_order(updated_at=later(1), name="a")]

@@ -286,7 +286,7 @@ class Store:
         newest: dict[str, Record] = {}
         for record in batch:
             seen = newest.get(record.id)
-            if seen is None or record.updated_at > seen.updated_at:
+            if seen is None or record.updated_at >= seen.updated_at:
                 newest[record.id] = record
         return newest
 
@@ -294,7 +294,8 @@ class Store:
         self, c: Connection, table: Table, shop_id: int, ids: Sequence[str], *extra: str
     ) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        cols = [table.c.id, table.c.updated_at, *(table.c[name] for name in extra)]
+        cols = [table.c.id, table.c.updated_at, table.c.content_hash]
+        cols += [table.c[name] for name in extra]
         for chunk in _chunks(ids):
             for row in c.execute(
                 select(*cols).where(table.c.shop_id == shop_id, table.c.id.in_(chunk))
@@ -315,10 +316,14 @@ class Store:
             stamp = _rows.to_micros(record.updated_at)
             if stamp > old.updated_at:
                 newer.append(record)
-            elif stamp == old.updated_at:
+            elif stamp < old.updated_at:
+                result.stale += 1
+            elif old.content_hash == _rows.digest(record):
                 result.unchanged += 1
             else:
-                result.stale += 1
+                # Same timestamp, other content: platforms that keep whole seconds
+                # (WooCommerce) stamp two quick changes alike; the later write is the newer.
+                newer.append(record)
         result.inserted += len(fresh)
         result.updated += len(newer)
         return fresh, newer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,11 @@ from shopsync.store.schema import MONEY_SCALE
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _UNIT = Decimal(10) ** MONEY_SCALE
+
+
+def digest(record: Customer | Order | Product) -> str:
+    """A fingerprint of a record's content: tells two versions with one ``updated_at`` apart."""
+    return hashlib.blake2b(record.model_dump_json().encode(), digest_size=16).hexdigest()
 
 
 def to_micros(value: dt.datetime) -> int:
@@ -85,6 +91,7 @@ def customer_row(shop_id: int, c: Customer) -> dict[str, Any]:
         "last_name": c.last_name,
         "created_at": to_micros(c.created_at),
         "updated_at": to_micros(c.updated_at),
+        "content_hash": digest(c),
         "tags": list(c.tags),
         "email_consent": c.consent.email.state.value,
         "email_opt_in": c.consent.email.opt_in_level.value,
@@ -165,6 +172,7 @@ def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
                 "email": o.email,
                 "created_at": to_micros(o.created_at),
                 "updated_at": to_micros(o.updated_at),
+                "content_hash": digest(o),
                 "processed_at": opt_micros(o.processed_at),
                 "paid_at": opt_micros(o.paid_at),
                 "cancelled_at": opt_micros(o.cancelled_at),
@@ -326,6 +334,7 @@ def product_row(shop_id: int, p: Product) -> dict[str, Any]:
         "status": p.status,
         "created_at": to_micros(p.created_at),
         "updated_at": to_micros(p.updated_at),
+        "content_hash": digest(p),
         "variants": [v.model_dump(mode="json") for v in p.variants],
     }
 

@@ -75,6 +75,7 @@ customers = Table(
     Column("orders_count", Integer),
     _money("total_spent", nullable=True),
     Column("total_spent_currency", String(3)),
+    Column("content_hash", String(32)),  # revision 0005
     Index("ix_customers_updated", "shop_id", "updated_at"),
     Index("ix_customers_email", "shop_id", "email"),
 )
@@ -107,6 +108,7 @@ orders = Table(
     Column("tags", JSON, nullable=False),
     Column("billing_address", JSON),
     Column("shipping_address", JSON),
+    Column("content_hash", String(32)),  # revision 0005
     Index("ix_orders_customer", "shop_id", "customer_id", "created_at"),
     Index("ix_orders_updated", "shop_id", "updated_at"),
 )
@@ -174,6 +176,7 @@ products = Table(
     _instant("created_at", nullable=False),
     _instant("updated_at", nullable=False),
     Column("variants", JSON, nullable=False),
+    Column("content_hash", String(32)),  # revision 0005
 )
 
 sync_cursors = Table(
