@@ -6,8 +6,9 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from __future__ import annotations
 
-from shopsync import clv, errors, models, quarantine, webhooks
+from shopsync import clv, errors, loyalty, models, quarantine, webhooks
 from shopsync.adapter import Adapter, Page, Rejected, available_adapters, connect
+from shopsync.core.policy import Policy
 from shopsync.errors import ShopSyncError
 from shopsync.models import Customer, Money, Order, Product
 from shopsync.store import Store
@@ -21,6 +22,7 @@ __all__ = [
     "Money",
     "Order",
     "Page",
+    "Policy",
     "Product",
     "Rejected",
     "ShopSyncError",
@@ -31,6 +33,7 @@ __all__ = [
     "clv",
     "connect",
     "errors",
+    "loyalty",
     "models",
     "quarantine",
     "sync",

@@ -4,7 +4,8 @@ The tree::
 
     ShopSyncError                    .retryable says whether trying again can help
     ├── ConfigurationError           bad settings, unknown adapter, bad policy file
-    │   └── AdapterNotFoundError     .available lists the installed adapters
+    │   ├── AdapterNotFoundError     .available lists the installed adapters
+    │   └── PolicyError              (shopsync.core.policy) .keys: the dotted keys at fault
     ├── PlatformError                the shop answered with an error (.status, .request_id)
     │   ├── AuthenticationError      401/403: wrong or revoked credentials, missing scope
     │   ├── NotFoundError            404
@@ -16,6 +17,7 @@ The tree::
     ├── CurrencyMismatchError        arithmetic across two currencies (also a ValueError)
     ├── StoreError                   the local store refused an operation
     ├── FitError                     a CLV model fit did not converge
+    ├── LoyaltyError                 (shopsync.core.loyalty) too few points, not a reward step
     └── WebhookError                 a delivery that must not be applied
         └── SignatureError           missing, malformed or wrong signature
 
