@@ -42,7 +42,7 @@ import requests
 import woocommerce  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
-from shopsync.adapter import Page, Rejected, WebhookEvent
+from shopsync.adapter import Deletion, Page, Rejected, WebhookEvent
 from shopsync.errors import (
     ConfigurationError,
     InvalidRecordError,
@@ -487,6 +487,31 @@ class WooCommerceAdapter:
             )
 
         yield from self._read_by_modified("products", since, convert)
+
+    def read_deletions(self, updated_since: dt.datetime | None = None) -> Iterator[Deletion]:
+        """Orders moved to the trash since then (``status=trash``, which ``status=any``
+        leaves out). An order deleted for good, and a deleted customer, leave no trace in
+        the API: only the ``order.deleted`` / ``customer.deleted`` webhooks tell."""
+        params = {"status": "trash", "orderby": "id", "order": "asc", "dates_are_gmt": "true"}
+        if updated_since is not None:
+            params["modified_after"] = _wc_time(updated_since - dt.timedelta(seconds=1))
+        page = 1
+        while True:
+            rows, pages = self._list(
+                "orders", {**params, "page": str(page), "per_page": str(self.per_page)}
+            )
+            for row in rows:
+                if not isinstance(row, dict) or row.get("id") in (None, ""):
+                    continue
+                stamp = row.get("date_modified_gmt") or row.get("date_modified")
+                try:
+                    deleted_at = parse_date(stamp)
+                except ValueError:
+                    deleted_at = dt.datetime.now(dt.timezone.utc)
+                yield Deletion("orders", str(row["id"]), deleted_at)
+            if not rows or (pages is not None and page >= pages) or len(rows) < self.per_page:
+                return
+            page += 1
 
     def read_customers(
         self, updated_since: dt.datetime | None = None, *, cursor: str | None = None

@@ -182,6 +182,9 @@ class WooCommerceEmulator:
         self._cache: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
         self._cache_lock = threading.Lock()
         self._delivery_seq = itertools.count(1)
+        self.trash: dict[str, tuple[Order, dt.datetime]] = {}
+        """Deleted orders, as WooCommerce keeps them: status ``trash``, dated when trashed."""
+        state.subscribe(self._keep_trashed)
         self.pings: list[tuple[str, int | None]] = []
         """(webhook id, HTTP status) of every ping sent."""
 
@@ -581,8 +584,37 @@ class WooCommerceEmulator:
         return Response.json(body, headers=headers)
 
     def _list(self, request: Request, resource: str) -> Response:
+        if resource == "orders" and (request.query.get("status") or "").strip() == "trash":
+            return self._trashed(request)
         rows = self._select(request, resource)
         return self._page(request, rows, self._render_record)
+
+    def _keep_trashed(self, event: Event) -> None:
+        if event.topic == "order.deleted" and isinstance(event.record, Order):
+            self.trash[event.record_id] = (event.record, event.at)
+
+    def _trashed(self, request: Request) -> Response:
+        """``status=trash``: what ``status=any`` leaves out, filtered by ``modified_after``
+        (the trashing is the last modification), in id order."""
+        gmt = (request.query.get("dates_are_gmt") or "").lower() in ("1", "true", "yes")
+        after = self._date_param(request.query, "modified_after", gmt)
+        rows = sorted(
+            (
+                (order, at)
+                for order, at in self.trash.values()
+                if after is None or at.replace(microsecond=0) > after
+            ),
+            key=lambda row: int(row[0].id),
+        )
+
+        def render_row(row: tuple[Order, dt.datetime]) -> dict[str, Any]:
+            order, at = row
+            body = self._render_record(order)
+            body["status"] = "trash"
+            body.update(render._dates("date_modified", at, self.tz))
+            return body
+
+        return self._page(request, rows, render_row)
 
     # ------------------------------------------------------------------ refunds
 

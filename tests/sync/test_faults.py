@@ -88,3 +88,17 @@ def _wrong_credentials(platform: str) -> dict[str, str]:
     if platform == "shopify":
         return {"access_token": "shpat_revoked"}
     return {"consumer_secret": "cs_revoked"}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_deleted_orders_are_removed_by_the_next_sync(platform: str, store: shopsync.Store) -> None:
+    with emulated(platform, seed=2, customers=30, orders=120, products=12) as shop:
+        adapter = connect(shop)
+        sync(adapter, store)
+        gone = sorted(shop.state.orders)[5:8]
+        for order_id in gone:
+            shop.state.delete_order(order_id)
+        report = sync(adapter, store)
+        assert report.resources["deletions"].deleted == 3
+        assert differences(snapshot(store, platform, adapter.shop), platform_view(shop)) == []
+        assert sync(adapter, store).resources["deletions"].deleted == 0
