@@ -142,9 +142,24 @@ def test_pacing_keeps_throttled_rare_and_pages_under_the_cap(shopify_shop: Any) 
     assert size > 1 and 2 + size * adapter._per_node["orders"] <= 1000
 
 
+class ManualClock:
+    """Shared by the emulator's bucket and the adapter: time moves only when the adapter
+    sleeps, so the bucket cannot refill behind the test's back on a slow machine."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_throttled_is_retried_after_the_announced_wait(shopify_shop: Any) -> None:
-    shop = shopify_shop(orders=40, plan="standard", bucket_size=1000, restore_rate=2000)
-    with _connect(shop, bulk_threshold=None) as adapter:
+    clock = ManualClock()
+    shop = shopify_shop(orders=40, bucket_size=1000, restore_rate=100, clock=clock)
+    with _connect(shop, bulk_threshold=None, sleep=clock.sleep, clock=clock) as adapter:
         pages = adapter.read_orders()
         first = next(pages)
         s = shop.settings
@@ -155,7 +170,7 @@ def test_throttled_is_retried_after_the_announced_wait(shopify_shop: Any) -> Non
             headers={"X-Shopify-Access-Token": s["access_token"]},
             timeout=5,
         )
-        adapter._bucket = (1000.0, 1000.0, 2000.0, adapter._clock())  # a stale, optimistic view
+        adapter._bucket = (1000.0, 1000.0, 100.0, clock())  # a stale, optimistic view
         rest, _ = _read(pages)
     assert len(first.records) + len(rest) == 40
     assert adapter.counters["throttled"] >= 1
