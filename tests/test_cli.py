@@ -8,12 +8,12 @@ from shopsync.cli import app
 from shopsync.store import Store
 
 
-def test_demo_creates_the_store_and_prints_its_version(tmp_path: Path) -> None:
+def test_demo_runs_from_the_shell(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    result = CliRunner().invoke(app, ["demo", "--db", str(db)])
+    result = CliRunner().invoke(app, ["demo", "--db", str(db), "--scale", "0.02"])
     assert result.exit_code == 0, result.output
-    assert db.exists()
-    assert f"schema version {Store.head_version()}" in result.output
+    assert "shopsync demo" in result.output and "woocommerce" in result.output
+    assert Store(f"sqlite:///{db}").schema_version() == Store.head_version()
 
 
 def test_sync_and_the_quarantine_from_the_shell(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

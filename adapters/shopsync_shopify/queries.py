@@ -10,7 +10,9 @@ such limits.
 from __future__ import annotations
 
 __all__ = [
+    "BULK_CUSTOMERS",
     "BULK_ORDERS",
+    "CUSTOMERS_COUNT",
     "CUSTOMER_FIELDS",
     "LINE_LIMIT",
     "NESTED_LIMIT",
@@ -105,6 +107,16 @@ BULK_ORDERS = f"""{{
   }} }} }}
 }}"""
 
+BULK_CUSTOMERS = f"""{{
+  customers(QUERY_ARG sortKey: UPDATED_AT) {{ edges {{ node {{
+    {CUSTOMER_FIELDS}
+  }} }} }}
+}}"""
+
+CUSTOMERS_COUNT = """query ShopsyncCustomersCount($query: String) {
+  customersCount(query: $query, limit: null) { count precision }
+}"""
+
 BULK_RUN = """mutation ShopsyncBulk($query: String!) {
   bulkOperationRunQuery(query: $query, groupObjects: true) {
     bulkOperation { id status }
@@ -119,4 +131,35 @@ BULK_STATUS = """query ShopsyncBulkStatus($id: ID!) {
 
 CURRENT_BULK = """query ShopsyncCurrentBulk {
   currentBulkOperation { id status errorCode objectCount url }
+}"""
+
+# -- the write side (shopsync.sinks.Platform); every mutation costs 10 points ----------------
+
+DISCOUNT_BY_CODE = """query DiscountByCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) {
+    id
+    codeDiscount { __typename ... on DiscountCodeBasic { title status endsAt usageLimit } }
+  }
+}"""
+
+DISCOUNT_CREATE = """mutation DiscountCreate($input: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $input) {
+    codeDiscountNode { id codeDiscount { __typename ... on DiscountCodeBasic { title endsAt } } }
+    userErrors { field message code }
+  }
+}"""
+
+TAGS_ADD = """mutation TagsAdd($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) { node { id } userErrors { field message } }
+}"""
+
+TAGS_REMOVE = """mutation TagsRemove($id: ID!, $tags: [String!]!) {
+  tagsRemove(id: $id, tags: $tags) { node { id } userErrors { field message } }
+}"""
+
+METAFIELDS_SET = """mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { id namespace key value type }
+    userErrors { field message code }
+  }
 }"""

@@ -24,13 +24,15 @@ console = Console()
 @app.command()
 def demo(
     db: Path = typer.Option(Path("shopsync-demo.db"), help="SQLite file the demo writes."),
+    scale: float = typer.Option(1.0, help="Shop size relative to the default (0.1: a tenth)."),
 ) -> None:
-    """Run shopsync end to end against the built-in emulated shop."""
-    store = Store(f"sqlite:///{db}")
-    try:
-        console.print(f"store: [bold]{db}[/bold], schema version {store.schema_version()}")
-    finally:
-        store.close()
+    """Run shopsync end to end against two built-in emulated shops (offline)."""
+    from shopsync.demo import run_demo
+
+    if db.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)  # a demo starts from scratch
+    run_demo(db, console, scale=scale)
 
 
 @app.command()

@@ -36,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.adapter import Rejected
@@ -86,6 +86,7 @@ __all__ = [
     "balance",
     "record_referral",
     "redeem",
+    "shop_balance",
     "statement",
     "sync",
 ]
@@ -696,6 +697,24 @@ def balance(store: Store, customer: CustomerRef, as_of: dt.datetime | None = Non
         pending=sum(r.pending for r in rows),
         spent=-sum(r.approved for r in rows if r.kind == "redeem"),
         expired=-sum(r.approved for r in rows if r.kind == "expire"),
+    )
+
+
+def shop_balance(store: Store, platform: str, shop: str) -> Balance:
+    """Every customer's points of one shop added up: the shop's points liability."""
+    shop_id = store.shop_id(platform, shop)
+    kind = loyalty_ledger.c.kind
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.coalesce(func.sum(loyalty_ledger.c.approved), 0),
+                func.coalesce(func.sum(loyalty_ledger.c.pending), 0),
+                func.coalesce(func.sum(case((kind == "redeem", loyalty_ledger.c.approved))), 0),
+                func.coalesce(func.sum(case((kind == "expire", loyalty_ledger.c.approved))), 0),
+            ).where(loyalty_ledger.c.shop_id == shop_id)
+        ).one()
+    return Balance(
+        approved=int(row[0]), pending=int(row[1]), spent=-int(row[2]), expired=-int(row[3])
     )
 
 

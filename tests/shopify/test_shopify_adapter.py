@@ -78,6 +78,16 @@ def test_full_read_of_a_big_shop_uses_bulk(shopify_shop: Any) -> None:
     assert set(recent) == {o.id for o in shop.state.orders.values() if o.updated_at >= since}
 
 
+def test_full_read_of_many_customers_uses_bulk_and_equals_paging(shopify_shop: Any) -> None:
+    shop = shopify_shop(customers=40, orders=20)
+    with _connect(shop, bulk_threshold=10, bulk_poll_interval=0.01) as adapter:
+        bulk, _ = _read(adapter.read_customers())
+        assert shop.emulator.stats["bulk"] >= 1
+    with _connect(shop, bulk_threshold=None) as adapter:
+        paged, _ = _read(adapter.read_customers())
+    assert len(bulk) == 40 and bulk == paged
+
+
 def test_incremental_read_sees_later_changes(shopify_shop: Any) -> None:
     shop = shopify_shop(orders=50)
     with _connect(shop, bulk_threshold=None) as adapter:
