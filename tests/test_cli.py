@@ -45,7 +45,7 @@ def test_sync_and_the_quarantine_from_the_shell(tmp_path: Path, monkeypatch) -> 
         shop.faults.invalid_records.clear()  # the record was fixed on the platform...
         fixed_raw = runner.invoke(app, ["quarantine", "retry", "--db", db])
         assert "still failing 1" in fixed_raw.output  # ...but the stored raw payload is still bad
-        again = runner.invoke(app, args + ["--full"])
+        again = runner.invoke(app, [*args, "--full"])
         assert again.exit_code == 0
         assert store.count(Order, "woocommerce", shop.state.shop) == 60
         store.close()
