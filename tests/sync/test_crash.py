@@ -1,4 +1,11 @@
-"""Kill a sync (SIGKILL) at random pages, run it again, and compare with an uninterrupted sync."""
+"""Kill a sync (SIGKILL) at random points, run it again, and compare with an uninterrupted sync.
+
+Each trial starts from an empty store, kills the sync after a random number of committed
+pages plus a random few milliseconds (so some kills land inside the next page's
+transaction), runs it again to the end, and compares every record with the reference. One
+more trial kills the same store several times in a row before letting it finish.
+``SHOPSYNC_CRASH_KILLS`` sets the number of trials per platform (default 6).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,11 +27,12 @@ from tests.sync.emulated import emulated
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_SIZES = {"shopify": {"page_size": 10}, "woocommerce": {"per_page": 10}}
-KILLS = int(os.environ.get("SHOPSYNC_CRASH_KILLS", "6"))
+TRIALS = int(os.environ.get("SHOPSYNC_CRASH_KILLS", "6"))
 
 
-def run_until_killed(job: dict[str, object], kill_after_pages: int | None) -> bool:
-    """Run the child; SIGKILL it after that many committed pages. True if it finished."""
+def run(job: dict[str, object], kill_after_pages: int | None = None, delay: float = 0.0) -> bool:
+    """Run the sync in a child; SIGKILL it ``delay`` seconds after that many committed
+    pages. True if it ran to the end."""
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.sync.child", json.dumps(job)],
         cwd=ROOT,
@@ -35,15 +44,15 @@ def run_until_killed(job: dict[str, object], kill_after_pages: int | None) -> bo
         if line.strip() == "done":
             break
         if kill_after_pages is not None and pages >= kill_after_pages:
+            time.sleep(delay)
             child.send_signal(signal.SIGKILL)
             break
     child.stdout.close()
-    code = child.wait(timeout=120)
-    return code == 0
+    return child.wait(timeout=120) == 0
 
 
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
-def test_sigkill_at_random_pages_then_rerun_equals_an_uninterrupted_sync(
+def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_sync(
     platform: str, tmp_path: Path
 ) -> None:
     rng = random.Random(f"crash-{platform}")
@@ -51,20 +60,26 @@ def test_sigkill_at_random_pages_then_rerun_equals_an_uninterrupted_sync(
         settings = {**shop.settings, **PAGE_SIZES[platform]}
         reference = shopsync.Store(f"sqlite:///{tmp_path / 'reference.db'}")
         adapter = shopsync.connect(platform, **settings)
-        sync(adapter, reference)
+        pages = sync(adapter, reference).total("pages")
         expected = snapshot(reference, platform, adapter.shop)
-        assert len(expected["orders"]) == 160
+        assert len(expected["orders"]) == 160 and pages > 10
 
-        job = {
-            "platform": platform,
-            "settings": settings,
-            "store": f"sqlite:///{tmp_path / 'crashed.db'}",
-        }
+        def job(name: str) -> dict[str, object]:
+            store = f"sqlite:///{tmp_path / name}"
+            return {"platform": platform, "settings": settings, "store": store}
+
         kills = 0
-        for _ in range(KILLS):
-            if not run_until_killed(job, kill_after_pages=rng.randint(1, 8)):
-                kills += 1
-        assert run_until_killed(job, kill_after_pages=None)
-        crashed = shopsync.Store(job["store"])  # type: ignore[arg-type]
-        assert differences(snapshot(crashed, platform, adapter.shop), expected) == []
-        assert kills >= 1
+        for trial in range(TRIALS):
+            killed = not run(job(f"t{trial}.db"), rng.randint(1, pages), rng.uniform(0, 0.02))
+            kills += killed
+            assert run(job(f"t{trial}.db"))
+            crashed = shopsync.Store(str(job(f"t{trial}.db")["store"]))
+            assert differences(snapshot(crashed, platform, adapter.shop), expected) == []
+            crashed.close()
+        for _ in range(4):  # crash after crash on one store, then finish
+            kills += not run(job("repeat.db"), rng.randint(1, 6), rng.uniform(0, 0.02))
+        assert run(job("repeat.db"))
+        repeated = shopsync.Store(str(job("repeat.db")["store"]))
+        assert differences(snapshot(repeated, platform, adapter.shop), expected) == []
+        print(f"{platform}: {TRIALS + 4} kills attempted, {kills} landed, 0 differences")
+        assert kills >= TRIALS // 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -98,6 +99,15 @@ class PlatformEmulator(Protocol):
     def webhook(self, event: Event, subscription: Subscription) -> Delivery | None: ...
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a killed sync, a timeout) is the client's
+        # business: keep it out of stderr. Anything else is still reported.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class EmulatorServer:
     """Serves ``emulator`` on 127.0.0.1 from a daemon thread (HTTP/1.1, keep-alive).
 
@@ -139,7 +149,7 @@ class EmulatorServer:
         if self._httpd is not None:
             return self
         handler = type("Handler", (_Handler,), {"server_ref": self})
-        httpd = ThreadingHTTPServer((self._host, self._port), handler)
+        httpd = _Server((self._host, self._port), handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False  # idle keep-alive connections must not hold stop() up
         self._httpd = httpd
