@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -12,7 +13,7 @@ from shopsync.store import Store
 def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
     db = tmp_path / "demo.db"
-    result = run_demo(db, console, scale=0.02)
+    result = run_demo(db, console, scale=0.1)
     text = console.export_text()
     assert [s.platform for s in result.shops] == ["shopify", "woocommerce"]
     store = Store(f"sqlite:///{db}")
@@ -26,3 +27,10 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
     store.close()
     for label in ("repeat-purchase rate", "average order value", "points pending / approved"):
         assert label in text
+    assert len(result.plan) > 0 and result.applied.parked == 0
+    lines = result.actions_file.read_text().splitlines()
+    assert (
+        len(lines)
+        == len({json.loads(line)["idempotency_key"] for line in lines})
+        == len(result.plan)
+    )

@@ -36,6 +36,7 @@ import threading
 import time
 import uuid
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -157,6 +158,53 @@ class BulkOperation:
             "partialDataUrl": None,
             "query": self.query,
             "type": "QUERY",
+        }
+
+
+@dataclass
+class DiscountCode:
+    """A basic code discount as created through the Admin API."""
+
+    id: str
+    code: str
+    title: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    customer_ids: tuple[str, ...]
+    amount: str | None
+    usage_limit: int | None
+    once_per_customer: bool
+    usage_count: int = 0
+
+    def render(self, now: dt.datetime) -> dict[str, Any]:
+        if self.ends_at is not None and self.ends_at <= now:
+            status = "EXPIRED"
+        elif self.starts_at > now:
+            status = "SCHEDULED"
+        else:
+            status = "ACTIVE"
+        return {
+            "__typename": "DiscountCodeNode",
+            "id": gid("DiscountCodeNode", self.id),
+            "codeDiscount": {
+                "__typename": "DiscountCodeBasic",
+                "title": self.title,
+                "status": status,
+                "startsAt": render.fmt_time(self.starts_at),
+                "endsAt": render.fmt_time(self.ends_at),
+                "usageLimit": self.usage_limit,
+                "appliesOncePerCustomer": self.once_per_customer,
+                "asyncUsageCount": self.usage_count,
+                "codesCount": {"count": 1, "precision": "EXACT"},
+                "codes": [
+                    {
+                        "__typename": "DiscountRedeemCode",
+                        "id": gid("DiscountRedeemCode", self.id),
+                        "code": self.code,
+                        "asyncUsageCount": self.usage_count,
+                    }
+                ],
+            },
         }
 
 
@@ -299,6 +347,12 @@ class ShopifyEmulator:
         }
         self._ids = itertools.count(4046733967549)
         self._lock = threading.Lock()
+        self.discounts: dict[str, DiscountCode] = {}
+        """Code discounts created through ``discountCodeBasicCreate``, by lower-cased code."""
+        self.metafields: dict[tuple[str, str, str], dict[str, Any]] = {}
+        """Customer metafields set through ``metafieldsSet``, by (customer id, namespace, key)."""
+        self.writes: Counter[str] = Counter()
+        """Mutations by outcome: ``discount_created``, ``discount_taken``, ``tags_added``..."""
 
     def __repr__(self) -> str:
         return f"ShopifyEmulator(shop={self.state.shop!r})"
@@ -456,6 +510,8 @@ class ShopifyEmulator:
             "orders": render.order_graphql,
             "products": render.product_graphql,
         }[resource]
+        if resource == "customers":
+            return lambda record: self._with_metafields(fn(record, self.state), record.id)
         return lambda record: fn(record, self.state)
 
     def _root(self, request: Request, operation: OperationDefinitionNode) -> dict[str, Any]:
@@ -484,6 +540,10 @@ class ShopifyEmulator:
             return {
                 "bulkOperationRunQuery": lambda args: self._bulk_run(request, args),
                 "bulkOperationCancel": self._bulk_cancel,
+                "discountCodeBasicCreate": self._discount_create,
+                "tagsAdd": lambda args: self._tags(args, add=True),
+                "tagsRemove": lambda args: self._tags(args, add=False),
+                "metafieldsSet": self._metafields_set,
             }
         return {
             "shop": lambda args: {
@@ -509,6 +569,7 @@ class ShopifyEmulator:
             "ordersCount": count("orders"),
             "customersCount": count("customers"),
             "productsCount": count("products"),
+            "codeDiscountNodeByCode": self._discount_by_code,
         }
 
     def _node(self, node_id: str) -> Any:
@@ -573,6 +634,156 @@ class ShopifyEmulator:
         )
 
     # ------------------------------------------------------------------ bulk
+
+    # ------------------------------------------------------------------ write side
+
+    def _with_metafields(self, node: dict[str, Any], customer_id: str) -> dict[str, Any]:
+        """A rendered customer whose ``metafield(namespace:, key:)`` also finds the
+        metafields set through ``metafieldsSet``."""
+        built_in = node.get("metafield")
+
+        def metafield(args: Mapping[str, Any]) -> dict[str, Any] | None:
+            found = self.metafields.get(
+                (customer_id, args.get("namespace") or "", args.get("key") or "")
+            )
+            if found is not None:
+                return found
+            return built_in(args) if callable(built_in) else None
+
+        node["metafield"] = metafield
+        return node
+
+    def _discount_by_code(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self.discounts.get(str(args["code"]).lower())
+        return found.render(self.state.clock()) if found is not None else None
+
+    def _discount_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``discountCodeBasicCreate``: a code must be unique in the shop (``TAKEN``), name
+        customers that exist, and end after it starts."""
+        data = args["basicCodeDiscount"]
+        code = str(data.get("code") or "").strip()
+
+        def refuse(field: str, message: str, code_: str) -> dict[str, Any]:
+            self.writes[f"discount_{code_.lower()}"] += 1
+            return {
+                "codeDiscountNode": None,
+                "userErrors": [
+                    {"field": ["basicCodeDiscount", field], "message": message, "code": code_}
+                ],
+            }
+
+        if not code or len(code) > 255:
+            return refuse("code", "Code is too short (minimum is 1 character)", "TOO_SHORT")
+        selection = data.get("context") or data.get("customerSelection") or {}
+        customers = [parse_gid(c) for c in (selection.get("customers") or {}).get("add") or ()]
+        with self.state.lock:
+            missing = [c for c in customers if c not in self.state.customers]
+        if missing:
+            return refuse("context", f"Customer does not exist: {missing[0]}", "INVALID")
+        try:
+            starts = _parse_when(str(data.get("startsAt") or render.fmt_time(self.state.clock())))
+            ends = _parse_when(data["endsAt"]) if data.get("endsAt") else None
+        except (ValueError, TypeError):
+            return refuse("startsAt", "is invalid", "INVALID")
+        if ends is not None and ends <= starts:
+            return refuse("endsAt", "Ends at needs to be after starts_at", "INVALID")
+        amount = ((data.get("customerGets") or {}).get("value") or {}).get("discountAmount") or {}
+        with self._lock:
+            if code.lower() in self.discounts:
+                return refuse("code", "Code must be unique. Please try a different code.", "TAKEN")
+            discount = DiscountCode(
+                id=str(next(self._ids)),
+                code=code,
+                title=str(data.get("title") or code),
+                starts_at=starts,
+                ends_at=ends,
+                customer_ids=tuple(customers),
+                amount=str(amount.get("amount")) if amount.get("amount") is not None else None,
+                usage_limit=data.get("usageLimit"),
+                once_per_customer=bool(data.get("appliesOncePerCustomer")),
+            )
+            self.discounts[code.lower()] = discount
+            self.writes["discount_created"] += 1
+        return {"codeDiscountNode": discount.render(self.state.clock()), "userErrors": []}
+
+    def _tags(self, args: dict[str, Any], *, add: bool) -> dict[str, Any]:
+        node_id = str(args["id"])
+        if not node_id.startswith("gid://shopify/Customer/"):
+            return {"node": None, "userErrors": [{"field": ["id"], "message": "Invalid id"}]}
+        customer_id = parse_gid(node_id)
+        tags = [t.strip() for t in args["tags"] for t in t.split(",") if t.strip()]
+        with self.state.lock:
+            customer = self.state.customers.get(customer_id)
+            if customer is None:
+                return {
+                    "node": None,
+                    "userErrors": [{"field": ["id"], "message": "Customer does not exist"}],
+                }
+            old = set(customer.tags)
+            new = (old | set(tags)) if add else (old - set(tags))
+            if new != old:
+                customer = self.state.update_customer(customer_id, tags=tuple(sorted(new)))
+        self.writes["tags_added" if add else "tags_removed"] += 1
+        return {"node": self._renderer("customers")(customer), "userErrors": []}
+
+    def _metafields_set(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``metafieldsSet``: all or nothing, at most 25 per call, customers only here."""
+        items = list(args["metafields"])
+        if len(items) > 25:
+            return {
+                "metafields": None,
+                "userErrors": [
+                    {
+                        "field": ["metafields"],
+                        "message": "Exceeded the maximum metafields input limit of 25.",
+                        "code": "LESS_THAN_OR_EQUAL_TO",
+                    }
+                ],
+            }
+        errors: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            owner = str(item["ownerId"])
+            if not owner.startswith("gid://shopify/Customer/") or (
+                parse_gid(owner) not in self.state.customers
+            ):
+                errors.append(
+                    {
+                        "field": ["metafields", str(i), "ownerId"],
+                        "message": "Owner does not exist.",
+                        "code": "INVALID",
+                    }
+                )
+            integer = str(item["value"]).lstrip("-").isdigit()
+            if item.get("type") == "number_integer" and not integer:
+                errors.append(
+                    {
+                        "field": ["metafields", str(i), "value"],
+                        "message": "Value must be an integer.",
+                        "code": "INVALID_VALUE",
+                    }
+                )
+        if errors:
+            return {"metafields": None, "userErrors": errors}
+        out = []
+        with self._lock:
+            for item in items:
+                customer_id = parse_gid(item["ownerId"])
+                namespace = item.get("namespace") or "$app"
+                key = (customer_id, namespace, item["key"])
+                old = self.metafields.get(key)
+                field_ = {
+                    "__typename": "Metafield",
+                    "id": old["id"] if old else gid("Metafield", str(next(self._ids))),
+                    "namespace": namespace,
+                    "key": item["key"],
+                    "value": str(item["value"]),
+                    "type": item.get("type") or (old or {}).get("type") or "single_line_text_field",
+                }
+                self.metafields[key] = field_
+                out.append(field_)
+            self.writes["metafields_set"] += len(items)
+        return {"metafields": out, "userErrors": []}
 
     def _bulk_run(self, request: Request, args: dict[str, Any]) -> dict[str, Any]:
         def user_error(

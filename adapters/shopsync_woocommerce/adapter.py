@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -47,13 +47,15 @@ from shopsync.errors import (
     ConfigurationError,
     InvalidRecordError,
     NotFoundError,
+    PlatformError,
     ResponseError,
     TransportError,
 )
 from shopsync.http import HttpClient, RetryPolicy, error_for_response, redact_url
-from shopsync.models import Customer, Order, Product
+from shopsync.models import Customer, Money, Order, Product
 from shopsync_woocommerce import webhooks
 from shopsync_woocommerce.mapping import (
+    META,
     PLATFORM,
     customer_from_rest,
     order_from_rest,
@@ -108,6 +110,15 @@ def _shift(stamp: str, seconds: int) -> str:
     except ValueError:
         return stamp
     return moved.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _coupon_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row.get("id"),
+        "code": row.get("code"),
+        "ends_at": row.get("date_expires_gmt"),
+        "email_restrictions": row.get("email_restrictions"),
+    }
 
 
 def _wc_time(value: dt.datetime) -> str:
@@ -534,6 +545,137 @@ class WooCommerceAdapter:
             return customer_from_rest(raw, shop=self.shop, site_timezone=self.site_timezone)
 
         yield from self._read_full_scan("customers", params, convert)
+
+    # ------------------------------------------------------------------ write side
+
+    def _send(self, method: str, endpoint: str, data: Mapping[str, Any]) -> Any:
+        """One POST or PUT under the retry policy; the decoded JSON answer. A refusal
+        (4xx) raises with ``code``, WooCommerce's error code, set on the error."""
+
+        def once() -> Any:
+            self.http.stats.requests += 1
+            where = f"{method} {redact_url(self.url)}/wp-json/wc/v3/{endpoint}"
+            call = self.api.post if method == "POST" else self.api.put
+            try:
+                response = call(endpoint, dict(data))
+            except requests.Timeout:
+                raise TransportError(f"timed out: {where}") from None
+            except requests.RequestException as exc:
+                raise TransportError(f"connection failed: {where} ({type(exc).__name__})") from None
+            error = error_for_response(response, PLATFORM)
+            if error is not None:
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = {}
+                code = body.get("code") if isinstance(body, dict) else None
+                error.code = code  # type: ignore[attr-defined]
+                if code and not error.retryable:
+                    error.message = f"{error.message}: {code}"
+                    error.args = (error.message,)
+                raise error
+            try:
+                return response.json()
+            except ValueError:
+                raise ResponseError(
+                    f"response is not valid JSON: {where}",
+                    status=response.status_code,
+                    platform=PLATFORM,
+                ) from None
+
+        return self.http.call(once)
+
+    def find_coupon(self, code: str) -> dict[str, Any] | None:
+        """The coupon with this code (WooCommerce keeps codes lower-cased), or None."""
+        rows, _ = self._list("coupons", {"code": code, "per_page": "10"})
+        for row in rows:
+            if isinstance(row, dict) and str(row.get("code", "")).lower() == code.lower():
+                return row
+        return None
+
+    def create_coupon(
+        self,
+        code: str,
+        *,
+        email: str,
+        amount: Money | None = None,
+        percent: int | None = None,
+        expires_at: dt.datetime,
+        description: str = "",
+    ) -> dict[str, Any]:
+        """A coupon usable once, by this email only, until ``expires_at``: ``amount`` off the
+        cart (``fixed_cart``) or ``percent`` off (``percent``).
+
+        Looked up by code first, so a retry after a crash finds the coupon instead of making
+        a second one (``created`` in the answer says which happened); an "already exists"
+        refusal is resolved the same way.
+        """
+        if (amount is None) == (percent is None):
+            raise ConfigurationError("create_coupon needs an amount or a percent")
+        found = self.find_coupon(code)
+        if found is not None:
+            return {**_coupon_summary(found), "created": False}
+        data = {
+            "code": code,
+            "discount_type": "fixed_cart" if amount is not None else "percent",
+            "amount": str(amount.rounded().amount) if amount is not None else str(percent),
+            "individual_use": True,
+            "usage_limit": 1,
+            "usage_limit_per_user": 1,
+            "email_restrictions": [email],
+            "date_expires_gmt": _wc_time(expires_at),
+            "description": description,
+        }
+        try:
+            created = self._send("POST", "coupons", data)
+        except PlatformError as exc:
+            if getattr(exc, "code", None) != "woocommerce_rest_coupon_code_already_exists":
+                raise
+            again = self.find_coupon(code)
+            if again is None:
+                raise
+            return {**_coupon_summary(again), "created": False}
+        if not isinstance(created, dict) or "id" not in created:
+            raise ResponseError("POST coupons answered without a coupon id", platform=PLATFORM)
+        return {**_coupon_summary(created), "created": True}
+
+    def get_customer(self, customer_id: str) -> dict[str, Any]:
+        """The customer record as WooCommerce renders it (meta_data included)."""
+        body, _ = self._get(f"customers/{customer_id}", {})
+        if not isinstance(body, dict):
+            raise ResponseError(f"customers/{customer_id} is not an object", platform=PLATFORM)
+        return body
+
+    def set_customer_meta(self, customer_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Set meta_data keys on a customer (WooCommerce updates a key in place, so setting
+        the same value again changes nothing)."""
+        meta = [{"key": key, "value": value} for key, value in values.items()]
+        body = self._send("PUT", f"customers/{customer_id}", {"meta_data": meta})
+        return body if isinstance(body, dict) else {}
+
+    def add_customer_tags(self, customer_id: str, tags: Sequence[str]) -> list[str]:
+        """Add tags to the ``_shopsync_tags`` meta (WooCommerce has no customer tags)."""
+        return self._change_tags(customer_id, add=tags, remove=())
+
+    def remove_customer_tags(self, customer_id: str, tags: Sequence[str]) -> list[str]:
+        return self._change_tags(customer_id, add=(), remove=tags)
+
+    def _change_tags(
+        self, customer_id: str, *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[str]:
+        current: list[str] = []
+        for item in self.get_customer(customer_id).get("meta_data") or ():
+            if isinstance(item, dict) and item.get("key") == META["tags"]:
+                value = item.get("value")
+                current = (
+                    [str(v) for v in value]
+                    if isinstance(value, list)
+                    else [v.strip() for v in str(value or "").split(",") if v.strip()]
+                )
+        wanted = sorted((set(current) | set(add)) - set(remove))
+        if wanted != sorted(current):
+            self.set_customer_meta(customer_id, {META["tags"]: wanted})
+        return wanted
 
     @staticmethod
     def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:

@@ -26,7 +26,9 @@ import secrets
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -36,7 +38,7 @@ from shopsync.testing.state import DeliveryAttempt, Event, ShopState, Subscripti
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
-from shopsync_woocommerce.mapping import parse_date
+from shopsync_woocommerce.mapping import META, parse_date
 from shopsync_woocommerce.webhooks import sign
 
 __all__ = ["WEBHOOK_TOPICS", "WooCommerceEmulator"]
@@ -187,6 +189,13 @@ class WooCommerceEmulator:
         state.subscribe(self._keep_trashed)
         self.pings: list[tuple[str, int | None]] = []
         """(webhook id, HTTP status) of every ping sent."""
+        self.coupons: dict[int, dict[str, Any]] = {}
+        """Coupons created through ``POST /coupons``, rendered, by id."""
+        self.customer_meta: dict[str, dict[str, Any]] = {}
+        """meta_data set through ``PUT /customers/<id>`` (beyond what the model holds)."""
+        self.writes: Counter[str] = Counter()
+        """Writes by outcome: ``coupon_created``, ``coupon_exists``, ``customer_updated``."""
+        self._coupon_ids = itertools.count(91_000_001)
 
     def __repr__(self) -> str:
         return f"WooCommerceEmulator(shop={self.state.shop!r}, https={self.https})"
@@ -306,6 +315,10 @@ class WooCommerceEmulator:
             )
         if head == "refunds" and not rest and method == "GET" and self.refunds_endpoint:
             return self._all_refunds(request)
+        if head == "coupons" and method == "POST" and not rest:
+            return self._create_coupon(request)
+        if head == "customers" and method in ("PUT", "POST", "PATCH") and len(rest) == 1:
+            return self._update_customer(request, rest[0])
         if head == "coupons" and method == "GET":
             return self._coupons(request, rest)
         if head == "webhooks":
@@ -351,9 +364,16 @@ class WooCommerceEmulator:
                 record, tz=tz, base=base, corrupt=faults.corrupt("orders", record.id)
             )
         if isinstance(record, Customer):
-            return render.render_customer(
+            body = render.render_customer(
                 record, tz=tz, base=base, corrupt=faults.corrupt("customers", record.id)
             )
+            extra = self.customer_meta.get(record.id)
+            if extra:
+                body["meta_data"] = [m for m in body["meta_data"] if m["key"] not in extra] + [
+                    {"id": 7_000_000 + i, "key": k, "value": v}
+                    for i, (k, v) in enumerate(sorted(extra.items()))
+                ]
+            return body
         if isinstance(record, Product):
             return render.render_product(
                 record,
@@ -673,15 +693,129 @@ class WooCommerceEmulator:
         base, tz = self._home(), self.tz
         table = self._coupon_table()
         if rest:
+            if rest[0].isdigit() and int(rest[0]) in self.coupons:
+                return Response.json(self.coupons[int(rest[0])])
             for cid, code, orders in table:
                 if rest[0] == str(cid):
                     return Response.json(render.render_coupon(cid, code, orders, tz=tz, base=base))
             return self._not_found("coupons")
         code = (request.query.get("code") or "").lower()
-        rows = [(cid, c, o) for cid, c, o in table if not code or c == code]
+        rows: list[tuple[int, Any]] = [
+            (cid, (cid, c, o)) for cid, c, o in table if not code or c == code
+        ]
+        rows += [(cid, b) for cid, b in self.coupons.items() if not code or b["code"] == code]
         reverse = (request.query.get("order") or "desc") == "desc"
         rows.sort(key=lambda row: row[0], reverse=reverse)
-        return self._page(request, rows, lambda row: render.render_coupon(*row, tz=tz, base=base))
+        return self._page(
+            request,
+            rows,
+            lambda row: row[1]
+            if isinstance(row[1], dict)
+            else render.render_coupon(*row[1], tz=tz, base=base),
+        )
+
+    def _create_coupon(self, request: Request) -> Response:
+        """``POST /coupons``: codes are unique and kept lower-cased, as ``wc_format_coupon_code``
+        does; dates in ``date_expires`` (site time) or ``date_expires_gmt``."""
+        try:
+            data = request.json() or {}
+        except ValueError:
+            return _error("rest_invalid_json", "Invalid JSON body passed.", 400)
+        if not isinstance(data, dict):
+            return _error("rest_invalid_json", "Invalid JSON body passed.", 400)
+        code = str(data.get("code") or "").strip().lower()
+        if not code:
+            raise _Invalid("code", "code is required.")
+        emails = data.get("email_restrictions") or []
+        if not isinstance(emails, list) or not all(
+            isinstance(e, str) and "@" in e for e in emails
+        ):
+            raise _Invalid("email_restrictions", "email_restrictions[0] is not a valid email.")
+        try:
+            amount = Decimal(str(data.get("amount") or "0"))
+        except ArithmeticError:
+            raise _Invalid("amount", "amount is not of type string.") from None
+        gmt = data.get("date_expires_gmt") is not None
+        raw_expires = data.get("date_expires_gmt") or data.get("date_expires")
+        try:
+            expires = (
+                parse_date(str(raw_expires), assume=dt.timezone.utc if gmt else self.tz)
+                if raw_expires
+                else None
+            )
+        except ValueError:
+            raise _Invalid("date_expires", "Invalid date.") from None
+        with self._cache_lock:
+            taken = {body["code"] for body in self.coupons.values()}
+            taken |= {c for _, c, _ in self._coupon_table()}
+            if code in taken:
+                self.writes["coupon_exists"] += 1
+                return _error(
+                    "woocommerce_rest_coupon_code_already_exists",
+                    "The coupon code already exists",
+                    400,
+                )
+            cid = next(self._coupon_ids)
+            now = self.state.clock()
+            body: dict[str, Any] = {
+                "id": cid,
+                "code": code,
+                "amount": f"{amount:.2f}",
+                **render._dates("date_created", now, self.tz),
+                **render._dates("date_modified", now, self.tz),
+                "discount_type": str(data.get("discount_type") or "fixed_cart"),
+                "description": str(data.get("description") or ""),
+                **render._dates("date_expires", expires, self.tz),
+                "usage_count": 0,
+                "individual_use": bool(data.get("individual_use", False)),
+                "product_ids": [],
+                "excluded_product_ids": [],
+                "usage_limit": data.get("usage_limit"),
+                "usage_limit_per_user": data.get("usage_limit_per_user"),
+                "limit_usage_to_x_items": None,
+                "free_shipping": bool(data.get("free_shipping", False)),
+                "product_categories": [],
+                "excluded_product_categories": [],
+                "exclude_sale_items": False,
+                "minimum_amount": "0.00",
+                "maximum_amount": "0.00",
+                "email_restrictions": [e.strip().lower() for e in emails],
+                "used_by": [],
+                "meta_data": [],
+                "_links": {
+                    "self": [{"href": f"{self._home()}{PREFIX}coupons/{cid}"}],
+                    "collection": [{"href": f"{self._home()}{PREFIX}coupons"}],
+                },
+            }
+            self.coupons[cid] = body
+            self.writes["coupon_created"] += 1
+        return Response.json(body, status=201)
+
+    def _update_customer(self, request: Request, customer_id: str) -> Response:
+        """``PUT /customers/<id>``: ``meta_data`` entries update their key in place
+        (``_shopsync_tags`` becomes the customer's tags); a save stamps ``date_modified``."""
+        try:
+            data = request.json() or {}
+        except ValueError:
+            return _error("rest_invalid_json", "Invalid JSON body passed.", 400)
+        with self.state.lock:
+            if customer_id not in self.state.customers:
+                return _error("woocommerce_rest_invalid_id", "Invalid resource id.", 400)
+            fields: dict[str, Any] = {}
+            for item in data.get("meta_data") or ():
+                if not isinstance(item, dict) or not item.get("key"):
+                    raise _Invalid("meta_data", "meta_data[0][key] is required.")
+                if item["key"] == META["tags"]:
+                    value = item.get("value") or []
+                    tags = value if isinstance(value, list) else str(value).split(",")
+                    fields["tags"] = tuple(sorted({str(t).strip() for t in tags if str(t).strip()}))
+                else:
+                    self.customer_meta.setdefault(customer_id, {})[str(item["key"])] = item.get(
+                        "value"
+                    )
+            customer = self.state.update_customer(customer_id, **fields)
+            self.writes["customer_updated"] += 1
+        return Response.json(self._render_record(customer))
 
     # ------------------------------------------------------------------ webhooks
 

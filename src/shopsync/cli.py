@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,121 @@ def sync_command(
     console.print(table)
     store.close()
     adapter.close()
+
+
+def _as_of(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(f"--as-of {value!r} is not an ISO date or datetime") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _policy(path: Path | None) -> Any:
+    from shopsync.core.policy import Policy
+
+    return Policy.from_toml(path) if path else Policy()
+
+
+@app.command("plan")
+def plan_command(
+    db: str = DB_OPTION,
+    as_of: str = typer.Option(None, "--as-of", help="Plan as of this instant (default: now)."),
+    policy: Path = typer.Option(None, help="retention.toml with the policy (default: defaults)."),
+    examples: int = typer.Option(3, help="Example reasons to show per program."),
+) -> None:
+    """What every program would do now, and why (nothing is sent)."""
+    from rich.table import Table
+
+    from shopsync.core.planner import plan
+
+    store = Store(db)
+    result = plan(store, _policy(policy), _as_of(as_of))
+    store.close()
+    table = Table(title=f"plan as of {result.as_of:%Y-%m-%d %H:%M} UTC")
+    table.add_column("action")
+    table.add_column("planned", justify="right")
+    for kind, count in result.counts.items():
+        table.add_row(kind, f"{count:,}")
+    console.print(table)
+    held = ", ".join(f"{why} {count:,}" for why, count in result.held_counts.items())
+    console.print(f"held back (not sent): {held or 'nothing'}", highlight=False)
+    for kind in result.counts:
+        for action in [a for a in result if a.kind == kind][:examples]:
+            console.print(f"  {kind} {action.customer_id}: {action.reason}", highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+@app.command("apply")
+def apply_command(
+    db: str = DB_OPTION,
+    jsonl: Path = typer.Option(None, help="Append the actions to this JSON Lines file."),
+    csv: Path = typer.Option(None, help="Append the actions to this CSV file."),
+    platform: str = typer.Option(None, help="Write back to this platform (tags, codes, points)."),
+    setting: list[str] = typer.Option(
+        [], "--setting", "-s", help="The platform adapter's settings, key=value (env:NAME)."
+    ),
+    as_of: str = typer.Option(None, "--as-of", help="Plan as of this instant (default: now)."),
+    policy: Path = typer.Option(None, help="retention.toml with the policy (default: defaults)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be sent; send nothing."),
+) -> None:
+    """Plan, then deliver each action exactly once to the sinks named."""
+    from shopsync.adapter import connect
+    from shopsync.core.planner import plan
+    from shopsync.outbox import apply
+    from shopsync.sinks import Csv, JsonLines, Platform
+
+    sinks: list[Any] = []
+    if jsonl:
+        sinks.append(JsonLines(jsonl, root=jsonl.parent))
+    if csv:
+        sinks.append(Csv(csv, root=csv.parent))
+    if platform:
+        sinks.append(Platform(connect(platform, **_settings(setting))))
+    if not sinks:
+        raise ConfigurationError("name at least one sink: --jsonl, --csv or --platform")
+    moment = _as_of(as_of)
+    store = Store(db)
+    report = apply(plan(store, _policy(policy), moment), store, sinks, now=moment, dry_run=dry_run)
+    store.close()
+    console.print(str(report), highlight=False)
+
+
+outbox_app = typer.Typer(help="Actions recorded for delivery, and what became of them.")
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("list")
+def outbox_list(
+    db: str = DB_OPTION,
+    status: str = typer.Option(None, help="Only this status (pending, done, parked, cancelled)."),
+    limit: int = typer.Option(50, help="At most this many rows."),
+) -> None:
+    """Outbox rows, newest first."""
+    from rich.table import Table
+
+    from shopsync.outbox import list_outbox
+
+    store = Store(db)
+    rows = list_outbox(store, status=status)  # type: ignore[arg-type]
+    store.close()
+    table = Table()
+    for column in ("id", "status", "kind", "customer", "sink", "tries", "reason"):
+        table.add_column(column)
+    for row in sorted(rows, key=lambda r: r.id, reverse=True)[:limit]:
+        table.add_row(
+            str(row.id),
+            row.status,
+            row.kind,
+            row.customer_id,
+            row.sink,
+            str(row.attempts),
+            row.reason or "",
+        )
+    console.print(table if table.row_count else "the outbox is empty")
 
 
 quarantine_app = typer.Typer(help="Records a platform sent that could not be mapped.")

@@ -2,8 +2,11 @@
 
 An emulated Shopify shop and an emulated WooCommerce store, each served by its own process
 on 127.0.0.1 (seeded: every run shows the same shops), are synced into a local SQLite store
-through the same adapters a real shop uses; then the loyalty ledger is brought up to date
-and the key figures of each shop are printed.
+through the same adapters a real shop uses; the loyalty ledger is brought up to date; every
+program is planned with the default policy; the plan is applied exactly once to the shops
+themselves (discount codes, loyalty fields) and to a JSON Lines file; and the key figures,
+the actions by program with an example reason each, and what the safety rules held back
+are printed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from rich.table import Table
 from shopsync import loyalty
 from shopsync.adapter import connect
 from shopsync.core.features import customer_features
+from shopsync.core.planner import Plan, plan
+from shopsync.core.policy import Policy
+from shopsync.outbox import ApplyReport, apply
+from shopsync.sinks import JsonLines, Platform
 from shopsync.store import Store
 from shopsync.sync import SyncReport, sync
 from shopsync.testing.process import RemoteShop, emulate_in_process
@@ -30,7 +37,15 @@ from shopsync.testing.process import RemoteShop, emulate_in_process
 __all__ = ["DEMO_SHOPS", "DemoResult", "run_demo"]
 
 DEMO_SHOPS: dict[str, dict[str, Any]] = {
-    "shopify": {"seed": 11, "customers": 2500, "orders": 12000, "products": 80, "currency": "USD"},
+    # The Plus plan's API limits, so the write-back of a few hundred actions takes seconds.
+    "shopify": {
+        "seed": 11,
+        "customers": 2500,
+        "orders": 12000,
+        "products": 80,
+        "currency": "USD",
+        "plan": "plus",
+    },
     "woocommerce": {
         "seed": 12,
         "customers": 2000,
@@ -60,13 +75,16 @@ class ShopFigures:
 @dataclass
 class DemoResult:
     shops: list[ShopFigures]
+    plan: Plan
+    applied: ApplyReport
+    actions_file: Path
     seconds: float
 
 
 def run_demo(
     db: Path, console: Console, *, scale: float = 1.0, as_of: dt.datetime | None = None
 ) -> DemoResult:
-    """Run the demo into the SQLite file ``db``; ``scale`` shrinks the shops (tests)."""
+    """Run the demo into the SQLite file ``db``; ``scale`` resizes the shops."""
     started = time.perf_counter()
     as_of = as_of or dt.datetime.now(dt.timezone.utc)
     store = Store(f"sqlite:///{db}")
@@ -86,8 +104,25 @@ def run_demo(
             report = _sync(remote, store, console)
             loyalty.sync(store, remote.platform, report.shop, as_of=as_of)
             figures.append(_figures(store, remote, report, as_of))
+        console.print("Planning with the default policy ...")
+        planned = plan(store, Policy(), as_of)
+        actions_file = db.with_suffix(".actions.jsonl")
+        actions_file.unlink(missing_ok=True)
+        adapters = [connect(r.platform, **r.settings) for r in shops.values()]
+        sinks = [Platform(a, tags=False) for a in adapters]
+        sinks.append(JsonLines(actions_file, root=actions_file.parent))
+        console.print(f"Applying {len(planned):,} actions to the shops and to {actions_file} ...")
+        applied = apply(planned, store, sinks, now=as_of)
+        for adapter in adapters:
+            adapter.close()
     store.close()
-    result = DemoResult(shops=figures, seconds=time.perf_counter() - started)
+    result = DemoResult(
+        shops=figures,
+        plan=planned,
+        applied=applied,
+        actions_file=actions_file,
+        seconds=time.perf_counter() - started,
+    )
     _print(console, result, db)
     return result
 
@@ -171,4 +206,20 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
     for label, cell in rows:
         table.add_row(label, *(cell(shop) for shop in result.shops))
     console.print(table)
-    console.print(f"store: {db}   ({result.seconds:.0f} s in all)")
+    programs = Table(title="planned actions, by program")
+    programs.add_column("action")
+    programs.add_column("planned", justify="right")
+    programs.add_column("example reason")
+    for kind, count in result.plan.counts.items():
+        example = next(a for a in result.plan if a.kind == kind)
+        programs.add_row(kind, f"{count:,}", example.reason)
+    console.print(programs)
+    held = ", ".join(f"{why} {n:,}" for why, n in result.plan.held_counts.items())
+    console.print(f"held back by the safety rules: {held or 'nothing'}")
+    codes = sum(
+        1
+        for d in result.applied.deliveries
+        if d.status == "done" and ((d.result or {}).get("discount") or {}).get("created")
+    )
+    console.print(f"applied: {result.applied}; discount codes created on the platforms: {codes}")
+    console.print(f"store: {db}   actions: {result.actions_file}   ({result.seconds:.0f} s in all)")

@@ -15,12 +15,21 @@ from typing import Any
 
 __all__ = [
     "Action",
+    "Held",
     "LoyaltyAward",
+    "Plan",
     "PointsExpiryWarning",
     "Policy",
     "PolicyError",
+    "Replenish",
+    "ReviewReminder",
+    "ReviewRequest",
     "RewardCode",
     "TierChange",
+    "WarrantyNotice",
+    "WinBack",
+    "plan",
+    "plan_customer",
 ]
 
 _HOME = {
@@ -29,6 +38,15 @@ _HOME = {
     "PointsExpiryWarning": "actions",
     "RewardCode": "actions",
     "TierChange": "actions",
+    "Replenish": "actions",
+    "ReviewReminder": "actions",
+    "ReviewRequest": "actions",
+    "WarrantyNotice": "actions",
+    "WinBack": "actions",
+    "Held": "planner",
+    "Plan": "planner",
+    "plan": "planner",
+    "plan_customer": "planner",
     "Policy": "policy",
     "PolicyError": "policy",
 }

@@ -22,8 +22,13 @@ __all__ = [
     "Action",
     "LoyaltyAward",
     "PointsExpiryWarning",
+    "Replenish",
+    "ReviewReminder",
+    "ReviewRequest",
     "RewardCode",
     "TierChange",
+    "WarrantyNotice",
+    "WinBack",
 ]
 
 
@@ -91,3 +96,69 @@ class RewardCode(Action):
     code: str
     value: Money
     points: int
+
+
+# -- retention programs (issue 6) -------------------------------------------------------------
+
+UTCDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
+class ReviewRequest(Action):
+    """Ask for reviews of a fulfilled order's products (marketing: research retention §6)."""
+
+    kind: Literal["review_request"] = "review_request"
+    marketing: bool = True
+    order_id: str
+    product_ids: tuple[str, ...]
+    """At most ``reviews.max_products``, most expensive first."""
+    recommendations: tuple[str, ...] = ()
+    """Products the customer does not own, bought by people who bought these."""
+
+
+class ReviewReminder(Action):
+    """The one reminder after a review request, when nothing was reviewed since."""
+
+    kind: Literal["review_reminder"] = "review_reminder"
+    marketing: bool = True
+    order_id: str
+    product_ids: tuple[str, ...]
+
+
+class WinBack(Action):
+    """One stage of a win-back sequence; a new order starts a new sequence."""
+
+    kind: Literal["winback"] = "winback"
+    marketing: bool = True
+    stage: int
+    """1-based position in the sequence."""
+    stage_name: Literal["reminder", "offer", "last_chance"]
+    last_order_id: str
+    """The order the sequence follows; part of the idempotency key."""
+    trigger: Literal["rhythm", "model"]
+    """Past the customer's rhythm, or the P(alive) model fell below the threshold."""
+    discount_percent: int | None = None
+    """None: no coupon in this stage."""
+    recommendations: tuple[str, ...] = ()
+
+
+class Replenish(Action):
+    """A product the customer bought is about to run out."""
+
+    kind: Literal["replenishment"] = "replenishment"
+    marketing: bool = True
+    product_id: str
+    order_id: str
+    """The last order holding the product."""
+    quantity: int
+    runs_out_at: UTCDateTime
+    recommendations: tuple[str, ...] = ()
+
+
+class WarrantyNotice(Action):
+    """A product's warranty ends soon."""
+
+    kind: Literal["warranty_notice"] = "warranty_notice"
+    marketing: bool = True
+    product_id: str
+    order_id: str
+    expires_at: UTCDateTime

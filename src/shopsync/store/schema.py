@@ -273,3 +273,68 @@ loyalty_inputs = Table(
     UniqueConstraint("shop_id", "key", name="uq_loyalty_inputs_key"),
     Index("ix_loyalty_inputs_customer", "shop_id", "customer_id"),
 )
+
+# Added in revision 0007 (the outbox): one row per (action, sink). A row is written as
+# ``pending`` before its sink is called and marked ``done`` with the sink's result after, so
+# a run that crashes in between delivers it again and never delivers a ``done`` row twice.
+# ``status`` is pending | done | parked (failed too often, or for good) | cancelled (no longer
+# wanted: consent withdrawn, customer redacted, discount expired); ``reason`` says why.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("sink", String(255), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("marketing", Integer, nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("action", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _instant("due_at", nullable=False),
+    _instant("next_attempt_at", nullable=False),
+    _instant("created_at", nullable=False),
+    _instant("updated_at", nullable=False),
+    _instant("finished_at"),
+    Column("result", JSON),
+    Column("reason", Text),
+    UniqueConstraint("shop_id", "idempotency_key", "sink", name="uq_outbox_key_sink"),
+    Index("ix_outbox_status", "status", "next_attempt_at"),
+    Index("ix_outbox_customer", "shop_id", "customer_id", "status"),
+)
+
+# Added in revision 0007: customers who unsubscribed through shopsync's one-click link. Kept
+# apart from ``customers`` because the next sync rewrites that row from the platform, which
+# may not know of the unsubscription yet; marketing is withheld while either says no.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("customer_id", String(255), primary_key=True),
+    Column("channel", String(8), primary_key=True),
+    _instant("created_at", nullable=False),
+    Column("source", String(64), nullable=False),
+)
+
+# Added in revision 0006: product reviews the customer wrote (recorded or imported; platforms
+# keep reviews in apps, not in the records shopsync syncs). Review requests skip what a
+# customer already reviewed and the reminder is dropped once they review; ``key`` makes
+# recording one twice a no-op.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("product_id", String(255), nullable=False),
+    Column("order_id", String(255)),
+    Column("rating", Integer),
+    _instant("reviewed_at", nullable=False),
+    Column("source", String(64), nullable=False),
+    UniqueConstraint("shop_id", "key", name="uq_reviews_key"),
+    Index("ix_reviews_customer", "shop_id", "customer_id", "reviewed_at"),
+)

@@ -1,0 +1,221 @@
+"""Shop-wide statistics the per-customer rules lean on.
+
+The one-time buyers' win-back delay (the shop's typical gap between a first and a second
+order), the P(alive) model, the learned usage periods of consumables and the "also bought"
+table describe the shop, not one customer. They are computed from the shop **as of 00:00 UTC
+on as_of's day**, so every plan and every one-customer re-plan made that day uses the same
+numbers (the planner caches them per day and per data version), and a plan stays a pure
+function of the store and ``as_of``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from shopsync import clv
+from shopsync.core._data import DAY_US, Frames, paid_orders
+from shopsync.core.policy import Policy
+from shopsync.core.recommend import AlsoBought, also_bought
+from shopsync.errors import FitError
+
+__all__ = ["ShopContext", "day_start", "purchases", "shop_context"]
+
+
+def day_start(at: int) -> int:
+    return at - at % DAY_US
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    """What the rules need to know about the whole shop (see the module docstring)."""
+
+    as_of: int
+    """The instant the statistics describe: 00:00 UTC of the plan's day."""
+    customers_with_orders: int = 0
+    repeat_customers: int = 0
+    """Customers with a second paid order."""
+    second_gap_median_days: float | None = None
+    one_time_days: float = 90.0
+    """Win-back delay for one-time buyers."""
+    one_time_basis: str = ""
+    """How that delay was chosen, for reasons."""
+    mbg: clv.MbgNbdParams | None = None
+    model_note: str = "no model"
+    usage_days: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Learned usage period per product: (days per unit, repeat pairs it rests on)."""
+    also_bought: AlsoBought = field(default_factory=AlsoBought)
+    available: frozenset[str] | None = None
+    """Products still in the catalogue and not archived or draft; None when the store holds
+    no catalogue (products not synced), in which case nothing is filtered."""
+    product_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    product_types: dict[str, str] = field(default_factory=dict)
+
+
+def purchases(paid: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """Kept units per (customer, order, product): lines of ``paid`` orders minus refunded
+    quantities, lines without a product left out."""
+    return (
+        lines.lazy()
+        .filter(pl.col("product_id").is_not_null())
+        .join(
+            paid.lazy().select(pl.col("id").alias("order_id"), "customer_id", "created_at"),
+            on="order_id",
+        )
+        .group_by("customer_id", "order_id", "product_id")
+        .agg(
+            (pl.col("quantity") - pl.col("refunded_quantity")).sum().alias("kept"),
+            pl.col("created_at").first(),
+            pl.col("sku").drop_nulls().first(),
+            pl.col("product_type").drop_nulls().first(),
+            pl.col("unit_price").max(),
+        )
+        .filter(pl.col("kept") > 0)
+        .collect(engine="in-memory")
+    )
+
+
+def shop_context(frames: Frames, policy: Policy) -> ShopContext:
+    """The statistics as of the start of ``frames.as_of``'s day (UTC)."""
+    at = day_start(frames.as_of)
+    paid = paid_orders(frames, at)
+    wb = policy.winback
+    ordered = paid.select("customer_id", "created_at", "id").sort(
+        ["customer_id", "created_at", "id"]
+    )
+    ranked = ordered.with_columns(pl.int_range(pl.len()).over("customer_id").alias("n"))
+    firsts = ranked.filter(pl.col("n") == 0).select("customer_id", pl.col("created_at").alias("c0"))
+    seconds = ranked.filter(pl.col("n") == 1).select(
+        "customer_id", pl.col("created_at").alias("c1")
+    )
+    gaps = firsts.join(seconds, on="customer_id").select(
+        ((pl.col("c1") - pl.col("c0")) / DAY_US).alias("gap")
+    )
+    repeat = gaps.height
+    median = float(gaps["gap"].median()) if repeat else None  # type: ignore[arg-type]
+    if repeat >= wb.min_repeat_customers and median is not None:
+        scaled = float(wb.gap_multiple) * median
+        one_time = max(float(wb.min_days), scaled)
+        basis = (
+            f"the later of {wb.min_days} days and {wb.gap_multiple} x the shop's median "
+            f"{median:.0f}-day gap to a second order"
+        )
+    else:
+        one_time = float(wb.fallback_days)
+        basis = (
+            f"{wb.fallback_days} days: only {repeat} customers have a second order "
+            f"(fewer than {wb.min_repeat_customers})"
+        )
+    mbg, note = _fit_model(paid, at, policy)
+    usage = _learned_usage(paid, frames, policy) if policy.replenishment.learn else {}
+    catalogue = frames.products
+    live = catalogue.filter(
+        pl.col("status").is_null() | ~pl.col("status").is_in(["archived", "draft", "deleted"])
+    )
+    table = AlsoBought()
+    if policy.recommendations.enabled:
+        bought = purchases(paid, frames.lines)
+        table = also_bought(bought.select("customer_id", "product_id"), policy.recommendations)
+    return ShopContext(
+        as_of=at,
+        customers_with_orders=firsts.height,
+        repeat_customers=repeat,
+        second_gap_median_days=median,
+        one_time_days=one_time,
+        one_time_basis=basis,
+        mbg=mbg,
+        model_note=note,
+        usage_days=usage,
+        also_bought=table,
+        available=frozenset(live["id"].to_list()) if catalogue.height else None,
+        product_tags={
+            pid: tuple(tags or ()) for pid, tags in catalogue.select("id", "tags").iter_rows()
+        },
+        product_types={
+            pid: t for pid, t in catalogue.select("id", "product_type").iter_rows() if t
+        },
+    )
+
+
+def _fit_model(paid: pl.DataFrame, at: int, policy: Policy) -> tuple[clv.MbgNbdParams | None, str]:
+    """MBG/NBD on daily purchase data, behind Klaviyo's data-sufficiency gate."""
+    wb = policy.winback
+    if wb.alive_threshold <= 0:
+        return None, "model trigger switched off"
+    days = paid.select("customer_id", (pl.col("created_at") // DAY_US).alias("day")).unique()
+    if days.height == 0:
+        return None, "no orders"
+    summary = days.group_by("customer_id").agg(
+        (pl.len() - 1).alias("x"),
+        (pl.col("day").max() - pl.col("day").min()).alias("t_x"),
+        ((at // DAY_US) - pl.col("day").min()).alias("T"),
+    )
+    history = int(at // DAY_US - days["day"].min())  # type: ignore[operator]
+    if summary.height < wb.model_min_customers:
+        return (
+            None,
+            f"too few customers for the model ({summary.height} < {wb.model_min_customers})",
+        )
+    if history < wb.model_min_history_days:
+        return (
+            None,
+            f"too little history for the model ({history} < {wb.model_min_history_days} days)",
+        )
+    if int(summary["x"].max() or 0) < 2:  # type: ignore[arg-type]
+        return None, "no customer with three or more orders: the model cannot be fitted"
+    summary = summary.filter(pl.col("T") > 0)
+    try:
+        params = clv.fit_mbgnbd(summary["x"], summary["t_x"], summary["T"], penalizer=0.001)
+    except (FitError, ValueError) as exc:
+        return None, f"the model did not fit: {exc}"
+    return params, f"MBG/NBD fitted on {summary.height} customers"
+
+
+def model_lapse_day(
+    params: clv.MbgNbdParams, x: np.ndarray, t_x: np.ndarray, p: float
+) -> np.ndarray:
+    """Days after the first purchase day at which P(alive) falls to ``p`` under MBG/NBD.
+
+    P(alive) = 1 / (1 + a/(b+x) * ((alpha+T)/(alpha+t_x))^(r+x)) falls as T grows, so the
+    crossing has a closed form.
+    """
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    ratio = (1.0 / p - 1.0) * (b + x) / a
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        crossing = (alpha + t_x) * np.power(np.maximum(ratio, 1e-300), 1.0 / (r + x)) - alpha
+    return np.maximum(crossing, t_x)
+
+
+def _learned_usage(
+    paid: pl.DataFrame, frames: Frames, policy: Policy
+) -> dict[str, tuple[float, int]]:
+    """Median days per unit between consecutive purchases of a product by one customer."""
+    bought = purchases(paid, frames.lines).sort(
+        ["customer_id", "product_id", "created_at", "order_id"]
+    )
+    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (
+        pl.col("product_id") == pl.col("product_id").shift(1)
+    )
+    pairs = (
+        bought.with_columns(
+            pl.when(same).then(pl.col("created_at").shift(1)).alias("prev_at"),
+            pl.when(same).then(pl.col("kept").shift(1)).alias("prev_kept"),
+        )
+        .filter(pl.col("prev_at").is_not_null())
+        .with_columns(
+            ((pl.col("created_at") - pl.col("prev_at")) / DAY_US / pl.col("prev_kept")).alias(
+                "per_unit"
+            )
+        )
+        .group_by("product_id")
+        .agg(pl.col("per_unit").median().alias("days"), pl.len().alias("pairs"))
+        .filter(pl.col("pairs") >= policy.replenishment.min_repeat_pairs)
+    )
+    return {
+        pid: (float(days), int(n))
+        for pid, days, n in pairs.iter_rows()
+        if days is not None and math.isfinite(days) and days > 0
+    }

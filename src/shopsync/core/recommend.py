@@ -1,0 +1,112 @@
+""" "Customers who bought this also bought": item-to-item similarity over who bought what.
+
+The table is built the way Linden, Smith & York (2003) describe Amazon's: each product is a
+vector over customers (1 if the customer bought it), and two products are similar by the
+cosine of their vectors. Counting distinct customers, not quantities, keeps one heavy buyer
+from making a pair. A pair is kept only if
+
+- at least ``min_co_buyers`` customers bought both (support), and
+- it is bought together more often than chance predicts: lift = co-buyers x customers /
+  (buyers of one x buyers of the other) above ``min_lift`` (Smith & Linden 2017's correction
+  for popular items).
+
+Each product keeps its ``top_k`` neighbours (cosine, then product id, so ties are stable). A
+customer's recommendations add up the cosines of the neighbours of everything they bought,
+and never include a product they already own or one that is gone from the catalogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+from shopsync.core.policy import RecommendationSettings
+
+__all__ = ["AlsoBought", "Neighbour", "also_bought", "recommend"]
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    product_id: str
+    cosine: float
+    lift: float
+    co_buyers: int
+
+
+@dataclass(frozen=True)
+class AlsoBought:
+    """Neighbours per product, best first; ``customers`` is the number of buyers counted."""
+
+    neighbours: dict[str, tuple[Neighbour, ...]] = field(default_factory=dict)
+    customers: int = 0
+
+    def of(self, product_id: str) -> tuple[Neighbour, ...]:
+        return self.neighbours.get(product_id, ())
+
+
+def also_bought(purchases: pl.DataFrame, settings: RecommendationSettings) -> AlsoBought:
+    """The similarity table from ``purchases`` (columns customer_id, product_id; duplicates
+    are fine)."""
+    pairs = purchases.select("customer_id", "product_id").drop_nulls().unique()
+    if pairs.height == 0:
+        return AlsoBought()
+    products = pairs["product_id"].unique().sort()
+    # dense ranks of sorted strings are exactly the positions in the sorted unique values
+    pidx = pairs["product_id"].rank("dense").cast(pl.Int64) - 1
+    cidx = pairs["customer_id"].rank("dense").cast(pl.Int64) - 1
+    n_customers = int(cidx.max() or 0) + 1
+    x = sparse.csr_matrix(
+        (np.ones(pairs.height, dtype=np.int64), (cidx.to_numpy(), pidx.to_numpy())),
+        shape=(n_customers, products.len()),
+    )
+    co = (x.T @ x).tocoo()
+    buyers = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
+    i, j, c = co.row, co.col, co.data.astype(np.float64)
+    keep = (i != j) & (c >= settings.min_co_buyers)
+    i, j, c = i[keep], j[keep], c[keep]
+    denom = buyers[i] * buyers[j]
+    lift = c * n_customers / denom
+    keep = lift > float(settings.min_lift)
+    i, j, c, lift, denom = i[keep], j[keep], c[keep], lift[keep], denom[keep]
+    cosine = c / np.sqrt(denom)
+    if i.size == 0:
+        return AlsoBought(customers=n_customers)
+    table = (
+        pl.DataFrame({"i": i, "j": j, "cosine": cosine, "lift": lift, "co": c.astype(np.int64)})
+        .with_columns(
+            products.gather(pl.Series(i)).alias("a"),
+            products.gather(pl.Series(j)).alias("b"),
+        )
+        .sort(["a", "cosine", "b"], descending=[False, True, False])
+        .group_by("a", maintain_order=True)
+        .head(settings.top_k)
+    )
+    neighbours: dict[str, list[Neighbour]] = {}
+    for a, b, cos, lft, n in table.select("a", "b", "cosine", "lift", "co").iter_rows():
+        neighbours.setdefault(a, []).append(Neighbour(b, round(cos, 6), round(lft, 4), n))
+    return AlsoBought({k: tuple(v) for k, v in neighbours.items()}, n_customers)
+
+
+def recommend(
+    table: AlsoBought,
+    seeds: Iterable[str],
+    owned: Iterable[str],
+    n: int,
+    available: frozenset[str] | None = None,
+) -> tuple[str, ...]:
+    """Up to ``n`` products similar to ``seeds``, none of ``owned``, all in ``available``."""
+    if n <= 0:
+        return ()
+    mine = set(owned)
+    scores: dict[str, float] = {}
+    for seed in sorted(set(seeds)):
+        for nb in table.of(seed):
+            if nb.product_id in mine or (available is not None and nb.product_id not in available):
+                continue
+            scores[nb.product_id] = scores.get(nb.product_id, 0.0) + nb.cosine
+    ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))
+    return tuple(pid for pid, _ in ranked[:n])

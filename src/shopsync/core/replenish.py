@@ -1,0 +1,237 @@
+"""Replenishment reminders and warranty notices: dates that follow from what was bought.
+
+**Replenishment.** Each product has a usage period (days one unit lasts), taken from the
+first of:
+
+1. ``replenishment.usage_days_by_sku`` (the line's SKU),
+2. ``usage_days_by_tag`` (the product's tags; the shortest matching period wins),
+3. ``usage_days_by_type`` (the line's product type, else the product's),
+4. learned: the median days per unit between consecutive purchases of the product by one
+   customer, once there are ``min_repeat_pairs`` such pairs (research retention §8),
+
+and none otherwise (no reminder; products with no type simply rely on SKU, tag or learning).
+For every customer and product, the **last** purchase counts: the reminder is due at
+``bought + kept units x period - days_before`` and is planned until ``late_days`` after the
+expected run-out. Buying the product again moves "last purchase" to the new order, so the
+old reminder is never planned again (key ``replenishment:{shop}:{customer}:{product}:{order}``).
+
+**Warranty.** ``warranty.days_by_sku`` / ``days_by_tag`` / ``days_by_type`` give a length;
+the warranty runs from the order date, and the notice is due ``days_before`` its end and
+planned until it ends (key ``warranty_notice:{shop}:{order}:{product}``). Fully returned
+lines have no warranty to remind of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from shopsync.core._data import DAY_US, Frames
+from shopsync.core.actions import Action, Replenish, WarrantyNotice
+from shopsync.core.context import ShopContext, purchases
+from shopsync.core.loyalty import from_micros, source_key
+from shopsync.core.policy import Policy
+
+__all__ = ["configured_days", "replenishment", "warranty"]
+
+
+def configured_days(
+    sku: str | None,
+    tags: tuple[str, ...],
+    product_type: str | None,
+    by_sku: Mapping[str, int],
+    by_tag: Mapping[str, int],
+    by_type: Mapping[str, int],
+) -> tuple[int, str] | None:
+    """The configured period and where it came from, or None."""
+    if sku and sku in by_sku:
+        return by_sku[sku], f"SKU {sku}"
+    matching = sorted((by_tag[t], t) for t in tags if t in by_tag)
+    if matching:
+        return matching[0][0], f"tag {matching[0][1]}"
+    if product_type and product_type in by_type:
+        return by_type[product_type], f"type {product_type}"
+    return None
+
+
+def _periods(
+    bought: pl.DataFrame, ctx: ShopContext, policy: Policy
+) -> dict[tuple[str, str | None, str | None], tuple[float, str]]:
+    r = policy.replenishment
+    found: dict[tuple[str, str | None, str | None], tuple[float, str]] = {}
+    for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
+        kind = ptype or ctx.product_types.get(pid)
+        conf = configured_days(
+            sku,
+            ctx.product_tags.get(pid, ()),
+            kind,
+            r.usage_days_by_sku,
+            r.usage_days_by_tag,
+            r.usage_days_by_type,
+        )
+        if conf is not None:
+            found[(pid, sku, ptype)] = (float(conf[0]), f"configured for {conf[1]}")
+        elif pid in ctx.usage_days:
+            days, pairs = ctx.usage_days[pid]
+            found[(pid, sku, ptype)] = (days, f"learned from {pairs} repeat purchases")
+    return found
+
+
+def replenishment(
+    frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
+) -> list[Action]:
+    r = policy.replenishment
+    if not r.enabled:
+        return []
+    at = frames.as_of
+    bought = purchases(paid, frames.lines)
+    if bought.height == 0:
+        return []
+    last = (
+        bought.sort(["customer_id", "product_id", "created_at", "order_id"])
+        .group_by("customer_id", "product_id", maintain_order=True)
+        .last()
+    )
+    periods = _periods(last, ctx, policy)
+    if not periods:
+        return []
+    table = pl.DataFrame(
+        [(pid, sku, ptype, days, why) for (pid, sku, ptype), (days, why) in periods.items()],
+        schema={
+            "product_id": pl.String,
+            "sku": pl.String,
+            "product_type": pl.String,
+            "period": pl.Float64,
+            "source": pl.String,
+        },
+        orient="row",
+    )
+    keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
+    due = (
+        last.with_columns(keys)
+        .join(table.with_columns(keys), on=["product_id", "sku", "product_type"])
+        .with_columns(
+            (
+                pl.col("created_at") + (pl.col("kept") * pl.col("period") * DAY_US).cast(pl.Int64)
+            ).alias("runs_out")
+        )
+        .with_columns((pl.col("runs_out") - r.days_before * DAY_US).alias("due"))
+        .filter((pl.col("due") <= at) & (at <= pl.col("runs_out") + r.late_days * DAY_US))
+        .sort(["customer_id", "product_id"])
+    )
+    found: list[Action] = []
+    for row in due.iter_rows(named=True):
+        runs_out = from_micros(row["runs_out"])
+        found.append(
+            Replenish(
+                platform=frames.platform,
+                shop=frames.shop,
+                customer_id=row["customer_id"],
+                due_at=from_micros(row["due"]),
+                reason=(
+                    f"{row['kept']} unit(s) of product {row['product_id']} bought with order "
+                    f"{row['order_id']} last {row['period']:.0f} days each ({row['source']}): "
+                    f"they run out around {runs_out.date().isoformat()}"
+                ),
+                facts={
+                    "product_id": row["product_id"],
+                    "order_id": row["order_id"],
+                    "quantity": row["kept"],
+                    "period_days": round(row["period"], 2),
+                    "period_source": row["source"],
+                    "runs_out_at": runs_out.isoformat(),
+                    "days_before": r.days_before,
+                },
+                idempotency_key=source_key(
+                    "replenishment",
+                    frames.shop,
+                    row["customer_id"],
+                    row["product_id"],
+                    row["order_id"],
+                ),
+                product_id=row["product_id"],
+                order_id=row["order_id"],
+                quantity=row["kept"],
+                runs_out_at=runs_out,
+            )
+        )
+    return found
+
+
+def warranty(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy) -> list[Action]:
+    w = policy.warranty
+    if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
+        return []
+    at = frames.as_of
+    longest = max([*w.days_by_sku.values(), *w.days_by_tag.values(), *w.days_by_type.values()])
+    recent = paid.filter(pl.col("created_at") >= at - longest * DAY_US - w.days_before * DAY_US)
+    bought = purchases(recent, frames.lines)
+    lengths = []
+    for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
+        conf = configured_days(
+            sku,
+            ctx.product_tags.get(pid, ()),
+            ptype or ctx.product_types.get(pid),
+            w.days_by_sku,
+            w.days_by_tag,
+            w.days_by_type,
+        )
+        if conf is not None:
+            lengths.append((pid, sku or "", ptype or "", conf[0], conf[1]))
+    if not lengths:
+        return []
+    table = pl.DataFrame(
+        lengths,
+        schema={
+            "product_id": pl.String,
+            "sku": pl.String,
+            "product_type": pl.String,
+            "days": pl.Int64,
+            "source": pl.String,
+        },
+        orient="row",
+    )
+    keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
+    due = (
+        bought.with_columns(keys)
+        .join(table, on=["product_id", "sku", "product_type"])
+        .with_columns((pl.col("created_at") + pl.col("days") * DAY_US).alias("ends"))
+        .with_columns((pl.col("ends") - w.days_before * DAY_US).alias("due"))
+        .filter((pl.col("due") <= at) & (at < pl.col("ends")))
+        .sort(["order_id", "product_id"])
+    )
+    found: list[Action] = []
+    for row in due.iter_rows(named=True):
+        pid, days, source, ends, due_at = (
+            row["product_id"],
+            row["days"],
+            row["source"],
+            row["ends"],
+            row["due"],
+        )
+        end = from_micros(ends)
+        found.append(
+            WarrantyNotice(
+                platform=frames.platform,
+                shop=frames.shop,
+                customer_id=row["customer_id"],
+                due_at=from_micros(due_at),
+                reason=(
+                    f"the {days}-day warranty ({source}) of product {pid} from order "
+                    f"{row['order_id']} ends on {end.date().isoformat()}"
+                ),
+                facts={
+                    "product_id": pid,
+                    "order_id": row["order_id"],
+                    "warranty_days": days,
+                    "warranty_source": source,
+                    "expires_at": end.isoformat(),
+                },
+                idempotency_key=source_key("warranty_notice", frames.shop, row["order_id"], pid),
+                product_id=pid,
+                order_id=row["order_id"],
+                expires_at=end,
+            )
+        )
+    return found

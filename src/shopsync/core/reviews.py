@@ -1,0 +1,213 @@
+"""Review requests: ask a customer to review what they received, once, at the right time.
+
+The rule, as the review apps run it (research retention §3 and §8):
+
+- **when**: ``days_after_delivery`` after delivery when every shipment of the order has a
+  delivery date, else ``days_after_fulfillment`` after the last shipment; orders shipped
+  outside ``home_country`` wait ``international_extra_days`` more;
+- **which orders**: fully fulfilled (``fulfillment_status`` fulfilled, at least one
+  successful shipment by ``as_of``), not cancelled, not voided, not fully refunded by
+  ``as_of``; guest orders have no customer to ask;
+- **which products**: lines with a product that were not fully returned, at most
+  ``max_products``, most expensive first; a product is left out when the customer bought it
+  in another order whose request fell within the previous ``same_product_months`` (so a
+  product is asked about at most once per that period) or reviewed it within that period.
+  An order with nothing left gets no request (Klaviyo's "Excluded");
+- **one request and one reminder per order**: keys ``review_request:{shop}:{order}`` and
+  ``review_reminder:{shop}:{order}``; the reminder comes ``reminder_days`` after the
+  request and only if none of the requested products was reviewed since;
+- **not late**: a request (or reminder) more than ``max_late_days`` past its due date is
+  dropped, so the first plan on an old store does not ask about old orders; and once the
+  reminder is due the request itself is no longer planned (like win-back stages, only the
+  current step of an order's sequence is).
+
+Review requests are marketing by default (BGH VI ZR 225/17); the planner checks consent.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from shopsync.core._data import DAY_US, Frames
+from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
+from shopsync.core.loyalty import from_micros, source_key
+from shopsync.core.policy import Policy
+
+__all__ = ["review_requests"]
+
+_FAILED_SHIPMENTS = ("cancelled", "canceled", "failure", "error")
+_UTC = pl.Datetime("us", "UTC")
+
+
+def _months_before(col: str, months: int) -> pl.Expr:
+    moment = pl.col(col).cast(_UTC).dt.offset_by(f"-{months}mo")
+    return moment.cast(pl.Int64)
+
+
+def review_requests(frames: Frames, policy: Policy) -> list[Action]:
+    """Review requests and reminders due at ``frames.as_of``."""
+    s = policy.reviews
+    if not s.enabled:
+        return []
+    at = frames.as_of
+    reminder = s.reminder_days
+    late = s.max_late_days * DAY_US
+    oldest_due = at - late - (reminder or 0) * DAY_US
+    # history reaches back one product period further, for the once-per-period rule
+    horizon = _months_before_value(oldest_due, s.same_product_months)
+
+    shipments = (
+        frames.fulfillments.lazy()
+        .filter(
+            (pl.col("created_at") <= at)
+            & ~pl.col("status").str.to_lowercase().is_in(_FAILED_SHIPMENTS)
+        )
+        .group_by("order_id")
+        .agg(
+            pl.col("created_at").max().alias("fulfilled_at"),
+            pl.col("delivered_at").filter(pl.col("delivered_at") <= at).max().alias("delivered_at"),
+            pl.len().alias("shipments"),
+            (pl.col("delivered_at") <= at).sum().alias("delivered"),
+        )
+    )
+    refunded = (
+        frames.refunds.lazy()
+        .filter(pl.col("created_at") <= at)
+        .group_by("order_id")
+        .agg(pl.col("amount").sum().alias("refunded"))
+    )
+    extra = pl.lit(0, dtype=pl.Int64)
+    if s.home_country:
+        abroad = pl.col("ship_country").is_not_null() & (pl.col("ship_country") != "")
+        abroad = abroad & (pl.col("ship_country") != s.home_country)
+        extra = pl.when(abroad).then(s.international_extra_days * DAY_US).otherwise(0)
+    orders = (
+        frames.orders.lazy()
+        .filter(
+            (pl.col("fulfillment_status") == "fulfilled")
+            & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
+            & ~pl.col("financial_status").is_in(["voided", "cancelled"])
+        )
+        .join(shipments, left_on="id", right_on="order_id")
+        .join(refunded, left_on="id", right_on="order_id", how="left")
+        .filter((pl.col("total") == 0) | (pl.col("refunded").fill_null(0) < pl.col("total")))
+        .with_columns(
+            (
+                pl.when(pl.col("delivered") == pl.col("shipments"))
+                .then(pl.col("delivered_at") + s.days_after_delivery * DAY_US)
+                .otherwise(pl.col("fulfilled_at") + s.days_after_fulfillment * DAY_US)
+                + extra
+            ).alias("due"),
+            (pl.col("delivered") == pl.col("shipments")).alias("after_delivery"),
+        )
+        .filter((pl.col("due") >= horizon) & (pl.col("due") <= at))
+        .select("id", "customer_id", "due", "after_delivery")
+    )
+    lines = (
+        frames.lines.lazy()
+        .filter(
+            pl.col("product_id").is_not_null()
+            & (pl.col("quantity") - pl.col("refunded_quantity") > 0)
+        )
+        .group_by("order_id", "product_id")
+        .agg(pl.col("unit_price").max())
+        .join(orders, left_on="order_id", right_on="id")
+        .sort(["customer_id", "product_id", "due", "order_id"])
+        .with_columns(pl.col("due").shift(1).over("customer_id", "product_id").alias("prev_due"))
+        .with_columns(_months_before("due", s.same_product_months).alias("period_start"))
+        .filter(pl.col("prev_due").is_null() | (pl.col("prev_due") <= pl.col("period_start")))
+        .filter(pl.col("due") >= oldest_due)
+        .collect(engine="in-memory")
+    )
+    if lines.height == 0:
+        return []
+    reviews = frames.reviews.select("customer_id", "product_id", pl.col("reviewed_at"))
+    checked = (
+        lines.join(reviews, on=["customer_id", "product_id"], how="left")
+        .group_by(
+            "customer_id",
+            "order_id",
+            "product_id",
+            "due",
+            "after_delivery",
+            "unit_price",
+            "period_start",
+        )
+        .agg(
+            # reviewed in the period before the request: never asked about
+            (
+                (pl.col("reviewed_at") > pl.col("period_start"))
+                & (pl.col("reviewed_at") <= pl.col("due"))
+            )
+            .any()
+            .alias("reviewed_before"),
+            (pl.col("reviewed_at") > pl.col("due")).any().alias("reviewed_since"),
+        )
+        .filter(~pl.col("reviewed_before").fill_null(False))
+        .sort(["order_id", "unit_price", "product_id"], descending=[False, True, False])
+        .group_by("order_id", maintain_order=True)
+        .head(s.max_products)
+        .group_by("order_id", maintain_order=True)
+        .agg(
+            pl.col("customer_id").first(),
+            pl.col("due").first(),
+            pl.col("after_delivery").first(),
+            pl.col("product_id"),
+            pl.col("reviewed_since").fill_null(False),
+        )
+        .sort("order_id")
+    )
+    found: list[Action] = []
+    shop = frames.shop
+    for order_id, customer_id, due, after_delivery, products, since in checked.iter_rows():
+        base = {"platform": frames.platform, "shop": shop, "customer_id": customer_id}
+        when = "delivery" if after_delivery else "fulfilment"
+        delay = s.days_after_delivery if after_delivery else s.days_after_fulfillment
+        due_r = due + reminder * DAY_US if reminder is not None else None
+        if at - late <= due <= at and (due_r is None or at < due_r):
+            ask = tuple(p for p, seen in zip(products, since, strict=True) if not seen)
+            if ask:
+                found.append(
+                    ReviewRequest(
+                        **base,
+                        due_at=from_micros(due),
+                        reason=(
+                            f"order {order_id} was received: {delay} days after {when}, ask "
+                            f"for a review of {len(ask)} product(s)"
+                        ),
+                        facts={
+                            "order_id": order_id,
+                            "after": when,
+                            "delay_days": delay,
+                            "product_ids": list(ask),
+                        },
+                        idempotency_key=source_key("review_request", shop, order_id),
+                        order_id=order_id,
+                        product_ids=ask,
+                    )
+                )
+        if due_r is not None and not any(since) and at - late <= due_r <= at:
+            found.append(
+                ReviewReminder(
+                    **base,
+                    due_at=from_micros(due_r),
+                    reason=(
+                        f"no review of order {order_id}'s products {reminder} days after "
+                        f"the request"
+                    ),
+                    facts={
+                        "order_id": order_id,
+                        "request_due": from_micros(due).isoformat(),
+                        "product_ids": list(products),
+                    },
+                    idempotency_key=source_key("review_reminder", shop, order_id),
+                    order_id=order_id,
+                    product_ids=tuple(products),
+                )
+            )
+    return found
+
+
+def _months_before_value(at: int, months: int) -> int:
+    frame = pl.DataFrame({"t": [at]}).select(_months_before("t", months))
+    return int(frame.item())

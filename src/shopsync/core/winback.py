@@ -1,0 +1,230 @@
+"""Win-back: a short sequence for customers who have gone quiet for longer than is usual.
+
+When is a customer lapsing? When the time since their last paid order passes their own
+rhythm:
+
+- a **repeat buyer** (two or more paid orders): ``repeat_gap_multiple`` x the median gap
+  between their orders, but not before ``repeat_min_days`` (Klaviyo's win-back delay is the
+  average time between orders);
+- a **one-time buyer**: the shop's typical wait for a second order, i.e. the later of
+  ``min_days`` and ``gap_multiple`` x the shop's median first-to-second-order gap, or
+  ``fallback_days`` when fewer than ``min_repeat_customers`` customers ever came back
+  (research retention §8: max(60 d, 1.5 x median), 90 d when data is thin);
+- or earlier, when the **MBG/NBD** probability of being alive (:mod:`shopsync.clv`, fitted
+  on the shop behind Klaviyo's data gate) falls below ``alive_threshold`` — but never within
+  ``model_min_days`` of the last order. MBG/NBD rather than BG/NBD because under BG/NBD a
+  one-time buyer is alive with probability 1 forever.
+
+The sequence then runs ``steps`` messages over ``span_days``: a reminder without discount,
+offers, and a last chance. Every key carries the last order's id
+(``winback:{shop}:{customer}:{last order}:stage{n}``), so a new order ends the sequence and a
+later lapse starts a fresh one. Only the stage due now is planned: a stage that was missed is
+not sent later (Klaviyo does not reschedule skipped messages), and the last stage expires
+``late_days`` after it was due. Coupons never go out while any order of the customer
+(cancelled and unpaid ones included: the coupon-then-refund loop) is younger than
+``no_coupon_days_after_order``; the offer stages wait for that instead. A customer with an
+unpaid, uncancelled order newer than their last paid one is not lapsing: they just ordered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from shopsync.core._data import DAY_US, Frames
+from shopsync.core.actions import Action, WinBack
+from shopsync.core.context import ShopContext, model_lapse_day
+from shopsync.core.loyalty import from_micros, source_key
+from shopsync.core.policy import Policy
+
+__all__ = ["rhythm", "stage_plan", "winback"]
+
+
+def rhythm(paid: pl.DataFrame, ctx: ShopContext, policy: Policy, at: int) -> pl.DataFrame:
+    """One row per customer with a paid order: the lapse threshold and what it rests on.
+
+    Columns: customer_id, orders, last_order_id, last_order_at, first_day, days (distinct
+    purchase days), t_x_days, median_gap_days, threshold_days, basis.
+    """
+    wb = policy.winback
+    per = (
+        paid.sort(["customer_id", "created_at", "id"])
+        .with_columns(
+            (pl.col("created_at").diff().over("customer_id") / DAY_US).alias("gap"),
+            (pl.col("created_at") // DAY_US).alias("day"),
+        )
+        .group_by("customer_id")
+        .agg(
+            pl.len().alias("orders"),
+            pl.col("id").last().alias("last_order_id"),
+            pl.col("created_at").last().alias("last_order_at"),
+            pl.col("day").min().alias("first_day"),
+            pl.col("day").n_unique().alias("days"),
+            (pl.col("day").max() - pl.col("day").min()).alias("t_x_days"),
+            pl.col("gap").median().alias("median_gap_days"),
+        )
+    )
+    own = pl.max_horizontal(
+        pl.lit(float(wb.repeat_min_days)),
+        pl.col("median_gap_days") * float(wb.repeat_gap_multiple),
+    )
+    repeat = (pl.col("orders") >= 2) & pl.col("median_gap_days").is_not_null()
+    return per.with_columns(
+        pl.when(repeat).then(own).otherwise(pl.lit(ctx.one_time_days)).alias("threshold_days"),
+        pl.when(repeat).then(pl.lit("own rhythm")).otherwise(pl.lit("shop rhythm")).alias("basis"),
+    ).sort("customer_id")
+
+
+def stage_plan(policy: Policy) -> list[tuple[int, str, float]]:
+    """(stage number, name, days after the sequence starts) for every stage."""
+    wb = policy.winback
+    if wb.steps == 1:
+        return [(1, "reminder", 0.0)]
+    out = []
+    for i in range(wb.steps):
+        name = "reminder" if i == 0 else "last_chance" if i == wb.steps - 1 else "offer"
+        out.append((i + 1, name, wb.span_days * i / (wb.steps - 1)))
+    return out
+
+
+def winback(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy) -> list[Action]:
+    """The win-back stage due at ``frames.as_of`` for every lapsing customer."""
+    wb = policy.winback
+    if not wb.enabled or paid.height == 0:
+        return []
+    at = frames.as_of
+    table = rhythm(paid, ctx, policy, at)
+    start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
+    table = table.with_columns(start.alias("rhythm_at"))
+    if ctx.mbg is not None and wb.alive_threshold > 0:
+        x = (table["days"] - 1).to_numpy().astype(np.float64)
+        t_x = table["t_x_days"].to_numpy().astype(np.float64)
+        crossing = model_lapse_day(ctx.mbg, x, t_x, float(wb.alive_threshold))
+        model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
+            crossing * DAY_US, nan=np.inf, posinf=np.inf
+        ).clip(max=2**62).astype(np.int64)
+        table = table.with_columns(
+            pl.max_horizontal(
+                pl.Series("model_at", model_at),
+                pl.col("last_order_at") + wb.model_min_days * DAY_US,
+            ).alias("model_at")
+        )
+    else:
+        table = table.with_columns(pl.lit(None, dtype=pl.Int64).alias("model_at"))
+    table = table.with_columns(
+        pl.min_horizontal("rhythm_at", "model_at").alias("start"),
+        (pl.col("model_at").is_not_null() & (pl.col("model_at") < pl.col("rhythm_at"))).alias(
+            "by_model"
+        ),
+    )
+    stages = stage_plan(policy)
+    window = wb.no_coupon_days_after_order * DAY_US
+    span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
+    # coupons wait for the return window of the newest order of any kind
+    latest_any = frames.orders.group_by("customer_id").agg(
+        pl.col("created_at").max().alias("latest_any")
+    )
+    pending = (
+        frames.orders.filter(pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
+        .group_by("customer_id")
+        .agg(pl.col("created_at").max().alias("latest_live"))
+    )
+    due = (
+        table.filter((pl.col("start") <= at) & (pl.col("start") >= at - span))
+        .join(latest_any, on="customer_id", how="left")
+        .join(pending, on="customer_id", how="left")
+        .filter(
+            pl.col("latest_live").is_null() | (pl.col("latest_live") <= pl.col("last_order_at"))
+        )
+    )
+    if due.height == 0:
+        return []
+    alive = _p_alive(ctx, due, at)
+    found: list[Action] = []
+    for row, p_alive in zip(due.iter_rows(named=True), alive, strict=True):
+        times = []
+        for number, name, offset in stages:
+            when = row["start"] + int(offset * DAY_US)
+            coupon = name != "reminder" and wb.discount_percent > 0
+            if coupon:
+                when = max(when, row["latest_any"] + window)
+            times.append((number, name, when, coupon))
+        current = None
+        for i, (number, name, when, coupon) in enumerate(times):
+            nxt = times[i + 1][2] if i + 1 < len(times) else when + wb.late_days * DAY_US + 1
+            if when <= at < nxt:
+                current = (number, name, when, coupon)
+        if current is None:
+            continue
+        number, name, when, coupon = current
+        found.append(_action(frames, row, p_alive, number, name, when, coupon, policy))
+    return found
+
+
+def _p_alive(ctx: ShopContext, due: pl.DataFrame, at: int) -> list[float | None]:
+    if ctx.mbg is None:
+        return [None] * due.height
+    from shopsync import clv
+
+    x = (due["days"] - 1).to_numpy().astype(np.float64)
+    t_x = due["t_x_days"].to_numpy().astype(np.float64)
+    T = (at // DAY_US - due["first_day"].to_numpy()).astype(np.float64)
+    p = clv.probability_alive(ctx.mbg, x, t_x, np.maximum(T, t_x))
+    return [round(float(v), 4) for v in p]
+
+
+def _action(
+    frames: Frames,
+    row: dict[str, object],
+    p_alive: float | None,
+    number: int,
+    name: str,
+    when: int,
+    coupon: bool,
+    policy: Policy,
+) -> WinBack:
+    wb = policy.winback
+    at = frames.as_of
+    customer_id = str(row["customer_id"])
+    last_id = str(row["last_order_id"])
+    since = (at - int(row["last_order_at"])) / DAY_US  # type: ignore[call-overload]
+    threshold = float(row["threshold_days"])  # type: ignore[arg-type]
+    if row["by_model"]:
+        why = f"the chance they still buy fell below {wb.alive_threshold}"
+        trigger = "model"
+    elif row["basis"] == "own rhythm":
+        why = (
+            f"past {wb.repeat_gap_multiple} x their usual {row['median_gap_days']:.0f}-day "
+            f"gap ({threshold:.0f} days)"
+        )
+        trigger = "rhythm"
+    else:
+        why = f"past the shop's wait for a second order ({threshold:.0f} days)"
+        trigger = "rhythm"
+    steps = len(stage_plan(policy))
+    label = name.replace("_", " ")
+    reason = f"no order for {since:.0f} days, {why}: win-back {number} of {steps} ({label})"
+    return WinBack(
+        platform=frames.platform,
+        shop=frames.shop,
+        customer_id=customer_id,
+        due_at=from_micros(when),
+        reason=reason,
+        facts={
+            "last_order_id": last_id,
+            "days_since_last_order": round(since, 2),
+            "threshold_days": round(threshold, 2),
+            "basis": row["basis"],
+            "median_gap_days": row["median_gap_days"],
+            "orders": row["orders"],
+            "p_alive": p_alive,
+            "stage": number,
+            "stage_name": name,
+        },
+        idempotency_key=source_key("winback", frames.shop, customer_id, last_id, f"stage{number}"),
+        stage=number,
+        stage_name=name,  # type: ignore[arg-type]
+        last_order_id=last_id,
+        trigger=trigger,  # type: ignore[arg-type]
+        discount_percent=wb.discount_percent if coupon else None,
+    )

@@ -1,0 +1,320 @@
+"""File sinks: JSON Lines, CSV, and hashed ad audiences.
+
+Each file sink writes inside one directory (``root``, the current directory by default) and
+refuses a path that resolves outside it (``../``, an absolute path elsewhere, a symlink out),
+so a path taken from a config file cannot overwrite something else.
+
+They are exactly once: on first use a sink reads the keys already in its file, skips an
+action whose key is there, and syncs each line to disk (``fsync``) before reporting it
+written, so a run killed after writing but before the outbox settled does not write the
+line again. A line cut short by a crash is completed by a newline before the next one, and
+readers skip it (the action is written again whole).
+
+The ad-audience sink writes the customer-match / suppression upload format of the ad
+platforms: emails trimmed and lower-cased, phones in E.164, each SHA-256-hashed (hex), one
+row per customer, never the plain values.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from shopsync.core.actions import Action
+from shopsync.errors import ConfigurationError
+from shopsync.models import Customer
+from shopsync.sinks._base import Cancelled, DeliveryContext, Guarantee
+
+__all__ = [
+    "AdAudience",
+    "Csv",
+    "JsonLines",
+    "audience_row",
+    "hash_identifier",
+    "normalize_email",
+    "normalize_phone",
+]
+
+
+def _inside(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> Path:
+    base = Path(root if root is not None else os.getcwd()).resolve()
+    target = (base / path).resolve()
+    if target != base and base not in target.parents:
+        raise ConfigurationError(f"{path} is outside the sink's directory {base}")
+    if target == base or target.is_dir():
+        raise ConfigurationError(f"{path} is a directory, not a file")
+    return target
+
+
+class _FileSink:
+    guarantee: ClassVar[Guarantee] = "exactly_once"
+    stage: ClassVar[int] = 1
+    contacts_customer: ClassVar[bool] = False
+    suffix: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        root: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> None:
+        self.path = _inside(path, root)
+        self.name = name or f"{self.suffix}:{self.path.name}"
+        self.kinds = frozenset(kinds) if kinds is not None else None
+        self._seen: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def accepts(self, action: Action) -> bool:
+        return self.kinds is None or action.kind in self.kinds
+
+    def close(self) -> None:
+        self._seen = None
+
+    def _keys_in_file(self) -> set[str]:
+        raise NotImplementedError
+
+    def _line(self, action: Action, context: DeliveryContext) -> tuple[str, str]:
+        """(de-duplication key, the text to append)."""
+        raise NotImplementedError
+
+    def render(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        _, text = self._line(action, context)
+        return {"path": str(self.path), "line": text.rstrip("\n")}
+
+    def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        key, text = self._line(action, context)
+        with self._lock:
+            if self._seen is None:
+                self._seen = self._keys_in_file() if self.path.exists() else set()
+            if key in self._seen:
+                return {"path": str(self.path), "written": False}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as handle:
+                if handle.tell() == 0:
+                    handle.write(self._header().encode())
+                else:
+                    with open(self.path, "rb") as check:
+                        check.seek(-1, os.SEEK_END)
+                        if check.read(1) != b"\n":
+                            handle.write(b"\n")  # finish a line a crash cut short
+                handle.write(text.encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._seen.add(key)
+        return {"path": str(self.path), "written": True}
+
+    def _header(self) -> str:
+        return ""
+
+
+class JsonLines(_FileSink):
+    """One JSON object per line: the action as ``model_dump(mode="json")`` gives it."""
+
+    suffix = "jsonl"
+
+    def _line(self, action: Action, context: DeliveryContext) -> tuple[str, str]:
+        record = action.model_dump(mode="json")
+        return action.idempotency_key, json.dumps(record, sort_keys=True) + "\n"
+
+    def _keys_in_file(self) -> set[str]:
+        keys = set()
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    keys.add(json.loads(line)["idempotency_key"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line a crash cut short: its action is written again
+        return keys
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (OWASP CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, sort_keys=True)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+class Csv(_FileSink):
+    """One row per action: ``columns`` taken from the action's fields, then its facts.
+
+    The first column is always ``idempotency_key`` (the de-duplication key). Cells that a
+    spreadsheet would run as a formula are prefixed with ``'``.
+    """
+
+    suffix = "csv"
+    DEFAULT_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "platform",
+        "shop",
+        "customer_id",
+        "due_at",
+        "reason",
+        "facts",
+    )
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        columns: Sequence[str] = DEFAULT_COLUMNS,
+        root: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(path, root=root, name=name, kinds=kinds)
+        self.columns = ("idempotency_key", *(c for c in columns if c != "idempotency_key"))
+
+    def _header(self) -> str:
+        return self._row(self.columns)
+
+    @staticmethod
+    def _row(cells: Iterable[str]) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(list(cells))
+        return out.getvalue()
+
+    def _line(self, action: Action, context: DeliveryContext) -> tuple[str, str]:
+        data = action.model_dump(mode="json")
+        cells = [_cell(data[c] if c in data else action.facts.get(c)) for c in self.columns]
+        cells[0] = action.idempotency_key  # the key as is: it is what de-duplicates
+        return action.idempotency_key, self._row(cells)
+
+    def _keys_in_file(self) -> set[str]:
+        with open(self.path, encoding="utf-8", newline="", errors="replace") as handle:
+            rows = list(csv.reader(handle))
+        return {row[0] for row in rows[1:] if len(row) == len(self.columns)}
+
+
+# ------------------------------------------------------------------------------ audiences
+
+_COUNTRY_CODES = {
+    "US": "1", "CA": "1", "GB": "44", "IE": "353", "DE": "49", "AT": "43", "CH": "41",
+    "FR": "33", "BE": "32", "NL": "31", "LU": "352", "ES": "34", "PT": "351", "IT": "39",
+    "DK": "45", "SE": "46", "NO": "47", "FI": "358", "PL": "48", "CZ": "420", "AU": "61",
+    "NZ": "64", "JP": "81", "BR": "55", "MX": "52", "IN": "91", "ZA": "27", "SG": "65",
+}  # fmt: skip
+"""Calling codes for national numbers of these countries (others need a ``+`` already)."""
+
+
+def normalize_email(email: str, *, gmail_dots: bool = False) -> str | None:
+    """Trimmed and lower-cased; None if it is not an address. ``gmail_dots`` also drops dots
+    before ``@gmail.com``/``@googlemail.com`` (Google Customer Match asks for it)."""
+    value = email.strip().lower()
+    local, at, domain = value.partition("@")
+    if not (local and at and domain) or " " in value:
+        return None
+    if gmail_dots and domain in ("gmail.com", "googlemail.com"):
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def normalize_phone(phone: str, country: str | None = None) -> str | None:
+    """E.164 (``+4915123456789``): ``+``/``00`` international numbers as they are, national
+    ones (leading trunk ``0`` dropped, except Italy) with the country's calling code;
+    None when the number cannot be placed or has the wrong length (8-15 digits)."""
+    text = phone.strip()
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+"):
+        full = digits
+    elif digits.startswith("00"):
+        full = digits[2:]
+    else:
+        code = _COUNTRY_CODES.get((country or "").upper())
+        if code is None:
+            return None
+        national = digits
+        if code == "1" and len(national) == 11 and national.startswith("1"):
+            national = national[1:]
+        elif code != "39":
+            national = national.lstrip("0")
+        full = code + national
+    if not 8 <= len(full) <= 15 or full.startswith("0"):
+        return None
+    return "+" + full
+
+
+def hash_identifier(value: str) -> str:
+    """SHA-256 of the normalised value, hex (what Google and Meta accept)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def audience_row(
+    customer: Customer, *, platform: Literal["google", "meta"] = "google"
+) -> dict[str, str] | None:
+    """The hashed identifiers of one customer, or None when there is none to send.
+
+    Google wants E.164 with the ``+`` before hashing and gmail dots removed; Meta wants the
+    phone as digits with the country code and no ``+``.
+    """
+    country = customer.default_address.country_code if customer.default_address else None
+    email = normalize_email(customer.email or "", gmail_dots=platform == "google")
+    phone = normalize_phone(customer.phone or "", country) if customer.phone else None
+    if phone is not None and platform == "meta":
+        phone = phone[1:]
+    if email is None and phone is None:
+        return None
+    return {
+        "email_sha256": hash_identifier(email) if email else "",
+        "phone_sha256": hash_identifier(phone) if phone else "",
+    }
+
+
+class AdAudience(_FileSink):
+    """A customer-match (or suppression) list: one row of hashed identifiers per customer.
+
+    Columns are Google's upload names (``Email``, ``Phone``) or Meta's (``email``,
+    ``phone``). A customer is written once, however many actions name them.
+    """
+
+    suffix = "audience"
+    contacts_customer = True  # ad targeting is marketing: it needs consent
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        platform: Literal["google", "meta"] = "google",
+        root: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(path, root=root, name=name, kinds=kinds)
+        if platform not in ("google", "meta"):
+            raise ConfigurationError("AdAudience platform must be 'google' or 'meta'")
+        self.platform = platform
+        self.columns = ("Email", "Phone") if platform == "google" else ("email", "phone")
+
+    def _header(self) -> str:
+        return ",".join(self.columns) + "\n"
+
+    def _line(self, action: Action, context: DeliveryContext) -> tuple[str, str]:
+        if context.customer is None:
+            raise Cancelled("no customer to add to the audience")
+        row = audience_row(context.customer, platform=self.platform)
+        if row is None:
+            raise Cancelled("the customer has no usable email or phone for an audience")
+        key = f"{row['email_sha256']},{row['phone_sha256']}"
+        return key, key + "\n"
+
+    def _keys_in_file(self) -> set[str]:
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            return {line.strip() for line in list(handle)[1:] if line.count(",") == 1}

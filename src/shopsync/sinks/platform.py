@@ -1,0 +1,225 @@
+"""Write actions back to the shop: discount codes, customer tags, loyalty balance and tier.
+
+The platform sink is exactly once. Every write is either an upsert (tags, metafields,
+meta_data: writing the same value twice leaves one value) or a creation looked up first by a
+name derived from the idempotency key (the discount code of a
+:class:`~shopsync.core.actions.RewardCode` is derived from its key), so delivering an action
+again after a crash changes nothing on the shop.
+
+What each action writes:
+
+- an action with a ``code`` and a ``value`` (``RewardCode``, or any kind whose facts carry
+  ``code``/``value``/``currency``), or a ``discount_percent`` (a win-back offer; its code is
+  derived from the key, see :func:`~shopsync.sinks._base.discount_of`): a single-use code of
+  that value, limited to the
+  customer (Shopify: ``context.customers``; WooCommerce: ``email_restrictions`` and
+  ``usage_limit`` 1), expiring at ``facts["expires_at"]`` or ``code_valid_for`` after
+  ``due_at``. An action whose code has already expired is cancelled.
+- every ``loyalty_*`` action: the customer's approved points balance as the store holds it at
+  delivery (Shopify metafield ``{namespace}.points_balance``, WooCommerce meta
+  ``_{namespace}_points_balance``), and the tier of a tier change (``tier``).
+- a tier change also swaps tags ``{tag_prefix}-tier-<old>`` for ``{tag_prefix}-tier-<new>``.
+- any other kind adds the tag ``facts["tag"]``, else ``{tag_prefix}-<kind>`` (so a merchant
+  can build a segment of everyone who got a win-back email).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, ClassVar
+
+from shopsync.core.actions import Action
+from shopsync.errors import ConfigurationError
+from shopsync.sinks._base import (
+    Cancelled,
+    DeliveryContext,
+    Discount,
+    Guarantee,
+    action_value,
+    discount_of,
+)
+
+__all__ = ["Platform"]
+
+_TAG = re.compile(r"[^a-z0-9:_-]+")
+
+
+def _tag(text: str) -> str:
+    return _TAG.sub("-", text.lower()).strip("-")[:255]
+
+
+class Platform:
+    """Delivers actions to the shop they belong to, through its adapter's write methods.
+
+    ``adapter`` is a connected Shopify or WooCommerce adapter (anything with the same write
+    methods); actions of other shops are not accepted.
+    """
+
+    guarantee: ClassVar[Guarantee] = "exactly_once"
+    contacts_customer: ClassVar[bool] = False
+    stage: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        adapter: Any,
+        *,
+        name: str | None = None,
+        tag_prefix: str = "shopsync",
+        namespace: str = "loyalty",
+        code_valid_for: dt.timedelta = dt.timedelta(days=90),
+        tags: bool = True,
+    ) -> None:
+        if adapter.platform not in ("shopify", "woocommerce") and not hasattr(
+            adapter, "add_customer_tags"
+        ):
+            raise ConfigurationError(f"the {adapter.platform} adapter has no write methods")
+        self.adapter = adapter
+        self.name = name or f"platform:{adapter.platform}:{adapter.shop}"
+        self.tag_prefix = tag_prefix
+        self.namespace = namespace
+        self.code_valid_for = code_valid_for
+        self.tags = tags
+
+    def __repr__(self) -> str:
+        return f"Platform({self.name!r})"
+
+    def close(self) -> None:
+        """The adapter belongs to the caller; nothing to close here."""
+
+    def accepts(self, action: Action) -> bool:
+        return bool(action.platform == self.adapter.platform and action.shop == self.adapter.shop)
+
+    # ---------------------------------------------------------------- what to write
+
+    def _discount(self, action: Action, now: dt.datetime) -> Discount | None:
+        found = discount_of(action)
+        if found is None:
+            return None
+        expires_at = found.expires_at or action.due_at + self.code_valid_for
+        if expires_at <= now:
+            raise Cancelled(f"discount code {found.code} expired at {expires_at.isoformat()}")
+        return Discount(found.code, found.value, found.percent, expires_at)
+
+    def _plan(self, action: Action, context: DeliveryContext) -> list[dict[str, Any]]:
+        ops: list[dict[str, Any]] = []
+        discount = self._discount(action, context.now)
+        if discount is not None:
+            if context.customer is None or (
+                self.adapter.platform == "woocommerce" and not context.customer.email
+            ):
+                raise Cancelled("a customer-only code needs the customer's email address")
+            starts = min(action.due_at, context.now)
+            ops.append(
+                {
+                    "op": "discount_code",
+                    "code": discount.code,
+                    "amount": str(discount.value.amount) if discount.value else None,
+                    "currency": discount.value.currency if discount.value else None,
+                    "percent": discount.percent,
+                    "expires_at": discount.expires_at.isoformat(),  # type: ignore[union-attr]
+                    "starts_at": starts.isoformat(),
+                    "_discount": discount,
+                    "_starts": starts,
+                }
+            )
+        if action.kind.startswith("loyalty_"):
+            values: dict[str, str] = {"points_balance": str(self._balance(action, context))}
+            tier = action_value(action, "to_tier")
+            if tier:
+                values["tier"] = str(tier)
+            ops.append({"op": "loyalty_fields", "values": values})
+        if self.tags:
+            add, remove = self._tags(action)
+            if add:
+                ops.append({"op": "add_tags", "tags": add})
+            if remove:
+                ops.append({"op": "remove_tags", "tags": remove})
+        return ops
+
+    def _balance(self, action: Action, context: DeliveryContext) -> int:
+        from shopsync.loyalty import balance
+
+        if context.customer is not None:
+            return balance(context.store, context.customer).approved
+        return int(action.facts.get("points", 0))
+
+    def _tags(self, action: Action) -> tuple[list[str], list[str]]:
+        prefix = self.tag_prefix
+        if "to_tier" in type(action).model_fields:
+            add = [_tag(f"{prefix}-tier-{action_value(action, 'to_tier')}")]
+            old = action_value(action, "from_tier")
+            return add, ([_tag(f"{prefix}-tier-{old}")] if old else [])
+        if action.facts.get("tag"):
+            return [_tag(str(action.facts["tag"]))], []
+        if action.kind.startswith("loyalty_"):
+            return [], []
+        return [_tag(f"{prefix}-{action.kind}")], []
+
+    # ---------------------------------------------------------------- the protocol
+
+    def render(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        ops = self._plan(action, context)
+        return {
+            "platform": self.adapter.platform,
+            "shop": self.adapter.shop,
+            "customer_id": action.customer_id,
+            "operations": [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops],
+        }
+
+    def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        adapter = self.adapter
+        customer_id = action.customer_id
+        result: dict[str, Any] = {"operations": []}
+        for op in self._plan(action, context):
+            kind = op["op"]
+            if kind == "discount_code":
+                discount = op["_discount"]
+                if adapter.platform == "woocommerce":
+                    made = adapter.create_coupon(
+                        discount.code,
+                        email=context.customer.email,  # type: ignore[union-attr]
+                        amount=discount.value,
+                        percent=discount.percent,
+                        expires_at=discount.expires_at,
+                        description=action.reason,
+                    )
+                else:
+                    made = adapter.create_discount_code(
+                        discount.code,
+                        customer_id=customer_id,
+                        amount=discount.value,
+                        percent=discount.percent,
+                        expires_at=discount.expires_at,
+                        starts_at=op["_starts"],
+                        title=action.reason[:255],
+                    )
+                result["discount"] = made
+            elif kind == "loyalty_fields":
+                if adapter.platform == "woocommerce":
+                    adapter.set_customer_meta(
+                        customer_id,
+                        {f"_{self.namespace}_{k}": v for k, v in op["values"].items()},
+                    )
+                else:
+                    adapter.set_customer_metafields(
+                        customer_id,
+                        {
+                            (self.namespace, k): (
+                                v,
+                                "number_integer"
+                                if k == "points_balance"
+                                else "single_line_text_field",
+                            )
+                            for k, v in op["values"].items()
+                        },
+                    )
+                result["loyalty"] = op["values"]
+            elif kind == "add_tags":
+                adapter.add_customer_tags(customer_id, op["tags"])
+                result["tags_added"] = op["tags"]
+            elif kind == "remove_tags":
+                adapter.remove_customer_tags(customer_id, op["tags"])
+                result["tags_removed"] = op["tags"]
+            result["operations"].append(kind)
+        return result

@@ -1,0 +1,143 @@
+"""POST each action as signed JSON to an HTTP endpoint (an ESP, Zapier-like tools, your app).
+
+The request::
+
+    POST <url>
+    Content-Type: application/json
+    Idempotency-Key: <the action's idempotency key>
+    X-Shopsync-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>
+    X-Shopsync-Kind: <the action's kind>
+
+    {"idempotency_key": ..., "kind": ..., "action": {...}, "customer": {...}}
+
+``customer`` holds the contact the receiver needs (id, email, phone, names, locale is not
+known) as the store holds it at delivery. The body is the same on every attempt of an action,
+so the signature is too. To verify: recompute the HMAC over the raw body bytes and compare
+with :func:`hmac.compare_digest` (:func:`verify_signature` does it).
+
+At least once: 5xx, 429 and timeouts are retried by :mod:`shopsync.http` (and later by the
+outbox); a receiver must drop a repeated ``Idempotency-Key``. A 4xx parks the action: the
+receiver refused it and will refuse it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+from shopsync.core.actions import Action
+from shopsync.errors import ConfigurationError, PlatformError
+from shopsync.http import HttpClient, RetryPolicy, redact_url
+from shopsync.sinks._base import DeliveryContext, DeliveryError, Guarantee
+
+__all__ = ["SIGNATURE_HEADER", "Webhook", "sign", "verify_signature"]
+
+SIGNATURE_HEADER = "X-Shopsync-Signature"
+
+
+def sign(secret: str | bytes | SecretStr, body: bytes) -> str:
+    """The signature header value of ``body``: ``sha256=<hex>``."""
+    if isinstance(secret, SecretStr):
+        secret = secret.get_secret_value()
+    key = secret.encode() if isinstance(secret, str) else secret
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str | bytes | SecretStr, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is the signature of ``body`` (constant-time comparison)."""
+    return bool(header) and hmac.compare_digest(sign(secret, body), str(header))
+
+
+class Webhook:
+    """A signed JSON POST per action to ``url``; ``kinds`` limits it to some action kinds."""
+
+    guarantee: ClassVar[Guarantee] = "at_least_once"
+    contacts_customer: ClassVar[bool] = True
+    stage: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        url: str,
+        secret: str | SecretStr,
+        *,
+        name: str | None = None,
+        kinds: Iterable[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError("webhook url must start with http:// or https://")
+        self._secret = secret if isinstance(secret, SecretStr) else SecretStr(secret)
+        if len(self._secret.get_secret_value()) < 16:
+            raise ConfigurationError("webhook secret must be at least 16 characters")
+        self.url = url
+        self.name = name or f"webhook:{redact_url(url)}"
+        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.headers = dict(headers or {})
+        self.http = HttpClient(
+            "webhook",
+            timeout=timeout,
+            policy=retry_policy or RetryPolicy(attempts=4, max_elapsed=60.0),
+        )
+
+    def __repr__(self) -> str:
+        return f"Webhook({redact_url(self.url)!r})"
+
+    def accepts(self, action: Action) -> bool:
+        return self.kinds is None or action.kind in self.kinds
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _body(self, action: Action, context: DeliveryContext) -> bytes:
+        customer = context.customer
+        contact = None
+        if customer is not None:
+            contact = {
+                "id": customer.id,
+                "email": customer.email,
+                "phone": customer.phone,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+            }
+        payload = {
+            "idempotency_key": action.idempotency_key,
+            "kind": action.kind,
+            "action": action.model_dump(mode="json"),
+            "customer": contact,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+    def _headers(self, action: Action, body: bytes) -> dict[str, str]:
+        return {
+            **self.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": action.idempotency_key,
+            "X-Shopsync-Kind": action.kind,
+            SIGNATURE_HEADER: sign(self._secret, body),
+        }
+
+    def render(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        body = self._body(action, context)
+        headers = {k: v for k, v in self._headers(action, body).items() if k != SIGNATURE_HEADER}
+        return {"url": redact_url(self.url), "headers": headers, "body": json.loads(body)}
+
+    def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        body = self._body(action, context)
+        try:
+            response = self.http.request(
+                "POST", self.url, data=body, headers=self._headers(action, body)
+            )
+        except PlatformError as exc:
+            # 4xx other than 429: the receiver refused this action; retrying will not help
+            raise DeliveryError(str(exc), retryable=exc.retryable) from None
+        return {
+            "status": response.status_code,
+            "request_id": response.headers.get("X-Request-Id"),
+        }

@@ -1,0 +1,219 @@
+"""The outbox on its own: recorded before delivery, done once, retried, parked, cancelled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+import pytest
+
+import shopsync
+from shopsync.core.actions import Action
+from shopsync.errors import ConfigurationError, TransportError
+from shopsync.outbox import Backoff, apply, list_outbox, retry_parked
+from shopsync.sinks import Cancelled, DeliveryContext, DeliveryError
+from shopsync.store import Store
+from tests.apply.helpers import NOW, customer, nudge
+
+SHOP = "acme.myshopify.com"
+
+
+class Recorder:
+    """A sink that records deliveries and fails as told."""
+
+    guarantee: ClassVar[str] = "at_least_once"
+    stage: ClassVar[int] = 1
+    contacts_customer: ClassVar[bool] = True
+
+    def __init__(self, name: str = "recorder", stage: int = 1) -> None:
+        self.name = name
+        self.stage = stage  # type: ignore[misc]
+        self.delivered: list[str] = []
+        self.fail: dict[str, list[BaseException]] = {}
+
+    def accepts(self, action: Action) -> bool:
+        return True
+
+    def render(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        return {"to": context.customer.email if context.customer else None}
+
+    def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        queued = self.fail.get(action.idempotency_key)
+        if queued:
+            raise queued.pop(0)
+        self.delivered.append(action.idempotency_key)
+        return {"n": len(self.delivered)}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def shop_store(store: Store) -> Store:
+    store.upsert([customer(str(i)) for i in range(1, 6)])
+    store.upsert([customer("9", consent="unsubscribed")])
+    return store
+
+
+def test_each_action_is_delivered_once_and_marked_done(shop_store: Store) -> None:
+    sink = Recorder()
+    actions = [nudge("1"), nudge("2"), nudge("1")]  # the third repeats the first key
+    report = apply(actions, shop_store, [sink], now=NOW)
+    assert (report.recorded, report.delivered) == (2, 2)
+    assert sink.delivered == ["nudge:acme.myshopify.com:1:1", "nudge:acme.myshopify.com:2:1"]
+    rows = list_outbox(shop_store)
+    assert [(r.status, r.result, r.attempts) for r in rows] == [
+        ("done", {"n": 1}, 1),
+        ("done", {"n": 2}, 1),
+    ]
+    again = apply(actions, shop_store, [sink], now=NOW + dt.timedelta(days=1))
+    assert (again.recorded, again.delivered) == (0, 0)
+    assert len(sink.delivered) == 2
+
+
+def test_not_due_actions_wait_and_pending_rows_are_delivered_without_a_plan(
+    shop_store: Store,
+) -> None:
+    sink = Recorder()
+    later = nudge("3", due_at=NOW + dt.timedelta(days=2))
+    report = apply([later], shop_store, [sink], now=NOW)
+    assert (report.recorded, report.delivered, report.waiting) == (1, 0, 1)
+    report = apply(None, shop_store, [sink], now=NOW + dt.timedelta(days=3))
+    assert report.delivered == 1 and sink.delivered == [later.idempotency_key]
+
+
+def test_retryable_failures_back_off_then_park_with_the_reason(shop_store: Store) -> None:
+    sink = Recorder()
+    action = nudge("1")
+    sink.fail[action.idempotency_key] = [TransportError("timed out: POST x")] * 3
+    backoff = Backoff(initial=60, factor=2, max_attempts=3)
+    first = apply([action], shop_store, [sink], now=NOW, backoff=backoff)
+    assert first.failed == 1
+    (row,) = list_outbox(shop_store)
+    assert row.status == "pending" and row.attempts == 1
+    assert row.next_attempt_at == NOW + dt.timedelta(seconds=60)
+    assert "timed out" in (row.reason or "")
+    # inside the backoff nothing is attempted
+    assert apply(None, shop_store, [sink], now=NOW, backoff=backoff).waiting == 1
+    apply(None, shop_store, [sink], now=NOW + dt.timedelta(seconds=61), backoff=backoff)
+    (row,) = list_outbox(shop_store)
+    assert row.next_attempt_at == NOW + dt.timedelta(seconds=61 + 120)
+    report = apply(None, shop_store, [sink], now=NOW + dt.timedelta(hours=1), backoff=backoff)
+    assert report.parked == 1
+    (row,) = list_outbox(shop_store, status="parked")
+    assert row.reason == "gave up after 3 attempts: timed out: POST x"
+    assert sink.delivered == []
+    # queued again by hand, it goes out
+    assert retry_parked(shop_store, now=NOW + dt.timedelta(hours=2)) == 1
+    apply(None, shop_store, [sink], now=NOW + dt.timedelta(hours=2))
+    assert sink.delivered == [action.idempotency_key]
+    assert list_outbox(shop_store, status="done")[0].attempts == 1
+
+
+def test_a_permanent_failure_parks_at_once_and_the_rest_is_delivered(shop_store: Store) -> None:
+    sink = Recorder()
+    bad, good = nudge("1"), nudge("2")
+    sink.fail[bad.idempotency_key] = [DeliveryError("receiver said 422", retryable=False)]
+    sink.fail[good.idempotency_key] = [RuntimeError("a bug in the sink")]
+    report = apply([bad, good, nudge("3")], shop_store, [sink], now=NOW)
+    assert (report.parked, report.failed, report.delivered) == (1, 1, 1)
+    parked = list_outbox(shop_store, status="parked")
+    assert [(p.customer_id, p.reason) for p in parked] == [("1", "receiver said 422")]
+    pending = list_outbox(shop_store, status="pending")
+    assert pending[0].reason == "RuntimeError: a bug in the sink"
+
+
+def test_marketing_without_consent_or_customer_is_cancelled(shop_store: Store) -> None:
+    sink = Recorder()
+    report = apply([nudge("9"), nudge("404"), nudge("1")], shop_store, [sink], now=NOW)
+    assert (report.cancelled, report.delivered) == (2, 1)
+    reasons = {r.customer_id: r.reason for r in list_outbox(shop_store, status="cancelled")}
+    assert reasons == {
+        "9": "no marketing consent (email consent is unsubscribed)",
+        "404": "customer 404 is no longer in the store (deleted or redacted)",
+    }
+
+
+def test_soft_opt_in_policy_allows_not_subscribed(shop_store: Store) -> None:
+    shop_store.upsert([customer("7", consent="not_subscribed")])
+    policy = shopsync.core.Policy.model_validate({"consent": {"allow_soft_opt_in": True}})
+    report = apply([nudge("7")], shop_store, [Recorder()], now=NOW, policy=policy)
+    assert report.delivered == 1
+
+
+def test_consent_withdrawn_after_planning_cancels_the_pending_row(shop_store: Store) -> None:
+    sink = Recorder()
+    action = nudge("2", due_at=NOW + dt.timedelta(hours=5))
+    apply([action], shop_store, [sink], now=NOW)
+    later = NOW + dt.timedelta(days=1)
+    shop_store.upsert([customer("2", consent="unsubscribed", updated_at=later)])
+    report = apply([action], shop_store, [sink], now=later)
+    assert report.cancelled == 1 and sink.delivered == []
+
+
+def test_a_sink_cancelling_is_recorded(shop_store: Store) -> None:
+    sink = Recorder()
+    action = nudge("1")
+    sink.fail[action.idempotency_key] = [Cancelled("discount code X expired")]
+    apply([action], shop_store, [sink], now=NOW)
+    (row,) = list_outbox(shop_store)
+    assert (row.status, row.reason) == ("cancelled", "discount code X expired")
+
+
+def test_later_stages_wait_for_the_platform_write_and_follow_its_fate(shop_store: Store) -> None:
+    platform, mail = Recorder("platform", stage=0), Recorder("mail")
+    ok, refused = nudge("1"), nudge("2")
+    platform.fail[refused.idempotency_key] = [DeliveryError("code refused", retryable=False)]
+    platform.fail[ok.idempotency_key] = [TransportError("dropped")]
+    apply([ok, refused], shop_store, [platform, mail], now=NOW)
+    by = {(r.sink, r.customer_id): r for r in list_outbox(shop_store)}
+    assert by[("mail", "1")].status == "pending"  # waits for the platform row
+    assert by[("mail", "2")].status == "cancelled"
+    assert by[("mail", "2")].reason == "platform parked: code refused"
+    assert mail.delivered == []
+    apply(None, shop_store, [platform, mail], now=NOW + dt.timedelta(hours=1))
+    assert mail.delivered == [ok.idempotency_key]
+
+
+def test_dry_run_writes_and_sends_nothing(shop_store: Store) -> None:
+    sink = Recorder()
+    apply([nudge("1")], shop_store, [sink], now=NOW)
+    report = apply(
+        [nudge("1"), nudge("2"), nudge("9"), nudge("3", due_at=NOW + dt.timedelta(days=1))],
+        shop_store,
+        [sink],
+        now=NOW,
+        dry_run=True,
+    )
+    assert [(d.customer_id, d.status) for d in report.deliveries] == [
+        ("1", "done"),
+        ("2", "send"),
+        ("9", "cancel"),
+        ("3", "waiting"),
+    ]
+    assert report.deliveries[1].payload == {"to": "c2@example.com"}
+    assert len(list_outbox(shop_store)) == 1 and sink.delivered == [nudge("1").idempotency_key]
+    assert "1 would be sent" in str(report)
+
+
+def test_list_outbox_filters_and_rejects_unknown_statuses(shop_store: Store) -> None:
+    apply([nudge("1"), nudge("9")], shop_store, [Recorder()], now=NOW)
+    assert [r.customer_id for r in list_outbox(shop_store, status="done")] == ["1"]
+    assert len(list_outbox(shop_store, status=["done", "cancelled"], shop=SHOP)) == 2
+    assert list_outbox(shop_store, kind="other") == []
+    with pytest.raises(ConfigurationError):
+        list_outbox(shop_store, status="sent")  # type: ignore[arg-type]
+
+
+def test_sinks_need_distinct_names(shop_store: Store) -> None:
+    with pytest.raises(ConfigurationError, match="share a name"):
+        apply([nudge("1")], shop_store, [Recorder(), Recorder()], now=NOW)
+
+
+def test_redacted_customer_cancels(shop_store: Store) -> None:
+    sink = Recorder()
+    action = nudge("3", due_at=NOW + dt.timedelta(hours=1))
+    apply([action], shop_store, [sink], now=NOW)
+    shop_store.redact_customer("shopify", SHOP, "3")
+    report = apply(None, shop_store, [sink], now=NOW + dt.timedelta(hours=2))
+    assert report.cancelled == 1 and sink.delivered == []
