@@ -43,9 +43,10 @@ def sync_figures(platform: str, customers: int, orders: int) -> None:
             r = report.resources["orders"]
             rate = r.seen / r.duration if r.duration else float("nan")
             print(
-                f"{platform:12} {label:22} orders {r.seen:>8,} in {r.duration:7.1f}s = {rate:8,.0f}/s"
-                f"  requests {r.requests:>6,}  retries {r.retries}  throttle waits {r.throttle_waits}"
-                f"  quarantined {r.quarantined}  (all resources {report.duration:.1f}s)"
+                f"{platform:12} {label:22} orders {r.seen:>8,} in {r.duration:7.1f}s"
+                f" = {rate:8,.0f}/s  requests {r.requests:>6,}  retries {r.retries}"
+                f"  throttle waits {r.throttle_waits}  quarantined {r.quarantined}"
+                f"  (all resources {report.duration:.1f}s)"
             )
 
 
