@@ -292,3 +292,55 @@ def test_columnar_reader_keeps_awkward_text(store: Store) -> None:
         f"shop_id = {store.shop_id('shopify', 'acme')}",
     ).sort("id")
     assert frame["first_name"].to_list() == awkward
+
+
+def test_categories_come_from_the_product_when_the_line_has_no_type(store: Store) -> None:
+    # Shopify's line items carry no product type; the synced product does.
+    from shopsync.core.features import customer_features
+    from shopsync.models import Customer, LineItem, Money, Order, Product
+
+    at = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    usd = Money.of("5.00", "USD")
+    store.upsert(
+        [
+            Customer(platform="shopify", shop="s", id="7", created_at=at, updated_at=at),
+            Product(
+                platform="shopify",
+                shop="s",
+                id="501",
+                title="Beans",
+                product_type="Coffee",
+                created_at=at,
+                updated_at=at,
+            ),
+            Order(
+                platform="shopify",
+                shop="s",
+                id="1",
+                customer_id="7",
+                created_at=at,
+                updated_at=at,
+                processed_at=at,
+                financial_status="paid",
+                currency="USD",
+                subtotal=usd,
+                total_discounts=Money.zero("USD"),
+                total_shipping=Money.zero("USD"),
+                total_tax=Money.zero("USD"),
+                total=usd,
+                total_refunded=Money.zero("USD"),
+                line_items=[
+                    LineItem(
+                        id="9",
+                        product_id="501",
+                        title="Beans",
+                        quantity=1,
+                        unit_price=usd,
+                        total=usd,
+                    )
+                ],
+            ),
+        ]
+    )
+    frame = customer_features(store, "shopify", "s", at + dt.timedelta(days=1))
+    assert frame.filter(frame["customer_id"] == "7")["categories"].to_list() == [["Coffee"]]

@@ -20,7 +20,7 @@ import polars as pl
 from sqlalchemy import inspect, text
 
 from shopsync.core._columnar import Column, read_table
-from shopsync.core.features import _PAID_WITHOUT_DATE, DAY_US, shop_currency
+from shopsync.core.features import _PAID_WITHOUT_DATE, DAY_US, LINE_PRODUCT_TYPE, shop_currency
 from shopsync.store import _rows
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ _LINES = [
     Column("order_id", TEXT),
     Column("product_id", TEXT),
     Column("sku", TEXT),
-    Column("product_type", TEXT),
+    Column("product_type", TEXT, LINE_PRODUCT_TYPE),
     Column("quantity", I64),
     Column("unit_price", I64),
     Column("refunded_quantity", I64),

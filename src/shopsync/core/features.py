@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FEATURE_SCHEMA", "customer_features"]
 
+LINE_PRODUCT_TYPE = (  # SQL: a line's product type, else its product's
+    "COALESCE(NULLIF(line_items.product_type, ''), (SELECT products.product_type FROM products"
+    " WHERE products.shop_id = line_items.shop_id AND products.id = line_items.product_id))"
+)
 DAY_US = 86_400_000_000
 YEAR_US = 365 * DAY_US
 _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
@@ -138,7 +142,12 @@ def read_inputs(
         "line_items": read_table(
             engine,
             "line_items",
-            [Column("order_id", text), Column("product_id", text), Column("product_type", text)],
+            [
+                Column("order_id", text),
+                Column("product_id", text),
+                # Shopify's line items carry no product type: take the product's then.
+                Column("product_type", text, LINE_PRODUCT_TYPE),
+            ],
             f"shop_id = {shop_id}",
         ),
         "consent": read_table(
