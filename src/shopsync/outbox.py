@@ -342,8 +342,10 @@ def _row(shop_id: int, action: Action, sink: Sink, at: int) -> dict[str, Any]:
 
 def _needs_consent(action: Action, sink: Sink) -> bool:
     """Marketing consent is checked for sinks that reach the customer (email, webhooks to an
-    ESP, ad audiences), not for writes into the shop's own records or files."""
-    return action.marketing and bool(getattr(sink, "contacts_customer", True))
+    ESP, ad audiences), not for writes into the shop's own records or files. A sink that is
+    marketing whatever the action (an ad audience) asks for consent on every action."""
+    marketing = action.marketing or bool(getattr(sink, "requires_consent", False))
+    return marketing and bool(getattr(sink, "contacts_customer", True))
 
 
 def _record(actions: list[Action], store: Store, sinks: list[Sink], moment: dt.datetime) -> int:
@@ -398,6 +400,26 @@ def _stages(store: Store, rows: list[Any]) -> dict[tuple[int, str], list[_Stage]
                     _Stage(r.sink, r.stage, r.status, r.reason)
                 )
     return found
+
+
+def _claim(store: Store, row: Any, attempts: int, at: int) -> bool:
+    """Count the attempt before making it, in its own transaction.
+
+    A process killed during a delivery then still used up one attempt, so a row that kills
+    every run is parked after ``max_attempts`` instead of being sent on every run; and of two
+    overlapping runs only the one whose update lands delivers the row.
+    """
+    with store.transaction() as conn:
+        claimed = conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row.id,
+                outbox.c.status == "pending",
+                outbox.c.attempts == row.attempts,
+            )
+            .values(attempts=attempts, updated_at=at)
+        )
+        return bool(claimed.rowcount)
 
 
 def _settle(store: Store, row_id: int, at: int, **values: Any) -> None:
@@ -478,9 +500,17 @@ def _attempt(
             values.get("reason"),
         )
 
+    if any(r.status == "parked" for r in blocked):
+        return None  # waits for the write-back it depends on (``retry_parked`` frees it)
     if blocked:
         first = blocked[0]
         return settle("cancelled", reason=f"{first.sink} {first.status}: {first.reason}")
+    if row.attempts >= backoff.max_attempts:  # every earlier attempt died mid-delivery
+        reason = f"gave up after {row.attempts} attempts that did not finish (process died?)"
+        attempts = row.attempts  # no new attempt was made (settle reads it when called)
+        return settle("parked", reason=reason)
+    if not _claim(store, row, attempts, at):
+        return None  # another run took this row first
     try:
         action, context = _prepare(store, row, moment, policy)
         result = sink.deliver(action, context)

@@ -168,11 +168,14 @@ def test_later_stages_wait_for_the_platform_write_and_follow_its_fate(shop_store
     apply([ok, refused], shop_store, [platform, mail], now=NOW)
     by = {(r.sink, r.customer_id): r for r in list_outbox(shop_store)}
     assert by[("mail", "1")].status == "pending"  # waits for the platform row
-    assert by[("mail", "2")].status == "cancelled"
-    assert by[("mail", "2")].reason == "platform parked: code refused"
+    assert by[("mail", "2")].status == "pending"  # waits too: the park may be lifted
+    assert by[("platform", "2")].status == "parked"
     assert mail.delivered == []
     apply(None, shop_store, [platform, mail], now=NOW + dt.timedelta(hours=1))
     assert mail.delivered == [ok.idempotency_key]
+    assert retry_parked(shop_store, [refused.idempotency_key], now=NOW) == 1
+    apply(None, shop_store, [platform, mail], now=NOW + dt.timedelta(hours=2))
+    assert mail.delivered == [ok.idempotency_key, refused.idempotency_key]
 
 
 def test_dry_run_writes_and_sends_nothing(shop_store: Store) -> None:
@@ -217,3 +220,25 @@ def test_redacted_customer_cancels(shop_store: Store) -> None:
     shop_store.redact_customer("shopify", SHOP, "3")
     report = apply(None, shop_store, [sink], now=NOW + dt.timedelta(hours=2))
     assert report.cancelled == 1 and sink.delivered == []
+
+
+class Dies(Recorder):
+    """A sink whose process dies during every delivery (after sending)."""
+
+    def deliver(self, action, context):  # type: ignore[no-untyped-def]
+        super().deliver(action, context)
+        raise KeyboardInterrupt  # stands for SIGKILL: nothing after it runs
+
+
+def test_a_delivery_that_kills_the_process_is_parked_after_the_attempt_limit(
+    shop_store: Store,
+) -> None:
+    sink = Dies()
+    backoff = Backoff(max_attempts=3)
+    for _ in range(3):
+        with pytest.raises(KeyboardInterrupt):
+            apply([nudge("1")], shop_store, [sink], now=NOW, backoff=backoff)
+    apply([nudge("1")], shop_store, [sink], now=NOW, backoff=backoff)
+    [row] = list_outbox(shop_store)
+    assert (row.status, row.attempts) == ("parked", 3)
+    assert len(sink.delivered) == 3  # the at-least-once bound: max_attempts

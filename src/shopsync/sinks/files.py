@@ -282,8 +282,11 @@ class AdAudience(_FileSink):
     """A customer-match (or suppression) list: one row of hashed identifiers per customer.
 
     Columns are Google's upload names (``Email``, ``Phone``) or Meta's (``email``,
-    ``phone``). A customer is written once, however many actions name them.
+    ``phone``). A customer is written once, however many actions name them. Ad targeting is
+    marketing whatever the action, so every row needs the customer's consent.
     """
+
+    requires_consent: ClassVar[bool] = True
 
     suffix = "audience"
     contacts_customer = True  # ad targeting is marketing: it needs consent
