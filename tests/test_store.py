@@ -121,6 +121,13 @@ class TestUpsert:
         assert stored is not None and stored.name == "cancelled"
         assert store.upsert([full_order(name="cancelled")]).unchanged == 1
 
+    def test_a_delivery_never_replaces_a_version_with_the_same_stamp(self, store: Store) -> None:
+        store.upsert([full_order(name="synced")])
+        result = store.upsert([full_order(name="from a webhook")], same_stamp=False)
+        assert result.stale == 1
+        stored = store.get(Order, "shopify", "acme.myshopify.com", "1001")
+        assert stored is not None and stored.name == "synced"
+
     def test_within_a_batch_the_newest_wins(self, store: Store) -> None:
         result = store.upsert(
             [full_order(updated_at=later(3), name="b"), full_order(updated_at=later(1), name="a")]
@@ -247,6 +254,13 @@ class TestConsentHistory:
             ("email", "unsubscribed"),
         ]
         assert [at for ch, at, _ in history if ch == "email"] == [T0, later(2)]
+
+
+def test_a_same_second_consent_change_replaces_its_history_row(store: Store) -> None:
+    store.upsert([customer(consent={"email": {"state": "not_subscribed"}})])
+    store.upsert([customer(consent={"email": {"state": "subscribed"}})])
+    history = store.consent_history("shopify", "acme.myshopify.com", "7")
+    assert [state for channel, _, state in history if channel == "email"] == ["subscribed"]
 
 
 class TestCursorsAndQuarantine:

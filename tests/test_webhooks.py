@@ -169,7 +169,7 @@ def test_gdpr_redact_erases_personal_data_and_keeps_orders(store: Store) -> None
         },
         "a",
     )
-    store.quarantine("toy", SHOP, [webhooks_rejected('{"email": "ann@example.com"}')])
+    store.quarantine("toy", SHOP, [webhooks_rejected('{"email": "Ann@Example.COM"}')])
     store.quarantine("toy", SHOP, [webhooks_rejected('{"email": "bob@example.com"}', "8")])
     export = deliver(
         store, {"topic": "customers/data_request", "shop": SHOP, "data_request": "7"}, "b"

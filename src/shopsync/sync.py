@@ -168,22 +168,16 @@ def _sync_deletions(
     since, high_water = _start(store, adapter, "deletions", full, overlap)
     report = ResourceReport(resource="deletions", since=since)
     batch: Iterable[Deletion] = adapter.read_deletions(since)  # type: ignore[attr-defined]
+    # Deletion reads need not be in time order (WooCommerce lists trashed orders by id), so
+    # the checkpoint moves only once the whole read is applied; a crash re-reads the window.
     for deletion in batch:
-        with store.transaction() as tx:
-            kind = _KINDS[deletion.resource]
-            report.deleted += store.delete(
-                kind, adapter.platform, adapter.shop, deletion.record_id, conn=tx
-            )
-            if high_water is None or deletion.deleted_at > high_water:
-                high_water = deletion.deleted_at
-            store.set_cursor(
-                adapter.platform,
-                adapter.shop,
-                "deletions",
-                cursor=None,
-                high_water=high_water,
-                conn=tx,
-            )
+        kind = _KINDS[deletion.resource]
+        report.deleted += store.delete(kind, adapter.platform, adapter.shop, deletion.record_id)
+        if high_water is None or deletion.deleted_at > high_water:
+            high_water = deletion.deleted_at
         report.seen += 1
+    store.set_cursor(
+        adapter.platform, adapter.shop, "deletions", cursor=None, high_water=high_water
+    )
     report.duration = time.perf_counter() - started
     return report

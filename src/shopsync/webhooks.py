@@ -90,12 +90,18 @@ def handle(
     if event.ping:
         return WebhookResult("ping", event.topic, event.shop, event.delivery_id)
     with store.transaction() as tx:
-        if event.delivery_id is not None and not store.record_delivery(
-            platform, event.shop, event.delivery_id, event.topic, conn=tx
+        # A data request writes nothing: it is answered again when the platform retries.
+        read_only = event.data_request_customer is not None and not event.records
+        if (
+            not read_only
+            and event.delivery_id is not None
+            and not store.record_delivery(
+                platform, event.shop, event.delivery_id, event.topic, conn=tx
+            )
         ):
             log.info("duplicate delivery %s (%s) ignored", event.delivery_id, event.topic)
             return WebhookResult("duplicate", event.topic, event.shop, event.delivery_id)
-        upserted = store.upsert(event.records, conn=tx)
+        upserted = store.upsert(event.records, conn=tx, same_stamp=False)
         quarantined = store.quarantine(platform, event.shop, event.rejected, conn=tx)
         deleted = sum(
             store.delete(_KINDS[d.resource], platform, event.shop, d.record_id, conn=tx)
@@ -170,6 +176,8 @@ def wsgi_app(
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
+            return answer("400 Bad Request", {"error": "bad Content-Length"})
+        if length < 0:
             return answer("400 Bad Request", {"error": "bad Content-Length"})
         if length > max_body:
             return answer("413 Payload Too Large", {"error": f"limit is {max_body} bytes"})

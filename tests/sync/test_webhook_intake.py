@@ -74,10 +74,15 @@ def test_deliveries_keep_the_store_in_step(platform: str, receiver) -> None:  # 
         new = state.add_customer(first_name="Newcomer")
         assert shop.flush_webhooks(15)
         view = platform_view(shop)
-        for order_id in ids[:3]:
+        # A cancellation refunds too: on a whole-second platform (WooCommerce) both changes
+        # may carry one stamp, and a delivery never replaces a version with the same stamp
+        # (it could be the older one). The next sync, which reads the platform, settles it.
+        for order_id in ids[:2]:
             assert store.get(Order, platform, adapter.shop, order_id) == view["orders"][order_id]
         assert store.get(Order, platform, adapter.shop, ids[3]) is None
         assert store.get(Customer, platform, adapter.shop, new.id) == view["customers"][new.id]
+        sync(adapter, store)
+        assert store.get(Order, platform, adapter.shop, ids[2]) == view["orders"][ids[2]]
         assert {r.status for r in results} <= {"applied", "duplicate", "ping"}
         assert all(status == 200 for _, _, status in state.deliveries if status is not None)
 

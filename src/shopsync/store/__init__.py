@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    case,
     create_engine,
     event,
     func,
@@ -41,11 +42,15 @@ from shopsync.store.schema import (
     customers,
     fulfillments,
     line_items,
+    loyalty_inputs,
+    loyalty_ledger,
     metadata,
     orders,
+    outbox,
     products,
     quarantine,
     refunds,
+    reviews,
     shops,
     sync_cursors,
     webhook_deliveries,
@@ -245,13 +250,20 @@ class Store:
     # -- upserts ---------------------------------------------------------------------
 
     def upsert(
-        self, records: Iterable[Customer | Order | Product], conn: Connection | None = None
+        self,
+        records: Iterable[Customer | Order | Product],
+        conn: Connection | None = None,
+        *,
+        same_stamp: bool = True,
     ) -> UpsertResult:
         """Insert or replace records; all of them in one transaction.
 
-        A record replaces the stored one only if its ``updated_at`` is newer; child rows
-        (line items, refunds, fulfilments) are replaced with it. A failure rolls back the
-        whole batch, so no order is ever half written.
+        A record replaces the stored one if its ``updated_at`` is newer, or, with
+        ``same_stamp`` (what a sync reads is the platform's word), if it is equal and the
+        content differs; child rows (line items, refunds, fulfilments) are replaced with it.
+        Webhook intake passes ``same_stamp=False``: a delivery may be older than the stored
+        version yet carry the same whole-second stamp. A failure rolls back the whole batch,
+        so no order is ever half written.
         """
         groups: dict[tuple[type, str, str], list[Any]] = {}
         for record in records:
@@ -262,12 +274,12 @@ class Store:
                 for (kind, platform, shop), batch in groups.items():
                     shop_id = self.shop_id(platform, shop, c)
                     if kind is Order:
-                        result += self._upsert_orders(c, shop_id, batch)
+                        result += self._upsert_orders(c, shop_id, batch, same_stamp)
                     elif kind is Customer:
-                        result += self._upsert_customers(c, shop_id, batch)
+                        result += self._upsert_customers(c, shop_id, batch, same_stamp)
                     elif kind is Product:
                         result += self._upsert_simple(
-                            c, products, shop_id, batch, _rows.product_row
+                            c, products, shop_id, batch, _rows.product_row, same_stamp
                         )
                     else:
                         raise TypeError(f"cannot store {kind.__name__}")
@@ -304,7 +316,11 @@ class Store:
         return found
 
     def _classify(
-        self, newest: dict[str, Record], existing: dict[str, Any], result: UpsertResult
+        self,
+        newest: dict[str, Record],
+        existing: dict[str, Any],
+        result: UpsertResult,
+        same_stamp: bool,
     ) -> tuple[list[Record], list[Record]]:
         fresh: list[Record] = []
         newer: list[Record] = []
@@ -320,6 +336,8 @@ class Store:
                 result.stale += 1
             elif old.content_hash == _rows.digest(record):
                 result.unchanged += 1
+            elif not same_stamp:
+                result.stale += 1
             else:
                 # Same timestamp, other content: platforms that keep whole seconds
                 # (WooCommerce) stamp two quick changes alike; the later write is the newer.
@@ -335,12 +353,18 @@ class Store:
             c.execute(table.delete().where(table.c.shop_id == shop_id, table.c[column].in_(chunk)))
 
     def _upsert_simple(
-        self, c: Connection, table: Table, shop_id: int, batch: list[Any], to_row: Any
+        self,
+        c: Connection,
+        table: Table,
+        shop_id: int,
+        batch: list[Any],
+        to_row: Any,
+        same_stamp: bool,
     ) -> UpsertResult:
         result = UpsertResult()
         newest = self._newest(batch)
         fresh, newer = self._classify(
-            newest, self._existing(c, table, shop_id, list(newest)), result
+            newest, self._existing(c, table, shop_id, list(newest)), result, same_stamp
         )
         self._delete(c, table, shop_id, [r.id for r in newer])
         rows = [to_row(shop_id, r) for r in fresh + newer]
@@ -348,7 +372,9 @@ class Store:
             c.execute(table.insert(), rows)
         return result
 
-    def _upsert_customers(self, c: Connection, shop_id: int, batch: list[Customer]) -> UpsertResult:
+    def _upsert_customers(
+        self, c: Connection, shop_id: int, batch: list[Customer], same_stamp: bool
+    ) -> UpsertResult:
         result = UpsertResult()
         newest = self._newest(batch)
         existing = self._existing(
@@ -361,12 +387,23 @@ class Store:
             "sms_consent",
             "sms_opt_in",
         )
-        fresh, newer = self._classify(newest, existing, result)
+        fresh, newer = self._classify(newest, existing, result, same_stamp)
         self._delete(c, customers, shop_id, [r.id for r in newer])
         rows = [_rows.customer_row(shop_id, r) for r in fresh + newer]
         if rows:
             c.execute(customers.insert(), rows)
         history = []
+        for record in newer:
+            old = existing[record.id]
+            if _rows.to_micros(record.updated_at) == old.updated_at:
+                # Same-second change: its history rows replace those of the first version.
+                c.execute(
+                    consent_history.delete().where(
+                        consent_history.c.shop_id == shop_id,
+                        consent_history.c.customer_id == record.id,
+                        consent_history.c.observed_at == old.updated_at,
+                    )
+                )
         for record in fresh + newer:
             old = existing.get(record.id)
             for row in _rows.consent_rows(shop_id, record):
@@ -379,11 +416,13 @@ class Store:
             c.execute(consent_history.insert(), history)
         return result
 
-    def _upsert_orders(self, c: Connection, shop_id: int, batch: list[Order]) -> UpsertResult:
+    def _upsert_orders(
+        self, c: Connection, shop_id: int, batch: list[Order], same_stamp: bool
+    ) -> UpsertResult:
         result = UpsertResult()
         newest = self._newest(batch)
         fresh, newer = self._classify(
-            newest, self._existing(c, orders, shop_id, list(newest)), result
+            newest, self._existing(c, orders, shop_id, list(newest)), result, same_stamp
         )
         replaced = [r.id for r in newer]
         for child in _CHILDREN:
@@ -719,13 +758,31 @@ class Store:
                 .where(orders.c.shop_id == shop_id, orders.c.customer_id == customer_id)
                 .values(email=None, billing_address=None, shipping_address=None)
             )
-            for table, column in ((customers, "id"), (consent_history, "customer_id")):
+            for table, column in (
+                (customers, "id"),
+                (consent_history, "customer_id"),
+                (loyalty_ledger, "customer_id"),
+                (loyalty_inputs, "customer_id"),
+                (reviews, "customer_id"),
+            ):
                 self._delete(c, table, shop_id, [customer_id], column=column)
+            # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
+            c.execute(
+                update(outbox)
+                .where(outbox.c.shop_id == shop_id, outbox.c.customer_id == customer_id)
+                .values(
+                    action={},
+                    result=None,
+                    reason="customer redacted",
+                    status=case((outbox.c.status == "done", "done"), else_="cancelled"),
+                )
+            )
             mentions = [
                 and_(quarantine.c.resource == "customers", quarantine.c.record_id == customer_id)
             ]
             if email:
-                mentions.append(quarantine.c.raw.contains(email, autoescape=True))
+                raw = func.lower(quarantine.c.raw)
+                mentions.append(raw.contains(email.lower(), autoescape=True))
             c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*mentions)))
 
     def remove_shop(self, platform: str, shop: str, conn: Connection | None = None) -> None:
