@@ -180,3 +180,24 @@ def test_platform_sink_answers_5xx_storms_by_retrying(synced: Any) -> None:
     )
     assert report.delivered == 1
     assert len(_codes(shop)) == 1
+
+
+def test_an_older_tier_change_retried_after_a_newer_one_is_cancelled(synced: Any) -> None:
+    shop, adapter, store = synced
+    cid = _first(store, adapter, subscribed=True)
+    silver = tier(
+        adapter.platform,
+        adapter.shop,
+        cid,
+        due_at=NOW - dt.timedelta(days=3),
+        from_tier="bronze",
+        to_tier="silver",
+        reason="entered the silver tier",
+        idempotency_key=f"loyalty_tier_change:{adapter.shop}:{cid}:silver",
+    )
+    apply([tier(adapter.platform, adapter.shop, cid)], store, [adapter], now=NOW)
+    apply([silver], store, [adapter], now=NOW)  # e.g. a retry that comes back late
+    rows = {r.idempotency_key: r for r in list_outbox(store)}
+    assert rows[silver.idempotency_key].status == "cancelled"
+    customer = shop.state.customers[cid]
+    assert "shopsync-tier-gold" in customer.tags and "shopsync-tier-silver" not in customer.tags

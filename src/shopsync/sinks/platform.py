@@ -101,7 +101,31 @@ class Platform:
             raise Cancelled(f"discount code {found.code} expired at {expires_at.isoformat()}")
         return Discount(found.code, found.value, found.percent, expires_at)
 
+    def _superseded(self, action: Action, context: DeliveryContext) -> bool:
+        """True if a later tier change of this customer was already written here: writing
+        this older one now (a retry) would put the customer back on the old tier."""
+        from sqlalchemy import func, select
+
+        from shopsync.store import _rows
+        from shopsync.store.schema import outbox
+
+        shop_id = context.store.shop_id(action.platform, action.shop)
+        with context.store.engine.connect() as conn:
+            later = conn.execute(
+                select(func.count()).where(
+                    outbox.c.shop_id == shop_id,
+                    outbox.c.customer_id == action.customer_id,
+                    outbox.c.kind == action.kind,
+                    outbox.c.sink == self.name,
+                    outbox.c.status == "done",
+                    outbox.c.due_at > _rows.to_micros(action.due_at),
+                )
+            ).scalar_one()
+        return bool(later)
+
     def _plan(self, action: Action, context: DeliveryContext) -> list[dict[str, Any]]:
+        if action.kind == "loyalty_tier_change" and self._superseded(action, context):
+            raise Cancelled("a later tier change of this customer was already written")
         ops: list[dict[str, Any]] = []
         discount = self._discount(action, context.now)
         if discount is not None:
