@@ -256,6 +256,15 @@ class TestConsentHistory:
         assert [at for ch, at, _ in history if ch == "email"] == [T0, later(2)]
 
 
+def test_reading_an_unknown_shop_does_not_create_it(store: Store) -> None:
+    assert store.get(Order, "shopify", "nobody.myshopify.com", "1") is None
+    assert store.count(Customer, "shopify", "nobody.myshopify.com") == 0
+    assert list(store.iter(Order, "shopify", "nobody.myshopify.com")) == []
+    assert store.get_cursor("shopify", "nobody.myshopify.com", "orders") is None
+    assert not store.delete(Order, "shopify", "nobody.myshopify.com", "1")
+    assert store.shops() == []
+
+
 def test_a_same_second_consent_change_replaces_its_history_row(store: Store) -> None:
     store.upsert([customer(consent={"email": {"state": "not_subscribed"}})])
     store.upsert([customer(consent={"email": {"state": "subscribed"}})])

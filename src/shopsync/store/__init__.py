@@ -60,6 +60,8 @@ __all__ = ["Cursor", "QuarantinedRecord", "Store", "UpsertResult", "metadata"]
 
 DEFAULT_URL = "sqlite:///shopsync.db"
 VERSION_TABLE = "shopsync_schema_version"
+NO_SHOP = -1
+"""The key a read gets for a shop the store does not hold: it matches no row."""
 _CHUNK = 500  # ids per IN (...) clause: far below every engine's parameter limit
 
 Record = TypeVar("Record", Customer, Order, Product)
@@ -213,8 +215,12 @@ class Store:
             self._forget_shops()  # a rolled-back transaction may have created shop rows we cached
             raise
 
-    def shop_id(self, platform: str, shop: str, conn: Connection | None = None) -> int:
-        """The store's key for a shop, created on first use."""
+    def shop_id(
+        self, platform: str, shop: str, conn: Connection | None = None, *, create: bool = True
+    ) -> int:
+        """The store's key for a shop, created on first write. Reads pass ``create=False``:
+        an unknown shop then gets :data:`NO_SHOP`, which matches no row, so reading never
+        creates a shop (a shop the store knows is one webhooks are accepted for)."""
         key = (platform, shop)
         if key in self._shop_ids:
             return self._shop_ids[key]
@@ -222,6 +228,8 @@ class Store:
             found = c.execute(
                 select(shops.c.shop_id).where(shops.c.platform == platform, shops.c.shop == shop)
             ).scalar()
+            if found is None and not create:
+                return NO_SHOP
             if found is None:
                 found = c.execute(
                     shops.insert().values(
@@ -453,7 +461,7 @@ class Store:
         """Remove a record (and an order's child rows); True if it existed."""
         table = {Customer: customers, Order: orders, Product: products}[kind]
         with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
+            shop_id = self.shop_id(platform, shop, c, create=False)
             if kind is Order:
                 for child in _CHILDREN:
                     self._delete(c, child, shop_id, [record_id], column="order_id")
@@ -476,7 +484,7 @@ class Store:
     ) -> Iterator[Record]:
         """Every stored record of one kind for one shop, in id order, ``batch`` at a time."""
         table = {Customer: customers, Order: orders, Product: products}[kind]
-        shop_id = self.shop_id(platform, shop)
+        shop_id = self.shop_id(platform, shop, create=False)
         last: str | None = None
         while True:
             query = (
@@ -496,7 +504,7 @@ class Store:
 
     def count(self, kind: type[Customer | Order | Product], platform: str, shop: str) -> int:
         table = {Customer: customers, Order: orders, Product: products}[kind]
-        shop_id = self.shop_id(platform, shop)
+        shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
@@ -507,7 +515,7 @@ class Store:
     def _read(
         self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]
     ) -> Iterator[Record]:
-        shop_id = self.shop_id(platform, shop)
+        shop_id = self.shop_id(platform, shop, create=False)
         table = {Customer: customers, Order: orders, Product: products}[kind]
         with self.engine.connect() as conn:
             rows = list(
@@ -549,7 +557,7 @@ class Store:
         self, platform: str, shop: str, resource: str, conn: Connection | None = None
     ) -> Cursor | None:
         with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
+            shop_id = self.shop_id(platform, shop, c, create=False)
             row = c.execute(
                 select(sync_cursors).where(
                     sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource
@@ -715,7 +723,7 @@ class Store:
     def export_customer(self, platform: str, shop: str, customer_id: str) -> dict[str, Any]:
         """Everything the store holds about one customer, as JSON-ready data (GDPR access)."""
         customer = self.get(Customer, platform, shop, customer_id)
-        shop_id = self.shop_id(platform, shop)
+        shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
             order_ids = list(
                 conn.execute(
@@ -799,7 +807,7 @@ class Store:
         self, platform: str, shop: str, customer_id: str
     ) -> list[tuple[str, dt.datetime, str]]:
         """(channel, observed_at, state) for every consent change seen, oldest first."""
-        shop_id = self.shop_id(platform, shop)
+        shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(consent_history)
