@@ -37,7 +37,6 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, and_, case, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
@@ -68,7 +67,7 @@ from shopsync.core.loyalty import (
 )
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, Money
-from shopsync.store import Store
+from shopsync.store import Store, insert_ignoring_duplicates
 from shopsync.store.schema import (
     MONEY_SCALE,
     customers,
@@ -95,7 +94,6 @@ CustomerRef = Customer | tuple[str, str, str]
 """A customer model, or ``(platform, shop, customer_id)``."""
 
 _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
-_BATCH = 5_000
 _FLUSH = 50_000
 
 
@@ -164,25 +162,6 @@ def _utc(value: dt.datetime) -> int:
 
 def _now() -> int:
     return to_micros(dt.datetime.now(dt.timezone.utc))
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
-    if not rows:
-        return 0
-    dialect = conn.dialect.name
-    added = 0
-    for start in range(0, len(rows), _BATCH):
-        chunk = rows[start : start + _BATCH]
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(table).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(table).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two supported engines
-            raise NotImplementedError(dialect)
-        # RETURNING counts exactly what was inserted (rowcount of an executemany is not
-        # reliable across drivers)
-        added += len(conn.execute(statement.returning(table.c.id), chunk).all())
-    return added
 
 
 def shop_currency(store: Store, platform: str, shop: str, policy: Policy) -> str | None:
@@ -425,7 +404,7 @@ def sync(
     new_birthdays = _record_birthdays(store, shop_id, frames["customers"], inputs, at)
     if new_birthdays and not dry_run:
         with store.transaction() as conn:
-            _insert_ignoring_duplicates(conn, loyalty_inputs, new_birthdays)
+            insert_ignoring_duplicates(conn, loyalty_inputs, new_birthdays)
         inputs = _inputs(store, shop_id)
 
     referrals = [
@@ -505,10 +484,10 @@ def sync(
             if not dry_run:
                 entry_rows += [_entry_row(shop_id, e, recorded) for e in derivation.entries]
                 if len(entry_rows) >= _FLUSH:
-                    result.added += _insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
+                    result.added += insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
                     entry_rows = []
         if not dry_run:
-            result.added += _insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
+            result.added += insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
             result.added += _reverse_moved_orders(conn, shop_id, at, recorded)
     if dry_run:
         return result
@@ -603,7 +582,7 @@ def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int
                 "detail": {"owner": row.owner},
             }
         )
-    return _insert_ignoring_duplicates(conn, loyalty_ledger, rows)
+    return insert_ignoring_duplicates(conn, loyalty_ledger, rows)
 
 
 def _actions(
@@ -759,7 +738,7 @@ def _record_input(
     shop_id = store.shop_id(platform, shop)
     with store.transaction() as conn:
         return bool(
-            _insert_ignoring_duplicates(
+            insert_ignoring_duplicates(
                 conn,
                 loyalty_inputs,
                 [

@@ -52,14 +52,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError, ShopSyncError, SignatureError
 from shopsync.models import ConsentState, Customer
 from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
-from shopsync.store import _rows
+from shopsync.store import _rows, insert_ignoring_duplicates
 from shopsync.store.schema import outbox, shops, suppressions
 
 if TYPE_CHECKING:
@@ -236,21 +236,6 @@ def _load_action(path: str, data: dict[str, Any]) -> Action:
     return cls.model_validate(data)
 
 
-def _insert_ignoring_duplicates(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    added = 0
-    dialect = conn.dialect.name
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(outbox).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(outbox).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two supported engines
-            raise NotImplementedError(dialect)
-        added += len(conn.execute(statement.returning(outbox.c.id), chunk).all())
-    return added
-
-
 def _find_shop_id(store: Store, platform: str, shop: str) -> int | None:
     with store.engine.connect() as conn:
         found = conn.execute(
@@ -357,7 +342,7 @@ def _record(actions: list[Action], store: Store, sinks: list[Sink], moment: dt.d
         for action in actions:
             shop_id = store.shop_id(action.platform, action.shop, conn)
             rows.extend(_row(shop_id, action, s, at) for s in sinks if s.accepts(action))
-        return _insert_ignoring_duplicates(conn, rows)
+        return insert_ignoring_duplicates(conn, outbox, rows)
 
 
 def _due_rows(store: Store, names: Iterable[str], at: int) -> list[Any]:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -56,7 +57,15 @@ from shopsync.store.schema import (
     webhook_deliveries,
 )
 
-__all__ = ["Cursor", "QuarantinedRecord", "Store", "UpsertResult", "metadata"]
+__all__ = [
+    "NO_SHOP",
+    "Cursor",
+    "QuarantinedRecord",
+    "Store",
+    "UpsertResult",
+    "insert_ignoring_duplicates",
+    "metadata",
+]
 
 DEFAULT_URL = "sqlite:///shopsync.db"
 VERSION_TABLE = "shopsync_schema_version"
@@ -113,6 +122,25 @@ class QuarantinedRecord:
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Insert rows, skipping any that a unique key already holds; returns how many were new.
+
+    This is how append-only tables (loyalty ledger, outbox) stay idempotent: writing the
+    same entry again is a no-op. RETURNING counts exactly what was inserted (an executemany's
+    rowcount is not reliable across drivers).
+    """
+    dialect = conn.dialect.name
+    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:  # pragma: no cover - only the two supported engines
+        raise NotImplementedError(dialect)
+    key = next(iter(table.primary_key.columns))
+    added = 0
+    for chunk in _chunks(rows):
+        statement = insert(table).on_conflict_do_nothing().returning(key)
+        added += len(conn.execute(statement, list(chunk)).all())
+    return added
 
 
 def _now() -> dt.datetime:
