@@ -59,7 +59,7 @@ from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError, ShopSyncError, SignatureError
 from shopsync.models import ConsentState, Customer
 from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
-from shopsync.store import _rows, insert_ignoring_duplicates
+from shopsync.store import NO_SHOP, _rows, insert_ignoring_duplicates
 from shopsync.store.schema import outbox, shops, suppressions
 
 if TYPE_CHECKING:
@@ -237,11 +237,8 @@ def _load_action(path: str, data: dict[str, Any]) -> Action:
 
 
 def _find_shop_id(store: Store, platform: str, shop: str) -> int | None:
-    with store.engine.connect() as conn:
-        found = conn.execute(
-            select(shops.c.shop_id).where(shops.c.platform == platform, shops.c.shop == shop)
-        ).scalar()
-    return None if found is None else int(found)
+    found = store.shop_id(platform, shop, create=False)
+    return None if found == NO_SHOP else found
 
 
 def _withheld(store: Store, shop_id: int, customer: Customer, policy: Policy | None) -> str | None:
