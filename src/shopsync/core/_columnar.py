@@ -21,8 +21,11 @@ integers.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Any
 
 import polars as pl
@@ -104,39 +107,61 @@ def _read_postgres(
 
 
 def _read_sqlite(engine: Engine, table: str, columns: Sequence[Column], where: str) -> pl.DataFrame:
-    # Fast form: unit separator between fields, record separator between rows, no quoting
-    # (quoting every text value doubles SQLite's cost). A value holding either control
-    # character would shift the fields; the row count or the parser catches that and the
-    # chunk is read again in quoted CSV.
-    fast = " || char(31) || ".join(f"ifnull({c.sql}, '')" for c in columns)
+    # Fast form: unit separator between fields, record separator between rows, no quoting;
+    # one format() call per row costs about two thirds of the equivalent chain of "||"
+    # (and %s prints NULL as nothing). A value holding either control character would
+    # shift the fields; the row count or the parser catches that and the chunk is read
+    # again in quoted CSV.
+    pattern = "\x1f".join(["%s"] * len(columns))
+    fast = f"format('{pattern}', {', '.join(c.sql for c in columns)})"
     quoted = " || ',' || ".join(_csv_field(c) for c in columns)
     # "+(...)" keeps the planner on the rowid range: with the bare filter it would walk a
     # shop_id index for every chunk and so read the whole table each time
     chunk = f"FROM {table} WHERE rowid > ? AND rowid <= ? AND +({where})"
     fast_query = f"SELECT group_concat({fast}, char(30)), count(*) {chunk}"
     quoted_query = f"SELECT group_concat({quoted}, char(10)) {chunk}"
-    frames: list[pl.DataFrame] = []
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
+
+    def read_chunk(cursor: Any, low: int) -> pl.DataFrame:
+        blob, count = cursor.execute(fast_query, (low, low + _CHUNK_ROWS)).fetchone()
+        frame = _parse_fast(blob, count, columns)
+        if frame is None:
+            text = cursor.execute(quoted_query, (low, low + _CHUNK_ROWS)).fetchone()[0]
+            frame = _parse((text or "").encode(), columns)
+        return frame
+
+    with _raw(engine) as cursor:
         bounds = cursor.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
-        if bounds is not None and bounds[0] is not None:
-            low, high = int(bounds[0]) - 1, int(bounds[1])
-            while low < high:
-                blob, count = cursor.execute(fast_query, (low, low + _CHUNK_ROWS)).fetchone()
-                frame = _parse_fast(blob, count, columns)
-                if frame is None:
-                    text = cursor.execute(quoted_query, (low, low + _CHUNK_ROWS)).fetchone()[0]
-                    frame = _parse((text or "").encode(), columns)
-                if frame.height:
-                    frames.append(frame)
-                low += _CHUNK_ROWS
-        raw.commit()
-    finally:
-        raw.close()
+        if bounds is None or bounds[0] is None:
+            return pl.DataFrame(schema=_schema(columns))
+        starts = list(range(int(bounds[0]) - 1, int(bounds[1]), _CHUNK_ROWS))
+        if len(starts) == 1 or not _has_file(engine):
+            frames = [read_chunk(cursor, low) for low in starts]
+        else:
+            # SQLite releases the GIL while it steps, so a second connection reads the
+            # other half of the chunks on the second core.
+            with ThreadPoolExecutor(1) as pool, _raw(engine) as other:
+                odd = pool.map(lambda low: read_chunk(other, low), starts[1::2])
+                even = [read_chunk(cursor, low) for low in starts[0::2]]
+                frames = [f for pair in zip_longest(even, odd) for f in pair if f is not None]
+    frames = [f for f in frames if f.height]
     if not frames:
         return pl.DataFrame(schema=_schema(columns))
     return pl.concat(frames, rechunk=True)
+
+
+def _has_file(engine: Engine) -> bool:
+    database = engine.url.database or ""
+    return bool(database) and database != ":memory:" and not database.startswith("file::memory")
+
+
+@contextmanager
+def _raw(engine: Engine) -> Iterator[Any]:
+    raw = engine.raw_connection()
+    try:
+        yield raw.cursor()
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def _parse_fast(blob: str | None, count: int, columns: Sequence[Column]) -> pl.DataFrame | None:

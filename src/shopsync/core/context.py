@@ -110,14 +110,19 @@ def shop_context(frames: Frames, policy: Policy) -> ShopContext:
             f"(fewer than {wb.min_repeat_customers})"
         )
     mbg, note = _fit_model(paid, at, policy)
-    usage = _learned_usage(paid, frames, policy) if policy.replenishment.learn else {}
+    wanted = policy.replenishment.learn or policy.recommendations.enabled
+    bought = purchases(paid, frames.lines) if wanted else None
+    usage = (
+        _learned_usage(bought, policy.replenishment.min_repeat_pairs)
+        if bought is not None and policy.replenishment.learn
+        else {}
+    )
     catalogue = frames.products
     live = catalogue.filter(
         pl.col("status").is_null() | ~pl.col("status").is_in(["archived", "draft", "deleted"])
     )
     table = AlsoBought()
-    if policy.recommendations.enabled:
-        bought = purchases(paid, frames.lines)
+    if bought is not None and policy.recommendations.enabled:
         table = also_bought(bought.select("customer_id", "product_id"), policy.recommendations)
     return ShopContext(
         as_of=at,
@@ -189,13 +194,10 @@ def model_lapse_day(
     return np.maximum(crossing, t_x)
 
 
-def _learned_usage(
-    paid: pl.DataFrame, frames: Frames, policy: Policy
-) -> dict[str, tuple[float, int]]:
-    """Median days per unit between consecutive purchases of a product by one customer."""
-    bought = purchases(paid, frames.lines).sort(
-        ["customer_id", "product_id", "created_at", "order_id"]
-    )
+def _learned_usage(bought: pl.DataFrame, min_pairs: int) -> dict[str, tuple[float, int]]:
+    """Median days per unit between consecutive purchases of a product by one customer
+    (``bought``: :func:`purchases`)."""
+    bought = bought.sort(["customer_id", "product_id", "created_at", "order_id"])
     same = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (
         pl.col("product_id") == pl.col("product_id").shift(1)
     )
@@ -212,7 +214,7 @@ def _learned_usage(
         )
         .group_by("product_id")
         .agg(pl.col("per_unit").median().alias("days"), pl.len().alias("pairs"))
-        .filter(pl.col("pairs") >= policy.replenishment.min_repeat_pairs)
+        .filter(pl.col("pairs") >= min_pairs)
     )
     return {
         pid: (float(days), int(n))
