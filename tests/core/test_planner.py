@@ -202,3 +202,11 @@ def test_bad_input_gives_notes_or_clear_errors(store: Store) -> None:
     with pytest.raises(PolicyError, match="quiet"):
         Policy.from_dict({"quiet": {"hours": [8, 8]}})
     assert plan_customer(store, policy(), END, P, S, "nobody").keys == []
+
+
+def test_planning_an_unknown_shop_writes_nothing(store: Store) -> None:
+    result = plan(store, policy(), T0, platform=P, shop="unknown.example")
+    assert len(result) == 0
+    assert store.shops() == []
+    assert len(plan_customer(store, policy(), T0, P, "unknown.example", "1")) == 0
+    assert store.shops() == []

@@ -209,7 +209,7 @@ def load(
     skips the referral rewards, which only the lifecycle stages use.
     """
     at = to_us(as_of)
-    shop_id = int(store.shop_id(platform, shop))
+    shop_id = int(store.shop_id(platform, shop, create=False))
     r = _Reader(store, shop_id, customer_id)
     tables = _tables(store)
     orders = r.read(

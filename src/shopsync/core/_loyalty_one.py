@@ -56,7 +56,7 @@ def actions_for(
     from shopsync import loyalty as L
 
     at = L._utc(as_of)
-    shop_id = store.shop_id(platform, shop)
+    shop_id = store.shop_id(platform, shop, create=False)
     with store.engine.connect() as conn:
         email = conn.execute(
             select(customers.c.email).where(

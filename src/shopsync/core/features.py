@@ -106,7 +106,7 @@ def read_inputs(
     store: Store, platform: str, shop: str, as_of: dt.datetime
 ) -> dict[str, pl.DataFrame]:
     """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
-    shop_id = int(store.shop_id(platform, shop))
+    shop_id = int(store.shop_id(platform, shop, create=False))
     at = int(_rows.to_micros(as_of))
     engine = store.engine
     i64, text = pl.Int64(), pl.String()

@@ -178,7 +178,7 @@ def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any
     index from the top, so it costs next to nothing. A hard delete of an old order does not
     change it; the next day's statistics see the deletion.
     """
-    shop_id = store.shop_id(platform, shop)
+    shop_id = store.shop_id(platform, shop, create=False)
     with store.engine.connect() as conn:
         orders = conn.execute(
             text("SELECT max(updated_at) FROM orders WHERE shop_id = :sid AND created_at <= :upto"),
@@ -323,7 +323,7 @@ def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) ->
     """The loyalty program's shop currency (the one most orders use), kept per data version."""
     from shopsync import loyalty
 
-    shop_id = store.shop_id(platform, shop)
+    shop_id = store.shop_id(platform, shop, create=False)
     with store.engine.connect() as conn:
         newest = conn.execute(
             text("SELECT max(updated_at) FROM orders WHERE shop_id = :sid"), {"sid": shop_id}
