@@ -33,7 +33,7 @@ DAY = dt.timedelta(days=1)
 def reference(
     customers: list[Customer],
     orders: list[Order],
-    consent: dict[str, list[tuple[str, dt.datetime, str]]],
+    consent: dict[str, list[tuple[str, dt.datetime, dt.datetime, str]]],
     as_of: dt.datetime,
     currency: str,
 ) -> dict[str, dict[str, Any]]:
@@ -70,7 +70,9 @@ def reference(
         gaps = [(b[0] - a[0]) / DAY for a, b in itertools.pairwise(paid)]
         states = {}
         for channel in ("email", "sms"):
-            seen = [s for ch, at, s in consent.get(c.id, []) if ch == channel and at <= as_of]
+            seen = [
+                s for ch, since, _, s in consent.get(c.id, []) if ch == channel and since <= as_of
+            ]
             states[channel] = seen[-1] if seen else "unknown"
         lines = [li for p in paid for li in p[4].line_items]
         out[c.id] = {
@@ -147,6 +149,22 @@ def _awkward_orders(state: Any) -> list[Order]:
     ]
 
 
+def _consent_history(versions: list[Customer]) -> list[tuple[str, dt.datetime, dt.datetime, str]]:
+    """(channel, counts from, first seen, state) per change, the latest seen last: a state
+    counts from the platform's consent date when that is earlier than the version's."""
+    rows = []
+    for channel in ("email", "sms"):
+        last = None
+        for v in sorted(versions, key=lambda v: v.updated_at):
+            consent = getattr(v.consent, channel)
+            key = (consent.state.value, consent.opt_in_level.value)
+            if key != last:
+                last = key
+                since = min(consent.updated_at or v.updated_at, v.updated_at)
+                rows.append((channel, since, v.updated_at, consent.state.value))
+    return sorted(rows, key=lambda r: r[2])
+
+
 def _consent_changes(state: Any) -> list[Customer]:
     """Later versions of some customers with another consent (goes to consent_history)."""
     changed = []
@@ -193,10 +211,12 @@ def test_features_match_the_reference(store: Store, seed: int) -> None:
         {c.id: c for c in [*state.customers.values(), *changes]}[cid] for cid in state.customers
     ]
     orders = [*state.orders.values(), *awkward]
-    history: dict[str, list[tuple[str, dt.datetime, str]]] = {}
-    for cid in state.customers:
-        history[cid] = store.consent_history("shopify", "acme", cid)
+    versions: dict[str, list[Customer]] = {}
+    for c in [*state.customers.values(), *changes]:
+        versions.setdefault(c.id, []).append(c)
+    history = {cid: _consent_history(v) for cid, v in versions.items()}
     assert any(len(h) > 2 for h in history.values())
+    assert any(since < seen for h in history.values() for _, since, seen, _ in h)
     for as_of in (END, END - 45 * DAY, END - 300 * DAY, END - 700 * DAY):
         frame = customer_features(store, "shopify", "acme", as_of, currency="USD")
         _compare(frame, reference(customers, orders, history, as_of, "USD"))
@@ -344,3 +364,29 @@ def test_categories_come_from_the_product_when_the_line_has_no_type(store: Store
     )
     frame = customer_features(store, "shopify", "s", at + dt.timedelta(days=1))
     assert frame.filter(frame["customer_id"] == "7")["categories"].to_list() == [["Coffee"]]
+
+
+def test_consent_counts_from_the_platforms_own_date(store: Store) -> None:
+    given = END - 300 * DAY  # the shop recorded the subscription then
+    synced = END - 10 * DAY  # shopsync first saw the customer then
+    store.upsert(
+        [
+            Customer(
+                platform="shopify",
+                shop="acme",
+                id="c1",
+                created_at=END - 400 * DAY,
+                updated_at=synced,
+                consent=Consent(
+                    email=MarketingConsent(state=ConsentState.SUBSCRIBED, updated_at=given)
+                ),
+            )
+        ]
+    )
+
+    def state(at: dt.datetime) -> str:
+        return str(customer_features(store, "shopify", "acme", at)["email_consent"][0])
+
+    assert state(END - 301 * DAY) == "unknown"
+    assert state(END - 100 * DAY) == "subscribed"  # before the sync, after the shop's date
+    assert state(END) == "subscribed"

@@ -20,7 +20,13 @@ import polars as pl
 from sqlalchemy import inspect, text
 
 from shopsync.core._columnar import Column, read_table
-from shopsync.core.features import _PAID_WITHOUT_DATE, DAY_US, LINE_PRODUCT_TYPE, shop_currency
+from shopsync.core.features import (
+    _PAID_WITHOUT_DATE,
+    CONSENT_AT,
+    DAY_US,
+    LINE_PRODUCT_TYPE,
+    shop_currency,
+)
 from shopsync.store import _rows
 
 if TYPE_CHECKING:
@@ -282,7 +288,7 @@ def load(
         refunds=r.read("refunds", _REFUNDS, "1 = 1", _OWN_ORDERS),
         lines=r.read("line_items", _LINES, "1 = 1", _OWN_ORDERS),
         fulfillments=r.read("fulfillments", _FULFILLMENTS, "1 = 1", _OWN_ORDERS),
-        consent=r.read("consent_history", _CONSENT, f"observed_at <= {at}", "customer_id = :cid"),
+        consent=r.read("consent_history", _CONSENT, f"{CONSENT_AT} <= {at}", "customer_id = :cid"),
         products=_products(store, shop_id, r.dialect) if products is None else products,
         reviews=reviews,
         advocates=rewarded,

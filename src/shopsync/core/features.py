@@ -22,6 +22,8 @@ The rules that decide what counts (each one tested):
 - **spend in the last 12 months**: net spend of paid orders placed in the 365 days up to and
   including ``as_of``.
 - **refund rate**: refunded money / paid money (null without paid orders).
+- **consent** counts from the platform's own consent date when it has one (Shopify's
+  ``consentUpdatedAt``), else from when a sync first saw it; the latest seen state wins.
 - **birthday** is the stored value: the store keeps no history of it.
 - **merged or deleted customers**: only accounts present in the store appear. When a
   platform merges two customers it moves the orders, and the next sync moves them here too.
@@ -49,6 +51,13 @@ __all__ = ["FEATURE_SCHEMA", "customer_features"]
 LINE_PRODUCT_TYPE = (  # SQL: a line's product type, else its product's
     "COALESCE(NULLIF(line_items.product_type, ''), (SELECT products.product_type FROM products"
     " WHERE products.shop_id = line_items.shop_id AND products.id = line_items.product_id))"
+)
+# SQL: since when a consent row counts. The platform's own date (Shopify's consentUpdatedAt)
+# when it is earlier than the sync that saw it, so a backtest sees consent given before the
+# first sync; among the rows that count, the latest observed still wins.
+CONSENT_AT = (
+    "CASE WHEN consent_updated_at IS NOT NULL AND consent_updated_at < observed_at"
+    " THEN consent_updated_at ELSE observed_at END"
 )
 DAY_US = 86_400_000_000
 YEAR_US = 365 * DAY_US
@@ -159,7 +168,7 @@ def read_inputs(
                 Column("observed_at", i64),
                 Column("state", text),
             ],
-            f"shop_id = {shop_id} AND observed_at <= {at}",
+            f"shop_id = {shop_id} AND {CONSENT_AT} <= {at}",
         ),
     }
 
