@@ -1,0 +1,630 @@
+"""Backtesting: replay the policy over the store's history before sending anything.
+
+``backtest(store, policy, start, end)`` plans at ``start``, ``start + step``, ... (every
+instant before ``end``) with :func:`shopsync.core.planner.plan`, as a run at that instant
+would have, and reports per program how many actions the policy would have sent, to whom,
+and how many of those customers came back *without* them. It answers "what would this policy
+have done last quarter?" so a merchant can tune it first. Each step is planned on its own:
+what a replayed step would have sent does not count against a later step's frequency cap
+(deliveries really made, found ``done`` in the outbox, do).
+
+Who
+    :attr:`Backtest.recipients` maps each action kind to the customer ids it would have gone
+    to; :attr:`Backtest.planned` holds one :class:`Planned` record per action and step
+    (planned, held by the holdout, or delayed by the quiet period or the frequency cap).
+
+What is counted
+    **actions** are counted per step: a customer planned at three steps counts three times
+    (``unique_actions`` counts distinct idempotency keys instead, which is what the outbox
+    would really have delivered, since a key is sent once). **customers** are counted once
+    per program whatever the number of steps. A customer **returned** when they placed a
+    paid order (the rule of :func:`shopsync.core._data.paid_orders`, judged at the end of
+    the window: paid and not cancelled by then, total above zero) with ``created_at`` in
+    ``(t, t + horizon]`` after *any* step ``t`` at which they were planned.
+
+The holdout
+    Customers the planner held back with the ``holdout`` rule (they passed consent and
+    suppression but sit in the control group) are counted per program as ``holdout`` and
+    ``holdout_returned``. :class:`Lift` compares the two groups over marketing actions:
+    *treated* are customers the policy meant to message (consent given, outside the holdout),
+    including those the quiet period or the frequency cap only delayed, so both groups are
+    chosen by the same rules up to the holdout hash (an intent-to-treat comparison). Its
+    interval is Newcombe's hybrid score interval for a difference of proportions (Newcombe
+    1998, method 10), from the Wilson score interval of each rate.
+
+Replay or real sends
+    In a replay nothing was sent, so treated and holdout customers should come back at the
+    same rate, and the difference measures chance alone. When the period was really run,
+    the treated customers' actions are in the outbox as ``done``; :attr:`Lift.delivered`
+    counts them, and :attr:`Lift.sent` (at least half of them delivered) says the comparison
+    measures real messages.
+
+Censoring
+    The store ends at its latest order (the last sync). A step whose window ``(t, t +
+    horizon]`` reaches past it could not yet see every return, so its rates would be too
+    low. Such steps are planned and counted (actions, customers, recipients) but left out of
+    every return figure; they are listed in :attr:`Backtest.censored`, and ``observed``
+    gives the number of customers the return figures rest on.
+
+Consent
+    A synced store knows a customer's consent from the moment it first saw that version of
+    the customer (its ``updated_at``) on; earlier, consent is ``unknown`` and the planner
+    holds marketing back. Platforms update a customer when they order, so customers who
+    came back after a step often had no known consent at it, and drop out of both the
+    treated and the holdout group. :attr:`Backtest.consent_unseen` counts such customers
+    (currently subscribed) and :attr:`Backtest.notes` says how many of them came back: the
+    return rates of marketing programs read low by that much.
+
+Times
+    ``start`` and ``end`` may be naive; they are then read as UTC, as the CLI's ``--as-of``
+    is. Planning is read-only (loyalty notices are derived with ``dry_run``), so the store is
+    left exactly as it was. Each step is a full plan: on the demo shops (22,000 orders) a step
+    took 4-5 s, four fifths of it in the loyalty notices (every customer's points history is
+    replayed up to the step); reading the store took a tenth, so reading it once for all
+    steps would gain little.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import polars as pl
+from sqlalchemy import text
+
+from shopsync.core._data import Frames, _tables, load, paid_orders, to_us
+from shopsync.core.planner import plan
+from shopsync.core.policy import Policy
+from shopsync.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = ["Backtest", "Lift", "Planned", "ProgramResult", "backtest", "holdout_lift", "wilson"]
+
+Z95 = 1.959963984540054
+"""The standard normal quantile for a two-sided 95 % interval."""
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+Group = Literal["planned", "holdout", "delayed"]
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One action at one step: the per-action record of "to whom"."""
+
+    at: dt.datetime
+    """The step (the plan's as_of)."""
+    kind: str
+    platform: str
+    shop: str
+    customer_id: str
+    idempotency_key: str
+    marketing: bool
+    group: Group
+    """``planned``: would have been sent; ``holdout``: held by the holdout rule;
+    ``delayed``: held by the quiet period or the frequency cap (it comes back later)."""
+    returned: bool | None
+    """A paid order within the horizon after ``at``; None when the step is censored."""
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """What one action kind would have done over the backtest."""
+
+    kind: str
+    actions: int
+    """Planned actions, counted at every step they were planned."""
+    customers: int
+    """Distinct customers planned, counted once."""
+    returned: int
+    """Of the ``observed`` customers, those with a paid order within the horizon after a step
+    they were planned at (in a replay: without any message)."""
+    holdout: int
+    """Distinct customers the holdout rule held back from this kind."""
+    holdout_returned: int
+    unique_actions: int = 0
+    """Distinct idempotency keys: what the outbox would really have delivered."""
+    observed: int = 0
+    """Planned customers with at least one uncensored step (the denominator of ``returned``)."""
+    holdout_observed: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Share of observed planned customers who came back (NaN when none observed)."""
+        return _ratio(self.returned, self.observed)
+
+    @property
+    def holdout_rate(self) -> float:
+        return _ratio(self.holdout_returned, self.holdout_observed)
+
+
+@dataclass(frozen=True)
+class Lift:
+    """Repurchase rate of treated customers against the holdout group, with a 95 % interval."""
+
+    treated: int
+    treated_returned: int
+    holdout: int
+    holdout_returned: int
+    sent: bool = False
+    """True when at least half the treated customers had an action found ``done`` in the
+    outbox (real messages); False when the comparison is a replay."""
+    delivered: int = 0
+    """Treated customers with at least one of their actions done in the outbox."""
+
+    def __post_init__(self) -> None:
+        for n, x in ((self.treated, self.treated_returned), (self.holdout, self.holdout_returned)):
+            if n < 0 or not 0 <= x <= n:
+                raise ValueError(f"returned must be between 0 and the group size, got {x}/{n}")
+
+    @property
+    def rate_treated(self) -> float:
+        return _ratio(self.treated_returned, self.treated)
+
+    @property
+    def rate_holdout(self) -> float:
+        return _ratio(self.holdout_returned, self.holdout)
+
+    @property
+    def difference(self) -> float:
+        """Treated rate minus holdout rate (NaN when a group is empty)."""
+        return self.rate_treated - self.rate_holdout
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Newcombe's hybrid score interval of the difference (NaN when a group is empty)."""
+        if self.treated == 0 or self.holdout == 0:
+            return (math.nan, math.nan)
+        p1, p2 = self.rate_treated, self.rate_holdout
+        l1, u1 = wilson(self.treated_returned, self.treated)
+        l2, u2 = wilson(self.holdout_returned, self.holdout)
+        d = p1 - p2
+        return (d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2))
+
+    @property
+    def low(self) -> float:
+        return self.interval[0]
+
+    @property
+    def high(self) -> float:
+        return self.interval[1]
+
+    def __str__(self) -> str:
+        how = "real sends" if self.sent else "replay: nothing was sent"
+        if self.delivered and not self.sent:
+            how = f"mostly a replay: {self.delivered:,} of {self.treated:,} were sent"
+        if self.treated == 0 or self.holdout == 0:
+            return (
+                f"holdout lift ({how}): not measurable, treated {self.treated} and holdout "
+                f"{self.holdout} customers observed"
+            )
+        return (
+            f"holdout lift ({how}): treated {_pct(self.rate_treated)} of {self.treated:,} vs "
+            f"holdout {_pct(self.rate_holdout)} of {self.holdout:,} came back: "
+            f"{100 * self.difference:+.1f} points (95% CI {100 * self.low:+.1f} to "
+            f"{100 * self.high:+.1f})"
+        )
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN when ``n`` is 0)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    z2 = z * z
+    centre = (successes + z2 / 2) / (n + z2)
+    half = z * math.sqrt(successes * (n - successes) / n + z2 / 4) / (n + z2)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """The outcome of :func:`backtest`; ``str()`` gives a summary to print."""
+
+    start: dt.datetime
+    end: dt.datetime
+    step: dt.timedelta
+    horizon: dt.timedelta
+    steps: list[dt.datetime]
+    programs: dict[str, ProgramResult]
+    lift: Lift
+    recipients: dict[str, list[str]]
+    """Action kind -> the customer ids it would have gone to, sorted, each once (with several
+    shops an id may appear once per shop; :attr:`planned` tells them apart)."""
+    planned: tuple[Planned, ...] = ()
+    """Every planned, holdout and delayed action at every step, in step order."""
+    censored: list[dt.datetime] = field(default_factory=list)
+    """Steps left out of the return figures: their horizon reaches past ``latest_order``."""
+    latest_order: dt.datetime | None = None
+    consent_unseen: int = 0
+    """Customers held for marketing because their consent was unknown at the step, though
+    the store records them as subscribed later (see the module docstring, "Consent")."""
+    notes: tuple[str, ...] = ()
+    """What a reader of the figures should know."""
+
+    def __str__(self) -> str:
+        lines = [
+            f"backtest {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC: "
+            f"{len(self.steps)} step(s) every {_span(self.step)}, returns counted within "
+            f"{_span(self.horizon)}"
+        ]
+        if self.latest_order is not None:
+            lines.append(f"latest order in the store: {self.latest_order:%Y-%m-%d %H:%M} UTC")
+        if self.censored:
+            lines.append(
+                f"{len(self.censored)} step(s) from {self.censored[0]:%Y-%m-%d} on are censored "
+                "(their horizon reaches past the latest order) and left out of the return figures"
+            )
+        head = ("program", "actions", "unique", "customers", "returned", "holdout", "returned")
+        rows = [
+            (
+                r.kind,
+                f"{r.actions:,}",
+                f"{r.unique_actions:,}",
+                f"{r.customers:,}",
+                _share(r.returned, r.observed),
+                f"{r.holdout:,}",
+                _share(r.holdout_returned, r.holdout_observed),
+            )
+            for r in self.programs.values()
+        ]
+        if not rows:
+            lines.append("the policy planned nothing in this period")
+        else:
+            widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+            for row in [head, *rows]:
+                cells = [row[0].ljust(widths[0])] + [
+                    c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+                ]
+                lines.append("  ".join(cells).rstrip())
+        if rows:
+            lines.append(
+                f"returned: placed a paid order within {_span(self.horizon)} of a step they were "
+                "planned at; unique: distinct actions, what the outbox would have sent"
+            )
+        lines.append(str(self.lift))
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+
+def backtest(
+    store: Store,
+    policy: Policy | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    step: dt.timedelta = dt.timedelta(days=7),
+    horizon: dt.timedelta = dt.timedelta(days=30),
+    platform: str | None = None,
+    shop: str | None = None,
+    on_step: Callable[[dt.datetime], None] | None = None,
+) -> Backtest:
+    """Plan at every ``step`` from ``start`` (inclusive) to ``end`` (exclusive) and count.
+
+    ``horizon`` is how long after a step an order counts as a return; ``platform`` and
+    ``shop`` (both or neither) restrict it to one shop; ``on_step`` is called with each step
+    once it is planned (a progress bar). Raises :class:`~shopsync.errors.ConfigurationError`
+    for bad input, an unknown shop, or a store without orders.
+    """
+    start, end = _utc(start, "start"), _utc(end, "end")
+    if start >= end:
+        raise ConfigurationError(f"start ({start.isoformat()}) must be before end")
+    if step <= dt.timedelta(0):
+        raise ConfigurationError(f"step must be positive, got {step}")
+    steps: list[dt.datetime] = []
+    t = start
+    while t < end:
+        steps.append(t)
+        t += step
+    replay = _replay(store, policy, steps, horizon, platform, shop, on_step)
+    records = replay.records
+    kinds = sorted({r.kind for r in records if r.group != "delayed"})
+    programs = {k: _program(k, [r for r in records if r.kind == k]) for k in kinds}
+    recipients = {
+        k: sorted({r.customer_id for r in records if r.kind == k and r.group == "planned"})
+        for k in kinds
+    }
+    return Backtest(
+        start=start,
+        end=end,
+        step=step,
+        horizon=horizon,
+        steps=steps,
+        programs=programs,
+        lift=replay.lift(store),
+        recipients={k: v for k, v in recipients.items() if v},
+        planned=tuple(records),
+        censored=replay.censored,
+        latest_order=replay.latest,
+        consent_unseen=len(replay.unseen),
+        notes=replay.notes(),
+    )
+
+
+def holdout_lift(
+    store: Store,
+    policy: Policy | None,
+    as_of_dates: Sequence[dt.datetime],
+    *,
+    horizon: dt.timedelta = dt.timedelta(days=30),
+    platform: str | None = None,
+    shop: str | None = None,
+) -> Lift:
+    """Treated against holdout repurchase rates over plans made at ``as_of_dates``.
+
+    Dates whose horizon reaches past the latest order are left out (censored); naive dates
+    are read as UTC.
+    """
+    if not as_of_dates:
+        raise ConfigurationError("holdout_lift needs at least one as_of date")
+    dates = sorted({_utc(d, "as_of") for d in as_of_dates})
+    return _replay(store, policy, dates, horizon, platform, shop, None).lift(store)
+
+
+# -- the replay -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Replay:
+    records: list[Planned]
+    censored: list[dt.datetime]
+    latest: dt.datetime
+    shop_ids: dict[tuple[str, str], int]
+    unseen: dict[tuple[str, str, str], bool | None]
+    """Consent unknown at a step, subscribed now: whether they came back (None: censored)."""
+
+    def notes(self) -> tuple[str, ...]:
+        if not self.unseen:
+            return ()
+        observed = [v for v in self.unseen.values() if v is not None]
+        return (
+            f"{len(self.unseen):,} customer(s) were held for marketing with consent 'unknown' "
+            "although the store records them as subscribed later: a synced store knows "
+            "consent only from each customer's last update on, and customers who buy again "
+            f"are updated then. {sum(observed):,} of {len(observed):,} observed came back; "
+            "returns among the customers planned for marketing therefore read low",
+        )
+
+    def lift(self, store: Store) -> Lift:
+        treated: dict[tuple[str, str, str], bool] = {}
+        holdout: dict[tuple[str, str, str], bool] = {}
+        treated_keys: dict[tuple[str, str, str], set[str]] = {}
+        for r in self.records:
+            if not r.marketing or r.returned is None:
+                continue
+            who = (r.platform, r.shop, r.customer_id)
+            group = holdout if r.group == "holdout" else treated
+            group[who] = group.get(who, False) or r.returned
+            if r.group == "planned":
+                treated_keys.setdefault(who, set()).add(r.idempotency_key)
+        done = _done_keys(store, self.shop_ids, treated_keys)
+        delivered = sum(1 for who in treated if treated_keys.get(who, set()) & done)
+        return Lift(
+            treated=len(treated),
+            treated_returned=sum(treated.values()),
+            holdout=len(holdout),
+            holdout_returned=sum(holdout.values()),
+            sent=bool(treated) and 2 * delivered >= len(treated),
+            delivered=delivered,
+        )
+
+
+def _replay(
+    store: Store,
+    policy: Policy | None,
+    steps: Sequence[dt.datetime],
+    horizon: dt.timedelta,
+    platform: str | None,
+    shop: str | None,
+    on_step: Callable[[dt.datetime], None] | None,
+) -> _Replay:
+    if policy is not None and not isinstance(policy, Policy):
+        raise ConfigurationError(f"policy must be a shopsync.Policy, got {type(policy).__name__}")
+    if horizon <= dt.timedelta(0):
+        raise ConfigurationError(f"horizon must be positive, got {horizon}")
+    policy = policy or Policy()
+    shops = _shops(store, platform, shop)
+    latest = _latest_order(store, shops)
+    orders = {key: _orders(store, key, latest) for key in shops}
+    subscribed = _subscribed_now(store, shops)
+    unseen: dict[tuple[str, str, str], bool | None] = {}
+    records: list[Planned] = []
+    censored: list[dt.datetime] = []
+    for t in steps:
+        window_end = t + horizon
+        if window_end > latest:
+            censored.append(t)
+            came_back: set[tuple[str, str, str]] | None = None
+        else:
+            came_back = _returners(orders, t, window_end)
+        result = plan(store, policy, t, platform=platform, shop=shop)
+        found = [(a, "planned") for a in result.actions] + [
+            (h.action, _GROUPS[h.rule]) for h in result.held if h.rule in _GROUPS
+        ]
+        for action, group in found:
+            who = (action.platform, action.shop, action.customer_id)
+            records.append(
+                Planned(
+                    at=t,
+                    kind=action.kind,
+                    platform=action.platform,
+                    shop=action.shop,
+                    customer_id=action.customer_id,
+                    idempotency_key=action.idempotency_key,
+                    marketing=action.marketing,
+                    group=group,  # type: ignore[arg-type]
+                    returned=None if came_back is None else who in came_back,
+                )
+            )
+        for h in result.held:
+            who = (h.action.platform, h.action.shop, h.action.customer_id)
+            if h.rule == "consent" and "'unknown'" in h.detail and who in subscribed:
+                back = None if came_back is None else who in came_back
+                unseen[who] = _either(unseen.get(who), back)
+        if on_step is not None:
+            on_step(t)
+    return _Replay(records, censored, latest, shops, unseen)
+
+
+_GROUPS: dict[str, Group] = {"holdout": "holdout", "quiet": "delayed", "frequency_cap": "delayed"}
+
+
+def _program(kind: str, records: list[Planned]) -> ProgramResult:
+    def people(group: Group) -> tuple[int, int, int]:
+        seen: dict[tuple[str, str, str], bool | None] = {}
+        for r in records:
+            if r.group != group:
+                continue
+            who = (r.platform, r.shop, r.customer_id)
+            seen[who] = _either(seen.get(who), r.returned)
+        observed = [v for v in seen.values() if v is not None]
+        return len(seen), len(observed), sum(observed)
+
+    customers, observed, returned = people("planned")
+    held, held_observed, held_returned = people("holdout")
+    planned = [r for r in records if r.group == "planned"]
+    return ProgramResult(
+        kind=kind,
+        actions=len(planned),
+        customers=customers,
+        returned=returned,
+        holdout=held,
+        holdout_returned=held_returned,
+        unique_actions=len({(r.platform, r.shop, r.idempotency_key) for r in planned}),
+        observed=observed,
+        holdout_observed=held_observed,
+    )
+
+
+# -- store reads ------------------------------------------------------------------------------
+
+
+def _shops(store: Store, platform: str | None, shop: str | None) -> dict[tuple[str, str], int]:
+    """The shops in scope and their store ids, without creating any (reads must not write)."""
+    if (platform is None) != (shop is None):
+        raise ConfigurationError("pass both platform and shop, or neither")
+    known = store.shops()
+    if platform is not None and shop is not None:
+        if (platform, shop) not in known:
+            listed = ", ".join(f"{p}/{s}" for p, s in known) or "none"
+            raise ConfigurationError(
+                f"the store holds no shop {platform}/{shop} (it holds: {listed})"
+            )
+        known = [(platform, shop)]
+    return {key: store.shop_id(*key, create=False) for key in known}
+
+
+def _latest_order(store: Store, shops: dict[tuple[str, str], int]) -> dt.datetime:
+    newest = None
+    if shops:
+        ids = ", ".join(str(int(i)) for i in shops.values())
+        with store.engine.connect() as conn:
+            newest = conn.execute(
+                text(f"SELECT max(created_at) FROM orders WHERE shop_id IN ({ids})")
+            ).scalar()
+    if newest is None:
+        raise ConfigurationError("the store holds no orders; run `shopsync sync` first")
+    return _EPOCH + dt.timedelta(microseconds=int(newest))
+
+
+def _orders(store: Store, key: tuple[str, str], latest: dt.datetime) -> Frames:
+    """Every order of the shop with its refunds, to judge returns at any instant."""
+    return load(
+        store,
+        *key,
+        latest,
+        currency="",  # not used; skips the query that finds the shop's main currency
+        products=pl.DataFrame(schema={"id": pl.String}),
+        advocates=False,
+    )
+
+
+def _returners(
+    orders: dict[tuple[str, str], Frames], t: dt.datetime, until: dt.datetime
+) -> set[tuple[str, str, str]]:
+    """Customers with a paid order placed in ``(t, until]``, judged paid as of ``until``."""
+    after, upto = to_us(t), to_us(until)
+    out: set[tuple[str, str, str]] = set()
+    for (platform, shop), frames in orders.items():
+        bought = paid_orders(frames, upto).filter(pl.col("created_at") > after)
+        out.update((platform, shop, cid) for cid in bought["customer_id"].unique().to_list())
+    return out
+
+
+def _subscribed_now(store: Store, shops: dict[tuple[str, str], int]) -> set[tuple[str, str, str]]:
+    out: set[tuple[str, str, str]] = set()
+    with store.engine.connect() as conn:
+        for (platform, shop), shop_id in shops.items():
+            rows = conn.execute(
+                text(
+                    "SELECT id FROM customers WHERE shop_id = :sid AND email_consent = 'subscribed'"
+                ),
+                {"sid": shop_id},
+            ).scalars()
+            out.update((platform, shop, cid) for cid in rows)
+    return out
+
+
+def _done_keys(
+    store: Store,
+    shop_ids: dict[tuple[str, str], int],
+    wanted: dict[tuple[str, str, str], set[str]],
+) -> set[str]:
+    """The wanted idempotency keys the outbox marked done (any sink)."""
+    if not wanted or "outbox" not in _tables(store):
+        return set()
+    keys = {k for ks in wanted.values() for k in ks}
+    ids = ", ".join(str(int(shop_ids[(p, s)])) for p, s in {(p, s) for p, s, _ in wanted})
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT idempotency_key FROM outbox "
+                f"WHERE status = 'done' AND marketing = 1 AND shop_id IN ({ids})"
+            )
+        ).scalars()
+        return {k for k in rows if k in keys}
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _utc(value: dt.datetime, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise ConfigurationError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def _either(seen: bool | None, now: bool | None) -> bool | None:
+    """Came back after any observed step (None: no observed step yet)."""
+    if seen is None:
+        return now
+    return seen or bool(now)
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else math.nan
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part:,} ({_pct(part / whole)})" if whole else "-"
+
+
+def _span(value: dt.timedelta) -> str:
+    if value % dt.timedelta(days=1) == dt.timedelta(0):
+        days = value.days
+        return f"{days} day{'s' if days != 1 else ''}"
+    return str(value)
