@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from shopsync.cli import app
@@ -79,3 +85,244 @@ def test_a_missing_env_setting_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "NOPE_NOT_SET" in str(result.exception) or "NOPE_NOT_SET" in result.output
+
+
+# -- shopsync.toml, check, and bad input -------------------------------------------------------
+
+END = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+SMALL = {"customers": 30, "orders": 120, "products": 8, "end": END}
+FAST = {"plan": "plus"}  # Shopify's biggest cost bucket: a page is not paced for seconds
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _configure(folder: Path, shopify: Any = None, woo: Any = None, extra: str = "") -> Path:
+    """A shopsync.toml for the emulated shops, credentials by environment variable."""
+    text = '[store]\nurl = "sqlite:///shop.db"\n'
+    if shopify is not None:
+        text += (
+            f'[shops.main]\nplatform = "shopify"\nshop = "{shopify.state.shop}"\n'
+            f'base_url = "{shopify.url}"\naccess_token = "env:TEST_CLI_TOKEN"\n'
+        )
+    if woo is not None:
+        text += (
+            f'[shops.outlet]\nplatform = "woocommerce"\nurl = "{woo.settings["url"]}"\n'
+            'consumer_key = "env:TEST_CLI_KEY"\nconsumer_secret = "env:TEST_CLI_SECRET"\n'
+        )
+    path = folder / "shopsync.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def _credentials(monkeypatch: pytest.MonkeyPatch, shopify: Any = None, woo: Any = None) -> None:
+    if shopify is not None:
+        monkeypatch.setenv("TEST_CLI_TOKEN", str(shopify.settings["access_token"]))
+    if woo is not None:
+        monkeypatch.setenv("TEST_CLI_KEY", str(woo.settings["consumer_key"]))
+        monkeypatch.setenv("TEST_CLI_SECRET", str(woo.settings["consumer_secret"]))
+
+
+def _fails(result: Any, *phrases: str) -> str:
+    """The one-paragraph error of a failed run, checked for ``phrases``."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    assert "Traceback" not in result.output
+    for phrase in phrases:
+        assert phrase in message, message
+    return message
+
+
+def test_a_configured_shop_from_check_to_backtest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync.testing import emulate
+
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)  # ./shopsync.toml is found without --config
+    with (
+        emulate("shopify", seed=3, **FAST, **SMALL) as shopify,
+        emulate("woocommerce", **SMALL) as woo,
+    ):
+        _configure(tmp_path, shopify, woo)
+        _credentials(monkeypatch, shopify, woo)
+        checked = runner.invoke(app, ["check"])
+        assert checked.exit_code == 0, checked.output
+        assert "main (shopify emulated-3.myshopify.com): reached" in checked.output
+        assert "apply needs write_customers, write_discounts: granted" in checked.output
+        assert (
+            "outlet (woocommerce" in checked.output
+            and "apply needs write: granted" in checked.output
+        )
+
+        synced = runner.invoke(app, ["sync"])  # every configured shop
+        assert synced.exit_code == 0, synced.output
+        assert (
+            "shopify emulated-3.myshopify.com" in synced.output and "woocommerce" in synced.output
+        )
+        for secret in (shopify.settings["access_token"], woo.settings["consumer_secret"]):
+            assert str(secret) not in synced.output
+        store = Store(f"sqlite:///{tmp_path / 'shop.db'}")
+        assert len(store.shops()) == 2
+        store.close()
+
+        planned = runner.invoke(app, ["plan", "main", "--as-of", "2026-06-01"])
+        assert planned.exit_code == 0, planned.output
+        assert "planned" in planned.output and "127.0.0.1" not in planned.output
+
+        out = tmp_path / "actions.jsonl"
+        applied = runner.invoke(
+            app, ["apply", "outlet", "--as-of", "2026-06-01", "--jsonl", str(out), "--dry-run"]
+        )
+        assert applied.exit_code == 0, applied.output
+        assert "dry run" in applied.output
+        assert woo.emulator.writes == {}  # type: ignore[union-attr]
+
+    report = tmp_path / "out" / "report.html"
+    report.parent.mkdir()
+    written = runner.invoke(app, ["report", "--out", str(report), "--as-of", "2026-06-01"])
+    assert written.exit_code == 0, written.output
+    assert report.stat().st_size > 0 and str(report) in written.output.replace("\n", "")
+
+    replay = runner.invoke(
+        app,
+        ["backtest", "--from", "2026-03-01", "--to", "2026-05-01", "--step", "4w"],
+    )
+    assert replay.exit_code == 0, replay.output
+    assert "holdout lift" in replay.output
+
+
+def test_check_names_missing_access_and_unreachable_shops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync.testing import emulate
+
+    scopes = "read_customers,read_orders,read_products,write_customers"
+    dead = (
+        f'[shops.dead]\nplatform = "shopify"\nshop = "dead.myshopify.com"\n'
+        f'base_url = "http://127.0.0.1:{_closed_port()}"\naccess_token = "env:TEST_CLI_TOKEN"\n'
+    )
+    with (
+        emulate("shopify", scopes=scopes, **SMALL) as shopify,
+        emulate("woocommerce", permissions="read", **SMALL) as woo,
+    ):
+        stale = (
+            f'[shops.stale]\nplatform = "shopify"\nshop = "{shopify.state.shop}"\n'
+            f'base_url = "{shopify.url}"\naccess_token = "env:TEST_CLI_STALE"\n'
+        )
+        config = _configure(tmp_path, shopify, woo, extra=dead + stale)
+        _credentials(monkeypatch, shopify, woo)
+        monkeypatch.setenv("TEST_CLI_STALE", "shpat_revoked_0123456789")
+        result = CliRunner().invoke(app, ["--config", str(config), "check"])
+    assert result.exit_code == 1
+    out = result.stdout
+    assert (
+        "sync needs read_customers, read_orders, read_all_orders, read_products: "
+        "MISSING read_all_orders" in out
+    )
+    assert "apply needs write_customers, write_discounts: MISSING write_discounts" in out
+    assert "Admin API access scopes" in out  # how to grant them
+    assert "apply needs write: MISSING write" in out and "Read/Write" in out
+    assert "dead (shopify dead.myshopify.com): FAILED: connection failed" in out
+    assert "stale (shopify emulated-1.myshopify.com): FAILED: credentials refused" in out
+    assert "shpat_revoked_0123456789" not in result.output
+    assert "4 of 4 shops cannot be used" in result.stderr
+
+    with emulate("woocommerce", permissions="read", **SMALL) as woo:
+        config = _configure(tmp_path, woo=woo)  # a sync-only shop needs no write access
+        config.write_text(config.read_text() + "write_back = false\n")
+        _credentials(monkeypatch, woo=woo)
+        result = CliRunner().invoke(app, ["--config", str(config), "check", "outlet"])
+    assert result.exit_code == 0, result.output
+    assert "sync needs read: granted" in result.stdout and "apply" not in result.stdout
+
+
+def test_config_mistakes_are_one_paragraph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    _fails(runner.invoke(app, ["--config", "nope.toml", "plan"]), "nope.toml", "does not exist")
+    _fails(runner.invoke(app, ["check"]), "no shopsync.toml in this folder", "--config")
+    _fails(runner.invoke(app, ["sync"]), "name a shop of shopsync.toml")
+
+    broken = tmp_path / "shopsync.toml"
+    broken.write_text('[store]\nurl = "sqlite:///x.db"\n[shops.main\nplatform = "shopify"\n')
+    _fails(runner.invoke(app, ["sync", "main"]), "not valid TOML", "line 3")
+    broken.write_text('[shops.main]\nplatform = "magento"\nurl = "https://m.example"\n')
+    _fails(runner.invoke(app, ["check"]), "shops.main.platform", "'magento'", "shopify")
+    broken.write_text(
+        '[shops.main]\nplatform = "shopify"\nshop = "a.myshopify.com"\n'
+        'access_token = "env:TEST_CLI_UNSET"\n'
+    )
+    monkeypatch.delenv("TEST_CLI_UNSET", raising=False)
+    _fails(runner.invoke(app, ["sync", "main"]), "shops.main.access_token", "$TEST_CLI_UNSET")
+    _fails(runner.invoke(app, ["sync", "other"]), "'other' is neither", "configured: main")
+    _fails(runner.invoke(app, ["plan", "--as-of", "yesterday"]), "--as-of 'yesterday'")
+    _fails(
+        runner.invoke(
+            app, ["backtest", "--from", "2026-01-01", "--to", "2026-02-01", "--step", "weekly"]
+        ),
+        "--step 'weekly'",
+    )
+
+
+def test_an_empty_or_missing_store_says_to_sync_first(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    for args in (["plan"], ["report"], ["outbox", "list"], ["quarantine", "list"]):
+        _fails(
+            runner.invoke(app, [*args, "--db", missing]), "there is no store at", "shopsync sync"
+        )
+    assert not (tmp_path / "none.db").exists()  # reading never creates a store
+
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(empty).close()
+    commands = (
+        ["plan"],
+        ["apply", "--jsonl", str(tmp_path / "a.jsonl")],
+        ["report", "--out", str(tmp_path / "r.html")],
+        ["backtest", "--from", "2026-01-01", "--to", "2026-03-01"],
+    )
+    for args in commands:
+        _fails(runner.invoke(app, [*args, "--db", empty]), "holds no shop yet", "shopsync sync")
+    _fails(runner.invoke(app, ["apply", "--db", empty]), "at least one sink")
+    settings = ["-s", "shop=a.myshopify.com", "-s", "access_token=x"]
+    nowhere = f"sqlite:///{tmp_path}/no/dir/x.db"
+    _fails(runner.invoke(app, ["sync", "shopify", *settings, "--db", nowhere]), "does not exist")
+
+
+def test_unreachable_shops_and_refused_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync.testing import emulate
+
+    runner = CliRunner()
+    wrong = "shpat_wrong_but_secret_0123456789"
+    with emulate("shopify", **SMALL) as shopify:
+        config = _configure(tmp_path, shopify)
+        monkeypatch.setenv("TEST_CLI_TOKEN", wrong)
+        refused = runner.invoke(app, ["--config", str(config), "sync", "main"])
+        message = _fails(refused, "refused the credentials of shop 'main'", "env:TEST_CLI_TOKEN")
+        assert "shopsync check main" in message and "status=401" in message
+        assert wrong not in refused.output and str(shopify.settings["access_token"]) not in message
+
+        text = config.read_text().replace(shopify.url, f"http://127.0.0.1:{_closed_port()}")
+        config.write_text(text + "[shops.main.retry]\nattempts = 1\n")
+        unreachable = runner.invoke(app, ["--config", str(config), "sync", "main"])
+        _fails(unreachable, "could not reach the shop of shop 'main'", "connection failed")
+        assert wrong not in unreachable.output
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    run = [sys.executable, "-c", "from shopsync.cli import main; main()"]
+    args = ["--config", str(tmp_path / "missing.toml"), "plan"]
+    plain = subprocess.run([*run, *args], capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.stderr.startswith("error: configuration file")
+    debug = subprocess.run([*run, "--debug", *args], capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ConfigurationError" in debug.stderr

@@ -30,7 +30,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any, TypeVar
+from typing import IO, Any, ClassVar, TypeVar
 
 import requests
 from pydantic import SecretStr
@@ -88,6 +88,18 @@ class ShopifyAdapter:
     """
 
     platform = PLATFORM
+    access_needed: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "sync": ("read_customers", "read_orders", "read_all_orders", "read_products"),
+        "apply": ("write_customers", "write_discounts"),
+    }
+    """Access scopes per use: sync reads, apply writes tags, metafields and discount codes
+    (``read_all_orders`` lifts the 60-day limit on orders)."""
+    access_hint: ClassVar[str] = (
+        "grant the missing scopes to the app (a custom app: Settings > Apps and sales "
+        "channels > Develop apps > Configuration > Admin API access scopes; a Partner app: "
+        "the access_scopes of shopify.app.toml), then reinstall or approve the app so the "
+        "token carries them; a public app must also request read_all_orders from Shopify"
+    )
 
     def __init__(
         self,
@@ -420,6 +432,20 @@ class ShopifyAdapter:
             search = f"updated_at:>='{updated_since.astimezone(dt.timezone.utc).isoformat()}'"
         data = self.graphql(query, {"query": search}, requested=1)["data"]
         return int(data[root]["count"])
+
+    def granted_access(self) -> frozenset[str]:
+        """The scopes the token holds (``GET /admin/oauth/access_scopes.json``, one cheap
+        authenticated read); a ``write_`` scope implies its ``read_`` one, as on Shopify."""
+        url = f"{self.base_url}/admin/oauth/access_scopes.json"
+        body = self.http.json(
+            "GET", url, headers={"X-Shopify-Access-Token": self._token.get_secret_value()}
+        )
+        rows = body.get("access_scopes") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise ResponseError(f"no access_scopes in GET {redact_url(url)}", platform=PLATFORM)
+        handles = {str(r["handle"]) for r in rows if isinstance(r, dict) and r.get("handle")}
+        implied = {"read_" + h[len("write_") :] for h in handles if h.startswith("write_")}
+        return frozenset(handles | implied)
 
     def currency(self) -> str:
         if self._currency is None:

@@ -291,6 +291,7 @@ class ShopifyEmulator:
     ``bulk_delay`` (seconds a bulk operation stays RUNNING, to test polling);
     ``webhook_metafield_namespaces`` (metafields included in customer webhooks, as a
     subscription's ``metafieldNamespaces`` would; default ``("facts",)`` for birthdays);
+    ``scopes`` (comma-separated, what ``access_scopes.json`` and an install report);
     ``clock`` (monotonic seconds for the buckets, replaceable in tests).
     """
 
@@ -316,7 +317,10 @@ class ShopifyEmulator:
         rest_leak_rate: float = 2.0,
         throttle_status: int = 200,
         bulk_delay: float = 0.0,
-        scopes: str = "read_customers,read_orders,read_all_orders,read_products",
+        scopes: str = (
+            "read_customers,read_orders,read_all_orders,read_products,"
+            "write_customers,write_discounts"
+        ),
         webhook_metafield_namespaces: tuple[str, ...] = ("facts",),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -389,6 +393,8 @@ class ShopifyEmulator:
             return self._authorize(request)
         if path == "/admin/oauth/access_token" and request.method == "POST":
             return self._access_token(request)
+        if path == "/admin/oauth/access_scopes.json" and request.method == "GET":
+            return self._access_scopes(request)
         bulk = _BULK_PATH.match(path)
         if bulk and request.method == "GET":
             return self._bulk_file(bulk.group("id"))
@@ -1136,6 +1142,13 @@ class ShopifyEmulator:
             callback["state"] = params["state"]
         callback["hmac"] = self.callback_hmac(callback)
         return Response(302, {"Location": f"{params['redirect_uri']}?{urlencode(callback)}"}, b"")
+
+    def _access_scopes(self, request: Request) -> Response:
+        """``GET /admin/oauth/access_scopes.json``: the scopes the token was granted."""
+        if request.headers.get("x-shopify-access-token") not in self.tokens:
+            return Response.json({"errors": _BAD_TOKEN}, status=401)
+        handles = [s for s in self.scopes.split(",") if s]
+        return Response.json({"access_scopes": [{"handle": h} for h in handles]})
 
     def _access_token(self, request: Request) -> Response:
         content_type = request.headers.get("content-type", "")

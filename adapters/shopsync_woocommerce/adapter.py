@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -143,6 +143,16 @@ class WooCommerceAdapter:
     """
 
     platform = PLATFORM
+    access_needed: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "sync": ("read",),
+        "apply": ("write",),
+    }
+    """The key's permissions per use: sync reads, apply writes coupons and customer meta."""
+    access_hint: ClassVar[str] = (
+        "in WordPress, WooCommerce > Settings > Advanced > REST API: give the key Read/Write "
+        "permissions (or create one for a Shop manager or Administrator user) and update the "
+        "consumer key and secret shopsync reads"
+    )
 
     def __init__(
         self,
@@ -545,6 +555,50 @@ class WooCommerceAdapter:
             return customer_from_rest(raw, shop=self.shop, site_timezone=self.site_timezone)
 
         yield from self._read_full_scan("customers", params, convert)
+
+    def granted_access(self) -> frozenset[str]:
+        """``read`` and ``write`` as far as the key's permissions and its user's role allow,
+        found by two requests that change nothing: a one-order page and an empty customer
+        batch. WooCommerce refuses a key without the permission before any route runs."""
+        granted = {
+            name
+            for name, method, endpoint in (
+                ("read", "GET", "orders"),
+                ("write", "POST", "customers/batch"),
+            )
+            if self._permitted(method, endpoint)
+        }
+        return frozenset(granted)
+
+    def _permitted(self, method: str, endpoint: str) -> bool:
+        def once() -> bool:
+            self.http.stats.requests += 1
+            where = f"{method} {redact_url(self.url)}/wp-json/wc/v3/{endpoint}"
+            try:
+                if method == "GET":
+                    response = self.api.get(endpoint, params={"per_page": "1"})
+                else:
+                    response = self.api.post(endpoint, {})
+            except requests.Timeout:
+                raise TransportError(f"timed out: {where}") from None
+            except requests.RequestException as exc:
+                raise TransportError(f"connection failed: {where} ({type(exc).__name__})") from None
+            error = error_for_response(response, PLATFORM)
+            if error is None:
+                return True
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            code = str(body.get("code", "")) if isinstance(body, dict) else ""
+            message = str(body.get("message", "")) if isinstance(body, dict) else ""
+            if code.startswith("woocommerce_rest_cannot_") or "permissions" in message:
+                return False  # a valid key without this permission (or a user without the role)
+            if method == "POST" and error.status in (400, 404):
+                return True  # authenticated and permitted; the empty batch itself is moot
+            raise error
+
+        return self.http.call(once)
 
     # ------------------------------------------------------------------ write side
 

@@ -1,25 +1,71 @@
-"""The ``shopsync`` command line."""
+"""The ``shopsync`` command line.
+
+Shops, the store and the policy come from ``shopsync.toml`` (:mod:`shopsync.config`; the one
+in the current folder, or ``--config``), and every command also takes them explicitly
+(``--db``, ``--policy``, ``shopsync sync shopify -s key=value``). A failure is one paragraph
+on stderr saying what happened and what to do, with exit code 1; ``--debug`` shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from shopsync import _cli_inputs as inputs
+from shopsync._cli_errors import ParagraphErrors, explain, using
+from shopsync.config import CONFIG_FILE
 from shopsync.errors import ConfigurationError, ShopSyncError
 from shopsync.store import Store
 
+console = Console(highlight=False)
 app = typer.Typer(
     name="shopsync",
     help="Sync a Shopify or WooCommerce shop into a local store and run retention programs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ParagraphErrors,
 )
-console = Console()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Path = typer.Option(
+        None,
+        "--config",
+        envvar="SHOPSYNC_CONFIG",
+        help=f"Configuration file (default: ./{CONFIG_FILE} when present).",
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logging."),
+) -> None:
+    ctx.obj = inputs.Options(config, debug)
+    if debug:
+        logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        logging.getLogger("shopsync").setLevel(logging.DEBUG)
+
+
+# -- shared pieces ---------------------------------------------------------------------------
+
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    help=f"Store URL (default: [store] url of {CONFIG_FILE}, else shopsync.db).",
+)
+POLICY_OPTION = typer.Option(
+    None,
+    help=f"retention.toml with the policy (default: [policy] of {CONFIG_FILE}, else defaults).",
+)
+AS_OF_OPTION = typer.Option(None, "--as-of", help="As of this instant (default: now).")
+
+
+# -- commands --------------------------------------------------------------------------------
 
 
 @app.command()
@@ -62,7 +108,7 @@ def emulate_command(
         console.print("settings for shopsync.connect (a local test shop: secrets shown):")
         for key, value in shop.settings.items():
             shown = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-            console.print(f"  {key} = {shown!r}", highlight=False)
+            console.print(f"  {key} = {shown!r}", markup=False)
         console.print("Ctrl-C stops it.")
         try:
             while True:
@@ -71,31 +117,43 @@ def emulate_command(
             console.print("stopped")
 
 
-DB_OPTION = typer.Option(
-    "sqlite:///shopsync.db", "--db", help="Store URL (SQLite file or PostgreSQL)."
-)
+@app.command("check")
+def check_command(
+    ctx: typer.Context,
+    shops: list[str] = typer.Argument(None, help="Shops of the configuration (default: all)."),
+) -> None:
+    """Reach each configured shop, and compare the access it granted with what shopsync needs."""
+    from shopsync.check import check_access
 
-
-def _settings(pairs: list[str]) -> dict[str, str]:
-    """``key=value`` pairs; ``key=env:NAME`` reads the value from the environment, so
-    secrets stay out of shell history and process listings."""
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigurationError(f"setting {key or pair!r} must look like key=value")
-        if value.startswith("env:"):
-            name = value[4:]
-            if name not in os.environ:
-                raise ConfigurationError(f"setting {key!r} names ${name}, which is not set")
-            value = os.environ[name]
-        settings[key] = value
-    return settings
+    config = inputs.options(ctx).require_config()
+    names = shops or sorted(config.shops)
+    if not names:
+        raise ConfigurationError(
+            f"{config.path} configures no shop: add a [shops.<name>] table (see docs/config.md)"
+        )
+    failed = []
+    for name in names:
+        result = check_access(config.shop(name))
+        for line in result.lines():
+            console.print(line, markup=False, soft_wrap=True)
+        if not result.ok:
+            failed.append(name)
+    if failed:
+        typer.echo(
+            f"error: {len(failed)} of {len(names)} shops cannot be used as configured "
+            f"({', '.join(failed)}): fix what is reported above and run shopsync check again.",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("sync")
 def sync_command(
-    platform: str = typer.Argument(..., help="Adapter name: shopify, woocommerce, ..."),
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        None,
+        help=f"A shop of {CONFIG_FILE}, or an adapter name with --setting (default: every shop).",
+    ),
     setting: list[str] = typer.Option(
         [], "--setting", "-s", help="Adapter setting key=value (value env:NAME reads $NAME)."
     ),
@@ -106,14 +164,39 @@ def sync_command(
     ),
 ) -> None:
     """Bring the store up to date with a shop (incremental, resumable)."""
+    options = inputs.options(ctx)
+    targets = inputs.targets(options, target, setting)
+    failed = []
+    store: Store | None = None
+    try:
+        for each in targets:
+            try:
+                with using(each.shop):
+                    adapter = each.connect()  # settings first: a bad one creates no store
+                    try:
+                        store = store or inputs.store_to_fill(options, db)
+                        _sync_one(adapter, store, full=full, resources=resource)
+                    finally:
+                        adapter.close()
+            except ShopSyncError as exc:
+                if len(targets) == 1 or options.debug:
+                    raise
+                typer.echo(f"error: {explain(exc)}", err=True)
+                failed.append(each.label)
+    finally:
+        if store is not None:
+            store.close()
+    if failed:
+        typer.echo(f"error: not synced: {', '.join(failed)} (see above)", err=True)
+        raise typer.Exit(1)
+
+
+def _sync_one(adapter: Any, store: Store, *, full: bool, resources: list[str]) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from shopsync.adapter import connect
     from shopsync.sync import RESOURCES, sync
 
-    adapter = connect(platform, **_settings(setting))
-    store = Store(db)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         tasks: dict[str, Any] = {}
@@ -126,9 +209,9 @@ def sync_command(
                 description=f"{name}: {report.seen:,} records, {report.pages:,} pages",
             )
 
-        report = sync(adapter, store, resources=resource or RESOURCES, full=full, on_page=on_page)
-    table = Table(title=f"{platform} {adapter.shop} in {report.duration:.1f}s")
-    columns = {
+        report = sync(adapter, store, resources=resources or RESOURCES, full=full, on_page=on_page)
+    table = Table(title=f"{adapter.platform} {adapter.shop} in {report.duration:.1f}s")
+    columns_by_header = {
         "read": "seen",
         "new": "inserted",
         "changed": "updated",
@@ -139,36 +222,20 @@ def sync_command(
         "retries": "retries",
     }
     table.add_column("resource")
-    for header in columns:
+    for header in columns_by_header:
         table.add_column(header, justify="right")
     for name, r in report.resources.items():
-        table.add_row(name, *(f"{getattr(r, c):,}" for c in columns.values()))
+        table.add_row(name, *(f"{getattr(r, c):,}" for c in columns_by_header.values()))
     console.print(table)
-    store.close()
-    adapter.close()
-
-
-def _as_of(value: str | None) -> dt.datetime:
-    if not value:
-        return dt.datetime.now(dt.timezone.utc)
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigurationError(f"--as-of {value!r} is not an ISO date or datetime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
-def _policy(path: Path | None) -> Any:
-    from shopsync.core.policy import Policy
-
-    return Policy.from_toml(path) if path else Policy()
 
 
 @app.command("plan")
 def plan_command(
+    ctx: typer.Context,
+    target: str = typer.Argument(None, help=f"Only this shop of {CONFIG_FILE} (default: all)."),
     db: str = DB_OPTION,
-    as_of: str = typer.Option(None, "--as-of", help="Plan as of this instant (default: now)."),
-    policy: Path = typer.Option(None, help="retention.toml with the policy (default: defaults)."),
+    as_of: str = AS_OF_OPTION,
+    policy: Path = POLICY_OPTION,
     examples: int = typer.Option(3, help="Example reasons to show per program."),
 ) -> None:
     """What every program would do now, and why (nothing is sent)."""
@@ -176,9 +243,14 @@ def plan_command(
 
     from shopsync.core.planner import plan
 
-    store = Store(db)
-    result = plan(store, _policy(policy), _as_of(as_of))
-    store.close()
+    options = inputs.options(ctx)
+    moment = inputs.moment(as_of)
+    where = inputs.where(inputs.configured(options, target))
+    store = inputs.open_store(options, db, filled=True)
+    try:
+        result = plan(store, inputs.policy_for(options, policy), moment, **where)
+    finally:
+        store.close()
     table = Table(title=f"plan as of {result.as_of:%Y-%m-%d %H:%M} UTC")
     table.add_column("action")
     table.add_column("planned", justify="right")
@@ -186,16 +258,20 @@ def plan_command(
         table.add_row(kind, f"{count:,}")
     console.print(table)
     held = ", ".join(f"{why} {count:,}" for why, count in result.held_counts.items())
-    console.print(f"held back (not sent): {held or 'nothing'}", highlight=False)
+    console.print(f"held back (not sent): {held or 'nothing'}", markup=False)
     for kind in result.counts:
         for action in [a for a in result if a.kind == kind][:examples]:
-            console.print(f"  {kind} {action.customer_id}: {action.reason}", highlight=False)
+            console.print(f"  {kind} {action.customer_id}: {action.reason}", markup=False)
     for note in result.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", markup=False)
 
 
 @app.command("apply")
 def apply_command(
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        None, help=f"A shop of {CONFIG_FILE}: plan it and write back to it (tags, codes, points)."
+    ),
     db: str = DB_OPTION,
     jsonl: Path = typer.Option(None, help="Append the actions to this JSON Lines file."),
     csv: Path = typer.Option(None, help="Append the actions to this CSV file."),
@@ -203,8 +279,8 @@ def apply_command(
     setting: list[str] = typer.Option(
         [], "--setting", "-s", help="The platform adapter's settings, key=value (env:NAME)."
     ),
-    as_of: str = typer.Option(None, "--as-of", help="Plan as of this instant (default: now)."),
-    policy: Path = typer.Option(None, help="retention.toml with the policy (default: defaults)."),
+    as_of: str = AS_OF_OPTION,
+    policy: Path = POLICY_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be sent; send nothing."),
 ) -> None:
     """Plan, then deliver each action exactly once to the sinks named."""
@@ -213,20 +289,101 @@ def apply_command(
     from shopsync.outbox import apply
     from shopsync.sinks import Csv, JsonLines, Platform
 
-    sinks: list[Any] = []
-    if jsonl:
-        sinks.append(JsonLines(jsonl, root=jsonl.parent))
-    if csv:
-        sinks.append(Csv(csv, root=csv.parent))
-    if platform:
-        sinks.append(Platform(connect(platform, **_settings(setting))))
-    if not sinks:
-        raise ConfigurationError("name at least one sink: --jsonl, --csv or --platform")
-    moment = _as_of(as_of)
-    store = Store(db)
-    report = apply(plan(store, _policy(policy), moment), store, sinks, now=moment, dry_run=dry_run)
-    store.close()
-    console.print(str(report), highlight=False)
+    options = inputs.options(ctx)
+    shop = inputs.configured(options, target)
+    if not (jsonl or csv or platform or (shop is not None and shop.write_back)):
+        off = f" (shop {target!r} has write_back = false)" if shop is not None else ""
+        raise ConfigurationError(
+            f"name at least one sink{off}: a shop to write back to, --jsonl, --csv or --platform"
+        )
+    where = inputs.where(shop)
+    moment = inputs.moment(as_of)
+    store = inputs.open_store(options, db, filled=True)
+    adapters: list[Any] = []
+    try:
+        if platform:
+            adapters.append(connect(platform, **inputs.settings_from(setting)))
+        if shop is not None and shop.write_back:
+            adapters.append(shop.connect())
+        sinks: list[Any] = [Platform(adapter) for adapter in adapters]
+        if jsonl:
+            sinks.append(JsonLines(jsonl, root=jsonl.parent))
+        if csv:
+            sinks.append(Csv(csv, root=csv.parent))
+        with using(shop):
+            planned = plan(store, inputs.policy_for(options, policy), moment, **where)
+            report = apply(planned, store, sinks, now=moment, dry_run=dry_run)
+    finally:
+        store.close()
+        for adapter in adapters:
+            adapter.close()
+    console.print(str(report), markup=False)
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    db: str = DB_OPTION,
+    out: Path = typer.Option(Path("shopsync-report.html"), "--out", help="HTML file to write."),
+    as_of: str = AS_OF_OPTION,
+    policy: Path = POLICY_OPTION,
+) -> None:
+    """Write an HTML report of the store: customers, programs, what was sent and why."""
+    from shopsync.report import write_report
+
+    options = inputs.options(ctx)
+    moment = inputs.moment(as_of)
+    store = inputs.open_store(options, db, filled=True)
+    try:
+        written = write_report(store, out, as_of=moment, policy=inputs.policy_for(options, policy))
+    finally:
+        store.close()
+    console.print(f"wrote {written}", markup=False)
+
+
+@app.command("backtest")
+def backtest_command(
+    ctx: typer.Context,
+    start: str = typer.Option(..., "--from", help="First step (ISO date)."),
+    end: str = typer.Option(..., "--to", help="End, exclusive (ISO date)."),
+    step: str = typer.Option("7d", help="Time between plans: 12h, 7d, 2w..."),
+    horizon: str = typer.Option("30d", help="How long after a step a return counts."),
+    target: str = typer.Option(None, "--shop", help=f"Only this shop of {CONFIG_FILE}."),
+    db: str = DB_OPTION,
+    policy: Path = POLICY_OPTION,
+) -> None:
+    """Replay the programs over past data: what they would have planned, and who came back."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from shopsync.backtest import backtest
+
+    options = inputs.options(ctx)
+    first, last = inputs.moment(start, "--from"), inputs.moment(end, "--to")
+    every, within = inputs.duration(step, "--step"), inputs.duration(horizon, "--horizon")
+    where = inputs.where(inputs.configured(options, target))
+    store = inputs.open_store(options, db, filled=True)
+    total = max(math.ceil((last - first) / every), 0) if every else 0
+    try:
+        columns = (TextColumn("{task.description}"), BarColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("backtest", total=total)
+
+            def on_step(at: dt.datetime) -> None:
+                progress.update(task, advance=1, description=f"planning as of {at:%Y-%m-%d}")
+
+            result = backtest(
+                store,
+                inputs.policy_for(options, policy),
+                first,
+                last,
+                step=every,
+                horizon=within,
+                on_step=on_step,
+                **where,
+            )
+    finally:
+        store.close()
+    console.print(str(result), markup=False)
 
 
 outbox_app = typer.Typer(help="Actions recorded for delivery, and what became of them.")
@@ -235,6 +392,7 @@ app.add_typer(outbox_app, name="outbox")
 
 @outbox_app.command("list")
 def outbox_list(
+    ctx: typer.Context,
     db: str = DB_OPTION,
     status: str = typer.Option(None, help="Only this status (pending, done, parked, cancelled)."),
     limit: int = typer.Option(50, help="At most this many rows."),
@@ -244,9 +402,11 @@ def outbox_list(
 
     from shopsync.outbox import list_outbox
 
-    store = Store(db)
-    rows = list_outbox(store, status=status)  # type: ignore[arg-type]
-    store.close()
+    store = inputs.open_store(inputs.options(ctx), db)
+    try:
+        rows = list_outbox(store, status=status)  # type: ignore[arg-type]
+    finally:
+        store.close()
     table = Table()
     for column in ("id", "status", "kind", "customer", "sink", "tries", "reason"):
         table.add_column(column)
@@ -268,15 +428,19 @@ app.add_typer(quarantine_app, name="quarantine")
 
 
 @quarantine_app.command("list")
-def quarantine_list(db: str = DB_OPTION) -> None:
+def quarantine_list(ctx: typer.Context, db: str = DB_OPTION) -> None:
     """Open quarantine entries, oldest first."""
     from rich.table import Table
 
-    store = Store(db)
+    store = inputs.open_store(inputs.options(ctx), db)
+    try:
+        entries = store.quarantined()
+    finally:
+        store.close()
     table = Table()
     for column in ("id", "platform", "shop", "resource", "record", "seen", "last seen", "reason"):
         table.add_column(column)
-    for q in store.quarantined():
+    for q in entries:
         table.add_row(
             str(q.id),
             q.platform,
@@ -288,30 +452,34 @@ def quarantine_list(db: str = DB_OPTION) -> None:
             q.reason,
         )
     console.print(table if table.row_count else "the quarantine is empty")
-    store.close()
 
 
 @quarantine_app.command("show")
 def quarantine_show(
-    entry: int = typer.Argument(..., help="Entry id."), db: str = DB_OPTION
+    ctx: typer.Context, entry: int = typer.Argument(..., help="Entry id."), db: str = DB_OPTION
 ) -> None:
     """One entry with its raw payload."""
-    store = Store(db)
-    found = [q for q in store.quarantined(include_resolved=True) if q.id == entry]
-    store.close()
+    store = inputs.open_store(inputs.options(ctx), db)
+    try:
+        found = [q for q in store.quarantined(include_resolved=True) if q.id == entry]
+    finally:
+        store.close()
     if not found:
-        raise ConfigurationError(f"no quarantine entry {entry}")
+        raise ConfigurationError(
+            f"no quarantine entry {entry}: `shopsync quarantine list` shows the open ones"
+        )
     q = found[0]
     console.print(f"{q.platform} {q.shop} {q.resource} {q.record_id or '-'}: {q.reason}")
     console.print(f"first seen {q.first_seen:%Y-%m-%d %H:%M}, seen {q.times_seen} times")
     if q.raw.lstrip().startswith(("{", "[")):
         console.print_json(q.raw)
     else:
-        console.print(q.raw, highlight=False)
+        console.print(q.raw, markup=False)
 
 
 @quarantine_app.command("retry")
 def quarantine_retry(
+    ctx: typer.Context,
     entries: list[int] = typer.Argument(None, help="Entry ids (default: all open)."),
     platform: str = typer.Option(None, help="Only this platform's entries."),
     db: str = DB_OPTION,
@@ -319,16 +487,14 @@ def quarantine_retry(
     """Map open entries again: what maps is stored and resolved, the rest stays."""
     from shopsync import quarantine
 
-    store = Store(db)
-    result = quarantine.retry(store, platform=platform, ids=entries or None)
-    store.close()
+    store = inputs.open_store(inputs.options(ctx), db)
+    try:
+        result = quarantine.retry(store, platform=platform, ids=entries or None)
+    finally:
+        store.close()
     console.print(f"fixed {result.fixed}, still failing {result.still_failing}")
 
 
 def main() -> None:
-    """Entry point: ShopSyncError becomes a one-paragraph message and exit code 1."""
-    try:
-        app()
-    except ShopSyncError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise SystemExit(1) from None
+    """Entry point of the ``shopsync`` script."""
+    app()

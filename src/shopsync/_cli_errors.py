@@ -1,0 +1,91 @@
+"""How the command line reports a failure: one paragraph saying what happened and what
+to do, exit code 1; ``--debug`` lets the traceback through instead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from shopsync.config import CONFIG_FILE, ShopConfig, is_credential
+from shopsync.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PlatformError,
+    ShopSyncError,
+    StoreError,
+    TransportError,
+)
+
+__all__ = ["ParagraphErrors", "explain", "using"]
+
+
+class ParagraphErrors(TyperGroup):
+    """Turns an error into one paragraph and exit code 1 (a traceback with ``--debug``)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ShopSyncError, OSError) as exc:
+            if ctx.params.get("debug"):
+                raise
+            typer.echo(f"error: {explain(exc)}", err=True)
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if ctx.params.get("debug") or not isinstance(exc, SQLAlchemyError):
+                raise
+            typer.echo(f"error: {explain(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+
+def explain(exc: BaseException) -> str:
+    """One paragraph: what went wrong, and what to do about it."""
+    shop: ShopConfig | None = getattr(exc, "_shop", None)
+    which = f" of shop {shop.name!r}" if shop else ""
+    check = f"`shopsync check {shop.name}`" if shop else "`shopsync check`"
+    if isinstance(exc, AuthenticationError):
+        held = [str(v) for k, v in (shop.settings if shop else {}).items() if is_credential(k)]
+        where = f" ({', '.join(held)})" if held else ""
+        return (
+            f"the shop refused the credentials{which}: {exc}. Check that they{where} are the "
+            "shop's current ones (a token or key may have been rotated, revoked or given "
+            f"fewer permissions) and run {check} to see what is granted."
+        )
+    if isinstance(exc, TransportError):
+        return (
+            f"could not reach the shop{which}: {exc}. Check its URL and that this machine can "
+            f"reach it, then run {check}; a sync resumes where it stopped."
+        )
+    if isinstance(exc, NotFoundError):
+        return f"{exc}. Check the shop's URL or domain{which} in the configuration."
+    if isinstance(exc, PlatformError):
+        again = " It is usually passing: try again later." if exc.retryable else ""
+        return f"the shop answered with an error{which}: {exc}.{again}"
+    if isinstance(exc, StoreError):
+        return f"the store refused the operation: {exc}."
+    if isinstance(exc, ShopSyncError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        name = f" {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}:{name}. Check the path and its permissions."
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return (
+        f"the store could not be used: {cause}. Check --db or [store] url in {CONFIG_FILE}, "
+        "and that the database server is running and reachable."
+    )
+
+
+@contextmanager
+def using(shop: ShopConfig | None) -> Iterator[None]:
+    """Name ``shop`` in the explanation of a shopsync error raised inside."""
+    try:
+        yield
+    except ShopSyncError as exc:
+        if shop is not None and getattr(exc, "_shop", None) is None:
+            exc._shop = shop  # type: ignore[attr-defined]
+        raise
