@@ -4,9 +4,9 @@ An emulated Shopify shop and an emulated WooCommerce store, each served by its o
 on 127.0.0.1 (seeded: every run shows the same shops), are synced into a local SQLite store
 through the same adapters a real shop uses; the loyalty ledger is brought up to date; every
 program is planned with the default policy; the plan is applied exactly once to the shops
-themselves (discount codes, loyalty fields) and to a JSON Lines file; and the key figures,
-the actions by program with an example reason each, and what the safety rules held back
-are printed.
+themselves (discount codes, loyalty fields) and to a JSON Lines file; the HTML report
+(:mod:`shopsync.report`) is written beside the store; and the key figures, the actions by
+program with an example reason each, and what the safety rules held back are printed.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from shopsync.core.features import customer_features
 from shopsync.core.planner import Plan, plan
 from shopsync.core.policy import Policy
 from shopsync.outbox import ApplyReport, apply
+from shopsync.report import write_report
 from shopsync.sinks import JsonLines, Platform
 from shopsync.store import Store
 from shopsync.sync import SyncReport, sync
@@ -78,6 +79,7 @@ class DemoResult:
     plan: Plan
     applied: ApplyReport
     actions_file: Path
+    report: Path
     seconds: float
 
 
@@ -89,6 +91,7 @@ def run_demo(
     as_of = as_of or dt.datetime.now(dt.timezone.utc)
     store = Store(f"sqlite:///{db}")
     figures = []
+    tiers: dict[tuple[str, str], dict[str, str | None]] = {}
     with ExitStack() as stack:
         console.print("Starting two emulated shops on 127.0.0.1 ...")
         shops = {
@@ -102,7 +105,8 @@ def run_demo(
             )
         for remote in shops.values():
             report = _sync(remote, store, console)
-            loyalty.sync(store, remote.platform, report.shop, as_of=as_of)
+            derived = loyalty.sync(store, remote.platform, report.shop, as_of=as_of)
+            tiers[(remote.platform, report.shop)] = derived.tiers
             figures.append(_figures(store, remote, report, as_of))
         console.print("Planning with the default policy ...")
         planned = plan(store, Policy(), as_of)
@@ -115,12 +119,24 @@ def run_demo(
         applied = apply(planned, store, sinks, now=as_of)
         for adapter in adapters:
             adapter.close()
+    console.print("Writing the HTML report ...")
+    # two weekly plans for the holdout lift keep the report to a few seconds
+    html = write_report(
+        store,
+        db.with_suffix(".html"),
+        as_of=as_of,
+        policy=Policy(),
+        planned=planned,
+        tiers=tiers,
+        lift_plans=2,
+    )
     store.close()
     result = DemoResult(
         shops=figures,
         plan=planned,
         applied=applied,
         actions_file=actions_file,
+        report=html,
         seconds=time.perf_counter() - started,
     )
     _print(console, result, db)
@@ -223,3 +239,4 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
     )
     console.print(f"applied: {result.applied}; discount codes created on the platforms: {codes}")
     console.print(f"store: {db}   actions: {result.actions_file}   ({result.seconds:.0f} s in all)")
+    console.print(f"report: {result.report}  (open it in a browser; it works offline)")

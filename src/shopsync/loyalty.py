@@ -142,6 +142,8 @@ class SyncResult:
     quarantined: int = 0
     referrals: list[ReferralOutcome] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    tiers: dict[str, str | None] = field(default_factory=dict)
+    """Tier each derived customer holds at ``as_of`` (None: no tier)."""
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -477,6 +479,7 @@ def sync(
                 tuple(bonuses.get(customer_id, ())),
             )
             derivation = rules.derive(history, settings, at, currency=currency)
+            result.tiers[customer_id] = derivation.tier
             result.customers += 1
             result.derived += len(derivation.entries)
             notes += derivation.notes
