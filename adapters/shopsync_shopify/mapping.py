@@ -18,6 +18,8 @@ Rules (the same in both shapes):
   opt-in levels read as ``unknown``, which never allows marketing.
 - **Malformed amount or date**: the record is rejected with :class:`InvalidRecordError`
   naming the field path (``lineItems[2].originalUnitPriceSet``); a record is never half-mapped.
+  Any other wrong shape (a list where an object belongs, a number for a tag list) is rejected
+  the same way, with the Python error as its reason: no payload escapes as another exception.
 - **Derived values**: ``paid_at`` is ``processed_at`` once the financial status says money was
   captured (neither shape carries a payment time on the order itself); ``total_refunded`` and
   each refund's amount come from the refund transactions (REST) or ``totalRefundedSet``
@@ -36,6 +38,7 @@ Rules (the same in both shapes):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -123,6 +126,11 @@ def parse_gid(value: Any) -> str:
     return text
 
 
+def _short(reason: str, limit: int = 300) -> str:
+    """A reason fit for the quarantine: a 1 MB value is not repeated in full."""
+    return reason if len(reason) <= limit else reason[:limit] + "..."
+
+
 class _Ctx:
     """Carries the raw record so every failure names it and the field path."""
 
@@ -130,7 +138,7 @@ class _Ctx:
         self.raw = raw
 
     def fail(self, path: str, reason: str) -> NoReturn:
-        raise InvalidRecordError(reason, raw=self.raw, path=path)
+        raise InvalidRecordError(_short(reason), raw=self.raw, path=path)
 
     def get(self, obj: Any, key: str, path: str) -> Any:
         if not isinstance(obj, Mapping):
@@ -223,6 +231,38 @@ class _Ctx:
             self.fail(".".join(p for p in (path, where) if p) or path, error.get("msg", str(exc)))
 
 
+_SHAPE_ERRORS = (
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+)
+"""What reading a payload of an unexpected shape raises (``None.get``, ``int`` iterated...)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(mapper: F) -> F:
+    """Turn any failure of ``mapper`` on a malformed payload into :class:`InvalidRecordError`."""
+
+    @functools.wraps(mapper)
+    def guarded(payload: Any, **kwargs: Any) -> Any:
+        try:
+            return mapper(payload, **kwargs)
+        except InvalidRecordError:
+            raise
+        except ValidationError as exc:
+            raise InvalidRecordError(_first_error(exc), raw=payload) from None
+        except _SHAPE_ERRORS as exc:
+            reason = _short(f"malformed record ({type(exc).__name__}: {exc})")
+            raise InvalidRecordError(reason, raw=payload) from None
+
+    return guarded  # type: ignore[return-value]
+
+
 def _first_error(exc: ValidationError) -> str:
     errors = exc.errors()
     return str(errors[0].get("msg")) if errors else str(exc)
@@ -311,6 +351,7 @@ def _birthday(ctx: _Ctx, value: Any, path: str) -> dt.date | None:
         ctx.fail(path, f"{value!r} is not a date")
 
 
+@_guarded
 def customer_from_graphql(node: Mapping[str, Any], *, shop: str) -> Customer:
     """A ``Customer`` node (as :data:`shopsync_shopify.queries.CUSTOMER_FIELDS` selects it)."""
     ctx = _Ctx(node)
@@ -438,6 +479,7 @@ def _refunded_quantities(refunds: Iterable[Refund]) -> dict[str, int]:
     return counts
 
 
+@_guarded
 def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
     """An ``Order`` node (as :data:`shopsync_shopify.queries.ORDER_FIELDS` selects it).
 
@@ -512,6 +554,7 @@ def _categories_gql(node: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(c["title"] for c in _nodes(node.get("collections")) if c and c.get("title"))
 
 
+@_guarded
 def product_from_graphql(node: Mapping[str, Any], *, shop: str, currency: str) -> Product:
     """A ``Product`` node; variant prices are in the shop's ``currency``."""
     ctx = _Ctx(node)
@@ -624,6 +667,7 @@ def _set_or_amount(
     return None
 
 
+@_guarded
 def customer_from_webhook(
     payload: Mapping[str, Any] | bytes | str, *, shop: str, currency: str | None = None
 ) -> Customer:
@@ -766,6 +810,7 @@ def _line_rest(
     )
 
 
+@_guarded
 def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -> Order:
     """A REST/webhook order (``{"order": {...}}`` or the bare object).
 
@@ -847,6 +892,7 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
     )
 
 
+@_guarded
 def product_from_webhook(
     payload: Mapping[str, Any] | bytes | str, *, shop: str, currency: str
 ) -> Product:

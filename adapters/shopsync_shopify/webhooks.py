@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from shopsync.adapter import Deletion, Rejected, WebhookEvent
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
-from shopsync_shopify.mapping import customer_from_webhook, order_from_webhook
+from shopsync_shopify.mapping import customer_from_webhook, order_from_webhook, parse_gid
 
 __all__ = [
     "COMPLIANCE_TOPICS",
@@ -104,7 +104,7 @@ def parse(
         raise WebhookError("no shop: pass shop= or send X-Shopify-Shop-Domain")
     try:
         payload = json.loads(raw_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         raise WebhookError("webhook body is not JSON") from None
     if topic in ORDER_TOPICS:
         if topic in ("refunds/create", "fulfillments/create"):
@@ -124,6 +124,30 @@ def _id_of(payload: Any, *path: str) -> str:
     if value in (None, "") or isinstance(value, bool):
         raise WebhookError(f"webhook payload has no {'.'.join(path)}")
     return str(value)
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    """``orders_to_redact``: a list of order ids (numbers or GIDs); anything else is refused."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WebhookError("orders_to_redact is not a list")
+    ids = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, str)) or not str(item).strip():
+            raise WebhookError(f"orders_to_redact holds {item!r}, not an order id")
+        try:
+            ids.append(parse_gid(item))
+        except ValueError:
+            raise WebhookError(f"orders_to_redact holds {item!r}, not an order id") from None
+    return tuple(ids)
+
+
+def _contacts(customer: Any) -> tuple[str, ...]:
+    if not isinstance(customer, dict):
+        return ()
+    found = (customer.get("email"), customer.get("phone"))
+    return tuple(v.strip() for v in found if isinstance(v, str) and v.strip())
 
 
 def _triggered_at(headers: Mapping[str, str]) -> dt.datetime:
@@ -158,7 +182,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         raise WebhookError("delivery lacks X-Shopify-Topic or X-Shopify-Shop-Domain")
     try:
         payload = json.loads(raw_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         raise WebhookError("webhook body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookError("webhook body is not a JSON object")
@@ -184,7 +208,12 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         deletion = Deletion(resource, _id_of(payload, "id"), _triggered_at(lower))  # type: ignore[arg-type]
         return dataclasses.replace(event, deleted=(deletion,))
     if topic == "customers/redact":
-        return dataclasses.replace(event, redact_customer=_id_of(payload, "customer", "id"))
+        return dataclasses.replace(
+            event,
+            redact_customer=_id_of(payload, "customer", "id"),
+            redact_orders=_ids(payload.get("orders_to_redact")),
+            redact_contacts=_contacts(payload.get("customer")),
+        )
     if topic == "customers/data_request":
         return dataclasses.replace(event, data_request_customer=_id_of(payload, "customer", "id"))
     if topic == "shop/redact":

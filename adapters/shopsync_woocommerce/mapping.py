@@ -326,7 +326,7 @@ def _wrap(payload: Any, build: Any) -> Any:
     try:
         return build()
     except _Bad as bad:
-        raise InvalidRecordError(bad.reason, raw=payload, path=bad.path) from None
+        raise InvalidRecordError(_short(bad.reason), raw=payload, path=bad.path) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = (
@@ -336,6 +336,25 @@ def _wrap(payload: Any, build: Any) -> Any:
             or None
         )
         raise InvalidRecordError(first["msg"], raw=payload, path=where) from None
+    except _SHAPE_ERRORS as exc:  # a shape no reader above expected: still refused, not raised
+        reason = _short(f"malformed record ({type(exc).__name__}: {exc})")
+        raise InvalidRecordError(reason, raw=payload, path=None) from None
+
+
+def _short(reason: str, limit: int = 300) -> str:
+    """A reason fit for the quarantine: a 1 MB value is not repeated in full."""
+    return reason if len(reason) <= limit else reason[:limit] + "..."
+
+
+_SHAPE_ERRORS = (
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+)
 
 
 # --- customers ------------------------------------------------------------------------------

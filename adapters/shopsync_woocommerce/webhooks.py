@@ -94,7 +94,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     delivery_id = lowered.get("x-wc-webhook-delivery-id") or None
     try:
         payload = json.loads(raw_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         raise WebhookError(f"{topic or 'webhook'} body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookError(f"{topic or 'webhook'} body is not a JSON object")
@@ -130,7 +130,7 @@ def map_record(
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidRecordError("the record is not JSON", raw=raw) from None
     if not isinstance(raw, Mapping):
         raise InvalidRecordError("the record is not a JSON object", raw=raw)

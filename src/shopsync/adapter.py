@@ -96,6 +96,10 @@ class WebhookEvent:
     deleted: Sequence[Deletion] = ()
     redact_customer: str | None = None
     """Customer id whose personal data must be erased (GDPR customers/redact)."""
+    redact_orders: Sequence[str] = ()
+    """Further orders to erase with it (Shopify's ``orders_to_redact``, guest orders too)."""
+    redact_contacts: Sequence[str] = ()
+    """The customer's email and phone as the platform names them in the erasure request."""
     data_request_customer: str | None = None
     """Customer id whose data must be exported (GDPR customers/data_request)."""
     redact_shop: bool = False

@@ -58,6 +58,16 @@ MONEY_DECIMALS = 4
 so do sub-cent line totals that WooCommerce stores (``"1.125"`` in a USD order)."""
 
 
+MAX_AMOUNT = 10**14
+"""Amounts are below this in magnitude: the store keeps ten-thousandths in a 64-bit integer
+(up to about 9.2 * 10**18), and no shop's order comes near a hundred trillion."""
+
+MAX_COUNT = 2**31 - 1
+"""Largest quantity or count: the store's 32-bit integer columns."""
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -108,6 +118,8 @@ def _amount(value: Any) -> Decimal:
         raise ValueError(f"money must be a Decimal, int or decimal string, not {value!r}")
     if not value.is_finite():
         raise ValueError("an amount must be finite")
+    if abs(value) >= MAX_AMOUNT:
+        raise ValueError(f"an amount must be below {MAX_AMOUNT:,}")
     if value != value.quantize(Decimal(1).scaleb(-MONEY_DECIMALS)):
         raise ValueError(f"an amount may have at most {MONEY_DECIMALS} decimal places")
     return value
@@ -288,7 +300,7 @@ class Customer(_Record):
     consent: Consent = Consent()
     birthday: dt.date | None = None
     default_address: Address | None = None
-    orders_count: Annotated[int, Field(ge=0)] | None = None
+    orders_count: Count | None = None
     """As the platform reports it; features count the synced orders instead."""
     total_spent: Amount | None = None
     """As the platform reports it."""
@@ -321,14 +333,14 @@ class LineItem(_Frozen):
     sku: Text | None = None
     title: Text
     product_type: Text | None = None
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Count
     unit_price: Amount
     """Price of one unit before discounts."""
     total_discount: Amount | None = None
     """Discounts allocated to this line; None when the platform does not say."""
     total: Amount
     """What the customer paid for the line (after line discounts, before tax)."""
-    refunded_quantity: Annotated[int, Field(ge=0)] = 0
+    refunded_quantity: Count = 0
 
     @model_validator(mode="after")
     def _check(self) -> LineItem:
@@ -344,7 +356,7 @@ class LineItem(_Frozen):
 
 class RefundLine(_Frozen):
     line_item_id: Id
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Count
     subtotal: Amount | None = None
 
 
@@ -359,7 +371,7 @@ class Refund(_Frozen):
 
 class FulfillmentLine(_Frozen):
     line_item_id: Id
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Count
 
 
 class Fulfillment(_Frozen):

@@ -172,7 +172,9 @@ def _sync_deletions(
     # the checkpoint moves only once the whole read is applied; a crash re-reads the window.
     for deletion in batch:
         kind = _KINDS[deletion.resource]
-        report.deleted += store.delete(kind, adapter.platform, adapter.shop, deletion.record_id)
+        report.deleted += store.delete(
+            kind, adapter.platform, adapter.shop, deletion.record_id, deleted_at=deletion.deleted_at
+        )
         if high_water is None or deletion.deleted_at > high_water:
             high_water = deletion.deleted_at
         report.seen += 1

@@ -104,11 +104,25 @@ def handle(
         upserted = store.upsert(event.records, conn=tx, same_stamp=False)
         quarantined = store.quarantine(platform, event.shop, event.rejected, conn=tx)
         deleted = sum(
-            store.delete(_KINDS[d.resource], platform, event.shop, d.record_id, conn=tx)
+            store.delete(
+                _KINDS[d.resource],
+                platform,
+                event.shop,
+                d.record_id,
+                conn=tx,
+                deleted_at=d.deleted_at,
+            )
             for d in event.deleted
         )
         if event.redact_customer is not None:
-            store.redact_customer(platform, event.shop, event.redact_customer, conn=tx)
+            store.redact_customer(
+                platform,
+                event.shop,
+                event.redact_customer,
+                conn=tx,
+                order_ids=event.redact_orders,
+                contacts=event.redact_contacts,
+            )
         if event.redact_shop:
             store.remove_shop(platform, event.shop, conn=tx)
     export = None

@@ -360,7 +360,12 @@ class Email:
         message["Subject"] = subject
         message["From"] = Address(self.brand.name, addr_spec=self.sender)
         name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
-        message["To"] = Address(name, addr_spec=customer.email)
+        try:
+            # The header classes refuse CR/LF in a name and an address they cannot parse, so
+            # neither can add a header; such a customer is not reachable by email.
+            message["To"] = Address(name, addr_spec=customer.email)
+        except (ValueError, TypeError):
+            raise Cancelled("the customer's name or email cannot be put in a To header") from None
         if self.brand.reply_to:
             message["Reply-To"] = self.brand.reply_to
         message["Date"] = format_datetime(context.now)

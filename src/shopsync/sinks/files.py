@@ -96,6 +96,10 @@ class _FileSink:
 
     def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
         key, text = self._line(action, context)
+        if self.path.resolve() != self.path:
+            # Checked again at each write: a symlink put in place after the sink was built
+            # must not redirect it outside its directory.
+            raise ConfigurationError(f"{self.path} now leads elsewhere (a symlink): not written")
         with self._lock:
             if self._seen is None:
                 self._seen = self._keys_in_file() if self.path.exists() else set()

@@ -54,6 +54,7 @@ from shopsync.store.schema import (
     reviews,
     shops,
     sync_cursors,
+    tombstones,
     webhook_deliveries,
 )
 
@@ -75,6 +76,7 @@ _CHUNK = 500  # ids per IN (...) clause: far below every engine's parameter limi
 
 Record = TypeVar("Record", Customer, Order, Product)
 _CHILDREN = (line_items, refunds, fulfillments)
+_RESOURCES = {Customer: "customers", Order: "orders", Product: "products"}
 
 
 @dataclass
@@ -141,6 +143,18 @@ def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[s
         statement = insert(table).on_conflict_do_nothing().returning(key)
         added += len(conn.execute(statement, list(chunk)).all())
     return added
+
+
+def _without_personal_data(order: Order) -> Order:
+    """An order of a redacted customer: the facts stay, who bought and where does not."""
+    return order.model_copy(
+        update={
+            "email": None,
+            "billing_address": None,
+            "shipping_address": None,
+            "refunds": tuple(r.model_copy(update={"note": None}) for r in order.refunds),
+        }
+    )
 
 
 def _now() -> dt.datetime:
@@ -309,6 +323,7 @@ class Store:
             with self._conn(conn) as c:
                 for (kind, platform, shop), batch in groups.items():
                     shop_id = self.shop_id(platform, shop, c)
+                    batch = self._past_tombstones(c, shop_id, kind, batch, result)
                     if kind is Order:
                         result += self._upsert_orders(c, shop_id, batch, same_stamp)
                     elif kind is Customer:
@@ -324,6 +339,79 @@ class Store:
             cause = getattr(exc, "orig", None) or exc
             raise StoreError(f"upsert rolled back: {type(cause).__name__}: {cause}") from exc
         return result
+
+    def _past_tombstones(
+        self, c: Connection, shop_id: int, kind: type, batch: list[Any], result: UpsertResult
+    ) -> list[Any]:
+        """The batch as the tombstones allow it: a redacted customer is not stored again,
+        orders of a redaction are stored without personal data, and a deleted record comes
+        back only in a version updated after its deletion (older ones count as stale)."""
+        resource = _RESOURCES.get(kind)
+        if resource is None:
+            return batch
+        keys = {r.id for r in batch}
+        if kind is Order:
+            keys |= {r.customer_id for r in batch if r.customer_id}
+        marks: dict[tuple[str, str], Any] = {}
+        for chunk in _chunks(sorted(keys)):
+            query = select(tombstones).where(
+                tombstones.c.shop_id == shop_id, tombstones.c.id.in_(chunk)
+            )
+            for row in c.execute(query):
+                marks[(row.resource, row.id)] = row
+        if not marks:
+            return batch
+        kept: list[Any] = []
+        revived: list[str] = []
+        for record in batch:
+            mark = marks.get((resource, record.id))
+            if mark is not None and mark.reason == "deleted":
+                if _rows.to_micros(record.updated_at) <= mark.at:
+                    result.stale += 1
+                    continue
+                revived.append(record.id)
+            elif mark is not None and kind is Customer:
+                result.stale += 1
+                continue
+            if kind is Order:
+                owner = marks.get(("customers", record.customer_id or ""))
+                if (mark is not None and mark.reason == "redacted") or (
+                    owner is not None and owner.reason == "redacted"
+                ):
+                    record = _without_personal_data(record)
+            kept.append(record)
+        for chunk in _chunks(revived):
+            c.execute(
+                tombstones.delete().where(
+                    tombstones.c.shop_id == shop_id,
+                    tombstones.c.resource == resource,
+                    tombstones.c.id.in_(chunk),
+                )
+            )
+        return kept
+
+    @staticmethod
+    def _bury(
+        c: Connection, shop_id: int, resource: str, ids: Iterable[str], reason: str, at: int
+    ) -> None:
+        """Mark records as redacted or deleted; a redaction is never downgraded to a deletion."""
+        for record_id in ids:
+            where = (
+                tombstones.c.shop_id == shop_id,
+                tombstones.c.resource == resource,
+                tombstones.c.id == record_id,
+            )
+            old = c.execute(select(tombstones.c.reason, tombstones.c.at).where(*where)).first()
+            if old is None:
+                c.execute(
+                    tombstones.insert().values(
+                        shop_id=shop_id, resource=resource, id=record_id, reason=reason, at=at
+                    )
+                )
+            elif old.reason == "deleted":
+                c.execute(
+                    update(tombstones).where(*where).values(reason=reason, at=max(at, old.at))
+                )
 
     def _forget_shops(self) -> None:
         self._shop_ids.clear()
@@ -485,11 +573,20 @@ class Store:
         shop: str,
         record_id: str,
         conn: Connection | None = None,
+        *,
+        deleted_at: dt.datetime | None = None,
     ) -> bool:
-        """Remove a record (and an order's child rows); True if it existed."""
+        """Remove a record (and an order's child rows); True if it existed.
+
+        A tombstone remembers the deletion (at ``deleted_at``, default now), so a version of
+        the record updated before it, delivered late, does not bring it back.
+        """
         table = {Customer: customers, Order: orders, Product: products}[kind]
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c, create=False)
+            if shop_id != NO_SHOP:
+                at = _rows.to_micros(deleted_at or _now())
+                self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
             if kind is Order:
                 for child in _CHILDREN:
                     self._delete(c, child, shop_id, [record_id], column="order_id")
@@ -775,25 +872,54 @@ class Store:
         }
 
     def redact_customer(
-        self, platform: str, shop: str, customer_id: str, conn: Connection | None = None
+        self,
+        platform: str,
+        shop: str,
+        customer_id: str,
+        conn: Connection | None = None,
+        *,
+        order_ids: Iterable[str] = (),
+        contacts: Iterable[str] = (),
     ) -> None:
         """Erase a customer's personal data (GDPR erasure).
 
-        The customer row and its consent history go; their orders stay for the shop's figures
-        but lose the email and addresses; quarantined payloads that mention the customer go.
+        The customer row, consent history, loyalty entries and reviews go; their orders stay
+        for the shop's figures but lose email, addresses and refund notes. ``order_ids`` are
+        further orders to treat alike (Shopify's ``orders_to_redact``, guest checkouts among
+        them) and ``contacts`` the emails and phones the platform names; quarantined
+        payloads mentioning the customer, an order or a contact go. Tombstones keep a late
+        webhook or a later sync page from bringing any of it back.
         """
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
-            email = c.execute(
-                select(customers.c.email).where(
+            row = c.execute(
+                select(customers.c.email, customers.c.phone).where(
                     customers.c.shop_id == shop_id, customers.c.id == customer_id
                 )
-            ).scalar()
-            c.execute(
-                update(orders)
-                .where(orders.c.shop_id == shop_id, orders.c.customer_id == customer_id)
-                .values(email=None, billing_address=None, shipping_address=None)
+            ).first()
+            known = [*contacts, *(row or ())]
+            mentions = sorted({str(v).strip().lower() for v in known if v and str(v).strip()})
+            emails = [m for m in mentions if "@" in m]
+            owned = [orders.c.customer_id == customer_id]
+            if emails:
+                owned.append(func.lower(orders.c.email).in_(emails))
+            targets = {str(order_id) for order_id in order_ids}
+            targets |= set(
+                c.execute(
+                    select(orders.c.id).where(orders.c.shop_id == shop_id, or_(*owned))
+                ).scalars()
             )
+            for chunk in _chunks(sorted(targets)):
+                c.execute(
+                    update(orders)
+                    .where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
+                    .values(email=None, billing_address=None, shipping_address=None)
+                )
+                c.execute(
+                    update(refunds)
+                    .where(refunds.c.shop_id == shop_id, refunds.c.order_id.in_(chunk))
+                    .values(note=None)
+                )
             for table, column in (
                 (customers, "id"),
                 (consent_history, "customer_id"),
@@ -813,13 +939,19 @@ class Store:
                     status=case((outbox.c.status == "done", "done"), else_="cancelled"),
                 )
             )
-            mentions = [
+            found = [
                 and_(quarantine.c.resource == "customers", quarantine.c.record_id == customer_id)
             ]
-            if email:
-                raw = func.lower(quarantine.c.raw)
-                mentions.append(raw.contains(email.lower(), autoescape=True))
-            c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*mentions)))
+            for chunk in _chunks(sorted(targets)):
+                found.append(
+                    and_(quarantine.c.resource == "orders", quarantine.c.record_id.in_(chunk))
+                )
+            raw = func.lower(quarantine.c.raw)
+            found += [raw.contains(m, autoescape=True) for m in mentions]
+            c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*found)))
+            at = _rows.to_micros(_now())
+            self._bury(c, shop_id, "customers", [customer_id], "redacted", at)
+            self._bury(c, shop_id, "orders", sorted(targets), "redacted", at)
 
     def remove_shop(self, platform: str, shop: str, conn: Connection | None = None) -> None:
         """Delete every row of one shop (GDPR shop/redact, or an uninstall)."""

@@ -338,3 +338,17 @@ reviews = Table(
     UniqueConstraint("shop_id", "key", name="uq_reviews_key"),
     Index("ix_reviews_customer", "shop_id", "customer_id", "reviewed_at"),
 )
+
+# Added in revision 0008: what the store must not bring back. A "redacted" customer (GDPR
+# erasure) is never stored again and the personal fields of their orders stay empty, whatever a
+# delayed webhook or a later sync page says; a "deleted" record comes back only in a version
+# updated after its deletion (a restore), never from an older delivery that arrives late.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("resource", String(16), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("reason", String(16), nullable=False),
+    _instant("at", nullable=False),
+)
