@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import resource
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -70,28 +72,35 @@ def actions(customers: list[Customer], n: int, kind: str) -> list[Action]:
     return out
 
 
-def timed(label: str, run: Callable[[], Any], n: int) -> None:
+def timed(label: str, run: Callable[[], Any], n: int) -> dict[str, Any]:
     start = time.perf_counter()
     report = run()
     took = time.perf_counter() - start
     print(
         f"{label:42} {report.delivered:>6} delivered in {took:6.2f}s = "
         f"{report.delivered / took:8.1f} actions/s  (parked {report.parked}, "
-        f"failed {report.failed}, cancelled {report.cancelled})"
+        f"failed {report.failed}, cancelled {report.cancelled})",
+        file=sys.stderr,
     )
-    assert report.delivered == n, report
+    if report.delivered != n:
+        raise RuntimeError(f"{label}: {report.delivered} of {n} delivered ({report})")
+    return {"actions": n, "seconds": round(took, 2), "actions_per_s": round(n / took, 1)}
 
 
-def platform_figures(platform: str, n: int, url: str, tmp: Path) -> None:
-    with emulate(platform, seed=9, customers=200, orders=400, products=20) as shop:
+def platform_figures(platform: str, n: int, url: str, tmp: Path) -> dict[str, Any]:
+    figures = {}
+    with emulate(platform, seed=9, customers=200, orders=50, products=20) as shop:
         adapter = shopsync.connect(platform, **shop.settings)
         for kind in ("tag", "reward"):
             store = shopsync.Store(url or f"sqlite:///{tmp}/{platform}-{kind}.db")
-            shopsync.sync(adapter, store)
+            # the customers as a sync would store them, without spending the API budget on it
+            assert shop.emulator is not None
+            store.upsert([shop.emulator.view(c) for c in shop.state.customers.values()])
             people = [c for c in store.iter(Customer, platform, adapter.shop) if c.email]
             plan = actions(people, n, kind)
-            timed(
-                f"platform {platform} ({kind})",
+            label = f"platform {platform} ({kind})"
+            figures[label] = timed(
+                label,
                 lambda plan=plan, store=store: apply(plan, store, [adapter]),
                 n,
             )
@@ -99,9 +108,11 @@ def platform_figures(platform: str, n: int, url: str, tmp: Path) -> None:
                 print(
                     f"{'':42} throttle waits {adapter.http.stats.throttle_waits}, "
                     f"paced {adapter.counters['paced_seconds']:.1f}s, "
-                    f"actual cost {adapter.counters['actual_cost']}"
+                    f"actual cost {adapter.counters['actual_cost']}",
+                    file=sys.stderr,
                 )
             store.close()
+    return figures
 
 
 def _free_port() -> int:
@@ -125,7 +136,7 @@ class _Ok(BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
 
-def local_figures(n: int, url: str, tmp: Path) -> None:
+def local_figures(n: int, url: str, tmp: Path) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     class Sink:
@@ -154,6 +165,7 @@ def local_figures(n: int, url: str, tmp: Path) -> None:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook_url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    figures = {}
     try:
         sinks: list[tuple[str, Any]] = [
             (
@@ -175,12 +187,26 @@ def local_figures(n: int, url: str, tmp: Path) -> None:
                 a.model_copy(update={"idempotency_key": f"{a.idempotency_key}:{i}"})
                 for a in actions(people, n, "tag")
             ]
-            timed(label, lambda plan=plan, sink=sink: apply(plan, store, [sink]), n)
+            figures[label] = timed(
+                label, lambda plan=plan, sink=sink: apply(plan, store, [sink]), n
+            )
             sink.close()
     finally:
         controller.stop()
         server.shutdown()
         store.close()
+    return figures
+
+
+def measure(n: int, url: str = "") -> dict[str, Any]:
+    """Actions/s per sink, for ``run.py``."""
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for platform in ("shopify", "woocommerce"):
+            figures.update(platform_figures(platform, n, url, Path(tmp)))
+        figures.update(local_figures(n, url, Path(tmp)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"sinks": figures, "peak_mb": round(peak)}
 
 
 def main() -> None:
@@ -188,10 +214,7 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=300)
     parser.add_argument("--postgres", default="", help="store URL instead of SQLite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for platform in ("shopify", "woocommerce"):
-            platform_figures(platform, args.actions, args.postgres, Path(tmp))
-        local_figures(args.actions, args.postgres, Path(tmp))
+    measure(args.actions, args.postgres)
 
 
 if __name__ == "__main__":

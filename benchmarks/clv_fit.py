@@ -140,6 +140,41 @@ def compare(name: str, s: clv.RfmSummary, repeat: int, fitter: Any | None) -> No
     print("rel diff: " + "  ".join(f"{k}={v:.2e}" for k, v in rel.items()))
 
 
+def measure(side: str, dataset: str, customers: int, seed: int, repeat: int) -> dict[str, Any]:
+    """One fitter on one data set, for ``run.py``: median wall time of ``repeat`` fits and the
+    parameters (``side`` is "shopsync" or "lifetimes"; ``dataset`` "cdnow" or "synthetic")."""
+    import resource
+
+    if dataset == "cdnow":
+        s = cdnow_summary()
+    else:
+        ids, days = simulate_transactions(customers, seed)
+        s = clv.summary_from_transactions(ids, days, as_of=AS_OF)
+    if side == "shopsync":
+        fit, params = timed(lambda: clv.fit_bgnbd(s.frequency, s.recency, s.T), repeat)
+        found = {k: float(getattr(fit, k)) for k in ("r", "alpha", "a", "b")}
+    else:
+        fitter = lifetimes_fitter()
+        if fitter is None:
+            return {"error": "lifetimes is not installed"}
+
+        def run() -> Any:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return fitter().fit(s.frequency, s.recency, s.T)
+
+        fit, params = timed(run, repeat)
+        found = {k: float(fit.params_[k]) for k in ("r", "alpha", "a", "b")}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "customers": int(s.frequency.size),
+        "seconds": round(params, 4),
+        "repeat": repeat,
+        "params": found,
+        "peak_mb": round(peak),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)

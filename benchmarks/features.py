@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
@@ -233,6 +234,62 @@ def phase_features(path: str) -> dict[str, float]:
         "peak_mb": _peak_mb(),
         "rows": frame.height,
         "buyers": int((frame["paid_orders"] > 0).sum()),
+        "digest": digest(frame),
+    }
+
+
+def digest(frame: Any) -> dict[str, Any]:
+    """A few sums of the feature frame; ``alt_pandas.py features`` prints the same ones."""
+    net = frame["net_spend"].sum() or 0
+    return {
+        "rows": frame.height,
+        "paid_orders": int(frame["paid_orders"].sum()),
+        "net_units": int(net * 10_000),
+        "gap_median_sum": round(float(frame["gap_median_days"].sum()), 3),
+        "products": int(frame["products"].list.len().sum()),
+        "subscribed": int((frame["email_consent"] == "subscribed").sum()),
+    }
+
+
+def phase_rfm(path: str) -> dict[str, Any]:
+    """shopsync's RFM summary of the paid orders: the store's columnar reader, then
+    :func:`shopsync.clv.summary_from_transactions` (daily, same-day orders once)."""
+    import polars as pl
+    from sqlalchemy import create_engine
+
+    from shopsync import clv
+    from shopsync.core._columnar import Column, read_table
+
+    started = time.perf_counter()
+    engine = create_engine(f"sqlite:///{path}")
+    paid = (
+        f"customer_id IS NOT NULL AND paid_at IS NOT NULL AND paid_at <= {AS_OF_US}"
+        f" AND cancelled_at IS NULL AND total > 0 AND created_at <= {AS_OF_US}"
+    )
+    tx = read_table(
+        engine,
+        "orders",
+        [Column("customer_id", pl.String()), Column("created_at", pl.Int64())],
+        paid,
+    )
+    engine.dispose()
+    read_s = time.perf_counter() - started
+    compute = time.perf_counter()
+    summary = clv.summary_from_transactions(
+        tx["customer_id"],
+        tx["created_at"].cast(pl.Datetime("us", "UTC")),
+        as_of=AS_OF.date(),
+    )
+    end = time.perf_counter()
+    return {
+        "seconds": round(end - started, 2),
+        "read_seconds": round(read_s, 2),
+        "compute_seconds": round(end - compute, 2),
+        "peak_mb": round(_peak_mb()),
+        "digest": {
+            "customers": int(summary.frequency.size),
+            "frequency": int(summary.frequency.sum()),
+        },
     }
 
 
