@@ -407,3 +407,14 @@ def test_summary_of_nothing_before_as_of_is_empty() -> None:
     s = clv.summary_from_transactions([1], [dt.date(2025, 1, 1)], [3.0], as_of=dt.date(2024, 1, 1))
     assert s.customer_id.size == s.frequency.size == s.T.size == 0
     assert s.monetary_value is not None and s.monetary_value.size == 0
+
+
+@given(st.lists(st.text(max_size=4), min_size=1, max_size=40))
+def test_text_ids_are_factorized_as_numpy_would(ids: list[str]) -> None:
+    from shopsync.clv import _factorize
+
+    for array in (np.array(ids, dtype=object), np.array(ids)):
+        unique, code = _factorize(array)
+        expected_unique, expected_code = np.unique(array, return_inverse=True)
+        assert unique.tolist() == expected_unique.tolist()
+        assert code.tolist() == expected_code.tolist()
