@@ -47,11 +47,12 @@ Censoring
     gives the number of customers the return figures rest on.
 
 Consent
-    A synced store knows a customer's consent from the moment it first saw that version of
-    the customer (its ``updated_at``) on; earlier, consent is ``unknown`` and the planner
-    holds marketing back. Platforms update a customer when they order, so customers who
-    came back after a step often had no known consent at it, and drop out of both the
-    treated and the holdout group. :attr:`Backtest.consent_unseen` counts such customers
+    A synced store knows a customer's consent from the platform's own consent date where it
+    has one (Shopify's ``consentUpdatedAt``), else from the moment it first saw that version
+    of the customer (its ``updated_at``); earlier, consent is ``unknown`` and the planner
+    holds marketing back. Platforms update a customer when they order, so without consent
+    dates (WooCommerce) customers who came back after a step often had no known consent at
+    it, and drop out of both the treated and the holdout group. :attr:`Backtest.consent_unseen` counts such customers
     (currently subscribed) and :attr:`Backtest.notes` says how many of them came back: the
     return rates of marketing programs read low by that much.
 
