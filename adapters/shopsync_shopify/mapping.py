@@ -46,7 +46,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
-from shopsync.errors import InvalidRecordError
+from shopsync.errors import SHAPE_ERRORS, InvalidRecordError
 from shopsync.models import (
     Address,
     Consent,
@@ -231,17 +231,6 @@ class _Ctx:
             self.fail(".".join(p for p in (path, where) if p) or path, error.get("msg", str(exc)))
 
 
-_SHAPE_ERRORS = (
-    AttributeError,
-    TypeError,
-    KeyError,
-    IndexError,
-    ValueError,
-    OverflowError,
-    RecursionError,
-)
-"""What reading a payload of an unexpected shape raises (``None.get``, ``int`` iterated...)."""
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -256,7 +245,7 @@ def _guarded(mapper: F) -> F:
             raise
         except ValidationError as exc:
             raise InvalidRecordError(_first_error(exc), raw=payload) from None
-        except _SHAPE_ERRORS as exc:
+        except SHAPE_ERRORS as exc:
             reason = _short(f"malformed record ({type(exc).__name__}: {exc})")
             raise InvalidRecordError(reason, raw=payload) from None
 

@@ -77,7 +77,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shopsync._currencies import EXPONENTS
-from shopsync.errors import InvalidRecordError
+from shopsync.errors import SHAPE_ERRORS, InvalidRecordError
 from shopsync.models import (
     Consent,
     ConsentState,
@@ -336,7 +336,7 @@ def _wrap(payload: Any, build: Any) -> Any:
             or None
         )
         raise InvalidRecordError(first["msg"], raw=payload, path=where) from None
-    except _SHAPE_ERRORS as exc:  # a shape no reader above expected: still refused, not raised
+    except SHAPE_ERRORS as exc:  # a shape no reader above expected: still refused, not raised
         reason = _short(f"malformed record ({type(exc).__name__}: {exc})")
         raise InvalidRecordError(reason, raw=payload, path=None) from None
 
@@ -344,17 +344,6 @@ def _wrap(payload: Any, build: Any) -> Any:
 def _short(reason: str, limit: int = 300) -> str:
     """A reason fit for the quarantine: a 1 MB value is not repeated in full."""
     return reason if len(reason) <= limit else reason[:limit] + "..."
-
-
-_SHAPE_ERRORS = (
-    AttributeError,
-    TypeError,
-    KeyError,
-    IndexError,
-    ValueError,
-    OverflowError,
-    RecursionError,
-)
 
 
 # --- customers ------------------------------------------------------------------------------

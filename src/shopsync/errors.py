@@ -155,6 +155,19 @@ class InvalidRecordError(ShopSyncError):
         self.path = path
 
 
+SHAPE_ERRORS: tuple[type[Exception], ...] = (
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+)
+"""What reading a payload of an unexpected shape raises (``None.get``, an ``int`` iterated,
+nesting too deep): a mapper turns these into :class:`InvalidRecordError`."""
+
+
 class CurrencyMismatchError(ShopSyncError, ValueError):
     """Two amounts in different currencies were combined."""
 
