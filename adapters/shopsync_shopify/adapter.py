@@ -646,6 +646,7 @@ class ShopifyAdapter:
                 "bulk operation refused: " + "; ".join(str(e.get("message")) for e in errors),
                 platform=PLATFORM,
             )
+        wait = min(0.2, self.bulk_poll_interval)  # small operations finish in a second or two
         while True:
             node = self.graphql(queries.BULK_STATUS, {"id": op_id}, requested=1)["data"]["node"]
             status = node["status"]
@@ -660,7 +661,8 @@ class ShopifyAdapter:
                 raise PlatformError(
                     f"bulk operation {op_id} did not finish in {timeout}s", platform=PLATFORM
                 )
-            self._sleep(self.bulk_poll_interval)
+            self._sleep(wait)
+            wait = min(wait * 2, self.bulk_poll_interval)
 
     def _bulk_pages(
         self,

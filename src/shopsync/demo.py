@@ -33,7 +33,7 @@ from shopsync.report import write_report
 from shopsync.sinks import JsonLines, Platform
 from shopsync.store import Store
 from shopsync.sync import SyncReport, sync
-from shopsync.testing.process import RemoteShop, emulate_in_process
+from shopsync.testing.process import RemoteShop, emulate_in_processes
 
 __all__ = ["DEMO_SHOPS", "DemoResult", "run_demo"]
 
@@ -42,7 +42,7 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
     "shopify": {
         "seed": 11,
         "customers": 2500,
-        "orders": 12000,
+        "orders": 11000,
         "products": 80,
         "currency": "USD",
         "plan": "plus",
@@ -50,7 +50,7 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
     "woocommerce": {
         "seed": 12,
         "customers": 2000,
-        "orders": 10000,
+        "orders": 9000,
         "products": 60,
         "currency": "EUR",
     },
@@ -94,10 +94,9 @@ def run_demo(
     tiers: dict[tuple[str, str], dict[str, str | None]] = {}
     with ExitStack() as stack:
         console.print("Starting two emulated shops on 127.0.0.1 ...")
-        shops = {
-            platform: stack.enter_context(emulate_in_process(platform, **_scaled(spec, scale)))
-            for platform, spec in DEMO_SHOPS.items()
-        }
+        shops = stack.enter_context(
+            emulate_in_processes({p: _scaled(spec, scale) for p, spec in DEMO_SHOPS.items()})
+        )
         for remote in shops.values():
             console.print(
                 f"  {remote.platform:12} {remote.url}  {remote.customers:,} customers, "
@@ -120,7 +119,7 @@ def run_demo(
         for adapter in adapters:
             adapter.close()
     console.print("Writing the HTML report ...")
-    # two weekly plans for the holdout lift keep the report to a few seconds
+    # one replayed plan for the holdout lift keeps the report to a few seconds
     html = write_report(
         store,
         db.with_suffix(".html"),
@@ -128,7 +127,7 @@ def run_demo(
         policy=Policy(),
         planned=planned,
         tiers=tiers,
-        lift_plans=2,
+        lift_plans=1,
     )
     store.close()
     result = DemoResult(

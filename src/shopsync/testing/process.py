@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -19,7 +19,7 @@ from typing import Any
 
 from shopsync.errors import ConfigurationError
 
-__all__ = ["RemoteShop", "emulate_in_process"]
+__all__ = ["RemoteShop", "emulate_in_process", "emulate_in_processes"]
 
 
 @dataclass(frozen=True)
@@ -59,23 +59,40 @@ def _serve(platform: str, options: dict[str, Any], conn: Connection) -> None:
 @contextmanager
 def emulate_in_process(platform: str, **options: Any) -> Iterator[RemoteShop]:
     """Like :func:`shopsync.testing.emulate`, but served by a child process."""
+    with emulate_in_processes({platform: options}) as shops:
+        yield shops[platform]
+
+
+@contextmanager
+def emulate_in_processes(shops: Mapping[str, dict[str, Any]]) -> Iterator[dict[str, RemoteShop]]:
+    """Several shops (platform: options), each served by a child process; the children
+    generate their shops side by side."""
     context = mp.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(platform, options, child), daemon=True)
-    process.start()
-    child.close()
+    children: dict[str, tuple[Any, Connection]] = {}
     try:
-        try:
-            answer = parent.recv()
-        except EOFError:
-            raise ConfigurationError(f"emulated {platform} shop exited before serving") from None
-        if isinstance(answer, Exception):
-            raise answer
-        yield answer
+        for platform, options in shops.items():
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(platform, options, child), daemon=True)
+            process.start()
+            child.close()
+            children[platform] = (process, parent)
+        yield {platform: _answer(platform, parent) for platform, (_, parent) in children.items()}
     finally:
-        with contextlib.suppress(OSError):
-            parent.send("stop")
-        parent.close()
-        process.join(timeout=10)
-        if process.is_alive():
-            process.kill()
+        for _, parent in children.values():
+            with contextlib.suppress(OSError):
+                parent.send("stop")
+            parent.close()
+        for process, _ in children.values():
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def _answer(platform: str, parent: Connection) -> RemoteShop:
+    try:
+        answer = parent.recv()
+    except EOFError:
+        raise ConfigurationError(f"emulated {platform} shop exited before serving") from None
+    if isinstance(answer, Exception):
+        raise answer
+    return answer  # type: ignore[no-any-return]
