@@ -709,9 +709,11 @@ class WooCommerceEmulator:
         return self._page(
             request,
             rows,
-            lambda row: row[1]
-            if isinstance(row[1], dict)
-            else render.render_coupon(*row[1], tz=tz, base=base),
+            lambda row: (
+                row[1]
+                if isinstance(row[1], dict)
+                else render.render_coupon(*row[1], tz=tz, base=base)
+            ),
         )
 
     def _create_coupon(self, request: Request) -> Response:
@@ -727,9 +729,7 @@ class WooCommerceEmulator:
         if not code:
             raise _Invalid("code", "code is required.")
         emails = data.get("email_restrictions") or []
-        if not isinstance(emails, list) or not all(
-            isinstance(e, str) and "@" in e for e in emails
-        ):
+        if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
             raise _Invalid("email_restrictions", "email_restrictions[0] is not a valid email.")
         try:
             amount = Decimal(str(data.get("amount") or "0"))

@@ -52,9 +52,10 @@ Consent
     of the customer (its ``updated_at``); earlier, consent is ``unknown`` and the planner
     holds marketing back. Platforms update a customer when they order, so without consent
     dates (WooCommerce) customers who came back after a step often had no known consent at
-    it, and drop out of both the treated and the holdout group. :attr:`Backtest.consent_unseen` counts such customers
-    (currently subscribed) and :attr:`Backtest.notes` says how many of them came back: the
-    return rates of marketing programs read low by that much.
+    it, and drop out of both the treated and the holdout group.
+    :attr:`Backtest.consent_unseen` counts such customers (currently subscribed) and
+    :attr:`Backtest.notes` says how many of them came back: the return rates of marketing
+    programs read low by that much.
 
 Times
     ``start`` and ``end`` may be naive; they are then read as UTC, as the CLI's ``--as-of``

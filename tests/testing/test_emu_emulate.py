@@ -46,14 +46,17 @@ def test_emulate_finds_the_platform_through_entry_points(fake_platform: str) -> 
 
 
 def test_same_seed_same_shop(fake_platform: str) -> None:
-    with emulate(fake_platform, seed=9, customers=20, orders=50, end=END) as a, \
-            emulate(fake_platform, seed=9, customers=20, orders=50, end=END) as b:
+    with (
+        emulate(fake_platform, seed=9, customers=20, orders=50, end=END) as a,
+        emulate(fake_platform, seed=9, customers=20, orders=50, end=END) as b,
+    ):
         assert a.url != b.url and a.state == b.state
 
 
 def test_faults_argument(fake_platform: str) -> None:
-    with emulate(fake_platform, customers=5, orders=5, end=END,
-                 faults={"rate_429": 1.0, "retry_after": 0.25}) as shop:
+    with emulate(
+        fake_platform, customers=5, orders=5, end=END, faults={"rate_429": 1.0, "retry_after": 0.25}
+    ) as shop:
         r = get(f"{shop.url}/customers")
         assert r.status_code == 429 and r.headers["Retry-After"] == "0.25"
         assert shop.state.faults is shop.faults and shop.faults.counts["429"] == 1
@@ -67,10 +70,10 @@ def test_unknown_platform_lists_installed(fake_platform: str) -> None:
         pass
 
 
-def test_webhooks_are_signed_delivered_and_retried(fake_platform: str,
-                                                   receiver: Any) -> None:
-    with emulate(fake_platform, customers=10, orders=20, end=END, webhook_backoff=0.01,
-                 webhook_attempts=4) as shop:
+def test_webhooks_are_signed_delivered_and_retried(fake_platform: str, receiver: Any) -> None:
+    with emulate(
+        fake_platform, customers=10, orders=20, end=END, webhook_backoff=0.01, webhook_attempts=4
+    ) as shop:
         (sub,) = shop.subscribe(receiver.url, "customers/update", secret="s3cret")
         shop.subscribe(receiver.url, ["orders/create"])  # does not concern customer updates
         receiver.statuses = [500, 503]  # two failures, then accepted
@@ -89,8 +92,9 @@ def test_webhooks_are_signed_delivered_and_retried(fake_platform: str,
 
 
 def test_webhook_gives_up_after_max_attempts(fake_platform: str, receiver: Any) -> None:
-    with emulate(fake_platform, customers=3, orders=3, end=END, webhook_backoff=0.01,
-                 webhook_attempts=3) as shop:
+    with emulate(
+        fake_platform, customers=3, orders=3, end=END, webhook_backoff=0.01, webhook_attempts=3
+    ) as shop:
         shop.subscribe(receiver.url, "customers/update")
         receiver.statuses = [500] * 10
         shop.state.update_customer(next(iter(shop.state.customers)), last_name="X")
@@ -100,8 +104,9 @@ def test_webhook_gives_up_after_max_attempts(fake_platform: str, receiver: Any) 
 
 
 def test_webhook_connection_error_is_retried(fake_platform: str, receiver: Any) -> None:
-    with emulate(fake_platform, customers=3, orders=3, end=END, webhook_backoff=0.01,
-                 webhook_attempts=2) as shop:
+    with emulate(
+        fake_platform, customers=3, orders=3, end=END, webhook_backoff=0.01, webhook_attempts=2
+    ) as shop:
         dead = receiver.url
         receiver.close()  # nobody listens there any more
         shop.subscribe(dead, "customers/update")
@@ -110,8 +115,7 @@ def test_webhook_connection_error_is_retried(fake_platform: str, receiver: Any) 
         assert [a.status for a in shop.state.deliveries] == [None, None]
 
 
-def test_pytest_fixture(fake_platform: str,
-                        emulated_shop: Callable[..., EmulatedShop]) -> None:
+def test_pytest_fixture(fake_platform: str, emulated_shop: Callable[..., EmulatedShop]) -> None:
     first = emulated_shop("fake", customers=5, orders=10, end=END)
     second = emulated_shop("fake", seed=2, customers=6, orders=10, end=END)
     assert len(first.state.customers) == 5 and len(second.state.customers) == 6
@@ -122,8 +126,9 @@ def test_pytest_fixture(fake_platform: str,
 def test_plugin_works_as_a_pytest_plugin(tmp_path: Path, fake_platform: str) -> None:
     """In a separate pytest run, loaded as the pytest11 entry point (or with -p until that
     is declared): the fixture starts shops and stops them at teardown."""
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent(
-        """
+    (tmp_path / "test_inner.py").write_text(
+        textwrap.dedent(
+            """
         import datetime as dt
         import requests
         URLS = []
@@ -143,23 +148,47 @@ def test_plugin_works_as_a_pytest_plugin(tmp_path: Path, fake_platform: str) -> 
                 return
             raise AssertionError("the shop is still running")
         """
-    ))
-    declared = any(ep.value == "shopsync.testing.pytest_plugin"
-                   for ep in entry_points(group="pytest11"))
+        )
+    )
+    declared = any(
+        ep.value == "shopsync.testing.pytest_plugin" for ep in entry_points(group="pytest11")
+    )
     plugin = [] if declared else ["-p", "shopsync.testing.pytest_plugin"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(tmp_path / "site"), os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(tmp_path / "site"), os.environ.get("PYTHONPATH")) if p
+        ),
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", *plugin, "-q", "-p", "no:cacheprovider",
-         "-c", os.devnull, "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *plugin,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
 
 
-def test_cli_emulate_prints_url_and_settings(fake_platform: str,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_emulate_prints_url_and_settings(
+    fake_platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
     from typer.testing import CliRunner

@@ -47,12 +47,21 @@ def test_exact_counts_numeric_ids_and_window(big: ShopState) -> None:
         assert END - dt.timedelta(days=3 * 366) <= record.created_at <= record.updated_at < END
 
 
-@pytest.mark.parametrize(("platform", "currency"), [("shopify", "USD"), ("woocommerce", "JPY"),
-                                                    ("shopify", "KWD"), ("woocommerce", "EUR")])
+@pytest.mark.parametrize(
+    ("platform", "currency"),
+    [("shopify", "USD"), ("woocommerce", "JPY"), ("shopify", "KWD"), ("woocommerce", "EUR")],
+)
 def test_every_record_is_a_valid_model(platform: str, currency: str) -> None:
     """Orders are built unvalidated for speed, so check they survive validation unchanged."""
-    state = generate_shop(platform=platform, shop="v.example", seed=2, customers=200,
-                          orders=1200, currency=currency, end=END)
+    state = generate_shop(
+        platform=platform,
+        shop="v.example",
+        seed=2,
+        customers=200,
+        orders=1200,
+        currency=currency,
+        end=END,
+    )
     for record in (*state.customers.values(), *state.orders.values(), *state.products.values()):
         again = type(record).model_validate(record.model_dump())
         assert again == record
@@ -123,8 +132,12 @@ def test_consent_mix_and_birthdays(big: ShopState) -> None:
     customers = list(big.customers.values())
     email = collections.Counter(c.consent.email.state for c in customers)
     sms = collections.Counter(c.consent.sms.state for c in customers)
-    for state in (ConsentState.SUBSCRIBED, ConsentState.NOT_SUBSCRIBED, ConsentState.UNSUBSCRIBED,
-                  ConsentState.PENDING):
+    for state in (
+        ConsentState.SUBSCRIBED,
+        ConsentState.NOT_SUBSCRIBED,
+        ConsentState.UNSUBSCRIBED,
+        ConsentState.PENDING,
+    ):
         assert email[state] > 0.02 * len(customers)
     assert 0.3 < email[ConsentState.SUBSCRIBED] / len(customers) < 0.55
     assert sms[ConsentState.SUBSCRIBED] > 0 and sms[ConsentState.UNKNOWN] > 0.5 * len(customers)

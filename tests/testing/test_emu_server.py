@@ -41,12 +41,18 @@ class EchoEmulator:
             raise RuntimeError("emulator bug")
         if request.path == "/big":
             return Response.json({"data": "x" * 10_000})
-        return Response.json({
-            "method": request.method, "path": request.path, "query": request.query,
-            "raw": request.query_string, "body": request.json(),
-            "agent": request.headers.get("user-agent", ""), "base": request.base_url,
-            "customers": len(self.state.customers),
-        })
+        return Response.json(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query,
+                "raw": request.query_string,
+                "body": request.json(),
+                "agent": request.headers.get("user-agent", ""),
+                "base": request.base_url,
+                "customers": len(self.state.customers),
+            }
+        )
 
     def settings(self, base_url: str) -> dict[str, Any]:
         return {"url": base_url}
@@ -97,19 +103,20 @@ def test_serves_requests_over_real_http(server: EmulatorServer, session: request
         assert session.request(method, f"{server.url}/m", timeout=5).json()["method"] == method
 
 
-def test_keep_alive_reuses_one_connection(server: EmulatorServer,
-                                         session: requests.Session) -> None:
+def test_keep_alive_reuses_one_connection(
+    server: EmulatorServer, session: requests.Session
+) -> None:
     first = session.get(f"{server.url}/1", timeout=5)
     sock = first.raw._connection.sock if first.raw._connection else None  # type: ignore[union-attr]
     second = session.get(f"{server.url}/2", timeout=5)
     assert first.headers.get("Connection", "keep-alive").lower() != "close"
     assert second.status_code == 200
-    assert sock is None or second.raw._connection is None or \
-        second.raw._connection.sock is sock  # type: ignore[union-attr]
+    assert sock is None or second.raw._connection is None or second.raw._connection.sock is sock  # type: ignore[union-attr]
 
 
-def test_emulator_exception_becomes_500_and_is_recorded(server: EmulatorServer,
-                                                       session: requests.Session) -> None:
+def test_emulator_exception_becomes_500_and_is_recorded(
+    server: EmulatorServer, session: requests.Session
+) -> None:
     r = session.get(f"{server.url}/boom", timeout=5)
     assert r.status_code == 500 and "emulator bug" in r.json()["errors"]
     assert len(server.errors) == 1 and isinstance(server.errors[0], RuntimeError)
@@ -131,8 +138,9 @@ def test_5xx(server: EmulatorServer, session: requests.Session) -> None:
     assert session.get(f"{server.url}/x", timeout=5).status_code == 200
 
 
-def test_slow_response_hits_a_client_timeout(server: EmulatorServer,
-                                             session: requests.Session) -> None:
+def test_slow_response_hits_a_client_timeout(
+    server: EmulatorServer, session: requests.Session
+) -> None:
     server.faults.inject("slow")
     with pytest.raises(requests.exceptions.ReadTimeout):
         session.get(f"{server.url}/x", timeout=0.05)
@@ -161,8 +169,7 @@ def test_truncated_body(server: EmulatorServer, session: requests.Session) -> No
     assert len(json.loads(good.content)["data"]) == 10_000
 
 
-def test_rates_are_seeded_and_counted(server: EmulatorServer,
-                                      session: requests.Session) -> None:
+def test_rates_are_seeded_and_counted(server: EmulatorServer, session: requests.Session) -> None:
     faults = server.faults
     faults.rate_429, faults.rate_5xx = 0.3, 0.2
     codes = [session.get(f"{server.url}/x", timeout=5).status_code for _ in range(60)]

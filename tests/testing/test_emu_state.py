@@ -17,8 +17,9 @@ END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
 @pytest.fixture
 def state() -> ShopState:
-    s = generate_shop(platform="shopify", shop="st.example", seed=3, customers=40, orders=150,
-                      end=END)
+    s = generate_shop(
+        platform="shopify", shop="st.example", seed=3, customers=40, orders=150, end=END
+    )
     frozen = END + dt.timedelta(days=1)
     s.clock = lambda: frozen  # a stopped clock: strictness must come from the state
     return s
@@ -32,9 +33,13 @@ def events(state: ShopState) -> list[Event]:
 
 
 def paid_order(state: ShopState) -> str:
-    return next(o.id for o in state.orders.values()
-                if o.financial_status is FinancialStatus.PAID and len(o.line_items) > 1
-                and o.fulfillment_status is FulfillmentStatus.FULFILLED)
+    return next(
+        o.id
+        for o in state.orders.values()
+        if o.financial_status is FinancialStatus.PAID
+        and len(o.line_items) > 1
+        and o.fulfillment_status is FulfillmentStatus.FULFILLED
+    )
 
 
 def test_updates_bump_updated_at_strictly_and_emit(state: ShopState, events: list[Event]) -> None:
@@ -77,16 +82,25 @@ def test_add_records_with_fresh_ids(state: ShopState, events: list[Event]) -> No
     assert customer.platform == "shopify" and customer.created_at == customer.updated_at
     product = state.add_product(title="Thing")
     order = state.add_order(
-        customer_id=customer.id, email=customer.email, financial_status="pending",
-        subtotal=Money.of(10, "USD"), total_discounts=Money.of(0, "USD"),
-        total_shipping=Money.of(0, "USD"), total_tax=Money.of(0, "USD"),
-        total=Money.of(10, "USD"), total_refunded=Money.of(0, "USD"),
+        customer_id=customer.id,
+        email=customer.email,
+        financial_status="pending",
+        subtotal=Money.of(10, "USD"),
+        total_discounts=Money.of(0, "USD"),
+        total_shipping=Money.of(0, "USD"),
+        total_tax=Money.of(0, "USD"),
+        total=Money.of(10, "USD"),
+        total_refunded=Money.of(0, "USD"),
     )
     assert order.id in state.orders and product.id in state.products
     assert state.customers[customer.id].orders_count == 1
     assert state.customers[customer.id].total_spent == Money.of(10, "USD")
-    assert [e.topic for e in events] == ["customer.created", "product.created", "order.created",
-                                         "customer.updated"]
+    assert [e.topic for e in events] == [
+        "customer.created",
+        "product.created",
+        "order.created",
+        "customer.updated",
+    ]
     paid = state.pay_order(order.id)
     assert paid.financial_status is FinancialStatus.PAID and paid.paid_at == paid.updated_at
     assert events[-1].topic == "order.paid"
@@ -100,7 +114,8 @@ def test_partial_then_full_refund(state: ShopState, events: list[Event]) -> None
     assert partial.financial_status is FinancialStatus.PARTIALLY_REFUNDED
     assert partial.line_items[0].refunded_quantity == 1
     assert partial.total_refunded.amount == (line.total.amount / line.quantity).quantize(
-        Decimal("0.01"))
+        Decimal("0.01")
+    )
     assert events[-1].topic == "refund.created" and events[-1].child_id == partial.refunds[-1].id
     full = state.refund_order(oid)
     assert full.financial_status is FinancialStatus.REFUNDED and full.total_refunded == full.total
@@ -122,8 +137,9 @@ def test_fulfil_in_two_parts(state: ShopState, events: list[Event]) -> None:
     order = state.update_order(oid, fulfillments=(), fulfillment_status="unfulfilled")
     del events[:]
     first = order.line_items[0]
-    part = state.fulfill_order(oid, lines={first.id: first.quantity}, tracking_company="UPS",
-                               tracking_numbers=["1Z1"])
+    part = state.fulfill_order(
+        oid, lines={first.id: first.quantity}, tracking_company="UPS", tracking_numbers=["1Z1"]
+    )
     assert part.fulfillment_status is FulfillmentStatus.PARTIALLY_FULFILLED
     assert events[-1].topic == "fulfillment.created"
     done = state.fulfill_order(oid)

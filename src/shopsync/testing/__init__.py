@@ -146,8 +146,14 @@ def emulate(
     """
     cls = load_emulator(platform)
     state = generate_shop(
-        platform=platform, shop=cls.default_shop(seed), seed=seed, customers=customers,
-        orders=orders, products=products, currency=currency, end=end,
+        platform=platform,
+        shop=cls.default_shop(seed),
+        seed=seed,
+        customers=customers,
+        orders=orders,
+        products=products,
+        currency=currency,
+        end=end,
     )
     state.faults = faults if isinstance(faults, Faults) else Faults(**dict(faults or {}))
     emulator = cls(state, **options)
@@ -159,8 +165,13 @@ def emulate(
     try:
         dispatcher.start()
         yield EmulatedShop(
-            url=server.url, settings=emulator.settings(server.url), state=state,
-            faults=state.faults, server=server, emulator=emulator, dispatcher=dispatcher,
+            url=server.url,
+            settings=emulator.settings(server.url),
+            state=state,
+            faults=state.faults,
+            server=server,
+            emulator=emulator,
+            dispatcher=dispatcher,
         )
     finally:
         dispatcher.stop()

@@ -80,6 +80,8 @@ _ID_BASE = {
     "fulfillments": 40_000_000,
     "webhooks": 50_000_000,
 }
+
+
 def _builder(model: type[B]) -> Callable[..., B]:
     """A fast unvalidated constructor: copying a template is several times quicker than
     ``model_construct``, which resolves every default on every call."""
@@ -112,44 +114,178 @@ class _Category:
 
 
 _CATALOGUE = (
-    _Category("Coffee", ("Espresso Blend", "House Roast", "Single Origin", "Decaf"), (12, 24),
-              (("250 g", 1.0), ("1 kg", 3.2)), usage_days=21, weight=2.0),
-    _Category("Tea", ("Green Tea", "Earl Grey", "Chai", "Rooibos"), (8, 18),
-              (("50 g", 1.0), ("200 g", 3.0)), usage_days=45),
-    _Category("Skincare", ("Face Cream", "Serum", "Cleanser", "Sunscreen"), (15, 45),
-              (("50 ml", 1.0),), usage_days=60, weight=1.5),
-    _Category("Supplements", ("Vitamin D", "Omega 3", "Magnesium", "Protein"), (14, 40),
-              (("60 caps", 1.0), ("120 caps", 1.8)), usage_days=30),
-    _Category("Pet Food", ("Dog Kibble", "Cat Food", "Treats"), (18, 55),
-              (("2 kg", 1.0), ("7 kg", 2.9)), usage_days=28),
-    _Category("Electronics", ("Headphones", "Speaker", "Charger", "Smart Lamp"), (29, 249),
-              (("Black", 1.0), ("White", 1.0)), warranty_days=730, weight=0.8),
-    _Category("Kitchen", ("Grinder", "Kettle", "French Press", "Scale"), (25, 180),
-              (("Standard", 1.0),), warranty_days=365, weight=0.7),
-    _Category("Apparel", ("T-Shirt", "Hoodie", "Cap", "Socks"), (15, 70),
-              (("S", 1.0), ("M", 1.0), ("L", 1.0), ("XL", 1.0)), weight=1.2),
+    _Category(
+        "Coffee",
+        ("Espresso Blend", "House Roast", "Single Origin", "Decaf"),
+        (12, 24),
+        (("250 g", 1.0), ("1 kg", 3.2)),
+        usage_days=21,
+        weight=2.0,
+    ),
+    _Category(
+        "Tea",
+        ("Green Tea", "Earl Grey", "Chai", "Rooibos"),
+        (8, 18),
+        (("50 g", 1.0), ("200 g", 3.0)),
+        usage_days=45,
+    ),
+    _Category(
+        "Skincare",
+        ("Face Cream", "Serum", "Cleanser", "Sunscreen"),
+        (15, 45),
+        (("50 ml", 1.0),),
+        usage_days=60,
+        weight=1.5,
+    ),
+    _Category(
+        "Supplements",
+        ("Vitamin D", "Omega 3", "Magnesium", "Protein"),
+        (14, 40),
+        (("60 caps", 1.0), ("120 caps", 1.8)),
+        usage_days=30,
+    ),
+    _Category(
+        "Pet Food",
+        ("Dog Kibble", "Cat Food", "Treats"),
+        (18, 55),
+        (("2 kg", 1.0), ("7 kg", 2.9)),
+        usage_days=28,
+    ),
+    _Category(
+        "Electronics",
+        ("Headphones", "Speaker", "Charger", "Smart Lamp"),
+        (29, 249),
+        (("Black", 1.0), ("White", 1.0)),
+        warranty_days=730,
+        weight=0.8,
+    ),
+    _Category(
+        "Kitchen",
+        ("Grinder", "Kettle", "French Press", "Scale"),
+        (25, 180),
+        (("Standard", 1.0),),
+        warranty_days=365,
+        weight=0.7,
+    ),
+    _Category(
+        "Apparel",
+        ("T-Shirt", "Hoodie", "Cap", "Socks"),
+        (15, 70),
+        (("S", 1.0), ("M", 1.0), ("L", 1.0), ("XL", 1.0)),
+        weight=1.2,
+    ),
     _Category("Home", ("Candle", "Mug", "Blanket", "Vase"), (9, 60), (("Standard", 1.0),)),
 )
-_ADJECTIVES = ("Classic", "Organic", "Premium", "Everyday", "Nordic", "Wild", "Pure", "Urban",
-               "Golden", "Daily", "Deluxe", "Simple")
+_ADJECTIVES = (
+    "Classic",
+    "Organic",
+    "Premium",
+    "Everyday",
+    "Nordic",
+    "Wild",
+    "Pure",
+    "Urban",
+    "Golden",
+    "Daily",
+    "Deluxe",
+    "Simple",
+)
 _VENDORS = ("Acme Goods", "Northwind", "Bluebird Co", "Fieldstone", "Harbor & Hill")
 _FIRST = (
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas",
-    "Sarah", "Daniel", "Karen", "Lukas", "Emma", "Noah", "Mia", "Oliver", "Sofia", "Liam",
-    "Chloe", "Lucas", "Hannah", "Ava", "Leon", "Yuki", "Aiko", "Mateo", "Lea", "Omar", "Zara",
-    "Ingrid", "Pierre",
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Daniel",
+    "Karen",
+    "Lukas",
+    "Emma",
+    "Noah",
+    "Mia",
+    "Oliver",
+    "Sofia",
+    "Liam",
+    "Chloe",
+    "Lucas",
+    "Hannah",
+    "Ava",
+    "Leon",
+    "Yuki",
+    "Aiko",
+    "Mateo",
+    "Lea",
+    "Omar",
+    "Zara",
+    "Ingrid",
+    "Pierre",
 )
 _LAST = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Martin", "Jackson", "Lee",
-    "White", "Harris", "Clark", "Lewis", "Walker", "Müller", "Schmidt", "Dubois", "Bernard",
-    "Rossi", "Tanaka", "Sato", "Kowalski", "Nielsen", "Silva", "O'Brien", "Novak", "Costa",
-    "Fischer", "Weber", "Laurent",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Jackson",
+    "Lee",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Müller",
+    "Schmidt",
+    "Dubois",
+    "Bernard",
+    "Rossi",
+    "Tanaka",
+    "Sato",
+    "Kowalski",
+    "Nielsen",
+    "Silva",
+    "O'Brien",
+    "Novak",
+    "Costa",
+    "Fischer",
+    "Weber",
+    "Laurent",
 )
 _COUNTRIES = (  # code, weight, tax rate, (city, province, zip pattern) ...
-    ("US", 0.60, "0.07", (("Portland", "OR", "972##"), ("Austin", "TX", "787##"),
-                          ("Brooklyn", "NY", "112##"), ("Denver", "CO", "802##"))),
+    (
+        "US",
+        0.60,
+        "0.07",
+        (
+            ("Portland", "OR", "972##"),
+            ("Austin", "TX", "787##"),
+            ("Brooklyn", "NY", "112##"),
+            ("Denver", "CO", "802##"),
+        ),
+    ),
     ("CA", 0.10, "0.13", (("Toronto", "ON", "M5V #A#"), ("Vancouver", "BC", "V6B #A#"))),
     ("GB", 0.10, "0.20", (("London", None, "EC1A #AA"), ("Leeds", None, "LS1 #AA"))),
     ("DE", 0.08, "0.19", (("Berlin", None, "101##"), ("München", None, "803##"))),
@@ -164,15 +300,25 @@ _CARRIERS = (
     ("DHL Express", "https://www.dhl.com/en/express/tracking.html?AWB={}"),
 )
 _CODES = (("WELCOME10", "0.10"), ("SAVE15", "0.15"), ("VIP20", "0.20"), ("SPRING10", "0.10"))
-_SOURCES = {"shopify": (("web", 0.86), ("pos", 0.06), ("shopify_draft_order", 0.08)),
-            "woocommerce": (("checkout", 0.93), ("admin", 0.07))}
+_SOURCES = {
+    "shopify": (("web", 0.86), ("pos", 0.06), ("shopify_draft_order", 0.08)),
+    "woocommerce": (("checkout", 0.93), ("admin", 0.07)),
+}
 _REFUND_NOTES = ("Damaged in transit", "Changed mind", "Wrong size", "Goodwill", None)
-_EMAIL_CONSENT = ((ConsentState.SUBSCRIBED, 0.42), (ConsentState.NOT_SUBSCRIBED, 0.33),
-                  (ConsentState.UNSUBSCRIBED, 0.12), (ConsentState.PENDING, 0.05),
-                  (ConsentState.UNKNOWN, 0.08))
-_SMS_CONSENT = ((ConsentState.SUBSCRIBED, 0.25), (ConsentState.NOT_SUBSCRIBED, 0.55),
-                (ConsentState.UNSUBSCRIBED, 0.10), (ConsentState.PENDING, 0.05),
-                (ConsentState.UNKNOWN, 0.05))
+_EMAIL_CONSENT = (
+    (ConsentState.SUBSCRIBED, 0.42),
+    (ConsentState.NOT_SUBSCRIBED, 0.33),
+    (ConsentState.UNSUBSCRIBED, 0.12),
+    (ConsentState.PENDING, 0.05),
+    (ConsentState.UNKNOWN, 0.08),
+)
+_SMS_CONSENT = (
+    (ConsentState.SUBSCRIBED, 0.25),
+    (ConsentState.NOT_SUBSCRIBED, 0.55),
+    (ConsentState.UNSUBSCRIBED, 0.10),
+    (ConsentState.PENDING, 0.05),
+    (ConsentState.UNKNOWN, 0.05),
+)
 
 
 def generate_shop(
@@ -273,12 +419,16 @@ class _Generator:
         rng = self.rng
         code, _, _, cities = self.pick(tuple((c, c[1]) for c in _COUNTRIES))
         city, province, pattern = rng.choice(cities)
-        zip_code = "".join(
-            str(rng.randrange(10)) if ch == "#" else ch for ch in pattern
-        ).replace("A", rng.choice("ABCEHJKLMNPRSTVXY"))
+        zip_code = "".join(str(rng.randrange(10)) if ch == "#" else ch for ch in pattern).replace(
+            "A", rng.choice("ABCEHJKLMNPRSTVXY")
+        )
         return Address(
-            first_name=first, last_name=last, address1=f"{rng.randrange(1, 999)} "
-            f"{rng.choice(_STREETS)} Street", city=city, province=province, zip=zip_code,
+            first_name=first,
+            last_name=last,
+            address1=f"{rng.randrange(1, 999)} {rng.choice(_STREETS)} Street",
+            city=city,
+            province=province,
+            zip=zip_code,
             country_code=code,
         )
 
@@ -307,8 +457,12 @@ class _Generator:
             title = f"{rng.choice(_ADJECTIVES)} {rng.choice(cat.nouns)}"
             base = rng.uniform(*cat.price) * self.scale
             variants = tuple(
-                Variant(id=self.next_id("variants"), sku=f"{cat.name[:3].upper()}-{i + 1:04d}-{j}",
-                        title=opt, price=self.money(self.price(base * mult)))
+                Variant(
+                    id=self.next_id("variants"),
+                    sku=f"{cat.name[:3].upper()}-{i + 1:04d}-{j}",
+                    title=opt,
+                    price=self.money(self.price(base * mult)),
+                )
                 for j, (opt, mult) in enumerate(cat.options, 1)
             )
             if self.platform == "woocommerce" and len(variants) == 1:
@@ -317,17 +471,25 @@ class _Generator:
             created = self.when(u) if i else self.start  # the shop opens with one product
             status = self.pick((("active", 0.9), ("draft", 0.04), ("archived", 0.06)))
             product = Product(
-                platform=self.platform, shop=self.shop, id=pid, title=title,
-                product_type=cat.name, vendor=rng.choice(_VENDORS),
-                tags=tuple(sorted({cat.name.lower(), *(["bestseller"] if rng.random() < .1
-                                                       else [])})),
-                categories=(cat.name,), status=str(status), created_at=created,
+                platform=self.platform,
+                shop=self.shop,
+                id=pid,
+                title=title,
+                product_type=cat.name,
+                vendor=rng.choice(_VENDORS),
+                tags=tuple(
+                    sorted({cat.name.lower(), *(["bestseller"] if rng.random() < 0.1 else [])})
+                ),
+                categories=(cat.name,),
+                status=str(status),
+                created_at=created,
                 updated_at=min(created + rng.uniform(0, 400) * DAY, self.end - DAY),
                 variants=variants,
             )
             self.state.products[pid] = product
-            self.state.product_facts[pid] = ProductFacts(cat.name, cat.usage_days,
-                                                         cat.warranty_days)
+            self.state.product_facts[pid] = ProductFacts(
+                cat.name, cat.usage_days, cat.warranty_days
+            )
             made.append((product, cat, u))
         made.sort(key=lambda t: t[0].created_at)
         return made
@@ -355,8 +517,9 @@ class _Generator:
             spare = extra - repeaters
             shares = [spare * w / sum(weights) for w in weights]
             allotted = [math.floor(s) for s in shares]
-            by_remainder = sorted(range(repeaters), key=lambda k: shares[k] - allotted[k],
-                                  reverse=True)
+            by_remainder = sorted(
+                range(repeaters), key=lambda k: shares[k] - allotted[k], reverse=True
+            )
             for k in by_remainder[: spare - sum(allotted)]:
                 allotted[k] += 1
             for k, idx in enumerate(order[:repeaters]):
@@ -397,25 +560,40 @@ class _Generator:
                 return MarketingConsent()
             level = OptInLevel.UNKNOWN
             if state in (ConsentState.SUBSCRIBED, ConsentState.PENDING):
-                level = (OptInLevel.CONFIRMED_OPT_IN if state is ConsentState.PENDING
-                         or rng.random() < 0.4 else OptInLevel.SINGLE_OPT_IN)
-            return MarketingConsent(state=state, opt_in_level=level,
-                                    updated_at=min(consent_at, self.end - DAY))
+                level = (
+                    OptInLevel.CONFIRMED_OPT_IN
+                    if state is ConsentState.PENDING or rng.random() < 0.4
+                    else OptInLevel.SINGLE_OPT_IN
+                )
+            return MarketingConsent(
+                state=state, opt_in_level=level, updated_at=min(consent_at, self.end - DAY)
+            )
 
         local = f"{first}.{last}".lower().replace("'", "").replace("ü", "ue")
         return {
-            "platform": self.platform, "shop": self.shop, "email": f"{local}.{idx}@example.com",
-            "phone": phone, "first_name": first, "last_name": last, "created_at": created,
-            "consent": Consent(email=consent(_EMAIL_CONSENT),
-                               sms=consent(_SMS_CONSENT) if phone else MarketingConsent()),
+            "platform": self.platform,
+            "shop": self.shop,
+            "email": f"{local}.{idx}@example.com",
+            "phone": phone,
+            "first_name": first,
+            "last_name": last,
+            "created_at": created,
+            "consent": Consent(
+                email=consent(_EMAIL_CONSENT),
+                sms=consent(_SMS_CONSENT) if phone else MarketingConsent(),
+            ),
             "birthday": dt.date(rng.randint(1950, 2004), rng.randint(1, 12), rng.randint(1, 28))
-            if rng.random() < 0.3 else None,
+            if rng.random() < 0.3
+            else None,
             "default_address": self.address(first, last),
             "tags": ("newsletter",) if rng.random() < 0.2 else (),
         }
 
-    def make_orders(self, plans: list[tuple[float, int | None]],
-                    catalogue: list[tuple[Product, _Category, float]]) -> None:
+    def make_orders(
+        self,
+        plans: list[tuple[float, int | None]],
+        catalogue: list[tuple[Product, _Category, float]],
+    ) -> None:
         rng = self.rng
         n_customers = len(self.signup)
         # customers get ids in sign-up order, as platforms hand them out
@@ -456,14 +634,22 @@ class _Generator:
                 home = self.address(first, last)
             eligible = max(1, bisect.bisect_right(prod_times, created))
             lines_from = self.choose_products(idx, eligible, cum, favourites)
-            order = self.make_order(number, created, idx, email, home, lines_from, catalogue,
-                                    profiles, str(self.pick(sources)))
+            order = self.make_order(
+                number,
+                created,
+                idx,
+                email,
+                home,
+                lines_from,
+                catalogue,
+                profiles,
+                str(self.pick(sources)),
+            )
             self.state.orders[order.id] = order
             if idx is not None:
                 seen = stats.setdefault(idx, [0, Decimal(0), created])
                 seen[0] = int(seen[0]) + 1
-                if order.financial_status not in (FinancialStatus.VOIDED,
-                                                   FinancialStatus.PENDING):
+                if order.financial_status not in (FinancialStatus.VOIDED, FinancialStatus.PENDING):
                     seen[1] = Decimal(seen[1]) + order.total.amount - order.total_refunded.amount
                 seen[2] = created
         spent_rank = sorted(stats, key=lambda i: stats[i][1], reverse=True)
@@ -476,14 +662,20 @@ class _Generator:
                 touched += rng.uniform(0, 200) * DAY
             updated = min(touched, self.end - dt.timedelta(seconds=1))
             tags = (*profile["tags"], "vip") if idx in vips else profile["tags"]
-            customer = Customer.model_validate({
-                **profile, "tags": tags, "updated_at": updated, "orders_count": seen[0],
-                "total_spent": self.money(Decimal(seen[1])),
-            })
+            customer = Customer.model_validate(
+                {
+                    **profile,
+                    "tags": tags,
+                    "updated_at": updated,
+                    "orders_count": seen[0],
+                    "total_spent": self.money(Decimal(seen[1])),
+                }
+            )
             self.state.customers[customer.id] = customer
 
-    def choose_products(self, idx: int | None, eligible: int, cum: list[float],
-                        favourites: dict[int, list[int]]) -> list[int]:
+    def choose_products(
+        self, idx: int | None, eligible: int, cum: list[float], favourites: dict[int, list[int]]
+    ) -> list[int]:
         rng = self.rng
         n_lines = 1
         while n_lines < min(5, eligible) and rng.random() < 0.45:
@@ -503,10 +695,18 @@ class _Generator:
             favourites[idx] = chosen[:2]
         return chosen
 
-    def make_order(self, number: int, created: dt.datetime, idx: int | None, email: str,
-                   home: Address, picks: list[int],
-                   catalogue: list[tuple[Product, _Category, float]],
-                   profiles: list[dict[str, Any]], source: str) -> Order:
+    def make_order(
+        self,
+        number: int,
+        created: dt.datetime,
+        idx: int | None,
+        email: str,
+        home: Address,
+        picks: list[int],
+        catalogue: list[tuple[Product, _Category, float]],
+        profiles: list[dict[str, Any]],
+        source: str,
+    ) -> Order:
         rng = self.rng
         end = self.end
         code_pct = Decimal(0)
@@ -519,24 +719,35 @@ class _Generator:
         for k in picks:
             product, cat, _ = catalogue[k]
             variant = rng.choice(product.variants) if product.variants else None
-            unit = variant.price if variant and variant.price else self.money(
-                self.price(rng.uniform(*cat.price) * self.scale))
+            unit = (
+                variant.price
+                if variant and variant.price
+                else self.money(self.price(rng.uniform(*cat.price) * self.scale))
+            )
             qty = 1 if rng.random() < 0.8 else rng.choice((2, 2, 3))
             gross = unit.amount * qty
             discount = self.money(gross * code_pct)
-            lines.append(_line(
-                id=self.next_id("line_items"), product_id=product.id,
-                variant_id=variant.id if variant else None,
-                sku=variant.sku if variant else f"{cat.name[:3].upper()}-{product.id}",
-                title=product.title, product_type=product.product_type, quantity=qty,
-                unit_price=unit, total_discount=discount if codes else None,
-                total=self.money(gross - discount.amount),
-            ))
+            lines.append(
+                _line(
+                    id=self.next_id("line_items"),
+                    product_id=product.id,
+                    variant_id=variant.id if variant else None,
+                    sku=variant.sku if variant else f"{cat.name[:3].upper()}-{product.id}",
+                    title=product.title,
+                    product_type=product.product_type,
+                    quantity=qty,
+                    unit_price=unit,
+                    total_discount=discount if codes else None,
+                    total=self.money(gross - discount.amount),
+                )
+            )
         subtotal = sum((li.total.amount for li in lines), Decimal(0))
-        discounts = sum((li.total_discount.amount for li in lines if li.total_discount),
-                        Decimal(0))
-        shipping = Decimal(0) if subtotal >= 75 * self.scale else self.price(
-            rng.choice((4, 6)) * self.scale)
+        discounts = sum((li.total_discount.amount for li in lines if li.total_discount), Decimal(0))
+        shipping = (
+            Decimal(0)
+            if subtotal >= 75 * self.scale
+            else self.price(rng.choice((4, 6)) * self.scale)
+        )
         tax_rate = next(Decimal(c[2]) for c in _COUNTRIES if c[0] == home.country_code)
         tax = self.money(subtotal * tax_rate).amount
         total = self.money(subtotal + shipping + tax)
@@ -544,15 +755,27 @@ class _Generator:
         if rng.random() < 0.08:
             shipping_address = self.address(rng.choice(_FIRST), rng.choice(_LAST))  # a gift
         fields: dict[str, Any] = {
-            "platform": self.platform, "shop": self.shop, "id": self.next_id("orders"),
-            "name": f"#{number}", "customer_id": profiles[idx]["id"] if idx is not None else None,
-            "email": email, "created_at": created, "processed_at": created,
-            "currency": self.currency, "subtotal": self.money(subtotal),
-            "total_discounts": self.money(discounts), "total_shipping": self.money(shipping),
-            "total_tax": self.money(tax), "total": total, "total_refunded": self.money(Decimal(0)),
-            "line_items": tuple(lines), "discount_codes": codes, "source": source,
+            "platform": self.platform,
+            "shop": self.shop,
+            "id": self.next_id("orders"),
+            "name": f"#{number}",
+            "customer_id": profiles[idx]["id"] if idx is not None else None,
+            "email": email,
+            "created_at": created,
+            "processed_at": created,
+            "currency": self.currency,
+            "subtotal": self.money(subtotal),
+            "total_discounts": self.money(discounts),
+            "total_shipping": self.money(shipping),
+            "total_tax": self.money(tax),
+            "total": total,
+            "total_refunded": self.money(Decimal(0)),
+            "line_items": tuple(lines),
+            "discount_codes": codes,
+            "source": source,
             "tags": ("gift",) if shipping_address is not home else (),
-            "billing_address": home, "shipping_address": shipping_address,
+            "billing_address": home,
+            "shipping_address": shipping_address,
             "financial_status": FinancialStatus.PAID,
         }
         touched = [created]
@@ -566,11 +789,15 @@ class _Generator:
                 fields["financial_status"] = FinancialStatus.VOIDED
             else:
                 paid = created + dt.timedelta(seconds=rng.uniform(2, 60))
-                fields.update(paid_at=paid, financial_status=FinancialStatus.REFUNDED,
-                              total_refunded=total, refunds=(self.full_refund(
-                                  lines, total, cancelled, "Order cancelled"),))
+                fields.update(
+                    paid_at=paid,
+                    financial_status=FinancialStatus.REFUNDED,
+                    total_refunded=total,
+                    refunds=(self.full_refund(lines, total, cancelled, "Order cancelled"),),
+                )
                 fields["line_items"] = tuple(
-                    li.model_copy(update={"refunded_quantity": li.quantity}) for li in lines)
+                    li.model_copy(update={"refunded_quantity": li.quantity}) for li in lines
+                )
             fields["updated_at"] = max(touched)
             return _order(**fields)
         if age < 10 and rng.random() < 0.15:
@@ -592,13 +819,20 @@ class _Generator:
             delivered: dt.datetime | None = shipped_at + rng.uniform(1, 7) * DAY
             if delivered is not None and (delivered >= end or rng.random() < 0.03):
                 delivered = None  # in transit, or the carrier never scanned it
-            fields["fulfillments"] = (_fulfillment(
-                id=self.next_id("fulfillments"), created_at=shipped_at, tracking_company=company,
-                tracking_numbers=(tracking,), tracking_urls=(url.format(tracking),),
-                delivered_at=delivered,
-                lines=tuple(_fulfillment_line(line_item_id=li.id, quantity=li.quantity)
-                            for li in shipped_lines),
-            ),)
+            fields["fulfillments"] = (
+                _fulfillment(
+                    id=self.next_id("fulfillments"),
+                    created_at=shipped_at,
+                    tracking_company=company,
+                    tracking_numbers=(tracking,),
+                    tracking_urls=(url.format(tracking),),
+                    delivered_at=delivered,
+                    lines=tuple(
+                        _fulfillment_line(line_item_id=li.id, quantity=li.quantity)
+                        for li in shipped_lines
+                    ),
+                ),
+            )
             fields["fulfillment_status"] = status
             touched.append(delivered or shipped_at)
         if roll < CANCEL_RATE + REFUND_RATE:
@@ -609,38 +843,51 @@ class _Generator:
         fields["updated_at"] = max(touched)
         return _order(**fields)
 
-    def full_refund(self, lines: list[LineItem], total: Money, at: dt.datetime,
-                    note: str | None) -> Refund:
-        return _refund(id=self.next_id("refunds"), created_at=at, amount=total, note=note,
-                      lines=tuple(_refund_line(line_item_id=li.id, quantity=li.quantity,
-                                             subtotal=li.total) for li in lines))
+    def full_refund(
+        self, lines: list[LineItem], total: Money, at: dt.datetime, note: str | None
+    ) -> Refund:
+        return _refund(
+            id=self.next_id("refunds"),
+            created_at=at,
+            amount=total,
+            note=note,
+            lines=tuple(
+                _refund_line(line_item_id=li.id, quantity=li.quantity, subtotal=li.total)
+                for li in lines
+            ),
+        )
 
-    def refund(self, fields: dict[str, Any], lines: list[LineItem], total: Money,
-               at: dt.datetime) -> None:
+    def refund(
+        self, fields: dict[str, Any], lines: list[LineItem], total: Money, at: dt.datetime
+    ) -> None:
         rng = self.rng
         note = rng.choice(_REFUND_NOTES)
         kind = rng.random()
         if kind < 0.4:  # everything back
             refund = self.full_refund(lines, total, at, note)
             fields["line_items"] = tuple(
-                li.model_copy(update={"refunded_quantity": li.quantity}) for li in lines)
+                li.model_copy(update={"refunded_quantity": li.quantity}) for li in lines
+            )
             fields["financial_status"] = FinancialStatus.REFUNDED
         elif kind < 0.85:  # one unit of one line
             k = rng.randrange(len(lines))
             li = lines[k]
             amount = self.money(li.total.amount / li.quantity)
             line = _refund_line(line_item_id=li.id, quantity=1, subtotal=amount)
-            refund = _refund(id=self.next_id("refunds"), created_at=at, amount=amount,
-                                    note=note, lines=(line,))
+            refund = _refund(
+                id=self.next_id("refunds"), created_at=at, amount=amount, note=note, lines=(line,)
+            )
             changed = list(lines)
             changed[k] = li.model_copy(update={"refunded_quantity": 1})
             fields["line_items"] = tuple(changed)
-            fields["financial_status"] = (FinancialStatus.REFUNDED if amount >= total
-                                          else FinancialStatus.PARTIALLY_REFUNDED)
+            fields["financial_status"] = (
+                FinancialStatus.REFUNDED if amount >= total else FinancialStatus.PARTIALLY_REFUNDED
+            )
         else:  # a goodwill amount, no goods back
             amount = self.money(total.amount * Decimal("0.1"))
-            refund = _refund(id=self.next_id("refunds"), created_at=at, amount=amount,
-                            note="Goodwill")
+            refund = _refund(
+                id=self.next_id("refunds"), created_at=at, amount=amount, note="Goodwill"
+            )
             fields["financial_status"] = FinancialStatus.PARTIALLY_REFUNDED
         fields["refunds"] = (refund,)
         fields["total_refunded"] = refund.amount
@@ -656,10 +903,14 @@ class _Generator:
             old = state.products.pop(pid)
             state.product_facts.pop(pid, None)
             state.deleted[("products", pid)] = max(
-                old.updated_at, self.end - self.rng.uniform(1, 30) * DAY)
+                old.updated_at, self.end - self.rng.uniform(1, 30) * DAY
+            )
         for oid, order in state.orders.items():
             if any(li.product_id in gone for li in order.line_items):
                 items = tuple(
                     li.model_copy(update={"product_id": None, "variant_id": None})
-                    if li.product_id in gone else li for li in order.line_items)
+                    if li.product_id in gone
+                    else li
+                    for li in order.line_items
+                )
                 state.orders[oid] = order.model_copy(update={"line_items": items})

@@ -23,9 +23,9 @@ __all__ = ["emulated_shop"]
 def emulated_shop() -> Iterator[Callable[..., EmulatedShop]]:
     """A factory of running emulated shops, all stopped at teardown::
 
-        def test_sync(emulated_shop):
-            shop = emulated_shop("shopify", customers=50, orders=200)
-            adapter = shopsync.connect("shopify", **shop.settings)
+    def test_sync(emulated_shop):
+        shop = emulated_shop("shopify", customers=50, orders=200)
+        adapter = shopsync.connect("shopify", **shop.settings)
     """
     from shopsync.testing import emulate
 

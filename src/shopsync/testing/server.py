@@ -67,8 +67,9 @@ class Response:
     ) -> Response:
         """A JSON response; Decimals become strings, datetimes ISO 8601."""
         body = json.dumps(obj, default=_json_default, separators=(",", ":")).encode()
-        return cls(status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
-                   body)
+        return cls(
+            status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, body
+        )
 
 
 def _json_default(value: Any) -> Any:
@@ -154,8 +155,10 @@ class EmulatorServer:
         httpd.block_on_close = False  # idle keep-alive connections must not hold stop() up
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"shopsync-emulator-{self.url}", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"shopsync-emulator-{self.url}",
+            daemon=True,
         )
         self._thread.start()
         return self

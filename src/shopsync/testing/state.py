@@ -193,7 +193,9 @@ class ShopState:
     def records(self, resource: str) -> dict[str, Any]:
         """The live dict of ``customers``, ``orders`` or ``products``."""
         tables: dict[str, dict[str, Any]] = {
-            "customers": self.customers, "orders": self.orders, "products": self.products
+            "customers": self.customers,
+            "orders": self.orders,
+            "products": self.products,
         }
         found = tables.get(resource)
         if found is None:
@@ -420,8 +422,12 @@ class ShopState:
             status = old.financial_status
             if status in (FinancialStatus.PENDING, FinancialStatus.AUTHORIZED):
                 status = FinancialStatus.VOIDED
-            fields = {"cancelled_at": at, "closed_at": at, "updated_at": at,
-                      "financial_status": status}
+            fields = {
+                "cancelled_at": at,
+                "closed_at": at,
+                "updated_at": at,
+                "financial_status": status,
+            }
             return self._put("orders", self._changed(old, fields), "order.cancelled")
 
     def refund_order(
@@ -453,7 +459,10 @@ class ShopState:
                 raise ValueError(f"refund of {money} exceeds the {remaining} left on the order")
             at = self.stamp(after=old.updated_at)
             refund = Refund(
-                id=self.new_id("refunds"), created_at=at, amount=money, note=note,
+                id=self.new_id("refunds"),
+                created_at=at,
+                amount=money,
+                note=note,
                 lines=tuple(refund_lines),
             )
             refunded = {rl.line_item_id: rl.quantity for rl in refund_lines}
@@ -507,8 +516,9 @@ class ShopState:
                 tracking_numbers=tuple(tracking_numbers),
                 tracking_urls=tuple(tracking_urls),
                 delivered_at=delivered_at,
-                lines=tuple(FulfillmentLine(line_item_id=k, quantity=v) for k, v in wanted.items()
-                            if v),
+                lines=tuple(
+                    FulfillmentLine(line_item_id=k, quantity=v) for k, v in wanted.items() if v
+                ),
             )
             done = all(open_qty.get(k, 0) == wanted.get(k, 0) for k in open_qty)
             fields = {

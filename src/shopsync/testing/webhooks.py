@@ -85,9 +85,7 @@ class WebhookDispatcher:
         if self._thread is None:
             self._stopping = False
             self._unsubscribe = self.state.subscribe(self.on_event)
-            self._thread = threading.Thread(
-                target=self._run, name="shopsync-webhooks", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="shopsync-webhooks", daemon=True)
             self._thread.start()
         return self
 
