@@ -69,6 +69,21 @@ def test_jsonl_writes_each_action_once_even_after_a_crash(store: Store, tmp_path
     assert [r["written"] for r in results if r] == [False, False, True]
 
 
+def test_a_csv_row_cut_inside_its_last_cell_is_written_again(store: Store, tmp_path: Path) -> None:
+    columns = ("customer_id", "reason")
+    apply([nudge("1")], store, [Csv("a.csv", root=tmp_path, columns=columns)], now=NOW)
+    path = tmp_path / "a.csv"
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-3])  # every cell still there, the last one cut short
+    with store.transaction() as conn:  # not settled before the crash
+        conn.execute(outbox.update().values(status="pending"))
+    report = apply([nudge("1")], store, [Csv("a.csv", root=tmp_path, columns=columns)], now=NOW)
+    assert report.delivered == 1
+    rows = list(csv.reader(path.read_text().splitlines()))
+    assert rows[-1] == list(csv.reader(whole.decode().splitlines()))[-1]
+    assert [r.result["written"] for r in list_outbox(store) if r.result] == [True]
+
+
 def test_csv_neutralises_formulas(store: Store, tmp_path: Path) -> None:
     evil = nudge("1", reason='=HYPERLINK("http://evil")')
     apply([evil], store, [Csv("a.csv", root=tmp_path, columns=("customer_id", "reason"))], now=NOW)

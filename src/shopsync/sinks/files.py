@@ -204,7 +204,10 @@ class Csv(_FileSink):
 
     def _keys_in_file(self) -> set[str]:
         with open(self.path, encoding="utf-8", newline="", errors="replace") as handle:
-            rows = list(csv.reader(handle))
+            text = handle.read()
+        rows = list(csv.reader(io.StringIO(text)))
+        if not text.endswith("\n"):
+            rows = rows[:-1]  # a row a crash cut short (perhaps inside its last cell) is unsent
         return {row[0] for row in rows[1:] if len(row) == len(self.columns)}
 
 
