@@ -4,7 +4,6 @@ and durations, each checked with an error that says how to fix it."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,14 @@ from typing import Any
 import typer
 
 from shopsync._cli_errors import using
-from shopsync.config import CONFIG_FILE, DEFAULT_STORE_URL, Config, ShopConfig, load_config
+from shopsync.config import (
+    CONFIG_FILE,
+    DEFAULT_STORE_URL,
+    Config,
+    ShopConfig,
+    dereference,
+    load_config,
+)
 from shopsync.errors import ConfigurationError
 from shopsync.store import Store
 
@@ -65,10 +71,7 @@ def settings_from(pairs: list[str]) -> dict[str, str]:
         if not sep or not key:
             raise ConfigurationError(f"setting {key or pair!r} must look like key=value")
         if value.startswith("env:"):
-            name = value[4:]
-            if name not in os.environ:
-                raise ConfigurationError(f"setting {key!r} names ${name}, which is not set")
-            value = os.environ[name]
+            value = dereference(value, f"setting {key!r}", None)
         settings[key] = value
     return settings
 

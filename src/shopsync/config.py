@@ -63,6 +63,7 @@ __all__ = [
     "RetrySettings",
     "ShopConfig",
     "StoreConfig",
+    "dereference",
     "is_credential",
     "load_config",
     "parse_config",
@@ -121,7 +122,7 @@ class ShopConfig(_Model):
         for key, value in self.settings.items():
             where = f"shops.{self.name}.{key}"
             if isinstance(value, str) and value.startswith(("env:", "secret:")):
-                text = _dereference(value, where, self.secrets_file)
+                text = dereference(value, where, self.secrets_file)
                 resolved[key] = SecretStr(text) if is_credential(key) else text
             else:
                 resolved[key] = value
@@ -164,7 +165,7 @@ class Config(_Model):
         """The store URL, with an ``env:`` reference read."""
         url = self.store.url
         if url.startswith(("env:", "secret:")):
-            url = _dereference(url, "store.url", self.secrets_file)
+            url = dereference(url, "store.url", self.secrets_file)
         return url
 
     def _where(self) -> str:
@@ -378,7 +379,9 @@ def _path(value: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _dereference(reference: str, where: str, secrets_file: Path | None) -> str:
+def dereference(reference: str, where: str, secrets_file: Path | None) -> str:
+    """The value an ``env:NAME`` or ``secret:NAME`` reference names (``where`` says, in an
+    error, which setting asked for it)."""
     kind, _, name = reference.partition(":")
     if kind == "env":
         value = os.environ.get(name)

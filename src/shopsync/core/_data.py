@@ -23,6 +23,7 @@ from shopsync.core._columnar import Column, read_table
 from shopsync.core.features import (
     _PAID_WITHOUT_DATE,
     CONSENT_AT,
+    CONSENT_COLUMNS,
     DAY_US,
     LINE_PRODUCT_TYPE,
     shop_currency,
@@ -135,12 +136,6 @@ _FULFILLMENTS = [
     Column("created_at", I64),
     Column("status", TEXT),
     Column("delivered_at", I64),
-]
-_CONSENT = [
-    Column("customer_id", TEXT),
-    Column("channel", TEXT),
-    Column("observed_at", I64),
-    Column("state", TEXT),
 ]
 
 
@@ -288,7 +283,9 @@ def load(
         refunds=r.read("refunds", _REFUNDS, "1 = 1", _OWN_ORDERS),
         lines=r.read("line_items", _LINES, "1 = 1", _OWN_ORDERS),
         fulfillments=r.read("fulfillments", _FULFILLMENTS, "1 = 1", _OWN_ORDERS),
-        consent=r.read("consent_history", _CONSENT, f"{CONSENT_AT} <= {at}", "customer_id = :cid"),
+        consent=r.read(
+            "consent_history", CONSENT_COLUMNS, f"{CONSENT_AT} <= {at}", "customer_id = :cid"
+        ),
         products=_products(store, shop_id, r.dialect) if products is None else products,
         reviews=reviews,
         advocates=rewarded,

@@ -59,6 +59,13 @@ CONSENT_AT = (
     "CASE WHEN consent_updated_at IS NOT NULL AND consent_updated_at < observed_at"
     " THEN consent_updated_at ELSE observed_at END"
 )
+CONSENT_COLUMNS = [
+    Column("customer_id", pl.String()),
+    Column("channel", pl.String()),
+    Column("observed_at", pl.Int64()),
+    Column("state", pl.String()),
+]
+"""What features and plans read of ``consent_history``."""
 DAY_US = 86_400_000_000
 YEAR_US = 365 * DAY_US
 _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
@@ -162,12 +169,7 @@ def read_inputs(
         "consent": read_table(
             engine,
             "consent_history",
-            [
-                Column("customer_id", text),
-                Column("channel", text),
-                Column("observed_at", i64),
-                Column("state", text),
-            ],
+            CONSENT_COLUMNS,
             f"shop_id = {shop_id} AND {CONSENT_AT} <= {at}",
         ),
     }
