@@ -161,11 +161,12 @@ SHAPE_ERRORS: tuple[type[Exception], ...] = (
     KeyError,
     IndexError,
     ValueError,
-    OverflowError,
+    ArithmeticError,
     RecursionError,
 )
 """What reading a payload of an unexpected shape raises (``None.get``, an ``int`` iterated,
-nesting too deep): a mapper turns these into :class:`InvalidRecordError`."""
+a number too large for ``Decimal.quantize``, nesting too deep): a mapper turns these into
+:class:`InvalidRecordError`."""
 
 
 class CurrencyMismatchError(ShopSyncError, ValueError):

@@ -463,3 +463,11 @@ def test_invalid_email_is_rejected() -> None:
     with pytest.raises(InvalidRecordError) as info:
         customer_from_rest(src, shop=SHOP)
     assert info.value.path == "email"
+
+
+def test_an_amount_too_large_for_decimal_arithmetic_is_refused_with_a_reason() -> None:
+    src = copy.deepcopy(load("list-all-orders")[1])
+    src["line_items"][0]["subtotal"] = "1" + "0" * 40  # quantize cannot hold it
+    src["line_items"][0]["quantity"] = 3
+    with pytest.raises(InvalidRecordError, match=r"malformed record|amount"):
+        order_from_rest(src, shop=SHOP)
