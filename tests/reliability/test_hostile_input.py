@@ -280,17 +280,22 @@ def _map(name: str, doc: Any, mapper: Callable[[Any], Any] | None = None) -> Any
 # --------------------------------------------------------------------------- mapping
 
 
+def _reproducible(examples: int) -> Any:
+    """The same examples on every run (CI reproduces a failure), big payloads allowed."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
 @pytest.mark.parametrize("name", sorted(MAPPERS))
 def test_every_mutated_payload_is_mapped_or_refused_with_a_reason(name: str) -> None:
     for seed in _seeds()[name]:  # the unmutated seeds all map
         assert not isinstance(_map(name, copy.deepcopy(seed)), InvalidRecordError)
 
-    @settings(
-        max_examples=MAPPING_EXAMPLES,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_reproducible(MAPPING_EXAMPLES)
     @given(mutated(name))
     def check(case: tuple[Any, list[str]]) -> None:
         doc, _ = case
@@ -358,12 +363,7 @@ def test_webhook_intake_stores_a_record_whole_or_quarantines_it(name: str, store
     store.shop_id(platform, shop)
     numbers = iter(range(1, 10**6))
 
-    @settings(
-        max_examples=INTAKE_EXAMPLES,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_reproducible(INTAKE_EXAMPLES)
     @given(mutated(name))
     def check(case: tuple[Any, list[str]]) -> None:
         doc, _ = case
