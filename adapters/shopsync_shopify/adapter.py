@@ -57,14 +57,13 @@ from shopsync_shopify.mapping import (
     parse_gid,
     product_from_graphql,
 )
+from shopsync_shopify.versions import API_VERSION, version_problem
 from shopsync_shopify.webhooks import parse_webhook
 
 __all__ = ["API_VERSION", "BULK_THRESHOLD", "ShopifyAdapter"]
 
 log = logging.getLogger("shopsync.shopify")
 
-API_VERSION = "2025-07"
-"""The Admin API version the adapter is written and tested against (overridable)."""
 BULK_THRESHOLD = 1_000
 """Records above which a full read uses a bulk operation (see the module docstring)."""
 MAX_QUERY_COST = 1000
@@ -432,6 +431,23 @@ class ShopifyAdapter:
             search = f"updated_at:>='{updated_since.astimezone(dt.timezone.utc).isoformat()}'"
         data = self.graphql(query, {"query": search}, requested=1)["data"]
         return int(data[root]["count"])
+
+    def config_problems(self) -> list[str]:
+        """What in this adapter's settings stops it working right today (``shopsync check``):
+        an API version Shopify no longer supports, or one that is not a stable version."""
+        problem = version_problem(self.api_version, dt.datetime.now(dt.timezone.utc))
+        return [problem] if problem else []
+
+    def access_notes(self, granted: frozenset[str]) -> list[str]:
+        """What the granted scopes mean beyond a missing name (``shopsync check``)."""
+        if "read_all_orders" in granted:
+            return []
+        return [
+            "without read_all_orders Shopify returns only the orders of the last 60 days, "
+            "silently: a custom app adds it under Admin API access scopes; a public app must "
+            "first request it from Shopify (Partner Dashboard > the app > API access > "
+            "Access requests: read_all_orders), then ask for it at install"
+        ]
 
     def granted_access(self) -> frozenset[str]:
         """The scopes the token holds (``GET /admin/oauth/access_scopes.json``, one cheap

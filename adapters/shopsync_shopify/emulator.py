@@ -49,6 +49,7 @@ from shopsync.testing.webhooks import Delivery
 from shopsync_shopify import _render as render
 from shopsync_shopify._graphql import Connection, Executor, QueryError
 from shopsync_shopify.mapping import gid, parse_gid
+from shopsync_shopify.versions import API_VERSION
 from shopsync_shopify.webhooks import sign
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_API_VERSION", "PLANS", "ShopifyEmulator"]
 
-DEFAULT_API_VERSION = "2025-07"
+DEFAULT_API_VERSION = API_VERSION
 PLANS: dict[str, tuple[float, float]] = {
     "legacy": (1000.0, 50.0),
     "standard": (2000.0, 100.0),

@@ -7,7 +7,10 @@ Adapter` protocol:
 - ``access_needed``: a mapping from a use (``"sync"``, ``"apply"``) to the scopes or
   permissions it needs, in the platform's own names;
 - ``access_hint``: one sentence saying where the merchant grants them;
-- ``granted_access()``: one cheap authenticated request answering the granted set.
+- ``granted_access()``: one cheap authenticated request answering the granted set;
+- optionally ``config_problems()`` (settings that stop the adapter working right, such as an
+  API version the platform no longer serves) and ``access_notes(granted)`` (what the granted
+  set means beyond a missing name, such as Shopify's 60-day order window).
 
 An adapter without them is only checked for reaching the shop: it reads one page of products.
 """
@@ -41,6 +44,10 @@ class AccessCheck:
     needed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Per use that applies to this shop, what it needs."""
     hint: str = ""
+    problems: tuple[str, ...] = ()
+    """Settings that stop the adapter working right (each makes the check fail)."""
+    notes: tuple[str, ...] = ()
+    """What the granted access means for the data a sync sees."""
 
     @property
     def missing(self) -> dict[str, tuple[str, ...]]:
@@ -55,7 +62,7 @@ class AccessCheck:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.missing
+        return self.error is None and not self.missing and not self.problems
 
     def lines(self) -> list[str]:
         """The report, one line per fact."""
@@ -63,6 +70,7 @@ class AccessCheck:
         if self.error is not None:
             return [f"{title}: FAILED: {self.error}"]
         out = [f"{title}: reached, credentials accepted"]
+        out.extend(f"  PROBLEM: {problem}" for problem in self.problems)
         if self.granted is None:
             out.append("  this adapter cannot list its permissions: one page of products was read")
             return out
@@ -72,6 +80,7 @@ class AccessCheck:
             out.append(f"  {use} needs {', '.join(scopes)}: {state}")
         if missing:
             out.append(f"  to fix: {self.hint}" if self.hint else "  to fix: grant what is missing")
+        out.extend(f"  note: {note}" for note in self.notes)
         return out
 
 
@@ -89,13 +98,18 @@ def check_access(shop: ShopConfig) -> AccessCheck:
             next(iter(adapter.read_products()), None)
             return AccessCheck(shop.name, shop.platform, adapter.shop)
         uses = ("sync", "apply") if shop.write_back else ("sync",)
+        granted = frozenset(adapter.granted_access())
+        problems = getattr(adapter, "config_problems", None)
+        notes = getattr(adapter, "access_notes", None)
         return AccessCheck(
             shop.name,
             shop.platform,
             adapter.shop,
-            granted=frozenset(adapter.granted_access()),
+            granted=granted,
             needed={use: tuple(wanted[use]) for use in uses if use in wanted},
             hint=str(getattr(adapter, "access_hint", "")),
+            problems=tuple(problems()) if problems else (),
+            notes=tuple(notes(granted)) if notes else (),
         )
     except ShopSyncError as exc:
         return AccessCheck(shop.name, shop.platform, adapter.shop, error=exc)
