@@ -59,6 +59,7 @@ from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError, ShopSyncError, SignatureError
 from shopsync.models import ConsentState, Customer
 from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
+from shopsync.sinks._preview import mask_preview
 from shopsync.store import NO_SHOP, _rows, insert_ignoring_duplicates
 from shopsync.store.schema import outbox, shops, suppressions
 
@@ -602,7 +603,8 @@ def _dry_run(
             report.parked += 1
             report.deliveries.append(Delivery(*base, "park", reason=_describe(exc)))
             continue
-        report.deliveries.append(Delivery(*base, "send", payload=_json_ready(payload)))
+        preview = mask_preview(_json_ready(payload))  # a preview is shown: no secrets in it
+        report.deliveries.append(Delivery(*base, "send", payload=preview))
     return report
 
 

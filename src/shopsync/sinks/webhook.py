@@ -18,6 +18,15 @@ with :func:`hmac.compare_digest` (:func:`verify_signature` does it).
 At least once: 5xx, 429 and timeouts are retried by :mod:`shopsync.http` (and later by the
 outbox); a receiver must drop a repeated ``Idempotency-Key``. A 4xx parks the action: the
 receiver refused it and will refuse it again.
+
+Redirects are never followed. Following one would either turn the POST into a body-less
+GET (301/302/303, which ``requests`` would then record as delivered) or send the customer's
+data and the custom headers (an ESP's API key) to whatever host the Location names
+(307/308). Any 3xx parks the row with the status and the (redacted) Location, so the
+operator updates the sink's URL and runs :func:`shopsync.outbox.retry_parked`.
+
+:meth:`Webhook.render` (the dry-run preview) shows custom header names with their values
+masked: a preview is printed and pasted into tickets.
 """
 
 from __future__ import annotations
@@ -114,29 +123,47 @@ class Webhook:
         }
         return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
-    def _headers(self, action: Action, body: bytes) -> dict[str, str]:
+    def _own_headers(self, action: Action) -> dict[str, str]:
         return {
-            **self.headers,
             "Content-Type": "application/json",
             "Idempotency-Key": action.idempotency_key,
             "X-Shopsync-Kind": action.kind,
+        }
+
+    def _headers(self, action: Action, body: bytes) -> dict[str, str]:
+        return {
+            **self.headers,
+            **self._own_headers(action),
             SIGNATURE_HEADER: sign(self._secret, body),
         }
 
     def render(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
         body = self._body(action, context)
-        headers = {k: v for k, v in self._headers(action, body).items() if k != SIGNATURE_HEADER}
+        # Custom headers often carry the receiver's API key: names shown, values masked.
+        headers = {**{k: "***" for k in self.headers}, **self._own_headers(action)}
         return {"url": redact_url(self.url), "headers": headers, "body": json.loads(body)}
 
     def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
         body = self._body(action, context)
         try:
             response = self.http.request(
-                "POST", self.url, data=body, headers=self._headers(action, body)
+                "POST",
+                self.url,
+                data=body,
+                headers=self._headers(action, body),
+                allow_redirects=False,
             )
         except PlatformError as exc:
             # 4xx other than 429: the receiver refused this action; retrying will not help
             raise DeliveryError(str(exc), retryable=exc.retryable) from None
+        if 300 <= response.status_code < 400:
+            location = redact_url(response.headers.get("Location") or "") or "nowhere"
+            raise DeliveryError(
+                f"the receiver answered a redirect ({response.status_code}) to {location}: "
+                f"not followed, nothing was delivered; point the sink at the new URL and "
+                f"retry the parked rows",
+                retryable=False,
+            )
         return {
             "status": response.status_code,
             "request_id": response.headers.get("X-Request-Id"),
