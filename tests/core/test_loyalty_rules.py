@@ -460,3 +460,38 @@ def test_recompute_equals_incremental(
     scratch = derive(history, rules, final, currency="USD").entries
     assert {e.key: e for e in scratch} == ledger
     assert len(scratch) == len(ledger)  # keys are unique
+
+
+@settings(max_examples=150)
+@given(
+    history=histories(),
+    rules=st.sampled_from(RULE_SETS),
+    at=instants,
+    later=st.integers(1, 800 * DAY),
+)
+def test_a_ledger_stays_current_until_its_next_change(
+    history: History, rules: LoyaltySettings, at: int, later: int
+) -> None:
+    """Nothing enters the ledger between ``as_of`` and ``next_change``: a ledger derived at
+    ``as_of`` from unchanged data is what a derivation at any moment before then gives."""
+    first = derive(history, rules, at, currency="USD")
+    moment = at + later
+    if first.next_change is not None:
+        assert first.next_change > at
+        moment = min(moment, first.next_change - 1)
+    again = derive(history, rules, moment, currency="USD")
+    assert again.entries == first.entries
+    assert (again.approved, again.pending) == (first.approved, first.pending)
+    assert again.tier == first.tier
+
+
+def test_next_change_names_the_approval_expiry_and_birthday() -> None:
+    paid = order("1", T0, "10")
+    d = run(History("c", (paid,)), T0 + DAY)
+    assert d.next_change == T0 + 14 * DAY  # the approval at the end of the return window
+    d = run(History("c", (paid,)), T0 + 20 * DAY)
+    assert d.next_change == add_months(T0, 12)  # the expiry of the approved points
+    birthday = BirthdayInput(T0 - 400 * DAY, 3, 1)
+    d = run(History("c", birthdays=(birthday,)), T0)
+    assert d.next_change == to_micros(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc))
+    assert run(History("c"), T0).next_change is None

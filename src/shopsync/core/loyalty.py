@@ -205,6 +205,10 @@ class Derivation:
     """Pending balance at ``as_of``."""
     approved: int = 0
     """Approved (spendable) balance at ``as_of``."""
+    next_change: int | None = None
+    """The first moment after ``as_of`` at which the ledger changes with no new input
+    (an approval, an expiry, a tier review, a birthday, an order paid later); None: never.
+    A ledger derived at ``as_of`` stays current until then unless the data changes."""
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -444,6 +448,11 @@ def derive(history: History, settings: LoyaltySettings, as_of: int, *, currency:
         events.append((redemption.at, 6, redemption.key, ("redeem", redemption)))
     for at, bday in _birthday_occurrences(history.birthdays, as_of):
         events.append((at, 7, str(at), ("birthday", bday)))
+    later = [e[0] for e in events if e[0] > as_of]
+    later += [o.paid_at for o in history.orders if o.paid_at is not None and o.paid_at > as_of]
+    if history.birthdays:  # the next occurrence (a year and a day covers 29 February)
+        ahead = _birthday_occurrences(history.birthdays, as_of + 367 * DAY)
+        later += [at for at, _ in ahead if at > as_of][:1]
     events = sorted((e for e in events if e[0] <= as_of), key=lambda e: e[:3])
 
     tiers = _Tiers(settings, orders)
@@ -454,6 +463,7 @@ def derive(history: History, settings: LoyaltySettings, as_of: int, *, currency:
         _HANDLERS[kind](state, tiers, at, payload)
     _dynamic(state, tiers, upto=as_of)
     tier = None if state.tier is None or not tiers.tiers else tiers.tiers[state.tier].name
+    later += [t for t in (state.expires_at, state.tier_until) if t is not None and t > as_of]
     return Derivation(
         state.entries,
         state.notes,
@@ -464,6 +474,7 @@ def derive(history: History, settings: LoyaltySettings, as_of: int, *, currency:
         state.expires_at,
         state.pending,
         state.approved,
+        min(later, default=None),
     )
 
 
