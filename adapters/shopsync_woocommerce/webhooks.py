@@ -36,8 +36,8 @@ def verify(secret: str | bytes, raw_body: bytes, signature_header: str | None) -
 
     Verify the bytes as received, before any JSON parsing: re-serialising changes them.
     """
-    if not secret or not signature_header:
-        return False
+    if not secret or not signature_header or not isinstance(signature_header, str):
+        return False  # None, bytes, numbers: False, never an exception (a 401, not a 500)
     expected = sign(secret, raw_body).encode("ascii")
     try:
         given = signature_header.strip().encode("ascii")

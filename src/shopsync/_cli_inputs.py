@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from shopsync._cli_errors import using
+from shopsync._urls import password_problem, shown_url
 from shopsync.config import (
     CONFIG_FILE,
     DEFAULT_STORE_URL,
@@ -53,6 +54,13 @@ class Options:
 
     def store_url(self, db: str | None) -> str:
         if db:
+            # --db takes env:NAME; a password written on the command line is refused (it
+            # would stay in shell history and process listings), like a literal token.
+            problem = password_problem(db, "--db")
+            if problem:
+                raise ConfigurationError(problem)
+            if db.startswith("env:"):
+                return dereference(db, "--db", None)
             return db
         config = self.config()
         return config.store_url() if config else DEFAULT_STORE_URL
@@ -132,9 +140,7 @@ def open_store(options: Options, db: str | None, *, filled: bool = False) -> Sto
 
 
 def _shown(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return shown_url(url)
 
 
 def store_to_fill(options: Options, db: str | None) -> Store:

@@ -45,6 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from shopsync._urls import password_problem
 from shopsync.adapter import Adapter, adapter_class, available_adapters, connect
 from shopsync.core.policy import Policy, PolicyError
 from shopsync.errors import ConfigurationError
@@ -353,15 +354,11 @@ def _store_problems(url: str) -> list[str]:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        parsed = make_url(url)
+        make_url(url)
     except ArgumentError:
         return [f"store.url: {url!r} is not a database URL (e.g. sqlite:///shopsync.db)"]
-    if parsed.password:
-        return [
-            "store.url: holds a password; put the whole URL in an environment variable and "
-            'write url = "env:SHOPSYNC_STORE_URL"'
-        ]
-    return []
+    problem = password_problem(url, "store.url")
+    return [problem] if problem else []
 
 
 def _anchor_sqlite(url: str, base: Path) -> str:

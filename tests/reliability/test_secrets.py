@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shopsync_shopify.webhooks import sign
 
 from shopsync import webhooks
@@ -112,3 +115,89 @@ def test_no_secret_appears_in_logs_reprs_errors_or_output(
     assert "127.0.0.1" in caplog.text  # the HTTP debug lines were captured
     leaked = [s for s in set(secrets) if s and s in haystack]
     assert leaked == [], f"secrets leaked: {leaked}"
+
+
+# --------------------------------------------------------------------------- issue 16 item 10
+
+QUERY_PASSWORD = "pw-in-query-Zx81Lq"
+PASSWORD_URLS = [
+    f"postgresql+psycopg://shopsync@127.0.0.1:1/db?password={QUERY_PASSWORD}",
+    f"postgresql+psycopg://shopsync@127.0.0.1:1/db?sslmode=disable&PASSWORD={QUERY_PASSWORD}",
+    f"postgresql+psycopg://shopsync@127.0.0.1:1/db?sslpassword={QUERY_PASSWORD}",
+    f"postgresql+psycopg://shopsync:{QUERY_PASSWORD}@127.0.0.1:1/db",
+]
+
+
+@pytest.mark.parametrize("url", PASSWORD_URLS)
+def test_a_store_url_holding_a_password_is_refused_by_config_and_cli(
+    url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from shopsync.cli import app
+    from shopsync.config import load_config
+
+    config = tmp_path / "shopsync.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    with pytest.raises(ShopSyncError) as refused:
+        load_config(config)
+    assert "password" in str(refused.value) and QUERY_PASSWORD not in str(refused.value)
+    result = CliRunner().invoke(app, ["outbox", "list", "--db", url])
+    assert result.exit_code != 0
+    assert "password" in result.output and "env:" in result.output
+    assert QUERY_PASSWORD not in result.output
+
+
+def test_the_cli_reads_a_store_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from shopsync.cli import app
+
+    db = tmp_path / "store.db"
+    Store(f"sqlite:///{db}").close()
+    monkeypatch.setenv("TEST_STORE_URL", f"sqlite:///{db}")
+    result = CliRunner().invoke(app, ["outbox", "list", "--db", "env:TEST_STORE_URL"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("url", PASSWORD_URLS)
+def test_repr_of_a_store_never_shows_a_password(url: str) -> None:
+    store = Store(url, migrate=False)  # nothing connects before the first query
+    try:
+        assert QUERY_PASSWORD not in repr(store) and QUERY_PASSWORD not in str(store)
+        assert "127.0.0.1" in repr(store)
+    finally:
+        store.close()
+
+
+def test_a_store_error_never_shows_a_query_password() -> None:
+    with pytest.raises(ShopSyncError) as failed:
+        Store(f"nosuchdialect://u@h/db?password={QUERY_PASSWORD}")
+    assert QUERY_PASSWORD not in str(failed.value)
+
+
+_HEADER_VALUES = st.one_of(
+    st.none(),
+    st.text(),
+    st.binary(),
+    st.integers(),
+    st.text(alphabet=string.ascii_letters + string.digits + "+/=", max_size=64),
+    st.builds(lambda s: "sha256=" + s, st.text()),
+)
+
+
+@settings(max_examples=300, derandomize=True, database=None)
+@given(header=_HEADER_VALUES, body=st.binary(max_size=64))
+def test_signature_checks_answer_false_and_never_raise_on_any_header(
+    header: object, body: bytes
+) -> None:
+    from shopsync_shopify.webhooks import verify as shopify_verify
+    from shopsync_woocommerce.webhooks import verify as woo_verify
+
+    from shopsync.sinks.webhook import verify_signature
+
+    secret = "whsec_property_secret_0001"
+    for check in (shopify_verify, woo_verify, verify_signature):
+        assert check(secret, body, header) is False  # type: ignore[arg-type]

@@ -58,8 +58,14 @@ def sign(secret: str | bytes | SecretStr, body: bytes) -> str:
 
 
 def verify_signature(secret: str | bytes | SecretStr, body: bytes, header: str | None) -> bool:
-    """Whether ``header`` is the signature of ``body`` (constant-time comparison)."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), str(header))
+    """Whether ``header`` is the signature of ``body`` (constant-time comparison).
+
+    False, never an exception, for any header value (None, bytes, non-ASCII text): a
+    receiver answers a forgery with 401, not a 500.
+    """
+    if not isinstance(header, str) or not header or not header.isascii():
+        return False
+    return hmac.compare_digest(sign(secret, body).encode("ascii"), header.encode("ascii"))
 
 
 class Webhook:

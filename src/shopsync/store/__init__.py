@@ -34,8 +34,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from shopsync._urls import shown_url, url_secrets
 from shopsync.adapter import Rejected
 from shopsync.errors import ConfigurationError, StoreError
+from shopsync.http import redact
 from shopsync.models import Customer, Order, Product
 from shopsync.store import _rows
 from shopsync.store.schema import (
@@ -180,7 +182,8 @@ class Store:
         try:
             self.engine: Engine = create_engine(url, echo=echo, **options)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise ConfigurationError(f"cannot open store {self._safe(url)!r}: {exc}") from None
+            detail = redact(str(exc), url_secrets(url))
+            raise ConfigurationError(f"cannot open store {shown_url(url)!r}: {detail}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._shop_ids: dict[tuple[str, str], int] = {}
@@ -190,15 +193,11 @@ class Store:
 
     @staticmethod
     def _safe(url: str) -> str:
-        from sqlalchemy.engine import make_url
-
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except Exception:
-            return "<unparseable url>"
+        return shown_url(url)
 
     def __repr__(self) -> str:
-        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+        # Not hide_password alone: a password can also sit in the query string.
+        return f"Store({shown_url(self.engine.url.render_as_string(hide_password=False))!r})"
 
     def close(self) -> None:
         self.engine.dispose()
