@@ -7,8 +7,11 @@ so a path taken from a config file cannot overwrite something else.
 They are exactly once: on first use a sink reads the keys already in its file, skips an
 action whose key is there, and syncs each line to disk (``fsync``) before reporting it
 written, so a run killed after writing but before the outbox settled does not write the
-line again. A line cut short by a crash is completed by a newline before the next one, and
-readers skip it (the action is written again whole).
+line again. Before its first append a sink truncates the file back to the end of its last
+complete row: a row cut short by a crash (or a full disk) is removed and its action written
+again whole. Appending after the cut instead would glue the new row to the fragment, and in
+a CSV file a fragment that ends inside a quoted cell swallows every row after it. A write
+that fails halfway is truncated away at once, so the next row never lands behind a half one.
 
 The ad-audience sink writes the customer-match / suppression upload format of the ad
 platforms: emails trimmed and lower-cased, phones in E.164, each SHA-256-hashed (hex), one
@@ -86,6 +89,22 @@ class _FileSink:
     def _keys_in_file(self) -> set[str]:
         raise NotImplementedError
 
+    def _complete(self, data: bytes) -> int:
+        """Length of the prefix of ``data`` made of whole rows (each ends with a newline)."""
+        return data.rfind(b"\n") + 1
+
+    def _repair(self) -> None:
+        """Truncate the file back to its last complete row (a crash may have cut one)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        keep = self._complete(data)
+        if keep < len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+
     def _line(self, action: Action, context: DeliveryContext) -> tuple[str, str]:
         """(de-duplication key, the text to append)."""
         raise NotImplementedError
@@ -102,23 +121,34 @@ class _FileSink:
             raise ConfigurationError(f"{self.path} now leads elsewhere (a symlink): not written")
         with self._lock:
             if self._seen is None:
+                self._repair()
                 self._seen = self._keys_in_file() if self.path.exists() else set()
             if key in self._seen:
                 return {"path": str(self.path), "written": False}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "ab") as handle:
-                if handle.tell() == 0:
-                    handle.write(self._header().encode())
-                else:
-                    with open(self.path, "rb") as check:
-                        check.seek(-1, os.SEEK_END)
-                        if check.read(1) != b"\n":
-                            handle.write(b"\n")  # finish a line a crash cut short
-                handle.write(text.encode())
-                handle.flush()
-                os.fsync(handle.fileno())
+                start = handle.tell()
+                try:
+                    if start == 0:
+                        handle.write(self._header().encode())
+                    handle.write(text.encode())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except BaseException:
+                    self._seen = None  # read the file again before the next append
+                    self._undo(start)
+                    raise
             self._seen.add(key)
         return {"path": str(self.path), "written": True}
+
+    def _undo(self, size: int) -> None:
+        """Cut a failed append off (best effort: the next first use repairs what is left)."""
+        try:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(size)
+                os.fsync(handle.fileno())
+        except OSError:
+            pass
 
     def _header(self) -> str:
         return ""
@@ -201,6 +231,18 @@ class Csv(_FileSink):
         cells = [_cell(data[c] if c in data else action.facts.get(c)) for c in self.columns]
         cells[0] = action.idempotency_key  # the key as is: it is what de-duplicates
         return action.idempotency_key, self._row(cells)
+
+    def _complete(self, data: bytes) -> int:
+        """The end of the last row: a newline outside quotes. Quotes and newlines are ASCII,
+        never part of a UTF-8 multi-byte character, so bytes can be scanned as they are;
+        a doubled quote inside a cell flips the parity twice."""
+        keep, quoted, at = 0, False, 0
+        while (end := data.find(b"\n", at)) != -1:
+            quoted ^= data.count(b'"', at, end) % 2 == 1
+            at = end + 1
+            if not quoted:
+                keep = at
+        return keep
 
     def _keys_in_file(self) -> set[str]:
         with open(self.path, encoding="utf-8", newline="", errors="replace") as handle:
