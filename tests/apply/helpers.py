@@ -109,6 +109,7 @@ def free_port() -> int:
 class _Collect:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: set[str] = set()
 
@@ -123,6 +124,7 @@ class _Collect:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(parsed)  # type: ignore[arg-type]
+        self.raw.append(bytes(envelope.original_content))
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_messages_are_multipart_branded_and_carry_one_click_unsubscribe(store: S
     assert marketing["From"] == "Acme Outfitters <shop@acme.example>"
     assert marketing["Message-ID"] == message_id(nudge("1").idempotency_key, "acme.example")
     assert marketing["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    link = marketing["List-Unsubscribe"].strip("<>")
+    link = marketing["List-Unsubscribe"].strip().strip("<>")  # folded: leading space
     assert link.startswith("https://acme.example/unsubscribe?token=")
     assert verify_unsubscribe_token(SECRET, link.split("token=")[1]) == (
         "shopify",
@@ -210,3 +211,52 @@ def test_dry_run_shows_the_message(store: Store) -> None:
     assert delivery.status == "send" and delivery.payload is not None
     assert delivery.payload["to"] == "Ada Lovelace <c1@example.com>"
     assert "you have not ordered for 90 days" in delivery.payload["text"]
+
+
+def _raw_headers(raw: bytes) -> list[bytes]:
+    """The header section as it went over the wire, one entry per folded line."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return head.split(b"\r\n")
+
+
+def test_a_long_unsubscribe_link_goes_out_plain_ascii_and_folded(store: Store) -> None:
+    # RFC 8058 one-click: mail clients read List-Unsubscribe as angle-bracketed URLs
+    # (RFC 2369 §2); an RFC 2047 encoded-word (=?utf-8?q?=3Chttps...) is not a URL to them.
+    base = "https://mail.acme-outfitters.example/preferences/email/unsubscribe/one-click"
+    with smtp_server() as server:
+        sink = email_sink(server.port, unsubscribe_url=base)
+        report = apply([nudge("1")], store, [sink], now=NOW)
+        sink.close()
+    assert report.delivered == 1
+    (raw,) = server.handler.raw
+    lines = _raw_headers(raw)
+    assert all(line.isascii() for line in lines)
+    assert all(len(line) <= 998 for line in lines)  # RFC 5322 §2.1.1: MUST
+    start = next(i for i, line in enumerate(lines) if line.startswith(b"List-Unsubscribe:"))
+    folded = [lines[start]]
+    folded += itertools.takewhile(lambda line: line[:1] in (b" ", b"\t"), lines[start + 1 :])
+    header = b"".join(folded)
+    assert b"=?" not in header
+    value = header.split(b":", 1)[1].strip().decode()
+    (message,) = server.messages
+    link = message["List-Unsubscribe"].strip().strip("<>")
+    assert value == f"<{link}>" and link.startswith(base + "?token=")
+    assert verify_unsubscribe_token(SECRET, link.split("token=")[1]) == (
+        "shopify",
+        SHOP,
+        "1",
+        "email",
+    )
+    # folded at whitespace only (RFC 5322 §2.2.3): the URL itself is on one line
+    assert len(lines[start]) + sum(len(x) for x in folded[1:]) > 78
+    assert any(f"<{link}>".encode() in line for line in folded)
+    post = [line for line in lines if line.startswith(b"List-Unsubscribe-Post:")]
+    assert post == [b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+
+
+def test_an_unsubscribe_url_that_cannot_be_a_header_is_refused() -> None:
+    from shopsync.errors import ConfigurationError
+
+    for bad in ("https://acme.example/désabonner", "https://acme.example/a b", "mailto:x"):
+        with pytest.raises(ConfigurationError, match="unsubscribe_url"):
+            email_sink(25, unsubscribe_url=bad)

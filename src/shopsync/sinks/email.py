@@ -36,6 +36,7 @@ it never appears in a repr, a log line or an error.
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import hashlib
 import re
 import smtplib
@@ -47,6 +48,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import jinja2
 from pydantic import SecretStr
@@ -165,6 +167,46 @@ class Brand:
             raise ConfigurationError(f"brand color must be #rgb or #rrggbb, not {self.color!r}")
 
 
+_POLICY = email.policy.SMTP.clone(refold_source="none")
+"""SMTP line endings; a header set raw (List-Unsubscribe) goes out as written. The default
+policy re-folds a raw header longer than 78 characters into RFC 2047 encoded-words, and a
+mail client reading ``=?utf-8?q?=3Chttps...`` finds no URL there, so one-click unsubscribe
+(RFC 8058) silently stops working."""
+
+
+def _header_url(url: str) -> str:
+    """A URL that can stand inside ``<...>`` in a header: ASCII, no spaces or brackets, HTTPS
+    (RFC 8058 §3.1: the one-click URI MUST be HTTPS; plain http only on this machine)."""
+    parts = urlsplit(url)
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (
+        not url.isascii()
+        or re.search(r"[\s<>\"]", url)
+        or not parts.netloc
+        or (parts.scheme != "https" and not local)
+    ):
+        raise ConfigurationError(
+            f"unsubscribe_url must be an https URL in plain ASCII (percent-encode other "
+            f"characters), not {url!r}"
+        )
+    return url
+
+
+def _list_unsubscribe(url: str) -> str:
+    """The header value as it goes on the wire (RFC 2369 §2, RFC 5322 §2.2.3): the URL is
+    never split or encoded; a value that would make the first line longer than 78 characters
+    starts on a folded continuation line, and no line may pass 998 characters (§2.1.1)."""
+    value = f"<{url}>"
+    if len("List-Unsubscribe: ") + len(value) <= 78:
+        return value
+    if len(value) + 1 > 998:
+        raise DeliveryError(
+            f"the unsubscribe link is {len(url)} characters, too long for a mail header",
+            retryable=False,
+        )
+    return f"\r\n {value}"
+
+
 def message_id(idempotency_key: str, domain: str) -> str:
     """The Message-ID of an action's email: the same for every attempt."""
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
@@ -219,7 +261,7 @@ class Email:
             if isinstance(unsubscribe_secret, SecretStr) or unsubscribe_secret is None
             else SecretStr(unsubscribe_secret)
         )
-        self.unsubscribe_base = unsubscribe_url
+        self.unsubscribe_base = _header_url(unsubscribe_url) if unsubscribe_url else None
         self.ssl_context = ssl_context
         self.timeout = timeout
         self.kinds = frozenset(kinds) if kinds is not None else None
@@ -356,7 +398,7 @@ class Email:
             raise DeliveryError(
                 f"email template error {where}: {type(exc).__name__}: {exc}", retryable=False
             ) from None
-        message = EmailMessage()
+        message = EmailMessage(policy=_POLICY)
         message["Subject"] = subject
         message["From"] = Address(self.brand.name, addr_spec=self.sender)
         name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
@@ -371,7 +413,7 @@ class Email:
         message["Date"] = format_datetime(context.now)
         message["Message-ID"] = message_id(action.idempotency_key, self.domain)
         if values["unsubscribe_url"]:
-            message["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>"
+            message.set_raw("List-Unsubscribe", _list_unsubscribe(values["unsubscribe_url"]))
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(re.sub(r"\n{3,}", "\n\n", body.strip()) + "\n")
         message.add_alternative(html, subtype="html")
@@ -384,7 +426,11 @@ class Email:
             "to": str(message["To"]),
             "subject": str(message["Subject"]),
             "message_id": str(message["Message-ID"]),
-            "list_unsubscribe": message["List-Unsubscribe"],
+            "list_unsubscribe": (
+                " ".join(str(message["List-Unsubscribe"]).split())
+                if message["List-Unsubscribe"] is not None
+                else None
+            ),
             "text": text.get_content() if text is not None else "",
         }
 
