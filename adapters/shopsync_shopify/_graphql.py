@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,11 +43,26 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
-__all__ = ["Connection", "Executor", "Prepared", "QueryError", "index_cursor"]
+__all__ = [
+    "Connection",
+    "Executor",
+    "Prepared",
+    "QueryError",
+    "connection_multiplier",
+    "index_cursor",
+]
 
 MUTATION_COST = 10
 DEFAULT_LIST_SIZE = 10
 """Requested size of an object list or connection without ``first``/``last``."""
+
+
+def connection_multiplier(size: int) -> int:
+    """How many nodes' worth a connection of ``size`` nodes is charged: ``log2(size)`` rounded,
+    plus 2, and never more than ``size`` itself (1 -> 1, 10 -> 5, 200 -> 10, 250 -> 10)."""
+    if size <= 0:
+        return 0
+    return min(size, math.floor(math.log2(size) + 0.5) + 2)
 
 
 class QueryError(Exception):
@@ -233,7 +249,7 @@ class Executor:
         if named.name.endswith("Connection"):
             node_type = self._connection_node_type(named)
             per_node = 1 + self._connection_children_cost(node, named, node_type, run)
-            return 2 + size * per_node
+            return 2 + connection_multiplier(size) * per_node
         per_item = 1 + self._selection_cost(node.selection_set, named, run)
         if is_list_type(get_nullable_type(fdef.type)):
             return size * per_item
@@ -421,7 +437,7 @@ class Executor:
     ) -> Any:
         if run.bulk is not None and run.parents:
             return self._bulk_children(raw, conn, node, run)
-        run.cost += 2
+        start = run.cost
         page = raw if isinstance(raw, Connection) else _cut(list(raw), args)
         node_type = self._connection_node_type(conn)
         edge_type = get_named_type(conn.fields["edges"].type)  # type: ignore[attr-defined]
@@ -468,6 +484,11 @@ class Executor:
                     edges.append(edge)
                 out[key] = edges
         del completed
+        # The nodes cost what they hold, scaled as the requested cost is (see the module doc).
+        returned = len(page.items)
+        spent = run.cost - start
+        scaled = -(-spent * connection_multiplier(returned) // returned) if returned else 0
+        run.cost = start + 2 + scaled
         return out
 
     def _bulk_children(self, raw: Any, conn: GraphQLNamedType, node: FieldNode, run: _Run) -> Any:

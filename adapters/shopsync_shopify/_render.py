@@ -243,9 +243,9 @@ def _line_gql(line: LineItem, currency: str, state: ShopState | None) -> dict[st
         "title": line.title,
         "name": line.title,
         "sku": line.sku,
-        "quantity": line.quantity,
-        "currentQuantity": line.quantity - line.refunded_quantity,
-        "refundableQuantity": line.quantity - line.refunded_quantity,
+        "quantity": int(line.quantity),
+        "currentQuantity": int(line.quantity - line.refunded_quantity),
+        "refundableQuantity": int(line.quantity - line.refunded_quantity),
         "product": product,
         "variant": variant,
         "originalUnitPriceSet": _bag(line.unit_price, currency),
@@ -269,7 +269,7 @@ def _refund_gql(refund: Refund, currency: str, lines: Mapping[str, Any]) -> dict
                 "id": gid("RefundLineItem", f"{refund.id}{j:03d}"),
                 "lineItem": lines.get(rl.line_item_id)
                 or {"__typename": "LineItem", "id": gid("LineItem", rl.line_item_id)},
-                "quantity": rl.quantity,
+                "quantity": int(rl.quantity),
                 "subtotalSet": _bag(rl.subtotal, currency),
             }
             for j, rl in enumerate(refund.lines)
@@ -304,7 +304,7 @@ def _fulfillment_gql(f: Fulfillment, lines: Mapping[str, Any]) -> dict[str, Any]
                 "id": gid("FulfillmentLineItem", f"{f.id}{j:03d}"),
                 "lineItem": lines.get(fl.line_item_id)
                 or {"__typename": "LineItem", "id": gid("LineItem", fl.line_item_id)},
-                "quantity": fl.quantity,
+                "quantity": int(fl.quantity),
             }
             for j, fl in enumerate(f.lines)
         ],
@@ -544,7 +544,7 @@ def _line_rest(line: LineItem, currency: str, quantity: int | None = None) -> di
                 "discount_application_index": 0,
             }
         )
-    current = line.quantity - line.refunded_quantity
+    current = int(line.quantity - line.refunded_quantity)  # Shopify quantities are Int
     return {
         "id": _num(line.id),
         "admin_graphql_api_id": gid("LineItem", line.id),
@@ -561,7 +561,7 @@ def _line_rest(line: LineItem, currency: str, quantity: int | None = None) -> di
         "product_exists": line.product_id is not None,
         "product_id": _num(line.product_id) if line.product_id else None,
         "properties": [],
-        "quantity": line.quantity if quantity is None else quantity,
+        "quantity": int(line.quantity if quantity is None else quantity),
         "requires_shipping": True,
         "sku": line.sku,
         "taxable": True,
@@ -627,7 +627,7 @@ def refund_rest(refund: Refund, order: Order) -> dict[str, Any]:
                 "id": _num(f"{refund.id}{j:03d}"),
                 "line_item_id": _num(rl.line_item_id),
                 "location_id": None,
-                "quantity": rl.quantity,
+                "quantity": int(rl.quantity),
                 "restock_type": "return",
                 # Shopify sends this one amount as a JSON number; the *_set twin is exact.
                 "subtotal": float(rl.subtotal.amount) if rl.subtotal is not None else 0.0,
@@ -666,7 +666,7 @@ def fulfillment_rest(f: Fulfillment, order: Order, index: int = 1) -> dict[str, 
         "tracking_urls": list(f.tracking_urls),
         "updated_at": fmt_time(f.delivered_at or f.created_at, rest=True),
         "line_items": [
-            _line_rest(by_id[fl.line_item_id], order.currency, fl.quantity)
+            _line_rest(by_id[fl.line_item_id], order.currency, int(fl.quantity))
             for fl in f.lines
             if fl.line_item_id in by_id
         ],

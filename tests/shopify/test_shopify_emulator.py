@@ -12,6 +12,7 @@ import pytest
 import requests
 import shopify
 from pydantic import SecretStr
+from shopsync_shopify._graphql import connection_multiplier
 from shopsync_shopify._render import order_rest
 from shopsync_shopify.install import (
     AppCredentials,
@@ -64,8 +65,8 @@ def test_cost_extension_and_refund_of_unused_cost(shopify_shop: Any) -> None:
     shop = shopify_shop(orders=5, plan="standard")
     body = _gql(shop, ORDERS_PAGE, {"first": 50}).json()
     cost = body["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 2 + 50 * 1
-    assert cost["actualQueryCost"] == 2 + 5
+    assert cost["requestedQueryCost"] == 2 + connection_multiplier(50) * 1 == 10
+    assert cost["actualQueryCost"] == 2 + connection_multiplier(5) * 1 == 6
     status = cost["throttleStatus"]
     assert status["maximumAvailable"] == 2000.0 and status["restoreRate"] == 100.0
     assert status["currentlyAvailable"] >= 2000 - cost["actualQueryCost"] - 1
@@ -73,25 +74,30 @@ def test_cost_extension_and_refund_of_unused_cost(shopify_shop: Any) -> None:
 
 def test_throttled_as_shopify_returns_it(shopify_shop: Any) -> None:
     shop = shopify_shop(orders=5, bucket_size=120, restore_rate=0.001)
-    first = _gql(shop, ORDERS_PAGE, {"first": 110})  # 112 requested, 7 spent
-    assert first.status_code == 200 and "errors" not in first.json()
-    again = _gql(shop, ORDERS_PAGE, {"first": 115})  # 117 requested > 113 left
+    shop.emulator.gql_bucket.take(110)  # another client of the shop spent the bucket
+    again = _gql(shop, ORDERS_PAGE, {"first": 115})  # 2 + 9 requested > 10 left
     assert again.status_code == 200
     body = again.json()
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
     assert body["extensions"]["cost"]["actualQueryCost"] is None
-    assert body["extensions"]["cost"]["requestedQueryCost"] == 117
-    assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 117
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 11
+    assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 11
 
 
 def test_single_query_cap(shopify_shop: Any) -> None:
     shop = shopify_shop(orders=5)
-    q = "{ orders(first: 250) { nodes { id lineItems(first: 10) { nodes { id } } } } }"
+    money = "{ shopMoney { amount } }"
+    line = (
+        f"id variant {{ id }} product {{ id }} originalUnitPriceSet {money} "
+        f"originalTotalSet {money} totalDiscountSet {money} discountedTotalSet {money}"
+    )
+    lines = f"lineItems(first: 250) {{ nodes {{ {line} }} }}"
+    q = f"{{ orders(first: 250) {{ nodes {{ id {lines} }} }} }}"
     body = _gql(shop, q).json()
     error = body["errors"][0]
     assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
-    assert error["extensions"]["cost"] == 2 + 250 * (1 + 2 + 10) > 1000
+    assert error["extensions"]["cost"] == 2 + 10 * (1 + 2 + 10 * 11) > 1000
 
 
 def test_validation_errors_come_back_as_graphql_errors(shopify_shop: Any) -> None:
