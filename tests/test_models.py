@@ -222,3 +222,101 @@ class TestJsonSchema:
         jsonschema.validate(document, type(model).model_json_schema())
         assert type(model).model_validate_json(model.model_dump_json()) == model
         assert type(model).model_validate(document) == model
+
+
+def kg_line(quantity: object, refunded: object = 0) -> LineItem:
+    return LineItem(
+        id="1",
+        title="Coffee beans (kg)",
+        quantity=quantity,  # type: ignore[arg-type]
+        unit_price=usd("20.00"),
+        total=usd("30.00"),
+        refunded_quantity=refunded,  # type: ignore[arg-type]
+    )
+
+
+class TestIssue15Fields:
+    """What real shops' orders carry (issue 15, item 4)."""
+
+    @pytest.mark.parametrize("given_as", [1.5, "1.5", Decimal("1.50"), "1.5000"])
+    def test_a_fractional_quantity_is_kept_exactly(self, given_as: object) -> None:
+        line = kg_line(given_as)
+        assert line.quantity == Decimal("1.5") and str(line.quantity) == "1.5"
+
+    def test_whole_quantities_stay_whole(self) -> None:
+        assert str(kg_line(2).quantity) == "2"
+        assert str(kg_line("2.000").quantity) == "2"
+        assert str(kg_line(Decimal("1E+1")).quantity) == "10"
+
+    def test_json_numbers_are_read_exactly(self) -> None:
+        raw = json.dumps(
+            {
+                "id": "1",
+                "title": "x",
+                "quantity": 0.1,
+                "unit_price": usd("1").model_dump(mode="json"),
+                "total": usd("0.10").model_dump(mode="json"),
+                "refunded_quantity": 0.1,
+            }
+        )
+        line = LineItem.model_validate_json(raw)
+        assert line.quantity == Decimal("0.1") == line.refunded_quantity
+
+    @pytest.mark.parametrize(
+        "bad", [-1, "-0.5", "0.00001", float("nan"), "Infinity", True, 2**31, None, "abc"]
+    )
+    def test_bad_quantities_are_refused(self, bad: object) -> None:
+        with pytest.raises(ValidationError) as info:
+            kg_line(bad)
+        assert field_of(info.value) == "quantity"
+
+    def test_refunding_more_than_a_fractional_quantity_is_refused(self) -> None:
+        assert kg_line("1.5", "1.5").refunded_quantity == Decimal("1.5")
+        with pytest.raises(ValidationError):
+            kg_line("1.5", "1.5001")
+
+    def test_defaults_are_a_real_complete_non_test_order(self) -> None:
+        o = order()
+        assert (o.test, o.taxes_included, o.refunds_complete) == (False, None, True)
+        assert (o.tax_lines, o.discount_applications, o.fee_lines) == ((), (), ())
+        assert (o.cancel_reason, o.total_tip, o.total_duties) == (None, None, None)
+
+    def test_new_amounts_keep_the_order_currency(self) -> None:
+        eur = Money.of("1", "EUR")
+        for change in (
+            {"total_tip": eur},
+            {"total_duties": eur},
+            {"tax_lines": [{"title": "VAT", "amount": eur}]},
+            {"fee_lines": [{"id": "5", "name": "Fee", "total": eur}]},
+            {"fee_lines": [{"id": "5", "name": "Fee", "total": usd("1"), "total_tax": eur}]},
+        ):
+            with pytest.raises(ValidationError, match="carries amounts in"):
+                order(**change)
+
+    def test_a_fee_may_be_negative_but_a_tip_may_not(self) -> None:
+        fee = {"id": "5", "name": "Loyal customer", "total": usd("-2.00")}
+        assert order(fee_lines=[fee]).fee_lines[0].total == usd("-2.00")
+        with pytest.raises(ValidationError):
+            order(total_tip=usd("-1"))
+
+    def test_discount_applications_and_tax_lines(self) -> None:
+        o = order(
+            discount_applications=[
+                {
+                    "type": "discount_code",
+                    "code": "SAVE10",
+                    "value": "10",
+                    "value_type": "percentage",
+                }
+            ],
+            tax_lines=[{"title": "VAT", "rate": "0.2", "amount": usd("1.67")}],
+        )
+        assert o.discount_applications[0].value == Decimal(10)
+        assert o.tax_lines[0].rate == Decimal("0.2")
+        for bad in ({"value_type": "bogus"}, {"value": "-1"}, {"value": "NaN"}):
+            with pytest.raises(ValidationError):
+                order(
+                    discount_applications=[
+                        {"type": "manual", "value": "1", "value_type": "fixed_amount", **bad}
+                    ]
+                )

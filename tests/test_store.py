@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import uuid
+from decimal import Decimal
 from typing import TypeVar
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import event, inspect, text
 
 from shopsync.adapter import Rejected
 from shopsync.errors import ConfigurationError, StoreError
-from shopsync.models import Customer, Money, Order, Product
+from shopsync.models import Customer, LineItem, Money, Order, Product
 from shopsync.store import VERSION_TABLE, Store, metadata
 from tests import strategies
 from tests.test_models import T0, order, usd
@@ -310,6 +311,124 @@ class TestCursorsAndQuarantine:
         assert len(store.quarantined(include_resolved=True)) == 2
 
 
+def real_shop_order(**changes: object) -> Order:
+    """An order with everything issue 15 added: a test order in a tax-inclusive shop selling
+    coffee by weight, with tax lines, a code discount, a fee, a tip, duties and partial refunds."""
+    fields: dict[str, object] = dict(
+        customer_id="7",
+        line_items=[
+            {
+                "id": "11",
+                "title": "Beans by weight",
+                "quantity": "1.5",
+                "unit_price": usd("20.00"),
+                "total": usd("30.00"),
+                "refunded_quantity": "0.25",
+            },
+            {
+                "id": "12",
+                "title": "Filter",
+                "quantity": 2,
+                "unit_price": usd("1"),
+                "total": usd("2"),
+            },
+        ],
+        refunds=[
+            {
+                "id": "91",
+                "created_at": T0,
+                "amount": usd("1.00"),
+                "lines": [{"line_item_id": "11", "quantity": "0.25", "subtotal": usd("5.00")}],
+            }
+        ],
+        fulfillments=[
+            {"id": "71", "created_at": T0, "lines": [{"line_item_id": "11", "quantity": "1.25"}]}
+        ],
+        test=True,
+        taxes_included=True,
+        cancel_reason="customer",
+        total_tip=usd("3.3333"),
+        total_duties=usd("0.01"),
+        tax_lines=[
+            {"title": "VAT", "rate": "0.2", "amount": usd("5.33")},
+            {"title": "Eco", "amount": usd("0.0125")},
+        ],
+        discount_applications=[
+            {
+                "type": "discount_code",
+                "code": "SAVE10",
+                "title": None,
+                "value": "10",
+                "value_type": "percentage",
+                "allocation": "across",
+            },
+            {"type": "manual", "value": "2.50", "value_type": "fixed_amount"},
+        ],
+        fee_lines=[
+            {"id": "301", "name": "Gift wrap", "total": usd("1.50"), "total_tax": usd("0.30")},
+            {"id": "302", "name": "Loyalty discount", "total": usd("-2.00")},
+        ],
+        refunds_complete=False,
+        total=usd("40.00"),
+        total_refunded=usd("1.00"),
+    )
+    fields.update(changes)
+    return order(**fields)
+
+
+class TestIssue15RoundTrip:
+    """Every field issue 15 added comes back exactly, in both engines."""
+
+    def test_everything_new_comes_back(self, store: Store) -> None:
+        o = real_shop_order()
+        store.upsert([o])
+        back = store.get(Order, "shopify", "acme.myshopify.com", "1001")
+        assert back == o
+        assert back is not None
+        assert [str(li.quantity) for li in back.line_items] == ["1.5", "2"]
+        assert str(back.line_items[0].refunded_quantity) == "0.25"
+        assert back.refunds[0].lines[0].quantity == Decimal("0.25")
+        assert back.fulfillments[0].lines[0].quantity == Decimal("1.25")
+
+    def test_the_defaults_come_back(self, store: Store) -> None:
+        o = real_shop_order(
+            id="2",
+            test=False,
+            taxes_included=False,
+            cancel_reason=None,
+            total_tip=None,
+            total_duties=None,
+            tax_lines=(),
+            discount_applications=(),
+            fee_lines=(),
+            refunds_complete=True,
+        )
+        store.upsert([o, o.model_copy(update={"id": "3", "taxes_included": None})])
+        assert store.get(Order, "shopify", "acme.myshopify.com", "2") == o
+        third = store.get(Order, "shopify", "acme.myshopify.com", "3")
+        assert third is not None and third.taxes_included is None
+
+    def test_quantities_are_integers_of_ten_thousandths(self, store: Store) -> None:
+        store.upsert([real_shop_order()])
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT quantity, refunded_quantity FROM line_items ORDER BY position")
+            ).all()
+            total = conn.execute(text("SELECT sum(quantity) FROM line_items")).scalar()
+        assert [tuple(r) for r in rows] == [(15000, 2500), (20000, 0)]
+        assert int(total) == 35000
+
+    @settings(max_examples=30)
+    @given(st.decimals(min_value=0, max_value=2**31 - 1, places=4, allow_nan=False))
+    def test_any_quantity_round_trips(self, store: Store, quantity: Decimal) -> None:
+        line = LineItem(id="1", title="t", quantity=quantity, unit_price=usd("1"), total=usd("1"))
+        o = order(shop=f"shop-{uuid.uuid4().hex}", line_items=[line])
+        store.upsert([o])
+        back = store.get(Order, o.platform, o.shop, o.id)
+        assert back is not None and back.line_items[0].quantity == quantity
+        assert str(back.line_items[0].quantity) == str(line.quantity)
+
+
 class TestSchema:
     def test_migrations_build_exactly_the_declared_schema(self, store: Store) -> None:
         with store.engine.connect() as conn:
@@ -346,6 +465,53 @@ class TestSchema:
         c = upgraded.get(Customer, "shopify", "s", "7")
         assert c is not None and c.consent.email.state.value == "subscribed"
         upgraded.close()
+
+    def test_upgrade_to_0009_keeps_quantities_and_marks_nothing_as_test(
+        self, store_url: str
+    ) -> None:
+        old = Store(store_url, migrate=False)
+        old.migrate("0008")
+        o = full_order()
+        with old.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO shops (shop_id, platform, shop, created_at)"
+                    " VALUES (1, 'shopify', 'acme.myshopify.com', 0)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO orders (shop_id, id, created_at, updated_at, financial_status,"
+                    " fulfillment_status, currency, subtotal, total_discounts, total_shipping,"
+                    " total_tax, total, total_refunded, discount_codes, tags)"
+                    " VALUES (1, '1001', :t, :t, 'paid', 'unfulfilled', 'USD', 100000, 0, 0,"
+                    " 0, 100000, 10000, '[]', '[]')"
+                ),
+                {"t": int(T0.timestamp() * 1_000_000)},
+            )
+            for pos, (lid, qty, refunded, unit, total) in enumerate(
+                [("11", 2, 0, 45000, 90000), ("12", 1, 1, 10000, 10000)]
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO line_items (shop_id, order_id, id, position, title,"
+                        " quantity, unit_price, total, refunded_quantity)"
+                        " VALUES (1, '1001', :id, :pos, 't', :q, :u, :tot, :r)"
+                    ),
+                    {"id": lid, "pos": pos, "q": qty, "u": unit, "tot": total, "r": refunded},
+                )
+        old.close()
+        upgraded = Store(store_url)
+        back = upgraded.get(Order, "shopify", "acme.myshopify.com", "1001")
+        upgraded.close()
+        assert back is not None
+        assert [(str(li.quantity), str(li.refunded_quantity)) for li in back.line_items] == [
+            ("2", "0"),
+            ("1", "1"),
+        ]
+        assert (back.test, back.refunds_complete, back.taxes_included) == (False, True, None)
+        assert (back.tax_lines, back.discount_applications, back.fee_lines) == ((), (), ())
+        assert back.total == o.total
 
     def test_opening_twice_is_harmless(self, store_url: str) -> None:
         Store(store_url).close()

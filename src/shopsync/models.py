@@ -4,7 +4,10 @@ They are frozen pydantic models that refuse unknown fields, so a mapping bug sho
 :class:`pydantic.ValidationError` naming the field instead of as a wrong number later. The
 conventions they enforce:
 
-- money is :class:`Money`: a ``Decimal`` with an ISO 4217 currency, never a float;
+- money is :class:`Money`: a ``Decimal`` with a currency code, never a float (every code
+  Shopify or WooCommerce offers, see :mod:`shopsync._currencies`);
+- quantities are exact non-negative ``Decimal`` s (:data:`Quantity`): stores that sell by
+  weight or length sell 1.5 of a line; whole quantities stay whole (``Decimal(2)``);
 - datetimes are timezone-aware and converted to UTC (a naive datetime is rejected);
 - ids are non-empty strings, unique within ``(platform, shop)``;
 - collections are tuples, so models stay hashable and immutable.
@@ -13,6 +16,7 @@ conventions they enforce:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -37,6 +41,9 @@ __all__ = [
     "Consent",
     "ConsentState",
     "Customer",
+    "DiscountApplication",
+    "DiscountValueType",
+    "FeeLine",
     "FinancialStatus",
     "Fulfillment",
     "FulfillmentLine",
@@ -47,8 +54,10 @@ __all__ = [
     "OptInLevel",
     "Order",
     "Product",
+    "Quantity",
     "Refund",
     "RefundLine",
+    "TaxLine",
     "Variant",
     "json_schema",
 ]
@@ -66,6 +75,10 @@ MAX_COUNT = 2**31 - 1
 """Largest quantity or count: the store's 32-bit integer columns."""
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+QUANTITY_DECIMALS = 4
+"""Most decimal places a quantity may carry (the store keeps ten-thousandths, as for money):
+enough for a shop selling by the gram in kilograms (0.125 kg) or by the centimetre."""
 
 
 class _Frozen(BaseModel):
@@ -127,9 +140,47 @@ def _amount(value: Any) -> Decimal:
 
 def _currency_code(cls: Any, value: Any) -> Any:
     code = value.strip().upper() if isinstance(value, str) else value
-    if code not in EXPONENTS:
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    if not isinstance(code, str) or code not in EXPONENTS:
+        raise ValueError(
+            f"{value!r} is not a currency code Shopify or WooCommerce offers"
+            " (ISO 4217 or a platform's own code such as BTC or IRT)"
+        )
     return code
+
+
+def _quantity(value: Any) -> Decimal:
+    # A JSON number arrives as a float (WooCommerce sends 1.5 for a line sold by weight): its
+    # shortest repr is the decimal the platform wrote, so it is read through that, exactly.
+    if isinstance(value, bool):
+        raise ValueError("a quantity must be a number, not a boolean")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("a quantity must be finite")
+        value = Decimal(repr(value))
+    elif isinstance(value, int):
+        value = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal quantity") from None
+    if not isinstance(value, Decimal):
+        raise ValueError(f"a quantity must be a number or decimal string, not {value!r}")
+    if not value.is_finite():
+        raise ValueError("a quantity must be finite")
+    if value < 0:
+        raise ValueError("a quantity must not be negative")
+    if value > MAX_COUNT:
+        raise ValueError(f"a quantity must be at most {MAX_COUNT:,}")
+    if value != value.quantize(Decimal(1).scaleb(-QUANTITY_DECIMALS)):
+        raise ValueError(f"a quantity may have at most {QUANTITY_DECIMALS} decimal places")
+    # One spelling per value, so equal quantities dump, hash and store alike: 2 not 2.0.
+    integral = value.to_integral_value()
+    return integral.quantize(Decimal(1)) if value == integral else value.normalize()
+
+
+Quantity = Annotated[Decimal, BeforeValidator(_quantity)]
+"""An exact non-negative quantity (``Decimal``, at most 4 places): ``2`` or ``1.5`` (kg)."""
 
 
 class Money(_Frozen):
@@ -333,14 +384,16 @@ class LineItem(_Frozen):
     sku: Text | None = None
     title: Text
     product_type: Text | None = None
-    quantity: Count
+    quantity: Quantity
+    """Units bought, exact (1.5 for a line sold by weight); an edited order's current quantity."""
     unit_price: Amount
-    """Price of one unit before discounts."""
+    """Price of one unit before discounts, excluding tax (see docs/models.md and
+    :func:`shopsync._money.excluding_tax` for platforms whose prices include tax)."""
     total_discount: Amount | None = None
     """Discounts allocated to this line; None when the platform does not say."""
     total: Amount
-    """What the customer paid for the line (after line discounts, before tax)."""
-    refunded_quantity: Count = 0
+    """What the customer paid for the line: after line discounts, excluding tax."""
+    refunded_quantity: Quantity = Decimal(0)
 
     @model_validator(mode="after")
     def _check(self) -> LineItem:
@@ -356,7 +409,7 @@ class LineItem(_Frozen):
 
 class RefundLine(_Frozen):
     line_item_id: Id
-    quantity: Count
+    quantity: Quantity
     subtotal: Amount | None = None
 
 
@@ -371,7 +424,7 @@ class Refund(_Frozen):
 
 class FulfillmentLine(_Frozen):
     line_item_id: Id
-    quantity: Count
+    quantity: Quantity
 
 
 class Fulfillment(_Frozen):
@@ -385,6 +438,49 @@ class Fulfillment(_Frozen):
     delivered_at: UTCDateTime | None = None
     """When the carrier reported delivery, if the platform knows."""
     lines: tuple[FulfillmentLine, ...] = ()
+
+
+class TaxLine(_Frozen):
+    """One tax the platform charged on the order (summed over its lines and shipping)."""
+
+    title: Text
+    """The tax's name as the shop calls it (``"VAT"``, ``"CA State Tax"``)."""
+    rate: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = None
+    """The rate as a fraction (0.2 for 20 %), when the platform says; WooCommerce gives a
+    percentage, which the adapter divides by 100."""
+    amount: Amount
+
+
+class DiscountValueType(str, Enum):
+    PERCENTAGE = "percentage"
+    FIXED_AMOUNT = "fixed_amount"
+
+
+class DiscountApplication(_Frozen):
+    """A discount applied to the order: what it was, not how it was spread over the lines."""
+
+    type: Text
+    """The platform's kind, lower case: ``discount_code``, ``automatic``, ``manual``, ``script``
+    (Shopify) or ``coupon`` (WooCommerce)."""
+    code: Text | None = None
+    """The code the customer entered, for a code discount."""
+    title: Text | None = None
+    value: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    """The discount's value: a percentage (``10`` for 10 %) or an amount in the order's currency,
+    per :attr:`value_type`."""
+    value_type: DiscountValueType
+    allocation: Text | None = None
+    """Shopify's ``allocationMethod`` / ``target_selection`` (``across``, ``each``, ``all``...)."""
+
+
+class FeeLine(_Frozen):
+    """A WooCommerce fee line (a surcharge or a negative-fee discount the shop added)."""
+
+    id: Id
+    name: Text
+    total: Money
+    """The fee excluding tax; negative for a negative fee (WooCommerce allows them as discounts)."""
+    total_tax: Money | None = None
 
 
 class Order(_Record):
@@ -420,6 +516,26 @@ class Order(_Record):
     tags: Tags = ()
     billing_address: Address | None = None
     shipping_address: Address | None = None
+    test: bool = False
+    """A test order (Shopify ``test``: placed through a test gateway). Stored and shown, never
+    counted as revenue, loyalty or a purchase (the one rule: docs/models.md, "Purchases")."""
+    taxes_included: bool | None = None
+    """Whether the platform's prices included tax (Shopify ``taxesIncluded``, WooCommerce
+    ``prices_include_tax``); None when the payload did not say. The amounts here are already
+    normalised to exclude tax (docs/models.md); this records what the platform showed."""
+    cancel_reason: Text | None = None
+    """Shopify's ``cancelReason`` lower case (``customer``, ``fraud``, ``inventory``, ``declined``,
+    ``staff``, ``other``); None when not cancelled or not said."""
+    total_tip: Amount | None = None
+    """Tips the customer added, when the platform says (Shopify ``totalTipReceivedSet``)."""
+    total_duties: Amount | None = None
+    """Import duties charged, when the platform says (Shopify ``currentTotalDutiesSet``)."""
+    tax_lines: tuple[TaxLine, ...] = ()
+    discount_applications: tuple[DiscountApplication, ...] = ()
+    fee_lines: tuple[FeeLine, ...] = ()
+    refunds_complete: bool = True
+    """False when the payload carried only a refund summary (a WooCommerce webhook order lists
+    refund ids and totals, not their lines): the next sync reads the refunds whole."""
 
     _currency = field_validator("currency", mode="before")(_currency_code)
 
@@ -435,7 +551,13 @@ class Order(_Record):
         ]
         for line in self.line_items:
             amounts += [line.unit_price, line.total]
+            if line.total_discount is not None:
+                amounts.append(line.total_discount)
         amounts += [refund.amount for refund in self.refunds]
+        amounts += [tax.amount for tax in self.tax_lines]
+        for fee in self.fee_lines:
+            amounts += [fee.total] if fee.total_tax is None else [fee.total, fee.total_tax]
+        amounts += [m for m in (self.total_tip, self.total_duties) if m is not None]
         others = sorted({m.currency for m in amounts} - {self.currency})
         if others:
             raise ValueError(f"order in {self.currency} carries amounts in {others}")
@@ -478,6 +600,9 @@ MODELS: Sequence[type[BaseModel]] = (
     Refund,
     FulfillmentLine,
     Fulfillment,
+    TaxLine,
+    DiscountApplication,
+    FeeLine,
     Order,
     Variant,
     Product,

@@ -127,9 +127,10 @@ _LINES = [
     Column("product_id", TEXT),
     Column("sku", TEXT),
     Column("product_type", TEXT, LINE_PRODUCT_TYPE),
-    Column("quantity", I64),
+    # The store keeps ten-thousandths since revision 0009; whole units here for now.
+    Column("quantity", I64, "quantity / 10000"),
     Column("unit_price", I64),
-    Column("refunded_quantity", I64),
+    Column("refunded_quantity", I64, "refunded_quantity / 10000"),
 ]
 _FULFILLMENTS = [
     Column("order_id", TEXT),

@@ -12,6 +12,8 @@ from shopsync.models import (
     Address,
     Consent,
     Customer,
+    DiscountApplication,
+    FeeLine,
     Fulfillment,
     FulfillmentLine,
     LineItem,
@@ -21,12 +23,14 @@ from shopsync.models import (
     Product,
     Refund,
     RefundLine,
+    TaxLine,
     Variant,
 )
-from shopsync.store.schema import MONEY_SCALE
+from shopsync.store.schema import MONEY_SCALE, QUANTITY_SCALE
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _UNIT = Decimal(10) ** MONEY_SCALE
+_QUANTITY_UNIT = Decimal(10) ** QUANTITY_SCALE
 
 
 def digest(record: Customer | Order | Product) -> str:
@@ -62,6 +66,16 @@ def from_units(value: int | None, currency: str) -> Money | None:
     if amount == amount.quantize(step):
         amount = amount.quantize(step)
     return Money(amount=amount, currency=currency)
+
+
+def to_quantity_units(quantity: Decimal) -> int:
+    """Ten-thousandths of a unit; exact because a Quantity allows 4 places at most."""
+    return int(quantity * _QUANTITY_UNIT)
+
+
+def from_quantity_units(value: int) -> Decimal:
+    """The quantity back, whole ones as whole numbers (20000 -> 2, 15000 -> 1.5)."""
+    return Decimal(value) / _QUANTITY_UNIT
 
 
 def _money(value: int, currency: str) -> Money:
@@ -191,6 +205,17 @@ def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
                 "tags": list(o.tags),
                 "billing_address": _dump(o.billing_address),
                 "shipping_address": _dump(o.shipping_address),
+                "test": o.test,
+                "taxes_included": o.taxes_included,
+                "cancel_reason": o.cancel_reason,
+                "total_tip": to_units(o.total_tip),
+                "total_duties": to_units(o.total_duties),
+                "tax_lines": [x.model_dump(mode="json") for x in o.tax_lines],
+                "discount_applications": [
+                    x.model_dump(mode="json") for x in o.discount_applications
+                ],
+                "fee_lines": [x.model_dump(mode="json") for x in o.fee_lines],
+                "refunds_complete": o.refunds_complete,
             }
         ],
         "line_items": [
@@ -203,11 +228,11 @@ def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
                 "sku": li.sku,
                 "title": li.title,
                 "product_type": li.product_type,
-                "quantity": li.quantity,
+                "quantity": to_quantity_units(li.quantity),
                 "unit_price": to_units(li.unit_price),
                 "total_discount": to_units(li.total_discount),
                 "total": to_units(li.total),
-                "refunded_quantity": li.refunded_quantity,
+                "refunded_quantity": to_quantity_units(li.refunded_quantity),
             }
             for i, li in enumerate(o.line_items)
         ],
@@ -280,11 +305,11 @@ def order_from_rows(
                 sku=li.sku,
                 title=li.title,
                 product_type=li.product_type,
-                quantity=li.quantity,
+                quantity=from_quantity_units(li.quantity),
                 unit_price=_money(li.unit_price, cur),
                 total_discount=from_units(li.total_discount, cur),
                 total=_money(li.total, cur),
-                refunded_quantity=li.refunded_quantity,
+                refunded_quantity=from_quantity_units(li.refunded_quantity),
             )
             for li in sorted(lines, key=lambda x: x.position)
         ),
@@ -316,6 +341,18 @@ def order_from_rows(
         tags=tuple(r.tags),
         billing_address=_address(r.billing_address),
         shipping_address=_address(r.shipping_address),
+        test=bool(r.test),
+        taxes_included=None if r.taxes_included is None else bool(r.taxes_included),
+        cancel_reason=r.cancel_reason,
+        total_tip=from_units(r.total_tip, cur),
+        total_duties=from_units(r.total_duties, cur),
+        # None: a row stored before revision 0009, which knew of none.
+        tax_lines=tuple(TaxLine.model_validate(x) for x in r.tax_lines or ()),
+        discount_applications=tuple(
+            DiscountApplication.model_validate(x) for x in r.discount_applications or ()
+        ),
+        fee_lines=tuple(FeeLine.model_validate(x) for x in r.fee_lines or ()),
+        refunds_complete=bool(r.refunds_complete),
     )
 
 

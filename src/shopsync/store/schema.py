@@ -6,6 +6,9 @@ Conventions (they keep every engine's sums and sorts identical):
   beside a currency code: integer sums agree exactly in SQLite, PostgreSQL and Polars,
   while SQLite's NUMERIC affinity would turn a Decimal into a float. Four places hold every
   ISO 4217 exponent and the sub-cent line totals some WooCommerce stores record;
+- quantities are ``BIGINT`` ten-thousandths too (:data:`QUANTITY_SCALE`, revision 0009): a
+  WooCommerce store selling by weight sells 1.5 kg, and integer sums of it agree in every
+  engine as money's do (a NUMERIC or REAL column would not, in SQLite);
 - instants are ``BIGINT`` microseconds since the epoch, UTC (cheap to index and to read
   into a columnar frame); calendar dates are ISO text;
 - every record table is keyed by ``(shop_id, id)``; ``shop_id`` points into ``shops``;
@@ -19,6 +22,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -27,9 +31,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 
 MONEY_SCALE = 4
+QUANTITY_SCALE = 4
 
 metadata = MetaData()
 
@@ -109,6 +116,16 @@ orders = Table(
     Column("billing_address", JSON),
     Column("shipping_address", JSON),
     Column("content_hash", String(32)),  # revision 0005
+    # revision 0009 (issue 15): what real shops' orders carry beyond the first models.
+    Column("test", Boolean, nullable=False, server_default=false()),
+    Column("taxes_included", Boolean),
+    Column("cancel_reason", Text),
+    _money("total_tip", nullable=True),
+    _money("total_duties", nullable=True),
+    Column("tax_lines", JSON),
+    Column("discount_applications", JSON),
+    Column("fee_lines", JSON),
+    Column("refunds_complete", Boolean, nullable=False, server_default=true()),
     Index("ix_orders_customer", "shop_id", "customer_id", "created_at"),
     Index("ix_orders_updated", "shop_id", "updated_at"),
 )
@@ -125,11 +142,11 @@ line_items = Table(
     Column("sku", Text),
     Column("title", Text, nullable=False),
     Column("product_type", Text),
-    Column("quantity", Integer, nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # ten-thousandths since revision 0009
     _money("unit_price"),
     _money("total_discount", nullable=True),
     _money("total"),
-    Column("refunded_quantity", Integer, nullable=False),
+    Column("refunded_quantity", BigInteger, nullable=False),  # ten-thousandths, as quantity
     Index("ix_line_items_product", "shop_id", "product_id"),
 )
 
