@@ -320,3 +320,90 @@ class TestIssue15Fields:
                         {"type": "manual", "value": "1", "value_type": "fixed_amount", **bad}
                     ]
                 )
+
+
+class TestExcludingTax:
+    """One conversion to the normalised meaning (docs/models.md), for both adapters."""
+
+    def test_prices_without_tax_are_kept(self) -> None:
+        from shopsync._money import excluding_tax
+
+        for included in (False, None):
+            got = excluding_tax(usd("12.00"), taxes_included=included, tax=usd("2.00"))
+            assert got == usd("12.00")
+
+    def test_a_reported_tax_is_subtracted_exactly(self) -> None:
+        from shopsync._money import excluding_tax
+
+        assert excluding_tax(usd("12.00"), taxes_included=True, tax=usd("2.00")) == usd("10.00")
+
+    def test_rates_alone_use_the_platform_formula(self) -> None:
+        from shopsync._money import excluding_tax
+
+        # 20 % VAT included in 10.00: tax = 10 * 0.2 / 1.2 = 1.6666... -> 1.67 (half up, cents).
+        assert excluding_tax(
+            Money.of("10.00", "EUR"), taxes_included=True, rates=[Decimal("0.2")]
+        ) == Money.of("8.33", "EUR")
+        # Two taxes on one price (e.g. GST + PST) add their rates; JPY has no decimals.
+        got = excluding_tax(
+            Money.of("1100", "JPY"), taxes_included=True, rates=[Decimal("0.05"), Decimal("0.05")]
+        )
+        assert got == Money.of("1000", "JPY")
+
+    def test_no_tax_known_means_none_included(self) -> None:
+        from shopsync._money import excluding_tax
+
+        assert excluding_tax(usd("10.00"), taxes_included=True) == usd("10.00")
+
+    def test_a_tax_above_the_amount_or_in_another_currency_is_refused(self) -> None:
+        from shopsync._money import excluding_tax
+
+        with pytest.raises(ValueError, match="exceeds"):
+            excluding_tax(usd("1.00"), taxes_included=True, tax=usd("2.00"))
+        with pytest.raises(CurrencyMismatchError):
+            excluding_tax(usd("1.00"), taxes_included=True, tax=Money.of("0.1", "EUR"))
+        with pytest.raises(ValueError, match="rate"):
+            excluding_tax(usd("1.00"), taxes_included=True, rates=[Decimal("-0.1")])
+
+    def test_a_line_keeps_the_platform_tax_and_scales_price_and_discount(self) -> None:
+        from shopsync._money import line_excluding_tax
+
+        # Shopify, EU shop: 2 x 12.00 incl. 20 % VAT, 4.00 off; line tax 3.33 on 20.00.
+        net = line_excluding_tax(
+            unit_price=Money.of("12.00", "EUR"),
+            quantity=Decimal(2),
+            total_discount=Money.of("4.00", "EUR"),
+            total=Money.of("20.00", "EUR"),
+            taxes_included=True,
+            tax=Money.of("3.33", "EUR"),
+        )
+        assert net.total == Money.of("16.67", "EUR")
+        assert net.unit_price == Money.of("10.0020", "EUR")
+        assert net.total_discount == Money.of("3.334", "EUR")
+        assert net.total_discount is not None
+        assert net.unit_price.amount * 2 - net.total_discount.amount == net.total.amount
+
+    def test_a_free_line_uses_the_rates(self) -> None:
+        from shopsync._money import line_excluding_tax
+
+        net = line_excluding_tax(
+            unit_price=Money.of("12.00", "EUR"),
+            quantity=Decimal("1.5"),
+            total_discount=Money.of("18.00", "EUR"),
+            total=Money.of("0", "EUR"),
+            taxes_included=True,
+            tax=Money.of("0", "EUR"),
+            rates=[Decimal("0.2")],
+        )
+        assert net.unit_price == Money.of("10.00", "EUR")
+        assert net.total == Money.of("0", "EUR")
+        assert net.total_discount == Money.of("15.00", "EUR")
+
+    def test_a_line_without_included_tax_is_unchanged(self) -> None:
+        from shopsync._money import line_excluding_tax
+
+        args = dict(
+            unit_price=usd("4.50"), quantity=Decimal(2), total_discount=None, total=usd("9.00")
+        )
+        net = line_excluding_tax(**args, taxes_included=False, tax=usd("0.90"))  # type: ignore[arg-type]
+        assert (net.unit_price, net.total_discount, net.total) == (usd("4.50"), None, usd("9.00"))
