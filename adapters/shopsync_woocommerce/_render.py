@@ -9,6 +9,8 @@ What a WooCommerce store cannot keep (so :func:`woocommerce_view` drops it):
 
 - sub-second time: every WooCommerce date is written to the second;
 - ``Customer.orders_count`` / ``total_spent``: wc/v3 customers no longer carry them;
+- marketing consent, unless a newsletter plugin records it (``consent_plugin``, see
+  :mod:`.consent`; a plugin's checkbox keeps no date or opt-in level);
 - a line's ``product_type`` (order items only know the product id) and a ``total_discount``
   of None (WooCommerce always says: line subtotal minus line total);
 - ``Order.processed_at`` other than the creation time; ``cancelled_at`` other than the last
@@ -42,6 +44,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
+from shopsync_woocommerce.consent import plugin_meta, plugin_view
 from shopsync_woocommerce.mapping import META, PRODUCT_STATUSES, derive_statuses
 
 __all__ = [
@@ -132,29 +135,24 @@ def _meta(pairs: Iterable[tuple[str, Any]], start: int) -> list[dict[str, Any]]:
 # --- customers ------------------------------------------------------------------------------
 
 
-def _consent_meta(customer: Customer) -> dict[str, Any] | None:
-    if customer.consent == type(customer.consent)():
-        return None
-    return {
-        channel: {
-            "state": c.state.value,
-            "opt_in_level": c.opt_in_level.value,
-            "updated_at": c.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ") if c.updated_at else None,
-        }
-        for channel, c in (("email", customer.consent.email), ("sms", customer.consent.sms))
-    }
-
-
 def render_customer(
-    customer: Customer, *, tz: dt.tzinfo, base: str, corrupt: bool = False
+    customer: Customer,
+    *,
+    tz: dt.tzinfo,
+    base: str,
+    corrupt: bool = False,
+    consent_plugin: str | None = None,
 ) -> dict[str, Any]:
-    """``GET /customers/<id>``: the account, its billing and shipping addresses, meta."""
+    """``GET /customers/<id>``: the account, its billing and shipping addresses, meta.
+
+    Consent is rendered only as the meta of ``consent_plugin`` (:mod:`.consent`): a store
+    without a newsletter plugin has none, WooCommerce core having no consent field.
+    """
     meta: list[tuple[str, Any]] = []
     if customer.tags:
         meta.append((META["tags"], list(customer.tags)))
-    consent = _consent_meta(customer)
-    if consent is not None:
-        meta.append((META["consent"], consent))
+    if consent_plugin is not None:
+        meta.extend(plugin_meta(customer.consent, consent_plugin))
     if customer.birthday is not None:
         meta.append((META["birthday"], customer.birthday.isoformat()))
     billing = _address(customer.default_address, email=customer.email or "")
@@ -628,12 +626,14 @@ def _truncate(model: M) -> M:
     return type(model).model_validate(data)
 
 
-def woocommerce_view(model: M) -> M:
-    """What a WooCommerce store keeps of ``model`` (see the module docstring)."""
+def woocommerce_view(model: M, consent_plugin: str | None = None) -> M:
+    """What a WooCommerce store keeps of ``model`` (see the module docstring); its consent is
+    what ``consent_plugin`` records (none without a plugin)."""
     if isinstance(model, Customer):
         address = model.default_address
         customer = model.model_copy(
             update={
+                "consent": plugin_view(model.consent, consent_plugin),
                 "orders_count": None,
                 "total_spent": None,
                 "default_address": None if address == Address() else address,

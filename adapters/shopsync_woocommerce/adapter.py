@@ -54,6 +54,7 @@ from shopsync.errors import (
 from shopsync.http import HttpClient, RetryPolicy, error_for_response, redact_url
 from shopsync.models import Customer, Money, Order, Product
 from shopsync_woocommerce import webhooks
+from shopsync_woocommerce.consent import resolve_sources
 from shopsync_woocommerce.mapping import (
     META,
     PLATFORM,
@@ -139,7 +140,10 @@ class WooCommerceAdapter:
     records lack the ``*_gmt`` dates; ``customer_role`` is the ``role`` filter of
     ``/customers`` (``"all"`` includes non-customer accounts); ``retry_policy`` tunes
     :class:`shopsync.http.RetryPolicy`; ``bulk_refunds=False`` skips
-    ``/refunds`` and asks each refunded order for its refunds instead.
+    ``/refunds`` and asks each refunded order for its refunds instead. ``consent_sources``
+    names where the store keeps marketing consent (``"mailchimp"``, ``"constant_contact"``,
+    ``"shopsync"``, ``"meta:<key>"``, ``"none"``; default all known, see :mod:`.consent`):
+    WooCommerce core has no consent field.
     """
 
     platform = PLATFORM
@@ -171,6 +175,7 @@ class WooCommerceAdapter:
         bulk_refunds: bool = True,
         verify_ssl: bool = True,
         sleep: Callable[[float], None] | None = None,
+        consent_sources: str | Sequence[str] | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError("url must start with http:// or https://")
@@ -192,6 +197,7 @@ class WooCommerceAdapter:
             overlap if isinstance(overlap, dt.timedelta) else dt.timedelta(seconds=overlap)
         )
         self.site_timezone = site_timezone
+        self.consent_sources = resolve_sources(consent_sources)
         self.customer_role = customer_role
         self._currency = currency
         self.bulk_refunds = bulk_refunds
@@ -552,7 +558,12 @@ class WooCommerceAdapter:
                         return None  # unchanged: not even mapped
                 except ValueError:
                     pass  # let the mapping reject it with its reason
-            return customer_from_rest(raw, shop=self.shop, site_timezone=self.site_timezone)
+            return customer_from_rest(
+                raw,
+                shop=self.shop,
+                site_timezone=self.site_timezone,
+                consent_sources=self.consent_sources,
+            )
 
         yield from self._read_full_scan("customers", params, convert)
 

@@ -38,6 +38,7 @@ from shopsync.testing.state import DeliveryAttempt, Event, ShopState, Subscripti
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
+from shopsync_woocommerce.consent import KNOWN_SOURCES
 from shopsync_woocommerce.mapping import META, parse_date
 from shopsync_woocommerce.webhooks import sign
 
@@ -144,7 +145,9 @@ class WooCommerceEmulator:
     (``"-03:00"``, an IANA name or a tzinfo; the zone of the site-local dates),
     ``auth_clock`` (Unix time for OAuth timestamps), ``refunds_endpoint`` (serve the
     ``/refunds`` collection of WooCommerce 9.0+; False answers it ``rest_no_route`` like an
-    older store).
+    older store), ``consent_plugin`` (``"mailchimp"``, ``"constant_contact"`` or
+    ``"shopsync"``: customers carry that plugin's consent meta; the default None is a store
+    as WooCommerce core has it, with no consent anywhere).
     """
 
     platform: ClassVar[str] = "woocommerce"
@@ -165,6 +168,7 @@ class WooCommerceEmulator:
         site_timezone: str | dt.tzinfo = "-03:00",
         auth_clock: Callable[[], float] = time.time,
         refunds_endpoint: bool = True,
+        consent_plugin: str | None = None,
     ) -> None:
         self.state = state
         seed = hashlib.sha256(state.shop.encode()).hexdigest()
@@ -173,6 +177,9 @@ class WooCommerceEmulator:
             consumer_secret or f"cs_{seed[24:64]}",
             permissions,
         )
+        if consent_plugin is not None and consent_plugin not in KNOWN_SOURCES:
+            raise ValueError(f"consent_plugin must be one of {sorted(KNOWN_SOURCES)} or None")
+        self.consent_plugin = consent_plugin
         self.https = https
         self.refunds_endpoint = refunds_endpoint
         self.site_url = site_url
@@ -214,7 +221,7 @@ class WooCommerceEmulator:
 
     def view(self, record: M) -> M:
         """What this store keeps of a shared model (see :func:`._render.woocommerce_view`)."""
-        return render.woocommerce_view(record)
+        return render.woocommerce_view(record, self.consent_plugin)
 
     def rate_limited(self, retry_after: float) -> Response:
         """Core WooCommerce has no rate limit; hosts and WAFs answer 429 with Retry-After."""
@@ -365,7 +372,11 @@ class WooCommerceEmulator:
             )
         if isinstance(record, Customer):
             body = render.render_customer(
-                record, tz=tz, base=base, corrupt=faults.corrupt("customers", record.id)
+                record,
+                tz=tz,
+                base=base,
+                corrupt=faults.corrupt("customers", record.id),
+                consent_plugin=self.consent_plugin,
             )
             extra = self.customer_meta.get(record.id)
             if extra:

@@ -60,8 +60,9 @@ Bad input, and what happens to it:
   rejects the record.
 
 Fields WooCommerce core has no place for are read from order/customer meta_data when present
-(:data:`META`): shopsync's own write-back keeps tags there, and stores that record marketing
-consent or birthdays can expose them under these keys. Without them the fields stay empty.
+(:data:`META`): shopsync's own write-back keeps tags there, and stores that record birthdays
+can expose them under these keys. Without them the fields stay empty. Marketing consent comes
+from the newsletter plugin's meta named by the shop's ``consent_sources`` (:mod:`.consent`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ import datetime as dt
 import html
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -80,16 +81,14 @@ from shopsync._currencies import EXPONENTS
 from shopsync.errors import SHAPE_ERRORS, InvalidRecordError
 from shopsync.models import (
     Consent,
-    ConsentState,
     Customer,
     FinancialStatus,
     FulfillmentStatus,
-    MarketingConsent,
-    OptInLevel,
     Order,
     Product,
     Variant,
 )
+from shopsync_woocommerce.consent import DEFAULT_SOURCES, ConsentMetaError, consent_from_meta
 
 __all__ = [
     "META",
@@ -115,7 +114,8 @@ META = {
 
 - ``_shopsync_tags``: list of strings (or one comma-separated string), customers and orders;
 - ``_shopsync_marketing_consent``: ``{"email": {"state", "opt_in_level", "updated_at"},
-  "sms": {...}}`` with the :class:`~shopsync.models.ConsentState` values;
+  "sms": {...}}`` with the :class:`~shopsync.models.ConsentState` values (the ``shopsync``
+  consent source; the plugins' keys are in :mod:`.consent`);
 - ``_shopsync_birthday``: ``YYYY-MM-DD``;
 - ``_wc_shipment_tracking_items``: the Shipment Tracking extension's list of
   ``{tracking_id, tracking_provider, custom_tracking_provider, custom_tracking_link,
@@ -349,27 +349,11 @@ def _short(reason: str, limit: int = 300) -> str:
 # --- customers ------------------------------------------------------------------------------
 
 
-def _consent(value: Any) -> Consent:
-    if value in (None, ""):
-        return Consent()
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise _Bad("meta_data." + META["consent"], "not JSON") from None
-    data = _obj(value, "meta_data." + META["consent"])
-    channels = {}
-    for channel in ("email", "sms"):
-        raw = _obj(data.get(channel), f"meta_data.{META['consent']}.{channel}")
-        try:
-            channels[channel] = MarketingConsent(
-                state=ConsentState(raw.get("state") or "unknown"),
-                opt_in_level=OptInLevel(raw.get("opt_in_level") or "unknown"),
-                updated_at=parse_date(raw["updated_at"]) if raw.get("updated_at") else None,
-            )
-        except ValueError as exc:
-            raise _Bad(f"meta_data.{META['consent']}.{channel}", str(exc)) from None
-    return Consent(**channels)
+def _consent(meta: Mapping[str, Any], sources: Sequence[str]) -> Consent:
+    try:
+        return consent_from_meta(meta, sources)
+    except ConsentMetaError as exc:
+        raise _Bad(f"meta_data.{exc.key}", str(exc)) from None
 
 
 def _birthday(value: Any) -> dt.date | None:
@@ -387,11 +371,13 @@ def customer_from_rest(
     shop: str,
     currency: str | None = None,
     site_timezone: dt.tzinfo | None = None,
+    consent_sources: Sequence[str] = DEFAULT_SOURCES,
 ) -> Customer:
     """A ``GET /wc/v3/customers/<id>`` record (or a customer.* webhook body) as a Customer.
 
     ``orders_count`` and ``total_spent`` only exist in wc/v2 records; the amount is kept when
-    the caller knows the store's ``currency``.
+    the caller knows the store's ``currency``. Marketing consent is read from the meta of
+    ``consent_sources`` (:mod:`.consent`: WooCommerce core has no consent field).
     """
 
     def build() -> Customer:
@@ -412,7 +398,7 @@ def customer_from_rest(
             created_at=created,
             updated_at=updated,
             tags=_tags(meta.get(META["tags"])),
-            consent=_consent(meta.get(META["consent"])),
+            consent=_consent(meta, consent_sources),
             birthday=_birthday(meta.get(META["birthday"])),
             default_address=_address(payload.get("shipping"), "shipping")
             or _address(

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from shopsync.adapter import Deletion, Rejected, Resource, WebhookEvent
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order, Product
+from shopsync_woocommerce._shapes import check_shape
 from shopsync_woocommerce.mapping import customer_from_rest, order_from_rest, product_from_rest
 
 __all__ = ["is_ping", "map_record", "parse_webhook", "sign", "verify"]
@@ -98,6 +99,8 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         raise WebhookError(f"{topic or 'webhook'} body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookError(f"{topic or 'webhook'} body is not a JSON object")
+    # Topic and source are unsigned: the body must fit them (see _shapes).
+    check_shape(topic, payload, lowered.get("x-wc-webhook-source", ""))
     kind = _KINDS.get(resource)
     if kind is None:  # coupon.*, action.* ...: nothing shopsync keeps
         return WebhookEvent(topic=topic, shop=shop, delivery_id=delivery_id)

@@ -10,7 +10,7 @@ import pytest
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce.mapping import customer_from_rest, order_from_rest, product_from_rest
 
-from shopsync.models import Customer, Money, Order, Product
+from shopsync.models import Consent, ConsentState, Customer, Money, Order, Product
 from shopsync.testing import generate_shop
 from shopsync.testing.state import ShopState
 
@@ -73,7 +73,7 @@ def seconds(value: dt.datetime | None) -> dt.datetime | None:
 def test_the_loss_is_only_what_the_docstring_lists(shop: tuple[ShopState, dt.tzinfo]) -> None:
     """A generated shop loses sub-second time, customer counters, line product types, the
     None of an undiscounted line and the case of discount codes; nothing else."""
-    state, _ = shop
+    state, tz = shop
     for order in state.orders.values():
         kept = render.woocommerce_view(order)
         assert kept.financial_status is order.financial_status
@@ -124,7 +124,15 @@ def test_the_loss_is_only_what_the_docstring_lists(shop: tuple[ShopState, dt.tzi
             "consent",
         }
         assert all(getattr(customer, f) == getattr(kept, f) for f in same)
-        assert kept.consent.email.state is customer.consent.email.state
+        # WooCommerce core keeps no consent; a plugin keeps what its checkbox can say.
+        assert kept.consent == Consent()
+        for plugin in ("shopsync", "mailchimp", "constant_contact"):
+            with_plugin = render.woocommerce_view(customer, plugin).consent.email
+            wire = render.render_customer(customer, tz=tz, base=BASE, consent_plugin=plugin)
+            assert customer_from_rest(wire, shop=state.shop).consent.email == with_plugin
+            state_kept = customer.consent.email.state
+            if plugin == "shopsync" or state_kept is ConsentState.SUBSCRIBED:
+                assert with_plugin.state is state_kept
     for product in state.products.values():
         kept = render.woocommerce_view(product)
         same = set(Product.model_fields) - {"created_at", "updated_at"}
