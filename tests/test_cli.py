@@ -19,6 +19,10 @@ def test_demo_runs_from_the_shell(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--db", str(db), "--scale", "0.1"])
     assert result.exit_code == 0, result.output
     assert "shopsync demo" in result.output and "woocommerce" in result.output
+    # the terminal's figures say which window they cover, and why the report's differ
+    assert "repeat-purchase rate, all time" in result.output
+    assert "twelve months up to the last month end" in result.output
+    assert "deliveries to 3 sinks" in result.output and " recorded," not in result.output
     assert Store(f"sqlite:///{db}").schema_version() == Store.head_version()
     planned = CliRunner().invoke(app, ["plan", "--db", f"sqlite:///{db}"])
     assert planned.exit_code == 0, planned.output
@@ -326,3 +330,135 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     debug = subprocess.run([*run, "--debug", *args], capture_output=True, text=True, timeout=120)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "ConfigurationError" in debug.stderr
+
+
+# -- the CLI says what it did (issue 17 item 6) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synced_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store filled from a small emulated Shopify shop (no configuration file)."""
+    from shopsync import sync
+    from shopsync.adapter import connect
+    from shopsync.testing import emulate
+
+    db = f"sqlite:///{tmp_path_factory.mktemp('synced') / 'shop.db'}"
+    small = {"customers": 80, "orders": 400, "products": 10, "end": END}
+    with emulate("shopify", seed=7, **FAST, **small) as shop:
+        adapter = connect("shopify", **shop.settings)
+        store = Store(db)
+        try:
+            sync(adapter, store)
+        finally:
+            adapter.close()
+            store.close()
+    return db
+
+
+def _planned(db: str) -> list[Any]:
+    from shopsync.core.planner import plan
+    from shopsync.core.policy import Policy
+
+    store = Store(db)
+    try:
+        return list(plan(store, Policy(), END))
+    finally:
+        store.close()
+
+
+def test_a_dry_run_lists_what_would_be_sent(synced_db: str, tmp_path: Path) -> None:
+    import json
+
+    actions = _planned(synced_db)
+    assert actions, "the test needs a plan with actions"
+    out, csv = tmp_path / "a.jsonl", tmp_path / "a.csv"
+    base = ["apply", "--db", synced_db, "--as-of", "2026-06-01", "--jsonl", str(out)]
+    dry = CliRunner().invoke(app, [*base, "--csv", str(csv), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert not out.exists() and not csv.exists()
+    lines = dry.output.splitlines()
+    header = next(line for line in lines if "customer" in line and "sink" in line)
+    assert "action" in header and "would" in header
+    for action in actions:  # one row per action and sink, each naming the customer
+        rows = [line for line in lines if action.kind in line and f" {action.customer_id} " in line]
+        assert len(rows) >= 2, (action.kind, action.customer_id)
+    n = len(actions)
+    assert f"dry run: {n:,} action{'s' * (n > 1)}, {2 * n:,} deliveries to 2 sinks" in dry.output
+
+    scripted = CliRunner().invoke(app, [*base, "--dry-run", "--json"])
+    assert scripted.exit_code == 0, scripted.output
+    listed = json.loads(scripted.stdout)
+    assert len(listed) == n
+    first = listed[0]
+    assert {"kind", "customer_id", "sink", "status", "reason", "payload"} <= set(first)
+    assert {(d["kind"], d["customer_id"]) for d in listed} == {
+        (a.kind, a.customer_id) for a in actions
+    }
+    assert all(d["status"] == "send" and d["payload"]["line"] for d in listed)
+    json_alone = CliRunner().invoke(app, [*base, "--json"])
+    _fails(json_alone, "--json", "--dry-run")
+
+
+def test_apply_counts_actions_and_deliveries(synced_db: str, tmp_path: Path) -> None:
+    import shutil
+
+    db_file = tmp_path / "copy.db"
+    shutil.copy(synced_db.removeprefix("sqlite:///"), db_file)
+    db = f"sqlite:///{db_file}"
+    n = len(_planned(db))
+    args = ["apply", "--db", db, "--as-of", "2026-06-01"]
+    args += ["--jsonl", str(tmp_path / "a.jsonl"), "--csv", str(tmp_path / "a.csv")]
+    applied = CliRunner().invoke(app, args)
+    assert applied.exit_code == 0, applied.output
+    assert f"{n:,} action{'s' * (n > 1)}, {2 * n:,} deliveries to 2 sinks" in applied.output
+    assert f"{2 * n:,} delivered" in applied.output
+    assert f"{2 * n} recorded" not in applied.output
+
+    again = CliRunner().invoke(app, args)  # everything already delivered: nothing twice
+    assert again.exit_code == 0, again.output
+    assert "0 delivered" in again.output and f"{2 * n:,} already delivered" in again.output
+
+    parked = CliRunner().invoke(app, ["outbox", "list", "--db", db, "--status", "parked"])
+    assert parked.exit_code == 0, parked.output
+    assert "empty" not in parked.output
+    assert f"no parked rows; the outbox holds {2 * n:,}: {2 * n:,} done" in parked.output
+    done = CliRunner().invoke(
+        app, ["outbox", "list", "--db", db, "--status", "done", "--limit", "5"]
+    )
+    assert done.exit_code == 0 and done.output.count("│ done ") == 5, done.output
+    assert f"5 of {2 * n:,} done rows shown" in done.output
+    _fails(
+        CliRunner().invoke(app, ["outbox", "list", "--db", db, "--status", "sent"]),
+        "unknown outbox status",
+    )
+
+
+def test_backtest_output_does_not_wrap_when_piped(synced_db: str) -> None:
+    from shopsync.backtest import backtest
+    from shopsync.core.policy import Policy
+
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)
+    store = Store(synced_db)
+    try:
+        expected = str(backtest(store, Policy(), start, end, step=dt.timedelta(weeks=4)))
+    finally:
+        store.close()
+    assert max(len(line) for line in expected.splitlines()) > 80  # else the test proves nothing
+    args = ["backtest", "--db", synced_db, "--from", "2026-03-01", "--to", "2026-05-01"]
+    replay = CliRunner().invoke(app, [*args, "--step", "4w"])
+    assert replay.exit_code == 0, replay.output
+    for line in expected.splitlines():
+        assert line.rstrip() in replay.stdout.splitlines() or not line.strip(), line
+
+
+def test_the_files_the_demo_and_report_write_are_ignored_by_git() -> None:
+    from shopsync.demo import output_files
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    written = [*output_files(Path("shopsync-demo.db")), Path("shopsync-report.html")]
+    for path in written:
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root, check=False)
+        assert ignored.returncode == 0, f"{path} is not in .gitignore"

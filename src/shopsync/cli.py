@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from shopsync import _cli_inputs as inputs
+from shopsync import _cli_output as output
 from shopsync._cli_errors import ParagraphErrors, explain, using
 from shopsync.config import CONFIG_FILE
 from shopsync.errors import ConfigurationError, ShopSyncError
@@ -46,6 +47,7 @@ def _global(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logging."),
 ) -> None:
     ctx.obj = inputs.Options(config, debug)
+    output.fit_to_output(console)
     if debug:
         logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
         logging.getLogger("shopsync").setLevel(logging.DEBUG)
@@ -281,7 +283,12 @@ def apply_command(
     ),
     as_of: str = AS_OF_OPTION,
     policy: Path = POLICY_OPTION,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be sent; send nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List what would be sent, to whom and where; send nothing."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="With --dry-run: print the deliveries as JSON, for scripts."
+    ),
 ) -> None:
     """Plan, then deliver each action exactly once to the sinks named."""
     from shopsync.adapter import connect
@@ -290,6 +297,8 @@ def apply_command(
     from shopsync.sinks import Csv, JsonLines, Platform
 
     options = inputs.options(ctx)
+    if as_json and not dry_run:
+        raise ConfigurationError("--json lists a dry run: add --dry-run")
     shop = inputs.configured(options, target)
     if not (jsonl or csv or platform or (shop is not None and shop.write_back)):
         off = f" (shop {target!r} has write_back = false)" if shop is not None else ""
@@ -317,7 +326,15 @@ def apply_command(
         store.close()
         for adapter in adapters:
             adapter.close()
-    console.print(str(report), markup=False)
+    summary = output.apply_summary(report, list(planned), sinks)
+    if as_json:
+        typer.echo(output.deliveries_json(report.deliveries))
+        typer.echo(summary, err=True)
+        return
+    if dry_run and report.deliveries:
+        title = f"dry run as of {moment:%Y-%m-%d %H:%M} UTC"
+        console.print(output.deliveries_table(report.deliveries, title))
+    console.print(summary, markup=False)
 
 
 @app.command("report")
@@ -405,8 +422,16 @@ def outbox_list(
     store = inputs.open_store(inputs.options(ctx), db)
     try:
         rows = list_outbox(store, status=status)  # type: ignore[arg-type]
+        everything = list_outbox(store) if status and not rows else rows
     finally:
         store.close()
+    if not rows:
+        if status and everything:
+            counts = output.status_counts(everything)
+            console.print(f"no {status} rows; the outbox holds {counts}", markup=False)
+        else:
+            console.print("the outbox is empty: `shopsync apply` records what it delivers")
+        return
     table = Table()
     for column in ("id", "status", "kind", "customer", "sink", "tries", "reason"):
         table.add_column(column)
@@ -420,7 +445,10 @@ def outbox_list(
             str(row.attempts),
             row.reason or "",
         )
-    console.print(table if table.row_count else "the outbox is empty")
+    console.print(table)
+    if len(rows) > limit:
+        which = f" {status}" if status else ""
+        console.print(f"{limit:,} of {len(rows):,}{which} rows shown (newest first; --limit)")
 
 
 quarantine_app = typer.Typer(help="Records a platform sent that could not be mapped.")

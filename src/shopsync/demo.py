@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shopsync import loyalty
+from shopsync._cli_output import apply_summary
 from shopsync.adapter import connect
 from shopsync.core.features import customer_features
 from shopsync.core.planner import Plan, plan
@@ -53,9 +54,6 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
         "orders": 9000,
         "products": 60,
         "currency": "EUR",
-        # WooCommerce core keeps no marketing consent: the demo store runs Mailchimp for
-        # WooCommerce, whose meta the adapter reads (shopsync_woocommerce.consent).
-        "consent_plugin": "mailchimp",
     },
 }
 """The demo's two shops: a few thousand customers and tens of thousands of orders."""
@@ -84,6 +82,13 @@ class DemoResult:
     actions_file: Path
     report: Path
     seconds: float
+    applied_summary: str = ""
+    """The apply counts as actions and deliveries (an action and a sink that takes it)."""
+
+
+def output_files(db: Path) -> list[Path]:
+    """The files a demo writes beside its store (``.gitignore`` lists them)."""
+    return [db, db.with_suffix(".actions.jsonl"), db.with_suffix(".html")]
 
 
 def run_demo(
@@ -112,20 +117,21 @@ def run_demo(
             figures.append(_figures(store, remote, report, as_of))
         console.print("Planning with the default policy ...")
         planned = plan(store, Policy(), as_of)
-        actions_file = db.with_suffix(".actions.jsonl")
+        actions_file = output_files(db)[1]
         actions_file.unlink(missing_ok=True)
         adapters = [connect(r.platform, **r.settings) for r in shops.values()]
         sinks = [Platform(a, tags=False) for a in adapters]
         sinks.append(JsonLines(actions_file, root=actions_file.parent))
         console.print(f"Applying {len(planned):,} actions to the shops and to {actions_file} ...")
         applied = apply(planned, store, sinks, now=as_of)
+        summary = apply_summary(applied, list(planned), sinks)
         for adapter in adapters:
             adapter.close()
     console.print("Writing the HTML report ...")
     # one replayed plan for the holdout lift keeps the report to a few seconds
     html = write_report(
         store,
-        db.with_suffix(".html"),
+        output_files(db)[2],
         as_of=as_of,
         policy=Policy(),
         planned=planned,
@@ -140,6 +146,7 @@ def run_demo(
         actions_file=actions_file,
         report=html,
         seconds=time.perf_counter() - started,
+        applied_summary=summary,
     )
     _print(console, result, db)
     return result
@@ -186,7 +193,6 @@ def _figures(
     buyers = frame.filter(pl.col("paid_orders") > 0)
     orders = int(buyers["paid_orders"].sum() or 0)
     revenue = float(buyers["net_spend"].sum() or 0)
-    gross = float(buyers["gross_spend"].sum() or 0)
     points = loyalty.shop_balance(store, remote.platform, report.shop)
     return ShopFigures(
         platform=remote.platform,
@@ -198,7 +204,7 @@ def _figures(
         repeat_rate=(buyers.filter(pl.col("paid_orders") > 1).height / buyers.height)
         if buyers.height
         else 0.0,
-        average_order_value=gross / orders if orders else 0.0,
+        average_order_value=revenue / orders if orders else 0.0,
         net_revenue=revenue,
         points_pending=points.pending,
         points_approved=points.approved,
@@ -216,14 +222,19 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
         ("sync seconds", lambda s: f"{s.sync.duration:.1f}"),
         ("customers", lambda s: f"{s.customers:,}"),
         ("buyers", lambda s: f"{s.buyers:,}"),
-        ("repeat-purchase rate", lambda s: f"{s.repeat_rate:.0%}"),
-        ("average order value", lambda s: f"{s.average_order_value:,.2f} {s.currency}"),
-        ("net revenue", lambda s: f"{s.net_revenue:,.0f} {s.currency}"),
+        ("repeat-purchase rate, all time", lambda s: f"{s.repeat_rate:.0%}"),
+        ("average order value, all time", lambda s: f"{s.average_order_value:,.2f} {s.currency}"),
+        ("net revenue, all time", lambda s: f"{s.net_revenue:,.0f} {s.currency}"),
         ("points pending / approved", lambda s: f"{s.points_pending:,} / {s.points_approved:,}"),
     ]
     for label, cell in rows:
         table.add_row(label, *(cell(shop) for shop in result.shops))
     console.print(table)
+    console.print(
+        "The rates above cover every order (all time, net of refunds); the report's tiles of "
+        "the same names cover the twelve months up to the last month end, so they differ.",
+        markup=False,
+    )
     programs = Table(title="planned actions, by program")
     programs.add_column("action")
     programs.add_column("planned", justify="right")
@@ -239,6 +250,7 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
         for d in result.applied.deliveries
         if d.status == "done" and ((d.result or {}).get("discount") or {}).get("created")
     )
-    console.print(f"applied: {result.applied}; discount codes created on the platforms: {codes}")
+    applied = result.applied_summary or str(result.applied)
+    console.print(f"applied: {applied}; discount codes created on the platforms: {codes}")
     console.print(f"store: {db}   actions: {result.actions_file}   ({result.seconds:.0f} s in all)")
     console.print(f"report: {result.report}  (open it in a browser; it works offline)")
