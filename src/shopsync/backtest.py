@@ -447,7 +447,7 @@ def _replay(
             came_back: set[tuple[str, str, str]] | None = None
         else:
             came_back = _returners(orders, t, window_end)
-        result = plan(store, policy, t, platform=platform, shop=shop)
+        result = plan(store, policy, t, platform=platform, shop=shop, update_ledger=False)
         found = [(a, "planned") for a in result.actions] + [
             (h.action, _GROUPS[h.rule]) for h in result.held if h.rule in _GROUPS
         ]

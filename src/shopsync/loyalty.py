@@ -33,6 +33,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
@@ -48,6 +49,7 @@ from shopsync.core.actions import (
     RewardCode,
     TierChange,
 )
+from shopsync.core.features import REAL_ORDERS_SQL, paid_moment
 from shopsync.core.loyalty import (
     DAY,
     Adjustment,
@@ -68,6 +70,7 @@ from shopsync.core.loyalty import (
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, Money
 from shopsync.store import Store, insert_ignoring_duplicates
+from shopsync.store import _ledger_mark as _mark
 from shopsync.store.schema import (
     MONEY_SCALE,
     customers,
@@ -83,17 +86,19 @@ __all__ = [
     "SyncResult",
     "adjust",
     "balance",
+    "bring_up_to_date",
+    "ledger_status",
     "record_referral",
     "redeem",
     "shop_balance",
     "statement",
     "sync",
+    "write_back_balance",
 ]
 
 CustomerRef = Customer | tuple[str, str, str]
 """A customer model, or ``(platform, shop, customer_id)``."""
 
-_PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
 _FLUSH = 50_000
 
 
@@ -174,7 +179,7 @@ def shop_currency(store: Store, platform: str, shop: str, policy: Policy) -> str
     with store.engine.connect() as conn:
         row = conn.execute(
             select(orders.c.currency, func.count().label("n"))
-            .where(orders.c.shop_id == shop_id)
+            .where(orders.c.shop_id == shop_id, ~orders.c.test)
             .group_by(orders.c.currency)
             .order_by(func.count().desc(), orders.c.currency)
             .limit(1)
@@ -206,7 +211,7 @@ def _order_frames(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl.
                 Column("total_tax", i64),
                 Column("total", i64),
             ],
-            f"{where} AND customer_id IS NOT NULL",
+            f"{where} AND customer_id IS NOT NULL AND {REAL_ORDERS_SQL}",
         ),
         "refunds": read_table(
             store.engine,
@@ -250,12 +255,7 @@ def _facts_by_customer(
         value = value + pl.col("total_shipping")
     if earn.include_tax:
         value = value + pl.col("total_tax")
-    paid = pl.coalesce(
-        "paid_at",
-        pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
-            pl.coalesce("processed_at", "created_at")
-        ),
-    )
+    paid = paid_moment()
     table = (
         frames["orders"]
         .lazy()
@@ -397,17 +397,27 @@ def sync(
     if not policy.loyalty.enabled:
         return result
     at = _utc(as_of)
-    currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
     shop_id = store.shop_id(platform, shop)
+    # read before the inputs: a change while deriving leaves the mark behind (stale)
+    marking = not dry_run and customer_ids is None
+    version = _mark.data_version(store, shop_id) if marking else None
+    currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
     settings = policy.loyalty
     frames = _order_frames(store, shop_id, with_lines=bool(settings.category_bonus.points))
     facts = _facts_by_customer(frames, policy)
+    inputs_version = _mark.inputs_version(store, shop_id) if marking else None
     inputs = _inputs(store, shop_id)
     new_birthdays = _record_birthdays(store, shop_id, frames["customers"], inputs, at)
     if new_birthdays and not dry_run:
         with store.transaction() as conn:
             insert_ignoring_duplicates(conn, loyalty_inputs, new_birthdays)
+        inputs_version = _mark.inputs_version(store, shop_id) if marking else None
         inputs = _inputs(store, shop_id)
+    elif new_birthdays:  # a dry run derives what a real run would, birthdays seen now included
+        inputs = sorted(
+            inputs + [SimpleNamespace(**row) for row in new_birthdays],
+            key=lambda r: (r.occurred_at, r.key),
+        )
 
     referrals = [
         Referral(
@@ -456,6 +466,7 @@ def sync(
     notes: list[rules.Note] = []
     recorded = _now()
     since = at - int(lookback.total_seconds() * 1_000_000)
+    valid_until: int | None = None
     with store.transaction() as conn:
         for customer_id in known:
             if wanted is not None and customer_id not in wanted:
@@ -479,6 +490,8 @@ def sync(
                 tuple(bonuses.get(customer_id, ())),
             )
             derivation = rules.derive(history, settings, at, currency=currency)
+            if derivation.next_change is not None:
+                valid_until = min(valid_until or derivation.next_change, derivation.next_change)
             result.tiers[customer_id] = derivation.tier
             result.customers += 1
             result.derived += len(derivation.entries)
@@ -494,6 +507,21 @@ def sync(
             result.added += _reverse_moved_orders(conn, shop_id, at, recorded)
     if dry_run:
         return result
+    if marking and at <= recorded:  # a ledger written ahead of the clock is a guess
+        store.set_cursor(
+            platform,
+            shop,
+            _mark.RESOURCE,
+            cursor=None,
+            high_water=as_of,
+            state={
+                "data": version,
+                "inputs": inputs_version,
+                "valid_until": valid_until,
+                "loyalty": settings.model_dump(mode="json"),
+                "currency": policy.currency,
+            },
+        )
     if notes:
         result.quarantined = store.quarantine(
             platform,
@@ -509,6 +537,91 @@ def sync(
             ],
         )
     return result
+
+
+def ledger_status(
+    store: Store, platform: str, shop: str, at: dt.datetime, *, policy: Policy | None = None
+) -> str | None:
+    """Why the shop's ledger cannot be trusted at ``at`` (None: it is current).
+
+    Current means: a full :func:`sync` (not ``dry_run``, every customer) derived it as of a
+    moment no later than the clock, no time-driven change (approval, expiry, tier review,
+    birthday) fell due between that moment and ``at``, and the store took in nothing the
+    derivation reads since. With ``policy``, it must also have been derived with that
+    policy's loyalty settings.
+    """
+    mark = store.get_cursor(platform, shop, _mark.RESOURCE)
+    name = f"the loyalty ledger of {platform} shop {shop}"
+    if mark is None or mark.high_water is None:
+        return f"{name} was never brought up to date"
+    state = mark.state
+    derived = mark.high_water.isoformat()
+    if policy is not None and (
+        state.get("loyalty") != policy.loyalty.model_dump(mode="json")
+        or state.get("currency") != policy.currency
+    ):
+        return f"{name} was derived as of {derived} with other loyalty settings"
+    until = state.get("valid_until")
+    if _utc(at) > _utc(mark.high_water) and until is not None and _utc(at) >= until:
+        return (
+            f"{name} was derived as of {derived}; points changed by time since "
+            f"(an approval, expiry or tier review on {from_micros(until).isoformat()})"
+        )
+    shop_id = store.shop_id(platform, shop, create=False)
+    if state.get("data") != _mark.data_version(store, shop_id) or state.get(
+        "inputs"
+    ) != _mark.inputs_version(store, shop_id):
+        return f"{name} was derived as of {derived}; the shop's data changed since"
+    return None
+
+
+def bring_up_to_date(
+    store: Store,
+    platform: str,
+    shop: str,
+    *,
+    as_of: dt.datetime,
+    policy: Policy | None = None,
+) -> SyncResult | None:
+    """Sync the shop's ledger as of ``as_of`` unless it is current; None if it was.
+
+    Without ``policy`` the settings it was last derived with are used again. Raises
+    :class:`LoyaltyError` rather than derive a ledger ahead of the clock (an expiry written
+    for a future moment would stand even if the customer orders before it) or, without a
+    policy, a ledger never derived (its settings are unknown).
+    """
+    why = ledger_status(store, platform, shop, as_of, policy=policy)
+    if why is None:
+        return None
+    now = _now()
+    if _utc(as_of) > now:
+        raise LoyaltyError(
+            f"{why}, and it is not brought up to date as of {as_of.isoformat()}: "
+            f"that is after the present ({from_micros(now).isoformat()})"
+        )
+    if policy is None:
+        mark = store.get_cursor(platform, shop, _mark.RESOURCE)
+        if mark is None:
+            raise LoyaltyError(
+                f"{why}: run shopsync.plan(store, policy, as_of) or "
+                "shopsync.loyalty.sync(store, platform, shop, as_of=..., policy=policy) first"
+            )
+        policy = Policy.model_validate(
+            {"loyalty": mark.state["loyalty"], "currency": mark.state["currency"]}
+        )
+    return sync(store, platform, shop, as_of=as_of, policy=policy)
+
+
+def write_back_balance(store: Store, customer: CustomerRef, at: dt.datetime) -> Balance:
+    """The balance to write back to the platform at ``at``, from a current ledger only.
+
+    The ledger is brought up to date first if it has to be (see :func:`bring_up_to_date`,
+    whose :class:`LoyaltyError` says why it could not): a balance read from a ledger nobody
+    kept current would overwrite the customer's real points on the shop.
+    """
+    platform, shop, _ = _ref(customer)
+    bring_up_to_date(store, platform, shop, as_of=at)
+    return balance(store, customer, at)
 
 
 def _month_day(value: str) -> tuple[int, int]:

@@ -2,8 +2,9 @@
 
 ``plan(store, policy, as_of)`` reads the store as of ``as_of`` and runs review requests,
 win-back, replenishment, warranty notices and the loyalty notices (through
-:func:`shopsync.loyalty.sync` with ``dry_run=True``: planning writes nothing), attaches "also
-bought" recommendations, and then applies, in this order:
+:func:`shopsync.loyalty.sync`, which also brings the loyalty ledger up to date when it is not
+current: the only write a plan makes, of derived data, so that the balances written back to
+the shop are right), attaches "also bought" recommendations, and then applies, in this order:
 
 1. **classification** — each kind is marketing or transactional (the action's default, or
    ``messaging.marketing``); transactional actions pass every rule below;
@@ -117,13 +118,21 @@ def plan(
     *,
     platform: str | None = None,
     shop: str | None = None,
+    update_ledger: bool = True,
 ) -> Plan:
-    """Plan every shop in the store (or the one named) as of ``as_of`` (aware)."""
+    """Plan every shop in the store (or the one named) as of ``as_of`` (aware).
+
+    With the loyalty program on, each shop's loyalty ledger is brought up to date as of
+    ``as_of`` first if it is not current (the one write a plan makes: the ledger is derived
+    data, and a stale one would write wrong balances back to the shop). ``update_ledger``
+    False (a backtest) keeps the store untouched; a plan whose ledger stays stale says so
+    in :attr:`Plan.notes`.
+    """
     policy, at = _check(policy, as_of)
     if (platform is None) != (shop is None):
         raise ValueError("pass both platform and shop, or neither")
     shops = [(platform, shop)] if platform and shop else store.shops()
-    parts = [_plan_shop(store, policy, at, p, s, None) for p, s in shops]
+    parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
     if not parts:
         return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
     return _merge(at, parts, tuple(shops))  # type: ignore[arg-type]
@@ -249,6 +258,7 @@ def _plan_shop(
     platform: str,
     shop: str,
     customer_id: str | None,
+    update_ledger: bool = False,
 ) -> Plan:
     at = to_us(as_of)
     empty = _EMPTY_PRODUCTS if customer_id is not None else None
@@ -289,7 +299,7 @@ def _plan_shop(
     found += replenishment(frames, paid, ctx, policy)
     found += warranty(frames, paid, ctx, policy)
     if policy.loyalty.enabled:
-        found += _loyalty(store, policy, as_of, platform, shop, customer_id)
+        found += _loyalty(store, policy, as_of, platform, shop, customer_id, update_ledger, notes)
     kept, held = _guard(found, frames, policy, as_of)
     # only what will be sent needs recommendations (held actions come back in a later plan)
     kept = _with_recommendations(kept, frames, paid, ctx, policy)
@@ -303,10 +313,23 @@ def _loyalty(
     platform: str,
     shop: str,
     customer_id: str | None,
+    update_ledger: bool,
+    notes: list[str],
 ) -> list[Action]:
     from shopsync import loyalty
 
     if customer_id is None:
+        stale = loyalty.ledger_status(store, platform, shop, as_of, policy=policy)
+        if stale is not None and update_ledger:
+            try:  # the same derivation writes the ledger and gives the notices
+                synced = loyalty.bring_up_to_date(store, platform, shop, as_of=as_of, policy=policy)
+                if synced is not None:
+                    return list(synced.actions)
+                stale = None  # another process brought it up to date meanwhile
+            except loyalty.LoyaltyError as refused:
+                stale = str(refused)
+        if stale is not None:
+            notes.append(f"{stale}: points balances are not written back to the shop until it is")
         return list(
             loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).actions
         )

@@ -17,7 +17,10 @@ What each action writes:
   ``due_at``. An action whose code has already expired is cancelled.
 - every ``loyalty_*`` action: the customer's approved points balance as the store holds it at
   delivery (Shopify metafield ``{namespace}.points_balance``, WooCommerce meta
-  ``_{namespace}_points_balance``), and the tier of a tier change (``tier``).
+  ``_{namespace}_points_balance``), and the tier of a tier change (``tier``). The balance comes
+  only from a ledger that is current at delivery: one not current is brought up to date with
+  the settings it was last derived with, and a row whose ledger cannot be (never derived, or a
+  delivery moment after the clock) stays pending with the reason, writing nothing.
 - a tier change also swaps tags ``{tag_prefix}-tier-<old>`` for ``{tag_prefix}-tier-<new>``.
 - any other kind adds the tag ``facts["tag"]``, else ``{tag_prefix}-<kind>`` (so a merchant
   can build a segment of everyone who got a win-back email).
@@ -34,6 +37,7 @@ from shopsync.errors import ConfigurationError
 from shopsync.sinks._base import (
     Cancelled,
     DeliveryContext,
+    DeliveryError,
     Discount,
     Guarantee,
     action_value,
@@ -80,6 +84,7 @@ class Platform:
         self.namespace = namespace
         self.code_valid_for = code_valid_for
         self.tags = tags
+        self._ledger_checked: set[tuple[int, str, str, dt.datetime]] = set()
 
     def __repr__(self) -> str:
         return f"Platform({self.name!r})"
@@ -123,7 +128,9 @@ class Platform:
             ).scalar_one()
         return bool(later)
 
-    def _plan(self, action: Action, context: DeliveryContext) -> list[dict[str, Any]]:
+    def _plan(
+        self, action: Action, context: DeliveryContext, preview: bool = False
+    ) -> list[dict[str, Any]]:
         if action.kind == "loyalty_tier_change" and self._superseded(action, context):
             raise Cancelled("a later tier change of this customer was already written")
         ops: list[dict[str, Any]] = []
@@ -148,7 +155,7 @@ class Platform:
                 }
             )
         if action.kind.startswith("loyalty_"):
-            values: dict[str, str] = {"points_balance": str(self._balance(action, context))}
+            values = {"points_balance": self._balance(action, context, preview)}
             tier = action_value(action, "to_tier")
             if tier:
                 values["tier"] = str(tier)
@@ -161,12 +168,27 @@ class Platform:
                 ops.append({"op": "remove_tags", "tags": remove})
         return ops
 
-    def _balance(self, action: Action, context: DeliveryContext) -> int:
-        from shopsync.loyalty import balance
+    def _balance(self, action: Action, context: DeliveryContext, preview: bool) -> str:
+        from shopsync.loyalty import LoyaltyError, balance, ledger_status, write_back_balance
 
-        if context.customer is not None:
-            return balance(context.store, context.customer).approved
-        return int(action.facts.get("points", 0))
+        customer = context.customer
+        if customer is None:
+            return str(int(action.facts.get("points", 0)))
+        # checked once per shop and delivery run: the data version costs a few aggregates
+        key = (id(context.store), customer.platform, customer.shop, context.now)
+        if key in self._ledger_checked:
+            return str(balance(context.store, customer, context.now).approved)
+        if preview:  # a dry run writes nothing, not even the ledger
+            stale = ledger_status(context.store, customer.platform, customer.shop, context.now)
+            if stale is not None:
+                return f"(not current: {stale})"
+            return str(balance(context.store, customer, context.now).approved)
+        try:
+            points = write_back_balance(context.store, customer, context.now).approved
+        except LoyaltyError as stale:
+            raise DeliveryError(f"points balance not written: {stale}") from None
+        self._ledger_checked.add(key)
+        return str(points)
 
     def _tags(self, action: Action) -> tuple[list[str], list[str]]:
         prefix = self.tag_prefix
@@ -183,7 +205,7 @@ class Platform:
     # ---------------------------------------------------------------- the protocol
 
     def render(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
-        ops = self._plan(action, context)
+        ops = self._plan(action, context, preview=True)
         return {
             "platform": self.adapter.platform,
             "shop": self.adapter.shop,
