@@ -16,7 +16,11 @@ How a run goes:
    refused. Just before each attempt the customer is read from the store again: a customer
    who is gone or redacted cancels the row, and so does a marketing action for a customer
    who withdrew consent, on the platform or through the one-click unsubscribe link
-   (:func:`unsubscribe_app`).
+   (:func:`unsubscribe_app`). With a ``policy``, a marketing row is also **deferred** (left
+   pending, not attempted, the reason kept) while quiet hours or a quiet period last or the
+   frequency cap would be broken now, counting what the outbox has delivered; and a message
+   that announces a discount code waits until the platform write-back that creates the code
+   (the action's stage-0 row) is done, whichever run does it.
 3. **Settle.** Success marks the row ``done`` with the sink's result (code created, message
    id, HTTP status) in its own transaction; a done row is never attempted again. A failure
    that may pass (5xx, timeout, dropped connection) leaves the row pending until
@@ -58,9 +62,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError, ShopSyncError, SignatureError
 from shopsync.models import ConsentState, Customer
-from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
+from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink, discount_of
 from shopsync.sinks._preview import mask_preview
 from shopsync.store import NO_SHOP, _rows, insert_ignoring_duplicates
+from shopsync.store.delivery import marketing_sent, write_back_statuses
 from shopsync.store.schema import outbox, shops, suppressions
 
 if TYPE_CHECKING:
@@ -142,7 +147,8 @@ class Delivery:
     ``status`` is the row's status afterwards; in a dry run it is what would happen:
     ``send`` (with ``payload``, what the sink would send), ``cancel`` or ``park`` (with the
     reason), or the status the row already has (``done``, ``parked``...). ``waiting`` means
-    not attempted yet: not due, in backoff, or behind a platform write-back.
+    not attempted yet: not due, in backoff, or behind a platform write-back. ``deferred``
+    (real runs too): held back by a delivery-time rule, with the reason; still pending.
     """
 
     idempotency_key: str
@@ -170,6 +176,9 @@ class ApplyReport:
     cancelled: int = 0
     waiting: int = 0
     """Pending rows not attempted: not due yet, in backoff, or behind a platform write."""
+    deferred: int = 0
+    """Pending rows held back at delivery time (quiet hours, frequency cap, a discount code
+    not created yet): listed in ``deliveries`` with the reason, delivered by a later run."""
     deliveries: list[Delivery] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -179,6 +188,7 @@ class ApplyReport:
         return (
             f"{self.recorded} recorded, {self.delivered} delivered, {self.failed} to retry, "
             f"{self.parked} parked, {self.cancelled} cancelled, {self.waiting} waiting"
+            + (f", {self.deferred} deferred" if self.deferred else "")
         )
 
 
@@ -436,6 +446,10 @@ def _deliver(
         if outcome is None:
             report.waiting += 1
             continue
+        if outcome.status == "deferred":
+            report.deferred += 1
+            report.deliveries.append(outcome)
+            continue
         for sibling in siblings:
             if sibling.sink == row.sink:
                 sibling.status, sibling.reason = outcome.status, outcome.reason
@@ -492,6 +506,11 @@ def _attempt(
         reason = f"gave up after {row.attempts} attempts that did not finish (process died?)"
         attempts = row.attempts  # no new attempt was made (settle reads it when called)
         return settle("parked", reason=reason)
+    held = _deferral(store, row, sink.stage, sink, moment, policy, creates_code=False)
+    if held is not None:
+        _defer(store, row, at, held)
+        base = (row.idempotency_key, row.sink, row.kind, row.customer_id)
+        return Delivery(*base, "deferred", row.attempts, reason=held)
     if not _claim(store, row, attempts, at):
         return None  # another run took this row first
     try:
@@ -514,6 +533,91 @@ def _attempt(
         log.warning("parked %s -> %s: %s", row.idempotency_key, row.sink, reason)
         return settle("parked", reason=reason)
     return settle("done", result=_json_ready(result), reason=None)
+
+
+def _deferral(
+    store: Store,
+    row: Any,
+    stage: int,
+    sink: Sink,
+    moment: dt.datetime,
+    policy: Policy | None,
+    *,
+    creates_code: bool,
+) -> str | None:
+    """Why this row must wait although it is due (None: it may go now).
+
+    Planning applied the same rules as of its ``as_of``; a row sent later (a retry, a second
+    run, a run after a crash) is checked again against the clock of delivery and against
+    what the outbox delivered meanwhile. ``creates_code``: a platform sink in the same dry
+    run would create the code first.
+    """
+    if row.marketing and policy is not None:
+        from shopsync.core.planner import quiet_reason
+
+        quiet = quiet_reason(policy, moment)
+        if quiet is not None:
+            return f"deferred: {quiet} (no marketing goes out inside them)"
+        held = _capped(store, row, moment, policy)
+        if held is not None:
+            return held
+    if stage > 0 and getattr(sink, "contacts_customer", True) and not creates_code:
+        try:
+            discount = discount_of(_load_action(row.model, row.action))
+        except Exception:  # the attempt itself reports a broken action
+            return None
+        if discount is not None and "done" not in write_back_statuses(
+            store, row.shop_id, row.idempotency_key, stage
+        ):
+            return (
+                f"waiting: discount code {discount.code} is not created on the platform yet "
+                "(its platform write-back is not done; apply with the shop's sink)"
+            )
+    return None
+
+
+def _capped(store: Store, row: Any, moment: dt.datetime, policy: Policy) -> str | None:
+    """The frequency cap as the planner applies it, against deliveries the outbox made."""
+    cap = policy.frequency_cap
+    at = _rows.to_micros(moment)
+    window = cap.window_days * 86_400_000_000
+    sent = marketing_sent(
+        store,
+        row.shop_id,
+        row.customer_id,
+        since=at - window,
+        until=at,
+        exclude_key=row.idempotency_key,
+    )
+    if len(sent) >= cap.max_emails:
+        again = _rows.from_micros(sent[len(sent) - cap.max_emails] + window)
+        return (
+            f"deferred by the frequency cap: {len(sent)} marketing emails in "
+            f"{cap.window_days} days (at most {cap.max_emails}); allowed again after "
+            f"{again.isoformat()}"  # type: ignore[union-attr]
+        )
+    gap = cap.email_hours * 3_600_000_000
+    if sent and at - sent[-1] < gap:
+        again = _rows.from_micros(sent[-1] + gap)
+        return (
+            f"deferred by the frequency cap: another marketing email within "
+            f"{cap.email_hours} hours; allowed again at {again.isoformat()}"  # type: ignore[union-attr]
+        )
+    return None
+
+
+def _defer(store: Store, row: Any, at: int, reason: str) -> None:
+    """Keep the row pending with the reason; no attempt is counted."""
+    with store.transaction() as conn:
+        conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row.id,
+                outbox.c.status == "pending",
+                outbox.c.attempts == row.attempts,
+            )
+            .values(reason=reason, updated_at=at)
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -590,6 +694,13 @@ def _dry_run(
             report.waiting += 1
             report.deliveries.append(Delivery(*base, "waiting", reason="not due yet"))
             continue
+        if item.shop_id is not None:
+            creates = _earlier_sink_accepts(item, sink, sinks)
+            held = _deferral(store, item, sink.stage, sink, moment, policy, creates_code=creates)
+            if held is not None:
+                report.deferred += 1
+                report.deliveries.append(Delivery(*base, "deferred", reason=held))
+                continue
         try:
             if item.shop_id is None:
                 raise Cancelled(f"shop {item.shop!r} is not in the store")
@@ -606,6 +717,15 @@ def _dry_run(
         preview = mask_preview(_json_ready(payload))  # a preview is shown: no secrets in it
         report.deliveries.append(Delivery(*base, "send", payload=preview))
     return report
+
+
+def _earlier_sink_accepts(item: Any, sink: Sink, sinks: dict[str, Sink]) -> bool:
+    """Whether a sink of an earlier stage in this dry run would write the action back first."""
+    try:
+        action = _load_action(item.model, item.action)
+    except Exception:  # the preview itself reports a broken action
+        return False
+    return any(s.stage < sink.stage and s.accepts(action) for s in sinks.values())
 
 
 @dataclass(frozen=True)

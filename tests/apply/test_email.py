@@ -14,6 +14,7 @@ from shopsync.sinks import Brand, Email
 from shopsync.sinks.email import message_id
 from shopsync.store import Store
 from tests.apply.helpers import NOW, customer, nudge, reward, self_signed, smtp_server, tier
+from tests.apply.stubs import CodesCreated
 
 SHOP = "acme.myshopify.com"
 SECRET = "unsubscribe-secret-0123456789"
@@ -55,9 +56,11 @@ def email_sink(port: int, **kw: object) -> Email:
 def test_messages_are_multipart_branded_and_carry_one_click_unsubscribe(store: Store) -> None:
     with smtp_server() as server:
         sink = email_sink(server.port)
-        report = apply([nudge("1"), reward("shopify", SHOP, "1")], store, [sink], now=NOW)
+        codes = CodesCreated()  # the code exists on the platform before the email names it
+        actions = [nudge("1"), reward("shopify", SHOP, "1")]
+        report = apply(actions, store, [codes, sink], now=NOW)
         sink.close()
-    assert report.delivered == 2, list_outbox(store)
+    assert report.delivered == 3 and codes.created == ["LOYAL-1X1"], list_outbox(store)
     marketing, code = server.messages
     assert marketing["To"] == "Ada Lovelace <c1@example.com>"
     assert marketing["From"] == "Acme Outfitters <shop@acme.example>"

@@ -19,7 +19,7 @@ from shopsync.outbox import (
     verify_unsubscribe_token,
 )
 from shopsync.store import Store
-from tests.apply.helpers import NOW, customer, nudge, reward
+from tests.apply.helpers import NOW, customer, nudge
 from tests.apply.test_outbox import Recorder
 
 SECRET = "unsubscribe-secret-0123456789"
@@ -67,7 +67,7 @@ def test_one_click_post_cancels_pending_marketing_before_delivery(store: Store) 
     sink = Recorder()
     later = NOW + dt.timedelta(hours=3)
     marketing = nudge("1", due_at=later)
-    transactional = reward("shopify", SHOP, "1", due_at=later)
+    transactional = nudge("1", 9, due_at=later, marketing=False)
     apply([marketing, transactional, nudge("2", due_at=later)], store, [sink], now=NOW)
     app = unsubscribe_app(store, SECRET)
     token = unsubscribe_token(SECRET, "shopify", SHOP, "1")
