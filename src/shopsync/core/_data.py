@@ -21,11 +21,12 @@ from sqlalchemy import inspect, text
 
 from shopsync.core._columnar import Column, read_table
 from shopsync.core.features import (
-    _PAID_WITHOUT_DATE,
     CONSENT_AT,
     CONSENT_COLUMNS,
     DAY_US,
     LINE_PRODUCT_TYPE,
+    REAL_ORDERS_SQL,
+    counts_as_purchase,
     shop_currency,
 )
 from shopsync.store import _rows
@@ -217,11 +218,14 @@ def load(
     orders = r.read(
         "orders",
         _orders_columns(r.dialect),
-        f"customer_id IS NOT NULL AND created_at <= {at}",
+        f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
         "customer_id = :cid",
     )
     with store.engine.connect() as conn:
-        future_sql = "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
+        future_sql = (
+            "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
+            f" AND {REAL_ORDERS_SQL}"
+        )
         if customer_id is not None:
             future_sql += " AND customer_id = :cid"
         future = conn.execute(
@@ -231,6 +235,7 @@ def load(
             row = conn.execute(
                 text(
                     "SELECT currency FROM orders WHERE shop_id = :sid AND created_at <= :at "
+                    f"AND {REAL_ORDERS_SQL} "
                     "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
                 ),
                 {"sid": shop_id, "at": at},
@@ -306,16 +311,10 @@ def _products(store: Store, shop_id: int, dialect: str) -> pl.DataFrame:
 def paid_orders(frames: Frames, at: int | None = None) -> pl.DataFrame:
     """Orders that count as purchases at ``at`` (default: the frames' as_of).
 
-    The same rule as the features: paid by then, not cancelled by then, total above zero.
+    The one rule (:func:`shopsync.core.features.counts_as_purchase`), as the features use it.
     Adds ``refunded`` (money refunded by then, capped at the total) and ``net``.
     """
     at = frames.as_of if at is None else at
-    paid_moment = pl.coalesce(
-        "paid_at",
-        pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
-            pl.coalesce("processed_at", "created_at")
-        ),
-    )
     refunds = (
         frames.refunds.lazy()
         .filter(pl.col("created_at") <= at)
@@ -324,13 +323,7 @@ def paid_orders(frames: Frames, at: int | None = None) -> pl.DataFrame:
     )
     return (
         frames.orders.lazy()
-        .filter(
-            (pl.col("created_at") <= at)
-            & paid_moment.is_not_null()
-            & (paid_moment <= at)
-            & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
-            & (pl.col("total") > 0)
-        )
+        .filter((pl.col("created_at") <= at) & counts_as_purchase(at))
         .join(refunds, left_on="id", right_on="order_id", how="left")
         .with_columns(
             pl.min_horizontal(pl.col("refunded").fill_null(0), pl.col("total")).alias("refunded")

@@ -99,7 +99,9 @@ def actions_for(
         own = [c.sql for c in _ORDERS]
         order_rows = conn.execute(
             select(*[orders.c[name] for name in own]).where(
-                orders.c.shop_id == shop_id, orders.c.customer_id == customer_id
+                orders.c.shop_id == shop_id,
+                orders.c.customer_id == customer_id,
+                ~orders.c.test,  # the one purchase rule: features.REAL_ORDERS_SQL
             )
         ).all()
         ids = [r.id for r in order_rows]

@@ -69,6 +69,37 @@ CONSENT_COLUMNS = [
 DAY_US = 86_400_000_000
 YEAR_US = 365 * DAY_US
 _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
+
+# -- what counts as a purchase: the one rule every program and metric uses ------------------
+REAL_ORDERS_SQL = "NOT test"
+"""The store half of the rule: every read of orders for a program or metric adds this to its
+WHERE clause, so a test order (Shopify ``test``, a test payment gateway) never reaches a frame:
+it is never revenue, a purchase, a loyalty earn, a review request or a win-back's last order."""
+
+
+def paid_moment() -> pl.Expr:
+    """When an order was bought: ``paid_at``, else (a status that says paid without a date)
+    when it was processed or created; null while it is not paid."""
+    return pl.coalesce(
+        "paid_at",
+        pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
+            pl.coalesce("processed_at", "created_at")
+        ),
+    )
+
+
+def counts_as_purchase(at: int) -> pl.Expr:
+    """The frame half of the rule: paid by ``at``, not cancelled by then, total above zero
+    (test orders are already out: :data:`REAL_ORDERS_SQL`)."""
+    moment = paid_moment()
+    return (
+        moment.is_not_null()
+        & (moment <= at)
+        & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
+        & (pl.col("total") > 0)
+    )
+
+
 _MONEY = pl.Decimal(38, MONEY_SCALE)
 _UTC = pl.Datetime("us", "UTC")
 
@@ -147,7 +178,8 @@ def read_inputs(
                 Column("currency", text),
                 Column("total", i64),
             ],
-            f"shop_id = {shop_id} AND customer_id IS NOT NULL AND created_at <= {at}",
+            f"shop_id = {shop_id} AND customer_id IS NOT NULL AND created_at <= {at}"
+            f" AND {REAL_ORDERS_SQL}",
         ),
         "refunds": read_table(
             engine,
@@ -193,22 +225,7 @@ def compute_features(
     refunds = (
         frames["refunds"].lazy().group_by("order_id").agg(pl.col("amount").sum().alias("refunded"))
     )
-    paid_moment = pl.coalesce(
-        "paid_at",
-        pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
-            pl.coalesce("processed_at", "created_at")
-        ),
-    )
-    paid = (
-        frames["orders"]
-        .lazy()
-        .filter(
-            paid_moment.is_not_null()
-            & (paid_moment <= at)
-            & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
-            & (pl.col("total") > 0)
-        )
-    )
+    paid = frames["orders"].lazy().filter(counts_as_purchase(at))
     foreign = (
         paid.filter(pl.col("currency") != currency)
         .group_by("customer_id")
