@@ -82,9 +82,11 @@ __all__ = [
     "list_outbox",
     "record_unsubscribe",
     "retry_parked",
+    "signed_token",
     "unsubscribe_app",
     "unsubscribe_token",
     "unsubscribe_url",
+    "verify_signed_token",
     "verify_unsubscribe_token",
 ]
 
@@ -876,6 +878,36 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def signed_token(secret: str | bytes | SecretStr, fields: list[str]) -> str:
+    """``payload.signature`` (URL-safe) over a list of strings: the one signing of shopsync's
+    links (unsubscribe here, double opt-in in :mod:`shopsync.consent`). Each kind of link puts
+    a different number of fields, so one kind's token never verifies as another's."""
+    payload = _b64(json.dumps(fields).encode())
+    signature = hmac.new(_secret_bytes(secret), payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b64(signature)}"
+
+
+def verify_signed_token(
+    secret: str | bytes | SecretStr, token: str, size: int, what: str = "link"
+) -> list[str]:
+    """The ``size`` fields of a :func:`signed_token`; :class:`SignatureError` if it was not
+    signed with ``secret``, is malformed or carries another number of fields."""
+    payload, _, signature = token.partition(".")
+    expected = hmac.new(_secret_bytes(secret), payload.encode(), hashlib.sha256).digest()
+    try:
+        given = _unb64(signature)
+        fields = json.loads(_unb64(payload))
+    except ValueError:
+        raise SignatureError(f"malformed {what} token") from None
+    if not hmac.compare_digest(given, expected):
+        raise SignatureError(f"{what} token signature does not match")
+    if not (isinstance(fields, list) and len(fields) == size):
+        raise SignatureError(f"malformed {what} token")
+    if not all(isinstance(f, str) for f in fields):
+        raise SignatureError(f"malformed {what} token")
+    return fields
+
+
 def unsubscribe_token(
     secret: str | bytes | SecretStr,
     platform: str,
@@ -888,9 +920,7 @@ def unsubscribe_token(
     It does not expire: CAN-SPAM wants an opt-out link to work for at least 30 days after
     sending, and an old link that still unsubscribes does no harm.
     """
-    payload = _b64(json.dumps([platform, shop, customer_id, channel]).encode())
-    signature = hmac.new(_secret_bytes(secret), payload.encode(), hashlib.sha256).digest()
-    return f"{payload}.{_b64(signature)}"
+    return signed_token(secret, [platform, shop, customer_id, channel])
 
 
 def verify_unsubscribe_token(
@@ -898,19 +928,7 @@ def verify_unsubscribe_token(
 ) -> tuple[str, str, str, str]:
     """``(platform, shop, customer_id, channel)`` of a token; :class:`SignatureError` if it
     was not signed with ``secret`` or is malformed."""
-    payload, _, signature = token.partition(".")
-    expected = hmac.new(_secret_bytes(secret), payload.encode(), hashlib.sha256).digest()
-    try:
-        given = _unb64(signature)
-        fields = json.loads(_unb64(payload))
-    except ValueError:
-        raise SignatureError("malformed unsubscribe token") from None
-    if not hmac.compare_digest(given, expected):
-        raise SignatureError("unsubscribe token signature does not match")
-    if not (isinstance(fields, list) and len(fields) == 4):
-        raise SignatureError("malformed unsubscribe token")
-    if not all(isinstance(f, str) for f in fields):
-        raise SignatureError("malformed unsubscribe token")
+    fields = verify_signed_token(secret, token, 4, "unsubscribe")
     return fields[0], fields[1], fields[2], fields[3]
 
 

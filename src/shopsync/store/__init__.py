@@ -38,8 +38,8 @@ from shopsync._urls import shown_url, url_secrets
 from shopsync.adapter import Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
-from shopsync.models import Customer, Order, Product
-from shopsync.store import _rows
+from shopsync.models import Customer, MarketingConsent, Order, Product
+from shopsync.store import _consent, _rows
 from shopsync.store.schema import (
     consent_history,
     customers,
@@ -507,12 +507,15 @@ class Store:
             list(newest),
             "email_consent",
             "email_opt_in",
+            "email_consent_at",
             "sms_consent",
             "sms_opt_in",
+            "sms_consent_at",
         )
         fresh, newer = self._classify(newest, existing, result, same_stamp)
         self._delete(c, customers, shop_id, [r.id for r in newer])
         rows = [_rows.customer_row(shop_id, r) for r in fresh + newer]
+        kept = {row["id"]: _consent.keep_known(row, existing.get(row["id"])) for row in rows}
         if rows:
             c.execute(customers.insert(), rows)
         history = []
@@ -530,6 +533,8 @@ class Store:
         for record in fresh + newer:
             old = existing.get(record.id)
             for row in _rows.consent_rows(shop_id, record):
+                if row["channel"] in kept[record.id]:
+                    continue  # the record says nothing about it: the stored consent stands
                 if old is None or (row["state"], row["opt_in_level"]) != (
                     getattr(old, f"{row['channel']}_consent"),
                     getattr(old, f"{row['channel']}_opt_in"),
@@ -961,6 +966,48 @@ class Store:
                     c.execute(table.delete().where(table.c.shop_id == shop_id))
             c.execute(shops.delete().where(shops.c.shop_id == shop_id))
         self._forget_shops()
+
+    def customer_ids_by_email(
+        self, platform: str, shop: str, emails: Iterable[str]
+    ) -> dict[str, list[str]]:
+        """Stored customer ids per lower-cased e-mail address (for a consent list import)."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        with self.engine.connect() as conn:
+            return _consent.customer_ids_by_email(conn, shop_id, emails)
+
+    def set_consent(
+        self,
+        platform: str,
+        shop: str,
+        customer_id: str,
+        channel: str,
+        consent: MarketingConsent,
+        *,
+        source: str,
+        now: dt.datetime | None = None,
+        lift_suppression: bool = False,
+    ) -> bool | None:
+        """Record a consent that came from outside the platform (an imported list, a double
+        opt-in) with its ``source``; see :func:`shopsync.store._consent.set_consent`."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        at = _rows.to_micros(now or _now())
+        with self.transaction() as conn:
+            return _consent.set_consent(
+                conn,
+                shop_id,
+                customer_id,
+                channel,
+                consent,
+                source=source,
+                at=at,
+                lift_suppression=lift_suppression,
+            )
+
+    def consent_counts(self, platform: str, shop: str) -> _consent.ConsentCounts:
+        """How many customers e-mail marketing can reach, and why the others cannot."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        with self.engine.connect() as conn:
+            return _consent.consent_counts(conn, shop_id)
 
     def consent_history(
         self, platform: str, shop: str, customer_id: str

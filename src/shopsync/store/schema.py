@@ -237,6 +237,9 @@ consent_history = Table(
     Column("state", String(32), nullable=False),
     Column("opt_in_level", String(32), nullable=False),
     _instant("consent_updated_at"),
+    # revision 0011: where a consent not read from the platform came from (a list import, a
+    # double opt-in confirmation); NULL for what a sync or webhook saw.
+    Column("source", String(64)),
 )
 
 # Added in revision 0003: webhook deliveries already applied (a platform retries a delivery
