@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
 from shopsync import reviews
-from shopsync.core.actions import ReviewReminder, ReviewRequest
+from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
 from shopsync.core.planner import plan
 from shopsync.core.policy import PolicyError
+from shopsync.outbox import apply
+from shopsync.sinks._base import DeliveryError
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, P, S, customer, order, policy
 
@@ -30,10 +33,68 @@ def test_due_fourteen_days_after_fulfilment_then_one_reminder(store: Store) -> N
     assert req.idempotency_key == "review_request:acme:o1"
     assert req.product_ids == ("p1",) and req.marketing
     assert "14 days after fulfilment" in req.reason and req.facts["order_id"] == "o1"
+    deliver(store, [req], T0 + 15 * DAY)  # the request goes out when it is due
     [rem] = asks(store, T0 + 22 * DAY)
     assert isinstance(rem, ReviewReminder) and rem.idempotency_key == "review_reminder:acme:o1"
     # too late: neither is sent more than max_late_days after it was due
     assert asks(store, T0 + 60 * DAY) == []
+
+
+class _Sink:
+    """A message sink that delivers, or fails every attempt (``broken``)."""
+
+    guarantee = "at_least_once"
+    contacts_customer = False
+
+    def __init__(self, name: str, stage: int = 1, broken: bool = False) -> None:
+        self.name, self.stage, self.broken = name, stage, broken
+
+    def accepts(self, action: Action) -> bool:
+        return True
+
+    def render(self, action: Action, context: Any) -> dict[str, Any]:
+        return {}
+
+    def deliver(self, action: Action, context: Any) -> dict[str, Any]:
+        if self.broken:
+            raise DeliveryError("mail server down")
+        return {"sent": True}
+
+    def close(self) -> None:
+        pass
+
+
+def deliver(store: Store, actions: list[Any], at: dt.datetime, *sinks: Any) -> None:
+    report = apply(actions, store, list(sinks) or [_Sink("mail")], now=at)
+    assert report.delivered or not actions or any(getattr(s, "broken", 0) for s in sinks)
+
+
+def test_a_first_plan_on_a_fresh_store_plans_no_reminder_for_an_unsent_request(
+    store: Store,
+) -> None:
+    store.upsert([customer("c1"), order("o1", "c1", T0, fulfilled=T0 + DAY)])
+    # the request was due on day 15 and never went out: day 22 is no reminder's day
+    found = asks(store, T0 + 22 * DAY)
+    assert [type(a).__name__ for a in found] == ["ReviewRequest"]
+
+
+def test_the_reminder_is_timed_from_the_request_s_delivery(store: Store) -> None:
+    store.upsert([customer("c1"), order("o1", "c1", T0, fulfilled=T0 + DAY)])
+    [req] = asks(store, T0 + 15 * DAY)
+    # held back (frequency cap, an outage...) and delivered three days late
+    deliver(store, [req], T0 + 18 * DAY)
+    assert [a for a in asks(store, T0 + 24 * DAY) if isinstance(a, ReviewReminder)] == []
+    [rem] = [a for a in asks(store, T0 + 25 * DAY) if isinstance(a, ReviewReminder)]
+    assert rem.due_at == T0 + 25 * DAY  # delivered + 7 days
+    assert rem.facts["request_delivered"] == (T0 + 18 * DAY).isoformat()
+
+
+def test_a_request_whose_email_did_not_go_out_gets_no_reminder(store: Store) -> None:
+    store.upsert([customer("c1"), order("o1", "c1", T0, fulfilled=T0 + DAY)])
+    [req] = asks(store, T0 + 15 * DAY)
+    # the shop was tagged (stage 0) but the email (stage 1) keeps failing
+    deliver(store, [req], T0 + 15 * DAY, _Sink("tags", stage=0), _Sink("mail", broken=True))
+    assert [a for a in asks(store, T0 + 40 * DAY) if isinstance(a, ReviewReminder)] == []
 
 
 def test_delivery_date_wins_and_abroad_waits_longer(store: Store) -> None:

@@ -13,7 +13,7 @@ by then. Line items and products have no history in the store: their current val
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -30,6 +30,7 @@ from shopsync.core.features import (
     shop_currency,
 )
 from shopsync.store import _rows
+from shopsync.store._delivered import delivered_at
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -70,6 +71,8 @@ class Frames:
     suppressed: pl.DataFrame
     """Customers who unsubscribed through shopsync (column ``customer_id``)."""
     future_orders: int
+    requests_delivered: dict[str, int] = field(default_factory=dict)
+    """Review request key -> when the outbox delivered it (micros): reminders wait on it."""
 
     def feature_inputs(self) -> dict[str, pl.DataFrame]:
         """The frames :func:`shopsync.core.features.compute_features` takes."""
@@ -298,6 +301,7 @@ def load(
         sent=sent,
         suppressed=suppressed,
         future_orders=int(future),
+        requests_delivered=delivered_at(store, shop_id, "review_request:", at, customer_id),
     )
 
 

@@ -15,7 +15,10 @@ The rule, as the review apps run it (research retention §3 and §8):
   An order with nothing left gets no request (Klaviyo's "Excluded");
 - **one request and one reminder per order**: keys ``review_request:{shop}:{order}`` and
   ``review_reminder:{shop}:{order}``; the reminder comes ``reminder_days`` after the
-  request and only if none of the requested products was reviewed since;
+  outbox *delivered* the request (its message stage, see :mod:`shopsync.store._delivered`),
+  never for a request that was not sent (a first plan on a fresh store, a request held by
+  consent or the frequency cap, an email that keeps failing), and only if none of the
+  requested products was reviewed since;
 - **not late**: a request (or reminder) more than ``max_late_days`` past its due date is
   dropped, so the first plan on an old store does not ask about old orders; and once the
   reminder is due the request itself is no longer planned (like win-back stages, only the
@@ -52,7 +55,9 @@ def review_requests(frames: Frames, policy: Policy) -> list[Action]:
     at = frames.as_of
     reminder = s.reminder_days
     late = s.max_late_days * DAY_US
-    oldest_due = at - late - (reminder or 0) * DAY_US
+    # a request is planned until ``late`` after its due date and may be delivered up to
+    # ``late`` after that (backoff, held rows): its reminder can come that much later
+    oldest_due = at - 2 * late - (reminder or 0) * DAY_US
     # history reaches back one product period further, for the once-per-period rule
     horizon = _months_before_value(oldest_due, s.same_product_months)
 
@@ -163,7 +168,8 @@ def review_requests(frames: Frames, policy: Policy) -> list[Action]:
         base = {"platform": frames.platform, "shop": shop, "customer_id": customer_id}
         when = "delivery" if after_delivery else "fulfilment"
         delay = s.days_after_delivery if after_delivery else s.days_after_fulfillment
-        due_r = due + reminder * DAY_US if reminder is not None else None
+        sent = frames.requests_delivered.get(source_key("review_request", shop, order_id))
+        due_r = sent + reminder * DAY_US if reminder is not None and sent is not None else None
         if at - late <= due <= at and (due_r is None or at < due_r):
             ask = tuple(p for p, seen in zip(products, since, strict=True) if not seen)
             if ask:
@@ -193,11 +199,12 @@ def review_requests(frames: Frames, policy: Policy) -> list[Action]:
                     due_at=from_micros(due_r),
                     reason=(
                         f"no review of order {order_id}'s products {reminder} days after "
-                        f"the request"
+                        f"the request was delivered"
                     ),
                     facts={
                         "order_id": order_id,
                         "request_due": from_micros(due).isoformat(),
+                        "request_delivered": from_micros(sent).isoformat(),  # type: ignore[arg-type]
                         "product_ids": list(products),
                     },
                     idempotency_key=source_key("review_reminder", shop, order_id),

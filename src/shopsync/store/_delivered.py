@@ -1,0 +1,48 @@
+"""When the outbox delivered actions of one kind: what follow-ups (a review reminder) wait on.
+
+A follow-up is timed from the moment its first message reached the customer, not from when
+it was planned: a request held by the frequency cap, parked by an SMTP outage or never sent
+at all must not be followed by a reminder. An action goes to several sinks; what reached the
+customer is the delivery of the latest stage that took the action (stage 1, the messages,
+over stage 0, the platform write-back that only tags the customer), so a request whose tag
+was written but whose email is still pending counts as not delivered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import inspect, select
+
+from shopsync.store.schema import outbox
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = ["delivered_at"]
+
+
+def delivered_at(
+    store: Store, shop_id: int, key_prefix: str, upto: int, customer_id: str | None = None
+) -> dict[str, int]:
+    """Idempotency key -> first delivery time (micros) by ``upto``, for keys starting with
+    ``key_prefix``; keys not delivered by then are left out. No outbox table: empty."""
+    if not inspect(store.engine).has_table(outbox.name):
+        return {}
+    query = select(
+        outbox.c.idempotency_key, outbox.c.stage, outbox.c.status, outbox.c.finished_at
+    ).where(
+        outbox.c.shop_id == shop_id,
+        outbox.c.idempotency_key.startswith(key_prefix, autoescape=True),
+    )
+    if customer_id is not None:
+        query = query.where(outbox.c.customer_id == customer_id)
+    top: dict[str, int] = {}
+    done: dict[tuple[str, int], int] = {}
+    with store.engine.connect() as conn:
+        for key, stage, status, finished in conn.execute(query):
+            top[key] = max(top.get(key, stage), stage)
+            if status == "done" and finished is not None and finished <= upto:
+                previous = done.get((key, stage))
+                done[(key, stage)] = finished if previous is None else min(previous, finished)
+    return {key: done[(key, stage)] for key, stage in top.items() if (key, stage) in done}
