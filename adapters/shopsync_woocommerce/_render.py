@@ -220,7 +220,8 @@ def _tracking(fulfillments: Iterable[Fulfillment]) -> list[dict[str, Any]]:
                     if f.delivered_at
                     else "",
                     "line_items": [
-                        {"id": int(x.line_item_id), "quantity": x.quantity} for x in f.lines
+                        {"id": int(x.line_item_id), "quantity": _number(x.quantity)}
+                        for x in f.lines
                     ],
                 }
             )
@@ -234,7 +235,7 @@ def _line(li: LineItem, currency: str) -> dict[str, Any]:
         "name": html.escape(li.title, quote=False),
         "product_id": int(li.product_id) if li.product_id else 0,
         "variation_id": int(li.variant_id) if li.variant_id else 0,
-        "quantity": li.quantity,
+        "quantity": _number(li.quantity),  # a JSON number, as WooCommerce writes it
         "tax_class": "",
         "subtotal": _money(subtotal, currency),
         "subtotal_tax": _money(Decimal(0), currency),
@@ -379,7 +380,7 @@ def render_refund(order: Order, refund: Refund, *, tz: dt.tzinfo, base: str) -> 
                 "name": html.escape(li.title, quote=False) if li else "",
                 "product_id": int(li.product_id) if li and li.product_id else 0,
                 "variation_id": int(li.variant_id) if li and li.variant_id else 0,
-                "quantity": -rl.quantity,
+                "quantity": -_number(rl.quantity),
                 "tax_class": "",
                 "subtotal": "-" + _money(sub, cur),
                 "subtotal_tax": _money(Decimal(0), cur),

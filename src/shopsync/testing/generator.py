@@ -735,7 +735,7 @@ class _Generator:
                     sku=variant.sku if variant else f"{cat.name[:3].upper()}-{product.id}",
                     title=product.title,
                     product_type=product.product_type,
-                    quantity=qty,
+                    quantity=Decimal(qty),  # as validation makes it, so dumps match
                     unit_price=unit,
                     total_discount=discount if codes else None,
                     total=self.money(gross - discount.amount),
@@ -873,12 +873,12 @@ class _Generator:
             k = rng.randrange(len(lines))
             li = lines[k]
             amount = self.money(li.total.amount / li.quantity)
-            line = _refund_line(line_item_id=li.id, quantity=1, subtotal=amount)
+            line = _refund_line(line_item_id=li.id, quantity=Decimal(1), subtotal=amount)
             refund = _refund(
                 id=self.next_id("refunds"), created_at=at, amount=amount, note=note, lines=(line,)
             )
             changed = list(lines)
-            changed[k] = li.model_copy(update={"refunded_quantity": 1})
+            changed[k] = li.model_copy(update={"refunded_quantity": Decimal(1)})
             fields["line_items"] = tuple(changed)
             fields["financial_status"] = (
                 FinancialStatus.REFUNDED if amount >= total else FinancialStatus.PARTIALLY_REFUNDED
