@@ -52,7 +52,7 @@ from shopsync.errors import (
     TransportError,
 )
 from shopsync.http import HttpClient, RetryPolicy, error_for_response, redact_url
-from shopsync.models import Customer, Money, Order, Product
+from shopsync.models import ConsentState, Customer, Money, Order, Product
 from shopsync_woocommerce import webhooks
 from shopsync_woocommerce.consent import resolve_sources
 from shopsync_woocommerce.mapping import (
@@ -566,6 +566,31 @@ class WooCommerceAdapter:
             )
 
         yield from self._read_full_scan("customers", params, convert)
+
+    def access_notes(self, granted: frozenset[str]) -> list[str]:
+        """Where marketing consent comes from, read off the first page of customers: WooCommerce
+        core has no consent field, so a store without a plugin the settings name (or an
+        import, or double opt-ins) can contact nobody (:mod:`.consent`)."""
+        if "read" not in granted:
+            return []
+        page = next(iter(self.read_customers()), None)
+        records = list(page.records) if page is not None else []
+        said = sum(c.consent.email.state is not ConsentState.UNKNOWN for c in records)
+        sources = ", ".join(self.consent_sources) or "none"
+        if not records:
+            return []
+        if not said:
+            return [
+                f"NO MARKETING CONSENT: none of the first {len(records)} customers carries the "
+                f"consent meta of the configured sources ({sources}). WooCommerce core has no "
+                "consent field, so no customer can be e-mailed until you name your newsletter "
+                "plugin in consent_sources, import a consent list (shopsync consent import "
+                "FILE) or collect double opt-ins (docs/adapters/woocommerce.md)"
+            ]
+        return [
+            f"marketing consent comes from plugin meta ({sources}): {said} of the first "
+            f"{len(records)} customers carry it"
+        ]
 
     def granted_access(self) -> frozenset[str]:
         """``read`` and ``write`` as far as the key's permissions and its user's role allow,

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from shopsync import _cli_inputs as inputs
 from shopsync import _cli_output as output
+from shopsync._cli_consent import consent_app
 from shopsync._cli_errors import ParagraphErrors, explain, using
 from shopsync.config import CONFIG_FILE
 from shopsync.errors import ConfigurationError, ShopSyncError
@@ -229,6 +230,11 @@ def _sync_one(adapter: Any, store: Store, *, full: bool, resources: list[str]) -
     for name, r in report.resources.items():
         table.add_row(name, *(f"{getattr(r, c):,}" for c in columns_by_header.values()))
     console.print(table)
+    from shopsync.consent import consent_summary
+
+    # loud when nobody can be e-mailed (a WooCommerce store without a consent source)
+    counts = store.consent_counts(adapter.platform, adapter.shop)
+    console.print(consent_summary(counts), markup=False, soft_wrap=True)
 
 
 @app.command("plan")
@@ -453,6 +459,7 @@ def outbox_list(
 
 quarantine_app = typer.Typer(help="Records a platform sent that could not be mapped.")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(consent_app, name="consent")
 
 
 @quarantine_app.command("list")

@@ -45,6 +45,7 @@ __all__ = [
     "DOUBLE_OPT_IN",
     "SUBSCRIBE_LINK_MAX_AGE",
     "ImportReport",
+    "consent_summary",
     "import_consent",
     "subscribe_app",
     "subscribe_token",
@@ -326,3 +327,23 @@ def subscribe_app(
         return answer("200 OK", "Subscribed", "Thank you: you are subscribed.")
 
     return app
+
+
+def consent_summary(counts: Any) -> str:
+    """One line for the CLI and the report: how many customers e-mail marketing can reach and
+    why the others cannot; it starts with ``NO MARKETING CONSENT`` when none can."""
+    if not counts.customers:
+        return "marketing consent: no customers stored yet"
+    states = ", ".join(f"{state} {n:,}" for state, n in sorted(counts.by_state.items()))
+    why = f"{states}; no e-mail {counts.no_email:,}; unsubscribed by link {counts.suppressed:,}"
+    if counts.contactable == 0:
+        return (
+            f"NO MARKETING CONSENT: 0 of {counts.customers:,} customers can be e-mailed ({why}). "
+            "A WooCommerce store needs its newsletter plugin in consent_sources, an imported "
+            "list (shopsync consent import FILE) or double opt-ins."
+        )
+    sources = ", ".join(f"{s} {n:,}" for s, n in sorted(counts.by_source.items()))
+    return (
+        f"marketing consent: {counts.contactable:,} of {counts.customers:,} customers can be "
+        f"e-mailed (consent from {sources}; {why})"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +124,47 @@ def test_the_emulator_can_run_mailchimp() -> None:
         emulate("woocommerce", seed=5, customers=2, orders=2, consent_plugin="mailpoet"),
     ):
         pass
+
+
+def test_check_says_loudly_when_nobody_can_be_contacted() -> None:
+    with emulate("woocommerce", seed=5, customers=12, orders=12, products=2) as shop:
+        adapter: Any = shopsync.connect("woocommerce", **shop.settings)
+        notes = adapter.access_notes(frozenset({"read"}))
+    assert len(notes) == 1 and notes[0].startswith("NO MARKETING CONSENT")
+    assert "consent import" in notes[0]
+    with emulate(
+        "woocommerce", seed=5, customers=12, orders=12, products=2, consent_plugin="mailchimp"
+    ) as shop:
+        adapter = shopsync.connect("woocommerce", **shop.settings)
+        notes = adapter.access_notes(frozenset({"read"}))
+    assert "comes from plugin meta" in notes[0]
+
+
+def test_the_cli_says_who_can_be_contacted_and_imports_a_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from shopsync.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    with emulate("woocommerce", seed=5, customers=20, orders=30, products=4) as shop:
+        args = ["sync", "woocommerce", "--db", db, "-r", "customers"]
+        args += [arg for k, v in shop.settings.items() for arg in ("-s", f"{k}={v}")]
+        result = runner.invoke(app, args)
+        emails = sorted(c.email for c in shop.state.customers.values() if c.email)
+    assert result.exit_code == 0, result.output
+    assert "NO MARKETING CONSENT: 0 of 20 customers" in " ".join(result.output.split())
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "email,state,date,source\n"
+        f"{emails[0].upper()},subscribed,2025-01-01,newsletter form\n"
+        "stranger@example.com,subscribed,2025-01-01,newsletter form\n"
+    )
+    result = runner.invoke(app, ["consent", "import", str(listing), "--db", db])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "1 applied" in out and "1 without a customer" in out
+    assert "1 of 20 customers can be e-mailed (consent from import: newsletter form 1" in out
