@@ -49,7 +49,7 @@ from shopsync.core.actions import (
     RewardCode,
     TierChange,
 )
-from shopsync.core.features import REAL_ORDERS_SQL, paid_moment
+from shopsync.core.features import LINE_PRODUCT_TYPE, REAL_ORDERS_SQL, paid_moment
 from shopsync.core.loyalty import (
     DAY,
     Adjustment,
@@ -240,7 +240,8 @@ def _order_frames(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl.
         frames["line_items"] = read_table(
             store.engine,
             "line_items",
-            [Column("order_id", text), Column("product_type", text)],
+            # the line's type, else its product's: order payloads carry none on lines
+            [Column("order_id", text), Column("product_type", text, LINE_PRODUCT_TYPE)],
             where,
         )
     return frames

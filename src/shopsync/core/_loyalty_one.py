@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 
 from shopsync.core._columnar import Column
 from shopsync.core._data import I64, TEXT, _frame
 from shopsync.core.actions import Action
+from shopsync.core.features import LINE_PRODUCT_TYPE
 from shopsync.core.loyalty import Adjustment, BirthdayInput, History, Redemption
 from shopsync.core.policy import Policy
 from shopsync.store.schema import customers, line_items, loyalty_inputs, orders, refunds
@@ -129,9 +130,10 @@ def actions_for(
         if policy.loyalty.category_bonus.points:
             line_rows = (
                 conn.execute(
-                    select(line_items.c.order_id, line_items.c.product_type).where(
-                        line_items.c.shop_id == shop_id, line_items.c.order_id.in_(ids)
-                    )
+                    select(
+                        line_items.c.order_id,
+                        literal_column(LINE_PRODUCT_TYPE).label("product_type"),
+                    ).where(line_items.c.shop_id == shop_id, line_items.c.order_id.in_(ids))
                 ).all()
                 if ids
                 else []

@@ -32,7 +32,7 @@ each event (a property test checks exactly that). The rules, with their defaults
 - **birthday**: a bonus on the day (00:00 UTC), at most once per ``cooldown_days``; a
   birthday entered fewer than ``min_days_after_entry`` days before the date waits a year.
 - **category bonus** (off by default): paid at approval when an order holds a category the
-  customer had not bought before.
+  customer had not bought before (the store reads a line's category from its product).
 - **referrals** are judged for the whole shop by :func:`judge_referrals`, which turns the
   approved ones into bonuses in the advocate's and the friend's histories.
 
