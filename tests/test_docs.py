@@ -25,6 +25,7 @@ import shopsync
 from shopsync._docs import PAGES, main, stale_pages
 from shopsync.models import ConsentState, Customer, Order
 from shopsync.outbox import record_unsubscribe
+from shopsync.store.changes import changed
 from shopsync.testing import EmulatedShop, Event, Subscription, emulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,8 +187,7 @@ def test_flask_receiver_applies_signed_deliveries_once_and_refuses_forged_ones(
     shopsync.sync(adapter, store)
     adapter.close()
     shop = shopify_shop.state.shop
-    sink = shopsync.sinks.JsonLines("actions.jsonl", root=tmp_path)
-    app = webhook_flask.create_app(store, {"shopify": SECRET}, [sink])
+    app = webhook_flask.create_app(store, {"shopify": SECRET})
     client = app.test_client()
     order_id = sorted(o.id for o in shopify_shop.state.orders.values() if o.customer_id)[0]
 
@@ -198,6 +198,8 @@ def test_flask_receiver_applies_signed_deliveries_once_and_refuses_forged_ones(
     stored = store.get(Order, "shopify", shop, order_id)
     assert stored is not None and "vip" in stored.tags
     assert answer.get_json()["customers"] == [stored.customer_id]
+    # noted for the worker in the delivery's transaction; nothing planned in the request
+    assert [c.customer_id for c in changed(store)] == [stored.customer_id]
 
     again = client.post("/webhooks/shopify", data=body, headers=headers)
     assert again.status_code == 200 and again.get_json()["status"] == "duplicate"

@@ -24,9 +24,10 @@ SHOPS: dict[str, dict[str, Any]] = {
     # Adapter settings; a value written "env:NAME" is read from the environment.
     "shopify": {"shop": "acme.myshopify.com", "access_token": "env:SHOPIFY_TOKEN"},
 }
+HERE = Path(__file__).resolve().parent
 STORE_URL = os.environ.get("SHOPSYNC_STORE", "sqlite:///shop.db")
-POLICY_FILE = Path("retention.toml")
-OUT_DIR = Path("out")
+POLICY_FILE = Path(os.environ.get("SHOPSYNC_POLICY", HERE / "retention.toml"))
+OUT_DIR = Path(os.environ.get("SHOPSYNC_OUT", HERE / "out"))
 
 log = logging.getLogger("nightly")
 
@@ -37,6 +38,18 @@ def resolve(settings: dict[str, Any]) -> dict[str, Any]:
         key: os.environ[value[4:]] if isinstance(value, str) and value.startswith("env:") else value
         for key, value in settings.items()
     }
+
+
+def load_policy(path: Path = POLICY_FILE) -> shopsync.Policy:
+    """The retention policy. A missing file stops the job instead of planning with the
+    defaults: the webhook worker (webhook_flask.py) reads the same file, and two jobs with
+    different policies would disagree on who is in the holdout group."""
+    if not path.is_file():
+        raise SystemExit(
+            f"no policy file at {path}: write it (an empty file means the documented "
+            "defaults) or set SHOPSYNC_POLICY"
+        )
+    return shopsync.Policy.from_toml(path)
 
 
 def nightly(
@@ -82,6 +95,5 @@ def nightly(
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    policy = shopsync.Policy.from_toml(POLICY_FILE) if POLICY_FILE.exists() else shopsync.Policy()
-    OUT_DIR.mkdir(exist_ok=True)
-    sys.exit(nightly(SHOPS, STORE_URL, OUT_DIR, policy))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    sys.exit(nightly(SHOPS, STORE_URL, OUT_DIR, load_policy()))

@@ -1,17 +1,26 @@
-"""A webhook receiver in Flask: deliveries applied to the store once, customers re-planned.
+"""A webhook receiver in Flask that only takes deliveries in, and a worker that plans and
+delivers what they changed.
 
     export SHOPIFY_APP_SECRET=... WOO_WEBHOOK_SECRET=... SHOPSYNC_STORE=sqlite:///shop.db
-    flask --app webhook_flask run --port 8000
+    flask --app webhook_flask run --port 8000   # intake: verify, store, note the customers
+    python webhook_flask.py                      # worker: plan and deliver, every 30 seconds
+    python webhook_flask.py --once               # or one pass, e.g. from cron every minute
 
 Point the shop's webhooks at https://<your host>/webhooks/shopify (or /woocommerce). A
-delivery with a missing or wrong signature is answered 401 and nothing is stored.
+delivery with a missing or wrong signature is answered 401 and nothing is stored. The
+worker plans with the same policy file and delivers to the same sinks as the nightly job
+(nightly.py): both read SHOPSYNC_POLICY, by default retention.toml beside the scripts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import sys
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -19,22 +28,38 @@ from flask import Flask, jsonify, request
 import shopsync
 from shopsync.errors import SignatureError, WebhookError
 from shopsync.sinks import JsonLines
+from shopsync.store.changes import changed, clear_changes
+
+HERE = Path(__file__).resolve().parent
+STORE_URL = os.environ.get("SHOPSYNC_STORE", "sqlite:///shop.db")
+POLICY_FILE = Path(os.environ.get("SHOPSYNC_POLICY", HERE / "retention.toml"))  # as nightly.py
+OUT_DIR = Path(os.environ.get("SHOPSYNC_OUT", HERE / "out"))  # as nightly.py
+
+log = logging.getLogger("webhook_worker")
+
+
+def load_policy(path: Path = POLICY_FILE) -> shopsync.Policy:
+    """The nightly job's policy. A missing file stops the worker instead of planning with
+    the defaults: another holdout group would receive the marketing the nightly withholds."""
+    if not path.is_file():
+        raise SystemExit(
+            f"no policy file at {path}: write it (an empty file means the documented "
+            "defaults) or point SHOPSYNC_POLICY at the nightly job's file"
+        )
+    return shopsync.Policy.from_toml(path)
 
 
 def create_app(
-    store: shopsync.Store | None = None,
-    secrets: Mapping[str, str] | None = None,
-    sinks: Sequence[Any] | None = None,
-    policy: shopsync.Policy | None = None,
+    store: shopsync.Store | None = None, secrets: Mapping[str, str] | None = None
 ) -> Flask:
-    store = store or shopsync.Store(os.environ.get("SHOPSYNC_STORE", "sqlite:///shop.db"))
+    """The intake: verify and store each delivery; the changed customers are noted in the
+    same transaction for :func:`work`. Nothing is planned or sent inside the request."""
+    store = store or shopsync.Store(STORE_URL)
     if secrets is None:
         secrets = {
             "shopify": os.environ["SHOPIFY_APP_SECRET"],  # the app's client secret
             "woocommerce": os.environ["WOO_WEBHOOK_SECRET"],  # the webhook's own secret
         }
-    sinks = sinks if sinks is not None else [JsonLines("actions.jsonl")]
-    policy = policy or shopsync.Policy()
     app = Flask(__name__)
 
     @app.post("/webhooks/<platform>")
@@ -50,10 +75,55 @@ def create_app(
         except WebhookError as exc:
             return jsonify(error=str(exc)), 400
         # result.export holds the answer to a customers/data_request: send it to the merchant.
-        now = dt.datetime.now(dt.timezone.utc)
-        for customer_id in result.customer_ids:
-            plan = shopsync.plan_customer(store, policy, now, platform, result.shop, customer_id)
-            shopsync.apply(plan, store, sinks, now=now, policy=policy)
         return jsonify(status=result.status, customers=list(result.customer_ids))
 
     return app
+
+
+def work(
+    store: shopsync.Store,
+    policy: shopsync.Policy,
+    sinks: Sequence[Any],
+    now: dt.datetime | None = None,
+    *,
+    batch: int = 500,
+) -> int:
+    """One pass: plan each noted customer, deliver, then clear the notes; returns how many
+    customers were planned. Killed halfway, the next pass plans them again and the outbox
+    sends nothing twice."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    notes = changed(store, limit=batch)
+    actions: list[Any] = []
+    for note in notes:
+        try:
+            plan = shopsync.plan_customer(
+                store, policy, now, note.platform, note.shop, note.customer_id
+            )
+        except shopsync.ShopSyncError as exc:  # a shop removed since: nothing to plan
+            log.warning("%s %s: not planned: %s", note.shop, note.customer_id, exc)
+            continue
+        actions.extend(plan.actions)
+    report = shopsync.apply(actions, store, sinks, now=now, policy=policy)
+    clear_changes(store, notes)
+    if notes:
+        log.info("planned %d changed customers: %s", len(notes), report)
+    return len(notes)
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    policy = load_policy()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    sinks = [JsonLines("actions.jsonl", root=OUT_DIR)]  # named as the nightly job's
+    with shopsync.Store(STORE_URL) as store:
+        while True:
+            count = work(store, policy, sinks)
+            if "--once" in argv:
+                print(f"planned {count} changed customers")
+                return 0
+            if count == 0:
+                time.sleep(30)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

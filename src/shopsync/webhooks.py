@@ -13,6 +13,7 @@ a shop the store does not know (never synced) are refused unless the shop is pas
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -23,6 +24,7 @@ from shopsync.adapter import WebhookEvent, adapter_class
 from shopsync.errors import ConfigurationError, SignatureError, WebhookError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store, UpsertResult
+from shopsync.store.changes import mark_changed
 
 __all__ = ["MAX_BODY", "WebhookResult", "handle", "wsgi_app"]
 
@@ -114,6 +116,9 @@ def handle(
             )
             for d in event.deleted
         )
+        if not event.redact_shop:  # noted with the change itself: a worker re-plans them
+            touched = _customers_touched(event) - {event.redact_customer}
+            mark_changed(store, tx, platform, event.shop, touched, dt.datetime.now(dt.timezone.utc))
         if event.redact_customer is not None:
             store.redact_customer(
                 platform,

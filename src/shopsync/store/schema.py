@@ -372,3 +372,16 @@ tombstones = Table(
     Column("reason", String(16), nullable=False),
     _instant("at", nullable=False),
 )
+
+# Added in revision 0012: customers whose data webhook intake changed, recorded in the same
+# transaction as the change; a worker plans them and deletes the row if ``seq`` (bumped by
+# each new change) is still the one it read. See :mod:`shopsync.store.changes`.
+changed_customers = Table(
+    "changed_customers",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("customer_id", String(255), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    _instant("changed_at", nullable=False),
+    Index("ix_changed_customers_at", "changed_at"),
+)
