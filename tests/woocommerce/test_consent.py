@@ -168,3 +168,31 @@ def test_the_cli_says_who_can_be_contacted_and_imports_a_list(
     out = " ".join(result.output.split())
     assert "1 applied" in out and "1 without a customer" in out
     assert "1 of 20 customers can be e-mailed (consent from import: newsletter form 1" in out
+
+
+def test_the_report_says_who_can_be_contacted(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from shopsync.report.figures import shop_figures
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'r.db'}")
+    for plugin in (None, "mailchimp"):
+        with emulate(
+            "woocommerce", seed=5, customers=20, orders=40, products=4, consent_plugin=plugin
+        ) as shop:
+            shopsync.sync(shopsync.connect("woocommerce", **shop.settings), store)
+            subscribed = sum(
+                c.consent.email.state is ConsentState.SUBSCRIBED and bool(c.email)
+                for c in shop.state.customers.values()
+            )
+            name = shop.state.shop
+        at = dt.datetime.now(dt.timezone.utc)
+        figures = shop_figures(store, "woocommerce", name, as_of=at)
+        if plugin is None:
+            assert figures.contactable == 0
+            assert figures.consent_note.startswith("NO MARKETING CONSENT: 0 of 20")
+        else:
+            assert figures.contactable == subscribed > 0
+            assert "consent from platform" in figures.consent_note
+        store.remove_shop("woocommerce", name)
+    store.close()

@@ -84,6 +84,8 @@ def _tiles(f: ShopFigures) -> list[tuple[str, str]]:
         ("mean CLV so far", money(clv, f.currency)),
         ("mean predicted CLV, next 12 months", money(f.predicted_clv, f.currency)),
     ]
+    if f.contactable is not None:
+        tiles.append(("customers who can be e-mailed", f"{f.contactable:,}"))
     if f.loyalty is not None:
         owed = f.loyalty.value(f.loyalty.approved + f.loyalty.pending)
         tiles.append(("points liability", money(owed, f.currency)))

@@ -27,6 +27,7 @@ import polars as pl
 
 from shopsync import loyalty
 from shopsync.backtest import Lift, holdout_lift
+from shopsync.consent import consent_summary
 from shopsync.core._data import Frames, load, paid_orders, to_us
 from shopsync.core.actions import Action
 from shopsync.core.context import shop_context
@@ -148,6 +149,10 @@ class ShopFigures:
     predicted_clv: Decimal | None
     """Mean predicted twelve-month CLV of customers with an order; None below the data gate."""
     predicted_note: str
+    contactable: int | None = None
+    """Customers e-mail marketing can reach (consent, an address, not unsubscribed)."""
+    consent_note: str = ""
+    """:func:`shopsync.consent.consent_summary`: who can be e-mailed and why the rest cannot."""
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -339,6 +344,7 @@ def shop_figures(
     mine = [a for a in planned if (a.platform, a.shop) == (platform, shop)]
     held = [h.rule for h in planned.held if (h.action.platform, h.action.shop) == (platform, shop)]
     predicted, predicted_note = _predicted(frames)
+    consent = store.consent_counts(platform, shop)
     return ShopFigures(
         platform=platform,
         shop=shop,
@@ -357,4 +363,6 @@ def shop_figures(
         lift=_lift(store, platform, shop, policy, frames, lift_on, horizon, lift_plans),
         predicted_clv=predicted,
         predicted_note=predicted_note,
+        contactable=consent.contactable,
+        consent_note=consent_summary(consent),
     )
