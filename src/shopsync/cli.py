@@ -257,6 +257,7 @@ def plan_command(
     store = inputs.open_store(options, db, filled=True)
     try:
         result = plan(store, inputs.policy_for(options, policy), moment, **where)
+        consent = _consent_lines(store, where)
     finally:
         store.close()
     table = Table(title=f"plan as of {result.as_of:%Y-%m-%d %H:%M} UTC")
@@ -272,6 +273,19 @@ def plan_command(
             console.print(f"  {kind} {action.customer_id}: {action.reason}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
+    for line in consent:
+        console.print(line, markup=False, soft_wrap=True)
+
+
+def _consent_lines(store: Store, where: dict[str, str]) -> list[str]:
+    """Per shop, who marketing can reach (loud when nobody: see shopsync.consent)."""
+    from shopsync.consent import consent_summary
+
+    pairs = [(where["platform"], where["shop"])] if where else store.shops()
+    return [
+        f"{platform} {shop}: {consent_summary(store.consent_counts(platform, shop))}"
+        for platform, shop in pairs
+    ]
 
 
 @app.command("apply")

@@ -168,6 +168,9 @@ def test_the_cli_says_who_can_be_contacted_and_imports_a_list(
     out = " ".join(result.output.split())
     assert "1 applied" in out and "1 without a customer" in out
     assert "1 of 20 customers can be e-mailed (consent from import: newsletter form 1" in out
+    planned = runner.invoke(app, ["plan", "--db", db])
+    assert planned.exit_code == 0, planned.output
+    assert "1 of 20 customers can be e-mailed" in " ".join(planned.output.split())
 
 
 def test_the_report_says_who_can_be_contacted(tmp_path: Path) -> None:
