@@ -1,8 +1,9 @@
 """Changed customers: what webhook intake leaves for a worker to plan and apply.
 
 Planning and delivering inside a webhook request holds the platform's delivery open (Shopify
-gives a receiver 5 seconds, then retries and, after repeated failures, removes the
-subscription) and races the nightly apply. So intake only writes the change and notes the
+gives a receiver 5 seconds, https://shopify.dev/docs/apps/build/webhooks/subscribe/https, then
+retries 8 times over 4 hours, https://shopify.dev/changelog/updates-to-webhook-retry-mechanism)
+and races the nightly apply. So intake only writes the change and notes the
 customer here, in the same transaction, and a separate loop or cron step drains the list.
 
 Exact: a note is written with the change or not at all, so a crash never keeps one without
