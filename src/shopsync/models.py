@@ -60,6 +60,7 @@ __all__ = [
     "TaxLine",
     "Variant",
     "json_schema",
+    "quantity_from_units",
 ]
 
 MONEY_DECIMALS = 4
@@ -181,6 +182,12 @@ def _quantity(value: Any) -> Decimal:
 
 Quantity = Annotated[Decimal, BeforeValidator(_quantity)]
 """An exact non-negative quantity (``Decimal``, at most 4 places): ``2`` or ``1.5`` (kg)."""
+
+
+def quantity_from_units(units: int) -> Decimal:
+    """A quantity from ten-thousandths (the store's and the frames' integer form), in its one
+    spelling: 20000 -> ``2``, 15000 -> ``1.5``."""
+    return _quantity(Decimal(units).scaleb(-QUANTITY_DECIMALS))
 
 
 class Money(_Frozen):

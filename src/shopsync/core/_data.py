@@ -60,6 +60,8 @@ class Frames:
     orders: pl.DataFrame
     refunds: pl.DataFrame
     lines: pl.DataFrame
+    """Line items; ``quantity`` and ``refunded_quantity`` in ten-thousandths (QUANTITY_SCALE),
+    so a line sold by weight (1.5 kg = 15000) is exact."""
     fulfillments: pl.DataFrame
     consent: pl.DataFrame
     products: pl.DataFrame
@@ -131,10 +133,10 @@ _LINES = [
     Column("product_id", TEXT),
     Column("sku", TEXT),
     Column("product_type", TEXT, LINE_PRODUCT_TYPE),
-    # The store keeps ten-thousandths since revision 0009; whole units here for now.
-    Column("quantity", I64, "quantity / 10000"),
+    # Ten-thousandths of a unit, as the store keeps them (1.5 kg -> 15000): exact and integer.
+    Column("quantity", I64),
     Column("unit_price", I64),
-    Column("refunded_quantity", I64, "refunded_quantity / 10000"),
+    Column("refunded_quantity", I64),
 ]
 _FULFILLMENTS = [
     Column("order_id", TEXT),

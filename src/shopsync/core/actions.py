@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shopsync.models import Money
+from shopsync.models import Money, Quantity
 
 __all__ = [
     "Action",
@@ -149,7 +149,8 @@ class Replenish(Action):
     product_id: str
     order_id: str
     """The last order holding the product."""
-    quantity: int
+    quantity: Quantity
+    """Units kept (bought minus returned), exact: 1.5 for a line sold by weight."""
     runs_out_at: UTCDateTime
     recommendations: tuple[str, ...] = ()
 

@@ -21,8 +21,13 @@ from shopsync.core._data import DAY_US, Frames, paid_orders
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import AlsoBought, also_bought
 from shopsync.errors import FitError
+from shopsync.models import QUANTITY_DECIMALS
 
 __all__ = ["ShopContext", "day_start", "purchases", "shop_context"]
+
+QUANTITY_SCALE = QUANTITY_DECIMALS
+_QUANTITY_UNIT = 10**QUANTITY_SCALE
+"""Frames keep quantities as integer ten-thousandths (see :attr:`Frames.lines`)."""
 
 
 def day_start(at: int) -> int:
@@ -56,8 +61,9 @@ class ShopContext:
 
 
 def purchases(paid: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
-    """Kept units per (customer, order, product): lines of ``paid`` orders minus refunded
-    quantities, lines without a product left out."""
+    """Kept quantity per (customer, order, product): lines of ``paid`` orders minus refunded
+    quantities, lines without a product left out. ``kept_units`` is in ten-thousandths (exact
+    integer arithmetic downstream), ``kept`` the same as a decimal (1.5 kg stays 1.5)."""
     return (
         lines.lazy()
         .filter(pl.col("product_id").is_not_null())
@@ -67,13 +73,18 @@ def purchases(paid: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
         )
         .group_by("customer_id", "order_id", "product_id")
         .agg(
-            (pl.col("quantity") - pl.col("refunded_quantity")).sum().alias("kept"),
+            (pl.col("quantity") - pl.col("refunded_quantity")).sum().alias("kept_units"),
             pl.col("created_at").first(),
             pl.col("sku").drop_nulls().first(),
             pl.col("product_type").drop_nulls().first(),
             pl.col("unit_price").max(),
         )
-        .filter(pl.col("kept") > 0)
+        .filter(pl.col("kept_units") > 0)
+        .with_columns(
+            (pl.col("kept_units").cast(pl.Decimal(38, QUANTITY_SCALE)) / _QUANTITY_UNIT).alias(
+                "kept"
+            )
+        )
         .collect(engine="in-memory")
     )
 
@@ -204,13 +215,16 @@ def _learned_usage(bought: pl.DataFrame, min_pairs: int) -> dict[str, tuple[floa
     pairs = (
         bought.with_columns(
             pl.when(same).then(pl.col("created_at").shift(1)).alias("prev_at"),
-            pl.when(same).then(pl.col("kept").shift(1)).alias("prev_kept"),
+            pl.when(same).then(pl.col("kept_units").shift(1)).alias("prev_kept"),
         )
         .filter(pl.col("prev_at").is_not_null())
         .with_columns(
-            ((pl.col("created_at") - pl.col("prev_at")) / DAY_US / pl.col("prev_kept")).alias(
-                "per_unit"
-            )
+            # days per unit: the gap over the quantity kept, in ten-thousandths
+            (
+                (pl.col("created_at") - pl.col("prev_at")).cast(pl.Float64)
+                * _QUANTITY_UNIT
+                / (DAY_US * pl.col("prev_kept").cast(pl.Float64))
+            ).alias("per_unit")
         )
         .group_by("product_id")
         .agg(pl.col("per_unit").median().alias("days"), pl.len().alias("pairs"))

@@ -29,11 +29,14 @@ import polars as pl
 
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
-from shopsync.core.context import ShopContext, purchases
+from shopsync.core.context import _QUANTITY_UNIT, ShopContext, purchases
 from shopsync.core.loyalty import from_micros, source_key
 from shopsync.core.policy import Policy
+from shopsync.models import quantity_from_units
 
 __all__ = ["configured_days", "replenishment", "warranty"]
+
+_LATEST_US = 253_402_300_799_000_000  # 9999-12-31T23:59:59Z: a run-out past it is "never"
 
 
 def configured_days(
@@ -108,13 +111,18 @@ def replenishment(
         orient="row",
     )
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
+    # kept x period in integers: ten-thousandths of a unit x microseconds per unit (exact for a
+    # configured whole-day period), in 128 bits so a large quantity cannot overflow.
+    period_us = (pl.col("period") * DAY_US).round().cast(pl.Int128)
+    lasts = (pl.col("kept_units").cast(pl.Int128) * period_us) // _QUANTITY_UNIT
     due = (
         last.with_columns(keys)
         .join(table.with_columns(keys), on=["product_id", "sku", "product_type"])
         .with_columns(
-            (
-                pl.col("created_at") + (pl.col("kept") * pl.col("period") * DAY_US).cast(pl.Int64)
-            ).alias("runs_out")
+            (pl.col("created_at").cast(pl.Int128) + lasts)
+            .clip(upper_bound=_LATEST_US)
+            .cast(pl.Int64)
+            .alias("runs_out")
         )
         .with_columns((pl.col("runs_out") - r.days_before * DAY_US).alias("due"))
         .filter((pl.col("due") <= at) & (at <= pl.col("runs_out") + r.late_days * DAY_US))
@@ -123,6 +131,7 @@ def replenishment(
     found: list[Action] = []
     for row in due.iter_rows(named=True):
         runs_out = from_micros(row["runs_out"])
+        kept = quantity_from_units(row["kept_units"])
         found.append(
             Replenish(
                 platform=frames.platform,
@@ -130,14 +139,14 @@ def replenishment(
                 customer_id=row["customer_id"],
                 due_at=from_micros(row["due"]),
                 reason=(
-                    f"{row['kept']} unit(s) of product {row['product_id']} bought with order "
+                    f"{kept} unit(s) of product {row['product_id']} bought with order "
                     f"{row['order_id']} last {row['period']:.0f} days each ({row['source']}): "
                     f"they run out around {runs_out.date().isoformat()}"
                 ),
                 facts={
                     "product_id": row["product_id"],
                     "order_id": row["order_id"],
-                    "quantity": row["kept"],
+                    "quantity": str(kept),
                     "period_days": round(row["period"], 2),
                     "period_source": row["source"],
                     "runs_out_at": runs_out.isoformat(),
@@ -152,7 +161,7 @@ def replenishment(
                 ),
                 product_id=row["product_id"],
                 order_id=row["order_id"],
-                quantity=row["kept"],
+                quantity=kept,
                 runs_out_at=runs_out,
             )
         )

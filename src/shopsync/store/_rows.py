@@ -25,6 +25,7 @@ from shopsync.models import (
     RefundLine,
     TaxLine,
     Variant,
+    quantity_from_units,
 )
 from shopsync.store.schema import MONEY_SCALE, QUANTITY_SCALE
 
@@ -75,7 +76,7 @@ def to_quantity_units(quantity: Decimal) -> int:
 
 def from_quantity_units(value: int) -> Decimal:
     """The quantity back, whole ones as whole numbers (20000 -> 2, 15000 -> 1.5)."""
-    return Decimal(value) / _QUANTITY_UNIT
+    return quantity_from_units(value)
 
 
 def _money(value: int, currency: str) -> Money:
