@@ -274,8 +274,11 @@ def test_config_mistakes_are_one_paragraph(tmp_path: Path, monkeypatch: pytest.M
     )
 
 
-def test_an_empty_or_missing_store_says_to_sync_first(tmp_path: Path) -> None:
+def test_an_empty_or_missing_store_says_to_sync_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
+    monkeypatch.setenv("TEST_CLI_TOKEN", "x")
     missing = f"sqlite:///{tmp_path / 'none.db'}"
     for args in (["plan"], ["report"], ["outbox", "list"], ["quarantine", "list"]):
         _fails(
@@ -294,7 +297,7 @@ def test_an_empty_or_missing_store_says_to_sync_first(tmp_path: Path) -> None:
     for args in commands:
         _fails(runner.invoke(app, [*args, "--db", empty]), "holds no shop yet", "shopsync sync")
     _fails(runner.invoke(app, ["apply", "--db", empty]), "at least one sink")
-    settings = ["-s", "shop=a.myshopify.com", "-s", "access_token=x"]
+    settings = ["-s", "shop=a.myshopify.com", "-s", "access_token=env:TEST_CLI_TOKEN"]
     nowhere = f"sqlite:///{tmp_path}/no/dir/x.db"
     _fails(runner.invoke(app, ["sync", "shopify", *settings, "--db", nowhere]), "does not exist")
 
@@ -462,3 +465,79 @@ def test_the_files_the_demo_and_report_write_are_ignored_by_git() -> None:
     for path in written:
         ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=root, check=False)
         assert ignored.returncode == 0, f"{path} is not in .gitignore"
+
+
+# -- errors point to the fix (issue 17 item 7) ---------------------------------------------------
+
+
+def test_a_refused_token_names_the_setting_and_variable_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync.testing import emulate
+
+    runner = CliRunner()
+    wrong = "shpat_wrong_but_secret_0123456789"
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    with emulate("shopify", **SMALL) as shopify:
+        config = _configure(tmp_path, shopify)
+        monkeypatch.setenv("TEST_CLI_TOKEN", wrong)
+        from_file = runner.invoke(app, ["--config", str(config), "sync", "main", "--db", db])
+        message = _fails(from_file, "shops.main.access_token", "$TEST_CLI_TOKEN")
+        assert wrong not in from_file.output
+
+        where = ["-s", f"shop={shopify.state.shop}", "-s", f"base_url={shopify.url}"]
+        monkeypatch.setenv("TEST_CLI_OTHER", wrong)
+        by_env = runner.invoke(
+            app, ["sync", "shopify", *where, "-s", "access_token=env:TEST_CLI_OTHER", "--db", db]
+        )
+        message = _fails(by_env, "--setting access_token", "$TEST_CLI_OTHER")
+        assert "shopsync check" in message and wrong not in by_env.output
+
+        literal = runner.invoke(
+            app, ["sync", "shopify", *where, "-s", f"access_token={wrong}", "--db", db]
+        )
+    assert literal.exit_code == 1 and wrong not in literal.output
+    warning, error = literal.stderr.strip().splitlines()
+    # the same advice as a literal credential in shopsync.toml gets
+    assert warning.startswith("warning: --setting access_token: credentials are never written")
+    assert "access_token=env:ACCESS_TOKEN" in warning
+    assert error.startswith("error: ") and "--setting access_token" in error
+    assert "written on the command line" in error
+
+
+def test_a_postgresql_url_without_the_driver_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    runner = CliRunner()
+    url = "postgresql+psycopg://shopsync@127.0.0.1:5432/shopsync"
+    _fails(runner.invoke(app, ["plan", "--db", url]), 'pip install "shopsync[postgres]"')
+    plain = runner.invoke(app, ["plan", "--db", "postgresql://shopsync@127.0.0.1:5432/shopsync"])
+    _fails(plain, 'pip install "shopsync[postgres]"', "postgresql+psycopg://")
+
+
+def test_the_sync_report_counts_shopify_retries(tmp_path: Path) -> None:
+    from shopsync.testing import emulate
+
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    counted = {}
+    for platform in ("shopify", "woocommerce"):
+        extra = FAST if platform == "shopify" else {}
+        with emulate(platform, faults={"retry_after": 0.05}, **extra, **SMALL) as shop:
+            shop.faults.inject("429")
+            shop.faults.inject("5xx")
+            settings = [
+                f"{k}={getattr(v, 'get_secret_value', lambda v=v: v)()}"
+                for k, v in shop.settings.items()
+            ]
+            args = ["sync", platform, "--db", db]
+            args += [arg for pair in settings for arg in ("-s", pair)]
+            synced = CliRunner().invoke(app, args)
+            assert synced.exit_code == 0, synced.output
+            assert dict(shop.faults.counts) == {"429": 1, "5xx": 1}
+        rows = [line for line in synced.stdout.splitlines() if line.startswith("│ ")]
+        header = next(line for line in synced.stdout.splitlines() if "retries" in line)
+        assert header.rstrip(" ┃").endswith("retries")
+        counted[platform] = sum(int(row.strip("│ ").rsplit("│", 1)[1].strip()) for row in rows)
+    assert counted == {"shopify": 2, "woocommerce": 2}

@@ -133,6 +133,8 @@ class ShopifyAdapter:
             PLATFORM, timeout=timeout, policy=retry_policy or RetryPolicy(), sleep=sleep
         )
         self._sleep = sleep
+        self._reported: dict[str, int] = {}
+        """HTTP stats already reported in a page (see :meth:`_page_stats`)."""
         self._clock = clock
         self._bucket: tuple[float, float, float, float] | None = None
         """(maximum, available, restore rate, clock time) from the last throttleStatus."""
@@ -274,7 +276,6 @@ class ShopifyAdapter:
         high_water: dt.datetime | None = None
         after = cursor
         while True:
-            before = self.http.stats.as_dict()
             first = self._size(resource)
             # Until Shopify has priced this query once, assume the worst a query may cost.
             per_node = self._per_node.get(resource)
@@ -307,7 +308,7 @@ class ShopifyAdapter:
                     high_water = record.updated_at
             info = connection["pageInfo"]
             after = info.get("endCursor") or after
-            stats = {k: v - before.get(k, 0) for k, v in self.http.stats.as_dict().items()}
+            stats = self._page_stats()
             yield Page(
                 records=records, rejected=rejected, cursor=after, high_water=high_water, stats=stats
             )
@@ -696,7 +697,6 @@ class ShopifyAdapter:
         records: list[R] = []
         rejected: list[Rejected] = []
         high_water: dt.datetime | None = None
-        before = self.http.stats.as_dict()
 
         def finish(root: dict[str, Any] | None) -> None:
             nonlocal high_water
@@ -729,8 +729,8 @@ class ShopifyAdapter:
                     if len(records) + len(rejected) >= page_size:
                         # The file is in id order, not updated_at order: only the last page
                         # may carry the high-water mark (see shopsync.adapter.Page).
-                        yield self._bulk_page(records, rejected, None, before)
-                        records, rejected, before = [], [], self.http.stats.as_dict()
+                        yield self._bulk_page(records, rejected, None)
+                        records, rejected = [], []
                     continue
                 parent = index.get(parent_id)
                 field = _CHILD_FIELDS.get(line.pop("__typename", ""), "")
@@ -751,7 +751,7 @@ class ShopifyAdapter:
         finally:
             spool.close()
         if records or rejected or high_water is not None:
-            yield self._bulk_page(records, rejected, high_water, before)
+            yield self._bulk_page(records, rejected, high_water)
 
     def _download(self, url: str) -> IO[bytes]:
         def once() -> IO[bytes]:
@@ -770,20 +770,28 @@ class ShopifyAdapter:
 
         return self.http.call(once)
 
+    def _page_stats(self) -> dict[str, int]:
+        """Requests, retries and throttle waits since the last page was reported. Counting
+        from the previous page rather than from this page's own query keeps in the sync
+        report the count query that chose the read path and a bulk operation's creation,
+        polls and download (a 429 or 5xx on those was retried but reported as 0 retries)."""
+        now = self.http.stats.as_dict()
+        stats = {k: v - self._reported.get(k, 0) for k, v in now.items()}
+        self._reported = now
+        return stats
+
     def _bulk_page(
         self,
         records: list[R],
         rejected: list[Rejected],
         high_water: dt.datetime | None,
-        before: dict[str, int],
     ) -> Page[R]:
-        stats = {k: v - before.get(k, 0) for k, v in self.http.stats.as_dict().items()}
         return Page(
             records=list(records),
             rejected=list(rejected),
             cursor=None,
             high_water=high_water,
-            stats=stats,
+            stats=self._page_stats(),
         )
 
 

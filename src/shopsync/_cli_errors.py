@@ -20,7 +20,7 @@ from shopsync.errors import (
     TransportError,
 )
 
-__all__ = ["ParagraphErrors", "explain", "using"]
+__all__ = ["ParagraphErrors", "config_sources", "explain", "using"]
 
 
 class ParagraphErrors(TyperGroup):
@@ -49,8 +49,8 @@ def explain(exc: BaseException) -> str:
     which = f" of shop {shop.name!r}" if shop else ""
     check = f"`shopsync check {shop.name}`" if shop else "`shopsync check`"
     if isinstance(exc, AuthenticationError):
-        held = [str(v) for k, v in (shop.settings if shop else {}).items() if is_credential(k)]
-        where = f" ({', '.join(held)})" if held else ""
+        held = getattr(exc, "_sources", None) or config_sources(shop)
+        where = f" ({'; '.join(held)})" if held else ""
         return (
             f"the shop refused the credentials{which}: {exc}. Check that they{where} are the "
             "shop's current ones (a token or key may have been rotated, revoked or given "
@@ -80,12 +80,31 @@ def explain(exc: BaseException) -> str:
     )
 
 
+def config_sources(shop: ShopConfig | None) -> list[str]:
+    """Where each credential of a configured shop comes from: the setting, as written, and
+    the environment variable or secret it names, so a refused token leads to its source."""
+    if shop is None:
+        return []
+    found = []
+    for key, value in shop.settings.items():
+        if not is_credential(key):
+            continue
+        kind, _, name = str(value).partition(":")
+        origin = {"env": f"${name}", "secret": f"the secret {name!r}"}.get(kind)
+        read = f", read from {origin}" if origin else ""
+        found.append(f'shops.{shop.name}.{key} = "{value}"{read}')
+    return found
+
+
 @contextmanager
-def using(shop: ShopConfig | None) -> Iterator[None]:
-    """Name ``shop`` in the explanation of a shopsync error raised inside."""
+def using(shop: ShopConfig | None, sources: tuple[str, ...] = ()) -> Iterator[None]:
+    """Name ``shop`` (and where its credentials came from: ``sources``, for settings given
+    on the command line) in the explanation of a shopsync error raised inside."""
     try:
         yield
     except ShopSyncError as exc:
         if shop is not None and getattr(exc, "_shop", None) is None:
             exc._shop = shop  # type: ignore[attr-defined]
+        if sources and getattr(exc, "_sources", None) is None:
+            exc._sources = list(sources)  # type: ignore[attr-defined]
         raise

@@ -20,6 +20,7 @@ from shopsync.config import (
     Config,
     ShopConfig,
     dereference,
+    is_credential,
     load_config,
 )
 from shopsync.errors import ConfigurationError
@@ -72,16 +73,40 @@ def options(ctx: typer.Context) -> Options:
 
 def settings_from(pairs: list[str]) -> dict[str, str]:
     """``key=value`` pairs; ``key=env:NAME`` reads the value from the environment, so
-    secrets stay out of shell history and process listings."""
+    secrets stay out of shell history and process listings. A credential written literally
+    gets the advice a literal one in the configuration file gets (a warning here: the
+    emulator's test settings are literal on purpose)."""
     settings = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigurationError(f"setting {key or pair!r} must look like key=value")
         if value.startswith("env:"):
-            value = dereference(value, f"setting {key!r}", None)
+            value = dereference(value, f"--setting {key}", None)
+        elif is_credential(key):
+            variable = key.upper().replace("-", "_")
+            typer.echo(
+                f"warning: --setting {key}: credentials are never written on the command line "
+                f"(shell history and process listings keep them); use {key}=env:{variable} "
+                f"(an environment variable) or a shop in {CONFIG_FILE}",
+                err=True,
+            )
         settings[key] = value
     return settings
+
+
+def setting_sources(pairs: list[str]) -> tuple[str, ...]:
+    """Where each credential given with ``--setting`` came from, for error messages."""
+    found = []
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not is_credential(key):
+            continue
+        if value.startswith("env:"):
+            found.append(f"--setting {key}={value}, read from ${value[4:]}")
+        else:
+            found.append(f"--setting {key}, written on the command line")
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,8 @@ class Target:
     label: str
     connect: Callable[[], Any]
     shop: ShopConfig | None = None
+    sources: tuple[str, ...] = ()
+    """Where the credentials of ``--setting`` came from (see :func:`setting_sources`)."""
 
 
 def targets(options: Options, target: str | None, pairs: list[str]) -> list[Target]:
@@ -111,7 +138,7 @@ def targets(options: Options, target: str | None, pairs: list[str]) -> list[Targ
         return [Target(target, shops[target].connect, shops[target])]
     if target in available_adapters():
         settings = settings_from(pairs)
-        return [Target(target, lambda: connect(target, **settings))]
+        return [Target(target, lambda: connect(target, **settings), None, setting_sources(pairs))]
     configured = ", ".join(sorted(shops)) or f"none (no {CONFIG_FILE})"
     raise ConfigurationError(
         f"{target!r} is neither a shop of the configuration (configured: {configured}) nor an "

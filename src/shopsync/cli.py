@@ -174,7 +174,7 @@ def sync_command(
     try:
         for each in targets:
             try:
-                with using(each.shop):
+                with using(each.shop, each.sources):
                     adapter = each.connect()  # settings first: a bad one creates no store
                     try:
                         store = store or inputs.store_to_fill(options, db)
@@ -329,9 +329,11 @@ def apply_command(
     moment = inputs.moment(as_of)
     store = inputs.open_store(options, db, filled=True)
     adapters: list[Any] = []
+    sources = inputs.setting_sources(setting) if platform else ()
     try:
         if platform:
-            adapters.append(connect(platform, **inputs.settings_from(setting)))
+            with using(None, sources):
+                adapters.append(connect(platform, **inputs.settings_from(setting)))
         if shop is not None and shop.write_back:
             adapters.append(shop.connect())
         sinks: list[Any] = [Platform(adapter) for adapter in adapters]

@@ -171,6 +171,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _driver_hint(url: str, detail: str) -> str:
+    """What to install (or write) when the PostgreSQL driver cannot be imported: shopsync's
+    ``postgres`` extra brings psycopg 3, which SQLAlchemy uses for ``postgresql+psycopg://``
+    (a bare ``postgresql://`` asks for psycopg2, which shopsync does not install)."""
+    hint = 'the PostgreSQL driver is not installed: pip install "shopsync[postgres]"'
+    if not url.startswith("postgresql+psycopg:"):
+        scheme = url.split("://", 1)[0]
+        hint += f", and write the URL as postgresql+psycopg://... (not {scheme}://)"
+    return f"{hint} ({detail})"
+
+
 class Store:
     """A shopsync store at ``url``; the schema is brought up to date on open."""
 
@@ -183,6 +194,8 @@ class Store:
             self.engine: Engine = create_engine(url, echo=echo, **options)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             detail = redact(str(exc), url_secrets(url))
+            if isinstance(exc, ImportError) and url.startswith("postgres"):
+                detail = _driver_hint(url, detail)
             raise ConfigurationError(f"cannot open store {shown_url(url)!r}: {detail}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
