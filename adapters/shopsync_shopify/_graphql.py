@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
+from shopsync_shopify._cost import connection_multiplier
+
 __all__ = [
     "Connection",
     "Executor",
@@ -55,14 +56,6 @@ __all__ = [
 MUTATION_COST = 10
 DEFAULT_LIST_SIZE = 10
 """Requested size of an object list or connection without ``first``/``last``."""
-
-
-def connection_multiplier(size: int) -> int:
-    """How many nodes' worth a connection of ``size`` nodes is charged: ``log2(size)`` rounded,
-    plus 2, and never more than ``size`` itself (1 -> 1, 10 -> 5, 200 -> 10, 250 -> 10)."""
-    if size <= 0:
-        return 0
-    return min(size, math.floor(math.log2(size) + 0.5) + 2)
 
 
 class QueryError(Exception):

@@ -7,32 +7,34 @@ one, refills it at ``restoreRate`` with the clock, and before each request waits
 ``THROTTLED`` is rare; when it happens anyway it becomes a :class:`RateLimitedError` with that
 wait as ``retry_after`` and the one retry policy of :mod:`shopsync.http` handles it.
 
-Page size: Shopify refuses a query whose *requested* cost exceeds 1000 points, and the
-requested cost of a page grows with ``first``. The adapter starts from a size that fits its
-own queries and then sizes pages from the ``requestedQueryCost`` Shopify reports, so a
-schema or pricing change on Shopify's side adjusts the page size instead of failing.
+Page size: Shopify refuses a query whose *requested* cost exceeds 1000 points. Since 2025-07
+a connection costs ``2 + multiplier(first) x node`` with a multiplier logarithmic in
+``first`` (:mod:`._cost`), so the adapter learns each query's node cost from the
+``requestedQueryCost`` Shopify reports and takes the largest page that fits: about 90 orders
+(986 points requested) or 250 customers (62 points). A schema or pricing change on Shopify's
+side adjusts the page size instead of failing (``MAX_COST_EXCEEDED`` shrinks it).
 
-Backfill: a full read (no ``updated_since``) of orders or customers counts them first and,
-above ``bulk_threshold`` (default 1,000), reads them through one bulk operation
-(:meth:`ShopifyAdapter.backfill_orders`, :meth:`ShopifyAdapter.backfill_customers`). At the
-standard plan's 100 points/s a page read costs about 35 points per order (roughly 3 orders/s)
-and about 4 per customer (25/s); a bulk operation is not charged per record and takes a
-roughly fixed time to start, so past about a thousand records it wins, and by orders of
-magnitude for a large shop.
+Read path: a full read of orders or customers (and an incremental read of orders) counts
+the records first and estimates how long paging would take: the points the records would
+cost (learned from ``actualQueryCost`` per record, or the requested cost per record before
+any page) beyond what the bucket holds now, divided by the restore rate, plus one request
+time per page. When that exceeds a bulk operation's fixed overhead
+(:data:`BULK_OVERHEAD_SECONDS`: start, poll, download), it reads through one bulk operation
+(:meth:`ShopifyAdapter.backfill_orders`, :meth:`ShopifyAdapter.backfill_customers`). On the
+standard plan (2000-point bucket, 100 points/s) with the requested cost (11 points an order)
+that is past about 270 orders; with a measured 5 points an order, about 570; customers at
+0.25 points each page up to tens of thousands. The arithmetic is in docs/adapters/shopify.md.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-import requests
 from pydantic import SecretStr
 
 from shopsync.adapter import Deletion, Page, Rejected, Resource, WebhookEvent
@@ -42,11 +44,12 @@ from shopsync.errors import (
     PlatformError,
     RateLimitedError,
     ResponseError,
-    TransportError,
 )
 from shopsync.http import HttpClient, RetryPolicy, redact_url
 from shopsync.models import Customer, Money, Order, Product
 from shopsync_shopify import queries
+from shopsync_shopify._bulk import BulkFailedError, BulkReads, _rejected
+from shopsync_shopify._cost import connection_multiplier, largest_first
 from shopsync_shopify.mapping import (
     PLATFORM,
     customer_from_graphql,
@@ -54,21 +57,30 @@ from shopsync_shopify.mapping import (
     gid,
     order_from_graphql,
     order_from_webhook,
-    parse_gid,
     product_from_graphql,
 )
 from shopsync_shopify.versions import API_VERSION, version_problem
 from shopsync_shopify.webhooks import parse_webhook
 
-__all__ = ["API_VERSION", "BULK_THRESHOLD", "ShopifyAdapter"]
+__all__ = ["API_VERSION", "BULK_OVERHEAD_SECONDS", "BULK_THRESHOLD", "ShopifyAdapter"]
 
 log = logging.getLogger("shopsync.shopify")
 
-BULK_THRESHOLD = 1_000
-"""Records above which a full read uses a bulk operation (see the module docstring)."""
+BULK_THRESHOLD: Literal["auto"] = "auto"
+"""Default read-path choice: by estimated cost (see the module docstring); an int is a fixed
+record count above which a read uses bulk, None never uses bulk."""
+BULK_OVERHEAD_SECONDS = 20.0
+"""What a bulk operation costs before its first record whatever its size: creating it, the
+polls until COMPLETED (small operations take several seconds on Shopify), the download."""
+REQUEST_SECONDS = 0.3
+"""One paged request's round trip and server time, for the estimate (a 90-order page)."""
 MAX_QUERY_COST = 1000
 MAX_PAGE = 250
-_START_SIZE = {"customers": 100, "orders": 5, "products": 25}
+_START_SIZE = {"customers": 100, "orders": 50, "products": 50}
+"""First page sizes, chosen to fit the cap under the 2025-07 pricing before any answer."""
+_NODE_PRIOR = {"customers": 6.0, "orders": 123.0, "products": 16.0}
+"""Requested cost of one node of each page query under Shopify's published rules, for the
+read-path estimate before Shopify has priced the query (then its answer replaces it)."""
 _CHILD_FIELDS = {
     "LineItem": "lineItems",
     "RefundLineItem": "refundLineItems",
@@ -77,13 +89,13 @@ _CHILD_FIELDS = {
 R = TypeVar("R", Customer, Order, Product)
 
 
-class ShopifyAdapter:
+class ShopifyAdapter(BulkReads):
     """Reads one Shopify shop through the GraphQL Admin API.
 
     ``shop`` is the ``*.myshopify.com`` domain; ``base_url`` overrides ``https://{shop}`` (the
     emulator); ``page_size`` caps a page (the cost cap may make it smaller);
-    ``bulk_threshold`` is the order count above which a full read uses a bulk operation
-    (``None`` never does).
+    ``bulk_threshold`` chooses the read path: ``"auto"`` by estimated cost against
+    ``bulk_overhead`` seconds, an int as a fixed record count, ``None`` never bulk.
     """
 
     platform = PLATFORM
@@ -109,7 +121,8 @@ class ShopifyAdapter:
         base_url: str | None = None,
         timeout: float = 30.0,
         page_size: int | None = None,
-        bulk_threshold: int | None = BULK_THRESHOLD,
+        bulk_threshold: int | Literal["auto"] | None = BULK_THRESHOLD,
+        bulk_overhead: float = BULK_OVERHEAD_SECONDS,
         bulk_poll_interval: float = 1.0,
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -127,7 +140,12 @@ class ShopifyAdapter:
         self.base_url = (base_url or f"https://{shop}").rstrip("/")
         self.endpoint = f"{self.base_url}/admin/api/{api_version}/graphql.json"
         self.page_size = page_size
+        if not (
+            bulk_threshold is None or bulk_threshold == "auto" or isinstance(bulk_threshold, int)
+        ):
+            raise ConfigurationError('shopify: bulk_threshold is "auto", a record count or None')
         self.bulk_threshold = bulk_threshold
+        self.bulk_overhead = bulk_overhead
         self.bulk_poll_interval = bulk_poll_interval
         self.http = HttpClient(
             PLATFORM, timeout=timeout, policy=retry_policy or RetryPolicy(), sleep=sleep
@@ -139,6 +157,13 @@ class ShopifyAdapter:
         self._bucket: tuple[float, float, float, float] | None = None
         """(maximum, available, restore rate, clock time) from the last throttleStatus."""
         self._per_node: dict[str, float] = {}
+        """Requested cost of one node of a page query, learned from Shopify's answers."""
+        self._cap: dict[str, int] = {}
+        """Page sizes Shopify refused as too costly, per resource (a pricing we mis-model)."""
+        self._per_record: dict[str, float] = {}
+        """Actual points per record read by paging, as Shopify charged them."""
+        self.read_path: dict[str, str] = {}
+        """Per resource, how the last read went: ``"paging"`` or ``"bulk"``."""
         self._currency: str | None = None
         self.counters = {"throttled": 0, "paced_seconds": 0, "queries": 0, "actual_cost": 0}
 
@@ -248,16 +273,54 @@ class ShopifyAdapter:
     # ------------------------------------------------------------------ paging
 
     def _size(self, resource: str) -> int:
-        cap = self.page_size or MAX_PAGE
-        per_node = self._per_node.get(resource)
-        if per_node is None:
+        cap = min(self.page_size or MAX_PAGE, self._cap.get(resource, MAX_PAGE))
+        node = self._per_node.get(resource)
+        if node is None:
             return min(cap, _START_SIZE[resource])
-        return max(1, min(cap, int((MAX_QUERY_COST - 2) // per_node)))
+        return largest_first(node, MAX_QUERY_COST, cap)
 
-    def _learn(self, resource: str, first: int, cost: Mapping[str, Any]) -> None:
+    def _learn(self, resource: str, first: int, cost: Mapping[str, Any], records: int) -> None:
         requested = cost.get("requestedQueryCost")
         if requested and first:
-            self._per_node[resource] = max(1.0, (float(requested) - 2) / first)
+            self._per_node[resource] = max(
+                1.0, (float(requested) - 2) / connection_multiplier(first)
+            )
+        actual = cost.get("actualQueryCost")
+        if actual is not None and records:
+            seen = float(actual) / records
+            before = self._per_record.get(resource)
+            self._per_record[resource] = seen if before is None else (before + seen) / 2
+
+    def _refused(self, resource: str, first: int, cost: float) -> None:
+        """``MAX_COST_EXCEEDED`` at ``first``: relearn the node cost and never ask this many
+        again, so even a pricing unlike ours converges (geometrically, not one by one)."""
+        self._per_node[resource] = (cost - 2) / connection_multiplier(first)
+        shrunk = int(first * (MAX_QUERY_COST - 2) / max(cost - 2, 1.0))
+        self._cap[resource] = max(1, min(first - 1, shrunk))
+
+    def paging_seconds(self, resource: str, records: int) -> float:
+        """Estimated seconds to page through ``records``: the points beyond what the bucket
+        holds now, at the restore rate, plus a request time per page."""
+        node = self._per_node.get(resource, _NODE_PRIOR[resource])
+        cap = min(self.page_size or MAX_PAGE, self._cap.get(resource, MAX_PAGE))
+        first = largest_first(node, MAX_QUERY_COST, cap)
+        requested = 2 + connection_multiplier(first) * node
+        per_record = self._per_record.get(resource, requested / first)
+        bucket = self._bucket or (2000.0, 2000.0, 100.0, self._clock())  # the standard plan
+        available = self._available()
+        if available is None:
+            available = bucket[1]
+        pages = -(-records // first)
+        beyond = max(0.0, records * per_record - max(0.0, available - requested))
+        return beyond / bucket[2] + pages * REQUEST_SECONDS
+
+    def _use_bulk(self, resource: str, records: int) -> bool:
+        threshold = self.bulk_threshold
+        if threshold is None:
+            return False
+        if threshold == "auto":
+            return self.paging_seconds(resource, records) > self.bulk_overhead
+        return records > threshold
 
     def _read(
         self,
@@ -279,7 +342,9 @@ class ShopifyAdapter:
             first = self._size(resource)
             # Until Shopify has priced this query once, assume the worst a query may cost.
             per_node = self._per_node.get(resource)
-            estimate = MAX_QUERY_COST if per_node is None else 2 + first * per_node
+            estimate = (
+                MAX_QUERY_COST if per_node is None else 2 + connection_multiplier(first) * per_node
+            )
             try:
                 result = self.graphql(
                     query, {"first": first, "after": after, "query": search}, requested=estimate
@@ -288,10 +353,10 @@ class ShopifyAdapter:
                 cost = _max_cost(exc)
                 if cost is None or first == 1:
                     raise
-                self._per_node[resource] = (cost - 2) / first
+                self._refused(resource, first, cost)
                 continue
-            self._learn(resource, first, result["cost"])
             connection = result["data"][resource]
+            self._learn(resource, first, result["cost"], len(connection["edges"]))
             records: list[R] = []
             rejected: list[Rejected] = []
             for edge in connection["edges"]:
@@ -315,16 +380,33 @@ class ShopifyAdapter:
             if not info.get("hasNextPage"):
                 return
 
+    def _page_stats(self) -> dict[str, int]:
+        """Requests, retries and throttle waits since the last page was reported. Counting
+        from the previous page rather than from this page's own query keeps in the sync
+        report the count query that chose the read path and a bulk operation's creation,
+        polls and download (a 429 or 5xx on those was retried but reported as 0 retries)."""
+        now = self.http.stats.as_dict()
+        stats = {k: v - self._reported.get(k, 0) for k, v in now.items()}
+        self._reported = now
+        return stats
+
     def read_customers(
         self, updated_since: dt.datetime | None = None, *, cursor: str | None = None
     ) -> Iterator[Page[Customer]]:
-        """Customers updated at or after ``updated_since``; a full read of a shop with more
-        than ``bulk_threshold`` customers goes through :meth:`backfill_customers`."""
+        """Customers updated at or after ``updated_since``; a full read that paging would make
+        wait longer than a bulk operation takes goes through :meth:`backfill_customers`."""
         full = updated_since is None and cursor is None and self.bulk_threshold is not None
-        if full and self._count(queries.CUSTOMERS_COUNT, "customersCount") > (
-            self.bulk_threshold or 0
+        if full and self._use_bulk(
+            "customers", self._count(queries.CUSTOMERS_COUNT, "customersCount")
         ):
-            return self.backfill_customers()
+            try:
+                pages = self.backfill_customers()
+            except BulkFailedError as exc:
+                log.warning("reading customers by paging instead: %s", exc)
+            else:
+                self.read_path["customers"] = "bulk"
+                return pages
+        self.read_path["customers"] = "paging"
         return self._read(
             "customers",
             queries.CUSTOMER_FIELDS,
@@ -348,11 +430,18 @@ class ShopifyAdapter:
     def read_orders(
         self, updated_since: dt.datetime | None = None, *, cursor: str | None = None
     ) -> Iterator[Page[Order]]:
-        """Orders updated at or after ``updated_since``; a full read of a shop with more than
-        ``bulk_threshold`` orders goes through :meth:`backfill_orders`."""
-        full = updated_since is None and cursor is None and self.bulk_threshold is not None
-        if full and self.count_orders() > (self.bulk_threshold or 0):
-            return self.backfill_orders()
+        """Orders updated at or after ``updated_since``; a read that paging would make wait
+        longer than a bulk operation takes goes through :meth:`backfill_orders`."""
+        counted = cursor is None and self.bulk_threshold is not None
+        if counted and self._use_bulk("orders", self.count_orders(updated_since)):
+            try:
+                pages = self.backfill_orders(updated_since)
+            except BulkFailedError as exc:
+                log.warning("reading orders by paging instead: %s", exc)
+            else:
+                self.read_path["orders"] = "bulk"
+                return pages
+        self.read_path["orders"] = "paging"
         return self._read(
             "orders",
             queries.ORDER_FIELDS,
@@ -612,188 +701,6 @@ class ShopifyAdapter:
         _raise_user_errors("metafieldsSet", payload.get("userErrors"))
         return list(payload.get("metafields") or [])
 
-    # ------------------------------------------------------------------ bulk
-
-    def backfill_orders(
-        self,
-        updated_since: dt.datetime | None = None,
-        *,
-        page_size: int = 250,
-        timeout: float = 3600.0,
-    ) -> Iterator[Page[Order]]:
-        """Every order (updated at or after ``updated_since``) through one bulk operation:
-        start it, poll ``node(id:)``, then stream the JSONL result and regroup each order's
-        children (lines carrying ``__parentId``) into the GraphQL shape the mapping reads."""
-        search = ""
-        if updated_since is not None:
-            since = updated_since.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-            search = f"query: \"updated_at:>='{since}'\","
-        inner = queries.BULK_ORDERS.replace("QUERY_ARG", search)
-        url = self._run_bulk(inner, timeout)
-        return self._bulk_pages(
-            url, page_size, "orders", lambda node: order_from_graphql(node, shop=self.shop)
-        )
-
-    def backfill_customers(
-        self, *, page_size: int = 1000, timeout: float = 3600.0
-    ) -> Iterator[Page[Customer]]:
-        """Every customer through one bulk operation (a customer has no child lines)."""
-        url = self._run_bulk(queries.BULK_CUSTOMERS.replace("QUERY_ARG", ""), timeout)
-        return self._bulk_pages(
-            url, page_size, "customers", lambda node: customer_from_graphql(node, shop=self.shop)
-        )
-
-    def _run_bulk(self, inner: str, timeout: float) -> str | None:
-        deadline = self._clock() + timeout
-        while True:
-            payload = self.graphql(queries.BULK_RUN, {"query": inner}, requested=10)["data"][
-                "bulkOperationRunQuery"
-            ]
-            errors = payload.get("userErrors") or []
-            if not errors:
-                op_id = payload["bulkOperation"]["id"]
-                break
-            if (
-                any("already in progress" in (e.get("message") or "") for e in errors)
-                and self._clock() < deadline
-            ):
-                self._sleep(self.bulk_poll_interval)
-                continue
-            raise PlatformError(
-                "bulk operation refused: " + "; ".join(str(e.get("message")) for e in errors),
-                platform=PLATFORM,
-            )
-        wait = min(0.2, self.bulk_poll_interval)  # small operations finish in a second or two
-        while True:
-            node = self.graphql(queries.BULK_STATUS, {"id": op_id}, requested=1)["data"]["node"]
-            status = node["status"]
-            if status == "COMPLETED":
-                return node.get("url")  # None when the query matched nothing
-            if status in ("FAILED", "CANCELED", "EXPIRED"):
-                raise PlatformError(
-                    f"bulk operation {op_id} ended {status} ({node.get('errorCode')})",
-                    platform=PLATFORM,
-                )
-            if self._clock() > deadline:
-                raise PlatformError(
-                    f"bulk operation {op_id} did not finish in {timeout}s", platform=PLATFORM
-                )
-            self._sleep(wait)
-            wait = min(wait * 2, self.bulk_poll_interval)
-
-    def _bulk_pages(
-        self,
-        url: str | None,
-        page_size: int,
-        resource: str,
-        mapper: Callable[[Mapping[str, Any]], R],
-    ) -> Iterator[Page[R]]:
-        if url is None:
-            return
-        # The result URL is a signed storage URL: it must not receive the access token. The
-        # file is saved first (and re-fetched if the transfer breaks), so a slow consumer
-        # never holds the download open.
-        spool = self._download(url)
-        records: list[R] = []
-        rejected: list[Rejected] = []
-        high_water: dt.datetime | None = None
-
-        def finish(root: dict[str, Any] | None) -> None:
-            nonlocal high_water
-            if root is None:
-                return
-            try:
-                record = mapper(root)
-            except InvalidRecordError as exc:
-                rejected.append(_rejected(resource, root, exc))
-                return
-            records.append(record)
-            if high_water is None or record.updated_at > high_water:
-                high_water = record.updated_at
-
-        root: dict[str, Any] | None = None
-        index: dict[str, dict[str, Any]] = {}
-        try:
-            for raw_line in spool:
-                if not raw_line:
-                    continue
-                line = json.loads(raw_line)
-                parent_id = line.pop("__parentId", None)
-                if parent_id is None:
-                    finish(root)
-                    root = line
-                    index = {line.get("id"): line}
-                    for key in ("refunds", "fulfillments"):
-                        for child in line.get(key) or ():
-                            index[child.get("id")] = child
-                    if len(records) + len(rejected) >= page_size:
-                        # The file is in id order, not updated_at order: only the last page
-                        # may carry the high-water mark (see shopsync.adapter.Page).
-                        yield self._bulk_page(records, rejected, None)
-                        records, rejected = [], []
-                    continue
-                parent = index.get(parent_id)
-                field = _CHILD_FIELDS.get(line.pop("__typename", ""), "")
-                if parent is None or not field:
-                    rejected.append(
-                        Rejected(
-                            resource,
-                            None,
-                            json.dumps(line),
-                            f"bulk line without a known parent ({parent_id})",
-                        )
-                    )
-                    continue
-                parent.setdefault(field, []).append(line)
-                if line.get("id"):
-                    index[line["id"]] = line
-            finish(root)
-        finally:
-            spool.close()
-        if records or rejected or high_water is not None:
-            yield self._bulk_page(records, rejected, high_water)
-
-    def _download(self, url: str) -> IO[bytes]:
-        def once() -> IO[bytes]:
-            response = self.http.send_once("GET", url, stream=True)
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
-            try:
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    spool.write(chunk)
-            except requests.RequestException:
-                spool.close()
-                raise TransportError(f"bulk result download broke: {redact_url(url)}") from None
-            finally:
-                response.close()
-            spool.seek(0)
-            return spool
-
-        return self.http.call(once)
-
-    def _page_stats(self) -> dict[str, int]:
-        """Requests, retries and throttle waits since the last page was reported. Counting
-        from the previous page rather than from this page's own query keeps in the sync
-        report the count query that chose the read path and a bulk operation's creation,
-        polls and download (a 429 or 5xx on those was retried but reported as 0 retries)."""
-        now = self.http.stats.as_dict()
-        stats = {k: v - self._reported.get(k, 0) for k, v in now.items()}
-        self._reported = now
-        return stats
-
-    def _bulk_page(
-        self,
-        records: list[R],
-        rejected: list[Rejected],
-        high_water: dt.datetime | None,
-    ) -> Page[R]:
-        return Page(
-            records=list(records),
-            rejected=list(rejected),
-            cursor=None,
-            high_water=high_water,
-            stats=self._page_stats(),
-        )
-
 
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
@@ -822,14 +729,6 @@ def _max_cost(exc: PlatformError) -> float | None:
         if cost is not None:
             return float(cost)
     return None
-
-
-def _rejected(resource: str, node: Mapping[str, Any], exc: InvalidRecordError) -> Rejected:
-    record_id = None
-    with contextlib.suppress(ValueError):
-        record_id = parse_gid(node.get("id"))
-    reason = f"{exc.path}: {exc.reason}" if exc.path else exc.reason
-    return Rejected(resource, record_id, json.dumps(node, default=str), reason)
 
 
 def _parse_time(value: str) -> dt.datetime:

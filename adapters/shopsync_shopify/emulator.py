@@ -10,10 +10,11 @@ It enforces what decides a client's design on the real platform, with the real n
   cannot hold the request, ``MAX_COST_EXCEEDED`` above 1000 points;
 - cursor pagination with ``first``/``after`` (max 250), ``query: "updated_at:>'…'"`` filters
   and ``sortKey: UPDATED_AT`` tie-broken by id, so equal timestamps page stably;
-- bulk operations: ``bulkOperationRunQuery``, one at a time, polled through ``node(id:)`` or
-  ``currentBulkOperation``, a JSONL result (children on their own lines with ``__parentId``,
-  ``/`` escaped as Shopify writes it) served from an unauthenticated URL like the real
-  signed storage URL;
+- bulk operations: ``bulkOperationRunQuery``, up to five at once from 2026-01, polled
+  through ``node(id:)`` or ``currentBulkOperation``, a JSONL result (children on their own
+  lines with ``__parentId``, ungrouped and shuffled from 2026-01, ``/`` escaped as Shopify
+  writes it) served from an expiring signed URL, ``partialDataUrl`` on failure and the
+  ``bulk_operations/finish`` webhook (see :mod:`._emu_bulk`);
 - REST: ``shop.json``, ``customers.json``, ``orders.json``, ``products.json`` with
   ``Link``-header cursor pagination exactly as ShopifyAPI parses it, the 40-call/2-per-second
   bucket, ``X-Shopify-Shop-Api-Call-Limit`` and 429 with ``Retry-After``;
@@ -46,6 +47,7 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode, get_named_
 
 from shopsync.testing.server import Request, Response
 from shopsync.testing.webhooks import Delivery
+from shopsync_shopify import _emu_bulk as bulk_emu
 from shopsync_shopify import _render as render
 from shopsync_shopify._graphql import Connection, Executor, QueryError
 from shopsync_shopify.mapping import gid, parse_gid
@@ -75,7 +77,7 @@ _REST_LIMIT_MESSAGE = (
 _BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
 _API_PATH = re.compile(r"^/admin/api/(?P<version>[^/]+)/(?P<rest>.+)$")
-_BULK_PATH = re.compile(r"^/_emulator/bulk/(?P<id>\d+)\.jsonl$")
+_BULK_PATH = re.compile(r"^/_emulator/bulk/(?P<id>\d+)(?P<partial>\.partial)?\.jsonl$")
 _SEARCH_TERM = re.compile(r"""(\w+):(>=|<=|>|<|=)?('[^']*'|"[^"]*"|\S+)""")
 _ROOTS = {
     "customers": ("customers", "Customer"),
@@ -101,6 +103,7 @@ _TOPICS: dict[str, tuple[str, ...]] = {
     "product.created": ("products/create",),
     "product.updated": ("products/update",),
     "shop.redact": ("shop/redact",),
+    "bulk_operation.finished": ("bulk_operations/finish",),
 }
 """Neutral event -> the Shopify topics it fires (an update fires ``orders/updated`` too)."""
 
@@ -143,8 +146,11 @@ class BulkOperation:
     url: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
+    grouped: bool = False
+    partial: bytes | None = field(default=None, repr=False)
+    """What a FAILED operation wrote before failing (served at ``partialDataUrl``)."""
 
-    def render(self) -> dict[str, Any]:
+    def render(self, url: str | None = None, partial_url: str | None = None) -> dict[str, Any]:
         return {
             "__typename": "BulkOperation",
             "id": gid("BulkOperation", self.id),
@@ -155,8 +161,8 @@ class BulkOperation:
             "objectCount": str(self.object_count),
             "rootObjectCount": str(self.root_count),
             "fileSize": str(len(self.data)) if self.data is not None else None,
-            "url": self.url,
-            "partialDataUrl": None,
+            "url": url,
+            "partialDataUrl": partial_url,
             "query": self.query,
             "type": "QUERY",
         }
@@ -290,6 +296,8 @@ class ShopifyEmulator:
     ``restore_rate``; ``max_query_cost``; ``rest_bucket_size``/``rest_leak_rate`` (40, 2/s);
     ``throttle_status`` (200 as Shopify answers, 429 for clients that want it);
     ``bulk_delay`` (seconds a bulk operation stays RUNNING, to test polling);
+    ``bulk_fail_after`` (a bulk operation FAILS after that many records, with its partial
+    data); ``bulk_url_ttl`` (seconds a signed result URL stays valid, on ``clock``);
     ``webhook_metafield_namespaces`` (metafields included in customer webhooks, as a
     subscription's ``metafieldNamespaces`` would; default ``("facts",)`` for birthdays);
     ``scopes`` (comma-separated, what ``access_scopes.json`` and an install report);
@@ -318,6 +326,8 @@ class ShopifyEmulator:
         rest_leak_rate: float = 2.0,
         throttle_status: int = 200,
         bulk_delay: float = 0.0,
+        bulk_fail_after: int | None = None,
+        bulk_url_ttl: float = bulk_emu.URL_TTL,
         scopes: str = (
             "read_customers,read_orders,read_all_orders,read_products,"
             "write_customers,write_discounts"
@@ -337,6 +347,9 @@ class ShopifyEmulator:
         self.max_query_cost = max_query_cost
         self.throttle_status = throttle_status
         self.bulk_delay = bulk_delay
+        self.bulk_fail_after = bulk_fail_after
+        self.bulk_url_ttl = bulk_url_ttl
+        self._clock = clock
         self.scopes = scopes
         self.webhook_metafield_namespaces = tuple(webhook_metafield_namespaces)
         self.executor = Executor()
@@ -398,7 +411,7 @@ class ShopifyEmulator:
             return self._access_scopes(request)
         bulk = _BULK_PATH.match(path)
         if bulk and request.method == "GET":
-            return self._bulk_file(bulk.group("id"))
+            return self._bulk_file(request, bulk.group("id"), bool(bulk.group("partial")))
         match = _API_PATH.match(path)
         if match is None:
             return Response.json({"errors": "Not Found"}, status=404)
@@ -571,7 +584,9 @@ class ShopifyEmulator:
             "node": lambda args: self._node(args["id"]),
             "nodes": lambda args: [self._node(i) for i in args["ids"]],
             "currentBulkOperation": lambda args: (
-                self.bulk_ops[max(self.bulk_ops, key=int)].render() if self.bulk_ops else None
+                self._render_op(self.bulk_ops[max(self.bulk_ops, key=int)])
+                if self.bulk_ops
+                else None
             ),
             "ordersCount": count("orders"),
             "customersCount": count("customers"),
@@ -583,7 +598,7 @@ class ShopifyEmulator:
         kind = node_id.split("/")[-2] if node_id.startswith("gid://") else ""
         if kind == "BulkOperation":
             op = self.bulk_ops.get(parse_gid(node_id))
-            return op.render() if op else None
+            return self._render_op(op) if op else None
         resource = {"Order": "orders", "Customer": "customers", "Product": "products"}.get(kind)
         if resource is None:
             return None
@@ -801,13 +816,15 @@ class ShopifyEmulator:
                 "userErrors": [{"field": fld, "message": message, "code": code}],
             }
 
+        version = _API_PATH.match(request.path)
+        api_version = version.group("version") if version else self.api_version
         with self._lock:
             running = [
                 op
                 for op in self.bulk_ops.values()
                 if op.status in ("CREATED", "RUNNING", "CANCELING")
             ]
-            if running:
+            if len(running) >= bulk_emu.concurrency_limit(api_version):
                 return user_error(
                     "A bulk query operation for this app and shop is already in progress: "
                     f"{gid('BulkOperation', running[0].id)}.",
@@ -838,11 +855,13 @@ class ShopifyEmulator:
                     "INVALID",
                     ["query"],
                 )
+            group = args.get("groupObjects")
             op = BulkOperation(
                 id=str(next(self._ids)),
                 query=query,
                 resource=roots[0].name.value,
                 created_at=self.state.clock(),
+                grouped=bulk_emu.default_grouping(api_version) if group is None else bool(group),
             )
             self.bulk_ops[op.id] = op
             self.stats["bulk"] += 1
@@ -853,7 +872,20 @@ class ShopifyEmulator:
             name=f"shopify-bulk-{op.id}",
         )
         worker.start()
-        return {"bulkOperation": op.render(), "userErrors": []}
+        return {"bulkOperation": self._render_op(op), "userErrors": []}
+
+    def _render_op(self, op: BulkOperation) -> dict[str, Any]:
+        """The operation with freshly signed URLs (valid ``bulk_url_ttl`` from now)."""
+        expires = self._clock() + self.bulk_url_ttl
+
+        def signed(suffix: str) -> str:
+            path = f"/_emulator/bulk/{op.id}{suffix}.jsonl"
+            return bulk_emu.sign_url(op.url or "", path, secret=self.api_secret, expires=expires)
+
+        return op.render(
+            signed("") if op.status == "COMPLETED" and op.data is not None else None,
+            signed(".partial") if op.partial is not None else None,
+        )
 
     def _bulk_work(self, op: BulkOperation, prepared: Any, root: FieldNode, base_url: str) -> None:
         from graphql.execution.values import get_argument_values
@@ -866,33 +898,39 @@ class ShopifyEmulator:
             rows, _ = self._rows(resource, args.get("sortKey"), args.get("query"))
             selection = _node_selection(self.executor, root)
             renderer = self._renderer(resource)
-            chunks: list[bytes] = []
+            chunks: list[list[str]] = []
             plans: dict[Any, Any] = {}  # one operation walks one selection: resolve it once
             for record in rows:
                 if op.cancel.is_set():
                     op.status = "CANCELED"
                     return
+                if self.bulk_fail_after is not None and op.root_count >= self.bulk_fail_after:
+                    op.partial = bulk_emu.arrange(chunks, grouped=op.grouped, seed=int(op.id))
+                    raise RuntimeError("the operation failed part way (bulk_fail_after)")
                 lines = self.executor.bulk_lines(
                     renderer(record), selection, type_name, prepared.fragments, plans
                 )
                 op.root_count += 1
                 op.object_count += len(lines)
                 chunks.append(
-                    "".join(
+                    [
                         json.dumps(line, separators=(",", ":"), default=str).replace("/", "\\/")
                         + "\n"
                         for line in lines
-                    ).encode()
+                    ]
                 )
             if self.bulk_delay:
                 time.sleep(self.bulk_delay)
-            op.data = b"".join(chunks)
-            op.url = f"{base_url}/_emulator/bulk/{op.id}.jsonl"
+            op.data = bulk_emu.arrange(chunks, grouped=op.grouped, seed=int(op.id))
+            op.url = base_url
             op.completed_at = self.state.clock()
             op.status = "COMPLETED"
         except Exception as exc:  # the operation fails as Shopify's would, not the server
             op.status = "FAILED"
             op.error = repr(exc)
+            op.url = base_url
+            op.completed_at = self.state.clock()
+        self.state.emit("bulk_operation.finished", "shop", op.id)
 
     def _bulk_cancel(self, args: dict[str, Any]) -> dict[str, Any]:
         op = self.bulk_ops.get(parse_gid(args["id"]))
@@ -906,11 +944,18 @@ class ShopifyEmulator:
             op.status = "CANCELING"
         return {"bulkOperation": op.render(), "userErrors": []}
 
-    def _bulk_file(self, op_id: str) -> Response:
+    def _bulk_file(self, request: Request, op_id: str, partial: bool) -> Response:
         op = self.bulk_ops.get(op_id)
-        if op is None or op.data is None:
+        data = None if op is None else (op.partial if partial else op.data)
+        if op is None or data is None:
             return Response(404, {"Content-Type": "text/plain"}, b"NoSuchKey")
-        return Response(200, {"Content-Type": "application/jsonl"}, op.data)
+        valid = bulk_emu.url_valid(
+            request.path, request.query, secret=self.api_secret, now=self._clock()
+        )
+        if not valid:
+            body = bulk_emu.EXPIRED_BODY if valid is False else b"SignatureDoesNotMatch"
+            return Response(403, {"Content-Type": "application/xml"}, body)
+        return Response(200, {"Content-Type": "application/jsonl"}, data)
 
     # ------------------------------------------------------------------ REST
 
@@ -1254,6 +1299,14 @@ class ShopifyEmulator:
             return None
         if topic.startswith("products/"):
             return render.product_rest(record, state)  # type: ignore[arg-type]
+        if topic == "bulk_operations/finish":
+            op = self.bulk_ops.get(event.record_id)
+            if op is None:
+                return None
+            shown = op.render()
+            return bulk_emu.finish_payload(
+                shown["id"], op.status, shown["errorCode"], shown["createdAt"], shown["completedAt"]
+            )
         return None
 
 

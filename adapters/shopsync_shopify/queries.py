@@ -1,10 +1,12 @@
 """The GraphQL documents the adapter sends, kept in one place so their cost is easy to see.
 
-Nested connections are small on purpose: Shopify charges a connection ``2 + first * node``
-before running it, so ``lineItems(first: 250)`` inside a page of orders would blow the
-1000-point cap. Orders that overflow a nested limit are completed by follow-up queries
-(:data:`ORDER_LINES`, :data:`ORDER_REFUNDS`, :data:`ORDER_FULFILLMENTS`); bulk reads have no
-such limits.
+Nested lists are small on purpose: Shopify charges a connection ``2 + multiplier(first) x
+node`` before running it (logarithmic since 2025-07, :mod:`._cost`) but a plain list such as
+``refunds(first:)`` ``first x item``, and every nested cost is multiplied again by the page
+size's multiplier. With 10 lines, 2 refunds and 2 fulfilments an order node costs 123
+points, so a page of 90 orders requests 2 + 8 x 123 = 986 of the 1000-point cap. Orders
+that overflow a nested limit are completed by follow-up queries (:data:`ORDER_LINES`,
+:data:`ORDER_REFUNDS`, :data:`ORDER_FULFILLMENTS`); bulk reads have no such limits.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ __all__ = [
     "PRODUCT_FIELDS",
 ]
 
-LINE_LIMIT = 5
+LINE_LIMIT = 10
 """Line items fetched with each order of a page; more are paged per order."""
-NESTED_LIMIT = 3
+NESTED_LIMIT = 2
 """Refunds and fulfilments fetched with each order of a page (and lines of each)."""
 
 MONEY = "shopMoney { amount currencyCode }"
@@ -118,7 +120,7 @@ CUSTOMERS_COUNT = """query ShopsyncCustomersCount($query: String) {
 }"""
 
 BULK_RUN = """mutation ShopsyncBulk($query: String!) {
-  bulkOperationRunQuery(query: $query, groupObjects: true) {
+  bulkOperationRunQuery(query: $query, groupObjects: false) {
     bulkOperation { id status }
     userErrors { field message code }
   }

@@ -22,9 +22,11 @@ from pydantic import SecretStr
 from shopsync.adapter import Deletion, Rejected, WebhookEvent
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
+from shopsync_shopify._shapes import check_shape, triggered_at
 from shopsync_shopify.mapping import customer_from_webhook, order_from_webhook, parse_gid
 
 __all__ = [
+    "BULK_FINISH_TOPIC",
     "COMPLIANCE_TOPICS",
     "CUSTOMER_TOPICS",
     "ORDER_TOPICS",
@@ -48,6 +50,9 @@ ORDER_TOPICS = frozenset(
 )
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+BULK_FINISH_TOPIC = "bulk_operations/finish"
+"""A bulk operation ended (any status): a notice, nothing to store; the payload names the
+operation (``admin_graphql_api_id``), its lower-case ``status`` and ``error_code``."""
 
 
 def _secret_bytes(secret: str | bytes | SecretStr) -> bytes:
@@ -106,6 +111,8 @@ def parse(
         payload = json.loads(raw_body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         raise WebhookError("webhook body is not JSON") from None
+    if isinstance(payload, dict):
+        check_shape(topic, payload, shop)
     if topic in ORDER_TOPICS:
         if topic in ("refunds/create", "fulfillments/create"):
             return dict(payload)  # a child record naming its order_id: re-read that order
@@ -150,17 +157,6 @@ def _contacts(customer: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in found if isinstance(v, str) and v.strip())
 
 
-def _triggered_at(headers: Mapping[str, str]) -> dt.datetime:
-    text = headers.get("x-shopify-triggered-at", "")
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        return dt.datetime.now(dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
-
-
 def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:
     """Verify a delivery and say what the store must do with it (``shopsync.webhooks``).
 
@@ -169,7 +165,8 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     - ``refunds/create`` and ``fulfillments/create`` carry only the child record; Shopify
       also sends ``orders/updated`` with the whole order, which is the one applied;
     - ``orders/delete``, ``customers/delete`` and ``products/delete`` delete the record;
-    - the compliance topics name a customer to erase or export, or the shop to remove.
+    - the compliance topics name a customer to erase or export, or the shop to remove;
+    - ``bulk_operations/finish`` is a notice (``event.notice``) with nothing to store.
 
     The de-duplication key is ``X-Shopify-Webhook-Id`` (the same across retries).
     """
@@ -186,6 +183,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         raise WebhookError("webhook body is not JSON") from None
     if not isinstance(payload, dict):
         raise WebhookError("webhook body is not a JSON object")
+    check_shape(topic, payload, shop)  # topic and shop are unsigned: the body must fit them
     event = WebhookEvent(topic=topic, shop=shop, delivery_id=lower.get("x-shopify-webhook-id"))
     resource, _, action = topic.partition("/")
     if (
@@ -205,7 +203,8 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     if topic in ("refunds/create", "fulfillments/create"):
         return event
     if action == "delete" and resource in ("orders", "customers", "products"):
-        deletion = Deletion(resource, _id_of(payload, "id"), _triggered_at(lower))  # type: ignore[arg-type]
+        received = dt.datetime.now(dt.timezone.utc)
+        deletion = Deletion(resource, _id_of(payload, "id"), triggered_at(lower, received))  # type: ignore[arg-type]
         return dataclasses.replace(event, deleted=(deletion,))
     if topic == "customers/redact":
         return dataclasses.replace(
@@ -218,4 +217,11 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         return dataclasses.replace(event, data_request_customer=_id_of(payload, "customer", "id"))
     if topic == "shop/redact":
         return dataclasses.replace(event, redact_shop=True)
+    if topic == BULK_FINISH_TOPIC:
+        notice = {
+            "bulk_operation": _id_of(payload, "admin_graphql_api_id"),
+            "status": str(payload.get("status") or ""),
+            "error_code": str(payload.get("error_code") or ""),
+        }
+        return dataclasses.replace(event, notice=notice)
     raise WebhookError(f"unhandled webhook topic {topic!r}")

@@ -105,6 +105,9 @@ class WebhookEvent:
     redact_shop: bool = False
     ping: bool = False
     """A test delivery with nothing to apply (WooCommerce sends one on creation)."""
+    notice: Mapping[str, str] | None = None
+    """A platform notice with nothing to store, e.g. Shopify's ``bulk_operations/finish``
+    (``bulk_operation``, ``status``, ``error_code``): a waiting reader may act on it."""
 
 
 @runtime_checkable

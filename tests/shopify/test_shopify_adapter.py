@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from shopsync_shopify import ShopifyAdapter
+from shopsync_shopify._cost import connection_multiplier
 from shopsync_shopify._render import expressible
 from shopsync_shopify.webhooks import parse
 
@@ -141,14 +142,16 @@ def test_bad_token_is_not_retried(shopify_shop: Any) -> None:
 
 
 def test_pacing_keeps_throttled_rare_and_pages_under_the_cap(shopify_shop: Any) -> None:
-    shop = shopify_shop(orders=120, plan="standard", bucket_size=1000, restore_rate=4000)
-    with _connect(shop, bulk_threshold=None) as adapter:
+    clock = ManualClock()
+    shop = shopify_shop(orders=120, bucket_size=1000, restore_rate=50, clock=clock)
+    with _connect(shop, bulk_threshold=None, sleep=clock.sleep, clock=clock) as adapter:
         orders, _ = _read(adapter.read_orders())
     assert len(orders) == 120
-    assert shop.emulator.stats["throttled"] <= 1  # the first, unpriced query at most
+    assert shop.emulator.stats["throttled"] == 0
     assert adapter.counters["paced_seconds"] > 0
     size = adapter._size("orders")
-    assert size > 1 and 2 + size * adapter._per_node["orders"] <= 1000
+    cost = 2 + connection_multiplier(size) * adapter._per_node["orders"]
+    assert size > 50 and cost <= 1000
 
 
 class ManualClock:
@@ -168,7 +171,9 @@ class ManualClock:
 def test_throttled_is_retried_after_the_announced_wait(shopify_shop: Any) -> None:
     clock = ManualClock()
     shop = shopify_shop(orders=40, bucket_size=1000, restore_rate=100, clock=clock)
-    with _connect(shop, bulk_threshold=None, sleep=clock.sleep, clock=clock) as adapter:
+    with _connect(
+        shop, bulk_threshold=None, page_size=10, sleep=clock.sleep, clock=clock
+    ) as adapter:
         pages = adapter.read_orders()
         first = next(pages)
         shop.emulator.gql_bucket.take(995)  # another app client spent the bucket
@@ -181,10 +186,10 @@ def test_throttled_is_retried_after_the_announced_wait(shopify_shop: Any) -> Non
 def test_a_broken_bulk_download_is_fetched_again(shopify_shop: Any) -> None:
     shop = shopify_shop(orders=25)
     with _connect(shop, bulk_poll_interval=0.02) as adapter:
-        url = adapter._run_bulk(adapter_query(), timeout=30)
+        op_id, url = adapter._run_bulk(adapter_query(), timeout=30)
         assert url is not None
         shop.faults.inject("truncate")
-        spool = adapter._download(url)
+        spool = adapter._download(op_id, url)
         try:
             assert spool.read().count(b"\n") >= 25
         finally:

@@ -133,7 +133,7 @@ def test_bulk_operation_jsonl(shopify_shop: Any) -> None:
     inner = """{ orders { edges { node { id
       lineItems { edges { node { __typename id quantity } } }
       refunds { id refundLineItems { edges { node { __typename quantity } } } } } } } }"""
-    run = """mutation($q: String!) { bulkOperationRunQuery(query: $q) {
+    run = """mutation($q: String!) { bulkOperationRunQuery(query: $q, groupObjects: true) {
       bulkOperation { id status } userErrors { field message } } }"""
     body = _gql(shop, run, {"q": inner}).json()
     op = body["data"]["bulkOperationRunQuery"]["bulkOperation"]
@@ -141,10 +141,7 @@ def test_bulk_operation_jsonl(shopify_shop: Any) -> None:
         op["status"] in ("CREATED", "RUNNING")
         and body["extensions"]["cost"]["requestedQueryCost"] == 10
     )
-    busy = _gql(shop, run, {"q": inner}).json()["data"]["bulkOperationRunQuery"]
-    assert (
-        busy["bulkOperation"] is None and "already in progress" in busy["userErrors"][0]["message"]
-    )
+    # five may run at once since 2026-01: tests/shopify/test_shopify_bulk.py
     status_q = (
         "query($id: ID!) { node(id: $id) { ... on BulkOperation { id status objectCount url } } }"
     )

@@ -1,0 +1,360 @@
+"""Bulk reads for :class:`~shopsync_shopify.adapter.ShopifyAdapter`: run, poll, download and
+reassemble a bulk operation's JSONL result.
+
+What Shopify does since API version 2026-01 (sources in :mod:`._emu_bulk`): the file is
+*ungrouped* by default, each nested connection's nodes on lines of their own naming their
+parent in ``__parentId``, in no guaranteed order; up to five bulk queries run at once; a
+FAILED operation offers ``partialDataUrl``; the signed result URL expires (querying the
+operation again answers a fresh one).
+
+Reassembly without holding the file in memory: the result is spooled to a temporary file,
+then routed line by line into partition files by a hash of the root record's id (a child
+whose parent has not been seen yet waits in a side file until the first pass has indexed
+every root); each partition (``bulk_partition_bytes``, 32 MiB by default) is then read
+whole, its children attached to their parents and its records mapped. Memory is one
+partition plus an index of the nested objects that children may name as parent (refunds
+and fulfilments: a few per order).
+
+A FAILED operation is run once more; if it fails again the read falls back to paging.
+Its ``partialDataUrl`` is never applied: with ungrouped output a partial file may hold an
+order without some of its lines, and a half-read order must never reach the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import requests
+
+from shopsync.adapter import Page, Rejected
+from shopsync.errors import AuthenticationError, InvalidRecordError, PlatformError, TransportError
+from shopsync.http import redact_url
+from shopsync.models import Customer, Order, Product
+from shopsync_shopify import queries
+from shopsync_shopify.mapping import (
+    PLATFORM,
+    customer_from_graphql,
+    order_from_graphql,
+    parse_gid,
+)
+
+if TYPE_CHECKING:
+    from shopsync_shopify.adapter import ShopifyAdapter
+
+__all__ = ["BulkFailedError", "BulkReads"]
+
+log = logging.getLogger("shopsync.shopify")
+
+R = TypeVar("R", Customer, Order, Product)
+_CHILD_FIELDS = {
+    "LineItem": "lineItems",
+    "RefundLineItem": "refundLineItems",
+    "FulfillmentLineItem": "fulfillmentLineItems",
+}
+_EMBEDDED = ("refunds", "fulfillments")
+"""Lists inside a root line whose items children may name as their parent."""
+
+
+class BulkFailedError(PlatformError):
+    """A bulk operation ended FAILED, CANCELED or EXPIRED (every attempt)."""
+
+
+def _number(gid: Any) -> tuple[int, str]:
+    text = str(gid or "")
+    tail = text.rsplit("/", 1)[-1]
+    return (int(tail), text) if tail.isdigit() else (0, text)
+
+
+def _child_key(child: Mapping[str, Any]) -> tuple[int, str]:
+    """Children in id order, as a paged connection returns them (refund lines by line)."""
+    if child.get("id"):
+        return _number(child["id"])
+    return _number((child.get("lineItem") or {}).get("id"))
+
+
+class BulkReads:
+    """The bulk half of the adapter (a mixin: it uses the adapter's ``graphql``, ``http``,
+    clock and sleep)."""
+
+    bulk_partition_bytes: int = 32 << 20
+    """Most bytes of result lines reassembled in memory at once."""
+    bulk_attempts: int = 2
+
+    def backfill_orders(
+        self: ShopifyAdapter,
+        updated_since: dt.datetime | None = None,
+        *,
+        page_size: int = 250,
+        timeout: float = 3600.0,
+    ) -> Iterator[Page[Order]]:
+        """Every order (updated at or after ``updated_since``) through one bulk operation;
+        raises :class:`BulkFailedError` when it fails every attempt."""
+        search = ""
+        if updated_since is not None:
+            since = updated_since.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+            search = f"query: \"updated_at:>='{since}'\","
+        inner = queries.BULK_ORDERS.replace("QUERY_ARG", search)
+        op_id, url = self._run_bulk(inner, timeout)
+        return self._bulk_pages(op_id, url, page_size, "orders", self._order)
+
+    def backfill_customers(
+        self: ShopifyAdapter, *, page_size: int = 1000, timeout: float = 3600.0
+    ) -> Iterator[Page[Customer]]:
+        """Every customer through one bulk operation (a customer has no child lines)."""
+        op_id, url = self._run_bulk(queries.BULK_CUSTOMERS.replace("QUERY_ARG", ""), timeout)
+        return self._bulk_pages(op_id, url, page_size, "customers", self._customer)
+
+    def _order(self: ShopifyAdapter, node: Mapping[str, Any]) -> Order:
+        return order_from_graphql(node, shop=self.shop)
+
+    def _customer(self: ShopifyAdapter, node: Mapping[str, Any]) -> Customer:
+        return customer_from_graphql(node, shop=self.shop)
+
+    def _run_bulk(self: ShopifyAdapter, inner: str, timeout: float) -> tuple[str, str | None]:
+        """Run ``inner`` to completion: the operation id and its result URL (None when the
+        query matched nothing). A failed operation is run again, up to ``bulk_attempts``."""
+        for attempt in range(1, self.bulk_attempts + 1):
+            op_id, node = self._run_bulk_once(inner, timeout)
+            if node["status"] == "COMPLETED":
+                return op_id, node.get("url")
+            message = (
+                f"bulk operation {op_id} ended {node['status']} ({node.get('errorCode')}), "
+                f"attempt {attempt} of {self.bulk_attempts}"
+            )
+            log.warning(
+                "%s; %s objects were written before it ended (partial data is not applied)",
+                message,
+                node.get("objectCount"),
+            )
+        raise BulkFailedError(message, platform=PLATFORM)
+
+    def _run_bulk_once(
+        self: ShopifyAdapter, inner: str, timeout: float
+    ) -> tuple[str, dict[str, Any]]:
+        deadline = self._clock() + timeout
+        while True:
+            payload = self.graphql(queries.BULK_RUN, {"query": inner}, requested=10)["data"][
+                "bulkOperationRunQuery"
+            ]
+            errors = payload.get("userErrors") or []
+            if not errors:
+                op_id = str(payload["bulkOperation"]["id"])
+                break
+            if (
+                any("already in progress" in (e.get("message") or "") for e in errors)
+                and self._clock() < deadline
+            ):
+                self._sleep(self.bulk_poll_interval)
+                continue
+            raise PlatformError(
+                "bulk operation refused: " + "; ".join(str(e.get("message")) for e in errors),
+                platform=PLATFORM,
+            )
+        wait = min(0.2, self.bulk_poll_interval)  # small operations finish in a second or two
+        while True:
+            node = self._bulk_status(op_id)
+            if node["status"] in ("COMPLETED", "FAILED", "CANCELED", "EXPIRED"):
+                return op_id, node
+            if self._clock() > deadline:
+                raise PlatformError(
+                    f"bulk operation {op_id} did not finish in {timeout}s", platform=PLATFORM
+                )
+            self._sleep(wait)
+            wait = min(wait * 2, self.bulk_poll_interval)
+
+    def _bulk_status(self: ShopifyAdapter, op_id: str) -> dict[str, Any]:
+        return dict(self.graphql(queries.BULK_STATUS, {"id": op_id}, requested=1)["data"]["node"])
+
+    def _bulk_pages(
+        self: ShopifyAdapter,
+        op_id: str,
+        url: str | None,
+        page_size: int,
+        resource: str,
+        mapper: Callable[[Mapping[str, Any]], R],
+    ) -> Iterator[Page[R]]:
+        if url is None:
+            return
+        # The result URL is a signed storage URL: it must not receive the access token. The
+        # file is saved first (and re-fetched if the transfer breaks), so a slow consumer
+        # never holds the download open.
+        spool = self._download(op_id, url)
+        try:
+            yield from self._assemble(spool, page_size, resource, mapper)
+        finally:
+            spool.close()
+
+    def _download(self: ShopifyAdapter, op_id: str, url: str) -> IO[bytes]:
+        """The result file, spooled to disk. A refused URL (signed URLs expire) is replaced
+        once by a freshly signed one from the operation itself."""
+
+        def once(target: str) -> IO[bytes]:
+            response = self.http.send_once("GET", target, stream=True)
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+            try:
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    spool.write(chunk)
+            except requests.RequestException:
+                spool.close()
+                raise TransportError(f"bulk result download broke: {redact_url(target)}") from None
+            finally:
+                response.close()
+            spool.seek(0)
+            return spool
+
+        try:
+            return self.http.call(lambda: once(url))
+        except AuthenticationError:
+            fresh = self._bulk_status(op_id).get("url")
+            if not fresh or fresh == url:
+                raise
+            log.info("bulk result URL of %s expired; fetched a fresh one", op_id)
+            return self.http.call(lambda: once(fresh))
+
+    def _assemble(
+        self: ShopifyAdapter,
+        spool: IO[bytes],
+        page_size: int,
+        resource: str,
+        mapper: Callable[[Mapping[str, Any]], R],
+    ) -> Iterator[Page[R]]:
+        spool.seek(0, os.SEEK_END)
+        parts = max(1, spool.tell() // max(1, self.bulk_partition_bytes) + 1)
+        spool.seek(0)
+        owner: dict[str, str] = {}  # root ids, and embedded object id -> its root id
+        files = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
+        waiting = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+        rejected: list[Rejected] = []
+        try:
+
+            def route(root_id: str, raw: bytes) -> None:
+                files[zlib.crc32(root_id.encode()) % parts].write(raw.rstrip(b"\n") + b"\n")
+
+            for raw in spool:
+                if not raw.strip():
+                    continue
+                line = json.loads(raw)
+                parent = line.get("__parentId")
+                if parent is None:
+                    root_id = str(line.get("id"))
+                    owner[root_id] = root_id
+                    for key in _EMBEDDED:
+                        for item in line.get(key) or ():
+                            if isinstance(item, dict) and item.get("id"):
+                                owner[str(item["id"])] = root_id
+                    route(root_id, raw)
+                elif parent in owner:
+                    route(owner[parent], raw)
+                else:
+                    waiting.write(raw.rstrip(b"\n") + b"\n")
+            waiting.seek(0)
+            for raw in waiting:
+                parent = json.loads(raw).get("__parentId")
+                if parent in owner:
+                    route(owner[parent], raw)
+                else:
+                    rejected.append(
+                        Rejected(
+                            resource,
+                            None,
+                            raw.decode("utf-8", "replace").strip(),
+                            f"bulk line without a known parent ({parent})",
+                        )
+                    )
+            owner.clear()
+            yield from self._partitions(files, page_size, resource, mapper, rejected)
+        finally:
+            waiting.close()
+            for part in files:
+                part.close()
+
+    def _partitions(
+        self: ShopifyAdapter,
+        files: list[IO[bytes]],
+        page_size: int,
+        resource: str,
+        mapper: Callable[[Mapping[str, Any]], R],
+        rejected: list[Rejected],
+    ) -> Iterator[Page[R]]:
+        records: list[R] = []
+        high_water: dt.datetime | None = None
+        before = self.http.stats.as_dict()
+        for part in files:
+            part.seek(0)
+            roots: list[dict[str, Any]] = []
+            index: dict[str, dict[str, Any]] = {}
+            children: list[dict[str, Any]] = []
+            for raw in part:
+                line = json.loads(raw)
+                if "__parentId" in line:
+                    children.append(line)
+                else:
+                    roots.append(line)
+                if line.get("id"):
+                    index[str(line["id"])] = line
+                for key in _EMBEDDED:
+                    for item in line.get(key) or ():
+                        if isinstance(item, dict) and item.get("id"):
+                            index[str(item["id"])] = item
+            for child in children:
+                parent = index.get(str(child.pop("__parentId")))
+                field = _CHILD_FIELDS.get(child.pop("__typename", ""), "")
+                if parent is None or not field:
+                    rejected.append(
+                        Rejected(resource, None, json.dumps(child), "bulk line of unknown kind")
+                    )
+                    continue
+                parent.setdefault(field, []).append(child)
+            for obj in index.values():
+                for field in _CHILD_FIELDS.values():
+                    if isinstance(obj.get(field), list):
+                        obj[field].sort(key=_child_key)
+            for root in roots:
+                try:
+                    record = mapper(root)
+                except InvalidRecordError as exc:
+                    rejected.append(_rejected(resource, root, exc))
+                    continue
+                records.append(record)
+                if high_water is None or record.updated_at > high_water:
+                    high_water = record.updated_at
+                if len(records) + len(rejected) >= page_size:
+                    # Not in updated_at order: only the last page carries the high-water
+                    # mark (see shopsync.adapter.Page).
+                    yield self._bulk_page(records, rejected, None, before)
+                    records, rejected[:] = [], []
+                    before = self.http.stats.as_dict()
+        if records or rejected or high_water is not None:
+            yield self._bulk_page(records, rejected, high_water, before)
+
+    def _bulk_page(
+        self: ShopifyAdapter,
+        records: list[R],
+        rejected: list[Rejected],
+        high_water: dt.datetime | None,
+        before: dict[str, int],
+    ) -> Page[R]:
+        stats = self._page_stats()  # everything since the last page (see adapter.py)
+        return Page(
+            records=list(records),
+            rejected=list(rejected),
+            cursor=None,
+            high_water=high_water,
+            stats=stats,
+        )
+
+
+def _rejected(resource: str, node: Mapping[str, Any], exc: InvalidRecordError) -> Rejected:
+    record_id = None
+    with contextlib.suppress(ValueError):
+        record_id = parse_gid(node.get("id"))
+    reason = f"{exc.path}: {exc.reason}" if exc.path else exc.reason
+    return Rejected(resource, record_id, json.dumps(node, default=str), reason)

@@ -1,0 +1,191 @@
+"""Bulk operations as Shopify runs them at 2026-10: ungrouped output (children on their own
+lines, in no guaranteed order), up to five at once, ``partialDataUrl`` on failure, result
+URLs that expire, and the ``bulk_operations/finish`` webhook; and the adapter reading all of
+that right."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+from shopsync_shopify import ShopifyAdapter, queries
+from shopsync_shopify._render import expressible
+from shopsync_shopify.webhooks import parse_webhook, sign
+
+import shopsync
+from shopsync.testing import Subscription
+
+from .test_shopify_adapter import FAST, ManualClock, _read
+from .test_shopify_emulator import _gql
+
+INNER = """{ orders { edges { node { id
+  lineItems { edges { node { __typename id quantity } } }
+  refunds { id refundLineItems { edges { node {
+    __typename quantity lineItem { id } } } } } } } } }"""
+RUN = """mutation($q: String!, $g: Boolean) { bulkOperationRunQuery(query: $q, groupObjects: $g) {
+  bulkOperation { id status } userErrors { field message code } } }"""
+STATUS = """query($id: ID!) { node(id: $id) { ... on BulkOperation {
+  id status errorCode objectCount url partialDataUrl } } }"""
+
+
+def _run(shop: Any, group: bool | None = None) -> dict[str, Any]:
+    variables: dict[str, Any] = {"q": INNER}
+    if group is not None:
+        variables["g"] = group
+    return _gql(shop, RUN, variables).json()["data"]["bulkOperationRunQuery"]
+
+
+def _wait(shop: Any, op_id: str) -> dict[str, Any]:
+    for _ in range(400):
+        node = _gql(shop, STATUS, {"id": op_id}).json()["data"]["node"]
+        if node["status"] not in ("CREATED", "RUNNING"):
+            return node
+        time.sleep(0.02)
+    raise AssertionError("bulk operation did not finish")
+
+
+def _lines(url: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in requests.get(url, timeout=10).text.splitlines()]
+
+
+def _child_before_parent(lines: list[dict[str, Any]]) -> bool:
+    seen: set[str] = set()
+    for line in lines:
+        if "__parentId" in line and line["__parentId"] not in seen:
+            return True
+        seen.add(line.get("id", ""))
+        seen.update(r["id"] for r in line.get("refunds", ()))
+    return False
+
+
+def test_output_is_ungrouped_and_unordered_unless_grouping_is_asked(shopify_shop: Any) -> None:
+    shop = shopify_shop(orders=40)
+    ungrouped = _lines(_wait(shop, _run(shop)["bulkOperation"]["id"])["url"])
+    grouped = _lines(_wait(shop, _run(shop, group=True)["bulkOperation"]["id"])["url"])
+    key = lambda line: json.dumps(line, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, ungrouped)) == sorted(map(key, grouped))
+    assert _child_before_parent(ungrouped) and not _child_before_parent(grouped)
+
+
+def test_five_bulk_queries_run_at_once_and_a_sixth_waits(shopify_shop: Any) -> None:
+    shop = shopify_shop(orders=5, bulk_delay=0.5)
+    started = [_run(shop) for _ in range(5)]
+    assert all(s["bulkOperation"] and not s["userErrors"] for s in started)
+    sixth = _run(shop)
+    assert sixth["bulkOperation"] is None
+    assert sixth["userErrors"][0]["code"] == "OPERATION_IN_PROGRESS"
+
+
+def test_a_failed_operation_offers_its_partial_data(shopify_shop: Any) -> None:
+    shop = shopify_shop(orders=30, bulk_fail_after=10)
+    node = _wait(shop, _run(shop)["bulkOperation"]["id"])
+    assert node["status"] == "FAILED" and node["errorCode"] == "INTERNAL_SERVER_ERROR"
+    assert node["url"] is None and node["partialDataUrl"]
+    partial = _lines(node["partialDataUrl"])
+    assert sum(1 for line in partial if "__parentId" not in line) == 10
+
+
+def test_result_urls_expire_and_the_operation_gives_a_fresh_one(shopify_shop: Any) -> None:
+    clock = ManualClock()
+    shop = shopify_shop(orders=5, clock=clock, bulk_url_ttl=60.0)
+    node = _wait(shop, _run(shop)["bulkOperation"]["id"])
+    assert requests.get(node["url"], timeout=5).status_code == 200
+    clock.now += 61
+    expired = requests.get(node["url"], timeout=5)
+    assert expired.status_code == 403 and b"expired" in expired.content
+    fresh = _gql(shop, STATUS, {"id": node["id"]}).json()["data"]["node"]["url"]
+    assert fresh != node["url"] and requests.get(fresh, timeout=5).status_code == 200
+
+
+def test_the_finish_webhook_has_the_published_shape(shopify_shop: Any) -> None:
+    shop = shopify_shop(orders=5)
+    emulator = shop.emulator
+    events: list[Any] = []
+    shop.state.subscribe(events.append)
+    op = _wait(shop, _run(shop)["bulkOperation"]["id"])
+    deadline = time.monotonic() + 5
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.02)
+    finished = [e for e in events if e.topic == "bulk_operation.finished"]
+    assert len(finished) == 1
+    sub = Subscription("1", "bulk_operations/finish", "http://127.0.0.1:9/unused", "s3cret")
+    delivery = emulator.webhook(finished[0], sub)
+    assert delivery is not None
+    body = json.loads(delivery.body)
+    assert set(body) == set(load_sample())
+    assert body["admin_graphql_api_id"] == op["id"] and body["status"] == "completed"
+    event = parse_webhook(delivery.headers, delivery.body, "s3cret")
+    assert event.topic == "bulk_operations/finish" and not event.records
+    assert event.notice == {"bulk_operation": op["id"], "status": "completed", "error_code": ""}
+
+
+def load_sample() -> dict[str, Any]:
+    """The keys of Shopify's published ``bulk_operations/finish`` sample (reference only)."""
+    keys = ("admin_graphql_api_id", "completed_at", "created_at", "error_code", "status", "type")
+    return dict.fromkeys(keys)
+
+
+def test_a_finish_delivery_from_shopify_parses() -> None:
+    raw = json.dumps(
+        load_sample()
+        | {
+            "admin_graphql_api_id": "gid://shopify/BulkOperation/9",
+            "status": "failed",
+            "error_code": "timeout",
+        }
+    ).encode()
+    headers = {
+        "X-Shopify-Topic": "bulk_operations/finish",
+        "X-Shopify-Shop-Domain": "a.myshopify.com",
+        "X-Shopify-Hmac-Sha256": sign("k", raw),
+    }
+    event = parse_webhook(headers, raw, "k")
+    assert event.notice == {
+        "bulk_operation": "gid://shopify/BulkOperation/9",
+        "status": "failed",
+        "error_code": "timeout",
+    }
+
+
+def _connect(shop: Any, **kw: Any) -> ShopifyAdapter:
+    kw.setdefault("bulk_poll_interval", 0.01)
+    adapter = shopsync.connect("shopify", **shop.settings, retry_policy=FAST, **kw)
+    assert isinstance(adapter, ShopifyAdapter)
+    return adapter
+
+
+def test_the_adapter_assembles_unordered_children_in_small_partitions(
+    shopify_shop: Any,
+) -> None:
+    shop = shopify_shop(customers=30, orders=150, seed=11)
+    with _connect(shop, bulk_threshold=None) as adapter:
+        paged, _ = _read(adapter.read_orders())
+        adapter.bulk_partition_bytes = 4096  # spill: many partitions of the result file
+        bulk, rejected = _read(adapter.backfill_orders())
+    assert not rejected and bulk == paged
+    assert bulk == {k: expressible(v) for k, v in shop.state.orders.items()}
+    assert all(not op.grouped for op in shop.emulator.bulk_ops.values())
+
+
+def test_the_adapter_fetches_a_fresh_url_when_the_result_url_expired(shopify_shop: Any) -> None:
+    clock = ManualClock()
+    shop = shopify_shop(orders=20, clock=clock, bulk_url_ttl=60.0)
+    with _connect(shop) as adapter:
+        op_id, url = adapter._run_bulk(queries.BULK_ORDERS.replace("QUERY_ARG", ""), timeout=30)
+        clock.now += 120
+        assert requests.get(url or "", timeout=5).status_code == 403
+        orders, rejected = _read(adapter._bulk_pages(op_id, url, 100, "orders", adapter._order))
+    assert len(orders) == 20 and not rejected
+
+
+def test_a_failing_bulk_read_never_applies_partial_orders_and_pages_instead(
+    shopify_shop: Any,
+) -> None:
+    shop = shopify_shop(orders=60, bulk_fail_after=10)
+    with _connect(shop, bulk_threshold=5) as adapter:
+        orders, rejected = _read(adapter.read_orders())
+        assert adapter.read_path["orders"] == "paging"
+    assert shop.emulator.stats["bulk"] == 2  # tried twice, then paged
+    assert not rejected and orders == {k: expressible(v) for k, v in shop.state.orders.items()}
