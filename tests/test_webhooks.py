@@ -6,6 +6,7 @@ The real Shopify and WooCommerce deliveries are tested in each adapter's own sui
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -85,9 +86,11 @@ def order_doc(**changes: Any) -> dict[str, Any]:
     return order(platform="toy", customer_id="7", **changes).model_dump(mode="json")
 
 
-def deliver(store: Store, doc: dict[str, Any], delivery_id: str = "d-1") -> webhooks.WebhookResult:
+def deliver(
+    store: Store, doc: dict[str, Any], delivery_id: str = "d-1", now: dt.datetime | None = None
+) -> webhooks.WebhookResult:
     headers, body = delivery(doc, delivery_id)
-    return webhooks.handle("toy", headers, body, store, SECRET, shops={SHOP})
+    return webhooks.handle("toy", headers, body, store, SECRET, shops={SHOP}, now=now)
 
 
 def test_a_delivery_is_applied_through_the_upsert_path(store: Store) -> None:
@@ -186,8 +189,29 @@ def test_gdpr_redact_erases_personal_data_and_keeps_orders(store: Store) -> None
 
 def test_gdpr_shop_redact_removes_the_shop(store: Store) -> None:
     deliver(store, {"topic": "x", "shop": SHOP, "orders": [order_doc()]}, "a")
-    deliver(store, {"topic": "shop/redact", "shop": SHOP, "redact_shop": True}, "b")
+    removal = {"topic": "shop/redact", "shop": SHOP, "redact_shop": True}
+    # Deliveries just arrived: the shop is installed, so a removal now is a replay.
+    with pytest.raises(WebhookError, match="active"):
+        deliver(store, removal, "b")
+    assert ("toy", SHOP) in store.shops()
+    later = dt.datetime.now(dt.timezone.utc) + webhooks.ACTIVE_WINDOW + dt.timedelta(hours=1)
+    deliver(store, removal, "b", now=later)
     assert ("toy", SHOP) not in store.shops()
+
+
+def test_a_deletion_is_never_dated_after_its_receipt(store: Store) -> None:
+    deliver(store, {"topic": "x", "shop": SHOP, "orders": [order_doc()]}, "a")
+    # The toy platform dates its deletions 2024-01-01: later than this receipt.
+    received = dt.datetime(2023, 6, 1, tzinfo=dt.timezone.utc)
+    deliver(store, {"topic": "orders/delete", "shop": SHOP, "deleted": ["1001"]}, "b", received)
+    (mark,) = store.tombstones("toy", SHOP)
+    assert (mark.resource, mark.record_id, mark.reason, mark.at) == (
+        "orders",
+        "1001",
+        "deleted",
+        received,
+    )
+    assert store.lift_tombstones("toy", SHOP, "orders", ["1001"]) == 1
 
 
 def webhooks_rejected(raw: str, record_id: str = "7") -> Any:

@@ -240,7 +240,9 @@ class WooCommerceEmulator:
         if action == "deleted" or event.record is None:
             payload: Any = {"id": int(event.record_id)}
         else:
-            payload = self._render_record(event.record)
+            # The body's _links are rest_url() on the same home_url as X-WC-Webhook-Source
+            # (WC_Webhook::get_wp_api_payload through the REST controllers), not our address.
+            payload = self._render_record(event.record, base=self._site())
         body = json.dumps(payload, separators=(",", ":")).encode()
         delivery_id = hashlib.md5(
             f"{subscription.id}{time.time()}{next(self._delivery_seq)}".encode()
@@ -363,8 +365,8 @@ class WooCommerceEmulator:
             return self._not_found(resource)
         return Response.json(self._render_record(record))
 
-    def _render_record(self, record: Any) -> dict[str, Any]:
-        base, tz = self._home(), self.tz
+    def _render_record(self, record: Any, base: str | None = None) -> dict[str, Any]:
+        base, tz = base or self._home(), self.tz
         faults = self.state.faults
         if isinstance(record, Order):
             return render.render_order(

@@ -22,6 +22,7 @@ from shopsync import _cli_inputs as inputs
 from shopsync import _cli_output as output
 from shopsync._cli_consent import consent_app
 from shopsync._cli_errors import ParagraphErrors, explain, using
+from shopsync._cli_tombstones import tombstones_app
 from shopsync.config import CONFIG_FILE
 from shopsync.errors import ConfigurationError, ShopSyncError
 from shopsync.store import Store
@@ -544,6 +545,9 @@ def quarantine_retry(
     finally:
         store.close()
     console.print(f"fixed {result.fixed}, still failing {result.still_failing}")
+
+
+app.add_typer(tombstones_app, name="tombstones")
 
 
 def main() -> None:

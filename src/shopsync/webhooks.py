@@ -9,10 +9,19 @@ reconciliation that catches what a lost delivery missed.
 Limits: bodies over :data:`MAX_BODY` bytes are refused before any parsing. Deliveries for
 a shop the store does not know (never synced) are refused unless the shop is passed in
 ``shops``.
+
+Replays: both platforms sign the body only, so topic, shop, delivery id and trigger time can
+be changed on a captured delivery. Each adapter checks that the body fits its topic and names
+the delivery's shop (``shopsync_shopify._shapes``, ``shopsync_woocommerce._shapes``); here,
+for every platform, a deletion is never dated after its receipt, and a shop removal is
+refused while the shop shows signs of life (see :data:`ACTIVE_WINDOW`). A deletion body is
+only an id and cannot be bound to its resource: what it wrongly keeps out is let back in with
+``shopsync tombstones lift`` and a full sync.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -26,13 +35,20 @@ from shopsync.models import Customer, Order, Product
 from shopsync.store import Store, UpsertResult
 from shopsync.store.changes import mark_changed
 
-__all__ = ["MAX_BODY", "WebhookResult", "handle", "wsgi_app"]
+__all__ = ["ACTIVE_WINDOW", "MAX_BODY", "WebhookResult", "handle", "wsgi_app"]
 
 log = logging.getLogger("shopsync.webhooks")
 
 MAX_BODY = 2 * 1024 * 1024
 """Largest delivery accepted, in bytes. Shopify's and WooCommerce's order payloads are tens
 of kilobytes; an order with hundreds of lines stays well under this."""
+
+ACTIVE_WINDOW = dt.timedelta(hours=24)
+"""A shop that synced or delivered a webhook this recently is installed, so a shop removal
+for it is a replay. Shopify sends ``shop/redact`` 48 hours after the uninstall, and an
+uninstalled app neither syncs (its token is revoked) nor receives the shop's webhooks
+(https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance#shop-redact); the
+window leaves a day of margin on each side."""
 
 _KINDS: dict[str, type[Customer | Order | Product]] = {
     "customers": Customer,
@@ -75,13 +91,17 @@ def handle(
     *,
     shops: Collection[str] | None = None,
     max_body: int = MAX_BODY,
+    now: dt.datetime | None = None,
 ) -> WebhookResult:
     """Verify one delivery and apply it to ``store``.
 
     Raises :class:`~shopsync.errors.SignatureError` for a missing or wrong signature and
     :class:`~shopsync.errors.WebhookError` for anything else that must not be applied (too
-    large, not JSON, unknown shop); nothing is stored in either case.
+    large, not JSON, unknown shop, a body that does not fit its topic or shop, the removal
+    of a shop still active); nothing is stored in either case. ``now`` is the receipt time
+    (default: the clock).
     """
+    received = now or dt.datetime.now(dt.timezone.utc)
     if len(raw_body) > max_body:
         raise WebhookError(f"delivery of {len(raw_body)} bytes exceeds the {max_body}-byte limit")
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -91,6 +111,15 @@ def handle(
         raise WebhookError(f"delivery for a shop this store does not serve: {event.shop!r}")
     if event.ping:
         return WebhookResult("ping", event.topic, event.shop, event.delivery_id)
+    if event.redact_shop:
+        _refuse_if_active(store, platform, event.shop, received)
+    # A trigger time is an unsigned header: a deletion is never dated after its receipt.
+    event = dataclasses.replace(
+        event,
+        deleted=[
+            dataclasses.replace(d, deleted_at=min(d.deleted_at, received)) for d in event.deleted
+        ],
+    )
     with store.transaction() as tx:
         # A data request writes nothing: it is answered again when the platform retries.
         read_only = event.data_request_customer is not None and not event.records
@@ -144,6 +173,16 @@ def handle(
         export=export,
         customer_ids=tuple(sorted(_customers_touched(event))),
     )
+
+
+def _refuse_if_active(store: Store, platform: str, shop: str, received: dt.datetime) -> None:
+    last = store.last_activity(platform, shop)
+    if last is not None and received - last < ACTIVE_WINDOW:
+        raise WebhookError(
+            f"shop removal for {shop!r} refused: the shop was active at {last:%Y-%m-%d %H:%M} "
+            "UTC (a sync or a delivery), so it is still installed and this is a replay; a "
+            "genuine one arrives 48 hours after the uninstall"
+        )
 
 
 def _customers_touched(event: WebhookEvent) -> set[str]:

@@ -41,7 +41,7 @@ from shopsync.testing.generator import generate_shop
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SHOPIFY_SHOP = "hostile.myshopify.com"
-WOO_SHOP = "hostile.example"
+WOO_SHOP = "example.com"  # the site the fixtures' _links name (webhooks check it)
 SECRET = "whsec_hostile_input"
 HUGE = "\u00e9" * 500_000  # 1 MB of UTF-8
 MAPPING_EXAMPLES = 500

@@ -304,6 +304,7 @@ def test_redaction_leaves_no_personal_data_and_nothing_brings_it_back(store: Sto
     assert scan(store), "the victim's data should be there before the redaction"
     totals = {o.id: o.total for o in orders}
     redact = {
+        "shop_id": 548380009,
         "shop_domain": shop,
         "customer": {"id": int(customer.id), "email": VICTIM["email"], "phone": VICTIM["phone"]},
         "orders_to_redact": [int(o.id) for o in orders] + [int(guest.id)],

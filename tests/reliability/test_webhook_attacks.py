@@ -8,6 +8,7 @@ Shopify requires of a public app.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import socket
@@ -30,8 +31,9 @@ from shopsync.store.schema import metadata
 from tests.reliability.test_hostile_input import _fixture
 
 SECRET = "whsec_attack_test_secret"
-SHOPIFY_SHOP = "victim.myshopify.com"
-WOO_SHOP = "victim.example"
+SHOPIFY_SHOP = "jsmith.myshopify.com"  # the shop the fixture order's status URL names
+WOO_SHOP = "example.com"  # the host the fixtures' _links name, as a real store's do
+SECOND = {"shopify": "second.myshopify.com", "woocommerce": "second.example"}
 REFUSED: Counter[str] = Counter()
 
 
@@ -70,6 +72,8 @@ class Receiver:
 def receiver(store: Store) -> Iterator[Receiver]:
     store.shop_id("shopify", SHOPIFY_SHOP)  # as a first sync would
     store.shop_id("woocommerce", WOO_SHOP)
+    store.shop_id("shopify", SECOND["shopify"])  # a second shop of the same app and secret
+    store.shop_id("woocommerce", SECOND["woocommerce"])
     app = webhooks.wsgi_app(store, {"shopify": SECRET, "woocommerce": SECRET})
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -242,8 +246,11 @@ def test_a_replayed_delivery_is_applied_once(receiver: Receiver, platform: str) 
     )
     assert stored is not None and stored.updated_at.year == 2030
     rows = snapshot(receiver.store)
-    assert {k: v for k, v in rows.items() if k != "webhook_deliveries"} == {
-        k: v for k, v in after_first.items() if k != "webhook_deliveries"
+    # Deliveries are logged and the customer is queued for re-planning (changed_customers, a
+    # work queue); no record changes.
+    queues = ("webhook_deliveries", "changed_customers")
+    assert {k: v for k, v in rows.items() if k not in queues} == {
+        k: v for k, v in after_first.items() if k not in queues
     }
 
 
@@ -284,7 +291,7 @@ def test_woocommerce_ping_and_unknown_topics_store_no_record(receiver: Receiver)
     before = snapshot(receiver.store)
     ping = {
         "Content-Type": "application/x-www-form-urlencoded",
-        "User-Agent": "WooCommerce/9.0 Hookshot (WordPress/6.5); https://victim.example",
+        "User-Agent": f"WooCommerce/9.0 Hookshot (WordPress/6.5); https://{WOO_SHOP}",
     }
     assert receiver.post("woocommerce", b"webhook_id=12", ping) == (200, {"status": "ping"})
     coupon = json.dumps(_fixture("woocommerce", "retrieve-a-coupon.json")).encode()
@@ -302,3 +309,174 @@ def _summary() -> Iterator[None]:
     print(f"\nwebhook attacks refused or neutralised: {sum(REFUSED.values())}")
     for name, count in sorted(REFUSED.items()):
         print(f"  {name}: {count}")
+
+
+# --------------------------------------------------------------------------- replays that rebind
+# Both platforms sign the body only: topic, shop and trigger time travel beside it, unsigned,
+# and every shop of one Shopify app (or every WooCommerce site sharing a secret) signs alike.
+
+
+def _shopify_compliance(topic: str, shop: str = SHOPIFY_SHOP) -> bytes:
+    """Genuine bodies of the compliance topics, shaped as shopify.dev's samples (2026-07)."""
+    base: dict[str, Any] = {"shop_id": 548380009, "shop_domain": shop}
+    who = {"id": 207119551, "email": "bob.norman@mail.example.com", "phone": "+16136120707"}
+    if topic == "shop/redact":
+        return json.dumps(base).encode()
+    if topic == "customers/redact":
+        return json.dumps({**base, "customer": who, "orders_to_redact": [450789469]}).encode()
+    doc = {**base, "customer": who, "orders_requested": [450789469], "data_request": {"id": 9}}
+    return json.dumps(doc).encode()
+
+
+def _rebound(platform: str) -> Iterator[tuple[str, bytes, dict[str, str]]]:
+    """(name, body, headers): a captured, correctly signed body sent again with a new
+    delivery id under another topic or shop."""
+    other = SECOND[platform]
+    order, customer = order_body(platform), customer_body(platform)
+    if platform == "shopify":
+        request = _shopify_compliance("customers/data_request")
+        redact = _shopify_compliance("customers/redact")
+        wipe = _shopify_compliance("shop/redact")
+        gone = json.dumps({"id": 450789469}).encode()
+        cases = [
+            ("data request replayed as customers/redact", request, "customers/redact", None),
+            ("customers/redact replayed as shop/redact", redact, "shop/redact", None),
+            ("data request replayed as shop/redact", request, "shop/redact", None),
+            ("shop/redact replayed for another shop", wipe, "shop/redact", other),
+            ("customers/redact replayed for another shop", redact, "customers/redact", other),
+            ("data request replayed for another shop", request, "customers/data_request", other),
+            ("customer body replayed as customers/delete", customer, "customers/delete", None),
+            ("order body replayed as orders/delete", order, "orders/delete", None),
+            ("order body replayed as customers/update", order, "customers/update", None),
+            ("customer body replayed as orders/updated", customer, "orders/updated", None),
+            ("orders/delete body replayed as customers/update", gone, "customers/update", None),
+            ("compliance body replayed as orders/updated", redact, "orders/updated", None),
+            ("order body replayed for another shop", order, "orders/updated", other),
+        ]
+    else:
+        gone = json.dumps({"id": 723}).encode()
+        cases = [
+            ("order body replayed as customer.updated", order, "customer.updated", None),
+            ("customer body replayed as order.updated", customer, "order.updated", None),
+            ("order body replayed as order.deleted", order, "order.deleted", None),
+            ("customer body replayed as customer.deleted", customer, "customer.deleted", None),
+            ("order body replayed as product.updated", order, "product.updated", None),
+            ("deletion body replayed as order.updated", gone, "order.updated", None),
+            ("order body replayed for another site", order, "order.updated", other),
+            ("customer body replayed for another site", customer, "customer.updated", other),
+        ]
+    for n, (name, body, topic, shop) in enumerate(cases):
+        yield name, body, headers(platform, topic, body, f"fresh-{n}", shop=shop)
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_a_signed_body_replayed_under_another_topic_or_shop_is_refused(
+    receiver: Receiver, platform: str
+) -> None:
+    _seeded(receiver, platform)
+    cases = list(_rebound(platform))
+    for name, body, hdrs in cases:
+        refused(receiver, name, 400, platform, body, hdrs)
+    # Nothing was wiped or erased: both shops and the seeded customer are still there.
+    shops = receiver.store.shops()
+    assert (platform, SECOND[platform]) in shops
+    shop = SHOPIFY_SHOP if platform == "shopify" else WOO_SHOP
+    assert (platform, shop) in shops
+    customer_id = "207119551" if platform == "shopify" else "25"
+    assert receiver.store.get(Customer, platform, shop, customer_id) is not None
+
+
+def test_genuine_compliance_bodies_still_apply(receiver: Receiver) -> None:
+    _seeded(receiver, "shopify")
+    request = _shopify_compliance("customers/data_request")
+    got = receiver.post(
+        "shopify", request, headers("shopify", "customers/data_request", request, "r1")
+    )
+    assert got == (200, {"status": "applied"})
+    redact = _shopify_compliance("customers/redact")
+    got = receiver.post("shopify", redact, headers("shopify", "customers/redact", redact, "r2"))
+    assert got == (200, {"status": "applied"})
+    assert receiver.store.get(Customer, "shopify", SHOPIFY_SHOP, "207119551") is None
+
+
+def test_a_replayed_shop_redact_does_not_wipe_a_shop_that_is_still_installed(
+    receiver: Receiver,
+) -> None:
+    """Shopify sends shop/redact 48 hours after the uninstall; a shop synced or delivering
+    webhooks within the last day is installed, so a shop/redact for it is a replay."""
+    _seeded(receiver, "shopify")  # the shop is active: deliveries just arrived
+    wipe = _shopify_compliance("shop/redact")
+    before = snapshot(receiver.store)
+    status, answer = receiver.post(
+        "shopify", wipe, headers("shopify", "shop/redact", wipe, "replayed-wipe")
+    )
+    assert status == 400 and "active" in answer["error"], answer
+    assert snapshot(receiver.store) == before
+    REFUSED["shopify shop/redact replayed while the shop is active"] += 1
+    # The genuine one, two days after the last sign of life, removes the shop.
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    hdrs = {k.lower(): v for k, v in headers("shopify", "shop/redact", wipe, "w2").items()}
+    result = webhooks.handle("shopify", hdrs, wipe, receiver.store, SECRET, now=later)
+    assert result.status == "applied"
+    assert ("shopify", SHOPIFY_SHOP) not in receiver.store.shops()
+
+
+def test_a_far_future_trigger_time_is_capped_to_receipt(receiver: Receiver) -> None:
+    _seeded(receiver, "shopify")
+    gone = json.dumps({"id": 450789469}).encode()
+    hdrs = headers("shopify", "orders/delete", gone, "future-delete")
+    hdrs["X-Shopify-Triggered-At"] = "2999-01-01T00:00:00Z"
+    sent = dt.datetime.now(dt.timezone.utc)
+    assert receiver.post("shopify", gone, hdrs) == (200, {"status": "applied"})
+    (mark,) = receiver.store.tombstones("shopify", SHOPIFY_SHOP)
+    assert mark.at <= dt.datetime.now(dt.timezone.utc) and mark.at >= sent - dt.timedelta(seconds=5)
+    # An honest version updated after the (real) deletion comes back at the next sync.
+    order = Order.model_validate_json(_order_of(order_body("shopify")))
+    restored = order.model_copy(update={"updated_at": mark.at + dt.timedelta(minutes=1)})
+    assert receiver.store.upsert([restored]).inserted == 1
+    REFUSED["shopify trigger time in 2999 capped to receipt"] += 1
+
+
+def _order_of(body: bytes) -> str:
+    from shopsync_shopify.mapping import order_from_webhook
+
+    return order_from_webhook(json.loads(body), shop=SHOPIFY_SHOP).model_dump_json()
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_a_deletion_replayed_for_another_resource_can_be_lifted_with_the_cli(
+    receiver: Receiver, platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deletion body is only an id on both platforms, so ``{"id": N}`` of a deleted order
+    replayed as a customer deletion cannot be told from a genuine one: it deletes customer
+    N. The tombstone then keeps every unchanged version of N out, until lifted."""
+    from typer.testing import CliRunner
+
+    from shopsync.cli import app
+
+    _seeded(receiver, platform)
+    shop = SHOPIFY_SHOP if platform == "shopify" else WOO_SHOP
+    customer_id = "207119551" if platform == "shopify" else "25"
+    kept = receiver.store.get(Customer, platform, shop, customer_id)
+    assert kept is not None
+    topic = "customers/delete" if platform == "shopify" else "customer.deleted"
+    gone = json.dumps({"id": int(customer_id)}).encode()
+    assert receiver.post(platform, gone, headers(platform, topic, gone, "swap-1")) == (
+        200,
+        {"status": "applied"},
+    )
+    assert receiver.store.upsert([kept]).stale == 1  # a full re-sync alone cannot repair it
+    monkeypatch.setenv(
+        "SHOPSYNC_TEST_STORE", receiver.store.engine.url.render_as_string(hide_password=False)
+    )
+    db = ["--db", "env:SHOPSYNC_TEST_STORE"]
+    listed = CliRunner().invoke(app, ["tombstones", "list", shop, *db])
+    assert listed.exit_code == 0, listed.output
+    assert customer_id in listed.output and "deleted" in listed.output
+    lifted = CliRunner().invoke(app, ["tombstones", "lift", shop, "--customer", customer_id, *db])
+    assert lifted.exit_code == 0, lifted.output
+    assert "lifted 1" in lifted.output
+    assert receiver.store.upsert([kept]).inserted == 1  # the next full sync brings it back
+    assert receiver.store.tombstones(platform, shop) == []
+    none_left = CliRunner().invoke(app, ["tombstones", "lift", shop, "--all", *db])
+    assert none_left.exit_code == 0 and "lifted 0" in none_left.output

@@ -39,7 +39,7 @@ from shopsync.adapter import Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _rows
+from shopsync.store import _consent, _privacy, _rows
 from shopsync.store.schema import (
     consent_history,
     customers,
@@ -1021,6 +1021,33 @@ class Store:
         shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
             return _consent.consent_counts(conn, shop_id)
+
+    def tombstones(
+        self, platform: str, shop: str, resource: str | None = None
+    ) -> list[_privacy.Tombstone]:
+        """What the store keeps out of one shop (deleted and redacted records)."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        with self.engine.connect() as conn:
+            return _privacy.list_tombstones(conn, shop_id, resource)
+
+    def lift_tombstones(
+        self,
+        platform: str,
+        shop: str,
+        resource: str | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> int:
+        """Let records back in (a deletion replayed under another topic, a mistaken erasure):
+        the next full sync stores whatever the platform still has. Returns how many."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        with self.transaction() as conn:
+            return _privacy.lift_tombstones(conn, shop_id, resource, ids)
+
+    def last_activity(self, platform: str, shop: str) -> dt.datetime | None:
+        """When the shop last synced or delivered a webhook (None: never, or unknown)."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        with self.engine.connect() as conn:
+            return _privacy.last_activity(conn, shop_id)
 
     def consent_history(
         self, platform: str, shop: str, customer_id: str
