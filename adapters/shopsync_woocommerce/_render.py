@@ -15,6 +15,10 @@ What a WooCommerce store cannot keep (so :func:`woocommerce_view` drops it):
   of None (WooCommerce always says: line subtotal minus line total);
 - ``Order.processed_at`` other than the creation time; ``cancelled_at`` other than the last
   modification of a cancelled order (core keeps no cancellation date);
+- Shopify-only order facts: ``test``, ``cancel_reason``, ``total_tip``, ``total_duties``;
+  ``taxes_included`` None reads back as False (``prices_include_tax`` is always there);
+- tax lines beyond one ``Tax`` line of ``total_tax`` when the order names none; discount
+  applications other than one ``coupon`` per code, the first carrying the whole discount;
 - statuses outside the table in :mod:`.mapping` (``authorized`` becomes ``on-hold`` and reads
   back with fulfilment ``on_hold``; ``partially_paid`` reads back as ``pending``; ``restocked``
   as unfulfilled), and discount codes in upper case (WooCommerce lower-cases coupon codes).
@@ -35,6 +39,8 @@ from shopsync._currencies import EXPONENTS
 from shopsync.models import (
     Address,
     Customer,
+    DiscountApplication,
+    DiscountValueType,
     FinancialStatus,
     Fulfillment,
     FulfillmentStatus,
@@ -43,6 +49,7 @@ from shopsync.models import (
     Order,
     Product,
     Refund,
+    TaxLine,
 )
 from shopsync_woocommerce.consent import plugin_meta, plugin_view
 from shopsync_woocommerce.mapping import META, PRODUCT_STATUSES, derive_statuses
@@ -288,7 +295,7 @@ def render_order(
         if order.total_shipping.amount
         else []
     )
-    tax_lines = (
+    tax_lines = _tax_lines(order) or (
         [
             {
                 "id": oid * 10 + 2,
@@ -298,7 +305,6 @@ def render_order(
                 "compound": False,
                 "tax_total": _money(order.total_tax),
                 "shipping_tax_total": _money(Decimal(0), cur),
-                "rate_percent": 0,
                 "meta_data": [],
             }
         ]
@@ -325,7 +331,7 @@ def render_order(
         "cart_tax": _money(order.total_tax),
         "total": _money(order.total),
         "total_tax": _money(order.total_tax),
-        "prices_include_tax": False,
+        "prices_include_tax": bool(order.taxes_included),
         "customer_id": int(order.customer_id) if order.customer_id else 0,
         "customer_ip_address": "",
         "customer_user_agent": "",
@@ -342,7 +348,20 @@ def render_order(
         "line_items": [_line(li, cur) for li in order.line_items],
         "tax_lines": tax_lines,
         "shipping_lines": shipping_lines,
-        "fee_lines": [],
+        "fee_lines": [
+            {
+                "id": int(f.id),
+                "name": html.escape(f.name, quote=False),
+                "tax_class": "",
+                "tax_status": "taxable" if f.total_tax is not None else "none",
+                "amount": _money(f.total),
+                "total": _money(f.total),
+                "total_tax": _money(f.total_tax) if f.total_tax is not None else "0",
+                "taxes": [],
+                "meta_data": [],
+            }
+            for f in order.fee_lines
+        ],
         "coupon_lines": coupon_lines,
         "refunds": [
             {"id": int(r.id), "reason": r.note or "", "total": "-" + _money(r.amount)}
@@ -363,6 +382,48 @@ def render_order(
         out["date_created_gmt"] = out["date_created"] = CORRUPT_DATE
         out["total"] = CORRUPT_MONEY
     return out
+
+
+def _tax_lines(order: Order) -> list[dict[str, Any]]:
+    """The order's own tax lines, one per rate (``rate_percent`` since WooCommerce 3.7)."""
+    out = []
+    for k, tax in enumerate(order.tax_lines):
+        line: dict[str, Any] = {
+            "id": int(order.id) * 10 + 5 + k,
+            "rate_code": tax.title.upper().replace(" ", "-"),
+            "rate_id": k + 1,
+            "label": html.escape(tax.title, quote=False),
+            "compound": False,
+            "tax_total": _money(tax.amount),
+            "shipping_tax_total": _money(Decimal(0), order.currency),
+            "meta_data": [],
+        }
+        if tax.rate is not None:
+            line["rate_percent"] = _number(tax.rate * 100)
+        out.append(line)
+    return out
+
+
+def _view_taxes(order: Order) -> tuple[TaxLine, ...]:
+    if order.tax_lines:
+        return order.tax_lines
+    if not order.total_tax.amount:
+        return ()
+    return (TaxLine(title="Tax", amount=order.total_tax),)
+
+
+def _view_discounts(order: Order) -> tuple[DiscountApplication, ...]:
+    """What the mapping reads back from the rendered coupon lines (the first code carries
+    the order's discount, as :func:`render_order` writes it)."""
+    return tuple(
+        DiscountApplication(
+            type="coupon",
+            code=code.lower(),
+            value=order.total_discounts.amount if k == 0 else Decimal(0),
+            value_type=DiscountValueType.FIXED_AMOUNT,
+        )
+        for k, code in enumerate(order.discount_codes)
+    )
 
 
 def render_refund(order: Order, refund: Refund, *, tz: dt.tzinfo, base: str) -> dict[str, Any]:
@@ -686,6 +747,14 @@ def woocommerce_view(model: M, consent_plugin: str | None = None) -> M:
                 currency=order.currency,
             ),
             "refunds": tuple(sorted(order.refunds, key=lambda r: (r.created_at, int(r.id)))),
+            "taxes_included": bool(order.taxes_included),
+            "tax_lines": _view_taxes(order),
+            "discount_applications": _view_discounts(order),
+            "refunds_complete": True,
+            "cancel_reason": None,
+            "total_tip": None,
+            "total_duties": None,
+            "test": False,
         }
         return Order.model_validate({**dict(order), **update})  # type: ignore[return-value]
     if isinstance(model, Product):

@@ -54,10 +54,19 @@ Bad input, and what happens to it:
 - **Deleted products**: a line whose ``product_id`` is 0 keeps its name and money with
   ``product_id=None`` (and ``variation_id`` 0 means no variant).
 - **Guests**: ``customer_id`` 0 is a guest checkout, ``customer_id=None``, never customer "0".
-- **Fractional quantities** (sold-by-weight plugins write ``1.5``): the line counts as
-  ``ceil(quantity)`` units and its unit price is ``subtotal / ceil(quantity)``, so quantity x
-  unit price still equals the line subtotal and the money is exact. A negative quantity
-  rejects the record.
+- **Fractional quantities** (sold-by-weight plugins write ``1.5``) are kept exactly, and the
+  unit price is ``subtotal / quantity`` (the price of one kilogram). A negative quantity, or
+  more than four decimal places, rejects the record.
+- **Money excludes tax** whatever ``prices_include_tax`` says: WooCommerce's REST line
+  ``subtotal``/``total`` are stored without tax (``subtotal_tax``/``total_tax`` beside them),
+  which is the shared models' meaning (docs/models.md); ``taxes_included`` records the setting.
+- **Fees** (``fee_lines``, negative ones too) become :class:`~shopsync.models.FeeLine`;
+  ``tax_lines`` become :class:`~shopsync.models.TaxLine` (tax on items plus tax on shipping,
+  the rate from ``rate_percent``); ``coupon_lines`` become discount applications of type
+  ``coupon``.
+- **Refunds of a webhook body** are only ``{id, reason, total}``: the order is
+  ``refunds_complete=False`` until a sync reads its refunds whole (the store keeps the
+  refunds it already holds meanwhile).
 
 Fields WooCommerce core has no place for are read from order/customer meta_data when present
 (:data:`META`): shopsync's own write-back keeps tags there, and stores that record birthdays
@@ -70,7 +79,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -416,15 +424,15 @@ def customer_from_rest(
 # --- orders ---------------------------------------------------------------------------------
 
 
-def _quantity(value: Any, path: str) -> tuple[int, Decimal]:
-    """(whole units, the quantity as written)."""
+def _quantity(value: Any, path: str) -> Decimal:
+    """The quantity as written, exactly: stores selling by weight or length write 1.5."""
     written = _decimal(value, path, empty=None)
     if written is None or written < 0:
         raise _Bad(path, f"{value!r} is not a quantity")
-    return math.ceil(written), written
+    return written
 
 
-def _unit_price(subtotal: Decimal, units: int) -> Decimal:
+def _unit_price(subtotal: Decimal, units: Decimal) -> Decimal:
     if units == 0:
         return subtotal
     price = subtotal / units
@@ -442,7 +450,7 @@ def _refund_lines(refund: Mapping[str, Any], path: str, currency: str) -> list[d
         if target in (None, "", 0, "0"):
             continue  # cannot tell which line it refunds: the amount still counts
         where = f"{path}line_items[{i}].quantity"
-        units, _ = _quantity(abs(_amount(item.get("quantity"), where)), where)
+        units = _quantity(abs(_amount(item.get("quantity"), where)), where)
         subtotal = _decimal(item.get("subtotal"), f"{path}line_items[{i}].subtotal")
         lines.append(
             {
@@ -525,7 +533,7 @@ def _fulfillments(value: Any) -> list[dict[str, Any]]:
         lines = []
         for k, raw_line in enumerate(_list(first.get("line_items"), f"{path}.line_items")):
             line = _obj(raw_line, f"{path}.line_items[{k}]")
-            units, _ = _quantity(line.get("quantity"), f"{path}.line_items[{k}].quantity")
+            units = _quantity(line.get("quantity"), f"{path}.line_items[{k}].quantity")
             lines.append(
                 {
                     "line_item_id": _id(line.get("id"), f"{path}.line_items[{k}].id"),
@@ -552,12 +560,12 @@ def _fulfillments(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-ShippedLine = tuple[str, int]
+ShippedLine = tuple[str, Decimal]
 """(line item id, quantity)."""
 
 
 def _shipped(
-    lines: Iterable[tuple[str, int, int]],
+    lines: Iterable[tuple[str, Decimal, Decimal]],
     fulfillments: Iterable[tuple[str, Iterable[ShippedLine]]],
 ) -> FulfillmentStatus:
     live = [
@@ -569,10 +577,10 @@ def _shipped(
         return FulfillmentStatus.UNFULFILLED
     if any(not shipped for shipped in live):
         return FulfillmentStatus.FULFILLED
-    counts: dict[str, int] = {}
+    counts: dict[str, Decimal] = {}
     for shipped in live:
         for line_id, quantity in shipped:
-            counts[line_id] = counts.get(line_id, 0) + quantity
+            counts[line_id] = counts.get(line_id, Decimal(0)) + quantity
     if all(counts.get(line_id, 0) >= qty - refunded for line_id, qty, refunded in lines):
         return FulfillmentStatus.FULFILLED
     return FulfillmentStatus.PARTIALLY_FULFILLED
@@ -584,7 +592,7 @@ def derive_statuses(
     paid: bool,
     total: Decimal,
     refunded: Decimal,
-    lines: Iterable[tuple[str, int, int]],
+    lines: Iterable[tuple[str, Decimal, Decimal]],
     fulfillments: Iterable[tuple[str, Iterable[ShippedLine]]],
 ) -> tuple[FinancialStatus, FulfillmentStatus]:
     """The shared statuses of an order in WooCommerce ``status`` (the module's table).
@@ -637,11 +645,11 @@ def order_from_rest(
         updated = _date(payload, "date_modified", "", site_timezone, required=False) or created
 
         refund_list = _refunds(payload, refunds, currency, updated, site_timezone)
-        refunded_units: dict[str, int] = {}
+        refunded_units: dict[str, Decimal] = {}
         for refund in refund_list:
             for rl in refund.get("lines", ()):
                 key = rl["line_item_id"]
-                refunded_units[key] = refunded_units.get(key, 0) + rl["quantity"]
+                refunded_units[key] = refunded_units.get(key, Decimal(0)) + rl["quantity"]
 
         lines: list[dict[str, Any]] = []
         subtotal_sum = Decimal(0)
@@ -650,7 +658,7 @@ def order_from_rest(
                 continue
             path = f"line_items[{i}]."
             item = _obj(raw, f"line_items[{i}]")
-            units, _ = _quantity(item.get("quantity"), f"{path}quantity")
+            units = _quantity(item.get("quantity"), f"{path}quantity")
             subtotal = _amount(item.get("subtotal"), f"{path}subtotal")
             line_total = _amount(item.get("total"), f"{path}total")
             subtotal_sum += line_total
@@ -673,7 +681,7 @@ def order_from_rest(
                     if subtotal >= line_total
                     else None,
                     "total": money(line_total),
-                    "refunded_quantity": min(refunded_units.get(line_id, 0), units),
+                    "refunded_quantity": min(refunded_units.get(line_id, Decimal(0)), units),
                 }
             )
 
@@ -696,11 +704,8 @@ def order_from_rest(
             ],
         )
 
-        codes = []
-        for i, raw in enumerate(_list(payload.get("coupon_lines"), "coupon_lines")):
-            code = _plain(_obj(raw, f"coupon_lines[{i}]").get("code"))
-            if code:
-                codes.append(code)
+        codes, discounts = _coupons(payload.get("coupon_lines"))
+        summary = _list(payload.get("refunds"), "refunds")
 
         number = _plain(payload.get("number")) or str(payload.get("id"))
         return Order.model_validate(
@@ -732,6 +737,13 @@ def order_from_rest(
                 "refunds": refund_list,
                 "fulfillments": fulfillments,
                 "discount_codes": tuple(codes),
+                "discount_applications": discounts,
+                "fee_lines": _fees(payload.get("fee_lines"), currency),
+                "tax_lines": _taxes(payload.get("tax_lines"), currency),
+                "taxes_included": _flag(payload.get("prices_include_tax"), "prices_include_tax"),
+                # a webhook body lists refunds as {id, reason, total}: their lines and dates
+                # come with the next sync, which reads /refunds
+                "refunds_complete": refunds is not None or not summary,
                 "source": _plain(payload.get("created_via")),
                 "tags": _tags(meta.get(META["tags"])),
                 "billing_address": _address(
@@ -742,6 +754,88 @@ def order_from_rest(
         )
 
     return _wrap(payload, build)  # type: ignore[no-any-return]
+
+
+def _flag(value: Any, path: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1", "yes", "no", "true", "false"):
+        return str(value).lower() in ("1", "yes", "true")
+    raise _Bad(path, f"{value!r} is not a boolean")
+
+
+def _coupons(value: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """Codes and discount applications of ``coupon_lines``. A line says what it took off
+    (``discount``); WooCommerce versions that add ``discount_type`` and ``nominal_amount`` to
+    the line also say what the coupon was (``percent`` -> a percentage)."""
+    codes: list[str] = []
+    applied: list[dict[str, Any]] = []
+    for i, raw in enumerate(_list(value, "coupon_lines")):
+        line = _obj(raw, f"coupon_lines[{i}]")
+        code = _plain(line.get("code"))
+        if not code:
+            continue
+        codes.append(code)
+        kind = _plain(line.get("discount_type"))
+        nominal = _decimal(
+            line.get("nominal_amount"), f"coupon_lines[{i}].nominal_amount", empty=None
+        )
+        if kind == "percent" and nominal is not None:
+            value_, value_type = nominal, "percentage"
+        elif kind in ("fixed_cart", "fixed_product") and nominal is not None:
+            value_, value_type = nominal, "fixed_amount"
+        else:
+            value_ = abs(_amount(line.get("discount"), f"coupon_lines[{i}].discount"))
+            value_type = "fixed_amount"
+        applied.append(
+            {
+                "type": "coupon",
+                "code": code,
+                "title": None,
+                "value": value_,
+                "value_type": value_type,
+                "allocation": kind,
+            }
+        )
+    return codes, applied
+
+
+def _fees(value: Any, currency: str) -> list[dict[str, Any]]:
+    out = []
+    for i, raw in enumerate(_list(value, "fee_lines")):
+        fee = _obj(raw, f"fee_lines[{i}]")
+        tax = _decimal(fee.get("total_tax"), f"fee_lines[{i}].total_tax", empty=None)
+        out.append(
+            {
+                "id": _id(fee.get("id"), f"fee_lines[{i}].id"),
+                "name": _text(fee.get("name")) or "",
+                "total": {
+                    "amount": _amount(fee.get("total"), f"fee_lines[{i}].total"),
+                    "currency": currency,
+                },
+                "total_tax": None if tax is None else {"amount": tax, "currency": currency},
+            }
+        )
+    return out
+
+
+def _taxes(value: Any, currency: str) -> list[dict[str, Any]]:
+    """``tax_lines``: one per rate, the tax on items plus the tax on shipping; the rate as a
+    fraction when the store says it (``rate_percent``, WooCommerce 3.7+)."""
+    out = []
+    for i, raw in enumerate(_list(value, "tax_lines")):
+        tax = _obj(raw, f"tax_lines[{i}]")
+        items = _amount(tax.get("tax_total"), f"tax_lines[{i}].tax_total")
+        shipping = _amount(tax.get("shipping_tax_total"), f"tax_lines[{i}].shipping_tax_total")
+        percent = _decimal(tax.get("rate_percent"), f"tax_lines[{i}].rate_percent", empty=None)
+        out.append(
+            {
+                "title": _text(tax.get("label")) or _plain(tax.get("rate_code")) or "Tax",
+                "rate": None if percent is None else percent / 100,
+                "amount": {"amount": items + shipping, "currency": currency},
+            }
+        )
+    return out
 
 
 # --- products -------------------------------------------------------------------------------

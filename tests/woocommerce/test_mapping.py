@@ -425,16 +425,18 @@ def test_guest_is_none_never_customer_zero() -> None:
     assert rejected(order_with(customer_id=-1)).path == "customer_id"
 
 
-def test_fractional_quantity_counts_whole_units_and_keeps_the_money() -> None:
+def test_fractional_quantity_is_kept_exactly_with_the_money() -> None:
     src = order_with()
     src["line_items"][0].update(quantity=1.5, subtotal="6.00", total="6.00")
     line = order_from_rest(src, shop=SHOP).line_items[0]
-    assert line.quantity == 2
-    assert line.unit_price == usd("3.00")
+    assert line.quantity == Decimal("1.5")
+    assert line.unit_price == usd("4.00")
     assert line.unit_price.amount * line.quantity == Decimal("6.00")
     src["line_items"][0].update(quantity=2.0)
     assert order_from_rest(src, shop=SHOP).line_items[0].quantity == 2
     src["line_items"][0].update(quantity=-1)
+    assert rejected(src).path == "line_items[0].quantity"
+    src["line_items"][0].update(quantity="1.23456")  # more places than the store keeps
     assert rejected(src).path == "line_items[0].quantity"
 
 

@@ -1,0 +1,150 @@
+"""What real WooCommerce orders carry and the models must keep: fractional quantities, fees,
+taxes, coupons, cancellations, and the refund summary of a webhook body (issue 15 item 4)."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from shopsync_woocommerce.mapping import order_from_rest
+
+from shopsync.errors import InvalidRecordError
+from shopsync.models import DiscountValueType
+from tests.woocommerce._fixtures import SHOP, load
+
+
+def _order(**changes: Any) -> dict[str, Any]:
+    order = copy.deepcopy(load("retrieve-an-order"))
+    order.update(changes)
+    return order
+
+
+def _line(order: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    order["line_items"] = [dict(order["line_items"][0], **changes)]
+    return order
+
+
+def test_a_line_sold_by_weight_keeps_its_quantity_exactly() -> None:
+    """Weight plugins store 1.5 (kg) in the line's quantity; the docs' ``quantity`` is a number."""
+    raw = _line(_order(refunds=[]), quantity=1.5, subtotal="15.00", total="15.00")
+    line = order_from_rest(raw, shop=SHOP).line_items[0]
+    assert line.quantity == Decimal("1.5")
+    assert line.unit_price.amount == Decimal("10.00")  # subtotal / quantity, exact
+    assert line.unit_price.amount * line.quantity == Decimal("15.00")
+
+
+def test_a_partial_refund_of_a_weighed_line() -> None:
+    raw = _line(_order(refunds=[{"id": 9, "reason": "", "total": "-5.00"}]), quantity=1.5)
+    line_id = raw["line_items"][0]["id"]
+    refunds = [
+        {
+            "id": 9,
+            "date_created_gmt": "2017-03-22T17:00:00",
+            "amount": "5.00",
+            "reason": "",
+            "line_items": [
+                {
+                    "id": 91,
+                    "quantity": -0.5,
+                    "subtotal": "-5.00",
+                    "meta_data": [{"id": 1, "key": "_refunded_item_id", "value": str(line_id)}],
+                }
+            ],
+        }
+    ]
+    order = order_from_rest(raw, shop=SHOP, refunds=refunds)
+    assert order.line_items[0].refunded_quantity == Decimal("0.5")
+    assert order.refunds[0].lines[0].quantity == Decimal("0.5")
+    assert order.refunds_complete
+
+
+def test_fee_lines_are_kept() -> None:
+    fees = [
+        {"id": 5, "name": "Gift wrap", "total": "2.50", "total_tax": "0.50"},
+        {"id": 6, "name": "Loyalty discount", "total": "-3.00", "total_tax": "0.00"},
+    ]
+    order = order_from_rest(_order(fee_lines=fees), shop=SHOP)
+    assert [(f.id, f.name, f.total.amount) for f in order.fee_lines] == [
+        ("5", "Gift wrap", Decimal("2.50")),
+        ("6", "Loyalty discount", Decimal("-3.00")),
+    ]
+    assert order.fee_lines[0].total_tax is not None
+    assert order.fee_lines[0].total_tax.amount == Decimal("0.50")
+    with pytest.raises(InvalidRecordError) as caught:
+        order_from_rest(_order(fee_lines=[{"id": 5, "name": "x", "total": "abc"}]), shop=SHOP)
+    assert caught.value.path == "fee_lines[0].total"
+
+
+def test_a_webhook_body_lists_refunds_without_lines_so_they_are_incomplete() -> None:
+    """An order.updated body carries ``refunds: [{id, reason, total}]`` only (v3 docs, Order
+    properties: refunds "List of refunds", read-only, id/reason/total)."""
+    summary = [{"id": 726, "reason": "", "total": "-10.00"}]
+    webhook = order_from_rest(_order(refunds=summary), shop=SHOP)
+    assert not webhook.refunds_complete
+    assert [r.id for r in webhook.refunds] == ["726"]
+    none = order_from_rest(_order(refunds=[]), shop=SHOP)
+    assert none.refunds_complete
+    details = [{"id": 726, "date_created_gmt": "2017-03-22T17:00:00", "amount": "10.00"}]
+    synced = order_from_rest(_order(refunds=summary), shop=SHOP, refunds=details)
+    assert synced.refunds_complete
+
+
+def test_taxes_and_whether_prices_include_them() -> None:
+    raw = _order()
+    raw["tax_lines"] = [
+        {
+            "id": 318,
+            "rate_code": "US-CA-STATE TAX",
+            "rate_id": 75,
+            "label": "State Tax",
+            "compound": False,
+            "tax_total": "1.35",
+            "shipping_tax_total": "0.20",
+            "rate_percent": 7.25,
+            "meta_data": [],
+        }
+    ]
+    order = order_from_rest(dict(raw, prices_include_tax=True), shop=SHOP)
+    assert order.taxes_included is True
+    (tax,) = order.tax_lines
+    assert (tax.title, tax.rate, tax.amount.amount) == (
+        "State Tax",
+        Decimal("0.0725"),
+        Decimal("1.55"),
+    )
+    # WooCommerce's REST line totals exclude tax whatever prices_include_tax says
+    assert order.line_items[0].total.amount == Decimal(raw["line_items"][0]["total"])
+    plain = order_from_rest(load("retrieve-an-order"), shop=SHOP)
+    assert plain.taxes_included is False
+    assert plain.tax_lines[0].rate is None  # the docs' payload predates rate_percent
+
+
+def test_coupons_are_discount_applications() -> None:
+    coupons = [
+        {"id": 7, "code": "spring10", "discount": "4.00", "discount_tax": "0.00"},
+        {
+            "id": 8,
+            "code": "vip",
+            "discount": "2.00",
+            "discount_type": "percent",
+            "nominal_amount": 5,
+        },
+    ]
+    order = order_from_rest(_order(coupon_lines=coupons), shop=SHOP)
+    first, second = order.discount_applications
+    assert (first.type, first.code, first.value, first.value_type) == (
+        "coupon",
+        "spring10",
+        Decimal("4.00"),
+        DiscountValueType.FIXED_AMOUNT,
+    )
+    assert (second.value, second.value_type) == (Decimal(5), DiscountValueType.PERCENTAGE)
+    assert order.discount_codes == ("spring10", "vip")
+
+
+def test_a_cancelled_order() -> None:
+    order = order_from_rest(_order(status="cancelled"), shop=SHOP)
+    assert order.cancelled_at == order.updated_at
+    assert order.cancel_reason is None  # core keeps no reason
