@@ -16,11 +16,12 @@ How a run goes:
    refused. Just before each attempt the customer is read from the store again: a customer
    who is gone or redacted cancels the row, and so does a marketing action for a customer
    who withdrew consent, on the platform or through the one-click unsubscribe link
-   (:func:`unsubscribe_app`). With a ``policy``, a marketing row is also **deferred** (left
-   pending, not attempted, the reason kept) while quiet hours or a quiet period last or the
-   frequency cap would be broken now, counting what the outbox has delivered; and a message
-   that announces a discount code waits until the platform write-back that creates the code
-   (the action's stage-0 row) is done, whichever run does it.
+   (:func:`unsubscribe_app`). A marketing row is also **deferred** (left pending, not
+   attempted, the reason kept) while quiet hours or a quiet period last or the frequency cap
+   would be broken now, counting what the outbox has delivered, under the ``policy`` passed
+   or, without one, the policy of the shop's last apply that passed one; and a message that
+   announces a discount code waits until the platform write-back that creates the code (the
+   action's stage-0 row) is done, whichever run does it (:mod:`shopsync._delivery_rules`).
 3. **Settle.** Success marks the row ``done`` with the sink's result (code created, message
    id, HTTP status) in its own transaction; a done row is never attempted again. A failure
    that may pass (5xx, timeout, dropped connection) leaves the row pending until
@@ -52,6 +53,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
@@ -59,13 +61,14 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shopsync._delivery_rules import Rules, deferral
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError, ShopSyncError, SignatureError
 from shopsync.models import ConsentState, Customer
-from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink, discount_of
+from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
 from shopsync.sinks._preview import mask_preview
 from shopsync.store import NO_SHOP, _rows, insert_ignoring_duplicates
-from shopsync.store.delivery import marketing_sent, write_back_statuses
+from shopsync.store.delivery import defer_row
 from shopsync.store.schema import outbox, shops, suppressions
 
 if TYPE_CHECKING:
@@ -311,6 +314,11 @@ def apply(
         return _dry_run(actions, store, by_name, moment, policy)
     report = ApplyReport()
     report.recorded = _record(actions, store, targets, moment)
+    if policy is not None and actions:
+        shop_ids = {_find_shop_id(store, a.platform, a.shop) for a in actions}
+        Rules(store, policy).remember(
+            {s for s in shop_ids if s is not None}, _rows.to_micros(moment)
+        )
     _deliver(store, by_name, moment, backoff, policy, report, on_delivery)
     return report
 
@@ -438,13 +446,18 @@ def _deliver(
     at = _rows.to_micros(moment)
     rows = _due_rows(store, sinks, at)
     stages = _stages(store, rows)
+    rules = Rules(store, policy)
+    if policy is not None:
+        rules.remember({r.shop_id for r in rows}, at)
     for row in rows:
         if row.due_at > at or row.next_attempt_at > at:
             report.waiting += 1
             continue
         siblings = stages.get((row.shop_id, row.idempotency_key), [])
         earlier = [s for s in siblings if s.stage < row.stage]
-        outcome = _attempt(store, sinks[row.sink], row, earlier, moment, backoff, policy)
+        outcome = _attempt(
+            store, sinks[row.sink], row, earlier, moment, backoff, policy, rules.of(row.shop_id)
+        )
         if outcome is None:
             report.waiting += 1
             continue
@@ -476,8 +489,11 @@ def _attempt(
     moment: dt.datetime,
     backoff: Backoff,
     policy: Policy | None,
+    rules: Policy | None,
 ) -> Delivery | None:
-    """One attempt at one row, settled in the store; None if it has to wait."""
+    """One attempt at one row, settled in the store; None if it has to wait. ``rules``: the
+    policy whose quiet hours and frequency cap hold at delivery (``policy`` or the one the
+    shop's last apply with a policy left)."""
     at = _rows.to_micros(moment)
     blocked = [r for r in earlier if r.status != "done"]
     if any(r.status == "pending" for r in blocked):
@@ -508,9 +524,10 @@ def _attempt(
         reason = f"gave up after {row.attempts} attempts that did not finish (process died?)"
         attempts = row.attempts  # no new attempt was made (settle reads it when called)
         return settle("parked", reason=reason)
-    held = _deferral(store, row, sink.stage, sink, moment, policy, creates_code=False)
+    load = partial(_load_action, row.model, row.action)
+    held = deferral(store, row, sink, moment, rules, load, creates_code=False)
     if held is not None:
-        _defer(store, row, at, held)
+        defer_row(store, row.id, row.attempts, held, at)
         base = (row.idempotency_key, row.sink, row.kind, row.customer_id)
         return Delivery(*base, "deferred", row.attempts, reason=held)
     if not _claim(store, row, attempts, at):
@@ -535,91 +552,6 @@ def _attempt(
         log.warning("parked %s -> %s: %s", row.idempotency_key, row.sink, reason)
         return settle("parked", reason=reason)
     return settle("done", result=_json_ready(result), reason=None)
-
-
-def _deferral(
-    store: Store,
-    row: Any,
-    stage: int,
-    sink: Sink,
-    moment: dt.datetime,
-    policy: Policy | None,
-    *,
-    creates_code: bool,
-) -> str | None:
-    """Why this row must wait although it is due (None: it may go now).
-
-    Planning applied the same rules as of its ``as_of``; a row sent later (a retry, a second
-    run, a run after a crash) is checked again against the clock of delivery and against
-    what the outbox delivered meanwhile. ``creates_code``: a platform sink in the same dry
-    run would create the code first.
-    """
-    if row.marketing and policy is not None:
-        from shopsync.core.planner import quiet_reason
-
-        quiet = quiet_reason(policy, moment)
-        if quiet is not None:
-            return f"deferred: {quiet} (no marketing goes out inside them)"
-        held = _capped(store, row, moment, policy)
-        if held is not None:
-            return held
-    if stage > 0 and getattr(sink, "contacts_customer", True) and not creates_code:
-        try:
-            discount = discount_of(_load_action(row.model, row.action))
-        except Exception:  # the attempt itself reports a broken action
-            return None
-        if discount is not None and "done" not in write_back_statuses(
-            store, row.shop_id, row.idempotency_key, stage
-        ):
-            return (
-                f"waiting: discount code {discount.code} is not created on the platform yet "
-                "(its platform write-back is not done; apply with the shop's sink)"
-            )
-    return None
-
-
-def _capped(store: Store, row: Any, moment: dt.datetime, policy: Policy) -> str | None:
-    """The frequency cap as the planner applies it, against deliveries the outbox made."""
-    cap = policy.frequency_cap
-    at = _rows.to_micros(moment)
-    window = cap.window_days * 86_400_000_000
-    sent = marketing_sent(
-        store,
-        row.shop_id,
-        row.customer_id,
-        since=at - window,
-        until=at,
-        exclude_key=row.idempotency_key,
-    )
-    if len(sent) >= cap.max_emails:
-        again = _rows.from_micros(sent[len(sent) - cap.max_emails] + window)
-        return (
-            f"deferred by the frequency cap: {len(sent)} marketing emails in "
-            f"{cap.window_days} days (at most {cap.max_emails}); allowed again after "
-            f"{again.isoformat()}"  # type: ignore[union-attr]
-        )
-    gap = cap.email_hours * 3_600_000_000
-    if sent and at - sent[-1] < gap:
-        again = _rows.from_micros(sent[-1] + gap)
-        return (
-            f"deferred by the frequency cap: another marketing email within "
-            f"{cap.email_hours} hours; allowed again at {again.isoformat()}"  # type: ignore[union-attr]
-        )
-    return None
-
-
-def _defer(store: Store, row: Any, at: int, reason: str) -> None:
-    """Keep the row pending with the reason; no attempt is counted."""
-    with store.transaction() as conn:
-        conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == row.id,
-                outbox.c.status == "pending",
-                outbox.c.attempts == row.attempts,
-            )
-            .values(reason=reason, updated_at=at)
-        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -679,6 +611,7 @@ def _dry_run(
     for row in _due_rows(store, sinks, at):
         items.append((row, sinks[row.sink]))
     existing = _existing_rows(store)
+    dry_rules = Rules(store, policy)
     for item, sink in items:
         key = (item.shop_id, item.idempotency_key, sink.name)
         if key in seen:
@@ -698,7 +631,9 @@ def _dry_run(
             continue
         if item.shop_id is not None:
             creates = _earlier_sink_accepts(item, sink, sinks)
-            held = _deferral(store, item, sink.stage, sink, moment, policy, creates_code=creates)
+            rules = policy if policy is not None else dry_rules.of(item.shop_id)
+            load = partial(_load_action, item.model, item.action)
+            held = deferral(store, item, sink, moment, rules, load, creates_code=creates)
             if held is not None:
                 report.deferred += 1
                 report.deliveries.append(Delivery(*base, "deferred", reason=held))

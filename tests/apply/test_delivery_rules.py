@@ -174,3 +174,25 @@ def test_a_dry_run_with_the_platform_sink_shows_the_message_as_sent(shop_store: 
     sinks = [Recorder("email"), Recorder("platform", stage=0)]
     preview = apply([code], shop_store, sinks, now=NOW, dry_run=True)
     assert sorted(d.status for d in preview.deliveries) == ["send", "send"]
+
+
+def test_a_retry_without_the_policy_keeps_the_last_policy_rules(shop_store: Store) -> None:
+    """A retry script that forgets ``policy=`` still holds marketing in quiet hours: the
+    outbox keeps the rules of the last apply that passed a policy for the shop."""
+    sink = Recorder()
+    evening = dt.datetime(2026, 3, 2, 20, 0, tzinfo=dt.timezone.utc)
+    sink.failing = 3
+    apply(
+        [nudge(str(i), due_at=evening) for i in (1, 2, 3)],
+        shop_store,
+        [sink],
+        now=evening,
+        policy=quiet(),
+    )
+    retry = apply(None, shop_store, [sink], now=NIGHT)  # no policy passed
+    assert retry.deferred == 3 and sink.delivered == []
+    assert apply(None, shop_store, [sink], now=MORNING).delivered == 3
+    # a policy passed later replaces the remembered one
+    apply([nudge("4", due_at=MORNING)], shop_store, [sink], now=MORNING, policy=Policy())
+    later = NIGHT + dt.timedelta(days=1)
+    assert apply([nudge("5", due_at=later)], shop_store, [sink], now=later).delivered == 1

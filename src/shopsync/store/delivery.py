@@ -3,21 +3,30 @@
 Rules checked when a plan is made can be broken by the time a row is sent (a retry hours
 later, a second apply run, a crash and a re-run), so the outbox asks the store again just
 before each marketing delivery: which marketing actions already reached this customer, and
-whether the platform write-back an action depends on (its discount code) is done.
+whether the platform write-back an action depends on (its discount code) is done. It also
+keeps the policy of the last ``apply`` that passed one, per shop, for the runs that do not.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from shopsync.store.schema import outbox
+from shopsync.store.schema import delivery_policies, outbox
 
 if TYPE_CHECKING:
     from shopsync.store import Store
 
-__all__ = ["marketing_sent", "write_back_statuses"]
+__all__ = [
+    "defer_row",
+    "marketing_sent",
+    "remember_policy",
+    "remembered_policy",
+    "write_back_statuses",
+]
 
 
 def marketing_sent(
@@ -56,3 +65,41 @@ def write_back_statuses(store: Store, shop_id: int, idempotency_key: str, stage:
     )
     with store.engine.connect() as conn:
         return [str(r[0]) for r in conn.execute(query)]
+
+
+def remember_policy(store: Store, shop_ids: Iterable[int], policy_json: str, at: int) -> None:
+    """Keep ``policy_json`` as the delivery policy of these shops (replacing the last one)."""
+    rows = [{"shop_id": s, "policy": policy_json, "recorded_at": at} for s in sorted(set(shop_ids))]
+    if not rows:
+        return
+    with store.transaction() as conn:
+        dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(delivery_policies)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[delivery_policies.c.shop_id],
+                set_={"policy": insert.excluded.policy, "recorded_at": insert.excluded.recorded_at},
+            ),
+            rows,
+        )
+
+
+def remembered_policy(store: Store, shop_id: int) -> str | None:
+    """The policy JSON the last ``apply`` with a policy left for the shop, or None."""
+    query = select(delivery_policies.c.policy).where(delivery_policies.c.shop_id == shop_id)
+    with store.engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else str(found)
+
+
+def defer_row(store: Store, row_id: int, attempts: int, reason: str, at: int) -> None:
+    """Keep a pending row pending with ``reason``; no attempt is counted (and nothing changes
+    if another run attempted it meanwhile)."""
+    with store.transaction() as conn:
+        conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row_id, outbox.c.status == "pending", outbox.c.attempts == attempts
+            )
+            .values(reason=reason, updated_at=at)
+        )

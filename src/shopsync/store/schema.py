@@ -385,3 +385,13 @@ changed_customers = Table(
     _instant("changed_at", nullable=False),
     Index("ix_changed_customers_at", "changed_at"),
 )
+
+# Added in revision 0012: per shop, the policy (JSON) of the last ``apply`` that passed one;
+# an ``apply`` without a policy checks quiet hours and the frequency cap against it.
+delivery_policies = Table(
+    "delivery_policies",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("policy", Text, nullable=False),
+    _instant("recorded_at", nullable=False),
+)

@@ -1,9 +1,13 @@
-"""Changed customers: the durable work list that webhook intake fills and a worker drains.
+"""Changed customers, the work list webhook intake fills for a worker; delivery policies.
 
 One row per (shop, customer) whose data a delivery changed, written in the same transaction
 as the change itself, so a crash can never keep the change and lose the note. ``seq`` grows
 with each new change; a worker that planned a customer deletes the row only if ``seq`` is
 still the one it read, so a change that arrives while it works is not lost.
+
+``delivery_policies`` keeps, per shop, the policy of the last ``apply`` that passed one, so
+a later ``apply`` without a policy (a retry script) still holds marketing in quiet hours and
+under the frequency cap.
 
 Revision ID: 0012
 Revises: 0011
@@ -27,8 +31,15 @@ def upgrade() -> None:
         sa.Column("changed_at", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_changed_customers_at", "changed_customers", ["changed_at"])
+    op.create_table(
+        "delivery_policies",
+        sa.Column("shop_id", sa.Integer, primary_key=True),
+        sa.Column("policy", sa.Text, nullable=False),
+        sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("delivery_policies")
     op.drop_index("ix_changed_customers_at", "changed_customers")
     op.drop_table("changed_customers")
