@@ -41,6 +41,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
+from shopsync.core import milestones
 from shopsync.core._columnar import Column, read_table
 from shopsync.core.actions import (
     Action,
@@ -716,6 +717,8 @@ def _actions(
     for entry in derivation.entries:
         if entry.kind not in ("earn", "bonus") or not since < entry.at <= at:
             continue
+        if entry.kind == "bonus" and entry.detail.get("milestone"):
+            continue  # announced by a milestone notice below
         points = entry.pending + entry.approved
         ref = entry.order_id if entry.kind == "earn" else entry.key
         found.append(
@@ -745,6 +748,7 @@ def _actions(
                     to_tier=change.to_tier,
                 )
             )
+    found += milestones.notices(platform, shop, customer_id, derivation, policy, at, since)
     expires = derivation.expires_at
     if expires is not None and derivation.approved > 0:
         for days in policy.loyalty.expiry.warn_days_before:

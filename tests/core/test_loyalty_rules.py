@@ -435,6 +435,23 @@ RULE_SETS = [
         }
     ).loyalty,
     Policy.from_dict({"loyalty": {"tiers": {"window": "calendar_year"}}}).loyalty,
+    Policy.from_dict(  # VIP milestones: order counts, anniversaries, progress notices
+        {
+            "loyalty": {
+                "expiry": {"inactivity_months": 6},
+                "milestones": {
+                    "orders": [{"orders": 1, "points": 100}, {"orders": 3, "points": 300}],
+                    "anniversary_points": 200,
+                    "progress_within_percent": 50,
+                },
+                "tiers": {
+                    "metric": "points",
+                    "hold_months": 3,
+                    "tiers": [{"name": "A", "threshold": 0}, {"name": "B", "threshold": 400}],
+                },
+            }
+        }
+    ).loyalty,
 ]
 
 

@@ -52,6 +52,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from shopsync.core import milestones
 from shopsync.core.policy import LoyaltySettings, Tier
 from shopsync.errors import ShopSyncError
 from shopsync.store.schema import MONEY_SCALE
@@ -209,6 +210,9 @@ class Derivation:
     """The first moment after ``as_of`` at which the ledger changes with no new input
     (an approval, an expiry, a tier review, a birthday, an order paid later); None: never.
     A ledger derived at ``as_of`` stays current until then unless the data changes."""
+    progress: list[Any] = field(default_factory=list)
+    """Moments an order left the customer close to the next tier
+    (:class:`shopsync.core.milestones.Progress`)."""
 
 
 # -- small helpers -----------------------------------------------------------------------
@@ -334,6 +338,9 @@ class _State:
     tier_until: int | None = None
     last_birthday: int | None = None
     categories: set[str] = field(default_factory=set)
+    kept_orders: int = 0
+    progress: list[Any] = field(default_factory=list)
+    progress_last: dict[str, int] = field(default_factory=dict)
 
     def add(
         self,
@@ -448,6 +455,8 @@ def derive(history: History, settings: LoyaltySettings, as_of: int, *, currency:
         events.append((redemption.at, 6, redemption.key, ("redeem", redemption)))
     for at, bday in _birthday_occurrences(history.birthdays, as_of):
         events.append((at, 7, str(at), ("birthday", bday)))
+    first_paid = min((o.facts.paid_at or 0 for o in orders), default=None)
+    events += milestones.anniversary_events(state, first_paid, as_of + 367 * DAY)
     later = [e[0] for e in events if e[0] > as_of]
     later += [o.paid_at for o in history.orders if o.paid_at is not None and o.paid_at > as_of]
     if history.birthdays:  # the next occurrence (a year and a day covers 29 February)
@@ -475,6 +484,7 @@ def derive(history: History, settings: LoyaltySettings, as_of: int, *, currency:
         state.pending,
         state.approved,
         min(later, default=None),
+        state.progress,
     )
 
 
@@ -573,7 +583,11 @@ def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
         if not pending:
             state.credit_lot(key, points)
         state.activity(at)
+        if not pending:
+            milestones.on_kept_order(state, tiers, at, facts.order_id)
     _check_promotion(state, tiers, at)
+    if points > 0:
+        milestones.check_progress(state, tiers, at, facts.order_id)
 
 
 def _claw(state: _State, order: _Order, at: int, points: int, key: str, reason: str) -> None:
@@ -636,6 +650,8 @@ def _on_approve(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
             facts.order_id,
         )
         state.credit_lot(key, remaining)
+        milestones.on_kept_order(state, tiers, at, facts.order_id)
+        _check_promotion(state, tiers, at)
     bonus = state.settings.category_bonus.points
     fresh = sorted(set(facts.categories) - state.categories)
     if bonus and remaining > 0 and fresh and order.earned > 0:
@@ -714,6 +730,7 @@ _HANDLERS: dict[str, Any] = {
     "adjust": _on_adjust,
     "redeem": _on_redeem,
     "birthday": _on_birthday,
+    "anniversary": lambda *event: milestones.on_anniversary(*event),
 }
 
 

@@ -45,6 +45,8 @@ __all__ = [
     "LifecycleSettings",
     "LoyaltySettings",
     "MessagingSettings",
+    "MilestoneSettings",
+    "OrderMilestone",
     "Policy",
     "PolicyError",
     "QuietPeriod",
@@ -71,6 +73,12 @@ REFERRAL_SRC = "Smile.io referral fraud (help.smile.io 4036291); LoyaltyLion ref
 KLAVIYO_SS = "Klaviyo Smart Sending (help.klaviyo.com 115005078227)"
 YOTPO_POLICY = "Yotpo review request email policies; research retention §3"
 DERIVED = "shopsync default [derived], research retention §8"
+MILESTONE_SRC = (
+    "Smile.io VIP tier milestones (help.smile.io 4036321); tier progress email within 10-20 % "
+    "of the next tier (yourorbit.team loyalty-program-lifecycle); 5th/10th order "
+    "celebrations (sequenzy loyalty templates); research retention §8 (anniversary = first "
+    "order date, yearly)"
+)
 
 
 def _decimal(value: Any) -> Any:
@@ -270,8 +278,64 @@ class CategoryBonusSettings(_Section):
     )
 
 
+class OrderMilestone(_Section):
+    orders: int = Field(ge=1)
+    """The customer's n-th kept order (paid, past its return window, not fully refunded)."""
+    points: int = Field(ge=0)
+    """Bonus points for reaching it."""
+
+
+class MilestoneSettings(_Section):
+    """VIP milestones: progress notices towards the next tier and one-off milestone rewards.
+
+    Milestone rewards are ledger bonuses keyed by the milestone (``bonus:milestone:...``,
+    ``bonus:anniversary:...``), so each is paid once; each comes with a
+    ``loyalty_milestone`` notice, and an order that brings a customer close to the next tier
+    makes a ``loyalty_tier_progress`` notice ("you are 200 points from Gold"). Both are
+    marketing: consent, holdout, quiet hours and the frequency cap apply.
+    """
+
+    progress_within_percent: Dec = _f(
+        Decimal(20),
+        "Send a progress notice when an order leaves the customer at most this percentage "
+        "of the next tier's threshold short of it (0: no progress notices).",
+        MILESTONE_SRC,
+        ge=0,
+        le=100,
+    )
+    progress_cooldown_days: int = _f(
+        30,
+        "At most one progress notice per customer and tier within this many days.",
+        f"{DERIVED} (one nudge a month, like the frequency cap's window)",
+        ge=0,
+    )
+    orders: tuple[OrderMilestone, ...] = _f(
+        (),
+        "Order-count milestones, each paid once when the n-th kept order is approved, e.g. "
+        "`[{orders = 1, points = 100}, {orders = 5, points = 500}, {orders = 10, points = "
+        "1000}]` (the first order worth one currency unit, the 5th and the 10th one and two "
+        "fixed rewards). None by default: milestone points add to the shop's points "
+        "liability, so a merchant turns them on, like the category bonus.",
+        MILESTONE_SRC,
+    )
+    anniversary_points: int = _f(
+        0,
+        "Bonus points on each yearly anniversary of the customer's first paid order, once "
+        "they have a kept order (0: off; 500, a birthday's worth, is the suggested value).",
+        MILESTONE_SRC,
+        ge=0,
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MilestoneSettings:
+        counts = [m.orders for m in self.orders]
+        if len(set(counts)) != len(counts):
+            raise ValueError("each order milestone needs its own order count")
+        return self
+
+
 class LoyaltySettings(_Section):
-    """Points, tiers, birthday and referral rewards."""
+    """Points, tiers, birthday and referral rewards, and VIP milestones."""
 
     enabled: bool = _f(True, "Run the loyalty program.", DERIVED)
     earn: EarnSettings = EarnSettings()
@@ -281,6 +345,7 @@ class LoyaltySettings(_Section):
     birthday: BirthdaySettings = BirthdaySettings()
     referral: ReferralSettings = ReferralSettings()
     category_bonus: CategoryBonusSettings = CategoryBonusSettings()
+    milestones: MilestoneSettings = MilestoneSettings()
 
 
 # -- messaging guards and the other programs --------------------------------------------
@@ -615,6 +680,8 @@ DEFAULT_PRIORITY = (
     "loyalty_expiry_warning",
     "warranty_notice",
     "loyalty_tier_change",
+    "loyalty_milestone",
+    "loyalty_tier_progress",
     "winback",
 )
 
