@@ -111,3 +111,16 @@ def test_a_failed_write_leaves_no_half_row(
         conn.execute(outbox.update().values(next_attempt_at=0))
     assert apply(None, store, [sink], now=NOW).delivered == 1
     assert [r[0] for r in rows_of(path)[1:]] == [str(a.idempotency_key) for a in actions()]
+
+
+def test_what_a_repair_cuts_is_kept_beside_the_file(store: Store, tmp_path: Path) -> None:
+    """A file left broken by an older version (a quote opened mid-file, rows after it) is
+    made readable again, and the bytes cut off are kept in ``<name>.cut``, not lost."""
+    run(store, tmp_path)
+    path = tmp_path / "a.csv"
+    whole = path.read_bytes()
+    broken = whole + b'"half a cell\nlater,row,that,was\nswallowed,by,the,quote\n'
+    path.write_bytes(broken)
+    apply(actions(), store, [Csv("a.csv", root=tmp_path, columns=COLUMNS)], now=NOW)
+    assert rows_of(path)[:3] == list(csv.reader(whole.decode().splitlines(keepends=True)))[:3]
+    assert (tmp_path / "a.csv.cut").read_bytes() == broken[len(whole) :]

@@ -10,7 +10,8 @@ written, so a run killed after writing but before the outbox settled does not wr
 line again. Before its first append a sink truncates the file back to the end of its last
 complete row: a row cut short by a crash (or a full disk) is removed and its action written
 again whole. Appending after the cut instead would glue the new row to the fragment, and in
-a CSV file a fragment that ends inside a quoted cell swallows every row after it. A write
+a CSV file a fragment that ends inside a quoted cell swallows every row after it. The bytes
+cut off are appended to ``<file>.cut`` beside it, so nothing is lost. A write
 that fails halfway is truncated away at once, so the next row never lands behind a half one.
 
 The ad-audience sink writes the customer-match / suppression upload format of the ad
@@ -24,6 +25,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import threading
@@ -35,6 +37,8 @@ from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError
 from shopsync.models import Customer
 from shopsync.sinks._base import Cancelled, DeliveryContext, Guarantee
+
+log = logging.getLogger("shopsync.sinks")
 
 __all__ = [
     "AdAudience",
@@ -100,6 +104,19 @@ class _FileSink:
         data = self.path.read_bytes()
         keep = self._complete(data)
         if keep < len(data):
+            # What is cut goes to <name>.cut first: usually half a row, but a file an older
+            # version left with an open quote mid-file loses every row after it here.
+            aside = self.path.with_name(self.path.name + ".cut")
+            with open(aside, "ab") as kept:
+                kept.write(data[keep:])
+                kept.flush()
+                os.fsync(kept.fileno())
+            log.warning(
+                "%s: cut %d bytes after its last complete row (kept in %s)",
+                self.path.name,
+                len(data) - keep,
+                aside.name,
+            )
             with open(self.path, "r+b") as handle:
                 handle.truncate(keep)
                 handle.flush()
