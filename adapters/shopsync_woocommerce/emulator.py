@@ -37,6 +37,7 @@ from shopsync.testing.server import Request, Response
 from shopsync.testing.state import DeliveryAttempt, Event, ShopState, Subscription
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
+from shopsync_woocommerce._store_habits import apply_store_habits
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
 from shopsync_woocommerce.consent import KNOWN_SOURCES
 from shopsync_woocommerce.mapping import META, parse_date
@@ -147,7 +148,9 @@ class WooCommerceEmulator:
     ``/refunds`` collection of WooCommerce 9.0+; False answers it ``rest_no_route`` like an
     older store), ``consent_plugin`` (``"mailchimp"``, ``"constant_contact"`` or
     ``"shopsync"``: customers carry that plugin's consent meta; the default None is a store
-    as WooCommerce core has it, with no consent anywhere).
+    as WooCommerce core has it, with no consent anywhere), ``sold_by_weight`` and
+    ``fee_share`` (the share of orders given a line sold by weight, 1.5 kg, and a fee line,
+    as real stores have them: :mod:`._store_habits`; 0 turns them off).
     """
 
     platform: ClassVar[str] = "woocommerce"
@@ -169,6 +172,8 @@ class WooCommerceEmulator:
         auth_clock: Callable[[], float] = time.time,
         refunds_endpoint: bool = True,
         consent_plugin: str | None = None,
+        sold_by_weight: float = 0.05,
+        fee_share: float = 0.05,
     ) -> None:
         self.state = state
         seed = hashlib.sha256(state.shop.encode()).hexdigest()
@@ -180,6 +185,7 @@ class WooCommerceEmulator:
         if consent_plugin is not None and consent_plugin not in KNOWN_SOURCES:
             raise ValueError(f"consent_plugin must be one of {sorted(KNOWN_SOURCES)} or None")
         self.consent_plugin = consent_plugin
+        apply_store_habits(state, by_weight=sold_by_weight, fees=fee_share)
         self.https = https
         self.refunds_endpoint = refunds_endpoint
         self.site_url = site_url

@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from shopsync._currencies import EXPONENTS
+from shopsync._currencies import EXPONENTS, refusal
 from shopsync.errors import CurrencyMismatchError
 
 __all__ = [
@@ -142,10 +142,7 @@ def _amount(value: Any) -> Decimal:
 def _currency_code(cls: Any, value: Any) -> Any:
     code = value.strip().upper() if isinstance(value, str) else value
     if not isinstance(code, str) or code not in EXPONENTS:
-        raise ValueError(
-            f"{value!r} is not a currency code Shopify or WooCommerce offers"
-            " (ISO 4217 or a platform's own code such as BTC or IRT)"
-        )
+        raise ValueError(refusal(value))
     return code
 
 
@@ -196,7 +193,8 @@ class Money(_Frozen):
     amount: Annotated[Decimal, BeforeValidator(_amount)]
     """Exact decimal amount; accepts ``Decimal``, ``int`` or a decimal string, never a float."""
     currency: str
-    """ISO 4217 code, upper case (``"EUR"``)."""
+    """Currency code, upper case (``"EUR"``): ISO 4217, or a code a platform offers outside it
+    (``"BTC"``, ``"IRT"``, ``"USDC"``; see :mod:`shopsync._currencies`)."""
 
     _currency = field_validator("currency", mode="before")(_currency_code)
 

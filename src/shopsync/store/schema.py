@@ -81,7 +81,7 @@ customers = Table(
     Column("default_address", JSON),
     Column("orders_count", Integer),
     _money("total_spent", nullable=True),
-    Column("total_spent_currency", String(3)),
+    Column("total_spent_currency", String(8)),  # 8 since revision 0009: Shopify's USDC
     Column("content_hash", String(32)),  # revision 0005
     Index("ix_customers_updated", "shop_id", "updated_at"),
     Index("ix_customers_email", "shop_id", "email"),
@@ -103,7 +103,7 @@ orders = Table(
     _instant("closed_at"),
     Column("financial_status", String(32), nullable=False),
     Column("fulfillment_status", String(32), nullable=False),
-    Column("currency", String(3), nullable=False),
+    Column("currency", String(8), nullable=False),  # 8 since revision 0009: USDC
     _money("subtotal"),
     _money("total_discounts"),
     _money("total_shipping"),
