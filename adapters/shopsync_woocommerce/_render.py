@@ -356,7 +356,7 @@ def render_order(
                 "tax_status": "taxable" if f.total_tax is not None else "none",
                 "amount": _money(f.total),
                 "total": _money(f.total),
-                "total_tax": _money(f.total_tax) if f.total_tax is not None else "0",
+                "total_tax": _money(f.total_tax or Decimal(0), order.currency),
                 "taxes": [],
                 "meta_data": [],
             }
@@ -751,6 +751,12 @@ def woocommerce_view(model: M, consent_plugin: str | None = None) -> M:
             "tax_lines": _view_taxes(order),
             "discount_applications": _view_discounts(order),
             "refunds_complete": True,
+            "fee_lines": tuple(
+                f
+                if f.total_tax is not None
+                else f.model_copy(update={"total_tax": Money(amount=0, currency=f.total.currency)})
+                for f in order.fee_lines
+            ),
             "cancel_reason": None,
             "total_tip": None,
             "total_duties": None,

@@ -148,3 +148,32 @@ def test_a_cancelled_order() -> None:
     order = order_from_rest(_order(status="cancelled"), shop=SHOP)
     assert order.cancelled_at == order.updated_at
     assert order.cancel_reason is None  # core keeps no reason
+
+
+def test_the_emulated_store_sells_by_weight_and_charges_fees(tmp_path: Any) -> None:
+    """End to end: emulator -> adapter -> store -> read back, on SQLite and PostgreSQL."""
+    import os
+
+    import shopsync
+    from shopsync.models import Order
+    from shopsync.testing import emulate
+    from shopsync.testing.contract import read_all
+
+    with emulate("woocommerce", seed=8, customers=30, orders=200, products=6) as shop:
+        records, rejected, _ = read_all(shopsync.connect("woocommerce", **shop.settings), "orders")
+        want = {k: shop.emulator.view(v) for k, v in shop.state.orders.items()}  # type: ignore[attr-defined]
+    assert not rejected and records == want
+    weighed = [o for o in records.values() if any(li.quantity % 1 for li in o.line_items)]
+    with_fees = [o for o in records.values() if o.fee_lines]
+    assert weighed and with_fees
+    urls = [f"sqlite:///{tmp_path / 's.db'}"]
+    if os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"):
+        urls.append(os.environ["SHOPSYNC_TEST_POSTGRES_URL"])
+    for url in urls:
+        store = shopsync.Store(url)
+        store.remove_shop("woocommerce", shop.state.shop)
+        store.upsert(records.values())
+        for order in weighed[:5] + with_fees[:5]:
+            assert store.get(Order, "woocommerce", shop.state.shop, order.id) == order
+        store.remove_shop("woocommerce", shop.state.shop)
+        store.close()
