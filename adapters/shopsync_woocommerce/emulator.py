@@ -37,8 +37,8 @@ from shopsync.testing.server import Request, Response
 from shopsync.testing.state import DeliveryAttempt, Event, ShopState, Subscription
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
-from shopsync_woocommerce._store_habits import apply_store_habits
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
+from shopsync_woocommerce._store_habits import apply_store_habits
 from shopsync_woocommerce.consent import KNOWN_SOURCES
 from shopsync_woocommerce.mapping import META, parse_date
 from shopsync_woocommerce.webhooks import sign
