@@ -27,6 +27,7 @@ from shopsync.errors import ConfigurationError
 from shopsync.testing.faults import FAULT_KINDS, Faults
 from shopsync.testing.generator import generate_shop
 from shopsync.testing.server import EmulatorServer, PlatformEmulator, Request, Response
+from shopsync.testing.shortcuts import add_customer, add_order
 from shopsync.testing.state import (
     TOPICS,
     DeliveryAttempt,
@@ -54,6 +55,8 @@ __all__ = [
     "ShopState",
     "Subscription",
     "WebhookDispatcher",
+    "add_customer",
+    "add_order",
     "available_emulators",
     "emulate",
     "generate_shop",
@@ -116,6 +119,14 @@ class EmulatedShop:
                 self.state.webhooks.append(sub)
                 made.append(sub)
         return made
+
+    def add_customer(self, email: str | None = None, **options: Any) -> Any:
+        """A customer in one line: :func:`shopsync.testing.add_customer`."""
+        return add_customer(self.state, email, **options)
+
+    def add_order(self, customer: Any, total: Any, **options: Any) -> Any:
+        """An order in one line: :func:`shopsync.testing.add_order`."""
+        return add_order(self.state, customer, total, **options)
 
     def flush_webhooks(self, timeout: float = 10.0) -> bool:
         """Wait until every queued webhook was delivered or given up; False on timeout."""
