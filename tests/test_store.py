@@ -429,6 +429,78 @@ class TestIssue15RoundTrip:
         assert str(back.line_items[0].quantity) == str(line.quantity)
 
 
+def _extras(currency: str) -> st.SearchStrategy[dict[str, object]]:
+    """Issue 15's order fields, drawn for one currency."""
+    money = strategies.amounts(currency, 10**6)
+    return st.fixed_dictionaries(
+        {
+            "test": st.booleans(),
+            "taxes_included": st.none() | st.booleans(),
+            "cancel_reason": st.none() | st.sampled_from(["customer", "fraud", "other"]),
+            "total_tip": st.none() | money,
+            "total_duties": st.none() | money,
+            "refunds_complete": st.booleans(),
+            "tax_lines": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "title": st.text(max_size=8).filter(lambda t: "\x00" not in t),
+                        "rate": st.none()
+                        | st.decimals(min_value=0, max_value=1, places=4, allow_nan=False),
+                        "amount": money,
+                    }
+                ),
+                max_size=2,
+            ),
+            "discount_applications": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "type": st.sampled_from(["discount_code", "automatic", "coupon"]),
+                        "code": st.none() | st.text(max_size=8).filter(lambda t: "\x00" not in t),
+                        "value": st.decimals(min_value=0, max_value=1000, places=2),
+                        "value_type": st.sampled_from(["percentage", "fixed_amount"]),
+                    }
+                ),
+                max_size=2,
+            ),
+            "fee_lines": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "id": st.integers(1, 10**6).map(str),
+                        "name": st.just("Fee"),
+                        "total": money | money.map(lambda m: -m),
+                        "total_tax": st.none() | money,
+                    }
+                ),
+                max_size=2,
+                unique_by=lambda f: f["id"],
+            ),
+        }
+    )
+
+
+@st.composite
+def real_orders(draw: st.DrawFn) -> Order:
+    o = draw(strategies.orders())
+    quantities = [
+        draw(st.decimals(min_value=0, max_value=1000, places=4, allow_nan=False))
+        for _ in o.line_items
+    ]
+    lines = [
+        li.model_dump() | {"quantity": q, "refunded_quantity": draw(st.sampled_from([0, q]))}
+        for li, q in zip(o.line_items, quantities, strict=True)
+    ]
+    data = o.model_dump() | draw(_extras(o.currency)) | {"line_items": lines}
+    data["shop"] = f"shop-{uuid.uuid4().hex}"
+    return Order.model_validate(data)
+
+
+@settings(max_examples=40)
+@given(real_orders())
+def test_every_issue_15_field_round_trips(store: Store, o: Order) -> None:
+    store.upsert([o])
+    assert store.get(Order, o.platform, o.shop, o.id) == o
+
+
 class TestSchema:
     def test_migrations_build_exactly_the_declared_schema(self, store: Store) -> None:
         with store.engine.connect() as conn:
