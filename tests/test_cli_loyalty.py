@@ -8,6 +8,7 @@ not the 0 of a ledger nobody filled.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -112,5 +113,33 @@ def test_the_quickstart_snippet_leaves_a_current_ledger(
         assert mark is not None and mark.high_water is not None
         assert loyalty.ledger_status(store, platform, name, mark.high_water) is None
         assert loyalty.sync(store, platform, name, as_of=mark.high_water).added == 0
+    finally:
+        store.close()
+
+
+def test_a_plan_dated_after_the_present_says_the_ledger_is_not_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync.testing import emulate
+
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)).date().isoformat()
+    with emulate("shopify", seed=5, **FAST, **SMALL) as shopify:
+        _configure(tmp_path, shopify)
+        _credentials(monkeypatch, shopify)
+        assert runner.invoke(app, ["sync"]).exit_code == 0
+        planned = runner.invoke(app, ["plan", "--as-of", future])
+        assert planned.exit_code == 0, planned.output
+        flat = " ".join(planned.output.split())
+        assert "was never brought up to date" in flat and "after the present" in flat, flat
+        assert "points balances are not written back" in flat
+        applied = runner.invoke(app, ["apply", "main", "--as-of", future])
+        assert applied.exit_code == 0, applied.output
+    assert _written_points(shopify) == {}  # nothing derived ahead of the clock went out
+    store = Store(f"sqlite:///{tmp_path / 'shop.db'}")
+    try:
+        platform, name = store.shops()[0]
+        assert loyalty.ledger_entries(store, platform, name) == []
     finally:
         store.close()
