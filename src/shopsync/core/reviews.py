@@ -204,7 +204,7 @@ def review_requests(frames: Frames, policy: Policy) -> list[Action]:
                     facts={
                         "order_id": order_id,
                         "request_due": from_micros(due).isoformat(),
-                        "request_delivered": from_micros(sent).isoformat(),  # type: ignore[arg-type]
+                        "request_delivered": from_micros(sent or 0).isoformat(),
                         "product_ids": list(products),
                     },
                     idempotency_key=source_key("review_reminder", shop, order_id),
