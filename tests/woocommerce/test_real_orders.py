@@ -177,3 +177,61 @@ def test_the_emulated_store_sells_by_weight_and_charges_fees(tmp_path: Any) -> N
             assert store.get(Order, "woocommerce", shop.state.shop, order.id) == order
         store.remove_shop("woocommerce", shop.state.shop)
         store.close()
+
+
+def test_a_refund_summary_keeps_what_the_store_holds_until_the_next_sync(tmp_path: Any) -> None:
+    import datetime as dt
+    import os
+
+    import shopsync
+    from shopsync.models import Order
+
+    base = _line(_order(), quantity=2, subtotal="20.00", total="20.00")
+    line_id = str(base["line_items"][0]["id"])
+    first = {
+        "id": 726,
+        "date_created_gmt": "2017-03-20T10:00:00",
+        "amount": "10.00",
+        "reason": "broken",
+        "line_items": [
+            {
+                "id": 1,
+                "quantity": -1,
+                "subtotal": "-10.00",
+                "meta_data": [{"id": 1, "key": "_refunded_item_id", "value": line_id}],
+            }
+        ],
+    }
+    synced = dict(base, refunds=[{"id": 726, "reason": "broken", "total": "-10.00"}])
+    synced["date_modified_gmt"] = "2017-03-21T10:00:00"
+    webhook = dict(
+        synced,
+        refunds=[
+            {"id": 727, "reason": "", "total": "-1.00"},
+            {"id": 726, "reason": "broken", "total": "-10.00"},
+        ],
+        date_modified_gmt="2017-03-25T10:00:00",
+    )
+    urls = [f"sqlite:///{tmp_path / 'r.db'}"]
+    if os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"):
+        urls.append(os.environ["SHOPSYNC_TEST_POSTGRES_URL"])
+    for url in urls:
+        store = shopsync.Store(url)
+        store.remove_shop("woocommerce", SHOP)
+        store.upsert([order_from_rest(synced, shop=SHOP, refunds=[first])])
+        store.upsert([order_from_rest(webhook, shop=SHOP)])
+        held = store.get(Order, "woocommerce", SHOP, str(base["id"]))
+        assert held is not None and not held.refunds_complete
+        old = {r.id: r for r in held.refunds}["726"]
+        assert old.created_at == dt.datetime(2017, 3, 20, 10, tzinfo=dt.timezone.utc)
+        assert [(x.line_item_id, x.quantity) for x in old.lines] == [(line_id, Decimal(1))]
+        assert held.line_items[0].refunded_quantity == Decimal(1)
+        assert {r.id for r in held.refunds} == {"726", "727"}
+        assert held.total_refunded.amount == Decimal("11.00")
+        second = {"id": 727, "date_created_gmt": "2017-03-25T10:00:00", "amount": "1.00"}
+        store.upsert([order_from_rest(webhook, shop=SHOP, refunds=[second, first])])
+        whole = store.get(Order, "woocommerce", SHOP, str(base["id"]))
+        assert whole is not None and whole.refunds_complete
+        assert {r.id: r.created_at.day for r in whole.refunds} == {"726": 20, "727": 25}
+        store.remove_shop("woocommerce", SHOP)
+        store.close()

@@ -39,7 +39,7 @@ from shopsync.adapter import Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _privacy, _rows
+from shopsync.store import _consent, _incomplete, _privacy, _rows
 from shopsync.store.schema import (
     consent_history,
     customers,
@@ -566,6 +566,7 @@ class Store:
             newest, self._existing(c, orders, shop_id, list(newest)), result, same_stamp
         )
         replaced = [r.id for r in newer]
+        held = _incomplete.held_refunds(c, shop_id, [r.id for r in newer if not r.refunds_complete])
         for child in _CHILDREN:
             self._delete(c, child, shop_id, replaced, column="order_id")
         self._delete(c, orders, shop_id, replaced)
@@ -578,6 +579,7 @@ class Store:
         for order in fresh + newer:
             for name, rows in _rows.order_rows(shop_id, order).items():
                 tables[name].extend(rows)
+        _incomplete.keep_held(tables, held)  # a refund summary keeps what the store held
         for table in (orders, *_CHILDREN):
             if tables[table.name]:
                 c.execute(table.insert(), tables[table.name])
