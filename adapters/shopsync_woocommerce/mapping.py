@@ -633,7 +633,7 @@ def order_from_rest(
             raise _Bad("currency", "missing")
         currency = currency.strip().upper()
         if currency not in EXPONENTS:
-            raise _Bad("currency", f"{currency!r} is not an ISO 4217 currency code")
+            raise _Bad("currency", f"{currency!r} is not a currency WooCommerce offers")
 
         def money(amount: Decimal) -> dict[str, Any]:
             return {"amount": amount, "currency": currency}
