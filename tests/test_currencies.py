@@ -138,3 +138,18 @@ def test_unusual_currencies_are_stored_and_read_back(store: Store, code: str) ->
     store.upsert([o])
     back = store.get(Order, o.platform, o.shop, o.id)
     assert back is not None and back.currency == code and back.total.amount == Decimal("1234.5")
+
+
+def test_every_code_in_the_table_round_trips(store: Store) -> None:
+    """The whole table, each code at its finest amount and near the largest one."""
+    orders = []
+    for code, places in sorted(EXPONENTS.items()):
+        finest = Decimal(1).scaleb(-places)
+        orders += [
+            _order(code, finest, f"fine-{code}"),
+            _order(code, Decimal(10**13) - finest, f"large-{code}"),
+        ]
+    store.upsert(orders)
+    for o in orders:
+        back = store.get(Order, o.platform, o.shop, o.id)
+        assert back is not None and (back.currency, back.total) == (o.currency, o.total), o.shop
