@@ -11,6 +11,12 @@ conventions they enforce:
 - datetimes are timezone-aware and converted to UTC (a naive datetime is rejected);
 - ids are non-empty strings, unique within ``(platform, shop)``;
 - collections are tuples, so models stay hashable and immutable.
+
+Issue 15's shared vocabulary is here under the agreed names. Details the
+note left open: ``TaxLine.rate`` is a fraction (0.2 for 20 %); ``DiscountApplication.value_type``
+is :class:`DiscountValueType`; ``FeeLine.total`` is plain :class:`Money` because WooCommerce
+allows negative fees; amounts mean what docs/models.md says (excluding tax), converted by
+:mod:`shopsync._money`.
 """
 
 from __future__ import annotations
