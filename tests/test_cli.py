@@ -234,6 +234,10 @@ def test_check_names_missing_access_and_unreachable_shops(
     assert "apply needs write: MISSING write" in out and "Read/Write" in out
     assert "dead (shopify dead.myshopify.com): FAILED: connection failed" in out
     assert "stale (shopify emulated-1.myshopify.com): FAILED: credentials refused" in out
+    assert (
+        '  refused credentials: shops.stale.access_token = "env:TEST_CLI_STALE", '
+        "read from $TEST_CLI_STALE" in out
+    )
     assert "shpat_revoked_0123456789" not in result.output
     assert "4 of 4 shops cannot be used" in result.stderr
 

@@ -21,10 +21,10 @@ from rich.console import Console
 from shopsync import _cli_inputs as inputs
 from shopsync import _cli_output as output
 from shopsync._cli_consent import consent_app
-from shopsync._cli_errors import ParagraphErrors, explain, using
+from shopsync._cli_errors import ParagraphErrors, config_sources, explain, using
 from shopsync._cli_tombstones import tombstones_app
 from shopsync.config import CONFIG_FILE
-from shopsync.errors import ConfigurationError, ShopSyncError
+from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError
 from shopsync.store import Store
 
 console = Console(highlight=False)
@@ -137,9 +137,13 @@ def check_command(
         )
     failed = []
     for name in names:
-        result = check_access(config.shop(name))
+        shop = config.shop(name)
+        result = check_access(shop)
         for line in result.lines():
             console.print(line, markup=False, soft_wrap=True)
+        if isinstance(result.error, AuthenticationError):
+            for source in config_sources(shop):  # which setting to fix, and where it is read
+                console.print(f"  refused credentials: {source}", markup=False, soft_wrap=True)
         if not result.ok:
             failed.append(name)
     if failed:
