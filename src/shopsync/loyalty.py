@@ -38,6 +38,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
@@ -72,6 +73,7 @@ from shopsync.core.policy import Policy
 from shopsync.models import Customer, Money
 from shopsync.store import Store, insert_ignoring_duplicates
 from shopsync.store import _ledger_mark as _mark
+from shopsync.store._privacy import email_token, existing_key
 from shopsync.store.schema import (
     MONEY_SCALE,
     customers,
@@ -510,20 +512,22 @@ def sync(
     if dry_run:
         return result
     if marking and at <= recorded:  # a ledger written ahead of the clock is a guess
-        store.set_cursor(
-            platform,
-            shop,
-            _mark.RESOURCE,
-            cursor=None,
-            high_water=as_of,
-            state={
-                "data": version,
-                "inputs": inputs_version,
-                "valid_until": valid_until,
-                "loyalty": settings.model_dump(mode="json"),
-                "currency": policy.currency,
-            },
-        )
+        state = {
+            "data": version,
+            "inputs": inputs_version,
+            "valid_until": valid_until,
+            "loyalty": settings.model_dump(mode="json"),
+            "currency": policy.currency,
+        }
+        for attempt in (1, 2):  # two first marks at once: one insert loses, then updates
+            try:
+                store.set_cursor(
+                    platform, shop, _mark.RESOURCE, cursor=None, high_water=as_of, state=state
+                )
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
     if notes:
         result.quarantined = store.quarantine(
             platform,
@@ -896,8 +900,16 @@ def record_referral(
     if friend_id is None and not friend_email:
         raise LoyaltyError("a referral needs the friend's customer id or email")
     micros = _utc(at)
-    friend = friend_id or (friend_email or "").strip().lower()
-    key = key or rules.source_key("referral", advocate_id, friend)
+    if key is None:
+        # The key carries no e-mail address (erasure must find nothing in keys); a referral
+        # recorded by an older version under the plain address keeps its key.
+        mail = (friend_email or "").strip().lower()
+        key = rules.source_key("referral", advocate_id, friend_id or email_token(mail))
+        if friend_id is None:
+            legacy = rules.source_key("referral", advocate_id, mail)
+            with store.engine.connect() as conn:
+                shop_id = store.shop_id(platform, shop, conn, create=False)
+                key = existing_key(conn, shop_id, [legacy]) or key
     data = {
         "friend_id": friend_id,
         "friend_email": friend_email and friend_email.strip().lower(),
