@@ -263,3 +263,12 @@ def test_an_unsubscribe_url_that_cannot_be_a_header_is_refused() -> None:
     for bad in ("https://acme.example/désabonner", "https://acme.example/a b", "mailto:x"):
         with pytest.raises(ConfigurationError, match="unsubscribe_url"):
             email_sink(25, unsubscribe_url=bad)
+
+
+def test_an_unsubscribe_link_too_long_for_a_header_line_is_parked(store: Store) -> None:
+    base = "https://acme.example/" + "u" * 980  # with the token, past 998 characters a line
+    with smtp_server() as server:
+        apply([nudge("1")], store, [email_sink(server.port, unsubscribe_url=base)], now=NOW)
+    (row,) = list_outbox(store)
+    assert row.status == "parked" and "too long for a mail header" in (row.reason or "")
+    assert server.messages == []
