@@ -49,6 +49,7 @@ from shopsync.testing.server import Request, Response
 from shopsync.testing.webhooks import Delivery
 from shopsync_shopify import _emu_bulk as bulk_emu
 from shopsync_shopify import _render as render
+from shopsync_shopify._emu_topics import FACT_TOPICS, WEBHOOK_DROPPED, CustomerFacts
 from shopsync_shopify._graphql import Connection, Executor, QueryError
 from shopsync_shopify.mapping import gid, parse_gid
 from shopsync_shopify.versions import API_VERSION
@@ -87,8 +88,8 @@ _ROOTS = {
 _SORTS = {"ID": "id", "UPDATED_AT": "updated_at", "CREATED_AT": "created_at"}
 
 _TOPICS: dict[str, tuple[str, ...]] = {
-    "customer.created": ("customers/create",),
-    "customer.updated": ("customers/update",),
+    "customer.created": ("customers/create", *FACT_TOPICS),
+    "customer.updated": ("customers/update", *FACT_TOPICS),
     "customer.deleted": ("customers/delete",),
     "customer.redact": ("customers/redact",),
     "customer.data_request": ("customers/data_request",),
@@ -349,6 +350,7 @@ class ShopifyEmulator:
         self.bulk_delay = bulk_delay
         self.bulk_fail_after = bulk_fail_after
         self.bulk_url_ttl = bulk_url_ttl
+        self.customer_facts = CustomerFacts()
         self._clock = clock
         self.scopes = scopes
         self.webhook_metafield_namespaces = tuple(webhook_metafield_namespaces)
@@ -1259,11 +1261,16 @@ class ShopifyEmulator:
             if o.customer_id == event.record_id and o.id.isdigit()
         ]
         if topic in ("customers/create", "customers/update"):
-            return render.customer_rest(
-                record,
+            body = render.customer_rest(
+                record,  # type: ignore[arg-type]
                 state,
-                metafield_namespaces=self.webhook_metafield_namespaces,  # type: ignore[arg-type]
+                metafield_namespaces=self.webhook_metafield_namespaces,
             )
+            for key in WEBHOOK_DROPPED:  # since 2025-01 (see ._emu_topics)
+                body.pop(key, None)
+            return body
+        if topic in FACT_TOPICS:
+            return self.customer_facts.payload(topic, event)
         if topic in ("customers/delete", "orders/delete"):
             return {"id": int(event.record_id) if event.record_id.isdigit() else event.record_id}
         if topic == "customers/redact":

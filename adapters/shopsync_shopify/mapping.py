@@ -69,6 +69,7 @@ from shopsync.models import (
 
 __all__ = [
     "PLATFORM",
+    "consent_from_webhook",
     "customer_from_graphql",
     "customer_from_webhook",
     "gid",
@@ -664,43 +665,67 @@ def customer_from_webhook(
 
     ``currency`` is used for ``total_spent`` when the payload does not name one; without
     either, ``total_spent`` is left unknown rather than guessed.
+
+    Only the fields the payload carries are given to the model (``model_fields_set``), so
+    the store keeps what it holds for the rest: since 2025-01 Shopify's customer webhooks
+    carry no ``tags``, marketing consents, ``orders_count`` or ``total_spent`` (changelog
+    https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload),
+    and the birthday metafield only when the subscription names its namespace.
     """
     data = _unwrap(payload, "customer")
     ctx = _Ctx(data)
     if not isinstance(data, Mapping):
         ctx.fail("", "a customer must be a JSON object")
-    code = data.get("currency") or currency
-    total_spent = None
-    if data.get("total_spent") is not None and code:
-        total_spent = ctx.money(data["total_spent"], code, "total_spent")
+    carried: dict[str, Any] = {
+        key: data.get(key) for key in ("email", "phone", "first_name", "last_name") if key in data
+    }
+    if "tags" in data:
+        carried["tags"] = _tags(data.get("tags"))
     email_consent = data.get("email_marketing_consent")
     if email_consent is None and data.get("accepts_marketing") is not None:
         email_consent = {"state": "subscribed" if data["accepts_marketing"] else "not_subscribed"}
-    count = data.get("orders_count")
+    if email_consent is not None or data.get("sms_marketing_consent") is not None:
+        carried["consent"] = Consent(
+            email=_consent_rest(ctx, email_consent, "email_marketing_consent"),
+            sms=_consent_rest(ctx, data.get("sms_marketing_consent"), "sms_marketing_consent"),
+        )
+    if "metafields" in data:
+        carried["birthday"] = _birthday(
+            ctx, _metafield(data, "facts", "birth_date"), "metafields.facts.birth_date"
+        )
+    if "default_address" in data:
+        carried["default_address"] = _address_rest(
+            ctx, data.get("default_address"), "default_address"
+        )
+    if "orders_count" in data:
+        count = data.get("orders_count")
+        carried["orders_count"] = None if count is None else ctx.int(count, "orders_count")
+    code = data.get("currency") or currency
+    if "total_spent" in data:
+        spent = data.get("total_spent")
+        carried["total_spent"] = (
+            ctx.money(spent, code, "total_spent") if spent is not None and code else None
+        )
     return ctx.build(
         Customer,
         "",
         platform=PLATFORM,
         shop=shop,
         id=ctx.id(ctx.required(data, "id", ""), "id"),
-        email=data.get("email"),
-        phone=data.get("phone"),
-        first_name=data.get("first_name"),
-        last_name=data.get("last_name"),
         created_at=ctx.when_req(data.get("created_at"), "created_at"),
         updated_at=ctx.when_req(data.get("updated_at"), "updated_at"),
-        tags=_tags(data.get("tags")),
-        consent=Consent(
-            email=_consent_rest(ctx, email_consent, "email_marketing_consent"),
-            sms=_consent_rest(ctx, data.get("sms_marketing_consent"), "sms_marketing_consent"),
-        ),
-        birthday=_birthday(
-            ctx, _metafield(data, "facts", "birth_date"), "metafields.facts.birth_date"
-        ),
-        default_address=_address_rest(ctx, data.get("default_address"), "default_address"),
-        orders_count=None if count is None else ctx.int(count, "orders_count"),
-        total_spent=total_spent,
+        **carried,
     )
+
+
+@_guarded
+def consent_from_webhook(value: Any, *, path: str) -> MarketingConsent:
+    """One channel's consent as the consent topics send it (``state``, ``opt_in_level``,
+    ``consent_updated_at``); an unknown state reads as ``unknown``."""
+    ctx = _Ctx(value)
+    if not isinstance(value, Mapping):
+        ctx.fail(path, "a consent must be a JSON object")
+    return _consent_rest(ctx, value, path)
 
 
 def _refund_rest(ctx: _Ctx, data: Any, currency: str, path: str) -> Refund:

@@ -19,15 +19,21 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from shopsync.adapter import Deletion, Rejected, WebhookEvent
+from shopsync.adapter import CustomerChange, Deletion, Rejected, WebhookEvent
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
 from shopsync_shopify._shapes import check_shape, triggered_at
-from shopsync_shopify.mapping import customer_from_webhook, order_from_webhook, parse_gid
+from shopsync_shopify.mapping import (
+    consent_from_webhook,
+    customer_from_webhook,
+    order_from_webhook,
+    parse_gid,
+)
 
 __all__ = [
     "BULK_FINISH_TOPIC",
     "COMPLIANCE_TOPICS",
+    "CUSTOMER_FACT_TOPICS",
     "CUSTOMER_TOPICS",
     "ORDER_TOPICS",
     "parse",
@@ -49,6 +55,18 @@ ORDER_TOPICS = frozenset(
     }
 )
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
+CUSTOMER_FACT_TOPICS = frozenset(
+    {
+        "customers_email_marketing_consent/update",
+        "customers_marketing_consent/update",
+        "customer.tags_added",
+        "customer.tags_removed",
+    }
+)
+"""What customer webhooks stopped carrying in 2025-01, each on its own topic (changelog
+https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload;
+tag topics since 2023-07,
+https://shopify.dev/changelog/additional-webhook-subscription-topics-for-customer-tags)."""
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 BULK_FINISH_TOPIC = "bulk_operations/finish"
 """A bulk operation ended (any status): a notice, nothing to store; the payload names the
@@ -124,6 +142,35 @@ def parse(
     raise WebhookError(f"unhandled webhook topic {topic!r}")
 
 
+def customer_change(topic: str, payload: Mapping[str, Any]) -> CustomerChange:
+    """What a consent or tag delivery changes. Payloads: ``customer_id`` and
+    ``email_marketing_consent`` (email consent); ``id`` and ``sms_marketing_consent``
+    (``customers_marketing_consent/update``); ``customerId`` (a GID) and ``tags`` (tags)."""
+    if topic == "customers_email_marketing_consent/update":
+        customer = parse_gid(_id_of(payload, "customer_id"))
+        consent = consent_from_webhook(
+            payload.get("email_marketing_consent"), path="email_marketing_consent"
+        )
+        return CustomerChange(customer, email_consent=consent)
+    if topic == "customers_marketing_consent/update":
+        customer = parse_gid(_id_of(payload, "id"))
+        consent = consent_from_webhook(
+            payload.get("sms_marketing_consent"), path="sms_marketing_consent"
+        )
+        return CustomerChange(customer, sms_consent=consent)
+    key = next((k for k in ("customerId", "customer_id", "id") if payload.get(k)), "customerId")
+    customer = parse_gid(_id_of(payload, key))
+    tags = payload.get("tags")
+    if isinstance(tags, str):
+        tags = [t for t in tags.split(",")]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise WebhookError("tags is not a list of strings")
+    cleaned = tuple(t.strip() for t in tags if t.strip())
+    if topic == "customer.tags_added":
+        return CustomerChange(customer, tags_added=cleaned)
+    return CustomerChange(customer, tags_removed=cleaned)
+
+
 def _id_of(payload: Any, *path: str) -> str:
     value = payload
     for key in path:
@@ -166,6 +213,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
       also sends ``orders/updated`` with the whole order, which is the one applied;
     - ``orders/delete``, ``customers/delete`` and ``products/delete`` delete the record;
     - the compliance topics name a customer to erase or export, or the shop to remove;
+    - the consent and tag topics change a stored customer (``event.customer_changes``);
     - ``bulk_operations/finish`` is a notice (``event.notice``) with nothing to store.
 
     The de-duplication key is ``X-Shopify-Webhook-Id`` (the same across retries).
@@ -217,6 +265,15 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         return dataclasses.replace(event, data_request_customer=_id_of(payload, "customer", "id"))
     if topic == "shop/redact":
         return dataclasses.replace(event, redact_shop=True)
+    if topic in CUSTOMER_FACT_TOPICS:
+        try:
+            change = customer_change(topic, payload)
+        except (InvalidRecordError, WebhookError) as exc:
+            raw = raw_body.decode("utf-8", "replace")
+            return dataclasses.replace(
+                event, rejected=(Rejected("customers", None, raw, str(exc)),)
+            )
+        return dataclasses.replace(event, customer_changes=(change,))
     if topic == BULK_FINISH_TOPIC:
         notice = {
             "bulk_operation": _id_of(payload, "admin_graphql_api_id"),

@@ -21,11 +21,12 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from shopsync.errors import AdapterNotFoundError, ConfigurationError
-from shopsync.models import Customer, Order, Product
+from shopsync.models import Customer, MarketingConsent, Order, Product
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Adapter",
+    "CustomerChange",
     "Deletion",
     "Page",
     "RecordMapper",
@@ -83,6 +84,21 @@ class Deletion:
 
 
 @dataclass(frozen=True)
+class CustomerChange:
+    """A fact about a stored customer that arrives without the customer record (Shopify's
+    consent and tag topics since 2025-01): applied to the stored row, never replacing it.
+
+    A consent is applied unless the store holds one updated later (a retried delivery that
+    arrives after a newer one changes nothing)."""
+
+    customer_id: str
+    email_consent: MarketingConsent | None = None
+    sms_consent: MarketingConsent | None = None
+    tags_added: tuple[str, ...] = ()
+    tags_removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified webhook delivery, mapped: what the store must do with it."""
 
@@ -105,6 +121,8 @@ class WebhookEvent:
     redact_shop: bool = False
     ping: bool = False
     """A test delivery with nothing to apply (WooCommerce sends one on creation)."""
+    customer_changes: Sequence[CustomerChange] = ()
+    """Consent and tag changes of stored customers (see :class:`CustomerChange`)."""
     notice: Mapping[str, str] | None = None
     """A platform notice with nothing to store, e.g. Shopify's ``bulk_operations/finish``
     (``bulk_operation``, ``status``, ``error_code``): a waiting reader may act on it."""

@@ -133,6 +133,9 @@ def handle(
             log.info("duplicate delivery %s (%s) ignored", event.delivery_id, event.topic)
             return WebhookResult("duplicate", event.topic, event.shop, event.delivery_id)
         upserted = store.upsert(event.records, conn=tx, same_stamp=False)
+        store.apply_customer_changes(
+            platform, event.shop, event.customer_changes, conn=tx, now=received
+        )
         quarantined = store.quarantine(platform, event.shop, event.rejected, conn=tx)
         deleted = sum(
             store.delete(
@@ -186,7 +189,7 @@ def _refuse_if_active(store: Store, platform: str, shop: str, received: dt.datet
 
 
 def _customers_touched(event: WebhookEvent) -> set[str]:
-    touched = set()
+    touched = {change.customer_id for change in event.customer_changes}
     for record in event.records:
         if isinstance(record, Customer):
             touched.add(record.id)

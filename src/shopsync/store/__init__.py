@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from shopsync._urls import shown_url, url_secrets
-from shopsync.adapter import Rejected
+from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
@@ -157,6 +157,13 @@ def _without_personal_data(order: Order) -> Order:
             "refunds": tuple(r.model_copy(update={"note": None}) for r in order.refunds),
         }
     )
+
+
+def _partial_columns() -> tuple[str, ...]:
+    """Columns a partial customer update may keep (read with the stored row)."""
+    from shopsync.store._partial import COLUMNS
+
+    return COLUMNS
 
 
 def _now() -> dt.datetime:
@@ -524,10 +531,15 @@ class Store:
             "sms_consent",
             "sms_opt_in",
             "sms_consent_at",
+            *_partial_columns(),
         )
         fresh, newer = self._classify(newest, existing, result, same_stamp)
         self._delete(c, customers, shop_id, [r.id for r in newer])
         rows = [_rows.customer_row(shop_id, r) for r in fresh + newer]
+        from shopsync.store._partial import keep_unsent
+
+        for row, record in zip(rows, fresh + newer, strict=True):
+            keep_unsent(row, record, existing.get(record.id))  # a partial update
         kept = {row["id"]: _consent.keep_known(row, existing.get(row["id"])) for row in rows}
         if rows:
             c.execute(customers.insert(), rows)
@@ -1017,6 +1029,27 @@ class Store:
                 at=at,
                 lift_suppression=lift_suppression,
             )
+
+    def apply_customer_changes(
+        self,
+        platform: str,
+        shop: str,
+        changes: Iterable[CustomerChange],
+        conn: Connection | None = None,
+        *,
+        now: dt.datetime | None = None,
+    ) -> int:
+        """Apply consent and tag changes that arrived without a customer record (see
+        :func:`shopsync.store._partial.apply_changes`); returns the customers changed."""
+        changes = list(changes)
+        if not changes:
+            return 0
+        from shopsync.store._partial import apply_changes
+
+        at = _rows.to_micros(now or _now())
+        with self._conn(conn) as c:
+            shop_id = self.shop_id(platform, shop, c)
+            return apply_changes(c, shop_id, changes, at)
 
     def consent_counts(self, platform: str, shop: str) -> _consent.ConsentCounts:
         """How many customers e-mail marketing can reach, and why the others cannot."""
