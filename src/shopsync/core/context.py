@@ -17,11 +17,11 @@ import numpy as np
 import polars as pl
 
 from shopsync import clv
+from shopsync._quantity import QUANTITY_DECIMALS
 from shopsync.core._data import DAY_US, Frames, paid_orders
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import AlsoBought, also_bought
 from shopsync.errors import FitError
-from shopsync.models import QUANTITY_DECIMALS
 
 __all__ = ["ShopContext", "day_start", "purchases", "shop_context"]
 
