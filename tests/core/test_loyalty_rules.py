@@ -452,6 +452,15 @@ RULE_SETS = [
             }
         }
     ).loyalty,
+    Policy.from_dict(  # approved at payment: category and order milestones paid then
+        {
+            "loyalty": {
+                "earn": {"pending_days": 0},
+                "category_bonus": {"points": 30},
+                "milestones": {"orders": [{"orders": 2, "points": 50}]},
+            }
+        }
+    ).loyalty,
 ]
 
 
@@ -512,3 +521,25 @@ def test_next_change_names_the_approval_expiry_and_birthday() -> None:
     d = run(History("c", birthdays=(birthday,)), T0)
     assert d.next_change == to_micros(dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc))
     assert run(History("c"), T0).next_change is None
+
+
+def test_category_bonus_without_a_return_window() -> None:
+    """With ``pending_days = 0`` points are approved at payment: the bonus is paid then."""
+    rules = Policy.from_dict(
+        {
+            "loyalty": {
+                "earn": {"pending_days": 0},
+                "category_bonus": {"points": 25},
+                "tiers": {"tiers": []},
+            }
+        }
+    )
+    h = History(
+        "c",
+        (order("1", T0, categories=("Tea",)), order("2", T0 + DAY, categories=("Tea", "Cups"))),
+    )
+    d = run(h, T0 + 2 * DAY, rules.loyalty)
+    assert [(e.key, e.at) for e in d.entries if e.kind == "bonus"] == [
+        ("bonus:category:c:1", T0),
+        ("bonus:category:c:2", T0 + DAY),
+    ]

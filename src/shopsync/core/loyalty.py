@@ -583,8 +583,9 @@ def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
         if not pending:
             state.credit_lot(key, points)
         state.activity(at)
-        if not pending:
+        if not pending:  # approved at payment: what approval pays is paid now
             milestones.on_kept_order(state, tiers, at, facts.order_id)
+            _category_bonus(state, at, order, points)
     _check_promotion(state, tiers, at)
     if points > 0:
         milestones.check_progress(state, tiers, at, facts.order_id)
@@ -652,6 +653,12 @@ def _on_approve(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
         state.credit_lot(key, remaining)
         milestones.on_kept_order(state, tiers, at, facts.order_id)
         _check_promotion(state, tiers, at)
+    _category_bonus(state, at, order, remaining)
+
+
+def _category_bonus(state: _State, at: int, order: _Order, remaining: int) -> None:
+    """A first order in a category, paid when the order's points are approved."""
+    facts = order.facts
     bonus = state.settings.category_bonus.points
     fresh = sorted(set(facts.categories) - state.categories)
     if bonus and remaining > 0 and fresh and order.earned > 0:
