@@ -78,6 +78,7 @@ import polars as pl
 from sqlalchemy import text
 
 from shopsync.core._data import Frames, _tables, load, paid_orders, to_us
+from shopsync.core.features import REAL_ORDERS_SQL
 from shopsync.core.planner import plan
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
@@ -530,7 +531,10 @@ def _latest_order(store: Store, shops: dict[tuple[str, str], int]) -> dt.datetim
         ids = ", ".join(str(int(i)) for i in shops.values())
         with store.engine.connect() as conn:
             newest = conn.execute(
-                text(f"SELECT max(created_at) FROM orders WHERE shop_id IN ({ids})")
+                text(
+                    f"SELECT max(created_at) FROM orders WHERE shop_id IN ({ids})"
+                    f" AND {REAL_ORDERS_SQL}"  # test orders never count
+                )
             ).scalar()
     if newest is None:
         raise ConfigurationError("the store holds no orders; run `shopsync sync` first")

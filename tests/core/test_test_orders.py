@@ -12,9 +12,11 @@ from decimal import Decimal
 import pytest
 
 from shopsync import loyalty, metrics
+from shopsync.backtest import backtest
 from shopsync.core.actions import LoyaltyAward, ReviewRequest, WinBack
 from shopsync.core.features import customer_features
 from shopsync.core.planner import plan, plan_customer
+from shopsync.errors import ConfigurationError
 from shopsync.models import Order
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, P, S, customer, order, policy
@@ -93,3 +95,9 @@ def test_a_test_order_does_not_hold_back_a_win_back(store: Store) -> None:
     only_winback = policy(reviews={"enabled": False}, replenishment={"enabled": False})
     real_only = [a for a in plan(store, only_winback, T0) if isinstance(a, WinBack)]
     assert real_only and real_only[0].facts["last_order_id"] == "o1"
+
+
+def test_a_store_holding_only_test_orders_has_nothing_to_backtest(store: Store) -> None:
+    store.upsert([customer("tester"), a_test_order("t1", "tester", T0)])
+    with pytest.raises(ConfigurationError, match="holds no orders"):
+        backtest(store, None, T0 - 30 * DAY, T0)
