@@ -143,3 +143,26 @@ def test_a_plan_dated_after_the_present_says_the_ledger_is_not_current(
         assert loyalty.ledger_entries(store, platform, name) == []
     finally:
         store.close()
+
+
+def test_the_report_right_after_a_sync_counts_the_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync.testing import emulate
+
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    with emulate("shopify", seed=5, **FAST, **SMALL) as shopify:
+        _configure(tmp_path, shopify)
+        _credentials(monkeypatch, shopify)
+        assert runner.invoke(app, ["sync"]).exit_code == 0
+    out = tmp_path / "report.html"
+    written = runner.invoke(app, ["report", "--out", str(out), "--as-of", "2026-06-01"])
+    assert written.exit_code == 0, written.output
+    store = Store(f"sqlite:///{tmp_path / 'shop.db'}")
+    try:
+        platform, name = store.shops()[0]
+        assert loyalty.ledger_status(store, platform, name, END) is None
+        assert loyalty.shop_balance(store, platform, name).lifetime > 0  # not the 0 of issue 17
+    finally:
+        store.close()
