@@ -261,7 +261,13 @@ def plan_command(
     where = inputs.where(inputs.configured(options, target))
     store = inputs.open_store(options, db, filled=True)
     try:
-        result = plan(store, inputs.policy_for(options, policy), moment, **where)
+        result = plan(
+            store,
+            inputs.policy_for(options, policy),
+            moment,
+            platform=where.get("platform"),
+            shop=where.get("shop"),
+        )
         consent = _consent_lines(store, where)
     finally:
         store.close()
@@ -346,8 +352,14 @@ def apply_command(
             sinks.append(JsonLines(jsonl, root=jsonl.parent))
         if csv:
             sinks.append(Csv(csv, root=csv.parent))
-        with using(shop):
-            planned = plan(store, inputs.policy_for(options, policy), moment, **where)
+        with using(shop, sources):
+            planned = plan(
+                store,
+                inputs.policy_for(options, policy),
+                moment,
+                platform=where.get("platform"),
+                shop=where.get("shop"),
+            )
             report = apply(planned, store, sinks, now=moment, dry_run=dry_run)
     finally:
         store.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,7 +217,7 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
     table.add_column("")
     for shop in result.shops:
         table.add_column(f"{shop.platform}\n{shop.shop}", justify="right")
-    rows = [
+    rows: list[tuple[str, Callable[[ShopFigures], str]]] = [
         ("records synced", lambda s: f"{s.sync.records:,}"),
         ("quarantined", lambda s: f"{s.sync.total('quarantined'):,}"),
         ("sync seconds", lambda s: f"{s.sync.duration:.1f}"),
