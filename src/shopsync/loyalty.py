@@ -73,6 +73,7 @@ from shopsync.core.policy import Policy
 from shopsync.models import Customer, Money
 from shopsync.store import Store, insert_ignoring_duplicates
 from shopsync.store import _ledger_mark as _mark
+from shopsync.store._privacy import email_token, existing_key
 from shopsync.store.schema import (
     MONEY_SCALE,
     customers,
@@ -899,8 +900,16 @@ def record_referral(
     if friend_id is None and not friend_email:
         raise LoyaltyError("a referral needs the friend's customer id or email")
     micros = _utc(at)
-    friend = friend_id or (friend_email or "").strip().lower()
-    key = key or rules.source_key("referral", advocate_id, friend)
+    if key is None:
+        # The key carries no e-mail address (erasure must find nothing in keys); a referral
+        # recorded by an older version under the plain address keeps its key.
+        mail = (friend_email or "").strip().lower()
+        key = rules.source_key("referral", advocate_id, friend_id or email_token(mail))
+        if friend_id is None:
+            legacy = rules.source_key("referral", advocate_id, mail)
+            with store.engine.connect() as conn:
+                shop_id = store.shop_id(platform, shop, conn, create=False)
+                key = existing_key(conn, shop_id, [legacy]) or key
     data = {
         "friend_id": friend_id,
         "friend_email": friend_email and friend_email.strip().lower(),

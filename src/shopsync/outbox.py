@@ -894,7 +894,11 @@ def record_unsubscribe(
     rows; returns how many were cancelled. Recording it twice keeps the first time."""
     at = _rows.to_micros(_aware(now) if now is not None else _utcnow())
     with store.transaction() as conn:
-        shop_id = store.shop_id(platform, shop, conn)
+        # Never create the shop: after shop/redact a late click must not bring it back (the
+        # shop's data is gone, so nothing will be sent to anyone there).
+        shop_id = store.shop_id(platform, shop, conn, create=False)
+        if shop_id == NO_SHOP:
+            return 0
         dialect = conn.dialect.name
         values = {
             "shop_id": shop_id,

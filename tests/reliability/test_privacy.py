@@ -30,9 +30,11 @@ from shopsync.adapter import Rejected
 from shopsync.core.actions import Action
 from shopsync.models import (
     Address,
+    Consent,
     ConsentState,
     Customer,
     MarketingConsent,
+    OptInLevel,
     Order,
 )
 from shopsync.sinks._base import DeliveryContext, Guarantee
@@ -353,3 +355,214 @@ def test_a_late_update_does_not_revive_a_deleted_record(store: Store) -> None:
 def _summary() -> Iterator[None]:
     yield
     print(f"\nconsent property: {dict(SEEN)}")
+
+
+# --------------------------------------------------------------------------- issue 16 item 9
+
+FRIEND_IP = "203.0.113.77"
+
+
+def _leftovers(store: Store, *extra: str) -> list[tuple[str, str, list[str]]]:
+    """:func:`scan`, also for ``extra`` values (an IP address, a hashed e-mail...)."""
+    found = scan(store)
+    with store.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                for column, value in row._mapping.items():
+                    text = value if isinstance(value, str) else json.dumps(value, default=str)
+                    hits = [v for v in extra if v and v.lower() in (text or "").lower()]
+                    if hits:
+                        found.append((table.name, column, hits))
+    return found
+
+
+def _referral_world(store: Store, shop: str) -> tuple[Customer, list[Order], Order, str]:
+    """The victim as customer, guest buyer, referred friend (by e-mail and IP, under a new
+    key and under a key of the kind older versions wrote), reviewer, unsubscriber and
+    recipient of outbox messages; ``advocate`` referred them and holds points for it."""
+    from shopsync import loyalty, reviews
+    from shopsync.outbox import record_unsubscribe
+    from shopsync.store.schema import loyalty_ledger, outbox
+
+    state = _load(store, "shopify", shop, seed=7)
+    customer, orders, guest = _victim_records(state)
+    store.upsert([customer, *orders, guest])
+    advocate = next(c for c in state.customers if c != customer.id)
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+    key = loyalty.record_referral(
+        store,
+        "shopify",
+        shop,
+        advocate_id=advocate,
+        friend_email=VICTIM["email"],
+        ip=FRIEND_IP,
+        at=at,
+    )
+    assert VICTIM["email"] not in key, "a new referral key must not carry the friend's e-mail"
+    legacy = f"referral:{advocate}:{VICTIM['email']}"  # what shopsync wrote before
+    loyalty.record_referral(
+        store,
+        "shopify",
+        shop,
+        advocate_id=advocate,
+        friend_id=customer.id,
+        ip=FRIEND_IP,
+        at=at,
+        key=legacy,
+    )
+    shop_id = store.shop_id("shopify", shop)
+    bonus = f"bonus:referral:{legacy}:advocate"
+    with store.transaction() as conn:
+        conn.execute(
+            loyalty_ledger.insert().values(
+                shop_id=shop_id, customer_id=advocate, source_key=bonus, kind="bonus",
+                pending=0, approved=50, effective_at=1, recorded_at=1, order_id=orders[0].id,
+                reason="referral reward (advocate)", detail={"source_key": bonus},
+            )
+        )  # fmt: skip
+        for who, idem in ((advocate, f"loyalty_award:{shop}:{bonus}"), (customer.id, "nudge:1")):
+            conn.execute(
+                outbox.insert().values(
+                    shop_id=shop_id, idempotency_key=idem, sink="jsonl", stage=1, kind="nudge",
+                    customer_id=who, marketing=1, model="shopsync.core.actions:Action",
+                    action={"note": idem, "to": VICTIM["email"] if who == customer.id else ""},
+                    status="done", attempts=1, due_at=1, next_attempt_at=1, created_at=1,
+                    updated_at=1,
+                )
+            )  # fmt: skip
+    product = orders[0].line_items[0].product_id or "p1"
+    reviews.record(store, "shopify", shop, customer.id, product, at, rating=5, review_id="r-1")
+    record_unsubscribe(store, "shopify", shop, customer.id, now=at)
+    return customer, orders, guest, advocate
+
+
+def _redact_doc(shop: str, customer: Customer, orders: list[Order]) -> dict[str, Any]:
+    return {
+        "shop_id": 548380009,
+        "shop_domain": shop,
+        "customer": {"id": int(customer.id), "email": VICTIM["email"], "phone": VICTIM["phone"]},
+        "orders_to_redact": [int(o.id) for o in orders],
+    }
+
+
+def test_redaction_also_clears_referrals_ledger_keys_and_outbox_keys(store: Store) -> None:
+    from shopsync.store.schema import loyalty_inputs, loyalty_ledger
+
+    shop = "referrals.myshopify.com"
+    customer, orders, _guest, advocate = _referral_world(store, shop)
+    assert _leftovers(store, FRIEND_IP), "the victim's data should be there before"
+    _deliver(store, "customers/redact", _redact_doc(shop, customer, orders), "r-1", shop=shop)
+    assert _leftovers(store, FRIEND_IP) == []
+    # The advocate keeps their referrals and points; only the friend's data went.
+    with store.engine.connect() as conn:
+        kept = list(
+            conn.execute(select(loyalty_inputs).where(loyalty_inputs.c.customer_id == advocate))
+        )
+        points = list(
+            conn.execute(select(loyalty_ledger).where(loyalty_ledger.c.customer_id == advocate))
+        )
+    assert len(kept) == 2 and all(r.data.get("ip") is None for r in kept)
+    assert [p.approved for p in points] == [50]
+
+
+def test_a_referral_recorded_under_an_old_key_is_not_recorded_twice(store: Store) -> None:
+    from shopsync import loyalty
+    from shopsync.store.schema import loyalty_inputs
+
+    shop = "oldkeys.myshopify.com"
+    store.shop_id("shopify", shop)
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+    legacy = "referral:42:friend@old.example"
+    loyalty.record_referral(
+        store,
+        "shopify",
+        shop,
+        advocate_id="42",
+        friend_email="friend@old.example",
+        at=at,
+        key=legacy,
+    )
+    again = loyalty.record_referral(
+        store, "shopify", shop, advocate_id="42", friend_email="Friend@Old.example ", at=at
+    )
+    assert again == legacy
+    with store.engine.connect() as conn:
+        assert len(list(conn.execute(select(loyalty_inputs)))) == 1
+
+
+def test_a_data_request_exports_everything_held_about_the_person(store: Store) -> None:
+    shop = "access.myshopify.com"
+    customer, orders, guest, advocate = _referral_world(store, shop)
+    doc = {
+        "shop_id": 548380009,
+        "shop_domain": shop,
+        "customer": {"id": int(customer.id), "email": VICTIM["email"], "phone": VICTIM["phone"]},
+        "orders_requested": [int(o.id) for o in orders],
+        "data_request": {"id": 9999},
+    }
+    export = _deliver(store, "customers/data_request", doc, "dr-1", shop=shop).export
+    assert export["customer"]["email"] == VICTIM["email"]
+    assert {o["id"] for o in export["orders"]} == {o.id for o in orders} | {guest.id}
+    assert [r["product_id"] for r in export["reviews"]] and export["reviews"][0]["rating"] == 5
+    assert [s["channel"] for s in export["suppressions"]] == ["email"]
+    assert [m["idempotency_key"] for m in export["outbox"]] == ["nudge:1"]
+    referred = export["referrals"]
+    assert len(referred) == 2 and {r["advocate_id"] for r in referred} == {advocate}
+    assert all(r["ip"] == FRIEND_IP for r in referred)
+    assert "loyalty_ledger" in export and "loyalty_inputs" in export
+    text = json.dumps(export)
+    assert VICTIM["email"] in text and FRIEND_IP in text
+
+
+def test_an_unsubscribe_after_shop_redact_does_not_bring_the_shop_back(store: Store) -> None:
+    from shopsync.outbox import record_unsubscribe
+
+    shop = "gone.myshopify.com"
+    state = _load(store, "shopify", shop, seed=8)
+    customer_id = next(iter(state.customers))
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)
+    body = json.dumps({"shop_id": 1, "shop_domain": shop}).encode()
+    headers = {
+        "X-Shopify-Topic": "shop/redact",
+        "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Webhook-Id": "wipe-1",
+        "X-Shopify-Hmac-Sha256": sign(SECRET, body),
+    }
+    webhooks.handle("shopify", headers, body, store, SECRET, now=later)
+    assert ("shopify", shop) not in store.shops()
+    assert record_unsubscribe(store, "shopify", shop, customer_id) == 0
+    assert ("shopify", shop) not in store.shops()
+    with store.engine.connect() as conn:
+        assert list(conn.execute(select(suppressions))) == []
+
+
+def test_the_ad_audience_drops_who_withdrew_consent_or_was_erased(
+    store: Store, tmp_path: Path
+) -> None:
+    from shopsync.privacy import prune_audience
+    from shopsync.sinks.files import AdAudience, audience_row
+
+    shop = "audience.myshopify.com"
+    state = _load(store, "shopify", shop, seed=9)
+    consent = MarketingConsent(state=ConsentState.SUBSCRIBED, opt_in_level=OptInLevel.SINGLE_OPT_IN)
+    people = [
+        c.model_copy(update={"consent": Consent(email=consent), "email": f"p{n}@aud.example"})
+        for n, c in enumerate(list(state.customers.values())[:3])
+    ]
+    store.upsert(people)
+    sink = AdAudience("audience.csv", root=tmp_path)
+    rows = [audience_row(c) for c in people]
+    lines = [f"{r['email_sha256']},{r['phone_sha256']}" for r in rows if r]
+    sink.path.write_text("Email,Phone\n" + "".join(f"{line}\n" for line in lines), encoding="utf-8")
+    # One withdraws consent on the platform, one is erased.
+    withdrawn = people[0].model_copy(
+        update={
+            "consent": Consent(email=MarketingConsent(state=ConsentState.UNSUBSCRIBED)),
+            "updated_at": people[0].updated_at + dt.timedelta(days=1),
+        }
+    )
+    store.upsert([withdrawn])
+    store.redact_customer("shopify", shop, people[1].id)
+    assert prune_audience(store, sink, "shopify", shop) == 2
+    assert sink.path.read_text(encoding="utf-8").splitlines() == ["Email,Phone", lines[2]]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".audience")]  # no temp left

@@ -877,9 +877,13 @@ class Store:
             return int(deleted.rowcount)
 
     def export_customer(self, platform: str, shop: str, customer_id: str) -> dict[str, Any]:
-        """Everything the store holds about one customer, as JSON-ready data (GDPR access)."""
+        """Everything the store holds about one customer, as JSON-ready data (GDPR access):
+        the customer, their orders and guest orders under their e-mail, consent history,
+        loyalty ledger and inputs, referrals naming them, reviews, outbox messages and
+        suppressions."""
         customer = self.get(Customer, platform, shop, customer_id)
         shop_id = self.shop_id(platform, shop, create=False)
+        emails = [customer.email] if customer is not None and customer.email else []
         with self.engine.connect() as conn:
             order_ids = list(
                 conn.execute(
@@ -888,6 +892,8 @@ class Store:
                     )
                 ).scalars()
             )
+            extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
+        order_ids += extras.pop("guest_order_ids")
         return {
             "platform": platform,
             "shop": shop,
@@ -900,6 +906,7 @@ class Store:
                 {"channel": ch, "observed_at": at.isoformat(), "state": state}
                 for ch, at, state in self.consent_history(platform, shop, customer_id)
             ],
+            **extras,
         }
 
     def redact_customer(
@@ -959,6 +966,9 @@ class Store:
                 (reviews, "customer_id"),
             ):
                 self._delete(c, table, shop_id, [customer_id], column=column)
+            # Referrals naming them, and keys or payloads holding their e-mail, in other
+            # customers' records too (an advocate's referral, ledger and outbox keys).
+            _privacy.erase_mentions(c, shop_id, customer_id, emails)
             # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
             c.execute(
                 update(outbox)

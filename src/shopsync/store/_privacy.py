@@ -1,4 +1,5 @@
-"""The store's SQL for what destructive webhooks leave behind: tombstones and shop activity.
+"""The store's SQL for privacy: tombstones, shop activity, erasure of keys and referrals, and
+the access export.
 
 A tombstone keeps a deleted or redacted record out of the store whatever a late delivery or
 a later sync page says. Both platforms sign only the body of a delivery, and a deletion body
@@ -11,15 +12,39 @@ whatever the platform still has.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Column, Connection, Table, Text, cast, func, or_, select, update
 
 from shopsync.store import _rows
-from shopsync.store.schema import sync_cursors, tombstones, webhook_deliveries
+from shopsync.store.schema import (
+    loyalty_inputs,
+    loyalty_ledger,
+    orders,
+    outbox,
+    reviews,
+    suppressions,
+    sync_cursors,
+    tombstones,
+    webhook_deliveries,
+)
 
-__all__ = ["Tombstone", "last_activity", "lift_tombstones", "list_tombstones"]
+__all__ = [
+    "Tombstone",
+    "email_token",
+    "erase_mentions",
+    "existing_key",
+    "export_extras",
+    "last_activity",
+    "lift_tombstones",
+    "list_tombstones",
+]
 
 RESOURCES = ("customers", "orders", "products")
 
@@ -77,3 +102,182 @@ def last_activity(conn: Connection, shop_id: int) -> dt.datetime | None:
     ).scalar()
     known = [v for v in (synced, delivered) if v is not None]
     return _rows.from_micros(max(known)) if known else None
+
+
+# -- keys without personal data ------------------------------------------------------------
+
+
+def email_token(email: str) -> str:
+    """What an idempotency key holds instead of an e-mail address: ``email-sha256:<32 hex>``.
+
+    Deterministic, so recording the same referral twice stays a no-op; a hash of an address
+    can still be matched by whoever has the address, so erasure replaces it too."""
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    return f"email-sha256:{digest[:32]}"
+
+
+def existing_key(conn: Connection, shop_id: int, keys: Sequence[str]) -> str | None:
+    """The first of ``keys`` already recorded as a loyalty input of the shop."""
+    found = set(
+        conn.execute(
+            select(loyalty_inputs.c.key).where(
+                loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.key.in_(list(keys))
+            )
+        ).scalars()
+    )
+    return next((k for k in keys if k in found), None)
+
+
+# Columns where a key or a payload may carry an e-mail address: keys derived from a referral
+# (input key -> ledger ``bonus:referral:<key>:<side>`` -> outbox ``loyalty_award:<shop>:...``),
+# and the JSON that repeats them.
+_KEYED: tuple[tuple[Table, tuple[str, ...]], ...] = (
+    (loyalty_inputs, ("key", "data")),
+    (loyalty_ledger, ("source_key", "detail", "reason")),
+    (outbox, ("idempotency_key", "action", "result", "reason")),
+    (reviews, ("key",)),
+)
+
+
+def _replace(value: Any, pattern: re.Pattern[str], tokens: dict[str, str]) -> Any:
+    def swap(match: re.Match[str]) -> str:
+        return tokens[match.group(0).lower()]
+
+    if isinstance(value, str):
+        return pattern.sub(swap, value)
+    if value is None:
+        return None
+    return json.loads(pattern.sub(swap, json.dumps(value)))
+
+
+def erase_mentions(conn: Connection, shop_id: int, customer_id: str, emails: Iterable[str]) -> int:
+    """Erase a person from what other customers' records keep about them (GDPR erasure).
+
+    Referral inputs naming them as the friend (by id or e-mail) lose the e-mail and the IP
+    address; every key and payload holding one of their addresses (or its
+    :func:`email_token`) gets one random token instead, the same in every table, so the
+    ledger entries derived from a referral key still match it and nothing is credited or
+    sent twice. Returns how many rows changed."""
+    values = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    changed = 0
+    referrals = conn.execute(
+        select(loyalty_inputs.c.id, loyalty_inputs.c.data).where(
+            loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.kind == "referral"
+        )
+    ).all()
+    for row in referrals:
+        data = dict(row.data or {})
+        mail = str(data.get("friend_email") or "").strip().lower()
+        if data.get("friend_id") != customer_id and not (mail and mail in values):
+            continue
+        data.update(friend_email=None, ip=None)
+        conn.execute(update(loyalty_inputs).where(loyalty_inputs.c.id == row.id).values(data=data))
+        changed += 1
+    needles = values + [email_token(v) for v in values]
+    if not needles:
+        return changed
+    # One random token per value (the address, its hash), the same in every table.
+    tokens = {n: f"erased-{secrets.token_hex(8)}" for n in needles}
+    pattern = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+    for table, names in _KEYED:
+        columns: list[Column[Any]] = [table.c[n] for n in names]
+        hits = [
+            func.lower(cast(c, Text)).contains(n, autoescape=True) for c in columns for n in needles
+        ]
+        rows = conn.execute(
+            select(table.c.id, *columns).where(table.c.shop_id == shop_id, or_(*hits))
+        ).all()
+        for row in rows:
+            fresh = {n: _replace(row._mapping[n], pattern, tokens) for n in names}
+            conn.execute(update(table).where(table.c.id == row.id).values(**fresh))
+            changed += 1
+    return changed
+
+
+# -- access export -------------------------------------------------------------------------
+
+
+def _plain(row: Any, drop: tuple[str, ...] = ("shop_id",)) -> dict[str, Any]:
+    out = {}
+    for key, value in row._mapping.items():
+        if key in drop:
+            continue
+        out[key] = value
+    return out
+
+
+def _instants(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        if isinstance(data.get(name), int):
+            data[name] = _rows.from_micros(data[name]).isoformat()  # type: ignore[union-attr]
+    return data
+
+
+def export_extras(
+    conn: Connection, shop_id: int, customer_id: str, emails: Iterable[str]
+) -> dict[str, Any]:
+    """Everything besides the customer row, their orders and consent history that the store
+    holds about a person (GDPR access): guest orders under their e-mail, loyalty ledger and
+    inputs, referrals naming them as the friend, reviews, outbox messages, suppressions."""
+    values = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    guest_ids: list[str] = []
+    if values:
+        guest_ids = list(
+            conn.execute(
+                select(orders.c.id).where(
+                    orders.c.shop_id == shop_id,
+                    func.lower(orders.c.email).in_(values),
+                    or_(orders.c.customer_id.is_(None), orders.c.customer_id != customer_id),
+                )
+            ).scalars()
+        )
+
+    def rows(table: Table, *where: Any, order: Any = None) -> list[dict[str, Any]]:
+        query = select(table).where(table.c.shop_id == shop_id, *where)
+        if order is not None:
+            query = query.order_by(order)
+        return [_plain(r) for r in conn.execute(query)]
+
+    ledger = [
+        _instants(r, "effective_at", "recorded_at")
+        for r in rows(
+            loyalty_ledger, loyalty_ledger.c.customer_id == customer_id, order=loyalty_ledger.c.id
+        )
+    ]
+    inputs = [
+        _instants(r, "occurred_at")
+        for r in rows(
+            loyalty_inputs, loyalty_inputs.c.customer_id == customer_id, order=loyalty_inputs.c.id
+        )
+    ]
+    referrals = []
+    for r in rows(loyalty_inputs, loyalty_inputs.c.kind == "referral", order=loyalty_inputs.c.id):
+        data = r["data"] or {}
+        mail = str(data.get("friend_email") or "").strip().lower()
+        if data.get("friend_id") == customer_id or (mail and mail in values):
+            referrals.append(
+                {
+                    "advocate_id": r["customer_id"],
+                    "at": _rows.from_micros(r["occurred_at"]).isoformat(),  # type: ignore[union-attr]
+                    **data,
+                }
+            )
+    messages = [
+        _instants(r, "due_at", "next_attempt_at", "created_at", "updated_at", "finished_at")
+        for r in rows(outbox, outbox.c.customer_id == customer_id, order=outbox.c.id)
+    ]
+    return {
+        "guest_order_ids": guest_ids,
+        "loyalty_ledger": ledger,
+        "loyalty_inputs": inputs,
+        "referrals": referrals,
+        "reviews": [
+            _instants(r, "reviewed_at")
+            for r in rows(reviews, reviews.c.customer_id == customer_id, order=reviews.c.id)
+        ],
+        "outbox": messages,
+        "suppressions": [
+            _instants(r, "created_at")
+            for r in rows(suppressions, suppressions.c.customer_id == customer_id)
+        ],
+    }
