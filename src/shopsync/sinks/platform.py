@@ -187,6 +187,8 @@ class Platform:
             points = write_back_balance(context.store, customer, context.now).approved
         except LoyaltyError as stale:
             raise DeliveryError(f"points balance not written: {stale}") from None
+        if len(self._ledger_checked) > 1000:  # a long-lived sink: keep only recent runs
+            self._ledger_checked.clear()
         self._ledger_checked.add(key)
         return str(points)
 
