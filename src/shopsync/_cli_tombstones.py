@@ -64,9 +64,9 @@ def tombstones_list(
 def tombstones_lift(
     ctx: typer.Context,
     shop: str = typer.Argument(..., help="The shop, as the store names it."),
-    customer: list[str] = typer.Option(None, "--customer", help="A customer id (repeatable)."),
-    order: list[str] = typer.Option(None, "--order", help="An order id (repeatable)."),
-    product: list[str] = typer.Option(None, "--product", help="A product id (repeatable)."),
+    customer: list[str] = typer.Option(None, "--customer", help="A customer id."),
+    order: list[str] = typer.Option(None, "--order", help="An order id."),
+    product: list[str] = typer.Option(None, "--product", help="A product id."),
     everything: bool = typer.Option(False, "--all", help="Every tombstone of the shop."),
     db: str = DB,
     platform: str = PLATFORM,
