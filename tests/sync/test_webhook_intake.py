@@ -78,11 +78,19 @@ def test_deliveries_keep_the_store_in_step(platform: str, receiver) -> None:  # 
         # may carry one stamp, and a delivery never replaces a version with the same stamp
         # (it could be the older one). The next sync, which reads the platform, settles it.
         for order_id in ids[:2]:
-            assert store.get(Order, platform, adapter.shop, order_id) == view["orders"][order_id]
+            got = store.get(Order, platform, adapter.shop, order_id)
+            assert got is not None
+            if platform == "woocommerce" and got.refunds:
+                # a WooCommerce order body lists refunds as {id, reason, total} only: marked
+                # incomplete until the next sync reads them whole
+                assert not got.refunds_complete
+                got = got.model_copy(update={"refunds_complete": True})
+            assert got == view["orders"][order_id]
         assert store.get(Order, platform, adapter.shop, ids[3]) is None
         assert store.get(Customer, platform, adapter.shop, new.id) == view["customers"][new.id]
         sync(adapter, store)
         assert store.get(Order, platform, adapter.shop, ids[2]) == view["orders"][ids[2]]
+        assert store.get(Order, platform, adapter.shop, ids[1]) == view["orders"][ids[1]]
         assert {r.status for r in results} <= {"applied", "duplicate", "ping"}
         assert all(status == 200 for _, _, status in state.deliveries if status is not None)
 
