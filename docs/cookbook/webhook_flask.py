@@ -117,7 +117,14 @@ def main(argv: list[str]) -> int:
     sinks = [JsonLines("actions.jsonl", root=OUT_DIR)]  # named as the nightly job's
     with shopsync.Store(STORE_URL) as store:
         while True:
-            count = work(store, policy, sinks)
+            try:
+                count = work(store, policy, sinks)
+            except shopsync.ShopSyncError as exc:
+                if not exc.retryable or "--once" in argv:
+                    raise
+                # e.g. the nightly job is applying: the notes stay for the next pass
+                log.warning("pass not done, trying again in 30 s: %s", exc)
+                count = 0
             if "--once" in argv:
                 print(f"planned {count} changed customers")
                 return 0

@@ -177,3 +177,37 @@ def test_the_worker_runs_as_a_script(tmp_path: Path, shop: EmulatedShop, policy_
     assert len((tmp_path / "out" / "actions.jsonl").read_text().splitlines()) > 0
     with shopsync.Store(url) as again:
         assert changed(again) == []
+
+
+def test_the_worker_loop_outlives_a_retryable_failure(
+    tmp_path: Path, policy_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that fails for a reason that passes (another apply holds the store, the
+    database restarts) is tried again; the notes stay until a pass finishes."""
+    from shopsync.errors import TransportError
+
+    webhook_flask = _script("webhook_flask")
+    monkeypatch.setattr(webhook_flask, "STORE_URL", f"sqlite:///{tmp_path / 'shop.db'}")
+    passes: list[str] = []
+
+    def work(*args: Any) -> int:
+        passes.append("pass")
+        if len(passes) == 1:
+            raise TransportError("connection reset")
+        return 0
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds: float) -> None:
+        if len(passes) >= 2:
+            raise Stop
+
+    monkeypatch.setattr(webhook_flask, "work", work)
+    monkeypatch.setattr(webhook_flask.time, "sleep", sleep)
+    with pytest.raises(Stop):
+        webhook_flask.main([])
+    assert passes == ["pass", "pass"]
+    with pytest.raises(TransportError):  # --once reports it (cron mails the failure)
+        passes.clear()
+        webhook_flask.main(["--once"])
