@@ -353,14 +353,12 @@ def apply_command(
         if csv:
             sinks.append(Csv(csv, root=csv.parent))
         with using(shop, sources):
+            rules = inputs.policy_for(options, policy)
             planned = plan(
-                store,
-                inputs.policy_for(options, policy),
-                moment,
-                platform=where.get("platform"),
-                shop=where.get("shop"),
+                store, rules, moment, platform=where.get("platform"), shop=where.get("shop")
             )
-            report = apply(planned, store, sinks, now=moment, dry_run=dry_run)
+            # the outbox keeps the policy: a later apply without one holds to the same rules
+            report = apply(planned, store, sinks, now=moment, dry_run=dry_run, policy=rules)
     finally:
         store.close()
         for adapter in adapters:
