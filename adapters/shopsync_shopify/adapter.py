@@ -44,6 +44,7 @@ from shopsync.errors import (
     PlatformError,
     RateLimitedError,
     ResponseError,
+    TransportError,
 )
 from shopsync.http import HttpClient, RetryPolicy, redact_url
 from shopsync.models import Customer, Money, Order, Product
@@ -76,6 +77,8 @@ REQUEST_SECONDS = 0.3
 """One paged request's round trip and server time, for the estimate (a 90-order page)."""
 MAX_QUERY_COST = 1000
 MAX_PAGE = 250
+ORDER_WINDOW = dt.timedelta(days=60)
+"""What Shopify shows of a shop's orders to a token without ``read_all_orders``."""
 _START_SIZE = {"customers": 100, "orders": 50, "products": 50}
 """First page sizes, chosen to fit the cap under the 2025-07 pricing before any answer."""
 _NODE_PRIOR = {"customers": 6.0, "orders": 123.0, "products": 16.0}
@@ -162,6 +165,7 @@ class ShopifyAdapter(BulkReads):
         """Page sizes Shopify refused as too costly, per resource (a pricing we mis-model)."""
         self._per_record: dict[str, float] = {}
         """Actual points per record read by paging, as Shopify charged them."""
+        self._granted: frozenset[str] | None = None
         self.read_path: dict[str, str] = {}
         """Per resource, how the last read went: ``"paging"`` or ``"bulk"``."""
         self._currency: str | None = None
@@ -521,6 +525,31 @@ class ShopifyAdapter(BulkReads):
             search = f"updated_at:>='{updated_since.astimezone(dt.timezone.utc).isoformat()}'"
         data = self.graphql(query, {"query": search}, requested=1)["data"]
         return int(data[root]["count"])
+
+    def order_window(self) -> dt.datetime | None:
+        """The creation time before which Shopify hides orders from this token: 60 days
+        ago without ``read_all_orders`` (silently: the API answers as if there were no
+        older orders; https://shopify.dev/docs/api/usage/access-scopes), else None."""
+        if self._granted is None:
+            try:
+                self._granted = self.granted_access()
+            except (PlatformError, TransportError) as exc:  # say nothing rather than guess
+                log.info("could not read the granted scopes: %s", exc)
+                return None
+        if "read_all_orders" in self._granted:
+            return None
+        return dt.datetime.now(dt.timezone.utc) - ORDER_WINDOW
+
+    def read_limits(self) -> list[str]:
+        """What this token cannot see, one sentence each naming the fix (sync report)."""
+        since = self.order_window()
+        if since is None:
+            return []
+        return [
+            f"orders: Shopify shows this app only the last 60 days (since {since:%Y-%m-%d}) "
+            "because the token lacks read_all_orders; older orders were not read. "
+            + self.access_notes(frozenset())[0].split(": ", 1)[1]
+        ]
 
     def config_problems(self) -> list[str]:
         """What in this adapter's settings stops it working right today (``shopsync check``):

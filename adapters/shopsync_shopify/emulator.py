@@ -70,6 +70,8 @@ PLANS: dict[str, tuple[float, float]] = {
 """GraphQL bucket size and restore rate (points, points/s) per plan."""
 MAX_QUERY_COST = 1000
 MAX_PAGE = 250
+ORDER_WINDOW = dt.timedelta(days=60)
+"""What an app without ``read_all_orders`` sees of a shop's orders."""
 RATE_DOC = "https://shopify.dev/api/usage/rate-limits"
 _REST_LIMIT_MESSAGE = (
     "Exceeded 2 calls per second for api client. "
@@ -542,14 +544,16 @@ class ShopifyEmulator:
         def single(resource: str) -> Callable[[dict[str, Any]], Any]:
             def resolve(args: dict[str, Any]) -> Any:
                 found = state.records(resource).get(parse_gid(args["id"]))
-                return self._renderer(resource)(found) if found is not None else None
+                if found is None or not self._visible(resource, found):
+                    return None
+                return self._renderer(resource)(found)
 
             return resolve
 
         def count(resource: str) -> Callable[[dict[str, Any]], Any]:
             def resolve(args: dict[str, Any]) -> Any:
                 matches = search_filter(args.get("query"))
-                rows = state.ordered(resource)
+                rows = self._window(resource, state.ordered(resource))
                 n = sum(1 for r in rows if matches(r)) if matches else len(rows)
                 limit = args.get("limit", 10000)
                 if limit is not None and n > limit:
@@ -596,6 +600,18 @@ class ShopifyEmulator:
             "codeDiscountNodeByCode": self._discount_by_code,
         }
 
+    def _visible(self, resource: str, record: Any) -> bool:
+        """Without ``read_all_orders`` Shopify shows only orders created in the last 60 days,
+        silently (https://shopify.dev/docs/api/usage/access-scopes, ``read_all_orders``)."""
+        if resource != "orders" or "read_all_orders" in self.scopes.split(","):
+            return True
+        return bool(record.created_at >= self.state.clock() - ORDER_WINDOW)
+
+    def _window(self, resource: str, rows: list[Any]) -> list[Any]:
+        if resource != "orders" or "read_all_orders" in self.scopes.split(","):
+            return rows
+        return [r for r in rows if self._visible(resource, r)]
+
     def _node(self, node_id: str) -> Any:
         kind = node_id.split("/")[-2] if node_id.startswith("gid://") else ""
         if kind == "BulkOperation":
@@ -605,13 +621,15 @@ class ShopifyEmulator:
         if resource is None:
             return None
         found = self.state.records(resource).get(parse_gid(node_id))
-        return self._renderer(resource)(found) if found is not None else None
+        if found is None or not self._visible(resource, found):
+            return None
+        return self._renderer(resource)(found)
 
     def _rows(
         self, resource: str, sort_key: str | None, query: str | None
     ) -> tuple[list[Any], str]:
         by = _SORTS.get(sort_key or "ID", "id")
-        rows = self.state.ordered(resource, by)
+        rows = self._window(resource, self.state.ordered(resource, by))
         matches = search_filter(query)
         if matches is not None:
             rows = [r for r in rows if matches(r)]
@@ -1064,7 +1082,7 @@ class ShopifyEmulator:
     def _rest_rows(self, resource: str, params: Mapping[str, str]) -> tuple[list[Any], str]:
         order = params.get("order", "id asc").split()
         by = order[0] if order and order[0] in ("id", "updated_at", "created_at") else "id"
-        rows = self.state.ordered(resource, by)
+        rows = self._window(resource, self.state.ordered(resource, by))
         tests: list[Callable[[Any], bool]] = []
         for name in ("updated_at", "created_at"):
             if params.get(f"{name}_min"):

@@ -235,6 +235,8 @@ def _sync_one(adapter: Any, store: Store, *, full: bool, resources: list[str]) -
     for name, r in report.resources.items():
         table.add_row(name, *(f"{getattr(r, c):,}" for c in columns_by_header.values()))
     console.print(table)
+    for warning in report.warnings:  # e.g. Shopify's 60-day order window
+        console.print(f"warning: {warning}", markup=False, soft_wrap=True)
     from shopsync.consent import consent_summary
 
     # loud when nobody can be e-mailed (a WooCommerce store without a consent source)

@@ -66,6 +66,11 @@ class SyncReport:
     shop: str
     resources: dict[str, ResourceReport] = field(default_factory=dict)
     duration: float = 0.0
+    orders_visible_since: dt.datetime | None = None
+    """When the platform hid older orders from these credentials (Shopify without
+    ``read_all_orders``: the last 60 days), the creation time before which none were read."""
+    warnings: list[str] = field(default_factory=list)
+    """What the platform withheld, one sentence each naming the fix (the CLI prints them)."""
 
     def total(self, counter: str) -> int:
         return sum(int(getattr(r, counter)) for r in self.resources.values())
@@ -108,6 +113,9 @@ def sync(
         )
     if hasattr(adapter, "read_deletions"):
         report.resources["deletions"] = _sync_deletions(adapter, store, full, overlap)
+    if "orders" in report.resources and hasattr(adapter, "order_window"):
+        report.orders_visible_since = adapter.order_window()
+        report.warnings.extend(getattr(adapter, "read_limits", list)())
     report.duration = time.perf_counter() - started
     return report
 
