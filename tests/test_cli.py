@@ -545,3 +545,49 @@ def test_the_sync_report_counts_shopify_retries(tmp_path: Path) -> None:
         assert header.rstrip(" ┃").endswith("retries")
         counted[platform] = sum(int(row.strip("│ ").rsplit("│", 1)[1].strip()) for row in rows)
     assert counted == {"shopify": 2, "woocommerce": 2}
+
+
+def test_emulate_prints_a_shell_line_that_keeps_the_secret_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+
+    code = "from shopsync.cli import main; main()"
+    args = [sys.executable, "-c", code, "emulate", "woocommerce", "--customers", "5"]
+    child = subprocess.Popen(
+        [*args, "--orders", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    lines: list[str] = []
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.append(line.strip())
+            if "Ctrl-C stops it" in line:
+                break
+        exports = [line for line in lines if line.startswith("export ")]
+        command = next(line for line in lines if line.startswith("shopsync sync"))
+        environment = {}
+        for export in exports:
+            name, _, value = export.removeprefix("export ").partition("=")
+            environment[name] = value.strip("'")
+        assert environment and all(f"=env:{name}" in command for name in environment)
+        assert all(value not in command for value in environment.values())
+        # the line works as printed, with no warning about a literal credential
+        db = ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+        done = subprocess.run(
+            [sys.executable, "-c", code, *command.split()[1:], *db],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **environment},
+        )
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+    assert "orders" in done.stdout

@@ -113,12 +113,34 @@ def emulate_command(
         for key, value in shop.settings.items():
             shown = value.get_secret_value() if hasattr(value, "get_secret_value") else value
             console.print(f"  {key} = {shown!r}", markup=False)
+        console.print("from the shell (the credentials stay out of the command line):")
+        for line in _shell_lines(platform, shop.settings):
+            console.print(f"  {line}", markup=False, soft_wrap=True)
         console.print("Ctrl-C stops it.")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             console.print("stopped")
+
+
+def _shell_lines(platform: str, settings: dict[str, Any]) -> list[str]:
+    """``export`` lines for the credentials and a ``shopsync sync`` line that reads them
+    with ``env:``, the form the CLI asks for (a literal credential gets a warning)."""
+    import shlex
+
+    from shopsync.config import is_credential
+
+    exports, options = [], []
+    for key, value in settings.items():
+        text = str(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
+        if is_credential(key):
+            name = f"SHOPSYNC_EMULATED_{key.upper()}"
+            exports.append(f"export {name}={shlex.quote(text)}")
+            options.append(f"-s {key}=env:{name}")
+        else:
+            options.append(f"-s {shlex.quote(f'{key}={text}')}")
+    return [*exports, f"shopsync sync {platform} {' '.join(options)}"]
 
 
 @app.command("check")
