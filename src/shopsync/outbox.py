@@ -527,6 +527,12 @@ def _attempt(
     load = partial(_load_action, row.model, row.action)
     held = deferral(store, row, sink, moment, rules, load, creates_code=False)
     if held is not None:
+        try:  # a row that must be cancelled is cancelled, not deferred
+            _prepare(store, row, moment, policy)
+        except Cancelled as exc:
+            return settle("cancelled", reason=str(exc))
+        except Exception:  # reported by the attempt, once the row may go
+            pass
         defer_row(store, row.id, row.attempts, held, at)
         base = (row.idempotency_key, row.sink, row.kind, row.customer_id)
         return Delivery(*base, "deferred", row.attempts, reason=held)
@@ -629,7 +635,10 @@ def _dry_run(
             report.waiting += 1
             report.deliveries.append(Delivery(*base, "waiting", reason="not due yet"))
             continue
-        if item.shop_id is not None:
+        try:
+            if item.shop_id is None:
+                raise Cancelled(f"shop {item.shop!r} is not in the store")
+            action, context = _prepare(store, item, moment, policy)
             creates = _earlier_sink_accepts(item, sink, sinks)
             rules = policy if policy is not None else dry_rules.of(item.shop_id)
             load = partial(_load_action, item.model, item.action)
@@ -638,10 +647,6 @@ def _dry_run(
                 report.deferred += 1
                 report.deliveries.append(Delivery(*base, "deferred", reason=held))
                 continue
-        try:
-            if item.shop_id is None:
-                raise Cancelled(f"shop {item.shop!r} is not in the store")
-            action, context = _prepare(store, item, moment, policy)
             payload = sink.render(action, context)
         except Cancelled as exc:
             report.cancelled += 1

@@ -196,3 +196,15 @@ def test_a_retry_without_the_policy_keeps_the_last_policy_rules(shop_store: Stor
     apply([nudge("4", due_at=MORNING)], shop_store, [sink], now=MORNING, policy=Policy())
     later = NIGHT + dt.timedelta(days=1)
     assert apply([nudge("5", due_at=later)], shop_store, [sink], now=later).delivered == 1
+
+
+def test_a_withdrawn_consent_cancels_even_inside_quiet_hours(shop_store: Store) -> None:
+    """Cancelling is final and comes first: a row is not deferred for a customer who may no
+    longer receive marketing at all."""
+    shop_store.upsert([customer("7", consent="unsubscribed")])
+    sink = Recorder()
+    for dry_run in (True, False):
+        report = apply([nudge("7")], shop_store, [sink], now=NIGHT, policy=quiet(), dry_run=dry_run)
+        assert report.cancelled == 1 and report.deferred == 0, dry_run
+    (row,) = list_outbox(shop_store)
+    assert row.status == "cancelled" and "consent" in (row.reason or "")
