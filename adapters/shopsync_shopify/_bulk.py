@@ -286,7 +286,6 @@ class BulkReads:
     ) -> Iterator[Page[R]]:
         records: list[R] = []
         high_water: dt.datetime | None = None
-        before = self.http.stats.as_dict()
         for part in files:
             part.seek(0)
             roots: list[dict[str, Any]] = []
@@ -329,18 +328,16 @@ class BulkReads:
                 if len(records) + len(rejected) >= page_size:
                     # Not in updated_at order: only the last page carries the high-water
                     # mark (see shopsync.adapter.Page).
-                    yield self._bulk_page(records, rejected, None, before)
+                    yield self._bulk_page(records, rejected, None)
                     records, rejected[:] = [], []
-                    before = self.http.stats.as_dict()
         if records or rejected or high_water is not None:
-            yield self._bulk_page(records, rejected, high_water, before)
+            yield self._bulk_page(records, rejected, high_water)
 
     def _bulk_page(
         self: ShopifyAdapter,
         records: list[R],
         rejected: list[Rejected],
         high_water: dt.datetime | None,
-        before: dict[str, int],
     ) -> Page[R]:
         stats = self._page_stats()  # everything since the last page (see adapter.py)
         return Page(

@@ -189,3 +189,19 @@ def test_a_failing_bulk_read_never_applies_partial_orders_and_pages_instead(
         assert adapter.read_path["orders"] == "paging"
     assert shop.emulator.stats["bulk"] == 2  # tried twice, then paged
     assert not rejected and orders == {k: expressible(v) for k, v in shop.state.orders.items()}
+
+
+def test_retries_of_a_bulk_read_reach_the_sync_report(shopify_shop: Any, tmp_path: Any) -> None:
+    """The count query, the operation's creation, its polls and the download come before the
+    first page: their retries are counted in it (they used to be left out of every page)."""
+    shop = shopify_shop(customers=20, orders=60, seed=5)
+    shop.faults.retry_after = 0.01
+    with _connect(shop, bulk_threshold=0) as adapter:
+        store = shopsync.Store(f"sqlite:///{tmp_path / 's.db'}")
+        shop.faults.inject("429")
+        shop.faults.inject("5xx")
+        report = shopsync.sync(adapter, store)
+        store.close()
+        assert adapter.read_path["orders"] == "bulk"
+        assert dict(shop.faults.counts) == {"429": 1, "5xx": 1}
+        assert sum(r.retries for r in report.resources.values()) == 2
