@@ -58,6 +58,7 @@ from shopsync_shopify.mapping import (
     gid,
     order_from_graphql,
     order_from_webhook,
+    parse_gid,
     product_from_graphql,
 )
 from shopsync_shopify.versions import API_VERSION, version_problem
@@ -456,32 +457,35 @@ class ShopifyAdapter(BulkReads):
         )
 
     def read_deletions(self, updated_since: dt.datetime | None = None) -> Iterator[Deletion]:
-        """Orders and products deleted since then, from the REST Events API
-        (``verb=destroy``). Shopify keeps no such event for customers: their deletion reaches
-        shopsync only through the ``customers/delete`` and ``customers/redact`` webhooks."""
-        url = f"{self.base_url}/admin/api/{self.api_version}/events.json"
-        params: dict[str, Any] = {"filter": "Order,Product", "verb": "destroy", "limit": MAX_PAGE}
-        if updated_since is not None:
-            params["created_at_min"] = updated_since.astimezone(dt.timezone.utc).isoformat()
-        kinds: dict[str, Resource] = {"Order": "orders", "Product": "products"}
-        while True:
-            body = self.http.json(
-                "GET",
-                url,
-                params=params,
-                headers={"X-Shopify-Access-Token": self._token.get_secret_value()},
-            )
-            events = body.get("events") if isinstance(body, dict) else None
-            if not isinstance(events, list):
-                raise ResponseError("events.json answer has no events list", platform=PLATFORM)
-            for event in events:
-                kind = kinds.get(event.get("subject_type"))
-                if kind is None or event.get("verb") != "destroy":
-                    continue
-                yield Deletion(kind, str(event["subject_id"]), _parse_time(event["created_at"]))
-            if len(events) < MAX_PAGE:
-                return
-            params["since_id"] = events[-1]["id"]
+        """Orders and products deleted since then, from the GraphQL ``events`` query
+        (``action:destroy``; a GraphQL-only app has no REST Events API). Shopify keeps no
+        such event for customers: their deletion reaches shopsync only through the
+        ``customers/delete`` and ``customers/redact`` webhooks."""
+        kinds: dict[str, Resource] = {"ORDER": "orders", "PRODUCT": "products"}
+        for subject, kind in kinds.items():
+            search = f"subject_type:{subject} AND action:destroy"
+            if updated_since is not None:
+                search += f" AND created_at:>='{_iso(updated_since)}'"
+            after: str | None = None
+            while True:
+                data = self.graphql(
+                    queries.DELETIONS,
+                    {"first": MAX_PAGE, "after": after, "query": search},
+                    requested=2 + connection_multiplier(MAX_PAGE),
+                )["data"]
+                connection = data.get("events") if isinstance(data, dict) else None
+                if not isinstance(connection, dict):
+                    raise ResponseError("events answer has no connection", platform=PLATFORM)
+                for event in connection.get("nodes") or ():
+                    if not event or event.get("action") != "destroy":
+                        continue
+                    yield Deletion(
+                        kind, parse_gid(event["subjectId"]), _parse_time(event["createdAt"])
+                    )
+                info = connection.get("pageInfo") or {}
+                if not info.get("hasNextPage"):
+                    break
+                after = info.get("endCursor")
 
     @staticmethod
     def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:

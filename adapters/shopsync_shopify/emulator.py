@@ -49,6 +49,7 @@ from shopsync.testing.server import Request, Response
 from shopsync.testing.webhooks import Delivery
 from shopsync_shopify import _emu_bulk as bulk_emu
 from shopsync_shopify import _render as render
+from shopsync_shopify._emu_events import deletion_events
 from shopsync_shopify._emu_topics import FACT_TOPICS, WEBHOOK_DROPPED, CustomerFacts
 from shopsync_shopify._graphql import Connection, Executor, QueryError
 from shopsync_shopify.mapping import gid, parse_gid
@@ -598,6 +599,7 @@ class ShopifyEmulator:
             "customersCount": count("customers"),
             "productsCount": count("products"),
             "codeDiscountNodeByCode": self._discount_by_code,
+            "events": lambda args: deletion_events(dict(state.deleted), args),
         }
 
     def _visible(self, resource: str, record: Any) -> bool:

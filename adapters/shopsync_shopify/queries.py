@@ -131,6 +131,14 @@ BULK_STATUS = """query ShopsyncBulkStatus($id: ID!) {
     id status errorCode objectCount rootObjectCount url partialDataUrl } }
 }"""
 
+DELETIONS = """query ShopsyncDeletions($first: Int!, $after: String, $query: String) {
+  events(first: $first, after: $after, query: $query, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ... on BasicEvent { action createdAt subjectId subjectType } } }
+}"""
+"""Deleted records through ``events`` (``action:destroy``; 2024-10+), the GraphQL successor
+of the REST Events API and of the deprecated ``deletionEvents``."""
+
 CURRENT_BULK = """query ShopsyncCurrentBulk {
   currentBulkOperation { id status errorCode objectCount url }
 }"""
