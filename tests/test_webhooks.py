@@ -261,3 +261,14 @@ class TestWsgiApp:
             self.call(app, "/webhooks/toy", {**h2, "X-Toy-Hmac": sig}, bad)[0] == "400 Bad Request"
         )
         assert [r.status for r in seen] == ["applied", "duplicate"]
+
+
+def test_compliance_deliveries_are_no_sign_that_a_shop_is_installed(store: Store) -> None:
+    """Shopify sends the compliance topics after the uninstall too (they are the app's, not
+    the shop's subscriptions): an erasure just before shop/redact must not block it."""
+    store.shop_id("toy", SHOP)
+    for n, topic in enumerate(("customers/redact", "customers/data_request", "shop/redact")):
+        assert store.record_delivery("toy", SHOP, f"c-{n}", topic)
+    assert store.last_activity("toy", SHOP) is None
+    assert store.record_delivery("toy", SHOP, "o-1", "orders/updated")
+    assert store.last_activity("toy", SHOP) is not None

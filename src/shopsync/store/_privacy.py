@@ -90,14 +90,21 @@ def lift_tombstones(
     return int(conn.execute(tombstones.delete().where(*where)).rowcount)
 
 
+# Compliance topics are the app's, not the shop's subscriptions: Shopify sends them after the
+# uninstall too, so they are no sign that the shop is still installed.
+COMPLIANCE_TOPICS = ("customers/redact", "customers/data_request", "shop/redact")
+
+
 def last_activity(conn: Connection, shop_id: int) -> dt.datetime | None:
-    """The last sign that the shop is installed: a sync checkpoint or a delivery received."""
+    """The last sign that the shop is installed: a sync checkpoint or a delivery received
+    (other than a compliance topic)."""
     synced = conn.execute(
         select(func.max(sync_cursors.c.updated_at)).where(sync_cursors.c.shop_id == shop_id)
     ).scalar()
     delivered = conn.execute(
         select(func.max(webhook_deliveries.c.received_at)).where(
-            webhook_deliveries.c.shop_id == shop_id
+            webhook_deliveries.c.shop_id == shop_id,
+            webhook_deliveries.c.topic.notin_(COMPLIANCE_TOPICS),
         )
     ).scalar()
     known = [v for v in (synced, delivered) if v is not None]
