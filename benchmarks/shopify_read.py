@@ -9,10 +9,12 @@ reports the measured rate, that bound, and the fraction of it reached (the burst
 excluded by measuring from the first paced request on), plus THROTTLED answers seen and
 records that failed to map (which must be 0).
 
-Bulk (what ``shopsync.sync`` does for a first read above 1,000 orders) is not charged per
-record: its rate is the emulator's and the adapter's own speed. The backfill here streams
-the JSONL result, validates each order and upserts every page into a fresh SQLite store;
-``orders_per_cpu_second`` is that work per second of this process's CPU, i.e. per core.
+Bulk (what ``shopsync.sync`` does when paging would wait longer than a bulk operation's fixed
+overhead: past about 700 orders on the standard plan under the 2025-07 cost model, see
+docs/adapters/shopify.md) is not charged per record: its rate is the emulator's and the
+adapter's own speed. The backfill here streams the JSONL result, validates each order and
+upserts every page into a fresh SQLite store; ``orders_per_cpu_second`` is that work per
+second of this process's CPU, i.e. per core.
 
 The shop is served by a child process (:func:`~shopsync.testing.process.emulate_in_process`),
 so the figures and the peak RSS are the reader's alone.
