@@ -124,3 +124,33 @@ def test_what_a_repair_cuts_is_kept_beside_the_file(store: Store, tmp_path: Path
     apply(actions(), store, [Csv("a.csv", root=tmp_path, columns=COLUMNS)], now=NOW)
     assert rows_of(path)[:3] == list(csv.reader(whole.decode().splitlines(keepends=True)))[:3]
     assert (tmp_path / "a.csv.cut").read_bytes() == broken[len(whole) :]
+
+
+def test_a_repair_never_cuts_a_row_another_process_is_writing(store: Store, tmp_path: Path) -> None:
+    """Two processes appending to one file (the nightly job and the webhook worker): a sink's
+    first-use repair waits for the other writer's lock instead of cutting its row in half."""
+    import fcntl
+    import threading
+
+    run(store, tmp_path)
+    path = tmp_path / "a.csv"
+    other_row = Csv._row(["other:key", "9", "from the other process", "{}"]).encode()
+    with open(path, "ab") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        other.write(other_row[:10])  # half written, lock held
+        other.flush()
+        with store.transaction() as conn:
+            conn.execute(outbox.delete())
+        sink = Csv("a.csv", root=tmp_path, columns=COLUMNS)
+        worker = threading.Thread(
+            target=apply, args=([actions()[2]], store, [sink]), kwargs={"now": NOW}
+        )
+        worker.start()
+        worker.join(0.5)  # it had time to repair and append, had it not waited
+        assert path.read_bytes().endswith(other_row[:10])
+        other.write(other_row[10:])
+        other.flush()
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    worker.join(30)
+    keys = [r[0] for r in rows_of(path)[1:]]
+    assert keys[-2:] == ["other:key", actions()[2].idempotency_key]

@@ -13,6 +13,8 @@ again whole. Appending after the cut instead would glue the new row to the fragm
 a CSV file a fragment that ends inside a quoted cell swallows every row after it. The bytes
 cut off are appended to ``<file>.cut`` beside it, so nothing is lost. A write
 that fails halfway is truncated away at once, so the next row never lands behind a half one.
+Repair and append happen under an exclusive ``flock`` of the file, so two processes writing
+one file (the nightly job and a webhook worker) never interleave rows or cut each other's.
 
 The ad-audience sink writes the customer-match / suppression upload format of the ad
 platforms: emails trimmed and lower-cased, phones in E.164, each SHA-256-hashed (hex), one
@@ -31,12 +33,17 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError
 from shopsync.models import Customer
 from shopsync.sinks._base import Cancelled, DeliveryContext, Guarantee
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("shopsync.sinks")
 
@@ -49,6 +56,24 @@ __all__ = [
     "normalize_email",
     "normalize_phone",
 ]
+
+
+def _exclusive(handle: BinaryIO) -> None:
+    """An exclusive advisory lock on the open file (POSIX ``flock``): two processes appending
+    to one file (the nightly job and a webhook worker) never interleave, and one's repair
+    never cuts the row the other is writing. Without ``fcntl`` (Windows) it does nothing."""
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+
+def _undo(handle: BinaryIO, size: int) -> None:
+    """Cut a failed append off (best effort: the next first use repairs what is left)."""
+    try:
+        handle.truncate(size)
+        handle.flush()
+        os.fsync(handle.fileno())
+    except OSError:
+        pass
 
 
 def _inside(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> Path:
@@ -97,11 +122,10 @@ class _FileSink:
         """Length of the prefix of ``data`` made of whole rows (each ends with a newline)."""
         return data.rfind(b"\n") + 1
 
-    def _repair(self) -> None:
+    def _repair(self, handle: BinaryIO) -> None:
         """Truncate the file back to its last complete row (a crash may have cut one)."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
+        handle.seek(0)
+        data = handle.read()
         keep = self._complete(data)
         if keep < len(data):
             # What is cut goes to <name>.cut first: usually half a row, but a file an older
@@ -117,10 +141,9 @@ class _FileSink:
                 len(data) - keep,
                 aside.name,
             )
-            with open(self.path, "r+b") as handle:
-                handle.truncate(keep)
-                handle.flush()
-                os.fsync(handle.fileno())
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def _line(self, action: Action, context: DeliveryContext) -> tuple[str, str]:
         """(de-duplication key, the text to append)."""
@@ -137,14 +160,15 @@ class _FileSink:
             # must not redirect it outside its directory.
             raise ConfigurationError(f"{self.path} now leads elsewhere (a symlink): not written")
         with self._lock:
-            if self._seen is None:
-                self._repair()
-                self._seen = self._keys_in_file() if self.path.exists() else set()
-            if key in self._seen:
-                return {"path": str(self.path), "written": False}
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab") as handle:
-                start = handle.tell()
+            with open(self.path, "a+b") as handle:
+                _exclusive(handle)  # another process appending here waits (released on close)
+                if self._seen is None:
+                    self._repair(handle)
+                    self._seen = self._keys_in_file()
+                if key in self._seen:
+                    return {"path": str(self.path), "written": False}
+                start = handle.seek(0, os.SEEK_END)
                 try:
                     if start == 0:
                         handle.write(self._header().encode())
@@ -153,19 +177,10 @@ class _FileSink:
                     os.fsync(handle.fileno())
                 except BaseException:
                     self._seen = None  # read the file again before the next append
-                    self._undo(start)
+                    _undo(handle, start)
                     raise
             self._seen.add(key)
         return {"path": str(self.path), "written": True}
-
-    def _undo(self, size: int) -> None:
-        """Cut a failed append off (best effort: the next first use repairs what is left)."""
-        try:
-            with open(self.path, "r+b") as handle:
-                handle.truncate(size)
-                os.fsync(handle.fileno())
-        except OSError:
-            pass
 
     def _header(self) -> str:
         return ""
