@@ -262,7 +262,11 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
             redact_contacts=_contacts(payload.get("customer")),
         )
     if topic == "customers/data_request":
-        return dataclasses.replace(event, data_request_customer=_id_of(payload, "customer", "id"))
+        return dataclasses.replace(
+            event,
+            data_request_customer=_id_of(payload, "customer", "id"),
+            data_request_orders=_ids(payload.get("orders_requested")),
+        )
     if topic == "shop/redact":
         return dataclasses.replace(event, redact_shop=True)
     if topic in CUSTOMER_FACT_TOPICS:

@@ -118,6 +118,8 @@ class WebhookEvent:
     """The customer's email and phone as the platform names them in the erasure request."""
     data_request_customer: str | None = None
     """Customer id whose data must be exported (GDPR customers/data_request)."""
+    data_request_orders: Sequence[str] = ()
+    """Further orders the access request names (Shopify's ``orders_requested``)."""
     redact_shop: bool = False
     ping: bool = False
     """A test delivery with nothing to apply (WooCommerce sends one on creation)."""

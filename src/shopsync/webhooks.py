@@ -164,7 +164,12 @@ def handle(
             store.remove_shop(platform, event.shop, conn=tx)
     export = None
     if event.data_request_customer is not None:
-        export = store.export_customer(platform, event.shop, event.data_request_customer)
+        export = store.export_customer(
+            platform,
+            event.shop,
+            event.data_request_customer,
+            order_ids=event.data_request_orders,
+        )
     return WebhookResult(
         "applied",
         event.topic,

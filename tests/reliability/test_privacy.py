@@ -493,16 +493,19 @@ def test_a_referral_recorded_under_an_old_key_is_not_recorded_twice(store: Store
 def test_a_data_request_exports_everything_held_about_the_person(store: Store) -> None:
     shop = "access.myshopify.com"
     customer, orders, guest, advocate = _referral_world(store, shop)
+    # A guest checkout under another address, which only the platform's request names.
+    other = guest.model_copy(update={"id": "990003", "email": "z.q@elsewhere.example"})
+    store.upsert([other])
     doc = {
         "shop_id": 548380009,
         "shop_domain": shop,
         "customer": {"id": int(customer.id), "email": VICTIM["email"], "phone": VICTIM["phone"]},
-        "orders_requested": [int(o.id) for o in orders],
+        "orders_requested": [int(o.id) for o in orders] + [int(other.id)],
         "data_request": {"id": 9999},
     }
     export = _deliver(store, "customers/data_request", doc, "dr-1", shop=shop).export
     assert export["customer"]["email"] == VICTIM["email"]
-    assert {o["id"] for o in export["orders"]} == {o.id for o in orders} | {guest.id}
+    assert {o["id"] for o in export["orders"]} == {o.id for o in orders} | {guest.id, other.id}
     assert [r["product_id"] for r in export["reviews"]] and export["reviews"][0]["rating"] == 5
     assert [s["channel"] for s in export["suppressions"]] == ["email"]
     assert [m["idempotency_key"] for m in export["outbox"]] == ["nudge:1"]

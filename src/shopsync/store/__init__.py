@@ -876,16 +876,18 @@ class Store:
             )
             return int(deleted.rowcount)
 
-    def export_customer(self, platform: str, shop: str, customer_id: str) -> dict[str, Any]:
+    def export_customer(
+        self, platform: str, shop: str, customer_id: str, *, order_ids: Iterable[str] = ()
+    ) -> dict[str, Any]:
         """Everything the store holds about one customer, as JSON-ready data (GDPR access):
         the customer, their orders and guest orders under their e-mail, consent history,
         loyalty ledger and inputs, referrals naming them, reviews, outbox messages and
-        suppressions."""
+        suppressions. ``order_ids`` are further orders the request names."""
         customer = self.get(Customer, platform, shop, customer_id)
         shop_id = self.shop_id(platform, shop, create=False)
         emails = [customer.email] if customer is not None and customer.email else []
         with self.engine.connect() as conn:
-            order_ids = list(
+            owned = list(
                 conn.execute(
                     select(orders.c.id).where(
                         orders.c.shop_id == shop_id, orders.c.customer_id == customer_id
@@ -893,14 +895,15 @@ class Store:
                 ).scalars()
             )
             extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
-        order_ids += extras.pop("guest_order_ids")
+        wanted = [*order_ids, *extras.pop("guest_order_ids")]
+        chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
         return {
             "platform": platform,
             "shop": shop,
             "customer_id": customer_id,
             "customer": customer.model_dump(mode="json") if customer else None,
             "orders": [
-                o.model_dump(mode="json") for o in self._read(Order, platform, shop, order_ids)
+                o.model_dump(mode="json") for o in self._read(Order, platform, shop, chosen)
             ],
             "consent_history": [
                 {"channel": ch, "observed_at": at.isoformat(), "state": state}
