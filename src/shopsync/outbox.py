@@ -191,7 +191,8 @@ class ApplyReport:
             sends = sum(1 for d in self.deliveries if d.status == "send")
             return f"dry run: {sends} would be sent, {len(self.deliveries) - sends} not"
         return (
-            f"{self.recorded} recorded, {self.delivered} delivered, {self.failed} to retry, "
+            f"{self.recorded} deliveries recorded in the outbox, {self.delivered} delivered, "
+            f"{self.failed} to retry, "
             f"{self.parked} parked, {self.cancelled} cancelled, {self.waiting} waiting"
             + (f", {self.deferred} deferred" if self.deferred else "")
         )

@@ -61,6 +61,8 @@ def test_messages_are_multipart_branded_and_carry_one_click_unsubscribe(store: S
         report = apply(actions, store, [codes, sink], now=NOW)
         sink.close()
     assert report.delivered == 3 and codes.created == ["LOYAL-1X1"], list_outbox(store)
+    # the counts say deliveries (an action and a sink), not actions
+    assert str(report).startswith("3 deliveries recorded in the outbox, 3 delivered")
     marketing, code = server.messages
     assert marketing["To"] == "Ada Lovelace <c1@example.com>"
     assert marketing["From"] == "Acme Outfitters <shop@acme.example>"
