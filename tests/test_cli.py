@@ -591,3 +591,21 @@ def test_emulate_prints_a_shell_line_that_keeps_the_secret_in_the_environment(
         child.wait(timeout=30)
     assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
     assert "orders" in done.stdout
+
+
+def test_the_apply_summary_names_every_outcome() -> None:
+    from shopsync._cli_output import apply_summary
+    from shopsync.outbox import ApplyReport
+
+    class Takes:
+        def __init__(self, kinds: set[str]) -> None:
+            self.kinds = kinds
+
+        def accepts(self, action: Any) -> bool:
+            return str(action) in self.kinds
+
+    report = ApplyReport(recorded=3, delivered=1, failed=1, parked=0, deferred=1)
+    line = apply_summary(report, ["a", "b"], [Takes({"a", "b"}), Takes({"a"})])
+    assert line.startswith("2 actions, 3 deliveries to 2 sinks: 3 new in the outbox, 1 delivered")
+    assert "1 to retry" in line and "1 deferred by a delivery rule" in line
+    assert "parked" not in line and "already" not in line

@@ -70,6 +70,7 @@ def apply_summary(report: Any, actions: Sequence[Any], sinks: Sequence[Any]) -> 
         (report.parked, "parked (see `shopsync outbox list --status parked`)"),
         (report.cancelled, "cancelled"),
         (report.waiting, "waiting (not due yet or in backoff)"),
+        (getattr(report, "deferred", 0), "deferred by a delivery rule (see the outbox)"),
     ):
         if count:
             parts.append(f"{count:,} {label}")
