@@ -88,26 +88,36 @@ def work(
     *,
     batch: int = 500,
 ) -> int:
-    """One pass: plan each noted customer, deliver, then clear the notes; returns how many
-    customers were planned. Killed halfway, the next pass plans them again and the outbox
-    sends nothing twice."""
+    """One pass: plan each noted customer, deliver, then clear their notes; returns how many
+    notes were handled. Killed halfway, the next pass plans them again and the outbox sends
+    nothing twice. A customer whose planning fails in a way that may pass keeps the note."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    notes = changed(store, limit=batch)
     actions: list[Any] = []
-    for note in notes:
+    handled = []
+    for note in changed(store, limit=batch):
         try:
             plan = shopsync.plan_customer(
                 store, policy, now, note.platform, note.shop, note.customer_id
             )
-        except shopsync.ShopSyncError as exc:  # a shop removed since: nothing to plan
-            log.warning("%s %s: not planned: %s", note.shop, note.customer_id, exc)
-            continue
-        actions.extend(plan.actions)
+        except Exception as exc:  # one customer must not stop the others
+            again = not isinstance(exc, shopsync.ShopSyncError) or exc.retryable
+            log.warning(
+                "%s %s: not planned (%s): %s",
+                note.shop,
+                note.customer_id,
+                "kept for the next pass" if again else "dropped",  # e.g. a shop removed since
+                exc,
+            )
+            if again:
+                continue
+        else:
+            actions.extend(plan.actions)
+        handled.append(note)
     report = shopsync.apply(actions, store, sinks, now=now, policy=policy)
-    clear_changes(store, notes)
-    if notes:
-        log.info("planned %d changed customers: %s", len(notes), report)
-    return len(notes)
+    clear_changes(store, handled)
+    if handled:
+        log.info("planned %d changed customers: %s", len(handled), report)
+    return len(handled)
 
 
 def main(argv: list[str]) -> int:

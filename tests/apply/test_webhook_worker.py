@@ -211,3 +211,36 @@ def test_the_worker_loop_outlives_a_retryable_failure(
     with pytest.raises(TransportError):  # --once reports it (cron mails the failure)
         passes.clear()
         webhook_flask.main(["--once"])
+
+
+def test_a_customer_that_cannot_be_planned_now_stays_noted(
+    tmp_path: Path, shop: EmulatedShop, policy_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure that may pass (the database restarting) keeps the note for the next pass;
+    one that will not (a shop removed since) drops it with a log line; neither stops the
+    others."""
+    from shopsync.errors import ConfigurationError, TransportError
+
+    webhook_flask = _script("webhook_flask")
+    store = synced(shop, f"sqlite:///{tmp_path / 'shop.db'}")
+    client = webhook_flask.create_app(store, {"shopify": SECRET}).test_client()
+    noted = deliver_all(client, shop, 6)
+    flaky, gone = noted[0], noted[1]
+    real = shopsync.plan_customer
+
+    def plan_customer(*args: Any) -> Any:
+        if args[-1] == flaky:
+            raise TransportError("connection reset")
+        if args[-1] == gone:
+            raise ConfigurationError("shop removed")
+        if args[-1] == noted[2]:
+            raise RuntimeError("a bug in a rule")
+        return real(*args)
+
+    monkeypatch.setattr(shopsync, "plan_customer", plan_customer)
+    assert webhook_flask.work(store, webhook_flask.load_policy(), []) == 4
+    assert sorted(c.customer_id for c in changed(store)) == sorted([flaky, noted[2]])
+    monkeypatch.undo()
+    assert webhook_flask.work(store, webhook_flask.load_policy(), []) == 2
+    assert changed(store) == []
+    store.close()
