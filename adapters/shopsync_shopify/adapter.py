@@ -385,6 +385,11 @@ class ShopifyAdapter(BulkReads):
             if not info.get("hasNextPage"):
                 return
 
+    def _start_read(self) -> None:
+        """A read's stats start here: requests sent before (a check, a write-back, the
+        previous read's trailing queries) are not counted in its pages."""
+        self._reported = self.http.stats.as_dict()
+
     def _page_stats(self) -> dict[str, int]:
         """Requests, retries and throttle waits since the last page was reported. Counting
         from the previous page rather than from this page's own query keeps in the sync
@@ -400,6 +405,7 @@ class ShopifyAdapter(BulkReads):
     ) -> Iterator[Page[Customer]]:
         """Customers updated at or after ``updated_since``; a full read that paging would make
         wait longer than a bulk operation takes goes through :meth:`backfill_customers`."""
+        self._start_read()
         full = updated_since is None and cursor is None and self.bulk_threshold is not None
         if full and self._use_bulk(
             "customers", self._count(queries.CUSTOMERS_COUNT, "customersCount")
@@ -423,6 +429,7 @@ class ShopifyAdapter(BulkReads):
     def read_products(
         self, updated_since: dt.datetime | None = None, *, cursor: str | None = None
     ) -> Iterator[Page[Product]]:
+        self._start_read()
         currency = self.currency()
         return self._read(
             "products",
@@ -437,6 +444,7 @@ class ShopifyAdapter(BulkReads):
     ) -> Iterator[Page[Order]]:
         """Orders updated at or after ``updated_since``; a read that paging would make wait
         longer than a bulk operation takes goes through :meth:`backfill_orders`."""
+        self._start_read()
         counted = cursor is None and self.bulk_threshold is not None
         if counted and self._use_bulk("orders", self.count_orders(updated_since)):
             try:

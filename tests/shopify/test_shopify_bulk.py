@@ -205,3 +205,17 @@ def test_retries_of_a_bulk_read_reach_the_sync_report(shopify_shop: Any, tmp_pat
         assert adapter.read_path["orders"] == "bulk"
         assert dict(shop.faults.counts) == {"429": 1, "5xx": 1}
         assert sum(r.retries for r in report.resources.values()) == 2
+
+
+def test_a_sync_reports_only_its_own_requests(shopify_shop: Any, tmp_path: Any) -> None:
+    """Requests the adapter sent before the sync (a check, a write-back) are not the sync's."""
+    shop = shopify_shop(customers=10, orders=20, seed=6)
+    shop.faults.retry_after = 0.01
+    with _connect(shop, bulk_threshold=None) as adapter:
+        shop.faults.inject("429")
+        adapter.granted_access()  # retried once, before any sync
+        store = shopsync.Store(f"sqlite:///{tmp_path / 's.db'}")
+        report = shopsync.sync(adapter, store)
+        store.close()
+    assert adapter.http.stats.retries == 1
+    assert sum(r.retries for r in report.resources.values()) == 0
