@@ -155,7 +155,8 @@ def call(app: Any, method: str, query: str) -> tuple[str, str]:
 
 def test_double_opt_in_confirms_on_post_only(store: Store) -> None:
     record_unsubscribe(store, WOO, SHOP, "2", now=T0)
-    url = subscribe_url("https://shop.example/subscribe", SECRET, WOO, SHOP, "2", issued_at=T0)
+    asked = T0 + dt.timedelta(minutes=5)  # asked to subscribe again after unsubscribing
+    url = subscribe_url("https://shop.example/subscribe", SECRET, WOO, SHOP, "2", issued_at=asked)
     query = url.split("?", 1)[1]
     clicked = T0 + dt.timedelta(hours=2)
     app = subscribe_app(store, SECRET, clock=lambda: clicked)
@@ -173,6 +174,15 @@ def test_double_opt_in_confirms_on_post_only(store: Store) -> None:
     counts = store.consent_counts(WOO, SHOP)
     assert counts.by_source == {"double opt-in": 1}  # the earlier unsubscribe was lifted
     assert counts.suppressed == 0
+
+
+def test_a_link_sent_before_an_unsubscribe_cannot_undo_it(store: Store) -> None:
+    token = subscribe_token(SECRET, WOO, SHOP, "1", issued_at=T0)
+    record_unsubscribe(store, WOO, SHOP, "1", now=T0 + dt.timedelta(hours=1))
+    app = subscribe_app(store, SECRET, clock=lambda: T0 + dt.timedelta(hours=2))
+    assert call(app, "POST", f"token={token}")[0] == "409 Conflict"
+    assert email_state(store, "1").state is ConsentState.UNKNOWN
+    assert store.consent_counts(WOO, SHOP).suppressed == 1
 
 
 def test_double_opt_in_refuses_forged_expired_and_unsubscribe_tokens(store: Store) -> None:

@@ -17,7 +17,8 @@ beside it. Platform records that say nothing about consent never erase what is r
   (signed as the unsubscribe link is, :func:`shopsync.outbox.signed_token`). ``GET`` shows a
   button, because mail scanners fetch links; ``POST`` records ``subscribed`` /
   ``confirmed_opt_in`` dated now, with source ``double opt-in``, and lifts an earlier
-  one-click unsubscribe of that channel, the customer having asked again.
+  one-click unsubscribe of that channel, the customer having asked again; a link issued
+  before the customer's latest unsubscribe is refused, so an old link cannot undo it.
 """
 
 from __future__ import annotations
@@ -219,6 +220,12 @@ def verify_subscribe_token(
     """``(platform, shop, customer_id, channel)``; :class:`SignatureError` for a token not
     signed with ``secret``, malformed, or issued more than ``max_age`` ago (or in the future
     by more than a minute: a clock off is not a reason to accept a forged date)."""
+    return _verify(secret, token, now=now, max_age=max_age)[:4]  # type: ignore[return-value]
+
+
+def _verify(
+    secret: str | bytes | SecretStr, token: str, *, now: dt.datetime | None, max_age: dt.timedelta
+) -> tuple[str, str, str, str, dt.datetime]:
     kind, platform, shop, customer_id, channel, stamp = verify_signed_token(
         secret, token, 6, "subscribe"
     )
@@ -233,7 +240,7 @@ def verify_subscribe_token(
         moment - max_age <= issued <= moment + dt.timedelta(minutes=1)
     ):
         raise SignatureError("subscribe link expired")
-    return platform, shop, customer_id, channel
+    return platform, shop, customer_id, channel, issued
 
 
 def subscribe_url(
@@ -292,7 +299,7 @@ def subscribe_app(
         token = (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [""])[0]
         moment = now()
         try:
-            platform, shop, customer_id, channel = verify_subscribe_token(
+            platform, shop, customer_id, channel, issued = _verify(
                 secret, token, now=moment, max_age=max_age
             )
         except SignatureError as exc:
@@ -306,6 +313,10 @@ def subscribe_app(
                 '<button type="submit">Yes, subscribe me</button></form>'
             )
             return answer("200 OK", "Confirm", "Confirm that you want our newsletter?", form)
+        quit_at = store.suppressed_at(platform, shop, customer_id, channel)
+        if quit_at is not None and quit_at >= issued:
+            # unsubscribed after this link was sent: an old link must not undo that
+            return answer("409 Conflict", "Link outdated", "Please subscribe again.")
         consent = MarketingConsent(
             state=ConsentState.SUBSCRIBED,
             opt_in_level=OptInLevel.CONFIRMED_OPT_IN,

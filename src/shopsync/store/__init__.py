@@ -1064,6 +1064,14 @@ class Store:
             shop_id = self.shop_id(platform, shop, c)
             return apply_changes(c, shop_id, changes, at)
 
+    def suppressed_at(
+        self, platform: str, shop: str, customer_id: str, channel: str = "email"
+    ) -> dt.datetime | None:
+        """When the customer unsubscribed ``channel`` through shopsync's link, if they did."""
+        shop_id = self.shop_id(platform, shop, create=False)
+        with self.engine.connect() as conn:
+            return _rows.from_micros(_consent.suppressed_at(conn, shop_id, customer_id, channel))
+
     def consent_counts(self, platform: str, shop: str) -> _consent.ConsentCounts:
         """How many customers e-mail marketing can reach, and why the others cannot."""
         shop_id = self.shop_id(platform, shop, create=False)

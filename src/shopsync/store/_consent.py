@@ -19,7 +19,14 @@ from shopsync.models import ConsentState, MarketingConsent
 from shopsync.store import _rows
 from shopsync.store.schema import consent_history, customers, suppressions
 
-__all__ = ["ConsentCounts", "consent_counts", "customer_ids_by_email", "keep_known", "set_consent"]
+__all__ = [
+    "ConsentCounts",
+    "consent_counts",
+    "customer_ids_by_email",
+    "keep_known",
+    "set_consent",
+    "suppressed_at",
+]
 
 _UNKNOWN = ConsentState.UNKNOWN.value
 CHANNELS = ("email", "sms")
@@ -55,6 +62,17 @@ def customer_ids_by_email(
         for r in rows:
             found.setdefault(r.email, []).append(r.id)
     return found
+
+
+def suppressed_at(conn: Connection, shop_id: int, customer_id: str, channel: str) -> int | None:
+    """When the customer unsubscribed this channel through shopsync's link (micros), if so."""
+    return conn.execute(
+        select(suppressions.c.created_at).where(
+            suppressions.c.shop_id == shop_id,
+            suppressions.c.customer_id == customer_id,
+            suppressions.c.channel == channel,
+        )
+    ).scalar()
 
 
 def set_consent(
