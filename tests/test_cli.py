@@ -385,10 +385,10 @@ def test_a_dry_run_lists_what_would_be_sent(synced_db: str, tmp_path: Path) -> N
     assert not out.exists() and not csv.exists()
     lines = dry.output.splitlines()
     header = next(line for line in lines if "customer" in line and "sink" in line)
-    assert "action" in header and "would" in header
-    for action in actions:  # one row per action and sink, each naming the customer
+    assert "action" in header and "would" in header and "why" in header
+    for action in actions:  # one row per action and sink: the customer, and why
         rows = [line for line in lines if action.kind in line and f" {action.customer_id} " in line]
-        assert len(rows) >= 2, (action.kind, action.customer_id)
+        assert len(rows) >= 2 and all(action.reason in row for row in rows), rows
     n = len(actions)
     assert f"dry run: {n:,} action{'s' * (n > 1)}, {2 * n:,} deliveries to 2 sinks" in dry.output
 

@@ -97,13 +97,17 @@ def _what(delivery: Any) -> str:
     return ", ".join(sorted(payload))
 
 
-def deliveries_table(deliveries: Sequence[Any], title: str) -> Table:
-    """The dry run's deliveries, one row per action and sink."""
+def deliveries_table(
+    deliveries: Sequence[Any], title: str, reasons: dict[str, str] | None = None
+) -> Table:
+    """The dry run's deliveries, one row per action and sink; ``reasons`` maps an
+    idempotency key to its action's reason (why the customer gets it)."""
     table = Table(title=title)
-    for column in ("action", "customer", "sink", "would", "what"):
+    for column in ("action", "customer", "sink", "would", "what", "why"):
         table.add_column(column)
     for d in deliveries:
-        table.add_row(d.kind, d.customer_id, d.sink, d.status, _what(d))
+        why = (reasons or {}).get(d.idempotency_key, "")
+        table.add_row(d.kind, d.customer_id, d.sink, d.status, _what(d), why)
     return table
 
 

@@ -394,7 +394,8 @@ def apply_command(
         return
     if dry_run and report.deliveries:
         title = f"dry run as of {moment:%Y-%m-%d %H:%M} UTC"
-        console.print(output.deliveries_table(report.deliveries, title))
+        reasons = {a.idempotency_key: a.reason for a in planned}
+        console.print(output.deliveries_table(report.deliveries, title, reasons))
     console.print(summary, markup=False)
 
 
