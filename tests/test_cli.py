@@ -398,8 +398,8 @@ def test_a_dry_run_lists_what_would_be_sent(synced_db: str, tmp_path: Path) -> N
     assert len(listed) == n
     first = listed[0]
     assert {"kind", "customer_id", "sink", "status", "reason", "payload"} <= set(first)
-    assert {(d["kind"], d["customer_id"]) for d in listed} == {
-        (a.kind, a.customer_id) for a in actions
+    assert {(d["kind"], d["customer_id"], d["why"]) for d in listed} == {
+        (a.kind, a.customer_id, a.reason) for a in actions
     }
     assert all(d["status"] == "send" and d["payload"]["line"] for d in listed)
     json_alone = CliRunner().invoke(app, [*base, "--json"])

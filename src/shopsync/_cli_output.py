@@ -111,8 +111,9 @@ def deliveries_table(
     return table
 
 
-def deliveries_json(deliveries: Sequence[Any]) -> str:
-    """The dry run's deliveries as a JSON array, for scripts."""
+def deliveries_json(deliveries: Sequence[Any], reasons: dict[str, str] | None = None) -> str:
+    """The dry run's deliveries as a JSON array, for scripts: ``why`` is the action's
+    reason, ``reason`` why it would not be sent (None when it would)."""
     rows = [
         {
             "idempotency_key": d.idempotency_key,
@@ -120,6 +121,7 @@ def deliveries_json(deliveries: Sequence[Any]) -> str:
             "customer_id": d.customer_id,
             "sink": d.sink,
             "status": d.status,
+            "why": (reasons or {}).get(d.idempotency_key),
             "reason": d.reason,
             "payload": d.payload,
         }

@@ -388,13 +388,13 @@ def apply_command(
         for adapter in adapters:
             adapter.close()
     summary = output.apply_summary(report, list(planned), sinks)
+    reasons = {a.idempotency_key: a.reason for a in planned}
     if as_json:
-        typer.echo(output.deliveries_json(report.deliveries))
+        typer.echo(output.deliveries_json(report.deliveries, reasons))
         typer.echo(summary, err=True)
         return
     if dry_run and report.deliveries:
         title = f"dry run as of {moment:%Y-%m-%d %H:%M} UTC"
-        reasons = {a.idempotency_key: a.reason for a in planned}
         console.print(output.deliveries_table(report.deliveries, title, reasons))
     console.print(summary, markup=False)
 
