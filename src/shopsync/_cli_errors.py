@@ -73,7 +73,15 @@ def explain(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         name = f" {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}:{name}. Check the path and its permissions."
+    import sqlite3
+
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if isinstance(getattr(exc, "orig", None), sqlite3.Error):  # a local file has no server
+        return (
+            f"the store could not be used: {cause}. Check --db or [store] url in {CONFIG_FILE}, "
+            "that the file's directory exists and is writable, and that no other program "
+            "keeps the database locked."
+        )
     return (
         f"the store could not be used: {cause}. Check --db or [store] url in {CONFIG_FILE}, "
         "and that the database server is running and reachable."

@@ -39,7 +39,8 @@ from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _incomplete, _privacy, _rows
+from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows
+from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
     consent_history,
     customers,
@@ -63,6 +64,9 @@ from shopsync.store.schema import (
 __all__ = [
     "NO_SHOP",
     "Cursor",
+    "Lease",
+    "LeaseHeld",
+    "LeaseLost",
     "QuarantinedRecord",
     "Store",
     "UpsertResult",
@@ -240,11 +244,38 @@ class Store:
         return config
 
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` (default: the newest)."""
+        """Bring the schema to ``revision`` (default: the newest), in one transaction.
+
+        Threads and processes opening one store at once upgrade it once (the others wait,
+        then find it current); an upgrade cut short by a kill or Ctrl-C leaves the schema as
+        it was, and the next open upgrades it (see :mod:`shopsync.store._engine`).
+        """
         from alembic import command
 
-        with self.engine.begin() as conn:
-            command.upgrade(self._alembic(conn), revision)
+        try:
+            with _engine.migrating(self.engine) as conn:
+                command.upgrade(self._alembic(conn), revision)
+        except SQLAlchemyError as exc:
+            where = self._safe(self.engine.url.render_as_string(hide_password=False))
+            detail = _engine.describe(exc, self.engine.dialect.name)
+            raise StoreError(f"cannot open store {where!r}: {detail}") from None
+
+    @contextmanager
+    def lease(
+        self, name: str, *, holder: str | None = None, ttl: float = 300.0, wait: float = 0.0
+    ) -> Iterator[Lease]:
+        """Hold the named lease for the block: one holder per store at a time.
+
+        For work that spans many transactions (one apply per store; a worker's job). The
+        lease lasts ``ttl`` seconds on the database's clock; call ``renew()`` on it more often
+        than that. A holder that dies stops renewing and the lease goes to the next asker once
+        it expires. Waits up to ``wait`` seconds, then raises :class:`LeaseHeld` (retryable).
+        """
+        held = _engine.acquire(self.engine, name, holder=holder, ttl=ttl, wait=wait)
+        try:
+            yield held
+        finally:
+            held.release()
 
     def schema_version(self) -> str | None:
         """The schema revision the database is at, None for an empty database."""
@@ -271,6 +302,7 @@ class Store:
         """One transaction: everything written through the connection lands or nothing does."""
         try:
             with self.engine.begin() as conn:
+                _engine.begin_write(conn)
                 yield conn
         except BaseException:
             self._forget_shops()  # a rolled-back transaction may have created shop rows we cached
@@ -292,11 +324,14 @@ class Store:
             if found is None and not create:
                 return NO_SHOP
             if found is None:
+                # Two first writers of one shop: the second waits for the first's row.
+                row = {"platform": platform, "shop": shop, "created_at": _rows.to_micros(_now())}
+                insert_ignoring_duplicates(c, shops, [row])
                 found = c.execute(
-                    shops.insert().values(
-                        platform=platform, shop=shop, created_at=_rows.to_micros(_now())
+                    select(shops.c.shop_id).where(
+                        shops.c.platform == platform, shops.c.shop == shop
                     )
-                ).inserted_primary_key[0]
+                ).scalar_one()
         self._shop_ids[key] = found
         self._shop_names[found] = key
         return int(found)
@@ -340,8 +375,11 @@ class Store:
         result = UpsertResult()
         try:
             with self._conn(conn) as c:
-                for (kind, platform, shop), batch in groups.items():
+                for (kind, platform, shop), batch in sorted(
+                    groups.items(), key=lambda item: (item[0][1], item[0][2], item[0][0].__name__)
+                ):
                     shop_id = self.shop_id(platform, shop, c)
+                    self._writing(c, shop_id)
                     batch = self._past_tombstones(c, shop_id, kind, batch, result)
                     if kind is Order:
                         result += self._upsert_orders(c, shop_id, batch, same_stamp)
@@ -431,6 +469,13 @@ class Store:
                 c.execute(
                     update(tombstones).where(*where).values(reason=reason, at=max(at, old.at))
                 )
+
+    @staticmethod
+    def _writing(c: Connection, shop_id: int) -> None:
+        """Writers of one shop take turns: each reads what the one before it committed, so
+        two that insert the same new record (two syncs, a sync and a webhook) both succeed.
+        SQLite: the write transaction does it; PostgreSQL: a transaction advisory lock."""
+        _engine.exclusive(c, f"shop:{shop_id}")
 
     def _forget_shops(self) -> None:
         self._shop_ids.clear()
@@ -742,6 +787,7 @@ class Store:
         """Record where a sync stopped; pass the page's connection to commit both together."""
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
+            self._writing(c, shop_id)
             values = {
                 "cursor": cursor,
                 "high_water": _rows.opt_micros(high_water),
@@ -768,6 +814,7 @@ class Store:
         now = _rows.to_micros(_now())
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
+            self._writing(c, shop_id)
             for item in rejected:
                 key = (
                     item.record_id or "sha256:" + hashlib.sha256(item.raw.encode()).hexdigest()[:32]
@@ -847,6 +894,7 @@ class Store:
         """Note a webhook delivery; False if it was noted before (a retried delivery)."""
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
+            self._writing(c, shop_id)
             seen = c.execute(
                 select(webhook_deliveries.c.delivery_id).where(
                     webhook_deliveries.c.shop_id == shop_id,

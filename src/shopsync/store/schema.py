@@ -395,3 +395,15 @@ delivery_policies = Table(
     Column("policy", Text, nullable=False),
     _instant("recorded_at", nullable=False),
 )
+
+# Added in revision 0010: named leases for work that spans many transactions (one apply per
+# store at a time). ``expires_at`` is on the database's clock; a holder that dies stops
+# renewing and the next asker takes the lease once it has expired.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    _instant("acquired_at", nullable=False),
+    _instant("expires_at", nullable=False),
+)

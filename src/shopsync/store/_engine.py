@@ -1,0 +1,275 @@
+"""How the store holds its database: write transactions, migrations, locks and leases.
+
+Two writers of one store must never see a half-done state of each other, on either engine:
+
+- **SQLite** takes the database's write lock at the start of every write transaction
+  (``BEGIN IMMEDIATE``). Left to itself, pysqlite opens a transaction only at the first
+  INSERT/UPDATE/DELETE, so the reads before it ran outside the transaction: two syncs both
+  read "order 1 is new", and the second insert failed on the primary key. With the lock
+  taken first, the second writer waits (``busy_timeout``) and reads what the first wrote.
+  Readers are not blocked (WAL); writers of one file run one at a time, which SQLite does
+  anyway. pysqlite also runs DDL outside any transaction, so the same explicit BEGIN is what
+  makes a schema upgrade atomic there.
+- **PostgreSQL** keeps its row-level concurrency; what must not interleave takes a
+  transaction-scoped advisory lock (:func:`exclusive`): the migration of one schema, the
+  writes of one shop, one customer's redemption. A transaction lock is released by commit,
+  rollback or the death of the session, so a killed process never leaves it held.
+
+A **lease** (:func:`acquire`) is the long-lived counterpart: a named row with a holder and an
+expiry on the database's own clock, for work that spans many transactions (one apply per
+store). A process that dies stops renewing it and it expires after its ``ttl``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from shopsync.errors import StoreError
+from shopsync.store.schema import leases
+
+__all__ = [
+    "Lease",
+    "LeaseHeld",
+    "LeaseLost",
+    "acquire",
+    "begin_write",
+    "default_holder",
+    "describe",
+    "exclusive",
+    "migrating",
+    "release",
+    "renew",
+]
+
+_MIGRATION = threading.Lock()
+"""Alembic's ``context`` is a module-level proxy: two threads migrating at once would run
+each other's environment. One migration per process at a time."""
+
+
+def begin_write(conn: Connection) -> None:
+    """Make ``conn``'s transaction a write transaction from its first statement (SQLite)."""
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def exclusive(conn: Connection, name: str) -> None:
+    """Hold ``name`` until ``conn``'s transaction ends; others taking it wait.
+
+    PostgreSQL: a transaction advisory lock on a hash of the name and the current schema (two
+    schemas of one database do not wait for each other). SQLite: the write transaction
+    (:func:`begin_write`) already excludes every other writer of the file.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :n, 0))"),
+            {"n": f"/shopsync/{name}"},
+        )
+    else:
+        begin_write(conn)
+
+
+class migrating:
+    """One connection in one transaction that runs a schema upgrade, and only one at a time.
+
+    Threads of this process wait for each other; other processes wait on the database (the
+    SQLite write lock, a PostgreSQL advisory lock) and then see the schema the first one
+    left, so they upgrade nothing twice. The DDL runs inside the transaction on both engines,
+    so a process killed half-way leaves the schema as it was.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        _MIGRATION.acquire()
+        try:
+            conn = self.engine.connect()
+            try:
+                conn.begin()
+                begin_write(conn)
+                exclusive(conn, "schema")
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            _MIGRATION.release()
+            raise
+        self._conn = conn
+        return conn
+
+    def __exit__(self, kind: Any, value: Any, trace: Any) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if kind is None:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+            _MIGRATION.release()
+
+
+def describe(exc: BaseException, dialect: str) -> str:
+    """A store failure in words that fit the engine: a local SQLite file has no server."""
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = cause[0] if cause else type(exc).__name__
+    if dialect == "sqlite":
+        hint = (
+            "check that the database file's directory exists and is writable, that the file "
+            "is a shopsync SQLite store, and that no other program keeps it locked"
+        )
+    else:
+        hint = "check the store URL, and that the database server is running and reachable"
+    return f"{first} ({hint})"
+
+
+# -- leases ------------------------------------------------------------------------------
+
+
+class LeaseHeld(StoreError):
+    """Someone else holds the lease; ``retryable``: it ends when they finish or die."""
+
+    retryable = True
+
+
+class LeaseLost(StoreError):
+    """A lease this process held expired and was taken by another holder."""
+
+    retryable = True
+
+
+@dataclass
+class Lease:
+    """A held lease. :func:`renew` it more often than ``ttl``; :func:`release` it when done."""
+
+    name: str
+    holder: str
+    ttl: float
+    engine: Engine
+
+    def renew(self) -> None:
+        renew(self)
+
+    def release(self) -> None:
+        release(self)
+
+
+def _db_now(conn: Connection) -> ColumnElement[Any]:
+    """The database's clock in microseconds: every process agrees with it, whatever its own
+    clock says."""
+    if conn.dialect.name == "postgresql":
+        return func.cast(
+            func.floor(func.extract("epoch", func.clock_timestamp()) * 1_000_000),
+            postgresql.BIGINT,
+        )
+    return func.cast((func.julianday("now") - 2440587.5) * 86_400_000_000, sqlite.INTEGER)
+
+
+def default_holder() -> str:
+    """Who takes a lease: host, process, and a random part (a pid can be reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _try(engine: Engine, name: str, holder: str, ttl: float) -> tuple[bool, Any]:
+    micros = int(ttl * 1_000_000)
+    with engine.connect() as conn, conn.begin():
+        begin_write(conn)
+        now = _db_now(conn)
+        insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(leases)
+            .values(name=name, holder=holder, acquired_at=now, expires_at=now + micros)
+            .on_conflict_do_update(
+                index_elements=[leases.c.name],
+                set_={"holder": holder, "acquired_at": now, "expires_at": now + micros},
+                where=(leases.c.expires_at < now) | (leases.c.holder == holder),
+            )
+            .returning(leases.c.holder)
+        )
+        if conn.execute(statement).first() is not None:
+            return True, None
+        return False, conn.execute(
+            select(leases.c.holder, (leases.c.expires_at - now).label("left")).where(
+                leases.c.name == name
+            )
+        ).first()
+
+
+def acquire(
+    engine: Engine,
+    name: str,
+    *,
+    holder: str | None = None,
+    ttl: float = 300.0,
+    wait: float = 0.0,
+    poll: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Lease:
+    """Take the lease ``name`` for ``ttl`` seconds, waiting up to ``wait`` seconds for it.
+
+    Taking it again with the same ``holder`` renews it; an expired lease goes to whoever asks
+    next. Raises :class:`LeaseHeld` (retryable) if another holder keeps it past ``wait``.
+    """
+    if ttl <= 0:
+        raise ValueError("a lease needs a positive ttl")
+    holder = holder or default_holder()
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            taken, other = _try(engine, name, holder, ttl)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot take lease {name!r}: {describe(exc, engine.dialect.name)}"
+            ) from exc
+        if taken:
+            return Lease(name, holder, ttl, engine)
+        if time.monotonic() >= deadline:
+            who, left = (other.holder, max(int(other.left), 0) / 1e6) if other else ("?", 0.0)
+            raise LeaseHeld(
+                f"lease {name!r} is held by {who} for up to {left:.0f} s more; "
+                "try again when that run has finished"
+            )
+        sleep(min(poll, max(deadline - time.monotonic(), 0.0)))
+
+
+def renew(lease: Lease) -> None:
+    """Extend the lease by its ttl from now; raises :class:`LeaseLost` if it was taken."""
+    with lease.engine.connect() as conn, conn.begin():
+        begin_write(conn)
+        now = _db_now(conn)
+        changed = conn.execute(
+            update(leases)
+            .where(leases.c.name == lease.name, leases.c.holder == lease.holder)
+            .values(expires_at=now + int(lease.ttl * 1_000_000))
+        )
+        if not changed.rowcount:
+            raise LeaseLost(
+                f"lease {lease.name!r} expired and was taken by another holder; "
+                "this run stops so that the two do not overlap"
+            )
+
+
+def release(lease: Lease) -> None:
+    """Give the lease up (a no-op if it was lost meanwhile)."""
+    with lease.engine.connect() as conn, conn.begin():
+        begin_write(conn)
+        conn.execute(
+            delete(leases).where(leases.c.name == lease.name, leases.c.holder == lease.holder)
+        )
