@@ -16,13 +16,14 @@ FAST_RETRIES = RetryPolicy(attempts=40, max_elapsed=60, initial_wait=0.01, max_w
 
 def emulated(platform: str, **options: Any) -> AbstractContextManager[EmulatedShop]:
     """An emulated shop; Shopify on the Plus plan's limits, so that paging tests are quick
-    (the standard plan's limits are what the benchmarks measure); WooCommerce with the
-    Mailchimp for WooCommerce plugin's consent meta, since core WooCommerce keeps no consent
-    and marketing tests need consented customers (pass ``consent_plugin=None`` for core)."""
+    (the standard plan's limits are what the benchmarks measure); WooCommerce with consent
+    meta in shopsync's own format, since core WooCommerce keeps no consent and marketing tests
+    need consented customers, and only that format says every state (redacted, pending) and
+    date, so that what a sync stores equals the shop (``consent_plugin=None`` for core)."""
     if platform == "shopify":
         options.setdefault("plan", "plus")
     if platform == "woocommerce":
-        options.setdefault("consent_plugin", "mailchimp")
+        options.setdefault("consent_plugin", "shopsync")
     return emulate(platform, **options)
 
 
