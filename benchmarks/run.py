@@ -359,7 +359,7 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                     f"points per order with its lines, against 100 points/s) is "
                     f"{ours['bound_orders_per_s']:.1f} orders/s under the 2025-07 log-scaled "
                     "connection cost, below REST's 500/s: shopsync pages while the estimated "
-                    "wait stays under a bulk operation's fixed overhead (about 700 orders on "
+                    "wait stays under a bulk operation's fixed overhead (about 225 orders on "
                     "this plan, docs/adapters/shopify.md) and reads more through a bulk "
                     "operation (next row)."
                 )

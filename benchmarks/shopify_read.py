@@ -10,7 +10,7 @@ excluded by measuring from the first paced request on), plus THROTTLED answers s
 records that failed to map (which must be 0).
 
 Bulk (what ``shopsync.sync`` does when paging would wait longer than a bulk operation's fixed
-overhead: past about 700 orders on the standard plan under the 2025-07 cost model, see
+overhead: past about 225 orders on the standard plan under the 2025-07 cost model, see
 docs/adapters/shopify.md) is not charged per record: its rate is the emulator's and the
 adapter's own speed. The backfill here streams the JSONL result, validates each order and
 upserts every page into a fresh SQLite store; ``orders_per_cpu_second`` is that work per

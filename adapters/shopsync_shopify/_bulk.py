@@ -58,6 +58,10 @@ _CHILD_FIELDS = {
     "LineItem": "lineItems",
     "RefundLineItem": "refundLineItems",
     "FulfillmentLineItem": "fulfillmentLineItems",
+    "DiscountCodeApplication": "discountApplications",
+    "AutomaticDiscountApplication": "discountApplications",
+    "ManualDiscountApplication": "discountApplications",
+    "ScriptDiscountApplication": "discountApplications",
 }
 _EMBEDDED = ("refunds", "fulfillments")
 """Lists inside a root line whose items children may name as their parent."""
@@ -305,7 +309,7 @@ class BulkReads:
                             index[str(item["id"])] = item
             for child in children:
                 parent = index.get(str(child.pop("__parentId")))
-                field = _CHILD_FIELDS.get(child.pop("__typename", ""), "")
+                field = _CHILD_FIELDS.get(child.get("__typename", ""), "")
                 if parent is None or not field:
                     rejected.append(
                         Rejected(resource, None, json.dumps(child), "bulk line of unknown kind")

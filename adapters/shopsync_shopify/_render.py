@@ -26,6 +26,8 @@ from shopsync.models import (
     Address,
     ConsentState,
     Customer,
+    DiscountApplication,
+    DiscountValueType,
     FinancialStatus,
     Fulfillment,
     FulfillmentStatus,
@@ -112,6 +114,31 @@ def _collection_id(title: str) -> str:
     return str(zlib.crc32(title.encode()) or 1)
 
 
+_DISCOUNT_GQL = {
+    "discount_code": "DiscountCodeApplication",
+    "automatic": "AutomaticDiscountApplication",
+    "script": "ScriptDiscountApplication",
+}
+
+
+def _discount_gql(d: DiscountApplication, cur: str) -> dict[str, Any]:
+    value: dict[str, Any] = (
+        {"__typename": "PricingPercentageValue", "percentage": float(d.value)}
+        if d.value_type is DiscountValueType.PERCENTAGE
+        else {"__typename": "MoneyV2", "amount": str(d.value), "currencyCode": cur}
+    )
+    return {
+        "__typename": _DISCOUNT_GQL.get(d.type, "ManualDiscountApplication"),
+        "allocationMethod": (d.allocation or "across").upper(),
+        "targetSelection": "ALL",
+        "targetType": "LINE_ITEM",
+        "index": 0,
+        "value": value,
+        "code": d.code,
+        "title": d.title,
+    }
+
+
 def expressible(model: Any) -> Any:
     """``model`` reduced to what Shopify's order/customer payloads can carry.
 
@@ -126,6 +153,10 @@ def expressible(model: Any) -> Any:
         update["paid_at"] = paid_at
     if model.financial_status is FinancialStatus.CANCELLED:
         update["financial_status"] = FinancialStatus.VOIDED
+    if model.taxes_included is None:  # Shopify always says
+        update["taxes_included"] = False
+    if model.total_tip is not None and model.total_tip.amount == 0:  # no tip
+        update["total_tip"] = None
     lines = []
     for line in model.line_items:
         changes: dict[str, Any] = {}
@@ -360,7 +391,7 @@ def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any
         "processedAt": fmt_time(order.processed_at),
         "cancelledAt": fmt_time(order.cancelled_at),
         "closedAt": fmt_time(order.closed_at),
-        "cancelReason": "CUSTOMER" if order.cancelled_at else None,
+        "cancelReason": order.cancel_reason.upper() if order.cancel_reason else None,
         "closed": order.closed_at is not None,
         "displayFinancialStatus": _financial_gql(order),
         "displayFulfillmentStatus": order.fulfillment_status.value.upper(),
@@ -376,7 +407,20 @@ def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any
         "discountCodes": list(order.discount_codes),
         "sourceName": order.source,
         "tags": list(order.tags),
-        "test": False,
+        "test": order.test,
+        "taxesIncluded": bool(order.taxes_included),
+        "totalTipReceivedSet": _bag(order.total_tip or Money.zero(cur), cur),
+        "currentTotalDutiesSet": _bag(order.total_duties, cur) if order.total_duties else None,
+        "taxLines": [
+            {
+                "__typename": "TaxLine",
+                "title": t.title,
+                "rate": None if t.rate is None else float(t.rate),
+                "priceSet": _bag(t.amount, cur),
+            }
+            for t in order.tax_lines
+        ],
+        "discountApplications": [_discount_gql(d, cur) for d in order.discount_applications],
         "customer": customer,
         "billingAddress": _address_gql(order.billing_address),
         "shippingAddress": _address_gql(order.shipping_address),
@@ -709,7 +753,7 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "app_id": None,
         "browser_ip": None,
         "buyer_accepts_marketing": False,
-        "cancel_reason": "customer" if order.cancelled_at else None,
+        "cancel_reason": order.cancel_reason,
         "cancelled_at": fmt_time(order.cancelled_at, rest=True),
         "cart_token": None,
         "checkout_id": None,
@@ -756,21 +800,45 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "source_url": None,
         "tags": ", ".join(order.tags),
         "tax_exempt": False,
-        "tax_lines": [],
-        "taxes_included": False,
-        "test": False,
+        "tax_lines": [
+            {
+                "price": fmt_amount(t.amount),
+                "rate": None if t.rate is None else float(t.rate),
+                "title": t.title,
+                "price_set": _rest_set(t.amount, cur),
+                "channel_liable": None,
+            }
+            for t in order.tax_lines
+        ],
+        "taxes_included": bool(order.taxes_included),
+        "test": order.test,
         "token": f"{order.id:0>32}"[-32:],
         "total_price": total_price,
         "total_price_set": _rest_set(order.total, cur),
         "total_shipping_price_set": _rest_set(order.total_shipping, cur),
         "total_outstanding": "0.00",
-        "total_tip_received": "0.00",
+        "total_tip_received": fmt_amount(order.total_tip) if order.total_tip else "0.00",
+        "current_total_duties_set": (
+            _rest_set(order.total_duties, cur) if order.total_duties else None
+        ),
         "total_weight": 0,
         "updated_at": fmt_time(order.updated_at, rest=True),
         "user_id": None,
         "billing_address": _address_rest(order.billing_address),
         "customer": customer,
-        "discount_applications": [],
+        "discount_applications": [
+            {
+                "target_type": "line_item",
+                "type": d.type,
+                "value": str(d.value),
+                "value_type": d.value_type.value,
+                "allocation_method": d.allocation or "across",
+                "target_selection": "all",
+                **({"code": d.code} if d.code else {}),
+                **({"title": d.title, "description": d.title} if d.title else {}),
+            }
+            for d in order.discount_applications
+        ],
         "fulfillments": [
             fulfillment_rest(f, order, i + 1) for i, f in enumerate(order.fulfillments)
         ],

@@ -10,20 +10,20 @@ wait as ``retry_after`` and the one retry policy of :mod:`shopsync.http` handles
 Page size: Shopify refuses a query whose *requested* cost exceeds 1000 points. Since 2025-07
 a connection costs ``2 + multiplier(first) x node`` with a multiplier logarithmic in
 ``first`` (:mod:`._cost`), so the adapter learns each query's node cost from the
-``requestedQueryCost`` Shopify reports and takes the largest page that fits: about 90 orders
-(986 points requested) or 250 customers (62 points). A schema or pricing change on Shopify's
+``requestedQueryCost`` Shopify reports and takes the largest page that fits: 22 orders
+(992 points requested) or 250 customers (62 points). A schema or pricing change on Shopify's
 side adjusts the page size instead of failing (``MAX_COST_EXCEEDED`` shrinks it).
 
 Read path: a full read of orders or customers (and an incremental read of orders) counts
 the records first and estimates how long paging would take: the points the records would
-cost (learned from ``actualQueryCost`` per record, or the requested cost per record before
-any page) beyond what the bucket holds now, divided by the restore rate, plus one request
-time per page. When that exceeds a bulk operation's fixed overhead
+cost (learned from ``actualQueryCost`` per record, or :data:`_ACTUAL_PRIOR` before any page)
+beyond what the bucket holds now, divided by the restore rate, plus one request time per
+page. When that exceeds a bulk operation's fixed overhead
 (:data:`BULK_OVERHEAD_SECONDS`: start, poll, download), it reads through one bulk operation
 (:meth:`ShopifyAdapter.backfill_orders`, :meth:`ShopifyAdapter.backfill_customers`). On the
-standard plan (2000-point bucket, 100 points/s) with the requested cost (11 points an order)
-that is past about 270 orders; with a measured 5 points an order, about 570; customers at
-0.25 points each page up to tens of thousands. The arithmetic is in docs/adapters/shopify.md.
+standard plan (2000-point bucket, 100 points/s) at the measured 12 points an order that is
+past about 225 orders; customers at 0.25 points each page up to tens of thousands. The
+arithmetic is in docs/adapters/shopify.md.
 """
 
 from __future__ import annotations
@@ -80,11 +80,15 @@ MAX_QUERY_COST = 1000
 MAX_PAGE = 250
 ORDER_WINDOW = dt.timedelta(days=60)
 """What Shopify shows of a shop's orders to a token without ``read_all_orders``."""
-_START_SIZE = {"customers": 100, "orders": 50, "products": 50}
+_START_SIZE = {"customers": 100, "orders": 20, "products": 50}
 """First page sizes, chosen to fit the cap under the 2025-07 pricing before any answer."""
-_NODE_PRIOR = {"customers": 6.0, "orders": 123.0, "products": 16.0}
+_NODE_PRIOR = {"customers": 6.0, "orders": 165.0, "products": 16.0}
 """Requested cost of one node of each page query under Shopify's published rules, for the
 read-path estimate before Shopify has priced the query (then its answer replaces it)."""
+_ACTUAL_PRIOR = {"customers": 0.25, "orders": 12.0, "products": 0.7}
+"""Actual points per record before a page was read: measured on the emulator's realistic shop
+(``benchmarks/shopify_read.py``: 11.8 points an order at 22 a page); replaced by what
+Shopify charges once a page has been read."""
 _CHILD_FIELDS = {
     "LineItem": "lineItems",
     "RefundLineItem": "refundLineItems",
@@ -310,7 +314,7 @@ class ShopifyAdapter(BulkReads):
         cap = min(self.page_size or MAX_PAGE, self._cap.get(resource, MAX_PAGE))
         first = largest_first(node, MAX_QUERY_COST, cap)
         requested = 2 + connection_multiplier(first) * node
-        per_record = self._per_record.get(resource, requested / first)
+        per_record = self._per_record.get(resource, _ACTUAL_PRIOR[resource])
         bucket = self._bucket or (2000.0, 2000.0, 100.0, self._clock())  # the standard plan
         available = self._available()
         if available is None:

@@ -46,6 +46,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
+from shopsync._money import excluding_tax
 from shopsync.errors import SHAPE_ERRORS, InvalidRecordError
 from shopsync.models import (
     Address,
@@ -66,6 +67,7 @@ from shopsync.models import (
     RefundLine,
     Variant,
 )
+from shopsync_shopify import _order_facts as facts
 
 __all__ = [
     "PLATFORM",
@@ -380,15 +382,32 @@ def customer_from_graphql(node: Mapping[str, Any], *, shop: str) -> Customer:
 
 
 def _line_gql(
-    ctx: _Ctx, node: Any, currency: str, refunded: Mapping[str, int], path: str
+    ctx: _Ctx,
+    node: Any,
+    currency: str,
+    refunded: Mapping[str, int],
+    path: str,
+    taxes_included: bool | None = None,
+    rates: tuple[Decimal, ...] = (),
 ) -> LineItem:
     line_id = ctx.id(ctx.required(node, "id", path), f"{path}.id")
-    quantity = ctx.int(ctx.required(node, "quantity", path), f"{path}.quantity")
+    quantity = facts.current_quantity(
+        ctx,
+        ctx.int(ctx.required(node, "quantity", path), f"{path}.quantity"),
+        node.get("currentQuantity"),
+        int(refunded.get(line_id, 0)),
+        f"{path}.currentQuantity",
+    )
     unit = ctx.bag(node.get("originalUnitPriceSet"), currency, f"{path}.originalUnitPriceSet")
     discount = ctx.bag(node.get("totalDiscountSet"), currency, f"{path}.totalDiscountSet")
     product = node.get("product") or {}
     variant = node.get("variant") or {}
-    total = Money(amount=unit.amount * quantity - discount.amount, currency=unit.currency)
+    tax, line_rates = facts.line_tax(
+        ctx, node.get("taxLines"), currency, f"{path}.taxLines", graphql=True
+    )
+    unit, discount, total = facts.net_line(
+        unit, quantity, discount, taxes_included, tax, line_rates or rates
+    )
     return ctx.build(
         LineItem,
         path,
@@ -484,8 +503,11 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
         for i, item in enumerate(_nodes(node.get("refunds")))
     )
     refunded = _refunded_quantities(refunds)
+    extra = facts.facts_gql(ctx, node, currency)
+    included = extra["taxes_included"]
+    rates = tuple(t.rate for t in extra["tax_lines"] if t.rate is not None)
     lines = tuple(
-        _line_gql(ctx, item, currency, refunded, f"lineItems[{i}]")
+        _line_gql(ctx, item, currency, refunded, f"lineItems[{i}]", included, rates)
         for i, item in enumerate(_nodes(node.get("lineItems")))
     )
     fulfillments = tuple(
@@ -517,7 +539,11 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
             _FULFILLMENT, node.get("displayFulfillmentStatus"), FulfillmentStatus.UNFULFILLED
         ),
         currency=currency,
-        subtotal=ctx.bag(node.get("subtotalPriceSet"), currency, "subtotalPriceSet"),
+        subtotal=(
+            sum((line.total for line in lines), Money.zero(currency))
+            if included
+            else ctx.bag(node.get("subtotalPriceSet"), currency, "subtotalPriceSet")
+        ),
         total_discounts=ctx.bag(node.get("totalDiscountsSet"), currency, "totalDiscountsSet"),
         total_shipping=ctx.bag(
             node.get("totalShippingPriceSet"), currency, "totalShippingPriceSet"
@@ -537,6 +563,7 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
         tags=_tags(node.get("tags")),
         billing_address=_address_gql(ctx, node.get("billingAddress"), "billingAddress"),
         shipping_address=_address_gql(ctx, node.get("shippingAddress"), "shippingAddress"),
+        **extra,
     )
 
 
@@ -788,10 +815,21 @@ def _fulfillment_rest(ctx: _Ctx, data: Any, path: str) -> Fulfillment:
 
 
 def _line_rest(
-    ctx: _Ctx, item: Any, currency: str, refunded: Mapping[str, int], path: str
+    ctx: _Ctx,
+    item: Any,
+    currency: str,
+    refunded: Mapping[str, int],
+    path: str,
+    taxes_included: bool | None = None,
 ) -> LineItem:
     line_id = ctx.id(ctx.required(item, "id", path), f"{path}.id")
-    quantity = ctx.int(ctx.required(item, "quantity", path), f"{path}.quantity")
+    quantity = facts.current_quantity(
+        ctx,
+        ctx.int(ctx.required(item, "quantity", path), f"{path}.quantity"),
+        item.get("current_quantity"),
+        int(refunded.get(line_id, 0)),
+        f"{path}.current_quantity",
+    )
     unit = _set_or_amount(ctx, item, "price_set", "price", currency, path)
     if unit is None:
         ctx.fail(f"{path}.price", "required amount is missing")
@@ -807,6 +845,10 @@ def _line_rest(
     else:
         discount = _set_or_amount(ctx, item, "total_discount_set", "total_discount", currency, path)
         discount = discount if discount is not None else Money.zero(unit.currency)
+    tax, rates = facts.line_tax(
+        ctx, item.get("tax_lines"), currency, f"{path}.tax_lines", graphql=False
+    )
+    unit, discount, total = facts.net_line(unit, quantity, discount, taxes_included, tax, rates)
     return ctx.build(
         LineItem,
         path,
@@ -819,7 +861,7 @@ def _line_rest(
         quantity=quantity,
         unit_price=unit,
         total_discount=discount,
-        total=Money(amount=unit.amount * quantity - discount.amount, currency=unit.currency),
+        total=total,
         refunded_quantity=refunded.get(line_id, 0),
     )
 
@@ -843,10 +885,18 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
         for i, item in enumerate(data.get("refunds") or ())
     )
     refunded = _refunded_quantities(refunds)
+    extra = facts.facts_rest(ctx, data, currency)
+    included = extra["taxes_included"]
     lines = tuple(
-        _line_rest(ctx, item, currency, refunded, f"line_items[{i}]")
+        _line_rest(ctx, item, currency, refunded, f"line_items[{i}]", included)
         for i, item in enumerate(data.get("line_items") or ())
     )
+    line_tax = Money.zero(currency)
+    for i, item in enumerate(data.get("line_items") or ()):
+        tax, _ = facts.line_tax(
+            ctx, item.get("tax_lines"), currency, f"line_items[{i}].tax_lines", graphql=False
+        )
+        line_tax += tax if tax is not None else Money.zero(currency)
     fulfillments = tuple(
         _fulfillment_rest(ctx, item, f"fulfillments[{i}]")
         for i, item in enumerate(data.get("fulfillments") or ())
@@ -887,7 +937,9 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
             _FULFILLMENT, data.get("fulfillment_status"), FulfillmentStatus.UNFULFILLED
         ),
         currency=currency,
-        subtotal=money("subtotal_price"),
+        subtotal=excluding_tax(
+            money("subtotal_price"), taxes_included=included, tax=line_tax if included else None
+        ),
         total_discounts=money("total_discounts"),
         total_shipping=shipping,
         total_tax=money("total_tax"),
@@ -903,6 +955,7 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
         tags=_tags(data.get("tags")),
         billing_address=_address_rest(ctx, data.get("billing_address"), "billing_address"),
         shipping_address=_address_rest(ctx, data.get("shipping_address"), "shipping_address"),
+        **extra,
     )
 
 

@@ -3,8 +3,9 @@
 Nested lists are small on purpose: Shopify charges a connection ``2 + multiplier(first) x
 node`` before running it (logarithmic since 2025-07, :mod:`._cost`) but a plain list such as
 ``refunds(first:)`` ``first x item``, and every nested cost is multiplied again by the page
-size's multiplier. With 10 lines, 2 refunds and 2 fulfilments an order node costs 123
-points, so a page of 90 orders requests 2 + 8 x 123 = 986 of the 1000-point cap. Orders
+size's multiplier. With 10 lines, 2 refunds, 2 fulfilments, the tax lines and 3 discount
+applications an order node costs 165 points, so a page of 22 orders requests
+2 + 6 x 165 = 992 of the 1000-point cap. Orders
 that overflow a nested limit are completed by follow-up queries (:data:`ORDER_LINES`,
 :data:`ORDER_REFUNDS`, :data:`ORDER_FULFILLMENTS`); bulk reads have no such limits.
 """
@@ -29,7 +30,7 @@ NESTED_LIMIT = 2
 
 MONEY = "shopMoney { amount currencyCode }"
 ADDRESS = "firstName lastName company address1 address2 city province zip countryCodeV2 phone"
-LINE = f"""id title quantity sku
+LINE = f"""id title quantity currentQuantity sku
   product {{ id }} variant {{ id }}
   originalUnitPriceSet {{ {MONEY} }} totalDiscountSet {{ {MONEY} }}"""
 CONSENT = "marketingState marketingOptInLevel consentUpdatedAt"
@@ -43,6 +44,9 @@ CUSTOMER_FIELDS = f"""id email phone firstName lastName createdAt updatedAt tags
 
 _ORDER_SCALARS = f"""id name email createdAt updatedAt processedAt cancelledAt closedAt
   displayFinancialStatus displayFulfillmentStatus currencyCode discountCodes sourceName tags
+  test taxesIncluded cancelReason
+  totalTipReceivedSet {{ {MONEY} }} currentTotalDutiesSet {{ {MONEY} }}
+  taxLines {{ title rate priceSet {{ {MONEY} }} }}
   subtotalPriceSet {{ {MONEY} }} totalDiscountsSet {{ {MONEY} }}
   totalShippingPriceSet {{ {MONEY} }} totalTaxSet {{ {MONEY} }}
   totalPriceSet {{ {MONEY} }} totalRefundedSet {{ {MONEY} }}
@@ -57,7 +61,12 @@ FULFILLMENT = """id createdAt deliveredAt status trackingInfo(first: 3) { compan
       nodes { quantity lineItem { id } } }"""
 
 _NESTED = str(NESTED_LIMIT + 2)
+DISCOUNTS = """discountApplications(first: 3) { nodes { __typename allocationMethod
+    value { __typename ... on MoneyV2 { amount } ... on PricingPercentageValue { percentage } }
+    ... on DiscountCodeApplication { code } ... on ManualDiscountApplication { title }
+    ... on AutomaticDiscountApplication { title } ... on ScriptDiscountApplication { title } } }"""
 ORDER_FIELDS = f"""{_ORDER_SCALARS}
+  {DISCOUNTS}
   lineItems(first: {LINE_LIMIT}) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {LINE} }} }}
   refunds(first: {NESTED_LIMIT}) {{ {REFUND.replace("$nested", _NESTED)} }}
   fulfillments(first: {NESTED_LIMIT}) {{ {FULFILLMENT.replace("$nested", _NESTED)} }}"""
@@ -97,10 +106,14 @@ ORDERS_COUNT = """query ShopsyncOrdersCount($query: String) {
 SHOP = "query ShopsyncShop { shop { myshopifyDomain currencyCode } }"
 
 _BULK_LINE = LINE.replace("id title", "__typename id title", 1)
+_BULK_DISCOUNTS = DISCOUNTS.replace("(first: 3) { nodes {", " { edges { node {").replace(
+    "} } }", "} } } }", 1
+)
 BULK_ORDERS = f"""{{
   orders(QUERY_ARG sortKey: UPDATED_AT) {{ edges {{ node {{
     {_ORDER_SCALARS}
     lineItems {{ edges {{ node {{ {_BULK_LINE} }} }} }}
+    {_BULK_DISCOUNTS}
     refunds {{ id createdAt note totalRefundedSet {{ {MONEY} }}
       refundLineItems {{ edges {{ node {{
         __typename quantity lineItem {{ id }} subtotalSet {{ {MONEY} }} }} }} }} }}

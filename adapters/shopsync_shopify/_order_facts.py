@@ -1,0 +1,223 @@
+"""The order facts issue 15 added to the models, read from both Shopify shapes.
+
+- ``test`` (REST ``test``, GraphQL ``test``): an order placed through a test gateway;
+- ``taxes_included`` (``taxes_included`` / ``taxesIncluded``): prices shown with tax; line
+  amounts and the subtotal are converted to net with :mod:`shopsync._money`, subtracting the
+  tax Shopify reports per line (``tax_lines`` / ``taxLines``) so lines plus tax still add up;
+- edited orders: a line's ``current_quantity`` / ``currentQuantity`` is what is left after
+  edits *and* refunds, so the line keeps ``current + refunded`` (never more than ordered) and
+  its refunds stay in ``refunded_quantity``;
+- ``cancel_reason`` (lower case), ``tax_lines`` (order level), ``discount_applications``,
+  ``total_tip_received`` / ``totalTipReceivedSet`` (a zero tip reads as none) and
+  ``current_total_duties_set`` / ``currentTotalDutiesSet``.
+
+Sources: REST Order (https://shopify.dev/docs/api/admin-rest/latest/resources/order), GraphQL
+Order (https://shopify.dev/docs/api/admin-graphql/latest/objects/Order), the 2026-07 REST
+fixture from shopify-api-ruby (tests/fixtures/shopify/ruby-2026-07-order.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shopsync._money import line_excluding_tax
+from shopsync.models import DiscountApplication, DiscountValueType, Money, TaxLine
+
+__all__ = ["current_quantity", "facts_gql", "facts_rest", "line_tax", "net_line"]
+
+
+def _rate(ctx: Any, value: Any, path: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation:
+        ctx.fail(path, f"{value!r} is not a tax rate")
+    if not rate.is_finite() or rate < 0:
+        ctx.fail(path, f"{value!r} is not a tax rate")
+    return rate
+
+
+def _rest_money(ctx: Any, item: Mapping[str, Any], key: str, currency: str, path: str) -> Money:
+    bag = item.get(f"{key}_set")
+    if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping):
+        return ctx.money(bag["shop_money"].get("amount"), currency, f"{path}.{key}_set")
+    return ctx.money(item.get(key), currency, f"{path}.{key}")
+
+
+def line_tax(
+    ctx: Any, items: Any, currency: str, path: str, *, graphql: bool
+) -> tuple[Money | None, tuple[Decimal, ...]]:
+    """A line's reported tax (summed) and its rates; (None, ()) when it lists none."""
+    if not items:
+        return None, ()
+    total = Money.zero(currency)
+    rates = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
+        if graphql:
+            total += ctx.bag(item.get("priceSet"), currency, f"{where}.priceSet")
+        else:
+            total += _rest_money(ctx, item, "price", currency, where)
+        rate = _rate(ctx, item.get("rate"), f"{where}.rate")
+        if rate is not None:
+            rates.append(rate)
+    return total, tuple(rates)
+
+
+def net_line(
+    unit: Money,
+    quantity: Decimal | int,
+    discount: Money,
+    taxes_included: bool | None,
+    tax: Money | None,
+    rates: tuple[Decimal, ...],
+) -> tuple[Money, Money, Money]:
+    """(unit price, discount, total) excluding tax (docs/models.md). A line an edit emptied
+    keeps no more discount than its price (its total is 0, never negative)."""
+    full = unit.amount * quantity
+    if discount.amount > full:
+        discount = Money(amount=full, currency=discount.currency)
+    gross = Money(amount=full - discount.amount, currency=unit.currency)
+    net = line_excluding_tax(
+        unit_price=unit,
+        quantity=Decimal(quantity),
+        total_discount=discount,
+        total=gross,
+        taxes_included=taxes_included,
+        tax=tax,
+        rates=rates,
+    )
+    return net.unit_price, net.total_discount or discount, net.total
+
+
+def current_quantity(ctx: Any, ordered: int, current: Any, refunded: int, path: str) -> int:
+    """What an edited line still holds, its refunds included (see the module doc)."""
+    if current is None:
+        return ordered
+    left = ctx.int(current, path)
+    return max(refunded, min(ordered, left + refunded))
+
+
+def _tax_lines(
+    ctx: Any, items: Any, currency: str, path: str, *, graphql: bool
+) -> tuple[TaxLine, ...]:
+    out = []
+    for i, item in enumerate(items or ()):
+        where = f"{path}[{i}]"
+        amount = (
+            ctx.bag(item.get("priceSet"), currency, f"{where}.priceSet")
+            if graphql
+            else _rest_money(ctx, item, "price", currency, where)
+        )
+        out.append(
+            ctx.build(
+                TaxLine,
+                where,
+                title=str(item.get("title") or "tax"),
+                rate=_rate(ctx, item.get("rate"), f"{where}.rate"),
+                amount=amount,
+            )
+        )
+    return tuple(out)
+
+
+_KINDS_GQL = {
+    "DiscountCodeApplication": "discount_code",
+    "AutomaticDiscountApplication": "automatic",
+    "ManualDiscountApplication": "manual",
+    "ScriptDiscountApplication": "script",
+}
+
+
+def _discounts(
+    ctx: Any, items: Any, path: str, *, graphql: bool
+) -> tuple[DiscountApplication, ...]:
+    out = []
+    for i, item in enumerate(items or ()):
+        where = f"{path}[{i}]"
+        if graphql:
+            kind = _KINDS_GQL.get(str(item.get("__typename")), "manual")
+            value = item.get("value") or {}
+            if "percentage" in value:
+                amount, value_type = value.get("percentage"), DiscountValueType.PERCENTAGE
+            else:
+                amount, value_type = value.get("amount"), DiscountValueType.FIXED_AMOUNT
+            allocation = item.get("allocationMethod")
+        else:
+            kind = str(item.get("type") or "manual")
+            amount = item.get("value")
+            value_type = (
+                DiscountValueType.PERCENTAGE
+                if item.get("value_type") == "percentage"
+                else DiscountValueType.FIXED_AMOUNT
+            )
+            allocation = item.get("allocation_method")
+        out.append(
+            ctx.build(
+                DiscountApplication,
+                where,
+                type=kind.lower(),
+                code=item.get("code") or None,
+                title=item.get("title") or item.get("description") or None,
+                value=ctx.amount(amount, f"{where}.value"),
+                value_type=value_type,
+                allocation=str(allocation).lower() if allocation else None,
+            )
+        )
+    return tuple(out)
+
+
+def _tip(money: Money | None) -> Money | None:
+    return money if money is not None and money.amount > 0 else None
+
+
+def facts_rest(ctx: Any, data: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """The new :class:`~shopsync.models.Order` fields of a REST/webhook order."""
+    tip = data.get("total_tip_received")
+    duties = data.get("current_total_duties_set")
+    reason = data.get("cancel_reason")
+    included = data.get("taxes_included")
+    return {
+        "test": bool(data.get("test")),
+        "taxes_included": included if isinstance(included, bool) else None,
+        "cancel_reason": str(reason).lower() if reason else None,
+        "total_tip": _tip(None if tip is None else ctx.money(tip, currency, "total_tip_received")),
+        "total_duties": (
+            ctx.money(duties["shop_money"].get("amount"), currency, "current_total_duties_set")
+            if isinstance(duties, Mapping) and isinstance(duties.get("shop_money"), Mapping)
+            else None
+        ),
+        "tax_lines": _tax_lines(ctx, data.get("tax_lines"), currency, "tax_lines", graphql=False),
+        "discount_applications": _discounts(
+            ctx, data.get("discount_applications"), "discount_applications", graphql=False
+        ),
+    }
+
+
+def facts_gql(ctx: Any, node: Mapping[str, Any], currency: str) -> dict[str, Any]:
+    """The new :class:`~shopsync.models.Order` fields of a GraphQL order node."""
+    tip = node.get("totalTipReceivedSet")
+    duties = node.get("currentTotalDutiesSet")
+    reason = node.get("cancelReason")
+    included = node.get("taxesIncluded")
+    applications = node.get("discountApplications")
+    if isinstance(applications, Mapping):
+        applications = applications.get("nodes") or [
+            e.get("node") for e in applications.get("edges") or ()
+        ]
+    return {
+        "test": bool(node.get("test")),
+        "taxes_included": included if isinstance(included, bool) else None,
+        "cancel_reason": str(reason).lower() if reason else None,
+        "total_tip": _tip(None if tip is None else ctx.bag(tip, currency, "totalTipReceivedSet")),
+        "total_duties": (
+            None if duties is None else ctx.bag(duties, currency, "currentTotalDutiesSet")
+        ),
+        "tax_lines": _tax_lines(ctx, node.get("taxLines"), currency, "taxLines", graphql=True),
+        "discount_applications": _discounts(
+            ctx, applications, "discountApplications", graphql=True
+        ),
+    }
