@@ -51,6 +51,7 @@ from shopsync_shopify import _emu_bulk as bulk_emu
 from shopsync_shopify import _render as render
 from shopsync_shopify._emu_events import deletion_events
 from shopsync_shopify._emu_topics import FACT_TOPICS, WEBHOOK_DROPPED, CustomerFacts
+from shopsync_shopify._emu_variety import add_variety
 from shopsync_shopify._graphql import Connection, Executor, QueryError
 from shopsync_shopify.mapping import gid, parse_gid
 from shopsync_shopify.versions import API_VERSION
@@ -305,7 +306,8 @@ class ShopifyEmulator:
     ``webhook_metafield_namespaces`` (metafields included in customer webhooks, as a
     subscription's ``metafieldNamespaces`` would; default ``("facts",)`` for birthdays);
     ``scopes`` (comma-separated, what ``access_scopes.json`` and an install report);
-    ``clock`` (monotonic seconds for the buckets, replaceable in tests).
+    ``order_variety`` (test orders, tips, duties, tax lines and cancel reasons at the rates
+    of :mod:`._emu_variety`); ``clock`` (monotonic seconds for the buckets, replaceable in tests).
     """
 
     platform: ClassVar[str] = "shopify"
@@ -337,6 +339,7 @@ class ShopifyEmulator:
             "write_customers,write_discounts"
         ),
         webhook_metafield_namespaces: tuple[str, ...] = ("facts",),
+        order_variety: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.state = state
@@ -354,6 +357,8 @@ class ShopifyEmulator:
         self.bulk_fail_after = bulk_fail_after
         self.bulk_url_ttl = bulk_url_ttl
         self.customer_facts = CustomerFacts()
+        if order_variety:
+            add_variety(state)
         self._clock = clock
         self.scopes = scopes
         self.webhook_metafield_namespaces = tuple(webhook_metafield_namespaces)

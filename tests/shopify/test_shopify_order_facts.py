@@ -108,3 +108,17 @@ def test_paging_and_webhook_agree_on_the_new_facts(shopify_shop: Any) -> None:
     assert got.test and got.cancel_reason == "fraud" and got.total_tip == special.total_tip
     assert got.tax_lines == special.tax_lines
     assert got == expressible(state.orders["99000001"])
+
+
+def test_an_emulated_shop_with_order_variety_round_trips(shopify_shop: Any) -> None:
+    shop = shopify_shop(customers=60, orders=600, order_variety=True)
+    orders = list(shop.state.orders.values())
+    assert any(o.test for o in orders) and any(o.total_tip for o in orders)
+    assert any(o.total_duties for o in orders) and any(o.tax_lines for o in orders)
+    assert all(o.cancel_reason for o in orders if o.cancelled_at)
+    with _connect(shop, bulk_threshold=None) as adapter:
+        paged, rejected = _read(adapter.read_orders())
+        bulk, _ = _read(adapter.backfill_orders())
+    assert not rejected
+    expected = {k: expressible(v) for k, v in shop.state.orders.items()}
+    assert paged == expected and bulk == expected
