@@ -55,6 +55,9 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
         "orders": 9000,
         "products": 60,
         "currency": "EUR",
+        # WooCommerce core keeps no marketing consent: the demo store runs Mailchimp for
+        # WooCommerce, whose meta the adapter reads (shopsync_woocommerce.consent).
+        "consent_plugin": "mailchimp",
     },
 }
 """The demo's two shops: a few thousand customers and tens of thousands of orders."""
