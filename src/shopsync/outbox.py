@@ -36,8 +36,9 @@ checks before it creates (a discount code is looked up by code first), so it is 
 once; the file sinks skip keys already in the file; email and webhooks are at least once
 and carry a stable Message-ID / ``Idempotency-Key`` for the receiver to drop a repeat.
 
-One ``apply`` per store at a time: two concurrent runs could both attempt a pending row
-(the platform and file sinks would still write once; a message could go out twice).
+One ``apply`` per store at a time, really: delivery holds the store's ``apply`` lease, so a
+run that overlaps another waits for it and then finds its rows done; a run that dies lets
+the lease lapse after its ttl (a row it had claimed is retried, as after any crash).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from shopsync.store.schema import outbox, shops, suppressions
 
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
-    from shopsync.store import Store
+    from shopsync.store import Lease, Store
 
 __all__ = [
     "STATUSES",
@@ -293,6 +294,8 @@ def apply(
     backoff: Backoff = Backoff(),
     policy: Policy | None = None,
     on_delivery: Callable[[Delivery], None] | None = None,
+    lease_wait: float = 60.0,
+    lease_ttl: float = 300.0,
 ) -> ApplyReport:
     """Record the actions in the outbox, then deliver every due pending row once.
 
@@ -303,6 +306,11 @@ def apply(
     due. ``policy`` supplies the consent settings (soft opt-in). ``on_delivery`` is called
     after each row is settled. With ``dry_run`` nothing is written or sent: the report's
     deliveries say what would happen to each pair, with the payload each sink would send.
+
+    Delivery holds the store's ``apply`` lease (:meth:`Store.lease`): a second run waits up to
+    ``lease_wait`` seconds for the first to finish, then raises
+    :class:`~shopsync.store.LeaseHeld` (retryable). The lease is renewed before every row and
+    lapses ``lease_ttl`` seconds after a run that died.
     """
     moment = _aware(now) if now is not None else _utcnow()
     actions = _actions(plan_or_actions)
@@ -320,7 +328,8 @@ def apply(
         Rules(store, policy).remember(
             {s for s in shop_ids if s is not None}, _rows.to_micros(moment)
         )
-    _deliver(store, by_name, moment, backoff, policy, report, on_delivery)
+    with store.lease("apply", ttl=lease_ttl, wait=lease_wait) as lease:
+        _deliver(store, by_name, moment, backoff, policy, report, on_delivery, lease)
     return report
 
 
@@ -443,6 +452,7 @@ def _deliver(
     policy: Policy | None,
     report: ApplyReport,
     on_delivery: Callable[[Delivery], None] | None,
+    lease: Lease | None = None,
 ) -> None:
     at = _rows.to_micros(moment)
     rows = _due_rows(store, sinks, at)
@@ -456,6 +466,8 @@ def _deliver(
             continue
         siblings = stages.get((row.shop_id, row.idempotency_key), [])
         earlier = [s for s in siblings if s.stage < row.stage]
+        if lease is not None:
+            lease.renew()  # LeaseLost: another run took over; stop before sending anything
         outcome = _attempt(
             store, sinks[row.sink], row, earlier, moment, backoff, policy, rules.of(row.shop_id)
         )

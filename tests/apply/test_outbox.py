@@ -244,3 +244,137 @@ def test_a_delivery_that_kills_the_process_is_parked_after_the_attempt_limit(
     [row] = list_outbox(shop_store)
     assert (row.status, row.attempts) == ("parked", 3)
     assert len(sink.delivered) == 3  # the at-least-once bound: max_attempts
+
+
+# -- issue 16 item 8: a sink's identity does not change with its configuration -------------
+
+
+def test_moving_a_file_sink_to_another_file_sends_nothing_again(
+    shop_store: Store, tmp_path: Any
+) -> None:
+    from shopsync.sinks import Email, JsonLines, Webhook
+    from shopsync.sinks.email import Brand
+
+    first = apply(
+        [nudge("1"), nudge("2")],
+        shop_store,
+        [JsonLines(tmp_path / "a.jsonl", root=tmp_path)],
+        now=NOW,
+    )
+    assert first.delivered == 2
+    moved = apply(
+        [nudge("1"), nudge("2")],
+        shop_store,
+        [JsonLines(tmp_path / "b.jsonl", root=tmp_path)],
+        now=NOW,
+    )
+    assert (moved.recorded, moved.delivered) == (0, 0)
+    assert not (tmp_path / "b.jsonl").exists() or (tmp_path / "b.jsonl").read_text() == ""
+    brand = Brand(name="Acme", address="1 Main St, Springfield")
+    one = Email("smtp.a.example", 587, sender="s@a.example", brand=brand)
+    other = Email("smtp.b.example", 2525, sender="s@a.example", brand=brand)
+    assert one.name == other.name
+    assert (
+        Webhook("https://a.example/h", "k" * 16).name
+        == Webhook("https://b.example/x", "k" * 16).name
+    )
+
+
+def test_outbox_rows_under_old_sink_names_keep_matching_after_the_upgrade(
+    store_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    old = Store(store_url, migrate=False)
+    old.migrate("0009")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO shops (shop_id, platform, shop, created_at)"
+                " VALUES (1, 'shopify', :s, 0)"
+            ),
+            {"s": SHOP},
+        )
+        for rid, sink, status in [
+            (1, "email:smtp.a.example:587", "done"),
+            (2, "email:smtp.b.example:25", "pending"),  # a second old email sink, same key
+            (3, "jsonl:out.jsonl", "done"),
+            (4, "platform:shopify:acme.myshopify.com", "done"),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO outbox (id, shop_id, idempotency_key, sink, stage, kind,"
+                    " customer_id, marketing, model, action, status, attempts, due_at,"
+                    " next_attempt_at, created_at, updated_at)"
+                    " VALUES (:id, 1, 'nudge:1', :sink, 1, 'nudge', '1', 0, 'm', '{}', :st, 1,"
+                    " 0, 0, 0, 0)"
+                ),
+                {"id": rid, "sink": sink, "st": status},
+            )
+    old.close()
+    with Store(store_url) as store:
+        rows = {(e.sink, e.status) for e in list_outbox(store)}
+    assert rows == {
+        ("email", "done"),
+        ("email:smtp.b.example:25", "cancelled"),
+        ("jsonl", "done"),
+        ("platform:shopify:acme.myshopify.com", "done"),
+    }
+
+
+# -- issue 16 item 7: one apply per store at a time, across processes ----------------------
+
+
+class SlowFile(Recorder):
+    """Appends each delivered key to a file (shared by processes), slowly."""
+
+    def __init__(self, path: Any) -> None:
+        super().__init__("slowfile")
+        self.path = path
+
+    def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        import time
+
+        with open(self.path, "a") as out:
+            out.write(action.idempotency_key + "\n")
+        time.sleep(0.01)
+        return {}
+
+
+def _apply_in_child(url: str, path: str, delay: float, start: Any, done: Any) -> None:
+    import time
+
+    store = Store(url, migrate=False)
+    start.wait()
+    time.sleep(delay)
+    try:
+        plan = [nudge(str(1 + i % 5), n=i) for i in range(60)]
+        apply(plan, store, [SlowFile(path)], now=NOW)
+        done.put("ok")
+    except BaseException as exc:
+        done.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.parametrize("delays", [(0.0, 0.0), (0.0, 0.15), (0.0, 0.4)])
+def test_overlapping_applies_in_two_processes_send_each_row_once(
+    shop_store: Store, store_url: str, tmp_path: Any, delays: tuple[float, float]
+) -> None:
+    import multiprocessing as mp
+
+    fork = mp.get_context("fork")
+    start, done = fork.Event(), fork.Queue()
+    out = tmp_path / "sent.txt"
+    shop_store.engine.dispose()  # the children open their own connections
+    children = [
+        fork.Process(target=_apply_in_child, args=(store_url, str(out), d, start, done))
+        for d in delays
+    ]
+    for child in children:
+        child.start()
+    start.set()
+    outcomes = [done.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(60)
+    assert outcomes == ["ok", "ok"]
+    sent = out.read_text().split()
+    assert len(sent) == 60 and len(set(sent)) == 60, "a row was sent twice"

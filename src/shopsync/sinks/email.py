@@ -265,7 +265,7 @@ class Email:
         self.ssl_context = ssl_context
         self.timeout = timeout
         self.kinds = frozenset(kinds) if kinds is not None else None
-        self.name = name or f"email:{host}:{port}"
+        self.name = name or "email"  # not the host: moving servers must not send again
         self.domain = sender.rsplit("@", 1)[1]
         loaders: list[jinja2.BaseLoader] = []
         if templates is not None:

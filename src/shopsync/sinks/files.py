@@ -101,7 +101,7 @@ class _FileSink:
         kinds: Iterable[str] | None = None,
     ) -> None:
         self.path = _inside(path, root)
-        self.name = name or f"{self.suffix}:{self.path.name}"
+        self.name = name or self.suffix  # not the file: renaming it must not write again
         self.kinds = frozenset(kinds) if kinds is not None else None
         self._seen: set[str] | None = None
         self._lock = threading.Lock()

@@ -92,7 +92,7 @@ class Webhook:
         if len(self._secret.get_secret_value()) < 16:
             raise ConfigurationError("webhook secret must be at least 16 characters")
         self.url = url
-        self.name = name or f"webhook:{redact_url(url)}"
+        self.name = name or "webhook"  # not the URL: moving it must not send again
         self.kinds = frozenset(kinds) if kinds is not None else None
         self.headers = dict(headers or {})
         self.http = HttpClient(

@@ -187,11 +187,35 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` was a process of this machine that no longer runs: its lease need
+    not wait out the ttl (a crashed cron run is re-run at once). A reused pid reads as
+    alive, which only means waiting for the ttl."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _try(engine: Engine, name: str, holder: str, ttl: float) -> tuple[bool, Any]:
     micros = int(ttl * 1_000_000)
     with engine.connect() as conn, conn.begin():
         begin_write(conn)
         now = _db_now(conn)
+        current = conn.execute(select(leases.c.holder).where(leases.c.name == name)).scalar()
+        if current is not None and current != holder and _dead_here(current):
+            conn.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.holder == current)
+                .values(expires_at=0)
+            )
         insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         statement = (
             insert(leases)
