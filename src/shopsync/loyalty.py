@@ -71,7 +71,7 @@ from shopsync.core.loyalty import (
 )
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, Money
-from shopsync.store import Store, insert_ignoring_duplicates
+from shopsync.store import Store, _redemptions, insert_ignoring_duplicates
 from shopsync.store import _ledger_mark as _mark
 from shopsync.store._privacy import email_token, existing_key
 from shopsync.store.schema import (
@@ -103,6 +103,7 @@ CustomerRef = Customer | tuple[str, str, str]
 """A customer model, or ``(platform, shop, customer_id)``."""
 
 _FLUSH = 50_000
+_CLOCK_SLACK = 5 * 60 * 1_000_000  # micros: a clock a few minutes off is not "the future"
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,11 @@ def sync(
     if not policy.loyalty.enabled:
         return result
     at = _utc(as_of)
+    if not dry_run and at > _now() + _CLOCK_SLACK:
+        # Entries dated ahead would approve, expire and spend points before their time.
+        raise LoyaltyError(
+            f"as_of {as_of.isoformat()} is in the future; only a dry_run may look ahead"
+        )
     shop_id = store.shop_id(platform, shop)
     # read before the inputs: a change while deriving leaves the mark behind (stale)
     marking = not dry_run and customer_ids is None
@@ -472,6 +478,7 @@ def sync(
     since = at - int(lookback.total_seconds() * 1_000_000)
     valid_until: int | None = None
     with store.transaction() as conn:
+        generations = _redemptions.moved_generations(conn, shop_id)
         for customer_id in known:
             if wanted is not None and customer_id not in wanted:
                 continue
@@ -502,7 +509,9 @@ def sync(
             notes += derivation.notes
             result.actions += _actions(platform, shop, derivation, customer_id, policy, at, since)
             if not dry_run:
-                entry_rows += [_entry_row(shop_id, e, recorded) for e in derivation.entries]
+                entry_rows += [
+                    _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
+                ]
                 if len(entry_rows) >= _FLUSH:
                     result.added += insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
                     entry_rows = []
@@ -635,11 +644,17 @@ def _month_day(value: str) -> tuple[int, int]:
     return date.month, date.day
 
 
-def _entry_row(shop_id: int, entry: Entry, recorded: int) -> dict[str, Any]:
+def _entry_row(
+    shop_id: int, entry: Entry, recorded: int, generations: dict[tuple[str, str], int]
+) -> dict[str, Any]:
+    key = entry.key
+    generation = generations.get((entry.customer_id, entry.order_id or ""), 0)
+    if entry.order_id and generation:
+        key = rules.source_key(key, f"g{generation}")  # the order came back: it earns again
     return {
         "shop_id": shop_id,
         "customer_id": entry.customer_id,
-        "source_key": entry.key,
+        "source_key": key,
         "kind": entry.kind,
         "pending": entry.pending,
         "approved": entry.approved,
@@ -967,19 +982,41 @@ def redeem(
     key = key or rules.source_key("reward", customer_id, at, points)
     sync(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
     shop_id = store.shop_id(platform, shop)
-    with store.engine.connect() as conn:
+    # Check and record in one transaction, under the customer's lock: two redemptions at
+    # once (threads, processes) see each other, and the second counts the first.
+    with store.transaction() as conn:
+        _redemptions.lock_customer(conn, shop_id, customer_id)
         done = conn.execute(
             select(loyalty_inputs.c.data).where(
                 loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.key == key
             )
         ).first()
-    if done is None:
-        available = balance(store, customer, as_of).approved
-        if available < points:
-            raise LoyaltyError(
-                f"customer {customer_id} has {available} approved points, not {points}"
+        if done is None:
+            latest = _redemptions.latest_redemption(conn, shop_id, customer_id)
+            if latest is not None and at < latest:
+                raise LoyaltyError(
+                    f"a redemption dated {as_of.isoformat()} is before the customer's latest "
+                    f"one ({from_micros(latest).isoformat()}): it could spend points twice"
+                )
+            available = _redemptions.spendable(
+                conn, shop_id, customer_id, at
+            ) - _redemptions.unledgered_redemptions(
+                conn, shop_id, customer_id, lambda k: rules.source_key("redeem", k)
             )
-        _record_input(store, platform, shop, "redeem", customer_id, at, key, {"points": points})
+            if available < points:
+                raise LoyaltyError(
+                    f"customer {customer_id} has {max(available, 0)} approved points, not {points}"
+                )
+            row = {
+                "shop_id": shop_id,
+                "key": key,
+                "kind": "redeem",
+                "customer_id": customer_id,
+                "occurred_at": at,
+                "data": {"points": points},
+            }
+            insert_ignoring_duplicates(conn, loyalty_inputs, [row])
+    if done is None:
         sync(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
     elif done.data["points"] != points:
         raise LoyaltyError(f"reward {key!r} was recorded for {done.data['points']} points")

@@ -208,3 +208,124 @@ def test_generated_shop_syncs_like_the_pure_rules(store: Store) -> None:
     assert step.added <= full.derived
     rows = loyalty.ledger_entries(store, P, S)
     assert len(rows) == full.derived == len({r.source_key for r in rows})
+
+
+# -- issue 16 item 2: redemption is atomic, never back-dated, never ahead of time ----------
+
+
+def _funded(store: Store) -> dt.datetime:
+    """Customer 1 with 500 approved points at the returned moment."""
+    store.upsert([customer("1"), order("o1", "1", T0, "100")])
+    at = T0 + 40 * DAY
+    loyalty.sync(store, P, S, as_of=at)
+    assert loyalty.balance(store, (P, S, "1")).approved == 500
+    return at
+
+
+def _try_redeem(store: Store, at: dt.datetime, key: str) -> str:
+    try:
+        loyalty.redeem(store, (P, S, "1"), 500, as_of=at, key=key)
+        return "ok"
+    except LoyaltyError:
+        return "refused"
+
+
+def test_two_threads_redeeming_the_same_points_spend_them_once(store: Store) -> None:
+    import threading
+
+    at = _funded(store)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go(key: str) -> None:
+        barrier.wait()
+        outcomes.append(_try_redeem(store, at, key))
+
+    threads = [threading.Thread(target=go, args=(k,)) for k in ("t1", "t2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(outcomes) == ["ok", "refused"]
+    loyalty.sync(store, P, S, as_of=at)
+    b = loyalty.balance(store, (P, S, "1"))
+    assert (b.approved, b.spent) == (0, 500)
+
+
+def _redeem_in_child(url: str, at: dt.datetime, key: str, start: Any, out: Any) -> None:
+    try:
+        child_store = Store(url, migrate=False)
+        start.wait()
+        out.put(_try_redeem(child_store, at, key))
+    except BaseException as exc:  # the parent shows it
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_processes_redeeming_the_same_points_spend_them_once(
+    store: Store, store_url: str
+) -> None:
+    import multiprocessing as mp
+
+    at = _funded(store)
+    store.engine.dispose()
+    spawn = mp.get_context("spawn")  # not fork: Polars' thread pool does not survive a fork
+    start, out = spawn.Event(), spawn.Queue()
+    children = [
+        spawn.Process(target=_redeem_in_child, args=(store_url, at, k, start, out))
+        for k in ("p1", "p2", "p3")
+    ]
+    for c in children:
+        c.start()
+    start.set()
+    outcomes = sorted(out.get(timeout=180) for _ in children)
+    for c in children:
+        c.join(60)
+    assert outcomes == ["ok", "refused", "refused"]
+    loyalty.sync(store, P, S, as_of=at)
+    assert loyalty.balance(store, (P, S, "1")).approved == 0
+
+
+def test_a_back_dated_redemption_is_refused(store: Store) -> None:
+    at = _funded(store)
+    loyalty.redeem(store, (P, S, "1"), 500, as_of=at + DAY, key="now")
+    with pytest.raises(LoyaltyError, match="before"):
+        loyalty.redeem(store, (P, S, "1"), 500, as_of=at - DAY, key="earlier")
+    loyalty.sync(store, P, S, as_of=at + DAY)
+    assert loyalty.balance(store, (P, S, "1")).approved == 0
+
+
+def test_a_loyalty_sync_ahead_of_the_clock_is_refused_unless_dry_run(store: Store) -> None:
+    store.upsert([customer("1"), order("o1", "1", T0, "100")])
+    ahead = dt.datetime.now(dt.timezone.utc) + 2 * DAY
+    with pytest.raises(LoyaltyError, match="future"):
+        loyalty.sync(store, P, S, as_of=ahead)
+    assert loyalty.sync(store, P, S, as_of=ahead, dry_run=True).derived > 0
+    assert loyalty.balance(store, (P, S, "1")).lifetime == 0
+    with pytest.raises(LoyaltyError, match="future"):
+        loyalty.redeem(store, (P, S, "1"), 500, as_of=ahead)
+
+
+def test_an_order_moved_away_and_back_or_trashed_and_restored_earns_again(
+    store: Store,
+) -> None:
+    store.upsert([customer("a"), customer("b"), order("o1", "a", T0, "10")])
+    loyalty.sync(store, P, S, as_of=T0 + 20 * DAY)
+    assert loyalty.balance(store, (P, S, "a")).approved == 50
+
+    def move(owner: str, day: int) -> None:
+        moved = order("o1", owner, T0, "10").model_copy(update={"updated_at": T0 + day * DAY})
+        store.upsert([moved])
+        loyalty.sync(store, P, S, as_of=T0 + (day + 1) * DAY)
+
+    move("b", 21)
+    assert loyalty.balance(store, (P, S, "a")).total == 0
+    assert loyalty.balance(store, (P, S, "b")).total == 50
+    move("a", 23)
+    assert loyalty.balance(store, (P, S, "a")).total == 50
+    assert loyalty.balance(store, (P, S, "b")).total == 0
+    store.delete(Order, P, S, "o1", deleted_at=T0 + 25 * DAY)  # trashed
+    loyalty.sync(store, P, S, as_of=T0 + 26 * DAY)
+    assert loyalty.balance(store, (P, S, "a")).total == 0
+    move("a", 27)  # restored
+    assert loyalty.balance(store, (P, S, "a")).total == 50
+    assert loyalty.sync(store, P, S, as_of=T0 + 29 * DAY).added == 0
