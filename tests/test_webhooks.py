@@ -272,3 +272,35 @@ def test_compliance_deliveries_are_no_sign_that_a_shop_is_installed(store: Store
     assert store.last_activity("toy", SHOP) is None
     assert store.record_delivery("toy", SHOP, "o-1", "orders/updated")
     assert store.last_activity("toy", SHOP) is not None
+
+
+@pytest.mark.parametrize("failure", ["store", "sqlalchemy"])
+def test_a_store_error_answers_503_with_retry_after_not_a_500(
+    store: Store, failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 16 item 3: the platform retries a 503; a 500 with a stack helps nobody.
+    from sqlalchemy.exc import OperationalError
+
+    from shopsync.errors import StoreError
+
+    def broken(*_: Any, **__: Any) -> Any:
+        if failure == "store":
+            raise StoreError("upsert rolled back: database is locked")
+        raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(store, "record_delivery", broken)
+    app = webhooks.wsgi_app(store, {"toy": SECRET}, shops={SHOP})
+    headers, body = delivery({"topic": "orders/create", "shop": SHOP, "orders": [order_doc()]})
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/webhooks/toy",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }
+    answered: list[tuple[str, list[tuple[str, str]]]] = []
+    out = b"".join(app(environ, lambda s, h: answered.append((s, h))))
+    status, sent = answered[0]
+    assert status == "503 Service Unavailable"
+    assert dict(sent)["Retry-After"].isdigit()
+    assert "Traceback" not in out.decode() and "INSERT" not in out.decode()

@@ -29,8 +29,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from shopsync.adapter import WebhookEvent, adapter_class
-from shopsync.errors import ConfigurationError, SignatureError, WebhookError
+from shopsync.errors import ConfigurationError, SignatureError, StoreError, WebhookError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store, UpsertResult
 from shopsync.store.changes import mark_changed
@@ -226,11 +228,17 @@ def wsgi_app(
     """
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def answer(status: str, body: dict[str, Any]) -> list[bytes]:
+        def answer(
+            status: str, body: dict[str, Any], extra: tuple[tuple[str, str], ...] = ()
+        ) -> list[bytes]:
             payload = json.dumps(body).encode()
             start_response(
                 status,
-                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(payload))),
+                    *extra,
+                ],
             )
             return [payload]
 
@@ -265,6 +273,14 @@ def wsgi_app(
         except WebhookError as exc:
             log.warning("%s webhook refused: %s", platform, exc)
             return answer("400 Bad Request", {"error": str(exc)})
+        except (StoreError, SQLAlchemyError) as exc:
+            # Nothing was applied (the transaction rolled back): the platform retries a 503.
+            log.warning("%s webhook not applied, store error: %s", platform, exc)
+            return answer(
+                "503 Service Unavailable",
+                {"error": "store busy or unavailable; retry later"},
+                (("Retry-After", "30"),),
+            )
         if on_result is not None:
             on_result(result)
         return answer("200 OK", {"status": result.status})
