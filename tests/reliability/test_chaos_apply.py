@@ -280,12 +280,13 @@ def check_email(smtp: Any, want: Expected, tally: Tally) -> list[str]:
     return problems
 
 
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_chaos_apply_delivers_each_action_once_and_loses_none(
-    platform: str, tmp_path: Path
+    platform: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(f"{SEED}-apply-{platform}")
-    tally = Tally(f"chaos-apply-{platform}")
+    tally = Tally(f"chaos-apply-{platform}" + ("" if engine == "sqlite" else f"-{engine}"))
     options: dict[str, Any] = {"seed": 4, "customers": 14, "orders": 20, "products": 4}
     if platform == "shopify":
         options["restore_rate"] = 20_000.0
@@ -294,7 +295,11 @@ def test_chaos_apply_delivers_each_action_once_and_loses_none(
         quiet(Receiver()) as receiver,
         flaky_smtp() as (smtp, flaky),
     ):
-        store_url = f"sqlite:///{tmp_path / 'store.db'}"
+        store_url = (
+            f"sqlite:///{tmp_path / 'store.db'}"
+            if engine == "sqlite"
+            else str(request.getfixturevalue("postgres_url"))
+        )
         store = shopsync.Store(store_url)
         shopsync.sync(shopsync.connect(platform, **shop.settings), store)
         # balances are written back only from a current ledger (issue 17.1)

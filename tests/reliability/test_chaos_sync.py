@@ -243,10 +243,13 @@ def drain(shop: EmulatedShop) -> Callable[[], None]:
     return empty
 
 
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
-def test_chaos_sync_ends_equal_to_the_shop(platform: str, tmp_path: Path) -> None:
+def test_chaos_sync_ends_equal_to_the_shop(
+    platform: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     rng = random.Random(f"{SEED}-sync-{platform}")
-    tally = Tally(f"chaos-sync-{platform}")
+    tally = Tally(f"chaos-sync-{platform}" + ("" if engine == "sqlite" else f"-{engine}"))
     options: dict[str, Any] = {"seed": 11, "customers": 12, "orders": 36, "products": 6}
     if platform == "shopify":  # a drained bucket refills in tens of milliseconds
         options["restore_rate"] = 20_000.0
@@ -257,7 +260,11 @@ def test_chaos_sync_ends_equal_to_the_shop(platform: str, tmp_path: Path) -> Non
             "retry_policy": FAST_RETRIES,
             "timeout": TIMEOUT,
         }
-        store_url = f"sqlite:///{tmp_path / 'chaos.db'}"
+        store_url = (
+            f"sqlite:///{tmp_path / 'chaos.db'}"
+            if engine == "sqlite"
+            else str(request.getfixturevalue("postgres_url"))
+        )
         shopsync.Store(store_url).close()  # the schema, once
         merchant = Merchant(shop.state, rng)
         stats: dict[str, int] = getattr(shop.emulator, "stats", {})
