@@ -22,6 +22,14 @@ POSTGRES_URL = os.environ.get("SHOPSYNC_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.fixture(autouse=True)
+def _output_is_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's output as a script or CI log sees it: pytest-xdist's workers set
+    ``COLUMNS=80``, which the CLI honours as a terminal width and wraps at."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 def _require_postgres() -> str:
     if POSTGRES_URL:
         return POSTGRES_URL

@@ -166,7 +166,8 @@ def _consent_history(versions: list[Customer]) -> list[tuple[str, dt.datetime, d
 
 
 def _consent_changes(state: Any) -> list[Customer]:
-    """Later versions of some customers with another consent (goes to consent_history)."""
+    """Later versions of some customers with another e-mail consent (goes to consent_history);
+    SMS consent as before (a record saying ``unknown`` would keep the stored one anyway)."""
     changed = []
     for i, c in enumerate(sorted(state.customers.values(), key=lambda c: c.id)[::7]):
         new_state = ConsentState.UNSUBSCRIBED if i % 2 else ConsentState.SUBSCRIBED
@@ -174,7 +175,7 @@ def _consent_changes(state: Any) -> list[Customer]:
             c.model_copy(
                 update={
                     "updated_at": c.updated_at + (30 + i) * DAY,
-                    "consent": Consent(email=MarketingConsent(state=new_state)),
+                    "consent": Consent(email=MarketingConsent(state=new_state), sms=c.consent.sms),
                 }
             )
         )

@@ -192,7 +192,11 @@ class Merchant:
         fields: dict[str, Any] = {"first_name": f"Renamed{self.rng.randrange(999)}"}
         if self.state.platform == "shopify" and self.rng.random() < 0.5:
             consent = self.rng.choice(["subscribed", "unsubscribed", "not_subscribed"])
-            fields["consent"] = {"email": MarketingConsent(state=consent)}
+            # the e-mail consent only: a merchant's edit leaves the SMS consent as it was
+            fields["consent"] = {
+                "email": MarketingConsent(state=consent),
+                "sms": customer.consent.sms,
+            }
         self.state.update_customer(customer.id, **fields)
         return True
 
