@@ -127,9 +127,16 @@ def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------- the cookbook
 
 
+SHOP_END = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+"""The emulated shop's last day: the nightly run plans as of two days later, so what it
+plans does not depend on the day the suite runs."""
+
+
 @pytest.fixture
 def shopify_shop() -> Iterator[EmulatedShop]:
-    with emulate("shopify", seed=21, customers=40, orders=160, products=10, plan="plus") as shop:
+    with emulate(
+        "shopify", seed=21, customers=40, orders=160, products=10, plan="plus", end=SHOP_END
+    ) as shop:
         yield shop
 
 
@@ -142,7 +149,7 @@ def test_nightly_syncs_plans_and_delivers_once(
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     out = tmp_path / "out"
     out.mkdir()
-    as_of = dt.datetime.now(dt.timezone.utc)
+    as_of = SHOP_END + dt.timedelta(days=2)
     assert nightly.nightly({"shopify": settings}, url, out, shopsync.Policy(), as_of) == 0
     with shopsync.Store(url) as store:
         shop = shopify_shop.state.shop

@@ -9,10 +9,12 @@ it finish. Scheduled callbacks let the parent act while the child runs (change t
 drain a rate-limit bucket).
 
 ``SHOPSYNC_CHAOS_RUNS`` sets the number of runs (default 200: per platform for sync, shared
-by the two platforms for apply), ``SHOPSYNC_CHAOS_SEED`` the seed every random choice derives
-from; a failing test names both, which replays the same plan of faults, kills and changes
-(thread timing still varies between replays). Each test prints its figures in one line and
-saves them as ``<test name>.json`` in its ``tmp_path``.
+by the two platforms for apply) on SQLite, ``SHOPSYNC_CHAOS_PG_RUNS`` on PostgreSQL (default
+50: the engine's own paths, locks and upgrades are met in that many, and the suite stays
+within its time; the reliability figures on PostgreSQL come from 200), ``SHOPSYNC_CHAOS_SEED``
+the seed every random choice derives from; a failing test names them, which replays the same
+plan of faults, kills and changes (thread timing still varies between replays). Each test
+prints its figures in one line and saves them as ``<test name>.json`` in its ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ from typing import Any
 from tests.apply.helpers import SmtpServer, _Collect, free_port
 
 RUNS = int(os.environ.get("SHOPSYNC_CHAOS_RUNS", "200"))
+PG_RUNS = int(os.environ.get("SHOPSYNC_CHAOS_PG_RUNS", str(min(RUNS, 50))))
+
+
+def runs_on(engine: str) -> int:
+    """How many chaos runs a test makes on this store engine."""
+    return RUNS if engine == "sqlite" else PG_RUNS
+
+
 SEED = int(os.environ.get("SHOPSYNC_CHAOS_SEED", "20260302"))
 PRELOAD = [
     "pytest",
@@ -251,7 +261,8 @@ class Tally:
 
     def replay(self) -> str:
         """How to run this test again with the same random choices."""
-        return f"SHOPSYNC_CHAOS_SEED={self.seed} SHOPSYNC_CHAOS_RUNS={RUNS}"
+        runs = f"SHOPSYNC_CHAOS_RUNS={RUNS} SHOPSYNC_CHAOS_PG_RUNS={PG_RUNS}"
+        return f"SHOPSYNC_CHAOS_SEED={self.seed} {runs}"
 
 
 # ----------------------------------------------------------------------------- children

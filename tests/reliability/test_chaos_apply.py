@@ -40,7 +40,6 @@ from shopsync.sinks.email import message_id
 from shopsync.testing import EmulatedShop
 from tests.apply.helpers import NOW, Received, Receiver
 from tests.reliability.chaos import (
-    RUNS,
     SEED,
     Kill,
     Tally,
@@ -48,11 +47,10 @@ from tests.reliability.chaos import (
     flaky_smtp,
     plan_actions,
     run_child,
+    runs_on,
 )
 from tests.sync.emulated import emulated
 
-PER_PLATFORM = -(-RUNS // 2)
-"""The runs are shared between the two platforms: 200 in all by default."""
 TIMEOUT = 0.15
 """The platform client's and the webhook sink's read timeout."""
 HOOK_TRIES = 3
@@ -286,6 +284,7 @@ def test_chaos_apply_delivers_each_action_once_and_loses_none(
     platform: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(f"{SEED}-apply-{platform}")
+    per_platform = -(-runs_on(engine) // 2)  # the runs are shared by the two platforms
     tally = Tally(f"chaos-apply-{platform}" + ("" if engine == "sqlite" else f"-{engine}"))
     options: dict[str, Any] = {"seed": 4, "customers": 14, "orders": 20, "products": 4}
     if platform == "shopify":
@@ -327,7 +326,7 @@ def test_chaos_apply_delivers_each_action_once_and_loses_none(
         }
         rows = 4 * len(spec)  # what the first run settles; later ones settle a few
         upgrades = customers[7:]
-        for run in range(PER_PLATFORM):
+        for run in range(per_platform):
             if rng.random() < 0.5:
                 spec.append((rng.choice(["reward", "nudge"]), rng.choice(customers), run + 2))
             if rng.random() < 0.05 and len(upgrades) < len(customers) // 2:
@@ -374,10 +373,10 @@ def test_chaos_apply_delivers_each_action_once_and_loses_none(
         assert tally.errors == [], f"{replay}: {tally.errors[:3]}"
         assert problems == [], f"{replay}: {problems[:20]}"
         assert not shop.server.errors, shop.server.errors[:3]
-        assert tally.runs == PER_PLATFORM
-        assert tally.kills >= PER_PLATFORM // 4, tally.line()
-        assert sum(tally.faults.values()) >= PER_PLATFORM // 2, tally.line()
-        if PER_PLATFORM >= 50:  # a storm that long hits every sink and makes repeats
+        assert tally.runs == per_platform
+        assert tally.kills >= per_platform // 4, tally.line()
+        assert sum(tally.faults.values()) >= per_platform // 2, tally.line()
+        if per_platform >= 50:  # a storm that long hits every sink and makes repeats
             for family in ("platform", "smtp", "webhook"):
                 assert any(k.startswith(family) and n for k, n in tally.faults.items()), family
             assert tally.counts["webhook_duplicates"] + tally.counts["email_duplicates"] > 0

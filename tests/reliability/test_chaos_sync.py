@@ -27,7 +27,7 @@ from shopsync.adapter import adapter_class
 from shopsync.models import FinancialStatus, FulfillmentStatus, MarketingConsent
 from shopsync.sync import sync
 from shopsync.testing import EmulatedShop, ShopState, generate_shop
-from tests.reliability.chaos import RUNS, SEED, Kill, Tally, run_child, sync_child
+from tests.reliability.chaos import SEED, Kill, Tally, run_child, runs_on, sync_child
 from tests.sync.compare import differences, snapshot
 from tests.sync.emulated import FAST_RETRIES, emulated, platform_view
 
@@ -253,6 +253,7 @@ def test_chaos_sync_ends_equal_to_the_shop(
     platform: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(f"{SEED}-sync-{platform}")
+    runs = runs_on(engine)
     tally = Tally(f"chaos-sync-{platform}" + ("" if engine == "sqlite" else f"-{engine}"))
     options: dict[str, Any] = {"seed": 11, "customers": 12, "orders": 36, "products": 6}
     if platform == "shopify":  # a drained bucket refills in tens of milliseconds
@@ -274,7 +275,7 @@ def test_chaos_sync_ends_equal_to_the_shop(
         stats: dict[str, int] = getattr(shop.emulator, "stats", {})
         before = dict(stats)
         pages = 8
-        for _ in range(RUNS):
+        for _ in range(runs):
             storm(shop, rng)
             changes = merchant.changes
             during: list[tuple[float, Callable[[], None]]] = []
@@ -318,17 +319,20 @@ def test_chaos_sync_ends_equal_to_the_shop(
         assert tally.errors == [], f"{replay}: {tally.errors[:3]}"
         assert tally.differences == [], f"{replay}: {tally.differences[:20]}"
         assert not shop.server.errors, shop.server.errors[:3]
-        assert tally.runs == RUNS
-        assert tally.kills >= RUNS // 3, tally.line()
-        assert tally.finished >= RUNS // 10, tally.line()
-        assert sum(tally.faults.values()) >= RUNS // 2, tally.line()
-        assert tally.counts["interim_checks"] >= RUNS // 20, tally.line()
+        assert tally.runs == runs
+        assert tally.kills >= runs // 3, tally.line()
+        assert tally.finished >= runs // 10, tally.line()
+        assert sum(tally.faults.values()) >= runs // 2, tally.line()
+        assert tally.counts["interim_checks"] >= runs // 20, tally.line()
         assert len(shop.state.orders) > options["orders"] // 2
-        if RUNS >= 100:  # a storm that long meets every fault and every kind of change
+        if runs >= 100:  # a storm that long meets every fault and every kind of change
             assert {"429", "5xx", "drop", "truncate", "slow"} <= set(tally.faults), tally.line()
             assert len(merchant.made) >= 10, merchant.made
             if platform == "shopify":
-                assert tally.faults["throttled"] and tally.counts["bulk_operations"], tally.line()
+                # a drained bucket: met as THROTTLED, or paced around when the cost
+                # extension already showed it (throttle waits)
+                drained = tally.faults["throttled"] + tally.counts["throttle_waits"]
+                assert drained and tally.counts["bulk_operations"], tally.line()
 
 
 def test_detail_names_the_records_and_fields_that_differ() -> None:
