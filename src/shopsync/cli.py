@@ -22,6 +22,7 @@ from shopsync import _cli_inputs as inputs
 from shopsync import _cli_output as output
 from shopsync._cli_consent import consent_app
 from shopsync._cli_errors import ParagraphErrors, config_sources, explain, using
+from shopsync._cli_postgres import postgres_app
 from shopsync._cli_tombstones import tombstones_app
 from shopsync.config import CONFIG_FILE
 from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError
@@ -587,6 +588,7 @@ def quarantine_retry(
 
 
 app.add_typer(tombstones_app, name="tombstones")
+app.add_typer(postgres_app, name="postgres")
 
 
 def main() -> None:
