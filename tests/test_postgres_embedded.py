@@ -200,3 +200,21 @@ def test_as_root_a_folder_nobody_can_enter_is_refused_with_the_reason(tmp_path: 
     closed.mkdir(mode=0o700)
     with pytest.raises(postgres.PostgresUnavailable, match=r"cannot enter .*closed"):
         postgres.start(closed / "pg")
+
+
+def test_a_throwaway_folder_of_a_killed_session_is_swept_and_a_live_ones_kept(
+    reachable_tmp: Path,
+) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    left = reachable_tmp / f"{postgres.THROWAWAY_PREFIX}left"
+    live = reachable_tmp / f"{postgres.THROWAWAY_PREFIX}live"
+    for folder, owner in ((left, dead), (live, str(os.getpid()))):
+        (folder / "data").mkdir(parents=True)
+        (folder / "owner").write_text(owner)
+    assert postgres.sweep_stale(reachable_tmp) == [left]
+    assert not left.exists() and live.exists()

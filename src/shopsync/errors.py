@@ -5,7 +5,8 @@ The tree::
     ShopSyncError                    .retryable says whether trying again can help
     ├── ConfigurationError           bad settings, unknown adapter, bad policy file
     │   ├── AdapterNotFoundError     .available lists the installed adapters
-    │   └── PolicyError              (shopsync.core.policy) .keys: the dotted keys at fault
+    │   ├── PolicyError              (shopsync.core.policy) .keys: the dotted keys at fault
+    │   └── PostgresUnavailable      (shopsync.testing.postgres) no local server could start
     ├── PlatformError                the shop answered with an error (.status, .request_id)
     │   ├── AuthenticationError      401/403: wrong or revoked credentials, missing scope
     │   ├── NotFoundError            404
