@@ -198,8 +198,11 @@ def test_the_cli_starts_a_server_keeps_its_data_across_a_stop_and_removes_it(
 def test_as_root_a_folder_nobody_can_enter_is_refused_with_the_reason(tmp_path: Path) -> None:
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
-    with pytest.raises(postgres.PostgresUnavailable, match=r"cannot enter .*closed"):
+    with pytest.raises(
+        postgres.PostgresUnavailable, match=r"as 'nobody', who cannot enter .*closed"
+    ):
         postgres.start(closed / "pg")
+    assert not (closed / "pg").exists()
 
 
 def test_a_throwaway_folder_of_a_killed_session_is_swept_and_a_live_ones_kept(

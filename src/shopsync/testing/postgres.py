@@ -119,9 +119,12 @@ def _ids(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _check_reachable(path: Path, uid: int, gid: int) -> None:
-    """Refuse early, with the folder at fault, when ``uid`` cannot traverse to ``path``."""
+def _check_reachable(path: Path, user: str) -> None:
+    """Refuse early, with the folder at fault, when ``user`` cannot traverse to ``path``."""
+    uid, gid = _ids(user)
     for folder in [path, *path.parents]:
+        if not folder.exists():
+            continue
         st = folder.stat()
         if st.st_uid == uid:
             ok = st.st_mode & stat.S_IXUSR
@@ -131,8 +134,8 @@ def _check_reachable(path: Path, uid: int, gid: int) -> None:
             ok = st.st_mode & stat.S_IXOTH
         if not ok:
             raise PostgresUnavailable(
-                f"PostgreSQL refuses to run as root, so it runs as another user, who cannot "
-                f"enter {folder}: choose a directory that user can reach (under /tmp, say) "
+                f"PostgreSQL refuses to run as root, so it runs as {user!r}, who cannot "
+                f"enter {folder}: choose a directory {user!r} can reach (under /tmp, say) "
                 "or run as an unprivileged user"
             )
 
@@ -264,14 +267,15 @@ def start(
     source = _install()
     if port is not None and not _port_free(port):
         raise PostgresUnavailable(f"port {port} on 127.0.0.1 is taken")
-    directory.mkdir(parents=True, exist_ok=True)
     user = run_as or _default_user()
+    if user is not None:
+        _check_reachable(directory, user)
+    directory.mkdir(parents=True, exist_ok=True)
     state = _read_state(directory) or {"password": secrets.token_urlsafe(24), "port": None}
     data, log = directory / "data", directory / "postgres.log"
     install = source
     if user is not None:
         uid, gid = _ids(user)
-        _check_reachable(directory, uid, gid)
         install = _link_install(source, directory / "install")
         log.touch()
         os.chown(log, uid, gid)
