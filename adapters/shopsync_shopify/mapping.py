@@ -505,6 +505,68 @@ def _shortened(lines: Iterable[LineItem], ordered: Mapping[str, tuple[int, Money
     return any(line.quantity < ordered[line.id][0] for line in lines if line.id in ordered)
 
 
+def _after_edits_gql(
+    ctx: _Ctx,
+    node: Mapping[str, Any],
+    currency: str,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    included: bool | None,
+) -> dict[str, Money]:
+    """The totals an edited order is stored with (``{}`` when not edited: nothing read)."""
+    if node.get("edited") is not True and not _shortened(lines, ordered):
+        return {}
+    refund_tax = Money.zero(currency)
+    for i, item in enumerate(_nodes(node.get("refunds"))):
+        for j, rl in enumerate(_nodes(item.get("refundLineItems"))):
+            if rl.get("totalTaxSet") is not None:
+                where = f"refunds[{i}].refundLineItems[{j}].totalTaxSet"
+                refund_tax += ctx.bag(rl["totalTaxSet"], currency, where)
+    current = {
+        name: None if node.get(key) is None else ctx.bag(node.get(key), currency, key)
+        for name, key in _CURRENT_GQL.items()
+    }
+    return facts.after_edits(
+        current,
+        edited=True,
+        lines=lines,
+        ordered=ordered,
+        refunds=refunds,
+        refund_tax=refund_tax,
+        taxes_included=included,
+    )
+
+
+def _after_edits_rest(
+    ctx: _Ctx,
+    data: Mapping[str, Any],
+    currency: str,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    included: bool | None,
+) -> dict[str, Money]:
+    """:func:`_after_edits_gql` for a REST/webhook order (REST says no ``edited``)."""
+    if not _shortened(lines, ordered):
+        return {}
+    refund_tax = Money.zero(currency)
+    for i, item in enumerate(data.get("refunds") or ()):
+        for j, rl in enumerate(item.get("refund_line_items") or ()):
+            where = f"refunds[{i}].refund_line_items[{j}]"
+            tax = _set_or_amount(ctx, rl, "total_tax_set", "total_tax", currency, where)
+            refund_tax += tax if tax is not None else Money.zero(currency)
+    return facts.after_edits(
+        {name: facts.rest_amount(ctx, data, key, currency) for name, key in _CURRENT_REST.items()},
+        edited=True,
+        lines=lines,
+        ordered=ordered,
+        refunds=refunds,
+        refund_tax=refund_tax,
+        taxes_included=included,
+    )
+
+
 def _refunded_quantities(refunds: Iterable[Refund]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for refund in refunds:
@@ -536,26 +598,7 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
         _line_gql(ctx, item, currency, refunded, f"lineItems[{i}]", included, rates, ordered)
         for i, item in enumerate(_nodes(node.get("lineItems")))
     )
-    refund_tax = Money.zero(currency)
-    for i, item in enumerate(_nodes(node.get("refunds"))):
-        for j, rl in enumerate(_nodes(item.get("refundLineItems"))):
-            if rl.get("totalTaxSet") is not None:
-                where = f"refunds[{i}].refundLineItems[{j}].totalTaxSet"
-                refund_tax += ctx.bag(rl["totalTaxSet"], currency, where)
-    current = {
-        name: None if node.get(key) is None else ctx.bag(node.get(key), currency, key)
-        for name, key in _CURRENT_GQL.items()
-    }
-    edited = node.get("edited") is True or _shortened(lines, ordered)
-    now = facts.after_edits(
-        current,
-        edited=edited,
-        lines=lines,
-        ordered=ordered,
-        refunds=refunds,
-        refund_tax=refund_tax,
-        taxes_included=included,
-    )
+    now = _after_edits_gql(ctx, node, currency, lines, ordered, refunds, included)
     fulfillments = tuple(
         _fulfillment_gql(ctx, item, f"fulfillments[{i}]")
         for i, item in enumerate(_nodes(node.get("fulfillments")))
@@ -945,21 +988,7 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
         _line_rest(ctx, item, currency, refunded, f"line_items[{i}]", included, ordered)
         for i, item in enumerate(data.get("line_items") or ())
     )
-    refund_tax = Money.zero(currency)
-    for i, item in enumerate(data.get("refunds") or ()):
-        for j, rl in enumerate(item.get("refund_line_items") or ()):
-            where = f"refunds[{i}].refund_line_items[{j}]"
-            tax = _set_or_amount(ctx, rl, "total_tax_set", "total_tax", currency, where)
-            refund_tax += tax if tax is not None else Money.zero(currency)
-    now = facts.after_edits(
-        {name: facts.rest_amount(ctx, data, key, currency) for name, key in _CURRENT_REST.items()},
-        edited=_shortened(lines, ordered),
-        lines=lines,
-        ordered=ordered,
-        refunds=refunds,
-        refund_tax=refund_tax,
-        taxes_included=included,
-    )
+    now = _after_edits_rest(ctx, data, currency, lines, ordered, refunds, included)
     line_tax = Money.zero(currency)
     for i, item in enumerate(data.get("line_items") or ()):
         tax, _ = facts.line_tax(
