@@ -8,8 +8,12 @@ with about 3 % of orders (more in restaurants and POS), duties with about 2 % (c
 Shopify Markets), every taxed order lists its tax line, and a cancelled order says why. Each
 choice is a hash of the order id, so a seed gives the same shop every time.
 
+About 2 % of the orders that still have an unfulfilled unit are edited after the fact (one
+unit taken off their first such line, :meth:`ShopState.edit_order`; merchants edit orders to
+drop an out-of-stock item or change a quantity before shipping).
+
 Not modelled: a shop showing prices with tax (the state holds net amounts; rendering them
-gross so that the adapter's conversion gives them back exactly is left to do) and order edits.
+gross so that the adapter's conversion gives them back exactly is left to do).
 """
 
 from __future__ import annotations
@@ -47,7 +51,27 @@ def add_variety(state: ShopState) -> int:
         if fields:
             state.update_order(order.id, updated_at=order.updated_at, **fields)
             changed += 1
+        if order.cancelled_at is None and _draw(order.id, "edit") < 0.02:
+            changed += _edit(state, order.id)
     return changed
+
+
+def _edit(state: ShopState, order_id: str) -> int:
+    """Take one unfulfilled unit off the order's first line that has one; 0 when none has."""
+    order = state.orders[order_id]
+    shipped: dict[str, Decimal] = {}
+    for f in order.fulfillments:
+        for fl in f.lines:
+            shipped[fl.line_item_id] = shipped.get(fl.line_item_id, Decimal(0)) + fl.quantity
+    for line in order.line_items:
+        left = line.quantity - line.refunded_quantity
+        if left - shipped.get(line.id, Decimal(0)) >= 1:
+            try:
+                state.edit_order(order_id, line.id, int(left) - 1)
+            except ValueError:  # the refunds already exceed what the edit would leave
+                return 0
+            return 1
+    return 0
 
 
 def _facts(order: Order) -> dict[str, object]:

@@ -6,14 +6,29 @@
   tax Shopify reports per line (``tax_lines`` / ``taxLines``) so lines plus tax still add up;
 - edited orders: a line's ``current_quantity`` / ``currentQuantity`` is what is left after
   edits *and* refunds, so the line keeps ``current + refunded`` (never more than ordered) and
-  its refunds stay in ``refunded_quantity``;
+  its refunds stay in ``refunded_quantity``; a line an edit shortened keeps the share of its
+  discount its kept units carry. Shopify leaves ``total_price`` / ``totalPriceSet`` (and the
+  subtotal, tax and discounts) as ordered and reports the order as it stands in
+  ``current_total_price`` / ``currentTotalPriceSet`` and their subtotal, tax and discounts
+  twins, *after edits, returns and refunds*. An edited order (:func:`after_edits`) is stored
+  after edits and before refunds, the convention of docs/models.md: current + what the refund
+  lines took off (their subtotal and tax), so ``total - total_refunded`` is what was kept;
 - ``cancel_reason`` (lower case), ``tax_lines`` (order level), ``discount_applications``,
   ``total_tip_received`` / ``totalTipReceivedSet`` (a zero tip reads as none) and
   ``current_total_duties_set`` / ``currentTotalDutiesSet``.
 
 Sources: REST Order (https://shopify.dev/docs/api/admin-rest/latest/resources/order), GraphQL
 Order (https://shopify.dev/docs/api/admin-graphql/latest/objects/Order), the 2026-07 REST
-fixture from shopify-api-ruby (tests/fixtures/shopify/ruby-2026-07-order.json).
+fixture from shopify-api-ruby (tests/fixtures/shopify/ruby-2026-07-order.json). Edits:
+orderEditCommit (https://shopify.dev/docs/api/admin-graphql/latest/mutations/orderEditCommit:
+only unfulfilled lines can be edited), the Order's current fields as the Storefront API words
+them (https://shopify.dev/docs/api/storefront/latest/objects/Order: ``currentTotalPrice`` "minus
+amounts for line items that have been removed"), and the 2026-07 changelog entry for
+``LineItem.priceAfterAllDiscountsBeforeTaxesSet`` (https://shopify.dev/changelog/posts/
+lineitem-priceafteralldiscountsbeforetaxesset-field-now-available: current figures exclude
+"refunded and removed quantities"). In the fixture an unedited order's
+``current_total_price`` (199.65) is the total less the refund lines (391.33 + 7.96 tax), not
+less the money refunded (209.00): refunds are added back by line, never by amount.
 """
 
 from __future__ import annotations
@@ -22,10 +37,18 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shopsync._money import line_excluding_tax
-from shopsync.models import DiscountApplication, DiscountValueType, Money, TaxLine
+from shopsync._money import line_excluding_tax, share
+from shopsync.models import DiscountApplication, DiscountValueType, LineItem, Money, Refund, TaxLine
 
-__all__ = ["current_quantity", "facts_gql", "facts_rest", "line_tax", "net_line"]
+__all__ = [
+    "after_edits",
+    "current_quantity",
+    "facts_gql",
+    "facts_rest",
+    "line_tax",
+    "net_line",
+    "rest_amount",
+]
 
 
 def _rate(ctx: Any, value: Any, path: str) -> Decimal | None:
@@ -221,3 +244,57 @@ def facts_gql(ctx: Any, node: Mapping[str, Any], currency: str) -> dict[str, Any
             ctx, applications, "discountApplications", graphql=True
         ),
     }
+
+
+def rest_amount(ctx: Any, data: Mapping[str, Any], key: str, currency: str) -> Money | None:
+    """A top-level REST amount: ``{key}_set.shop_money`` when sent, else ``key``; None when
+    the payload carries neither (an older version, a partial body)."""
+    bag = data.get(f"{key}_set")
+    value: Money | None = None
+    if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping):
+        value = ctx.money(bag["shop_money"].get("amount"), currency, f"{key}_set")
+    elif data.get(key) is not None:
+        value = ctx.money(data[key], currency, key)
+    return value
+
+
+def after_edits(
+    current: Mapping[str, Money | None],
+    *,
+    edited: bool,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    refund_tax: Money,
+    taxes_included: bool | None,
+) -> dict[str, Money]:
+    """The totals of an edited order after edits, before refunds (see the module doc).
+
+    ``current`` holds Shopify's ``total``, ``subtotal``, ``tax`` and ``discounts`` after
+    edits and refunds (None when not sent); ``ordered`` maps a line id to its ordered
+    quantity and discount. An order that was not edited, or a payload without the current
+    total, gives ``{}``: the original totals stand, exactly as before.
+    """
+    total = current.get("total")
+    if not edited or total is None:
+        return {}
+    currency = total.currency
+    zero = Money.zero(currency)
+    refunded_sub = sum((rl.subtotal or zero for r in refunds for rl in r.lines), zero)
+    out = {"total": total + refunded_sub + (zero if taxes_included else refund_tax)}
+    subtotal = current.get("subtotal")
+    if taxes_included:
+        out["subtotal"] = sum((line.total for line in lines), zero)
+    elif subtotal is not None:
+        out["subtotal"] = subtotal + refunded_sub
+    tax = current.get("tax")
+    if tax is not None:
+        out["total_tax"] = tax + refund_tax
+    discounts = current.get("discounts")
+    if discounts is not None:
+        for refund in refunds:
+            for rl in refund.lines:
+                quantity, discount = ordered.get(rl.line_item_id, (0, zero))
+                discounts += share(discount, rl.quantity, quantity)
+        out["total_discounts"] = discounts
+    return out

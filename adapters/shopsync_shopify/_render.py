@@ -39,6 +39,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
+from shopsync_shopify._emu_edits import ShopifyTotals, shopify_totals
 from shopsync_shopify.mapping import gid
 
 if TYPE_CHECKING:
@@ -249,9 +250,14 @@ def customer_graphql(customer: Customer, state: ShopState | None = None) -> dict
     }
 
 
-def _line_gql(line: LineItem, currency: str, state: ShopState | None) -> dict[str, Any]:
+def _line_gql(
+    line: LineItem, currency: str, state: ShopState | None, shown: ShopifyTotals | None = None
+) -> dict[str, Any]:
     discount = line.total_discount or Money.zero(currency)
-    original_total = Money(amount=line.unit_price.amount * line.quantity, currency=currency)
+    ordered = int(line.quantity)
+    if shown is not None:  # an edited line shows what was ordered (._emu_edits)
+        ordered, discount = shown.quantities[line.id], shown.line_discounts[line.id]
+    original_total = Money(amount=line.unit_price.amount * ordered, currency=currency)
 
     def product(_args: Any = None) -> dict[str, Any] | None:
         if line.product_id is None:
@@ -274,7 +280,7 @@ def _line_gql(line: LineItem, currency: str, state: ShopState | None) -> dict[st
         "title": line.title,
         "name": line.title,
         "sku": line.sku,
-        "quantity": int(line.quantity),
+        "quantity": ordered,
         "currentQuantity": int(line.quantity - line.refunded_quantity),
         "refundableQuantity": int(line.quantity - line.refunded_quantity),
         "product": product,
@@ -302,6 +308,7 @@ def _refund_gql(refund: Refund, currency: str, lines: Mapping[str, Any]) -> dict
                 or {"__typename": "LineItem", "id": gid("LineItem", rl.line_item_id)},
                 "quantity": int(rl.quantity),
                 "subtotalSet": _bag(rl.subtotal, currency),
+                "totalTaxSet": _bag(None, currency),  # the emulator's refunds carry no tax
             }
             for j, rl in enumerate(refund.lines)
         ],
@@ -352,7 +359,8 @@ def _financial_gql(order: Order) -> str:
 def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any]:
     cur = order.currency
     corrupt = state is not None and state.faults.corrupt("orders", order.id)
-    lines = [_line_gql(li, cur, state) for li in order.line_items]
+    shown = shopify_totals(order, state)
+    lines = [_line_gql(li, cur, state, shown) for li in order.line_items]
     by_id = {li.id: rendered for li, rendered in zip(order.line_items, lines, strict=False)}
 
     def customer(_args: Any = None) -> dict[str, Any] | None:
@@ -376,7 +384,7 @@ def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any
                 "amountSet": _bag(order.total, cur),
             }
         )
-    total = _bag(order.total, cur)
+    total = _bag(shown.total, cur)
     if corrupt:
         total["shopMoney"]["amount"] = _CORRUPT_AMOUNT
     return {
@@ -397,13 +405,17 @@ def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any
         "displayFulfillmentStatus": order.fulfillment_status.value.upper(),
         "currencyCode": cur,
         "presentmentCurrencyCode": cur,
-        "subtotalPriceSet": _bag(order.subtotal, cur),
-        "totalDiscountsSet": _bag(order.total_discounts, cur),
+        "subtotalPriceSet": _bag(shown.subtotal, cur),
+        "totalDiscountsSet": _bag(shown.discounts, cur),
         "totalShippingPriceSet": _bag(order.total_shipping, cur),
-        "totalTaxSet": _bag(order.total_tax, cur),
+        "totalTaxSet": _bag(shown.tax, cur),
         "totalPriceSet": total,
         "totalRefundedSet": _bag(order.total_refunded, cur),
-        "currentTotalPriceSet": _bag(order.total - order.total_refunded, cur),
+        "edited": shown.edited,
+        "currentTotalPriceSet": _bag(shown.current_total, cur),
+        "currentSubtotalPriceSet": _bag(shown.current_subtotal, cur),
+        "currentTotalTaxSet": _bag(shown.current_tax, cur),
+        "currentTotalDiscountsSet": _bag(shown.current_discounts, cur),
         "discountCodes": list(order.discount_codes),
         "sourceName": order.source,
         "tags": list(order.tags),
@@ -577,8 +589,16 @@ def customer_rest(
     return out
 
 
-def _line_rest(line: LineItem, currency: str, quantity: int | None = None) -> dict[str, Any]:
+def _line_rest(
+    line: LineItem,
+    currency: str,
+    quantity: int | None = None,
+    shown: ShopifyTotals | None = None,
+) -> dict[str, Any]:
     discount = line.total_discount or Money.zero(currency)
+    ordered = int(line.quantity)
+    if shown is not None:  # an edited line shows what was ordered (._emu_edits)
+        ordered, discount = shown.quantities[line.id], shown.line_discounts[line.id]
     allocations = []
     if discount.amount:
         allocations.append(
@@ -605,7 +625,7 @@ def _line_rest(line: LineItem, currency: str, quantity: int | None = None) -> di
         "product_exists": line.product_id is not None,
         "product_id": _num(line.product_id) if line.product_id else None,
         "properties": [],
-        "quantity": int(line.quantity if quantity is None else quantity),
+        "quantity": ordered if quantity is None else int(quantity),
         "requires_shipping": True,
         "sku": line.sku,
         "taxable": True,
@@ -738,15 +758,21 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
                 "id": _num(order.customer_id),
                 "admin_graphql_api_id": gid("Customer", order.customer_id),
             }
-    line_total = sum((li.unit_price.amount * li.quantity for li in order.line_items), Decimal(0))
-    total_price = _CORRUPT_AMOUNT if corrupt else fmt_amount(order.total)
+    shown = shopify_totals(order, state)
+    line_total = sum(
+        (li.unit_price.amount * shown.quantities[li.id] for li in order.line_items), Decimal(0)
+    )
+    total_price = _CORRUPT_AMOUNT if corrupt else fmt_amount(shown.total)
     money_keys = {
-        "subtotal_price": order.subtotal,
-        "total_discounts": order.total_discounts,
+        "subtotal_price": shown.subtotal,
+        "total_discounts": shown.discounts,
         "total_line_items_price": Money(amount=line_total, currency=cur),
-        "total_tax": order.total_tax,
+        "total_tax": shown.tax,
+        "current_subtotal_price": shown.current_subtotal,
+        "current_total_discounts": shown.current_discounts,
+        "current_total_tax": shown.current_tax,
     }
-    current_total = order.total - order.total_refunded
+    current_total = shown.current_total
     out: dict[str, Any] = {
         "id": _num(order.id),
         "admin_graphql_api_id": gid("Order", order.id),
@@ -814,7 +840,7 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "test": order.test,
         "token": f"{order.id:0>32}"[-32:],
         "total_price": total_price,
-        "total_price_set": _rest_set(order.total, cur),
+        "total_price_set": _rest_set(shown.total, cur),
         "total_shipping_price_set": _rest_set(order.total_shipping, cur),
         "total_outstanding": "0.00",
         "total_tip_received": fmt_amount(order.total_tip) if order.total_tip else "0.00",
@@ -842,7 +868,7 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "fulfillments": [
             fulfillment_rest(f, order, i + 1) for i, f in enumerate(order.fulfillments)
         ],
-        "line_items": [_line_rest(li, cur) for li in order.line_items],
+        "line_items": [_line_rest(li, cur, shown=shown) for li in order.line_items],
         "payment_terms": None,
         "refunds": [refund_rest(r, order) for r in order.refunds],
         "shipping_address": _address_rest(order.shipping_address),

@@ -49,6 +49,7 @@ from shopsync.testing.server import Request, Response
 from shopsync.testing.webhooks import Delivery
 from shopsync_shopify import _emu_bulk as bulk_emu
 from shopsync_shopify import _render as render
+from shopsync_shopify._emu_edits import order_edited_rest
 from shopsync_shopify._emu_events import deletion_events
 from shopsync_shopify._emu_topics import FACT_TOPICS, WEBHOOK_DROPPED, CustomerFacts
 from shopsync_shopify._emu_variety import add_variety
@@ -101,6 +102,7 @@ _TOPICS: dict[str, tuple[str, ...]] = {
     "order.updated": ("orders/updated",),
     "order.paid": ("orders/paid", "orders/updated"),
     "order.cancelled": ("orders/cancelled", "orders/updated"),
+    "order.edited": ("orders/edited", "orders/updated"),  # ._emu_edits
     "order.fulfilled": ("orders/fulfilled",),
     "order.deleted": ("orders/delete",),
     "refund.created": ("refunds/create", "orders/updated"),
@@ -1318,6 +1320,8 @@ class ShopifyEmulator:
             }
         if topic == "shop/redact":
             return dict(shop_fields)
+        if topic == "orders/edited":
+            return order_edited_rest(record, state)  # type: ignore[arg-type]
         if topic.startswith("orders/"):
             return render.order_rest(record, state)  # type: ignore[arg-type]
         if topic == "refunds/create":

@@ -46,7 +46,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
-from shopsync._money import excluding_tax
+from shopsync._money import excluding_tax, share
 from shopsync.errors import SHAPE_ERRORS, InvalidRecordError
 from shopsync.models import (
     Address,
@@ -389,17 +389,22 @@ def _line_gql(
     path: str,
     taxes_included: bool | None = None,
     rates: tuple[Decimal, ...] = (),
+    ordered: dict[str, tuple[int, Money]] | None = None,
 ) -> LineItem:
     line_id = ctx.id(ctx.required(node, "id", path), f"{path}.id")
+    count = ctx.int(ctx.required(node, "quantity", path), f"{path}.quantity")
     quantity = facts.current_quantity(
         ctx,
-        ctx.int(ctx.required(node, "quantity", path), f"{path}.quantity"),
+        count,
         node.get("currentQuantity"),
         int(refunded.get(line_id, 0)),
         f"{path}.currentQuantity",
     )
     unit = ctx.bag(node.get("originalUnitPriceSet"), currency, f"{path}.originalUnitPriceSet")
     discount = ctx.bag(node.get("totalDiscountSet"), currency, f"{path}.totalDiscountSet")
+    if ordered is not None:
+        ordered[line_id] = (count, discount)
+    discount = share(discount, quantity, count)  # an edit's kept units (the module doc)
     product = node.get("product") or {}
     variant = node.get("variant") or {}
     tax, line_rates = facts.line_tax(
@@ -480,6 +485,88 @@ def _fulfillment_gql(ctx: _Ctx, node: Any, path: str) -> Fulfillment:
     )
 
 
+_CURRENT_GQL = {
+    "total": "currentTotalPriceSet",
+    "subtotal": "currentSubtotalPriceSet",
+    "tax": "currentTotalTaxSet",
+    "discounts": "currentTotalDiscountsSet",
+}
+"""Shopify's figures after edits, returns and refunds (see :mod:`._order_facts`)."""
+_CURRENT_REST = {
+    "total": "current_total_price",
+    "subtotal": "current_subtotal_price",
+    "tax": "current_total_tax",
+    "discounts": "current_total_discounts",
+}
+
+
+def _shortened(lines: Iterable[LineItem], ordered: Mapping[str, tuple[int, Money]]) -> bool:
+    """Whether an edit took units off a line: it holds fewer than ordered, refunds counted."""
+    return any(line.quantity < ordered[line.id][0] for line in lines if line.id in ordered)
+
+
+def _after_edits_gql(
+    ctx: _Ctx,
+    node: Mapping[str, Any],
+    currency: str,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    included: bool | None,
+) -> dict[str, Money]:
+    """The totals an edited order is stored with (``{}`` when not edited: nothing read)."""
+    if node.get("edited") is not True and not _shortened(lines, ordered):
+        return {}
+    refund_tax = Money.zero(currency)
+    for i, item in enumerate(_nodes(node.get("refunds"))):
+        for j, rl in enumerate(_nodes(item.get("refundLineItems"))):
+            if rl.get("totalTaxSet") is not None:
+                where = f"refunds[{i}].refundLineItems[{j}].totalTaxSet"
+                refund_tax += ctx.bag(rl["totalTaxSet"], currency, where)
+    current = {
+        name: None if node.get(key) is None else ctx.bag(node.get(key), currency, key)
+        for name, key in _CURRENT_GQL.items()
+    }
+    return facts.after_edits(
+        current,
+        edited=True,
+        lines=lines,
+        ordered=ordered,
+        refunds=refunds,
+        refund_tax=refund_tax,
+        taxes_included=included,
+    )
+
+
+def _after_edits_rest(
+    ctx: _Ctx,
+    data: Mapping[str, Any],
+    currency: str,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    included: bool | None,
+) -> dict[str, Money]:
+    """:func:`_after_edits_gql` for a REST/webhook order (REST says no ``edited``)."""
+    if not _shortened(lines, ordered):
+        return {}
+    refund_tax = Money.zero(currency)
+    for i, item in enumerate(data.get("refunds") or ()):
+        for j, rl in enumerate(item.get("refund_line_items") or ()):
+            where = f"refunds[{i}].refund_line_items[{j}]"
+            tax = _set_or_amount(ctx, rl, "total_tax_set", "total_tax", currency, where)
+            refund_tax += tax if tax is not None else Money.zero(currency)
+    return facts.after_edits(
+        {name: facts.rest_amount(ctx, data, key, currency) for name, key in _CURRENT_REST.items()},
+        edited=True,
+        lines=lines,
+        ordered=ordered,
+        refunds=refunds,
+        refund_tax=refund_tax,
+        taxes_included=included,
+    )
+
+
 def _refunded_quantities(refunds: Iterable[Refund]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for refund in refunds:
@@ -506,10 +593,12 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
     extra = facts.facts_gql(ctx, node, currency)
     included = extra["taxes_included"]
     rates = tuple(t.rate for t in extra["tax_lines"] if t.rate is not None)
+    ordered: dict[str, tuple[int, Money]] = {}
     lines = tuple(
-        _line_gql(ctx, item, currency, refunded, f"lineItems[{i}]", included, rates)
+        _line_gql(ctx, item, currency, refunded, f"lineItems[{i}]", included, rates, ordered)
         for i, item in enumerate(_nodes(node.get("lineItems")))
     )
+    now = _after_edits_gql(ctx, node, currency, lines, ordered, refunds, included)
     fulfillments = tuple(
         _fulfillment_gql(ctx, item, f"fulfillments[{i}]")
         for i, item in enumerate(_nodes(node.get("fulfillments")))
@@ -539,17 +628,19 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
             _FULFILLMENT, node.get("displayFulfillmentStatus"), FulfillmentStatus.UNFULFILLED
         ),
         currency=currency,
-        subtotal=(
+        subtotal=now.get("subtotal")
+        or (
             sum((line.total for line in lines), Money.zero(currency))
             if included
             else ctx.bag(node.get("subtotalPriceSet"), currency, "subtotalPriceSet")
         ),
-        total_discounts=ctx.bag(node.get("totalDiscountsSet"), currency, "totalDiscountsSet"),
+        total_discounts=now.get("total_discounts")
+        or ctx.bag(node.get("totalDiscountsSet"), currency, "totalDiscountsSet"),
         total_shipping=ctx.bag(
             node.get("totalShippingPriceSet"), currency, "totalShippingPriceSet"
         ),
-        total_tax=ctx.bag(node.get("totalTaxSet"), currency, "totalTaxSet"),
-        total=ctx.bag(node.get("totalPriceSet"), currency, "totalPriceSet"),
+        total_tax=now.get("total_tax") or ctx.bag(node.get("totalTaxSet"), currency, "totalTaxSet"),
+        total=now.get("total") or ctx.bag(node.get("totalPriceSet"), currency, "totalPriceSet"),
         total_refunded=(
             ctx.bag(total_refunded, currency, "totalRefundedSet")
             if total_refunded is not None
@@ -821,11 +912,13 @@ def _line_rest(
     refunded: Mapping[str, int],
     path: str,
     taxes_included: bool | None = None,
+    ordered: dict[str, tuple[int, Money]] | None = None,
 ) -> LineItem:
     line_id = ctx.id(ctx.required(item, "id", path), f"{path}.id")
+    count = ctx.int(ctx.required(item, "quantity", path), f"{path}.quantity")
     quantity = facts.current_quantity(
         ctx,
-        ctx.int(ctx.required(item, "quantity", path), f"{path}.quantity"),
+        count,
         item.get("current_quantity"),
         int(refunded.get(line_id, 0)),
         f"{path}.current_quantity",
@@ -845,6 +938,9 @@ def _line_rest(
     else:
         discount = _set_or_amount(ctx, item, "total_discount_set", "total_discount", currency, path)
         discount = discount if discount is not None else Money.zero(unit.currency)
+    if ordered is not None:
+        ordered[line_id] = (count, discount)
+    discount = share(discount, quantity, count)  # an edit's kept units (see _order_facts)
     tax, rates = facts.line_tax(
         ctx, item.get("tax_lines"), currency, f"{path}.tax_lines", graphql=False
     )
@@ -887,10 +983,12 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
     refunded = _refunded_quantities(refunds)
     extra = facts.facts_rest(ctx, data, currency)
     included = extra["taxes_included"]
+    ordered: dict[str, tuple[int, Money]] = {}
     lines = tuple(
-        _line_rest(ctx, item, currency, refunded, f"line_items[{i}]", included)
+        _line_rest(ctx, item, currency, refunded, f"line_items[{i}]", included, ordered)
         for i, item in enumerate(data.get("line_items") or ())
     )
+    now = _after_edits_rest(ctx, data, currency, lines, ordered, refunds, included)
     line_tax = Money.zero(currency)
     for i, item in enumerate(data.get("line_items") or ()):
         tax, _ = facts.line_tax(
@@ -937,13 +1035,14 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
             _FULFILLMENT, data.get("fulfillment_status"), FulfillmentStatus.UNFULFILLED
         ),
         currency=currency,
-        subtotal=excluding_tax(
+        subtotal=now.get("subtotal")
+        or excluding_tax(
             money("subtotal_price"), taxes_included=included, tax=line_tax if included else None
         ),
-        total_discounts=money("total_discounts"),
+        total_discounts=now.get("total_discounts") or money("total_discounts"),
         total_shipping=shipping,
-        total_tax=money("total_tax"),
-        total=money("total_price"),
+        total_tax=now.get("total_tax") or money("total_tax"),
+        total=now.get("total") or money("total_price"),
         total_refunded=sum((r.amount for r in refunds), Money.zero(currency)),
         line_items=lines,
         refunds=refunds,

@@ -15,7 +15,7 @@ from shopsync._currencies import EXPONENTS
 from shopsync.errors import CurrencyMismatchError
 from shopsync.models import MONEY_DECIMALS, Money
 
-__all__ = ["NetLine", "excluding_tax", "line_excluding_tax"]
+__all__ = ["NetLine", "excluding_tax", "line_excluding_tax", "share"]
 
 _PLACES = Decimal(1).scaleb(-MONEY_DECIMALS)
 
@@ -110,3 +110,16 @@ def line_excluding_tax(
         total_discount=None if total_discount is None else scaled(total_discount),
         total=net_total,
     )
+
+
+def share(amount: Money, part: Decimal | int, whole: Decimal | int) -> Money:
+    """``amount x part / whole`` rounded to the currency's decimals, half up: the part of a
+    line's discount that its kept (or refunded) units carry when an edit changed how many
+    there are. ``part == whole`` gives ``amount`` itself, a zero ``whole`` gives zero."""
+    if part == whole:
+        return amount
+    if not whole:
+        return Money.zero(amount.currency)
+    step = Decimal(1).scaleb(-EXPONENTS[amount.currency])
+    value = (amount.amount * Decimal(part) / Decimal(whole)).quantize(step, ROUND_HALF_UP)
+    return Money(amount=value, currency=amount.currency)

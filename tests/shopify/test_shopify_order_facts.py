@@ -116,6 +116,7 @@ def test_an_emulated_shop_with_order_variety_round_trips(shopify_shop: Any) -> N
     assert any(o.test for o in orders) and any(o.total_tip for o in orders)
     assert any(o.total_duties for o in orders) and any(o.tax_lines for o in orders)
     assert all(o.cancel_reason for o in orders if o.cancelled_at)
+    assert shop.state.order_edits  # an edited order among them (issue 15 item 4)
     with _connect(shop, bulk_threshold=None) as adapter:
         paged, rejected = _read(adapter.read_orders())
         bulk, _ = _read(adapter.backfill_orders())

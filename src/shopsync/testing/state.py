@@ -37,6 +37,7 @@ from shopsync.models import (
     Refund,
     RefundLine,
 )
+from shopsync.testing._edits import OrderEdit, edited_order
 
 if TYPE_CHECKING:
     from shopsync.testing.faults import Faults
@@ -150,6 +151,8 @@ class ShopState:
         self.products: dict[str, Product] = {}
         self.deleted: dict[tuple[str, str], dt.datetime] = {}
         self.product_facts: dict[str, ProductFacts] = {}
+        self.order_edits: dict[str, OrderEdit] = {}
+        """Order id -> what an edited order was as placed (:meth:`edit_order`)."""
         self.webhooks: list[Subscription] = []
         self.deliveries: list[DeliveryAttempt] = []
         self.faults: Faults = _default_faults()
@@ -484,6 +487,26 @@ class ShopState:
                 "updated_at": at,
             }
             return self._put("orders", self._changed(old, fields), "refund.created", refund.id)
+
+    def edit_order(self, order_id: str, line_id: str, quantity: int, **line: Any) -> Order:
+        """Set a line to ``quantity`` units (0 removes it; refunds not counted), or add a line
+        (``title=``, ``unit_price=``) when the order has none called ``line_id``, as Shopify's
+        order editing does; emits ``order.edited`` (see :mod:`shopsync.testing._edits`)."""
+        with self.lock:
+            old: Order = self.get("orders", order_id)
+            at = self.stamp(after=old.updated_at)
+            new, record = edited_order(
+                old,
+                self.order_edits.get(order_id),
+                str(line_id),
+                quantity,
+                at=at,
+                edit_id=self.new_id("order_edits"),
+                new_line_id=str(line_id) if str(line_id).isdigit() else self.new_id("line_items"),
+                line=line or None,
+            )
+            self.order_edits[order_id] = record
+            return self._put("orders", new, "order.edited")
 
     def fulfill_order(
         self,
