@@ -78,7 +78,9 @@ def _parse(kind: str, payload: str) -> _Payload:
     try:
         return _PAYLOADS[kind].model_validate_json(payload or "{}")
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors()
+        )
         raise JobRefused(f"malformed {kind} job payload: {problems}") from None
 
 
@@ -176,7 +178,14 @@ def _changed_shops(store: Store, config: Config, names: Mapping[str, str]) -> No
 
     for shop in sorted({change.shop for change in changed(store)}):
         if shop in names:
-            jobs.enqueue(store, "changes", names[shop], "{}", "apply", max_attempts=config.worker.max_attempts)
+            jobs.enqueue(
+                store,
+                "changes",
+                names[shop],
+                "{}",
+                "apply",
+                max_attempts=config.worker.max_attempts,
+            )
 
 
 # -- running -----------------------------------------------------------------------------
@@ -266,7 +275,9 @@ def run(
     try:
         while not stop.is_set():
             if schedule and time.monotonic() >= next_tick:
-                _guarded(lambda: (tick(store, config, clock()), _changed_shops(store, config, names)))
+                _guarded(
+                    lambda: (tick(store, config, clock()), _changed_shops(store, config, names))
+                )
                 next_tick = time.monotonic() + tick_every
             job = _guarded(lambda: jobs.claim(store, report.worker, config.worker.job_ttl))
             if job is None:
@@ -311,7 +322,10 @@ def _run_job(
         except ConfigurationError as exc:
             outcome = ("failed", str(exc))
         except (SQLAlchemyError, StoreError, OSError) as exc:
-            outcome = ("retry", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            outcome = (
+                "retry",
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            )
         except ShopSyncError as exc:
             outcome = ("retry" if exc.retryable else "failed", str(exc))
         except Exception as exc:  # an unknown failure: retried, up to max_attempts
@@ -391,9 +405,7 @@ def _changes(
     from shopsync.outbox import apply
     from shopsync.store.changes import changed, clear_changes
 
-    notes = [
-        c for c in changed(store) if (c.platform, c.shop) == (adapter.platform, adapter.shop)
-    ]
+    notes = [c for c in changed(store) if (c.platform, c.shop) == (adapter.platform, adapter.shop)]
     if not notes:
         return
     actions = [

@@ -91,6 +91,6 @@ def test_a_malformed_job_is_refused_and_recorded(
 def test_a_job_for_a_shop_not_configured_is_refused(store: Store) -> None:
     settings = {"shop": "a.myshopify.com", "access_token": "t"}
     cfg = config("sqlite://", [shop_config("main", "shopify", settings)])
-    with pytest.raises(JobRefused, match="no shop named 'gone'.*configured: main"):
+    with pytest.raises(JobRefused, match=r"no shop named 'gone'.*configured: main"):
         enqueue(store, "sync", "gone", config=cfg)
     assert jobs.failed_jobs(store)[0][3] == "refused"

@@ -105,8 +105,10 @@ def enqueue(
         made = conn.execute(statement).scalar()
         if made is not None:
             return int(made), True
-        same = or_(jobs.c.status == "queued", jobs.c.slot == slot) if slot else (
-            jobs.c.status == "queued"
+        same = (
+            or_(jobs.c.status == "queued", jobs.c.slot == slot)
+            if slot
+            else (jobs.c.status == "queued")
         )
         found = conn.execute(
             select(jobs.c.id).where(jobs.c.kind == kind, jobs.c.shop == shop, same).limit(1)
