@@ -275,9 +275,7 @@ def run(
     try:
         while not stop.is_set():
             if schedule and time.monotonic() >= next_tick:
-                _guarded(
-                    lambda: (tick(store, config, clock()), _changed_shops(store, config, names))
-                )
+                _guarded(lambda: _schedule(store, config, clock(), names))
                 next_tick = time.monotonic() + tick_every
             job = _guarded(lambda: jobs.claim(store, report.worker, config.worker.job_ttl))
             if job is None:
@@ -290,6 +288,11 @@ def run(
         if own:
             store.close()
     return report
+
+
+def _schedule(store: Store, config: Config, at: dt.datetime, names: Mapping[str, str]) -> None:
+    tick(store, config, at)
+    _changed_shops(store, config, names)
 
 
 def _guarded(step: Callable[[], Any]) -> Any:
@@ -314,7 +317,8 @@ def _run_job(
     outcome: tuple[str, str | None]
     with _Heartbeat(store, job, ttl, fence):
         try:
-            outcome = ("done", _perform(store, config, job, clock(), ttl))
+            _perform(store, config, job, clock(), ttl)
+            outcome = ("done", None)
         except JobRefused as exc:
             outcome = ("failed", str(exc))
         except AuthenticationError as exc:
@@ -369,7 +373,6 @@ def _perform(store: Store, config: Config, job: Job, now: dt.datetime, ttl: floa
             _changes(store, config, shop, adapter, now, ttl)
     finally:
         adapter.close()
-    return None
 
 
 def _sinks(config: Config, shop: ShopConfig, adapter: Any) -> list[Any]:

@@ -13,10 +13,10 @@ def shop_config(name: str, platform: str, settings: dict[str, Any], **extra: Any
     return ShopConfig(name=name, platform=platform, settings=plain, **extra)
 
 
-def config(url: str, shops: list[ShopConfig], **worker: Any) -> Config:
-    """A configuration of ``shops`` on the store ``url`` (worker settings as keywords)."""
+def config(url: str, configured: list[ShopConfig], **worker: Any) -> Config:
+    """The ``configured`` shops on the store ``url`` (worker settings as keywords)."""
     return Config(
         store=StoreConfig(url=url),
-        shops={s.name: s for s in shops},
+        shops={s.name: s for s in configured},
         worker=WorkerConfig(**{"job_ttl": 5.0, **worker}),
     )
