@@ -271,6 +271,7 @@ def run(
             "use PostgreSQL to share the work between workers)"
         )
     names = _names(config)
+    tick_every = min(tick_every, config.worker.sync_every * 30)  # twice per sync period
     next_tick = 0.0
     try:
         while not stop.is_set():

@@ -46,6 +46,7 @@ __all__ = [
     "failed_jobs",
     "finish",
     "heartbeat",
+    "leases_held",
     "prune",
     "record_refused",
     "release_for_retry",
@@ -301,3 +302,12 @@ def prune(store: Store, older_than: dt.timedelta) -> int:
             )
         )
         return int(result.rowcount)
+
+
+def leases_held(store: Store) -> list[tuple[str, str]]:
+    """``(name, holder)`` of every lease row (expired or not): none once all work stopped."""
+    from shopsync.store.schema import leases
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(leases.c.name, leases.c.holder).order_by(leases.c.name))
+        return [(str(r.name), str(r.holder)) for r in rows]
