@@ -214,6 +214,28 @@ def sync_figures(base: str, shops: int, customers: int, orders: int, counts: lis
             proc.join(timeout=10)
 
 
+def write_rate(base: str, rows: int = 50_000, batch: int = 1_000) -> None:
+    """PostgreSQL's own ceiling on this machine: committed batches of order-sized rows."""
+    with schema(base) as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE w (id bigint primary key, shop int, body text)"))
+        body = "x" * 400  # about an order row with its columns
+        t0 = time.perf_counter()
+        for start in range(0, rows, batch):
+            with engine.begin() as conn:
+                conn.execute(
+                    text("INSERT INTO w VALUES (:id, 1, :body)"),
+                    [{"id": i, "body": body} for i in range(start, start + batch)],
+                )
+        took = time.perf_counter() - t0
+        engine.dispose()
+    print(
+        f"postgresql: {rows:,} rows in batches of {batch:,} in {took:.1f}s "
+        f"= {rows / took:,.0f} rows/s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shops", type=int, default=20)
@@ -221,15 +243,21 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--only", default="queue,write,sync", help="parts to run")
     args = parser.parse_args()
     base = os.environ.get("SHOPSYNC_TEST_POSTGRES_URL")
     if not base:
         sys.exit("set SHOPSYNC_TEST_POSTGRES_URL to a PostgreSQL database this may write to")
     print(f"load: {os.getloadavg()}, cpus: {os.cpu_count()}")
-    queue_figures(base, args.jobs)
-    sync_figures(
-        base, args.shops, args.customers, args.orders, [int(n) for n in args.workers.split(",")]
-    )
+    only = args.only.split(",")
+    if "queue" in only:
+        queue_figures(base, args.jobs)
+    if "write" in only:
+        write_rate(base)
+    if "sync" in only:
+        sync_figures(
+            base, args.shops, args.customers, args.orders, [int(n) for n in args.workers.split(",")]
+        )
 
 
 if __name__ == "__main__":
