@@ -51,6 +51,10 @@ KINDS = ("sync", "apply", "changes")
 ``changes``: plan and apply the customers webhooks changed, then clear their notes."""
 
 
+KEEP_FINISHED = dt.timedelta(days=7)
+"""How long finished jobs stay in the table (failed and refused ones stay until removed)."""
+
+
 class JobRefused(ConfigurationError):
     """A job that cannot be queued as given (unknown kind or shop, malformed payload)."""
 
@@ -120,7 +124,11 @@ def enqueue_on_result(store: Store, config: Config) -> Callable[[Any], None]:
     def on_result(result: Any) -> None:
         name = names.get(result.shop)
         if result.status == "applied" and result.customer_ids and name is not None:
-            enqueue(store, "changes", name, config=config)
+            try:
+                enqueue(store, "changes", name, config=config)
+            except (SQLAlchemyError, StoreError) as exc:
+                # The delivery is stored with its notes; the next schedule tick queues them.
+                log.warning("changes of %s not queued (the schedule will): %s", name, exc)
 
     return on_result
 
@@ -294,6 +302,7 @@ def run(
 def _schedule(store: Store, config: Config, at: dt.datetime, names: Mapping[str, str]) -> None:
     tick(store, config, at)
     _changed_shops(store, config, names)
+    jobs.prune(store, KEEP_FINISHED)
 
 
 def _guarded(step: Callable[[], Any]) -> Any:

@@ -102,3 +102,25 @@ def _post(body: bytes, secret: str, domain: str, delivery: str) -> dict[str, obj
         "HTTP_X_SHOPIFY_SHOP_DOMAIN": domain,
         "HTTP_X_SHOPIFY_WEBHOOK_ID": delivery,
     }
+
+
+def test_a_store_error_while_queueing_does_not_fail_the_delivery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import shopsync.worker as worker
+
+    settings = {"shop": "a.myshopify.com", "access_token": "t"}
+    cfg = config("sqlite://", [shop_config("main", "shopify", settings)])
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(worker, "enqueue", down)
+    result = type("R", (), {"status": "applied", "customer_ids": ("1",), "shop": settings["shop"]})
+    try:
+        worker.enqueue_on_result(store, cfg)(result)  # logged; the schedule sweeps the notes
+    finally:
+        store.close()

@@ -3,6 +3,7 @@ and refusing malformed jobs (issue 21, items 1 and the bad input)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -94,3 +95,16 @@ def test_a_job_for_a_shop_not_configured_is_refused(store: Store) -> None:
     with pytest.raises(JobRefused, match=r"no shop named 'gone'.*configured: main"):
         enqueue(store, "sync", "gone", config=cfg)
     assert jobs.failed_jobs(store)[0][3] == "refused"
+
+
+def test_prune_drops_finished_jobs_and_keeps_failed_ones(store: Store) -> None:
+    for shop in ("a", "b"):
+        enqueue(store, "sync", shop)
+    done, failed = jobs.claim(store, "w", 60), jobs.claim(store, "w", 60)
+    assert done is not None and failed is not None
+    jobs.finish(store, done)
+    jobs.finish(store, failed, error="revoked")
+    assert jobs.prune(store, dt.timedelta(days=7)) == 0  # too recent
+    time.sleep(0.01)
+    assert jobs.prune(store, dt.timedelta(0)) == 1
+    assert jobs.counts(store) == {"failed": 1}
