@@ -108,3 +108,20 @@ def test_prune_drops_finished_jobs_and_keeps_failed_ones(store: Store) -> None:
     time.sleep(0.01)
     assert jobs.prune(store, dt.timedelta(0)) == 1
     assert jobs.counts(store) == {"failed": 1}
+
+
+def test_a_worker_whose_job_was_taken_over_knows_it(store: Store) -> None:
+    import dataclasses
+
+    from shopsync.worker import _Heartbeat
+
+    enqueue(store, "sync", "main")
+    job = jobs.claim(store, "w1", ttl=60)
+    assert job is not None
+    with _Heartbeat(store, job, ttl=2.0, fence=False) as mine:
+        time.sleep(0.9)
+    assert not mine.lost
+    stranger = dataclasses.replace(job, worker="w2")  # as if w2 had taken it over
+    with _Heartbeat(store, stranger, ttl=2.0, fence=False) as theirs:
+        time.sleep(0.9)
+    assert theirs.lost
