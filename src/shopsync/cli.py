@@ -24,6 +24,7 @@ from shopsync._cli_consent import consent_app
 from shopsync._cli_errors import ParagraphErrors, config_sources, explain, using
 from shopsync._cli_postgres import postgres_app
 from shopsync._cli_tombstones import tombstones_app
+from shopsync._cli_worker import enqueue_command, worker_command
 from shopsync.config import CONFIG_FILE
 from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError
 from shopsync.store import Store
@@ -589,6 +590,8 @@ def quarantine_retry(
 
 app.add_typer(tombstones_app, name="tombstones")
 app.add_typer(postgres_app, name="postgres")
+app.command("worker")(worker_command)
+app.command("enqueue")(enqueue_command)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from shopsync._urls import password_problem
 from shopsync.adapter import Adapter, adapter_class, available_adapters, connect
@@ -64,6 +64,8 @@ __all__ = [
     "RetrySettings",
     "ShopConfig",
     "StoreConfig",
+    "WorkerConfig",
+    "WorkerShop",
     "dereference",
     "is_credential",
     "load_config",
@@ -143,6 +145,54 @@ class ShopConfig(_Model):
         return connect(self.platform, **settings)
 
 
+class WorkerShop(_Model):
+    """``[worker.shops.<name>]``: one shop's schedule, where it differs from ``[worker]``."""
+
+    timezone: str | None = None
+    apply_hour: int | None = Field(None, ge=0, le=23)
+    sync_every: float | None = Field(None, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return _known_zone(value)
+
+
+class WorkerConfig(_Model):
+    """``[worker]``: what ``shopsync worker`` runs and when (docs/scaling.md)."""
+
+    sync_every: float = Field(15.0, gt=0)
+    """Minutes between two incremental syncs of a shop."""
+    apply_hour: int = Field(6, ge=0, le=23)
+    """Hour of the shop's local day when loyalty, plan and apply run (once a day)."""
+    timezone: str = "UTC"
+    """The shops' local time zone (IANA name), unless ``[worker.shops.<name>]`` says."""
+    job_ttl: float = Field(60.0, ge=2)
+    """Seconds a dead worker's job stays locked before another worker retries it."""
+    max_attempts: int = Field(5, ge=1)
+    """Tries of a job that keeps failing with a retryable error, or whose worker dies."""
+    jsonl: str | None = None
+    """Also append each shop's actions to this JSON Lines file (``{shop}`` is replaced)."""
+    shops: dict[str, WorkerShop] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _known_zone(value) or "UTC"
+
+
+def _known_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    return value
+
+
 class Config(_Model):
     """A loaded ``shopsync.toml`` (see the module docstring)."""
 
@@ -151,6 +201,7 @@ class Config(_Model):
     shops: dict[str, ShopConfig] = {}
     policy: Policy | None = None
     secrets_file: Path | None = None
+    worker: WorkerConfig = WorkerConfig()
 
     def shop(self, name: str) -> ShopConfig:
         """The shop configured as ``name``."""

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 
@@ -406,4 +407,37 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     _instant("acquired_at", nullable=False),
     _instant("expires_at", nullable=False),
+)
+
+# Added in revision 0013: the work queue of ``shopsync worker`` (see store/jobs.py). One
+# queued job per (kind, shop) at a time (a second enqueue joins it); ``slot`` names the
+# schedule period a scheduled job was made for, so that many workers make it once.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("shop", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lock_key", String(300), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("slot", String(64), nullable=True),
+    _instant("run_after", nullable=False),
+    Column("locked_by", String(255), nullable=True),
+    _instant("locked_until"),
+    _instant("created_at", nullable=False),
+    _instant("finished_at"),
+    Column("error", Text, nullable=True),
+    Index(
+        "uq_jobs_queued",
+        "kind",
+        "shop",
+        unique=True,
+        sqlite_where=text("status = 'queued'"),
+        postgresql_where=text("status = 'queued'"),
+    ),
+    Index("uq_jobs_slot", "kind", "shop", "slot", unique=True),
+    Index("ix_jobs_status_run_after", "status", "run_after"),
 )
