@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shopsync._money import line_excluding_tax
 from shopsync.models import DiscountApplication, DiscountValueType, Money, TaxLine
+
+if TYPE_CHECKING:
+    from shopsync_shopify.mapping import _Ctx
 
 __all__ = ["current_quantity", "facts_gql", "facts_rest", "line_tax", "net_line"]
 
@@ -40,7 +43,7 @@ def _rate(ctx: Any, value: Any, path: str) -> Decimal | None:
     return rate
 
 
-def _rest_money(ctx: Any, item: Mapping[str, Any], key: str, currency: str, path: str) -> Money:
+def _rest_money(ctx: _Ctx, item: Mapping[str, Any], key: str, currency: str, path: str) -> Money:
     bag = item.get(f"{key}_set")
     if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping):
         return ctx.money(bag["shop_money"].get("amount"), currency, f"{path}.{key}_set")
@@ -93,7 +96,7 @@ def net_line(
     return net.unit_price, net.total_discount or discount, net.total
 
 
-def current_quantity(ctx: Any, ordered: int, current: Any, refunded: int, path: str) -> int:
+def current_quantity(ctx: _Ctx, ordered: int, current: Any, refunded: int, path: str) -> int:
     """What an edited line still holds, its refunds included (see the module doc)."""
     if current is None:
         return ordered

@@ -625,7 +625,7 @@ def _line_rest(line: LineItem, currency: str, quantity: int | None = None) -> di
 def refund_rest(refund: Refund, order: Order) -> dict[str, Any]:
     cur = order.currency
     by_id = {li.id: li for li in order.line_items}
-    transactions = []
+    transactions: list[dict[str, Any]] = []
     if refund.amount.amount:
         transactions.append(
             {
