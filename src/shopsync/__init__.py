@@ -107,8 +107,12 @@ def __getattr__(name: str) -> Any:
     if name == "__version__":  # pyproject.toml is the one source of the version
         from importlib import metadata
 
-        globals()[name] = metadata.version("shopsync")
-        return globals()[name]
+        try:
+            found = metadata.version("shopsync")
+        except metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+            found = "0+unknown"
+        globals()[name] = found
+        return found
     if name in _SUBMODULES:
         return importlib.import_module(f"shopsync.{name}")
     if name in _HOME:
