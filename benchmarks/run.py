@@ -46,6 +46,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "clv": {"customers": 20_000, "repeat": 3, "cdnow_repeat": 5},
         "webhooks": 100,
         "apply": 30,
+        "imports": 5,
     },
     "default": {
         "paging": {"orders": 5_000, "seconds": 90.0, "alt_orders": 5_000},
@@ -56,6 +57,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "clv": {"customers": 200_000, "repeat": 3, "cdnow_repeat": 9},
         "webhooks": 500,
         "apply": 300,
+        "imports": 7,
     },
     "full": {
         "paging": {"orders": 100_000, "seconds": 600.0, "alt_orders": 100_000},
@@ -66,9 +68,10 @@ SIZES: dict[str, dict[str, Any]] = {
         "clv": {"customers": 1_000_000, "repeat": 3, "cdnow_repeat": 9},
         "webhooks": 1_000,
         "apply": 300,
+        "imports": 11,
     },
 }
-WORKLOADS = ("paging", "backfill", "woocommerce", "features", "clv", "latency", "apply")
+WORKLOADS = ("paging", "backfill", "woocommerce", "features", "clv", "latency", "apply", "imports")
 PACKAGES = (
     "shopsync",
     "polars",
@@ -103,6 +106,7 @@ def _child_table() -> dict[str, Callable[..., dict[str, Any]]]:
     import apply
     import clv_fit
     import features
+    import imports
     import plan
     import shopify_read
     import sync_and_webhooks
@@ -124,6 +128,7 @@ def _child_table() -> dict[str, Callable[..., dict[str, Any]]]:
         "clv": clv_fit.measure,
         "webhooks": sync_and_webhooks.webhook_latency,
         "apply": apply.measure,
+        "imports": imports.measure,
     }
 
 
@@ -253,6 +258,10 @@ def w_latency(s: dict[str, Any], limit: float) -> dict[str, Any]:
 
 def w_apply(s: dict[str, Any], limit: float) -> dict[str, Any]:
     return child("apply", {"n": s["apply"]}, limit)
+
+
+def w_imports(s: dict[str, Any], limit: float) -> dict[str, Any]:
+    return child("imports", {"runs": s["imports"]}, limit)
 
 
 def _ratio(faster_if_big: dict[str, Any], other: dict[str, Any], key: str) -> float | None:
@@ -528,6 +537,24 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                         "—",
                         "—",
                         _peak(a),
+                    ]
+                )
+    if "imports" in w:
+        x = w["imports"]
+        if x.get("error"):
+            table.append(["Import", err(x) or "", "—", "—", "—"])
+        else:
+            base = x["requests"]
+            labels = {"shopsync": "import shopsync", "shopsync_help": "shopsync --help"}
+            for key, label in labels.items():
+                table.append(
+                    [
+                        f"{label} (median of {x['runs']} fresh interpreters)",
+                        f"{x[key]['median_ms']:,.0f} ms, {x[key]['modules']:,} modules",
+                        f"import requests: {base['median_ms']:,.0f} ms, {base['modules']:,} "
+                        f"modules (python -c pass: {x['python']['median_ms']:,.0f} ms)",
+                        _x(_ratio(base, x[key], "median_ms")),
+                        "—",
                     ]
                 )
     return table, notes

@@ -61,6 +61,7 @@ def check_every_workload_ran_with_the_machine_recorded(results: dict[str, Any]) 
         "clv",
         "latency",
         "apply",
+        "imports",
     }
     machine = results["machine"]
     assert machine["cores"] and machine["python"] and machine["packages"]["shopsync"]
@@ -120,6 +121,14 @@ def check_latency_and_apply_completed(results: dict[str, Any]) -> None:
     )
 
 
+def check_imports_were_measured_without_the_heavy_libraries(results: dict[str, Any]) -> None:
+    imports = _ok(results["workloads"]["imports"])
+    for key in ("python", "requests", "shopsync", "shopsync_help"):
+        assert imports[key]["median_ms"] > 0 and imports[key]["modules"] > 0, imports
+    for key in ("shopsync", "shopsync_help"):  # tests/test_fast_import.py says why
+        assert not set(imports[key]["heavy"]) - {"pydantic"}, imports
+
+
 @pytest.mark.slow
 def test_quick_benchmarks_hold_their_floors(tmp_path: Path) -> None:
     """One test, so that ``pytest -n auto`` runs the benchmarks once, on one worker."""
@@ -131,3 +140,4 @@ def test_quick_benchmarks_hold_their_floors(tmp_path: Path) -> None:
     check_features_and_rfm_against_pandas_and_lifetimes(results)
     check_bgnbd_fit_beats_lifetimes_with_the_same_parameters(results)
     check_latency_and_apply_completed(results)
+    check_imports_were_measured_without_the_heavy_libraries(results)

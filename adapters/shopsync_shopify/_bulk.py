@@ -47,7 +47,7 @@ from shopsync_shopify.mapping import (
 )
 
 if TYPE_CHECKING:
-    from shopsync_shopify.adapter import ShopifyAdapter
+    from shopsync.http import HttpClient
 
 __all__ = ["BulkFailedError", "BulkReads"]
 
@@ -92,8 +92,21 @@ class BulkReads:
     """Most bytes of result lines reassembled in memory at once."""
     bulk_attempts: int = 2
 
+    if TYPE_CHECKING:  # what the mixin uses of ShopifyAdapter (adapter.py)
+        shop: str
+        http: HttpClient
+        bulk_poll_interval: float
+        _sleep: Callable[[float], None]
+        _clock: Callable[[], float]
+
+        def graphql(
+            self, query: str, variables: Mapping[str, Any] | None = None, *, requested: float = 0
+        ) -> dict[str, Any]: ...
+
+        def _page_stats(self) -> dict[str, int]: ...
+
     def backfill_orders(
-        self: ShopifyAdapter,
+        self,
         updated_since: dt.datetime | None = None,
         *,
         page_size: int = 250,
@@ -110,19 +123,19 @@ class BulkReads:
         return self._bulk_pages(op_id, url, page_size, "orders", self._order)
 
     def backfill_customers(
-        self: ShopifyAdapter, *, page_size: int = 1000, timeout: float = 3600.0
+        self, *, page_size: int = 1000, timeout: float = 3600.0
     ) -> Iterator[Page[Customer]]:
         """Every customer through one bulk operation (a customer has no child lines)."""
         op_id, url = self._run_bulk(queries.BULK_CUSTOMERS.replace("QUERY_ARG", ""), timeout)
         return self._bulk_pages(op_id, url, page_size, "customers", self._customer)
 
-    def _order(self: ShopifyAdapter, node: Mapping[str, Any]) -> Order:
+    def _order(self, node: Mapping[str, Any]) -> Order:
         return order_from_graphql(node, shop=self.shop)
 
-    def _customer(self: ShopifyAdapter, node: Mapping[str, Any]) -> Customer:
+    def _customer(self, node: Mapping[str, Any]) -> Customer:
         return customer_from_graphql(node, shop=self.shop)
 
-    def _run_bulk(self: ShopifyAdapter, inner: str, timeout: float) -> tuple[str, str | None]:
+    def _run_bulk(self, inner: str, timeout: float) -> tuple[str, str | None]:
         """Run ``inner`` to completion: the operation id and its result URL (None when the
         query matched nothing). A failed operation is run again, up to ``bulk_attempts``."""
         for attempt in range(1, self.bulk_attempts + 1):
@@ -140,9 +153,7 @@ class BulkReads:
             )
         raise BulkFailedError(message, platform=PLATFORM)
 
-    def _run_bulk_once(
-        self: ShopifyAdapter, inner: str, timeout: float
-    ) -> tuple[str, dict[str, Any]]:
+    def _run_bulk_once(self, inner: str, timeout: float) -> tuple[str, dict[str, Any]]:
         deadline = self._clock() + timeout
         while True:
             payload = self.graphql(queries.BULK_RUN, {"query": inner}, requested=10)["data"][
@@ -174,11 +185,11 @@ class BulkReads:
             self._sleep(wait)
             wait = min(wait * 2, self.bulk_poll_interval)
 
-    def _bulk_status(self: ShopifyAdapter, op_id: str) -> dict[str, Any]:
+    def _bulk_status(self, op_id: str) -> dict[str, Any]:
         return dict(self.graphql(queries.BULK_STATUS, {"id": op_id}, requested=1)["data"]["node"])
 
     def _bulk_pages(
-        self: ShopifyAdapter,
+        self,
         op_id: str,
         url: str | None,
         page_size: int,
@@ -196,7 +207,7 @@ class BulkReads:
         finally:
             spool.close()
 
-    def _download(self: ShopifyAdapter, op_id: str, url: str) -> IO[bytes]:
+    def _download(self, op_id: str, url: str) -> IO[bytes]:
         """The result file, spooled to disk. A refused URL (signed URLs expire) is replaced
         once by a freshly signed one from the operation itself."""
 
@@ -224,7 +235,7 @@ class BulkReads:
             return self.http.call(lambda: once(fresh))
 
     def _assemble(
-        self: ShopifyAdapter,
+        self,
         spool: IO[bytes],
         page_size: int,
         resource: str,
@@ -234,7 +245,7 @@ class BulkReads:
         parts = max(1, spool.tell() // max(1, self.bulk_partition_bytes) + 1)
         spool.seek(0)
         owner: dict[str, str] = {}  # root ids, and embedded object id -> its root id
-        files = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
+        files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
         waiting = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
         rejected: list[Rejected] = []
         try:
@@ -281,7 +292,7 @@ class BulkReads:
                 part.close()
 
     def _partitions(
-        self: ShopifyAdapter,
+        self,
         files: list[IO[bytes]],
         page_size: int,
         resource: str,
@@ -338,7 +349,7 @@ class BulkReads:
             yield self._bulk_page(records, rejected, high_water)
 
     def _bulk_page(
-        self: ShopifyAdapter,
+        self,
         records: list[R],
         rejected: list[Rejected],
         high_water: dt.datetime | None,

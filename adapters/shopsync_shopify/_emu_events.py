@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -40,21 +41,29 @@ def _matcher(query: str | None) -> Callable[[Mapping[str, Any]], bool]:
     for name, op, raw in _TERM.findall(query or ""):
         value = raw.strip("'\"")
         if name == "action":
-            tests.append(lambda e, v=value: e["action"] == v)
+            tests.append(_test("action", operator.eq, value))
         elif name == "subject_type":
             kinds = {k.strip().upper() for k in value.split(",")}
-            tests.append(lambda e, k=kinds: e["subjectType"] in k)
+            tests.append(_test("subjectType", operator.contains, kinds, swap=True))
         elif name == "created_at":
-            bound = _when(value)
-            compare: Callable[[Any, Any], bool] = {
-                ">": lambda a, b: a > b,
-                ">=": lambda a, b: a >= b,
-                "<": lambda a, b: a < b,
-                "<=": lambda a, b: a <= b,
-                "": lambda a, b: a == b,
+            compare = {
+                ">": operator.gt,
+                ">=": operator.ge,
+                "<": operator.lt,
+                "<=": operator.le,
+                "": operator.eq,
             }[op]
-            tests.append(lambda e, c=compare, b=bound: c(e["_at"], b))
+            tests.append(_test("_at", compare, _when(value)))
     return lambda e: all(t(e) for t in tests)
+
+
+def _test(
+    key: str, compare: Callable[[Any, Any], Any], against: Any, *, swap: bool = False
+) -> Callable[[Mapping[str, Any]], bool]:
+    """``compare(event[key], against)`` (``compare(against, event[key])`` with ``swap``)."""
+    if swap:
+        return lambda e: bool(compare(against, e[key]))
+    return lambda e: bool(compare(e[key], against))
 
 
 def deletion_events(

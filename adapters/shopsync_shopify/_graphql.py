@@ -26,6 +26,7 @@ from graphql import (
     GraphQLField,
     GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -244,18 +245,18 @@ class Executor:
             per_node = 1 + self._connection_children_cost(node, named, node_type, run)
             return 2 + connection_multiplier(size) * per_node
         per_item = 1 + self._selection_cost(node.selection_set, named, run)
-        if is_list_type(get_nullable_type(fdef.type)):
+        if is_list_type(fdef.type.of_type if isinstance(fdef.type, GraphQLNonNull) else fdef.type):
             return size * per_item
         return per_item
 
     def _connection_node_type(self, conn: GraphQLNamedType) -> GraphQLNamedType:
-        return get_named_type(conn.fields["nodes"].type)  # type: ignore[attr-defined]
+        return _named_field(conn, "nodes")
 
     def _connection_children_cost(
         self, node: FieldNode, conn: GraphQLNamedType, node_type: GraphQLNamedType, run: _Run
     ) -> int:
         cost = 0
-        edge_type = get_named_type(conn.fields["edges"].type)  # type: ignore[attr-defined]
+        edge_type = _named_field(conn, "edges")
         for child, _ in self._fields(node.selection_set, conn, run, None):
             if child.name.value in ("nodes",):
                 cost = max(cost, self._selection_cost(child.selection_set, node_type, run))
@@ -433,7 +434,7 @@ class Executor:
         start = run.cost
         page = raw if isinstance(raw, Connection) else _cut(list(raw), args)
         node_type = self._connection_node_type(conn)
-        edge_type = get_named_type(conn.fields["edges"].type)  # type: ignore[attr-defined]
+        edge_type = _named_field(conn, "edges")
         run.cost += len(page.items)
         completed: list[dict[str, Any]] | None = None
         out: dict[str, Any] = {}
@@ -453,8 +454,8 @@ class Executor:
                 out[key] = {
                     (f.alias.value if f.alias else f.name.value): info[f.name.value]
                     for f, _ in self._fields(
-                        child.selection_set, self.schema.get_type("PageInfo"), run, "PageInfo"
-                    )  # type: ignore[arg-type]
+                        child.selection_set, _named(self.schema, "PageInfo"), run, "PageInfo"
+                    )
                 }
             elif name == "nodes":
                 out[key] = [
@@ -487,7 +488,7 @@ class Executor:
     def _bulk_children(self, raw: Any, conn: GraphQLNamedType, node: FieldNode, run: _Run) -> Any:
         assert run.bulk is not None
         node_type = self._connection_node_type(conn)
-        edge_type = get_named_type(conn.fields["edges"].type)  # type: ignore[attr-defined]
+        edge_type = _named_field(conn, "edges")
         selection: SelectionSetNode | None = None
         for child, _ in self._fields(node.selection_set, conn, run, conn.name):
             if child.name.value == "nodes":
@@ -549,6 +550,19 @@ def _included(sel: Any, variables: Mapping[str, Any]) -> bool:
         if (name == "skip" and flag) or (name == "include" and not flag):
             return False
     return True
+
+
+def _named_field(owner: GraphQLNamedType, name: str) -> GraphQLNamedType:
+    """The named type of ``owner``'s field ``name`` (owner is an object or interface type)."""
+    field_def: GraphQLField = owner.fields[name]  # type: ignore[attr-defined]
+    return get_named_type(field_def.type)
+
+
+def _named(schema: GraphQLSchema, type_name: str) -> GraphQLNamedType:
+    """A type the schema must define (the emulator's own schema file)."""
+    found = schema.get_type(type_name)
+    assert found is not None, type_name
+    return found
 
 
 def _interfaces(schema: GraphQLSchema, type_name: str) -> set[str]:

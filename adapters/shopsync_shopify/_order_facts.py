@@ -35,10 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shopsync._money import line_excluding_tax, share
 from shopsync.models import DiscountApplication, DiscountValueType, LineItem, Money, Refund, TaxLine
+
+if TYPE_CHECKING:
+    from shopsync_shopify.mapping import _Ctx
 
 __all__ = [
     "after_edits",
@@ -63,7 +66,7 @@ def _rate(ctx: Any, value: Any, path: str) -> Decimal | None:
     return rate
 
 
-def _rest_money(ctx: Any, item: Mapping[str, Any], key: str, currency: str, path: str) -> Money:
+def _rest_money(ctx: _Ctx, item: Mapping[str, Any], key: str, currency: str, path: str) -> Money:
     bag = item.get(f"{key}_set")
     if isinstance(bag, Mapping) and isinstance(bag.get("shop_money"), Mapping):
         return ctx.money(bag["shop_money"].get("amount"), currency, f"{path}.{key}_set")
@@ -116,7 +119,7 @@ def net_line(
     return net.unit_price, net.total_discount or discount, net.total
 
 
-def current_quantity(ctx: Any, ordered: int, current: Any, refunded: int, path: str) -> int:
+def current_quantity(ctx: _Ctx, ordered: int, current: Any, refunded: int, path: str) -> int:
     """What an edited line still holds, its refunds included (see the module doc)."""
     if current is None:
         return ordered

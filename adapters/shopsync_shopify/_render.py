@@ -645,7 +645,7 @@ def _line_rest(
 def refund_rest(refund: Refund, order: Order) -> dict[str, Any]:
     cur = order.currency
     by_id = {li.id: li for li in order.line_items}
-    transactions = []
+    transactions: list[dict[str, Any]] = []
     if refund.amount.amount:
         transactions.append(
             {

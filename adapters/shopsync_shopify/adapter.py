@@ -250,7 +250,9 @@ class ShopifyAdapter(BulkReads):
             self._note_cost(cost)
             errors = body.get("errors")
             if errors:
-                items = errors if isinstance(errors, list) else [{"message": str(errors)}]
+                items: list[Any] = (
+                    errors if isinstance(errors, list) else [{"message": str(errors)}]
+                )
                 codes = {
                     ((e.get("extensions") or {}).get("code")) for e in items if isinstance(e, dict)
                 }

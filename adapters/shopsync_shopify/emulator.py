@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import operator
 import re
 import secrets
 import threading
@@ -245,24 +246,35 @@ def search_filter(query: str | None) -> Callable[[Any], bool] | None:
     for name, op, raw in _SEARCH_TERM.findall(query):
         if name in ("updated_at", "created_at", "processed_at"):
             bound: Any = _parse_when(raw)
-            get: Callable[[Any], Any] = lambda r, n=name: getattr(r, n, None)  # noqa: E731
+            get: Callable[[Any], Any] = _attribute(name)
         elif name == "id":
             bound = int(raw.strip("'\""))
             get = lambda r: int(r.id) if r.id.isdigit() else -1  # noqa: E731
         else:
             continue
         compare = {
-            ">": lambda a, b: a > b,
-            ">=": lambda a, b: a >= b,
-            "<": lambda a, b: a < b,
-            "<=": lambda a, b: a <= b,
-            "=": lambda a, b: a == b,
-            "": lambda a, b: a == b,
+            ">": operator.gt,
+            ">=": operator.ge,
+            "<": operator.lt,
+            "<=": operator.le,
+            "=": operator.eq,
+            "": operator.eq,
         }[op]
-        tests.append(lambda r, g=get, c=compare, b=bound: (v := g(r)) is not None and c(v, b))
+        tests.append(_compared(get, compare, bound))
     if not tests:
         return None
     return lambda r: all(t(r) for t in tests)
+
+
+def _attribute(name: str) -> Callable[[Any], Any]:
+    return lambda r: getattr(r, name, None)
+
+
+def _compared(
+    get: Callable[[Any], Any], compare: Callable[[Any, Any], Any], bound: Any
+) -> Callable[[Any], bool]:
+    """``compare(get(r), bound)``, false where the record lacks the value."""
+    return lambda r: (v := get(r)) is not None and bool(compare(v, bound))
 
 
 def _id_key(value: str) -> tuple[int, int | str]:
@@ -537,11 +549,12 @@ class ShopifyEmulator:
         return Response.json(out)
 
     def _renderer(self, resource: str) -> Callable[[Any], dict[str, Any]]:
-        fn = {
+        renderers: dict[str, Callable[..., dict[str, Any]]] = {
             "customers": render.customer_graphql,
             "orders": render.order_graphql,
             "products": render.product_graphql,
-        }[resource]
+        }
+        fn = renderers[resource]
         if resource == "customers":
             return lambda record: self._with_metafields(fn(record, self.state), record.id)
         return lambda record: fn(record, self.state)
@@ -1024,7 +1037,7 @@ class ShopifyEmulator:
         if rest == "events.json":
             return self._events(request, headers)
         parts = rest[: -len(".json")].split("/") if rest.endswith(".json") else []
-        renderers = {
+        renderers: dict[str, Callable[..., dict[str, Any]]] = {
             "customers": render.customer_rest,
             "orders": render.order_rest,
             "products": render.product_rest,
@@ -1096,10 +1109,10 @@ class ShopifyEmulator:
         for name in ("updated_at", "created_at"):
             if params.get(f"{name}_min"):
                 low = _parse_when(params[f"{name}_min"])
-                tests.append(lambda r, n=name, b=low: getattr(r, n) >= b)
+                tests.append(_compared(operator.attrgetter(name), operator.ge, low))
             if params.get(f"{name}_max"):
                 high = _parse_when(params[f"{name}_max"])
-                tests.append(lambda r, n=name, b=high: getattr(r, n) <= b)
+                tests.append(_compared(operator.attrgetter(name), operator.le, high))
         if params.get("since_id"):
             since = int(params["since_id"])
             tests.append(lambda r: int(r.id) > since)
@@ -1166,11 +1179,12 @@ class ShopifyEmulator:
             end = max(position, 0)
             start = max(0, end - limit)
         items = rows[start:end]
-        renderer = {
+        renderers: dict[str, Callable[..., dict[str, Any]]] = {
             "customers": render.customer_rest,
             "orders": render.order_rest,
             "products": render.product_rest,
-        }[resource]
+        }
+        renderer = renderers[resource]
         rendered = [renderer(r, self.state) for r in items]
         fields = [f.strip() for f in params.get("fields", "").split(",") if f.strip()]
         if fields:
@@ -1404,7 +1418,7 @@ def _connection_depth(executor: Executor, node: FieldNode, parent: Any = None) -
         if isinstance(sel, FieldNode) and hasattr(named, "fields"):
             if own and sel.name.value in ("edges", "nodes"):
                 target = schema.get_type(named.name[: -len("Connection")])
-                inner_sels = sel.selection_set.selections if sel.selection_set else ()
+                inner_sels = list(sel.selection_set.selections) if sel.selection_set else []
                 if sel.name.value == "edges":
                     inner_sels = [
                         s2
@@ -1415,6 +1429,6 @@ def _connection_depth(executor: Executor, node: FieldNode, parent: Any = None) -
                 for s in inner_sels:
                     if isinstance(s, FieldNode):
                         deepest = max(deepest, _connection_depth(executor, s, target))
-            elif sel.name.value in named.fields:  # type: ignore[attr-defined]
+            elif sel.name.value in named.fields:
                 deepest = max(deepest, _connection_depth(executor, sel, named))
     return own + deepest

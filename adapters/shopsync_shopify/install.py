@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import shopify
+import shopify  # type: ignore[import-untyped]  # ShopifyAPI ships no type information
 from pydantic import SecretStr
 
 from shopsync.errors import AuthenticationError, ResponseError, SignatureError

@@ -307,7 +307,7 @@ def _financial(ctx: _Ctx, value: Any, path: str) -> FinancialStatus:
 def _address_gql(ctx: _Ctx, value: Any, path: str) -> Address | None:
     if value is None:
         return None
-    get = lambda key: _blank(ctx.get(value, key, path))  # noqa: E731
+    get: Callable[[str], Any] = lambda key: _blank(ctx.get(value, key, path))  # noqa: E731
     return ctx.build(
         Address,
         path,
@@ -385,7 +385,7 @@ def _line_gql(
     ctx: _Ctx,
     node: Any,
     currency: str,
-    refunded: Mapping[str, int],
+    refunded: Mapping[str, Decimal],
     path: str,
     taxes_included: bool | None = None,
     rates: tuple[Decimal, ...] = (),
@@ -567,8 +567,8 @@ def _after_edits_rest(
     )
 
 
-def _refunded_quantities(refunds: Iterable[Refund]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _refunded_quantities(refunds: Iterable[Refund]) -> dict[str, Decimal]:
+    counts: dict[str, Decimal] = {}
     for refund in refunds:
         for line in refund.lines:
             counts[line.line_item_id] = counts.get(line.line_item_id, 0) + line.quantity
@@ -713,7 +713,7 @@ def _unwrap(payload: Any, key: str) -> Any:
 def _address_rest(ctx: _Ctx, value: Any, path: str) -> Address | None:
     if not value:
         return None
-    get = lambda key: _blank(ctx.get(value, key, path))  # noqa: E731
+    get: Callable[[str], Any] = lambda key: _blank(ctx.get(value, key, path))  # noqa: E731
     return ctx.build(
         Address,
         path,
@@ -909,7 +909,7 @@ def _line_rest(
     ctx: _Ctx,
     item: Any,
     currency: str,
-    refunded: Mapping[str, int],
+    refunded: Mapping[str, Decimal],
     path: str,
     taxes_included: bool | None = None,
     ordered: dict[str, tuple[int, Money]] | None = None,
@@ -936,8 +936,8 @@ def _line_rest(
             if part is not None:
                 discount += part
     else:
-        discount = _set_or_amount(ctx, item, "total_discount_set", "total_discount", currency, path)
-        discount = discount if discount is not None else Money.zero(unit.currency)
+        given = _set_or_amount(ctx, item, "total_discount_set", "total_discount", currency, path)
+        discount = given if given is not None else Money.zero(unit.currency)
     if ordered is not None:
         ordered[line_id] = (count, discount)
     discount = share(discount, quantity, count)  # an edit's kept units (see _order_facts)

@@ -3,6 +3,7 @@ to do, exit code 1; ``--debug`` lets the traceback through instead."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,9 +36,9 @@ class ParagraphErrors(TyperGroup):
             typer.echo(f"error: {explain(exc)}", err=True)
             raise typer.Exit(1) from None
         except Exception as exc:
-            from sqlalchemy.exc import SQLAlchemyError
-
-            if ctx.params.get("debug") or not isinstance(exc, SQLAlchemyError):
+            # never loaded (``--help``, click's own exits): exc cannot be one of its errors
+            sa = sys.modules.get("sqlalchemy.exc")
+            if ctx.params.get("debug") or sa is None or not isinstance(exc, sa.SQLAlchemyError):
                 raise
             typer.echo(f"error: {explain(exc)}", err=True)
             raise typer.Exit(1) from None

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -24,7 +24,9 @@ from shopsync.config import (
     load_config,
 )
 from shopsync.errors import ConfigurationError
-from shopsync.store import Store
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens a store, not for --help
+    from shopsync.store import Store
 
 
 @dataclass
@@ -156,6 +158,8 @@ def open_store(options: Options, db: str | None, *, filled: bool = False) -> Sto
             f"there is no store at {path}: run `shopsync sync` first, or point --db (or "
             f"[store] url in {CONFIG_FILE}) at your store"
         )
+    from shopsync.store import Store
+
     store = Store(url)
     if filled and not store.shops():
         store.close()
@@ -179,6 +183,8 @@ def store_to_fill(options: Options, db: str | None) -> Store:
             f"the folder {path.parent} of the store does not exist: create it, or point --db "
             f"(or [store] url in {CONFIG_FILE}) elsewhere"
         )
+    from shopsync.store import Store
+
     return Store(url)
 
 

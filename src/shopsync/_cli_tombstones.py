@@ -9,13 +9,17 @@ the erasure was not genuine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from shopsync import _cli_inputs as inputs
 from shopsync.errors import ConfigurationError
-from shopsync.store import Store
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens a store, not for --help
+    from shopsync.store import Store
 
 __all__ = ["tombstones_app"]
 

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -27,7 +27,9 @@ from shopsync._cli_tombstones import tombstones_app
 from shopsync._cli_worker import enqueue_command, worker_command
 from shopsync.config import CONFIG_FILE
 from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError
-from shopsync.store import Store
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command opens a store, not for --help
+    from shopsync.store import Store
 
 console = Console(highlight=False)
 app = typer.Typer(

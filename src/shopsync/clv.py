@@ -339,7 +339,12 @@ def _minimise(
         theta0,
         jac=True,
         method="BFGS",
-        options={"gtol": 1e-9, "maxiter": 500, "hess_inv0": hess_inv0},
+        # scipy's own default for None is the identity; its stubs take an array only
+        options={
+            "gtol": 1e-9,
+            "maxiter": 500,
+            "hess_inv0": np.eye(theta0.size) if hess_inv0 is None else hess_inv0,
+        },
     )
     gradient_norm = float(np.max(np.abs(result.jac))) if result.jac is not None else np.inf
     converged = result.success or gradient_norm < 1e-5

@@ -220,7 +220,7 @@ def verify_subscribe_token(
     """``(platform, shop, customer_id, channel)``; :class:`SignatureError` for a token not
     signed with ``secret``, malformed, or issued more than ``max_age`` ago (or in the future
     by more than a minute: a clock off is not a reason to accept a forged date)."""
-    return _verify(secret, token, now=now, max_age=max_age)[:4]  # type: ignore[return-value]
+    return _verify(secret, token, now=now, max_age=max_age)[:4]
 
 
 def _verify(

@@ -89,7 +89,7 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
             return min(max(error.retry_after, 0.0), policy.max_wait)
         # Exponential backoff with full jitter on top, so clients that failed together
         # do not come back together.
-        backoff = policy.initial_wait * 2 ** (state.attempt_number - 1)
+        backoff = policy.initial_wait * 2.0 ** (state.attempt_number - 1)
         return min(backoff + random.uniform(0, policy.initial_wait), policy.max_wait)
 
     return wait

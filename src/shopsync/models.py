@@ -166,7 +166,7 @@ class Money(_Frozen):
     @classmethod
     def of(cls, amount: Decimal | int | str, currency: str) -> Money:
         """Shorthand for ``Money(amount=..., currency=...)``."""
-        return cls(amount=amount, currency=currency)  # type: ignore[arg-type]
+        return cls(amount=amount, currency=currency)
 
     def _same(self, other: object) -> Money:
         if not isinstance(other, Money):

@@ -202,7 +202,8 @@ def model_lapse_day(
     ratio = (1.0 / p - 1.0) * (b + x) / a
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         crossing = (alpha + t_x) * np.power(np.maximum(ratio, 1e-300), 1.0 / (r + x)) - alpha
-    return np.maximum(crossing, t_x)
+    later: np.ndarray = np.maximum(crossing, t_x)
+    return later
 
 
 def _learned_usage(bought: pl.DataFrame, min_pairs: int) -> dict[str, tuple[float, int]]:

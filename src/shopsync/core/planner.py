@@ -135,7 +135,7 @@ def plan(
     parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
     if not parts:
         return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
-    return _merge(at, parts, tuple(shops))  # type: ignore[arg-type]
+    return _merge(at, parts, tuple(shops))
 
 
 def plan_customer(

@@ -99,7 +99,8 @@ def _f(default: Any, doc: str, source: str, **kw: Any) -> Any:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # ``model_min_customers`` and its kin: pydantic before 2.10 warns on any ``model_`` field
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
 
 # -- loyalty ---------------------------------------------------------------------------

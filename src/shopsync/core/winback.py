@@ -223,8 +223,8 @@ def _action(
         },
         idempotency_key=source_key("winback", frames.shop, customer_id, last_id, f"stage{number}"),
         stage=number,
-        stage_name=name,  # type: ignore[arg-type]
+        stage_name=name,
         last_order_id=last_id,
-        trigger=trigger,  # type: ignore[arg-type]
+        trigger=trigger,
         discount_percent=wb.discount_percent if coupon else None,
     )

@@ -82,7 +82,7 @@ _CHUNK = 500  # ids per IN (...) clause: far below every engine's parameter limi
 
 Record = TypeVar("Record", Customer, Order, Product)
 _CHILDREN = (line_items, refunds, fulfillments)
-_RESOURCES = {Customer: "customers", Order: "orders", Product: "products"}
+_RESOURCES: dict[type[Any], str] = {Customer: "customers", Order: "orders", Product: "products"}
 
 
 @dataclass
@@ -398,7 +398,7 @@ class Store:
         return result
 
     def _past_tombstones(
-        self, c: Connection, shop_id: int, kind: type, batch: list[Any], result: UpsertResult
+        self, c: Connection, shop_id: int, kind: type[Any], batch: list[Any], result: UpsertResult
     ) -> list[Any]:
         """The batch as the tombstones allow it: a redacted customer is not stored again,
         orders of a redaction are stored without personal data, and a deleted record comes

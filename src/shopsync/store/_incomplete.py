@@ -32,12 +32,12 @@ def held_refunds(conn: Connection, shop_id: int, order_ids: Sequence[str]) -> He
             )
         ):
             held[r.order_id][0][r.id] = {"created_at": r.created_at, "lines": r.lines}
-        for r in conn.execute(
+        for li in conn.execute(
             select(line_items.c.order_id, line_items.c.id, line_items.c.refunded_quantity).where(
                 line_items.c.shop_id == shop_id, line_items.c.order_id.in_(chunk)
             )
         ):
-            held[r.order_id][1][r.id] = r.refunded_quantity
+            held[li.order_id][1][li.id] = li.refunded_quantity
     return held
 
 

@@ -147,8 +147,8 @@ def customer_from_row(platform: str, shop: str, r: Any) -> Customer:
         phone=r.phone,
         first_name=r.first_name,
         last_name=r.last_name,
-        created_at=from_micros(r.created_at),  # type: ignore[arg-type]
-        updated_at=from_micros(r.updated_at),  # type: ignore[arg-type]
+        created_at=from_micros(r.created_at),
+        updated_at=from_micros(r.updated_at),
         tags=tuple(r.tags),
         consent=Consent(
             email=MarketingConsent(
@@ -283,8 +283,8 @@ def order_from_rows(
         name=r.name,
         customer_id=r.customer_id,
         email=r.email,
-        created_at=from_micros(r.created_at),  # type: ignore[arg-type]
-        updated_at=from_micros(r.updated_at),  # type: ignore[arg-type]
+        created_at=from_micros(r.created_at),
+        updated_at=from_micros(r.updated_at),
         processed_at=from_micros(r.processed_at),
         paid_at=from_micros(r.paid_at),
         cancelled_at=from_micros(r.cancelled_at),
@@ -317,7 +317,7 @@ def order_from_rows(
         refunds=tuple(
             Refund(
                 id=rf.id,
-                created_at=from_micros(rf.created_at),  # type: ignore[arg-type]
+                created_at=from_micros(rf.created_at),
                 amount=_money(rf.amount, cur),
                 note=rf.note,
                 lines=tuple(RefundLine.model_validate(x) for x in rf.lines),
@@ -327,7 +327,7 @@ def order_from_rows(
         fulfillments=tuple(
             Fulfillment(
                 id=f.id,
-                created_at=from_micros(f.created_at),  # type: ignore[arg-type]
+                created_at=from_micros(f.created_at),
                 status=f.status,
                 tracking_company=f.tracking_company,
                 tracking_numbers=tuple(f.tracking_numbers),
@@ -388,7 +388,7 @@ def product_from_row(platform: str, shop: str, r: Any) -> Product:
         tags=tuple(r.tags),
         categories=tuple(r.categories),
         status=r.status,
-        created_at=from_micros(r.created_at),  # type: ignore[arg-type]
-        updated_at=from_micros(r.updated_at),  # type: ignore[arg-type]
+        created_at=from_micros(r.created_at),
+        updated_at=from_micros(r.updated_at),
         variants=tuple(Variant.model_validate(v) for v in r.variants),
     )

@@ -585,8 +585,8 @@ def _id_key(value: str) -> tuple[int, int | str]:
     return (0, int(value)) if value.isdigit() else (1, value)
 
 
-def _unfulfilled(order: Order) -> dict[str, int]:
-    shipped: dict[str, int] = {}
+def _unfulfilled(order: Order) -> dict[str, Decimal]:
+    shipped: dict[str, Decimal] = {}
     for f in order.fulfillments:
         if f.status in ("cancelled", "failure", "error"):
             continue

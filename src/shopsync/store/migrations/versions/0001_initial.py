@@ -6,6 +6,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,14 +17,14 @@ down_revision = None
 ID = sa.String(255)
 
 
-def _key() -> list[sa.Column]:
+def _key() -> list[sa.Column[Any]]:
     return [
         sa.Column("shop_id", sa.Integer, primary_key=True),
         sa.Column("id", ID, primary_key=True),
     ]
 
 
-def _child_key() -> list[sa.Column]:
+def _child_key() -> list[sa.Column[Any]]:
     return [
         sa.Column("shop_id", sa.Integer, primary_key=True),
         sa.Column("order_id", ID, primary_key=True),

@@ -1,0 +1,79 @@
+"""``import shopsync`` and ``shopsync --help`` stay light (issue 23, item 6).
+
+Small scripts and webhook handlers embed shopsync: they must not pay for SciPy, Polars,
+NumPy, SQLAlchemy or pandas until a function needs them. The check is on the set of modules
+a fresh interpreter loaded (read from ``-X importtime``), never on a time: benchmarks measure
+time (``benchmarks/imports.py``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = {"scipy", "polars", "numpy", "sqlalchemy", "pandas"}
+
+
+def loaded(*args: str) -> set[str]:
+    """Top-level packages a fresh interpreter imported while running ``python <args>``."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name.split(".")[0])
+    assert "shopsync" in names  # the parse saw the imports at all
+    return names
+
+
+def test_import_shopsync_loads_no_heavy_library() -> None:
+    assert loaded("-c", "import shopsync") & HEAVY == set()
+
+
+def test_help_loads_no_heavy_library() -> None:
+    names = loaded("-m", "shopsync", "--help")
+    assert names & HEAVY == set()
+
+
+def test_help_of_a_command_loads_no_heavy_library() -> None:
+    assert loaded("-m", "shopsync", "plan", "--help") & HEAVY == set()
+
+
+@pytest.mark.parametrize("name", ["Store", "plan", "sync", "metrics", "clv"])
+def test_a_public_name_still_loads_what_it_needs(name: str) -> None:
+    """The laziness is real: touching a name imports its home, and the name is the same."""
+    code = f"import shopsync, sys; obj = shopsync.{name}; print(sorted(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sqlalchemy" in done.stdout or name == "clv"
+    assert "scipy" in done.stdout or name != "clv"
+
+
+def test_importing_the_sync_module_keeps_shopsync_sync_the_function() -> None:
+    """``shopsync.sync`` is both a submodule and the function; the import system binds the
+    module on the package when it first loads it, which must not shadow the function."""
+    code = (
+        "import shopsync; from shopsync.sync import RESOURCES; import shopsync.sync; "
+        "assert callable(shopsync.sync), shopsync.sync; "
+        "assert shopsync.sync.__module__ == 'shopsync.sync'; "
+        "from shopsync import sync; assert callable(sync)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
+    code = (
+        "import shopsync\n"
+        "for n in shopsync.__all__: getattr(shopsync, n)\n"
+        "assert set(shopsync.__all__) <= set(dir(shopsync))\n"
+        "from shopsync import *\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
