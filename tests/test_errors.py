@@ -62,6 +62,16 @@ def test_invalid_record_names_the_field() -> None:
     assert error.raw == {"total": "abc"}
 
 
+def test_a_reason_quoting_a_huge_field_is_cut_and_counted() -> None:
+    # A 500 kB email echoed whole into the quarantine reason and the log (hostile input).
+    reason = f"{'é' * 500_000!r} is not an email address"
+    error = InvalidRecordError(reason, raw={"email": "é" * 500_000}, path="email")
+    assert len(error.reason) < errors.REASON_LIMIT + 40
+    assert error.reason.endswith(f"… ({len(reason):,} characters)")
+    assert str(error).startswith("email: 'éé")
+    assert InvalidRecordError("short").reason == "short"
+
+
 def test_urls_lose_their_credentials() -> None:
     url = (
         "http://ck_user:cs_pass@127.0.0.1:8080/wp-json/wc/v3/orders?page=2&consumer_key=ck_live"

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from shopsync import _cli_inputs as inputs
-from shopsync.worker import KINDS
+from shopsync.config import JOB_KINDS as KINDS
 
 __all__ = ["enqueue_command", "worker_command"]
 

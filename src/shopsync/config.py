@@ -158,6 +158,12 @@ class WorkerShop(_Model):
         return _known_zone(value)
 
 
+JOB_KINDS = ("sync", "apply", "changes")
+"""Jobs ``shopsync worker`` runs. ``sync``: incremental sync of the shop. ``apply``: loyalty,
+plan and apply of the shop. ``changes``: plan and apply the customers webhooks changed, then
+clear their notes. Kept here, not in :mod:`shopsync.worker`, so the CLI's help loads no store."""
+
+
 class WorkerConfig(_Model):
     """``[worker]``: what ``shopsync worker`` runs and when (docs/scaling.md)."""
 

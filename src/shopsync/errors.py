@@ -142,14 +142,21 @@ class TransportError(ShopSyncError):
     retryable = True
 
 
+REASON_LIMIT = 1_000
+"""Characters of an :class:`InvalidRecordError` reason kept; the rest is counted, not kept."""
+
+
 class InvalidRecordError(ShopSyncError):
     """A platform record that cannot be mapped to a shared model.
 
     ``raw`` is the record as received, ``path`` the field that failed (dotted), ``reason``
-    a sentence for the quarantine.
+    a sentence for the quarantine, cut to :data:`REASON_LIMIT` characters (a reason quoting a
+    500 kB field would fill the log and the quarantine table).
     """
 
     def __init__(self, reason: str, *, raw: Any = None, path: str | None = None) -> None:
+        if len(reason) > REASON_LIMIT:
+            reason = f"{reason[:REASON_LIMIT]}… ({len(reason):,} characters)"
         super().__init__(f"{path}: {reason}" if path else reason)
         self.reason = reason
         self.raw = raw

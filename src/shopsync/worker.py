@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from shopsync.config import Config, ShopConfig
+from shopsync.config import JOB_KINDS, Config, ShopConfig
 from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError, StoreError
 from shopsync.store import Store, jobs
 from shopsync.store._engine import default_holder
@@ -46,9 +46,8 @@ __all__ = ["KINDS", "JobRefused", "WorkerReport", "enqueue", "enqueue_on_result"
 
 log = logging.getLogger("shopsync.worker")
 
-KINDS = ("sync", "apply", "changes")
-"""``sync``: incremental sync of the shop. ``apply``: loyalty, plan and apply of the shop.
-``changes``: plan and apply the customers webhooks changed, then clear their notes."""
+KINDS = JOB_KINDS
+"""The job kinds (:data:`shopsync.config.JOB_KINDS`)."""
 
 
 KEEP_FINISHED = dt.timedelta(days=7)
