@@ -38,7 +38,7 @@ from shopsync.errors import (
     TransportError,
 )
 
-__all__ = ["HttpClient", "RetryPolicy", "redact", "redact_url", "retrying"]
+__all__ = ["HttpClient", "RetryPolicy", "decode_json", "redact", "redact_url", "retrying"]
 
 log = logging.getLogger("shopsync.http")
 
@@ -154,6 +154,24 @@ def error_for_response(response: requests.Response, platform: str) -> PlatformEr
     return PlatformError(f"request refused: {where}", **kw)
 
 
+def _redact_where(where: str) -> str:
+    method, _, url = where.partition(" ")
+    return f"{method} {redact_url(url)}" if url else redact_url(where)
+
+
+def decode_json(response: requests.Response, *, where: str, platform: str) -> Any:
+    """The response body as JSON; a body that is not (cut off, an HTML error page) is a
+    retryable :class:`ResponseError`. ``where`` names the request, credentials removed."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ResponseError(
+            f"response is not valid JSON: {_redact_where(where)}",
+            status=response.status_code,
+            platform=platform,
+        ) from None
+
+
 @dataclass
 class HttpStats:
     requests: int = 0
@@ -196,23 +214,34 @@ class HttpClient:
                 return fn()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def send_once(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request, no retry: the response if it succeeded, else the mapped error."""
+    def exchange(self, send: Callable[[], requests.Response], where: str) -> requests.Response:
+        """One request sent by ``send`` (this session, or a platform's own client), no
+        retry: counted, its transport failure or error status mapped. ``where`` is
+        ``"METHOD url"``, redacted before it reaches a message."""
         self.stats.requests += 1
-        kwargs.setdefault("timeout", self.timeout)
         try:
-            response = self.session.request(method, url, **kwargs)
+            response = send()
         # "from None": the requests exception's text carries the full URL, credentials included.
         except requests.Timeout:
-            raise TransportError(f"timed out: {method} {redact_url(url)}") from None
+            raise TransportError(f"timed out: {_redact_where(where)}") from None
         except requests.RequestException as exc:
             raise TransportError(
-                f"connection failed: {method} {redact_url(url)} ({type(exc).__name__})"
+                f"connection failed: {_redact_where(where)} ({type(exc).__name__})"
             ) from None
         error = error_for_response(response, self.platform)
         if error is not None:
             raise error
         return response
+
+    def receive_json(self, send: Callable[[], requests.Response], where: str) -> Any:
+        """:meth:`exchange`, then the decoded body (:func:`decode_json`); no retry: run it
+        under :meth:`call` so a cut body is asked again."""
+        return decode_json(self.exchange(send, where), where=where, platform=self.platform)
+
+    def send_once(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, no retry: the response if it succeeded, else the mapped error."""
+        kwargs.setdefault("timeout", self.timeout)
+        return self.exchange(lambda: self.session.request(method, url, **kwargs), f"{method} {url}")
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send with retries; raise the mapped :class:`~shopsync.errors.ShopSyncError`."""
@@ -221,18 +250,9 @@ class HttpClient:
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send with retries and return the decoded JSON body (a cut body is retried too)."""
 
-        def once() -> Any:
-            response = self.send_once(method, url, **kwargs)
-            try:
-                return response.json()
-            except ValueError:
-                raise ResponseError(
-                    f"response is not valid JSON: {method} {redact_url(url)}",
-                    status=response.status_code,
-                    platform=self.platform,
-                ) from None
-
-        return self.call(once)
+        kwargs.setdefault("timeout", self.timeout)
+        send = lambda: self.session.request(method, url, **kwargs)  # noqa: E731
+        return self.call(lambda: self.receive_json(send, f"{method} {url}"))
 
     def close(self) -> None:
         self.session.close()
