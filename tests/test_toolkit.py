@@ -369,11 +369,11 @@ def test_a_request_sent_by_another_client_gets_the_one_policy() -> None:
 
 def test_mapping_contexts_share_one_implementation() -> None:
     """Both mappers use the toolkit's context rather than helpers of their own."""
-    from shopsync_shopify import mapping as shopify
+    from shopsync_shopify import _map_common as shopify
     from shopsync_woocommerce import mapping as woo
 
-    assert issubclass(shopify._Ctx, MappingContext)
-    assert not hasattr(woo, "_Bad") and not hasattr(shopify, "_short")
+    assert issubclass(shopify._Ctx, MappingContext) and issubclass(woo._Ctx, MappingContext)
+    assert not hasattr(woo, "_Bad") and not hasattr(woo, "_short")
 
 
 def test_the_page_loop_reads_lists_and_mappings_alike() -> None:

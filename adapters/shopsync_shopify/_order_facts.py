@@ -33,23 +33,24 @@ less the money refunded (209.00): refunds are added back by line, never by amoun
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shopsync._money import line_excluding_tax, share
 from shopsync.models import DiscountApplication, DiscountValueType, LineItem, Money, Refund, TaxLine
-
-if TYPE_CHECKING:
-    from shopsync_shopify.mapping import _Ctx
+from shopsync_shopify._map_common import _Ctx, _nodes, _set_or_amount
 
 __all__ = [
     "after_edits",
+    "after_edits_gql",
+    "after_edits_rest",
     "current_quantity",
     "facts_gql",
     "facts_rest",
     "line_tax",
     "net_line",
+    "refunded_quantities",
     "rest_amount",
 ]
 
@@ -301,3 +302,93 @@ def after_edits(
                 discounts += share(discount, rl.quantity, quantity)
         out["total_discounts"] = discounts
     return out
+
+
+_CURRENT_GQL = {
+    "total": "currentTotalPriceSet",
+    "subtotal": "currentSubtotalPriceSet",
+    "tax": "currentTotalTaxSet",
+    "discounts": "currentTotalDiscountsSet",
+}
+"""Shopify's figures after edits, returns and refunds (see the module doc)."""
+_CURRENT_REST = {
+    "total": "current_total_price",
+    "subtotal": "current_subtotal_price",
+    "tax": "current_total_tax",
+    "discounts": "current_total_discounts",
+}
+
+
+def _shortened(lines: Iterable[LineItem], ordered: Mapping[str, tuple[int, Money]]) -> bool:
+    """Whether an edit took units off a line: it holds fewer than ordered, refunds counted."""
+    return any(line.quantity < ordered[line.id][0] for line in lines if line.id in ordered)
+
+
+def after_edits_gql(
+    ctx: _Ctx,
+    node: Mapping[str, Any],
+    currency: str,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    included: bool | None,
+) -> dict[str, Money]:
+    """The totals an edited order is stored with (``{}`` when not edited: nothing read)."""
+    if node.get("edited") is not True and not _shortened(lines, ordered):
+        return {}
+    refund_tax = Money.zero(currency)
+    for i, item in enumerate(_nodes(node.get("refunds"))):
+        for j, rl in enumerate(_nodes(item.get("refundLineItems"))):
+            if rl.get("totalTaxSet") is not None:
+                where = f"refunds[{i}].refundLineItems[{j}].totalTaxSet"
+                refund_tax += ctx.bag(rl["totalTaxSet"], currency, where)
+    current = {
+        name: None if node.get(key) is None else ctx.bag(node.get(key), currency, key)
+        for name, key in _CURRENT_GQL.items()
+    }
+    return after_edits(
+        current,
+        edited=True,
+        lines=lines,
+        ordered=ordered,
+        refunds=refunds,
+        refund_tax=refund_tax,
+        taxes_included=included,
+    )
+
+
+def after_edits_rest(
+    ctx: _Ctx,
+    data: Mapping[str, Any],
+    currency: str,
+    lines: tuple[LineItem, ...],
+    ordered: Mapping[str, tuple[int, Money]],
+    refunds: tuple[Refund, ...],
+    included: bool | None,
+) -> dict[str, Money]:
+    """:func:`after_edits_gql` for a REST/webhook order (REST says no ``edited``)."""
+    if not _shortened(lines, ordered):
+        return {}
+    refund_tax = Money.zero(currency)
+    for i, item in enumerate(data.get("refunds") or ()):
+        for j, rl in enumerate(item.get("refund_line_items") or ()):
+            where = f"refunds[{i}].refund_line_items[{j}]"
+            tax = _set_or_amount(ctx, rl, "total_tax_set", "total_tax", currency, where)
+            refund_tax += tax if tax is not None else Money.zero(currency)
+    return after_edits(
+        {name: rest_amount(ctx, data, key, currency) for name, key in _CURRENT_REST.items()},
+        edited=True,
+        lines=lines,
+        ordered=ordered,
+        refunds=refunds,
+        refund_tax=refund_tax,
+        taxes_included=included,
+    )
+
+
+def refunded_quantities(refunds: Iterable[Refund]) -> dict[str, Decimal]:
+    counts: dict[str, Decimal] = {}
+    for refund in refunds:
+        for line in refund.lines:
+            counts[line.line_item_id] = counts.get(line.line_item_id, 0) + line.quantity
+    return counts

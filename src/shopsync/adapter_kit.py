@@ -162,7 +162,10 @@ class MappingContext:
 
     def get(self, obj: Any, key: str, path: str = "") -> Any:
         """``obj[key]``, ``key`` a dotted path (``shopMoney.amount``); None when a step is
-        absent or null; refused when a step is not an object (``obj`` sits at ``path``)."""
+        absent or null; refused when ``obj`` or a step is not an object (``obj`` sits at
+        ``path``)."""
+        if not isinstance(obj, Mapping):
+            self.fail(path, f"expected an object, got {type(obj).__name__}")
         for part in key.split("."):
             if obj is None:
                 return None
