@@ -156,7 +156,9 @@ class MappingContext:
 
     def fail(self, path: str, reason: str) -> NoReturn:
         """Refuse the record: ``path`` is the field at fault, ``reason`` says why."""
-        raise InvalidRecordError(short_reason(reason), raw=self.raw, path=path or None)
+        error = InvalidRecordError(short_reason(reason), raw=self.raw, path=path or None)
+        error.__suppress_context__ = True  # the reason says it; a KeyError behind it does not
+        raise error
 
     # ------------------------------------------------------------------ structure
 
