@@ -22,7 +22,6 @@ order without some of its lines, and a half-read order must never reach the stor
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -34,8 +33,9 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import requests
 
-from shopsync.adapter import Page, Rejected
-from shopsync.errors import AuthenticationError, InvalidRecordError, PlatformError, TransportError
+from shopsync.adapter import Page
+from shopsync.adapter_kit import PageLoop
+from shopsync.errors import AuthenticationError, PlatformError, TransportError
 from shopsync.http import redact_url
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
@@ -49,7 +49,7 @@ from shopsync_shopify.mapping import (
 if TYPE_CHECKING:
     from shopsync.http import HttpClient
 
-__all__ = ["BulkFailedError", "BulkReads"]
+__all__ = ["BulkFailedError", "BulkReads", "record_gid"]
 
 log = logging.getLogger("shopsync.shopify")
 
@@ -247,7 +247,10 @@ class BulkReads:
         owner: dict[str, str] = {}  # root ids, and embedded object id -> its root id
         files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
         waiting = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
-        rejected: list[Rejected] = []
+        # Not in updated_at order: only the last page carries the high-water mark.
+        loop: PageLoop[R] = PageLoop(
+            resource, mapper, record_id=record_gid, ordered=False, stats=self._page_stats
+        )
         try:
 
             def route(root_id: str, raw: bytes) -> None:
@@ -276,31 +279,20 @@ class BulkReads:
                 if parent in owner:
                     route(owner[parent], raw)
                 else:
-                    rejected.append(
-                        Rejected(
-                            resource,
-                            None,
-                            raw.decode("utf-8", "replace").strip(),
-                            f"bulk line without a known parent ({parent})",
-                        )
+                    loop.reject(
+                        raw.decode("utf-8", "replace").strip(),
+                        f"bulk line without a known parent ({parent})",
                     )
             owner.clear()
-            yield from self._partitions(files, page_size, resource, mapper, rejected)
+            yield from self._partitions(files, page_size, loop)
         finally:
             waiting.close()
             for part in files:
                 part.close()
 
     def _partitions(
-        self,
-        files: list[IO[bytes]],
-        page_size: int,
-        resource: str,
-        mapper: Callable[[Mapping[str, Any]], R],
-        rejected: list[Rejected],
+        self, files: list[IO[bytes]], page_size: int, loop: PageLoop[R]
     ) -> Iterator[Page[R]]:
-        records: list[R] = []
-        high_water: dt.datetime | None = None
         for part in files:
             part.seek(0)
             roots: list[dict[str, Any]] = []
@@ -322,9 +314,7 @@ class BulkReads:
                 parent = index.get(str(child.pop("__parentId")))
                 field = _CHILD_FIELDS.get(child.get("__typename", ""), "")
                 if parent is None or not field:
-                    rejected.append(
-                        Rejected(resource, None, json.dumps(child), "bulk line of unknown kind")
-                    )
+                    loop.reject(json.dumps(child), "bulk line of unknown kind")
                     continue
                 parent.setdefault(field, []).append(child)
             for obj in index.values():
@@ -332,41 +322,13 @@ class BulkReads:
                     if isinstance(obj.get(field), list):
                         obj[field].sort(key=_child_key)
             for root in roots:
-                try:
-                    record = mapper(root)
-                except InvalidRecordError as exc:
-                    rejected.append(_rejected(resource, root, exc))
-                    continue
-                records.append(record)
-                if high_water is None or record.updated_at > high_water:
-                    high_water = record.updated_at
-                if len(records) + len(rejected) >= page_size:
-                    # Not in updated_at order: only the last page carries the high-water
-                    # mark (see shopsync.adapter.Page).
-                    yield self._bulk_page(records, rejected, None)
-                    records, rejected[:] = [], []
-        if records or rejected or high_water is not None:
-            yield self._bulk_page(records, rejected, high_water)
-
-    def _bulk_page(
-        self,
-        records: list[R],
-        rejected: list[Rejected],
-        high_water: dt.datetime | None,
-    ) -> Page[R]:
-        stats = self._page_stats()  # everything since the last page (see adapter.py)
-        return Page(
-            records=list(records),
-            rejected=list(rejected),
-            cursor=None,
-            high_water=high_water,
-            stats=stats,
-        )
+                loop.add(root)
+                if loop.pending >= page_size:
+                    yield loop.page()
+        if loop.pending or loop.high_water is not None:
+            yield loop.page(last=True)
 
 
-def _rejected(resource: str, node: Mapping[str, Any], exc: InvalidRecordError) -> Rejected:
-    record_id = None
-    with contextlib.suppress(ValueError):
-        record_id = parse_gid(node.get("id"))
-    reason = f"{exc.path}: {exc.reason}" if exc.path else exc.reason
-    return Rejected(resource, record_id, json.dumps(node, default=str), reason)
+def record_gid(node: Any) -> str | None:
+    """The numeric id of a quarantined node (None when it has no usable one)."""
+    return parse_gid(node.get("id"))

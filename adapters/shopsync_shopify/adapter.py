@@ -37,7 +37,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import SecretStr
 
-from shopsync.adapter import Deletion, Page, Rejected, Resource, WebhookEvent
+from shopsync.adapter import Deletion, Page, Resource, WebhookEvent
+from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import (
     ConfigurationError,
     InvalidRecordError,
@@ -46,10 +47,10 @@ from shopsync.errors import (
     ResponseError,
     TransportError,
 )
-from shopsync.http import HttpClient, RetryPolicy, redact_url
+from shopsync.http import HttpClient, RetryPolicy, decode_json, redact_url
 from shopsync.models import Customer, Money, Order, Product
 from shopsync_shopify import queries
-from shopsync_shopify._bulk import BulkFailedError, BulkReads, _rejected
+from shopsync_shopify._bulk import BulkFailedError, BulkReads, record_gid
 from shopsync_shopify._cost import connection_multiplier, largest_first
 from shopsync_shopify.mapping import (
     PLATFORM,
@@ -159,7 +160,7 @@ class ShopifyAdapter(BulkReads):
             PLATFORM, timeout=timeout, policy=retry_policy or RetryPolicy(), sleep=sleep
         )
         self._sleep = sleep
-        self._reported: dict[str, int] = {}
+        self._counter = RequestCounter(self.http.stats)
         """HTTP stats already reported in a page (see :meth:`_page_stats`)."""
         self._clock = clock
         self._bucket: tuple[float, float, float, float] | None = None
@@ -232,14 +233,7 @@ class ShopifyAdapter(BulkReads):
                 json={"query": query, "variables": dict(variables or {})},
                 headers={"X-Shopify-Access-Token": self._token.get_secret_value()},
             )
-            try:
-                body = response.json()
-            except ValueError:
-                raise ResponseError(
-                    f"response is not valid JSON: POST {redact_url(self.endpoint)}",
-                    status=response.status_code,
-                    platform=PLATFORM,
-                ) from None
+            body = decode_json(response, where=f"POST {self.endpoint}", platform=PLATFORM)
             if not isinstance(body, dict):
                 raise ResponseError(
                     "GraphQL answer is not an object",
@@ -342,12 +336,20 @@ class ShopifyAdapter(BulkReads):
         cursor: str | None,
         complete: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Iterator[Page[R]]:
+        loop: PageLoop[R] = PageLoop(
+            resource, mapper, prepare=complete, record_id=record_gid, stats=self._page_stats
+        )
+        return loop.run(self._raw_pages(resource, fields, updated_since, cursor))
+
+    def _raw_pages(
+        self, resource: str, fields: str, updated_since: dt.datetime | None, cursor: str | None
+    ) -> Iterator[RawPage]:
+        """The page queries of a read, sized to the cost cap (see the module docstring)."""
         query = queries.page_query(resource, fields)
         search = None
         if updated_since is not None:
             since = updated_since.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
             search = f"updated_at:>='{since}'"
-        high_water: dt.datetime | None = None
         after = cursor
         while True:
             first = self._size(resource)
@@ -368,43 +370,22 @@ class ShopifyAdapter(BulkReads):
                 continue
             connection = result["data"][resource]
             self._learn(resource, first, result["cost"], len(connection["edges"]))
-            records: list[R] = []
-            rejected: list[Rejected] = []
-            for edge in connection["edges"]:
-                node = edge["node"]
-                try:
-                    if complete is not None:
-                        node = complete(node)
-                    record = mapper(node)
-                except InvalidRecordError as exc:
-                    rejected.append(_rejected(resource, node, exc))
-                    continue
-                records.append(record)
-                if high_water is None or record.updated_at > high_water:
-                    high_water = record.updated_at
             info = connection["pageInfo"]
             after = info.get("endCursor") or after
-            stats = self._page_stats()
-            yield Page(
-                records=records, rejected=rejected, cursor=after, high_water=high_water, stats=stats
-            )
-            if not info.get("hasNextPage"):
-                return
+            nodes = [edge["node"] for edge in connection["edges"]]
+            yield RawPage(nodes, cursor=after, last=not info.get("hasNextPage"))
 
     def _start_read(self) -> None:
         """A read's stats start here: requests sent before (a check, a write-back, the
         previous read's trailing queries) are not counted in its pages."""
-        self._reported = self.http.stats.as_dict()
+        self._counter.restart()
 
     def _page_stats(self) -> dict[str, int]:
         """Requests, retries and throttle waits since the last page was reported. Counting
         from the previous page rather than from this page's own query keeps in the sync
         report the count query that chose the read path and a bulk operation's creation,
         polls and download (a 429 or 5xx on those was retried but reported as 0 retries)."""
-        now = self.http.stats.as_dict()
-        stats = {k: v - self._reported.get(k, 0) for k, v in now.items()}
-        self._reported = now
-        return stats
+        return self._counter()
 
     def read_customers(
         self, updated_since: dt.datetime | None = None, *, cursor: str | None = None

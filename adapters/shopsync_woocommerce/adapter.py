@@ -42,16 +42,16 @@ import requests
 import woocommerce  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
-from shopsync.adapter import Deletion, Page, Rejected, WebhookEvent
+from shopsync.adapter import Deletion, Page, WebhookEvent
+from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import (
     ConfigurationError,
-    InvalidRecordError,
     NotFoundError,
     PlatformError,
     ResponseError,
     TransportError,
 )
-from shopsync.http import HttpClient, RetryPolicy, error_for_response, redact_url
+from shopsync.http import HttpClient, RetryPolicy, decode_json, error_for_response, redact_url
 from shopsync.models import ConsentState, Customer, Money, Order, Product
 from shopsync_woocommerce import webhooks
 from shopsync_woocommerce.consent import resolve_sources
@@ -227,28 +227,15 @@ class WooCommerceAdapter:
 
     def _get(self, endpoint: str, params: Mapping[str, str]) -> tuple[Any, Mapping[str, str]]:
         """One GET under the retry policy: (decoded JSON, response headers)."""
+        where = f"GET {self.url}/wp-json/wc/v3/{endpoint}"
 
         def once() -> tuple[Any, Mapping[str, str]]:
-            self.http.stats.requests += 1
-            where = f"GET {redact_url(self.url)}/wp-json/wc/v3/{endpoint}"
-            try:
-                response = self.api.get(endpoint, params=dict(params))
-            # "from None": the requests exception's text carries the signed URL.
-            except requests.Timeout:
-                raise TransportError(f"timed out: {where}") from None
-            except requests.RequestException as exc:
-                raise TransportError(f"connection failed: {where} ({type(exc).__name__})") from None
-            error = error_for_response(response, PLATFORM)
-            if error is not None:
-                raise error
-            try:
-                return response.json(), response.headers
-            except ValueError:
-                raise ResponseError(
-                    f"response is not valid JSON: {where}",
-                    status=response.status_code,
-                    platform=PLATFORM,
-                ) from None
+            # The woocommerce client signs and sends; HttpClient counts, maps errors (their
+            # text carries the signed URL, so it never reaches a message) and decodes.
+            response = self.http.exchange(
+                lambda: self.api.get(endpoint, params=dict(params)), where
+            )
+            return decode_json(response, where=where, platform=PLATFORM), response.headers
 
         return self.http.call(once)
 
@@ -274,35 +261,6 @@ class WooCommerceAdapter:
 
     # ------------------------------------------------------------------ paging
 
-    def _page(
-        self,
-        resource: str,
-        rows: list[Any],
-        convert: Callable[[Any], R | None],
-        high: dt.datetime | None,
-    ) -> tuple[list[R], list[Rejected], dt.datetime | None]:
-        records: list[R] = []
-        rejected: list[Rejected] = []
-        for raw in rows:
-            try:
-                record = convert(raw)
-            except InvalidRecordError as exc:
-                rid = raw.get("id") if isinstance(raw, dict) else None
-                rejected.append(
-                    Rejected(
-                        resource=resource,
-                        record_id=str(rid) if rid not in (None, "") else None,
-                        raw=json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
-                        reason=str(exc),
-                    )
-                )
-                continue
-            if record is not None:
-                records.append(record)
-                if high is None or record.updated_at > high:
-                    high = record.updated_at
-        return records, rejected, high
-
     def _read_by_modified(
         self,
         resource: str,
@@ -310,6 +268,12 @@ class WooCommerceAdapter:
         convert: Callable[[Any], R],
         prepare: Callable[[], None] | None = None,
     ) -> Iterator[Page[R]]:
+        loop: PageLoop[R] = PageLoop(resource, convert, stats=RequestCounter(self.http.stats))
+        return loop.run(self._modified_pages(resource, since, prepare))
+
+    def _modified_pages(
+        self, resource: str, since: str | None, prepare: Callable[[], None] | None
+    ) -> Iterator[RawPage]:
         """Keyset paging on the modification date: each request asks for what changed after
         the last page (``orderby=modified``), so a record saved during the read moves to the
         end and is read again instead of shifting the pages under the reader. WooCommerce's
@@ -322,15 +286,11 @@ class WooCommerceAdapter:
         window: str | None = None  # a crowded second, read by page number
         window_page = 1
         done_at: dict[str, str] = {}  # id -> stamp of rows already read at the boundary second
-        high: dt.datetime | None = None
-        before: dict[str, int] | None = None
 
         def key(raw: Any) -> str:
             return str(raw.get("id")) if isinstance(raw, dict) else ""
 
         while True:
-            if before is None:
-                before = self.http.stats.as_dict()
             if prepare is not None:
                 prepare()
                 prepare = None
@@ -369,18 +329,8 @@ class WooCommerceAdapter:
                 else:
                     window_page += 1
                 finished = False
-            records, rejected, high = self._page(resource, fresh, convert, high)
-            now = self.http.stats.as_dict()
-            yield Page(
-                records=records,
-                rejected=rejected,
-                cursor=json.dumps({"resource": resource, "since": resume}),
-                high_water=high,
-                stats={k: now[k] - before.get(k, 0) for k in now},
-            )
-            before = None
-            if finished:
-                return
+            cursor = json.dumps({"resource": resource, "since": resume})
+            yield RawPage(fresh, cursor=cursor, last=finished)
 
     def _read_full_scan(
         self, resource: str, params: dict[str, str], convert: Callable[[Any], R | None]
@@ -388,26 +338,24 @@ class WooCommerceAdapter:
         """Page-numbered scan of a collection without a modification filter. Its pages come
         in id order, so ``high_water`` is only reported with the last one: a resumed sync
         must not skip records of pages it never reached."""
-        page = 1
-        high: dt.datetime | None = None
-        while True:
-            before = self.http.stats.as_dict()
-            rows, pages = self._list(
-                resource, {**params, "page": str(page), "per_page": str(self.per_page)}
-            )
-            records, rejected, high = self._page(resource, rows, convert, high)
-            done = not rows or (page >= pages if pages is not None else len(rows) < self.per_page)
-            after = self.http.stats.as_dict()
-            yield Page(
-                records=records,
-                rejected=rejected,
-                cursor=json.dumps({"resource": resource, "page": page}),
-                high_water=high if done else None,
-                stats={k: after[k] - before.get(k, 0) for k in after},
-            )
-            if done:
-                return
-            page += 1
+        counter = RequestCounter(self.http.stats)
+        loop: PageLoop[R] = PageLoop(resource, convert, ordered=False, stats=counter)
+
+        def scan() -> Iterator[RawPage]:
+            page = 1
+            while True:
+                rows, pages = self._list(
+                    resource, {**params, "page": str(page), "per_page": str(self.per_page)}
+                )
+                done = not rows or (
+                    page >= pages if pages is not None else len(rows) < self.per_page
+                )
+                yield RawPage(
+                    rows, cursor=json.dumps({"resource": resource, "page": page}), last=done
+                )
+                page += 1
+
+        return loop.run(scan())
 
     def _since(
         self, resource: str, updated_since: dt.datetime | None, cursor: str | None
