@@ -16,24 +16,6 @@ from shopsync.models import (
     OptInLevel,
 )
 
-__all__ = [
-    "PLATFORM",
-    "_CAPTURED",
-    "_CONSENT",
-    "_FINANCIAL",
-    "_FULFILLMENT",
-    "_OPT_IN",
-    "_Ctx",
-    "_blank",
-    "_enum",
-    "_financial",
-    "_nodes",
-    "_set_or_amount",
-    "_tags",
-    "gid",
-    "parse_gid",
-]
-
 PLATFORM = "shopify"
 T = TypeVar("T")
 

@@ -12,21 +12,6 @@ from typing import Any, TypeVar
 
 from shopsync.adapter_kit import MappingContext, parse_timestamp, refusals
 
-__all__ = [
-    "META",
-    "T",
-    "_Ctx",
-    "_address",
-    "_date",
-    "_meta",
-    "_plain",
-    "_tags",
-    "_text",
-    "_unix",
-    "_wrap",
-    "parse_date",
-]
-
 T = TypeVar("T")
 
 META = {

@@ -10,10 +10,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from shopsync.models import (
-    FinancialStatus,
-    FulfillmentStatus,
-)
+from shopsync.models import FinancialStatus, FulfillmentStatus
 from shopsync_woocommerce._map_common import (
     META,
     _Ctx,
@@ -23,19 +20,6 @@ from shopsync_woocommerce._map_common import (
     _text,
     _unix,
 )
-
-__all__ = [
-    "ORDER_STATUSES",
-    "ShippedLine",
-    "_coupons",
-    "_fees",
-    "_flag",
-    "_fulfillments",
-    "_refunds",
-    "_taxes",
-    "_unit_price",
-    "derive_statuses",
-]
 
 ORDER_STATUSES: Mapping[str, tuple[FinancialStatus | None, FulfillmentStatus | None]] = {
     "pending": (FinancialStatus.PENDING, FulfillmentStatus.UNFULFILLED),
