@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 
 from shopsync.adapter_kit import MappingContext
 from shopsync.models import (
+    Address,
     ConsentState,
     FinancialStatus,
     FulfillmentStatus,
+    MarketingConsent,
     Money,
     OptInLevel,
 )
@@ -143,3 +145,40 @@ def _set_or_amount(
     if plain_key is not None and payload.get(plain_key) is not None:
         return ctx.money(payload[plain_key], currency, where(plain_key))
     return None
+
+
+def _address(ctx: _Ctx, value: Any, path: str, *, graphql: bool) -> Address | None:
+    """A mailing address of either shape (camelCase keys in GraphQL; an empty REST object is
+    none); empty strings read as None."""
+    if value is None or (not graphql and not value):
+        return None
+
+    def get(key: str) -> Any:
+        head, *tail = key.split("_")
+        name = head + "".join(part.title() for part in tail) if graphql else key
+        return _blank(ctx.get(value, name, path))
+
+    keys = ("first_name", "last_name", "company", "address1", "address2", "city", "province")
+    return ctx.build(
+        Address,
+        path,
+        **{key: get(key) for key in (*keys, "zip")},
+        country_code=(get("country_code_v2") if graphql else None) or get("country_code"),
+        phone=get("phone"),
+    )
+
+
+def _consent(ctx: _Ctx, value: Any, path: str, *, graphql: bool) -> MarketingConsent:
+    """One channel's marketing consent of either shape; unknown values read as unknown."""
+    if value is None:
+        return MarketingConsent()
+    state, level, at = (
+        ("marketingState", "marketingOptInLevel", "consentUpdatedAt")
+        if graphql
+        else ("state", "opt_in_level", "consent_updated_at")
+    )
+    return MarketingConsent(
+        state=_enum(_CONSENT, ctx.get(value, state, path), ConsentState.UNKNOWN),
+        opt_in_level=_enum(_OPT_IN, value.get(level), OptInLevel.UNKNOWN),
+        updated_at=ctx.timestamp(value.get(at), f"{path}.{at}"),
+    )

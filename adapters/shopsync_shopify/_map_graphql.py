@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from shopsync._money import share
 from shopsync.adapter_kit import guarded
 from shopsync.models import (
-    Address,
     Consent,
-    ConsentState,
     Customer,
     Fulfillment,
     FulfillmentLine,
     FulfillmentStatus,
     LineItem,
-    MarketingConsent,
     Money,
-    OptInLevel,
     Order,
     Product,
     Refund,
@@ -29,11 +25,11 @@ from shopsync.models import (
 from shopsync_shopify import _order_facts as facts
 from shopsync_shopify._map_common import (
     _CAPTURED,
-    _CONSENT,
     _FULFILLMENT,
-    _OPT_IN,
     PLATFORM,
+    _address,
     _blank,
+    _consent,
     _Ctx,
     _enum,
     _financial,
@@ -42,36 +38,6 @@ from shopsync_shopify._map_common import (
 )
 
 __all__ = ["customer_from_graphql", "order_from_graphql", "product_from_graphql"]
-
-
-def _address_gql(ctx: _Ctx, value: Any, path: str) -> Address | None:
-    if value is None:
-        return None
-    get: Callable[[str], Any] = lambda key: _blank(ctx.get(value, key, path))  # noqa: E731
-    return ctx.build(
-        Address,
-        path,
-        first_name=get("firstName"),
-        last_name=get("lastName"),
-        company=get("company"),
-        address1=get("address1"),
-        address2=get("address2"),
-        city=get("city"),
-        province=get("province"),
-        zip=get("zip"),
-        country_code=get("countryCodeV2") or get("countryCode"),
-        phone=get("phone"),
-    )
-
-
-def _consent_gql(ctx: _Ctx, value: Any, path: str) -> MarketingConsent:
-    if value is None:
-        return MarketingConsent()
-    return MarketingConsent(
-        state=_enum(_CONSENT, ctx.get(value, "marketingState", path), ConsentState.UNKNOWN),
-        opt_in_level=_enum(_OPT_IN, value.get("marketingOptInLevel"), OptInLevel.UNKNOWN),
-        updated_at=ctx.timestamp(value.get("consentUpdatedAt"), f"{path}.consentUpdatedAt"),
-    )
 
 
 @guarded
@@ -102,11 +68,13 @@ def customer_from_graphql(node: Mapping[str, Any], *, shop: str) -> Customer:
         updated_at=ctx.timestamp_required(node.get("updatedAt"), "updatedAt"),
         tags=_tags(node.get("tags")),
         consent=Consent(
-            email=_consent_gql(ctx, node.get("emailMarketingConsent"), "emailMarketingConsent"),
-            sms=_consent_gql(ctx, node.get("smsMarketingConsent"), "smsMarketingConsent"),
+            email=_consent(
+                ctx, node.get("emailMarketingConsent"), "emailMarketingConsent", graphql=True
+            ),
+            sms=_consent(ctx, node.get("smsMarketingConsent"), "smsMarketingConsent", graphql=True),
         ),
         birthday=ctx.date(birth.get("value") if birth else None, "metafield.value"),
-        default_address=_address_gql(ctx, node.get("defaultAddress"), "defaultAddress"),
+        default_address=_address(ctx, node.get("defaultAddress"), "defaultAddress", graphql=True),
         orders_count=None if count is None else ctx.int(count, "numberOfOrders"),
         total_spent=total_spent,
     )
@@ -293,8 +261,10 @@ def order_from_graphql(node: Mapping[str, Any], *, shop: str) -> Order:
         discount_codes=tuple(node.get("discountCodes") or ()),
         source=node.get("sourceName"),
         tags=_tags(node.get("tags")),
-        billing_address=_address_gql(ctx, node.get("billingAddress"), "billingAddress"),
-        shipping_address=_address_gql(ctx, node.get("shippingAddress"), "shippingAddress"),
+        billing_address=_address(ctx, node.get("billingAddress"), "billingAddress", graphql=True),
+        shipping_address=_address(
+            ctx, node.get("shippingAddress"), "shippingAddress", graphql=True
+        ),
         **extra,
     )
 

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from shopsync._money import excluding_tax, share
 from shopsync.adapter_kit import guarded
 from shopsync.models import (
-    Address,
     Consent,
-    ConsentState,
     Customer,
     Fulfillment,
     FulfillmentLine,
@@ -21,7 +19,6 @@ from shopsync.models import (
     LineItem,
     MarketingConsent,
     Money,
-    OptInLevel,
     Order,
     Product,
     Refund,
@@ -31,11 +28,11 @@ from shopsync.models import (
 from shopsync_shopify import _order_facts as facts
 from shopsync_shopify._map_common import (
     _CAPTURED,
-    _CONSENT,
     _FULFILLMENT,
-    _OPT_IN,
     PLATFORM,
+    _address,
     _blank,
+    _consent,
     _Ctx,
     _enum,
     _financial,
@@ -57,36 +54,6 @@ def _unwrap(payload: Any, key: str) -> Any:
     if isinstance(payload, Mapping) and key in payload and isinstance(payload[key], Mapping):
         return payload[key]
     return payload
-
-
-def _address_rest(ctx: _Ctx, value: Any, path: str) -> Address | None:
-    if not value:
-        return None
-    get: Callable[[str], Any] = lambda key: _blank(ctx.get(value, key, path))  # noqa: E731
-    return ctx.build(
-        Address,
-        path,
-        first_name=get("first_name"),
-        last_name=get("last_name"),
-        company=get("company"),
-        address1=get("address1"),
-        address2=get("address2"),
-        city=get("city"),
-        province=get("province"),
-        zip=get("zip"),
-        country_code=get("country_code"),
-        phone=get("phone"),
-    )
-
-
-def _consent_rest(ctx: _Ctx, value: Any, path: str) -> MarketingConsent:
-    if value is None:
-        return MarketingConsent()
-    return MarketingConsent(
-        state=_enum(_CONSENT, ctx.get(value, "state", path), ConsentState.UNKNOWN),
-        opt_in_level=_enum(_OPT_IN, value.get("opt_in_level"), OptInLevel.UNKNOWN),
-        updated_at=ctx.timestamp(value.get("consent_updated_at"), f"{path}.consent_updated_at"),
-    )
 
 
 def _metafield(payload: Mapping[str, Any], namespace: str, key: str) -> Any:
@@ -129,16 +96,18 @@ def customer_from_webhook(
         email_consent = {"state": "subscribed" if data["accepts_marketing"] else "not_subscribed"}
     if email_consent is not None or data.get("sms_marketing_consent") is not None:
         carried["consent"] = Consent(
-            email=_consent_rest(ctx, email_consent, "email_marketing_consent"),
-            sms=_consent_rest(ctx, data.get("sms_marketing_consent"), "sms_marketing_consent"),
+            email=_consent(ctx, email_consent, "email_marketing_consent", graphql=False),
+            sms=_consent(
+                ctx, data.get("sms_marketing_consent"), "sms_marketing_consent", graphql=False
+            ),
         )
     if "metafields" in data:
         carried["birthday"] = ctx.date(
             _metafield(data, "facts", "birth_date"), "metafields.facts.birth_date"
         )
     if "default_address" in data:
-        carried["default_address"] = _address_rest(
-            ctx, data.get("default_address"), "default_address"
+        carried["default_address"] = _address(
+            ctx, data.get("default_address"), "default_address", graphql=False
         )
     if "orders_count" in data:
         count = data.get("orders_count")
@@ -168,7 +137,7 @@ def consent_from_webhook(value: Any, *, path: str) -> MarketingConsent:
     ctx = _Ctx(value)
     if not isinstance(value, Mapping):
         ctx.fail(path, "a consent must be a JSON object")
-    return _consent_rest(ctx, value, path)
+    return _consent(ctx, value, path, graphql=False)
 
 
 def _refund_rest(ctx: _Ctx, data: Any, currency: str, path: str) -> Refund:
@@ -377,8 +346,12 @@ def order_from_webhook(payload: Mapping[str, Any] | bytes | str, *, shop: str) -
         ),
         source=data.get("source_name"),
         tags=_tags(data.get("tags")),
-        billing_address=_address_rest(ctx, data.get("billing_address"), "billing_address"),
-        shipping_address=_address_rest(ctx, data.get("shipping_address"), "shipping_address"),
+        billing_address=_address(
+            ctx, data.get("billing_address"), "billing_address", graphql=False
+        ),
+        shipping_address=_address(
+            ctx, data.get("shipping_address"), "shipping_address", graphql=False
+        ),
         **extra,
     )
 
