@@ -323,6 +323,19 @@ def test_a_rejected_record_is_json_that_any_store_encodes() -> None:
     assert rejected_record("customers", {"id": ""}, error).record_id is None
 
 
+def test_a_node_that_is_not_an_object_is_quarantined_not_raised() -> None:
+    """A null edge node used to crash Shopify's page loop while naming its id."""
+    from shopsync_shopify._bulk import record_gid
+
+    error = InvalidRecordError("malformed record (AttributeError: ...)")
+    entry = rejected_record("orders", None, error, record_id=record_gid)
+    assert (entry.record_id, entry.raw) == (None, "null")
+    assert rejected_record("orders", {"id": "gid://shopify/Order/7"}, error, record_id=record_gid)
+    loop = PageLoop("orders", guarded(_map), record_id=record_gid)
+    (page,) = loop.run([RawPage([None], last=True)])
+    assert [r.raw for r in page.rejected] == ["null"] and not page.records
+
+
 # --------------------------------------------------------------------------- JSON
 
 
