@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from shopsync.models import Customer, Order, Product
 from shopsync.testing.server import Request, Response
 from shopsync_woocommerce import _render as render
+from shopsync_woocommerce._render_base import _dates
 from shopsync_woocommerce.mapping import parse_date
 
 if TYPE_CHECKING:
@@ -421,7 +422,7 @@ class RestApi:
             order, at = row
             body = self.render_record(order)
             body["status"] = "trash"
-            body.update(render._dates("date_modified", at, self.emu.tz))
+            body.update(_dates("date_modified", at, self.emu.tz))
             return body
 
         return self.page(request, rows, render_row)

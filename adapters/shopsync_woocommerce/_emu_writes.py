@@ -18,6 +18,7 @@ from shopsync.models import Order
 from shopsync.testing.server import Request, Response
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce._emu_rest import PREFIX, Invalid, error
+from shopsync_woocommerce._render_base import _dates
 from shopsync_woocommerce.mapping import META, parse_date
 
 if TYPE_CHECKING:
@@ -127,11 +128,11 @@ class Writes:
                 "id": cid,
                 "code": code,
                 "amount": f"{amount:.2f}",
-                **render._dates("date_created", now, self.emu.tz),
-                **render._dates("date_modified", now, self.emu.tz),
+                **_dates("date_created", now, self.emu.tz),
+                **_dates("date_modified", now, self.emu.tz),
                 "discount_type": str(data.get("discount_type") or "fixed_cart"),
                 "description": str(data.get("description") or ""),
-                **render._dates("date_expires", expires, self.emu.tz),
+                **_dates("date_expires", expires, self.emu.tz),
                 "usage_count": 0,
                 "individual_use": bool(data.get("individual_use", False)),
                 "product_ids": [],
