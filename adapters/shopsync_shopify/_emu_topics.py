@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from shopsync.models import Customer
-from shopsync_shopify import _render as render
+from shopsync_shopify._render_rest import _consent_rest
 from shopsync_shopify.mapping import gid
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class CustomerFacts:
         tags, email, sms = after
         old_tags, old_email, old_sms = before if before is not None else ((), None, None)
         if topic == "customers_email_marketing_consent/update":
-            shown = render._consent_rest(email, sms=False)
+            shown = _consent_rest(email, sms=False)
             if email == old_email or shown is None:
                 return None
             return {
@@ -86,7 +86,7 @@ class CustomerFacts:
                 "email_marketing_consent": shown,
             }
         if topic == "customers_marketing_consent/update":
-            shown = render._consent_rest(sms, sms=True)
+            shown = _consent_rest(sms, sms=True)
             if sms == old_sms or shown is None:
                 return None
             return {

@@ -9,11 +9,8 @@ left unshipped, guests check out without an account, and consent is a mix of sta
 Seasonality is a time warp: each customer lives on an "operational" clock where demand is
 flat, mapped onto the calendar through the cumulative seasonal intensity, so rhythms stay
 intact while busy months get more orders. Everything comes from one ``random.Random(seed)``:
-the same arguments give an equal :class:`ShopState`.
-
-Orders and their parts are built without validation (see ``_builder``): validating
-100k orders field by field costs about a minute, and the values are correct by
-construction. The test suite re-validates every record of generated shops to keep it so.
+the same arguments give an equal :class:`ShopState`. The orders themselves are drawn in
+:mod:`._generator_orders`, the catalogue's data is :mod:`._catalogue`.
 """
 
 from __future__ import annotations
@@ -23,12 +20,8 @@ import datetime as dt
 import gc
 import math
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from shopsync._currencies import EXPONENTS
 from shopsync.models import (
@@ -37,34 +30,38 @@ from shopsync.models import (
     ConsentState,
     Customer,
     FinancialStatus,
-    Fulfillment,
-    FulfillmentLine,
-    FulfillmentStatus,
-    LineItem,
     MarketingConsent,
     Money,
     OptInLevel,
-    Order,
     Product,
-    Refund,
-    RefundLine,
     Variant,
 )
+from shopsync.testing._catalogue import (
+    ADJECTIVES,
+    CATALOGUE,
+    COUNTRIES,
+    EMAIL_CONSENT,
+    FIRST,
+    LAST,
+    PRICE_SCALE,
+    SMS_CONSENT,
+    SOURCES,
+    STREETS,
+    VENDORS,
+    Category,
+)
+from shopsync.testing._generator_orders import OrderMaker
 from shopsync.testing.state import ProductFacts, ShopState
 
 __all__ = ["generate_shop"]
 
 DAY = dt.timedelta(days=1)
-B = TypeVar("B", bound=BaseModel)
 
 ONE_TIME_SHARE = 0.60
 """Share of buying customers who buy once."""
 GUEST_SHARE = 0.15
 NO_ORDER_SHARE = 0.08
 """Accounts that never ordered (newsletter sign-ups, abandoned checkouts)."""
-REFUND_RATE = 0.05
-CANCEL_RATE = 0.02
-DISCOUNT_RATE = 0.12
 
 _SEASON = (0.85, 0.8, 0.9, 0.9, 0.95, 0.95, 0.9, 0.95, 1.0, 1.05, 1.6, 1.85)
 _GROWTH = 0.6
@@ -80,245 +77,6 @@ _ID_BASE = {
     "fulfillments": 40_000_000,
     "webhooks": 50_000_000,
 }
-
-
-def _builder(model: type[B]) -> Callable[..., B]:
-    """A fast unvalidated constructor: copying a template is several times quicker than
-    ``model_construct``, which resolves every default on every call."""
-    # every field present (required ones as None placeholders) keeps the field order
-    # canonical, so model_dump_json of a built record matches a validated one
-    required = [name for name, info in model.model_fields.items() if info.is_required()]
-    template = model.model_construct(**dict.fromkeys(required))
-    return lambda **fields: template.model_copy(update=fields)
-
-
-_order = _builder(Order)
-_line = _builder(LineItem)
-_refund = _builder(Refund)
-_refund_line = _builder(RefundLine)
-_fulfillment = _builder(Fulfillment)
-_fulfillment_line = _builder(FulfillmentLine)
-_PRICE_SCALE = {"JPY": 150, "KRW": 1300, "HUF": 350, "ISK": 140, "CLP": 900, "VND": 24000}
-
-
-@dataclass(frozen=True)
-class _Category:
-    name: str
-    nouns: tuple[str, ...]
-    price: tuple[float, float]
-    options: tuple[tuple[str, float], ...]
-    """Variant titles with price multipliers."""
-    usage_days: int | None = None
-    warranty_days: int | None = None
-    weight: float = 1.0
-
-
-_CATALOGUE = (
-    _Category(
-        "Coffee",
-        ("Espresso Blend", "House Roast", "Single Origin", "Decaf"),
-        (12, 24),
-        (("250 g", 1.0), ("1 kg", 3.2)),
-        usage_days=21,
-        weight=2.0,
-    ),
-    _Category(
-        "Tea",
-        ("Green Tea", "Earl Grey", "Chai", "Rooibos"),
-        (8, 18),
-        (("50 g", 1.0), ("200 g", 3.0)),
-        usage_days=45,
-    ),
-    _Category(
-        "Skincare",
-        ("Face Cream", "Serum", "Cleanser", "Sunscreen"),
-        (15, 45),
-        (("50 ml", 1.0),),
-        usage_days=60,
-        weight=1.5,
-    ),
-    _Category(
-        "Supplements",
-        ("Vitamin D", "Omega 3", "Magnesium", "Protein"),
-        (14, 40),
-        (("60 caps", 1.0), ("120 caps", 1.8)),
-        usage_days=30,
-    ),
-    _Category(
-        "Pet Food",
-        ("Dog Kibble", "Cat Food", "Treats"),
-        (18, 55),
-        (("2 kg", 1.0), ("7 kg", 2.9)),
-        usage_days=28,
-    ),
-    _Category(
-        "Electronics",
-        ("Headphones", "Speaker", "Charger", "Smart Lamp"),
-        (29, 249),
-        (("Black", 1.0), ("White", 1.0)),
-        warranty_days=730,
-        weight=0.8,
-    ),
-    _Category(
-        "Kitchen",
-        ("Grinder", "Kettle", "French Press", "Scale"),
-        (25, 180),
-        (("Standard", 1.0),),
-        warranty_days=365,
-        weight=0.7,
-    ),
-    _Category(
-        "Apparel",
-        ("T-Shirt", "Hoodie", "Cap", "Socks"),
-        (15, 70),
-        (("S", 1.0), ("M", 1.0), ("L", 1.0), ("XL", 1.0)),
-        weight=1.2,
-    ),
-    _Category("Home", ("Candle", "Mug", "Blanket", "Vase"), (9, 60), (("Standard", 1.0),)),
-)
-_ADJECTIVES = (
-    "Classic",
-    "Organic",
-    "Premium",
-    "Everyday",
-    "Nordic",
-    "Wild",
-    "Pure",
-    "Urban",
-    "Golden",
-    "Daily",
-    "Deluxe",
-    "Simple",
-)
-_VENDORS = ("Acme Goods", "Northwind", "Bluebird Co", "Fieldstone", "Harbor & Hill")
-_FIRST = (
-    "James",
-    "Mary",
-    "John",
-    "Patricia",
-    "Robert",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Richard",
-    "Susan",
-    "Joseph",
-    "Jessica",
-    "Thomas",
-    "Sarah",
-    "Daniel",
-    "Karen",
-    "Lukas",
-    "Emma",
-    "Noah",
-    "Mia",
-    "Oliver",
-    "Sofia",
-    "Liam",
-    "Chloe",
-    "Lucas",
-    "Hannah",
-    "Ava",
-    "Leon",
-    "Yuki",
-    "Aiko",
-    "Mateo",
-    "Lea",
-    "Omar",
-    "Zara",
-    "Ingrid",
-    "Pierre",
-)
-_LAST = (
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Wilson",
-    "Anderson",
-    "Taylor",
-    "Thomas",
-    "Moore",
-    "Martin",
-    "Jackson",
-    "Lee",
-    "White",
-    "Harris",
-    "Clark",
-    "Lewis",
-    "Walker",
-    "Müller",
-    "Schmidt",
-    "Dubois",
-    "Bernard",
-    "Rossi",
-    "Tanaka",
-    "Sato",
-    "Kowalski",
-    "Nielsen",
-    "Silva",
-    "O'Brien",
-    "Novak",
-    "Costa",
-    "Fischer",
-    "Weber",
-    "Laurent",
-)
-_COUNTRIES = (  # code, weight, tax rate, (city, province, zip pattern) ...
-    (
-        "US",
-        0.60,
-        "0.07",
-        (
-            ("Portland", "OR", "972##"),
-            ("Austin", "TX", "787##"),
-            ("Brooklyn", "NY", "112##"),
-            ("Denver", "CO", "802##"),
-        ),
-    ),
-    ("CA", 0.10, "0.13", (("Toronto", "ON", "M5V #A#"), ("Vancouver", "BC", "V6B #A#"))),
-    ("GB", 0.10, "0.20", (("London", None, "EC1A #AA"), ("Leeds", None, "LS1 #AA"))),
-    ("DE", 0.08, "0.19", (("Berlin", None, "101##"), ("München", None, "803##"))),
-    ("FR", 0.05, "0.20", (("Paris", None, "750##"), ("Lyon", None, "690##"))),
-    ("AU", 0.07, "0.10", (("Sydney", "NSW", "20##"), ("Melbourne", "VIC", "30##"))),
-)
-_STREETS = ("Oak", "Maple", "High", "Station", "Park", "Mill", "Church", "Lake", "Hill")
-_CARRIERS = (
-    ("UPS", "https://www.ups.com/track?tracknum={}"),
-    ("USPS", "https://tools.usps.com/go/TrackConfirmAction?tLabels={}"),
-    ("FedEx", "https://www.fedex.com/fedextrack/?trknbr={}"),
-    ("DHL Express", "https://www.dhl.com/en/express/tracking.html?AWB={}"),
-)
-_CODES = (("WELCOME10", "0.10"), ("SAVE15", "0.15"), ("VIP20", "0.20"), ("SPRING10", "0.10"))
-_SOURCES = {
-    "shopify": (("web", 0.86), ("pos", 0.06), ("shopify_draft_order", 0.08)),
-    "woocommerce": (("checkout", 0.93), ("admin", 0.07)),
-}
-_REFUND_NOTES = ("Damaged in transit", "Changed mind", "Wrong size", "Goodwill", None)
-_EMAIL_CONSENT = (
-    (ConsentState.SUBSCRIBED, 0.42),
-    (ConsentState.NOT_SUBSCRIBED, 0.33),
-    (ConsentState.UNSUBSCRIBED, 0.12),
-    (ConsentState.PENDING, 0.05),
-    (ConsentState.UNKNOWN, 0.08),
-)
-_SMS_CONSENT = (
-    (ConsentState.SUBSCRIBED, 0.25),
-    (ConsentState.NOT_SUBSCRIBED, 0.55),
-    (ConsentState.UNSUBSCRIBED, 0.10),
-    (ConsentState.PENDING, 0.05),
-    (ConsentState.UNKNOWN, 0.05),
-)
 
 
 def generate_shop(
@@ -370,9 +128,10 @@ class _Generator:
         self.state = ShopState(platform=platform, shop=shop, currency=currency)
         self.ids = dict(_ID_BASE)
         self.step = Decimal(1).scaleb(-EXPONENTS[currency])
-        self.scale = _PRICE_SCALE.get(currency, 1)
+        self.scale = PRICE_SCALE.get(currency, 1)
         self._money: dict[Decimal, Money] = {}
         self._warp_init()
+        self.orders = OrderMaker(self)
 
     # ------------------------------------------------------------ helpers
 
@@ -417,7 +176,7 @@ class _Generator:
 
     def address(self, first: str, last: str) -> Address:
         rng = self.rng
-        code, _, _, cities = self.pick(tuple((c, c[1]) for c in _COUNTRIES))
+        code, _, _, cities = self.pick(tuple((c, c[1]) for c in COUNTRIES))
         city, province, pattern = rng.choice(cities)
         zip_code = "".join(str(rng.randrange(10)) if ch == "#" else ch for ch in pattern).replace(
             "A", rng.choice("ABCEHJKLMNPRSTVXY")
@@ -425,7 +184,7 @@ class _Generator:
         return Address(
             first_name=first,
             last_name=last,
-            address1=f"{rng.randrange(1, 999)} {rng.choice(_STREETS)} Street",
+            address1=f"{rng.randrange(1, 999)} {rng.choice(STREETS)} Street",
             city=city,
             province=province,
             zip=zip_code,
@@ -447,14 +206,14 @@ class _Generator:
         state._last_stamp = max([*stamps, *state.deleted.values()], default=None)
         return state
 
-    def make_products(self, n: int) -> list[tuple[Product, _Category, float]]:
+    def make_products(self, n: int) -> list[tuple[Product, Category, float]]:
         rng = self.rng
-        cats = tuple((c, c.weight) for c in _CATALOGUE)
+        cats = tuple((c, c.weight) for c in CATALOGUE)
         made = []
         for i in range(n):
-            cat: _Category = self.pick(cats)
+            cat: Category = self.pick(cats)
             pid = self.next_id("products")
-            title = f"{rng.choice(_ADJECTIVES)} {rng.choice(cat.nouns)}"
+            title = f"{rng.choice(ADJECTIVES)} {rng.choice(cat.nouns)}"
             base = rng.uniform(*cat.price) * self.scale
             variants = tuple(
                 Variant(
@@ -476,7 +235,7 @@ class _Generator:
                 id=pid,
                 title=title,
                 product_type=cat.name,
-                vendor=rng.choice(_VENDORS),
+                vendor=rng.choice(VENDORS),
                 tags=tuple(
                     sorted({cat.name.lower(), *(["bestseller"] if rng.random() < 0.1 else [])})
                 ),
@@ -550,7 +309,7 @@ class _Generator:
 
     def make_customer(self, idx: int, created: dt.datetime) -> dict[str, Any]:
         rng = self.rng
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
         phone = f"+1555{rng.randrange(10**7):07d}" if rng.random() < 0.4 else None
         consent_at = created + rng.uniform(0, 2) * DAY
 
@@ -579,8 +338,8 @@ class _Generator:
             "last_name": last,
             "created_at": created,
             "consent": Consent(
-                email=consent(_EMAIL_CONSENT),
-                sms=consent(_SMS_CONSENT) if phone else MarketingConsent(),
+                email=consent(EMAIL_CONSENT),
+                sms=consent(SMS_CONSENT) if phone else MarketingConsent(),
             ),
             "birthday": dt.date(rng.randint(1950, 2004), rng.randint(1, 12), rng.randint(1, 28))
             if rng.random() < 0.3
@@ -592,7 +351,7 @@ class _Generator:
     def make_orders(
         self,
         plans: list[tuple[float, int | None]],
-        catalogue: list[tuple[Product, _Category, float]],
+        catalogue: list[tuple[Product, Category, float]],
     ) -> None:
         rng = self.rng
         n_customers = len(self.signup)
@@ -614,7 +373,7 @@ class _Generator:
         favourites: dict[int, list[int]] = {}
         stats: dict[int, list[Any]] = {}
         guest_emails: list[tuple[str, str, str]] = []
-        sources = _SOURCES.get(self.platform, (("web", 1.0),))
+        sources = SOURCES.get(self.platform, (("web", 1.0),))
         for number, (u, idx) in enumerate(plans, 1001):
             created = self.when(u)
             if idx is not None:
@@ -627,14 +386,14 @@ class _Generator:
                 if guest_emails and rng.random() < 0.15:
                     first, last, email = rng.choice(guest_emails)
                 else:
-                    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+                    first, last = rng.choice(FIRST), rng.choice(LAST)
                     local = f"{first}.{last}".lower().replace("'", "").replace("ü", "ue")
                     email = f"{local}.g{number}@example.net"
                     guest_emails.append((first, last, email))
                 home = self.address(first, last)
             eligible = max(1, bisect.bisect_right(prod_times, created))
             lines_from = self.choose_products(idx, eligible, cum, favourites)
-            order = self.make_order(
+            order = self.orders.make_order(
                 number,
                 created,
                 idx,
@@ -694,203 +453,6 @@ class _Generator:
         if idx is not None and fav is None:
             favourites[idx] = chosen[:2]
         return chosen
-
-    def make_order(
-        self,
-        number: int,
-        created: dt.datetime,
-        idx: int | None,
-        email: str,
-        home: Address,
-        picks: list[int],
-        catalogue: list[tuple[Product, _Category, float]],
-        profiles: list[dict[str, Any]],
-        source: str,
-    ) -> Order:
-        rng = self.rng
-        end = self.end
-        code_pct = Decimal(0)
-        codes: tuple[str, ...] = ()
-        bfcm = created.month == 11 and created.day >= 20
-        if rng.random() < (0.3 if bfcm else DISCOUNT_RATE):
-            code, pct = ("BFCM25", "0.25") if bfcm else rng.choice(_CODES)
-            codes, code_pct = (code,), Decimal(pct)
-        lines = []
-        for k in picks:
-            product, cat, _ = catalogue[k]
-            variant = rng.choice(product.variants) if product.variants else None
-            unit = (
-                variant.price
-                if variant and variant.price
-                else self.money(self.price(rng.uniform(*cat.price) * self.scale))
-            )
-            qty = 1 if rng.random() < 0.8 else rng.choice((2, 2, 3))
-            gross = unit.amount * qty
-            discount = self.money(gross * code_pct)
-            lines.append(
-                _line(
-                    id=self.next_id("line_items"),
-                    product_id=product.id,
-                    variant_id=variant.id if variant else None,
-                    sku=variant.sku if variant else f"{cat.name[:3].upper()}-{product.id}",
-                    title=product.title,
-                    product_type=product.product_type,
-                    quantity=Decimal(qty),  # as validation makes it, so dumps match
-                    unit_price=unit,
-                    total_discount=discount if codes else None,
-                    total=self.money(gross - discount.amount),
-                )
-            )
-        subtotal = sum((li.total.amount for li in lines), Decimal(0))
-        discounts = sum((li.total_discount.amount for li in lines if li.total_discount), Decimal(0))
-        shipping = (
-            Decimal(0)
-            if subtotal >= 75 * self.scale
-            else self.price(rng.choice((4, 6)) * self.scale)
-        )
-        tax_rate = next(Decimal(c[2]) for c in _COUNTRIES if c[0] == home.country_code)
-        tax = self.money(subtotal * tax_rate).amount
-        total = self.money(subtotal + shipping + tax)
-        shipping_address = home
-        if rng.random() < 0.08:
-            shipping_address = self.address(rng.choice(_FIRST), rng.choice(_LAST))  # a gift
-        fields: dict[str, Any] = {
-            "platform": self.platform,
-            "shop": self.shop,
-            "id": self.next_id("orders"),
-            "name": f"#{number}",
-            "customer_id": profiles[idx]["id"] if idx is not None else None,
-            "email": email,
-            "created_at": created,
-            "processed_at": created,
-            "currency": self.currency,
-            "subtotal": self.money(subtotal),
-            "total_discounts": self.money(discounts),
-            "total_shipping": self.money(shipping),
-            "total_tax": self.money(tax),
-            "total": total,
-            "total_refunded": self.money(Decimal(0)),
-            "line_items": tuple(lines),
-            "discount_codes": codes,
-            "source": source,
-            "tags": ("gift",) if shipping_address is not home else (),
-            "billing_address": home,
-            "shipping_address": shipping_address,
-            "financial_status": FinancialStatus.PAID,
-        }
-        touched = [created]
-        age = (end - created) / DAY
-        roll = rng.random()
-        if roll < CANCEL_RATE:
-            cancelled = min(created + rng.uniform(0.05, 2) * DAY, end - dt.timedelta(seconds=1))
-            touched.append(cancelled)
-            fields.update(cancelled_at=cancelled, closed_at=cancelled)
-            if rng.random() < 0.3:
-                fields["financial_status"] = FinancialStatus.VOIDED
-            else:
-                paid = created + dt.timedelta(seconds=rng.uniform(2, 60))
-                fields.update(
-                    paid_at=paid,
-                    financial_status=FinancialStatus.REFUNDED,
-                    total_refunded=total,
-                    refunds=(self.full_refund(lines, total, cancelled, "Order cancelled"),),
-                )
-                fields["line_items"] = tuple(
-                    li.model_copy(update={"refunded_quantity": li.quantity}) for li in lines
-                )
-            fields["updated_at"] = max(touched)
-            return _order(**fields)
-        if age < 10 and rng.random() < 0.15:
-            fields["financial_status"] = FinancialStatus.PENDING  # awaiting a bank transfer
-            fields["updated_at"] = created
-            return _order(**fields)
-        paid = created + dt.timedelta(seconds=rng.uniform(2, 60))
-        fields["paid_at"] = paid
-        touched.append(paid)
-        shipped_at = created + rng.uniform(0.3, 3) * DAY
-        shipped_lines = lines
-        if shipped_at < end:
-            status = FulfillmentStatus.FULFILLED
-            if len(lines) > 1 and rng.random() < 0.03:
-                shipped_lines = lines[:1]
-                status = FulfillmentStatus.PARTIALLY_FULFILLED
-            company, url = rng.choice(_CARRIERS)
-            tracking = f"{rng.randrange(10**11, 10**12)}"
-            delivered: dt.datetime | None = shipped_at + rng.uniform(1, 7) * DAY
-            if delivered is not None and (delivered >= end or rng.random() < 0.03):
-                delivered = None  # in transit, or the carrier never scanned it
-            fields["fulfillments"] = (
-                _fulfillment(
-                    id=self.next_id("fulfillments"),
-                    created_at=shipped_at,
-                    tracking_company=company,
-                    tracking_numbers=(tracking,),
-                    tracking_urls=(url.format(tracking),),
-                    delivered_at=delivered,
-                    lines=tuple(
-                        _fulfillment_line(line_item_id=li.id, quantity=li.quantity)
-                        for li in shipped_lines
-                    ),
-                ),
-            )
-            fields["fulfillment_status"] = status
-            touched.append(delivered or shipped_at)
-        if roll < CANCEL_RATE + REFUND_RATE:
-            refund_at = max(touched) + rng.uniform(1, 20) * DAY
-            if refund_at < end:
-                touched.append(refund_at)
-                self.refund(fields, lines, total, refund_at)
-        fields["updated_at"] = max(touched)
-        return _order(**fields)
-
-    def full_refund(
-        self, lines: list[LineItem], total: Money, at: dt.datetime, note: str | None
-    ) -> Refund:
-        return _refund(
-            id=self.next_id("refunds"),
-            created_at=at,
-            amount=total,
-            note=note,
-            lines=tuple(
-                _refund_line(line_item_id=li.id, quantity=li.quantity, subtotal=li.total)
-                for li in lines
-            ),
-        )
-
-    def refund(
-        self, fields: dict[str, Any], lines: list[LineItem], total: Money, at: dt.datetime
-    ) -> None:
-        rng = self.rng
-        note = rng.choice(_REFUND_NOTES)
-        kind = rng.random()
-        if kind < 0.4:  # everything back
-            refund = self.full_refund(lines, total, at, note)
-            fields["line_items"] = tuple(
-                li.model_copy(update={"refunded_quantity": li.quantity}) for li in lines
-            )
-            fields["financial_status"] = FinancialStatus.REFUNDED
-        elif kind < 0.85:  # one unit of one line
-            k = rng.randrange(len(lines))
-            li = lines[k]
-            amount = self.money(li.total.amount / li.quantity)
-            line = _refund_line(line_item_id=li.id, quantity=Decimal(1), subtotal=amount)
-            refund = _refund(
-                id=self.next_id("refunds"), created_at=at, amount=amount, note=note, lines=(line,)
-            )
-            changed = list(lines)
-            changed[k] = li.model_copy(update={"refunded_quantity": Decimal(1)})
-            fields["line_items"] = tuple(changed)
-            fields["financial_status"] = (
-                FinancialStatus.REFUNDED if amount >= total else FinancialStatus.PARTIALLY_REFUNDED
-            )
-        else:  # a goodwill amount, no goods back
-            amount = self.money(total.amount * Decimal("0.1"))
-            refund = _refund(
-                id=self.next_id("refunds"), created_at=at, amount=amount, note="Goodwill"
-            )
-            fields["financial_status"] = FinancialStatus.PARTIALLY_REFUNDED
-        fields["refunds"] = (refund,)
-        fields["total_refunded"] = refund.amount
 
     def delete_some_products(self) -> None:
         """About 2% of products get deleted late on; their order lines lose the link."""

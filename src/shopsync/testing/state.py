@@ -15,9 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -38,6 +37,7 @@ from shopsync.models import (
     RefundLine,
 )
 from shopsync.testing._edits import OrderEdit, edited_order
+from shopsync.testing._events import TOPICS, DeliveryAttempt, Event, ProductFacts, Subscription
 
 if TYPE_CHECKING:
     from shopsync.testing.faults import Faults
@@ -51,25 +51,6 @@ __all__ = [
     "Subscription",
 ]
 
-TOPICS = (
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-    "customer.redact",
-    "customer.data_request",
-    "order.created",
-    "order.updated",
-    "order.paid",
-    "order.cancelled",
-    "order.fulfilled",
-    "order.deleted",
-    "refund.created",
-    "fulfillment.created",
-    "product.created",
-    "product.updated",
-    "shop.redact",
-)
-"""Platform-neutral event topics; each emulator maps them to its own webhook topics."""
 
 _TICK = dt.timedelta(microseconds=1)
 M = TypeVar("M", Customer, Order, Product)
@@ -77,52 +58,6 @@ M = TypeVar("M", Customer, Order, Product)
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class ProductFacts:
-    """What retention rules need to know about a product that the platform does not say."""
-
-    category: str
-    usage_days: int | None = None
-    """How long one unit lasts (consumables), for replenishment reminders."""
-    warranty_days: int | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """One change of the shop, in neutral terms.
-
-    For ``refund.created`` and ``fulfillment.created`` the record is the whole order and
-    ``child_id`` names the new refund or fulfilment (the last one of the order).
-    """
-
-    topic: str
-    resource: str
-    """``customers``, ``orders``, ``products`` or ``shop``."""
-    record_id: str
-    record: BaseModel | None
-    """The record after the change (before it, for deletions); None for shop-wide events."""
-    at: dt.datetime
-    child_id: str | None = None
-
-
-@dataclass
-class Subscription:
-    """A webhook subscription; ``topic`` is the platform's own topic string."""
-
-    id: str
-    topic: str
-    address: str
-    secret: str | None = field(default=None, repr=False)
-
-
-class DeliveryAttempt(NamedTuple):
-    """One POST of a webhook; ``status`` is None when no HTTP answer came back."""
-
-    subscription_id: str
-    delivery_id: str
-    status: int | None
 
 
 class ShopState:
