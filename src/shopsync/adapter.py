@@ -329,15 +329,20 @@ def _implemented(adapter: object, name: str) -> bool:
     return False
 
 
-def check_capabilities(adapter: object, name: str | None = None) -> None:
+def check_capabilities(
+    adapter: object, name: str | None = None, *, only: Capability | None = None
+) -> None:
     """Raise :class:`CapabilityError` naming each member a declared capability lacks.
 
     Works on an adapter or its class (then instance attributes such as ``shop`` are not
-    checked). ``name`` is how the message calls it (default: its ``platform`` and class)."""
+    checked). ``name`` is how the message calls it (default: its ``platform`` and class);
+    ``only`` checks that one capability (if declared)."""
     cls = _class(adapter)
     where = f"{cls.__module__}.{cls.__qualname__}"
     name = f"{name or getattr(adapter, 'platform', None) or cls.__name__!r} ({where})"
     for capability in sorted(capabilities(adapter)):
+        if only is not None and capability != only:
+            continue
         missing = tuple(m for m in _METHODS[capability] if not _implemented(adapter, m))
         missing += tuple(
             a for a in _CLASS_ATTRIBUTES.get(capability, ()) if not hasattr(adapter, a)
