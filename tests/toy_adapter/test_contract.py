@@ -57,3 +57,20 @@ def test_the_toy_adapter_declares_every_capability() -> None:
     with registered():
         cls = shopsync.adapter.adapter_class("toyshop")
     assert capabilities(cls) == frozenset(shopsync.adapter.CAPABILITIES)
+
+
+def test_the_page_walks_through_every_capability_and_this_adapter() -> None:
+    """docs/adapters/writing.md names each capability, its protocol and its members, and
+    shows this suite's class as it is."""
+    from pathlib import Path
+
+    from shopsync.adapter import _METHODS
+
+    page = (Path(__file__).parents[2] / "docs" / "adapters" / "writing.md").read_text()
+    for name, protocol in shopsync.adapter.CAPABILITIES.items():
+        if name != "read":
+            assert f"`{name}`" in page and f"`{protocol.__name__}`" in page, name
+        for member in _METHODS[name]:
+            assert member in page, member
+    assert "class TestToyContract(AdapterContract):" in page
+    assert "tests/toy_adapter/" in page
