@@ -340,8 +340,9 @@ def check_capabilities(
     cls = _class(adapter)
     where = f"{cls.__module__}.{cls.__qualname__}"
     name = f"{name or getattr(adapter, 'platform', None) or cls.__name__!r} ({where})"
-    for capability in sorted(capabilities(adapter)):
-        if only is not None and capability != only:
+    declared = capabilities(adapter)
+    for capability in CAPABILITIES:  # reading first
+        if capability not in declared or (only is not None and capability != only):
             continue
         missing = tuple(m for m in _METHODS[capability] if not _implemented(adapter, m))
         missing += tuple(
