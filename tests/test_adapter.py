@@ -6,7 +6,19 @@ from pathlib import Path
 import pytest
 
 import shopsync
-from shopsync.adapter import ENTRY_POINT_GROUP, Adapter, available_adapters
+from shopsync.adapter import (
+    CAPABILITIES,
+    ENTRY_POINT_GROUP,
+    Adapter,
+    CapabilityError,
+    DeletionReader,
+    TagWriter,
+    adapter_class,
+    available_adapters,
+    capabilities,
+    capability,
+    check_capabilities,
+)
 from shopsync.errors import AdapterNotFoundError, ConfigurationError
 from tests.fakes import installed
 
@@ -84,3 +96,109 @@ def test_a_class_that_is_no_adapter_is_refused(fake_distribution: None) -> None:
 def test_an_adapter_that_cannot_be_imported_says_so(fake_distribution: None) -> None:
     with pytest.raises(ConfigurationError, match="cannot be imported"):
         shopsync.connect("missing")
+
+
+# ----------------------------------------------------------------------------- capabilities
+
+DECLARING = """
+from shopsync.adapter import Adapter, CustomerFieldWriter, DeletionReader, Page, TagWriter
+
+class _Reads:
+    platform = "declaring"
+
+    def __init__(self, **settings) -> None:
+        self.shop = "declaring-shop"
+
+    def read_customers(self, updated_since=None):
+        yield Page(records=[])
+
+    def read_orders(self, updated_since=None):
+        yield Page(records=[])
+
+    def read_products(self, updated_since=None):
+        yield Page(records=[])
+
+    def close(self) -> None:
+        pass
+
+class Complete(_Reads, TagWriter, DeletionReader):
+    def add_customer_tags(self, customer_id, tags):
+        pass
+
+    def remove_customer_tags(self, customer_id, tags):
+        pass
+
+    def read_deletions(self, updated_since=None):
+        return iter(())
+
+class HalfTags(_Reads, TagWriter):
+    def add_customer_tags(self, customer_id, tags):
+        pass
+
+class NoFields(_Reads, CustomerFieldWriter):
+    pass
+
+class FieldsNotCallable(_Reads, CustomerFieldWriter):
+    set_customer_fields = "no"
+
+class Undeclared(_Reads):
+    def add_customer_tags(self, customer_id, tags):
+        pass
+
+    def remove_customer_tags(self, customer_id, tags):
+        pass
+"""
+
+
+@pytest.fixture
+def declaring(tmp_path: Path) -> Iterator[None]:
+    names = ("Complete", "HalfTags", "NoFields", "FieldsNotCallable", "Undeclared")
+    targets = {name.lower(): f"shopsync_declaring:{name}" for name in names}
+    with installed(tmp_path, "shopsync_declaring", DECLARING, {ENTRY_POINT_GROUP: targets}):
+        yield
+
+
+def test_declared_capabilities_are_listed(declaring: None) -> None:
+    adapter = shopsync.connect("complete")
+    assert capabilities(adapter) == frozenset({"read", "tags", "deletions"})
+    assert capabilities(type(adapter)) == capabilities(adapter)
+    assert isinstance(adapter, TagWriter) and isinstance(adapter, DeletionReader)
+
+
+def test_a_declared_method_that_is_missing_fails_at_connect_with_its_name(
+    declaring: None,
+) -> None:
+    with pytest.raises(CapabilityError, match="remove_customer_tags") as info:
+        shopsync.connect("halftags")
+    assert "TagWriter" in str(info.value) and "halftags" in str(info.value)
+    assert info.value.missing == ("remove_customer_tags",)
+    assert isinstance(info.value, ConfigurationError) and not info.value.retryable
+    with pytest.raises(CapabilityError, match="set_customer_fields"):
+        shopsync.connect("nofields")
+    with pytest.raises(CapabilityError, match="set_customer_fields"):
+        shopsync.connect("fieldsnotcallable")
+
+
+def test_methods_without_the_declaration_are_not_a_capability(declaring: None) -> None:
+    adapter = shopsync.connect("undeclared")
+    assert capabilities(adapter) == frozenset({"read"})
+    assert capability(adapter, "tags") is None
+
+
+def test_a_reader_missing_a_method_is_refused_with_its_name(fake_distribution: None) -> None:
+    with pytest.raises(ConfigurationError, match="read_customers"):
+        shopsync.connect("broken")
+
+
+def test_check_capabilities_is_the_same_check_without_connect(declaring: None) -> None:
+    from shopsync_declaring import HalfTags  # type: ignore[import-not-found]
+
+    with pytest.raises(CapabilityError, match="remove_customer_tags"):
+        check_capabilities(HalfTags())
+
+
+@pytest.mark.parametrize("name", ["shopify", "woocommerce"])
+def test_builtin_adapters_declare_one_vocabulary(name: str) -> None:
+    cls = adapter_class(name)
+    assert capabilities(cls) == frozenset(CAPABILITIES)
+    check_capabilities(cls)  # raises CapabilityError naming a missing member

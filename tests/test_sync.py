@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shopsync.adapter import Deletion, Page, Rejected
+from shopsync.adapter import Deletion, DeletionReader, Page, Rejected
 from shopsync.errors import AuthenticationError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
@@ -13,7 +13,7 @@ from shopsync.sync import sync
 from tests.test_models import T0, order
 
 
-class ListAdapter:
+class ListAdapter(DeletionReader):
     """An in-memory adapter that reads in (updated_at, id) order, inclusive of ``since``."""
 
     platform = "shopify"
@@ -143,6 +143,24 @@ def test_deletions_are_applied(store: Store, shop: ListAdapter) -> None:
     report = sync(shop, store, resources=["orders"])
     assert report.resources["deletions"].deleted == 1
     assert "3" not in stored(store)
+
+
+def test_deletions_are_read_only_from_an_adapter_that_declares_them(store: Store) -> None:
+    class Undeclared:
+        platform = "shopify"
+        shop = "acme.myshopify.com"
+        asked = False
+
+        def read_deletions(self, updated_since: dt.datetime | None = None) -> Iterator[Deletion]:
+            self.asked = True
+            return iter(())
+
+        def read_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Order]]:
+            yield Page(records=[])
+
+    shop = Undeclared()
+    report = sync(shop, store, resources=["orders"])  # type: ignore[arg-type]
+    assert "deletions" not in report.resources and not shop.asked
 
 
 def test_full_ignores_the_checkpoint(store: Store, shop: ListAdapter) -> None:

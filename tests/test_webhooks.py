@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from shopsync import webhooks
-from shopsync.errors import SignatureError, WebhookError
+from shopsync.errors import ConfigurationError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
 from shopsync.store import Store
 from tests.fakes import installed
@@ -30,11 +30,18 @@ SHOP = "acme.myshopify.com"
 
 TOY = """
 import base64, hashlib, hmac, json
-from shopsync.adapter import Deletion, WebhookEvent
+from shopsync.adapter import Deletion, WebhookEvent, WebhookParser
 from shopsync.errors import SignatureError, WebhookError
 from shopsync.models import Customer, Order
 
-class ToyAdapter:
+class Undeclared:
+    platform = "undeclared"
+
+    @staticmethod
+    def parse_webhook(headers, raw_body, secret):
+        raise AssertionError("never called: the class does not declare WebhookParser")
+
+class ToyAdapter(WebhookParser):
     platform = "toy"
 
     @staticmethod
@@ -69,7 +76,15 @@ T = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 def toy_platform(tmp_path: Path) -> Iterator[None]:
     """Register the toy adapter as the 'toy' platform through a fake distribution."""
     with installed(
-        tmp_path, "shopsync_toy", TOY, {"shopsync.adapters": {"toy": "shopsync_toy:ToyAdapter"}}
+        tmp_path,
+        "shopsync_toy",
+        TOY,
+        {
+            "shopsync.adapters": {
+                "toy": "shopsync_toy:ToyAdapter",
+                "undeclared": "shopsync_toy:Undeclared",
+            }
+        },
     ):
         yield
 
@@ -91,6 +106,12 @@ def deliver(
 ) -> webhooks.WebhookResult:
     headers, body = delivery(doc, delivery_id)
     return webhooks.handle("toy", headers, body, store, SECRET, shops={SHOP}, now=now)
+
+
+def test_an_adapter_that_does_not_declare_webhooks_takes_none(store: Store) -> None:
+    headers, body = delivery({"topic": "orders/create", "shop": SHOP})
+    with pytest.raises(ConfigurationError, match="does not take webhooks"):
+        webhooks.handle("undeclared", headers, body, store, SECRET, shops={SHOP})
 
 
 def test_a_delivery_is_applied_through_the_upsert_path(store: Store) -> None:

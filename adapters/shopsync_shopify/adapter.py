@@ -32,12 +32,22 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import SecretStr
 
-from shopsync.adapter import Deletion, Page, Resource, WebhookEvent
+from shopsync.adapter import (
+    CustomerFieldWriter,
+    Deletion,
+    DeletionReader,
+    DiscountWriter,
+    Page,
+    Resource,
+    TagWriter,
+    WebhookEvent,
+    WebhookParser,
+)
 from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import (
     ConfigurationError,
@@ -98,7 +108,9 @@ _CHILD_FIELDS = {
 R = TypeVar("R", Customer, Order, Product)
 
 
-class ShopifyAdapter(BulkReads):
+class ShopifyAdapter(
+    BulkReads, DeletionReader, WebhookParser, DiscountWriter, TagWriter, CustomerFieldWriter
+):
     """Reads one Shopify shop through the GraphQL Admin API.
 
     ``shop`` is the ``*.myshopify.com`` domain; ``base_url`` overrides ``https://{shop}`` (the
@@ -108,6 +120,8 @@ class ShopifyAdapter(BulkReads):
     """
 
     platform = PLATFORM
+    discount_limited_by: ClassVar[Literal["customer_id", "email"]] = "customer_id"
+    """A code is limited to customers by id (``context.customers``)."""
     access_needed: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "sync": ("read_customers", "read_orders", "read_all_orders", "read_products"),
         "apply": ("write_customers", "write_discounts"),
@@ -672,15 +686,15 @@ class ShopifyAdapter(BulkReads):
         self,
         code: str,
         *,
-        customer_id: str,
+        customer: Customer,
         amount: Money | None = None,
         percent: int | None = None,
-        expires_at: dt.datetime,
         starts_at: dt.datetime,
-        title: str | None = None,
+        expires_at: dt.datetime,
+        title: str = "",
     ) -> dict[str, Any]:
         """A single-use code only this customer can use, until ``expires_at``: ``amount`` off
-        the order, or ``percent`` off.
+        the order, or ``percent`` off (:class:`shopsync.adapter.DiscountWriter`).
 
         Looked up by code first, so a retry after a crash finds the code instead of making a
         second one; ``created`` in the answer says which happened. A ``TAKEN`` answer (another
@@ -698,11 +712,11 @@ class ShopifyAdapter(BulkReads):
         )
         variables = {
             "input": {
-                "title": title or code,
+                "title": title[:255] or code,
                 "code": code,
                 "startsAt": _iso(starts_at),
                 "endsAt": _iso(expires_at),
-                "context": {"customers": {"add": [gid("Customer", customer_id)]}},
+                "context": {"customers": {"add": [gid("Customer", customer.id)]}},
                 "customerGets": {"value": value, "items": {"all": True}},
                 "usageLimit": 1,
                 "appliesOncePerCustomer": True,
@@ -720,34 +734,44 @@ class ShopifyAdapter(BulkReads):
         node = payload["codeDiscountNode"]
         return {"id": node["id"], "code": code, "ends_at": _iso(expires_at), "created": True}
 
-    def add_customer_tags(self, customer_id: str, tags: list[str]) -> None:
+    def add_customer_tags(self, customer_id: str, tags: Sequence[str]) -> None:
         """Add tags to a customer (tags already there stay; adding twice changes nothing)."""
         payload = self.graphql(
-            queries.TAGS_ADD, {"id": gid("Customer", customer_id), "tags": tags}, requested=10
+            queries.TAGS_ADD,
+            {"id": gid("Customer", customer_id), "tags": list(tags)},
+            requested=10,
         )["data"]["tagsAdd"]
         _raise_user_errors("tagsAdd", payload.get("userErrors"))
 
-    def remove_customer_tags(self, customer_id: str, tags: list[str]) -> None:
+    def remove_customer_tags(self, customer_id: str, tags: Sequence[str]) -> None:
         payload = self.graphql(
-            queries.TAGS_REMOVE, {"id": gid("Customer", customer_id), "tags": tags}, requested=10
+            queries.TAGS_REMOVE,
+            {"id": gid("Customer", customer_id), "tags": list(tags)},
+            requested=10,
         )["data"]["tagsRemove"]
         _raise_user_errors("tagsRemove", payload.get("userErrors"))
 
-    def set_customer_metafields(
-        self, customer_id: str, values: Mapping[tuple[str, str], tuple[str, str]]
-    ) -> list[dict[str, Any]]:
-        """Set ``{(namespace, key): (value, type)}`` on a customer (an upsert: setting the same
-        value again changes nothing)."""
+    def set_customer_fields(
+        self, customer_id: str, namespace: str, values: Mapping[str, str | int]
+    ) -> None:
+        """Set metafields ``{namespace}.{key}`` on a customer in one ``metafieldsSet`` (an
+        upsert: setting the same value again changes nothing); an int is a
+        ``number_integer``, text a ``single_line_text_field``."""
         owner = gid("Customer", customer_id)
         metafields = [
-            {"ownerId": owner, "namespace": ns, "key": key, "value": value, "type": kind}
-            for (ns, key), (value, kind) in values.items()
+            {
+                "ownerId": owner,
+                "namespace": namespace,
+                "key": key,
+                "value": str(value),
+                "type": "number_integer" if isinstance(value, int) else "single_line_text_field",
+            }
+            for key, value in values.items()
         ]
         payload = self.graphql(queries.METAFIELDS_SET, {"metafields": metafields}, requested=10)[
             "data"
         ]["metafieldsSet"]
         _raise_user_errors("metafieldsSet", payload.get("userErrors"))
-        return list(payload.get("metafields") or [])
 
 
 def _iso(value: dt.datetime) -> str:

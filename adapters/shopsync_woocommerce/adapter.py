@@ -35,14 +35,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import woocommerce  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
-from shopsync.adapter import Deletion, Page, WebhookEvent
+from shopsync.adapter import (
+    CustomerFieldWriter,
+    Deletion,
+    DeletionReader,
+    DiscountWriter,
+    Page,
+    TagWriter,
+    WebhookEvent,
+    WebhookParser,
+)
 from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import (
     ConfigurationError,
@@ -128,7 +137,9 @@ def _wc_time(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-class WooCommerceAdapter:
+class WooCommerceAdapter(
+    DeletionReader, WebhookParser, DiscountWriter, TagWriter, CustomerFieldWriter
+):
     """Reads one WooCommerce store (REST API wc/v3).
 
     >>> shop = shopsync.connect("woocommerce", url="https://shop.example",
@@ -147,6 +158,9 @@ class WooCommerceAdapter:
     """
 
     platform = PLATFORM
+    discount_limited_by: ClassVar[Literal["customer_id", "email"]] = "email"
+    """A coupon is limited to customers by email (``email_restrictions``), so a customer
+    without an address cannot be given one."""
     access_needed: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "sync": ("read",),
         "apply": ("write",),
@@ -631,25 +645,31 @@ class WooCommerceAdapter:
                 return row
         return None
 
-    def create_coupon(
+    def create_discount_code(
         self,
         code: str,
         *,
-        email: str,
+        customer: Customer,
         amount: Money | None = None,
         percent: int | None = None,
+        starts_at: dt.datetime,
         expires_at: dt.datetime,
-        description: str = "",
+        title: str = "",
     ) -> dict[str, Any]:
-        """A coupon usable once, by this email only, until ``expires_at``: ``amount`` off the
-        cart (``fixed_cart``) or ``percent`` off (``percent``).
+        """A coupon usable once, by this customer's email only, until ``expires_at``:
+        ``amount`` off the cart (``fixed_cart``) or ``percent`` off (``percent``); ``title``
+        is its description. A coupon starts when it is made (it has no start date).
 
         Looked up by code first, so a retry after a crash finds the coupon instead of making
         a second one (``created`` in the answer says which happened); an "already exists"
         refusal is resolved the same way.
         """
         if (amount is None) == (percent is None):
-            raise ConfigurationError("create_coupon needs an amount or a percent")
+            raise ConfigurationError("create_discount_code needs an amount or a percent")
+        if not customer.email:
+            raise ConfigurationError(
+                f"customer {customer.id} has no email address to limit the coupon to"
+            )
         found = self.find_coupon(code)
         if found is not None:
             return {**_coupon_summary(found), "created": False}
@@ -660,9 +680,9 @@ class WooCommerceAdapter:
             "individual_use": True,
             "usage_limit": 1,
             "usage_limit_per_user": 1,
-            "email_restrictions": [email],
+            "email_restrictions": [customer.email],
             "date_expires_gmt": _wc_time(expires_at),
-            "description": description,
+            "description": title,
         }
         try:
             created = self._send("POST", "coupons", data)
@@ -684,23 +704,25 @@ class WooCommerceAdapter:
             raise ResponseError(f"customers/{customer_id} is not an object", platform=PLATFORM)
         return body
 
-    def set_customer_meta(self, customer_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Set meta_data keys on a customer (WooCommerce updates a key in place, so setting
-        the same value again changes nothing)."""
+    def set_customer_fields(
+        self, customer_id: str, namespace: str, values: Mapping[str, str | int]
+    ) -> None:
+        """Set meta_data ``_{namespace}_{key}`` on a customer (WooCommerce updates a key in
+        place, so setting the same value again changes nothing); values are kept as text."""
+        self._set_meta(customer_id, {f"_{namespace}_{k}": str(v) for k, v in values.items()})
+
+    def _set_meta(self, customer_id: str, values: Mapping[str, Any]) -> None:
         meta = [{"key": key, "value": value} for key, value in values.items()]
-        body = self._send("PUT", f"customers/{customer_id}", {"meta_data": meta})
-        return body if isinstance(body, dict) else {}
+        self._send("PUT", f"customers/{customer_id}", {"meta_data": meta})
 
-    def add_customer_tags(self, customer_id: str, tags: Sequence[str]) -> list[str]:
+    def add_customer_tags(self, customer_id: str, tags: Sequence[str]) -> None:
         """Add tags to the ``_shopsync_tags`` meta (WooCommerce has no customer tags)."""
-        return self._change_tags(customer_id, add=tags, remove=())
+        self._change_tags(customer_id, add=tags, remove=())
 
-    def remove_customer_tags(self, customer_id: str, tags: Sequence[str]) -> list[str]:
-        return self._change_tags(customer_id, add=(), remove=tags)
+    def remove_customer_tags(self, customer_id: str, tags: Sequence[str]) -> None:
+        self._change_tags(customer_id, add=(), remove=tags)
 
-    def _change_tags(
-        self, customer_id: str, *, add: Sequence[str], remove: Sequence[str]
-    ) -> list[str]:
+    def _change_tags(self, customer_id: str, *, add: Sequence[str], remove: Sequence[str]) -> None:
         current: list[str] = []
         for item in self.get_customer(customer_id).get("meta_data") or ():
             if isinstance(item, dict) and item.get("key") == META["tags"]:
@@ -712,8 +734,7 @@ class WooCommerceAdapter:
                 )
         wanted = sorted((set(current) | set(add)) - set(remove))
         if wanted != sorted(current):
-            self.set_customer_meta(customer_id, {META["tags"]: wanted})
-        return wanted
+            self._set_meta(customer_id, {META["tags"]: wanted})
 
     @staticmethod
     def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:

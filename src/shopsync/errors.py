@@ -5,6 +5,7 @@ The tree::
     ShopSyncError                    .retryable says whether trying again can help
     ├── ConfigurationError           bad settings, unknown adapter, bad policy file
     │   ├── AdapterNotFoundError     .available lists the installed adapters
+    │   ├── CapabilityError          (shopsync.adapter) .missing: declared, not implemented
     │   ├── PolicyError              (shopsync.core.policy) .keys: the dotted keys at fault
     │   └── PostgresUnavailable      (shopsync.testing.postgres) no local server could start
     ├── PlatformError                the shop answered with an error (.status, .request_id)

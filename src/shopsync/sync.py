@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shopsync.adapter import Adapter, Deletion, Page, Resource
+from shopsync.adapter import Adapter, Deletion, DeletionReader, Page, Resource, capability
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
 
@@ -111,8 +111,9 @@ def sync(
         report.resources[resource] = _sync_resource(
             adapter, store, resource, full, overlap, on_page
         )
-    if hasattr(adapter, "read_deletions"):
-        report.resources["deletions"] = _sync_deletions(adapter, store, full, overlap)
+    deletions = capability(adapter, "deletions")
+    if deletions is not None:
+        report.resources["deletions"] = _sync_deletions(adapter, deletions, store, full, overlap)
     if "orders" in report.resources and hasattr(adapter, "order_window"):
         report.orders_visible_since = adapter.order_window()
         report.warnings.extend(getattr(adapter, "read_limits", list)())
@@ -170,12 +171,12 @@ def _sync_resource(
 
 
 def _sync_deletions(
-    adapter: Adapter, store: Store, full: bool, overlap: dt.timedelta
+    adapter: Adapter, deletions: DeletionReader, store: Store, full: bool, overlap: dt.timedelta
 ) -> ResourceReport:
     started = time.perf_counter()
     since, high_water = _start(store, adapter, "deletions", full, overlap)
     report = ResourceReport(resource="deletions", since=since)
-    batch: Iterable[Deletion] = adapter.read_deletions(since)  # type: ignore[attr-defined]
+    batch: Iterable[Deletion] = deletions.read_deletions(since)
     # Deletion reads need not be in time order (WooCommerce lists trashed orders by id), so
     # the checkpoint moves only once the whole read is applied; a crash re-reads the window.
     for deletion in batch:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from shopsync.adapter import WebhookEvent, adapter_class
+from shopsync.adapter import WebhookEvent, adapter_class, capability, check_capabilities
 from shopsync.errors import ConfigurationError, SignatureError, StoreError, WebhookError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store, UpsertResult
@@ -78,10 +78,14 @@ class WebhookResult:
 
 def _parser(platform: str) -> Callable[[Mapping[str, str], bytes, str], WebhookEvent]:
     cls = adapter_class(platform)
-    parse = getattr(cls, "parse_webhook", None)
-    if parse is None:
-        raise ConfigurationError(f"adapter {platform!r} does not take webhooks")
-    return parse  # type: ignore[no-any-return]
+    parser = capability(cls, "webhooks")
+    if parser is None:
+        raise ConfigurationError(
+            f"adapter {platform!r} does not take webhooks (it declares no "
+            "shopsync.adapter.WebhookParser)"
+        )
+    check_capabilities(cls, platform, only="webhooks")
+    return parser.parse_webhook
 
 
 def handle(

@@ -11,19 +11,22 @@ What each action writes:
 - an action with a ``code`` and a ``value`` (``RewardCode``, or any kind whose facts carry
   ``code``/``value``/``currency``), or a ``discount_percent`` (a win-back offer; its code is
   derived from the key, see :func:`~shopsync.sinks._base.discount_of`): a single-use code of
-  that value, limited to the
-  customer (Shopify: ``context.customers``; WooCommerce: ``email_restrictions`` and
-  ``usage_limit`` 1), expiring at ``facts["expires_at"]`` or ``code_valid_for`` after
-  ``due_at``. An action whose code has already expired is cancelled.
+  that value, limited to the customer (by id or by email, as the adapter's
+  ``discount_limited_by`` says), expiring at ``facts["expires_at"]`` or ``code_valid_for``
+  after ``due_at``. An action whose code has already expired is cancelled, and so is one
+  whose adapter cannot write discount codes (a message announcing the code must not go out).
 - every ``loyalty_*`` action: the customer's approved points balance as the store holds it at
-  delivery (Shopify metafield ``{namespace}.points_balance``, WooCommerce meta
-  ``_{namespace}_points_balance``), and the tier of a tier change (``tier``). The balance comes
+  delivery (customer field ``points_balance`` under ``namespace``: how each adapter stores it
+  is in its docs), and the tier of a tier change (``tier``). The balance comes
   only from a ledger that is current at delivery: one not current is brought up to date with
   the settings it was last derived with, and a row whose ledger cannot be (never derived, or a
   delivery moment after the clock) stays pending with the reason, writing nothing.
 - a tier change also swaps tags ``{tag_prefix}-tier-<old>`` for ``{tag_prefix}-tier-<new>``.
 - any other kind adds the tag ``facts["tag"]``, else ``{tag_prefix}-<kind>`` (so a merchant
   can build a segment of everyone who got a win-back email).
+
+The sink asks the adapter for capabilities (:func:`shopsync.adapter.capability`), never for
+its name: fields and tags an adapter cannot write are left out of what it delivers.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import datetime as dt
 import re
 from typing import Any, ClassVar
 
+from shopsync.adapter import capabilities, capability, check_capabilities
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError
 from shopsync.sinks._base import (
@@ -54,10 +58,11 @@ def _tag(text: str) -> str:
 
 
 class Platform:
-    """Delivers actions to the shop they belong to, through its adapter's write methods.
+    """Delivers actions to the shop they belong to, through its adapter's write capabilities.
 
-    ``adapter`` is a connected Shopify or WooCommerce adapter (anything with the same write
-    methods); actions of other shops are not accepted.
+    ``adapter`` is a connected adapter declaring at least one of ``discount_codes``, ``tags``
+    and ``customer_fields`` (checked here, as :func:`shopsync.connect` does); actions of
+    other shops are not accepted.
     """
 
     guarantee: ClassVar[Guarantee] = "exactly_once"
@@ -74,10 +79,12 @@ class Platform:
         code_valid_for: dt.timedelta = dt.timedelta(days=90),
         tags: bool = True,
     ) -> None:
-        if adapter.platform not in ("shopify", "woocommerce") and not hasattr(
-            adapter, "add_customer_tags"
-        ):
-            raise ConfigurationError(f"the {adapter.platform} adapter has no write methods")
+        check_capabilities(adapter)
+        if not capabilities(adapter) & {"discount_codes", "tags", "customer_fields"}:
+            raise ConfigurationError(
+                f"the {adapter.platform} adapter declares no write capability "
+                "(DiscountWriter, TagWriter, CustomerFieldWriter)"
+            )
         self.adapter = adapter
         self.name = name or f"platform:{adapter.platform}:{adapter.shop}"
         self.tag_prefix = tag_prefix
@@ -136,9 +143,12 @@ class Platform:
         ops: list[dict[str, Any]] = []
         discount = self._discount(action, context.now)
         if discount is not None:
-            if context.customer is None or (
-                self.adapter.platform == "woocommerce" and not context.customer.email
-            ):
+            writer = capability(self.adapter, "discount_codes")
+            if writer is None:
+                raise Cancelled(f"the {self.adapter.platform} adapter cannot write discount codes")
+            if context.customer is None:
+                raise Cancelled("a customer-only code needs the customer")
+            if writer.discount_limited_by == "email" and not context.customer.email:
                 raise Cancelled("a customer-only code needs the customer's email address")
             starts = min(action.due_at, context.now)
             ops.append(
@@ -154,13 +164,13 @@ class Platform:
                     "_starts": starts,
                 }
             )
-        if action.kind.startswith("loyalty_"):
+        if action.kind.startswith("loyalty_") and capability(self.adapter, "customer_fields"):
             values = {"points_balance": self._balance(action, context, preview)}
             tier = action_value(action, "to_tier")
             if tier:
                 values["tier"] = str(tier)
             ops.append({"op": "loyalty_fields", "values": values})
-        if self.tags:
+        if self.tags and capability(self.adapter, "tags"):
             add, remove = self._tags(action)
             if add:
                 ops.append({"op": "add_tags", "tags": add})
@@ -223,51 +233,33 @@ class Platform:
             kind = op["op"]
             if kind == "discount_code":
                 discount = op["_discount"]
-                if adapter.platform == "woocommerce":
-                    made = adapter.create_coupon(
-                        discount.code,
-                        email=context.customer.email,  # type: ignore[union-attr]
-                        amount=discount.value,
-                        percent=discount.percent,
-                        expires_at=discount.expires_at,
-                        description=action.reason,
-                    )
-                else:
-                    made = adapter.create_discount_code(
-                        discount.code,
-                        customer_id=customer_id,
-                        amount=discount.value,
-                        percent=discount.percent,
-                        expires_at=discount.expires_at,
-                        starts_at=op["_starts"],
-                        title=action.reason[:255],
-                    )
-                result["discount"] = made
+                codes = capability(adapter, "discount_codes")
+                assert codes is not None and context.customer is not None  # checked by _plan
+                result["discount"] = codes.create_discount_code(
+                    discount.code,
+                    customer=context.customer,
+                    amount=discount.value,
+                    percent=discount.percent,
+                    starts_at=op["_starts"],
+                    expires_at=discount.expires_at,
+                    title=action.reason,
+                )
             elif kind == "loyalty_fields":
-                if adapter.platform == "woocommerce":
-                    adapter.set_customer_meta(
-                        customer_id,
-                        {f"_{self.namespace}_{k}": v for k, v in op["values"].items()},
-                    )
-                else:
-                    adapter.set_customer_metafields(
-                        customer_id,
-                        {
-                            (self.namespace, k): (
-                                v,
-                                "number_integer"
-                                if k == "points_balance"
-                                else "single_line_text_field",
-                            )
-                            for k, v in op["values"].items()
-                        },
-                    )
+                fields = capability(adapter, "customer_fields")
+                assert fields is not None  # checked by _plan
+                values: dict[str, str | int] = {
+                    k: int(v) if k == "points_balance" else str(v) for k, v in op["values"].items()
+                }
+                fields.set_customer_fields(customer_id, self.namespace, values)
                 result["loyalty"] = op["values"]
-            elif kind == "add_tags":
-                adapter.add_customer_tags(customer_id, op["tags"])
-                result["tags_added"] = op["tags"]
-            elif kind == "remove_tags":
-                adapter.remove_customer_tags(customer_id, op["tags"])
-                result["tags_removed"] = op["tags"]
+            elif kind in ("add_tags", "remove_tags"):
+                tags = capability(adapter, "tags")
+                assert tags is not None  # checked by _plan
+                if kind == "add_tags":
+                    tags.add_customer_tags(customer_id, op["tags"])
+                    result["tags_added"] = op["tags"]
+                else:
+                    tags.remove_customer_tags(customer_id, op["tags"])
+                    result["tags_removed"] = op["tags"]
             result["operations"].append(kind)
         return result
