@@ -393,7 +393,8 @@ def _perform(store: Store, config: Config, job: Job, now: dt.datetime, ttl: floa
             from shopsync.sync import sync
 
             assert isinstance(payload, SyncPayload)
-            sync(adapter, store, full=payload.full)
+            # a hand-run sync of the shop: wait for it, then back to the queue (SyncRunning)
+            sync(adapter, store, full=payload.full, lock_wait=ttl, lock_ttl=ttl)
         elif job.kind == "apply":
             _apply(store, config, shop, adapter, now, ttl)
         else:
