@@ -28,7 +28,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.store import _rows
@@ -151,31 +151,10 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
         with store.transaction() as conn:
             begin_write(conn)
             exclusive(conn, "jobs/claim")
-            # The clock read once, as a value: compared to a volatile expression, no index
-            # on run_after or locked_until could be used (migration 0014).
-            now = int(conn.execute(select(_db_now(conn))).scalar_one())
-            other = jobs.alias("other")
-            busy = exists().where(
-                other.c.status == "running",
-                other.c.lock_key == jobs.c.lock_key,
-                other.c.locked_until >= now,
-                other.c.id != jobs.c.id,
-            )
-            # A dead worker's job first (running rows are few), then the due queued jobs in
-            # order: two index scans that stop at the first job whose key is free.
-            abandoned = select(jobs).where(
-                jobs.c.status == "running", jobs.c.locked_until < now, ~busy
-            )
-            due = select(jobs).where(jobs.c.status == "queued", jobs.c.run_after <= now, ~busy)
-            if kinds:
-                abandoned = abandoned.where(jobs.c.kind.in_(kinds))
-                due = due.where(jobs.c.kind.in_(kinds))
-            row = (
-                conn.execute(abandoned.order_by(jobs.c.locked_until, jobs.c.id).limit(1)).first()
-                or conn.execute(due.order_by(jobs.c.run_after, jobs.c.id).limit(1)).first()
-            )
+            row = conn.execute(_next(conn, kinds)).first()
             if row is None:
                 return None
+            now = int(row.now)
             if row.status == "running" and row.attempts >= row.max_attempts:
                 conn.execute(
                     update(jobs)
@@ -208,6 +187,33 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
                 int(row.max_attempts),
                 worker,
             )
+
+
+def _next(conn: Any, kinds: tuple[str, ...]) -> Any:
+    """One statement (each round trip counts under load): a dead worker's job first (running
+    rows are few), else the first due queued job whose key is free, with the database's
+    clock as ``now``. The clock is an uncorrelated subquery, read once per branch as a value:
+    compared to the volatile expression itself, no index could be used (migration 0014)."""
+    now = select(_db_now(conn)).scalar_subquery()
+    other = jobs.alias("other")
+    free = ~exists().where(
+        other.c.status == "running",
+        other.c.lock_key == jobs.c.lock_key,
+        other.c.locked_until >= now,
+        other.c.id != jobs.c.id,
+    )
+    running = (jobs.c.status == "running", jobs.c.locked_until < now)
+    queued = (jobs.c.status == "queued", jobs.c.run_after <= now)
+    narrow = (jobs.c.kind.in_(kinds),) if kinds else ()
+    chosen = [
+        select(jobs, now.label("now"), literal(rank).label("rank"))
+        .where(*due, free, *narrow)
+        .order_by(order, jobs.c.id)
+        .limit(1)
+        for rank, due, order in ((0, running, jobs.c.locked_until), (1, queued, jobs.c.run_after))
+    ]
+    both = union_all(*(query.subquery().select() for query in chosen)).subquery()
+    return select(both).order_by(both.c.rank).limit(1)
 
 
 def _mine(job: Job) -> Any:
