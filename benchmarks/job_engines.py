@@ -2,22 +2,24 @@
 procrastinate and pgqueuer (issue 21: "choose the engine by measuring, and say why").
 
     SHOPSYNC_TEST_POSTGRES_URL=postgresql+psycopg://... python benchmarks/job_engines.py \
-        [--jobs 1000] [--consumers 1,2,4] [--engines jobs,jobs@0013,procrastinate,pgqueuer] \
+        [--jobs 1000] [--consumers 1,2,4] [--engines jobs,procrastinate,pgqueuer] \
         [--history 0]
 
 For each engine and each consumer count, in a fresh schema (dropped afterwards):
 
 1. **enqueue** ``--jobs`` jobs one at a time, each in its own transaction, as ``shopsync
    enqueue`` and the webhook app do (one shop per job, deduplicated per shop while queued);
-2. **drain** them with N processes (spawned, connected, then started together), each
+2. ``ANALYZE`` the schema's tables (the statistics autovacuum keeps for a table in use);
+3. **drain** them with N processes (spawned, connected, then started together), each
    claiming one job at a time and marking it finished, as a worker whose jobs are long does:
-   claim+finish throughput over the drain, and each claim's latency (p50, p99).
+   claim+finish throughput over the drain, and each claim's latency (p50, p99); for
+   shopsync's table also the claim's SELECT alone (``query p50``: without the wait for the
+   claim lock and the other round trips, the part an index changes).
 
 ``--history N`` first writes N finished jobs in bulk (a week of history stays in shopsync's
 table, and procrastinate keeps finished jobs too; pgqueuer moves them to a log table).
-``jobs@0013`` is shopsync's jobs table at migration 0013 (before the claim's index), ``jobs``
-at head. What each engine does per claim is not identical, and docs/scaling.md says how:
-shopsync's claim also enforces one running job per shop; procrastinate's ``lock`` does the
+``jobs@REV`` is shopsync's jobs table at migration REV. What each engine does per claim is
+not identical, and docs/scaling.md says how: shopsync's claim also enforces one running job per shop; procrastinate's ``lock`` does the
 same; pgqueuer has no per-key lock (its dedupe key only joins queued jobs).
 Requires the ``bench`` extra (``pip install -e '.[bench]'``) for procrastinate and pgqueuer.
 """
@@ -41,7 +43,7 @@ from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
-ENGINES = ("jobs@0013", "jobs", "procrastinate", "pgqueuer")
+ENGINES = ("jobs", "procrastinate", "pgqueuer")
 
 
 @contextlib.contextmanager
@@ -69,7 +71,7 @@ def _store(url: str, engine: str, migrate: bool) -> Any:
 
     store = Store(url, migrate=False)
     if migrate:
-        store.migrate("0013" if engine == "jobs@0013" else "head")
+        store.migrate(engine.partition("@")[2] or "head")
     return store
 
 
@@ -114,10 +116,24 @@ def jobs_enqueue(url: str, conninfo: str, engine: str, count: int) -> float:
 
 
 def jobs_consume(url: str, conninfo: str, engine: str, worker: str, ready: Any, go: Any) -> Any:
+    from sqlalchemy import event
+
     from shopsync.store import jobs
 
     store = _store(url, engine, migrate=False)
     jobs.counts(store)  # connected before the start
+    queries: list[float] = []  # the claim's SELECT alone: no lock wait, one round trip
+    started: list[float] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def before(*args: Any) -> None:
+        started.append(time.perf_counter())
+
+    @event.listens_for(store.engine, "after_cursor_execute")
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("SELECT") and "FROM jobs" in statement and "count" not in statement:
+            queries.append(time.perf_counter() - started[-1])
+
     ready.release()
     go.wait()
     claims, finishes, ids = [], [], []
@@ -132,7 +148,7 @@ def jobs_consume(url: str, conninfo: str, engine: str, worker: str, ready: Any, 
         finishes.append(time.perf_counter() - t1)
         ids.append(job.id)
     store.close()
-    return claims, finishes, ids
+    return claims, finishes, ids, queries
 
 
 # -- procrastinate -----------------------------------------------------------------------
@@ -306,11 +322,25 @@ def _consume(family: str, args: tuple[Any, ...], out: Connection) -> None:
     out.send(globals()[f"{family}_consume"](*args))
 
 
+def _analyze(url: str) -> None:
+    """Planner statistics, as autovacuum keeps them for a table that has lived a while
+    (right after a bulk write there are none, and every engine's plan is a guess)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        names = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        for name in list(names):
+            conn.execute(text(f'ANALYZE "{name}"'))
+    engine.dispose()
+
+
 def run_one(base: str, engine: str, count: int, consumers: int, history: int) -> dict[str, float]:
     family = _family(engine)
     with schema(base) as (url, conninfo):
         globals()[f"{family}_install"](url, conninfo, engine, history)
         enqueued = globals()[f"{family}_enqueue"](url, conninfo, engine, count)
+        _analyze(url)
         context = mp.get_context("spawn")
         ready, go = context.Semaphore(0), context.Event()
         pipes, procs = [], []
@@ -332,6 +362,7 @@ def run_one(base: str, engine: str, count: int, consumers: int, history: int) ->
     claims = sorted(c for r in results for c in r[0])
     finishes = [f for r in results for f in r[1]]
     ids = [i for r in results for i in r[2]]
+    queries = sorted(q for r in results for q in (r[3] if len(r) > 3 else []))
     if len(ids) != count or len(set(ids)) != count:
         raise SystemExit(f"{engine}: {len(ids)} claims of {len(set(ids))} jobs, {count} queued")
     return {
@@ -340,6 +371,7 @@ def run_one(base: str, engine: str, count: int, consumers: int, history: int) ->
         "claim_p50_ms": statistics.median(claims) * 1e3,
         "claim_p99_ms": claims[min(len(claims) - 1, int(len(claims) * 0.99))] * 1e3,
         "finish_p50_ms": statistics.median(finishes) * 1e3,
+        "query_p50_ms": statistics.median(queries) * 1e3 if queries else float("nan"),
     }
 
 
@@ -360,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.jobs} jobs, {args.history} finished jobs of history; load {_load()}")
     print(
         f"{'engine':<14} {'consumers':>9} {'enqueue/s':>10} {'claim+finish/s':>15} "
-        f"{'claim p50 ms':>13} {'claim p99 ms':>13} {'finish p50 ms':>14}  load"
+        f"{'claim p50 ms':>13} {'claim p99 ms':>13} {'finish p50 ms':>14} {'query p50 ms':>13}"
+        "  load"
     )
     for engine in args.engines.split(","):
         for consumers in counts:
@@ -368,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{engine:<14} {consumers:>9} {got['enqueue_per_s']:>10,.0f} "
                 f"{got['drain_per_s']:>15,.0f} {got['claim_p50_ms']:>13.1f} "
-                f"{got['claim_p99_ms']:>13.1f} {got['finish_p50_ms']:>14.1f}  {_load()}",
+                f"{got['claim_p99_ms']:>13.1f} {got['finish_p50_ms']:>14.1f} "
+                f"{got['query_p50_ms']:>13.2f}  {_load()}",
                 flush=True,
             )
     return 0

@@ -193,7 +193,8 @@ def _next(conn: Any, kinds: tuple[str, ...]) -> Any:
     """One statement (each round trip counts under load): a dead worker's job first (running
     rows are few), else the first due queued job whose key is free, with the database's
     clock as ``now``. The clock is an uncorrelated subquery, read once per branch as a value:
-    compared to the volatile expression itself, no index could be used (migration 0014)."""
+    compared to the volatile ``clock_timestamp()`` itself, no index could be used, and every
+    claim read the whole table, history included (docs/scaling.md: the claim's figures)."""
     now = select(_db_now(conn)).scalar_subquery()
     other = jobs.alias("other")
     free = ~exists().where(

@@ -440,18 +440,4 @@ jobs = Table(
     ),
     Index("uq_jobs_slot", "kind", "shop", "slot", unique=True),
     Index("ix_jobs_status_run_after", "status", "run_after"),
-    Index(
-        "ix_jobs_queued_due",
-        "run_after",
-        "id",
-        sqlite_where=text("status = 'queued'"),
-        postgresql_where=text("status = 'queued'"),
-    ),
-    Index(
-        "ix_jobs_running_lock",
-        "lock_key",
-        "locked_until",
-        sqlite_where=text("status = 'running'"),
-        postgresql_where=text("status = 'running'"),
-    ),
 )
