@@ -19,8 +19,9 @@ For each engine and each consumer count, in a fresh schema (dropped afterwards):
 ``--history N`` first writes N finished jobs in bulk (a week of history stays in shopsync's
 table, and procrastinate keeps finished jobs too; pgqueuer moves them to a log table).
 ``jobs@REV`` is shopsync's jobs table at migration REV. What each engine does per claim is
-not identical, and docs/scaling.md says how: shopsync's claim also enforces one running job per shop; procrastinate's ``lock`` does the
-same; pgqueuer has no per-key lock (its dedupe key only joins queued jobs).
+not identical, and docs/scaling.md says how: shopsync's claim also enforces one running job
+per shop; procrastinate's ``lock`` does the same; pgqueuer has no per-key lock (its dedupe
+key only joins queued jobs).
 Requires the ``bench`` extra (``pip install -e '.[bench]'``) for procrastinate and pgqueuer.
 """
 
