@@ -8,6 +8,7 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -44,10 +45,22 @@ def _unreachable(store: Store, job_id: int) -> Iterator[None]:
         yield
 
 
-@pytest.mark.parametrize("cut", [_taken_over, _unreachable], ids=["taken-over", "hung"])
+@pytest.mark.parametrize(
+    ("cut", "engine"),
+    [
+        (_taken_over, "sqlite"),  # the same on both engines: one UPDATE that finds no row
+        (_unreachable, "sqlite"),
+        pytest.param(_unreachable, "postgres", marks=pytest.mark.postgres),
+    ],
+    ids=["taken-over", "hung-sqlite", "hung-postgres"],
+)
 def test_a_worker_that_cannot_keep_its_lock_exits_75_and_the_job_is_retried(
-    store_url: str, cut: Callable[[Store, int], Iterator[None]]
+    cut: Callable[[Store, int], Iterator[None]],
+    engine: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
+    store_url = _url(engine, request, tmp_path)
     with emulated("shopify", customers=5, orders=40) as shop:
         plain = {k: v for k, v in shop.settings.items() if isinstance(v, (str, int))}
         cfg = config(store_url, [shop_config("main", "shopify", plain)], job_ttl=TTL)
@@ -73,6 +86,12 @@ def test_a_worker_that_cannot_keep_its_lock_exits_75_and_the_job_is_retried(
             if proc is not None and proc.is_alive():
                 proc.kill()
             store.close()
+
+
+def _url(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if engine == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def _wait(condition: Callable[[], bool], message: str, timeout: float = 30) -> None:
