@@ -14,8 +14,8 @@ One sync of a shop at a time: a sync holds the store's lease ``sync/<platform>/<
 both engines), so a cron ``shopsync sync`` and a worker's sync job never run one shop at once.
 A second sync is refused (:class:`SyncRunning`, retryable) unless asked to wait
 (``lock_wait``); a worker's job waits up to its ttl, then goes back to the queue. The lease is
-renewed between pages and lapses ``lock_ttl`` seconds after a sync that died elsewhere (at
-once on the same machine). Two syncs at once were already safe for the data (each page is one
+renewed by a thread and lapses ``lock_ttl`` seconds after a sync that died elsewhere (at once
+on the same machine). Two syncs at once were already safe for the data (each page is one
 guarded transaction); the lease keeps them from doing the work twice and fighting for the
 platform's rate limit.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,10 +34,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from shopsync.adapter import Adapter, Deletion, Page, Resource
-from shopsync.errors import ShopSyncError
+from shopsync.errors import ShopSyncError, StoreError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
-from shopsync.store._engine import Lease, LeaseHeld, acquire, release, renew
+from shopsync.store._engine import Lease, LeaseHeld, LeaseLost, acquire, release, renew
 
 __all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceReport", "SyncReport", "SyncRunning", "sync"]
 
@@ -104,7 +105,9 @@ PageCallback = Callable[[str, Page[Any], ResourceReport], None]
 
 
 class _ShopLock:
-    """The shop's sync lease for the block, renewed every ``ttl / 5`` by :meth:`keep`."""
+    """The shop's sync lease for the block, renewed every ``ttl / 5`` by a thread: a page can
+    keep away for longer than the ttl (a Shopify bulk operation, a long rate-limit wait).
+    :meth:`keep`, between pages, stops the sync if the lease was lost meanwhile."""
 
     def __init__(self, store: Store, platform: str, shop: str, wait: float, ttl: float) -> None:
         name = f"sync/{platform}/{shop}"
@@ -113,7 +116,9 @@ class _ShopLock:
         self.store, self.name, self.wait, self.ttl = store, name, wait, ttl
         self.what = f"{platform} shop {shop}"
         self._lease: Lease | None = None
-        self._renewed = 0.0
+        self._lost: Exception | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> _ShopLock:
         try:
@@ -125,17 +130,34 @@ class _ShopLock:
                 "Run it again when that one has finished, or let it wait for that one: "
                 "shopsync sync --wait SECONDS (in Python: sync(..., lock_wait=SECONDS))"
             ) from None
-        self._renewed = time.monotonic()
+        url = self.store.engine.url
+        if url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"):
+            # (an in-memory SQLite store is one connection no other process can see)
+            self._thread = threading.Thread(target=self._renew, daemon=True, name=self.name)
+            self._thread.start()
         return self
 
+    def _renew(self) -> None:
+        assert self._lease is not None
+        while not self._stop.wait(self.ttl / 5):
+            try:
+                renew(self._lease)
+            except LeaseLost as exc:
+                self._lost = exc
+                return
+            except (SQLAlchemyError, StoreError) as exc:  # the pool reconnects next time
+                log.warning("lock of %s not renewed, trying again: %s", self.what, exc)
+
     def keep(self) -> None:
-        """Renew the lease if a fifth of its ttl has passed (raises ``LeaseLost`` if it was
-        taken after lapsing: this sync stops rather than run beside the other)."""
-        if self._lease is not None and time.monotonic() - self._renewed >= self.ttl / 5:
-            renew(self._lease)
-            self._renewed = time.monotonic()
+        """Raise ``LeaseLost`` if the lease lapsed and another sync took it: this one stops
+        rather than run beside the other."""
+        if self._lost is not None:
+            raise self._lost
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.ttl)
         lease, self._lease = self._lease, None
         for attempt in range(3):  # a dropped connection: the pool reconnects
             try:

@@ -126,3 +126,29 @@ def jobs_due_now(store: Store) -> Iterator[None]:
 
     time.sleep(2.1)
     yield
+
+
+def test_the_lock_outlives_a_long_wait_between_pages(store: Store) -> None:
+    """A Shopify bulk operation or a long rate-limit wait can keep a page away for longer than
+    the lock's ttl: the lock is renewed all along, not only when a page arrives."""
+    with emulated("shopify", customers=5, orders=20) as shop:
+        paused, go = threading.Event(), threading.Event()
+
+        def pause(resource: str, page: Any, report: Any) -> None:
+            if not paused.is_set():
+                paused.set()
+                go.wait(30)
+
+        first = threading.Thread(
+            target=lambda: sync(connect(shop, page_size=10), store, on_page=pause, lock_ttl=2)
+        )
+        first.start()
+        try:
+            assert paused.wait(30)
+            threading.Event().wait(3)  # longer than the ttl, with no page in between
+            with pytest.raises(SyncRunning):
+                sync(connect(shop), store)
+        finally:
+            go.set()
+            first.join(30)
+        assert jobs.leases_held(store) == []
