@@ -196,6 +196,9 @@ def sync_command(
     resource: list[str] = typer.Option(
         [], "--resource", "-r", help="Only these resources (default: all)."
     ),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Seconds to wait for another sync of the shop (default: refuse)."
+    ),
 ) -> None:
     """Bring the store up to date with a shop (incremental, resumable)."""
     options = inputs.options(ctx)
@@ -209,7 +212,7 @@ def sync_command(
                     adapter = each.connect()  # settings first: a bad one creates no store
                     try:
                         store = store or inputs.store_to_fill(options, db)
-                        _sync_one(adapter, store, full=full, resources=resource)
+                        _sync_one(adapter, store, full=full, resources=resource, wait=wait)
                     finally:
                         adapter.close()
             except ShopSyncError as exc:
@@ -225,7 +228,9 @@ def sync_command(
         raise typer.Exit(1)
 
 
-def _sync_one(adapter: Any, store: Store, *, full: bool, resources: list[str]) -> None:
+def _sync_one(
+    adapter: Any, store: Store, *, full: bool, resources: list[str], wait: float = 0.0
+) -> None:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -243,7 +248,14 @@ def _sync_one(adapter: Any, store: Store, *, full: bool, resources: list[str]) -
                 description=f"{name}: {report.seen:,} records, {report.pages:,} pages",
             )
 
-        report = sync(adapter, store, resources=resources or RESOURCES, full=full, on_page=on_page)
+        report = sync(
+            adapter,
+            store,
+            resources=resources or RESOURCES,
+            full=full,
+            on_page=on_page,
+            lock_wait=wait,
+        )
     table = Table(title=f"{adapter.platform} {adapter.shop} in {report.duration:.1f}s")
     columns_by_header = {
         "read": "seen",

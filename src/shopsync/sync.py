@@ -9,22 +9,37 @@ harmless, and replacing an order replaces its child rows, so no stale child surv
 Why an overlap: records that share one ``updated_at`` can straddle a page boundary, and a
 platform may make a write visible a little after the timestamp it carries. Re-reading the
 last few minutes costs little (unchanged records are a primary-key lookup) and skips nothing.
+
+One sync of a shop at a time: a sync holds the store's lease ``sync/<platform>/<shop>`` (on
+both engines), so a cron ``shopsync sync`` and a worker's sync job never run one shop at once.
+A second sync is refused (:class:`SyncRunning`, retryable) unless asked to wait
+(``lock_wait``); a worker's job waits up to its ttl, then goes back to the queue. The lease is
+renewed by a thread and lapses ``lock_ttl`` seconds after a sync that died elsewhere (at once
+on the same machine). Two syncs at once were already safe for the data (each page is one
+guarded transaction); the lease keeps them from doing the work twice and fighting for the
+platform's rate limit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from shopsync.adapter import Adapter, Deletion, DeletionReader, Page, Resource, capability
+from shopsync.errors import ShopSyncError, StoreError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
+from shopsync.store._engine import Lease, LeaseHeld, LeaseLost, acquire, release, renew
 
-__all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceReport", "SyncReport", "sync"]
+__all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceReport", "SyncReport", "SyncRunning", "sync"]
 
 log = logging.getLogger("shopsync.sync")
 
@@ -35,6 +50,12 @@ _KINDS: dict[str, type[Customer | Order | Product]] = {
     "orders": Order,
     "products": Product,
 }
+
+
+class SyncRunning(ShopSyncError):
+    """Another sync of the same shop holds its lock; retryable: it ends when that one does."""
+
+    retryable = True
 
 
 @dataclass
@@ -83,6 +104,75 @@ class SyncReport:
 PageCallback = Callable[[str, Page[Any], ResourceReport], None]
 
 
+class _ShopLock:
+    """The shop's sync lease for the block, renewed every ``ttl / 5`` by a thread: a page can
+    keep away for longer than the ttl (a Shopify bulk operation, a long rate-limit wait).
+    :meth:`keep`, between pages, stops the sync if the lease was lost meanwhile."""
+
+    def __init__(self, store: Store, platform: str, shop: str, wait: float, ttl: float) -> None:
+        name = f"sync/{platform}/{shop}"
+        if len(name) > 255:  # the lease name's column; a shop URL can be long
+            name = f"sync/{platform}/{hashlib.sha256(shop.encode()).hexdigest()}"
+        self.store, self.name, self.wait, self.ttl = store, name, wait, ttl
+        self.what = f"{platform} shop {shop}"
+        self._lease: Lease | None = None
+        self._lost: Exception | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _ShopLock:
+        try:
+            self._lease = acquire(self.store.engine, self.name, ttl=self.ttl, wait=self.wait)
+        except LeaseHeld as exc:
+            held = str(exc).split(";")[0]
+            raise SyncRunning(
+                f"another sync of {self.what} is running ({held}); this one did not start. "
+                "Run it again when that one has finished, or let it wait for that one: "
+                "shopsync sync --wait SECONDS (in Python: sync(..., lock_wait=SECONDS))"
+            ) from None
+        url = self.store.engine.url
+        if url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"):
+            # (an in-memory SQLite store is one connection no other process can see)
+            self._thread = threading.Thread(target=self._renew, daemon=True, name=self.name)
+            self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        assert self._lease is not None
+        while not self._stop.wait(self.ttl / 5):
+            try:
+                renew(self._lease)
+            except LeaseLost as exc:
+                self._lost = exc
+                return
+            except (SQLAlchemyError, StoreError) as exc:  # the pool reconnects next time
+                log.warning("lock of %s not renewed, trying again: %s", self.what, exc)
+
+    def keep(self) -> None:
+        """Raise ``LeaseLost`` if the lease lapsed and another sync took it: this one stops
+        rather than run beside the other."""
+        if self._lost is not None:
+            raise self._lost
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.ttl)
+        lease, self._lease = self._lease, None
+        for attempt in range(3):  # a dropped connection: the pool reconnects
+            try:
+                if lease is not None:
+                    release(lease)
+                return
+            except SQLAlchemyError as error:  # the sync's own outcome matters more
+                if attempt == 2:
+                    log.warning(
+                        "lock of %s not released (lapses in %gs): %s", self.what, self.ttl, error
+                    )
+                else:
+                    time.sleep(0.2)
+
+
 def _reader(adapter: Adapter, resource: str) -> Callable[[dt.datetime | None], Iterator[Page[Any]]]:
     return getattr(adapter, f"read_{resource}")  # type: ignore[no-any-return]
 
@@ -95,6 +185,8 @@ def sync(
     full: bool = False,
     overlap: dt.timedelta = DEFAULT_OVERLAP,
     on_page: PageCallback | None = None,
+    lock_wait: float = 0.0,
+    lock_ttl: float = 120.0,
 ) -> SyncReport:
     """Bring the store up to date with the shop behind ``adapter``.
 
@@ -102,18 +194,26 @@ def sync(
     idempotent). ``on_page`` is called after each committed page (progress bars).
     Errors that retries cannot fix (401, a revoked token) propagate; every page committed
     before them stays committed, so the next run continues from there.
+
+    While another sync of the shop runs, this one waits up to ``lock_wait`` seconds for it,
+    then raises :class:`SyncRunning` having read nothing. ``lock_ttl``: how long the lock
+    outlives a sync that died on another machine.
     """
     started = time.perf_counter()
     report = SyncReport(platform=adapter.platform, shop=adapter.shop)
     for resource in resources:
         if resource not in _KINDS:
             raise ValueError(f"unknown resource {resource!r}; expected one of {sorted(_KINDS)}")
-        report.resources[resource] = _sync_resource(
-            adapter, store, resource, full, overlap, on_page
-        )
-    deletions = capability(adapter, "deletions")
-    if deletions is not None:
-        report.resources["deletions"] = _sync_deletions(adapter, deletions, store, full, overlap)
+    with _ShopLock(store, adapter.platform, adapter.shop, lock_wait, lock_ttl) as lock:
+        for resource in resources:
+            report.resources[resource] = _sync_resource(
+                adapter, store, resource, full, overlap, on_page, lock
+            )
+        deletions = capability(adapter, "deletions")
+        if deletions is not None:
+            report.resources["deletions"] = _sync_deletions(
+                adapter, deletions, store, full, overlap, lock
+            )
     if "orders" in report.resources and hasattr(adapter, "order_window"):
         report.orders_visible_since = adapter.order_window()
         report.warnings.extend(getattr(adapter, "read_limits", list)())
@@ -136,12 +236,14 @@ def _sync_resource(
     full: bool,
     overlap: dt.timedelta,
     on_page: PageCallback | None,
+    lock: _ShopLock,
 ) -> ResourceReport:
     started = time.perf_counter()
     since, high_water = _start(store, adapter, resource, full, overlap)
     report = ResourceReport(resource=resource, since=since)
     log.info("sync %s %s %s since %s", adapter.platform, adapter.shop, resource, since)
     for page in _reader(adapter, resource)(since):
+        lock.keep()
         if page.high_water is not None and (high_water is None or page.high_water > high_water):
             high_water = page.high_water
         with store.transaction() as tx:
@@ -171,7 +273,12 @@ def _sync_resource(
 
 
 def _sync_deletions(
-    adapter: Adapter, deletions: DeletionReader, store: Store, full: bool, overlap: dt.timedelta
+    adapter: Adapter,
+    deletions: DeletionReader,
+    store: Store,
+    full: bool,
+    overlap: dt.timedelta,
+    lock: _ShopLock,
 ) -> ResourceReport:
     started = time.perf_counter()
     since, high_water = _start(store, adapter, "deletions", full, overlap)
@@ -180,6 +287,7 @@ def _sync_deletions(
     # Deletion reads need not be in time order (WooCommerce lists trashed orders by id), so
     # the checkpoint moves only once the whole read is applied; a crash re-reads the window.
     for deletion in batch:
+        lock.keep()
         kind = _KINDS[deletion.resource]
         report.deleted += store.delete(
             kind, adapter.platform, adapter.shop, deletion.record_id, deleted_at=deletion.deleted_at

@@ -210,39 +210,57 @@ class WorkerReport:
 
 
 class _Heartbeat:
-    """Keeps a running job's lock ahead of the clock, and fences the worker that cannot."""
+    """Keeps a running job's lock ahead of the clock, and fences the worker that cannot.
+
+    A watchdog apart from the beat: a renewal that hangs (a network partition, a row lock,
+    SQLite's busy wait) neither succeeds nor fails, so only the time since the last success
+    can tell that the lock is about to lapse."""
 
     def __init__(self, store: Store, job: Job, ttl: float, fence: bool) -> None:
         self.store, self.job, self.ttl, self.fence = store, job, ttl, fence
         self.lost = False
+        self._last = time.monotonic()
+        self._error = ""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"job-{job.id}")
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._beat, daemon=True, name=f"job-{job.id}"),
+            threading.Thread(target=self._watch, daemon=True, name=f"job-{job.id}-watch"),
+        ]
 
     def __enter__(self) -> _Heartbeat:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join(self.ttl)  # a beat stuck in the store is left behind (daemon)
 
     def _beat(self) -> None:
-        last = time.monotonic()
         while not self._stop.wait(self.ttl / 5):
             try:
-                if jobs.heartbeat(self.store, self.job, self.ttl):
-                    last = time.monotonic()
-                    continue
-                reason = "another worker took it over"
-            except SQLAlchemyError as exc:
-                if time.monotonic() - last < self.ttl * 0.6:
-                    continue  # a dropped connection: the pool reconnects on the next beat
-                reason = f"its lock could not be renewed ({type(exc).__name__})"
-            self._lose(reason)
-            return
+                if not jobs.heartbeat(self.store, self.job, self.ttl):
+                    self._lose("another worker took it over")
+                    return
+                self._last = time.monotonic()
+            except (SQLAlchemyError, StoreError) as exc:
+                self._error = type(exc).__name__  # the pool reconnects on the next beat
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.ttl / 10):
+            silent = time.monotonic() - self._last
+            if silent > self.ttl * 0.6:
+                cause = self._error or "the store did not answer"
+                self._lose(f"its lock could not be renewed for {silent:.1f} s ({cause})")
+                return
 
     def _lose(self, reason: str) -> None:
-        self.lost = True
+        with self._lock:
+            if self.lost or self._stop.is_set():
+                return
+            self.lost = True
         log.error("job %s (%s %s): %s", self.job.id, self.job.kind, self.job.shop, reason)
         if self.fence:  # stop before the lock lapses: never two workers on one job
             logging.shutdown()
@@ -375,7 +393,8 @@ def _perform(store: Store, config: Config, job: Job, now: dt.datetime, ttl: floa
             from shopsync.sync import sync
 
             assert isinstance(payload, SyncPayload)
-            sync(adapter, store, full=payload.full)
+            # a hand-run sync of the shop: wait for it, then back to the queue (SyncRunning)
+            sync(adapter, store, full=payload.full, lock_wait=ttl, lock_ttl=ttl)
         elif job.kind == "apply":
             _apply(store, config, shop, adapter, now, ttl)
         else:

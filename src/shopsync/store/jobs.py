@@ -28,7 +28,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.store import _rows
@@ -151,24 +151,10 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
         with store.transaction() as conn:
             begin_write(conn)
             exclusive(conn, "jobs/claim")
-            now = _db_now(conn)
-            other = jobs.alias("other")
-            busy = exists().where(
-                other.c.lock_key == jobs.c.lock_key,
-                other.c.status == "running",
-                other.c.locked_until >= now,
-                other.c.id != jobs.c.id,
-            )
-            due = or_(
-                and_(jobs.c.status == "queued", jobs.c.run_after <= now),
-                and_(jobs.c.status == "running", jobs.c.locked_until < now),
-            )
-            query = select(jobs).where(due, ~busy)
-            if kinds:
-                query = query.where(jobs.c.kind.in_(kinds))
-            row = conn.execute(query.order_by(jobs.c.run_after, jobs.c.id).limit(1)).first()
+            row = conn.execute(_next(conn, kinds)).first()
             if row is None:
                 return None
+            now = int(row.now)
             if row.status == "running" and row.attempts >= row.max_attempts:
                 conn.execute(
                     update(jobs)
@@ -201,6 +187,34 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
                 int(row.max_attempts),
                 worker,
             )
+
+
+def _next(conn: Any, kinds: tuple[str, ...]) -> Any:
+    """One statement (each round trip counts under load): a dead worker's job first (running
+    rows are few), else the first due queued job whose key is free, with the database's
+    clock as ``now``. The clock is an uncorrelated subquery, read once per branch as a value:
+    compared to the volatile ``clock_timestamp()`` itself, no index could be used, and every
+    claim read the whole table, history included (docs/scaling.md: the claim's figures)."""
+    now = select(_db_now(conn)).scalar_subquery()
+    other = jobs.alias("other")
+    free = ~exists().where(
+        other.c.status == "running",
+        other.c.lock_key == jobs.c.lock_key,
+        other.c.locked_until >= now,
+        other.c.id != jobs.c.id,
+    )
+    running = (jobs.c.status == "running", jobs.c.locked_until < now)
+    queued = (jobs.c.status == "queued", jobs.c.run_after <= now)
+    narrow = (jobs.c.kind.in_(kinds),) if kinds else ()
+    chosen = [
+        select(jobs, now.label("now"), literal(rank).label("rank"))
+        .where(*due, free, *narrow)
+        .order_by(order, jobs.c.id)
+        .limit(1)
+        for rank, due, order in ((0, running, jobs.c.locked_until), (1, queued, jobs.c.run_after))
+    ]
+    both = union_all(*(query.subquery().select() for query in chosen)).subquery()
+    return select(both).order_by(both.c.rank).limit(1)
 
 
 def _mine(job: Job) -> Any:
