@@ -110,11 +110,16 @@ def _is_sql(statement: ast.stmt, names: set[str]) -> bool:
             return True
         if isinstance(node, ast.Attribute) and node.attr in _RUNNERS:
             return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            module = node.module if isinstance(node, ast.ImportFrom) else None
-            modules = [module] if module else [a.name for a in node.names]
-            if any(
-                m and (m.startswith("sqlalchemy") or m == "shopsync.store.schema") for m in modules
+        if isinstance(node, ast.Import) and any(
+            a.name.startswith("sqlalchemy") for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module.startswith("sqlalchemy"):
+                return True
+            # a table of the schema, not a plain constant such as MONEY_SCALE
+            if node.module == "shopsync.store.schema" and any(
+                not a.name.isupper() for a in node.names
             ):
                 return True
         if isinstance(node, ast.JoinedStr):
