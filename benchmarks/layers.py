@@ -123,10 +123,9 @@ def _is_sql(statement: ast.stmt, names: set[str]) -> bool:
             ):
                 return True
         if isinstance(node, ast.JoinedStr):
+            # each {placeholder} read as a name: f"shop_id = {sid} AND ..." -> "shop_id = x AND"
             literal = "".join(
-                part.value
-                for part in node.values
-                if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                str(part.value) if isinstance(part, ast.Constant) else "x" for part in node.values
             )
             if _SQL_TEXT.search(literal):
                 return True

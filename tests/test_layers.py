@@ -9,10 +9,24 @@ the query itself. The check reads the syntax trees, so it costs milliseconds.
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "shopsync"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "shopsync"
 STORE = PACKAGE / "store"
+
+
+def _layers() -> ModuleType:
+    """benchmarks/layers.py, the measurement the closing note of issue 18 quotes."""
+    spec = importlib.util.spec_from_file_location("_layers", ROOT / "benchmarks" / "layers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and annotations look the module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def _outside_store() -> list[Path]:
@@ -85,3 +99,25 @@ def test_the_check_sees_every_form_of_use() -> None:
     assert _sqlalchemy_uses(tree) == [1, 2, 4, 6]
     assert _tables_imported(tree) == [7]
     assert len(_outside_store()) > 50 and not any(STORE in p.parents for p in _outside_store())
+
+
+def test_no_sql_text_outside_the_store() -> None:
+    """Raw SQL in strings (``text("SELECT ...")``, a WHERE fragment) is building SQL too."""
+    figures = _layers().measure()
+    assert figures["sql_lines_by_module"] == {}, figures["sql_lines_by_module"]
+    assert figures["sqlalchemy_importers_outside_store"] == []
+
+
+def test_the_sql_count_sees_sql_in_strings_and_calls() -> None:
+    layers = _layers()
+    source = (
+        "def f(conn, sid):\n"
+        '    """SELECT id FROM a docstring is prose."""\n'
+        "    where = f'shop_id = {sid} AND created_at <= 5'\n"
+        "    rows = conn.execute(\n"
+        "        q\n"
+        "    )\n"
+        "    message = 'the shop was not found'\n"
+        "    return 'SELECT id FROM orders'\n"
+    )
+    assert layers.sql_lines(ast.parse(source)) == {3, 4, 5, 6, 8}
