@@ -258,7 +258,7 @@ def phase_rfm(path: str) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
     from shopsync import clv
-    from shopsync.core._columnar import Column, read_table
+    from shopsync.store.read import Column, read_table
 
     started = time.perf_counter()
     engine = create_engine(f"sqlite:///{path}")

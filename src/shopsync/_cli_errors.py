@@ -36,9 +36,13 @@ class ParagraphErrors(TyperGroup):
             typer.echo(f"error: {explain(exc)}", err=True)
             raise typer.Exit(1) from None
         except Exception as exc:
-            # never loaded (``--help``, click's own exits): exc cannot be one of its errors
-            sa = sys.modules.get("sqlalchemy.exc")
-            if ctx.params.get("debug") or sa is None or not isinstance(exc, sa.SQLAlchemyError):
+            # The store never loaded (``--help``, click's own exits): exc cannot be a database
+            # error, and loading it now would pull SQLAlchemy into a light command.
+            if ctx.params.get("debug") or "shopsync.store" not in sys.modules:
+                raise
+            from shopsync.store.errors import is_database_error
+
+            if not is_database_error(exc):
                 raise
             typer.echo(f"error: {explain(exc)}", err=True)
             raise typer.Exit(1) from None

@@ -1,56 +1,32 @@
-"""Store URLs without their secrets: shown masked, refused where a file or shell would keep them.
+"""Store URLs without their secrets, for the modules that must not load the store to show one.
 
-A database URL can carry a password in two places: the userinfo (``user:pw@host``) and the
-query string (``?password=pw``, which psycopg and libpq accept as well, and ``sslpassword``).
-SQLAlchemy's ``hide_password`` masks only the first, so every place that shows or checks a
-store URL goes through here.
+The parsing lives in :mod:`shopsync.store.urls` (the store owns SQLAlchemy); these functions
+import it on first call, so ``import shopsync`` and ``shopsync --help`` stay light.
 """
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["password_problem", "shown_url", "url_secrets"]
-
-_SECRET_QUERY = re.compile(r"password|passwd|pwd|secret|token", re.IGNORECASE)
 
 
 def url_secrets(url: str) -> list[str]:
     """The secret values ``url`` holds (userinfo password, secret-named query values)."""
-    from sqlalchemy.engine import make_url
+    from shopsync.store.urls import url_secrets as secrets
 
-    try:
-        parsed = make_url(url)
-    except Exception:  # unparseable: nothing to extract
-        return []
-    found = [str(parsed.password)] if parsed.password else []
-    for key, value in parsed.query.items():
-        if _SECRET_QUERY.search(key):
-            found += [value] if isinstance(value, str) else list(value)
-    return [s for s in found if s]
+    return secrets(url)
 
 
 def shown_url(url: str) -> str:
     """``url`` as it may appear in a repr, a log line or an error: every secret masked."""
-    from sqlalchemy.engine import make_url
+    from shopsync.store.urls import shown_url as shown
 
-    try:
-        parsed = make_url(url)
-    except Exception:  # never echo what could not be parsed
-        return "<unparseable url>"
-    masked = {k: "redacted" if _SECRET_QUERY.search(k) else v for k, v in parsed.query.items()}
-    return parsed.set(query=masked).render_as_string(hide_password=True)
+    return shown(url)
 
 
 def password_problem(url: str, where: str) -> str | None:
-    """Why ``url`` must not be written in a file or on a command line, or None.
+    """Why ``url`` must not be written in a file or on a command line, or None."""
+    if url.startswith(("env:", "secret:")):
+        return None  # decided without loading the store
+    from shopsync.store.urls import password_problem as problem
 
-    A password there ends up in shell history, process listings and version control; the
-    configuration asks for literal tokens the same way (``env:NAME`` instead).
-    """
-    if url.startswith(("env:", "secret:")) or not url_secrets(url):
-        return None
-    return (
-        f"{where}: holds a password (in the URL or its query string); put the whole URL in an "
-        'environment variable and write "env:SHOPSYNC_STORE_URL" instead'
-    )
+    return problem(url, where)

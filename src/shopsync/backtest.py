@@ -75,13 +75,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
-from sqlalchemy import text
 
-from shopsync.core._data import Frames, _tables, load, paid_orders, to_us
-from shopsync.core.features import REAL_ORDERS_SQL
+from shopsync.core._data import Frames, load, paid_orders, to_us
 from shopsync.core.planner import plan
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
+from shopsync.store.read import done_marketing_keys, newest_order_at, subscribed_customer_ids
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -526,16 +525,7 @@ def _shops(store: Store, platform: str | None, shop: str | None) -> dict[tuple[s
 
 
 def _latest_order(store: Store, shops: dict[tuple[str, str], int]) -> dt.datetime:
-    newest = None
-    if shops:
-        ids = ", ".join(str(int(i)) for i in shops.values())
-        with store.engine.connect() as conn:
-            newest = conn.execute(
-                text(
-                    f"SELECT max(created_at) FROM orders WHERE shop_id IN ({ids})"
-                    f" AND {REAL_ORDERS_SQL}"  # test orders never count
-                )
-            ).scalar()
+    newest = newest_order_at(store, shops.values())  # test orders never count
     if newest is None:
         raise ConfigurationError("the store holds no orders; run `shopsync sync` first")
     return _EPOCH + dt.timedelta(microseconds=int(newest))
@@ -567,15 +557,8 @@ def _returners(
 
 def _subscribed_now(store: Store, shops: dict[tuple[str, str], int]) -> set[tuple[str, str, str]]:
     out: set[tuple[str, str, str]] = set()
-    with store.engine.connect() as conn:
-        for (platform, shop), shop_id in shops.items():
-            rows = conn.execute(
-                text(
-                    "SELECT id FROM customers WHERE shop_id = :sid AND email_consent = 'subscribed'"
-                ),
-                {"sid": shop_id},
-            ).scalars()
-            out.update((platform, shop, cid) for cid in rows)
+    for (platform, shop), shop_id in shops.items():
+        out.update((platform, shop, cid) for cid in subscribed_customer_ids(store, shop_id))
     return out
 
 
@@ -585,18 +568,11 @@ def _done_keys(
     wanted: dict[tuple[str, str, str], set[str]],
 ) -> set[str]:
     """The wanted idempotency keys the outbox marked done (any sink)."""
-    if not wanted or "outbox" not in _tables(store):
+    if not wanted:
         return set()
     keys = {k for ks in wanted.values() for k in ks}
-    ids = ", ".join(str(int(shop_ids[(p, s)])) for p, s in {(p, s) for p, s, _ in wanted})
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT DISTINCT idempotency_key FROM outbox "
-                f"WHERE status = 'done' AND marketing = 1 AND shop_id IN ({ids})"
-            )
-        ).scalars()
-        return {k for k in rows if k in keys}
+    ids = [shop_ids[(p, s)] for p, s in {(p, s) for p, s, _ in wanted}]
+    return done_marketing_keys(store, ids) & keys
 
 
 # -- helpers ----------------------------------------------------------------------------------

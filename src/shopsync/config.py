@@ -407,12 +407,9 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
 def _store_problems(url: str) -> list[str]:
     if url.startswith(("env:", "secret:")):
         return []
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from shopsync.store.urls import is_database_url
 
-    try:
-        make_url(url)
-    except ArgumentError:
+    if not is_database_url(url):
         return [f"store.url: {url!r} is not a database URL (e.g. sqlite:///shopsync.db)"]
     problem = password_problem(url, "store.url")
     return [problem] if problem else []

@@ -37,13 +37,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, case, func, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
 from shopsync.core import milestones
-from shopsync.core._columnar import Column, read_table
 from shopsync.core.actions import (
     Action,
     LoyaltyAward,
@@ -51,7 +48,7 @@ from shopsync.core.actions import (
     RewardCode,
     TierChange,
 )
-from shopsync.core.features import LINE_PRODUCT_TYPE, REAL_ORDERS_SQL, paid_moment
+from shopsync.core.features import paid_moment
 from shopsync.core.loyalty import (
     DAY,
     Adjustment,
@@ -71,16 +68,13 @@ from shopsync.core.loyalty import (
 )
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, Money
-from shopsync.store import Store, _redemptions, insert_ignoring_duplicates
+from shopsync.store import Store, _redemptions, ledger
 from shopsync.store import _ledger_mark as _mark
 from shopsync.store._privacy import email_token, existing_key
-from shopsync.store.schema import (
-    MONEY_SCALE,
-    customers,
-    loyalty_inputs,
-    loyalty_ledger,
-    orders,
-)
+from shopsync.store.errors import IntegrityError
+from shopsync.store.ledger import Connection
+from shopsync.store.read import loyalty_tables, main_currency
+from shopsync.store.schema import MONEY_SCALE
 
 __all__ = [
     "Balance",
@@ -179,76 +173,14 @@ def shop_currency(store: Store, platform: str, shop: str, policy: Policy) -> str
     """The policy's currency, else the one most of the shop's orders use (None: no orders)."""
     if policy.currency:
         return policy.currency
-    shop_id = store.shop_id(platform, shop)
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            select(orders.c.currency, func.count().label("n"))
-            .where(orders.c.shop_id == shop_id, ~orders.c.test)
-            .group_by(orders.c.currency)
-            .order_by(func.count().desc(), orders.c.currency)
-            .limit(1)
-        ).first()
-    return None if row is None else str(row.currency)
+    return main_currency(store, store.shop_id(platform, shop))
 
 
 # -- reading histories -----------------------------------------------------------------------
 
 
 def _order_frames(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl.DataFrame]:
-    text, i64 = pl.String(), pl.Int64()
-    where = f"shop_id = {shop_id}"
-    frames = {
-        "orders": read_table(
-            store.engine,
-            "orders",
-            [
-                Column("id", text),
-                Column("customer_id", text),
-                Column("created_at", i64),
-                Column("paid_at", i64),
-                Column("processed_at", i64),
-                Column("cancelled_at", i64),
-                Column("financial_status", text),
-                Column("currency", text),
-                Column("subtotal", i64),
-                Column("total_shipping", i64),
-                Column("total_tax", i64),
-                Column("total", i64),
-            ],
-            f"{where} AND customer_id IS NOT NULL AND {REAL_ORDERS_SQL}",
-        ),
-        "refunds": read_table(
-            store.engine,
-            "refunds",
-            [
-                Column("order_id", text),
-                Column("id", text),
-                Column("created_at", i64),
-                Column("amount", i64),
-            ],
-            where,
-        ),
-        "customers": read_table(
-            store.engine,
-            "customers",
-            [
-                Column("id", text),
-                Column("birthday", text),
-                Column("updated_at", i64),
-                Column("email", text),
-            ],
-            where,
-        ),
-    }
-    if with_lines:
-        frames["line_items"] = read_table(
-            store.engine,
-            "line_items",
-            # the line's type, else its product's: order payloads carry none on lines
-            [Column("order_id", text), Column("product_type", text, LINE_PRODUCT_TYPE)],
-            where,
-        )
-    return frames
+    return loyalty_tables(store, shop_id, with_lines)
 
 
 def _facts_by_customer(
@@ -311,14 +243,7 @@ def _facts_by_customer(
 
 
 def _inputs(store: Store, shop_id: int) -> list[Any]:
-    with store.engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(loyalty_inputs)
-                .where(loyalty_inputs.c.shop_id == shop_id)
-                .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key)
-            )
-        )
+    return ledger.input_rows(store, shop_id)
 
 
 def _record_birthdays(
@@ -351,28 +276,15 @@ def _people(store: Store, shop_id: int, ids: set[str]) -> dict[str, Person]:
     found: dict[str, Person] = {}
     if not ids:
         return found
-    with store.engine.connect() as conn:
-        listed = sorted(ids)
-        for start in range(0, len(listed), 500):
-            for row in conn.execute(
-                select(
-                    customers.c.id,
-                    customers.c.email,
-                    customers.c.first_name,
-                    customers.c.last_name,
-                    customers.c.default_address,
-                ).where(
-                    customers.c.shop_id == shop_id, customers.c.id.in_(listed[start : start + 500])
-                )
-            ):
-                name = rules.normalize_text(f"{row.first_name or ''} {row.last_name or ''}")
-                address = None
-                if row.default_address:
-                    a = row.default_address
-                    address = rules.normalize_text(
-                        " ".join(str(a.get(k) or "") for k in ("address1", "zip", "country_code"))
-                    )
-                found[row.id] = Person(row.id, row.email, name, address)
+    for row in ledger.contact_rows(store, shop_id, sorted(ids)):
+        name = rules.normalize_text(f"{row.first_name or ''} {row.last_name or ''}")
+        address = None
+        if row.default_address:
+            a = row.default_address
+            address = rules.normalize_text(
+                " ".join(str(a.get(k) or "") for k in ("address1", "zip", "country_code"))
+            )
+        found[row.id] = Person(row.id, row.email, name, address)
     return found
 
 
@@ -420,7 +332,7 @@ def sync(
     new_birthdays = _record_birthdays(store, shop_id, frames["customers"], inputs, at)
     if new_birthdays and not dry_run:
         with store.transaction() as conn:
-            insert_ignoring_duplicates(conn, loyalty_inputs, new_birthdays)
+            ledger.add_inputs(conn, new_birthdays)
         inputs_version = _mark.inputs_version(store, shop_id) if marking else None
         inputs = _inputs(store, shop_id)
     elif new_birthdays:  # a dry run derives what a real run would, birthdays seen now included
@@ -513,10 +425,10 @@ def sync(
                     _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
                 ]
                 if len(entry_rows) >= _FLUSH:
-                    result.added += insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
+                    result.added += ledger.add_entries(conn, entry_rows)
                     entry_rows = []
         if not dry_run:
-            result.added += insert_ignoring_duplicates(conn, loyalty_ledger, entry_rows)
+            result.added += ledger.add_entries(conn, entry_rows)
             result.added += _reverse_moved_orders(conn, shop_id, at, recorded)
     if dry_run:
         return result
@@ -668,35 +580,7 @@ def _entry_row(
 
 def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int) -> int:
     """Reverse points of orders that now belong to another customer or no longer exist."""
-    ledger = loyalty_ledger
-    moved = conn.execute(
-        select(
-            ledger.c.customer_id,
-            ledger.c.order_id,
-            func.sum(ledger.c.pending).label("pending"),
-            func.sum(ledger.c.approved).label("approved"),
-            orders.c.customer_id.label("owner"),
-        )
-        .select_from(
-            ledger.outerjoin(
-                orders, and_(orders.c.shop_id == ledger.c.shop_id, orders.c.id == ledger.c.order_id)
-            )
-        )
-        .where(
-            ledger.c.shop_id == shop_id,
-            ledger.c.order_id.is_not(None),
-            or_(
-                ledger.c.kind.in_(("earn", "approve", "clawback")),
-                ledger.c.source_key.like("adjust:moved:%"),
-            ),
-            or_(
-                orders.c.id.is_(None),
-                orders.c.customer_id.is_(None),
-                orders.c.customer_id != ledger.c.customer_id,
-            ),
-        )
-        .group_by(ledger.c.customer_id, ledger.c.order_id, orders.c.customer_id)
-    ).all()
+    moved = ledger.moved_order_points(conn, shop_id)
     rows = []
     for row in moved:
         if not row.pending and not row.approved:
@@ -719,7 +603,7 @@ def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int
                 "detail": {"owner": row.owner},
             }
         )
-    return insert_ignoring_duplicates(conn, loyalty_ledger, rows)
+    return ledger.add_entries(conn, rows)
 
 
 def _actions(
@@ -797,15 +681,8 @@ def _actions(
 def _ledger_rows(store: Store, customer: CustomerRef, as_of: dt.datetime | None) -> list[Any]:
     platform, shop, customer_id = _ref(customer)
     shop_id = store.shop_id(platform, shop)
-    query = (
-        select(loyalty_ledger)
-        .where(loyalty_ledger.c.shop_id == shop_id, loyalty_ledger.c.customer_id == customer_id)
-        .order_by(loyalty_ledger.c.effective_at, loyalty_ledger.c.id)
-    )
-    if as_of is not None:
-        query = query.where(loyalty_ledger.c.effective_at <= _utc(as_of))
-    with store.engine.connect() as conn:
-        return list(conn.execute(query))
+    upto = None if as_of is None else _utc(as_of)
+    return ledger.customer_entries(store, shop_id, customer_id, upto)
 
 
 def balance(store: Store, customer: CustomerRef, as_of: dt.datetime | None = None) -> Balance:
@@ -822,19 +699,8 @@ def balance(store: Store, customer: CustomerRef, as_of: dt.datetime | None = Non
 def shop_balance(store: Store, platform: str, shop: str) -> Balance:
     """Every customer's points of one shop added up: the shop's points liability."""
     shop_id = store.shop_id(platform, shop)
-    kind = loyalty_ledger.c.kind
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            select(
-                func.coalesce(func.sum(loyalty_ledger.c.approved), 0),
-                func.coalesce(func.sum(loyalty_ledger.c.pending), 0),
-                func.coalesce(func.sum(case((kind == "redeem", loyalty_ledger.c.approved))), 0),
-                func.coalesce(func.sum(case((kind == "expire", loyalty_ledger.c.approved))), 0),
-            ).where(loyalty_ledger.c.shop_id == shop_id)
-        ).one()
-    return Balance(
-        approved=int(row[0]), pending=int(row[1]), spent=-int(row[2]), expired=-int(row[3])
-    )
+    approved, pending, redeemed, expired = ledger.shop_points(store, shop_id)
+    return Balance(approved=approved, pending=pending, spent=-redeemed, expired=-expired)
 
 
 def statement(
@@ -878,9 +744,8 @@ def _record_input(
     shop_id = store.shop_id(platform, shop)
     with store.transaction() as conn:
         return bool(
-            insert_ignoring_duplicates(
+            ledger.add_inputs(
                 conn,
-                loyalty_inputs,
                 [
                     {
                         "shop_id": shop_id,
@@ -986,11 +851,7 @@ def redeem(
     # once (threads, processes) see each other, and the second counts the first.
     with store.transaction() as conn:
         _redemptions.lock_customer(conn, shop_id, customer_id)
-        done = conn.execute(
-            select(loyalty_inputs.c.data).where(
-                loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.key == key
-            )
-        ).first()
+        done = ledger.input_data(conn, shop_id, key)
         if done is None:
             latest = _redemptions.latest_redemption(conn, shop_id, customer_id)
             if latest is not None and at < latest:
@@ -1015,7 +876,7 @@ def redeem(
                 "occurred_at": at,
                 "data": {"points": points},
             }
-            insert_ignoring_duplicates(conn, loyalty_inputs, [row])
+            ledger.add_inputs(conn, [row])
     if done is None:
         sync(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
     elif done.data["points"] != points:
@@ -1047,11 +908,4 @@ def redeem(
 def ledger_entries(store: Store, platform: str, shop: str) -> Sequence[Any]:
     """Every stored entry of a shop, in insertion order (for audits and tests)."""
     shop_id = store.shop_id(platform, shop)
-    with store.engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(loyalty_ledger)
-                .where(loyalty_ledger.c.shop_id == shop_id)
-                .order_by(loyalty_ledger.c.id)
-            )
-        )
+    return ledger.shop_entries(store, shop_id)

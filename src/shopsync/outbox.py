@@ -59,8 +59,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync._delivery_rules import Rules, deferral
 from shopsync.core.actions import Action
@@ -68,9 +66,8 @@ from shopsync.errors import ConfigurationError, ShopSyncError, SignatureError
 from shopsync.models import ConsentState, Customer
 from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
 from shopsync.sinks._preview import mask_preview
-from shopsync.store import NO_SHOP, _rows, insert_ignoring_duplicates
+from shopsync.store import NO_SHOP, _rows, outbox_rows
 from shopsync.store.delivery import defer_row
-from shopsync.store.schema import outbox, shops, suppressions
 
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
@@ -98,7 +95,6 @@ log = logging.getLogger("shopsync.outbox")
 
 Status = Literal["pending", "done", "parked", "cancelled"]
 STATUSES: tuple[Status, ...] = ("pending", "done", "parked", "cancelled")
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -261,14 +257,7 @@ def _find_shop_id(store: Store, platform: str, shop: str) -> int | None:
 
 def _withheld(store: Store, shop_id: int, customer: Customer, policy: Policy | None) -> str | None:
     """Why marketing to this customer is not allowed now (None: it is)."""
-    with store.engine.connect() as conn:
-        unsubscribed = conn.execute(
-            select(suppressions.c.created_at, suppressions.c.source).where(
-                suppressions.c.shop_id == shop_id,
-                suppressions.c.customer_id == customer.id,
-                suppressions.c.channel == "email",
-            )
-        ).first()
+    unsubscribed = outbox_rows.unsubscribed(store, shop_id, customer.id)
     if unsubscribed is not None:
         at = _rows.from_micros(unsubscribed.created_at)
         return f"customer unsubscribed ({unsubscribed.source}) at {at.isoformat()}"  # type: ignore[union-attr]
@@ -370,18 +359,11 @@ def _record(actions: list[Action], store: Store, sinks: list[Sink], moment: dt.d
         for action in actions:
             shop_id = store.shop_id(action.platform, action.shop, conn)
             rows.extend(_row(shop_id, action, s, at) for s in sinks if s.accepts(action))
-        return insert_ignoring_duplicates(conn, outbox, rows)
+        return outbox_rows.record_rows(conn, rows)
 
 
 def _due_rows(store: Store, names: Iterable[str], at: int) -> list[Any]:
-    query = (
-        select(outbox, shops.c.platform, shops.c.shop)
-        .join(shops, shops.c.shop_id == outbox.c.shop_id)
-        .where(outbox.c.status == "pending", outbox.c.sink.in_(list(names)))
-        .order_by(outbox.c.stage, outbox.c.id)
-    )
-    with store.engine.connect() as conn:
-        return list(conn.execute(query))
+    return outbox_rows.due_rows(store, names)
 
 
 @dataclass
@@ -397,21 +379,10 @@ def _stages(store: Store, rows: list[Any]) -> dict[tuple[int, str], list[_Stage]
     then kept current as this run settles rows."""
     later = sorted({(r.shop_id, r.idempotency_key) for r in rows if r.stage > 0})
     found: dict[tuple[int, str], list[_Stage]] = {}
-    with store.engine.connect() as conn:
-        for start in range(0, len(later), _CHUNK):
-            keys = [k for _, k in later[start : start + _CHUNK]]
-            query = select(
-                outbox.c.shop_id,
-                outbox.c.idempotency_key,
-                outbox.c.sink,
-                outbox.c.stage,
-                outbox.c.status,
-                outbox.c.reason,
-            ).where(outbox.c.idempotency_key.in_(keys))
-            for r in conn.execute(query):
-                found.setdefault((r.shop_id, r.idempotency_key), []).append(
-                    _Stage(r.sink, r.stage, r.status, r.reason)
-                )
+    for r in outbox_rows.key_rows(store, [k for _, k in later]):
+        found.setdefault((r.shop_id, r.idempotency_key), []).append(
+            _Stage(r.sink, r.stage, r.status, r.reason)
+        )
     return found
 
 
@@ -422,26 +393,11 @@ def _claim(store: Store, row: Any, attempts: int, at: int) -> bool:
     every run is parked after ``max_attempts`` instead of being sent on every run; and of two
     overlapping runs only the one whose update lands delivers the row.
     """
-    with store.transaction() as conn:
-        claimed = conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == row.id,
-                outbox.c.status == "pending",
-                outbox.c.attempts == row.attempts,
-            )
-            .values(attempts=attempts, updated_at=at)
-        )
-        return bool(claimed.rowcount)
+    return outbox_rows.claim_row(store, row.id, row.attempts, attempts, at)
 
 
 def _settle(store: Store, row_id: int, at: int, **values: Any) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id, outbox.c.status == "pending")
-            .values(updated_at=at, **values)
-        )
+    outbox_rows.settle_row(store, row_id, at, **values)
 
 
 def _deliver(
@@ -710,23 +666,7 @@ class _Planned:
 
 
 def _existing_rows(store: Store) -> dict[tuple[int | None, str, str], Any]:
-    with store.engine.connect() as conn:
-        return {
-            (r.shop_id, r.idempotency_key, r.sink): r
-            for r in conn.execute(
-                select(
-                    outbox.c.shop_id,
-                    outbox.c.idempotency_key,
-                    outbox.c.sink,
-                    outbox.c.status,
-                    outbox.c.attempts,
-                    outbox.c.result,
-                    outbox.c.reason,
-                    outbox.c.due_at,
-                    outbox.c.next_attempt_at,
-                )
-            )
-        }
+    return {(r.shop_id, r.idempotency_key, r.sink): r for r in outbox_rows.existing_rows(store)}
 
 
 # ------------------------------------------------------------------------------ reading
@@ -743,28 +683,16 @@ def list_outbox(
     limit: int | None = None,
 ) -> list[OutboxEntry]:
     """Outbox rows, oldest first, filtered by status (one or several), shop, kind or sink."""
-    query = select(outbox, shops.c.platform, shops.c.shop).join(
-        shops, shops.c.shop_id == outbox.c.shop_id
-    )
+    wanted: list[str] | None = None
     if status is not None:
         wanted = [status] if isinstance(status, str) else list(status)
         unknown = set(wanted) - set(STATUSES)
         if unknown:
             raise ConfigurationError(f"unknown outbox status {sorted(unknown)}; use {STATUSES}")
-        query = query.where(outbox.c.status.in_(wanted))
-    for column, value in (
-        (shops.c.platform, platform),
-        (shops.c.shop, shop),
-        (outbox.c.kind, kind),
-        (outbox.c.sink, sink),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    query = query.order_by(outbox.c.id)
-    if limit is not None:
-        query = query.limit(limit)
-    with store.engine.connect() as conn:
-        return [_entry(r) for r in conn.execute(query)]
+    rows = outbox_rows.list_rows(
+        store, wanted, platform=platform, shop=shop, kind=kind, sink=sink, limit=limit
+    )
+    return [_entry(r) for r in rows]
 
 
 def _entry(r: Any) -> OutboxEntry:
@@ -799,16 +727,7 @@ def retry_parked(
     """Queue parked rows again (all, or those of the given idempotency keys), with their
     attempts reset; returns how many."""
     at = _rows.to_micros(_aware(now) if now is not None else _utcnow())
-    query = update(outbox).where(outbox.c.status == "parked")
-    if keys is not None:
-        query = query.where(outbox.c.idempotency_key.in_(list(keys)))
-    with store.transaction() as conn:
-        changed = conn.execute(
-            query.values(
-                status="pending", attempts=0, next_attempt_at=at, updated_at=at, finished_at=None
-            )
-        )
-        return int(changed.rowcount)
+    return outbox_rows.requeue_parked(store, keys, at)
 
 
 # ------------------------------------------------------------------------------ unsubscribe
@@ -917,36 +836,7 @@ def record_unsubscribe(
         shop_id = store.shop_id(platform, shop, conn, create=False)
         if shop_id == NO_SHOP:
             return 0
-        dialect = conn.dialect.name
-        values = {
-            "shop_id": shop_id,
-            "customer_id": customer_id,
-            "channel": channel,
-            "created_at": at,
-            "source": source[:64],
-        }
-        insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-            suppressions
-        )
-        conn.execute(insert.on_conflict_do_nothing().values(**values))
-        cancelled = conn.execute(
-            update(outbox)
-            .where(
-                and_(
-                    outbox.c.shop_id == shop_id,
-                    outbox.c.customer_id == customer_id,
-                    outbox.c.status == "pending",
-                    outbox.c.marketing == 1,
-                )
-            )
-            .values(
-                status="cancelled",
-                reason=f"customer unsubscribed ({source})",
-                updated_at=at,
-                finished_at=at,
-            )
-        )
-        return int(cancelled.rowcount)
+        return outbox_rows.suppress(conn, shop_id, customer_id, channel, source, at)
 
 
 _PAGE = """<!doctype html>

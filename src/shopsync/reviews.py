@@ -24,12 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-
 from shopsync.core.loyalty import source_key
 from shopsync.store import Store, _rows
-from shopsync.store.schema import reviews as reviews_table
+from shopsync.store.review_rows import insert_reviews, review_rows
 
 __all__ = ["Review", "import_csv", "import_rows", "list_reviews", "record"]
 
@@ -84,19 +81,6 @@ def _row(
     }
 
 
-def _insert(store: Store, rows: list[dict[str, Any]]) -> int:
-    if not rows:
-        return 0
-    added = 0
-    with store.transaction() as conn:
-        dialect = conn.dialect.name
-        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        for start in range(0, len(rows), 2000):
-            statement = insert(reviews_table).on_conflict_do_nothing().returning(reviews_table.c.id)
-            added += len(conn.execute(statement, rows[start : start + 2000]).all())
-    return added
-
-
 def record(
     store: Store,
     platform: str,
@@ -113,7 +97,7 @@ def record(
     """Record one review; True if it was new. Raises ValueError on a malformed review."""
     shop_id = store.shop_id(platform, shop)
     row = _row(shop_id, customer_id, product_id, reviewed_at, order_id, rating, review_id, source)
-    return _insert(store, [row]) == 1
+    return insert_reviews(store, [row]) == 1
 
 
 def import_rows(
@@ -145,7 +129,7 @@ def import_rows(
             )
         except (ValueError, TypeError) as exc:
             raise ValueError(f"review row {number}: {exc}") from None
-    return _insert(store, prepared)
+    return insert_reviews(store, prepared)
 
 
 def import_csv(store: Store, platform: str, shop: str, path: str | Path) -> int:
@@ -157,21 +141,5 @@ def import_csv(store: Store, platform: str, shop: str, path: str | Path) -> int:
 def list_reviews(
     store: Store, platform: str, shop: str, customer_id: str | None = None
 ) -> list[Review]:
-    shop_id = store.shop_id(platform, shop)
-    t = reviews_table
-    query = select(t).where(t.c.shop_id == shop_id).order_by(t.c.reviewed_at, t.c.key)
-    if customer_id is not None:
-        query = query.where(t.c.customer_id == customer_id)
-    with store.engine.connect() as conn:
-        return [
-            Review(
-                r.customer_id,
-                r.product_id,
-                _rows.from_micros(r.reviewed_at),  # type: ignore[arg-type]
-                r.order_id,
-                r.rating,
-                r.source,
-                r.key,
-            )
-            for r in conn.execute(query)
-        ]
+    rows = review_rows(store, store.shop_id(platform, shop), customer_id)
+    return [Review(*row) for row in rows]

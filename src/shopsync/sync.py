@@ -31,13 +31,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from shopsync.adapter import Adapter, Deletion, DeletionReader, Page, Resource, capability
 from shopsync.errors import ShopSyncError, StoreError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost, acquire, release, renew
+from shopsync.store.errors import DatabaseError
 
 __all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceReport", "SyncReport", "SyncRunning", "sync"]
 
@@ -145,7 +144,7 @@ class _ShopLock:
             except LeaseLost as exc:
                 self._lost = exc
                 return
-            except (SQLAlchemyError, StoreError) as exc:  # the pool reconnects next time
+            except (DatabaseError, StoreError) as exc:  # the pool reconnects next time
                 log.warning("lock of %s not renewed, trying again: %s", self.what, exc)
 
     def keep(self) -> None:
@@ -164,7 +163,7 @@ class _ShopLock:
                 if lease is not None:
                     release(lease)
                 return
-            except SQLAlchemyError as error:  # the sync's own outcome matters more
+            except DatabaseError as error:  # the sync's own outcome matters more
                 if attempt == 2:
                     log.warning(
                         "lock of %s not released (lapses in %gs): %s", self.what, self.ttl, error

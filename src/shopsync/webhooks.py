@@ -29,13 +29,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from shopsync.adapter import WebhookEvent, adapter_class, capability, check_capabilities
 from shopsync.errors import ConfigurationError, SignatureError, StoreError, WebhookError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store, UpsertResult
 from shopsync.store.changes import mark_changed
+from shopsync.store.errors import DatabaseError
 
 __all__ = ["ACTIVE_WINDOW", "MAX_BODY", "WebhookResult", "handle", "wsgi_app"]
 
@@ -277,7 +276,7 @@ def wsgi_app(
         except WebhookError as exc:
             log.warning("%s webhook refused: %s", platform, exc)
             return answer("400 Bad Request", {"error": str(exc)})
-        except (StoreError, SQLAlchemyError) as exc:
+        except (StoreError, DatabaseError) as exc:
             # Nothing was applied (the transaction rolled back): the platform retries a 503.
             log.warning("%s webhook not applied, store error: %s", platform, exc)
             return answer(

@@ -291,7 +291,7 @@ def test_columnar_reader_keeps_awkward_text(store: Store) -> None:
     """Separators, quotes, commas and newlines inside values survive both read paths."""
     import polars as pl
 
-    from shopsync.core._columnar import Column, read_table
+    from shopsync.store.read import Column, read_table
 
     awkward = ['a,"b"', "line\nbreak", "unit\x1fsep", "rec\x1esep", "plain"]
     customers = [

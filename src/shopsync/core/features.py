@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from shopsync.core._columnar import Column, read_table
 from shopsync.store import _rows
+from shopsync.store.read import feature_tables
 from shopsync.store.schema import MONEY_SCALE
 
 if TYPE_CHECKING:
@@ -48,33 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = ["FEATURE_SCHEMA", "customer_features"]
 
-LINE_PRODUCT_TYPE = (  # SQL: a line's product type, else its product's
-    "COALESCE(NULLIF(line_items.product_type, ''), (SELECT products.product_type FROM products"
-    " WHERE products.shop_id = line_items.shop_id AND products.id = line_items.product_id))"
-)
-# SQL: since when a consent row counts. The platform's own date (Shopify's consentUpdatedAt)
-# when it is earlier than the sync that saw it, so a backtest sees consent given before the
-# first sync; among the rows that count, the latest observed still wins.
-CONSENT_AT = (
-    "CASE WHEN consent_updated_at IS NOT NULL AND consent_updated_at < observed_at"
-    " THEN consent_updated_at ELSE observed_at END"
-)
-CONSENT_COLUMNS = [
-    Column("customer_id", pl.String()),
-    Column("channel", pl.String()),
-    Column("observed_at", pl.Int64()),
-    Column("state", pl.String()),
-]
-"""What features and plans read of ``consent_history``."""
 DAY_US = 86_400_000_000
 YEAR_US = 365 * DAY_US
 _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
 
 # -- what counts as a purchase: the one rule every program and metric uses ------------------
-REAL_ORDERS_SQL = "NOT test"
-"""The store half of the rule: every read of orders for a program or metric adds this to its
-WHERE clause, so a test order (Shopify ``test``, a test payment gateway) never reaches a frame:
-it is never revenue, a purchase, a loyalty earn, a review request or a win-back's last order."""
+# The store half is shopsync.store.read.REAL_ORDERS_SQL (no test order reaches a frame).
 
 
 def paid_moment() -> pl.Expr:
@@ -90,7 +69,7 @@ def paid_moment() -> pl.Expr:
 
 def counts_as_purchase(at: int) -> pl.Expr:
     """The frame half of the rule: paid by ``at``, not cancelled by then, total above zero
-    (test orders are already out: :data:`REAL_ORDERS_SQL`)."""
+    (test orders are already out: :data:`shopsync.store.read.REAL_ORDERS_SQL`)."""
     moment = paid_moment()
     return (
         moment.is_not_null()
@@ -154,57 +133,7 @@ def read_inputs(
 ) -> dict[str, pl.DataFrame]:
     """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
     shop_id = int(store.shop_id(platform, shop, create=False))
-    at = int(_rows.to_micros(as_of))
-    engine = store.engine
-    i64, text = pl.Int64(), pl.String()
-    return {
-        "customers": read_table(
-            engine,
-            "customers",
-            [Column("id", text), Column("created_at", i64), Column("birthday", text)],
-            f"shop_id = {shop_id} AND created_at <= {at}",
-        ),
-        "orders": read_table(
-            engine,
-            "orders",
-            [
-                Column("id", text),
-                Column("customer_id", text),
-                Column("created_at", i64),
-                Column("paid_at", i64),
-                Column("processed_at", i64),
-                Column("cancelled_at", i64),
-                Column("financial_status", text),
-                Column("currency", text),
-                Column("total", i64),
-            ],
-            f"shop_id = {shop_id} AND customer_id IS NOT NULL AND created_at <= {at}"
-            f" AND {REAL_ORDERS_SQL}",
-        ),
-        "refunds": read_table(
-            engine,
-            "refunds",
-            [Column("order_id", text), Column("amount", i64)],
-            f"shop_id = {shop_id} AND created_at <= {at}",
-        ),
-        "line_items": read_table(
-            engine,
-            "line_items",
-            [
-                Column("order_id", text),
-                Column("product_id", text),
-                # Shopify's line items carry no product type: take the product's then.
-                Column("product_type", text, LINE_PRODUCT_TYPE),
-            ],
-            f"shop_id = {shop_id}",
-        ),
-        "consent": read_table(
-            engine,
-            "consent_history",
-            CONSENT_COLUMNS,
-            f"shop_id = {shop_id} AND {CONSENT_AT} <= {at}",
-        ),
-    }
+    return feature_tables(store, shop_id, int(_rows.to_micros(as_of)))
 
 
 def shop_currency(orders: pl.DataFrame) -> str | None:

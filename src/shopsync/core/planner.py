@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import text
 
 from shopsync.core import reviews as review_rules
 from shopsync.core._data import Frames, consent_at, load, paid_orders, to_us
@@ -49,6 +48,7 @@ from shopsync.core.recommend import recommend
 from shopsync.core.replenish import replenishment, warranty
 from shopsync.core.winback import winback
 from shopsync.errors import ConfigurationError
+from shopsync.store.read import catalogue_version, newest_order_update
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -188,16 +188,7 @@ def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any
     change it; the next day's statistics see the deletion.
     """
     shop_id = store.shop_id(platform, shop, create=False)
-    with store.engine.connect() as conn:
-        orders = conn.execute(
-            text("SELECT max(updated_at) FROM orders WHERE shop_id = :sid AND created_at <= :upto"),
-            {"sid": shop_id, "upto": upto},
-        ).scalar()
-        products = conn.execute(
-            text("SELECT count(*), max(updated_at) FROM products WHERE shop_id = :sid"),
-            {"sid": shop_id},
-        ).one()
-    return (orders, tuple(products))
+    return (newest_order_update(store, shop_id, upto), catalogue_version(store, shop_id))
 
 
 def _context(
@@ -346,11 +337,7 @@ def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) ->
     """The loyalty program's shop currency (the one most orders use), kept per data version."""
     from shopsync import loyalty
 
-    shop_id = store.shop_id(platform, shop, create=False)
-    with store.engine.connect() as conn:
-        newest = conn.execute(
-            text("SELECT max(updated_at) FROM orders WHERE shop_id = :sid"), {"sid": shop_id}
-        ).scalar()
+    newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
     key = (id(store), str(store.engine.url), platform, shop, newest)
     if key not in _CURRENCY:
         if len(_CURRENCY) > 64:

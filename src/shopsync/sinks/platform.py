@@ -116,24 +116,11 @@ class Platform:
     def _superseded(self, action: Action, context: DeliveryContext) -> bool:
         """True if a later tier change of this customer was already written here: writing
         this older one now (a retry) would put the customer back on the old tier."""
-        from sqlalchemy import func, select
-
-        from shopsync.store import _rows
-        from shopsync.store.schema import outbox
+        from shopsync.store.outbox_rows import done_later
 
         shop_id = context.store.shop_id(action.platform, action.shop)
-        with context.store.engine.connect() as conn:
-            later = conn.execute(
-                select(func.count()).where(
-                    outbox.c.shop_id == shop_id,
-                    outbox.c.customer_id == action.customer_id,
-                    outbox.c.kind == action.kind,
-                    outbox.c.sink == self.name,
-                    outbox.c.status == "done",
-                    outbox.c.due_at > _rows.to_micros(action.due_at),
-                )
-            ).scalar_one()
-        return bool(later)
+        store, customer, kind = context.store, action.customer_id, action.kind
+        return bool(done_later(store, shop_id, customer, kind, self.name, action.due_at))
 
     def _plan(
         self, action: Action, context: DeliveryContext, preview: bool = False

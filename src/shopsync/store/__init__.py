@@ -34,7 +34,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from shopsync._urls import shown_url, url_secrets
 from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
@@ -60,6 +59,7 @@ from shopsync.store.schema import (
     tombstones,
     webhook_deliveries,
 )
+from shopsync.store.urls import shown_url, url_secrets
 
 __all__ = [
     "NO_SHOP",

@@ -1,0 +1,265 @@
+"""The loyalty tables: the append-only points ledger and the inputs it is derived from.
+
+:mod:`shopsync.loyalty` decides what to write; the queries live here (issue 18: the store owns
+every byte of SQL). Writes take the connection of the caller's :meth:`Store.transaction`, so a
+derivation and its entries commit together; reads open their own connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
+
+from shopsync.store import insert_ignoring_duplicates
+from shopsync.store.read import (
+    LINE_PRODUCT_TYPE,
+    LOYALTY_ORDERS,
+    LOYALTY_REFUNDS,
+    TEXT,
+    Column,
+    frame_of_rows,
+)
+from shopsync.store.schema import (
+    customers,
+    line_items,
+    loyalty_inputs,
+    loyalty_ledger,
+    orders,
+    refunds,
+)
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = [
+    "Connection",
+    "add_entries",
+    "add_inputs",
+    "contact_rows",
+    "customer_entries",
+    "customer_history",
+    "input_data",
+    "input_rows",
+    "moved_order_points",
+    "referral_check",
+    "shop_entries",
+    "shop_points",
+]
+
+_CHUNK = 500  # ids per IN (...) clause
+
+
+def add_inputs(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Record loyalty inputs (a key already held is skipped); returns how many were new."""
+    return insert_ignoring_duplicates(conn, loyalty_inputs, list(rows))
+
+
+def add_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Append ledger entries (a source key already held is skipped); returns how many were new."""
+    return insert_ignoring_duplicates(conn, loyalty_ledger, list(rows))
+
+
+def input_rows(store: Store, shop_id: int) -> list[Any]:
+    """Every loyalty input of the shop (birthdays, referrals, redemptions, adjustments), in the
+    order they happened (ties by key); rows carry the table's columns as attributes."""
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(loyalty_inputs)
+                .where(loyalty_inputs.c.shop_id == shop_id)
+                .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key)
+            )
+        )
+
+
+def input_data(conn: Connection, shop_id: int, key: str) -> Any | None:
+    """The ``data`` of the input recorded under ``key`` (a row with attribute ``data``), None
+    when none is."""
+    return conn.execute(
+        select(loyalty_inputs.c.data).where(
+            loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.key == key
+        )
+    ).first()
+
+
+def contact_rows(store: Store, shop_id: int, ids: Sequence[str]) -> list[Any]:
+    """id, email, first_name, last_name, default_address of the listed customers (the facts a
+    referral is judged on); customers the store does not hold are left out."""
+    out: list[Any] = []
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), _CHUNK):
+            out += conn.execute(
+                select(
+                    customers.c.id,
+                    customers.c.email,
+                    customers.c.first_name,
+                    customers.c.last_name,
+                    customers.c.default_address,
+                ).where(
+                    customers.c.shop_id == shop_id, customers.c.id.in_(ids[start : start + _CHUNK])
+                )
+            ).all()
+    return out
+
+
+def moved_order_points(conn: Connection, shop_id: int) -> list[Any]:
+    """Points held for orders that now belong to another customer or no longer exist: rows of
+    customer_id, order_id, pending, approved (sums of the order's earn, approve, clawback and
+    earlier moves) and owner (the order's customer now, None when deleted or a guest)."""
+    ledger = loyalty_ledger
+    return list(
+        conn.execute(
+            select(
+                ledger.c.customer_id,
+                ledger.c.order_id,
+                func.sum(ledger.c.pending).label("pending"),
+                func.sum(ledger.c.approved).label("approved"),
+                orders.c.customer_id.label("owner"),
+            )
+            .select_from(
+                ledger.outerjoin(
+                    orders,
+                    and_(orders.c.shop_id == ledger.c.shop_id, orders.c.id == ledger.c.order_id),
+                )
+            )
+            .where(
+                ledger.c.shop_id == shop_id,
+                ledger.c.order_id.is_not(None),
+                or_(
+                    ledger.c.kind.in_(("earn", "approve", "clawback")),
+                    ledger.c.source_key.like("adjust:moved:%"),
+                ),
+                or_(
+                    orders.c.id.is_(None),
+                    orders.c.customer_id.is_(None),
+                    orders.c.customer_id != ledger.c.customer_id,
+                ),
+            )
+            .group_by(ledger.c.customer_id, ledger.c.order_id, orders.c.customer_id)
+        ).all()
+    )
+
+
+def customer_entries(
+    store: Store, shop_id: int, customer_id: str, upto: int | None = None
+) -> list[Any]:
+    """The customer's ledger entries (effective by ``upto`` micros if given), oldest first."""
+    query = (
+        select(loyalty_ledger)
+        .where(loyalty_ledger.c.shop_id == shop_id, loyalty_ledger.c.customer_id == customer_id)
+        .order_by(loyalty_ledger.c.effective_at, loyalty_ledger.c.id)
+    )
+    if upto is not None:
+        query = query.where(loyalty_ledger.c.effective_at <= upto)
+    with store.engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def shop_points(store: Store, shop_id: int) -> tuple[int, int, int, int]:
+    """Sums over every entry of the shop: approved, pending, approved of redemptions (negative
+    or zero), approved of expiries (negative or zero)."""
+    kind = loyalty_ledger.c.kind
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.coalesce(func.sum(loyalty_ledger.c.approved), 0),
+                func.coalesce(func.sum(loyalty_ledger.c.pending), 0),
+                func.coalesce(func.sum(case((kind == "redeem", loyalty_ledger.c.approved))), 0),
+                func.coalesce(func.sum(case((kind == "expire", loyalty_ledger.c.approved))), 0),
+            ).where(loyalty_ledger.c.shop_id == shop_id)
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def shop_entries(store: Store, shop_id: int) -> list[Any]:
+    """Every stored entry of a shop, in insertion order."""
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(loyalty_ledger)
+                .where(loyalty_ledger.c.shop_id == shop_id)
+                .order_by(loyalty_ledger.c.id)
+            )
+        )
+
+
+def referral_check(
+    store: Store, shop_id: int, customer_id: str
+) -> tuple[bool, str | None, list[Any]]:
+    """Whether the store holds the customer, their email, and every referral input of the
+    shop (rows of customer_id, data): what tells whether a customer takes part in one."""
+    with store.engine.connect() as conn:
+        email = conn.execute(
+            select(customers.c.email).where(
+                customers.c.shop_id == shop_id, customers.c.id == customer_id
+            )
+        ).scalar()
+        if (
+            email is None
+            and conn.execute(
+                select(customers.c.id).where(
+                    customers.c.shop_id == shop_id, customers.c.id == customer_id
+                )
+            ).first()
+            is None
+        ):
+            return False, None, []
+        referrals = conn.execute(
+            select(loyalty_inputs.c.customer_id, loyalty_inputs.c.data).where(
+                loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.kind == "referral"
+            )
+        ).all()
+    return True, email, list(referrals)
+
+
+def customer_history(
+    store: Store, shop_id: int, customer_id: str, with_lines: bool
+) -> tuple[dict[str, pl.DataFrame], list[Any]]:
+    """One customer's share of :func:`shopsync.store.read.loyalty_tables` (orders, refunds and,
+    when asked, line product types; no customers frame) and their loyalty inputs in order."""
+    with store.engine.connect() as conn:
+        own = [c.sql for c in LOYALTY_ORDERS]
+        order_rows = conn.execute(
+            select(*[orders.c[name] for name in own]).where(
+                orders.c.shop_id == shop_id,
+                orders.c.customer_id == customer_id,
+                ~orders.c.test,  # the one purchase rule: read.REAL_ORDERS_SQL
+            )
+        ).all()
+        ids = [r.id for r in order_rows]
+        refund_rows = (
+            conn.execute(
+                select(
+                    refunds.c.order_id, refunds.c.id, refunds.c.created_at, refunds.c.amount
+                ).where(refunds.c.shop_id == shop_id, refunds.c.order_id.in_(ids))
+            ).all()
+            if ids
+            else []
+        )
+        frames = {
+            "orders": frame_of_rows(order_rows, LOYALTY_ORDERS),
+            "refunds": frame_of_rows(refund_rows, LOYALTY_REFUNDS),
+        }
+        if with_lines:
+            line_rows = (
+                conn.execute(
+                    select(
+                        line_items.c.order_id,
+                        literal_column(LINE_PRODUCT_TYPE).label("product_type"),
+                    ).where(line_items.c.shop_id == shop_id, line_items.c.order_id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
+            frames["line_items"] = frame_of_rows(
+                line_rows, [Column("order_id", TEXT), Column("product_type", TEXT)]
+            )
+        inputs = conn.execute(
+            select(loyalty_inputs)
+            .where(loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.customer_id == customer_id)
+            .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key)
+        ).all()
+    return frames, list(inputs)

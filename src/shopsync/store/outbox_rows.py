@@ -1,0 +1,234 @@
+"""The outbox and suppression tables as rows: the SQL behind :mod:`shopsync.outbox`.
+
+The outbox decides what to record, claim, settle or cancel; the statements live here (issue 18:
+the store owns every byte of SQL). Each write opens its own transaction unless it takes the
+caller's connection, as :func:`record_rows` does so that recording a plan commits at once.
+Rows carry the table's columns as attributes (and ``platform``, ``shop`` where joined).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shopsync.store import insert_ignoring_duplicates
+from shopsync.store._rows import to_micros
+from shopsync.store.schema import outbox, shops, suppressions
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from shopsync.store import Store
+
+__all__ = [
+    "claim_row",
+    "done_later",
+    "due_rows",
+    "existing_rows",
+    "key_rows",
+    "list_rows",
+    "record_rows",
+    "requeue_parked",
+    "settle_row",
+    "suppress",
+    "unsubscribed",
+]
+
+_CHUNK = 500  # keys per IN (...) clause
+
+
+def unsubscribed(store: Store, shop_id: int, customer_id: str) -> Any | None:
+    """The customer's email suppression (``created_at``, ``source``), None when there is none."""
+    with store.engine.connect() as conn:
+        return conn.execute(
+            select(suppressions.c.created_at, suppressions.c.source).where(
+                suppressions.c.shop_id == shop_id,
+                suppressions.c.customer_id == customer_id,
+                suppressions.c.channel == "email",
+            )
+        ).first()
+
+
+def record_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert outbox rows (a (shop, key, sink) already held is skipped); how many were new."""
+    return insert_ignoring_duplicates(conn, outbox, list(rows))
+
+
+def due_rows(store: Store, sinks: Iterable[str]) -> list[Any]:
+    """The pending rows of these sinks with their shop, by stage then insertion order."""
+    query = (
+        select(outbox, shops.c.platform, shops.c.shop)
+        .join(shops, shops.c.shop_id == outbox.c.shop_id)
+        .where(outbox.c.status == "pending", outbox.c.sink.in_(list(sinks)))
+        .order_by(outbox.c.stage, outbox.c.id)
+    )
+    with store.engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def key_rows(store: Store, keys: Sequence[str]) -> list[Any]:
+    """shop_id, idempotency_key, sink, stage, status, reason of every row of these keys."""
+    out: list[Any] = []
+    with store.engine.connect() as conn:
+        for start in range(0, len(keys), _CHUNK):
+            query = select(
+                outbox.c.shop_id,
+                outbox.c.idempotency_key,
+                outbox.c.sink,
+                outbox.c.stage,
+                outbox.c.status,
+                outbox.c.reason,
+            ).where(outbox.c.idempotency_key.in_(list(keys[start : start + _CHUNK])))
+            out += conn.execute(query).all()
+    return out
+
+
+def claim_row(store: Store, row_id: int, seen_attempts: int, attempts: int, at: int) -> bool:
+    """Set a pending row's attempts, in its own transaction, if no one changed them since they
+    were read as ``seen_attempts``: of two overlapping runs only one wins the row."""
+    with store.transaction() as conn:
+        claimed = conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row_id,
+                outbox.c.status == "pending",
+                outbox.c.attempts == seen_attempts,
+            )
+            .values(attempts=attempts, updated_at=at)
+        )
+        return bool(claimed.rowcount)
+
+
+def settle_row(store: Store, row_id: int, at: int, **values: Any) -> None:
+    """Write a pending row's outcome (status, result, reason...), in its own transaction."""
+    with store.transaction() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.status == "pending")
+            .values(updated_at=at, **values)
+        )
+
+
+def existing_rows(store: Store) -> list[Any]:
+    """shop_id, idempotency_key, sink, status, attempts, result, reason, due_at and
+    next_attempt_at of every outbox row (what a dry run compares a plan with)."""
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    outbox.c.shop_id,
+                    outbox.c.idempotency_key,
+                    outbox.c.sink,
+                    outbox.c.status,
+                    outbox.c.attempts,
+                    outbox.c.result,
+                    outbox.c.reason,
+                    outbox.c.due_at,
+                    outbox.c.next_attempt_at,
+                )
+            )
+        )
+
+
+def list_rows(
+    store: Store,
+    statuses: Sequence[str] | None = None,
+    *,
+    platform: str | None = None,
+    shop: str | None = None,
+    kind: str | None = None,
+    sink: str | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    """Outbox rows with their shop, oldest first, filtered by any of the arguments given."""
+    query = select(outbox, shops.c.platform, shops.c.shop).join(
+        shops, shops.c.shop_id == outbox.c.shop_id
+    )
+    if statuses is not None:
+        query = query.where(outbox.c.status.in_(list(statuses)))
+    for column, value in (
+        (shops.c.platform, platform),
+        (shops.c.shop, shop),
+        (outbox.c.kind, kind),
+        (outbox.c.sink, sink),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    query = query.order_by(outbox.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    with store.engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def requeue_parked(store: Store, keys: Iterable[str] | None, at: int) -> int:
+    """Parked rows (all, or those of these keys) pending again with attempts reset; how many."""
+    query = update(outbox).where(outbox.c.status == "parked")
+    if keys is not None:
+        query = query.where(outbox.c.idempotency_key.in_(list(keys)))
+    with store.transaction() as conn:
+        changed = conn.execute(
+            query.values(
+                status="pending", attempts=0, next_attempt_at=at, updated_at=at, finished_at=None
+            )
+        )
+        return int(changed.rowcount)
+
+
+def suppress(
+    conn: Connection, shop_id: int, customer_id: str, channel: str, source: str, at: int
+) -> int:
+    """Record the suppression (the first one recorded stays) and cancel the customer's pending
+    marketing rows, in the caller's transaction; returns how many rows were cancelled."""
+    values = {
+        "shop_id": shop_id,
+        "customer_id": customer_id,
+        "channel": channel,
+        "created_at": at,
+        "source": source[:64],
+    }
+    dialect = conn.dialect.name
+    insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(suppressions)
+    conn.execute(insert.on_conflict_do_nothing().values(**values))
+    cancelled = conn.execute(
+        update(outbox)
+        .where(
+            and_(
+                outbox.c.shop_id == shop_id,
+                outbox.c.customer_id == customer_id,
+                outbox.c.status == "pending",
+                outbox.c.marketing == 1,
+            )
+        )
+        .values(
+            status="cancelled",
+            reason=f"customer unsubscribed ({source})",
+            updated_at=at,
+            finished_at=at,
+        )
+    )
+    return int(cancelled.rowcount)
+
+
+def done_later(
+    store: Store, shop_id: int, customer_id: str, kind: str, sink: str, after: dt.datetime
+) -> int:
+    """How many rows of this customer, kind and sink are done with a due time after ``after``
+    (a later tier change already written supersedes an older one retried now)."""
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    outbox.c.shop_id == shop_id,
+                    outbox.c.customer_id == customer_id,
+                    outbox.c.kind == kind,
+                    outbox.c.sink == sink,
+                    outbox.c.status == "done",
+                    outbox.c.due_at > to_micros(after),
+                )
+            ).scalar_one()
+        )

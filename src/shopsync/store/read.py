@@ -1,0 +1,505 @@
+"""The read model: a shop's rows as typed Polars frames, and the few facts a plan asks for.
+
+The store owns the SQL (issue 18): the core, the loyalty derivation, the metrics and the
+backtest ask for frames here and never write a query. Whole-shop reads go through the
+columnar reader (:mod:`._columnar`: text in bulk, parsed by Polars); a one-customer re-plan
+reads the same columns through indexed selects with bound parameters, so both hand the rules
+the same frames. Money columns are integers (ten-thousandths), instants integer microseconds.
+
+What "as of" means, table by table: orders placed after ``as_of`` are left out (and counted in
+:attr:`ShopRead.future_orders`); refunds, fulfilments, deliveries, cancellations, reviews,
+consent and outbox deliveries count only if they happened by then. Line items and products
+have no history in the store: their current values are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import inspect, text
+
+from shopsync.store._columnar import Column, read_table
+from shopsync.store._delivered import delivered_at
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = [
+    "CONSENT_COLUMNS",
+    "I64",
+    "LINE_PRODUCT_TYPE",
+    "LOYALTY_ORDERS",
+    "LOYALTY_REFUNDS",
+    "REAL_ORDERS_SQL",
+    "TEXT",
+    "Column",
+    "ShopRead",
+    "catalogue_version",
+    "done_marketing_keys",
+    "feature_tables",
+    "frame_of_rows",
+    "loyalty_tables",
+    "main_currency",
+    "newest_order_at",
+    "newest_order_update",
+    "products",
+    "read_shop",
+    "read_table",
+    "subscribed_customer_ids",
+    "table_names",
+]
+
+I64, TEXT = pl.Int64(), pl.String()
+DAY_US = 86_400_000_000
+
+REAL_ORDERS_SQL = "NOT test"
+"""The store half of the purchase rule (the frame half is
+:func:`shopsync.core.features.counts_as_purchase`): every read of orders for a program or
+metric adds this to its WHERE clause, so a test order (Shopify ``test``, a test payment
+gateway) never reaches a frame: it is never revenue, a purchase, a loyalty earn, a review
+request or a win-back's last order."""
+
+LINE_PRODUCT_TYPE = (  # a line's product type, else its product's (Shopify lines carry none)
+    "COALESCE(NULLIF(line_items.product_type, ''), (SELECT products.product_type FROM products"
+    " WHERE products.shop_id = line_items.shop_id AND products.id = line_items.product_id))"
+)
+# Since when a consent row counts. The platform's own date (Shopify's consentUpdatedAt) when it
+# is earlier than the sync that saw it, so a backtest sees consent given before the first sync;
+# among the rows that count, the latest observed still wins.
+CONSENT_AT = (
+    "CASE WHEN consent_updated_at IS NOT NULL AND consent_updated_at < observed_at"
+    " THEN consent_updated_at ELSE observed_at END"
+)
+CONSENT_COLUMNS = [
+    Column("customer_id", TEXT),
+    Column("channel", TEXT),
+    Column("observed_at", I64),
+    Column("state", TEXT),
+]
+"""What features and plans read of ``consent_history``."""
+
+_CUSTOMERS = [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)]
+_REFUNDS = [Column("order_id", TEXT), Column("created_at", I64), Column("amount", I64)]
+_LINES = [
+    Column("order_id", TEXT),
+    Column("product_id", TEXT),
+    Column("sku", TEXT),
+    Column("product_type", TEXT, LINE_PRODUCT_TYPE),
+    # Ten-thousandths of a unit, as the store keeps them (1.5 kg -> 15000): exact and integer.
+    Column("quantity", I64),
+    Column("unit_price", I64),
+    Column("refunded_quantity", I64),
+]
+_FULFILLMENTS = [
+    Column("order_id", TEXT),
+    Column("created_at", I64),
+    Column("status", TEXT),
+    Column("delivered_at", I64),
+]
+_REVIEWS = [Column("customer_id", TEXT), Column("product_id", TEXT), Column("reviewed_at", I64)]
+_OWN_ORDERS = "order_id IN (SELECT id FROM orders WHERE shop_id = :sid AND customer_id = :cid)"
+
+
+LOYALTY_ORDERS = [
+    Column("id", TEXT),
+    Column("customer_id", TEXT),
+    Column("created_at", I64),
+    Column("paid_at", I64),
+    Column("processed_at", I64),
+    Column("cancelled_at", I64),
+    Column("financial_status", TEXT),
+    Column("currency", TEXT),
+    Column("subtotal", I64),
+    Column("total_shipping", I64),
+    Column("total_tax", I64),
+    Column("total", I64),
+]
+"""The order columns the loyalty derivation reads (the amounts an earn rule may count)."""
+LOYALTY_REFUNDS = [
+    Column("order_id", TEXT),
+    Column("id", TEXT),
+    Column("created_at", I64),
+    Column("amount", I64),
+]
+
+
+def _orders_columns(dialect: str) -> list[Column]:
+    country = (
+        "json_extract(shipping_address, '$.country_code')"
+        if dialect == "sqlite"
+        else "(shipping_address ->> 'country_code')"
+    )
+    return [
+        Column("id", TEXT),
+        Column("customer_id", TEXT),
+        Column("created_at", I64),
+        Column("paid_at", I64),
+        Column("processed_at", I64),
+        Column("cancelled_at", I64),
+        Column("financial_status", TEXT),
+        Column("fulfillment_status", TEXT),
+        Column("currency", TEXT),
+        Column("total", I64),
+        Column("ship_country", TEXT, country),
+    ]
+
+
+def _products_columns(dialect: str) -> list[Column]:
+    tags = "tags" if dialect == "sqlite" else "CAST(tags AS TEXT)"
+    return [
+        Column("id", TEXT),
+        Column("product_type", TEXT),
+        Column("tags", TEXT, tags),
+        Column("status", TEXT),
+    ]
+
+
+def table_names(store: Store) -> set[str]:
+    """The tables the store's database holds (read once per store: a schema does not change
+    under a running process, and the inspector costs a round trip)."""
+    found = getattr(store, "_shopsync_tables", None)
+    if found is None:
+        found = set(inspect(store.engine).get_table_names())
+        store._shopsync_tables = found  # type: ignore[attr-defined]
+    return set(found)
+
+
+def frame_of_rows(rows: Iterable[Any], columns: list[Column]) -> pl.DataFrame:
+    """Rows (tuples in ``columns`` order) as a frame with the columns' types."""
+    schema = {c.name: c.dtype for c in columns}
+    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+class _Reader:
+    """Whole-shop reads through the columnar reader; one-customer reads through selects."""
+
+    def __init__(self, store: Store, shop_id: int, customer_id: str | None) -> None:
+        self.store = store
+        self.shop_id = shop_id
+        self.customer_id = customer_id
+        self.dialect = store.engine.dialect.name
+
+    def read(self, table: str, columns: list[Column], where: str, by_customer: str) -> pl.DataFrame:
+        """``where`` is trusted SQL built from integers; ``by_customer`` restricts it to the
+        customer (``:cid`` is bound) when one is being re-planned."""
+        if self.customer_id is None:
+            return read_table(
+                self.store.engine, table, columns, f"shop_id = {self.shop_id} AND {where}"
+            )
+        cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
+        literal = where.replace(":", "\\:")  # colons inside literals are not parameters
+        sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {by_customer}"
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(text(sql), {"sid": self.shop_id, "cid": self.customer_id}).all()
+        return frame_of_rows(list(rows), columns)
+
+
+@dataclass
+class ShopRead:
+    """One shop (or one customer of it) as of an instant: what :func:`read_shop` returns."""
+
+    customers: pl.DataFrame
+    orders: pl.DataFrame
+    refunds: pl.DataFrame
+    lines: pl.DataFrame
+    fulfillments: pl.DataFrame
+    consent: pl.DataFrame
+    products: pl.DataFrame | None
+    """None when the caller passed ``read_products=False``."""
+    reviews: pl.DataFrame
+    advocates: pl.DataFrame
+    sent: pl.DataFrame | None
+    """None: the store has no outbox table."""
+    suppressed: pl.DataFrame
+    future_orders: int
+    currency: str | None
+    """The currency most real orders by ``at`` use; None when not asked for or no order."""
+    requests_delivered: dict[str, int]
+
+
+def read_shop(
+    store: Store,
+    shop_id: int,
+    at: int,
+    *,
+    customer_id: str | None = None,
+    window_days: int = 30,
+    read_products: bool = True,
+    advocates: bool = True,
+    find_currency: bool = True,
+) -> ShopRead:
+    """Read the shop (or one customer of it) as of ``at`` (micros, UTC).
+
+    ``read_products=False`` skips the catalogue, ``advocates=False`` the referral rewards,
+    ``find_currency=False`` the query for the shop's main currency (only asked for a whole
+    shop).
+    """
+    r = _Reader(store, shop_id, customer_id)
+    tables = table_names(store)
+    orders = r.read(
+        "orders",
+        _orders_columns(r.dialect),
+        f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
+        "customer_id = :cid",
+    )
+    currency = None
+    with store.engine.connect() as conn:
+        future_sql = (
+            "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
+            f" AND {REAL_ORDERS_SQL}"
+        )
+        if customer_id is not None:
+            future_sql += " AND customer_id = :cid"
+        future = conn.execute(
+            text(future_sql), {"sid": shop_id, "at": at, "cid": customer_id}
+        ).scalar_one()
+        if find_currency and customer_id is None:
+            row = conn.execute(
+                text(
+                    "SELECT currency FROM orders WHERE shop_id = :sid AND created_at <= :at "
+                    f"AND {REAL_ORDERS_SQL} "
+                    "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
+                ),
+                {"sid": shop_id, "at": at},
+            ).first()
+            currency = None if row is None else str(row[0])
+    rewarded = pl.DataFrame(schema={"customer_id": TEXT})
+    if advocates and "loyalty_ledger" in tables:
+        rewarded = r.read(
+            "loyalty_ledger",
+            [Column("customer_id", TEXT)],
+            f"kind = 'bonus' AND source_key LIKE 'bonus:referral:%:advocate' "
+            f"AND effective_at <= {at}",
+            "customer_id = :cid",
+        ).unique()
+    sent: pl.DataFrame | None = None
+    suppressed = pl.DataFrame(schema={"customer_id": TEXT})
+    if "outbox" in tables:
+        since = at - window_days * DAY_US
+        sent = (
+            r.read(
+                "outbox",
+                [
+                    Column("customer_id", TEXT),
+                    Column("key", TEXT, "idempotency_key"),
+                    Column("at", I64, "finished_at"),
+                ],
+                f"status = 'done' AND marketing = 1 AND finished_at IS NOT NULL "
+                f"AND finished_at <= {at} AND finished_at > {since}",
+                "customer_id = :cid",
+            )
+            .group_by("customer_id", "key")
+            .agg(pl.col("at").min())
+        )
+    if "suppressions" in tables:
+        suppressed = r.read(
+            "suppressions",
+            [Column("customer_id", TEXT)],
+            f"channel = 'email' AND created_at <= {at}",
+            "customer_id = :cid",
+        )
+    reviews = pl.DataFrame(schema={c.name: c.dtype for c in _REVIEWS})
+    if "reviews" in tables:
+        reviews = r.read("reviews", _REVIEWS, f"reviewed_at <= {at}", "customer_id = :cid")
+    return ShopRead(
+        customers=r.read("customers", _CUSTOMERS, f"created_at <= {at}", "id = :cid"),
+        orders=orders,
+        refunds=r.read("refunds", _REFUNDS, "1 = 1", _OWN_ORDERS),
+        lines=r.read("line_items", _LINES, "1 = 1", _OWN_ORDERS),
+        fulfillments=r.read("fulfillments", _FULFILLMENTS, "1 = 1", _OWN_ORDERS),
+        consent=r.read(
+            "consent_history", CONSENT_COLUMNS, f"{CONSENT_AT} <= {at}", "customer_id = :cid"
+        ),
+        products=products(store, shop_id) if read_products else None,
+        reviews=reviews,
+        advocates=rewarded,
+        sent=sent,
+        suppressed=suppressed,
+        future_orders=int(future),
+        currency=currency,
+        requests_delivered=delivered_at(store, shop_id, "review_request:", at, customer_id),
+    )
+
+
+def products(store: Store, shop_id: int) -> pl.DataFrame:
+    """The shop's catalogue: id, product_type, tags (a list of strings), status."""
+    columns = _products_columns(store.engine.dialect.name)
+    frame = read_table(store.engine, "products", columns, f"shop_id = {shop_id}")
+    return frame.with_columns(
+        pl.col("tags").fill_null("[]").str.json_decode(pl.List(pl.String)).alias("tags")
+    )
+
+
+def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFrame]:
+    """The rows the customer features need, cut at ``at`` (micros) where a time exists:
+    customers, orders (real ones with a customer), refunds, line_items, consent."""
+    engine = store.engine
+    return {
+        "customers": read_table(
+            engine,
+            "customers",
+            [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)],
+            f"shop_id = {shop_id} AND created_at <= {at}",
+        ),
+        "orders": read_table(
+            engine,
+            "orders",
+            [
+                Column("id", TEXT),
+                Column("customer_id", TEXT),
+                Column("created_at", I64),
+                Column("paid_at", I64),
+                Column("processed_at", I64),
+                Column("cancelled_at", I64),
+                Column("financial_status", TEXT),
+                Column("currency", TEXT),
+                Column("total", I64),
+            ],
+            f"shop_id = {shop_id} AND customer_id IS NOT NULL AND created_at <= {at}"
+            f" AND {REAL_ORDERS_SQL}",
+        ),
+        "refunds": read_table(
+            engine,
+            "refunds",
+            [Column("order_id", TEXT), Column("amount", I64)],
+            f"shop_id = {shop_id} AND created_at <= {at}",
+        ),
+        "line_items": read_table(
+            engine,
+            "line_items",
+            [
+                Column("order_id", TEXT),
+                Column("product_id", TEXT),
+                Column("product_type", TEXT, LINE_PRODUCT_TYPE),
+            ],
+            f"shop_id = {shop_id}",
+        ),
+        "consent": read_table(
+            engine,
+            "consent_history",
+            CONSENT_COLUMNS,
+            f"shop_id = {shop_id} AND {CONSENT_AT} <= {at}",
+        ),
+    }
+
+
+def loyalty_tables(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl.DataFrame]:
+    """The whole history the loyalty derivation replays: orders (real ones with a customer,
+    with the amounts an earn rule may count), refunds, customers and, when asked, each line's
+    product type."""
+    where = f"shop_id = {shop_id}"
+    frames = {
+        "orders": read_table(
+            store.engine,
+            "orders",
+            LOYALTY_ORDERS,
+            f"{where} AND customer_id IS NOT NULL AND {REAL_ORDERS_SQL}",
+        ),
+        "refunds": read_table(
+            store.engine,
+            "refunds",
+            LOYALTY_REFUNDS,
+            where,
+        ),
+        "customers": read_table(
+            store.engine,
+            "customers",
+            [
+                Column("id", TEXT),
+                Column("birthday", TEXT),
+                Column("updated_at", I64),
+                Column("email", TEXT),
+            ],
+            where,
+        ),
+    }
+    if with_lines:
+        frames["line_items"] = read_table(
+            store.engine,
+            "line_items",
+            [Column("order_id", TEXT), Column("product_type", TEXT, LINE_PRODUCT_TYPE)],
+            where,
+        )
+    return frames
+
+
+# -- facts: one number or one list each ---------------------------------------------------------
+
+
+def newest_order_at(store: Store, shop_ids: Iterable[int]) -> int | None:
+    """When the newest real order of these shops was placed (micros), None without one."""
+    ids = ", ".join(str(int(i)) for i in shop_ids)
+    if not ids:
+        return None
+    with store.engine.connect() as conn:
+        newest = conn.execute(
+            text(
+                f"SELECT max(created_at) FROM orders WHERE shop_id IN ({ids})"
+                f" AND {REAL_ORDERS_SQL}"  # test orders never count
+            )
+        ).scalar()
+    return None if newest is None else int(newest)
+
+
+def subscribed_customer_ids(store: Store, shop_id: int) -> list[str]:
+    """The customers of the shop whose email consent is ``subscribed`` now."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id FROM customers WHERE shop_id = :sid AND email_consent = 'subscribed'"),
+            {"sid": shop_id},
+        ).scalars()
+        return list(rows)
+
+
+def done_marketing_keys(store: Store, shop_ids: Iterable[int]) -> set[str]:
+    """The idempotency keys of marketing actions the outbox marked done (any sink) for these
+    shops; empty when the store has no outbox."""
+    ids = ", ".join(str(int(i)) for i in shop_ids)
+    if not ids or "outbox" not in table_names(store):
+        return set()
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT DISTINCT idempotency_key FROM outbox "
+                f"WHERE status = 'done' AND marketing = 1 AND shop_id IN ({ids})"
+            )
+        ).scalars()
+        return set(rows)
+
+
+def main_currency(store: Store, shop_id: int) -> str | None:
+    """The currency most of the shop's real orders use (ties: alphabetical), None without."""
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT currency FROM orders WHERE shop_id = :sid AND "
+                f"{REAL_ORDERS_SQL} GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
+            ),
+            {"sid": shop_id},
+        ).first()
+    return None if row is None else str(row[0])
+
+
+def newest_order_update(store: Store, shop_id: int, placed_by: int | None = None) -> int | None:
+    """The newest ``updated_at`` (micros) among the shop's orders (those placed by
+    ``placed_by`` when given): it walks the ``(shop, updated_at)`` index from the top, so it
+    costs next to nothing, and changes when an order the plans rest on changes."""
+    sql = "SELECT max(updated_at) FROM orders WHERE shop_id = :sid"
+    if placed_by is not None:
+        sql += " AND created_at <= :upto"
+    with store.engine.connect() as conn:
+        newest = conn.execute(text(sql), {"sid": shop_id, "upto": placed_by}).scalar()
+    return None if newest is None else int(newest)
+
+
+def catalogue_version(store: Store, shop_id: int) -> tuple[int, int | None]:
+    """How many products the shop has and the newest ``updated_at`` among them."""
+    with store.engine.connect() as conn:
+        count, newest = conn.execute(
+            text("SELECT count(*), max(updated_at) FROM products WHERE shop_id = :sid"),
+            {"sid": shop_id},
+        ).one()
+    return int(count), None if newest is None else int(newest)

@@ -1,0 +1,123 @@
+"""The store owns every byte of SQL (issue 18, item 1): the layering is checked, not hoped for.
+
+Outside ``src/shopsync/store/`` no module imports SQLAlchemy (at module level or inside a
+function, or by looking it up in ``sys.modules``) and none imports a table from
+``shopsync.store.schema``: a caller asks a store function for what it needs and never builds
+the query itself. The check reads the syntax trees, so it costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "shopsync"
+STORE = PACKAGE / "store"
+
+
+def _layers() -> ModuleType:
+    """benchmarks/layers.py, the measurement the closing note of issue 18 quotes."""
+    spec = importlib.util.spec_from_file_location("_layers", ROOT / "benchmarks" / "layers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and annotations look the module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _outside_store() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if STORE not in p.parents)
+
+
+def _sqlalchemy_uses(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]  # sys.modules.get("sqlalchemy.exc"), importlib.import_module
+        else:
+            continue
+        if any(name == "sqlalchemy" or name.startswith("sqlalchemy.") for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def _tables_imported(tree: ast.AST) -> list[int]:
+    """Lines importing a table (not an upper-case constant such as MONEY_SCALE) of the schema."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "shopsync.store.schema":
+            if any(not alias.name.isupper() for alias in node.names):
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "shopsync.store"
+            and any(alias.name == "schema" for alias in node.names)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_outside_the_store_uses_sqlalchemy() -> None:
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in _outside_store()
+        if (lines := _sqlalchemy_uses(ast.parse(path.read_text(), filename=str(path))))
+    }
+    assert found == {}, f"SQLAlchemy outside src/shopsync/store/ (module: lines): {found}"
+
+
+def test_no_module_outside_the_store_imports_a_table() -> None:
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in _outside_store()
+        if (lines := _tables_imported(ast.parse(path.read_text(), filename=str(path))))
+    }
+    assert found == {}, f"store tables imported outside src/shopsync/store/: {found}"
+
+
+def test_the_check_sees_every_form_of_use() -> None:
+    """The checks above would pass vacuously if they missed an import form."""
+    source = (
+        "import sqlalchemy\n"
+        "from sqlalchemy.exc import IntegrityError\n"
+        "def f():\n"
+        "    from sqlalchemy import select\n"
+        "import sys\n"
+        "sa = sys.modules.get('sqlalchemy.exc')\n"
+        "from shopsync.store.schema import outbox, MONEY_SCALE\n"
+        "from shopsync.store.schema import MONEY_SCALE\n"
+    )
+    tree = ast.parse(source)
+    assert _sqlalchemy_uses(tree) == [1, 2, 4, 6]
+    assert _tables_imported(tree) == [7]
+    assert len(_outside_store()) > 50 and not any(STORE in p.parents for p in _outside_store())
+
+
+def test_no_sql_text_outside_the_store() -> None:
+    """Raw SQL in strings (``text("SELECT ...")``, a WHERE fragment) is building SQL too."""
+    figures = _layers().measure()
+    assert figures["sql_lines_by_module"] == {}, figures["sql_lines_by_module"]
+    assert figures["sqlalchemy_importers_outside_store"] == []
+
+
+def test_the_sql_count_sees_sql_in_strings_and_calls() -> None:
+    layers = _layers()
+    source = (
+        "def f(conn, sid):\n"
+        '    """SELECT id FROM a docstring is prose."""\n'
+        "    where = f'shop_id = {sid} AND created_at <= 5'\n"
+        "    rows = conn.execute(\n"
+        "        q\n"
+        "    )\n"
+        "    message = 'the shop was not found'\n"
+        "    return 'SELECT id FROM orders'\n"
+    )
+    assert layers.sql_lines(ast.parse(source)) == {3, 4, 5, 6, 8}
