@@ -38,15 +38,15 @@ if str(HERE) not in sys.path:
 SEED = 20240601
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {
-        "paging": {"orders": 600, "seconds": 15.0, "alt_orders": 500},
-        "backfill": [1_000, 3_000],
-        "woocommerce": 2_000,
+        "paging": {"orders": 600, "seconds": 10.0, "alt_orders": 300},
+        "backfill": [1_000, 2_000],
+        "woocommerce": 1_500,
         "features": {"customers": 10_000, "orders": 100_000},
         "plan_customer": {"customers": 2_000, "orders": 8_000, "calls": 100},
-        "clv": {"customers": 20_000, "repeat": 3, "cdnow_repeat": 5},
-        "webhooks": 100,
-        "apply": 30,
-        "imports": 5,
+        "clv": {"customers": 20_000, "repeat": 2, "cdnow_repeat": 3},
+        "webhooks": 60,
+        "apply": 20,
+        "imports": 3,
     },
     "default": {
         "paging": {"orders": 5_000, "seconds": 90.0, "alt_orders": 5_000},
