@@ -129,3 +129,18 @@ def test_audience_without_consent_is_cancelled(store: Store, tmp_path: Path) -> 
         [nudge("9")], store, [AdAudience("m.csv", root=tmp_path, platform="meta")], now=NOW
     )
     assert report.cancelled == 1
+
+
+def test_two_sinks_on_one_file_never_write_a_key_twice(store: Store, tmp_path: Path) -> None:
+    # Two workers, each with its own sink on the shared file: what one wrote after the
+    # other read the file must not be written again (a job retried after a kill).
+    from shopsync.sinks import DeliveryContext
+
+    first, second = (JsonLines("out/actions.jsonl", root=tmp_path) for _ in range(2))
+    context = DeliveryContext(store=store, customer=None, now=NOW)
+    assert first.deliver(nudge("1"), context)["written"] is True  # first reads the file
+    assert second.deliver(nudge("2"), context)["written"] is True
+    assert first.deliver(nudge("2"), context)["written"] is False
+    lines = (tmp_path / "out" / "actions.jsonl").read_text().splitlines()
+    keys = [json.loads(line)["idempotency_key"] for line in lines]
+    assert len(keys) == len(set(keys)) == 2

@@ -141,7 +141,10 @@ def _check_deliveries(
         done = Counter(r.idempotency_key for r in rows if r.sink == "jsonl" and r.status == "done")
         if written != done:
             wrong = sorted(k for k in written.keys() | done.keys() if written[k] != done[k])
-            problems.append(f"{name}: jsonl not exactly once: {wrong[:5]}")
+            problems.append(
+                f"{name}: jsonl not exactly once (key: written, done): "
+                f"{[(k, written[k], done[k]) for k in wrong[:5]]}"
+            )
         tally["jsonl_delivered"] += sum(done.values())
         codes = {
             str(r.result["discount"]["code"])

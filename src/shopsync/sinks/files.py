@@ -104,6 +104,7 @@ class _FileSink:
         self.name = name or self.suffix  # not the file: renaming it must not write again
         self.kinds = frozenset(kinds) if kinds is not None else None
         self._seen: set[str] | None = None
+        self._end = 0  # the file's size when ``_seen`` was last true of it
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -163,9 +164,12 @@ class _FileSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a+b") as handle:
                 _exclusive(handle)  # another process appending here waits (released on close)
-                if self._seen is None:
+                if self._seen is None or handle.seek(0, os.SEEK_END) != self._end:
+                    # First use, or another process (a worker retrying a killed job) wrote
+                    # since: what it wrote counts, and a line it left cut is repaired.
                     self._repair(handle)
                     self._seen = self._keys_in_file()
+                    self._end = handle.seek(0, os.SEEK_END)
                 if key in self._seen:
                     return {"path": str(self.path), "written": False}
                 start = handle.seek(0, os.SEEK_END)
@@ -175,6 +179,7 @@ class _FileSink:
                     handle.write(text.encode())
                     handle.flush()
                     os.fsync(handle.fileno())
+                    self._end = handle.tell()
                 except BaseException:
                     self._seen = None  # read the file again before the next append
                     _undo(handle, start)
