@@ -58,6 +58,7 @@ from shopsync.adapter import (
     Capability,
     Page,
     Rejected,
+    WebhookParser,
     capabilities,
     capability,
     check_capabilities,
@@ -305,9 +306,10 @@ class AdapterContract:
                     return {k.lower(): v for k, v in delivery.headers.items()}, delivery.body
         raise AssertionError(f"the emulator rendered no {topic!r} delivery for {neutral!r}")
 
-    def test_a_webhook_delivery_parses_into_the_changed_order(
-        self, emulated: EmulatedShop, adapter: Adapter
-    ) -> None:
+    def _order_update(
+        self, emulated: EmulatedShop, adapter: Adapter, tag: str
+    ) -> tuple[WebhookParser, str, dict[str, str], bytes]:
+        """The adapter's parser, and the delivery of tagging the shop's first order ``tag``."""
         self._needs(adapter, "webhooks")
         parser = capability(adapter, "webhooks")
         assert parser is not None
@@ -315,8 +317,14 @@ class AdapterContract:
         headers, body = self._delivery(
             emulated,
             "order.updated",
-            lambda: emulated.state.update_order(order_id, tags=("contract-hook",)),
+            lambda: emulated.state.update_order(order_id, tags=(tag,)),
         )
+        return parser, order_id, headers, body
+
+    def test_a_webhook_delivery_parses_into_the_changed_order(
+        self, emulated: EmulatedShop, adapter: Adapter
+    ) -> None:
+        parser, order_id, headers, body = self._order_update(emulated, adapter, "contract-hook")
         event = parser.parse_webhook(headers, body, SECRET)
         assert event.shop == adapter.shop and event.topic
         assert event.delivery_id, "a delivery id is the de-dup key of retried deliveries"
@@ -329,15 +337,7 @@ class AdapterContract:
     def test_a_webhook_with_a_bad_signature_is_refused(
         self, emulated: EmulatedShop, adapter: Adapter
     ) -> None:
-        self._needs(adapter, "webhooks")
-        parser = capability(adapter, "webhooks")
-        assert parser is not None
-        order_id = sorted(emulated.state.orders)[0]
-        headers, body = self._delivery(
-            emulated,
-            "order.updated",
-            lambda: emulated.state.update_order(order_id, tags=("contract-sig",)),
-        )
+        parser, order_id, headers, body = self._order_update(emulated, adapter, "contract-sig")
         changed = body.replace(order_id.encode(), (order_id + "9").encode(), 1)
         assert changed != body
         for bad_headers, bad_body, secret in (
