@@ -860,9 +860,7 @@ def redeem(
                     f"one ({from_micros(latest).isoformat()}): it could spend points twice"
                 )
             available = _redemptions.spendable(
-                conn, shop_id, customer_id, at
-            ) - _redemptions.unledgered_redemptions(
-                conn, shop_id, customer_id, lambda k: rules.source_key("redeem", k)
+                conn, shop_id, customer_id, at, lambda k: rules.source_key("redeem", k)
             )
             if available < points:
                 raise LoyaltyError(

@@ -285,6 +285,73 @@ def test_two_processes_redeeming_the_same_points_spend_them_once(
     assert loyalty.balance(store, (P, S, "1")).approved == 0
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("after", range(6))
+def test_a_first_redemption_landing_between_the_checks_reads_is_still_counted(
+    postgres_url: str, after: int
+) -> None:
+    """PostgreSQL reads committed data afresh at each statement. While a second redemption
+    checks the balance under the customer's lock, the first one's follow-up sync (which holds
+    no lock) may commit its ledger entry between any two of the check's reads: whichever
+    gap it lands in, the points are spent once. (Two processes did spend twice in CI.)"""
+    import threading
+
+    from sqlalchemy import event
+
+    from shopsync.core.loyalty import to_micros
+    from shopsync.store import ledger
+
+    store = Store(postgres_url)
+    at = _funded(store)
+    shop_id = store.shop_id(P, S)
+    checking = {"on": False, "seen": 0}
+    checker = threading.get_ident()
+
+    def in_other_thread(work: Any) -> None:
+        t = threading.Thread(target=work)
+        t.start()
+        t.join(60)
+
+    def first_redemption_recorded() -> None:  # what redeem commits before its follow-up sync
+        row = {
+            "shop_id": shop_id,
+            "key": "first",
+            "kind": "redeem",
+            "customer_id": "1",
+            "occurred_at": to_micros(at),
+            "data": {"points": 500},
+        }
+        with store.transaction() as conn:
+            ledger.add_inputs(conn, [row])
+
+    def first_follow_up_sync() -> None:
+        loyalty.sync(store, P, S, as_of=at, customer_ids=["1"])
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == checker and "pg_advisory_xact_lock" in statement:
+            in_other_thread(first_redemption_recorded)  # it won the lock just before us
+            checking["on"] = True
+
+    def after_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() != checker or not checking["on"]:
+            return
+        if checking["seen"] == after:
+            in_other_thread(first_follow_up_sync)
+        checking["seen"] += 1
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    event.listen(store.engine, "after_cursor_execute", after_statement)
+    try:
+        with pytest.raises(LoyaltyError, match="approved points"):
+            loyalty.redeem(store, (P, S, "1"), 500, as_of=at, key="second")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+        event.remove(store.engine, "after_cursor_execute", after_statement)
+        loyalty.sync(store, P, S, as_of=at)
+        assert loyalty.balance(store, (P, S, "1")).approved == 0
+        store.close()
+
+
 def test_a_back_dated_redemption_is_refused(store: Store) -> None:
     at = _funded(store)
     loyalty.redeem(store, (P, S, "1"), 500, as_of=at + DAY, key="now")

@@ -8,7 +8,9 @@ has its entry.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from collections.abc import Callable
+
+from sqlalchemy import Connection, func, literal, null, select, union_all
 
 from shopsync.store._engine import exclusive
 from shopsync.store.schema import loyalty_inputs, loyalty_ledger
@@ -18,7 +20,6 @@ __all__ = [
     "lock_customer",
     "moved_generations",
     "spendable",
-    "unledgered_redemptions",
 ]
 
 
@@ -38,50 +39,58 @@ def latest_redemption(conn: Connection, shop_id: int, customer_id: str) -> int |
     ).scalar()
 
 
-def spendable(conn: Connection, shop_id: int, customer_id: str, at: int) -> int:
-    """The most the customer can spend at ``at`` without the approved balance going below
+def spendable(
+    conn: Connection, shop_id: int, customer_id: str, at: int, ledger_key: Callable[[str], str]
+) -> int:
+    """The most the customer can spend at ``at``: the approved balance, never going below
     zero at ``at`` or at any later entry already in the ledger (a sync run further ahead may
-    have recorded approvals and expiries past ``at``)."""
-    rows = conn.execute(
-        select(loyalty_ledger.c.effective_at, loyalty_ledger.c.approved)
-        .where(loyalty_ledger.c.shop_id == shop_id, loyalty_ledger.c.customer_id == customer_id)
-        .order_by(loyalty_ledger.c.effective_at, loyalty_ledger.c.id)
-    ).all()
+    have recorded approvals and expiries past ``at``), less the recorded redemptions whose
+    ledger entry (named ``ledger_key(input key)``) the next sync has yet to write.
+
+    One statement reads both the ledger and the recorded redemptions. PostgreSQL reads
+    committed data afresh at each statement, and a first redemption's follow-up sync writes
+    its ledger entry without this customer's lock: read in two statements, the entry could
+    land between them and be counted by neither, so the points would be spent twice.
+    """
+    ledger_rows = select(
+        literal("ledger").label("source"),
+        loyalty_ledger.c.effective_at.label("at"),
+        loyalty_ledger.c.id.label("id"),
+        loyalty_ledger.c.approved.label("approved"),
+        loyalty_ledger.c.source_key.label("key"),
+        null().cast(loyalty_inputs.c.data.type).label("data"),
+    ).where(loyalty_ledger.c.shop_id == shop_id, loyalty_ledger.c.customer_id == customer_id)
+    redemptions = select(
+        literal("input").label("source"),
+        loyalty_inputs.c.occurred_at,
+        literal(0).label("id"),
+        literal(0).label("approved"),
+        loyalty_inputs.c.key,
+        loyalty_inputs.c.data,
+    ).where(
+        loyalty_inputs.c.shop_id == shop_id,
+        loyalty_inputs.c.customer_id == customer_id,
+        loyalty_inputs.c.kind == "redeem",
+    )
+    both = union_all(ledger_rows, redemptions).subquery()
+    rows = conn.execute(select(both).order_by(both.c.at, both.c.id)).all()
+    written = {r.key for r in rows if r.source == "ledger"}
     balance = 0
     lowest: int | None = None  # set once the entries pass ``at``
-    for effective_at, approved in rows:
-        if effective_at > at and lowest is None:
+    for row in rows:
+        if row.source != "ledger":
+            continue
+        if row.at > at and lowest is None:
             lowest = balance  # the balance at ``at`` itself
-        balance += int(approved)
+        balance += int(row.approved)
         if lowest is not None:
             lowest = min(lowest, balance)
-    return balance if lowest is None else lowest
-
-
-def unledgered_redemptions(
-    conn: Connection, shop_id: int, customer_id: str, ledger_key: object
-) -> int:
-    """Points of recorded redemptions whose ledger entry is not written yet (the next sync
-    writes it); ``ledger_key(input_key)`` names that entry."""
-    inputs = conn.execute(
-        select(loyalty_inputs.c.key, loyalty_inputs.c.data).where(
-            loyalty_inputs.c.shop_id == shop_id,
-            loyalty_inputs.c.customer_id == customer_id,
-            loyalty_inputs.c.kind == "redeem",
-        )
-    ).all()
-    if not inputs:
-        return 0
-    keys = {ledger_key(r.key): int(r.data["points"]) for r in inputs}  # type: ignore[operator]
-    written = set(
-        conn.execute(
-            select(loyalty_ledger.c.source_key).where(
-                loyalty_ledger.c.shop_id == shop_id,
-                loyalty_ledger.c.source_key.in_(list(keys)),
-            )
-        ).scalars()
+    unledgered = sum(
+        int(r.data["points"])
+        for r in rows
+        if r.source == "input" and ledger_key(r.key) not in written
     )
-    return sum(points for key, points in keys.items() if key not in written)
+    return (balance if lowest is None else lowest) - unledgered
 
 
 def moved_generations(conn: Connection, shop_id: int) -> dict[tuple[str, str], int]:
