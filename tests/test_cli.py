@@ -14,6 +14,7 @@ from shopsync.cli import app
 from shopsync.store import Store
 
 
+@pytest.mark.slow(seconds=45)
 def test_demo_runs_from_the_shell(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     result = CliRunner().invoke(app, ["demo", "--db", str(db), "--scale", "0.1"])

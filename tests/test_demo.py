@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from shopsync.demo import run_demo
@@ -10,6 +11,7 @@ from shopsync.models import Order
 from shopsync.store import Store
 
 
+@pytest.mark.slow(seconds=45)
 def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
     db = tmp_path / "demo.db"

@@ -253,6 +253,7 @@ def test_esp_export_holds_consented_customers_only(
     store.close()
 
 
+@pytest.mark.slow(seconds=25)
 def test_cookbook_scripts_run_as_scripts(tmp_path: Path, shopify_shop: EmulatedShop) -> None:
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     with shopsync.Store(url) as store:

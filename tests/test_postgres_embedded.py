@@ -104,6 +104,7 @@ def _processes_in(folder: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow(seconds=50)
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for processes in /proc")
 def test_one_server_is_shared_by_the_workers_and_removed_even_when_a_test_fails(
     reachable_tmp: Path,

@@ -220,6 +220,7 @@ def _upgrade_stopped_at(path: Path, statement: int, how: str) -> None:
 
 
 class TestUpgradeCutShort:
+    @pytest.mark.slow(seconds=50)
     def test_a_sigkill_anywhere_in_an_upgrade_leaves_a_store_that_opens(
         self, tmp_path: Path
     ) -> None:

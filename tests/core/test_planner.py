@@ -60,6 +60,7 @@ CONSENT = st.sampled_from(
 )
 
 
+@pytest.mark.slow(seconds=30)
 @settings(max_examples=25)
 @given(
     states=st.lists(CONSENT, min_size=1, max_size=6),

@@ -77,6 +77,7 @@ def _allowed(state: str, soft: bool) -> bool:
     return state == "subscribed" or (soft and state in ("not_subscribed", "unknown"))
 
 
+@pytest.mark.slow(seconds=40)
 @settings(max_examples=30, derandomize=True, database=None)
 @given(
     seed=st.integers(min_value=1, max_value=10**6),

@@ -51,6 +51,7 @@ def run(job: dict[str, object], kill_after_pages: int | None = None, delay: floa
     return child.wait(timeout=120) == 0
 
 
+@pytest.mark.slow(seconds=100)
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_sync(
     platform: str, tmp_path: Path

@@ -165,6 +165,7 @@ def _check_deliveries(
     return problems, tally
 
 
+@pytest.mark.slow(seconds=75)
 def test_workers_under_kills_lose_nothing_and_repeat_nothing(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
