@@ -90,20 +90,16 @@ class WriteBack(GraphQLTransport):
 
     def add_customer_tags(self, customer_id: str, tags: Sequence[str]) -> None:
         """Add tags to a customer (tags already there stay; adding twice changes nothing)."""
-        payload = self.graphql(
-            queries.TAGS_ADD,
-            {"id": gid("Customer", customer_id), "tags": list(tags)},
-            requested=10,
-        )["data"]["tagsAdd"]
-        _raise_user_errors("tagsAdd", payload.get("userErrors"))
+        self._tag(queries.TAGS_ADD, "tagsAdd", customer_id, tags)
 
     def remove_customer_tags(self, customer_id: str, tags: Sequence[str]) -> None:
+        self._tag(queries.TAGS_REMOVE, "tagsRemove", customer_id, tags)
+
+    def _tag(self, mutation: str, root: str, customer_id: str, tags: Sequence[str]) -> None:
         payload = self.graphql(
-            queries.TAGS_REMOVE,
-            {"id": gid("Customer", customer_id), "tags": list(tags)},
-            requested=10,
-        )["data"]["tagsRemove"]
-        _raise_user_errors("tagsRemove", payload.get("userErrors"))
+            mutation, {"id": gid("Customer", customer_id), "tags": list(tags)}, requested=10
+        )["data"][root]
+        _raise_user_errors(root, payload.get("userErrors"))
 
     def set_customer_fields(
         self, customer_id: str, namespace: str, values: Mapping[str, str | int]

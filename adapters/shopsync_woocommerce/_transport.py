@@ -106,13 +106,6 @@ class RestTransport:
                     error.message = f"{error.message}: {code}"
                     error.args = (error.message,)
                 raise error
-            try:
-                return response.json()
-            except ValueError:
-                raise ResponseError(
-                    f"response is not valid JSON: {self._where(method, endpoint)}",
-                    status=response.status_code,
-                    platform=PLATFORM,
-                ) from None
+            return decode_json(response, where=self._where(method, endpoint), platform=PLATFORM)
 
         return self.http.call(once)
