@@ -18,13 +18,21 @@ from shopsync.adapter_kit import (
     PageLoop,
     RawPage,
     RequestCounter,
+    create_once,
     guarded,
     join_path,
     parse_timestamp,
+    quarantined_record,
     refusals,
     rejected_record,
 )
-from shopsync.errors import REASON_LIMIT, InvalidRecordError, ResponseError, TransportError
+from shopsync.errors import (
+    REASON_LIMIT,
+    InvalidRecordError,
+    PlatformError,
+    ResponseError,
+    TransportError,
+)
 from shopsync.http import HttpClient, HttpStats, decode_json
 from shopsync.models import Money
 
@@ -393,3 +401,82 @@ def test_the_page_loop_reads_lists_and_mappings_alike() -> None:
     rows: list[Mapping[str, Any]] = [_row(1, 1)]
     (page,) = PageLoop("orders", _map).run([RawPage(tuple(rows), last=True)])
     assert [r.id for r in page.records] == ["1"]
+
+
+# --------------------------------------------------------------------------- write-back
+
+
+class _Codes:
+    """A platform's code table with a race: another writer may take a code first."""
+
+    def __init__(self, *, rival: bool = False, refuse: str | None = None) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.rival = rival
+        self.refuse = refuse
+        self.created = 0
+
+    def find(self, code: str) -> dict[str, Any] | None:
+        return self.rows.get(code)
+
+    def create(self, code: str) -> dict[str, Any]:
+        if self.rival:  # the other writer's code lands between our look-up and our create
+            self.rows[code] = {"id": "theirs", "code": code}
+            self.rival = False
+        if code in self.rows or self.refuse:
+            error = PlatformError(f"refused: {self.refuse or 'taken'}", status=400)
+            error.code = self.refuse or "taken"  # type: ignore[attr-defined]
+            raise error
+        self.created += 1
+        self.rows[code] = {"id": f"ours-{self.created}", "code": code}
+        return dict(self.rows[code])
+
+
+def _create(codes: _Codes, code: str = "WB-1") -> dict[str, Any]:
+    return create_once(
+        lambda: codes.find(code),
+        lambda: codes.create(code),
+        taken=lambda exc: getattr(exc, "code", None) == "taken",
+    )
+
+
+def test_a_code_is_created_once_and_found_on_every_retry() -> None:
+    codes = _Codes()
+    assert _create(codes) == {"id": "ours-1", "code": "WB-1", "created": True}
+    assert _create(codes) == {"id": "ours-1", "code": "WB-1", "created": False}
+    assert codes.created == 1
+
+
+def test_a_code_another_writer_took_first_is_found_not_refused() -> None:
+    codes = _Codes(rival=True)
+    assert _create(codes) == {"id": "theirs", "code": "WB-1", "created": False}
+    assert codes.created == 0
+
+
+def test_a_refusal_that_is_not_a_taken_code_is_raised() -> None:
+    with pytest.raises(PlatformError, match="refused: invalid_amount"):
+        _create(_Codes(refuse="invalid_amount"))
+
+
+def test_a_taken_refusal_with_nothing_to_find_is_raised() -> None:
+    with pytest.raises(PlatformError, match="refused: taken"):
+        _create(_Codes(refuse="taken"))
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def test_a_quarantined_record_is_a_json_object_or_refused() -> None:
+    assert quarantined_record('{"id": 1}') == {"id": 1}
+    assert quarantined_record({"id": 2}) == {"id": 2}
+    assert refused(lambda: quarantined_record("{cut")).reason == "the record is not JSON"
+    assert refused(lambda: quarantined_record("[1]")).reason == "the record is not a JSON object"
+
+
+def test_both_adapters_refuse_quarantined_json_nested_too_deep_to_parse() -> None:
+    from shopsync_shopify import ShopifyAdapter
+    from shopsync_woocommerce import WooCommerceAdapter
+
+    deep = "[" * 100_000 + "]" * 100_000
+    for adapter in (ShopifyAdapter, WooCommerceAdapter):
+        error = refused(lambda a=adapter: a.map_record("orders", deep, "s.example"))  # type: ignore[misc]
+        assert error.reason == "the record is not JSON", adapter

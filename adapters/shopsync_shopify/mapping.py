@@ -37,6 +37,9 @@ Rules (the same in both shapes):
 
 from __future__ import annotations
 
+from shopsync.adapter_kit import quarantined_record
+from shopsync.errors import InvalidRecordError
+from shopsync.models import Customer, Order, Product
 from shopsync_shopify._map_common import PLATFORM, gid, parse_gid
 from shopsync_shopify._map_graphql import (
     customer_from_graphql,
@@ -56,9 +59,31 @@ __all__ = [
     "customer_from_graphql",
     "customer_from_webhook",
     "gid",
+    "map_record",
     "order_from_graphql",
     "order_from_webhook",
     "parse_gid",
     "product_from_graphql",
     "product_from_webhook",
 ]
+
+
+def map_record(resource: str, raw: str, shop: str) -> Customer | Order | Product:
+    """Map a quarantined record again: a GraphQL node (its id is a GID) or a webhook
+    payload (REST-shaped). Products need the shop currency and are re-read by a sync."""
+    node = quarantined_record(raw)
+    graphql = str(node.get("id", "")).startswith("gid://")
+    if resource == "orders":
+        return (
+            order_from_graphql(node, shop=shop) if graphql else order_from_webhook(node, shop=shop)
+        )
+    if resource == "customers":
+        return (
+            customer_from_graphql(node, shop=shop)
+            if graphql
+            else customer_from_webhook(node, shop=shop)
+        )
+    raise InvalidRecordError(
+        f"{resource} are re-read by a sync (shopsync sync shopify --full -r {resource})",
+        raw=raw,
+    )

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from shopsync.adapter import Deletion, Rejected, Resource, WebhookEvent
+from shopsync.adapter_kit import quarantined_record
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order, Product
 from shopsync_woocommerce._shapes import check_shape
@@ -130,13 +131,7 @@ def map_record(
     resource: str, raw: str | Mapping[str, Any], shop: str
 ) -> Customer | Order | Product:
     """Map one REST record (or its JSON text) of ``resource`` again, e.g. from the quarantine."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise InvalidRecordError("the record is not JSON", raw=raw) from None
-    if not isinstance(raw, Mapping):
-        raise InvalidRecordError("the record is not a JSON object", raw=raw)
+    raw = quarantined_record(raw)
     if resource == "orders":
         return order_from_rest(raw, shop=shop)
     if resource == "customers":

@@ -17,6 +17,8 @@ same guarantees by using it:
   record becomes a record or a :class:`~shopsync.adapter.Rejected` with its reason, the
   high-water mark is the running maximum of ``updated_at`` (or, for an unordered scan, is
   only reported with the last page), and the read stops at the page marked last.
+- :func:`create_once` makes a write-back that creates something named by a key (a discount
+  code) idempotent; :func:`quarantined_record` reads back a quarantined record's JSON text.
 
 JSON over HTTP goes through :class:`shopsync.http.HttpClient` (``json``, or ``exchange`` /
 ``receive_json`` for requests a platform's own client sends), so a cut body is a retryable
@@ -50,7 +52,7 @@ from pydantic import BaseModel, ValidationError
 from shopsync._currencies import EXPONENTS, refusal
 from shopsync._quantity import _quantity
 from shopsync.adapter import Page, Rejected
-from shopsync.errors import SHAPE_ERRORS, InvalidRecordError
+from shopsync.errors import SHAPE_ERRORS, InvalidRecordError, PlatformError
 from shopsync.models import Money
 
 __all__ = [
@@ -59,9 +61,11 @@ __all__ = [
     "PageLoop",
     "RawPage",
     "RequestCounter",
+    "create_once",
     "guarded",
     "join_path",
     "parse_timestamp",
+    "quarantined_record",
     "refusals",
     "rejected_record",
     "short_reason",
@@ -499,3 +503,46 @@ class PageLoop(Generic[R]):
             yield self.page(cursor=raw_page.cursor, last=raw_page.last)
             if raw_page.last:
                 return
+
+
+# --------------------------------------------------------------------------- write-back
+
+
+def create_once(
+    find: Callable[[], dict[str, Any] | None],
+    create: Callable[[], dict[str, Any]],
+    *,
+    taken: Callable[[PlatformError], bool],
+) -> dict[str, Any]:
+    """Create what a key names (a discount code) once, however often it is asked.
+
+    Looked up first, so a retry after a crash finds what the first try made instead of
+    making a second; a refusal ``taken`` recognises (another writer was quicker) is resolved
+    by looking up again, and raised when there is still nothing to find. The answer is what
+    ``find`` or ``create`` gave, with ``created`` saying which happened."""
+    found = find()
+    if found is not None:
+        return {**found, "created": False}
+    try:
+        made = create()
+    except PlatformError as exc:
+        if not taken(exc):
+            raise
+        again = find()
+        if again is None:
+            raise
+        return {**again, "created": False}
+    return {**made, "created": True}
+
+
+def quarantined_record(raw: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A quarantined record to map again: its JSON text (or the object) as an object, else
+    :class:`InvalidRecordError` (JSON nested too deep to parse included)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise InvalidRecordError("the record is not JSON", raw=raw) from None
+    if not isinstance(raw, Mapping):
+        raise InvalidRecordError("the record is not a JSON object", raw=raw)
+    return raw

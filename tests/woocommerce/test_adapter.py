@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from shopsync_woocommerce import DEFAULT_OVERLAP, DEFAULT_TIMEOUT, WooCommerceAdapter
-from shopsync_woocommerce import adapter as adapter_module
+from shopsync_woocommerce import _reads as adapter_module
 
 import shopsync
 from shopsync.errors import AuthenticationError, ConfigurationError, NotFoundError

@@ -1,0 +1,111 @@
+"""The HTTP side of :class:`~shopsync_woocommerce.adapter.WooCommerceAdapter`.
+
+Requests go through the official ``woocommerce`` client (``woocommerce.API``: OAuth 1.0a over
+http, Basic over https) and every call runs under shopsync's one retry policy
+(:class:`shopsync.http.HttpClient`): 429 and 5xx, dropped connections, timeouts and cut
+bodies are retried with backoff; 401, 403 and 404 are not.
+
+A write, and the permission probe, read the body of a refusal: WooCommerce's error ``code``
+(``woocommerce_rest_coupon_code_already_exists``, ``woocommerce_rest_cannot_create``) says
+what the refusal means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+import woocommerce  # type: ignore[import-untyped]
+
+from shopsync.errors import ResponseError, TransportError
+from shopsync.http import HttpClient, decode_json, error_for_response, redact_url
+from shopsync_woocommerce.mapping import PLATFORM
+
+__all__ = ["RestTransport", "refusal_body", "wc_time"]
+
+
+def wc_time(value: dt.datetime) -> str:
+    """An aware instant as WooCommerce's ``*_gmt`` filters take it (UTC, whole seconds)."""
+    if value.tzinfo is None:
+        raise ValueError("updated_since must be timezone-aware")
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def refusal_body(response: requests.Response) -> Any:
+    """The JSON body of a refused request, or ``{}`` when it has none."""
+    try:
+        return response.json()
+    except ValueError:
+        return {}
+
+
+class RestTransport:
+    """The base of the adapter's parts: requests through the ``woocommerce`` client under
+    the retry policy (the adapter's ``__init__`` sets every attribute declared here)."""
+
+    url: str
+    shop: str
+    per_page: int
+    http: HttpClient
+    api: woocommerce.API
+
+    def _get(self, endpoint: str, params: Mapping[str, str]) -> tuple[Any, Mapping[str, str]]:
+        """One GET under the retry policy: (decoded JSON, response headers)."""
+        where = f"GET {self.url}/wp-json/wc/v3/{endpoint}"
+
+        def once() -> tuple[Any, Mapping[str, str]]:
+            # The woocommerce client signs and sends; HttpClient counts, maps errors (their
+            # text carries the signed URL, so it never reaches a message) and decodes.
+            response = self.http.exchange(
+                lambda: self.api.get(endpoint, params=dict(params)), where
+            )
+            return decode_json(response, where=where, platform=PLATFORM), response.headers
+
+        return self.http.call(once)
+
+    def _list(self, endpoint: str, params: Mapping[str, str]) -> tuple[list[Any], int | None]:
+        body, headers = self._get(endpoint, params)
+        if not isinstance(body, list):
+            raise ResponseError(f"expected a JSON list from {endpoint}", platform=PLATFORM)
+        pages = headers.get("X-WP-TotalPages")
+        return body, int(pages) if pages and pages.isdigit() else None
+
+    def _where(self, method: str, endpoint: str) -> str:
+        return f"{method} {redact_url(self.url)}/wp-json/wc/v3/{endpoint}"
+
+    def _sent(
+        self, method: str, endpoint: str, send: Callable[[], requests.Response]
+    ) -> requests.Response:
+        """One request ``send`` makes through the client, counted; a transport failure is
+        mapped (its text carries the signed URL, so it never reaches a message), the status
+        is left to the caller."""
+        self.http.stats.requests += 1
+        where = self._where(method, endpoint)
+        try:
+            return send()
+        except requests.Timeout:
+            raise TransportError(f"timed out: {where}") from None
+        except requests.RequestException as exc:
+            raise TransportError(f"connection failed: {where} ({type(exc).__name__})") from None
+
+    def _send(self, method: str, endpoint: str, data: Mapping[str, Any]) -> Any:
+        """One POST or PUT under the retry policy; the decoded JSON answer. A refusal
+        (4xx) raises with ``code``, WooCommerce's error code, set on the error."""
+
+        def once() -> Any:
+            call = self.api.post if method == "POST" else self.api.put
+            response = self._sent(method, endpoint, lambda: call(endpoint, dict(data)))
+            error = error_for_response(response, PLATFORM)
+            if error is not None:
+                body = refusal_body(response)
+                code = body.get("code") if isinstance(body, dict) else None
+                error.code = code  # type: ignore[attr-defined]
+                if code and not error.retryable:
+                    error.message = f"{error.message}: {code}"
+                    error.args = (error.message,)
+                raise error
+            return decode_json(response, where=self._where(method, endpoint), platform=PLATFORM)
+
+        return self.http.call(once)
