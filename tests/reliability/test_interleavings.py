@@ -1,0 +1,193 @@
+"""Every gap of a check or a read-then-write, with another writer committing in it (issue 16).
+
+CI found a redemption whose check read two tables in two statements, while the first
+redemption's follow-up sync, which took no lock, committed between them. These tests put a
+concurrent writer in each gap of other such operations, one gap per round, on PostgreSQL
+(READ COMMITTED: each statement sees what was committed before it started). The rounds share
+one store (one migration) and each uses its own customer, so they stay cheap. The end state
+must be one that running the two operations one after the other, in either order, can give.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+
+from shopsync import loyalty
+from shopsync.core.loyalty import LoyaltyError
+from shopsync.models import (
+    Consent,
+    ConsentState,
+    Customer,
+    FinancialStatus,
+    MarketingConsent,
+    Money,
+    OptInLevel,
+    Order,
+)
+from shopsync.store import Store
+from tests.reliability.interleave import Interleave
+
+pytestmark = pytest.mark.postgres
+
+P, S = "shopify", "acme.myshopify.com"
+T0 = dt.datetime(2024, 1, 10, 12, tzinfo=dt.timezone.utc)
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+SUBSCRIBED = MarketingConsent(
+    state=ConsentState.SUBSCRIBED, opt_in_level=OptInLevel.SINGLE_OPT_IN, updated_at=T0
+)
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Store]:
+    store = Store(postgres_url)
+    yield store
+    store.close()
+
+
+def customer(
+    cid: str, at: dt.datetime, consent: MarketingConsent | None = None, shop: str = S
+) -> Customer:
+    return Customer(
+        platform=P,
+        shop=shop,
+        id=cid,
+        email=f"{cid}@example.com",
+        created_at=T0 - DAY,
+        updated_at=at,
+        consent=Consent(email=consent or MarketingConsent()),
+    )
+
+
+def order(oid: str, cid: str, at: dt.datetime, shop: str = S) -> Order:
+    def usd(amount: str) -> Money:
+        return Money.of(amount, "USD")
+
+    return Order(
+        platform=P,
+        shop=shop,
+        id=oid,
+        customer_id=cid,
+        created_at=at,
+        updated_at=at,
+        paid_at=at,
+        financial_status=FinancialStatus.PAID,
+        currency="USD",
+        subtotal=usd("100"),
+        total_discounts=usd("0"),
+        total_shipping=usd("5"),
+        total_tax=usd("1"),
+        total=usd("106"),
+        total_refunded=usd("0"),
+    )
+
+
+def every_gap(
+    store: Store,
+    setup: Callable[[str], Any],
+    operation: Callable[[str], Any],
+    writer: Callable[[str], Any],
+    check: Callable[[str, Interleave], Any],
+) -> int:
+    """Run ``operation`` once per gap between its statements (and after the last), with
+    ``writer`` committing in that gap; ``check`` the end state of each round. Returns the
+    number of rounds in which the writer had to wait for the operation's lock."""
+    setup("count")
+    with Interleave(store.engine, lambda: None, after=None) as counting:
+        operation("count")
+    waited = 0
+    for k in range(counting.seen):
+        name = f"k{k}"
+        setup(name)
+        with Interleave(store.engine, partial(writer, name), after=k) as run:
+            operation(name)
+        check(name, run)
+        waited += run.waited
+    return waited
+
+
+def test_a_consent_import_landing_inside_a_customer_upsert_is_kept(pg: Store) -> None:
+    """A customer webhook carries no consent (Shopify, since 2025-01): the upsert keeps the
+    stored one, read before it replaces the row. An unsubscribe imported from the ESP list
+    (``shopsync consent import``) that commits in between must survive."""
+    unsubscribed = MarketingConsent(state=ConsentState.UNSUBSCRIBED, updated_at=T0 + HOUR)
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert([customer(cid, T0, SUBSCRIBED)]),
+        lambda cid: pg.upsert([customer(cid, T0 + 2 * HOUR)], same_stamp=False),
+        lambda cid: pg.set_consent(P, S, cid, "email", unsubscribed, source="import"),
+        lambda cid, run: _assert_state(pg, cid, ConsentState.UNSUBSCRIBED),
+    )
+    assert waited > 0  # some rounds had the writer wait for the operation's lock
+
+
+def _assert_state(store: Store, cid: str, state: ConsentState) -> None:
+    found = store.get(Customer, P, S, cid)
+    assert found is not None and found.consent.email.state is state, cid
+
+
+def test_a_deletion_landing_inside_an_upsert_of_an_older_version_keeps_it_deleted(
+    pg: Store,
+) -> None:
+    """A sync's deletion pass (no page lock of its own) deletes a record while a webhook
+    stores a version older than the deletion: in either order the record stays deleted."""
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert([customer(cid, T0)]),
+        lambda cid: pg.upsert([customer(cid, T0 + HOUR)], same_stamp=False),
+        lambda cid: pg.delete(Customer, P, S, cid, deleted_at=T0 + 2 * HOUR),
+        lambda cid, run: _assert_absent(pg, cid),
+    )
+    assert waited > 0  # some rounds had the writer wait for the operation's lock
+
+
+def test_an_erasure_landing_inside_an_upsert_keeps_the_customer_erased(pg: Store) -> None:
+    """``Store.redact_customer`` (GDPR erasure, called by an operator's script) while a
+    customer webhook or a sync page stores the customer: their personal data never comes
+    back."""
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert([customer(cid, T0)]),
+        lambda cid: pg.upsert([customer(cid, T0 + HOUR)], same_stamp=False),
+        lambda cid: pg.redact_customer(P, S, cid),
+        lambda cid, run: _assert_absent(pg, cid),
+    )
+    assert waited > 0  # some rounds had the writer wait for the operation's lock
+
+
+def _assert_absent(store: Store, cid: str) -> None:
+    assert store.get(Customer, P, S, cid) is None, cid
+
+
+def test_a_redemption_landing_inside_a_full_loyalty_sync_never_spends_expired_points(
+    pg: Store,
+) -> None:
+    """A full ``loyalty.sync`` reads the inputs, derives, then writes. A redemption dated
+    before the points' expiry that commits in between (an agent back-filling yesterday's
+    reward, or a redemption started just before the expiry) must be seen by one of them:
+    either the sync derives no expiry (the redemption was activity and spent the points) or
+    the redemption sees the expiry and is refused. Never both (-500)."""
+    expiry = T0 + dt.timedelta(days=366)  # 12 months after the order (2024 is a leap year)
+    now = dt.datetime.now(dt.timezone.utc)
+    shop = "{}.myshopify.com".format  # a shop per round: each full sync reads one customer
+
+    def setup(cid: str) -> None:
+        pg.upsert([customer(cid, T0, shop=shop(cid)), order(f"o-{cid}", cid, T0, shop(cid))])
+
+    def redeem(cid: str) -> str:
+        try:
+            loyalty.redeem(pg, (P, shop(cid), cid), 500, as_of=expiry - DAY, key=f"r-{cid}")
+        except LoyaltyError:
+            return "refused"
+        return "redeemed"
+
+    def check(cid: str, run: Interleave) -> None:
+        assert run.result in ("redeemed", "refused")
+        assert loyalty.balance(pg, (P, shop(cid), cid)).approved == 0, (cid, run.result)
+
+    sync = lambda cid: loyalty.sync(pg, P, shop(cid), as_of=now)  # noqa: E731
+    assert every_gap(pg, setup, sync, redeem, check) > 0
