@@ -191,3 +191,41 @@ def test_a_redemption_landing_inside_a_full_loyalty_sync_never_spends_expired_po
 
     sync = lambda cid: loyalty.sync(pg, P, shop(cid), as_of=now)  # noqa: E731
     assert every_gap(pg, setup, sync, redeem, check) > 0
+
+
+@pytest.mark.parametrize("late", ["finish", "heartbeat"])
+def test_a_late_workers_finish_or_heartbeat_inside_a_takeover_claim_is_not_overwritten(
+    pg: Store, late: str
+) -> None:
+    """A worker whose job's lock just lapsed finishes it (or renews it) while another worker's
+    claim takes the job over as abandoned. The claim reads the job, then writes it: a finish
+    committed in between must not be turned back into a run (the job ran twice, recorded
+    done by the first), nor a renewal be taken over after the first worker was told it still
+    holds the job."""
+    from shopsync.store import jobs
+
+    def setup(name: str) -> None:
+        jobs.enqueue(pg, "sync", name, "{}", f"shop:{name}")
+        held[name] = jobs.claim(pg, "first", ttl=0)  # its lock lapses at once
+
+    def writer(name: str) -> bool:
+        job = held[name]
+        assert job is not None
+        return jobs.finish(pg, job) if late == "finish" else jobs.heartbeat(pg, job, 60)
+
+    def check(name: str, run: Interleave) -> None:
+        taken = taken_over.pop(name)
+        assert run.result is not None
+        assert not (run.result and taken is not None), (name, late, taken)
+        assert run.result or taken is not None, name  # one of them holds it
+
+    held: dict[str, Any] = {}
+    taken_over: dict[str, Any] = {}
+
+    def claim(name: str) -> None:
+        taken_over[name] = jobs.claim(pg, "second", ttl=60)
+        if taken_over[name] is not None:
+            assert taken_over[name].shop == name
+            jobs.finish(pg, taken_over[name])
+
+    every_gap(pg, setup, claim, writer, check)
