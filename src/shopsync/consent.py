@@ -331,6 +331,7 @@ def subscribe_app(
             source=DOUBLE_OPT_IN,
             now=moment,
             lift_suppression=True,
+            suppressed_before=issued,  # a click after the check above stays
         )
         if recorded is None:
             return answer("404 Not Found", "Not found", "We do not know this subscription.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,3 +230,131 @@ def test_a_late_workers_finish_or_heartbeat_inside_a_takeover_claim_is_not_overw
             jobs.finish(pg, taken_over[name])
 
     every_gap(pg, setup, claim, writer, check)
+
+
+def test_one_webhook_delivered_twice_at_once_is_applied_once(pg: Store, tmp_path: Path) -> None:
+    """Platforms retry a delivery that timed out while the first attempt is still running:
+    the same delivery id, twice at once. Whatever the gap, one applies, one is a duplicate."""
+    from shopsync import webhooks
+    from tests.fakes import installed
+    from tests.test_webhooks import SECRET, SHOP, TOY, delivery
+
+    def handle(name: str) -> str:
+        doc = {"topic": "orders/create", "shop": SHOP, "orders": [toy_order(name)]}
+        headers, body = delivery(doc, f"d-{name}")
+        return webhooks.handle("toy", headers, body, pg, SECRET, shops={SHOP}).status
+
+    def toy_order(name: str) -> dict[str, Any]:
+        return (
+            order(name, "7", T0, shop=SHOP)
+            .model_copy(update={"platform": "toy"})
+            .model_dump(mode="json")
+        )
+
+    def applied_once(name: str, run: Interleave) -> None:
+        assert sorted([outcome.pop(name), run.result]) == ["applied", "duplicate"], name
+
+    outcome: dict[str, str] = {}
+    entry = {"shopsync.adapters": {"toy": "shopsync_toy:ToyAdapter"}}
+    with installed(tmp_path, "shopsync_toy", TOY, entry):
+        waited = every_gap(
+            pg,
+            lambda name: None,
+            lambda name: outcome.__setitem__(name, handle(name)),
+            handle,
+            applied_once,
+        )
+    assert waited > 0
+
+
+def test_an_unsubscribe_landing_inside_a_delivery_leaves_a_true_record(pg: Store) -> None:
+    """The one-click unsubscribe (no apply lease) cancels the customer's pending marketing
+    rows while an apply run delivers one of them. What the outbox records must be what
+    happened: a message the sink sent is ``done``, one it did not send is ``cancelled``.
+    (A message already on its way when the click lands cannot be called back.)"""
+    from shopsync import outbox
+    from tests.apply.helpers import NOW, nudge
+    from tests.apply.helpers import customer as subscribed
+    from tests.apply.test_outbox import Recorder
+
+    sink = Recorder()
+
+    def check(name: str, run: Interleave) -> None:
+        [row] = [r for r in outbox.list_outbox(pg) if r.customer_id == name]
+        sent = row.idempotency_key in sink.delivered
+        assert (row.status, sent) in (("done", True), ("cancelled", False)), (name, row)
+
+    waited = every_gap(
+        pg,
+        lambda name: pg.upsert([subscribed(name)]),
+        lambda name: outbox.apply([nudge(name)], pg, [sink], now=NOW),
+        lambda name: outbox.record_unsubscribe(pg, "shopify", "acme.myshopify.com", name, now=NOW),
+        check,
+    )
+    assert waited > 0
+
+
+def test_two_runs_taking_over_a_dead_runs_lease_at_once_get_it_once(pg: Store) -> None:
+    """The apply lease of a run that died on this machine is taken over at once (no ttl
+    wait): its holder is read, found dead, its expiry cleared, then the lease is taken. A
+    second run doing the same in any gap of the first: exactly one of them holds it."""
+    import socket
+    import subprocess
+    import sys
+
+    from shopsync.store._engine import LeaseHeld, acquire
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = f"{socket.gethostname()}:{gone.pid}:00000000"
+
+    def take(name: str, who: str) -> str:
+        try:
+            acquire(pg.engine, f"apply-{name}", holder=who, ttl=300)
+        except LeaseHeld:
+            return "held"
+        return who
+
+    def check(name: str, run: Interleave) -> None:
+        first = outcome.pop(name)
+        assert sorted([first, run.result]) in (["first", "held"], ["held", "second"]), name
+        [(holder,)] = [(h,) for n, h in leases_held(pg) if n == f"apply-{name}"]
+        assert holder == ("first" if first == "first" else "second"), name
+
+    from shopsync.store.jobs import leases_held
+
+    outcome: dict[str, str] = {}
+    every_gap(
+        pg,
+        lambda name: acquire(pg.engine, f"apply-{name}", holder=dead, ttl=300),
+        lambda name: outcome.__setitem__(name, take(name, "first")),
+        lambda name: take(name, "second"),
+        check,
+    )
+
+
+def test_an_unsubscribe_landing_inside_a_double_opt_in_confirmation_stands(pg: Store) -> None:
+    """A customer confirms a subscription link, then clicks unsubscribe in a newer email; the
+    two requests are served at once. The confirmation checks that no unsubscribe came after
+    its link was issued, then records the subscription and lifts the older suppression: an
+    unsubscribe committed in between must not be lifted with it."""
+    from shopsync import consent, outbox
+
+    issued = T0 - HOUR
+
+    def confirm(name: str) -> str:
+        token = consent.subscribe_token("s3cret-of-16-bytes+", P, S, name, issued_at=issued)
+        app = consent.subscribe_app(pg, "s3cret-of-16-bytes+", clock=lambda: T0)
+        status: list[str] = []
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/subscribe", "QUERY_STRING": ""}
+        environ["QUERY_STRING"] = f"token={token}"
+        b"".join(app(environ, lambda s, headers: status.append(s)))
+        return status[0]
+
+    def unsubscribe(name: str) -> int:
+        return outbox.record_unsubscribe(pg, P, S, name, now=T0 - HOUR / 2)
+
+    def check(name: str, run: Interleave) -> None:
+        assert pg.suppressed_at(P, S, name) is not None, name
+
+    every_gap(pg, lambda name: pg.upsert([customer(name, T0 - DAY)]), confirm, unsubscribe, check)

@@ -1080,6 +1080,7 @@ class Store:
         source: str,
         now: dt.datetime | None = None,
         lift_suppression: bool = False,
+        suppressed_before: dt.datetime | None = None,
     ) -> bool | None:
         """Record a consent that came from outside the platform (an imported list, a double
         opt-in) with its ``source``; see :func:`shopsync.store._consent.set_consent`."""
@@ -1096,6 +1097,7 @@ class Store:
                 source=source,
                 at=at,
                 lift_suppression=lift_suppression,
+                suppressed_before=_rows.opt_micros(suppressed_before),
             )
 
     def apply_customer_changes(

@@ -85,10 +85,14 @@ def set_consent(
     source: str,
     at: int,
     lift_suppression: bool = False,
+    suppressed_before: int | None = None,
 ) -> bool | None:
     """Record one channel's consent of a stored customer, without touching the record's
     ``updated_at`` (a later platform change must still replace the record). None when the
-    customer is not stored; False when the store already held exactly this consent."""
+    customer is not stored; False when the store already held exactly this consent.
+    ``lift_suppression`` lifts only a suppression recorded before ``suppressed_before``
+    (micros), when given: checked in the same statement, so an unsubscribe that lands after
+    the caller's check (a newer click) is never lifted with the older one."""
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}")
     old = conn.execute(
@@ -106,11 +110,15 @@ def set_consent(
         f"{channel}_consent_at": _rows.opt_micros(consent.updated_at),
     }
     if lift_suppression:
+        older = (
+            () if suppressed_before is None else (suppressions.c.created_at < suppressed_before,)
+        )
         conn.execute(
             suppressions.delete().where(
                 suppressions.c.shop_id == shop_id,
                 suppressions.c.customer_id == customer_id,
                 suppressions.c.channel == channel,
+                *older,
             )
         )
     if tuple(old) == tuple(values.values()):
