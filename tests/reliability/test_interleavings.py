@@ -358,3 +358,28 @@ def test_an_unsubscribe_landing_inside_a_double_opt_in_confirmation_stands(pg: S
         assert pg.suppressed_at(P, S, name) is not None, name
 
     every_gap(pg, lambda name: pg.upsert([customer(name, T0 - DAY)]), confirm, unsubscribe, check)
+
+
+def test_a_newer_consent_landing_inside_a_consent_import_is_not_overwritten(
+    pg: Store, tmp_path: Path
+) -> None:
+    """An imported list says "subscribed" as of 1 pm; a sync page brings the platform's
+    "unsubscribed" as of 2 pm while the import runs. The import checks the stored consent's
+    date, then writes: the newer consent committed in between must stand."""
+    from shopsync import consent
+
+    unsubscribed = MarketingConsent(state=ConsentState.UNSUBSCRIBED, updated_at=T0 + 2 * HOUR)
+
+    def run_import(name: str) -> None:
+        path = tmp_path / f"{name}.csv"
+        stamp = (T0 + HOUR).isoformat()
+        path.write_text(f"email,state,date\n{name}@example.com,subscribed,{stamp}\n")
+        consent.import_consent(pg, P, S, path)
+
+    every_gap(
+        pg,
+        lambda name: pg.upsert([customer(name, T0)]),
+        run_import,
+        lambda name: pg.upsert([customer(name, T0 + 3 * HOUR, unsubscribed)]),
+        lambda name, run: _assert_state(pg, name, ConsentState.UNSUBSCRIBED),
+    )

@@ -1081,6 +1081,7 @@ class Store:
         now: dt.datetime | None = None,
         lift_suppression: bool = False,
         suppressed_before: dt.datetime | None = None,
+        newer_only: bool = False,
     ) -> bool | None:
         """Record a consent that came from outside the platform (an imported list, a double
         opt-in) with its ``source``; see :func:`shopsync.store._consent.set_consent`."""
@@ -1098,6 +1099,7 @@ class Store:
                 at=at,
                 lift_suppression=lift_suppression,
                 suppressed_before=_rows.opt_micros(suppressed_before),
+                newer_only=newer_only,
             )
 
     def apply_customer_changes(
