@@ -3,20 +3,25 @@
 CI found a redemption whose check read two tables in two statements, while the first
 redemption's follow-up sync, which took no lock, committed between them. These tests put a
 concurrent writer in each gap of other such operations, one gap per round, on PostgreSQL
-(READ COMMITTED: each statement sees what was committed before it started). The rounds share
-one store (one migration) and each uses its own customer, so they stay cheap. The end state
+(READ COMMITTED: each statement sees what was committed before it started). The tests share
+one store (one migration) and each round uses its own records, so they stay cheap. The end state
 must be one that running the two operations one after the other, in either order, can give.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from shopsync import loyalty
 from shopsync.core.loyalty import LoyaltyError
@@ -43,11 +48,27 @@ SUBSCRIBED = MarketingConsent(
 )
 
 
-@pytest.fixture
-def pg(postgres_url: str) -> Iterator[Store]:
-    store = Store(postgres_url)
-    yield store
-    store.close()
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Store]:
+    """One store for the module (one migration): every round names its own records."""
+    base = os.environ.get("SHOPSYNC_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("SHOPSYNC_TEST_POSTGRES_URL is not set (see tests/conftest.py)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    store = Store(f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+_ROUNDS = itertools.count()
 
 
 def customer(
@@ -97,12 +118,13 @@ def every_gap(
     """Run ``operation`` once per gap between its statements (and after the last), with
     ``writer`` committing in that gap; ``check`` the end state of each round. Returns the
     number of rounds in which the writer had to wait for the operation's lock."""
-    setup("count")
+    first = f"r{next(_ROUNDS)}"
+    setup(first)
     with Interleave(store.engine, lambda: None, after=None) as counting:
-        operation("count")
+        operation(first)
     waited = 0
     for k in range(counting.seen):
-        name = f"k{k}"
+        name = f"r{next(_ROUNDS)}"
         setup(name)
         with Interleave(store.engine, partial(writer, name), after=k) as run:
             operation(name)
