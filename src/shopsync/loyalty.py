@@ -416,9 +416,10 @@ def _sync(
     with store.transaction() as conn:
         if not dry_run and not _redemptions.lock_points(conn, shop_id, inputs_version):
             raise _InputsMoved  # a redemption landed since the read: derive again
+        gone = _redemptions.removed_customers(conn, shop_id) if not dry_run else set()
         generations = _redemptions.moved_generations(conn, shop_id)
         for customer_id in known:
-            if wanted is not None and customer_id not in wanted:
+            if (wanted is not None and customer_id not in wanted) or customer_id in gone:
                 continue
             mine = by_customer.get(customer_id, {})
             history = History(

@@ -405,3 +405,25 @@ def test_a_newer_consent_landing_inside_a_consent_import_is_not_overwritten(
         lambda name: pg.upsert([customer(name, T0 + 3 * HOUR, unsubscribed)]),
         lambda name, run: _assert_state(pg, name, ConsentState.UNSUBSCRIBED),
     )
+
+
+def test_an_erasure_landing_inside_a_loyalty_sync_leaves_no_ledger_behind(pg: Store) -> None:
+    """``customers/redact`` erases the customer's loyalty entries while a loyalty sync that
+    read the customer before derives their entries: none may be written after the erasure."""
+    shop = "{}.myshopify.com".format
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def check(cid: str, run: Interleave) -> None:
+        left = [e for e in loyalty.ledger_entries(pg, P, shop(cid)) if e.customer_id == cid]
+        assert left == [], cid
+
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert(
+            [customer(cid, T0, shop=shop(cid)), order(f"o-{cid}", cid, T0, shop(cid))]
+        ),
+        lambda cid: loyalty.sync(pg, P, shop(cid), as_of=now),
+        lambda cid: pg.redact_customer(P, shop(cid), cid),
+        check,
+    )
+    assert waited > 0

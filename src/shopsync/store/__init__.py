@@ -38,7 +38,7 @@ from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows
+from shopsync.store import _consent, _engine, _incomplete, _privacy, _redemptions, _rows
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
     consent_history,
@@ -665,6 +665,8 @@ class Store:
             shop_id = self.shop_id(platform, shop, c, create=False)
             if shop_id != NO_SHOP:
                 self._writing(c, shop_id)
+                if kind is Customer:  # a loyalty sync under way writes them nothing more
+                    _redemptions.lock_points(c, shop_id)
                 at = _rows.to_micros(deleted_at or _now())
                 self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
             if kind is Order:
@@ -986,6 +988,7 @@ class Store:
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
             self._writing(c, shop_id)
+            _redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
             row = c.execute(
                 select(customers.c.email, customers.c.phone).where(
                     customers.c.shop_id == shop_id, customers.c.id == customer_id

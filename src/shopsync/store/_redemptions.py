@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, null, select, union_all
 
 from shopsync.store._engine import exclusive
-from shopsync.store.schema import loyalty_inputs, loyalty_ledger
+from shopsync.store.schema import loyalty_inputs, loyalty_ledger, tombstones
 
 __all__ = [
     "latest_redemption",
     "lock_customer",
     "lock_points",
     "moved_generations",
+    "removed_customers",
     "spendable",
 ]
 
@@ -48,6 +49,16 @@ def lock_points(conn: Connection, shop_id: int, seen: list[Any] | None = None) -
         loyalty_inputs.c.shop_id == shop_id
     )
     return [None if v is None else int(v) for v in conn.execute(query).one()] == seen
+
+
+def removed_customers(conn: Connection, shop_id: int) -> set[str]:
+    """Customers deleted or erased (tombstoned): a sync writes them no entries. Read under
+    :func:`lock_points`, which a deletion and an erasure of a customer take as well, so one
+    committed while the sync derived (from customers it read before) is seen here."""
+    query = select(tombstones.c.id).where(
+        tombstones.c.shop_id == shop_id, tombstones.c.resource == "customers"
+    )
+    return set(conn.execute(query).scalars())
 
 
 def latest_redemption(conn: Connection, shop_id: int, customer_id: str) -> int | None:
