@@ -427,3 +427,36 @@ def test_an_erasure_landing_inside_a_loyalty_sync_leaves_no_ledger_behind(pg: St
         check,
     )
     assert waited > 0
+
+
+def test_a_second_apply_starting_in_any_gap_of_a_first_sends_each_message_once(
+    pg: Store,
+) -> None:
+    """Two apply runs of one store at once (cron and a worker): the second starts between
+    any two statements of the first. Each message is sent once, whoever sends it."""
+    from shopsync import outbox
+    from shopsync.store import LeaseHeld
+    from tests.apply.helpers import NOW, nudge
+    from tests.apply.helpers import customer as subscribed
+    from tests.apply.test_outbox import Recorder
+
+    sink = Recorder()
+
+    def second(name: str) -> str:
+        try:
+            outbox.apply([nudge(name, 1), nudge(name, 2)], pg, [sink], now=NOW, lease_wait=0)
+        except LeaseHeld:
+            return "held"
+        return "ran"
+
+    def check(name: str, run: Interleave) -> None:
+        keys = [k for k in sink.delivered if f":{name}:" in k]
+        assert sorted(keys) == sorted(set(keys)) and len(keys) == 2, (name, keys)
+
+    every_gap(
+        pg,
+        lambda name: pg.upsert([subscribed(name)]),
+        lambda name: outbox.apply([nudge(name, 1), nudge(name, 2)], pg, [sink], now=NOW),
+        second,
+        check,
+    )
