@@ -182,8 +182,15 @@ def import_consent(
             if _stale(held, consent):
                 report.older += 1
                 continue
-            changed = store.set_consent(
-                platform, shop, customer_id, channel, consent, source=source, now=now
+            changed = store.set_consent(  # checked again under the shop's lock
+                platform,
+                shop,
+                customer_id,
+                channel,
+                consent,
+                source=source,
+                now=now,
+                newer_only=True,
             )
             if changed:
                 report.applied += 1
@@ -331,6 +338,7 @@ def subscribe_app(
             source=DOUBLE_OPT_IN,
             now=moment,
             lift_suppression=True,
+            suppressed_before=issued,  # a click after the check above stays
         )
         if recorded is None:
             return answer("404 Not Found", "Not found", "We do not know this subscription.")

@@ -308,7 +308,31 @@ def sync(
     promotions), and expiry warnings whose warning date has passed while the expiry has not.
     Their idempotency keys let a planner run every day without sending anything twice.
     ``dry_run`` derives everything and writes nothing (no entries, no quarantine).
+    A redemption or another input recorded while it derives makes it derive again.
     """
+    ids = None if customer_ids is None else list(customer_ids)
+    for _ in range(4):
+        try:
+            return _sync(store, platform, shop, as_of, policy, ids, lookback, dry_run)
+        except _InputsMoved:
+            continue
+    raise LoyaltyError("loyalty inputs kept changing while the ledger was derived; run it again")
+
+
+class _InputsMoved(Exception):
+    """The loyalty inputs changed between their read and the write of the entries."""
+
+
+def _sync(
+    store: Store,
+    platform: str,
+    shop: str,
+    as_of: dt.datetime,
+    policy: Policy | None,
+    customer_ids: list[str] | None,
+    lookback: dt.timedelta,
+    dry_run: bool,
+) -> SyncResult:
     policy = policy or Policy()
     result = SyncResult()
     if not policy.loyalty.enabled:
@@ -327,13 +351,13 @@ def sync(
     settings = policy.loyalty
     frames = _order_frames(store, shop_id, with_lines=bool(settings.category_bonus.points))
     facts = _facts_by_customer(frames, policy)
-    inputs_version = _mark.inputs_version(store, shop_id) if marking else None
+    inputs_version = _mark.inputs_version(store, shop_id)  # also checked before writing
     inputs = _inputs(store, shop_id)
     new_birthdays = _record_birthdays(store, shop_id, frames["customers"], inputs, at)
     if new_birthdays and not dry_run:
         with store.transaction() as conn:
             ledger.add_inputs(conn, new_birthdays)
-        inputs_version = _mark.inputs_version(store, shop_id) if marking else None
+        inputs_version = _mark.inputs_version(store, shop_id)
         inputs = _inputs(store, shop_id)
     elif new_birthdays:  # a dry run derives what a real run would, birthdays seen now included
         inputs = sorted(
@@ -390,9 +414,12 @@ def sync(
     since = at - int(lookback.total_seconds() * 1_000_000)
     valid_until: int | None = None
     with store.transaction() as conn:
+        if not dry_run and not _redemptions.lock_points(conn, shop_id, inputs_version):
+            raise _InputsMoved  # a redemption landed since the read: derive again
+        gone = _redemptions.removed_customers(conn, shop_id) if not dry_run else set()
         generations = _redemptions.moved_generations(conn, shop_id)
         for customer_id in known:
-            if wanted is not None and customer_id not in wanted:
+            if (wanted is not None and customer_id not in wanted) or customer_id in gone:
                 continue
             mine = by_customer.get(customer_id, {})
             history = History(

@@ -38,7 +38,7 @@ from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows
+from shopsync.store import _consent, _engine, _incomplete, _privacy, _redemptions, _rows
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
     consent_history,
@@ -474,6 +474,9 @@ class Store:
     def _writing(c: Connection, shop_id: int) -> None:
         """Writers of one shop take turns: each reads what the one before it committed, so
         two that insert the same new record (two syncs, a sync and a webhook) both succeed.
+        Every writer of records takes it (upserts, deletions, erasures, consent): an upsert
+        reads the stored row and tombstones before it replaces the row, and a deletion, an
+        erasure or a consent change committed in between was undone (PostgreSQL).
         SQLite: the write transaction does it; PostgreSQL: a transaction advisory lock."""
         _engine.exclusive(c, f"shop:{shop_id}")
 
@@ -661,6 +664,9 @@ class Store:
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c, create=False)
             if shop_id != NO_SHOP:
+                self._writing(c, shop_id)
+                if kind is Customer:  # a loyalty sync under way writes them nothing more
+                    _redemptions.lock_points(c, shop_id)
                 at = _rows.to_micros(deleted_at or _now())
                 self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
             if kind is Order:
@@ -981,6 +987,8 @@ class Store:
         """
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
+            self._writing(c, shop_id)
+            _redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
             row = c.execute(
                 select(customers.c.email, customers.c.phone).where(
                     customers.c.shop_id == shop_id, customers.c.id == customer_id
@@ -1049,6 +1057,7 @@ class Store:
         """Delete every row of one shop (GDPR shop/redact, or an uninstall)."""
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
+            self._writing(c, shop_id)
             for table in metadata.sorted_tables:
                 if table is not shops and "shop_id" in table.c:
                     c.execute(table.delete().where(table.c.shop_id == shop_id))
@@ -1074,12 +1083,15 @@ class Store:
         source: str,
         now: dt.datetime | None = None,
         lift_suppression: bool = False,
+        suppressed_before: dt.datetime | None = None,
+        newer_only: bool = False,
     ) -> bool | None:
         """Record a consent that came from outside the platform (an imported list, a double
         opt-in) with its ``source``; see :func:`shopsync.store._consent.set_consent`."""
         shop_id = self.shop_id(platform, shop, create=False)
         at = _rows.to_micros(now or _now())
         with self.transaction() as conn:
+            self._writing(conn, shop_id)
             return _consent.set_consent(
                 conn,
                 shop_id,
@@ -1089,6 +1101,8 @@ class Store:
                 source=source,
                 at=at,
                 lift_suppression=lift_suppression,
+                suppressed_before=_rows.opt_micros(suppressed_before),
+                newer_only=newer_only,
             )
 
     def apply_customer_changes(
@@ -1110,6 +1124,7 @@ class Store:
         at = _rows.to_micros(now or _now())
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
+            self._writing(c, shop_id)
             return apply_changes(c, shop_id, changes, at)
 
     def suppressed_at(

@@ -85,10 +85,17 @@ def set_consent(
     source: str,
     at: int,
     lift_suppression: bool = False,
+    suppressed_before: int | None = None,
+    newer_only: bool = False,
 ) -> bool | None:
     """Record one channel's consent of a stored customer, without touching the record's
     ``updated_at`` (a later platform change must still replace the record). None when the
-    customer is not stored; False when the store already held exactly this consent."""
+    customer is not stored; False when the store already held exactly this consent.
+    ``lift_suppression`` lifts only a suppression recorded before ``suppressed_before``
+    (micros), when given: checked in the same statement, so an unsubscribe that lands after
+    the caller's check (a newer click) is never lifted with the older one. ``newer_only``
+    writes nothing (False) over a stored consent at least as recent, checked here under the
+    shop's lock: one that landed after the caller's own check (a sync page) stands."""
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}")
     old = conn.execute(
@@ -100,17 +107,23 @@ def set_consent(
     ).first()
     if old is None:
         return None
+    if newer_only and _held_newer(old, consent):
+        return False
     values = {
         f"{channel}_consent": consent.state.value,
         f"{channel}_opt_in": consent.opt_in_level.value,
         f"{channel}_consent_at": _rows.opt_micros(consent.updated_at),
     }
     if lift_suppression:
+        older = (
+            () if suppressed_before is None else (suppressions.c.created_at < suppressed_before,)
+        )
         conn.execute(
             suppressions.delete().where(
                 suppressions.c.shop_id == shop_id,
                 suppressions.c.customer_id == customer_id,
                 suppressions.c.channel == channel,
+                *older,
             )
         )
     if tuple(old) == tuple(values.values()):
@@ -140,6 +153,17 @@ def set_consent(
         )
     )
     return True
+
+
+def _held_newer(old: Any, new: MarketingConsent) -> bool:
+    """Whether the stored ``(state, opt_in_level, consent_at)`` is at least as recent as
+    ``new`` (a redacted customer's consent is never replaced)."""
+    state, _, at = old
+    if state == ConsentState.REDACTED.value:
+        return True
+    if state == _UNKNOWN or at is None:
+        return False
+    return new.updated_at is None or _rows.to_micros(new.updated_at) <= at
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,64 @@
 """What a redemption may spend, read inside the transaction that records it.
 
-The check and the record share one write transaction under a per-customer lock (the SQLite
-write lock, a PostgreSQL advisory lock), so two redemptions of one customer, in two threads
-or two processes, see each other: the second one counts the first even before the ledger
-has its entry.
+The check and the record share one write transaction under the shop's points lock (the
+SQLite write lock, a PostgreSQL advisory lock), so two redemptions of one customer, in two
+threads or two processes, see each other: the second one counts the first even before the
+ledger has its entry. A sync writes its entries under the same lock (:func:`lock_points`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, func, literal, null, select, union_all
 
 from shopsync.store._engine import exclusive
-from shopsync.store.schema import loyalty_inputs, loyalty_ledger
+from shopsync.store.schema import loyalty_inputs, loyalty_ledger, tombstones
 
 __all__ = [
     "latest_redemption",
     "lock_customer",
+    "lock_points",
     "moved_generations",
+    "removed_customers",
     "spendable",
 ]
 
 
 def lock_customer(conn: Connection, shop_id: int, customer_id: str) -> None:
-    """Hold this customer's points until the transaction ends."""
-    exclusive(conn, f"loyalty:{shop_id}:{customer_id}")
+    """Hold this customer's points until the transaction ends: the shop's points lock, the
+    one a :func:`shopsync.loyalty.sync` writing entries holds (see :func:`lock_points`)."""
+    lock_points(conn, shop_id)
+
+
+def lock_points(conn: Connection, shop_id: int, seen: list[Any] | None = None) -> bool:
+    """Hold the shop's points until the transaction ends; False if the shop's loyalty inputs
+    are no longer ``seen`` (:func:`shopsync.store._ledger_mark.inputs_version`).
+
+    A sync derives entries from inputs it read before it writes; a redemption committed in
+    between (it was activity, and spent points) was missing from a derivation that wrote
+    an expiry of the same points: they were spent twice. A sync writes under this lock
+    after checking that the inputs did not move, and derives again if they did; a
+    redemption checks and records under it, so it sees the sync's entries.
+    """
+    exclusive(conn, f"loyalty:{shop_id}")
+    if seen is None:
+        return True
+    query = select(func.count(), func.max(loyalty_inputs.c.id)).where(
+        loyalty_inputs.c.shop_id == shop_id
+    )
+    return [None if v is None else int(v) for v in conn.execute(query).one()] == seen
+
+
+def removed_customers(conn: Connection, shop_id: int) -> set[str]:
+    """Customers deleted or erased (tombstoned): a sync writes them no entries. Read under
+    :func:`lock_points`, which a deletion and an erasure of a customer take as well, so one
+    committed while the sync derived (from customers it read before) is seen here."""
+    query = select(tombstones.c.id).where(
+        tombstones.c.shop_id == shop_id, tombstones.c.resource == "customers"
+    )
+    return set(conn.execute(query).scalars())
 
 
 def latest_redemption(conn: Connection, shop_id: int, customer_id: str) -> int | None:

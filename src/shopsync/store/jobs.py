@@ -10,7 +10,9 @@ procrastinate and pgqueuer against it).
   thousands. A scheduled job carries its ``slot`` (the period it is for): many workers
   making the same schedule insert it once.
 - **Claim** runs in one transaction holding a store-wide advisory lock (:func:`exclusive`),
-  so two workers never both see "no job with this lock key is running" and start two.
+  so two workers never both see "no job with this lock key is running" and start two. It
+  writes the row only as it read it: a late worker's finish or heartbeat (no claim lock)
+  committed in between is not overwritten by a takeover.
   The claimed row becomes ``running``, ``locked_by`` the worker, ``locked_until`` a ttl
   ahead on the database's clock. Claims take milliseconds, so serialising them costs little
   (docs/scaling.md has the figures); the jobs themselves run in parallel.
@@ -155,10 +157,19 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
             if row is None:
                 return None
             now = int(row.now)
+            # A worker's finish or heartbeat (which take no claim lock) may have committed
+            # since the read: the row is written only as it was read, else read again.
+            as_read = (
+                jobs.c.id == row.id,
+                jobs.c.status == row.status,
+                jobs.c.attempts == row.attempts,
+                jobs.c.locked_by.is_not_distinct_from(row.locked_by),
+                jobs.c.locked_until.is_not_distinct_from(row.locked_until),
+            )
             if row.status == "running" and row.attempts >= row.max_attempts:
                 conn.execute(
                     update(jobs)
-                    .where(jobs.c.id == row.id)
+                    .where(*as_read)
                     .values(
                         status="failed",
                         finished_at=now,
@@ -168,9 +179,9 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
                     )
                 )
                 continue
-            conn.execute(
+            taken = conn.execute(
                 update(jobs)
-                .where(jobs.c.id == row.id)
+                .where(*as_read)
                 .values(
                     status="running",
                     attempts=jobs.c.attempts + 1,
@@ -178,6 +189,8 @@ def claim(store: Store, worker: str, ttl: float, kinds: tuple[str, ...] = ()) ->
                     locked_until=now + int(ttl * SECOND),
                 )
             )
+            if not taken.rowcount:
+                continue
             return Job(
                 int(row.id),
                 str(row.kind),

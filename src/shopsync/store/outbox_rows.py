@@ -104,13 +104,28 @@ def claim_row(store: Store, row_id: int, seen_attempts: int, attempts: int, at: 
 
 
 def settle_row(store: Store, row_id: int, at: int, **values: Any) -> None:
-    """Write a pending row's outcome (status, result, reason...), in its own transaction."""
+    """Write a pending row's outcome (status, result, reason...), in its own transaction.
+
+    A row cancelled while its delivery was under way (an unsubscribe or an erasure, which
+    take no apply lease, landed between the claim and the settle) and then sent is recorded
+    ``done``: the message went out. It keeps the cancellation's reason and gets no result
+    (an erasure cleared it, and must not see personal data come back)."""
     with store.transaction() as conn:
-        conn.execute(
+        settled = conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id, outbox.c.status == "pending")
             .values(updated_at=at, **values)
         )
+        if not settled.rowcount and values.get("status") == "done":
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == row_id,
+                    outbox.c.status == "cancelled",
+                    outbox.c.attempts == values["attempts"],  # this run's claim
+                )
+                .values(status="done", updated_at=at, finished_at=values.get("finished_at"))
+            )
 
 
 def existing_rows(store: Store) -> list[Any]:
