@@ -1,0 +1,40 @@
+"""What a generated shop looks like per platform: pinned, so moving the platform's habits
+out of the generator (into the emulator's generation profile) cannot change a byte."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from shopsync.testing import ShopState, generate_shop
+
+END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def digest(state: ShopState) -> str:
+    """sha256 over every record in id order, the deletions, the facts and the next ids."""
+    h = hashlib.sha256()
+    for table in (state.customers, state.orders, state.products):
+        for key in sorted(table):
+            h.update(table[key].model_dump_json().encode())
+    h.update(repr(sorted(state.deleted.items())).encode())
+    h.update(repr(sorted(state.product_facts.items())).encode())
+    h.update(repr(sorted(state.next_ids.items())).encode())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("shopify", "ddf1b5ccf7b1e4d0af098b0f29bdc79f9db09bfa7bfe7968df09f64e0a72b919"),
+        ("woocommerce", "71c7ba3af1c0ebe27b31475aee00fa1434e8f67f27569acf4cafd2d125b8c6a4"),
+        ("echo", "c361887a8facfd55a7ae4aa9480d9c6b30be9d103ee536333c5d92611100f34a"),  # no emulator installed under that name: the neutral profile
+    ],
+)
+def test_a_generated_shop_is_byte_identical(platform: str, expected: str) -> None:
+    state = generate_shop(
+        platform=platform, shop="pin.example", seed=3, customers=60, orders=240, end=END
+    )
+    assert digest(state) == expected
