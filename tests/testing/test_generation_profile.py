@@ -64,3 +64,17 @@ def test_a_profile_without_a_source_is_refused() -> None:
         GenerationProfile(order_sources=())
     with pytest.raises(ValueError, match="weight"):
         GenerationProfile(order_sources=(("web", 0.0),))
+
+
+def test_an_emulator_declaring_no_profile_gets_the_neutral_one_and_a_wrong_one_is_refused() -> None:
+    from shopsync.testing.profile import NEUTRAL, profile_of
+
+    class Plain:
+        pass
+
+    class Wrong:
+        generation = (("web", 1.0),)  # the sources alone, not a profile
+
+    assert profile_of(Plain) is NEUTRAL
+    with pytest.raises(TypeError, match=r"Wrong\.generation must be a GenerationProfile"):
+        profile_of(Wrong)

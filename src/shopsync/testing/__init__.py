@@ -26,6 +26,7 @@ from typing import Any
 from shopsync.errors import ConfigurationError
 from shopsync.testing.faults import FAULT_KINDS, Faults
 from shopsync.testing.generator import generate_shop
+from shopsync.testing.profile import profile_of
 from shopsync.testing.server import EmulatorServer, PlatformEmulator, Request, Response
 from shopsync.testing.shortcuts import add_customer, add_order
 from shopsync.testing.state import (
@@ -165,6 +166,7 @@ def emulate(
         products=products,
         currency=currency,
         end=end,
+        profile=profile_of(cls),
     )
     state.faults = faults if isinstance(faults, Faults) else Faults(**dict(faults or {}))
     emulator = cls(state, **options)
