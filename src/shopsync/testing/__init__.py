@@ -26,7 +26,7 @@ from typing import Any
 from shopsync.errors import ConfigurationError
 from shopsync.testing.faults import FAULT_KINDS, Faults
 from shopsync.testing.generator import generate_shop
-from shopsync.testing.profile import profile_of
+from shopsync.testing.profile import GenerationProfile, profile_of
 from shopsync.testing.server import EmulatorServer, PlatformEmulator, Request, Response
 from shopsync.testing.shortcuts import add_customer, add_order
 from shopsync.testing.state import (
@@ -49,6 +49,7 @@ __all__ = [
     "EmulatorServer",
     "Event",
     "Faults",
+    "GenerationProfile",
     "PlatformEmulator",
     "ProductFacts",
     "Request",

@@ -84,7 +84,7 @@ def _json_default(value: Any) -> Any:
 class PlatformEmulator(Protocol):
     """What a platform package provides to be served (see ``shopsync.emulators``).
 
-    It may also declare ``generation``, a :class:`~shopsync.testing.profile.GenerationProfile`
+    It may also declare ``generation``, a :class:`~shopsync.testing.GenerationProfile`
     of the platform's habits that :func:`~shopsync.testing.generate_shop` follows.
     """
 
