@@ -29,39 +29,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from typing import Any
-from urllib.parse import quote
 
+from _pg_bench import schema, started
 from sqlalchemy import create_engine, text
 
 ENGINES = ("jobs", "procrastinate", "pgqueuer")
-
-
-@contextlib.contextmanager
-def schema(base: str) -> Iterator[tuple[str, str]]:
-    """A fresh schema: ``(SQLAlchemy URL, libpq conninfo)`` whose search_path is it."""
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options={quote(f'-csearch_path={name}')}"
-    try:
-        yield url, url.replace("postgresql+psycopg://", "postgresql://", 1)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 # -- shopsync's jobs table ---------------------------------------------------------------
@@ -319,8 +298,11 @@ def _family(engine: str) -> str:
     return engine.split("@")[0]
 
 
-def _consume(family: str, args: tuple[Any, ...], out: Connection) -> None:
-    out.send(globals()[f"{family}_consume"](*args))
+def _consume(
+    family: str, url: str, conninfo: str, engine: str, worker: str, ready: Any, go: Any, out: Any
+) -> None:
+    consume = globals()[f"{family}_consume"]
+    out.send(consume(url, conninfo, engine, worker, ready, go))
 
 
 def _analyze(url: str) -> None:
@@ -338,28 +320,14 @@ def _analyze(url: str) -> None:
 
 def run_one(base: str, engine: str, count: int, consumers: int, history: int) -> dict[str, float]:
     family = _family(engine)
-    with schema(base) as (url, conninfo):
+    with schema(base) as url:
+        conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)  # libpq's form
         globals()[f"{family}_install"](url, conninfo, engine, history)
         enqueued = globals()[f"{family}_enqueue"](url, conninfo, engine, count)
         _analyze(url)
-        context = mp.get_context("spawn")
-        ready, go = context.Semaphore(0), context.Event()
-        pipes, procs = [], []
-        for n in range(consumers):
-            parent, child = context.Pipe()
-            args = (url, conninfo, engine, f"w{n}", ready, go)
-            proc = context.Process(target=_consume, args=(family, args, child))
-            proc.start()
-            pipes.append(parent)
-            procs.append(proc)
-        for _ in range(consumers):
-            ready.acquire()
-        t0 = time.perf_counter()
-        go.set()
-        results = [pipe.recv() for pipe in pipes]
-        drained = time.perf_counter() - t0
-        for proc in procs:
-            proc.join()
+        arglists = [(family, url, conninfo, engine, f"w{n}") for n in range(consumers)]
+        with started(_consume, arglists) as consuming:
+            results, drained = consuming.go()
     claims = sorted(c for r in results for c in r[0])
     finishes = [f for r in results for f in r[1]]
     ids = [i for r in results for i in r[2]]

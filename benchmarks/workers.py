@@ -21,31 +21,14 @@ import os
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
-from urllib.parse import quote
 
+from _pg_bench import schema, started
 from sqlalchemy import create_engine, text
 
 from shopsync.config import Config, ShopConfig, StoreConfig, WorkerConfig
 from shopsync.store import Store, jobs
-
-
-@contextlib.contextmanager
-def schema(base: str) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={name}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 def _drain(url: str, worker: str, ready: Any, go: Any, out: Connection) -> None:
@@ -74,23 +57,8 @@ def queue_figures(base: str, count: int, processes: int = 2) -> None:
             jobs.enqueue(store, "sync", f"shop{i}", "{}", f"sync:shop{i}")
         enqueued = time.perf_counter() - t0
         store.close()
-        context = mp.get_context("spawn")
-        pipes, procs = [], []
-        ready, go = context.Semaphore(0), context.Event()
-        for n in range(processes):
-            parent, child = context.Pipe()
-            proc = context.Process(target=_drain, args=(url, f"w{n}", ready, go, child))
-            proc.start()
-            pipes.append(parent)
-            procs.append(proc)
-        for _ in range(processes):
-            ready.acquire()
-        t0 = time.perf_counter()
-        go.set()
-        results = [pipe.recv() for pipe in pipes]
-        drained = time.perf_counter() - t0
-        for proc in procs:
-            proc.join()
+        with started(_drain, [(url, f"w{n}") for n in range(processes)]) as draining:
+            results, drained = draining.go()
     claims = [c for r in results for c in r[0]]
     finishes = [f for r in results for f in r[1]]
     print(
@@ -178,23 +146,9 @@ def sync_figures(base: str, shops: int, customers: int, orders: int, counts: lis
                 for name in config.shops:
                     enqueue(store, "sync", name, config=config)
                 store.close()
-                ready, go = context.Semaphore(0), context.Event()
-                pipes, procs = [], []
-                for _ in range(count):
-                    parent, child = context.Pipe()
-                    proc = context.Process(target=_work, args=(config, ready, go, child))
-                    proc.start()
-                    pipes.append(parent)
-                    procs.append(proc)
-                for _ in range(count):
-                    ready.acquire()
-                before = _written(url)
-                t0 = time.perf_counter()
-                go.set()
-                results = [pipe.recv() for pipe in pipes]
-                wall = time.perf_counter() - t0
-                for proc in procs:
-                    proc.join()
+                with started(_work, [(config,)] * count) as working:
+                    before = _written(url)
+                    results, wall = working.go()
                 time.sleep(1)  # the statistics collector reports with a small delay
                 rows = _written(url) - before
                 done = sum(r[1] for r in results)

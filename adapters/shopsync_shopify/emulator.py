@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from shopsync.testing.profile import GenerationProfile
 from shopsync.testing.routes import Handler, Route, RouteTable
 from shopsync.testing.server import Request, Response
 from shopsync_shopify import _emu_bulk as bulk_emu
@@ -118,6 +119,11 @@ class ShopifyEmulator:
     """
 
     platform: ClassVar[str] = "shopify"
+    generation: ClassVar[GenerationProfile] = GenerationProfile(
+        # an order's source_name: the online store, point of sale or a draft order
+        # (https://shopify.dev/docs/api/admin-rest/latest/resources/order, source_name)
+        order_sources=(("web", 0.86), ("pos", 0.06), ("shopify_draft_order", 0.08)),
+    )
 
     @classmethod
     def default_shop(cls, seed: int) -> str:

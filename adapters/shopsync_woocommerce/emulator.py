@@ -32,6 +32,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl
 
 from shopsync.models import Customer, Order, Product
+from shopsync.testing.profile import GenerationProfile
 from shopsync.testing.routes import Route, RouteTable
 from shopsync.testing.server import Request, Response
 from shopsync.testing.state import Event, ShopState, Subscription
@@ -83,6 +84,13 @@ class WooCommerceEmulator:
     """
 
     platform: ClassVar[str] = "woocommerce"
+    generation: ClassVar[GenerationProfile] = GenerationProfile(
+        # created_via: the storefront checkout or the admin screen; a product with one
+        # option is a "simple" product, with no variations (WooCommerce REST API, order
+        # properties and product "type": https://woocommerce.github.io/woocommerce-rest-api-docs/)
+        order_sources=(("checkout", 0.93), ("admin", 0.07)),
+        single_option_has_variant=False,
+    )
 
     @classmethod
     def default_shop(cls, seed: int) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from shopsync.errors import ConfigurationError
 from shopsync.testing.faults import FAULT_KINDS, Faults
 from shopsync.testing.generator import generate_shop
+from shopsync.testing.profile import GenerationProfile, profile_of
 from shopsync.testing.server import EmulatorServer, PlatformEmulator, Request, Response
 from shopsync.testing.shortcuts import add_customer, add_order
 from shopsync.testing.state import (
@@ -48,6 +49,7 @@ __all__ = [
     "EmulatorServer",
     "Event",
     "Faults",
+    "GenerationProfile",
     "PlatformEmulator",
     "ProductFacts",
     "Request",
@@ -165,6 +167,7 @@ def emulate(
         products=products,
         currency=currency,
         end=end,
+        profile=profile_of(cls),
     )
     state.faults = faults if isinstance(faults, Faults) else Faults(**dict(faults or {}))
     emulator = cls(state, **options)

@@ -21,7 +21,6 @@ __all__ = [
     "PRICE_SCALE",
     "REFUND_NOTES",
     "SMS_CONSENT",
-    "SOURCES",
     "STREETS",
     "VENDORS",
     "Category",
@@ -231,10 +230,6 @@ CARRIERS = (
     ("DHL Express", "https://www.dhl.com/en/express/tracking.html?AWB={}"),
 )
 CODES = (("WELCOME10", "0.10"), ("SAVE15", "0.15"), ("VIP20", "0.20"), ("SPRING10", "0.10"))
-SOURCES = {
-    "shopify": (("web", 0.86), ("pos", 0.06), ("shopify_draft_order", 0.08)),
-    "woocommerce": (("checkout", 0.93), ("admin", 0.07)),
-}
 REFUND_NOTES = ("Damaged in transit", "Changed mind", "Wrong size", "Goodwill", None)
 EMAIL_CONSENT = (
     (ConsentState.SUBSCRIBED, 0.42),

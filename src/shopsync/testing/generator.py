@@ -45,12 +45,12 @@ from shopsync.testing._catalogue import (
     LAST,
     PRICE_SCALE,
     SMS_CONSENT,
-    SOURCES,
     STREETS,
     VENDORS,
     Category,
 )
 from shopsync.testing._generator_orders import OrderMaker
+from shopsync.testing.profile import GenerationProfile, profile_for
 from shopsync.testing.state import ProductFacts, ShopState
 
 __all__ = ["generate_shop"]
@@ -90,10 +90,12 @@ def generate_shop(
     currency: str = "USD",
     end: dt.datetime | None = None,
     years: float = 3.0,
+    profile: GenerationProfile | None = None,
 ) -> ShopState:
     """A shop with exactly ``customers`` accounts, ``orders`` orders and ``products``
     products (a few of them deleted, as real shops have), all dated before ``end``
-    (default: today 00:00 UTC) and within ``years`` of it."""
+    (default: today 00:00 UTC) and within ``years`` of it; ``profile`` (default: the one
+    the ``platform``'s emulator declares) gives the platform's habits."""
     if min(customers, orders, products) < 0 or years <= 0:
         raise ValueError("counts must be >= 0 and years > 0")
     if orders and not products:
@@ -105,7 +107,11 @@ def generate_shop(
         end = dt.datetime(today.year, today.month, today.day, tzinfo=dt.timezone.utc)
     elif end.tzinfo is None:
         raise ValueError("end must be timezone-aware")
-    gen = _Generator(platform, shop, seed, currency, end.astimezone(dt.timezone.utc), years)
+    if profile is None:
+        profile = profile_for(platform)
+    gen = _Generator(
+        platform, shop, seed, currency, end.astimezone(dt.timezone.utc), years, profile
+    )
     collecting = gc.isenabled()
     gc.disable()  # millions of young objects, no cycles: the collector only costs time here
     try:
@@ -117,10 +123,18 @@ def generate_shop(
 
 class _Generator:
     def __init__(
-        self, platform: str, shop: str, seed: int, currency: str, end: dt.datetime, years: float
+        self,
+        platform: str,
+        shop: str,
+        seed: int,
+        currency: str,
+        end: dt.datetime,
+        years: float,
+        profile: GenerationProfile,
     ) -> None:
         self.rng = random.Random(seed)
         self.platform = platform
+        self.profile = profile
         self.shop = shop
         self.currency = currency
         self.end = end
@@ -224,8 +238,8 @@ class _Generator:
                 )
                 for j, (opt, mult) in enumerate(cat.options, 1)
             )
-            if self.platform == "woocommerce" and len(variants) == 1:
-                variants = ()  # a WooCommerce "simple" product has no variations
+            if len(variants) == 1 and not self.profile.single_option_has_variant:
+                variants = ()
             u = rng.uniform(0, 0.05) if rng.random() < 0.7 else rng.uniform(0, 0.8)
             created = self.when(u) if i else self.start  # the shop opens with one product
             status = self.pick((("active", 0.9), ("draft", 0.04), ("archived", 0.06)))
@@ -373,7 +387,7 @@ class _Generator:
         favourites: dict[int, list[int]] = {}
         stats: dict[int, list[Any]] = {}
         guest_emails: list[tuple[str, str, str]] = []
-        sources = SOURCES.get(self.platform, (("web", 1.0),))
+        sources = self.profile.order_sources
         for number, (u, idx) in enumerate(plans, 1001):
             created = self.when(u)
             if idx is not None:

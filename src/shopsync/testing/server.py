@@ -82,7 +82,11 @@ def _json_default(value: Any) -> Any:
 
 @runtime_checkable
 class PlatformEmulator(Protocol):
-    """What a platform package provides to be served (see ``shopsync.emulators``)."""
+    """What a platform package provides to be served (see ``shopsync.emulators``).
+
+    It may also declare ``generation``, a :class:`~shopsync.testing.GenerationProfile`
+    of the platform's habits that :func:`~shopsync.testing.generate_shop` follows.
+    """
 
     platform: ClassVar[str]
 
