@@ -10,10 +10,13 @@ nothing is written. A customer named in a referral goes through the full sync in
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shopsync.core import loyalty as rules
 from shopsync.core.actions import Action
-from shopsync.core.loyalty import Adjustment, BirthdayInput, History, Redemption
+from shopsync.core.loyalty import to_micros
+from shopsync.core.loyalty_actions import loyalty_actions
+from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
 from shopsync.core.policy import Policy
 from shopsync.store.ledger import customer_history, referral_check
 
@@ -36,7 +39,7 @@ def actions_for(
 ) -> list[Action]:
     from shopsync import loyalty as L
 
-    at = L._utc(as_of)
+    at = to_micros(as_of.astimezone(dt.timezone.utc))
     shop_id = store.shop_id(platform, shop, create=False)
     held, email, referrals = referral_check(store, shop_id, customer_id)
     if not held:
@@ -61,26 +64,10 @@ def actions_for(
         return list(result.actions)
     with_lines = bool(policy.loyalty.category_bonus.points)
     frames, inputs = customer_history(store, shop_id, customer_id, with_lines)
-    facts = L._facts_by_customer(frames, policy)
-    mine: dict[str, list[Any]] = {}
-    for r in inputs:
-        mine.setdefault(r.kind, []).append(r)
-    history = History(
-        customer_id,
-        tuple(facts.get(customer_id, ())),
-        tuple(
-            BirthdayInput(r.occurred_at, *L._month_day(r.data["birthday"]))
-            for r in mine.get("birthday", ())
-        ),
-        tuple(Redemption(r.key, r.occurred_at, r.data["points"]) for r in mine.get("redeem", ())),
-        tuple(
-            Adjustment(r.key, r.occurred_at, r.data["points"], r.data["reason"])
-            for r in mine.get("adjust", ())
-        ),
-        (),
+    facts = facts_by_customer(frames, policy)
+    history = history_of(
+        customer_id, facts.get(customer_id, ()), inputs_by_kind(inputs).get(customer_id, {})
     )
-    from shopsync.core import loyalty as rules
-
     derivation = rules.derive(history, policy.loyalty, at, currency=currency)
     since = at - int(lookback.total_seconds() * 1_000_000)
-    return L._actions(platform, shop, derivation, customer_id, policy, at, since)
+    return loyalty_actions(platform, shop, derivation, customer_id, policy, at, since)
