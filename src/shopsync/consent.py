@@ -6,7 +6,7 @@ see (MailPoet's own tables, Klaviyo's servers): see :mod:`shopsync_woocommerce.c
 store then gets consent from here, with the same meaning as a platform's (a
 :class:`~shopsync.models.ConsentState`, an opt-in level and a date) and its source recorded
 beside it. Platform records that say nothing about consent never erase what is recorded here
-(:func:`shopsync.store._consent.keep_known`).
+(:meth:`shopsync.store.Store.upsert` keeps what it knows).
 
 - :func:`import_consent` reads a CSV of ``email,state,date,source`` (an optional
   ``opt_in_level`` column). A row never overrides what the store learned later: a stored
