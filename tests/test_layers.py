@@ -191,3 +191,79 @@ def test_the_sql_count_sees_sql_in_strings_and_calls() -> None:
         "    return 'SELECT id FROM orders'\n"
     )
     assert layers.sql_lines(ast.parse(source)) == {3, 4, 5, 6, 8}
+
+
+_MUTATORS = {
+    "append",
+    "add",
+    "clear",
+    "discard",
+    "extend",
+    "insert",
+    "move_to_end",
+    "pop",
+    "popitem",
+    "remove",
+    "setdefault",
+    "update",
+}
+
+
+def _module_state_writes(tree: ast.Module) -> list[int]:
+    """Lines that change module-level state: a ``global`` statement, or a module-level name
+    written through (``NAME[k] = v``, ``del NAME[k]``, ``NAME.update(...)``, ``NAME.x = v``)."""
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+
+    def through(node: ast.AST) -> bool:
+        return isinstance(node, (ast.Subscript, ast.Attribute)) and (
+            isinstance(node.value, ast.Name) and node.value.id in names
+        )
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            lines.append(node.lineno)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            if any(through(t) for t in targets):
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _MUTATORS
+            and through(node.func)
+        ):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_core_keeps_no_module_level_state() -> None:
+    """A module-level cache in the core outlives the store it describes (``id(store)`` keys
+    are reused by new objects): state belongs to an object, such as :attr:`Store.memo`."""
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted((PACKAGE / "core").rglob("*.py"))
+        if (lines := _module_state_writes(ast.parse(path.read_text())))
+    }
+    assert found == {}, f"module-level state written in shopsync.core (module: lines): {found}"
+
+
+def test_the_state_check_sees_every_form_of_write() -> None:
+    source = (
+        "_CACHE = {}\n"
+        "TABLE = {'a': 1}\n"
+        "def f(key, local):\n"
+        "    _CACHE[key] = 1\n"
+        "    _CACHE.setdefault(key, 2)\n"
+        "    del _CACHE[key]\n"
+        "    global COUNT\n"
+        "    local[key] = TABLE['a']\n"
+        "    TABLE.get(key)\n"
+        "    _CACHE.hits += 1\n"
+    )
+    assert _module_state_writes(ast.parse(source)) == [4, 5, 6, 7, 10]

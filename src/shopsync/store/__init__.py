@@ -212,6 +212,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._shop_ids: dict[tuple[str, str], int] = {}
         self._shop_names: dict[int, tuple[str, str]] = {}
+        self.memo: dict[str, Any] = {}
+        """Values the layers above derive from this store's data and keep while it lives (the
+        planner's shop-wide statistics of the day), each under its owner's name. They die
+        with the object: a new Store, even at the address of a closed one, starts empty."""
         if migrate:
             self.migrate()
 
