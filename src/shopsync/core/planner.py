@@ -337,10 +337,10 @@ def _loyalty(
         return list(
             loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).actions
         )
-    from shopsync.core._loyalty_one import actions_for
-
     currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
-    return actions_for(store, policy, as_of, platform, shop, customer_id, currency=currency)
+    return loyalty.customer_actions(
+        store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
+    )
 
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:

@@ -18,10 +18,10 @@ refunds beyond the order total are written to the store's quarantine (resource
 (no new entries, still readable); when a platform merges customers and moves an order, the
 old owner's points for it are reversed by an ``adjust`` entry and the new owner earns them.
 
-The parts: :mod:`~shopsync.loyalty._derivation` (the ledger derived), ``_redemption``
-(points spent), ``_inputs`` (referrals, adjustments), ``_balances`` (reading the ledger),
-``_freshness`` (whether the ledger is current); the rules themselves are pure, in
-:mod:`shopsync.core.loyalty`.
+The parts: ``_derivation`` (the ledger derived), ``_redemption`` (points spent),
+``_inputs`` (referrals, adjustments), ``_balances`` (reading the ledger), ``_freshness``
+(whether the ledger is current), ``_notices`` (one customer's actions, for a re-plan); the
+rules themselves are pure, in :mod:`shopsync.core.loyalty` and its neighbours.
 
 Example::
 
@@ -46,6 +46,7 @@ from shopsync.loyalty._derivation import SyncResult, sync
 from shopsync.loyalty._freshness import bring_up_to_date, ledger_status, write_back_balance
 from shopsync.loyalty._histories import shop_currency
 from shopsync.loyalty._inputs import adjust, record_referral
+from shopsync.loyalty._notices import customer_actions
 from shopsync.loyalty._redemption import redeem
 from shopsync.loyalty._refs import CustomerRef
 
@@ -58,6 +59,7 @@ __all__ = [
     "adjust",
     "balance",
     "bring_up_to_date",
+    "customer_actions",
     "ledger_entries",
     "ledger_status",
     "record_referral",
