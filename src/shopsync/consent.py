@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from shopsync.errors import ConfigurationError, SignatureError
 from shopsync.models import ConsentState, Customer, MarketingConsent, OptInLevel
 from shopsync.outbox import signed_token, verify_signed_token
+from shopsync.outbox._unsubscribe import link_page
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -259,13 +260,6 @@ def subscribe_url(
     return f"{base_url}{sep}token={token}"
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:sans-serif;max-width:32em;margin:3em auto">
-<h1>{title}</h1><p>{text}</p>{form}</body></html>"""
-
-
 def subscribe_app(
     store: Store,
     secret: str | bytes | SecretStr,
@@ -279,17 +273,7 @@ def subscribe_app(
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         def answer(status: str, title: str, text: str, form: str = "") -> Iterator[bytes]:
-            body = _PAGE.format(title=title, text=text, form=form).encode()
-            start_response(
-                status,
-                [
-                    ("Content-Type", "text/html; charset=utf-8"),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store"),
-                    ("Referrer-Policy", "no-referrer"),
-                ],
-            )
-            return iter([body])
+            return link_page(start_response, status, title, text, form)
 
         if environ.get("PATH_INFO", "") != path:
             return answer("404 Not Found", "Not found", "There is nothing here.")

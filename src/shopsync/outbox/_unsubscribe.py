@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from shopsync.store import Store
 
 __all__ = [
+    "link_page",
     "record_unsubscribe",
     "signed_token",
     "unsubscribe_app",
@@ -153,6 +154,24 @@ _PAGE = """<!doctype html>
 <h1>{title}</h1><p>{text}</p>{form}</body></html>"""
 
 
+def link_page(
+    start_response: Callable[..., Any], status: str, title: str, text: str, form: str = ""
+) -> Iterator[bytes]:
+    """The small HTML page a link in an email opens (unsubscribe, double opt-in): never
+    cached, and no referrer, since the URL carries the customer's token."""
+    body = _PAGE.format(title=title, text=text, form=form).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+        ],
+    )
+    return iter([body])
+
+
 def unsubscribe_app(
     store: Store, secret: str | bytes | SecretStr, *, path: str = "/unsubscribe"
 ) -> Callable[..., Iterator[bytes]]:
@@ -167,17 +186,7 @@ def unsubscribe_app(
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         def answer(status: str, title: str, text: str, form: str = "") -> Iterator[bytes]:
-            body = _PAGE.format(title=title, text=text, form=form).encode()
-            start_response(
-                status,
-                [
-                    ("Content-Type", "text/html; charset=utf-8"),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store"),
-                    ("Referrer-Policy", "no-referrer"),
-                ],
-            )
-            return iter([body])
+            return link_page(start_response, status, title, text, form)
 
         if environ.get("PATH_INFO", "") != path:
             return answer("404 Not Found", "Not found", "There is nothing here.")
