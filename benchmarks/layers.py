@@ -79,11 +79,14 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
             else:
                 target = node.module or ""
             found.append(target)
-            # ``from shopsync.store import _rows`` imports the submodule _rows.
+            # ``from shopsync.store import _rows`` imports the submodule _rows (a module or a
+            # subpackage: ``from shopsync import loyalty``).
+            folder = PACKAGE.parent / target.replace(".", "/")
             found.extend(
                 f"{target}.{alias.name}"
                 for alias in node.names
-                if (PACKAGE.parent / target.replace(".", "/") / f"{alias.name}.py").exists()
+                if (folder / f"{alias.name}.py").exists()
+                or (folder / alias.name / "__init__.py").exists()
             )
     return found
 

@@ -17,6 +17,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "shopsync"
 STORE = PACKAGE / "store"
+ADAPTERS = ROOT / "adapters"
 
 
 def _layers() -> ModuleType:
@@ -101,6 +102,75 @@ def test_the_check_sees_every_form_of_use() -> None:
     assert len(_outside_store()) > 50 and not any(STORE in p.parents for p in _outside_store())
 
 
+def _private_store_uses(tree: ast.AST, module: str) -> list[int]:
+    """Lines that reach a private store module (``shopsync.store._x``) from ``module``: an
+    import in any form (relative ones resolved), a dotted attribute, or the name in a string
+    (``importlib.import_module("shopsync.store._engine")``)."""
+
+    def private(name: str) -> bool:
+        parts = name.split(".")
+        return parts[:2] == ["shopsync", "store"] and len(parts) > 2 and parts[2].startswith("_")
+
+    def dotted(node: ast.AST) -> str:
+        if isinstance(node, ast.Attribute):
+            return f"{dotted(node.value)}.{node.attr}"
+        return node.id if isinstance(node, ast.Name) else ""
+
+    lines = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: -node.level]
+                base = ".".join([*package, base] if base else package)
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Attribute):
+            names = [dotted(node)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]
+        if any(private(name) for name in names):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def _module_of(path: Path) -> str:
+    root = PACKAGE.parent if PACKAGE in path.parents else ADAPTERS
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts)  # a package's __init__ keeps its name: a relative import goes up one
+
+
+def test_no_module_outside_the_store_imports_a_private_store_module() -> None:
+    """The store's public modules (``store.leases``, ``store.times``, ``store.ledger``...) are
+    what the rest of shopsync and the adapters may use; ``store._x`` may change freely."""
+    paths = _outside_store() + sorted(ADAPTERS.rglob("*.py"))
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in paths
+        if (lines := _private_store_uses(ast.parse(path.read_text()), _module_of(path)))
+    }
+    assert found == {}, f"private store modules used outside src/shopsync/store/: {found}"
+
+
+def test_the_private_store_check_sees_every_form_of_use() -> None:
+    source = (
+        "from shopsync.store import Store, _rows\n"
+        "from shopsync.store._engine import Lease\n"
+        "import shopsync.store._privacy\n"
+        "def f():\n"
+        "    from ..store import _consent\n"
+        "    return shopsync.store._rows.to_micros\n"
+        "m = importlib.import_module('shopsync.store._engine')\n"
+        "from shopsync.store import Store, times\n"
+        "from shopsync.store.leases import Lease\n"
+        "from .store import ledger\n"
+    )
+    module = "shopsync.loyalty._derivation"  # ``..store`` is shopsync.store from here
+    assert _private_store_uses(ast.parse(source), module) == [1, 2, 3, 5, 6, 7]
+
+
 def test_no_sql_text_outside_the_store() -> None:
     """Raw SQL in strings (``text("SELECT ...")``, a WHERE fragment) is building SQL too."""
     figures = _layers().measure()
@@ -121,3 +191,79 @@ def test_the_sql_count_sees_sql_in_strings_and_calls() -> None:
         "    return 'SELECT id FROM orders'\n"
     )
     assert layers.sql_lines(ast.parse(source)) == {3, 4, 5, 6, 8}
+
+
+_MUTATORS = {
+    "append",
+    "add",
+    "clear",
+    "discard",
+    "extend",
+    "insert",
+    "move_to_end",
+    "pop",
+    "popitem",
+    "remove",
+    "setdefault",
+    "update",
+}
+
+
+def _module_state_writes(tree: ast.Module) -> list[int]:
+    """Lines that change module-level state: a ``global`` statement, or a module-level name
+    written through (``NAME[k] = v``, ``del NAME[k]``, ``NAME.update(...)``, ``NAME.x = v``)."""
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+
+    def through(node: ast.AST) -> bool:
+        return isinstance(node, (ast.Subscript, ast.Attribute)) and (
+            isinstance(node.value, ast.Name) and node.value.id in names
+        )
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            lines.append(node.lineno)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            if any(through(t) for t in targets):
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _MUTATORS
+            and through(node.func)
+        ):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_core_keeps_no_module_level_state() -> None:
+    """A module-level cache in the core outlives the store it describes (``id(store)`` keys
+    are reused by new objects): state belongs to an object, such as :attr:`Store.memo`."""
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted((PACKAGE / "core").rglob("*.py"))
+        if (lines := _module_state_writes(ast.parse(path.read_text())))
+    }
+    assert found == {}, f"module-level state written in shopsync.core (module: lines): {found}"
+
+
+def test_the_state_check_sees_every_form_of_write() -> None:
+    source = (
+        "_CACHE = {}\n"
+        "TABLE = {'a': 1}\n"
+        "def f(key, local):\n"
+        "    _CACHE[key] = 1\n"
+        "    _CACHE.setdefault(key, 2)\n"
+        "    del _CACHE[key]\n"
+        "    global COUNT\n"
+        "    local[key] = TABLE['a']\n"
+        "    TABLE.get(key)\n"
+        "    _CACHE.hits += 1\n"
+    )
+    assert _module_state_writes(ast.parse(source)) == [4, 5, 6, 7, 10]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shopsync.sinks._base import discount_of
-from shopsync.store import _rows
+from shopsync.store import times
 from shopsync.store.delivery import (
     marketing_sent,
     remember_policy,
@@ -113,7 +113,7 @@ def deferral(
 def _capped(store: Store, row: Any, moment: dt.datetime, policy: Policy) -> str | None:
     """The frequency cap as the planner applies it, against deliveries the outbox made."""
     cap = policy.frequency_cap
-    at = _rows.to_micros(moment)
+    at = times.to_micros(moment)
     window = cap.window_days * DAY_US
     sent = marketing_sent(
         store,
@@ -124,7 +124,7 @@ def _capped(store: Store, row: Any, moment: dt.datetime, policy: Policy) -> str 
         exclude_key=row.idempotency_key,
     )
     if len(sent) >= cap.max_emails:
-        again = _rows.from_micros(sent[len(sent) - cap.max_emails] + window)
+        again = times.from_micros(sent[len(sent) - cap.max_emails] + window)
         return (
             f"deferred by the frequency cap: {len(sent)} marketing emails in "
             f"{cap.window_days} days (at most {cap.max_emails}); allowed again after "
@@ -132,7 +132,7 @@ def _capped(store: Store, row: Any, moment: dt.datetime, policy: Policy) -> str 
         )
     gap = cap.email_hours * HOUR_US
     if sent and at - sent[-1] < gap:
-        again = _rows.from_micros(sent[-1] + gap)
+        again = times.from_micros(sent[-1] + gap)
         return (
             f"deferred by the frequency cap: another marketing email within "
             f"{cap.email_hours} hours; allowed again at {again.isoformat()}"  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ see (MailPoet's own tables, Klaviyo's servers): see :mod:`shopsync_woocommerce.c
 store then gets consent from here, with the same meaning as a platform's (a
 :class:`~shopsync.models.ConsentState`, an opt-in level and a date) and its source recorded
 beside it. Platform records that say nothing about consent never erase what is recorded here
-(:func:`shopsync.store._consent.keep_known`).
+(:meth:`shopsync.store.Store.upsert` keeps what it knows).
 
 - :func:`import_consent` reads a CSV of ``email,state,date,source`` (an optional
   ``opt_in_level`` column). A row never overrides what the store learned later: a stored
@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from shopsync.errors import ConfigurationError, SignatureError
 from shopsync.models import ConsentState, Customer, MarketingConsent, OptInLevel
 from shopsync.outbox import signed_token, verify_signed_token
+from shopsync.outbox._unsubscribe import link_page
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -266,13 +267,6 @@ def subscribe_url(
     return f"{base_url}{sep}token={token}"
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:sans-serif;max-width:32em;margin:3em auto">
-<h1>{title}</h1><p>{text}</p>{form}</body></html>"""
-
-
 def subscribe_app(
     store: Store,
     secret: str | bytes | SecretStr,
@@ -286,17 +280,7 @@ def subscribe_app(
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         def answer(status: str, title: str, text: str, form: str = "") -> Iterator[bytes]:
-            body = _PAGE.format(title=title, text=text, form=form).encode()
-            start_response(
-                status,
-                [
-                    ("Content-Type", "text/html; charset=utf-8"),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store"),
-                    ("Referrer-Policy", "no-referrer"),
-                ],
-            )
-            return iter([body])
+            return link_page(start_response, status, title, text, form)
 
         if environ.get("PATH_INFO", "") != path:
             return answer("404 Not Found", "Not found", "There is nothing here.")

@@ -23,14 +23,14 @@ __all__ = ["prune_audience"]
 def _allowed(
     store: Store, audience: AdAudience, platform: str, shop: str, policy: Policy | None
 ) -> set[str]:
-    from shopsync.outbox import _withheld  # the delivery-time consent check, exactly
+    from shopsync.outbox._attempts import withheld  # the delivery-time consent check, exactly
 
     shop_id = store.shop_id(platform, shop, create=False)
     if shop_id == NO_SHOP:
         return set()
     keys = set()
     for customer in store.iter(Customer, platform, shop):
-        if _withheld(store, shop_id, customer, policy) is not None:
+        if withheld(store, shop_id, customer, policy) is not None:
             continue
         row = audience_row(customer, platform=audience.platform)
         if row is not None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsync.core.loyalty import source_key
-from shopsync.store import Store, _rows
+from shopsync.store import Store, times
 from shopsync.store.review_rows import insert_reviews, review_rows
 
 __all__ = ["Review", "import_csv", "import_rows", "list_reviews", "record"]
@@ -66,7 +66,7 @@ def _row(
             raise ValueError(f"rating must be 1 to 5, got {rating}")
     else:
         rating = None
-    at = _rows.to_micros(reviewed_at.astimezone(dt.timezone.utc))
+    at = times.to_micros(reviewed_at.astimezone(dt.timezone.utc))
     cid, pid = str(customer_id).strip(), str(product_id).strip()
     key = source_key("review", review_id) if review_id else source_key("review", cid, pid, at)
     return {

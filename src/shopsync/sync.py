@@ -35,8 +35,8 @@ from shopsync.adapter import Adapter, Deletion, DeletionReader, Page, Resource, 
 from shopsync.errors import ShopSyncError, StoreError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
-from shopsync.store._engine import Lease, LeaseHeld, LeaseLost, acquire, release, renew
 from shopsync.store.errors import DatabaseError
+from shopsync.store.leases import Lease, LeaseHeld, LeaseLost, acquire, release, renew
 
 __all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceReport", "SyncReport", "SyncRunning", "sync"]
 

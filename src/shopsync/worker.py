@@ -38,9 +38,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shopsync.config import JOB_KINDS, Config, ShopConfig
 from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError, StoreError
 from shopsync.store import Store, jobs
-from shopsync.store._engine import default_holder
 from shopsync.store.errors import DatabaseError as SQLAlchemyError  # issue 18: no SQLAlchemy here
 from shopsync.store.jobs import Job
+from shopsync.store.leases import default_holder
 
 __all__ = ["KINDS", "JobRefused", "WorkerReport", "enqueue", "enqueue_on_result", "run", "tick"]
 

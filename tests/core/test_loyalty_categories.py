@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 import shopsync
 from shopsync import loyalty
-from shopsync.core._loyalty_one import actions_for
 from shopsync.store import Store
 from shopsync.store.schema import line_items
 from tests.sync.emulated import FAST_RETRIES, emulated
@@ -68,6 +67,15 @@ def test_one_customer_replanned_sees_the_same_categories(synced: tuple[Store, st
     assert keyed, "no category award in the last 400 days"
     customer_id = next(iter(keyed.values())).customer_id
     currency = loyalty.shop_currency(store, platform, shop, POLICY) or ""
-    one = actions_for(store, POLICY, END, platform, shop, customer_id, lookback, currency=currency)
+    one = loyalty.customer_actions(
+        store,
+        platform,
+        shop,
+        customer_id,
+        as_of=END,
+        policy=POLICY,
+        currency=currency,
+        lookback=lookback,
+    )
     mine = {k for k, a in keyed.items() if a.customer_id == customer_id}
     assert mine <= {a.idempotency_key for a in one}

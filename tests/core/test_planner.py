@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -211,3 +213,47 @@ def test_planning_an_unknown_shop_writes_nothing(store: Store) -> None:
     assert store.shops() == []
     assert len(plan_customer(store, policy(), T0, P, "unknown.example", "1")) == 0
     assert store.shops() == []
+
+
+def _rhythm_shop(gap_days: int) -> list[Any]:
+    """Two repeat buyers whose second order came ``gap_days`` after the first, and a one-time
+    buyer whose order (the newest of the shop) was 61 days before T0."""
+    records: list[Any] = [customer("r1"), customer("r2"), customer("solo")]
+    for cid in ("r1", "r2"):
+        first = T0 - 700 * DAY
+        records += [order(f"{cid}-a", cid, first), order(f"{cid}-b", cid, first + gap_days * DAY)]
+    return [*records, order("solo-1", "solo", T0 - 61 * DAY)]
+
+
+def test_a_store_at_the_address_of_a_closed_one_gets_its_own_shop_statistics(
+    tmp_path: Path,
+) -> None:
+    """The shop-wide statistics were cached by ``id(store)``: CPython gives a new object the
+    address of one just freed, so a store opened where a closed one lived (same URL, the same
+    newest order) was handed the closed store's statistics."""
+    rules = policy(winback={"min_repeat_customers": 2, "alive_threshold": 0})
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    for _ in range(20):
+        (tmp_path / "shop.db").unlink(missing_ok=True)
+        old = Store(url)
+        old.upsert(_rhythm_shop(gap_days=10))  # one-time buyers lapse after 60 days
+        assert kinds(plan_customer(old, rules, T0, P, S, "solo")) == ["winback"]
+        address, kept = id(old), vars(old)  # its parts outlive it: the object's slot is freed last
+        old.close()
+        del old
+        (tmp_path / "shop.db").unlink()
+        new = Store(url)
+        if id(new) == address:
+            break
+        new.close()
+    else:
+        pytest.fail("CPython did not reuse the address: the case this test is about never arose")
+    del kept
+    control = Store(f"sqlite:///{tmp_path / 'control.db'}")  # what this data plans alone
+    control.upsert(_rhythm_shop(gap_days=200))  # one-time buyers lapse after 300 days
+    assert kinds(plan_customer(control, rules, T0, P, S, "solo")) == []
+    control.close()
+    new.upsert(_rhythm_shop(gap_days=200))
+    assert kinds(plan(new, rules, T0), "solo") == []
+    assert kinds(plan_customer(new, rules, T0, P, S, "solo")) == []
+    new.close()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from shopsync.core.features import DAY_US, counts_as_purchase, shop_currency
-from shopsync.store import _rows
+from shopsync.store import times
 from shopsync.store.read import read_shop
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ _UNIT = 10_000  # ten-thousandths, the store's money scale
 def to_us(value: dt.datetime) -> int:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
-    return int(_rows.to_micros(value.astimezone(dt.timezone.utc)))
+    return int(times.to_micros(value.astimezone(dt.timezone.utc)))
 
 
 @dataclass

@@ -1,86 +1,60 @@
-"""The loyalty notices of one customer, without reading the whole shop.
+"""The loyalty notices of one customer, from that customer's own frames.
 
 :func:`shopsync.loyalty.sync` reads every order of the shop, because referrals tie customers
-together. For a customer who takes part in no referral, their own orders, refunds and
-loyalty inputs decide everything, so this reads only those and runs the same rules
-(:func:`shopsync.core.loyalty.derive`) and the same action builder, in ``dry_run`` spirit:
-nothing is written. A customer named in a referral goes through the full sync instead.
+together. For a customer who takes part in no referral (:func:`in_a_referral` tells), their
+own orders, refunds and loyalty inputs decide everything, so the caller reads only those
+(:func:`shopsync.store.ledger.customer_history`) and this runs the same rules
+(:func:`shopsync.core.loyalty.derive`) and the same action builder as the shop-wide
+derivation. Pure: frames and rows in, actions out; nothing is read or written here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
+import polars as pl
+
+from shopsync.core import loyalty as rules
 from shopsync.core.actions import Action
-from shopsync.core.loyalty import Adjustment, BirthdayInput, History, Redemption
+from shopsync.core.loyalty_actions import loyalty_actions
+from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
 from shopsync.core.policy import Policy
-from shopsync.store.ledger import customer_history, referral_check
 
-if TYPE_CHECKING:
-    from shopsync.store import Store
-
-__all__ = ["actions_for"]
+__all__ = ["actions_for", "in_a_referral"]
 
 
-def actions_for(
-    store: Store,
-    policy: Policy,
-    as_of: dt.datetime,
-    platform: str,
-    shop: str,
-    customer_id: str,
-    lookback: dt.timedelta = dt.timedelta(days=7),
-    *,
-    currency: str,
-) -> list[Action]:
-    from shopsync import loyalty as L
-
-    at = L._utc(as_of)
-    shop_id = store.shop_id(platform, shop, create=False)
-    held, email, referrals = referral_check(store, shop_id, customer_id)
-    if not held:
-        return []  # not (or no longer) a customer: sync would not derive anything
-    involved = any(
+def in_a_referral(customer_id: str, email: str | None, referrals: Iterable[Any]) -> bool:
+    """Whether the customer is the advocate or the friend (by id or email) of a referral;
+    ``referrals`` are input rows with ``customer_id`` (the advocate) and ``data``."""
+    return any(
         r.customer_id == customer_id
         or (r.data or {}).get("friend_id") == customer_id
         or (email is not None and (r.data or {}).get("friend_email") == email)
         for r in referrals
     )
-    if involved:
-        result = L.sync(
-            store,
-            platform,
-            shop,
-            as_of=as_of,
-            policy=policy,
-            customer_ids=[customer_id],
-            dry_run=True,
-            lookback=lookback,
-        )
-        return list(result.actions)
-    with_lines = bool(policy.loyalty.category_bonus.points)
-    frames, inputs = customer_history(store, shop_id, customer_id, with_lines)
-    facts = L._facts_by_customer(frames, policy)
-    mine: dict[str, list[Any]] = {}
-    for r in inputs:
-        mine.setdefault(r.kind, []).append(r)
-    history = History(
-        customer_id,
-        tuple(facts.get(customer_id, ())),
-        tuple(
-            BirthdayInput(r.occurred_at, *L._month_day(r.data["birthday"]))
-            for r in mine.get("birthday", ())
-        ),
-        tuple(Redemption(r.key, r.occurred_at, r.data["points"]) for r in mine.get("redeem", ())),
-        tuple(
-            Adjustment(r.key, r.occurred_at, r.data["points"], r.data["reason"])
-            for r in mine.get("adjust", ())
-        ),
-        (),
-    )
-    from shopsync.core import loyalty as rules
 
+
+def actions_for(
+    frames: dict[str, pl.DataFrame],
+    inputs: Iterable[Any],
+    policy: Policy,
+    at: int,
+    platform: str,
+    shop: str,
+    customer_id: str,
+    *,
+    currency: str,
+    lookback: dt.timedelta = dt.timedelta(days=7),
+) -> list[Action]:
+    """The loyalty actions due for the customer at ``at`` (micros): ``frames`` holds their
+    orders and refunds (and line product types when categories earn bonuses), ``inputs``
+    their loyalty inputs, oldest first."""
+    facts = facts_by_customer(frames, policy)
+    history = history_of(
+        customer_id, facts.get(customer_id, ()), inputs_by_kind(inputs).get(customer_id, {})
+    )
     derivation = rules.derive(history, policy.loyalty, at, currency=currency)
     since = at - int(lookback.total_seconds() * 1_000_000)
-    return L._actions(platform, shop, derivation, customer_id, policy, at, since)
+    return loyalty_actions(platform, shop, derivation, customer_id, policy, at, since)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from shopsync.store import _rows
+from shopsync.store import times
 from shopsync.store.read import feature_tables
 from shopsync.store.schema import MONEY_SCALE
 
@@ -133,7 +133,7 @@ def read_inputs(
 ) -> dict[str, pl.DataFrame]:
     """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
     shop_id = int(store.shop_id(platform, shop, create=False))
-    return feature_tables(store, shop_id, int(_rows.to_micros(as_of)))
+    return feature_tables(store, shop_id, int(times.to_micros(as_of)))
 
 
 def shop_currency(orders: pl.DataFrame) -> str | None:
@@ -148,7 +148,7 @@ def compute_features(
     frames: dict[str, pl.DataFrame], as_of: dt.datetime, *, currency: str | None = None
 ) -> pl.DataFrame:
     """The feature frame from :func:`read_inputs`' frames (pure: no I/O)."""
-    at = int(_rows.to_micros(as_of))
+    at = int(times.to_micros(as_of))
     currency = currency or shop_currency(frames["orders"]) or ""
 
     refunds = (

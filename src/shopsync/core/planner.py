@@ -176,8 +176,22 @@ def _merge(at: dt.datetime, parts: list[Plan], shops: tuple[tuple[str, str], ...
 
 # -- the shop-wide context, cached per day ------------------------------------------------------
 
-_CACHE: OrderedDict[tuple[Any, ...], ShopContext] = OrderedDict()
-_CACHE_SIZE = 8
+
+class _Contexts(OrderedDict[tuple[Any, ...], ShopContext]):
+    """The shop-wide contexts of one store, the most recently used last (at most ``SIZE``).
+
+    Owned by the store object (:attr:`Store.memo`), never by this module: a cache keyed by
+    ``id(store)`` handed a new store the statistics of a closed one that had lived at the
+    same address, and kept every store's frames alive after the store was gone.
+    """
+
+    SIZE = 8
+
+    @classmethod
+    def of(cls, store: Store) -> _Contexts:
+        found = store.memo.setdefault("planner.contexts", cls())
+        assert isinstance(found, cls)
+        return found
 
 
 def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any, ...]:
@@ -196,17 +210,16 @@ def _context(
 ) -> ShopContext:
     start = day_start(at)
     key = (
-        id(store),
-        str(store.engine.url),
         platform,
         shop,
         policy.model_dump_json(),
         start,
         _fingerprint(store, platform, shop, start),
     )
-    found = _CACHE.get(key)
+    cache = _Contexts.of(store)
+    found = cache.get(key)
     if found is not None:
-        _CACHE.move_to_end(key)
+        cache.move_to_end(key)
         return found
     if frames is None:
         frames = load(
@@ -219,9 +232,9 @@ def _context(
             advocates=False,
         )
     ctx = shop_context(frames, policy)
-    _CACHE[key] = ctx
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    cache[key] = ctx
+    while len(cache) > _Contexts.SIZE:
+        cache.popitem(last=False)
     return ctx
 
 
@@ -324,26 +337,25 @@ def _loyalty(
         return list(
             loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).actions
         )
-    from shopsync.core._loyalty_one import actions_for
-
     currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
-    return actions_for(store, policy, as_of, platform, shop, customer_id, currency=currency)
-
-
-_CURRENCY: dict[tuple[Any, ...], str] = {}
+    return loyalty.customer_actions(
+        store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
+    )
 
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:
-    """The loyalty program's shop currency (the one most orders use), kept per data version."""
+    """The loyalty program's shop currency (the one most orders use), kept per data version
+    in the store object's memo (see :class:`_Contexts` for why not in this module)."""
     from shopsync import loyalty
 
     newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
-    key = (id(store), str(store.engine.url), platform, shop, newest)
-    if key not in _CURRENCY:
-        if len(_CURRENCY) > 64:
-            _CURRENCY.clear()
-        _CURRENCY[key] = loyalty.shop_currency(store, platform, shop, policy) or ""
-    return _CURRENCY[key]
+    known: dict[tuple[Any, ...], str] = store.memo.setdefault("planner.currency", {})
+    key = (platform, shop, newest)
+    if key not in known:
+        if len(known) > 64:
+            known.clear()
+        known[key] = loyalty.shop_currency(store, platform, shop, policy) or ""
+    return known[key]
 
 
 def _with_recommendations(

@@ -15,10 +15,10 @@ The rule, as the review apps run it (research retention §3 and §8):
   An order with nothing left gets no request (Klaviyo's "Excluded");
 - **one request and one reminder per order**: keys ``review_request:{shop}:{order}`` and
   ``review_reminder:{shop}:{order}``; the reminder comes ``reminder_days`` after the
-  outbox *delivered* the request (its message stage, see :mod:`shopsync.store._delivered`),
-  never for a request that was not sent (a first plan on a fresh store, a request held by
-  consent or the frequency cap, an email that keeps failing), and only if none of the
-  requested products was reviewed since;
+  outbox *delivered* the request (its message stage, read as ``requests_delivered`` of
+  :class:`shopsync.store.read.ShopRead`), never for a request that was not sent (a first
+  plan on a fresh store, a request held by consent or the frequency cap, an email that
+  keeps failing), and only if none of the requested products was reviewed since;
 - **not late**: a request (or reminder) more than ``max_late_days`` past its due date is
   dropped, so the first plan on an old store does not ask about old orders; and once the
   reminder is due the request itself is no longer planned (like win-back stages, only the

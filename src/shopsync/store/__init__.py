@@ -38,7 +38,7 @@ from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _incomplete, _privacy, _redemptions, _rows
+from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, redemptions
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
     consent_history,
@@ -212,6 +212,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._shop_ids: dict[tuple[str, str], int] = {}
         self._shop_names: dict[int, tuple[str, str]] = {}
+        self.memo: dict[str, Any] = {}
+        """Values the layers above derive from this store's data and keep while it lives (the
+        planner's shop-wide statistics of the day), each under its owner's name. They die
+        with the object: a new Store, even at the address of a closed one, starts empty."""
         if migrate:
             self.migrate()
 
@@ -666,7 +670,7 @@ class Store:
             if shop_id != NO_SHOP:
                 self._writing(c, shop_id)
                 if kind is Customer:  # a loyalty sync under way writes them nothing more
-                    _redemptions.lock_points(c, shop_id)
+                    redemptions.lock_points(c, shop_id)
                 at = _rows.to_micros(deleted_at or _now())
                 self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
             if kind is Order:
@@ -988,7 +992,7 @@ class Store:
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
             self._writing(c, shop_id)
-            _redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
+            redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
             row = c.execute(
                 select(customers.c.email, customers.c.phone).where(
                     customers.c.shop_id == shop_id, customers.c.id == customer_id

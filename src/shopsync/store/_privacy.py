@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,6 @@ __all__ = [
     "Tombstone",
     "email_token",
     "erase_mentions",
-    "existing_key",
     "export_extras",
     "last_activity",
     "lift_tombstones",
@@ -121,18 +120,6 @@ def email_token(email: str) -> str:
     can still be matched by whoever has the address, so erasure replaces it too."""
     digest = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
     return f"email-sha256:{digest[:32]}"
-
-
-def existing_key(conn: Connection, shop_id: int, keys: Sequence[str]) -> str | None:
-    """The first of ``keys`` already recorded as a loyalty input of the shop."""
-    found = set(
-        conn.execute(
-            select(loyalty_inputs.c.key).where(
-                loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.key.in_(list(keys))
-            )
-        ).scalars()
-    )
-    return next((k for k in keys if k in found), None)
 
 
 # Columns where a key or a payload may carry an e-mail address: keys derived from a referral

@@ -28,8 +28,10 @@ from shopsync.models import (
     quantity_from_units,
 )
 from shopsync.store.schema import MONEY_SCALE, QUANTITY_SCALE
+from shopsync.store.times import from_micros as from_micros
+from shopsync.store.times import opt_micros as opt_micros
+from shopsync.store.times import to_micros as to_micros
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _UNIT = Decimal(10) ** MONEY_SCALE
 _QUANTITY_UNIT = Decimal(10) ** QUANTITY_SCALE
 
@@ -37,20 +39,6 @@ _QUANTITY_UNIT = Decimal(10) ** QUANTITY_SCALE
 def digest(record: Customer | Order | Product) -> str:
     """A fingerprint of a record's content: tells two versions with one ``updated_at`` apart."""
     return hashlib.blake2b(record.model_dump_json().encode(), digest_size=16).hexdigest()
-
-
-def to_micros(value: dt.datetime) -> int:
-    """Microseconds since the epoch, exact (no float)."""
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def opt_micros(value: dt.datetime | None) -> int | None:
-    return None if value is None else to_micros(value)
-
-
-def from_micros(value: int | None) -> dt.datetime | None:
-    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
 
 
 def to_units(money: Money | None) -> int | None:

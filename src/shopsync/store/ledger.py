@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
 
 from shopsync.store import insert_ignoring_duplicates
+from shopsync.store._privacy import email_token
 from shopsync.store.read import (
     LINE_PRODUCT_TYPE,
     LOYALTY_ORDERS,
@@ -41,6 +42,8 @@ __all__ = [
     "contact_rows",
     "customer_entries",
     "customer_history",
+    "email_token",
+    "existing_input_key",
     "input_data",
     "input_rows",
     "moved_order_points",
@@ -73,6 +76,18 @@ def input_rows(store: Store, shop_id: int) -> list[Any]:
                 .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key)
             )
         )
+
+
+def existing_input_key(conn: Connection, shop_id: int, keys: Sequence[str]) -> str | None:
+    """The first of ``keys`` already recorded as a loyalty input of the shop."""
+    found = set(
+        conn.execute(
+            select(loyalty_inputs.c.key).where(
+                loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.key.in_(list(keys))
+            )
+        ).scalars()
+    )
+    return next((k for k in keys if k in found), None)
 
 
 def input_data(conn: Connection, shop_id: int, key: str) -> Any | None:

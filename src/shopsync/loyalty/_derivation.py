@@ -1,0 +1,292 @@
+"""Deriving the points ledger: :func:`sync` runs the pure rules over the shop and appends
+what is new.
+
+The ledger (table ``loyalty_ledger``) is append-only and derived: every entry has a unique
+source key, so running the derivation again, or after a crash, adds nothing twice. Bad input
+(an order in another currency, a negative order, a refund beyond the order) goes to the
+store's quarantine (resource ``"loyalty"``) with the reason; the derivation goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import polars as pl
+
+from shopsync.adapter import Rejected
+from shopsync.core import loyalty as rules
+from shopsync.core.actions import Action
+from shopsync.core.loyalty import Bonus, Entry, LoyaltyError, Referral, ReferralOutcome
+from shopsync.core.loyalty_actions import loyalty_actions
+from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
+from shopsync.core.policy import Policy
+from shopsync.loyalty._histories import new_birthdays, people, shop_currency
+from shopsync.loyalty._refs import now_micros, utc_micros
+from shopsync.store import Store, ledger, ledger_mark, redemptions
+from shopsync.store.errors import IntegrityError
+from shopsync.store.ledger import Connection
+from shopsync.store.read import loyalty_tables
+
+__all__ = ["SyncResult", "sync"]
+
+_FLUSH = 50_000
+_CLOCK_SLACK = 5 * 60 * 1_000_000  # micros: a clock a few minutes off is not "the future"
+
+
+@dataclass
+class SyncResult:
+    added: int = 0
+    """Entries appended to the ledger by this run."""
+    derived: int = 0
+    """Entries the rules produced (added + already there)."""
+    customers: int = 0
+    quarantined: int = 0
+    referrals: list[ReferralOutcome] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    tiers: dict[str, str | None] = field(default_factory=dict)
+    """Tier each derived customer holds at ``as_of`` (None: no tier)."""
+
+
+def sync(
+    store: Store,
+    platform: str,
+    shop: str,
+    *,
+    as_of: dt.datetime,
+    policy: Policy | None = None,
+    customer_ids: Iterable[str] | None = None,
+    lookback: dt.timedelta = dt.timedelta(days=7),
+    dry_run: bool = False,
+) -> SyncResult:
+    """Append every ledger entry due by ``as_of`` and return the loyalty actions due.
+
+    Actions are those whose moment falls in ``(as_of - lookback, as_of]`` (awards, tier
+    promotions), and expiry warnings whose warning date has passed while the expiry has not.
+    Their idempotency keys let a planner run every day without sending anything twice.
+    ``dry_run`` derives everything and writes nothing (no entries, no quarantine).
+    A redemption or another input recorded while it derives makes it derive again.
+    """
+    ids = None if customer_ids is None else list(customer_ids)
+    for _ in range(4):
+        try:
+            return _sync(store, platform, shop, as_of, policy, ids, lookback, dry_run)
+        except _InputsMoved:
+            continue
+    raise LoyaltyError("loyalty inputs kept changing while the ledger was derived; run it again")
+
+
+class _InputsMoved(Exception):
+    """The loyalty inputs changed between their read and the write of the entries."""
+
+
+def _sync(
+    store: Store,
+    platform: str,
+    shop: str,
+    as_of: dt.datetime,
+    policy: Policy | None,
+    customer_ids: list[str] | None,
+    lookback: dt.timedelta,
+    dry_run: bool,
+) -> SyncResult:
+    policy = policy or Policy()
+    result = SyncResult()
+    if not policy.loyalty.enabled:
+        return result
+    at = utc_micros(as_of)
+    if not dry_run and at > now_micros() + _CLOCK_SLACK:
+        # Entries dated ahead would approve, expire and spend points before their time.
+        raise LoyaltyError(
+            f"as_of {as_of.isoformat()} is in the future; only a dry_run may look ahead"
+        )
+    shop_id = store.shop_id(platform, shop)
+    # read before the inputs: a change while deriving leaves the mark behind (stale)
+    marking = not dry_run and customer_ids is None
+    version = ledger_mark.data_version(store, shop_id) if marking else None
+    currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
+    settings = policy.loyalty
+    frames = loyalty_tables(store, shop_id, with_lines=bool(settings.category_bonus.points))
+    facts = facts_by_customer(frames, policy)
+    inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing
+    inputs = ledger.input_rows(store, shop_id)
+    birthdays = new_birthdays(shop_id, frames["customers"], inputs, at)
+    if birthdays and not dry_run:
+        with store.transaction() as conn:
+            ledger.add_inputs(conn, birthdays)
+        inputs_version = ledger_mark.inputs_version(store, shop_id)
+        inputs = ledger.input_rows(store, shop_id)
+    elif birthdays:  # a dry run derives what a real run would, birthdays seen now included
+        inputs = sorted(
+            inputs + [SimpleNamespace(**row) for row in birthdays],
+            key=lambda r: (r.occurred_at, r.key),
+        )
+
+    referrals = [
+        Referral(
+            r.key,
+            r.customer_id,
+            r.occurred_at,
+            r.data.get("friend_id"),
+            r.data.get("friend_email"),
+            r.data.get("ip"),
+        )
+        for r in inputs
+        if r.kind == "referral"
+    ]
+    bonuses: dict[str, list[Bonus]] = {}
+    if referrals:
+        emails = {
+            e: cid
+            for cid, e in frames["customers"]
+            .select("id", "email")
+            .filter(pl.col("email").is_not_null())
+            .iter_rows()
+        }
+        involved = {r.advocate_id for r in referrals} | {
+            r.friend_id for r in referrals if r.friend_id
+        }
+        involved |= {emails[r.friend_email] for r in referrals if r.friend_email in emails}
+        outcomes, bonuses = rules.judge_referrals(
+            referrals,
+            people(store, shop_id, involved),
+            facts,
+            emails,
+            settings,
+            at,
+            currency=currency,
+        )
+        result.referrals = outcomes
+
+    by_customer = inputs_by_kind(inputs)
+
+    wanted = set(customer_ids) if customer_ids is not None else None
+    known = frames["customers"]["id"].to_list()
+    del frames
+    entry_rows: list[dict[str, Any]] = []
+    notes: list[rules.Note] = []
+    recorded = now_micros()
+    since = at - int(lookback.total_seconds() * 1_000_000)
+    valid_until: int | None = None
+    with store.transaction() as conn:
+        if not dry_run and not redemptions.lock_points(conn, shop_id, inputs_version):
+            raise _InputsMoved  # a redemption landed since the read: derive again
+        gone = redemptions.removed_customers(conn, shop_id) if not dry_run else set()
+        generations = redemptions.moved_generations(conn, shop_id)
+        for customer_id in known:
+            if (wanted is not None and customer_id not in wanted) or customer_id in gone:
+                continue
+            history = history_of(
+                customer_id,
+                facts.pop(customer_id, ()),
+                by_customer.get(customer_id, {}),
+                bonuses.get(customer_id, ()),
+            )
+            derivation = rules.derive(history, settings, at, currency=currency)
+            if derivation.next_change is not None:
+                valid_until = min(valid_until or derivation.next_change, derivation.next_change)
+            result.tiers[customer_id] = derivation.tier
+            result.customers += 1
+            result.derived += len(derivation.entries)
+            notes += derivation.notes
+            result.actions += loyalty_actions(
+                platform, shop, derivation, customer_id, policy, at, since
+            )
+            if not dry_run:
+                entry_rows += [
+                    _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
+                ]
+                if len(entry_rows) >= _FLUSH:
+                    result.added += ledger.add_entries(conn, entry_rows)
+                    entry_rows = []
+        if not dry_run:
+            result.added += ledger.add_entries(conn, entry_rows)
+            result.added += _reverse_moved_orders(conn, shop_id, at, recorded)
+    if dry_run:
+        return result
+    if marking and at <= recorded:  # a ledger written ahead of the clock is a guess
+        state = {
+            "data": version,
+            "inputs": inputs_version,
+            "valid_until": valid_until,
+            "loyalty": settings.model_dump(mode="json"),
+            "currency": policy.currency,
+        }
+        for attempt in (1, 2):  # two first marks at once: one insert loses, then updates
+            try:
+                store.set_cursor(
+                    platform, shop, ledger_mark.RESOURCE, cursor=None, high_water=as_of, state=state
+                )
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+    if notes:
+        result.quarantined = store.quarantine(
+            platform,
+            shop,
+            [
+                Rejected(
+                    "loyalty",
+                    n.key,
+                    json.dumps({"customer_id": n.customer_id, "order_id": n.order_id}),
+                    n.reason,
+                )
+                for n in notes
+            ],
+        )
+    return result
+
+
+def _entry_row(
+    shop_id: int, entry: Entry, recorded: int, generations: dict[tuple[str, str], int]
+) -> dict[str, Any]:
+    key = entry.key
+    generation = generations.get((entry.customer_id, entry.order_id or ""), 0)
+    if entry.order_id and generation:
+        key = rules.source_key(key, f"g{generation}")  # the order came back: it earns again
+    return {
+        "shop_id": shop_id,
+        "customer_id": entry.customer_id,
+        "source_key": key,
+        "kind": entry.kind,
+        "pending": entry.pending,
+        "approved": entry.approved,
+        "effective_at": entry.at,
+        "recorded_at": recorded,
+        "order_id": entry.order_id,
+        "reason": entry.reason,
+        "detail": dict(entry.detail),
+    }
+
+
+def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int) -> int:
+    """Reverse points of orders that now belong to another customer or no longer exist."""
+    moved = ledger.moved_order_points(conn, shop_id)
+    rows = []
+    for row in moved:
+        if not row.pending and not row.approved:
+            continue
+        where = f"customer {row.owner}" if row.owner else "no customer (deleted or guest)"
+        rows.append(
+            {
+                "shop_id": shop_id,
+                "customer_id": row.customer_id,
+                "source_key": rules.source_key(
+                    "adjust", "moved", row.customer_id, row.order_id, at
+                ),
+                "kind": "adjust",
+                "pending": -int(row.pending),
+                "approved": -int(row.approved),
+                "effective_at": at,
+                "recorded_at": recorded,
+                "order_id": row.order_id,
+                "reason": f"order {row.order_id} now belongs to {where}: its points move with it",
+                "detail": {"owner": row.owner},
+            }
+        )
+    return ledger.add_entries(conn, rows)
