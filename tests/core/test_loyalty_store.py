@@ -288,68 +288,65 @@ def test_two_processes_redeeming_the_same_points_spend_them_once(
 @pytest.mark.postgres
 @pytest.mark.parametrize("after", range(6))
 def test_a_first_redemption_landing_between_the_checks_reads_is_still_counted(
-    postgres_url: str, after: int
+    postgres_url: str, after: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL reads committed data afresh at each statement. While a second redemption
-    checks the balance under the customer's lock, the first one's follow-up sync (which holds
-    no lock) may commit its ledger entry between any two of the check's reads: whichever
-    gap it lands in, the points are spent once. (Two processes did spend twice in CI.)"""
+    checks the balance under its lock, the first one's follow-up sync may commit its ledger
+    entry after any of the check's statements (or wait for the lock, if it takes one):
+    whichever gap it lands in, the points are spent once. (Three processes did spend twice
+    in CI when the check read the ledger and the redemptions in two statements.)"""
     import threading
 
     from sqlalchemy import event
 
-    from shopsync.core.loyalty import to_micros
-    from shopsync.store import ledger
+    from shopsync.store import ledger, redemptions
+    from shopsync.store.times import to_micros
+    from tests.reliability.interleave import Interleave
 
     store = Store(postgres_url)
     at = _funded(store)
     shop_id = store.shop_id(P, S)
-    checking = {"on": False, "seen": 0}
     checker = threading.get_ident()
-
-    def in_other_thread(work: Any) -> None:
-        t = threading.Thread(target=work)
-        t.start()
-        t.join(60)
+    first = {"shop_id": shop_id, "key": "first", "kind": "redeem", "customer_id": "1"}
+    first.update(occurred_at=to_micros(at), data={"points": 500})
 
     def first_redemption_recorded() -> None:  # what redeem commits before its follow-up sync
-        row = {
-            "shop_id": shop_id,
-            "key": "first",
-            "kind": "redeem",
-            "customer_id": "1",
-            "occurred_at": to_micros(at),
-            "data": {"points": 500},
-        }
         with store.transaction() as conn:
-            ledger.add_inputs(conn, [row])
+            ledger.add_inputs(conn, [first])
 
     def first_follow_up_sync() -> None:
         loyalty.sync(store, P, S, as_of=at, customer_ids=["1"])
 
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if threading.get_ident() == checker and "pg_advisory_xact_lock" in statement:
-            in_other_thread(first_redemption_recorded)  # it won the lock just before us
-            checking["on"] = True
+    locked = {"seen": -1}  # the check's statements since it took its lock
+    take_lock = redemptions.lock_customer
 
-    def after_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if threading.get_ident() != checker or not checking["on"]:
-            return
-        if checking["seen"] == after:
-            in_other_thread(first_follow_up_sync)
-        checking["seen"] += 1
+    def lock_customer(conn: Any, shop_id: int, customer_id: str) -> None:
+        recorder = threading.Thread(target=first_redemption_recorded)
+        recorder.start()  # the first redemption won the lock just before us
+        recorder.join(30)
+        take_lock(conn, shop_id, customer_id)
+        locked["seen"] = 0
+        if after == 0:
+            gap.run_now()
+        locked["seen"] = 1
 
-    event.listen(store.engine, "before_cursor_execute", before)
-    event.listen(store.engine, "after_cursor_execute", after_statement)
-    try:
-        with pytest.raises(LoyaltyError, match="approved points"):
-            loyalty.redeem(store, (P, S, "1"), 500, as_of=at, key="second")
-    finally:
-        event.remove(store.engine, "before_cursor_execute", before)
-        event.remove(store.engine, "after_cursor_execute", after_statement)
-        loyalty.sync(store, P, S, as_of=at)
-        assert loyalty.balance(store, (P, S, "1")).approved == 0
-        store.close()
+    def after_statement(*args: Any) -> None:
+        if threading.get_ident() == checker and locked["seen"] > 0:
+            if locked["seen"] == after:
+                gap.run_now()
+            locked["seen"] += 1
+
+    monkeypatch.setattr(redemptions, "lock_customer", lock_customer)
+    with Interleave(store.engine, first_follow_up_sync, after=None) as gap:
+        event.listen(store.engine, "after_cursor_execute", after_statement)
+        try:
+            with pytest.raises(LoyaltyError, match="approved points"):
+                loyalty.redeem(store, (P, S, "1"), 500, as_of=at, key="second")
+        finally:
+            event.remove(store.engine, "after_cursor_execute", after_statement)
+    loyalty.sync(store, P, S, as_of=at)
+    assert loyalty.balance(store, (P, S, "1")).approved == 0
+    store.close()
 
 
 def test_a_back_dated_redemption_is_refused(store: Store) -> None:

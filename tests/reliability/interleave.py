@@ -54,6 +54,12 @@ class Interleave:
         if self.error is not None and exc[0] is None:
             raise self.error
 
+    def run_now(self) -> None:
+        """Run the writer beside the calling thread now (``after=None``: the caller's own
+        cursor events decide the moment), and return as ``after`` would."""
+        if self.thread is None:
+            self._run_beside()
+
     def _before(self, conn: Any, *args: Any) -> None:
         if self.thread is not None and threading.get_ident() == self.thread.ident:
             self.pid = int(conn.connection.dbapi_connection.info.backend_pid)  # its latest
