@@ -1,7 +1,7 @@
 """Backtesting: replay the policy over the store's history before sending anything.
 
 ``backtest(store, policy, start, end)`` plans at ``start``, ``start + step``, ... (every
-instant before ``end``) with :func:`shopsync.core.planner.plan`, as a run at that instant
+instant before ``end``) with :func:`shopsync.planning.plan`, as a run at that instant
 would have, and reports per program how many actions the policy would have sent, to whom,
 and how many of those customers came back *without* them. It answers "what would this policy
 have done last quarter?" so a merchant can tune it first. Each step is planned on its own:
@@ -76,10 +76,11 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from shopsync.core._data import Frames, load, paid_orders, to_us
-from shopsync.core.planner import plan
+from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
+from shopsync.frames import load
+from shopsync.planning import plan
 from shopsync.store.read import done_marketing_keys, newest_order_at, subscribed_customer_ids
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from shopsync.core._data import Frames, load, paid_orders
+from shopsync.core._data import Frames, paid_orders
 from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
 from shopsync.core.lifecycle import RFM_GROUPS, STAGES, lifecycle
@@ -30,6 +30,7 @@ from shopsync.core.metrics import (
     predictive_clv,
 )
 from shopsync.core.policy import Policy
+from shopsync.frames import load
 from shopsync.store import Store
 
 __all__ = [

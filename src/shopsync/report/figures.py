@@ -4,7 +4,7 @@ Nothing here re-defines a metric: cohorts come from
 :func:`shopsync.core.metrics.cohort_retention`, the monthly rates and values from
 :func:`shopsync.core.metrics.period_metrics`, stages and RFM groups from
 :func:`shopsync.core.lifecycle.lifecycle`, tiers and the points liability from
-:mod:`shopsync.loyalty`, actions from :func:`shopsync.core.planner.plan` and the lift from
+:mod:`shopsync.loyalty`, actions from :func:`shopsync.planning.plan` and the lift from
 :func:`shopsync.backtest.holdout_lift`. The shop is read once, as of ``as_of``; a figure "as
 of" an earlier month end reuses those frames cut at that instant (the core functions read
 ``frames.as_of`` for every "by then" rule), so the history costs no extra reads.
@@ -28,7 +28,7 @@ import polars as pl
 from shopsync import loyalty
 from shopsync.backtest import Lift, holdout_lift
 from shopsync.consent import consent_summary
-from shopsync.core._data import Frames, load, paid_orders, to_us
+from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.actions import Action
 from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
@@ -39,9 +39,11 @@ from shopsync.core.metrics import (
     period_metrics,
     predictive_clv,
 )
-from shopsync.core.planner import Plan, plan
+from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
 from shopsync.errors import FitError
+from shopsync.frames import load
+from shopsync.planning import plan
 
 if TYPE_CHECKING:
     from shopsync.store import Store
