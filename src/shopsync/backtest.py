@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
+from shopsync._instants import instant
 from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
@@ -90,7 +91,6 @@ __all__ = ["Backtest", "Lift", "Planned", "ProgramResult", "backtest", "holdout_
 
 Z95 = 1.959963984540054
 """The standard normal quantile for a two-sided 95 % interval."""
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 Group = Literal["planned", "holdout", "delayed"]
 
 
@@ -529,7 +529,7 @@ def _latest_order(store: Store, shops: dict[tuple[str, str], int]) -> dt.datetim
     newest = newest_order_at(store, shops.values())  # test orders never count
     if newest is None:
         raise ConfigurationError("the store holds no orders; run `shopsync sync` first")
-    return _EPOCH + dt.timedelta(microseconds=int(newest))
+    return instant(int(newest))
 
 
 def _orders(store: Store, key: tuple[str, str], latest: dt.datetime) -> Frames:

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from shopsync._instants import instant
 from shopsync.core._data import Frames, paid_orders
 from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
@@ -94,11 +95,7 @@ def segments(
     policy = policy or Policy()
     frames = load(store, platform, shop, as_of, currency=policy.currency)
     features = compute_features(
-        frames.feature_inputs(), _as_dt(frames.as_of), currency=frames.currency
+        frames.feature_inputs(), instant(frames.as_of), currency=frames.currency
     )
     ctx = shop_context(frames, policy)
     return lifecycle(frames, features, paid_orders(frames), ctx, policy)
-
-
-def _as_dt(at: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=at)

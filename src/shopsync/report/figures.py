@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from shopsync import loyalty
+from shopsync._instants import instant
 from shopsync.backtest import Lift, holdout_lift
 from shopsync.consent import consent_summary
 from shopsync.core._data import Frames, paid_orders, to_us
@@ -60,7 +61,6 @@ __all__ = [
     "tally",
 ]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _UNIT = Decimal(10_000)
 NO_TIER = "no tier"
 
@@ -205,10 +205,6 @@ def tally(values: Iterable[str | None], order: Sequence[str], *, none: str = "")
 # -- reading one shop ----------------------------------------------------------------------------
 
 
-def _from_us(value: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=value)
-
-
 def _cut(frames: Frames, at: dt.datetime) -> Frames:
     return dataclasses.replace(frames, as_of=to_us(at))
 
@@ -217,7 +213,7 @@ def _months(frames: Frames, as_of: dt.datetime, count: int) -> list[MonthPoint]:
     paid = paid_orders(frames)
     if paid.height == 0:
         return []
-    first = _from_us(int(paid["created_at"].min()))  # type: ignore[arg-type]
+    first = instant(int(paid["created_at"].min()))  # type: ignore[arg-type]
     points = []
     for end in month_ends(as_of, count):
         if end <= first:
@@ -294,7 +290,7 @@ def _lift(
     if frames.orders.height == 0:
         return LiftFigure(None, (), horizon, "no orders yet: nothing to compare")
     if dates is None:
-        latest = _from_us(int(frames.orders["created_at"].max()))  # type: ignore[arg-type]
+        latest = instant(int(frames.orders["created_at"].max()))  # type: ignore[arg-type]
         dates = lift_dates(latest, horizon, count)
     # Replaying each customer's points history is nine tenths of a plan's time, and the
     # loyalty notices are about points already earned, so the replay leaves them out.
@@ -338,7 +334,7 @@ def shop_figures(
     paid = paid_orders(frames)
     own = paid.filter(pl.col("currency") == frames.currency)
     features = compute_features(
-        frames.feature_inputs(), _from_us(frames.as_of), currency=frames.currency
+        frames.feature_inputs(), instant(frames.as_of), currency=frames.currency
     )
     stages = lifecycle(frames, features, paid, shop_context(frames, policy), policy)
     if planned is None:
