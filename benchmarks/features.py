@@ -222,7 +222,7 @@ def _fixture_matches(path: str, customers: int, orders: int, seed: int) -> bool:
 
 
 def phase_features(path: str) -> dict[str, float]:
-    from shopsync.core.features import customer_features
+    from shopsync.frames import customer_features
     from shopsync.store import Store
 
     store = Store(f"sqlite:///{path}", migrate=False)

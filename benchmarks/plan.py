@@ -92,8 +92,8 @@ def build(path: str, customers: int, orders: int, seed: int) -> None:
 
 
 def phase_plan(path: str, loyalty: bool) -> dict[str, object]:
-    from shopsync.core.planner import plan
     from shopsync.core.policy import Policy
+    from shopsync.planning import plan
     from shopsync.store import Store
 
     features = _features_module()
@@ -111,8 +111,8 @@ def phase_plan(path: str, loyalty: bool) -> dict[str, object]:
 
 
 def phase_customer(path: str, calls: int) -> dict[str, object]:
-    from shopsync.core.planner import plan_customer
     from shopsync.core.policy import Policy
+    from shopsync.planning import plan_customer
     from shopsync.store import Store
 
     features = _features_module()

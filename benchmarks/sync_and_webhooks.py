@@ -65,7 +65,7 @@ def webhook_latency(deliveries: int, replan: bool = False) -> dict[str, Any]:
     answer; with ``replan`` the app re-plans each touched customer before it answers."""
     from shopsync_shopify.webhooks import sign
 
-    from shopsync.core.planner import plan_customer
+    from shopsync.planning import plan_customer
 
     secret = "bench-secret"
     customers = max(200, deliveries // 4)

@@ -364,8 +364,8 @@ def synced_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _planned(db: str) -> list[Any]:
-    from shopsync.core.planner import plan
     from shopsync.core.policy import Policy
+    from shopsync.planning import plan
 
     store = Store(db)
     try:

@@ -267,3 +267,122 @@ def test_the_state_check_sees_every_form_of_write() -> None:
         "    _CACHE.hits += 1\n"
     )
     assert _module_state_writes(ast.parse(source)) == [4, 5, 6, 7, 10]
+
+
+# -- the core is pure (issue 18, item 2) ---------------------------------------------------------
+
+CORE = PACKAGE / "core"
+_IMPURE = (
+    "shopsync.store",
+    "shopsync.loyalty",
+    "shopsync.outbox",
+    "shopsync.sync",
+    "shopsync.http",
+    "shopsync.sinks",
+    "shopsync.webhooks",
+    "sqlalchemy",
+    "requests",
+    "httpx",
+    "urllib.request",
+    "http.client",
+    "socket",
+    "sqlite3",
+    "psycopg",
+    "shutil",
+    "subprocess",
+)
+"""What the core may not import: the store, the service layer above it, and I/O."""
+
+
+def _impure_imports(tree: ast.AST, module: str) -> list[str]:
+    """``line: name`` of every import (module level or in a function, relative ones resolved,
+    or ``from shopsync import store``) that reaches one of :data:`_IMPURE`."""
+
+    def impure(name: str) -> bool:
+        return any(name == bad or name.startswith(bad + ".") for bad in _IMPURE)
+
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: -node.level]
+                base = ".".join([*package, base] if base else package)
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        found += [(node.lineno, name) for name in names if impure(name)][:1]
+    return [f"{line}: {name}" for line, name in sorted(found)]
+
+
+def _store_parameters(tree: ast.AST) -> list[str]:
+    """``line: function(parameter)`` of every parameter annotated with a ``Store``."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        a = node.args
+        for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+            if arg is None or arg.annotation is None:
+                continue
+            names = {
+                n.id if isinstance(n, ast.Name) else n.attr
+                for n in ast.walk(arg.annotation)
+                if isinstance(n, (ast.Name, ast.Attribute))
+            }
+            text = ast.unparse(arg.annotation)  # "Store | None" written as a string
+            if "Store" in names or any(w == "Store" for w in text.replace("'", " ").split()):
+                found.append((node.lineno, f"{node.name}({arg.arg})"))
+    return [f"{line}: {name}" for line, name in sorted(found)]
+
+
+def _core_modules() -> list[Path]:
+    return sorted(CORE.rglob("*.py"))
+
+
+def test_the_core_imports_neither_the_store_nor_the_service_layer_nor_io() -> None:
+    """``shopsync.core`` takes frames, a policy and ``as_of`` and returns a plan: reading the
+    store and writing the ledger are the facade's (:mod:`shopsync.planning`)."""
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in _core_modules()
+        if (lines := _impure_imports(ast.parse(path.read_text()), _module_of(path)))
+    }
+    assert found == {}, f"shopsync.core imports the store, the service layer or I/O: {found}"
+
+
+def test_no_core_function_takes_a_store() -> None:
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in _core_modules()
+        if (lines := _store_parameters(ast.parse(path.read_text())))
+    }
+    assert found == {}, f"shopsync.core functions that take a Store: {found}"
+
+
+def test_the_purity_checks_see_every_form() -> None:
+    source = (
+        "from shopsync.store.read import read_shop\n"
+        "from shopsync.store import times\n"
+        "def f(store: Store, other: 'Store | None', n: int) -> None:\n"
+        "    from shopsync import loyalty\n"
+        "    from ..outbox import apply\n"
+        "    import sqlalchemy.exc\n"
+        "from shopsync.core.policy import Policy\n"
+        "from .. import store\n"
+        "def g(s: shopsync.store.Store, *, p: Policy) -> None: ...\n"
+        "import requests, socket\n"
+    )
+    tree = ast.parse(source)
+    assert _impure_imports(tree, "shopsync.core.planner") == [
+        "1: shopsync.store.read",
+        "2: shopsync.store",
+        "4: shopsync.loyalty",
+        "5: shopsync.outbox",
+        "6: sqlalchemy.exc",
+        "8: shopsync.store",
+        "10: requests",
+    ]
+    assert _store_parameters(tree) == ["3: f(other)", "3: f(store)", "9: g(s)"]
+    assert len(_core_modules()) > 15

@@ -25,11 +25,12 @@ if TYPE_CHECKING:
         webhooks,
     )
     from shopsync.adapter import Adapter, Page, Rejected, available_adapters, connect
-    from shopsync.core.planner import Plan, plan, plan_customer
+    from shopsync.core.planner import Plan
     from shopsync.core.policy import Policy
     from shopsync.errors import ShopSyncError
     from shopsync.models import Customer, Money, Order, Product
     from shopsync.outbox import apply
+    from shopsync.planning import plan, plan_customer
     from shopsync.store import Store
     from shopsync.sync import SyncReport, sync  # ``shopsync.sync`` is the function
 
@@ -88,8 +89,8 @@ _HOME = {
     "available_adapters": "adapter",
     "connect": "adapter",
     "Plan": "core.planner",
-    "plan": "core.planner",
-    "plan_customer": "core.planner",
+    "plan": "planning",
+    "plan_customer": "planning",
     "Policy": "core.policy",
     "ShopSyncError": "errors",
     "Customer": "models",

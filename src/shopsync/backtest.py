@@ -1,7 +1,7 @@
 """Backtesting: replay the policy over the store's history before sending anything.
 
 ``backtest(store, policy, start, end)`` plans at ``start``, ``start + step``, ... (every
-instant before ``end``) with :func:`shopsync.core.planner.plan`, as a run at that instant
+instant before ``end``) with :func:`shopsync.planning.plan`, as a run at that instant
 would have, and reports per program how many actions the policy would have sent, to whom,
 and how many of those customers came back *without* them. It answers "what would this policy
 have done last quarter?" so a merchant can tune it first. Each step is planned on its own:
@@ -76,10 +76,12 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from shopsync.core._data import Frames, load, paid_orders, to_us
-from shopsync.core.planner import plan
+from shopsync._instants import instant
+from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
+from shopsync.frames import load
+from shopsync.planning import plan
 from shopsync.store.read import done_marketing_keys, newest_order_at, subscribed_customer_ids
 
 if TYPE_CHECKING:
@@ -89,7 +91,6 @@ __all__ = ["Backtest", "Lift", "Planned", "ProgramResult", "backtest", "holdout_
 
 Z95 = 1.959963984540054
 """The standard normal quantile for a two-sided 95 % interval."""
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 Group = Literal["planned", "holdout", "delayed"]
 
 
@@ -528,7 +529,7 @@ def _latest_order(store: Store, shops: dict[tuple[str, str], int]) -> dt.datetim
     newest = newest_order_at(store, shops.values())  # test orders never count
     if newest is None:
         raise ConfigurationError("the store holds no orders; run `shopsync sync` first")
-    return _EPOCH + dt.timedelta(microseconds=int(newest))
+    return instant(int(newest))
 
 
 def _orders(store: Store, key: tuple[str, str], latest: dt.datetime) -> Frames:

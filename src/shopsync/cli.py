@@ -294,7 +294,7 @@ def plan_command(
     """What every program would do now, and why (nothing is sent)."""
     from rich.table import Table
 
-    from shopsync.core.planner import plan
+    from shopsync.planning import plan
 
     options = inputs.options(ctx)
     moment = inputs.moment(as_of)
@@ -363,8 +363,8 @@ def apply_command(
 ) -> None:
     """Plan, then deliver each action exactly once to the sinks named."""
     from shopsync.adapter import connect
-    from shopsync.core.planner import plan
     from shopsync.outbox import apply
+    from shopsync.planning import plan
     from shopsync.sinks import Csv, JsonLines, Platform
 
     options = inputs.options(ctx)

@@ -27,10 +27,11 @@ from rich.table import Table
 from shopsync import loyalty
 from shopsync._cli_output import apply_summary
 from shopsync.adapter import connect
-from shopsync.core.features import customer_features
-from shopsync.core.planner import Plan, plan
+from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
+from shopsync.frames import customer_features
 from shopsync.outbox import ApplyReport, apply
+from shopsync.planning import plan
 from shopsync.report import write_report
 from shopsync.sinks import JsonLines, Platform
 from shopsync.store import Store

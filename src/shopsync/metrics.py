@@ -17,7 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from shopsync.core._data import Frames, load, paid_orders
+from shopsync._instants import instant
+from shopsync.core._data import Frames, paid_orders
 from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
 from shopsync.core.lifecycle import RFM_GROUPS, STAGES, lifecycle
@@ -30,6 +31,7 @@ from shopsync.core.metrics import (
     predictive_clv,
 )
 from shopsync.core.policy import Policy
+from shopsync.frames import load
 from shopsync.store import Store
 
 __all__ = [
@@ -93,11 +95,7 @@ def segments(
     policy = policy or Policy()
     frames = load(store, platform, shop, as_of, currency=policy.currency)
     features = compute_features(
-        frames.feature_inputs(), _as_dt(frames.as_of), currency=frames.currency
+        frames.feature_inputs(), instant(frames.as_of), currency=frames.currency
     )
     ctx = shop_context(frames, policy)
     return lifecycle(frames, features, paid_orders(frames), ctx, policy)
-
-
-def _as_dt(at: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=at)

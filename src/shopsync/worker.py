@@ -420,8 +420,8 @@ def _sinks(config: Config, shop: ShopConfig, adapter: Any) -> list[Any]:
 def _apply(
     store: Store, config: Config, shop: ShopConfig, adapter: Any, now: dt.datetime, ttl: float
 ) -> None:
-    from shopsync.core.planner import plan
     from shopsync.outbox import apply
+    from shopsync.planning import plan
 
     planned = plan(store, config.policy, now, platform=adapter.platform, shop=adapter.shop)
     sinks = _sinks(config, shop, adapter)
@@ -432,8 +432,8 @@ def _apply(
 def _changes(
     store: Store, config: Config, shop: ShopConfig, adapter: Any, now: dt.datetime, ttl: float
 ) -> None:
-    from shopsync.core.planner import plan_customer
     from shopsync.outbox import apply
+    from shopsync.planning import plan_customer
     from shopsync.store.changes import changed, clear_changes
 
     notes = [c for c in changed(store) if (c.platform, c.shop) == (adapter.platform, adapter.shop)]

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import insert, inspect, select
 
 from shopsync.backtest import Backtest, Lift, backtest, holdout_lift, wilson
-from shopsync.core.planner import in_holdout, plan
+from shopsync.core.planner import in_holdout
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
+from shopsync.planning import plan
 from shopsync.store import Store
 from shopsync.store.schema import metadata, outbox
 from shopsync.testing.generator import generate_shop

@@ -11,7 +11,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from shopsync.core.features import FEATURE_SCHEMA, customer_features
+from shopsync.core.features import FEATURE_SCHEMA
+from shopsync.frames import customer_features
 from shopsync.models import (
     Consent,
     ConsentState,
@@ -317,7 +318,7 @@ def test_columnar_reader_keeps_awkward_text(store: Store) -> None:
 
 def test_categories_come_from_the_product_when_the_line_has_no_type(store: Store) -> None:
     # Shopify's line items carry no product type; the synced product does.
-    from shopsync.core.features import customer_features
+    from shopsync.frames import customer_features
     from shopsync.models import Customer, LineItem, Money, Order, Product
 
     at = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)

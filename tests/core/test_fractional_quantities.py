@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from shopsync.core._data import load, paid_orders
+from shopsync.core._data import paid_orders
 from shopsync.core.actions import Replenish, ReviewRequest
 from shopsync.core.context import purchases, shop_context
-from shopsync.core.planner import plan
+from shopsync.frames import load
+from shopsync.planning import plan
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, P, S, customer, order, policy
 

@@ -18,8 +18,9 @@ from shopsync.core.loyalty import (
     to_micros,
 )
 from shopsync.core.milestones import MilestoneReward, TierProgress, notices, ordinal
-from shopsync.core.planner import in_holdout, plan
+from shopsync.core.planner import in_holdout
 from shopsync.core.policy import Policy, PolicyError
+from shopsync.planning import plan
 from shopsync.store import Store
 from tests.core import retention_helpers as h
 

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from shopsync.core.planner import in_holdout, plan, plan_customer
+from shopsync.core.planner import in_holdout
 from shopsync.core.policy import Policy, PolicyError
+from shopsync.planning import plan, plan_customer
 from shopsync.store import Store
 from shopsync.store.schema import outbox
 from shopsync.testing.generator import generate_shop

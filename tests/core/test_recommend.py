@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 
 from shopsync.core.actions import Replenish
-from shopsync.core.planner import plan
 from shopsync.core.policy import RecommendationSettings
 from shopsync.core.recommend import also_bought, recommend
+from shopsync.planning import plan
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, customer, order, policy
 

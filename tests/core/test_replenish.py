@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from shopsync.core.actions import Replenish, WarrantyNotice
-from shopsync.core.planner import plan
 from shopsync.core.replenish import configured_days
+from shopsync.planning import plan
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, customer, order, policy, product
 

@@ -9,9 +9,9 @@ import pytest
 
 from shopsync import reviews
 from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
-from shopsync.core.planner import plan
 from shopsync.core.policy import PolicyError
 from shopsync.outbox import apply
+from shopsync.planning import plan
 from shopsync.sinks._base import DeliveryError
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, P, S, customer, order, policy

@@ -14,10 +14,10 @@ import pytest
 from shopsync import loyalty, metrics
 from shopsync.backtest import backtest
 from shopsync.core.actions import LoyaltyAward, ReviewRequest, WinBack
-from shopsync.core.features import customer_features
-from shopsync.core.planner import plan, plan_customer
 from shopsync.errors import ConfigurationError
+from shopsync.frames import customer_features
 from shopsync.models import Order
+from shopsync.planning import plan, plan_customer
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, P, S, customer, order, policy
 

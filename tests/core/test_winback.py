@@ -10,7 +10,7 @@ import pytest
 from shopsync import clv
 from shopsync.core.actions import WinBack
 from shopsync.core.context import model_lapse_day
-from shopsync.core.planner import plan
+from shopsync.planning import plan
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, customer, order, policy
 

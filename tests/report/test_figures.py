@@ -10,8 +10,8 @@ import pytest
 
 from shopsync import loyalty, metrics
 from shopsync.core.actions import Action
-from shopsync.core.planner import plan
 from shopsync.core.policy import Policy
+from shopsync.planning import plan
 from shopsync.report import money
 from shopsync.report.charts import _ticks, blend, nice_max
 from shopsync.report.figures import due_histogram, lift_dates, month_ends, shop_figures, tally

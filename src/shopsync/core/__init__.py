@@ -1,8 +1,8 @@
 """The pure core: per-customer features, the policy, and the retention rules.
 
-Features are computed from the store in a columnar engine; rules take ``(features or
-histories, policy, as_of)`` and return ledger entries or actions. Nothing here reads a clock
-or draws a random number: ``as_of`` is always passed in.
+Features and rules take frames of one shop (read by :mod:`shopsync.frames`), the policy and
+``as_of``, and return features, ledger entries or actions. Nothing here reads the store, a
+clock or a random number: ``as_of`` is always passed in.
 
 Names are imported lazily, so ``python -m shopsync.core.policy`` (which renders the policy
 reference) runs the module once, as the main one.
@@ -45,8 +45,11 @@ _HOME = {
     "WinBack": "actions",
     "Held": "planner",
     "Plan": "planner",
-    "plan": "planner",
-    "plan_customer": "planner",
+    # Kept for callers of ``shopsync.core.plan``: the store-facing facade, which reads the
+    # store and then calls the pure :func:`shopsync.core.planner.plan_frames`. No module of
+    # the core imports it (tests/test_layers.py checks).
+    "plan": "shopsync.planning",
+    "plan_customer": "shopsync.planning",
     "Policy": "policy",
     "PolicyError": "policy",
 }
@@ -54,5 +57,7 @@ _HOME = {
 
 def __getattr__(name: str) -> Any:
     if name in _HOME:
-        return getattr(importlib.import_module(f"shopsync.core.{_HOME[name]}"), name)
+        home = _HOME[name]
+        module = home if "." in home else f"shopsync.core.{home}"
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'shopsync.core' has no attribute {name!r}")

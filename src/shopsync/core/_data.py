@@ -1,9 +1,9 @@
 """The rows the retention programs read, as Polars frames cut at ``as_of``.
 
-The store's read model (:func:`shopsync.store.read.read_shop`) serves both the whole-shop plan
-(columnar bulk reads) and the one-customer re-plan (indexed selects with bound parameters),
+:func:`shopsync.frames.load` fills them from the store's read model, for the whole-shop plan
+(columnar bulk reads) and for the one-customer re-plan (indexed selects with bound parameters),
 and both hand the rules the same frames, so a customer's plan is the same whichever way it was
-computed.
+computed. Nothing here reads the store: a test builds frames by hand.
 
 What "as of" means here, table by table: orders placed after ``as_of`` are left out (and
 counted in :attr:`Frames.future_orders`, so a plan can say so); refunds, fulfilments,
@@ -15,27 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-from shopsync.core.features import DAY_US, counts_as_purchase, shop_currency
-from shopsync.store import times
-from shopsync.store.read import read_shop
+from shopsync._instants import to_micros
+from shopsync.core.features import DAY_US, counts_as_purchase
 
-if TYPE_CHECKING:
-    from shopsync.store import Store
-
-__all__ = ["DAY_US", "Frames", "load", "paid_orders", "to_us"]
+__all__ = ["DAY_US", "Frames", "consent_at", "paid_orders", "to_us"]
 
 I64, TEXT = pl.Int64(), pl.String()
-_UNIT = 10_000  # ten-thousandths, the store's money scale
 
 
 def to_us(value: dt.datetime) -> int:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
-    return int(times.to_micros(value.astimezone(dt.timezone.utc)))
+    return to_micros(value.astimezone(dt.timezone.utc))
 
 
 @dataclass
@@ -88,60 +82,6 @@ class Frames:
             "line_items": self.lines.select("order_id", "product_id", "product_type"),
             "consent": self.consent,
         }
-
-
-def load(
-    store: Store,
-    platform: str,
-    shop: str,
-    as_of: dt.datetime,
-    *,
-    currency: str | None = None,
-    customer_id: str | None = None,
-    window_days: int = 30,
-    products: pl.DataFrame | None = None,
-    advocates: bool = True,
-) -> Frames:
-    """Read the shop (or one customer of it) as of ``as_of``.
-
-    ``products`` skips reading the catalogue (pass one already read); ``advocates=False``
-    skips the referral rewards, which only the lifecycle stages use.
-    """
-    at = to_us(as_of)
-    shop_id = int(store.shop_id(platform, shop, create=False))
-    read = read_shop(
-        store,
-        shop_id,
-        at,
-        customer_id=customer_id,
-        window_days=window_days,
-        read_products=products is None,
-        advocates=advocates,
-        find_currency=currency is None,
-    )
-    if currency is None and customer_id is None:
-        currency = read.currency
-    catalogue = read.products if products is None else products
-    assert catalogue is not None  # read_shop reads it when none was passed
-    return Frames(
-        platform=platform,
-        shop=shop,
-        as_of=at,
-        currency=currency or shop_currency(read.orders) or "",
-        customers=read.customers,
-        orders=read.orders,
-        refunds=read.refunds,
-        lines=read.lines,
-        fulfillments=read.fulfillments,
-        consent=read.consent,
-        products=catalogue,
-        reviews=read.reviews,
-        advocates=read.advocates,
-        sent=read.sent,
-        suppressed=read.suppressed,
-        future_orders=read.future_orders,
-        requests_delivered=read.requests_delivered,
-    )
 
 
 def paid_orders(frames: Frames, at: int | None = None) -> pl.DataFrame:

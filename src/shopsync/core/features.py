@@ -1,7 +1,8 @@
-"""Per-customer features as of any instant, computed from the store in Polars.
+"""Per-customer features as of any instant, computed in Polars from frames of the shop.
 
-``customer_features(store, platform, shop, as_of)`` returns one row per customer account that
-existed at ``as_of``. Nothing that happened after ``as_of`` is used: an order counts only if
+:func:`compute_features` (pure) returns one row per customer account that existed at
+``as_of``; :func:`shopsync.frames.customer_features` reads the frames from the store
+first. Nothing that happened after ``as_of`` is used: an order counts only if
 it was placed and paid by then and not cancelled by then, refunds count only if made by then,
 and consent is the last state the store had observed by then (its ``consent_history``).
 
@@ -35,18 +36,13 @@ the unit) and converted once at the end, so every engine gives the same figures.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-from shopsync.store import times
-from shopsync.store.read import feature_tables
-from shopsync.store.schema import MONEY_SCALE
+from shopsync._instants import to_micros
+from shopsync.models import MONEY_DECIMALS as MONEY_SCALE
 
-if TYPE_CHECKING:
-    from shopsync.store import Store
-
-__all__ = ["FEATURE_SCHEMA", "customer_features"]
+__all__ = ["FEATURE_SCHEMA", "compute_features", "counts_as_purchase", "shop_currency"]
 
 DAY_US = 86_400_000_000
 YEAR_US = 365 * DAY_US
@@ -113,29 +109,6 @@ def _money(units: pl.Expr) -> pl.Expr:
     return value
 
 
-def customer_features(
-    store: Store,
-    platform: str,
-    shop: str,
-    as_of: dt.datetime,
-    *,
-    currency: str | None = None,
-) -> pl.DataFrame:
-    """One row per customer of the shop as of ``as_of`` (aware), with :data:`FEATURE_SCHEMA`."""
-    if as_of.tzinfo is None or as_of.utcoffset() is None:
-        raise ValueError("as_of must be timezone-aware")
-    frames = read_inputs(store, platform, shop, as_of)
-    return compute_features(frames, as_of, currency=currency)
-
-
-def read_inputs(
-    store: Store, platform: str, shop: str, as_of: dt.datetime
-) -> dict[str, pl.DataFrame]:
-    """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
-    shop_id = int(store.shop_id(platform, shop, create=False))
-    return feature_tables(store, shop_id, int(times.to_micros(as_of)))
-
-
 def shop_currency(orders: pl.DataFrame) -> str | None:
     """The currency most orders use (ties: alphabetical), None without orders."""
     if orders.height == 0:
@@ -147,8 +120,8 @@ def shop_currency(orders: pl.DataFrame) -> str | None:
 def compute_features(
     frames: dict[str, pl.DataFrame], as_of: dt.datetime, *, currency: str | None = None
 ) -> pl.DataFrame:
-    """The feature frame from :func:`read_inputs`' frames (pure: no I/O)."""
-    at = int(times.to_micros(as_of))
+    """The feature frame from :func:`shopsync.frames.read_inputs`' frames (pure: no I/O)."""
+    at = to_micros(as_of)
     currency = currency or shop_currency(frames["orders"]) or ""
 
     refunds = (

@@ -52,10 +52,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from shopsync._instants import instant as from_micros
+from shopsync._instants import to_micros
 from shopsync.core import milestones
 from shopsync.core.policy import LoyaltySettings, Tier
 from shopsync.errors import ShopSyncError
-from shopsync.store.schema import MONEY_SCALE
+from shopsync.models import MONEY_DECIMALS as MONEY_SCALE
 
 __all__ = [
     "Adjustment",
@@ -72,14 +74,15 @@ __all__ = [
     "TierChange",
     "add_months",
     "derive",
+    "from_micros",
     "judge_referrals",
     "round_half_up",
+    "to_micros",
 ]
 
 DAY = 86_400_000_000
 """One day in microseconds."""
 UNIT = 10**MONEY_SCALE
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 KIND_ORDER = {"earn": 0, "clawback": 1, "approve": 2, "bonus": 3, "adjust": 4, "redeem": 5}
 
 
@@ -223,15 +226,6 @@ def round_half_up(value: Fraction) -> int:
     if value < 0:
         return -round_half_up(-value)
     return int((value.numerator * 2 + value.denominator) // (value.denominator * 2))
-
-
-def to_micros(value: dt.datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(value: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=value)
 
 
 def add_months(micros: int, months: int) -> int:

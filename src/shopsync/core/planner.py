@@ -1,10 +1,9 @@
 """The planner: every enabled program, then the rules that keep messages welcome.
 
-``plan(store, policy, as_of)`` reads the store as of ``as_of`` and runs review requests,
-win-back, replenishment, warranty notices and the loyalty notices (through
-:func:`shopsync.loyalty.sync`, which also brings the loyalty ledger up to date when it is not
-current: the only write a plan makes, of derived data, so that the balances written back to
-the shop are right), attaches "also bought" recommendations, and then applies, in this order:
+:func:`plan_frames` is pure: it takes one shop's frames (read once by
+:func:`shopsync.frames.load`), a policy, ``as_of`` and the loyalty notices already derived, and
+runs review requests, win-back, replenishment and warranty notices, attaches "also bought"
+recommendations, and then applies, in this order:
 
 1. **classification** — each kind is marketing or transactional (the action's default, or
    ``messaging.marketing``); transactional actions pass every rule below;
@@ -15,45 +14,39 @@ the shop are right), attaches "also bought" recommendations, and then applies, i
    customers in a control group that gets no marketing;
 4. **quiet periods** — nothing marketing goes out inside ``quiet.hours`` or ``quiet.periods``;
 5. **frequency cap** — per customer, at most one marketing email per ``email_hours`` and
-   ``max_emails`` per ``window_days``. Deliveries the outbox has marked done count (table
-   ``outbox``); without an outbox table only this plan's own messages count, and the plan
+   ``max_emails`` per ``window_days``. Deliveries the outbox has marked done count
+   (:attr:`Frames.sent`); without an outbox only this plan's own messages count, and the plan
    says so in :attr:`Plan.notes`. When programs collide, ``messaging.priority`` decides who
    goes first; the others are held, not dropped for good: they come back in a later plan
    while their own window is open.
 
 Held actions are kept in :attr:`Plan.held` with the rule that held them, so nothing vanishes
-silently. ``plan_customer`` re-plans one customer (after a webhook) from that customer's rows
-and the shop-wide statistics cached for the day (see :mod:`shopsync.core.context`), and
-returns exactly what ``plan`` would return for that customer.
-"""
+silently. ``shopsync.plan(store, ...)`` and ``shopsync.plan_customer`` (:mod:`shopsync.planning`)
+read the store, bring the loyalty ledger up to date, keep the day's shop-wide statistics
+(:mod:`shopsync.core.context`) and call :func:`plan_frames`; nothing here reads or writes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from shopsync.core import reviews as review_rules
-from shopsync.core._data import Frames, consent_at, load, paid_orders, to_us
+from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.actions import Action
-from shopsync.core.context import ShopContext, day_start, purchases, shop_context
+from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import recommend
 from shopsync.core.replenish import replenishment, warranty
 from shopsync.core.winback import winback
-from shopsync.errors import ConfigurationError
-from shopsync.store.read import catalogue_version, newest_order_update
 
-if TYPE_CHECKING:
-    from shopsync.store import Store
-
-__all__ = ["Held", "Plan", "in_holdout", "plan", "plan_customer", "quiet_reason"]
+__all__ = ["Held", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
 
 HOUR_US = 3_600_000_000
 Rule = Literal["consent", "suppressed", "holdout", "quiet", "frequency_cap"]
@@ -108,60 +101,62 @@ class Plan(Sequence[Action]):
         return f"planned: {planned}; held: {held}"
 
 
-# -- entry points ------------------------------------------------------------------------------
+# -- one shop ---------------------------------------------------------------------------------
 
 
-def plan(
-    store: Store,
-    policy: Policy | None = None,
-    as_of: dt.datetime | None = None,
+def plan_frames(
+    frames: Frames,
+    policy: Policy,
+    as_of: dt.datetime,
     *,
-    platform: str | None = None,
-    shop: str | None = None,
-    update_ledger: bool = True,
+    context: ShopContext | None = None,
+    loyalty: Sequence[Action] = (),
+    notes: Sequence[str] = (),
+    one_customer: bool = False,
 ) -> Plan:
-    """Plan every shop in the store (or the one named) as of ``as_of`` (aware).
+    """The plan of one shop (or of one customer, ``one_customer``) from its frames.
 
-    With the loyalty program on, each shop's loyalty ledger is brought up to date as of
-    ``as_of`` first if it is not current (the one write a plan makes: the ledger is derived
-    data, and a stale one would write wrong balances back to the shop). ``update_ledger``
-    False (a backtest) keeps the store untouched; a plan whose ledger stays stale says so
-    in :attr:`Plan.notes`.
+    ``context`` is the shop's statistics as of the start of the day (:func:`shop_context` of
+    the whole shop; computed from ``frames`` when not given, which only whole-shop frames
+    allow); ``loyalty`` the loyalty notices derived from the ledger (used when the program is
+    on); ``notes`` what the caller learnt while reading (a stale ledger), kept after the
+    planner's own.
     """
-    policy, at = _check(policy, as_of)
-    if (platform is None) != (shop is None):
-        raise ValueError("pass both platform and shop, or neither")
-    shops = [(platform, shop)] if platform and shop else store.shops()
-    parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
-    if not parts:
-        return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
-    return _merge(at, parts, tuple(shops))
+    ctx = shop_context(frames, policy) if context is None else context
+    said: list[str] = []
+    if frames.orders.height == 0 and not one_customer:
+        said.append(
+            f"the shop has no customer orders placed by {as_of.isoformat()}: only loyalty "
+            "notices can be planned"
+        )
+    if frames.future_orders:
+        said.append(
+            f"{frames.future_orders} order(s) placed after as_of ({as_of.isoformat()}) were "
+            "left out: a plan only sees what had happened by then"
+        )
+    if frames.sent is None:
+        said.append(
+            "no outbox table in the store: the frequency cap counts only this plan's own "
+            "messages, not ones delivered before"
+        )
+    if ctx.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
+        said.append(f"win-back P(alive) trigger off: {ctx.model_note}")
+    paid = paid_orders(frames)
+    found: list[Action] = []
+    found += review_rules.review_requests(frames, policy)
+    found += winback(frames, paid, ctx, policy)
+    found += replenishment(frames, paid, ctx, policy)
+    found += warranty(frames, paid, ctx, policy)
+    if policy.loyalty.enabled:
+        found += loyalty
+    kept, held = _guard(found, frames, policy, as_of)
+    # only what will be sent needs recommendations (held actions come back in a later plan)
+    kept = _with_recommendations(kept, frames, paid, ctx, policy)
+    return Plan(as_of, tuple(kept), tuple(held), (*said, *notes), ((frames.platform, frames.shop),))
 
 
-def plan_customer(
-    store: Store,
-    policy: Policy | None,
-    as_of: dt.datetime | None,
-    platform: str,
-    shop: str,
-    customer_id: str,
-) -> Plan:
-    """Re-plan one customer: the same actions ``plan`` gives that customer, computed fast."""
-    policy, at = _check(policy, as_of)
-    return _plan_shop(store, policy, at, platform, shop, str(customer_id))
-
-
-def _check(policy: Policy | None, as_of: dt.datetime | None) -> tuple[Policy, dt.datetime]:
-    if as_of is None:
-        raise ValueError("as_of is required: pass datetime.now(timezone.utc) for 'now'")
-    if as_of.tzinfo is None or as_of.utcoffset() is None:
-        raise ValueError("as_of must be timezone-aware")
-    if policy is not None and not isinstance(policy, Policy):
-        raise ConfigurationError(f"policy must be a shopsync.Policy, got {type(policy).__name__}")
-    return policy or Policy(), as_of.astimezone(dt.timezone.utc)
-
-
-def _merge(at: dt.datetime, parts: list[Plan], shops: tuple[tuple[str, str], ...]) -> Plan:
+def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, str], ...]) -> Plan:
+    """One plan of several shops (notes prefixed with their shop)."""
     if len(parts) == 1:
         only = parts[0]
         return Plan(at, only.actions, only.held, only.notes, shops)
@@ -172,190 +167,6 @@ def _merge(at: dt.datetime, parts: list[Plan], shops: tuple[tuple[str, str], ...
         tuple(f"{s[1]}: {n}" for s, p in zip(shops, parts, strict=True) for n in p.notes),
         shops,
     )
-
-
-# -- the shop-wide context, cached per day ------------------------------------------------------
-
-
-class _Contexts(OrderedDict[tuple[Any, ...], ShopContext]):
-    """The shop-wide contexts of one store, the most recently used last (at most ``SIZE``).
-
-    Owned by the store object (:attr:`Store.memo`), never by this module: a cache keyed by
-    ``id(store)`` handed a new store the statistics of a closed one that had lived at the
-    same address, and kept every store's frames alive after the store was gone.
-    """
-
-    SIZE = 8
-
-    @classmethod
-    def of(cls, store: Store) -> _Contexts:
-        found = store.memo.setdefault("planner.contexts", cls())
-        assert isinstance(found, cls)
-        return found
-
-
-def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any, ...]:
-    """Changes when a record the day's statistics rest on changes (new, updated, refunded...).
-
-    The newest ``updated_at`` among orders placed by ``upto`` walks the ``(shop, updated_at)``
-    index from the top, so it costs next to nothing. A hard delete of an old order does not
-    change it; the next day's statistics see the deletion.
-    """
-    shop_id = store.shop_id(platform, shop, create=False)
-    return (newest_order_update(store, shop_id, upto), catalogue_version(store, shop_id))
-
-
-def _context(
-    store: Store, policy: Policy, platform: str, shop: str, at: int, frames: Frames | None
-) -> ShopContext:
-    start = day_start(at)
-    key = (
-        platform,
-        shop,
-        policy.model_dump_json(),
-        start,
-        _fingerprint(store, platform, shop, start),
-    )
-    cache = _Contexts.of(store)
-    found = cache.get(key)
-    if found is not None:
-        cache.move_to_end(key)
-        return found
-    if frames is None:
-        frames = load(
-            store,
-            platform,
-            shop,
-            _from_us(start),
-            currency=policy.currency,
-            window_days=policy.frequency_cap.window_days,
-            advocates=False,
-        )
-    ctx = shop_context(frames, policy)
-    cache[key] = ctx
-    while len(cache) > _Contexts.SIZE:
-        cache.popitem(last=False)
-    return ctx
-
-
-_EMPTY_PRODUCTS = pl.DataFrame(
-    schema={
-        "id": pl.String,
-        "product_type": pl.String,
-        "tags": pl.List(pl.String),
-        "status": pl.String,
-    }
-)
-
-
-def _from_us(value: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=value)
-
-
-# -- one shop ---------------------------------------------------------------------------------
-
-
-def _plan_shop(
-    store: Store,
-    policy: Policy,
-    as_of: dt.datetime,
-    platform: str,
-    shop: str,
-    customer_id: str | None,
-    update_ledger: bool = False,
-) -> Plan:
-    at = to_us(as_of)
-    empty = _EMPTY_PRODUCTS if customer_id is not None else None
-    frames = load(
-        store,
-        platform,
-        shop,
-        as_of,
-        currency=policy.currency,
-        customer_id=customer_id,
-        window_days=policy.frequency_cap.window_days,
-        products=empty,
-        advocates=False,
-    )
-    ctx = _context(store, policy, platform, shop, at, frames if customer_id is None else None)
-    notes: list[str] = []
-    if frames.orders.height == 0 and customer_id is None:
-        notes.append(
-            f"the shop has no customer orders placed by {as_of.isoformat()}: only loyalty "
-            "notices can be planned"
-        )
-    if frames.future_orders:
-        notes.append(
-            f"{frames.future_orders} order(s) placed after as_of ({as_of.isoformat()}) were "
-            "left out: a plan only sees what had happened by then"
-        )
-    if frames.sent is None:
-        notes.append(
-            "no outbox table in the store: the frequency cap counts only this plan's own "
-            "messages, not ones delivered before"
-        )
-    if ctx.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
-        notes.append(f"win-back P(alive) trigger off: {ctx.model_note}")
-    paid = paid_orders(frames)
-    found: list[Action] = []
-    found += review_rules.review_requests(frames, policy)
-    found += winback(frames, paid, ctx, policy)
-    found += replenishment(frames, paid, ctx, policy)
-    found += warranty(frames, paid, ctx, policy)
-    if policy.loyalty.enabled:
-        found += _loyalty(store, policy, as_of, platform, shop, customer_id, update_ledger, notes)
-    kept, held = _guard(found, frames, policy, as_of)
-    # only what will be sent needs recommendations (held actions come back in a later plan)
-    kept = _with_recommendations(kept, frames, paid, ctx, policy)
-    return Plan(as_of, tuple(kept), tuple(held), tuple(notes), ((platform, shop),))
-
-
-def _loyalty(
-    store: Store,
-    policy: Policy,
-    as_of: dt.datetime,
-    platform: str,
-    shop: str,
-    customer_id: str | None,
-    update_ledger: bool,
-    notes: list[str],
-) -> list[Action]:
-    from shopsync import loyalty
-
-    if customer_id is None:
-        stale = loyalty.ledger_status(store, platform, shop, as_of, policy=policy)
-        if stale is not None and update_ledger:
-            try:  # the same derivation writes the ledger and gives the notices
-                synced = loyalty.bring_up_to_date(store, platform, shop, as_of=as_of, policy=policy)
-                if synced is not None:
-                    return list(synced.actions)
-                stale = None  # another process brought it up to date meanwhile
-            except loyalty.LoyaltyError as refused:
-                stale = str(refused)
-        if stale is not None:
-            notes.append(f"{stale}: points balances are not written back to the shop until it is")
-        return list(
-            loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).actions
-        )
-    currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
-    return loyalty.customer_actions(
-        store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
-    )
-
-
-def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:
-    """The loyalty program's shop currency (the one most orders use), kept per data version
-    in the store object's memo (see :class:`_Contexts` for why not in this module)."""
-    from shopsync import loyalty
-
-    newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
-    known: dict[tuple[Any, ...], str] = store.memo.setdefault("planner.currency", {})
-    key = (platform, shop, newest)
-    if key not in known:
-        if len(known) > 64:
-            known.clear()
-        known[key] = loyalty.shop_currency(store, platform, shop, policy) or ""
-    return known[key]
 
 
 def _with_recommendations(

@@ -25,8 +25,9 @@ from markupsafe import Markup
 
 from shopsync._currencies import EXPONENTS
 from shopsync.backtest import wilson
-from shopsync.core.planner import Plan, plan
+from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
+from shopsync.planning import plan
 from shopsync.report import charts
 from shopsync.report.figures import ShopFigures, shop_figures
 

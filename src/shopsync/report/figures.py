@@ -4,7 +4,7 @@ Nothing here re-defines a metric: cohorts come from
 :func:`shopsync.core.metrics.cohort_retention`, the monthly rates and values from
 :func:`shopsync.core.metrics.period_metrics`, stages and RFM groups from
 :func:`shopsync.core.lifecycle.lifecycle`, tiers and the points liability from
-:mod:`shopsync.loyalty`, actions from :func:`shopsync.core.planner.plan` and the lift from
+:mod:`shopsync.loyalty`, actions from :func:`shopsync.planning.plan` and the lift from
 :func:`shopsync.backtest.holdout_lift`. The shop is read once, as of ``as_of``; a figure "as
 of" an earlier month end reuses those frames cut at that instant (the core functions read
 ``frames.as_of`` for every "by then" rule), so the history costs no extra reads.
@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from shopsync import loyalty
+from shopsync._instants import instant
 from shopsync.backtest import Lift, holdout_lift
 from shopsync.consent import consent_summary
-from shopsync.core._data import Frames, load, paid_orders, to_us
+from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.actions import Action
 from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
@@ -39,9 +40,11 @@ from shopsync.core.metrics import (
     period_metrics,
     predictive_clv,
 )
-from shopsync.core.planner import Plan, plan
+from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
 from shopsync.errors import FitError
+from shopsync.frames import load
+from shopsync.planning import plan
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -58,7 +61,6 @@ __all__ = [
     "tally",
 ]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _UNIT = Decimal(10_000)
 NO_TIER = "no tier"
 
@@ -203,10 +205,6 @@ def tally(values: Iterable[str | None], order: Sequence[str], *, none: str = "")
 # -- reading one shop ----------------------------------------------------------------------------
 
 
-def _from_us(value: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=value)
-
-
 def _cut(frames: Frames, at: dt.datetime) -> Frames:
     return dataclasses.replace(frames, as_of=to_us(at))
 
@@ -215,7 +213,7 @@ def _months(frames: Frames, as_of: dt.datetime, count: int) -> list[MonthPoint]:
     paid = paid_orders(frames)
     if paid.height == 0:
         return []
-    first = _from_us(int(paid["created_at"].min()))  # type: ignore[arg-type]
+    first = instant(int(paid["created_at"].min()))  # type: ignore[arg-type]
     points = []
     for end in month_ends(as_of, count):
         if end <= first:
@@ -292,7 +290,7 @@ def _lift(
     if frames.orders.height == 0:
         return LiftFigure(None, (), horizon, "no orders yet: nothing to compare")
     if dates is None:
-        latest = _from_us(int(frames.orders["created_at"].max()))  # type: ignore[arg-type]
+        latest = instant(int(frames.orders["created_at"].max()))  # type: ignore[arg-type]
         dates = lift_dates(latest, horizon, count)
     # Replaying each customer's points history is nine tenths of a plan's time, and the
     # loyalty notices are about points already earned, so the replay leaves them out.
@@ -336,7 +334,7 @@ def shop_figures(
     paid = paid_orders(frames)
     own = paid.filter(pl.col("currency") == frames.currency)
     features = compute_features(
-        frames.feature_inputs(), _from_us(frames.as_of), currency=frames.currency
+        frames.feature_inputs(), instant(frames.as_of), currency=frames.currency
     )
     stages = lifecycle(frames, features, paid, shop_context(frames, policy), policy)
     if planned is None:

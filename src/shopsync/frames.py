@@ -1,0 +1,99 @@
+"""A shop's frames read from the store: the one step between the store and the pure core.
+
+:mod:`shopsync.core` takes frames, a policy and ``as_of`` and never reads the store (issue 18,
+item 2); the functions here do the reading, through the store's read model
+(:func:`shopsync.store.read.read_shop`, :func:`shopsync.store.read.feature_tables`), and hand
+the result to the core. :mod:`shopsync.planning` and :mod:`shopsync.metrics` are built on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from shopsync._instants import to_micros
+from shopsync.core._data import Frames, to_us
+from shopsync.core.features import compute_features, shop_currency
+from shopsync.store import Store
+from shopsync.store.read import feature_tables, read_shop
+
+__all__ = ["customer_features", "load", "read_inputs"]
+
+
+def load(
+    store: Store,
+    platform: str,
+    shop: str,
+    as_of: dt.datetime,
+    *,
+    currency: str | None = None,
+    customer_id: str | None = None,
+    window_days: int = 30,
+    products: pl.DataFrame | None = None,
+    advocates: bool = True,
+) -> Frames:
+    """Read the shop (or one customer of it) as of ``as_of``, in one read.
+
+    ``products`` skips reading the catalogue (pass one already read); ``advocates=False``
+    skips the referral rewards, which only the lifecycle stages use.
+    """
+    at = to_us(as_of)
+    shop_id = int(store.shop_id(platform, shop, create=False))
+    read = read_shop(
+        store,
+        shop_id,
+        at,
+        customer_id=customer_id,
+        window_days=window_days,
+        read_products=products is None,
+        advocates=advocates,
+        find_currency=currency is None,
+    )
+    if currency is None and customer_id is None:
+        currency = read.currency
+    catalogue = read.products if products is None else products
+    assert catalogue is not None  # read_shop reads it when none was passed
+    return Frames(
+        platform=platform,
+        shop=shop,
+        as_of=at,
+        currency=currency or shop_currency(read.orders) or "",
+        customers=read.customers,
+        orders=read.orders,
+        refunds=read.refunds,
+        lines=read.lines,
+        fulfillments=read.fulfillments,
+        consent=read.consent,
+        products=catalogue,
+        reviews=read.reviews,
+        advocates=read.advocates,
+        sent=read.sent,
+        suppressed=read.suppressed,
+        future_orders=read.future_orders,
+        requests_delivered=read.requests_delivered,
+    )
+
+
+def customer_features(
+    store: Store,
+    platform: str,
+    shop: str,
+    as_of: dt.datetime,
+    *,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """One row per customer of the shop as of ``as_of`` (aware), with
+    :data:`shopsync.core.features.FEATURE_SCHEMA` (the rules: :mod:`shopsync.core.features`)."""
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    frames = read_inputs(store, platform, shop, as_of)
+    return compute_features(frames, as_of, currency=currency)
+
+
+def read_inputs(
+    store: Store, platform: str, shop: str, as_of: dt.datetime
+) -> dict[str, pl.DataFrame]:
+    """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
+    shop_id = int(store.shop_id(platform, shop, create=False))
+    return feature_tables(store, shop_id, int(to_micros(as_of)))

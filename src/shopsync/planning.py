@@ -1,0 +1,249 @@
+"""``shopsync.plan(store, ...)``: read the shop, bring the loyalty ledger up to date, then
+call the pure planner (:func:`shopsync.core.planner.plan_frames`).
+
+The core takes frames, a policy and ``as_of`` and never touches the store (issue 18, item 2);
+everything that does lives here: the one read of each shop (:func:`shopsync.frames.load`),
+the day's shop-wide statistics kept on the store object (:attr:`Store.memo`) while the data
+they rest on is unchanged, and the loyalty ledger, which a plan brings up to date as of
+``as_of`` (the one write a plan makes: the ledger is derived data, and a stale one would
+write wrong balances back to the shop) and from which the loyalty notices come.
+
+``plan_customer`` re-plans one customer (after a webhook) from that customer's rows and the
+shop-wide statistics cached for the day, and returns exactly what ``plan`` would return for
+that customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from typing import Any
+
+import polars as pl
+
+from shopsync import loyalty
+from shopsync._instants import instant as from_micros
+from shopsync.core._data import Frames, to_us
+from shopsync.core.actions import Action
+from shopsync.core.context import ShopContext, day_start, shop_context
+from shopsync.core.planner import Plan, merge_plans, plan_frames
+from shopsync.core.policy import Policy
+from shopsync.errors import ConfigurationError
+from shopsync.frames import load
+from shopsync.store import Store
+from shopsync.store.read import catalogue_version, newest_order_update
+
+__all__ = ["plan", "plan_customer"]
+
+
+def plan(
+    store: Store,
+    policy: Policy | None = None,
+    as_of: dt.datetime | None = None,
+    *,
+    platform: str | None = None,
+    shop: str | None = None,
+    update_ledger: bool = True,
+) -> Plan:
+    """Plan every shop in the store (or the one named) as of ``as_of`` (aware).
+
+    With the loyalty program on, each shop's loyalty ledger is brought up to date as of
+    ``as_of`` first if it is not current (the one write a plan makes: the ledger is derived
+    data, and a stale one would write wrong balances back to the shop). ``update_ledger``
+    False (a backtest) keeps the store untouched; a plan whose ledger stays stale says so
+    in :attr:`Plan.notes`.
+    """
+    policy, at = _check(policy, as_of)
+    if (platform is None) != (shop is None):
+        raise ValueError("pass both platform and shop, or neither")
+    shops = [(platform, shop)] if platform and shop else store.shops()
+    parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
+    if not parts:
+        return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
+    return merge_plans(at, parts, tuple(shops))
+
+
+def plan_customer(
+    store: Store,
+    policy: Policy | None,
+    as_of: dt.datetime | None,
+    platform: str,
+    shop: str,
+    customer_id: str,
+) -> Plan:
+    """Re-plan one customer: the same actions ``plan`` gives that customer, computed fast."""
+    policy, at = _check(policy, as_of)
+    return _plan_shop(store, policy, at, platform, shop, str(customer_id))
+
+
+def _check(policy: Policy | None, as_of: dt.datetime | None) -> tuple[Policy, dt.datetime]:
+    if as_of is None:
+        raise ValueError("as_of is required: pass datetime.now(timezone.utc) for 'now'")
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    if policy is not None and not isinstance(policy, Policy):
+        raise ConfigurationError(f"policy must be a shopsync.Policy, got {type(policy).__name__}")
+    return policy or Policy(), as_of.astimezone(dt.timezone.utc)
+
+
+_EMPTY_PRODUCTS = pl.DataFrame(
+    schema={
+        "id": pl.String,
+        "product_type": pl.String,
+        "tags": pl.List(pl.String),
+        "status": pl.String,
+    }
+)
+"""A one-customer read skips the catalogue: the day's statistics already hold it."""
+
+
+def _plan_shop(
+    store: Store,
+    policy: Policy,
+    as_of: dt.datetime,
+    platform: str,
+    shop: str,
+    customer_id: str | None,
+    update_ledger: bool = False,
+) -> Plan:
+    frames = load(
+        store,
+        platform,
+        shop,
+        as_of,
+        currency=policy.currency,
+        customer_id=customer_id,
+        window_days=policy.frequency_cap.window_days,
+        products=_EMPTY_PRODUCTS if customer_id is not None else None,
+        advocates=False,
+    )
+    whole = frames if customer_id is None else None
+    ctx = _context(store, policy, platform, shop, to_us(as_of), whole)
+    notes: list[str] = []
+    found: list[Action] = []
+    if policy.loyalty.enabled:
+        found = _loyalty(store, policy, as_of, platform, shop, customer_id, update_ledger, notes)
+    return plan_frames(
+        frames,
+        policy,
+        as_of,
+        context=ctx,
+        loyalty=found,
+        notes=notes,
+        one_customer=customer_id is not None,
+    )
+
+
+# -- the shop-wide context, cached per day ------------------------------------------------------
+
+
+class _Contexts(OrderedDict[tuple[Any, ...], ShopContext]):
+    """The shop-wide contexts of one store, the most recently used last (at most ``SIZE``).
+
+    Owned by the store object (:attr:`Store.memo`), never by a module: a cache keyed by
+    ``id(store)`` handed a new store the statistics of a closed one that had lived at the
+    same address, and kept every store's frames alive after the store was gone.
+    """
+
+    SIZE = 8
+
+    @classmethod
+    def of(cls, store: Store) -> _Contexts:
+        found = store.memo.setdefault("planner.contexts", cls())
+        assert isinstance(found, cls)
+        return found
+
+
+def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any, ...]:
+    """Changes when a record the day's statistics rest on changes (new, updated, refunded...).
+
+    The newest ``updated_at`` among orders placed by ``upto`` walks the ``(shop, updated_at)``
+    index from the top, so it costs next to nothing. A hard delete of an old order does not
+    change it; the next day's statistics see the deletion.
+    """
+    shop_id = store.shop_id(platform, shop, create=False)
+    return (newest_order_update(store, shop_id, upto), catalogue_version(store, shop_id))
+
+
+def _context(
+    store: Store, policy: Policy, platform: str, shop: str, at: int, frames: Frames | None
+) -> ShopContext:
+    """The statistics as of 00:00 UTC of ``at``'s day; ``frames`` (the whole shop at ``at``)
+    saves a second read when the cache misses."""
+    start = day_start(at)
+    key = (
+        platform,
+        shop,
+        policy.model_dump_json(),
+        start,
+        _fingerprint(store, platform, shop, start),
+    )
+    cache = _Contexts.of(store)
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+        return found
+    if frames is None:
+        frames = load(
+            store,
+            platform,
+            shop,
+            from_micros(start),
+            currency=policy.currency,
+            window_days=policy.frequency_cap.window_days,
+            advocates=False,
+        )
+    ctx = shop_context(frames, policy)
+    cache[key] = ctx
+    while len(cache) > _Contexts.SIZE:
+        cache.popitem(last=False)
+    return ctx
+
+
+# -- loyalty: the ledger is the service layer's ------------------------------------------------
+
+
+def _loyalty(
+    store: Store,
+    policy: Policy,
+    as_of: dt.datetime,
+    platform: str,
+    shop: str,
+    customer_id: str | None,
+    update_ledger: bool,
+    notes: list[str],
+) -> list[Action]:
+    """The loyalty notices due at ``as_of``; a stale ledger is brought up to date first (or,
+    when that is refused or not wanted, the plan says so in ``notes``)."""
+    if customer_id is None:
+        stale = loyalty.ledger_status(store, platform, shop, as_of, policy=policy)
+        if stale is not None and update_ledger:
+            try:  # the same derivation writes the ledger and gives the notices
+                synced = loyalty.bring_up_to_date(store, platform, shop, as_of=as_of, policy=policy)
+                if synced is not None:
+                    return list(synced.actions)
+                stale = None  # another process brought it up to date meanwhile
+            except loyalty.LoyaltyError as refused:
+                stale = str(refused)
+        if stale is not None:
+            notes.append(f"{stale}: points balances are not written back to the shop until it is")
+        return list(
+            loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).actions
+        )
+    currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
+    return loyalty.customer_actions(
+        store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
+    )
+
+
+def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:
+    """The loyalty program's shop currency (the one most orders use), kept per data version
+    in the store object's memo (see :class:`_Contexts` for why not in a module)."""
+    newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
+    known: dict[tuple[Any, ...], str] = store.memo.setdefault("planner.currency", {})
+    key = (platform, shop, newest)
+    if key not in known:
+        if len(known) > 64:
+            known.clear()
+        known[key] = loyalty.shop_currency(store, platform, shop, policy) or ""
+    return known[key]
