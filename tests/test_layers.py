@@ -386,3 +386,29 @@ def test_the_purity_checks_see_every_form() -> None:
     ]
     assert _store_parameters(tree) == ["3: f(other)", "3: f(store)", "9: g(s)"]
     assert len(_core_modules()) > 15
+
+
+CORE_MODULE_LIMIT = 600
+
+
+def _long_modules(folder: Path, limit: int = CORE_MODULE_LIMIT) -> dict[str, int]:
+    """``module: lines`` of every module under ``folder`` longer than ``limit`` lines."""
+    return {
+        str(path.relative_to(folder)): count
+        for path in sorted(folder.rglob("*.py"))
+        if (count := len(path.read_text().splitlines())) > limit
+    }
+
+
+def test_core_modules_stay_under_600_lines() -> None:
+    """One module per thing held (records, referrals, tiers, policy sections...): a 900-line
+    module of rules is where a change goes unreviewed (issue 18)."""
+    found = _long_modules(CORE)
+    assert found == {}, f"modules of shopsync.core over {CORE_MODULE_LIMIT} lines: {found}"
+
+
+def test_the_size_check_counts_lines(tmp_path: Path) -> None:
+    (tmp_path / "short.py").write_text("x = 1\n" * 3)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "long.py").write_text("x = 1\n" * 4)
+    assert _long_modules(tmp_path, limit=3) == {str(Path("sub") / "long.py"): 4}

@@ -38,29 +38,61 @@ each event (a property test checks exactly that). The rules, with their defaults
 
 Times are integers (microseconds since the epoch, UTC) and money integers (ten-thousandths
 of the unit), as in the store.
+
+The records (inputs, outputs, units) are in :mod:`shopsync.core.loyalty_records`, the
+referral rules in :mod:`shopsync.core.loyalty_referrals` (both re-exported here) and tier
+qualification in :mod:`shopsync.core.loyalty_tiers`.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from shopsync._instants import instant as from_micros
 from shopsync._instants import to_micros
 from shopsync.core import milestones
-from shopsync.core.policy import LoyaltySettings, Tier
-from shopsync.errors import ShopSyncError
-from shopsync.models import MONEY_DECIMALS as MONEY_SCALE
+from shopsync.core.loyalty_records import (
+    DAY,
+    KIND_ORDER,
+    UNIT,
+    Adjustment,
+    BirthdayInput,
+    Bonus,
+    Derivation,
+    Entry,
+    History,
+    LoyaltyError,
+    Note,
+    OrderFacts,
+    Redemption,
+    TierChange,
+    add_months,
+    money_points,
+    round_half_up,
+    source_key,
+)
+from shopsync.core.loyalty_referrals import (
+    Person,
+    Referral,
+    ReferralOutcome,
+    judge_referrals,
+    normalize_email,
+    normalize_text,
+)
+from shopsync.core.loyalty_tiers import _Tiers
+from shopsync.core.policy import LoyaltySettings
 
 __all__ = [
+    "DAY",
+    "KIND_ORDER",
+    "UNIT",
     "Adjustment",
+    "BirthdayInput",
     "Bonus",
     "Derivation",
     "Entry",
@@ -68,6 +100,7 @@ __all__ = [
     "LoyaltyError",
     "Note",
     "OrderFacts",
+    "Person",
     "Redemption",
     "Referral",
     "ReferralOutcome",
@@ -76,228 +109,22 @@ __all__ = [
     "derive",
     "from_micros",
     "judge_referrals",
+    "money_points",
+    "normalize_email",
+    "normalize_text",
     "round_half_up",
+    "source_key",
     "to_micros",
 ]
 
-DAY = 86_400_000_000
-"""One day in microseconds."""
-UNIT = 10**MONEY_SCALE
-KIND_ORDER = {"earn": 0, "clawback": 1, "approve": 2, "bonus": 3, "adjust": 4, "redeem": 5}
-
-
-class LoyaltyError(ShopSyncError):
-    """A loyalty operation that cannot be done (too few points, not a reward step...)."""
-
-
-# -- inputs ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFacts:
-    """What the rules need of one order, in store units."""
-
-    order_id: str
-    created_at: int
-    paid_at: int | None
-    """When it was paid (None: not paid)."""
-    cancelled_at: int | None
-    currency: str
-    value: int
-    """Earning value: merchandise after discounts (plus shipping/tax if configured)."""
-    total: int
-    """Order total, the base of proportional refunds."""
-    refunds: tuple[tuple[str, int, int], ...] = ()
-    """(refund id, when, amount), oldest first."""
-    categories: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Redemption:
-    key: str
-    at: int
-    points: int
-
-
-@dataclass(frozen=True, slots=True)
-class Adjustment:
-    key: str
-    at: int
-    points: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Bonus:
-    """Points granted from outside the customer's own orders (a referral reward)."""
-
-    key: str
-    at: int
-    points: int
-    reason: str
-    order_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BirthdayInput:
-    entered_at: int
-    """When this value was first seen (the customer's ``updated_at`` then)."""
-    month: int
-    day: int
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    customer_id: str
-    orders: tuple[OrderFacts, ...] = ()
-    birthdays: tuple[BirthdayInput, ...] = ()
-    redemptions: tuple[Redemption, ...] = ()
-    adjustments: tuple[Adjustment, ...] = ()
-    bonuses: tuple[Bonus, ...] = ()
-
-
-# -- outputs -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One ledger entry: signed deltas of the pending and approved balances."""
-
-    key: str
-    customer_id: str
-    kind: str
-    at: int
-    pending: int
-    approved: int
-    reason: str
-    order_id: str | None = None
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """An input the rules refused, with the reason (the store quarantines these)."""
-
-    key: str
-    customer_id: str
-    reason: str
-    order_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TierChange:
-    at: int
-    from_tier: str | None
-    to_tier: str | None
-    promoted: bool
-
-
-@dataclass
-class Derivation:
-    entries: list[Entry]
-    notes: list[Note]
-    tier_changes: list[TierChange]
-    tier: str | None
-    """Tier held at ``as_of``."""
-    tier_until: int | None
-    """When the held tier is next re-evaluated."""
-    last_activity: int | None
-    """Last earning or spending, the start of the inactivity clock."""
-    expires_at: int | None
-    """When the approved balance expires unless there is activity first."""
-    pending: int = 0
-    """Pending balance at ``as_of``."""
-    approved: int = 0
-    """Approved (spendable) balance at ``as_of``."""
-    next_change: int | None = None
-    """The first moment after ``as_of`` at which the ledger changes with no new input
-    (an approval, an expiry, a tier review, a birthday, an order paid later); None: never.
-    A ledger derived at ``as_of`` stays current until then unless the data changes."""
-    progress: list[Any] = field(default_factory=list)
-    """Moments an order left the customer close to the next tier
-    (:class:`shopsync.core.milestones.Progress`)."""
-
 
 # -- small helpers -----------------------------------------------------------------------
-
-
-def round_half_up(value: Fraction) -> int:
-    """Nearest integer, halves away from zero."""
-    if value < 0:
-        return -round_half_up(-value)
-    return int((value.numerator * 2 + value.denominator) // (value.denominator * 2))
-
-
-def add_months(micros: int, months: int) -> int:
-    """The same instant ``months`` calendar months later (day clamped to the month's end)."""
-    moment = from_micros(micros)
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return to_micros(moment.replace(year=year, month=month, day=day))
-
-
-def source_key(*parts: object) -> str:
-    """``a:b:c``, hashed down if it would not fit the store's 255 characters."""
-    key = ":".join(str(p) for p in parts)
-    if len(key) <= 255:
-        return key
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"{parts[0]}:sha256:{digest}"
 
 
 def _birthday_at(year: int, month: int, day: int) -> int:
     if month == 2 and day == 29 and not calendar.isleap(year):
         day = 28  # a leap-day birthday is celebrated on 28 February in common years
     return to_micros(dt.datetime(year, month, day, tzinfo=dt.timezone.utc))
-
-
-# -- tiers -------------------------------------------------------------------------------
-
-
-class _Tiers:
-    """Qualification for tiers, evaluated on the customer's history as of a moment."""
-
-    def __init__(self, settings: LoyaltySettings, orders: Sequence[_Order]) -> None:
-        self.settings = settings.tiers
-        self.tiers: tuple[Tier, ...] = settings.tiers.tiers
-        self.orders = orders
-
-    def metric(self, at: int, entries: Sequence[Entry]) -> Fraction:
-        window = self.settings.window
-        if window == "rolling_12_months":
-            start = at - 365 * DAY
-        elif window == "calendar_year":
-            start = to_micros(dt.datetime(from_micros(at).year, 1, 1, tzinfo=dt.timezone.utc)) - 1
-        else:
-            start = None
-        if self.settings.metric == "points":
-            return Fraction(
-                sum(
-                    e.pending + e.approved
-                    for e in entries
-                    if e.kind in ("earn", "bonus", "clawback")
-                    and e.at <= at
-                    and (start is None or e.at > start)
-                )
-            )
-        spend = 0
-        for order in self.orders:
-            paid = order.facts.paid_at
-            if paid is None or paid > at or (start is not None and paid <= start):
-                continue
-            if order.cancel_at is not None and order.cancel_at <= at:
-                continue
-            refunded = sum(amount for _, when, amount in order.refunds if when <= at)
-            spend += order.facts.total - min(refunded, order.facts.total)
-        return Fraction(spend, UNIT)
-
-    def qualified(self, value: Fraction) -> int | None:
-        best = None
-        for index, tier in enumerate(self.tiers):
-            if value >= Fraction(tier.threshold):
-                best = index
-        return best
 
 
 # -- the derivation ----------------------------------------------------------------------
@@ -754,190 +581,3 @@ def _birthday_occurrences(
                 seen.add(at)
                 found.append((at, candidate))
     return found
-
-
-# -- referrals ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Referral:
-    """A referral as recorded: who referred whom, when, from where."""
-
-    key: str
-    advocate_id: str
-    at: int
-    friend_id: str | None = None
-    friend_email: str | None = None
-    ip: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """What the fraud checks compare between advocate and friend."""
-
-    customer_id: str
-    email: str | None = None
-    name: str | None = None
-    address: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReferralOutcome:
-    key: str
-    status: str
-    """``rewarded``, ``waiting`` (no qualifying order approved yet) or ``blocked``."""
-    reason: str
-    friend_id: str | None = None
-    order_id: str | None = None
-
-
-def normalize_email(email: str | None) -> str | None:
-    """Lower case, ``+tag`` and dots of the local part removed: "similar" addresses match."""
-    if not email or "@" not in email:
-        return None
-    local, _, domain = email.strip().lower().partition("@")
-    return local.split("+", 1)[0].replace(".", "") + "@" + domain
-
-
-def normalize_text(value: str | None) -> str | None:
-    if not value:
-        return None
-    squeezed = re.sub(r"[^0-9a-z]+", " ", value.casefold()).strip()
-    return squeezed or None
-
-
-def judge_referrals(
-    referrals: Iterable[Referral],
-    people: Mapping[str, Person],
-    orders: Mapping[str, Sequence[OrderFacts]],
-    email_to_customer: Mapping[str, str],
-    settings: LoyaltySettings,
-    as_of: int,
-    *,
-    currency: str,
-) -> tuple[list[ReferralOutcome], dict[str, list[Bonus]]]:
-    """Decide every referral up to ``as_of``; the bonuses are keyed by customer id.
-
-    Blocked (each checked in this order): the friend is the advocate or shares their
-    (normalized) email, name or address; the advocate or the IP made ``max_per_window``
-    referrals within ``window_days``; the friend had a paid order before the referral (not
-    their first order); the friend's first order is under ``min_order``; the friend has no
-    account to credit. A referral waits until the friend's first order is past its approval
-    period, and earns nothing if that order was cancelled or fully refunded by then.
-    """
-    rules = settings.referral
-    outcomes: list[ReferralOutcome] = []
-    bonuses: dict[str, list[Bonus]] = {}
-    ordered = sorted((r for r in referrals if r.at <= as_of), key=lambda r: (r.at, r.key))
-    for index, ref in enumerate(ordered):
-        friend_id = ref.friend_id
-        if friend_id is None and ref.friend_email:
-            friend_id = email_to_customer.get(ref.friend_email.strip().lower())
-        reason = _fraud(ref, friend_id, people, ordered[: index + 1], rules)
-        if reason is None and friend_id is None:
-            reason = "the friend has no customer account to credit"
-        if reason is not None:
-            outcomes.append(ReferralOutcome(ref.key, "blocked", reason, friend_id))
-            continue
-        assert friend_id is not None
-        paid = sorted(
-            (o for o in orders.get(friend_id, ()) if o.paid_at is not None and o.total > 0),
-            key=lambda o: (o.paid_at or 0, o.order_id),
-        )
-        if paid and (paid[0].paid_at or 0) < ref.at:
-            outcomes.append(
-                ReferralOutcome(
-                    ref.key, "blocked", "not the friend's first order", friend_id, paid[0].order_id
-                )
-            )
-            continue
-        first = paid[0] if paid else None
-        if first is None or (first.paid_at or 0) > as_of:
-            outcomes.append(ReferralOutcome(ref.key, "waiting", "no order yet", friend_id))
-            continue
-        if first.currency != currency:
-            outcomes.append(
-                ReferralOutcome(
-                    ref.key, "blocked", f"order in {first.currency}", friend_id, first.order_id
-                )
-            )
-            continue
-        if Fraction(first.value, UNIT) < Fraction(rules.min_order):
-            outcomes.append(
-                ReferralOutcome(
-                    ref.key, "blocked", "order below the minimum", friend_id, first.order_id
-                )
-            )
-            continue
-        approve_at = (first.paid_at or 0) + settings.earn.pending_days * DAY
-        if approve_at > as_of:
-            outcomes.append(
-                ReferralOutcome(
-                    ref.key, "waiting", "order in its return window", friend_id, first.order_id
-                )
-            )
-            continue
-        if first.cancelled_at is not None and first.cancelled_at <= approve_at:
-            outcomes.append(
-                ReferralOutcome(ref.key, "blocked", "order cancelled", friend_id, first.order_id)
-            )
-            continue
-        refunded = sum(a for _, w, a in first.refunds if w <= approve_at)
-        kept = Fraction(first.value) * (1 - Fraction(min(refunded, first.total), first.total or 1))
-        if kept <= 0:
-            outcomes.append(
-                ReferralOutcome(ref.key, "blocked", "order refunded", friend_id, first.order_id)
-            )
-            continue
-        per_point = settings.redemption.points_per_unit
-        for who, percent, side in (
-            (ref.advocate_id, rules.advocate_percent, "advocate"),
-            (friend_id, rules.friend_percent, "friend"),
-        ):
-            points = round_half_up(kept * Fraction(percent) * per_point / (100 * UNIT))
-            if points > 0:
-                bonuses.setdefault(who, []).append(
-                    Bonus(
-                        source_key("bonus", "referral", ref.key, side),
-                        approve_at,
-                        points,
-                        f"referral reward ({side}) for order {first.order_id}",
-                        first.order_id,
-                    )
-                )
-        outcomes.append(ReferralOutcome(ref.key, "rewarded", "", friend_id, first.order_id))
-    return outcomes, bonuses
-
-
-def _fraud(
-    ref: Referral,
-    friend_id: str | None,
-    people: Mapping[str, Person],
-    earlier: Sequence[Referral],
-    rules: Any,
-) -> str | None:
-    advocate = people.get(ref.advocate_id)
-    friend = people.get(friend_id) if friend_id else None
-    if friend_id == ref.advocate_id:
-        return "self-referral: the friend is the advocate"
-    friend_email = normalize_email(friend.email if friend else ref.friend_email)
-    if advocate is not None:
-        if friend_email and friend_email == normalize_email(advocate.email):
-            return "self-referral: same email as the advocate"
-        if friend is not None:
-            if friend.name and friend.name == advocate.name:
-                return "self-referral: same name as the advocate"
-            if friend.address and friend.address == advocate.address:
-                return "self-referral: same address as the advocate"
-    start = ref.at - rules.window_days * DAY
-    recent = [r for r in earlier if r.at > start]
-    by_advocate = sum(1 for r in recent if r.advocate_id == ref.advocate_id)
-    by_ip = sum(1 for r in recent if ref.ip and r.ip == ref.ip)
-    if max(by_advocate, by_ip) >= rules.max_per_window:
-        return f"too many referrals: {rules.max_per_window} within {rules.window_days} days"
-    return None
-
-
-def money_points(amount: Decimal, per_unit: int) -> int:
-    """Points worth ``amount`` at ``per_unit`` points per unit (half-up)."""
-    return round_half_up(Fraction(amount) * per_unit)
