@@ -4,8 +4,8 @@ Features and rules take frames of one shop (read by :mod:`shopsync.frames`), the
 ``as_of``, and return features, ledger entries or actions. Nothing here reads the store, a
 clock or a random number: ``as_of`` is always passed in.
 
-Names are imported lazily, so ``python -m shopsync.core.policy`` (which renders the policy
-reference) runs the module once, as the main one.
+Names are imported lazily: ``import shopsync.core`` loads none of Polars, SciPy or pydantic
+until a name is used (tests/test_fast_import.py).
 """
 
 from __future__ import annotations
