@@ -398,7 +398,10 @@ def apply_command(
                 store, rules, moment, platform=where.get("platform"), shop=where.get("shop")
             )
             # the outbox keeps the policy: a later apply without one holds to the same rules
-            report = apply(planned, store, sinks, now=moment, dry_run=dry_run, policy=rules)
+            only = [(where["platform"], where["shop"])] if where.get("shop") else None
+            report = apply(
+                planned, store, sinks, now=moment, dry_run=dry_run, policy=rules, shops=only
+            )
     finally:
         store.close()
         for adapter in adapters:

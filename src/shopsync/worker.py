@@ -426,7 +426,16 @@ def _apply(
     planned = plan(store, config.policy, now, platform=adapter.platform, shop=adapter.shop)
     sinks = _sinks(config, shop, adapter)
     if sinks:
-        apply(planned, store, sinks, now=now, policy=config.policy, lease_ttl=ttl, lease_wait=ttl)
+        apply(
+            planned,
+            store,
+            sinks,
+            now=now,
+            policy=config.policy,
+            lease_ttl=ttl,
+            lease_wait=ttl,
+            shops=[(adapter.platform, adapter.shop)],
+        )
 
 
 def _changes(
@@ -448,5 +457,14 @@ def _changes(
     ]
     sinks = _sinks(config, shop, adapter)
     if sinks:
-        apply(actions, store, sinks, now=now, policy=config.policy, lease_ttl=ttl, lease_wait=ttl)
+        apply(
+            actions,
+            store,
+            sinks,
+            now=now,
+            policy=config.policy,
+            lease_ttl=ttl,
+            lease_wait=ttl,
+            shops=[(adapter.platform, adapter.shop)],
+        )
     clear_changes(store, notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -144,3 +145,28 @@ def test_two_sinks_on_one_file_never_write_a_key_twice(store: Store, tmp_path: P
     lines = (tmp_path / "out" / "actions.jsonl").read_text().splitlines()
     keys = [json.loads(line)["idempotency_key"] for line in lines]
     assert len(keys) == len(set(keys)) == 2
+
+
+def test_an_apply_for_one_shop_delivers_none_of_another_shops_rows(
+    store: Store, tmp_path: Path
+) -> None:
+    """Sinks are named by kind (``jsonl``), so every shop's file sink has the same name. A
+    worker's apply job for shop B delivered shop A's pending rows into B's file (found by the
+    worker chaos test): ``shops=`` keeps a run to its own shops' rows."""
+    a, b = "a.myshopify.com", "b.myshopify.com"
+    store.upsert([customer("1", shop=a), customer("2", shop=b)])
+    file_a, file_b = (JsonLines(f"out/{s}.jsonl", root=tmp_path) for s in ("a", "b"))
+    # shop A's run recorded its row and died before delivering it
+    apply([nudge("1", shop=a)], store, [file_a], now=NOW - dt.timedelta(days=1))
+    store_rows = list_outbox(store, shop=a)
+    assert [r.status for r in store_rows] == ["pending"]
+
+    report = apply([nudge("2", shop=b)], store, [file_b], now=NOW, shops=[("shopify", b)])
+    assert report.delivered == 1
+    written_b = (tmp_path / "out" / "b.jsonl").read_text().splitlines()
+    assert [json.loads(line)["shop"] for line in written_b] == [b]
+    assert [r.status for r in list_outbox(store, shop=a)] == ["pending"]
+
+    apply(None, store, [file_a], now=NOW, shops=[("shopify", a)])
+    written_a = (tmp_path / "out" / "a.jsonl").read_text().splitlines()
+    assert [json.loads(line)["shop"] for line in written_a] == [a]

@@ -105,6 +105,7 @@ def apply(
     on_delivery: Callable[[Delivery], None] | None = None,
     lease_wait: float = 60.0,
     lease_ttl: float = 300.0,
+    shops: Iterable[tuple[str, str]] | None = None,
 ) -> ApplyReport:
     """Record the actions in the outbox, then deliver every due pending row once.
 
@@ -120,6 +121,10 @@ def apply(
     ``lease_wait`` seconds for the first to finish, then raises
     :class:`~shopsync.store.LeaseHeld` (retryable). The lease is renewed before every row and
     lapses ``lease_ttl`` seconds after a run that died.
+
+    ``shops`` (``(platform, shop)`` pairs) delivers only those shops' pending rows: sinks are
+    named by kind, so one shop's file sink would otherwise also deliver another shop's rows
+    left pending for a sink of the same name (a worker runs one shop's apply at a time).
     """
     moment = moment_of(now)
     actions = actions_of(plan_or_actions)
@@ -138,5 +143,6 @@ def apply(
             {s for s in shop_ids if s is not None}, times.to_micros(moment)
         )
     with store.lease("apply", ttl=lease_ttl, wait=lease_wait) as lease:
-        deliver(store, by_name, moment, backoff, policy, report, on_delivery, lease)
+        only = None if shops is None else {find_shop_id(store, p, s) for p, s in shops}
+        deliver(store, by_name, moment, backoff, policy, report, on_delivery, lease, only)
     return report
