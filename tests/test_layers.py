@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -32,6 +33,17 @@ def _layers() -> ModuleType:
 
 def _outside_store() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if STORE not in p.parents)
+
+
+def _offenders(
+    paths: list[Path], check: Callable[[ast.AST, Path], list[int]], root: Path = PACKAGE
+) -> dict[str, list[int]]:
+    """``module: lines`` of every module in ``paths`` where ``check(tree, path)`` finds any."""
+    return {
+        str(path.relative_to(root)): lines
+        for path in paths
+        if (lines := check(ast.parse(path.read_text(), filename=str(path)), path))
+    }
 
 
 def _sqlalchemy_uses(tree: ast.AST) -> list[int]:
@@ -67,20 +79,12 @@ def _tables_imported(tree: ast.AST) -> list[int]:
 
 
 def test_no_module_outside_the_store_uses_sqlalchemy() -> None:
-    found = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in _outside_store()
-        if (lines := _sqlalchemy_uses(ast.parse(path.read_text(), filename=str(path))))
-    }
+    found = _offenders(_outside_store(), lambda tree, _: _sqlalchemy_uses(tree))
     assert found == {}, f"SQLAlchemy outside src/shopsync/store/ (module: lines): {found}"
 
 
 def test_no_module_outside_the_store_imports_a_table() -> None:
-    found = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in _outside_store()
-        if (lines := _tables_imported(ast.parse(path.read_text(), filename=str(path))))
-    }
+    found = _offenders(_outside_store(), lambda tree, _: _tables_imported(tree))
     assert found == {}, f"store tables imported outside src/shopsync/store/: {found}"
 
 
@@ -146,11 +150,9 @@ def test_no_module_outside_the_store_imports_a_private_store_module() -> None:
     """The store's public modules (``store.leases``, ``store.times``, ``store.ledger``...) are
     what the rest of shopsync and the adapters may use; ``store._x`` may change freely."""
     paths = _outside_store() + sorted(ADAPTERS.rglob("*.py"))
-    found = {
-        str(path.relative_to(ROOT)): lines
-        for path in paths
-        if (lines := _private_store_uses(ast.parse(path.read_text()), _module_of(path)))
-    }
+    found = _offenders(
+        paths, lambda tree, path: _private_store_uses(tree, _module_of(path)), root=ROOT
+    )
     assert found == {}, f"private store modules used outside src/shopsync/store/: {found}"
 
 
@@ -245,11 +247,7 @@ def _module_state_writes(tree: ast.Module) -> list[int]:
 def test_the_core_keeps_no_module_level_state() -> None:
     """A module-level cache in the core outlives the store it describes (``id(store)`` keys
     are reused by new objects): state belongs to an object, such as :attr:`Store.memo`."""
-    found = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in sorted((PACKAGE / "core").rglob("*.py"))
-        if (lines := _module_state_writes(ast.parse(path.read_text())))
-    }
+    found = _offenders(_core_modules(), lambda tree, _: _module_state_writes(tree))
     assert found == {}, f"module-level state written in shopsync.core (module: lines): {found}"
 
 
@@ -344,20 +342,12 @@ def _core_modules() -> list[Path]:
 def test_the_core_imports_neither_the_store_nor_the_service_layer_nor_io() -> None:
     """``shopsync.core`` takes frames, a policy and ``as_of`` and returns a plan: reading the
     store and writing the ledger are the facade's (:mod:`shopsync.planning`)."""
-    found = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in _core_modules()
-        if (lines := _impure_imports(ast.parse(path.read_text()), _module_of(path)))
-    }
+    found = _offenders(_core_modules(), lambda tree, path: _impure_imports(tree, _module_of(path)))
     assert found == {}, f"shopsync.core imports the store, the service layer or I/O: {found}"
 
 
 def test_no_core_function_takes_a_store() -> None:
-    found = {
-        str(path.relative_to(PACKAGE)): lines
-        for path in _core_modules()
-        if (lines := _store_parameters(ast.parse(path.read_text())))
-    }
+    found = _offenders(_core_modules(), lambda tree, _: _store_parameters(tree))
     assert found == {}, f"shopsync.core functions that take a Store: {found}"
 
 
