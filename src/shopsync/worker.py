@@ -417,17 +417,23 @@ def _sinks(config: Config, shop: ShopConfig, adapter: Any) -> list[Any]:
     return sinks
 
 
-def _apply(
-    store: Store, config: Config, shop: ShopConfig, adapter: Any, now: dt.datetime, ttl: float
+def _deliver(
+    store: Store,
+    config: Config,
+    shop: ShopConfig,
+    adapter: Any,
+    actions: Any,
+    now: dt.datetime,
+    ttl: float,
 ) -> None:
+    """Record and deliver ``actions`` through the shop's sinks, and only this shop's rows:
+    sinks are named by kind, so another shop's pending rows share their names."""
     from shopsync.outbox import apply
-    from shopsync.planning import plan
 
-    planned = plan(store, config.policy, now, platform=adapter.platform, shop=adapter.shop)
     sinks = _sinks(config, shop, adapter)
     if sinks:
         apply(
-            planned,
+            actions,
             store,
             sinks,
             now=now,
@@ -438,10 +444,18 @@ def _apply(
         )
 
 
+def _apply(
+    store: Store, config: Config, shop: ShopConfig, adapter: Any, now: dt.datetime, ttl: float
+) -> None:
+    from shopsync.planning import plan
+
+    planned = plan(store, config.policy, now, platform=adapter.platform, shop=adapter.shop)
+    _deliver(store, config, shop, adapter, planned, now, ttl)
+
+
 def _changes(
     store: Store, config: Config, shop: ShopConfig, adapter: Any, now: dt.datetime, ttl: float
 ) -> None:
-    from shopsync.outbox import apply
     from shopsync.planning import plan_customer
     from shopsync.store.changes import changed, clear_changes
 
@@ -455,16 +469,5 @@ def _changes(
             store, config.policy, now, adapter.platform, adapter.shop, note.customer_id
         )
     ]
-    sinks = _sinks(config, shop, adapter)
-    if sinks:
-        apply(
-            actions,
-            store,
-            sinks,
-            now=now,
-            policy=config.policy,
-            lease_ttl=ttl,
-            lease_wait=ttl,
-            shops=[(adapter.platform, adapter.shop)],
-        )
+    _deliver(store, config, shop, adapter, actions, now, ttl)
     clear_changes(store, notes)
