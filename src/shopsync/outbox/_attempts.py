@@ -123,9 +123,7 @@ def deliver(
     shop_ids: set[int | None] | None = None,
 ) -> None:
     at = times.to_micros(moment)
-    rows = due_rows(store, sinks, at)
-    if shop_ids is not None:
-        rows = [r for r in rows if r.shop_id in shop_ids]
+    rows = outbox_rows.due_rows(store, sinks, shop_ids)
     stages = _stages(store, rows)
     rules = Rules(store, policy)
     if policy is not None:

@@ -58,14 +58,19 @@ def record_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return insert_ignoring_duplicates(conn, outbox, list(rows))
 
 
-def due_rows(store: Store, sinks: Iterable[str]) -> list[Any]:
-    """The pending rows of these sinks with their shop, by stage then insertion order."""
+def due_rows(
+    store: Store, sinks: Iterable[str], shop_ids: Iterable[int | None] | None = None
+) -> list[Any]:
+    """The pending rows of these sinks (of these shops only, if given) with their shop, by
+    stage then insertion order."""
     query = (
         select(outbox, shops.c.platform, shops.c.shop)
         .join(shops, shops.c.shop_id == outbox.c.shop_id)
         .where(outbox.c.status == "pending", outbox.c.sink.in_(list(sinks)))
         .order_by(outbox.c.stage, outbox.c.id)
     )
+    if shop_ids is not None:
+        query = query.where(outbox.c.shop_id.in_([s for s in shop_ids if s is not None]))
     with store.engine.connect() as conn:
         return list(conn.execute(query))
 
