@@ -88,7 +88,7 @@ def us(when: dt.datetime | None) -> int | None:
 
 
 def units(amount: str | int | Decimal) -> int:
-    """"12.5" -> 125000: money or a quantity in ten-thousandths, as the frames hold them."""
+    """ "12.5" -> 125000: money or a quantity in ten-thousandths, as the frames hold them."""
     return int(Decimal(str(amount)) * UNIT)
 
 
@@ -173,7 +173,7 @@ class Shop:
         *,
         ptype: str | None = None,
         sku: str | None = None,
-        paid: dt.datetime | None | bool = True,
+        paid: dt.datetime | bool | None = True,
         status: str = "paid",
         cancelled: dt.datetime | None = None,
         fulfilled: dt.datetime | bool = True,
@@ -187,8 +187,9 @@ class Shop:
     ) -> Shop:
         """An order placed at ``at``. ``lines``: (product id, quantity, unit price), default one
         ``p1`` at 20. ``paid``: True pays at ``at``, False leaves it unpaid (``status`` then
-        "pending" unless given). ``fulfilled``: True ships a day later, a datetime ships then,
-        False not at all. ``returned``: product id -> refunded quantity."""
+        "pending" unless given), None pays without a payment date (as a platform may).
+        ``fulfilled``: True ships a day later, a datetime ships then, False not at all.
+        ``returned``: product id -> refunded quantity."""
         specs = lines if lines is not None else [("p1", 1, "20")]
         paid_at = at if paid is True else None if paid is False else paid
         if paid is False and status == "paid":
@@ -267,7 +268,9 @@ class Shop:
         catalogue_type = {pid: spec[0] for pid, spec in self._products.items()}
         rows: dict[str, list[tuple[Any, ...]]] = {
             "customers": [
-                (cid, us(c), b) for cid, (c, b) in self._customers.items() if us(c) <= at  # type: ignore[operator]
+                (cid, us(c), b)
+                for cid, (c, b) in self._customers.items()
+                if us(c) <= at  # type: ignore[operator]
             ],
             "orders": [
                 (
@@ -299,7 +302,9 @@ class Shop:
                 for o in self._orders
                 for li in o.lines
             ],
-            "fulfillments": [(o.id, us(w), s, us(d)) for o in self._orders for w, d, s in o.fulfilled],
+            "fulfillments": [
+                (o.id, us(w), s, us(d)) for o in self._orders for w, d, s in o.fulfilled
+            ],
             "consent": [(c, "email", us(w), s) for c, w, s in self._consent if us(w) <= at],  # type: ignore[operator]
             "products": [(pid, t, list(tags), s) for pid, (t, tags, s) in self._products.items()],
             "reviews": [(c, p, us(w)) for c, p, w in self._reviews if us(w) <= at],  # type: ignore[operator]

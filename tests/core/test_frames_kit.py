@@ -64,7 +64,9 @@ def test_the_kit_gives_the_frames_a_real_store_gives(store: Store) -> None:
     email = pl.col("channel") == "email"  # the store keeps sms too; the programs read email
     states = sorted(read.consent.filter(email).select("customer_id", "state").rows())
     assert states == sorted(built.consent.select("customer_id", "state").rows())
-    assert (read.future_orders, read.currency) == (built.future_orders, built.currency) == (1, "USD")
+    assert (
+        (read.future_orders, read.currency) == (built.future_orders, built.currency) == (1, "USD")
+    )
     assert read.requests_delivered == built.requests_delivered == {}
     # every field of Frames is covered by the kit's tables or checked just above
     covered = {*SCHEMAS, "platform", "shop", "as_of", "currency", "future_orders"}

@@ -154,14 +154,17 @@ def test_no_coupon_within_thirty_days_of_any_order() -> None:
     "out at once (docs/programs.md: 'the offer waits')",
 )
 def test_the_offer_waits_for_the_window_and_is_not_skipped() -> None:
-    shop, start, recent = recent_cancelled_order()
+    shop, _, recent = recent_cancelled_order()
     offer = stage(shop, recent + 30 * DAY)
     assert offer is not None and offer.stage == 2 and offer.due_at == recent + 30 * DAY
 
 
 def test_refunds_do_not_reset_the_clock_but_a_cancelled_last_order_is_not_a_purchase() -> None:
-    shop = Shop().customer("c1").order("o1", "c1", T0).order(
-        "o2", "c1", T0 + 50 * DAY, cancelled=T0 + 51 * DAY
+    shop = (
+        Shop()
+        .customer("c1")
+        .order("o1", "c1", T0)
+        .order("o2", "c1", T0 + 50 * DAY, cancelled=T0 + 51 * DAY)
     )
     found = stage(shop, T0 + 90 * DAY)  # o2 never counted: 90 days after o1
     assert found is not None and found.last_order_id == "o1"
