@@ -159,15 +159,26 @@ def test_the_offer_waits_for_the_window_and_is_not_skipped() -> None:
     assert offer is not None and offer.stage == 2 and offer.due_at == recent + 30 * DAY
 
 
-def test_refunds_do_not_reset_the_clock_but_a_cancelled_last_order_is_not_a_purchase() -> None:
-    shop = (
+def test_a_cancelled_order_is_no_purchase_a_refunded_one_still_is() -> None:
+    cancelled = (
         Shop()
         .customer("c1")
         .order("o1", "c1", T0)
         .order("o2", "c1", T0 + 50 * DAY, cancelled=T0 + 51 * DAY)
     )
-    found = stage(shop, T0 + 90 * DAY)  # o2 never counted: 90 days after o1
+    found = stage(cancelled, T0 + 90 * DAY)  # o2 never counted: 90 days after o1
     assert found is not None and found.last_order_id == "o1"
+    # the one paid-order rule (shopsync.core.features): a refund lowers an order's value, it
+    # does not unmake the purchase, so o2 is the last order and sets the rhythm (75 days)
+    refunded = (
+        Shop()
+        .customer("c1")
+        .order("o1", "c1", T0)
+        .order("o2", "c1", T0 + 50 * DAY, refund=(T0 + 60 * DAY, "20"))
+    )
+    assert stage(refunded, T0 + 90 * DAY) is None
+    again = stage(refunded, T0 + 125 * DAY)
+    assert again is not None and again.last_order_id == "o2"
 
 
 def test_consent_off_holds_it() -> None:
@@ -191,3 +202,17 @@ def test_an_order_on_the_as_of_day_before_midnight_is_not_lapsing() -> None:
     shop = Shop().customer("c1").order("o1", "c1", midnight)
     assert planned(shop, midnight) == []
     assert planned(shop, midnight + DAY - US) == []
+
+
+def test_the_shops_wait_is_measured_at_the_start_of_the_as_of_day() -> None:
+    # docs/programs.md, "Shop-wide statistics": as of 00:00 UTC of as_of's day, so every
+    # re-plan that day uses the same numbers
+    at = T0 + 75 * DAY  # 12:00 UTC
+    shop = Shop().customer("c1").order("o1", "c1", T0)
+    for i in range(2):
+        rhythm([50], f"r{i}", shop)
+    third = at - 6 * dt.timedelta(hours=1)  # a third customer comes back at 06:00 that day
+    shop.customer("r2").order("r2-a", "r2", third - 50 * DAY).order("r2-b", "r2", third)
+    assert stage(shop, at, min_repeat_customers=3) is None  # still the 90-day fallback
+    assert stage(shop, at + DAY - 12 * dt.timedelta(hours=1) - US, min_repeat_customers=3) is None
+    assert stage(shop, at + DAY - 12 * dt.timedelta(hours=1), min_repeat_customers=3) is not None
