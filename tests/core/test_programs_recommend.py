@@ -81,3 +81,20 @@ def test_held_actions_carry_no_recommendations_and_per_action_zero_turns_them_of
     result = plan_frames(s.frames(WHEN), rules, WHEN)
     [held] = [h.action for h in result.held if h.action.customer_id == "c1"]
     assert held.recommendations == ()  # type: ignore[attr-defined]
+
+
+def test_a_review_request_is_seeded_by_its_order_a_win_back_by_everything_bought() -> None:
+    s = shop().product("saucer").product("cup")
+    for i in range(3):  # a second pair: cup and saucer
+        cid = f"cs{i}"
+        s.customer(cid).order(f"{cid}-o", cid, T0, [("cup", 1, "6"), ("saucer", 1, "4")])
+    s.order("c1-cup", "c1", T0 + 19 * DAY - 40 * DAY, [("cup", 1, "6")])
+    due = T0 + 19 * DAY + 15 * DAY  # c1's coffee order was shipped a day later: request due
+    rules = policy(reviews={}, recommendations={}, frequency_cap={"email_hours": 0})
+    [request] = [a for a in plan_frames(s.frames(due), rules, due) if a.customer_id == "c1"]
+    assert request.kind == "review_request" and request.recommendations == ("grinder",)  # type: ignore[attr-defined]
+    lapse = T0 + 19 * DAY + 60 * DAY  # 1.5 x c1's 40-day gap between cup and beans
+    rules = policy(winback={}, recommendations={}, frequency_cap={"email_hours": 0})
+    found = [a for a in plan_frames(s.frames(lapse), rules, lapse) if a.customer_id == "c1"]
+    assert [a.kind for a in found] == ["winback"]
+    assert set(found[0].recommendations) == {"grinder", "saucer"}  # type: ignore[attr-defined]
