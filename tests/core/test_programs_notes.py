@@ -5,7 +5,12 @@ from __future__ import annotations
 from shopsync.core.planner import plan_frames
 from tests.core.frames_kit import DAY, T0, Shop, policy
 
-EVERY = {"reviews": {}, "winback": {}, "replenishment": {}, "warranty": {}}
+EVERY: dict[str, dict[str, object]] = {
+    "reviews": {},
+    "winback": {},
+    "replenishment": {},
+    "warranty": {},
+}
 
 
 def test_orders_after_as_of_are_left_out_and_counted_in_a_note() -> None:
