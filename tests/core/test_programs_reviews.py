@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from shopsync.core.actions import Action
 from shopsync.core.planner import plan_frames
 from tests.core.frames_kit import DAY, T0, Shop, policy
@@ -131,3 +133,22 @@ def test_no_reminder_once_a_requested_product_was_reviewed() -> None:
     sent = DUE + DAY
     shop = bought().delivered("review_request:acme:o1", sent).review("c1", "p1", sent + DAY)
     assert planned(shop, sent + 7 * DAY) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding: the once-per-12-months rule measures from the customer's previous "
+    "purchase of the product, not from the previous request that asked about it, so a "
+    "customer who buys it every <= 12 months is asked about it once, ever",
+)
+def test_a_regular_buyer_is_asked_again_twelve_months_after_the_last_request() -> None:
+    # docs/programs.md: a product is left out when the customer bought it "in another order
+    # whose request fell in the previous 12 months (so a product is asked about at most once
+    # per 12 months)". o2 (only "a") gets no request at all: nothing left to ask about.
+    shop = bought(lines=[("a", 1, "5")])
+    shop.order("o2", "c1", T0 + 180 * DAY, [("a", 1, "5")])
+    shop.order("o3", "c1", T0 + 380 * DAY, [("a", 1, "5")])
+    assert planned(shop, T0 + 195 * DAY) == []  # o1's request was 180 days before
+    # o3 is due T0 + 395 d: the last request about "a" (o1's, T0 + 15 d) is 380 days old
+    request = one(shop, T0 + 395 * DAY)
+    assert request.order_id == "o3"  # type: ignore[attr-defined]
