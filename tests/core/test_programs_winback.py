@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
+from shopsync import clv
+from shopsync.core._data import paid_orders
 from shopsync.core.actions import Action, WinBack
+from shopsync.core.context import ShopContext
 from shopsync.core.planner import plan_frames
+from shopsync.core.winback import winback
 from tests.core.frames_kit import DAY, T0, Shop, policy
 
 US = dt.timedelta(microseconds=1)
@@ -216,3 +220,25 @@ def test_the_shops_wait_is_measured_at_the_start_of_the_as_of_day() -> None:
     assert stage(shop, at, min_repeat_customers=3) is None  # still the 90-day fallback
     assert stage(shop, at + DAY - 12 * dt.timedelta(hours=1) - US, min_repeat_customers=3) is None
     assert stage(shop, at + DAY - 12 * dt.timedelta(hours=1), min_repeat_customers=3) is not None
+
+
+def by_model(shop: Shop, at: dt.datetime, a: float) -> WinBack | None:
+    """Win-back with a fitted MBG/NBD model handed in (r=1, alpha=10, b=1): a large ``a``
+    makes a customer look gone at once, a tiny one keeps them alive for years."""
+    frames = shop.frames(at)
+    params = clv.MbgNbdParams(r=1.0, alpha=10.0, a=a, b=1.0, log_likelihood=0.0, n_customers=500)
+    ctx = ShopContext(as_of=frames.as_of, mbg=params, model_note="given")
+    found = winback(frames, paid_orders(frames), ctx, policy(winback={}))
+    assert len(found) <= 1
+    return found[0] if found and isinstance(found[0], WinBack) else None
+
+
+def test_the_model_starts_it_earlier_but_never_within_thirty_days_of_the_last_order() -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0)
+    assert by_model(shop, T0 + 30 * DAY - US, a=10.0) is None
+    early = by_model(shop, T0 + 30 * DAY, a=10.0)
+    assert early is not None and early.trigger == "model" and early.due_at == T0 + 30 * DAY
+    # a model that keeps them alive leaves the rhythm in charge (90-day fallback)
+    assert by_model(shop, T0 + 30 * DAY, a=1e-6) is None
+    late = by_model(shop, T0 + 90 * DAY, a=1e-6)
+    assert late is not None and late.trigger == "rhythm"
