@@ -27,6 +27,13 @@ truth; the files are a cache that is never trusted beyond what the database says
 
 Row order: on SQLite the frames keep the table's rowid order, as the bulk reader gives it
 (``_row``); PostgreSQL never promised an order.
+
+Measured at 1M orders (1.6M lines, ``benchmarks/features.py``): the files are written
+uncompressed, which read about 4x faster than lz4 or zstd from the page cache (lines: 0.07 s
+against 0.27-0.29 s) for 1.8x the size. Order ids stay text in the child tables: an integer
+order key read 0.15 s faster but joining the text id back (the read model hands out text ids)
+cost 0.78 s; it would only speed up the merge of a delta (0.18 s against 0.44 s for 10k
+changed orders).
 """
 
 from __future__ import annotations
@@ -379,7 +386,7 @@ def _merge(base: Facts, delta: _Delta, dialect: str) -> Facts:
     merged: dict[str, pl.DataFrame] = {}
     for name in FACT_TABLES:
         key = "id" if name == "orders" else "order_id"
-        kept = base.frame(name).filter(~pl.col(key).is_in(gone))
+        kept = base.frame(name).filter(~pl.col(key).is_in(gone.implode()))
         new = delta.frames[name]
         frame = pl.concat([kept, new], rechunk=False) if new.height else kept
         if (
@@ -440,7 +447,7 @@ def _save(store: Store, base: Path, shop_id: int, facts: Facts) -> None:
         for name in FACT_TABLES:
             target = folder / f"{token}.{name}.parquet"
             tmp = target.with_name(target.name + ".tmp")
-            facts.frame(name).write_parquet(tmp, compression="lz4", statistics=False)
+            facts.frame(name).write_parquet(tmp, compression="uncompressed", statistics=False)
             _sync(tmp)
             os.replace(tmp, target)
         if not _pin(store, shop_id, token, facts):
