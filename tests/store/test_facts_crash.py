@@ -95,6 +95,17 @@ def test_a_stale_snapshot_is_brought_up_to_date(store: Store) -> None:
     assert manifest(store) == again  # a small delta is merged, the files stay
 
 
+def test_a_shop_mostly_changed_is_read_in_bulk(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = snapshotted(store, n=4)
+    monkeypatch.setattr(facts, "_BULK_MIN", 0)
+    store.upsert([an_order(i, lines=3) for i in range(2, 9)])
+    check(store)
+    assert manifest(store)["token"] != first["token"]  # rebuilt, not merged
+    assert manifest(store)["rows"] == {"orders": 9, "lines": 25, "refunds": 0, "fulfillments": 0}
+
+
 @pytest.mark.parametrize("damage", ["cut", "missing", "garbage", "manifest", "empty manifest"])
 def test_damaged_files_are_rebuilt(store: Store, damage: str) -> None:
     first = snapshotted(store)

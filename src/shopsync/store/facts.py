@@ -78,6 +78,7 @@ MIN_ORDERS_ENV = "SHOPSYNC_FACTS_MIN_ORDERS"
 MIN_ORDERS = 20_000
 """Below this many orders no file is written: the bulk read takes well under a second."""
 _REWRITE_MIN = 10_000
+_BULK_MIN = 100_000  # a delta of more changed orders than this and a quarter: read in bulk
 _KEEP_PINS = 8
 _STALE_FILE_S = 600.0  # another writer's file not yet named by current.json is left this long
 
@@ -264,7 +265,15 @@ def order_facts(store: Store, shop_id: int) -> Facts:
     """Every order fact of the shop as the database holds it now (see the module docstring)."""
     engine = store.engine
     base: Path | None = getattr(store, "facts_dir", None)
-    snap = _load(engine, base, shop_id) if base is not None else None
+    snap = None
+    if base is not None:
+        token = _current_token(_folder(base, shop_id))
+        snap = _load(engine, base, shop_id)
+        if snap is None and token is not None and _current_token(_folder(base, shop_id)) != token:
+            snap = _load(engine, base, shop_id)  # another process replaced it meanwhile
+    bulk_at = max(_BULK_MIN, snap.orders.height // 4) if snap is not None else 0
+    if snap is not None and _changed(engine, shop_id, snap.seq) > bulk_at:
+        snap = None  # most of the shop changed: a bulk read is faster than row by row
     if snap is not None:
         delta = _read_delta(engine, shop_id, snap.seq)
         if delta is None:
@@ -293,6 +302,17 @@ def order_facts(store: Store, shop_id: int) -> Facts:
     if base is not None and facts.orders.height >= _min_orders():
         _save(store, base, shop_id, facts)
     return facts
+
+
+def _changed(engine: Engine, shop_id: int, since: int) -> int:
+    """How many orders changed after ``since`` (an index range count)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM orders WHERE shop_id = :sid AND seq > :since"),
+                {"sid": shop_id, "since": since},
+            ).scalar_one()
+        )
 
 
 def _empty(dialect: str) -> Facts:
