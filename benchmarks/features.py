@@ -314,7 +314,9 @@ def phase_change(path: str, percent: float) -> dict[str, float]:
     store = Store(f"sqlite:///{path}", migrate=False)
     every = max(1, round(100 / percent))
     con = sqlite3.connect(path)
-    ids = [r[0] for r in con.execute(f"SELECT id FROM orders WHERE rowid % {every} = 0")]
+    ids = [
+        r[0] for r in con.execute(f"SELECT id FROM orders WHERE CAST(id AS INTEGER) % {every} = 0")
+    ]
     con.close()
     started = time.perf_counter()
     for lo in range(0, len(ids), 1000):
