@@ -30,7 +30,6 @@ from shopsync.store.read import (
     LOYALTY_REFUNDS,
     REAL_ORDERS_SQL,
     Column,
-    _orders_columns,
     feature_tables,
     loyalty_tables,
     read_shop,
@@ -52,6 +51,23 @@ def micros(at: dt.datetime) -> int:
 
 
 # -- the oracle: the read model's SQL of before the snapshot --------------------------------
+
+
+def _orders_columns(dialect: str) -> list[Column]:
+    country = (
+        "json_extract(shipping_address, '$.country_code')"
+        if dialect == "sqlite"
+        else "(shipping_address ->> 'country_code')"
+    )
+    text = ["financial_status", "fulfillment_status", "currency"]
+    return [
+        Column("id", TEXT),
+        Column("customer_id", TEXT),
+        *(Column(n, I64) for n in ("created_at", "paid_at", "processed_at", "cancelled_at")),
+        *(Column(n, TEXT) for n in text),
+        Column("total", I64),
+        Column("ship_country", TEXT, country),
+    ]
 
 
 def direct(store: Store, shop_id: int, at: int) -> dict[str, Any]:

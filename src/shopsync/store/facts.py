@@ -68,6 +68,7 @@ __all__ = [
     "default_dir",
     "forget",
     "next_seq",
+    "order_columns",
     "order_facts",
     "record_deletions",
 ]
@@ -83,7 +84,8 @@ _KEEP_PINS = 8
 _STALE_FILE_S = 600.0  # another writer's file not yet named by current.json is left this long
 
 
-def _order_columns(dialect: str) -> list[Column]:
+def order_columns(dialect: str) -> list[Column]:
+    """The order facts' columns (the snapshot's, and the SQL each is read with)."""
     country = (
         "json_extract(shipping_address, '$.country_code')"
         if dialect == "sqlite"
@@ -117,7 +119,7 @@ def _row(dialect: str) -> Column:
 def _tables(dialect: str) -> dict[str, tuple[str, list[Column]]]:
     """Snapshot name -> (store table, columns): the one column list of each order fact."""
     return {
-        "orders": ("orders", _order_columns(dialect)),
+        "orders": ("orders", order_columns(dialect)),
         "lines": (
             "line_items",
             [

@@ -23,7 +23,7 @@ from sqlalchemy import inspect, text
 
 from shopsync.store._columnar import Column, read_table
 from shopsync.store._delivered import delivered_at
-from shopsync.store.facts import Facts, order_facts
+from shopsync.store.facts import Facts, order_columns, order_facts
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -127,25 +127,25 @@ LOYALTY_REFUNDS = [
 ]
 
 
+_ORDER_NAMES = [
+    "id",
+    "customer_id",
+    "created_at",
+    "paid_at",
+    "processed_at",
+    "cancelled_at",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "total",
+    "ship_country",
+]
+"""The order columns plans read (their SQL: the order facts' one list, :mod:`.facts`)."""
+
+
 def _orders_columns(dialect: str) -> list[Column]:
-    country = (
-        "json_extract(shipping_address, '$.country_code')"
-        if dialect == "sqlite"
-        else "(shipping_address ->> 'country_code')"
-    )
-    return [
-        Column("id", TEXT),
-        Column("customer_id", TEXT),
-        Column("created_at", I64),
-        Column("paid_at", I64),
-        Column("processed_at", I64),
-        Column("cancelled_at", I64),
-        Column("financial_status", TEXT),
-        Column("fulfillment_status", TEXT),
-        Column("currency", TEXT),
-        Column("total", I64),
-        Column("ship_country", TEXT, country),
-    ]
+    by_name = {c.name: c for c in order_columns(dialect)}
+    return [by_name[name] for name in _ORDER_NAMES]
 
 
 def _products_columns(dialect: str) -> list[Column]:
@@ -156,9 +156,6 @@ def _products_columns(dialect: str) -> list[Column]:
         Column("tags", TEXT, tags),
         Column("status", TEXT),
     ]
-
-
-_ORDER_NAMES = [c.name for c in _orders_columns("sqlite")]
 
 
 class _Facts:
