@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -296,9 +297,13 @@ def apply(store: Store, shop: str, op: tuple[Any, ...], n: int) -> None:
 
 
 @pytest.fixture
-def snapshot_always(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Snapshots for every shop, however small (by default only large shops get files)."""
+def snapshot_always(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Snapshots for every shop, however small (by default only large shops get files), in
+    the test's directory (a PostgreSQL store's default is the user's cache directory)."""
     monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
     yield
 
 
@@ -310,7 +315,8 @@ def test_snapshot_read_equals_a_database_read(
     shop = f"s{next(_shops)}.myshopify.com"
     ops = data.draw(st.lists(operations(shop), min_size=1, max_size=10))
     # a second Store on the same database and cache: another process's reads and writes
-    other = Store(store.engine.url.render_as_string(hide_password=False), migrate=False)
+    url = store.engine.url.render_as_string(hide_password=False)
+    other = Store(url, migrate=False, facts_dir=store.facts_dir)
     rewrite = data.draw(st.sampled_from([0, 10_000]))
     old = facts._REWRITE_MIN
     facts._REWRITE_MIN = rewrite  # 0: every read with a delta rewrites the snapshot

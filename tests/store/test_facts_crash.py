@@ -25,8 +25,9 @@ AT = micros(T0 + dt.timedelta(days=400))
 
 
 @pytest.fixture(autouse=True)
-def snapshot_always(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def snapshot_always(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a PostgreSQL store's files
     yield
 
 

@@ -220,7 +220,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.facts_dir: Path | None = facts.default_dir(url, facts_dir)
         """Where the columnar snapshot of order facts lives (:mod:`.facts`): ``facts_dir``,
-        else ``<db>.facts`` beside a SQLite file, a private temporary directory for a server,
+        else ``<db>.facts`` beside a SQLite file, the user's cache directory for a server,
         none in memory; ``facts_dir=False``: none."""
         self._shop_ids: dict[tuple[str, str], int] = {}
         self._shop_names: dict[int, tuple[str, str]] = {}

@@ -44,7 +44,6 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -227,7 +226,8 @@ def record_deletions(conn: Connection, shop_id: int, order_ids: list[str]) -> No
 
 def default_dir(url: str, option: str | os.PathLike[str] | bool | None) -> Path | None:
     """The cache directory of a store: ``option`` when given (False: none), beside a SQLite
-    file (``<db>.facts``), a private temporary one for a server, none in memory."""
+    file (``<db>.facts``), ``~/.cache/shopsync/facts/<hash of the URL>`` for a server, none
+    in memory."""
     if option is False:
         return None
     if option is not None and option is not True:
@@ -241,8 +241,12 @@ def default_dir(url: str, option: str | os.PathLike[str] | bool | None) -> Path 
     # never the password: it would only make the name secret-dependent
     where = parsed.set(password=None).render_as_string(hide_password=True)
     digest = hashlib.sha256(where.encode()).hexdigest()[:16]
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"shopsync-facts-{uid}" / digest
+    # the user's cache directory, not a shared temporary one another user could plant
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory: no snapshot
+        return None
+    return cache / "shopsync" / "facts" / digest
 
 
 def _folder(base: Path, shop_id: int) -> Path:
