@@ -1,7 +1,7 @@
 """Per-customer features and the loyalty recomputation on a large SQLite store.
 
     python benchmarks/features.py [--customers 1000000] [--orders 10000000] [--db PATH]
-                                  [--keep] [--no-loyalty] [--loyalty-write]
+                                  [--keep] [--no-loyalty] [--loyalty-write] [--changed 1]
 
 The fixture is written straight into the store's tables with ``executemany`` of row tuples
 (a seeded NumPy generator, no pydantic): ~23 % one-time buyers, 1-3 line items per order
@@ -11,6 +11,12 @@ when ``--db`` already holds a fixture of the same size (``--keep`` keeps it afte
 Each measured phase runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its
 own and not the fixture writer's. Targets (issue 5): features under 20 s end to end and
 under 2 GB peak at 1M customers / 10M orders.
+
+Whole-shop reads go through the order facts' snapshot (``<db>.facts``, store/facts.py), so
+the features run three times: **cold** (no snapshot: the first read reads every row from
+SQLite and writes the files), **warm** (the files are current) and, with ``--changed P``,
+after P % of the orders were updated through ``Store.upsert`` (the read merges them from the
+database; a large delta also rewrites the files).
 """
 
 from __future__ import annotations
@@ -221,10 +227,16 @@ def _fixture_matches(path: str, customers: int, orders: int, seed: int) -> bool:
     return tuple(row or ()) == (customers, orders, seed)
 
 
-def phase_features(path: str) -> dict[str, float]:
+def phase_features(path: str, snapshot: str = "cold") -> dict[str, float]:
+    """The features as of AS_OF; ``snapshot="cold"`` removes the order facts' snapshot first
+    (the figure of a store that has none yet), ``"as is"`` keeps what is there."""
+    import shutil
+
     from shopsync.frames import customer_features
     from shopsync.store import Store
 
+    if snapshot == "cold":
+        shutil.rmtree(path + ".facts", ignore_errors=True)
     store = Store(f"sqlite:///{path}", migrate=False)
     started = time.perf_counter()
     frame = customer_features(store, PLATFORM, SHOP, AS_OF, currency="USD")
@@ -293,6 +305,34 @@ def phase_rfm(path: str) -> dict[str, Any]:
     }
 
 
+def phase_change(path: str, percent: float) -> dict[str, float]:
+    """Update ``percent`` % of the orders (a day later, one more cent) through the store's
+    upsert, as a sync would; not timed as a read."""
+    from shopsync.models import Money, Order
+    from shopsync.store import Store
+
+    store = Store(f"sqlite:///{path}", migrate=False)
+    every = max(1, round(100 / percent))
+    con = sqlite3.connect(path)
+    ids = [
+        r[0] for r in con.execute(f"SELECT id FROM orders WHERE CAST(id AS INTEGER) % {every} = 0")
+    ]
+    con.close()
+    started = time.perf_counter()
+    for lo in range(0, len(ids), 1000):
+        batch = list(store._read(Order, PLATFORM, SHOP, ids[lo : lo + 1000]))
+        store.upsert(
+            o.model_copy(
+                update={
+                    "updated_at": o.updated_at + dt.timedelta(days=1),
+                    "total": Money(amount=o.total.amount + 1, currency=o.currency),
+                }
+            )
+            for o in batch
+        )
+    return {"orders": len(ids), "seconds": time.perf_counter() - started}
+
+
 def phase_loyalty(path: str, write: bool) -> dict[str, float]:
     from shopsync import loyalty
     from shopsync.core.policy import Policy
@@ -313,8 +353,8 @@ def phase_loyalty(path: str, write: bool) -> dict[str, float]:
     }
 
 
-def _child(phase: str, path: str, write: bool) -> dict[str, float]:
-    args = [sys.executable, __file__, "--phase", phase, "--db", path]
+def _child(phase: str, path: str, write: bool, extra: tuple[str, ...] = ()) -> dict[str, float]:
+    args = [sys.executable, __file__, "--phase", phase, "--db", path, *extra]
     if write:
         args.append("--loyalty-write")
     out = subprocess.run(args, check=True, capture_output=True, text=True)
@@ -332,14 +372,20 @@ def main() -> None:
     parser.add_argument(
         "--loyalty-write", action="store_true", help="write the ledger too (default: derive only)"
     )
-    parser.add_argument("--phase", choices=["features", "loyalty"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--changed", type=float, default=0, help="percent of orders to update, then read again"
+    )
+    parser.add_argument(
+        "--phase", choices=["features", "warm", "change", "loyalty"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.phase:
-        run = (
-            phase_features(args.db)
-            if args.phase == "features"
-            else phase_loyalty(args.db, args.loyalty_write)
-        )
+        if args.phase in ("features", "warm"):
+            run = phase_features(args.db, "cold" if args.phase == "features" else "as is")
+        elif args.phase == "change":
+            run = phase_change(args.db, args.changed)
+        else:
+            run = phase_loyalty(args.db, args.loyalty_write)
         print(json.dumps(run))
         return
     path = args.db or os.path.join(tempfile.gettempdir(), "shopsync-bench-features.db")
@@ -358,9 +404,22 @@ def main() -> None:
             )
         features = _child("features", path, False)
         print(
-            f"features: {features['seconds']:.1f} s end to end, peak {features['peak_mb']:.0f} MB"
-            f" ({features['rows']:,} customers, {features['buyers']:,} with paid orders)"
+            f"features (cold: no snapshot yet): {features['seconds']:.1f} s end to end, peak"
+            f" {features['peak_mb']:.0f} MB ({features['rows']:,} customers,"
+            f" {features['buyers']:,} with paid orders)"
         )
+        warm = _child("warm", path, False)
+        print(f"features (warm): {warm['seconds']:.1f} s, peak {warm['peak_mb']:.0f} MB")
+        if args.changed:
+            change = _child("change", path, False, ("--changed", str(args.changed)))
+            print(f"changed {change['orders']:,} orders in {change['seconds']:.0f} s (upsert)")
+            for label in ("first read after the change", "next read"):
+                after = _child("warm", path, False)
+                same = after["digest"] == warm["digest"]
+                print(
+                    f"features ({label}): {after['seconds']:.1f} s, peak"
+                    f" {after['peak_mb']:.0f} MB{'' if not same else ' (digest unchanged?)'}"
+                )
         if not args.no_loyalty:
             result = _child("loyalty", path, args.loyalty_write)
             mode = "derive + write" if args.loyalty_write else "derive only"

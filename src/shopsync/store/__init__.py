@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, redemptions
+from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, facts, redemptions
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
     consent_history,
@@ -196,7 +197,14 @@ def _driver_hint(url: str, detail: str) -> str:
 class Store:
     """A shopsync store at ``url``; the schema is brought up to date on open."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, migrate: bool = True, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        migrate: bool = True,
+        echo: bool = False,
+        facts_dir: str | PathLike[str] | bool | None = None,
+    ) -> None:
         options: dict[str, Any] = {}
         if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
             # One in-memory database shared by every thread, instead of one per connection.
@@ -210,6 +218,10 @@ class Store:
             raise ConfigurationError(f"cannot open store {shown_url(url)!r}: {detail}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.facts_dir: Path | None = facts.default_dir(url, facts_dir)
+        """Where the columnar snapshot of order facts lives (:mod:`.facts`): ``facts_dir``,
+        else ``<db>.facts`` beside a SQLite file, the user's cache directory for a server,
+        none in memory; ``facts_dir=False``: none."""
         self._shop_ids: dict[tuple[str, str], int] = {}
         self._shop_names: dict[int, tuple[str, str]] = {}
         self.memo: dict[str, Any] = {}
@@ -640,9 +652,12 @@ class Store:
             "refunds": [],
             "fulfillments": [],
         }
+        seq = facts.next_seq(c, shop_id) if fresh or newer else 0
         for order in fresh + newer:
             for name, rows in _rows.order_rows(shop_id, order).items():
                 tables[name].extend(rows)
+        for row in tables["orders"]:
+            row["seq"] = seq
         _incomplete.keep_held(tables, held)  # a refund summary keeps what the store held
         for table in (orders, *_CHILDREN):
             if tables[table.name]:
@@ -681,6 +696,8 @@ class Store:
             deleted = c.execute(
                 table.delete().where(table.c.shop_id == shop_id, table.c.id == record_id)
             )
+            if kind is Order and deleted.rowcount:
+                facts.record_deletions(c, shop_id, [record_id])
             return bool(deleted.rowcount)
 
     # -- reads -----------------------------------------------------------------------
@@ -1010,11 +1027,12 @@ class Store:
                     select(orders.c.id).where(orders.c.shop_id == shop_id, or_(*owned))
                 ).scalars()
             )
+            seq = facts.next_seq(c, shop_id, erasure=True) if targets else 0
             for chunk in _chunks(sorted(targets)):
                 c.execute(
                     update(orders)
                     .where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
-                    .values(email=None, billing_address=None, shipping_address=None)
+                    .values(email=None, billing_address=None, shipping_address=None, seq=seq)
                 )
                 c.execute(
                     update(refunds)
@@ -1067,6 +1085,7 @@ class Store:
                     c.execute(table.delete().where(table.c.shop_id == shop_id))
             c.execute(shops.delete().where(shops.c.shop_id == shop_id))
         self._forget_shops()
+        facts.forget(self.facts_dir, shop_id)  # the files hold its data too
 
     def customer_ids_by_email(
         self, platform: str, shop: str, emails: Iterable[str]

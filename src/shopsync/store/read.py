@@ -23,6 +23,7 @@ from sqlalchemy import inspect, text
 
 from shopsync.store._columnar import Column, read_table
 from shopsync.store._delivered import delivered_at
+from shopsync.store.facts import Facts, order_columns, order_facts
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -126,25 +127,25 @@ LOYALTY_REFUNDS = [
 ]
 
 
+_ORDER_NAMES = [
+    "id",
+    "customer_id",
+    "created_at",
+    "paid_at",
+    "processed_at",
+    "cancelled_at",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "total",
+    "ship_country",
+]
+"""The order columns plans read (their SQL: the order facts' one list, :mod:`.facts`)."""
+
+
 def _orders_columns(dialect: str) -> list[Column]:
-    country = (
-        "json_extract(shipping_address, '$.country_code')"
-        if dialect == "sqlite"
-        else "(shipping_address ->> 'country_code')"
-    )
-    return [
-        Column("id", TEXT),
-        Column("customer_id", TEXT),
-        Column("created_at", I64),
-        Column("paid_at", I64),
-        Column("processed_at", I64),
-        Column("cancelled_at", I64),
-        Column("financial_status", TEXT),
-        Column("fulfillment_status", TEXT),
-        Column("currency", TEXT),
-        Column("total", I64),
-        Column("ship_country", TEXT, country),
-    ]
+    by_name = {c.name: c for c in order_columns(dialect)}
+    return [by_name[name] for name in _ORDER_NAMES]
 
 
 def _products_columns(dialect: str) -> list[Column]:
@@ -155,6 +156,60 @@ def _products_columns(dialect: str) -> list[Column]:
         Column("tags", TEXT, tags),
         Column("status", TEXT),
     ]
+
+
+class _Facts:
+    """A shop's order facts (:mod:`.facts`) and the views the reads below take of them."""
+
+    def __init__(self, store: Store, shop_id: int, catalogue: pl.DataFrame | None) -> None:
+        self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
+        self.facts: Facts = order_facts(store, shop_id)
+
+    def real(self) -> pl.DataFrame:
+        """Every order but test orders (the frame half of :data:`REAL_ORDERS_SQL`)."""
+        return self.facts.orders.filter(pl.col("test") == 0)
+
+    def orders(self, columns: Iterable[Column | str], at: int | None = None) -> pl.DataFrame:
+        """Real orders with a customer (placed by ``at``), as the SQL reads selected them."""
+        keep = pl.col("customer_id").is_not_null()
+        if at is not None:
+            keep = keep & (pl.col("created_at") <= at)
+        return self.real().filter(keep).select(_names(columns))
+
+    def lines(self, columns: Iterable[Column | str]) -> pl.DataFrame:
+        """Line items with :data:`LINE_PRODUCT_TYPE`: a line's type, else its product's."""
+        lines = self.facts.lines
+        own = pl.col("product_type")
+        missing = own.is_null() | (own == "")
+        if lines.select(missing.any()).item():
+            catalogue = self.catalogue
+            if catalogue is None:
+                catalogue = read_table(
+                    self.store.engine,
+                    "products",
+                    [Column("id", TEXT), Column("product_type", TEXT)],
+                    f"shop_id = {int(self.shop_id)}",
+                )
+            types = catalogue.select(
+                pl.col("id").alias("product_id"), pl.col("product_type").alias("_type")
+            )
+            lines = lines.join(types, on="product_id", how="left", maintain_order="left")
+            lines = lines.with_columns(
+                pl.when(missing).then(pl.col("_type")).otherwise(own).alias("product_type")
+            )
+        return lines.select(_names(columns))
+
+
+def _names(columns: Iterable[Column | str]) -> list[str]:
+    return [c if isinstance(c, str) else c.name for c in columns]
+
+
+def _top_currency(orders: pl.DataFrame) -> str | None:
+    """The currency most of these orders use (ties: alphabetical), None without orders."""
+    if not orders.height:
+        return None
+    counts = orders.group_by("currency").len().sort(["len", "currency"], descending=[True, False])
+    return str(counts.item(0, "currency"))
 
 
 def table_names(store: Store) -> set[str]:
@@ -238,34 +293,68 @@ def read_shop(
     shop).
     """
     r = _Reader(store, shop_id, customer_id)
-    tables = table_names(store)
+    catalogue = products(store, shop_id) if read_products else None
+    if customer_id is None:  # the whole shop: the order facts' snapshot
+        facts = _Facts(store, shop_id, catalogue)
+        return _shop_read(r, facts, at, window_days, catalogue, advocates, find_currency)
     orders = r.read(
         "orders",
         _orders_columns(r.dialect),
         f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
         "customer_id = :cid",
     )
-    currency = None
     with store.engine.connect() as conn:
-        future_sql = (
-            "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
-            f" AND {REAL_ORDERS_SQL}"
-        )
-        if customer_id is not None:
-            future_sql += " AND customer_id = :cid"
         future = conn.execute(
-            text(future_sql), {"sid": shop_id, "at": at, "cid": customer_id}
+            text(
+                "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
+                f" AND {REAL_ORDERS_SQL} AND customer_id = :cid"
+            ),
+            {"sid": shop_id, "at": at, "cid": customer_id},
         ).scalar_one()
-        if find_currency and customer_id is None:
-            row = conn.execute(
-                text(
-                    "SELECT currency FROM orders WHERE shop_id = :sid AND created_at <= :at "
-                    f"AND {REAL_ORDERS_SQL} "
-                    "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
-                ),
-                {"sid": shop_id, "at": at},
-            ).first()
-            currency = None if row is None else str(row[0])
+    return _shop_read(
+        r,
+        None,
+        at,
+        window_days,
+        catalogue,
+        advocates,
+        find_currency,
+        orders=orders,
+        future=int(future),
+    )
+
+
+def _shop_read(
+    r: _Reader,
+    facts: _Facts | None,
+    at: int,
+    window_days: int,
+    catalogue: pl.DataFrame | None,
+    advocates: bool,
+    find_currency: bool,
+    *,
+    orders: pl.DataFrame | None = None,
+    future: int = 0,
+    currency: str | None = None,
+) -> ShopRead:
+    """The rest of :func:`read_shop`: the order facts from ``facts`` (a whole shop) or the
+    reader's selects (one customer), and the other tables."""
+    store, shop_id, customer_id = r.store, r.shop_id, r.customer_id
+    tables = table_names(store)
+    if facts is not None:
+        real = facts.real()
+        placed = real.filter(pl.col("created_at") <= at)
+        orders = placed.filter(pl.col("customer_id").is_not_null()).select(_ORDER_NAMES)
+        future = real.height - placed.height
+        currency = _top_currency(placed) if find_currency else None
+        refunds = facts.facts.refunds.select(_names(_REFUNDS))
+        lines = facts.lines(_LINES)
+        fulfillments = facts.facts.fulfillments.select(_names(_FULFILLMENTS))
+    else:
+        refunds = r.read("refunds", _REFUNDS, "1 = 1", _OWN_ORDERS)
+        lines = r.read("line_items", _LINES, "1 = 1", _OWN_ORDERS)
+        fulfillments = r.read("fulfillments", _FULFILLMENTS, "1 = 1", _OWN_ORDERS)
+    assert orders is not None
     rewarded = pl.DataFrame(schema={"customer_id": TEXT})
     if advocates and "loyalty_ledger" in tables:
         rewarded = r.read(
@@ -307,18 +396,18 @@ def read_shop(
     return ShopRead(
         customers=r.read("customers", _CUSTOMERS, f"created_at <= {at}", "id = :cid"),
         orders=orders,
-        refunds=r.read("refunds", _REFUNDS, "1 = 1", _OWN_ORDERS),
-        lines=r.read("line_items", _LINES, "1 = 1", _OWN_ORDERS),
-        fulfillments=r.read("fulfillments", _FULFILLMENTS, "1 = 1", _OWN_ORDERS),
+        refunds=refunds,
+        lines=lines,
+        fulfillments=fulfillments,
         consent=r.read(
             "consent_history", CONSENT_COLUMNS, f"{CONSENT_AT} <= {at}", "customer_id = :cid"
         ),
-        products=products(store, shop_id) if read_products else None,
+        products=catalogue,
         reviews=reviews,
         advocates=rewarded,
         sent=sent,
         suppressed=suppressed,
-        future_orders=int(future),
+        future_orders=future,
         currency=currency,
         requests_delivered=delivered_at(store, shop_id, "review_request:", at, customer_id),
     )
@@ -337,6 +426,7 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
     customers, orders (real ones with a customer), refunds, line_items, consent."""
     engine = store.engine
+    facts = _Facts(store, shop_id, None)
     return {
         "customers": read_table(
             engine,
@@ -344,39 +434,24 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
             [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)],
             f"shop_id = {shop_id} AND created_at <= {at}",
         ),
-        "orders": read_table(
-            engine,
-            "orders",
+        "orders": facts.orders(
             [
-                Column("id", TEXT),
-                Column("customer_id", TEXT),
-                Column("created_at", I64),
-                Column("paid_at", I64),
-                Column("processed_at", I64),
-                Column("cancelled_at", I64),
-                Column("financial_status", TEXT),
-                Column("currency", TEXT),
-                Column("total", I64),
+                "id",
+                "customer_id",
+                "created_at",
+                "paid_at",
+                "processed_at",
+                "cancelled_at",
+                "financial_status",
+                "currency",
+                "total",
             ],
-            f"shop_id = {shop_id} AND customer_id IS NOT NULL AND created_at <= {at}"
-            f" AND {REAL_ORDERS_SQL}",
+            at,
         ),
-        "refunds": read_table(
-            engine,
-            "refunds",
-            [Column("order_id", TEXT), Column("amount", I64)],
-            f"shop_id = {shop_id} AND created_at <= {at}",
+        "refunds": facts.facts.refunds.filter(pl.col("created_at") <= at).select(
+            "order_id", "amount"
         ),
-        "line_items": read_table(
-            engine,
-            "line_items",
-            [
-                Column("order_id", TEXT),
-                Column("product_id", TEXT),
-                Column("product_type", TEXT, LINE_PRODUCT_TYPE),
-            ],
-            f"shop_id = {shop_id}",
-        ),
+        "line_items": facts.lines(["order_id", "product_id", "product_type"]),
         "consent": read_table(
             engine,
             "consent_history",
@@ -390,20 +465,10 @@ def loyalty_tables(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl
     """The whole history the loyalty derivation replays: orders (real ones with a customer,
     with the amounts an earn rule may count), refunds, customers and, when asked, each line's
     product type."""
-    where = f"shop_id = {shop_id}"
+    facts = _Facts(store, shop_id, None)
     frames = {
-        "orders": read_table(
-            store.engine,
-            "orders",
-            LOYALTY_ORDERS,
-            f"{where} AND customer_id IS NOT NULL AND {REAL_ORDERS_SQL}",
-        ),
-        "refunds": read_table(
-            store.engine,
-            "refunds",
-            LOYALTY_REFUNDS,
-            where,
-        ),
+        "orders": facts.orders(LOYALTY_ORDERS),
+        "refunds": facts.facts.refunds.select(_names(LOYALTY_REFUNDS)),
         "customers": read_table(
             store.engine,
             "customers",
@@ -413,16 +478,11 @@ def loyalty_tables(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl
                 Column("updated_at", I64),
                 Column("email", TEXT),
             ],
-            where,
+            f"shop_id = {shop_id}",
         ),
     }
     if with_lines:
-        frames["line_items"] = read_table(
-            store.engine,
-            "line_items",
-            [Column("order_id", TEXT), Column("product_type", TEXT, LINE_PRODUCT_TYPE)],
-            where,
-        )
+        frames["line_items"] = facts.lines(["order_id", "product_type"])
     return frames
 
 

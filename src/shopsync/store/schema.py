@@ -57,6 +57,11 @@ shops = Table(
     Column("platform", String(64), nullable=False),
     Column("shop", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # revision 0014: the shop's order-facts change sequence (see store/facts.py): the last
+    # value a write of its orders took, and the last value an erasure (a deletion, a GDPR
+    # redaction) took, so that a snapshot holding erased data is rewritten at the next read.
+    Column("facts_seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("facts_erased_seq", BigInteger, nullable=False, server_default=text("0")),
     UniqueConstraint("platform", "shop", name="uq_shops_platform_shop"),
 )
 
@@ -127,8 +132,12 @@ orders = Table(
     Column("discount_applications", JSON),
     Column("fee_lines", JSON),
     Column("refunds_complete", Boolean, nullable=False, server_default=true()),
+    # revision 0014: the shop's change sequence value of the write that last touched this
+    # order or its child rows (0: before revision 0014); a snapshot refresh reads seq > its own.
+    Column("seq", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_orders_customer", "shop_id", "customer_id", "created_at"),
     Index("ix_orders_updated", "shop_id", "updated_at"),
+    Index("ix_orders_seq", "shop_id", "seq"),
 )
 
 line_items = Table(
@@ -440,4 +449,27 @@ jobs = Table(
     ),
     Index("uq_jobs_slot", "kind", "shop", "slot", unique=True),
     Index("ix_jobs_status_run_after", "status", "run_after"),
+)
+
+# Added in revision 0014 (store/facts.py): orders deleted from the store, with the change
+# sequence value of the deletion, so a snapshot refresh drops them too.
+fact_deletions = Table(
+    "fact_deletions",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("order_id", String(255), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_fact_deletions_seq", "shop_id", "seq"),
+)
+
+# Added in revision 0014: one row per order-facts snapshot file written (its random token and
+# the sequence value it is current to). A file is trusted only while its row is here: a
+# database restored from an older backup, another database or a removed shop lacks it.
+fact_snapshots = Table(
+    "fact_snapshots",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("token", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    _instant("written_at", nullable=False),
 )

@@ -1,0 +1,341 @@
+"""The order facts' snapshot (store/facts.py): a whole-shop read through it equals a read of
+the database itself, whatever the writes, on both engines.
+
+The oracle (:func:`direct`) is the read model as it was before the snapshot: the same
+columns selected from the store's tables with SQL filters, through the columnar reader.
+``SHOPSYNC_FACTS_EXAMPLES`` raises the property test's examples (12 by default, for the
+suite's time budget; 200 ran clean on both engines).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from shopsync.models import Address, Fulfillment, Money, Order, Product, Refund
+from shopsync.store import Store, facts
+from shopsync.store.read import (
+    CONSENT_COLUMNS,
+    LINE_PRODUCT_TYPE,
+    LOYALTY_ORDERS,
+    LOYALTY_REFUNDS,
+    REAL_ORDERS_SQL,
+    Column,
+    feature_tables,
+    loyalty_tables,
+    read_shop,
+    read_table,
+)
+from shopsync.store.schema import MONEY_SCALE
+from tests import strategies
+from tests.test_models import order
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+I64, TEXT = pl.Int64(), pl.String()
+PLATFORM = "shopify"
+_shops = itertools.count()
+
+
+def micros(at: dt.datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+# -- the oracle: the read model's SQL of before the snapshot --------------------------------
+
+
+def _orders_columns(dialect: str) -> list[Column]:
+    country = (
+        "json_extract(shipping_address, '$.country_code')"
+        if dialect == "sqlite"
+        else "(shipping_address ->> 'country_code')"
+    )
+    text = ["financial_status", "fulfillment_status", "currency"]
+    return [
+        Column("id", TEXT),
+        Column("customer_id", TEXT),
+        *(Column(n, I64) for n in ("created_at", "paid_at", "processed_at", "cancelled_at")),
+        *(Column(n, TEXT) for n in text),
+        Column("total", I64),
+        Column("ship_country", TEXT, country),
+    ]
+
+
+def direct(store: Store, shop_id: int, at: int) -> dict[str, Any]:
+    """What read_shop / feature_tables / loyalty_tables returned when they read SQL."""
+    engine = store.engine
+    sid = f"shop_id = {shop_id}"
+    real = f"{sid} AND customer_id IS NOT NULL AND {REAL_ORDERS_SQL}"
+    lines = [
+        Column("order_id", TEXT),
+        Column("product_id", TEXT),
+        Column("sku", TEXT),
+        Column("product_type", TEXT, LINE_PRODUCT_TYPE),
+        Column("quantity", I64),
+        Column("unit_price", I64),
+        Column("refunded_quantity", I64),
+    ]
+    all_orders = read_table(
+        engine,
+        "orders",
+        [Column("created_at", I64), Column("currency", TEXT)],
+        f"{sid} AND {REAL_ORDERS_SQL}",
+    )
+    placed = all_orders.filter(pl.col("created_at") <= at)
+    currency = None
+    if placed.height:
+        top = placed.group_by("currency").len().sort(["len", "currency"], descending=[True, False])
+        currency = top.item(0, "currency")
+    instants = ("created_at", "paid_at", "processed_at", "cancelled_at", "total")
+    feature_orders = [
+        Column(n, I64 if n in instants else TEXT)
+        for n in (
+            "id",
+            "customer_id",
+            "created_at",
+            "paid_at",
+            "processed_at",
+            "cancelled_at",
+            "financial_status",
+            "currency",
+            "total",
+        )
+    ]
+    return {
+        "shop.orders": read_table(
+            engine, "orders", _orders_columns(engine.dialect.name), f"{real} AND created_at <= {at}"
+        ),
+        "shop.refunds": read_table(
+            engine,
+            "refunds",
+            [Column("order_id", TEXT), Column("created_at", I64), Column("amount", I64)],
+            sid,
+        ),
+        "shop.lines": read_table(engine, "line_items", lines, sid),
+        "shop.fulfillments": read_table(
+            engine,
+            "fulfillments",
+            [
+                Column("order_id", TEXT),
+                Column("created_at", I64),
+                Column("status", TEXT),
+                Column("delivered_at", I64),
+            ],
+            sid,
+        ),
+        "shop.future": all_orders.height - placed.height,
+        "shop.currency": currency,
+        "features.orders": read_table(
+            engine, "orders", feature_orders, f"{real} AND created_at <= {at}"
+        ),
+        "features.refunds": read_table(
+            engine,
+            "refunds",
+            [Column("order_id", TEXT), Column("amount", I64)],
+            f"{sid} AND created_at <= {at}",
+        ),
+        "features.line_items": read_table(
+            engine,
+            "line_items",
+            [
+                Column("order_id", TEXT),
+                Column("product_id", TEXT),
+                Column("product_type", TEXT, LINE_PRODUCT_TYPE),
+            ],
+            sid,
+        ),
+        "loyalty.orders": read_table(engine, "orders", LOYALTY_ORDERS, real),
+        "loyalty.refunds": read_table(engine, "refunds", LOYALTY_REFUNDS, sid),
+        "loyalty.line_items": read_table(
+            engine,
+            "line_items",
+            [Column("order_id", TEXT), Column("product_type", TEXT, LINE_PRODUCT_TYPE)],
+            sid,
+        ),
+    }
+
+
+def through_read_model(store: Store, shop_id: int, at: int) -> dict[str, Any]:
+    shop = read_shop(store, shop_id, at)
+    features = feature_tables(store, shop_id, at)
+    loyalty = loyalty_tables(store, shop_id, with_lines=True)
+    assert set(features) == {"customers", "orders", "refunds", "line_items", "consent"}
+    assert features["consent"].columns == [c.name for c in CONSENT_COLUMNS]
+    return {
+        "shop.orders": shop.orders,
+        "shop.refunds": shop.refunds,
+        "shop.lines": shop.lines,
+        "shop.fulfillments": shop.fulfillments,
+        "shop.future": shop.future_orders,
+        "shop.currency": shop.currency,
+        **{f"features.{k}": features[k] for k in ("orders", "refunds", "line_items")},
+        **{f"loyalty.{k}": loyalty[k] for k in ("orders", "refunds", "line_items")},
+    }
+
+
+def assert_same_read(store: Store, shop_id: int, at: int) -> None:
+    """The read model's frames equal the oracle's: same columns, dtypes and rows (in the same
+    order on SQLite, whose reader promised rowid order; as sets on PostgreSQL)."""
+    got = through_read_model(store, shop_id, at)
+    want = direct(store, shop_id, at)
+    assert got.keys() == want.keys()
+    for key, expected in want.items():
+        actual = got[key]
+        if not isinstance(expected, pl.DataFrame):
+            assert actual == expected, key
+            continue
+        assert actual.schema == expected.schema, key
+        if store.engine.dialect.name != "sqlite":
+            actual, expected = actual.sort(actual.columns), expected.sort(expected.columns)
+        try:
+            assert_frame_equal(actual, expected)
+        except AssertionError as exc:
+            raise AssertionError(f"{key}: {exc}") from None
+
+
+# -- writes the property test draws ---------------------------------------------------------
+
+ORDER_IDS = ["1", "2", "3", "4", "5"]
+CUSTOMERS = ["c1", "c2", None]
+PRODUCTS = ["p1", "p2"]
+
+
+@st.composite
+def an_order(draw: st.DrawFn, shop: str) -> Order:
+    """A drawn order with few ids, customers and products, so writes meet each other."""
+    base = draw(strategies.orders(shop=shop))
+    lines = tuple(
+        li.model_copy(
+            update={
+                "product_id": draw(st.sampled_from([*PRODUCTS, None])),
+                "product_type": draw(st.sampled_from([None, "", "Tea", "Coffee"])),
+            }
+        )
+        for li in base.line_items
+    )
+    created = T0 + dt.timedelta(days=draw(st.integers(-30, 30)))
+    return base.model_copy(
+        update={
+            "id": draw(st.sampled_from(ORDER_IDS)),
+            "customer_id": draw(st.sampled_from(CUSTOMERS)),
+            "created_at": created,
+            "updated_at": created + dt.timedelta(minutes=draw(st.integers(0, 5))),
+            "test": draw(st.booleans()),
+            "line_items": lines,
+            "shipping_address": Address(country_code=draw(st.sampled_from(["US", "DE"]))),
+        }
+    )
+
+
+def operations(shop: str) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.one_of(
+        st.tuples(st.just("upsert"), an_order(shop), st.booleans()),
+        st.tuples(st.just("refund"), st.sampled_from(ORDER_IDS), st.integers(1, 500)),
+        st.tuples(st.just("fulfil"), st.sampled_from(ORDER_IDS), st.booleans()),
+        st.tuples(st.just("delete"), st.sampled_from(ORDER_IDS)),
+        st.tuples(st.just("redact"), st.sampled_from(["c1", "c2"])),
+        st.tuples(st.just("product"), st.sampled_from(PRODUCTS), st.sampled_from(["", "Soap"])),
+        st.tuples(st.just("read"), st.integers(-40, 40), st.booleans()),
+    )
+
+
+def apply(store: Store, shop: str, op: tuple[Any, ...], n: int) -> None:
+    """One write as sync or webhook intake makes it (a refund or fulfilment arrives as the
+    order with it, a newer ``updated_at``)."""
+    kind = op[0]
+    if kind == "upsert":
+        store.upsert([op[1]], same_stamp=op[2])
+    elif kind in ("refund", "fulfil"):
+        held = store.get(Order, PLATFORM, shop, op[1])
+        if held is None:
+            return
+        later = held.updated_at + dt.timedelta(minutes=10)
+        if kind == "refund":
+            extra = Refund(
+                id=f"r{n}",
+                created_at=later,
+                amount=Money.of(op[2], held.currency),
+            )
+            refunds = (*held.refunds, extra)
+            changed = held.model_copy(update={"refunds": refunds, "updated_at": later})
+        else:
+            extra_f = Fulfillment(
+                id=f"f{n}",
+                created_at=later,
+                status="success",
+                delivered_at=later if op[2] else None,
+            )
+            changed = held.model_copy(
+                update={"fulfillments": (*held.fulfillments, extra_f), "updated_at": later}
+            )
+        store.upsert([changed], same_stamp=False)
+    elif kind == "delete":
+        store.delete(Order, PLATFORM, shop, op[1])
+    elif kind == "redact":
+        store.redact_customer(PLATFORM, shop, op[1])
+    elif kind == "product":
+        product = Product(
+            platform=PLATFORM,
+            shop=shop,
+            id=op[1],
+            title="t",
+            product_type=op[2],
+            created_at=T0,
+            updated_at=T0 + dt.timedelta(seconds=n),
+        )
+        store.upsert([product])
+
+
+@pytest.fixture
+def snapshot_always(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Snapshots for every shop, however small (by default only large shops get files), in
+    the test's directory (a PostgreSQL store's default is the user's cache directory)."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
+    yield
+
+
+@settings(max_examples=int(os.environ.get("SHOPSYNC_FACTS_EXAMPLES", "12")))
+@given(data=st.data())
+def test_snapshot_read_equals_a_database_read(
+    store: Store, snapshot_always: None, data: st.DataObject
+) -> None:
+    shop = f"s{next(_shops)}.myshopify.com"
+    ops = data.draw(st.lists(operations(shop), min_size=1, max_size=10))
+    # a second Store on the same database and cache: another process's reads and writes
+    url = store.engine.url.render_as_string(hide_password=False)
+    other = Store(url, migrate=False, facts_dir=store.facts_dir)
+    rewrite = data.draw(st.sampled_from([0, 10_000]))
+    old = facts._REWRITE_MIN
+    facts._REWRITE_MIN = rewrite  # 0: every read with a delta rewrites the snapshot
+    try:
+        for n, op in enumerate([*ops, ("read", 0, False)]):
+            if op[0] == "read":
+                reader = other if op[2] else store
+                shop_id = reader.shop_id(PLATFORM, shop, create=False)
+                assert_same_read(reader, shop_id, micros(T0 + dt.timedelta(days=op[1])))
+            else:
+                apply(other if n % 3 == 2 else store, shop, op, n)
+    finally:
+        facts._REWRITE_MIN = old
+        other.close()
+
+
+def test_money_stays_integer_units(store: Store, snapshot_always: None) -> None:
+    store.upsert([order(customer_id="c1")])
+    shop_id = store.shop_id(PLATFORM, "acme.myshopify.com")
+    frame = read_shop(store, shop_id, micros(T0)).orders
+    assert frame["total"].dtype == pl.Int64()
+    assert frame["total"].to_list() == [10 * 10**MONEY_SCALE]
