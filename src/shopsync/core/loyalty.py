@@ -15,7 +15,8 @@ each event (a property test checks exactly that). The rules, with their defaults
   the multiplier of the tier held at payment (the order itself counts towards tiers only
   after it has earned). Orders in another currency than the shop's earn nothing and are
   reported as notes (the store quarantines them); so are negative values. Zero-value orders
-  earn nothing.
+  earn nothing, nor do orders the one purchase rule does not count
+  (:attr:`OrderFacts.purchase`).
 - **pending / approve**: earned points are pending for ``pending_days`` from payment, then
   approved (spendable).
 - **claw-back**: a refund takes back points in proportion to the refunded share of the order
@@ -237,8 +238,8 @@ def _order_events(
                 )
             )
             continue
-        if facts.value == 0:
-            continue  # a free order earns nothing (documented, not an error)
+        if facts.value == 0 or not facts.purchase:
+            continue  # a free order, or one that is no purchase, earns nothing (not an error)
         refunds = sorted(facts.refunds, key=lambda r: (max(r[1], paid), r[0]))
         cancel = facts.cancelled_at
         if sum(r[2] for r in refunds if r[1] <= state.as_of) > facts.total:
