@@ -340,7 +340,7 @@ def _dynamic(state: _State, tiers: _Tiers, *, upto: int) -> None:
 
 
 def _reevaluate_tier(state: _State, tiers: _Tiers, at: int) -> None:
-    qualified = tiers.qualified(tiers.metric(at, state.entries))
+    qualified = tiers.level(at, state.entries)
     current = state.tier
     if qualified is not None and (current is None or qualified > current):
         _promote(state, tiers, at, qualified)
@@ -367,7 +367,7 @@ def _name(tiers: _Tiers, index: int | None) -> str | None:
 def _check_promotion(state: _State, tiers: _Tiers, at: int) -> None:
     if not tiers.tiers:
         return
-    qualified = tiers.qualified(tiers.metric(at, state.entries))
+    qualified = tiers.level(at, state.entries)
     if qualified is not None and (state.tier is None or qualified > state.tier):
         _promote(state, tiers, at, qualified)
     elif qualified is not None and qualified == state.tier and state.tier_until is not None:
@@ -377,7 +377,7 @@ def _check_promotion(state: _State, tiers: _Tiers, at: int) -> None:
 def _multiplier(state: _State, tiers: _Tiers) -> Fraction:
     if state.tier is None or not tiers.tiers:
         return Fraction(1)
-    return Fraction(tiers.tiers[state.tier].multiplier)
+    return tiers.multipliers[state.tier]
 
 
 def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
