@@ -384,7 +384,9 @@ def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
     facts = order.facts
     per_unit = state.settings.earn.points_per_unit
     multiplier = _multiplier(state, tiers)
-    points = round_half_up(Fraction(facts.value * per_unit, UNIT) * multiplier)
+    # round_half_up(value * per_unit / UNIT * multiplier) in integers (value >= 0 here)
+    top, bottom = facts.value * per_unit * multiplier.numerator, UNIT * multiplier.denominator
+    points = (2 * top + bottom) // (2 * bottom)
     order.earned = points
     if points > 0:
         pending = bool(state.settings.earn.pending_days)

@@ -12,7 +12,7 @@ so the shop is read once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,16 +117,12 @@ class CustomerLedger:
 
 @dataclass
 class ShopLedger:
-    """What :func:`derive_shop` returns: each customer's ledger, in the customers' order."""
+    """What :func:`derive_shop` returns: the referrals judged, and each customer's ledger in
+    the customers' order, derived as it is iterated (once): a shop's entries are not all held
+    in memory at once, the caller writes them as they come."""
 
-    customers: list[CustomerLedger] = field(default_factory=list)
+    customers: Iterator[CustomerLedger]
     referrals: list[ReferralOutcome] = field(default_factory=list)
-
-    @property
-    def next_change(self) -> int | None:
-        """The first moment after ``as_of`` a balance changes with no new input."""
-        moments = [c.derivation.next_change for c in self.customers]
-        return min((m for m in moments if m is not None), default=None)
 
 
 def referrals_of(inputs: Iterable[Any]) -> list[Referral]:
@@ -187,11 +183,11 @@ def derive_shop(
     if tables.lines is not None:
         frames["line_items"] = tables.lines
     facts = facts_by_customer(frames, policy)
-    result = ShopLedger()
+    outcomes: list[ReferralOutcome] = []
     bonuses: dict[str, list[Bonus]] = {}
     referrals = referrals_of(inputs)
     if referrals:
-        result.referrals, bonuses = rules.judge_referrals(
+        outcomes, bonuses = rules.judge_referrals(
             referrals,
             dict(people),
             facts,
@@ -203,16 +199,20 @@ def derive_shop(
     by_customer = inputs_by_kind(inputs)
     wanted = None if customer_ids is None else set(customer_ids)
     since = as_of - int(lookback.total_seconds() * 1_000_000)
-    for customer_id in tables.customers["id"].to_list():
-        if wanted is not None and customer_id not in wanted:
-            continue
-        history = history_of(
-            customer_id,
-            facts.pop(customer_id, ()),
-            by_customer.get(customer_id, {}),
-            bonuses.get(customer_id, ()),
-        )
-        derivation = rules.derive(history, settings, as_of, currency=currency)
-        actions = loyalty_actions(platform, shop, derivation, customer_id, policy, as_of, since)
-        result.customers.append(CustomerLedger(customer_id, derivation, actions))
-    return result
+    known = tables.customers["id"].to_list()
+
+    def each() -> Iterator[CustomerLedger]:
+        for customer_id in known:
+            if wanted is not None and customer_id not in wanted:
+                continue
+            history = history_of(
+                customer_id,
+                facts.pop(customer_id, ()),
+                by_customer.get(customer_id, {}),
+                bonuses.get(customer_id, ()),
+            )
+            derivation = rules.derive(history, settings, as_of, currency=currency)
+            actions = loyalty_actions(platform, shop, derivation, customer_id, policy, as_of, since)
+            yield CustomerLedger(customer_id, derivation, actions)
+
+    return ShopLedger(each(), outcomes)
