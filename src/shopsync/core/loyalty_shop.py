@@ -7,6 +7,14 @@ oldest first), the contact details of the customers in a referral, a policy and 
 and returns every customer's derivation and loyalty actions. :mod:`shopsync.loyalty` reads
 the store, calls this and appends the entries; a plan calls it on the frames it planned from,
 so the shop is read once.
+
+The facts are built with Polars (one pass over the orders); the rules then run per customer
+(:func:`shopsync.core.loyalty.derive`), not as column expressions, because they are
+path-dependent: an order earns at the multiplier of the tier held at payment, and that tier
+depends on promotions, holds and re-evaluations earlier in the customer's history; claw-backs
+after approval and redemptions draw on lots oldest first, and expiry depends on the last
+activity. Each step is constant time per event (tier qualification uses prefix sums), so
+the derivation is linear in the shop's events.
 """
 
 from __future__ import annotations
