@@ -13,8 +13,8 @@ The facts are built with Polars (one pass over the orders); the rules then run p
 path-dependent: an order earns at the multiplier of the tier held at payment, and that tier
 depends on promotions, holds and re-evaluations earlier in the customer's history; claw-backs
 after approval and redemptions draw on lots oldest first, and expiry depends on the last
-activity. Each step is constant time per event (tier qualification uses prefix sums), so
-the derivation is linear in the shop's events.
+activity. No step rescans the customer's orders (tier qualification uses prefix sums), so
+the cost grows with the shop's events, not with their square per customer.
 """
 
 from __future__ import annotations
