@@ -103,3 +103,34 @@ def test_a_cancellation_after_payment_is_a_claw_back_not_a_never_purchase() -> N
     ]
     points = 20 * POLICY.loyalty.earn.points_per_unit
     assert cancelled == [("earn", points), ("clawback", -points)]
+
+
+def test_a_referral_judges_the_friends_first_order_by_the_same_rule() -> None:
+    """An order voided before payment (it carries a payment date all the same) is no
+    purchase, so it is not the friend's first order: the real one after the referral is."""
+    friend = pl.DataFrame(
+        [
+            _order(
+                "void",
+                50,
+                50,
+                customer_id="fr",
+                paid_at=PAID - 3 * DAY,
+                created_at=PAID - 3 * DAY,
+                cancelled_at=PAID - 4 * DAY,
+            ),
+            _order("first", 30, 30, customer_id="fr"),
+        ],
+        schema_overrides={"cancelled_at": pl.Int64},
+    )
+    facts = facts_by_customer({"orders": friend, "refunds": REFUNDS}, POLICY)
+    people = {
+        "adv": rules.Person("adv", "ann@example.com", "ann lee", None),
+        "fr": rules.Person("fr", "bob@example.com", "bob day", None),
+    }
+    referral = rules.Referral("r1", "adv", PAID - 2 * DAY, friend_id="fr")
+    outcomes, bonuses = rules.judge_referrals(
+        [referral], people, facts, {}, POLICY.loyalty, AT, currency="USD"
+    )
+    assert [o.status for o in outcomes] == ["rewarded"]
+    assert bonuses["fr"][0].order_id == "first"
