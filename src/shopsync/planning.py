@@ -30,7 +30,7 @@ from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
-from shopsync.store import Store
+from shopsync.store import Store, ledger_mark
 from shopsync.store.read import catalogue_version, newest_order_update
 
 __all__ = ["plan", "plan_customer"]
@@ -106,6 +106,9 @@ def _plan_shop(
     customer_id: str | None,
     update_ledger: bool = False,
 ) -> Plan:
+    version = None  # read before the frames: the ledger derived from them is marked with it
+    if policy.loyalty.enabled and customer_id is None and update_ledger:
+        version = ledger_mark.data_version(store, store.shop_id(platform, shop, create=False))
     frames = load(
         store,
         platform,
@@ -122,7 +125,7 @@ def _plan_shop(
     notes: list[str] = []
     found: list[Action] = []
     if policy.loyalty.enabled:
-        found = _loyalty(store, policy, as_of, platform, shop, customer_id, update_ledger, notes)
+        found = _loyalty(store, policy, as_of, frames, version, customer_id, update_ledger, notes)
     return plan_frames(
         frames,
         policy,
@@ -207,19 +210,31 @@ def _loyalty(
     store: Store,
     policy: Policy,
     as_of: dt.datetime,
-    platform: str,
-    shop: str,
+    frames: Frames,
+    version: list[Any] | None,
     customer_id: str | None,
     update_ledger: bool,
     notes: list[str],
 ) -> list[Action]:
     """The loyalty notices due at ``as_of``; a stale ledger is brought up to date first (or,
-    when that is refused or not wanted, the plan says so in ``notes``)."""
+    when that is refused or not wanted, the plan says so in ``notes``).
+
+    A whole-shop plan derives the ledger from ``frames``, the read it plans from, so the shop
+    is read once; ``version`` is the store's data version read before those frames."""
+    platform, shop = frames.platform, frames.shop
     if customer_id is None:
         stale = loyalty.ledger_status(store, platform, shop, as_of, policy=policy)
         if stale is not None and update_ledger:
             try:  # the same derivation writes the ledger and gives the notices
-                synced = loyalty.bring_up_to_date(store, platform, shop, as_of=as_of, policy=policy)
+                synced = loyalty.bring_up_to_date(
+                    store,
+                    platform,
+                    shop,
+                    as_of=as_of,
+                    policy=policy,
+                    frames=frames,
+                    frames_version=version,
+                )
                 if synced is not None:
                     return list(synced.actions)
                 stale = None  # another process brought it up to date meanwhile
@@ -227,9 +242,10 @@ def _loyalty(
                 stale = str(refused)
         if stale is not None:
             notes.append(f"{stale}: points balances are not written back to the shop until it is")
-        return list(
-            loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).actions
+        derived = loyalty.sync(
+            store, platform, shop, as_of=as_of, policy=policy, dry_run=True, frames=frames
         )
+        return list(derived.actions)
     currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
     return loyalty.customer_actions(
         store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency

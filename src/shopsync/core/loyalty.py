@@ -15,7 +15,8 @@ each event (a property test checks exactly that). The rules, with their defaults
   the multiplier of the tier held at payment (the order itself counts towards tiers only
   after it has earned). Orders in another currency than the shop's earn nothing and are
   reported as notes (the store quarantines them); so are negative values. Zero-value orders
-  earn nothing.
+  earn nothing, nor do orders the one purchase rule does not count
+  (:attr:`OrderFacts.purchase`).
 - **pending / approve**: earned points are pending for ``pending_days`` from payment, then
   approved (spendable).
 - **claw-back**: a refund takes back points in proportion to the refunded share of the order
@@ -237,8 +238,8 @@ def _order_events(
                 )
             )
             continue
-        if facts.value == 0:
-            continue  # a free order earns nothing (documented, not an error)
+        if facts.value == 0 or not facts.purchase:
+            continue  # a free order, or one that is no purchase, earns nothing (not an error)
         refunds = sorted(facts.refunds, key=lambda r: (max(r[1], paid), r[0]))
         cancel = facts.cancelled_at
         if sum(r[2] for r in refunds if r[1] <= state.as_of) > facts.total:
@@ -339,7 +340,7 @@ def _dynamic(state: _State, tiers: _Tiers, *, upto: int) -> None:
 
 
 def _reevaluate_tier(state: _State, tiers: _Tiers, at: int) -> None:
-    qualified = tiers.qualified(tiers.metric(at, state.entries))
+    qualified = tiers.level(at, state.entries)
     current = state.tier
     if qualified is not None and (current is None or qualified > current):
         _promote(state, tiers, at, qualified)
@@ -366,7 +367,7 @@ def _name(tiers: _Tiers, index: int | None) -> str | None:
 def _check_promotion(state: _State, tiers: _Tiers, at: int) -> None:
     if not tiers.tiers:
         return
-    qualified = tiers.qualified(tiers.metric(at, state.entries))
+    qualified = tiers.level(at, state.entries)
     if qualified is not None and (state.tier is None or qualified > state.tier):
         _promote(state, tiers, at, qualified)
     elif qualified is not None and qualified == state.tier and state.tier_until is not None:
@@ -376,14 +377,16 @@ def _check_promotion(state: _State, tiers: _Tiers, at: int) -> None:
 def _multiplier(state: _State, tiers: _Tiers) -> Fraction:
     if state.tier is None or not tiers.tiers:
         return Fraction(1)
-    return Fraction(tiers.tiers[state.tier].multiplier)
+    return tiers.multipliers[state.tier]
 
 
 def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
     facts = order.facts
     per_unit = state.settings.earn.points_per_unit
     multiplier = _multiplier(state, tiers)
-    points = round_half_up(Fraction(facts.value * per_unit, UNIT) * multiplier)
+    # round_half_up(value * per_unit / UNIT * multiplier) in integers (value >= 0 here)
+    top, bottom = facts.value * per_unit * multiplier.numerator, UNIT * multiplier.denominator
+    points = (2 * top + bottom) // (2 * bottom)
     order.earned = points
     if points > 0:
         pending = bool(state.settings.earn.pending_days)

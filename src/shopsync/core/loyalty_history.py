@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from shopsync.core.features import paid_moment
+from shopsync.core.features import counts_as_purchase, paid_moment
 from shopsync.core.loyalty import (
     Adjustment,
     BirthdayInput,
@@ -27,7 +27,33 @@ from shopsync.core.loyalty import (
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
 
-__all__ = ["facts_by_customer", "history_of", "inputs_by_kind"]
+__all__ = ["facts_by_customer", "history_of", "inputs_by_kind", "with_purchase"]
+
+_FOREVER = 2**62  # micros: "once paid", whenever that is
+
+
+def with_purchase(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """Adds ``paid`` (:func:`~shopsync.core.features.paid_moment`) and ``purchase``: whether
+    the order counts as a purchase once paid, by the one rule
+    (:func:`~shopsync.core.features.counts_as_purchase`), a cancellation after payment set
+    aside.
+
+    Why the set-aside: the features ask "is it a purchase at ``as_of``?", and an order
+    cancelled by then is not. Loyalty asks "did it earn when it was paid?": an order cancelled
+    after payment did, and its cancellation takes the points back (a claw-back, as a refund
+    does), so the ledger derived in one go equals the one built event by event. Everything
+    else (test orders, unpaid, cancelled before payment, a total not above zero) is the rule.
+    """
+    kept = pl.col("cancelled_at")
+    return (
+        orders.with_columns(paid_moment().alias("paid"), kept.alias("_cancelled"))
+        .with_columns(
+            pl.when(kept > pl.col("paid")).then(None).otherwise(kept).alias("cancelled_at")
+        )
+        .with_columns(counts_as_purchase(_FOREVER).alias("purchase"))
+        .with_columns(pl.col("_cancelled").alias("cancelled_at"))
+        .drop("_cancelled")
+    )
 
 
 def facts_by_customer(
@@ -39,19 +65,18 @@ def facts_by_customer(
         value = value + pl.col("total_shipping")
     if earn.include_tax:
         value = value + pl.col("total_tax")
-    paid = paid_moment()
     table = (
-        frames["orders"]
-        .lazy()
+        with_purchase(frames["orders"].lazy())
         .select(
             "customer_id",
             "id",
             "created_at",
-            paid.alias("paid"),
+            "paid",
             "cancelled_at",
             "currency",
             value.alias("value"),
             "total",
+            "purchase",
         )
         .sort(["customer_id", "created_at", "id"])
         .collect(engine="in-memory")
@@ -72,7 +97,8 @@ def facts_by_customer(
         categories = {oid: tuple(types) for oid, types in grouped.iter_rows()}
     out: dict[str, list[OrderFacts]] = {}
     no_refunds: tuple[tuple[str, int, int], ...] = ()
-    for customer_id, oid, created, paid_at, cancelled, currency, val, total in table.iter_rows():
+    for row in table.iter_rows():
+        customer_id, oid, created, paid_at, cancelled, currency, val, total, purchase = row
         out.setdefault(customer_id, []).append(
             OrderFacts(
                 oid,
@@ -84,6 +110,7 @@ def facts_by_customer(
                 total,
                 tuple(refunds[oid]) if oid in refunds else no_refunds,
                 categories.get(oid, ()),
+                purchase,
             )
         )
     return out

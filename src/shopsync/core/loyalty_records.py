@@ -70,6 +70,11 @@ class OrderFacts:
     refunds: tuple[tuple[str, int, int], ...] = ()
     """(refund id, when, amount), oldest first."""
     categories: tuple[str, ...] = ()
+    purchase: bool = True
+    """Whether it counts as a purchase once paid, by the one rule
+    (:func:`shopsync.core.features.counts_as_purchase`, which
+    :func:`shopsync.core.loyalty_history.facts_by_customer` applies): a false one earns
+    nothing and is no claw-back either."""
 
 
 @dataclass(frozen=True, slots=True)

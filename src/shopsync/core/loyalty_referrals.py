@@ -105,7 +105,7 @@ def judge_referrals(
             continue
         assert friend_id is not None
         paid = sorted(
-            (o for o in orders.get(friend_id, ()) if o.paid_at is not None and o.total > 0),
+            (o for o in orders.get(friend_id, ()) if o.paid_at is not None and o.purchase),
             key=lambda o: (o.paid_at or 0, o.order_id),
         )
         if paid and (paid[0].paid_at or 0) < ref.at:

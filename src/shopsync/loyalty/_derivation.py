@@ -16,20 +16,25 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-import polars as pl
-
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
+from shopsync.core._data import Frames
 from shopsync.core.actions import Action
-from shopsync.core.loyalty import Bonus, Entry, LoyaltyError, Referral, ReferralOutcome
-from shopsync.core.loyalty_actions import loyalty_actions
-from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
+from shopsync.core.loyalty import Entry, LoyaltyError, ReferralOutcome
+from shopsync.core.loyalty_shop import (
+    LoyaltyTables,
+    amount_columns,
+    derive_shop,
+    referral_parties,
+    tables_of,
+)
 from shopsync.core.policy import Policy
 from shopsync.loyalty._histories import new_birthdays, people, shop_currency
 from shopsync.loyalty._refs import now_micros, utc_micros
 from shopsync.store import Store, ledger, ledger_mark, redemptions
 from shopsync.store.errors import IntegrityError
 from shopsync.store.ledger import Connection
+from shopsync.store.loyalty_read import loyalty_extras
 from shopsync.store.read import loyalty_tables
 
 __all__ = ["SyncResult", "sync"]
@@ -62,6 +67,8 @@ def sync(
     customer_ids: Iterable[str] | None = None,
     lookback: dt.timedelta = dt.timedelta(days=7),
     dry_run: bool = False,
+    frames: Frames | None = None,
+    frames_version: list[Any] | None = None,
 ) -> SyncResult:
     """Append every ledger entry due by ``as_of`` and return the loyalty actions due.
 
@@ -70,11 +77,23 @@ def sync(
     Their idempotency keys let a planner run every day without sending anything twice.
     ``dry_run`` derives everything and writes nothing (no entries, no quarantine).
     A redemption or another input recorded while it derives makes it derive again.
+
+    ``frames`` (the whole shop as of ``as_of``, as :func:`shopsync.frames.load` read it)
+    saves reading the orders again; ``frames_version`` is the store's data version
+    (:func:`shopsync.store.ledger_mark.data_version`) read *before* those frames: without it
+    the ledger is written but not marked current, since a change between the frames' read
+    and this call would go unnoticed.
     """
     ids = None if customer_ids is None else list(customer_ids)
+    if frames is not None and (
+        frames.as_of != utc_micros(as_of) or frames.platform != platform or frames.shop != shop
+    ):
+        raise ValueError("frames must be the whole shop read as of the same as_of")
     for _ in range(4):
         try:
-            return _sync(store, platform, shop, as_of, policy, ids, lookback, dry_run)
+            return _sync(
+                store, platform, shop, as_of, policy, ids, lookback, dry_run, frames, frames_version
+            )
         except _InputsMoved:
             continue
     raise LoyaltyError("loyalty inputs kept changing while the ledger was derived; run it again")
@@ -82,6 +101,29 @@ def sync(
 
 class _InputsMoved(Exception):
     """The loyalty inputs changed between their read and the write of the entries."""
+
+
+def _tables(
+    store: Store, shop_id: int, at: int, policy: Policy, frames: Frames | None
+) -> LoyaltyTables:
+    """The shop's loyalty tables: from the plan's frames plus what they lack, or read whole."""
+    if frames is not None:
+        extra = loyalty_extras(
+            store,
+            shop_id,
+            at,
+            amounts=amount_columns(policy),
+            order_columns=frames.orders.columns,
+            refund_columns=frames.refunds.columns,
+        )
+        return tables_of(frames, extra, policy)
+    read = loyalty_tables(store, shop_id, with_lines=bool(policy.loyalty.category_bonus.points))
+    return LoyaltyTables(
+        orders=read["orders"],
+        refunds=read["refunds"],
+        customers=read["customers"],
+        lines=read.get("line_items"),
+    )
 
 
 def _sync(
@@ -93,6 +135,8 @@ def _sync(
     customer_ids: list[str] | None,
     lookback: dt.timedelta,
     dry_run: bool,
+    frames: Frames | None,
+    frames_version: list[Any] | None,
 ) -> SyncResult:
     policy = policy or Policy()
     result = SyncResult()
@@ -106,15 +150,15 @@ def _sync(
         )
     shop_id = store.shop_id(platform, shop)
     # read before the inputs: a change while deriving leaves the mark behind (stale)
-    marking = not dry_run and customer_ids is None
-    version = ledger_mark.data_version(store, shop_id) if marking else None
+    marking = not dry_run and customer_ids is None and (frames is None or bool(frames_version))
+    version = None
+    if marking:
+        version = frames_version if frames is not None else ledger_mark.data_version(store, shop_id)
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
-    settings = policy.loyalty
-    frames = loyalty_tables(store, shop_id, with_lines=bool(settings.category_bonus.points))
-    facts = facts_by_customer(frames, policy)
+    tables = _tables(store, shop_id, at, policy, frames)
     inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing
     inputs = ledger.input_rows(store, shop_id)
-    birthdays = new_birthdays(shop_id, frames["customers"], inputs, at)
+    birthdays = new_birthdays(shop_id, tables.customers, inputs, at)
     if birthdays and not dry_run:
         with store.transaction() as conn:
             ledger.add_inputs(conn, birthdays)
@@ -125,77 +169,41 @@ def _sync(
             inputs + [SimpleNamespace(**row) for row in birthdays],
             key=lambda r: (r.occurred_at, r.key),
         )
-
-    referrals = [
-        Referral(
-            r.key,
-            r.customer_id,
-            r.occurred_at,
-            r.data.get("friend_id"),
-            r.data.get("friend_email"),
-            r.data.get("ip"),
-        )
-        for r in inputs
-        if r.kind == "referral"
-    ]
-    bonuses: dict[str, list[Bonus]] = {}
-    if referrals:
-        emails = {
-            e: cid
-            for cid, e in frames["customers"]
-            .select("id", "email")
-            .filter(pl.col("email").is_not_null())
-            .iter_rows()
-        }
-        involved = {r.advocate_id for r in referrals} | {
-            r.friend_id for r in referrals if r.friend_id
-        }
-        involved |= {emails[r.friend_email] for r in referrals if r.friend_email in emails}
-        outcomes, bonuses = rules.judge_referrals(
-            referrals,
-            people(store, shop_id, involved),
-            facts,
-            emails,
-            settings,
-            at,
-            currency=currency,
-        )
-        result.referrals = outcomes
-
-    by_customer = inputs_by_kind(inputs)
-
-    wanted = set(customer_ids) if customer_ids is not None else None
-    known = frames["customers"]["id"].to_list()
-    del frames
+    involved = referral_parties(inputs, tables.customers)
+    shop_ledger = derive_shop(
+        tables,
+        inputs,
+        people(store, shop_id, involved),
+        policy,
+        at,
+        currency=currency,
+        platform=platform,
+        shop=shop,
+        customer_ids=customer_ids,
+        lookback=lookback,
+    )
+    del tables
+    result.referrals = shop_ledger.referrals
     entry_rows: list[dict[str, Any]] = []
     notes: list[rules.Note] = []
     recorded = now_micros()
-    since = at - int(lookback.total_seconds() * 1_000_000)
     valid_until: int | None = None
     with store.transaction() as conn:
         if not dry_run and not redemptions.lock_points(conn, shop_id, inputs_version):
             raise _InputsMoved  # a redemption landed since the read: derive again
         gone = redemptions.removed_customers(conn, shop_id) if not dry_run else set()
         generations = redemptions.moved_generations(conn, shop_id)
-        for customer_id in known:
-            if (wanted is not None and customer_id not in wanted) or customer_id in gone:
+        for one in shop_ledger.customers:
+            if one.customer_id in gone:
                 continue
-            history = history_of(
-                customer_id,
-                facts.pop(customer_id, ()),
-                by_customer.get(customer_id, {}),
-                bonuses.get(customer_id, ()),
-            )
-            derivation = rules.derive(history, settings, at, currency=currency)
+            derivation = one.derivation
             if derivation.next_change is not None:
                 valid_until = min(valid_until or derivation.next_change, derivation.next_change)
-            result.tiers[customer_id] = derivation.tier
+            result.tiers[one.customer_id] = derivation.tier
             result.customers += 1
             result.derived += len(derivation.entries)
             notes += derivation.notes
-            result.actions += loyalty_actions(
-                platform, shop, derivation, customer_id, policy, at, since
-            )
+            result.actions += one.actions
             if not dry_run:
                 entry_rows += [
                     _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
@@ -213,7 +221,7 @@ def _sync(
             "data": version,
             "inputs": inputs_version,
             "valid_until": valid_until,
-            "loyalty": settings.model_dump(mode="json"),
+            "loyalty": policy.loyalty.model_dump(mode="json"),
             "currency": policy.currency,
         }
         for attempt in (1, 2):  # two first marks at once: one insert loses, then updates

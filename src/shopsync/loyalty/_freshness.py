@@ -9,7 +9,9 @@ written back to a platform only from a ledger this mark says is current.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from shopsync.core._data import Frames
 from shopsync.core.loyalty import LoyaltyError, from_micros
 from shopsync.core.policy import Policy
 from shopsync.loyalty._balances import Balance, balance
@@ -67,6 +69,8 @@ def bring_up_to_date(
     *,
     as_of: dt.datetime,
     policy: Policy | None = None,
+    frames: Frames | None = None,
+    frames_version: list[Any] | None = None,
 ) -> SyncResult | None:
     """Sync the shop's ledger as of ``as_of`` unless it is current; None if it was.
 
@@ -94,7 +98,15 @@ def bring_up_to_date(
         policy = Policy.model_validate(
             {"loyalty": mark.state["loyalty"], "currency": mark.state["currency"]}
         )
-    return sync(store, platform, shop, as_of=as_of, policy=policy)
+    return sync(
+        store,
+        platform,
+        shop,
+        as_of=as_of,
+        policy=policy,
+        frames=frames,
+        frames_version=frames_version,
+    )
 
 
 def write_back_balance(store: Store, customer: CustomerRef, at: dt.datetime) -> Balance:

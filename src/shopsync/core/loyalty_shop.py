@@ -1,0 +1,226 @@
+"""The loyalty ledger of a whole shop, derived from frames: pure, no store, no clock.
+
+:func:`derive_shop` takes the shop's loyalty tables (:class:`LoyaltyTables`, assembled by
+:func:`tables_of` from the frames a plan has already read plus the few columns those lack),
+the loyalty inputs (rows with ``kind``, ``key``, ``customer_id``, ``occurred_at``, ``data``,
+oldest first), the contact details of the customers in a referral, a policy and ``as_of``,
+and returns every customer's derivation and loyalty actions. :mod:`shopsync.loyalty` reads
+the store, calls this and appends the entries; a plan calls it on the frames it planned from,
+so the shop is read once.
+
+The facts are built with Polars (one pass over the orders); the rules then run per customer
+(:func:`shopsync.core.loyalty.derive`), not as column expressions, because they are
+path-dependent: an order earns at the multiplier of the tier held at payment, and that tier
+depends on promotions, holds and re-evaluations earlier in the customer's history; claw-backs
+after approval and redemptions draw on lots oldest first, and expiry depends on the last
+activity. No step rescans the customer's orders (tier qualification uses prefix sums), so
+the cost grows with the shop's events, not with their square per customer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from shopsync.core import loyalty as rules
+from shopsync.core._data import Frames
+from shopsync.core.actions import Action
+from shopsync.core.loyalty import Bonus, Derivation, Person, Referral, ReferralOutcome
+from shopsync.core.loyalty_actions import loyalty_actions
+from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
+from shopsync.core.policy import Policy
+
+__all__ = [
+    "CustomerLedger",
+    "LoyaltyTables",
+    "ShopLedger",
+    "derive_shop",
+    "referral_parties",
+    "referrals_of",
+    "tables_of",
+]
+
+ORDER_COLUMNS = (
+    "id",
+    "customer_id",
+    "created_at",
+    "paid_at",
+    "processed_at",
+    "cancelled_at",
+    "financial_status",
+    "currency",
+    "total",
+)
+"""The order columns every earn rule reads; the amounts it counts come on top
+(:func:`amount_columns`)."""
+CUSTOMER_COLUMNS = ("id", "birthday", "updated_at", "email")
+REFUND_COLUMNS = ("order_id", "id", "created_at", "amount")
+
+
+def amount_columns(policy: Policy) -> tuple[str, ...]:
+    """The order amounts the earn rule counts: the subtotal, plus shipping and tax if set."""
+    earn = policy.loyalty.earn
+    return (
+        ("subtotal",)
+        + (("total_shipping",) if earn.include_shipping else ())
+        + (("total_tax",) if earn.include_tax else ())
+    )
+
+
+@dataclass(frozen=True)
+class LoyaltyTables:
+    """What the loyalty rules read of a shop, in store units (micros, ten-thousandths)."""
+
+    orders: pl.DataFrame
+    """Real orders with a customer, whenever placed: :data:`ORDER_COLUMNS` + amounts."""
+    refunds: pl.DataFrame
+    """:data:`REFUND_COLUMNS` (the refund id names a claw-back)."""
+    customers: pl.DataFrame
+    """Every customer of the shop: :data:`CUSTOMER_COLUMNS`."""
+    lines: pl.DataFrame | None = None
+    """``order_id``, ``product_type``: only when categories earn a bonus."""
+
+
+def tables_of(frames: Frames, extra: Mapping[str, pl.DataFrame], policy: Policy) -> LoyaltyTables:
+    """The loyalty tables from a plan's frames and ``extra``, the store's read of what the
+    frames lack (:func:`shopsync.store.loyalty_read.loyalty_extras`): ``amounts`` (order id and
+    amount columns, when the frames' orders lack them), ``later_orders`` (placed after the
+    frames' ``as_of``: they still decide when the ledger next changes), ``refunds`` (with
+    ids, when the frames' lack them) and ``customers`` (every one, with contact columns)."""
+    amounts = amount_columns(policy)
+    orders = frames.orders
+    if "amounts" in extra:
+        orders = orders.join(extra["amounts"].select("id", *amounts), on="id", how="left")
+    wanted = [*ORDER_COLUMNS, *amounts]
+    parts = [orders.select(wanted)]
+    if "later_orders" in extra:
+        parts.append(extra["later_orders"].select(wanted))
+    refunds = extra.get("refunds", frames.refunds)
+    customers = extra.get("customers", frames.customers)
+    lines = (
+        frames.lines.select("order_id", "product_type")
+        if policy.loyalty.category_bonus.points
+        else None
+    )
+    return LoyaltyTables(
+        orders=pl.concat(parts, how="vertical_relaxed"),
+        refunds=refunds.select(REFUND_COLUMNS),
+        customers=customers.select(CUSTOMER_COLUMNS),
+        lines=lines,
+    )
+
+
+@dataclass
+class CustomerLedger:
+    """One customer's derivation and the loyalty actions due from it."""
+
+    customer_id: str
+    derivation: Derivation
+    actions: list[Action]
+
+
+@dataclass
+class ShopLedger:
+    """What :func:`derive_shop` returns: the referrals judged, and each customer's ledger in
+    the customers' order, derived as it is iterated (once): a shop's entries are not all held
+    in memory at once, the caller writes them as they come."""
+
+    customers: Iterator[CustomerLedger]
+    referrals: list[ReferralOutcome] = field(default_factory=list)
+
+
+def referrals_of(inputs: Iterable[Any]) -> list[Referral]:
+    return [
+        Referral(
+            r.key,
+            r.customer_id,
+            r.occurred_at,
+            r.data.get("friend_id"),
+            r.data.get("friend_email"),
+            r.data.get("ip"),
+        )
+        for r in inputs
+        if r.kind == "referral"
+    ]
+
+
+def _emails(customers: pl.DataFrame) -> dict[str, str]:
+    return {
+        e: cid
+        for cid, e in customers.select("id", "email")
+        .filter(pl.col("email").is_not_null())
+        .iter_rows()
+    }
+
+
+def referral_parties(inputs: Iterable[Any], customers: pl.DataFrame) -> set[str]:
+    """The customers a referral involves (advocates and friends, by id or email): the ones
+    whose contact details :func:`derive_shop` needs to judge referrals."""
+    referrals = referrals_of(inputs)
+    if not referrals:
+        return set()
+    emails = _emails(customers)
+    found = {r.advocate_id for r in referrals} | {r.friend_id for r in referrals if r.friend_id}
+    return found | {emails[r.friend_email] for r in referrals if r.friend_email in emails}
+
+
+def derive_shop(
+    tables: LoyaltyTables,
+    inputs: Sequence[Any],
+    people: Mapping[str, Person],
+    policy: Policy,
+    as_of: int,
+    *,
+    currency: str,
+    platform: str,
+    shop: str,
+    customer_ids: Iterable[str] | None = None,
+    lookback: dt.timedelta = dt.timedelta(days=7),
+) -> ShopLedger:
+    """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
+
+    ``customer_ids`` limits the customers derived (referrals are still judged shop-wide).
+    Actions are those whose moment falls in ``(as_of - lookback, as_of]``.
+    """
+    settings = policy.loyalty
+    frames: dict[str, pl.DataFrame] = {"orders": tables.orders, "refunds": tables.refunds}
+    if tables.lines is not None:
+        frames["line_items"] = tables.lines
+    facts = facts_by_customer(frames, policy)
+    outcomes: list[ReferralOutcome] = []
+    bonuses: dict[str, list[Bonus]] = {}
+    referrals = referrals_of(inputs)
+    if referrals:
+        outcomes, bonuses = rules.judge_referrals(
+            referrals,
+            dict(people),
+            facts,
+            _emails(tables.customers),
+            settings,
+            as_of,
+            currency=currency,
+        )
+    by_customer = inputs_by_kind(inputs)
+    wanted = None if customer_ids is None else set(customer_ids)
+    since = as_of - int(lookback.total_seconds() * 1_000_000)
+    known = tables.customers["id"].to_list()
+
+    def each() -> Iterator[CustomerLedger]:
+        for customer_id in known:
+            if wanted is not None and customer_id not in wanted:
+                continue
+            history = history_of(
+                customer_id,
+                facts.pop(customer_id, ()),
+                by_customer.get(customer_id, {}),
+                bonuses.get(customer_id, ()),
+            )
+            derivation = rules.derive(history, settings, as_of, currency=currency)
+            actions = loyalty_actions(platform, shop, derivation, customer_id, policy, as_of, since)
+            yield CustomerLedger(customer_id, derivation, actions)
+
+    return ShopLedger(each(), outcomes)

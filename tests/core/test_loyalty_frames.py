@@ -1,0 +1,97 @@
+"""The loyalty ledger derived from the frames a plan read (issue 18, item 2): a whole-shop
+plan reads the shop once, and the ledger it derives equals the one read from the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+import shopsync
+from shopsync import loyalty
+from shopsync.core.loyalty_shop import ShopLedger, derive_shop
+from shopsync.core.policy import Policy
+from shopsync.frames import load
+from shopsync.loyalty import _derivation
+from shopsync.models import Money, Refund
+from shopsync.store import Store, ledger_mark
+from shopsync.testing.generator import generate_shop
+
+END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+P, S = "shopify", "acme"
+POLICY = Policy.from_dict({"currency": "USD"})
+
+
+@pytest.fixture
+def shop(store: Store) -> Store:
+    state = generate_shop(platform=P, shop=S, seed=11, customers=30, orders=150, end=END)
+    first = sorted(state.orders.values(), key=lambda o: o.created_at)[5]
+    refund = Refund(
+        id="r-1", created_at=first.created_at + dt.timedelta(days=2), amount=Money.of("5", "USD")
+    )
+    refunded = first.model_copy(update={"refunds": (refund,), "updated_at": refund.created_at})
+    store.upsert([*state.customers.values(), *state.orders.values()])
+    store.upsert([refunded])
+    return store
+
+
+def _no_second_read(*args: object, **kwargs: object) -> object:
+    raise AssertionError("the loyalty derivation read the shop's orders a second time")
+
+
+def test_a_whole_shop_plan_reads_the_orders_once(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_of = END - dt.timedelta(days=100)
+    monkeypatch.setattr(_derivation, "loyalty_tables", _no_second_read)
+    shopsync.plan(shop, POLICY, as_of)  # brings the ledger up to date from the plan's frames
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
+    shopsync.plan(shop, POLICY, as_of)  # current ledger: the notices from the same frames
+
+
+def _derived(shop: Store, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> list[Any]:
+    """Every entry and note a dry-run sync derives."""
+    seen: list[Any] = []
+
+    def keeping(*args: Any, **kw: Any) -> ShopLedger:
+        found = derive_shop(*args, **kw)
+        ledgers = list(found.customers)
+        seen.extend((c.derivation.entries, c.derivation.notes, c.actions) for c in ledgers)
+        return ShopLedger(iter(ledgers), found.referrals)
+
+    monkeypatch.setattr(_derivation, "derive_shop", keeping)
+    loyalty.sync(shop, P, S, policy=POLICY, dry_run=True, **kwargs)
+    return seen
+
+
+def test_the_ledger_from_frames_equals_the_ledger_from_the_store(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    as_of = END - dt.timedelta(days=100)  # orders placed later exist: they still count
+    frames = load(shop, P, S, as_of, currency="USD", advocates=False)
+    read = _derived(shop, monkeypatch, as_of=as_of)
+    given = _derived(shop, monkeypatch, as_of=as_of, frames=frames)
+    assert sum(len(entries) for entries, _, _ in read) > 0
+    assert any(e.kind == "clawback" for entries, _, _ in read for e in entries)
+    assert given == read
+
+
+def test_frames_without_the_version_read_before_them_leave_the_ledger_unmarked(
+    shop: Store,
+) -> None:
+    as_of = END - dt.timedelta(days=100)
+    frames = load(shop, P, S, as_of, currency="USD", advocates=False)
+    written = loyalty.sync(shop, P, S, as_of=as_of, policy=POLICY, frames=frames)
+    assert written.added > 0
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is not None
+    version = ledger_mark.data_version(shop, shop.shop_id(P, S))
+    frames = load(shop, P, S, as_of, currency="USD", advocates=False)
+    loyalty.sync(shop, P, S, as_of=as_of, policy=POLICY, frames=frames, frames_version=version)
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
+
+
+def test_frames_of_another_moment_are_refused(shop: Store) -> None:
+    frames = load(shop, P, S, END - dt.timedelta(days=100), currency="USD", advocates=False)
+    with pytest.raises(ValueError, match="same as_of"):
+        loyalty.sync(shop, P, S, as_of=END, policy=POLICY, dry_run=True, frames=frames)
