@@ -97,7 +97,7 @@ def platform_figures(platform: str, n: int, url: str, tmp: Path) -> dict[str, An
             assert shop.emulator is not None
             store.upsert([shop.emulator.view(c) for c in shop.state.customers.values()])
             # balances are written back only from a current ledger (issue 17.1)
-            shopsync.loyalty.sync(store, platform, adapter.shop, as_of=NOW)
+            shopsync.loyalty.update_ledger(store, platform, adapter.shop, as_of=NOW)
             people = [c for c in store.iter(Customer, platform, adapter.shop) if c.email]
             plan = actions(people, n, kind)
             label = f"platform {platform} ({kind})"

@@ -341,7 +341,9 @@ def phase_loyalty(path: str, write: bool) -> dict[str, float]:
     store = Store(f"sqlite:///{path}", migrate=False)
     policy = Policy.from_dict({"currency": "USD"})
     started = time.perf_counter()
-    result = loyalty.sync(store, PLATFORM, SHOP, as_of=AS_OF, policy=policy, dry_run=not write)
+    result = loyalty.update_ledger(
+        store, PLATFORM, SHOP, as_of=AS_OF, policy=policy, dry_run=not write
+    )
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

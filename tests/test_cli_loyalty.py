@@ -1,7 +1,7 @@
 """Issue 17 item 1 through the shell: sync -> plan -> apply keeps the loyalty ledger current.
 
 A new user runs ``shopsync sync``, ``shopsync plan`` and ``shopsync apply`` against emulated
-shops configured in ``shopsync.toml`` and never calls ``shopsync.loyalty.sync``. The points
+shops configured in ``shopsync.toml`` and never calls ``shopsync.loyalty.update_ledger``. The points
 balance written back to each shop must be the one the ledger holds once brought up to date,
 not the 0 of a ledger nobody filled.
 """
@@ -67,9 +67,9 @@ def test_sync_plan_apply_from_the_shell_writes_the_current_points(
             for shop in (shopify, woo):
                 platform, name = shop.platform, names[shop.platform]
                 # what the ledger holds once brought up to date, derived afresh for comparison
-                fresh = loyalty.sync(store, platform, name, as_of=END, dry_run=True)
+                fresh = loyalty.update_ledger(store, platform, name, as_of=END, dry_run=True)
                 assert fresh.derived > 0
-                assert loyalty.sync(store, platform, name, as_of=END).added == 0, (
+                assert loyalty.update_ledger(store, platform, name, as_of=END).added == 0, (
                     "plan/apply left the ledger behind"
                 )
                 written = _written_points(shop)
@@ -112,7 +112,7 @@ def test_the_quickstart_snippet_leaves_a_current_ledger(
         mark = store.get_cursor(platform, name, "loyalty_ledger")
         assert mark is not None and mark.high_water is not None
         assert loyalty.ledger_status(store, platform, name, mark.high_water) is None
-        assert loyalty.sync(store, platform, name, as_of=mark.high_water).added == 0
+        assert loyalty.update_ledger(store, platform, name, as_of=mark.high_water).added == 0
     finally:
         store.close()
 

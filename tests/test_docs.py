@@ -233,7 +233,7 @@ def test_esp_export_holds_consented_customers_only(
     adapter.close()
     shop = shopify_shop.state.shop
     as_of = dt.datetime.now(dt.timezone.utc)
-    shopsync.loyalty.sync(store, "shopify", shop, as_of=as_of)
+    shopsync.loyalty.update_ledger(store, "shopify", shop, as_of=as_of)
     customers = list(store.iter(Customer, "shopify", shop))
     subscribed = sorted(
         c.id for c in customers if c.email and c.consent.email.state is ConsentState.SUBSCRIBED

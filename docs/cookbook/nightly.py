@@ -79,7 +79,9 @@ def nightly(
                 report.records,
                 report.total("quarantined"),
             )
-            shopsync.loyalty.sync(store, platform, adapter.shop, as_of=as_of, policy=policy)
+            shopsync.loyalty.update_ledger(
+                store, platform, adapter.shop, as_of=as_of, policy=policy
+            )
             adapters.append(adapter)
         plan = shopsync.plan(store, policy, as_of)
         log.info("%s", plan.summary())

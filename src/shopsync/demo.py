@@ -117,7 +117,7 @@ def run_demo(
             )
         for remote in shops.values():
             report = _sync(remote, store, console)
-            derived = loyalty.sync(store, remote.platform, report.shop, as_of=as_of)
+            derived = loyalty.update_ledger(store, remote.platform, report.shop, as_of=as_of)
             tiers[(remote.platform, report.shop)] = derived.tiers
             figures.append(_figures(store, remote, report, as_of))
         console.print("Planning with the default policy ...")

@@ -242,7 +242,7 @@ def _loyalty(
                 stale = str(refused)
         if stale is not None:
             notes.append(f"{stale}: points balances are not written back to the shop until it is")
-        derived = loyalty.sync(
+        derived = loyalty.update_ledger(
             store, platform, shop, as_of=as_of, policy=policy, dry_run=True, frames=frames
         )
         return list(derived.actions)

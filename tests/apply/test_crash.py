@@ -71,7 +71,7 @@ def test_sigkill_during_apply_then_rerun_delivers_everything_once(
         store = shopsync.Store(store_url)
         shopsync.sync(adapter, store)
         # balances are written back only from a current ledger (issue 17.1)
-        shopsync.loyalty.sync(store, platform, adapter.shop, as_of=NOW)
+        shopsync.loyalty.update_ledger(store, platform, adapter.shop, as_of=NOW)
         people = list(store.iter(shopsync.Customer, platform, adapter.shop))
         customers = [c.id for c in people if c.email][:8]
         subscribed = [c.id for c in people if c.email and c.consent.email.allows_marketing][:4]

@@ -59,10 +59,10 @@ def _written(shop: EmulatedShop, customer_id: str) -> str | None:
 
 def _with_points(store: Store, adapter: Any) -> str:
     """A customer with approved points once the ledger is derived (nothing written here)."""
-    derived = loyalty.sync(store, adapter.platform, adapter.shop, as_of=NOW, dry_run=True)
+    derived = loyalty.update_ledger(store, adapter.platform, adapter.shop, as_of=NOW, dry_run=True)
     assert derived.derived > 0
     for c in store.iter(shopsync.Customer, adapter.platform, adapter.shop):
-        mine = loyalty.sync(
+        mine = loyalty.update_ledger(
             store, adapter.platform, adapter.shop, as_of=NOW, customer_ids=[c.id], dry_run=True
         )
         if c.email and mine.derived:

@@ -30,7 +30,7 @@ def synced(
         store = Store(f"sqlite:///{tmp_path / 'store.db'}")
         shopsync.sync(adapter, store)
         # the points balance written back comes only from a current ledger
-        shopsync.loyalty.sync(store, adapter.platform, adapter.shop, as_of=NOW)
+        shopsync.loyalty.update_ledger(store, adapter.platform, adapter.shop, as_of=NOW)
         yield shop, adapter, store
         store.close()
         adapter.close()
@@ -114,7 +114,7 @@ def test_mutations_are_charged_by_the_shopify_throttle(tmp_path: Path) -> None:
         adapter = shopsync.connect("shopify", **shop.settings, retry_policy=FAST_RETRIES)
         store = Store(f"sqlite:///{tmp_path / 's.db'}")
         shopsync.sync(adapter, store)
-        shopsync.loyalty.sync(store, adapter.platform, adapter.shop, as_of=NOW)
+        shopsync.loyalty.update_ledger(store, adapter.platform, adapter.shop, as_of=NOW)
         cid = _first(store, adapter)
         before = adapter.counters["actual_cost"]
         apply([reward("shopify", adapter.shop, cid)], store, [adapter], now=NOW)

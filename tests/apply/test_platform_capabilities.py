@@ -92,7 +92,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
             customer("2", platform="bigshop", shop=SHOP, email=None),
         ]
     )
-    shopsync.loyalty.sync(store, "bigshop", SHOP, as_of=NOW)
+    shopsync.loyalty.update_ledger(store, "bigshop", SHOP, as_of=NOW)
     yield store
     store.close()
 

@@ -42,7 +42,7 @@ def test_synced_lines_carry_no_product_type_yet_the_bonus_is_paid(
     with store.engine.connect() as conn:
         typed = conn.execute(select(func.count(line_items.c.product_type))).scalar_one()
     assert typed == 0  # payload-shaped: the category is only on the product
-    loyalty.sync(store, platform, shop, as_of=END, policy=POLICY)
+    loyalty.update_ledger(store, platform, shop, as_of=END, policy=POLICY)
     bonuses = [
         e
         for e in loyalty.ledger_entries(store, platform, shop)
@@ -60,7 +60,7 @@ def test_synced_lines_carry_no_product_type_yet_the_bonus_is_paid(
 def test_one_customer_replanned_sees_the_same_categories(synced: tuple[Store, str, str]) -> None:
     store, platform, shop = synced
     lookback = dt.timedelta(days=400)
-    wide = loyalty.sync(
+    wide = loyalty.update_ledger(
         store, platform, shop, as_of=END, policy=POLICY, dry_run=True, lookback=lookback
     )
     keyed = {a.idempotency_key: a for a in wide.actions if "first order in" in a.reason}

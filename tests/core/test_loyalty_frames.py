@@ -61,7 +61,7 @@ def _derived(shop: Store, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> lis
         return ShopLedger(iter(ledgers), found.referrals)
 
     monkeypatch.setattr(_derivation, "derive_shop", keeping)
-    loyalty.sync(shop, P, S, policy=POLICY, dry_run=True, **kwargs)
+    loyalty.update_ledger(shop, P, S, policy=POLICY, dry_run=True, **kwargs)
     return seen
 
 
@@ -82,16 +82,18 @@ def test_frames_without_the_version_read_before_them_leave_the_ledger_unmarked(
 ) -> None:
     as_of = END - dt.timedelta(days=100)
     frames = load(shop, P, S, as_of, currency="USD", advocates=False)
-    written = loyalty.sync(shop, P, S, as_of=as_of, policy=POLICY, frames=frames)
+    written = loyalty.update_ledger(shop, P, S, as_of=as_of, policy=POLICY, frames=frames)
     assert written.added > 0
     assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is not None
     version = ledger_mark.data_version(shop, shop.shop_id(P, S))
     frames = load(shop, P, S, as_of, currency="USD", advocates=False)
-    loyalty.sync(shop, P, S, as_of=as_of, policy=POLICY, frames=frames, frames_version=version)
+    loyalty.update_ledger(
+        shop, P, S, as_of=as_of, policy=POLICY, frames=frames, frames_version=version
+    )
     assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
 
 
 def test_frames_of_another_moment_are_refused(shop: Store) -> None:
     frames = load(shop, P, S, END - dt.timedelta(days=100), currency="USD", advocates=False)
     with pytest.raises(ValueError, match="same as_of"):
-        loyalty.sync(shop, P, S, as_of=END, policy=POLICY, dry_run=True, frames=frames)
+        loyalty.update_ledger(shop, P, S, as_of=END, policy=POLICY, dry_run=True, frames=frames)

@@ -64,8 +64,8 @@ def test_sync_is_idempotent_and_balances_add_up(store: Store) -> None:
     store.upsert(
         [customer("1"), order("o1", "1", T0, "100"), order("o2", "1", T0 + 20 * DAY, "20")]
     )
-    first = loyalty.sync(store, P, S, as_of=T0 + 25 * DAY)
-    again = loyalty.sync(store, P, S, as_of=T0 + 25 * DAY)
+    first = loyalty.update_ledger(store, P, S, as_of=T0 + 25 * DAY)
+    again = loyalty.update_ledger(store, P, S, as_of=T0 + 25 * DAY)
     assert first.added == first.derived == 3  # o1 earned and approved, o2 still pending
     assert again.added == 0 and again.derived == 3
     b = loyalty.balance(store, (P, S, "1"))
@@ -94,7 +94,7 @@ def test_redeem_spends_points_and_issues_one_code(store: Store) -> None:
     assert same.code == code.code
     b = loyalty.balance(store, (P, S, "1"))
     assert (b.approved, b.spent) == (250, 500)
-    assert loyalty.sync(store, P, S, as_of=at).added == 0
+    assert loyalty.update_ledger(store, P, S, as_of=at).added == 0
 
 
 def test_other_currency_orders_are_quarantined_visibly(store: Store) -> None:
@@ -106,7 +106,7 @@ def test_other_currency_orders_are_quarantined_visibly(store: Store) -> None:
             order("o3", "1", T0, "80", currency="EUR"),
         ]
     )
-    result = loyalty.sync(store, P, S, as_of=T0 + 30 * DAY)
+    result = loyalty.update_ledger(store, P, S, as_of=T0 + 30 * DAY)
     assert result.quarantined == 1
     [item] = [q for q in store.quarantined() if q.resource == "loyalty"]
     assert "EUR" in item.reason and "o3" in item.raw
@@ -125,45 +125,45 @@ def test_referral_rewards_both_sides_once(store: Store) -> None:
     loyalty.record_referral(store, P, S, advocate_id="adv", friend_email="FR@example.com", at=T0)
     loyalty.record_referral(store, P, S, advocate_id="adv", friend_id="cheat", at=T0)
     store.upsert([order("f1", "fr", T0 + DAY, "30"), order("c1", "cheat", T0 + DAY, "30")])
-    waiting = loyalty.sync(store, P, S, as_of=T0 + 5 * DAY)
+    waiting = loyalty.update_ledger(store, P, S, as_of=T0 + 5 * DAY)
     assert sorted(o.status for o in waiting.referrals) == ["blocked", "waiting"]
-    done = loyalty.sync(store, P, S, as_of=T0 + 20 * DAY)
+    done = loyalty.update_ledger(store, P, S, as_of=T0 + 20 * DAY)
     statuses = {o.friend_id: (o.status, o.reason) for o in done.referrals}
     assert statuses["fr"] == ("rewarded", "")
     assert statuses["cheat"][0] == "blocked" and "address" in statuses["cheat"][1]
     advocate = loyalty.statement(store, (P, S, "adv"))
     assert [(ln.kind, ln.approved) for ln in advocate] == [("bonus", 450)]
     assert any(ln.kind == "bonus" for ln in loyalty.statement(store, (P, S, "fr")))
-    assert loyalty.sync(store, P, S, as_of=T0 + 40 * DAY).added == 0
+    assert loyalty.update_ledger(store, P, S, as_of=T0 + 40 * DAY).added == 0
 
 
 def test_actions_have_deterministic_keys(store: Store) -> None:
     store.upsert([customer("1"), order("o1", "1", T0, "600")])
-    result = loyalty.sync(store, P, S, as_of=T0 + DAY)
+    result = loyalty.update_ledger(store, P, S, as_of=T0 + DAY)
     award = next(a for a in result.actions if isinstance(a, LoyaltyAward))
     assert award.idempotency_key == "loyalty_award:acme:o1" and award.points == 3000
     tier = next(a for a in result.actions if isinstance(a, TierChange))
     assert (tier.from_tier, tier.to_tier) == ("Bronze", "Silver")
     assert tier.idempotency_key == f"loyalty_tier_change:acme:1:Silver:{T0.date().isoformat()}"
-    assert result.actions == loyalty.sync(store, P, S, as_of=T0 + DAY).actions
+    assert result.actions == loyalty.update_ledger(store, P, S, as_of=T0 + DAY).actions
     expiry = T0.replace(year=2025) - 10 * DAY
-    warned = loyalty.sync(store, P, S, as_of=expiry)
+    warned = loyalty.update_ledger(store, P, S, as_of=expiry)
     [warning] = [a for a in warned.actions if isinstance(a, PointsExpiryWarning)]
     assert warning.days_before == 30 and warning.points == 3000 and warning.marketing
 
 
 def test_merged_order_moves_points_and_deleted_customer_is_frozen(store: Store) -> None:
     store.upsert([customer("a"), customer("b"), order("o1", "a", T0, "10")])
-    loyalty.sync(store, P, S, as_of=T0 + 20 * DAY)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 20 * DAY)
     # the platform merges a into b: the order now belongs to b and a is deleted
     moved = order("o1", "b", T0, "10").model_copy(update={"updated_at": T0 + 21 * DAY})
     store.upsert([moved])
     store.delete(Customer, P, S, "a")
-    loyalty.sync(store, P, S, as_of=T0 + 22 * DAY)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 22 * DAY)
     assert loyalty.balance(store, (P, S, "a")).approved == 0
     assert loyalty.statement(store, (P, S, "a"))[-1].kind == "adjust"
     assert loyalty.balance(store, (P, S, "b")).approved == 50
-    assert loyalty.sync(store, P, S, as_of=T0 + 23 * DAY).added == 0
+    assert loyalty.update_ledger(store, P, S, as_of=T0 + 23 * DAY).added == 0
 
 
 def test_refund_larger_than_the_order_and_adjustment(store: Store) -> None:
@@ -179,7 +179,7 @@ def test_refund_larger_than_the_order_and_adjustment(store: Store) -> None:
     store.upsert([customer("1"), big])
     loyalty.adjust(store, (P, S, "1"), 75, at=T0 + 3 * DAY, reason="late delivery", key="t-9")
     assert not loyalty.adjust(store, (P, S, "1"), 75, at=T0, reason="again", key="t-9")
-    loyalty.sync(store, P, S, as_of=T0 + 30 * DAY)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 30 * DAY)
     b = loyalty.balance(store, (P, S, "1"))
     assert (b.approved, b.pending) == (75, 0)
     assert any("exceed" in q.reason for q in store.quarantined())
@@ -188,7 +188,7 @@ def test_refund_larger_than_the_order_and_adjustment(store: Store) -> None:
 def test_birthday_is_recorded_when_first_seen(store: Store) -> None:
     seen = T0 - 60 * DAY
     store.upsert([customer("1", birthday=dt.date(1990, 2, 20), updated_at=seen)])
-    loyalty.sync(store, P, S, as_of=T0 + 60 * DAY)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 60 * DAY)
     keys = [ln.source_key for ln in loyalty.statement(store, (P, S, "1"))]
     assert keys == ["bonus:birthday:1:2024-02-20"]
 
@@ -196,15 +196,15 @@ def test_birthday_is_recorded_when_first_seen(store: Store) -> None:
 def test_disabled_program_does_nothing(store: Store) -> None:
     store.upsert([customer("1"), order("o1", "1", T0, "10")])
     off = Policy.from_dict({"loyalty": {"enabled": False}})
-    assert loyalty.sync(store, P, S, as_of=T0, policy=off).derived == 0
+    assert loyalty.update_ledger(store, P, S, as_of=T0, policy=off).derived == 0
 
 
 def test_generated_shop_syncs_like_the_pure_rules(store: Store) -> None:
     end = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     state = generate_shop(platform=P, shop=S, seed=7, customers=40, orders=200, end=end)
     store.upsert([*state.customers.values(), *state.orders.values()])
-    step = loyalty.sync(store, P, S, as_of=end - 200 * DAY)
-    full = loyalty.sync(store, P, S, as_of=end)
+    step = loyalty.update_ledger(store, P, S, as_of=end - 200 * DAY)
+    full = loyalty.update_ledger(store, P, S, as_of=end)
     assert step.added <= full.derived
     rows = loyalty.ledger_entries(store, P, S)
     assert len(rows) == full.derived == len({r.source_key for r in rows})
@@ -217,7 +217,7 @@ def _funded(store: Store) -> dt.datetime:
     """Customer 1 with 500 approved points at the returned moment."""
     store.upsert([customer("1"), order("o1", "1", T0, "100")])
     at = T0 + 40 * DAY
-    loyalty.sync(store, P, S, as_of=at)
+    loyalty.update_ledger(store, P, S, as_of=at)
     assert loyalty.balance(store, (P, S, "1")).approved == 500
     return at
 
@@ -247,7 +247,7 @@ def test_two_threads_redeeming_the_same_points_spend_them_once(store: Store) -> 
     for t in threads:
         t.join(120)
     assert sorted(outcomes) == ["ok", "refused"]
-    loyalty.sync(store, P, S, as_of=at)
+    loyalty.update_ledger(store, P, S, as_of=at)
     b = loyalty.balance(store, (P, S, "1"))
     assert (b.approved, b.spent) == (0, 500)
 
@@ -281,7 +281,7 @@ def test_two_processes_redeeming_the_same_points_spend_them_once(
     for c in children:
         c.join(60)
     assert outcomes == ["ok", "refused", "refused"]
-    loyalty.sync(store, P, S, as_of=at)
+    loyalty.update_ledger(store, P, S, as_of=at)
     assert loyalty.balance(store, (P, S, "1")).approved == 0
 
 
@@ -315,7 +315,7 @@ def test_a_first_redemption_landing_between_the_checks_reads_is_still_counted(
             ledger.add_inputs(conn, [first])
 
     def first_follow_up_sync() -> None:
-        loyalty.sync(store, P, S, as_of=at, customer_ids=["1"])
+        loyalty.update_ledger(store, P, S, as_of=at, customer_ids=["1"])
 
     locked = {"seen": -1}  # the check's statements since it took its lock
     take_lock = redemptions.lock_customer
@@ -344,7 +344,7 @@ def test_a_first_redemption_landing_between_the_checks_reads_is_still_counted(
                 loyalty.redeem(store, (P, S, "1"), 500, as_of=at, key="second")
         finally:
             event.remove(store.engine, "after_cursor_execute", after_statement)
-    loyalty.sync(store, P, S, as_of=at)
+    loyalty.update_ledger(store, P, S, as_of=at)
     assert loyalty.balance(store, (P, S, "1")).approved == 0
     store.close()
 
@@ -354,7 +354,7 @@ def test_a_back_dated_redemption_is_refused(store: Store) -> None:
     loyalty.redeem(store, (P, S, "1"), 500, as_of=at + DAY, key="now")
     with pytest.raises(LoyaltyError, match="before"):
         loyalty.redeem(store, (P, S, "1"), 500, as_of=at - DAY, key="earlier")
-    loyalty.sync(store, P, S, as_of=at + DAY)
+    loyalty.update_ledger(store, P, S, as_of=at + DAY)
     assert loyalty.balance(store, (P, S, "1")).approved == 0
 
 
@@ -362,8 +362,8 @@ def test_a_loyalty_sync_ahead_of_the_clock_is_refused_unless_dry_run(store: Stor
     store.upsert([customer("1"), order("o1", "1", T0, "100")])
     ahead = dt.datetime.now(dt.timezone.utc) + 2 * DAY
     with pytest.raises(LoyaltyError, match="future"):
-        loyalty.sync(store, P, S, as_of=ahead)
-    assert loyalty.sync(store, P, S, as_of=ahead, dry_run=True).derived > 0
+        loyalty.update_ledger(store, P, S, as_of=ahead)
+    assert loyalty.update_ledger(store, P, S, as_of=ahead, dry_run=True).derived > 0
     assert loyalty.balance(store, (P, S, "1")).lifetime == 0
     with pytest.raises(LoyaltyError, match="future"):
         loyalty.redeem(store, (P, S, "1"), 500, as_of=ahead)
@@ -373,13 +373,13 @@ def test_an_order_moved_away_and_back_or_trashed_and_restored_earns_again(
     store: Store,
 ) -> None:
     store.upsert([customer("a"), customer("b"), order("o1", "a", T0, "10")])
-    loyalty.sync(store, P, S, as_of=T0 + 20 * DAY)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 20 * DAY)
     assert loyalty.balance(store, (P, S, "a")).approved == 50
 
     def move(owner: str, day: int) -> None:
         moved = order("o1", owner, T0, "10").model_copy(update={"updated_at": T0 + day * DAY})
         store.upsert([moved])
-        loyalty.sync(store, P, S, as_of=T0 + (day + 1) * DAY)
+        loyalty.update_ledger(store, P, S, as_of=T0 + (day + 1) * DAY)
 
     move("b", 21)
     assert loyalty.balance(store, (P, S, "a")).total == 0
@@ -388,8 +388,8 @@ def test_an_order_moved_away_and_back_or_trashed_and_restored_earns_again(
     assert loyalty.balance(store, (P, S, "a")).total == 50
     assert loyalty.balance(store, (P, S, "b")).total == 0
     store.delete(Order, P, S, "o1", deleted_at=T0 + 25 * DAY)  # trashed
-    loyalty.sync(store, P, S, as_of=T0 + 26 * DAY)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 26 * DAY)
     assert loyalty.balance(store, (P, S, "a")).total == 0
     move("a", 27)  # restored
     assert loyalty.balance(store, (P, S, "a")).total == 50
-    assert loyalty.sync(store, P, S, as_of=T0 + 29 * DAY).added == 0
+    assert loyalty.update_ledger(store, P, S, as_of=T0 + 29 * DAY).added == 0

@@ -63,7 +63,7 @@ def test_metrics_revenue_and_average_order_value_leave_test_orders_out(shop: Sto
 
 
 def test_loyalty_earns_nothing_on_a_test_order(shop: Store) -> None:
-    loyalty.sync(shop, P, S, as_of=T0 + 60 * DAY)
+    loyalty.update_ledger(shop, P, S, as_of=T0 + 60 * DAY)
     assert loyalty.balance(shop, (P, S, "real")).lifetime == 40 * 5
     assert loyalty.balance(shop, (P, S, "tester")).lifetime == 0
     assert {e.order_id for e in loyalty.ledger_entries(shop, P, S) if e.order_id} == {"r1"}

@@ -303,7 +303,7 @@ def test_chaos_apply_delivers_each_action_once_and_loses_none(
         store = shopsync.Store(store_url)
         shopsync.sync(shopsync.connect(platform, **shop.settings), store)
         # balances are written back only from a current ledger (issue 17.1)
-        shopsync.loyalty.sync(store, platform, store.shops()[0][1], as_of=NOW)
+        shopsync.loyalty.update_ledger(store, platform, store.shops()[0][1], as_of=NOW)
         people = [c for c in store.iter(shopsync.Customer, platform, shop.state.shop) if c.email]
         customers = [c.id for c in people][:10]
         consenting = {c.id for c in people if c.consent.email.allows_marketing}

@@ -189,7 +189,7 @@ def _assert_absent(store: Store, cid: str) -> None:
 def test_a_redemption_landing_inside_a_full_loyalty_sync_never_spends_expired_points(
     pg: Store,
 ) -> None:
-    """A full ``loyalty.sync`` reads the inputs, derives, then writes. A redemption dated
+    """A full ``loyalty.update_ledger`` reads the inputs, derives, then writes. A redemption dated
     before the points' expiry that commits in between (an agent back-filling yesterday's
     reward, or a redemption started just before the expiry) must be seen by one of them:
     either the sync derives no expiry (the redemption was activity and spent the points) or
@@ -212,7 +212,7 @@ def test_a_redemption_landing_inside_a_full_loyalty_sync_never_spends_expired_po
         assert run.result in ("redeemed", "refused")
         assert loyalty.balance(pg, (P, shop(cid), cid)).approved == 0, (cid, run.result)
 
-    sync = lambda cid: loyalty.sync(pg, P, shop(cid), as_of=now)  # noqa: E731
+    sync = lambda cid: loyalty.update_ledger(pg, P, shop(cid), as_of=now)  # noqa: E731
     assert every_gap(pg, setup, sync, redeem, check) > 0
 
 
@@ -422,7 +422,7 @@ def test_an_erasure_landing_inside_a_loyalty_sync_leaves_no_ledger_behind(pg: St
         lambda cid: pg.upsert(
             [customer(cid, T0, shop=shop(cid)), order(f"o-{cid}", cid, T0, shop(cid))]
         ),
-        lambda cid: loyalty.sync(pg, P, shop(cid), as_of=now),
+        lambda cid: loyalty.update_ledger(pg, P, shop(cid), as_of=now),
         lambda cid: pg.redact_customer(P, shop(cid), cid),
         check,
     )

@@ -123,7 +123,7 @@ def shop(store: Store) -> Store:
 
 def test_figures_agree_with_the_library(shop: Store) -> None:
     policy = Policy()
-    loyalty.sync(shop, P, S, as_of=AS_OF, policy=policy)
+    loyalty.update_ledger(shop, P, S, as_of=AS_OF, policy=policy)
     f = shop_figures(shop, P, S, as_of=AS_OF, policy=policy)
     assert (f.currency, f.customers, f.buyers, f.orders) == ("USD", 6, 4, 6)
     assert f.net_revenue == Decimal("111")  # 10 + 20 + 30 + 40 + 6 + 5, d's was cancelled

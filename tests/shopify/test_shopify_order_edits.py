@@ -285,7 +285,7 @@ def _figures(store: Store, order: Order, customer: Any) -> tuple[Any, ...]:
     m = metrics.report(
         store, platform, shop, start=order.created_at - dt.timedelta(days=1), end=as_of
     )
-    loyalty.sync(store, platform, shop, as_of=as_of)
+    loyalty.update_ledger(store, platform, shop, as_of=as_of)
     points = loyalty.balance(store, (platform, shop, customer.id)).lifetime
     return value.get(customer.id), m.orders, m.average_order_value, points
 

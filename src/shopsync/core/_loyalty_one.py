@@ -1,12 +1,11 @@
 """The loyalty notices of one customer, from that customer's own frames.
 
-:func:`shopsync.loyalty.sync` reads every order of the shop, because referrals tie customers
-together. For a customer who takes part in no referral (:func:`in_a_referral` tells), their
-own orders, refunds and loyalty inputs decide everything, so the caller reads only those
+:func:`shopsync.loyalty.update_ledger` reads every order of the shop, because referrals tie
+customers together. For a customer who takes part in no referral (:func:`in_a_referral` tells),
+their own orders, refunds and loyalty inputs decide everything, so the caller reads only those
 (:func:`shopsync.store.ledger.customer_history`) and this runs the same rules
-(:func:`shopsync.core.loyalty.derive`) and the same action builder as the shop-wide
-derivation. Pure: frames and rows in, actions out; nothing is read or written here.
-"""
+(:func:`shopsync.core.loyalty.derive`) and the same action builder as the shop-wide derivation.
+Pure: frames and rows in, actions out; nothing is read or written here."""
 
 from __future__ import annotations
 

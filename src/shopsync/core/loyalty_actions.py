@@ -1,7 +1,7 @@
 """The loyalty actions a derivation calls for: awards, tier promotions, expiry warnings.
 
 Pure: a :class:`~shopsync.core.loyalty.Derivation` of one customer in, actions out. The
-same builder serves the shop-wide derivation (:func:`shopsync.loyalty.sync`) and the one
+same builder serves the shop-wide derivation (:func:`shopsync.loyalty.update_ledger`) and the one
 customer of :func:`shopsync.plan_customer`, so both plan the same notices under the same
 idempotency keys.
 """

@@ -1,6 +1,6 @@
 """The loyalty program on a store: points ledger, balances, statements, rewards, referrals.
 
-The ledger (table ``loyalty_ledger``) is append-only and derived: :func:`sync` reads the
+The ledger (table ``loyalty_ledger``) is append-only and derived: :func:`update_ledger` reads the
 shop's orders and the loyalty inputs, runs the pure rules of :mod:`shopsync.core.loyalty` up
 to ``as_of`` and appends the entries that are not there yet (each has a unique source key, so
 running it again, or after a crash, adds nothing twice). Inputs that are not platform
@@ -9,12 +9,12 @@ records are recorded first, in ``loyalty_inputs``:
 - :func:`record_referral` — the advocate, the friend (customer id or email), when, the IP;
 - :func:`redeem` — turns approved points into a single-use discount code;
 - :func:`adjust` — a manual correction with a reason;
-- birthdays are recorded by :func:`sync` itself the first time it sees a value.
+- birthdays are recorded by :func:`update_ledger` itself the first time it sees a value.
 
 Bad input never disappears: orders in a currency other than the shop's, negative orders and
 refunds beyond the order total are written to the store's quarantine (resource
 ``"loyalty"``) with the reason, and blocked referrals are reported in
-:attr:`SyncResult.referrals`. A customer deleted on the platform keeps their ledger frozen
+:attr:`LedgerUpdate.referrals`. A customer deleted on the platform keeps their ledger frozen
 (no new entries, still readable); when a platform merges customers and moves an order, the
 old owner's points for it are reversed by an ``adjust`` entry and the new owner earns them.
 
@@ -25,12 +25,15 @@ rules themselves are pure, in :mod:`shopsync.core.loyalty` and its neighbours.
 
 Example::
 
-    result = shopsync.loyalty.sync(store, "shopify", "acme.myshopify.com", as_of=now)
+    result = shopsync.loyalty.update_ledger(store, "shopify", "acme.myshopify.com", as_of=now)
     shopsync.loyalty.balance(store, customer)      # Balance(approved=..., pending=..., ...)
     code = shopsync.loyalty.redeem(store, customer, 500, as_of=now)
 """
 
 from __future__ import annotations
+
+import warnings
+from typing import Any
 
 from shopsync.core.loyalty import LoyaltyError
 from shopsync.core.policy import Policy as Policy  # reachable here, as it always was
@@ -42,7 +45,7 @@ from shopsync.loyalty._balances import (
     shop_balance,
     statement,
 )
-from shopsync.loyalty._derivation import SyncResult, sync
+from shopsync.loyalty._derivation import LedgerUpdate, update_ledger
 from shopsync.loyalty._freshness import bring_up_to_date, ledger_status, write_back_balance
 from shopsync.loyalty._histories import shop_currency
 from shopsync.loyalty._inputs import adjust, record_referral
@@ -53,9 +56,9 @@ from shopsync.loyalty._refs import CustomerRef
 __all__ = [
     "Balance",
     "CustomerRef",
+    "LedgerUpdate",
     "LoyaltyError",
     "StatementLine",
-    "SyncResult",
     "adjust",
     "balance",
     "bring_up_to_date",
@@ -67,6 +70,19 @@ __all__ = [
     "shop_balance",
     "shop_currency",
     "statement",
-    "sync",
+    "update_ledger",
     "write_back_balance",
 ]
+
+_RENAMED = {"sync": "update_ledger", "SyncResult": "LedgerUpdate"}
+"""Old names kept for one release: "sync" now only means reading a platform (CHANGELOG)."""
+
+
+def __getattr__(name: str) -> Any:
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"shopsync.loyalty.{name} is now shopsync.loyalty.{new}", DeprecationWarning, stacklevel=2
+    )
+    return globals()[new]

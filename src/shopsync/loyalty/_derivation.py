@@ -1,4 +1,4 @@
-"""Deriving the points ledger: :func:`sync` runs the pure rules over the shop and appends
+"""Deriving the points ledger: :func:`update_ledger` runs the pure rules over the shop and appends
 what is new.
 
 The ledger (table ``loyalty_ledger``) is append-only and derived: every entry has a unique
@@ -37,14 +37,14 @@ from shopsync.store.ledger import Connection
 from shopsync.store.loyalty_read import loyalty_extras
 from shopsync.store.read import loyalty_tables
 
-__all__ = ["SyncResult", "sync"]
+__all__ = ["LedgerUpdate", "update_ledger"]
 
 _FLUSH = 50_000
 _CLOCK_SLACK = 5 * 60 * 1_000_000  # micros: a clock a few minutes off is not "the future"
 
 
 @dataclass
-class SyncResult:
+class LedgerUpdate:
     added: int = 0
     """Entries appended to the ledger by this run."""
     derived: int = 0
@@ -57,7 +57,7 @@ class SyncResult:
     """Tier each derived customer holds at ``as_of`` (None: no tier)."""
 
 
-def sync(
+def update_ledger(
     store: Store,
     platform: str,
     shop: str,
@@ -69,7 +69,7 @@ def sync(
     dry_run: bool = False,
     frames: Frames | None = None,
     frames_version: list[Any] | None = None,
-) -> SyncResult:
+) -> LedgerUpdate:
     """Append every ledger entry due by ``as_of`` and return the loyalty actions due.
 
     Actions are those whose moment falls in ``(as_of - lookback, as_of]`` (awards, tier
@@ -137,9 +137,9 @@ def _sync(
     dry_run: bool,
     frames: Frames | None,
     frames_version: list[Any] | None,
-) -> SyncResult:
+) -> LedgerUpdate:
     policy = policy or Policy()
-    result = SyncResult()
+    result = LedgerUpdate()
     if not policy.loyalty.enabled:
         return result
     at = utc_micros(as_of)

@@ -1,6 +1,6 @@
 """Whether the stored ledger is current, and bringing it up to date before it is trusted.
 
-A full :func:`~shopsync.loyalty.sync` leaves a mark (a sync cursor, resource
+A full :func:`~shopsync.loyalty.update_ledger` leaves a mark (a sync cursor, resource
 ``loyalty_ledger``): the moment it derived as of, the versions of the data and inputs it
 read, the settings it used and the next moment time alone changes a balance. A balance is
 written back to a platform only from a ledger this mark says is current.
@@ -15,7 +15,7 @@ from shopsync.core._data import Frames
 from shopsync.core.loyalty import LoyaltyError, from_micros
 from shopsync.core.policy import Policy
 from shopsync.loyalty._balances import Balance, balance
-from shopsync.loyalty._derivation import SyncResult, sync
+from shopsync.loyalty._derivation import LedgerUpdate, update_ledger
 from shopsync.loyalty._refs import CustomerRef, now_micros, ref, utc_micros
 from shopsync.store import Store, ledger_mark
 
@@ -27,7 +27,7 @@ def ledger_status(
 ) -> str | None:
     """Why the shop's ledger cannot be trusted at ``at`` (None: it is current).
 
-    Current means: a full :func:`sync` (not ``dry_run``, every customer) derived it as of a
+    Current means: a full :func:`update_ledger` (not ``dry_run``, every customer) derived it as of a
     moment no later than the clock, no time-driven change (approval, expiry, tier review,
     birthday) fell due between that moment and ``at``, and the store took in nothing the
     derivation reads since. With ``policy``, it must also have been derived with that
@@ -71,7 +71,7 @@ def bring_up_to_date(
     policy: Policy | None = None,
     frames: Frames | None = None,
     frames_version: list[Any] | None = None,
-) -> SyncResult | None:
+) -> LedgerUpdate | None:
     """Sync the shop's ledger as of ``as_of`` unless it is current; None if it was.
 
     Without ``policy`` the settings it was last derived with are used again. Raises
@@ -92,13 +92,13 @@ def bring_up_to_date(
         mark = store.get_cursor(platform, shop, ledger_mark.RESOURCE)
         if mark is None:
             raise LoyaltyError(
-                f"{why}: run shopsync.plan(store, policy, as_of) or "
-                "shopsync.loyalty.sync(store, platform, shop, as_of=..., policy=policy) first"
+                f"{why}: run shopsync.plan(store, policy, as_of) or shopsync.loyalty"
+                ".update_ledger(store, platform, shop, as_of=..., policy=policy) first"
             )
         policy = Policy.model_validate(
             {"loyalty": mark.state["loyalty"], "currency": mark.state["currency"]}
         )
-    return sync(
+    return update_ledger(
         store,
         platform,
         shop,

@@ -1,7 +1,7 @@
 """Loyalty inputs that are not platform records: referrals and manual adjustments.
 
 They are recorded in ``loyalty_inputs`` under a key (recording a key again is a no-op) and
-take effect at the next :func:`~shopsync.loyalty.sync`, which reads them with the orders.
+take effect at the next :func:`~shopsync.loyalty.update_ledger`, which reads them with the orders.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def record_referral(
 ) -> str:
     """Record that ``advocate_id`` referred a friend (by customer id or email); returns its key.
 
-    The rewards follow at the next :func:`sync` once the friend's first order is paid and
+    The rewards follow at the next :func:`update_ledger` once the friend's first order is paid and
     past its approval period. Recording the same key twice is a no-op.
     """
     if friend_id is None and not friend_email:
@@ -91,7 +91,7 @@ def adjust(
     """A manual correction of the approved balance (positive or negative) with its reason.
 
     ``key`` names the adjustment (e.g. a support ticket); recording it again is a no-op.
-    Takes effect at the next :func:`sync`. Returns False if the key was recorded before.
+    Takes effect at the next :func:`update_ledger`. Returns False if the key was recorded before.
     """
     platform, shop, customer_id = ref(customer)
     if not reason.strip():

@@ -12,7 +12,7 @@ import datetime as dt
 from shopsync.core._loyalty_one import actions_for, in_a_referral
 from shopsync.core.actions import Action
 from shopsync.core.policy import Policy
-from shopsync.loyalty._derivation import sync
+from shopsync.loyalty._derivation import update_ledger
 from shopsync.loyalty._refs import utc_micros
 from shopsync.store import Store
 from shopsync.store.ledger import customer_history, referral_check
@@ -31,13 +31,13 @@ def customer_actions(
     currency: str,
     lookback: dt.timedelta = dt.timedelta(days=7),
 ) -> list[Action]:
-    """What :func:`~shopsync.loyalty.sync` in a dry run would plan for this one customer."""
+    """What :func:`~shopsync.loyalty.update_ledger` in a dry run plans for this one customer."""
     shop_id = store.shop_id(platform, shop, create=False)
     held, email, referrals = referral_check(store, shop_id, customer_id)
     if not held:
         return []  # not (or no longer) a customer: sync would not derive anything
     if in_a_referral(customer_id, email, referrals):
-        result = sync(
+        result = update_ledger(
             store,
             platform,
             shop,

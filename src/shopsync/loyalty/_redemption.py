@@ -16,7 +16,7 @@ from shopsync.core import loyalty as rules
 from shopsync.core.actions import RewardCode
 from shopsync.core.loyalty import LoyaltyError, from_micros
 from shopsync.core.policy import Policy
-from shopsync.loyalty._derivation import sync
+from shopsync.loyalty._derivation import update_ledger
 from shopsync.loyalty._histories import shop_currency
 from shopsync.loyalty._refs import CustomerRef, ref, utc_micros
 from shopsync.models import Money
@@ -49,7 +49,7 @@ def redeem(
         raise LoyaltyError(f"{points} points is not a reward step {list(settings.steps)}")
     at = utc_micros(as_of)
     key = key or rules.source_key("reward", customer_id, at, points)
-    sync(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
+    update_ledger(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
     shop_id = store.shop_id(platform, shop)
     # Check and record in one transaction, under the customer's lock: two redemptions at
     # once (threads, processes) see each other, and the second counts the first.
@@ -80,7 +80,7 @@ def redeem(
             }
             ledger.add_inputs(conn, [row])
     if done is None:
-        sync(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
+        update_ledger(store, platform, shop, as_of=as_of, policy=policy, customer_ids=[customer_id])
     elif done.data["points"] != points:
         raise LoyaltyError(f"reward {key!r} was recorded for {done.data['points']} points")
     currency = shop_currency(store, platform, shop, policy)

@@ -319,7 +319,8 @@ def write_report(
     """Write the report of every shop in ``store`` as of ``as_of`` (aware) to ``path``.
 
     ``planned`` reuses a plan of the whole store made at ``as_of`` with ``policy``, and
-    ``tiers`` the tiers :func:`shopsync.loyalty.sync` derived then, per ``(platform, shop)``;
+    ``tiers`` the tiers :func:`shopsync.loyalty.update_ledger` derived then, per
+    ``(platform, shop)``;
     without them the report works them out itself (a few seconds on a large shop).
     ``lift_plans`` is how many weekly plans the holdout comparison replays per shop: more
     give a tighter interval, and each costs about as much as one plan.

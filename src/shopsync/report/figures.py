@@ -258,7 +258,9 @@ def _loyalty(
     if not policy.loyalty.enabled:
         return None
     if tiers is None:
-        tiers = loyalty.sync(store, platform, shop, as_of=as_of, policy=policy, dry_run=True).tiers
+        tiers = loyalty.update_ledger(
+            store, platform, shop, as_of=as_of, policy=policy, dry_run=True
+        ).tiers
     names = [t.name for t in policy.loyalty.tiers.tiers]
     points = loyalty.shop_balance(store, platform, shop)
     return LoyaltyFigure(
@@ -324,7 +326,7 @@ def shop_figures(
     """Every figure of one shop's section as of ``as_of``.
 
     ``planned`` reuses a plan already made at ``as_of`` (its other shops' actions are
-    ignored) and ``tiers`` the tier of each customer that :func:`shopsync.loyalty.sync`
+    ignored) and ``tiers`` the tier of each customer that :func:`shopsync.loyalty.update_ledger`
     derived at ``as_of`` with the same policy; ``lift_on`` are the plan dates of the holdout
     comparison (default: ``lift_plans`` weekly dates whose horizon ends by the latest order;
     each is a full plan of the shop, the report's largest cost).

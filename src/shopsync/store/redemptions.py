@@ -28,7 +28,7 @@ __all__ = [
 
 def lock_customer(conn: Connection, shop_id: int, customer_id: str) -> None:
     """Hold this customer's points until the transaction ends: the shop's points lock, the
-    one a :func:`shopsync.loyalty.sync` writing entries holds (see :func:`lock_points`)."""
+    one a :func:`shopsync.loyalty.update_ledger` writing entries holds (see :func:`lock_points`)."""
     lock_points(conn, shop_id)
 
 
