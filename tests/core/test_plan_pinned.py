@@ -166,9 +166,9 @@ PINNED: dict[str, str] = {
     "no_outbox": "640eadd5a74c980ed6f843e5b634f5ff2c1004a5856aeb74a75127581794868d 151",
     "no_recommendations": "cf30343cfb9742354fb0341d748a0b5bc591855bd9e2f8383f43d3803b7ba1f8 184",
     "outbox": "e1534a159c9d5151e0b99df2cee30281382993472fc7524d608c61a206142552 234",
-    "overrides_and_priority": "5d6c4584f5e52025e7ff6b0e62aaa5645f06efded6f5762085e985b921c9471d 234",
+    "overrides_and_priority": "5d6c4584f5e52025e7ff6b0e62aaa5645f06efded6f5762085e985b921c9471d 234",  # noqa: E501
     "quiet_hours": "bb104c2d392100d5d8602eb8d4e0e1810a40e5f3aef5a75a854a1e08ba70a3d6 234",
-    "soft_opt_in_no_holdout": "af31d6465fcabe8bd6c29a008f87f3f8ee3b8d8e26698fb83e85811c0f1616ed 184",
+    "soft_opt_in_no_holdout": "af31d6465fcabe8bd6c29a008f87f3f8ee3b8d8e26698fb83e85811c0f1616ed 184",  # noqa: E501
 }
 """name -> "sha256 lines" of the canonical lines, from the planner before issue 18."""
 
