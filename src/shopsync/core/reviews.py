@@ -117,17 +117,27 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         .filter((pl.col("due") >= horizon) & (pl.col("due") <= at))
         .select("id", "customer_id", "due", "after_delivery")
     )
+    # orders first: the lines of orders outside the horizon never need grouping
+    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (
+        pl.col("product_id") == pl.col("product_id").shift(1)
+    )
     lines = (
         frames.lines.lazy()
         .filter(
             pl.col("product_id").is_not_null()
             & (pl.col("quantity") - pl.col("refunded_quantity") > 0)
         )
-        .group_by("order_id", "product_id")
-        .agg(pl.col("unit_price").max())
+        .select("order_id", "product_id", "unit_price")
         .join(orders, left_on="order_id", right_on="id")
+        .group_by("order_id", "product_id")
+        .agg(
+            pl.col("unit_price").max(),
+            pl.col("customer_id").first(),
+            pl.col("due").first(),
+            pl.col("after_delivery").first(),
+        )
         .sort(["customer_id", "product_id", "due", "order_id"])
-        .with_columns(pl.col("due").shift(1).over("customer_id", "product_id").alias("prev_due"))
+        .with_columns(pl.when(same).then(pl.col("due").shift(1)).alias("prev_due"))
         .with_columns(_months_before("due", s.same_product_months).alias("period_start"))
         .filter(pl.col("prev_due").is_null() | (pl.col("prev_due") <= pl.col("period_start")))
         .filter(pl.col("due") >= oldest_due)
