@@ -43,7 +43,7 @@ from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.actions import Action
 from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
-from shopsync.core.recommend import recommend
+from shopsync.core.recommend import ranked
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
 from shopsync.core.winback import winback_candidates
 
@@ -237,6 +237,7 @@ def _with_recommendations(
         .iter_rows()
     }
     out: list[Action] = []
+    known: dict[tuple[str, ...], tuple[str, ...]] = {}  # seeds -> ranked (see ``ranked``)
     for action in actions:
         if "recommendations" not in type(action).model_fields:
             out.append(action)
@@ -249,7 +250,11 @@ def _with_recommendations(
             seeds = {action.product_id}
         else:
             seeds = mine
-        picks = recommend(ctx.also_bought, seeds, mine, r.per_action, ctx.available)
+        key = tuple(sorted(seeds))
+        order = known.get(key)
+        if order is None:
+            order = known[key] = ranked(ctx.also_bought, key, ctx.available)
+        picks = tuple([p for p in order if p not in mine][: r.per_action])
         out.append(action.model_copy(update={"recommendations": picks}) if picks else action)
     return out
 

@@ -26,7 +26,7 @@ from scipy import sparse
 
 from shopsync.core.policy import RecommendationSettings
 
-__all__ = ["AlsoBought", "Neighbour", "also_bought", "recommend"]
+__all__ = ["AlsoBought", "Neighbour", "also_bought", "ranked", "recommend"]
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,22 @@ def recommend(
     if n <= 0:
         return ()
     mine = set(owned)
+    return tuple([p for p in ranked(table, seeds, available) if p not in mine][:n])
+
+
+def ranked(
+    table: AlsoBought, seeds: Iterable[str], available: frozenset[str] | None = None
+) -> tuple[str, ...]:
+    """Every product similar to ``seeds`` and in ``available``, best first.
+
+    A product's score is its own sum of cosines, whatever else is left out, so leaving out
+    the owned ones afterwards gives what :func:`recommend` gives: a planner ranks each set of
+    seeds once and filters per customer."""
     scores: dict[str, float] = {}
     for seed in sorted(set(seeds)):
         for nb in table.of(seed):
-            if nb.product_id in mine or (available is not None and nb.product_id not in available):
+            if available is not None and nb.product_id not in available:
                 continue
             scores[nb.product_id] = scores.get(nb.product_id, 0.0) + nb.cosine
-    ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))
-    return tuple(pid for pid, _ in ranked[:n])
+    order = sorted(scores.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))
+    return tuple(pid for pid, _ in order)

@@ -112,10 +112,11 @@ def replenishment_candidates(
     bought = purchases(paid, frames.lines) if bought is None else bought
     if bought.height == 0:
         return Candidates(_EMPTY, build)
-    last = (
-        bought.sort(["customer_id", "product_id", "created_at", "order_id"])
-        .group_by("customer_id", "product_id", maintain_order=True)
-        .last()
+    # the last purchase of each (customer, product): newest, then the greatest order id; two
+    # filters by window maxima, cheaper than sorting every purchase by its string keys
+    pair = ["customer_id", "product_id"]
+    last = bought.filter(pl.col("created_at") == pl.col("created_at").max().over(pair)).filter(
+        pl.col("order_id") == pl.col("order_id").max().over(pair)
     )
     periods = _periods(last, ctx, policy)
     if not periods:
