@@ -300,6 +300,9 @@ def _guard(
 ) -> tuple[list[Action], HeldRows]:
     """The safety rules over every candidate at once; actions are built for the kept rows
     (and for the held ones when someone looks at them)."""
+    found = [c for c in found if c.frame.height]
+    if not found:
+        return [], HeldRows([], list)
     table = _decide(found, frames, policy, as_of, paid)
     overrides = policy.messaging.marketing
 
@@ -339,18 +342,8 @@ def _decide(
 ) -> pl.DataFrame:
     """Every candidate in delivery order (customer, priority, due, key) with the rule that
     holds it (``rule`` null: kept) and why (``detail``); ``src``/``row`` say where it came
-    from."""
+    from. One lazy query: a one-customer re-plan pays for one collect, not twenty."""
     at = frames.as_of
-    table = pl.concat(
-        [
-            c.frame.select(*COMMON).with_columns(
-                pl.lit(i, dtype=pl.Int64).alias("src"),
-                pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
-            )
-            for i, c in enumerate(found)
-        ],
-        how="vertical",
-    )
     marketing: pl.Expr = pl.col("marketing")
     for kind, value in policy.messaging.marketing.items():
         marketing = pl.when(pl.col("kind") == kind).then(pl.lit(value)).otherwise(marketing)
@@ -363,15 +356,27 @@ def _decide(
         default=len(policy.messaging.priority),
         return_dtype=pl.Int64,
     )
-    table = table.with_columns(marketing.alias("marketing"), rank.alias("rank")).sort(
-        ["customer_id", "rank", "kind", "due", "key"], maintain_order=True
+    table = (
+        pl.concat(
+            [
+                c.frame.lazy()
+                .select(*COMMON)
+                .with_columns(
+                    pl.lit(i, dtype=pl.Int64).alias("src"),
+                    pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+                )
+                for i, c in enumerate(found)
+            ],
+            how="vertical",
+        )
+        .with_columns(marketing.alias("marketing"), rank.alias("rank"))
+        .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
     )
-    marketers = table.filter(pl.col("marketing"))["customer_id"].unique()
-    consent = consent_at(frames).filter(pl.col("customer_id").is_in(marketers.implode()))
-    consent = consent.unique("customer_id", keep="last", maintain_order=True)
-    table = table.join(consent, on="customer_id", how="left", maintain_order="left").with_columns(
-        pl.col("email_consent").fill_null("unknown")
-    )
+    consent = consent_at(frames).unique("customer_id", keep="last", maintain_order=True)
+    states = sorted({"unknown", *consent["email_consent"].to_list()})
+    table = table.join(
+        consent.lazy(), on="customer_id", how="left", maintain_order="left"
+    ).with_columns(pl.col("email_consent").fill_null("unknown"))
     state = pl.col("email_consent")
     allowed = state == "subscribed"
     if policy.consent.allow_soft_opt_in:
@@ -379,50 +384,29 @@ def _decide(
         allowed = allowed | (
             pl.col("customer_id").is_in(buyers) & state.is_in(["not_subscribed", "unknown"])
         )
-    suppressed = pl.col("customer_id").is_in(frames.suppressed["customer_id"].implode())
-    table = table.with_columns(
+    rule: Any = (  # a when-chain, extended below
         pl.when(~pl.col("marketing"))
         .then(pl.lit(None, dtype=pl.String))
-        .when(suppressed)
+        .when(pl.col("customer_id").is_in(frames.suppressed["customer_id"].implode()))
         .then(pl.lit("suppressed"))
         .when(~allowed)
         .then(pl.lit("consent"))
-        .alias("rule")
     )
-    # the holdout hash, once per customer still in the running
     share = policy.holdout.share
-    if share > 0:
-        open_ids = (
-            table.filter(pl.col("marketing") & pl.col("rule").is_null())["customer_id"]
-            .unique()
-            .to_list()
-        )
-        control = [c for c in open_ids if in_holdout(policy, frames.platform, frames.shop, c)]
-        table = table.with_columns(
-            pl.when(
-                pl.col("rule").is_null()
-                & pl.col("marketing")
-                & pl.col("customer_id").is_in(pl.Series(control, dtype=pl.String).implode())
-            )
-            .then(pl.lit("holdout"))
-            .otherwise(pl.col("rule"))
-            .alias("rule")
-        )
+    if share > 0:  # the holdout hash, once per customer with a marketing candidate
+        ids = {cid for c in found for cid in c.frame["customer_id"].to_list()}
+        control = [c for c in ids if in_holdout(policy, frames.platform, frames.shop, c)]
+        held_back = pl.Series(control, dtype=pl.String).implode()
+        rule = rule.when(pl.col("customer_id").is_in(held_back)).then(pl.lit("holdout"))
     quiet = quiet_reason(policy, as_of)
     if quiet is not None:
-        table = table.with_columns(
-            pl.when(pl.col("rule").is_null() & pl.col("marketing"))
-            .then(pl.lit("quiet"))
-            .otherwise(pl.col("rule"))
-            .alias("rule")
-        )
-    states = table.filter(pl.col("rule") == "consent")["email_consent"].unique().to_list()
+        rule = rule.when(pl.lit(True)).then(pl.lit("quiet"))
     detail = (
         pl.when(pl.col("rule") == "suppressed")
         .then(pl.lit("unsubscribed through shopsync"))
         .when(pl.col("rule") == "consent")
         .then(
-            pl.col("email_consent").replace_strict(
+            state.replace_strict(
                 states,
                 [f"email consent is {s!r} at as_of" for s in states],
                 default=None,
@@ -434,8 +418,13 @@ def _decide(
         .when(pl.col("rule") == "quiet")
         .then(pl.lit(quiet or ""))
     )
-    table = table.with_columns(detail.alias("detail"))
-    return _cap(table, frames, policy, at, marketers)
+    decided = (
+        table.with_columns(rule.alias("rule"))
+        .with_columns(detail.alias("detail"))
+        .collect(engine="in-memory")
+    )
+    marketers = decided.filter(pl.col("marketing"))["customer_id"].unique()
+    return _cap(decided, frames, policy, at, marketers)
 
 
 def _cap(

@@ -150,6 +150,8 @@ def replenishment_candidates(
         .filter((pl.col("due") <= at) & (at <= pl.col("runs_out") + r.late_days * DAY_US))
         .sort(["customer_id", "product_id"])
     )
+    if due.height == 0:
+        return Candidates(_EMPTY, build)
     due = key_column(
         due.with_columns(pl.lit("replenishment").alias("kind"), pl.lit(True).alias("marketing")),
         "replenishment",
@@ -254,6 +256,8 @@ def warranty_candidates(
         .filter((pl.col("due") <= at) & (at < pl.col("ends")))
         .sort(["order_id", "product_id"])
     )
+    if due.height == 0:
+        return Candidates(_EMPTY, build)
     due = key_column(
         due.with_columns(pl.lit("warranty_notice").alias("kind"), pl.lit(True).alias("marketing")),
         "warranty_notice",
