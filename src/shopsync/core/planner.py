@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -38,15 +38,16 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from shopsync.core import reviews as review_rules
+from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.actions import Action
 from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
-from shopsync.core.recommend import recommend
-from shopsync.core.replenish import replenishment, warranty
-from shopsync.core.winback import winback
+from shopsync.core.recommend import ranked
+from shopsync.core.replenish import replenishment_candidates, warranty_candidates
+from shopsync.core.winback import winback_candidates
 
-__all__ = ["Held", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
+__all__ = ["Held", "HeldRows", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
 
 HOUR_US = 3_600_000_000
 Rule = Literal["consent", "suppressed", "holdout", "quiet", "frequency_cap"]
@@ -61,13 +62,58 @@ class Held:
     detail: str
 
 
+class HeldRows(Sequence[Held]):
+    """The held actions of a plan, built on first look.
+
+    Consent, the holdout and the cap hold most candidates of a large shop; their rules are
+    known at once (:attr:`rules`, enough for :attr:`Plan.held_counts`), their actions are
+    built when the sequence is first read. It compares equal to a tuple of the same items.
+    """
+
+    def __init__(self, rules: Sequence[str], make: Callable[[], list[Held]]) -> None:
+        self.rules: tuple[str, ...] = tuple(rules)
+        self._make: Callable[[], list[Held]] | None = make
+        self._items: tuple[Held, ...] | None = None
+
+    def _all(self) -> tuple[Held, ...]:
+        if self._items is None:
+            assert self._make is not None
+            self._items = tuple(self._make())
+            self._make = None
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[Held]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (self._all(),))
+
+
 @dataclass(frozen=True)
 class Plan(Sequence[Action]):
     """The actions to deliver, in a stable order; iterate it like a list."""
 
     as_of: dt.datetime
     actions: tuple[Action, ...]
-    held: tuple[Held, ...] = ()
+    held: Sequence[Held] = ()
+    """Held actions with their rule (a tuple, or :class:`HeldRows` built on first look)."""
     notes: tuple[str, ...] = ()
     """What a reader of the plan should know (empty shop, future orders, no outbox...)."""
     shops: tuple[tuple[str, str], ...] = ()
@@ -89,7 +135,8 @@ class Plan(Sequence[Action]):
     @property
     def held_counts(self) -> dict[str, int]:
         """Held actions by rule."""
-        return dict(sorted(Counter(h.rule for h in self.held).items()))
+        rules = self.held.rules if isinstance(self.held, HeldRows) else [h.rule for h in self.held]
+        return dict(sorted(Counter(rules).items()))
 
     @property
     def keys(self) -> list[str]:
@@ -142,17 +189,23 @@ def plan_frames(
     if ctx.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
         said.append(f"win-back P(alive) trigger off: {ctx.model_note}")
     paid = paid_orders(frames)
-    found: list[Action] = []
-    found += review_rules.review_requests(frames, policy)
-    found += winback(frames, paid, ctx, policy)
-    found += replenishment(frames, paid, ctx, policy)
-    found += warranty(frames, paid, ctx, policy)
-    if policy.loyalty.enabled:
-        found += loyalty
-    kept, held = _guard(found, frames, policy, as_of)
+    r = policy.recommendations
+    recommending = r.enabled and r.per_action > 0 and bool(ctx.also_bought.neighbours)
+    # one kept-quantity table for replenishment, warranty and recommendations
+    bought = purchases(paid, frames.lines) if policy.replenishment.enabled or recommending else None
+    found = [
+        review_rules.review_candidates(frames, policy),
+        winback_candidates(frames, paid, ctx, policy),
+        replenishment_candidates(frames, paid, ctx, policy, bought),
+        warranty_candidates(frames, paid, ctx, policy, bought),
+    ]
+    if policy.loyalty.enabled and loyalty:
+        found.append(of_actions(loyalty))
+    kept, held = _guard(found, frames, policy, as_of, paid)
     # only what will be sent needs recommendations (held actions come back in a later plan)
-    kept = _with_recommendations(kept, frames, paid, ctx, policy)
-    return Plan(as_of, tuple(kept), tuple(held), (*said, *notes), ((frames.platform, frames.shop),))
+    if recommending and bought is not None:
+        kept = _with_recommendations(kept, bought, ctx, policy)
+    return Plan(as_of, tuple(kept), held, (*said, *notes), ((frames.platform, frames.shop),))
 
 
 def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, str], ...]) -> Plan:
@@ -170,19 +223,21 @@ def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, 
 
 
 def _with_recommendations(
-    actions: list[Action], frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
+    actions: list[Action], bought: pl.DataFrame, ctx: ShopContext, policy: Policy
 ) -> list[Action]:
     r = policy.recommendations
-    if not r.enabled or r.per_action == 0 or not ctx.also_bought.neighbours:
-        return actions
     wanting = {a.customer_id for a in actions if "recommendations" in type(a).model_fields}
     if not wanting:
         return actions
-    bought = purchases(paid.filter(pl.col("customer_id").is_in(list(wanting))), frames.lines)
-    owned: dict[str, set[str]] = {}
-    for cid, pid in bought.select("customer_id", "product_id").iter_rows():
-        owned.setdefault(cid, set()).add(pid)
+    owned: dict[str, set[str]] = {
+        cid: set(pids)
+        for cid, pids in bought.filter(pl.col("customer_id").is_in(list(wanting)))
+        .group_by("customer_id")
+        .agg(pl.col("product_id").unique())
+        .iter_rows()
+    }
     out: list[Action] = []
+    known: dict[tuple[str, ...], tuple[str, ...]] = {}  # seeds -> ranked (see ``ranked``)
     for action in actions:
         if "recommendations" not in type(action).model_fields:
             out.append(action)
@@ -195,7 +250,11 @@ def _with_recommendations(
             seeds = {action.product_id}
         else:
             seeds = mine
-        picks = recommend(ctx.also_bought, seeds, mine, r.per_action, ctx.available)
+        key = tuple(sorted(seeds))
+        order = known.get(key)
+        if order is None:
+            order = known[key] = ranked(ctx.also_bought, key, ctx.available)
+        picks = tuple([p for p in order if p not in mine][: r.per_action])
         out.append(action.model_copy(update={"recommendations": picks}) if picks else action)
     return out
 
@@ -232,100 +291,200 @@ def quiet_reason(policy: Policy, as_of: dt.datetime) -> str | None:
     return None
 
 
-def _priority(policy: Policy, kind: str) -> tuple[int, str]:
-    order = policy.messaging.priority
-    return (order.index(kind), kind) if kind in order else (len(order), kind)
-
-
 def _guard(
-    actions: list[Action], frames: Frames, policy: Policy, as_of: dt.datetime
-) -> tuple[list[Action], list[Held]]:
-    at = frames.as_of
+    found: list[Candidates],
+    frames: Frames,
+    policy: Policy,
+    as_of: dt.datetime,
+    paid: pl.DataFrame,
+) -> tuple[list[Action], HeldRows]:
+    """The safety rules over every candidate at once; actions are built for the kept rows
+    (and for the held ones when someone looks at them)."""
+    found = [c for c in found if c.frame.height]
+    if not found:
+        return [], HeldRows([], list)
+    table = _decide(found, frames, policy, as_of, paid)
     overrides = policy.messaging.marketing
-    classified = [
-        a.model_copy(update={"marketing": overrides[a.kind]})
-        if a.kind in overrides and overrides[a.kind] != a.marketing
-        else a
-        for a in actions
-    ]
-    marketing_customers = {a.customer_id for a in classified if a.marketing}
-    consent: dict[str, str] = {}
-    buyers: set[str] = set()
-    if marketing_customers:
-        ids = list(marketing_customers)
-        consent = dict(consent_at(frames).filter(pl.col("customer_id").is_in(ids)).iter_rows())
-        buyers = set(
-            paid_orders(frames).filter(pl.col("customer_id").is_in(ids))["customer_id"].to_list()
-        )
-    suppressed = set(frames.suppressed["customer_id"].to_list())
-    quiet = quiet_reason(policy, as_of)
-    cap = policy.frequency_cap
-    history: dict[str, list[int]] = {}
-    done: set[str] = set()
-    if frames.sent is not None and marketing_customers:
-        for cid, key, when in frames.sent.filter(
-            pl.col("customer_id").is_in(list(marketing_customers))
-        ).iter_rows():
-            history.setdefault(cid, []).append(when)
-            done.add(key)
-    soft = policy.consent.allow_soft_opt_in
 
-    def ordering(a: Action) -> tuple[Any, ...]:
-        return (a.shop, a.customer_id, _priority(policy, a.kind), a.due_at, a.idempotency_key)
+    def build(rows: pl.DataFrame) -> list[Action]:
+        srcs, positions = rows["src"].to_list(), rows["row"].to_list()
+        out: list[Action | None] = [None] * len(srcs)
+        wanted: dict[int, list[tuple[int, int]]] = {}
+        for at, (src, row) in enumerate(zip(srcs, positions, strict=True)):
+            wanted.setdefault(src, []).append((at, row))
+        for src, items in wanted.items():
+            made = found[src].actions([row for _, row in items])
+            for (at, _), action in zip(items, made, strict=True):
+                if action.kind in overrides and overrides[action.kind] != action.marketing:
+                    action = action.model_copy(update={"marketing": overrides[action.kind]})
+                out[at] = action
+        return [a for a in out if a is not None]
 
-    kept: list[Action] = []
-    held: list[Held] = []
-    last_sent: dict[str, int] = {}
-    count: dict[str, int] = {}
-    for cid, times in history.items():
-        last_sent[cid] = max(times)
-        count[cid] = len(times)
-    gap = cap.email_hours * HOUR_US
-    for action in sorted(classified, key=ordering):
-        if not action.marketing:
-            kept.append(action)
-            continue
-        cid = action.customer_id
-        state = consent.get(cid, "unknown")
-        if cid in suppressed:
-            held.append(Held(action, "suppressed", "unsubscribed through shopsync"))
-            continue
-        if not (
-            state == "subscribed"
-            or (soft and cid in buyers and state in ("not_subscribed", "unknown"))
-        ):
-            held.append(Held(action, "consent", f"email consent is {state!r} at as_of"))
-            continue
-        if in_holdout(policy, action.platform, action.shop, cid):
-            held.append(Held(action, "holdout", f"in the {policy.holdout.share} holdout group"))
-            continue
-        if quiet is not None:
-            held.append(Held(action, "quiet", quiet))
-            continue
-        if action.idempotency_key in done:
-            kept.append(action)  # delivered already: the outbox will not send it twice
-            continue
-        if count.get(cid, 0) >= cap.max_emails:
-            held.append(
-                Held(
-                    action,
-                    "frequency_cap",
-                    f"{count[cid]} marketing emails in {cap.window_days} days "
-                    f"(at most {cap.max_emails})",
+    kept = build(table.filter(pl.col("rule").is_null()))
+    held_rows = table.filter(pl.col("rule").is_not_null()).select("src", "row", "rule", "detail")
+
+    def held() -> list[Held]:
+        rules, details = held_rows["rule"].to_list(), held_rows["detail"].to_list()
+        return [
+            Held(action, rule, detail)
+            for action, rule, detail in zip(build(held_rows), rules, details, strict=True)
+        ]
+
+    return kept, HeldRows(held_rows["rule"].to_list(), held)
+
+
+def _decide(
+    found: list[Candidates],
+    frames: Frames,
+    policy: Policy,
+    as_of: dt.datetime,
+    paid: pl.DataFrame,
+) -> pl.DataFrame:
+    """Every candidate in delivery order (customer, priority, due, key) with the rule that
+    holds it (``rule`` null: kept) and why (``detail``); ``src``/``row`` say where it came
+    from. One lazy query: a one-customer re-plan pays for one collect, not twenty."""
+    at = frames.as_of
+    marketing: pl.Expr = pl.col("marketing")
+    for kind, value in policy.messaging.marketing.items():
+        marketing = pl.when(pl.col("kind") == kind).then(pl.lit(value)).otherwise(marketing)
+    ranks: dict[str, int] = {}
+    for i, kind in enumerate(policy.messaging.priority):
+        ranks.setdefault(kind, i)
+    rank = pl.col("kind").replace_strict(
+        list(ranks),
+        list(ranks.values()),
+        default=len(policy.messaging.priority),
+        return_dtype=pl.Int64,
+    )
+    table = (
+        pl.concat(
+            [
+                c.frame.lazy()
+                .select(*COMMON)
+                .with_columns(
+                    pl.lit(i, dtype=pl.Int64).alias("src"),
+                    pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
                 )
+                for i, c in enumerate(found)
+            ],
+            how="vertical",
+        )
+        .with_columns(marketing.alias("marketing"), rank.alias("rank"))
+        .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
+    )
+    consent = consent_at(frames).unique("customer_id", keep="last", maintain_order=True)
+    states = sorted({"unknown", *consent["email_consent"].to_list()})
+    table = table.join(
+        consent.lazy(), on="customer_id", how="left", maintain_order="left"
+    ).with_columns(pl.col("email_consent").fill_null("unknown"))
+    state = pl.col("email_consent")
+    allowed = state == "subscribed"
+    if policy.consent.allow_soft_opt_in:
+        buyers = paid["customer_id"].unique().implode()
+        allowed = allowed | (
+            pl.col("customer_id").is_in(buyers) & state.is_in(["not_subscribed", "unknown"])
+        )
+    rule: Any = (  # a when-chain, extended below
+        pl.when(~pl.col("marketing"))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("customer_id").is_in(frames.suppressed["customer_id"].implode()))
+        .then(pl.lit("suppressed"))
+        .when(~allowed)
+        .then(pl.lit("consent"))
+    )
+    share = policy.holdout.share
+    if share > 0:  # the holdout hash, once per customer with a marketing candidate
+        ids = {cid for c in found for cid in c.frame["customer_id"].to_list()}
+        control = [c for c in ids if in_holdout(policy, frames.platform, frames.shop, c)]
+        held_back = pl.Series(control, dtype=pl.String).implode()
+        rule = rule.when(pl.col("customer_id").is_in(held_back)).then(pl.lit("holdout"))
+    quiet = quiet_reason(policy, as_of)
+    if quiet is not None:
+        rule = rule.when(pl.lit(True)).then(pl.lit("quiet"))
+    detail = (
+        pl.when(pl.col("rule") == "suppressed")
+        .then(pl.lit("unsubscribed through shopsync"))
+        .when(pl.col("rule") == "consent")
+        .then(
+            state.replace_strict(
+                states,
+                [f"email consent is {s!r} at as_of" for s in states],
+                default=None,
+                return_dtype=pl.String,
+            )
+        )
+        .when(pl.col("rule") == "holdout")
+        .then(pl.lit(f"in the {share} holdout group"))
+        .when(pl.col("rule") == "quiet")
+        .then(pl.lit(quiet or ""))
+    )
+    decided = (
+        table.with_columns(rule.alias("rule"))
+        .with_columns(detail.alias("detail"))
+        .collect(engine="in-memory")
+    )
+    marketers = decided.filter(pl.col("marketing"))["customer_id"].unique()
+    return _cap(decided, frames, policy, at, marketers)
+
+
+def _cap(
+    table: pl.DataFrame, frames: Frames, policy: Policy, at: int, marketers: pl.Series
+) -> pl.DataFrame:
+    """The frequency cap, in delivery order, over the marketing candidates still open: a
+    short walk, since consent and the holdout have held most candidates by now."""
+    cap = policy.frequency_cap
+    open_rows = table.with_row_index("_at").filter(pl.col("marketing") & pl.col("rule").is_null())
+    if open_rows.height == 0:
+        return table
+    count: dict[str, int] = {}
+    last_sent: dict[str, int] = {}
+    done: set[str] = set()
+    if frames.sent is not None and marketers.len():
+        mine = frames.sent.filter(pl.col("customer_id").is_in(marketers.implode()))
+        done = set(mine["key"].to_list())
+        for cid, n, newest in (
+            mine.group_by("customer_id").agg(pl.len(), pl.col("at").max()).iter_rows()
+        ):
+            count[cid], last_sent[cid] = n, newest
+    gap = cap.email_hours * HOUR_US
+    rules: list[str | None] = []
+    details: list[str | None] = []
+    for cid, key in zip(
+        open_rows["customer_id"].to_list(), open_rows["key"].to_list(), strict=True
+    ):
+        if key in done:  # delivered already: the outbox will not send it twice
+            rules.append(None)
+            details.append(None)
+            continue
+        n = count.get(cid, 0)
+        if n >= cap.max_emails:
+            rules.append("frequency_cap")
+            details.append(
+                f"{n} marketing emails in {cap.window_days} days (at most {cap.max_emails})"
             )
             continue
         previous = last_sent.get(cid)
         if previous is not None and at - previous < gap:
-            held.append(
-                Held(
-                    action,
-                    "frequency_cap",
-                    f"another marketing email within {cap.email_hours} hours",
-                )
-            )
+            rules.append("frequency_cap")
+            details.append(f"another marketing email within {cap.email_hours} hours")
             continue
-        kept.append(action)
+        rules.append(None)
+        details.append(None)
         last_sent[cid] = at
-        count[cid] = count.get(cid, 0) + 1
-    return kept, held
+        count[cid] = n + 1
+    decided = pl.DataFrame(
+        {
+            "_at": open_rows["_at"],
+            "_rule": pl.Series(rules, dtype=pl.String),
+            "_detail": pl.Series(details, dtype=pl.String),
+        }
+    )
+    return (
+        table.with_row_index("_at")
+        .join(decided, on="_at", how="left", maintain_order="left")
+        .with_columns(
+            pl.coalesce("rule", "_rule").alias("rule"),
+            pl.coalesce("detail", "_detail").alias("detail"),
+        )
+        .drop("_at", "_rule", "_detail")
+    )

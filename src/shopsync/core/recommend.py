@@ -26,7 +26,7 @@ from scipy import sparse
 
 from shopsync.core.policy import RecommendationSettings
 
-__all__ = ["AlsoBought", "Neighbour", "also_bought", "recommend"]
+__all__ = ["AlsoBought", "Neighbour", "also_bought", "ranked", "recommend"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,18 @@ def also_bought(purchases: pl.DataFrame, settings: RecommendationSettings) -> Al
     if pairs.height == 0:
         return AlsoBought()
     products = pairs["product_id"].unique().sort()
-    # dense ranks of sorted strings are exactly the positions in the sorted unique values
-    pidx = pairs["product_id"].rank("dense").cast(pl.Int64) - 1
-    cidx = pairs["customer_id"].rank("dense").cast(pl.Int64) - 1
+    # a product's index is its position in the sorted unique values; a customer's is any
+    # dense number (the co-buyer counts do not depend on the customers' order): joins on
+    # the few products and the unique customers, cheaper than ranking strings
+    numbered = pairs.join(
+        products.to_frame().with_row_index("pidx"), on="product_id", maintain_order="left"
+    ).join(
+        pairs.select("customer_id").unique().with_row_index("cidx"),
+        on="customer_id",
+        maintain_order="left",
+    )
+    pidx = numbered["pidx"].cast(pl.Int64)
+    cidx = numbered["cidx"].cast(pl.Int64)
     n_customers = int(cidx.max() or 0) + 1
     x = sparse.csr_matrix(
         (np.ones(pairs.height, dtype=np.int64), (cidx.to_numpy(), pidx.to_numpy())),
@@ -102,11 +111,22 @@ def recommend(
     if n <= 0:
         return ()
     mine = set(owned)
+    return tuple([p for p in ranked(table, seeds, available) if p not in mine][:n])
+
+
+def ranked(
+    table: AlsoBought, seeds: Iterable[str], available: frozenset[str] | None = None
+) -> tuple[str, ...]:
+    """Every product similar to ``seeds`` and in ``available``, best first.
+
+    A product's score is its own sum of cosines, whatever else is left out, so leaving out
+    the owned ones afterwards gives what :func:`recommend` gives: a planner ranks each set of
+    seeds once and filters per customer."""
     scores: dict[str, float] = {}
     for seed in sorted(set(seeds)):
         for nb in table.of(seed):
-            if nb.product_id in mine or (available is not None and nb.product_id not in available):
+            if available is not None and nb.product_id not in available:
                 continue
             scores[nb.product_id] = scores.get(nb.product_id, 0.0) + nb.cosine
-    ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))
-    return tuple(pid for pid, _ in ranked[:n])
+    order = sorted(scores.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))
+    return tuple(pid for pid, _ in order)

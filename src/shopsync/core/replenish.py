@@ -23,18 +23,26 @@ lines have no warranty to remind of.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import polars as pl
 
+from shopsync.core._candidates import Candidates, key_column
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.context import _QUANTITY_UNIT, ShopContext, purchases
-from shopsync.core.loyalty import from_micros, source_key
+from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 from shopsync.models import quantity_from_units
 
-__all__ = ["configured_days", "replenishment", "warranty"]
+__all__ = [
+    "configured_days",
+    "replenishment",
+    "replenishment_candidates",
+    "warranty",
+    "warranty_candidates",
+]
 
 _LATEST_US = 253_402_300_799_000_000  # 9999-12-31T23:59:59Z: a run-out past it is "never"
 
@@ -84,21 +92,35 @@ def _periods(
 def replenishment(
     frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
 ) -> list[Action]:
+    return replenishment_candidates(frames, paid, ctx, policy).actions()
+
+
+def replenishment_candidates(
+    frames: Frames,
+    paid: pl.DataFrame,
+    ctx: ShopContext,
+    policy: Policy,
+    bought: pl.DataFrame | None = None,
+) -> Candidates:
+    """:func:`replenishment` as candidates; ``bought``: :func:`purchases` of ``paid`` when
+    the caller has it already."""
     r = policy.replenishment
+    build = _replenish_builder(frames, policy)
     if not r.enabled:
-        return []
+        return Candidates(_EMPTY, build)
     at = frames.as_of
-    bought = purchases(paid, frames.lines)
+    bought = purchases(paid, frames.lines) if bought is None else bought
     if bought.height == 0:
-        return []
-    last = (
-        bought.sort(["customer_id", "product_id", "created_at", "order_id"])
-        .group_by("customer_id", "product_id", maintain_order=True)
-        .last()
+        return Candidates(_EMPTY, build)
+    # the last purchase of each (customer, product): newest, then the greatest order id; two
+    # filters by window maxima, cheaper than sorting every purchase by its string keys
+    pair = ["customer_id", "product_id"]
+    last = bought.filter(pl.col("created_at") == pl.col("created_at").max().over(pair)).filter(
+        pl.col("order_id") == pl.col("order_id").max().over(pair)
     )
     periods = _periods(last, ctx, policy)
     if not periods:
-        return []
+        return Candidates(_EMPTY, build)
     table = pl.DataFrame(
         [(pid, sku, ptype, days, why) for (pid, sku, ptype), (days, why) in periods.items()],
         schema={
@@ -128,54 +150,78 @@ def replenishment(
         .filter((pl.col("due") <= at) & (at <= pl.col("runs_out") + r.late_days * DAY_US))
         .sort(["customer_id", "product_id"])
     )
-    found: list[Action] = []
-    for row in due.iter_rows(named=True):
+    if due.height == 0:
+        return Candidates(_EMPTY, build)
+    due = key_column(
+        due.with_columns(pl.lit("replenishment").alias("kind"), pl.lit(True).alias("marketing")),
+        "replenishment",
+        frames.shop,
+        pl.col("customer_id"),
+        pl.col("product_id"),
+        pl.col("order_id"),
+    )
+    return Candidates(due, build)
+
+
+def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    r = policy.replenishment
+
+    def build(row: dict[str, Any]) -> Action:
         runs_out = from_micros(row["runs_out"])
         kept = quantity_from_units(row["kept_units"])
-        found.append(
-            Replenish(
-                platform=frames.platform,
-                shop=frames.shop,
-                customer_id=row["customer_id"],
-                due_at=from_micros(row["due"]),
-                reason=(
-                    f"{kept} unit(s) of product {row['product_id']} bought with order "
-                    f"{row['order_id']} last {row['period']:.0f} days each ({row['source']}): "
-                    f"they run out around {runs_out.date().isoformat()}"
-                ),
-                facts={
-                    "product_id": row["product_id"],
-                    "order_id": row["order_id"],
-                    "quantity": str(kept),
-                    "period_days": round(row["period"], 2),
-                    "period_source": row["source"],
-                    "runs_out_at": runs_out.isoformat(),
-                    "days_before": r.days_before,
-                },
-                idempotency_key=source_key(
-                    "replenishment",
-                    frames.shop,
-                    row["customer_id"],
-                    row["product_id"],
-                    row["order_id"],
-                ),
-                product_id=row["product_id"],
-                order_id=row["order_id"],
-                quantity=kept,
-                runs_out_at=runs_out,
-            )
+        return Replenish(
+            platform=frames.platform,
+            shop=frames.shop,
+            customer_id=row["customer_id"],
+            due_at=from_micros(row["due"]),
+            reason=(
+                f"{kept} unit(s) of product {row['product_id']} bought with order "
+                f"{row['order_id']} last {row['period']:.0f} days each ({row['source']}): "
+                f"they run out around {runs_out.date().isoformat()}"
+            ),
+            facts={
+                "product_id": row["product_id"],
+                "order_id": row["order_id"],
+                "quantity": str(kept),
+                "period_days": round(row["period"], 2),
+                "period_source": row["source"],
+                "runs_out_at": runs_out.isoformat(),
+                "days_before": r.days_before,
+            },
+            idempotency_key=row["key"],
+            product_id=row["product_id"],
+            order_id=row["order_id"],
+            quantity=kept,
+            runs_out_at=runs_out,
         )
-    return found
+
+    return build
 
 
 def warranty(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy) -> list[Action]:
+    return warranty_candidates(frames, paid, ctx, policy).actions()
+
+
+def warranty_candidates(
+    frames: Frames,
+    paid: pl.DataFrame,
+    ctx: ShopContext,
+    policy: Policy,
+    bought: pl.DataFrame | None = None,
+) -> Candidates:
+    """:func:`warranty` as candidates; ``bought``: :func:`purchases` of ``paid`` when the
+    caller has it already (the orders old enough to be out of every warranty are cut here)."""
     w = policy.warranty
+    build = _warranty_builder(frames)
     if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
-        return []
+        return Candidates(_EMPTY, build)
     at = frames.as_of
     longest = max([*w.days_by_sku.values(), *w.days_by_tag.values(), *w.days_by_type.values()])
-    recent = paid.filter(pl.col("created_at") >= at - longest * DAY_US - w.days_before * DAY_US)
-    bought = purchases(recent, frames.lines)
+    since = at - longest * DAY_US - w.days_before * DAY_US
+    if bought is None:
+        bought = purchases(paid.filter(pl.col("created_at") >= since), frames.lines)
+    else:
+        bought = bought.filter(pl.col("created_at") >= since)
     lengths = []
     for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
         conf = configured_days(
@@ -189,7 +235,7 @@ def warranty(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Polic
         if conf is not None:
             lengths.append((pid, sku or "", ptype or "", conf[0], conf[1]))
     if not lengths:
-        return []
+        return Candidates(_EMPTY, build)
     table = pl.DataFrame(
         lengths,
         schema={
@@ -210,37 +256,53 @@ def warranty(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Polic
         .filter((pl.col("due") <= at) & (at < pl.col("ends")))
         .sort(["order_id", "product_id"])
     )
-    found: list[Action] = []
-    for row in due.iter_rows(named=True):
-        pid, days, source, ends, due_at = (
-            row["product_id"],
-            row["days"],
-            row["source"],
-            row["ends"],
-            row["due"],
+    if due.height == 0:
+        return Candidates(_EMPTY, build)
+    due = key_column(
+        due.with_columns(pl.lit("warranty_notice").alias("kind"), pl.lit(True).alias("marketing")),
+        "warranty_notice",
+        frames.shop,
+        pl.col("order_id"),
+        pl.col("product_id"),
+    )
+    return Candidates(due, build)
+
+
+def _warranty_builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:
+    def build(row: dict[str, Any]) -> Action:
+        pid, days, source = row["product_id"], row["days"], row["source"]
+        end = from_micros(row["ends"])
+        return WarrantyNotice(
+            platform=frames.platform,
+            shop=frames.shop,
+            customer_id=row["customer_id"],
+            due_at=from_micros(row["due"]),
+            reason=(
+                f"the {days}-day warranty ({source}) of product {pid} from order "
+                f"{row['order_id']} ends on {end.date().isoformat()}"
+            ),
+            facts={
+                "product_id": pid,
+                "order_id": row["order_id"],
+                "warranty_days": days,
+                "warranty_source": source,
+                "expires_at": end.isoformat(),
+            },
+            idempotency_key=row["key"],
+            product_id=pid,
+            order_id=row["order_id"],
+            expires_at=end,
         )
-        end = from_micros(ends)
-        found.append(
-            WarrantyNotice(
-                platform=frames.platform,
-                shop=frames.shop,
-                customer_id=row["customer_id"],
-                due_at=from_micros(due_at),
-                reason=(
-                    f"the {days}-day warranty ({source}) of product {pid} from order "
-                    f"{row['order_id']} ends on {end.date().isoformat()}"
-                ),
-                facts={
-                    "product_id": pid,
-                    "order_id": row["order_id"],
-                    "warranty_days": days,
-                    "warranty_source": source,
-                    "expires_at": end.isoformat(),
-                },
-                idempotency_key=source_key("warranty_notice", frames.shop, row["order_id"], pid),
-                product_id=pid,
-                order_id=row["order_id"],
-                expires_at=end,
-            )
-        )
-    return found
+
+    return build
+
+
+_EMPTY = pl.DataFrame(
+    schema={
+        "customer_id": pl.String,
+        "kind": pl.String,
+        "due": pl.Int64,
+        "key": pl.String,
+        "marketing": pl.Boolean,
+    }
+)

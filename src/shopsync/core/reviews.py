@@ -29,14 +29,18 @@ Review requests are marketing by default (BGH VI ZR 225/17); the planner checks 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import polars as pl
 
+from shopsync.core._candidates import Candidates, key_column
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
-from shopsync.core.loyalty import from_micros, source_key
+from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 
-__all__ = ["review_requests"]
+__all__ = ["review_candidates", "review_requests"]
 
 _FAILED_SHIPMENTS = ("cancelled", "canceled", "failure", "error")
 _UTC = pl.Datetime("us", "UTC")
@@ -49,9 +53,14 @@ def _months_before(col: str, months: int) -> pl.Expr:
 
 def review_requests(frames: Frames, policy: Policy) -> list[Action]:
     """Review requests and reminders due at ``frames.as_of``."""
+    return review_candidates(frames, policy).actions()
+
+
+def review_candidates(frames: Frames, policy: Policy) -> Candidates:
+    """:func:`review_requests` as candidates (built into actions only when kept)."""
     s = policy.reviews
     if not s.enabled:
-        return []
+        return _none(frames, policy)
     at = frames.as_of
     reminder = s.reminder_days
     late = s.max_late_days * DAY_US
@@ -108,24 +117,34 @@ def review_requests(frames: Frames, policy: Policy) -> list[Action]:
         .filter((pl.col("due") >= horizon) & (pl.col("due") <= at))
         .select("id", "customer_id", "due", "after_delivery")
     )
+    # orders first: the lines of orders outside the horizon never need grouping
+    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (
+        pl.col("product_id") == pl.col("product_id").shift(1)
+    )
     lines = (
         frames.lines.lazy()
         .filter(
             pl.col("product_id").is_not_null()
             & (pl.col("quantity") - pl.col("refunded_quantity") > 0)
         )
-        .group_by("order_id", "product_id")
-        .agg(pl.col("unit_price").max())
+        .select("order_id", "product_id", "unit_price")
         .join(orders, left_on="order_id", right_on="id")
+        .group_by("order_id", "product_id")
+        .agg(
+            pl.col("unit_price").max(),
+            pl.col("customer_id").first(),
+            pl.col("due").first(),
+            pl.col("after_delivery").first(),
+        )
         .sort(["customer_id", "product_id", "due", "order_id"])
-        .with_columns(pl.col("due").shift(1).over("customer_id", "product_id").alias("prev_due"))
+        .with_columns(pl.when(same).then(pl.col("due").shift(1)).alias("prev_due"))
         .with_columns(_months_before("due", s.same_product_months).alias("period_start"))
         .filter(pl.col("prev_due").is_null() | (pl.col("prev_due") <= pl.col("period_start")))
         .filter(pl.col("due") >= oldest_due)
         .collect(engine="in-memory")
     )
     if lines.height == 0:
-        return []
+        return _none(frames, policy)
     reviews = frames.reviews.select("customer_id", "product_id", pl.col("reviewed_at"))
     checked = (
         lines.join(reviews, on=["customer_id", "product_id"], how="left")
@@ -152,67 +171,110 @@ def review_requests(frames: Frames, policy: Policy) -> list[Action]:
         .sort(["order_id", "unit_price", "product_id"], descending=[False, True, False])
         .group_by("order_id", maintain_order=True)
         .head(s.max_products)
+        .with_columns(pl.col("reviewed_since").fill_null(False))
         .group_by("order_id", maintain_order=True)
         .agg(
             pl.col("customer_id").first(),
-            pl.col("due").first(),
+            pl.col("due").first().alias("request_due"),
             pl.col("after_delivery").first(),
-            pl.col("product_id"),
-            pl.col("reviewed_since").fill_null(False),
+            pl.col("product_id").alias("products"),
+            pl.col("product_id").filter(~pl.col("reviewed_since")).alias("ask"),
+            pl.col("reviewed_since").any().alias("any_since"),
         )
-        .sort("order_id")
     )
-    found: list[Action] = []
     shop = frames.shop
-    for order_id, customer_id, due, after_delivery, products, since in checked.iter_rows():
-        base = {"platform": frames.platform, "shop": shop, "customer_id": customer_id}
-        when = "delivery" if after_delivery else "fulfilment"
-        delay = s.days_after_delivery if after_delivery else s.days_after_fulfillment
-        sent = frames.requests_delivered.get(source_key("review_request", shop, order_id))
-        due_r = sent + reminder * DAY_US if reminder is not None and sent is not None else None
-        if at - late <= due <= at and (due_r is None or at < due_r):
-            ask = tuple(p for p, seen in zip(products, since, strict=True) if not seen)
-            if ask:
-                found.append(
-                    ReviewRequest(
-                        **base,
-                        due_at=from_micros(due),
-                        reason=(
-                            f"order {order_id} was received: {delay} days after {when}, ask "
-                            f"for a review of {len(ask)} product(s)"
-                        ),
-                        facts={
-                            "order_id": order_id,
-                            "after": when,
-                            "delay_days": delay,
-                            "product_ids": list(ask),
-                        },
-                        idempotency_key=source_key("review_request", shop, order_id),
-                        order_id=order_id,
-                        product_ids=ask,
-                    )
-                )
-        if due_r is not None and not any(since) and at - late <= due_r <= at:
-            found.append(
-                ReviewReminder(
-                    **base,
-                    due_at=from_micros(due_r),
-                    reason=(
-                        f"no review of order {order_id}'s products {reminder} days after "
-                        f"the request was delivered"
-                    ),
-                    facts={
-                        "order_id": order_id,
-                        "request_due": from_micros(due).isoformat(),
-                        "request_delivered": from_micros(sent or 0).isoformat(),
-                        "product_ids": list(products),
-                    },
-                    idempotency_key=source_key("review_reminder", shop, order_id),
-                    order_id=order_id,
-                    product_ids=tuple(products),
-                )
+    checked = key_column(checked, "review_request", shop, pl.col("order_id"))
+    delivered = pl.DataFrame(
+        {
+            "key": list(frames.requests_delivered),
+            "sent": list(frames.requests_delivered.values()),
+        },
+        schema={"key": pl.String, "sent": pl.Int64},
+    )
+    checked = checked.join(delivered, on="key", how="left", maintain_order="left")
+    if reminder is None:
+        checked = checked.with_columns(pl.lit(None, dtype=pl.Int64).alias("reminder_due"))
+    else:
+        checked = checked.with_columns((pl.col("sent") + reminder * DAY_US).alias("reminder_due"))
+    due, due_r = pl.col("request_due"), pl.col("reminder_due")
+    requests = checked.filter(
+        (due >= at - late)
+        & (due <= at)
+        & (due_r.is_null() | (due_r > at))
+        & (pl.col("ask").list.len() > 0)
+    ).with_columns(pl.lit("review_request").alias("kind"), due.alias("due"))
+    reminders = checked.filter(
+        due_r.is_not_null() & ~pl.col("any_since") & (due_r >= at - late) & (due_r <= at)
+    ).with_columns(pl.lit("review_reminder").alias("kind"), due_r.alias("due"))
+    reminders = key_column(reminders.drop("key"), "review_reminder", shop, pl.col("order_id"))
+    both = pl.concat([requests, reminders.select(requests.columns)], how="vertical")
+    return Candidates(both.with_columns(pl.lit(True).alias("marketing")), _builder(frames, policy))
+
+
+def _none(frames: Frames, policy: Policy) -> Candidates:
+    empty = pl.DataFrame(
+        schema={
+            "customer_id": pl.String,
+            "kind": pl.String,
+            "due": pl.Int64,
+            "key": pl.String,
+            "marketing": pl.Boolean,
+        }
+    )
+    return Candidates(empty, _builder(frames, policy))
+
+
+def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    s = policy.reviews
+    reminder = s.reminder_days
+    base = {"platform": frames.platform, "shop": frames.shop}
+
+    def build(row: dict[str, Any]) -> Action:
+        order_id = row["order_id"]
+        if row["kind"] == "review_request":
+            after = row["after_delivery"]
+            when = "delivery" if after else "fulfilment"
+            delay = s.days_after_delivery if after else s.days_after_fulfillment
+            ask = tuple(row["ask"])
+            return ReviewRequest(
+                **base,
+                customer_id=row["customer_id"],
+                due_at=from_micros(row["due"]),
+                reason=(
+                    f"order {order_id} was received: {delay} days after {when}, ask "
+                    f"for a review of {len(ask)} product(s)"
+                ),
+                facts={
+                    "order_id": order_id,
+                    "after": when,
+                    "delay_days": delay,
+                    "product_ids": list(ask),
+                },
+                idempotency_key=row["key"],
+                order_id=order_id,
+                product_ids=ask,
             )
-    return found
+        products = tuple(row["products"])
+        return ReviewReminder(
+            **base,
+            customer_id=row["customer_id"],
+            due_at=from_micros(row["due"]),
+            reason=(
+                f"no review of order {order_id}'s products {reminder} days after "
+                f"the request was delivered"
+            ),
+            facts={
+                "order_id": order_id,
+                "request_due": from_micros(row["request_due"]).isoformat(),
+                "request_delivered": from_micros(row["sent"] or 0).isoformat(),
+                "product_ids": list(products),
+            },
+            idempotency_key=row["key"],
+            order_id=order_id,
+            product_ids=products,
+        )
+
+    return build
 
 
 def _months_before_value(at: int, months: int) -> int:

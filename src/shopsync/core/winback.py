@@ -28,16 +28,20 @@ unpaid, uncancelled order newer than their last paid one is not lapsing: they ju
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import polars as pl
 
+from shopsync.core._candidates import Candidates, key_column
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, WinBack
 from shopsync.core.context import ShopContext, model_lapse_day
-from shopsync.core.loyalty import from_micros, source_key
+from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 
-__all__ = ["rhythm", "stage_plan", "winback"]
+__all__ = ["rhythm", "stage_plan", "winback", "winback_candidates"]
 
 
 def rhythm(paid: pl.DataFrame, ctx: ShopContext, policy: Policy, at: int) -> pl.DataFrame:
@@ -89,9 +93,17 @@ def stage_plan(policy: Policy) -> list[tuple[int, str, float]]:
 
 def winback(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy) -> list[Action]:
     """The win-back stage due at ``frames.as_of`` for every lapsing customer."""
+    return winback_candidates(frames, paid, ctx, policy).actions()
+
+
+def winback_candidates(
+    frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
+) -> Candidates:
+    """:func:`winback` as candidates (built into actions only when kept)."""
     wb = policy.winback
+    build = _builder(frames, policy)
     if not wb.enabled or paid.height == 0:
-        return []
+        return Candidates(_EMPTY, build)
     at = frames.as_of
     table = rhythm(paid, ctx, policy, at)
     start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
@@ -138,39 +150,95 @@ def winback(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
         )
     )
     if due.height == 0:
-        return []
-    alive = _p_alive(ctx, due, at)
-    found: list[Action] = []
-    for row, p_alive in zip(due.iter_rows(named=True), alive, strict=True):
-        times = []
-        for number, name, offset in stages:
-            when = row["start"] + int(offset * DAY_US)
-            coupon = name != "reminder" and wb.discount_percent > 0
-            if coupon:
-                when = max(when, row["latest_any"] + window)
-            times.append((number, name, when, coupon))
-        current = None
-        for i, (number, name, when, coupon) in enumerate(times):
-            nxt = times[i + 1][2] if i + 1 < len(times) else when + wb.late_days * DAY_US + 1
-            if when <= at < nxt:
-                current = (number, name, when, coupon)
-        if current is None:
-            continue
-        number, name, when, coupon = current
-        found.append(_action(frames, row, p_alive, number, name, when, coupon, policy))
-    return found
+        return Candidates(_EMPTY, build)
+    alive = _p_alive_raw(ctx, due, at)
+    due = due.with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("p_alive")
+        if alive is None
+        else pl.Series("p_alive", alive, dtype=pl.Float64)
+    )
+    # every stage's moment; the stage due now is the last one whose moment has come and
+    # whose successor's has not (the last stage lapses ``late_days`` after it was due)
+    whens: list[pl.Expr] = []
+    coupons: list[bool] = []
+    for _number, name, offset in stages:
+        when = pl.col("start") + int(offset * DAY_US)
+        coupon = name != "reminder" and wb.discount_percent > 0
+        if coupon:
+            when = pl.max_horizontal(when, pl.col("latest_any") + window)
+        whens.append(when)
+        coupons.append(coupon)
+    due = due.with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))
+    current: pl.Expr = pl.lit(None, dtype=pl.Int64)
+    for i in range(len(stages)):
+        when = pl.col(f"_when{i}")
+        nxt = pl.col(f"_when{i + 1}") if i + 1 < len(stages) else when + wb.late_days * DAY_US + 1
+        current = pl.when((when <= at) & (pl.lit(at) < nxt)).then(pl.lit(i)).otherwise(current)
+    picked = due.with_columns(current.alias("_stage")).filter(pl.col("_stage").is_not_null())
+    index = pl.col("_stage")
+    picked = picked.with_columns(
+        (index + 1).alias("stage"),
+        index.replace_strict(
+            list(range(len(stages))), [n for _, n, _ in stages], return_dtype=pl.String
+        ).alias("stage_name"),
+        index.replace_strict(list(range(len(stages))), coupons, return_dtype=pl.Boolean).alias(
+            "coupon"
+        ),
+        pl.coalesce(
+            [pl.when(index == i).then(pl.col(f"_when{i}")) for i in range(len(stages))]
+        ).alias("due"),
+        pl.lit("winback").alias("kind"),
+        pl.lit(True).alias("marketing"),
+    )
+    picked = key_column(
+        picked,
+        "winback",
+        frames.shop,
+        pl.col("customer_id"),
+        pl.col("last_order_id"),
+        pl.concat_str(pl.lit("stage"), pl.col("stage").cast(pl.String)),
+    )
+    return Candidates(picked, build)
 
 
-def _p_alive(ctx: ShopContext, due: pl.DataFrame, at: int) -> list[float | None]:
+_EMPTY = pl.DataFrame(
+    schema={
+        "customer_id": pl.String,
+        "kind": pl.String,
+        "due": pl.Int64,
+        "key": pl.String,
+        "marketing": pl.Boolean,
+    }
+)
+
+
+def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    def build(row: dict[str, Any]) -> Action:
+        p = row["p_alive"]
+        return _action(
+            frames,
+            row,
+            None if p is None else round(float(p), 4),
+            row["stage"],
+            row["stage_name"],
+            row["due"],
+            row["coupon"],
+            policy,
+        )
+
+    return build
+
+
+def _p_alive_raw(ctx: ShopContext, due: pl.DataFrame, at: int) -> np.ndarray | None:
     if ctx.mbg is None:
-        return [None] * due.height
+        return None
     from shopsync import clv
 
     x = (due["days"] - 1).to_numpy().astype(np.float64)
     t_x = due["t_x_days"].to_numpy().astype(np.float64)
     T = (at // DAY_US - due["first_day"].to_numpy()).astype(np.float64)
-    p = clv.probability_alive(ctx.mbg, x, t_x, np.maximum(T, t_x))
-    return [round(float(v), 4) for v in p]
+    p: np.ndarray = clv.probability_alive(ctx.mbg, x, t_x, np.maximum(T, t_x))
+    return p
 
 
 def _action(
@@ -221,7 +289,7 @@ def _action(
             "stage": number,
             "stage_name": name,
         },
-        idempotency_key=source_key("winback", frames.shop, customer_id, last_id, f"stage{number}"),
+        idempotency_key=str(row["key"]),
         stage=number,
         stage_name=name,
         last_order_id=last_id,

@@ -1,0 +1,82 @@
+"""Candidate actions as frames: what a program proposes, one row each, before the safety
+rules decide.
+
+On a large shop most candidates are held back (no consent, the frequency cap, the holdout),
+so building a pydantic :class:`~shopsync.core.actions.Action` for each one cost more than
+finding them. A program returns :class:`Candidates` instead: a frame with the columns the
+planner's rules read (:data:`COMMON`) beside whatever the program needs to write its
+actions, and a function that turns one row into its action. The planner builds actions only
+for the rows it keeps, and for held rows only when someone looks at them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from shopsync._instants import to_micros
+from shopsync.core.actions import Action
+
+__all__ = ["COMMON", "Candidates", "key_column", "of_actions"]
+
+COMMON = ("customer_id", "kind", "due", "key", "marketing")
+"""customer_id, kind, due (micros, UTC), key (the idempotency key), marketing (the kind's
+default; the policy's overrides apply in the planner)."""
+
+_MAX_KEY = 255
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One program's candidates: ``frame`` (:data:`COMMON` and more), ``build`` (row -> action)."""
+
+    frame: pl.DataFrame
+    build: Callable[[dict[str, Any]], Action]
+
+    def actions(self, rows: Sequence[int] | None = None) -> list[Action]:
+        """The actions of ``rows`` (positions in ``frame``; default: all), in that order."""
+        picked = self.frame if rows is None else self.frame[list(rows)]
+        return [self.build(row) for row in picked.iter_rows(named=True)]
+
+
+def key_column(frame: pl.DataFrame, kind: str, *parts: pl.Expr | str) -> pl.DataFrame:
+    """``frame`` with ``key``: the idempotency key :func:`source_key` gives for ``kind`` and
+    ``parts`` (a string is a literal, an expression a column), as one string concatenation;
+    the rare key longer than the store's 255 characters is hashed down as ``source_key`` does.
+    """
+    exprs = [pl.lit(p) if isinstance(p, str) else p.cast(pl.String) for p in (kind, *parts)]
+    out = frame.with_columns(pl.concat_str(exprs, separator=":").alias("key"))
+    if out.height and (out["key"].str.len_chars() > _MAX_KEY).any():
+        fixed = [
+            k if len(k) <= _MAX_KEY else f"{kind}:sha256:{hashlib.sha256(k.encode()).hexdigest()}"
+            for k in out["key"].to_list()
+        ]
+        out = out.with_columns(pl.Series("key", fixed, dtype=pl.String))
+    return out
+
+
+def of_actions(actions: Sequence[Action]) -> Candidates:
+    """Actions already built (the loyalty notices) as candidates."""
+    frame = pl.DataFrame(
+        {
+            "customer_id": [a.customer_id for a in actions],
+            "kind": [a.kind for a in actions],
+            "due": [to_micros(a.due_at) for a in actions],
+            "key": [a.idempotency_key for a in actions],
+            "marketing": [a.marketing for a in actions],
+            "index": list(range(len(actions))),
+        },
+        schema={
+            "customer_id": pl.String,
+            "kind": pl.String,
+            "due": pl.Int64,
+            "key": pl.String,
+            "marketing": pl.Boolean,
+            "index": pl.Int64,
+        },
+    )
+    return Candidates(frame, lambda row: actions[row["index"]])
