@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pytest
-
 from shopsync.core.actions import Action
 from shopsync.core.planner import plan_frames
 from tests.core.frames_kit import DAY, T0, Shop, policy
@@ -135,12 +133,6 @@ def test_no_reminder_once_a_requested_product_was_reviewed() -> None:
     assert planned(shop, sent + 7 * DAY) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: the once-per-12-months rule measures from the customer's previous "
-    "purchase of the product, not from the previous request that asked about it, so a "
-    "customer who buys it every <= 12 months is asked about it once, ever",
-)
 def test_a_regular_buyer_is_asked_again_twelve_months_after_the_last_request() -> None:
     # docs/programs.md: a product is left out when the customer bought it "in another order
     # whose request fell in the previous 12 months (so a product is asked about at most once

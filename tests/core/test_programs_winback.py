@@ -9,8 +9,6 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
-import pytest
-
 from shopsync import clv
 from shopsync.core._data import paid_orders
 from shopsync.core.actions import Action, WinBack
@@ -151,12 +149,6 @@ def test_no_coupon_within_thirty_days_of_any_order() -> None:
     assert coupon is not None and coupon.discount_percent == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: when the return window pushes both coupon stages past their dates, they "
-    "fall on the same instant and the offer (stage 2) is never planned; the last chance goes "
-    "out at once (docs/programs.md: 'the offer waits')",
-)
 def test_the_offer_waits_for_the_window_and_is_not_skipped() -> None:
     shop, _, recent = recent_cancelled_order()
     offer = stage(shop, recent + 30 * DAY)

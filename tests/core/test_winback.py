@@ -84,8 +84,12 @@ def test_no_coupon_inside_the_return_window_of_any_order(store: Store) -> None:
     )
     [w] = stages(store, T0 + 101 * DAY)
     assert w.stage == 1 and w.discount_percent is None  # the offer waits for day 125
-    [w] = stages(store, T0 + 126 * DAY)
-    assert w.stage_name == "last_chance" and w.due_at == T0 + 125 * DAY
+    [w] = stages(store, T0 + 126 * DAY)  # the offer is not skipped (docs/programs.md)
+    assert w.stage_name == "offer" and w.due_at == T0 + 125 * DAY
+    # and the last chance keeps its distance from it: 10.5 days, as in the unpushed plan
+    assert stages(store, T0 + 135 * DAY)[0].stage_name == "offer"
+    [w] = stages(store, T0 + 136 * DAY)
+    assert w.stage_name == "last_chance" and w.due_at == T0 + 135 * DAY + DAY // 2
 
 
 def test_an_unpaid_newer_order_means_they_just_ordered(store: Store) -> None:

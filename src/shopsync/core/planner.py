@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from shopsync.core import reviews as review_rules
+from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.actions import Action

@@ -159,13 +159,18 @@ def winback_candidates(
     )
     # every stage's moment; the stage due now is the last one whose moment has come and
     # whose successor's has not (the last stage lapses ``late_days`` after it was due)
+    # a coupon stage pushed past the return window pushes the stages after it by as much,
+    # so the offer still comes before the last chance instead of both falling on one moment
     whens: list[pl.Expr] = []
     coupons: list[bool] = []
+    shift: pl.Expr = pl.lit(0, dtype=pl.Int64)
     for _number, name, offset in stages:
-        when = pl.col("start") + int(offset * DAY_US)
+        planned = pl.col("start") + int(offset * DAY_US)
+        when = planned + shift
         coupon = name != "reminder" and wb.discount_percent > 0
         if coupon:
             when = pl.max_horizontal(when, pl.col("latest_any") + window)
+            shift = when - planned
         whens.append(when)
         coupons.append(coupon)
     due = due.with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))

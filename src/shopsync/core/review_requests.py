@@ -10,8 +10,9 @@ The rule, as the review apps run it (research retention §3 and §8):
   ``as_of``; guest orders have no customer to ask;
 - **which products**: lines with a product that were not fully returned, at most
   ``max_products``, most expensive first; a product is left out when the customer bought it
-  in another order whose request fell within the previous ``same_product_months`` (so a
-  product is asked about at most once per that period) or reviewed it within that period.
+  in another order whose request asked about it within the previous ``same_product_months``
+  (so a product is asked about at most once per that period, however often it is bought)
+  or reviewed it within that period.
   An order with nothing left gets no request (Klaviyo's "Excluded");
 - **one request and one reminder per order**: keys ``review_request:{shop}:{order}`` and
   ``review_reminder:{shop}:{order}``; the reminder comes ``reminder_days`` after the
@@ -118,9 +119,6 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         .select("id", "customer_id", "due", "after_delivery")
     )
     # orders first: the lines of orders outside the horizon never need grouping
-    same = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (
-        pl.col("product_id") == pl.col("product_id").shift(1)
-    )
     lines = (
         frames.lines.lazy()
         .filter(
@@ -137,12 +135,10 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
             pl.col("after_delivery").first(),
         )
         .sort(["customer_id", "product_id", "due", "order_id"])
-        .with_columns(pl.when(same).then(pl.col("due").shift(1)).alias("prev_due"))
         .with_columns(_months_before("due", s.same_product_months).alias("period_start"))
-        .filter(pl.col("prev_due").is_null() | (pl.col("prev_due") <= pl.col("period_start")))
-        .filter(pl.col("due") >= oldest_due)
         .collect(engine="in-memory")
     )
+    lines = _once_per_period(lines).filter(pl.col("due") >= oldest_due)
     if lines.height == 0:
         return _none(frames, policy)
     reviews = frames.reviews.select("customer_id", "product_id", pl.col("reviewed_at"))
@@ -275,6 +271,41 @@ def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Actio
         )
 
     return build
+
+
+def _once_per_period(lines: pl.DataFrame) -> pl.DataFrame:
+    """The purchases of a product whose request may ask about it: the first one, then each one
+    whose due date is a whole period (``period_start``) after the last one kept.
+
+    Each keep restarts the clock, so this is a walk per customer and product, not a
+    comparison with the previous purchase: measured from the previous purchase, someone who
+    buys a product every few months would be asked about it once, ever. Each round decides the
+    first open purchase of every product exactly and drops the later ones within its period;
+    the horizon is about one period long, so two or three rounds decide everything.
+    A purchase kept here may still go unasked (reviewed, or past ``max_products``), and one
+    before the horizon is not seen: both can only withhold a later request, never repeat one.
+    Takes ``lines`` sorted by customer, product and due date.
+    """
+    group = ["customer_id", "product_id"]
+    keep = pl.col("_keep")
+    open_ = keep.is_null().cast(pl.Int32)
+    last_kept = pl.when(keep.fill_null(False)).then(pl.col("due")).forward_fill().shift(1)
+    found = lines.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_keep"))
+    while found["_keep"].null_count():
+        found = found.with_columns(
+            last_kept.over(group).alias("_last"),
+            (open_.cum_sum() - open_).over(group).alias("_before"),
+        ).with_columns(
+            pl.when(keep.is_not_null())
+            .then(keep)
+            .when(pl.col("_last") > pl.col("period_start"))
+            .then(pl.lit(False))
+            .when(pl.col("_before") == 0)
+            .then(pl.lit(True))
+            .otherwise(None)
+            .alias("_keep")
+        )
+    return found.filter(keep).drop("_keep", "_last", "_before", strict=False)
 
 
 def _months_before_value(at: int, months: int) -> int:
