@@ -152,6 +152,7 @@ def emulate(
     products: int = 60,
     currency: str = "USD",
     end: datetime | None = None,
+    years: float = 3.0,
     buying: BuyingModel | None = None,
     faults: Faults | Mapping[str, Any] | None = None,
     webhook_backoff: float = 0.5,
@@ -162,10 +163,10 @@ def emulate(
     """Generate a shop, serve it with the platform's emulator, and stop it on exit.
 
     ``faults`` is a :class:`Faults` or its keyword arguments; ``options`` go to the
-    emulator class; ``orders`` (default 2000) and ``buying`` as in :func:`generate_shop`
-    (with a buying model, drive the shop with :class:`Simulation`). ``webhook_backoff``
-    (seconds, doubled per retry) and ``webhook_attempts`` tune delivery retries; ``port`` 0
-    picks a free one.
+    emulator class; ``orders`` (default 2000), ``years`` and ``buying`` are as in
+    :func:`generate_shop` (with a buying model, drive the shop with :class:`Simulation`).
+    ``webhook_backoff`` (seconds, doubled per retry) and ``webhook_attempts`` tune delivery
+    retries; ``port`` 0 picks a free one.
     """
     cls = load_emulator(platform)
     state = generate_shop(
@@ -177,6 +178,7 @@ def emulate(
         products=products,
         currency=currency,
         end=end,
+        years=years,
         profile=profile_of(cls),
         buying=buying,
     )
