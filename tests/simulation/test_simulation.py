@@ -146,6 +146,10 @@ def test_the_simulation_needs_a_shop_with_buyers() -> None:
         Uplift(1.5)
     with pytest.raises(ValueError, match="forward"):
         Simulation(shop(customers=20)).advance(-1)
+    driven = shop(customers=20)
+    Simulation(driven)
+    with pytest.raises(ValueError, match="already drives"):
+        Simulation(driven)
 
 
 # --------------------------------------------------------------------------- end to end

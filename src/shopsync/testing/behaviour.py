@@ -158,3 +158,6 @@ class Population:
     model: BuyingModel
     buyers: dict[str, Buyer]
     until: dt.datetime
+    simulated: bool = False
+    """A :class:`~shopsync.testing.simulation.Simulation` carries these buyers on: a second
+    one would draw their purchases again."""

@@ -210,6 +210,9 @@ class Simulation:
         population = state.population
         if not isinstance(population, Population):
             raise ValueError("the shop has no buyers: generate it with buying=BuyingModel()")
+        if population.simulated:
+            raise ValueError("a Simulation already drives this shop: use that one")
+        population.simulated = True
         self.state = state
         self.population = population
         self.seed = seed
