@@ -164,7 +164,7 @@ def test_seasonality_puts_more_orders_in_the_peak_months() -> None:
         platform="shopify",
         shop="s.example",
         seed=2,
-        customers=1500,
+        customers=600,
         products=10,
         end=END,
         years=2.0,

@@ -21,7 +21,7 @@ from shopsync.testing import CDNOW, Inbox, ShopState, Simulation, Uplift, emulat
 END = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def shop(seed: int = 1, customers: int = 400) -> ShopState:
+def shop(seed: int = 1, customers: int = 300) -> ShopState:
     return generate_shop(
         platform="shopify",
         shop="sim.example",
@@ -46,7 +46,7 @@ def test_the_clock_moves_the_shop_and_customers_keep_buying() -> None:
     assert sim.now == END and state.clock() == END
     placed = sim.advance(days=60)
     assert sim.now == END + dt.timedelta(days=60) == state.clock()
-    # about 300 alive-or-not buyers at 0.055 purchases a week: dozens of orders in 60 days
+    # about 275 alive-or-not buyers at 0.055 purchases a week: dozens of orders in 60 days
     assert 10 < len(placed) == len(state.orders) - before
     for made in placed:
         order = state.orders[made.order_id]
@@ -96,13 +96,13 @@ def test_a_program_without_an_effect_brings_nobody_and_an_unknown_one_has_none()
 
 def test_the_truth_does_not_depend_on_the_order_messages_arrive_in() -> None:
     def run(order: list[str]) -> list[tuple[str, bool, dt.datetime | None]]:
-        sim = Simulation(shop(), seed=4, uplift={"winback": Uplift(0.3)})
+        sim = Simulation(shop(customers=150), seed=4, uplift={"winback": Uplift(0.3)})
         for cid in order:
             sim.receive(cid, "winback", key=f"winback:{cid}")
         sim.advance(days=20)
         return sorted((e.customer_id, e.responds, e.response_at) for e in sim.truth.exposures)
 
-    ids = buyers(shop())[:80]
+    ids = buyers(shop(customers=150))[:80]
     assert run(ids) == run(list(reversed(ids)))
 
 
@@ -117,7 +117,7 @@ def test_a_message_delivered_twice_is_read_once() -> None:
 
 
 def test_codes_cost_a_discount_on_orders_that_would_have_happened_anyway() -> None:
-    state = shop(customers=600)
+    state = shop(customers=400)
     sim = Simulation(state, seed=6, uplift={"winback": Uplift(0.0, window_days=60)})
     for n, cid in enumerate(buyers(state)):
         sim.receive(cid, "winback", code=f"SS-{n:010X}", percent=20)
