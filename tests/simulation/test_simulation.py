@@ -106,6 +106,17 @@ def test_the_truth_does_not_depend_on_the_order_messages_arrive_in() -> None:
     assert run(ids) == run(list(reversed(ids)))
 
 
+def test_a_code_told_twice_is_still_used_once() -> None:
+    state = shop()
+    sim = Simulation(state, seed=5, uplift={"winback": Uplift(1.0, window_days=2)})
+    cid = buyers(state)[0]
+    sim.receive(cid, "winback", code="SS-00000000AA", percent=10, key="a")
+    sim.receive(cid, "winback", code="SS-00000000AA", percent=10, key="b")
+    sim.advance(days=3)
+    coded = [p for p in sim.truth.purchases if p.code is not None]
+    assert len(sim.truth.incremental("winback")) == 2 and len(coded) == 1
+
+
 def test_a_message_delivered_twice_is_read_once() -> None:
     state = shop()
     sim = Simulation(state, seed=5, uplift={"winback": Uplift(1.0, window_days=2)})

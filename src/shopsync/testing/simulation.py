@@ -268,7 +268,8 @@ class Simulation:
             customer_id, program, self._now, channel, key, code, responds, response_at
         )
         self.truth.exposures.append(exposure)
-        if code is not None:
+        held_codes = {c.code for c in self._codes.get(customer_id, ())}
+        if code is not None and code not in held_codes:  # one code, used once, however told
             pct = Decimal(percent) if percent is not None else None
             held = _Code(code, program, self._now + window, value, pct)
             self._codes.setdefault(customer_id, []).append(held)
