@@ -412,6 +412,7 @@ class Email:
             message["Reply-To"] = self.brand.reply_to
         message["Date"] = format_datetime(context.now)
         message["Message-ID"] = message_id(action.idempotency_key, self.domain)
+        message["X-Shopsync-Kind"] = action.kind  # as the webhook sink's header: for analytics
         if values["unsubscribe_url"]:
             message.set_raw("List-Unsubscribe", _list_unsubscribe(values["unsubscribe_url"]))
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

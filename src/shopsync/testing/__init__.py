@@ -24,11 +24,13 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from shopsync.errors import ConfigurationError
+from shopsync.testing.behaviour import CDNOW, BuyingModel
 from shopsync.testing.faults import FAULT_KINDS, Faults
 from shopsync.testing.generator import generate_shop
 from shopsync.testing.profile import GenerationProfile, profile_of
 from shopsync.testing.server import EmulatorServer, PlatformEmulator, Request, Response
 from shopsync.testing.shortcuts import add_customer, add_order
+from shopsync.testing.simulation import Inbox, Simulation, Uplift
 from shopsync.testing.state import (
     TOPICS,
     DeliveryAttempt,
@@ -40,9 +42,11 @@ from shopsync.testing.state import (
 from shopsync.testing.webhooks import Delivery, WebhookDispatcher
 
 __all__ = [
+    "CDNOW",
     "ENTRY_POINT_GROUP",
     "FAULT_KINDS",
     "TOPICS",
+    "BuyingModel",
     "Delivery",
     "DeliveryAttempt",
     "EmulatedShop",
@@ -50,12 +54,15 @@ __all__ = [
     "Event",
     "Faults",
     "GenerationProfile",
+    "Inbox",
     "PlatformEmulator",
     "ProductFacts",
     "Request",
     "Response",
     "ShopState",
+    "Simulation",
     "Subscription",
+    "Uplift",
     "WebhookDispatcher",
     "add_customer",
     "add_order",
@@ -141,10 +148,12 @@ def emulate(
     *,
     seed: int = 1,
     customers: int = 500,
-    orders: int = 2000,
+    orders: int | None = None,
     products: int = 60,
     currency: str = "USD",
     end: datetime | None = None,
+    years: float = 3.0,
+    buying: BuyingModel | None = None,
     faults: Faults | Mapping[str, Any] | None = None,
     webhook_backoff: float = 0.5,
     webhook_attempts: int = 5,
@@ -154,8 +163,10 @@ def emulate(
     """Generate a shop, serve it with the platform's emulator, and stop it on exit.
 
     ``faults`` is a :class:`Faults` or its keyword arguments; ``options`` go to the
-    emulator class. ``webhook_backoff`` (seconds, doubled per retry) and
-    ``webhook_attempts`` tune delivery retries; ``port`` 0 picks a free one.
+    emulator class; ``orders`` (default 2000), ``years`` and ``buying`` are as in
+    :func:`generate_shop` (with a buying model, drive the shop with :class:`Simulation`).
+    ``webhook_backoff`` (seconds, doubled per retry) and ``webhook_attempts`` tune delivery
+    retries; ``port`` 0 picks a free one.
     """
     cls = load_emulator(platform)
     state = generate_shop(
@@ -167,7 +178,9 @@ def emulate(
         products=products,
         currency=currency,
         end=end,
+        years=years,
         profile=profile_of(cls),
+        buying=buying,
     )
     state.faults = faults if isinstance(faults, Faults) else Faults(**dict(faults or {}))
     emulator = cls(state, **options)

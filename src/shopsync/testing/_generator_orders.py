@@ -87,7 +87,10 @@ class OrderMaker:
         catalogue: list[tuple[Product, Category, float]],
         profiles: list[dict[str, Any]],
         source: str,
+        spend: Decimal | None = None,
     ) -> Order:
+        """One order; with ``spend`` (a buying model's draw) the unit prices are scaled so
+        the lines' value before discounts is ``spend``, as a price override would."""
         rng = self.gen.rng
         end = self.gen.end
         code_pct = Decimal(0)
@@ -97,7 +100,8 @@ class OrderMaker:
             code, pct = ("BFCM25", "0.25") if bfcm else rng.choice(CODES)
             codes, code_pct = (code,), Decimal(pct)
         lines = []
-        for k in picks:
+        drawn = []
+        for k in picks:  # the draws first, in the order they always were made
             product, cat, _ = catalogue[k]
             variant = rng.choice(product.variants) if product.variants else None
             unit = (
@@ -106,6 +110,16 @@ class OrderMaker:
                 else self.gen.money(self.gen.price(rng.uniform(*cat.price) * self.gen.scale))
             )
             qty = 1 if rng.random() < 0.8 else rng.choice((2, 2, 3))
+            drawn.append((product, cat, variant, unit, qty))
+        if spend is not None:
+            natural = sum((unit.amount * qty for *_, unit, qty in drawn), Decimal(0))
+            factor = spend / natural if natural > 0 else Decimal(0)
+            step = self.gen.step
+            drawn = [
+                (p, c, v, self.gen.money(max(step, u.amount * factor)), q)
+                for p, c, v, u, q in drawn
+            ]
+        for product, cat, variant, unit, qty in drawn:
             gross = unit.amount * qty
             discount = self.gen.money(gross * code_pct)
             lines.append(

@@ -50,6 +50,7 @@ from shopsync.testing._catalogue import (
     Category,
 )
 from shopsync.testing._generator_orders import OrderMaker
+from shopsync.testing.behaviour import Buyer, BuyingModel, Population
 from shopsync.testing.profile import GenerationProfile, profile_for
 from shopsync.testing.state import ProductFacts, ShopState
 
@@ -85,17 +86,29 @@ def generate_shop(
     shop: str,
     seed: int = 1,
     customers: int = 500,
-    orders: int = 2000,
+    orders: int | None = None,
     products: int = 60,
     currency: str = "USD",
     end: dt.datetime | None = None,
     years: float = 3.0,
     profile: GenerationProfile | None = None,
+    buying: BuyingModel | None = None,
 ) -> ShopState:
-    """A shop with exactly ``customers`` accounts, ``orders`` orders and ``products``
-    products (a few of them deleted, as real shops have), all dated before ``end``
-    (default: today 00:00 UTC) and within ``years`` of it; ``profile`` (default: the one
-    the ``platform``'s emulator declares) gives the platform's habits."""
+    """A shop with exactly ``customers`` accounts, ``orders`` orders (default 2000) and
+    ``products`` products (a few of them deleted, as real shops have), all dated before
+    ``end`` (default: today 00:00 UTC) and within ``years`` of it; ``profile`` (default: the
+    one the ``platform``'s emulator declares) gives the platform's habits.
+
+    With ``buying`` (e.g. :data:`shopsync.testing.behaviour.CDNOW`) each account that buys
+    is a :class:`~shopsync.testing.behaviour.Buyer` of that model: the number of orders
+    follows from it (``orders`` must be left out), acquisition is spread over the window,
+    order values are gamma-gamma draws, and the buyers are kept as ``state.population`` for
+    :class:`~shopsync.testing.simulation.Simulation`. Without it the shop is exactly what it
+    always was for the same arguments."""
+    if buying is not None and orders is not None:
+        raise ValueError("with buying=, the orders follow from the model: leave orders out")
+    if orders is None:
+        orders = 2000
     if min(customers, orders, products) < 0 or years <= 0:
         raise ValueError("counts must be >= 0 and years > 0")
     if orders and not products:
@@ -110,7 +123,7 @@ def generate_shop(
     if profile is None:
         profile = profile_for(platform)
     gen = _Generator(
-        platform, shop, seed, currency, end.astimezone(dt.timezone.utc), years, profile
+        platform, shop, seed, currency, end.astimezone(dt.timezone.utc), years, profile, buying
     )
     collecting = gc.isenabled()
     gc.disable()  # millions of young objects, no cycles: the collector only costs time here
@@ -131,6 +144,7 @@ class _Generator:
         end: dt.datetime,
         years: float,
         profile: GenerationProfile,
+        buying: BuyingModel | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.platform = platform
@@ -144,6 +158,8 @@ class _Generator:
         self.step = Decimal(1).scaleb(-EXPONENTS[currency])
         self.scale = PRICE_SCALE.get(currency, 1)
         self._money: dict[Decimal, Money] = {}
+        self.buying = buying
+        self.buyers: dict[int, Buyer] = {}
         self._warp_init()
         self.orders = OrderMaker(self)
 
@@ -181,7 +197,11 @@ class _Generator:
             self.cum.append(total)
 
     def when(self, u: float) -> dt.datetime:
-        """Calendar time of operational time ``u`` in [0, 1): the seasonal time warp."""
+        """Calendar time of operational time ``u`` in [0, 1): the seasonal time warp (none
+        with a buying model, which brings its own season)."""
+        if self.buying is not None:
+            moment = self.start + min(max(u, 0.0), 1.0) * (self.end - self.start)
+            return min(moment, self.end - dt.timedelta(seconds=1))
         x = min(max(u, 0.0), 0.999999) * self.cum[-1]
         d = bisect.bisect_right(self.cum, x)
         low = self.cum[d - 1] if d else 0.0
@@ -209,10 +229,18 @@ class _Generator:
 
     def run(self, n_customers: int, n_orders: int, n_products: int) -> ShopState:
         catalogue = self.make_products(n_products)
-        plans = self.plan(n_customers, n_orders)
+        if self.buying is not None:
+            plans = self.plan_buying(self.buying, n_customers)
+        else:
+            plans = self.plan(n_customers, n_orders)
         self.make_orders(plans, catalogue)
         self.delete_some_products()
         state = self.state
+        if self.buying is not None:
+            ids = {idx: self.customer_ids[idx] for idx in self.buyers}
+            state.population = Population(
+                self.buying, {ids[idx]: b for idx, b in self.buyers.items()}, self.end
+            )
         state.next_ids = {kind: value + 1 for kind, value in self.ids.items()}
         stamps = [r.updated_at for r in state.customers.values()]
         stamps += [r.updated_at for r in state.orders.values()]
@@ -321,6 +349,30 @@ class _Generator:
         plans.sort(key=lambda p: (p[0], -1 if p[1] is None else p[1]))
         return plans
 
+    def plan_buying(self, model: BuyingModel, n_customers: int) -> list[tuple[float, int | None]]:
+        """Like :meth:`plan`, but every buyer's orders come from ``model``: acquisition
+        spread over the window, repeat purchases by BG/NBD (see :mod:`.behaviour`)."""
+        rng = self.rng
+        span = self.end - self.start
+        buyers = n_customers - round(n_customers * NO_ORDER_SHARE)
+        self.signup = [0.0] * n_customers
+        plans: list[tuple[float, int | None]] = []
+        order = list(range(n_customers))
+        rng.shuffle(order)
+        for k, idx in enumerate(order):
+            first = model.arrival(rng, self.start, self.end)
+            self.signup[idx] = (first - self.start) / span
+            if k >= buyers:
+                continue
+            buyer = self.buyers[idx] = model.buyer(rng, first)
+            model.purchases_until(rng, buyer, self.end)
+            plans.extend(((at - self.start) / span, idx) for at in buyer.purchases)
+        guests = round(len(plans) * GUEST_SHARE / (1 - GUEST_SHARE))
+        for _ in range(guests):
+            plans.append(((model.arrival(rng, self.start, self.end) - self.start) / span, None))
+        plans.sort(key=lambda p: (p[0], -1 if p[1] is None else p[1]))
+        return plans
+
     def make_customer(self, idx: int, created: dt.datetime) -> dict[str, Any]:
         rng = self.rng
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -378,6 +430,7 @@ class _Generator:
                 created -= rng.uniform(1, 60) * DAY  # signed up well before buying
             created = max(created, self.start)
             profiles[sid] = {"id": self.next_id("customers"), **self.make_customer(sid, created)}
+        self.customer_ids = [str(p["id"]) for p in profiles]
         prod_times = [p[0].created_at for p in catalogue]
         cum: list[float] = []
         total = 0.0
@@ -407,6 +460,10 @@ class _Generator:
                 home = self.address(first, last)
             eligible = max(1, bisect.bisect_right(prod_times, created))
             lines_from = self.choose_products(idx, eligible, cum, favourites)
+            spend = None
+            if self.buying is not None:
+                value = self.buying.spend(rng, self.buyers.get(idx) if idx is not None else None)
+                spend = Decimal(repr(value * self.scale))
             order = self.orders.make_order(
                 number,
                 created,
@@ -417,6 +474,7 @@ class _Generator:
                 catalogue,
                 profiles,
                 str(self.pick(sources)),
+                spend=spend,
             )
             self.state.orders[order.id] = order
             if idx is not None:

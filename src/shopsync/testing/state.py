@@ -40,6 +40,7 @@ from shopsync.testing._edits import OrderEdit, edited_order
 from shopsync.testing._events import TOPICS, DeliveryAttempt, Event, ProductFacts, Subscription
 
 if TYPE_CHECKING:
+    from shopsync.testing.behaviour import Population
     from shopsync.testing.faults import Faults
 
 __all__ = [
@@ -94,6 +95,8 @@ class ShopState:
         """The fault switches; renderers read ``faults.invalid_records`` from here."""
         self.next_ids: dict[str, int] = {}
         """Next free numeric id per kind (``customers``, ``line_items``...)."""
+        self.population: Population | None = None
+        """The customers' buying state when the shop was generated with a buying model."""
         self._subscribers: list[Callable[[Event], None]] = []
         self._last_stamp: dt.datetime | None = None
         self._versions: dict[str, int] = {}
