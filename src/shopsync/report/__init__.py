@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -33,8 +33,9 @@ from shopsync.report.figures import ShopFigures, shop_figures
 
 if TYPE_CHECKING:
     from shopsync.store import Store
+    from shopsync.testing.simulation import Truth
 
-__all__ = ["money", "render", "write_report"]
+__all__ = ["money", "program_table", "render", "report_figures", "write_report"]
 
 CHARTS = ("cohorts", "stages", "rfm", "tiers", "liability", "actions", "rates", "values", "lift")
 """The chart names; each shop's chart ``k`` has the id ``shop{n}-{k}``."""
@@ -47,6 +48,8 @@ class Panel:
     """One line on how to read the chart."""
     svg: Markup
     note: str = ""
+    table: list[list[str]] = field(default_factory=list)
+    """A table under the chart: a header row, then rows (empty: none)."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,18 @@ def _lift(f: ShopFigures, cid: str) -> Panel:
     )
     measured = lift is not None and lift.treated and lift.holdout
     note = f.lift.note if measured else f"Not measurable yet: {f.lift.note}."
+    if f.lift.programs:
+        note += (
+            ". By program: the same comparison among the customers that program had as "
+            "candidates (planned, delayed by a cap, or held out) at those plan dates; a customer "
+            "can be a candidate of several programs"
+        )
+    if f.lift.simulated:
+        note += (
+            ". Simulation: this shop is emulated and its customers answer with a configured "
+            "effect; the true lift is what the measured one estimates, from the simulation's "
+            "record of which returns only a message caused"
+        )
     return Panel(
         "Holdout lift",
         "Share of customers who ordered within the horizon after being planned a marketing "
@@ -253,7 +268,50 @@ def _lift(f: ShopFigures, cid: str) -> Panel:
         "a difference whose interval crosses the dashed zero line is not yet a proven effect.",
         svg,
         note[:1].upper() + note[1:],
+        program_table(f),
     )
+
+
+def _points(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:+.1f}"
+
+
+def program_table(f: ShopFigures) -> list[list[str]]:
+    """The lift per marketing program: measured, and with a simulation the truth beside it
+    (a header row first; empty when no program had an observed candidate)."""
+    if not f.lift.programs:
+        return []
+    header = ["program", "treated (back)", "holdout (back)", "measured lift, points (95% CI)"]
+    if f.lift.simulated:
+        header += [
+            "true lift, points (simulation)",
+            "configured uplift (simulation)",
+            "incremental orders / revenue (simulation)",
+            "discounts given (simulation)",
+        ]
+    rows = [header]
+    for p in f.lift.programs:
+        lift = p.lift
+        row = [
+            p.kind.replace("_", " "),
+            f"{lift.treated:,} ({lift.treated_returned:,})",
+            f"{lift.holdout:,} ({lift.holdout_returned:,})",
+            f"{_points(lift.difference)} ({_points(lift.low)} to {_points(lift.high)})",
+        ]
+        if f.lift.simulated:
+            t = p.truth
+            row.append(_points(p.true_difference))
+            if t is None:  # none of its messages reached anyone
+                row += ["–", "no message", "–"]
+            else:
+                row += [
+                    f"{t.uplift.probability:.0%} within {t.uplift.window_days:g} days",
+                    f"{t.incremental_orders:,} / {money(t.incremental_revenue.amount, f.currency)}",
+                    f"{money(t.discount_cost.amount, f.currency)} (on orders that came anyway: "
+                    f"{money(t.discount_on_baseline.amount, f.currency)})",
+                ]
+        rows.append(row)
+    return rows
 
 
 def _section(f: ShopFigures, n: int) -> Section:
@@ -306,32 +364,26 @@ def render(shops: list[ShopFigures], as_of: dt.datetime) -> str:
     return template.render(sections=sections, as_of=as_of, release=release)
 
 
-def write_report(
+def report_figures(
     store: Store,
-    path: Path,
     *,
     as_of: dt.datetime,
     policy: Policy | None = None,
     planned: Plan | None = None,
     tiers: Mapping[tuple[str, str], Mapping[str, str | None]] | None = None,
     lift_plans: int = 4,
-) -> Path:
-    """Write the report of every shop in ``store`` as of ``as_of`` (aware) to ``path``.
-
-    ``planned`` reuses a plan of the whole store made at ``as_of`` with ``policy``, and
-    ``tiers`` the tiers :func:`shopsync.loyalty.update_ledger` derived then, per
-    ``(platform, shop)``;
-    without them the report works them out itself (a few seconds on a large shop).
-    ``lift_plans`` is how many weekly plans the holdout comparison replays per shop: more
-    give a tighter interval, and each costs about as much as one plan.
-    """
+    lift_on: Sequence[dt.datetime] | None = None,
+    horizon: dt.timedelta = dt.timedelta(days=30),
+    truth: Mapping[tuple[str, str], Truth] | None = None,
+) -> list[ShopFigures]:
+    """The figures of every shop in ``store``, as :func:`write_report` takes them."""
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
     as_of = as_of.astimezone(dt.timezone.utc)
     policy = policy or Policy()
     if planned is None:
         planned = plan(store, policy, as_of)
-    shops = [
+    return [
         shop_figures(
             store,
             platform,
@@ -341,9 +393,55 @@ def write_report(
             planned=planned,
             tiers=(tiers or {}).get((platform, shop)),
             lift_plans=lift_plans,
+            lift_on=lift_on,
+            horizon=horizon,
+            truth=(truth or {}).get((platform, shop)),
         )
         for platform, shop in store.shops()
     ]
+
+
+def write_report(
+    store: Store,
+    path: Path,
+    *,
+    as_of: dt.datetime,
+    policy: Policy | None = None,
+    planned: Plan | None = None,
+    tiers: Mapping[tuple[str, str], Mapping[str, str | None]] | None = None,
+    lift_plans: int = 4,
+    lift_on: Sequence[dt.datetime] | None = None,
+    horizon: dt.timedelta = dt.timedelta(days=30),
+    truth: Mapping[tuple[str, str], Truth] | None = None,
+    figures: list[ShopFigures] | None = None,
+) -> Path:
+    """Write the report of every shop in ``store`` as of ``as_of`` (aware) to ``path``.
+
+    ``planned`` reuses a plan of the whole store made at ``as_of`` with ``policy``, and
+    ``tiers`` the tiers :func:`shopsync.loyalty.update_ledger` derived then, per
+    ``(platform, shop)``;
+    without them the report works them out itself (a few seconds on a large shop).
+    ``lift_plans`` is how many weekly plans the holdout comparison replays per shop: more
+    give a tighter interval, and each costs about as much as one plan; ``lift_on`` gives
+    the plan dates instead, and ``horizon`` how long after each a return counts.
+    ``truth`` is the :class:`~shopsync.testing.simulation.Truth` of simulated shops, per
+    ``(platform, shop)``: their lift by program then shows the true value beside the
+    measured one, marked as simulation (a real shop has none, and shows none).
+    ``figures`` are already computed by :func:`report_figures` (the other arguments are
+    then unused but ``as_of``).
+    """
+    if figures is None:
+        figures = report_figures(
+            store,
+            as_of=as_of,
+            policy=policy,
+            planned=planned,
+            tiers=tiers,
+            lift_plans=lift_plans,
+            lift_on=lift_on,
+            horizon=horizon,
+            truth=truth,
+        )
     path = Path(path)
-    path.write_text(render(shops, as_of), encoding="utf-8")
+    path.write_text(render(figures, as_of.astimezone(dt.timezone.utc)), encoding="utf-8")
     return path

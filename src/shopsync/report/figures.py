@@ -27,7 +27,7 @@ import polars as pl
 
 from shopsync import loyalty
 from shopsync._instants import instant
-from shopsync.backtest import Lift, holdout_lift
+from shopsync.backtest import Lift, Planned, _replay, _utc
 from shopsync.consent import consent_summary
 from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.actions import Action
@@ -48,17 +48,21 @@ from shopsync.planning import plan
 
 if TYPE_CHECKING:
     from shopsync.store import Store
+    from shopsync.testing.simulation import ProgramTruth, Truth
 
 __all__ = [
     "DueActions",
     "LiftFigure",
     "LoyaltyFigure",
     "MonthPoint",
+    "ProgramLift",
     "ShopFigures",
     "due_histogram",
     "month_ends",
+    "program_lifts",
     "shop_figures",
     "tally",
+    "true_differences",
 ]
 
 _UNIT = Decimal(10_000)
@@ -121,12 +125,29 @@ class LoyaltyFigure:
 
 
 @dataclass(frozen=True)
+class ProgramLift:
+    """One marketing program's holdout lift, and with a simulation the truth beside it."""
+
+    kind: str
+    lift: Lift
+    """The pooled estimator over this program's candidates only (:func:`program_lifts`)."""
+    true_difference: float | None = None
+    """What ``lift.difference`` estimates, from a simulation's truth (:func:`true_differences`)."""
+    truth: ProgramTruth | None = None
+    """The simulation's record of the program: configured uplift, revenue, discounts."""
+
+
+@dataclass(frozen=True)
 class LiftFigure:
     lift: Lift | None
     dates: tuple[dt.datetime, ...]
     horizon: dt.timedelta
     note: str
     """Why there is no lift, or what it measured."""
+    programs: tuple[ProgramLift, ...] = ()
+    """Per marketing program, by kind."""
+    simulated: bool = False
+    """True: ``programs`` carry a simulation's truth (an emulated shop, not a real one)."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +221,61 @@ def tally(values: Iterable[str | None], order: Sequence[str], *, none: str = "")
     out = {key: found.pop(key, 0) for key in order}
     out.update(sorted(found.items()))
     return out
+
+
+def program_lifts(records: Iterable[Planned]) -> dict[str, Lift]:
+    """Per marketing program, the pooled lift's estimator restricted to that program's
+    candidates: a customer counts in a program's treated group when one of its actions was
+    planned for them or delayed by a cap at some plan date, in its holdout when the holdout
+    rule held one back, and came back when they ordered within the horizon after such a
+    date. Censored dates (``returned`` None) count nowhere."""
+    treated: dict[str, dict[tuple[str, str, str], bool]] = {}
+    holdout: dict[str, dict[tuple[str, str, str], bool]] = {}
+    for r in records:
+        if not r.marketing or r.returned is None:
+            continue
+        who = (r.platform, r.shop, r.customer_id)
+        group = (holdout if r.group == "holdout" else treated).setdefault(r.kind, {})
+        group[who] = group.get(who, False) or r.returned
+    return {
+        kind: Lift(
+            treated=len(treated.get(kind, {})),
+            treated_returned=sum(treated.get(kind, {}).values()),
+            holdout=len(holdout.get(kind, {})),
+            holdout_returned=sum(holdout.get(kind, {}).values()),
+        )
+        for kind in sorted(treated.keys() | holdout.keys())
+    }
+
+
+def true_differences(
+    records: Iterable[Planned], truth: Truth, horizon: dt.timedelta
+) -> dict[str, float]:
+    """What :func:`program_lifts` estimates, per program, from a simulation's truth: among
+    the program's treated customers (as counted there), the share whose return within the
+    horizon of one of their dates came from incremental orders alone (those would not have
+    come back without a message). Holdout customers got nothing, so this is the whole
+    difference an estimate without sampling error would show."""
+    windows: dict[str, dict[str, list[dt.datetime]]] = {}
+    for r in records:
+        if r.marketing and r.group != "holdout" and r.returned is not None:
+            windows.setdefault(r.kind, {}).setdefault(r.customer_id, []).append(r.at)
+    base: dict[str, list[dt.datetime]] = {}
+    extra: dict[str, list[dt.datetime]] = {}
+    for p in truth.purchases:
+        (extra if p.incremental else base).setdefault(p.customer_id, []).append(p.at)
+
+    def back(starts: list[dt.datetime], orders: list[dt.datetime]) -> bool:
+        return any(t < at <= t + horizon for t in starts for at in orders)
+
+    return {
+        kind: sum(
+            back(starts, extra.get(cid, [])) and not back(starts, base.get(cid, []))
+            for cid, starts in people.items()
+        )
+        / len(people)
+        for kind, people in sorted(windows.items())
+    }
 
 
 # -- reading one shop ----------------------------------------------------------------------------
@@ -288,6 +364,7 @@ def _lift(
     dates: Sequence[dt.datetime] | None,
     horizon: dt.timedelta,
     count: int,
+    truth: Truth | None = None,
 ) -> LiftFigure:
     if frames.orders.height == 0:
         return LiftFigure(None, (), horizon, "no orders yet: nothing to compare")
@@ -299,13 +376,24 @@ def _lift(
     quick = policy.model_copy(
         update={"loyalty": policy.loyalty.model_copy(update={"enabled": False})}
     )
-    result = holdout_lift(store, quick, dates, horizon=horizon, platform=platform, shop=shop)
+    # the replay behind shopsync.backtest.holdout_lift, kept for its per-action records
+    steps = sorted({_utc(d, "as_of") for d in dates})
+    replay = _replay(store, quick, steps, horizon, platform, shop, None)
+    result = replay.lift(store)
+    measured = program_lifts(replay.records)
+    true = true_differences(replay.records, truth, horizon) if truth is not None else {}
+    known = truth.programs() if truth is not None else {}
+    programs = tuple(
+        ProgramLift(kind, lift, true.get(kind), known.get(kind)) for kind, lift in measured.items()
+    )
     how = "real sends" if result.sent else "a replay (nothing was sent then)"
     note = (
         f"{how}; plans of {', '.join(f'{d:%Y-%m-%d}' for d in sorted(dates))}, returns within "
         f"{horizon.days} days; review, win-back, replenishment and warranty programs"
     )
-    return LiftFigure(result, tuple(sorted(dates)), horizon, note)
+    return LiftFigure(
+        result, tuple(sorted(dates)), horizon, note, programs, simulated=truth is not None
+    )
 
 
 def shop_figures(
@@ -322,6 +410,7 @@ def shop_figures(
     horizon: dt.timedelta = dt.timedelta(days=30),
     months: int = 12,
     cohorts: int = 12,
+    truth: Truth | None = None,
 ) -> ShopFigures:
     """Every figure of one shop's section as of ``as_of``.
 
@@ -329,7 +418,9 @@ def shop_figures(
     ignored) and ``tiers`` the tier of each customer that :func:`shopsync.loyalty.update_ledger`
     derived at ``as_of`` with the same policy; ``lift_on`` are the plan dates of the holdout
     comparison (default: ``lift_plans`` weekly dates whose horizon ends by the latest order;
-    each is a full plan of the shop, the report's largest cost).
+    each is a full plan of the shop, the report's largest cost). ``truth`` is the
+    :class:`~shopsync.testing.simulation.Truth` of a simulated shop: the per-program lift then
+    carries the true value beside the measured one.
     """
     policy = policy or Policy()
     frames = load(store, platform, shop, as_of, currency=policy.currency)
@@ -360,7 +451,7 @@ def shop_figures(
         loyalty=_loyalty(store, platform, shop, as_of, policy, tiers),
         actions=due_histogram(mine, held, as_of),
         months=_months(frames, as_of, months),
-        lift=_lift(store, platform, shop, policy, frames, lift_on, horizon, lift_plans),
+        lift=_lift(store, platform, shop, policy, frames, lift_on, horizon, lift_plans, truth),
         predicted_clv=predicted,
         predicted_note=predicted_note,
         contactable=consent.contactable,
