@@ -2,20 +2,27 @@
 
 An emulated Shopify shop and an emulated WooCommerce store, each served by its own process
 on 127.0.0.1 (seeded: every run shows the same shops), are synced into a local SQLite store
-through the same adapters a real shop uses; the loyalty ledger is brought up to date; every
-program is planned with the default policy; the plan is applied exactly once to the shops
-themselves (discount codes, loyalty fields) and to a JSON Lines file; the HTML report
-(:mod:`shopsync.report`) is written beside the store; and the key figures, the actions by
-program with an example reason each, and what the safety rules held back are printed.
+through the same adapters a real shop uses. Their customers buy by the CDNOW fit of BG/NBD
+(:data:`shopsync.testing.CDNOW`) and answer what shopsync sends them with a known true
+effect (:data:`DEMO_UPLIFT`, :mod:`shopsync.testing.simulation`). For :data:`WEEKS` weeks
+the demo plans every program (the default policy with half the candidates held out, so a
+few weeks measure something), applies the plan exactly once to the shops themselves
+(discount codes, loyalty fields) and to a JSON Lines file whose marketing actions reach the
+simulated customers, lets the simulated clock run a week and syncs again. Then the HTML
+report (:mod:`shopsync.report`) is written beside the store with the holdout lift of each
+program beside its true value, and the key figures, the actions by program with an
+example reason each, what the safety rules held back and the lift against the truth are
+printed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +34,30 @@ from rich.table import Table
 from shopsync import loyalty
 from shopsync._cli_output import apply_summary
 from shopsync.adapter import connect
+from shopsync.core.actions import Action
 from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
 from shopsync.frames import customer_features
 from shopsync.outbox import ApplyReport, apply
 from shopsync.planning import plan
-from shopsync.report import write_report
+from shopsync.report import program_table, report_figures, write_report
+from shopsync.report.figures import ShopFigures as ReportFigures
 from shopsync.sinks import JsonLines, Platform
+from shopsync.sinks._base import discount_of
 from shopsync.store import Store
 from shopsync.sync import SyncReport, sync
-from shopsync.testing.process import RemoteShop, emulate_in_processes
+from shopsync.testing.behaviour import CDNOW
+from shopsync.testing.process import RemoteShop
+from shopsync.testing.remote_simulation import Message, RemoteSimulation, simulate_in_processes
+from shopsync.testing.simulation import Truth, Uplift
 
-__all__ = ["DEMO_SHOPS", "DemoResult", "run_demo"]
+__all__ = ["DEMO_SHOPS", "DEMO_UPLIFT", "DemoResult", "run_demo"]
 
 DEMO_SHOPS: dict[str, dict[str, Any]] = {
     # The Plus plan's API limits, so the write-back of a few hundred actions takes seconds.
     "shopify": {
         "seed": 11,
         "customers": 2500,
-        "orders": 11000,
         "products": 80,
         "currency": "USD",
         "plan": "plus",
@@ -53,7 +65,6 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
     "woocommerce": {
         "seed": 12,
         "customers": 2000,
-        "orders": 9000,
         "products": 60,
         "currency": "EUR",
         # WooCommerce core keeps no marketing consent: the demo store runs Mailchimp for
@@ -61,7 +72,28 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
         "consent_plugin": "mailchimp",
     },
 }
-"""The demo's two shops: a few thousand customers and tens of thousands of orders."""
+"""The demo's two shops: a few thousand customers, whose orders (about three per customer
+over three years) follow from the buying model."""
+
+DEMO_UPLIFT: dict[str, Uplift] = {
+    "winback": Uplift(0.30, window_days=14),
+    "replenishment": Uplift(0.15, window_days=14),
+    "review_request": Uplift(0.0, window_days=14),  # a program with no effect at all
+}
+"""The true effect of each program on the simulated customers (others: none)."""
+
+SEED = 7
+"""Seeds the simulated customers' answers and their buying after the generation."""
+WEEKS = 4
+"""Weekly rounds of sync, plan, apply and a simulated week."""
+HORIZON = dt.timedelta(days=14)
+"""How long after a plan an order counts as a return, in the report's lift."""
+SIMULATED_DAYS = 7 * (WEEKS - 1) + HORIZON.days + 1
+"""The weekly rounds, then on until the last plan's horizon has passed (and a day, for
+an order after it), so every plan date is measured."""
+DEMO_POLICY = Policy.model_validate({"holdout": {"share": "0.5"}})
+"""The default policy, with half the candidates held out (default: a tenth) so that four
+weekly plans measure a lift with an interval narrow enough to say something."""
 
 
 @dataclass
@@ -83,12 +115,21 @@ class ShopFigures:
 class DemoResult:
     shops: list[ShopFigures]
     plan: Plan
+    """The first week's plan."""
     applied: ApplyReport
+    """The first week's apply."""
     actions_file: Path
     report: Path
     seconds: float
     applied_summary: str = ""
     """The apply counts as actions and deliveries (an action and a sink that takes it)."""
+    plans: list[Plan] = field(default_factory=list)
+    """Every week's plan, the first first."""
+    plan_dates: list[dt.datetime] = field(default_factory=list)
+    truth: dict[tuple[str, str], Truth] = field(default_factory=dict)
+    """What the simulated customers really did, per (platform, shop)."""
+    figures: list[ReportFigures] = field(default_factory=list)
+    """The report's figures (the lift per program beside the truth among them)."""
 
 
 def output_files(db: Path) -> list[Path]:
@@ -99,67 +140,172 @@ def output_files(db: Path) -> list[Path]:
 def run_demo(
     db: Path, console: Console, *, scale: float = 1.0, as_of: dt.datetime | None = None
 ) -> DemoResult:
-    """Run the demo into the SQLite file ``db``; ``scale`` resizes the shops."""
+    """Run the demo into the SQLite file ``db``; ``scale`` resizes the shops; ``as_of`` is
+    when the simulated weeks end (default: now; they run to 00:00 UTC that day, and the
+    shops' generated history ends :data:`SIMULATED_DAYS` days before)."""
     started = time.perf_counter()
-    as_of = as_of or dt.datetime.now(dt.timezone.utc)
+    now = as_of or dt.datetime.now(dt.timezone.utc)
+    today = now.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    # the simulated weeks end today: the ledger and the report refuse a future date
+    start = today - dt.timedelta(days=SIMULATED_DAYS)
     store = Store(f"sqlite:///{db}")
-    figures = []
-    tiers: dict[tuple[str, str], dict[str, str | None]] = {}
+    specs = {
+        p: {**_scaled(spec, scale), "end": start, "buying": CDNOW} for p, spec in DEMO_SHOPS.items()
+    }
+    actions_file = output_files(db)[1]
+    actions_file.unlink(missing_ok=True)
+    plans: list[Plan] = []
+    dates: list[dt.datetime] = []
+    first: ApplyReport | None = None
+    summary = ""
     with ExitStack() as stack:
-        console.print("Starting two emulated shops on 127.0.0.1 ...")
-        shops = stack.enter_context(
-            emulate_in_processes({p: _scaled(spec, scale) for p, spec in DEMO_SHOPS.items()})
-        )
+        console.print("Starting two emulated shops with simulated customers on 127.0.0.1 ...")
+        sims = stack.enter_context(simulate_in_processes(specs, uplift=DEMO_UPLIFT, seed=SEED))
+        shops = {p: s.shop for p, s in sims.items()}
         for remote in shops.values():
             console.print(
                 f"  {remote.platform:12} {remote.url}  {remote.customers:,} customers, "
                 f"{remote.orders:,} orders"
             )
-        for remote in shops.values():
-            report = _sync(remote, store, console)
-            derived = loyalty.update_ledger(store, remote.platform, report.shop, as_of=as_of)
-            tiers[(remote.platform, report.shop)] = derived.tiers
-            figures.append(_figures(store, remote, report, as_of))
-        console.print("Planning with the default policy ...")
-        planned = plan(store, Policy(), as_of)
-        actions_file = output_files(db)[1]
-        actions_file.unlink(missing_ok=True)
-        adapters = [connect(r.platform, **r.settings) for r in shops.values()]
-        sinks = [Platform(a, tags=False) for a in adapters]
-        sinks.append(JsonLines(actions_file, root=actions_file.parent))
-        console.print(f"Applying {len(planned):,} actions to the shops and to {actions_file} ...")
-        applied = apply(planned, store, sinks, now=as_of)
-        summary = apply_summary(applied, list(planned), sinks)
-        for adapter in adapters:
-            adapter.close()
+        reports = {p: _sync(remote, store, console) for p, remote in shops.items()}
+        adapters = [
+            stack.enter_context(_closing(connect(r.platform, **r.settings))) for r in shops.values()
+        ]
+        platform_sinks = [Platform(a, tags=False) for a in adapters]
+        jsonl = JsonLines(actions_file, root=actions_file.parent)
+        sinks = [*platform_sinks, jsonl]
+        console.print(
+            f"Planning, applying and living {WEEKS} simulated weeks (the default policy, half "
+            "the candidates held out) ..."
+        )
+        actions: dict[str, Action] = {}
+        coded: set[str] = set()
+        told: set[str] = set()
+        for week in range(WEEKS):
+            at = _now(sims)
+            planned = plan(store, DEMO_POLICY, at)
+            applied = apply(planned, store, sinks, now=at)
+            if first is None:
+                first, summary = applied, apply_summary(applied, list(planned), sinks)
+            plans.append(planned)
+            dates.append(at)
+            actions.update((a.idempotency_key, a) for a in planned)
+            _deliver(
+                sims, applied, actions, coded, told, jsonl.name, {s.name for s in platform_sinks}
+            )
+            for sim in sims.values():
+                sim.advance(days=7)
+            _quiet_sync(shops.values(), store)
+            console.print(
+                f"  week {week + 1}, {at:%Y-%m-%d}: {len(planned):,} actions planned, "
+                f"{applied.delivered:,} deliveries"
+            )
+        # live on until the last plan's horizon has passed, so every plan date is measured
+        for sim in sims.values():
+            sim.advance(days=SIMULATED_DAYS - 7 * WEEKS)
+        _quiet_sync(shops.values(), store)
+        truth_of = {(sims[p].shop.platform, reports[p].shop): sims[p].truth() for p in sims}
+        end = _now(sims)
+    tiers: dict[tuple[str, str], dict[str, str | None]] = {}
+    figures = []
+    for remote in shops.values():
+        shop = reports[remote.platform].shop
+        derived = loyalty.update_ledger(store, remote.platform, shop, as_of=end)
+        tiers[(remote.platform, shop)] = derived.tiers
+        figures.append(_figures(store, remote, reports[remote.platform], end))
     console.print("Writing the HTML report ...")
-    # one replayed plan for the holdout lift keeps the report to a few seconds
-    html = write_report(
+    computed = report_figures(
         store,
-        output_files(db)[2],
-        as_of=as_of,
-        policy=Policy(),
-        planned=planned,
+        as_of=end,
+        policy=DEMO_POLICY,
         tiers=tiers,
-        lift_plans=1,
+        lift_on=dates,
+        horizon=HORIZON,
+        truth=truth_of,
     )
+    html = write_report(store, output_files(db)[2], as_of=end, figures=computed)
     store.close()
+    assert first is not None  # WEEKS >= 1
     result = DemoResult(
         shops=figures,
-        plan=planned,
-        applied=applied,
+        plan=plans[0],
+        applied=first,
         actions_file=actions_file,
         report=html,
         seconds=time.perf_counter() - started,
         applied_summary=summary,
+        plans=plans,
+        plan_dates=dates,
+        truth=truth_of,
+        figures=computed,
     )
     _print(console, result, db)
     return result
 
 
+def _now(sims: Mapping[str, RemoteSimulation]) -> dt.datetime:
+    """The simulated time, the same in every shop (they advance together)."""
+    return max(s.now for s in sims.values())
+
+
+@contextmanager
+def _closing(adapter: Any) -> Iterator[Any]:
+    try:
+        yield adapter
+    finally:
+        adapter.close()
+
+
+def _deliver(
+    sims: Mapping[str, RemoteSimulation],
+    applied: ApplyReport,
+    actions: Mapping[str, Action],
+    coded: set[str],
+    told: set[str],
+    feed: str,
+    platforms: set[str],
+) -> None:
+    """The marketing actions the JSON Lines feed took in this apply reach their customers
+    (as if an email service sent the feed), each once, with its code when the platform
+    created it; the simulation learns of a message from nothing else."""
+    coded.update(
+        d.idempotency_key for d in applied.deliveries if d.sink in platforms and d.status == "done"
+    )
+    out: dict[str, list[Message]] = {}
+    for d in applied.deliveries:
+        action = actions.get(d.idempotency_key)
+        if d.sink != feed or d.status != "done" or action is None or not action.marketing:
+            continue
+        if d.idempotency_key in told:
+            continue
+        told.add(d.idempotency_key)
+        found = discount_of(action) if d.idempotency_key in coded else None
+        out.setdefault(action.platform, []).append(
+            Message(
+                action.customer_id,
+                action.kind,
+                action.idempotency_key,
+                code=found.code if found else None,
+                value=found.value if found else None,
+                percent=Decimal(found.percent) if found and found.percent else None,
+            )
+        )
+    for platform, messages in out.items():
+        sims[platform].receive(messages)
+
+
+def _quiet_sync(shops: Iterable[RemoteShop], store: Store) -> None:
+    for remote in shops:
+        adapter = connect(remote.platform, **remote.settings)
+        try:
+            sync(adapter, store)
+        finally:
+            adapter.close()
+
+
 def _scaled(spec: dict[str, Any], scale: float) -> dict[str, Any]:
     out = dict(spec)
-    for key in ("customers", "orders", "products"):
+    for key in ("customers", "products"):
         out[key] = max(5, int(spec[key] * scale))
     return out
 
@@ -240,7 +386,7 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
         "the same names cover the twelve months up to the last month end, so they differ.",
         markup=False,
     )
-    programs = Table(title="planned actions, by program")
+    programs = Table(title="planned actions, by program (the first week's plan)")
     programs.add_column("action")
     programs.add_column("planned", justify="right")
     programs.add_column("example reason")
@@ -248,6 +394,7 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
         example = next(a for a in result.plan if a.kind == kind)
         programs.add_row(kind, f"{count:,}", example.reason)
     console.print(programs)
+    _print_lift(console, result)
     held = ", ".join(f"{why} {n:,}" for why, n in result.plan.held_counts.items())
     console.print(f"held back by the safety rules: {held or 'nothing'}")
     codes = sum(
@@ -256,6 +403,41 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
         if d.status == "done" and ((d.result or {}).get("discount") or {}).get("created")
     )
     applied = result.applied_summary or str(result.applied)
-    console.print(f"applied: {applied}; discount codes created on the platforms: {codes}")
+    console.print(
+        f"applied in the first week: {applied}; discount codes created on the platforms: {codes}"
+    )
     console.print(f"store: {db}   actions: {result.actions_file}   ({result.seconds:.0f} s in all)")
     console.print(f"report: {result.report}  (open it in a browser; it works offline)")
+
+
+def _print_lift(console: Console, result: DemoResult) -> None:
+    """The report's lift per program beside the simulation's truth, one table per shop."""
+    for f in result.figures:
+        rows = program_table(f)
+        lift = f.lift.lift
+        title = f"holdout lift by program, {f.platform} {f.shop}"
+        if not rows or lift is None:
+            console.print(f"{title}: not measurable ({f.lift.note})", markup=False)
+            continue
+        table = Table(
+            title=title + (" (simulation: the true values are known)" if f.lift.simulated else "")
+        )
+        for n, header in enumerate(rows[0]):
+            table.add_column(header, justify="left" if n == 0 else "right")
+        for row in rows[1:]:
+            table.add_row(*row)
+        table.add_row(
+            "all marketing",
+            f"{lift.treated:,} ({lift.treated_returned:,})",
+            f"{lift.holdout:,} ({lift.holdout_returned:,})",
+            f"{100 * lift.difference:+.1f} ({100 * lift.low:+.1f} to {100 * lift.high:+.1f})",
+            *([""] * (len(rows[0]) - 4)),
+        )
+        console.print(table)
+    days = result.figures[0].lift.horizon.days if result.figures else HORIZON.days
+    console.print(
+        f"Lift = share of a program's candidates who ordered within {days} days of a weekly "
+        "plan, treated minus held out, in points; true = the same difference without sampling "
+        "error, from the simulation's record of the returns only a message caused.",
+        markup=False,
+    )

@@ -285,9 +285,9 @@ def program_table(f: ShopFigures) -> list[list[str]]:
     if f.lift.simulated:
         header += [
             "true lift, points (simulation)",
-            "configured uplift (simulation)",
-            "incremental orders / revenue (simulation)",
-            "discounts given (simulation)",
+            "uplift set (simulation)",
+            "extra orders, their revenue (simulation)",
+            "discounts, of which on orders that came anyway (simulation)",
         ]
     rows = [header]
     for p in f.lift.programs:
@@ -306,9 +306,9 @@ def program_table(f: ShopFigures) -> list[list[str]]:
             else:
                 row += [
                     f"{t.uplift.probability:.0%} within {t.uplift.window_days:g} days",
-                    f"{t.incremental_orders:,} / {money(t.incremental_revenue.amount, f.currency)}",
-                    f"{money(t.discount_cost.amount, f.currency)} (on orders that came anyway: "
-                    f"{money(t.discount_on_baseline.amount, f.currency)})",
+                    f"{t.incremental_orders:,}, {money(t.incremental_revenue.amount, f.currency)}",
+                    f"{money(t.discount_cost.amount, f.currency)}, "
+                    f"{money(t.discount_on_baseline.amount, f.currency)}",
                 ]
         rows.append(row)
     return rows
