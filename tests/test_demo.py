@@ -6,14 +6,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from shopsync.demo import run_demo
+from shopsync.demo import DEMO_UPLIFT, WEEKS, run_demo
 from shopsync.models import Order
+from shopsync.report import program_table
 from shopsync.store import Store
 
 
 @pytest.mark.slow(seconds=45)
 def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> None:
-    console = Console(record=True, width=120)
+    console = Console(record=True, width=200)
     db = tmp_path / "demo.db"
     result = run_demo(db, console, scale=0.1)
     text = console.export_text()
@@ -21,9 +22,9 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
     store = Store(f"sqlite:///{db}")
     for shop in result.shops:
         assert shop.sync.total("quarantined") == 0
-        assert (
-            store.count(Order, shop.platform, shop.shop) == shop.sync.resources["orders"].seen > 0
-        )
+        # the first sync took the generated history; the simulated weeks added orders to it
+        first = shop.sync.resources["orders"].seen
+        assert store.count(Order, shop.platform, shop.shop) > first > 0
         assert 0 < shop.buyers <= shop.customers
         assert shop.points_approved + shop.points_pending > 0
     store.close()
@@ -31,8 +32,32 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
         assert label in text
     assert len(result.plan) > 0 and result.applied.parked == 0
     lines = result.actions_file.read_text().splitlines()
-    assert (
-        len(lines)
-        == len({json.loads(line)["idempotency_key"] for line in lines})
-        == len(result.plan)
-    )
+    keys = {json.loads(line)["idempotency_key"] for line in lines}
+    assert len(lines) == len(keys)  # each action written once over all the weeks
+    assert {a.idempotency_key for a in result.plan} <= keys
+    assert len(result.plans) == len(result.plan_dates) == WEEKS
+    # the lift of each program beside the simulation's truth (one demo run for both tests:
+    # the suite's time)
+    assert set(result.truth) == {(s.platform, s.shop) for s in result.shops}
+    treated = sum(t.treated for truth in result.truth.values() for t in truth.programs().values())
+    assert treated > 0  # the messages reached the simulated customers
+    assert "winback" in next(iter(result.truth.values())).programs()
+    for figures in result.figures:
+        assert figures.lift.simulated
+        kinds = {p.kind for p in figures.lift.programs}
+        assert "winback" in kinds
+        rows = program_table(figures)
+        assert rows[0][4] == "true lift, points (simulation)"
+        for row in rows[1:]:
+            float(row[3].split(" ")[0].replace("–", "nan"))  # measured, or a dash
+            float(row[4])  # the true value is a number
+        for p in figures.lift.programs:
+            assert p.truth is None or p.truth.uplift == DEMO_UPLIFT.get(p.kind, p.truth.uplift)
+    assert text.count("(simulation: the true values are known)") == 2
+    for figures in result.figures:  # the summary prints each row as the report has it
+        for row in program_table(figures)[1:]:
+            assert " │ ".join(c.strip() for c in row[:5]) in " │ ".join(
+                c.strip() for c in text.replace("┃", "│").split("│")
+            )
+    html = result.report.read_text()
+    assert html.count("true lift, points (simulation)") == 2
