@@ -144,10 +144,10 @@ def simulate_in_processes(
             process.start()
             child.close()
             children[platform] = (process, parent)
-        found = {}
+        found: dict[str, RemoteSimulation] = {}
         for platform, (_, parent) in children.items():
-            shop, now = _answer(platform, parent)  # type: ignore[misc]
-            found[platform] = RemoteSimulation(shop, now, parent)
+            answer: tuple[RemoteShop, dt.datetime] = _answer(platform, parent)  # type: ignore[assignment]
+            found[platform] = RemoteSimulation(*answer, parent)
         yield found
     finally:
         for _, parent in children.values():
