@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -61,3 +62,26 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
             )
     html = result.report.read_text()
     assert html.count("true lift, points (simulation)") == 2
+
+
+def test_a_simulated_shop_in_a_child_reads_a_message_once_and_reports_failures() -> None:
+    from shopsync.errors import ConfigurationError
+    from shopsync.testing.behaviour import CDNOW
+    from shopsync.testing.remote_simulation import Message, simulate_in_processes
+    from shopsync.testing.simulation import Uplift
+
+    shop = {"customers": 40, "products": 5, "years": 1.0, "buying": CDNOW}
+    with simulate_in_processes({"shopify": shop}, uplift={"winback": Uplift(1.0, 7)}) as sims:
+        sim = sims["shopify"]
+        start = sim.now
+        customer = "1000001"
+        message = Message(customer, "winback", "winback:key:1")
+        sim.receive([message])
+        sim.receive([message, message])  # delivered again: read once
+        assert sim.advance(days=8) == start + dt.timedelta(days=8)
+        truth = sim.truth()
+    assert [e.customer_id for e in truth.exposures] == [customer]
+    assert [p.customer_id for p in truth.incremental("winback")] == [customer]  # uplift 1.0
+    failing = simulate_in_processes({"shopify": {"customers": 5}}, uplift={})
+    with pytest.raises(ConfigurationError, match="no buyers"), failing:
+        pass
