@@ -45,6 +45,8 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
     assert "winback" in next(iter(result.truth.values())).programs()
     for figures in result.figures:
         assert figures.lift.simulated
+        # the feed reached the customers: the lift counts real sends, not a replay
+        assert figures.lift.lift is not None and figures.lift.lift.sent
         kinds = {p.kind for p in figures.lift.programs}
         assert "winback" in kinds
         rows = program_table(figures)

@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 from rich.console import Console
@@ -132,6 +132,14 @@ class DemoResult:
     """The report's figures (the lift per program beside the truth among them)."""
 
 
+class _Feed(JsonLines):
+    """The demo's JSON Lines file stands for an email service's feed: what it takes reaches
+    the (simulated) customer, so a marketing action needs consent when it is delivered and
+    the outbox records it as marketing sent (the report's lift then counts real sends)."""
+
+    contacts_customer: ClassVar[bool] = True
+
+
 def output_files(db: Path) -> list[Path]:
     """The files a demo writes beside its store (``.gitignore`` lists them)."""
     return [db, db.with_suffix(".actions.jsonl"), db.with_suffix(".html")]
@@ -172,7 +180,7 @@ def run_demo(
             stack.enter_context(_closing(connect(r.platform, **r.settings))) for r in shops.values()
         ]
         platform_sinks = [Platform(a, tags=False) for a in adapters]
-        jsonl = JsonLines(actions_file, root=actions_file.parent)
+        jsonl = _Feed(actions_file, root=actions_file.parent)
         sinks = [*platform_sinks, jsonl]
         console.print(
             f"Planning, applying and living {WEEKS} simulated weeks (the default policy, half "
