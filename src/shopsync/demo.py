@@ -42,8 +42,9 @@ from shopsync.outbox import ApplyReport, apply
 from shopsync.planning import plan
 from shopsync.report import program_table, report_figures, write_report
 from shopsync.report.figures import ShopFigures as ReportFigures
-from shopsync.sinks import JsonLines, Platform
+from shopsync.sinks import Platform
 from shopsync.sinks._base import discount_of
+from shopsync.sinks.files import JsonLines
 from shopsync.store import Store
 from shopsync.sync import SyncReport, sync
 from shopsync.testing.behaviour import CDNOW
