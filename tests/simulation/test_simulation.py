@@ -57,6 +57,41 @@ def test_the_clock_moves_the_shop_and_customers_keep_buying() -> None:
     assert sim.truth.counterfactual() == placed and sim.truth.incremental() == []
 
 
+def test_only_a_customer_who_opened_and_clicked_buys_because_of_a_message() -> None:
+    state = shop()
+    effect = Uplift(1.0, window_days=7, open_rate=0.5, click_rate=0.5)
+    sim = Simulation(state, seed=2, uplift={"winback": effect})
+    for cid in buyers(state)[:200]:
+        sim.receive(cid, "winback")
+    sim.advance(days=10)
+    seen = sim.truth.exposures
+    assert all(e.opened for e in seen if e.clicked) and all(e.clicked for e in seen if e.responds)
+    assert [e.customer_id for e in seen if e.responds] == [e.customer_id for e in seen if e.clicked]
+    # Binomial(200, 0.5) opens and Binomial(200, 0.25) clicks, 4 sigma either side
+    opened, clicked = sum(e.opened for e in seen), sum(e.clicked for e in seen)
+    assert 72 <= opened <= 128 and 25 <= clicked <= 75
+    truth = sim.truth.programs()["winback"]
+    assert (truth.opened, truth.clicked, truth.incremental_orders) == (opened, clicked, clicked)
+    assert effect.per_message == 0.25 and Uplift(0.3).per_message == 0.3
+    with pytest.raises(ValueError, match="click_rate must be in"):
+        Uplift(0.1, click_rate=1.2)
+
+
+def test_rates_of_one_leave_a_simulation_as_it_was() -> None:
+    """The funnel draws come from their own stream: the default rates change no outcome."""
+
+    def outcome(effect: Uplift) -> list[tuple[str, bool, dt.datetime | None]]:
+        state = shop()
+        sim = Simulation(state, seed=2, uplift={"winback": effect})
+        for cid in buyers(state)[:50]:
+            sim.receive(cid, "winback")
+        return [(e.customer_id, e.responds, e.response_at) for e in sim.truth.exposures]
+
+    plain = outcome(Uplift(0.5, window_days=7))
+    assert plain == outcome(Uplift(0.5, window_days=7, open_rate=1.0, click_rate=1.0))
+    assert any(r for _, r, _ in plain) and not all(r for _, r, _ in plain)
+
+
 def test_a_known_uplift_gives_about_that_many_extra_orders_within_the_window() -> None:
     state = shop()
     sim = Simulation(state, seed=2, uplift={"winback": Uplift(0.5, window_days=7)})

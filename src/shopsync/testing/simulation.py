@@ -65,17 +65,30 @@ Channel = Literal["email", "code", "direct"]
 
 @dataclasses.dataclass(frozen=True)
 class Uplift:
-    """A program's true effect: a customer who gets its message buys once more, because of
-    it, with ``probability``, at a time uniform within ``window_days`` of the message."""
+    """A program's true effect. A customer who gets its message opens it with ``open_rate``,
+    clicks through (if opened) with ``click_rate``, and then (if clicked) buys once more
+    because of it with ``probability``, at a time uniform within ``window_days`` of the
+    message. With the rates at 1 (the default) every message is opened and clicked, and
+    ``probability`` is the whole effect; :attr:`per_message` is the effect either way."""
 
     probability: float
     window_days: float = 14.0
+    open_rate: float = 1.0
+    click_rate: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"uplift probability must be in [0, 1], got {self.probability}")
+        for name in ("probability", "open_rate", "click_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                label = "uplift probability" if name == "probability" else name
+                raise ValueError(f"{label} must be in [0, 1], got {value}")
         if not self.window_days > 0:
             raise ValueError(f"window_days must be > 0, got {self.window_days}")
+
+    @property
+    def per_message(self) -> float:
+        """The chance that one message causes an extra order: opened, clicked, then bought."""
+        return self.open_rate * self.click_rate * self.probability
 
 
 NO_EFFECT = Uplift(0.0)
@@ -95,6 +108,8 @@ class Exposure:
     responds: bool
     """True: the customer buys once more because of it (the truth)."""
     response_at: dt.datetime | None
+    opened: bool = True
+    clicked: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +138,10 @@ class ProgramTruth:
     treated: int
     """Customers who got at least one of its messages."""
     messages: int
+    opened: int
+    """Messages opened (the truth: no tracking pixel is involved)."""
+    clicked: int
+    """Messages clicked through."""
     incremental_orders: int
     incremental_revenue: Money
     """Paid by incremental orders (after their discounts)."""
@@ -168,6 +187,8 @@ class Truth:
                 uplift=self.uplift(program),
                 treated=len(self.treated(program)),
                 messages=sum(e.program == program for e in self.exposures),
+                opened=sum(e.program == program and e.opened for e in self.exposures),
+                clicked=sum(e.program == program and e.clicked for e in self.exposures),
                 incremental_orders=len(extra),
                 incremental_revenue=sum((p.value - p.discount for p in extra), zero),
                 discount_cost=sum((p.discount for p in mine), zero),
@@ -263,9 +284,24 @@ class Simulation:
         rng = random.Random(f"{self.seed}:{customer_id}:{program}:{key}")
         responds = rng.random() < effect.probability
         window = dt.timedelta(days=effect.window_days)
-        response_at = self._now + rng.random() * window if responds else None
+        response_at = self._now + rng.random() * window
+        # the funnel draws come after the purchase draws, from their own stream, so rates
+        # of 1 leave every earlier simulation exactly as it was
+        funnel = random.Random(f"{self.seed}:{customer_id}:{program}:{key}:funnel")
+        opened = funnel.random() < effect.open_rate
+        clicked = opened and funnel.random() < effect.click_rate
+        responds = responds and clicked
         exposure = Exposure(
-            customer_id, program, self._now, channel, key, code, responds, response_at
+            customer_id,
+            program,
+            self._now,
+            channel,
+            key,
+            code,
+            responds,
+            response_at if responds else None,
+            opened,
+            clicked,
         )
         self.truth.exposures.append(exposure)
         held_codes = {c.code for c in self._codes.get(customer_id, ())}
