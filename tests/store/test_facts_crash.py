@@ -8,8 +8,10 @@ import json
 import multiprocessing
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -231,9 +233,13 @@ def test_a_removed_shop_leaves_no_files_and_no_trust(store: Store) -> None:
 # -- two processes -----------------------------------------------------------------------------
 
 
-def _writer(url: str, start: int, count: int) -> None:
+def _writer(url: str, start: int, count: int, reads: Any) -> None:
     store = Store(url, migrate=False)
     for n in range(start, start + count):
+        if n == start + count - 1:  # the last write waits for a second read to finish, so
+            deadline = time.monotonic() + 60  # the reader is seen racing, however fast this is
+            while reads.value < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
         store.upsert([an_order(n, lines=1 + n % 3)])
         if n % 7 == 0:
             store.delete(Order, PLATFORM, SHOP, str(n - 3))
@@ -247,7 +253,9 @@ def test_a_read_while_another_process_writes_loses_no_row(
     store.upsert([an_order(i, lines=1 + i % 3) for i in range(10)])
     url = store.engine.url.render_as_string(hide_password=False)
     store.engine.dispose()  # the child inherits no connection of ours
-    writer = multiprocessing.get_context("fork").Process(target=_writer, args=(url, 10, 60))
+    fork = multiprocessing.get_context("fork")
+    done = fork.Value("i", 0)
+    writer = fork.Process(target=_writer, args=(url, 10, 60, done))
     writer.start()
     shop_id = store.shop_id(PLATFORM, SHOP)
     reads = 0
@@ -262,6 +270,7 @@ def test_a_read_while_another_process_writes_loses_no_row(
         assert joined.filter(pl.col("n") != pl.col("len")).height == 0
         assert joined.filter(pl.col("n").is_null() | pl.col("len").is_null()).height == 0
         reads += 1
+        done.value = reads
     writer.join()
     assert writer.exitcode == 0
     check(store)
