@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from shopsync._instants import to_micros
-from shopsync.core.features import DAY_US, counts_as_purchase
+from shopsync.core.features import DAY_US, PURCHASE_COLUMNS, counts_as_purchase
 
 __all__ = ["DAY_US", "Frames", "consent_at", "paid_orders", "to_us"]
 
@@ -65,17 +65,7 @@ class Frames:
         """The frames :func:`shopsync.core.features.compute_features` takes."""
         return {
             "customers": self.customers.select("id", "created_at", "birthday"),
-            "orders": self.orders.select(
-                "id",
-                "customer_id",
-                "created_at",
-                "paid_at",
-                "processed_at",
-                "cancelled_at",
-                "financial_status",
-                "currency",
-                "total",
-            ),
+            "orders": self.orders.select(PURCHASE_COLUMNS),
             "refunds": self.refunds.filter(pl.col("created_at") <= self.as_of).select(
                 "order_id", "amount"
             ),

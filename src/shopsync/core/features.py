@@ -42,9 +42,28 @@ import polars as pl
 from shopsync._instants import to_micros
 from shopsync.models import MONEY_DECIMALS as MONEY_SCALE
 
-__all__ = ["FEATURE_SCHEMA", "compute_features", "counts_as_purchase", "shop_currency"]
+__all__ = [
+    "FEATURE_SCHEMA",
+    "PURCHASE_COLUMNS",
+    "compute_features",
+    "counts_as_purchase",
+    "shop_currency",
+]
 
 DAY_US = 86_400_000_000
+
+PURCHASE_COLUMNS = (
+    "id",
+    "customer_id",
+    "created_at",
+    "paid_at",
+    "processed_at",
+    "cancelled_at",
+    "financial_status",
+    "currency",
+    "total",
+)
+"""The order columns the purchase rule (:func:`counts_as_purchase`) and the features read."""
 YEAR_US = 365 * DAY_US
 _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded")
 

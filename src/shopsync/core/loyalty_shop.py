@@ -29,6 +29,7 @@ import polars as pl
 from shopsync.core import loyalty as rules
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
+from shopsync.core.features import PURCHASE_COLUMNS
 from shopsync.core.loyalty import Bonus, Derivation, Person, Referral, ReferralOutcome
 from shopsync.core.loyalty_actions import loyalty_actions
 from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
@@ -44,17 +45,7 @@ __all__ = [
     "tables_of",
 ]
 
-ORDER_COLUMNS = (
-    "id",
-    "customer_id",
-    "created_at",
-    "paid_at",
-    "processed_at",
-    "cancelled_at",
-    "financial_status",
-    "currency",
-    "total",
-)
+ORDER_COLUMNS = PURCHASE_COLUMNS
 """The order columns every earn rule reads; the amounts it counts come on top
 (:func:`amount_columns`)."""
 CUSTOMER_COLUMNS = ("id", "birthday", "updated_at", "email")
