@@ -596,7 +596,7 @@ def test_emulate_prints_a_shell_line_that_keeps_the_secret_in_the_environment(
 
 def test_the_apply_summary_names_every_outcome() -> None:
     from shopsync._cli_output import apply_summary
-    from shopsync.outbox import ApplyReport
+    from shopsync.outbox import ApplyResult
 
     class Takes:
         def __init__(self, kinds: set[str]) -> None:
@@ -605,7 +605,7 @@ def test_the_apply_summary_names_every_outcome() -> None:
         def accepts(self, action: Any) -> bool:
             return str(action) in self.kinds
 
-    report = ApplyReport(recorded=3, delivered=1, failed=1, parked=0, deferred=1)
+    report = ApplyResult(recorded=3, delivered=1, failed=1, parked=0, deferred=1)
     line = apply_summary(report, ["a", "b"], [Takes({"a", "b"}), Takes({"a"})])
     assert line.startswith("2 actions, 3 deliveries to 2 sinks: 3 new in the outbox, 1 delivered")
     assert "1 to retry" in line and "1 deferred by a delivery rule" in line

@@ -16,7 +16,7 @@ PUBLIC = {
     "Rejected",
     "ShopSyncError",
     "Store",
-    "SyncReport",
+    "SyncResult",
     "__version__",
     "apply",
     "available_adapters",

@@ -14,9 +14,9 @@ import requests
 from pydantic import BaseModel, ConfigDict
 
 from shopsync.adapter_kit import (
-    MappingContext,
     PageLoop,
     RawPage,
+    RecordReader,
     RequestCounter,
     create_once,
     guarded,
@@ -57,7 +57,7 @@ def test_paths_join_keys_with_dots_and_indexes_with_brackets() -> None:
 
 
 def test_a_field_is_read_by_dotted_path_and_a_wrong_shape_names_where() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     node = {"price": {"shopMoney": {"amount": "1.50"}}}
     assert ctx.get(node, "price.shopMoney.amount", "lines[0]") == "1.50"
     assert ctx.get(node, "price.presentmentMoney.amount", "lines[0]") is None
@@ -69,7 +69,7 @@ def test_a_field_is_read_by_dotted_path_and_a_wrong_shape_names_where() -> None:
 
 
 def test_a_required_field_names_its_own_path() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.required({"id": 1}, "id", "refunds[0]") == 1
     error = refused(lambda: ctx.required({"id": None}, "id", "refunds[0]"))
     assert (error.path, error.reason) == ("refunds[0].id", "required field is missing")
@@ -77,7 +77,7 @@ def test_a_required_field_names_its_own_path() -> None:
 
 
 def test_objects_and_lists_read_null_as_empty_and_refuse_other_shapes() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.obj(None, "billing") == {} and ctx.items(None, "line_items") == []
     assert ctx.obj({"a": 1}, "billing") == {"a": 1} and ctx.items([1], "x") == [1]
     assert refused(lambda: ctx.obj([1], "billing")).path == "billing"
@@ -89,13 +89,13 @@ def test_objects_and_lists_read_null_as_empty_and_refuse_other_shapes() -> None:
 
 
 def test_ids_are_strings_and_the_parser_is_the_platforms() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.id(42, "id") == "42" and ctx.id(" 42 ", "id") == "42" and ctx.id(42.0, "id") == "42"
     assert ctx.opt_id(None, "customer.id") is None
     for bad in (True, None, "", "  ", 1.5, {"a": 1}, [1]):
         assert refused(lambda bad=bad: ctx.id(bad, "id")).path == "id", bad
 
-    class Gids(MappingContext):
+    class Gids(RecordReader):
         @staticmethod
         def parse_id(value: Any) -> str:
             return str(value).rsplit("/", 1)[-1]
@@ -104,7 +104,7 @@ def test_ids_are_strings_and_the_parser_is_the_platforms() -> None:
 
 
 def test_amounts_are_exact_decimals_and_malformed_ones_name_the_path() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.amount("29.35", "total") == Decimal("29.35")
     assert ctx.amount(0.1, "total") == Decimal("0.1")  # a JSON float, read through its repr
     assert ctx.amount(3, "total") == Decimal(3)
@@ -118,7 +118,7 @@ def test_amounts_are_exact_decimals_and_malformed_ones_name_the_path() -> None:
 
 
 def test_money_carries_its_currency_and_the_currency_rules() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.money("12.50", "eur", "total") == Money.of("12.50", "EUR")
     error = refused(lambda: ctx.money("1", "XXX", "total"))  # "no currency"
     assert error.path == "total" and "not a currency" in error.reason
@@ -130,7 +130,7 @@ def test_money_carries_its_currency_and_the_currency_rules() -> None:
 
 
 def test_integers_and_quantities() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.int("3", "numberOfOrders") == 3 and ctx.int(4, "q") == 4
     for bad in (True, "3.5", None, "x"):
         assert refused(lambda bad=bad: ctx.int(bad, "q")).path == "q", bad
@@ -143,7 +143,7 @@ def test_integers_and_quantities() -> None:
 
 
 def test_timestamps_are_aware_utc_and_a_missing_offset_is_refused_unless_assumed() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     expected = dt.datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
     assert ctx.timestamp("2024-01-01T12:00:00+02:00", "createdAt") == expected
     assert ctx.timestamp("2024-01-01T10:00:00Z", "createdAt") == expected
@@ -161,7 +161,7 @@ def test_timestamps_are_aware_utc_and_a_missing_offset_is_refused_unless_assumed
 
 
 def test_dates() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.date("1990-05-17", "birthday") == dt.date(1990, 5, 17)
     assert ctx.date("", "birthday") is None and ctx.date(None, "birthday") is None
     assert refused(lambda: ctx.date("17/05/1990", "metafield.value")).path == "metafield.value"
@@ -172,14 +172,14 @@ def test_a_model_that_refuses_its_fields_names_the_field_under_the_path() -> Non
         model_config = ConfigDict(extra="forbid")
         quantity: int
 
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     assert ctx.build(Line, "lineItems[0]", quantity=2) == Line(quantity=2)
     error = refused(lambda: ctx.build(Line, "lineItems[0]", quantity="many"))
     assert error.path == "lineItems[0].quantity" and error.raw is RAW
 
 
 def test_a_reason_quoting_a_huge_value_is_cut() -> None:
-    ctx = MappingContext(RAW)
+    ctx = RecordReader(RAW)
     error = refused(lambda: ctx.amount("9" * 5000 + "x", "total"))
     assert len(error.reason) < 400 and error.reason.endswith("...")
     assert len(InvalidRecordError("x" * 5000).reason) <= REASON_LIMIT + 40
@@ -202,7 +202,7 @@ def test_any_shape_error_becomes_a_refusal_with_the_raw_record() -> None:
 def test_a_refusal_keeps_its_own_path_and_gets_the_raw_record() -> None:
     raw = {"total": "abc"}
     with pytest.raises(InvalidRecordError) as caught, refusals(raw):
-        MappingContext(None).amount(raw["total"], "total")
+        RecordReader(None).amount(raw["total"], "total")
     assert caught.value.path == "total" and caught.value.raw is raw
 
 
@@ -242,7 +242,7 @@ class Rec(BaseModel):
 def _map(raw: Any) -> Rec | None:
     if raw.get("skip"):
         return None
-    ctx = MappingContext(raw)
+    ctx = RecordReader(raw)
     return Rec(
         id=ctx.id(ctx.required(raw, "id"), "id"),
         updated_at=ctx.timestamp_required(raw.get("updated_at"), "updated_at"),
@@ -393,7 +393,7 @@ def test_mapping_contexts_share_one_implementation() -> None:
     from shopsync_shopify import _map_common as shopify
     from shopsync_woocommerce import mapping as woo
 
-    assert issubclass(shopify._Ctx, MappingContext) and issubclass(woo._Ctx, MappingContext)
+    assert issubclass(shopify._Ctx, RecordReader) and issubclass(woo._Ctx, RecordReader)
     assert not hasattr(woo, "_Bad") and not hasattr(woo, "_short")
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from shopsync.outbox import apply
     from shopsync.planning import plan, plan_customer
     from shopsync.store import Store
-    from shopsync.sync import SyncReport, sync  # ``shopsync.sync`` is the function
+    from shopsync.sync import SyncResult, sync  # ``shopsync.sync`` is the function
 
     __version__: str
 
@@ -48,7 +48,7 @@ __all__ = [
     "Rejected",
     "ShopSyncError",
     "Store",
-    "SyncReport",
+    "SyncResult",
     "__version__",
     "apply",
     "available_adapters",
@@ -99,7 +99,7 @@ _HOME = {
     "Product": "models",
     "apply": "outbox",
     "Store": "store",
-    "SyncReport": "sync",
+    "SyncResult": "sync",
     "sync": "sync",
 }
 
@@ -120,7 +120,9 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"shopsync.{_HOME[name]}"), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'shopsync' has no attribute {name!r}")
+    from shopsync._renamed import old_name
+
+    return old_name("shopsync", name)
 
 
 def __dir__() -> list[str]:

@@ -44,7 +44,7 @@ def _deliveries(pairs: int, actions: int, sinks: int) -> str:
 
 
 def apply_summary(report: Any, actions: Sequence[Any], sinks: Sequence[Any]) -> str:
-    """One line for :class:`shopsync.outbox.ApplyReport`: how many actions, how many
+    """One line for :class:`shopsync.outbox.ApplyResult`: how many actions, how many
     deliveries (an action and a sink that takes it) to how many sinks, then what became of
     the deliveries; 408 actions to two sinks read as 816 deliveries, not "816 recorded"."""
     pairs = sum(1 for action in actions for sink in sinks if _takes(sink, action))

@@ -4,7 +4,7 @@ Every adapter does the same two things around its platform's quirks, and each us
 them its own way. This module is the one way, public so that a third-party adapter gets the
 same guarantees by using it:
 
-- :class:`MappingContext` reads a wire record field by field. Money, timestamps, ids,
+- :class:`RecordReader` reads a wire record field by field. Money, timestamps, ids,
   quantities and nested objects are read with the project's rules (exact ``Decimal`` with
   a currency, aware UTC, strings), and any value of the wrong shape raises
   :class:`~shopsync.errors.InvalidRecordError` naming the dotted path of the field
@@ -51,15 +51,16 @@ from pydantic import BaseModel, ValidationError
 
 from shopsync._currencies import EXPONENTS, refusal
 from shopsync._quantity import _quantity
+from shopsync._renamed import old_name
 from shopsync.adapter import Page, Rejected
 from shopsync.errors import SHAPE_ERRORS, InvalidRecordError, PlatformError
 from shopsync.models import Money
 
 __all__ = [
     "REASON_CHARS",
-    "MappingContext",
     "PageLoop",
     "RawPage",
+    "RecordReader",
     "RequestCounter",
     "create_once",
     "guarded",
@@ -142,7 +143,7 @@ def _first_error(exc: ValidationError) -> tuple[str, str | None]:
     return str(errors[0].get("msg")), _loc_path(errors[0].get("loc", ()))
 
 
-class MappingContext:
+class RecordReader:
     """Reads one raw record; every failure raises :class:`InvalidRecordError` naming the
     field's dotted path and carrying :attr:`raw`.
 
@@ -546,3 +547,7 @@ def quarantined_record(raw: str | Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise InvalidRecordError("the record is not a JSON object", raw=raw)
     return raw
+
+
+def __getattr__(name: str) -> Any:
+    return old_name(__name__, name)

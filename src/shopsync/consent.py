@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 
 from pydantic import SecretStr
 
+from shopsync._renamed import old_name
 from shopsync.errors import ConfigurationError, SignatureError
 from shopsync.models import ConsentState, Customer, MarketingConsent, OptInLevel
 from shopsync.outbox import signed_token, verify_signed_token
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DOUBLE_OPT_IN",
     "SUBSCRIBE_LINK_MAX_AGE",
-    "ImportReport",
+    "ImportResult",
     "consent_summary",
     "import_consent",
     "subscribe_app",
@@ -75,7 +76,7 @@ _STATES = {
 
 
 @dataclass
-class ImportReport:
+class ImportResult:
     """What :func:`import_consent` did, row by row."""
 
     rows: int = 0
@@ -144,10 +145,10 @@ def import_consent(
     channel: str = "email",
     timezone: dt.tzinfo | None = None,
     now: dt.datetime | None = None,
-) -> ImportReport:
+) -> ImportResult:
     """Record the consents of a CSV list (see the module docstring) for the stored customers
     of one shop, matched by e-mail address without regard to case."""
-    report = ImportReport()
+    report = ImportResult()
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except OSError as exc:
@@ -350,3 +351,7 @@ def consent_summary(counts: Any) -> str:
         f"marketing consent: {counts.contactable:,} of {counts.customers:,} customers can be "
         f"e-mailed (consent from {sources}; {why})"
     )
+
+
+def __getattr__(name: str) -> Any:
+    return old_name(__name__, name)

@@ -38,7 +38,7 @@ from shopsync.core.actions import Action
 from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
 from shopsync.frames import customer_features
-from shopsync.outbox import ApplyReport, apply
+from shopsync.outbox import ApplyResult, apply
 from shopsync.planning import plan
 from shopsync.report import program_table, report_figures, write_report
 from shopsync.report.figures import ShopFigures as ReportFigures
@@ -46,7 +46,7 @@ from shopsync.sinks import Platform
 from shopsync.sinks._base import discount_of
 from shopsync.sinks.files import JsonLines
 from shopsync.store import Store
-from shopsync.sync import SyncReport, sync
+from shopsync.sync import SyncResult, sync
 from shopsync.testing.behaviour import CDNOW
 from shopsync.testing.process import RemoteShop
 from shopsync.testing.remote_simulation import Message, RemoteSimulation, simulate_in_processes
@@ -102,7 +102,7 @@ class ShopFigures:
     platform: str
     shop: str
     currency: str
-    sync: SyncReport
+    sync: SyncResult
     customers: int
     buyers: int
     repeat_rate: float
@@ -117,7 +117,7 @@ class DemoResult:
     shops: list[ShopFigures]
     plan: Plan
     """The first week's plan."""
-    applied: ApplyReport
+    applied: ApplyResult
     """The first week's apply."""
     actions_file: Path
     report: Path
@@ -165,7 +165,7 @@ def run_demo(
     actions_file.unlink(missing_ok=True)
     plans: list[Plan] = []
     dates: list[dt.datetime] = []
-    first: ApplyReport | None = None
+    first: ApplyResult | None = None
     summary = ""
     with ExitStack() as stack:
         console.print("Starting two emulated shops with simulated customers on 127.0.0.1 ...")
@@ -267,7 +267,7 @@ def _closing(adapter: Any) -> Iterator[Any]:
 
 def _deliver(
     sims: Mapping[str, RemoteSimulation],
-    applied: ApplyReport,
+    applied: ApplyResult,
     actions: Mapping[str, Action],
     coded: set[str],
     told: set[str],
@@ -319,7 +319,7 @@ def _scaled(spec: dict[str, Any], scale: float) -> dict[str, Any]:
     return out
 
 
-def _sync(remote: RemoteShop, store: Store, console: Console) -> SyncReport:
+def _sync(remote: RemoteShop, store: Store, console: Console) -> SyncResult:
     adapter = connect(remote.platform, **remote.settings)
     columns = (
         TextColumn("{task.description:32}"),
@@ -347,7 +347,7 @@ def _sync(remote: RemoteShop, store: Store, console: Console) -> SyncReport:
 
 
 def _figures(
-    store: Store, remote: RemoteShop, report: SyncReport, as_of: dt.datetime
+    store: Store, remote: RemoteShop, report: SyncResult, as_of: dt.datetime
 ) -> ShopFigures:
     frame = customer_features(store, remote.platform, report.shop, as_of)
     buyers = frame.filter(pl.col("paid_orders") > 0)

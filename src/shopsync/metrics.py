@@ -3,7 +3,7 @@
 Thin wrappers that read the shop as of ``as_of`` and call :mod:`shopsync.core.metrics` and
 :mod:`shopsync.core.lifecycle`, where every definition is written out. Example::
 
-    m = shopsync.metrics.report(store, "shopify", "acme", start=jan1, end=apr1)
+    m = shopsync.metrics.period(store, "shopify", "acme", start=jan1, end=apr1)
     m.retention_rate, m.repeat_purchase_rate, m.average_order_value
     shopsync.metrics.cohorts(store, "shopify", "acme", as_of=now)       # Polars frame
     shopsync.metrics.segments(store, "shopify", "acme", as_of=now)      # stage + RFM group
@@ -18,8 +18,8 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import instant
+from shopsync._renamed import old_name
 from shopsync.core._data import Frames, paid_orders
-from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
 from shopsync.core.lifecycle import RFM_GROUPS, STAGES, lifecycle
 from shopsync.core.metrics import (
@@ -31,6 +31,7 @@ from shopsync.core.metrics import (
     predictive_clv,
 )
 from shopsync.core.policy import Policy
+from shopsync.core.shop_stats import shop_stats
 from shopsync.frames import load
 from shopsync.store import Store
 
@@ -41,8 +42,8 @@ __all__ = [
     "PeriodMetrics",
     "cohorts",
     "customer_value",
+    "period",
     "predicted_clv",
-    "report",
     "segments",
 ]
 
@@ -53,7 +54,7 @@ def _frames(
     return load(store, platform, shop, as_of, currency=(policy or Policy()).currency)
 
 
-def report(
+def period(
     store: Store,
     platform: str,
     shop: str,
@@ -97,5 +98,9 @@ def segments(
     features = compute_features(
         frames.feature_inputs(), instant(frames.as_of), currency=frames.currency
     )
-    ctx = shop_context(frames, policy)
-    return lifecycle(frames, features, paid_orders(frames), ctx, policy)
+    stats = shop_stats(frames, policy)
+    return lifecycle(frames, features, paid_orders(frames), stats, policy)
+
+
+def __getattr__(name: str) -> Any:
+    return old_name(__name__, name)

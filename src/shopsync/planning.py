@@ -25,9 +25,9 @@ from shopsync import loyalty
 from shopsync._instants import instant as from_micros
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.context import ShopContext, day_start, shop_context
 from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
+from shopsync.core.shop_stats import ShopStats, day_start, shop_stats
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
 from shopsync.store import Store, ledger_mark
@@ -121,7 +121,7 @@ def _plan_shop(
         advocates=False,
     )
     whole = frames if customer_id is None else None
-    ctx = _context(store, policy, platform, shop, to_us(as_of), whole)
+    stats = _shop_stats(store, policy, platform, shop, to_us(as_of), whole)
     notes: list[str] = []
     found: list[Action] = []
     if policy.loyalty.enabled:
@@ -130,18 +130,18 @@ def _plan_shop(
         frames,
         policy,
         as_of,
-        context=ctx,
+        stats=stats,
         loyalty=found,
         notes=notes,
         one_customer=customer_id is not None,
     )
 
 
-# -- the shop-wide context, cached per day ------------------------------------------------------
+# -- the shop-wide statistics, cached per day ------------------------------------------------------
 
 
-class _Contexts(OrderedDict[tuple[Any, ...], ShopContext]):
-    """The shop-wide contexts of one store, the most recently used last (at most ``SIZE``).
+class _ShopStatsCache(OrderedDict[tuple[Any, ...], ShopStats]):
+    """The shop-wide statistics of one store, the most recently used last (at most ``SIZE``).
 
     Owned by the store object (:attr:`Store.memo`), never by a module: a cache keyed by
     ``id(store)`` handed a new store the statistics of a closed one that had lived at the
@@ -151,8 +151,8 @@ class _Contexts(OrderedDict[tuple[Any, ...], ShopContext]):
     SIZE = 8
 
     @classmethod
-    def of(cls, store: Store) -> _Contexts:
-        found = store.memo.setdefault("planner.contexts", cls())
+    def of(cls, store: Store) -> _ShopStatsCache:
+        found = store.memo.setdefault("planner.shop_stats", cls())
         assert isinstance(found, cls)
         return found
 
@@ -168,9 +168,9 @@ def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any
     return (newest_order_update(store, shop_id, upto), catalogue_version(store, shop_id))
 
 
-def _context(
+def _shop_stats(
     store: Store, policy: Policy, platform: str, shop: str, at: int, frames: Frames | None
-) -> ShopContext:
+) -> ShopStats:
     """The statistics as of 00:00 UTC of ``at``'s day; ``frames`` (the whole shop at ``at``)
     saves a second read when the cache misses."""
     start = day_start(at)
@@ -181,7 +181,7 @@ def _context(
         start,
         _fingerprint(store, platform, shop, start),
     )
-    cache = _Contexts.of(store)
+    cache = _ShopStatsCache.of(store)
     found = cache.get(key)
     if found is not None:
         cache.move_to_end(key)
@@ -196,11 +196,11 @@ def _context(
             window_days=policy.frequency_cap.window_days,
             advocates=False,
         )
-    ctx = shop_context(frames, policy)
-    cache[key] = ctx
-    while len(cache) > _Contexts.SIZE:
+    stats = shop_stats(frames, policy)
+    cache[key] = stats
+    while len(cache) > _ShopStatsCache.SIZE:
         cache.popitem(last=False)
-    return ctx
+    return stats
 
 
 # -- loyalty: the ledger is the service layer's ------------------------------------------------
@@ -254,7 +254,7 @@ def _loyalty(
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:
     """The loyalty program's shop currency (the one most orders use), kept per data version
-    in the store object's memo (see :class:`_Contexts` for why not in a module)."""
+    in the store object's memo (see :class:`_ShopStatsCache` for why not in a module)."""
     newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
     known: dict[tuple[Any, ...], str] = store.memo.setdefault("planner.currency", {})
     key = (platform, shop, newest)

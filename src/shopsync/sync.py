@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from shopsync._renamed import old_name
 from shopsync.adapter import Adapter, Deletion, DeletionReader, Page, Resource, capability
 from shopsync.errors import ShopSyncError, StoreError
 from shopsync.models import Customer, Order, Product
@@ -38,7 +39,7 @@ from shopsync.store import Store
 from shopsync.store.errors import DatabaseError
 from shopsync.store.leases import Lease, LeaseHeld, LeaseLost, acquire, release, renew
 
-__all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceReport", "SyncReport", "SyncRunning", "sync"]
+__all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceResult", "SyncResult", "SyncRunning", "sync"]
 
 log = logging.getLogger("shopsync.sync")
 
@@ -58,7 +59,7 @@ class SyncRunning(ShopSyncError):
 
 
 @dataclass
-class ResourceReport:
+class ResourceResult:
     """What the sync of one resource did."""
 
     resource: str
@@ -79,12 +80,12 @@ class ResourceReport:
 
 
 @dataclass
-class SyncReport:
+class SyncResult:
     """What a sync did, per resource, with totals."""
 
     platform: str
     shop: str
-    resources: dict[str, ResourceReport] = field(default_factory=dict)
+    resources: dict[str, ResourceResult] = field(default_factory=dict)
     duration: float = 0.0
     orders_visible_since: dt.datetime | None = None
     """When the platform hid older orders from these credentials (Shopify without
@@ -100,7 +101,7 @@ class SyncReport:
         return self.total("seen")
 
 
-PageCallback = Callable[[str, Page[Any], ResourceReport], None]
+PageCallback = Callable[[str, Page[Any], ResourceResult], None]
 
 
 class _ShopLock:
@@ -186,7 +187,7 @@ def sync(
     on_page: PageCallback | None = None,
     lock_wait: float = 0.0,
     lock_ttl: float = 120.0,
-) -> SyncReport:
+) -> SyncResult:
     """Bring the store up to date with the shop behind ``adapter``.
 
     ``full=True`` ignores the stored checkpoints and reads everything again (still
@@ -199,7 +200,7 @@ def sync(
     outlives a sync that died on another machine.
     """
     started = time.perf_counter()
-    report = SyncReport(platform=adapter.platform, shop=adapter.shop)
+    report = SyncResult(platform=adapter.platform, shop=adapter.shop)
     for resource in resources:
         if resource not in _KINDS:
             raise ValueError(f"unknown resource {resource!r}; expected one of {sorted(_KINDS)}")
@@ -236,10 +237,10 @@ def _sync_resource(
     overlap: dt.timedelta,
     on_page: PageCallback | None,
     lock: _ShopLock,
-) -> ResourceReport:
+) -> ResourceResult:
     started = time.perf_counter()
     since, high_water = _start(store, adapter, resource, full, overlap)
-    report = ResourceReport(resource=resource, since=since)
+    report = ResourceResult(resource=resource, since=since)
     log.info("sync %s %s %s since %s", adapter.platform, adapter.shop, resource, since)
     for page in _reader(adapter, resource)(since):
         lock.keep()
@@ -278,10 +279,10 @@ def _sync_deletions(
     full: bool,
     overlap: dt.timedelta,
     lock: _ShopLock,
-) -> ResourceReport:
+) -> ResourceResult:
     started = time.perf_counter()
     since, high_water = _start(store, adapter, "deletions", full, overlap)
-    report = ResourceReport(resource="deletions", since=since)
+    report = ResourceResult(resource="deletions", since=since)
     batch: Iterable[Deletion] = deletions.read_deletions(since)
     # Deletion reads need not be in time order (WooCommerce lists trashed orders by id), so
     # the checkpoint moves only once the whole read is applied; a crash re-reads the window.
@@ -299,3 +300,7 @@ def _sync_deletions(
     )
     report.duration = time.perf_counter() - started
     return report
+
+
+def __getattr__(name: str) -> Any:
+    return old_name(__name__, name)

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shopsync._renamed import old_name
 from shopsync.config import JOB_KINDS, Config, ShopConfig
 from shopsync.errors import AuthenticationError, ConfigurationError, ShopSyncError, StoreError
 from shopsync.store import Store, jobs
@@ -42,7 +43,7 @@ from shopsync.store.errors import DatabaseError as SQLAlchemyError  # issue 18: 
 from shopsync.store.jobs import Job
 from shopsync.store.leases import default_holder
 
-__all__ = ["KINDS", "JobRefused", "WorkerReport", "enqueue", "enqueue_on_result", "run", "tick"]
+__all__ = ["KINDS", "JobRefused", "WorkerResult", "enqueue", "enqueue_on_result", "run", "tick"]
 
 log = logging.getLogger("shopsync.worker")
 
@@ -199,7 +200,7 @@ def _changed_shops(store: Store, config: Config, names: Mapping[str, str]) -> No
 
 
 @dataclass
-class WorkerReport:
+class WorkerResult:
     """What one :func:`run` did."""
 
     worker: str
@@ -279,7 +280,7 @@ def run(
     tick_every: float = 30.0,
     fence: bool = True,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
-) -> WorkerReport:
+) -> WorkerResult:
     """Run jobs until ``stop`` is set (or, with ``until_idle``, until none is due).
 
     ``store`` defaults to the configuration's. ``schedule`` makes the scheduled jobs every
@@ -289,7 +290,7 @@ def run(
     own = store is None
     store = store or Store(config.store_url())
     stop = stop or threading.Event()
-    report = WorkerReport(worker or default_holder())
+    report = WorkerResult(worker or default_holder())
     if store.engine.dialect.name == "sqlite":
         log.warning(
             "the store is SQLite: this worker is single-process (run one worker per store, or "
@@ -336,7 +337,7 @@ def _run_job(
     store: Store,
     config: Config,
     job: Job,
-    report: WorkerReport,
+    report: WorkerResult,
     fence: bool,
     clock: Callable[[], dt.datetime],
 ) -> None:
@@ -471,3 +472,7 @@ def _changes(
     ]
     _deliver(store, config, shop, adapter, actions, now, ttl)
     clear_changes(store, notes)
+
+
+def __getattr__(name: str) -> Any:
+    return old_name(__name__, name)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from shopsync.core._data import paid_orders
 from shopsync.core.actions import Replenish, ReviewRequest
-from shopsync.core.context import purchases, shop_context
+from shopsync.core.shop_stats import purchases, shop_stats
 from shopsync.frames import load
 from shopsync.planning import plan
 from shopsync.store import Store
@@ -86,8 +86,8 @@ def test_learned_usage_is_per_kilo(store: Store) -> None:
         ]
     store.upsert(records)
     learn = policy(replenishment={"min_repeat_pairs": 4})
-    ctx = shop_context(load(store, P, S, T0 + 11 * DAY), learn)
-    days, pairs = ctx.usage_days["beans"]
+    stats = shop_stats(load(store, P, S, T0 + 11 * DAY), learn)
+    days, pairs = stats.usage_days["beans"]
     assert (days, pairs) == (20.0, 4)
 
 
@@ -119,5 +119,5 @@ def test_also_bought_sees_fractional_purchases(store: Store) -> None:
     records += [customer("x"), order("xa", "x", T0, lines=[("other", 1, "3")])]
     store.upsert(records)
     on = policy(recommendations={"enabled": True, "min_co_buyers": 2})
-    ctx = shop_context(load(store, P, S, T0 + DAY), on)
-    assert "filter" in [n.product_id for n in ctx.also_bought.of("beans")]
+    stats = shop_stats(load(store, P, S, T0 + DAY), on)
+    assert "filter" in [n.product_id for n in stats.also_bought.of("beans")]

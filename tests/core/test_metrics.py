@@ -33,7 +33,7 @@ def shop(store: Store) -> Store:
 
 
 def test_period_figures(shop: Store) -> None:
-    m = metrics.report(shop, P, S, start=START, end=END)
+    m = metrics.period(shop, P, S, start=START, end=END)
     # active at start: a, b (e's order is over a year old); at end: a, b, c; new: c
     assert m.retention_rate == pytest.approx((3 - 1) / 2)
     assert (m.customers, m.orders) == (2, 3)  # d's order was cancelled
@@ -57,7 +57,7 @@ def test_cohorts_and_historical_value(shop: Store) -> None:
 
 def test_periods_are_checked(shop: Store) -> None:
     with pytest.raises(ValueError, match="after start"):
-        metrics.report(shop, P, S, start=END, end=START)
+        metrics.period(shop, P, S, start=END, end=START)
 
 
 def test_predictive_clv_is_gated_then_computed(shop: Store) -> None:

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from shopsync.core._data import paid_orders
-from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
 from shopsync.core.lifecycle import lifecycle
+from shopsync.core.shop_stats import shop_stats
 from tests.core.frames_kit import DAY, T0, Shop, policy
 
 US = dt.timedelta(microseconds=1)
@@ -27,8 +27,8 @@ def stages(shop: Shop, at: dt.datetime, **settings: Any) -> dict[str, dict[str, 
     frames = shop.frames(at)
     rules = policy(**({"lifecycle": settings} if settings else {}))
     table = compute_features(frames.feature_inputs(), at, currency=frames.currency)
-    ctx = shop_context(frames, rules)
-    out = lifecycle(frames, table, paid_orders(frames), ctx, rules)
+    stats = shop_stats(frames, rules)
+    out = lifecycle(frames, table, paid_orders(frames), stats, rules)
     return {row["customer_id"]: row for row in out.iter_rows(named=True)}
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from shopsync import clv
 from shopsync.core._data import paid_orders
 from shopsync.core.actions import Action, WinBack
-from shopsync.core.context import ShopContext
 from shopsync.core.planner import plan_frames
+from shopsync.core.shop_stats import ShopStats
 from shopsync.core.winback import winback
 from tests.core.frames_kit import DAY, T0, Shop, policy
 
@@ -219,8 +219,8 @@ def by_model(shop: Shop, at: dt.datetime, a: float) -> WinBack | None:
     makes a customer look gone at once, a tiny one keeps them alive for years."""
     frames = shop.frames(at)
     params = clv.MbgNbdParams(r=1.0, alpha=10.0, a=a, b=1.0, log_likelihood=0.0, n_customers=500)
-    ctx = ShopContext(as_of=frames.as_of, mbg=params, model_note="given")
-    found = winback(frames, paid_orders(frames), ctx, policy(winback={}))
+    stats = ShopStats(as_of=frames.as_of, mbg=params, model_note="given")
+    found = winback(frames, paid_orders(frames), stats, policy(winback={}))
     assert len(found) <= 1
     return found[0] if found and isinstance(found[0], WinBack) else None
 

@@ -51,7 +51,7 @@ def test_features_count_only_real_purchases(shop: Store) -> None:
 
 
 def test_metrics_revenue_and_average_order_value_leave_test_orders_out(shop: Store) -> None:
-    m = metrics.report(shop, P, S, start=T0 - DAY, end=T0 + 10 * DAY)
+    m = metrics.period(shop, P, S, start=T0 - DAY, end=T0 + 10 * DAY)
     assert (m.customers, m.orders) == (1, 1)
     assert m.average_order_value == Decimal(40)
     value = dict(

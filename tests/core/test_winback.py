@@ -9,7 +9,7 @@ import pytest
 
 from shopsync import clv
 from shopsync.core.actions import WinBack
-from shopsync.core.context import model_lapse_day
+from shopsync.core.shop_stats import model_lapse_day
 from shopsync.planning import plan
 from shopsync.store import Store
 from tests.core.retention_helpers import DAY, T0, customer, order, policy

@@ -131,7 +131,7 @@ def test_figures_agree_with_the_library(shop: Store) -> None:
     assert len(f.months) == 12  # e's order is older than the twelve month ends
     for point in f.months:
         start = point.end.replace(year=point.end.year - 1)
-        expected = metrics.report(shop, P, S, start=start, end=point.end, policy=policy)
+        expected = metrics.period(shop, P, S, start=start, end=point.end, policy=policy)
         assert point.retention_rate == expected.retention_rate
         assert point.repeat_rate == expected.repeat_purchase_rate
         assert point.average_order_value == expected.average_order_value

@@ -282,7 +282,7 @@ def _figures(store: Store, order: Order, customer: Any) -> tuple[Any, ...]:
         .select("customer_id", "net_spend")
         .iter_rows()
     )
-    m = metrics.report(
+    m = metrics.period(
         store, platform, shop, start=order.created_at - dt.timedelta(days=1), end=as_of
     )
     loyalty.update_ledger(store, platform, shop, as_of=as_of)

@@ -38,8 +38,8 @@ from __future__ import annotations
 import polars as pl
 
 from shopsync.core._data import DAY_US, Frames
-from shopsync.core.context import ShopContext
 from shopsync.core.policy import Policy
+from shopsync.core.shop_stats import ShopStats
 from shopsync.core.winback import rhythm
 
 __all__ = ["RFM_GROUPS", "STAGES", "lifecycle", "rfm_scores"]
@@ -126,12 +126,12 @@ def lifecycle(
     frames: Frames,
     features: pl.DataFrame,
     paid: pl.DataFrame,
-    ctx: ShopContext,
+    stats: ShopStats,
     policy: Policy,
 ) -> pl.DataFrame:
     """One row per customer: stage, the facts behind it, and the RFM scores and group."""
     at = frames.as_of
-    pace = rhythm(paid, ctx, policy, at).select("customer_id", "threshold_days")
+    pace = rhythm(paid, stats, policy, at).select("customer_id", "threshold_days")
     recent = (
         paid.filter(pl.col("created_at") > at - 365 * DAY_US)
         .group_by("customer_id")

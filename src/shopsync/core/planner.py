@@ -23,7 +23,7 @@ recommendations, and then applies, in this order:
 Held actions are kept in :attr:`Plan.held` with the rule that held them, so nothing vanishes
 silently. ``shopsync.plan(store, ...)`` and ``shopsync.plan_customer`` (:mod:`shopsync.planning`)
 read the store, bring the loyalty ledger up to date, keep the day's shop-wide statistics
-(:mod:`shopsync.core.context`) and call :func:`plan_frames`; nothing here reads or writes."""
+(:mod:`shopsync.core.shop_stats`) and call :func:`plan_frames`; nothing here reads or writes."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.actions import Action
-from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import ranked
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
+from shopsync.core.shop_stats import ShopStats, purchases, shop_stats
 from shopsync.core.winback import winback_candidates
 
 __all__ = ["Held", "HeldRows", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
@@ -156,20 +156,20 @@ def plan_frames(
     policy: Policy,
     as_of: dt.datetime,
     *,
-    context: ShopContext | None = None,
+    stats: ShopStats | None = None,
     loyalty: Sequence[Action] = (),
     notes: Sequence[str] = (),
     one_customer: bool = False,
 ) -> Plan:
     """The plan of one shop (or of one customer, ``one_customer``) from its frames.
 
-    ``context`` is the shop's statistics as of the start of the day (:func:`shop_context` of
+    ``stats`` is the shop's statistics as of the start of the day (:func:`shop_stats` of
     the whole shop; computed from ``frames`` when not given, which only whole-shop frames
     allow); ``loyalty`` the loyalty notices derived from the ledger (used when the program is
     on); ``notes`` what the caller learnt while reading (a stale ledger), kept after the
     planner's own.
     """
-    ctx = shop_context(frames, policy) if context is None else context
+    stats = shop_stats(frames, policy) if stats is None else stats
     said: list[str] = []
     if frames.orders.height == 0 and not one_customer:
         said.append(
@@ -186,25 +186,25 @@ def plan_frames(
             "no outbox table in the store: the frequency cap counts only this plan's own "
             "messages, not ones delivered before"
         )
-    if ctx.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
-        said.append(f"win-back P(alive) trigger off: {ctx.model_note}")
+    if stats.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
+        said.append(f"win-back P(alive) trigger off: {stats.model_note}")
     paid = paid_orders(frames)
     r = policy.recommendations
-    recommending = r.enabled and r.per_action > 0 and bool(ctx.also_bought.neighbours)
+    recommending = r.enabled and r.per_action > 0 and bool(stats.also_bought.neighbours)
     # one kept-quantity table for replenishment, warranty and recommendations
     bought = purchases(paid, frames.lines) if policy.replenishment.enabled or recommending else None
     found = [
         review_rules.review_candidates(frames, policy),
-        winback_candidates(frames, paid, ctx, policy),
-        replenishment_candidates(frames, paid, ctx, policy, bought),
-        warranty_candidates(frames, paid, ctx, policy, bought),
+        winback_candidates(frames, paid, stats, policy),
+        replenishment_candidates(frames, paid, stats, policy, bought),
+        warranty_candidates(frames, paid, stats, policy, bought),
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))
     kept, held = _guard(found, frames, policy, as_of, paid)
     # only what will be sent needs recommendations (held actions come back in a later plan)
     if recommending and bought is not None:
-        kept = _with_recommendations(kept, bought, ctx, policy)
+        kept = _with_recommendations(kept, bought, stats, policy)
     return Plan(as_of, tuple(kept), held, (*said, *notes), ((frames.platform, frames.shop),))
 
 
@@ -223,7 +223,7 @@ def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, 
 
 
 def _with_recommendations(
-    actions: list[Action], bought: pl.DataFrame, ctx: ShopContext, policy: Policy
+    actions: list[Action], bought: pl.DataFrame, stats: ShopStats, policy: Policy
 ) -> list[Action]:
     r = policy.recommendations
     wanting = {a.customer_id for a in actions if "recommendations" in type(a).model_fields}
@@ -253,7 +253,7 @@ def _with_recommendations(
         key = tuple(sorted(seeds))
         order = known.get(key)
         if order is None:
-            order = known[key] = ranked(ctx.also_bought, key, ctx.available)
+            order = known[key] = ranked(stats.also_bought, key, stats.available)
         picks = tuple([p for p in order if p not in mine][: r.per_action])
         out.append(action.model_copy(update={"recommendations": picks}) if picks else action)
     return out

@@ -31,9 +31,9 @@ import polars as pl
 from shopsync.core._candidates import Candidates, key_column
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
-from shopsync.core.context import _QUANTITY_UNIT, ShopContext, purchases
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
+from shopsync.core.shop_stats import _QUANTITY_UNIT, ShopStats, purchases
 from shopsync.models import quantity_from_units
 
 __all__ = [
@@ -67,15 +67,15 @@ def configured_days(
 
 
 def _periods(
-    bought: pl.DataFrame, ctx: ShopContext, policy: Policy
+    bought: pl.DataFrame, stats: ShopStats, policy: Policy
 ) -> dict[tuple[str, str | None, str | None], tuple[float, str]]:
     r = policy.replenishment
     found: dict[tuple[str, str | None, str | None], tuple[float, str]] = {}
     for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
-        kind = ptype or ctx.product_types.get(pid)
+        kind = ptype or stats.product_types.get(pid)
         conf = configured_days(
             sku,
-            ctx.product_tags.get(pid, ()),
+            stats.product_tags.get(pid, ()),
             kind,
             r.usage_days_by_sku,
             r.usage_days_by_tag,
@@ -83,22 +83,22 @@ def _periods(
         )
         if conf is not None:
             found[(pid, sku, ptype)] = (float(conf[0]), f"configured for {conf[1]}")
-        elif pid in ctx.usage_days:
-            days, pairs = ctx.usage_days[pid]
+        elif pid in stats.usage_days:
+            days, pairs = stats.usage_days[pid]
             found[(pid, sku, ptype)] = (days, f"learned from {pairs} repeat purchases")
     return found
 
 
 def replenishment(
-    frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
+    frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy
 ) -> list[Action]:
-    return replenishment_candidates(frames, paid, ctx, policy).actions()
+    return replenishment_candidates(frames, paid, stats, policy).actions()
 
 
 def replenishment_candidates(
     frames: Frames,
     paid: pl.DataFrame,
-    ctx: ShopContext,
+    stats: ShopStats,
     policy: Policy,
     bought: pl.DataFrame | None = None,
 ) -> Candidates:
@@ -118,7 +118,7 @@ def replenishment_candidates(
     last = bought.filter(pl.col("created_at") == pl.col("created_at").max().over(pair)).filter(
         pl.col("order_id") == pl.col("order_id").max().over(pair)
     )
-    periods = _periods(last, ctx, policy)
+    periods = _periods(last, stats, policy)
     if not periods:
         return Candidates(_EMPTY, build)
     table = pl.DataFrame(
@@ -198,14 +198,14 @@ def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, An
     return build
 
 
-def warranty(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy) -> list[Action]:
-    return warranty_candidates(frames, paid, ctx, policy).actions()
+def warranty(frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy) -> list[Action]:
+    return warranty_candidates(frames, paid, stats, policy).actions()
 
 
 def warranty_candidates(
     frames: Frames,
     paid: pl.DataFrame,
-    ctx: ShopContext,
+    stats: ShopStats,
     policy: Policy,
     bought: pl.DataFrame | None = None,
 ) -> Candidates:
@@ -226,8 +226,8 @@ def warranty_candidates(
     for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
         conf = configured_days(
             sku,
-            ctx.product_tags.get(pid, ()),
-            ptype or ctx.product_types.get(pid),
+            stats.product_tags.get(pid, ()),
+            ptype or stats.product_types.get(pid),
             w.days_by_sku,
             w.days_by_tag,
             w.days_by_type,

@@ -37,14 +37,14 @@ import polars as pl
 from shopsync.core._candidates import Candidates, key_column
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, WinBack
-from shopsync.core.context import ShopContext, model_lapse_day
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
+from shopsync.core.shop_stats import ShopStats, model_lapse_day
 
 __all__ = ["rhythm", "stage_plan", "winback", "winback_candidates"]
 
 
-def rhythm(paid: pl.DataFrame, ctx: ShopContext, policy: Policy, at: int) -> pl.DataFrame:
+def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.DataFrame:
     """One row per customer with a paid order: the lapse threshold and what it rests on.
 
     Columns: customer_id, orders, last_order_id, last_order_at, first_day, days (distinct
@@ -74,7 +74,7 @@ def rhythm(paid: pl.DataFrame, ctx: ShopContext, policy: Policy, at: int) -> pl.
     )
     repeat = (pl.col("orders") >= 2) & pl.col("median_gap_days").is_not_null()
     return per.with_columns(
-        pl.when(repeat).then(own).otherwise(pl.lit(ctx.one_time_days)).alias("threshold_days"),
+        pl.when(repeat).then(own).otherwise(pl.lit(stats.one_time_days)).alias("threshold_days"),
         pl.when(repeat).then(pl.lit("own rhythm")).otherwise(pl.lit("shop rhythm")).alias("basis"),
     ).sort("customer_id")
 
@@ -91,13 +91,13 @@ def stage_plan(policy: Policy) -> list[tuple[int, str, float]]:
     return out
 
 
-def winback(frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy) -> list[Action]:
+def winback(frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy) -> list[Action]:
     """The win-back stage due at ``frames.as_of`` for every lapsing customer."""
-    return winback_candidates(frames, paid, ctx, policy).actions()
+    return winback_candidates(frames, paid, stats, policy).actions()
 
 
 def winback_candidates(
-    frames: Frames, paid: pl.DataFrame, ctx: ShopContext, policy: Policy
+    frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy
 ) -> Candidates:
     """:func:`winback` as candidates (built into actions only when kept)."""
     wb = policy.winback
@@ -105,13 +105,13 @@ def winback_candidates(
     if not wb.enabled or paid.height == 0:
         return Candidates(_EMPTY, build)
     at = frames.as_of
-    table = rhythm(paid, ctx, policy, at)
+    table = rhythm(paid, stats, policy, at)
     start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
     table = table.with_columns(start.alias("rhythm_at"))
-    if ctx.mbg is not None and wb.alive_threshold > 0:
+    if stats.mbg is not None and wb.alive_threshold > 0:
         x = (table["days"] - 1).to_numpy().astype(np.float64)
         t_x = table["t_x_days"].to_numpy().astype(np.float64)
-        crossing = model_lapse_day(ctx.mbg, x, t_x, float(wb.alive_threshold))
+        crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
         model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
             crossing * DAY_US, nan=np.inf, posinf=np.inf
         ).clip(max=2**62).astype(np.int64)
@@ -151,7 +151,7 @@ def winback_candidates(
     )
     if due.height == 0:
         return Candidates(_EMPTY, build)
-    alive = _p_alive_raw(ctx, due, at)
+    alive = _p_alive_raw(stats, due, at)
     due = due.with_columns(
         pl.lit(None, dtype=pl.Float64).alias("p_alive")
         if alive is None
@@ -234,15 +234,15 @@ def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Actio
     return build
 
 
-def _p_alive_raw(ctx: ShopContext, due: pl.DataFrame, at: int) -> np.ndarray | None:
-    if ctx.mbg is None:
+def _p_alive_raw(stats: ShopStats, due: pl.DataFrame, at: int) -> np.ndarray | None:
+    if stats.mbg is None:
         return None
     from shopsync import clv
 
     x = (due["days"] - 1).to_numpy().astype(np.float64)
     t_x = due["t_x_days"].to_numpy().astype(np.float64)
     T = (at // DAY_US - due["first_day"].to_numpy()).astype(np.float64)
-    p: np.ndarray = clv.probability_alive(ctx.mbg, x, t_x, np.maximum(T, t_x))
+    p: np.ndarray = clv.probability_alive(stats.mbg, x, t_x, np.maximum(T, t_x))
     return p
 
 

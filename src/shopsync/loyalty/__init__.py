@@ -32,9 +32,9 @@ Example::
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from shopsync._renamed import old_name
 from shopsync.core.loyalty import LoyaltyError
 from shopsync.core.policy import Policy as Policy  # reachable here, as it always was
 from shopsync.loyalty._balances import (
@@ -74,15 +74,6 @@ __all__ = [
     "write_back_balance",
 ]
 
-_RENAMED = {"sync": "update_ledger", "SyncResult": "LedgerUpdate"}
-"""Old names kept for one release: "sync" now only means reading a platform (CHANGELOG)."""
-
 
 def __getattr__(name: str) -> Any:
-    new = _RENAMED.get(name)
-    if new is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"shopsync.loyalty.{name} is now shopsync.loyalty.{new}", DeprecationWarning, stacklevel=2
-    )
-    return globals()[new]
+    return old_name(__name__, name)

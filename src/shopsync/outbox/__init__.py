@@ -48,14 +48,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shopsync._delivery_rules import Rules
+from shopsync._renamed import old_name
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError
 from shopsync.outbox._attempts import Backoff, deliver
 from shopsync.outbox._dry_run import preview
 from shopsync.outbox._entries import OutboxEntry, list_outbox, retry_parked
 from shopsync.outbox._queue import actions_of, as_sink, find_shop_id, moment_of, record
-from shopsync.outbox._reports import STATUSES, ApplyReport, Delivery
-from shopsync.outbox._reports import Status as Status
+from shopsync.outbox._results import STATUSES, ApplyResult, Delivery
+from shopsync.outbox._results import Status as Status
 from shopsync.outbox._unsubscribe import (
     record_unsubscribe,
     signed_token,
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUSES",
-    "ApplyReport",
+    "ApplyResult",
     "Backoff",
     "Delivery",
     "OutboxEntry",
@@ -106,7 +107,7 @@ def apply(
     lease_wait: float = 60.0,
     lease_ttl: float = 300.0,
     shops: Iterable[tuple[str, str]] | None = None,
-) -> ApplyReport:
+) -> ApplyResult:
     """Record the actions in the outbox, then deliver every due pending row once.
 
     ``plan_or_actions`` is a plan (anything with ``.actions``), an iterable of actions, or
@@ -135,7 +136,7 @@ def apply(
     by_name = {s.name: s for s in targets}
     if dry_run:
         return preview(actions, store, by_name, moment, policy)
-    report = ApplyReport()
+    report = ApplyResult()
     report.recorded = record(actions, store, targets, moment)
     if policy is not None and actions:
         shop_ids = {find_shop_id(store, a.platform, a.shop) for a in actions}
@@ -146,3 +147,7 @@ def apply(
         only = None if shops is None else {find_shop_id(store, p, s) for p, s in shops}
         deliver(store, by_name, moment, backoff, policy, report, on_delivery, lease, only)
     return report
+
+
+def __getattr__(name: str) -> Any:
+    return old_name(__name__, name)

@@ -23,7 +23,7 @@ from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError, ShopSyncError
 from shopsync.models import ConsentState, Customer
 from shopsync.outbox._queue import load_action
-from shopsync.outbox._reports import ApplyReport, Delivery, Status
+from shopsync.outbox._results import ApplyResult, Delivery, Status
 from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
 from shopsync.store import outbox_rows, times
 from shopsync.store.delivery import defer_row
@@ -117,7 +117,7 @@ def deliver(
     moment: dt.datetime,
     backoff: Backoff,
     policy: Policy | None,
-    report: ApplyReport,
+    report: ApplyResult,
     on_delivery: Callable[[Delivery], None] | None,
     lease: Lease | None = None,
     shop_ids: set[int | None] | None = None,

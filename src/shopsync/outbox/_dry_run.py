@@ -16,7 +16,7 @@ from shopsync._delivery_rules import Rules, deferral
 from shopsync.core.actions import Action
 from shopsync.outbox._attempts import describe, due_rows, json_ready, prepare
 from shopsync.outbox._queue import find_shop_id, load_action, model_path, needs_consent
-from shopsync.outbox._reports import ApplyReport, Delivery
+from shopsync.outbox._results import ApplyResult, Delivery
 from shopsync.sinks._base import Cancelled, Sink
 from shopsync.sinks._preview import mask_preview
 from shopsync.store import outbox_rows, times
@@ -34,8 +34,8 @@ def preview(
     sinks: dict[str, Sink],
     moment: dt.datetime,
     policy: Policy | None,
-) -> ApplyReport:
-    report = ApplyReport(dry_run=True)
+) -> ApplyResult:
+    report = ApplyResult(dry_run=True)
     at = times.to_micros(moment)
     seen: set[tuple[int | None, str, str]] = set()
     items: list[tuple[Any, Sink]] = []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shopsync.errors import ConfigurationError
 from shopsync.outbox._queue import moment_of
-from shopsync.outbox._reports import STATUSES, Status
+from shopsync.outbox._results import STATUSES, Status
 from shopsync.store import outbox_rows, times
 
 if TYPE_CHECKING:

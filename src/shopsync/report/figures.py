@@ -31,7 +31,6 @@ from shopsync.backtest import Lift, Planned, _replay, _utc
 from shopsync.consent import consent_summary
 from shopsync.core._data import Frames, paid_orders, to_us
 from shopsync.core.actions import Action
-from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
 from shopsync.core.lifecycle import RFM_GROUPS, STAGES, lifecycle
 from shopsync.core.metrics import (
@@ -42,6 +41,7 @@ from shopsync.core.metrics import (
 )
 from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
+from shopsync.core.shop_stats import shop_stats
 from shopsync.errors import FitError
 from shopsync.frames import load
 from shopsync.planning import plan
@@ -429,7 +429,7 @@ def shop_figures(
     features = compute_features(
         frames.feature_inputs(), instant(frames.as_of), currency=frames.currency
     )
-    stages = lifecycle(frames, features, paid, shop_context(frames, policy), policy)
+    stages = lifecycle(frames, features, paid, shop_stats(frames, policy), policy)
     if planned is None:
         planned = plan(store, policy, as_of, platform=platform, shop=shop)
     mine = [a for a in planned if (a.platform, a.shop) == (platform, shop)]

@@ -1,12 +1,12 @@
 """What an apply run reports: one :class:`Delivery` per (action, sink) pair it looked at,
-added up in an :class:`ApplyReport`; and the statuses an outbox row goes through."""
+added up in an :class:`ApplyResult`; and the statuses an outbox row goes through."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["STATUSES", "ApplyReport", "Delivery", "Status"]
+__all__ = ["STATUSES", "ApplyResult", "Delivery", "Status"]
 
 Status = Literal["pending", "done", "parked", "cancelled"]
 STATUSES: tuple[Status, ...] = ("pending", "done", "parked", "cancelled")
@@ -35,7 +35,7 @@ class Delivery:
 
 
 @dataclass
-class ApplyReport:
+class ApplyResult:
     """What :func:`apply` did (or, with ``dry_run``, would do)."""
 
     dry_run: bool = False

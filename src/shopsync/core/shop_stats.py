@@ -23,7 +23,7 @@ from shopsync.core.policy import Policy
 from shopsync.core.recommend import AlsoBought, also_bought
 from shopsync.errors import FitError
 
-__all__ = ["ShopContext", "day_start", "purchases", "shop_context"]
+__all__ = ["ShopStats", "day_start", "purchases", "shop_stats"]
 
 QUANTITY_SCALE = QUANTITY_DECIMALS
 _QUANTITY_UNIT = 10**QUANTITY_SCALE
@@ -35,7 +35,7 @@ def day_start(at: int) -> int:
 
 
 @dataclass(frozen=True)
-class ShopContext:
+class ShopStats:
     """What the rules need to know about the whole shop (see the module docstring)."""
 
     as_of: int
@@ -89,7 +89,7 @@ def purchases(paid: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def shop_context(frames: Frames, policy: Policy) -> ShopContext:
+def shop_stats(frames: Frames, policy: Policy) -> ShopStats:
     """The statistics as of the start of ``frames.as_of``'s day (UTC)."""
     at = day_start(frames.as_of)
     paid = paid_orders(frames, at)
@@ -135,7 +135,7 @@ def shop_context(frames: Frames, policy: Policy) -> ShopContext:
     table = AlsoBought()
     if bought is not None and policy.recommendations.enabled:
         table = also_bought(bought.select("customer_id", "product_id"), policy.recommendations)
-    return ShopContext(
+    return ShopStats(
         as_of=at,
         customers_with_orders=firsts.height,
         repeat_customers=repeat,
