@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shopsync.core.aftercare_actions import EducationMessage
+from shopsync.core.aftercare_actions import EducationCrossSell, EducationMessage
 from shopsync.core.planner import plan_frames
 from shopsync.core.policy import PolicyError
 from tests.core.frames_kit import DAY, T0, Shop, policy
@@ -133,7 +133,14 @@ def test_marketing_consent_and_the_cap_apply() -> None:
     assert m.kind == "education" and m.marketing is False
 
 
-def test_the_pairs_well_with_step_gets_recommendations_when_the_shop_has_them() -> None:
-    m = messages(machine(), SHIPPED + 30 * DAY)[0]
-    assert m.recommendations == ()  # a shop of one order has no "also bought" pairs
-    assert "recommendations" in type(m).model_fields
+def test_only_the_pairs_well_with_step_gets_recommendations() -> None:
+    shop = machine().product("cup", "Cups").customer("z").order("z1", "z", T0, [("tea", 1, "4")])
+    for i in range(3):  # three other customers bought the machine and cups together
+        shop = shop.customer(f"b{i}").order(
+            f"x{i}", f"b{i}", T0 - 90 * DAY, [("m1", 1, "400"), ("cup", 1, "9")]
+        )
+    rules = {"recommendations": {"min_co_buyers": 2}}
+    [how] = messages(shop, SHIPPED + 3 * DAY, **rules)
+    assert "recommendations" not in type(how).model_fields  # teaching, not selling
+    [pairs] = messages(shop, SHIPPED + 30 * DAY, **rules)
+    assert isinstance(pairs, EducationCrossSell) and pairs.recommendations == ("cup",)

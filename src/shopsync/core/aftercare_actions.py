@@ -11,7 +11,7 @@ from typing import Literal
 
 from shopsync.core.actions import Action
 
-__all__ = ["EducationMessage", "ShippingNotice"]
+__all__ = ["EducationCrossSell", "EducationMessage", "ShippingNotice"]
 
 
 class ShippingNotice(Action):
@@ -53,4 +53,10 @@ class EducationMessage(Action):
     order_id: str
     """The purchase the series follows."""
     product_ids: tuple[str, ...]
+
+
+class EducationCrossSell(EducationMessage):
+    """An education step with ``recommend = true`` ("pairs well with"): the planner attaches
+    the "also bought" products of ``product_ids``; the teaching steps carry none."""
+
     recommendations: tuple[str, ...] = ()

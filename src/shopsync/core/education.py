@@ -30,7 +30,7 @@ import polars as pl
 from shopsync.core._candidates import Candidates, key_column
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action
-from shopsync.core.aftercare_actions import EducationMessage
+from shopsync.core.aftercare_actions import EducationCrossSell, EducationMessage
 from shopsync.core.context import ShopContext
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -118,11 +118,17 @@ def education_candidates(
     )
     steps = pl.DataFrame(
         [
-            (s.name, n, step.template, step.days)
+            (s.name, n, step.template, step.days, step.recommend)
             for s in e.series
             for n, step in enumerate(s.steps, start=1)
         ],
-        schema={"series": pl.String, "step": pl.Int64, "template": pl.String, "days": pl.Int64},
+        schema={
+            "series": pl.String,
+            "step": pl.Int64,
+            "template": pl.String,
+            "days": pl.Int64,
+            "recommend": pl.Boolean,
+        },
         orient="row",
     )
     due = (
@@ -173,7 +179,8 @@ def _builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:
     def build(row: dict[str, Any]) -> Action:
         when = "delivered" if row["after_delivery"] else "shipped"
         products = tuple(row["product_ids"])
-        return EducationMessage(
+        cls = EducationCrossSell if row["recommend"] else EducationMessage
+        return cls(
             **base,
             customer_id=row["customer_id"],
             due_at=from_micros(row["due"]),

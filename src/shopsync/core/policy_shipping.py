@@ -96,12 +96,18 @@ class EducationStep(_Section):
         DERIVED,
         pattern=_TEMPLATE,
     )
+    recommend: bool = _f(
+        False,
+        'Attach "also bought" products to this step (the pairs-well-with step); the other '
+        "steps teach and do not sell.",
+        DERIVED,
+    )
 
 
 DEFAULT_STEPS = (
     EducationStep(days=3, template="education_how_to_use"),
     EducationStep(days=14, template="education_care"),
-    EducationStep(days=30, template="education_pairs_well_with"),
+    EducationStep(days=30, template="education_pairs_well_with", recommend=True),
 )
 
 

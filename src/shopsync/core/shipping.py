@@ -134,12 +134,12 @@ def _builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:
         numbers = tuple(row["numbers"])
         carrier = row["carrier"]
         by = f" with {carrier}" if carrier else ""
-        said = "with its tracking link" if links else "no tracking link is known"
+        said = "here is its tracking link" if links else "no tracking link is known"
         return ShippingNotice(
             **base,
             customer_id=row["customer_id"],
             due_at=from_micros(row["due"]),
-            reason=f"order {row['order_id']} has shipped{by}: {said}",
+            reason=f"order {row['order_id']} has shipped{by}; {said}",
             facts={
                 "order_id": row["order_id"],
                 "fulfillment_id": row["fulfillment_id"],
