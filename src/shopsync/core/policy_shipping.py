@@ -127,8 +127,10 @@ class EducationSeries(_Section):
         DEFAULT_STEPS,
         "The messages, in day order: by default day 3 how to use, day 14 care, day 30 "
         "pairs well with.",
-        "Klaviyo post-purchase education flows (product-specific tips, then care, then "
-        "cross-sell); research retention §8",
+        "[3rd] post-purchase flow practice: how to use on day 3 (everestx.com Klaviyo "
+        "post-purchase tutorial), care or use 3-5 days after delivery (runplaybook.io), "
+        "'what pairs well' cross-sell on day 20-28 (sorted.agency flow template); day 14 "
+        "and 30: [derived]",
     )
 
     @model_validator(mode="after")

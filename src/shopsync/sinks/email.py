@@ -11,7 +11,8 @@
     )
 
 Each message is multipart (plain text + HTML) and rendered from
-``email/<kind>.txt`` / ``email/<kind>.html``, falling back to ``email/default.*``; a
+``email/<kind>.txt`` / ``email/<kind>.html`` (first ``email/<facts["template"]>.*`` when the
+action names one, as an education step does), falling back to ``email/default.*``; a
 ``templates`` directory of your own is searched first, so any template can be replaced. The
 first line of the text template (before ``---8<---``) is the subject. Templates see
 ``brand``, ``t`` (phrases of the brand's locale: en, de, fr), ``customer_name``, ``reason``,
