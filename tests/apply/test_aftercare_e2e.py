@@ -129,6 +129,12 @@ def test_shipping_notice_and_education_reach_the_inbox(platform: str, tmp_path: 
                 ids["ups"]: "platform",
                 ids["royal"]: "carrier_table",
             }
+            # a one-customer re-plan (after a webhook) plans the same notices
+            name = first.shops[0][1]
+            again = shopsync.plan_customer(
+                store, POLICY, SHIPPED + HOUR, platform, name, notices[0].customer_id
+            )
+            assert [a for a in again if isinstance(a, ShippingNotice)] == notices
             report = apply(first, store, [sink], now=SHIPPED + HOUR)
             assert report.delivered == 2, report
             assert len(smtp.messages) == 2
@@ -155,6 +161,8 @@ def test_shipping_notice_and_education_reach_the_inbox(platform: str, tmp_path: 
             plan = shopsync.plan(store, POLICY, step)
             [lesson] = [a for a in plan if isinstance(a, EducationMessage)]
             assert lesson.template == "education_how_to_use" and lesson.order_id == ids["espresso"]
+            alone = shopsync.plan_customer(store, POLICY, step, platform, name, lesson.customer_id)
+            assert [a for a in alone if isinstance(a, EducationMessage)] == [lesson]
             apply(plan, store, [sink], now=step)
             assert len(smtp.messages) == 4
             mail = smtp.messages[-1]
