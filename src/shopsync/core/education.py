@@ -63,9 +63,37 @@ def education_candidates(
     if not e.enabled or not e.series or paid.height == 0:
         return none
     at = frames.as_of
+    lines = (
+        frames.lines.lazy()
+        .filter(pl.col("product_id").is_not_null())
+        .with_columns(pl.col("product_type").fill_null(""))
+    )
+    pairs = _series_of(lines, ctx, policy)
+    if pairs.height == 0:
+        return none
+    matching = lines.join(pairs.lazy(), on=["product_id", "product_type"])
+    ok = (pl.col("created_at") <= at) & ~pl.col("status").str.to_lowercase().is_in(_FAILED)
+    shipments = frames.fulfillments.lazy().filter(ok)
+    # only customers with a purchase received recently enough for a step to be due can have
+    # one; their whole history then decides which purchase was their first
+    longest = max(step.days for series in e.series for step in series.steps)
+    since = at - (longest + e.max_late_days) * DAY_US
+    recent = shipments.filter(
+        (pl.col("created_at") >= since)
+        | ((pl.col("delivered_at") >= since) & (pl.col("delivered_at") <= at))
+    ).select("order_id")
+    owners = (
+        paid.lazy().filter(pl.col("net") > 0).select(pl.col("id").alias("order_id"), "customer_id")
+    )
+    customers = (
+        matching.join(recent, on="order_id", how="semi")
+        .join(owners, on="order_id")
+        .select("customer_id")
+        .unique()
+    )
+    theirs = owners.join(customers, on="customer_id", how="semi")
     received = (
-        frames.fulfillments.lazy()
-        .filter((pl.col("created_at") <= at) & ~pl.col("status").str.to_lowercase().is_in(_FAILED))
+        shipments.join(theirs, on="order_id", how="semi")
         .group_by("order_id")
         .agg(
             pl.col("created_at").max().alias("shipped"),
@@ -82,25 +110,14 @@ def education_candidates(
         )
         .select("order_id", "anchor", "after_delivery")
     )
-    bought = (
-        frames.lines.lazy()
-        .filter(pl.col("product_id").is_not_null())
-        .group_by("order_id", "product_id")
-        .agg(
-            (pl.col("quantity") - pl.col("refunded_quantity")).sum().alias("kept"),
-            pl.col("product_type").drop_nulls().first().fill_null(""),
-        )
+    matched = (
+        matching.join(theirs, on="order_id")
+        .group_by("customer_id", "order_id", "product_id", "series")
+        .agg((pl.col("quantity") - pl.col("refunded_quantity")).sum().alias("kept"))
         .filter(pl.col("kept") > 0)
-        .join(
-            paid.lazy()
-            .filter(pl.col("net") > 0)
-            .select(pl.col("id").alias("order_id"), "customer_id"),
-            on="order_id",
-        )
         .join(received, on="order_id")
         .collect(engine="in-memory")
     )
-    matched = _matching(bought, ctx, policy)
     if matched.height == 0:
         return none
     first = (
@@ -148,29 +165,26 @@ def education_candidates(
     return Candidates(due, build)
 
 
-def _matching(bought: pl.DataFrame, ctx: ShopContext, policy: Policy) -> pl.DataFrame:
-    """``bought`` with ``series``: one row per line and series its product belongs to."""
+def _series_of(lines: pl.LazyFrame, ctx: ShopContext, policy: Policy) -> pl.DataFrame:
+    """product_id, product_type (the line's, "" for none), series: each product (with the
+    type its lines carry) and the series its type, else the catalogue's, or its tags name."""
     series = [
-        (
-            s.name,
-            {t.casefold() for t in s.product_types},
-            {t.casefold() for t in s.tags},
-        )
+        (s.name, {t.casefold() for t in s.product_types}, {t.casefold() for t in s.tags})
         for s in policy.education.series
     ]
+    kinds = lines.select("product_id", "product_type").unique().collect(engine="in-memory")
     pairs: list[tuple[str, str, str]] = []
-    for pid, ptype in bought.select("product_id", "product_type").unique().iter_rows():
+    for pid, ptype in kinds.iter_rows():
         kind = (ptype or ctx.product_types.get(pid) or "").casefold()
         tags = {t.casefold() for t in ctx.product_tags.get(pid, ())}
         for name, types, wanted in series:
             if (kind and kind in types) or tags & wanted:
                 pairs.append((pid, ptype, name))
-    table = pl.DataFrame(
+    return pl.DataFrame(
         pairs,
         schema={"product_id": pl.String, "product_type": pl.String, "series": pl.String},
         orient="row",
     )
-    return bought.join(table, on=["product_id", "product_type"])
 
 
 def _builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:

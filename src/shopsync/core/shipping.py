@@ -80,9 +80,14 @@ def shipping_candidates(frames: Frames, policy: Policy) -> Candidates:
         return Candidates(pl.DataFrame(schema=_SCHEMA), build)
     at = frames.as_of
     late = s.max_late_hours * HOUR_US
-    orders = frames.orders.filter(
-        pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at)
-    ).select(pl.col("id").alias("order_id"), "customer_id")
+    orders = (
+        frames.orders.lazy()
+        .select(pl.col("id").alias("order_id"), "customer_id", "cancelled_at")
+        .join(frames.shipments.lazy().select("order_id"), on="order_id", how="semi")
+        .filter(pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
+        .select("order_id", "customer_id")
+        .collect(engine="in-memory")
+    )
     ships = (
         frames.shipments.filter(
             (pl.col("created_at") <= at)
