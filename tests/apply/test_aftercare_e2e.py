@@ -95,7 +95,11 @@ def _ship(shop: EmulatedShop) -> dict[str, str]:
         tracking_numbers=["1Z999AA10123456784"],
         tracking_urls=["https://www.ups.com/track?tracknum=1Z999AA10123456784"],
     )
-    state.fulfill_order(royal, tracking_company="Royal Mail", tracking_numbers=["AB123456789GB"])
+    # Shopify builds the URL itself only for a company spelled as in its supported list
+    # (shopify.dev FulfillmentTrackingInput.company): an app passing "RoyalMail" gets none, and
+    # the Shipment Tracking extension keeps no link for its predefined carriers either
+    company = "RoyalMail" if shop.platform == "shopify" else "royal-mail"
+    state.fulfill_order(royal, tracking_company=company, tracking_numbers=["AB123456789GB"])
     state.fulfill_order(espresso, tracking_company="Acme Freight", tracking_numbers=["77"])
     return {"ups": ups, "royal": royal, "espresso": espresso}
 
