@@ -102,3 +102,15 @@ def test_each_step_its_own_template_then_the_series_fallback(context: DeliveryCo
     assert care["list_unsubscribe"] is not None  # marketing
     own = sink().render(lesson("descale_guide"), context)  # no such template: education.*
     assert "A few tips about your purchase:" in own["text"]
+
+
+def test_the_outbox_loads_both_actions_back_from_their_stored_path() -> None:
+    from shopsync.core.aftercare_actions import EducationCrossSell
+    from shopsync.outbox._queue import load_action, model_path
+
+    pairs = lesson("education_pairs_well_with").model_dump()
+    cross = EducationCrossSell(**{**pairs, "recommendations": ("cup",)})
+    for action in (notice(("https://x.example/1",)), lesson("education_care"), cross):
+        path = model_path(action)
+        assert path.startswith("shopsync.core.aftercare_actions:")
+        assert load_action(path, action.model_dump(mode="json")) == action
