@@ -1,5 +1,5 @@
-"""What both Shopify shapes share in mapping: status tables, ids, and the mapping context
-(:class:`shopsync.adapter_kit.MappingContext` with Shopify's ids and ``MoneyBag`` amounts).
+"""What both Shopify shapes share in mapping: status tables, ids, and the record reader
+(:class:`shopsync.adapter_kit.RecordReader` with Shopify's ids and ``MoneyBag`` amounts).
 The rules are in :mod:`shopsync_shopify.mapping`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from shopsync.adapter_kit import MappingContext
+from shopsync.adapter_kit import RecordReader
 from shopsync.models import (
     Address,
     ConsentState,
@@ -65,8 +65,8 @@ def parse_gid(value: Any) -> str:
     return text
 
 
-class _Ctx(MappingContext):
-    """The toolkit's mapping context with Shopify's ids (``gid://`` or plain) and
+class _Ctx(RecordReader):
+    """The toolkit's record reader with Shopify's ids (``gid://`` or plain) and
     ``MoneyBag`` amounts."""
 
     parse_id = staticmethod(parse_gid)

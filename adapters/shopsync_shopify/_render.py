@@ -274,6 +274,11 @@ def _refund_gql(refund: Refund, currency: str, lines: Mapping[str, Any]) -> dict
 
 
 def _fulfillment_gql(f: Fulfillment, lines: Mapping[str, Any]) -> dict[str, Any]:
+    # trackingInfo: [FulfillmentTrackingInfo!]! of {company, number, url}, one per number
+    # (shopify.dev/docs/api/admin-graphql/latest/objects/FulfillmentTrackingInfo). Shopify
+    # fills url itself only for a company named exactly as in its supported list
+    # (FulfillmentTrackingInput.company); the state's URLs stand for that, and a fulfilment
+    # created without one (another carrier, an app passing none) renders url null.
     numbers, urls = list(f.tracking_numbers), list(f.tracking_urls)
     count = max(len(numbers), len(urls), 1 if f.tracking_company else 0)
     tracking = [

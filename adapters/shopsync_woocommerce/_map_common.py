@@ -1,5 +1,5 @@
 """The WooCommerce mapper's readers: the toolkit's mapping context with WooCommerce's ids
-(:class:`shopsync.adapter_kit.MappingContext`), dates with their ``*_gmt`` twins, meta_data,
+(:class:`shopsync.adapter_kit.RecordReader`), dates with their ``*_gmt`` twins, meta_data,
 addresses. The rules are in :mod:`shopsync_woocommerce.mapping`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from shopsync.adapter_kit import MappingContext, parse_timestamp, refusals
+from shopsync.adapter_kit import RecordReader, parse_timestamp, refusals
 
 T = TypeVar("T")
 
@@ -54,8 +54,8 @@ def _woo_id(value: Any) -> str:
     return str(_woo_number(value))
 
 
-class _Ctx(MappingContext):
-    """The toolkit's mapping context with WooCommerce's ids and amounts."""
+class _Ctx(RecordReader):
+    """The toolkit's record reader with WooCommerce's ids and amounts."""
 
     parse_id = staticmethod(_woo_id)
 

@@ -173,6 +173,24 @@ def _row(key: str, info: FieldInfo, description: str) -> str:
     return f"| `{key}` | {_cell(kind)} | {default} | {_cell(description)} | {_cell(source)} |"
 
 
+def _table_rows(
+    key: str,
+    info: FieldInfo,
+    rows: list[str],
+    tables: list[tuple[str, FieldInfo, type[BaseModel]]],
+) -> None:
+    """The rows of an array of tables' fields (and of the arrays of tables inside it)."""
+    annotation = info.annotation
+    item = get_args(annotation)[0] if get_origin(annotation) is tuple else None
+    if not (isinstance(item, type) and issubclass(item, BaseModel)):
+        return
+    tables.append((key, info, item))
+    for sub_name, sub_info in item.model_fields.items():
+        sub_doc = sub_info.description or _attribute_docs(item).get(sub_name, "")
+        rows.append(_row(f"{key}[].{sub_name}", sub_info, sub_doc))
+        _table_rows(f"{key}[].{sub_name}", sub_info, rows, tables)
+
+
 def _policy_section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
     heading = f"## `[{prefix}]`" if prefix else "## Top level"
     doc = inspect.cleandoc(model.__doc__ or "").strip()
@@ -189,18 +207,13 @@ def _policy_section(model: type[BaseModel], prefix: str, out: list[str]) -> None
             nested.append((key, annotation))
             continue
         rows.append(_row(key, info, info.description or ""))
-        item = get_args(annotation)[0] if get_origin(annotation) is tuple else None
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            tables.append((key, info, item))
-            for sub_name, sub_info in item.model_fields.items():
-                sub_doc = sub_info.description or _attribute_docs(item).get(sub_name, "")
-                rows.append(_row(f"{key}[].{sub_name}", sub_info, sub_doc))
+        _table_rows(key, info, rows, tables)
     if rows:
         out += ["| key | type | default | meaning | source |", "|---|---|---|---|---|", *rows, ""]
     for key, info, item in tables:
         if info.default:
             names = list(item.model_fields)
-            out += [f"Default `[[{key}]]`:", ""]
+            out += [f"Default `[[{key.replace('[]', '')}]]`:", ""]
             out += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
             for entry in info.default:
                 out.append("| " + " | ".join(str(getattr(entry, n)) for n in names) + " |")

@@ -92,9 +92,17 @@ HORIZON = dt.timedelta(days=14)
 SIMULATED_DAYS = 7 * (WEEKS - 1) + HORIZON.days + 1
 """The weekly rounds, then on until the last plan's horizon has passed (and a day, for
 an order after it), so every plan date is measured."""
-DEMO_POLICY = Policy.model_validate({"holdout": {"share": "0.5"}})
+DEMO_POLICY = Policy.model_validate(
+    {
+        "holdout": {"share": "0.5"},
+        "shipping": {"platform_sends": {"shopify": False, "woocommerce": False}},
+        "education": {"series": [{"name": "coffee", "product_types": ["Coffee"]}]},
+    }
+)
 """The default policy, with half the candidates held out (default: a tenth) so that four
-weekly plans measure a lift with an interval narrow enough to say something."""
+weekly plans measure a lift with an interval narrow enough to say something; the demo shops
+have turned their platforms' own shipping confirmations off (so shopsync sends the shipping
+notice) and teach coffee buyers with the default education series."""
 
 
 @dataclass

@@ -13,10 +13,11 @@ import datetime as dt
 import polars as pl
 
 from shopsync._instants import to_micros
-from shopsync.core._data import Frames, to_us
+from shopsync.core._data import SHIPMENT_SCHEMA, Frames, to_us
 from shopsync.core.features import compute_features, shop_currency
 from shopsync.store import Store
 from shopsync.store.read import feature_tables, read_shop
+from shopsync.store.shipments import shipments
 
 __all__ = ["customer_features", "load", "read_inputs"]
 
@@ -32,11 +33,13 @@ def load(
     window_days: int = 30,
     products: pl.DataFrame | None = None,
     advocates: bool = True,
+    shipments_since: dt.datetime | None = None,
 ) -> Frames:
     """Read the shop (or one customer of it) as of ``as_of``, in one read.
 
     ``products`` skips reading the catalogue (pass one already read); ``advocates=False``
-    skips the referral rewards, which only the lifecycle stages use.
+    skips the referral rewards, which only the lifecycle stages use; ``shipments_since``
+    reads the tracking of the shipments made since then (:attr:`Frames.shipments`).
     """
     at = to_us(as_of)
     shop_id = int(store.shop_id(platform, shop, create=False))
@@ -54,6 +57,14 @@ def load(
         currency = read.currency
     catalogue = read.products if products is None else products
     assert catalogue is not None  # read_shop reads it when none was passed
+    recent = pl.DataFrame(schema=SHIPMENT_SCHEMA)
+    if shipments_since is not None:
+        since = to_us(shipments_since)
+        made = read.fulfillments.filter(
+            (pl.col("created_at") > since) & (pl.col("created_at") <= at)
+        )["order_id"]
+        mine = set(read.orders["id"].to_list()) & set(made.to_list())
+        recent = pl.DataFrame(shipments(store, shop_id, mine), schema=SHIPMENT_SCHEMA, orient="row")
     return Frames(
         platform=platform,
         shop=shop,
@@ -72,6 +83,7 @@ def load(
         suppressed=read.suppressed,
         future_orders=read.future_orders,
         requests_delivered=read.requests_delivered,
+        shipments=recent,
     )
 
 

@@ -27,6 +27,7 @@ from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
 from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
+from shopsync.core.shipping import lookback_hours, runs_for
 from shopsync.core.shop_stats import ShopStats, day_start, shop_stats
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
@@ -119,6 +120,11 @@ def _plan_shop(
         window_days=policy.frequency_cap.window_days,
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
         advocates=False,
+        shipments_since=(
+            as_of - dt.timedelta(hours=lookback_hours(policy.shipping))
+            if runs_for(policy, platform)
+            else None
+        ),
     )
     whole = frames if customer_id is None else None
     stats = _shop_stats(store, policy, platform, shop, to_us(as_of), whole)

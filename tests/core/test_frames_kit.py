@@ -10,7 +10,7 @@ from dataclasses import fields
 
 import polars as pl
 
-from shopsync.core._data import Frames
+from shopsync.core._data import SHIPMENT_SCHEMA, Frames
 from shopsync.frames import load
 from shopsync.store import Store
 from tests.core.frames_kit import DAY, SCHEMAS, T0, Shop
@@ -70,5 +70,12 @@ def test_the_kit_gives_the_frames_a_real_store_gives(store: Store) -> None:
     assert read.requests_delivered == built.requests_delivered == {}
     # every field of Frames is covered by the kit's tables or checked just above
     covered = {*SCHEMAS, "platform", "shop", "as_of", "currency", "future_orders"}
-    assert {f.name for f in fields(Frames)} == covered | {"requests_delivered"}
+    assert {f.name for f in fields(Frames)} == covered | {"requests_delivered", "shipments"}
+    # shipments with their tracking: read only when the shipping program asks
+    assert read.shipments.height == built.shipments.height == 0
+    recent = load(store, "shopify", "acme", AT, shipments_since=AT - 400 * DAY).shipments
+    assert dict(recent.schema) == SHIPMENT_SCHEMA
+    shipped = {(o[0], o[1]) for o in built.fulfillments.rows() if o[1] <= built.as_of}
+    mine = set(built.orders["id"].to_list())
+    assert {(r[0], r[2]) for r in recent.rows()} == {s for s in shipped if s[0] in mine}
     assert (read.platform, read.shop, read.as_of) == (built.platform, built.shop, built.as_of)

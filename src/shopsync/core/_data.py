@@ -21,9 +21,24 @@ import polars as pl
 from shopsync._instants import to_micros
 from shopsync.core.features import DAY_US, PURCHASE_COLUMNS, counts_as_purchase
 
-__all__ = ["DAY_US", "Frames", "consent_at", "paid_orders", "to_us"]
+__all__ = ["DAY_US", "SHIPMENT_SCHEMA", "Frames", "consent_at", "paid_orders", "to_us"]
 
 I64, TEXT = pl.Int64(), pl.String()
+SHIPMENT_SCHEMA: dict[str, pl.DataType] = {
+    "order_id": TEXT,
+    "id": TEXT,
+    "created_at": I64,
+    "status": TEXT,
+    "delivered_at": I64,
+    "tracking_company": TEXT,
+    "tracking_numbers": pl.List(TEXT),
+    "tracking_urls": pl.List(TEXT),
+}
+"""The recent shipments with their tracking (:attr:`Frames.shipments`)."""
+
+
+def _no_shipments() -> pl.DataFrame:
+    return pl.DataFrame(schema=SHIPMENT_SCHEMA)
 
 
 def to_us(value: dt.datetime) -> int:
@@ -60,6 +75,10 @@ class Frames:
     future_orders: int
     requests_delivered: dict[str, int] = field(default_factory=dict)
     """Review request key -> when the outbox delivered it (micros): reminders wait on it."""
+    shipments: pl.DataFrame = field(default_factory=_no_shipments)
+    """Recent shipments with their tracking (:data:`SHIPMENT_SCHEMA`), read only when the
+    shipping program asks (``shopsync.frames.load(shipments_since=...)``): tracking has no
+    history in the store, so its current value is used."""
 
     def feature_inputs(self) -> dict[str, pl.DataFrame]:
         """The frames :func:`shopsync.core.features.compute_features` takes."""

@@ -41,9 +41,11 @@ from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.actions import Action
+from shopsync.core.education import education_candidates
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import ranked
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
+from shopsync.core.shipping import shipping_candidates
 from shopsync.core.shop_stats import ShopStats, purchases, shop_stats
 from shopsync.core.winback import winback_candidates
 
@@ -198,6 +200,8 @@ def plan_frames(
         winback_candidates(frames, paid, stats, policy),
         replenishment_candidates(frames, paid, stats, policy, bought),
         warranty_candidates(frames, paid, stats, policy, bought),
+        shipping_candidates(frames, policy),
+        education_candidates(frames, paid, stats, policy),
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))

@@ -56,6 +56,12 @@ from shopsync.core.policy_programs import (
     WarrantySettings,
     WinbackSettings,
 )
+from shopsync.core.policy_shipping import (
+    EducationSeries,
+    EducationSettings,
+    EducationStep,
+    ShippingSettings,
+)
 from shopsync.errors import ConfigurationError
 
 if sys.version_info >= (3, 11):
@@ -68,6 +74,9 @@ __all__ = [
     "CategoryBonusSettings",
     "ConsentSettings",
     "EarnSettings",
+    "EducationSeries",
+    "EducationSettings",
+    "EducationStep",
     "ExpirySettings",
     "FrequencyCapSettings",
     "HoldoutSettings",
@@ -85,6 +94,7 @@ __all__ = [
     "ReferralSettings",
     "ReplenishmentSettings",
     "ReviewSettings",
+    "ShippingSettings",
     "Tier",
     "TierSettings",
     "WarrantySettings",
@@ -119,6 +129,8 @@ class Policy(_Section):
     warranty: WarrantySettings = WarrantySettings()
     recommendations: RecommendationSettings = RecommendationSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    shipping: ShippingSettings = ShippingSettings()
+    education: EducationSettings = EducationSettings()
     holdout: HoldoutSettings = HoldoutSettings()
     quiet: QuietSettings = QuietSettings()
     messaging: MessagingSettings = MessagingSettings()

@@ -11,7 +11,8 @@
     )
 
 Each message is multipart (plain text + HTML) and rendered from
-``email/<kind>.txt`` / ``email/<kind>.html``, falling back to ``email/default.*``; a
+``email/<kind>.txt`` / ``email/<kind>.html`` (first ``email/<facts["template"]>.*`` when the
+action names one, as an education step does), falling back to ``email/default.*``; a
 ``templates`` directory of your own is searched first, so any template can be replaced. The
 first line of the text template (before ``---8<---``) is the subject. Templates see
 ``brand``, ``t`` (phrases of the brand's locale: en, de, fr), ``customer_name``, ``reason``,
@@ -79,6 +80,18 @@ PHRASES: dict[str, dict[str, str]] = {
         "visit_shop": "Visit the shop",
         "why": "Why you get this email:",
         "unsubscribe": "Unsubscribe from marketing emails",
+        "shipped_subject": "Your order from %(shop)s is on its way",
+        "shipped_intro": "Thank you for your order! It has shipped.",
+        "shipped_carrier": "Carrier",
+        "shipped_number": "Tracking number",
+        "shipped_track": "Track your parcel",
+        "shipped_no_link": "The carrier gave us no tracking link for this parcel, so we "
+        "cannot include one.",
+        "education_subject": "Getting the most out of your purchase",
+        "education_intro": "A few tips about your purchase:",
+        "education_how_to_use": "A few tips to get started with your purchase:",
+        "education_care": "How to look after your purchase so that it lasts:",
+        "education_pairs": "What goes well with your purchase:",
         "reward_subject": "Your reward code from %(shop)s",
         "reward_intro": "You redeemed %(points)s points. Here is your code:",
         "tier_subject": "Welcome to %(tier)s",
@@ -103,6 +116,18 @@ PHRASES: dict[str, dict[str, str]] = {
         "visit_shop": "Zum Shop",
         "why": "Warum Sie diese E-Mail erhalten:",
         "unsubscribe": "Von Marketing-E-Mails abmelden",
+        "shipped_subject": "Ihre Bestellung bei %(shop)s ist unterwegs",
+        "shipped_intro": "Vielen Dank für Ihre Bestellung! Sie wurde verschickt.",
+        "shipped_carrier": "Versanddienstleister",
+        "shipped_number": "Sendungsnummer",
+        "shipped_track": "Sendung verfolgen",
+        "shipped_no_link": "Der Versanddienstleister hat uns für dieses Paket keinen Link zur "
+        "Sendungsverfolgung gegeben.",
+        "education_subject": "So haben Sie mehr von Ihrem Kauf",
+        "education_intro": "Ein paar Tipps zu Ihrem Kauf:",
+        "education_how_to_use": "Ein paar Tipps für den Start mit Ihrem Kauf:",
+        "education_care": "So pflegen Sie Ihren Kauf, damit er lange hält:",
+        "education_pairs": "Was gut zu Ihrem Kauf passt:",
         "reward_subject": "Ihr Prämien-Code von %(shop)s",
         "reward_intro": "Sie haben %(points)s Punkte eingelöst. Hier ist Ihr Code:",
         "tier_subject": "Willkommen im Status %(tier)s",
@@ -127,6 +152,17 @@ PHRASES: dict[str, dict[str, str]] = {
         "visit_shop": "Visiter la boutique",
         "why": "Pourquoi vous recevez cet e-mail :",
         "unsubscribe": "Se désabonner des e-mails marketing",
+        "shipped_subject": "Votre commande chez %(shop)s est en route",
+        "shipped_intro": "Merci pour votre commande ! Elle a été expédiée.",
+        "shipped_carrier": "Transporteur",
+        "shipped_number": "Numéro de suivi",
+        "shipped_track": "Suivre votre colis",
+        "shipped_no_link": "Le transporteur ne nous a donné aucun lien de suivi pour ce colis.",
+        "education_subject": "Tirez le meilleur de votre achat",
+        "education_intro": "Quelques conseils sur votre achat :",
+        "education_how_to_use": "Quelques conseils pour bien démarrer avec votre achat :",
+        "education_care": "Comment entretenir votre achat pour qu'il dure :",
+        "education_pairs": "Ce qui va bien avec votre achat :",
         "reward_subject": "Votre code de récompense de %(shop)s",
         "reward_intro": "Vous avez utilisé %(points)s points. Voici votre code :",
         "tier_subject": "Bienvenue au niveau %(tier)s",
@@ -377,8 +413,14 @@ class Email:
             )
         return out
 
-    def _template(self, kind: str, extension: str) -> jinja2.Template:
-        return self.env.select_template([f"email/{kind}.{extension}", f"email/default.{extension}"])
+    def _template(self, action: Action, extension: str) -> jinja2.Template:
+        """``email/<facts.template>`` when the action names one (an education step), then
+        ``email/<kind>``, then ``email/default``."""
+        names = [f"email/{action.kind}.{extension}", f"email/default.{extension}"]
+        own = action.facts.get("template")
+        if isinstance(own, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", own):
+            names.insert(0, f"email/{own}.{extension}")
+        return self.env.select_template(names)
 
     def build(self, action: Action, context: DeliveryContext) -> EmailMessage:
         """The message for an action (raises :class:`Cancelled` without a recipient and a
@@ -388,11 +430,11 @@ class Email:
             raise Cancelled("the customer has no email address")
         values = self._context(action, context)
         try:
-            text = self._template(action.kind, "txt").render(values)
+            text = self._template(action, "txt").render(values)
             subject, _, body = text.partition("---8<---")
             subject = " ".join(subject.split())[:250]
             values["subject"] = subject
-            html = self._template(action.kind, "html").render(values)
+            html = self._template(action, "html").render(values)
         except jinja2.TemplateError as exc:
             where = getattr(exc, "name", None) or getattr(exc, "filename", None) or ""
             raise DeliveryError(
