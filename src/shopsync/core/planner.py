@@ -45,6 +45,7 @@ from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import ranked
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
+from shopsync.core.surveys import survey_candidates
 from shopsync.core.winback import winback_candidates
 
 __all__ = ["Held", "HeldRows", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
@@ -198,6 +199,7 @@ def plan_frames(
         winback_candidates(frames, paid, ctx, policy),
         replenishment_candidates(frames, paid, ctx, policy, bought),
         warranty_candidates(frames, paid, ctx, policy, bought),
+        survey_candidates(frames, policy),
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))

@@ -56,6 +56,7 @@ from shopsync.core.policy_programs import (
     WarrantySettings,
     WinbackSettings,
 )
+from shopsync.core.policy_surveys import SurveySettings
 from shopsync.errors import ConfigurationError
 
 if sys.version_info >= (3, 11):
@@ -85,6 +86,7 @@ __all__ = [
     "ReferralSettings",
     "ReplenishmentSettings",
     "ReviewSettings",
+    "SurveySettings",
     "Tier",
     "TierSettings",
     "WarrantySettings",
@@ -119,6 +121,7 @@ class Policy(_Section):
     warranty: WarrantySettings = WarrantySettings()
     recommendations: RecommendationSettings = RecommendationSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    surveys: SurveySettings = SurveySettings()
     holdout: HoldoutSettings = HoldoutSettings()
     quiet: QuietSettings = QuietSettings()
     messaging: MessagingSettings = MessagingSettings()
