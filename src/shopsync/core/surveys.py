@@ -200,9 +200,8 @@ def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Actio
             customer_id=row["customer_id"],
             due_at=from_micros(row["due"]),
             reason=(
-                f"order {order_id} was received {delay} days ago (after {when}): ask how "
-                f"satisfied the customer is ({s.scale.upper()}), at most once in {s.period_days} "
-                f"days"
+                f"{delay} days after the {when} of order {order_id}: ask how satisfied the "
+                f"customer is ({s.scale.upper()}), at most once in {s.period_days} days"
             ),
             facts={"order_id": order_id, "after": when, "delay_days": delay, "scale": s.scale},
             idempotency_key=row["key"],
