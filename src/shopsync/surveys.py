@@ -42,12 +42,14 @@ import datetime as dt
 import html
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
+import polars as pl
 from pydantic import SecretStr
 
 from shopsync.core.actions import Action, ReviewRequest
+from shopsync.core.survey_stats import Z95, SurveyScore, survey_scores
 from shopsync.core.surveys import SCALES, SurveyDetractor, SurveyReferral, band
 from shopsync.errors import SignatureError
 from shopsync.models import Order
@@ -56,7 +58,7 @@ from shopsync.outbox._queue import _row
 from shopsync.outbox._unsubscribe import link_page
 from shopsync.sinks._base import Sink
 from shopsync.store import times
-from shopsync.store.survey_rows import Answer, add_comment, record_answer
+from shopsync.store.survey_rows import Answer, add_comment, record_answer, survey_answer_rows
 
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
@@ -66,6 +68,7 @@ __all__ = [
     "SurveyLinks",
     "answer",
     "comment",
+    "scores",
     "survey_app",
     "survey_token",
     "survey_url",
@@ -278,6 +281,35 @@ def comment(
         return _rows_for(shop_id, [alert], support, at)
 
     return add_comment(store, platform, shop, survey["survey_key"], text, followups, moment)
+
+
+def scores(
+    store: Store,
+    platform: str,
+    shop: str,
+    scale: str = "nps",
+    *,
+    by: Literal["month", "quarter", "cohort"] = "month",
+    z: float = Z95,
+) -> list[SurveyScore]:
+    """The shop's NPS (or CSAT) per month, quarter or first-order cohort, with its interval
+    (:mod:`shopsync.core.survey_stats`)."""
+    rows = survey_answer_rows(store, platform, shop)
+    frame = pl.DataFrame(
+        {
+            "answered_at": [times.to_micros(a.answered_at) for a in rows],
+            "scale": [a.scale for a in rows],
+            "score": [a.score for a in rows],
+            "cohort": [a.cohort for a in rows],
+        },
+        schema={
+            "answered_at": pl.Int64,
+            "scale": pl.String,
+            "score": pl.Int64,
+            "cohort": pl.String,
+        },
+    )
+    return survey_scores(frame, scale, by=by, z=z)
 
 
 # -- the app -----------------------------------------------------------------------------------

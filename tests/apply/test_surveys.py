@@ -335,3 +335,16 @@ def test_a_short_secret_is_refused() -> None:
 
     with pytest.raises(ConfigurationError):
         survey_app(None, "short")  # type: ignore[arg-type]
+
+
+def test_scores_read_the_answers_of_the_store(store: Store, sinks: Sinks) -> None:
+    from shopsync.surveys import scores
+
+    app = make(store, sinks)
+    click(app, 10)
+    click(app, 3, survey("c2", "o2"))
+    [month] = scores(store, "shopify", "acme")
+    assert (month.group, month.n, month.value) == ("2024-03", 2, 0.0)
+    cohorts = scores(store, "shopify", "acme", by="cohort")
+    assert [(c.group, c.value) for c in cohorts] == [("2024-03", 100.0), ("2024-04", -100.0)]
+    assert scores(store, "shopify", "acme", "csat") == []
