@@ -291,10 +291,13 @@ def scores(
     *,
     by: Literal["month", "quarter", "cohort"] = "month",
     z: float = Z95,
+    until: dt.datetime | None = None,
 ) -> list[SurveyScore]:
     """The shop's NPS (or CSAT) per month, quarter or first-order cohort, with its interval
-    (:mod:`shopsync.core.survey_stats`)."""
+    (:mod:`shopsync.core.survey_stats`); ``until``: answers given by then only."""
     rows = survey_answer_rows(store, platform, shop)
+    if until is not None:
+        rows = [a for a in rows if a.answered_at <= until]
     frame = pl.DataFrame(
         {
             "answered_at": [times.to_micros(a.answered_at) for a in rows],
