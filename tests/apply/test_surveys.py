@@ -348,3 +348,61 @@ def test_scores_read_the_answers_of_the_store(store: Store, sinks: Sinks) -> Non
     cohorts = scores(store, "shopify", "acme", by="cohort")
     assert [(c.group, c.value) for c in cohorts] == [("2024-03", 100.0), ("2024-04", -100.0)]
     assert scores(store, "shopify", "acme", "csat") == []
+
+
+class Exploding(Recorder):
+    """A support sink that fails while the follow-up rows are being written."""
+
+    def accepts(self, action: Any) -> bool:
+        raise RuntimeError("the process died here")
+
+
+def test_the_answer_and_its_follow_up_are_written_together_or_not_at_all(
+    store: Store, sinks: Sinks
+) -> None:
+    from shopsync.surveys import answer
+
+    verified = verify_survey_token(SECRET, survey_token(SECRET, survey()))
+    with pytest.raises(RuntimeError):
+        answer(store, verified, 1, support=[Exploding("support")], now=NOW)
+    assert survey_answer_rows(store, "shopify", "acme") == [] and outbox(store) == []
+    # the customer clicks again: recorded, with its alert, once
+    assert click(make(store, sinks), 1)[0] == "200"
+    assert outbox(store) == [("survey_detractor:acme:o1", "support", "pending")]
+
+
+def test_two_clicks_at_once_record_one_answer_and_one_alert(store_url: str, sinks: Sinks) -> None:
+    """Two processes' worth of clicks (threads with their own Store) on SQLite and PostgreSQL:
+    the shop lock and the unique key leave one answer and one alert."""
+    import threading
+
+    from shopsync.surveys import answer
+
+    setup = Store(store_url)
+    setup.upsert(Shop().customer("c1").order("o1", "c1", T0, LINES).models())
+    setup.close()
+    verified = verify_survey_token(SECRET, survey_token(SECRET, survey()))
+    outcomes: list[str] = []
+    start = threading.Barrier(3)
+
+    def one(score: int) -> None:
+        mine = Store(store_url)
+        try:
+            start.wait()
+            outcomes.append(answer(mine, verified, score, support=[sinks.support], now=NOW)[0])
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in (0, 1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["answered", "answered", "recorded"]
+    check = Store(store_url)
+    [kept] = survey_answer_rows(check, "shopify", "acme")
+    assert [(e.idempotency_key, e.sink) for e in list_outbox(check)] == [
+        ("survey_detractor:acme:o1", "support")
+    ]
+    assert kept.score in (0, 1, 2)
+    check.close()
