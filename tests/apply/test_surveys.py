@@ -406,3 +406,24 @@ def test_two_clicks_at_once_record_one_answer_and_one_alert(store_url: str, sink
     ]
     assert kept.score in (0, 1, 2)
     check.close()
+
+
+def test_a_survey_email_without_its_links_is_parked_not_sent(store: Store) -> None:
+    from shopsync.sinks import Brand, Email
+    from tests.apply.helpers import smtp_server
+
+    with smtp_server() as server:
+        email = Email(
+            "127.0.0.1",
+            server.port,
+            sender="shop@acme.example",
+            brand=Brand(name="Acme", address="1 Main St"),
+            security="none",
+            unsubscribe_url="https://acme.example/unsubscribe",
+            unsubscribe_secret=SECRET,
+        )
+        report = apply([survey()], store, [email], now=NOW)
+        assert report.parked == 1 and server.messages == []
+        [entry] = list_outbox(store)
+        assert entry.status == "parked" and "survey_question" in (entry.reason or "")
+        email.close()
