@@ -29,7 +29,11 @@ class SurveySettings(_Section):
         NPS_SRC,
     )
     days_after_delivery: int = _f(
-        3, "Days after the order's last shipment was delivered.", WIREDASH, ge=0
+        3,
+        "Days after the order's last shipment was delivered: long enough to have tried it, "
+        "and before the review request (`reviews.days_after_delivery`, 7).",
+        DERIVED,
+        ge=0,
     )
     days_after_fulfillment: int = _f(
         10,
