@@ -27,8 +27,9 @@ Follow-ups, written as outbox rows with the answer (exactly once, crash-safe; th
 
 - a **detractor** (NPS 0-6, CSAT 1-2) becomes a :class:`~shopsync.core.surveys.SurveyDetractor`
   for the ``support`` sinks only (a :class:`~shopsync.sinks.Webhook` to the help desk, with
-  ``kinds={"survey_detractor"}``), never for a sink that reaches the customer; a later
-  comment sends a second alert carrying it;
+  ``kinds={"survey_detractor"}``, or a :class:`~shopsync.sinks.support_email.SupportEmail`
+  to the shop's address), never for a sink that reaches the customer; a later comment sends
+  a second alert carrying it;
 - a **promoter** (NPS 9-10, CSAT 5) is asked for a review of the order (the order's own
   ``review_request`` key, so the review program never asks again; when that request is
   queued already, a referral ask instead) or to refer a friend

@@ -427,3 +427,37 @@ def test_a_survey_email_without_its_links_is_parked_not_sent(store: Store) -> No
         [entry] = list_outbox(store)
         assert entry.status == "parked" and "survey_question" in (entry.reason or "")
         email.close()
+
+
+def test_a_detractor_alert_by_email_goes_to_the_shop_not_the_customer(store: Store) -> None:
+    from shopsync.sinks import Brand
+    from shopsync.sinks.support_email import SupportEmail
+    from tests.apply.helpers import smtp_server
+
+    with smtp_server() as server:
+        support = SupportEmail(
+            "127.0.0.1",
+            server.port,
+            to="help@acme.example",
+            sender="shop@acme.example",
+            brand=Brand(name="Acme"),
+            security="none",
+        )
+        app = survey_app(store, SECRET, support=[support], clock=lambda: NOW)
+        token = survey_token(SECRET, survey())
+        assert call(app, "GET", f"token={token}&score=1")[0] == "200"
+        assert call(app, "POST", f"token={token}", b"comment=%3Cb%3Ebroken%3C%2Fb%3E")[0] == "200"
+        report = apply(None, store, [support], now=NOW)
+        assert report.delivered == 2 and report.parked == 0
+        [first, second] = server.messages
+        assert [m["To"] for m in server.handler.messages] == ["help@acme.example"] * 2
+        assert server.handler.envelopes[0][1] == ["help@acme.example"]
+        text = first.get_body(("plain",)).get_content()
+        assert "answered the NPS survey with 1" in text and "c1@example.com" in text
+        assert "Unhappy customer: 1 on NPS, order o1" in str(first["Subject"])
+        assert "Comment: <b>broken</b>" in second.get_body(("plain",)).get_content()
+        assert "&lt;b&gt;broken" in second.get_body(("html",)).get_content()
+        assert "List-Unsubscribe" not in first
+        # only detractor alerts: a survey or review request is not its kind
+        assert not support.accepts(survey())
+        support.close()
