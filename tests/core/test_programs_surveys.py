@@ -158,3 +158,31 @@ def test_off_by_default() -> None:
 )
 def test_bands(scale: str, score: int, expected: str) -> None:
     assert band(scale, score) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_once_per_period_matches_a_plain_walk(seed: int) -> None:
+    """Random order histories: the surveys kept are what walking each customer's due dates in
+    order gives (keep the first, then each at least a period after the last one kept)."""
+    import random
+
+    rng = random.Random(seed)
+    shop = Shop()
+    dues: dict[str, list[tuple[dt.datetime, str]]] = {}
+    for c in range(4):
+        cid = f"c{c}"
+        shop.customer(cid)
+        for n in range(rng.randint(1, 12)):
+            at = T0 + dt.timedelta(days=rng.randint(0, 700), hours=rng.randint(0, 23))
+            shop.order(f"{cid}-{n}", cid, at)
+            dues.setdefault(cid, []).append((at + DAY + 10 * DAY, f"{cid}-{n}"))
+    expected: set[str] = set()
+    for items in dues.values():
+        last: dt.datetime | None = None
+        for due, oid in sorted(items):
+            if last is None or due - last >= 90 * DAY:
+                expected.add(f"survey_request:acme:{oid}")
+                last = due
+    end = max(d for items in dues.values() for d, _ in items)
+    got = {a.idempotency_key for a in planned(shop, end, max_late_days=1000)}
+    assert got == expected
