@@ -36,7 +36,10 @@ def test_the_panel_shows_nps_per_month_by_as_of(store: Store) -> None:
         ("2024-05", 1, 100.0),
     ]
     assert list(f.surveys) == scores(store, P, S, until=AS_OF)
+    # a, b, c first ordered in February 2024 (the answer after as_of is left out)
+    assert [(c.group, c.n) for c in f.survey_cohorts] == [("2024-02", 3)]
     html = render([f], AS_OF)
+    assert "first order in" in html and "2024-02" in html
     assert (
         'id="shop1-surveys"' in html and "2024-04 · 2" in html and "No survey answers" not in html
     )

@@ -304,7 +304,14 @@ def _surveys(f: ShopFigures, cid: str) -> Panel:
         else "Share of satisfied answers (4 or 5 of 5) each month, with how many answered and "
         "its 95% Wilson interval"
     )
-    return Panel("Customer satisfaction", how + ".", svg, note)
+    table: list[list[str]] = []
+    if f.survey_cohorts:
+        name = "NPS" if nps else "CSAT"
+        table.append(["first order in", "answers", name, "95% interval"])
+        for c in f.survey_cohorts[-12:]:
+            cells = [f"{v:+.0f}" if nps else f"{v:.0f}%" for v in (c.value, c.low, c.high)]
+            table.append([c.group, f"{c.n:,}", cells[0], f"{cells[1]} to {cells[2]}"])
+    return Panel("Customer satisfaction", how + "; below, by cohort.", svg, note, table)
 
 
 def _points(value: float | None) -> str:

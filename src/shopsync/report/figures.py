@@ -180,6 +180,8 @@ class ShopFigures:
     """:func:`shopsync.consent.consent_summary`: who can be e-mailed and why the rest cannot."""
     surveys: tuple[SurveyScore, ...] = ()
     """NPS or CSAT (``policy.surveys.scale``) per month of answers, by ``as_of``."""
+    survey_cohorts: tuple[SurveyScore, ...] = ()
+    """The same per cohort (month of the customer's first order)."""
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -461,4 +463,7 @@ def shop_figures(
         contactable=consent.contactable,
         consent_note=consent_summary(consent),
         surveys=tuple(scores(store, platform, shop, policy.surveys.scale, until=as_of)),
+        survey_cohorts=tuple(
+            scores(store, platform, shop, policy.surveys.scale, by="cohort", until=as_of)
+        ),
     )
