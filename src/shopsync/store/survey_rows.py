@@ -1,5 +1,6 @@
 """NPS / CSAT answers as rows: the SQL behind :mod:`shopsync.surveys` (issue 22).
 
+Imported after the store package (never from it at import time: it imports the package).
 An answer and the outbox rows of its follow-ups (the detractor alert, the promoter's ask)
 are written in one transaction, under the shop's writer lock that an erasure also takes: a
 crash leaves both or neither, a second click finds the answer and plans nothing, and an
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, func, select, update
 
-from shopsync.store import _engine, _rows, outbox_rows
+from shopsync.store import NO_SHOP, _engine, _rows, insert_ignoring_duplicates, outbox_rows
 from shopsync.store.schema import customers, orders, outbox, survey_answers, tombstones
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _cohort(conn: Connection, shop_id: int, customer_id: str) -> str | None:
 def _lock(store: Store, conn: Connection, platform: str, shop: str) -> int | None:
     # Never create the shop: after shop/redact a late click must not bring it back.
     shop_id = store.shop_id(platform, shop, conn, create=False)
-    if shop_id == _NO_SHOP:
+    if shop_id == NO_SHOP:
         return None
     _engine.exclusive(conn, f"shop:{shop_id}")
     return shop_id
@@ -126,8 +127,7 @@ def record_answer(
             "cohort": _cohort(conn, shop_id, answer["customer_id"]),
             "answered_at": at,
         }
-        added = store_insert(conn, values)
-        if not added:
+        if insert_ignoring_duplicates(conn, survey_answers, [values]) != 1:
             return "answered", _find(conn, shop_id, answer["survey_key"])
 
         def queued(key: str) -> bool:
@@ -138,12 +138,6 @@ def record_answer(
 
         outbox_rows.record_rows(conn, list(followups(shop_id, queued)))
         return "recorded", _find(conn, shop_id, answer["survey_key"])
-
-
-def store_insert(conn: Connection, values: dict[str, Any]) -> bool:
-    from shopsync.store import insert_ignoring_duplicates
-
-    return insert_ignoring_duplicates(conn, survey_answers, [values]) == 1
 
 
 def _find(conn: Connection, shop_id: int, survey_key: str) -> Answer | None:
@@ -240,6 +234,3 @@ def redact_answers(conn: Connection, shop_id: int, customer_id: str) -> int:
             .values(customer_id=None, comment=None)
         ).rowcount
     )
-
-
-_NO_SHOP = -1
