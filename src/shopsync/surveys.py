@@ -137,6 +137,7 @@ class SurveyLinks:
     def __init__(self, base_url: str, secret: Secret) -> None:
         self.base_url = base_url
         self._secret = secret if isinstance(secret, SecretStr) else SecretStr(str(secret))
+        signed_token(self._secret, ["check"])  # a short secret fails here, not in every email
 
     def __repr__(self) -> str:
         return f"SurveyLinks({self.base_url!r})"

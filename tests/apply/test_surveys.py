@@ -335,6 +335,8 @@ def test_a_short_secret_is_refused() -> None:
 
     with pytest.raises(ConfigurationError):
         survey_app(None, "short")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        SurveyLinks("https://acme.example/survey", "short")
 
 
 def test_scores_read_the_answers_of_the_store(store: Store, sinks: Sinks) -> None:
