@@ -136,7 +136,7 @@ class SurveyLinks:
 
     def __init__(self, base_url: str, secret: Secret) -> None:
         self.base_url = base_url
-        self._secret = secret if isinstance(secret, SecretStr) else SecretStr(str(secret))
+        self._secret: Secret = secret if not isinstance(secret, str) else SecretStr(secret)
         signed_token(self._secret, ["check"])  # a short secret fails here, not in every email
 
     def __repr__(self) -> str:
