@@ -64,6 +64,13 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
             )
     html = result.report.read_text()
     assert html.count("true lift, points (simulation)") == 2
+    # the NPS survey: planned, delivered to the feed, answered by the simulated customers
+    assert any(p.counts.get("survey_request") for p in result.plans)
+    assert set(result.satisfaction) <= {(s.platform, s.shop) for s in result.shops}
+    for (platform, name), nps in result.satisfaction.items():
+        assert nps.n > 0 and nps.low <= nps.value <= nps.high
+        assert f"NPS survey, {platform} {name}: {nps.value:+.0f}" in text
+    assert result.satisfaction, "no simulated customer answered a survey"
 
 
 def test_a_simulated_shop_in_a_child_reads_a_message_once_and_reports_failures() -> None:

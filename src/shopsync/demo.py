@@ -18,6 +18,7 @@ printed.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -37,6 +38,7 @@ from shopsync.adapter import connect
 from shopsync.core.actions import Action
 from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
+from shopsync.core.survey_stats import SurveyScore, nps_score
 from shopsync.frames import customer_features
 from shopsync.outbox import ApplyResult, apply
 from shopsync.planning import plan
@@ -46,6 +48,8 @@ from shopsync.sinks import Platform
 from shopsync.sinks._base import discount_of
 from shopsync.sinks.files import JsonLines
 from shopsync.store import Store
+from shopsync.store.survey_rows import survey_answer_rows
+from shopsync.surveys import answer
 from shopsync.sync import SyncResult, sync
 from shopsync.testing.behaviour import CDNOW
 from shopsync.testing.process import RemoteShop
@@ -97,12 +101,16 @@ DEMO_POLICY = Policy.model_validate(
         "holdout": {"share": "0.5"},
         "shipping": {"platform_sends": {"shopify": False, "woocommerce": False}},
         "education": {"series": [{"name": "coffee", "product_types": ["Coffee"]}]},
+        "surveys": {"enabled": True},
     }
 )
 """The default policy, with half the candidates held out (default: a tenth) so that four
 weekly plans measure a lift with an interval narrow enough to say something; the demo shops
 have turned their platforms' own shipping confirmations off (so shopsync sends the shipping
-notice) and teach coffee buyers with the default education series."""
+notice), teach coffee buyers with the default education series, and ask the NPS survey."""
+SURVEY_ANSWERS = (0.3, (2, 1, 1, 2, 3, 5, 8, 14, 20, 22, 22))
+"""How the simulated customers answer a survey: the share who answer, and the weights of the
+scores 0-10 (about a third promoters, a fifth detractors: an NPS near +15)."""
 
 
 @dataclass
@@ -139,6 +147,8 @@ class DemoResult:
     """What the simulated customers really did, per (platform, shop)."""
     figures: list[ReportFigures] = field(default_factory=list)
     """The report's figures (the lift per program beside the truth among them)."""
+    satisfaction: dict[tuple[str, str], SurveyScore] = field(default_factory=dict)
+    """NPS of every survey answer of the simulated weeks, per (platform, shop)."""
 
 
 class _Feed(JsonLines):
@@ -196,6 +206,7 @@ def run_demo(
             "the candidates held out) ..."
         )
         actions: dict[str, Action] = {}
+        rng = random.Random(SEED)
         coded: set[str] = set()
         told: set[str] = set()
         for week in range(WEEKS):
@@ -210,6 +221,7 @@ def run_demo(
             _deliver(
                 sims, applied, actions, coded, told, jsonl.name, {s.name for s in platform_sinks}
             )
+            _answer_surveys(store, applied, actions, jsonl.name, at, rng)
             for sim in sims.values():
                 sim.advance(days=7)
             _quiet_sync(shops.values(), store)
@@ -241,6 +253,11 @@ def run_demo(
         truth=truth_of,
     )
     html = write_report(store, output_files(db)[2], as_of=end, figures=computed)
+    satisfaction = {}
+    for platform, shop in store.shops():
+        given = [a.score for a in survey_answer_rows(store, platform, shop) if a.scale == "nps"]
+        if given:
+            satisfaction[(platform, shop)] = nps_score(given, shop)
     store.close()
     assert first is not None  # WEEKS >= 1
     result = DemoResult(
@@ -255,6 +272,7 @@ def run_demo(
         plan_dates=dates,
         truth=truth_of,
         figures=computed,
+        satisfaction=satisfaction,
     )
     _print(console, result, db)
     return result
@@ -309,6 +327,35 @@ def _deliver(
         )
     for platform, messages in out.items():
         sims[platform].receive(messages)
+
+
+def _answer_surveys(
+    store: Store,
+    applied: ApplyResult,
+    actions: Mapping[str, Action],
+    feed: str,
+    at: dt.datetime,
+    rng: random.Random,
+) -> None:
+    """Some customers whose survey the feed took answer it the next day, through the same
+    path as a click on the survey app (:func:`shopsync.surveys.answer`)."""
+    share, weights = SURVEY_ANSWERS
+    for d in applied.deliveries:
+        action = actions.get(d.idempotency_key)
+        if d.sink != feed or d.status != "done" or action is None:
+            continue
+        if action.kind != "survey_request" or rng.random() >= share:
+            continue
+        survey = {
+            "platform": action.platform,
+            "shop": action.shop,
+            "customer_id": action.customer_id,
+            "order_id": str(action.facts["order_id"]),
+            "scale": str(action.facts["scale"]),
+            "survey_key": action.idempotency_key,
+        }
+        score = rng.choices(range(11), weights=weights)[0]
+        answer(store, survey, score, now=at + dt.timedelta(days=1))
 
 
 def _quiet_sync(shops: Iterable[RemoteShop], store: Store) -> None:
@@ -414,6 +461,13 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
     _print_lift(console, result)
     held = ", ".join(f"{why} {n:,}" for why, n in result.plan.held_counts.items())
     console.print(f"held back by the safety rules: {held or 'nothing'}")
+    for (platform, name), nps in result.satisfaction.items():
+        console.print(
+            f"NPS survey, {platform} {name}: {nps.value:+.0f} (95% interval {nps.low:+.0f} to "
+            f"{nps.high:+.0f}), {nps.n:,} answers ({nps.promoters:,} promoters, "
+            f"{nps.detractors:,} detractors; simulated answers)",
+            markup=False,
+        )
     codes = sum(
         1
         for d in result.applied.deliveries

@@ -47,6 +47,7 @@ from shopsync.core.recommend import ranked
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
 from shopsync.core.shipping import shipping_candidates
 from shopsync.core.shop_stats import ShopStats, purchases, shop_stats
+from shopsync.core.surveys import survey_candidates
 from shopsync.core.winback import winback_candidates
 
 __all__ = ["Held", "HeldRows", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
@@ -202,6 +203,7 @@ def plan_frames(
         warranty_candidates(frames, paid, stats, policy, bought),
         shipping_candidates(frames, policy),
         education_candidates(frames, paid, stats, policy),
+        survey_candidates(frames, policy),
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))

@@ -62,6 +62,7 @@ from shopsync.core.policy_shipping import (
     EducationStep,
     ShippingSettings,
 )
+from shopsync.core.policy_surveys import SurveySettings
 from shopsync.errors import ConfigurationError
 
 if sys.version_info >= (3, 11):
@@ -95,6 +96,7 @@ __all__ = [
     "ReplenishmentSettings",
     "ReviewSettings",
     "ShippingSettings",
+    "SurveySettings",
     "Tier",
     "TierSettings",
     "WarrantySettings",
@@ -131,6 +133,7 @@ class Policy(_Section):
     lifecycle: LifecycleSettings = LifecycleSettings()
     shipping: ShippingSettings = ShippingSettings()
     education: EducationSettings = EducationSettings()
+    surveys: SurveySettings = SurveySettings()
     holdout: HoldoutSettings = HoldoutSettings()
     quiet: QuietSettings = QuietSettings()
     messaging: MessagingSettings = MessagingSettings()

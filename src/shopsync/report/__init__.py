@@ -37,7 +37,18 @@ if TYPE_CHECKING:
 
 __all__ = ["money", "program_table", "render", "report_figures", "write_report"]
 
-CHARTS = ("cohorts", "stages", "rfm", "tiers", "liability", "actions", "rates", "values", "lift")
+CHARTS = (
+    "cohorts",
+    "stages",
+    "rfm",
+    "tiers",
+    "liability",
+    "actions",
+    "rates",
+    "values",
+    "lift",
+    "surveys",
+)
 """The chart names; each shop's chart ``k`` has the id ``shop{n}-{k}``."""
 
 
@@ -272,6 +283,37 @@ def _lift(f: ShopFigures, cid: str) -> Panel:
     )
 
 
+def _surveys(f: ShopFigures, cid: str) -> Panel:
+    scores = f.surveys[-12:]
+    nps = not scores or scores[0].scale == "nps"
+    rows = [(f"{s.group} · {s.n:,}", s.value, s.low, s.high) for s in scores]
+    svg = charts.intervals(
+        cid,
+        "NPS by month" if nps else "CSAT by month",
+        rows,
+        low=-100.0 if nps else 0.0,
+        high=100.0,
+        fmt=lambda v: f"{v:+.0f}" if nps else f"{v:.0f}%",
+        reference=0.0 if nps else None,
+    )
+    note = "" if scores else "No survey answers yet (the survey program is off, or unanswered)."
+    how = (
+        "Net Promoter Score (% promoters 9-10 minus % detractors 0-6) of the answers given each "
+        "month, with how many answered and its 95% interval from the multinomial variance"
+        if nps
+        else "Share of satisfied answers (4 or 5 of 5) each month, with how many answered and "
+        "its 95% Wilson interval"
+    )
+    table: list[list[str]] = []
+    if f.survey_cohorts:
+        name = "NPS" if nps else "CSAT"
+        table.append(["first order in", "answers", name, "95% interval"])
+        for c in f.survey_cohorts[-12:]:
+            cells = [f"{v:+.0f}" if nps else f"{v:.0f}%" for v in (c.value, c.low, c.high)]
+            table.append([c.group, f"{c.n:,}", cells[0], f"{cells[1]} to {cells[2]}"])
+    return Panel("Customer satisfaction", how + "; below, by cohort.", svg, note, table)
+
+
 def _points(value: float | None) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:+.1f}"
 
@@ -337,6 +379,7 @@ def _section(f: ShopFigures, n: int) -> Section:
         _rates(f, f"{anchor}-rates"),
         _values(f, f"{anchor}-values"),
         _lift(f, f"{anchor}-lift"),
+        _surveys(f, f"{anchor}-surveys"),
     ]
     return Section(anchor, f, _tiles(f), panels)
 

@@ -42,9 +42,11 @@ from shopsync.core.metrics import (
 from shopsync.core.planner import Plan
 from shopsync.core.policy import Policy
 from shopsync.core.shop_stats import shop_stats
+from shopsync.core.survey_stats import SurveyScore
 from shopsync.errors import FitError
 from shopsync.frames import load
 from shopsync.planning import plan
+from shopsync.surveys import scores
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -176,6 +178,10 @@ class ShopFigures:
     """Customers e-mail marketing can reach (consent, an address, not unsubscribed)."""
     consent_note: str = ""
     """:func:`shopsync.consent.consent_summary`: who can be e-mailed and why the rest cannot."""
+    surveys: tuple[SurveyScore, ...] = ()
+    """NPS or CSAT (``policy.surveys.scale``) per month of answers, by ``as_of``."""
+    survey_cohorts: tuple[SurveyScore, ...] = ()
+    """The same per cohort (month of the customer's first order)."""
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -456,4 +462,8 @@ def shop_figures(
         predicted_note=predicted_note,
         contactable=consent.contactable,
         consent_note=consent_summary(consent),
+        surveys=tuple(scores(store, platform, shop, policy.surveys.scale, until=as_of)),
+        survey_cohorts=tuple(
+            scores(store, platform, shop, policy.surveys.scale, by="cohort", until=as_of)
+        ),
     )

@@ -43,6 +43,7 @@ import re
 import smtplib
 import ssl
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -278,6 +279,7 @@ class Email:
         unsubscribe_secret: SecretStr | str | None = None,
         kinds: set[str] | frozenset[str] | None = None,
         name: str | None = None,
+        extra_context: Callable[[Action], Mapping[str, Any]] | None = None,
     ) -> None:
         if security not in ("starttls", "tls", "none"):
             raise ConfigurationError("security must be 'starttls', 'tls' or 'none'")
@@ -302,6 +304,8 @@ class Email:
         self.timeout = timeout
         self.kinds = frozenset(kinds) if kinds is not None else None
         self.name = name or "email"  # not the host: moving servers must not send again
+        # more template values per action (the survey's signed score links)
+        self.extra_context = extra_context
         self.domain = sender.rsplit("@", 1)[1]
         loaders: list[jinja2.BaseLoader] = []
         if templates is not None:
@@ -385,6 +389,7 @@ class Email:
                 action, context, list(action_value(action, "recommendations") or ())
             ),
             "unsubscribe_url": self._unsubscribe(action),
+            **(self.extra_context(action) if self.extra_context is not None else {}),
         }
 
     def _products(

@@ -1050,6 +1050,9 @@ class Store:
             # Referrals naming them, and keys or payloads holding their e-mail, in other
             # customers' records too (an advocate's referral, ledger and outbox keys).
             _privacy.erase_mentions(c, shop_id, customer_id, emails)
+            from shopsync.store import survey_rows
+
+            survey_rows.redact_answers(c, shop_id, customer_id)  # scores stay, unlinked
             # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
             c.execute(
                 update(outbox)

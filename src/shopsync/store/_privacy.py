@@ -212,7 +212,10 @@ def export_extras(
 ) -> dict[str, Any]:
     """Everything besides the customer row, their orders and consent history that the store
     holds about a person (GDPR access): guest orders under their e-mail, loyalty ledger and
-    inputs, referrals naming them as the friend, reviews, outbox messages, suppressions."""
+    inputs, referrals naming them as the friend, reviews, outbox messages, suppressions and
+    survey answers."""
+    from shopsync.store.survey_rows import export_answers  # it imports the store package
+
     values = sorted({e.strip().lower() for e in emails if e and e.strip()})
     guest_ids: list[str] = []
     if values:
@@ -274,4 +277,5 @@ def export_extras(
             _instants(r, "created_at")
             for r in rows(suppressions, suppressions.c.customer_id == customer_id)
         ],
+        "survey_answers": export_answers(conn, shop_id, customer_id),
     }

@@ -473,3 +473,27 @@ fact_snapshots = Table(
     Column("seq", BigInteger, nullable=False),
     _instant("written_at", nullable=False),
 )
+
+# Added in revision 0017 (issue 22): NPS / CSAT answers recorded by the survey app
+# (shopsync.surveys). One per survey (``survey_key``, the survey request's idempotency key): a
+# second click finds it and changes nothing. ``cohort`` is the month of the customer's first
+# order ("2024-03"), kept at answer time so the report's cohorts survive an erasure, which
+# empties ``customer_id`` and ``comment`` and keeps the score.
+survey_answers = Table(
+    "survey_answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("survey_key", String(255), nullable=False),
+    Column("customer_id", String(255), nullable=True),
+    Column("order_id", String(255), nullable=False),
+    Column("scale", String(8), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("cohort", String(7), nullable=True),
+    Column("comment", Text, nullable=True),
+    _instant("answered_at", nullable=False),
+    _instant("commented_at"),
+    UniqueConstraint("shop_id", "survey_key", name="uq_survey_answers_key"),
+    Index("ix_survey_answers_at", "shop_id", "answered_at"),
+    Index("ix_survey_answers_customer", "shop_id", "customer_id"),
+)
