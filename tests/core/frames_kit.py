@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import to_micros
-from shopsync.core._data import Frames
+from shopsync.core._data import CHECKOUTS, Frames
 from shopsync.models import (
     Address,
     Consent,
@@ -142,6 +142,7 @@ class Shop:
     _sent: list[tuple[str, str, dt.datetime]] | None = field(default_factory=list)
     _suppressed: list[str] = field(default_factory=list)
     _delivered: dict[str, dt.datetime] = field(default_factory=dict)
+    _checkouts: list[tuple[Any, ...]] = field(default_factory=list)
 
     def customer(
         self,
@@ -259,6 +260,20 @@ class Shop:
         self._delivered[key] = at
         return self
 
+    def checkout(
+        self,
+        kid: str,
+        cid: str | None,
+        at: dt.datetime,
+        products: tuple[str, ...] = ("p1",),
+        *,
+        total: str = "40",
+        completed: dt.datetime | None = None,
+    ) -> Shop:
+        """A checkout ``cid`` started at ``at`` (issue 22), completed at ``completed``."""
+        self._checkouts.append((kid, cid, at, products, total, completed))
+        return self
+
     # -- the frames ---------------------------------------------------------------------------
 
     def frames(self, as_of: dt.datetime, *, window_days: int = 30) -> Frames:
@@ -335,6 +350,19 @@ class Shop:
             suppressed=built["suppressed"],
             future_orders=len(self._orders) - len(kept),
             requests_delivered={k: to_micros(w) for k, w in self._delivered.items() if w <= as_of},
+            checkouts=pl.DataFrame(
+                [
+                    (
+                        *(k, c, f"{c}@example.com" if c else None, us(w), us(w)),
+                        us(d) if d is not None and d <= as_of else None,
+                        *(units(t), self.currency, list(ps)),
+                    )
+                    for k, c, w, ps, t, d in self._checkouts
+                    if w <= as_of
+                ],
+                schema=CHECKOUTS,
+                orient="row",
+            ),
         )
 
     # -- the same shop as shared models, for a real store ---------------------------------------
@@ -432,7 +460,14 @@ def frame(name: str, rows: list[tuple[Any, ...]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SCHEMAS[name], orient="row")
 
 
-PROGRAMS = ("reviews", "winback", "replenishment", "warranty", "recommendations")
+PROGRAMS = (
+    "reviews",
+    "winback",
+    "replenishment",
+    "warranty",
+    "recommendations",
+    "abandoned_checkout",
+)
 
 
 def policy(**sections: Any) -> Any:

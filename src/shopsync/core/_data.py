@@ -25,6 +25,20 @@ __all__ = ["DAY_US", "Frames", "consent_at", "paid_orders", "to_us"]
 
 I64, TEXT = pl.Int64(), pl.String()
 
+CHECKOUTS: dict[str, pl.DataType] = {
+    "id": TEXT,
+    "customer_id": TEXT,
+    "email": TEXT,
+    "created_at": I64,
+    "updated_at": I64,
+    "completed_at": I64,
+    "total": I64,
+    "currency": TEXT,
+    "product_ids": pl.List(TEXT),
+}
+"""The checkouts frame: micros and ten-thousandths; ``completed_at`` null until it became
+an order (by ``as_of``)."""
+
 
 def to_us(value: dt.datetime) -> int:
     if value.tzinfo is None or value.utcoffset() is None:
@@ -60,6 +74,8 @@ class Frames:
     future_orders: int
     requests_delivered: dict[str, int] = field(default_factory=dict)
     """Review request key -> when the outbox delivered it (micros): reminders wait on it."""
+    checkouts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHECKOUTS))
+    """Checkouts started by ``as_of`` (:data:`CHECKOUTS`; issue 22)."""
 
     def feature_inputs(self) -> dict[str, pl.DataFrame]:
         """The frames :func:`shopsync.core.features.compute_features` takes."""

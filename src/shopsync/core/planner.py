@@ -40,6 +40,7 @@ import polars as pl
 from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
+from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
@@ -198,6 +199,7 @@ def plan_frames(
         winback_candidates(frames, paid, ctx, policy),
         replenishment_candidates(frames, paid, ctx, policy, bought),
         warranty_candidates(frames, paid, ctx, policy, bought),
+        abandoned_candidates(frames, paid, policy),  # issue 22
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))

@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ValidationError
 
 from shopsync._currencies import EXPONENTS
+from shopsync.core.policy_abandoned import AbandonedCheckoutSettings
 from shopsync.core.policy_fields import DERIVED, _f, _Section
 from shopsync.core.policy_loyalty import (
     BirthdaySettings,
@@ -64,6 +65,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "AbandonedCheckoutSettings",
     "BirthdaySettings",
     "CategoryBonusSettings",
     "ConsentSettings",
@@ -122,6 +124,7 @@ class Policy(_Section):
     holdout: HoldoutSettings = HoldoutSettings()
     quiet: QuietSettings = QuietSettings()
     messaging: MessagingSettings = MessagingSettings()
+    abandoned_checkout: AbandonedCheckoutSettings = AbandonedCheckoutSettings()
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Policy:

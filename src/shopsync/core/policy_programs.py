@@ -352,6 +352,7 @@ class QuietSettings(_Section):
 
 
 DEFAULT_PRIORITY = (
+    "abandoned_checkout",
     "review_request",
     "review_reminder",
     "replenishment",

@@ -970,6 +970,9 @@ class Store:
                 ).scalars()
             )
             extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
+            from shopsync.store.checkout_rows import export_checkouts  # issue 22
+
+            extras["checkouts"] = export_checkouts(conn, shop_id, customer_id, emails)
         wanted = [*order_ids, *extras.pop("guest_order_ids")]
         chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
         return {
@@ -1050,6 +1053,9 @@ class Store:
             # Referrals naming them, and keys or payloads holding their e-mail, in other
             # customers' records too (an advocate's referral, ledger and outbox keys).
             _privacy.erase_mentions(c, shop_id, customer_id, emails)
+            from shopsync.store.checkout_rows import erase_checkouts  # issue 22
+
+            erase_checkouts(c, shop_id, customer_id, emails)
             # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
             c.execute(
                 update(outbox)

@@ -473,3 +473,26 @@ fact_snapshots = Table(
     Column("seq", BigInteger, nullable=False),
     _instant("written_at", nullable=False),
 )
+
+# Added in revision 0016 (issue 22): checkouts shoppers started (Shopify's abandoned checkouts,
+# WooCommerce's draft and pending orders), for the abandoned-checkout program. Money in
+# ten-thousandths beside ``currency`` like orders; ``lines`` holds the checkout's lines as JSON
+# (product, variant, title, quantity and unit price as decimal strings).
+checkouts = Table(
+    "checkouts",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("customer_id", String(255)),
+    Column("email", Text),
+    _instant("created_at", nullable=False),
+    _instant("updated_at", nullable=False),
+    _instant("completed_at"),
+    Column("recovery_url", Text),
+    Column("currency", String(8), nullable=False),
+    _money("subtotal"),
+    _money("total"),
+    Column("lines", JSON, nullable=False),
+    Index("ix_checkouts_customer", "shop_id", "customer_id", "created_at"),
+    Index("ix_checkouts_updated", "shop_id", "updated_at"),
+)
