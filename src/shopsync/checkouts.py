@@ -78,3 +78,5 @@ class Checkout(_Record):
             f"Checkout(platform={self.platform!r}, shop={self.shop!r}, id={self.id!r}, "
             f"customer_id={self.customer_id!r}, completed_at={self.completed_at!r})"
         )
+
+    __str__ = __repr__

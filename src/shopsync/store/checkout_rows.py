@@ -13,13 +13,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, and_, func, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS
 from shopsync.store import _rows
-from shopsync.store.schema import checkouts, tombstones
+from shopsync.store.schema import checkouts, orders, tombstones
 
 if TYPE_CHECKING:
     from shopsync.store import Store
@@ -31,6 +31,8 @@ __all__ = [
     "erase_checkouts",
     "export_checkouts",
     "read_checkouts",
+    "recovered",
+    "recovery_url",
     "upsert_checkouts",
 ]
 
@@ -254,3 +256,70 @@ def export_checkouts(
         item = _model("x", "x", r).model_dump(mode="json", exclude={"platform", "shop"})
         out.append(item)
     return out
+
+
+_PAID = ("paid", "partially_paid", "partially_refunded", "refunded")
+"""Paid even without a payment date (as :func:`shopsync.core.features.paid_moment`)."""
+
+
+def recovery_url(store: Store, platform: str, shop: str, checkout_id: str) -> str | None:
+    """The link that takes the checkout up again, read when the email is built (it carries
+    the checkout's token, so it lives in the store only, never in a plan or the outbox)."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    with store.engine.connect() as conn:
+        found = conn.execute(
+            select(checkouts.c.recovery_url).where(
+                checkouts.c.shop_id == shop_id, checkouts.c.id == checkout_id
+            )
+        ).scalar()
+    return str(found) if found else None
+
+
+def recovered(
+    store: Store, platform: str, shop: str, customer_id: str, checkout_id: str
+) -> str | None:
+    """Why reminding of this checkout is no longer wanted now (None: it still is), checked
+    just before delivery: the checkout was erased or completed, the customer placed an order
+    since it started (its own unpaid WooCommerce order aside), or started a newer one."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    t, o = checkouts, orders
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(t.c.created_at, t.c.completed_at).where(
+                t.c.shop_id == shop_id, t.c.id == checkout_id
+            )
+        ).first()
+        if row is None:
+            return f"checkout {checkout_id} is no longer in the store"
+        if row.completed_at is not None:
+            return f"checkout {checkout_id} was completed"
+        paid = or_(o.c.paid_at.is_not(None), o.c.financial_status.in_(_PAID))
+        bought = conn.execute(
+            select(o.c.id)
+            .where(
+                o.c.shop_id == shop_id,
+                o.c.customer_id == customer_id,
+                o.c.created_at >= row.created_at,
+                not_(o.c.test),
+                or_(o.c.id != checkout_id, and_(o.c.id == checkout_id, paid)),
+            )
+            .order_by(o.c.created_at, o.c.id)
+            .limit(1)
+        ).scalar()
+        if bought is not None:
+            return f"the customer placed order {bought} since checkout {checkout_id} started"
+        newer = conn.execute(
+            select(t.c.id)
+            .where(
+                t.c.shop_id == shop_id,
+                t.c.customer_id == customer_id,
+                or_(
+                    t.c.created_at > row.created_at,
+                    and_(t.c.created_at == row.created_at, t.c.id > checkout_id),
+                ),
+            )
+            .limit(1)
+        ).scalar()
+        if newer is not None:
+            return f"the customer started a newer checkout ({newer})"
+    return None
