@@ -1,0 +1,181 @@
+"""Abandoned checkouts end to end against both emulators (issue 22): the emulator holds
+checkouts at Baymard's rate, a sync with ``checkouts`` stores them, the plan reminds the
+consented customer whose checkout is open, ``apply`` sends the email with the recovery link
+to the local SMTP server, and a purchase made after planning cancels the next reminder at
+delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import shopsync
+from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.models import Customer, FinancialStatus, LineItem, Money, Order, Product, Variant
+from shopsync.outbox import apply, list_outbox
+from shopsync.store.checkout_rows import read_checkouts
+from shopsync.sync import RESOURCES
+from shopsync.testing import EmulatedShop
+from shopsync.testing._checkouts import add_checkouts
+from tests.apply.helpers import smtp_server
+from tests.apply.test_email import email_sink
+from tests.sync.emulated import connect, emulated
+
+UTC = dt.timezone.utc
+H = dt.timedelta(hours=1)
+END = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 2 * H
+POLICY = shopsync.Policy.from_dict(
+    {
+        "holdout": {"share": 0},
+        "loyalty": {"enabled": False},
+        "reviews": {"enabled": False},
+        "winback": {"enabled": False},
+        "replenishment": {"enabled": False},
+        "warranty": {"enabled": False},
+        "abandoned_checkout": {"code_percent": 10},
+    }
+)
+WITH_CHECKOUTS = (*RESOURCES, "checkouts")
+
+
+def _priced(shop: EmulatedShop) -> tuple[Product, Variant]:
+    """The first product with a priced variant (a simple product has none)."""
+    for product in sorted(shop.state.products.values(), key=lambda p: p.id):
+        for variant in product.variants:
+            if variant.price is not None:
+                return product, variant
+    raise AssertionError("no priced product")
+
+
+def _started(shop: EmulatedShop, customer: Customer, at: dt.datetime) -> str:
+    """A checkout of one product for ``customer`` started at ``at``: a Checkout on
+    Shopify, a pending order on WooCommerce. Returns its id."""
+    state = shop.state
+    product, variant = _priced(shop)
+    price = variant.price
+    assert price is not None
+    if shop.platform == "shopify":
+        checkout = Checkout(
+            platform="shopify",
+            shop=state.shop,
+            id=state.new_id("checkouts"),
+            customer_id=customer.id,
+            email=customer.email,
+            created_at=at,
+            updated_at=at,
+            recovery_url=f"https://{state.shop}/1234567/checkouts/ac/tok{customer.id}/recover?key=k",
+            currency=state.currency,
+            subtotal=price,
+            total=price,
+            line_items=(
+                CheckoutLine(
+                    product_id=product.id,
+                    variant_id=variant.id,
+                    title=product.title,
+                    quantity=Decimal(1),
+                    unit_price=price,
+                ),
+            ),
+        )
+        return state.put_checkout(checkout).id
+    return _order(shop, customer, at, paid=False).id
+
+
+def _order(shop: EmulatedShop, customer: Customer, at: dt.datetime, *, paid: bool) -> Order:
+    state = shop.state
+    product, variant = _priced(shop)
+    price = variant.price
+    assert price is not None
+    zero = Money.zero(state.currency)
+    return state.add_order(
+        customer_id=customer.id,
+        email=customer.email,
+        created_at=at,
+        updated_at=at,
+        paid_at=at if paid else None,
+        processed_at=at,
+        financial_status=FinancialStatus.PAID if paid else FinancialStatus.PENDING,
+        currency=state.currency,
+        subtotal=price,
+        total_discounts=zero,
+        total_shipping=zero,
+        total_tax=zero,
+        total=price,
+        total_refunded=zero,
+        line_items=(
+            LineItem(
+                id=state.new_id("line_items"),
+                product_id=product.id,
+                variant_id=variant.id,
+                title=product.title,
+                quantity=Decimal(1),
+                unit_price=price,
+                total=price,
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_a_consented_customer_is_reminded_by_email_and_a_purchase_stops_the_next_step(
+    platform: str, tmp_path: Path
+) -> None:
+    with (
+        emulated(platform, seed=22, customers=40, orders=150, products=6, end=END) as shop,
+        smtp_server() as smtp,
+    ):
+        made = add_checkouts(shop.state, seed=22, now=END - 6 * H, days=30)
+        since = END - 6 * H - 30 * 24 * H
+        recent = [o for o in shop.state.orders.values() if since <= o.created_at <= END - 6 * H]
+        if platform == "shopify":  # Baymard's ~70 %: about 2.3 abandoned per order
+            assert len(made) == round(len([o for o in recent if o.source != "checkout"]) * 7 / 3)
+        adapter = connect(shop)
+        store = shopsync.Store(f"sqlite:///{tmp_path / 'store.db'}")
+        shopsync.sync(adapter, store)
+        people = sorted(store.iter(Customer, platform, adapter.shop), key=lambda c: c.id)
+        ann, bob = [c for c in people if c.email and c.consent.email.allows_marketing][-2:]
+        # ann's and bob's checkouts, five hours before END: step 1 (4 h) is due at END
+        mine = _started(shop, ann, END - 5 * H + dt.timedelta(minutes=30))
+        his = _started(shop, bob, END - 5 * H + dt.timedelta(minutes=31))
+        _order(shop, bob, END - 2 * H, paid=True)  # bob bought meanwhile
+        report = shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+        assert report.resources["checkouts"].seen >= 2
+        held = {c.id: c for c in read_checkouts(store, platform, adapter.shop)}
+        assert held[mine].recovery_url and held[mine].customer_id == ann.id
+
+        planned = [
+            a for a in shopsync.plan(store, POLICY, as_of=END) if a.kind == "abandoned_checkout"
+        ]
+        ours = [a for a in planned if getattr(a, "checkout_id", None) == mine]
+        assert len(ours) == 1 and ours[0].idempotency_key.endswith(f":{mine}:stage1")
+        assert not [a for a in planned if getattr(a, "checkout_id", None) == his]
+        assert all(a.customer_id in {c.id for c in people} for a in planned)
+
+        sink = email_sink(smtp.port)
+        done = apply(ours, store, [sink], now=END, policy=POLICY)
+        assert [d.status for d in done.deliveries] == ["done"]
+        (message,) = smtp.messages
+        assert message["To"].addresses[0].addr_spec == ann.email
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert held[mine].recovery_url in text  # type: ignore[operator]
+        assert message["List-Unsubscribe"]
+
+        # step 2 is planned at 24 h; ann buys before it goes: delivery cancels it
+        later = END + 20 * H
+        second = [
+            a
+            for a in shopsync.plan(store, POLICY, as_of=later)
+            if getattr(a, "checkout_id", None) == mine
+        ]
+        assert len(second) == 1 and second[0].idempotency_key.endswith("stage2")
+        _order(shop, ann, END + 21 * H, paid=True)
+        shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+        last = apply(second, store, [sink], now=END + 21 * H + H, policy=POLICY)
+        assert [d.status for d in last.deliveries] == ["cancelled"]
+        assert "placed order" in (last.deliveries[0].reason or "")
+        assert len(smtp.messages) == 1
+        keys = {e.idempotency_key: e.status for e in list_outbox(store)}
+        assert keys == {ours[0].idempotency_key: "done", second[0].idempotency_key: "cancelled"}
