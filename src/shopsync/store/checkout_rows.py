@@ -95,7 +95,7 @@ def _model(platform: str, shop: str, r: Any) -> Checkout:
                 variant_id=line.get("variant_id"),
                 title=line["title"],
                 quantity=Decimal(line["quantity"]),
-                unit_price={"amount": line["unit_price"], "currency": r.currency},  # type: ignore[arg-type]
+                unit_price={"amount": line["unit_price"], "currency": r.currency},
             )
             for line in (r.lines or [])
         ),
