@@ -31,12 +31,26 @@ from shopsync.adapter_kit import PageLoop, RawPage
 from shopsync.checkouts import Checkout
 from shopsync.errors import InvalidRecordError
 from shopsync_shopify._map_common import gid, parse_gid
-from shopsync_shopify._render_base import _bag, fmt_time
+from shopsync_shopify._render_base import _bag, fmt_amount, fmt_time
 
 if TYPE_CHECKING:
     from shopsync.testing.state import ShopState
 
-__all__ = ["CHECKOUTS_PAGE", "checkout_from_graphql", "checkout_graphql", "read_checkouts"]
+__all__ = [
+    "CHECKOUTS_PAGE",
+    "CHECKOUT_TOPICS",
+    "checkout_from_graphql",
+    "checkout_from_webhook",
+    "checkout_graphql",
+    "checkout_rest",
+    "read_checkouts",
+]
+
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+"""Shopify's checkout webhooks: REST-shaped checkout bodies (``abandoned_checkout_url``,
+``completed_at`` once the order is placed, ``customer``, ``line_items`` with ``price``);
+https://shopify.dev/docs/api/webhooks (topics ``checkouts/create``, ``checkouts/update``).
+There is no "abandoned" event: a checkout is abandoned while ``completed_at`` stays null."""
 
 PLATFORM = "shopify"
 LINES = 20
@@ -106,6 +120,77 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
         raise InvalidRecordError(
             f"abandoned checkout {node.get('id')!r} is invalid: {fields or type(exc).__name__}"
         ) from None
+
+
+def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
+    """A ``checkouts/create``/``update`` body as a checkout (REST field names)."""
+    cur = payload.get("currency") or payload.get("presentment_currency")
+    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    assert isinstance(customer, dict)
+    lines = payload.get("line_items") if isinstance(payload.get("line_items"), list) else []
+    assert isinstance(lines, list)
+    try:
+        return Checkout.model_validate(
+            {
+                "platform": PLATFORM,
+                "shop": shop,
+                "id": payload.get("id"),
+                "customer_id": customer.get("id") or None,
+                "email": payload.get("email") or customer.get("email"),
+                "created_at": payload.get("created_at"),
+                "updated_at": payload.get("updated_at"),
+                "completed_at": payload.get("completed_at"),
+                "recovery_url": payload.get("abandoned_checkout_url"),
+                "currency": cur,
+                "subtotal": {"amount": payload.get("subtotal_price"), "currency": cur},
+                "total": {"amount": payload.get("total_price"), "currency": cur},
+                "line_items": [
+                    {
+                        "product_id": line.get("product_id") or None,
+                        "variant_id": line.get("variant_id") or None,
+                        "title": line.get("title") or "",
+                        "quantity": line.get("quantity"),
+                        "unit_price": {"amount": line.get("price"), "currency": cur},
+                    }
+                    for line in lines
+                    if isinstance(line, dict)
+                ],
+            }
+        )
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise InvalidRecordError(f"checkout {payload.get('id')!r} is invalid: {fields}") from None
+
+
+def checkout_rest(checkout: Checkout) -> dict[str, Any]:
+    """The REST body of a checkout webhook, as the emulator posts it."""
+    amount = fmt_amount
+    return {
+        "id": int(checkout.id) if checkout.id.isdigit() else checkout.id,
+        "token": f"{checkout.id:0>32}",
+        "email": checkout.email,
+        "created_at": fmt_time(checkout.created_at, rest=True),
+        "updated_at": fmt_time(checkout.updated_at, rest=True),
+        "completed_at": fmt_time(checkout.completed_at, rest=True),
+        "abandoned_checkout_url": checkout.recovery_url,
+        "currency": checkout.currency,
+        "presentment_currency": checkout.currency,
+        "subtotal_price": amount(checkout.subtotal),
+        "total_price": amount(checkout.total),
+        "customer": {"id": int(checkout.customer_id), "email": checkout.email}
+        if checkout.customer_id and checkout.customer_id.isdigit()
+        else None,
+        "line_items": [
+            {
+                "product_id": int(line.product_id) if line.product_id else None,
+                "variant_id": int(line.variant_id) if line.variant_id else None,
+                "title": line.title,
+                "quantity": int(line.quantity),
+                "price": amount(line.unit_price),
+            }
+            for line in checkout.line_items
+        ],
+    }
 
 
 def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[Page[Checkout]]:

@@ -134,6 +134,8 @@ class WebhookEvent:
     records: Sequence[Customer | Order | Product] = ()
     rejected: Sequence[Rejected] = ()
     deleted: Sequence[Deletion] = ()
+    checkouts: Sequence[Checkout] = ()
+    """Checkouts the delivery carries (Shopify ``checkouts/create``/``update``; issue 22)."""
     redact_customer: str | None = None
     """Customer id whose personal data must be erased (GDPR customers/redact)."""
     redact_orders: Sequence[str] = ()

@@ -7,6 +7,7 @@ delivery."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -179,3 +180,58 @@ def test_a_consented_customer_is_reminded_by_email_and_a_purchase_stops_the_next
         assert len(smtp.messages) == 1
         keys = {e.idempotency_key: e.status for e in list_outbox(store)}
         assert keys == {ours[0].idempotency_key: "done", second[0].idempotency_key: "cancelled"}
+
+
+def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> None:
+    """``checkouts/create`` and ``checkouts/update`` over real HTTP to the WSGI app: the
+    store holds the checkout, then its completion; a checkout body replayed under an order
+    topic is refused (the signature covers the body only)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync_shopify.webhooks import sign
+
+    from shopsync.errors import WebhookError
+    from shopsync.webhooks import WebhookResult, handle, wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    results: list[WebhookResult] = []
+    app = wsgi_app(store, {"shopify": "whsec"}, on_result=results.append)
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulated("shopify", seed=3, customers=10, orders=20, products=4, end=END) as shop:
+            shopsync.sync(connect(shop), store)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
+            shop.subscribe(url, ["checkouts/create", "checkouts/update"], secret="whsec")
+            customer = sorted(shop.state.customers.values(), key=lambda c: c.id)[0]
+            kid = _started(shop, customer, END - H)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.id == kid and held.customer_id == customer.id and held.recovery_url
+            done = shop.state.checkouts[kid].model_copy(
+                update={"completed_at": END, "updated_at": END}
+            )
+            shop.state.put_checkout(done)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.completed_at == END
+            assert [r.topic for r in results] == ["checkouts/create", "checkouts/update"]
+            from shopsync_shopify._checkouts import checkout_rest
+
+            body = json.dumps(checkout_rest(done)).encode()
+            headers = {
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Shop-Domain": shop.state.shop,
+                "X-Shopify-Hmac-Sha256": sign("whsec", body),
+                "X-Shopify-Webhook-Id": "replayed",
+            }
+            with pytest.raises(WebhookError, match="abandoned_checkout_url"):
+                handle("shopify", headers, body, store, "whsec")
+    finally:
+        server.shutdown()
+        server.server_close()

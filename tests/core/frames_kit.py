@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import to_micros
+from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS, Frames
 from shopsync.models import (
     Address,
@@ -80,6 +81,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "advocates": {"customer_id": STR},
     "sent": {"customer_id": STR, "key": STR, "at": I64},
     "suppressed": {"customer_id": STR},
+    "checkouts": CHECKOUTS,
 }
 
 
@@ -350,18 +352,17 @@ class Shop:
             suppressed=built["suppressed"],
             future_orders=len(self._orders) - len(kept),
             requests_delivered={k: to_micros(w) for k, w in self._delivered.items() if w <= as_of},
-            checkouts=pl.DataFrame(
+            checkouts=frame(
+                "checkouts",
                 [
                     (
-                        *(k, c, f"{c}@example.com" if c else None, us(w), us(w)),
+                        *(k, c, f"{c}@example.com" if c else None, us(w)),
                         us(d) if d is not None and d <= as_of else None,
                         *(units(t), self.currency, list(ps)),
                     )
                     for k, c, w, ps, t, d in self._checkouts
                     if w <= as_of
                 ],
-                schema=CHECKOUTS,
-                orient="row",
             ),
         )
 
@@ -402,6 +403,34 @@ class Shop:
             )
         out += [self._order_model(o) for o in self._orders]
         return out
+
+    def checkout_models(self) -> list[Checkout]:
+        """The checkouts as shared models (for ``upsert_checkouts``)."""
+        return [
+            Checkout(
+                platform=self.platform,
+                shop=self.name,
+                id=k,
+                customer_id=c,
+                email=f"{c}@example.com" if c else None,
+                created_at=w,
+                updated_at=d or w,
+                completed_at=d,
+                currency=self.currency,
+                subtotal=Money.of(Decimal(t), self.currency),
+                total=Money.of(Decimal(t), self.currency),
+                line_items=tuple(
+                    CheckoutLine(
+                        product_id=p,
+                        title=p,
+                        quantity=Decimal(1),
+                        unit_price=Money.of(Decimal(t), self.currency),
+                    )
+                    for p in ps
+                ),
+            )
+            for k, c, w, ps, t, d in self._checkouts
+        ]
 
     def _order_model(self, o: _Order) -> Order:
         def money(amount: Decimal | str) -> Money:

@@ -30,7 +30,6 @@ CHECKOUTS: dict[str, pl.DataType] = {
     "customer_id": TEXT,
     "email": TEXT,
     "created_at": I64,
-    "updated_at": I64,
     "completed_at": I64,
     "total": I64,
     "currency": TEXT,

@@ -118,15 +118,18 @@ def _redacted(conn: Connection, shop_id: int, batch: Sequence[Checkout]) -> set[
     return set(found)
 
 
-def upsert_checkouts(store: Store, batch: Sequence[Checkout]) -> UpsertCount:
-    """Write one page of checkouts of one shop in one transaction (see the module doc)."""
+def upsert_checkouts(
+    store: Store, batch: Sequence[Checkout], conn: Connection | None = None
+) -> UpsertCount:
+    """Write one page of checkouts of one shop in one transaction (see the module doc), or
+    in the caller's (``conn``: a webhook delivery's, with its de-duplication)."""
     count = UpsertCount()
     if not batch:
         return count
     first = batch[0]
     if any((c.platform, c.shop) != (first.platform, first.shop) for c in batch):
         raise ValueError("a batch of checkouts must belong to one shop")
-    with store.transaction() as conn:
+    with store._conn(conn) as conn:
         shop_id = store.shop_id(first.platform, first.shop, conn)
         erased = _redacted(conn, shop_id, batch)
         # the last version of each id in the batch wins, as a later page would
@@ -200,7 +203,6 @@ def checkout_frame(
         t.c.customer_id,
         t.c.email,
         t.c.created_at,
-        t.c.updated_at,
         t.c.completed_at,
         t.c.total,
         t.c.currency,
@@ -216,7 +218,6 @@ def checkout_frame(
         data["customer_id"].append(r.customer_id)
         data["email"].append(r.email)
         data["created_at"].append(r.created_at)
-        data["updated_at"].append(r.updated_at)
         done = r.completed_at
         data["completed_at"].append(done if done is not None and done <= at else None)
         data["total"].append(r.total)
