@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from shopsync.core.abandoned import AbandonedCheckoutReminder
+from shopsync.core._data import paid_orders
+from shopsync.core.abandoned import AbandonedCheckoutReminder, checkout_recovery
 from shopsync.core.actions import Action
 from shopsync.core.planner import in_holdout, plan_frames
 from shopsync.core.policy import Policy, PolicyError
@@ -181,3 +182,25 @@ def test_it_can_be_switched_off() -> None:
 def test_bad_settings_are_refused_with_the_key(settings: dict[str, Any]) -> None:
     with pytest.raises(PolicyError, match="abandoned_checkout"):
         Policy.from_dict({"abandoned_checkout": settings})
+
+
+def test_the_recovery_rate_counts_checkouts_that_became_a_purchase_within_the_window() -> None:
+    at = T0 + 40 * DAY
+    shop = (
+        Shop()
+        .customer("c1")
+        .customer("c2")
+        .customer("c3")
+        .checkout("k1", "c1", T0 + 10 * DAY)
+        .order("o1", "c1", T0 + 11 * DAY)  # bought a day later: recovered
+        .checkout("k2", "c2", T0 + 12 * DAY, completed=T0 + 12 * DAY + H)  # completed
+        .checkout("k3", "c3", T0 + 14 * DAY)
+        .order("o3", "c3", T0 + 30 * DAY)  # sixteen days later: not within 7 days
+        .checkout("k4", None, T0 + 15 * DAY)  # a guest who never came back
+        .checkout("old", "c3", T0 - 30 * DAY)  # before the period
+        .checkout("new", "c3", at - 2 * DAY)  # its window has not passed yet
+    )
+    frames = shop.frames(at)
+    found = checkout_recovery(frames, paid_orders(frames), days=30, window_days=7)
+    assert (found.checkouts, found.recovered) == (4, 2) and found.rate == 0.5
+    assert checkout_recovery(Shop().frames(at), paid_orders(Shop().frames(at))).rate is None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -43,7 +44,13 @@ from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 from shopsync.models import Money
 
-__all__ = ["AbandonedCheckoutReminder", "abandoned_candidates", "abandoned_checkouts"]
+__all__ = [
+    "AbandonedCheckoutReminder",
+    "CheckoutRecovery",
+    "abandoned_candidates",
+    "abandoned_checkouts",
+    "checkout_recovery",
+]
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -127,6 +134,52 @@ def abandoned_candidates(frames: Frames, paid: pl.DataFrame, policy: Policy) -> 
     )
     frame = found.with_columns(pl.lit(KIND).alias("kind"), pl.lit(True).alias("marketing"))
     return Candidates(frame.sort("customer_id", "id"), _builder(frames, policy))
+
+
+@dataclass(frozen=True)
+class CheckoutRecovery:
+    """How many checkouts of a period ended in a purchase (the report's recovery rate)."""
+
+    checkouts: int
+    recovered: int
+    days: int
+    window_days: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.recovered / self.checkouts if self.checkouts else None
+
+
+def checkout_recovery(
+    frames: Frames, paid: pl.DataFrame, *, days: int = 30, window_days: int = 7
+) -> CheckoutRecovery:
+    """Checkouts started in the ``days`` before the last ``window_days`` (so each had its whole
+    window by ``as_of``), and how many were recovered: completed, or followed by a paid order
+    of the same customer, within ``window_days`` of the start. Guests count; they can only be
+    recovered by completing. Reminders or not: the holdout comparison says what they add."""
+    at, window = frames.as_of, window_days * DAY_US
+    cohort = frames.checkouts.filter(
+        (pl.col("created_at") > at - (days * DAY_US + window))
+        & (pl.col("created_at") <= at - window)
+    )
+    if cohort.height == 0:
+        return CheckoutRecovery(0, 0, days, window_days)
+    completed = pl.col("completed_at").is_not_null() & (
+        pl.col("completed_at") <= pl.col("created_at") + window
+    )
+    bought = (
+        cohort.select("id", "customer_id", "created_at")
+        .join(paid.select("customer_id", pl.col("created_at").alias("order_at")), on="customer_id")
+        .filter(
+            (pl.col("order_at") >= pl.col("created_at"))
+            & (pl.col("order_at") <= pl.col("created_at") + window)
+        )
+        .get_column("id")
+        .unique()
+        .implode()
+    )
+    recovered = cohort.filter(completed | pl.col("id").is_in(bought)).height
+    return CheckoutRecovery(cohort.height, recovered, days, window_days)
 
 
 def _cooled_down(found: pl.DataFrame, frames: Frames, days: int) -> pl.DataFrame:

@@ -30,6 +30,7 @@ from shopsync._instants import instant
 from shopsync.backtest import Lift, Planned, _replay, _utc
 from shopsync.consent import consent_summary
 from shopsync.core._data import Frames, paid_orders, to_us
+from shopsync.core.abandoned import CheckoutRecovery, checkout_recovery
 from shopsync.core.actions import Action
 from shopsync.core.context import shop_context
 from shopsync.core.features import compute_features
@@ -176,6 +177,10 @@ class ShopFigures:
     """Customers e-mail marketing can reach (consent, an address, not unsubscribed)."""
     consent_note: str = ""
     """:func:`shopsync.consent.consent_summary`: who can be e-mailed and why the rest cannot."""
+    checkout_recovery: CheckoutRecovery | None = None
+    """Abandoned checkouts of the last 30 days recovered within 7 (None: the store holds no
+    checkouts, e.g. a sync without ``"checkouts"``); see
+    :func:`shopsync.core.abandoned.checkout_recovery`."""
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -456,4 +461,5 @@ def shop_figures(
         predicted_note=predicted_note,
         contactable=consent.contactable,
         consent_note=consent_summary(consent),
+        checkout_recovery=checkout_recovery(frames, paid) if frames.checkouts.height else None,
     )
