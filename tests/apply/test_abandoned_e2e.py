@@ -137,11 +137,12 @@ def test_a_consented_customer_is_reminded_by_email_and_a_purchase_stops_the_next
         store = shopsync.Store(f"sqlite:///{tmp_path / 'store.db'}")
         shopsync.sync(adapter, store)
         people = sorted(store.iter(Customer, platform, adapter.shop), key=lambda c: c.id)
-        ann, bob = [c for c in people if c.email and c.consent.email.allows_marketing][-2:]
+        cy, ann, bob = [c for c in people if c.email and c.consent.email.allows_marketing][-3:]
         # ann's and bob's checkouts, five hours before END: step 1 (4 h) is due at END
         mine = _started(shop, ann, END - 5 * H + dt.timedelta(minutes=30))
         his = _started(shop, bob, END - 5 * H + dt.timedelta(minutes=31))
         _order(shop, bob, END - 2 * H, paid=True)  # bob bought meanwhile
+        hers = _started(shop, cy, END - 72 * H - dt.timedelta(minutes=30))  # step 3 is due
         report = shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
         assert report.resources["checkouts"].seen >= 2
         held = {c.id: c for c in read_checkouts(store, platform, adapter.shop)}
@@ -180,6 +181,18 @@ def test_a_consented_customer_is_reminded_by_email_and_a_purchase_stops_the_next
         assert len(smtp.messages) == 1
         keys = {e.idempotency_key: e.status for e in list_outbox(store)}
         assert keys == {ours[0].idempotency_key: "done", second[0].idempotency_key: "cancelled"}
+
+        # cy's last step carries the single-use code: created on the platform, then quoted
+        (coded,) = [a for a in planned if getattr(a, "checkout_id", None) == hers]
+        assert coded.idempotency_key.endswith("stage3") and coded.discount_percent == 10  # type: ignore[attr-defined]
+        sent = apply([coded], store, [adapter, sink], now=END, policy=POLICY)
+        assert sorted(d.status for d in sent.deliveries) == ["done", "done"]
+        made = next(d.result for d in sent.deliveries if d.sink != sink.name)
+        code = made["discount"]["code"]  # type: ignore[index]
+        assert made["discount"]["created"] is True  # type: ignore[index]
+        text = smtp.messages[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert code.upper() in text.upper()  # WooCommerce keeps coupon codes lower-cased
+        assert smtp.messages[-1]["To"].addresses[0].addr_spec == cy.email
 
 
 def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> None:
