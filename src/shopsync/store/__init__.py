@@ -971,8 +971,10 @@ class Store:
             )
             extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
             from shopsync.store.checkout_rows import export_checkouts  # issue 22
+            from shopsync.store.event_rows import export_events
 
             extras["checkouts"] = export_checkouts(conn, shop_id, customer_id, emails)
+            extras["browse_events"] = export_events(conn, shop_id, customer_id)
         wanted = [*order_ids, *extras.pop("guest_order_ids")]
         chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
         return {
@@ -1054,8 +1056,10 @@ class Store:
             # customers' records too (an advocate's referral, ledger and outbox keys).
             _privacy.erase_mentions(c, shop_id, customer_id, emails)
             from shopsync.store.checkout_rows import erase_checkouts  # issue 22
+            from shopsync.store.event_rows import erase_events
 
             erase_checkouts(c, shop_id, customer_id, emails)
+            erase_events(c, shop_id, customer_id)
             # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
             c.execute(
                 update(outbox)
