@@ -17,6 +17,7 @@ from shopsync.core._data import Frames, to_us
 from shopsync.core.features import compute_features, shop_currency
 from shopsync.store import Store
 from shopsync.store.checkout_rows import checkout_frame
+from shopsync.store.event_rows import browse_frame
 from shopsync.store.read import feature_tables, read_shop
 
 __all__ = ["customer_features", "load", "read_inputs"]
@@ -74,6 +75,7 @@ def load(
         future_orders=read.future_orders,
         requests_delivered=read.requests_delivered,
         checkouts=checkout_frame(store, shop_id, at, customer_id),
+        browse=browse_frame(store, shop_id, at, customer_id),
     )
 
 

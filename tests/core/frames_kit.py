@@ -25,7 +25,7 @@ import polars as pl
 
 from shopsync._instants import to_micros
 from shopsync.checkouts import Checkout, CheckoutLine
-from shopsync.core._data import CHECKOUTS, Frames
+from shopsync.core._data import BROWSE, CHECKOUTS, Frames
 from shopsync.models import (
     Address,
     Consent,
@@ -41,6 +41,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
+from shopsync.store.event_rows import EventRow
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -82,6 +83,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "sent": {"customer_id": STR, "key": STR, "at": I64},
     "suppressed": {"customer_id": STR},
     "checkouts": CHECKOUTS,
+    "browse": BROWSE,
 }
 
 
@@ -145,6 +147,7 @@ class Shop:
     _suppressed: list[str] = field(default_factory=list)
     _delivered: dict[str, dt.datetime] = field(default_factory=dict)
     _checkouts: list[tuple[Any, ...]] = field(default_factory=list)
+    _browse: list[tuple[str | None, str, dt.datetime, str]] = field(default_factory=list)
 
     def customer(
         self,
@@ -276,6 +279,13 @@ class Shop:
         self._checkouts.append((kid, cid, at, products, total, completed))
         return self
 
+    def viewed(
+        self, cid: str | None, pid: str, at: dt.datetime, kind: str = "product_viewed"
+    ) -> Shop:
+        """A browse event of ``cid`` (None: a visitor nobody identified) at ``at``."""
+        self._browse.append((cid, pid, at, kind))
+        return self
+
     # -- the frames ---------------------------------------------------------------------------
 
     def frames(self, as_of: dt.datetime, *, window_days: int = 30) -> Frames:
@@ -352,6 +362,10 @@ class Shop:
             suppressed=built["suppressed"],
             future_orders=len(self._orders) - len(kept),
             requests_delivered={k: to_micros(w) for k, w in self._delivered.items() if w <= as_of},
+            browse=frame(
+                "browse",
+                [(c, p, k, us(w)) for c, p, w, k in self._browse if c is not None and w <= as_of],
+            ),
             checkouts=frame(
                 "checkouts",
                 [
@@ -403,6 +417,13 @@ class Shop:
             )
         out += [self._order_model(o) for o in self._orders]
         return out
+
+    def event_rows(self) -> list[EventRow]:
+        """The browse events as the event endpoint stores them."""
+        return [
+            EventRow(f"e{n}", c or "anon", c, k, p, w)
+            for n, (c, p, w, k) in enumerate(self._browse)
+        ]
 
     def checkout_models(self) -> list[Checkout]:
         """The checkouts as shared models (for ``upsert_checkouts``)."""
@@ -496,6 +517,7 @@ PROGRAMS = (
     "warranty",
     "recommendations",
     "abandoned_checkout",
+    "browse_abandonment",
 )
 
 

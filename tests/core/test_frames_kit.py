@@ -14,6 +14,7 @@ from shopsync.core._data import Frames
 from shopsync.frames import load
 from shopsync.store import Store
 from shopsync.store.checkout_rows import upsert_checkouts
+from shopsync.store.event_rows import record_events
 from tests.core.frames_kit import DAY, SCHEMAS, T0, Shop
 
 AT = T0 + 40 * DAY
@@ -46,6 +47,10 @@ def small_shop() -> Shop:
         .checkout("k2", "c2", T0 + 4 * DAY, completed=AT + DAY)  # completed after as_of
         .checkout("k3", None, T0 + 4 * DAY, completed=T0 + 5 * DAY)
         .checkout("k4", "c1", AT + DAY)  # started after as_of: not read
+        .viewed("c1", "beans", T0 + DAY)
+        .viewed("c2", "mug", T0 + 2 * DAY, "product_added_to_cart")
+        .viewed(None, "beans", T0 + DAY)  # an anonymous visitor: never in the frame
+        .viewed("c1", "mug", AT + DAY)  # after as_of: not read
     )
 
 
@@ -57,6 +62,10 @@ def test_the_kit_gives_the_frames_a_real_store_gives(store: Store) -> None:
     shop = small_shop()
     store.upsert(shop.models())
     upsert_checkouts(store, shop.checkout_models())
+    received = AT + 2 * DAY
+    record_events(
+        store, "shopify", "acme", shop.event_rows(), received_at=received, cap=99, window=DAY
+    )
     read = load(store, "shopify", "acme", AT)
     built = shop.frames(AT)
     for name, schema in SCHEMAS.items():

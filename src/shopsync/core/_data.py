@@ -38,6 +38,15 @@ CHECKOUTS: dict[str, pl.DataType] = {
 """The checkouts frame: micros and ten-thousandths; ``completed_at`` null until it became
 an order (by ``as_of``)."""
 
+BROWSE: dict[str, pl.DataType] = {
+    "customer_id": TEXT,
+    "product_id": TEXT,
+    "kind": TEXT,
+    "occurred_at": I64,
+}
+"""The browse events frame (``product_viewed``, ``product_added_to_cart``, ``checkout_started``)
+of identified customers only: an anonymous visitor never reaches a program."""
+
 
 def to_us(value: dt.datetime) -> int:
     if value.tzinfo is None or value.utcoffset() is None:
@@ -75,6 +84,8 @@ class Frames:
     """Review request key -> when the outbox delivered it (micros): reminders wait on it."""
     checkouts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHECKOUTS))
     """Checkouts started by ``as_of`` (:data:`CHECKOUTS`; issue 22)."""
+    browse: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=BROWSE))
+    """Identified customers' browse events by ``as_of`` (:data:`BROWSE`; issue 22)."""
 
     def feature_inputs(self) -> dict[str, pl.DataFrame]:
         """The frames :func:`shopsync.core.features.compute_features` takes."""

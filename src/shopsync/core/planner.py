@@ -42,6 +42,7 @@ from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
 from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
+from shopsync.core.browse import browse_candidates
 from shopsync.core.context import ShopContext, purchases, shop_context
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import ranked
@@ -200,6 +201,7 @@ def plan_frames(
         replenishment_candidates(frames, paid, ctx, policy, bought),
         warranty_candidates(frames, paid, ctx, policy, bought),
         abandoned_candidates(frames, paid, policy),  # issue 22
+        browse_candidates(frames, paid, policy),
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))

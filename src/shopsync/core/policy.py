@@ -29,6 +29,7 @@ from pydantic import BeforeValidator, ValidationError
 
 from shopsync._currencies import EXPONENTS
 from shopsync.core.policy_abandoned import AbandonedCheckoutSettings
+from shopsync.core.policy_browse import BrowseSettings
 from shopsync.core.policy_fields import DERIVED, _f, _Section
 from shopsync.core.policy_loyalty import (
     BirthdaySettings,
@@ -67,6 +68,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = [
     "AbandonedCheckoutSettings",
     "BirthdaySettings",
+    "BrowseSettings",
     "CategoryBonusSettings",
     "ConsentSettings",
     "EarnSettings",
@@ -125,6 +127,7 @@ class Policy(_Section):
     quiet: QuietSettings = QuietSettings()
     messaging: MessagingSettings = MessagingSettings()
     abandoned_checkout: AbandonedCheckoutSettings = AbandonedCheckoutSettings()
+    browse_abandonment: BrowseSettings = BrowseSettings()
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Policy:

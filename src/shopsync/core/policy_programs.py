@@ -362,6 +362,7 @@ DEFAULT_PRIORITY = (
     "loyalty_milestone",
     "loyalty_tier_progress",
     "winback",
+    "browse_abandonment",
 )
 
 

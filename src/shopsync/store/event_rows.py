@@ -17,6 +17,7 @@ import polars as pl
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shopsync.core._data import BROWSE
 from shopsync.store import _rows
 from shopsync.store.schema import browse_events
 
@@ -33,12 +34,7 @@ __all__ = [
     "record_events",
 ]
 
-BROWSE_SCHEMA: dict[str, pl.DataType] = {
-    "customer_id": pl.String(),
-    "product_id": pl.String(),
-    "kind": pl.String(),
-    "occurred_at": pl.Int64(),
-}
+BROWSE_SCHEMA = BROWSE
 
 
 @dataclass(frozen=True)
