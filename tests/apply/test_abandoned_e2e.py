@@ -248,3 +248,76 @@ def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_browse_events_over_http_become_a_reminder_email(platform: str, tmp_path: Path) -> None:
+    """Signed product views posted to the event endpoint over real HTTP, for a consented
+    customer of an emulated shop and for an anonymous visitor: the customer is emailed the
+    products 2 h later; nobody else is."""
+    import threading
+    import urllib.request
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync.events import events_app, sign
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with (
+        emulated(platform, seed=23, customers=20, orders=40, products=6, end=END) as shop,
+        smtp_server() as smtp,
+    ):
+        adapter = connect(shop)
+        store = shopsync.Store(f"sqlite:///{tmp_path / 'store.db'}")
+        shopsync.sync(adapter, store)
+        people = sorted(store.iter(Customer, platform, adapter.shop), key=lambda c: c.id)
+        lately = {  # the program skips customers who ordered in the last 10 days
+            o.customer_id for o in shop.state.orders.values() if o.created_at > END - 12 * 24 * H
+        }
+        dee = next(
+            c for c in people if c.email and c.consent.email.allows_marketing and c.id not in lately
+        )
+        product, _ = _priced(shop)
+        clock = END - 3 * H
+        app = events_app(store, {adapter.shop: "evt"}, platform=platform, clock=lambda: clock)
+        server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            for customer, visitor in ((dee.id, "v-dee"), (None, "v-anon")):
+                body = json.dumps(
+                    {
+                        "shop": adapter.shop,
+                        "customer_id": customer,
+                        "events": [
+                            {
+                                "id": f"{visitor}-1",
+                                "name": "product_viewed",
+                                "timestamp": clock.isoformat(),
+                                "clientId": visitor,
+                                "data": {"productVariant": {"product": {"id": product.id}}},
+                            }
+                        ],
+                    }
+                ).encode()
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{server.server_port}/events",
+                    data=body,
+                    headers={"X-Shopsync-Signature": sign("evt", body)},
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert json.loads(answer.read())["stored"] == 1
+        finally:
+            server.shutdown()
+            server.server_close()
+        planned = [
+            a for a in shopsync.plan(store, POLICY, as_of=END) if a.kind == "browse_abandonment"
+        ]
+        assert [a.customer_id for a in planned] == [dee.id]
+        assert planned[0].product_ids == (product.id,)  # type: ignore[attr-defined]
+        done = apply(planned, store, [email_sink(smtp.port)], now=END, policy=POLICY)
+        assert [d.status for d in done.deliveries] == ["done"]
+        (message,) = smtp.messages
+        assert message["To"].addresses[0].addr_spec == dee.email
+        assert product.title in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
