@@ -17,7 +17,7 @@ import shopsync
 from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.models import Customer, FinancialStatus, LineItem, Money, Order, Product, Variant
 from shopsync.outbox import apply, list_outbox
-from shopsync.store.checkout_rows import read_checkouts
+from shopsync.store.checkout_rows import read_checkouts, recovered
 from shopsync.sync import RESOURCES
 from shopsync.testing import EmulatedShop
 from shopsync.testing._checkouts import add_checkouts
@@ -321,3 +321,43 @@ def test_browse_events_over_http_become_a_reminder_email(platform: str, tmp_path
         (message,) = smtp.messages
         assert message["To"].addresses[0].addr_spec == dee.email
         assert product.title in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_woocommerce_order_webhooks_of_a_pending_order_store_its_checkout(tmp_path: Path) -> None:
+    """A pending order's ``order.created`` delivery stores the order and its checkout (with
+    the payment link); once paid, its ``order.updated`` stores the paid order, which ends the
+    reminders (the checkout's own order, paid)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync.webhooks import wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    server = make_server(
+        "127.0.0.1", 0, wsgi_app(store, {"woocommerce": "whsec"}), handler_class=Quiet
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulated("woocommerce", seed=3, customers=10, orders=20, products=4, end=END) as shop:
+            adapter = connect(shop)
+            shopsync.sync(adapter, store)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/woocommerce"
+            shop.subscribe(url, ["order.created", "order.updated"], secret="whsec")
+            customer = sorted(shop.state.customers.values(), key=lambda c: c.id)[0]
+            pending = _order(shop, customer, END - H, paid=False)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "woocommerce", adapter.shop)
+            assert held.id == pending.id and held.customer_id == customer.id
+            assert held.recovery_url and "order-pay" in held.recovery_url
+            assert recovered(store, "woocommerce", adapter.shop, customer.id, pending.id) is None
+            shop.state.pay_order(pending.id)
+            assert shop.flush_webhooks(15)
+            ended = recovered(store, "woocommerce", adapter.shop, customer.id, pending.id)
+            assert ended is not None and f"order {pending.id}" in ended
+    finally:
+        server.shutdown()
+        server.server_close()
