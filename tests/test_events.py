@@ -20,6 +20,7 @@ from shopsync.store.event_rows import browse_frame
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=UTC)
+DAY = dt.timedelta(days=1)
 SHOP = "acme.myshopify.com"
 SECRET = "evt-secret-0123456789"
 
@@ -53,10 +54,10 @@ def viewed(n: int, visitor: str = "v1", product: str = "gid://shopify/Product/7"
 
 
 def post(
-    store: Store, body: dict[str, Any], *, secret: str = SECRET, **options: Any
+    store: Store, body: dict[str, Any], *, secret: str = SECRET, shop: str = SHOP, **options: Any
 ) -> tuple[str, dict[str, Any]]:
     raw = json.dumps(body).encode()
-    app = events_app(store, {SHOP: SECRET}, platform="shopify", clock=lambda: NOW, **options)
+    app = events_app(store, {shop: SECRET}, platform="shopify", clock=lambda: NOW, **options)
     seen: list[str] = []
     environ = {
         "REQUEST_METHOD": "POST",
@@ -139,3 +140,22 @@ def test_erasure_deletes_a_customers_events(store: Store) -> None:
     store.redact_customer("shopify", SHOP, "c1")
     shop_id = store.shop_id("shopify", SHOP)
     assert browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000)).height == 0
+
+
+def test_an_emulated_shops_carts_come_at_baymards_rate_and_are_stored(tmp_path: Path) -> None:
+    from shopsync.sync import sync
+    from shopsync.testing._browsing import browse_bodies
+    from tests.sync.emulated import connect, emulated
+
+    with emulated("shopify", seed=5, customers=30, orders=80, products=5, end=NOW) as shop:
+        store = Store(f"sqlite:///{tmp_path / 'b.db'}")
+        sync(connect(shop), store)
+        bodies = browse_bodies(shop.state, seed=5, now=NOW, days=30)
+        recent = [o for o in shop.state.orders.values() if o.created_at >= NOW - 30 * DAY]
+        assert len(bodies) == round(len(recent) / 0.3) > 0  # 1 / (1 - 70 %) carts per order
+        status = {post(store, b, shop=shop.state.shop)[0] for b in bodies}
+        assert status == {"200 OK"}
+        anonymous = sum(b["customer_id"] is None for b in bodies)
+        shop_id = store.shop_id("shopify", shop.state.shop)
+        frame = browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000))
+        assert frame.height == 2 * (len(bodies) - anonymous)  # a view and an add each
