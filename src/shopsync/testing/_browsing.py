@@ -49,7 +49,7 @@ def browse_bodies(
     guests = sum(o.customer_id is None for o in recent) / len(recent)
     carts = round(len(recent) / (1 - rate))
     span = (end - start).total_seconds()
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     for n in range(carts):
         at = start + dt.timedelta(seconds=int(rng.uniform(0, span - 600)))
         anonymous = not customers or rng.random() < guests
