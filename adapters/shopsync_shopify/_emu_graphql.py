@@ -19,6 +19,7 @@ from graphql import GraphQLError, OperationDefinitionNode
 
 from shopsync.testing.server import Request, Response
 from shopsync_shopify import _render as render
+from shopsync_shopify._checkouts import checkout_graphql
 from shopsync_shopify._emu_events import deletion_events
 from shopsync_shopify._emu_query import (
     Lazy,
@@ -39,7 +40,12 @@ __all__ = ["MAX_PAGE", "MAX_QUERY_COST", "RATE_DOC", "GraphQLApi"]
 MAX_QUERY_COST = 1000
 MAX_PAGE = 250
 RATE_DOC = "https://shopify.dev/api/usage/rate-limits"
-_SORTS = {"ID": "id", "UPDATED_AT": "updated_at", "CREATED_AT": "created_at"}
+_SORTS = {
+    "ID": "id",
+    "CHECKOUT_ID": "id",
+    "UPDATED_AT": "updated_at",
+    "CREATED_AT": "created_at",
+}
 
 
 class GraphQLApi:
@@ -148,6 +154,7 @@ class GraphQLApi:
             "customers": render.customer_graphql,
             "orders": render.order_graphql,
             "products": render.product_graphql,
+            "checkouts": checkout_graphql,
         }
         fn = renderers[resource]
         if resource == "customers":
@@ -219,6 +226,7 @@ class GraphQLApi:
             "productsCount": count("products"),
             "codeDiscountNodeByCode": self.emu.mutations.discount_by_code,
             "events": lambda args: deletion_events(dict(state.deleted), args),
+            "abandonedCheckouts": lambda args: self._page("checkouts", args),  # issue 22
         }
 
     def _node(self, node_id: str) -> Any:

@@ -14,25 +14,29 @@ bucket, with bulk operations for big backfills, webhooks and write-back.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import ClassVar, Literal
 
 from pydantic import SecretStr
 
 from shopsync.adapter import (
+    CheckoutReader,
     CustomerFieldWriter,
     DeletionReader,
     DiscountWriter,
+    Page,
     TagWriter,
     WebhookEvent,
     WebhookParser,
 )
 from shopsync.adapter_kit import RequestCounter
+from shopsync.checkouts import Checkout
 from shopsync.errors import ConfigurationError
 from shopsync.http import HttpClient, RetryPolicy
 from shopsync.models import Customer, Order, Product
-from shopsync_shopify import mapping, webhooks
+from shopsync_shopify import _checkouts, mapping, webhooks
 from shopsync_shopify._access import AccessChecks
 from shopsync_shopify._paging import BULK_OVERHEAD_SECONDS, BULK_THRESHOLD, MAX_PAGE
 from shopsync_shopify._reads import ShopifyReads
@@ -52,6 +56,7 @@ class ShopifyAdapter(
     DiscountWriter,
     TagWriter,
     CustomerFieldWriter,
+    CheckoutReader,
 ):
     """Reads one Shopify shop through the GraphQL Admin API.
 
@@ -149,6 +154,10 @@ class ShopifyAdapter(
     def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:
         """A verified delivery, mapped (see :func:`shopsync_shopify.webhooks.parse_webhook`)."""
         return webhooks.parse_webhook(headers, raw_body, secret)
+
+    def read_checkouts(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Checkout]]:
+        """Abandoned checkouts updated since then (see :mod:`shopsync_shopify._checkouts`)."""
+        return _checkouts.read_checkouts(self, updated_since)
 
     @staticmethod
     def map_record(resource: str, raw: str, shop: str) -> Customer | Order | Product:

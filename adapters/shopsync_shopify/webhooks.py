@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from shopsync.adapter import CustomerChange, Deletion, Rejected, WebhookEvent
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
+from shopsync_shopify._checkouts import CHECKOUT_TOPICS, checkout_from_webhook
 from shopsync_shopify._shapes import check_shape, triggered_at
 from shopsync_shopify.mapping import (
     consent_from_webhook,
@@ -214,7 +215,8 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     - ``orders/delete``, ``customers/delete`` and ``products/delete`` delete the record;
     - the compliance topics name a customer to erase or export, or the shop to remove;
     - the consent and tag topics change a stored customer (``event.customer_changes``);
-    - ``bulk_operations/finish`` is a notice (``event.notice``) with nothing to store.
+    - ``bulk_operations/finish`` is a notice (``event.notice``) with nothing to store;
+    - ``checkouts/create`` and ``checkouts/update`` carry a checkout (``event.checkouts``).
 
     The de-duplication key is ``X-Shopify-Webhook-Id`` (the same across retries).
     """
@@ -250,6 +252,16 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         return dataclasses.replace(event, records=(record,))
     if topic in ("refunds/create", "fulfillments/create"):
         return event
+    if topic in CHECKOUT_TOPICS:  # issue 22
+        try:
+            checkout = checkout_from_webhook(payload, shop=shop)
+        except InvalidRecordError as exc:
+            rid = payload.get("id")
+            raw = raw_body.decode("utf-8", "replace")
+            rid_text = None if rid in (None, "") else str(rid)
+            rejected = Rejected("checkouts", rid_text, raw, str(exc))
+            return dataclasses.replace(event, rejected=(rejected,))
+        return dataclasses.replace(event, checkouts=(checkout,))
     if action == "delete" and resource in ("orders", "customers", "products"):
         received = dt.datetime.now(dt.timezone.utc)
         deletion = Deletion(resource, _id_of(payload, "id"), triggered_at(lower, received))  # type: ignore[arg-type]

@@ -216,7 +216,10 @@ def render_order(
             {"id": int(r.id), "reason": r.note or "", "total": "-" + _money(r.amount)}
             for r in sorted(order.refunds, key=lambda r: (r.created_at, int(r.id)), reverse=True)
         ],
-        "payment_url": f"{base}/checkout/order-pay/{oid}/",
+        # WC_Order::get_checkout_payment_url(): the order-pay endpoint with pay_for_order and
+        # the order key (plugins/woocommerce/includes/class-wc-order.php)
+        "payment_url": f"{base}/checkout/order-pay/{oid}/?pay_for_order=true&key=wc_order_"
+        + hashlib.sha1(order.id.encode()).hexdigest()[:13],
         "is_editable": wc_status(order) in ("pending", "on-hold", "checkout-draft"),
         "needs_payment": not paid and wc_status(order) in ("pending", "failed"),
         "needs_processing": True,

@@ -14,7 +14,7 @@ and write-back.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -22,17 +22,20 @@ import woocommerce  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
 from shopsync.adapter import (
+    CheckoutReader,
     CustomerFieldWriter,
     DeletionReader,
     DiscountWriter,
+    Page,
     TagWriter,
     WebhookEvent,
     WebhookParser,
 )
+from shopsync.checkouts import Checkout
 from shopsync.errors import ConfigurationError
 from shopsync.http import HttpClient, RetryPolicy
 from shopsync.models import Customer, Order, Product
-from shopsync_woocommerce import webhooks
+from shopsync_woocommerce import _checkouts, webhooks
 from shopsync_woocommerce._access import AccessChecks
 from shopsync_woocommerce._reads import WooReads
 from shopsync_woocommerce._write_back import WriteBack
@@ -66,6 +69,7 @@ class WooCommerceAdapter(
     DiscountWriter,
     TagWriter,
     CustomerFieldWriter,
+    CheckoutReader,
 ):
     """Reads one WooCommerce store (REST API wc/v3).
 
@@ -173,6 +177,10 @@ class WooCommerceAdapter(
     def map_record(resource: str, raw: str, shop: str) -> Customer | Order | Product:
         """Map a quarantined REST record again (products without their variations' prices)."""
         return webhooks.map_record(resource, raw, shop)
+
+    def read_checkouts(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Checkout]]:
+        """Draft and pending orders as checkouts (:mod:`shopsync_woocommerce._checkouts`)."""
+        return _checkouts.read_checkouts(self, updated_since)
 
     def close(self) -> None:
         self.http.close()

@@ -19,8 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from shopsync.adapter import Deletion, Rejected, Resource, WebhookEvent
 from shopsync.adapter_kit import quarantined_record
+from shopsync.checkouts import Checkout
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order, Product
+from shopsync_woocommerce._checkouts import checkout_from_rest
 from shopsync_woocommerce._shapes import check_shape
 from shopsync_woocommerce.mapping import customer_from_rest, order_from_rest, product_from_rest
 
@@ -121,7 +123,14 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
             reason=str(exc),
         )
         return WebhookEvent(topic=topic, shop=shop, delivery_id=delivery_id, rejected=(rejected,))
-    return WebhookEvent(topic=topic, shop=shop, delivery_id=delivery_id, records=(record,))
+    checkouts: tuple[Checkout, ...] = ()
+    if kind == "orders" and payload.get("status") in ("pending", "checkout-draft"):
+        # issue 22: a draft or unpaid order is also a checkout (see ._checkouts); its mapping
+        # succeeded as an order just above, so it succeeds as a checkout
+        checkouts = (checkout_from_rest(payload, shop=shop),)
+    return WebhookEvent(
+        topic=topic, shop=shop, delivery_id=delivery_id, records=(record,), checkouts=checkouts
+    )
 
 
 _KINDS: dict[str, Resource] = {"order": "orders", "customer": "customers", "product": "products"}

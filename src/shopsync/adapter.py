@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, overload, runtime_checkable
 
+from shopsync.checkouts import Checkout
 from shopsync.errors import AdapterNotFoundError, ConfigurationError
 from shopsync.models import Customer, MarketingConsent, Money, Order, Product
 
@@ -41,6 +42,7 @@ __all__ = [
     "Adapter",
     "Capability",
     "CapabilityError",
+    "CheckoutReader",
     "CustomerChange",
     "CustomerFieldWriter",
     "Deletion",
@@ -64,7 +66,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "shopsync.adapters"
 
 Resource = Literal["customers", "orders", "products"]
-RecordT = TypeVar("RecordT", Customer, Order, Product)
+RecordT = TypeVar("RecordT", Customer, Order, Product, Checkout)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class WebhookEvent:
     records: Sequence[Customer | Order | Product] = ()
     rejected: Sequence[Rejected] = ()
     deleted: Sequence[Deletion] = ()
+    checkouts: Sequence[Checkout] = ()
+    """Checkouts the delivery carries (Shopify ``checkouts/create``/``update``; issue 22)."""
     redact_customer: str | None = None
     """Customer id whose personal data must be erased (GDPR customers/redact)."""
     redact_orders: Sequence[str] = ()
@@ -263,7 +267,20 @@ class CustomerFieldWriter(Protocol):
         ...
 
 
-Capability = Literal["read", "deletions", "webhooks", "discount_codes", "tags", "customer_fields"]
+@runtime_checkable
+class CheckoutReader(Protocol):
+    """Capability ``checkouts``: checkouts shoppers started, finished or not (issue 22:
+    Shopify's abandoned checkouts, WooCommerce's draft and pending orders), updated at or
+    after an instant; may return some older ones, never skip one."""
+
+    def read_checkouts(
+        self, updated_since: dt.datetime | None = None
+    ) -> Iterator[Page[Checkout]]: ...
+
+
+Capability = Literal[
+    "read", "deletions", "webhooks", "discount_codes", "tags", "customer_fields", "checkouts"
+]
 
 CAPABILITIES: Mapping[Capability, type] = {
     "read": Adapter,
@@ -272,6 +289,7 @@ CAPABILITIES: Mapping[Capability, type] = {
     "discount_codes": DiscountWriter,
     "tags": TagWriter,
     "customer_fields": CustomerFieldWriter,
+    "checkouts": CheckoutReader,
 }
 """Each capability's protocol. ``read`` every adapter has; the others an adapter declares by
 subclassing the protocol."""
@@ -283,6 +301,7 @@ _METHODS: Mapping[Capability, tuple[str, ...]] = {
     "discount_codes": ("create_discount_code",),
     "tags": ("add_customer_tags", "remove_customer_tags"),
     "customer_fields": ("set_customer_fields",),
+    "checkouts": ("read_checkouts",),
 }
 _CLASS_ATTRIBUTES: Mapping[Capability, tuple[str, ...]] = {
     "read": ("platform",),
@@ -366,6 +385,8 @@ def capability(adapter: object, name: Literal["discount_codes"]) -> DiscountWrit
 def capability(adapter: object, name: Literal["tags"]) -> TagWriter | None: ...
 @overload
 def capability(adapter: object, name: Literal["customer_fields"]) -> CustomerFieldWriter | None: ...
+@overload
+def capability(adapter: object, name: Literal["checkouts"]) -> CheckoutReader | None: ...
 def capability(adapter: object, name: Capability) -> object | None:
     """The adapter typed as capability ``name``'s protocol if it declares it, else None::
 

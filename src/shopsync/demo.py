@@ -50,7 +50,7 @@ from shopsync.sinks.files import JsonLines
 from shopsync.store import Store
 from shopsync.store.survey_rows import survey_answer_rows
 from shopsync.surveys import answer
-from shopsync.sync import SyncResult, sync
+from shopsync.sync import RESOURCES, SyncResult, sync
 from shopsync.testing.behaviour import CDNOW
 from shopsync.testing.process import RemoteShop
 from shopsync.testing.remote_simulation import Message, RemoteSimulation, simulate_in_processes
@@ -66,6 +66,7 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
         "products": 80,
         "currency": "USD",
         "plan": "plus",
+        "checkouts": True,  # abandoned checkouts at Baymard's rate (issue 22)
     },
     "woocommerce": {
         "seed": 12,
@@ -75,10 +76,14 @@ DEMO_SHOPS: dict[str, dict[str, Any]] = {
         # WooCommerce core keeps no marketing consent: the demo store runs Mailchimp for
         # WooCommerce, whose meta the adapter reads (shopsync_woocommerce.consent).
         "consent_plugin": "mailchimp",
+        "checkouts": True,
     },
 }
 """The demo's two shops: a few thousand customers, whose orders (about three per customer
 over three years) follow from the buying model."""
+
+WITH_CHECKOUTS = (*RESOURCES, "checkouts")
+"""The demo reads checkouts too (the abandoned-checkout program and its recovery rate)."""
 
 DEMO_UPLIFT: dict[str, Uplift] = {
     "winback": Uplift(0.30, window_days=14),
@@ -362,7 +367,7 @@ def _quiet_sync(shops: Iterable[RemoteShop], store: Store) -> None:
     for remote in shops:
         adapter = connect(remote.platform, **remote.settings)
         try:
-            sync(adapter, store)
+            sync(adapter, store, resources=WITH_CHECKOUTS)
         finally:
             adapter.close()
 
@@ -396,7 +401,7 @@ def _sync(remote: RemoteShop, store: Store, console: Console) -> SyncResult:
                 )
             progress.update(tasks[resource], completed=report.seen)
 
-        report = sync(adapter, store, on_page=on_page)
+        report = sync(adapter, store, on_page=on_page, resources=WITH_CHECKOUTS)
     adapter.close()
     return report
 
@@ -459,6 +464,16 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
         programs.add_row(kind, f"{count:,}", example.reason)
     console.print(programs)
     _print_lift(console, result)
+    recovery = [
+        f"{f.platform} {r.rate:.1%} of {r.checkouts:,}"
+        for f in result.figures
+        if (r := f.checkout_recovery) is not None and r.rate is not None
+    ]
+    if recovery:
+        console.print(
+            "abandoned checkouts recovered within 7 days (last 30 days): " + ", ".join(recovery),
+            markup=False,
+        )
     held = ", ".join(f"{why} {n:,}" for why, n in result.plan.held_counts.items())
     console.print(f"held back by the safety rules: {held or 'nothing'}")
     for (platform, name), nps in result.satisfaction.items():

@@ -16,6 +16,8 @@ from shopsync._instants import to_micros
 from shopsync.core._data import SHIPMENT_SCHEMA, Frames, to_us
 from shopsync.core.features import compute_features, shop_currency
 from shopsync.store import Store
+from shopsync.store.checkout_rows import checkout_frame
+from shopsync.store.event_rows import browse_frame
 from shopsync.store.read import feature_tables, read_shop
 from shopsync.store.shipments import shipments
 
@@ -84,6 +86,8 @@ def load(
         future_orders=read.future_orders,
         requests_delivered=read.requests_delivered,
         shipments=recent,
+        checkouts=checkout_frame(store, shop_id, at, customer_id),
+        browse=browse_frame(store, shop_id, at, customer_id),
     )
 
 

@@ -138,6 +138,10 @@ def handle(
             log.info("duplicate delivery %s (%s) ignored", event.delivery_id, event.topic)
             return WebhookResult("duplicate", event.topic, event.shop, event.delivery_id)
         upserted = store.upsert(event.records, conn=tx, same_stamp=False)
+        if event.checkouts:  # issue 22
+            from shopsync.store.checkout_rows import upsert_checkouts
+
+            upsert_checkouts(store, event.checkouts, conn=tx)
         store.apply_customer_changes(
             platform, event.shop, event.customer_changes, conn=tx, now=received
         )

@@ -24,7 +24,8 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import to_micros
-from shopsync.core._data import Frames
+from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.core._data import BROWSE, CHECKOUTS, Frames
 from shopsync.models import (
     Address,
     Consent,
@@ -40,6 +41,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
+from shopsync.store.event_rows import EventRow
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -80,6 +82,8 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "advocates": {"customer_id": STR},
     "sent": {"customer_id": STR, "key": STR, "at": I64},
     "suppressed": {"customer_id": STR},
+    "checkouts": CHECKOUTS,
+    "browse": BROWSE,
 }
 
 
@@ -142,6 +146,8 @@ class Shop:
     _sent: list[tuple[str, str, dt.datetime]] | None = field(default_factory=list)
     _suppressed: list[str] = field(default_factory=list)
     _delivered: dict[str, dt.datetime] = field(default_factory=dict)
+    _checkouts: list[tuple[Any, ...]] = field(default_factory=list)
+    _browse: list[tuple[str | None, str, dt.datetime, str]] = field(default_factory=list)
 
     def customer(
         self,
@@ -259,6 +265,27 @@ class Shop:
         self._delivered[key] = at
         return self
 
+    def checkout(
+        self,
+        kid: str,
+        cid: str | None,
+        at: dt.datetime,
+        products: tuple[str, ...] = ("p1",),
+        *,
+        total: str = "40",
+        completed: dt.datetime | None = None,
+    ) -> Shop:
+        """A checkout ``cid`` started at ``at`` (issue 22), completed at ``completed``."""
+        self._checkouts.append((kid, cid, at, products, total, completed))
+        return self
+
+    def viewed(
+        self, cid: str | None, pid: str, at: dt.datetime, kind: str = "product_viewed"
+    ) -> Shop:
+        """A browse event of ``cid`` (None: a visitor nobody identified) at ``at``."""
+        self._browse.append((cid, pid, at, kind))
+        return self
+
     # -- the frames ---------------------------------------------------------------------------
 
     def frames(self, as_of: dt.datetime, *, window_days: int = 30) -> Frames:
@@ -335,6 +362,22 @@ class Shop:
             suppressed=built["suppressed"],
             future_orders=len(self._orders) - len(kept),
             requests_delivered={k: to_micros(w) for k, w in self._delivered.items() if w <= as_of},
+            browse=frame(
+                "browse",
+                [(c, p, k, us(w)) for c, p, w, k in self._browse if c is not None and w <= as_of],
+            ),
+            checkouts=frame(
+                "checkouts",
+                [
+                    (
+                        *(k, c, f"{c}@example.com" if c else None, us(w)),
+                        us(d) if d is not None and d <= as_of else None,
+                        *(units(t), self.currency, list(ps)),
+                    )
+                    for k, c, w, ps, t, d in self._checkouts
+                    if w <= as_of
+                ],
+            ),
         )
 
     # -- the same shop as shared models, for a real store ---------------------------------------
@@ -374,6 +417,41 @@ class Shop:
             )
         out += [self._order_model(o) for o in self._orders]
         return out
+
+    def event_rows(self) -> list[EventRow]:
+        """The browse events as the event endpoint stores them."""
+        return [
+            EventRow(f"e{n}", c or "anon", c, k, p, w)
+            for n, (c, p, w, k) in enumerate(self._browse)
+        ]
+
+    def checkout_models(self) -> list[Checkout]:
+        """The checkouts as shared models (for ``upsert_checkouts``)."""
+        return [
+            Checkout(
+                platform=self.platform,
+                shop=self.name,
+                id=k,
+                customer_id=c,
+                email=f"{c}@example.com" if c else None,
+                created_at=w,
+                updated_at=d or w,
+                completed_at=d,
+                currency=self.currency,
+                subtotal=Money.of(Decimal(t), self.currency),
+                total=Money.of(Decimal(t), self.currency),
+                line_items=tuple(
+                    CheckoutLine(
+                        product_id=p,
+                        title=p,
+                        quantity=Decimal(1),
+                        unit_price=Money.of(Decimal(t), self.currency),
+                    )
+                    for p in ps
+                ),
+            )
+            for k, c, w, ps, t, d in self._checkouts
+        ]
 
     def _order_model(self, o: _Order) -> Order:
         def money(amount: Decimal | str) -> Money:
@@ -432,7 +510,15 @@ def frame(name: str, rows: list[tuple[Any, ...]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SCHEMAS[name], orient="row")
 
 
-PROGRAMS = ("reviews", "winback", "replenishment", "warranty", "recommendations")
+PROGRAMS = (
+    "reviews",
+    "winback",
+    "replenishment",
+    "warranty",
+    "recommendations",
+    "abandoned_checkout",
+    "browse_abandonment",
+)
 
 
 def policy(**sections: Any) -> Any:

@@ -13,6 +13,8 @@ import polars as pl
 from shopsync.core._data import SHIPMENT_SCHEMA, Frames
 from shopsync.frames import load
 from shopsync.store import Store
+from shopsync.store.checkout_rows import upsert_checkouts
+from shopsync.store.event_rows import record_events
 from tests.core.frames_kit import DAY, SCHEMAS, T0, Shop
 
 AT = T0 + 40 * DAY
@@ -41,6 +43,14 @@ def small_shop() -> Shop:
         )
         .order("o4", "c2", T0 + 6 * DAY, cancelled=T0 + 7 * DAY)
         .order("o5", "c2", AT + DAY)  # placed after as_of: counted, not read
+        .checkout("k1", "c1", T0 + 2 * DAY, ("beans", "mug"), total="20.5")
+        .checkout("k2", "c2", T0 + 4 * DAY, completed=AT + DAY)  # completed after as_of
+        .checkout("k3", None, T0 + 4 * DAY, completed=T0 + 5 * DAY)
+        .checkout("k4", "c1", AT + DAY)  # started after as_of: not read
+        .viewed("c1", "beans", T0 + DAY)
+        .viewed("c2", "mug", T0 + 2 * DAY, "product_added_to_cart")
+        .viewed(None, "beans", T0 + DAY)  # an anonymous visitor: never in the frame
+        .viewed("c1", "mug", AT + DAY)  # after as_of: not read
     )
 
 
@@ -51,6 +61,11 @@ def ordered(frame: pl.DataFrame) -> pl.DataFrame:
 def test_the_kit_gives_the_frames_a_real_store_gives(store: Store) -> None:
     shop = small_shop()
     store.upsert(shop.models())
+    upsert_checkouts(store, shop.checkout_models())
+    received = AT + 2 * DAY
+    record_events(
+        store, "shopify", "acme", shop.event_rows(), received_at=received, cap=99, window=DAY
+    )
     read = load(store, "shopify", "acme", AT)
     built = shop.frames(AT)
     for name, schema in SCHEMAS.items():

@@ -165,3 +165,36 @@ def test_given_tiers_and_plan_are_used_as_they_are(shop: Store) -> None:
     }
     off = Policy.from_dict({"loyalty": {"enabled": False}})
     assert shop_figures(shop, P, S, as_of=AS_OF, policy=off, planned=empty).loyalty is None
+
+
+def test_the_abandoned_checkout_recovery_rate_is_a_figure_and_a_tile(shop: Store) -> None:
+    from shopsync.checkouts import Checkout
+    from shopsync.models import Money
+    from shopsync.report import _tiles
+    from shopsync.store.checkout_rows import upsert_checkouts
+
+    empty = plan(shop, Policy(), AS_OF - 1000 * DAY)
+    assert shop_figures(shop, P, S, as_of=AS_OF, planned=empty).checkout_recovery is None
+    started = AS_OF - 20 * DAY
+    upsert_checkouts(
+        shop,
+        [
+            Checkout(
+                platform=P,
+                shop=S,
+                id=f"k{n}",
+                customer_id=None,
+                created_at=started,
+                updated_at=started,
+                completed_at=started + DAY if n < 1 else None,
+                currency="USD",
+                subtotal=Money.of("10", "USD"),
+                total=Money.of("10", "USD"),
+            )
+            for n in range(4)
+        ],
+    )
+    f = shop_figures(shop, P, S, as_of=AS_OF, planned=empty)
+    assert f.checkout_recovery is not None
+    assert (f.checkout_recovery.checkouts, f.checkout_recovery.recovered) == (4, 1)
+    assert ("abandoned-checkout recovery, 30 days", "25.0% of 4") in _tiles(f)

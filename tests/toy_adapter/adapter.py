@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from shopsync.adapter import (
+    CheckoutReader,
     CustomerFieldWriter,
     Deletion,
     DeletionReader,
@@ -29,6 +30,7 @@ from shopsync.adapter import (
     WebhookEvent,
     WebhookParser,
 )
+from shopsync.checkouts import Checkout
 from shopsync.errors import (
     ConfigurationError,
     NotFoundError,
@@ -40,22 +42,25 @@ from shopsync.http import HttpClient, RetryPolicy
 from shopsync.models import Customer, Money, Order, Product
 
 PLATFORM = "toyshop"
-M = TypeVar("M", Customer, Order, Product)
+M = TypeVar("M", Customer, Order, Product, Checkout)
 _MODELS: dict[str, type[BaseModel]] = {
     "customers": Customer,
     "orders": Order,
     "products": Product,
+    "checkouts": Checkout,
 }
 
 
-def map_record(resource: str, raw: Any) -> Customer | Order | Product:
+def map_record(resource: str, raw: Any) -> Customer | Order | Product | Checkout:
     """The toy platform speaks shopsync's JSON: mapping is validation. A real adapter maps
     field by field here, raising InvalidRecordError (reason, raw, path) on what it cannot."""
     model = _MODELS[resource]
     return model.model_validate(raw)  # type: ignore[return-value]
 
 
-class ToyAdapter(DeletionReader, WebhookParser, DiscountWriter, TagWriter, CustomerFieldWriter):
+class ToyAdapter(
+    DeletionReader, WebhookParser, DiscountWriter, TagWriter, CustomerFieldWriter, CheckoutReader
+):
     """Reads and writes one toyshop shop: ``shopsync.connect("toyshop", shop=..., token=...)``."""
 
     platform = PLATFORM
@@ -132,6 +137,9 @@ class ToyAdapter(DeletionReader, WebhookParser, DiscountWriter, TagWriter, Custo
 
     def read_products(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Product]]:
         return self._read("products", Product, updated_since)
+
+    def read_checkouts(self, updated_since: dt.datetime | None = None) -> Iterator[Page[Checkout]]:
+        return self._read("checkouts", Checkout, updated_since)
 
     def read_deletions(self, updated_since: dt.datetime | None = None) -> Iterator[Deletion]:
         params = {"since": updated_since.isoformat()} if updated_since else {}

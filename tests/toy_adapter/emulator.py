@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from shopsync.testing import Delivery, Event, Request, Response, ShopState, Subscription
 
 TOKEN = "toy-token"
-RESOURCES = ("customers", "orders", "products")
+RESOURCES = ("customers", "orders", "products", "checkouts")
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -40,6 +40,28 @@ SHIPMENT_SCHEMA: dict[str, pl.DataType] = {
 def _no_shipments() -> pl.DataFrame:
     return pl.DataFrame(schema=SHIPMENT_SCHEMA)
 
+CHECKOUTS: dict[str, pl.DataType] = {
+    "id": TEXT,
+    "customer_id": TEXT,
+    "email": TEXT,
+    "created_at": I64,
+    "completed_at": I64,
+    "total": I64,
+    "currency": TEXT,
+    "product_ids": pl.List(TEXT),
+}
+"""The checkouts frame: micros and ten-thousandths; ``completed_at`` null until it became
+an order (by ``as_of``)."""
+
+BROWSE: dict[str, pl.DataType] = {
+    "customer_id": TEXT,
+    "product_id": TEXT,
+    "kind": TEXT,
+    "occurred_at": I64,
+}
+"""The browse events frame (``product_viewed``, ``product_added_to_cart``, ``checkout_started``)
+of identified customers only: an anonymous visitor never reaches a program."""
+
 
 def to_us(value: dt.datetime) -> int:
     if value.tzinfo is None or value.utcoffset() is None:
@@ -79,6 +101,10 @@ class Frames:
     """Recent shipments with their tracking (:data:`SHIPMENT_SCHEMA`), read only when the
     shipping program asks (``shopsync.frames.load(shipments_since=...)``): tracking has no
     history in the store, so its current value is used."""
+    checkouts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHECKOUTS))
+    """Checkouts started by ``as_of`` (:data:`CHECKOUTS`; issue 22)."""
+    browse: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=BROWSE))
+    """Identified customers' browse events by ``as_of`` (:data:`BROWSE`; issue 22)."""
 
     def feature_inputs(self) -> dict[str, pl.DataFrame]:
         """The frames :func:`shopsync.core.features.compute_features` takes."""

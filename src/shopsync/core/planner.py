@@ -40,7 +40,9 @@ import polars as pl
 from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import Frames, consent_at, paid_orders
+from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
+from shopsync.core.browse import browse_candidates
 from shopsync.core.education import education_candidates
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import ranked
@@ -204,6 +206,8 @@ def plan_frames(
         shipping_candidates(frames, policy),
         education_candidates(frames, paid, stats, policy),
         survey_candidates(frames, policy),
+        abandoned_candidates(frames, paid, policy),  # issue 22
+        browse_candidates(frames, paid, policy),
     ]
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))

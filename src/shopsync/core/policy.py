@@ -28,6 +28,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ValidationError
 
 from shopsync._currencies import EXPONENTS
+from shopsync.core.policy_abandoned import AbandonedCheckoutSettings
+from shopsync.core.policy_browse import BrowseSettings
 from shopsync.core.policy_fields import DERIVED, _f, _Section
 from shopsync.core.policy_loyalty import (
     BirthdaySettings,
@@ -71,7 +73,9 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "AbandonedCheckoutSettings",
     "BirthdaySettings",
+    "BrowseSettings",
     "CategoryBonusSettings",
     "ConsentSettings",
     "EarnSettings",
@@ -137,6 +141,8 @@ class Policy(_Section):
     holdout: HoldoutSettings = HoldoutSettings()
     quiet: QuietSettings = QuietSettings()
     messaging: MessagingSettings = MessagingSettings()
+    abandoned_checkout: AbandonedCheckoutSettings = AbandonedCheckoutSettings()
+    browse_abandonment: BrowseSettings = BrowseSettings()
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Policy:

@@ -352,6 +352,7 @@ class QuietSettings(_Section):
 
 
 DEFAULT_PRIORITY = (
+    "abandoned_checkout",
     "review_request",
     "review_reminder",
     "replenishment",
@@ -361,6 +362,7 @@ DEFAULT_PRIORITY = (
     "loyalty_milestone",
     "loyalty_tier_progress",
     "winback",
+    "browse_abandonment",
 )
 
 

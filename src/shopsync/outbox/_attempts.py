@@ -273,4 +273,11 @@ def prepare(
         reason = withheld(store, row.shop_id, customer, policy)
         if reason is not None:
             raise Cancelled(reason)
+    checkout_id = getattr(action, "checkout_id", None)
+    if action.kind == "abandoned_checkout" and isinstance(checkout_id, str):  # issue 22
+        from shopsync.store.checkout_rows import recovered
+
+        ended = recovered(store, row.platform, row.shop, row.customer_id, checkout_id)
+        if ended is not None:
+            raise Cancelled(ended)
     return action, DeliveryContext(store=store, customer=customer, now=moment)

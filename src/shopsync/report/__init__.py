@@ -101,6 +101,11 @@ def _tiles(f: ShopFigures) -> list[tuple[str, str]]:
     ]
     if f.contactable is not None:
         tiles.append(("customers who can be e-mailed", f"{f.contactable:,}"))
+    if f.checkout_recovery is not None and f.checkout_recovery.checkouts:  # issue 22
+        r = f.checkout_recovery
+        tiles.append(
+            (f"abandoned-checkout recovery, {r.days} days", f"{_pct(r.rate)} of {r.checkouts:,}")
+        )
     if f.loyalty is not None:
         owed = f.loyalty.value(f.loyalty.approved + f.loyalty.pending)
         tiles.append(("points liability", money(owed, f.currency)))

@@ -30,6 +30,7 @@ from shopsync._instants import instant
 from shopsync.backtest import Lift, Planned, _replay, _utc
 from shopsync.consent import consent_summary
 from shopsync.core._data import Frames, paid_orders, to_us
+from shopsync.core.abandoned import CheckoutRecovery, checkout_recovery
 from shopsync.core.actions import Action
 from shopsync.core.features import compute_features
 from shopsync.core.lifecycle import RFM_GROUPS, STAGES, lifecycle
@@ -182,6 +183,10 @@ class ShopFigures:
     """NPS or CSAT (``policy.surveys.scale``) per month of answers, by ``as_of``."""
     survey_cohorts: tuple[SurveyScore, ...] = ()
     """The same per cohort (month of the customer's first order)."""
+    checkout_recovery: CheckoutRecovery | None = None
+    """Abandoned checkouts of the last 30 days recovered within 7 (None: the store holds no
+    checkouts, e.g. a sync without ``"checkouts"``); see
+    :func:`shopsync.core.abandoned.checkout_recovery`."""
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -466,4 +471,5 @@ def shop_figures(
         survey_cohorts=tuple(
             scores(store, platform, shop, policy.surveys.scale, by="cohort", until=as_of)
         ),
+        checkout_recovery=checkout_recovery(frames, paid) if frames.checkouts.height else None,
     )

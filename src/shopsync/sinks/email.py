@@ -57,6 +57,7 @@ from pydantic import SecretStr
 
 from shopsync.core.actions import Action
 from shopsync.errors import ConfigurationError
+from shopsync.http import redact
 from shopsync.models import Product
 from shopsync.sinks._base import (
     Cancelled,
@@ -101,6 +102,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "expiry_intro": "Your %(points)s points expire on %(day)s. Shop or redeem before then.",
         "review_subject": "How was your order from %(shop)s?",
         "review_intro": "We hope you are enjoying your purchase. Would you review it?",
+        "cart_subject": "You left something in your cart at %(shop)s",
+        "cart_intro": "You started a checkout but did not finish it. Your cart is saved:",
+        "cart_resume": "Complete your order",
+        "browse_subject": "Still thinking it over?",
+        "browse_intro": "Here is what you were looking at:",
         "winback_subject": "We miss you at %(shop)s",
         "winback_intro": "It has been a while since your last visit to %(shop)s.",
         "replenish_subject": "Time to restock?",
@@ -137,6 +143,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "expiry_intro": "Ihre %(points)s Punkte verfallen am %(day)s.",
         "review_subject": "Wie war Ihre Bestellung bei %(shop)s?",
         "review_intro": "Wir hoffen, Ihr Einkauf gefällt Ihnen. Möchten Sie ihn bewerten?",
+        "cart_subject": "Ihr Warenkorb bei %(shop)s wartet",
+        "cart_intro": "Sie haben eine Bestellung begonnen und nicht abgeschlossen. Ihr Warenkorb:",
+        "cart_resume": "Bestellung abschließen",
+        "browse_subject": "Noch am Überlegen?",
+        "browse_intro": "Das haben Sie sich angesehen:",
         "winback_subject": "Wir vermissen Sie bei %(shop)s",
         "winback_intro": "Ihr letzter Besuch bei %(shop)s ist eine Weile her.",
         "replenish_subject": "Zeit zum Nachbestellen?",
@@ -172,6 +183,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "expiry_intro": "Vos %(points)s points expirent le %(day)s.",
         "review_subject": "Votre commande chez %(shop)s vous plaît-elle ?",
         "review_intro": "Nous espérons que votre achat vous plaît. Voulez-vous l'évaluer ?",
+        "cart_subject": "Votre panier vous attend chez %(shop)s",
+        "cart_intro": "Vous avez commencé une commande sans la terminer. Votre panier :",
+        "cart_resume": "Terminer ma commande",
+        "browse_subject": "Vous hésitez encore ?",
+        "browse_intro": "Voici ce que vous regardiez :",
         "winback_subject": "Vous nous manquez chez %(shop)s",
         "winback_intro": "Votre dernière visite chez %(shop)s remonte à un moment.",
         "replenish_subject": "Bientôt à court ?",
@@ -242,6 +258,17 @@ def _list_unsubscribe(url: str) -> str:
             retryable=False,
         )
     return f"\r\n {value}"
+
+
+def _recovery_url(action: Action, context: DeliveryContext) -> str | None:
+    """An abandoned checkout's link back to it, read from the store when the email is built
+    (it carries the checkout's token: never in the plan, the outbox or a preview)."""
+    checkout_id = getattr(action, "checkout_id", None)
+    if not isinstance(checkout_id, str) or context.store is None:
+        return None
+    from shopsync.store.checkout_rows import recovery_url
+
+    return recovery_url(context.store, action.platform, action.shop, checkout_id)
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
@@ -390,6 +417,7 @@ class Email:
             ),
             "unsubscribe_url": self._unsubscribe(action),
             **(self.extra_context(action) if self.extra_context is not None else {}),
+            "recovery_url": _recovery_url(action, context),
         }
 
     def _products(
@@ -479,7 +507,10 @@ class Email:
                 if message["List-Unsubscribe"] is not None
                 else None
             ),
-            "text": text.get_content() if text is not None else "",
+            # a preview is shown to people: the checkout's recovery link (a bearer token) is not
+            "text": redact(text.get_content(), [_recovery_url(action, context)])
+            if text is not None
+            else "",
         }
 
     # ---------------------------------------------------------------- sending

@@ -970,6 +970,11 @@ class Store:
                 ).scalars()
             )
             extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
+            from shopsync.store.checkout_rows import export_checkouts  # issue 22
+            from shopsync.store.event_rows import export_events
+
+            extras["checkouts"] = export_checkouts(conn, shop_id, customer_id, emails)
+            extras["browse_events"] = export_events(conn, shop_id, customer_id)
         wanted = [*order_ids, *extras.pop("guest_order_ids")]
         chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
         return {
@@ -1053,6 +1058,11 @@ class Store:
             from shopsync.store import survey_rows
 
             survey_rows.redact_answers(c, shop_id, customer_id)  # scores stay, unlinked
+            from shopsync.store.checkout_rows import erase_checkouts  # issue 22
+            from shopsync.store.event_rows import erase_events
+
+            erase_checkouts(c, shop_id, customer_id, emails)
+            erase_events(c, shop_id, customer_id)
             # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
             c.execute(
                 update(outbox)

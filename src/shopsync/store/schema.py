@@ -497,3 +497,47 @@ survey_answers = Table(
     Index("ix_survey_answers_at", "shop_id", "answered_at"),
     Index("ix_survey_answers_customer", "shop_id", "customer_id"),
 )
+
+# Added in revision 0016 (issue 22): checkouts shoppers started (Shopify's abandoned checkouts,
+# WooCommerce's draft and pending orders), for the abandoned-checkout program. Money in
+# ten-thousandths beside ``currency`` like orders; ``lines`` holds the checkout's lines as JSON
+# (product, variant, title, quantity and unit price as decimal strings).
+checkouts = Table(
+    "checkouts",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("customer_id", String(255)),
+    Column("email", Text),
+    _instant("created_at", nullable=False),
+    _instant("updated_at", nullable=False),
+    _instant("completed_at"),
+    Column("recovery_url", Text),
+    Column("currency", String(8), nullable=False),
+    _money("subtotal"),
+    _money("total"),
+    Column("lines", JSON, nullable=False),
+    Index("ix_checkouts_customer", "shop_id", "customer_id", "created_at"),
+    Index("ix_checkouts_updated", "shop_id", "updated_at"),
+)
+
+# Added in revision 0016 (issue 22): browse and cart events a storefront posted to shopsync's
+# signed event endpoint (:mod:`shopsync.events`), for browse-abandonment reminders. ``event_id``
+# (the pixel's own id) makes a replay a no-op; ``customer_id`` is null for a visitor nobody
+# identified (kept for the caps and figures, never messaged).
+browse_events = Table(
+    "browse_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop_id", Integer, nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("visitor_id", String(255), nullable=False),
+    Column("customer_id", String(255)),
+    Column("kind", String(32), nullable=False),
+    Column("product_id", String(255)),
+    _instant("occurred_at", nullable=False),
+    _instant("received_at", nullable=False),
+    UniqueConstraint("shop_id", "event_id", name="uq_browse_events_event"),
+    Index("ix_browse_events_visitor", "shop_id", "visitor_id", "received_at"),
+    Index("ix_browse_events_customer", "shop_id", "customer_id", "occurred_at"),
+)

@@ -32,6 +32,8 @@ TOPICS = (
     "product.created",
     "product.updated",
     "shop.redact",
+    "checkout.created",
+    "checkout.updated",
 )
 """Platform-neutral event topics; each emulator maps them to its own webhook topics."""
 

@@ -48,11 +48,17 @@ def _serve(
     platform: str, options: dict[str, Any], simulation: dict[str, Any], conn: Connection
 ) -> None:
     from shopsync.testing import emulate
+    from shopsync.testing._checkouts import add_checkouts
     from shopsync.testing.simulation import Simulation
 
+    options = dict(options)
+    checkouts = bool(options.pop("checkouts", False))  # issue 22: abandoned checkouts too
+    seed = int(options.get("seed", 1))
     try:
         with emulate(platform, **options) as shop:
             sim = Simulation(shop.state, **simulation)
+            if checkouts:
+                add_checkouts(shop.state, seed=seed, now=sim.now)
             conn.send(
                 (
                     RemoteShop(
@@ -83,6 +89,9 @@ def _serve(
                 elif command == "advance":
                     with shop.state.lock:
                         sim.advance(days=argument)
+                        if checkouts and argument:
+                            seed += 1  # the period's own draws
+                            add_checkouts(shop.state, seed=seed, now=sim.now, days=argument)
                     conn.send(sim.now)
                 elif command == "truth":
                     conn.send(sim.truth)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from shopsync._currencies import EXPONENTS
+from shopsync.checkouts import Checkout
 from shopsync.errors import NotFoundError
 from shopsync.models import (
     ConsentState,
@@ -85,6 +86,8 @@ class ShopState:
         self.customers: dict[str, Customer] = {}
         self.orders: dict[str, Order] = {}
         self.products: dict[str, Product] = {}
+        self.checkouts: dict[str, Checkout] = {}
+        """Checkouts shoppers started (issue 22; see :mod:`shopsync.testing._checkouts`)."""
         self.deleted: dict[tuple[str, str], dt.datetime] = {}
         self.product_facts: dict[str, ProductFacts] = {}
         self.order_edits: dict[str, OrderEdit] = {}
@@ -126,6 +129,7 @@ class ShopState:
             self.customers,
             self.orders,
             self.products,
+            self.checkouts,
             self.deleted,
             self.product_facts,
             self.next_ids,
@@ -137,6 +141,7 @@ class ShopState:
             "customers": self.customers,
             "orders": self.orders,
             "products": self.products,
+            "checkouts": self.checkouts,
         }
         found = tables.get(resource)
         if found is None:
@@ -254,6 +259,17 @@ class ShopState:
         if model is Order:
             values.setdefault("currency", self.currency)
         return model.model_validate(values)
+
+    # ----------------------------------------------------------------- checkouts (issue 22)
+
+    def put_checkout(self, checkout: Checkout) -> Checkout:
+        """Add or replace a checkout (``checkout.created`` / ``checkout.updated``)."""
+        with self.lock:
+            topic = "checkout.updated" if checkout.id in self.checkouts else "checkout.created"
+            self.checkouts[checkout.id] = checkout
+            self._versions["checkouts"] = self._versions.get("checkouts", 0) + 1
+            self.emit(topic, "checkouts", checkout.id, checkout, at=checkout.updated_at)
+            return checkout
 
     # ----------------------------------------------------------------- customers
 

@@ -1,0 +1,269 @@
+"""Shopify abandoned checkouts (issue 22): the query, the mapping, the emulator's rendering.
+
+Read through the GraphQL Admin API's ``abandonedCheckouts`` connection (2024-10+, the
+successor of the REST ``checkouts.json``: https://shopify.dev/changelog/new-abandoned-checkouts-listing-endpoint-on-the-admin-graphql-api).
+"A checkout is considered abandoned when a customer adds contact information but doesn't
+complete their purchase. Includes both abandoned and recovered checkouts"
+(https://shopify.dev/docs/api/admin-graphql/latest/queries/abandonedCheckouts); it needs the
+``read_orders`` scope and the ``manage_abandoned_checkouts`` staff permission
+(https://shopify.dev/docs/api/admin-graphql/latest/objects/AbandonedCheckout).
+
+The connection filters on ``created_at``/``updated_at`` but sorts only by ``CHECKOUT_ID``,
+``CREATED_AT``, ``CUSTOMER_NAME``, ``ID``, ``RELEVANCE`` or ``TOTAL_PRICE`` (no
+``UPDATED_AT``: https://shopify.dev/docs/api/admin-graphql/latest/enums/AbandonedCheckoutSortKeys),
+so an incremental read filters ``updated_at:>=`` and pages by ``ID``; its high-water mark is
+known only after the last page. Fields: ``abandonedCheckoutUrl`` (the recovery link),
+``completedAt``, ``customer``, ``lineItems`` (``AbandonedCheckoutLineItem``: ``title``,
+``quantity``, ``originalUnitPriceSet``, ``product``, ``variant``), ``subtotalPriceSet``,
+``totalPriceSet``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from shopsync.adapter import Page
+from shopsync.adapter_kit import PageLoop, RawPage
+from shopsync.checkouts import Checkout
+from shopsync.errors import InvalidRecordError
+from shopsync_shopify._map_common import gid, parse_gid
+from shopsync_shopify._render_base import _bag, fmt_amount, fmt_time
+
+if TYPE_CHECKING:
+    from shopsync.testing.state import ShopState
+
+__all__ = [
+    "CHECKOUTS_PAGE",
+    "CHECKOUT_TOPICS",
+    "checkout_from_graphql",
+    "checkout_from_webhook",
+    "checkout_graphql",
+    "checkout_rest",
+    "read_checkouts",
+]
+
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+"""Shopify's checkout webhooks: REST-shaped checkout bodies (``abandoned_checkout_url``,
+``completed_at`` once the order is placed, ``customer``, ``line_items`` with ``price``);
+https://shopify.dev/docs/api/webhooks (topics ``checkouts/create``, ``checkouts/update``).
+There is no "abandoned" event: a checkout is abandoned while ``completed_at`` stays null."""
+
+PLATFORM = "shopify"
+LINES = 20
+"""Lines fetched with each checkout (a checkout with more keeps its first 20: the reminder
+names products, it does not rebuild the cart)."""
+_MONEY = "shopMoney { amount currencyCode }"
+
+CHECKOUTS_PAGE = f"""query ShopsyncCheckouts($first: Int!, $after: String, $query: String) {{
+  abandonedCheckouts(first: $first, after: $after, query: $query, sortKey: ID) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ id abandonedCheckoutUrl createdAt updatedAt completedAt
+      customer {{ id email }}
+      subtotalPriceSet {{ {_MONEY} }} totalPriceSet {{ {_MONEY} }}
+      lineItems(first: {LINES}) {{ nodes {{ title quantity
+        product {{ id }} variant {{ id }} originalUnitPriceSet {{ {_MONEY} }} }} }} }}
+  }}
+}}"""
+PAGE_SIZE = 50
+
+
+def _money(bag: Mapping[str, Any] | None) -> dict[str, Any]:
+    shop = (bag or {}).get("shopMoney") or {}
+    return {"amount": shop.get("amount"), "currency": shop.get("currencyCode")}
+
+
+def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
+    """One ``AbandonedCheckout`` node as a :class:`~shopsync.checkouts.Checkout`; raises
+    :class:`InvalidRecordError` naming what is wrong."""
+    try:
+        total = _money(node.get("totalPriceSet"))
+        customer = node.get("customer") or {}
+        lines = []
+        for line in (node.get("lineItems") or {}).get("nodes") or []:
+            product = (line.get("product") or {}).get("id")
+            variant = (line.get("variant") or {}).get("id")
+            lines.append(
+                {
+                    "product_id": parse_gid(product) if product else None,
+                    "variant_id": parse_gid(variant) if variant else None,
+                    "title": line.get("title") or "",
+                    "quantity": line.get("quantity"),
+                    "unit_price": _money(line.get("originalUnitPriceSet")),
+                }
+            )
+        return Checkout.model_validate(
+            {
+                "platform": PLATFORM,
+                "shop": shop,
+                "id": parse_gid(node.get("id")),
+                "customer_id": parse_gid(customer["id"]) if customer.get("id") else None,
+                "email": customer.get("email"),
+                "created_at": node.get("createdAt"),
+                "updated_at": node.get("updatedAt"),
+                "completed_at": node.get("completedAt"),
+                "recovery_url": node.get("abandonedCheckoutUrl"),
+                "currency": total["currency"],
+                "subtotal": _money(node.get("subtotalPriceSet")),
+                "total": total,
+                "line_items": lines,
+            }
+        )
+    except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        # the recovery URL is a bearer link: the reason names fields, never values
+        fields = ", ".join(
+            ".".join(str(p) for p in e["loc"]) for e in getattr(exc, "errors", list)()
+        )
+        raise InvalidRecordError(
+            f"abandoned checkout {node.get('id')!r} is invalid: {fields or type(exc).__name__}"
+        ) from None
+
+
+def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
+    """A ``checkouts/create``/``update`` body as a checkout (REST field names)."""
+    cur = payload.get("currency") or payload.get("presentment_currency")
+    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    assert isinstance(customer, dict)
+    lines = payload.get("line_items") if isinstance(payload.get("line_items"), list) else []
+    assert isinstance(lines, list)
+    try:
+        return Checkout.model_validate(
+            {
+                "platform": PLATFORM,
+                "shop": shop,
+                "id": payload.get("id"),
+                "customer_id": customer.get("id") or None,
+                "email": payload.get("email") or customer.get("email"),
+                "created_at": payload.get("created_at"),
+                "updated_at": payload.get("updated_at"),
+                "completed_at": payload.get("completed_at"),
+                "recovery_url": payload.get("abandoned_checkout_url"),
+                "currency": cur,
+                "subtotal": {"amount": payload.get("subtotal_price"), "currency": cur},
+                "total": {"amount": payload.get("total_price"), "currency": cur},
+                "line_items": [
+                    {
+                        "product_id": line.get("product_id") or None,
+                        "variant_id": line.get("variant_id") or None,
+                        "title": line.get("title") or "",
+                        "quantity": line.get("quantity"),
+                        "unit_price": {"amount": line.get("price"), "currency": cur},
+                    }
+                    for line in lines
+                    if isinstance(line, dict)
+                ],
+            }
+        )
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise InvalidRecordError(f"checkout {payload.get('id')!r} is invalid: {fields}") from None
+
+
+def checkout_rest(checkout: Checkout) -> dict[str, Any]:
+    """The REST body of a checkout webhook, as the emulator posts it."""
+    amount = fmt_amount
+    return {
+        "id": int(checkout.id) if checkout.id.isdigit() else checkout.id,
+        "token": f"{checkout.id:0>32}",
+        "email": checkout.email,
+        "created_at": fmt_time(checkout.created_at, rest=True),
+        "updated_at": fmt_time(checkout.updated_at, rest=True),
+        "completed_at": fmt_time(checkout.completed_at, rest=True),
+        "abandoned_checkout_url": checkout.recovery_url,
+        "currency": checkout.currency,
+        "presentment_currency": checkout.currency,
+        "subtotal_price": amount(checkout.subtotal),
+        "total_price": amount(checkout.total),
+        "customer": {"id": int(checkout.customer_id), "email": checkout.email}
+        if checkout.customer_id and checkout.customer_id.isdigit()
+        else None,
+        "line_items": [
+            {
+                "product_id": int(line.product_id) if line.product_id else None,
+                "variant_id": int(line.variant_id) if line.variant_id else None,
+                "title": line.title,
+                "quantity": int(line.quantity),
+                "price": amount(line.unit_price),
+            }
+            for line in checkout.line_items
+        ],
+    }
+
+
+def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[Page[Checkout]]:
+    """The shop's abandoned checkouts updated at or after ``updated_since`` (all of them
+    without), page by page through ``adapter.graphql``."""
+    search = None
+    if updated_since is not None:
+        since = updated_since.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        search = f"updated_at:>='{since}'"
+    shop = adapter.shop
+
+    def raw_pages() -> Iterator[RawPage]:
+        after: str | None = None
+        while True:
+            result = adapter.graphql(
+                CHECKOUTS_PAGE, {"first": PAGE_SIZE, "after": after, "query": search}
+            )
+            connection = result["data"]["abandonedCheckouts"]
+            info = connection["pageInfo"]
+            after = info.get("endCursor") or after
+            yield RawPage(connection["nodes"], cursor=after, last=not info.get("hasNextPage"))
+
+    loop: PageLoop[Checkout] = PageLoop(
+        "checkouts",
+        lambda node: checkout_from_graphql(node, shop=shop),
+        record_id=lambda node: str(node.get("id")) if isinstance(node, dict) else None,
+        ordered=False,
+    )
+    return loop.run(raw_pages())
+
+
+# -- the emulator's rendering ---------------------------------------------------------------
+
+
+def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict[str, Any]:
+    """An ``AbandonedCheckout`` node as Shopify renders it (whole-second timestamps come
+    from the state's clock; the recovery URL has Shopify's ``/checkouts/ac/<token>/recover``
+    form, as the model holds it)."""
+    cur = checkout.currency
+    customer = None
+    if checkout.customer_id is not None:
+        customer = {
+            "__typename": "Customer",
+            "id": gid("Customer", checkout.customer_id),
+            "email": checkout.email,
+        }
+    return {
+        "__typename": "AbandonedCheckout",
+        "id": gid("AbandonedCheckout", checkout.id),
+        "abandonedCheckoutUrl": checkout.recovery_url,
+        "createdAt": fmt_time(checkout.created_at),
+        "updatedAt": fmt_time(checkout.updated_at),
+        "completedAt": fmt_time(checkout.completed_at),
+        "customer": customer,
+        "subtotalPriceSet": _bag(checkout.subtotal, cur),
+        "totalPriceSet": _bag(checkout.total, cur),
+        "lineItems": [
+            {
+                "__typename": "AbandonedCheckoutLineItem",
+                "id": gid("AbandonedCheckoutLineItem", f"{checkout.id}{i:03d}"),
+                "title": line.title,
+                "quantity": int(line.quantity),
+                "product": {"__typename": "Product", "id": gid("Product", line.product_id)}
+                if line.product_id
+                else None,
+                "variant": {
+                    "__typename": "ProductVariant",
+                    "id": gid("ProductVariant", line.variant_id),
+                }
+                if line.variant_id
+                else None,
+                "originalUnitPriceSet": _bag(line.unit_price, cur),
+            }
+            for i, line in enumerate(checkout.line_items)
+        ],
+    }

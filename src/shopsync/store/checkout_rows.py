@@ -1,0 +1,326 @@
+"""Checkouts as rows: the SQL behind the abandoned-checkout program (issue 22).
+
+Writes follow the orders' rules: a version older than the stored one changes nothing (a late
+webhook after a sync), a completion once seen is never undone by a payload without it, and a
+checkout of a redacted customer (or under a redacted e-mail) is never stored again. Reads
+hand the core one frame cut at ``as_of``; erasure and export cover the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import Connection, and_, func, not_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.core._data import CHECKOUTS
+from shopsync.store import _rows
+from shopsync.store.schema import checkouts, orders, tombstones
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = [
+    "CHECKOUT_SCHEMA",
+    "UpsertCount",
+    "checkout_frame",
+    "erase_checkouts",
+    "export_checkouts",
+    "read_checkouts",
+    "recovered",
+    "recovery_url",
+    "upsert_checkouts",
+]
+
+CHECKOUT_SCHEMA = CHECKOUTS
+
+
+class UpsertCount:
+    """How a batch landed: new, changed, and older-than-stored or kept out (``stale``)."""
+
+    def __init__(self) -> None:
+        self.inserted = 0
+        self.updated = 0
+        self.stale = 0
+
+
+def _row(shop_id: int, c: Checkout) -> dict[str, Any]:
+    return {
+        "shop_id": shop_id,
+        "id": c.id,
+        "customer_id": c.customer_id,
+        "email": c.email,
+        "created_at": _rows.to_micros(c.created_at),
+        "updated_at": _rows.to_micros(c.updated_at),
+        "completed_at": _rows.to_micros(c.completed_at) if c.completed_at else None,
+        "recovery_url": c.recovery_url,
+        "currency": c.currency,
+        "subtotal": _rows.to_units(c.subtotal),
+        "total": _rows.to_units(c.total),
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "variant_id": line.variant_id,
+                "title": line.title,
+                "quantity": str(line.quantity),
+                "unit_price": str(line.unit_price.amount),
+            }
+            for line in c.line_items
+        ],
+    }
+
+
+def _model(platform: str, shop: str, r: Any) -> Checkout:
+    money = _rows.from_units
+    return Checkout(
+        platform=platform,
+        shop=shop,
+        id=r.id,
+        customer_id=r.customer_id,
+        email=r.email,
+        created_at=_rows.from_micros(r.created_at),
+        updated_at=_rows.from_micros(r.updated_at),
+        completed_at=_rows.from_micros(r.completed_at) if r.completed_at is not None else None,
+        recovery_url=r.recovery_url,
+        currency=r.currency,
+        subtotal=money(r.subtotal, r.currency),
+        total=money(r.total, r.currency),
+        line_items=tuple(
+            CheckoutLine(
+                product_id=line.get("product_id"),
+                variant_id=line.get("variant_id"),
+                title=line["title"],
+                quantity=Decimal(line["quantity"]),
+                unit_price={"amount": line["unit_price"], "currency": r.currency},
+            )
+            for line in (r.lines or [])
+        ),
+    )
+
+
+def _redacted(conn: Connection, shop_id: int, batch: Sequence[Checkout]) -> set[str]:
+    """Customer ids (and e-mails) of the batch whose owner was erased."""
+    ids = sorted({c.customer_id for c in batch if c.customer_id})
+    if not ids:
+        return set()
+    found = conn.execute(
+        select(tombstones.c.id).where(
+            tombstones.c.shop_id == shop_id,
+            tombstones.c.resource == "customers",
+            tombstones.c.reason == "redacted",
+            tombstones.c.id.in_(ids),
+        )
+    ).scalars()
+    return set(found)
+
+
+def upsert_checkouts(
+    store: Store, batch: Sequence[Checkout], conn: Connection | None = None
+) -> UpsertCount:
+    """Write one page of checkouts of one shop in one transaction (see the module doc), or
+    in the caller's (``conn``: a webhook delivery's, with its de-duplication)."""
+    count = UpsertCount()
+    if not batch:
+        return count
+    first = batch[0]
+    if any((c.platform, c.shop) != (first.platform, first.shop) for c in batch):
+        raise ValueError("a batch of checkouts must belong to one shop")
+    with store._conn(conn) as conn:
+        shop_id = store.shop_id(first.platform, first.shop, conn)
+        erased = _redacted(conn, shop_id, batch)
+        # the last version of each id in the batch wins, as a later page would
+        latest: dict[str, Checkout] = {}
+        for c in batch:
+            held = latest.get(c.id)
+            if held is None or c.updated_at >= held.updated_at:
+                latest[c.id] = c
+        ids = sorted(latest)
+        stored = {
+            r.id: r
+            for r in conn.execute(
+                select(checkouts.c.id, checkouts.c.updated_at, checkouts.c.completed_at).where(
+                    checkouts.c.shop_id == shop_id, checkouts.c.id.in_(ids)
+                )
+            )
+        }
+        insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        for cid in ids:
+            c = latest[cid]
+            if c.customer_id in erased:
+                count.stale += 1
+                continue
+            row = _row(shop_id, c)
+            old = stored.get(cid)
+            if old is not None and row["updated_at"] < old.updated_at:
+                count.stale += 1
+                continue
+            # one statement, so two writers of one checkout cannot both insert; an older
+            # version never overwrites a newer one, a completion is never undone
+            statement = insert(checkouts).values(**row)
+            fresh = statement.excluded
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[checkouts.c.shop_id, checkouts.c.id],
+                    set_={
+                        **{k: fresh[k] for k in row if k not in ("shop_id", "id", "completed_at")},
+                        "completed_at": func.coalesce(fresh.completed_at, checkouts.c.completed_at),
+                    },
+                    where=checkouts.c.updated_at <= fresh.updated_at,
+                )
+            )
+            if old is None:
+                count.inserted += 1
+            else:
+                count.updated += 1
+    return count
+
+
+def read_checkouts(
+    store: Store, platform: str, shop: str, ids: Iterable[str] | None = None
+) -> list[Checkout]:
+    """Stored checkouts of a shop (these ids when given), oldest first."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    query = select(checkouts).where(checkouts.c.shop_id == shop_id)
+    if ids is not None:
+        query = query.where(checkouts.c.id.in_(sorted(set(ids))))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query.order_by(checkouts.c.created_at, checkouts.c.id))
+        return [_model(platform, shop, r) for r in rows]
+
+
+def checkout_frame(
+    store: Store, shop_id: int, at: int, customer_id: str | None = None
+) -> pl.DataFrame:
+    """The checkouts started by ``at`` (micros) of a shop, or of one customer, as the core
+    reads them (:data:`CHECKOUT_SCHEMA`); a completion after ``at`` is not known yet."""
+    t = checkouts
+    query = select(
+        t.c.id,
+        t.c.customer_id,
+        t.c.email,
+        t.c.created_at,
+        t.c.completed_at,
+        t.c.total,
+        t.c.currency,
+        t.c.lines,
+    ).where(t.c.shop_id == shop_id, t.c.created_at <= at)
+    if customer_id is not None:
+        query = query.where(t.c.customer_id == customer_id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query.order_by(t.c.created_at, t.c.id)).all()
+    data: dict[str, list[Any]] = {name: [] for name in CHECKOUT_SCHEMA}
+    for r in rows:
+        data["id"].append(r.id)
+        data["customer_id"].append(r.customer_id)
+        data["email"].append(r.email)
+        data["created_at"].append(r.created_at)
+        done = r.completed_at
+        data["completed_at"].append(done if done is not None and done <= at else None)
+        data["total"].append(r.total)
+        data["currency"].append(r.currency)
+        data["product_ids"].append(
+            [str(line["product_id"]) for line in (r.lines or []) if line.get("product_id")]
+        )
+    return pl.DataFrame(data, schema=CHECKOUT_SCHEMA)
+
+
+def erase_checkouts(conn: Connection, shop_id: int, customer_id: str, emails: Iterable[str]) -> int:
+    """Delete a person's checkouts (by customer id or e-mail): GDPR erasure. A checkout is
+    nothing but personal data and an intent; the shop's figures do not need it."""
+    values = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    owned = [checkouts.c.customer_id == customer_id]
+    if values:
+        owned.append(func.lower(checkouts.c.email).in_(values))
+    done = conn.execute(checkouts.delete().where(checkouts.c.shop_id == shop_id, or_(*owned)))
+    return int(done.rowcount)
+
+
+def export_checkouts(
+    conn: Connection, shop_id: int, customer_id: str, emails: Iterable[str]
+) -> list[dict[str, Any]]:
+    """A person's checkouts as JSON-ready data (GDPR access), oldest first."""
+    values = sorted({e.strip().lower() for e in emails if e and e.strip()})
+    owned = [checkouts.c.customer_id == customer_id]
+    if values:
+        owned.append(func.lower(checkouts.c.email).in_(values))
+    rows = conn.execute(
+        select(checkouts)
+        .where(checkouts.c.shop_id == shop_id, or_(*owned))
+        .order_by(checkouts.c.created_at, checkouts.c.id)
+    )
+    out = []
+    for r in rows:
+        item = _model("x", "x", r).model_dump(mode="json", exclude={"platform", "shop"})
+        out.append(item)
+    return out
+
+
+_PAID = ("paid", "partially_paid", "partially_refunded", "refunded")
+"""Paid even without a payment date (as :func:`shopsync.core.features.paid_moment`)."""
+
+
+def recovery_url(store: Store, platform: str, shop: str, checkout_id: str) -> str | None:
+    """The link that takes the checkout up again, read when the email is built (it carries
+    the checkout's token, so it lives in the store only, never in a plan or the outbox)."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    with store.engine.connect() as conn:
+        found = conn.execute(
+            select(checkouts.c.recovery_url).where(
+                checkouts.c.shop_id == shop_id, checkouts.c.id == checkout_id
+            )
+        ).scalar()
+    return str(found) if found else None
+
+
+def recovered(
+    store: Store, platform: str, shop: str, customer_id: str, checkout_id: str
+) -> str | None:
+    """Why reminding of this checkout is no longer wanted now (None: it still is), checked
+    just before delivery: the checkout was erased or completed, the customer placed an order
+    since it started (its own unpaid WooCommerce order aside), or started a newer one."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    t, o = checkouts, orders
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(t.c.created_at, t.c.completed_at).where(
+                t.c.shop_id == shop_id, t.c.id == checkout_id
+            )
+        ).first()
+        if row is None:
+            return f"checkout {checkout_id} is no longer in the store"
+        if row.completed_at is not None:
+            return f"checkout {checkout_id} was completed"
+        paid = or_(o.c.paid_at.is_not(None), o.c.financial_status.in_(_PAID))
+        bought = conn.execute(
+            select(o.c.id)
+            .where(
+                o.c.shop_id == shop_id,
+                o.c.customer_id == customer_id,
+                o.c.created_at >= row.created_at,
+                not_(o.c.test),
+                or_(o.c.id != checkout_id, and_(o.c.id == checkout_id, paid)),
+            )
+            .order_by(o.c.created_at, o.c.id)
+            .limit(1)
+        ).scalar()
+        if bought is not None:
+            return f"the customer placed order {bought} since checkout {checkout_id} started"
+        newer = conn.execute(
+            select(t.c.id)
+            .where(
+                t.c.shop_id == shop_id,
+                t.c.customer_id == customer_id,
+                or_(
+                    t.c.created_at > row.created_at,
+                    and_(t.c.created_at == row.created_at, t.c.id > checkout_id),
+                ),
+            )
+            .limit(1)
+        ).scalar()
+        if newer is not None:
+            return f"the customer started a newer checkout ({newer})"
+    return None

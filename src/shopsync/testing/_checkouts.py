@@ -1,0 +1,174 @@
+"""Abandoned checkouts for an emulated shop (issue 22), at a realistic rate.
+
+Rate: Baymard Institute's documented average online cart abandonment rate is about 70 %
+(70.19 % over 49 studies, https://baymard.com/lists/cart-abandonment-rate): for every checkout
+that ends in an order about 0.70 / 0.30 = 2.3 are left. The shop's orders of the last
+``days`` days set the volume; each abandoned checkout belongs to a customer of the shop (a
+sign-up who never ordered as well as a buyer) and holds one to three products at their
+catalogue prices. A checkout followed by an order of the same customer within three days is
+"recovered" (Shopify lists recovered checkouts too, with ``completedAt``).
+
+Shopify keeps them as :class:`~shopsync.checkouts.Checkout` records with a recovery link of
+Shopify's form (``https://<shop>/<n>/checkouts/ac/<token>/recover?key=<key>``); WooCommerce
+keeps them as unpaid orders (``pending``, source ``checkout``), which is what its REST API
+lists under ``status=pending`` (:mod:`shopsync_woocommerce._checkouts`).
+
+A separate random stream (seeded from ``seed``) leaves the generated shop's own draws as they
+were, so adding checkouts changes nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.models import FinancialStatus, LineItem, Money, Order
+
+if TYPE_CHECKING:
+    from shopsync.testing.state import ShopState
+
+__all__ = ["ABANDONMENT_RATE", "add_checkouts"]
+
+ABANDONMENT_RATE = 0.70
+"""Share of started checkouts that are abandoned (Baymard, see the module docstring)."""
+_RECOVERY_WINDOW = dt.timedelta(days=3)
+
+
+def add_checkouts(
+    state: ShopState,
+    *,
+    seed: int = 1,
+    rate: float = ABANDONMENT_RATE,
+    days: int = 30,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Add the abandoned checkouts of the last ``days`` days before ``now`` (default: the
+    state's clock) to ``state``; returns their ids (Shopify) or order ids (WooCommerce)."""
+    if not 0 <= rate < 1:
+        raise ValueError("rate must be in [0, 1)")
+    rng = random.Random(f"checkouts:{seed}")
+    end = (now or state.clock()).astimezone(dt.timezone.utc)
+    start = end - dt.timedelta(days=days)
+    with state.lock:
+        orders = sorted(state.orders.values(), key=lambda o: (o.created_at, o.id))
+        customers = sorted(state.customers.values(), key=lambda c: c.id)
+        products = [
+            p
+            for p in sorted(state.products.values(), key=lambda p: p.id)
+            if any(v.price is not None for v in p.variants)
+        ]
+    recent = [o for o in orders if start <= o.created_at <= end]
+    if not customers or not products or not recent:
+        return []
+    count = round(len(recent) * rate / (1 - rate))
+    by_customer: dict[str, list[Order]] = {}
+    for o in orders:
+        if o.customer_id is not None:
+            by_customer.setdefault(o.customer_id, []).append(o)
+    made: list[str] = []
+    span = (end - start).total_seconds()
+    for _ in range(count):
+        customer = rng.choice(customers)
+        at = start + dt.timedelta(seconds=int(rng.uniform(0, span)))
+        picks = rng.sample(products, k=min(len(products), rng.choice((1, 1, 2, 3))))
+        lines = []
+        for product in picks:
+            variant = rng.choice([v for v in product.variants if v.price is not None])
+            assert variant.price is not None
+            lines.append((product.id, variant.id, product.title, variant.price))
+        later = [
+            o.created_at
+            for o in by_customer.get(customer.id, ())
+            if at <= o.created_at <= at + _RECOVERY_WINDOW
+        ]
+        completed = min(later) if later else None
+        if state.platform == "woocommerce":
+            if completed is None:  # a recovered cart is the paid order itself
+                made.append(_pending_order(state, customer.id, customer.email, at, lines).id)
+            continue
+        made.append(_checkout(state, rng, customer.id, customer.email, at, completed, lines).id)
+    return made
+
+
+def _money(amount: Decimal, currency: str) -> Money:
+    return Money.of(amount, currency)
+
+
+def _checkout(
+    state: ShopState,
+    rng: random.Random,
+    customer_id: str,
+    email: str | None,
+    at: dt.datetime,
+    completed: dt.datetime | None,
+    lines: list[tuple[str, str, str, Money]],
+) -> Checkout:
+    cur = state.currency
+    subtotal = sum((price.amount for *_, price in lines), Decimal(0))
+    cid = state.new_id("checkouts")
+    token = f"{rng.getrandbits(128):032x}"
+    key = f"{rng.getrandbits(128):032x}"
+    checkout = Checkout(
+        platform=state.platform,
+        shop=state.shop,
+        id=cid,
+        customer_id=customer_id,
+        email=email,
+        created_at=at,
+        updated_at=completed or at,
+        completed_at=completed,
+        recovery_url=f"https://{state.shop}/{rng.randrange(10**7, 10**8)}/checkouts/ac/"
+        f"{token}/recover?key={key}",
+        currency=cur,
+        subtotal=_money(subtotal, cur),
+        total=_money(subtotal, cur),
+        line_items=tuple(
+            CheckoutLine(
+                product_id=pid, variant_id=vid, title=title, quantity=Decimal(1), unit_price=price
+            )
+            for pid, vid, title, price in lines
+        ),
+    )
+    return state.put_checkout(checkout)
+
+
+def _pending_order(
+    state: ShopState,
+    customer_id: str,
+    email: str | None,
+    at: dt.datetime,
+    lines: list[tuple[str, str, str, Money]],
+) -> Order:
+    cur = state.currency
+    subtotal = sum((price.amount for *_, price in lines), Decimal(0))
+    zero = _money(Decimal(0), cur)
+    return state.add_order(
+        customer_id=customer_id,
+        email=email,
+        created_at=at,
+        updated_at=at,
+        financial_status=FinancialStatus.PENDING,
+        currency=cur,
+        subtotal=_money(subtotal, cur),
+        total_discounts=zero,
+        total_shipping=zero,
+        total_tax=zero,
+        total=_money(subtotal, cur),
+        total_refunded=zero,
+        source="checkout",
+        line_items=tuple(
+            LineItem(
+                id=state.new_id("line_items"),
+                product_id=pid,
+                variant_id=vid,
+                title=title,
+                quantity=Decimal(1),
+                unit_price=price,
+                total=price,
+            )
+            for pid, vid, title, price in lines
+        ),
+    )

@@ -1,0 +1,363 @@
+"""Abandoned checkouts end to end against both emulators (issue 22): the emulator holds
+checkouts at Baymard's rate, a sync with ``checkouts`` stores them, the plan reminds the
+consented customer whose checkout is open, ``apply`` sends the email with the recovery link
+to the local SMTP server, and a purchase made after planning cancels the next reminder at
+delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import shopsync
+from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.models import Customer, FinancialStatus, LineItem, Money, Order, Product, Variant
+from shopsync.outbox import apply, list_outbox
+from shopsync.store.checkout_rows import read_checkouts, recovered
+from shopsync.sync import RESOURCES
+from shopsync.testing import EmulatedShop
+from shopsync.testing._checkouts import add_checkouts
+from tests.apply.helpers import smtp_server
+from tests.apply.test_email import email_sink
+from tests.sync.emulated import connect, emulated
+
+UTC = dt.timezone.utc
+H = dt.timedelta(hours=1)
+END = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 2 * H
+POLICY = shopsync.Policy.from_dict(
+    {
+        "holdout": {"share": 0},
+        "loyalty": {"enabled": False},
+        "reviews": {"enabled": False},
+        "winback": {"enabled": False},
+        "replenishment": {"enabled": False},
+        "warranty": {"enabled": False},
+        "abandoned_checkout": {"code_percent": 10},
+    }
+)
+WITH_CHECKOUTS = (*RESOURCES, "checkouts")
+
+
+def _priced(shop: EmulatedShop) -> tuple[Product, Variant]:
+    """The first product with a priced variant (a simple product has none)."""
+    for product in sorted(shop.state.products.values(), key=lambda p: p.id):
+        for variant in product.variants:
+            if variant.price is not None:
+                return product, variant
+    raise AssertionError("no priced product")
+
+
+def _started(shop: EmulatedShop, customer: Customer, at: dt.datetime) -> str:
+    """A checkout of one product for ``customer`` started at ``at``: a Checkout on
+    Shopify, a pending order on WooCommerce. Returns its id."""
+    state = shop.state
+    product, variant = _priced(shop)
+    price = variant.price
+    assert price is not None
+    if shop.platform == "shopify":
+        checkout = Checkout(
+            platform="shopify",
+            shop=state.shop,
+            id=state.new_id("checkouts"),
+            customer_id=customer.id,
+            email=customer.email,
+            created_at=at,
+            updated_at=at,
+            recovery_url=f"https://{state.shop}/1234567/checkouts/ac/tok{customer.id}/recover?key=k",
+            currency=state.currency,
+            subtotal=price,
+            total=price,
+            line_items=(
+                CheckoutLine(
+                    product_id=product.id,
+                    variant_id=variant.id,
+                    title=product.title,
+                    quantity=Decimal(1),
+                    unit_price=price,
+                ),
+            ),
+        )
+        return state.put_checkout(checkout).id
+    return _order(shop, customer, at, paid=False).id
+
+
+def _order(shop: EmulatedShop, customer: Customer, at: dt.datetime, *, paid: bool) -> Order:
+    state = shop.state
+    product, variant = _priced(shop)
+    price = variant.price
+    assert price is not None
+    zero = Money.zero(state.currency)
+    return state.add_order(
+        customer_id=customer.id,
+        email=customer.email,
+        created_at=at,
+        updated_at=at,
+        paid_at=at if paid else None,
+        processed_at=at,
+        financial_status=FinancialStatus.PAID if paid else FinancialStatus.PENDING,
+        currency=state.currency,
+        subtotal=price,
+        total_discounts=zero,
+        total_shipping=zero,
+        total_tax=zero,
+        total=price,
+        total_refunded=zero,
+        line_items=(
+            LineItem(
+                id=state.new_id("line_items"),
+                product_id=product.id,
+                variant_id=variant.id,
+                title=product.title,
+                quantity=Decimal(1),
+                unit_price=price,
+                total=price,
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_a_consented_customer_is_reminded_by_email_and_a_purchase_stops_the_next_step(
+    platform: str, tmp_path: Path
+) -> None:
+    with (
+        emulated(platform, seed=22, customers=40, orders=150, products=6, end=END) as shop,
+        smtp_server() as smtp,
+    ):
+        made = add_checkouts(shop.state, seed=22, now=END - 6 * H, days=30)
+        since = END - 6 * H - 30 * 24 * H
+        recent = [o for o in shop.state.orders.values() if since <= o.created_at <= END - 6 * H]
+        if platform == "shopify":  # Baymard's ~70 %: about 2.3 abandoned per order
+            assert len(made) == round(len([o for o in recent if o.source != "checkout"]) * 7 / 3)
+        adapter = connect(shop)
+        store = shopsync.Store(f"sqlite:///{tmp_path / 'store.db'}")
+        shopsync.sync(adapter, store)
+        people = sorted(store.iter(Customer, platform, adapter.shop), key=lambda c: c.id)
+        cy, ann, bob = [c for c in people if c.email and c.consent.email.allows_marketing][-3:]
+        # ann's and bob's checkouts, five hours before END: step 1 (4 h) is due at END
+        mine = _started(shop, ann, END - 5 * H + dt.timedelta(minutes=30))
+        his = _started(shop, bob, END - 5 * H + dt.timedelta(minutes=31))
+        _order(shop, bob, END - 2 * H, paid=True)  # bob bought meanwhile
+        hers = _started(shop, cy, END - 72 * H - dt.timedelta(minutes=30))  # step 3 is due
+        report = shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+        assert report.resources["checkouts"].seen >= 2
+        held = {c.id: c for c in read_checkouts(store, platform, adapter.shop)}
+        assert held[mine].recovery_url and held[mine].customer_id == ann.id
+
+        planned = [
+            a for a in shopsync.plan(store, POLICY, as_of=END) if a.kind == "abandoned_checkout"
+        ]
+        ours = [a for a in planned if getattr(a, "checkout_id", None) == mine]
+        assert len(ours) == 1 and ours[0].idempotency_key.endswith(f":{mine}:stage1")
+        assert not [a for a in planned if getattr(a, "checkout_id", None) == his]
+        assert all(a.customer_id in {c.id for c in people} for a in planned)
+
+        sink = email_sink(smtp.port)
+        done = apply(ours, store, [sink], now=END, policy=POLICY)
+        assert [d.status for d in done.deliveries] == ["done"]
+        (message,) = smtp.messages
+        assert message["To"].addresses[0].addr_spec == ann.email
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert held[mine].recovery_url in text  # type: ignore[operator]
+        assert message["List-Unsubscribe"]
+
+        # step 2 is planned at 24 h; ann buys before it goes: delivery cancels it
+        later = END + 20 * H
+        second = [
+            a
+            for a in shopsync.plan(store, POLICY, as_of=later)
+            if getattr(a, "checkout_id", None) == mine
+        ]
+        assert len(second) == 1 and second[0].idempotency_key.endswith("stage2")
+        _order(shop, ann, END + 21 * H, paid=True)
+        shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+        last = apply(second, store, [sink], now=END + 21 * H + H, policy=POLICY)
+        assert [d.status for d in last.deliveries] == ["cancelled"]
+        assert "placed order" in (last.deliveries[0].reason or "")
+        assert len(smtp.messages) == 1
+        keys = {e.idempotency_key: e.status for e in list_outbox(store)}
+        assert keys == {ours[0].idempotency_key: "done", second[0].idempotency_key: "cancelled"}
+
+        # cy's last step carries the single-use code: created on the platform, then quoted
+        (coded,) = [a for a in planned if getattr(a, "checkout_id", None) == hers]
+        assert coded.idempotency_key.endswith("stage3") and coded.discount_percent == 10  # type: ignore[attr-defined]
+        sent = apply([coded], store, [adapter, sink], now=END, policy=POLICY)
+        assert sorted(d.status for d in sent.deliveries) == ["done", "done"]
+        made = next(d.result for d in sent.deliveries if d.sink != sink.name)
+        code = made["discount"]["code"]  # type: ignore[index]
+        assert made["discount"]["created"] is True  # type: ignore[index]
+        text = smtp.messages[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert code.upper() in text.upper()  # WooCommerce keeps coupon codes lower-cased
+        assert smtp.messages[-1]["To"].addresses[0].addr_spec == cy.email
+
+
+def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> None:
+    """``checkouts/create`` and ``checkouts/update`` over real HTTP to the WSGI app: the
+    store holds the checkout, then its completion; a checkout body replayed under an order
+    topic is refused (the signature covers the body only)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync_shopify.webhooks import sign
+
+    from shopsync.errors import WebhookError
+    from shopsync.webhooks import WebhookResult, handle, wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    results: list[WebhookResult] = []
+    app = wsgi_app(store, {"shopify": "whsec"}, on_result=results.append)
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulated("shopify", seed=3, customers=10, orders=20, products=4, end=END) as shop:
+            shopsync.sync(connect(shop), store)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
+            shop.subscribe(url, ["checkouts/create", "checkouts/update"], secret="whsec")
+            customer = sorted(shop.state.customers.values(), key=lambda c: c.id)[0]
+            kid = _started(shop, customer, END - H)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.id == kid and held.customer_id == customer.id and held.recovery_url
+            done = shop.state.checkouts[kid].model_copy(
+                update={"completed_at": END, "updated_at": END}
+            )
+            shop.state.put_checkout(done)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.completed_at == END
+            assert [r.topic for r in results] == ["checkouts/create", "checkouts/update"]
+            from shopsync_shopify._checkouts import checkout_rest
+
+            body = json.dumps(checkout_rest(done)).encode()
+            headers = {
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Shop-Domain": shop.state.shop,
+                "X-Shopify-Hmac-Sha256": sign("whsec", body),
+                "X-Shopify-Webhook-Id": "replayed",
+            }
+            with pytest.raises(WebhookError, match="abandoned_checkout_url"):
+                handle("shopify", headers, body, store, "whsec")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_browse_events_over_http_become_a_reminder_email(platform: str, tmp_path: Path) -> None:
+    """Signed product views posted to the event endpoint over real HTTP, for a consented
+    customer of an emulated shop and for an anonymous visitor: the customer is emailed the
+    products 2 h later; nobody else is."""
+    import threading
+    import urllib.request
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync.events import events_app, sign
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with (
+        emulated(platform, seed=23, customers=20, orders=40, products=6, end=END) as shop,
+        smtp_server() as smtp,
+    ):
+        adapter = connect(shop)
+        store = shopsync.Store(f"sqlite:///{tmp_path / 'store.db'}")
+        shopsync.sync(adapter, store)
+        people = sorted(store.iter(Customer, platform, adapter.shop), key=lambda c: c.id)
+        lately = {  # the program skips customers who ordered in the last 10 days
+            o.customer_id for o in shop.state.orders.values() if o.created_at > END - 12 * 24 * H
+        }
+        dee = next(
+            c for c in people if c.email and c.consent.email.allows_marketing and c.id not in lately
+        )
+        product, _ = _priced(shop)
+        clock = END - 3 * H
+        app = events_app(store, {adapter.shop: "evt"}, platform=platform, clock=lambda: clock)
+        server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            for customer, visitor in ((dee.id, "v-dee"), (None, "v-anon")):
+                body = json.dumps(
+                    {
+                        "shop": adapter.shop,
+                        "customer_id": customer,
+                        "events": [
+                            {
+                                "id": f"{visitor}-1",
+                                "name": "product_viewed",
+                                "timestamp": clock.isoformat(),
+                                "clientId": visitor,
+                                "data": {"productVariant": {"product": {"id": product.id}}},
+                            }
+                        ],
+                    }
+                ).encode()
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{server.server_port}/events",
+                    data=body,
+                    headers={"X-Shopsync-Signature": sign("evt", body)},
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert json.loads(answer.read())["stored"] == 1
+        finally:
+            server.shutdown()
+            server.server_close()
+        planned = [
+            a for a in shopsync.plan(store, POLICY, as_of=END) if a.kind == "browse_abandonment"
+        ]
+        assert [a.customer_id for a in planned] == [dee.id]
+        assert planned[0].product_ids == (product.id,)  # type: ignore[attr-defined]
+        done = apply(planned, store, [email_sink(smtp.port)], now=END, policy=POLICY)
+        assert [d.status for d in done.deliveries] == ["done"]
+        (message,) = smtp.messages
+        assert message["To"].addresses[0].addr_spec == dee.email
+        assert product.title in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_woocommerce_order_webhooks_of_a_pending_order_store_its_checkout(tmp_path: Path) -> None:
+    """A pending order's ``order.created`` delivery stores the order and its checkout (with
+    the payment link); once paid, its ``order.updated`` stores the paid order, which ends the
+    reminders (the checkout's own order, paid)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync.webhooks import wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    server = make_server(
+        "127.0.0.1", 0, wsgi_app(store, {"woocommerce": "whsec"}), handler_class=Quiet
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulated("woocommerce", seed=3, customers=10, orders=20, products=4, end=END) as shop:
+            adapter = connect(shop)
+            shopsync.sync(adapter, store)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/woocommerce"
+            shop.subscribe(url, ["order.created", "order.updated"], secret="whsec")
+            customer = sorted(shop.state.customers.values(), key=lambda c: c.id)[0]
+            pending = _order(shop, customer, END - H, paid=False)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "woocommerce", adapter.shop)
+            assert held.id == pending.id and held.customer_id == customer.id
+            assert held.recovery_url and "order-pay" in held.recovery_url
+            assert recovered(store, "woocommerce", adapter.shop, customer.id, pending.id) is None
+            shop.state.pay_order(pending.id)
+            assert shop.flush_webhooks(15)
+            ended = recovered(store, "woocommerce", adapter.shop, customer.id, pending.id)
+            assert ended is not None and f"order {pending.id}" in ended
+    finally:
+        server.shutdown()
+        server.server_close()

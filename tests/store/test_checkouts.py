@@ -1,0 +1,167 @@
+"""The checkouts table (issue 22): writes keep the newest version and a completion, a redacted
+customer's checkouts go and never come back, the access export lists them, the core's frame is
+cut at ``as_of``, and the delivery-time stop sees a purchase made after planning."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.models import Customer, FinancialStatus, Money, Order
+from shopsync.store import Store
+from shopsync.store.checkout_rows import (
+    checkout_frame,
+    read_checkouts,
+    recovered,
+    recovery_url,
+    upsert_checkouts,
+)
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 5, 1, 9, tzinfo=UTC)
+H = dt.timedelta(hours=1)
+URL = "https://acme.example/checkouts/ac/k1/recover?key=s3cr3t"
+
+
+def checkout(**fields: Any) -> Checkout:
+    values: dict[str, Any] = {
+        "platform": "shopify",
+        "shop": "acme",
+        "id": "k1",
+        "customer_id": "c1",
+        "email": "Ann@Example.com",
+        "created_at": T0,
+        "updated_at": T0,
+        "recovery_url": URL,
+        "currency": "EUR",
+        "subtotal": Money.of("30.5", "EUR"),
+        "total": Money.of("35.5", "EUR"),
+        "line_items": [
+            CheckoutLine(
+                product_id="p1",
+                title="Beans",
+                quantity=Decimal("1.5"),
+                unit_price=Money.of("10.25", "EUR"),
+            ),
+            CheckoutLine(title="Gone", quantity=Decimal(1), unit_price=Money.of("15", "EUR")),
+        ],
+    }
+    values.update(fields)
+    return Checkout(**values)
+
+
+def customer(cid: str = "c1") -> Customer:
+    return Customer(
+        platform="shopify",
+        shop="acme",
+        id=cid,
+        email="ann@example.com",
+        created_at=T0 - 400 * 24 * H,
+        updated_at=T0 - 400 * 24 * H,
+    )
+
+
+def order(oid: str, at: dt.datetime, paid: bool = True) -> Order:
+    money = Money.of("35.5", "EUR")
+    zero = Money.of("0", "EUR")
+    return Order(
+        platform="shopify",
+        shop="acme",
+        id=oid,
+        customer_id="c1",
+        created_at=at,
+        updated_at=at,
+        paid_at=at if paid else None,
+        financial_status=FinancialStatus.PAID if paid else FinancialStatus.PENDING,
+        currency="EUR",
+        subtotal=money,
+        total_discounts=zero,
+        total_shipping=zero,
+        total_tax=zero,
+        total=money,
+        total_refunded=zero,
+    )
+
+
+def test_a_checkout_round_trips_exactly(store: Store) -> None:
+    original = checkout()
+    count = upsert_checkouts(store, [original])
+    assert (count.inserted, count.updated, count.stale) == (1, 0, 0)
+    assert read_checkouts(store, "shopify", "acme") == [original]
+
+
+def test_an_older_version_changes_nothing_and_a_completion_is_never_undone(store: Store) -> None:
+    upsert_checkouts(store, [checkout(updated_at=T0 + 2 * H, completed_at=T0 + 2 * H)])
+    assert upsert_checkouts(store, [checkout(updated_at=T0 + H)]).stale == 1
+    upsert_checkouts(store, [checkout(updated_at=T0 + 3 * H, total=Money.of("40", "EUR"))])
+    (held,) = read_checkouts(store, "shopify", "acme")
+    assert held.completed_at == T0 + 2 * H and held.total == Money.of("40", "EUR")
+
+
+def test_the_frame_is_cut_at_as_of(store: Store) -> None:
+    upsert_checkouts(
+        store, [checkout(completed_at=T0 + 5 * H), checkout(id="k2", created_at=T0 + 9 * H)]
+    )
+    shop_id = store.shop_id("shopify", "acme")
+    at = int((T0 + 2 * H - dt.datetime(1970, 1, 1, tzinfo=UTC)) / dt.timedelta(microseconds=1))
+    frame = checkout_frame(store, shop_id, at)
+    assert frame["id"].to_list() == ["k1"] and frame["completed_at"].to_list() == [None]
+    assert frame["total"].to_list() == [355_000] and frame["product_ids"].to_list() == [["p1"]]
+    later = checkout_frame(store, shop_id, at + 10 * 3_600_000_000)
+    assert later["id"].to_list() == ["k1", "k2"] and later["completed_at"][0] is not None
+
+
+def test_redaction_erases_checkouts_and_keeps_them_out(store: Store) -> None:
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout(), checkout(id="guest", customer_id=None)])
+    upsert_checkouts(store, [checkout(id="other", customer_id="c2", email="bob@example.com")])
+    store.redact_customer("shopify", "acme", "c1")
+    assert [c.id for c in read_checkouts(store, "shopify", "acme")] == ["other"]
+    late = upsert_checkouts(store, [checkout(updated_at=T0 + H)])
+    assert late.stale == 1 and [c.id for c in read_checkouts(store, "shopify", "acme")] == ["other"]
+
+
+def test_the_access_export_lists_the_checkouts_by_id_and_email(store: Store) -> None:
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout(), checkout(id="guest", customer_id=None)])
+    upsert_checkouts(store, [checkout(id="other", customer_id="c2", email="bob@example.com")])
+    exported = store.export_customer("shopify", "acme", "c1")
+    assert sorted(c["id"] for c in exported["checkouts"]) == ["guest", "k1"]
+    total = exported["checkouts"][0]["total"]
+    assert Decimal(total["amount"]) == Decimal("35.5") and total["currency"] == "EUR"
+
+
+def test_the_recovery_link_is_looked_up_at_delivery_and_kept_out_of_reprs(store: Store) -> None:
+    upsert_checkouts(store, [checkout()])
+    assert recovery_url(store, "shopify", "acme", "k1") == URL
+    assert recovery_url(store, "shopify", "acme", "nope") is None
+    assert "s3cr3t" not in repr(checkout()) and "s3cr3t" not in str(checkout())
+
+
+def test_recovered_sees_a_purchase_a_completion_or_a_newer_checkout(store: Store) -> None:
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout()])
+    assert recovered(store, "shopify", "acme", "c1", "k1") is None
+    store.upsert([order("before", T0 - H)])
+    assert recovered(store, "shopify", "acme", "c1", "k1") is None
+    store.upsert([order("k1", T0, paid=False)])  # WooCommerce: its own unpaid order
+    assert recovered(store, "shopify", "acme", "c1", "k1") is None
+    store.upsert([order("o2", T0 + 3 * H, paid=False)])
+    assert "order o2" in (recovered(store, "shopify", "acme", "c1", "k1") or "")
+
+
+@pytest.mark.parametrize("case", ["completed", "paid_own_order", "newer_checkout"])
+def test_recovered_other_endings(store: Store, case: str) -> None:
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout()])
+    if case == "completed":
+        upsert_checkouts(store, [checkout(updated_at=T0 + H, completed_at=T0 + H)])
+    elif case == "paid_own_order":
+        store.upsert([order("k1", T0, paid=True)])
+    else:
+        upsert_checkouts(store, [checkout(id="k2", created_at=T0 + H, updated_at=T0 + H)])
+    assert recovered(store, "shopify", "acme", "c1", "k1") is not None

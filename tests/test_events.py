@@ -1,0 +1,161 @@
+"""The signed browse-event endpoint (issue 22): a bad signature, an unknown shop, a flood
+from one visitor and malformed bodies are refused and store nothing; a replay stores nothing
+twice; an unidentified visitor's events are kept but never reach the programs' frame; a
+customer's erasure and export cover them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shopsync.events import events_app, sign
+from shopsync.models import Customer
+from shopsync.store import Store
+from shopsync.store.event_rows import browse_frame
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 5, 1, 12, tzinfo=UTC)
+DAY = dt.timedelta(days=1)
+SHOP = "acme.myshopify.com"
+SECRET = "evt-secret-0123456789"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'events.db'}")
+    s.upsert(
+        [
+            Customer(
+                platform="shopify",
+                shop=SHOP,
+                id="c1",
+                email="ann@example.com",
+                created_at=NOW - dt.timedelta(days=9),
+                updated_at=NOW - dt.timedelta(days=9),
+            )
+        ]
+    )
+    return s
+
+
+def viewed(n: int, visitor: str = "v1", product: str = "gid://shopify/Product/7") -> dict[str, Any]:
+    return {
+        "id": f"e{visitor}{n}",
+        "name": "product_viewed",
+        "timestamp": (NOW - dt.timedelta(minutes=n)).isoformat(),
+        "clientId": visitor,
+        "data": {"productVariant": {"product": {"id": product}}},
+    }
+
+
+def post(
+    store: Store, body: dict[str, Any], *, secret: str = SECRET, shop: str = SHOP, **options: Any
+) -> tuple[str, dict[str, Any]]:
+    raw = json.dumps(body).encode()
+    app = events_app(store, {shop: SECRET}, platform="shopify", clock=lambda: NOW, **options)
+    seen: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": str(len(raw)),
+        "wsgi.input": io.BytesIO(raw),
+        "HTTP_X_SHOPSYNC_SIGNATURE": sign(secret, raw),
+    }
+    out = b"".join(app(environ, lambda status, headers: seen.append(status)))
+    return seen[0], json.loads(out)
+
+
+def stored(store: Store) -> int:
+    return len(store.export_customer("shopify", SHOP, "c1")["browse_events"])
+
+
+def test_identified_events_reach_the_frame_and_a_replay_stores_nothing_twice(store: Store) -> None:
+    body = {"shop": SHOP, "customer_id": "c1", "events": [viewed(1), viewed(2)]}
+    assert post(store, body) == ("200 OK", {"stored": 2, "duplicates": 0, "capped": 0})
+    assert post(store, body) == ("200 OK", {"stored": 0, "duplicates": 2, "capped": 0})
+    shop_id = store.shop_id("shopify", SHOP)
+    frame = browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000))
+    assert frame["product_id"].to_list() == ["7", "7"] and set(frame["customer_id"]) == {"c1"}
+
+
+def test_an_unidentified_visitor_is_kept_but_never_in_the_frame(store: Store) -> None:
+    status, counts = post(store, {"shop": SHOP, "events": [viewed(1, "anon")]})
+    assert status == "200 OK" and counts["stored"] == 1
+    shop_id = store.shop_id("shopify", SHOP)
+    assert browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000)).height == 0
+
+
+def test_a_bad_signature_or_an_unknown_shop_is_refused(store: Store) -> None:
+    body = {"shop": SHOP, "customer_id": "c1", "events": [viewed(1)]}
+    assert post(store, body, secret="wrong")[0] == "401 Unauthorized"
+    assert post(store, {**body, "shop": "other.myshopify.com"})[0] == "404 Not Found"
+    # a shop with a secret but unknown to the store: refused too
+    raw = {**body, "shop": "ghost.myshopify.com"}
+    app_secrets = {SHOP: SECRET, "ghost.myshopify.com": SECRET}
+    data = json.dumps(raw).encode()
+    seen: list[str] = []
+    app = events_app(store, app_secrets, platform="shopify", clock=lambda: NOW)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": str(len(data)),
+        "wsgi.input": io.BytesIO(data),
+        "HTTP_X_SHOPSYNC_SIGNATURE": sign(SECRET, data),
+    }
+    b"".join(app(environ, lambda status, headers: seen.append(status)))
+    assert seen == ["404 Not Found"] and stored(store) == 0
+
+
+def test_a_flood_from_one_visitor_is_capped(store: Store) -> None:
+    first = {"shop": SHOP, "customer_id": "c1", "events": [viewed(n) for n in range(5)]}
+    assert post(store, first, per_visitor=3)[1] == {"stored": 3, "duplicates": 0, "capped": 2}
+    more = {"shop": SHOP, "customer_id": "c1", "events": [viewed(n) for n in range(5, 9)]}
+    assert post(store, more, per_visitor=3)[0] == "429 Too Many Requests"
+    other = {"shop": SHOP, "events": [viewed(1, "v2")]}
+    assert post(store, other, per_visitor=3)[1]["stored"] == 1  # another visitor is not held
+    assert stored(store) == 3
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [],
+        [{"name": "page_viewed", "id": "x", "clientId": "v", "timestamp": NOW.isoformat()}],
+        [{"name": "product_viewed", "id": "x", "clientId": "v", "timestamp": "yesterday"}],
+        [{"name": "product_viewed", "clientId": "v", "timestamp": NOW.isoformat()}],
+        ["not an object"],
+    ],
+)
+def test_malformed_bodies_are_refused(store: Store, events: list[Any]) -> None:
+    status, _ = post(store, {"shop": SHOP, "customer_id": "c1", "events": events})
+    assert status == "400 Bad Request" and stored(store) == 0
+
+
+def test_erasure_deletes_a_customers_events(store: Store) -> None:
+    post(store, {"shop": SHOP, "customer_id": "c1", "events": [viewed(1)]})
+    assert stored(store) == 1
+    store.redact_customer("shopify", SHOP, "c1")
+    shop_id = store.shop_id("shopify", SHOP)
+    assert browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000)).height == 0
+
+
+def test_an_emulated_shops_carts_come_at_baymards_rate_and_are_stored(tmp_path: Path) -> None:
+    from shopsync.sync import sync
+    from shopsync.testing._browsing import browse_bodies
+    from tests.sync.emulated import connect, emulated
+
+    with emulated("shopify", seed=5, customers=30, orders=80, products=5, end=NOW) as shop:
+        store = Store(f"sqlite:///{tmp_path / 'b.db'}")
+        sync(connect(shop), store)
+        bodies = browse_bodies(shop.state, seed=5, now=NOW, days=30)
+        recent = [o for o in shop.state.orders.values() if o.created_at >= NOW - 30 * DAY]
+        assert len(bodies) == round(len(recent) / 0.3) > 0  # 1 / (1 - 70 %) carts per order
+        status = {post(store, b, shop=shop.state.shop)[0] for b in bodies}
+        assert status == {"200 OK"}
+        anonymous = sum(b["customer_id"] is None for b in bodies)
+        shop_id = store.shop_id("shopify", shop.state.shop)
+        frame = browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000))
+        assert frame.height == 2 * (len(bodies) - anonymous)  # a view and an add each
