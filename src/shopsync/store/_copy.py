@@ -1,17 +1,17 @@
 """Bulk inserts of record rows: PostgreSQL by COPY, every other engine by executemany.
 
 An executemany through psycopg costs a round trip per row (about 1,500 orders/s with their
-lines, issue 20), while COPY streams a whole page in one. So a page of rows is COPYed into
-a temporary staging table (``ON COMMIT DROP``: it lives in the writer's transaction and
-nowhere else) and moved into the table by one ``INSERT ... SELECT``:
+lines, issue 20), while COPY streams a whole page in one. So a page of rows goes in by COPY:
 
-- a table with ``updated_at`` (orders, customers, products) takes the staged row through
-  ``ON CONFLICT (key) DO UPDATE ... WHERE stored.updated_at <= staged.updated_at``: the
-  writer holds the shop's lock and has already removed what it replaces, so a conflict
-  means another version of the record arrived in between, and the older one never wins;
-- a child table (line items, refunds, fulfilments, consent history) has no guard to apply
-  and takes the rows as a plain INSERT, so a duplicate key fails the whole transaction as
-  the row path does (a half-written order is never committed).
+- a table with ``updated_at`` (orders, customers, products): into a temporary staging table
+  (``ON COMMIT DROP``: it lives in the writer's transaction and nowhere else), then one
+  ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE stored.updated_at <=
+  staged.updated_at``. The writer holds the shop's lock and has already removed what it
+  replaces, so a conflict means another version arrived in between; the older never wins;
+- a child table (line items, refunds, fulfilments, consent history) has no guard to apply:
+  COPY straight into it is its plain INSERT (a staging table cost about 4 ms more a page,
+  measured), and a duplicate key fails the whole transaction as on the row path (a
+  half-written order is never committed).
 
 The caller's transaction is used as it is: the COPY adds no commit and no savepoint, so the
 order-facts sequence (:func:`shopsync.store.facts.next_seq`) and whatever else the writer
@@ -26,10 +26,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 __all__ = ["COPY_MIN_ROWS", "insert_rows"]
 
-COPY_MIN_ROWS = 32
+COPY_MIN_ROWS = 8
 """Fewest rows a PostgreSQL insert sends by COPY (measured crossover: benchmarks/ingest.py)."""
 
 
@@ -78,24 +79,41 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     names = [c.name for c in table.c if c.name in rows[0]]
     convert = _converters(conn, table, names)
     cols = ", ".join(_quote(n) for n in names)
-    stage = _quote(f"shopsync_stage_{table.name}")
     target = _quote(table.name)
+    if "updated_at" not in table.c:  # a child table: COPY is its plain INSERT
+        _stream(conn, target, cols, names, convert, rows)
+        return
+    stage = _quote(f"shopsync_stage_{table.name}")
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
         f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
+    _stream(conn, stage, cols, names, convert, rows)
+    keys = [c.name for c in table.primary_key.columns]
+    changed = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in keys)
+    conn.exec_driver_sql(
+        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"
+        f" ON CONFLICT ({', '.join(_quote(k) for k in keys)}) DO UPDATE SET {changed}"
+        f" WHERE {target}.updated_at <= EXCLUDED.updated_at"
+    )
+    conn.exec_driver_sql(f"DELETE FROM {stage}")  # a second batch in this transaction
+
+
+def _stream(
+    conn: Connection,
+    into: str,
+    cols: str,
+    names: Sequence[str],
+    convert: Sequence[Callable[[Any], Any]],
+    rows: Sequence[dict[str, Any]],
+) -> None:
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([f(row[n]) for f, n in zip(convert, names, strict=True)])
-    statement = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"
-    if "updated_at" in table.c:
-        keys = [c.name for c in table.primary_key.columns]
-        changed = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in keys)
-        statement += (
-            f" ON CONFLICT ({', '.join(_quote(k) for k in keys)}) DO UPDATE SET {changed}"
-            f" WHERE {target}.updated_at <= EXCLUDED.updated_at"
-        )
-    conn.exec_driver_sql(statement)
-    conn.exec_driver_sql(f"TRUNCATE {stage}")
+    statement = f"COPY {into} ({cols}) FROM STDIN"
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([f(row[n]) for f, n in zip(convert, names, strict=True)])
+    except dbapi_error as exc:  # as SQLAlchemy reports a failed statement (a StoreError above)
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
