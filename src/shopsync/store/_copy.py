@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
@@ -51,44 +52,43 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _converters(conn: Connection, table: Table, names: Sequence[str]) -> list[Callable[[Any], Any]]:
-    """Per column, what turns a row value into what COPY's text format takes: JSON as its
-    text (None as the JSON ``null``, as SQLAlchemy's JSON type stores it), the rest as is."""
+def _encoder(
+    conn: Connection, table: Table, names: Sequence[str]
+) -> Callable[[dict[str, Any]], Sequence[Any]]:
+    """What turns a row into the values COPY's text format takes: JSON columns as their text
+    (None as the JSON ``null``, as SQLAlchemy's JSON type stores it), the rest as they are."""
     dumps: Callable[[Any], str] = getattr(conn.dialect, "_json_serializer", None) or json.dumps
+    get = itemgetter(*names)  # two names at least: the key is (shop_id, id)
+    as_json = [
+        (i, bool(getattr(table.c[name].type, "none_as_null", False)))
+        for i, name in enumerate(names)
+        if isinstance(table.c[name].type, JSON)
+    ]
 
-    def as_json(value: Any) -> str:
-        return dumps(value)
+    def encode(row: dict[str, Any]) -> Sequence[Any]:
+        values = list(get(row))
+        for i, none_as_null in as_json:
+            value = values[i]
+            values[i] = None if value is None and none_as_null else dumps(value)
+        return values
 
-    def same(value: Any) -> Any:
-        return value
-
-    out: list[Callable[[Any], Any]] = []
-    for name in names:
-        column = table.c[name]
-        none_as_null = getattr(column.type, "none_as_null", False)
-        if isinstance(column.type, JSON) and not none_as_null:
-            out.append(as_json)
-        elif isinstance(column.type, JSON):
-            out.append(lambda v: None if v is None else dumps(v))
-        else:
-            out.append(same)
-    return out
+    return encode
 
 
 def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     names = [c.name for c in table.c if c.name in rows[0]]
-    convert = _converters(conn, table, names)
+    encode = _encoder(conn, table, names)
     cols = ", ".join(_quote(n) for n in names)
     target = _quote(table.name)
     if "updated_at" not in table.c:  # a child table: COPY is its plain INSERT
-        _stream(conn, target, cols, names, convert, rows)
+        _stream(conn, target, cols, encode, rows)
         return
     stage = _quote(f"shopsync_stage_{table.name}")
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
         f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
-    _stream(conn, stage, cols, names, convert, rows)
+    _stream(conn, stage, cols, encode, rows)
     keys = [c.name for c in table.primary_key.columns]
     changed = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in keys)
     conn.exec_driver_sql(
@@ -103,8 +103,7 @@ def _stream(
     conn: Connection,
     into: str,
     cols: str,
-    names: Sequence[str],
-    convert: Sequence[Callable[[Any], Any]],
+    encode: Callable[[dict[str, Any]], Sequence[Any]],
     rows: Sequence[dict[str, Any]],
 ) -> None:
     raw = conn.connection.driver_connection
@@ -114,6 +113,6 @@ def _stream(
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
-                copy.write_row([f(row[n]) for f, n in zip(convert, names, strict=True)])
+                copy.write_row(encode(row))
     except dbapi_error as exc:  # as SQLAlchemy reports a failed statement (a StoreError above)
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc

@@ -1,0 +1,173 @@
+"""Ingest speed, side by side in one run (issue 20): where a first sync of a large shop spends
+its time in shopsync.
+
+    python benchmarks/ingest.py                       # quick: 2,000 bulk orders, 5,000 upserts
+    python benchmarks/ingest.py --orders 50000 --bulk-orders 0 --profile 0
+    SHOPSYNC_TEST_POSTGRES_URL=postgresql+psycopg://... python benchmarks/ingest.py
+
+Two workloads, each figure beside the row path's from the same run, with the load average
+(``uptime``) read just before each one, since other work on a shared machine moves them:
+
+- **Shopify bulk backfill → SQLite**: an emulated shop (served from a child process) runs a
+  bulk operation; its JSONL is reassembled, every order mapped and validated, and stored page
+  by page. Figure: orders per CPU-second of this process (the reader's work, per core).
+- **Upserts of orders with 3 lines each**, one transaction per 250-order page, into a fresh
+  store: PostgreSQL by rows (``_copy.COPY_MIN_ROWS`` set out of reach: executemany) and by
+  COPY (the default), and SQLite for scale. Three passes each: first insert, the same pages
+  again (unchanged), every order newer (replaced with its lines). Figure: orders/s, wall.
+
+``--profile N`` prints the cProfile top N (by own time) of the bulk backfill and of the COPY
+insert pass: where the remaining time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import shopify_read  # noqa: E402
+import store_upsert  # noqa: E402
+from _pg_bench import schema  # noqa: E402
+
+import shopsync  # noqa: E402
+from shopsync.store import _copy  # noqa: E402
+from shopsync.testing.process import emulate_in_process  # noqa: E402
+
+SEED = 20240601
+
+
+def load() -> str:
+    """The load average as ``uptime`` shows it."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _top(profile: cProfile.Profile, n: int) -> str:
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(n)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+    return "\n".join(lines[start : start + n + 1])
+
+
+@contextlib.contextmanager
+def profiled(enabled: bool) -> Iterator[cProfile.Profile | None]:
+    if not enabled:
+        yield None
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield profile
+    finally:
+        profile.disable()
+
+
+def backfill(orders: int, profile: int) -> dict[str, Any]:
+    """The Shopify bulk backfill into SQLite: orders per CPU-second."""
+    with emulate_in_process("shopify", **shopify_read.shop_options(orders, SEED)) as shop:
+        at = load()
+        figures = shopify_read.backfill(shop)  # measured without the profiler's cost
+        figures["load"] = at
+        if profile:
+            adapter = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
+            with tempfile.TemporaryDirectory() as tmp, profiled(True) as prof:
+                store = shopsync.Store(f"sqlite:///{tmp}/p.db")
+                for page in adapter.backfill_orders():  # type: ignore[attr-defined]
+                    store.upsert(page.records)
+                store.close()
+            assert prof is not None
+            figures["profile"] = _top(prof, profile)
+    return figures
+
+
+def _passes(url: str, n: int, profile: int) -> dict[str, Any]:
+    store = shopsync.Store(url)
+    fresh, newer = store_upsert.make_orders(n), store_upsert.make_orders(n, bump=30)
+    out: dict[str, Any] = {}
+    with profiled(bool(profile)) as prof:
+        out["insert"] = store_upsert.run(store, fresh)
+    out["unchanged"] = store_upsert.run(store, fresh)
+    out["replace"] = store_upsert.run(store, newer)
+    assert store.count(shopsync.Order, "shopify", "bench.myshopify.com") == n
+    store.close()
+    if prof is not None:
+        out["profile"] = _top(prof, profile)
+    return out
+
+
+def upserts(postgres: str | None, n: int, profile: int, modes: list[str]) -> dict[str, Any]:
+    """orders/s by engine and path, each pass in a fresh store (a fresh schema)."""
+    results: dict[str, Any] = {}
+    runs: list[tuple[str, Callable[[], Any]]] = []
+    if "sqlite" in modes:
+
+        def on_sqlite() -> dict[str, Any]:
+            with tempfile.TemporaryDirectory() as tmp:
+                return _passes(f"sqlite:///{tmp}/bench.db", n, 0)
+
+        runs.append(("sqlite (rows)", on_sqlite))
+    if postgres:
+        for label, least in (("postgres rows", 10**9), ("postgres COPY", _copy.COPY_MIN_ROWS)):
+            if label.split()[1].lower() not in modes:
+                continue
+
+            def on_postgres(least: int = least, label: str = label) -> dict[str, Any]:
+                saved = _copy.COPY_MIN_ROWS
+                _copy.COPY_MIN_ROWS = least
+                try:
+                    with schema(postgres) as url:
+                        return _passes(url, n, profile if "COPY" in label else 0)
+                finally:
+                    _copy.COPY_MIN_ROWS = saved
+
+            runs.append((label, on_postgres))
+    for label, fn in runs:
+        at = load()
+        results[label] = {**fn(), "load": at}
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bulk-orders", type=int, default=2_000)
+    parser.add_argument("--orders", type=int, default=5_000, help="orders per upsert run")
+    parser.add_argument("--modes", default="sqlite,rows,copy", help="upsert runs to make")
+    parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
+    parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
+    args = parser.parse_args(argv)
+    if args.bulk_orders:
+        b = backfill(args.bulk_orders, args.profile)
+        print(
+            f"Shopify bulk backfill -> SQLite, {b['orders']:,} orders (load {b['load']}): "
+            f"row path {b['orders_per_cpu_second']:,.0f} orders/CPU-s "
+            f"({b['orders_per_s']:,.0f}/s wall, {b['stored']:,} stored, {b['failed']} failed); "
+            "fast path: none yet"
+        )
+        if "profile" in b:
+            print(f"  profile of the row path, top {args.profile} by own time:\n{b['profile']}")
+    if args.orders:
+        modes = args.modes.split(",")
+        print(f"\nUpserts, {args.orders:,} orders x 3 lines, pages of {store_upsert.PAGE}:")
+        for label, r in upserts(args.postgres, args.orders, args.profile, modes).items():
+            figures = "  ".join(f"{k} {r[k]:8,.0f}/s" for k in ("insert", "unchanged", "replace"))
+            print(f"  {label:14} {figures}   (load {r['load']})")
+            if "profile" in r:
+                print(f"  profile of the COPY insert pass, top {args.profile}:\n{r['profile']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
