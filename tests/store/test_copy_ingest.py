@@ -101,15 +101,16 @@ def tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture
 def copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The tables each COPY wrote (so a test knows the COPY path ran)."""
+    """The tables each COPY wrote, a staging table under its target's name (so a test
+    knows the COPY path ran)."""
     seen: list[str] = []
-    real = _copy._copy_rows
+    real = _copy._stream
 
-    def spy(conn: Any, table: Any, rows: Any) -> None:
-        seen.append(table.name)
-        real(conn, table, rows)
+    def spy(conn: Any, into: str, *args: Any) -> None:
+        seen.append(into.strip('"').removeprefix("shopsync_stage_"))
+        real(conn, into, *args)
 
-    monkeypatch.setattr(_copy, "_copy_rows", spy)
+    monkeypatch.setattr(_copy, "_stream", spy)
     yield seen
 
 
@@ -234,4 +235,21 @@ def test_a_failure_mid_copy_writes_nothing_of_the_page(
     store.upsert(good)  # the store took no harm: the same page without the bad order goes in
     with store.engine.connect() as conn:
         assert len(conn.execute(select(orders.c.id)).all()) == len({o.id for o in good})
+    store.close()
+
+
+def test_without_the_temporary_privilege_records_go_in_by_rows(
+    postgres_url: str, copies: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that may not create temporary tables still stores a page: its records by
+    rows, their child rows by COPY (no staging table needed)."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "_may_stage", lambda conn: False)
+    store = Store(postgres_url)
+    good = [r for r in fixture_records() if isinstance(r, Order) and r.line_items]
+    store.upsert(good)
+    assert "orders" not in copies and "line_items" in copies
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == len({o.id for o in good})
+        assert conn.execute(select(line_items.c.id)).first() is not None
     store.close()

@@ -83,6 +83,9 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     if "updated_at" not in table.c:  # a child table: COPY is its plain INSERT
         _stream(conn, target, cols, encode, rows)
         return
+    if not _may_stage(conn):  # a role refused temporary tables: the row path, as before
+        conn.execute(table.insert(), list(rows))
+        return
     stage = _quote(f"shopsync_stage_{table.name}")
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
@@ -97,6 +100,19 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
         f" WHERE {target}.updated_at <= EXCLUDED.updated_at"
     )
     conn.exec_driver_sql(f"DELETE FROM {stage}")  # a second batch in this transaction
+
+
+def _may_stage(conn: Connection) -> bool:
+    """Whether this session may create a staging table (a hardened database may revoke
+    ``TEMPORARY`` from the role); asked once per connection."""
+    info = conn.connection.info
+    if "shopsync_may_stage" not in info:
+        info["shopsync_may_stage"] = bool(
+            conn.exec_driver_sql(
+                "SELECT has_database_privilege(current_database(), 'TEMPORARY')"
+            ).scalar()
+        )
+    return bool(info["shopsync_may_stage"])
 
 
 def _stream(
