@@ -75,6 +75,37 @@ def fixture_records() -> list[Customer | Order | Product]:
     return found
 
 
+NASTY = "\\N\t\\\n\r\"'; DROP TABLE orders; -- \u2603 \U0001f389 \x01 \u2028"
+"""COPY's own NULL marker (a backslash N), its delimiters, quotes, SQL, astral unicode."""
+
+
+def hostile_text(records: list[Any]) -> list[Any]:
+    """Copies of an order and a customer whose text fields hold :data:`NASTY`."""
+    order = next(r for r in records if isinstance(r, Order) and r.line_items and r.refunds)
+    line = order.line_items[0].model_copy(update={"title": NASTY, "sku": "\\N"})
+    refund = order.refunds[0].model_copy(update={"note": NASTY})
+    customer = next(r for r in records if isinstance(r, Customer))
+    return [
+        order.model_copy(
+            update={
+                "id": "nasty-order",
+                "name": NASTY,
+                "tags": (NASTY, "\\N", ""),
+                "line_items": (line, *order.line_items[1:]),
+                "refunds": (refund, *order.refunds[1:]),
+            }
+        ),
+        customer.model_copy(
+            update={
+                "id": "nasty-customer",
+                "first_name": "\\N",
+                "last_name": NASTY,
+                "tags": (NASTY,),
+            }
+        ),
+    ]
+
+
 def _newer(record: Any, seconds: int) -> Any:
     later = record.updated_at + dt.timedelta(seconds=seconds)
     return record.model_copy(update={"updated_at": later})
@@ -165,6 +196,7 @@ def test_copy_equals_rows_on_emulated_shops_and_fixtures(
             records += [*state.customers.values(), *state.products.values()]
             records += list(state.orders.values())
     records += fixture_records()
+    records += hostile_text(records)
     assert any(isinstance(r, Order) and r.refunds for r in records)
     assert any(isinstance(r, Order) and r.fulfillments for r in records)
     # a first write, the same again (unchanged), then newer versions of half (replaced)
@@ -176,6 +208,10 @@ def test_copy_equals_rows_on_emulated_shops_and_fixtures(
         copies
     )
     assert by_rows(tables) == by_copy(tables)
+    nasty = next(r for r in records if r.id == "nasty-order")
+    stored = by_copy(lambda s: s.get(Order, nasty.platform, nasty.shop, nasty.id))
+    assert stored.name == NASTY and stored.tags == nasty.tags
+    assert stored.line_items[0].title == NASTY and stored.refunds[0].note == NASTY
 
 
 def test_a_sync_by_copy_equals_a_sync_by_rows(
