@@ -30,6 +30,7 @@ import os
 import pstats
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ if str(HERE) not in sys.path:
 import shopify_read  # noqa: E402
 import store_upsert  # noqa: E402
 from _pg_bench import schema  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 import shopsync  # noqa: E402
 from shopsync.store import _copy  # noqa: E402
@@ -75,6 +77,40 @@ def profiled(enabled: bool) -> Iterator[cProfile.Profile | None]:
         profile.disable()
 
 
+@contextlib.contextmanager
+def statements(store: shopsync.Store) -> Iterator[dict[str, list[float]]]:
+    """Seconds and count per kind of statement (its first words; COPY by its target)."""
+    spent: dict[str, list[float]] = {}
+
+    def add(key: str, seconds: float) -> None:
+        entry = spent.setdefault(key, [0.0, 0])
+        entry[0] += seconds
+        entry[1] += 1
+
+    def before(conn: Any, *_: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        add(" ".join(statement.split()[:3])[:48], time.perf_counter() - conn.info["bench_t0"])
+
+    real = _copy._stream
+
+    def stream(conn: Any, into: str, *args: Any) -> None:
+        t0 = time.perf_counter()
+        real(conn, into, *args)
+        add(f"COPY {into}", time.perf_counter() - t0)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    event.listen(store.engine, "after_cursor_execute", after)
+    _copy._stream = stream  # type: ignore[assignment]
+    try:
+        yield spent
+    finally:
+        _copy._stream = real
+        event.remove(store.engine, "before_cursor_execute", before)
+        event.remove(store.engine, "after_cursor_execute", after)
+
+
 def backfill(orders: int, profile: int) -> dict[str, Any]:
     """The Shopify bulk backfill into SQLite: orders per CPU-second."""
     with emulate_in_process("shopify", **shopify_read.shop_options(orders, SEED)) as shop:
@@ -96,17 +132,21 @@ def backfill(orders: int, profile: int) -> dict[str, Any]:
 def _passes(url: str, n: int, profile: int, passes: list[str]) -> dict[str, Any]:
     store = shopsync.Store(url)
     fresh = store_upsert.make_orders(n)
-    out: dict[str, Any] = {}
-    with profiled(bool(profile)) as prof:
-        out["insert"] = store_upsert.run(store, fresh)
+    out: dict[str, Any] = {"insert": store_upsert.run(store, fresh)}
     if "unchanged" in passes:
         out["unchanged"] = store_upsert.run(store, fresh)
     if "replace" in passes:
         out["replace"] = store_upsert.run(store, store_upsert.make_orders(n, bump=30))
     assert store.count(shopsync.Order, "shopify", "bench.myshopify.com") == n
-    store.close()
-    if prof is not None:
+    if profile:  # a second insert of the same size, profiled: the figures above ran without
+        again = store_upsert.make_orders(n, bump=60)
+        fresh_ids = [o.model_copy(update={"id": f"p{o.id}"}) for o in again]
+        with profiled(True) as prof, statements(store) as spent:
+            store_upsert.run(store, fresh_ids)
+        assert prof is not None
         out["profile"] = _top(prof, profile)
+        out["statements"] = spent
+    store.close()
     return out
 
 
@@ -172,7 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             figures = "  ".join(f"{k} {r[k]:8,.0f}/s" for k in shown)
             print(f"  {label:14} {figures}   (load {r['load']})")
             if "profile" in r:
-                print(f"  profile of the COPY insert pass, top {args.profile}:\n{r['profile']}")
+                print(
+                    f"  profile of a further COPY insert pass, top {args.profile}:\n{r['profile']}"
+                )
+                print("  its statements, by time spent waiting on each (seconds, count):")
+                ranked = sorted(r["statements"].items(), key=lambda kv: -kv[1][0])
+                for key, (seconds, count) in ranked[: args.profile]:
+                    print(f"    {seconds:7.3f} s {count:5d}  {key}")
     return 0
 
 
