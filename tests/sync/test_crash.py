@@ -4,7 +4,8 @@ Each trial starts from an empty store, kills the sync after a random number of c
 pages plus a random few milliseconds (so some kills land inside the next page's
 transaction), runs it again to the end, and compares every record with the reference. One
 more trial kills the same store several times in a row before letting it finish.
-``SHOPSYNC_CRASH_KILLS`` sets the number of trials per platform (default 6).
+``SHOPSYNC_CRASH_KILLS`` sets the number of trials per platform (default 6);
+``SHOPSYNC_CRASH_POSTGRES=1`` runs them on PostgreSQL too (its pages go in by COPY).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,9 @@ from tests.sync.emulated import emulated
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_SIZES = {"shopify": {"page_size": 10}, "woocommerce": {"per_page": 10}}
 TRIALS = int(os.environ.get("SHOPSYNC_CRASH_KILLS", "6"))
+ON_POSTGRES = pytest.mark.skipif(
+    not os.environ.get("SHOPSYNC_CRASH_POSTGRES"), reason="SHOPSYNC_CRASH_POSTGRES is not set"
+)
 
 
 def run(job: dict[str, object], kill_after_pages: int | None = None, delay: float = 0.0) -> bool:
@@ -51,10 +56,35 @@ def run(job: dict[str, object], kill_after_pages: int | None = None, delay: floa
     return child.wait(timeout=120) == 0
 
 
+def _schema(request: pytest.FixtureRequest) -> str:
+    """A URL whose search_path is a fresh PostgreSQL schema, dropped after the test."""
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    base = os.environ["SHOPSYNC_TEST_POSTGRES_URL"]
+    name = f"crash_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={name}')}"
+
+
 @pytest.mark.slow(seconds=100)
+@pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, ON_POSTGRES])]
+)
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_sync(
-    platform: str, tmp_path: Path
+    platform: str, engine: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(f"crash-{platform}")
     with emulated(platform, seed=3, customers=40, orders=160, products=20) as shop:
@@ -65,8 +95,12 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_sync(
         expected = snapshot(reference, platform, adapter.shop)
         assert len(expected["orders"]) == 160 and pages > 10
 
+        urls: dict[str, str] = {}
+
         def job(name: str) -> dict[str, object]:
             store = f"sqlite:///{tmp_path / name}"
+            if engine == "postgres":  # a fresh schema per store name
+                store = urls.get(name) or urls.setdefault(name, _schema(request))
             return {"platform": platform, "settings": settings, "store": store}
 
         kills = 0

@@ -40,6 +40,7 @@ from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
 from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, facts, redemptions
+from shopsync.store._copy import insert_rows
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
     consent_history,
@@ -575,8 +576,7 @@ class Store:
         )
         self._delete(c, table, shop_id, [r.id for r in newer])
         rows = [to_row(shop_id, r) for r in fresh + newer]
-        if rows:
-            c.execute(table.insert(), rows)
+        insert_rows(c, table, rows)
         return result
 
     def _upsert_customers(
@@ -605,8 +605,7 @@ class Store:
         for row, record in zip(rows, fresh + newer, strict=True):
             keep_unsent(row, record, existing.get(record.id))  # a partial update
         kept = {row["id"]: _consent.keep_known(row, existing.get(row["id"])) for row in rows}
-        if rows:
-            c.execute(customers.insert(), rows)
+        insert_rows(c, customers, rows)
         history = []
         for record in newer:
             old = existing[record.id]
@@ -629,8 +628,7 @@ class Store:
                     getattr(old, f"{row['channel']}_opt_in"),
                 ):
                     history.append(row)
-        if history:
-            c.execute(consent_history.insert(), history)
+        insert_rows(c, consent_history, history)
         return result
 
     def _upsert_orders(
@@ -660,8 +658,7 @@ class Store:
             row["seq"] = seq
         _incomplete.keep_held(tables, held)  # a refund summary keeps what the store held
         for table in (orders, *_CHILDREN):
-            if tables[table.name]:
-                c.execute(table.insert(), tables[table.name])
+            insert_rows(c, table, tables[table.name])
         return result
 
     def delete(

@@ -1,0 +1,252 @@
+"""Ingest speed, side by side in one run (issue 20): where a first sync of a large shop spends
+its time in shopsync.
+
+    python benchmarks/ingest.py                       # quick: 2,000 bulk orders, 5,000 upserts
+    python benchmarks/ingest.py --orders 50000 --bulk-orders 0 --modes rows,copy --passes insert
+    SHOPSYNC_TEST_POSTGRES_URL=postgresql+psycopg://... python benchmarks/ingest.py
+
+Two workloads, each figure beside the row path's from the same run, with the load average
+(``uptime``) read just before each one, since other work on a shared machine moves them:
+
+- **Shopify bulk backfill → SQLite**: an emulated shop (served from a child process) runs a
+  bulk operation; its JSONL is reassembled, every order mapped and validated, and stored page
+  by page. Figure: orders per CPU-second of this process (the reader's work, per core).
+- **Upserts of orders with 3 lines each**, one transaction per 250-order page, into a fresh
+  store: PostgreSQL by rows (``_copy.COPY_MIN_ROWS`` set out of reach: executemany) and by
+  COPY (the default), and SQLite for scale. Three passes each: first insert, the same pages
+  again (unchanged), every order newer (replaced with its lines). Figure: orders/s, wall.
+  PostgreSQL's statistics are taken (``ANALYZE``) after the first page and between passes,
+  as autovacuum would within a minute of a long first sync: without them the figure
+  depended on whether autovacuum had reached that run's tables yet.
+
+``--profile N`` prints the cProfile top N (by own time) of the bulk backfill and of the COPY
+insert pass: where the remaining time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import shopify_read  # noqa: E402
+import store_upsert  # noqa: E402
+from _pg_bench import schema  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+
+import shopsync  # noqa: E402
+from shopsync.store import _copy  # noqa: E402
+from shopsync.testing.process import emulate_in_process  # noqa: E402
+
+SEED = 20240601
+
+
+def load() -> str:
+    """The load average as ``uptime`` shows it."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _top(profile: cProfile.Profile, n: int) -> str:
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(n)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+    return "\n".join(lines[start : start + n + 1])
+
+
+@contextlib.contextmanager
+def profiled(enabled: bool) -> Iterator[cProfile.Profile | None]:
+    if not enabled:
+        yield None
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield profile
+    finally:
+        profile.disable()
+
+
+@contextlib.contextmanager
+def statements(store: shopsync.Store) -> Iterator[dict[str, list[float]]]:
+    """Seconds and count per kind of statement (its first words; COPY by its target)."""
+    spent: dict[str, list[float]] = {}
+
+    def add(key: str, seconds: float) -> None:
+        entry = spent.setdefault(key, [0.0, 0])
+        entry[0] += seconds
+        entry[1] += 1
+
+    def before(conn: Any, *_: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        add(" ".join(statement.split()[:3])[:48], time.perf_counter() - conn.info["bench_t0"])
+
+    real = _copy._stream
+
+    def stream(conn: Any, into: str, *args: Any) -> None:
+        t0 = time.perf_counter()
+        real(conn, into, *args)
+        add(f"COPY {into}", time.perf_counter() - t0)
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    event.listen(store.engine, "after_cursor_execute", after)
+    _copy._stream = stream  # type: ignore[assignment]
+    try:
+        yield spent
+    finally:
+        _copy._stream = real
+        event.remove(store.engine, "before_cursor_execute", before)
+        event.remove(store.engine, "after_cursor_execute", after)
+
+
+def backfill(orders: int, profile: int) -> dict[str, Any]:
+    """The Shopify bulk backfill into SQLite: orders per CPU-second."""
+    with emulate_in_process("shopify", **shopify_read.shop_options(orders, SEED)) as shop:
+        at = load()
+        figures = shopify_read.backfill(shop)  # measured without the profiler's cost
+        figures["load"] = at
+        if profile:
+            adapter = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
+            with tempfile.TemporaryDirectory() as tmp, profiled(True) as prof:
+                store = shopsync.Store(f"sqlite:///{tmp}/p.db")
+                for page in adapter.backfill_orders():  # type: ignore[attr-defined]
+                    store.upsert(page.records)
+                store.close()
+            assert prof is not None
+            figures["profile"] = _top(prof, profile)
+    return figures
+
+
+def _analyze(store: shopsync.Store) -> None:
+    """Give PostgreSQL's planner current statistics, as autovacuum does within a minute.
+
+    Without them a fresh store's lookups by id (the stored versions of a page, the child rows
+    a replaced order drops) scan every row of the shop, so a pass's figure would depend on
+    whether autovacuum happened to analyze that run's tables yet (seen: 2x either way)."""
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def _insert(store: shopsync.Store, orders: list[Any]) -> float:
+    """store_upsert.run, with statistics taken after the first page (both paths alike)."""
+    start = time.perf_counter()
+    for k in range(0, len(orders), store_upsert.PAGE):
+        store.upsert(orders[k : k + store_upsert.PAGE])
+        if k == 0:
+            _analyze(store)
+    return len(orders) / (time.perf_counter() - start)
+
+
+def _passes(url: str, n: int, profile: int, passes: list[str]) -> dict[str, Any]:
+    store = shopsync.Store(url)
+    fresh = store_upsert.make_orders(n)
+    out: dict[str, Any] = {"insert": _insert(store, fresh)}
+    _analyze(store)
+    if "unchanged" in passes:
+        out["unchanged"] = store_upsert.run(store, fresh)
+    if "replace" in passes:
+        out["replace"] = store_upsert.run(store, store_upsert.make_orders(n, bump=30))
+    assert store.count(shopsync.Order, "shopify", "bench.myshopify.com") == n
+    if profile:  # a second insert of the same size, profiled: the figures above ran without
+        again = store_upsert.make_orders(n, bump=60)
+        fresh_ids = [o.model_copy(update={"id": f"p{o.id}"}) for o in again]
+        _analyze(store)
+        with profiled(True) as prof, statements(store) as spent:
+            store_upsert.run(store, fresh_ids)
+        assert prof is not None
+        out["profile"] = _top(prof, profile)
+        out["statements"] = spent
+    store.close()
+    return out
+
+
+def upserts(
+    postgres: str | None, n: int, profile: int, modes: list[str], passes: list[str]
+) -> dict[str, Any]:
+    """orders/s by engine and path, each pass in a fresh store (a fresh schema)."""
+    results: dict[str, Any] = {}
+    runs: list[tuple[str, Callable[[], Any]]] = []
+    if "sqlite" in modes:
+
+        def on_sqlite() -> dict[str, Any]:
+            with tempfile.TemporaryDirectory() as tmp:
+                return _passes(f"sqlite:///{tmp}/bench.db", n, 0, passes)
+
+        runs.append(("sqlite (rows)", on_sqlite))
+    if postgres:
+        for label, least in (("postgres rows", 10**9), ("postgres COPY", _copy.COPY_MIN_ROWS)):
+            if label.split()[1].lower() not in modes:
+                continue
+
+            def on_postgres(least: int = least, label: str = label) -> dict[str, Any]:
+                saved = _copy.COPY_MIN_ROWS
+                _copy.COPY_MIN_ROWS = least
+                try:
+                    with schema(postgres) as url:
+                        return _passes(url, n, profile if "COPY" in label else 0, passes)
+                finally:
+                    _copy.COPY_MIN_ROWS = saved
+
+            runs.append((label, on_postgres))
+    for label, fn in runs:
+        at = load()
+        results[label] = {**fn(), "load": at}
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bulk-orders", type=int, default=2_000)
+    parser.add_argument("--orders", type=int, default=5_000, help="orders per upsert run")
+    parser.add_argument("--modes", default="sqlite,rows,copy", help="upsert runs to make")
+    parser.add_argument("--passes", default="insert,unchanged,replace", help="upsert passes")
+    parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
+    parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
+    args = parser.parse_args(argv)
+    if args.bulk_orders:
+        b = backfill(args.bulk_orders, args.profile)
+        print(
+            f"Shopify bulk backfill -> SQLite, {b['orders']:,} orders (load {b['load']}): "
+            f"row path {b['orders_per_cpu_second']:,.0f} orders/CPU-s "
+            f"({b['orders_per_s']:,.0f}/s wall, {b['stored']:,} stored, {b['failed']} failed); "
+            "fast path: not built (issue 20 item 1 is open)"
+        )
+        if "profile" in b:
+            print(f"  profile of the row path, top {args.profile} by own time:\n{b['profile']}")
+    if args.orders:
+        modes = args.modes.split(",")
+        print(f"\nUpserts, {args.orders:,} orders x 3 lines, pages of {store_upsert.PAGE}:")
+        passes = args.passes.split(",")
+        for label, r in upserts(args.postgres, args.orders, args.profile, modes, passes).items():
+            shown = [k for k in ("insert", "unchanged", "replace") if k in r]
+            figures = "  ".join(f"{k} {r[k]:8,.0f}/s" for k in shown)
+            print(f"  {label:14} {figures}   (load {r['load']})")
+            if "profile" in r:
+                print(
+                    f"  profile of a further COPY insert pass, top {args.profile}:\n{r['profile']}"
+                )
+                print("  its statements, by time spent waiting on each (seconds, count):")
+                ranked = sorted(r["statements"].items(), key=lambda kv: -kv[1][0])
+                for key, (seconds, count) in ranked[: args.profile]:
+                    print(f"    {seconds:7.3f} s {count:5d}  {key}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
