@@ -44,8 +44,14 @@ def plan(
     platform: str | None = None,
     shop: str | None = None,
     update_ledger: bool = True,
+    only_changed: bool = False,
 ) -> Plan:
     """Plan every shop in the store (or the one named) as of ``as_of`` (aware).
+
+    ``only_changed`` plans only the customers that can have something new: those changed
+    since their last settled plan and those whose time-based rules fire by ``as_of``; the
+    result (an :class:`~shopsync.incremental.IncrementalPlan`) is the full plan restricted to
+    them, and applying it clears the change notes it read (:mod:`shopsync.incremental`).
 
     With the loyalty program on, each shop's loyalty ledger is brought up to date as of
     ``as_of`` first if it is not current (the one write a plan makes: the ledger is derived
@@ -57,10 +63,41 @@ def plan(
     if (platform is None) != (shop is None):
         raise ValueError("pass both platform and shop, or neither")
     shops = [(platform, shop)] if platform and shop else store.shops()
+    if only_changed:
+        return _plan_changed(store, policy, at, shops)
     parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
     if not parts:
         return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
     return merge_plans(at, parts, tuple(shops))
+
+
+def _plan_changed(
+    store: Store, policy: Policy, at: dt.datetime, shops: list[tuple[str, str]]
+) -> Plan:
+    from shopsync.incremental import IncrementalPlan, plan_changed
+    from shopsync.store.incremental import orphan_notes
+
+    done = [
+        plan_changed(
+            store, policy, at, p, s, lambda f, p=p, s=s: _context(store, policy, p, s, to_us(at), f)
+        )
+        for p, s in shops
+    ]
+    orphans = orphan_notes(store)
+    merged = merge_plans(at, [d.plan for d in done], tuple(shops)) if done else None
+    notes = () if merged is None else merged.notes
+    if orphans:
+        notes += (f"{orphans} change note(s) of shops since removed skipped",)
+    return IncrementalPlan(
+        as_of=at,
+        actions=() if merged is None else merged.actions,
+        held=() if merged is None else merged.held,
+        notes=notes,
+        shops=tuple(shops),
+        customers=tuple(sorted({c for d in done for c in d.customers})),
+        skipped=sum(d.skipped for d in done) + orphans,
+        increments=tuple(d.increment for d in done if d.increment is not None),
+    )
 
 
 def plan_customer(

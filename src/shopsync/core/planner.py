@@ -189,16 +189,8 @@ def plan_frames(
     if ctx.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
         said.append(f"win-back P(alive) trigger off: {ctx.model_note}")
     paid = paid_orders(frames)
-    r = policy.recommendations
-    recommending = r.enabled and r.per_action > 0 and bool(ctx.also_bought.neighbours)
-    # one kept-quantity table for replenishment, warranty and recommendations
-    bought = purchases(paid, frames.lines) if policy.replenishment.enabled or recommending else None
-    found = [
-        review_rules.review_candidates(frames, policy),
-        winback_candidates(frames, paid, ctx, policy),
-        replenishment_candidates(frames, paid, ctx, policy, bought),
-        warranty_candidates(frames, paid, ctx, policy, bought),
-    ]
+    recommending, bought = _bought(frames, policy, ctx, paid)
+    found = program_candidates(frames, policy, ctx, paid, bought)
     if policy.loyalty.enabled and loyalty:
         found.append(of_actions(loyalty))
     kept, held = _guard(found, frames, policy, as_of, paid)
@@ -206,6 +198,33 @@ def plan_frames(
     if recommending and bought is not None:
         kept = _with_recommendations(kept, bought, ctx, policy)
     return Plan(as_of, tuple(kept), held, (*said, *notes), ((frames.platform, frames.shop),))
+
+
+def _bought(
+    frames: Frames, policy: Policy, ctx: ShopContext, paid: pl.DataFrame
+) -> tuple[bool, pl.DataFrame | None]:
+    """Whether recommendations are attached, and the one kept-quantity table replenishment,
+    warranty and recommendations share (None when none of them needs it)."""
+    r = policy.recommendations
+    recommending = r.enabled and r.per_action > 0 and bool(ctx.also_bought.neighbours)
+    wanted = policy.replenishment.enabled or recommending
+    return recommending, purchases(paid, frames.lines) if wanted else None
+
+
+def program_candidates(
+    frames: Frames,
+    policy: Policy,
+    ctx: ShopContext,
+    paid: pl.DataFrame,
+    bought: pl.DataFrame | None,
+) -> list[Candidates]:
+    """Every program's candidates but loyalty's (its notices come derived from the ledger)."""
+    return [
+        review_rules.review_candidates(frames, policy),
+        winback_candidates(frames, paid, ctx, policy),
+        replenishment_candidates(frames, paid, ctx, policy, bought),
+        warranty_candidates(frames, paid, ctx, policy, bought),
+    ]
 
 
 def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, str], ...]) -> Plan:
