@@ -1132,7 +1132,7 @@ class Store:
                 suppressed_before=_rows.opt_micros(suppressed_before),
                 newer_only=newer_only,
             )
-            if changed:  # in the same transaction (issue 19)
+            if changed or (changed is not None and lift_suppression):  # (issue 19)
                 _changes.note(conn, shop_id, [customer_id], _now())
             return changed
 
