@@ -153,3 +153,26 @@ def test_sync_notes_each_page_with_its_checkpoint(store: Store) -> None:
     )
     sync(shop, store, resources=["orders"])
     assert set(noted(store)) == {"c3"}
+
+
+def test_an_unsubscription_and_its_lifting_are_noted(store: Store) -> None:
+    from shopsync.outbox import record_unsubscribe
+
+    store.upsert([customer("c1")])
+    clear(store)
+    record_unsubscribe(store, P, S, "c1", now=T0)
+    assert set(noted(store)) == {"c1"}
+    clear(store)
+    # the consent was stored already (nothing new) but the suppression is lifted
+    assert not store.set_consent(
+        P,
+        S,
+        "c1",
+        "email",
+        MarketingConsent(state=ConsentState.SUBSCRIBED),
+        source="double opt-in",
+        now=T0 + DAY,
+        lift_suppression=True,
+    )
+    assert store.suppressed_at(P, S, "c1") is None
+    assert set(noted(store)) == {"c1"}
