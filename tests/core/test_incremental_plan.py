@@ -121,19 +121,20 @@ def _keys(items: Any) -> list[str]:
 @pytest.mark.slow(seconds=60)
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @settings(max_examples=EXAMPLES, deadline=None, phases=PHASES)
-@given(first=CHANGES, later=CHANGES, step=st.integers(0, 45))
+@given(first=CHANGES, later=CHANGES, step=st.integers(0, 45), seed=st.integers(1, 1000))
 def test_incremental_plan_is_the_full_plan_of_its_customers(
     kind: str,
     tmp_path_factory: pytest.TempPathFactory,
     first: list[tuple[str, int, int]],
     later: list[tuple[str, int, int]],
     step: int,
+    seed: int,
 ) -> None:
     store = store_for(kind, tmp_path_factory)
     tmp = tmp_path_factory.mktemp("sink")
     shop = f"inc{next(_names)}.example"
     state = generate_shop(
-        platform=P, shop=shop, seed=7, customers=40, orders=160, end=T0, years=1.0
+        platform=P, shop=shop, seed=seed, customers=40, orders=160, end=T0, years=1.0
     )
     store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
     for op, pick, days in first:
