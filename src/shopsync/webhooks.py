@@ -33,6 +33,7 @@ from shopsync.adapter import WebhookEvent, adapter_class, capability, check_capa
 from shopsync.errors import ConfigurationError, SignatureError, StoreError, WebhookError
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store, UpsertResult
+from shopsync.store.changes import mark_changed
 from shopsync.store.errors import DatabaseError
 
 __all__ = ["ACTIVE_WINDOW", "MAX_BODY", "WebhookResult", "handle", "wsgi_app"]
@@ -152,9 +153,11 @@ def handle(
             )
             for d in event.deleted
         )
-        # The store's writes above noted the customers they changed, in this transaction
-        # (shopsync.store.changes): a worker re-plans them. A delivery that changed nothing
-        # (an older or identical version) notes nobody.
+        if not event.redact_shop:  # noted with the change itself: a worker re-plans them
+            # (the writes above noted what they changed; a delivery also names customers whose
+            # change its payload may not carry, e.g. Shopify's customer topics without tags)
+            touched = _customers_touched(event) - {event.redact_customer}
+            mark_changed(store, tx, platform, event.shop, touched, dt.datetime.now(dt.timezone.utc))
         if event.redact_customer is not None:
             store.redact_customer(
                 platform,

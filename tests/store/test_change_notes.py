@@ -176,3 +176,15 @@ def test_an_unsubscription_and_its_lifting_are_noted(store: Store) -> None:
     )
     assert store.suppressed_at(P, S, "c1") is None
     assert set(noted(store)) == {"c1"}
+
+
+def test_a_customer_noted_twice_in_one_transaction_moves_one_step(store: Store) -> None:
+    """A webhook delivery's upsert notes what changed, then the delivery notes every customer
+    it names: one change, one step of ``seq`` (a worker compares it)."""
+    with store.transaction() as tx:
+        store.upsert([customer("c1")], conn=tx)
+        changes.mark_changed(store, tx, P, S, ["c1", "c2"], T0)
+    assert noted(store) == {"c1": 1, "c2": 1}
+    with store.transaction() as tx:
+        changes.mark_changed(store, tx, P, S, ["c1"], T0)
+    assert noted(store) == {"c1": 2, "c2": 1}

@@ -81,10 +81,19 @@ def mark_changed(
 def note(
     conn: Connection, shop_id: int, customer_ids: Iterable[str | None], at: dt.datetime
 ) -> int:
-    """Note the customers of shop ``shop_id`` as changed, inside the caller's transaction."""
-    ids = sorted({c for c in customer_ids if c})
+    """Note the customers of shop ``shop_id`` as changed, inside the caller's transaction.
+
+    A customer's ``seq`` moves once per transaction, however many of its writes note them
+    (a delivery's upsert, then its own note of every customer it names)."""
+    transaction = conn.get_transaction()
+    held = conn.info.get("shopsync.noted")
+    if held is None or held[0] is not transaction or transaction is None:
+        held = conn.info["shopsync.noted"] = (transaction, set())
+    done: set[tuple[int, str]] = held[1]
+    ids = sorted({c for c in customer_ids if c and (shop_id, c) not in done})
     if not ids:
         return 0
+    done.update((shop_id, c) for c in ids)
     micros = _rows.to_micros(at)
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(changed_customers)
