@@ -27,7 +27,7 @@ from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
 from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
-from shopsync.core.shipping import lookback_hours, runs_for
+from shopsync.core.shipping import shipments_since
 from shopsync.core.shop_stats import ShopStats, day_start, shop_stats
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
@@ -45,8 +45,14 @@ def plan(
     platform: str | None = None,
     shop: str | None = None,
     update_ledger: bool = True,
+    only_changed: bool = False,
 ) -> Plan:
     """Plan every shop in the store (or the one named) as of ``as_of`` (aware).
+
+    ``only_changed`` plans only the customers that can have something new: those changed
+    since their last settled plan and those whose time-based rules fire by ``as_of``; the
+    result (an :class:`~shopsync.incremental.IncrementalPlan`) is the full plan restricted to
+    them, and applying it clears the change notes it read (:mod:`shopsync.incremental`).
 
     With the loyalty program on, each shop's loyalty ledger is brought up to date as of
     ``as_of`` first if it is not current (the one write a plan makes: the ledger is derived
@@ -58,10 +64,46 @@ def plan(
     if (platform is None) != (shop is None):
         raise ValueError("pass both platform and shop, or neither")
     shops = [(platform, shop)] if platform and shop else store.shops()
+    if only_changed:
+        return _plan_changed(store, policy, at, shops)
     parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
     if not parts:
         return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
     return merge_plans(at, parts, tuple(shops))
+
+
+def _plan_changed(
+    store: Store, policy: Policy, at: dt.datetime, shops: list[tuple[str, str]]
+) -> Plan:
+    from shopsync.incremental import IncrementalPlan, plan_changed
+    from shopsync.store.incremental import orphan_notes
+
+    done = [
+        plan_changed(
+            store,
+            policy,
+            at,
+            p,
+            s,
+            lambda f, p=p, s=s: _shop_stats(store, policy, p, s, to_us(at), f),
+        )
+        for p, s in shops
+    ]
+    orphans = orphan_notes(store)
+    merged = merge_plans(at, [d.plan for d in done], tuple(shops)) if done else None
+    notes = () if merged is None else merged.notes
+    if orphans:
+        notes += (f"{orphans} change note(s) of shops since removed skipped",)
+    return IncrementalPlan(
+        as_of=at,
+        actions=() if merged is None else merged.actions,
+        held=() if merged is None else merged.held,
+        notes=notes,
+        shops=tuple(shops),
+        customers=tuple(sorted({c for d in done for c in d.customers})),
+        skipped=sum(d.skipped for d in done) + orphans,
+        increments=tuple(d.increment for d in done if d.increment is not None),
+    )
 
 
 def plan_customer(
@@ -120,11 +162,7 @@ def _plan_shop(
         window_days=policy.frequency_cap.window_days,
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
         advocates=False,
-        shipments_since=(
-            as_of - dt.timedelta(hours=lookback_hours(policy.shipping))
-            if runs_for(policy, platform)
-            else None
-        ),
+        shipments_since=shipments_since(policy, platform, as_of),
     )
     whole = frames if customer_id is None else None
     stats = _shop_stats(store, policy, platform, shop, to_us(as_of), whole)

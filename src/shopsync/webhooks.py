@@ -158,6 +158,8 @@ def handle(
             for d in event.deleted
         )
         if not event.redact_shop:  # noted with the change itself: a worker re-plans them
+            # (the writes above noted what they changed; a delivery also names customers whose
+            # change its payload may not carry, e.g. Shopify's customer topics without tags)
             touched = _customers_touched(event) - {event.redact_customer}
             mark_changed(store, tx, platform, event.shop, touched, dt.datetime.now(dt.timezone.utc))
         if event.redact_customer is not None:

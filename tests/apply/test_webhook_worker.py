@@ -16,7 +16,7 @@ import pytest
 import shopsync
 from shopsync.core.planner import in_holdout
 from shopsync.models import Customer, Order
-from shopsync.store.changes import changed
+from shopsync.store.changes import changed, clear_changes
 from shopsync.testing import EmulatedShop, emulate
 from tests.test_docs import COOKBOOK, SECRET, _order_delivery, _script
 
@@ -50,6 +50,8 @@ def synced(shop: EmulatedShop, url: str) -> shopsync.Store:
     adapter = shopsync.connect("shopify", **shop.settings)
     shopsync.sync(adapter, store)
     adapter.close()
+    # the sync noted every customer it wrote (issue 19); a nightly plan settles those notes
+    clear_changes(store, changed(store, limit=10**6))
     return store
 
 

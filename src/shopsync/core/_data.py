@@ -40,6 +40,7 @@ SHIPMENT_SCHEMA: dict[str, pl.DataType] = {
 def _no_shipments() -> pl.DataFrame:
     return pl.DataFrame(schema=SHIPMENT_SCHEMA)
 
+
 CHECKOUTS: dict[str, pl.DataType] = {
     "id": TEXT,
     "customer_id": TEXT,

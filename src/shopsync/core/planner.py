@@ -194,11 +194,37 @@ def plan_frames(
     if stats.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
         said.append(f"win-back P(alive) trigger off: {stats.model_note}")
     paid = paid_orders(frames)
+    recommending, bought = _bought(frames, policy, stats, paid)
+    found = program_candidates(frames, policy, stats, paid, bought)
+    if policy.loyalty.enabled and loyalty:
+        found.append(of_actions(loyalty))
+    kept, held = _guard(found, frames, policy, as_of, paid)
+    # only what will be sent needs recommendations (held actions come back in a later plan)
+    if recommending and bought is not None:
+        kept = _with_recommendations(kept, bought, stats, policy)
+    return Plan(as_of, tuple(kept), held, (*said, *notes), ((frames.platform, frames.shop),))
+
+
+def _bought(
+    frames: Frames, policy: Policy, stats: ShopStats, paid: pl.DataFrame
+) -> tuple[bool, pl.DataFrame | None]:
+    """Whether recommendations are attached, and the one kept-quantity table replenishment,
+    warranty and recommendations share (None when none of them needs it)."""
     r = policy.recommendations
     recommending = r.enabled and r.per_action > 0 and bool(stats.also_bought.neighbours)
-    # one kept-quantity table for replenishment, warranty and recommendations
-    bought = purchases(paid, frames.lines) if policy.replenishment.enabled or recommending else None
-    found = [
+    wanted = policy.replenishment.enabled or recommending
+    return recommending, purchases(paid, frames.lines) if wanted else None
+
+
+def program_candidates(
+    frames: Frames,
+    policy: Policy,
+    stats: ShopStats,
+    paid: pl.DataFrame,
+    bought: pl.DataFrame | None,
+) -> list[Candidates]:
+    """Every program's candidates but loyalty's (its notices come derived from the ledger)."""
+    return [
         review_rules.review_candidates(frames, policy),
         winback_candidates(frames, paid, stats, policy),
         replenishment_candidates(frames, paid, stats, policy, bought),
@@ -209,13 +235,6 @@ def plan_frames(
         abandoned_candidates(frames, paid, policy),  # issue 22
         browse_candidates(frames, paid, policy),
     ]
-    if policy.loyalty.enabled and loyalty:
-        found.append(of_actions(loyalty))
-    kept, held = _guard(found, frames, policy, as_of, paid)
-    # only what will be sent needs recommendations (held actions come back in a later plan)
-    if recommending and bought is not None:
-        kept = _with_recommendations(kept, bought, stats, policy)
-    return Plan(as_of, tuple(kept), held, (*said, *notes), ((frames.platform, frames.shop),))
 
 
 def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, str], ...]) -> Plan:

@@ -24,6 +24,7 @@ stop it (docs/programs.md says why).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,14 @@ def runs_for(policy: Policy, platform: str) -> bool:
     """Whether the program plans anything for a shop of ``platform``."""
     s = policy.shipping
     return s.enabled and not s.platform_sends.get(platform, False)
+
+
+def shipments_since(policy: Policy, platform: str, as_of: dt.datetime) -> dt.datetime | None:
+    """The ``shipments_since`` a plan of a ``platform`` shop loads its frames with (None: the
+    program plans nothing there, so no tracking is read)."""
+    if not runs_for(policy, platform):
+        return None
+    return as_of - dt.timedelta(hours=lookback_hours(policy.shipping))
 
 
 def shipping_notices(frames: Frames, policy: Policy) -> list[Action]:

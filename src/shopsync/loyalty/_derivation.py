@@ -20,6 +20,7 @@ from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
+from shopsync.core.incremental import loyalty_due
 from shopsync.core.loyalty import Entry, LoyaltyError, ReferralOutcome
 from shopsync.core.loyalty_shop import (
     LoyaltyTables,
@@ -55,6 +56,10 @@ class LedgerUpdate:
     actions: list[Action] = field(default_factory=list)
     tiers: dict[str, str | None] = field(default_factory=dict)
     """Tier each derived customer holds at ``as_of`` (None: no tier)."""
+    due: dict[str, int | None] = field(default_factory=dict)
+    """Per derived customer, when time alone next changes their loyalty notices (micros;
+    None: never): what an incremental plan records (:func:`~shopsync.core.incremental.
+    loyalty_due`)."""
 
 
 def update_ledger(
@@ -200,6 +205,7 @@ def _sync(
             if derivation.next_change is not None:
                 valid_until = min(valid_until or derivation.next_change, derivation.next_change)
             result.tiers[one.customer_id] = derivation.tier
+            result.due[one.customer_id] = loyalty_due(derivation, policy, at)
             result.customers += 1
             result.derived += len(derivation.entries)
             notes += derivation.notes

@@ -146,6 +146,9 @@ def apply(
     with store.lease("apply", ttl=lease_ttl, wait=lease_wait) as lease:
         only = None if shops is None else {find_shop_id(store, p, s) for p, s in shops}
         deliver(store, by_name, moment, backoff, policy, report, on_delivery, lease, only)
+    settle = getattr(plan_or_actions, "settle", None)
+    if callable(settle) and targets:  # an incremental plan: its change notes are done now
+        settle(store)
     return report
 
 

@@ -40,6 +40,7 @@ from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
 from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, facts, redemptions
+from shopsync.store import changes as _changes  # (a parameter below is named changes)
 from shopsync.store._copy import insert_rows
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store.schema import (
@@ -398,6 +399,8 @@ class Store:
                     shop_id = self.shop_id(platform, shop, c)
                     self._writing(c, shop_id)
                     batch = self._past_tombstones(c, shop_id, kind, batch, result)
+                    ids = [r.id for r in batch]
+                    held = _changes.before_write(c, shop_id, _RESOURCES[kind], ids)
                     if kind is Order:
                         result += self._upsert_orders(c, shop_id, batch, same_stamp)
                     elif kind is Customer:
@@ -408,6 +411,7 @@ class Store:
                         )
                     else:
                         raise TypeError(f"cannot store {kind.__name__}")
+                    _changes.note_written(c, shop_id, held)  # same transaction (issue 19)
         except SQLAlchemyError as exc:
             self._forget_shops()
             cause = getattr(exc, "orig", None) or exc
@@ -685,6 +689,7 @@ class Store:
                     redemptions.lock_points(c, shop_id)
                 at = _rows.to_micros(deleted_at or _now())
                 self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
+                _changes.note_deletion(c, shop_id, _RESOURCES[kind], record_id)
             if kind is Order:
                 for child in _CHILDREN:
                     self._delete(c, child, shop_id, [record_id], column="order_id")
@@ -1125,7 +1130,7 @@ class Store:
         at = _rows.to_micros(now or _now())
         with self.transaction() as conn:
             self._writing(conn, shop_id)
-            return _consent.set_consent(
+            changed = _consent.set_consent(
                 conn,
                 shop_id,
                 customer_id,
@@ -1137,6 +1142,9 @@ class Store:
                 suppressed_before=_rows.opt_micros(suppressed_before),
                 newer_only=newer_only,
             )
+            if changed or (changed is not None and lift_suppression):  # (issue 19)
+                _changes.note(conn, shop_id, [customer_id], _now())
+            return changed
 
     def apply_customer_changes(
         self,
@@ -1158,6 +1166,7 @@ class Store:
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
             self._writing(c, shop_id)
+            _changes.note(c, shop_id, [change.customer_id for change in changes], _now())
             return apply_changes(c, shop_id, changes, at)
 
     def suppressed_at(

@@ -11,6 +11,13 @@ the other (a platform retry of a delivery already applied is a duplicate and wou
 nothing). A worker reads a batch, plans and applies it, then clears each note only if its
 ``seq`` is unchanged: a customer changed again meanwhile stays listed for the next pass. A
 crash before clearing re-plans the batch, which the outbox turns into no repeated message.
+
+Every write path of the store notes the customers it changed, in its own transaction
+(issue 19): an upsert (:func:`before_write` / :func:`note_written`, which compare the stored
+versions before and after the write, so an overlap re-read that changes nothing notes
+nothing and a moved order notes both owners), a deletion (:func:`note_deletion`), a consent
+or tag change, a loyalty input. The helpers sit beside the writes rather than inside them:
+they read the rows a write leaves, whatever way it writes them (INSERT or COPY).
 """
 
 from __future__ import annotations
@@ -24,14 +31,25 @@ from sqlalchemy import and_, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.store import _rows
-from shopsync.store.schema import changed_customers, shops
+from shopsync.store.schema import changed_customers, customers, orders, shops
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from shopsync.store import Store
 
-__all__ = ["Change", "changed", "clear_changes", "mark_changed"]
+__all__ = [
+    "Change",
+    "before_write",
+    "changed",
+    "clear_changes",
+    "mark_changed",
+    "note",
+    "note_deletion",
+    "note_written",
+]
+
+_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,25 @@ def mark_changed(
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
-    shop_id = store.shop_id(platform, shop, conn)
+    return note(conn, store.shop_id(platform, shop, conn), ids, at)
+
+
+def note(
+    conn: Connection, shop_id: int, customer_ids: Iterable[str | None], at: dt.datetime
+) -> int:
+    """Note the customers of shop ``shop_id`` as changed, inside the caller's transaction.
+
+    A customer's ``seq`` moves once per transaction, however many of its writes note them
+    (a delivery's upsert, then its own note of every customer it names)."""
+    transaction = conn.get_transaction()
+    held = conn.info.get("shopsync.noted")
+    if held is None or held[0] is not transaction or transaction is None:
+        held = conn.info["shopsync.noted"] = (transaction, set())
+    done: set[tuple[int, str]] = held[1]
+    ids = sorted({c for c in customer_ids if c and (shop_id, c) not in done})
+    if not ids:
+        return 0
+    done.update((shop_id, c) for c in ids)
     micros = _rows.to_micros(at)
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(changed_customers)
@@ -109,3 +145,70 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
             )
             removed += int(result.rowcount)
     return removed
+
+
+# -- the store's write paths ----------------------------------------------------------------
+
+Versions = dict[str, tuple[Any, ...]]
+"""record id -> (owner customer id, updated_at, content_hash) as stored."""
+
+
+def _versions(conn: Connection, shop_id: int, resource: str, ids: list[str]) -> Versions:
+    table = customers if resource == "customers" else orders
+    owner = table.c.id if resource == "customers" else table.c.customer_id
+    found: Versions = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        query = select(table.c.id, owner, table.c.updated_at, table.c.content_hash).where(
+            table.c.shop_id == shop_id, table.c.id.in_(chunk)
+        )
+        for row in conn.execute(query):
+            found[row[0]] = (row[1], row[2], row[3])
+    return found
+
+
+def before_write(
+    conn: Connection, shop_id: int, resource: str, ids: Iterable[str]
+) -> tuple[str, list[str], Versions] | None:
+    """What the store holds of the records about to be written (customers and orders; other
+    resources name no customer): :func:`note_written` compares it with what the write left."""
+    if resource not in ("customers", "orders"):
+        return None
+    wanted = sorted(set(ids))
+    return resource, wanted, _versions(conn, shop_id, resource, wanted)
+
+
+def note_written(
+    conn: Connection, shop_id: int, before: tuple[str, list[str], Versions] | None
+) -> int:
+    """Note the customers whose records the write changed: a record new or stored in another
+    version; for an order both its owner before and after (a platform can move an order)."""
+    if before is None:
+        return 0
+    resource, ids, old = before
+    new = _versions(conn, shop_id, resource, ids)
+    touched: set[str | None] = set()
+    for rid, now in new.items():
+        was = old.get(rid)
+        if was != now:
+            touched |= {now[0], was[0] if was else None}
+    return note(conn, shop_id, touched, dt.datetime.now(dt.timezone.utc))
+
+
+def note_deletion(conn: Connection, shop_id: int, resource: str, record_id: str) -> int:
+    """Before a record is deleted: note the customer it is, or the customer owning it."""
+    if resource not in ("customers", "orders"):
+        return 0
+    held = _versions(conn, shop_id, resource, [record_id]).get(record_id)
+    if held is None:
+        return 0
+    return note(conn, shop_id, [held[0]], dt.datetime.now(dt.timezone.utc))
+
+
+def note_keys(conn: Connection, keys: Iterable[tuple[int, str]]) -> int:
+    """Note ``(shop_id, customer_id)`` pairs (loyalty inputs name their shop per row)."""
+    by_shop: dict[int, set[str]] = {}
+    for shop_id, customer_id in keys:
+        by_shop.setdefault(int(shop_id), set()).add(customer_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    return sum(note(conn, shop_id, ids, now) for shop_id, ids in sorted(by_shop.items()))

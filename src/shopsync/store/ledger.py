@@ -56,8 +56,14 @@ _CHUNK = 500  # ids per IN (...) clause
 
 
 def add_inputs(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Record loyalty inputs (a key already held is skipped); returns how many were new."""
-    return insert_ignoring_duplicates(conn, loyalty_inputs, list(rows))
+    """Record loyalty inputs (a key already held is skipped); returns how many were new.
+    Their customers are noted as changed in the same transaction (issue 19)."""
+    from shopsync.store.changes import note_keys
+
+    added = insert_ignoring_duplicates(conn, loyalty_inputs, list(rows))
+    if added:
+        note_keys(conn, [(r["shop_id"], r["customer_id"]) for r in rows])
+    return added
 
 
 def add_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:

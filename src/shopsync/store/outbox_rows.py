@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shopsync._instants import instant
 from shopsync.store import insert_ignoring_duplicates
 from shopsync.store._rows import to_micros
 from shopsync.store.schema import outbox, shops, suppressions
@@ -213,7 +214,10 @@ def suppress(
     }
     dialect = conn.dialect.name
     insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(suppressions)
-    conn.execute(insert.on_conflict_do_nothing().values(**values))
+    if conn.execute(insert.on_conflict_do_nothing().values(**values)).rowcount:
+        from shopsync.store.changes import note  # a consent change (issue 19)
+
+        note(conn, shop_id, [customer_id], instant(at))
     cancelled = conn.execute(
         update(outbox)
         .where(

@@ -541,3 +541,18 @@ browse_events = Table(
     Index("ix_browse_events_visitor", "shop_id", "visitor_id", "received_at"),
     Index("ix_browse_events_customer", "shop_id", "customer_id", "occurred_at"),
 )
+
+# Added in revision 0015 (store/incremental.py, issue 19): per customer, the next moment time
+# alone changes their loyalty notices (an approval, an expiry or its warning, a tier review,
+# a birthday; NULL: never), as a settled incremental plan derived it as of ``derived_at``
+# with the loyalty settings named by ``settings`` (a digest). A customer without a row, or
+# whose row is due, is planned again.
+loyalty_due = Table(
+    "loyalty_due",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("customer_id", String(255), primary_key=True),
+    _instant("due_at"),
+    _instant("derived_at", nullable=False),
+    Column("settings", String(64), nullable=False),
+)

@@ -5,7 +5,7 @@ A new table, nothing back-filled: the next sync of a shop whose adapter reads ch
 fills it. Everything runs in the upgrade's one transaction.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 
 
 def upgrade() -> None:

@@ -1,0 +1,240 @@
+"""The incremental plan after 1% of the customers changed, beside the full plan, same run.
+
+    python benchmarks/incremental.py            # quick: 10,000 customers / 100,000 orders
+    python benchmarks/incremental.py --full     # the issue's 1M customers / 10M orders (hours)
+    python benchmarks/incremental.py --customers N --orders M [--changed 0.01] [--db PATH]
+
+The fixture is ``benchmarks/plan.py``'s (SQLite, written in bulk). Then, in order:
+
+1. ``prime`` (untimed setup): the first incremental plan as of a day before ``AS_OF`` plans
+   every customer; it is applied to a JSON Lines sink, which settles it (the outbox holds its
+   actions, the notes are cleared, every customer's loyalty moment is recorded);
+2. ``change``: ``--changed`` of the customers (1%) each get a new order through
+   ``Store.upsert``, which notes them;
+3. ``full``: ``shopsync.plan(store, policy, AS_OF, update_ledger=False)`` in a fresh process,
+   every program, loyalty included (a dry-run derivation of every customer);
+4. ``incremental``: ``plan(..., only_changed=True)`` in a fresh process, from the same store;
+   with ``--check`` (the default below 100,000 customers) it then plans in full, untimed,
+   and checks the incremental plan is the full plan restricted to its customers.
+
+Each timed phase reads the shop from the store, computes the day's statistics and plans,
+as a cron job would; peak RSS is the phase's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+SIZES = {"quick": (10_000, 100_000), "full": (1_000_000, 10_000_000)}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _policy():  # type: ignore[no-untyped-def]
+    import plan as bench_plan
+
+    from shopsync.core.policy import Policy
+
+    return Policy.from_dict({**bench_plan.POLICY, "loyalty": {"enabled": True}})
+
+
+def _store(path: str):  # type: ignore[no-untyped-def]
+    from shopsync.store import Store
+
+    return Store(f"sqlite:///{path}")
+
+
+def phase_prime(path: str, out: str) -> dict[str, object]:
+    import features
+
+    from shopsync.outbox import apply
+    from shopsync.planning import plan
+    from shopsync.sinks import JsonLines
+
+    store = _store(path)
+    at0 = features.AS_OF - dt.timedelta(days=1)
+    start = time.perf_counter()
+    first = plan(store, _policy(), at0, only_changed=True)
+    planned = time.perf_counter() - start
+    report = apply(first, store, [JsonLines("prime.jsonl", root=out)], now=at0)
+    return {
+        "first_plan_s": round(planned, 2),
+        "customers": len(first.customers),
+        "recorded": report.recorded,
+        "apply_s": round(time.perf_counter() - start - planned, 2),
+    }
+
+
+def phase_change(path: str, share: float) -> dict[str, object]:
+    from decimal import Decimal
+
+    import features
+
+    from shopsync.models import FinancialStatus, LineItem, Money, Order
+
+    store = _store(path)
+    with store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM customers ORDER BY id"))]
+    step = max(1, round(1 / share))
+    chosen = ids[::step]
+    at = features.AS_OF - dt.timedelta(hours=2)
+    usd = lambda v: Money.of(Decimal(v), "USD")  # noqa: E731
+    orders = [
+        Order(
+            platform=features.PLATFORM,
+            shop=features.SHOP,
+            id=f"inc-{cid}",
+            customer_id=cid,
+            created_at=at,
+            updated_at=at,
+            paid_at=at,
+            financial_status=FinancialStatus.PAID,
+            currency="USD",
+            subtotal=usd("30"),
+            total_discounts=usd("0"),
+            total_shipping=usd("0"),
+            total_tax=usd("0"),
+            total=usd("30"),
+            total_refunded=usd("0"),
+            line_items=(
+                LineItem(
+                    id=f"inc-{cid}-0",
+                    product_id="p-coffee",
+                    title="Coffee",
+                    product_type="Coffee",
+                    quantity=1,
+                    unit_price=usd("30"),
+                    total=usd("30"),
+                ),
+            ),
+        )
+        for cid in chosen
+    ]
+    start = time.perf_counter()
+    for lo in range(0, len(orders), 250):  # pages, as a sync writes them
+        store.upsert(orders[lo : lo + 250])
+    return {"changed": len(chosen), "write_s": round(time.perf_counter() - start, 2)}
+
+
+def phase_full(path: str) -> dict[str, object]:
+    import features
+
+    from shopsync.planning import plan
+
+    store = _store(path)
+    start = time.perf_counter()
+    result = plan(store, _policy(), features.AS_OF, update_ledger=False)
+    return {
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_mb": round(_peak_mb()),
+        "actions": len(result),
+        "held": len(result.held),
+    }
+
+
+def phase_incremental(path: str, check: bool) -> dict[str, object]:
+    import features
+
+    from shopsync.planning import plan
+
+    store = _store(path)
+    start = time.perf_counter()
+    result = plan(store, _policy(), features.AS_OF, only_changed=True)
+    seconds = time.perf_counter() - start
+    out: dict[str, object] = {
+        "seconds": round(seconds, 2),
+        "peak_mb": round(_peak_mb()),
+        "customers_planned": len(result.customers),
+        "actions": len(result),
+        "held": len(result.held),
+        "notes": [n for n in result.notes if n.startswith("incremental")],
+    }
+    if check:
+        full = plan(_store(path), _policy(), features.AS_OF, update_ledger=False)
+        chosen = set(result.customers)
+        same = result.keys == [a.idempotency_key for a in full if a.customer_id in chosen]
+        held = [h.action.idempotency_key for h in result.held] == [
+            h.action.idempotency_key for h in full.held if h.action.customer_id in chosen
+        ]
+        out["equals_full_restricted"] = same and held
+    return out
+
+
+def _child(*args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--phase", *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="10,000 customers (the default)")
+    size.add_argument("--full", action="store_true", help="1M customers / 10M orders")
+    parser.add_argument("--customers", type=int)
+    parser.add_argument("--orders", type=int)
+    parser.add_argument("--changed", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--check", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        name, path, *rest = args.phase
+        if name == "prime":
+            result = phase_prime(path, rest[0])
+        elif name == "change":
+            result = phase_change(path, float(rest[0]))
+        elif name == "full":
+            result = phase_full(path)
+        else:
+            result = phase_incremental(path, rest == ["check"])
+        print(json.dumps(result))
+        return
+    customers, orders = SIZES["full" if args.full else "quick"]
+    customers, orders = args.customers or customers, args.orders or orders
+    check = args.check if args.check is not None else customers < 100_000
+    tmp = tempfile.mkdtemp(prefix="shopsync-incremental-")
+    path = args.db or os.path.join(tmp, "incremental.db")
+    import plan as bench_plan
+
+    started = time.perf_counter()
+    if os.path.exists(path):
+        os.remove(path)  # the run writes notes and an outbox: always from a fresh fixture
+    bench_plan.build(path, customers, orders, args.seed)
+    report: dict[str, object] = {
+        "customers": customers,
+        "orders": orders,
+        "changed_share": args.changed,
+        "fixture_s": round(time.perf_counter() - started, 1),
+        "load_avg": os.getloadavg(),
+    }
+    report["prime"] = _child("prime", path, tmp)
+    report["change"] = _child("change", path, str(args.changed))
+    report["full"] = _child("full", path)
+    report["incremental"] = _child("incremental", path, *(["check"] if check else []))
+    full_s = report["full"]["seconds"]  # type: ignore[index]
+    inc_s = report["incremental"]["seconds"]  # type: ignore[index]
+    report["speedup"] = round(full_s / inc_s, 1) if inc_s else None
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

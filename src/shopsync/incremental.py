@@ -1,0 +1,170 @@
+"""Incremental plans: ``shopsync.plan(store, policy, as_of, only_changed=True)`` (issue 19).
+
+Which customers it plans, and why that is enough, is the pure core's
+(:mod:`shopsync.core.incremental`): the customers whose rows changed since their last settled
+plan (the store's change notes, written by every write in its own transaction), those with a
+program candidate the outbox does not hold yet and that no permanent rule holds, and those
+whose loyalty notices time alone changes by ``as_of``. They are planned from the same read
+and the same day statistics as a full plan, so the result is the full plan restricted to
+them (a property test checks it on both engines); :attr:`IncrementalPlan.customers` names
+them.
+
+When the notes are cleared: after a successful :func:`shopsync.apply` of the plan, never
+before. ``apply`` records the actions in the outbox and delivers them, then calls
+:meth:`IncrementalPlan.settle`, which in one transaction removes the notes the plan read
+(each only if no change landed since: its ``seq`` is unchanged) and records each planned
+customer's next loyalty moment. A crash or an error anywhere before leaves every note in
+place: the next plan plans those customers again and the outbox sends nothing twice. A plan
+that is never applied settles nothing. A customer whose loyalty notice was held by a rule
+time lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan
+offers it again, as a full plan would.
+
+What it does not do: bring the loyalty ledger up to date (its notices come from a dry-run
+derivation of the planned customers; the full ``plan`` or :func:`shopsync.loyalty.
+update_ledger` writes the ledger, and a balance is written back only from a current one).
+Notes for customers since erased or deleted, or for shops since removed, are skipped and
+counted (:attr:`IncrementalPlan.skipped`), then cleared with the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from shopsync import loyalty
+from shopsync.core._data import to_us
+from shopsync.core.actions import Action
+from shopsync.core.incremental import restrict, time_fired
+from shopsync.core.planner import HeldRows, Plan, plan_frames
+from shopsync.core.policy import Policy
+from shopsync.core.shipping import shipments_since
+from shopsync.frames import load
+from shopsync.store import NO_SHOP, Store
+from shopsync.store import incremental as marks
+from shopsync.store.changes import Change
+
+__all__ = ["Increment", "IncrementalPlan", "plan_changed"]
+
+_TIME_LIFTED = ("quiet", "frequency_cap")
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What settling one shop's incremental plan writes."""
+
+    shop_id: int
+    as_of: int
+    settings: str
+    notes: tuple[Change, ...]
+    due: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IncrementalPlan(Plan):
+    """A plan of the customers that can have something new (see the module docstring)."""
+
+    customers: tuple[str, ...] = ()
+    """The customers planned (sorted), across the plan's shops."""
+    skipped: int = 0
+    """Change notes skipped: their customer was erased or deleted, or their shop removed."""
+    increments: tuple[Increment, ...] = ()
+
+    def settle(self, store: Store) -> int:
+        """Clear the change notes this plan consumed and record its loyalty moments (what
+        :func:`shopsync.apply` calls after applying it); returns the notes removed."""
+        return sum(
+            marks.settle(store, i.shop_id, i.notes, i.due, i.as_of, i.settings)
+            for i in self.increments
+        )
+
+
+def settings_tag(policy: Policy) -> str:
+    """Names the loyalty settings a due moment was derived with: other settings, other moments."""
+    text = policy.loyalty.model_dump_json() + "\x1f" + str(policy.currency)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class ShopIncrement:
+    plan: Plan
+    customers: set[str]
+    skipped: int
+    increment: Increment | None
+
+
+def plan_changed(
+    store: Store, policy: Policy, as_of: dt.datetime, platform: str, shop: str, stats_of: Any
+) -> ShopIncrement:
+    """One shop's incremental plan; ``stats_of(frames)`` gives the day statistics (the
+    planner's cache, shared with the full plan)."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    if shop_id == NO_SHOP:
+        empty = Plan(as_of, (), (), (f"{platform} shop {shop} is not in the store",))
+        return ShopIncrement(empty, set(), 0, None)
+    at = to_us(as_of)
+    notes = marks.pending_notes(store, shop_id, platform, shop)
+    frames = load(
+        store,
+        platform,
+        shop,
+        as_of,
+        currency=policy.currency,
+        window_days=policy.frequency_cap.window_days,
+        advocates=False,
+        shipments_since=shipments_since(policy, platform, as_of),
+    )
+    stats = stats_of(frames)
+    known = set(frames.customers["id"].to_list())
+    noted = {n.customer_id for n in notes}
+    gone = noted - known - marks.held_customers(store, shop_id, noted - known)
+    later = noted - known - gone  # created after as_of: planned once as_of reaches them
+    consumed = tuple(n for n in notes if n.customer_id not in later)
+    fired = time_fired(frames, policy, stats)
+    recorded = marks.recorded_keys(store, shop_id, fired["key"].to_list())
+    by_time = set(fired.filter(~pl.col("key").is_in(list(recorded)))["customer_id"].to_list())
+    chosen = (noted & known) | by_time
+    tag = settings_tag(policy)
+    found: list[Action] = []
+    due: dict[str, int | None] = {}
+    if policy.loyalty.enabled:
+        chosen |= known - marks.not_due(store, shop_id, at, tag)
+        chosen |= marks.referral_parties(store, shop_id)
+        derived = loyalty.update_ledger(
+            store,
+            platform,
+            shop,
+            as_of=as_of,
+            policy=policy,
+            customer_ids=sorted(chosen & known),
+            dry_run=True,
+            frames=frames,
+        )
+        found, due = list(derived.actions), dict(derived.due)
+    planned = plan_frames(
+        restrict(frames, chosen),
+        policy,
+        as_of,
+        stats=stats,
+        loyalty=found,
+        notes=[
+            f"incremental: {len(chosen)} of {len(known)} customers planned "
+            f"({len(noted & known)} changed, {len(by_time)} with a new program candidate)",
+            *(
+                [f"{len(gone)} change note(s) of customers since erased or deleted skipped"]
+                if gone
+                else []
+            ),
+        ],
+        one_customer=True,
+    )
+    rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
+    if not rules or any(rule in _TIME_LIFTED for rule in rules):
+        for held in planned.held:
+            if held.rule in _TIME_LIFTED and held.action.customer_id in due:
+                due[held.action.customer_id] = at  # offered again by the next plan
+    increment = Increment(shop_id, at, tag, consumed, due)
+    return ShopIncrement(planned, chosen, len(gone), increment)

@@ -1,0 +1,188 @@
+"""What an incremental plan reads and settles (issue 19; the planning is in
+:mod:`shopsync.incremental`).
+
+- :func:`recorded_keys`: which idempotency keys the outbox already holds (any sink, any
+  status). A candidate whose key is recorded was planned before and the outbox will never
+  deliver it twice, so it does not make its customer part of the next incremental plan.
+- :func:`not_due`: the customers whose loyalty notices time alone will not change by ``at``
+  (their ``loyalty_due`` row, derived by ``at`` with the same loyalty settings, is not due).
+- :func:`settle`: after a successful apply, in one transaction: the change notes the plan
+  consumed are removed (each only if its ``seq`` is still the one read, so a change that
+  landed meanwhile stays noted), and the planned customers' loyalty due moments are written
+  (never over a row derived as of a later moment). Notes of shops since removed go too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shopsync.store.changes import Change
+from shopsync.store.schema import (
+    changed_customers,
+    customers,
+    loyalty_due,
+    loyalty_inputs,
+    outbox,
+    shops,
+)
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = [
+    "held_customers",
+    "not_due",
+    "orphan_notes",
+    "pending_notes",
+    "recorded_keys",
+    "referral_parties",
+    "settle",
+]
+
+_CHUNK = 500
+
+
+def recorded_keys(store: Store, shop_id: int, keys: Iterable[str]) -> set[str]:
+    """The ``keys`` the shop's outbox holds a row for."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            query = select(outbox.c.idempotency_key).where(
+                outbox.c.shop_id == shop_id, outbox.c.idempotency_key.in_(chunk)
+            )
+            found.update(row[0] for row in conn.execute(query))
+    return found
+
+
+def pending_notes(store: Store, shop_id: int, platform: str, shop: str) -> list[Change]:
+    """Every change note of the shop (the customers changed since they were last settled)."""
+    from shopsync.store import _rows
+
+    query = select(
+        changed_customers.c.customer_id, changed_customers.c.seq, changed_customers.c.changed_at
+    ).where(changed_customers.c.shop_id == shop_id)
+    with store.engine.connect() as conn:
+        return [
+            Change(platform, shop, r.customer_id, int(r.seq), _rows.from_micros(r.changed_at))  # type: ignore[arg-type]
+            for r in conn.execute(query)
+        ]
+
+
+def orphan_notes(store: Store) -> int:
+    """Change notes of shops the store no longer holds (removed while the note waited)."""
+    query = select(changed_customers.c.customer_id).where(
+        changed_customers.c.shop_id.not_in(select(shops.c.shop_id))
+    )
+    with store.engine.connect() as conn:
+        return len(conn.execute(query).all())
+
+
+def held_customers(store: Store, shop_id: int, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` the store holds as customers of the shop."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(customers.c.id).where(
+                customers.c.shop_id == shop_id, customers.c.id.in_(wanted[start : start + _CHUNK])
+            )
+            found.update(row[0] for row in conn.execute(query))
+    return found
+
+
+def referral_parties(store: Store, shop_id: int) -> set[str]:
+    """Every customer a recorded referral names (advocate, friend by id or by e-mail): a
+    friend's order changes the advocate's points, so they are planned together."""
+    from shopsync.store._consent import customer_ids_by_email
+
+    found: set[str] = set()
+    emails: set[str] = set()
+    query = select(loyalty_inputs.c.customer_id, loyalty_inputs.c.data).where(
+        loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.kind == "referral"
+    )
+    with store.engine.connect() as conn:
+        for advocate, data in conn.execute(query):
+            found.add(advocate)
+            if data.get("friend_id"):
+                found.add(str(data["friend_id"]))
+            if data.get("friend_email"):
+                emails.add(str(data["friend_email"]))
+        if emails:
+            for ids in customer_ids_by_email(conn, shop_id, emails).values():
+                found.update(ids)
+    return found
+
+
+def not_due(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
+    """Customers whose loyalty notices time alone leaves unchanged through ``at``."""
+    query = select(loyalty_due.c.customer_id).where(
+        loyalty_due.c.shop_id == shop_id,
+        loyalty_due.c.settings == settings,
+        loyalty_due.c.derived_at <= at,
+        or_(loyalty_due.c.due_at.is_(None), loyalty_due.c.due_at > at),
+    )
+    with store.engine.connect() as conn:
+        return {row[0] for row in conn.execute(query)}
+
+
+def settle(
+    store: Store,
+    shop_id: int,
+    notes: Sequence[Change],
+    due: Mapping[str, int | None],
+    derived_at: int,
+    settings: str,
+) -> int:
+    """Clear the consumed ``notes`` and record the ``due`` moments (customer -> micros or
+    None) derived as of ``derived_at``, in one transaction; returns the notes removed."""
+    removed = 0
+    with store.transaction() as conn:
+        held = conn.execute(select(shops.c.shop_id).where(shops.c.shop_id == shop_id)).first()
+        conn.execute(
+            delete(changed_customers).where(
+                changed_customers.c.shop_id.not_in(select(shops.c.shop_id))
+            )
+        )
+        if held is None:
+            return 0  # the shop was removed since it was planned: nothing of it is left
+        for note in notes:
+            result = conn.execute(
+                delete(changed_customers).where(
+                    and_(
+                        changed_customers.c.shop_id == shop_id,
+                        changed_customers.c.customer_id == note.customer_id,
+                        changed_customers.c.seq == note.seq,
+                    )
+                )
+            )
+            removed += int(result.rowcount)
+        rows = [
+            {
+                "shop_id": shop_id,
+                "customer_id": cid,
+                "due_at": when,
+                "derived_at": derived_at,
+                "settings": settings,
+            }
+            for cid, when in sorted(due.items())
+        ]
+        dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+        for start in range(0, len(rows), _CHUNK):
+            insert = dialect.insert(loyalty_due)
+            statement = insert.on_conflict_do_update(
+                index_elements=[loyalty_due.c.shop_id, loyalty_due.c.customer_id],
+                set_={
+                    "due_at": insert.excluded.due_at,
+                    "derived_at": insert.excluded.derived_at,
+                    "settings": insert.excluded.settings,
+                },
+                where=loyalty_due.c.derived_at <= insert.excluded.derived_at,
+            )
+            conn.execute(statement, rows[start : start + _CHUNK])
+    return removed

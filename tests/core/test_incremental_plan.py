@@ -1,0 +1,243 @@
+"""``plan(..., only_changed=True)`` (issue 19, item 2): the changed customers and those whose
+time-based rules fire, planned alone, give exactly the full plan restricted to them; and a
+customer left out has nothing new to send. A property test over random change sets on both
+engines: ``SHOPSYNC_INCREMENTAL_EXAMPLES`` (default 8) sets how many change sets it tries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+from shopsync.adapter import CustomerChange
+from shopsync.core.policy import Policy
+from shopsync.loyalty import adjust
+from shopsync.models import ConsentState, Customer, MarketingConsent, Order, Refund
+from shopsync.outbox import apply
+from shopsync.planning import plan
+from shopsync.sinks import JsonLines
+from shopsync.store import Store, changes
+from shopsync.store.incremental import recorded_keys
+from shopsync.testing.generator import generate_shop
+from tests.core.retention_helpers import order
+
+P = "shopify"
+END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+T0 = END - dt.timedelta(days=20)
+DAY = dt.timedelta(days=1)
+EXAMPLES = int(os.environ.get("SHOPSYNC_INCREMENTAL_EXAMPLES", "8"))
+PHASES = [p for p in Phase if p != Phase.shrink or not os.environ.get("SHOPSYNC_NO_SHRINK")]
+POLICY = Policy.from_dict(
+    {
+        "replenishment": {"usage_days_by_type": {"Coffee": 21, "Tea": 45, "Pet Food": 28}},
+        "warranty": {"days_by_type": {"Electronics": 730, "Kitchen": 365}},
+        "loyalty": {"enabled": True},
+        "consent": {"allow_soft_opt_in": True},
+        "holdout": {"share": 0.2},
+    }
+)
+_names = itertools.count()
+
+
+def _store(kind: str, tmp: Path) -> Store:
+    if kind == "sqlite":
+        return Store(f"sqlite:///{tmp / 'inc.db'}")
+    url = os.environ.get("SHOPSYNC_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("SHOPSYNC_TEST_POSTGRES_URL not set")
+    return Store(url)
+
+
+_STORES: dict[str, Store] = {}
+"""One store per engine for the module; each example plans a shop of its own in it."""
+
+
+def store_for(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    if kind not in _STORES:
+        _STORES[kind] = _store(kind, tmp_path_factory.mktemp(f"inc-{kind}"))
+    return _STORES[kind]
+
+
+OPS = st.sampled_from(
+    ["order", "refund", "consent", "tags", "delete_order", "delete_customer", "erase", "points"]
+)
+CHANGES = st.lists(st.tuples(OPS, st.integers(0, 10**6), st.integers(0, 30)), max_size=8)
+
+
+def _change(store: Store, shop: str, op: str, pick: int, days: int, tmp: Path) -> str | None:
+    """Make one change through the store's write paths; returns the customer it changed."""
+    ids = sorted(c.id for c in store.iter(Customer, P, shop))
+    cid = ids[pick % len(ids)]
+    at = T0 + dt.timedelta(days=days, hours=pick % 24)
+    mine = sorted(
+        (o for o in store.iter(Order, P, shop) if o.customer_id == cid), key=lambda o: o.id
+    )
+    if op == "order":
+        made = order(f"n{pick}-{days}", cid, at, ptype="Coffee").model_copy(update={"shop": shop})
+        store.upsert([made])
+    elif op == "refund" and mine:
+        o = mine[pick % len(mine)]
+        store.upsert(
+            [
+                o.model_copy(
+                    update={
+                        "updated_at": max(o.updated_at, at) + dt.timedelta(seconds=1),
+                        "refunds": (Refund(id=f"r{pick}", created_at=at, amount=o.total),),
+                    }
+                )
+            ]
+        )
+    elif op == "consent":
+        state = [ConsentState.SUBSCRIBED, ConsentState.UNSUBSCRIBED][pick % 2]
+        store.apply_customer_changes(
+            P, shop, [CustomerChange(cid, email_consent=MarketingConsent(state=state))], now=at
+        )
+    elif op == "tags":
+        store.apply_customer_changes(P, shop, [CustomerChange(cid, tags_added=(f"t{pick}",))])
+    elif op == "delete_order" and mine:
+        store.delete(Order, P, shop, mine[pick % len(mine)].id, deleted_at=at)
+    elif op == "delete_customer":
+        store.delete(Customer, P, shop, cid, deleted_at=at)
+    elif op == "erase":
+        store.redact_customer(P, shop, cid)
+    elif op == "points":
+        if not adjust(store, (P, shop, cid), 50 + pick, at=at, reason="goodwill", key=f"k{pick}"):
+            return None  # recorded before: nothing changed
+    else:
+        return None  # no order to refund or delete
+    return cid
+
+
+def _keys(items: Any) -> list[str]:
+    return [a.idempotency_key for a in items]
+
+
+@pytest.mark.slow(seconds=60)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@settings(max_examples=EXAMPLES, deadline=None, phases=PHASES)
+@given(first=CHANGES, later=CHANGES, step=st.integers(0, 45), seed=st.integers(1, 1000))
+def test_incremental_plan_is_the_full_plan_of_its_customers(
+    kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    first: list[tuple[str, int, int]],
+    later: list[tuple[str, int, int]],
+    step: int,
+    seed: int,
+) -> None:
+    store = store_for(kind, tmp_path_factory)
+    tmp = tmp_path_factory.mktemp("sink")
+    shop = f"inc{next(_names)}.example"
+    state = generate_shop(
+        platform=P, shop=shop, seed=seed, customers=40, orders=160, end=T0, years=1.0
+    )
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    for op, pick, days in first:
+        _change(store, shop, op, pick, days % 5, tmp)
+    # the first incremental plan of a shop plans every customer, and is applied
+    at0 = T0 + 5 * DAY
+    start = plan(store, POLICY, at0, platform=P, shop=shop, only_changed=True)
+    full0 = plan(store, POLICY, at0, platform=P, shop=shop, update_ledger=False)
+    assert _keys(start) == _keys(full0)
+    apply(start, store, [JsonLines("out.jsonl", root=tmp)], now=at0)
+    assert not [c for c in changes.changed(store, limit=10**6) if c.shop == shop]
+    # then a random change set, some time, and both plans again
+    touched = {_change(store, shop, op, pick, 5 + days, tmp) for op, pick, days in later} - {None}
+    at1 = at0 + step * DAY
+    inc = plan(store, POLICY, at1, platform=P, shop=shop, only_changed=True)
+    full = plan(store, POLICY, at1, platform=P, shop=shop, update_ledger=False)
+    chosen = set(inc.customers)
+    live = {c.id for c in store.iter(Customer, P, shop)}
+    assert touched & live <= chosen
+    assert _keys(inc) == [a.idempotency_key for a in full if a.customer_id in chosen]
+    assert [(h.action.idempotency_key, h.rule) for h in inc.held] == [
+        (h.action.idempotency_key, h.rule) for h in full.held if h.action.customer_id in chosen
+    ]
+    # a customer left out has nothing new: what the full plan keeps for them is in the outbox
+    # already, and what it holds, only a noted change can release (consent, holdout)
+    shop_id = store.shop_id(P, shop)
+    others = [a for a in full if a.customer_id not in chosen]
+    assert recorded_keys(store, shop_id, _keys(others)) == set(_keys(others))
+    assert {h.rule for h in full.held if h.action.customer_id not in chosen} <= {
+        "consent",
+        "suppressed",
+        "holdout",
+    }
+    gone = (touched - live) & {
+        c.customer_id for c in changes.changed(store, limit=10**6) if c.shop == shop
+    }
+    assert inc.skipped >= len(gone)
+
+
+def _small_shop(store: Store, shop: str) -> None:
+    state = generate_shop(platform=P, shop=shop, seed=3, customers=12, orders=40, end=T0, years=1.0)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+
+
+def _notes(store: Store, shop: str) -> dict[str, int]:
+    return {c.customer_id: c.seq for c in changes.changed(store, limit=10**6) if c.shop == shop}
+
+
+def test_notes_are_cleared_by_a_successful_apply_only(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _small_shop(store, "a.example")
+    at = T0 + DAY
+    first = plan(store, POLICY, at, only_changed=True)
+    assert len(_notes(store, "a.example")) == 12  # planning clears nothing
+    sinks = [JsonLines("out.jsonl", root=tmp_path)]
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed while delivering")
+
+    import shopsync.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "deliver", crash)
+    with pytest.raises(RuntimeError):
+        apply(first, store, sinks, now=at)
+    monkeypatch.undo()
+    assert len(_notes(store, "a.example")) == 12  # the next plan plans them again
+    again = plan(store, POLICY, at, only_changed=True)
+    assert _keys(again) == _keys(first)
+    # a change that lands between the plan and its apply stays noted for the next plan
+    cid = sorted(_notes(store, "a.example"))[0]
+    store.upsert([order("late", cid, at, ptype="Coffee").model_copy(update={"shop": "a.example"})])
+    apply(again, store, sinks, now=at)
+    assert list(_notes(store, "a.example")) == [cid]
+    assert apply(again, store, sinks, now=at).recorded == 0  # nothing twice
+
+
+def test_notes_of_erased_customers_and_removed_shops_are_skipped_and_counted(
+    store: Store, tmp_path: Path
+) -> None:
+    _small_shop(store, "b.example")
+    _small_shop(store, "c.example")
+    at = T0 + DAY
+    apply(plan(store, POLICY, at, only_changed=True), store, [JsonLines("o.jsonl", root=tmp_path)])
+    assert _notes(store, "b.example") == {}
+    victim = sorted(c.id for c in store.iter(Customer, P, "b.example"))[0]
+    store.upsert([order("x1", victim, at).model_copy(update={"shop": "b.example"})])
+    store.redact_customer(P, "b.example", victim)
+    gone = sorted(c.id for c in store.iter(Customer, P, "b.example"))[1]
+    store.upsert([order("x2", gone, at).model_copy(update={"shop": "b.example"})])
+    store.delete(Customer, P, "b.example", gone, deleted_at=at)
+    result = plan(store, POLICY, at + DAY, platform=P, shop="b.example", only_changed=True)
+    assert result.skipped == 2
+    assert any("2 change note(s) of customers since erased or deleted" in n for n in result.notes)
+    # a shop removed while its notes waited: counted, and settling leaves nothing of it
+    shop_id = store.shop_id(P, "c.example")
+    with store.transaction() as conn:
+        changes.note(conn, shop_id, ["ghost"], T0)
+    store.remove_shop(P, "c.example")
+    with store.transaction() as conn:  # (as a crash between the two would leave it)
+        changes.note(conn, shop_id, ["ghost"], T0)
+    result = plan(store, POLICY, at + DAY, only_changed=True)
+    assert result.skipped == 3
+    apply(result, store, [JsonLines("o.jsonl", root=tmp_path)], now=at + DAY)
+    assert changes.changed(store, limit=10**6) == []
+    assert plan(store, POLICY, at + DAY, only_changed=True).skipped == 0
