@@ -391,11 +391,22 @@ def _perform(store: Store, config: Config, job: Job, now: dt.datetime, ttl: floa
     adapter = shop.connect()
     try:
         if job.kind == "sync":
-            from shopsync.sync import sync
+            from shopsync.core.policy import Policy
+            from shopsync.sync import RESOURCES, sync
 
             assert isinstance(payload, SyncPayload)
+            # checkouts are read when the policy reminds of them (adapters that can read them)
+            wanted = (config.policy or Policy()).abandoned_checkout.enabled
+            resources = (*RESOURCES, "checkouts") if wanted else RESOURCES
             # a hand-run sync of the shop: wait for it, then back to the queue (SyncRunning)
-            sync(adapter, store, full=payload.full, lock_wait=ttl, lock_ttl=ttl)
+            sync(
+                adapter,
+                store,
+                resources=resources,
+                full=payload.full,
+                lock_wait=ttl,
+                lock_ttl=ttl,
+            )
         elif job.kind == "apply":
             _apply(store, config, shop, adapter, now, ttl)
         else:

@@ -111,3 +111,31 @@ def test_a_malformed_payload_in_the_table_fails_once(store: Store) -> None:
     cfg = config("sqlite://", [shop_config("main", "shopify", {"shop": "a", "access_token": "t"})])
     report = run(cfg, store, until_idle=True, schedule=False, fence=False)
     assert report.failed == 1 and "malformed sync job payload: full" in report.errors[0]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_worker_reads_checkouts_when_the_policy_reminds_of_them(
+    store_url: str, enabled: bool
+) -> None:
+    """Abandoned-checkout reminders need the checkouts in the store: a worker whose policy
+    has the program on (the default) reads them with every sync; one with it off does not."""
+    from shopsync.core.policy import Policy
+    from shopsync.store.checkout_rows import read_checkouts
+
+    from shopsync.testing._checkouts import add_checkouts
+
+    with emulated("shopify", customers=25, orders=80) as shop:
+        add_checkouts(shop.state, seed=3, days=30)
+        assert shop.state.checkouts, "the emulator holds checkouts"
+        cfg = config(store_url, [shop_config("main", "shopify", shop.settings)])
+        cfg = cfg.model_copy(
+            update={"policy": Policy.from_dict({"abandoned_checkout": {"enabled": enabled}})}
+        )
+        store = Store(store_url)
+        try:
+            enqueue(store, "sync", "main")
+            assert run(cfg, store, until_idle=True, schedule=False, fence=False).done == 1
+            stored = read_checkouts(store, "shopify", shop.state.shop)
+            assert len(stored) == (len(shop.state.checkouts) if enabled else 0)
+        finally:
+            store.close()
