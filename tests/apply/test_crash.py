@@ -39,8 +39,8 @@ def run_until_killed(job: dict[str, object], kill_after: int | None) -> bool:
     ("platform", "kills"),
     [
         ("shopify", 2),
-        pytest.param("shopify", KILLS, marks=pytest.mark.slow(seconds=45)),
-        pytest.param("woocommerce", KILLS, marks=pytest.mark.slow(seconds=45)),
+        pytest.param("shopify", KILLS, marks=pytest.mark.slow(seconds=20)),
+        pytest.param("woocommerce", KILLS, marks=pytest.mark.slow(seconds=20)),
     ],
 )
 def test_sigkill_during_apply_then_rerun_delivers_everything_once(

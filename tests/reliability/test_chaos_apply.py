@@ -279,7 +279,7 @@ def check_email(smtp: Any, want: Expected, tally: Tally) -> list[str]:
     return problems
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow(seconds=25)
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_chaos_apply_delivers_each_action_once_and_loses_none(

@@ -248,7 +248,7 @@ def drain(shop: EmulatedShop) -> Callable[[], None]:
     return empty
 
 
-@pytest.mark.slow(seconds=80)
+@pytest.mark.slow(seconds=40)
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_chaos_sync_ends_equal_to_the_shop(

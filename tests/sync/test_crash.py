@@ -37,7 +37,7 @@ def run(job: dict[str, object], kill_after_pages: int | None = None, delay: floa
     return outcome.finished
 
 
-@pytest.mark.slow(seconds=100)
+@pytest.mark.slow(seconds=40)
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_sync(
     platform: str, tmp_path: Path
