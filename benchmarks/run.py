@@ -1,7 +1,7 @@
 """Every benchmark, side by side with the alternative each is measured against, in one command.
 
     python benchmarks/run.py            # medium sizes (about 15-25 minutes on 2 cores)
-    python benchmarks/run.py --quick    # small sizes, about 2-3 minutes: the CI regression run
+    python benchmarks/run.py --quick    # small sizes, about 1.5-2 minutes: the CI regression run
     python benchmarks/run.py --full     # the issue's sizes (hours: REST paging at 2 calls/s...)
     python benchmarks/run.py --only clv,features --out /tmp/bench
 
@@ -41,8 +41,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "paging": {"orders": 600, "seconds": 10.0, "alt_orders": 300},
         "backfill": [1_000, 2_000],
         "woocommerce": 1_500,
-        "features": {"customers": 10_000, "orders": 100_000},
-        "plan_customer": {"customers": 2_000, "orders": 8_000, "calls": 100},
+        "features": {"customers": 5_000, "orders": 50_000},
+        "plan_customer": {"customers": 2_000, "orders": 8_000, "calls": 40},
         "clv": {"customers": 20_000, "repeat": 2, "cdnow_repeat": 3},
         "webhooks": 30,
         "apply": 10,
