@@ -16,7 +16,7 @@ PostgreSQL come from 200), ``SHOPSYNC_CHAOS_SEED`` the seed every random choice 
 a failing test names them, which replays the same plan of faults, kills and changes (thread
 timing still varies between replays). The suite's defaults were 120 and 40 until the suite
 neared its 15 minutes; with the fixed seed, 60 runs still meet every fault, ten kinds of
-merchant change and kills in every phase of a sync and several of an apply (asserted); a race
+merchant change and kills in several phases of a run (the tests assert it); a race
 with a narrow window (a kill between two commits) is likelier met by a longer storm. Each test
 prints its figures in one line (``kills_after_<event>``: where the kills landed) and saves them
 as ``<test name>.json`` in its ``tmp_path``.
