@@ -1,7 +1,7 @@
 """Every benchmark, side by side with the alternative each is measured against, in one command.
 
     python benchmarks/run.py            # medium sizes (about 15-25 minutes on 2 cores)
-    python benchmarks/run.py --quick    # small sizes, about 2-3 minutes: the CI regression run
+    python benchmarks/run.py --quick    # small sizes, about 1.5-2 minutes: the CI regression run
     python benchmarks/run.py --full     # the issue's sizes (hours: REST paging at 2 calls/s...)
     python benchmarks/run.py --only clv,features --out /tmp/bench
 
@@ -41,12 +41,12 @@ SIZES: dict[str, dict[str, Any]] = {
         "paging": {"orders": 600, "seconds": 10.0, "alt_orders": 300},
         "backfill": [1_000, 2_000],
         "woocommerce": 1_500,
-        "features": {"customers": 10_000, "orders": 100_000},
-        "plan_customer": {"customers": 2_000, "orders": 8_000, "calls": 100},
+        "features": {"customers": 5_000, "orders": 50_000},
+        "plan_customer": {"customers": 2_000, "orders": 8_000, "calls": 40},
         "clv": {"customers": 20_000, "repeat": 2, "cdnow_repeat": 3},
-        "webhooks": 60,
-        "apply": 20,
-        "imports": 3,
+        "webhooks": 30,
+        "apply": 10,
+        "imports": 1,
     },
     "default": {
         "paging": {"orders": 5_000, "seconds": 90.0, "alt_orders": 5_000},
@@ -99,38 +99,38 @@ def _fixture(path: str, customers: int, orders: int) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - start, 1), "mb": os.path.getsize(path) >> 20}
 
 
-def _child_table() -> dict[str, Callable[..., dict[str, Any]]]:
-    import alt_pandas
-    import alt_shopifyapi
-    import alt_woocommerce
-    import apply
-    import clv_fit
-    import features
-    import imports
-    import plan
-    import shopify_read
-    import sync_and_webhooks
-    import woocommerce_read
+CHILDREN: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "paging": ("shopify_read", "measure_paging", {}),
+    "shopifyapi": ("alt_shopifyapi", "measure", {}),
+    "backfill": ("shopify_read", "measure_backfill", {}),
+    "woocommerce": ("woocommerce_read", "measure", {}),
+    "woocommerce_loop": ("alt_woocommerce", "measure", {}),
+    "fixture": (__name__, "_fixture", {}),
+    "features": ("features", "phase_features", {}),
+    "features_warm": ("features", "phase_features", {"snapshot": "as is"}),
+    "pandas_features": ("alt_pandas", "features", {}),
+    "rfm": ("features", "phase_rfm", {}),
+    "lifetimes_rfm": ("alt_pandas", "rfm", {}),
+    "plan": ("plan", "phase_plan", {"loyalty": False}),
+    "plan_customer": ("plan", "phase_customer", {}),
+    "clv": ("clv_fit", "measure", {}),
+    "webhooks": ("sync_and_webhooks", "webhook_latency", {}),
+    "apply": ("apply", "measure", {}),
+    "imports": ("imports", "measure", {}),
+}
+"""What each child runs: (module in this folder, function, fixed keyword arguments). A child
+imports that one module, so its peak RSS and start-up hold no other benchmark's libraries
+(importing them all cost every child about 3 s of CPU: SciPy, SQLAlchemy, the emulators)."""
 
-    return {
-        "paging": shopify_read.measure_paging,
-        "shopifyapi": alt_shopifyapi.measure,
-        "backfill": shopify_read.measure_backfill,
-        "woocommerce": woocommerce_read.measure,
-        "woocommerce_loop": alt_woocommerce.measure,
-        "fixture": _fixture,
-        "features": lambda path: features.phase_features(path),
-        "features_warm": lambda path: features.phase_features(path, "as is"),
-        "pandas_features": alt_pandas.features,
-        "rfm": features.phase_rfm,
-        "lifetimes_rfm": alt_pandas.rfm,
-        "plan": lambda path: plan.phase_plan(path, False),
-        "plan_customer": plan.phase_customer,
-        "clv": clv_fit.measure,
-        "webhooks": sync_and_webhooks.webhook_latency,
-        "apply": apply.measure,
-        "imports": imports.measure,
-    }
+
+def _child_target(name: str) -> Callable[..., dict[str, Any]]:
+    import functools
+    import importlib
+
+    module, function, fixed = CHILDREN[name]
+    home = sys.modules[module] if module == __name__ else importlib.import_module(module)
+    target: Callable[..., dict[str, Any]] = getattr(home, function)
+    return functools.partial(target, **fixed)
 
 
 def child(name: str, params: dict[str, Any], limit: float) -> dict[str, Any]:
@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         name, params = args.child
-        print(json.dumps(_child_table()[name](**json.loads(params))))
+        print(json.dumps(_child_target(name)(**json.loads(params))))
         return 0
 
     mode = "quick" if args.quick else "full" if args.full else "default"

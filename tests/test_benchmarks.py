@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # measured at --quick on the project machine under load, for scale: features 2.5x pandas,
 # RFM 1.0-1.8x lifetimes' summary, BG/NBD 15x (CDNOW) and 38x (20k customers) lifetimes,
-# WooCommerce read+validate+store 0.5x a bare client loop, paging ~100 % of the GraphQL bound
+# WooCommerce read+validate+store 0.5x a bare client loop, paging ~100 % of the GraphQL bound;
+# since --quick's features shop halved (5k customers, 50k orders; 2026-12-03, load 11):
+# features 13x pandas, RFM 2.8x lifetimes (at 10k/100k that day, load 10: 4.9x and 6.0x)
 FLOORS = {
     "features": 1.0,
     "rfm": 0.4,

@@ -14,33 +14,6 @@ from shopsync.cli import app
 from shopsync.store import Store
 
 
-@pytest.mark.slow(seconds=45)
-def test_demo_runs_from_the_shell(tmp_path: Path) -> None:
-    db = tmp_path / "demo.db"
-    result = CliRunner().invoke(app, ["demo", "--db", str(db), "--scale", "0.1"])
-    assert result.exit_code == 0, result.output
-    assert "shopsync demo" in result.output and "woocommerce" in result.output
-    # the terminal's figures say which window they cover, and why the report's differ
-    assert "repeat-purchase rate, all time" in result.output
-    assert "twelve months up to the last month end" in result.output
-    assert "deliveries to 3 sinks" in result.output and " recorded," not in result.output
-    assert Store(f"sqlite:///{db}").schema_version() == Store.head_version()
-    planned = CliRunner().invoke(app, ["plan", "--db", f"sqlite:///{db}"])
-    assert planned.exit_code == 0, planned.output
-    assert "planned" in planned.output and "held back" in planned.output
-    bad = CliRunner().invoke(app, ["plan", "--db", f"sqlite:///{db}", "--as-of", "yesterday"])
-    assert bad.exit_code != 0
-    out = tmp_path / "again.jsonl"
-    dry = CliRunner().invoke(
-        app, ["apply", "--db", f"sqlite:///{db}", "--jsonl", str(out), "--dry-run"]
-    )
-    assert dry.exit_code == 0 and "dry run" in dry.output and not out.exists()
-    listed = CliRunner().invoke(
-        app, ["outbox", "list", "--db", f"sqlite:///{db}", "--status", "done"]
-    )
-    assert listed.exit_code == 0 and "done" in listed.output
-
-
 def test_sync_and_the_quarantine_from_the_shell(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from shopsync.models import Order
     from shopsync.testing import emulate

@@ -3,22 +3,70 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
-from shopsync.demo import DEMO_UPLIFT, WEEKS, run_demo
+import shopsync.demo
+from shopsync.cli import app
+from shopsync.demo import DEMO_UPLIFT, WEEKS, DemoResult, run_demo
 from shopsync.models import Order
-from shopsync.report import program_table
+from shopsync.report import CHARTS, program_table
 from shopsync.store import Store
 
 
 @pytest.mark.slow(seconds=45)
-def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> None:
-    console = Console(record=True, width=200)
+def test_the_demo_from_the_shell_syncs_both_shops_prints_their_figures_and_writes_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One demo run (``shopsync demo``, the command a user types) for everything the suite
+    asks of the demo: a run takes about 13 s of the suite's time, and three tests ran it.
+    ``run_demo`` is wrapped, not replaced, to keep its result for the checks."""
+    results: list[DemoResult] = []
+
+    def recorded(db: Path, console: Console, **options: Any) -> DemoResult:
+        results.append(run_demo(db, console, **options))
+        return results[-1]
+
+    monkeypatch.setattr(shopsync.demo, "run_demo", recorded)
+    # wide enough for the lift tables' rows to stay on one line each (checked below)
+    monkeypatch.setenv("COLUMNS", "200")
     db = tmp_path / "demo.db"
-    result = run_demo(db, console, scale=0.1)
-    text = console.export_text()
+    ran = CliRunner().invoke(app, ["demo", "--db", str(db), "--scale", "0.1"])
+    assert ran.exit_code == 0, ran.output
+    [result] = results
+    text = ran.output
+    check_the_shell_output_and_the_commands_on_its_store(text, db, tmp_path)
+    check_the_shops_plans_and_figures(result, text, db)
+    check_the_report(result, text, tmp_path)
+
+
+def check_the_shell_output_and_the_commands_on_its_store(text: str, db: Path, tmp: Path) -> None:
+    assert "shopsync demo" in text and "woocommerce" in text
+    # the terminal's figures say which window they cover, and why the report's differ
+    assert "repeat-purchase rate, all time" in text
+    assert "twelve months up to the last month end" in text
+    assert "deliveries to 3 sinks" in text and " recorded," not in text
+    assert Store(f"sqlite:///{db}").schema_version() == Store.head_version()
+    planned = CliRunner().invoke(app, ["plan", "--db", f"sqlite:///{db}"])
+    assert planned.exit_code == 0, planned.output
+    assert "planned" in planned.output and "held back" in planned.output
+    bad = CliRunner().invoke(app, ["plan", "--db", f"sqlite:///{db}", "--as-of", "yesterday"])
+    assert bad.exit_code != 0
+    out = tmp / "again.jsonl"
+    dry = CliRunner().invoke(
+        app, ["apply", "--db", f"sqlite:///{db}", "--jsonl", str(out), "--dry-run"]
+    )
+    assert dry.exit_code == 0 and "dry run" in dry.output and not out.exists()
+    listed = CliRunner().invoke(
+        app, ["outbox", "list", "--db", f"sqlite:///{db}", "--status", "done"]
+    )
+    assert listed.exit_code == 0 and "done" in listed.output
+
+
+def check_the_shops_plans_and_figures(result: DemoResult, text: str, db: Path) -> None:
     assert [s.platform for s in result.shops] == ["shopify", "woocommerce"]
     store = Store(f"sqlite:///{db}")
     for shop in result.shops:
@@ -37,8 +85,7 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
     assert len(lines) == len(keys)  # each action written once over all the weeks
     assert {a.idempotency_key for a in result.plan} <= keys
     assert len(result.plans) == len(result.plan_dates) == WEEKS
-    # the lift of each program beside the simulation's truth (one demo run for both tests:
-    # the suite's time)
+    # the lift of each program beside the simulation's truth
     assert set(result.truth) == {(s.platform, s.shop) for s in result.shops}
     treated = sum(t.treated for truth in result.truth.values() for t in truth.programs().values())
     assert treated > 0  # the messages reached the simulated customers
@@ -71,6 +118,16 @@ def test_the_demo_syncs_both_shops_and_prints_their_figures(tmp_path: Path) -> N
         assert nps.n > 0 and nps.low <= nps.value <= nps.high
         assert f"NPS survey, {platform} {name}: {nps.value:+.0f}" in text
     assert result.satisfaction, "no simulated customer answered a survey"
+
+
+def check_the_report(result: DemoResult, text: str, tmp: Path) -> None:
+    """``shopsync demo`` writes the report beside its store and says where."""
+    assert result.report == tmp / "demo.html"
+    html = result.report.read_text(encoding="utf-8")
+    for n in (1, 2):
+        for name in CHARTS:
+            assert f'id="shop{n}-{name}"' in html
+    assert f"report: {result.report}" in text
 
 
 def test_a_simulated_shop_in_a_child_reads_a_message_once_and_reports_failures() -> None:

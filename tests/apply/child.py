@@ -1,6 +1,10 @@
-"""An apply in its own process, for the crash test: ``python -m tests.apply.child JOB_JSON``.
+"""An apply in its own process, for the crash test.
 
-It prints one line per settled row, so the parent can kill it at a chosen point.
+The crash test runs :func:`apply_job` in a child forked from the chaos tests' fork server
+(:func:`tests.reliability.chaos.run_child`), which imported shopsync once, so a run costs a
+fork instead of a fresh interpreter; it reports each settled row, so the parent can kill it
+at a chosen point. ``python -m tests.apply.child JOB_JSON`` runs the same apply in a fresh
+interpreter, printing one line per settled row.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import shopsync
 from shopsync.http import RetryPolicy
@@ -28,8 +34,8 @@ def actions(platform: str, shop: str, customers: list[str], subscribed: list[str
     return found
 
 
-def main() -> None:
-    job = json.loads(sys.argv[1])
+def apply_job(emit: Callable[[Any], None], job: dict[str, Any]) -> None:
+    """Apply the crash test's plan through all four sinks; an event per settled row."""
     fast = RetryPolicy(attempts=5, max_elapsed=10, initial_wait=0.01, max_wait=0.05)
     adapter = shopsync.connect(job["platform"], **job["settings"], retry_policy=fast)
     store = shopsync.Store(job["store"])
@@ -51,12 +57,21 @@ def main() -> None:
     jitter = random.Random()
 
     def settled(delivery: Delivery) -> None:
-        print(delivery.status, flush=True)
+        emit(delivery.status)
         # the parent kills after reading a line: a short random pause lets the kill land in
         # the pause or anywhere inside the next delivery, not always at the same spot
         time.sleep(jitter.uniform(0, 0.01))
 
-    apply(plan, store, sinks, now=NOW + dt.timedelta(minutes=1), on_delivery=settled)
+    try:
+        apply(plan, store, sinks, now=NOW + dt.timedelta(minutes=1), on_delivery=settled)
+    finally:
+        for sink in sinks[1:]:
+            sink.close()
+        store.close()
+
+
+def main() -> None:
+    apply_job(lambda status: print(status, flush=True), json.loads(sys.argv[1]))
     print("finished", flush=True)
 
 

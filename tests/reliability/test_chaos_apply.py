@@ -1,5 +1,6 @@
-"""Chaos apply: two hundred applies of a growing plan (half on each platform), each under
-random sink failures and most of them SIGKILLed at a random point; after one clean apply
+"""Chaos apply: many applies of a growing plan (60 in the suite, 200 for the documented
+figures, half on each platform: see tests/reliability/chaos.py), each under random sink
+failures and most of them SIGKILLed at a random point; after one clean apply
 every platform write exists exactly once, nothing is lost, and email and webhook repeats stay
 within the outbox's at-least-once bound, each carrying the same id.
 
@@ -278,7 +279,7 @@ def check_email(smtp: Any, want: Expected, tally: Tally) -> list[str]:
     return problems
 
 
-@pytest.mark.slow(seconds=50)
+@pytest.mark.slow(seconds=25)
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_chaos_apply_delivers_each_action_once_and_loses_none(
@@ -377,9 +378,13 @@ def test_chaos_apply_delivers_each_action_once_and_loses_none(
         assert tally.runs == per_platform
         assert tally.kills >= per_platform // 4, tally.line()
         assert sum(tally.faults.values()) >= per_platform // 2, tally.line()
-        if per_platform >= 50:  # a storm that long hits every sink and makes repeats
+        if per_platform >= 30:  # a storm that long hits every sink and makes repeats
             for family in ("platform", "smtp", "webhook"):
                 assert any(k.startswith(family) and n for k, n in tally.faults.items()), family
+            # and kills in several phases: before the first delivery, after one to a sink (which
+            # sinks depends on thread timing: a storm of 30 met four or five of the five)
+            phases = ("start", "platform", "jsonl", "webhook", "email")
+            assert sum(tally.counts[f"kills_after_{p}"] > 0 for p in phases) >= 3, tally.line()
             assert tally.counts["webhook_duplicates"] + tally.counts["email_duplicates"] > 0
 
 

@@ -1,6 +1,7 @@
-"""Chaos sync: hundreds of syncs of one changing shop, each under a random storm of faults
-and most of them SIGKILLed at a random point; one clean sync at the end leaves the store
-equal to the shop, record by record and field by field.
+"""Chaos sync: many syncs of one changing shop (60 per platform in the suite, 200 for the
+documented figures: see tests/reliability/chaos.py), each under a random storm of faults and
+most of them SIGKILLed at a random point; one clean sync at the end leaves the store equal to
+the shop, record by record and field by field.
 
 Every run draws its fault rates (429, 5xx, slow answers, some slower than the client's
 timeout, dropped connections, truncated bodies; on Shopify also a drained cost bucket, so
@@ -25,7 +26,7 @@ import pytest
 import shopsync
 from shopsync.adapter import adapter_class
 from shopsync.models import FinancialStatus, FulfillmentStatus, MarketingConsent
-from shopsync.sync import sync
+from shopsync.sync import RESOURCES, sync
 from shopsync.testing import EmulatedShop, ShopState, generate_shop
 from tests.reliability.chaos import SEED, Kill, Tally, run_child, runs_on, sync_child
 from tests.sync.compare import differences, snapshot
@@ -247,7 +248,7 @@ def drain(shop: EmulatedShop) -> Callable[[], None]:
     return empty
 
 
-@pytest.mark.slow(seconds=80)
+@pytest.mark.slow(seconds=40)
 @pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_chaos_sync_ends_equal_to_the_shop(
@@ -326,9 +327,14 @@ def test_chaos_sync_ends_equal_to_the_shop(
         assert sum(tally.faults.values()) >= runs // 2, tally.line()
         assert tally.counts["interim_checks"] >= runs // 20, tally.line()
         assert len(shop.state.orders) > options["orders"] // 2
-        if runs >= 100:  # a storm that long meets every fault and every kind of change
+        if runs >= 60:  # a storm that long meets every fault and every kind of change
             assert {"429", "5xx", "drop", "truncate", "slow"} <= set(tally.faults), tally.line()
             assert len(merchant.made) >= 10, merchant.made
+            # and kills in the phases of a run: before the first page, after pages of each
+            # resource (a storm of 60 met all four, 5 or more kills each; the rarest, at the
+            # start and after products, depend on thread timing, so one of them may be missed)
+            landed = {p for p in ("start", *RESOURCES) if tally.counts[f"kills_after_{p}"]}
+            assert {"customers", "orders"} <= landed and len(landed) >= 3, tally.line()
             if platform == "shopify":
                 # a drained bucket: met as THROTTLED, or paced around when the cost
                 # extension already showed it (throttle waits)

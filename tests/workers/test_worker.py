@@ -121,7 +121,6 @@ def test_the_worker_reads_checkouts_when_the_policy_reminds_of_them(
     has the program on (the default) reads them with every sync; one with it off does not."""
     from shopsync.core.policy import Policy
     from shopsync.store.checkout_rows import read_checkouts
-
     from shopsync.testing._checkouts import add_checkouts
 
     with emulated("shopify", customers=25, orders=80) as shop:
