@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+import shopsync.cli
 import shopsync.demo
 from shopsync.cli import app
 from shopsync.demo import DEMO_UPLIFT, WEEKS, DemoResult, run_demo
@@ -31,8 +32,11 @@ def test_the_demo_from_the_shell_syncs_both_shops_prints_their_figures_and_write
         return results[-1]
 
     monkeypatch.setattr(shopsync.demo, "run_demo", recorded)
-    # wide enough for the lift tables' rows to stay on one line each (checked below)
+    # wide enough for the lift tables' rows to stay on one line each (checked below); the
+    # CLI's console exists already when another test of this process imported the CLI first,
+    # so its width is set, not only the COLUMNS it reads when it is made (CI saw 80 columns)
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(shopsync.cli.console, "_width", 200)
     db = tmp_path / "demo.db"
     ran = CliRunner().invoke(app, ["demo", "--db", str(db), "--scale", "0.1"])
     assert ran.exit_code == 0, ran.output
