@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ POLICY = Policy.from_dict(
     }
 )
 _names = itertools.count()
+RUN = uuid.uuid4().hex[:8]
+"""In the shop names: a PostgreSQL test database outlives a run, and a shop of the same name
+left by an earlier run would mix its orders into this one's (CI saw the plans differ)."""
 
 
 def _store(kind: str, tmp: Path) -> Store:
@@ -132,7 +136,7 @@ def test_incremental_plan_is_the_full_plan_of_its_customers(
 ) -> None:
     store = store_for(kind, tmp_path_factory)
     tmp = tmp_path_factory.mktemp("sink")
-    shop = f"inc{next(_names)}.example"
+    shop = f"inc{RUN}-{next(_names)}.example"
     state = generate_shop(
         platform=P, shop=shop, seed=seed, customers=40, orders=160, end=T0, years=1.0
     )
