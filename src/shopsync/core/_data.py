@@ -21,7 +21,17 @@ import polars as pl
 from shopsync._instants import to_micros
 from shopsync.core.features import DAY_US, PURCHASE_COLUMNS, counts_as_purchase
 
-__all__ = ["DAY_US", "SHIPMENT_SCHEMA", "Frames", "consent_at", "paid_orders", "to_us"]
+__all__ = [
+    "DAY_US",
+    "FAILED_SHIPMENTS",
+    "SHIPMENT_SCHEMA",
+    "Frames",
+    "consent_at",
+    "paid_orders",
+    "refunded_by_order",
+    "shipments_by_order",
+    "to_us",
+]
 
 I64, TEXT = pl.Int64(), pl.String()
 SHIPMENT_SCHEMA: dict[str, pl.DataType] = {
@@ -120,6 +130,40 @@ class Frames:
         }
 
 
+FAILED_SHIPMENTS = ("cancelled", "canceled", "failure", "error")
+"""Fulfilment statuses (lower case) of a shipment that never went out."""
+
+
+def refunded_by_order(frames: Frames, at: int) -> pl.LazyFrame:
+    """``order_id``, ``refunded``: the money each order had refunded by ``at``."""
+    return (
+        frames.refunds.lazy()
+        .filter(pl.col("created_at") <= at)
+        .group_by("order_id")
+        .agg(pl.col("amount").sum().alias("refunded"))
+    )
+
+
+def shipments_by_order(frames: Frames, at: int) -> pl.LazyFrame:
+    """Per order, its shipments made by ``at`` (failed ones left out): ``fulfilled_at`` (the
+    last), ``delivered_at`` (the last delivery by ``at``), ``shipments`` and ``delivered``
+    (how many, and how many of them delivered)."""
+    return (
+        frames.fulfillments.lazy()
+        .filter(
+            (pl.col("created_at") <= at)
+            & ~pl.col("status").str.to_lowercase().is_in(FAILED_SHIPMENTS)
+        )
+        .group_by("order_id")
+        .agg(
+            pl.col("created_at").max().alias("fulfilled_at"),
+            pl.col("delivered_at").filter(pl.col("delivered_at") <= at).max().alias("delivered_at"),
+            pl.len().alias("shipments"),
+            (pl.col("delivered_at") <= at).sum().alias("delivered"),
+        )
+    )
+
+
 def paid_orders(frames: Frames, at: int | None = None) -> pl.DataFrame:
     """Orders that count as purchases at ``at`` (default: the frames' as_of).
 
@@ -127,12 +171,7 @@ def paid_orders(frames: Frames, at: int | None = None) -> pl.DataFrame:
     Adds ``refunded`` (money refunded by then, capped at the total) and ``net``.
     """
     at = frames.as_of if at is None else at
-    refunds = (
-        frames.refunds.lazy()
-        .filter(pl.col("created_at") <= at)
-        .group_by("order_id")
-        .agg(pl.col("amount").sum().alias("refunded"))
-    )
+    refunds = refunded_by_order(frames, at)
     return (
         frames.orders.lazy()
         .filter((pl.col("created_at") <= at) & counts_as_purchase(at))

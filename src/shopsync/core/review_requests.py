@@ -36,14 +36,13 @@ from typing import Any
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_column
-from shopsync.core._data import DAY_US, Frames
+from shopsync.core._data import DAY_US, Frames, refunded_by_order, shipments_by_order
 from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 
 __all__ = ["review_candidates", "review_requests"]
 
-_FAILED_SHIPMENTS = ("cancelled", "canceled", "failure", "error")
 _UTC = pl.Datetime("us", "UTC")
 
 
@@ -71,26 +70,8 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
     # history reaches back one product period further, for the once-per-period rule
     horizon = _months_before_value(oldest_due, s.same_product_months)
 
-    shipments = (
-        frames.fulfillments.lazy()
-        .filter(
-            (pl.col("created_at") <= at)
-            & ~pl.col("status").str.to_lowercase().is_in(_FAILED_SHIPMENTS)
-        )
-        .group_by("order_id")
-        .agg(
-            pl.col("created_at").max().alias("fulfilled_at"),
-            pl.col("delivered_at").filter(pl.col("delivered_at") <= at).max().alias("delivered_at"),
-            pl.len().alias("shipments"),
-            (pl.col("delivered_at") <= at).sum().alias("delivered"),
-        )
-    )
-    refunded = (
-        frames.refunds.lazy()
-        .filter(pl.col("created_at") <= at)
-        .group_by("order_id")
-        .agg(pl.col("amount").sum().alias("refunded"))
-    )
+    shipments = shipments_by_order(frames, at)
+    refunded = refunded_by_order(frames, at)
     extra = pl.lit(0, dtype=pl.Int64)
     if s.home_country:
         abroad = pl.col("ship_country").is_not_null() & (pl.col("ship_country") != "")

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_column
-from shopsync.core._data import DAY_US, Frames
+from shopsync.core._data import DAY_US, Frames, refunded_by_order, shipments_by_order
 from shopsync.core.actions import Action
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -58,7 +58,6 @@ SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5)}
 """The lowest and highest score of each scale."""
 _DETRACTOR = {"nps": 6, "csat": 2}
 _PROMOTER = {"nps": 9, "csat": 5}
-_FAILED_SHIPMENTS = ("cancelled", "canceled", "failure", "error")
 
 
 def band(scale: str, score: int) -> Literal["detractor", "passive", "promoter"]:
@@ -111,26 +110,8 @@ def survey_candidates(frames: Frames, policy: Policy) -> Candidates:
     if not s.enabled:
         return _none(frames, policy)
     at = frames.as_of
-    shipments = (
-        frames.fulfillments.lazy()
-        .filter(
-            (pl.col("created_at") <= at)
-            & ~pl.col("status").str.to_lowercase().is_in(_FAILED_SHIPMENTS)
-        )
-        .group_by("order_id")
-        .agg(
-            pl.col("created_at").max().alias("fulfilled_at"),
-            pl.col("delivered_at").filter(pl.col("delivered_at") <= at).max().alias("delivered_at"),
-            pl.len().alias("shipments"),
-            (pl.col("delivered_at") <= at).sum().alias("delivered"),
-        )
-    )
-    refunded = (
-        frames.refunds.lazy()
-        .filter(pl.col("created_at") <= at)
-        .group_by("order_id")
-        .agg(pl.col("amount").sum().alias("refunded"))
-    )
+    shipments = shipments_by_order(frames, at)
+    refunded = refunded_by_order(frames, at)
     all_delivered = pl.col("delivered") == pl.col("shipments")
     found = (
         frames.orders.lazy()
