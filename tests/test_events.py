@@ -5,6 +5,7 @@ customer's erasure and export cover them."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -159,3 +160,61 @@ def test_an_emulated_shops_carts_come_at_baymards_rate_and_are_stored(tmp_path: 
         shop_id = store.shop_id("shopify", shop.state.shop)
         frame = browse_frame(store, shop_id, int(NOW.timestamp() * 1_000_000))
         assert frame.height == 2 * (len(bodies) - anonymous)  # a view and an add each
+
+
+@pytest.mark.postgres
+def test_two_simultaneous_posts_of_one_visitor_do_not_pass_the_cap(postgres_url: str) -> None:
+    """Count and insert are one step per visitor: two requests that both counted before
+    either inserted stored twice the cap (PostgreSQL, READ COMMITTED). The hook holds the
+    first request after its count until the second has counted too, or for a second when the
+    second cannot count yet (it waits for the first: the fix)."""
+    import threading
+
+    from sqlalchemy import event
+
+    from shopsync.events import parse_events
+    from shopsync.store.event_rows import record_events
+
+    s = Store(postgres_url)
+    try:
+        s.upsert(
+            [
+                Customer(
+                    platform="shopify",
+                    shop=SHOP,
+                    id="c1",
+                    email="ann@example.com",
+                    created_at=NOW - 9 * DAY,
+                    updated_at=NOW - 9 * DAY,
+                )
+            ]
+        )
+        both_counted = threading.Barrier(2, timeout=1)
+
+        def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT COUNT("):
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_counted.wait()
+
+        event.listen(s.engine, "after_cursor_execute", after)
+        results: list[Any] = []
+
+        def one(batch: int) -> None:
+            body = {"shop": SHOP, "customer_id": "c1"}
+            body["events"] = [viewed(10 * batch + n) for n in range(3)]  # type: ignore[assignment]
+            _, rows = parse_events(body, NOW)
+            results.append(
+                record_events(s, "shopify", SHOP, rows, received_at=NOW, cap=3, window=DAY)
+            )
+
+        threads = [threading.Thread(target=one, args=(b,)) for b in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        event.remove(s.engine, "after_cursor_execute", after)
+        assert sorted(r.stored for r in results) == [0, 3]
+        assert sorted(r.capped for r in results) == [0, 3]
+        assert stored(s) == 3
+    finally:
+        s.close()

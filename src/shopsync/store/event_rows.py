@@ -2,7 +2,10 @@
 
 Writes refuse a shop the store does not serve, skip an event already held (the same
 ``event_id``: a replay or a retry), and keep at most ``cap`` events per visitor in any
-``window`` of receipt time (a flood from one visitor, a script, fills nothing). Reads give
+``window`` of receipt time (a flood from one visitor, a script, fills nothing). The count and
+the inserts of a visitor run under that visitor's lock (:func:`shopsync.store._engine.exclusive`:
+a PostgreSQL transaction advisory lock, the SQLite write transaction): two simultaneous
+requests of one visitor both counted before either inserted, and stored twice the cap. Reads give
 the core the identified customers' events up to ``as_of``; erasure and export cover them.
 """
 
@@ -19,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.core._data import BROWSE
 from shopsync.store import _rows
+from shopsync.store._engine import exclusive
 from shopsync.store.schema import browse_events
 
 if TYPE_CHECKING:
@@ -85,6 +89,8 @@ def record_events(
     with store.transaction() as conn:
         insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         counts: dict[str, int] = {}
+        for visitor in sorted({e.visitor_id for e in events}):  # one order: no deadlock
+            exclusive(conn, f"events:{shop_id}:{visitor}")
         for e in events:
             if e.visitor_id not in counts:
                 counts[e.visitor_id] = int(
