@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKOUTS_PAGE",
+    "CHECKOUT_DELETE_TOPIC",
     "CHECKOUT_TOPICS",
+    "checkout_delete_rest",
     "checkout_from_graphql",
     "checkout_from_webhook",
     "checkout_graphql",
@@ -51,6 +53,16 @@ CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
 ``completed_at`` once the order is placed, ``customer``, ``line_items`` with ``price``);
 https://shopify.dev/docs/api/webhooks (topics ``checkouts/create``, ``checkouts/update``).
 There is no "abandoned" event: a checkout is abandoned while ``completed_at`` stays null."""
+
+CHECKOUT_DELETE_TOPIC = "checkouts/delete"
+"""A checkout was deleted (``CHECKOUTS_DELETE`` of ``WebhookSubscriptionTopic``,
+https://shopify.dev/docs/api/admin-graphql/2026-01/enums/WebhookSubscriptionTopic; scope
+``read_orders``). Like Shopify's other deletion topics its body names the record only: here the
+checkout's ``id`` and its ``token``, the identifier Shopify's checkout webhooks key on
+(https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks). The
+``token`` is what binds the body to a checkout: a deletion body of another resource has none,
+so one cannot be replayed as the other (``._shapes``). The intake drops the stored checkout
+and keeps a tombstone (``shopsync.store.checkout_rows.delete_checkout``)."""
 
 PLATFORM = "shopify"
 LINES = 20
@@ -191,6 +203,11 @@ def checkout_rest(checkout: Checkout) -> dict[str, Any]:
             for line in checkout.line_items
         ],
     }
+
+
+def checkout_delete_rest(checkout: Checkout) -> dict[str, Any]:
+    """The body of a ``checkouts/delete`` webhook, as the emulator posts it."""
+    return {"id": checkout_rest(checkout)["id"], "token": f"{checkout.id:0>32}"}
 
 
 def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[Page[Checkout]]:

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 from shopsync.testing.webhooks import Delivery
 from shopsync_shopify import _emu_bulk as bulk_emu
 from shopsync_shopify import _render as render
-from shopsync_shopify._checkouts import checkout_rest
+from shopsync_shopify._checkouts import (
+    CHECKOUT_DELETE_TOPIC,
+    checkout_delete_rest,
+    checkout_rest,
+)
 from shopsync_shopify._emu_edits import order_edited_rest
 from shopsync_shopify._emu_topics import FACT_TOPICS, WEBHOOK_DROPPED
 from shopsync_shopify.webhooks import sign
@@ -50,6 +54,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "bulk_operation.finished": ("bulk_operations/finish",),
     "checkout.created": ("checkouts/create",),  # issue 22 (._checkouts)
     "checkout.updated": ("checkouts/update",),
+    "checkout.deleted": ("checkouts/delete",),
 }
 """Neutral event -> the Shopify topics it fires (an update fires ``orders/updated`` too)."""
 
@@ -144,6 +149,8 @@ class Webhooks:
             return render.product_rest(record, state)  # type: ignore[arg-type]
         if topic in ("checkouts/create", "checkouts/update"):
             return checkout_rest(record)  # type: ignore[arg-type]
+        if topic == CHECKOUT_DELETE_TOPIC:
+            return checkout_delete_rest(record)  # type: ignore[arg-type]
         if topic == "bulk_operations/finish":
             op = self.emu.bulk_ops.get(event.record_id)
             if op is None:

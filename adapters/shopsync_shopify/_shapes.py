@@ -38,7 +38,12 @@ _DELETE_KEYS: dict[str, frozenset[str]] = {
     "orders": frozenset({"id", "admin_graphql_api_id"}),
     "products": frozenset({"id", "admin_graphql_api_id"}),
     "customers": frozenset({"id", "admin_graphql_api_id", "tax_exemptions"}),
+    # issue 22: ``checkouts/delete`` names the checkout by id and token (see ._checkouts)
+    "checkouts": frozenset({"id", "token"}),
 }
+_DELETE_NEEDS = {"checkouts": frozenset({"id", "token"})}
+"""Keys a deletion body must carry besides the id: a checkout's token binds the body to a
+checkout, so a bare ``{"id": ...}`` of another resource is not taken for one."""
 _GID_TYPE = {"orders": "Order", "customers": "Customer", "products": "Product"}
 # Top-level keys only one kind of REST record has: an order body never has ``addresses`` or
 # ``variants``, a customer body never ``line_items`` (REST Admin resources, 2026-07).
@@ -106,14 +111,16 @@ def check_shape(topic: str, payload: Mapping[str, Any], shop: str) -> None:
         return
     if action == "delete":
         allowed = _DELETE_KEYS[resource]
-        if "id" not in payload or set(payload) - allowed:
+        needed = _DELETE_NEEDS.get(resource, frozenset({"id"}))
+        if needed - set(payload) or set(payload) - allowed:
             raise WebhookError(
                 f"{topic} body has keys {sorted(payload)}; a deletion carries only "
                 f"{sorted(allowed)}: refused (a record body replayed as a deletion?)"
             )
-        _gid_fits(payload, resource, topic)
+        if resource in _GID_TYPE:
+            _gid_fits(payload, resource, topic)
         return
-    if set(payload) <= _DELETE_KEYS["customers"]:
+    if set(payload) <= _DELETE_KEYS["customers"] | _DELETE_KEYS["checkouts"]:
         raise WebhookError(f"{topic} body carries only an id: a deletion, not a record")
     if _FOREIGN & set(payload):
         raise WebhookError(f"{topic} body carries compliance keys: refused")

@@ -22,7 +22,11 @@ from pydantic import SecretStr
 from shopsync.adapter import CustomerChange, Deletion, Rejected, WebhookEvent
 from shopsync.errors import InvalidRecordError, SignatureError, WebhookError
 from shopsync.models import Customer, Order
-from shopsync_shopify._checkouts import CHECKOUT_TOPICS, checkout_from_webhook
+from shopsync_shopify._checkouts import (
+    CHECKOUT_DELETE_TOPIC,
+    CHECKOUT_TOPICS,
+    checkout_from_webhook,
+)
 from shopsync_shopify._shapes import check_shape, triggered_at
 from shopsync_shopify.mapping import (
     consent_from_webhook,
@@ -216,7 +220,8 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     - the compliance topics name a customer to erase or export, or the shop to remove;
     - the consent and tag topics change a stored customer (``event.customer_changes``);
     - ``bulk_operations/finish`` is a notice (``event.notice``) with nothing to store;
-    - ``checkouts/create`` and ``checkouts/update`` carry a checkout (``event.checkouts``).
+    - ``checkouts/create`` and ``checkouts/update`` carry a checkout (``event.checkouts``);
+      ``checkouts/delete`` names one the store must drop (``event.deleted_checkouts``).
 
     The de-duplication key is ``X-Shopify-Webhook-Id`` (the same across retries).
     """
@@ -262,6 +267,9 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
             rejected = Rejected("checkouts", rid_text, raw, str(exc))
             return dataclasses.replace(event, rejected=(rejected,))
         return dataclasses.replace(event, checkouts=(checkout,))
+    if topic == CHECKOUT_DELETE_TOPIC:
+        at = triggered_at(lower, dt.datetime.now(dt.timezone.utc))
+        return dataclasses.replace(event, deleted_checkouts=((_id_of(payload, "id"), at),))
     if action == "delete" and resource in ("orders", "customers", "products"):
         received = dt.datetime.now(dt.timezone.utc)
         deletion = Deletion(resource, _id_of(payload, "id"), triggered_at(lower, received))  # type: ignore[arg-type]

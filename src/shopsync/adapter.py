@@ -136,6 +136,8 @@ class WebhookEvent:
     deleted: Sequence[Deletion] = ()
     checkouts: Sequence[Checkout] = ()
     """Checkouts the delivery carries (Shopify ``checkouts/create``/``update``; issue 22)."""
+    deleted_checkouts: Sequence[tuple[str, dt.datetime]] = ()
+    """Checkouts the platform deleted, with when (Shopify ``checkouts/delete``)."""
     redact_customer: str | None = None
     """Customer id whose personal data must be erased (GDPR customers/redact)."""
     redact_orders: Sequence[str] = ()

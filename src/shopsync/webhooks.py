@@ -124,6 +124,7 @@ def handle(
         deleted=[
             dataclasses.replace(d, deleted_at=min(d.deleted_at, received)) for d in event.deleted
         ],
+        deleted_checkouts=[(cid, min(at, received)) for cid, at in event.deleted_checkouts],
     )
     with store.transaction() as tx:
         # A data request writes nothing: it is answered again when the platform retries.
@@ -157,6 +158,11 @@ def handle(
             )
             for d in event.deleted
         )
+        if event.deleted_checkouts:  # issue 22
+            from shopsync.store.checkout_rows import delete_checkout
+
+            for checkout_id, at in event.deleted_checkouts:
+                deleted += delete_checkout(store, tx, platform, event.shop, checkout_id, at)
         if not event.redact_shop:  # noted with the change itself: a worker re-plans them
             # (the writes above noted what they changed; a delivery also names customers whose
             # change its payload may not carry, e.g. Shopify's customer topics without tags)

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -245,6 +246,104 @@ def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> Non
             }
             with pytest.raises(WebhookError, match="abandoned_checkout_url"):
                 handle("shopify", headers, body, store, "whsec")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_shopify_checkouts_delete_ends_the_reminders_and_keeps_the_checkout_out(
+    tmp_path: Path,
+) -> None:
+    """``checkouts/delete`` over real HTTP: the store drops the checkout, a reminder planned
+    before is cancelled at delivery, nothing is planned for it after; a late
+    ``checkouts/update`` from before the deletion does not bring it back; a deletion body
+    under another topic, and another topic's body under ``checkouts/delete``, are refused."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync_shopify._checkouts import checkout_rest
+    from shopsync_shopify.emulator import ShopifyEmulator
+    from shopsync_shopify.webhooks import sign
+
+    from shopsync.errors import WebhookError
+    from shopsync.testing._events import Event
+    from shopsync.webhooks import handle, wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    server = make_server("127.0.0.1", 0, wsgi_app(store, {"shopify": "whsec"}), handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def deliver(topic: str, body: dict[str, Any], delivery: str) -> object:
+        raw = json.dumps(body).encode()
+        headers = {
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": shop.state.shop,
+            "X-Shopify-Hmac-Sha256": sign("whsec", raw),
+            "X-Shopify-Webhook-Id": delivery,
+        }
+        return handle("shopify", headers, raw, store, "whsec")
+
+    try:
+        with emulated("shopify", seed=3, customers=10, orders=20, products=4, end=END) as shop:
+            shopsync.sync(connect(shop), store)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
+            topics = ["checkouts/create", "checkouts/update", "checkouts/delete"]
+            shop.subscribe(url, topics, secret="whsec")
+            people = sorted(shop.state.customers.values(), key=lambda c: c.id)
+            ann = next(c for c in people if c.email and c.consent.email.allows_marketing)
+            kid = _started(shop, ann, END - 5 * H)
+            assert shop.flush_webhooks(15)
+            planned = [
+                a
+                for a in shopsync.plan(store, POLICY, as_of=END)
+                if getattr(a, "checkout_id", None) == kid
+            ]
+            assert len(planned) == 1
+            before = checkout_rest(shop.state.checkouts[kid])
+
+            deleted = shop.state.delete_checkout(kid)
+            assert deleted.id == kid and kid not in shop.state.checkouts
+            assert shop.flush_webhooks(15)
+            assert read_checkouts(store, "shopify", shop.state.shop) == []
+            gone = recovered(store, "shopify", shop.state.shop, ann.id, kid)
+            assert gone == f"checkout {kid} is no longer in the store"
+            sink = shopsync.sinks.JsonLines("out.jsonl", root=tmp_path)
+            done = apply(planned, store, [sink], now=END, policy=POLICY)
+            assert [d.status for d in done.deliveries] == ["cancelled"]
+            assert not [
+                a
+                for a in shopsync.plan(store, POLICY, as_of=END + H)
+                if getattr(a, "checkout_id", None) == kid
+            ]
+
+            # a checkouts/update from before the deletion, delivered late: stays out
+            deliver("checkouts/update", before, "late-update")
+            assert read_checkouts(store, "shopify", shop.state.shop) == []
+
+            # the deletion body as Shopify sends it, and replays of bodies across topics
+            emulator = shop.emulator
+            assert isinstance(emulator, ShopifyEmulator)
+            event = Event("checkout.deleted", "checkouts", kid, deleted, END)
+            body = emulator.webhook_payload("checkouts/delete", event)
+            assert body is not None and set(body) == {"id", "token"}
+            for topic in ("products/delete", "orders/delete", "customers/delete"):
+                with pytest.raises(WebhookError, match="deletion carries only"):
+                    deliver(topic, body, f"replay-{topic}")
+            with pytest.raises(WebhookError, match="carries only an id"):
+                deliver("checkouts/update", body, "replay-as-update")
+            order_id = sorted(shop.state.orders)[0]
+            others: list[dict[str, Any]] = [
+                {"id": int(order_id)},
+                {"id": 1, "admin_graphql_api_id": "gid://shopify/Order/1"},
+                before,
+            ]
+            for other in others:
+                with pytest.raises(WebhookError, match="checkouts/delete body"):
+                    deliver("checkouts/delete", other, "foreign")
     finally:
         server.shutdown()
         server.server_close()

@@ -15,6 +15,7 @@ from shopsync.models import Customer, FinancialStatus, Money, Order
 from shopsync.store import Store
 from shopsync.store.checkout_rows import (
     checkout_frame,
+    delete_checkout,
     read_checkouts,
     recovered,
     recovery_url,
@@ -165,3 +166,23 @@ def test_recovered_other_endings(store: Store, case: str) -> None:
     else:
         upsert_checkouts(store, [checkout(id="k2", created_at=T0 + H, updated_at=T0 + H)])
     assert recovered(store, "shopify", "acme", "c1", "k1") is not None
+
+
+def test_a_deleted_checkout_is_gone_and_an_older_version_does_not_revive_it(store: Store) -> None:
+    """Shopify's ``checkouts/delete``: the row goes (so delivery stops), a version updated
+    before the deletion (a late ``checkouts/update``, a sync page read before it) stays out,
+    and the deletion is idempotent."""
+    upsert_checkouts(store, [checkout(updated_at=T0 + H)])
+    with store.transaction() as tx:
+        assert delete_checkout(store, tx, "shopify", "acme", "k1", T0 + 2 * H) is True
+    assert read_checkouts(store, "shopify", "acme") == []
+    assert (
+        recovered(store, "shopify", "acme", "c1", "k1") == "checkout k1 is no longer in the store"
+    )
+    late = upsert_checkouts(store, [checkout(updated_at=T0 + 2 * H), checkout(id="k2")])
+    assert (late.inserted, late.stale) == (1, 1)
+    assert [c.id for c in read_checkouts(store, "shopify", "acme")] == ["k2"]
+    with store.transaction() as tx:  # a retried deletion, and one of a checkout never held
+        assert delete_checkout(store, tx, "shopify", "acme", "k1", T0 + 2 * H) is False
+        assert delete_checkout(store, tx, "shopify", "acme", "k9", T0 + 2 * H) is False
+    assert [t.record_id for t in store.tombstones("shopify", "acme", "checkouts")] == ["k1", "k9"]

@@ -45,7 +45,7 @@ __all__ = [
     "list_tombstones",
 ]
 
-RESOURCES = ("customers", "orders", "products")
+RESOURCES = ("customers", "orders", "products", "checkouts")
 
 
 @dataclass(frozen=True)

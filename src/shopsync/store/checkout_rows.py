@@ -1,13 +1,16 @@
 """Checkouts as rows: the SQL behind the abandoned-checkout program (issue 22).
 
 Writes follow the orders' rules: a version older than the stored one changes nothing (a late
-webhook after a sync), a completion once seen is never undone by a payload without it, and a
-checkout of a redacted customer (or under a redacted e-mail) is never stored again. Reads
+webhook after a sync), a completion once seen is never undone by a payload without it, a
+checkout of a redacted customer (or under a redacted e-mail) is never stored again, and a
+deleted one (Shopify ``checkouts/delete``) leaves a tombstone, so a version of it updated
+before the deletion (a late ``checkouts/update``, a sync page read before) stays out. Reads
 hand the core one frame cut at ``as_of``; erasure and export cover the table.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -18,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS
-from shopsync.store import _rows
+from shopsync.store import NO_SHOP, _rows
 from shopsync.store.schema import checkouts, orders, tombstones
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ __all__ = [
     "CHECKOUT_SCHEMA",
     "UpsertCount",
     "checkout_frame",
+    "delete_checkout",
     "erase_checkouts",
     "export_checkouts",
     "read_checkouts",
@@ -118,6 +122,37 @@ def _redacted(conn: Connection, shop_id: int, batch: Sequence[Checkout]) -> set[
     return set(found)
 
 
+def _deleted(conn: Connection, shop_id: int, ids: Sequence[str]) -> dict[str, int]:
+    """When each of these checkouts was deleted (micros), for those that were."""
+    t = tombstones
+    rows = conn.execute(
+        select(t.c.id, t.c.at).where(
+            t.c.shop_id == shop_id,
+            t.c.resource == "checkouts",
+            t.c.reason == "deleted",
+            t.c.id.in_(ids),
+        )
+    )
+    return {r.id: r.at for r in rows}
+
+
+def delete_checkout(
+    store: Store, conn: Connection, platform: str, shop: str, checkout_id: str, at: dt.datetime
+) -> bool:
+    """Remove a checkout the platform deleted, leaving a tombstone dated ``at``; True if it
+    was held. Its row gone, the program plans nothing for it and the delivery-time check
+    (:func:`recovered`) cancels a reminder already planned."""
+    shop_id = store.shop_id(platform, shop, conn, create=False)
+    if shop_id == NO_SHOP:
+        return False
+    store._writing(conn, shop_id)
+    store._bury(conn, shop_id, "checkouts", [checkout_id], "deleted", _rows.to_micros(at))
+    done = conn.execute(
+        checkouts.delete().where(checkouts.c.shop_id == shop_id, checkouts.c.id == checkout_id)
+    )
+    return bool(done.rowcount)
+
+
 def upsert_checkouts(
     store: Store, batch: Sequence[Checkout], conn: Connection | None = None
 ) -> UpsertCount:
@@ -131,6 +166,7 @@ def upsert_checkouts(
         raise ValueError("a batch of checkouts must belong to one shop")
     with store._conn(conn) as conn:
         shop_id = store.shop_id(first.platform, first.shop, conn)
+        store._writing(conn, shop_id)  # a deletion committed meanwhile is seen (PostgreSQL)
         erased = _redacted(conn, shop_id, batch)
         # the last version of each id in the batch wins, as a later page would
         latest: dict[str, Checkout] = {}
@@ -139,6 +175,7 @@ def upsert_checkouts(
             if held is None or c.updated_at >= held.updated_at:
                 latest[c.id] = c
         ids = sorted(latest)
+        gone = _deleted(conn, shop_id, ids)
         stored = {
             r.id: r
             for r in conn.execute(
@@ -154,6 +191,17 @@ def upsert_checkouts(
                 count.stale += 1
                 continue
             row = _row(shop_id, c)
+            if cid in gone and row["updated_at"] <= gone[cid]:
+                count.stale += 1  # a version from before its deletion
+                continue
+            if cid in gone:  # updated after it: the platform has it again
+                conn.execute(
+                    tombstones.delete().where(
+                        tombstones.c.shop_id == shop_id,
+                        tombstones.c.resource == "checkouts",
+                        tombstones.c.id == cid,
+                    )
+                )
             old = stored.get(cid)
             if old is not None and row["updated_at"] < old.updated_at:
                 count.stale += 1

@@ -34,6 +34,7 @@ TOPICS = (
     "shop.redact",
     "checkout.created",
     "checkout.updated",
+    "checkout.deleted",
 )
 """Platform-neutral event topics; each emulator maps them to its own webhook topics."""
 

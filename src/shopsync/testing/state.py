@@ -271,6 +271,15 @@ class ShopState:
             self.emit(topic, "checkouts", checkout.id, checkout, at=checkout.updated_at)
             return checkout
 
+    def delete_checkout(self, checkout_id: str) -> Checkout:
+        """Delete a checkout (``checkout.deleted``): the shop's staff deleted it, or the
+        platform purged it; it is gone from the abandoned-checkout listing too."""
+        with self.lock:
+            old = self.checkouts.pop(checkout_id)
+            self._versions["checkouts"] = self._versions.get("checkouts", 0) + 1
+            self.emit("checkout.deleted", "checkouts", old.id, old, at=self.stamp(old.updated_at))
+            return old
+
     # ----------------------------------------------------------------- customers
 
     def add_customer(self, customer: Customer | None = None, **fields: Any) -> Customer:
