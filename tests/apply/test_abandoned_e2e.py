@@ -6,12 +6,14 @@ delivery."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 import shopsync
@@ -424,8 +426,8 @@ def test_browse_events_over_http_become_a_reminder_email(platform: str, tmp_path
 
 def test_woocommerce_order_webhooks_of_a_pending_order_store_its_checkout(tmp_path: Path) -> None:
     """A pending order's ``order.created`` delivery stores the order and its checkout (with
-    the payment link); once paid, its ``order.updated`` stores the paid order, which ends the
-    reminders (the checkout's own order, paid)."""
+    the payment link); once paid, its ``order.updated`` stores the paid order and completes
+    the checkout's row, which ends the reminders."""
     import threading
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -453,10 +455,68 @@ def test_woocommerce_order_webhooks_of_a_pending_order_store_its_checkout(tmp_pa
             assert held.id == pending.id and held.customer_id == customer.id
             assert held.recovery_url and "order-pay" in held.recovery_url
             assert recovered(store, "woocommerce", adapter.shop, customer.id, pending.id) is None
-            shop.state.pay_order(pending.id)
+            paid = shop.state.pay_order(pending.id)
             assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "woocommerce", adapter.shop)
+            assert paid.paid_at and held.completed_at == paid.paid_at.replace(microsecond=0)
             ended = recovered(store, "woocommerce", adapter.shop, customer.id, pending.id)
-            assert ended is not None and f"order {pending.id}" in ended
+            assert ended == f"checkout {pending.id} was completed"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_woocommerce_paid_checkouts_are_completed_by_sync_and_counted_recovered(
+    tmp_path: Path,
+) -> None:
+    """Pending orders read as checkouts, then paid on the shop (``processing``): the next
+    sync's orders complete their rows, a guest's too (nobody to match by customer), and the
+    report's recovery rate counts both from the rows; one left unpaid stays open."""
+    from shopsync.core._data import paid_orders
+    from shopsync.core.abandoned import checkout_recovery
+    from shopsync.frames import load
+
+    with emulated("woocommerce", seed=4, customers=10, orders=20, products=4, end=END) as shop:
+        adapter = connect(shop)
+        store = shopsync.Store(f"sqlite:///{tmp_path / 'store.db'}")
+        # started a week before the payments (stamped with the emulator's clock, now), so
+        # each is in the rate's cohort and paid within its 7-day window
+        start = (
+            dt.datetime.now(UTC).replace(microsecond=0) - 7 * 24 * H + 10 * dt.timedelta(minutes=1)
+        )
+        people = sorted(shop.state.customers.values(), key=lambda c: c.id)
+        mine = _order(shop, people[0], start, paid=False)
+        left = _order(shop, people[1], start + dt.timedelta(minutes=1), paid=False)
+        guest = _order(shop, people[2], start + dt.timedelta(minutes=2), paid=False)
+        guest = shop.state.update_order(guest.id, customer_id=None)
+        shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+        held = {c.id: c for c in read_checkouts(store, "woocommerce", adapter.shop)}
+        assert {mine.id, left.id, guest.id} <= set(held)
+        assert held[guest.id].customer_id is None and held[guest.id].completed_at is None
+        shop.state.pay_order(mine.id)
+        shop.state.pay_order(guest.id)
+        shopsync.sync(adapter, store)  # the orders alone: the checkouts no longer list them
+        held = {c.id: c for c in read_checkouts(store, "woocommerce", adapter.shop)}
+        for oid in (mine.id, guest.id):  # WooCommerce dates are whole seconds
+            stored = store.get(Order, "woocommerce", adapter.shop, oid)
+            assert isinstance(stored, Order) and stored.paid_at is not None
+            assert held[oid].completed_at == stored.paid_at
+        assert held[left.id].completed_at is None
+        later = dt.datetime.now(UTC) + H  # the emulator stamps the payments with its clock
+        frames = load(store, "woocommerce", adapter.shop, later)
+        rate = checkout_recovery(frames, paid_orders(frames))
+        ours = {mine.id, left.id, guest.id}
+        cohort = frames.checkouts.filter(pl.col("id").is_in(sorted(ours)))
+        assert cohort["completed_at"].is_not_null().sum() == 2
+        assert rate.recovered >= 2 and rate.checkouts >= 3
+        # the same without the completions: the guest's payment was not counted at all
+        unpaid = frames.checkouts.with_columns(
+            pl.when(pl.col("id") == guest.id)
+            .then(None)
+            .otherwise(pl.col("completed_at"))
+            .alias("completed_at")
+        )
+        before = checkout_recovery(
+            dataclasses.replace(frames, checkouts=unpaid), paid_orders(frames)
+        )
+        assert before.recovered == rate.recovered - 1

@@ -186,3 +186,24 @@ def test_a_deleted_checkout_is_gone_and_an_older_version_does_not_revive_it(stor
         assert delete_checkout(store, tx, "shopify", "acme", "k1", T0 + 2 * H) is False
         assert delete_checkout(store, tx, "shopify", "acme", "k9", T0 + 2 * H) is False
     assert [t.record_id for t in store.tombstones("shopify", "acme", "checkouts")] == ["k1", "k9"]
+
+
+def test_the_checkouts_own_order_paid_completes_it(store: Store) -> None:
+    """WooCommerce: a checkout is a pending or draft order under the order's id, created at
+    the same instant; once that order is paid (``processing``/``completed``), its row is
+    completed by the order's write, from a sync or a webhook alike. An order of the same id
+    created at another instant (Shopify's checkout and order ids are separate counters), an
+    unpaid or on-hold one, completes nothing; a completion is never moved."""
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout(id="101"), checkout(id="102"), checkout(id="103")])
+    store.upsert([order("101", T0, paid=False)])  # still pending
+    store.upsert([order("102", T0 + H)])  # same id, another instant: not this checkout
+    held = order("103", T0, paid=False)
+    store.upsert([held.model_copy(update={"financial_status": FinancialStatus.AUTHORIZED})])
+    assert [c.completed_at for c in read_checkouts(store, "shopify", "acme")] == [None] * 3
+    paid = order("101", T0).model_copy(update={"paid_at": T0 + 2 * H, "updated_at": T0 + 2 * H})
+    store.upsert([paid])
+    done = {c.id: c.completed_at for c in read_checkouts(store, "shopify", "acme")}
+    assert done == {"101": T0 + 2 * H, "102": None, "103": None}
+    store.upsert([paid.model_copy(update={"paid_at": T0 + 5 * H, "updated_at": T0 + 5 * H})])
+    assert read_checkouts(store, "shopify", "acme", ["101"])[0].completed_at == T0 + 2 * H

@@ -403,6 +403,9 @@ class Store:
                     held = _changes.before_write(c, shop_id, _RESOURCES[kind], ids)
                     if kind is Order:
                         result += self._upsert_orders(c, shop_id, batch, same_stamp)
+                        from shopsync.store.checkout_rows import complete_by_orders  # issue 22
+
+                        complete_by_orders(c, shop_id, batch)
                     elif kind is Customer:
                         result += self._upsert_customers(c, shop_id, batch, same_stamp)
                     elif kind is Product:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS
+from shopsync.models import Order
 from shopsync.store import NO_SHOP, _rows
 from shopsync.store.schema import checkouts, orders, tombstones
 
@@ -31,6 +32,7 @@ __all__ = [
     "CHECKOUT_SCHEMA",
     "UpsertCount",
     "checkout_frame",
+    "complete_by_orders",
     "delete_checkout",
     "erase_checkouts",
     "export_checkouts",
@@ -309,6 +311,46 @@ def export_checkouts(
 
 _PAID = ("paid", "partially_paid", "partially_refunded", "refunded")
 """Paid even without a payment date (as :func:`shopsync.core.features.paid_moment`)."""
+
+
+def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -> int:
+    """Complete the open checkouts that are these orders, now paid; how many.
+
+    A WooCommerce checkout is its own ``pending``/``checkout-draft`` order (same id, same
+    creation instant: :mod:`shopsync_woocommerce._checkouts`). Paid means the statuses of
+    ``wc_get_is_paid_statuses`` (``processing`` and ``completed``,
+    plugins/woocommerce/includes/wc-order-functions.php), which the order mapping turns into
+    ``paid`` with ``date_paid``; ``on-hold`` (awaiting a bank transfer or a cheque) is not.
+    Once paid the order is no longer listed as a checkout, so without this the row stayed
+    open and the recovery rate missed it. The instant must match too: Shopify's checkout and
+    order ids are separate counters, so an equal id alone is no proof. Called by every write of
+    orders (sync and webhooks); a completion already held is never moved."""
+    paid = {o.id: o for o in batch if o.paid_at is not None or o.financial_status.value in _PAID}
+    if not paid:
+        return 0
+    t = checkouts
+    done = 0
+    ids = sorted(paid)
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(t.c.id, t.c.created_at).where(
+                t.c.shop_id == shop_id,
+                t.c.id.in_(ids[start : start + 500]),
+                t.c.completed_at.is_(None),
+            )
+        ).all()
+        for r in rows:
+            o = paid[r.id]
+            if r.created_at != _rows.to_micros(o.created_at):
+                continue
+            at = _rows.to_micros(o.paid_at or o.updated_at)
+            conn.execute(
+                t.update()
+                .where(t.c.shop_id == shop_id, t.c.id == r.id, t.c.completed_at.is_(None))
+                .values(completed_at=max(at, r.created_at))
+            )
+            done += 1
+    return done
 
 
 def recovery_url(store: Store, platform: str, shop: str, checkout_id: str) -> str | None:
