@@ -218,3 +218,54 @@ def test_two_simultaneous_posts_of_one_visitor_do_not_pass_the_cap(postgres_url:
         assert stored(s) == 3
     finally:
         s.close()
+
+
+def test_a_simulated_shop_posts_its_browse_events_to_the_endpoint_over_http(
+    tmp_path: Path,
+) -> None:
+    """What the demo runs: a shop served and simulated in a child process posts its week's
+    carts, signed, to the event endpoint on 127.0.0.1 as a pixel relay would; the
+    identified visitors' views and adds reach the programs' frame, the anonymous ones do not;
+    the same week posted again stores nothing twice; a relay with the wrong secret is
+    refused and stores nothing."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync.adapter import connect
+    from shopsync.sync import sync
+    from shopsync.testing.behaviour import CDNOW
+    from shopsync.testing.remote_simulation import simulate_in_processes
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = Store(f"sqlite:///{tmp_path / 'sim.db'}")
+    secrets: dict[str, str] = {}
+    shop = {"customers": 60, "products": 6, "years": 1.0, "buying": CDNOW}
+    with simulate_in_processes({"shopify": shop}, uplift={}) as sims:
+        sim = sims["shopify"]
+        adapter = connect("shopify", **sim.shop.settings)
+        sync(adapter, store)
+        adapter.close()
+        now = sim.now
+        secrets[sim.shop.shop] = SECRET
+        app = events_app(store, secrets, platform="shopify", clock=lambda: now)
+        server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_port}/events"
+        try:
+            wrong = sim.browse(url, "not-the-secret", days=60)
+            assert wrong.bodies > 0 and wrong.refused == wrong.bodies and wrong.stored == 0
+            posted = sim.browse(url, SECRET, days=60)
+            again = sim.browse(url, SECRET, days=60)
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert posted.bodies == wrong.bodies and posted.refused == 0
+    assert posted.stored == 2 * posted.bodies  # a view and an add to cart per cart
+    assert again.stored == 0 and again.duplicates == posted.stored
+    shop_id = store.shop_id("shopify", sim.shop.shop)
+    frame = browse_frame(store, shop_id, int(now.timestamp() * 1_000_000))
+    assert 0 < frame.height == 2 * posted.identified <= posted.stored
+    assert set(frame["kind"]) == {"product_viewed", "product_added_to_cart"}

@@ -8,21 +8,29 @@ https://shopify.dev/docs/api/web-pixels-api/standard-events), by a customer of t
 by an anonymous visitor as often as the shop's recent orders are guest orders.
 
 The bodies are what :func:`shopsync.events.events_app` takes; sign them with
-:func:`shopsync.events.sign`. A separate random stream leaves the shop's own draws alone.
+:func:`shopsync.events.sign`, or let :func:`post_bodies` post them as a shop's relay does
+(one signed POST per cart, over HTTP to 127.0.0.1). A separate random stream leaves the
+shop's own draws alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from shopsync.testing._checkouts import ABANDONMENT_RATE
 
 if TYPE_CHECKING:
     from shopsync.testing.state import ShopState
 
-__all__ = ["browse_bodies"]
+__all__ = ["Posted", "browse_bodies", "post_bodies"]
 
 
 def browse_bodies(
@@ -82,3 +90,50 @@ def browse_bodies(
         )
     bodies.sort(key=lambda b: b["events"][0]["timestamp"])
     return bodies
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a relay's posts came to: bodies sent, events the endpoint stored, already held
+    or capped, bodies it refused (any 4xx but a 429), and bodies of identified visitors."""
+
+    bodies: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    capped: int = 0
+    refused: int = 0
+    identified: int = 0
+
+
+def post_bodies(
+    bodies: Sequence[dict[str, Any]], url: str, secret: str, *, timeout: float = 10
+) -> Posted:
+    """POST each body to the event endpoint at ``url`` (loopback only), signed with
+    ``secret`` as :mod:`shopsync.events` expects, one request per cart as a web pixel's
+    relay sends them."""
+    from shopsync.events import sign
+
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("browse events are posted to a loopback endpoint only")
+    stored = duplicates = capped = refused = 0
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        request = urllib.request.Request(
+            url,
+            data=raw,
+            method="POST",
+            headers={"Content-Type": "application/json", "X-Shopsync-Signature": sign(secret, raw)},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                counts = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 429:
+                refused += 1
+                continue
+            counts = json.loads(exc.read())
+        stored += int(counts.get("stored", 0))
+        duplicates += int(counts.get("duplicates", 0))
+        capped += int(counts.get("capped", 0))
+    identified = sum(b.get("customer_id") is not None for b in bodies)
+    return Posted(len(bodies), stored, duplicates, capped, refused, identified)

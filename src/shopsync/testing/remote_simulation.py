@@ -5,10 +5,11 @@ emulator renders JSON on one core while the sync stores on the other), so the
 :class:`~shopsync.testing.simulation.Simulation` that carries the shop's customers on must
 live in the child too, beside the shop's state. :class:`RemoteSimulation` sends it what
 shopsync delivered (:meth:`RemoteSimulation.receive`), moves its clock
-(:meth:`RemoteSimulation.advance`) and brings its :class:`~shopsync.testing.simulation.Truth`
-back. Messages reach the customers only through :meth:`~RemoteSimulation.receive`: no SMTP
-inbox (aiosmtpd is a test dependency) and no scan of the platform's codes, so each code is
-counted once, under the program that sent it.
+(:meth:`RemoteSimulation.advance`), has its storefront post its browse events to an event
+endpoint (:meth:`RemoteSimulation.browse`) and brings its
+:class:`~shopsync.testing.simulation.Truth` back. Messages reach the customers only through
+:meth:`~RemoteSimulation.receive`: no SMTP inbox (aiosmtpd is a test dependency) and no scan
+of the platform's codes, so each code is counted once, under the program that sent it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from shopsync.errors import ConfigurationError
 from shopsync.models import Money
+from shopsync.testing._browsing import Posted
 from shopsync.testing.process import RemoteShop, _answer
 from shopsync.testing.simulation import Truth, Uplift
 
@@ -48,6 +50,7 @@ def _serve(
     platform: str, options: dict[str, Any], simulation: dict[str, Any], conn: Connection
 ) -> None:
     from shopsync.testing import emulate
+    from shopsync.testing._browsing import browse_bodies, post_bodies
     from shopsync.testing._checkouts import add_checkouts
     from shopsync.testing.simulation import Simulation
 
@@ -93,6 +96,15 @@ def _serve(
                             seed += 1  # the period's own draws
                             add_checkouts(shop.state, seed=seed, now=sim.now, days=argument)
                     conn.send(sim.now)
+                elif command == "browse":  # issue 22: the storefront's relay posts its carts
+                    url, secret, days = argument
+                    with shop.state.lock:
+                        now = sim.now
+                        # one stream per window: the same window posted again is the same
+                        # events (a replay), another window other ones
+                        window = int(options.get("seed", 1)) * 100_000 + now.toordinal()
+                        bodies = browse_bodies(shop.state, seed=window, now=now, days=days)
+                    conn.send(post_bodies(bodies, url, secret))
                 elif command == "truth":
                     conn.send(sim.truth)
                 else:
@@ -130,6 +142,12 @@ class RemoteSimulation:
 
     def truth(self) -> Truth:
         return self._call("truth")  # type: ignore[no-any-return]
+
+    def browse(self, url: str, secret: str, *, days: int = 7) -> Posted:
+        """The shop's storefront posts the carts of its last ``days`` days (views and adds
+        to cart, :func:`shopsync.testing._browsing.browse_bodies`) to the event endpoint at
+        ``url``, signed with ``secret``, as its pixel relay would."""
+        return self._call("browse", (url, secret, days))  # type: ignore[no-any-return]
 
 
 @contextmanager
