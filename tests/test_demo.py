@@ -122,6 +122,17 @@ def check_the_shops_plans_and_figures(result: DemoResult, text: str, db: Path) -
         assert nps.n > 0 and nps.low <= nps.value <= nps.high
         assert f"NPS survey, {platform} {name}: {nps.value:+.0f}" in text
     assert result.satisfaction, "no simulated customer answered a survey"
+    # browse abandonment: the shops' storefronts posted their carts to the signed endpoint
+    # over HTTP, the identified visitors' ones became reminders, in the summary and the lift
+    assert set(result.browse) == {s.platform for s in result.shops}
+    for platform, posted in result.browse.items():
+        assert posted.refused == 0 and posted.stored > 0 and posted.identified > 0
+        assert f"browse events, {platform}: {posted.stored:,} stored" in text
+    reminded = sum(p.counts.get("browse_abandonment", 0) for p in result.plans)
+    assert reminded > 0
+    assert f"browse reminders planned over the {WEEKS} weeks: {reminded:,}" in text
+    assert any("browse_abandonment" in {p.kind for p in f.lift.programs} for f in result.figures)
+    assert "browse abandonment" in html  # its row of the report's lift table
 
 
 def check_the_report(result: DemoResult, text: str, tmp: Path) -> None:

@@ -13,8 +13,9 @@ A checkout read here keeps the order's id, so when the order is paid later the p
 the paid order with the checkout's id (the orders sync brings it) and stops; the checkout is
 then no longer listed here, and the write of its paid order (``processing`` or ``completed``,
 ``wc_get_is_paid_statuses``), by a sync or an order webhook, completes its row
-(:func:`shopsync.store.checkout_rows.complete_by_orders`), which the recovery rate counts. Guests (``customer_id`` 0) become
-checkouts without a customer, which the program never writes to.
+(:func:`shopsync.store.checkout_rows.complete_by_orders`), which the recovery rate counts.
+Guests (``customer_id`` 0) become checkouts without a customer, which the program never
+writes to.
 """
 
 from __future__ import annotations

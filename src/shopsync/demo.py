@@ -12,7 +12,9 @@ simulated customers, lets the simulated clock run a week and syncs again. Then t
 report (:mod:`shopsync.report`) is written beside the store with the holdout lift of each
 program beside its true value, and the key figures, the actions by program with an
 example reason each, what the safety rules held back and the lift against the truth are
-printed.
+printed. Each week, before the plan, each shop's storefront posts its visitors' product views
+and adds to cart to the signed event endpoint over HTTP (:mod:`shopsync._demo_browse`), so
+browse abandonment is planned from the same events a real shop's pixel would send.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from rich.table import Table
 
 from shopsync import loyalty
 from shopsync._cli_output import apply_summary
+from shopsync._demo_browse import browse_endpoint
 from shopsync.adapter import connect
 from shopsync.core.actions import Action
 from shopsync.core.planner import Plan
@@ -51,6 +54,7 @@ from shopsync.store import Store
 from shopsync.store.survey_rows import survey_answer_rows
 from shopsync.surveys import answer
 from shopsync.sync import RESOURCES, SyncResult, sync
+from shopsync.testing._browsing import Posted
 from shopsync.testing.behaviour import CDNOW
 from shopsync.testing.process import RemoteShop
 from shopsync.testing.remote_simulation import Message, RemoteSimulation, simulate_in_processes
@@ -154,6 +158,8 @@ class DemoResult:
     """The report's figures (the lift per program beside the truth among them)."""
     satisfaction: dict[tuple[str, str], SurveyScore] = field(default_factory=dict)
     """NPS of every survey answer of the simulated weeks, per (platform, shop)."""
+    browse: dict[str, Posted] = field(default_factory=dict)
+    """What each platform's storefront posted to the event endpoint over the demo."""
 
 
 class _Feed(JsonLines):
@@ -194,6 +200,7 @@ def run_demo(
         console.print("Starting two emulated shops with simulated customers on 127.0.0.1 ...")
         sims = stack.enter_context(simulate_in_processes(specs, uplift=DEMO_UPLIFT, seed=SEED))
         shops = {p: s.shop for p, s in sims.items()}
+        events = stack.enter_context(browse_endpoint(store, sims, lambda: _now(sims)))
         for remote in shops.values():
             console.print(
                 f"  {remote.platform:12} {remote.url}  {remote.customers:,} customers, "
@@ -216,6 +223,7 @@ def run_demo(
         told: set[str] = set()
         for week in range(WEEKS):
             at = _now(sims)
+            events.post_week(sims, days=7)  # the week's storefront events, then the plan
             planned = plan(store, DEMO_POLICY, at)
             applied = apply(planned, store, sinks, now=at)
             if first is None:
@@ -238,6 +246,7 @@ def run_demo(
         for sim in sims.values():
             sim.advance(days=SIMULATED_DAYS - 7 * WEEKS)
         _quiet_sync(shops.values(), store)
+        events.post_week(sims, days=SIMULATED_DAYS - 7 * WEEKS)  # the report's own plan
         truth_of = {(sims[p].shop.platform, reports[p].shop): sims[p].truth() for p in sims}
         end = _now(sims)
     tiers: dict[tuple[str, str], dict[str, str | None]] = {}
@@ -278,6 +287,7 @@ def run_demo(
         truth=truth_of,
         figures=computed,
         satisfaction=satisfaction,
+        browse=dict(events.posted),
     )
     _print(console, result, db)
     return result
@@ -474,6 +484,15 @@ def _print(console: Console, result: DemoResult, db: Path) -> None:
             "abandoned checkouts recovered within 7 days (last 30 days): " + ", ".join(recovery),
             markup=False,
         )
+    for platform, posted in result.browse.items():
+        console.print(
+            f"browse events, {platform}: {posted.stored:,} stored from {posted.bodies:,} carts "
+            f"({posted.identified:,} of identified visitors), posted signed to the event "
+            "endpoint over HTTP",
+            markup=False,
+        )
+    reminded = sum(p.counts.get("browse_abandonment", 0) for p in result.plans)
+    console.print(f"browse reminders planned over the {WEEKS} weeks: {reminded:,}", markup=False)
     held = ", ".join(f"{why} {n:,}" for why, n in result.plan.held_counts.items())
     console.print(f"held back by the safety rules: {held or 'nothing'}")
     for (platform, name), nps in result.satisfaction.items():

@@ -68,6 +68,17 @@ def test_at_most_one_per_cool_down() -> None:
     assert planned(shop, T0 + 4 * H, cooldown_days=3) != []
 
 
+def test_its_own_delivery_is_no_cool_down_for_itself() -> None:
+    """Replanned at the date it was delivered (the report's and the backtest's replay read
+    the outbox up to that date), the reminder is still its own candidate: only another
+    session's reminder holds a customer back. Before, the replay counted every browse
+    reminder sent as held back, and the lift saw no treated customer."""
+    at = T0 + 4 * H
+    (first,) = planned(browsing(), at)
+    shop = browsing().sent("c1", first.idempotency_key, at)
+    assert [a.idempotency_key for a in planned(shop, at)] == [first.idempotency_key]
+
+
 def test_it_can_be_switched_off_and_at_most_max_products() -> None:
     assert planned(browsing(), T0 + 4 * H, enabled=False) == []
     (one,) = planned(browsing(), T0 + 4 * H, max_products=1)

@@ -96,12 +96,19 @@ def browse_candidates(frames: Frames, paid: pl.DataFrame, policy: Policy) -> Can
         .implode()
     )
     found = session.filter(~pl.col("customer_id").is_in(busy))
-    if frames.sent is not None and frames.sent.height and found.height:
+    if found.height == 0:
+        return _none(frames, policy)
+    found = key_column(found, KIND, frames.shop, pl.col("customer_id"), pl.col("last"))
+    if frames.sent is not None and frames.sent.height:
+        # another session's reminder holds the customer back; this one's own delivery (a
+        # replay at the date it went out) does not
         capped = (
             frames.sent.filter(
                 pl.col("key").str.starts_with(f"{KIND}:{frames.shop}:")
                 & (pl.col("at") > at - s.cooldown_days * DAY_US)
             )
+            .join(found.select("customer_id", pl.col("key").alias("own")), on="customer_id")
+            .filter(pl.col("key") != pl.col("own"))
             .get_column("customer_id")
             .unique()
             .implode()
@@ -109,7 +116,6 @@ def browse_candidates(frames: Frames, paid: pl.DataFrame, policy: Policy) -> Can
         found = found.filter(~pl.col("customer_id").is_in(capped))
     if found.height == 0:
         return _none(frames, policy)
-    found = key_column(found, KIND, frames.shop, pl.col("customer_id"), pl.col("last"))
     frame = found.with_columns(pl.lit(KIND).alias("kind"), pl.lit(True).alias("marketing"))
     return Candidates(frame.sort("customer_id"), _builder(frames, policy))
 

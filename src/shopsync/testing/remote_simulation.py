@@ -60,6 +60,7 @@ def _serve(
     try:
         with emulate(platform, **options) as shop:
             sim = Simulation(shop.state, **simulation)
+            began = sim.now
             if checkouts:
                 add_checkouts(shop.state, seed=seed, now=sim.now)
             conn.send(
@@ -100,9 +101,10 @@ def _serve(
                     url, secret, days = argument
                     with shop.state.lock:
                         now = sim.now
-                        # one stream per window: the same window posted again is the same
-                        # events (a replay), another window other ones
-                        window = int(options.get("seed", 1)) * 100_000 + now.toordinal()
+                        # one stream per window, by its day in the simulation (a run on
+                        # another date draws the same): the same window posted again is the
+                        # same events (a replay), another window other ones
+                        window = int(options.get("seed", 1)) * 100_000 + (now - began).days
                         bodies = browse_bodies(shop.state, seed=window, now=now, days=days)
                     conn.send(post_bodies(bodies, url, secret))
                 elif command == "truth":
