@@ -207,3 +207,15 @@ def test_the_checkouts_own_order_paid_completes_it(store: Store) -> None:
     assert done == {"101": T0 + 2 * H, "102": None, "103": None}
     store.upsert([paid.model_copy(update={"paid_at": T0 + 5 * H, "updated_at": T0 + 5 * H})])
     assert read_checkouts(store, "shopify", "acme", ["101"])[0].completed_at == T0 + 2 * H
+
+
+def test_a_pending_version_arriving_after_the_paid_order_is_stored_completed(store: Store) -> None:
+    """Webhooks come in any order: the paid order first, then the ``order.created`` of its
+    pending version (which also carries the checkout). The order row stays paid, and the
+    checkout it brings is stored completed, not open."""
+    store.upsert([customer()])
+    paid = order("101", T0).model_copy(update={"paid_at": T0 + 2 * H, "updated_at": T0 + 2 * H})
+    store.upsert([paid])
+    upsert_checkouts(store, [checkout(id="101"), checkout(id="104")])
+    done = {c.id: c.completed_at for c in read_checkouts(store, "shopify", "acme")}
+    assert done == {"101": T0 + 2 * H, "104": None}

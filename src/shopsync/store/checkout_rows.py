@@ -226,7 +226,34 @@ def upsert_checkouts(
                 count.inserted += 1
             else:
                 count.updated += 1
+        _complete_from_stored_orders(conn, shop_id, ids)
     return count
+
+
+def _complete_from_stored_orders(conn: Connection, shop_id: int, ids: Sequence[str]) -> None:
+    """Complete these open checkouts whose own order the store holds paid already (an order
+    webhook of the paid order came before the pending version carrying the checkout)."""
+    t, o = checkouts, orders
+    own = and_(o.c.shop_id == t.c.shop_id, o.c.id == t.c.id, o.c.created_at == t.c.created_at)
+    paid = or_(o.c.paid_at.is_not(None), o.c.financial_status.in_(_PAID))
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(t.c.id, t.c.created_at, o.c.paid_at, o.c.updated_at)
+            .select_from(t.join(o, own))
+            .where(
+                t.c.shop_id == shop_id,
+                t.c.id.in_(ids[start : start + 500]),
+                t.c.completed_at.is_(None),
+                paid,
+            )
+        ).all()
+        for r in rows:
+            at = r.paid_at if r.paid_at is not None else r.updated_at
+            conn.execute(
+                t.update()
+                .where(t.c.shop_id == shop_id, t.c.id == r.id, t.c.completed_at.is_(None))
+                .values(completed_at=max(at, r.created_at))
+            )
 
 
 def read_checkouts(
