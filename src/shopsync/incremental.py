@@ -28,6 +28,7 @@ counted (:attr:`IncrementalPlan.skipped`), then cleared with the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -99,8 +100,8 @@ class ShopIncrement:
 def plan_changed(
     store: Store, policy: Policy, as_of: dt.datetime, platform: str, shop: str, stats_of: Any
 ) -> ShopIncrement:
-    """One shop's incremental plan; ``stats_of(frames)`` gives the day statistics (the
-    planner's cache, shared with the full plan)."""
+    """One shop's incremental plan; ``stats_of(frames)`` gives the day statistics and the
+    models they rest on (the stored shop-level models, shared with the full plan)."""
     shop_id = store.shop_id(platform, shop, create=False)
     if shop_id == NO_SHOP:
         empty = Plan(as_of, (), (), (f"{platform} shop {shop} is not in the store",))
@@ -117,7 +118,7 @@ def plan_changed(
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),
     )
-    stats = stats_of(frames)
+    stats, used = stats_of(frames)
     known = set(frames.customers["id"].to_list())
     noted = {n.customer_id for n in notes}
     gone = noted - known - marks.held_customers(store, shop_id, noted - known)
@@ -167,4 +168,5 @@ def plan_changed(
             if held.rule in _TIME_LIFTED and held.action.customer_id in due:
                 due[held.action.customer_id] = at  # offered again by the next plan
     increment = Increment(shop_id, at, tag, consumed, due)
+    planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
