@@ -172,4 +172,3 @@ def _used(
 
 def _unstored(platform: str, shop: str, models: ShopModels, built: int, why: str) -> ModelsUsed:
     return ModelsUsed(platform, shop, None, instant(models.as_of), instant(built), 0, True, why)
-

@@ -68,8 +68,7 @@ def test_a_changes_job_runs_the_incremental_plan_and_clears_notes_only_once_queu
             who = sorted(
                 c.id
                 for c in store.iter(Customer, "shopify", name)
-                if c.consent.email is not None
-                and c.consent.email.state is ConsentState.SUBSCRIBED
+                if c.consent.email is not None and c.consent.email.state is ConsentState.SUBSCRIBED
             )[0]
             bought = order("w1", who, later - 19 * DAY, ptype="Coffee")
             store.upsert([bought.model_copy(update={"shop": name})])
