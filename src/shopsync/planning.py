@@ -88,7 +88,9 @@ def _plan_changed(
             at,
             p,
             s,
-            lambda f, p=p, s=s: _shop_stats(store, policy, p, s, to_us(at), f, persist=True),
+            lambda f, seq, p=p, s=s: _shop_stats(
+                store, policy, p, s, to_us(at), f, persist=True, seq=seq
+            ),
         )
         for p, s in shops
     ]
@@ -155,8 +157,10 @@ def _plan_shop(
     persist_models: bool = True,
 ) -> Plan:
     version = None  # read before the frames: the ledger derived from them is marked with it
+    shop_id = store.shop_id(platform, shop, create=False)
     if policy.loyalty.enabled and customer_id is None and update_ledger:
-        version = ledger_mark.data_version(store, store.shop_id(platform, shop, create=False))
+        version = ledger_mark.data_version(store, shop_id)
+    seq = stored_models.mark(store, shop_id)  # likewise for the models built from them
     frames = load(
         store,
         platform,
@@ -171,7 +175,7 @@ def _plan_shop(
     )
     whole = frames if customer_id is None else None
     stats, used = _shop_stats(
-        store, policy, platform, shop, to_us(as_of), whole, persist=persist_models
+        store, policy, platform, shop, to_us(as_of), whole, persist=persist_models, seq=seq
     )
     notes: list[str] = []
     found: list[Action] = []
@@ -219,11 +223,15 @@ def _shop_stats(
     frames: Frames | None,
     *,
     persist: bool,
+    seq: int | None = None,
 ) -> tuple[ShopStats, ModelsUsed]:
     """The shop-level models (stored, or rebuilt when stale: :mod:`shopsync.stored_models`)
     beside the current catalogue; ``frames`` (the whole shop at ``at``) holds the catalogue
-    and saves a read when the models are rebuilt. ``persist`` False stores no models."""
-    models, used = stored_models.current(store, policy, platform, shop, at, frames, persist=persist)
+    and saves a read when the models are rebuilt (``seq``: :func:`stored_models.mark` read
+    before them). ``persist`` False stores no models."""
+    models, used = stored_models.current(
+        store, policy, platform, shop, at, frames, persist=persist, seq=seq
+    )
     if frames is not None:
         return shop_stats(frames, policy, models), used
     shop_id = store.shop_id(platform, shop, create=False)

@@ -37,7 +37,7 @@ from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import shop_models as rows
 
-__all__ = ["current"]
+__all__ = ["current", "mark"]
 
 _KEEP = 8
 
@@ -69,9 +69,12 @@ def current(
     frames: Frames | None,
     *,
     persist: bool,
+    seq: int | None = None,
 ) -> tuple[ShopModels, ModelsUsed]:
     """The models for a plan at ``at`` (micros) and which they are; ``frames`` (the whole
-    shop at ``at``) saves a read when they must be rebuilt. ``persist`` False stores nothing."""
+    shop at ``at``) saves a read when they must be rebuilt, and ``seq`` is :func:`mark` read
+    before them (so a write landing between the two counts as a change since the build).
+    ``persist`` False stores nothing."""
     day = day_start(at)
     tag = settings_tag(policy)
     shop_id = store.shop_id(platform, shop, create=False)
@@ -86,7 +89,8 @@ def current(
             if found is not None:
                 return found, _used(platform, shop, head, changes, rebuilt=False)
             why = "the stored body could not be read"
-    seq = rows.facts_seq(store, shop_id) if shop_id != NO_SHOP else 0
+    if frames is None or seq is None:
+        frames, seq = None, mark(store, shop_id)  # read before the frames it describes
     key = ("built", shop_id, tag, day, seq)
     models = cache.get(key)
     if models is None:
@@ -121,6 +125,11 @@ def current(
                 return theirs, _used(platform, shop, other, changes, rebuilt=False)
     lost = "; not stored: another process stored a version meanwhile"
     return models, _unstored(platform, shop, models, built, why + lost)
+
+
+def mark(store: Store, shop_id: int) -> int:
+    """The shop's order-facts sequence now: read it before reading the frames a build uses."""
+    return rows.facts_seq(store, shop_id) if shop_id != NO_SHOP else 0
 
 
 def _decoded(store: Store, shop_id: int, head: ModelHeader, cache: _Decoded) -> ShopModels | None:
