@@ -29,6 +29,7 @@ from shopsync.core.shop_models import (
     ShopModels,
     decode,
     encode,
+    stale_reason,
 )
 from shopsync.models import Customer, Order, Refund
 from shopsync.planning import plan, plan_customer
@@ -338,3 +339,34 @@ def test_models_read_back_exactly_as_built() -> None:
     assert decode(encode(ShopModels(as_of=0))) == ShopModels(as_of=0)
     with pytest.raises(ValueError):
         decode(b"garbage")
+
+
+def test_the_staleness_boundaries() -> None:
+    """Age counts whole days from the models' day; the share counts order changes over the
+    customers the models rest on; settings and format decide before either."""
+    day = int(DAY0.timestamp() * 1_000_000)
+    us_day = 86_400_000_000
+    head = ModelHeader(3, FORMAT, "tag", day, day, 10, 100)
+
+    def why(changes: int = 0, days: int = 0, **models: Any) -> str | None:
+        return stale_reason(
+            head, day=day + days * us_day, settings="tag", changes=changes, policy=_policy(**models)
+        )
+
+    assert why() is None
+    assert why(days=2, refresh_every_days=3) is None
+    assert "refresh_every_days = 3" in (why(days=3, refresh_every_days=3) or "")
+    assert "later day" in (why(days=-1) or "")
+    assert why(changes=4) is None  # 4 % of 100 customers, under the default 5 %
+    assert "5 order change(s)" in (why(changes=5) or "")
+    assert why(changes=0, refresh_after_changed_share=0) is None
+    assert why(changes=1, refresh_after_changed_share=0) is not None
+    assert why(changes=99, refresh_after_changed_share=1) is None
+    empty = ModelHeader(1, FORMAT, "tag", day, day, 0, 0)
+    assert stale_reason(empty, day=day, settings="tag", changes=0, policy=_policy()) is None
+    assert stale_reason(empty, day=day, settings="tag", changes=1, policy=_policy()) is not None
+    other = stale_reason(head, day=day, settings="other", changes=0, policy=_policy())
+    assert other == "built with other settings"
+    old = ModelHeader(3, FORMAT - 1, "tag", day, day, 10, 100)
+    found = stale_reason(old, day=day, settings="tag", changes=0, policy=_policy())
+    assert found is not None and "format 0" in found
