@@ -3,14 +3,15 @@ call the pure planner (:func:`shopsync.core.planner.plan_frames`).
 
 The core takes frames, a policy and ``as_of`` and never touches the store (issue 18, item 2);
 everything that does lives here: the one read of each shop (:func:`shopsync.frames.load`),
-the day's shop-wide statistics kept on the store object (:attr:`Store.memo`) while the data
-they rest on is unchanged, and the loyalty ledger, which a plan brings up to date as of
-``as_of`` (the one write a plan makes: the ledger is derived data, and a stale one would
-write wrong balances back to the shop) and from which the loyalty notices come.
+the shop-level models, stored with the shop and rebuilt only when stale
+(:mod:`shopsync.stored_models`; the plan records the version in :attr:`Plan.models`), and
+the loyalty ledger, which a plan brings up to date as of ``as_of`` (the ledger is derived
+data, and a stale one would write wrong balances back to the shop) and from which the
+loyalty notices come. Those two are the writes a plan makes; ``update_ledger=False`` makes
+neither.
 
 ``plan_customer`` re-plans one customer (after a webhook) from that customer's rows and the
-shop-wide statistics cached for the day, and returns exactly what ``plan`` would return for
-that customer.
+same stored models, and returns exactly what ``plan`` would return for that customer.
 """
 
 from __future__ import annotations

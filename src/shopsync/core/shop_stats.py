@@ -3,9 +3,10 @@
 The one-time buyers' win-back delay (the shop's typical gap between a first and a second
 order), the P(alive) model, the learned usage periods of consumables and the "also bought"
 table describe the shop, not one customer. They are computed from the shop **as of 00:00 UTC
-on as_of's day**, so every plan and every one-customer re-plan made that day uses the same
-numbers (the planner caches them per day and per data version), and a plan stays a pure
-function of the store and ``as_of``.
+of a day** (:func:`shop_models`) and stored between plans, rebuilt on a schedule or when
+enough changed (:mod:`shopsync.core.shop_models`), so every plan and every one-customer
+re-plan uses the same numbers until the next rebuild. The catalogue beside them
+(:func:`with_catalogue`) is always the current one.
 """
 
 from __future__ import annotations
