@@ -17,6 +17,14 @@ The fixture is ``benchmarks/plan.py``'s (SQLite, written in bulk). Then, in orde
    with ``--check`` (the default below 100,000 customers) it then plans in full, untimed,
    and checks the incremental plan is the full plan restricted to its customers.
 
+Both plans run a day after ``prime``, so the shop-level models stored by ``prime`` are stale
+(``models.refresh_every_days`` = 1): ``full`` (which stores nothing) and ``incremental`` rebuild
+them, and ``incremental`` stores the new version. Then, with those stored models fresh:
+
+5. ``incremental_stored`` and ``full_stored``: the same two plans again, each in a fresh
+   process, reusing the stored models (``models_rebuilt`` false in their output): beside 3 and
+   4, the cost of rebuilding the models (issue 19, item 3).
+
 Each timed phase reads the shop from the store, computes the day's statistics and plans,
 as a cron job would; peak RSS is the phase's own.
 """
@@ -132,6 +140,15 @@ def phase_change(path: str, share: float) -> dict[str, object]:
     return {"changed": len(chosen), "write_s": round(time.perf_counter() - start, 2)}
 
 
+def _models(result: object) -> dict[str, object]:
+    """Which shop-level models the plan used (:attr:`shopsync.Plan.models`)."""
+    used = [m.as_dict() for m in getattr(result, "models", ())]
+    return {
+        "models_version": [m["version"] for m in used],
+        "models_rebuilt": any(m["rebuilt"] for m in used),
+    }
+
+
 def phase_full(path: str) -> dict[str, object]:
     import features
 
@@ -145,6 +162,7 @@ def phase_full(path: str) -> dict[str, object]:
         "peak_mb": round(_peak_mb()),
         "actions": len(result),
         "held": len(result.held),
+        **_models(result),
     }
 
 
@@ -164,6 +182,7 @@ def phase_incremental(path: str, check: bool) -> dict[str, object]:
         "actions": len(result),
         "held": len(result.held),
         "notes": [n for n in result.notes if n.startswith("incremental")],
+        **_models(result),
     }
     if check:
         full = plan(_store(path), _policy(), features.AS_OF, update_ledger=False)
@@ -202,7 +221,7 @@ def main() -> None:
             result = phase_prime(path, rest[0])
         elif name == "change":
             result = phase_change(path, float(rest[0]))
-        elif name == "full":
+        elif name in ("full", "full_stored"):
             result = phase_full(path)
         else:
             result = phase_incremental(path, rest == ["check"])
@@ -230,9 +249,17 @@ def main() -> None:
     report["change"] = _child("change", path, str(args.changed))
     report["full"] = _child("full", path)
     report["incremental"] = _child("incremental", path, *(["check"] if check else []))
+    report["incremental_stored"] = _child("incremental_stored", path)
+    report["full_stored"] = _child("full_stored", path)
     full_s = report["full"]["seconds"]  # type: ignore[index]
     inc_s = report["incremental"]["seconds"]  # type: ignore[index]
     report["speedup"] = round(full_s / inc_s, 1) if inc_s else None
+    report["models"] = {
+        "incremental_rebuilt_s": inc_s,
+        "incremental_stored_s": report["incremental_stored"]["seconds"],  # type: ignore[index]
+        "full_rebuilt_s": full_s,
+        "full_stored_s": report["full_stored"]["seconds"],  # type: ignore[index]
+    }
     print(json.dumps(report, indent=2))
 
 

@@ -324,6 +324,8 @@ def plan_command(
             console.print(f"  {kind} {action.customer_id}: {action.reason}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
+    for used in result.models:  # which stored shop-level models the plan used (issue 19)
+        console.print(f"models: {used.describe()}", markup=False, soft_wrap=True)
     for line in consent:
         console.print(line, markup=False, soft_wrap=True)
 

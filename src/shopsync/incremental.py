@@ -28,6 +28,7 @@ counted (:attr:`IncrementalPlan.skipped`), then cleared with the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from shopsync import loyalty
+from shopsync import loyalty, stored_models
 from shopsync.core._data import to_us
 from shopsync.core.actions import Action
 from shopsync.core.incremental import restrict, time_fired
@@ -99,14 +100,16 @@ class ShopIncrement:
 def plan_changed(
     store: Store, policy: Policy, as_of: dt.datetime, platform: str, shop: str, stats_of: Any
 ) -> ShopIncrement:
-    """One shop's incremental plan; ``stats_of(frames)`` gives the day statistics (the
-    planner's cache, shared with the full plan)."""
+    """One shop's incremental plan; ``stats_of(frames, seq)`` gives the day statistics and
+    the models they rest on (the stored shop-level models, shared with the full plan; ``seq``
+    is :func:`shopsync.stored_models.mark`, read before the frames)."""
     shop_id = store.shop_id(platform, shop, create=False)
     if shop_id == NO_SHOP:
         empty = Plan(as_of, (), (), (f"{platform} shop {shop} is not in the store",))
         return ShopIncrement(empty, set(), 0, None)
     at = to_us(as_of)
     notes = marks.pending_notes(store, shop_id, platform, shop)
+    seq = stored_models.mark(store, shop_id)
     frames = load(
         store,
         platform,
@@ -117,7 +120,7 @@ def plan_changed(
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),
     )
-    stats = stats_of(frames)
+    stats, used = stats_of(frames, seq)
     known = set(frames.customers["id"].to_list())
     noted = {n.customer_id for n in notes}
     gone = noted - known - marks.held_customers(store, shop_id, noted - known)
@@ -167,4 +170,5 @@ def plan_changed(
             if held.rule in _TIME_LIFTED and held.action.customer_id in due:
                 due[held.action.customer_id] = at  # offered again by the next plan
     increment = Increment(shop_id, at, tag, consumed, due)
+    planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)

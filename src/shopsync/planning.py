@@ -3,36 +3,38 @@ call the pure planner (:func:`shopsync.core.planner.plan_frames`).
 
 The core takes frames, a policy and ``as_of`` and never touches the store (issue 18, item 2);
 everything that does lives here: the one read of each shop (:func:`shopsync.frames.load`),
-the day's shop-wide statistics kept on the store object (:attr:`Store.memo`) while the data
-they rest on is unchanged, and the loyalty ledger, which a plan brings up to date as of
-``as_of`` (the one write a plan makes: the ledger is derived data, and a stale one would
-write wrong balances back to the shop) and from which the loyalty notices come.
+the shop-level models, stored with the shop and rebuilt only when stale
+(:mod:`shopsync.stored_models`; the plan records the version in :attr:`Plan.models`), and
+the loyalty ledger, which a plan brings up to date as of ``as_of`` (the ledger is derived
+data, and a stale one would write wrong balances back to the shop) and from which the
+loyalty notices come. Those two are the writes a plan makes; ``update_ledger=False`` makes
+neither.
 
 ``plan_customer`` re-plans one customer (after a webhook) from that customer's rows and the
-shop-wide statistics cached for the day, and returns exactly what ``plan`` would return for
-that customer.
+same stored models, and returns exactly what ``plan`` would return for that customer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import OrderedDict
 from typing import Any
 
 import polars as pl
 
-from shopsync import loyalty
-from shopsync._instants import instant as from_micros
+from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
 from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
-from shopsync.core.shop_stats import ShopStats, day_start, shop_stats
+from shopsync.core.shop_models import ModelsUsed, ShopModels
+from shopsync.core.shop_stats import ShopStats, day_start, shop_stats, with_catalogue
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
 from shopsync.store import Store, ledger_mark
-from shopsync.store.read import catalogue_version, newest_order_update
+from shopsync.store.read import catalogue_version, newest_order_update, products
 
 __all__ = ["plan", "plan_customer"]
 
@@ -66,7 +68,9 @@ def plan(
     shops = [(platform, shop)] if platform and shop else store.shops()
     if only_changed:
         return _plan_changed(store, policy, at, shops)
-    parts = [_plan_shop(store, policy, at, p, s, None, update_ledger) for p, s in shops]
+    parts = [
+        _plan_shop(store, policy, at, p, s, None, update_ledger, update_ledger) for p, s in shops
+    ]
     if not parts:
         return Plan(as_of=at, actions=(), notes=("the store holds no shop: nothing to plan",))
     return merge_plans(at, parts, tuple(shops))
@@ -85,7 +89,9 @@ def _plan_changed(
             at,
             p,
             s,
-            lambda f, p=p, s=s: _shop_stats(store, policy, p, s, to_us(at), f),
+            lambda f, seq, p=p, s=s: _shop_stats(
+                store, policy, p, s, to_us(at), f, persist=True, seq=seq
+            ),
         )
         for p, s in shops
     ]
@@ -100,6 +106,7 @@ def _plan_changed(
         held=() if merged is None else merged.held,
         notes=notes,
         shops=tuple(shops),
+        models=() if merged is None else merged.models,
         customers=tuple(sorted({c for d in done for c in d.customers})),
         skipped=sum(d.skipped for d in done) + orphans,
         increments=tuple(d.increment for d in done if d.increment is not None),
@@ -116,7 +123,7 @@ def plan_customer(
 ) -> Plan:
     """Re-plan one customer: the same actions ``plan`` gives that customer, computed fast."""
     policy, at = _check(policy, as_of)
-    return _plan_shop(store, policy, at, platform, shop, str(customer_id))
+    return _plan_shop(store, policy, at, platform, shop, str(customer_id), persist_models=True)
 
 
 def _check(policy: Policy | None, as_of: dt.datetime | None) -> tuple[Policy, dt.datetime]:
@@ -148,10 +155,13 @@ def _plan_shop(
     shop: str,
     customer_id: str | None,
     update_ledger: bool = False,
+    persist_models: bool = True,
 ) -> Plan:
     version = None  # read before the frames: the ledger derived from them is marked with it
+    shop_id = store.shop_id(platform, shop, create=False)
     if policy.loyalty.enabled and customer_id is None and update_ledger:
-        version = ledger_mark.data_version(store, store.shop_id(platform, shop, create=False))
+        version = ledger_mark.data_version(store, shop_id)
+    seq = stored_models.mark(store, shop_id)  # likewise for the models built from them
     frames = load(
         store,
         platform,
@@ -165,12 +175,14 @@ def _plan_shop(
         shipments_since=shipments_since(policy, platform, as_of),
     )
     whole = frames if customer_id is None else None
-    stats = _shop_stats(store, policy, platform, shop, to_us(as_of), whole)
+    stats, used = _shop_stats(
+        store, policy, platform, shop, to_us(as_of), whole, persist=persist_models, seq=seq
+    )
     notes: list[str] = []
     found: list[Action] = []
     if policy.loyalty.enabled:
         found = _loyalty(store, policy, as_of, frames, version, customer_id, update_ledger, notes)
-    return plan_frames(
+    planned = plan_frames(
         frames,
         policy,
         as_of,
@@ -179,13 +191,15 @@ def _plan_shop(
         notes=notes,
         one_customer=customer_id is not None,
     )
+    return dataclasses.replace(planned, models=(used,))
 
 
-# -- the shop-wide statistics, cached per day ------------------------------------------------------
+# -- the shop-wide statistics: the stored models beside the catalogue -------------------------
 
 
-class _ShopStatsCache(OrderedDict[tuple[Any, ...], ShopStats]):
-    """The shop-wide statistics of one store, the most recently used last (at most ``SIZE``).
+class _ShopStatsCache(OrderedDict[tuple[Any, ...], tuple[ShopModels, ShopStats]]):
+    """The statistics of one-customer plans (their read skips the catalogue), the most
+    recently used last (at most ``SIZE``), each beside the models it was made from.
 
     Owned by the store object (:attr:`Store.memo`), never by a module: a cache keyed by
     ``id(store)`` handed a new store the statistics of a closed one that had lived at the
@@ -201,50 +215,39 @@ class _ShopStatsCache(OrderedDict[tuple[Any, ...], ShopStats]):
         return found
 
 
-def _fingerprint(store: Store, platform: str, shop: str, upto: int) -> tuple[Any, ...]:
-    """Changes when a record the day's statistics rest on changes (new, updated, refunded...).
-
-    The newest ``updated_at`` among orders placed by ``upto`` walks the ``(shop, updated_at)``
-    index from the top, so it costs next to nothing. A hard delete of an old order does not
-    change it; the next day's statistics see the deletion.
-    """
-    shop_id = store.shop_id(platform, shop, create=False)
-    return (newest_order_update(store, shop_id, upto), catalogue_version(store, shop_id))
-
-
 def _shop_stats(
-    store: Store, policy: Policy, platform: str, shop: str, at: int, frames: Frames | None
-) -> ShopStats:
-    """The statistics as of 00:00 UTC of ``at``'s day; ``frames`` (the whole shop at ``at``)
-    saves a second read when the cache misses."""
-    start = day_start(at)
-    key = (
-        platform,
-        shop,
-        policy.model_dump_json(),
-        start,
-        _fingerprint(store, platform, shop, start),
+    store: Store,
+    policy: Policy,
+    platform: str,
+    shop: str,
+    at: int,
+    frames: Frames | None,
+    *,
+    persist: bool,
+    seq: int | None = None,
+) -> tuple[ShopStats, ModelsUsed]:
+    """The shop-level models (stored, or rebuilt when stale: :mod:`shopsync.stored_models`)
+    beside the current catalogue; ``frames`` (the whole shop at ``at``) holds the catalogue
+    and saves a read when the models are rebuilt (``seq``: :func:`stored_models.mark` read
+    before them). ``persist`` False stores no models."""
+    models, used = stored_models.current(
+        store, policy, platform, shop, at, frames, persist=persist, seq=seq
     )
+    if frames is not None:
+        return shop_stats(frames, policy, models), used
+    shop_id = store.shop_id(platform, shop, create=False)
+    key = (platform, shop, day_start(at), catalogue_version(store, shop_id))
     cache = _ShopStatsCache.of(store)
     found = cache.get(key)
-    if found is not None:
+    if found is not None and found[0] is models:
         cache.move_to_end(key)
-        return found
-    if frames is None:
-        frames = load(
-            store,
-            platform,
-            shop,
-            from_micros(start),
-            currency=policy.currency,
-            window_days=policy.frequency_cap.window_days,
-            advocates=False,
-        )
-    stats = shop_stats(frames, policy)
-    cache[key] = stats
+        return found[1], used
+    stats = with_catalogue(models, products(store, shop_id), at)
+    cache[key] = (models, stats)
+    cache.move_to_end(key)
     while len(cache) > _ShopStatsCache.SIZE:
         cache.popitem(last=False)
-    return stats
+    return stats, used
 
 
 # -- loyalty: the ledger is the service layer's ------------------------------------------------

@@ -468,21 +468,20 @@ def _apply(
 def _changes(
     store: Store, config: Config, shop: ShopConfig, adapter: Any, now: dt.datetime, ttl: float
 ) -> None:
-    from shopsync.planning import plan_customer
-    from shopsync.store.changes import changed, clear_changes
+    """Plan and deliver what changed: the library's incremental plan (:mod:`shopsync.incremental`),
+    so a worker and ``shopsync.plan(..., only_changed=True)`` plan alike (the noted customers
+    and those whose time-based rules fired). :func:`shopsync.outbox.apply` clears the notes
+    the plan read (:meth:`IncrementalPlan.settle`) after it has recorded the plan's actions in
+    the outbox and delivered them; a crash before leaves every note for the next job, and
+    the outbox sends nothing twice. A shop without sinks keeps its notes: nothing was queued."""
+    from shopsync.planning import plan
 
-    notes = [c for c in changed(store) if (c.platform, c.shop) == (adapter.platform, adapter.shop)]
-    if not notes:
+    if not (shop.write_back or config.worker.jsonl):  # no sink (see ``_sinks``)
         return
-    actions = [
-        action
-        for note in notes
-        for action in plan_customer(
-            store, config.policy, now, adapter.platform, adapter.shop, note.customer_id
-        )
-    ]
-    _deliver(store, config, shop, adapter, actions, now, ttl)
-    clear_changes(store, notes)
+    planned = plan(
+        store, config.policy, now, platform=adapter.platform, shop=adapter.shop, only_changed=True
+    )
+    _deliver(store, config, shop, adapter, planned, now, ttl)
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ import datetime as dt
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,7 @@ from shopsync.core.policy import Policy
 from shopsync.core.recommend import ranked
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
 from shopsync.core.shipping import shipping_candidates
+from shopsync.core.shop_models import ModelsUsed
 from shopsync.core.shop_stats import ShopStats, purchases, shop_stats
 from shopsync.core.surveys import survey_candidates
 from shopsync.core.winback import winback_candidates
@@ -122,6 +123,9 @@ class Plan(Sequence[Action]):
     notes: tuple[str, ...] = ()
     """What a reader of the plan should know (empty shop, future orders, no outbox...)."""
     shops: tuple[tuple[str, str], ...] = ()
+    models: tuple[ModelsUsed, ...] = field(default=(), compare=False)
+    """Which shop-level models each shop's plan used (:mod:`shopsync.stored_models`); not
+    part of a plan's equality: the same actions from a reused or a rebuilt model are one plan."""
 
     def __iter__(self) -> Iterator[Action]:
         return iter(self.actions)
@@ -241,13 +245,14 @@ def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, 
     """One plan of several shops (notes prefixed with their shop)."""
     if len(parts) == 1:
         only = parts[0]
-        return Plan(at, only.actions, only.held, only.notes, shops)
+        return Plan(at, only.actions, only.held, only.notes, shops, only.models)
     return Plan(
         at,
         tuple(a for p in parts for a in p.actions),
         tuple(h for p in parts for h in p.held),
         tuple(f"{s[1]}: {n}" for s, p in zip(shops, parts, strict=True) for n in p.notes),
         shops,
+        tuple(m for p in parts for m in p.models),
     )
 
 

@@ -44,6 +44,7 @@ from shopsync.core.policy_loyalty import (
     Tier,
     TierSettings,
 )
+from shopsync.core.policy_models import ModelSettings
 from shopsync.core.policy_programs import (
     ConsentSettings,
     FrequencyCapSettings,
@@ -89,6 +90,7 @@ __all__ = [
     "LoyaltySettings",
     "MessagingSettings",
     "MilestoneSettings",
+    "ModelSettings",
     "OrderMilestone",
     "Policy",
     "PolicyError",
@@ -143,6 +145,7 @@ class Policy(_Section):
     messaging: MessagingSettings = MessagingSettings()
     abandoned_checkout: AbandonedCheckoutSettings = AbandonedCheckoutSettings()
     browse_abandonment: BrowseSettings = BrowseSettings()
+    models: ModelSettings = ModelSettings()
 
     @classmethod
     def from_toml(cls, source: str | Path) -> Policy:

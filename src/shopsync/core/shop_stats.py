@@ -3,9 +3,10 @@
 The one-time buyers' win-back delay (the shop's typical gap between a first and a second
 order), the P(alive) model, the learned usage periods of consumables and the "also bought"
 table describe the shop, not one customer. They are computed from the shop **as of 00:00 UTC
-on as_of's day**, so every plan and every one-customer re-plan made that day uses the same
-numbers (the planner caches them per day and per data version), and a plan stays a pure
-function of the store and ``as_of``.
+of a day** (:func:`shop_models`) and stored between plans, rebuilt on a schedule or when
+enough changed (:mod:`shopsync.core.shop_models`), so every plan and every one-customer
+re-plan uses the same numbers until the next rebuild. The catalogue beside them
+(:func:`with_catalogue`) is always the current one.
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from shopsync._quantity import QUANTITY_DECIMALS
 from shopsync.core._data import DAY_US, Frames, paid_orders
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import AlsoBought, also_bought
+from shopsync.core.shop_models import ShopModels
 from shopsync.errors import FitError
 
-__all__ = ["ShopStats", "day_start", "purchases", "shop_stats"]
+__all__ = [
+    "ShopModels",
+    "ShopStats",
+    "day_start",
+    "purchases",
+    "shop_models",
+    "shop_stats",
+    "with_catalogue",
+]
 
 QUANTITY_SCALE = QUANTITY_DECIMALS
 _QUANTITY_UNIT = 10**QUANTITY_SCALE
@@ -89,8 +99,9 @@ def purchases(paid: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def shop_stats(frames: Frames, policy: Policy) -> ShopStats:
-    """The statistics as of the start of ``frames.as_of``'s day (UTC)."""
+def shop_models(frames: Frames, policy: Policy) -> ShopModels:
+    """The shop-level models as of the start of ``frames.as_of``'s day (UTC): what
+    :mod:`shopsync.core.shop_models` stores between plans."""
     at = day_start(frames.as_of)
     paid = paid_orders(frames, at)
     wb = policy.winback
@@ -128,14 +139,10 @@ def shop_stats(frames: Frames, policy: Policy) -> ShopStats:
         if bought is not None and policy.replenishment.learn
         else {}
     )
-    catalogue = frames.products
-    live = catalogue.filter(
-        pl.col("status").is_null() | ~pl.col("status").is_in(["archived", "draft", "deleted"])
-    )
     table = AlsoBought()
     if bought is not None and policy.recommendations.enabled:
         table = also_bought(bought.select("customer_id", "product_id"), policy.recommendations)
-    return ShopStats(
+    return ShopModels(
         as_of=at,
         customers_with_orders=firsts.height,
         repeat_customers=repeat,
@@ -146,6 +153,36 @@ def shop_stats(frames: Frames, policy: Policy) -> ShopStats:
         model_note=note,
         usage_days=usage,
         also_bought=table,
+    )
+
+
+def shop_stats(frames: Frames, policy: Policy, models: ShopModels | None = None) -> ShopStats:
+    """The statistics as of the start of ``frames.as_of``'s day (UTC), or, given stored
+    ``models``, those models beside the catalogue of ``frames``."""
+    if models is None:
+        models = shop_models(frames, policy)
+    return with_catalogue(models, frames.products, frames.as_of)
+
+
+def with_catalogue(models: ShopModels, catalogue: pl.DataFrame, at: int) -> ShopStats:
+    """``models`` beside the ``catalogue`` (:attr:`Frames.products`), for a plan at ``at``.
+
+    The catalogue is always the current one, never stored with the models: a product
+    archived today is recommended no more, whatever the age of the models."""
+    live = catalogue.filter(
+        pl.col("status").is_null() | ~pl.col("status").is_in(["archived", "draft", "deleted"])
+    )
+    return ShopStats(
+        as_of=day_start(at),
+        customers_with_orders=models.customers_with_orders,
+        repeat_customers=models.repeat_customers,
+        second_gap_median_days=models.second_gap_median_days,
+        one_time_days=models.one_time_days,
+        one_time_basis=models.one_time_basis,
+        mbg=models.mbg,
+        model_note=models.model_note,
+        usage_days=models.usage_days,
+        also_bought=models.also_bought,
         available=frozenset(live["id"].to_list()) if catalogue.height else None,
         product_tags={
             pid: tuple(tags or ()) for pid, tags in catalogue.select("id", "tags").iter_rows()

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -555,4 +556,23 @@ loyalty_due = Table(
     _instant("due_at"),
     _instant("derived_at", nullable=False),
     Column("settings", String(64), nullable=False),
+)
+
+# Added in revision 0019 (store/shop_models.py, issue 19 item 3): the shop-level models a plan
+# uses (the MBG/NBD fit, the also-bought table, learned usage periods, the one-time buyers'
+# win-back delay), built from the shop as of ``data_as_of`` and stored as compressed JSON of
+# ``format``. ``version`` only grows; ``facts_seq`` is the shop's order-facts sequence read
+# before the build, so the orders changed since are those with a larger ``orders.seq``.
+shop_models = Table(
+    "shop_models",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("format", Integer, nullable=False),
+    Column("settings", String(64), nullable=False),
+    _instant("data_as_of", nullable=False),
+    _instant("built_at", nullable=False),
+    Column("facts_seq", BigInteger, nullable=False),
+    Column("customers", BigInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),
 )
