@@ -139,8 +139,11 @@ def _analyze(store: shopsync.Store) -> None:
     a replaced order drops) scan every row of the shop, so a pass's figure would depend on
     whether autovacuum happened to analyze that run's tables yet (seen: 2x either way)."""
     if store.engine.dialect.name == "postgresql":
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        with store.engine.begin() as conn:  # the store's tables only, not every schema's
+            names = conn.exec_driver_sql(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()"
+            ).scalars()
+            conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
 
 
 def _insert(store: shopsync.Store, orders: list[Any]) -> float:

@@ -433,7 +433,7 @@ class Store:
         marks: dict[tuple[str, str], Any] = {}
         for chunk in _chunks(sorted(keys)):
             query = select(tombstones).where(
-                tombstones.c.shop_id == shop_id, tombstones.c.id.in_(chunk)
+                tombstones.c.shop_id == shop_id, _rows.among(c, tombstones.c.id, chunk)
             )
             for row in c.execute(query):
                 marks[(row.resource, row.id)] = row
@@ -522,7 +522,7 @@ class Store:
         cols += [table.c[name] for name in extra]
         for chunk in _chunks(ids):
             for row in c.execute(
-                select(*cols).where(table.c.shop_id == shop_id, table.c.id.in_(chunk))
+                select(*cols).where(table.c.shop_id == shop_id, _rows.among(c, table.c.id, chunk))
             ):
                 found[row.id] = row
         return found
@@ -562,7 +562,11 @@ class Store:
         self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id"
     ) -> None:
         for chunk in _chunks(ids):
-            c.execute(table.delete().where(table.c.shop_id == shop_id, table.c[column].in_(chunk)))
+            c.execute(
+                table.delete().where(
+                    table.c.shop_id == shop_id, _rows.among(c, table.c[column], chunk)
+                )
+            )
 
     def _upsert_simple(
         self,
