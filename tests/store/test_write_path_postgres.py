@@ -162,3 +162,25 @@ def test_a_first_sync_gives_the_planner_statistics_early(store: Store) -> None:
     for page in range(1, 4):  # statistics follow the growth while the tables are young
         store.upsert(make(page * 250, 250))
     assert analyzed()["orders"] >= 500
+
+
+def test_a_page_of_orders_reads_the_stored_orders_once(store: Store) -> None:
+    """The versions the change notes compare and the ones the upsert classifies by are one
+    read; what the write left is known from the rows it wrote (the writer holds the shop's
+    lock: nothing else writes its orders in between)."""
+    store.upsert(make(0, 20))
+    with Statements(store) as seen:
+        store.upsert(make(10, 20, bump=1) + make(0, 5))  # newer, unchanged and new orders
+    reads = [s for s, _ in seen.seen if s.startswith("SELECT orders.")]
+    assert len(reads) == 1, reads
+    with store.engine.connect() as conn:
+        noted = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+    assert noted == {str(c): 2 for c in range(7)}  # every customer's orders changed again
+    store.upsert(make(0, 30, bump=1))  # 0-9 newer, 10-29 unchanged: customers of 0-9 noted
+    with store.engine.connect() as conn:
+        noted = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+    assert noted == {str(c): 3 for c in range(7)}
+    store.upsert(make(10, 20, bump=1))  # nothing new: nothing noted
+    with store.engine.connect() as conn:
+        again = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+    assert again == noted

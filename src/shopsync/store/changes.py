@@ -193,14 +193,21 @@ def before_write(
 
 
 def note_written(
-    conn: Connection, shop_id: int, before: tuple[str, list[str], Versions] | None
+    conn: Connection,
+    shop_id: int,
+    before: tuple[str, list[str], Versions] | None,
+    written: Versions | None = None,
 ) -> int:
     """Note the customers whose records the write changed: a record new or stored in another
-    version; for an order both its owner before and after (a platform can move an order)."""
+    version; for an order both its owner before and after (a platform can move an order).
+
+    ``written``: the versions the write stored, from a writer that knows them (the order
+    upsert, which holds the shop's lock and removed what it replaced): what it left is then
+    the stored versions with those put in, not read again."""
     if before is None:
         return 0
     resource, ids, old = before
-    new = _versions(conn, shop_id, resource, ids)
+    new = _versions(conn, shop_id, resource, ids) if written is None else {**old, **written}
     touched: set[str | None] = set()
     for rid, now in new.items():
         was = old.get(rid)
