@@ -175,11 +175,12 @@ def _cpu_rate(store: shopsync.Store, orders: list[Any]) -> tuple[float, float | 
     backend together: a figure the other work of a shared machine moves far less than the
     wall rate (it waits for a core, it does not use more of one)."""
     pids: set[int] = set()
-    if store.engine.dialect.name == "postgresql":
-        event.listen(store.engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
-        store.engine.dispose()  # every connection from here on is seen
-        with store.engine.connect():
-            pass
+    if store.engine.dialect.name != "postgresql":
+        return _insert(store, orders), None
+    event.listen(store.engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
+    store.engine.dispose()  # every connection from here on is seen
+    with store.engine.connect():
+        pass
     server = _backend_seconds(pids)
     mine = time.process_time()
     rate = _insert(store, orders)
