@@ -184,3 +184,20 @@ def test_a_page_of_orders_reads_the_stored_orders_once(store: Store) -> None:
     with store.engine.connect() as conn:
         again = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
     assert again == noted
+
+
+def test_a_staging_table_gone_behind_the_stores_back_costs_one_page(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should a connection's staging table vanish although its creation was seen to commit,
+    the page that finds it missing fails (and rolls back whole) and the next creates it."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    store.engine.dispose()
+    store.upsert(make(0, 10))
+    with store.engine.begin() as conn:  # the pool's one connection: the store's
+        conn.exec_driver_sql('DROP TABLE pg_temp."shopsync_stage_orders"')
+    with pytest.raises(StoreError):
+        store.upsert(make(100, 10))
+    store.upsert(make(100, 10))
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == 20

@@ -26,7 +26,8 @@ once a minute), and a planner that believes a table empty looks up a page's stor
 by scanning it, page after page. So while a table is young (the planner's estimate under
 :data:`YOUNG_ROWS`) the writer analyzes it itself after its first COPY and each time its own
 writes have grown the table fourfold; ``ANALYZE`` runs in the writer's transaction (it counts
-the rows the transaction inserted) and takes no lock that blocks readers or writers.
+the rows the transaction inserted) and takes no lock that blocks readers or writers (two
+writers analyzing one table at once take turns, until the first commits).
 """
 
 from __future__ import annotations
@@ -115,15 +116,19 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
         return
     stage = _quote(f"shopsync_stage_{table.name}")
     _create_stage(conn, table, stage, target)
-    _stream(conn, stage, cols, encode, rows)
     keys = [c.name for c in table.primary_key.columns]
     changed = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in keys)
-    conn.exec_driver_sql(
-        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"
-        f" ON CONFLICT ({', '.join(_quote(k) for k in keys)}) DO UPDATE SET {changed}"
-        f" WHERE {target}.updated_at <= EXCLUDED.updated_at"
-    )
-    conn.exec_driver_sql(f"DELETE FROM {stage}")  # a second batch in this transaction
+    try:
+        _stream(conn, stage, cols, encode, rows)
+        conn.exec_driver_sql(
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"
+            f" ON CONFLICT ({', '.join(_quote(k) for k in keys)}) DO UPDATE SET {changed}"
+            f" WHERE {target}.updated_at <= EXCLUDED.updated_at"
+        )
+        conn.exec_driver_sql(f"DELETE FROM {stage}")  # a second batch in this transaction
+    except DBAPIError:  # (a commit that failed after all?) the next page creates it again
+        conn.connection.info.pop(_STAGED, None)
+        raise
     _keep_statistics(conn, table, len(rows))
 
 
