@@ -94,17 +94,11 @@ def main() -> None:
     print(f"{args.orders:,} orders x 3 line items, pages of {PAGE}, one transaction per page")
     with tempfile.TemporaryDirectory() as tmp:
         bench("sqlite", f"sqlite:///{tmp}/bench.db", args.orders)
-    if args.postgres:
-        from sqlalchemy import create_engine, text
+    if args.postgres:  # a schema of this run's own: two runs at once never share one
+        from _pg_bench import schema
 
-        engine = create_engine(args.postgres)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS bench_upsert CASCADE"))
-            conn.execute(text("CREATE SCHEMA bench_upsert"))
-        sep = "&" if "?" in args.postgres else "?"
-        bench("postgres", f"{args.postgres}{sep}options=-csearch_path%3Dbench_upsert", args.orders)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA bench_upsert CASCADE"))
+        with schema(args.postgres) as url:
+            bench("postgres", url, args.orders)
 
 
 if __name__ == "__main__":

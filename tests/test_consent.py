@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,7 @@ WOO = "woocommerce"
 SHOP = "shop.example"
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 SECRET = "s" * 32
-URLS = ["sqlite"]
-if os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"):
-    URLS.append("postgresql")
+URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def person(cid: str, email: str, state: ConsentState = ConsentState.UNKNOWN, **kw: Any) -> Customer:
@@ -50,8 +47,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "sqlite":
         s = Store(f"sqlite:///{tmp_path / 'store.db'}")
     else:
-        s = Store(os.environ["SHOPSYNC_TEST_POSTGRES_URL"])
-        s.remove_shop(WOO, SHOP)
+        s = Store(request.getfixturevalue("postgres_url"))  # a schema of its own
     s.upsert([person("1", "Ann@Example.com"), person("2", "bob@example.com"), person("3", "")])
     yield s
     s.close()

@@ -9,6 +9,8 @@ import datetime as dt
 import itertools
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from shopsync.store import Store, changes
 from shopsync.store.incremental import recorded_keys
 from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import order
+from tests.pg_schema import own_schema, shared_url
 
 P = "shopify"
 END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
@@ -52,14 +55,24 @@ left by an earlier run would mix its orders into this one's (CI saw the plans di
 def _store(kind: str, tmp: Path) -> Store:
     if kind == "sqlite":
         return Store(f"sqlite:///{tmp / 'inc.db'}")
-    url = os.environ.get("SHOPSYNC_TEST_POSTGRES_URL")
-    if not url:
+    base = shared_url()
+    if not base:
         pytest.skip("SHOPSYNC_TEST_POSTGRES_URL not set")
-    return Store(url)
+    return Store(_SCHEMAS.enter_context(own_schema(base, "inc")))
 
 
 _STORES: dict[str, Store] = {}
 """One store per engine for the module; each example plans a shop of its own in it."""
+_SCHEMAS = ExitStack()
+"""The PostgreSQL store's schema, dropped once the module is done (:func:`_drop_stores`)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_stores() -> Iterator[None]:
+    yield
+    while _STORES:
+        _STORES.popitem()[1].close()
+    _SCHEMAS.close()
 
 
 def store_for(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Store:

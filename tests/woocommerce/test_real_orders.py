@@ -4,7 +4,9 @@ taxes, coupons, cancellations, and the refund summary of a webhook body (issue 1
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from shopsync_woocommerce.mapping import order_from_rest
 
 from shopsync.errors import InvalidRecordError
 from shopsync.models import DiscountValueType
+from tests.pg_schema import own_schema, shared_url
 from tests.woocommerce._fixtures import SHOP, load
 
 
@@ -150,10 +153,18 @@ def test_a_cancelled_order() -> None:
     assert order.cancel_reason is None  # core keeps no reason
 
 
+def _store_urls(sqlite_file: Path) -> Iterator[str]:
+    """A SQLite store, then (on a run with PostgreSQL) a schema of its own in the shared test
+    database, dropped when the loop moves past it."""
+    yield f"sqlite:///{sqlite_file}"
+    base = shared_url()
+    if base:
+        with own_schema(base) as url:
+            yield url
+
+
 def test_the_emulated_store_sells_by_weight_and_charges_fees(tmp_path: Any) -> None:
     """End to end: emulator -> adapter -> store -> read back, on SQLite and PostgreSQL."""
-    import os
-
     import shopsync
     from shopsync.models import Order
     from shopsync.testing import emulate
@@ -166,22 +177,16 @@ def test_the_emulated_store_sells_by_weight_and_charges_fees(tmp_path: Any) -> N
     weighed = [o for o in records.values() if any(li.quantity % 1 for li in o.line_items)]
     with_fees = [o for o in records.values() if o.fee_lines]
     assert weighed and with_fees
-    urls = [f"sqlite:///{tmp_path / 's.db'}"]
-    if os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"):
-        urls.append(os.environ["SHOPSYNC_TEST_POSTGRES_URL"])
-    for url in urls:
+    for url in _store_urls(tmp_path / "s.db"):
         store = shopsync.Store(url)
-        store.remove_shop("woocommerce", shop.state.shop)
         store.upsert(records.values())
         for order in weighed[:5] + with_fees[:5]:
             assert store.get(Order, "woocommerce", shop.state.shop, order.id) == order
-        store.remove_shop("woocommerce", shop.state.shop)
         store.close()
 
 
 def test_a_refund_summary_keeps_what_the_store_holds_until_the_next_sync(tmp_path: Any) -> None:
     import datetime as dt
-    import os
 
     import shopsync
     from shopsync.models import Order
@@ -212,12 +217,8 @@ def test_a_refund_summary_keeps_what_the_store_holds_until_the_next_sync(tmp_pat
         ],
         date_modified_gmt="2017-03-25T10:00:00",
     )
-    urls = [f"sqlite:///{tmp_path / 'r.db'}"]
-    if os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"):
-        urls.append(os.environ["SHOPSYNC_TEST_POSTGRES_URL"])
-    for url in urls:
+    for url in _store_urls(tmp_path / "r.db"):
         store = shopsync.Store(url)
-        store.remove_shop("woocommerce", SHOP)
         store.upsert([order_from_rest(synced, shop=SHOP, refunds=[first])])
         store.upsert([order_from_rest(webhook, shop=SHOP)])
         held = store.get(Order, "woocommerce", SHOP, str(base["id"]))
@@ -233,5 +234,4 @@ def test_a_refund_summary_keeps_what_the_store_holds_until_the_next_sync(tmp_pat
         whole = store.get(Order, "woocommerce", SHOP, str(base["id"]))
         assert whole is not None and whole.refunds_complete
         assert {r.id: r.created_at.day for r in whole.refunds} == {"726": 20, "727": 25}
-        store.remove_shop("woocommerce", SHOP)
         store.close()

@@ -35,6 +35,8 @@ again. Sinks are built for that: the platform sink derives every write from the 
 checks before it creates (a discount code is looked up by code first), so it is exactly
 once; the file sinks skip keys already in the file; email and webhooks are at least once
 and carry a stable Message-ID / ``Idempotency-Key`` for the receiver to drop a repeat.
+A store error during a delivery (a connection lost, a lock timeout) is not the sink's
+failure: the run raises it and the row keeps its attempts and ``next_attempt_at``.
 
 One ``apply`` per store at a time, really: delivery holds the store's ``apply`` lease, so a
 run that overlaps another waits for it and then finds its rows done; a run that dies lets

@@ -4,6 +4,10 @@ Platform write-backs (stage 0) go before messages (stage 1); a row whose earlier
 not done waits, or is cancelled with it. Each attempt is counted before it is made
 (:func:`_claim`), so a row that kills every run is parked instead of sent forever; a failure
 that may pass waits out its :class:`Backoff`, one that cannot is parked at once.
+
+A store error (a connection terminated, a lock timeout) is no failure of the sink: it fails
+the run instead, and the row gets its attempt back (:func:`_unclaim`), so database blips
+never park a message; the worker retries the job.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from pydantic import ValidationError
 
 from shopsync._delivery_rules import Rules, deferral
 from shopsync.core.actions import Action
-from shopsync.errors import ConfigurationError, ShopSyncError
+from shopsync.errors import ConfigurationError, ShopSyncError, StoreError
 from shopsync.models import ConsentState, Customer
 from shopsync.outbox._queue import load_action
 from shopsync.outbox._results import ApplyResult, Delivery, Status
 from shopsync.sinks._base import Cancelled, DeliveryContext, DeliveryError, Sink
 from shopsync.store import outbox_rows, times
 from shopsync.store.delivery import defer_row
+from shopsync.store.errors import is_database_error
 
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
@@ -105,6 +110,22 @@ def _claim(store: Store, row: Any, attempts: int, at: int) -> bool:
     overlapping runs only the one whose update lands delivers the row.
     """
     return outbox_rows.claim_row(store, row.id, row.attempts, attempts, at)
+
+
+def _unclaim(store: Store, row: Any, attempts: int, at: int, error: BaseException) -> None:
+    """Give back the attempt :func:`_claim` counted, the store having failed before the sink
+    could finish; if the store is still away the attempt stays counted, as after a crash."""
+    try:
+        outbox_rows.claim_row(store, row.id, attempts, row.attempts, at)
+    except Exception as again:
+        if not _store_failed(again):
+            raise
+        log.warning("store error, attempt of %s kept: %s", row.idempotency_key, describe(error))
+
+
+def _store_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is the store's (the database's, or the store refusing), not the sink's."""
+    return is_database_error(exc) or isinstance(exc, StoreError)
 
 
 def _settle(store: Store, row_id: int, at: int, **values: Any) -> None:
@@ -212,8 +233,9 @@ def _attempt(
             prepare(store, row, moment, policy)
         except Cancelled as exc:
             return settle("cancelled", reason=str(exc))
-        except Exception:  # reported by the attempt, once the row may go
-            pass
+        except Exception as exc:  # reported by the attempt, once the row may go
+            if _store_failed(exc):
+                raise
         defer_row(store, row.id, row.attempts, held, at)
         base = (row.idempotency_key, row.sink, row.kind, row.customer_id)
         return Delivery(*base, "deferred", row.attempts, reason=held)
@@ -226,6 +248,9 @@ def _attempt(
         log.info("cancelled %s -> %s: %s", row.idempotency_key, row.sink, exc)
         return settle("cancelled", reason=str(exc))
     except Exception as exc:  # any sink failure settles the row, never loses it
+        if _store_failed(exc):  # not the sink's: fail the run, the row as it was
+            _unclaim(store, row, attempts, at, exc)
+            raise
         retryable = exc.retryable if isinstance(exc, ShopSyncError) else True
         reason = describe(exc)
         if retryable and attempts < backoff.max_attempts:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -128,6 +128,13 @@ class QuarantinedRecord:
     last_seen: dt.datetime
     times_seen: int
     resolved_at: dt.datetime | None
+
+
+class _Stored(NamedTuple):
+    """What :meth:`Store._classify` needs of a stored record."""
+
+    updated_at: int
+    content_hash: str
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -401,8 +408,10 @@ class Store:
                     batch = self._past_tombstones(c, shop_id, kind, batch, result)
                     ids = [r.id for r in batch]
                     held = _changes.before_write(c, shop_id, _RESOURCES[kind], ids)
+                    written: _changes.Versions | None = None
                     if kind is Order:
-                        result += self._upsert_orders(c, shop_id, batch, same_stamp)
+                        written = {}
+                        result += self._upsert_orders(c, shop_id, batch, same_stamp, held, written)
                         from shopsync.store.checkout_rows import complete_by_orders  # issue 22
 
                         complete_by_orders(c, shop_id, batch)
@@ -414,7 +423,7 @@ class Store:
                         )
                     else:
                         raise TypeError(f"cannot store {kind.__name__}")
-                    _changes.note_written(c, shop_id, held)  # same transaction (issue 19)
+                    _changes.note_written(c, shop_id, held, written)  # same transaction (issue 19)
         except SQLAlchemyError as exc:
             self._forget_shops()
             cause = getattr(exc, "orig", None) or exc
@@ -436,7 +445,7 @@ class Store:
         marks: dict[tuple[str, str], Any] = {}
         for chunk in _chunks(sorted(keys)):
             query = select(tombstones).where(
-                tombstones.c.shop_id == shop_id, tombstones.c.id.in_(chunk)
+                tombstones.c.shop_id == shop_id, _rows.among(c, tombstones.c.id, chunk)
             )
             for row in c.execute(query):
                 marks[(row.resource, row.id)] = row
@@ -525,7 +534,7 @@ class Store:
         cols += [table.c[name] for name in extra]
         for chunk in _chunks(ids):
             for row in c.execute(
-                select(*cols).where(table.c.shop_id == shop_id, table.c.id.in_(chunk))
+                select(*cols).where(table.c.shop_id == shop_id, _rows.among(c, table.c.id, chunk))
             ):
                 found[row.id] = row
         return found
@@ -565,7 +574,11 @@ class Store:
         self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id"
     ) -> None:
         for chunk in _chunks(ids):
-            c.execute(table.delete().where(table.c.shop_id == shop_id, table.c[column].in_(chunk)))
+            c.execute(
+                table.delete().where(
+                    table.c.shop_id == shop_id, _rows.among(c, table.c[column], chunk)
+                )
+            )
 
     def _upsert_simple(
         self,
@@ -639,13 +652,23 @@ class Store:
         return result
 
     def _upsert_orders(
-        self, c: Connection, shop_id: int, batch: list[Order], same_stamp: bool
+        self,
+        c: Connection,
+        shop_id: int,
+        batch: list[Order],
+        same_stamp: bool,
+        held: Any = None,
+        written: _changes.Versions | None = None,
     ) -> UpsertResult:
+        """``held``: the stored versions :func:`changes.before_write` read (not read again);
+        ``written`` gets the versions this write stores, for :func:`changes.note_written`."""
         result = UpsertResult()
         newest = self._newest(batch)
-        fresh, newer = self._classify(
-            newest, self._existing(c, orders, shop_id, list(newest)), result, same_stamp
-        )
+        if held is not None:
+            existing = {rid: _Stored(v[1], v[2]) for rid, v in held[2].items()}
+        else:
+            existing = self._existing(c, orders, shop_id, list(newest))
+        fresh, newer = self._classify(newest, existing, result, same_stamp)
         replaced = [r.id for r in newer]
         held = _incomplete.held_refunds(c, shop_id, [r.id for r in newer if not r.refunds_complete])
         for child in _CHILDREN:
@@ -663,6 +686,8 @@ class Store:
                 tables[name].extend(rows)
         for row in tables["orders"]:
             row["seq"] = seq
+            if written is not None:
+                written[row["id"]] = (row["customer_id"], row["updated_at"], row["content_hash"])
         _incomplete.keep_held(tables, held)  # a refund summary keeps what the store held
         for table in (orders, *_CHILDREN):
             insert_rows(c, table, tables[table.name])

@@ -27,8 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from shopsync.store import _rows
 from shopsync.store.schema import changed_customers, customers, orders, shops
@@ -95,12 +96,25 @@ def note(
         return 0
     done.update((shop_id, c) for c in ids)
     micros = _rows.to_micros(at)
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    on_postgres = conn.dialect.name == "postgresql"
+    dialect: Any = postgresql if on_postgres else sqlite
     insert = dialect.insert(changed_customers)
+    if on_postgres:  # one statement: an executemany is a round trip per customer (issue 20)
+        noted = select(
+            literal(shop_id),
+            func.unnest(literal(ids, ARRAY(changed_customers.c.customer_id.type))),
+            literal(1),
+            literal(micros, changed_customers.c.changed_at.type),
+        )
+        names = ["shop_id", "customer_id", "seq", "changed_at"]
+        insert = insert.from_select(names, noted)
     statement = insert.on_conflict_do_update(
         index_elements=[changed_customers.c.shop_id, changed_customers.c.customer_id],
         set_={"seq": changed_customers.c.seq + 1, "changed_at": insert.excluded.changed_at},
     )
+    if on_postgres:
+        conn.execute(statement)
+        return len(ids)
     rows = [{"shop_id": shop_id, "customer_id": c, "seq": 1, "changed_at": micros} for c in ids]
     conn.execute(statement, rows)
     return len(ids)
@@ -160,7 +174,7 @@ def _versions(conn: Connection, shop_id: int, resource: str, ids: list[str]) -> 
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         query = select(table.c.id, owner, table.c.updated_at, table.c.content_hash).where(
-            table.c.shop_id == shop_id, table.c.id.in_(chunk)
+            table.c.shop_id == shop_id, _rows.among(conn, table.c.id, chunk)
         )
         for row in conn.execute(query):
             found[row[0]] = (row[1], row[2], row[3])
@@ -179,14 +193,21 @@ def before_write(
 
 
 def note_written(
-    conn: Connection, shop_id: int, before: tuple[str, list[str], Versions] | None
+    conn: Connection,
+    shop_id: int,
+    before: tuple[str, list[str], Versions] | None,
+    written: Versions | None = None,
 ) -> int:
     """Note the customers whose records the write changed: a record new or stored in another
-    version; for an order both its owner before and after (a platform can move an order)."""
+    version; for an order both its owner before and after (a platform can move an order).
+
+    ``written``: the versions the write stored, from a writer that knows them (the order
+    upsert, which holds the shop's lock and removed what it replaced): what it left is then
+    the stored versions with those put in, not read again."""
     if before is None:
         return 0
     resource, ids, old = before
-    new = _versions(conn, shop_id, resource, ids)
+    new = _versions(conn, shop_id, resource, ids) if written is None else {**old, **written}
     touched: set[str | None] = set()
     for rid, now in new.items():
         was = old.get(rid)

@@ -1,0 +1,203 @@
+"""What keeps PostgreSQL upserts fast (issue 20), each as a property a test can see fail:
+
+- the reads of an upsert have one SQL text whatever the page's ids (one array parameter, not
+  an IN list of one parameter per id), so psycopg prepares them once per connection;
+- the change notes of a page are one statement, not one per customer;
+- the staging table of a connection is created once, not once per page, and holds nothing
+  from one transaction into the next, even after a rollback;
+- a first sync into empty tables gives the planner statistics early (``ANALYZE``), instead
+  of leaving it to assume empty tables until autovacuum comes round (up to a minute, by
+  which time a fast first sync has scanned whole tables for every page's lookups).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+
+from shopsync.errors import StoreError
+from shopsync.models import LineItem, Money, Order
+from shopsync.store import Store, _copy
+from shopsync.store.schema import line_items, orders
+
+pytestmark = pytest.mark.postgres
+
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+SHOP = "speed.myshopify.com"
+
+
+def make(start: int, n: int, bump: int = 0) -> list[Order]:
+    usd = Money(amount=Decimal("5.00"), currency="USD")
+    return [
+        Order(
+            platform="shopify",
+            shop=SHOP,
+            id=str(i),
+            name=f"#{i}",
+            customer_id=str(i % 7),
+            created_at=T0 + dt.timedelta(minutes=i),
+            updated_at=T0 + dt.timedelta(minutes=i, seconds=bump),
+            financial_status="paid",
+            currency="USD",
+            subtotal=usd,
+            total_discounts=usd,
+            total_shipping=usd,
+            total_tax=usd,
+            total=usd,
+            total_refunded=usd,
+            line_items=tuple(
+                LineItem(id=f"{i}-{k}", title="t", quantity=1, unit_price=usd, total=usd)
+                for k in range(2)
+            ),
+        )
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    s = Store(postgres_url)
+    yield s
+    s.close()
+
+
+class Statements:
+    def __init__(self, store: Store) -> None:
+        self.seen: list[tuple[str, bool]] = []
+        self.store = store
+
+    def __enter__(self) -> Statements:
+        event.listen(self.store.engine, "before_cursor_execute", self._add)
+        return self
+
+    def _add(
+        self, conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
+    ) -> None:
+        self.seen.append((" ".join(statement.split()), many))
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.store.engine, "before_cursor_execute", self._add)
+
+    def texts(self, start: str) -> set[str]:
+        return {s for s, _ in self.seen if s.startswith(start)}
+
+
+def test_the_reads_of_an_upsert_have_one_text_whatever_the_ids(store: Store) -> None:
+    store.upsert(make(0, 20))
+    with Statements(store) as small:
+        store.upsert(make(100, 10) + make(5, 3, bump=1))  # new ones, and newer versions
+    with Statements(store) as large:
+        store.upsert(make(200, 40) + make(10, 6, bump=1))
+    assert small.texts("SELECT") == large.texts("SELECT")
+    assert small.texts("DELETE") == large.texts("DELETE")
+    assert any("ANY" in s for s in small.texts("SELECT"))
+
+
+def test_the_change_notes_of_a_page_are_one_statement(store: Store) -> None:
+    with Statements(store) as seen:
+        store.upsert(make(0, 40))
+    notes = [(s, many) for s, many in seen.seen if "changed_customers" in s]
+    assert len(notes) == 1 and not notes[0][1]  # one statement, not an executemany
+    with store.engine.connect() as conn:
+        noted = conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all()
+    assert sorted(noted) == [(str(c), 1) for c in range(7)]
+
+
+def test_the_staging_table_is_created_once_per_connection(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    with Statements(store) as seen:
+        for page in range(5):
+            store.upsert(make(page * 20, 20))
+    creates = [s for s, _ in seen.seen if s.startswith("CREATE TEMPORARY TABLE")]
+    assert len(creates) == 1, creates  # orders only: child tables take no staging table
+
+
+def test_a_rolled_back_page_leaves_nothing_staged_for_the_next(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first page of a connection fails after its orders were staged (its transaction,
+    which created the staging table, rolls back); later pages still stage and store exactly
+    their own rows."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    store.engine.dispose()  # one fresh connection for what follows
+    failing = make(0, 10)
+    bad = failing[0].model_copy(
+        update={"line_items": (failing[0].line_items[0], failing[0].line_items[0])}
+    )
+    with pytest.raises(StoreError):
+        store.upsert([bad, *failing[1:]])
+    with store.transaction() as conn:  # two pages in one transaction, then one after
+        store.upsert(make(100, 10), conn=conn)
+        store.upsert(make(200, 10), conn=conn)
+    store.upsert(make(300, 10))
+    with store.engine.connect() as conn:
+        ids = sorted(int(i) for i in conn.execute(select(orders.c.id)).scalars())
+        lines = conn.execute(select(line_items.c.id)).scalars().all()
+    assert ids == [*range(100, 110), *range(200, 210), *range(300, 310)]
+    assert len(lines) == 2 * 30
+
+
+def test_a_first_sync_gives_the_planner_statistics_early(store: Store) -> None:
+    def analyzed() -> dict[str, float]:
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT relname, reltuples FROM pg_class "
+                    "WHERE relnamespace = current_schema()::regnamespace "
+                    "AND relname IN ('orders', 'line_items')"
+                )
+            ).all()
+        return {name: tuples for name, tuples in rows}
+
+    assert set(analyzed().values()) == {-1.0}  # never analyzed
+    store.upsert(make(0, 250))
+    assert analyzed() == {"orders": 250.0, "line_items": 500.0}
+    for page in range(1, 4):  # statistics follow the growth while the tables are young
+        store.upsert(make(page * 250, 250))
+    assert analyzed()["orders"] >= 500
+
+
+def test_a_page_of_orders_reads_the_stored_orders_once(store: Store) -> None:
+    """The versions the change notes compare and the ones the upsert classifies by are one
+    read; what the write left is known from the rows it wrote (the writer holds the shop's
+    lock: nothing else writes its orders in between)."""
+    store.upsert(make(0, 20))
+    with Statements(store) as seen:
+        store.upsert(make(10, 20, bump=1) + make(0, 5))  # newer, unchanged and new orders
+    reads = [s for s, _ in seen.seen if s.startswith("SELECT orders.")]
+    assert len(reads) == 1, reads
+    with store.engine.connect() as conn:
+        noted = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+    assert noted == {str(c): 2 for c in range(7)}  # every customer's orders changed again
+    store.upsert(make(0, 30, bump=1))  # 0-9 newer, 10-29 unchanged: customers of 0-9 noted
+    with store.engine.connect() as conn:
+        noted = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+    assert noted == {str(c): 3 for c in range(7)}
+    store.upsert(make(10, 20, bump=1))  # nothing new: nothing noted
+    with store.engine.connect() as conn:
+        again = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+    assert again == noted
+
+
+def test_a_staging_table_gone_behind_the_stores_back_costs_one_page(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should a connection's staging table vanish although its creation was seen to commit,
+    the page that finds it missing fails (and rolls back whole) and the next creates it."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    store.engine.dispose()
+    store.upsert(make(0, 10))
+    with store.engine.begin() as conn:  # the pool's one connection: the store's
+        conn.exec_driver_sql('DROP TABLE pg_temp."shopsync_stage_orders"')
+    with pytest.raises(StoreError):
+        store.upsert(make(100, 10))
+    store.upsert(make(100, 10))
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == 20
