@@ -37,8 +37,10 @@ from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop
 from shopsync.errors import AuthenticationError, PlatformError, TransportError
 from shopsync.http import redact_url
+from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
+from shopsync_shopify._fast_orders import order_tables
 from shopsync_shopify.mapping import (
     PLATFORM,
     customer_from_graphql,
@@ -91,6 +93,11 @@ class BulkReads:
     bulk_partition_bytes: int = 32 << 20
     """Most bytes of result lines reassembled in memory at once."""
     bulk_attempts: int = 2
+    fast_ingest: bool = True
+    """Bulk orders take the columnar ingest path (:mod:`shopsync.ingest_columns`) when the
+    reader takes rows (``takes_rows``, set by the sync): pages carry store rows built without
+    a model per order (:mod:`._fast_orders`). False: models only (the row path)."""
+    takes_rows: bool = False
 
     if TYPE_CHECKING:  # what the mixin uses of ShopifyAdapter (adapter.py)
         shop: str
@@ -120,7 +127,8 @@ class BulkReads:
             search = f"query: \"updated_at:>='{since}'\","
         inner = queries.BULK_ORDERS.replace("QUERY_ARG", search)
         op_id, url = self._run_bulk(inner, timeout)
-        return self._bulk_pages(op_id, url, page_size, "orders", self._order)
+        rows = order_tables if self.fast_ingest and self.takes_rows else None
+        return self._bulk_pages(op_id, url, page_size, "orders", self._order, rows)
 
     def backfill_customers(
         self, *, page_size: int = 1000, timeout: float = 3600.0
@@ -195,6 +203,7 @@ class BulkReads:
         page_size: int,
         resource: str,
         mapper: Callable[[Mapping[str, Any]], R],
+        rows: Callable[[Any], OrderRows | None] | None = None,
     ) -> Iterator[Page[R]]:
         if url is None:
             return
@@ -203,7 +212,7 @@ class BulkReads:
         # never holds the download open.
         spool = self._download(op_id, url)
         try:
-            yield from self._assemble(spool, page_size, resource, mapper)
+            yield from self._assemble(spool, page_size, resource, mapper, rows)
         finally:
             spool.close()
 
@@ -240,6 +249,7 @@ class BulkReads:
         page_size: int,
         resource: str,
         mapper: Callable[[Mapping[str, Any]], R],
+        rows: Callable[[Any], OrderRows | None] | None = None,
     ) -> Iterator[Page[R]]:
         spool.seek(0, os.SEEK_END)
         parts = max(1, spool.tell() // max(1, self.bulk_partition_bytes) + 1)
@@ -248,8 +258,15 @@ class BulkReads:
         files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
         waiting = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
         # Not in updated_at order: only the last page carries the high-water mark.
-        loop: PageLoop[R] = PageLoop(
-            resource, mapper, record_id=record_gid, ordered=False, stats=self._page_stats
+        options: dict[str, Any] = {
+            "record_id": record_gid,
+            "ordered": False,
+            "stats": self._page_stats,
+        }
+        loop: PageLoop[R] = (
+            PageLoop(resource, mapper, **options)
+            if rows is None
+            else ColumnarLoop(resource, mapper, rows, **options)
         )
         try:
 
