@@ -93,6 +93,8 @@ class BulkReads:
     bulk_partition_bytes: int = 32 << 20
     """Most bytes of result lines reassembled in memory at once."""
     bulk_attempts: int = 2
+    bulk_order_page: int = 250
+    """Orders a page of a bulk read holds (one transaction of the sync each)."""
     fast_ingest: bool = True
     """Bulk orders take the columnar ingest path (:mod:`shopsync.ingest_columns`) when the
     reader takes rows (``takes_rows``, set by the sync): pages carry store rows built without
@@ -116,7 +118,7 @@ class BulkReads:
         self,
         updated_since: dt.datetime | None = None,
         *,
-        page_size: int = 250,
+        page_size: int | None = None,
         timeout: float = 3600.0,
     ) -> Iterator[Page[Order]]:
         """Every order (updated at or after ``updated_since``) through one bulk operation;
@@ -128,7 +130,8 @@ class BulkReads:
         inner = queries.BULK_ORDERS.replace("QUERY_ARG", search)
         op_id, url = self._run_bulk(inner, timeout)
         rows = order_tables if self.fast_ingest and self.takes_rows else None
-        return self._bulk_pages(op_id, url, page_size, "orders", self._order, rows)
+        size = page_size or self.bulk_order_page
+        return self._bulk_pages(op_id, url, size, "orders", self._order, rows)
 
     def backfill_customers(
         self, *, page_size: int = 1000, timeout: float = 3600.0
