@@ -18,6 +18,7 @@ emulator generates and every real payload rendered as a bulk node.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -33,11 +34,15 @@ from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
 
 __all__ = ["order_tables"]
 
-_UNIT = Decimal(10_000)
 _MAX_UNITS = MAX_AMOUNT * 10_000
 _CAPTURED = {"paid", "partially_paid", "partially_refunded", "refunded"}
 _EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PLAIN = re.compile(r"(?:0|[1-9][0-9]{0,13})(?:\.[0-9]{1,4})?\Z")
+"""An amount whose decimal string round-trips through ``Decimal`` (no sign, no leading zero,
+no exponent) and fits ``Money`` (below 10**14, at most 4 places)."""
+_fromiso = dt.datetime.fromisoformat
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _KINDS = {
     "DiscountCodeApplication": "discount_code",
     "AutomaticDiscountApplication": "automatic",
@@ -91,8 +96,15 @@ def _opt_id(value: Any) -> str | None:
 
 
 def _micros(value: Any) -> int:
+    """``to_micros(parse_timestamp(value))``; the common UTC form (``...:56Z`` or
+    ``...:56.508999Z``) without the conversions."""
     if type(value) is not str:
         raise _Refuse
+    if len(value) in (20, 27) and value[-1] == "Z" and value[10] == "T" and value[19] in "Z.":
+        at = _fromiso(value[:-1])
+        if at.tzinfo is None:
+            seconds = (at.toordinal() - _EPOCH_DAY) * 86_400 + at.hour * 3_600
+            return (seconds + at.minute * 60 + at.second) * 1_000_000 + at.microsecond
     return to_micros(parse_timestamp(value))
 
 
@@ -122,8 +134,10 @@ class _Reader:
     def __init__(self, currency: str) -> None:
         self.currency = currency
 
-    def amount(self, bag: Any) -> Decimal:
-        """A ``MoneyBag``'s shop amount, as ``Money`` would hold it (non-negative)."""
+    def text(self, bag: Any) -> str:
+        """A ``MoneyBag``'s shop amount as written, when it is a plain decimal that
+        ``str(Decimal(text))`` gives back unchanged and ``Money`` accepts (at most 14 digits
+        and 4 places, not negative); anything else is refused."""
         if type(bag) is not dict:
             raise _Refuse
         shop = bag.get("shopMoney")
@@ -132,19 +146,19 @@ class _Reader:
         code = shop.get("currencyCode")
         if code is not None and code != "" and code != self.currency:
             raise _Refuse
-        number = _decimal(shop.get("amount"))
-        if number < 0 or number >= MAX_AMOUNT:
+        text = shop.get("amount")
+        if type(text) is not str or not _PLAIN.match(text):
             raise _Refuse
-        scaled = number * _UNIT
-        if scaled != scaled.to_integral_value():
-            raise _Refuse
-        return number
+        return text
 
     def units(self, bag: Any) -> int:
-        return int(self.amount(bag) * _UNIT)
+        """The amount in ten-thousandths, as ``_rows.to_units`` stores it."""
+        whole, _, fraction = self.text(bag).partition(".")
+        return int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
 
     def money(self, bag: Any) -> dict[str, str]:
-        return {"amount": str(self.amount(bag)), "currency": self.currency}
+        """The amount as ``Money.model_dump(mode="json")`` writes it."""
+        return {"amount": self.text(bag), "currency": self.currency}
 
 
 def _nodes(value: Any) -> list[Any]:
@@ -276,7 +290,7 @@ def _line_tax(money: _Reader, items: Any) -> None:
     if not items:
         return
     for item in items:
-        money.amount(item.get("priceSet"))
+        money.text(item.get("priceSet"))
         _rate(item.get("rate"))
 
 

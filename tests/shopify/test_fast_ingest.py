@@ -43,12 +43,15 @@ harmless."""
 
 
 def snapshot(store: shopsync.Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, clock columns left out, in a fixed order."""
+    """Every row of every table as the database holds it (JSON as its text), clock columns
+    left out, in a fixed order."""
     out = {}
     with store.engine.connect() as c:
         for table in metadata.sorted_tables:
-            cols = [col for col in table.c if (table.name, col.name) not in CLOCK]
-            rows = [tuple(r) for r in c.execute(select(*cols))]
+            cols = ", ".join(
+                f'"{col.name}"' for col in table.c if (table.name, col.name) not in CLOCK
+            )
+            rows = [tuple(r) for r in c.exec_driver_sql(f'SELECT {cols} FROM "{table.name}"')]
             out[table.name] = sorted(rows, key=repr)
     return out
 

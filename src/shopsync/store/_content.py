@@ -20,24 +20,28 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shopsync.store.schema import fulfillments, line_items, orders, refunds
+
 __all__ = ["VERSION", "is_legacy", "order_hash"]
 
 VERSION = "2"
 _PREFIX = VERSION + ":"
-_SKIP_ORDER = frozenset({"shop_id", "content_hash", "seq"})
-_SKIP_CHILD = frozenset({"shop_id", "order_id"})
-_CHILDREN = ("line_items", "refunds", "fulfillments")
-
-
-def _values(row: Mapping[str, Any], skip: frozenset[str]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in skip}
+_TABLES = ("orders", "line_items", "refunds", "fulfillments")
+_SKIP = frozenset({"shop_id", "order_id", "content_hash", "seq"})
+_COLUMNS = {
+    table.name: tuple(c.name for c in table.c if c.name not in _SKIP)
+    for table in (orders, line_items, refunds, fulfillments)
+}
+"""Each table's hashed columns, in the schema's order: the keys the store adds (shop, order
+id) and what the write itself sets are left out."""
 
 
 def order_hash(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    """The hash of an order's rows (``orders`` with one row and its child tables), over every
-    column but the keys the store adds (shop, order id) and what the write itself sets."""
-    content = [_values(tables["orders"][0], _SKIP_ORDER)]
-    content += [[_values(r, _SKIP_CHILD) for r in tables[name]] for name in _CHILDREN]
+    """The hash of an order's rows (``orders`` with one row and its child tables): their
+    column values in the schema's column order (JSON values with sorted keys)."""
+    content = [
+        [[row.get(name) for name in _COLUMNS[table]] for row in tables[table]] for table in _TABLES
+    ]
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return _PREFIX + hashlib.blake2b(text.encode(), digest_size=15).hexdigest()
 
