@@ -204,12 +204,12 @@ def _email(value: Any) -> str | None:
         return None
     if type(value) is not str:
         raise _Refuse
-    value = value.strip().lower()
-    if not value:
+    text: str = value.strip().lower()
+    if not text:
         return None
-    if not _EMAIL.match(value):
+    if not _EMAIL.match(text):
         raise _Refuse
-    return value
+    return text
 
 
 def _rate(value: Any) -> str | None:
@@ -449,13 +449,15 @@ def _tables(node: Mapping[str, Any]) -> OrderRows:
     codes = node.get("discountCodes") or []
     if type(codes) is not list:
         raise _Refuse
-    order = {
+    owner = _opt_id(customer.get("id")) if customer else None
+    updated = _micros(node.get("updatedAt"))
+    order: dict[str, Any] = {
         "id": order_id,
         "name": _opt_text(node.get("name")),
-        "customer_id": _opt_id(customer.get("id")) if customer else None,
+        "customer_id": owner,
         "email": _email(node.get("email")),
         "created_at": _micros(node.get("createdAt")),
-        "updated_at": _micros(node.get("updatedAt")),
+        "updated_at": updated,
         "content_hash": None,
         "processed_at": processed,
         "paid_at": processed if financial in _CAPTURED else None,
@@ -492,7 +494,7 @@ def _tables(node: Mapping[str, Any]) -> OrderRows:
         "fulfillments": fulfillments,
     }
     order["content_hash"] = order_hash(tables)
-    return OrderRows(order_id, order["customer_id"], order["updated_at"], tables, node)
+    return OrderRows(order_id, owner, updated, tables, node)
 
 
 def order_tables(node: Any) -> OrderRows | None:

@@ -30,17 +30,17 @@ def die_inside_a_page(emit: Any, settings: dict[str, Any], url: str, page: int, 
     """A fast-path sync that SIGKILLs itself right after page ``page`` wrote ``table``."""
     from shopsync.store import _fast
 
-    real = _fast.insert_rows
+    real = _fast._insert
     seen = {"pages": 0}
 
-    def insert(conn: Any, target: Any, rows: Any, **options: Any) -> None:
-        real(conn, target, rows, **options)
+    def insert(conn: Any, target: Any, rows: Any) -> None:
+        real(conn, target, rows)
         if target.name == "orders":
             seen["pages"] += 1
         if target.name == table and seen["pages"] == page:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    _fast.insert_rows = insert  # type: ignore[assignment]
+    _fast._insert = insert  # type: ignore[assignment]
     ShopifyAdapter.bulk_order_page = PAGE  # this child's own copy of the class
     return sync_child(emit, ShopifyAdapter, settings, url, full=True)
 

@@ -98,7 +98,7 @@ def _prepare(shop: Any) -> dict[str, str]:
     """A varied shop: the real payloads, an edited order, an order with tax in its prices;
     what was added, by kind."""
     state = shop.state
-    added = {}
+    added: dict[str, str] = {}
     for order in _fixture_orders(state.shop):
         if order.id not in state.orders:
             state.add_order(order.model_copy(update={"customer_id": None}))
@@ -238,5 +238,6 @@ def test_an_older_stores_hashes_are_recognised_without_false_changes(shopify_sho
     with _adapter(shop, True) as adapter:
         report = shopsync.sync(adapter, store, resources=["orders"], full=True)
     assert report.total("updated") == 1
-    assert store.get(shopsync.Order, "shopify", shop.state.shop, order.id).tags == ("changed",)
+    stored = store.get(shopsync.Order, "shopify", shop.state.shop, order.id)
+    assert stored is not None and stored.tags == ("changed",)
     store.close()

@@ -61,6 +61,14 @@ def _stored(c: Connection, shop_id: int, ids: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+def _insert(c: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One table's rows: SQLite by :func:`_insert_sqlite`, PostgreSQL by COPY."""
+    if c.dialect.name == "sqlite":
+        _insert_sqlite(c, table, rows)
+    else:
+        insert_rows(c, table, rows)
+
+
 def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """One ``executemany`` of plain tuples: SQLAlchemy's per-row parameter processing cost
     about as much as SQLite's own insert (measured, benchmarks/ingest.py). JSON columns are
@@ -180,10 +188,7 @@ def _upsert(
         row["seq"] = seq
     _incomplete.keep_held(tables, held)
     for table in _TABLES:
-        if c.dialect.name == "sqlite":
-            _insert_sqlite(c, table, tables[table.name])
-        else:
-            insert_rows(c, table, tables[table.name])  # PostgreSQL: COPY
+        _insert(c, table, tables[table.name])
     # what changes.note_written would find comparing the versions before and after, known
     # without reading them again: every written order is new or in another version
     owners = {r.customer_id for r in written} | {existing[r.id].customer_id for r in newer}
