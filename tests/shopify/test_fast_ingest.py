@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 import pytest
 from shopsync_shopify import ShopifyAdapter
@@ -129,15 +131,41 @@ def _prepare(shop: Any) -> dict[str, str]:
     return added
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[bool, str]]:
+    """Two empty databases of one engine: the fast path's and the row path's."""
+    if request.param == "sqlite":
+        yield {fast: f"sqlite:///{tmp_path / f'{fast}.db'}" for fast in (True, False)}
+        return
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import _require_postgres
+
+    base = _require_postgres()
+    admin = create_engine(base)
+    names = {fast: f"t_fast_{uuid.uuid4().hex[:10]}" for fast in (True, False)}
+    with admin.begin() as conn:
+        for name in names.values():
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield {f: f"{base}{sep}options={quote(f'-csearch_path={n}')}" for f, n in names.items()}
+    finally:
+        with admin.begin() as conn:
+            for name in names.values():
+                conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
 def test_the_fast_path_leaves_the_store_the_row_path_leaves(
-    shopify_shop: Any, counted: dict[str, int]
+    shopify_shop: Any, counted: dict[str, int], two_urls: dict[bool, str]
 ) -> None:
-    shop = shopify_shop(customers=25, orders=150, order_variety=True)
+    shop = shopify_shop(customers=15, orders=80, order_variety=True)
     _prepare(shop)
     redacted = next(o.customer_id for o in shop.state.orders.values() if o.customer_id)
     snaps = {}
     for fast in (False, True):
-        store = shopsync.Store("sqlite://")
+        store = shopsync.Store(two_urls[fast])
         store.redact_customer("shopify", shop.state.shop, redacted)  # a tombstone the sync meets
         counted.update(rows=0, models=0)
         with _adapter(shop, fast) as adapter:
