@@ -70,7 +70,7 @@ _CHILD_FIELDS = {
     "ManualDiscountApplication": "discountApplications",
     "ScriptDiscountApplication": "discountApplications",
 }
-_FIELDS = tuple(sorted(set(_CHILD_FIELDS.values())))
+_FIELDS = frozenset(_CHILD_FIELDS.values())
 _EMBEDDED = ("refunds", "fulfillments")
 """Lists inside a root line whose items children may name as their parent."""
 
@@ -380,8 +380,8 @@ class BulkReads:
                     continue
                 parent.setdefault(field, []).append(child)
             for obj in index.values():
-                for field in _FIELDS:
-                    if isinstance(obj.get(field), list):
+                for field in obj.keys() & _FIELDS:
+                    if isinstance(obj[field], list):
                         obj[field].sort(key=_child_key)
             for root in roots:
                 loop.add(root)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from shopsync.store.schema import fulfillments, line_items, orders, refunds
@@ -34,14 +35,13 @@ _COLUMNS = {
 }
 """Each table's hashed columns, in the schema's order: the keys the store adds (shop, order
 id) and what the write itself sets are left out."""
+_GET = {table: itemgetter(*names) for table, names in _COLUMNS.items()}
 
 
 def order_hash(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """The hash of an order's rows (``orders`` with one row and its child tables): their
     column values in the schema's column order (JSON values with sorted keys)."""
-    content = [
-        [[row.get(name) for name in _COLUMNS[table]] for row in tables[table]] for table in _TABLES
-    ]
+    content = [[_GET[table](row) for row in tables[table]] for table in _TABLES]
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return _PREFIX + hashlib.blake2b(text.encode(), digest_size=15).hexdigest()
 
