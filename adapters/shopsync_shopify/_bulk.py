@@ -302,7 +302,13 @@ class BulkReads:
         parts = max(1, spool.tell() // max(1, self.bulk_partition_bytes) + 1)
         spool.seek(0)
         owner: dict[str, str] = {}  # root ids, and embedded object id -> its root id
-        files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
+        # One partition (a file under bulk_partition_bytes): its lines stay in memory, the
+        # roots as parsed here, so they are not written, read and parsed a second time.
+        single = parts == 1
+        held: list[Any] = []
+        files: list[IO[bytes]] = (
+            [] if single else [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115
+        )
         waiting = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
         # Not in updated_at order: only the last page carries the high-water mark.
         options: dict[str, Any] = {
@@ -317,8 +323,12 @@ class BulkReads:
         )
         try:
 
-            def route(root_id: str, raw: bytes) -> None:
-                files[zlib.crc32(root_id.encode()) % parts].write(raw.rstrip(b"\n") + b"\n")
+            def route(root_id: str, raw: bytes, line: Any = None) -> None:
+                if single:
+                    held.append(raw if line is None else line)
+                else:
+                    part = files[zlib.crc32(root_id.encode()) % parts]
+                    part.write(raw.rstrip(b"\n") + b"\n")
 
             for raw in spool:
                 if not raw.strip():
@@ -334,7 +344,7 @@ class BulkReads:
                         for item in line.get(key) or ():
                             if isinstance(item, dict) and item.get("id"):
                                 owner[str(item["id"])] = root_id
-                    route(root_id, raw)
+                    route(root_id, raw, line)
                 elif parent in owner:
                     route(owner[parent], raw)
                 else:
@@ -350,22 +360,23 @@ class BulkReads:
                         f"bulk line without a known parent ({parent})",
                     )
             owner.clear()
-            yield from self._partitions(files, page_size, loop)
+            yield from self._partitions([held] if single else files, page_size, loop)
         finally:
             waiting.close()
             for part in files:
                 part.close()
 
-    def _partitions(
-        self, files: list[IO[bytes]], page_size: int, loop: PageLoop[R]
-    ) -> Iterator[Page[R]]:
-        for part in files:
-            part.seek(0)
+    def _partitions(self, parts: list[Any], page_size: int, loop: PageLoop[R]) -> Iterator[Page[R]]:
+        """Each partition assembled and mapped; a partition is a file of lines or a list of
+        lines (bytes, or already parsed)."""
+        for part in parts:
+            if not isinstance(part, list):
+                part.seek(0)
             roots: list[dict[str, Any]] = []
             index: dict[str, dict[str, Any]] = {}
             children: list[dict[str, Any]] = []
             for raw in part:
-                line = _loads(raw)
+                line = _loads(raw) if isinstance(raw, bytes) else raw
                 if "__parentId" in line:
                     children.append(line)
                 else:
