@@ -11,9 +11,11 @@ gets it with the field path. Refused, besides anything malformed: an edited orde
 an edit shortened (``_order_facts.after_edits_gql``), prices that include tax (the net
 conversion of ``_money.line_excluding_tax``), an amount in another currency than the order's,
 amounts or quantities that are not decimal strings or whole numbers, ids that are not
-numeric. Those orders are few in a shop, so the speed stays; the contract test
-(tests/shopify/test_fast_ingest.py) proves the rows equal the row path's on every order the
-emulator generates and every real payload rendered as a bulk node.
+numeric. Those orders are few in a shop, so the speed stays. Tests: the store after a
+fast-path sync equals the row path's, column for column, on an emulated shop with the real
+fixture orders in it (tests/shopify/test_fast_ingest.py); every field of real bulk nodes set
+to hostile values is refused or mapped to exactly the model's rows, never accepted where the
+model refuses (tests/shopify/test_fast_orders.py).
 """
 
 from __future__ import annotations

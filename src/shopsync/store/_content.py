@@ -11,6 +11,10 @@ column's width). A hash without a prefix was written by an older shopsync from t
 JSON (:func:`is_legacy`). Stored rows are not rewritten on upgrade: a same-stamp version is
 compared with the legacy hash of its model on the row path (``_rows.matches``), and the fast
 path hands such a record to the row path, so an upgrade records no false change.
+
+The hashed columns are the tables' own (:data:`_COLUMNS`): a migration that adds a column to
+these tables changes every order's hash, so it must bump :data:`VERSION` and treat the older
+version as legacy is treated here (or leave the new column out of the hash).
 """
 
 from __future__ import annotations
