@@ -178,11 +178,23 @@ def _nodes(value: Any) -> list[Any]:
 
 
 def _address(value: Any) -> dict[str, Any] | None:
+    """``_map_common._address`` (GraphQL): each field blank as None, else ``Text``; the
+    checks of :func:`_blank` written out, as this runs twice for most orders."""
     if value is None:
         return None
     if type(value) is not dict:
         raise _Refuse
-    out: dict[str, Any] = {key: _blank(value.get(name)) for key, name in _ADDRESS}
+    out: dict[str, Any] = {}
+    for key, name in _ADDRESS:
+        text = value.get(name)
+        if text == "":
+            text = None
+        elif text is not None:
+            if type(text) is not str or "\x00" in text:
+                raise _Refuse
+            if not text.isascii():
+                text.encode()  # a lone surrogate raises UnicodeEncodeError
+        out[key] = text
     country = _blank(value.get("countryCodeV2")) or _blank(value.get("countryCode"))
     if country is not None and not _COUNTRY.match(country):
         raise _Refuse
