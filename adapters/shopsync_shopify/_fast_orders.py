@@ -30,7 +30,7 @@ from shopsync._currencies import EXPONENTS
 from shopsync.adapter_kit import parse_timestamp
 from shopsync.ingest_columns import OrderRows
 from shopsync.models import MAX_AMOUNT, MAX_COUNT
-from shopsync.store._content import order_hash
+from shopsync.store.content_hash import order_hash
 from shopsync.store.times import to_micros
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
 

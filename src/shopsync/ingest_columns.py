@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from shopsync._instants import instant
 from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop
@@ -99,11 +97,11 @@ class ColumnarLoop(PageLoop[Any]):
         return page
 
 
-def store_page(store: Any, platform: str, shop: str, page: Page[Any], conn: Connection) -> Any:
+def store_page(store: Any, platform: str, shop: str, page: Page[Any], conn: Any) -> Any:
     """Write a page's rows (none for a plain page) in ``conn``'s transaction; the
     :class:`~shopsync.store.UpsertResult` of the rows and of what went back to the row path."""
     from shopsync.store import UpsertResult
-    from shopsync.store._fast import upsert_order_rows
+    from shopsync.store.fast_rows import upsert_order_rows
 
     rows = getattr(page, "rows", ())
     if not rows:

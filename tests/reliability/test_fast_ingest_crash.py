@@ -28,7 +28,7 @@ READING = {"bulk_threshold": 0, "bulk_poll_interval": 0.01, "retry_policy": FAST
 
 def die_inside_a_page(emit: Any, settings: dict[str, Any], url: str, page: int, table: str) -> Any:
     """A fast-path sync that SIGKILLs itself right after page ``page`` wrote ``table``."""
-    from shopsync.store import _fast
+    from shopsync.store import fast_rows as _fast
 
     real = _fast._insert
     seen = {"pages": 0}

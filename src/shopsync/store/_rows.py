@@ -27,7 +27,7 @@ from shopsync.models import (
     Variant,
     quantity_from_units,
 )
-from shopsync.store import _content
+from shopsync.store import content_hash as _content
 from shopsync.store.schema import MONEY_SCALE, QUANTITY_SCALE
 from shopsync.store.times import from_micros as from_micros
 from shopsync.store.times import opt_micros as opt_micros
@@ -39,7 +39,7 @@ _QUANTITY_UNIT = Decimal(10) ** QUANTITY_SCALE
 
 def digest(record: Customer | Order | Product) -> str:
     """A fingerprint of a record's content: tells two versions with one ``updated_at`` apart.
-    An order's is the hash of its store rows (:mod:`shopsync.store._content`)."""
+    An order's is the hash of its store rows (:mod:`shopsync.store.content_hash`)."""
     if isinstance(record, Order):
         return str(order_rows(0, record)["orders"][0]["content_hash"])
     return legacy_digest(record)

@@ -7,7 +7,7 @@ the order-facts sequence, held refund summaries, and the changed-customer notes,
 caller's transaction. Two cases need the model and go back to the caller, who writes them
 through :meth:`Store.upsert` in the same transaction: an order a tombstone concerns (a
 redaction strips personal data from the model) and a stored version whose hash predates the
-row hash (``_content.is_legacy``: only its model gives the old hash to compare with).
+row hash (``content_hash.is_legacy``: only its model gives the old hash to compare with).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from shopsync.errors import StoreError
 from shopsync.store import _incomplete, facts
 from shopsync.store import changes as _changes
-from shopsync.store._content import is_legacy
 from shopsync.store._copy import insert_rows
+from shopsync.store.content_hash import is_legacy
 from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
 
 if TYPE_CHECKING:
