@@ -10,7 +10,10 @@ Two workloads, each figure beside the row path's from the same run, with the loa
 
 - **Shopify bulk backfill → SQLite**: an emulated shop (served from a child process) runs a
   bulk operation; its JSONL is reassembled, every order mapped and validated, and stored page
-  by page. Figure: orders per CPU-second of this process (the reader's work, per core).
+  by page, first through the models (the row path), then as rows without a model per order
+  (the columnar ingest path the sync takes, :mod:`shopsync.ingest_columns`). Figure: orders
+  per CPU-second of this process (the reader's work, per core). ``--memory N`` adds the peak
+  RSS of fast-path backfills of N and 4N orders, each in a fresh process.
 - **Upserts of orders with 3 lines each**, one transaction per 250-order page, into a fresh
   store: PostgreSQL by rows (``_copy.COPY_MIN_ROWS`` set out of reach: executemany) and by
   COPY (the default), and SQLite for scale. Three passes each: first insert, the same pages
@@ -31,6 +34,7 @@ import argparse
 import contextlib
 import cProfile
 import io
+import multiprocessing
 import os
 import pstats
 import sys
@@ -50,6 +54,7 @@ from _pg_bench import schema  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 import shopsync  # noqa: E402
+from shopsync.ingest_columns import store_page  # noqa: E402
 from shopsync.store import _copy  # noqa: E402
 from shopsync.testing.process import emulate_in_process  # noqa: E402
 
@@ -117,21 +122,47 @@ def statements(store: shopsync.Store) -> Iterator[dict[str, list[float]]]:
 
 
 def backfill(orders: int, profile: int) -> dict[str, Any]:
-    """The Shopify bulk backfill into SQLite: orders per CPU-second."""
+    """The Shopify bulk backfill into SQLite, row path then fast path on the same shop:
+    orders per CPU-second, each with the load average read just before it."""
+    out: dict[str, Any] = {}
     with emulate_in_process("shopify", **shopify_read.shop_options(orders, SEED)) as shop:
-        at = load()
-        figures = shopify_read.backfill(shop)  # measured without the profiler's cost
-        figures["load"] = at
-        if profile:
-            adapter = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
-            with tempfile.TemporaryDirectory() as tmp, profiled(True) as prof:
-                store = shopsync.Store(f"sqlite:///{tmp}/p.db")
-                for page in adapter.backfill_orders():  # type: ignore[attr-defined]
-                    store.upsert(page.records)
-                store.close()
-            assert prof is not None
-            figures["profile"] = _top(prof, profile)
-    return figures
+        for label, fast in (("rows", False), ("fast", True)):
+            at = load()
+            figures = shopify_read.backfill(shop, fast)  # measured without the profiler's cost
+            figures["load"] = at
+            if profile:
+                adapter = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
+                adapter.takes_rows = fast  # type: ignore[attr-defined]
+                with tempfile.TemporaryDirectory() as tmp, profiled(True) as prof:
+                    store = shopsync.Store(f"sqlite:///{tmp}/p.db")
+                    for page in adapter.backfill_orders():  # type: ignore[attr-defined]
+                        with store.transaction() as tx:
+                            store.upsert(page.records, conn=tx)
+                            store_page(store, "shopify", shop.shop, page, tx)
+                    store.close()
+                assert prof is not None
+                figures["profile"] = _top(prof, profile)
+            out[label] = figures
+    return out
+
+
+def _peak(orders: int, fast: bool, sender: Any) -> None:
+    sender.send(shopify_read.measure_backfill(orders, SEED, fast))
+
+
+def memory(orders: int) -> dict[int, dict[str, Any]]:
+    """Peak RSS of a fast-path backfill of ``orders`` and of four times as many, each in a
+    fresh process (the emulated shop is in a process of its own): flat means the bulk read
+    holds one partition and one page, never the whole shop."""
+    context = multiprocessing.get_context("spawn")
+    out = {}
+    for n in (orders, orders * 4):
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_peak, args=(n, True, sender))
+        child.start()
+        out[n] = receiver.recv()
+        child.join()
+    return out
 
 
 def _analyze(store: shopsync.Store) -> None:
@@ -252,6 +283,9 @@ def upserts(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bulk-orders", type=int, default=2_000)
+    parser.add_argument(
+        "--memory", type=int, default=0, help="peak RSS of N and 4N fast-path orders (0: skip)"
+    )
     parser.add_argument("--orders", type=int, default=5_000, help="orders per upsert run")
     parser.add_argument("--modes", default="sqlite,rows,copy", help="upsert runs to make")
     parser.add_argument("--passes", default="insert,unchanged,replace", help="upsert passes")
@@ -259,15 +293,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
     args = parser.parse_args(argv)
     if args.bulk_orders:
-        b = backfill(args.bulk_orders, args.profile)
-        print(
-            f"Shopify bulk backfill -> SQLite, {b['orders']:,} orders (load {b['load']}): "
-            f"row path {b['orders_per_cpu_second']:,.0f} orders/CPU-s "
-            f"({b['orders_per_s']:,.0f}/s wall, {b['stored']:,} stored, {b['failed']} failed); "
-            "fast path: not built (issue 20 item 1 is open)"
-        )
-        if "profile" in b:
-            print(f"  profile of the row path, top {args.profile} by own time:\n{b['profile']}")
+        both = backfill(args.bulk_orders, args.profile)
+        print(f"Shopify bulk backfill -> SQLite, {args.bulk_orders:,} orders, one emulated shop:")
+        for label, b in both.items():
+            name = "fast path (rows) " if label == "fast" else "row path (models)"
+            print(
+                f"  {name} {b['orders_per_cpu_second']:8,.0f} orders/CPU-s "
+                f"({b['orders_per_s']:,.0f}/s wall, {b['stored']:,} stored, {b['failed']} failed)"
+                f"   (load {b['load']})"
+            )
+        for label, b in both.items():
+            if "profile" in b:
+                print(f"  profile of the {label} path, top {args.profile} by own time:")
+                print(b["profile"])
+    if args.memory:
+        print("\nPeak RSS of a fast-path backfill, each in a fresh process:")
+        for n, m in memory(args.memory).items():
+            print(
+                f"  {n:8,} orders: {m['peak_mb']:5,} MB peak, "
+                f"{m['orders_per_cpu_second']:,.0f} orders/CPU-s"
+            )
     if args.orders:
         modes = args.modes.split(",")
         print(f"\nUpserts, {args.orders:,} orders x 3 lines, pages of {store_upsert.PAGE}:")

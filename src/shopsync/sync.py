@@ -42,6 +42,7 @@ from shopsync.adapter import (
     capability,
 )
 from shopsync.errors import ShopSyncError, StoreError
+from shopsync.ingest_columns import store_page, taking_rows
 from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
 from shopsync.store.errors import DatabaseError
@@ -218,7 +219,10 @@ def sync(
         if resource not in _KINDS:
             known = sorted([*_KINDS, "checkouts"])
             raise ValueError(f"unknown resource {resource!r}; expected one of {known}")
-    with _ShopLock(store, adapter.platform, adapter.shop, lock_wait, lock_ttl) as lock:
+    with (
+        _ShopLock(store, adapter.platform, adapter.shop, lock_wait, lock_ttl) as lock,
+        taking_rows(adapter),
+    ):
         for resource in resources:
             report.resources[resource] = _sync_resource(
                 adapter, store, resource, full, overlap, on_page, lock
@@ -267,6 +271,7 @@ def _sync_resource(
             high_water = page.high_water
         with store.transaction() as tx:
             result = store.upsert(page.records, conn=tx)
+            result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20
             store.quarantine(adapter.platform, adapter.shop, page.rejected, conn=tx)
             store.set_cursor(
                 adapter.platform,
@@ -277,7 +282,7 @@ def _sync_resource(
                 conn=tx,
             )
         report.pages += 1
-        report.seen += len(page.records) + len(page.rejected)
+        report.seen += len(page.records) + len(page.rejected) + len(getattr(page, "rows", ()))
         report.inserted += result.inserted
         report.updated += result.updated
         report.unchanged += result.unchanged + result.stale

@@ -558,7 +558,7 @@ class Store:
                 newer.append(record)
             elif stamp < old.updated_at:
                 result.stale += 1
-            elif old.content_hash == _rows.digest(record):
+            elif _rows.matches(old.content_hash, record):
                 result.unchanged += 1
             elif not same_stamp:
                 result.stale += 1

@@ -32,6 +32,7 @@ from shopsync.models import (
     Variant,
     quantity_from_units,
 )
+from shopsync.store import content_hash as _content
 from shopsync.store.schema import MONEY_SCALE, QUANTITY_SCALE
 from shopsync.store.times import from_micros as from_micros
 from shopsync.store.times import opt_micros as opt_micros
@@ -55,8 +56,24 @@ def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement
 
 
 def digest(record: Customer | Order | Product) -> str:
-    """A fingerprint of a record's content: tells two versions with one ``updated_at`` apart."""
+    """A fingerprint of a record's content: tells two versions with one ``updated_at`` apart.
+    An order's is the hash of its store rows (:mod:`shopsync.store.content_hash`)."""
+    if isinstance(record, Order):
+        return str(order_rows(0, record)["orders"][0]["content_hash"])
+    return legacy_digest(record)
+
+
+def legacy_digest(record: Customer | Order | Product) -> str:
+    """The hash of the model's JSON (revision 0005; still that of customers and products)."""
     return hashlib.blake2b(record.model_dump_json().encode(), digest_size=16).hexdigest()
+
+
+def matches(stored: str | None, record: Customer | Order | Product) -> bool:
+    """Whether ``stored`` is the hash of ``record``'s content, in whichever version it was
+    written (an order stored by an older shopsync carries the legacy hash)."""
+    if isinstance(record, Order) and _content.is_legacy(stored):
+        return stored == legacy_digest(record)
+    return stored == digest(record)
 
 
 def to_units(money: Money | None) -> int | None:
@@ -183,7 +200,7 @@ def customer_from_row(platform: str, shop: str, r: Any) -> Customer:
 def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
     """The order's row and its child rows, keyed by table name."""
     key = {"shop_id": shop_id, "order_id": o.id}
-    return {
+    tables: dict[str, list[dict[str, Any]]] = {
         "orders": [
             {
                 "shop_id": shop_id,
@@ -193,7 +210,7 @@ def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
                 "email": o.email,
                 "created_at": to_micros(o.created_at),
                 "updated_at": to_micros(o.updated_at),
-                "content_hash": digest(o),
+                "content_hash": None,
                 "processed_at": opt_micros(o.processed_at),
                 "paid_at": opt_micros(o.paid_at),
                 "cancelled_at": opt_micros(o.cancelled_at),
@@ -271,6 +288,8 @@ def order_rows(shop_id: int, o: Order) -> dict[str, list[dict[str, Any]]]:
             for i, f in enumerate(o.fulfillments)
         ],
     }
+    tables["orders"][0]["content_hash"] = _content.order_hash(tables)
+    return tables
 
 
 def order_from_rows(

@@ -1,0 +1,129 @@
+"""The columnar ingest path for bulk reads (issue 20): records become store rows without a
+model object per record.
+
+An adapter's bulk read offers a *row mapper* beside its model mapper: it turns a raw record
+into :class:`OrderRows` (the rows ``store._rows.order_rows`` would write for the model) or
+returns None for a record it does not map exactly (unusual, or malformed). A page then
+carries both: ``rows`` from the row mapper, and ``records``/``rejected`` from the model
+mapper for what the row mapper passed on, so a malformed record is quarantined with its
+field path exactly as before, and nothing is dropped.
+
+The store writes the rows in the page's transaction (:func:`store_page`), with the same
+guards as :meth:`shopsync.store.Store.upsert`; an order it cannot write from rows alone (a
+tombstone applies, or the stored version carries a hash of the older definition) goes back
+through the model mapper and the row path in that same transaction, so a page is written
+whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from shopsync._instants import instant
+from shopsync.adapter import Page
+from shopsync.adapter_kit import PageLoop
+
+__all__ = ["ColumnarLoop", "OrderRows", "RowsPage", "store_page", "taking_rows"]
+
+
+@dataclass(frozen=True)
+class OrderRows:
+    """One order's rows by table (``shop_id`` is the store's to add), and its raw record for
+    the row path should the store hand it back."""
+
+    id: str
+    customer_id: str | None
+    updated_at: int
+    """Microseconds since the epoch, as stored."""
+    tables: dict[str, list[dict[str, Any]]]
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RowsPage(Page[Any]):
+    """A page with rows besides records: ``fallback`` maps a raw record the store returns."""
+
+    rows: Sequence[OrderRows] = ()
+    fallback: Callable[[Any], Any] | None = None
+
+
+class ColumnarLoop(PageLoop[Any]):
+    """:class:`~shopsync.adapter_kit.PageLoop` trying ``row_mapper`` before the model mapper."""
+
+    def __init__(
+        self,
+        resource: str,
+        mapper: Callable[[Any], Any],
+        row_mapper: Callable[[Any], OrderRows | None],
+        **options: Any,
+    ) -> None:
+        super().__init__(resource, mapper, **options)
+        self._fallback = mapper
+        self._row_mapper = row_mapper
+        self._rows: list[OrderRows] = []
+        self._newest = -1
+
+    @property
+    def pending(self) -> int:
+        return super().pending + len(self._rows)
+
+    def add(self, raw: Any) -> None:
+        rows = self._row_mapper(raw)
+        if rows is None:
+            super().add(raw)
+            return
+        self._rows.append(rows)
+        if rows.updated_at > self._newest:
+            self._newest = rows.updated_at
+            stamp = instant(rows.updated_at)
+            if self.high_water is None or stamp > self.high_water:
+                self.high_water = stamp
+
+    def page(self, *, cursor: str | None = None, last: bool = False) -> Page[Any]:
+        plain = super().page(cursor=cursor, last=last)
+        page = RowsPage(
+            records=plain.records,
+            rejected=plain.rejected,
+            cursor=plain.cursor,
+            high_water=plain.high_water,
+            stats=plain.stats,
+            rows=self._rows,
+            fallback=self._fallback,
+        )
+        self._rows = []
+        return page
+
+
+def store_page(store: Any, platform: str, shop: str, page: Page[Any], conn: Any) -> Any:
+    """Write a page's rows (none for a plain page) in ``conn``'s transaction; the
+    :class:`~shopsync.store.UpsertResult` of the rows and of what went back to the row path."""
+    from shopsync.store import UpsertResult
+    from shopsync.store.fast_rows import upsert_order_rows
+
+    rows = getattr(page, "rows", ())
+    if not rows:
+        return UpsertResult()
+    result, returned = upsert_order_rows(store, conn, platform, shop, list(rows))
+    if returned:
+        fallback = getattr(page, "fallback", None)
+        assert fallback is not None, "a page with rows names its fallback mapper"
+        result += store.upsert([fallback(r.raw) for r in returned], conn=conn)
+    return result
+
+
+@contextmanager
+def taking_rows(adapter: Any) -> Iterator[None]:
+    """Within the block, an adapter that can (``takes_rows``) pages bulk reads with rows. A
+    reader outside (a user's loop over ``read_orders``) keeps getting models in ``records``."""
+    if not hasattr(adapter, "takes_rows"):
+        yield
+        return
+    before = adapter.takes_rows
+    adapter.takes_rows = True
+    try:
+        yield
+    finally:
+        adapter.takes_rows = before

@@ -1,0 +1,55 @@
+"""The content hash of a stored order, defined over its store rows (issue 20).
+
+The hash tells two versions with one ``updated_at`` apart (a platform that keeps whole
+seconds stamps two quick changes alike). Until this module it was a hash of the order
+model's JSON, so only a path that built the model could compute it; the columnar ingest path
+(:mod:`shopsync.store._fast`) builds rows without a model. Now both paths hash the rows they
+write, in this one function, so the hash is what the store holds, whichever path wrote it.
+
+Versions: a hash written by this definition starts with ``2:`` (32 characters in all, the
+column's width). A hash without a prefix was written by an older shopsync from the model's
+JSON (:func:`is_legacy`). Stored rows are not rewritten on upgrade: a same-stamp version is
+compared with the legacy hash of its model on the row path (``_rows.matches``), and the fast
+path hands such a record to the row path, so an upgrade records no false change.
+
+The hashed columns are the tables' own (:data:`_COLUMNS`): a migration that adds a column to
+these tables changes every order's hash, so it must bump :data:`VERSION` and treat the older
+version as legacy is treated here (or leave the new column out of the hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+from shopsync.store.schema import fulfillments, line_items, orders, refunds
+
+__all__ = ["VERSION", "is_legacy", "order_hash"]
+
+VERSION = "2"
+_PREFIX = VERSION + ":"
+_TABLES = ("orders", "line_items", "refunds", "fulfillments")
+_SKIP = frozenset({"shop_id", "order_id", "content_hash", "seq"})
+_COLUMNS = {
+    table.name: tuple(c.name for c in table.c if c.name not in _SKIP)
+    for table in (orders, line_items, refunds, fulfillments)
+}
+"""Each table's hashed columns, in the schema's order: the keys the store adds (shop, order
+id) and what the write itself sets are left out."""
+_GET = {table: itemgetter(*names) for table, names in _COLUMNS.items()}
+
+
+def order_hash(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """The hash of an order's rows (``orders`` with one row and its child tables): their
+    column values in the schema's column order (JSON values with sorted keys)."""
+    content = [[_GET[table](row) for row in tables[table]] for table in _TABLES]
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return _PREFIX + hashlib.blake2b(text.encode(), digest_size=15).hexdigest()
+
+
+def is_legacy(stored: str | None) -> bool:
+    """Whether a stored hash predates this definition (the model-JSON hash of 0005)."""
+    return stored is not None and not stored.startswith(_PREFIX)

@@ -1,0 +1,196 @@
+"""Orders written from rows (the columnar ingest path, :mod:`shopsync.ingest_columns`).
+
+The same write as ``Store._upsert_orders`` with the same guards, on rows an adapter built
+without a model: the shop's writer lock, the newest version per id, ``updated_at`` and the
+content hash deciding new / newer / unchanged / stale, child rows replaced with their order,
+the order-facts sequence, held refund summaries, and the changed-customer notes, all in the
+caller's transaction. Two cases need the model and go back to the caller, who writes them
+through :meth:`Store.upsert` in the same transaction: an order a tombstone concerns (a
+redaction strips personal data from the model) and a stored version whose hash predates the
+row hash (``content_hash.is_legacy``: only its model gives the old hash to compare with).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, Connection, Table, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from shopsync.errors import StoreError
+from shopsync.store import _incomplete, facts
+from shopsync.store import changes as _changes
+from shopsync.store._copy import insert_rows
+from shopsync.store.content_hash import is_legacy
+from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
+
+if TYPE_CHECKING:
+    from shopsync.ingest_columns import OrderRows
+    from shopsync.store import Store, UpsertResult
+
+__all__ = ["upsert_order_rows"]
+
+_CHUNK = 500
+_TABLES = (orders, line_items, refunds, fulfillments)
+
+
+def _chunks(items: Sequence[str]) -> list[list[str]]:
+    return [list(items[i : i + _CHUNK]) for i in range(0, len(items), _CHUNK)]
+
+
+def _tombstoned(c: Connection, shop_id: int, keys: set[str]) -> set[tuple[str, str]]:
+    marked: set[tuple[str, str]] = set()
+    for chunk in _chunks(sorted(keys)):
+        query = select(tombstones.c.resource, tombstones.c.id).where(
+            tombstones.c.shop_id == shop_id, tombstones.c.id.in_(chunk)
+        )
+        marked.update((r.resource, r.id) for r in c.execute(query))
+    return marked
+
+
+def _stored(c: Connection, shop_id: int, ids: Sequence[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for chunk in _chunks(ids):
+        cols = (orders.c.id, orders.c.customer_id, orders.c.updated_at, orders.c.content_hash)
+        query = select(*cols).where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
+        found.update((r.id, r) for r in c.execute(query))
+    return found
+
+
+def _insert(c: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One table's rows: SQLite by :func:`_insert_sqlite`, PostgreSQL by COPY."""
+    if c.dialect.name == "sqlite":
+        _insert_sqlite(c, table, rows)
+    else:
+        insert_rows(c, table, rows)
+
+
+def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One ``executemany`` of plain tuples: SQLAlchemy's per-row parameter processing cost
+    about as much as SQLite's own insert (measured, benchmarks/ingest.py). JSON columns are
+    serialized as SQLAlchemy's JSON type does (the dialect's serializer; None as ``null``
+    unless the column stores SQL NULL), so the stored text is the row path's, byte for byte
+    (tests/shopify/test_fast_ingest.py compares it raw)."""
+    if not rows:
+        return
+    names = [col.name for col in table.c if col.name in rows[0]]
+    dumps: Callable[[Any], str] = getattr(c.dialect, "_json_serializer", None) or json.dumps
+    as_json = [
+        (i, bool(getattr(table.c[name].type, "none_as_null", False)))
+        for i, name in enumerate(names)
+        if isinstance(table.c[name].type, JSON)
+    ]
+    get = itemgetter(*names)
+    values = []
+    for row in rows:
+        value = list(get(row))
+        for i, none_as_null in as_json:
+            item = value[i]
+            if item is None:
+                value[i] = None if none_as_null else dumps(None)
+            elif item == [] and dumps is json.dumps:
+                value[i] = "[]"  # most list columns are empty: json.dumps([]) is "[]"
+            else:
+                value[i] = dumps(item)
+        values.append(tuple(value))
+    marks = ", ".join("?" * len(names))
+    cols = ", ".join(f'"{name}"' for name in names)
+    c.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', values)
+
+
+def upsert_order_rows(
+    store: Store,
+    conn: Connection,
+    platform: str,
+    shop: str,
+    batch: Sequence[OrderRows],
+    *,
+    same_stamp: bool = True,
+) -> tuple[UpsertResult, list[OrderRows]]:
+    """Write ``batch``; what was done, and the orders the caller must write by model."""
+    try:
+        return _upsert(store, conn, platform, shop, batch, same_stamp)
+    except SQLAlchemyError as exc:
+        store._forget_shops()
+        cause = getattr(exc, "orig", None) or exc
+        raise StoreError(f"upsert rolled back: {type(cause).__name__}: {cause}") from exc
+
+
+def _upsert(
+    store: Store,
+    c: Connection,
+    platform: str,
+    shop: str,
+    batch: Sequence[OrderRows],
+    same_stamp: bool,
+) -> tuple[UpsertResult, list[OrderRows]]:
+    from shopsync.store import UpsertResult
+
+    result = UpsertResult()
+    returned: list[OrderRows] = []
+    shop_id = store.shop_id(platform, shop, c)
+    store._writing(c, shop_id)
+    newest: dict[str, OrderRows] = {}
+    for rows in batch:
+        seen = newest.get(rows.id)
+        if seen is None or rows.updated_at >= seen.updated_at:
+            newest[rows.id] = rows
+    keys = set(newest) | {r.customer_id for r in newest.values() if r.customer_id}
+    marked = _tombstoned(c, shop_id, keys)
+    if marked:
+        for rid, rows in list(newest.items()):
+            if ("orders", rid) in marked or ("customers", rows.customer_id) in marked:
+                returned.append(newest.pop(rid))
+    existing = _stored(c, shop_id, list(newest))
+    fresh: list[OrderRows] = []
+    newer: list[OrderRows] = []
+    for rid, rows in newest.items():
+        old = existing.get(rid)
+        if old is None:
+            fresh.append(rows)
+        elif rows.updated_at > old.updated_at:
+            newer.append(rows)
+        elif rows.updated_at < old.updated_at:
+            result.stale += 1
+        elif is_legacy(old.content_hash):
+            returned.append(rows)  # only the model gives the older hash to compare
+        elif old.content_hash == rows.tables["orders"][0]["content_hash"]:
+            result.unchanged += 1
+        elif not same_stamp:
+            result.stale += 1
+        else:
+            newer.append(rows)  # same second, other content: the later read is the newer
+    result.inserted += len(fresh)
+    result.updated += len(newer)
+    if not fresh and not newer:
+        return result, returned
+    written = fresh + newer
+    replaced = [r.id for r in newer]
+    incomplete = [r.id for r in newer if not r.tables["orders"][0]["refunds_complete"]]
+    held = _incomplete.held_refunds(c, shop_id, incomplete)
+    for table in (line_items, refunds, fulfillments):
+        for chunk in _chunks(replaced):
+            c.execute(table.delete().where(table.c.shop_id == shop_id, table.c.order_id.in_(chunk)))
+    for chunk in _chunks(replaced):
+        c.execute(orders.delete().where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk)))
+    seq = facts.next_seq(c, shop_id)
+    tables: dict[str, list[dict[str, Any]]] = {t.name: [] for t in _TABLES}
+    for rows in written:
+        for name, table_rows in rows.tables.items():
+            for row in table_rows:
+                row["shop_id"] = shop_id
+            tables[name].extend(table_rows)
+    for row in tables["orders"]:
+        row["seq"] = seq
+    _incomplete.keep_held(tables, held)
+    for table in _TABLES:
+        _insert(c, table, tables[table.name])
+    # what changes.note_written would find comparing the versions before and after, known
+    # without reading them again: every written order is new or in another version
+    owners = {r.customer_id for r in written} | {existing[r.id].customer_id for r in newer}
+    _changes.note(c, shop_id, owners, dt.datetime.now(dt.timezone.utc))
+    return result, returned
