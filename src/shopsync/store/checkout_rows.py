@@ -242,7 +242,7 @@ def _complete_from_stored_orders(conn: Connection, shop_id: int, ids: Sequence[s
             .select_from(t.join(o, own))
             .where(
                 t.c.shop_id == shop_id,
-                t.c.id.in_(ids[start : start + 500]),
+                _rows.among(conn, t.c.id, ids[start : start + 500]),
                 t.c.completed_at.is_(None),
                 paid,
             )
@@ -362,7 +362,7 @@ def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -
         rows = conn.execute(
             select(t.c.id, t.c.created_at).where(
                 t.c.shop_id == shop_id,
-                t.c.id.in_(ids[start : start + 500]),
+                _rows.among(conn, t.c.id, ids[start : start + 500]),
                 t.c.completed_at.is_(None),
             )
         ).all()
