@@ -298,7 +298,8 @@ def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[
 def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict[str, Any]:
     """An ``AbandonedCheckout`` node as Shopify renders it (whole-second timestamps come
     from the state's clock; the recovery URL has Shopify's ``/checkouts/ac/<token>/recover``
-    form, as the model holds it)."""
+    form, as the model holds it). Like Shopify's it has an ``id``, a ``name`` and no token
+    field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout)."""
     cur = checkout.currency
     customer = None
     if checkout.customer_id is not None:
@@ -310,6 +311,7 @@ def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict
     return {
         "__typename": "AbandonedCheckout",
         "id": gid("AbandonedCheckout", checkout.id),
+        "name": f"#{checkout.id}",
         "abandonedCheckoutUrl": checkout.recovery_url,
         "createdAt": fmt_time(checkout.created_at),
         "updatedAt": fmt_time(checkout.updated_at),

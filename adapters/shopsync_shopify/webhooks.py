@@ -268,9 +268,11 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         try:
             checkout = checkout_from_webhook(payload, shop=shop)
         except InvalidRecordError as exc:
-            rid = payload.get("id")
+            token = payload.get("token")  # the key (no ``id`` since 2026-04)
             raw = raw_body.decode("utf-8", "replace")
-            rid_text = None if rid in (None, "") else str(rid)
+            rid_text = (
+                checkout_key(token.strip()) if isinstance(token, str) and token.strip() else None
+            )
             rejected = Rejected("checkouts", rid_text, raw, str(exc))
             return dataclasses.replace(event, rejected=(rejected,))
         return dataclasses.replace(event, checkouts=(checkout,))

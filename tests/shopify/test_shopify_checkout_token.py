@@ -130,3 +130,13 @@ def test_checkouts_delete_takes_a_token_with_unknown_extra_keys(body: dict[str, 
 def test_checkouts_delete_refuses_another_topics_body(body: dict[str, Any]) -> None:
     with pytest.raises(WebhookError, match="checkouts/delete body"):
         _parse("checkouts/delete", body)
+
+
+def test_the_emulated_graphql_node_has_no_token_but_its_url_holds_it() -> None:
+    from shopsync_shopify._checkouts import checkout_graphql, checkout_rest
+
+    mine = checkout_from_webhook(BODY, shop=SHOP).model_copy(update={"id": "122"})
+    node = checkout_graphql(mine)
+    assert node["id"] == "gid://shopify/AbandonedCheckout/122" and node["name"] == "#122"
+    assert "token" not in node and token_of_url(node["abandonedCheckoutUrl"]) == TOKEN
+    assert checkout_rest(mine)["token"] == TOKEN and "id" not in checkout_rest(mine)
