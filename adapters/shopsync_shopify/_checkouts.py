@@ -16,11 +16,25 @@ known only after the last page. Fields: ``abandonedCheckoutUrl`` (the recovery l
 ``completedAt``, ``customer``, ``lineItems`` (``AbandonedCheckoutLineItem``: ``title``,
 ``quantity``, ``originalUnitPriceSet``, ``product``, ``variant``), ``subtotalPriceSet``,
 ``totalPriceSet``.
+
+One key for a checkout, whatever told us of it: its **token**. Since API 2026-04 the
+``checkouts/create``/``update`` bodies no longer carry ``id`` (use ``token``) and order bodies
+no longer carry ``checkout_id`` (use ``checkout_token``)
+(https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks). The
+GraphQL ``AbandonedCheckout`` has an ``id`` (gid), a ``name`` and ``abandonedCheckoutUrl`` but
+no token field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout);
+its token is the path segment of the recovery URL, ``/checkouts/<token>/recover`` (REST
+``abandoned_checkout_url`` example, https://shopify.dev/api/admin-rest/2022-10/resources/abandoned-checkouts;
+``/checkouts/ac/<token>/recover`` today). The stored id is :func:`checkout_key` of the token, a
+digest: the token is part of the bearer recovery link, and the id travels into plans, outbox
+keys and reasons, where the token must not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +58,10 @@ __all__ = [
     "checkout_from_graphql",
     "checkout_from_webhook",
     "checkout_graphql",
+    "checkout_key",
     "checkout_rest",
     "read_checkouts",
+    "token_of_url",
 ]
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
@@ -83,6 +99,21 @@ CHECKOUTS_PAGE = f"""query ShopsyncCheckouts($first: Int!, $after: String, $quer
 PAGE_SIZE = 50
 
 
+_TOKEN_PATH = re.compile(r"/checkouts/(?:ac/)?([A-Za-z0-9_-]+)/recover(?:[/?#]|$)")
+
+
+def checkout_key(token: str) -> str:
+    """The stored id of the checkout with this token (see the module doc): a digest, so the
+    token, part of the recovery link, stays out of plans, outbox keys and logs."""
+    return "t" + hashlib.sha256(token.encode()).hexdigest()[:39]
+
+
+def token_of_url(url: object) -> str | None:
+    """The checkout token in a recovery URL's path (None if it has none)."""
+    found = _TOKEN_PATH.search(url) if isinstance(url, str) else None
+    return found.group(1) if found else None
+
+
 def _money(bag: Mapping[str, Any] | None) -> dict[str, Any]:
     shop = (bag or {}).get("shopMoney") or {}
     return {"amount": shop.get("amount"), "currency": shop.get("currencyCode")}
@@ -93,6 +124,9 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
     :class:`InvalidRecordError` naming what is wrong."""
     try:
         total = _money(node.get("totalPriceSet"))
+        token = token_of_url(node.get("abandonedCheckoutUrl"))
+        if token is None:
+            raise ValueError("abandonedCheckoutUrl names no checkout token")
         customer = node.get("customer") or {}
         lines = []
         for line in (node.get("lineItems") or {}).get("nodes") or []:
@@ -111,7 +145,7 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
             {
                 "platform": PLATFORM,
                 "shop": shop,
-                "id": parse_gid(node.get("id")),
+                "id": checkout_key(token),
                 "customer_id": parse_gid(customer["id"]) if customer.get("id") else None,
                 "email": customer.get("email"),
                 "created_at": node.get("createdAt"),
@@ -129,13 +163,19 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
         fields = ", ".join(
             ".".join(str(p) for p in e["loc"]) for e in getattr(exc, "errors", list)()
         )
+        if not fields and isinstance(exc, ValueError) and "abandonedCheckoutUrl" in str(exc):
+            fields = str(exc)
         raise InvalidRecordError(
             f"abandoned checkout {node.get('id')!r} is invalid: {fields or type(exc).__name__}"
         ) from None
 
 
 def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
-    """A ``checkouts/create``/``update`` body as a checkout (REST field names)."""
+    """A ``checkouts/create``/``update`` body as a checkout (REST field names), keyed by its
+    ``token`` (the body has no ``id`` since 2026-04, see the module doc)."""
+    token = payload.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise InvalidRecordError("checkout body has no token: it cannot be matched to a checkout")
     cur = payload.get("currency") or payload.get("presentment_currency")
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     assert isinstance(customer, dict)
@@ -146,7 +186,7 @@ def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
             {
                 "platform": PLATFORM,
                 "shop": shop,
-                "id": payload.get("id"),
+                "id": checkout_key(token.strip()),
                 "customer_id": customer.get("id") or None,
                 "email": payload.get("email") or customer.get("email"),
                 "created_at": payload.get("created_at"),
@@ -171,15 +211,17 @@ def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
         )
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-        raise InvalidRecordError(f"checkout {payload.get('id')!r} is invalid: {fields}") from None
+        raise InvalidRecordError(
+            f"checkout {checkout_key(token.strip())!r} is invalid: {fields}"
+        ) from None
 
 
 def checkout_rest(checkout: Checkout) -> dict[str, Any]:
-    """The REST body of a checkout webhook, as the emulator posts it."""
+    """The REST body of a checkout webhook, as the emulator posts it: ``token`` (the one in
+    its recovery URL), no ``id`` (removed in 2026-04: see the module doc)."""
     amount = fmt_amount
     return {
-        "id": int(checkout.id) if checkout.id.isdigit() else checkout.id,
-        "token": f"{checkout.id:0>32}",
+        "token": emulated_token(checkout),
         "email": checkout.email,
         "created_at": fmt_time(checkout.created_at, rest=True),
         "updated_at": fmt_time(checkout.updated_at, rest=True),
@@ -206,8 +248,19 @@ def checkout_rest(checkout: Checkout) -> dict[str, Any]:
 
 
 def checkout_delete_rest(checkout: Checkout) -> dict[str, Any]:
-    """The body of a ``checkouts/delete`` webhook, as the emulator posts it."""
-    return {"id": checkout_rest(checkout)["id"], "token": f"{checkout.id:0>32}"}
+    """The body of a ``checkouts/delete`` webhook, as the emulator posts it: the checkout's
+    ``id`` and ``token`` (the changelog above removed ``id`` from create/update only)."""
+    return {
+        "id": int(checkout.id) if checkout.id.isdigit() else checkout.id,
+        "token": emulated_token(checkout),
+    }
+
+
+def emulated_token(checkout: Checkout) -> str:
+    """The token of an emulated checkout: the one its recovery URL carries (the emulator
+    holds checkouts under their GraphQL id, as Shopify numbers them)."""
+    token = token_of_url(checkout.recovery_url)
+    return token if token is not None else f"{checkout.id:0>32}"
 
 
 def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[Page[Checkout]]:
@@ -233,7 +286,7 @@ def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[
     loop: PageLoop[Checkout] = PageLoop(
         "checkouts",
         lambda node: checkout_from_graphql(node, shop=shop),
-        record_id=lambda node: str(node.get("id")) if isinstance(node, dict) else None,
+        record_id=lambda node: str(node.get("id")) if isinstance(node, dict) else None,  # the gid
         ordered=False,
     )
     return loop.run(raw_pages())
@@ -245,7 +298,8 @@ def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[
 def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict[str, Any]:
     """An ``AbandonedCheckout`` node as Shopify renders it (whole-second timestamps come
     from the state's clock; the recovery URL has Shopify's ``/checkouts/ac/<token>/recover``
-    form, as the model holds it)."""
+    form, as the model holds it). Like Shopify's it has an ``id``, a ``name`` and no token
+    field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout)."""
     cur = checkout.currency
     customer = None
     if checkout.customer_id is not None:
@@ -257,6 +311,7 @@ def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict
     return {
         "__typename": "AbandonedCheckout",
         "id": gid("AbandonedCheckout", checkout.id),
+        "name": f"#{checkout.id}",
         "abandonedCheckoutUrl": checkout.recovery_url,
         "createdAt": fmt_time(checkout.created_at),
         "updatedAt": fmt_time(checkout.updated_at),

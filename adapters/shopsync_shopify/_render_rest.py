@@ -22,6 +22,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
+from shopsync_shopify._checkouts import emulated_token
 from shopsync_shopify._emu_edits import ShopifyTotals, shopify_totals
 from shopsync_shopify._render_base import (
     _CORRUPT_AMOUNT,
@@ -298,6 +299,14 @@ def fulfillment_rest(f: Fulfillment, order: Order, index: int = 1) -> dict[str, 
     }
 
 
+def _checkout_token(order: Order, state: ShopState | None) -> str | None:
+    """The token of the checkout the order was placed from (None: from none the emulator
+    holds, e.g. a draft order or a POS sale)."""
+    cid = state.order_checkouts.get(order.id) if state is not None else None
+    checkout = state.checkouts.get(cid) if state is not None and cid is not None else None
+    return emulated_token(checkout) if checkout is not None else None
+
+
 def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
     cur = order.currency
     corrupt = state is not None and state.faults.corrupt("orders", order.id)
@@ -343,8 +352,9 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "cancel_reason": order.cancel_reason,
         "cancelled_at": fmt_time(order.cancelled_at, rest=True),
         "cart_token": None,
-        "checkout_id": None,
-        "checkout_token": None,
+        # no ``checkout_id`` since 2026-04, ``checkout_token`` names the checkout
+        # (https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks)
+        "checkout_token": _checkout_token(order, state),
         "client_details": None,
         "closed_at": fmt_time(order.closed_at, rest=True),
         "confirmation_number": None,

@@ -38,17 +38,19 @@ _DELETE_KEYS: dict[str, frozenset[str]] = {
     "orders": frozenset({"id", "admin_graphql_api_id"}),
     "products": frozenset({"id", "admin_graphql_api_id"}),
     "customers": frozenset({"id", "admin_graphql_api_id", "tax_exemptions"}),
-    # issue 22: ``checkouts/delete`` names the checkout by id and token (see ._checkouts)
+    # issue 22: ``checkouts/delete`` names the checkout by its token (and id); see
+    # :func:`_checkout_deletion` for how its unverified shape is checked
     "checkouts": frozenset({"id", "token"}),
 }
-_DELETE_NEEDS = {"checkouts": frozenset({"id", "token"})}
-"""Keys a deletion body must carry besides the id: a checkout's token binds the body to a
-checkout, so a bare ``{"id": ...}`` of another resource is not taken for one."""
+_CHECKOUT_NOT_DELETION = frozenset({"line_items", "email", "abandoned_checkout_url", "customer"})
+"""Keys of a checkout record: a body with them is a checkout, not its deletion."""
 _GID_TYPE = {"orders": "Order", "customers": "Customer", "products": "Product"}
 # Top-level keys only one kind of REST record has: an order body never has ``addresses`` or
 # ``variants``, a customer body never ``line_items`` (REST Admin resources, 2026-07).
 _MARKERS: dict[str, frozenset[str]] = {
-    "orders": frozenset({"line_items", "financial_status", "order_number", "checkout_id"}),
+    "orders": frozenset(
+        {"line_items", "financial_status", "order_number", "checkout_id", "checkout_token"}
+    ),
     "customers": frozenset({"addresses", "verified_email", "multipass_identifier"}),
     "products": frozenset({"variants", "vendor", "body_html", "options"}),
     # issue 22: only a checkout has its recovery link (an order has ``checkout_token``)
@@ -98,6 +100,32 @@ def _status_url_shop(payload: Mapping[str, Any], shop: str, topic: str) -> None:
         _same_shop(host, shop, topic)
 
 
+def _checkout_deletion(payload: Mapping[str, Any], topic: str) -> None:
+    """``checkouts/delete``: Shopify's example body is not verified (and since 2026-04 its
+    checkout topics key on ``token``), so a body with a ``token`` and any unknown keys is
+    taken; what is refused is a body without a token (a bare ``{"id"}`` is another
+    resource's deletion) or carrying another topic's marks (a record's fields)."""
+    token = payload.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise WebhookError(
+            f"{topic} body has keys {sorted(payload)} and no token: refused (another "
+            "resource's deletion replayed?)"
+        )
+    foreign = set(payload) & (
+        _CHECKOUT_NOT_DELETION | _FOREIGN | frozenset().union(*_MARKERS.values())
+    )
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith(
+        tuple(f"gid://shopify/{t}/" for t in _GID_TYPE.values())
+    ):
+        foreign.add("admin_graphql_api_id")
+    if foreign:
+        raise WebhookError(
+            f"{topic} body carries {sorted(foreign)}, keys of a record: refused (a record "
+            "body replayed as a deletion?)"
+        )
+
+
 def check_shape(topic: str, payload: Mapping[str, Any], shop: str) -> None:
     """Raise :class:`WebhookError` unless ``payload`` is a body of ``topic`` for ``shop``.
 
@@ -109,10 +137,12 @@ def check_shape(topic: str, payload: Mapping[str, Any], shop: str) -> None:
         return
     if resource not in _MARKERS:
         return
+    if topic == "checkouts/delete":
+        _checkout_deletion(payload, topic)
+        return
     if action == "delete":
         allowed = _DELETE_KEYS[resource]
-        needed = _DELETE_NEEDS.get(resource, frozenset({"id"}))
-        if needed - set(payload) or set(payload) - allowed:
+        if "id" not in payload or set(payload) - allowed:
             raise WebhookError(
                 f"{topic} body has keys {sorted(payload)}; a deletion carries only "
                 f"{sorted(allowed)}: refused (a record body replayed as a deletion?)"

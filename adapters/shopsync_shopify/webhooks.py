@@ -26,6 +26,7 @@ from shopsync_shopify._checkouts import (
     CHECKOUT_DELETE_TOPIC,
     CHECKOUT_TOPICS,
     checkout_from_webhook,
+    checkout_key,
 )
 from shopsync_shopify._shapes import check_shape, triggered_at
 from shopsync_shopify.mapping import (
@@ -254,22 +255,31 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
             rid = payload.get("id")
             rejected = Rejected(kind, None if rid in (None, "") else str(rid), raw, str(exc))
             return dataclasses.replace(event, rejected=(rejected,))
-        return dataclasses.replace(event, records=(record,))
+        event = dataclasses.replace(event, records=(record,))
+        token = payload.get("checkout_token") if kind == "orders" else None
+        if isinstance(token, str) and token.strip() and isinstance(record, Order):
+            # the checkout it was placed from is completed (issue 22; ``._checkouts``)
+            done = ((checkout_key(token.strip()), record.created_at),)
+            event = dataclasses.replace(event, completed_checkouts=done)
+        return event
     if topic in ("refunds/create", "fulfillments/create"):
         return event
     if topic in CHECKOUT_TOPICS:  # issue 22
         try:
             checkout = checkout_from_webhook(payload, shop=shop)
         except InvalidRecordError as exc:
-            rid = payload.get("id")
+            token = payload.get("token")  # the key (no ``id`` since 2026-04)
             raw = raw_body.decode("utf-8", "replace")
-            rid_text = None if rid in (None, "") else str(rid)
+            rid_text = (
+                checkout_key(token.strip()) if isinstance(token, str) and token.strip() else None
+            )
             rejected = Rejected("checkouts", rid_text, raw, str(exc))
             return dataclasses.replace(event, rejected=(rejected,))
         return dataclasses.replace(event, checkouts=(checkout,))
     if topic == CHECKOUT_DELETE_TOPIC:
         at = triggered_at(lower, dt.datetime.now(dt.timezone.utc))
-        return dataclasses.replace(event, deleted_checkouts=((_id_of(payload, "id"), at),))
+        token = str(payload["token"]).strip()  # ``check_shape`` saw a token there
+        return dataclasses.replace(event, deleted_checkouts=((checkout_key(token), at),))
     if action == "delete" and resource in ("orders", "customers", "products"):
         received = dt.datetime.now(dt.timezone.utc)
         deletion = Deletion(resource, _id_of(payload, "id"), triggered_at(lower, received))  # type: ignore[arg-type]

@@ -138,6 +138,8 @@ class WebhookEvent:
     """Checkouts the delivery carries (Shopify ``checkouts/create``/``update``; issue 22)."""
     deleted_checkouts: Sequence[tuple[str, dt.datetime]] = ()
     """Checkouts the platform deleted, with when (Shopify ``checkouts/delete``)."""
+    completed_checkouts: Sequence[tuple[str, dt.datetime]] = ()
+    """Checkouts an order was placed from, with when (Shopify ``checkout_token``)."""
     redact_customer: str | None = None
     """Customer id whose personal data must be erased (GDPR customers/redact)."""
     redact_orders: Sequence[str] = ()

@@ -125,6 +125,7 @@ def handle(
             dataclasses.replace(d, deleted_at=min(d.deleted_at, received)) for d in event.deleted
         ],
         deleted_checkouts=[(cid, min(at, received)) for cid, at in event.deleted_checkouts],
+        completed_checkouts=[(cid, min(at, received)) for cid, at in event.completed_checkouts],
     )
     with store.transaction() as tx:
         # A data request writes nothing: it is answered again when the platform retries.
@@ -143,6 +144,10 @@ def handle(
             from shopsync.store.checkout_rows import upsert_checkouts
 
             upsert_checkouts(store, event.checkouts, conn=tx)
+        if event.completed_checkouts:  # issue 22: an order names the checkout it came from
+            from shopsync.store.checkout_rows import complete_checkouts
+
+            complete_checkouts(store, tx, platform, event.shop, event.completed_checkouts)
         store.apply_customer_changes(
             platform, event.shop, event.customer_changes, conn=tx, now=received
         )

@@ -54,9 +54,26 @@ def _priced(shop: EmulatedShop) -> tuple[Product, Variant]:
     raise AssertionError("no priced product")
 
 
+def _key(shop: EmulatedShop, emulated: str | Checkout) -> str:
+    """The id the store holds a checkout of the emulator (or its id) under: Shopify's is
+    keyed by its token (``shopsync_shopify._checkouts``), WooCommerce's is its order id."""
+    if isinstance(emulated, str):
+        if shop.platform != "shopify":
+            return emulated
+        emulated = shop.state.checkouts[emulated]
+    from shopsync_shopify._checkouts import checkout_key, emulated_token
+
+    return checkout_key(emulated_token(emulated))
+
+
+def _emulated(shop: EmulatedShop, key: str) -> Checkout:
+    """The emulator's checkout the store holds under ``key``."""
+    return next(c for c in shop.state.checkouts.values() if _key(shop, c) == key)
+
+
 def _started(shop: EmulatedShop, customer: Customer, at: dt.datetime) -> str:
     """A checkout of one product for ``customer`` started at ``at``: a Checkout on
-    Shopify, a pending order on WooCommerce. Returns its id."""
+    Shopify, a pending order on WooCommerce. Returns the id the store holds it under."""
     state = shop.state
     product, variant = _priced(shop)
     price = variant.price
@@ -70,7 +87,8 @@ def _started(shop: EmulatedShop, customer: Customer, at: dt.datetime) -> str:
             email=customer.email,
             created_at=at,
             updated_at=at,
-            recovery_url=f"https://{state.shop}/1234567/checkouts/ac/tok{customer.id}/recover?key=k",
+            recovery_url=f"https://{state.shop}/1234567/checkouts/ac/tok{customer.id}"
+            f"{at:%H%M}/recover?key=k",
             currency=state.currency,
             subtotal=price,
             total=price,
@@ -84,17 +102,25 @@ def _started(shop: EmulatedShop, customer: Customer, at: dt.datetime) -> str:
                 ),
             ),
         )
-        return state.put_checkout(checkout).id
+        return _key(shop, state.put_checkout(checkout).id)
     return _order(shop, customer, at, paid=False).id
 
 
-def _order(shop: EmulatedShop, customer: Customer, at: dt.datetime, *, paid: bool) -> Order:
+def _order(
+    shop: EmulatedShop,
+    customer: Customer,
+    at: dt.datetime,
+    *,
+    paid: bool,
+    from_checkout: str | None = None,
+) -> Order:
     state = shop.state
     product, variant = _priced(shop)
     price = variant.price
     assert price is not None
     zero = Money.zero(state.currency)
     return state.add_order(
+        from_checkout=from_checkout,
         customer_id=customer.id,
         email=customer.email,
         created_at=at,
@@ -229,9 +255,7 @@ def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> Non
             assert shop.flush_webhooks(15)
             (held,) = read_checkouts(store, "shopify", shop.state.shop)
             assert held.id == kid and held.customer_id == customer.id and held.recovery_url
-            done = shop.state.checkouts[kid].model_copy(
-                update={"completed_at": END, "updated_at": END}
-            )
+            done = _emulated(shop, kid).model_copy(update={"completed_at": END, "updated_at": END})
             shop.state.put_checkout(done)
             assert shop.flush_webhooks(15)
             (held,) = read_checkouts(store, "shopify", shop.state.shop)
@@ -248,6 +272,86 @@ def test_shopify_checkout_webhooks_keep_the_store_in_step(tmp_path: Path) -> Non
             }
             with pytest.raises(WebhookError, match="abandoned_checkout_url"):
                 handle("shopify", headers, body, store, "whsec")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_shopify_checkout_is_one_row_by_token_and_its_order_completes_it(tmp_path: Path) -> None:
+    """Today's shapes (API 2026-04+): ``checkouts/create``/``update`` carry ``token`` and no
+    ``id``, an order carries ``checkout_token`` and no ``checkout_id``
+    (https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks).
+    The webhooks and the GraphQL sync of one checkout land on one row; the order placed from
+    it, by its ``checkout_token`` alone, completes it, so the planned reminder is cancelled."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync_shopify._checkouts import checkout_rest
+    from shopsync_shopify._render_rest import order_rest
+
+    from shopsync.webhooks import wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'hooks.db'}")
+    server = make_server("127.0.0.1", 0, wsgi_app(store, {"shopify": "whsec"}), handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulated("shopify", seed=5, customers=10, orders=20, products=4, end=END) as shop:
+            adapter = connect(shop)
+            shopsync.sync(adapter, store)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
+            topics = ["checkouts/create", "checkouts/update", "orders/create"]
+            shop.subscribe(url, topics, secret="whsec")
+            people = sorted(shop.state.customers.values(), key=lambda c: c.id)
+            ann = next(c for c in people if c.email and c.consent.email.allows_marketing)
+            kid = _started(shop, ann, END - 5 * H)
+            mine = _emulated(shop, kid)
+            assert "id" not in checkout_rest(mine) and checkout_rest(mine)["token"]
+            assert shop.flush_webhooks(15)
+            assert [c.id for c in read_checkouts(store, "shopify", shop.state.shop)] == [kid]
+
+            # the sync reads the same checkout through GraphQL (an id, no token): same row
+            report = shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+            assert report.resources["checkouts"].seen == 1
+            assert [c.id for c in read_checkouts(store, "shopify", shop.state.shop)] == [kid]
+
+            # a checkouts/update without id (today's shape) updates that row
+            changed = mine.model_copy(update={"updated_at": END - 4 * H, "email": "new@x.test"})
+            shop.state.put_checkout(changed)
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.id == kid and held.updated_at == END - 4 * H
+            assert held.email == "new@x.test" and held.completed_at is None
+
+            planned = [
+                a
+                for a in shopsync.plan(store, POLICY, as_of=END)
+                if getattr(a, "checkout_id", None) == kid
+            ]
+            assert len(planned) == 1
+
+            # the order placed from it: its body names the checkout by checkout_token only
+            bought = _order(shop, ann, END - H, paid=False, from_checkout=mine.id)
+            body = order_rest(shop.state.orders[bought.id], shop.state)
+            assert (
+                "checkout_id" not in body and body["checkout_token"] == checkout_rest(mine)["token"]
+            )
+            assert shop.flush_webhooks(15)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.completed_at == END - H
+            assert recovered(store, "shopify", shop.state.shop, ann.id, kid) == (
+                f"checkout {kid} was completed"
+            )
+            sink = shopsync.sinks.JsonLines("out.jsonl", root=tmp_path)
+            done = apply(planned, store, [sink], now=END, policy=POLICY)
+            assert [d.status for d in done.deliveries] == ["cancelled"]
+            # a later sync page without completedAt does not reopen it
+            shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+            (held,) = read_checkouts(store, "shopify", shop.state.shop)
+            assert held.completed_at == END - H
     finally:
         server.shutdown()
         server.server_close()
@@ -305,10 +409,10 @@ def test_shopify_checkouts_delete_ends_the_reminders_and_keeps_the_checkout_out(
                 if getattr(a, "checkout_id", None) == kid
             ]
             assert len(planned) == 1
-            before = checkout_rest(shop.state.checkouts[kid])
+            before = checkout_rest(_emulated(shop, kid))
 
-            deleted = shop.state.delete_checkout(kid)
-            assert deleted.id == kid and kid not in shop.state.checkouts
+            deleted = shop.state.delete_checkout(_emulated(shop, kid).id)
+            assert _key(shop, deleted) == kid and deleted.id not in shop.state.checkouts
             assert shop.flush_webhooks(15)
             assert read_checkouts(store, "shopify", shop.state.shop) == []
             gone = recovered(store, "shopify", shop.state.shop, ann.id, kid)
@@ -329,7 +433,7 @@ def test_shopify_checkouts_delete_ends_the_reminders_and_keeps_the_checkout_out(
             # the deletion body as Shopify sends it, and replays of bodies across topics
             emulator = shop.emulator
             assert isinstance(emulator, ShopifyEmulator)
-            event = Event("checkout.deleted", "checkouts", kid, deleted, END)
+            event = Event("checkout.deleted", "checkouts", deleted.id, deleted, END)
             body = emulator.webhook_payload("checkouts/delete", event)
             assert body is not None and set(body) == {"id", "token"}
             for topic in ("products/delete", "orders/delete", "customers/delete"):

@@ -33,6 +33,7 @@ __all__ = [
     "UpsertCount",
     "checkout_frame",
     "complete_by_orders",
+    "complete_checkouts",
     "delete_checkout",
     "erase_checkouts",
     "export_checkouts",
@@ -378,6 +379,40 @@ def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -
             )
             done += 1
     return done
+
+
+def complete_checkouts(
+    store: Store,
+    conn: Connection,
+    platform: str,
+    shop: str,
+    done: Sequence[tuple[str, dt.datetime]],
+) -> int:
+    """Complete these checkouts (id, when its order was placed): a Shopify order body names
+    the checkout it was placed from (``checkout_token``); how many were open. A completion
+    already held is never moved; the row's other fields are the checkout webhooks' and the
+    sync's business."""
+    shop_id = store.shop_id(platform, shop, conn, create=False)
+    if shop_id == NO_SHOP or not done:
+        return 0
+    t = checkouts
+    count = 0
+    for checkout_id, at in done:
+        micros = _rows.to_micros(at)
+        row = conn.execute(
+            select(t.c.created_at).where(
+                t.c.shop_id == shop_id, t.c.id == checkout_id, t.c.completed_at.is_(None)
+            )
+        ).first()
+        if row is None:
+            continue
+        changed = conn.execute(
+            t.update()
+            .where(t.c.shop_id == shop_id, t.c.id == checkout_id, t.c.completed_at.is_(None))
+            .values(completed_at=max(micros, row.created_at))
+        )
+        count += changed.rowcount
+    return count
 
 
 def recovery_url(store: Store, platform: str, shop: str, checkout_id: str) -> str | None:

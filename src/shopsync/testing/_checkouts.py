@@ -80,16 +80,20 @@ def add_checkouts(
             assert variant.price is not None
             lines.append((product.id, variant.id, product.title, variant.price))
         later = [
-            o.created_at
+            o
             for o in by_customer.get(customer.id, ())
             if at <= o.created_at <= at + _RECOVERY_WINDOW
         ]
-        completed = min(later) if later else None
+        first = min(later, key=lambda o: (o.created_at, o.id)) if later else None
+        completed = first.created_at if first is not None else None
         if state.platform == "woocommerce":
             if completed is None:  # a recovered cart is the paid order itself
                 made.append(_pending_order(state, customer.id, customer.email, at, lines).id)
             continue
         made.append(_checkout(state, rng, customer.id, customer.email, at, completed, lines).id)
+        if first is not None:  # the order names the checkout it came from (checkout_token)
+            with state.lock:
+                state.order_checkouts.setdefault(first.id, made[-1])
     return made
 
 

@@ -88,6 +88,9 @@ class ShopState:
         self.products: dict[str, Product] = {}
         self.checkouts: dict[str, Checkout] = {}
         """Checkouts shoppers started (issue 22; see :mod:`shopsync.testing._checkouts`)."""
+        self.order_checkouts: dict[str, str] = {}
+        """Order id -> the checkout it was placed from (a Shopify order body names it by
+        ``checkout_token``)."""
         self.deleted: dict[tuple[str, str], dt.datetime] = {}
         self.product_facts: dict[str, ProductFacts] = {}
         self.order_edits: dict[str, OrderEdit] = {}
@@ -342,11 +345,16 @@ class ShopState:
 
     # ----------------------------------------------------------------- orders
 
-    def add_order(self, order: Order | None = None, **fields: Any) -> Order:
+    def add_order(
+        self, order: Order | None = None, *, from_checkout: str | None = None, **fields: Any
+    ) -> Order:
         """Add an order; its customer's ``orders_count``/``total_spent`` follow (and emit
-        ``customer.updated``), as on the platforms."""
+        ``customer.updated``), as on the platforms. ``from_checkout``: the id of the checkout
+        it was placed from (:attr:`order_checkouts`)."""
         with self.lock:
             new = self._new(Order, "orders", order, fields)
+            if from_checkout is not None:
+                self.order_checkouts[new.id] = from_checkout
             self._put("orders", new, "order.created")
             customer = self.customers.get(new.customer_id or "")
             if customer is not None:

@@ -1,0 +1,142 @@
+"""Shopify checkouts keyed by token (issue 22): since API 2026-04 the checkout webhooks carry
+``token`` and no ``id``, order webhooks ``checkout_token`` and no ``checkout_id``
+(https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks); the
+GraphQL ``AbandonedCheckout`` carries the token in its ``abandonedCheckoutUrl`` only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from shopsync_shopify._checkouts import (
+    checkout_from_graphql,
+    checkout_from_webhook,
+    checkout_key,
+    token_of_url,
+)
+from shopsync_shopify.webhooks import parse_webhook as parse
+from shopsync_shopify.webhooks import sign
+
+from shopsync.errors import InvalidRecordError, WebhookError
+
+SHOP = "token-shop.myshopify.com"
+TOKEN = "0123456789abcdef0456456789abcdef"
+URL = f"https://{SHOP}/14168/checkouts/ac/{TOKEN}/recover?key=6dacd6065bb80268bda857ee"
+BODY: dict[str, Any] = {
+    "token": TOKEN,
+    "cart_token": "c1",
+    "email": "ann@x.test",
+    "created_at": "2026-11-30T10:00:00-05:00",
+    "updated_at": "2026-11-30T10:05:00-05:00",
+    "completed_at": None,
+    "abandoned_checkout_url": URL,
+    "currency": "USD",
+    "presentment_currency": "USD",
+    "subtotal_price": "10.00",
+    "total_price": "10.00",
+    "customer": {"id": 7, "email": "ann@x.test"},
+    "line_items": [
+        {"product_id": 1, "variant_id": 2, "title": "Mug", "quantity": 1, "price": "10.00"}
+    ],
+}
+NODE: dict[str, Any] = {
+    "id": "gid://shopify/AbandonedCheckout/122",
+    "abandonedCheckoutUrl": URL,
+    "createdAt": "2026-11-30T15:00:00Z",
+    "updatedAt": "2026-11-30T15:05:00Z",
+    "completedAt": None,
+    "customer": {"id": "gid://shopify/Customer/7", "email": "ann@x.test"},
+    "subtotalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
+    "totalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
+    "lineItems": {"nodes": []},
+}
+
+
+def _parse(topic: str, body: dict[str, Any]) -> Any:
+    raw = json.dumps(body).encode()
+    headers = {
+        "x-shopify-topic": topic,
+        "x-shopify-shop-domain": SHOP,
+        "x-shopify-hmac-sha256": sign("s", raw),
+        "x-shopify-webhook-id": "d1",
+    }
+    return parse(headers, raw, "s")
+
+
+def test_a_webhook_without_id_and_the_graphql_node_name_one_checkout() -> None:
+    hooked = checkout_from_webhook(BODY, shop=SHOP)
+    synced = checkout_from_graphql(NODE, shop=SHOP)
+    assert hooked.id == synced.id == checkout_key(TOKEN)
+    assert TOKEN not in hooked.id  # the id travels into plans and logs; the token must not
+    assert token_of_url(f"https://{SHOP}/1/checkouts/{TOKEN}/recover?key=k") == TOKEN
+
+
+def test_a_checkout_without_token_is_quarantined_with_the_reason() -> None:
+    event = _parse("checkouts/update", {**{k: v for k, v in BODY.items() if k != "token"}})
+    (rejected,) = event.rejected
+    assert "no token" in rejected.reason and not event.checkouts
+    with pytest.raises(InvalidRecordError, match="abandonedCheckoutUrl") as caught:
+        checkout_from_graphql({**NODE, "abandonedCheckoutUrl": "https://x.test/"}, shop=SHOP)
+    assert "x.test" not in str(caught.value)
+
+
+def test_an_order_names_the_checkout_it_completes_by_checkout_token() -> None:
+    from shopsync_shopify._render_rest import order_rest
+
+    from tests.sync.emulated import emulated
+
+    with emulated("shopify", seed=2, customers=3, orders=3, products=2) as shop:
+        order = sorted(shop.state.orders.values(), key=lambda o: o.id)[0]
+        body = order_rest(order, shop.state)
+    body["checkout_token"] = TOKEN
+    assert "checkout_id" not in order_rest(order)
+    event = _parse("orders/create", body)
+    assert [o.id for o in event.records] == [order.id]
+    assert [cid for cid, _ in event.completed_checkouts] == [checkout_key(TOKEN)]
+    body["checkout_token"] = None
+    assert not _parse("orders/updated", body).completed_checkouts
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": 122, "token": TOKEN},
+        {"token": TOKEN},
+        {"token": TOKEN, "presentment_currency": "USD", "something_new": 1},
+    ],
+)
+def test_checkouts_delete_takes_a_token_with_unknown_extra_keys(body: dict[str, Any]) -> None:
+    event = _parse("checkouts/delete", body)
+    assert [cid for cid, _ in event.deleted_checkouts] == [checkout_key(TOKEN)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": 122},  # orders/delete's body: no token binds it to a checkout
+        {"id": 1, "admin_graphql_api_id": "gid://shopify/Order/1"},
+        {"token": TOKEN, "line_items": []},
+        {"token": TOKEN, "email": "ann@x.test"},
+        {"token": TOKEN, "financial_status": "paid"},
+        {"token": TOKEN, "variants": []},
+        {"token": TOKEN, "addresses": []},
+        {"token": TOKEN, "checkout_token": TOKEN},
+        {"token": TOKEN, "abandoned_checkout_url": URL},
+        {"token": TOKEN, "shop_domain": SHOP},
+        {"token": "", "id": 122},
+    ],
+)
+def test_checkouts_delete_refuses_another_topics_body(body: dict[str, Any]) -> None:
+    with pytest.raises(WebhookError, match="checkouts/delete body"):
+        _parse("checkouts/delete", body)
+
+
+def test_the_emulated_graphql_node_has_no_token_but_its_url_holds_it() -> None:
+    from shopsync_shopify._checkouts import checkout_graphql, checkout_rest
+
+    mine = checkout_from_webhook(BODY, shop=SHOP).model_copy(update={"id": "122"})
+    node = checkout_graphql(mine)
+    assert node["id"] == "gid://shopify/AbandonedCheckout/122" and node["name"] == "#122"
+    assert "token" not in node and token_of_url(node["abandonedCheckoutUrl"]) == TOKEN
+    assert checkout_rest(mine)["token"] == TOKEN and "id" not in checkout_rest(mine)
