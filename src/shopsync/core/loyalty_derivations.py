@@ -1,0 +1,122 @@
+"""Between the rules' records and the columns: the loyalty inputs as frames for
+:func:`shopsync.core.loyalty_columns.derive_columns`, and its frames back as one
+:class:`~shopsync.core.loyalty.Derivation` per customer, the records the ledger writer and the
+action builder take (so a shop derived in columns is written and announced as before).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from shopsync.core.loyalty import Bonus, Derivation, Entry, Note
+from shopsync.core.loyalty_columns import ColumnInputs, ColumnLedger
+
+__all__ = ["column_inputs", "derivations"]
+
+_BONUSES = {
+    "customer_id": pl.String,
+    "key": pl.String,
+    "at": pl.Int64,
+    "points": pl.Int64,
+    "reason": pl.String,
+    "order_id": pl.String,
+    "seq": pl.Int64,
+}
+_ADJUSTMENTS = {
+    "customer_id": pl.String,
+    "key": pl.String,
+    "at": pl.Int64,
+    "points": pl.Int64,
+    "reason": pl.String,
+    "seq": pl.Int64,
+}
+_REDEMPTIONS = {"customer_id": pl.String, "at": pl.Int64}
+_BIRTHDAYS = {
+    "customer_id": pl.String,
+    "entered_at": pl.Int64,
+    "month": pl.Int64,
+    "day": pl.Int64,
+    "seq": pl.Int64,
+}
+
+
+def column_inputs(inputs: Iterable[Any], bonuses: Mapping[str, Sequence[Bonus]]) -> ColumnInputs:
+    """The input rows (``kind``, ``key``, ``customer_id``, ``occurred_at``, ``data``; oldest
+    first) and the referral bonuses by customer, as frames; ``seq`` keeps their order."""
+    adjust: list[tuple[Any, ...]] = []
+    redeem: list[tuple[Any, ...]] = []
+    born: list[tuple[Any, ...]] = []
+    for seq, r in enumerate(inputs):
+        if r.kind == "birthday":
+            date = dt.date.fromisoformat(r.data["birthday"])
+            born.append((r.customer_id, r.occurred_at, date.month, date.day, seq))
+        elif r.kind == "redeem":
+            redeem.append((r.customer_id, r.occurred_at))
+        elif r.kind == "adjust":
+            adjust.append(
+                (r.customer_id, r.key, r.occurred_at, r.data["points"], r.data["reason"], seq)
+            )
+    granted = [
+        (customer, b.key, b.at, b.points, b.reason, b.order_id, seq)
+        for customer, given in bonuses.items()
+        for seq, b in enumerate(given)
+    ]
+    return ColumnInputs(
+        pl.DataFrame(granted, schema=_BONUSES, orient="row"),
+        pl.DataFrame(adjust, schema=_ADJUSTMENTS, orient="row"),
+        pl.DataFrame(redeem, schema=_REDEMPTIONS, orient="row"),
+        pl.DataFrame(born, schema=_BIRTHDAYS, orient="row"),
+    )
+
+
+def derivations(
+    ledger: ColumnLedger, per_unit: int, customers: pl.Series
+) -> Iterator[tuple[str, Derivation]]:
+    """The derivation of each of ``customers`` the columns derived, in that order; the others
+    (no orders, no inputs, or left to the rules) are not yielded."""
+    multiplier = str(ledger.multiplier)
+    order = pl.DataFrame({"customer_id": customers}).with_row_index("_pos")
+    entries = ledger.entries.join(order, on="customer_id").sort(
+        "_pos", "at", "_rank", "_sid", "_sub"
+    )
+    notes: dict[str, list[Note]] = {}
+    for customer, key, reason, order_id in ledger.notes.iter_rows():
+        notes.setdefault(customer, []).append(Note(key, customer, reason, order_id))
+    rows = entries.select(
+        "customer_id", "key", "kind", "at", "pending", "approved", "reason", "order_id", "value"
+    ).iter_rows()
+    pending_row = next(rows, None)
+    for customer, pending, approved, last, expires, later in (
+        ledger.summary.join(order, on="customer_id")
+        .sort("_pos")
+        .select("customer_id", "pending", "approved", "last_activity", "expires_at", "next_change")
+        .iter_rows()
+    ):
+        own: list[Entry] = []
+        while pending_row is not None and pending_row[0] == customer:
+            cid, key, kind, at, p, a, why, order_id, value = pending_row
+            detail: dict[str, Any] = {}
+            if kind == "earn":
+                detail = {"value_units": value, "per_unit": per_unit, "multiplier": multiplier}
+            own.append(Entry(key, cid, kind, at, p, a, why, order_id, detail))
+            pending_row = next(rows, None)
+        yield (
+            customer,
+            Derivation(
+                own,
+                notes.pop(customer, []),
+                [],
+                ledger.tier,
+                None,
+                last,
+                expires,
+                pending,
+                approved,
+                later,
+                [],
+            ),
+        )
