@@ -215,6 +215,12 @@ def test_the_columns_derive_what_the_rules_derive(
         if customer not in by_rules:
             for kind in {e.kind for e in derivation.entries}:
                 event(f"columns derived a {kind} entry")
+            if derivation.tier_changes:
+                event("columns derived a tier change")
+            if derivation.progress:
+                event("columns derived a progress record")
+            if any(e.detail.get("multiplier", "1") != "1" for e in derivation.entries):
+                event("columns derived an earn above the base multiplier")
     assert columns.referrals == rules.referrals
     if columns.rules_because is None:
         assert columns.by_rules is not None

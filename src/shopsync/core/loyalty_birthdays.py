@@ -14,6 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from shopsync._instants import instant as from_micros
+from shopsync.core.loyalty_column_kit import RANK, entries, key
 from shopsync.core.loyalty_records import DAY
 from shopsync.core.policy import LoyaltySettings
 
@@ -75,9 +76,7 @@ def birthday_entries(
     birthdays: pl.DataFrame, settings: LoyaltySettings, as_of: int
 ) -> pl.DataFrame:
     """The birthday bonus entries due by ``as_of``, as entry rows of
-    :data:`shopsync.core.loyalty_columns.ENTRY_SCHEMA`."""
-    from shopsync.core.loyalty_columns import RANK, _entries, _key
-
+    :data:`shopsync.core.loyalty_column_kit.ENTRY_SCHEMA`."""
     rules = settings.birthday
     eligible = occurrences(birthdays, as_of).filter(
         pl.col("at") - pl.col("entered_at") >= rules.min_days_after_entry * DAY
@@ -96,10 +95,10 @@ def birthday_entries(
             .drop("_last")
         )
     day = pl.from_epoch("at", "us").dt.date().dt.to_string("%Y-%m-%d")
-    return _entries(
+    return entries(
         pl.concat(paid),
         customer_id=pl.col("customer_id"),
-        key=_key("bonus", "birthday", pl.col("customer_id"), day),
+        key=key("bonus", "birthday", pl.col("customer_id"), day),
         kind=pl.lit("bonus"),
         at=pl.col("at"),
         pending=pl.lit(0),

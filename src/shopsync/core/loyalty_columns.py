@@ -6,7 +6,7 @@ Why: the per-customer rules cost about 160 µs per order (16.6 s per 100k orders
 reduce to column algebra, and this module derives exactly those:
 
 - **earn** is a function of the order at a fixed multiplier (see tiers below);
-- **claw-backs**: the cumulative target of each refund is ``min(earned, round_half_up(earned
+- **claw-backs**: the cumulative target of each refund is ``min(earned, roundhalf_up(earned
   * share))``; what a refund takes is the step of the running maximum of the targets (a
   cumulative max per order); a cancellation takes what is left; pending or approved by
   whether the approval came first;
@@ -35,41 +35,26 @@ Times are micros (UTC) and money ten-thousandths, as in :mod:`shopsync.core.loya
 
 from __future__ import annotations
 
-import hashlib
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 import polars as pl
 
 from shopsync.core.loyalty_birthdays import birthday_entries, next_birthdays
+from shopsync.core.loyalty_column_kit import (
+    I128,
+    RANK,
+    entries,
+    fit_keys,
+    half_up,
+    key,
+)
+from shopsync.core.loyalty_expiry_columns import expiries
 from shopsync.core.loyalty_records import DAY, UNIT
+from shopsync.core.loyalty_tier_columns import progress, tier_path
 from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["ColumnInputs", "ColumnLedger", "base_tier", "derive_columns", "uncovered"]
-
-_I128 = pl.Int128
-_LIMIT = pl.lit(2**62, pl.Int64)  # "no such moment" in min() over optional moments
-
-RANK = {"expire": -1, "earn": 0, "refund": 1, "cancel": 2, "approve": 3, "bonus": 4}
-RANK.update({"adjust": 5, "redeem": 6, "birthday": 7})
-"""The event order of :func:`shopsync.core.loyalty.derive` at one moment (an expiry due at
-a moment comes before that moment's events)."""
-
-ENTRY_SCHEMA = {
-    "customer_id": pl.String,
-    "key": pl.String,
-    "kind": pl.String,
-    "at": pl.Int64,
-    "pending": pl.Int64,
-    "approved": pl.Int64,
-    "reason": pl.String,
-    "order_id": pl.String,
-    "value": pl.Int64,
-    "_rank": pl.Int64,
-    "_sid": pl.String,
-    "_sub": pl.Int64,
-}
 
 
 def uncovered(settings: LoyaltySettings) -> str | None:
@@ -116,88 +101,19 @@ class ColumnLedger:
     ``expires_at``, ``next_change`` (null: none)."""
     fallback: frozenset[str]
     """Customers these columns do not derive: the rules must (see the module docstring)."""
-    multiplier: Fraction
-    """The earning multiplier of every customer derived here."""
-    tier: str | None
-    """The tier every customer derived here holds."""
+    changes: pl.DataFrame
+    """Tier changes: ``customer_id``, ``at``, ``from``, ``to`` (tier indexes, -1: none),
+    ``promoted``, in order."""
+    progress: pl.DataFrame
+    """Progress records: ``customer_id``, ``at``, ``target``, ``units`` (the metric),
+    ``multiplier`` (of the tier held), ``order_id``, in order."""
 
 
-def _digest(key: str) -> str:
-    head = key.split(":", 1)[0]
-    return f"{head}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def _fit_keys(frame: pl.DataFrame) -> pl.DataFrame:
-    """:func:`~shopsync.core.loyalty_records.source_key`'s hashing of keys over 255 characters."""
-    long = frame["key"].str.len_chars() > 255
-    if not long.any():
-        return frame
-    keys = [_digest(k) if big else k for k, big in zip(frame["key"], long, strict=True)]
-    return frame.with_columns(pl.Series("key", keys, pl.String))
-
-
-def _key(*parts: str | pl.Expr) -> pl.Expr:
-    exprs = [pl.lit(p) if isinstance(p, str) else p.cast(pl.String) for p in parts]
-    return pl.concat_str(exprs, separator=":")
-
-
-def _half_up(top: pl.Expr, bottom: pl.Expr) -> pl.Expr:
-    """round_half_up(top / bottom) for ``bottom > 0``, in 128-bit integers."""
-    top, bottom = top.cast(_I128), bottom.cast(_I128)
-    up = (2 * top + bottom) // (2 * bottom)
-    zero = pl.lit(0, _I128)  # 128-bit integers have no negation
-    down = zero - ((zero - 2 * top + bottom) // (2 * bottom))
-    return pl.when(top >= 0).then(up).otherwise(down)
-
-
-def _entries(frame: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
-    """``frame`` as entry rows: ``columns`` give the entry's fields, missing ones are null."""
-    exprs = [
-        columns[name].cast(dtype).alias(name)
-        if name in columns
-        else pl.lit(None, dtype).alias(name)
-        for name, dtype in ENTRY_SCHEMA.items()
-    ]
-    return _fit_keys(frame.select(exprs))
-
-
-def _tier_bound(orders: pl.DataFrame, window: str) -> pl.DataFrame:
-    """Per customer, the most the spend metric can reach in any window (store units)."""
-    total = pl.col("total").clip(lower_bound=0)
-    if window == "lifetime":
-        sums = orders.group_by("customer_id").agg(total.sum().alias("bound"))
-        return sums
-    if window == "calendar_year":
-        year = pl.from_epoch("paid", "us").dt.year()
-        sums = orders.group_by("customer_id", year.alias("_y")).agg(total.sum().alias("bound"))
-    else:
-        sums = (
-            orders.sort("customer_id", "paid")
-            .with_columns(pl.from_epoch("paid", "us").alias("_t"))
-            .select(
-                "customer_id",
-                total.rolling_sum_by("_t", window_size="365d", closed="right")
-                .over("customer_id")
-                .alias("bound"),
-            )
-        )
-    return sums.group_by("customer_id").agg(pl.col("bound").max())
-
-
-def _fallback(
-    orders: pl.DataFrame, inputs: ColumnInputs, settings: LoyaltySettings, as_of: int
-) -> set[str]:
+def _fallback(refunds: pl.DataFrame, inputs: ColumnInputs, as_of: int) -> set[str]:
+    """Customers with a redemption by ``as_of`` (its lots), or a negative refund (it would
+    raise the spend metric between payments)."""
     found = set(inputs.redemptions.filter(pl.col("at") <= as_of)["customer_id"].to_list())
-    tiers = settings.tiers.tiers
-    base = base_tier(settings)
-    following = 0 if base is None else base + 1
-    if following < len(tiers):
-        percent = Fraction(settings.milestones.progress_within_percent)
-        limit = Fraction(tiers[following].threshold) * (1 - percent / 100) * UNIT
-        bound = _tier_bound(orders, settings.tiers.window)
-        near = bound.filter(pl.col("bound") >= math.ceil(limit))
-        found |= set(near["customer_id"].to_list())
-    return found
+    return found | set(refunds.filter(pl.col("amount") < 0)["customer_id"].to_list())
 
 
 def _order_frames(
@@ -216,8 +132,8 @@ def _order_frames(
         "_row",
         "customer_id",
         pl.when(foreign)
-        .then(_key("currency", pl.col("customer_id"), pl.col("id")))
-        .otherwise(_key("negative", pl.col("customer_id"), pl.col("id")))
+        .then(key("currency", pl.col("customer_id"), pl.col("id")))
+        .otherwise(key("negative", pl.col("customer_id"), pl.col("id")))
         .alias("key"),
         pl.when(foreign)
         .then(
@@ -257,18 +173,47 @@ def derive_columns(
         raise ValueError(f"the columnar loyalty derivation does not cover {reason}")
     tiers = settings.tiers.tiers
     base = base_tier(settings)
-    multiplier = Fraction(tiers[base].multiplier) if base is not None else Fraction(1)
     pending_days = settings.earn.pending_days
     per_unit = settings.earn.points_per_unit
 
     notes, earning = _order_frames(facts, settings, as_of, currency)
-    fallback = _fallback(earning, inputs, settings, as_of)
+    # refunds in the rules' order: by (moment, refund id), the moment no earlier than payment
+    joined = (
+        refunds.join(
+            earning.select("id", "customer_id", "paid", "cancelled_at", "total"),
+            left_on="order_id",
+            right_on="id",
+            how="inner",
+        )
+        .with_columns(pl.max_horizontal("created_at", "paid").alias("at"))
+        .sort("order_id", "at", "id")
+        .with_columns(
+            pl.col("amount").cum_sum().over("order_id").alias("_cum"),
+            pl.int_range(pl.len()).over("order_id").alias("_sub"),
+        )
+    )
+    fallback = _fallback(joined, inputs, as_of)
     drop = pl.col("customer_id").is_in(pl.Series(list(fallback), dtype=pl.String))
     if fallback:
         facts, notes, earning = facts.filter(~drop), notes.filter(~drop), earning.filter(~drop)
+        joined = joined.filter(~drop)
         inputs = ColumnInputs(*(f.filter(~drop) for f in _frames(inputs)))
 
-    top = pl.col("value").cast(_I128) * (per_unit * multiplier.numerator)
+    # the tier each order earns at (the base tier throughout without tiers)
+    rates = [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]  # by tier index + 1
+    if tiers:
+        path = tier_path(earning, joined, settings, as_of)
+        earning = earning.join(path.earns, on="id", how="left")
+    else:
+        path = None
+        earning = earning.with_columns(
+            pl.lit(-1, pl.Int32).alias("before"), pl.lit(-1, pl.Int32).alias("after")
+        )
+    index = pl.col("before") + 1
+    numerator = index.replace_strict(range(len(rates)), [r.numerator for r in rates])
+    denominator = index.replace_strict(range(len(rates)), [r.denominator for r in rates])
+    named = index.replace_strict(range(len(rates)), [str(r) for r in rates])
+    top = pl.col("value").cast(I128) * numerator.cast(I128) * per_unit
     orders = earning.select(
         "_row",
         "customer_id",
@@ -277,8 +222,10 @@ def derive_columns(
         "cancelled_at",
         "total",
         "value",
-        _half_up(top, pl.lit(UNIT * multiplier.denominator)).cast(pl.Int64).alias("earned"),
+        half_up(top, denominator.cast(I128) * UNIT).cast(pl.Int64).alias("earned"),
         (pl.col("paid") + pending_days * DAY).alias("approve_at"),
+        named.cast(pl.String).alias("multiplier"),
+        *(["after", "units"] if path is not None else []),
     )
     refunded = (
         refunds.filter(pl.col("created_at") <= as_of)
@@ -291,47 +238,35 @@ def derive_columns(
         .select(
             "_row",
             "customer_id",
-            _key("overrefund", pl.col("customer_id"), pl.col("id")).alias("key"),
+            key("overrefund", pl.col("customer_id"), pl.col("id")).alias("key"),
             pl.lit("refunds exceed the order total: counted as a full refund").alias("reason"),
             pl.col("id").alias("order_id"),
         )
     )
-    notes = _fit_keys(pl.concat([notes, over]).sort("_row").drop("_row"))
+    notes = fit_keys(pl.concat([notes, over]).sort("_row").drop("_row"))
 
     pending = pl.lit(pending_days > 0)
-    earns = _entries(
+    earns = entries(
         orders.filter(pl.col("earned") > 0),
         customer_id=pl.col("customer_id"),
-        key=_key("earn", pl.col("customer_id"), pl.col("id")),
+        key=key("earn", pl.col("customer_id"), pl.col("id")),
         kind=pl.lit("earn"),
         at=pl.col("paid"),
         pending=pl.when(pending).then(pl.col("earned")).otherwise(0),
         approved=pl.when(pending).then(0).otherwise(pl.col("earned")),
         reason=pl.format("order {} paid: {} points", pl.col("id"), pl.col("earned"))
-        + pl.lit("" if multiplier == 1 else f" (tier multiplier {multiplier})"),
+        + pl.when(pl.col("multiplier") == "1")
+        .then(pl.lit(""))
+        .otherwise(pl.format(" (tier multiplier {})", pl.col("multiplier"))),
         order_id=pl.col("id"),
         value=pl.col("value"),
+        multiplier=pl.col("multiplier"),
         _rank=pl.lit(RANK["earn"]),
         _sid=pl.col("id"),
         _sub=pl.lit(0),
     )
-
-    # refunds in the rules' order: by (moment, refund id), the moment no earlier than payment
-    joined = (
-        refunds.join(
-            orders.select(
-                "id", "customer_id", "paid", "cancelled_at", "total", "earned", "approve_at"
-            ),
-            left_on="order_id",
-            right_on="id",
-            how="inner",
-        )
-        .with_columns(pl.max_horizontal("created_at", "paid").alias("at"))
-        .sort("order_id", "at", "id")
-        .with_columns(
-            pl.col("amount").cum_sum().over("order_id").alias("_cum"),
-            pl.int_range(pl.len()).over("order_id").alias("_sub"),
-        )
+    joined = joined.join(
+        orders.select("id", "earned", "approve_at"), left_on="order_id", right_on="id"
     )
     cancel = pl.col("cancelled_at")
     done = joined.filter(
@@ -342,11 +277,11 @@ def derive_columns(
     share = pl.min_horizontal("_cum", "total")
     target = (
         pl.when(pl.col("total") == 0)
-        .then(pl.col("earned").cast(_I128))
+        .then(pl.col("earned").cast(I128))
         .otherwise(
             pl.min_horizontal(
-                pl.col("earned").cast(_I128),
-                _half_up(pl.col("earned").cast(_I128) * share, pl.col("total")),
+                pl.col("earned").cast(I128),
+                half_up(pl.col("earned").cast(I128) * share, pl.col("total")),
             )
         )
     )
@@ -355,16 +290,16 @@ def derive_columns(
     ).with_columns(
         (pl.col("_max") - pl.col("_max").shift(1).over("order_id").fill_null(0)).alias("claw")
     )
-    held = pending & (pl.col("at") <= pl.col("approve_at"))
+    on_hold = pending & (pl.col("at") <= pl.col("approve_at"))
     claws = done.filter(pl.col("claw") > 0)
-    refund_entries = _entries(
+    refund_entries = entries(
         claws,
         customer_id=pl.col("customer_id"),
-        key=_key("clawback", pl.col("customer_id"), pl.col("order_id"), pl.col("id")),
+        key=key("clawback", pl.col("customer_id"), pl.col("order_id"), pl.col("id")),
         kind=pl.lit("clawback"),
         at=pl.col("at"),
-        pending=pl.when(held).then(-pl.col("claw")).otherwise(0),
-        approved=pl.when(held).then(0).otherwise(-pl.col("claw")),
+        pending=pl.when(on_hold).then(-pl.col("claw")).otherwise(0),
+        approved=pl.when(on_hold).then(0).otherwise(-pl.col("claw")),
         reason=pl.format("refund {} on order {}", pl.col("id"), pl.col("order_id")),
         order_id=pl.col("order_id"),
         _rank=pl.lit(RANK["refund"]),
@@ -383,10 +318,10 @@ def derive_columns(
     ).with_columns((pl.col("earned") - pl.col("_clawed")).alias("claw"))
     cancelled = cancelled.filter(pl.col("claw") > 0)
     cancel_held = pending & (cancel <= pl.col("approve_at"))
-    cancel_entries = _entries(
+    cancel_entries = entries(
         cancelled,
         customer_id=pl.col("customer_id"),
-        key=_key("clawback", pl.col("customer_id"), pl.col("id"), "cancel"),
+        key=key("clawback", pl.col("customer_id"), pl.col("id"), "cancel"),
         kind=pl.lit("clawback"),
         at=cancel,
         pending=pl.when(cancel_held).then(-pl.col("claw")).otherwise(0),
@@ -411,10 +346,10 @@ def derive_columns(
             ).alias("left")
         )
         parts.append(
-            _entries(
+            entries(
                 left.filter(pl.col("left") > 0),
                 customer_id=pl.col("customer_id"),
-                key=_key("approve", pl.col("customer_id"), pl.col("id")),
+                key=key("approve", pl.col("customer_id"), pl.col("id")),
                 kind=pl.lit("approve"),
                 at=pl.col("approve_at"),
                 pending=-pl.col("left"),
@@ -430,7 +365,7 @@ def derive_columns(
         )
     bonuses = inputs.bonuses.filter((pl.col("at") <= as_of) & (pl.col("points") > 0))
     parts.append(
-        _entries(
+        entries(
             bonuses,
             customer_id=pl.col("customer_id"),
             key=pl.col("key"),
@@ -446,10 +381,10 @@ def derive_columns(
         )
     )
     parts.append(
-        _entries(
+        entries(
             inputs.adjustments.filter(pl.col("at") <= as_of),
             customer_id=pl.col("customer_id"),
-            key=_key("adjust", pl.col("key")),
+            key=key("adjust", pl.col("key")),
             kind=pl.lit("adjust"),
             at=pl.col("at"),
             pending=pl.lit(0),
@@ -461,7 +396,7 @@ def derive_columns(
         )
     )
     parts.append(birthday_entries(inputs.birthdays, settings, as_of))
-    entries = pl.concat(parts)
+    found = pl.concat(parts)
     activity = pl.concat(
         [
             earns.select("customer_id", "at"),
@@ -469,8 +404,34 @@ def derive_columns(
             parts[-1].select("customer_id", "at"),
         ]
     )
-    expiries, last = _expiries(entries, activity, settings, as_of)
-    entries = pl.concat([entries, expiries]).sort("customer_id", "at", "_rank", "_sid", "_sub")
+    expired, last = expiries(found, activity, settings, as_of)
+    found = pl.concat([found, expired]).sort("customer_id", "at", "_rank", "_sid", "_sub")
+    base_index = -1 if base is None else base
+    if path is not None:
+        held = path.held
+        changes = path.changes
+        notes_due = progress(orders.filter(pl.col("earned") > 0), settings)
+    else:
+        held = pl.DataFrame(schema={"customer_id": pl.String, "tier": pl.Int32, "until": pl.Int64})
+        changes = pl.DataFrame(
+            schema={
+                "customer_id": pl.String,
+                "at": pl.Int64,
+                "from": pl.Int32,
+                "to": pl.Int32,
+                "promoted": pl.Boolean,
+            }
+        )
+        notes_due = pl.DataFrame(
+            schema={
+                "customer_id": pl.String,
+                "at": pl.Int64,
+                "target": pl.Int32,
+                "units": pl.Int64,
+                "after": pl.Int32,
+                "order_id": pl.String,
+            }
+        )
 
     later = pl.concat(
         [
@@ -489,6 +450,7 @@ def derive_columns(
             last.filter(pl.col("expires_at") > as_of).select(
                 "customer_id", pl.col("expires_at").alias("at")
             ),
+            held.filter(pl.col("until") > as_of).select("customer_id", pl.col("until").alias("at")),
             next_birthdays(inputs.birthdays, as_of),
         ]
     )
@@ -500,7 +462,7 @@ def derive_columns(
     ).unique()
     summary = (
         everyone.join(
-            entries.group_by("customer_id").agg(pl.col("pending").sum(), pl.col("approved").sum()),
+            found.group_by("customer_id").agg(pl.col("pending").sum(), pl.col("approved").sum()),
             on="customer_id",
             how="left",
         )
@@ -510,94 +472,15 @@ def derive_columns(
             on="customer_id",
             how="left",
         )
-        .with_columns(pl.col("pending").fill_null(0), pl.col("approved").fill_null(0))
+        .join(held, on="customer_id", how="left")
+        .with_columns(
+            pl.col("pending").fill_null(0),
+            pl.col("approved").fill_null(0),
+            pl.col("tier").fill_null(base_index),
+        )
     )
-    return ColumnLedger(
-        entries,
-        notes,
-        summary,
-        frozenset(fallback),
-        multiplier,
-        tiers[base].name if base is not None else None,
-    )
+    return ColumnLedger(found, notes, summary, frozenset(fallback), changes, notes_due)
 
 
 def _frames(inputs: ColumnInputs) -> tuple[pl.DataFrame, ...]:
     return (inputs.bonuses, inputs.adjustments, inputs.redemptions, inputs.birthdays)
-
-
-def _expiries(
-    entries: pl.DataFrame, activity: pl.DataFrame, settings: LoyaltySettings, as_of: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The expiry entries, and per customer the last activity and the pending expiry."""
-    months = settings.expiry.inactivity_months
-    moments = activity.sort("customer_id", "at")
-    last = moments.group_by("customer_id").agg(pl.col("at").max().alias("last_activity"))
-    if months is None:
-        empty = _entries(entries.clear())
-        return empty, last.with_columns(pl.lit(None, pl.Int64).alias("expires_at"))
-
-    def expiry(at: pl.Expr) -> pl.Expr:
-        return pl.from_epoch(at, "us").dt.offset_by(f"{months}mo").dt.epoch("us")
-
-    last = (
-        last.with_columns(expiry(pl.col("last_activity")).alias("_exp"))
-        .with_columns(pl.when(pl.col("_exp") > as_of).then(pl.col("_exp")).alias("expires_at"))
-        .drop("_exp")
-    )
-    fired = (
-        moments.with_columns(
-            expiry(pl.col("at")).alias("exp"),
-            pl.col("at").shift(-1).over("customer_id").alias("_next"),
-        )
-        .filter(
-            (pl.col("exp") <= as_of)
-            & (pl.col("_next").is_null() | (pl.col("exp") <= pl.col("_next")))
-        )
-        .unique(["customer_id", "exp"])
-        .sort("exp")
-    )
-    balance = (
-        entries.group_by("customer_id", "at")
-        .agg(pl.col("approved").sum())
-        .sort("customer_id", "at")
-        .with_columns(pl.col("approved").cum_sum().over("customer_id").alias("_c"))
-        .sort("at")
-    )
-    taken = (
-        fired.join_asof(
-            balance.select("customer_id", "at", "_c"),
-            left_on="exp",
-            right_on="at",
-            by="customer_id",
-            strategy="backward",
-            check_sortedness=False,
-            allow_exact_matches=False,
-        )
-        .sort("customer_id", "exp")
-        .with_columns(
-            pl.col("_c").fill_null(0).cum_max().over("customer_id").clip(lower_bound=0).alias("_e")
-        )
-        .with_columns(
-            (pl.col("_e") - pl.col("_e").shift(1).over("customer_id").fill_null(0)).alias("gone")
-        )
-        .filter(pl.col("gone") > 0)
-    )
-    expired = _entries(
-        taken,
-        customer_id=pl.col("customer_id"),
-        key=_key("expire", pl.col("customer_id"), pl.col("exp")),
-        kind=pl.lit("expire"),
-        at=pl.col("exp"),
-        pending=pl.lit(0),
-        approved=-pl.col("gone"),
-        reason=pl.format(
-            "{} points expired after {} months without activity",
-            pl.col("gone"),
-            pl.lit(months),
-        ),
-        _rank=pl.lit(RANK["expire"]),
-        _sid=pl.lit(""),
-        _sub=pl.lit(0),
-    )
-    return expired, last

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
 
-from shopsync.core.loyalty import Bonus, Derivation, Entry, Note
+from shopsync.core.loyalty import Bonus, Derivation, Entry, Note, TierChange
 from shopsync.core.loyalty_columns import ColumnInputs, ColumnLedger
+from shopsync.core.loyalty_records import UNIT, round_half_up
+from shopsync.core.milestones import Progress
+from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["column_inputs", "derivations"]
 
@@ -74,11 +78,17 @@ def column_inputs(inputs: Iterable[Any], bonuses: Mapping[str, Sequence[Bonus]])
 
 
 def derivations(
-    ledger: ColumnLedger, per_unit: int, customers: pl.Series
+    ledger: ColumnLedger, settings: LoyaltySettings, customers: pl.Series
 ) -> Iterator[tuple[str, Derivation]]:
     """The derivation of each of ``customers`` the columns derived, in that order; the others
     (no orders, no inputs, or left to the rules) are not yielded."""
-    multiplier = str(ledger.multiplier)
+    per_unit = settings.earn.points_per_unit
+    tiers = settings.tiers.tiers
+    names = [t.name for t in tiers]
+
+    def name(index: int) -> str | None:
+        return None if index < 0 else names[index]
+
     order = pl.DataFrame({"customer_id": customers}).with_row_index("_pos")
     entries = ledger.entries.join(order, on="customer_id").sort(
         "_pos", "at", "_rank", "_sid", "_sub"
@@ -86,19 +96,55 @@ def derivations(
     notes: dict[str, list[Note]] = {}
     for customer, key, reason, order_id in ledger.notes.iter_rows():
         notes.setdefault(customer, []).append(Note(key, customer, reason, order_id))
+    changes: dict[str, list[TierChange]] = {}
+    for customer, at, was, now, up in ledger.changes.iter_rows():
+        changes.setdefault(customer, []).append(TierChange(at, name(was), name(now), up))
+    progress: dict[str, list[Progress]] = {}
+    for customer, at, target, units, after, order_id in ledger.progress.iter_rows():
+        short = Fraction(tiers[target].threshold) - Fraction(units, UNIT)
+        rate = Fraction(tiers[after].multiplier) if after >= 0 else Fraction(1)
+        progress.setdefault(customer, []).append(
+            Progress(
+                at,
+                tiers[target].name,
+                target,
+                "spend",
+                short,
+                round_half_up(short * per_unit * rate),
+                order_id,
+            )
+        )
     rows = entries.select(
-        "customer_id", "key", "kind", "at", "pending", "approved", "reason", "order_id", "value"
+        "customer_id",
+        "key",
+        "kind",
+        "at",
+        "pending",
+        "approved",
+        "reason",
+        "order_id",
+        "value",
+        "multiplier",
     ).iter_rows()
     pending_row = next(rows, None)
-    for customer, pending, approved, last, expires, later in (
+    summary = (
         ledger.summary.join(order, on="customer_id")
         .sort("_pos")
-        .select("customer_id", "pending", "approved", "last_activity", "expires_at", "next_change")
-        .iter_rows()
-    ):
+        .select(
+            "customer_id",
+            "pending",
+            "approved",
+            "last_activity",
+            "expires_at",
+            "next_change",
+            "tier",
+            "until",
+        )
+    )
+    for customer, pending, approved, last, expires, later, tier, until in summary.iter_rows():
         own: list[Entry] = []
         while pending_row is not None and pending_row[0] == customer:
-            cid, key, kind, at, p, a, why, order_id, value = pending_row
+            cid, key, kind, at, p, a, why, order_id, value, multiplier = pending_row
             detail: dict[str, Any] = {}
             if kind == "earn":
                 detail = {"value_units": value, "per_unit": per_unit, "multiplier": multiplier}
@@ -109,14 +155,14 @@ def derivations(
             Derivation(
                 own,
                 notes.pop(customer, []),
-                [],
-                ledger.tier,
-                None,
+                changes.pop(customer, []),
+                name(tier),
+                until,
                 last,
                 expires,
                 pending,
                 approved,
                 later,
-                [],
+                progress.pop(customer, []),
             ),
         )

@@ -39,7 +39,7 @@ from shopsync.core.loyalty import (
     ReferralOutcome,
 )
 from shopsync.core.loyalty_actions import loyalty_actions
-from shopsync.core.loyalty_columns import derive_columns, uncovered
+from shopsync.core.loyalty_columns import base_tier, derive_columns, uncovered
 from shopsync.core.loyalty_derivations import column_inputs, derivations
 from shopsync.core.loyalty_history import (
     facts_by_customer,
@@ -47,7 +47,7 @@ from shopsync.core.loyalty_history import (
     history_of,
     inputs_by_kind,
 )
-from shopsync.core.policy import Policy
+from shopsync.core.policy import LoyaltySettings, Policy
 
 __all__ = [
     "CustomerLedger",
@@ -254,14 +254,14 @@ def derive_shop(
         return rules.derive(history, settings, as_of, currency=currency)
 
     def each() -> Iterator[CustomerLedger]:
-        derived = iter(()) if columns is None else derivations(columns, _per_unit(policy), known)
+        derived = iter(()) if columns is None else derivations(columns, settings, known)
         ahead = next(derived, None)
         for customer_id in known:
             if ahead is not None and ahead[0] == customer_id:
                 derivation = ahead[1]
                 ahead = next(derived, None)
             elif columns is not None and customer_id not in columns.fallback:
-                derivation = _empty(columns.tier)
+                derivation = _empty(settings)
             else:
                 derivation = by_rules(customer_id)
             actions = loyalty_actions(platform, shop, derivation, customer_id, policy, as_of, since)
@@ -271,11 +271,10 @@ def derive_shop(
     return ShopLedger(each(), outcomes, reason, fallback)
 
 
-def _per_unit(policy: Policy) -> int:
-    return policy.loyalty.earn.points_per_unit
-
-
-def _empty(tier: str | None) -> Derivation:
+def _empty(settings: LoyaltySettings) -> Derivation:
+    """The derivation of a customer with no orders and no inputs: the base tier, nothing else."""
+    base = base_tier(settings)
+    tier = None if base is None else settings.tiers.tiers[base].name
     return Derivation([], [], [], tier, None, None, None, 0, 0, None, [])
 
 
