@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from shopsync._instants import instant as from_micros
-from shopsync.core.loyalty_column_kit import RANK, entries, key
+from shopsync.core.loyalty_column_kit import CUSTOMER, RANK, entries, key, who
 from shopsync.core.loyalty_records import DAY
 from shopsync.core.policy import LoyaltySettings
 
@@ -27,7 +27,7 @@ def occurrences(birthdays: pl.DataFrame, horizon: int) -> pl.DataFrame:
     """``customer_id``, ``at``, ``entered_at``: each birthday up to ``horizon`` (micros) with
     the entry moment of the value current on it. ``birthdays`` has ``customer_id``,
     ``entered_at``, ``month``, ``day`` and ``seq`` (the input order, which breaks ties)."""
-    empty = pl.DataFrame(schema={"customer_id": pl.String, "at": pl.Int64, "entered_at": pl.Int64})
+    empty = pl.DataFrame(schema={"customer_id": CUSTOMER, "at": pl.Int64, "entered_at": pl.Int64})
     if birthdays.is_empty():
         return empty
     values = birthdays.sort("customer_id", "entered_at", "seq").with_columns(
@@ -73,7 +73,7 @@ def occurrences(birthdays: pl.DataFrame, horizon: int) -> pl.DataFrame:
 
 
 def birthday_entries(
-    birthdays: pl.DataFrame, settings: LoyaltySettings, as_of: int
+    names: pl.Series, birthdays: pl.DataFrame, settings: LoyaltySettings, as_of: int
 ) -> pl.DataFrame:
     """The birthday bonus entries due by ``as_of``, as entry rows of
     :data:`shopsync.core.loyalty_column_kit.ENTRY_SCHEMA`."""
@@ -98,7 +98,7 @@ def birthday_entries(
     return entries(
         pl.concat(paid),
         customer_id=pl.col("customer_id"),
-        key=key("bonus", "birthday", pl.col("customer_id"), day),
+        key=key("bonus", "birthday", who(names), day),
         kind=pl.lit("bonus"),
         at=pl.col("at"),
         pending=pl.lit(0),

@@ -8,9 +8,23 @@ import hashlib
 
 import polars as pl
 
-__all__ = ["ENTRY_SCHEMA", "I128", "RANK", "entries", "fit_keys", "half_up", "key"]
+__all__ = [
+    "CUSTOMER",
+    "ENTRY_SCHEMA",
+    "I128",
+    "RANK",
+    "entries",
+    "fit_keys",
+    "half_up",
+    "key",
+    "who",
+]
 
 I128 = pl.Int128
+
+CUSTOMER = pl.UInt32
+"""Customers are integer codes inside the columnar derivation (strings sort and group
+several times slower); :func:`shopsync.core.loyalty_columns.derive_columns` maps them back."""
 
 RANK = {"expire": -1, "earn": 0, "refund": 1, "cancel": 2, "approve": 3, "bonus": 4}
 RANK.update({"adjust": 5, "redeem": 6, "birthday": 7})
@@ -18,7 +32,7 @@ RANK.update({"adjust": 5, "redeem": 6, "birthday": 7})
 a moment comes before that moment's events)."""
 
 ENTRY_SCHEMA = {
-    "customer_id": pl.String,
+    "customer_id": CUSTOMER,
     "key": pl.String,
     "kind": pl.String,
     "at": pl.Int64,
@@ -46,6 +60,11 @@ def fit_keys(frame: pl.DataFrame) -> pl.DataFrame:
         return frame
     keys = [_digest(k) if big else k for k, big in zip(frame["key"], long, strict=True)]
     return frame.with_columns(pl.Series("key", keys, pl.String))
+
+
+def who(names: pl.Series) -> pl.Expr:
+    """The customer id of each row (its code in ``customer_id``), for source keys."""
+    return pl.lit(names).gather(pl.col("customer_id"))
 
 
 def key(*parts: str | pl.Expr) -> pl.Expr:

@@ -37,17 +37,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import polars as pl
 
 from shopsync.core.loyalty_birthdays import birthday_entries, next_birthdays
 from shopsync.core.loyalty_column_kit import (
+    CUSTOMER,
     I128,
     RANK,
     entries,
     fit_keys,
     half_up,
     key,
+    who,
 )
 from shopsync.core.loyalty_expiry_columns import expiries
 from shopsync.core.loyalty_records import DAY, UNIT
@@ -99,7 +102,7 @@ class ColumnLedger:
     summary: pl.DataFrame
     """Per customer derived here: ``pending``, ``approved``, ``last_activity``,
     ``expires_at``, ``next_change`` (null: none)."""
-    fallback: frozenset[str]
+    fallback: frozenset[Any]
     """Customers these columns do not derive: the rules must (see the module docstring)."""
     changes: pl.DataFrame
     """Tier changes: ``customer_id``, ``at``, ``from``, ``to`` (tier indexes, -1: none),
@@ -117,7 +120,7 @@ def _fallback(refunds: pl.DataFrame, inputs: ColumnInputs, as_of: int) -> set[st
 
 
 def _order_frames(
-    facts: pl.DataFrame, settings: LoyaltySettings, as_of: int, currency: str
+    names: pl.Series, facts: pl.DataFrame, settings: LoyaltySettings, as_of: int, currency: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The notes (currency, negative) and the orders that earn, in the facts' order."""
     paid, cancel = pl.col("paid"), pl.col("cancelled_at")
@@ -132,8 +135,8 @@ def _order_frames(
         "_row",
         "customer_id",
         pl.when(foreign)
-        .then(key("currency", pl.col("customer_id"), pl.col("id")))
-        .otherwise(key("negative", pl.col("customer_id"), pl.col("id")))
+        .then(key("currency", who(names), pl.col("id")))
+        .otherwise(key("negative", who(names), pl.col("id")))
         .alias("key"),
         pl.when(foreign)
         .then(
@@ -171,12 +174,58 @@ def derive_columns(
     reason = uncovered(settings)
     if reason is not None:
         raise ValueError(f"the columnar loyalty derivation does not cover {reason}")
+    names = (
+        pl.concat([facts["customer_id"], *(f["customer_id"] for f in _frames(inputs))])
+        .unique()
+        .sort()
+    )
+    codes = pl.DataFrame({"customer_id": names, "_code": pl.int_range(len(names), eager=True)})
+    codes = codes.with_columns(pl.col("_code").cast(CUSTOMER))
+
+    def encode(frame: pl.DataFrame) -> pl.DataFrame:
+        return (
+            frame.join(codes, on="customer_id", maintain_order="left")
+            .with_columns(pl.col("_code").alias("customer_id"))
+            .drop("_code")
+        )
+
+    def decode(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(names.gather(frame["customer_id"]).alias("customer_id"))
+
+    ledger = _derive(
+        names,
+        encode(facts),
+        refunds,
+        ColumnInputs(*(encode(f) for f in _frames(inputs))),
+        settings,
+        as_of,
+        currency,
+    )
+    return ColumnLedger(
+        decode(ledger.entries),
+        decode(ledger.notes),
+        decode(ledger.summary),
+        frozenset(names.gather(pl.Series(list(ledger.fallback), dtype=CUSTOMER)).to_list()),
+        decode(ledger.changes),
+        decode(ledger.progress),
+    )
+
+
+def _derive(
+    names: pl.Series,
+    facts: pl.DataFrame,
+    refunds: pl.DataFrame,
+    inputs: ColumnInputs,
+    settings: LoyaltySettings,
+    as_of: int,
+    currency: str,
+) -> ColumnLedger:
     tiers = settings.tiers.tiers
     base = base_tier(settings)
     pending_days = settings.earn.pending_days
     per_unit = settings.earn.points_per_unit
 
-    notes, earning = _order_frames(facts, settings, as_of, currency)
+    notes, earning = _order_frames(names, facts, settings, as_of, currency)
     # refunds in the rules' order: by (moment, refund id), the moment no earlier than payment
     joined = (
         refunds.join(
@@ -193,7 +242,7 @@ def derive_columns(
         )
     )
     fallback = _fallback(joined, inputs, as_of)
-    drop = pl.col("customer_id").is_in(pl.Series(list(fallback), dtype=pl.String))
+    drop = pl.col("customer_id").is_in(pl.Series(list(fallback), dtype=CUSTOMER))
     if fallback:
         facts, notes, earning = facts.filter(~drop), notes.filter(~drop), earning.filter(~drop)
         joined = joined.filter(~drop)
@@ -238,7 +287,7 @@ def derive_columns(
         .select(
             "_row",
             "customer_id",
-            key("overrefund", pl.col("customer_id"), pl.col("id")).alias("key"),
+            key("overrefund", who(names), pl.col("id")).alias("key"),
             pl.lit("refunds exceed the order total: counted as a full refund").alias("reason"),
             pl.col("id").alias("order_id"),
         )
@@ -249,7 +298,7 @@ def derive_columns(
     earns = entries(
         orders.filter(pl.col("earned") > 0),
         customer_id=pl.col("customer_id"),
-        key=key("earn", pl.col("customer_id"), pl.col("id")),
+        key=key("earn", who(names), pl.col("id")),
         kind=pl.lit("earn"),
         at=pl.col("paid"),
         pending=pl.when(pending).then(pl.col("earned")).otherwise(0),
@@ -295,7 +344,7 @@ def derive_columns(
     refund_entries = entries(
         claws,
         customer_id=pl.col("customer_id"),
-        key=key("clawback", pl.col("customer_id"), pl.col("order_id"), pl.col("id")),
+        key=key("clawback", who(names), pl.col("order_id"), pl.col("id")),
         kind=pl.lit("clawback"),
         at=pl.col("at"),
         pending=pl.when(on_hold).then(-pl.col("claw")).otherwise(0),
@@ -321,7 +370,7 @@ def derive_columns(
     cancel_entries = entries(
         cancelled,
         customer_id=pl.col("customer_id"),
-        key=key("clawback", pl.col("customer_id"), pl.col("id"), "cancel"),
+        key=key("clawback", who(names), pl.col("id"), "cancel"),
         kind=pl.lit("clawback"),
         at=cancel,
         pending=pl.when(cancel_held).then(-pl.col("claw")).otherwise(0),
@@ -349,7 +398,7 @@ def derive_columns(
             entries(
                 left.filter(pl.col("left") > 0),
                 customer_id=pl.col("customer_id"),
-                key=key("approve", pl.col("customer_id"), pl.col("id")),
+                key=key("approve", who(names), pl.col("id")),
                 kind=pl.lit("approve"),
                 at=pl.col("approve_at"),
                 pending=-pl.col("left"),
@@ -395,7 +444,7 @@ def derive_columns(
             _sub=pl.col("seq"),
         )
     )
-    parts.append(birthday_entries(inputs.birthdays, settings, as_of))
+    parts.append(birthday_entries(names, inputs.birthdays, settings, as_of))
     found = pl.concat(parts)
     activity = pl.concat(
         [
@@ -404,7 +453,7 @@ def derive_columns(
             parts[-1].select("customer_id", "at"),
         ]
     )
-    expired, last = expiries(found, activity, settings, as_of)
+    expired, last = expiries(names, found, activity, settings, as_of)
     found = pl.concat([found, expired]).sort("customer_id", "at", "_rank", "_sid", "_sub")
     base_index = -1 if base is None else base
     if path is not None:
@@ -412,10 +461,10 @@ def derive_columns(
         changes = path.changes
         notes_due = progress(orders.filter(pl.col("earned") > 0), settings)
     else:
-        held = pl.DataFrame(schema={"customer_id": pl.String, "tier": pl.Int32, "until": pl.Int64})
+        held = pl.DataFrame(schema={"customer_id": CUSTOMER, "tier": pl.Int32, "until": pl.Int64})
         changes = pl.DataFrame(
             schema={
-                "customer_id": pl.String,
+                "customer_id": CUSTOMER,
                 "at": pl.Int64,
                 "from": pl.Int32,
                 "to": pl.Int32,
@@ -424,7 +473,7 @@ def derive_columns(
         )
         notes_due = pl.DataFrame(
             schema={
-                "customer_id": pl.String,
+                "customer_id": CUSTOMER,
                 "at": pl.Int64,
                 "target": pl.Int32,
                 "units": pl.Int64,

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import polars as pl
 
-from shopsync.core.loyalty_column_kit import RANK, entries, key
+from shopsync.core.loyalty_column_kit import RANK, entries, key, who
 from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["expiries"]
 
 
 def expiries(
-    found: pl.DataFrame, activity: pl.DataFrame, settings: LoyaltySettings, as_of: int
+    names: pl.Series,
+    found: pl.DataFrame,
+    activity: pl.DataFrame,
+    settings: LoyaltySettings,
+    as_of: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The expiry entries, and per customer the last activity and the pending expiry."""
     months = settings.expiry.inactivity_months
@@ -43,29 +47,26 @@ def expiries(
             & (pl.col("_next").is_null() | (pl.col("exp") <= pl.col("_next")))
         )
         .unique(["customer_id", "exp"])
-        .sort("exp")
     )
-    balance = (
-        found.group_by("customer_id", "at")
-        .agg(pl.col("approved").sum())
-        .sort("customer_id", "at")
-        .with_columns(pl.col("approved").cum_sum().over("customer_id").alias("_c"))
-        .sort("at")
-    )
+    # the approved balance before each expiry: expiries sort before the deltas of their
+    # moment (an expiry comes before that moment's events), one cumulative sum reads them
+    stream = pl.concat(
+        [
+            found.select("customer_id", "at", pl.col("approved").alias("d"), pl.lit(1).alias("_o")),
+            fired.select(
+                "customer_id",
+                pl.col("exp").alias("at"),
+                pl.lit(0).alias("d"),
+                pl.lit(0).alias("_o"),
+            ),
+        ],
+        how="vertical_relaxed",
+    ).sort("customer_id", "at", "_o")
     taken = (
-        fired.join_asof(
-            balance.select("customer_id", "at", "_c"),
-            left_on="exp",
-            right_on="at",
-            by="customer_id",
-            strategy="backward",
-            check_sortedness=False,
-            allow_exact_matches=False,
-        )
-        .sort("customer_id", "exp")
-        .with_columns(
-            pl.col("_c").fill_null(0).cum_max().over("customer_id").clip(lower_bound=0).alias("_e")
-        )
+        stream.with_columns(pl.col("d").cum_sum().over("customer_id").alias("_c"))
+        .filter(pl.col("_o") == 0)
+        .rename({"at": "exp"})
+        .with_columns(pl.col("_c").cum_max().over("customer_id").clip(lower_bound=0).alias("_e"))
         .with_columns(
             (pl.col("_e") - pl.col("_e").shift(1).over("customer_id").fill_null(0)).alias("gone")
         )
@@ -74,7 +75,7 @@ def expiries(
     expired = entries(
         taken,
         customer_id=pl.col("customer_id"),
-        key=key("expire", pl.col("customer_id"), pl.col("exp")),
+        key=key("expire", who(names), pl.col("exp")),
         kind=pl.lit("expire"),
         at=pl.col("exp"),
         pending=pl.lit(0),

@@ -26,6 +26,7 @@ from fractions import Fraction
 
 import polars as pl
 
+from shopsync.core.loyalty_column_kit import CUSTOMER
 from shopsync.core.loyalty_records import DAY, UNIT
 from shopsync.core.policy import LoyaltySettings
 
@@ -102,16 +103,17 @@ def _deltas(orders: pl.DataFrame, refunds: pl.DataFrame, window: str) -> pl.Data
         .agg(pl.col("d").sum())
         .sort("customer_id", "at")
         .select("customer_id", "at", pl.col("d").cum_sum().over("customer_id").alias("units"))
-        .sort("at")
     )
 
 
 def _units_at(frame: pl.DataFrame, moment: str, deltas: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with ``units``: the metric of its customer at its ``moment`` column."""
+    """``frame`` with ``units``: the metric of its customer at its ``moment`` column (as-of
+    join on the deltas of ``frame``'s customers alone: the rounds ask for few)."""
+    some = deltas.filter(pl.col("customer_id").is_in(frame["customer_id"].unique().implode()))
     return (
         frame.sort(moment)
         .join_asof(
-            deltas.rename({"at": "_at"}),
+            some.sort("at").rename({"at": "_at"}),
             left_on=moment,
             right_on="_at",
             by="customer_id",
@@ -136,16 +138,18 @@ def tier_path(
     held_tiers = [i for i, t in enumerate(tiers) if t.threshold > 0]
     level = pl.sum_horizontal([(pl.col("units") >= f).cast(pl.Int32) for f in floors]) - 1
     deltas = _deltas(orders, refunds, rules.window)
-    earns = _units_at(
-        orders.sort("customer_id", "paid", "id").select(
+    # every payment is a moment the metric changes: an equality join reads it there
+    earns = (
+        orders.sort("customer_id", "paid", "id")
+        .select(
             "customer_id",
             "id",
             "paid",
             pl.int_range(pl.len()).over("customer_id").alias("seq"),
-        ),
-        "paid",
-        deltas,
-    ).with_columns(level.alias("level"))
+        )
+        .join(deltas.rename({"at": "paid"}), on=["customer_id", "paid"], maintain_order="left")
+        .with_columns(level.alias("level"))
+    )
     climbing = earns.filter(pl.col("level") > base).select("customer_id", "paid", "seq", "level")
     state = (
         climbing.select("customer_id")
@@ -232,7 +236,7 @@ def tier_path(
         or [
             pl.DataFrame(
                 schema={
-                    "customer_id": pl.String,
+                    "customer_id": CUSTOMER,
                     "at": pl.Int64,
                     "sub": pl.Int64,
                     "from": pl.Int32,
@@ -279,7 +283,7 @@ def tier_path(
         moved.select("customer_id", "at", "from", "to", "promoted"),
         held
         if held is not None
-        else pl.DataFrame(schema={"customer_id": pl.String, "tier": pl.Int32, "until": pl.Int64}),
+        else pl.DataFrame(schema={"customer_id": CUSTOMER, "tier": pl.Int32, "until": pl.Int64}),
     )
 
 
@@ -294,7 +298,7 @@ def progress(orders: pl.DataFrame, settings: LoyaltySettings) -> pl.DataFrame:
     tiers = settings.tiers.tiers
     percent = Fraction(rules.progress_within_percent)
     shape = {
-        "customer_id": pl.String,
+        "customer_id": CUSTOMER,
         "at": pl.Int64,
         "target": pl.Int32,
         "units": pl.Int64,
