@@ -229,16 +229,16 @@ def _derive(
     # refunds in the rules' order: by (moment, refund id), the moment no earlier than payment
     joined = (
         refunds.join(
-            earning.select("id", "customer_id", "paid", "cancelled_at", "total"),
+            earning.select("_row", "id", "customer_id", "paid", "cancelled_at", "total"),
             left_on="order_id",
             right_on="id",
             how="inner",
         )
         .with_columns(pl.max_horizontal("created_at", "paid").alias("at"))
-        .sort("order_id", "at", "id")
+        .sort("_row", "at", "id")
         .with_columns(
-            pl.col("amount").cum_sum().over("order_id").alias("_cum"),
-            pl.int_range(pl.len()).over("order_id").alias("_sub"),
+            pl.col("amount").cum_sum().over("_row").alias("_cum"),
+            pl.int_range(pl.len()).over("_row").alias("_sub"),
         )
     )
     fallback = _fallback(joined, inputs, as_of)
@@ -252,7 +252,7 @@ def _derive(
     rates = [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]  # by tier index + 1
     if tiers:
         path = tier_path(earning, joined, settings, as_of)
-        earning = earning.join(path.earns, on="id", how="left")
+        earning = earning.join(path.earns, on="_row", how="left")
     else:
         path = None
         earning = earning.with_columns(
@@ -314,9 +314,7 @@ def _derive(
         _sid=pl.col("id"),
         _sub=pl.lit(0),
     )
-    joined = joined.join(
-        orders.select("id", "earned", "approve_at"), left_on="order_id", right_on="id"
-    )
+    joined = joined.join(orders.select("_row", "earned", "approve_at"), on="_row")
     cancel = pl.col("cancelled_at")
     done = joined.filter(
         (pl.col("at") <= as_of)
@@ -335,9 +333,9 @@ def _derive(
         )
     )
     done = done.with_columns(
-        target.cum_max().over("order_id").clip(lower_bound=0).cast(pl.Int64).alias("_max")
+        target.cum_max().over("_row").clip(lower_bound=0).cast(pl.Int64).alias("_max")
     ).with_columns(
-        (pl.col("_max") - pl.col("_max").shift(1).over("order_id").fill_null(0)).alias("claw")
+        (pl.col("_max") - pl.col("_max").shift(1).over("_row").fill_null(0)).alias("claw")
     )
     on_hold = pending & (pl.col("at") <= pl.col("approve_at"))
     claws = done.filter(pl.col("claw") > 0)
@@ -355,11 +353,11 @@ def _derive(
         _sid=pl.col("order_id"),
         _sub=pl.col("_sub"),
     )
-    by_order = claws.group_by("order_id").agg(
+    by_order = claws.group_by("_row").agg(
         pl.col("claw").sum().alias("_clawed"),
         pl.col("claw").filter(pl.col("at") <= pl.col("approve_at")).sum().alias("_early"),
     )
-    orders = orders.join(by_order, left_on="id", right_on="order_id", how="left").with_columns(
+    orders = orders.join(by_order, on="_row", how="left").with_columns(
         pl.col("_clawed").fill_null(0), pl.col("_early").fill_null(0)
     )
     cancelled = orders.filter(

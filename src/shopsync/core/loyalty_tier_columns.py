@@ -66,7 +66,7 @@ def _deltas(orders: pl.DataFrame, refunds: pl.DataFrame, window: str) -> pl.Data
     leave = _exit(window)
     ends = orders.select(
         "customer_id",
-        "id",
+        "_row",
         "paid",
         "total",
         pl.min_horizontal(
@@ -74,17 +74,17 @@ def _deltas(orders: pl.DataFrame, refunds: pl.DataFrame, window: str) -> pl.Data
         ).alias("end"),
     )
     steps = (
-        refunds.join(ends.select("id", "end"), left_on="order_id", right_on="id")
+        refunds.join(ends.select("_row", "end"), on="_row")
         .filter(pl.col("end").is_null() | (pl.col("at") < pl.col("end")))
         .with_columns(pl.min_horizontal("_cum", "total").alias("_kept"))
         .with_columns(
-            (pl.col("_kept").shift(1).over("order_id").fill_null(0) - pl.col("_kept")).alias("d")
+            (pl.col("_kept").shift(1).over("_row").fill_null(0) - pl.col("_kept")).alias("d")
         )
     )
-    gone = steps.group_by("order_id").agg(pl.col("_kept").max().alias("_refunded"))
+    gone = steps.group_by("_row").agg(pl.col("_kept").max().alias("_refunded"))
     leaving = (
         ends.filter(pl.col("end").is_not_null())
-        .join(gone, left_on="id", right_on="order_id", how="left")
+        .join(gone, on="_row", how="left")
         .select(
             "customer_id",
             pl.col("end").alias("at"),
@@ -143,7 +143,7 @@ def tier_path(
         orders.sort("customer_id", "paid", "id")
         .select(
             "customer_id",
-            "id",
+            "_row",
             "paid",
             pl.int_range(pl.len()).over("customer_id").alias("seq"),
         )
@@ -252,26 +252,26 @@ def tier_path(
         [
             earns.select(
                 "customer_id",
-                "id",
+                "_row",
                 pl.col("paid").alias("at"),
                 (2 * pl.col("seq")).alias("sub"),
                 pl.lit(None, pl.Int32).alias("to"),
             ),
-            moved.select("customer_id", pl.lit(None, pl.String).alias("id"), "at", "sub", "to"),
+            moved.select("customer_id", pl.lit(None, pl.UInt32).alias("_row"), "at", "sub", "to"),
         ],
         how="vertical_relaxed",
     ).sort("customer_id", "at", "sub")
     filled = marks.with_columns(
         pl.col("to").forward_fill().over("customer_id").fill_null(base).alias("tier")
-    ).filter(pl.col("id").is_not_null())
+    ).filter(pl.col("_row").is_not_null())
     promoted_at = moved.filter(pl.col("sub") >= 0).select(
         "customer_id", ((pl.col("sub") - 1) // 2).alias("seq"), pl.col("to").alias("_up")
     )
     earned = (
-        earns.join(filled.select("id", pl.col("tier").alias("before")), on="id")
+        earns.join(filled.select("_row", pl.col("tier").alias("before")), on="_row")
         .join(promoted_at, on=["customer_id", "seq"], how="left")
         .select(
-            "id",
+            "_row",
             "before",
             pl.coalesce("_up", "before").alias("after"),
             "units",
