@@ -324,16 +324,19 @@ def _derive(
     share = pl.min_horizontal("_cum", "total")
     target = (
         pl.when(pl.col("total") == 0)
-        .then(pl.col("earned").cast(I128))
+        .then(pl.col("earned"))
         .otherwise(
             pl.min_horizontal(
-                pl.col("earned").cast(I128),
-                half_up(pl.col("earned").cast(I128) * share, pl.col("total")),
+                pl.col("earned"),
+                # a target is at most what was earned: 64 bits again once rounded
+                half_up(pl.col("earned").cast(I128) * share, pl.col("total"))
+                .clip(upper_bound=2**62)
+                .cast(pl.Int64),
             )
         )
     )
     done = done.with_columns(
-        target.cum_max().over("_row").clip(lower_bound=0).cast(pl.Int64).alias("_max")
+        target.cum_max().over("_row").clip(lower_bound=0).alias("_max")
     ).with_columns(
         (pl.col("_max") - pl.col("_max").shift(1).over("_row").fill_null(0)).alias("claw")
     )
