@@ -150,7 +150,11 @@ def tier_path(
         .join(deltas.rename({"at": "paid"}), on=["customer_id", "paid"], maintain_order="left")
         .with_columns(level.alias("level"))
     )
-    climbing = earns.filter(pl.col("level") > base).select("customer_id", "paid", "seq", "level")
+    climbing = (
+        earns.filter(pl.col("level") > base)
+        .select("customer_id", "paid", "seq", "level")
+        .sort("customer_id", "paid", "seq")
+    )
     state = (
         climbing.select("customer_id")
         .unique()
@@ -168,13 +172,22 @@ def tier_path(
         after = (pl.col("paid") > pl.col("pt")) | (
             (pl.col("paid") == pl.col("pt")) & (pl.col("seq") > pl.col("ps"))
         )
+        # what is left of each active customer's payments (sorted): it only shrinks
+        climbing = (
+            climbing.join(
+                state.select("customer_id", "k", "pt", "ps"),
+                on="customer_id",
+                maintain_order="left",
+            )
+            .filter(after)
+            .drop("pt", "ps")
+        )
         found = (
-            climbing.join(state, on="customer_id")
-            .filter(after & (pl.col("level") > pl.col("k")))
-            .group_by("customer_id")
-            .agg(pl.all().sort_by("paid", "seq").first())
+            climbing.filter(pl.col("level") > pl.col("k"))
+            .unique("customer_id", keep="first", maintain_order=True)
             .select("customer_id", "paid", "seq", "level")
         )
+        climbing = climbing.drop("k")
         step = state.join(found, on="customer_id", how="left")
         review = (
             pl.col("u").is_not_null()
