@@ -26,8 +26,17 @@ CUSTOMER = pl.UInt32
 """Customers are integer codes inside the columnar derivation (strings sort and group
 several times slower); :func:`shopsync.core.loyalty_columns.derive_columns` maps them back."""
 
-RANK = {"expire": -1, "earn": 0, "refund": 1, "cancel": 2, "approve": 3, "bonus": 4}
-RANK.update({"adjust": 5, "redeem": 6, "birthday": 7})
+RANK = {
+    "expire": -1,
+    "earn": 0,
+    "refund": 1,
+    "cancel": 2,
+    "approve": 3,
+    "bonus": 4,
+    "adjust": 5,
+    "redeem": 6,
+    "birthday": 7,
+}
 """The event order of :func:`shopsync.core.loyalty.derive` at one moment (an expiry due at
 a moment comes before that moment's events)."""
 
