@@ -96,7 +96,8 @@ class ColumnInputs:
 @dataclass(frozen=True)
 class ColumnLedger:
     entries: pl.DataFrame
-    """:data:`ENTRY_SCHEMA`, in the customers' event order; ``value`` is an earn's value."""
+    """:data:`ENTRY_SCHEMA`, unsorted: the customers' event order is (``customer_id``, ``at``,
+    ``_rank``, ``_sid``, ``_sub``); ``value`` is an earn's value."""
     notes: pl.DataFrame
     """``customer_id``, ``key``, ``reason``, ``order_id``, in order of the facts."""
     summary: pl.DataFrame
@@ -455,7 +456,7 @@ def _derive(
         ]
     )
     expired, last = expiries(names, found, activity, settings, as_of)
-    found = pl.concat([found, expired]).sort("customer_id", "at", "_rank", "_sid", "_sub")
+    found = pl.concat([found, expired])  # sorted once, by the reader (derivations)
     base_index = -1 if base is None else base
     if path is not None:
         held = path.held

@@ -99,10 +99,13 @@ def _deltas(orders: pl.DataFrame, refunds: pl.DataFrame, window: str) -> pl.Data
                 leaving,
             ]
         )
-        .group_by("customer_id", "at")
-        .agg(pl.col("d").sum())
         .sort("customer_id", "at")
         .select("customer_id", "at", pl.col("d").cum_sum().over("customer_id").alias("units"))
+        # the metric after every change of a moment: the last row of each (customer, moment)
+        .filter(
+            (pl.col("customer_id") != pl.col("customer_id").shift(-1)).fill_null(True)
+            | (pl.col("at") != pl.col("at").shift(-1)).fill_null(True)
+        )
     )
 
 
