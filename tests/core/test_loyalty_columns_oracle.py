@@ -20,7 +20,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from shopsync._instants import to_micros
-from shopsync.core.loyalty_records import DAY, UNIT
+from shopsync.core.loyalty_records import DAY, UNIT, add_months
 from shopsync.core.loyalty_shop import LoyaltyTables, derive_shop
 from shopsync.core.policy import Policy
 
@@ -77,7 +77,11 @@ def policies(draw: st.DrawFn) -> Policy:
     return Policy.from_dict({"currency": "USD", "loyalty": loyalty})
 
 
-moments = st.integers(0, 1300 * 24).map(lambda h: T0 + h * HOUR)
+# hours apart, or on a grid of whole months: an expiry (months after an activity) and a tier
+# review then fall on the very moment of other events, where the order of events decides
+moments = st.integers(0, 1300 * 24).map(lambda h: T0 + h * HOUR) | st.integers(0, 42).map(
+    lambda k: add_months(T0, k)
+)
 
 
 @st.composite
