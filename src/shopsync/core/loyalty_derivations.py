@@ -115,8 +115,8 @@ def derivations(
             )
         )
     rows = entries.select(
-        "customer_id",
         "key",
+        "customer_id",
         "kind",
         "at",
         "pending",
@@ -125,10 +125,11 @@ def derivations(
         "order_id",
         "value",
         "multiplier",
-    ).iter_rows()
-    pending_row = next(rows, None)
+    ).rows()
+    counts = entries.group_by("customer_id").len("_n")
     summary = (
         ledger.summary.join(order, on="customer_id")
+        .join(counts, on="customer_id", how="left")
         .sort("_pos")
         .select(
             "customer_id",
@@ -139,17 +140,28 @@ def derivations(
             "next_change",
             "tier",
             "until",
+            pl.col("_n").fill_null(0),
         )
     )
-    for customer, pending, approved, last, expires, later, tier, until in summary.iter_rows():
-        own: list[Entry] = []
-        while pending_row is not None and pending_row[0] == customer:
-            cid, key, kind, at, p, a, why, order_id, value, multiplier = pending_row
-            detail: dict[str, Any] = {}
-            if kind == "earn":
-                detail = {"value_units": value, "per_unit": per_unit, "multiplier": multiplier}
-            own.append(Entry(key, cid, kind, at, p, a, why, order_id, detail))
-            pending_row = next(rows, None)
+    start = 0
+    for customer, pending, approved, last, expires, later, tier, until, n in summary.iter_rows():
+        own = [
+            Entry(
+                key,
+                cid,
+                kind,
+                at,
+                p,
+                a,
+                why,
+                oid,
+                {"value_units": value, "per_unit": per_unit, "multiplier": rate}
+                if kind == "earn"
+                else {},
+            )
+            for key, cid, kind, at, p, a, why, oid, value, rate in rows[start : start + n]
+        ]
+        start += n
         yield (
             customer,
             Derivation(
