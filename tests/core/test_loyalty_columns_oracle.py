@@ -16,10 +16,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from shopsync._instants import to_micros
+from shopsync.core import loyalty_derivations
 from shopsync.core.loyalty_records import DAY, UNIT, add_months
 from shopsync.core.loyalty_shop import LoyaltyTables, derive_shop
 from shopsync.core.policy import Policy
@@ -236,3 +238,17 @@ def test_the_columns_derive_what_the_rules_derive(
             or policy.loyalty.milestones.orders
             or (policy.loyalty.tiers.metric == "points")
         )
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None)
+@given(shop=shops(), policy=policies(), at=moments)
+def test_records_built_a_few_entries_at_a_time_are_the_same(
+    shop: tuple[LoyaltyTables, list[Any]], policy: Policy, at: int
+) -> None:
+    """The columns' entries become records in batches (memory); batch edges lose nothing."""
+    tables, inputs = shop
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loyalty_derivations, "_BATCH", 2)
+        _, derived = _derive(tables, inputs, policy, at, "columns")
+    _, oracle = _derive(tables, inputs, policy, at, "rules")
+    assert derived == oracle

@@ -21,6 +21,9 @@ from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["column_inputs", "derivations"]
 
+_BATCH = 200_000
+"""Entries turned into Python rows at a time: a shop's entries are never all rows at once."""
+
 _BONUSES = {
     "customer_id": pl.String,
     "key": pl.String,
@@ -114,7 +117,7 @@ def derivations(
                 order_id,
             )
         )
-    rows = entries.select(
+    table = entries.select(
         "key",
         "customer_id",
         "kind",
@@ -125,7 +128,7 @@ def derivations(
         "order_id",
         "value",
         "multiplier",
-    ).rows()
+    )
     counts = entries.group_by("customer_id").len("_n")
     summary = (
         ledger.summary.join(order, on="customer_id")
@@ -143,8 +146,13 @@ def derivations(
             pl.col("_n").fill_null(0),
         )
     )
-    start = 0
+    rows: list[tuple[Any, ...]] = []  # rows[i] is entry first + i: a batch at a time (memory)
+    start = first = 0
     for customer, pending, approved, last, expires, later, tier, until, n in summary.iter_rows():
+        if start + n > first + len(rows):
+            first = start
+            rows = table.slice(first, max(n, _BATCH)).rows()
+        at_row = start - first
         own = [
             Entry(
                 key,
@@ -159,7 +167,7 @@ def derivations(
                 if kind == "earn"
                 else {},
             )
-            for key, cid, kind, at, p, a, why, oid, value, rate in rows[start : start + n]
+            for key, cid, kind, at, p, a, why, oid, value, rate in rows[at_row : at_row + n]
         ]
         start += n
         yield (
