@@ -5,8 +5,10 @@ Why: the per-customer rules cost about 160 µs per order (16.6 s per 100k orders
 10M orders needs a few µs. The rules are path-dependent in general, but most of their paths
 reduce to column algebra, and this module derives exactly those:
 
-- **earn** is a function of the order at a fixed multiplier (see tiers below);
-- **claw-backs**: the cumulative target of each refund is ``min(earned, roundhalf_up(earned
+- **earn** is a function of the order and the multiplier of the tier held at payment;
+- **tiers** (qualified by spend): :mod:`shopsync.core.loyalty_tier_columns` (the metric as a
+  step function, the tier path in rounds of changes), progress records included;
+- **claw-backs**: the cumulative target of each refund is ``min(earned, round_half_up(earned
   * share))``; what a refund takes is the step of the running maximum of the targets (a
   cumulative max per order); a cancellation takes what is left; pending or approved by
   whether the approval came first;
@@ -25,10 +27,11 @@ What stays with the rules, explicitly (:func:`uncovered` names a policy option;
 - policy options: a category bonus, order milestones, anniversary bonuses, tiers qualified by
   points earned (their metric depends on the ledger itself);
 - customers with a redemption by ``as_of`` (its entry lists the lots it drew from, oldest
-  first, a queue the columns do not model), and, with tiers on, customers whose net spend in
-  some tier window comes near enough to the next tier for a promotion or a progress notice
-  (the bound is the sum of order totals in the window, refunds ignored, so it is safe). Every
-  other customer holds the lowest tier throughout, so the multiplier is one constant.
+  first, a queue the columns do not model) or a negative refund amount (it would raise the
+  spend metric between payments, which the tier path assumes it never does).
+
+Inside, customers are integer codes and orders their row numbers (strings sort, group and
+join several times slower); source keys still name the customer and order ids.
 
 Times are micros (UTC) and money ten-thousandths, as in :mod:`shopsync.core.loyalty_records`.
 """
@@ -102,18 +105,18 @@ class ColumnLedger:
     """``customer_id``, ``key``, ``reason``, ``order_id``, in order of the facts."""
     summary: pl.DataFrame
     """Per customer derived here: ``pending``, ``approved``, ``last_activity``,
-    ``expires_at``, ``next_change`` (null: none)."""
+    ``expires_at``, ``next_change`` (null: none), ``tier`` (index, -1: none) and ``until``."""
     fallback: frozenset[Any]
-    """Customers these columns do not derive: the rules must (see the module docstring)."""
+    """Customer ids these columns do not derive: the rules must (see the module docstring)."""
     changes: pl.DataFrame
     """Tier changes: ``customer_id``, ``at``, ``from``, ``to`` (tier indexes, -1: none),
     ``promoted``, in order."""
     progress: pl.DataFrame
     """Progress records: ``customer_id``, ``at``, ``target``, ``units`` (the metric),
-    ``multiplier`` (of the tier held), ``order_id``, in order."""
+    ``after`` (the tier held after the order's check), ``order_id``, in order."""
 
 
-def _fallback(refunds: pl.DataFrame, inputs: ColumnInputs, as_of: int) -> set[str]:
+def _fallback(refunds: pl.DataFrame, inputs: ColumnInputs, as_of: int) -> set[Any]:
     """Customers with a redemption by ``as_of`` (its lots), or a negative refund (it would
     raise the spend metric between payments)."""
     found = set(inputs.redemptions.filter(pl.col("at") <= as_of)["customer_id"].to_list())
