@@ -47,6 +47,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "webhooks": 30,
         "apply": 10,
         "imports": 1,
+        "loyalty": {"orders": 20_000, "rules_orders": 20_000},
     },
     "default": {
         "paging": {"orders": 5_000, "seconds": 90.0, "alt_orders": 5_000},
@@ -58,6 +59,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "webhooks": 500,
         "apply": 300,
         "imports": 7,
+        "loyalty": {"orders": 100_000, "rules_orders": 100_000},
     },
     "full": {
         "paging": {"orders": 100_000, "seconds": 600.0, "alt_orders": 100_000},
@@ -69,9 +71,20 @@ SIZES: dict[str, dict[str, Any]] = {
         "webhooks": 1_000,
         "apply": 300,
         "imports": 11,
+        "loyalty": {"orders": 10_000_000, "rules_orders": 1_000_000},
     },
 }
-WORKLOADS = ("paging", "backfill", "woocommerce", "features", "clv", "latency", "apply", "imports")
+WORKLOADS = (
+    "paging",
+    "backfill",
+    "woocommerce",
+    "features",
+    "clv",
+    "latency",
+    "apply",
+    "imports",
+    "loyalty",
+)
 PACKAGES = (
     "shopsync",
     "polars",
@@ -117,6 +130,8 @@ CHILDREN: dict[str, tuple[str, str, dict[str, Any]]] = {
     "webhooks": ("sync_and_webhooks", "webhook_latency", {}),
     "apply": ("apply", "measure", {}),
     "imports": ("imports", "measure", {}),
+    "loyalty_columns": ("loyalty", "measure", {"engine": "columns"}),
+    "loyalty_rules": ("loyalty", "measure", {"engine": "rules"}),
 }
 """What each child runs: (module in this folder, function, fixed keyword arguments). A child
 imports that one module, so its peak RSS and start-up hold no other benchmark's libraries
@@ -269,6 +284,21 @@ def w_imports(s: dict[str, Any], limit: float) -> dict[str, Any]:
     return child("imports", {"runs": s["imports"]}, limit)
 
 
+def w_loyalty(s: dict[str, Any], limit: float) -> dict[str, Any]:
+    """The loyalty derivation of a whole shop in columns against the per-customer rules
+    (benchmarks/loyalty.py; each side's µs per order, so the sizes may differ)."""
+    n = s["loyalty"]
+    ours = child("loyalty_columns", {"orders": n["orders"], "seed": 7}, limit)
+    alt = child("loyalty_rules", {"orders": n["rules_orders"], "seed": 7}, limit)
+    same = n["orders"] == n["rules_orders"] and not ours.get("error") and not alt.get("error")
+    return {
+        "shopsync": ours,
+        "alternative": alt,
+        "ratio": _ratio(alt, ours, "us_per_order"),
+        "same_result": ours.get("entries") == alt.get("entries") if same else None,
+    }
+
+
 def _ratio(faster_if_big: dict[str, Any], other: dict[str, Any], key: str) -> float | None:
     a, b = faster_if_big.get(key), other.get(key)
     if not a or not b or faster_if_big.get("error") or other.get("error"):
@@ -417,6 +447,24 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 f"Backfill memory: peak RSS grew {growth:.2f}x from {sizes} orders "
                 f"({'constant within noise' if growth < 1.3 else 'not constant'})."
             )
+    if "loyalty" in w:
+        ours, alt = w["loyalty"]["shopsync"], w["loyalty"]["alternative"]
+        table.append(
+            [
+                f"loyalty derivation, whole shop ({ours.get('orders', 0):,} orders)",
+                err(ours) or f"columns: {ours.get('us_per_order')} µs/order",
+                err(alt)
+                or f"per-customer rules ({alt.get('orders', 0):,} orders): "
+                f"{alt.get('us_per_order')} µs/order",
+                _x(w["loyalty"]["ratio"]),
+                _peak(ours, alt),
+            ]
+        )
+        notes.append(
+            "Loyalty target (a full derivation of 10M orders in 60 s on 2 cores, about 6 "
+            f"µs/order){scale}: columns {ours.get('us_per_order')} µs/order, "
+            f"{ours.get('customers_by_rules')} customers left to the rules."
+        )
     if "woocommerce" in w:
         ours, alt = w["woocommerce"]["shopsync"], w["woocommerce"]["alternative"]
         table.append(

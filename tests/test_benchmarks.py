@@ -28,6 +28,7 @@ FLOORS = {
     "clv": 3.0,
     "woocommerce": 0.1,
     "paging_fraction_of_bound": 0.6,
+    "loyalty": 1.5,
 }
 
 
@@ -64,6 +65,7 @@ def check_every_workload_ran_with_the_machine_recorded(results: dict[str, Any]) 
         "latency",
         "apply",
         "imports",
+        "loyalty",
     }
     machine = results["machine"]
     assert machine["cores"] and machine["python"] and machine["packages"]["shopsync"]
@@ -131,6 +133,16 @@ def check_imports_were_measured_without_the_heavy_libraries(results: dict[str, A
         assert not set(imports[key]["heavy"]) - {"pydantic"}, imports
 
 
+def check_loyalty_columns_against_the_rules(results: dict[str, Any]) -> None:
+    """The columnar derivation against the per-customer rules on the same shop: the same
+    number of entries (the oracle test checks them one by one), and faster."""
+    loyal = results["workloads"]["loyalty"]
+    _ok(loyal["shopsync"])
+    _ok(loyal["alternative"])
+    assert loyal["same_result"] is True, loyal
+    assert loyal["ratio"] >= FLOORS["loyalty"], loyal
+
+
 @pytest.mark.slow(seconds=240)
 def test_quick_benchmarks_hold_their_floors(tmp_path: Path) -> None:
     """One test, so that ``pytest -n auto`` runs the benchmarks once, on one worker."""
@@ -143,3 +155,4 @@ def test_quick_benchmarks_hold_their_floors(tmp_path: Path) -> None:
     check_bgnbd_fit_beats_lifetimes_with_the_same_parameters(results)
     check_latency_and_apply_completed(results)
     check_imports_were_measured_without_the_heavy_libraries(results)
+    check_loyalty_columns_against_the_rules(results)

@@ -27,7 +27,7 @@ from shopsync.core.loyalty import (
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
 
-__all__ = ["facts_by_customer", "history_of", "inputs_by_kind", "with_purchase"]
+__all__ = ["facts_by_customer", "facts_table", "history_of", "inputs_by_kind", "with_purchase"]
 
 _FOREVER = 2**62  # micros: "once paid", whenever that is
 
@@ -56,16 +56,18 @@ def with_purchase(orders: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def facts_by_customer(
-    frames: dict[str, pl.DataFrame], policy: Policy
-) -> dict[str, list[OrderFacts]]:
+def facts_table(frames: dict[str, pl.DataFrame], policy: Policy) -> pl.DataFrame:
+    """One row per order with what the rules read of it (``customer_id``, ``id``,
+    ``created_at``, ``paid``, ``cancelled_at``, ``currency``, ``value``, ``total``,
+    ``purchase``), by customer then placement: the rows of :func:`facts_by_customer` and of
+    :func:`shopsync.core.loyalty_columns.derive_columns`."""
     earn = policy.loyalty.earn
     value = pl.col("subtotal")
     if earn.include_shipping:
         value = value + pl.col("total_shipping")
     if earn.include_tax:
         value = value + pl.col("total_tax")
-    table = (
+    return (
         with_purchase(frames["orders"].lazy())
         .select(
             "customer_id",
@@ -81,6 +83,15 @@ def facts_by_customer(
         .sort(["customer_id", "created_at", "id"])
         .collect(engine="in-memory")
     )
+
+
+def facts_by_customer(
+    frames: dict[str, pl.DataFrame], policy: Policy, table: pl.DataFrame | None = None
+) -> dict[str, list[OrderFacts]]:
+    """Each customer's :class:`OrderFacts`; ``table`` is :func:`facts_table`'s (possibly
+    restricted to some customers) when the caller has it."""
+    if table is None:
+        table = facts_table(frames, policy)
     refunds: dict[str, list[tuple[str, int, int]]] = {}
     for order_id, refund_id, at, amount in (
         frames["refunds"].sort(["order_id", "created_at", "id"]).iter_rows()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -30,10 +30,24 @@ from shopsync.core import loyalty as rules
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
 from shopsync.core.features import PURCHASE_COLUMNS
-from shopsync.core.loyalty import Bonus, Derivation, Person, Referral, ReferralOutcome
+from shopsync.core.loyalty import (
+    Bonus,
+    Derivation,
+    OrderFacts,
+    Person,
+    Referral,
+    ReferralOutcome,
+)
 from shopsync.core.loyalty_actions import loyalty_actions
-from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
-from shopsync.core.policy import Policy
+from shopsync.core.loyalty_columns import base_tier, derive_columns, uncovered
+from shopsync.core.loyalty_derivations import column_inputs, derivations
+from shopsync.core.loyalty_history import (
+    facts_by_customer,
+    facts_table,
+    history_of,
+    inputs_by_kind,
+)
+from shopsync.core.policy import LoyaltySettings, Policy
 
 __all__ = [
     "CustomerLedger",
@@ -122,6 +136,12 @@ class ShopLedger:
 
     customers: Iterator[CustomerLedger]
     referrals: list[ReferralOutcome] = field(default_factory=list)
+    rules_because: str | None = None
+    """Why the rules derived the whole shop (a policy option the columns do not cover, or
+    the rules were asked for); None: the columns derived it."""
+    by_rules: list[str] | None = None
+    """With the columns: the customers the rules derived instead (see
+    :mod:`shopsync.core.loyalty_columns`)."""
 
 
 def referrals_of(inputs: Iterable[Any]) -> list[Referral]:
@@ -171,47 +191,104 @@ def derive_shop(
     shop: str,
     customer_ids: Iterable[str] | None = None,
     lookback: dt.timedelta = dt.timedelta(days=7),
+    engine: Literal["columns", "rules"] = "columns",
 ) -> ShopLedger:
     """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
 
     ``customer_ids`` limits the customers derived (referrals are still judged shop-wide).
-    Actions are those whose moment falls in ``(as_of - lookback, as_of]``.
+    Actions are those whose moment falls in ``(as_of - lookback, as_of]``. ``engine``
+    ``"columns"`` derives in columns (:mod:`shopsync.core.loyalty_columns`) what they cover
+    and hands the rest to the rules, per policy option or per customer (:attr:`ShopLedger.
+    by_rules` says which); ``"rules"`` runs the rules for everyone (the columns' oracle).
     """
     settings = policy.loyalty
     frames: dict[str, pl.DataFrame] = {"orders": tables.orders, "refunds": tables.refunds}
     if tables.lines is not None:
         frames["line_items"] = tables.lines
-    facts = facts_by_customer(frames, policy)
+    wanted = None if customer_ids is None else set(customer_ids)
+    table = facts_table(frames, policy)
     outcomes: list[ReferralOutcome] = []
     bonuses: dict[str, list[Bonus]] = {}
     referrals = referrals_of(inputs)
     if referrals:
+        emails = _emails(tables.customers)
+        parties = referral_parties(inputs, tables.customers)
         outcomes, bonuses = rules.judge_referrals(
             referrals,
             dict(people),
-            facts,
-            _emails(tables.customers),
+            _facts(frames, policy, table, parties),
+            emails,
             settings,
             as_of,
             currency=currency,
         )
-    by_customer = inputs_by_kind(inputs)
-    wanted = None if customer_ids is None else set(customer_ids)
+    known = tables.customers["id"]
+    if wanted is not None:
+        known = known.filter(known.is_in(pl.Series(list(wanted), dtype=pl.String)))
+        table = table.filter(pl.col("customer_id").is_in(pl.Series(list(wanted), dtype=pl.String)))
     since = as_of - int(lookback.total_seconds() * 1_000_000)
-    known = tables.customers["id"].to_list()
+    reason = "the rules were asked for" if engine == "rules" else uncovered(settings)
+    columns = None
+    if reason is None:
+        columns = derive_columns(
+            table,
+            tables.refunds,
+            column_inputs(inputs, bonuses),
+            settings,
+            as_of,
+            currency=currency,
+        )
+        table = table.filter(
+            pl.col("customer_id").is_in(pl.Series(list(columns.fallback), dtype=pl.String))
+        )
+    facts = _facts(frames, policy, table, None)
+    by_customer = inputs_by_kind(inputs)
+
+    def by_rules(customer_id: str) -> Derivation:
+        history = history_of(
+            customer_id,
+            facts.pop(customer_id, ()),
+            by_customer.get(customer_id, {}),
+            bonuses.get(customer_id, ()),
+        )
+        return rules.derive(history, settings, as_of, currency=currency)
 
     def each() -> Iterator[CustomerLedger]:
+        derived = iter(()) if columns is None else derivations(columns, settings, known)
+        ahead = next(derived, None)
         for customer_id in known:
-            if wanted is not None and customer_id not in wanted:
-                continue
-            history = history_of(
-                customer_id,
-                facts.pop(customer_id, ()),
-                by_customer.get(customer_id, {}),
-                bonuses.get(customer_id, ()),
-            )
-            derivation = rules.derive(history, settings, as_of, currency=currency)
+            if ahead is not None and ahead[0] == customer_id:
+                derivation = ahead[1]
+                ahead = next(derived, None)
+            elif columns is not None and customer_id not in columns.fallback:
+                derivation = _empty(settings)
+            else:
+                derivation = by_rules(customer_id)
             actions = loyalty_actions(platform, shop, derivation, customer_id, policy, as_of, since)
             yield CustomerLedger(customer_id, derivation, actions)
 
-    return ShopLedger(each(), outcomes)
+    fallback = sorted(columns.fallback) if columns is not None else None
+    return ShopLedger(each(), outcomes, reason, fallback)
+
+
+def _empty(settings: LoyaltySettings) -> Derivation:
+    """The derivation of a customer with no orders and no inputs: the base tier, nothing else."""
+    base = base_tier(settings)
+    tier = None if base is None else settings.tiers.tiers[base].name
+    return Derivation([], [], [], tier, None, None, None, 0, 0, None, [])
+
+
+def _facts(
+    frames: dict[str, pl.DataFrame], policy: Policy, table: pl.DataFrame, only: set[str] | None
+) -> dict[str, list[OrderFacts]]:
+    """:class:`OrderFacts` of ``table``'s customers (or of ``only``), their refunds and lines
+    alone read into Python objects."""
+    if only is not None:
+        table = table.filter(pl.col("customer_id").is_in(pl.Series(list(only), dtype=pl.String)))
+    ids = table["id"]
+    some = {
+        name: frame.filter(pl.col("order_id").is_in(ids))
+        for name, frame in frames.items()
+        if name != "orders"
+    }
+    return facts_by_customer(some, policy, table)

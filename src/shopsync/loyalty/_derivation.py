@@ -60,6 +60,12 @@ class LedgerUpdate:
     """Per derived customer, when time alone next changes their loyalty notices (micros;
     None: never): what an incremental plan records (:func:`~shopsync.core.incremental.
     loyalty_due`)."""
+    rules_because: str | None = None
+    """Why the per-customer rules derived the whole shop (a policy option the columnar
+    derivation does not cover, :func:`shopsync.core.loyalty_columns.uncovered`); None: it
+    was derived in columns."""
+    by_rules: int = 0
+    """Customers the columnar derivation left to the rules (a redemption, a negative refund)."""
 
 
 def update_ledger(
@@ -189,6 +195,8 @@ def _sync(
     )
     del tables
     result.referrals = shop_ledger.referrals
+    result.rules_because = shop_ledger.rules_because
+    result.by_rules = len(shop_ledger.by_rules or ())
     entry_rows: list[dict[str, Any]] = []
     notes: list[rules.Note] = []
     recorded = now_micros()
