@@ -91,7 +91,7 @@ def current(
             why = "the stored body could not be read"
     if frames is None or seq is None:
         frames, seq = None, mark(store, shop_id)  # read before the frames it describes
-    key = ("built", shop_id, tag, day, seq)
+    key = ("built", platform, shop, shop_id, tag, day, seq)
     models = cache.get(key)
     if models is None:
         models = cache.keep(
@@ -113,7 +113,7 @@ def current(
         customers=models.customers_with_orders,
     )
     if rows.save(store, shop_id, None if head is None else head.version, new, encode(models)):
-        cache.keep(("stored", shop_id, new.version), models)
+        cache.keep(_stored_key(shop_id, new), models)
         return models, _used(platform, shop, new, 0, rebuilt=True, why=why)
     # another process stored a version since we read: use it when it serves this plan
     other = rows.header(store, shop_id)
@@ -132,8 +132,14 @@ def mark(store: Store, shop_id: int) -> int:
     return rows.facts_seq(store, shop_id) if shop_id != NO_SHOP else 0
 
 
+def _stored_key(shop_id: int, head: ModelHeader) -> tuple[Any, ...]:
+    """A stored body's identity: its version and when it was built, since a version number
+    repeats when a removed shop's id is given to a new shop (SQLite) or a backup is restored."""
+    return ("stored", shop_id, head.version, head.built_at, head.facts_seq)
+
+
 def _decoded(store: Store, shop_id: int, head: ModelHeader, cache: _Decoded) -> ShopModels | None:
-    key = ("stored", shop_id, head.version)
+    key = _stored_key(shop_id, head)
     found = cache.get(key)
     if found is not None:
         cache.move_to_end(key)

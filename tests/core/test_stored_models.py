@@ -370,3 +370,30 @@ def test_the_staleness_boundaries() -> None:
     old = ModelHeader(3, FORMAT - 1, "tag", day, day, 10, 100)
     found = stale_reason(old, day=day, settings="tag", changes=0, policy=_policy())
     assert found is not None and "format 0" in found
+
+
+def test_a_shop_id_used_again_never_gets_the_removed_shops_models(tmp_path: Path) -> None:
+    """SQLite gives a removed shop's id to the next shop created. A process that still holds
+    the removed shop's models decoded must not serve them to the new shop when another
+    process has stored the new shop's under the same version number."""
+    url = f"sqlite:///{tmp_path / 'reuse.db'}"
+    worker, cli = Store(url), Store(url)
+    policy = _policy()
+    at = int(T0.timestamp() * 1_000_000)
+    first = _shop(worker, customers=40)
+    gone, _ = stored_models.current(worker, policy, P, first, at, None, persist=True)
+    first_id = worker.shop_id(P, first, create=False)
+    worker.remove_shop(P, first)
+    second = f"m{RUN}-reused.example"
+    state = generate_shop(
+        platform=P, shop=second, seed=9, customers=12, orders=60, end=T0 - DAY, years=1.0
+    )
+    cli.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    assert cli.shop_id(P, second, create=False) == first_id
+    theirs, made = stored_models.current(cli, policy, P, second, at, None, persist=True)
+    assert made.version == 1 and theirs != gone
+    mine, used = stored_models.current(worker, policy, P, second, at, None, persist=True)
+    assert used.version == 1
+    assert mine == theirs
+    worker.close()
+    cli.close()

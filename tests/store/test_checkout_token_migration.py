@@ -114,3 +114,84 @@ def test_the_migration_keys_as_the_adapter_does() -> None:
     for token in (TOKEN, "c1", "Z9-x_y"):
         assert module.checkout_key(token) == checkout_key(token)
         assert module.token_of_url(f"https://s/1/checkouts/ac/{token}/recover?key=k") == token
+
+
+def _old_store(store_url: str) -> Store:
+    old = Store(store_url, migrate=False)
+    old.migrate("0017")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO shops (shop_id, platform, shop, created_at)"
+                " VALUES (1, 'shopify', :s, 0)"
+            ),
+            {"s": SHOP},
+        )
+    return old
+
+
+def _outbox_rows(store: Store) -> list[Any]:
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT idempotency_key, status, attempts, reason FROM outbox ORDER BY id")
+            ).all()
+        )
+
+
+def test_a_reminder_not_yet_settled_is_cancelled_not_retried_under_a_new_key(
+    store_url: str,
+) -> None:
+    """Every sink dedupes by the action's key (Idempotency-Key, Message-ID, the discount code
+    derived from it): a pending or parked row retried under the new key could arrive twice or
+    quote a code the platform never got. The upgrade cancels it, under the new key so the
+    planner does not plan that step again; a done row is only re-keyed."""
+    old = _old_store(store_url)
+    with old.engine.begin() as conn:
+        _checkout(conn, 1, "122", URL)
+        _outbox(conn, 1, SHOP, "122", "pending")
+        other = URL.replace(TOKEN, "f" * 32)
+        _checkout(conn, 1, "124", other)
+        _outbox(conn, 1, SHOP, "124", "parked")
+        done = URL.replace(TOKEN, "e" * 32)
+        _checkout(conn, 1, "125", done)
+        _outbox(conn, 1, SHOP, "125", "done")
+    old.close()
+
+    store = Store(store_url)
+    rows = {r.idempotency_key: r for r in _outbox_rows(store)}
+    for token, status in ((TOKEN, "cancelled"), ("f" * 32, "cancelled"), ("e" * 32, "done")):
+        row = rows[f"abandoned_checkout:{SHOP}:{checkout_key(token)}:stage1"]
+        assert row.status == status
+        assert row.attempts == 1
+        assert (row.reason is not None and "0018" in row.reason) == (status == "cancelled")
+    store.close()
+
+
+def test_two_old_rows_of_one_token_become_one_and_the_store_opens(store_url: str) -> None:
+    """Two rows the previous version stored under different ids with one token (one checkout
+    seen under two ids) would collide on the new key: the newer is kept, a completion either
+    held is kept, and the outbox entries of the other keep their old key (cancelled unless
+    settled), so no unique key is broken and the store opens."""
+    old = _old_store(store_url)
+    with old.engine.begin() as conn:
+        _checkout(conn, 1, "122", URL)
+        _checkout(conn, 1, "999", URL)
+        conn.execute(
+            text("UPDATE checkouts SET updated_at = :t, completed_at = :t WHERE id = '122'"),
+            {"t": T + 5},
+        )
+        conn.execute(text("UPDATE checkouts SET updated_at = :t WHERE id = '999'"), {"t": T + 9})
+        _outbox(conn, 1, SHOP, "122", "done")
+        _outbox(conn, 1, SHOP, "999", "pending")
+    old.close()
+
+    store = Store(store_url)
+    new = checkout_key(TOKEN)
+    (kept,) = read_checkouts(store, "shopify", SHOP)
+    assert kept.id == new
+    assert kept.completed_at is not None
+    assert len(_outbox_rows(store)) == 2
+    assert all(r.status in ("done", "cancelled") for r in _outbox_rows(store))
+    assert len({r.idempotency_key for r in _outbox_rows(store)}) == 2
+    store.close()
