@@ -57,6 +57,7 @@ class ShopModels:
     one_time_days: float = 90.0
     """Win-back delay for one-time buyers."""
     one_time_basis: str = ""
+    """How that delay was chosen, for reasons."""
     mbg: clv.MbgNbdParams | None = None
     model_note: str = "no model"
     usage_days: dict[str, tuple[float, int]] = field(default_factory=dict)

@@ -12,7 +12,7 @@ re-plan uses the same numbers until the next rebuild. The catalogue beside them
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import polars as pl
@@ -45,24 +45,10 @@ def day_start(at: int) -> int:
 
 
 @dataclass(frozen=True)
-class ShopStats:
-    """What the rules need to know about the whole shop (see the module docstring)."""
+class ShopStats(ShopModels):
+    """The shop's models beside its current catalogue, as the rules read them; ``as_of`` is
+    00:00 UTC of the plan's day (the models' own day may be earlier: see the module docstring)."""
 
-    as_of: int
-    """The instant the statistics describe: 00:00 UTC of the plan's day."""
-    customers_with_orders: int = 0
-    repeat_customers: int = 0
-    """Customers with a second paid order."""
-    second_gap_median_days: float | None = None
-    one_time_days: float = 90.0
-    """Win-back delay for one-time buyers."""
-    one_time_basis: str = ""
-    """How that delay was chosen, for reasons."""
-    mbg: clv.MbgNbdParams | None = None
-    model_note: str = "no model"
-    usage_days: dict[str, tuple[float, int]] = field(default_factory=dict)
-    """Learned usage period per product: (days per unit, repeat pairs it rests on)."""
-    also_bought: AlsoBought = field(default_factory=AlsoBought)
     available: frozenset[str] | None = None
     """Products still in the catalogue and not archived or draft; None when the store holds
     no catalogue (products not synced), in which case nothing is filtered."""
@@ -172,17 +158,9 @@ def with_catalogue(models: ShopModels, catalogue: pl.DataFrame, at: int) -> Shop
     live = catalogue.filter(
         pl.col("status").is_null() | ~pl.col("status").is_in(["archived", "draft", "deleted"])
     )
+    kept = {f.name: getattr(models, f.name) for f in fields(ShopModels)}
     return ShopStats(
-        as_of=day_start(at),
-        customers_with_orders=models.customers_with_orders,
-        repeat_customers=models.repeat_customers,
-        second_gap_median_days=models.second_gap_median_days,
-        one_time_days=models.one_time_days,
-        one_time_basis=models.one_time_basis,
-        mbg=models.mbg,
-        model_note=models.model_note,
-        usage_days=models.usage_days,
-        also_bought=models.also_bought,
+        **{**kept, "as_of": day_start(at)},
         available=frozenset(live["id"].to_list()) if catalogue.height else None,
         product_tags={
             pid: tuple(tags or ()) for pid, tags in catalogue.select("id", "tags").iter_rows()
