@@ -253,7 +253,7 @@ def test_workers_under_kills_lose_nothing_and_repeat_nothing(
                     monkeypatch.setenv(key, value)
             config = load_config(toml)
             checked_at = _quiet_moment(store)
-            for kind in ("apply", "sync"):
+            for kind in ("sync", "apply"):  # what the last sync plans is delivered too
                 for name in shops:
                     enqueue(store, kind, name)
                 _drain(config, store, checked_at)
