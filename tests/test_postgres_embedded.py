@@ -68,7 +68,11 @@ def reachable_tmp() -> Iterator[Path]:
 def _inner_session(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     project = folder / "project"
     project.mkdir()
-    shutil.copy(Path(__file__).parent / "conftest.py", project / "conftest.py")
+    here = Path(__file__).parent
+    shutil.copy(here / "conftest.py", project / "conftest.py")
+    (project / "tests").mkdir()  # the conftest's own helper, importable as in the suite
+    (project / "tests" / "__init__.py").write_text("")
+    shutil.copy(here / "pg_schema.py", project / "tests" / "pg_schema.py")
     (project / "test_inner.py").write_text(INNER)
     (folder / "records").mkdir()
     (folder / "tmp").mkdir()

@@ -130,7 +130,15 @@ def _check_deliveries(
         tally.update(f"outbox_{r.status}" for r in rows)
         late = [r for r in rows if r.status == "pending" and r.due_at <= at >= r.next_attempt_at]
         if late:
-            problems.append(f"{name}: {len(late)} due rows still pending, e.g. {late[0]}")
+            kin = [
+                (r.sink, r.status, r.attempts, r.next_attempt_at.isoformat(), r.reason)
+                for r in rows
+                if r.idempotency_key == late[0].idempotency_key
+            ]
+            problems.append(
+                f"{name}: {len(late)} due rows still pending (clock {at.isoformat()}), "
+                f"e.g. {late[0]}; its action's rows: {kin}"
+            )
         written: Counter[str] = Counter()
         path = out / f"{name}.jsonl"
         for line in path.read_text().splitlines() if path.exists() else []:
@@ -181,7 +189,9 @@ def _drain(config: Any, store: Store, at: dt.datetime, limit: float = 60.0) -> N
 def _quiet_moment(store: Store) -> dt.datetime:
     """When the quiet phase runs: now, or the moment the last row that failed in the storm
     may be tried again. A write-back cut by a terminated connection waits out its backoff (a
-    minute or more), and the later-stage rows of its action wait with it (CI saw one)."""
+    minute or more), and the later-stage rows of its action wait with it (CI saw one). The
+    test waits for that moment in real time: a clock set ahead of the present is refused by
+    the points-balance write-back, which will not derive a ledger as of the future."""
     now = dt.datetime.now(dt.timezone.utc)
     retries = [
         r.next_attempt_at
@@ -253,6 +263,7 @@ def test_workers_under_kills_lose_nothing_and_repeat_nothing(
                     monkeypatch.setenv(key, value)
             config = load_config(toml)
             checked_at = _quiet_moment(store)
+            time.sleep(max(0.0, (checked_at - dt.datetime.now(dt.timezone.utc)).total_seconds()))
             for kind in ("sync", "apply"):  # what the last sync plans is delivered too
                 for name in shops:
                     enqueue(store, kind, name)
@@ -283,7 +294,7 @@ def test_workers_under_kills_lose_nothing_and_repeat_nothing(
     print(
         f"\nworker chaos: {SHOPS} shops, {WORKERS} workers, {SECONDS:.0f} s, {kills} SIGKILLs, "
         f"{terminated} connections terminated, {fenced} workers fenced themselves; "
-        f"quiet phase {(checked_at - stopped_at).total_seconds():.0f} s ahead of the clock; "
+        f"quiet phase waited {(checked_at - stopped_at).total_seconds():.0f} s for retries; "
         f"jobs {dict(sorted(states.items()))}; {dict(sorted(tally.items()))}"
     )
     assert kills and terminated
