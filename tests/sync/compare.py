@@ -29,5 +29,18 @@ def differences(left: dict[str, dict[str, Any]], right: dict[str, dict[str, Any]
         a, b = left.get(kind, {}), right.get(kind, {})
         found += [f"{kind} {key}: only left" for key in a.keys() - b.keys()]
         found += [f"{kind} {key}: only right" for key in b.keys() - a.keys()]
-        found += [f"{kind} {key}: differs" for key in a.keys() & b.keys() if a[key] != b[key]]
+        found += [
+            f"{kind} {key}: differs{_fields(a[key], b[key])}"
+            for key in a.keys() & b.keys()
+            if a[key] != b[key]
+        ]
     return sorted(found)
+
+
+def _fields(a: Any, b: Any) -> str:
+    """The fields two records differ in, with both values (records of one model)."""
+    if not (hasattr(a, "model_dump") and hasattr(b, "model_dump")):
+        return ""
+    left, right = a.model_dump(), b.model_dump()
+    names = sorted(k for k in left.keys() | right.keys() if left.get(k) != right.get(k))
+    return " in " + ", ".join(f"{k} ({left.get(k)!r} != {right.get(k)!r})" for k in names)

@@ -264,7 +264,10 @@ def test_workers_under_kills_lose_nothing_and_repeat_nothing(
             config = load_config(toml)
             checked_at = _quiet_moment(store)
             time.sleep(max(0.0, (checked_at - dt.datetime.now(dt.timezone.utc)).total_seconds()))
-            for kind in ("sync", "apply"):  # what the last sync plans is delivered too
+            # what the storm's last sync planned is delivered, then a sync reads the apply's
+            # write-backs (a points balance changes the platform's customer); had that sync
+            # planned anything new, the checks below find it pending
+            for kind in ("sync", "apply", "sync"):
                 for name in shops:
                     enqueue(store, kind, name)
                 _drain(config, store, checked_at)
