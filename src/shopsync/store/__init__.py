@@ -5,33 +5,23 @@ SQLAlchemy Core over SQLite by default (``sqlite:///shop.db``) or PostgreSQL by 
 it forward (:meth:`Store.migrate`). Writes are idempotent upserts keyed by
 ``(platform, shop, id)`` and guarded by ``updated_at``: a newer version replaces the record
 and all its child rows in one transaction, an equal or older one changes nothing.
+
+:class:`Store` keeps the engine, the shop keys and the transactions; the bodies of its larger
+concerns live in private modules beside it: upserts and deletions in :mod:`._upsert`, the
+quarantine in :mod:`._quarantine_rows`, the GDPR export and erasure in :mod:`._privacy`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    and_,
-    case,
-    create_engine,
-    event,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -39,27 +29,17 @@ from shopsync.adapter import CustomerChange, Rejected
 from shopsync.errors import ConfigurationError, StoreError
 from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, facts, redemptions
+from shopsync.store import _consent, _engine, _privacy, _quarantine_rows, _rows, _upsert, facts
 from shopsync.store import changes as _changes  # (a parameter below is named changes)
-from shopsync.store._copy import insert_rows
+from shopsync.store._copy import insert_ignoring_duplicates
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
+from shopsync.store._quarantine_rows import QuarantinedRecord
+from shopsync.store._upsert import CHILDREN, TABLES, Record, UpsertResult
 from shopsync.store.schema import (
     consent_history,
-    customers,
-    fulfillments,
-    line_items,
-    loyalty_inputs,
-    loyalty_ledger,
     metadata,
-    orders,
-    outbox,
-    products,
-    quarantine,
-    refunds,
-    reviews,
     shops,
     sync_cursors,
-    tombstones,
     webhook_deliveries,
 )
 from shopsync.store.urls import shown_url, url_secrets
@@ -81,28 +61,6 @@ DEFAULT_URL = "sqlite:///shopsync.db"
 VERSION_TABLE = "shopsync_schema_version"
 NO_SHOP = -1
 """The key a read gets for a shop the store does not hold: it matches no row."""
-_CHUNK = 500  # ids per IN (...) clause: far below every engine's parameter limit
-
-Record = TypeVar("Record", Customer, Order, Product)
-_CHILDREN = (line_items, refunds, fulfillments)
-_RESOURCES: dict[type[Any], str] = {Customer: "customers", Order: "orders", Product: "products"}
-
-
-@dataclass
-class UpsertResult:
-    """What an upsert did: new records, newer versions, identical versions, older versions."""
-
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    stale: int = 0
-
-    def __iadd__(self, other: UpsertResult) -> UpsertResult:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.stale += other.stale
-        return self
 
 
 @dataclass(frozen=True)
@@ -113,71 +71,6 @@ class Cursor:
     high_water: dt.datetime | None
     state: dict[str, Any]
     updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class QuarantinedRecord:
-    id: int
-    platform: str
-    shop: str
-    resource: str
-    record_id: str | None
-    raw: str
-    reason: str
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-    times_seen: int
-    resolved_at: dt.datetime | None
-
-
-class _Stored(NamedTuple):
-    """What :meth:`Store._classify` needs of a stored record."""
-
-    updated_at: int
-    content_hash: str
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Insert rows, skipping any that a unique key already holds; returns how many were new.
-
-    This is how append-only tables (loyalty ledger, outbox) stay idempotent: writing the
-    same entry again is a no-op. RETURNING counts exactly what was inserted (an executemany's
-    rowcount is not reliable across drivers).
-    """
-    dialect = conn.dialect.name
-    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:  # pragma: no cover - only the two supported engines
-        raise NotImplementedError(dialect)
-    key = next(iter(table.primary_key.columns))
-    added = 0
-    for chunk in _chunks(rows):
-        statement = insert(table).on_conflict_do_nothing().returning(key)
-        added += len(conn.execute(statement, list(chunk)).all())
-    return added
-
-
-def _without_personal_data(order: Order) -> Order:
-    """An order of a redacted customer: the facts stay, who bought and where does not."""
-    return order.model_copy(
-        update={
-            "email": None,
-            "billing_address": None,
-            "shipping_address": None,
-            "refunds": tuple(r.model_copy(update={"note": None}) for r in order.refunds),
-        }
-    )
-
-
-def _partial_columns() -> tuple[str, ...]:
-    """Columns a partial customer update may keep (read with the stored row)."""
-    from shopsync.store._partial import COLUMNS
-
-    return COLUMNS
 
 
 def _now() -> dt.datetime:
@@ -394,114 +287,7 @@ class Store:
         version yet carry the same whole-second stamp. A failure rolls back the whole batch,
         so no order is ever half written.
         """
-        groups: dict[tuple[type, str, str], list[Any]] = {}
-        for record in records:
-            groups.setdefault((type(record), record.platform, record.shop), []).append(record)
-        result = UpsertResult()
-        try:
-            with self._conn(conn) as c:
-                for (kind, platform, shop), batch in sorted(
-                    groups.items(), key=lambda item: (item[0][1], item[0][2], item[0][0].__name__)
-                ):
-                    shop_id = self.shop_id(platform, shop, c)
-                    self._writing(c, shop_id)
-                    batch = self._past_tombstones(c, shop_id, kind, batch, result)
-                    ids = [r.id for r in batch]
-                    held = _changes.before_write(c, shop_id, _RESOURCES[kind], ids)
-                    written: _changes.Versions | None = None
-                    if kind is Order:
-                        written = {}
-                        result += self._upsert_orders(c, shop_id, batch, same_stamp, held, written)
-                        from shopsync.store.checkout_rows import complete_by_orders  # issue 22
-
-                        complete_by_orders(c, shop_id, batch)
-                    elif kind is Customer:
-                        result += self._upsert_customers(c, shop_id, batch, same_stamp)
-                    elif kind is Product:
-                        result += self._upsert_simple(
-                            c, products, shop_id, batch, _rows.product_row, same_stamp
-                        )
-                    else:
-                        raise TypeError(f"cannot store {kind.__name__}")
-                    _changes.note_written(c, shop_id, held, written)  # same transaction (issue 19)
-        except SQLAlchemyError as exc:
-            self._forget_shops()
-            cause = getattr(exc, "orig", None) or exc
-            raise StoreError(f"upsert rolled back: {type(cause).__name__}: {cause}") from exc
-        return result
-
-    def _past_tombstones(
-        self, c: Connection, shop_id: int, kind: type[Any], batch: list[Any], result: UpsertResult
-    ) -> list[Any]:
-        """The batch as the tombstones allow it: a redacted customer is not stored again,
-        orders of a redaction are stored without personal data, and a deleted record comes
-        back only in a version updated after its deletion (older ones count as stale)."""
-        resource = _RESOURCES.get(kind)
-        if resource is None:
-            return batch
-        keys = {r.id for r in batch}
-        if kind is Order:
-            keys |= {r.customer_id for r in batch if r.customer_id}
-        marks: dict[tuple[str, str], Any] = {}
-        for chunk in _chunks(sorted(keys)):
-            query = select(tombstones).where(
-                tombstones.c.shop_id == shop_id, _rows.among(c, tombstones.c.id, chunk)
-            )
-            for row in c.execute(query):
-                marks[(row.resource, row.id)] = row
-        if not marks:
-            return batch
-        kept: list[Any] = []
-        revived: list[str] = []
-        for record in batch:
-            mark = marks.get((resource, record.id))
-            if mark is not None and mark.reason == "deleted":
-                if _rows.to_micros(record.updated_at) <= mark.at:
-                    result.stale += 1
-                    continue
-                revived.append(record.id)
-            elif mark is not None and kind is Customer:
-                result.stale += 1
-                continue
-            if kind is Order:
-                owner = marks.get(("customers", record.customer_id or ""))
-                if (mark is not None and mark.reason == "redacted") or (
-                    owner is not None and owner.reason == "redacted"
-                ):
-                    record = _without_personal_data(record)
-            kept.append(record)
-        for chunk in _chunks(revived):
-            c.execute(
-                tombstones.delete().where(
-                    tombstones.c.shop_id == shop_id,
-                    tombstones.c.resource == resource,
-                    tombstones.c.id.in_(chunk),
-                )
-            )
-        return kept
-
-    @staticmethod
-    def _bury(
-        c: Connection, shop_id: int, resource: str, ids: Iterable[str], reason: str, at: int
-    ) -> None:
-        """Mark records as redacted or deleted; a redaction is never downgraded to a deletion."""
-        for record_id in ids:
-            where = (
-                tombstones.c.shop_id == shop_id,
-                tombstones.c.resource == resource,
-                tombstones.c.id == record_id,
-            )
-            old = c.execute(select(tombstones.c.reason, tombstones.c.at).where(*where)).first()
-            if old is None:
-                c.execute(
-                    tombstones.insert().values(
-                        shop_id=shop_id, resource=resource, id=record_id, reason=reason, at=at
-                    )
-                )
-            elif old.reason == "deleted":
-                c.execute(
-                    update(tombstones).where(*where).values(reason=reason, at=max(at, old.at))
-                )
+        return _upsert.upsert(self, records, conn, same_stamp)
 
     @staticmethod
     def _writing(c: Connection, shop_id: int) -> None:
@@ -516,182 +302,6 @@ class Store:
     def _forget_shops(self) -> None:
         self._shop_ids.clear()
         self._shop_names.clear()
-
-    @staticmethod
-    def _newest(batch: list[Record]) -> dict[str, Record]:
-        newest: dict[str, Record] = {}
-        for record in batch:
-            seen = newest.get(record.id)
-            if seen is None or record.updated_at >= seen.updated_at:
-                newest[record.id] = record
-        return newest
-
-    def _existing(
-        self, c: Connection, table: Table, shop_id: int, ids: Sequence[str], *extra: str
-    ) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        cols = [table.c.id, table.c.updated_at, table.c.content_hash]
-        cols += [table.c[name] for name in extra]
-        for chunk in _chunks(ids):
-            for row in c.execute(
-                select(*cols).where(table.c.shop_id == shop_id, _rows.among(c, table.c.id, chunk))
-            ):
-                found[row.id] = row
-        return found
-
-    def _classify(
-        self,
-        newest: dict[str, Record],
-        existing: dict[str, Any],
-        result: UpsertResult,
-        same_stamp: bool,
-    ) -> tuple[list[Record], list[Record]]:
-        fresh: list[Record] = []
-        newer: list[Record] = []
-        for rid, record in newest.items():
-            old = existing.get(rid)
-            if old is None:
-                fresh.append(record)
-                continue
-            stamp = _rows.to_micros(record.updated_at)
-            if stamp > old.updated_at:
-                newer.append(record)
-            elif stamp < old.updated_at:
-                result.stale += 1
-            elif _rows.matches(old.content_hash, record):
-                result.unchanged += 1
-            elif not same_stamp:
-                result.stale += 1
-            else:
-                # Same timestamp, other content: platforms that keep whole seconds
-                # (WooCommerce) stamp two quick changes alike; the later write is the newer.
-                newer.append(record)
-        result.inserted += len(fresh)
-        result.updated += len(newer)
-        return fresh, newer
-
-    def _delete(
-        self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id"
-    ) -> None:
-        for chunk in _chunks(ids):
-            c.execute(
-                table.delete().where(
-                    table.c.shop_id == shop_id, _rows.among(c, table.c[column], chunk)
-                )
-            )
-
-    def _upsert_simple(
-        self,
-        c: Connection,
-        table: Table,
-        shop_id: int,
-        batch: list[Any],
-        to_row: Any,
-        same_stamp: bool,
-    ) -> UpsertResult:
-        result = UpsertResult()
-        newest = self._newest(batch)
-        fresh, newer = self._classify(
-            newest, self._existing(c, table, shop_id, list(newest)), result, same_stamp
-        )
-        self._delete(c, table, shop_id, [r.id for r in newer])
-        rows = [to_row(shop_id, r) for r in fresh + newer]
-        insert_rows(c, table, rows)
-        return result
-
-    def _upsert_customers(
-        self, c: Connection, shop_id: int, batch: list[Customer], same_stamp: bool
-    ) -> UpsertResult:
-        result = UpsertResult()
-        newest = self._newest(batch)
-        existing = self._existing(
-            c,
-            customers,
-            shop_id,
-            list(newest),
-            "email_consent",
-            "email_opt_in",
-            "email_consent_at",
-            "sms_consent",
-            "sms_opt_in",
-            "sms_consent_at",
-            *_partial_columns(),
-        )
-        fresh, newer = self._classify(newest, existing, result, same_stamp)
-        self._delete(c, customers, shop_id, [r.id for r in newer])
-        rows = [_rows.customer_row(shop_id, r) for r in fresh + newer]
-        from shopsync.store._partial import keep_unsent
-
-        for row, record in zip(rows, fresh + newer, strict=True):
-            keep_unsent(row, record, existing.get(record.id))  # a partial update
-        kept = {row["id"]: _consent.keep_known(row, existing.get(row["id"])) for row in rows}
-        insert_rows(c, customers, rows)
-        history = []
-        for record in newer:
-            old = existing[record.id]
-            if _rows.to_micros(record.updated_at) == old.updated_at:
-                # Same-second change: its history rows replace those of the first version.
-                c.execute(
-                    consent_history.delete().where(
-                        consent_history.c.shop_id == shop_id,
-                        consent_history.c.customer_id == record.id,
-                        consent_history.c.observed_at == old.updated_at,
-                    )
-                )
-        for record in fresh + newer:
-            old = existing.get(record.id)
-            for row in _rows.consent_rows(shop_id, record):
-                if row["channel"] in kept[record.id]:
-                    continue  # the record says nothing about it: the stored consent stands
-                if old is None or (row["state"], row["opt_in_level"]) != (
-                    getattr(old, f"{row['channel']}_consent"),
-                    getattr(old, f"{row['channel']}_opt_in"),
-                ):
-                    history.append(row)
-        insert_rows(c, consent_history, history)
-        return result
-
-    def _upsert_orders(
-        self,
-        c: Connection,
-        shop_id: int,
-        batch: list[Order],
-        same_stamp: bool,
-        held: Any = None,
-        written: _changes.Versions | None = None,
-    ) -> UpsertResult:
-        """``held``: the stored versions :func:`changes.before_write` read (not read again);
-        ``written`` gets the versions this write stores, for :func:`changes.note_written`."""
-        result = UpsertResult()
-        newest = self._newest(batch)
-        if held is not None:
-            existing = {rid: _Stored(v[1], v[2]) for rid, v in held[2].items()}
-        else:
-            existing = self._existing(c, orders, shop_id, list(newest))
-        fresh, newer = self._classify(newest, existing, result, same_stamp)
-        replaced = [r.id for r in newer]
-        held = _incomplete.held_refunds(c, shop_id, [r.id for r in newer if not r.refunds_complete])
-        for child in _CHILDREN:
-            self._delete(c, child, shop_id, replaced, column="order_id")
-        self._delete(c, orders, shop_id, replaced)
-        tables: dict[str, list[dict[str, Any]]] = {
-            "orders": [],
-            "line_items": [],
-            "refunds": [],
-            "fulfillments": [],
-        }
-        seq = facts.next_seq(c, shop_id) if fresh or newer else 0
-        for order in fresh + newer:
-            for name, rows in _rows.order_rows(shop_id, order).items():
-                tables[name].extend(rows)
-        for row in tables["orders"]:
-            row["seq"] = seq
-            if written is not None:
-                written[row["id"]] = (row["customer_id"], row["updated_at"], row["content_hash"])
-        _incomplete.keep_held(tables, held)  # a refund summary keeps what the store held
-        for table in (orders, *_CHILDREN):
-            insert_rows(c, table, tables[table.name])
-        return result
 
     def delete(
         self,
@@ -708,27 +318,7 @@ class Store:
         A tombstone remembers the deletion (at ``deleted_at``, default now), so a version of
         the record updated before it, delivered late, does not bring it back.
         """
-        table = {Customer: customers, Order: orders, Product: products}[kind]
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c, create=False)
-            if shop_id != NO_SHOP:
-                self._writing(c, shop_id)
-                if kind is Customer:  # a loyalty sync under way writes them nothing more
-                    redemptions.lock_points(c, shop_id)
-                at = _rows.to_micros(deleted_at or _now())
-                self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
-                _changes.note_deletion(c, shop_id, _RESOURCES[kind], record_id)
-            if kind is Order:
-                for child in _CHILDREN:
-                    self._delete(c, child, shop_id, [record_id], column="order_id")
-            if kind is Customer:
-                self._delete(c, consent_history, shop_id, [record_id], column="customer_id")
-            deleted = c.execute(
-                table.delete().where(table.c.shop_id == shop_id, table.c.id == record_id)
-            )
-            if kind is Order and deleted.rowcount:
-                facts.record_deletions(c, shop_id, [record_id])
-            return bool(deleted.rowcount)
+        return _upsert.delete(self, kind, platform, shop, record_id, conn, deleted_at)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -741,7 +331,7 @@ class Store:
         self, kind: type[Record], platform: str, shop: str, *, batch: int = 1000
     ) -> Iterator[Record]:
         """Every stored record of one kind for one shop, in id order, ``batch`` at a time."""
-        table = {Customer: customers, Order: orders, Product: products}[kind]
+        table = TABLES[kind]
         shop_id = self.shop_id(platform, shop, create=False)
         last: str | None = None
         while True:
@@ -761,7 +351,7 @@ class Store:
             last = ids[-1]
 
     def count(self, kind: type[Customer | Order | Product], platform: str, shop: str) -> int:
-        table = {Customer: customers, Order: orders, Product: products}[kind]
+        table = TABLES[kind]
         shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
             return int(
@@ -774,7 +364,7 @@ class Store:
         self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]
     ) -> Iterator[Record]:
         shop_id = self.shop_id(platform, shop, create=False)
-        table = {Customer: customers, Order: orders, Product: products}[kind]
+        table = TABLES[kind]
         with self.engine.connect() as conn:
             rows = list(
                 conn.execute(
@@ -792,7 +382,7 @@ class Store:
                     yield _rows.product_from_row(platform, shop, row)  # type: ignore[misc]
                 return
             children: dict[str, dict[str, list[Any]]] = {}
-            for child in _CHILDREN:
+            for child in CHILDREN:
                 grouped: dict[str, list[Any]] = {}
                 for row in conn.execute(
                     select(child).where(child.c.shop_id == shop_id, child.c.order_id.in_(ids))
@@ -867,81 +457,15 @@ class Store:
         self, platform: str, shop: str, rejected: Iterable[Rejected], conn: Connection | None = None
     ) -> int:
         """Keep rejected records with their reason; seeing one again updates it."""
-        count = 0
-        now = _rows.to_micros(_now())
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            for item in rejected:
-                key = (
-                    item.record_id or "sha256:" + hashlib.sha256(item.raw.encode()).hexdigest()[:32]
-                )
-                where = (
-                    quarantine.c.shop_id == shop_id,
-                    quarantine.c.resource == item.resource,
-                    quarantine.c.record_key == key,
-                )
-                changed = c.execute(
-                    update(quarantine)
-                    .where(*where)
-                    .values(
-                        raw=item.raw,
-                        reason=item.reason,
-                        last_seen=now,
-                        times_seen=quarantine.c.times_seen + 1,
-                        resolved_at=None,
-                    )
-                )
-                if not changed.rowcount:
-                    c.execute(
-                        quarantine.insert().values(
-                            shop_id=shop_id,
-                            resource=item.resource,
-                            record_key=key,
-                            record_id=item.record_id,
-                            raw=item.raw,
-                            reason=item.reason,
-                            first_seen=now,
-                            last_seen=now,
-                            times_seen=1,
-                        )
-                    )
-                count += 1
-        return count
+        return _quarantine_rows.add(self, platform, shop, rejected, conn)
 
     def quarantined(self, *, include_resolved: bool = False) -> list[QuarantinedRecord]:
         """The quarantine, oldest first."""
-        query = select(quarantine, shops.c.platform, shops.c.shop).join(
-            shops, shops.c.shop_id == quarantine.c.shop_id
-        )
-        if not include_resolved:
-            query = query.where(quarantine.c.resolved_at.is_(None))
-        with self.engine.connect() as conn:
-            return [
-                QuarantinedRecord(
-                    id=r.id,
-                    platform=r.platform,
-                    shop=r.shop,
-                    resource=r.resource,
-                    record_id=r.record_id,
-                    raw=r.raw,
-                    reason=r.reason,
-                    first_seen=_rows.from_micros(r.first_seen),  # type: ignore[arg-type]
-                    last_seen=_rows.from_micros(r.last_seen),  # type: ignore[arg-type]
-                    times_seen=r.times_seen,
-                    resolved_at=_rows.from_micros(r.resolved_at),
-                )
-                for r in conn.execute(query.order_by(quarantine.c.id))
-            ]
+        return _quarantine_rows.listed(self, include_resolved)
 
     def resolve_quarantined(self, quarantine_id: int, conn: Connection | None = None) -> None:
         """Mark a quarantined record as dealt with (it stays for the record)."""
-        with self._conn(conn) as c:
-            c.execute(
-                update(quarantine)
-                .where(quarantine.c.id == quarantine_id)
-                .values(resolved_at=_rows.to_micros(_now()))
-            )
+        _quarantine_rows.resolve(self, quarantine_id, conn)
 
     # -- webhook deliveries and privacy ----------------------------------------------
 
@@ -988,39 +512,7 @@ class Store:
         the customer, their orders and guest orders under their e-mail, consent history,
         loyalty ledger and inputs, referrals naming them, reviews, outbox messages and
         suppressions. ``order_ids`` are further orders the request names."""
-        customer = self.get(Customer, platform, shop, customer_id)
-        shop_id = self.shop_id(platform, shop, create=False)
-        emails = [customer.email] if customer is not None and customer.email else []
-        with self.engine.connect() as conn:
-            owned = list(
-                conn.execute(
-                    select(orders.c.id).where(
-                        orders.c.shop_id == shop_id, orders.c.customer_id == customer_id
-                    )
-                ).scalars()
-            )
-            extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
-            from shopsync.store.checkout_rows import export_checkouts  # issue 22
-            from shopsync.store.event_rows import export_events
-
-            extras["checkouts"] = export_checkouts(conn, shop_id, customer_id, emails)
-            extras["browse_events"] = export_events(conn, shop_id, customer_id)
-        wanted = [*order_ids, *extras.pop("guest_order_ids")]
-        chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
-        return {
-            "platform": platform,
-            "shop": shop,
-            "customer_id": customer_id,
-            "customer": customer.model_dump(mode="json") if customer else None,
-            "orders": [
-                o.model_dump(mode="json") for o in self._read(Order, platform, shop, chosen)
-            ],
-            "consent_history": [
-                {"channel": ch, "observed_at": at.isoformat(), "state": state}
-                for ch, at, state in self.consent_history(platform, shop, customer_id)
-            ],
-            **extras,
-        }
+        return _privacy.export_customer(self, platform, shop, customer_id, order_ids)
 
     def redact_customer(
         self,
@@ -1041,82 +533,7 @@ class Store:
         payloads mentioning the customer, an order or a contact go. Tombstones keep a late
         webhook or a later sync page from bringing any of it back.
         """
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
-            row = c.execute(
-                select(customers.c.email, customers.c.phone).where(
-                    customers.c.shop_id == shop_id, customers.c.id == customer_id
-                )
-            ).first()
-            known = [*contacts, *(row or ())]
-            mentions = sorted({str(v).strip().lower() for v in known if v and str(v).strip()})
-            emails = [m for m in mentions if "@" in m]
-            owned = [orders.c.customer_id == customer_id]
-            if emails:
-                owned.append(func.lower(orders.c.email).in_(emails))
-            targets = {str(order_id) for order_id in order_ids}
-            targets |= set(
-                c.execute(
-                    select(orders.c.id).where(orders.c.shop_id == shop_id, or_(*owned))
-                ).scalars()
-            )
-            seq = facts.next_seq(c, shop_id, erasure=True) if targets else 0
-            for chunk in _chunks(sorted(targets)):
-                c.execute(
-                    update(orders)
-                    .where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
-                    .values(email=None, billing_address=None, shipping_address=None, seq=seq)
-                )
-                c.execute(
-                    update(refunds)
-                    .where(refunds.c.shop_id == shop_id, refunds.c.order_id.in_(chunk))
-                    .values(note=None)
-                )
-            for table, column in (
-                (customers, "id"),
-                (consent_history, "customer_id"),
-                (loyalty_ledger, "customer_id"),
-                (loyalty_inputs, "customer_id"),
-                (reviews, "customer_id"),
-            ):
-                self._delete(c, table, shop_id, [customer_id], column=column)
-            # Referrals naming them, and keys or payloads holding their e-mail, in other
-            # customers' records too (an advocate's referral, ledger and outbox keys).
-            _privacy.erase_mentions(c, shop_id, customer_id, emails)
-            from shopsync.store import survey_rows
-
-            survey_rows.redact_answers(c, shop_id, customer_id)  # scores stay, unlinked
-            from shopsync.store.checkout_rows import erase_checkouts  # issue 22
-            from shopsync.store.event_rows import erase_events
-
-            erase_checkouts(c, shop_id, customer_id, emails)
-            erase_events(c, shop_id, customer_id)
-            # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
-            c.execute(
-                update(outbox)
-                .where(outbox.c.shop_id == shop_id, outbox.c.customer_id == customer_id)
-                .values(
-                    action={},
-                    result=None,
-                    reason="customer redacted",
-                    status=case((outbox.c.status == "done", "done"), else_="cancelled"),
-                )
-            )
-            found = [
-                and_(quarantine.c.resource == "customers", quarantine.c.record_id == customer_id)
-            ]
-            for chunk in _chunks(sorted(targets)):
-                found.append(
-                    and_(quarantine.c.resource == "orders", quarantine.c.record_id.in_(chunk))
-                )
-            raw = func.lower(quarantine.c.raw)
-            found += [raw.contains(m, autoescape=True) for m in mentions]
-            c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*found)))
-            at = _rows.to_micros(_now())
-            self._bury(c, shop_id, "customers", [customer_id], "redacted", at)
-            self._bury(c, shop_id, "orders", sorted(targets), "redacted", at)
+        _privacy.redact_customer(self, platform, shop, customer_id, conn, order_ids, contacts)
 
     def remove_shop(self, platform: str, shop: str, conn: Connection | None = None) -> None:
         """Delete every row of one shop (GDPR shop/redact, or an uninstall)."""
