@@ -6,9 +6,12 @@ it forward (:meth:`Store.migrate`). Writes are idempotent upserts keyed by
 ``(platform, shop, id)`` and guarded by ``updated_at``: a newer version replaces the record
 and all its child rows in one transaction, an equal or older one changes nothing.
 
-:class:`Store` keeps the engine, the shop keys and the transactions; the bodies of its larger
-concerns live in private modules beside it: upserts and deletions in :mod:`._upsert`, the
-quarantine in :mod:`._quarantine_rows`, the GDPR export and erasure in :mod:`._privacy`.
+:class:`Store` keeps the shop keys and the transactions; the bodies of its other concerns
+live in private modules beside it, as functions taking the store: the engine and migrations
+in :mod:`._engine`, upserts, deletions and tombstones in :mod:`._upsert`, reads of records in
+:mod:`._records`, sync cursors in :mod:`._cursors`, the quarantine in
+:mod:`._quarantine_rows`, webhook deliveries in :mod:`._webhook_deliveries`, consent in
+:mod:`._consent`, the GDPR export and erasure in :mod:`._privacy`.
 """
 
 from __future__ import annotations
@@ -16,33 +19,35 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Connection, Engine, select
 
 from shopsync.adapter import CustomerChange, Rejected
-from shopsync.errors import ConfigurationError, StoreError
-from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _privacy, _quarantine_rows, _rows, _upsert, facts
+from shopsync.store import (
+    _consent,
+    _cursors,
+    _engine,
+    _privacy,
+    _quarantine_rows,
+    _records,
+    _rows,
+    _upsert,
+    _webhook_deliveries,
+    facts,
+)
 from shopsync.store import changes as _changes  # (a parameter below is named changes)
 from shopsync.store._copy import insert_ignoring_duplicates
+from shopsync.store._cursors import Cursor
 from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
 from shopsync.store._quarantine_rows import QuarantinedRecord
-from shopsync.store._upsert import CHILDREN, TABLES, Record, UpsertResult
-from shopsync.store.schema import (
-    consent_history,
-    metadata,
-    shops,
-    sync_cursors,
-    webhook_deliveries,
-)
-from shopsync.store.urls import shown_url, url_secrets
+from shopsync.store._records import Record
+from shopsync.store._upsert import UpsertResult
+from shopsync.store.schema import metadata, shops
+from shopsync.store.urls import shown_url
 
 __all__ = [
     "NO_SHOP",
@@ -63,37 +68,8 @@ NO_SHOP = -1
 """The key a read gets for a shop the store does not hold: it matches no row."""
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Where the last sync of one resource of one shop stopped."""
-
-    cursor: str | None
-    high_water: dt.datetime | None
-    state: dict[str, Any]
-    updated_at: dt.datetime
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _driver_hint(url: str, detail: str) -> str:
-    """What to install (or write) when the PostgreSQL driver cannot be imported: shopsync's
-    ``postgres`` extra brings psycopg 3, which SQLAlchemy uses for ``postgresql+psycopg://``
-    (a bare ``postgresql://`` asks for psycopg2, which shopsync does not install)."""
-    hint = 'the PostgreSQL driver is not installed: pip install "shopsync[postgres]"'
-    if not url.startswith("postgresql+psycopg:"):
-        scheme = url.split("://", 1)[0]
-        hint += f", and write the URL as postgresql+psycopg://... (not {scheme}://)"
-    return f"{hint} ({detail})"
 
 
 class Store:
@@ -107,19 +83,7 @@ class Store:
         echo: bool = False,
         facts_dir: str | PathLike[str] | bool | None = None,
     ) -> None:
-        options: dict[str, Any] = {}
-        if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
-            # One in-memory database shared by every thread, instead of one per connection.
-            options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        try:
-            self.engine: Engine = create_engine(url, echo=echo, **options)
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
-            detail = redact(str(exc), url_secrets(url))
-            if isinstance(exc, ImportError) and url.startswith("postgres"):
-                detail = _driver_hint(url, detail)
-            raise ConfigurationError(f"cannot open store {shown_url(url)!r}: {detail}") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = _engine.open_engine(url, echo=echo)
         self.facts_dir: Path | None = facts.default_dir(url, facts_dir)
         """Where the columnar snapshot of order facts lives (:mod:`.facts`): ``facts_dir``,
         else ``<db>.facts`` beside a SQLite file, the user's cache directory for a server,
@@ -132,10 +96,6 @@ class Store:
         with the object: a new Store, even at the address of a closed one, starts empty."""
         if migrate:
             self.migrate()
-
-    @staticmethod
-    def _safe(url: str) -> str:
-        return shown_url(url)
 
     def __repr__(self) -> str:
         # Not hide_password alone: a password can also sit in the query string.
@@ -152,15 +112,6 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------
 
-    def _alembic(self, connection: Connection) -> Any:
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        config.attributes["connection"] = connection
-        config.attributes["version_table"] = VERSION_TABLE
-        return config
-
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (default: the newest), in one transaction.
 
@@ -168,15 +119,7 @@ class Store:
         then find it current); an upgrade cut short by a kill or Ctrl-C leaves the schema as
         it was, and the next open upgrades it (see :mod:`shopsync.store._engine`).
         """
-        from alembic import command
-
-        try:
-            with _engine.migrating(self.engine) as conn:
-                command.upgrade(self._alembic(conn), revision)
-        except SQLAlchemyError as exc:
-            where = self._safe(self.engine.url.render_as_string(hide_password=False))
-            detail = _engine.describe(exc, self.engine.dialect.name)
-            raise StoreError(f"cannot open store {where!r}: {detail}") from None
+        _engine.upgrade(self.engine, revision, VERSION_TABLE)
 
     @contextmanager
     def lease(
@@ -197,21 +140,12 @@ class Store:
 
     def schema_version(self) -> str | None:
         """The schema revision the database is at, None for an empty database."""
-        from alembic.runtime.migration import MigrationContext
-
-        with self.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            return context.get_current_revision()
+        return _engine.current_revision(self.engine, VERSION_TABLE)
 
     @staticmethod
     def head_version() -> str:
         """The newest schema revision this version of shopsync knows."""
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
-        head = script.get_current_head()
-        assert head is not None
-        return head
+        return _engine.head_revision()
 
     # -- transactions and shops ------------------------------------------------------
 
@@ -331,94 +265,22 @@ class Store:
         self, kind: type[Record], platform: str, shop: str, *, batch: int = 1000
     ) -> Iterator[Record]:
         """Every stored record of one kind for one shop, in id order, ``batch`` at a time."""
-        table = TABLES[kind]
-        shop_id = self.shop_id(platform, shop, create=False)
-        last: str | None = None
-        while True:
-            query = (
-                select(table.c.id)
-                .where(table.c.shop_id == shop_id)
-                .order_by(table.c.id)
-                .limit(batch)
-            )
-            if last is not None:
-                query = query.where(table.c.id > last)
-            with self.engine.connect() as conn:
-                ids = list(conn.execute(query).scalars())
-            if not ids:
-                return
-            yield from self._read(kind, platform, shop, ids)
-            last = ids[-1]
+        return _records.iterate(self, kind, platform, shop, batch)
 
     def count(self, kind: type[Customer | Order | Product], platform: str, shop: str) -> int:
-        table = TABLES[kind]
-        shop_id = self.shop_id(platform, shop, create=False)
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.shop_id == shop_id)
-                ).scalar_one()
-            )
+        return _records.count(self, kind, platform, shop)
 
     def _read(
         self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]
     ) -> Iterator[Record]:
-        shop_id = self.shop_id(platform, shop, create=False)
-        table = TABLES[kind]
-        with self.engine.connect() as conn:
-            rows = list(
-                conn.execute(
-                    select(table)
-                    .where(table.c.shop_id == shop_id, table.c.id.in_(ids))
-                    .order_by(table.c.id)
-                )
-            )
-            if kind is Customer:
-                for row in rows:
-                    yield _rows.customer_from_row(platform, shop, row)  # type: ignore[misc]
-                return
-            if kind is Product:
-                for row in rows:
-                    yield _rows.product_from_row(platform, shop, row)  # type: ignore[misc]
-                return
-            children: dict[str, dict[str, list[Any]]] = {}
-            for child in CHILDREN:
-                grouped: dict[str, list[Any]] = {}
-                for row in conn.execute(
-                    select(child).where(child.c.shop_id == shop_id, child.c.order_id.in_(ids))
-                ):
-                    grouped.setdefault(row.order_id, []).append(row)
-                children[child.name] = grouped
-        for row in rows:
-            yield _rows.order_from_rows(  # type: ignore[misc]
-                platform,
-                shop,
-                row,
-                children["line_items"].get(row.id, []),
-                children["refunds"].get(row.id, []),
-                children["fulfillments"].get(row.id, []),
-            )
+        return _records.read(self, kind, platform, shop, ids)
 
     # -- sync cursors ----------------------------------------------------------------
 
     def get_cursor(
         self, platform: str, shop: str, resource: str, conn: Connection | None = None
     ) -> Cursor | None:
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c, create=False)
-            row = c.execute(
-                select(sync_cursors).where(
-                    sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource
-                )
-            ).first()
-        if row is None:
-            return None
-        return Cursor(
-            cursor=row.cursor,
-            high_water=_rows.from_micros(row.high_water),
-            state=dict(row.state),
-            updated_at=_rows.from_micros(row.updated_at),  # type: ignore[arg-type]
-        )
+        return _cursors.get(self, platform, shop, resource, conn)
 
     def set_cursor(
         self,
@@ -432,24 +294,7 @@ class Store:
         conn: Connection | None = None,
     ) -> None:
         """Record where a sync stopped; pass the page's connection to commit both together."""
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            values = {
-                "cursor": cursor,
-                "high_water": _rows.opt_micros(high_water),
-                "state": state or {},
-                "updated_at": _rows.to_micros(_now()),
-            }
-            changed = c.execute(
-                update(sync_cursors)
-                .where(sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource)
-                .values(**values)
-            )
-            if not changed.rowcount:
-                c.execute(
-                    sync_cursors.insert().values(shop_id=shop_id, resource=resource, **values)
-                )
+        _cursors.put(self, platform, shop, resource, (cursor, high_water, state), conn)
 
     # -- quarantine ------------------------------------------------------------------
 
@@ -473,37 +318,12 @@ class Store:
         self, platform: str, shop: str, delivery_id: str, topic: str, conn: Connection | None = None
     ) -> bool:
         """Note a webhook delivery; False if it was noted before (a retried delivery)."""
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            seen = c.execute(
-                select(webhook_deliveries.c.delivery_id).where(
-                    webhook_deliveries.c.shop_id == shop_id,
-                    webhook_deliveries.c.delivery_id == delivery_id,
-                )
-            ).first()
-            if seen is not None:
-                return False
-            c.execute(
-                webhook_deliveries.insert().values(
-                    shop_id=shop_id,
-                    delivery_id=delivery_id,
-                    topic=topic,
-                    received_at=_rows.to_micros(_now()),
-                )
-            )
-            return True
+        return _webhook_deliveries.record(self, platform, shop, delivery_id, topic, conn)
 
     def prune_deliveries(self, older_than: dt.datetime) -> int:
         """Forget deliveries received before ``older_than`` (platforms stop retrying after
         hours: Shopify after 4, WooCommerce after 5 failures)."""
-        with self.transaction() as c:
-            deleted = c.execute(
-                webhook_deliveries.delete().where(
-                    webhook_deliveries.c.received_at < _rows.to_micros(older_than)
-                )
-            )
-            return int(deleted.rowcount)
+        return _webhook_deliveries.prune(self, older_than)
 
     def export_customer(
         self, platform: str, shop: str, customer_id: str, *, order_ids: Iterable[str] = ()
@@ -661,12 +481,4 @@ class Store:
         """(channel, observed_at, state) for every consent change seen, oldest first."""
         shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(consent_history)
-                .where(
-                    consent_history.c.shop_id == shop_id,
-                    consent_history.c.customer_id == customer_id,
-                )
-                .order_by(consent_history.c.observed_at, consent_history.c.channel)
-            )
-            return [(r.channel, _rows.from_micros(r.observed_at), r.state) for r in rows]  # type: ignore[misc]
+            return _consent.history(conn, shop_id, customer_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,14 +21,12 @@ from shopsync.models import Customer, Order, Product
 from shopsync.store import _consent, _incomplete, _rows, facts, redemptions
 from shopsync.store import changes as _changes
 from shopsync.store._copy import chunks, insert_rows
+from shopsync.store._records import CHILDREN, TABLES, Record
 from shopsync.store.schema import (
     consent_history,
     customers,
-    fulfillments,
-    line_items,
     orders,
     products,
-    refunds,
     tombstones,
 )
 
@@ -36,9 +34,6 @@ if TYPE_CHECKING:
     from shopsync.store import Store
 
 __all__ = [
-    "CHILDREN",
-    "TABLES",
-    "Record",
     "UpsertResult",
     "bury",
     "delete",
@@ -47,10 +42,6 @@ __all__ = [
     "upsert_orders",
 ]
 
-Record = TypeVar("Record", Customer, Order, Product)
-CHILDREN = (line_items, refunds, fulfillments)
-"""An order's child rows, replaced and deleted with it."""
-TABLES: dict[type[Any], Table] = {Customer: customers, Order: orders, Product: products}
 _RESOURCES: dict[type[Any], str] = {Customer: "customers", Order: "orders", Product: "products"}
 
 
