@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-import shopsync.store as store_module
+import shopsync.store._upsert as upsert_module
 from shopsync.models import Order
 from shopsync.store import Store
 from shopsync.sync import sync
@@ -71,7 +71,7 @@ def _order_rows(*args: Any, **kw: Any) -> bool:
 POINTS = {
     "after the checkpoint is written": (Store, "set_cursor", _orders_cursor),
     "after the page's records are written": (Store, "upsert", _order_page),
-    "inside the orders' insert": (store_module, "insert_rows", _order_rows),  # COPY on PostgreSQL
+    "inside the orders' insert": (upsert_module, "insert_rows", _order_rows),  # COPY on PostgreSQL
 }
 
 

@@ -5,64 +5,49 @@ SQLAlchemy Core over SQLite by default (``sqlite:///shop.db``) or PostgreSQL by 
 it forward (:meth:`Store.migrate`). Writes are idempotent upserts keyed by
 ``(platform, shop, id)`` and guarded by ``updated_at``: a newer version replaces the record
 and all its child rows in one transaction, an equal or older one changes nothing.
+
+:class:`Store` keeps the shop keys and the transactions; the bodies of its other concerns
+live in private modules beside it, as functions taking the store: the engine and migrations
+in :mod:`._engine`, upserts, deletions and tombstones in :mod:`._upsert`, reads of records in
+:mod:`._records`, sync cursors in :mod:`._cursors`, the quarantine in
+:mod:`._quarantine_rows`, webhook deliveries in :mod:`._webhook_deliveries`, consent in
+:mod:`._consent`, the GDPR export and erasure in :mod:`._privacy`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    and_,
-    case,
-    create_engine,
-    event,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Connection, Engine, select
 
 from shopsync.adapter import CustomerChange, Rejected
-from shopsync.errors import ConfigurationError, StoreError
-from shopsync.http import redact
 from shopsync.models import Customer, MarketingConsent, Order, Product
-from shopsync.store import _consent, _engine, _incomplete, _privacy, _rows, facts, redemptions
-from shopsync.store import changes as _changes  # (a parameter below is named changes)
-from shopsync.store._copy import insert_rows
-from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
-from shopsync.store.schema import (
-    consent_history,
-    customers,
-    fulfillments,
-    line_items,
-    loyalty_inputs,
-    loyalty_ledger,
-    metadata,
-    orders,
-    outbox,
-    products,
-    quarantine,
-    refunds,
-    reviews,
-    shops,
-    sync_cursors,
-    tombstones,
-    webhook_deliveries,
+from shopsync.store import (
+    _consent,
+    _cursors,
+    _engine,
+    _privacy,
+    _quarantine_rows,
+    _records,
+    _rows,
+    _upsert,
+    _webhook_deliveries,
+    facts,
 )
-from shopsync.store.urls import shown_url, url_secrets
+from shopsync.store import changes as _changes  # (a parameter below is named changes)
+from shopsync.store._copy import insert_ignoring_duplicates
+from shopsync.store._cursors import Cursor
+from shopsync.store._engine import Lease, LeaseHeld, LeaseLost
+from shopsync.store._quarantine_rows import QuarantinedRecord
+from shopsync.store._records import Record
+from shopsync.store._upsert import UpsertResult
+from shopsync.store.schema import metadata, shops
+from shopsync.store.urls import shown_url
 
 __all__ = [
     "NO_SHOP",
@@ -81,126 +66,10 @@ DEFAULT_URL = "sqlite:///shopsync.db"
 VERSION_TABLE = "shopsync_schema_version"
 NO_SHOP = -1
 """The key a read gets for a shop the store does not hold: it matches no row."""
-_CHUNK = 500  # ids per IN (...) clause: far below every engine's parameter limit
-
-Record = TypeVar("Record", Customer, Order, Product)
-_CHILDREN = (line_items, refunds, fulfillments)
-_RESOURCES: dict[type[Any], str] = {Customer: "customers", Order: "orders", Product: "products"}
-
-
-@dataclass
-class UpsertResult:
-    """What an upsert did: new records, newer versions, identical versions, older versions."""
-
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    stale: int = 0
-
-    def __iadd__(self, other: UpsertResult) -> UpsertResult:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.stale += other.stale
-        return self
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where the last sync of one resource of one shop stopped."""
-
-    cursor: str | None
-    high_water: dt.datetime | None
-    state: dict[str, Any]
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class QuarantinedRecord:
-    id: int
-    platform: str
-    shop: str
-    resource: str
-    record_id: str | None
-    raw: str
-    reason: str
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-    times_seen: int
-    resolved_at: dt.datetime | None
-
-
-class _Stored(NamedTuple):
-    """What :meth:`Store._classify` needs of a stored record."""
-
-    updated_at: int
-    content_hash: str
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Insert rows, skipping any that a unique key already holds; returns how many were new.
-
-    This is how append-only tables (loyalty ledger, outbox) stay idempotent: writing the
-    same entry again is a no-op. RETURNING counts exactly what was inserted (an executemany's
-    rowcount is not reliable across drivers).
-    """
-    dialect = conn.dialect.name
-    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:  # pragma: no cover - only the two supported engines
-        raise NotImplementedError(dialect)
-    key = next(iter(table.primary_key.columns))
-    added = 0
-    for chunk in _chunks(rows):
-        statement = insert(table).on_conflict_do_nothing().returning(key)
-        added += len(conn.execute(statement, list(chunk)).all())
-    return added
-
-
-def _without_personal_data(order: Order) -> Order:
-    """An order of a redacted customer: the facts stay, who bought and where does not."""
-    return order.model_copy(
-        update={
-            "email": None,
-            "billing_address": None,
-            "shipping_address": None,
-            "refunds": tuple(r.model_copy(update={"note": None}) for r in order.refunds),
-        }
-    )
-
-
-def _partial_columns() -> tuple[str, ...]:
-    """Columns a partial customer update may keep (read with the stored row)."""
-    from shopsync.store._partial import COLUMNS
-
-    return COLUMNS
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _driver_hint(url: str, detail: str) -> str:
-    """What to install (or write) when the PostgreSQL driver cannot be imported: shopsync's
-    ``postgres`` extra brings psycopg 3, which SQLAlchemy uses for ``postgresql+psycopg://``
-    (a bare ``postgresql://`` asks for psycopg2, which shopsync does not install)."""
-    hint = 'the PostgreSQL driver is not installed: pip install "shopsync[postgres]"'
-    if not url.startswith("postgresql+psycopg:"):
-        scheme = url.split("://", 1)[0]
-        hint += f", and write the URL as postgresql+psycopg://... (not {scheme}://)"
-    return f"{hint} ({detail})"
 
 
 class Store:
@@ -214,19 +83,7 @@ class Store:
         echo: bool = False,
         facts_dir: str | PathLike[str] | bool | None = None,
     ) -> None:
-        options: dict[str, Any] = {}
-        if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
-            # One in-memory database shared by every thread, instead of one per connection.
-            options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        try:
-            self.engine: Engine = create_engine(url, echo=echo, **options)
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
-            detail = redact(str(exc), url_secrets(url))
-            if isinstance(exc, ImportError) and url.startswith("postgres"):
-                detail = _driver_hint(url, detail)
-            raise ConfigurationError(f"cannot open store {shown_url(url)!r}: {detail}") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = _engine.open_engine(url, echo=echo)
         self.facts_dir: Path | None = facts.default_dir(url, facts_dir)
         """Where the columnar snapshot of order facts lives (:mod:`.facts`): ``facts_dir``,
         else ``<db>.facts`` beside a SQLite file, the user's cache directory for a server,
@@ -239,10 +96,6 @@ class Store:
         with the object: a new Store, even at the address of a closed one, starts empty."""
         if migrate:
             self.migrate()
-
-    @staticmethod
-    def _safe(url: str) -> str:
-        return shown_url(url)
 
     def __repr__(self) -> str:
         # Not hide_password alone: a password can also sit in the query string.
@@ -259,15 +112,6 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------
 
-    def _alembic(self, connection: Connection) -> Any:
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        config.attributes["connection"] = connection
-        config.attributes["version_table"] = VERSION_TABLE
-        return config
-
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (default: the newest), in one transaction.
 
@@ -275,15 +119,7 @@ class Store:
         then find it current); an upgrade cut short by a kill or Ctrl-C leaves the schema as
         it was, and the next open upgrades it (see :mod:`shopsync.store._engine`).
         """
-        from alembic import command
-
-        try:
-            with _engine.migrating(self.engine) as conn:
-                command.upgrade(self._alembic(conn), revision)
-        except SQLAlchemyError as exc:
-            where = self._safe(self.engine.url.render_as_string(hide_password=False))
-            detail = _engine.describe(exc, self.engine.dialect.name)
-            raise StoreError(f"cannot open store {where!r}: {detail}") from None
+        _engine.upgrade(self.engine, revision, VERSION_TABLE)
 
     @contextmanager
     def lease(
@@ -304,21 +140,12 @@ class Store:
 
     def schema_version(self) -> str | None:
         """The schema revision the database is at, None for an empty database."""
-        from alembic.runtime.migration import MigrationContext
-
-        with self.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            return context.get_current_revision()
+        return _engine.current_revision(self.engine, VERSION_TABLE)
 
     @staticmethod
     def head_version() -> str:
         """The newest schema revision this version of shopsync knows."""
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory(str(Path(__file__).parent / "migrations"))
-        head = script.get_current_head()
-        assert head is not None
-        return head
+        return _engine.head_revision()
 
     # -- transactions and shops ------------------------------------------------------
 
@@ -394,114 +221,7 @@ class Store:
         version yet carry the same whole-second stamp. A failure rolls back the whole batch,
         so no order is ever half written.
         """
-        groups: dict[tuple[type, str, str], list[Any]] = {}
-        for record in records:
-            groups.setdefault((type(record), record.platform, record.shop), []).append(record)
-        result = UpsertResult()
-        try:
-            with self._conn(conn) as c:
-                for (kind, platform, shop), batch in sorted(
-                    groups.items(), key=lambda item: (item[0][1], item[0][2], item[0][0].__name__)
-                ):
-                    shop_id = self.shop_id(platform, shop, c)
-                    self._writing(c, shop_id)
-                    batch = self._past_tombstones(c, shop_id, kind, batch, result)
-                    ids = [r.id for r in batch]
-                    held = _changes.before_write(c, shop_id, _RESOURCES[kind], ids)
-                    written: _changes.Versions | None = None
-                    if kind is Order:
-                        written = {}
-                        result += self._upsert_orders(c, shop_id, batch, same_stamp, held, written)
-                        from shopsync.store.checkout_rows import complete_by_orders  # issue 22
-
-                        complete_by_orders(c, shop_id, batch)
-                    elif kind is Customer:
-                        result += self._upsert_customers(c, shop_id, batch, same_stamp)
-                    elif kind is Product:
-                        result += self._upsert_simple(
-                            c, products, shop_id, batch, _rows.product_row, same_stamp
-                        )
-                    else:
-                        raise TypeError(f"cannot store {kind.__name__}")
-                    _changes.note_written(c, shop_id, held, written)  # same transaction (issue 19)
-        except SQLAlchemyError as exc:
-            self._forget_shops()
-            cause = getattr(exc, "orig", None) or exc
-            raise StoreError(f"upsert rolled back: {type(cause).__name__}: {cause}") from exc
-        return result
-
-    def _past_tombstones(
-        self, c: Connection, shop_id: int, kind: type[Any], batch: list[Any], result: UpsertResult
-    ) -> list[Any]:
-        """The batch as the tombstones allow it: a redacted customer is not stored again,
-        orders of a redaction are stored without personal data, and a deleted record comes
-        back only in a version updated after its deletion (older ones count as stale)."""
-        resource = _RESOURCES.get(kind)
-        if resource is None:
-            return batch
-        keys = {r.id for r in batch}
-        if kind is Order:
-            keys |= {r.customer_id for r in batch if r.customer_id}
-        marks: dict[tuple[str, str], Any] = {}
-        for chunk in _chunks(sorted(keys)):
-            query = select(tombstones).where(
-                tombstones.c.shop_id == shop_id, _rows.among(c, tombstones.c.id, chunk)
-            )
-            for row in c.execute(query):
-                marks[(row.resource, row.id)] = row
-        if not marks:
-            return batch
-        kept: list[Any] = []
-        revived: list[str] = []
-        for record in batch:
-            mark = marks.get((resource, record.id))
-            if mark is not None and mark.reason == "deleted":
-                if _rows.to_micros(record.updated_at) <= mark.at:
-                    result.stale += 1
-                    continue
-                revived.append(record.id)
-            elif mark is not None and kind is Customer:
-                result.stale += 1
-                continue
-            if kind is Order:
-                owner = marks.get(("customers", record.customer_id or ""))
-                if (mark is not None and mark.reason == "redacted") or (
-                    owner is not None and owner.reason == "redacted"
-                ):
-                    record = _without_personal_data(record)
-            kept.append(record)
-        for chunk in _chunks(revived):
-            c.execute(
-                tombstones.delete().where(
-                    tombstones.c.shop_id == shop_id,
-                    tombstones.c.resource == resource,
-                    tombstones.c.id.in_(chunk),
-                )
-            )
-        return kept
-
-    @staticmethod
-    def _bury(
-        c: Connection, shop_id: int, resource: str, ids: Iterable[str], reason: str, at: int
-    ) -> None:
-        """Mark records as redacted or deleted; a redaction is never downgraded to a deletion."""
-        for record_id in ids:
-            where = (
-                tombstones.c.shop_id == shop_id,
-                tombstones.c.resource == resource,
-                tombstones.c.id == record_id,
-            )
-            old = c.execute(select(tombstones.c.reason, tombstones.c.at).where(*where)).first()
-            if old is None:
-                c.execute(
-                    tombstones.insert().values(
-                        shop_id=shop_id, resource=resource, id=record_id, reason=reason, at=at
-                    )
-                )
-            elif old.reason == "deleted":
-                c.execute(
-                    update(tombstones).where(*where).values(reason=reason, at=max(at, old.at))
-                )
+        return _upsert.upsert(self, records, conn, same_stamp)
 
     @staticmethod
     def _writing(c: Connection, shop_id: int) -> None:
@@ -516,182 +236,6 @@ class Store:
     def _forget_shops(self) -> None:
         self._shop_ids.clear()
         self._shop_names.clear()
-
-    @staticmethod
-    def _newest(batch: list[Record]) -> dict[str, Record]:
-        newest: dict[str, Record] = {}
-        for record in batch:
-            seen = newest.get(record.id)
-            if seen is None or record.updated_at >= seen.updated_at:
-                newest[record.id] = record
-        return newest
-
-    def _existing(
-        self, c: Connection, table: Table, shop_id: int, ids: Sequence[str], *extra: str
-    ) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        cols = [table.c.id, table.c.updated_at, table.c.content_hash]
-        cols += [table.c[name] for name in extra]
-        for chunk in _chunks(ids):
-            for row in c.execute(
-                select(*cols).where(table.c.shop_id == shop_id, _rows.among(c, table.c.id, chunk))
-            ):
-                found[row.id] = row
-        return found
-
-    def _classify(
-        self,
-        newest: dict[str, Record],
-        existing: dict[str, Any],
-        result: UpsertResult,
-        same_stamp: bool,
-    ) -> tuple[list[Record], list[Record]]:
-        fresh: list[Record] = []
-        newer: list[Record] = []
-        for rid, record in newest.items():
-            old = existing.get(rid)
-            if old is None:
-                fresh.append(record)
-                continue
-            stamp = _rows.to_micros(record.updated_at)
-            if stamp > old.updated_at:
-                newer.append(record)
-            elif stamp < old.updated_at:
-                result.stale += 1
-            elif _rows.matches(old.content_hash, record):
-                result.unchanged += 1
-            elif not same_stamp:
-                result.stale += 1
-            else:
-                # Same timestamp, other content: platforms that keep whole seconds
-                # (WooCommerce) stamp two quick changes alike; the later write is the newer.
-                newer.append(record)
-        result.inserted += len(fresh)
-        result.updated += len(newer)
-        return fresh, newer
-
-    def _delete(
-        self, c: Connection, table: Table, shop_id: int, ids: list[str], column: str = "id"
-    ) -> None:
-        for chunk in _chunks(ids):
-            c.execute(
-                table.delete().where(
-                    table.c.shop_id == shop_id, _rows.among(c, table.c[column], chunk)
-                )
-            )
-
-    def _upsert_simple(
-        self,
-        c: Connection,
-        table: Table,
-        shop_id: int,
-        batch: list[Any],
-        to_row: Any,
-        same_stamp: bool,
-    ) -> UpsertResult:
-        result = UpsertResult()
-        newest = self._newest(batch)
-        fresh, newer = self._classify(
-            newest, self._existing(c, table, shop_id, list(newest)), result, same_stamp
-        )
-        self._delete(c, table, shop_id, [r.id for r in newer])
-        rows = [to_row(shop_id, r) for r in fresh + newer]
-        insert_rows(c, table, rows)
-        return result
-
-    def _upsert_customers(
-        self, c: Connection, shop_id: int, batch: list[Customer], same_stamp: bool
-    ) -> UpsertResult:
-        result = UpsertResult()
-        newest = self._newest(batch)
-        existing = self._existing(
-            c,
-            customers,
-            shop_id,
-            list(newest),
-            "email_consent",
-            "email_opt_in",
-            "email_consent_at",
-            "sms_consent",
-            "sms_opt_in",
-            "sms_consent_at",
-            *_partial_columns(),
-        )
-        fresh, newer = self._classify(newest, existing, result, same_stamp)
-        self._delete(c, customers, shop_id, [r.id for r in newer])
-        rows = [_rows.customer_row(shop_id, r) for r in fresh + newer]
-        from shopsync.store._partial import keep_unsent
-
-        for row, record in zip(rows, fresh + newer, strict=True):
-            keep_unsent(row, record, existing.get(record.id))  # a partial update
-        kept = {row["id"]: _consent.keep_known(row, existing.get(row["id"])) for row in rows}
-        insert_rows(c, customers, rows)
-        history = []
-        for record in newer:
-            old = existing[record.id]
-            if _rows.to_micros(record.updated_at) == old.updated_at:
-                # Same-second change: its history rows replace those of the first version.
-                c.execute(
-                    consent_history.delete().where(
-                        consent_history.c.shop_id == shop_id,
-                        consent_history.c.customer_id == record.id,
-                        consent_history.c.observed_at == old.updated_at,
-                    )
-                )
-        for record in fresh + newer:
-            old = existing.get(record.id)
-            for row in _rows.consent_rows(shop_id, record):
-                if row["channel"] in kept[record.id]:
-                    continue  # the record says nothing about it: the stored consent stands
-                if old is None or (row["state"], row["opt_in_level"]) != (
-                    getattr(old, f"{row['channel']}_consent"),
-                    getattr(old, f"{row['channel']}_opt_in"),
-                ):
-                    history.append(row)
-        insert_rows(c, consent_history, history)
-        return result
-
-    def _upsert_orders(
-        self,
-        c: Connection,
-        shop_id: int,
-        batch: list[Order],
-        same_stamp: bool,
-        held: Any = None,
-        written: _changes.Versions | None = None,
-    ) -> UpsertResult:
-        """``held``: the stored versions :func:`changes.before_write` read (not read again);
-        ``written`` gets the versions this write stores, for :func:`changes.note_written`."""
-        result = UpsertResult()
-        newest = self._newest(batch)
-        if held is not None:
-            existing = {rid: _Stored(v[1], v[2]) for rid, v in held[2].items()}
-        else:
-            existing = self._existing(c, orders, shop_id, list(newest))
-        fresh, newer = self._classify(newest, existing, result, same_stamp)
-        replaced = [r.id for r in newer]
-        held = _incomplete.held_refunds(c, shop_id, [r.id for r in newer if not r.refunds_complete])
-        for child in _CHILDREN:
-            self._delete(c, child, shop_id, replaced, column="order_id")
-        self._delete(c, orders, shop_id, replaced)
-        tables: dict[str, list[dict[str, Any]]] = {
-            "orders": [],
-            "line_items": [],
-            "refunds": [],
-            "fulfillments": [],
-        }
-        seq = facts.next_seq(c, shop_id) if fresh or newer else 0
-        for order in fresh + newer:
-            for name, rows in _rows.order_rows(shop_id, order).items():
-                tables[name].extend(rows)
-        for row in tables["orders"]:
-            row["seq"] = seq
-            if written is not None:
-                written[row["id"]] = (row["customer_id"], row["updated_at"], row["content_hash"])
-        _incomplete.keep_held(tables, held)  # a refund summary keeps what the store held
-        for table in (orders, *_CHILDREN):
-            insert_rows(c, table, tables[table.name])
-        return result
 
     def delete(
         self,
@@ -708,27 +252,7 @@ class Store:
         A tombstone remembers the deletion (at ``deleted_at``, default now), so a version of
         the record updated before it, delivered late, does not bring it back.
         """
-        table = {Customer: customers, Order: orders, Product: products}[kind]
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c, create=False)
-            if shop_id != NO_SHOP:
-                self._writing(c, shop_id)
-                if kind is Customer:  # a loyalty sync under way writes them nothing more
-                    redemptions.lock_points(c, shop_id)
-                at = _rows.to_micros(deleted_at or _now())
-                self._bury(c, shop_id, _RESOURCES[kind], [record_id], "deleted", at)
-                _changes.note_deletion(c, shop_id, _RESOURCES[kind], record_id)
-            if kind is Order:
-                for child in _CHILDREN:
-                    self._delete(c, child, shop_id, [record_id], column="order_id")
-            if kind is Customer:
-                self._delete(c, consent_history, shop_id, [record_id], column="customer_id")
-            deleted = c.execute(
-                table.delete().where(table.c.shop_id == shop_id, table.c.id == record_id)
-            )
-            if kind is Order and deleted.rowcount:
-                facts.record_deletions(c, shop_id, [record_id])
-            return bool(deleted.rowcount)
+        return _upsert.delete(self, kind, platform, shop, record_id, conn, deleted_at)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -741,94 +265,22 @@ class Store:
         self, kind: type[Record], platform: str, shop: str, *, batch: int = 1000
     ) -> Iterator[Record]:
         """Every stored record of one kind for one shop, in id order, ``batch`` at a time."""
-        table = {Customer: customers, Order: orders, Product: products}[kind]
-        shop_id = self.shop_id(platform, shop, create=False)
-        last: str | None = None
-        while True:
-            query = (
-                select(table.c.id)
-                .where(table.c.shop_id == shop_id)
-                .order_by(table.c.id)
-                .limit(batch)
-            )
-            if last is not None:
-                query = query.where(table.c.id > last)
-            with self.engine.connect() as conn:
-                ids = list(conn.execute(query).scalars())
-            if not ids:
-                return
-            yield from self._read(kind, platform, shop, ids)
-            last = ids[-1]
+        return _records.iterate(self, kind, platform, shop, batch)
 
     def count(self, kind: type[Customer | Order | Product], platform: str, shop: str) -> int:
-        table = {Customer: customers, Order: orders, Product: products}[kind]
-        shop_id = self.shop_id(platform, shop, create=False)
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(table).where(table.c.shop_id == shop_id)
-                ).scalar_one()
-            )
+        return _records.count(self, kind, platform, shop)
 
     def _read(
         self, kind: type[Record], platform: str, shop: str, ids: Sequence[str]
     ) -> Iterator[Record]:
-        shop_id = self.shop_id(platform, shop, create=False)
-        table = {Customer: customers, Order: orders, Product: products}[kind]
-        with self.engine.connect() as conn:
-            rows = list(
-                conn.execute(
-                    select(table)
-                    .where(table.c.shop_id == shop_id, table.c.id.in_(ids))
-                    .order_by(table.c.id)
-                )
-            )
-            if kind is Customer:
-                for row in rows:
-                    yield _rows.customer_from_row(platform, shop, row)  # type: ignore[misc]
-                return
-            if kind is Product:
-                for row in rows:
-                    yield _rows.product_from_row(platform, shop, row)  # type: ignore[misc]
-                return
-            children: dict[str, dict[str, list[Any]]] = {}
-            for child in _CHILDREN:
-                grouped: dict[str, list[Any]] = {}
-                for row in conn.execute(
-                    select(child).where(child.c.shop_id == shop_id, child.c.order_id.in_(ids))
-                ):
-                    grouped.setdefault(row.order_id, []).append(row)
-                children[child.name] = grouped
-        for row in rows:
-            yield _rows.order_from_rows(  # type: ignore[misc]
-                platform,
-                shop,
-                row,
-                children["line_items"].get(row.id, []),
-                children["refunds"].get(row.id, []),
-                children["fulfillments"].get(row.id, []),
-            )
+        return _records.read(self, kind, platform, shop, ids)
 
     # -- sync cursors ----------------------------------------------------------------
 
     def get_cursor(
         self, platform: str, shop: str, resource: str, conn: Connection | None = None
     ) -> Cursor | None:
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c, create=False)
-            row = c.execute(
-                select(sync_cursors).where(
-                    sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource
-                )
-            ).first()
-        if row is None:
-            return None
-        return Cursor(
-            cursor=row.cursor,
-            high_water=_rows.from_micros(row.high_water),
-            state=dict(row.state),
-            updated_at=_rows.from_micros(row.updated_at),  # type: ignore[arg-type]
-        )
+        return _cursors.get(self, platform, shop, resource, conn)
 
     def set_cursor(
         self,
@@ -842,24 +294,7 @@ class Store:
         conn: Connection | None = None,
     ) -> None:
         """Record where a sync stopped; pass the page's connection to commit both together."""
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            values = {
-                "cursor": cursor,
-                "high_water": _rows.opt_micros(high_water),
-                "state": state or {},
-                "updated_at": _rows.to_micros(_now()),
-            }
-            changed = c.execute(
-                update(sync_cursors)
-                .where(sync_cursors.c.shop_id == shop_id, sync_cursors.c.resource == resource)
-                .values(**values)
-            )
-            if not changed.rowcount:
-                c.execute(
-                    sync_cursors.insert().values(shop_id=shop_id, resource=resource, **values)
-                )
+        _cursors.put(self, platform, shop, resource, (cursor, high_water, state), conn)
 
     # -- quarantine ------------------------------------------------------------------
 
@@ -867,81 +302,15 @@ class Store:
         self, platform: str, shop: str, rejected: Iterable[Rejected], conn: Connection | None = None
     ) -> int:
         """Keep rejected records with their reason; seeing one again updates it."""
-        count = 0
-        now = _rows.to_micros(_now())
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            for item in rejected:
-                key = (
-                    item.record_id or "sha256:" + hashlib.sha256(item.raw.encode()).hexdigest()[:32]
-                )
-                where = (
-                    quarantine.c.shop_id == shop_id,
-                    quarantine.c.resource == item.resource,
-                    quarantine.c.record_key == key,
-                )
-                changed = c.execute(
-                    update(quarantine)
-                    .where(*where)
-                    .values(
-                        raw=item.raw,
-                        reason=item.reason,
-                        last_seen=now,
-                        times_seen=quarantine.c.times_seen + 1,
-                        resolved_at=None,
-                    )
-                )
-                if not changed.rowcount:
-                    c.execute(
-                        quarantine.insert().values(
-                            shop_id=shop_id,
-                            resource=item.resource,
-                            record_key=key,
-                            record_id=item.record_id,
-                            raw=item.raw,
-                            reason=item.reason,
-                            first_seen=now,
-                            last_seen=now,
-                            times_seen=1,
-                        )
-                    )
-                count += 1
-        return count
+        return _quarantine_rows.add(self, platform, shop, rejected, conn)
 
     def quarantined(self, *, include_resolved: bool = False) -> list[QuarantinedRecord]:
         """The quarantine, oldest first."""
-        query = select(quarantine, shops.c.platform, shops.c.shop).join(
-            shops, shops.c.shop_id == quarantine.c.shop_id
-        )
-        if not include_resolved:
-            query = query.where(quarantine.c.resolved_at.is_(None))
-        with self.engine.connect() as conn:
-            return [
-                QuarantinedRecord(
-                    id=r.id,
-                    platform=r.platform,
-                    shop=r.shop,
-                    resource=r.resource,
-                    record_id=r.record_id,
-                    raw=r.raw,
-                    reason=r.reason,
-                    first_seen=_rows.from_micros(r.first_seen),  # type: ignore[arg-type]
-                    last_seen=_rows.from_micros(r.last_seen),  # type: ignore[arg-type]
-                    times_seen=r.times_seen,
-                    resolved_at=_rows.from_micros(r.resolved_at),
-                )
-                for r in conn.execute(query.order_by(quarantine.c.id))
-            ]
+        return _quarantine_rows.listed(self, include_resolved)
 
     def resolve_quarantined(self, quarantine_id: int, conn: Connection | None = None) -> None:
         """Mark a quarantined record as dealt with (it stays for the record)."""
-        with self._conn(conn) as c:
-            c.execute(
-                update(quarantine)
-                .where(quarantine.c.id == quarantine_id)
-                .values(resolved_at=_rows.to_micros(_now()))
-            )
+        _quarantine_rows.resolve(self, quarantine_id, conn)
 
     # -- webhook deliveries and privacy ----------------------------------------------
 
@@ -949,37 +318,12 @@ class Store:
         self, platform: str, shop: str, delivery_id: str, topic: str, conn: Connection | None = None
     ) -> bool:
         """Note a webhook delivery; False if it was noted before (a retried delivery)."""
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            seen = c.execute(
-                select(webhook_deliveries.c.delivery_id).where(
-                    webhook_deliveries.c.shop_id == shop_id,
-                    webhook_deliveries.c.delivery_id == delivery_id,
-                )
-            ).first()
-            if seen is not None:
-                return False
-            c.execute(
-                webhook_deliveries.insert().values(
-                    shop_id=shop_id,
-                    delivery_id=delivery_id,
-                    topic=topic,
-                    received_at=_rows.to_micros(_now()),
-                )
-            )
-            return True
+        return _webhook_deliveries.record(self, platform, shop, delivery_id, topic, conn)
 
     def prune_deliveries(self, older_than: dt.datetime) -> int:
         """Forget deliveries received before ``older_than`` (platforms stop retrying after
         hours: Shopify after 4, WooCommerce after 5 failures)."""
-        with self.transaction() as c:
-            deleted = c.execute(
-                webhook_deliveries.delete().where(
-                    webhook_deliveries.c.received_at < _rows.to_micros(older_than)
-                )
-            )
-            return int(deleted.rowcount)
+        return _webhook_deliveries.prune(self, older_than)
 
     def export_customer(
         self, platform: str, shop: str, customer_id: str, *, order_ids: Iterable[str] = ()
@@ -988,39 +332,7 @@ class Store:
         the customer, their orders and guest orders under their e-mail, consent history,
         loyalty ledger and inputs, referrals naming them, reviews, outbox messages and
         suppressions. ``order_ids`` are further orders the request names."""
-        customer = self.get(Customer, platform, shop, customer_id)
-        shop_id = self.shop_id(platform, shop, create=False)
-        emails = [customer.email] if customer is not None and customer.email else []
-        with self.engine.connect() as conn:
-            owned = list(
-                conn.execute(
-                    select(orders.c.id).where(
-                        orders.c.shop_id == shop_id, orders.c.customer_id == customer_id
-                    )
-                ).scalars()
-            )
-            extras = _privacy.export_extras(conn, shop_id, customer_id, emails)
-            from shopsync.store.checkout_rows import export_checkouts  # issue 22
-            from shopsync.store.event_rows import export_events
-
-            extras["checkouts"] = export_checkouts(conn, shop_id, customer_id, emails)
-            extras["browse_events"] = export_events(conn, shop_id, customer_id)
-        wanted = [*order_ids, *extras.pop("guest_order_ids")]
-        chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
-        return {
-            "platform": platform,
-            "shop": shop,
-            "customer_id": customer_id,
-            "customer": customer.model_dump(mode="json") if customer else None,
-            "orders": [
-                o.model_dump(mode="json") for o in self._read(Order, platform, shop, chosen)
-            ],
-            "consent_history": [
-                {"channel": ch, "observed_at": at.isoformat(), "state": state}
-                for ch, at, state in self.consent_history(platform, shop, customer_id)
-            ],
-            **extras,
-        }
+        return _privacy.export_customer(self, platform, shop, customer_id, order_ids)
 
     def redact_customer(
         self,
@@ -1041,82 +353,7 @@ class Store:
         payloads mentioning the customer, an order or a contact go. Tombstones keep a late
         webhook or a later sync page from bringing any of it back.
         """
-        with self._conn(conn) as c:
-            shop_id = self.shop_id(platform, shop, c)
-            self._writing(c, shop_id)
-            redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
-            row = c.execute(
-                select(customers.c.email, customers.c.phone).where(
-                    customers.c.shop_id == shop_id, customers.c.id == customer_id
-                )
-            ).first()
-            known = [*contacts, *(row or ())]
-            mentions = sorted({str(v).strip().lower() for v in known if v and str(v).strip()})
-            emails = [m for m in mentions if "@" in m]
-            owned = [orders.c.customer_id == customer_id]
-            if emails:
-                owned.append(func.lower(orders.c.email).in_(emails))
-            targets = {str(order_id) for order_id in order_ids}
-            targets |= set(
-                c.execute(
-                    select(orders.c.id).where(orders.c.shop_id == shop_id, or_(*owned))
-                ).scalars()
-            )
-            seq = facts.next_seq(c, shop_id, erasure=True) if targets else 0
-            for chunk in _chunks(sorted(targets)):
-                c.execute(
-                    update(orders)
-                    .where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
-                    .values(email=None, billing_address=None, shipping_address=None, seq=seq)
-                )
-                c.execute(
-                    update(refunds)
-                    .where(refunds.c.shop_id == shop_id, refunds.c.order_id.in_(chunk))
-                    .values(note=None)
-                )
-            for table, column in (
-                (customers, "id"),
-                (consent_history, "customer_id"),
-                (loyalty_ledger, "customer_id"),
-                (loyalty_inputs, "customer_id"),
-                (reviews, "customer_id"),
-            ):
-                self._delete(c, table, shop_id, [customer_id], column=column)
-            # Referrals naming them, and keys or payloads holding their e-mail, in other
-            # customers' records too (an advocate's referral, ledger and outbox keys).
-            _privacy.erase_mentions(c, shop_id, customer_id, emails)
-            from shopsync.store import survey_rows
-
-            survey_rows.redact_answers(c, shop_id, customer_id)  # scores stay, unlinked
-            from shopsync.store.checkout_rows import erase_checkouts  # issue 22
-            from shopsync.store.event_rows import erase_events
-
-            erase_checkouts(c, shop_id, customer_id, emails)
-            erase_events(c, shop_id, customer_id)
-            # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
-            c.execute(
-                update(outbox)
-                .where(outbox.c.shop_id == shop_id, outbox.c.customer_id == customer_id)
-                .values(
-                    action={},
-                    result=None,
-                    reason="customer redacted",
-                    status=case((outbox.c.status == "done", "done"), else_="cancelled"),
-                )
-            )
-            found = [
-                and_(quarantine.c.resource == "customers", quarantine.c.record_id == customer_id)
-            ]
-            for chunk in _chunks(sorted(targets)):
-                found.append(
-                    and_(quarantine.c.resource == "orders", quarantine.c.record_id.in_(chunk))
-                )
-            raw = func.lower(quarantine.c.raw)
-            found += [raw.contains(m, autoescape=True) for m in mentions]
-            c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*found)))
-            at = _rows.to_micros(_now())
-            self._bury(c, shop_id, "customers", [customer_id], "redacted", at)
-            self._bury(c, shop_id, "orders", sorted(targets), "redacted", at)
+        _privacy.redact_customer(self, platform, shop, customer_id, conn, order_ids, contacts)
 
     def remove_shop(self, platform: str, shop: str, conn: Connection | None = None) -> None:
         """Delete every row of one shop (GDPR shop/redact, or an uninstall)."""
@@ -1244,12 +481,4 @@ class Store:
         """(channel, observed_at, state) for every consent change seen, oldest first."""
         shop_id = self.shop_id(platform, shop, create=False)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(consent_history)
-                .where(
-                    consent_history.c.shop_id == shop_id,
-                    consent_history.c.customer_id == customer_id,
-                )
-                .order_by(consent_history.c.observed_at, consent_history.c.channel)
-            )
-            return [(r.channel, _rows.from_micros(r.observed_at), r.state) for r in rows]  # type: ignore[misc]
+            return _consent.history(conn, shop_id, customer_id)

@@ -9,6 +9,7 @@ written.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "ConsentCounts",
     "consent_counts",
     "customer_ids_by_email",
+    "history",
     "keep_known",
     "set_consent",
     "suppressed_at",
@@ -62,6 +64,19 @@ def customer_ids_by_email(
         for r in rows:
             found.setdefault(r.email, []).append(r.id)
     return found
+
+
+def history(conn: Connection, shop_id: int, customer_id: str) -> list[tuple[str, dt.datetime, str]]:
+    """(channel, observed_at, state) for every consent change seen, oldest first."""
+    rows = conn.execute(
+        select(consent_history)
+        .where(
+            consent_history.c.shop_id == shop_id,
+            consent_history.c.customer_id == customer_id,
+        )
+        .order_by(consent_history.c.observed_at, consent_history.c.channel)
+    )
+    return [(r.channel, _rows.from_micros(r.observed_at), r.state) for r in rows]  # type: ignore[misc]
 
 
 def suppressed_at(conn: Connection, shop_id: int, customer_id: str, channel: str) -> int | None:

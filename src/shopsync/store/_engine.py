@@ -1,4 +1,5 @@
-"""How the store holds its database: write transactions, migrations, locks and leases.
+"""How the store holds its database: the engine, write transactions, migrations, locks and
+leases.
 
 Two writers of one store must never see a half-done state of each other, on either engine:
 
@@ -29,15 +30,29 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
-from shopsync.errors import StoreError
+from shopsync.errors import ConfigurationError, StoreError
+from shopsync.http import redact
 from shopsync.store.schema import leases
+from shopsync.store.urls import shown_url, url_secrets
 
 __all__ = [
     "Lease",
@@ -45,13 +60,62 @@ __all__ = [
     "LeaseLost",
     "acquire",
     "begin_write",
+    "current_revision",
     "default_holder",
     "describe",
     "exclusive",
+    "head_revision",
     "migrating",
+    "open_engine",
     "release",
     "renew",
+    "upgrade",
 ]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+"""Alembic's scripts: one revision per schema change."""
+
+
+# -- the engine --------------------------------------------------------------------------
+
+
+def open_engine(url: str, *, echo: bool = False) -> Engine:
+    """The engine of the store at ``url``; a URL that cannot be opened is a
+    :class:`ConfigurationError` that shows no secret."""
+    options: dict[str, Any] = {}
+    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:"):
+        # One in-memory database shared by every thread, instead of one per connection.
+        options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    try:
+        engine = create_engine(url, echo=echo, **options)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        detail = redact(str(exc), url_secrets(url))
+        if isinstance(exc, ImportError) and url.startswith("postgres"):
+            detail = _driver_hint(url, detail)
+        raise ConfigurationError(f"cannot open store {shown_url(url)!r}: {detail}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _driver_hint(url: str, detail: str) -> str:
+    """What to install (or write) when the PostgreSQL driver cannot be imported: shopsync's
+    ``postgres`` extra brings psycopg 3, which SQLAlchemy uses for ``postgresql+psycopg://``
+    (a bare ``postgresql://`` asks for psycopg2, which shopsync does not install)."""
+    hint = 'the PostgreSQL driver is not installed: pip install "shopsync[postgres]"'
+    if not url.startswith("postgresql+psycopg:"):
+        scheme = url.split("://", 1)[0]
+        hint += f", and write the URL as postgresql+psycopg://... (not {scheme}://)"
+    return f"{hint} ({detail})"
+
 
 _MIGRATION = threading.Lock()
 """Alembic's ``context`` is a module-level proxy: two threads migrating at once would run
@@ -124,6 +188,42 @@ class migrating:
         finally:
             conn.close()
             _MIGRATION.release()
+
+
+def upgrade(engine: Engine, revision: str, version_table: str) -> None:
+    """The body of :meth:`Store.migrate <shopsync.store.Store.migrate>`."""
+    from alembic import command
+    from alembic.config import Config
+
+    try:
+        with migrating(engine) as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            config.attributes["version_table"] = version_table
+            command.upgrade(config, revision)
+    except SQLAlchemyError as exc:
+        where = shown_url(engine.url.render_as_string(hide_password=False))
+        detail = describe(exc, engine.dialect.name)
+        raise StoreError(f"cannot open store {where!r}: {detail}") from None
+
+
+def current_revision(engine: Engine, version_table: str) -> str | None:
+    """The schema revision the database is at, None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": version_table})
+        return context.get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of shopsync knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
 
 
 def describe(exc: BaseException, dialect: str) -> str:

@@ -1,5 +1,7 @@
 """The store's SQL for privacy: tombstones, shop activity, erasure of keys and referrals, and
-the access export.
+the access export; the bodies of :meth:`Store.export_customer
+<shopsync.store.Store.export_customer>` and :meth:`Store.redact_customer
+<shopsync.store.Store.redact_customer>`.
 
 A tombstone keeps a deleted or redacted record out of the store whatever a late delivery or
 a later sync page says. Both platforms sign only the body of a delivery, and a deletion body
@@ -18,16 +20,35 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, Table, Text, cast, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 
-from shopsync.store import _rows
+from shopsync.models import Customer, Order
+from shopsync.store import _rows, facts, redemptions
+from shopsync.store._copy import chunks
+from shopsync.store._upsert import bury, delete_rows
 from shopsync.store.schema import (
+    consent_history,
+    customers,
     loyalty_inputs,
     loyalty_ledger,
     orders,
     outbox,
+    quarantine,
+    refunds,
     reviews,
     suppressions,
     sync_cursors,
@@ -35,14 +56,19 @@ from shopsync.store.schema import (
     webhook_deliveries,
 )
 
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
 __all__ = [
     "Tombstone",
     "email_token",
     "erase_mentions",
+    "export_customer",
     "export_extras",
     "last_activity",
     "lift_tombstones",
     "list_tombstones",
+    "redact_customer",
 ]
 
 RESOURCES = ("customers", "orders", "products", "checkouts")
@@ -279,3 +305,125 @@ def export_extras(
         ],
         "survey_answers": export_answers(conn, shop_id, customer_id),
     }
+
+
+def export_customer(
+    store: Store, platform: str, shop: str, customer_id: str, order_ids: Iterable[str]
+) -> dict[str, Any]:
+    """:meth:`Store.export_customer <shopsync.store.Store.export_customer>`."""
+    customer = store.get(Customer, platform, shop, customer_id)
+    shop_id = store.shop_id(platform, shop, create=False)
+    emails = [customer.email] if customer is not None and customer.email else []
+    with store.engine.connect() as conn:
+        owned = list(
+            conn.execute(
+                select(orders.c.id).where(
+                    orders.c.shop_id == shop_id, orders.c.customer_id == customer_id
+                )
+            ).scalars()
+        )
+        extras = export_extras(conn, shop_id, customer_id, emails)
+        from shopsync.store.checkout_rows import export_checkouts  # issue 22
+        from shopsync.store.event_rows import export_events
+
+        extras["checkouts"] = export_checkouts(conn, shop_id, customer_id, emails)
+        extras["browse_events"] = export_events(conn, shop_id, customer_id)
+    wanted = [*order_ids, *extras.pop("guest_order_ids")]
+    chosen = [*owned, *sorted({str(i) for i in wanted} - set(owned))]
+    return {
+        "platform": platform,
+        "shop": shop,
+        "customer_id": customer_id,
+        "customer": customer.model_dump(mode="json") if customer else None,
+        "orders": [o.model_dump(mode="json") for o in store._read(Order, platform, shop, chosen)],
+        "consent_history": [
+            {"channel": ch, "observed_at": at.isoformat(), "state": state}
+            for ch, at, state in store.consent_history(platform, shop, customer_id)
+        ],
+        **extras,
+    }
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+def redact_customer(
+    store: Store,
+    platform: str,
+    shop: str,
+    customer_id: str,
+    conn: Connection | None,
+    order_ids: Iterable[str],
+    contacts: Iterable[str],
+) -> None:
+    """:meth:`Store.redact_customer <shopsync.store.Store.redact_customer>`."""
+    with store._conn(conn) as c:
+        shop_id = store.shop_id(platform, shop, c)
+        store._writing(c, shop_id)
+        redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
+        row = c.execute(
+            select(customers.c.email, customers.c.phone).where(
+                customers.c.shop_id == shop_id, customers.c.id == customer_id
+            )
+        ).first()
+        known = [*contacts, *(row or ())]
+        mentions = sorted({str(v).strip().lower() for v in known if v and str(v).strip()})
+        emails = [m for m in mentions if "@" in m]
+        owned = [orders.c.customer_id == customer_id]
+        if emails:
+            owned.append(func.lower(orders.c.email).in_(emails))
+        targets = {str(order_id) for order_id in order_ids}
+        targets |= set(
+            c.execute(select(orders.c.id).where(orders.c.shop_id == shop_id, or_(*owned))).scalars()
+        )
+        seq = facts.next_seq(c, shop_id, erasure=True) if targets else 0
+        for chunk in chunks(sorted(targets)):
+            c.execute(
+                update(orders)
+                .where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
+                .values(email=None, billing_address=None, shipping_address=None, seq=seq)
+            )
+            c.execute(
+                update(refunds)
+                .where(refunds.c.shop_id == shop_id, refunds.c.order_id.in_(chunk))
+                .values(note=None)
+            )
+        for table, column in (
+            (customers, "id"),
+            (consent_history, "customer_id"),
+            (loyalty_ledger, "customer_id"),
+            (loyalty_inputs, "customer_id"),
+            (reviews, "customer_id"),
+        ):
+            delete_rows(c, table, shop_id, [customer_id], column=column)
+        # Referrals naming them, and keys or payloads holding their e-mail, in other
+        # customers' records too (an advocate's referral, ledger and outbox keys).
+        erase_mentions(c, shop_id, customer_id, emails)
+        from shopsync.store import survey_rows
+
+        survey_rows.redact_answers(c, shop_id, customer_id)  # scores stay, unlinked
+        from shopsync.store.checkout_rows import erase_checkouts  # issue 22
+        from shopsync.store.event_rows import erase_events
+
+        erase_checkouts(c, shop_id, customer_id, emails)
+        erase_events(c, shop_id, customer_id)
+        # Outbox rows keep their key (so nothing is ever sent again) and lose the rest.
+        c.execute(
+            update(outbox)
+            .where(outbox.c.shop_id == shop_id, outbox.c.customer_id == customer_id)
+            .values(
+                action={},
+                result=None,
+                reason="customer redacted",
+                status=case((outbox.c.status == "done", "done"), else_="cancelled"),
+            )
+        )
+        found = [and_(quarantine.c.resource == "customers", quarantine.c.record_id == customer_id)]
+        for chunk in chunks(sorted(targets)):
+            found.append(and_(quarantine.c.resource == "orders", quarantine.c.record_id.in_(chunk)))
+        raw = func.lower(quarantine.c.raw)
+        found += [raw.contains(m, autoescape=True) for m in mentions]
+        c.execute(quarantine.delete().where(quarantine.c.shop_id == shop_id, or_(*found)))
+        at = _rows.to_micros(dt.datetime.now(dt.timezone.utc))
+        bury(c, shop_id, "customers", [customer_id], "redacted", at)
+        bury(c, shop_id, "orders", sorted(targets), "redacted", at)

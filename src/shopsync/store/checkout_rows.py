@@ -23,6 +23,7 @@ from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS
 from shopsync.models import Order
 from shopsync.store import NO_SHOP, _rows
+from shopsync.store._upsert import bury
 from shopsync.store.schema import checkouts, orders, tombstones
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def delete_checkout(
     if shop_id == NO_SHOP:
         return False
     store._writing(conn, shop_id)
-    store._bury(conn, shop_id, "checkouts", [checkout_id], "deleted", _rows.to_micros(at))
+    bury(conn, shop_id, "checkouts", [checkout_id], "deleted", _rows.to_micros(at))
     done = conn.execute(
         checkouts.delete().where(checkouts.c.shop_id == shop_id, checkouts.c.id == checkout_id)
     )

@@ -1,6 +1,6 @@
 """Orders written from rows (the columnar ingest path, :mod:`shopsync.ingest_columns`).
 
-The same write as ``Store._upsert_orders`` with the same guards, on rows an adapter built
+The same write as :func:`._upsert.upsert_orders` with the same guards, on rows an adapter built
 without a model: the shop's writer lock, the newest version per id, ``updated_at`` and the
 content hash deciding new / newer / unchanged / stale, child rows replaced with their order,
 the order-facts sequence, held refund summaries, and the changed-customer notes, all in the
