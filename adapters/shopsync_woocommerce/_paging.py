@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import ConfigurationError
+from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_woocommerce._transport import RestTransport, wc_time
 from shopsync_woocommerce.mapping import parse_date
@@ -49,8 +50,15 @@ class ModifiedPaging(RestTransport):
         since: str | None,
         convert: Callable[[Any], R],
         prepare: Callable[[], None] | None = None,
+        rows: Callable[[Any], OrderRows | None] | None = None,
     ) -> Iterator[Page[R]]:
-        loop: PageLoop[R] = PageLoop(resource, convert, stats=RequestCounter(self.http.stats))
+        """``rows``: a row mapper trying each record first (the columnar ingest path)."""
+        stats = RequestCounter(self.http.stats)
+        loop: PageLoop[R] = (
+            PageLoop(resource, convert, stats=stats)
+            if rows is None
+            else ColumnarLoop(resource, convert, rows, stats=stats)
+        )
         return loop.run(self._modified_pages(resource, since, prepare))
 
     def _modified_pages(
