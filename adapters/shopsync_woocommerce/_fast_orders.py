@@ -315,6 +315,10 @@ def _json_lists(
 ) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Discount codes, discount applications, fee lines and tax lines as the model dumps
     them (most orders have none: the mapper's readers are not worth copying)."""
+    for name in ("coupon_lines", "fee_lines", "tax_lines"):
+        value = payload.get(name)
+        if value is not None and type(value) is not list:
+            raise _Refuse
     codes: list[str] = []
     discounts: list[dict[str, Any]] = []
     if payload.get("coupon_lines"):
