@@ -34,7 +34,7 @@ from shopsync.errors import InvalidRecordError
 from shopsync.ingest_columns import OrderRows
 from shopsync.models import MAX_AMOUNT
 from shopsync.store.content_hash import order_hash
-from shopsync_woocommerce._map_common import META, _address, _Ctx, _meta, _tags
+from shopsync_woocommerce._map_common import META, _Ctx, _meta, _tags
 from shopsync_woocommerce._map_orders import (
     _coupons,
     _fees,
@@ -169,18 +169,48 @@ def _date(payload: Mapping[str, Any], key: str) -> int | None:
     return _micros(gmt)
 
 
-def _address_row(ctx: _Ctx, value: Any, path: str) -> dict[str, Any] | None:
-    """``Address.model_dump(mode="json")`` of ``_map_common._address``."""
-    address = _address(ctx, value, path)
-    if address is None:
+_ADDRESS = (
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("company", "company"),
+    ("address1", "address_1"),
+    ("address2", "address_2"),
+    ("city", "city"),
+    ("province", "state"),
+    ("zip", "postcode"),
+)
+
+
+def _address_row(value: Any) -> dict[str, Any] | None:
+    """``Address.model_dump(mode="json")`` of ``_map_common._address`` (the billing email,
+    which the row path leaves out first, is not read); written out, as it runs twice for
+    every order."""
+    if value is None:
         return None
-    for key, text in address.items():
-        if key == "country_code":
-            if text is not None and not _COUNTRY.match(text):
-                raise _Refuse
-        else:
-            _text(text)
-    return address
+    if type(value) is not dict:
+        raise _Refuse
+    out: dict[str, Any] = {}
+    found = False
+    for key, name in _ADDRESS:
+        text = value.get(name)
+        if text is None or text == "":
+            out[key] = None
+            continue
+        if type(text) is not str:
+            text = str(text)
+        if "\x00" in text:
+            raise _Refuse
+        if not text.isascii():
+            text.encode()  # a lone surrogate raises UnicodeEncodeError
+        out[key] = text
+        found = True
+    country = (_plain(value.get("country")) or "").upper() or None
+    if country is not None and not _COUNTRY.match(country):
+        raise _Refuse
+    phone = _plain(value.get("phone"))
+    out["country_code"] = country
+    out["phone"] = phone
+    return out if found or country is not None or phone is not None else None
 
 
 _Counts = list[tuple[str, Decimal, Decimal]]
@@ -440,10 +470,8 @@ def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows:
         "discount_codes": codes,
         "source": _plain(payload.get("created_via")),
         "tags": [_text(t) for t in _tags(ctx, meta.get(META["tags"]))],
-        "billing_address": _address_row(
-            ctx, {k: v for k, v in billing.items() if k != "email"}, "billing"
-        ),
-        "shipping_address": _address_row(ctx, payload.get("shipping"), "shipping"),
+        "billing_address": _address_row(billing),
+        "shipping_address": _address_row(payload.get("shipping")),
         "test": False,
         "taxes_included": _flag(ctx, payload.get("prices_include_tax"), "prices_include_tax"),
         "cancel_reason": None,
