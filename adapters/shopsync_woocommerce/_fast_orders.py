@@ -3,9 +3,9 @@
 The row path maps a record into an :class:`~shopsync.models.Order` (:func:`.order_from_rest`)
 and the store turns the model into rows (``store._rows.order_rows``); the model and its
 validators cost most of a first sync's own CPU. This module writes the same rows directly and
-checks what the models would check. The parts most orders lack (refunds, shipments, coupons,
-fees, tax lines, tags, addresses) go through the mapper's own readers (:mod:`._map_orders`),
-so their rules live in one place; the order and its lines are read here.
+checks what the models would check. The nested parts (refunds, shipments, coupons, fees, tax
+lines, tags) go through the mapper's own readers (:mod:`._map_orders`), so their rules live in
+one place; the order, its lines and its addresses are read here.
 
 It refuses (returns None) what it does not map exactly as the row path does, and the row
 path then takes the record whole: the model maps it or the quarantine gets it with its field
