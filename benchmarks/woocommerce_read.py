@@ -2,7 +2,8 @@
 
     python benchmarks/woocommerce_read.py                 # 100,000 orders
     python benchmarks/woocommerce_read.py --orders 20000  # a quicker run
-    python benchmarks/woocommerce_read.py --store         # upsert every page too
+    python benchmarks/woocommerce_read.py --store         # store every page too, as a sync does
+    python benchmarks/woocommerce_read.py --store --rows-off  # ... by the models only
 
 Reports orders/s and the requests made against the floor ``ceil(orders / 100)`` (one request
 per page of 100, the most WooCommerce serves). The adapter also asks ``/orders/<id>/refunds``
@@ -29,19 +30,27 @@ def shop_options(orders: int, seed: int) -> dict[str, Any]:
     return {"seed": seed, "customers": max(50, orders // 5), "orders": orders, "products": 60}
 
 
-def read(shop: RemoteShop, per_page: int = 100, store: bool = False) -> dict[str, Any]:
-    """Every order through the adapter (and into a fresh SQLite store when ``store``)."""
+def read(
+    shop: RemoteShop, per_page: int = 100, store: bool = False, fast: bool = True
+) -> dict[str, Any]:
+    """Every order through the adapter (and into a fresh SQLite store when ``store``, page by
+    page as the sync writes them: ``fast`` through the columnar ingest path, issue 20)."""
+    from shopsync.ingest_columns import store_page
+
     adapter = shopsync.connect("woocommerce", **shop.settings, per_page=per_page)
+    adapter.takes_rows = store and fast  # type: ignore[attr-defined]
     got = rejected = pages = 0
     with tempfile.TemporaryDirectory() as tmp:
         target = shopsync.Store(f"sqlite:///{tmp}/woo.db") if store else None
         wall, cpu = time.perf_counter(), time.process_time()
         for page in adapter.read_orders():
-            got += len(page.records)
+            got += len(page.records) + len(getattr(page, "rows", ()))
             rejected += len(page.rejected)
             pages += 1
             if target is not None:
-                target.upsert(page.records)
+                with target.transaction() as tx:
+                    target.upsert(page.records, conn=tx)
+                    store_page(target, "woocommerce", shop.shop, page, tx)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if target is not None:
             target.close()
@@ -53,6 +62,7 @@ def read(shop: RemoteShop, per_page: int = 100, store: bool = False) -> dict[str
         "read": got,
         "rejected": rejected,
         "stored": store,
+        "fast": store and fast,
         "seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),
         "orders_per_s": round(got / wall, 1) if wall else None,
@@ -64,9 +74,9 @@ def read(shop: RemoteShop, per_page: int = 100, store: bool = False) -> dict[str
     }
 
 
-def measure(orders: int, seed: int, store: bool = True) -> dict[str, Any]:
+def measure(orders: int, seed: int, store: bool = True, fast: bool = True) -> dict[str, Any]:
     with emulate_in_process("woocommerce", **shop_options(orders, seed)) as shop:
-        figures = read(shop, store=store)
+        figures = read(shop, store=store, fast=fast)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {**figures, "peak_mb": round(peak)}
 
@@ -76,13 +86,16 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--per-page", type=int, default=100)
-    parser.add_argument("--store", action="store_true", help="upsert every page into SQLite")
+    parser.add_argument("--store", action="store_true", help="store every page in SQLite")
+    parser.add_argument(
+        "--rows-off", action="store_true", help="store by the models (no columnar ingest)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     started = time.perf_counter()
     with emulate_in_process("woocommerce", **shop_options(args.orders, args.seed)) as shop:
         generated = time.perf_counter() - started
-        f = read(shop, args.per_page, args.store)
+        f = read(shop, args.per_page, args.store, not args.rows_off)
     if args.json:
         print(json.dumps({**f, "generate_seconds": round(generated, 2)}))
         return

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import ConfigurationError
+from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_woocommerce._transport import RestTransport, wc_time
 from shopsync_woocommerce.mapping import parse_date
 
-__all__ = ["ModifiedPaging", "R"]
+__all__ = ["ModifiedPaging", "R", "one_ahead"]
 
 R = TypeVar("R", Customer, Order, Product)
 
@@ -28,6 +30,54 @@ def _stamp(raw: Any) -> str:
     if not isinstance(raw, dict):
         return ""
     return str(raw.get("date_modified_gmt") or raw.get("date_created_gmt") or "")
+
+
+def one_ahead(pages: Iterator[RawPage]) -> Iterator[RawPage]:
+    """``pages``, each asked for in a thread as the caller takes the one before: the next
+    request is on the wire while the caller maps and stores the current page (a keyset
+    request needs only the rows before it). Never more than one page ahead, and nothing is
+    asked past the last page; an error of the request is raised where its page would be."""
+    want = threading.Semaphore(1)
+    ready = threading.Semaphore(0)
+    box: list[Any] = []  # (page or None at the end, error or None)
+    stop = False
+
+    def run() -> None:
+        try:
+            while True:
+                want.acquire()
+                if stop:
+                    return
+                page = next(pages, None)
+                box.append((page, None))
+                ready.release()
+                if page is None or page.last:
+                    return
+        except BaseException as exc:  # handed to the caller, who raises it
+            box.append((None, exc))
+            ready.release()
+        finally:
+            pages.close()  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=run, name="shopsync-woocommerce-pages", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ready.acquire()
+            page, error = box.pop(0)
+            if error is not None:
+                raise error
+            if page is None:
+                return
+            if not page.last:
+                want.release()  # the next request goes out while this page is mapped
+            yield page
+            if page.last:
+                return
+    finally:
+        stop = True
+        want.release()
+        thread.join()
 
 
 def _shift(stamp: str, seconds: int) -> str:
@@ -49,9 +99,16 @@ class ModifiedPaging(RestTransport):
         since: str | None,
         convert: Callable[[Any], R],
         prepare: Callable[[], None] | None = None,
+        rows: Callable[[Any], OrderRows | None] | None = None,
     ) -> Iterator[Page[R]]:
-        loop: PageLoop[R] = PageLoop(resource, convert, stats=RequestCounter(self.http.stats))
-        return loop.run(self._modified_pages(resource, since, prepare))
+        """``rows``: a row mapper trying each record first (the columnar ingest path), and
+        the pages read one ahead (:func:`one_ahead`) as the mapping is then quick."""
+        stats = RequestCounter(self.http.stats)
+        pages = self._modified_pages(resource, since, prepare)
+        if rows is None:
+            loop: PageLoop[R] = PageLoop(resource, convert, stats=stats)
+            return loop.run(pages)
+        return ColumnarLoop(resource, convert, rows, stats=stats).run(one_ahead(pages))
 
     def _modified_pages(
         self, resource: str, since: str | None, prepare: Callable[[], None] | None

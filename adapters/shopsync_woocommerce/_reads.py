@@ -34,7 +34,9 @@ from typing import Any
 
 from shopsync.adapter import Deletion, Page
 from shopsync.errors import NotFoundError, ResponseError
+from shopsync.ingest_columns import OrderRows
 from shopsync.models import Customer, Order, Product
+from shopsync_woocommerce._fast_orders import order_tables
 from shopsync_woocommerce._paging import ModifiedPaging
 from shopsync_woocommerce._transport import wc_time
 from shopsync_woocommerce.mapping import (
@@ -71,6 +73,11 @@ class WooReads(ModifiedPaging):
     bulk_refunds: bool
     _bulk_refunds_missing: bool
     _currency: str | None
+    fast_ingest: bool = True
+    """Orders take the columnar ingest path (:mod:`shopsync.ingest_columns`) when the reader
+    takes rows (``takes_rows``, set by the sync): pages carry store rows built without a model
+    per order (:mod:`._fast_orders`). False: models only (the row path)."""
+    takes_rows: bool = False
 
     @property
     def currency(self) -> str:
@@ -95,15 +102,25 @@ class WooReads(ModifiedPaging):
             nonlocal index
             index = self._refund_index(since) if self.bulk_refunds else None
 
+        last: list[Any] = [None, None]  # the record whose refunds were read last, and them
+
+        def refunds_of(raw: Any) -> list[Any] | None:
+            """Read once per record though both mappers may ask (a refused row, then the
+            model)."""
+            if last[0] is not raw:
+                last[:] = [raw, self._refunds_of(raw, index)]
+            return last[1]  # type: ignore[no-any-return]
+
         def convert(raw: Any) -> Order:
             return order_from_rest(
-                raw,
-                shop=self.shop,
-                refunds=self._refunds_of(raw, index),
-                site_timezone=self.site_timezone,
+                raw, shop=self.shop, refunds=refunds_of(raw), site_timezone=self.site_timezone
             )
 
-        yield from self._read_by_modified("orders", since, convert, prepare)
+        def rows(raw: Any) -> OrderRows | None:
+            return order_tables(raw, refunds_of(raw))
+
+        fast = rows if self.fast_ingest and self.takes_rows else None
+        yield from self._read_by_modified("orders", since, convert, prepare, fast)
 
     def _refund_index(self, since: str | None) -> dict[str, list[Any]] | None:
         """Refunds created since ``since`` (all when None) by order id, from ``/refunds``

@@ -1,0 +1,232 @@
+"""The WooCommerce columnar ingest path (issue 20 items 1 and 3): a sync that builds store rows
+without a model per order leaves the store exactly as the row path leaves it, every table and
+column, on emulated shops and on every real order payload in tests/fixtures; a record the fast
+path refuses takes the row path (mapped, or quarantined with its field path)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Any
+
+import pytest
+from shopsync_woocommerce import WooCommerceAdapter
+from shopsync_woocommerce._fast_orders import order_tables
+from shopsync_woocommerce._paging import one_ahead
+from shopsync_woocommerce.mapping import order_from_rest
+
+import shopsync
+import shopsync.errors
+from shopsync.adapter_kit import RawPage
+from shopsync.ingest_columns import RowsPage, store_page
+from shopsync.store._rows import order_rows
+from tests.shopify.test_fast_ingest import snapshot, two_urls
+from tests.sync.emulated import FAST_RETRIES, emulated
+from tests.woocommerce._fixtures import ORDER_FILES, SHOP, load, records
+
+__all__ = ["two_urls"]  # the fixture, shared with the Shopify tests
+
+sync_module = importlib.import_module("shopsync.sync")  # the package's ``sync`` is the function
+
+
+def _fixture_orders() -> Iterator[tuple[str, dict[str, Any], list[Any] | None]]:
+    """(label, record, its refund records) for every real order payload: with the refunds
+    the adapter would read (``/orders/<id>/refunds``), and an order without refunds alone."""
+    refunds = load("list-all-refunds")
+    for label, raw in records(*ORDER_FILES):
+        listed = {r["id"] for r in raw.get("refunds") or ()}
+        yield label, raw, [r for r in refunds if r["id"] in listed] if listed else None
+
+
+def _model_rows(raw: Any, refunds: list[Any] | None) -> dict[str, list[dict[str, Any]]]:
+    tables = order_rows(0, order_from_rest(raw, shop=SHOP, refunds=refunds))
+    for rows in tables.values():
+        for row in rows:
+            del row["shop_id"]
+    return tables
+
+
+@pytest.mark.parametrize(("label", "raw", "refunds"), list(_fixture_orders()))
+def test_every_real_order_maps_to_the_model_paths_rows(
+    label: str, raw: dict[str, Any], refunds: list[Any] | None
+) -> None:
+    rows = order_tables(copy.deepcopy(raw), refunds)
+    assert rows is not None, label
+    assert rows.tables == _model_rows(raw, refunds)
+    assert rows.id == str(raw["id"]) and rows.raw == raw
+
+
+def test_a_store_written_from_real_orders_equals_the_row_paths(tmp_path: Any) -> None:
+    """Each fixture order, with its refunds, then an older version of it: both paths store
+    the same rows (the newer version kept), hashes and change notes included."""
+    stores = {fast: shopsync.Store(f"sqlite:///{tmp_path / f'{fast}.db'}") for fast in (0, 1)}
+    for _, raw, refunds in _fixture_orders():
+        older = dict(raw, date_modified_gmt="2017-03-20T10:00:00", status="pending")
+        for version in (raw, older):
+            for fast, store in stores.items():
+                with store.transaction() as tx:
+                    if fast:
+                        rows = order_tables(version, refunds)
+                        assert rows is not None
+                        page = RowsPage(records=[], rows=[rows], fallback=None)
+                        store_page(store, "woocommerce", SHOP, page, tx)
+                    else:
+                        model = order_from_rest(version, shop=SHOP, refunds=refunds)
+                        store.upsert([model], conn=tx)
+    snaps = {fast: snapshot(store) for fast, store in stores.items()}
+    assert len(snaps[1]["orders"]) == 2 and snaps[1]["refunds"]
+    for table in snaps[0]:
+        assert snaps[1][table] == snaps[0][table], table
+    for store in stores.values():
+        store.close()
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Orders the sync stored from rows and by model, counted at the sync's one call."""
+    seen = {"rows": 0, "models": 0}
+    real = sync_module.store_page
+
+    def spy(store: Any, platform: str, shop: str, page: Any, conn: Any) -> Any:
+        seen["rows"] += len(getattr(page, "rows", ()))
+        seen["models"] += sum(isinstance(r, shopsync.Order) for r in page.records)
+        return real(store, platform, shop, page, conn)
+
+    monkeypatch.setattr(sync_module, "store_page", spy)
+    return seen
+
+
+def _adapter(shop: Any, fast: bool) -> WooCommerceAdapter:
+    adapter = shopsync.connect(
+        "woocommerce", **shop.settings, retry_policy=FAST_RETRIES, per_page=25
+    )
+    assert isinstance(adapter, WooCommerceAdapter)
+    adapter.fast_ingest = fast
+    return adapter
+
+
+def _add_fixture_orders(state: Any) -> None:
+    """The real payloads as orders of the emulated shop (served as the emulator renders
+    them), and an order whose refunds the emulator keeps apart."""
+    for _, raw, refunds in _fixture_orders():
+        order = order_from_rest(raw, shop=state.shop, refunds=refunds)
+        if order.id not in state.orders:
+            state.add_order(order.model_copy(update={"customer_id": None}))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_fast_path_leaves_the_store_the_row_path_leaves(
+    seed: int, counted: dict[str, int], two_urls: dict[bool, str]
+) -> None:
+    with emulated("woocommerce", seed=seed, customers=20, orders=120) as shop:
+        _add_fixture_orders(shop.state)
+        redacted = next(o.customer_id for o in shop.state.orders.values() if o.customer_id)
+        snaps = {}
+        for fast in (False, True):
+            store = shopsync.Store(two_urls[fast])
+            store.redact_customer("woocommerce", shop.state.shop, redacted)  # a tombstone
+            counted.update(rows=0, models=0)
+            with closing(_adapter(shop, fast)) as adapter:
+                report = shopsync.sync(adapter, store, resources=["customers", "orders"])
+            assert report.total("quarantined") == 0
+            snaps[fast] = snapshot(store)
+            if fast:
+                # every order came as rows; those of the redacted customer the store handed
+                # back to the row path
+                assert counted["rows"] == len(shop.state.orders)
+            else:
+                assert counted["rows"] == 0
+            store.close()
+    assert snaps[True]["orders"] and snaps[True]["line_items"] and snaps[True]["refunds"]
+    assert snaps[True]["fulfillments"]
+    for table in snaps[False]:
+        assert snaps[True][table] == snaps[False][table], table
+
+
+def test_a_record_the_fast_path_refuses_is_quarantined_with_its_field_path(
+    monkeypatch: pytest.MonkeyPatch, counted: dict[str, int]
+) -> None:
+    with emulated("woocommerce", customers=10, orders=40) as shop:
+        ids = sorted(shop.state.orders, key=int)
+        changes: dict[str, dict[str, Any]] = {
+            ids[0]: {"total": "1.23456"},
+            ids[1]: {"date_created_gmt": "yesterday"},
+            ids[2]: {"currency": "XXQ"},
+            ids[3]: {"billing": {"email": "\u0000@x"}},
+            ids[4]: {"line_items": [{"id": 1, "quantity": -1, "total": "1.00"}]},
+        }
+        real = WooCommerceAdapter._list
+
+        def corrupt(self: Any, endpoint: str, params: Any) -> tuple[list[Any], int | None]:
+            rows, pages = real(self, endpoint, params)
+            if endpoint == "orders":
+                rows = [dict(r, **changes.get(str(r.get("id")), {})) for r in rows]
+            return rows, pages
+
+        monkeypatch.setattr(WooCommerceAdapter, "_list", corrupt)
+        results = {}
+        for fast in (False, True):
+            store = shopsync.Store("sqlite://")
+            counted.update(rows=0, models=0)
+            with closing(_adapter(shop, fast)) as adapter:
+                report = shopsync.sync(adapter, store, resources=["orders"])
+            assert report.total("quarantined") == 5
+            held = {q.record_id: (q.reason, q.raw) for q in store.quarantined()}
+            assert set(held) == set(ids[:5])
+            assert store.count(shopsync.Order, "woocommerce", shop.state.shop) == 35
+            assert counted["rows"] == (35 if fast else 0)
+            results[fast] = (held, snapshot(store))
+            store.close()
+    reasons = {rid: held[0] for rid, held in results[True][0].items()}
+    assert "decimal places" in reasons[ids[0]]
+    assert "date_created_gmt" in reasons[ids[1]]
+    assert "currency" in reasons[ids[2]]
+    assert "line_items[0].quantity" in reasons[ids[4]]
+    assert results[True] == results[False]
+
+
+def test_the_models_stay_for_a_reader_outside_the_sync() -> None:
+    """A user's loop over ``read_orders`` gets models, as before the fast path."""
+    with (
+        emulated("woocommerce", customers=5, orders=10) as shop,
+        closing(_adapter(shop, True)) as adapter,
+    ):
+        pages = list(adapter.read_orders())
+    assert sum(len(p.records) for p in pages) == 10
+    assert not any(getattr(p, "rows", ()) for p in pages)
+
+
+def _source(asked: list[int], fail_at: int | None = None, pages: int = 3) -> Iterator[RawPage]:
+    try:
+        for n in range(1, pages + 1):
+            asked.append(n)
+            if n == fail_at:
+                raise shopsync.errors.AuthenticationError("revoked", platform="woocommerce")
+            yield RawPage([n], cursor=str(n), last=n == pages)
+    finally:
+        asked.append(0)  # closed
+
+
+def test_pages_read_one_ahead_come_in_order_and_stop_at_the_last() -> None:
+    asked: list[int] = []
+    got = [page.rows[0] for page in one_ahead(_source(asked))]
+    assert got == [1, 2, 3] and asked == [1, 2, 3, 0]
+
+
+def test_a_request_error_read_ahead_is_raised_where_its_page_would_be() -> None:
+    asked: list[int] = []
+    pages = one_ahead(_source(asked, fail_at=2))
+    assert next(pages).rows == [1]
+    with pytest.raises(shopsync.errors.AuthenticationError):
+        next(pages)
+    assert asked == [1, 2, 0]
+
+
+def test_a_reader_that_stops_leaves_no_request_behind() -> None:
+    asked: list[int] = []
+    pages = one_ahead(_source(asked, pages=10))
+    assert next(pages).rows == [1]
+    pages.close()  # the thread is joined: at most the one page ahead was asked, and closed
+    assert asked in ([1, 0], [1, 2, 0])

@@ -1,0 +1,145 @@
+"""The WooCommerce fast path's row mapper against the model mapper, value by value (issue 20).
+
+Every field of real order records (and of their refund records) is replaced in turn by
+hostile values; for each record the row mapper either refuses it (the row path then takes it)
+or returns exactly the rows the model would have become, and only for a record the model
+accepts too."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Any
+
+import pytest
+from shopsync_woocommerce import _reads
+from shopsync_woocommerce._fast_orders import order_tables
+from shopsync_woocommerce.mapping import order_from_rest
+
+import shopsync
+from shopsync.errors import InvalidRecordError
+from shopsync.store._rows import order_rows
+from tests.sync.emulated import FAST_RETRIES, emulated
+from tests.woocommerce._fixtures import SHOP, load
+
+HOSTILE: list[Any] = [
+    None,
+    "",
+    "\u0000",
+    "\ud800",
+    -1,
+    0,
+    1.5,
+    2**40,
+    True,
+    {},
+    [],
+    " 1.00",
+    "-3",
+    "1e3",
+    "0.00001",
+    "100000000000000",
+    "2026-02-30T00:00:00",
+    "2026-03-01T10:00:00+02:00",
+    "a&amp;b",
+    "EUR",
+    "cancelled",
+    " ",
+]
+
+
+def _paths(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield (*path, key)
+            yield from _paths(value, (*path, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield (*path, i)
+            yield from _paths(value, (*path, i))
+
+
+def _set(record: Any, path: tuple[Any, ...], value: Any) -> Any:
+    out = copy.deepcopy(record)
+    target = out
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return out
+
+
+def _rows_of_model(raw: Any, refunds: list[Any] | None) -> dict[str, list[dict[str, Any]]] | None:
+    try:
+        order = order_from_rest(raw, shop=SHOP, refunds=refunds)
+    except InvalidRecordError:
+        return None
+    tables = order_rows(0, order)
+    for rows in tables.values():
+        for row in rows:
+            row.pop("shop_id", None)
+    return tables
+
+
+def _check(raw: Any, refunds: list[Any] | None) -> str:
+    fast = order_tables(raw, refunds)
+    model = _rows_of_model(raw, refunds)
+    if fast is None:
+        return "refused"
+    assert model is not None, "the fast path accepted what the model refuses"
+    assert fast.tables == model
+    return "mapped"
+
+
+def _emulated_records() -> list[tuple[dict[str, Any], list[Any] | None]]:
+    """Records of an emulated store as the adapter reads them, one of each kind the fast
+    path reads with the mapper's helpers: refunds, shipments, coupons, fees, weights."""
+    seen: list[tuple[Any, Any]] = []
+    real = _reads.order_tables
+
+    def spy(raw: Any, refunds: Any) -> Any:
+        seen.append((raw, refunds))
+        return real(raw, refunds)
+
+    with emulated("woocommerce", seed=4, customers=40, orders=300) as shop:
+        adapter = shopsync.connect("woocommerce", **shop.settings, retry_policy=FAST_RETRIES)
+        adapter.takes_rows = True  # type: ignore[attr-defined]
+        with pytest.MonkeyPatch.context() as patch, closing(adapter):
+            patch.setattr(_reads, "order_tables", spy)
+            for _ in adapter.read_orders():
+                pass
+    kinds = {
+        "refunds": lambda raw, refunds: bool(refunds),
+        "coupons": lambda raw, refunds: bool(raw.get("coupon_lines")),
+        "fees": lambda raw, refunds: bool(raw.get("fee_lines")),
+        "weight": lambda raw, refunds: any(
+            type(li.get("quantity")) is float for li in raw["line_items"]
+        ),
+    }
+    return [next((r, f) for r, f in seen if test(r, f)) for test in kinds.values()]
+
+
+def _fixture_record() -> tuple[dict[str, Any], list[Any]]:
+    """Order 723 of the docs: a registered customer's order with two refunds."""
+    order = next(o for o in load("list-all-orders") if o["refunds"])
+    return order, load("list-all-refunds")
+
+
+def test_the_fixture_and_emulated_records_map_exactly() -> None:
+    for raw, refunds in [_fixture_record(), *_emulated_records()]:
+        assert _check(raw, refunds) == "mapped"
+
+
+@pytest.mark.parametrize("source", ["fixture", "emulated"])
+def test_every_field_set_to_hostile_values_is_refused_or_mapped_exactly(source: str) -> None:
+    cases = [_fixture_record()] if source == "fixture" else _emulated_records()
+    outcomes = {"refused": 0, "mapped": 0}
+    for raw, refunds in cases:
+        for path in _paths(raw):
+            for value in HOSTILE:
+                outcomes[_check(_set(raw, path, value), refunds)] += 1
+        for path in _paths(refunds or []):
+            for value in HOSTILE:
+                outcomes[_check(raw, _set(refunds, path, value))] += 1
+        outcomes[_check(raw, None)] += 1  # the refund summary alone: refused
+    assert outcomes["refused"] and outcomes["mapped"]
