@@ -20,9 +20,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, text
 
+from shopsync._instants import to_micros
 from shopsync.errors import StoreError
+from shopsync.ingest_columns import OrderRows
 from shopsync.models import LineItem, Money, Order
 from shopsync.store import Store, _copy
+from shopsync.store._rows import order_rows
+from shopsync.store.fast_rows import upsert_order_rows
 from shopsync.store.schema import line_items, orders
 
 pytestmark = pytest.mark.postgres
@@ -96,6 +100,30 @@ def test_the_reads_of_an_upsert_have_one_text_whatever_the_ids(store: Store) -> 
     assert small.texts("SELECT") == large.texts("SELECT")
     assert small.texts("DELETE") == large.texts("DELETE")
     assert any("ANY" in s for s in small.texts("SELECT"))
+
+
+def test_the_reads_of_the_columnar_path_have_one_text_whatever_the_ids(store: Store) -> None:
+    """The same for orders written from rows (``fast_rows.upsert_order_rows``): its lookups
+    of tombstones and stored versions and its deletions of replaced rows."""
+
+    def rows(orders: list[Order]) -> list[OrderRows]:
+        return [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+
+    def write(orders: list[Order]) -> None:
+        with store.transaction() as conn:
+            upsert_order_rows(store, conn, "shopify", SHOP, rows(orders))
+
+    write(make(0, 20))
+    with Statements(store) as small:
+        write(make(100, 10) + make(5, 3, bump=1))
+    with Statements(store) as large:
+        write(make(200, 40) + make(10, 6, bump=1))
+    assert small.texts("SELECT") == large.texts("SELECT")
+    assert small.texts("DELETE") == large.texts("DELETE")
+    assert any("ANY" in s for s in small.texts("SELECT") | small.texts("DELETE"))
 
 
 def test_the_change_notes_of_a_page_are_one_statement(store: Store) -> None:
