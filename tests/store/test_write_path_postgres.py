@@ -4,7 +4,9 @@
   an IN list of one parameter per id), so psycopg prepares them once per connection;
 - the change notes of a page are one statement, not one per customer;
 - the staging table of a connection is created once, not once per page, and holds nothing
-  from one transaction into the next, even after a rollback;
+  from one transaction into the next, even after a rollback; a page empties it only before a
+  second batch of its transaction (its commit does it otherwise);
+- a page takes its change sequence value in one statement (``UPDATE ... RETURNING``);
 - a first sync into empty tables gives the planner statistics early (``ANALYZE``), instead
   of leaving it to assume empty tables until autovacuum comes round (up to a minute, by
   which time a fast first sync has scanned whole tables for every page's lookups).
@@ -145,6 +147,36 @@ def test_the_staging_table_is_created_once_per_connection(
             store.upsert(make(page * 20, 20))
     creates = [s for s, _ in seen.seen if s.startswith("CREATE TEMPORARY TABLE")]
     assert len(creates) == 1, creates  # orders only: child tables take no staging table
+
+
+def test_the_staging_table_is_emptied_only_before_a_second_batch(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page stages once a table and its commit empties the staging table: no DELETE after
+    each insert; a second batch in one transaction empties it first and stages only its own."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    store.upsert(make(0, 10))
+    deletes = 'DELETE FROM "shopsync_stage_orders"'
+    with Statements(store) as seen, store.transaction() as conn:
+        store.upsert(make(100, 10), conn=conn)
+        assert not seen.texts(deletes)
+        store.upsert(make(200, 10), conn=conn)
+        staged = conn.exec_driver_sql('SELECT id FROM pg_temp."shopsync_stage_orders"')
+        assert sorted(int(i) for i in staged.scalars()) == list(range(200, 210))
+    assert [s for s, _ in seen.seen if s.startswith(deletes)] == [deletes]
+    with Statements(store) as later:
+        store.upsert(make(300, 10))
+    assert not later.texts(deletes)
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == 40
+
+
+def test_a_page_takes_its_change_sequence_value_in_one_statement(store: Store) -> None:
+    store.upsert(make(0, 10))
+    with Statements(store) as seen:
+        store.upsert(make(100, 10))
+    touching = [s for s, _ in seen.seen if "facts_seq" in s]
+    assert len(touching) == 1 and "RETURNING" in touching[0], touching
 
 
 def test_a_rolled_back_page_leaves_nothing_staged_for_the_next(

@@ -9,8 +9,10 @@ lines, issue 20), while COPY streams a whole page in one. So a page of rows goes
   replaces, so a conflict means another version arrived in between; the older never wins.
   The staging table is the session's (``ON COMMIT DELETE ROWS``), created once per
   connection: creating and dropping it with each page wrote the system catalogs every page.
-  It is emptied after each insert and at each commit, and forgotten with any rollback (which
-  may have undone its creation), so no row is staged from one transaction into another;
+  It is emptied at each commit, before a second batch of one transaction is staged (most
+  transactions stage one batch a table, and a DELETE after each cost a round trip a page),
+  and forgotten with any rollback (which may have undone its creation and undoes what was
+  staged), so no row is staged from one transaction into another;
 - a child table (line items, refunds, fulfilments, consent history) has no guard to apply:
   COPY straight into it is its plain INSERT (a staging table cost about 4 ms more a page,
   measured), and a duplicate key fails the whole transaction as on the row path (a
@@ -45,7 +47,7 @@ __all__ = ["COPY_MIN_ROWS", "YOUNG_ROWS", "insert_rows"]
 
 YOUNG_ROWS = 20_000
 """Below this many rows (the planner's estimate) a table's writer keeps its statistics."""
-_STAGED, _PENDING = "shopsync_staged", "shopsync_staging"
+_STAGED, _PENDING, _DIRTY = "shopsync_staged", "shopsync_staging", "shopsync_stage_used"
 
 COPY_MIN_ROWS = 8
 """Fewest rows a PostgreSQL insert sends by COPY. Measured on loopback, one transaction per
@@ -119,17 +121,30 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     keys = [c.name for c in table.primary_key.columns]
     changed = ", ".join(f"{_quote(n)} = EXCLUDED.{_quote(n)}" for n in names if n not in keys)
     try:
+        if _staged_before(conn, table.name):  # a second batch in this transaction
+            conn.exec_driver_sql(f"DELETE FROM {stage}")
         _stream(conn, stage, cols, encode, rows)
         conn.exec_driver_sql(
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"
             f" ON CONFLICT ({', '.join(_quote(k) for k in keys)}) DO UPDATE SET {changed}"
             f" WHERE {target}.updated_at <= EXCLUDED.updated_at"
         )
-        conn.exec_driver_sql(f"DELETE FROM {stage}")  # a second batch in this transaction
     except DBAPIError:  # (a commit that failed after all?) the next page creates it again
         conn.connection.info.pop(_STAGED, None)
         raise
     _keep_statistics(conn, table, len(rows))
+
+
+def _staged_before(conn: Connection, name: str) -> bool:
+    """Whether this transaction staged rows for table ``name`` already (and notes it did)."""
+    transaction = conn.get_transaction()
+    held = conn.info.get(_DIRTY)
+    if held is None or held[0] is not transaction:
+        held = conn.info[_DIRTY] = (transaction, set())
+    if name in held[1]:
+        return True
+    held[1].add(name)
+    return False
 
 
 def _create_stage(conn: Connection, table: Table, stage: str, target: str) -> None:
