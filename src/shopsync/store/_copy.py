@@ -141,9 +141,10 @@ def _staged_before(conn: Connection, name: str) -> bool:
     held = conn.info.get(_DIRTY)
     if held is None or held[0] is not transaction:
         held = conn.info[_DIRTY] = (transaction, set())
-    if name in held[1]:
+    names: set[str] = held[1]
+    if name in names:
         return True
-    held[1].add(name)
+    names.add(name)
     return False
 
 
