@@ -3,6 +3,8 @@
 - the reads of an upsert have one SQL text whatever the page's ids (one array parameter, not
   an IN list of one parameter per id), so psycopg prepares them once per connection;
 - the change notes of a page are one statement, not one per customer;
+- new records go straight into their table by COPY under a savepoint (a bounded number a
+  transaction), the staging table only when a key is taken;
 - the staging table of a connection is created once, not once per page, and holds nothing
   from one transaction into the next, even after a rollback; a page empties it only before a
   second batch of its transaction (its commit does it otherwise);
@@ -138,10 +140,47 @@ def test_the_change_notes_of_a_page_are_one_statement(store: Store) -> None:
     assert sorted(noted) == [(str(c), 1) for c in range(7)]
 
 
+def test_new_records_go_straight_into_their_table(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New orders are COPied into ``orders`` under a savepoint: no staging table, no merge."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    with Statements(store) as seen:
+        store.upsert(make(0, 20))
+        store.upsert(make(10, 20, bump=1))  # 10-19 replaced (removed first), 20-29 new
+    staged = [s for s, _ in seen.seen if "shopsync_stage" in s or 'INTO "orders"' in s]
+    assert staged == []
+    assert len([s for s, _ in seen.seen if s.startswith("SAVEPOINT")]) == 2
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
+    assert len(stored) == 30
+    assert stored["15"] - stored["5"] == (10 * 60 + 1) * 1_000_000  # 15 is the newer version
+
+
+def test_a_transaction_takes_a_bounded_number_of_savepoints(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``SAVEPOINTS`` in one transaction (each takes a subtransaction id) the batches are
+    staged and merged, and every one is stored."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 2)
+    with Statements(store) as seen, store.transaction() as conn:
+        for page in range(4):
+            store.upsert(make(page * 10, 10), conn=conn)
+    assert len([s for s, _ in seen.seen if s.startswith("SAVEPOINT")]) == 2
+    assert len([s for s, _ in seen.seen if s.startswith('INSERT INTO "orders"')]) == 2
+    with Statements(store) as later:  # the next transaction has its own allowance
+        store.upsert(make(100, 10))
+    assert len([s for s, _ in later.seen if s.startswith("SAVEPOINT")]) == 1
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == 50
+
+
 def test_the_staging_table_is_created_once_per_connection(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     with Statements(store) as seen:
         for page in range(5):
             store.upsert(make(page * 20, 20))
@@ -155,6 +194,7 @@ def test_the_staging_table_is_emptied_only_before_a_second_batch(
     """A page stages once a table and its commit empties the staging table: no DELETE after
     each insert; a second batch in one transaction empties it first and stages only its own."""
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     store.upsert(make(0, 10))
     deletes = 'DELETE FROM "shopsync_stage_orders"'
     with Statements(store) as seen, store.transaction() as conn:
@@ -186,6 +226,7 @@ def test_a_rolled_back_page_leaves_nothing_staged_for_the_next(
     which created the staging table, rolls back); later pages still stage and store exactly
     their own rows."""
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     store.engine.dispose()  # one fresh connection for what follows
     failing = make(0, 10)
     bad = failing[0].model_copy(
@@ -252,6 +293,7 @@ def test_a_staging_table_gone_behind_the_stores_back_costs_one_page(
     """Should a connection's staging table vanish although its creation was seen to commit,
     the page that finds it missing fails (and rolls back whole) and the next creates it."""
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     store.engine.dispose()
     store.upsert(make(0, 10))
     with store.engine.begin() as conn:  # the pool's one connection: the store's
