@@ -2,7 +2,8 @@
 its time in shopsync.
 
     python benchmarks/ingest.py                       # quick: 2,000 bulk orders, 5,000 upserts
-    python benchmarks/ingest.py --orders 50000 --bulk-orders 0 --modes rows,copy --passes insert
+    python benchmarks/ingest.py --orders 50000 --bulk-orders 0 --modes rows,copy,ingest \
+        --passes insert
     SHOPSYNC_TEST_POSTGRES_URL=postgresql+psycopg://... python benchmarks/ingest.py
 
 Two workloads, each figure beside the row path's from the same run, with the load average
@@ -14,10 +15,12 @@ Two workloads, each figure beside the row path's from the same run, with the loa
   (the columnar ingest path the sync takes, :mod:`shopsync.ingest_columns`). Figure: orders
   per CPU-second of this process (the reader's work, per core). ``--memory N`` adds the peak
   RSS of fast-path backfills of N and 4N orders, each in a fresh process.
-- **Upserts of orders with 3 lines each**, one transaction per 250-order page, into a fresh
-  store: PostgreSQL by rows (``_copy.COPY_MIN_ROWS`` set out of reach: executemany) and by
-  COPY (the default), and SQLite for scale. Three passes each: first insert, the same pages
-  again (unchanged), every order newer (replaced with its lines). Figure: orders/s, wall;
+- **Upserts of orders with 3 lines each**, one transaction per 250-order page written as a
+  sync writes it (``page_commit.lazy_commit``), into a fresh store: PostgreSQL by rows
+  (``_copy.COPY_MIN_ROWS`` set out of reach: executemany), by COPY (the default), and the
+  columnar ingest path's rows by COPY (``--modes ingest``: ``upsert_order_rows``, the rows
+  built before the clock starts), and SQLite for scale. Three passes each: first insert, the
+  same pages again (unchanged), every order newer (replaced with its lines). Figure: orders/s, wall;
   for PostgreSQL on this machine also the insert's orders per CPU-second of this process and
   its server backend together, which a loaded machine moves far less.
   PostgreSQL's statistics are taken (``ANALYZE``) after the first page and between passes,
@@ -25,7 +28,7 @@ Two workloads, each figure beside the row path's from the same run, with the loa
   depended on whether autovacuum had reached that run's tables yet.
 
 ``--profile N`` prints the cProfile top N (by own time) of the bulk backfill and of the COPY
-insert pass: where the remaining time goes.
+and ingest insert passes: where the remaining time goes.
 """
 
 from __future__ import annotations
@@ -54,8 +57,12 @@ from _pg_bench import schema  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 import shopsync  # noqa: E402
-from shopsync.ingest_columns import store_page  # noqa: E402
+from shopsync._instants import to_micros  # noqa: E402
+from shopsync.ingest_columns import OrderRows, store_page  # noqa: E402
 from shopsync.store import _copy  # noqa: E402
+from shopsync.store._rows import order_rows  # noqa: E402
+from shopsync.store.fast_rows import upsert_order_rows  # noqa: E402
+from shopsync.store.page_commit import lazy_commit  # noqa: E402
 from shopsync.testing.process import emulate_in_process  # noqa: E402
 
 SEED = 20240601
@@ -179,12 +186,34 @@ def _analyze(store: shopsync.Store) -> None:
             conn.exec_driver_sql(f"ANALYZE {', '.join(names)}")
 
 
-def _insert(store: shopsync.Store, orders: list[Any]) -> float:
-    """store_upsert.run, with statistics taken after the first page (both paths alike)."""
+def _as_rows(orders: list[Any]) -> list[OrderRows]:
+    """The rows the columnar ingest path would hand the store for these orders (built before
+    the clock starts: the adapter's row mapper is the bulk backfill's figure, not this one)."""
+    return [
+        OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+        for o in orders
+    ]
+
+
+def _page(store: shopsync.Store, page: list[Any]) -> None:
+    """One page as a sync writes it: its own transaction, committed without waiting for the
+    WAL flush (``page_commit.lazy_commit``); models by ``Store.upsert``, rows (the columnar
+    ingest path) by ``upsert_order_rows``."""
+    with store.transaction() as tx:
+        lazy_commit(tx)
+        if page and isinstance(page[0], OrderRows):
+            upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
+        else:
+            store.upsert(page, conn=tx)
+
+
+def _run(store: shopsync.Store, orders: list[Any], analyze: bool = False) -> float:
+    """Every page, one transaction each: orders/s. ``analyze``: statistics taken after the
+    first page (every path alike)."""
     start = time.perf_counter()
     for k in range(0, len(orders), store_upsert.PAGE):
-        store.upsert(orders[k : k + store_upsert.PAGE])
-        if k == 0:
+        _page(store, orders[k : k + store_upsert.PAGE])
+        if k == 0 and analyze:
             _analyze(store)
     return len(orders) / (time.perf_counter() - start)
 
@@ -202,19 +231,19 @@ def _backend_seconds(pids: set[int]) -> float | None:
 
 
 def _cpu_rate(store: shopsync.Store, orders: list[Any]) -> tuple[float, float | None]:
-    """:func:`_insert`, and the orders per CPU-second of this process and its PostgreSQL
+    """:func:`_run`, and the orders per CPU-second of this process and its PostgreSQL
     backend together: a figure the other work of a shared machine moves far less than the
     wall rate (it waits for a core, it does not use more of one)."""
     pids: set[int] = set()
     if store.engine.dialect.name != "postgresql":
-        return _insert(store, orders), None
+        return _run(store, orders, analyze=True), None
     event.listen(store.engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
     store.engine.dispose()  # every connection from here on is seen
     with store.engine.connect():
         pass
     server = _backend_seconds(pids)
     mine = time.process_time()
-    rate = _insert(store, orders)
+    rate = _run(store, orders, analyze=True)
     mine = time.process_time() - mine
     after = _backend_seconds(pids)
     if server is None or after is None:
@@ -222,23 +251,27 @@ def _cpu_rate(store: shopsync.Store, orders: list[Any]) -> tuple[float, float | 
     return rate, len(orders) / (mine + after - server)
 
 
-def _passes(url: str, n: int, profile: int, passes: list[str]) -> dict[str, Any]:
+def _passes(
+    url: str, n: int, profile: int, passes: list[str], rows: bool = False
+) -> dict[str, Any]:
+    """The passes on a fresh store; ``rows``: written as the columnar ingest path's rows."""
     store = shopsync.Store(url)
+    given: Callable[[list[Any]], list[Any]] = _as_rows if rows else list
     fresh = store_upsert.make_orders(n)
     out: dict[str, Any] = {}
-    out["insert"], out["insert_cpu"] = _cpu_rate(store, fresh)
+    out["insert"], out["insert_cpu"] = _cpu_rate(store, given(fresh))
     _analyze(store)
     if "unchanged" in passes:
-        out["unchanged"] = store_upsert.run(store, fresh)
+        out["unchanged"] = _run(store, given(fresh))
     if "replace" in passes:
-        out["replace"] = store_upsert.run(store, store_upsert.make_orders(n, bump=30))
+        out["replace"] = _run(store, given(store_upsert.make_orders(n, bump=30)))
     assert store.count(shopsync.Order, "shopify", "bench.myshopify.com") == n
     if profile:  # a second insert of the same size, profiled: the figures above ran without
         again = store_upsert.make_orders(n, bump=60)
-        fresh_ids = [o.model_copy(update={"id": f"p{o.id}"}) for o in again]
+        fresh_ids = given([o.model_copy(update={"id": f"p{o.id}"}) for o in again])
         _analyze(store)
         with profiled(True) as prof, statements(store) as spent:
-            store_upsert.run(store, fresh_ids)
+            _run(store, fresh_ids)
         assert prof is not None
         out["profile"] = _top(prof, profile)
         out["statements"] = spent
@@ -260,7 +293,11 @@ def upserts(
 
         runs.append(("sqlite (rows)", on_sqlite))
     if postgres:
-        for label, least in (("postgres rows", 10**9), ("postgres COPY", _copy.COPY_MIN_ROWS)):
+        for label, least in (
+            ("postgres rows", 10**9),
+            ("postgres COPY", _copy.COPY_MIN_ROWS),
+            ("postgres ingest", _copy.COPY_MIN_ROWS),  # the columnar path's rows, by COPY
+        ):
             if label.split()[1].lower() not in modes:
                 continue
 
@@ -269,7 +306,8 @@ def upserts(
                 _copy.COPY_MIN_ROWS = least
                 try:
                     with schema(postgres) as url:
-                        return _passes(url, n, profile if "COPY" in label else 0, passes)
+                        shown = 0 if label == "postgres rows" else profile
+                        return _passes(url, n, shown, passes, rows=label.endswith("ingest"))
                 finally:
                     _copy.COPY_MIN_ROWS = saved
 
@@ -287,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         "--memory", type=int, default=0, help="peak RSS of N and 4N fast-path orders (0: skip)"
     )
     parser.add_argument("--orders", type=int, default=5_000, help="orders per upsert run")
-    parser.add_argument("--modes", default="sqlite,rows,copy", help="upsert runs to make")
+    parser.add_argument("--modes", default="sqlite,rows,copy,ingest", help="upsert runs to make")
     parser.add_argument("--passes", default="insert,unchanged,replace", help="upsert passes")
     parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
@@ -327,9 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(this process and its PostgreSQL backend together)"
                 )
             if "profile" in r:
-                print(
-                    f"  profile of a further COPY insert pass, top {args.profile}:\n{r['profile']}"
-                )
+                print(f"  profile of a further {label} insert pass, top {args.profile}:")
+                print(r["profile"])
                 print("  its statements, by time spent waiting on each (seconds, count):")
                 ranked = sorted(r["statements"].items(), key=lambda kv: -kv[1][0])
                 for key, (seconds, count) in ranked[: args.profile]:

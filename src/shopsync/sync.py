@@ -47,6 +47,7 @@ from shopsync.models import Customer, Order, Product
 from shopsync.store import Store
 from shopsync.store.errors import DatabaseError
 from shopsync.store.leases import Lease, LeaseHeld, LeaseLost, acquire, release, renew
+from shopsync.store.page_commit import lazy_commit
 
 __all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceResult", "SyncResult", "SyncRunning", "sync"]
 
@@ -270,6 +271,7 @@ def _sync_resource(
         if page.high_water is not None and (high_water is None or page.high_water > high_water):
             high_water = page.high_water
         with store.transaction() as tx:
+            lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
             result = store.upsert(page.records, conn=tx)
             result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20
             store.quarantine(adapter.platform, adapter.shop, page.rejected, conn=tx)

@@ -3,8 +3,12 @@
 - the reads of an upsert have one SQL text whatever the page's ids (one array parameter, not
   an IN list of one parameter per id), so psycopg prepares them once per connection;
 - the change notes of a page are one statement, not one per customer;
+- new records go straight into their table by COPY under a savepoint (a bounded number a
+  transaction), the staging table only when a key is taken;
 - the staging table of a connection is created once, not once per page, and holds nothing
-  from one transaction into the next, even after a rollback;
+  from one transaction into the next, even after a rollback; a page empties it only before a
+  second batch of its transaction (its commit does it otherwise);
+- a page takes its change sequence value in one statement (``UPDATE ... RETURNING``);
 - a first sync into empty tables gives the planner statistics early (``ANALYZE``), instead
   of leaving it to assume empty tables until autovacuum comes round (up to a minute, by
   which time a fast first sync has scanned whole tables for every page's lookups).
@@ -20,9 +24,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, text
 
+from shopsync._instants import to_micros
 from shopsync.errors import StoreError
+from shopsync.ingest_columns import OrderRows
 from shopsync.models import LineItem, Money, Order
 from shopsync.store import Store, _copy
+from shopsync.store._rows import order_rows
+from shopsync.store.fast_rows import upsert_order_rows
 from shopsync.store.schema import line_items, orders
 
 pytestmark = pytest.mark.postgres
@@ -98,6 +106,30 @@ def test_the_reads_of_an_upsert_have_one_text_whatever_the_ids(store: Store) -> 
     assert any("ANY" in s for s in small.texts("SELECT"))
 
 
+def test_the_reads_of_the_columnar_path_have_one_text_whatever_the_ids(store: Store) -> None:
+    """The same for orders written from rows (``fast_rows.upsert_order_rows``): its lookups
+    of tombstones and stored versions and its deletions of replaced rows."""
+
+    def rows(orders: list[Order]) -> list[OrderRows]:
+        return [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+
+    def write(orders: list[Order]) -> None:
+        with store.transaction() as conn:
+            upsert_order_rows(store, conn, "shopify", SHOP, rows(orders))
+
+    write(make(0, 20))
+    with Statements(store) as small:
+        write(make(100, 10) + make(5, 3, bump=1))
+    with Statements(store) as large:
+        write(make(200, 40) + make(10, 6, bump=1))
+    assert small.texts("SELECT") == large.texts("SELECT")
+    assert small.texts("DELETE") == large.texts("DELETE")
+    assert any("ANY" in s for s in small.texts("SELECT") | small.texts("DELETE"))
+
+
 def test_the_change_notes_of_a_page_are_one_statement(store: Store) -> None:
     with Statements(store) as seen:
         store.upsert(make(0, 40))
@@ -108,15 +140,83 @@ def test_the_change_notes_of_a_page_are_one_statement(store: Store) -> None:
     assert sorted(noted) == [(str(c), 1) for c in range(7)]
 
 
+def test_new_records_go_straight_into_their_table(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New orders are COPied into ``orders`` under a savepoint: no staging table, no merge."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    with Statements(store) as seen:
+        store.upsert(make(0, 20))
+        store.upsert(make(10, 20, bump=1))  # 10-19 replaced (removed first), 20-29 new
+    staged = [s for s, _ in seen.seen if "shopsync_stage" in s or 'INTO "orders"' in s]
+    assert staged == []
+    assert len([s for s, _ in seen.seen if s.startswith("SAVEPOINT")]) == 2
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
+    assert len(stored) == 30
+    assert stored["15"] - stored["5"] == (10 * 60 + 1) * 1_000_000  # 15 is the newer version
+
+
+def test_a_transaction_takes_a_bounded_number_of_savepoints(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``SAVEPOINTS`` in one transaction (each takes a subtransaction id) the batches are
+    staged and merged, and every one is stored."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 2)
+    with Statements(store) as seen, store.transaction() as conn:
+        for page in range(4):
+            store.upsert(make(page * 10, 10), conn=conn)
+    assert len([s for s, _ in seen.seen if s.startswith("SAVEPOINT")]) == 2
+    assert len([s for s, _ in seen.seen if s.startswith('INSERT INTO "orders"')]) == 2
+    with Statements(store) as later:  # the next transaction has its own allowance
+        store.upsert(make(100, 10))
+    assert len([s for s, _ in later.seen if s.startswith("SAVEPOINT")]) == 1
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == 50
+
+
 def test_the_staging_table_is_created_once_per_connection(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     with Statements(store) as seen:
         for page in range(5):
             store.upsert(make(page * 20, 20))
     creates = [s for s, _ in seen.seen if s.startswith("CREATE TEMPORARY TABLE")]
     assert len(creates) == 1, creates  # orders only: child tables take no staging table
+
+
+def test_the_staging_table_is_emptied_only_before_a_second_batch(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page stages once a table and its commit empties the staging table: no DELETE after
+    each insert; a second batch in one transaction empties it first and stages only its own."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
+    store.upsert(make(0, 10))
+    deletes = 'DELETE FROM "shopsync_stage_orders"'
+    with Statements(store) as seen, store.transaction() as conn:
+        store.upsert(make(100, 10), conn=conn)
+        assert not seen.texts(deletes)
+        store.upsert(make(200, 10), conn=conn)
+        staged = conn.exec_driver_sql('SELECT id FROM pg_temp."shopsync_stage_orders"')
+        assert sorted(int(i) for i in staged.scalars()) == list(range(200, 210))
+    assert [s for s, _ in seen.seen if s.startswith(deletes)] == [deletes]
+    with Statements(store) as later:
+        store.upsert(make(300, 10))
+    assert not later.texts(deletes)
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(orders.c.id)).all()) == 40
+
+
+def test_a_page_takes_its_change_sequence_value_in_one_statement(store: Store) -> None:
+    store.upsert(make(0, 10))
+    with Statements(store) as seen:
+        store.upsert(make(100, 10))
+    touching = [s for s, _ in seen.seen if "facts_seq" in s]
+    assert len(touching) == 1 and "RETURNING" in touching[0], touching
 
 
 def test_a_rolled_back_page_leaves_nothing_staged_for_the_next(
@@ -126,6 +226,7 @@ def test_a_rolled_back_page_leaves_nothing_staged_for_the_next(
     which created the staging table, rolls back); later pages still stage and store exactly
     their own rows."""
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     store.engine.dispose()  # one fresh connection for what follows
     failing = make(0, 10)
     bad = failing[0].model_copy(
@@ -192,6 +293,7 @@ def test_a_staging_table_gone_behind_the_stores_back_costs_one_page(
     """Should a connection's staging table vanish although its creation was seen to commit,
     the page that finds it missing fails (and rolls back whole) and the next creates it."""
     monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
     store.engine.dispose()
     store.upsert(make(0, 10))
     with store.engine.begin() as conn:  # the pool's one connection: the store's

@@ -199,7 +199,10 @@ def next_seq(conn: Connection, shop_id: int, *, erasure: bool = False) -> int:
     values: dict[str, Any] = {"facts_seq": shops.c.facts_seq + 1}
     if erasure:
         values["facts_erased_seq"] = shops.c.facts_seq + 1
-    conn.execute(update(shops).where(shops.c.shop_id == shop_id).values(**values))
+    bump = update(shops).where(shops.c.shop_id == shop_id).values(**values)
+    if conn.dialect.update_returning:  # one round trip a page, not two (issue 20)
+        return int(conn.execute(bump.returning(shops.c.facts_seq)).scalar_one())
+    conn.execute(bump)
     return int(
         conn.execute(select(shops.c.facts_seq).where(shops.c.shop_id == shop_id)).scalar_one()
     )

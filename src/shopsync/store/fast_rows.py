@@ -25,6 +25,7 @@ from shopsync.errors import StoreError
 from shopsync.store import _incomplete, facts
 from shopsync.store import changes as _changes
 from shopsync.store._copy import insert_rows
+from shopsync.store._rows import among
 from shopsync.store.content_hash import is_legacy
 from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
 
@@ -46,7 +47,7 @@ def _tombstoned(c: Connection, shop_id: int, keys: set[str]) -> set[tuple[str, s
     marked: set[tuple[str, str]] = set()
     for chunk in _chunks(sorted(keys)):
         query = select(tombstones.c.resource, tombstones.c.id).where(
-            tombstones.c.shop_id == shop_id, tombstones.c.id.in_(chunk)
+            tombstones.c.shop_id == shop_id, among(c, tombstones.c.id, chunk)
         )
         marked.update((r.resource, r.id) for r in c.execute(query))
     return marked
@@ -56,7 +57,7 @@ def _stored(c: Connection, shop_id: int, ids: Sequence[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for chunk in _chunks(ids):
         cols = (orders.c.id, orders.c.customer_id, orders.c.updated_at, orders.c.content_hash)
-        query = select(*cols).where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk))
+        query = select(*cols).where(orders.c.shop_id == shop_id, among(c, orders.c.id, chunk))
         found.update((r.id, r) for r in c.execute(query))
     return found
 
@@ -174,9 +175,10 @@ def _upsert(
     held = _incomplete.held_refunds(c, shop_id, incomplete)
     for table in (line_items, refunds, fulfillments):
         for chunk in _chunks(replaced):
-            c.execute(table.delete().where(table.c.shop_id == shop_id, table.c.order_id.in_(chunk)))
+            where = (table.c.shop_id == shop_id, among(c, table.c.order_id, chunk))
+            c.execute(table.delete().where(*where))
     for chunk in _chunks(replaced):
-        c.execute(orders.delete().where(orders.c.shop_id == shop_id, orders.c.id.in_(chunk)))
+        c.execute(orders.delete().where(orders.c.shop_id == shop_id, among(c, orders.c.id, chunk)))
     seq = facts.next_seq(c, shop_id)
     tables: dict[str, list[dict[str, Any]]] = {t.name: [] for t in _TABLES}
     for rows in written:

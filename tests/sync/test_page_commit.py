@@ -1,0 +1,71 @@
+"""A sync page commits without waiting for the disk; nothing else does
+(``shopsync.store.page_commit``): the setting each write ran under, read on its own
+connection right after the statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+import shopsync
+from shopsync.models import Customer, Order
+from shopsync.outbox import record_unsubscribe
+from shopsync.store import Store
+
+from .emulated import connect, emulated
+
+pytestmark = pytest.mark.postgres
+
+WATCHED = ("sync_cursors", "changed_customers", "suppressions", "outbox")
+
+
+def _watch(store: Store) -> list[tuple[str, str]]:
+    """(table, synchronous_commit) of every INSERT / UPDATE / DELETE into a watched table
+    (``sync_cursors/<resource>`` for a checkpoint)."""
+    seen: list[tuple[str, str]] = []
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        words = statement.split()
+        if not words or words[0].upper() not in ("INSERT", "UPDATE", "DELETE"):
+            return
+        target = words[2] if words[0].upper() != "UPDATE" else words[1]
+        table = target.strip('"')
+        if table == "sync_cursors":  # a record page's, or the checkouts' or deletions'
+            table = f"{table}/{params.get('resource') or params.get('resource_1')}"
+        if table.split("/")[0] in WATCHED:
+            row = cursor.connection.execute("SHOW synchronous_commit").fetchone()
+            seen.append((table, row[0]))
+
+    event.listen(store.engine, "after_cursor_execute", after)
+    return seen
+
+
+def test_only_sync_pages_commit_without_waiting_for_the_disk(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    seen = _watch(store)
+    with emulated("shopify", customers=6, orders=12, products=2) as shop:
+        adapter = connect(shop)
+        shopsync.sync(adapter, store)
+        order = next(iter(shop.state.orders.values()))
+    pages = [(t, s) for t, s in seen if not t.endswith(("/checkouts", "/deletions"))]
+    assert {t for t, _ in pages} >= {
+        "sync_cursors/customers",
+        "sync_cursors/orders",
+        "changed_customers",
+    }
+    assert {s for _, s in pages} == {"off"}, pages
+
+    seen.clear()  # the same pooled connection, later transactions: durable again
+    customer = store.iter(Customer, "shopify", adapter.shop).__next__()
+    record_unsubscribe(store, "shopify", adapter.shop, customer.id)
+    stored = store.get(Order, "shopify", adapter.shop, order.id)
+    assert stored is not None
+    newer = stored.model_copy(
+        update={"updated_at": stored.updated_at.replace(year=stored.updated_at.year + 1)}
+    )
+    store.upsert([newer])  # a webhook's write: the platform does not deliver it again
+    assert {t for t, _ in seen} >= {"suppressions", "changed_customers"}
+    assert {s for _, s in seen} == {"on"}, seen
+    store.close()
