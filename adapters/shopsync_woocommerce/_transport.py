@@ -33,15 +33,17 @@ __all__ = ["RestTransport", "refusal_body", "wc_time"]
 
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 _LONG_NUMBER = b"0" * 19
+_UTF8 = ("utf-8", "utf8")
 
 
 def _decoded(response: requests.Response, where: str) -> Any:
     """The body as :func:`shopsync.http.decode_json` reads it, by orjson when it is
     installed (the ``fast`` extra: a page of orders decodes several times quicker). A body
     orjson refuses, and one with a run of 19 digits or more (orjson 3.8 reads an integer past
-    64 bits as a float), goes to ``json``, as the Shopify bulk reader does: the result never
-    depends on whether orjson is there."""
-    if _orjson is not None:
+    64 bits as a float), and one labelled other than UTF-8 (``requests`` decodes it by its
+    label), go to ``json``, as the Shopify bulk reader does: the result never depends on
+    whether orjson is there."""
+    if _orjson is not None and (response.encoding or "utf-8").lower() in _UTF8:
         raw = response.content
         if _LONG_NUMBER not in raw.translate(_DIGITS):
             try:
