@@ -260,7 +260,9 @@ def test_a_sync_that_stops_does_not_wait_out_the_read_aheads_retries() -> None:
         with closing(adapter):
             pages = adapter.read_orders()
             assert getattr(next(pages), "rows", ())
-            time.sleep(0.05)  # page 2's first attempt is on the wire
+            deadline = time.monotonic() + 10
+            while len(sent) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)  # until page 2's first attempt has gone out (and failed)
             stopped.append(time.monotonic())
             pages.close()  # the sync raised while storing page 1
             waited = time.monotonic() - stopped[0]
