@@ -150,8 +150,9 @@ def _micros(value: str) -> int:
     """``to_micros`` of a ``*_gmt`` date (UTC unless it carries its own offset)."""
     if len(value) == 19 and value[10] == "T":
         at = _fromiso(value)
-        seconds = (at.toordinal() - _EPOCH_DAY) * 86_400 + at.hour * 3_600
-        return (seconds + at.minute * 60 + at.second) * 1_000_000 + at.microsecond
+        if at.tzinfo is None:  # ``2026-03-01T10:00+01`` is 19 characters too
+            seconds = (at.toordinal() - _EPOCH_DAY) * 86_400 + at.hour * 3_600
+            return (seconds + at.minute * 60 + at.second) * 1_000_000 + at.microsecond
     return to_micros(parse_timestamp(value, assume=_UTC))
 
 

@@ -17,7 +17,7 @@ from shopsync.adapter_kit import PageLoop, RawPage, RequestCounter
 from shopsync.errors import ConfigurationError
 from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
-from shopsync_woocommerce._transport import RestTransport, wc_time
+from shopsync_woocommerce._transport import AHEAD, RestTransport, wc_time
 from shopsync_woocommerce.mapping import parse_date
 
 __all__ = ["ModifiedPaging", "R", "one_ahead"]
@@ -36,17 +36,19 @@ def one_ahead(pages: Iterator[RawPage]) -> Iterator[RawPage]:
     """``pages``, each asked for in a thread as the caller takes the one before: the next
     request is on the wire while the caller maps and stores the current page (a keyset
     request needs only the rows before it). Never more than one page ahead, and nothing is
-    asked past the last page; an error of the request is raised where its page would be."""
+    asked past the last page; an error of the request is raised where its page would be. A
+    reader that stops waits for the request on the wire, not for its retries (:data:`AHEAD`)."""
     want = threading.Semaphore(1)
     ready = threading.Semaphore(0)
     box: list[Any] = []  # (page or None at the end, error or None)
-    stop = False
+    stop = threading.Event()
 
     def run() -> None:
+        AHEAD.stop = stop
         try:
             while True:
                 want.acquire()
-                if stop:
+                if stop.is_set():
                     return
                 page = next(pages, None)
                 box.append((page, None))
@@ -75,7 +77,7 @@ def one_ahead(pages: Iterator[RawPage]) -> Iterator[RawPage]:
             if page.last:
                 return
     finally:
-        stop = True
+        stop.set()
         want.release()
         thread.join()
 

@@ -13,6 +13,8 @@ what the refusal means.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,20 +30,22 @@ from shopsync.errors import ResponseError, TransportError
 from shopsync.http import HttpClient, decode_json, error_for_response, redact_url
 from shopsync_woocommerce.mapping import PLATFORM
 
-__all__ = ["RestTransport", "refusal_body", "wc_time"]
+__all__ = ["AHEAD", "ReadStopped", "RestTransport", "refusal_body", "wc_time"]
 
 
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 _LONG_NUMBER = b"0" * 19
+_UTF8 = ("utf-8", "utf8")
 
 
 def _decoded(response: requests.Response, where: str) -> Any:
     """The body as :func:`shopsync.http.decode_json` reads it, by orjson when it is
     installed (the ``fast`` extra: a page of orders decodes several times quicker). A body
     orjson refuses, and one with a run of 19 digits or more (orjson 3.8 reads an integer past
-    64 bits as a float), goes to ``json``, as the Shopify bulk reader does: the result never
-    depends on whether orjson is there."""
-    if _orjson is not None:
+    64 bits as a float), and one labelled other than UTF-8 (``requests`` decodes it by its
+    label), go to ``json``, as the Shopify bulk reader does: the result never depends on
+    whether orjson is there."""
+    if _orjson is not None and (response.encoding or "utf-8").lower() in _UTF8:
         raw = response.content
         if _LONG_NUMBER not in raw.translate(_DIGITS):
             try:
@@ -49,6 +53,32 @@ def _decoded(response: requests.Response, where: str) -> Any:
             except ValueError:
                 pass
     return decode_json(response, where=where, platform=PLATFORM)
+
+
+AHEAD = threading.local()
+"""``stop`` in a thread reading a page ahead (:func:`._paging.one_ahead`): an Event set when
+its reader stopped, which ends that request's retries."""
+
+
+class ReadStopped(Exception):
+    """The reader of a page read ahead stopped: its request is not tried again."""
+
+
+def _stoppable(sleep: Callable[[float], None], stop: threading.Event) -> Callable[[float], None]:
+    """``sleep`` between tries, cut short (by :class:`ReadStopped`) once ``stop`` is set."""
+
+    def wait(seconds: float) -> None:
+        if sleep is time.sleep:
+            stopped = stop.wait(seconds)
+        else:  # the caller's own clock: stop is checked before and after it
+            if stop.is_set():
+                raise ReadStopped
+            sleep(seconds)
+            stopped = stop.is_set()
+        if stopped:
+            raise ReadStopped
+
+    return wait
 
 
 def wc_time(value: dt.datetime) -> str:
@@ -79,8 +109,11 @@ class RestTransport:
     def _get(self, endpoint: str, params: Mapping[str, str]) -> tuple[Any, Mapping[str, str]]:
         """One GET under the retry policy: (decoded JSON, response headers)."""
         where = f"GET {self.url}/wp-json/wc/v3/{endpoint}"
+        stop: threading.Event | None = getattr(AHEAD, "stop", None)
 
         def once() -> tuple[Any, Mapping[str, str]]:
+            if stop is not None and stop.is_set():
+                raise ReadStopped
             # The woocommerce client signs and sends; HttpClient counts, maps errors (their
             # text carries the signed URL, so it never reaches a message) and decodes.
             response = self.http.exchange(
@@ -88,7 +121,9 @@ class RestTransport:
             )
             return _decoded(response, where), response.headers
 
-        return self.http.call(once)
+        if stop is None:
+            return self.http.call(once)
+        return self.http.call(once, sleep=_stoppable(self.http.sleep, stop))
 
     def _list(self, endpoint: str, params: Mapping[str, str]) -> tuple[list[Any], int | None]:
         body, headers = self._get(endpoint, params)

@@ -207,9 +207,11 @@ class HttpClient:
             self.stats.throttle_waits += 1
             self.stats.throttle_seconds += delay
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` under the retry policy (for clients that send requests themselves)."""
-        for attempt in retrying(self.policy, on_retry=self._note_retry, sleep=self.sleep):
+    def call(self, fn: Callable[[], T], *, sleep: Callable[[float], None] | None = None) -> T:
+        """Run ``fn`` under the retry policy (for clients that send requests themselves);
+        ``sleep`` waits between tries instead of :attr:`sleep` (one that raises ends them)."""
+        wait = sleep or self.sleep
+        for attempt in retrying(self.policy, on_retry=self._note_retry, sleep=wait):
             with attempt:
                 return fn()
         raise AssertionError("unreachable")  # pragma: no cover

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import copy
 import importlib
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
 
 import pytest
+import requests
 from shopsync_woocommerce import WooCommerceAdapter
 from shopsync_woocommerce._fast_orders import order_tables
 from shopsync_woocommerce._paging import one_ahead
@@ -20,6 +22,7 @@ from shopsync_woocommerce.mapping import order_from_rest
 import shopsync
 import shopsync.errors
 from shopsync.adapter_kit import RawPage
+from shopsync.http import RetryPolicy
 from shopsync.ingest_columns import RowsPage, store_page
 from shopsync.store._rows import order_rows
 from tests.shopify.test_fast_ingest import snapshot, two_urls
@@ -230,3 +233,38 @@ def test_a_reader_that_stops_leaves_no_request_behind() -> None:
     assert next(pages).rows == [1]
     pages.close()  # the thread is joined: at most the one page ahead was asked, and closed
     assert asked in ([1, 0], [1, 2, 0])
+
+
+def test_a_sync_that_stops_does_not_wait_out_the_read_aheads_retries() -> None:
+    """The store fails on page 1 (or the lease is lost, or Ctrl-C) while page 2's request
+    fails and is being retried: the error surfaces after at most the attempt on the wire,
+    not after every retry the policy allows (up to two minutes by default), and no request
+    goes out after the reader stopped."""
+    policy = RetryPolicy(attempts=8, max_elapsed=60, initial_wait=0.2, max_wait=0.2)
+    with emulated("woocommerce", customers=5, orders=60) as shop:
+        adapter = shopsync.connect("woocommerce", **shop.settings, retry_policy=policy, per_page=25)
+        assert isinstance(adapter, WooCommerceAdapter)
+        adapter.takes_rows = True
+        real = adapter.api.get
+        sent: list[str] = []
+        stopped: list[float] = []
+
+        def get(endpoint: str, **kwargs: Any) -> Any:
+            if endpoint == "orders":
+                sent.append("after stop" if stopped else "before stop")
+                if len(sent) > 1:  # page 2 and its retries: the site is down
+                    raise requests.ConnectionError("down")
+            return real(endpoint, **kwargs)
+
+        adapter.api.get = get  # type: ignore[method-assign]
+        with closing(adapter):
+            pages = adapter.read_orders()
+            assert getattr(next(pages), "rows", ())
+            deadline = time.monotonic() + 10
+            while len(sent) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)  # until page 2's first attempt has gone out (and failed)
+            stopped.append(time.monotonic())
+            pages.close()  # the sync raised while storing page 1
+            waited = time.monotonic() - stopped[0]
+    assert sent.count("after stop") <= 1, sent
+    assert waited < 0.5, waited

@@ -143,3 +143,14 @@ def test_every_field_set_to_hostile_values_is_refused_or_mapped_exactly(source: 
                 outcomes[_check(raw, _set(refunds, path, value))] += 1
         outcomes[_check(raw, None)] += 1  # the refund summary alone: refused
     assert outcomes["refused"] and outcomes["mapped"]
+
+
+@pytest.mark.parametrize(
+    "field", ["date_created_gmt", "date_modified_gmt", "date_paid_gmt", "date_completed_gmt"]
+)
+def test_a_gmt_date_of_nineteen_characters_with_its_own_offset_is_not_read_as_utc(
+    field: str,
+) -> None:
+    """``2017-03-21T19:16+01`` is as long as ``2017-03-21T19:16:00``: its offset applies."""
+    raw, refunds = _fixture_record()
+    assert _check({**raw, field: "2017-03-21T19:16+01"}, refunds) == "mapped"
