@@ -498,6 +498,14 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 _peak(ours, alt),
             ]
         )
+        if "seconds" in ours:
+            ok = ours["seconds"] <= 15 and ours["peak_mb"] <= 2048
+            notes.append(
+                f"Features target (issue 18: at most 15 s and 2 GB at 10M orders, read "
+                f"included): {ours['seconds']:.1f} s, {ours['peak_mb']:,.0f} MB at {size}: "
+                + ("met" if ok else "missed")
+                + f"{scale}."
+            )
         ours, alt = f["rfm"]["shopsync"], f["rfm"]["alternative"]
         table.append(
             [
@@ -515,11 +523,12 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
         p = f["plan"]
         table.append([f"Full plan ({size})", err(p) or f"{p['seconds']:.2f} s", "—", "—", _peak(p)])
         if "seconds" in p:
-            ok = p["seconds"] < 30 and p["peak_mb"] < 2048
+            ok = p["seconds"] <= 60 and p["peak_mb"] <= 2560
             notes.append(
-                f"Full-plan target (< 30 s and < 2 GB at 10M orders): {p['seconds']:.1f} s, "
-                f"{p['peak_mb']:,} MB at {size}: "
-                + ("met" if ok else f"missed ({p['seconds'] / 30:.2f}x the 30 s)")
+                f"Full-plan target (issue 18: at most 60 s and 2.5 GB at 10M orders, every "
+                f"program, loyalty included; this run plans with loyalty off): "
+                f"{p['seconds']:.1f} s, {p['peak_mb']:,} MB at {size}: "
+                + ("met" if ok else f"missed ({p['seconds'] / 60:.2f}x the 60 s)")
                 + f"{scale}."
             )
         pc = f["plan_customer"]
