@@ -33,6 +33,7 @@ __all__ = [
     "CHECKOUT_SCHEMA",
     "UpsertCount",
     "checkout_frame",
+    "complete_by_order_rows",
     "complete_by_orders",
     "complete_checkouts",
     "delete_checkout",
@@ -353,8 +354,33 @@ def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -
     Once paid the order is no longer listed as a checkout, so without this the row stayed
     open and the recovery rate missed it. The instant must match too: Shopify's checkout and
     order ids are separate counters, so an equal id alone is no proof. Called by every write of
-    orders (sync and webhooks); a completion already held is never moved."""
-    paid = {o.id: o for o in batch if o.paid_at is not None or o.financial_status.value in _PAID}
+    orders (sync and webhooks, by model or by rows); a completion already held is never moved."""
+    return _complete(
+        conn,
+        shop_id,
+        {
+            o.id: (_rows.to_micros(o.created_at), _rows.to_micros(o.paid_at or o.updated_at))
+            for o in batch
+            if o.paid_at is not None or o.financial_status.value in _PAID
+        },
+    )
+
+
+def complete_by_order_rows(conn: Connection, shop_id: int, batch: Iterable[dict[str, Any]]) -> int:
+    """:func:`complete_by_orders` for ``orders`` table rows (the columnar ingest path)."""
+    return _complete(
+        conn,
+        shop_id,
+        {
+            r["id"]: (r["created_at"], r["paid_at"] or r["updated_at"])
+            for r in batch
+            if r["paid_at"] is not None or r["financial_status"] in _PAID
+        },
+    )
+
+
+def _complete(conn: Connection, shop_id: int, paid: dict[str, tuple[int, int]]) -> int:
+    """``paid``: order id -> (created at, paid at), in micros."""
     if not paid:
         return 0
     t = checkouts
@@ -369,10 +395,9 @@ def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -
             )
         ).all()
         for r in rows:
-            o = paid[r.id]
-            if r.created_at != _rows.to_micros(o.created_at):
+            created, at = paid[r.id]
+            if r.created_at != created:
                 continue
-            at = _rows.to_micros(o.paid_at or o.updated_at)
             conn.execute(
                 t.update()
                 .where(t.c.shop_id == shop_id, t.c.id == r.id, t.c.completed_at.is_(None))

@@ -3,8 +3,9 @@
 The same write as :func:`._upsert.upsert_orders` with the same guards, on rows an adapter built
 without a model: the shop's writer lock, the newest version per id, ``updated_at`` and the
 content hash deciding new / newer / unchanged / stale, child rows replaced with their order,
-the order-facts sequence, held refund summaries, and the changed-customer notes, all in the
-caller's transaction. Two cases need the model and go back to the caller, who writes them
+the order-facts sequence, held refund summaries, the changed-customer notes, and the
+completion of the checkouts these orders paid (:func:`.checkout_rows.complete_by_order_rows`),
+all in the caller's transaction. Two cases need the model and go back to the caller, who writes them
 through :meth:`Store.upsert` in the same transaction: an order a tombstone concerns (a
 redaction strips personal data from the model) and a stored version whose hash predates the
 row hash (``content_hash.is_legacy``: only its model gives the old hash to compare with).
@@ -167,6 +168,9 @@ def _upsert(
             newer.append(rows)  # same second, other content: the later read is the newer
     result.inserted += len(fresh)
     result.updated += len(newer)
+    from shopsync.store.checkout_rows import complete_by_order_rows  # issue 22, as _upsert
+
+    complete_by_order_rows(c, shop_id, (r.tables["orders"][0] for r in newest.values()))
     if not fresh and not newer:
         return result, returned
     written = fresh + newer
