@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from shopsync import ShopSyncError, clv
+from shopsync import ShopSyncError, _clv_likelihood, clv
 
 CDNOW = Path(__file__).resolve().parents[1] / "fixtures" / "cdnow" / "CDNOW_sample.txt"
 CALIBRATION_END = dt.date(1997, 9, 30)  # 39 weeks, as in Fader, Hardie & Lee (2005)
@@ -102,7 +102,7 @@ def test_large_fits_take_the_pilot_path_to_the_same_optimum() -> None:
     # Repeating every customer 40 times leaves the maximum-likelihood estimate unchanged.
     s = cdnow()
     big = clv.fit_bgnbd(np.tile(s.frequency, 40), np.tile(s.recency, 40), np.tile(s.T, 40))
-    assert big.n_customers > 4 * clv._PILOT_SIZE
+    assert big.n_customers > 4 * _clv_likelihood._PILOT_SIZE
     small = cdnow_bgnbd()
     for name in ("r", "alpha", "a", "b"):
         assert getattr(big, name) == pytest.approx(getattr(small, name), rel=1e-5)
@@ -262,11 +262,11 @@ def finite_difference(f, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:  # t
 )
 def test_purchase_gradient_matches_finite_differences(k: int, theta: list, data: tuple) -> None:
     x, t_x, T = data
-    prepared = clv._purchase_data(x, t_x, T, k)
+    prepared = _clv_likelihood._purchase_data(x, t_x, T, k)
     th = np.array(theta)
 
     def f(p: np.ndarray) -> tuple[float, np.ndarray]:
-        return clv._purchase_loglik(p, prepared)
+        return _clv_likelihood._purchase_loglik(p, prepared)
 
     np.testing.assert_allclose(f(th)[1], finite_difference(f, th), rtol=1e-5, atol=1e-5)
 
@@ -281,7 +281,7 @@ def test_gamma_gamma_gradient_matches_finite_differences(theta: list, rows: list
     m = np.array([row[1] for row in rows]) / 100
 
     def f(p: np.ndarray) -> tuple[float, np.ndarray]:
-        return clv._gg_loglik(p, x, m)
+        return _clv_likelihood._gg_loglik(p, x, m)
 
     th = np.array(theta)
     np.testing.assert_allclose(f(th)[1], finite_difference(f, th), rtol=1e-5, atol=1e-5)
@@ -411,7 +411,7 @@ def test_summary_of_nothing_before_as_of_is_empty() -> None:
 
 @given(st.lists(st.text(max_size=4), min_size=1, max_size=40))
 def test_text_ids_are_factorized_as_numpy_would(ids: list[str]) -> None:
-    from shopsync.clv import _factorize
+    from shopsync._clv_summary import _factorize
 
     for array in (np.array(ids, dtype=object), np.array(ids)):
         unique, code = _factorize(array)
