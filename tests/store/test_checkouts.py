@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from shopsync.checkouts import Checkout, CheckoutLine
+from shopsync.ingest_columns import OrderRows
 from shopsync.models import Customer, FinancialStatus, Money, Order
 from shopsync.store import Store
+from shopsync.store import _rows as store_rows
 from shopsync.store.checkout_rows import (
     checkout_frame,
     delete_checkout,
@@ -21,6 +23,7 @@ from shopsync.store.checkout_rows import (
     recovery_url,
     upsert_checkouts,
 )
+from shopsync.store.fast_rows import upsert_order_rows
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 5, 1, 9, tzinfo=UTC)
@@ -219,3 +222,28 @@ def test_a_pending_version_arriving_after_the_paid_order_is_stored_completed(sto
     upsert_checkouts(store, [checkout(id="101"), checkout(id="104")])
     done = {c.id: c.completed_at for c in read_checkouts(store, "shopify", "acme")}
     assert done == {"101": T0 + 2 * H, "104": None}
+
+
+def _by_rows(store: Store, o: Order) -> None:
+    """Write ``o`` as the columnar ingest path does: rows, no model."""
+    tables = store_rows.order_rows(0, o)
+    tables["orders"][0]["content_hash"] = f"test{o.id}"  # a version of its own
+    rows = OrderRows(o.id, o.customer_id, store_rows.to_micros(o.updated_at), tables, {})
+    with store.transaction() as tx:
+        _, returned = upsert_order_rows(store, tx, o.platform, o.shop, [rows])
+    assert not returned
+
+
+@pytest.mark.parametrize("write", ["model", "rows"])
+def test_a_paid_order_completes_its_checkout_on_either_write_path(store: Store, write: str) -> None:
+    """The columnar ingest path (sync pages of both platforms) completes checkouts as
+    :meth:`Store.upsert` does (CI found the WooCommerce fast path writing paid orders that
+    left their checkouts open)."""
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout(id="101"), checkout(id="102")])
+    paid = order("101", T0).model_copy(update={"paid_at": T0 + 2 * H, "updated_at": T0 + 2 * H})
+    other = order("102", T0 + H)  # same id, another instant: not this checkout
+    for o in (paid, other):
+        store.upsert([o]) if write == "model" else _by_rows(store, o)
+    done = {c.id: c.completed_at for c in read_checkouts(store, "shopify", "acme")}
+    assert done == {"101": T0 + 2 * H, "102": None}
