@@ -11,6 +11,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,26 @@ class TestOpening:
         assert outcomes == ["ok"] * 4
         with Store(store_url) as store:
             _schema_is_head(store)
+
+    def test_a_new_sqlite_file_locked_by_another_opener_is_waited_for(self, tmp_path: Path) -> None:
+        """SQLite refuses a switch to WAL at once, without its busy handler, while another
+        connection holds a lock on a file not yet in WAL (two processes creating one store:
+        CI saw "database is locked" from one of four). The opener tries again until the
+        other is done, as it waits for any other lock."""
+        path = tmp_path / "new.db"
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("CREATE TABLE elsewhere (x)")
+        timer = threading.Timer(0.5, holder.execute, ["COMMIT"])
+        timer.start()
+        try:
+            with Store(f"sqlite:///{path}") as store:
+                assert store.schema_version() == Store.head_version()
+                with store.engine.connect() as conn:
+                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        finally:
+            timer.join()
+            holder.close()
 
     def test_processes_opening_an_older_store_upgrade_it_once(self, store_url: str) -> None:
         old = Store(store_url, migrate=False)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -98,12 +99,31 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
+_BUSY_SECONDS = 30.0
+"""How long a SQLite connection waits for another's lock before "database is locked"."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
+    _wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Switch the file to WAL. SQLite refuses the switch at once, without the busy handler,
+    while another connection holds a lock on a file not yet in WAL (processes creating one
+    store at once: one of four failed in CI), so it is tried again for the busy timeout."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _driver_hint(url: str, detail: str) -> str:
