@@ -361,6 +361,14 @@ def test_json_is_decoded_or_refused_as_a_cut_body_that_a_retry_may_fix() -> None
     assert caught.value.retryable and "abc" not in str(caught.value)
 
 
+def test_a_body_nested_deeper_than_json_can_read_is_refused_as_not_json() -> None:
+    """A response nested past the interpreter's recursion limit (a broken or hostile server)
+    is a ResponseError like any unreadable body, not a RecursionError out of the sync."""
+    deep = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(ResponseError, match="not valid JSON"):
+        decode_json(_Response(deep), where="GET x", platform="p")
+
+
 def test_a_request_sent_by_another_client_gets_the_one_policy() -> None:
     """A platform's own client (the woocommerce package) sends; HttpClient counts, maps
     errors and transport failures, and decodes."""

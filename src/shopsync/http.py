@@ -164,7 +164,7 @@ def decode_json(response: requests.Response, *, where: str, platform: str) -> An
     retryable :class:`ResponseError`. ``where`` names the request, credentials removed."""
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
         raise ResponseError(
             f"response is not valid JSON: {_redact_where(where)}",
             status=response.status_code,
