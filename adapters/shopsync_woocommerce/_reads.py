@@ -29,6 +29,7 @@ Paging follows ``X-WP-TotalPages``. A record that cannot be mapped becomes a
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +49,10 @@ from shopsync_woocommerce.mapping import (
 )
 
 __all__ = ["WooReads"]
+
+_KEPT_REFUNDS = 256
+"""Records whose refunds are kept for a second mapper: more than a page (WooCommerce serves at
+most 100 records a page), so a record the store hands back is still there."""
 
 
 def _parent_order(refund: Any) -> str | None:
@@ -102,14 +107,21 @@ class WooReads(ModifiedPaging):
             nonlocal index
             index = self._refund_index(since) if self.bulk_refunds else None
 
-        last: list[Any] = [None, None]  # the record whose refunds were read last, and them
+        read: OrderedDict[int, tuple[Any, list[Any] | None]] = OrderedDict()
 
         def refunds_of(raw: Any) -> list[Any] | None:
-            """Read once per record though both mappers may ask (a refused row, then the
-            model)."""
-            if last[0] is not raw:
-                last[:] = [raw, self._refunds_of(raw, index)]
-            return last[1]  # type: ignore[no-any-return]
+            """Read once per record though both mappers may ask: a row refused at once, or
+            one the store hands back to the model after its page's rows (a tombstone
+            concerns it). The last records' refunds are kept, each with its record (so its
+            ``id()`` is not reused while kept)."""
+            found = read.get(id(raw))
+            if found is not None and found[0] is raw:
+                return found[1]
+            refunds = self._refunds_of(raw, index)
+            read[id(raw)] = (raw, refunds)
+            if len(read) > _KEPT_REFUNDS:
+                read.popitem(last=False)
+            return refunds
 
         def convert(raw: Any) -> Order:
             return order_from_rest(

@@ -268,3 +268,30 @@ def test_a_sync_that_stops_does_not_wait_out_the_read_aheads_retries() -> None:
             waited = time.monotonic() - stopped[0]
     assert sent.count("after stop") <= 1, sent
     assert waited < 0.5, waited
+
+
+def test_a_record_handed_back_to_the_models_reads_its_refunds_once(
+    counted: dict[str, int], two_urls: dict[bool, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the bulk ``/refunds`` (WooCommerce before 9.0) each order's refunds cost a
+    request. An order the store hands back to the model path (a tombstone concerns it) comes
+    back after its page's rows were mapped, and is not read again."""
+    asked: list[str] = []
+    real = WooCommerceAdapter._refunds_of
+
+    def spy(self: Any, raw: Any, index: Any) -> Any:
+        asked.append(str(raw.get("id")))
+        return real(self, raw, index)
+
+    monkeypatch.setattr(WooCommerceAdapter, "_refunds_of", spy)
+    with emulated("woocommerce", seed=2, customers=20, orders=120) as shop:
+        owners = [o.customer_id for o in shop.state.orders.values() if o.refunds and o.customer_id]
+        store = shopsync.Store(two_urls[True])
+        store.redact_customer("woocommerce", shop.state.shop, owners[0])  # its orders go back
+        with closing(_adapter(shop, True)) as adapter:
+            adapter.bulk_refunds = False
+            shopsync.sync(adapter, store, resources=["orders"])
+        store.close()
+    mine = {o.id for o in shop.state.orders.values() if o.customer_id == owners[0]}
+    assert mine and counted["rows"] == len(shop.state.orders)  # all as rows, these handed back
+    assert sorted(asked) == sorted(set(asked)), "an order's refunds were read twice"
