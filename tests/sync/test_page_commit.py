@@ -69,3 +69,23 @@ def test_only_sync_pages_commit_without_waiting_for_the_disk(postgres_url: str) 
     assert {t for t, _ in seen} >= {"suppressions", "changed_customers"}
     assert {s for _, s in seen} == {"on"}, seen
     store.close()
+
+
+def test_a_first_sync_creates_its_shop_durably(postgres_url: str) -> None:
+    """A PostgreSQL crash (not only an operating-system one) loses the last lazy commits while
+    the process lives on: a shop row created in a page's transaction could vanish (its id
+    handed out again to the next new shop) while the store still holds that id for it. So the
+    shop row is created in a durable transaction of its own, before the first page."""
+    store = Store(postgres_url)
+    seen: list[tuple[str, str]] = []
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split()[:3] == ["INSERT", "INTO", "shops"]:
+            row = cursor.connection.execute("SHOW synchronous_commit").fetchone()
+            seen.append(("shops", row[0]))
+
+    event.listen(store.engine, "after_cursor_execute", after)
+    with emulated("shopify", customers=6, orders=12, products=2) as shop:
+        shopsync.sync(connect(shop), store)
+    assert seen == [("shops", "on")]
+    store.close()
