@@ -270,6 +270,9 @@ def _sync_resource(
         lock.keep()
         if page.high_water is not None and (high_water is None or page.high_water > high_water):
             high_water = page.high_water
+        # the shop row durably first (a cache hit after): the process outlives a database
+        # crash that loses lazy commits, and must not keep the id of a shop row it lost
+        store.shop_id(adapter.platform, adapter.shop)
         with store.transaction() as tx:
             lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
             result = store.upsert(page.records, conn=tx)
