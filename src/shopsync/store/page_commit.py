@@ -8,7 +8,9 @@ changes what an operating-system, power or PostgreSQL crash can lose (WAL not ye
 lives in the server's shared memory, which a crash restart discards), never what a crash of
 shopsync's process can. A PostgreSQL crash leaves the process running, so nothing it keeps
 in memory may rest on a lazy commit: a sync creates its shop's row (whose id the store
-caches) durably, before the first page.
+caches) durably, before the first page, and each page first checks that the stored
+checkpoint is the one the sync last committed (else it stops: running on, the next page's
+checkpoint would skip the lost ones for good).
 
 - the commit is of the whole page: its records, quarantined rows, change notes and the
   cursor checkpoint. What such a crash loses is the page *and* its checkpoint together, so
