@@ -44,7 +44,7 @@ from shopsync.adapter import (
 from shopsync.errors import ShopSyncError, StoreError
 from shopsync.ingest_columns import store_page, taking_rows
 from shopsync.models import Customer, Order, Product
-from shopsync.store import Store
+from shopsync.store import Cursor, Store
 from shopsync.store.errors import DatabaseError
 from shopsync.store.leases import Lease, LeaseHeld, LeaseLost, acquire, release, renew
 from shopsync.store.page_commit import lazy_commit
@@ -266,12 +266,17 @@ def _sync_resource(
     since, high_water = _start(store, adapter, resource, full, overlap)
     report = ResourceResult(resource=resource, since=since)
     log.info("sync %s %s %s since %s", adapter.platform, adapter.shop, resource, since)
+    written = _mark(store.get_cursor(adapter.platform, adapter.shop, resource))
     for page in _reader(adapter, resource)(since):
         lock.keep()
         if page.high_water is not None and (high_water is None or page.high_water > high_water):
             high_water = page.high_water
+        # the shop row durably first (a cache hit after): the process outlives a database
+        # crash that loses lazy commits, and must not keep the id of a shop row it lost
+        store.shop_id(adapter.platform, adapter.shop)
         with store.transaction() as tx:
             lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
+            _still_written(store, adapter, resource, written, tx)
             result = store.upsert(page.records, conn=tx)
             result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20
             store.quarantine(adapter.platform, adapter.shop, page.rejected, conn=tx)
@@ -283,6 +288,7 @@ def _sync_resource(
                 high_water=high_water,
                 conn=tx,
             )
+        written = (page.cursor, high_water)
         report.pages += 1
         report.seen += len(page.records) + len(page.rejected) + len(getattr(page, "rows", ()))
         report.inserted += result.inserted
@@ -296,6 +302,27 @@ def _sync_resource(
             on_page(resource, page, report)
     report.duration = time.perf_counter() - started
     return report
+
+
+def _mark(checkpoint: Cursor | None) -> tuple[str | None, dt.datetime | None] | None:
+    return None if checkpoint is None else (checkpoint.cursor, checkpoint.high_water)
+
+
+def _still_written(
+    store: Store,
+    adapter: Adapter,
+    resource: str,
+    written: tuple[str | None, dt.datetime | None] | None,
+    tx: Any,
+) -> None:
+    """Stop unless the stored checkpoint is the one this sync last committed: a PostgreSQL
+    crash loses the last lazy pages with their checkpoints while the process runs on, and a
+    later page's checkpoint would skip them for good. The next run reads them again."""
+    if _mark(store.get_cursor(adapter.platform, adapter.shop, resource, tx)) != written:
+        raise StoreError(
+            f"the {resource} checkpoint of {adapter.shop} is not the one this sync committed"
+            " (a database crash lost the last pages?); run the sync again to read them again"
+        )
 
 
 def _sync_checkouts(

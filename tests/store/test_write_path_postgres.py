@@ -303,3 +303,25 @@ def test_a_staging_table_gone_behind_the_stores_back_costs_one_page(
     store.upsert(make(100, 10))
     with store.engine.connect() as conn:
         assert len(conn.execute(select(orders.c.id)).all()) == 20
+
+
+def test_a_savepoint_rolled_back_over_the_staging_tables_creation(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's savepoint that rolls back undoes the creation of a staging table made inside
+    it; a later batch of the same transaction creates it again rather than fail the whole
+    transaction on a missing table."""
+    monkeypatch.setattr(_copy, "COPY_MIN_ROWS", 1)
+    monkeypatch.setattr(_copy, "SAVEPOINTS", 0)  # the staging path
+    store.upsert(make(0, 10))
+    store.engine.dispose()  # a fresh connection: no staging table yet
+    with store.transaction() as conn:
+        with conn.begin_nested() as savepoint:
+            store.upsert(make(0, 10, bump=50), conn=conn)  # creates the staging table
+            savepoint.rollback()
+        store.upsert(make(5, 10, bump=60), conn=conn)
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
+    assert len(stored) == 15
+    assert stored["0"] == to_micros(T0)  # the rolled-back version left nothing
+    assert stored["5"] == to_micros(T0 + dt.timedelta(minutes=5, seconds=60))

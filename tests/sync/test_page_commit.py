@@ -4,12 +4,14 @@ connection right after the statement."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
 import shopsync
+from shopsync.errors import ShopSyncError
 from shopsync.models import Customer, Order
 from shopsync.outbox import record_unsubscribe
 from shopsync.store import Store
@@ -68,4 +70,55 @@ def test_only_sync_pages_commit_without_waiting_for_the_disk(postgres_url: str) 
     store.upsert([newer])  # a webhook's write: the platform does not deliver it again
     assert {t for t, _ in seen} >= {"suppressions", "changed_customers"}
     assert {s for _, s in seen} == {"on"}, seen
+    store.close()
+
+
+def test_a_first_sync_creates_its_shop_durably(postgres_url: str) -> None:
+    """A PostgreSQL crash (not only an operating-system one) loses the last lazy commits while
+    the process lives on: a shop row created in a page's transaction could vanish (its id
+    handed out again to the next new shop) while the store still holds that id for it. So the
+    shop row is created in a durable transaction of its own, before the first page."""
+    store = Store(postgres_url)
+    seen: list[tuple[str, str]] = []
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split()[:3] == ["INSERT", "INTO", "shops"]:
+            row = cursor.connection.execute("SHOW synchronous_commit").fetchone()
+            seen.append(("shops", row[0]))
+
+    event.listen(store.engine, "after_cursor_execute", after)
+    with emulated("shopify", customers=6, orders=12, products=2) as shop:
+        shopsync.sync(connect(shop), store)
+    assert seen == [("shops", "on")]
+    store.close()
+
+
+def test_a_page_lost_by_a_database_crash_is_read_again(postgres_url: str) -> None:
+    """A PostgreSQL crash loses the last lazily committed page, with its checkpoint, while the
+    sync runs on (another thread met the dropped connection, so the pool reconnected): the
+    next page must not commit a checkpoint past the lost one. Simulated: right after the
+    first page of orders commits, its rows and its checkpoint vanish as in a crash restart."""
+    from shopsync.store.schema import fulfillments, line_items, orders, refunds, sync_cursors
+
+    store = Store(postgres_url)
+    lost: list[int] = []
+
+    def crash(resource: str, page: Any, report: Any) -> None:
+        if resource != "orders" or lost:
+            return
+        lost.append(report.pages)
+        with store.engine.begin() as conn:
+            for table in (line_items, refunds, fulfillments, orders):
+                conn.execute(table.delete())
+            conn.execute(sync_cursors.delete().where(sync_cursors.c.resource == "orders"))
+
+    with emulated("shopify", customers=3, orders=600, products=1) as shop:
+        adapter = connect(shop)
+        with contextlib.suppress(ShopSyncError):  # stopping is right, going past it is not
+            shopsync.sync(adapter, store, on_page=crash)
+        shopsync.sync(adapter, store)  # the re-run
+        expected = set(shop.state.orders)
+    stored = {o.id for o in store.iter(Order, "shopify", adapter.shop)}
+    assert lost == [1]
+    assert stored == expected, f"{len(expected - stored)} orders never read again"
     store.close()

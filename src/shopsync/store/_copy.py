@@ -229,6 +229,7 @@ def _create_stage(conn: Connection, table: Table, stage: str, target: str) -> No
     if not event.contains(engine, "commit", _stages_committed):
         event.listen(engine, "commit", _stages_committed)
         event.listen(engine, "rollback", _stages_rolled_back)
+        event.listen(engine, "rollback_savepoint", _stages_rolled_back_to)
         event.listen(engine.pool, "reset", _stages_reset)
     info = conn.connection.info
     made: set[str] = info.setdefault(_STAGED, set())
@@ -251,6 +252,12 @@ def _stages_rolled_back(conn: Connection) -> None:
     """A rollback undoes the creation of a staging table made in its transaction."""
     if not conn.closed and not conn.invalidated:
         conn.connection.info.pop(_PENDING, None)
+
+
+def _stages_rolled_back_to(conn: Connection, name: str, context: Any) -> None:
+    """A savepoint's rollback may undo a creation made inside it: the next batch of the
+    transaction creates again (``IF NOT EXISTS``, a no-op if the table stands)."""
+    _stages_rolled_back(conn)
 
 
 def _stages_reset(dbapi_connection: Any, record: Any, state: Any = None) -> None:

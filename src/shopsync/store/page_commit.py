@@ -4,8 +4,13 @@ A durable commit waits for its WAL to be flushed: measured 2.5 ms for a one-row 
 benchmark machine and 3-6 ms for a page of 250 orders with their lines, a fifth of the page's
 time on the COPY path. ``SET LOCAL synchronous_commit = off`` lets the commit return before
 the flush (the WAL writer flushes within ``3 * wal_writer_delay``, 600 ms by default). It
-changes only what an operating-system or power crash can lose, never what a process crash or
-a PostgreSQL crash can (the WAL is in the server's memory then, and replayed):
+changes what an operating-system, power or PostgreSQL crash can lose (WAL not yet written
+lives in the server's shared memory, which a crash restart discards), never what a crash of
+shopsync's process can. A PostgreSQL crash leaves the process running, so nothing it keeps
+in memory may rest on a lazy commit: a sync creates its shop's row (whose id the store
+caches) durably, before the first page, and each page first checks that the stored
+checkpoint is the one the sync last committed (else it stops: running on, the next page's
+checkpoint would skip the lost ones for good).
 
 - the commit is of the whole page: its records, quarantined rows, change notes and the
   cursor checkpoint. What such a crash loses is the page *and* its checkpoint together, so
