@@ -275,7 +275,8 @@ def _sync_resource(
         # crash that loses lazy commits, and must not keep the id of a shop row it lost
         store.shop_id(adapter.platform, adapter.shop)
         with store.transaction() as tx:
-            lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
+            if resource != "customers":  # consent comes with customers: durable (see below)
+                lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
             _still_written(store, adapter, resource, written, tx)
             result = store.upsert(page.records, conn=tx)
             result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20

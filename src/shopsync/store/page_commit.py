@@ -21,9 +21,11 @@ checkpoint would skip the lost ones for good).
   So nothing durable can ever rest on a page that a crash then loses (a plan made from a page
   and recorded in the outbox makes the page durable first);
 - ``SET LOCAL`` lasts until the transaction ends: the pooled connection's next transaction
-  is durable again. Only the sync's record pages take it; a webhook's write does not (the
-  platform does not deliver an acknowledged event again), nor outbox, ledger or consent
-  writes.
+  is durable again. Only the sync's record pages of orders and products take it; a webhook's
+  write does not (the platform does not deliver an acknowledged event again), nor outbox,
+  ledger or consent writes, nor customer pages: they carry consent, and a withdrawal lost in
+  a database crash would let an apply running beside the sync send marketing on the consent
+  before it until the next sync read it again.
 
 SQLite already commits every transaction this way (``synchronous=NORMAL`` in WAL mode: an
 operating-system crash may undo the last commits, never corrupt the file).
