@@ -339,3 +339,20 @@ def test_money_stays_integer_units(store: Store, snapshot_always: None) -> None:
     frame = read_shop(store, shop_id, micros(T0)).orders
     assert frame["total"].dtype == pl.Int64()
     assert frame["total"].to_list() == [10 * 10**MONEY_SCALE]
+
+
+def test_a_projected_read_holds_the_columns_asked_for(store: Store, snapshot_always: None) -> None:
+    """Only the columns asked for (with the order key and ``_row``), a table left out is
+    empty, and a delta after the snapshot is merged in the same shape."""
+    store.upsert([order(id="1", customer_id="c1")])
+    shop_id = store.shop_id(PLATFORM, "acme.myshopify.com")
+    facts.order_facts(store, shop_id)  # writes the snapshot
+    store.upsert([order(id="2", customer_id="c2")])  # a delta
+    full = facts.order_facts(store, shop_id)
+    got = facts.order_facts(store, shop_id, {"orders": ["total"], "lines": ["sku"]})
+    assert got.orders.columns == ["id", "total", "_row"]
+    assert got.lines.columns == ["order_id", "sku", "_row"]
+    assert got.refunds.height == got.fulfillments.height == 0
+    assert_frame_equal(got.orders, full.orders.select(got.orders.columns))
+    assert_frame_equal(got.lines, full.lines.select(got.lines.columns))
+    assert got.orders["id"].sort().to_list() == ["1", "2"]

@@ -14,7 +14,7 @@ have no history in the store: their current values are used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -161,9 +161,16 @@ def _products_columns(dialect: str) -> list[Column]:
 class _Facts:
     """A shop's order facts (:mod:`.facts`) and the views the reads below take of them."""
 
-    def __init__(self, store: Store, shop_id: int, catalogue: pl.DataFrame | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        shop_id: int,
+        catalogue: pl.DataFrame | None,
+        columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """``columns``: read only these of the snapshot (:func:`.facts.order_facts`)."""
         self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
-        self.facts: Facts = order_facts(store, shop_id)
+        self.facts: Facts = order_facts(store, shop_id, columns)
 
     def real(self) -> pl.DataFrame:
         """Every order but test orders (the frame half of :data:`REAL_ORDERS_SQL`)."""
@@ -422,11 +429,30 @@ def products(store: Store, shop_id: int) -> pl.DataFrame:
     )
 
 
+_FEATURE_ORDERS = [
+    "id",
+    "customer_id",
+    "created_at",
+    "paid_at",
+    "processed_at",
+    "cancelled_at",
+    "financial_status",
+    "currency",
+    "total",
+]
+_FEATURE_FACTS = {
+    "orders": [*_FEATURE_ORDERS, "test"],
+    "refunds": ["created_at", "amount"],
+    "lines": ["product_id", "product_type"],
+}
+"""The snapshot columns :func:`feature_tables` reads (keys and ``_row`` come with them)."""
+
+
 def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFrame]:
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
     customers, orders (real ones with a customer), refunds, line_items, consent."""
     engine = store.engine
-    facts = _Facts(store, shop_id, None)
+    facts = _Facts(store, shop_id, None, _FEATURE_FACTS)
     return {
         "customers": read_table(
             engine,
@@ -434,20 +460,7 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
             [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)],
             f"shop_id = {shop_id} AND created_at <= {at}",
         ),
-        "orders": facts.orders(
-            [
-                "id",
-                "customer_id",
-                "created_at",
-                "paid_at",
-                "processed_at",
-                "cancelled_at",
-                "financial_status",
-                "currency",
-                "total",
-            ],
-            at,
-        ),
+        "orders": facts.orders(_FEATURE_ORDERS, at),
         "refunds": facts.facts.refunds.filter(pl.col("created_at") <= at).select(
             "order_id", "amount"
         ),
