@@ -369,6 +369,23 @@ def test_a_body_nested_deeper_than_json_can_read_is_refused_as_not_json() -> Non
         decode_json(_Response(deep), where="GET x", platform="p")
 
 
+def test_an_error_response_is_closed_before_its_error_is_raised() -> None:
+    """A streamed response (the bulk result download) holds its connection until closed: an
+    error status must not leave it open (CI: an unclosed socket after an expired bulk URL)."""
+    closed: list[int] = []
+
+    class Tracked(_Response):
+        def close(self) -> None:
+            closed.append(self.status_code)
+
+    http = HttpClient("p", sleep=lambda _: None)
+    with pytest.raises(PlatformError):
+        http.exchange(lambda: Tracked(b"denied", 403), "GET https://s/x")
+    assert closed == [403]
+    assert http.exchange(lambda: Tracked(b"{}", 200), "GET https://s/x").status_code == 200
+    assert closed == [403]  # a good response is the caller's to read and close
+
+
 def test_a_request_sent_by_another_client_gets_the_one_policy() -> None:
     """A platform's own client (the woocommerce package) sends; HttpClient counts, maps
     errors and transport failures, and decodes."""

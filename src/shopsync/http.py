@@ -9,6 +9,7 @@ through :func:`redact_url` and headers are never formatted into messages.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -232,6 +233,8 @@ class HttpClient:
             ) from None
         error = error_for_response(response, self.platform)
         if error is not None:
+            with contextlib.suppress(Exception):  # closing must not hide the error it answers
+                response.close()  # a streamed one would hold its connection open
             raise error
         return response
 
