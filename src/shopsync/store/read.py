@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import inspect, text
 
+from shopsync.core.features import PURCHASE_COLUMNS
 from shopsync.store._columnar import Column, read_table
 from shopsync.store._delivered import delivered_at
 from shopsync.store.facts import Facts, order_columns, order_facts
@@ -429,17 +430,7 @@ def products(store: Store, shop_id: int) -> pl.DataFrame:
     )
 
 
-_FEATURE_ORDERS = [
-    "id",
-    "customer_id",
-    "created_at",
-    "paid_at",
-    "processed_at",
-    "cancelled_at",
-    "financial_status",
-    "currency",
-    "total",
-]
+_FEATURE_ORDERS = list(PURCHASE_COLUMNS)
 _FEATURE_FACTS = {
     "orders": [*_FEATURE_ORDERS, "test"],
     "refunds": ["created_at", "amount"],
