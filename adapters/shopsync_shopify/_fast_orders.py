@@ -28,9 +28,8 @@ from typing import Any
 
 from shopsync._currencies import EXPONENTS
 from shopsync.adapter_kit import parse_timestamp
-from shopsync.ingest_columns import OrderRows
+from shopsync.ingest_columns import OrderRows, order_rows
 from shopsync.models import MAX_AMOUNT, MAX_COUNT
-from shopsync.store.content_hash import order_hash
 from shopsync.store.times import to_micros
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
 
@@ -501,14 +500,7 @@ def _tables(node: Mapping[str, Any]) -> OrderRows:
         "fee_lines": [],
         "refunds_complete": True,
     }
-    tables = {
-        "orders": [order],
-        "line_items": lines,
-        "refunds": refunds,
-        "fulfillments": fulfillments,
-    }
-    order["content_hash"] = order_hash(tables)
-    return OrderRows(order_id, owner, updated, tables, node)
+    return order_rows(order, (lines, refunds, fulfillments), node)
 
 
 def order_tables(node: Any) -> OrderRows | None:

@@ -31,9 +31,8 @@ from shopsync._instants import instant, to_micros
 from shopsync._quantity import _quantity
 from shopsync.adapter_kit import parse_timestamp
 from shopsync.errors import InvalidRecordError
-from shopsync.ingest_columns import OrderRows
+from shopsync.ingest_columns import OrderRows, order_rows
 from shopsync.models import MAX_AMOUNT
-from shopsync.store.content_hash import order_hash
 from shopsync_woocommerce._map_common import META, _Ctx, _meta, _tags
 from shopsync_woocommerce._map_orders import (
     _coupons,
@@ -483,14 +482,7 @@ def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows:
         "fee_lines": fees,
         "refunds_complete": True,
     }
-    tables = {
-        "orders": [order],
-        "line_items": lines,
-        "refunds": refunds,
-        "fulfillments": fulfillments,
-    }
-    order["content_hash"] = order_hash(tables)
-    return OrderRows(order_id, owner, updated, tables, payload)
+    return order_rows(order, (lines, refunds, fulfillments), payload)
 
 
 def order_tables(payload: Any, refunds: list[Any] | None) -> OrderRows | None:

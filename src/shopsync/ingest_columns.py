@@ -42,6 +42,26 @@ class OrderRows:
     raw: Mapping[str, Any]
 
 
+def order_rows(
+    order: dict[str, Any],
+    children: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
+    raw: Mapping[str, Any],
+) -> OrderRows:
+    """An order row and its (line items, refunds, fulfilments) rows as :class:`OrderRows`,
+    the order's ``content_hash`` set from them (:func:`shopsync.store.content_hash.order_hash`)."""
+    from shopsync.store.content_hash import order_hash
+
+    lines, refunds, fulfillments = children
+    tables = {
+        "orders": [order],
+        "line_items": lines,
+        "refunds": refunds,
+        "fulfillments": fulfillments,
+    }
+    order["content_hash"] = order_hash(tables)
+    return OrderRows(str(order["id"]), order["customer_id"], order["updated_at"], tables, raw)
+
+
 @dataclass(frozen=True)
 class RowsPage(Page[Any]):
     """A page with rows besides records: ``fallback`` maps a raw record the store returns."""

@@ -7,9 +7,7 @@ checked the same way: a line's parent read off its end, and orjson with json's f
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from shopsync_shopify.mapping import order_from_graphql
 import shopsync
 from shopsync.errors import InvalidRecordError
 from shopsync.store._rows import order_rows
+from tests.payload_edits import paths, set_at
 
 from .test_shopify_adapter import FAST
 
@@ -43,26 +42,6 @@ HOSTILE: list[Any] = [
     "EUR",
     "PARTIALLY_REFUNDED",
 ]
-
-
-def _paths(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            yield (*path, key)
-            yield from _paths(value, (*path, key))
-    elif isinstance(obj, list):
-        for i, value in enumerate(obj):
-            yield (*path, i)
-            yield from _paths(value, (*path, i))
-
-
-def _set(node: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = copy.deepcopy(node)
-    target = out
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return out
 
 
 def _rows_of_model(node: Any) -> dict[str, list[dict[str, Any]]] | None:
@@ -109,9 +88,9 @@ def test_every_field_hostile_is_refused_or_mapped_as_the_model_maps_it(
     outcomes = {"refused": 0, "mapped": 0}
     for node in _nodes(shopify_shop(customers=10, orders=40, order_variety=True)):
         assert _check(node) == "mapped"
-        for path in _paths(node):
+        for path in paths(node):
             for value in HOSTILE:
-                outcomes[_check(_set(node, path, value))] += 1
+                outcomes[_check(set_at(node, path, value))] += 1
     assert outcomes["refused"] and outcomes["mapped"]
 
 

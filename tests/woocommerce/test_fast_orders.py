@@ -7,8 +7,6 @@ accepts too."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
 
@@ -20,6 +18,7 @@ from shopsync_woocommerce.mapping import order_from_rest
 import shopsync
 from shopsync.errors import InvalidRecordError
 from shopsync.store._rows import order_rows
+from tests.payload_edits import paths, set_at
 from tests.sync.emulated import FAST_RETRIES, emulated
 from tests.woocommerce._fixtures import SHOP, load
 
@@ -47,26 +46,6 @@ HOSTILE: list[Any] = [
     "cancelled",
     " ",
 ]
-
-
-def _paths(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            yield (*path, key)
-            yield from _paths(value, (*path, key))
-    elif isinstance(obj, list):
-        for i, value in enumerate(obj):
-            yield (*path, i)
-            yield from _paths(value, (*path, i))
-
-
-def _set(record: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = copy.deepcopy(record)
-    target = out
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return out
 
 
 def _rows_of_model(raw: Any, refunds: list[Any] | None) -> dict[str, list[dict[str, Any]]] | None:
@@ -135,12 +114,12 @@ def test_every_field_set_to_hostile_values_is_refused_or_mapped_exactly(source: 
     cases = [_fixture_record()] if source == "fixture" else _emulated_records()
     outcomes = {"refused": 0, "mapped": 0}
     for raw, refunds in cases:
-        for path in _paths(raw):
+        for path in paths(raw):
             for value in HOSTILE:
-                outcomes[_check(_set(raw, path, value), refunds)] += 1
-        for path in _paths(refunds or []):
+                outcomes[_check(set_at(raw, path, value), refunds)] += 1
+        for path in paths(refunds or []):
             for value in HOSTILE:
-                outcomes[_check(raw, _set(refunds, path, value))] += 1
+                outcomes[_check(raw, set_at(refunds, path, value))] += 1
         outcomes[_check(raw, None)] += 1  # the refund summary alone: refused
     assert outcomes["refused"] and outcomes["mapped"]
 
