@@ -17,10 +17,6 @@ __all__ = ["consent_app"]
 console = Console(highlight=False)
 consent_app = typer.Typer(help="Marketing consent from an imported list or double opt-ins.")
 
-DB_OPTION = typer.Option(
-    None, "--db", help="Store URL (default: the config file's, else ./shopsync.db)."
-)
-
 
 def _shop(options: inputs.Options, target: str | None, db: str | None) -> tuple[str, str]:
     """(platform, shop) of a configured shop, or of the store's only shop."""
@@ -44,7 +40,7 @@ def consent_import(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV with a header: email,state,date,source."),
     target: str = typer.Argument(None, help="A shop of shopsync.toml (default: the only one)."),
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     channel: str = typer.Option("email", help="email or sms."),
     timezone: str = typer.Option(
         None, help="Zone of dates written without an offset (an IANA name such as Europe/Paris)."
@@ -86,7 +82,7 @@ def consent_import(
 def consent_status(
     ctx: typer.Context,
     target: str = typer.Argument(None, help="A shop of shopsync.toml (default: the only one)."),
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
 ) -> None:
     """How many customers can be e-mailed, and why the others cannot."""
     from shopsync.consent import consent_summary

@@ -28,6 +28,13 @@ from shopsync.errors import ConfigurationError
 if TYPE_CHECKING:  # SQLAlchemy loads when a command opens a store, not for --help
     from shopsync.store import Store
 
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    help=f"Store URL, or env:NAME (default: [store] url of {CONFIG_FILE}, else shopsync.db).",
+)
+"""The ``--db`` option every command that opens a store takes."""
+
 
 @dataclass
 class Options:

@@ -27,7 +27,6 @@ console = Console(highlight=False)
 tombstones_app = typer.Typer(
     help="Records a deletion or an erasure keeps out of the store; lift a wrong one."
 )
-DB = typer.Option(None, "--db", help="Store URL, or env:NAME (default: the configuration's).")
 PLATFORM = typer.Option(None, help="The shop's platform, when two platforms share the name.")
 
 
@@ -45,7 +44,7 @@ def _platform(store: Store, shop: str, platform: str | None) -> str:
 def tombstones_list(
     ctx: typer.Context,
     shop: str = typer.Argument(..., help="The shop, as the store names it."),
-    db: str = DB,
+    db: str = inputs.DB_OPTION,
     platform: str = PLATFORM,
 ) -> None:
     """Every tombstone of one shop."""
@@ -72,7 +71,7 @@ def tombstones_lift(
     order: list[str] = typer.Option(None, "--order", help="An order id."),
     product: list[str] = typer.Option(None, "--product", help="A product id."),
     everything: bool = typer.Option(False, "--all", help="Every tombstone of the shop."),
-    db: str = DB,
+    db: str = inputs.DB_OPTION,
     platform: str = PLATFORM,
 ) -> None:
     """Lift tombstones; then run a full sync to bring back what the platform still has."""

@@ -17,12 +17,11 @@ from shopsync.config import JOB_KINDS as KINDS
 __all__ = ["enqueue_command", "worker_command"]
 
 console = Console(highlight=False)
-DB = typer.Option(None, "--db", help="Store URL, or env:NAME (default: the configuration's).")
 
 
 def worker_command(
     ctx: typer.Context,
-    db: str = DB,
+    db: str = inputs.DB_OPTION,
     until_idle: bool = typer.Option(
         False, "--until-idle", help="Stop when no job is due (a cron step) instead of running on."
     ),
@@ -73,7 +72,7 @@ def enqueue_command(
     kind: str = typer.Argument(..., help=f"Job kind: {', '.join(KINDS)}."),
     shop: str = typer.Argument(..., help="A shop of shopsync.toml."),
     payload: str = typer.Option("{}", help="Job options as JSON, e.g. '{\"full\": true}'."),
-    db: str = DB,
+    db: str = inputs.DB_OPTION,
 ) -> None:
     """Queue a job for the workers (it joins a job already queued for that shop)."""
     from shopsync.store import Store

@@ -23,6 +23,7 @@ from shopsync import _cli_output as output
 from shopsync._cli_consent import consent_app
 from shopsync._cli_errors import ParagraphErrors, config_sources, explain, using
 from shopsync._cli_postgres import postgres_app
+from shopsync._cli_quarantine import quarantine_app
 from shopsync._cli_tombstones import tombstones_app
 from shopsync._cli_worker import enqueue_command, worker_command
 from shopsync.config import CONFIG_FILE
@@ -61,11 +62,6 @@ def _global(
 
 # -- shared pieces ---------------------------------------------------------------------------
 
-DB_OPTION = typer.Option(
-    None,
-    "--db",
-    help=f"Store URL (default: [store] url of {CONFIG_FILE}, else shopsync.db).",
-)
 POLICY_OPTION = typer.Option(
     None,
     help=f"retention.toml with the policy (default: [policy] of {CONFIG_FILE}, else defaults).",
@@ -191,7 +187,7 @@ def sync_command(
     setting: list[str] = typer.Option(
         [], "--setting", "-s", help="Adapter setting key=value (value env:NAME reads $NAME)."
     ),
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     full: bool = typer.Option(False, help="Ignore the checkpoints and read everything."),
     resource: list[str] = typer.Option(
         [], "--resource", "-r", help="Only these resources (default: all)."
@@ -286,7 +282,7 @@ def _sync_one(
 def plan_command(
     ctx: typer.Context,
     target: str = typer.Argument(None, help=f"Only this shop of {CONFIG_FILE} (default: all)."),
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     as_of: str = AS_OF_OPTION,
     policy: Path = POLICY_OPTION,
     examples: int = typer.Option(3, help="Example reasons to show per program."),
@@ -347,7 +343,7 @@ def apply_command(
     target: str = typer.Argument(
         None, help=f"A shop of {CONFIG_FILE}: plan it and write back to it (tags, codes, points)."
     ),
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     jsonl: Path = typer.Option(None, help="Append the actions to this JSON Lines file."),
     csv: Path = typer.Option(None, help="Append the actions to this CSV file."),
     platform: str = typer.Option(None, help="Write back to this platform (tags, codes, points)."),
@@ -423,7 +419,7 @@ def apply_command(
 @app.command("report")
 def report_command(
     ctx: typer.Context,
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     out: Path = typer.Option(Path("shopsync-report.html"), "--out", help="HTML file to write."),
     as_of: str = AS_OF_OPTION,
     policy: Path = POLICY_OPTION,
@@ -449,7 +445,7 @@ def backtest_command(
     step: str = typer.Option("7d", help="Time between plans: 12h, 7d, 2w..."),
     horizon: str = typer.Option("30d", help="How long after a step a return counts."),
     target: str = typer.Option(None, "--shop", help=f"Only this shop of {CONFIG_FILE}."),
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     policy: Path = POLICY_OPTION,
 ) -> None:
     """Replay the programs over past data: what they would have planned, and who came back."""
@@ -493,7 +489,7 @@ app.add_typer(outbox_app, name="outbox")
 @outbox_app.command("list")
 def outbox_list(
     ctx: typer.Context,
-    db: str = DB_OPTION,
+    db: str = inputs.DB_OPTION,
     status: str = typer.Option(None, help="Only this status (pending, done, parked, cancelled)."),
     limit: int = typer.Option(50, help="At most this many rows."),
 ) -> None:
@@ -534,79 +530,8 @@ def outbox_list(
         console.print(f"{limit:,} of {len(rows):,}{which} rows shown (newest first; --limit)")
 
 
-quarantine_app = typer.Typer(help="Records a platform sent that could not be mapped.")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(consent_app, name="consent")
-
-
-@quarantine_app.command("list")
-def quarantine_list(ctx: typer.Context, db: str = DB_OPTION) -> None:
-    """Open quarantine entries, oldest first."""
-    from rich.table import Table
-
-    store = inputs.open_store(inputs.options(ctx), db)
-    try:
-        entries = store.quarantined()
-    finally:
-        store.close()
-    table = Table()
-    for column in ("id", "platform", "shop", "resource", "record", "seen", "last seen", "reason"):
-        table.add_column(column)
-    for q in entries:
-        table.add_row(
-            str(q.id),
-            q.platform,
-            q.shop,
-            q.resource,
-            q.record_id or "-",
-            str(q.times_seen),
-            q.last_seen.isoformat(timespec="seconds"),
-            q.reason,
-        )
-    console.print(table if table.row_count else "the quarantine is empty")
-
-
-@quarantine_app.command("show")
-def quarantine_show(
-    ctx: typer.Context, entry: int = typer.Argument(..., help="Entry id."), db: str = DB_OPTION
-) -> None:
-    """One entry with its raw payload."""
-    store = inputs.open_store(inputs.options(ctx), db)
-    try:
-        found = [q for q in store.quarantined(include_resolved=True) if q.id == entry]
-    finally:
-        store.close()
-    if not found:
-        raise ConfigurationError(
-            f"no quarantine entry {entry}: `shopsync quarantine list` shows the open ones"
-        )
-    q = found[0]
-    console.print(f"{q.platform} {q.shop} {q.resource} {q.record_id or '-'}: {q.reason}")
-    console.print(f"first seen {q.first_seen:%Y-%m-%d %H:%M}, seen {q.times_seen} times")
-    if q.raw.lstrip().startswith(("{", "[")):
-        console.print_json(q.raw)
-    else:
-        console.print(q.raw, markup=False)
-
-
-@quarantine_app.command("retry")
-def quarantine_retry(
-    ctx: typer.Context,
-    entries: list[int] = typer.Argument(None, help="Entry ids (default: all open)."),
-    platform: str = typer.Option(None, help="Only this platform's entries."),
-    db: str = DB_OPTION,
-) -> None:
-    """Map open entries again: what maps is stored and resolved, the rest stays."""
-    from shopsync import quarantine
-
-    store = inputs.open_store(inputs.options(ctx), db)
-    try:
-        result = quarantine.retry(store, platform=platform, ids=entries or None)
-    finally:
-        store.close()
-    console.print(f"fixed {result.fixed}, still failing {result.still_failing}")
-
-
 app.add_typer(tombstones_app, name="tombstones")
 app.add_typer(postgres_app, name="postgres")
 app.command("worker")(worker_command)
