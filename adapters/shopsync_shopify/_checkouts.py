@@ -217,11 +217,13 @@ def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
 
 
 def checkout_rest(checkout: Checkout) -> dict[str, Any]:
-    """The REST body of a checkout webhook, as the emulator posts it: ``token`` (the one in
-    its recovery URL), no ``id`` (removed in 2026-04: see the module doc)."""
+    """The REST body of a checkout webhook, as the emulator posts it: ``token``,
+    ``cart_token`` (the one its recovery URL names) and the URL, no ``id`` (removed in
+    2026-04: see the module doc)."""
     amount = fmt_amount
     return {
         "token": emulated_token(checkout),
+        "cart_token": token_of_url(checkout.recovery_url),
         "email": checkout.email,
         "created_at": fmt_time(checkout.created_at, rest=True),
         "updated_at": fmt_time(checkout.updated_at, rest=True),
@@ -257,10 +259,11 @@ def checkout_delete_rest(checkout: Checkout) -> dict[str, Any]:
 
 
 def emulated_token(checkout: Checkout) -> str:
-    """The token of an emulated checkout: the one its recovery URL carries (the emulator
-    holds checkouts under their GraphQL id, as Shopify numbers them)."""
-    token = token_of_url(checkout.recovery_url)
-    return token if token is not None else f"{checkout.id:0>32}"
+    """The token of an emulated checkout: 32 hex digits, as in the published bodies (see
+    :func:`shopsync.testing._checkouts.cart_token`), fixed by its shop and id (the emulator
+    holds checkouts under their GraphQL id, as Shopify numbers them). Its recovery URL names
+    its cart token, not this."""
+    return hashlib.sha256(f"{checkout.shop}/checkouts/{checkout.id}".encode()).hexdigest()[:32]
 
 
 def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[Page[Checkout]]:

@@ -22,7 +22,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
-from shopsync_shopify._checkouts import emulated_token
+from shopsync_shopify._checkouts import emulated_token, token_of_url
 from shopsync_shopify._emu_edits import ShopifyTotals, shopify_totals
 from shopsync_shopify._render_base import (
     _CORRUPT_AMOUNT,
@@ -299,12 +299,16 @@ def fulfillment_rest(f: Fulfillment, order: Order, index: int = 1) -> dict[str, 
     }
 
 
-def _checkout_token(order: Order, state: ShopState | None) -> str | None:
-    """The token of the checkout the order was placed from (None: from none the emulator
-    holds, e.g. a draft order or a POS sale)."""
+def _checkout_tokens(order: Order, state: ShopState | None) -> tuple[str | None, str | None]:
+    """The token and cart token of the checkout the order was placed from (None: from none
+    the emulator holds, e.g. a draft order or a POS sale). Real order bodies carry both:
+    ``checkout_token`` is the checkout's ``token``, ``cart_token`` the one its recovery link
+    names (``shopsync_shopify._checkouts``)."""
     cid = state.order_checkouts.get(order.id) if state is not None else None
     checkout = state.checkouts.get(cid) if state is not None and cid is not None else None
-    return emulated_token(checkout) if checkout is not None else None
+    if checkout is None:
+        return None, None
+    return emulated_token(checkout), token_of_url(checkout.recovery_url)
 
 
 def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
@@ -343,6 +347,7 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "current_total_tax": shown.current_tax,
     }
     current_total = shown.current_total
+    checkout_token, cart_token = _checkout_tokens(order, state)
     out: dict[str, Any] = {
         "id": _num(order.id),
         "admin_graphql_api_id": gid("Order", order.id),
@@ -351,10 +356,10 @@ def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:
         "buyer_accepts_marketing": False,
         "cancel_reason": order.cancel_reason,
         "cancelled_at": fmt_time(order.cancelled_at, rest=True),
-        "cart_token": None,
+        "cart_token": cart_token,
         # no ``checkout_id`` since 2026-04, ``checkout_token`` names the checkout
         # (https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks)
-        "checkout_token": _checkout_token(order, state),
+        "checkout_token": checkout_token,
         "client_details": None,
         "closed_at": fmt_time(order.closed_at, rest=True),
         "confirmation_number": None,

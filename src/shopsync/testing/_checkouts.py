@@ -9,7 +9,9 @@ catalogue prices. A checkout followed by an order of the same customer within th
 "recovered" (Shopify lists recovered checkouts too, with ``completedAt``).
 
 Shopify keeps them as :class:`~shopsync.checkouts.Checkout` records with a recovery link of
-Shopify's form (``https://<shop>/<n>/checkouts/ac/<token>/recover?key=<key>``); WooCommerce
+today's form, ``https://<shop>/<shop number>/checkouts/ac/<cart token>/recover?key=<hex>``,
+whose path names the checkout's **cart token**, not its token (see :func:`cart_token`; the
+token is :func:`shopsync_shopify._checkouts.emulated_token`); WooCommerce
 keeps them as unpaid orders (``pending``, source ``checkout``), which is what its REST API
 lists under ``status=pending`` (:mod:`shopsync_woocommerce._checkouts`).
 
@@ -19,7 +21,9 @@ were, so adding checkouts changes nothing else.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import random
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -30,7 +34,7 @@ from shopsync.models import FinancialStatus, LineItem, Money, Order
 if TYPE_CHECKING:
     from shopsync.testing.state import ShopState
 
-__all__ = ["ABANDONMENT_RATE", "add_checkouts"]
+__all__ = ["ABANDONMENT_RATE", "add_checkouts", "cart_token", "recovery_url", "shop_number"]
 
 ABANDONMENT_RATE = 0.70
 """Share of started checkouts that are abandoned (Baymard, see the module docstring)."""
@@ -97,6 +101,36 @@ def add_checkouts(
     return made
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def shop_number(shop: str) -> int:
+    """The shop's numeric id, as the recovery link's first path segment shows it (eleven
+    digits in the published payloads: 59026964593, 68875616470); fixed per shop."""
+    return 10**10 + int(hashlib.sha256(shop.encode()).hexdigest(), 16) % (9 * 10**10)
+
+
+def cart_token(at: dt.datetime, bits: int, region: str = "gcp-us-east1") -> str:
+    """A cart token of today's shape: base64 of ``<region>:<ULID>``.
+
+    Evidence: two published ``checkouts/create`` bodies (public test fixtures of two analytics
+    connectors, from a pixel-testing store in 2024-11 and a quickstart store in 2024-01) carry
+    a 32-hex ``token`` and a distinct ``cart_token`` of 52 and 56 characters that decode to
+    ``gcp-us-east1:01JBZ...`` and ``gcp-us-central1:01HKY...`` (a region and a ULID), and
+    their ``abandoned_checkout_url`` is ``https://<shop>/<11 digits>/checkouts/ac/<cart_token>
+    /recover?key=<hex>&locale=en-US``: the link names the cart token. The ULID here is the
+    instant ``at`` (48 bits of milliseconds) and ``bits`` (80 random bits)."""
+    value = (int(at.timestamp() * 1000) << 80) | (bits & ((1 << 80) - 1))
+    ulid = "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+    return base64.b64encode(f"{region}:{ulid}".encode()).decode()
+
+
+def recovery_url(shop: str, cart: str, key: str) -> str:
+    """The recovery link of a checkout of ``shop`` with cart token ``cart`` (today's form,
+    see :func:`cart_token`; the REST resource's older form was ``/checkouts/<token>/recover``)."""
+    return f"https://{shop}/{shop_number(shop)}/checkouts/ac/{cart}/recover?key={key}"
+
+
 def _money(amount: Decimal, currency: str) -> Money:
     return Money.of(amount, currency)
 
@@ -113,7 +147,7 @@ def _checkout(
     cur = state.currency
     subtotal = sum((price.amount for *_, price in lines), Decimal(0))
     cid = state.new_id("checkouts")
-    token = f"{rng.getrandbits(128):032x}"
+    cart = cart_token(at, rng.getrandbits(80))
     key = f"{rng.getrandbits(128):032x}"
     checkout = Checkout(
         platform=state.platform,
@@ -124,8 +158,7 @@ def _checkout(
         created_at=at,
         updated_at=completed or at,
         completed_at=completed,
-        recovery_url=f"https://{state.shop}/{rng.randrange(10**7, 10**8)}/checkouts/ac/"
-        f"{token}/recover?key={key}",
+        recovery_url=recovery_url(state.shop, cart, key),
         currency=cur,
         subtotal=_money(subtotal, cur),
         total=_money(subtotal, cur),
