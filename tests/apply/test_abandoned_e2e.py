@@ -56,14 +56,16 @@ def _priced(shop: EmulatedShop) -> tuple[Product, Variant]:
 
 def _key(shop: EmulatedShop, emulated: str | Checkout) -> str:
     """The id the store holds a checkout of the emulator (or its id) under: Shopify's is
-    keyed by its token (``shopsync_shopify._checkouts``), WooCommerce's is its order id."""
+    keyed by the cart token its recovery link names (``shopsync_shopify._checkouts``),
+    WooCommerce's is its order id."""
     if isinstance(emulated, str):
         if shop.platform != "shopify":
             return emulated
         emulated = shop.state.checkouts[emulated]
-    from shopsync_shopify._checkouts import checkout_key, emulated_token
+    from shopsync_shopify._checkouts import checkout_key
 
-    return checkout_key(emulated_token(emulated))
+    assert emulated.recovery_url is not None
+    return checkout_key(emulated.recovery_url.split("/checkouts/ac/")[1].split("/recover")[0])
 
 
 def _emulated(shop: EmulatedShop, key: str) -> Checkout:

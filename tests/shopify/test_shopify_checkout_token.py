@@ -13,7 +13,7 @@ from shopsync_shopify._checkouts import (
     checkout_from_graphql,
     checkout_from_webhook,
     checkout_key,
-    token_of_url,
+    recovery_segment,
 )
 from shopsync_shopify.webhooks import parse_webhook as parse
 from shopsync_shopify.webhooks import sign
@@ -69,13 +69,15 @@ def test_a_webhook_without_id_and_the_graphql_node_name_one_checkout() -> None:
     synced = checkout_from_graphql(NODE, shop=SHOP)
     assert hooked.id == synced.id == checkout_key(TOKEN)
     assert TOKEN not in hooked.id  # the id travels into plans and logs; the token must not
-    assert token_of_url(f"https://{SHOP}/1/checkouts/{TOKEN}/recover?key=k") == TOKEN
+    assert recovery_segment(f"https://{SHOP}/1/checkouts/{TOKEN}/recover?key=k") == TOKEN
 
 
-def test_a_checkout_without_token_is_quarantined_with_the_reason() -> None:
-    event = _parse("checkouts/update", {**{k: v for k, v in BODY.items() if k != "token"}})
+def test_a_checkout_naming_no_checkout_is_quarantined_with_the_reason() -> None:
+    named = ("token", "cart_token", "abandoned_checkout_url")
+    event = _parse("checkouts/update", {k: v for k, v in BODY.items() if k not in named})
     (rejected,) = event.rejected
-    assert "no token" in rejected.reason and not event.checkouts
+    assert "no abandoned_checkout_url, cart_token or token" in rejected.reason
+    assert not event.checkouts
     with pytest.raises(InvalidRecordError, match="abandonedCheckoutUrl") as caught:
         checkout_from_graphql({**NODE, "abandonedCheckoutUrl": "https://x.test/"}, shop=SHOP)
     assert "x.test" not in str(caught.value)
@@ -132,11 +134,42 @@ def test_checkouts_delete_refuses_another_topics_body(body: dict[str, Any]) -> N
         _parse("checkouts/delete", body)
 
 
-def test_the_emulated_graphql_node_has_no_token_but_its_url_holds_it() -> None:
-    from shopsync_shopify._checkouts import checkout_graphql, checkout_rest
+def test_the_emulated_checkout_has_a_hex_token_and_a_link_naming_its_cart_token() -> None:
+    """As today's Shopify (the published bodies in ``shopsync_shopify._checkouts``): a
+    32-hex ``token``, a distinct ``cart_token`` that the recovery link names, the link of
+    ``/<shop number>/checkouts/ac/<cart_token>/recover?key=<hex>``; a deletion body names
+    ``id`` and ``token``; the order placed from it ``checkout_token`` and ``cart_token``."""
+    import re
 
-    mine = checkout_from_webhook(BODY, shop=SHOP).model_copy(update={"id": "122"})
-    node = checkout_graphql(mine)
-    assert node["id"] == "gid://shopify/AbandonedCheckout/122" and node["name"] == "#122"
-    assert "token" not in node and token_of_url(node["abandonedCheckoutUrl"]) == TOKEN
-    assert checkout_rest(mine)["token"] == TOKEN and "id" not in checkout_rest(mine)
+    from shopsync_shopify._checkouts import checkout_delete_rest, checkout_graphql, checkout_rest
+    from shopsync_shopify._render_rest import order_rest
+
+    from tests.sync.emulated import emulated
+
+    with emulated("shopify", seed=4, customers=8, orders=40, products=3) as shop:
+        from shopsync.testing._checkouts import add_checkouts
+
+        assert add_checkouts(shop.state, seed=4)
+        placed = sorted(shop.state.order_checkouts.items())
+        checkouts = sorted(shop.state.checkouts.values(), key=lambda c: c.id)
+        bodies = [checkout_rest(c) for c in checkouts]
+        nodes = [checkout_graphql(c) for c in checkouts]
+        orders = {oid: order_rest(shop.state.orders[oid], shop.state) for oid, _ in placed}
+        by_id = {c.id: body for c, body in zip(checkouts, bodies)}
+    shops = set()
+    for c, body, node in zip(checkouts, bodies, nodes):
+        assert re.fullmatch("[0-9a-f]{32}", body["token"]) and "id" not in body
+        assert body["cart_token"] != body["token"] and len(body["cart_token"]) == 52
+        link = re.fullmatch(
+            r"https://[^/]+/(\d{11})/checkouts/ac/([^/]+)/recover\?key=[0-9a-f]+",
+            body["abandoned_checkout_url"],
+        )
+        assert link and link.group(2) == body["cart_token"]
+        shops.add(link.group(1))
+        assert "token" not in node and node["abandonedCheckoutUrl"] == c.recovery_url
+        assert checkout_delete_rest(c) == {"id": int(c.id), "token": body["token"]}
+    assert len(shops) == 1  # one shop, one number
+    assert placed
+    for oid, cid in placed:
+        assert orders[oid]["checkout_token"] == by_id[cid]["token"]
+        assert orders[oid]["cart_token"] == by_id[cid]["cart_token"]

@@ -1,0 +1,198 @@
+"""Shopify checkouts: one key whatever told us of them (issue 22 follow-up). Today's recovery
+link names the checkout's cart token, not its token (two published ``checkouts/create``
+bodies, described in ``shopsync_shopify._checkouts``), so the store keys a checkout by the
+link's segment and keeps a digest of its token beside it: a webhook and a sync page of one
+checkout are one row, and an order's ``checkout_token`` or ``cart_token`` and a
+``checkouts/delete`` body (``id`` and ``token`` only) find it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from shopsync_shopify._checkouts import (
+    checkout_from_graphql,
+    checkout_from_webhook,
+    checkout_key,
+)
+from shopsync_shopify.webhooks import parse_webhook, sign
+
+from shopsync.store import Store
+from shopsync.store.checkout_rows import (
+    complete_checkouts,
+    delete_checkout,
+    read_checkouts,
+    upsert_checkouts,
+)
+from shopsync.testing._checkouts import cart_token, recovery_url
+
+UTC = dt.timezone.utc
+SHOP = "cart-shop.myshopify.com"
+TOKEN = "5f0c1e2d3b4a69788796a5b4c3d2e1f0"  # 32 hex digits, like the published bodies
+CART = cart_token(dt.datetime(2026, 11, 30, 15, tzinfo=UTC), 0x5EED)
+URL = recovery_url(SHOP, CART, "0385aa11bb22cc33dd44ee55ff660011") + "&locale=en-US"
+BODY: dict[str, Any] = {
+    "token": TOKEN,
+    "cart_token": CART,
+    "email": "ann@x.test",
+    "created_at": "2026-11-30T10:00:00-05:00",
+    "updated_at": "2026-11-30T10:05:00-05:00",
+    "completed_at": None,
+    "abandoned_checkout_url": URL,
+    "currency": "USD",
+    "presentment_currency": "USD",
+    "subtotal_price": "10.00",
+    "total_price": "10.00",
+    "customer": {"id": 7, "email": "ann@x.test"},
+    "line_items": [
+        {"product_id": 1, "variant_id": 2, "title": "Mug", "quantity": 1, "price": "10.00"}
+    ],
+}
+NODE: dict[str, Any] = {
+    "id": "gid://shopify/AbandonedCheckout/122",
+    "abandonedCheckoutUrl": URL,
+    "createdAt": "2026-11-30T15:00:00Z",
+    "updatedAt": "2026-11-30T15:04:00Z",
+    "completedAt": None,
+    "customer": {"id": "gid://shopify/Customer/7", "email": "ann@x.test"},
+    "subtotalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
+    "totalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
+    "lineItems": {"nodes": []},
+}
+
+
+def _parse(topic: str, body: dict[str, Any]) -> Any:
+    raw = json.dumps(body).encode()
+    headers = {
+        "x-shopify-topic": topic,
+        "x-shopify-shop-domain": SHOP,
+        "x-shopify-hmac-sha256": sign("s", raw),
+        "x-shopify-webhook-id": "d1",
+    }
+    return parse_webhook(headers, raw, "s")
+
+
+def test_the_link_names_the_cart_token_and_both_sources_give_one_key() -> None:
+    assert CART != TOKEN and f"/checkouts/ac/{CART}/recover?key=" in URL
+    hooked = checkout_from_webhook(BODY, shop=SHOP)
+    synced = checkout_from_graphql(NODE, shop=SHOP)
+    assert hooked.id == synced.id == checkout_key(CART)
+    assert hooked.token_key == checkout_key(TOKEN) and synced.token_key is None
+    for held in (hooked.id, hooked.token_key):
+        assert TOKEN not in held and CART not in held  # digests only: the link is a bearer link
+
+
+@pytest.mark.parametrize(
+    ("edit", "source"),
+    [
+        ({"abandoned_checkout_url": None}, CART),
+        ({"abandoned_checkout_url": "https://x.test/cart"}, CART),
+        ({"abandoned_checkout_url": None, "cart_token": None}, TOKEN),
+        ({"abandoned_checkout_url": f"https://{SHOP}/checkouts/{TOKEN}/recover?key=k"}, TOKEN),
+        ({"abandoned_checkout_url": URL.replace(CART, CART[:-2] + "%3D%3D")}, CART[:-2] + "=="),
+    ],
+)
+def test_a_body_without_a_usable_link_falls_back_to_its_cart_token_then_its_token(
+    edit: dict[str, Any], source: str
+) -> None:
+    found = checkout_from_webhook({**BODY, **edit}, shop=SHOP)
+    assert (found.id, found.token_key) == (checkout_key(source), checkout_key(TOKEN))
+
+
+def test_a_body_naming_no_checkout_is_quarantined() -> None:
+    bare = {k: v for k, v in BODY.items() if k not in ("token", "cart_token")}
+    event = _parse("checkouts/update", {**bare, "abandoned_checkout_url": None})
+    (rejected,) = event.rejected
+    assert "cart_token" in rejected.reason and not event.checkouts
+    # a body with a link but no token is a checkout all the same (keyed by the link)
+    (kept,) = _parse("checkouts/update", {**bare, "cart_token": CART}).checkouts
+    assert kept.id == checkout_key(CART) and kept.token_key is None
+
+
+def test_an_order_names_its_checkout_by_checkout_token_and_by_cart_token() -> None:
+    from shopsync_shopify._render_rest import order_rest
+
+    from tests.sync.emulated import emulated
+
+    with emulated("shopify", seed=2, customers=3, orders=3, products=2) as shop:
+        order = sorted(shop.state.orders.values(), key=lambda o: o.id)[0]
+        body = order_rest(order, shop.state)
+    body.update(checkout_token=TOKEN, cart_token=CART)
+    keys = [cid for cid, _ in _parse("orders/create", body).completed_checkouts]
+    assert sorted(keys) == sorted([checkout_key(TOKEN), checkout_key(CART)])
+    body.update(checkout_token=None)
+    keys = [cid for cid, _ in _parse("orders/create", body).completed_checkouts]
+    assert keys == [checkout_key(CART)]
+
+
+@pytest.mark.parametrize("first", ["webhook", "sync"])
+def test_a_checkout_told_by_webhook_and_read_by_sync_is_one_row(store: Store, first: str) -> None:
+    hooked = checkout_from_webhook(BODY, shop=SHOP)  # updated 15:05
+    synced = checkout_from_graphql(NODE, shop=SHOP)  # updated 15:04
+    for c in (hooked, synced) if first == "webhook" else (synced, hooked):
+        upsert_checkouts(store, [c])
+    (held,) = read_checkouts(store, "shopify", SHOP)
+    assert held.id == checkout_key(CART) and held.updated_at == hooked.updated_at
+    assert held.token_key == checkout_key(TOKEN)  # an older sync page does not drop it
+    # a newer sync page (no token) keeps it too
+    upsert_checkouts(store, [synced.model_copy(update={"updated_at": hooked.updated_at + HOUR})])
+    (held,) = read_checkouts(store, "shopify", SHOP)
+    assert held.token_key == checkout_key(TOKEN)
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+def test_an_older_webhook_after_a_sync_still_leaves_its_token(store: Store) -> None:
+    synced = checkout_from_graphql({**NODE, "updatedAt": "2026-11-30T18:00:00Z"}, shop=SHOP)
+    upsert_checkouts(store, [synced])
+    count = upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
+    assert count.stale == 1
+    (held,) = read_checkouts(store, "shopify", SHOP)
+    assert held.updated_at == synced.updated_at and held.token_key == checkout_key(TOKEN)
+
+
+def test_an_orders_checkout_token_completes_the_checkout_read_by_sync(store: Store) -> None:
+    upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
+    upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    at = dt.datetime(2026, 11, 30, 16, tzinfo=UTC)
+    with store.transaction() as tx:
+        assert complete_checkouts(store, tx, "shopify", SHOP, [(checkout_key(TOKEN), at)]) == 1
+        assert complete_checkouts(store, tx, "shopify", SHOP, [(checkout_key(CART), at)]) == 0
+    (held,) = read_checkouts(store, "shopify", SHOP)
+    assert held.completed_at == at
+
+
+def test_an_orders_cart_token_completes_a_checkout_only_sync_read(store: Store) -> None:
+    upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    at = dt.datetime(2026, 11, 30, 16, tzinfo=UTC)
+    with store.transaction() as tx:
+        assert complete_checkouts(store, tx, "shopify", SHOP, [(checkout_key(TOKEN), at)]) == 0
+        assert complete_checkouts(store, tx, "shopify", SHOP, [(checkout_key(CART), at)]) == 1
+    (held,) = read_checkouts(store, "shopify", SHOP)
+    assert held.completed_at == at
+
+
+def test_a_delete_by_token_removes_the_checkout_and_keeps_a_late_sync_page_out(
+    store: Store,
+) -> None:
+    upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
+    (key,) = [cid for cid, _ in _parse("checkouts/delete", {"id": 122, "token": TOKEN}).deleted_checkouts]
+    at = dt.datetime(2026, 11, 30, 17, tzinfo=UTC)
+    with store.transaction() as tx:
+        assert delete_checkout(store, tx, "shopify", SHOP, key, at)
+    assert read_checkouts(store, "shopify", SHOP) == []
+    late = upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+
+
+def test_a_delete_by_token_before_any_version_keeps_the_late_webhook_out(store: Store) -> None:
+    at = dt.datetime(2026, 11, 30, 17, tzinfo=UTC)
+    with store.transaction() as tx:
+        store.shop_id("shopify", SHOP, tx)
+        assert not delete_checkout(store, tx, "shopify", SHOP, checkout_key(TOKEN), at)
+    late = upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
+    assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
