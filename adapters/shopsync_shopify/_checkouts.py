@@ -17,17 +17,24 @@ known only after the last page. Fields: ``abandonedCheckoutUrl`` (the recovery l
 ``quantity``, ``originalUnitPriceSet``, ``product``, ``variant``), ``subtotalPriceSet``,
 ``totalPriceSet``.
 
-One key for a checkout, whatever told us of it: its **token**. Since API 2026-04 the
-``checkouts/create``/``update`` bodies no longer carry ``id`` (use ``token``) and order bodies
-no longer carry ``checkout_id`` (use ``checkout_token``)
-(https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks). The
-GraphQL ``AbandonedCheckout`` has an ``id`` (gid), a ``name`` and ``abandonedCheckoutUrl`` but
-no token field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout);
-its token is the path segment of the recovery URL, ``/checkouts/<token>/recover`` (REST
-``abandoned_checkout_url`` example, https://shopify.dev/api/admin-rest/2022-10/resources/abandoned-checkouts;
-``/checkouts/ac/<token>/recover`` today). The stored id is :func:`checkout_key` of the token, a
-digest: the token is part of the bearer recovery link, and the id travels into plans, outbox
-keys and reasons, where the token must not.
+One key for a checkout, whatever told us of it: the path segment of its **recovery link**.
+The GraphQL ``AbandonedCheckout`` has an ``id`` (gid), a ``name`` and ``abandonedCheckoutUrl``
+but no token field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout),
+so the link is all a sync page and a webhook share. Today's link is
+``https://<shop>/<shop number>/checkouts/ac/<cart_token>/recover?key=<hex>``: two published
+``checkouts/create`` bodies (2024-11 and 2024-01, public test fixtures of two analytics
+connectors) carry a 32-hex ``token``, a distinct base64 ``cart_token``, and that link naming
+the cart token. The REST resource's older form, ``/checkouts/<token>/recover``, named the
+token (https://shopify.dev/api/admin-rest/2022-10/resources/abandoned-checkouts). A webhook
+body without a usable link is keyed by its ``cart_token``, then its ``token``.
+
+The checkout's **token** is kept too, as :attr:`~shopsync.checkouts.Checkout.token_key`:
+since API 2026-04 the checkout webhooks carry ``token`` and no ``id``, order bodies
+``checkout_token`` (and ``cart_token``) and no ``checkout_id``
+(https://shopify.dev/changelog/removed-checkout-id-from-checkouts-and-orders-webhooks), and a
+``checkouts/delete`` body names ``id`` and ``token`` only, so the store finds a checkout by
+either key. Both are :func:`checkout_key` digests: the link is a bearer link, and the id
+travels into plans, outbox keys and reasons, where neither token may.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +68,10 @@ __all__ = [
     "checkout_graphql",
     "checkout_key",
     "checkout_rest",
+    "emulated_token",
     "read_checkouts",
-    "token_of_url",
+    "recovery_segment",
+    "webhook_keys",
 ]
 
 CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
@@ -99,19 +109,42 @@ CHECKOUTS_PAGE = f"""query ShopsyncCheckouts($first: Int!, $after: String, $quer
 PAGE_SIZE = 50
 
 
-_TOKEN_PATH = re.compile(r"/checkouts/(?:ac/)?([A-Za-z0-9_-]+)/recover(?:[/?#]|$)")
+_SEGMENT = re.compile(r"/checkouts/(?:ac/)?([A-Za-z0-9_=%-]+)/recover(?:[/?#]|$)")
 
 
 def checkout_key(token: str) -> str:
-    """The stored id of the checkout with this token (see the module doc): a digest, so the
-    token, part of the recovery link, stays out of plans, outbox keys and logs."""
+    """The stored key of a checkout token or cart token (see the module doc): a digest, so
+    the token, part of the recovery link, stays out of plans, outbox keys and logs."""
     return "t" + hashlib.sha256(token.encode()).hexdigest()[:39]
 
 
-def token_of_url(url: object) -> str | None:
-    """The checkout token in a recovery URL's path (None if it has none)."""
-    found = _TOKEN_PATH.search(url) if isinstance(url, str) else None
-    return found.group(1) if found else None
+def recovery_segment(url: object) -> str | None:
+    """The token a recovery URL's path names (None if it names none): the cart token in
+    today's ``/checkouts/ac/<cart_token>/recover``, the token in the older
+    ``/checkouts/<token>/recover``. Percent escapes are undone (a padded base64 cart token
+    may come as ``%3D``), so the link and a body's ``cart_token`` give one key."""
+    found = _SEGMENT.search(url) if isinstance(url, str) else None
+    return urllib.parse.unquote(found.group(1)) if found else None
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def webhook_keys(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A checkout body's stored id and token key (:func:`checkout_key` digests; None where
+    the body names neither): the id from its recovery link's segment, else its
+    ``cart_token``, else its ``token``; the token key from its ``token``."""
+    token = _text(payload.get("token"))
+    source = (
+        recovery_segment(payload.get("abandoned_checkout_url"))
+        or _text(payload.get("cart_token"))
+        or token
+    )
+    return (
+        checkout_key(source) if source is not None else None,
+        checkout_key(token) if token is not None else None,
+    )
 
 
 def _money(bag: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -124,9 +157,9 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
     :class:`InvalidRecordError` naming what is wrong."""
     try:
         total = _money(node.get("totalPriceSet"))
-        token = token_of_url(node.get("abandonedCheckoutUrl"))
+        token = recovery_segment(node.get("abandonedCheckoutUrl"))
         if token is None:
-            raise ValueError("abandonedCheckoutUrl names no checkout token")
+            raise ValueError("abandonedCheckoutUrl names no checkout")
         customer = node.get("customer") or {}
         lines = []
         for line in (node.get("lineItems") or {}).get("nodes") or []:
@@ -171,11 +204,14 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
 
 
 def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
-    """A ``checkouts/create``/``update`` body as a checkout (REST field names), keyed by its
-    ``token`` (the body has no ``id`` since 2026-04, see the module doc)."""
-    token = payload.get("token")
-    if not isinstance(token, str) or not token.strip():
-        raise InvalidRecordError("checkout body has no token: it cannot be matched to a checkout")
+    """A ``checkouts/create``/``update`` body as a checkout (REST field names), keyed as a
+    sync page keys it (:func:`webhook_keys`; the body has no ``id`` since 2026-04)."""
+    key, token_key = webhook_keys(payload)
+    if key is None:
+        raise InvalidRecordError(
+            "checkout body has no abandoned_checkout_url, cart_token or token:"
+            " it cannot be matched to a checkout"
+        )
     cur = payload.get("currency") or payload.get("presentment_currency")
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     assert isinstance(customer, dict)
@@ -186,7 +222,8 @@ def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
             {
                 "platform": PLATFORM,
                 "shop": shop,
-                "id": checkout_key(token.strip()),
+                "id": key,
+                "token_key": token_key,
                 "customer_id": customer.get("id") or None,
                 "email": payload.get("email") or customer.get("email"),
                 "created_at": payload.get("created_at"),
@@ -211,9 +248,7 @@ def checkout_from_webhook(payload: Mapping[str, Any], *, shop: str) -> Checkout:
         )
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-        raise InvalidRecordError(
-            f"checkout {checkout_key(token.strip())!r} is invalid: {fields}"
-        ) from None
+        raise InvalidRecordError(f"checkout {key!r} is invalid: {fields}") from None
 
 
 def checkout_rest(checkout: Checkout) -> dict[str, Any]:
@@ -223,7 +258,7 @@ def checkout_rest(checkout: Checkout) -> dict[str, Any]:
     amount = fmt_amount
     return {
         "token": emulated_token(checkout),
-        "cart_token": token_of_url(checkout.recovery_url),
+        "cart_token": recovery_segment(checkout.recovery_url),
         "email": checkout.email,
         "created_at": fmt_time(checkout.created_at, rest=True),
         "updated_at": fmt_time(checkout.updated_at, rest=True),
@@ -259,10 +294,9 @@ def checkout_delete_rest(checkout: Checkout) -> dict[str, Any]:
 
 
 def emulated_token(checkout: Checkout) -> str:
-    """The token of an emulated checkout: 32 hex digits, as in the published bodies (see
-    :func:`shopsync.testing._checkouts.cart_token`), fixed by its shop and id (the emulator
-    holds checkouts under their GraphQL id, as Shopify numbers them). Its recovery URL names
-    its cart token, not this."""
+    """The token of an emulated checkout: 32 hex digits, as in the published bodies (see the
+    module doc), fixed by its shop and id (the emulator holds checkouts under their GraphQL
+    id, as Shopify numbers them). Its recovery URL names its cart token, not this."""
     return hashlib.sha256(f"{checkout.shop}/checkouts/{checkout.id}".encode()).hexdigest()[:32]
 
 
@@ -300,7 +334,7 @@ def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[
 
 def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict[str, Any]:
     """An ``AbandonedCheckout`` node as Shopify renders it (whole-second timestamps come
-    from the state's clock; the recovery URL has Shopify's ``/checkouts/ac/<token>/recover``
+    from the state's clock; the recovery URL has Shopify's ``/checkouts/ac/<cart_token>/recover``
     form, as the model holds it). Like Shopify's it has an ``id``, a ``name`` and no token
     field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout)."""
     cur = checkout.currency

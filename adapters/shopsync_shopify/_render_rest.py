@@ -22,7 +22,7 @@ from shopsync.models import (
     Product,
     Refund,
 )
-from shopsync_shopify._checkouts import emulated_token, token_of_url
+from shopsync_shopify._checkouts import emulated_token, recovery_segment
 from shopsync_shopify._emu_edits import ShopifyTotals, shopify_totals
 from shopsync_shopify._render_base import (
     _CORRUPT_AMOUNT,
@@ -308,7 +308,7 @@ def _checkout_tokens(order: Order, state: ShopState | None) -> tuple[str | None,
     checkout = state.checkouts.get(cid) if state is not None and cid is not None else None
     if checkout is None:
         return None, None
-    return emulated_token(checkout), token_of_url(checkout.recovery_url)
+    return emulated_token(checkout), recovery_segment(checkout.recovery_url)
 
 
 def order_rest(order: Order, state: ShopState | None = None) -> dict[str, Any]:

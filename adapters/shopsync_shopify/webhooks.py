@@ -27,6 +27,7 @@ from shopsync_shopify._checkouts import (
     CHECKOUT_TOPICS,
     checkout_from_webhook,
     checkout_key,
+    webhook_keys,
 )
 from shopsync_shopify._shapes import check_shape, triggered_at
 from shopsync_shopify.mapping import (
@@ -256,11 +257,15 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
             rejected = Rejected(kind, None if rid in (None, "") else str(rid), raw, str(exc))
             return dataclasses.replace(event, rejected=(rejected,))
         event = dataclasses.replace(event, records=(record,))
-        token = payload.get("checkout_token") if kind == "orders" else None
-        if isinstance(token, str) and token.strip() and isinstance(record, Order):
-            # the checkout it was placed from is completed (issue 22; ``._checkouts``)
-            done = ((checkout_key(token.strip()), record.created_at),)
-            event = dataclasses.replace(event, completed_checkouts=done)
+        if kind == "orders" and isinstance(record, Order):
+            # the checkout it was placed from is completed (issue 22; ``._checkouts``): the
+            # store finds it by its token's key or by its cart token's, whichever it holds
+            named = (payload.get("checkout_token"), payload.get("cart_token"))
+            texts = [t.strip() for t in named if isinstance(t, str) and t.strip()]
+            keys = dict.fromkeys(checkout_key(t) for t in texts)
+            done = tuple((key, record.created_at) for key in keys)
+            if done:
+                event = dataclasses.replace(event, completed_checkouts=done)
         return event
     if topic in ("refunds/create", "fulfillments/create"):
         return event
@@ -268,12 +273,9 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         try:
             checkout = checkout_from_webhook(payload, shop=shop)
         except InvalidRecordError as exc:
-            token = payload.get("token")  # the key (no ``id`` since 2026-04)
             raw = raw_body.decode("utf-8", "replace")
-            rid_text = (
-                checkout_key(token.strip()) if isinstance(token, str) and token.strip() else None
-            )
-            rejected = Rejected("checkouts", rid_text, raw, str(exc))
+            key, _ = webhook_keys(payload)  # no ``id`` since 2026-04
+            rejected = Rejected("checkouts", key, raw, str(exc))
             return dataclasses.replace(event, rejected=(rejected,))
         return dataclasses.replace(event, checkouts=(checkout,))
     if topic == CHECKOUT_DELETE_TOPIC:

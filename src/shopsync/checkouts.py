@@ -61,6 +61,10 @@ class Checkout(_Record):
     subtotal: Amount
     total: Amount
     line_items: tuple[CheckoutLine, ...] = ()
+    token_key: Id | None = None
+    """A second key the platform names the checkout by, where ``id`` is derived from
+    another token (Shopify: ``id`` from the cart token its recovery link names, this from
+    its checkout token, which deletions and orders name). A digest, never the token."""
 
     _currency = field_validator("currency", mode="before")(_currency_code)
 

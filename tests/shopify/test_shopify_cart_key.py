@@ -29,6 +29,7 @@ from shopsync.store.checkout_rows import (
 from shopsync.testing._checkouts import cart_token, recovery_url
 
 UTC = dt.timezone.utc
+HOUR = dt.timedelta(hours=1)
 SHOP = "cart-shop.myshopify.com"
 TOKEN = "5f0c1e2d3b4a69788796a5b4c3d2e1f0"  # 32 hex digits, like the published bodies
 CART = cart_token(dt.datetime(2026, 11, 30, 15, tzinfo=UTC), 0x5EED)
@@ -142,9 +143,6 @@ def test_a_checkout_told_by_webhook_and_read_by_sync_is_one_row(store: Store, fi
     assert held.token_key == checkout_key(TOKEN)
 
 
-HOUR = dt.timedelta(hours=1)
-
-
 def test_an_older_webhook_after_a_sync_still_leaves_its_token(store: Store) -> None:
     synced = checkout_from_graphql({**NODE, "updatedAt": "2026-11-30T18:00:00Z"}, shop=SHOP)
     upsert_checkouts(store, [synced])
@@ -180,7 +178,8 @@ def test_a_delete_by_token_removes_the_checkout_and_keeps_a_late_sync_page_out(
 ) -> None:
     upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
     upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
-    (key,) = [cid for cid, _ in _parse("checkouts/delete", {"id": 122, "token": TOKEN}).deleted_checkouts]
+    event = _parse("checkouts/delete", {"id": 122, "token": TOKEN})
+    (key,) = [cid for cid, _ in event.deleted_checkouts]
     at = dt.datetime(2026, 11, 30, 17, tzinfo=UTC)
     with store.transaction() as tx:
         assert delete_checkout(store, tx, "shopify", SHOP, key, at)

@@ -149,15 +149,16 @@ def test_the_emulated_checkout_has_a_hex_token_and_a_link_naming_its_cart_token(
     with emulated("shopify", seed=4, customers=8, orders=40, products=3) as shop:
         from shopsync.testing._checkouts import add_checkouts
 
-        assert add_checkouts(shop.state, seed=4)
+        last = max(o.created_at for o in shop.state.orders.values())
+        assert add_checkouts(shop.state, seed=4, now=last, days=365)
         placed = sorted(shop.state.order_checkouts.items())
         checkouts = sorted(shop.state.checkouts.values(), key=lambda c: c.id)
         bodies = [checkout_rest(c) for c in checkouts]
         nodes = [checkout_graphql(c) for c in checkouts]
         orders = {oid: order_rest(shop.state.orders[oid], shop.state) for oid, _ in placed}
-        by_id = {c.id: body for c, body in zip(checkouts, bodies)}
+        by_id = {c.id: body for c, body in zip(checkouts, bodies, strict=True)}
     shops = set()
-    for c, body, node in zip(checkouts, bodies, nodes):
+    for c, body, node in zip(checkouts, bodies, nodes, strict=True):
         assert re.fullmatch("[0-9a-f]{32}", body["token"]) and "id" not in body
         assert body["cart_token"] != body["token"] and len(body["cart_token"]) == 52
         link = re.fullmatch(

@@ -1,10 +1,13 @@
 """Checkouts as rows: the SQL behind the abandoned-checkout program (issue 22).
 
 Writes follow the orders' rules: a version older than the stored one changes nothing (a late
-webhook after a sync), a completion once seen is never undone by a payload without it, a
+webhook after a sync) but the checkout's second key (``token_key``, Shopify's token digest),
+which no later version without one removes; a completion once seen is never undone by a
+payload without it, a
 checkout of a redacted customer (or under a redacted e-mail) is never stored again, and a
 deleted one (Shopify ``checkouts/delete``) leaves a tombstone, so a version of it updated
-before the deletion (a late ``checkouts/update``, a sync page read before) stays out. Reads
+before the deletion (a late ``checkouts/update``, a sync page read before) stays out. A
+deletion or a completion names a checkout by either key. Reads
 hand the core one frame cut at ``as_of``; erasure and export cover the table.
 """
 
@@ -70,6 +73,7 @@ def _row(shop_id: int, c: Checkout) -> dict[str, Any]:
         "currency": c.currency,
         "subtotal": _rows.to_units(c.subtotal),
         "total": _rows.to_units(c.total),
+        "token_key": c.token_key,
         "lines": [
             {
                 "product_id": line.product_id,
@@ -108,7 +112,14 @@ def _model(platform: str, shop: str, r: Any) -> Checkout:
             )
             for line in (r.lines or [])
         ),
+        token_key=r.token_key,
     )
+
+
+def _either(shop_id: int, key: str) -> Any:
+    """The rows of a shop's checkout named by ``key``: its id or its second key."""
+    t = checkouts
+    return and_(t.c.shop_id == shop_id, or_(t.c.id == key, t.c.token_key == key))
 
 
 def _redacted(conn: Connection, shop_id: int, batch: Sequence[Checkout]) -> set[str]:
@@ -144,16 +155,21 @@ def _deleted(conn: Connection, shop_id: int, ids: Sequence[str]) -> dict[str, in
 def delete_checkout(
     store: Store, conn: Connection, platform: str, shop: str, checkout_id: str, at: dt.datetime
 ) -> bool:
-    """Remove a checkout the platform deleted, leaving a tombstone dated ``at``; True if it
-    was held. Its row gone, the program plans nothing for it and the delivery-time check
-    (:func:`recovered`) cancels a reminder already planned."""
+    """Remove a checkout the platform deleted (``checkout_id``: either of its keys), leaving
+    a tombstone dated ``at`` under that key and its id; True if it was held. Its row gone,
+    the program plans nothing for it and the delivery-time check (:func:`recovered`) cancels
+    a reminder already planned."""
     shop_id = store.shop_id(platform, shop, conn, create=False)
     if shop_id == NO_SHOP:
         return False
     store._writing(conn, shop_id)
-    bury(conn, shop_id, "checkouts", [checkout_id], "deleted", _rows.to_micros(at))
+    found = conn.execute(select(checkouts.c.id).where(_either(shop_id, checkout_id)))
+    held = sorted(found.scalars())
+    bury(conn, shop_id, "checkouts", sorted({checkout_id, *held}), "deleted", _rows.to_micros(at))
+    if not held:
+        return False
     done = conn.execute(
-        checkouts.delete().where(checkouts.c.shop_id == shop_id, checkouts.c.id == checkout_id)
+        checkouts.delete().where(checkouts.c.shop_id == shop_id, checkouts.c.id.in_(held))
     )
     return bool(done.rowcount)
 
@@ -180,7 +196,8 @@ def upsert_checkouts(
             if held is None or c.updated_at >= held.updated_at:
                 latest[c.id] = c
         ids = sorted(latest)
-        gone = _deleted(conn, shop_id, ids)
+        seconds = sorted({c.token_key for c in latest.values() if c.token_key})
+        gone = _deleted(conn, shop_id, sorted({*ids, *seconds}))
         stored = {
             r.id: r
             for r in conn.execute(
@@ -196,20 +213,22 @@ def upsert_checkouts(
                 count.stale += 1
                 continue
             row = _row(shop_id, c)
-            if cid in gone and row["updated_at"] <= gone[cid]:
+            named = [k for k in (cid, c.token_key) if k in gone]  # deleted under either key
+            if named and row["updated_at"] <= max(gone[k] for k in named):
                 count.stale += 1  # a version from before its deletion
                 continue
-            if cid in gone:  # updated after it: the platform has it again
+            if named:  # updated after it: the platform has it again
                 conn.execute(
                     tombstones.delete().where(
                         tombstones.c.shop_id == shop_id,
                         tombstones.c.resource == "checkouts",
-                        tombstones.c.id == cid,
+                        tombstones.c.id.in_(named),
                     )
                 )
             old = stored.get(cid)
             if old is not None and row["updated_at"] < old.updated_at:
                 count.stale += 1
+                _keep_token_key(conn, shop_id, c)
                 continue
             # one statement, so two writers of one checkout cannot both insert; an older
             # version never overwrites a newer one, a completion is never undone
@@ -219,18 +238,38 @@ def upsert_checkouts(
                 statement.on_conflict_do_update(
                     index_elements=[checkouts.c.shop_id, checkouts.c.id],
                     set_={
-                        **{k: fresh[k] for k in row if k not in ("shop_id", "id", "completed_at")},
+                        **{k: fresh[k] for k in row if k not in ("shop_id", "id", *_KEPT)},
                         "completed_at": func.coalesce(fresh.completed_at, checkouts.c.completed_at),
+                        "token_key": func.coalesce(fresh.token_key, checkouts.c.token_key),
                     },
                     where=checkouts.c.updated_at <= fresh.updated_at,
                 )
             )
+            _keep_token_key(conn, shop_id, c)  # a newer version written meanwhile
             if old is None:
                 count.inserted += 1
             else:
                 count.updated += 1
         _complete_from_stored_orders(conn, shop_id, ids)
     return count
+
+
+_KEPT = ("completed_at", "token_key")
+"""Columns a version without them never clears."""
+
+
+def _keep_token_key(conn: Connection, shop_id: int, c: Checkout) -> None:
+    """Give the stored checkout the second key a version of it names, if it has none: a
+    webhook older than the sync page stored (a sync page carries no token) still tells
+    which token deletions and orders will name it by."""
+    if c.token_key is None:
+        return
+    t = checkouts
+    conn.execute(
+        t.update()
+        .where(t.c.shop_id == shop_id, t.c.id == c.id, t.c.token_key.is_(None))
+        .values(token_key=c.token_key)
+    )
 
 
 def _complete_from_stored_orders(conn: Connection, shop_id: int, ids: Sequence[str]) -> None:
@@ -334,7 +373,9 @@ def export_checkouts(
     )
     out = []
     for r in rows:
-        item = _model("x", "x", r).model_dump(mode="json", exclude={"platform", "shop"})
+        item = _model("x", "x", r).model_dump(
+            mode="json", exclude={"platform", "shop", "token_key"}
+        )
         out.append(item)
     return out
 
@@ -414,10 +455,10 @@ def complete_checkouts(
     shop: str,
     done: Sequence[tuple[str, dt.datetime]],
 ) -> int:
-    """Complete these checkouts (id, when its order was placed): a Shopify order body names
-    the checkout it was placed from (``checkout_token``); how many were open. A completion
-    already held is never moved; the row's other fields are the checkout webhooks' and the
-    sync's business."""
+    """Complete these checkouts (either key, when its order was placed): a Shopify order body
+    names the checkout it was placed from (``checkout_token``, ``cart_token``); how many were
+    open. A completion already held is never moved; the row's other fields are the checkout
+    webhooks' and the sync's business."""
     shop_id = store.shop_id(platform, shop, conn, create=False)
     if shop_id == NO_SHOP or not done:
         return 0
@@ -425,19 +466,18 @@ def complete_checkouts(
     count = 0
     for checkout_id, at in done:
         micros = _rows.to_micros(at)
-        row = conn.execute(
-            select(t.c.created_at).where(
-                t.c.shop_id == shop_id, t.c.id == checkout_id, t.c.completed_at.is_(None)
+        rows = conn.execute(
+            select(t.c.id, t.c.created_at).where(
+                _either(shop_id, checkout_id), t.c.completed_at.is_(None)
             )
-        ).first()
-        if row is None:
-            continue
-        changed = conn.execute(
-            t.update()
-            .where(t.c.shop_id == shop_id, t.c.id == checkout_id, t.c.completed_at.is_(None))
-            .values(completed_at=max(micros, row.created_at))
-        )
-        count += changed.rowcount
+        ).all()
+        for row in rows:
+            changed = conn.execute(
+                t.update()
+                .where(t.c.shop_id == shop_id, t.c.id == row.id, t.c.completed_at.is_(None))
+                .values(completed_at=max(micros, row.created_at))
+            )
+            count += changed.rowcount
     return count
 
 

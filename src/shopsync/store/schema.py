@@ -518,8 +518,12 @@ checkouts = Table(
     _money("subtotal"),
     _money("total"),
     Column("lines", JSON, nullable=False),
+    # Added in revision 0020: a second key of the checkout (Shopify: a digest of its token,
+    # which deletions and orders name, where ``id`` is its cart token's; Checkout.token_key)
+    Column("token_key", String(255)),
     Index("ix_checkouts_customer", "shop_id", "customer_id", "created_at"),
     Index("ix_checkouts_updated", "shop_id", "updated_at"),
+    Index("ix_checkouts_token", "shop_id", "token_key"),
 )
 
 # Added in revision 0016 (issue 22): browse and cart events a storefront posted to shopsync's
