@@ -102,6 +102,8 @@ def add_checkouts(
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_REGIONS = ("gcp-us-east1", "gcp-us-central1")
+"""The regions the published cart tokens name (see :func:`cart_token`)."""
 
 
 def shop_number(shop: str) -> int:
@@ -147,8 +149,11 @@ def _checkout(
     cur = state.currency
     subtotal = sum((price.amount for *_, price in lines), Decimal(0))
     cid = state.new_id("checkouts")
-    cart = cart_token(at, rng.getrandbits(80))
+    # three draws, as before the link named the cart token: every emulated shop keeps its
+    # checkouts (and the demo its figures) as they were
+    bits = rng.getrandbits(128)
     key = f"{rng.getrandbits(128):032x}"
+    cart = cart_token(at, bits, _REGIONS[rng.randrange(10**7, 10**8) % len(_REGIONS)])
     checkout = Checkout(
         platform=state.platform,
         shop=state.shop,
