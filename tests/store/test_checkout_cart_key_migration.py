@@ -11,10 +11,12 @@ import json
 from importlib import import_module
 from typing import Any
 
+import pytest
 from shopsync_shopify._checkouts import checkout_key, recovery_segment
 from sqlalchemy import text
 
 from shopsync.store import Store
+from shopsync.store._rows import from_micros as read_micros
 from shopsync.store.checkout_rows import read_checkouts
 from shopsync.testing._checkouts import cart_token, recovery_url
 
@@ -83,17 +85,21 @@ def _action(row: Any) -> dict[str, Any]:
     return row.action if isinstance(row.action, dict) else json.loads(row.action)
 
 
-def test_a_checkout_held_twice_ends_as_one_row_with_one_reminder_key(store_url: str) -> None:
-    """The webhook's copy (newer, under the token's digest) and the sync's (older, completed,
-    under the cart token's) become one row under the cart token's key: the newer's fields,
-    the completion either held, the token's digest. Each copy had a stage-1 reminder: the
+@pytest.mark.parametrize("newer", ["webhook", "sync"])
+def test_a_checkout_held_twice_ends_as_one_row_with_one_reminder_key(
+    store_url: str, newer: str
+) -> None:
+    """The webhook's copy (under the token's digest) and the sync's (under the cart token's)
+    become one row under the cart token's key: the newer's fields, the completion either
+    held (the older's here), the token's digest. Each copy had a stage-1 reminder: the
     sync's keeps its key; the webhook's cannot take it (cancelled, since not settled) and
     keeps its old one, so the planner sees one reminder of the checkout."""
     old = _old_store(store_url)
     by_token, by_cart = checkout_key(TOKEN), checkout_key(CART)
+    late, early = (by_token, by_cart) if newer == "webhook" else (by_cart, by_token)
     with old.engine.begin() as conn:
-        _checkout(conn, by_token, URL, T + 9, None)
-        _checkout(conn, by_cart, URL, T + 5, T + 5)
+        _checkout(conn, late, URL, T + 9, None)
+        _checkout(conn, early, URL, T + 5, T + 5)
         _outbox(conn, by_cart, "done")
         _outbox(conn, by_token, "pending")
     old.close()
@@ -102,8 +108,9 @@ def test_a_checkout_held_twice_ends_as_one_row_with_one_reminder_key(store_url: 
     assert store.schema_version() == Store.head_version()
     (kept,) = read_checkouts(store, "shopify", SHOP)
     assert kept.id == by_cart and kept.token_key == by_token
-    assert kept.email == f"{by_token[:6]}@x.test"  # the newer copy's fields
-    assert kept.completed_at is not None
+    assert kept.email == f"{late[:6]}@x.test"  # the newer copy's fields
+    assert kept.updated_at == read_micros(T + 9)
+    assert kept.completed_at == read_micros(T + 5)
     rows = _outbox_rows(store)
     ours = [r for r in rows if by_cart in r.idempotency_key]
     assert [(r.idempotency_key, r.status) for r in ours] == [
