@@ -157,8 +157,8 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
     :class:`InvalidRecordError` naming what is wrong."""
     try:
         total = _money(node.get("totalPriceSet"))
-        token = recovery_segment(node.get("abandonedCheckoutUrl"))
-        if token is None:
+        segment = recovery_segment(node.get("abandonedCheckoutUrl"))
+        if segment is None:
             raise ValueError("abandonedCheckoutUrl names no checkout")
         customer = node.get("customer") or {}
         lines = []
@@ -178,7 +178,7 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
             {
                 "platform": PLATFORM,
                 "shop": shop,
-                "id": checkout_key(token),
+                "id": checkout_key(segment),
                 "customer_id": parse_gid(customer["id"]) if customer.get("id") else None,
                 "email": customer.get("email"),
                 "created_at": node.get("createdAt"),
@@ -334,7 +334,7 @@ def read_checkouts(adapter: Any, updated_since: dt.datetime | None) -> Iterator[
 
 def checkout_graphql(checkout: Checkout, state: ShopState | None = None) -> dict[str, Any]:
     """An ``AbandonedCheckout`` node as Shopify renders it (whole-second timestamps come
-    from the state's clock; the recovery URL has Shopify's ``/checkouts/ac/<cart_token>/recover``
+    from the state's clock; the recovery URL has today's ``/checkouts/ac/<cart_token>/recover``
     form, as the model holds it). Like Shopify's it has an ``id``, a ``name`` and no token
     field (https://shopify.dev/docs/api/admin-graphql/2026-07/objects/AbandonedCheckout)."""
     cur = checkout.currency

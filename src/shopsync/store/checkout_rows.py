@@ -1,14 +1,13 @@
 """Checkouts as rows: the SQL behind the abandoned-checkout program (issue 22).
 
 Writes follow the orders' rules: a version older than the stored one changes nothing (a late
-webhook after a sync) but the checkout's second key (``token_key``, Shopify's token digest),
-which no later version without one removes; a completion once seen is never undone by a
-payload without it, a
-checkout of a redacted customer (or under a redacted e-mail) is never stored again, and a
-deleted one (Shopify ``checkouts/delete``) leaves a tombstone, so a version of it updated
-before the deletion (a late ``checkouts/update``, a sync page read before) stays out. A
-deletion or a completion names a checkout by either key. Reads
-hand the core one frame cut at ``as_of``; erasure and export cover the table.
+webhook after a sync) but for the checkout's second key (``token_key``: Shopify's token
+digest, which no version without one clears); a completion once seen is never undone by a
+payload without it; a checkout of a redacted customer (or under a redacted e-mail) is never
+stored again; and a deleted one (Shopify ``checkouts/delete``) leaves a tombstone, so a
+version of it updated before the deletion (a late ``checkouts/update``, a sync page read
+before) stays out. A deletion or a completion names a checkout by either key. Reads hand the
+core one frame cut at ``as_of``; erasure and export cover the table.
 """
 
 from __future__ import annotations
