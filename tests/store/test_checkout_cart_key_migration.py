@@ -172,3 +172,27 @@ def test_the_migration_keys_as_the_adapter_does() -> None:
         assert module.checkout_key(token) == checkout_key(token)
         assert module.recovery_segment(url) == recovery_segment(url)
         assert module.recovery_segment(url.replace("/ac/", "/")) == recovery_segment(url)
+
+
+def test_a_reminder_sent_under_the_moved_key_stops_the_kept_keys_pending_one(
+    store_url: str,
+) -> None:
+    """The webhook's copy was reminded (done) and the sync's copy's reminder of that stage is
+    still pending: after the merge the checkout has been reminded once already, so the
+    pending one is cancelled, not delivered a second time."""
+    old = _old_store(store_url)
+    by_token, by_cart = checkout_key(TOKEN), checkout_key(CART)
+    with old.engine.begin() as conn:
+        _checkout(conn, by_token, URL, T + 9, None)
+        _checkout(conn, by_cart, URL, T + 5, None)
+        _outbox(conn, by_token, "done")
+        _outbox(conn, by_cart, "pending")
+    old.close()
+
+    store = Store(store_url)
+    statuses = {r.idempotency_key: r.status for r in _outbox_rows(store)}
+    assert statuses == {
+        f"abandoned_checkout:{SHOP}:{by_token}:stage1": "done",
+        f"abandoned_checkout:{SHOP}:{by_cart}:stage1": "cancelled",
+    }
+    store.close()
