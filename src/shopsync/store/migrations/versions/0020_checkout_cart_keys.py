@@ -12,7 +12,8 @@ deletion and an order name the token). Here:
   it takes the link's key, and its old id becomes its ``token_key``;
 - two rows of one checkout become the newer, keeping a completion either held and the token
   key; the other's reminders are re-keyed, or keep their old key where the kept row's
-  reminder holds the new one, exactly as 0018 does (one not yet settled is cancelled);
+  reminder holds the new one, exactly as 0018 does (one not yet settled is cancelled), and
+  a stage the other copy was reminded of already is not delivered again;
 - a row already under its link's key keeps it; one with the older link form
   (``/checkouts/<token>/recover``) or with no link but a token-derived id (``t...``, from a
   webhook) gets its id as ``token_key``. Numeric ids 0018 could not re-key, WooCommerce
@@ -72,6 +73,12 @@ _REASON = (
     "upgrade 0020 re-keyed this checkout by its recovery link's cart token: every sink dedupes"
     " by the action's key (and a discount code is derived from it), so a retry under the new"
     " key could arrive twice or quote a code never created"
+)
+
+
+_SENT = (
+    "upgrade 0020 merged this checkout with another copy of it whose reminder of this stage"
+    " was delivered already"
 )
 
 
@@ -159,7 +166,8 @@ def _rekey_checkouts(conn: sa.Connection, shop_id: int) -> dict[str, str]:
 def _rekey_reminders(conn: sa.Connection, shop_id: int, shop: str, moved: dict[str, str]) -> None:
     """The reminders of moved checkouts take the new key, so the planner sees them as held
     under it. One not yet settled is cancelled (:data:`_REASON`); one whose new key another
-    row already holds keeps its old key. As revision 0018."""
+    row already holds keeps its old key. As revision 0018; and where a moved one was
+    delivered, the kept copy's unsettled reminder of that stage is cancelled (:data:`_SENT`)."""
     now = int(time.time() * 1_000_000)
     entries = conn.execute(
         sa.select(
@@ -172,7 +180,7 @@ def _rekey_reminders(conn: sa.Connection, shop_id: int, shop: str, moved: dict[s
         .where(_outbox.c.shop_id == shop_id, _outbox.c.kind == _KIND)
         .order_by(_outbox.c.id)
     ).all()
-    held = {(e.idempotency_key, e.sink) for e in entries}
+    held = {(e.idempotency_key, e.sink): e for e in entries}
     prefix = f"{_KIND}:{shop}:"
     for entry in entries:
         key = entry.idempotency_key
@@ -183,8 +191,13 @@ def _rekey_reminders(conn: sa.Connection, shop_id: int, shop: str, moved: dict[s
         if entry.status in _UNSETTLED:
             values.update(status="cancelled", reason=_REASON, updated_at=now, finished_at=now)
         new_key = f"{prefix}{moved[old]}:{stage}"
-        if (new_key, entry.sink) not in held:
-            held.add((new_key, entry.sink))
+        holder = held.get((new_key, entry.sink))
+        if holder is not None and entry.status == "done" and holder.status in _UNSETTLED:
+            # this stage went out under the old key: the kept copy's is not sent again
+            cancel = {"status": "cancelled", "reason": _SENT, "updated_at": now, "finished_at": now}
+            conn.execute(_outbox.update().where(_outbox.c.id == holder.id).values(**cancel))
+        if holder is None:
+            held[(new_key, entry.sink)] = entry
             action = _action(entry.action)
             action["checkout_id"] = moved[old]
             if isinstance(action.get("facts"), dict):
