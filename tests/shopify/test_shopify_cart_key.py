@@ -195,3 +195,27 @@ def test_a_delete_by_token_before_any_version_keeps_the_late_webhook_out(store: 
         assert not delete_checkout(store, tx, "shopify", SHOP, checkout_key(TOKEN), at)
     late = upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
     assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+
+
+@pytest.mark.parametrize("synced_first", [True, False])
+def test_a_deletion_by_token_reaches_the_sync_copy_once_a_version_ties_the_keys(
+    store: Store, synced_first: bool
+) -> None:
+    """A ``checkouts/delete`` (token only) that found no row by its token (the store held the
+    sync's copy, which has no token, or nothing yet) leaves a tombstone under the token's
+    key alone. A version from before the deletion naming both keys (a late
+    ``checkouts/update``) is kept out, and it ties the tombstone to the cart token's key:
+    the sync's copy goes, and a late sync page stays out."""
+    at = dt.datetime(2026, 11, 30, 17, tzinfo=UTC)
+    synced = checkout_from_graphql(NODE, shop=SHOP)  # updated 15:04, before the deletion
+    if synced_first:
+        upsert_checkouts(store, [synced])
+    with store.transaction() as tx:
+        store.shop_id("shopify", SHOP, tx)
+        assert not delete_checkout(store, tx, "shopify", SHOP, checkout_key(TOKEN), at)
+    if not synced_first:
+        upsert_checkouts(store, [synced])  # a page read before the deletion, written after
+    late = upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
+    assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+    again = upsert_checkouts(store, [synced])
+    assert again.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
