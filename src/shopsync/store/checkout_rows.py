@@ -6,7 +6,8 @@ digest, which no version without one clears); a completion once seen is never un
 payload without it; a checkout of a redacted customer (or under a redacted e-mail) is never
 stored again; and a deleted one (Shopify ``checkouts/delete``) leaves a tombstone, so a
 version of it updated before the deletion (a late ``checkouts/update``, a sync page read
-before) stays out. A deletion or a completion names a checkout by either key. Reads hand the
+before) stays out. A deletion or a completion names a checkout by either key (a deletion that
+found nothing by the token's key reaches the id once a version names both). Reads hand the
 core one frame cut at ``as_of``; erasure and export cover the table.
 """
 
@@ -215,6 +216,8 @@ def upsert_checkouts(
             named = [k for k in (cid, c.token_key) if k in gone]  # deleted under either key
             if named and row["updated_at"] <= max(gone[k] for k in named):
                 count.stale += 1  # a version from before its deletion
+                if cid not in gone:  # deleted by its token only: so is the copy under its id
+                    _bury_copy(conn, shop_id, cid, gone[named[0]])
                 continue
             if named:  # updated after it: the platform has it again
                 conn.execute(
@@ -251,6 +254,15 @@ def upsert_checkouts(
                 count.updated += 1
         _complete_from_stored_orders(conn, shop_id, ids)
     return count
+
+
+def _bury_copy(conn: Connection, shop_id: int, cid: str, at: int) -> None:
+    """A deletion that named only the token's key (it found no row by it: a sync page has
+    no token) reaches the checkout's id once a version names both: the copy held under the
+    id goes unless updated after the deletion, and a tombstone keeps older ones out."""
+    t = checkouts
+    conn.execute(t.delete().where(t.c.shop_id == shop_id, t.c.id == cid, t.c.updated_at <= at))
+    bury(conn, shop_id, "checkouts", [cid], "deleted", at)
 
 
 _KEPT = ("completed_at", "token_key")
