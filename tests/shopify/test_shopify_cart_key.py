@@ -219,3 +219,22 @@ def test_a_deletion_by_token_reaches_the_sync_copy_once_a_version_ties_the_keys(
     assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
     again = upsert_checkouts(store, [synced])
     assert again.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+
+
+def test_a_checkout_body_linking_to_another_myshopify_shop_is_refused() -> None:
+    """The signature covers the body, not the shop header, and one app serves many shops: a
+    checkout body of another shop, replayed for this one, would be stored here and its
+    customer reminded with the other shop's link. As an order's ``order_status_url``, a
+    link on a myshopify domain must name the delivery's shop (a custom domain passes)."""
+    from shopsync.errors import WebhookError
+
+    other = URL.replace(SHOP, "other-shop.myshopify.com")
+    for topic in ("checkouts/create", "checkouts/update"):
+        with pytest.raises(WebhookError, match=r"other-shop\.myshopify\.com"):
+            _parse(topic, {**BODY, "abandoned_checkout_url": other})
+    custom = URL.replace(SHOP, "shop.example.com")
+    (kept,) = _parse("checkouts/update", {**BODY, "abandoned_checkout_url": custom}).checkouts
+    assert kept.id == checkout_key(CART)
+    shouted = URL.replace(SHOP, SHOP.upper())  # host names are case-blind
+    (kept,) = _parse("checkouts/update", {**BODY, "abandoned_checkout_url": shouted}).checkouts
+    assert kept.id == checkout_key(CART)
