@@ -16,6 +16,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -211,6 +212,22 @@ def _contacts(customer: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in found if isinstance(v, str) and v.strip())
 
 
+def _link_shop(payload: Mapping[str, Any], shop: str, topic: str) -> None:
+    """A checkout's recovery link on a myshopify domain names its shop, which must be the
+    delivery's (as an order's ``order_status_url``, ``._shapes``): the signature does not
+    cover the shop header, and the link is the checkout's key. Only the host is shown."""
+    url = payload.get("abandoned_checkout_url")
+    try:
+        host = urlsplit(url).hostname if isinstance(url, str) else None
+    except ValueError:
+        host = None
+    if host and host.endswith(".myshopify.com") and host != shop.strip().lower():
+        raise WebhookError(
+            f"{topic} body's recovery link is on {host!r}, the delivery says {shop!r}: refused"
+            " (a body signed for one shop of the app, replayed for another)"
+        )
+
+
 def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEvent:
     """Verify a delivery and say what the store must do with it (``shopsync.webhooks``).
 
@@ -270,6 +287,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     if topic in ("refunds/create", "fulfillments/create"):
         return event
     if topic in CHECKOUT_TOPICS:  # issue 22
+        _link_shop(payload, shop, topic)
         try:
             checkout = checkout_from_webhook(payload, shop=shop)
         except InvalidRecordError as exc:
