@@ -1,6 +1,7 @@
 """The loyalty derivation of a whole shop: the per-customer rules against the columns.
 
     python benchmarks/loyalty.py [--orders 100000] [--engine rules|columns|core] [--seed 7]
+                                 [--block-orders N]
 
 Builds a shop in memory (one customer per ten orders, three years of orders, 5 % refunded in
 part or whole, 2 % cancelled, a third of the customers with a birthday, 1 % with an
@@ -9,7 +10,9 @@ expiry, birthdays) in this process; peak RSS is this process's. ``rules`` and ``
 :func:`shopsync.core.loyalty_shop.derive_shop` with that engine, every customer's
 derivation and actions built (what a plan consumes); ``core`` times
 :func:`shopsync.core.loyalty_columns.derive_columns` alone (the frames, no Python records).
-Prints one JSON line: seconds, µs per order, peak MB, customers left to the rules.
+Prints one JSON line: seconds and CPU-seconds (all threads; steadier than wall time on a
+loaded machine), µs per order, peak MB (and the peak once the shop was built, before the
+derivation), customers left to the rules.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def _row(kind: str, key: str, customer: str, at: int, data: dict[str, Any]) -> A
     return SimpleNamespace(kind=kind, key=key, customer_id=customer, occurred_at=at, data=data)
 
 
-def measure(orders: int, engine: str, seed: int) -> dict[str, Any]:
+def measure(orders: int, engine: str, seed: int, block: int | None = None) -> dict[str, Any]:
     from shopsync.core.loyalty_columns import derive_columns
     from shopsync.core.loyalty_derivations import column_inputs
     from shopsync.core.loyalty_history import facts_table
@@ -110,6 +113,8 @@ def measure(orders: int, engine: str, seed: int) -> dict[str, Any]:
 
     tables, inputs = shop(orders, seed)
     policy = Policy.from_dict({"currency": "USD"})
+    built_mb = _peak_mb()
+    cpu = _cpu()
     start = time.perf_counter()
     fallback = None
     entries = 0
@@ -135,11 +140,13 @@ def measure(orders: int, engine: str, seed: int) -> dict[str, Any]:
             platform="shopify",
             shop="bench",
             engine=engine,  # type: ignore[arg-type]
+            **({} if block is None else {"block_orders": block}),
         )
         for one in found.customers:
             entries += len(one.derivation.entries)
         fallback = None if found.by_rules is None else len(found.by_rules)
     seconds = time.perf_counter() - start
+    cpu = _cpu() - cpu
     return {
         "engine": engine,
         "orders": orders,
@@ -147,8 +154,20 @@ def measure(orders: int, engine: str, seed: int) -> dict[str, Any]:
         "us_per_order": round(seconds / orders * 1e6, 2),
         "entries": entries,
         "customers_by_rules": fallback,
-        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_us_per_order": round(cpu / orders * 1e6, 2),
+        "peak_mb": _peak_mb(),
+        "shop_built_mb": built_mb,
     }
+
+
+def _peak_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -156,8 +175,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--engine", choices=["rules", "columns", "core"], default="columns")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--block-orders", type=int, default=None, help="derive_shop's block size")
     args = parser.parse_args()
-    print(json.dumps(measure(args.orders, args.engine, args.seed)))
+    print(json.dumps(measure(args.orders, args.engine, args.seed, args.block_orders)))
 
 
 if __name__ == "__main__":
