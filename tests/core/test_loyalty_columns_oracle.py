@@ -10,6 +10,7 @@ The default run tries ``SHOPSYNC_LOYALTY_ORACLE_EXAMPLES`` shops (60); set it hi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from types import SimpleNamespace
@@ -313,3 +314,50 @@ def test_a_referral_rewards_an_advocate_in_another_block() -> None:
     advocate = dict((c, d) for c, d, _ in blocks)["c0"]
     assert [e.kind for e in advocate.entries] == ["bonus"]
     assert advocate.approved > 0
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None)
+@given(shop=shops(), policy=policies(), at=moments, size=st.sampled_from([1, 3, 10**6]))
+def test_a_derivation_for_actions_alone_keeps_their_entries_and_counts_all(
+    shop: tuple[LoyaltyTables, list[Any]], policy: Policy, at: int, size: int
+) -> None:
+    """``all_entries=False`` (a dry run): the same actions, tiers and balances, each
+    derivation holding the earns and bonuses of the action window, the count of them all."""
+    tables, inputs = shop
+    since = at - 7 * DAY
+    for engine in ("columns", "rules"):
+        found = derive_shop(
+            tables,
+            inputs,
+            {},
+            policy,
+            at,
+            currency="USD",
+            platform="shopify",
+            shop="acme",
+            engine=engine,
+            block_orders=size,
+        )
+        few = derive_shop(
+            tables,
+            inputs,
+            {},
+            policy,
+            at,
+            currency="USD",
+            platform="shopify",
+            shop="acme",
+            engine=engine,
+            block_orders=size,
+            all_entries=False,
+        )
+        for full, kept in zip(found.customers, few.customers, strict=True):
+            assert kept.actions == full.actions
+            assert kept.entry_count == full.entry_count == len(full.derivation.entries)
+            wanted = [
+                e
+                for e in full.derivation.entries
+                if e.kind in ("earn", "bonus") and since < e.at <= at
+            ]
+            assert kept.derivation.entries == wanted
+            assert kept.derivation == dataclasses.replace(full.derivation, entries=wanted)

@@ -19,6 +19,7 @@ the cost grows with the shop's events, not with their square per customer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from shopsync.core.features import PURCHASE_COLUMNS
 from shopsync.core.loyalty import (
     Bonus,
     Derivation,
+    Entry,
     OrderFacts,
     Person,
     Referral,
@@ -137,6 +139,9 @@ class CustomerLedger:
     customer_id: str
     derivation: Derivation
     actions: list[Action]
+    entry_count: int
+    """The customer's entries, all of them even where :attr:`derivation` holds only the
+    entries its actions read (:func:`derive_shop`'s ``all_entries=False``)."""
 
 
 @dataclass
@@ -204,6 +209,7 @@ def derive_shop(
     lookback: dt.timedelta = dt.timedelta(days=7),
     engine: Literal["columns", "rules"] = "columns",
     block_orders: int = BLOCK_ORDERS,
+    all_entries: bool = True,
 ) -> ShopLedger:
     """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
 
@@ -212,6 +218,11 @@ def derive_shop(
     ``"columns"`` derives in columns (:mod:`shopsync.core.loyalty_columns`) what they cover
     and hands the rest to the rules, per policy option or per customer (:attr:`ShopLedger.
     by_rules` says which); ``"rules"`` runs the rules for everyone (the columns' oracle).
+    The columns derive the customers in blocks of about ``block_orders`` orders, one block's
+    frames held at a time (memory); the block size does not change the result.
+    ``all_entries=False`` keeps in each derivation only the entries its actions read (earns
+    and bonuses dated in the action window; a dry run needs no more, and a shop's entries are
+    millions of records): :attr:`CustomerLedger.entry_count` still counts them all.
     """
     settings = policy.loyalty
     frames: dict[str, pl.DataFrame] = {"orders": tables.orders, "refunds": tables.refunds}
@@ -258,7 +269,9 @@ def derive_shop(
         )
         return rules.derive(history, settings, as_of, currency=currency)
 
-    def block(ids: pl.Series, part: pl.DataFrame) -> Iterator[tuple[str, Derivation]]:
+    window = None if all_entries else (since, as_of)
+
+    def block(ids: pl.Series, part: pl.DataFrame) -> Iterator[tuple[str, Derivation, int]]:
         """The columns' derivations of ``ids`` (one block), ``part`` their facts."""
         assert given is not None
         mine = pl.col("customer_id").is_in(ids.implode())
@@ -267,7 +280,7 @@ def derive_shop(
             return iter(())  # nobody here has an order or an input: the base tier, nothing else
         refunds = tables.refunds.filter(pl.col("order_id").is_in(part["id"].implode()))
         columns = derive_columns(part, refunds, some, settings, as_of, currency=currency)
-        return derivations(columns, settings, ids)
+        return derivations(columns, settings, ids, window)
 
     def each() -> Iterator[CustomerLedger]:
         for ids, part in _blocks(known, table, block_orders if given is not None else None):
@@ -275,16 +288,20 @@ def derive_shop(
             ahead = next(derived, None)
             for customer_id in ids:
                 if ahead is not None and ahead[0] == customer_id:
-                    derivation = ahead[1]
+                    _, derivation, count = ahead
                     ahead = next(derived, None)
                 elif given is not None and customer_id not in fallback:
-                    derivation = _empty(settings)
+                    derivation, count = _empty(settings), 0
                 else:
                     derivation = by_rules(customer_id)
+                    count = len(derivation.entries)
+                    if window is not None:
+                        kept = [e for e in derivation.entries if _for_actions(e, *window)]
+                        derivation = dataclasses.replace(derivation, entries=kept)
                 actions = loyalty_actions(
                     platform, shop, derivation, customer_id, policy, as_of, since
                 )
-                yield CustomerLedger(customer_id, derivation, actions)
+                yield CustomerLedger(customer_id, derivation, actions, count)
 
     return ShopLedger(each(), outcomes, reason, None if given is None else sorted(fallback))
 
@@ -311,6 +328,11 @@ def _blocks(
         ids = known.slice(at, length)
         at += length
         yield ids, table.filter(pl.col("customer_id").is_in(ids.implode()))
+
+
+def _for_actions(entry: Entry, since: int, until: int) -> bool:
+    """:func:`~shopsync.core.loyalty_derivations.action_entries` of one entry."""
+    return entry.kind in ("earn", "bonus") and since < entry.at <= until
 
 
 def _empty(settings: LoyaltySettings) -> Derivation:
