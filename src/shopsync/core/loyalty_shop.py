@@ -229,7 +229,14 @@ def derive_shop(
     if tables.lines is not None:
         frames["line_items"] = tables.lines
     wanted = None if customer_ids is None else set(customer_ids)
-    table = facts_table(frames, policy)
+
+    def facts_of(orders: pl.DataFrame) -> pl.DataFrame:
+        """:func:`facts_table` of some orders: never of the whole shop at once (memory)."""
+        return facts_table({"orders": orders}, policy)
+
+    def of(column: str, ids: Iterable[Any]) -> pl.Expr:
+        return pl.col(column).is_in(pl.Series(list(ids), dtype=pl.String).implode())
+
     outcomes: list[ReferralOutcome] = []
     bonuses: dict[str, list[Bonus]] = {}
     referrals = referrals_of(inputs)
@@ -239,25 +246,28 @@ def derive_shop(
         outcomes, bonuses = rules.judge_referrals(
             referrals,
             dict(people),
-            _facts(frames, policy, table, parties),
+            _facts(frames, policy, facts_of(tables.orders.filter(of("customer_id", parties)))),
             emails,
             settings,
             as_of,
             currency=currency,
         )
     known = tables.customers["id"]
+    orders = tables.orders
     if wanted is not None:
         known = known.filter(known.is_in(pl.Series(list(wanted), dtype=pl.String)))
-        table = table.filter(pl.col("customer_id").is_in(pl.Series(list(wanted), dtype=pl.String)))
+        orders = orders.filter(of("customer_id", wanted))
     since = as_of - int(lookback.total_seconds() * 1_000_000)
     reason = "the rules were asked for" if engine == "rules" else uncovered(settings)
     given = None
     fallback: frozenset[Any] = frozenset()
     if reason is None:
         given = column_inputs(inputs, bonuses)
-        fallback = fallback_customers(table, tables.refunds, given, as_of, currency)
-    left = pl.col("customer_id").is_in(pl.Series(list(fallback), dtype=pl.String))
-    facts = _facts(frames, policy, table if given is None else table.filter(left), None)
+        negative = tables.refunds.filter(pl.col("amount") < 0)["order_id"]  # few, if any
+        suspects = facts_of(orders.filter(of("id", negative)))
+        fallback = fallback_customers(suspects, tables.refunds, given, as_of, currency)
+    ruled = orders if given is None else orders.filter(of("customer_id", fallback))
+    facts = _facts(frames, policy, facts_of(ruled))
     by_customer = inputs_by_kind(inputs)
 
     def by_rules(customer_id: str) -> Derivation:
@@ -271,11 +281,12 @@ def derive_shop(
 
     window = None if all_entries else (since, as_of)
 
-    def block(ids: pl.Series, part: pl.DataFrame) -> Iterator[tuple[str, Derivation, int]]:
-        """The columns' derivations of ``ids`` (one block), ``part`` their facts."""
+    def block(ids: pl.Series, mine: pl.DataFrame) -> Iterator[tuple[str, Derivation, int]]:
+        """The columns' derivations of ``ids`` (one block), ``mine`` their orders."""
         assert given is not None
-        mine = pl.col("customer_id").is_in(ids.implode())
-        some = ColumnInputs(*(f.filter(mine) for f in column_frames(given)))
+        part = facts_of(mine)
+        here = pl.col("customer_id").is_in(ids.implode())
+        some = ColumnInputs(*(f.filter(here) for f in column_frames(given)))
         if part.is_empty() and all(f.is_empty() for f in column_frames(some)):
             return iter(())  # nobody here has an order or an input: the base tier, nothing else
         refunds = tables.refunds.filter(pl.col("order_id").is_in(part["id"].implode()))
@@ -283,8 +294,8 @@ def derive_shop(
         return derivations(columns, settings, ids, window)
 
     def each() -> Iterator[CustomerLedger]:
-        for ids, part in _blocks(known, table, block_orders if given is not None else None):
-            derived = iter(()) if given is None else block(ids, part)
+        for ids, mine in _blocks(known, orders, block_orders if given is not None else None):
+            derived = iter(()) if given is None else block(ids, mine)
             ahead = next(derived, None)
             for customer_id in ids:
                 if ahead is not None and ahead[0] == customer_id:
@@ -307,27 +318,27 @@ def derive_shop(
 
 
 def _blocks(
-    known: pl.Series, table: pl.DataFrame, orders: int | None
+    known: pl.Series, orders: pl.DataFrame, size: int | None
 ) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
-    """``known`` in consecutive blocks of about ``orders`` orders each (None: one block), each
-    with its customers' rows of ``table`` (in the table's order)."""
-    if orders is None or table.height <= orders:
-        yield known, table
+    """``known`` in consecutive blocks of about ``size`` orders each (None: one block), each
+    with its customers' ``orders``; a customer is never split."""
+    if size is None or orders.height <= size or known.n_unique() != known.len():
+        yield known, orders
         return
-    counts = table.group_by("customer_id").len("_n")
+    counts = orders.group_by("customer_id").len("_n")
     sizes = (
         known.to_frame("customer_id")
         .join(counts, on="customer_id", how="left", maintain_order="left")["_n"]
         .fill_null(0)
     )
-    # a block starts where the orders before it fill whole blocks: a customer is never split
-    number = ((sizes.cum_sum() - sizes) // orders).cast(pl.Int64)
-    starts = number.rle()
+    # a block starts where the orders before it fill whole blocks
+    number = ((sizes.cum_sum() - sizes) // size).cast(pl.Int64)
+    block = orders["customer_id"].replace_strict(known, number, default=None)
     at = 0
-    for length in starts.struct.field("len"):
+    for length in number.rle().struct.field("len"):
         ids = known.slice(at, length)
         at += length
-        yield ids, table.filter(pl.col("customer_id").is_in(ids.implode()))
+        yield ids, orders.filter(block == number[at - 1])
 
 
 def _for_actions(entry: Entry, since: int, until: int) -> bool:
@@ -343,13 +354,11 @@ def _empty(settings: LoyaltySettings) -> Derivation:
 
 
 def _facts(
-    frames: dict[str, pl.DataFrame], policy: Policy, table: pl.DataFrame, only: set[str] | None
+    frames: dict[str, pl.DataFrame], policy: Policy, table: pl.DataFrame
 ) -> dict[str, list[OrderFacts]]:
-    """:class:`OrderFacts` of ``table``'s customers (or of ``only``), their refunds and lines
-    alone read into Python objects."""
-    if only is not None:
-        table = table.filter(pl.col("customer_id").is_in(pl.Series(list(only), dtype=pl.String)))
-    ids = table["id"]
+    """:class:`OrderFacts` of the orders in ``table`` (:func:`facts_table`'s), their refunds
+    and lines alone read into Python objects."""
+    ids = table["id"].implode()
     some = {
         name: frame.filter(pl.col("order_id").is_in(ids))
         for name, frame in frames.items()
