@@ -111,21 +111,22 @@ def derivations(
     for customer, at, was, now, up in ledger.changes.iter_rows():
         changes.setdefault(customer, []).append(TierChange(at, name(was), name(now), up))
     progress: dict[str, list[Progress]] = {}
-    rates = [Fraction(t.multiplier) for t in tiers]
+    # short = threshold - units / UNIT = (num - units * den) / (den * UNIT), threshold num / den;
+    # the points to go, round_half_up(short * per_unit * rate), in integers
+    floors = [Fraction(t.threshold).as_integer_ratio() for t in tiers]
+    rates = [r.as_integer_ratio() for r in [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]]
     for customer, at, target, units, after, order_id in ledger.progress.iter_rows():
-        # short * per_unit * rate, in integers: (threshold * UNIT - units) / UNIT * ...
-        missing = Fraction(tiers[target].threshold) * UNIT - units
-        rate = rates[after] if after >= 0 else Fraction(1)
-        top = missing.numerator * per_unit * rate.numerator
-        bottom = missing.denominator * UNIT * rate.denominator
+        num, den = floors[target]
+        top, bottom = num * UNIT - units * den, den * UNIT
+        rate, per = rates[after + 1]
         progress.setdefault(customer, []).append(
             Progress(
                 at,
                 tiers[target].name,
                 target,
                 "spend",
-                missing / UNIT,
-                _half_up(top, bottom),
+                Fraction(top, bottom),
+                _half_up(top * per_unit * rate, bottom * per),
                 order_id,
             )
         )
