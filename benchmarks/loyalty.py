@@ -10,6 +10,8 @@ expiry, birthdays) in this process; peak RSS is this process's. ``rules`` and ``
 :func:`shopsync.core.loyalty_shop.derive_shop` with that engine, every customer's
 derivation and actions built (what a plan consumes); ``core`` times
 :func:`shopsync.core.loyalty_columns.derive_columns` alone (the frames, no Python records).
+``--actions-only`` builds the records a dry run builds (``derive_shop(all_entries=False)``:
+the entries the actions read, the others counted); ``--block-orders`` sets the block size.
 Prints one JSON line: seconds and CPU-seconds (all threads; steadier than wall time on a
 loaded machine), µs per order, peak MB (and the peak once the shop was built, before the
 derivation), customers left to the rules.
