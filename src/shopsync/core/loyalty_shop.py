@@ -73,10 +73,11 @@ ORDER_COLUMNS = PURCHASE_COLUMNS
 (:func:`amount_columns`)."""
 CUSTOMER_COLUMNS = ("id", "birthday", "updated_at", "email")
 REFUND_COLUMNS = ("order_id", "id", "created_at", "amount")
-BLOCK_ORDERS = 250_000
+BLOCK_ORDERS = 100_000
 """Orders per block of customers the columns derive at once (:func:`derive_shop`). Measured
-at 1M orders (benchmarks/loyalty.py): the derivation's peak above its input was 1.2 GB in one
-block, 470 MB in blocks of 250k orders, 300 MB in blocks of 100k, at the same CPU time."""
+at 2M orders (benchmarks/loyalty.py, CPU time within noise of each other): the derivation's
+peak above its input was 1.96 GB in one block, 780 MB in blocks of 500k orders, 380 MB in
+blocks of 250k, 170 MB in blocks of 100k; blocks of 50k were no slower."""
 
 
 def amount_columns(policy: Policy) -> tuple[str, ...]:
@@ -281,12 +282,9 @@ def derive_shop(
 
     window = None if all_entries else (since, as_of)
 
-    def block(ids: pl.Series, mine: pl.DataFrame) -> Iterator[tuple[str, Derivation, int]]:
-        """The columns' derivations of ``ids`` (one block), ``mine`` their orders."""
-        assert given is not None
-        part = facts_of(mine)
-        here = pl.col("customer_id").is_in(ids.implode())
-        some = ColumnInputs(*(f.filter(here) for f in column_frames(given)))
+    def block(ids: pl.Series, mine: list[pl.DataFrame]) -> Iterator[tuple[str, Derivation, int]]:
+        """The columns' derivations of ``ids`` (one block), ``mine`` their orders and inputs."""
+        part, some = facts_of(mine[0]), ColumnInputs(*mine[1:])
         if part.is_empty() and all(f.is_empty() for f in column_frames(some)):
             return iter(())  # nobody here has an order or an input: the base tier, nothing else
         refunds = tables.refunds.filter(pl.col("order_id").is_in(part["id"].implode()))
@@ -294,7 +292,8 @@ def derive_shop(
         return derivations(columns, settings, ids, window)
 
     def each() -> Iterator[CustomerLedger]:
-        for ids, mine in _blocks(known, orders, block_orders if given is not None else None):
+        pieces = [orders] if given is None else [orders, *column_frames(given)]
+        for ids, mine in _blocks(known, pieces, None if given is None else block_orders):
             derived = iter(()) if given is None else block(ids, mine)
             ahead = next(derived, None)
             for customer_id in ids:
@@ -318,12 +317,15 @@ def derive_shop(
 
 
 def _blocks(
-    known: pl.Series, orders: pl.DataFrame, size: int | None
-) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    known: pl.Series, frames: list[pl.DataFrame], size: int | None
+) -> Iterator[tuple[pl.Series, list[pl.DataFrame]]]:
     """``known`` in consecutive blocks of about ``size`` orders each (None: one block), each
-    with its customers' ``orders``; a customer is never split."""
+    with its customers' rows of ``frames`` (by ``customer_id``; the first: the orders); a
+    customer is never split. Rows are told their block once (a filter per block then
+    compares integers, not ids)."""
+    orders = frames[0]
     if size is None or orders.height <= size or known.n_unique() != known.len():
-        yield known, orders
+        yield known, frames
         return
     counts = orders.group_by("customer_id").len("_n")
     sizes = (
@@ -333,12 +335,13 @@ def _blocks(
     )
     # a block starts where the orders before it fill whole blocks
     number = ((sizes.cum_sum() - sizes) // size).cast(pl.Int64)
-    block = orders["customer_id"].replace_strict(known, number, default=None)
+    blocks = [f["customer_id"].replace_strict(known, number, default=None) for f in frames]
     at = 0
     for length in number.rle().struct.field("len"):
         ids = known.slice(at, length)
         at += length
-        yield ids, orders.filter(block == number[at - 1])
+        k = number[at - 1]
+        yield ids, [f.filter(b == k) for f, b in zip(frames, blocks, strict=True)]
 
 
 def _for_actions(entry: Entry, since: int, until: int) -> bool:
