@@ -10,6 +10,7 @@ The default run tries ``SHOPSYNC_LOYALTY_ORACLE_EXAMPLES`` shops (60); set it hi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from types import SimpleNamespace
@@ -180,7 +181,9 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
     return tables, inputs
 
 
-def _derive(tables: LoyaltyTables, inputs: list[Any], policy: Policy, at: int, engine: Any) -> Any:
+def _derive(
+    tables: LoyaltyTables, inputs: list[Any], policy: Policy, at: int, engine: Any, **more: Any
+) -> Any:
     found = derive_shop(
         tables,
         inputs,
@@ -191,6 +194,7 @@ def _derive(tables: LoyaltyTables, inputs: list[Any], policy: Policy, at: int, e
         platform="shopify",
         shop="acme",
         engine=engine,
+        **more,
     )
     ledgers = [(c.customer_id, c.derivation, c.actions) for c in found.customers]
     return found, ledgers
@@ -252,3 +256,108 @@ def test_records_built_a_few_entries_at_a_time_are_the_same(
         _, derived = _derive(tables, inputs, policy, at, "columns")
     _, oracle = _derive(tables, inputs, policy, at, "rules")
     assert derived == oracle
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None)
+@given(shop=shops(), policy=policies(), at=moments, size=st.sampled_from([1, 2, 5]))
+def test_the_block_size_does_not_change_the_ledger(
+    shop: tuple[LoyaltyTables, list[Any]], policy: Policy, at: int, size: int
+) -> None:
+    """Customers derived in blocks of a few orders (referral bonuses across blocks included)
+    get the ledger of the shop derived in one block."""
+    tables, inputs = shop
+    whole, one = _derive(tables, inputs, policy, at, "columns")
+    blocks, many = _derive(tables, inputs, policy, at, "columns", block_orders=size)
+    assert many == one
+    assert (blocks.referrals, blocks.by_rules) == (whole.referrals, whole.by_rules)
+
+
+def test_a_referral_rewards_an_advocate_in_another_block() -> None:
+    """The friend's order (in the last block) earns the advocate (in the first) a bonus."""
+    orders = {
+        "id": ["o1", "o2", "o3"],
+        "customer_id": ["c4", "c2", "c4"],
+        "created_at": [T0, T0 + DAY, T0 + 2 * DAY],
+        "paid_at": [T0, T0 + DAY, T0 + 2 * DAY],
+        "processed_at": [T0, T0 + DAY, T0 + 2 * DAY],
+        "cancelled_at": [None, None, None],
+        "financial_status": ["paid"] * 3,
+        "currency": ["USD"] * 3,
+        "total": [100 * UNIT, 50 * UNIT, 30 * UNIT],
+        "subtotal": [100 * UNIT, 50 * UNIT, 30 * UNIT],
+        "total_shipping": [0, 0, 0],
+    }
+    tables = LoyaltyTables(
+        orders=pl.DataFrame(orders).cast({"cancelled_at": pl.Int64}),
+        refunds=pl.DataFrame(
+            schema={"order_id": pl.String, "id": pl.String, "created_at": pl.Int64}
+            | {"amount": pl.Int64}
+        ),
+        customers=pl.DataFrame(
+            {
+                "id": CUSTOMERS,
+                "birthday": pl.Series([None] * len(CUSTOMERS), dtype=pl.String),
+                "updated_at": [T0] * len(CUSTOMERS),
+                "email": [f"{c}@example.com" for c in CUSTOMERS],
+            }
+        ),
+    )
+    referral = SimpleNamespace(
+        kind="referral", key="ref", customer_id="c0", occurred_at=T0 - DAY, data={"friend_id": "c4"}
+    )
+    policy = Policy.from_dict({"currency": "USD", "loyalty": {"earn": {"pending_days": 0}}})
+    at = T0 + 30 * DAY
+    _, one = _derive(tables, [referral], policy, at, "columns")
+    _, blocks = _derive(tables, [referral], policy, at, "columns", block_orders=1)
+    _, oracle = _derive(tables, [referral], policy, at, "rules")
+    assert blocks == one == oracle
+    advocate = dict((c, d) for c, d, _ in blocks)["c0"]
+    assert [e.kind for e in advocate.entries] == ["bonus"]
+    assert advocate.approved > 0
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None)
+@given(shop=shops(), policy=policies(), at=moments, size=st.sampled_from([1, 3, 10**6]))
+def test_a_derivation_for_actions_alone_keeps_their_entries_and_counts_all(
+    shop: tuple[LoyaltyTables, list[Any]], policy: Policy, at: int, size: int
+) -> None:
+    """``all_entries=False`` (a dry run): the same actions, tiers and balances, each
+    derivation holding the earns and bonuses of the action window, the count of them all."""
+    tables, inputs = shop
+    since = at - 7 * DAY
+    for engine in ("columns", "rules"):
+        found = derive_shop(
+            tables,
+            inputs,
+            {},
+            policy,
+            at,
+            currency="USD",
+            platform="shopify",
+            shop="acme",
+            engine=engine,
+            block_orders=size,
+        )
+        few = derive_shop(
+            tables,
+            inputs,
+            {},
+            policy,
+            at,
+            currency="USD",
+            platform="shopify",
+            shop="acme",
+            engine=engine,
+            block_orders=size,
+            all_entries=False,
+        )
+        for full, kept in zip(found.customers, few.customers, strict=True):
+            assert kept.actions == full.actions
+            assert kept.entry_count == full.entry_count == len(full.derivation.entries)
+            wanted = [
+                e
+                for e in full.derivation.entries
+                if e.kind in ("earn", "bonus") and since < e.at <= at
+            ]
+            assert kept.derivation.entries == wanted
+            assert kept.derivation == dataclasses.replace(full.derivation, entries=wanted)

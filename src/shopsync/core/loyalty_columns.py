@@ -60,7 +60,15 @@ from shopsync.core.loyalty_records import DAY, UNIT
 from shopsync.core.loyalty_tier_columns import progress, tier_path
 from shopsync.core.policy import LoyaltySettings
 
-__all__ = ["ColumnInputs", "ColumnLedger", "base_tier", "derive_columns", "uncovered"]
+__all__ = [
+    "ColumnInputs",
+    "ColumnLedger",
+    "base_tier",
+    "column_frames",
+    "derive_columns",
+    "fallback_customers",
+    "uncovered",
+]
 
 
 def uncovered(settings: LoyaltySettings) -> str | None:
@@ -123,16 +131,40 @@ def _fallback(refunds: pl.DataFrame, inputs: ColumnInputs, as_of: int) -> set[An
     return found | set(refunds.filter(pl.col("amount") < 0)["customer_id"].to_list())
 
 
-def _order_frames(
-    names: pl.Series, facts: pl.DataFrame, settings: LoyaltySettings, as_of: int, currency: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The notes (currency, negative) and the orders that earn, in the facts' order."""
+def fallback_customers(
+    facts: pl.DataFrame, refunds: pl.DataFrame, inputs: ColumnInputs, as_of: int, currency: str
+) -> frozenset[Any]:
+    """The customers :func:`derive_columns` leaves to the rules (:attr:`ColumnLedger.fallback`),
+    found without deriving: a caller deriving in blocks of customers knows them up front."""
+    earning = _inside(facts, as_of).filter(_earns(currency)).select("id", "customer_id")
+    negative = refunds.filter(pl.col("amount") < 0).join(
+        earning, left_on="order_id", right_on="id", how="inner"
+    )
+    return frozenset(_fallback(negative, inputs, as_of))
+
+
+def _inside(facts: pl.DataFrame, as_of: int) -> pl.DataFrame:
+    """The orders paid by ``as_of`` and not cancelled before payment, ``_row`` numbered."""
     paid, cancel = pl.col("paid"), pl.col("cancelled_at")
-    inside = (
+    return (
         facts.with_row_index("_row")
         .filter(paid.is_not_null() & (paid <= as_of))
         .filter(~(cancel <= paid).fill_null(False))
     )
+
+
+def _earns(currency: str) -> pl.Expr:
+    """Of :func:`_inside`'s orders, those that earn."""
+    foreign = pl.col("currency").ne_missing(pl.lit(currency))
+    negative = (pl.col("value") < 0) | (pl.col("total") < 0)
+    return ~foreign & ~negative & (pl.col("value") > 0) & pl.col("purchase")
+
+
+def _order_frames(
+    names: pl.Series, facts: pl.DataFrame, settings: LoyaltySettings, as_of: int, currency: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The notes (currency, negative) and the orders that earn, in the facts' order."""
+    inside = _inside(facts, as_of)
     foreign = pl.col("currency").ne_missing(pl.lit(currency))
     negative = (pl.col("value") < 0) | (pl.col("total") < 0)
     notes = inside.filter(foreign | negative).select(
@@ -154,8 +186,7 @@ def _order_frames(
         .alias("reason"),
         pl.col("id").alias("order_id"),
     )
-    earning = inside.filter(~foreign & ~negative & (pl.col("value") > 0) & pl.col("purchase"))
-    return notes, earning
+    return notes, inside.filter(_earns(currency))
 
 
 def derive_columns(
@@ -179,7 +210,7 @@ def derive_columns(
     if reason is not None:
         raise ValueError(f"the columnar loyalty derivation does not cover {reason}")
     names = (
-        pl.concat([facts["customer_id"], *(f["customer_id"] for f in _frames(inputs))])
+        pl.concat([facts["customer_id"], *(f["customer_id"] for f in column_frames(inputs))])
         .unique()
         .sort()
     )
@@ -200,7 +231,7 @@ def derive_columns(
         names,
         encode(facts),
         refunds,
-        ColumnInputs(*(encode(f) for f in _frames(inputs))),
+        ColumnInputs(*(encode(f) for f in column_frames(inputs))),
         settings,
         as_of,
         currency,
@@ -250,7 +281,7 @@ def _derive(
     if fallback:
         facts, notes, earning = facts.filter(~drop), notes.filter(~drop), earning.filter(~drop)
         joined = joined.filter(~drop)
-        inputs = ColumnInputs(*(f.filter(~drop) for f in _frames(inputs)))
+        inputs = ColumnInputs(*(f.filter(~drop) for f in column_frames(inputs)))
 
     # the tier each order earns at (the base tier throughout without tiers)
     rates = [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]  # by tier index + 1
@@ -511,7 +542,7 @@ def _derive(
     everyone = pl.concat(
         [
             facts.select("customer_id"),
-            *(f.select("customer_id") for f in _frames(inputs)),
+            *(f.select("customer_id") for f in column_frames(inputs)),
         ]
     ).unique()
     summary = (
@@ -536,5 +567,6 @@ def _derive(
     return ColumnLedger(found, notes, summary, frozenset(fallback), changes, notes_due)
 
 
-def _frames(inputs: ColumnInputs) -> tuple[pl.DataFrame, ...]:
+def column_frames(inputs: ColumnInputs) -> tuple[pl.DataFrame, ...]:
+    """The frames of ``inputs``, in field order (``ColumnInputs(*frames)`` rebuilds them)."""
     return (inputs.bonuses, inputs.adjustments, inputs.redemptions, inputs.birthdays)

@@ -192,6 +192,7 @@ def _sync(
         shop=shop,
         customer_ids=customer_ids,
         lookback=lookback,
+        all_entries=not dry_run,  # a dry run writes no entries: its actions read a few
     )
     del tables
     result.referrals = shop_ledger.referrals
@@ -215,7 +216,7 @@ def _sync(
             result.tiers[one.customer_id] = derivation.tier
             result.due[one.customer_id] = loyalty_due(derivation, policy, at)
             result.customers += 1
-            result.derived += len(derivation.entries)
+            result.derived += one.entry_count
             notes += derivation.notes
             result.actions += one.actions
             if not dry_run:
