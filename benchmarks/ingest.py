@@ -230,10 +230,13 @@ def _backend_seconds(pids: set[int]) -> float | None:
     return total
 
 
-def _cpu_rate(store: shopsync.Store, orders: list[Any]) -> tuple[float, float | None]:
+def _cpu_rate(
+    store: shopsync.Store, orders: list[Any]
+) -> tuple[float, tuple[float, float, float] | None]:
     """:func:`_run`, and the orders per CPU-second of this process and its PostgreSQL
-    backend together: a figure the other work of a shared machine moves far less than the
-    wall rate (it waits for a core, it does not use more of one)."""
+    backends together, with the microseconds per order of each side: figures the other work
+    of a shared machine moves far less than the wall rate (it waits for a core, it does not
+    use more of one)."""
     pids: set[int] = set()
     if store.engine.dialect.name != "postgresql":
         return _run(store, orders, analyze=True), None
@@ -248,7 +251,9 @@ def _cpu_rate(store: shopsync.Store, orders: list[Any]) -> tuple[float, float | 
     after = _backend_seconds(pids)
     if server is None or after is None:
         return rate, None
-    return rate, len(orders) / (mine + after - server)
+    served = after - server
+    per_order = 1e6 / len(orders)
+    return rate, (len(orders) / (mine + served), mine * per_order, served * per_order)
 
 
 def _passes(
@@ -360,9 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             figures = "  ".join(f"{k} {r[k]:8,.0f}/s" for k in shown)
             print(f"  {label:14} {figures}   (load {r['load']})")
             if r.get("insert_cpu"):
+                rate, mine, served = r["insert_cpu"]
                 print(
-                    f"  {'':14} insert {r['insert_cpu']:8,.0f} orders per CPU-second "
-                    "(this process and its PostgreSQL backend together)"
+                    f"  {'':14} insert {rate:8,.0f} orders per CPU-second (this process and its"
+                    f" PostgreSQL backends together: {mine:.1f} + {served:.1f} us an order)"
                 )
             if "profile" in r:
                 print(f"  profile of a further {label} insert pass, top {args.profile}:")
