@@ -130,6 +130,46 @@ def test_the_reads_of_the_columnar_path_have_one_text_whatever_the_ids(store: St
     assert any("ANY" in s for s in small.texts("SELECT") | small.texts("DELETE"))
 
 
+@pytest.mark.parametrize(
+    "odd", ['a"b', "a\\b", "a,b", "{a}", " a ", "NULL", "", "é\\\"", "\\", '"', "a\tb\nc"]
+)
+def test_ids_in_an_array_parameter_match_as_they_are(store: Store, odd: str) -> None:
+    """The ids of a lookup go to PostgreSQL as one array literal (quoted and escaped here:
+    psycopg's list dumper cost about a microsecond an id); whatever an id holds, it matches
+    itself and nothing else."""
+    from shopsync.store._rows import among
+
+    ids = [odd, f"x{odd}", "plain"]
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE t_ids (id VARCHAR(255))")
+        conn.exec_driver_sql(
+            "INSERT INTO t_ids VALUES (%(a)s), (%(b)s), ('other')", {"a": odd, "b": f"x{odd}"}
+        )
+        table = text("SELECT id FROM t_ids").columns(line_items.c.id).subquery()
+        found = conn.execute(select(table.c.id).where(among(conn, table.c.id, ids))).scalars()
+        assert sorted(found) == sorted([odd, f"x{odd}"])
+        for one in ([odd], ["nothing"], []):
+            hits = conn.execute(select(table.c.id).where(among(conn, table.c.id, one))).scalars()
+            assert list(hits) == [i for i in one if i == odd]
+
+
+def test_an_array_of_ids_is_one_text_parameter(store: Store) -> None:
+    from shopsync.store._rows import among
+
+    seen: list[Any] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append(params)
+
+    event.listen(store.engine, "before_cursor_execute", grab)
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(select(orders.c.id).where(among(conn, orders.c.id, ["1", "2"])))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", grab)
+    assert [v for v in seen[-1].values() if isinstance(v, str)] == ['{"1","2"}']
+
+
 def test_the_change_notes_of_a_page_are_one_statement(store: Store) -> None:
     with Statements(store) as seen:
         store.upsert(make(0, 40))
