@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import functools
 import io
 import multiprocessing
 import os
@@ -62,7 +63,7 @@ from shopsync.ingest_columns import OrderRows, store_page  # noqa: E402
 from shopsync.store import _copy  # noqa: E402
 from shopsync.store._rows import order_rows  # noqa: E402
 from shopsync.store.fast_rows import upsert_order_rows  # noqa: E402
-from shopsync.store.page_commit import lazy_commit  # noqa: E402
+from shopsync.store.page_commit import PageWriter, lazy_commit  # noqa: E402
 from shopsync.testing.process import emulate_in_process  # noqa: E402
 
 SEED = 20240601
@@ -195,26 +196,36 @@ def _as_rows(orders: list[Any]) -> list[OrderRows]:
     ]
 
 
-def _page(store: shopsync.Store, page: list[Any]) -> None:
+def _page(store: shopsync.Store, page: list[Any], tx: Any) -> None:
     """One page as a sync writes it: its own transaction, committed without waiting for the
     WAL flush (``page_commit.lazy_commit``); models by ``Store.upsert``, rows (the columnar
     ingest path) by ``upsert_order_rows``."""
-    with store.transaction() as tx:
-        lazy_commit(tx)
-        if page and isinstance(page[0], OrderRows):
-            upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
-        else:
-            store.upsert(page, conn=tx)
+    lazy_commit(tx)
+    if page and isinstance(page[0], OrderRows):
+        upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
+    else:
+        store.upsert(page, conn=tx)
+
+
+OVERLAP = True
+"""Pages written as the sync writes them: by a ``page_commit.PageWriter``, on PostgreSQL on a
+thread of its own while this one goes on (``--sequential``: on this thread, one after the
+other)."""
 
 
 def _run(store: shopsync.Store, orders: list[Any], analyze: bool = False) -> float:
     """Every page, one transaction each: orders/s. ``analyze``: statistics taken after the
     first page (every path alike)."""
     start = time.perf_counter()
-    for k in range(0, len(orders), store_upsert.PAGE):
-        _page(store, orders[k : k + store_upsert.PAGE])
-        if k == 0 and analyze:
-            _analyze(store)
+    pages = [orders[k : k + store_upsert.PAGE] for k in range(0, len(orders), store_upsert.PAGE)]
+    depth = None if OVERLAP else 0
+    if analyze and pages:
+        with PageWriter(store, depth) as writer:
+            writer.submit(functools.partial(_page, store, pages.pop(0)))
+        _analyze(store)
+    with PageWriter(store, depth) as writer:
+        for page in pages:
+            writer.submit(functools.partial(_page, store, page))
     return len(orders) / (time.perf_counter() - start)
 
 
@@ -275,8 +286,13 @@ def _passes(
         again = store_upsert.make_orders(n, bump=60)
         fresh_ids = given([o.model_copy(update={"id": f"p{o.id}"}) for o in again])
         _analyze(store)
-        with profiled(True) as prof, statements(store) as spent:
-            _run(store, fresh_ids)
+        global OVERLAP
+        overlap, OVERLAP = OVERLAP, False  # cProfile sees this thread only
+        try:
+            with profiled(True) as prof, statements(store) as spent:
+                _run(store, fresh_ids)
+        finally:
+            OVERLAP = overlap
         assert prof is not None
         out["profile"] = _top(prof, profile)
         out["statements"] = spent
@@ -334,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", default="insert,unchanged,replace", help="upsert passes")
     parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
+    parser.add_argument(
+        "--sequential", action="store_true", help="write each page on this thread, in turn"
+    )
     args = parser.parse_args(argv)
+    global OVERLAP
+    OVERLAP = not args.sequential
     if args.bulk_orders:
         both = backfill(args.bulk_orders, args.profile)
         print(f"Shopify bulk backfill -> SQLite, {args.bulk_orders:,} orders, one emulated shop:")
