@@ -22,7 +22,12 @@ Two workloads, each figure beside the row path's from the same run, with the loa
   built before the clock starts), and SQLite for scale. Three passes each: first insert, the
   same pages again (unchanged), every order newer (replaced with its lines). Figure: orders/s, wall;
   for PostgreSQL on this machine also the insert's orders per CPU-second of this process and
-  its server backend together, which a loaded machine moves far less.
+  its server backend together, which a loaded machine moves far less, with the microseconds
+  an order of each side. Pages are written as a sync writes them, by a
+  ``page_commit.PageWriter``: in turn on this thread (``--overlap``: on a thread of its own).
+  ``--modes mapped`` shows what that overlap gives a sync: each page's rows are built on this
+  thread as the reader would map them (from the models, with ``store._rows.order_rows``)
+  while the writer thread stores the page before, beside the same in turn.
   PostgreSQL's statistics are taken (``ANALYZE``) after the first page and between passes,
   as autovacuum would within a minute of a long first sync: without them the figure
   depended on whether autovacuum had reached that run's tables yet.
@@ -207,25 +212,33 @@ def _page(store: shopsync.Store, page: list[Any], tx: Any) -> None:
         store.upsert(page, conn=tx)
 
 
-OVERLAP = True
-"""Pages written as the sync writes them: by a ``page_commit.PageWriter``, on PostgreSQL on a
-thread of its own while this one goes on (``--sequential``: on this thread, one after the
-other)."""
+OVERLAP = False
+"""Pages written by a ``page_commit.PageWriter`` on a thread of their own while this one goes
+on (``--overlap``; the sync's default, ``page_commit.DEPTH``, writes them in turn)."""
 
 
-def _run(store: shopsync.Store, orders: list[Any], analyze: bool = False) -> float:
+def _run(
+    store: shopsync.Store,
+    orders: list[Any],
+    analyze: bool = False,
+    mapped: bool = False,
+    overlap: bool | None = None,
+) -> float:
     """Every page, one transaction each: orders/s. ``analyze``: statistics taken after the
-    first page (every path alike)."""
+    first page (every path alike). ``mapped``: each page's rows built on this thread as it
+    goes, as a sync's reader maps the next page while the writer stores the last one.
+    ``overlap``: pages written by a thread of their own (default :data:`OVERLAP`)."""
     start = time.perf_counter()
     pages = [orders[k : k + store_upsert.PAGE] for k in range(0, len(orders), store_upsert.PAGE)]
-    depth = None if OVERLAP else 0
+    depth = 1 if (OVERLAP if overlap is None else overlap) else 0
+    read: Callable[[list[Any]], list[Any]] = _as_rows if mapped else list
     if analyze and pages:
         with PageWriter(store, depth) as writer:
-            writer.submit(functools.partial(_page, store, pages.pop(0)))
+            writer.submit(functools.partial(_page, store, read(pages.pop(0))))
         _analyze(store)
     with PageWriter(store, depth) as writer:
         for page in pages:
-            writer.submit(functools.partial(_page, store, page))
+            writer.submit(functools.partial(_page, store, read(page)))
     return len(orders) / (time.perf_counter() - start)
 
 
@@ -242,7 +255,7 @@ def _backend_seconds(pids: set[int]) -> float | None:
 
 
 def _cpu_rate(
-    store: shopsync.Store, orders: list[Any]
+    store: shopsync.Store, orders: list[Any], **how: Any
 ) -> tuple[float, tuple[float, float, float] | None]:
     """:func:`_run`, and the orders per CPU-second of this process and its PostgreSQL
     backends together, with the microseconds per order of each side: figures the other work
@@ -250,14 +263,14 @@ def _cpu_rate(
     use more of one)."""
     pids: set[int] = set()
     if store.engine.dialect.name != "postgresql":
-        return _run(store, orders, analyze=True), None
+        return _run(store, orders, analyze=True, **how), None
     event.listen(store.engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
     store.engine.dispose()  # every connection from here on is seen
     with store.engine.connect():
         pass
     server = _backend_seconds(pids)
     mine = time.process_time()
-    rate = _run(store, orders, analyze=True)
+    rate = _run(store, orders, analyze=True, **how)
     mine = time.process_time() - mine
     after = _backend_seconds(pids)
     if server is None or after is None:
@@ -268,14 +281,15 @@ def _cpu_rate(
 
 
 def _passes(
-    url: str, n: int, profile: int, passes: list[str], rows: bool = False
+    url: str, n: int, profile: int, passes: list[str], rows: bool = False, **how: Any
 ) -> dict[str, Any]:
-    """The passes on a fresh store; ``rows``: written as the columnar ingest path's rows."""
+    """The passes on a fresh store; ``rows``: written as the columnar ingest path's rows;
+    ``how``: :func:`_run`'s ``mapped`` and ``overlap`` for the insert pass."""
     store = shopsync.Store(url)
     given: Callable[[list[Any]], list[Any]] = _as_rows if rows else list
     fresh = store_upsert.make_orders(n)
     out: dict[str, Any] = {}
-    out["insert"], out["insert_cpu"] = _cpu_rate(store, given(fresh))
+    out["insert"], out["insert_cpu"] = _cpu_rate(store, given(fresh), **how)
     _analyze(store)
     if "unchanged" in passes:
         out["unchanged"] = _run(store, given(fresh))
@@ -333,6 +347,14 @@ def upserts(
                     _copy.COPY_MIN_ROWS = saved
 
             runs.append((label, on_postgres))
+        if "mapped" in modes:  # the overlap as a sync has it: rows mapped while pages are written
+            for label, overlap in (("postgres mapped, in turn", False), ("postgres mapped", True)):
+
+                def on_mapped(overlap: bool = overlap) -> dict[str, Any]:
+                    with schema(postgres) as url:
+                        return _passes(url, n, 0, [], mapped=True, overlap=overlap)
+
+                runs.append((label, on_mapped))
     for label, fn in runs:
         at = load()
         results[label] = {**fn(), "load": at}
@@ -351,11 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
     parser.add_argument(
-        "--sequential", action="store_true", help="write each page on this thread, in turn"
+        "--overlap", action="store_true", help="write pages on a thread of their own"
     )
     args = parser.parse_args(argv)
     global OVERLAP
-    OVERLAP = not args.sequential
+    OVERLAP = args.overlap
     if args.bulk_orders:
         both = backfill(args.bulk_orders, args.profile)
         print(f"Shopify bulk backfill -> SQLite, {args.bulk_orders:,} orders, one emulated shop:")

@@ -302,7 +302,8 @@ def _sync_resource(
         if on_page is not None:
             on_page(resource, page, report)
 
-    # PostgreSQL writes page N on a thread of its own while this one reads page N+1 (issue 20)
+    # page N may be written on a thread of its own while this one reads page N+1 (issue 20:
+    # page_commit.DEPTH, off by default)
     with PageWriter(store) as writer:
         for page in _reader(adapter, resource)(since):
             lock.keep()

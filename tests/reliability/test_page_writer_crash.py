@@ -43,7 +43,9 @@ def _shop() -> ListAdapter:
 
 def die_during_sync(emit: Any, url: str, where: str) -> Any:
     """Sync the shop into ``url``; SIGKILL this process as ``where`` says."""
-    from shopsync.store import _upsert
+    from shopsync.store import _upsert, page_commit
+
+    page_commit.DEPTH = 1  # this child's own copy of the module
 
     def die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)

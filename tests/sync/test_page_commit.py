@@ -15,7 +15,7 @@ import shopsync
 from shopsync.errors import ShopSyncError
 from shopsync.models import Customer, Order
 from shopsync.outbox import record_unsubscribe
-from shopsync.store import Store
+from shopsync.store import Store, page_commit
 
 from .emulated import connect, emulated
 
@@ -97,8 +97,9 @@ def test_a_first_sync_creates_its_shop_durably(postgres_url: str) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("depth", [0, 1])  # pages written in turn, or by a writer thread
 def test_a_page_lost_by_a_database_crash_is_read_again(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, depth: int
 ) -> None:
     """A PostgreSQL crash loses the last lazily committed page, with its checkpoint, while the
     sync runs on (another thread met the dropped connection, so the pool reconnected): the
@@ -126,6 +127,7 @@ def test_a_page_lost_by_a_database_crash_is_read_again(
         real(store_, adapter, resource, *args)
 
     monkeypatch.setattr(sync_module, "_still_written", crash_then_check)
+    monkeypatch.setattr(page_commit, "DEPTH", depth)
     with emulated("shopify", customers=3, orders=600, products=1) as shop:
         adapter = connect(shop)
         with contextlib.suppress(ShopSyncError):  # stopping is right, going past it is not

@@ -1,7 +1,8 @@
 """Pages written on a thread of their own while the sync reads the next (issue 20,
-``shopsync.store.page_commit.PageWriter``): in order, one transaction each, on another
-connection than the reader's; a page that fails stops the pages after it and is the sync's
-error, raised to the caller and never a hang; the pages before it stay committed."""
+``shopsync.store.page_commit.PageWriter``, on when ``page_commit.DEPTH`` > 0): in order, one
+transaction each, on another connection than the reader's; a page that fails stops the pages
+after it and is the sync's error, raised to the caller and never a hang; the pages before it
+stay committed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from shopsync.errors import StoreError
-from shopsync.store import Store
+from shopsync.store import Store, page_commit
 from shopsync.store.page_commit import PageWriter
 from shopsync.sync import sync
 from tests.test_models import order
@@ -71,7 +72,7 @@ def test_pages_commit_in_order_on_a_thread_and_connection_of_their_own(store: St
     done: list[tuple[int, threading.Thread]] = []
     with store.engine.connect() as mine:
         reader = mine.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    with PageWriter(store) as writer:
+    with PageWriter(store, depth=1) as writer:
         for n in range(6):
             writer.submit(_page(n, seen), lambda r: done.append((r, threading.current_thread())))
     assert _stored(store) == list(range(6))
@@ -89,7 +90,7 @@ def test_a_failed_page_is_the_callers_error_and_stops_the_pages_after_it(store: 
         raise StoreError("page 3 failed")
 
     def body() -> None:
-        with PageWriter(store) as writer:
+        with PageWriter(store, depth=1) as writer:
             for n in range(3):
                 writer.submit(_page(n))
             writer.submit(fail)
@@ -106,7 +107,7 @@ def test_a_failure_of_the_last_page_is_raised_by_close(store: Store) -> None:
         raise StoreError("the last page failed")
 
     def body() -> None:
-        with PageWriter(store) as writer:
+        with PageWriter(store, depth=1) as writer:
             writer.submit(_page(0))
             writer.submit(fail)
 
@@ -119,7 +120,7 @@ def test_an_error_of_the_reader_lets_the_pages_handed_over_commit(store: Store) 
     """As a sequential sync: every page read before the error is committed, then it goes on."""
 
     def body() -> None:
-        with PageWriter(store) as writer:
+        with PageWriter(store, depth=1) as writer:
             for n in range(3):
                 writer.submit(_page(n))
             raise ValueError("the platform failed")
@@ -149,6 +150,7 @@ def test_a_sync_whose_page_fails_in_the_writer_raises_it(
         real(self, platform, shop, resource, **kw)
 
     monkeypatch.setattr(Store, "set_cursor", set_cursor)
+    monkeypatch.setattr(page_commit, "DEPTH", 1)
     syncing: list[threading.Thread] = []
 
     def body() -> None:

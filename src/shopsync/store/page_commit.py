@@ -41,7 +41,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection
 
-__all__ = ["PageWriter", "lazy_commit"]
+__all__ = ["DEPTH", "PageWriter", "lazy_commit"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +51,17 @@ def lazy_commit(conn: Connection) -> None:
     """Let ``conn``'s transaction, a sync page's, commit without waiting for the WAL flush."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+DEPTH = 0
+"""Pages a sync on PostgreSQL hands to a :class:`PageWriter` thread ahead of the one being
+written (0: each written in turn on the sync's thread, as before). Off until it is measured
+faster on an idle machine: on the shared 2-core benchmark machine (load 8-9) a sync whose
+reader mapped pages while a thread wrote them ran slower than in turn (2,300-2,900 orders/s
+against 2,900-4,000) and used more CPU (about 120 us an order against 75-85 in this process),
+since CPython's GIL hands a thread back its turn after a wait on the database only at the
+switch interval while the other thread computes. ``benchmarks/ingest.py --modes mapped``
+measures both side by side."""
 
 
 class PageWriter:
@@ -73,8 +84,9 @@ class PageWriter:
     - ``then(result)`` runs on the caller's thread once its page has committed (progress,
       counters), in page order, during a later :meth:`submit` or :meth:`close`.
 
-    ``depth=0`` writes each page inline on the caller's thread (SQLite, whose writes are this
-    process's own CPU: a thread would only take turns with the reader for the GIL).
+    ``depth=0`` writes each page inline on the caller's thread (always on SQLite, whose writes
+    are this process's own CPU: a thread would only take turns with the reader for the GIL;
+    on PostgreSQL by default, :data:`DEPTH`).
     On leaving the ``with`` block on an error of the caller, the pages already handed over are
     written (they are whole pages, committed as a sequential sync would have) and the
     caller's error goes on.
@@ -82,7 +94,7 @@ class PageWriter:
 
     def __init__(self, store: Any, depth: int | None = None) -> None:
         if depth is None:
-            depth = 1 if store.engine.dialect.name == "postgresql" else 0
+            depth = DEPTH if store.engine.dialect.name == "postgresql" else 0
         self._store = store
         self._depth = depth
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max(depth, 1))
