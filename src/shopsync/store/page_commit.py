@@ -56,13 +56,12 @@ def lazy_commit(conn: Connection) -> None:
 DEPTH = 0
 """Pages a sync on PostgreSQL hands to a :class:`PageWriter` thread ahead of the one being
 written (0: each written in turn on the sync's thread, as before). Off until it is measured
-faster on an idle machine: on the shared 2-core benchmark machine (load 5-9) a sync whose
-reader mapped pages while a thread wrote them was slower than in turn (four runs: 2,300-3,800
-orders/s against 2,900-6,800) and its process mostly used more CPU (113-123 us an order
-against 71-86; once 82 against 84): with no core to spare the overlap has nothing to run on,
-and CPython's GIL hands the writer back its turn after a database wait only at the switch
-interval while the reader computes. ``benchmarks/ingest.py --modes mapped`` measures
-both side by side."""
+faster on an idle machine: on the shared 2-core benchmark machine (load 5-9, no core to spare
+for the overlap) a sync whose reader mapped pages while a thread wrote them was no faster
+than in turn (3,826 against 3,775 orders/s; 88 against 94 us of this process's CPU an order).
+``benchmarks/ingest.py --modes mapped`` measures both side by side. (Earlier runs showed the
+thread using a third more CPU: the benchmark's garbage collector rescanning its prebuilt
+input, which the benchmark now freezes.)"""
 
 
 class PageWriter:
