@@ -22,7 +22,12 @@ Two workloads, each figure beside the row path's from the same run, with the loa
   built before the clock starts), and SQLite for scale. Three passes each: first insert, the
   same pages again (unchanged), every order newer (replaced with its lines). Figure: orders/s, wall;
   for PostgreSQL on this machine also the insert's orders per CPU-second of this process and
-  its server backend together, which a loaded machine moves far less.
+  its server backend together, which a loaded machine moves far less, with the microseconds
+  an order of each side. Pages are written as a sync writes them, by a
+  ``page_commit.PageWriter``: in turn on this thread (``--overlap``: on a thread of its own).
+  ``--modes mapped`` shows what that overlap gives a sync: each page's rows are built on this
+  thread as the reader would map them (from the models, with ``store._rows.order_rows``)
+  while the writer thread stores the page before, beside the same in turn.
   PostgreSQL's statistics are taken (``ANALYZE``) after the first page and between passes,
   as autovacuum would within a minute of a long first sync: without them the figure
   depended on whether autovacuum had reached that run's tables yet.
@@ -36,6 +41,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import functools
+import gc
 import io
 import multiprocessing
 import os
@@ -62,7 +69,7 @@ from shopsync.ingest_columns import OrderRows, store_page  # noqa: E402
 from shopsync.store import _copy  # noqa: E402
 from shopsync.store._rows import order_rows  # noqa: E402
 from shopsync.store.fast_rows import upsert_order_rows  # noqa: E402
-from shopsync.store.page_commit import lazy_commit  # noqa: E402
+from shopsync.store.page_commit import PageWriter, lazy_commit  # noqa: E402
 from shopsync.testing.process import emulate_in_process  # noqa: E402
 
 SEED = 20240601
@@ -195,26 +202,44 @@ def _as_rows(orders: list[Any]) -> list[OrderRows]:
     ]
 
 
-def _page(store: shopsync.Store, page: list[Any]) -> None:
+def _page(store: shopsync.Store, page: list[Any], tx: Any) -> None:
     """One page as a sync writes it: its own transaction, committed without waiting for the
     WAL flush (``page_commit.lazy_commit``); models by ``Store.upsert``, rows (the columnar
     ingest path) by ``upsert_order_rows``."""
-    with store.transaction() as tx:
-        lazy_commit(tx)
-        if page and isinstance(page[0], OrderRows):
-            upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
-        else:
-            store.upsert(page, conn=tx)
+    lazy_commit(tx)
+    if page and isinstance(page[0], OrderRows):
+        upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
+    else:
+        store.upsert(page, conn=tx)
 
 
-def _run(store: shopsync.Store, orders: list[Any], analyze: bool = False) -> float:
+OVERLAP = False
+"""Pages written by a ``page_commit.PageWriter`` on a thread of their own while this one goes
+on (``--overlap``; the sync's default, ``page_commit.DEPTH``, writes them in turn)."""
+
+
+def _run(
+    store: shopsync.Store,
+    orders: list[Any],
+    analyze: bool = False,
+    mapped: bool = False,
+    overlap: bool | None = None,
+) -> float:
     """Every page, one transaction each: orders/s. ``analyze``: statistics taken after the
-    first page (every path alike)."""
+    first page (every path alike). ``mapped``: each page's rows built on this thread as it
+    goes, as a sync's reader maps the next page while the writer stores the last one.
+    ``overlap``: pages written by a thread of their own (default :data:`OVERLAP`)."""
     start = time.perf_counter()
-    for k in range(0, len(orders), store_upsert.PAGE):
-        _page(store, orders[k : k + store_upsert.PAGE])
-        if k == 0 and analyze:
-            _analyze(store)
+    pages = [orders[k : k + store_upsert.PAGE] for k in range(0, len(orders), store_upsert.PAGE)]
+    depth = 1 if (OVERLAP if overlap is None else overlap) else 0
+    read: Callable[[list[Any]], list[Any]] = _as_rows if mapped else list
+    if analyze and pages:
+        with PageWriter(store, depth) as writer:
+            writer.submit(functools.partial(_page, store, read(pages.pop(0))))
+        _analyze(store)
+    with PageWriter(store, depth) as writer:
+        for page in pages:
+            writer.submit(functools.partial(_page, store, read(page)))
     return len(orders) / (time.perf_counter() - start)
 
 
@@ -230,36 +255,50 @@ def _backend_seconds(pids: set[int]) -> float | None:
     return total
 
 
-def _cpu_rate(store: shopsync.Store, orders: list[Any]) -> tuple[float, float | None]:
+def _cpu_rate(
+    store: shopsync.Store, orders: list[Any], **how: Any
+) -> tuple[float, tuple[float, float, float] | None]:
     """:func:`_run`, and the orders per CPU-second of this process and its PostgreSQL
-    backend together: a figure the other work of a shared machine moves far less than the
-    wall rate (it waits for a core, it does not use more of one)."""
+    backends together, with the microseconds per order of each side: figures the other work
+    of a shared machine moves far less than the wall rate (it waits for a core, it does not
+    use more of one)."""
     pids: set[int] = set()
     if store.engine.dialect.name != "postgresql":
-        return _run(store, orders, analyze=True), None
+        return _run(store, orders, analyze=True, **how), None
     event.listen(store.engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
     store.engine.dispose()  # every connection from here on is seen
     with store.engine.connect():
         pass
     server = _backend_seconds(pids)
     mine = time.process_time()
-    rate = _run(store, orders, analyze=True)
+    rate = _run(store, orders, analyze=True, **how)
     mine = time.process_time() - mine
     after = _backend_seconds(pids)
     if server is None or after is None:
         return rate, None
-    return rate, len(orders) / (mine + after - server)
+    served = after - server
+    per_order = 1e6 / len(orders)
+    return rate, (len(orders) / (mine + served), mine * per_order, served * per_order)
 
 
 def _passes(
-    url: str, n: int, profile: int, passes: list[str], rows: bool = False
+    url: str, n: int, profile: int, passes: list[str], rows: bool = False, **how: Any
 ) -> dict[str, Any]:
-    """The passes on a fresh store; ``rows``: written as the columnar ingest path's rows."""
+    """The passes on a fresh store; ``rows``: written as the columnar ingest path's rows;
+    ``how``: :func:`_run`'s ``mapped`` and ``overlap`` for the insert pass."""
     store = shopsync.Store(url)
     given: Callable[[list[Any]], list[Any]] = _as_rows if rows else list
     fresh = store_upsert.make_orders(n)
     out: dict[str, Any] = {}
-    out["insert"], out["insert_cpu"] = _cpu_rate(store, given(fresh))
+    pages = given(fresh)
+    # The input, built before the clock, is not a sync's (a reader holds one page): kept out
+    # of the garbage collector's full collections, which scanned all of it again and again
+    # (measured: a third of the process's CPU when pages were written by a thread)
+    gc.freeze()
+    try:
+        out["insert"], out["insert_cpu"] = _cpu_rate(store, pages, **how)
+    finally:
+        gc.unfreeze()
     _analyze(store)
     if "unchanged" in passes:
         out["unchanged"] = _run(store, given(fresh))
@@ -270,8 +309,13 @@ def _passes(
         again = store_upsert.make_orders(n, bump=60)
         fresh_ids = given([o.model_copy(update={"id": f"p{o.id}"}) for o in again])
         _analyze(store)
-        with profiled(True) as prof, statements(store) as spent:
-            _run(store, fresh_ids)
+        global OVERLAP
+        overlap, OVERLAP = OVERLAP, False  # cProfile sees this thread only
+        try:
+            with profiled(True) as prof, statements(store) as spent:
+                _run(store, fresh_ids)
+        finally:
+            OVERLAP = overlap
         assert prof is not None
         out["profile"] = _top(prof, profile)
         out["statements"] = spent
@@ -312,6 +356,14 @@ def upserts(
                     _copy.COPY_MIN_ROWS = saved
 
             runs.append((label, on_postgres))
+        if "mapped" in modes:  # the overlap as a sync has it: rows mapped while pages are written
+            for label, overlap in (("postgres mapped, in turn", False), ("postgres mapped", True)):
+
+                def on_mapped(overlap: bool = overlap) -> dict[str, Any]:
+                    with schema(postgres) as url:
+                        return _passes(url, n, 0, [], mapped=True, overlap=overlap)
+
+                runs.append((label, on_mapped))
     for label, fn in runs:
         at = load()
         results[label] = {**fn(), "load": at}
@@ -329,7 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", default="insert,unchanged,replace", help="upsert passes")
     parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
+    parser.add_argument(
+        "--overlap", action="store_true", help="write pages on a thread of their own"
+    )
     args = parser.parse_args(argv)
+    global OVERLAP
+    OVERLAP = args.overlap
     if args.bulk_orders:
         both = backfill(args.bulk_orders, args.profile)
         print(f"Shopify bulk backfill -> SQLite, {args.bulk_orders:,} orders, one emulated shop:")
@@ -360,9 +417,10 @@ def main(argv: list[str] | None = None) -> int:
             figures = "  ".join(f"{k} {r[k]:8,.0f}/s" for k in shown)
             print(f"  {label:14} {figures}   (load {r['load']})")
             if r.get("insert_cpu"):
+                rate, mine, served = r["insert_cpu"]
                 print(
-                    f"  {'':14} insert {r['insert_cpu']:8,.0f} orders per CPU-second "
-                    "(this process and its PostgreSQL backend together)"
+                    f"  {'':14} insert {rate:8,.0f} orders per CPU-second (this process and its"
+                    f" PostgreSQL backends together: {mine:.1f} + {served:.1f} us an order)"
                 )
             if "profile" in r:
                 print(f"  profile of a further {label} insert pass, top {args.profile}:")

@@ -23,6 +23,7 @@ platform's rate limit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import threading
@@ -44,10 +45,10 @@ from shopsync.adapter import (
 from shopsync.errors import ShopSyncError, StoreError
 from shopsync.ingest_columns import store_page, taking_rows
 from shopsync.models import Customer, Order, Product
-from shopsync.store import Cursor, Store
+from shopsync.store import Cursor, Store, UpsertResult
 from shopsync.store.errors import DatabaseError
 from shopsync.store.leases import Lease, LeaseHeld, LeaseLost, acquire, release, renew
-from shopsync.store.page_commit import lazy_commit
+from shopsync.store.page_commit import PageWriter, lazy_commit
 
 __all__ = ["DEFAULT_OVERLAP", "RESOURCES", "ResourceResult", "SyncResult", "SyncRunning", "sync"]
 
@@ -266,30 +267,29 @@ def _sync_resource(
     since, high_water = _start(store, adapter, resource, full, overlap)
     report = ResourceResult(resource=resource, since=since)
     log.info("sync %s %s %s since %s", adapter.platform, adapter.shop, resource, since)
-    written = _mark(store.get_cursor(adapter.platform, adapter.shop, resource))
-    for page in _reader(adapter, resource)(since):
-        lock.keep()
-        if page.high_water is not None and (high_water is None or page.high_water > high_water):
-            high_water = page.high_water
-        # the shop row durably first (a cache hit after): the process outlives a database
-        # crash that loses lazy commits, and must not keep the id of a shop row it lost
-        store.shop_id(adapter.platform, adapter.shop)
-        with store.transaction() as tx:
-            if resource != "customers":  # consent comes with customers: durable (see below)
-                lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
-            _still_written(store, adapter, resource, written, tx)
-            result = store.upsert(page.records, conn=tx)
-            result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20
-            store.quarantine(adapter.platform, adapter.shop, page.rejected, conn=tx)
-            store.set_cursor(
-                adapter.platform,
-                adapter.shop,
-                resource,
-                cursor=page.cursor,
-                high_water=high_water,
-                conn=tx,
-            )
-        written = (page.cursor, high_water)
+    mark = [_mark(store.get_cursor(adapter.platform, adapter.shop, resource))]
+
+    def write(page: Page[Any], high_water: dt.datetime | None, tx: Any) -> UpsertResult:
+        if resource != "customers":  # consent comes with customers: durable (see below)
+            lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
+        _still_written(store, adapter, resource, mark[0], tx)
+        result = store.upsert(page.records, conn=tx)
+        result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20
+        store.quarantine(adapter.platform, adapter.shop, page.rejected, conn=tx)
+        store.set_cursor(
+            adapter.platform,
+            adapter.shop,
+            resource,
+            cursor=page.cursor,
+            high_water=high_water,
+            conn=tx,
+        )
+        # the next page checks against this one; should the commit fail, the writer stops and
+        # no page reads it
+        mark[0] = (page.cursor, high_water)
+        return result
+
+    def committed(page: Page[Any], result: UpsertResult) -> None:
         report.pages += 1
         report.seen += len(page.records) + len(page.rejected) + len(getattr(page, "rows", ()))
         report.inserted += result.inserted
@@ -301,6 +301,21 @@ def _sync_resource(
         report.throttle_waits += page.stats.get("throttle_waits", 0)
         if on_page is not None:
             on_page(resource, page, report)
+
+    # page N may be written on a thread of its own while this one reads page N+1 (issue 20:
+    # page_commit.DEPTH, off by default)
+    with PageWriter(store) as writer:
+        for page in _reader(adapter, resource)(since):
+            lock.keep()
+            if page.high_water is not None and (high_water is None or page.high_water > high_water):
+                high_water = page.high_water
+            # the shop row durably first (a cache hit after): the process outlives a database
+            # crash that loses lazy commits, and must not keep the id of a shop row it lost
+            store.shop_id(adapter.platform, adapter.shop)
+            writer.submit(
+                functools.partial(write, page, high_water),
+                functools.partial(committed, page),
+            )
     report.duration = time.perf_counter() - started
     return report
 

@@ -5,6 +5,7 @@ connection right after the statement."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import shopsync
 from shopsync.errors import ShopSyncError
 from shopsync.models import Customer, Order
 from shopsync.outbox import record_unsubscribe
-from shopsync.store import Store
+from shopsync.store import Store, page_commit
 
 from .emulated import connect, emulated
 
@@ -96,29 +97,42 @@ def test_a_first_sync_creates_its_shop_durably(postgres_url: str) -> None:
     store.close()
 
 
-def test_a_page_lost_by_a_database_crash_is_read_again(postgres_url: str) -> None:
+@pytest.mark.parametrize("depth", [0, 1])  # pages written in turn, or by a writer thread
+def test_a_page_lost_by_a_database_crash_is_read_again(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
     """A PostgreSQL crash loses the last lazily committed page, with its checkpoint, while the
     sync runs on (another thread met the dropped connection, so the pool reconnected): the
-    next page must not commit a checkpoint past the lost one. Simulated: right after the
-    first page of orders commits, its rows and its checkpoint vanish as in a crash restart."""
+    next page must not commit a checkpoint past the lost one. Simulated: after the first page
+    of orders committed and before the second begins its writes (on the page writer's thread,
+    where no page is under way then: a real crash also ends the transaction of a page being
+    written), its rows and its checkpoint vanish as in a crash restart."""
+    sync_module = importlib.import_module("shopsync.sync")  # the package names the function
     from shopsync.store.schema import fulfillments, line_items, orders, refunds, sync_cursors
 
     store = Store(postgres_url)
     lost: list[int] = []
+    pages = {"orders": 0}
+    real = sync_module._still_written
 
-    def crash(resource: str, page: Any, report: Any) -> None:
-        if resource != "orders" or lost:
-            return
-        lost.append(report.pages)
-        with store.engine.begin() as conn:
-            for table in (line_items, refunds, fulfillments, orders):
-                conn.execute(table.delete())
-            conn.execute(sync_cursors.delete().where(sync_cursors.c.resource == "orders"))
+    def crash_then_check(store_: Store, adapter: Any, resource: str, *args: Any) -> None:
+        if resource == "orders":
+            pages["orders"] += 1
+            if pages["orders"] == 2:
+                lost.append(1)
+                with store.engine.begin() as conn:
+                    for table in (line_items, refunds, fulfillments, orders):
+                        conn.execute(table.delete())
+                    conn.execute(sync_cursors.delete().where(sync_cursors.c.resource == "orders"))
+        real(store_, adapter, resource, *args)
 
+    monkeypatch.setattr(sync_module, "_still_written", crash_then_check)
+    monkeypatch.setattr(page_commit, "DEPTH", depth)
     with emulated("shopify", customers=3, orders=600, products=1) as shop:
         adapter = connect(shop)
         with contextlib.suppress(ShopSyncError):  # stopping is right, going past it is not
-            shopsync.sync(adapter, store, on_page=crash)
+            shopsync.sync(adapter, store)
+        monkeypatch.setattr(sync_module, "_still_written", real)
         shopsync.sync(adapter, store)  # the re-run
         expected = set(shop.state.orders)
     stored = {o.id for o in store.iter(Order, "shopify", adapter.shop)}

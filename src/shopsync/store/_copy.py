@@ -38,7 +38,13 @@ by scanning it, page after page. So while a table is young (the planner's estima
 :data:`YOUNG_ROWS`) the writer analyzes it itself after its first COPY and each time its own
 writes have grown the table fourfold; ``ANALYZE`` runs in the writer's transaction (it counts
 the rows the transaction inserted) and takes no lock that blocks readers or writers (two
-writers analyzing one table at once take turns, until the first commits).
+writers analyzing one table at once take turns, until the first commits). It analyzes the
+primary key's columns only: a page's lookups (stored versions by id, child rows by order id)
+need those and the row count, and a whole table's ANALYZE sorts a sample of every column
+(measured on 16,000 orders: 98 ms for ``orders`` against 19 ms for its key, 171 ms against
+72 ms for ``line_items``; in a 20,000-order first sync the whole-table analyzes took about a
+quarter of the server's time). The other columns stay autovacuum's: an ANALYZE with a column
+list does not reset its count of changes since the last analyze, so it comes round as before.
 
 Append-only tables insert with :func:`insert_ignoring_duplicates` instead, and lists of ids
 go to ``IN (...)`` clauses in :func:`chunks`.
@@ -293,7 +299,8 @@ def _keep_statistics(conn: Connection, table: Table, written: int) -> None:
         return
     growth.rows += written
     if growth.rows >= 4 * growth.analyzed:
-        conn.exec_driver_sql(f"ANALYZE {_quote(table.name)}")
+        key = ", ".join(_quote(c.name) for c in table.primary_key.columns)
+        conn.exec_driver_sql(f"ANALYZE {_quote(table.name)} ({key})")
         growth.analyzed = growth.rows
         growth.done = growth.rows >= YOUNG_ROWS
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, literal
+from sqlalchemy import ColumnElement, Text, any_, cast, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -51,8 +51,22 @@ def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement
     parameter keeps the statement text constant, so psycopg prepares it once per connection.
     """
     if conn.dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(column.type)))  # type: ignore[no-any-return]
+        return column == any_(text_array(values, column.type))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def text_array(values: Sequence[Any], item_type: Any) -> ColumnElement[Any]:
+    """A PostgreSQL array of ``item_type`` holding ``values``: strings go as one array literal
+    the server parses (psycopg's list dumper checks and quotes each item in Python, about a
+    microsecond an id: 4-6 us an order across a page's lookups, issue 20); anything else as
+    a list."""
+    if not all(type(v) is str for v in values):
+        return literal(list(values), ARRAY(item_type))
+    joined = "\x00".join(values)  # no PostgreSQL text holds a NUL: a safe separator
+    if "\\" in joined or '"' in joined:
+        joined = joined.replace("\\", "\\\\").replace('"', '\\"')
+    body = '"' + joined.replace("\x00", '","') + '"' if values else ""
+    return cast(literal("{" + body + "}", Text()), ARRAY(item_type))
 
 
 def digest(record: Customer | Order | Product) -> str:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from shopsync.store import _rows
 from shopsync.store.schema import changed_customers, customers, orders, shops
@@ -102,7 +101,7 @@ def note(
     if on_postgres:  # one statement: an executemany is a round trip per customer (issue 20)
         noted = select(
             literal(shop_id),
-            func.unnest(literal(ids, ARRAY(changed_customers.c.customer_id.type))),
+            func.unnest(_rows.text_array(ids, changed_customers.c.customer_id.type)),
             literal(1),
             literal(micros, changed_customers.c.changed_at.type),
         )

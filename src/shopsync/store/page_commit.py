@@ -33,12 +33,157 @@ operating-system crash may undo the last commits, never corrupt the file).
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
 from sqlalchemy import Connection
 
-__all__ = ["lazy_commit"]
+__all__ = ["DEPTH", "PageWriter", "lazy_commit"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def lazy_commit(conn: Connection) -> None:
     """Let ``conn``'s transaction, a sync page's, commit without waiting for the WAL flush."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+DEPTH = 0
+"""Pages a sync on PostgreSQL hands to a :class:`PageWriter` thread ahead of the one being
+written (0: each written in turn on the sync's thread, as before). Off until it is measured
+faster on an idle machine: on the shared 2-core benchmark machine (load 5-9, no core to spare
+for the overlap) a sync whose reader mapped pages while a thread wrote them was no faster
+than in turn (3,826 against 3,775 orders/s; 88 against 94 us of this process's CPU an order).
+``benchmarks/ingest.py --modes mapped`` measures both side by side. (Earlier runs showed the
+thread using a third more CPU: the benchmark's garbage collector rescanning its prebuilt
+input, which the benchmark now freezes.)"""
+
+
+class PageWriter:
+    """Writes a sync's pages on a thread of its own while the caller reads the next ones.
+
+    Sequentially, the reader waits while the database writes a page, and the database waits
+    while the reader fetches and maps the next (issue 20). Here each page's ``write`` runs in
+    a transaction of its own on the writer's thread and its own pooled connection, the pages
+    one after the other in the order given, while :meth:`submit` returns to the caller as soon
+    as fewer than ``depth`` pages wait. What :mod:`page_commit` promises holds as it did:
+
+    - a page commits whole with its checkpoint (the caller's ``write`` sets it), and pages
+      commit in order: page N+1 begins only after page N committed;
+    - a page that fails stops the writer: the pages queued after it are never written (a later
+      checkpoint would skip the failed page for good), and the error is raised to the caller by
+      its next :meth:`submit` or by :meth:`close`, the sync's error as it was;
+    - a crash of the process loses at most the page being written (its transaction never
+      committed) and those queued or being read, all after the last checkpoint: the next sync
+      reads them again;
+    - ``then(result)`` runs on the caller's thread once its page has committed (progress,
+      counters), in page order, during a later :meth:`submit` or :meth:`close`.
+
+    ``depth=0`` writes each page inline on the caller's thread (always on SQLite, whose writes
+    are this process's own CPU: a thread would only take turns with the reader for the GIL;
+    on PostgreSQL by default, :data:`DEPTH`).
+    On leaving the ``with`` block on an error of the caller, the pages already handed over are
+    written (they are whole pages, committed as a sequential sync would have) and the
+    caller's error goes on.
+    """
+
+    def __init__(self, store: Any, depth: int | None = None) -> None:
+        if depth is None:
+            depth = DEPTH if store.engine.dialect.name == "postgresql" else 0
+        self._store = store
+        self._depth = depth
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max(depth, 1))
+        self._done: queue.Queue[tuple[Callable[[Any], None], Any]] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def __enter__(self) -> PageWriter:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        if error is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except BaseException as also:  # the caller's error goes on; the writer's is noted
+            if also is not error:
+                log.warning("page writer stopped too: %s: %s", type(also).__name__, also)
+
+    def submit(
+        self, write: Callable[[Connection], T], then: Callable[[T], None] | None = None
+    ) -> None:
+        """Write a page: ``write(conn)`` in a transaction of its own, then ``then(result)``."""
+        if self._closed:
+            raise RuntimeError("the page writer is closed")
+        self._raise()
+        if self._depth == 0:
+            with self._store.transaction() as conn:
+                result = write(conn)
+            if then is not None:
+                then(result)
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="shopsync-page-writer", daemon=True
+            )
+            self._thread.start()
+        job = _Job(write, then)
+        while True:  # a writer that failed takes nothing more: do not wait for room forever
+            self._finish()
+            self._raise()
+            try:
+                self._jobs.put(job, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait for every page handed over; raise the writer's error, if a page failed."""
+        if not self._closed:
+            self._closed = True
+            if self._thread is not None:
+                self._jobs.put(None)  # the writer drains or drops what is queued, then stops
+                self._thread.join()
+            self._finish()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _finish(self) -> None:
+        """Run the ``then`` of pages committed since the last call, on the caller's thread."""
+        while True:
+            try:
+                then, result = self._done.get_nowait()
+            except queue.Empty:
+                return
+            then(result)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._error is not None:
+                continue  # a page failed: those after it are dropped, never written
+            try:
+                with self._store.transaction() as conn:
+                    result = job.write(conn)
+            except BaseException as exc:  # handed to the caller's thread
+                self._error = exc
+                continue
+            if job.then is not None:
+                self._done.put((job.then, result))
+
+
+class _Job(NamedTuple):
+    write: Callable[[Connection], Any]
+    then: Callable[[Any], None] | None

@@ -1,0 +1,167 @@
+"""Pages written on a thread of their own while the sync reads the next (issue 20,
+``shopsync.store.page_commit.PageWriter``, on when ``page_commit.DEPTH`` > 0): in order, one
+transaction each, on another connection than the reader's; a page that fails stops the pages
+after it and is the sync's error, raised to the caller and never a hang; the pages before it
+stay committed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+
+from shopsync.errors import StoreError
+from shopsync.store import Store, page_commit
+from shopsync.store.page_commit import PageWriter
+from shopsync.sync import sync
+from tests.test_models import order
+from tests.test_sync import ListAdapter, at, stored
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    s = Store(postgres_url)
+    with s.transaction() as c:
+        c.execute(text("CREATE TABLE pages (n INTEGER PRIMARY KEY, backend INTEGER)"))
+    yield s
+    s.close()
+
+
+def _page(n: int, seen: list[Any] | None = None) -> Callable[[Connection], int]:
+    def write(conn: Connection) -> int:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        conn.execute(text("INSERT INTO pages VALUES (:n, :b)"), {"n": n, "b": backend})
+        if seen is not None:
+            seen.append((n, threading.current_thread()))
+        return n
+
+    return write
+
+
+def _stored(store: Store) -> list[int]:
+    with store.engine.connect() as c:
+        return list(c.execute(text("SELECT n FROM pages ORDER BY n")).scalars())
+
+
+def _within(seconds: float, body: Callable[[], None]) -> BaseException | None:
+    """Run ``body`` on a thread; what it raised. Fails the test if it is still running
+    after ``seconds`` (a hang)."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            body()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the page writer hung"
+    return raised[0] if raised else None
+
+
+def test_pages_commit_in_order_on_a_thread_and_connection_of_their_own(store: Store) -> None:
+    seen: list[Any] = []
+    done: list[tuple[int, threading.Thread]] = []
+    with store.engine.connect() as mine:
+        reader = mine.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with PageWriter(store, depth=1) as writer:
+        for n in range(6):
+            writer.submit(_page(n, seen), lambda r: done.append((r, threading.current_thread())))
+    assert _stored(store) == list(range(6))
+    assert [n for n, _ in seen] == list(range(6))
+    assert {t for _, t in seen} != {threading.current_thread()}  # written on the writer's
+    assert done == [(n, threading.current_thread()) for n in range(6)]  # then: the caller's
+    with store.engine.connect() as c:
+        backends = set(c.execute(text("SELECT backend FROM pages")).scalars())
+    assert reader not in backends or len(backends) == 1
+
+
+def test_a_failed_page_is_the_callers_error_and_stops_the_pages_after_it(store: Store) -> None:
+    def fail(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO pages VALUES (100, 0)"))  # rolled back with the page
+        raise StoreError("page 3 failed")
+
+    def body() -> None:
+        with PageWriter(store, depth=1) as writer:
+            for n in range(3):
+                writer.submit(_page(n))
+            writer.submit(fail)
+            for n in range(4, 40):  # read on: the failure surfaces at a later submit
+                writer.submit(_page(n))
+
+    raised = _within(30, body)
+    assert isinstance(raised, StoreError) and "page 3 failed" in str(raised)
+    assert _stored(store) == [0, 1, 2]  # the pages before it committed; none after it
+
+
+def test_a_failure_of_the_last_page_is_raised_by_close(store: Store) -> None:
+    def fail(conn: Connection) -> int:
+        raise StoreError("the last page failed")
+
+    def body() -> None:
+        with PageWriter(store, depth=1) as writer:
+            writer.submit(_page(0))
+            writer.submit(fail)
+
+    raised = _within(30, body)
+    assert isinstance(raised, StoreError) and "last page" in str(raised)
+    assert _stored(store) == [0]
+
+
+def test_an_error_of_the_reader_lets_the_pages_handed_over_commit(store: Store) -> None:
+    """As a sequential sync: every page read before the error is committed, then it goes on."""
+
+    def body() -> None:
+        with PageWriter(store, depth=1) as writer:
+            for n in range(3):
+                writer.submit(_page(n))
+            raise ValueError("the platform failed")
+
+    raised = _within(30, body)
+    assert isinstance(raised, ValueError)
+    assert _stored(store) == [0, 1, 2]
+
+
+def test_a_sync_whose_page_fails_in_the_writer_raises_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync's error is the writer's, raised on the sync's thread; the checkpoint is that
+    of the last committed page, and the next sync completes the store."""
+    shop = ListAdapter(page_size=10)
+    for n in range(60):
+        shop.orders[f"o{n:02d}"] = order(id=f"o{n:02d}", updated_at=at(n))
+    real = Store.set_cursor
+    calls = {"n": 0}
+    threads: set[threading.Thread] = set()
+
+    def set_cursor(self: Store, platform: str, shop: str, resource: str, **kw: Any) -> None:
+        calls["n"] += 1
+        threads.add(threading.current_thread())
+        if calls["n"] == 2:
+            raise StoreError("the database went away")
+        real(self, platform, shop, resource, **kw)
+
+    monkeypatch.setattr(Store, "set_cursor", set_cursor)
+    monkeypatch.setattr(page_commit, "DEPTH", 1)
+    syncing: list[threading.Thread] = []
+
+    def body() -> None:
+        syncing.append(threading.current_thread())
+        sync(shop, store, resources=["orders"], overlap=dt.timedelta(0))
+
+    raised = _within(60, body)
+    assert isinstance(raised, StoreError) and "went away" in str(raised)
+    assert syncing[0] not in threads  # the pages were written on the writer's thread
+    assert sorted(stored(store)) == [f"o{n:02d}" for n in range(10)]  # page 1 only
+    monkeypatch.setattr(Store, "set_cursor", real)
+    report = sync(shop, store, resources=["orders"], overlap=dt.timedelta(0))
+    assert report.resources["orders"].since == at(9)
+    assert stored(store) == shop.orders
