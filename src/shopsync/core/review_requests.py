@@ -100,7 +100,7 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         .select("id", "customer_id", "due", "after_delivery")
     )
     # orders first: the lines of orders outside the horizon never need grouping
-    lines = (
+    bought = (
         frames.lines.lazy()
         .filter(
             pl.col("product_id").is_not_null()
@@ -108,6 +108,14 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         )
         .select("order_id", "product_id", "unit_price")
         .join(orders, left_on="order_id", right_on="id")
+        .collect(engine="in-memory")
+    )
+    # and only the history of products bought recently: the walk goes product by product,
+    # and a product with no purchase due since ``oldest_due`` has nothing left to ask about
+    recent = bought.filter(pl.col("due") >= oldest_due).select("customer_id", "product_id")
+    lines = (
+        bought.lazy()
+        .join(recent.lazy(), on=["customer_id", "product_id"], how="semi", nulls_equal=True)
         .group_by("order_id", "product_id")
         .agg(
             pl.col("unit_price").max(),
