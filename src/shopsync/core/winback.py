@@ -52,7 +52,8 @@ def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.
     """
     wb = policy.winback
     per = (
-        paid.sort(["customer_id", "created_at", "id"])
+        paid.select("customer_id", "created_at", "id")  # not every column sorted
+        .sort(["customer_id", "created_at", "id"])
         .with_columns(
             (pl.col("created_at").diff().over("customer_id") / DAY_US).alias("gap"),
             (pl.col("created_at") // DAY_US).alias("day"),
