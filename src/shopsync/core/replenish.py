@@ -109,7 +109,7 @@ def replenishment_candidates(
     if not r.enabled:
         return Candidates(_EMPTY, build)
     at = frames.as_of
-    bought = purchases(paid, frames.lines) if bought is None else bought
+    bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
     if bought.height == 0:
         return Candidates(_EMPTY, build)
     # the last purchase of each (customer, product): newest, then the greatest order id; two
@@ -219,7 +219,7 @@ def warranty_candidates(
     longest = max([*w.days_by_sku.values(), *w.days_by_tag.values(), *w.days_by_type.values()])
     since = at - longest * DAY_US - w.days_before * DAY_US
     if bought is None:
-        bought = purchases(paid.filter(pl.col("created_at") >= since), frames.lines)
+        bought = purchases(paid.filter(pl.col("created_at") >= since), frames.lines, amounts=False)
     else:
         bought = bought.filter(pl.col("created_at") >= since)
     lengths = []
