@@ -112,12 +112,7 @@ def replenishment_candidates(
     bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
     if bought.height == 0:
         return Candidates(_EMPTY, build)
-    # the last purchase of each (customer, product): newest, then the greatest order id; two
-    # filters by window maxima, cheaper than sorting every purchase by its string keys
-    pair = ["customer_id", "product_id"]
-    last = bought.filter(pl.col("created_at") == pl.col("created_at").max().over(pair)).filter(
-        pl.col("order_id") == pl.col("order_id").max().over(pair)
-    )
+    last = _last_purchases(bought)
     periods = _periods(last, stats, policy)
     if not periods:
         return Candidates(_EMPTY, build)
@@ -161,6 +156,25 @@ def replenishment_candidates(
         pl.col("order_id"),
     )
     return Candidates(due, build)
+
+
+def _last_purchases(bought: pl.DataFrame) -> pl.DataFrame:
+    """The last purchase of each (customer, product): newest, then the greatest order id, in
+    ``bought``'s order. Most products were bought once by a customer (1M orders: 93% of the
+    purchases): one pass finds the repeats, and only they are filtered by window maxima (two
+    windows over every purchase took 2 s of CPU, four times as long)."""
+    pair = ["customer_id", "product_id"]
+    repeat = bought.select(pl.struct(pair).is_duplicated()).to_series()
+    if not repeat.any():
+        return bought
+    at_row = pl.int_range(pl.len(), dtype=pl.Int64)
+    newest = (
+        bought.select(*pair, "created_at", "order_id", at_row.alias("_i"))
+        .filter(repeat)
+        .filter(pl.col("created_at") == pl.col("created_at").max().over(pair))
+        .filter(pl.col("order_id") == pl.col("order_id").max().over(pair))
+    )["_i"]
+    return bought.filter(~repeat | at_row.is_in(newest.implode()))
 
 
 def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
