@@ -263,12 +263,20 @@ def warranty_candidates(
     at = frames.as_of
     longest = max([*w.days_by_sku.values(), *w.days_by_tag.values(), *w.days_by_type.values()])
     since = at - longest * DAY_US - w.days_before * DAY_US
+    recent = pl.col("created_at") >= since
     if bought is None:
-        bought = purchases(paid.filter(pl.col("created_at") >= since), frames.lines, amounts=False)
-    else:
-        bought = bought.filter(pl.col("created_at") >= since)
+        bought = purchases(paid.filter(recent), frames.lines, amounts=False)
+    # as in replenishment: the purchases in a warranty's reach are not copied (1M orders: 1M
+    # of 1.5M), only the columns the dates need; every column of the few due
+    combos = (
+        bought.lazy()
+        .filter(recent)
+        .select("product_id", "sku", "product_type")
+        .unique()
+        .collect(engine="in-memory")
+    )
     lengths = []
-    for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
+    for pid, sku, ptype in combos.iter_rows():
         conf = configured_days(
             sku,
             stats.product_tags.get(pid, ()),
@@ -293,13 +301,25 @@ def warranty_candidates(
         orient="row",
     )
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
-    due = (
-        bought.with_columns(keys)
-        .join(table, on=["product_id", "sku", "product_type"])
+    table = table.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"))
+    found = (
+        bought.lazy()
+        .select(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_i"), "product_id", *keys, "created_at"
+        )
+        .filter(recent)
+        .join(table.lazy().drop("source"), on=["product_id", "sku", "product_type"])
         .with_columns((pl.col("created_at") + pl.col("days") * DAY_US).alias("ends"))
         .with_columns((pl.col("ends") - w.days_before * DAY_US).alias("due"))
         .filter((pl.col("due") <= at) & (at < pl.col("ends")))
+        .select("_i", "days", "_p", "ends", "due")
+        .collect(engine="in-memory")
+    )
+    due = (
+        pl.concat([bought[found["_i"]].with_columns(*keys), found], how="horizontal")
         .sort(["order_id", "product_id"])
+        .join(table.select("_p", "source"), on="_p", how="left", maintain_order="left")
+        .select(*bought.columns, "days", "source", "ends", "due")
     )
     if due.height == 0:
         return Candidates(_EMPTY, build)
