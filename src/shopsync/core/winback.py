@@ -126,18 +126,20 @@ def winback_candidates(
     stages = stage_plan(policy)
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
-    # coupons wait for the return window of the newest order of any kind
-    latest_any = frames.orders.group_by("customer_id").agg(
-        pl.col("created_at").max().alias("latest_any")
+    starting = table.filter((pl.col("start") <= at) & (pl.col("start") >= at - span))
+    # only their orders are grouped below (1M orders: 10k customers' of 100k)
+    theirs = frames.orders.join(
+        starting.select("customer_id"), on="customer_id", how="semi", nulls_equal=True
     )
+    # coupons wait for the return window of the newest order of any kind
+    latest_any = theirs.group_by("customer_id").agg(pl.col("created_at").max().alias("latest_any"))
     pending = (
-        frames.orders.filter(pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
+        theirs.filter(pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
         .group_by("customer_id")
         .agg(pl.col("created_at").max().alias("latest_live"))
     )
     due = (
-        table.filter((pl.col("start") <= at) & (pl.col("start") >= at - span))
-        .join(latest_any, on="customer_id", how="left")
+        starting.join(latest_any, on="customer_id", how="left")
         .join(pending, on="customer_id", how="left")
         .filter(
             pl.col("latest_live").is_null() | (pl.col("latest_live") <= pl.col("last_order_at"))
