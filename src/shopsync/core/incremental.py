@@ -28,7 +28,7 @@ import polars as pl
 from shopsync._instants import instant
 from shopsync.core._data import Frames, paid_orders
 from shopsync.core.loyalty import DAY, Derivation
-from shopsync.core.planner import _bought, _decide, program_candidates
+from shopsync.core.planner import PAID_COLUMNS, _bought, _decide, program_candidates
 from shopsync.core.policy import Policy
 from shopsync.core.shop_stats import ShopStats
 
@@ -43,7 +43,7 @@ fixed hash)."""
 def time_fired(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFrame:
     """``customer_id``, ``key`` of every program candidate due by the frames' ``as_of``
     that no permanent rule holds (loyalty notices excluded: see :func:`loyalty_due`)."""
-    paid = paid_orders(frames)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
     _, bought = _bought(frames, policy, stats, paid)
     found = [c for c in program_candidates(frames, policy, stats, paid, bought) if c.frame.height]
     empty = pl.DataFrame(schema={"customer_id": pl.String, "key": pl.String})

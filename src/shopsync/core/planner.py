@@ -56,6 +56,9 @@ from shopsync.core.winback import winback_candidates
 __all__ = ["Held", "HeldRows", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
 
 HOUR_US = 3_600_000_000
+PAID_COLUMNS = ("id", "customer_id", "created_at", "net")
+"""What the programs and the rules read of :func:`paid_orders` (:func:`program_candidates`
+takes no more than these)."""
 Rule = Literal["consent", "suppressed", "holdout", "quiet", "frequency_cap"]
 
 
@@ -197,7 +200,7 @@ def plan_frames(
         )
     if stats.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
         said.append(f"win-back P(alive) trigger off: {stats.model_note}")
-    paid = paid_orders(frames)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
     recommending, bought = _bought(frames, policy, stats, paid)
     found = program_candidates(frames, policy, stats, paid, bought)
     if policy.loyalty.enabled and loyalty:
@@ -217,7 +220,7 @@ def _bought(
     r = policy.recommendations
     recommending = r.enabled and r.per_action > 0 and bool(stats.also_bought.neighbours)
     wanted = policy.replenishment.enabled or recommending
-    return recommending, purchases(paid, frames.lines) if wanted else None
+    return recommending, purchases(paid, frames.lines, amounts=False) if wanted else None
 
 
 def program_candidates(
@@ -227,7 +230,8 @@ def program_candidates(
     paid: pl.DataFrame,
     bought: pl.DataFrame | None,
 ) -> list[Candidates]:
-    """Every program's candidates but loyalty's (its notices come derived from the ledger)."""
+    """Every program's candidates but loyalty's (its notices come derived from the ledger);
+    ``paid`` needs no more than :data:`PAID_COLUMNS`."""
     return [
         review_rules.review_candidates(frames, policy),
         winback_candidates(frames, paid, stats, policy),

@@ -100,7 +100,7 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         .select("id", "customer_id", "due", "after_delivery")
     )
     # orders first: the lines of orders outside the horizon never need grouping
-    lines = (
+    bought = (
         frames.lines.lazy()
         .filter(
             pl.col("product_id").is_not_null()
@@ -108,6 +108,14 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         )
         .select("order_id", "product_id", "unit_price")
         .join(orders, left_on="order_id", right_on="id")
+        .collect(engine="in-memory")
+    )
+    # and only the history of products bought recently: the walk goes product by product,
+    # and a product with no purchase due since ``oldest_due`` has nothing left to ask about
+    recent = bought.filter(pl.col("due") >= oldest_due).select("customer_id", "product_id")
+    lines = (
+        bought.lazy()
+        .join(recent.lazy(), on=["customer_id", "product_id"], how="semi", nulls_equal=True)
         .group_by("order_id", "product_id")
         .agg(
             pl.col("unit_price").max(),
@@ -265,17 +273,45 @@ def _once_per_period(lines: pl.DataFrame) -> pl.DataFrame:
     the horizon is about one period long, so two or three rounds decide everything.
     A purchase kept here may still go unasked (reviewed, or past ``max_products``), and one
     before the horizon is not seen: both can only withhold a later request, never repeat one.
-    Takes ``lines`` sorted by customer, product and due date.
+    Takes ``lines`` sorted by customer, product and due date, and keeps that order.
+
+    A purchase alone in its group is kept without a walk: at 1M orders nine in ten are, and
+    the rounds over the rest group by an integer (the run number of the sorted keys), not by
+    two strings (6.5 s of CPU down to well under one).
     """
-    group = ["customer_id", "product_id"]
+    first = pl.col("customer_id").ne_missing(pl.col("customer_id").shift(1)) | pl.col(
+        "product_id"
+    ).ne_missing(pl.col("product_id").shift(1))
+    runs = lines.select(
+        first.fill_null(True).alias("_first"),
+        first.shift(-1).fill_null(True).alias("_last"),
+    )
+    alone = runs["_first"] & runs["_last"]
+    if alone.all():
+        return lines
+    repeats = (
+        lines.select("due", "period_start")
+        .with_columns(
+            runs["_first"].cum_sum().alias("_g"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_i")
+        )
+        .filter(~alone)
+    )
+    kept = _walk(repeats)["_i"]
+    at = pl.int_range(pl.len(), dtype=pl.Int64)
+    return lines.filter(alone | at.is_in(kept.implode()))
+
+
+def _walk(rows: pl.DataFrame) -> pl.DataFrame:
+    """The kept rows of :func:`_once_per_period`'s walk over ``rows`` (``_g``: the group,
+    rows of a group together and in due order)."""
     keep = pl.col("_keep")
     open_ = keep.is_null().cast(pl.Int32)
     last_kept = pl.when(keep.fill_null(False)).then(pl.col("due")).forward_fill().shift(1)
-    found = lines.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_keep"))
+    found = rows.with_columns(pl.lit(None, dtype=pl.Boolean).alias("_keep"))
     while found["_keep"].null_count():
         found = found.with_columns(
-            last_kept.over(group).alias("_last"),
-            (open_.cum_sum() - open_).over(group).alias("_before"),
+            last_kept.over("_g").alias("_last"),
+            (open_.cum_sum() - open_).over("_g").alias("_before"),
         ).with_columns(
             pl.when(keep.is_not_null())
             .then(keep)
@@ -286,7 +322,7 @@ def _once_per_period(lines: pl.DataFrame) -> pl.DataFrame:
             .otherwise(None)
             .alias("_keep")
         )
-    return found.filter(keep).drop("_keep", "_last", "_before", strict=False)
+    return found.filter(keep)
 
 
 def _months_before_value(at: int, months: int) -> int:
