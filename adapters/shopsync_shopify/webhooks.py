@@ -302,8 +302,8 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         token = str(payload["token"]).strip()  # ``check_shape`` saw a token there
         # the ``id`` too: the sync's copy has no token, only the number (``._checkouts``)
         number = checkout_number(payload.get("id"))
-        keys = [checkout_key(token), *([number] if number else [])]
-        return dataclasses.replace(event, deleted_checkouts=tuple((k, at) for k in keys))
+        named_by = [checkout_key(token), *([number] if number else [])]
+        return dataclasses.replace(event, deleted_checkouts=tuple((k, at) for k in named_by))
     if action == "delete" and resource in ("orders", "customers", "products"):
         received = dt.datetime.now(dt.timezone.utc)
         deletion = Deletion(resource, _id_of(payload, "id"), triggered_at(lower, received))  # type: ignore[arg-type]
