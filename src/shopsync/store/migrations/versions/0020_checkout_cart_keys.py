@@ -22,9 +22,9 @@ deletion and an order name the token). Here:
   gid's, which a ``checkouts/delete`` body names as ``id``): a Shopify row still keyed by
   its number gets it. A row 0018 re-keyed from the gid held it only as its old id, now at
   most in its reminders' old outbox keys, which do not say which row they were (a merge
-  leaves one key for two rows): it stays NULL until a sync page of it names it again (the
-  next full or incremental read of that checkout), and a deletion before that finds it by
-  its token only.
+  leaves one key for two rows): it stays NULL until a sync page of it names it again (an
+  incremental read only if the checkout changed since; ``shopsync sync --full -r
+  checkouts`` reads them all), and a deletion before that finds it by its token only.
 
 One transaction, like every upgrade: a run cut short leaves everything as it was and runs
 again.
