@@ -35,6 +35,15 @@ since API 2026-04 the checkout webhooks carry ``token`` and no ``id``, order bod
 ``checkouts/delete`` body names ``id`` and ``token`` only, so the store finds a checkout by
 either key. Both are :func:`checkout_key` digests: the link is a bearer link, and the id
 travels into plans, outbox keys and reasons, where neither token may.
+
+The checkout's **number** is kept as well (:attr:`~shopsync.checkouts.Checkout.number`,
+plain: it is no secret, nothing opens with it but the shop's own credentials): the number of
+the ``AbandonedCheckout`` gid, which is the REST checkout's ``id`` (a gid is
+``gid://shopify/{object_name}/{id}``, the REST resource's simple id:
+https://shopify.dev/docs/api/usage/gids, https://shopify.dev/docs/api/admin-rest/usage/simple-ids;
+the REST ``checkouts.json`` resource has that ``id``:
+https://shopify.dev/api/admin-rest/2023-10/resources/abandoned-checkouts). A sync page
+has no token, so a ``checkouts/delete`` finds the sync's copy by this ``id`` alone.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ __all__ = [
     "checkout_from_webhook",
     "checkout_graphql",
     "checkout_key",
+    "checkout_number",
     "checkout_rest",
     "emulated_token",
     "read_checkouts",
@@ -127,6 +137,22 @@ def recovery_segment(url: object) -> str | None:
     return urllib.parse.unquote(found.group(1)) if found else None
 
 
+def checkout_number(value: object) -> str | None:
+    """A checkout's number from a REST ``id`` (an integer or its digits) or an
+    ``AbandonedCheckout`` gid; None for anything else (a gid of another type names another
+    record, so it can delete no checkout)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.startswith("gid://shopify/AbandonedCheckout/"):
+        text = text.rsplit("/", 1)[-1].split("?", 1)[0]
+    return text if text.isascii() and text.isdigit() and text.strip("0") else None
+
+
 def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
@@ -179,6 +205,7 @@ def checkout_from_graphql(node: Mapping[str, Any], *, shop: str) -> Checkout:
                 "platform": PLATFORM,
                 "shop": shop,
                 "id": checkout_key(segment),
+                "number": checkout_number(node.get("id")),
                 "customer_id": parse_gid(customer["id"]) if customer.get("id") else None,
                 "email": customer.get("email"),
                 "created_at": node.get("createdAt"),
@@ -286,7 +313,8 @@ def checkout_rest(checkout: Checkout) -> dict[str, Any]:
 
 def checkout_delete_rest(checkout: Checkout) -> dict[str, Any]:
     """The body of a ``checkouts/delete`` webhook, as the emulator posts it: the checkout's
-    ``id`` and ``token`` (the changelog above removed ``id`` from create/update only)."""
+    ``id`` and ``token`` (the changelog above removed ``id`` from create/update only). The
+    ``id`` is the number of the node's gid (:func:`checkout_graphql`), as Shopify's is."""
     return {
         "id": int(checkout.id) if checkout.id.isdigit() else checkout.id,
         "token": emulated_token(checkout),

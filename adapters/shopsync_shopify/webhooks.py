@@ -28,6 +28,7 @@ from shopsync_shopify._checkouts import (
     CHECKOUT_TOPICS,
     checkout_from_webhook,
     checkout_key,
+    checkout_number,
     webhook_keys,
 )
 from shopsync_shopify._shapes import check_shape, triggered_at
@@ -299,7 +300,10 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
     if topic == CHECKOUT_DELETE_TOPIC:
         at = triggered_at(lower, dt.datetime.now(dt.timezone.utc))
         token = str(payload["token"]).strip()  # ``check_shape`` saw a token there
-        return dataclasses.replace(event, deleted_checkouts=((checkout_key(token), at),))
+        # the ``id`` too: the sync's copy has no token, only the number (``._checkouts``)
+        number = checkout_number(payload.get("id"))
+        named_by = [checkout_key(token), *([number] if number else [])]
+        return dataclasses.replace(event, deleted_checkouts=tuple((k, at) for k in named_by))
     if action == "delete" and resource in ("orders", "customers", "products"):
         received = dt.datetime.now(dt.timezone.utc)
         deletion = Deletion(resource, _id_of(payload, "id"), triggered_at(lower, received))  # type: ignore[arg-type]

@@ -65,6 +65,10 @@ class Checkout(_Record):
     """A second key the platform names the checkout by, where ``id`` is derived from
     another token (Shopify: ``id`` from the cart token its recovery link names, this from
     its checkout token, which deletions and orders name). A digest, never the token."""
+    number: Id | None = None
+    """The platform's own number of the checkout, where ``id`` is not it (Shopify: the
+    ``AbandonedCheckout`` gid's number, the REST ``id`` a ``checkouts/delete`` body names).
+    Plain: it is no secret (it opens nothing without the shop's credentials)."""
 
     _currency = field_validator("currency", mode="before")(_currency_code)
 

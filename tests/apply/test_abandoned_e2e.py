@@ -457,6 +457,67 @@ def test_shopify_checkouts_delete_ends_the_reminders_and_keeps_the_checkout_out(
         server.server_close()
 
 
+def test_shopify_checkouts_delete_reaches_a_checkout_held_only_from_sync(
+    tmp_path: Path,
+) -> None:
+    """A checkout the store read only through GraphQL (no token: no create webhook came) is
+    deleted on the platform: the ``checkouts/delete`` body, over real HTTP, names it by its
+    ``id``, the gid's number the sync kept. The row goes, the reminder planned for it is
+    cancelled at delivery, and a sync page read before the deletion stays out."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from shopsync_shopify._checkouts import checkout_from_graphql, checkout_graphql
+
+    from shopsync.store.checkout_rows import upsert_checkouts
+    from shopsync.webhooks import wsgi_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    store = shopsync.Store(f"sqlite:///{tmp_path / 'synced.db'}")
+    server = make_server("127.0.0.1", 0, wsgi_app(store, {"shopify": "whsec"}), handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulated("shopify", seed=3, customers=10, orders=20, products=4, end=END) as shop:
+            adapter = connect(shop)
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
+            shop.subscribe(url, ["checkouts/delete"], secret="whsec")
+            people = sorted(shop.state.customers.values(), key=lambda c: c.id)
+            ann = next(c for c in people if c.email and c.consent.email.allows_marketing)
+            kid = _started(shop, ann, END - 5 * H)
+            shopsync.sync(adapter, store, resources=WITH_CHECKOUTS)
+            (held,) = [c for c in read_checkouts(store, "shopify", shop.state.shop) if c.id == kid]
+            synced = _emulated(shop, kid)
+            assert held.token_key is None and held.number == synced.id  # the sync's copy only
+            planned = [
+                a
+                for a in shopsync.plan(store, POLICY, as_of=END)
+                if getattr(a, "checkout_id", None) == kid
+            ]
+            assert len(planned) == 1
+            node = checkout_graphql(synced, shop.state)
+            page = {**node, "lineItems": {"nodes": node["lineItems"]}}
+
+            shop.state.delete_checkout(synced.id)
+            assert shop.flush_webhooks(15)
+            assert kid not in {c.id for c in read_checkouts(store, "shopify", shop.state.shop)}
+            gone = recovered(store, "shopify", shop.state.shop, ann.id, kid)
+            assert gone == f"checkout {kid} is no longer in the store"
+            sink = shopsync.sinks.JsonLines("out.jsonl", root=tmp_path)
+            done = apply(planned, store, [sink], now=END, policy=POLICY)
+            assert [d.status for d in done.deliveries] == ["cancelled"]
+
+            # a sync page read before the deletion, written after it: stays out
+            late = upsert_checkouts(store, [checkout_from_graphql(page, shop=shop.state.shop)])
+            assert late.stale == 1
+            assert kid not in {c.id for c in read_checkouts(store, "shopify", shop.state.shop)}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_browse_events_over_http_become_a_reminder_email(platform: str, tmp_path: Path) -> None:
     """Signed product views posted to the event endpoint over real HTTP, for a consented

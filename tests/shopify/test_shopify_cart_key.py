@@ -24,6 +24,7 @@ from shopsync.store.checkout_rows import (
     complete_checkouts,
     delete_checkout,
     read_checkouts,
+    recovered,
     upsert_checkouts,
 )
 from shopsync.testing._checkouts import cart_token, recovery_url
@@ -179,7 +180,7 @@ def test_a_delete_by_token_removes_the_checkout_and_keeps_a_late_sync_page_out(
     upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
     upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
     event = _parse("checkouts/delete", {"id": 122, "token": TOKEN})
-    (key,) = [cid for cid, _ in event.deleted_checkouts]
+    (key,) = [cid for cid, _ in event.deleted_checkouts if cid != "122"]
     at = dt.datetime(2026, 11, 30, 17, tzinfo=UTC)
     with store.transaction() as tx:
         assert delete_checkout(store, tx, "shopify", SHOP, key, at)
@@ -238,3 +239,67 @@ def test_a_checkout_body_linking_to_another_myshopify_shop_is_refused() -> None:
     shouted = URL.replace(SHOP, SHOP.upper())  # host names are case-blind
     (kept,) = _parse("checkouts/update", {**BODY, "abandoned_checkout_url": shouted}).checkouts
     assert kept.id == checkout_key(CART)
+
+
+def test_a_sync_page_keeps_the_checkouts_number_a_webhook_body_has_none() -> None:
+    """The ``AbandonedCheckout`` gid's number is the checkout's REST ``id``, the one a
+    ``checkouts/delete`` body names; a create/update body carries no ``id`` since 2026-04."""
+    assert checkout_from_graphql(NODE, shop=SHOP).number == "122"
+    assert checkout_from_webhook(BODY, shop=SHOP).number is None
+    event = _parse("checkouts/delete", {"id": 122, "token": TOKEN})
+    assert sorted(cid for cid, _ in event.deleted_checkouts) == sorted(["122", checkout_key(TOKEN)])
+    gid = _parse("checkouts/delete", {"id": "gid://shopify/AbandonedCheckout/122", "token": TOKEN})
+    assert "122" in [cid for cid, _ in gid.deleted_checkouts]
+    odd = _parse("checkouts/delete", {"id": "not a number", "token": TOKEN})
+    assert [cid for cid, _ in odd.deleted_checkouts] == [checkout_key(TOKEN)]
+
+
+def _deliver_delete(store: Store, at: dt.datetime) -> int:
+    """A ``checkouts/delete`` body as Shopify sends it (``id`` and ``token``), applied."""
+    event = _parse("checkouts/delete", {"id": 122, "token": TOKEN})
+    with store.transaction() as tx:
+        store.shop_id("shopify", SHOP, tx)
+        return sum(
+            delete_checkout(store, tx, "shopify", SHOP, key, at)
+            for key, _ in event.deleted_checkouts
+        )
+
+
+def test_a_delete_reaches_a_checkout_held_only_from_sync_by_its_number(store: Store) -> None:
+    """The sync's copy has no token: the body's ``id`` (the gid's number) finds it. The row
+    goes, a reminder planned for it is cancelled at delivery, and a sync page read before
+    the deletion stays out (the tombstone is under its number and its key)."""
+    upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    assert recovered(store, "shopify", SHOP, "7", checkout_key(CART)) is None
+    assert _deliver_delete(store, dt.datetime(2026, 11, 30, 17, tzinfo=UTC)) == 1
+    assert read_checkouts(store, "shopify", SHOP) == []
+    gone = recovered(store, "shopify", SHOP, "7", checkout_key(CART))
+    assert gone is not None and "no longer in the store" in gone
+    late = upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+    hooked = upsert_checkouts(store, [checkout_from_webhook(BODY, shop=SHOP)])
+    assert hooked.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+    newer = {**NODE, "updatedAt": "2026-11-30T18:00:00Z"}  # the platform has it again
+    assert upsert_checkouts(store, [checkout_from_graphql(newer, shop=SHOP)]).inserted == 1
+
+
+def test_a_delete_by_number_before_the_sync_page_keeps_that_page_out(store: Store) -> None:
+    """The deletion came first (nothing held): a sync page read before it, written after,
+    names the number only; it stays out, and so does a later page of the same version."""
+    assert _deliver_delete(store, dt.datetime(2026, 11, 30, 17, tzinfo=UTC)) == 0
+    for _ in range(2):
+        late = upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+        assert late.stale == 1 and read_checkouts(store, "shopify", SHOP) == []
+
+
+def test_a_webhook_version_keeps_the_number_the_sync_gave(store: Store) -> None:
+    """A webhook body has no ``id``: its version, newer or older, never clears the number."""
+    upsert_checkouts(store, [checkout_from_graphql(NODE, shop=SHOP)])
+    newer = {**BODY, "updated_at": "2026-11-30T10:30:00-05:00"}
+    upsert_checkouts(store, [checkout_from_webhook(newer, shop=SHOP)])
+    (held,) = read_checkouts(store, "shopify", SHOP)
+    assert (held.number, held.token_key) == ("122", checkout_key(TOKEN))
+    older_page = {**NODE, "id": "gid://shopify/AbandonedCheckout/122"}
+    assert upsert_checkouts(store, [checkout_from_graphql(older_page, shop=SHOP)]).stale == 1
+    assert _deliver_delete(store, dt.datetime(2026, 11, 30, 17, tzinfo=UTC)) == 1
+    assert read_checkouts(store, "shopify", SHOP) == []

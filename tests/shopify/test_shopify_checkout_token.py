@@ -110,7 +110,8 @@ def test_an_order_names_the_checkout_it_completes_by_checkout_token() -> None:
 )
 def test_checkouts_delete_takes_a_token_with_unknown_extra_keys(body: dict[str, Any]) -> None:
     event = _parse("checkouts/delete", body)
-    assert [cid for cid, _ in event.deleted_checkouts] == [checkout_key(TOKEN)]
+    number = ["122"] if "id" in body else []  # the checkout's number: the sync keeps it
+    assert [cid for cid, _ in event.deleted_checkouts] == [checkout_key(TOKEN), *number]
 
 
 @pytest.mark.parametrize(
@@ -141,7 +142,12 @@ def test_the_emulated_checkout_has_a_hex_token_and_a_link_naming_its_cart_token(
     ``id`` and ``token``; the order placed from it ``checkout_token`` and ``cart_token``."""
     import re
 
-    from shopsync_shopify._checkouts import checkout_delete_rest, checkout_graphql, checkout_rest
+    from shopsync_shopify._checkouts import (
+        checkout_delete_rest,
+        checkout_from_graphql,
+        checkout_graphql,
+        checkout_rest,
+    )
     from shopsync_shopify._render_rest import order_rest
 
     from tests.sync.emulated import emulated
@@ -169,6 +175,11 @@ def test_the_emulated_checkout_has_a_hex_token_and_a_link_naming_its_cart_token(
         shops.add(link.group(1))
         assert "token" not in node and node["abandonedCheckoutUrl"] == c.recovery_url
         assert checkout_delete_rest(c) == {"id": int(c.id), "token": body["token"]}
+        # the deletion names the number the GraphQL node carries (what the sync keeps)
+        page = {**node, "lineItems": {"nodes": node["lineItems"]}}  # as the connection serves it
+        synced = checkout_from_graphql(page, shop=c.shop)
+        assert node["id"] == f"gid://shopify/AbandonedCheckout/{c.id}"
+        assert synced.number == str(checkout_delete_rest(c)["id"])
     assert len(shops) == 1  # one shop, one number
     assert placed
     for oid, cid in placed:

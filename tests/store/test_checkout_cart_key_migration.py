@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from shopsync_shopify._checkouts import checkout_key, recovery_segment
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from shopsync.store import Store
 from shopsync.store._rows import from_micros as read_micros
@@ -195,4 +195,36 @@ def test_a_reminder_sent_under_the_moved_key_stops_the_kept_keys_pending_one(
         f"abandoned_checkout:{SHOP}:{by_token}:stage1": "done",
         f"abandoned_checkout:{SHOP}:{by_cart}:stage1": "cancelled",
     }
+    store.close()
+
+
+def test_the_number_column_is_added_and_filled_where_the_id_is_the_number(
+    store_url: str,
+) -> None:
+    """0020 adds ``checkouts.number`` (the platform's own number: Shopify's REST ``id``, the
+    AbandonedCheckout gid's number), indexed. A Shopify row still keyed by its number (one
+    0018 could not re-key) gets it; a row keyed by a digest has it nowhere but in its old
+    reminders' keys, ambiguously, so it stays NULL until a sync page names it; WooCommerce
+    rows have none."""
+    old = _old_store(store_url)
+    with old.engine.begin() as conn:
+        _checkout(conn, "123", "https://old.example/no-token-here", T, None)
+        _checkout(conn, checkout_key(CART), URL, T, None)
+        conn.execute(
+            text(
+                "INSERT INTO checkouts (shop_id, id, created_at, updated_at, recovery_url,"
+                " currency, subtotal, total, lines) VALUES (2, '55', :t, :t,"
+                " 'https://w.example/checkout/order-pay/55/', 'USD', 1, 1, '[]')"
+            ),
+            {"t": T},
+        )
+    old.close()
+
+    store = Store(store_url)
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT shop_id, id, number FROM checkouts ORDER BY id"))
+        held = {(r.shop_id, r.id): r.number for r in rows}
+    assert held == {(1, "123"): "123", (1, checkout_key(CART)): None, (2, "55"): None}
+    names = {ix["name"] for ix in inspect(store.engine).get_indexes("checkouts")}
+    assert "ix_checkouts_number" in names
     store.close()

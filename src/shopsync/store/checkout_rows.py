@@ -1,14 +1,15 @@
 """Checkouts as rows: the SQL behind the abandoned-checkout program (issue 22).
 
 Writes follow the orders' rules: a version older than the stored one changes nothing (a late
-webhook after a sync) but for the checkout's second key (``token_key``: Shopify's token
-digest, which no version without one clears); a completion once seen is never undone by a
-payload without it; a checkout of a redacted customer (or under a redacted e-mail) is never
-stored again; and a deleted one (Shopify ``checkouts/delete``) leaves a tombstone, so a
-version of it updated before the deletion (a late ``checkouts/update``, a sync page read
-before) stays out. A deletion or a completion names a checkout by either key (a deletion that
-found nothing by the token's key reaches the id once a version names both). Reads hand the
-core one frame cut at ``as_of``; erasure and export cover the table.
+webhook after a sync) but for the checkout's other keys (``token_key``: Shopify's token
+digest; ``number``: the platform's own number; no version without one clears them); a
+completion once seen is never undone by a payload without it; a checkout of a redacted
+customer (or under a redacted e-mail) is never stored again; and a deleted one (Shopify
+``checkouts/delete``) leaves a tombstone, so a version of it updated before the deletion (a
+late ``checkouts/update``, a sync page read before) stays out. A deletion or a completion
+names a checkout by any key, and a deletion's tombstones cover every key of what it removed
+(one that found nothing by the key it names reaches the id once a version names both). Reads
+hand the core one frame cut at ``as_of``; erasure and export cover the table.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def _row(shop_id: int, c: Checkout) -> dict[str, Any]:
         "subtotal": _rows.to_units(c.subtotal),
         "total": _rows.to_units(c.total),
         "token_key": c.token_key,
+        "number": c.number,
         "lines": [
             {
                 "product_id": line.product_id,
@@ -113,13 +115,14 @@ def _model(platform: str, shop: str, r: Any) -> Checkout:
             for line in (r.lines or [])
         ),
         token_key=r.token_key,
+        number=r.number,
     )
 
 
 def _either(shop_id: int, key: str) -> Any:
-    """The rows of a shop's checkout named by ``key``: its id or its second key."""
+    """The rows of a shop's checkout named by ``key``: its id, token key or number."""
     t = checkouts
-    return and_(t.c.shop_id == shop_id, or_(t.c.id == key, t.c.token_key == key))
+    return and_(t.c.shop_id == shop_id, or_(t.c.id == key, t.c.token_key == key, t.c.number == key))
 
 
 def _redacted(conn: Connection, shop_id: int, batch: Sequence[Checkout]) -> set[str]:
@@ -155,17 +158,23 @@ def _deleted(conn: Connection, shop_id: int, ids: Sequence[str]) -> dict[str, in
 def delete_checkout(
     store: Store, conn: Connection, platform: str, shop: str, checkout_id: str, at: dt.datetime
 ) -> bool:
-    """Remove a checkout the platform deleted (``checkout_id``: either of its keys), leaving
-    a tombstone dated ``at`` under that key and its id; True if it was held. Its row gone,
+    """Remove a checkout the platform deleted (``checkout_id``: any of its keys), leaving a
+    tombstone dated ``at`` under that key and every key of the rows it found (a version
+    naming any of them stays out); True if it was held. Its row gone,
     the program plans nothing for it and the delivery-time check (:func:`recovered`) cancels
     a reminder already planned."""
     shop_id = store.shop_id(platform, shop, conn, create=False)
     if shop_id == NO_SHOP:
         return False
     store._writing(conn, shop_id)
-    found = conn.execute(select(checkouts.c.id).where(_either(shop_id, checkout_id)))
-    held = sorted(found.scalars())
-    bury(conn, shop_id, "checkouts", sorted({checkout_id, *held}), "deleted", _rows.to_micros(at))
+    t = checkouts
+    found = conn.execute(
+        select(t.c.id, t.c.token_key, t.c.number).where(_either(shop_id, checkout_id))
+    )
+    rows = found.all()
+    held = sorted(r.id for r in rows)
+    keys = {checkout_id, *(k for r in rows for k in r if k)}
+    bury(conn, shop_id, "checkouts", sorted(keys), "deleted", _rows.to_micros(at))
     if not held:
         return False
     done = conn.execute(
@@ -196,7 +205,7 @@ def upsert_checkouts(
             if held is None or c.updated_at >= held.updated_at:
                 latest[c.id] = c
         ids = sorted(latest)
-        seconds = sorted({c.token_key for c in latest.values() if c.token_key})
+        seconds = sorted({k for c in latest.values() for k in (c.token_key, c.number) if k})
         gone = _deleted(conn, shop_id, sorted({*ids, *seconds}))
         stored = {
             r.id: r
@@ -213,10 +222,10 @@ def upsert_checkouts(
                 count.stale += 1
                 continue
             row = _row(shop_id, c)
-            named = [k for k in (cid, c.token_key) if k in gone]  # deleted under either key
+            named = [k for k in (cid, c.token_key, c.number) if k in gone]  # under any key
             if named and row["updated_at"] <= max(gone[k] for k in named):
                 count.stale += 1  # a version from before its deletion
-                if cid not in gone:  # deleted by its token only: so is the copy under its id
+                if cid not in gone:  # deleted by another key only: so is the copy under its id
                     _bury_copy(conn, shop_id, cid, gone[named[0]])
                 continue
             if named:  # updated after it: the platform has it again
@@ -230,7 +239,7 @@ def upsert_checkouts(
             old = stored.get(cid)
             if old is not None and row["updated_at"] < old.updated_at:
                 count.stale += 1
-                _keep_token_key(conn, shop_id, c)
+                _keep_keys(conn, shop_id, c)
                 continue
             # one statement, so two writers of one checkout cannot both insert; an older
             # version never overwrites a newer one, a completion is never undone
@@ -243,11 +252,12 @@ def upsert_checkouts(
                         **{k: fresh[k] for k in row if k not in ("shop_id", "id", *_KEPT)},
                         "completed_at": func.coalesce(fresh.completed_at, checkouts.c.completed_at),
                         "token_key": func.coalesce(fresh.token_key, checkouts.c.token_key),
+                        "number": func.coalesce(fresh.number, checkouts.c.number),
                     },
                     where=checkouts.c.updated_at <= fresh.updated_at,
                 )
             )
-            _keep_token_key(conn, shop_id, c)  # a newer version written meanwhile
+            _keep_keys(conn, shop_id, c)  # a newer version written meanwhile
             if old is None:
                 count.inserted += 1
             else:
@@ -257,30 +267,32 @@ def upsert_checkouts(
 
 
 def _bury_copy(conn: Connection, shop_id: int, cid: str, at: int) -> None:
-    """A deletion that named only the token's key (it found no row by it: a sync page has
-    no token) reaches the checkout's id once a version names both: the copy held under the
-    id goes unless updated after the deletion, and a tombstone keeps older ones out."""
+    """A deletion that named only another key (it found no row by it: a sync page has no
+    token, a webhook no number) reaches the checkout's id once a version names both: the
+    copy held under the id goes unless updated after the deletion, and a tombstone keeps
+    older ones out."""
     t = checkouts
     conn.execute(t.delete().where(t.c.shop_id == shop_id, t.c.id == cid, t.c.updated_at <= at))
     bury(conn, shop_id, "checkouts", [cid], "deleted", at)
 
 
-_KEPT = ("completed_at", "token_key")
+_KEPT = ("completed_at", "token_key", "number")
 """Columns a version without them never clears."""
 
 
-def _keep_token_key(conn: Connection, shop_id: int, c: Checkout) -> None:
-    """Give the stored checkout the second key a version of it names, if it has none: a
+def _keep_keys(conn: Connection, shop_id: int, c: Checkout) -> None:
+    """Give the stored checkout the other keys a version of it names, where it has none: a
     webhook older than the sync page stored (a sync page carries no token) still tells
-    which token deletions and orders will name it by."""
-    if c.token_key is None:
-        return
+    which token deletions and orders will name it by, and a sync page older than the
+    webhook stored (a webhook carries no number) the number a deletion names."""
     t = checkouts
-    conn.execute(
-        t.update()
-        .where(t.c.shop_id == shop_id, t.c.id == c.id, t.c.token_key.is_(None))
-        .values(token_key=c.token_key)
-    )
+    for column, value in (("token_key", c.token_key), ("number", c.number)):
+        if value is not None:
+            conn.execute(
+                t.update()
+                .where(t.c.shop_id == shop_id, t.c.id == c.id, t.c[column].is_(None))
+                .values({column: value})
+            )
 
 
 def _complete_from_stored_orders(conn: Connection, shop_id: int, ids: Sequence[str]) -> None:
@@ -385,7 +397,7 @@ def export_checkouts(
     out = []
     for r in rows:
         item = _model("x", "x", r).model_dump(
-            mode="json", exclude={"platform", "shop", "token_key"}
+            mode="json", exclude={"platform", "shop", "token_key", "number"}
         )
         out.append(item)
     return out

@@ -521,9 +521,13 @@ checkouts = Table(
     # Added in revision 0020: a second key of the checkout (Shopify: a digest of its token,
     # which deletions and orders name, where ``id`` is its cart token's; Checkout.token_key)
     Column("token_key", String(255)),
+    # Added in revision 0020: the platform's own number of the checkout, plain (Shopify: the
+    # AbandonedCheckout gid's number, the id a checkouts/delete body names; Checkout.number)
+    Column("number", String(255)),
     Index("ix_checkouts_customer", "shop_id", "customer_id", "created_at"),
     Index("ix_checkouts_updated", "shop_id", "updated_at"),
     Index("ix_checkouts_token", "shop_id", "token_key"),
+    Index("ix_checkouts_number", "shop_id", "number"),
 )
 
 # Added in revision 0016 (issue 22): browse and cart events a storefront posted to shopsync's

@@ -17,7 +17,14 @@ deletion and an order name the token). Here:
 - a row already under its link's key keeps it; one with the older link form
   (``/checkouts/<token>/recover``) or with no link but a token-derived id (``t...``, from a
   webhook) gets its id as ``token_key``. Numeric ids 0018 could not re-key, WooCommerce
-  rows and tombstones are left as they are.
+  rows and tombstones are left as they are;
+- a new ``number`` column holds the checkout's own number (Shopify: the AbandonedCheckout
+  gid's, which a ``checkouts/delete`` body names as ``id``): a Shopify row still keyed by
+  its number gets it. A row 0018 re-keyed from the gid held it only as its old id, now at
+  most in its reminders' old outbox keys, which do not say which row they were (a merge
+  leaves one key for two rows): it stays NULL until a sync page of it names it again (an
+  incremental read only if the checkout changed since; ``shopsync sync --full -r
+  checkouts`` reads them all), and a deletion before that finds it by its token only.
 
 One transaction, like every upgrade: a run cut short leaves everything as it was and runs
 again.
@@ -54,6 +61,7 @@ _checkouts = sa.table(
     sa.column("updated_at"),
     sa.column("completed_at"),
     sa.column("token_key"),
+    sa.column("number"),
 )
 _outbox = sa.table(
     "outbox",
@@ -106,14 +114,27 @@ def _action(value: Any) -> dict[str, Any]:
 def upgrade() -> None:
     op.add_column("checkouts", sa.Column("token_key", sa.String(255)))
     op.create_index("ix_checkouts_token", "checkouts", ["shop_id", "token_key"])
+    op.add_column("checkouts", sa.Column("number", sa.String(255)))
+    op.create_index("ix_checkouts_number", "checkouts", ["shop_id", "number"])
     conn = op.get_bind()
     shops = conn.execute(
         sa.select(_shops.c.shop_id, _shops.c.shop).where(_shops.c.platform == "shopify")
     ).all()
     for shop_id, shop in shops:
+        _keep_numbers(conn, shop_id)
         moved = _rekey_checkouts(conn, shop_id)
         if moved:
             _rekey_reminders(conn, shop_id, shop, moved)
+
+
+def _keep_numbers(conn: sa.Connection, shop_id: int) -> None:
+    """A row still keyed by the checkout's number (the gid's, before 0018) holds it."""
+    this = _checkouts.c.shop_id == shop_id
+    ids = conn.execute(sa.select(_checkouts.c.id).where(this)).scalars().all()
+    for cid in ids:
+        if cid.isascii() and cid.isdigit():
+            where = sa.and_(this, _checkouts.c.id == cid)
+            conn.execute(_checkouts.update().where(where).values(number=cid))
 
 
 def _rekey_checkouts(conn: sa.Connection, shop_id: int) -> dict[str, str]:
@@ -209,7 +230,10 @@ def _rekey_reminders(conn: sa.Connection, shop_id: int, shop: str, moved: dict[s
 
 
 def downgrade() -> None:
-    """Drop the column; the rows keep their new keys (a webhook's token key is gone with the
-    column, and the previous version keys a sync page by the same link segment)."""
+    """Drop the columns; the rows keep their new keys (a webhook's token key and a sync
+    page's number are gone with the columns, and the previous version keys a sync page by
+    the same link segment)."""
+    op.drop_index("ix_checkouts_number", "checkouts")
+    op.drop_column("checkouts", "number")
     op.drop_index("ix_checkouts_token", "checkouts")
     op.drop_column("checkouts", "token_key")
