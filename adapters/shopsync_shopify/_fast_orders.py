@@ -28,7 +28,7 @@ from typing import Any
 
 from shopsync._currencies import EXPONENTS
 from shopsync.adapter_kit import parse_timestamp
-from shopsync.ingest_columns import OrderRows, order_rows
+from shopsync.ingest_columns import OrderRows, compact, order_rows
 from shopsync.models import MAX_AMOUNT, MAX_COUNT
 from shopsync.store.times import to_micros
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
@@ -500,7 +500,7 @@ def _tables(node: Mapping[str, Any]) -> OrderRows:
         "fee_lines": [],
         "refunds_complete": True,
     }
-    return order_rows(order, (lines, refunds, fulfillments), node)
+    return order_rows(order, (lines, refunds, fulfillments), compact(node))
 
 
 def order_tables(node: Any) -> OrderRows | None:

@@ -20,11 +20,11 @@ version as legacy is treated here (or leave the new column out of the hash).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from shopsync.store._json_text import dumps_like
 from shopsync.store.schema import fulfillments, line_items, orders, refunds
 
 __all__ = ["VERSION", "is_legacy", "order_hash"]
@@ -40,13 +40,15 @@ _COLUMNS = {
 """Each table's hashed columns, in the schema's order: the keys the store adds (shop, order
 id) and what the write itself sets are left out."""
 _GET = {table: itemgetter(*names) for table, names in _COLUMNS.items()}
+_dumps = dumps_like(sort_keys=True, separators=(",", ":"), default=str)
+"""``json.dumps`` with these options: the text hashed is the definition's, byte for byte."""
 
 
 def order_hash(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """The hash of an order's rows (``orders`` with one row and its child tables): their
     column values in the schema's column order (JSON values with sorted keys)."""
     content = [[_GET[table](row) for row in tables[table]] for table in _TABLES]
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    text = _dumps(content)
     return _PREFIX + hashlib.blake2b(text.encode(), digest_size=15).hexdigest()
 
 
