@@ -14,7 +14,6 @@ row hash (``content_hash.is_legacy``: only its model gives the old hash to compa
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
