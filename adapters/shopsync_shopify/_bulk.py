@@ -386,7 +386,7 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
     ever objects (a partition of parsed lines kept the garbage collector walking them:
     three quarters of the parse time, measured in benchmarks/ingest.py)."""
     roots: list[Any] = []
-    children: dict[str, list[Any]] = {}
+    children: dict[str, list[bytes]] = {}
     for raw in lines:
         parent = _parent_at_end(raw)
         if parent is None:
@@ -399,7 +399,7 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
             if "__parentId" not in line:
                 roots.append(line)
                 continue
-            parent, raw = str(line["__parentId"]), line
+            parent = str(line["__parentId"])  # the line stays bytes: parsed again if used
         kids = children.get(parent)
         if kids is None:
             children[parent] = [raw]
@@ -414,11 +414,11 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
             yield loop.page()
     for parent, kids in children.items():
         for raw in kids:
-            text = raw.decode("utf-8", "replace").strip() if type(raw) is bytes else json.dumps(raw)
+            text = raw.decode("utf-8", "replace").strip()
             loop.reject(text, f"bulk line without a known parent ({parent})")
 
 
-def _attach(obj: dict[str, Any], children: dict[str, list[Any]], loop: PageLoop[Any]) -> None:
+def _attach(obj: dict[str, Any], children: dict[str, list[bytes]], loop: PageLoop[Any]) -> None:
     """Move the children waiting for ``obj`` (by its id) and for the objects embedded in it
     (refunds, fulfilments) into their lists, in id order, and theirs into them."""
     holders = [obj]
@@ -431,18 +431,29 @@ def _attach(obj: dict[str, Any], children: dict[str, list[Any]], loop: PageLoop[
         kids = children.pop(str(gid), None) if gid else None
         if kids is not None:
             for raw in kids:
-                child = _loads(raw) if type(raw) is bytes else raw
+                child = _loads(raw)
                 child.pop("__parentId", None)
                 field = _CHILD_FIELDS.get(child.get("__typename", ""), "")
                 if not field:
                     loop.reject(json.dumps(child), "bulk line of unknown kind")
                     continue
                 holder.setdefault(field, []).append(child)
-                if children:
+                if _may_hold(child, children):
                     _attach(child, children, loop)
         for field in holder.keys() & _FIELDS:
             if isinstance(holder[field], list):
                 holder[field].sort(key=_child_key)
+
+
+def _may_hold(obj: dict[str, Any], children: dict[str, list[bytes]]) -> bool:
+    """Whether :func:`_attach` has anything to do for ``obj``: children wait for its id, or
+    it embeds objects, or it carries a list to put in id order (cheaper asked than done)."""
+    gid = obj.get("id")
+    return (
+        (bool(gid) and str(gid) in children)
+        or any(obj.get(key) for key in _EMBEDDED)
+        or not _FIELDS.isdisjoint(obj)
+    )
 
 
 def record_gid(node: Any) -> str | None:
