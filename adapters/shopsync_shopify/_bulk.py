@@ -42,7 +42,7 @@ from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop
 from shopsync.errors import AuthenticationError, PlatformError, TransportError
 from shopsync.http import redact_url
-from shopsync.ingest_columns import ColumnarLoop, OrderRows
+from shopsync.ingest_columns import ColumnarLoop, OrderRows, collector_paused
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
 from shopsync_shopify._fast_orders import order_tables
@@ -342,7 +342,7 @@ def _route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> Non
     def route(root_id: str, raw: bytes) -> None:
         files[zlib.crc32(root_id.encode()) % parts].write(raw.rstrip(b"\n") + b"\n")
 
-    with tempfile.TemporaryFile() as waiting:
+    with tempfile.TemporaryFile() as waiting, collector_paused():
         for raw in spool:
             parent = _parent_at_end(raw)
             if parent is None:
@@ -385,33 +385,38 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
     comes, then its children. So each line is parsed once and only a page's records are
     ever objects (a partition of parsed lines kept the garbage collector walking them:
     three quarters of the parse time, measured in benchmarks/ingest.py)."""
-    roots: list[Any] = []
+    roots: list[bytes] = []
     children: dict[str, list[bytes]] = {}
-    for raw in lines:
-        parent = _parent_at_end(raw)
-        if parent is None:
-            if not raw.strip():
-                continue
-            if _PARENT_NAME not in raw and b"\\u" not in raw:
-                roots.append(raw)  # no member is named __parentId, even spelled with escapes
-                continue
-            line = _loads(raw)
-            if "__parentId" not in line:
-                roots.append(line)
-                continue
-            parent = str(line["__parentId"])  # the line stays bytes: parsed again if used
-        kids = children.get(parent)
-        if kids is None:
-            children[parent] = [raw]
-        else:
-            kids.append(raw)
-    for raw in roots:
-        root = _loads(raw) if type(raw) is bytes else raw
-        if children:
-            _attach(root, children, loop)
-        loop.add(root)
-        if loop.pending >= page_size:
-            yield loop.page()
+    with collector_paused():
+        for raw in lines:
+            parent = _parent_at_end(raw)
+            if parent is None:
+                if not raw.strip():
+                    continue
+                if _PARENT_NAME in raw or b"\\u" in raw:  # maybe a member named __parentId
+                    line = _loads(raw)
+                    if "__parentId" in line:
+                        parent = str(line["__parentId"])  # the line stays bytes
+                if parent is None:
+                    roots.append(raw)
+                    continue
+            kids = children.get(parent)
+            if kids is None:
+                children[parent] = [raw]
+            else:
+                kids.append(raw)
+    at = 0
+    while at < len(roots):
+        with collector_paused():  # a page's work, not the reader's handling of it
+            while at < len(roots) and loop.pending < page_size:
+                root = _loads(roots[at])
+                at += 1
+                if children:
+                    _attach(root, children, loop)
+                loop.add(root)
+            page = loop.page() if loop.pending >= page_size else None
+        if page is not None:
+            yield page
     for parent, kids in children.items():
         for raw in kids:
             text = raw.decode("utf-8", "replace").strip()

@@ -242,7 +242,11 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
         return f"gid://shopify/{kind}/{n}"
 
     def line(n: int, order: int) -> dict[str, Any]:
-        return {"__typename": "LineItem", "id": gid("LineItem", n), "__parentId": gid("Order", order)}
+        return {
+            "__typename": "LineItem",
+            "id": gid("LineItem", n),
+            "__parentId": gid("Order", order),
+        }
 
     spool = _lines_of(
         line(12, 1),  # before its parent, and after its sibling in id order
