@@ -268,7 +268,7 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
         with tempfile.TemporaryFile() as f:
             f.write(spool)
             f.seek(0)
-            pages = list(adapter._assemble(f, 100, "orders", lambda n: nodes.append(n) or None))  # type: ignore[attr-defined,func-returns-value]
+            pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
         rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
         results.append((sorted(nodes, key=lambda n: n["id"]), rejected))
     assert results[0] == results[1]
