@@ -89,8 +89,8 @@ def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         if isinstance(table.c[name].type, JSON)
     ]
     get = itemgetter(*names)
-    values = []
-    for row in rows:
+    values: list[tuple[Any, ...]] = [] if as_json else list(map(get, rows))
+    for row in rows if as_json else ():
         value = list(get(row))
         for i, none_as_null in as_json:
             item = value[i]
