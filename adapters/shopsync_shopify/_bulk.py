@@ -7,13 +7,15 @@ parent in ``__parentId``, in no guaranteed order; up to five bulk queries run at
 FAILED operation offers ``partialDataUrl``; the signed result URL expires (querying the
 operation again answers a fresh one).
 
-Reassembly without holding the file in memory: the result is spooled to a temporary file,
-then routed line by line into partition files by a hash of the root record's id (a child
-whose parent has not been seen yet waits in a side file until the first pass has indexed
-every root); each partition (``bulk_partition_bytes``, 32 MiB by default) is then read
-whole, its children attached to their parents and its records mapped. Memory is one
-partition plus an index of the nested objects that children may name as parent (refunds
-and fulfilments: a few per order).
+Reassembly without holding the file in memory: the result is spooled to a temporary file;
+a file larger than ``bulk_partition_bytes`` (32 MiB by default) is routed line by line into
+partition files by a hash of the root record's id (a child whose parent has not been seen yet
+waits in a side file until the first pass has indexed every root). Each partition is then read
+as bytes: children are grouped under their parent's id (read off the line's end, not parsed),
+and root by root the root is parsed, its children parsed and attached, and the record mapped.
+So a line is parsed once (a root twice when the file was routed), and only a page of records
+is ever held parsed. Memory is one partition's bytes plus an index of the nested objects that
+children may name as parent (refunds and fulfilments: a few per order).
 
 A FAILED operation is run once more; if it fails again the read falls back to paging.
 Its ``partialDataUrl`` is never applied: with ungrouped output a partial file may hold an
