@@ -319,7 +319,7 @@ class BulkReads:
         if parts == 1:  # the whole file is one partition: no routing pass
             yield from _partition(spool, page_size, loop)
         else:
-            files = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115 - closed below
+            files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115 - closed below
             try:
                 _route(spool, files, loop)
                 for part in files:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, func, literal, literal_column, select
+from sqlalchemy import ColumnElement, Select, any_, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -60,7 +60,9 @@ def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement
         # SQLite could read otherwise than the driver binds it.
         text = json.dumps(list(values))
         if "\\" not in text:
-            found = select(literal_column("value")).select_from(func.json_each(literal(text)))
+            found: Select[Any] = select(literal_column("value")).select_from(
+                func.json_each(literal(text))
+            )
             return column.in_(found)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
