@@ -338,14 +338,12 @@ def _route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> Non
     every root is indexed. Only root lines are parsed here (for the ids of the objects
     inside them that children name as parent), and child lines that do not end with
     their ``__parentId``."""
-    owner: dict[str, str] = {}  # root ids, and embedded object id -> its root id
+    owner: dict[str, IO[bytes]] = {}  # root ids and embedded object ids -> the root's file
     parts = len(files)
-
-    def route(root_id: str, raw: bytes) -> None:
-        files[zlib.crc32(root_id.encode()) % parts].write(raw.rstrip(b"\n") + b"\n")
-
     with tempfile.TemporaryFile() as waiting, collector_paused():
         for raw in spool:
+            if raw[-1:] != b"\n":
+                raw += b"\n"  # the file's last line
             parent = _parent_at_end(raw)
             if parent is None:
                 if not raw.strip():
@@ -354,24 +352,24 @@ def _route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> Non
                 parent = line.get("__parentId")
                 if parent is None:
                     root_id = str(line.get("id"))
-                    owner[root_id] = root_id
+                    part = owner[root_id] = files[zlib.crc32(root_id.encode()) % parts]
                     for key in _EMBEDDED:
                         for item in line.get(key) or ():
                             if isinstance(item, dict) and item.get("id"):
-                                owner[str(item["id"])] = root_id
-                    route(root_id, raw)
+                                owner[str(item["id"])] = part
+                    part.write(raw)
                     continue
             if parent in owner:
-                route(owner[parent], raw)
+                owner[parent].write(raw)
             else:
-                waiting.write(raw.rstrip(b"\n") + b"\n")
+                waiting.write(raw)
         waiting.seek(0)
         for raw in waiting:
             parent = _parent_at_end(raw)
             if parent is None:
                 parent = _loads(raw).get("__parentId")
             if parent in owner:
-                route(owner[parent], raw)
+                owner[parent].write(raw)
             else:
                 loop.reject(
                     raw.decode("utf-8", "replace").strip(),
