@@ -28,7 +28,7 @@ from typing import Any
 
 from shopsync._currencies import EXPONENTS
 from shopsync.adapter_kit import parse_timestamp
-from shopsync.ingest_columns import OrderRows, order_rows
+from shopsync.ingest_columns import OrderRows, compact, order_rows
 from shopsync.models import MAX_AMOUNT, MAX_COUNT
 from shopsync.store.times import to_micros
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
@@ -60,6 +60,11 @@ _ADDRESS = (
     ("province", "province"),
     ("zip", "zip"),
 )
+
+
+_UNITS: dict[str, int] = {}
+"""Amount texts already read, and their units."""
+_UNITS_HELD = 1 << 16
 
 
 class _Refuse(Exception):
@@ -153,9 +158,28 @@ class _Reader:
         return text
 
     def units(self, bag: Any) -> int:
-        """The amount in ten-thousandths, as ``_rows.to_units`` stores it."""
-        whole, _, fraction = self.text(bag).partition(".")
-        return int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
+        """The amount in ten-thousandths, as ``_rows.to_units`` stores it (each amount text
+        checked and converted once: a shop's prices repeat)."""
+        if type(bag) is not dict:
+            raise _Refuse
+        shop = bag.get("shopMoney")
+        if type(shop) is not dict:
+            raise _Refuse
+        code = shop.get("currencyCode")
+        if code is not None and code != "" and code != self.currency:
+            raise _Refuse
+        text = shop.get("amount")
+        if type(text) is not str:
+            raise _Refuse
+        units = _UNITS.get(text)
+        if units is None:
+            if not _PLAIN.match(text):
+                raise _Refuse
+            whole, _, fraction = text.partition(".")
+            units = int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
+            if len(_UNITS) < _UNITS_HELD:
+                _UNITS[text] = units
+        return units
 
     def money(self, bag: Any) -> dict[str, str]:
         """The amount as ``Money.model_dump(mode="json")`` writes it."""
@@ -500,7 +524,7 @@ def _tables(node: Mapping[str, Any]) -> OrderRows:
         "fee_lines": [],
         "refunds_complete": True,
     }
-    return order_rows(order, (lines, refunds, fulfillments), node)
+    return order_rows(order, (lines, refunds, fulfillments), compact(node))
 
 
 def order_tables(node: Any) -> OrderRows | None:

@@ -219,3 +219,66 @@ def test_a_sync_reports_only_its_own_requests(shopify_shop: Any, tmp_path: Any) 
         store.close()
     assert adapter.http.stats.retries == 1
     assert sum(r.retries for r in report.resources.values()) == 0
+
+
+def _lines_of(*objects: dict[str, Any]) -> bytes:
+    """As Shopify writes them (compact, slashes escaped), but a line whose "spaced" is set."""
+    out = b""
+    for o in objects:
+        spaced = o.pop("spaced", False)
+        text = json.dumps(o) if spaced else json.dumps(o, separators=(",", ":"))
+        out += text.replace("/", "\\/").encode() + b"\n"
+    return out
+
+
+def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
+    """Children before and after their parents, a child of an embedded refund, a child line
+    that does not end with its parent, a line of unknown kind and one whose parent is
+    nowhere: the same nodes and the same rejections whether the file is one partition (no
+    routing pass) or spread over many."""
+    import tempfile
+
+    def gid(kind: str, n: int) -> str:
+        return f"gid://shopify/{kind}/{n}"
+
+    def line(n: int, order: int) -> dict[str, Any]:
+        return {
+            "__typename": "LineItem",
+            "id": gid("LineItem", n),
+            "__parentId": gid("Order", order),
+        }
+
+    spool = _lines_of(
+        line(12, 1),  # before its parent, and after its sibling in id order
+        {"id": gid("Order", 1), "refunds": [{"id": gid("Refund", 7)}]},
+        {**line(11, 1), "spaced": True},  # read by parsing, not off its end
+        {"__parentId": gid("Refund", 7), "__typename": "RefundLineItem", "quantity": 1},
+        {"id": gid("Order", 2), "refunds": []},
+        {"__typename": "Mystery", "__parentId": gid("Order", 2)},
+        {"__typename": "LineItem", "id": gid("LineItem", 99), "__parentId": gid("Order", 404)},
+        line(21, 2),
+    )
+    adapter = shopsync.connect(
+        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
+    )
+    results = []
+    for partition_bytes in (1 << 20, 64):
+        adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
+        nodes: list[Any] = []
+        with tempfile.TemporaryFile() as f:
+            f.write(spool)
+            f.seek(0)
+            pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
+        rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
+        results.append((sorted(nodes, key=lambda n: n["id"]), rejected))
+    assert results[0] == results[1]
+    nodes, rejected = results[0]
+    assert [li["id"][-2:] for li in nodes[0]["lineItems"]] == ["11", "12"]
+    assert nodes[0]["refunds"][0]["refundLineItems"] == [
+        {"__typename": "RefundLineItem", "quantity": 1}
+    ]
+    assert [li["id"][-2:] for li in nodes[1]["lineItems"]] == ["21"]
+    assert [reason for reason, _ in rejected] == [
+        "bulk line of unknown kind",
+        f"bulk line without a known parent ({gid('Order', 404)})",
+    ]

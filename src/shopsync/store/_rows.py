@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, any_, cast, literal
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    any_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -52,6 +63,17 @@ def among(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement
     """
     if conn.dialect.name == "postgresql":
         return column == any_(text_array(values, column.type))  # type: ignore[no-any-return]
+    if conn.dialect.name == "sqlite" and all(type(v) is str for v in values):
+        # SQLite: the values as one JSON array (``json_each``), for the same reason: an IN
+        # list cost SQLAlchemy about 25 us per value to render (issue 20: a third of a
+        # bulk page's write). Only plain ASCII text, so the JSON text holds no escape that
+        # SQLite could read otherwise than the driver binds it.
+        text = json.dumps(list(values))
+        if "\\" not in text:
+            found: Select[Any] = select(literal_column("value")).select_from(
+                func.json_each(literal(text))
+            )
+            return column.in_(found)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
 

@@ -14,7 +14,6 @@ row hash (``content_hash.is_legacy``: only its model gives the old hash to compa
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from shopsync.errors import StoreError
 from shopsync.store import _incomplete, facts
 from shopsync.store import changes as _changes
 from shopsync.store._copy import insert_rows
+from shopsync.store._json_text import dumps_like
 from shopsync.store._rows import among
 from shopsync.store.content_hash import is_legacy
 from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["upsert_order_rows"]
 
 _CHUNK = 500
+_dumps = dumps_like()
+"""``json.dumps``, SQLAlchemy's JSON serializer unless the engine names another."""
 _TABLES = (orders, line_items, refunds, fulfillments)
 
 
@@ -80,21 +82,21 @@ def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if not rows:
         return
     names = [col.name for col in table.c if col.name in rows[0]]
-    dumps: Callable[[Any], str] = getattr(c.dialect, "_json_serializer", None) or json.dumps
+    dumps: Callable[[Any], str] = getattr(c.dialect, "_json_serializer", None) or _dumps
     as_json = [
         (i, bool(getattr(table.c[name].type, "none_as_null", False)))
         for i, name in enumerate(names)
         if isinstance(table.c[name].type, JSON)
     ]
     get = itemgetter(*names)
-    values = []
-    for row in rows:
+    values: list[tuple[Any, ...]] = [] if as_json else list(map(get, rows))
+    for row in rows if as_json else ():
         value = list(get(row))
         for i, none_as_null in as_json:
             item = value[i]
             if item is None:
                 value[i] = None if none_as_null else dumps(None)
-            elif item == [] and dumps is json.dumps:
+            elif item == [] and dumps is _dumps:
                 value[i] = "[]"  # most list columns are empty: json.dumps([]) is "[]"
             else:
                 value[i] = dumps(item)
