@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shopsync.ingest_columns import OrderRows, collector_paused, compact
+from shopsync._collector import collector_paused
+from shopsync.ingest_columns import OrderRows, compact
 
 
 @pytest.fixture

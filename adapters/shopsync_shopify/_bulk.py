@@ -40,11 +40,12 @@ try:
 except ImportError:  # pragma: no cover - the "fast" extra is not installed
     _orjson = None  # type: ignore[assignment]
 
+from shopsync._collector import collector_paused
 from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop
 from shopsync.errors import AuthenticationError, PlatformError, TransportError
 from shopsync.http import redact_url
-from shopsync.ingest_columns import ColumnarLoop, OrderRows, collector_paused
+from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
 from shopsync_shopify._fast_orders import order_tables

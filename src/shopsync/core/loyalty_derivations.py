@@ -7,7 +7,6 @@ action builder take (so a shop derived in columns is written and announced as be
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from fractions import Fraction
@@ -15,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from shopsync._collector import collector_paused
 from shopsync.core.loyalty import Bonus, Derivation, Entry, Note, TierChange
 from shopsync.core.loyalty_columns import ColumnInputs, ColumnLedger
 from shopsync.core.loyalty_records import UNIT
@@ -193,9 +193,7 @@ def _records(
     keys, ids, kinds, ats, pendings, approveds, reasons, orders, values, rates = (
         column.to_list() for column in table.iter_columns()
     )
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         derived: list[tuple[str, Derivation, int]] = []
         i = 0
         for customer, pending, approved, last, expires, later, tier, until, count, n in people:
@@ -236,9 +234,6 @@ def _records(
                 )
             )
         return derived
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def action_entries(since: int, until: int) -> pl.Expr:
