@@ -153,6 +153,28 @@ def test_ids_in_an_array_parameter_match_as_they_are(store: Store, odd: str) -> 
             assert list(hits) == [i for i in one if i == odd]
 
 
+def test_an_id_holding_a_nul_matches_no_other_id(store: Store) -> None:
+    """PostgreSQL text holds no NUL, so the array literal separates its ids with one: an id
+    holding a NUL must not become two ids ("a" and "b" deleted for "a\\x00b"). It is refused,
+    as psycopg refuses any text parameter holding one, or matches nothing."""
+    from sqlalchemy.exc import StatementError
+
+    from shopsync.store._rows import among
+
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE t_nul (id VARCHAR(255))")
+        conn.exec_driver_sql("INSERT INTO t_nul VALUES ('a'), ('b'), ('c')")
+        table = text("SELECT id FROM t_nul").columns(line_items.c.id).subquery()
+        for ids in (["a\x00b"], ["c", "a\x00b"], ["a\x00"]):
+            try:
+                with conn.begin_nested():
+                    query = select(table.c.id).where(among(conn, table.c.id, ids))
+                    found = sorted(conn.execute(query).scalars())
+            except StatementError:
+                found = []  # refused
+            assert not {"a", "b"} & set(found), ids
+
+
 def test_an_array_of_ids_is_one_text_parameter(store: Store) -> None:
     from shopsync.store._rows import among
 
