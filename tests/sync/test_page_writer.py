@@ -165,3 +165,30 @@ def test_a_sync_whose_page_fails_in_the_writer_raises_it(
     report = sync(shop, store, resources=["orders"], overlap=dt.timedelta(0))
     assert report.resources["orders"].since == at(9)
     assert stored(store) == shop.orders
+
+
+def test_a_sync_with_the_writer_completes_on_a_pool_of_one_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer takes a pooled connection of its own: the sync's thread holds none while it
+    hands a page over, nor does the lock's renewal for long, so one connection is enough
+    (a pool of one waiting on itself would time out, or hang with no timeout)."""
+    import functools
+
+    from sqlalchemy import create_engine
+
+    from shopsync.store import _engine
+
+    one = functools.partial(create_engine, pool_size=1, max_overflow=0, pool_timeout=5)
+    monkeypatch.setattr(_engine, "create_engine", one)
+    monkeypatch.setattr(page_commit, "DEPTH", 1)
+    small = Store(postgres_url)
+    assert small.engine.pool.size() == 1  # type: ignore[attr-defined]
+    shop = ListAdapter(page_size=5)
+    for n in range(40):
+        shop.orders[f"o{n:02d}"] = order(id=f"o{n:02d}", updated_at=at(n))
+    try:
+        assert _within(60, lambda: sync(shop, small, lock_ttl=0.5)) is None
+        assert stored(small) == shop.orders
+    finally:
+        small.close()
