@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -192,3 +193,41 @@ def test_a_sync_with_the_writer_completes_on_a_pool_of_one_connection(
         assert stored(small) == shop.orders
     finally:
         small.close()
+
+
+def test_an_interrupt_of_the_sync_while_a_page_commits_leaves_whole_pages(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C on the sync's thread while the writer commits a page: the sync stops with the
+    interrupt (no hang), the pages handed over commit whole with their checkpoint, and the
+    next sync completes the store from there."""
+
+    class Interrupted(ListAdapter):
+        def read_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Any]:
+            for n, page in enumerate(super().read_orders(updated_since)):
+                if n == 3:
+                    raise KeyboardInterrupt
+                yield page
+
+    shop = Interrupted(page_size=10)
+    for n in range(60):
+        shop.orders[f"o{n:02d}"] = order(id=f"o{n:02d}", updated_at=at(n))
+    real = Store.set_cursor
+
+    def slow_set_cursor(self: Store, *args: Any, **kw: Any) -> None:
+        time.sleep(0.2)  # the page is still being written when the interrupt comes
+        real(self, *args, **kw)
+
+    monkeypatch.setattr(Store, "set_cursor", slow_set_cursor)
+    monkeypatch.setattr(page_commit, "DEPTH", 1)
+    raised = _within(60, lambda: sync(shop, store, resources=["orders"], overlap=dt.timedelta(0)))
+    assert isinstance(raised, KeyboardInterrupt)
+    kept = sorted(stored(store))
+    assert kept == [f"o{n:02d}" for n in range(30)]  # the three pages read, each whole
+    assert store.get_cursor("shopify", "acme.myshopify.com", "orders").high_water == at(29)
+    monkeypatch.setattr(Store, "set_cursor", real)
+    again = ListAdapter(page_size=10)
+    again.orders = shop.orders
+    report = sync(again, store, resources=["orders"], overlap=dt.timedelta(0))
+    assert report.resources["orders"].since == at(29)
+    assert stored(store) == shop.orders
