@@ -231,3 +231,28 @@ def test_an_interrupt_of_the_sync_while_a_page_commits_leaves_whole_pages(
     report = sync(again, store, resources=["orders"], overlap=dt.timedelta(0))
     assert report.resources["orders"].since == at(29)
     assert stored(store) == shop.orders
+
+
+def test_a_then_that_raises_is_the_callers_error_and_is_not_called_again(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sync's ``on_page`` that raises stops it, as in a sequential sync: its error is the
+    sync's, the pages handed over still commit, and it is not called again for them (a
+    callback raising to stop the sync would be asked again, its error logged as the
+    writer's)."""
+    calls: list[int] = []
+
+    def then(n: int) -> None:
+        calls.append(n)
+        raise ValueError(f"stop after page {n}")
+
+    def body() -> None:
+        with PageWriter(store, depth=1) as writer:
+            for n in range(6):
+                writer.submit(_page(n), then)
+
+    raised = _within(30, body)
+    assert isinstance(raised, ValueError) and str(raised) == "stop after page 0"
+    assert calls == [0]
+    assert not [r for r in caplog.records if "stopped too" in r.getMessage()]
+    assert _stored(store)[0] == 0
