@@ -175,6 +175,25 @@ def test_an_id_holding_a_nul_matches_no_other_id(store: Store) -> None:
             assert not {"a", "b"} & set(found), ids
 
 
+def test_an_id_longer_than_the_column_matches_no_other_id(store: Store) -> None:
+    """A cast to ``VARCHAR(255)[]`` cuts each id to 255 characters without an error: an id
+    of 300 would match the stored id of its first 255 (a redaction of one customer erasing
+    another). The array keeps its ids whole."""
+    from shopsync.store._rows import among
+
+    stored_id = "x" * 255
+    assert str(line_items.c.id.type) == "VARCHAR(255)"
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE t_long (id VARCHAR(255))")
+        conn.exec_driver_sql("INSERT INTO t_long VALUES (%(a)s)", {"a": stored_id})
+        table = text("SELECT id FROM t_long").columns(line_items.c.id).subquery()
+        for ids in ([stored_id + "y" * 45], ["a", stored_id + "z"]):
+            found = conn.execute(select(table.c.id).where(among(conn, table.c.id, ids)))
+            assert list(found.scalars()) == [], ids
+        found = conn.execute(select(table.c.id).where(among(conn, table.c.id, [stored_id])))
+        assert list(found.scalars()) == [stored_id]
+
+
 def test_an_array_of_ids_is_one_text_parameter(store: Store) -> None:
     from shopsync.store._rows import among
 
