@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, any_, cast, literal
+from sqlalchemy import ColumnElement, String, Text, any_, cast, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -60,6 +60,8 @@ def text_array(values: Sequence[Any], item_type: Any) -> ColumnElement[Any]:
     the server parses (psycopg's list dumper checks and quotes each item in Python, about a
     microsecond an id: 4-6 us an order across a page's lookups, issue 20); anything else as
     a list."""
+    if isinstance(item_type, String) and item_type.length is not None:
+        item_type = String()  # a cast to VARCHAR(255)[] would cut a longer id to match another
     joined = "\x00".join(values) if all(type(v) is str for v in values) else None
     # no PostgreSQL text holds a NUL: a safe separator, unless an id holds one (then psycopg
     # refuses it, as any text parameter holding one, rather than it match two other ids)
