@@ -256,3 +256,24 @@ def test_a_then_that_raises_is_the_callers_error_and_is_not_called_again(
     assert calls == [0]
     assert not [r for r in caplog.records if "stopped too" in r.getMessage()]
     assert _stored(store)[0] == 0
+
+
+def test_close_twice_raises_the_same_error_and_a_closed_writer_takes_no_page(
+    store: Store,
+) -> None:
+    writer = PageWriter(store, depth=1)
+    writer.submit(_page(0))
+    writer.close()
+    writer.close()  # nothing to wait for, nothing to raise
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(_page(1))
+
+    def fail(conn: Connection) -> int:
+        raise StoreError("page failed")
+
+    failing = PageWriter(store, depth=1)
+    failing.submit(fail)
+    first = _within(30, failing.close)
+    again = _within(30, failing.close)
+    assert isinstance(first, StoreError) and again is first
+    assert _stored(store) == [0]
