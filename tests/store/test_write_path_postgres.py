@@ -153,6 +153,47 @@ def test_ids_in_an_array_parameter_match_as_they_are(store: Store, odd: str) -> 
             assert list(hits) == [i for i in one if i == odd]
 
 
+def test_an_id_holding_a_nul_matches_no_other_id(store: Store) -> None:
+    """PostgreSQL text holds no NUL, so the array literal separates its ids with one: an id
+    holding a NUL must not become two ids ("a" and "b" deleted for "a\\x00b"). It is refused,
+    as psycopg refuses any text parameter holding one, or matches nothing."""
+    from sqlalchemy.exc import StatementError
+
+    from shopsync.store._rows import among
+
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE t_nul (id VARCHAR(255))")
+        conn.exec_driver_sql("INSERT INTO t_nul VALUES ('a'), ('b'), ('c')")
+        table = text("SELECT id FROM t_nul").columns(line_items.c.id).subquery()
+        for ids in (["a\x00b"], ["c", "a\x00b"], ["a\x00"]):
+            try:
+                with conn.begin_nested():
+                    query = select(table.c.id).where(among(conn, table.c.id, ids))
+                    found = sorted(conn.execute(query).scalars())
+            except StatementError:
+                found = []  # refused
+            assert not {"a", "b"} & set(found), ids
+
+
+def test_an_id_longer_than_the_column_matches_no_other_id(store: Store) -> None:
+    """A cast to ``VARCHAR(255)[]`` cuts each id to 255 characters without an error: an id
+    of 300 would match the stored id of its first 255 (a redaction of one customer erasing
+    another). The array keeps its ids whole."""
+    from shopsync.store._rows import among
+
+    stored_id = "x" * 255
+    assert str(line_items.c.id.type) == "VARCHAR(255)"
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE t_long (id VARCHAR(255))")
+        conn.exec_driver_sql("INSERT INTO t_long VALUES (%(a)s)", {"a": stored_id})
+        table = text("SELECT id FROM t_long").columns(line_items.c.id).subquery()
+        for ids in ([stored_id + "y" * 45], ["a", stored_id + "z"]):
+            found = conn.execute(select(table.c.id).where(among(conn, table.c.id, ids)))
+            assert list(found.scalars()) == [], ids
+        found = conn.execute(select(table.c.id).where(among(conn, table.c.id, [stored_id])))
+        assert list(found.scalars()) == [stored_id]
+
+
 def test_an_array_of_ids_is_one_text_parameter(store: Store) -> None:
     from shopsync.store._rows import among
 

@@ -45,7 +45,11 @@ def _watch(store: Store) -> list[tuple[str, str]]:
     return seen
 
 
-def test_only_sync_pages_commit_without_waiting_for_the_disk(postgres_url: str) -> None:
+@pytest.mark.parametrize("depth", [0, 1])  # pages written in turn, or by a writer thread
+def test_only_sync_pages_commit_without_waiting_for_the_disk(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    monkeypatch.setattr(page_commit, "DEPTH", depth)
     store = Store(postgres_url)
     seen = _watch(store)
     with emulated("shopify", customers=6, orders=12, products=2) as shop:

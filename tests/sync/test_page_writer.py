@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -165,3 +166,114 @@ def test_a_sync_whose_page_fails_in_the_writer_raises_it(
     report = sync(shop, store, resources=["orders"], overlap=dt.timedelta(0))
     assert report.resources["orders"].since == at(9)
     assert stored(store) == shop.orders
+
+
+def test_a_sync_with_the_writer_completes_on_a_pool_of_one_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer takes a pooled connection of its own: the sync's thread holds none while it
+    hands a page over, nor does the lock's renewal for long, so one connection is enough
+    (a pool of one waiting on itself would time out, or hang with no timeout)."""
+    import functools
+
+    from sqlalchemy import create_engine
+
+    from shopsync.store import _engine
+
+    one = functools.partial(create_engine, pool_size=1, max_overflow=0, pool_timeout=5)
+    monkeypatch.setattr(_engine, "create_engine", one)
+    monkeypatch.setattr(page_commit, "DEPTH", 1)
+    small = Store(postgres_url)
+    assert small.engine.pool.size() == 1  # type: ignore[attr-defined]
+    shop = ListAdapter(page_size=5)
+    for n in range(40):
+        shop.orders[f"o{n:02d}"] = order(id=f"o{n:02d}", updated_at=at(n))
+    try:
+        assert _within(60, lambda: sync(shop, small, lock_ttl=0.5)) is None
+        assert stored(small) == shop.orders
+    finally:
+        small.close()
+
+
+def test_an_interrupt_of_the_sync_while_a_page_commits_leaves_whole_pages(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C on the sync's thread while the writer commits a page: the sync stops with the
+    interrupt (no hang), the pages handed over commit whole with their checkpoint, and the
+    next sync completes the store from there."""
+
+    class Interrupted(ListAdapter):
+        def read_orders(self, updated_since: dt.datetime | None = None) -> Iterator[Any]:
+            for n, page in enumerate(super().read_orders(updated_since)):
+                if n == 3:
+                    raise KeyboardInterrupt
+                yield page
+
+    shop = Interrupted(page_size=10)
+    for n in range(60):
+        shop.orders[f"o{n:02d}"] = order(id=f"o{n:02d}", updated_at=at(n))
+    real = Store.set_cursor
+
+    def slow_set_cursor(self: Store, *args: Any, **kw: Any) -> None:
+        time.sleep(0.2)  # the page is still being written when the interrupt comes
+        real(self, *args, **kw)
+
+    monkeypatch.setattr(Store, "set_cursor", slow_set_cursor)
+    monkeypatch.setattr(page_commit, "DEPTH", 1)
+    raised = _within(60, lambda: sync(shop, store, resources=["orders"], overlap=dt.timedelta(0)))
+    assert isinstance(raised, KeyboardInterrupt)
+    kept = sorted(stored(store))
+    assert kept == [f"o{n:02d}" for n in range(30)]  # the three pages read, each whole
+    assert store.get_cursor("shopify", "acme.myshopify.com", "orders").high_water == at(29)
+    monkeypatch.setattr(Store, "set_cursor", real)
+    again = ListAdapter(page_size=10)
+    again.orders = shop.orders
+    report = sync(again, store, resources=["orders"], overlap=dt.timedelta(0))
+    assert report.resources["orders"].since == at(29)
+    assert stored(store) == shop.orders
+
+
+def test_a_then_that_raises_is_the_callers_error_and_is_not_called_again(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sync's ``on_page`` that raises stops it, as in a sequential sync: its error is the
+    sync's, the pages handed over still commit, and it is not called again for them (a
+    callback raising to stop the sync would be asked again, its error logged as the
+    writer's)."""
+    calls: list[int] = []
+
+    def then(n: int) -> None:
+        calls.append(n)
+        raise ValueError(f"stop after page {n}")
+
+    def body() -> None:
+        with PageWriter(store, depth=1) as writer:
+            for n in range(6):
+                writer.submit(_page(n), then)
+
+    raised = _within(30, body)
+    assert isinstance(raised, ValueError) and str(raised) == "stop after page 0"
+    assert calls == [0]
+    assert not [r for r in caplog.records if "stopped too" in r.getMessage()]
+    assert _stored(store)[0] == 0
+
+
+def test_close_twice_raises_the_same_error_and_a_closed_writer_takes_no_page(
+    store: Store,
+) -> None:
+    writer = PageWriter(store, depth=1)
+    writer.submit(_page(0))
+    writer.close()
+    writer.close()  # nothing to wait for, nothing to raise
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(_page(1))
+
+    def fail(conn: Connection) -> int:
+        raise StoreError("page failed")
+
+    failing = PageWriter(store, depth=1)
+    failing.submit(fail)
+    first = _within(30, failing.close)
+    again = _within(30, failing.close)
+    assert isinstance(first, StoreError) and again is first
+    assert _stored(store) == [0]

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     Text,
     any_,
     cast,
@@ -82,9 +83,13 @@ def text_array(values: Sequence[Any], item_type: Any) -> ColumnElement[Any]:
     the server parses (psycopg's list dumper checks and quotes each item in Python, about a
     microsecond an id: 4-6 us an order across a page's lookups, issue 20); anything else as
     a list."""
-    if not all(type(v) is str for v in values):
+    if isinstance(item_type, String) and item_type.length is not None:
+        item_type = String()  # a cast to VARCHAR(255)[] would cut a longer id to match another
+    joined = "\x00".join(values) if all(type(v) is str for v in values) else None
+    # no PostgreSQL text holds a NUL: a safe separator, unless an id holds one (then psycopg
+    # refuses it, as any text parameter holding one, rather than it match two other ids)
+    if joined is None or (values and joined.count("\x00") != len(values) - 1):
         return literal(list(values), ARRAY(item_type))
-    joined = "\x00".join(values)  # no PostgreSQL text holds a NUL: a safe separator
     if "\\" in joined or '"' in joined:
         joined = joined.replace("\\", "\\\\").replace('"', '\\"')
     body = '"' + joined.replace("\x00", '","') + '"' if values else ""

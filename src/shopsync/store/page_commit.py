@@ -82,7 +82,8 @@ class PageWriter:
       committed) and those queued or being read, all after the last checkpoint: the next sync
       reads them again;
     - ``then(result)`` runs on the caller's thread once its page has committed (progress,
-      counters), in page order, during a later :meth:`submit` or :meth:`close`.
+      counters), in page order, during a later :meth:`submit` or :meth:`close`; one that
+      raises stops the caller with its error, and no ``then`` runs after it.
 
     ``depth=0`` writes each page inline on the caller's thread (always on SQLite, whose writes
     are this process's own CPU: a thread would only take turns with the reader for the GIL;
@@ -102,6 +103,7 @@ class PageWriter:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._then_failed = False
 
     def __enter__(self) -> PageWriter:
         return self
@@ -159,13 +161,20 @@ class PageWriter:
             raise self._error
 
     def _finish(self) -> None:
-        """Run the ``then`` of pages committed since the last call, on the caller's thread."""
+        """Run the ``then`` of pages committed since the last call, on the caller's thread;
+        none after one raised (its error stops the caller, as in a sequential sync)."""
         while True:
             try:
                 then, result = self._done.get_nowait()
             except queue.Empty:
                 return
-            then(result)
+            if self._then_failed:
+                continue
+            try:
+                then(result)
+            except BaseException:
+                self._then_failed = True
+                raise
 
     def _run(self) -> None:
         while True:
