@@ -7,6 +7,7 @@ resumed, never resumed for a caller who had paused it."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import gc
 import threading
 from typing import Any
@@ -208,3 +209,28 @@ def test_threads_deriving_at_once_leave_the_collector_running() -> None:
         thread.join()
     assert not errors
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("more", [{}, {"block_orders": 1}, {"engine": "rules"}])
+def test_a_dry_run_keeps_the_entries_dated_after_the_window_start_up_to_as_of(
+    more: dict[str, Any],
+) -> None:
+    """o1 paid at the window's start (outside it), o2 at ``as_of`` itself (inside)."""
+    found = derive_shop(
+        _shop(["c0", "c1", "c2"]),
+        [],
+        {},
+        POLICY,
+        T0 + DAY,
+        currency="USD",
+        platform="x",
+        shop="y",
+        lookback=dt.timedelta(days=1),
+        all_entries=False,
+        **more,
+    )
+    kept = [
+        (c.customer_id, [e.key for e in c.derivation.entries], c.entry_count)
+        for c in found.customers
+    ]
+    assert kept == [("c0", [], 1), ("c1", ["earn:c1:o2"], 1), ("c2", [], 0)]
