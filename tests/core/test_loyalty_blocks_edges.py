@@ -234,3 +234,18 @@ def test_a_dry_run_keeps_the_entries_dated_after_the_window_start_up_to_as_of(
         for c in found.customers
     ]
     assert kept == [("c0", [], 1), ("c1", ["earn:c1:o2"], 1), ("c2", [], 0)]
+
+
+@pytest.mark.parametrize("more", [{}, {"block_orders": 1}, {"block_orders": 2}])
+def test_a_negative_refund_sends_its_customer_to_the_rules_in_any_block(
+    more: dict[str, Any],
+) -> None:
+    """c0's refund of -5 (its own block at one order a block, or with c1 at two): c0 alone
+    goes to the rules, and every ledger is the rules' own."""
+    tables = _shop(["c0", "c1", "c2"], refund=-5)
+    at = T0 + 30 * DAY
+    found = derive_shop(tables, [], {}, POLICY, at, currency="USD", platform="x", shop="y", **more)
+    assert found.by_rules == ["c0"]
+    ledgers = [(c.customer_id, c.derivation) for c in found.customers]
+    assert ledgers == _ledgers(tables, engine="rules")
+    assert [e.kind for e in ledgers[0][1].entries] == ["earn"]
