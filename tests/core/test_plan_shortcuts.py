@@ -2,18 +2,26 @@
 
 Review requests' once-per-period walk and replenishment's last purchase skip the purchases
 alone in their (customer, product) group; on random frames that mix lone and repeat
-purchases (and null keys) they must agree with the rule written the plain way.
+purchases (and null keys) they must agree with the rule written the plain way. And the
+programs at those shortcuts' edges: last purchases or orders at one moment, a newer purchase
+returned in full, a line without a product.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+from decimal import Decimal
+from typing import Any
 
 import polars as pl
 import pytest
 
+from shopsync.core.actions import Action, Replenish, WarrantyNotice, WinBack
+from shopsync.core.planner import plan_frames
 from shopsync.core.replenish import _last_purchases
 from shopsync.core.review_requests import _once_per_period
+from tests.core.frames_kit import DAY, T0, Shop, policy
 
 PAIR = ["customer_id", "product_id"]
 
@@ -78,3 +86,54 @@ def test_the_last_purchase_over_repeats_only_matches_two_windows(seed: int) -> N
         pl.col("order_id") == pl.col("order_id").max().over(PAIR)
     )
     assert _last_purchases(bought).equals(expected)
+
+
+# -- the programs at the shortcuts' edges (a plan of hand-built frames) ------------------------
+
+
+def _plan(shop: Shop, at: dt.datetime, **sections: Any) -> list[Action]:
+    rules = policy(**sections, frequency_cap={"email_hours": 0, "max_emails": 99})
+    return list(plan_frames(shop.frames(at), rules, at))
+
+
+COFFEE = {"usage_days_by_type": {"Coffee": 21}}
+
+
+def test_two_last_purchases_at_one_moment_the_greater_order_id_is_last() -> None:
+    shop = Shop().customer("c1")
+    shop.order("o2", "c1", T0, [("beans", "1.5", "12")], ptype="Coffee")
+    shop.order("o1", "c1", T0, [("beans", 1, "12")], ptype="Coffee")
+    due = T0 + 26 * DAY + 12 * dt.timedelta(hours=1)  # 1.5 x 21 - 5 days
+    assert _plan(shop, due - dt.timedelta(microseconds=1), replenishment=COFFEE) == []
+    [reminder] = _plan(shop, due, replenishment=COFFEE)
+    assert isinstance(reminder, Replenish)
+    assert (reminder.order_id, reminder.quantity) == ("o2", Decimal("1.5"))
+
+
+def test_a_newer_purchase_returned_in_full_leaves_the_older_one_last() -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0, [("beans", 1, "12")], ptype="Coffee")
+    shop.order(
+        "o2", "c1", T0 + 10 * DAY, [("beans", 2, "12")], ptype="Coffee", returned={"beans": 2}
+    )
+    [reminder] = _plan(shop, T0 + 16 * DAY, replenishment=COFFEE)
+    assert isinstance(reminder, Replenish) and reminder.order_id == "o1"
+
+
+def test_a_warranty_skips_a_line_without_a_product() -> None:
+    shop = Shop().customer("c1")
+    shop.order("o1", "c1", T0, [(None, 1, "5"), ("kettle", 1, "50")], ptype="Kettle")
+    found = _plan(shop, T0 + 340 * DAY, warranty={"days_by_type": {"Kettle": 365}})
+    assert [(type(a), a.product_id) for a in found] == [(WarrantyNotice, "kettle")]  # type: ignore[attr-defined]
+
+
+def test_win_back_follows_the_greater_order_id_of_two_orders_at_one_moment() -> None:
+    shop = Shop().customer("c1")
+    for oid in ("b", "a"):
+        shop.order(oid, "c1", T0)
+    stages = [
+        a
+        for day in range(20, 200, 5)
+        for a in _plan(shop, T0 + day * DAY, winback={})
+        if isinstance(a, WinBack)
+    ]
+    assert stages and {a.last_order_id for a in stages} == {"b"}
