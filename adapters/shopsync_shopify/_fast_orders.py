@@ -144,22 +144,27 @@ class _Reader:
         """A ``MoneyBag``'s shop amount as written, when it is a plain decimal that
         ``str(Decimal(text))`` gives back unchanged and ``Money`` accepts (at most 14 digits
         and 4 places, not negative); anything else is refused."""
-        if type(bag) is not dict:
-            raise _Refuse
-        shop = bag.get("shopMoney")
-        if type(shop) is not dict:
-            raise _Refuse
-        code = shop.get("currencyCode")
-        if code is not None and code != "" and code != self.currency:
-            raise _Refuse
-        text = shop.get("amount")
-        if type(text) is not str or not _PLAIN.match(text):
+        text = self._amount(bag)
+        if not _PLAIN.match(text):
             raise _Refuse
         return text
 
     def units(self, bag: Any) -> int:
         """The amount in ten-thousandths, as ``_rows.to_units`` stores it (each amount text
         checked and converted once: a shop's prices repeat)."""
+        text = self._amount(bag)
+        units = _UNITS.get(text)
+        if units is None:
+            if not _PLAIN.match(text):
+                raise _Refuse
+            whole, _, fraction = text.partition(".")
+            units = int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
+            if len(_UNITS) < _UNITS_HELD:
+                _UNITS[text] = units
+        return units
+
+    def _amount(self, bag: Any) -> str:
+        """The shop amount's text of a ``MoneyBag`` in the order's currency (unchecked)."""
         if type(bag) is not dict:
             raise _Refuse
         shop = bag.get("shopMoney")
@@ -171,15 +176,7 @@ class _Reader:
         text = shop.get("amount")
         if type(text) is not str:
             raise _Refuse
-        units = _UNITS.get(text)
-        if units is None:
-            if not _PLAIN.match(text):
-                raise _Refuse
-            whole, _, fraction = text.partition(".")
-            units = int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
-            if len(_UNITS) < _UNITS_HELD:
-                _UNITS[text] = units
-        return units
+        return text
 
     def money(self, bag: Any) -> dict[str, str]:
         """The amount as ``Money.model_dump(mode="json")`` writes it."""
