@@ -8,7 +8,6 @@ checkout are one row, and an order's ``checkout_token`` or ``cart_token`` and a
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from shopsync_shopify._checkouts import (
     checkout_from_webhook,
     checkout_key,
 )
-from shopsync_shopify.webhooks import parse_webhook, sign
 
 from shopsync.store import Store
 from shopsync.store.checkout_rows import (
@@ -28,6 +26,7 @@ from shopsync.store.checkout_rows import (
     upsert_checkouts,
 )
 from shopsync.testing._checkouts import cart_token, recovery_url
+from tests.shopify.checkout_bodies import delivered, graphql_node, webhook_body
 
 UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
@@ -35,45 +34,12 @@ SHOP = "cart-shop.myshopify.com"
 TOKEN = "5f0c1e2d3b4a69788796a5b4c3d2e1f0"  # 32 hex digits, like the published bodies
 CART = cart_token(dt.datetime(2026, 11, 30, 15, tzinfo=UTC), 0x5EED)
 URL = recovery_url(SHOP, CART, "0385aa11bb22cc33dd44ee55ff660011") + "&locale=en-US"
-BODY: dict[str, Any] = {
-    "token": TOKEN,
-    "cart_token": CART,
-    "email": "ann@x.test",
-    "created_at": "2026-11-30T10:00:00-05:00",
-    "updated_at": "2026-11-30T10:05:00-05:00",
-    "completed_at": None,
-    "abandoned_checkout_url": URL,
-    "currency": "USD",
-    "presentment_currency": "USD",
-    "subtotal_price": "10.00",
-    "total_price": "10.00",
-    "customer": {"id": 7, "email": "ann@x.test"},
-    "line_items": [
-        {"product_id": 1, "variant_id": 2, "title": "Mug", "quantity": 1, "price": "10.00"}
-    ],
-}
-NODE: dict[str, Any] = {
-    "id": "gid://shopify/AbandonedCheckout/122",
-    "abandonedCheckoutUrl": URL,
-    "createdAt": "2026-11-30T15:00:00Z",
-    "updatedAt": "2026-11-30T15:04:00Z",
-    "completedAt": None,
-    "customer": {"id": "gid://shopify/Customer/7", "email": "ann@x.test"},
-    "subtotalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
-    "totalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
-    "lineItems": {"nodes": []},
-}
+BODY = webhook_body(TOKEN, CART, URL)
+NODE = graphql_node(URL, updated_at="2026-11-30T15:04:00Z")
 
 
 def _parse(topic: str, body: dict[str, Any]) -> Any:
-    raw = json.dumps(body).encode()
-    headers = {
-        "x-shopify-topic": topic,
-        "x-shopify-shop-domain": SHOP,
-        "x-shopify-hmac-sha256": sign("s", raw),
-        "x-shopify-webhook-id": "d1",
-    }
-    return parse_webhook(headers, raw, "s")
+    return delivered(topic, body, SHOP)
 
 
 def test_the_link_names_the_cart_token_and_both_sources_give_one_key() -> None:

@@ -5,7 +5,6 @@ GraphQL ``AbandonedCheckout`` carries the token in its ``abandonedCheckoutUrl`` 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,53 +14,19 @@ from shopsync_shopify._checkouts import (
     checkout_key,
     recovery_segment,
 )
-from shopsync_shopify.webhooks import parse_webhook as parse
-from shopsync_shopify.webhooks import sign
 
 from shopsync.errors import InvalidRecordError, WebhookError
+from tests.shopify.checkout_bodies import delivered, graphql_node, webhook_body
 
 SHOP = "token-shop.myshopify.com"
 TOKEN = "0123456789abcdef0456456789abcdef"
 URL = f"https://{SHOP}/14168/checkouts/ac/{TOKEN}/recover?key=6dacd6065bb80268bda857ee"
-BODY: dict[str, Any] = {
-    "token": TOKEN,
-    "cart_token": "c1",
-    "email": "ann@x.test",
-    "created_at": "2026-11-30T10:00:00-05:00",
-    "updated_at": "2026-11-30T10:05:00-05:00",
-    "completed_at": None,
-    "abandoned_checkout_url": URL,
-    "currency": "USD",
-    "presentment_currency": "USD",
-    "subtotal_price": "10.00",
-    "total_price": "10.00",
-    "customer": {"id": 7, "email": "ann@x.test"},
-    "line_items": [
-        {"product_id": 1, "variant_id": 2, "title": "Mug", "quantity": 1, "price": "10.00"}
-    ],
-}
-NODE: dict[str, Any] = {
-    "id": "gid://shopify/AbandonedCheckout/122",
-    "abandonedCheckoutUrl": URL,
-    "createdAt": "2026-11-30T15:00:00Z",
-    "updatedAt": "2026-11-30T15:05:00Z",
-    "completedAt": None,
-    "customer": {"id": "gid://shopify/Customer/7", "email": "ann@x.test"},
-    "subtotalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
-    "totalPriceSet": {"shopMoney": {"amount": "10.0", "currencyCode": "USD"}},
-    "lineItems": {"nodes": []},
-}
+BODY = webhook_body(TOKEN, "c1", URL)
+NODE = graphql_node(URL)
 
 
 def _parse(topic: str, body: dict[str, Any]) -> Any:
-    raw = json.dumps(body).encode()
-    headers = {
-        "x-shopify-topic": topic,
-        "x-shopify-shop-domain": SHOP,
-        "x-shopify-hmac-sha256": sign("s", raw),
-        "x-shopify-webhook-id": "d1",
-    }
-    return parse(headers, raw, "s")
+    return delivered(topic, body, SHOP)
 
 
 def test_a_webhook_without_id_and_the_graphql_node_name_one_checkout() -> None:
