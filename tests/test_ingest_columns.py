@@ -6,11 +6,13 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from shopsync._collector import collector_paused
-from shopsync.ingest_columns import OrderRows, compact
+from shopsync.adapter_kit import RawPage
+from shopsync.ingest_columns import ColumnarLoop, OrderRows, compact
 
 
 @pytest.fixture
@@ -77,3 +79,27 @@ def test_a_compact_record_reads_back_equal() -> None:
     odd = {"big": 2**70, "s": "\ud800"}  # what orjson does not write stays as it is
     assert compact(odd) is odd
     assert OrderRows("1", None, 0, {}, odd).raw is odd
+
+
+def test_a_columnar_loop_maps_a_page_with_the_collector_paused_and_yields_with_it_running(
+    collector: None,
+) -> None:
+    """The pause covers a page's mapping, never the reader's handling of the page."""
+    gc.enable()
+    seen: list[bool] = []
+
+    def rows(raw: Any) -> OrderRows:
+        seen.append(gc.isenabled())
+        return OrderRows(str(raw), None, raw, {"orders": []}, {})
+
+    loop = ColumnarLoop("orders", lambda raw: None, rows)
+    pages = [RawPage([1, 2]), RawPage([3], last=True), RawPage([4])]
+    during: list[bool] = []
+    got = []
+    for page in loop.run(pages):
+        during.append(gc.isenabled())
+        got.append([r.id for r in page.rows])  # type: ignore[attr-defined]
+    assert got == [["1", "2"], ["3"]]  # stops after the page marked last
+    assert seen == [False, False, False]
+    assert during == [True, True]
+    assert gc.isenabled()

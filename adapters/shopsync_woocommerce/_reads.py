@@ -113,7 +113,10 @@ class WooReads(ModifiedPaging):
             """Read once per record though both mappers may ask: a row refused at once, or
             one the store hands back to the model after its page's rows (a tombstone
             concerns it). The last records' refunds are kept, each with its record (so its
-            ``id()`` is not reused while kept)."""
+            ``id()`` is not reused while kept). Most orders list none: nothing to read or
+            keep."""
+            if type(raw) is dict and not raw.get("refunds"):
+                return None
             found = read.get(id(raw))
             if found is not None and found[0] is raw:
                 return found[1]

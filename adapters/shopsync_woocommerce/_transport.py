@@ -26,6 +26,7 @@ try:
 except ImportError:  # pragma: no cover - the "fast" extra is not installed
     _orjson = None  # type: ignore[assignment]
 
+from shopsync._collector import collector_paused
 from shopsync.errors import ResponseError, TransportError
 from shopsync.http import HttpClient, decode_json, error_for_response, redact_url
 from shopsync_woocommerce.mapping import PLATFORM
@@ -44,12 +45,16 @@ def _decoded(response: requests.Response, where: str) -> Any:
     orjson refuses, and one with a run of 19 digits or more (orjson 3.8 reads an integer past
     64 bits as a float), and one labelled other than UTF-8 (``requests`` decodes it by its
     label), go to ``json``, as the Shopify bulk reader does: the result never depends on
-    whether orjson is there."""
+    whether orjson is there. The collector is paused while orjson builds the page (a page
+    of 100 orders is some 6,000 containers, none in a cycle): with a store's heap alive the
+    collections it set off made the decoding two to four times slower (measured: 2-4 ms a
+    page of 290 kB paused, 5-11 ms not)."""
     if _orjson is not None and (response.encoding or "utf-8").lower() in _UTF8:
         raw = response.content
         if _LONG_NUMBER not in raw.translate(_DIGITS):
             try:
-                return _orjson.loads(raw)
+                with collector_paused():
+                    return _orjson.loads(raw)
             except ValueError:
                 pass
     return decode_json(response, where=where, platform=PLATFORM)

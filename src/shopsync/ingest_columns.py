@@ -18,7 +18,7 @@ whole or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - the "fast" extra is not installed
 from shopsync._collector import collector_paused
 from shopsync._instants import instant
 from shopsync.adapter import Page
-from shopsync.adapter_kit import PageLoop
+from shopsync.adapter_kit import PageLoop, RawPage
 
 __all__ = [
     "ColumnarLoop",
@@ -137,6 +137,19 @@ class ColumnarLoop(PageLoop[Any]):
             stamp = instant(rows.updated_at)
             if self.high_water is None or stamp > self.high_water:
                 self.high_water = stamp
+
+    def run(self, pages: Iterable[RawPage]) -> Iterator[Page[Any]]:
+        """:meth:`PageLoop.run` with the collector paused while a page is mapped
+        (:func:`~shopsync._collector.collector_paused`): a page's rows are some 60 young
+        containers an order, kept until the page is written, and hold no cycle."""
+        for raw_page in pages:
+            with collector_paused():
+                for raw in raw_page.rows:
+                    self.add(raw)
+                page = self.page(cursor=raw_page.cursor, last=raw_page.last)
+            yield page
+            if raw_page.last:
+                return
 
     def page(self, *, cursor: str | None = None, last: bool = False) -> Page[Any]:
         plain = super().page(cursor=cursor, last=last)

@@ -43,3 +43,29 @@ def test_a_body_decodes_the_same_with_or_without_orjson(
     body = '[{"id": 7, "billing": {"first_name": "João"}}]'.encode()
     fast, plain = _both(body, content_type, monkeypatch)
     assert repr(fast) == repr(plain)
+
+
+def test_orjson_decodes_a_page_with_the_collector_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page is thousands of containers in no cycle: collections during it were wasted."""
+    import gc
+    import json
+
+    seen: list[bool] = []
+
+    class Recording:
+        @staticmethod
+        def loads(raw: bytes) -> Any:
+            seen.append(gc.isenabled())
+            return json.loads(raw)
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        monkeypatch.setattr(_transport, "_orjson", Recording)
+        body = b'[{"id": 1}]'
+        assert _transport._decoded(_response(body, "application/json"), "GET orders") == [{"id": 1}]
+        assert seen == [False]
+        assert gc.isenabled()
+    finally:
+        if not was:
+            gc.disable()
