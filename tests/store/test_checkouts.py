@@ -129,6 +129,24 @@ def test_redaction_erases_checkouts_and_keeps_them_out(store: Store) -> None:
     assert late.stale == 1 and [c.id for c in read_checkouts(store, "shopify", "acme")] == ["other"]
 
 
+def test_a_guest_checkout_of_an_erased_email_stays_out(store: Store) -> None:
+    """A guest checkout (no customer id) is erased by its e-mail, and a late version of it
+    (a webhook retried, a sync page read before the erasure) does not bring it back: the
+    store keeps a digest of the e-mail, never the address."""
+    store.upsert([customer()])
+    upsert_checkouts(store, [checkout(id="guest", customer_id=None)])
+    store.redact_customer("shopify", "acme", "c1")
+    assert read_checkouts(store, "shopify", "acme") == []
+    late = upsert_checkouts(
+        store, [checkout(id="guest", customer_id=None, email=" ann@example.COM", updated_at=T0 + H)]
+    )
+    assert late.stale == 1 and read_checkouts(store, "shopify", "acme") == []
+    other = upsert_checkouts(store, [checkout(id="g2", customer_id=None, email="bob@example.com")])
+    assert other.stale == 0 and [c.id for c in read_checkouts(store, "shopify", "acme")] == ["g2"]
+    kept = store.tombstones("shopify", "acme")
+    assert all("ann@" not in repr(t).lower() for t in kept)
+
+
 def test_the_access_export_lists_the_checkouts_by_id_and_email(store: Store) -> None:
     store.upsert([customer()])
     upsert_checkouts(store, [checkout(), checkout(id="guest", customer_id=None)])

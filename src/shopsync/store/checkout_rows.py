@@ -27,6 +27,7 @@ from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS
 from shopsync.models import Order
 from shopsync.store import NO_SHOP, _rows
+from shopsync.store._privacy import email_token
 from shopsync.store._upsert import bury
 from shopsync.store.schema import checkouts, orders, tombstones
 
@@ -126,16 +127,21 @@ def _either(shop_id: int, key: str) -> Any:
 
 
 def _redacted(conn: Connection, shop_id: int, batch: Sequence[Checkout]) -> set[str]:
-    """Customer ids (and e-mails) of the batch whose owner was erased."""
+    """The customer ids and e-mail digests (:func:`email_token`) of the batch whose owner
+    was erased."""
     ids = sorted({c.customer_id for c in batch if c.customer_id})
-    if not ids:
+    mails = sorted({email_token(c.email) for c in batch if c.email and c.email.strip()})
+    if not ids and not mails:
         return set()
+    t = tombstones
     found = conn.execute(
-        select(tombstones.c.id).where(
-            tombstones.c.shop_id == shop_id,
-            tombstones.c.resource == "customers",
-            tombstones.c.reason == "redacted",
-            tombstones.c.id.in_(ids),
+        select(t.c.id).where(
+            t.c.shop_id == shop_id,
+            t.c.reason == "redacted",
+            or_(
+                and_(t.c.resource == "customers", t.c.id.in_(ids)),
+                and_(t.c.resource == "checkouts", t.c.id.in_(mails)),
+            ),
         )
     ).scalars()
     return set(found)
@@ -218,7 +224,7 @@ def upsert_checkouts(
         insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         for cid in ids:
             c = latest[cid]
-            if c.customer_id in erased:
+            if c.customer_id in erased or (c.email and email_token(c.email) in erased):
                 count.stale += 1
                 continue
             row = _row(shop_id, c)
