@@ -326,31 +326,8 @@ def test_a_derivation_for_actions_alone_keeps_their_entries_and_counts_all(
     tables, inputs = shop
     since = at - 7 * DAY
     for engine in ("columns", "rules"):
-        found = derive_shop(
-            tables,
-            inputs,
-            {},
-            policy,
-            at,
-            currency="USD",
-            platform="shopify",
-            shop="acme",
-            engine=engine,
-            block_orders=size,
-        )
-        few = derive_shop(
-            tables,
-            inputs,
-            {},
-            policy,
-            at,
-            currency="USD",
-            platform="shopify",
-            shop="acme",
-            engine=engine,
-            block_orders=size,
-            all_entries=False,
-        )
+        found, _ = _derive(tables, inputs, policy, at, engine, block_orders=size)
+        few, _ = _derive(tables, inputs, policy, at, engine, block_orders=size, all_entries=False)
         for full, kept in zip(found.customers, few.customers, strict=True):
             assert kept.actions == full.actions
             assert kept.entry_count == full.entry_count == len(full.derivation.entries)

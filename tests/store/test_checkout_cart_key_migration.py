@@ -58,6 +58,18 @@ def _outbox(conn: Any, cid: str, status: str, stage: str = "stage1") -> None:
     )
 
 
+def _woocommerce_checkout(conn: Any) -> None:
+    """A WooCommerce checkout (its order id), which no Shopify revision may touch."""
+    conn.execute(
+        text(
+            "INSERT INTO checkouts (shop_id, id, created_at, updated_at, recovery_url,"
+            " currency, subtotal, total, lines) VALUES (2, '55', :t, :t,"
+            " 'https://w.example/checkout/order-pay/55/', 'USD', 1, 1, '[]')"
+        ),
+        {"t": T},
+    )
+
+
 def _old_store(store_url: str) -> Store:
     old = Store(store_url, migrate=False)
     old.migrate("0019")
@@ -133,14 +145,7 @@ def test_a_webhook_row_is_re_keyed_with_its_reminders_and_others_keep_theirs(
         _checkout(conn, checkout_key("e" * 32), older_form, T, None)
         _checkout(conn, checkout_key("f" * 32), None, T, None)  # a webhook's, no link
         _checkout(conn, "123", "https://old.example/no-token-here", T, None)
-        conn.execute(
-            text(
-                "INSERT INTO checkouts (shop_id, id, created_at, updated_at, recovery_url,"
-                " currency, subtotal, total, lines) VALUES (2, '55', :t, :t,"
-                " 'https://w.example/checkout/order-pay/55/', 'USD', 1, 1, '[]')"
-            ),
-            {"t": T},
-        )
+        _woocommerce_checkout(conn)
     old.close()
 
     store = Store(store_url)
@@ -210,14 +215,7 @@ def test_the_number_column_is_added_and_filled_where_the_id_is_the_number(
     with old.engine.begin() as conn:
         _checkout(conn, "123", "https://old.example/no-token-here", T, None)
         _checkout(conn, checkout_key(CART), URL, T, None)
-        conn.execute(
-            text(
-                "INSERT INTO checkouts (shop_id, id, created_at, updated_at, recovery_url,"
-                " currency, subtotal, total, lines) VALUES (2, '55', :t, :t,"
-                " 'https://w.example/checkout/order-pay/55/', 'USD', 1, 1, '[]')"
-            ),
-            {"t": T},
-        )
+        _woocommerce_checkout(conn)
     old.close()
 
     store = Store(store_url)
