@@ -1,6 +1,7 @@
 """Sync throughput against the emulators at the platforms' real limits, and webhook intake latency.
 
     python benchmarks/sync_and_webhooks.py [--orders 100000] [--customers 10000] [--deliveries 500]
+    python benchmarks/sync_and_webhooks.py --store COPY.db [--deliveries 500]
 
 For each platform: a first sync of the whole shop into a fresh SQLite store, then an
 incremental sync after 1% of the orders changed. Shopify runs on the standard plan's
@@ -9,6 +10,13 @@ bulk operation), WooCommerce at 100 records per page. Then webhook intake: signe
 deliveries POSTed over loopback HTTP to ``shopsync.webhooks.wsgi_app``, timed from request
 to stored answer, alone and with the customer re-planned (``plan_customer``) before the
 answer, as an app hooked on ``on_result`` would.
+
+``--store`` times the same webhook-to-plan path on a store that exists, such as
+``benchmarks/plan.py``'s 1M-customer / 10M-order fixture (issue 19: p99 under 100 ms). The
+deliveries write to it (the orders change, the loyalty ledger goes stale), so give it a copy.
+Each delivery is an ``orders/updated`` body, rendered by the Shopify emulator, of the newest
+order of a distinct random customer, re-tagged and updated a second before the plan's
+``as_of``; the app re-plans that customer before it answers.
 """
 
 from __future__ import annotations
@@ -127,6 +135,81 @@ def webhook_latency(deliveries: int, replan: bool = False) -> dict[str, Any]:
     }
 
 
+def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
+    """:func:`webhook_latency` with ``replan`` on the store at ``path`` (see the module doc)."""
+    import sqlite3
+
+    from features import AS_OF, PLATFORM, SHOP  # benchmarks/plan.py's fixture
+    from plan import POLICY
+    from shopsync_shopify.emulator import ShopifyEmulator
+    from shopsync_shopify.webhooks import sign
+
+    from shopsync.planning import plan_customer
+    from shopsync.testing import generate_shop
+
+    secret = "bench-secret"
+    # the fixture's policy, loyalty on: its stored models and ledger serve it
+    policy = shopsync.Policy.from_dict({**POLICY, "loyalty": {"enabled": True}})
+    con = sqlite3.connect(path)
+    rows = con.execute(
+        "SELECT customer_id, max(id) FROM orders WHERE customer_id IS NOT NULL"
+        " AND created_at < ? GROUP BY customer_id ORDER BY random() LIMIT ?",
+        (int(AS_OF.timestamp() * 1_000_000) - 86_400_000_000, deliveries),
+    ).fetchall()
+    con.close()
+    store = shopsync.Store(f"sqlite:///{path}")
+    state = generate_shop(platform=PLATFORM, shop=SHOP, seed=1, customers=1, orders=1)
+    emulator = ShopifyEmulator(state)
+    moment = AS_OF - dt.timedelta(seconds=1)
+    payloads = []
+    for n, (_, order_id) in enumerate(rows):
+        stored = store.get(shopsync.Order, PLATFORM, SHOP, str(order_id))
+        assert stored is not None, order_id
+        order = stored.model_copy(update={"updated_at": moment, "tags": ("bench-hook",)})
+        state.orders[order.id] = order
+        body = json.dumps(emulator.webhook_payload("orders/updated", _event(order))).encode()
+        payloads.append((f"bench-{n}-{order.id}", body))
+    planned = [0]
+
+    def on_result(result: Any) -> None:
+        for customer_id in result.customer_ids:
+            planned[0] += len(plan_customer(store, policy, AS_OF, PLATFORM, SHOP, customer_id))
+
+    app = wsgi_app(store, {PLATFORM: secret}, shops={SHOP}, on_result=on_result)
+    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/{PLATFORM}"
+    session = requests.Session()
+    timings = []
+    try:
+        for webhook_id, body in payloads:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/updated",
+                "X-Shopify-Hmac-Sha256": sign(secret, body),
+                "X-Shopify-Shop-Domain": SHOP,
+                "X-Shopify-Webhook-Id": webhook_id,
+            }
+            start = time.perf_counter()
+            response = session.post(url, data=body, headers=headers, timeout=60)
+            timings.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"delivery refused: {response.status_code} {response.text}")
+    finally:
+        server.shutdown()
+        store.close()
+    first, rest = timings[0], sorted(timings[1:])
+    return {
+        "deliveries": len(timings),
+        "actions_planned": planned[0],
+        "first_ms": round(first, 1),
+        "p50_ms": round(statistics.median(rest), 1),
+        "p99_ms": round(rest[min(len(rest) - 1, int(len(rest) * 0.99))], 1),
+        "max_ms": round(rest[-1], 1),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
 def _event(order: shopsync.Order) -> object:
     from shopsync.testing import Event
 
@@ -139,7 +222,17 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--deliveries", type=int, default=500)
     parser.add_argument("--platform", choices=["shopify", "woocommerce", "both"], default="both")
+    parser.add_argument("--store", help="time webhook + plan_customer on this store (a copy)")
     args = parser.parse_args()
+    if args.store:
+        w = webhook_latency_on(args.store, args.deliveries)
+        print(
+            f"webhook intake + plan_customer over HTTP on {args.store}, {w['deliveries']} order"
+            f" deliveries: first {w['first_ms']} ms, then p50 {w['p50_ms']} ms,"
+            f" p99 {w['p99_ms']} ms, max {w['max_ms']} ms; {w['actions_planned']} actions;"
+            f" peak {w['peak_mb']} MB"
+        )
+        return
     for platform in ("shopify", "woocommerce"):
         if args.platform in (platform, "both"):
             sync_figures(platform, args.customers, args.orders)

@@ -325,3 +325,42 @@ def test_a_store_error_answers_503_with_retry_after_not_a_500(
     assert status == "503 Service Unavailable"
     assert dict(sent)["Retry-After"].isdigit()
     assert "Traceback" not in out.decode() and "INSERT" not in out.decode()
+
+
+def test_an_app_finds_each_platform_s_parser_once_not_per_delivery(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading the installed entry points took 14 ms a delivery (issue 19: webhook to action
+    # at 1M customers); an app resolves its platform's parser on the first delivery only.
+    looked_up: list[str] = []
+    find = webhooks.adapter_class
+
+    def counting(name: str) -> Any:
+        looked_up.append(name)
+        return find(name)
+
+    monkeypatch.setattr(webhooks, "adapter_class", counting)
+    app = webhooks.wsgi_app(store, {"toy": SECRET, "undeclared": SECRET}, shops={SHOP})
+
+    def post(platform: str, n: int) -> str:
+        doc = {"topic": "orders/create", "shop": SHOP, "orders": [order_doc(tags=[f"t{n}"])]}
+        headers, body = delivery(doc, f"d-{platform}-{n}")
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": f"/webhooks/{platform}",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+        }
+        answered: list[str] = []
+        b"".join(app(environ, lambda s, h: answered.append(s)))
+        return answered[0]
+
+    assert [post("toy", n) for n in range(3)] == ["200 OK"] * 3
+    assert looked_up == ["toy"]
+    # a platform whose adapter takes no webhooks is refused each time, and looked up again
+    with pytest.raises(ConfigurationError, match="does not take webhooks"):
+        post("undeclared", 0)
+    with pytest.raises(ConfigurationError, match="does not take webhooks"):
+        post("undeclared", 1)
+    assert looked_up == ["toy", "undeclared", "undeclared"]

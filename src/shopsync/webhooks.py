@@ -75,7 +75,12 @@ class WebhookResult:
     """Customers whose data changed: the ones to re-plan."""
 
 
-def _parser(platform: str) -> Callable[[Mapping[str, str], bytes, str], WebhookEvent]:
+_Parse = Callable[[Mapping[str, str], bytes, str], WebhookEvent]
+
+
+def _parser(platform: str) -> _Parse:
+    """The platform's webhook parser: its adapter is found through the installed entry
+    points, which takes milliseconds (:func:`wsgi_app` keeps what it found)."""
     cls = adapter_class(platform)
     parser = capability(cls, "webhooks")
     if parser is None:
@@ -106,11 +111,27 @@ def handle(
     of a shop still active); nothing is stored in either case. ``now`` is the receipt time
     (default: the clock).
     """
+    parse = _parser(platform)
+    return _handle(parse, platform, headers, raw_body, store, secret, shops, max_body, now)
+
+
+def _handle(
+    parse: _Parse,
+    platform: str,
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    store: Store,
+    secret: str,
+    shops: Collection[str] | None,
+    max_body: int,
+    now: dt.datetime | None,
+) -> WebhookResult:
+    """:func:`handle` with the platform's parser found (:func:`wsgi_app` finds it once)."""
     received = now or dt.datetime.now(dt.timezone.utc)
     if len(raw_body) > max_body:
         raise WebhookError(f"delivery of {len(raw_body)} bytes exceeds the {max_body}-byte limit")
     lowered = {k.lower(): v for k, v in headers.items()}
-    event = _parser(platform)(lowered, raw_body, secret)
+    event = parse(lowered, raw_body, secret)
     allowed = shops if shops is not None else {s for p, s in store.shops() if p == platform}
     if event.shop not in allowed:
         raise WebhookError(f"delivery for a shop this store does not serve: {event.shop!r}")
@@ -247,6 +268,8 @@ def wsgi_app(
     answer a data request).
     """
 
+    parsers: dict[str, _Parse] = {}  # each platform's, found on its first delivery
+
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         def answer(
             status: str, body: dict[str, Any], extra: tuple[tuple[str, str], ...] = ()
@@ -283,9 +306,12 @@ def wsgi_app(
         }
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        parse = parsers.get(platform)
+        if parse is None:
+            parse = parsers[platform] = _parser(platform)
         try:
-            result = handle(
-                platform, headers, body, store, secrets[platform], shops=shops, max_body=max_body
+            result = _handle(
+                parse, platform, headers, body, store, secrets[platform], shops, max_body, None
             )
         except SignatureError as exc:
             log.warning("%s webhook refused: %s", platform, exc)

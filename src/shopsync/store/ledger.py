@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, case, func, literal_column, or_, select
+from sqlalchemy import Connection, Select, and_, case, func, literal_column, or_, select
 
 from shopsync.store import insert_ignoring_duplicates
 from shopsync.store._privacy import email_token
@@ -48,6 +48,7 @@ __all__ = [
     "input_rows",
     "moved_order_points",
     "referral_check",
+    "referral_inputs",
     "shop_entries",
     "shop_points",
 ]
@@ -228,12 +229,15 @@ def referral_check(
             is None
         ):
             return False, None, []
-        referrals = conn.execute(
-            select(loyalty_inputs.c.customer_id, loyalty_inputs.c.data).where(
-                loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.kind == "referral"
-            )
-        ).all()
+        referrals = conn.execute(referral_inputs(shop_id)).all()
     return True, email, list(referrals)
+
+
+def referral_inputs(shop_id: int) -> Select[tuple[str, Any]]:
+    """The shop's referral inputs (advocate ``customer_id``, ``data``), found through the
+    ``ix_loyalty_inputs_kind`` index: a shop holds far more birthday inputs than referrals."""
+    t = loyalty_inputs
+    return select(t.c.customer_id, t.c.data).where(t.c.shop_id == shop_id, t.c.kind == "referral")
 
 
 def customer_history(

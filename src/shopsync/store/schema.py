@@ -303,6 +303,7 @@ loyalty_inputs = Table(
     Column("data", JSON, nullable=False),
     UniqueConstraint("shop_id", "key", name="uq_loyalty_inputs_key"),
     Index("ix_loyalty_inputs_customer", "shop_id", "customer_id"),
+    Index("ix_loyalty_inputs_kind", "shop_id", "kind"),
 )
 
 # Added in revision 0007 (the outbox): one row per (action, sink). A row is written as
