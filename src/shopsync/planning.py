@@ -270,7 +270,9 @@ def _loyalty(
     is read once; ``version`` is the store's data version read before those frames."""
     platform, shop = frames.platform, frames.shop
     if customer_id is None:
-        stale = loyalty.ledger_status(store, platform, shop, as_of, policy=policy)
+        stale = loyalty.ledger_status(
+            store, platform, shop, as_of, policy=policy, data_version=version
+        )
         if stale is not None and update_ledger:
             try:  # the same derivation writes the ledger and gives the notices
                 synced = loyalty.bring_up_to_date(

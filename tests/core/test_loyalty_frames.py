@@ -50,6 +50,30 @@ def test_a_whole_shop_plan_reads_the_orders_once(
     shopsync.plan(shop, POLICY, as_of)  # current ledger: the notices from the same frames
 
 
+def test_a_whole_shop_plan_reads_the_data_version_once(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version read before the frames also says whether the ledger is current: at 10M
+    orders each read counts and scans the shop's tables (3 s)."""
+    as_of = END - dt.timedelta(days=100)
+    calls: list[object] = []
+    read = ledger_mark.data_version
+
+    def counting(*args: Any, **kwargs: Any) -> list[Any]:
+        calls.append(args)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_mark, "data_version", counting)
+    stale = shopsync.plan(shop, POLICY, as_of)  # writes the ledger, marks it current
+    assert len(calls) == 1
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
+    calls.clear()
+    current = shopsync.plan(shop, POLICY, as_of)
+    assert len(calls) == 1
+    assert current.actions == stale.actions
+    assert not any("not written back" in note for note in current.notes)
+
+
 def _derived(shop: Store, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> list[Any]:
     """Every entry and note a dry-run sync derives."""
     seen: list[Any] = []
