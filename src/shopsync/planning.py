@@ -292,7 +292,14 @@ def _loyalty(
         if stale is not None:
             notes.append(f"{stale}: points balances are not written back to the shop until it is")
         derived = loyalty.update_ledger(
-            store, platform, shop, as_of=as_of, policy=policy, dry_run=True, frames=frames
+            store,
+            platform,
+            shop,
+            as_of=as_of,
+            policy=policy,
+            dry_run=True,
+            frames=frames,
+            actions_only=True,  # the notices alone: no record of the customers without one
         )
         return list(derived.actions)
     currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
