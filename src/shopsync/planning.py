@@ -26,6 +26,7 @@ import polars as pl
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
+from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
@@ -173,6 +174,7 @@ def _plan_shop(
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),
+        columns=_loyalty_columns(policy) if customer_id is None else None,
     )
     whole = frames if customer_id is None else None
     stats, used = _shop_stats(
@@ -306,6 +308,14 @@ def _loyalty(
     return loyalty.customer_actions(
         store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
     )
+
+
+def _loyalty_columns(policy: Policy) -> dict[str, tuple[str, ...]] | None:
+    """What a whole-shop read carries for the loyalty derivation beside the programs'
+    columns: the amounts the earn rule counts and the refunds' ids (one pass over orders)."""
+    if not policy.loyalty.enabled:
+        return None
+    return {"orders": amount_columns(policy), "refunds": ("id",)}
 
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:

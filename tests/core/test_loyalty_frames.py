@@ -76,6 +76,37 @@ def test_a_whole_shop_plan_reads_the_data_version_once(
     assert not any("not written back" in note for note in current.notes)
 
 
+@pytest.mark.parametrize(
+    "policy", [POLICY, Policy.from_dict({"loyalty": {"earn": {"include_tax": True}}})]
+)
+def test_a_whole_shop_plan_reads_the_loyalty_amounts_with_its_frames(
+    shop: Store, monkeypatch: pytest.MonkeyPatch, policy: Policy
+) -> None:
+    """The plan's one read carries the order amounts the earn rule counts and the refunds'
+    ids: the derivation reads no second pass over the orders (1.2 s at 1M orders)."""
+    as_of = END - dt.timedelta(days=100)
+    extras = _derivation.loyalty_extras
+    read: list[set[str]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        found = extras(*args, **kwargs)
+        read.append(set(found))
+        return found
+
+    monkeypatch.setattr(_derivation, "loyalty_extras", recording)
+    written = shopsync.plan(shop, policy, as_of)  # brings the ledger up to date
+    planned = shopsync.plan(shop, policy, as_of)  # a dry run: the notices
+    assert read == [{"later_orders", "customers"}] * 2
+    monkeypatch.setattr(_derivation, "loyalty_extras", extras)
+    frames = load(shop, P, S, as_of, currency="USD", advocates=False)
+    alone = loyalty.update_ledger(
+        shop, P, S, as_of=as_of, policy=policy, dry_run=True, frames=frames
+    )
+    assert written.actions == planned.actions
+    keys = {a.idempotency_key for a in alone.actions}
+    assert {a.idempotency_key for a in planned.actions if a.kind.startswith("loyalty")} <= keys
+
+
 LOW_TIERS = Policy.from_dict(
     {
         "currency": "USD",

@@ -1,10 +1,16 @@
-"""The loyalty derivation's store reads: exact, and served by the ledger's indexes."""
+"""The loyalty derivation's store reads: exact, served by indexes, in the plan's one read."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import polars as pl
+import pytest
+
 from shopsync.store import Store, ledger, redemptions
+from shopsync.store.read import read_shop
+from shopsync.testing.generator import generate_shop
 
 
 def _entry(shop_id: int, customer: str, order: str | None, key: str) -> dict[str, Any]:
@@ -60,3 +66,27 @@ def test_moved_generations_search_the_source_key_index_on_sqlite(tmp_path: Any) 
         and "source_key>? AND source_key<?" in step
         for step in plan
     ), plan
+
+
+def test_a_shop_read_carries_the_loyalty_columns_asked_for(store: Store) -> None:
+    """The whole shop (the order facts) and one customer (selects) carry the same columns."""
+    end = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    state = generate_shop(platform="shopify", shop="acme", seed=3, customers=8, orders=40, end=end)
+    store.upsert([*state.customers.values(), *state.orders.values()])
+    shop = store.shop_id("shopify", "acme")
+    at = int(end.timestamp() * 1_000_000)
+    asked = {"orders": ["total_tax", "subtotal"], "refunds": ["id"]}
+    whole = read_shop(store, shop, at, columns=asked)
+    plain = read_shop(store, shop, at)
+    assert whole.orders.columns == [*plain.orders.columns, "total_tax", "subtotal"]
+    assert whole.refunds.columns == [*plain.refunds.columns, "id"]
+    assert whole.orders.drop("total_tax", "subtotal").equals(plain.orders)
+    customer = str(whole.orders["customer_id"][0])
+    one = read_shop(store, shop, at, customer_id=customer, columns=asked)
+    assert one.orders.columns == whole.orders.columns
+    mine = whole.orders.filter(pl.col("customer_id") == customer).sort("id")
+    assert one.orders.sort("id").equals(mine)
+    with pytest.raises(ValueError, match="no such columns"):
+        read_shop(store, shop, at, columns={"orders": ["email"]})
+    with pytest.raises(ValueError, match="no such columns"):
+        read_shop(store, shop, at, columns={"refunds": ["amount", "note"]})

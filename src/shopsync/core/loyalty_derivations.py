@@ -104,18 +104,23 @@ def derivations(
     entries = ledger.entries.join(order, on="customer_id").sort(
         "_pos", "at", "_rank", "_sid", "_sub"
     )
+
+    def mine(frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``customers`` alone: the others' records are never read."""
+        return frame.join(order, on="customer_id", how="semi", maintain_order="left")
+
     notes: dict[str, list[Note]] = {}
-    for customer, key, reason, order_id in ledger.notes.iter_rows():
+    for customer, key, reason, order_id in mine(ledger.notes).iter_rows():
         notes.setdefault(customer, []).append(Note(key, customer, reason, order_id))
     changes: dict[str, list[TierChange]] = {}
-    for customer, at, was, now, up in ledger.changes.iter_rows():
+    for customer, at, was, now, up in mine(ledger.changes).iter_rows():
         changes.setdefault(customer, []).append(TierChange(at, name(was), name(now), up))
     progress: dict[str, list[Progress]] = {}
     # short = threshold - units / UNIT = (num - units * den) / (den * UNIT), threshold num / den;
     # the points to go, round_half_up(short * per_unit * rate), in integers
     floors = [Fraction(t.threshold).as_integer_ratio() for t in tiers]
     rates = [r.as_integer_ratio() for r in [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]]
-    for customer, at, target, units, after, order_id in ledger.progress.iter_rows():
+    for customer, at, target, units, after, order_id in mine(ledger.progress).iter_rows():
         num, den = floors[target]
         top, bottom = num * UNIT - units * den, den * UNIT
         rate, per = rates[after + 1]
