@@ -9,6 +9,7 @@ the result to the core. :mod:`shopsync.planning` and :mod:`shopsync.metrics` are
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -36,12 +37,14 @@ def load(
     products: pl.DataFrame | None = None,
     advocates: bool = True,
     shipments_since: dt.datetime | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> Frames:
     """Read the shop (or one customer of it) as of ``as_of``, in one read.
 
     ``products`` skips reading the catalogue (pass one already read); ``advocates=False``
     skips the referral rewards, which only the lifecycle stages use; ``shipments_since``
-    reads the tracking of the shipments made since then (:attr:`Frames.shipments`).
+    reads the tracking of the shipments made since then (:attr:`Frames.shipments`);
+    ``columns`` adds order and refund columns to the read (:func:`read_shop`'s).
     """
     at = to_us(as_of)
     shop_id = int(store.shop_id(platform, shop, create=False))
@@ -54,6 +57,7 @@ def load(
         read_products=products is None,
         advocates=advocates,
         find_currency=currency is None,
+        columns=columns,
     )
     if currency is None and customer_id is None:
         currency = read.currency

@@ -26,6 +26,7 @@ import polars as pl
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
+from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import Plan, merge_plans, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
@@ -173,6 +174,7 @@ def _plan_shop(
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),
+        columns=_loyalty_columns(policy) if customer_id is None else None,
     )
     whole = frames if customer_id is None else None
     stats, used = _shop_stats(
@@ -270,7 +272,9 @@ def _loyalty(
     is read once; ``version`` is the store's data version read before those frames."""
     platform, shop = frames.platform, frames.shop
     if customer_id is None:
-        stale = loyalty.ledger_status(store, platform, shop, as_of, policy=policy)
+        stale = loyalty.ledger_status(
+            store, platform, shop, as_of, policy=policy, data_version=version
+        )
         if stale is not None and update_ledger:
             try:  # the same derivation writes the ledger and gives the notices
                 synced = loyalty.bring_up_to_date(
@@ -290,13 +294,28 @@ def _loyalty(
         if stale is not None:
             notes.append(f"{stale}: points balances are not written back to the shop until it is")
         derived = loyalty.update_ledger(
-            store, platform, shop, as_of=as_of, policy=policy, dry_run=True, frames=frames
+            store,
+            platform,
+            shop,
+            as_of=as_of,
+            policy=policy,
+            dry_run=True,
+            frames=frames,
+            actions_only=True,  # the notices alone: no record of the customers without one
         )
         return list(derived.actions)
     currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
     return loyalty.customer_actions(
         store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
     )
+
+
+def _loyalty_columns(policy: Policy) -> dict[str, tuple[str, ...]] | None:
+    """What a whole-shop read carries for the loyalty derivation beside the programs'
+    columns: the amounts the earn rule counts and the refunds' ids (one pass over orders)."""
+    if not policy.loyalty.enabled:
+        return None
+    return {"orders": amount_columns(policy), "refunds": ("id",)}
 
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:

@@ -15,13 +15,13 @@ from typing import Any
 import polars as pl
 
 from shopsync._collector import collector_paused
-from shopsync.core.loyalty import Bonus, Derivation, Entry, Note, TierChange
+from shopsync.core.loyalty import DAY, Bonus, Derivation, Entry, Note, TierChange
 from shopsync.core.loyalty_columns import ColumnInputs, ColumnLedger
 from shopsync.core.loyalty_records import UNIT
 from shopsync.core.milestones import Progress
 from shopsync.core.policy import LoyaltySettings
 
-__all__ = ["action_entries", "column_inputs", "derivations"]
+__all__ = ["action_entries", "column_inputs", "derivations", "with_actions"]
 
 _BATCH = 200_000
 """Entries turned into Python rows at a time: a shop's entries are never all rows at once."""
@@ -104,18 +104,23 @@ def derivations(
     entries = ledger.entries.join(order, on="customer_id").sort(
         "_pos", "at", "_rank", "_sid", "_sub"
     )
+
+    def mine(frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``customers`` alone: the others' records are never read."""
+        return frame.join(order, on="customer_id", how="semi", maintain_order="left")
+
     notes: dict[str, list[Note]] = {}
-    for customer, key, reason, order_id in ledger.notes.iter_rows():
+    for customer, key, reason, order_id in mine(ledger.notes).iter_rows():
         notes.setdefault(customer, []).append(Note(key, customer, reason, order_id))
     changes: dict[str, list[TierChange]] = {}
-    for customer, at, was, now, up in ledger.changes.iter_rows():
+    for customer, at, was, now, up in mine(ledger.changes).iter_rows():
         changes.setdefault(customer, []).append(TierChange(at, name(was), name(now), up))
     progress: dict[str, list[Progress]] = {}
     # short = threshold - units / UNIT = (num - units * den) / (den * UNIT), threshold num / den;
     # the points to go, round_half_up(short * per_unit * rate), in integers
     floors = [Fraction(t.threshold).as_integer_ratio() for t in tiers]
     rates = [r.as_integer_ratio() for r in [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]]
-    for customer, at, target, units, after, order_id in ledger.progress.iter_rows():
+    for customer, at, target, units, after, order_id in mine(ledger.progress).iter_rows():
         num, den = floors[target]
         top, bottom = num * UNIT - units * den, den * UNIT
         rate, per = rates[after + 1]
@@ -241,6 +246,31 @@ def action_entries(since: int, until: int) -> pl.Expr:
     loyalty_actions`): earns and bonuses dated in ``(since, until]``."""
     kind, at = pl.col("kind"), pl.col("at")
     return kind.is_in(["earn", "bonus"]) & (at > since) & (at <= until)
+
+
+def with_actions(
+    ledger: ColumnLedger, settings: LoyaltySettings, since: int, until: int
+) -> pl.Series:
+    """The customers of ``ledger`` whose derivation can make a loyalty action in
+    ``(since, until]`` (:func:`shopsync.core.loyalty_actions.loyalty_actions`): an earn or a
+    bonus then (awards, milestone rewards), a promotion or a progress record then, or approved
+    points expiring after ``until`` with a warning date by it. The others make none."""
+    at = pl.col("at")
+    dated = (at > since) & (at <= until)
+    parts = [
+        ledger.entries.filter(action_entries(since, until))["customer_id"],
+        ledger.changes.filter(dated & pl.col("promoted") & (pl.col("to") >= 0))["customer_id"],
+        ledger.progress.filter(dated)["customer_id"],
+    ]
+    warn = settings.expiry.warn_days_before
+    if warn:
+        expires = pl.col("expires_at")
+        parts.append(
+            ledger.summary.filter(
+                (pl.col("approved") > 0) & (expires > until) & (expires - max(warn) * DAY <= until)
+            )["customer_id"]
+        )
+    return pl.concat(parts).unique()
 
 
 def _half_up(top: int, bottom: int) -> int:

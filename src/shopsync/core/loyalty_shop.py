@@ -49,7 +49,7 @@ from shopsync.core.loyalty_columns import (
     fallback_customers,
     uncovered,
 )
-from shopsync.core.loyalty_derivations import column_inputs, derivations
+from shopsync.core.loyalty_derivations import column_inputs, derivations, with_actions
 from shopsync.core.loyalty_history import (
     facts_by_customer,
     facts_table,
@@ -211,6 +211,7 @@ def derive_shop(
     engine: Literal["columns", "rules"] = "columns",
     block_orders: int = BLOCK_ORDERS,
     all_entries: bool = True,
+    actions_only: bool = False,
 ) -> ShopLedger:
     """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
 
@@ -225,6 +226,9 @@ def derive_shop(
     ``all_entries=False`` keeps in each derivation only the entries its actions read (earns
     and bonuses dated in the action window; a dry run needs no more, and a shop's entries are
     millions of records): :attr:`CustomerLedger.entry_count` still counts them all.
+    ``actions_only`` (implies ``all_entries=False``) yields only the customers that can have
+    an action (:func:`~shopsync.core.loyalty_derivations.with_actions`, and those the rules
+    derive): a plan's dry run reads nothing else, and builds no record for the others.
     """
     settings = policy.loyalty
     frames: dict[str, pl.DataFrame] = {"orders": tables.orders, "refunds": tables.refunds}
@@ -281,21 +285,31 @@ def derive_shop(
         )
         return rules.derive(history, settings, as_of, currency=currency)
 
-    window = None if all_entries else (since, as_of)
+    window = None if all_entries and not actions_only else (since, as_of)
+    ruled_ids = pl.Series(sorted(fallback), dtype=pl.String)
 
-    def block(ids: pl.Series, mine: list[pl.DataFrame]) -> Iterator[tuple[str, Derivation, int]]:
-        """The columns' derivations of ``ids`` (one block), ``mine`` their orders and inputs."""
+    def block(
+        ids: pl.Series, mine: list[pl.DataFrame]
+    ) -> tuple[pl.Series, Iterator[tuple[str, Derivation, int]]]:
+        """The columns' derivations of ``ids`` (one block), ``mine`` their orders and inputs;
+        with ``actions_only``, ``ids`` cut to those with an action and those of the rules."""
         part, some = facts_of(mine[0]), ColumnInputs(*mine[1:])
         if part.is_empty() and all(f.is_empty() for f in column_frames(some)):
-            return iter(())  # nobody here has an order or an input: the base tier, nothing else
+            # nobody here has an order or an input: the base tier, nothing else
+            return (ids.filter(ids.is_in(ruled_ids)) if actions_only else ids), iter(())
         refunds = tables.refunds.filter(pl.col("order_id").is_in(part["id"].implode()))
         columns = derive_columns(part, refunds, some, settings, as_of, currency=currency)
-        return derivations(columns, settings, ids, window)
+        if actions_only:
+            active = pl.concat([with_actions(columns, settings, since, as_of), ruled_ids])
+            ids = ids.filter(ids.is_in(active))
+        return ids, derivations(columns, settings, ids, window)
 
     def each() -> Iterator[CustomerLedger]:
         pieces = [orders] if given is None else [orders, *column_frames(given)]
         for ids, mine in _blocks(known, pieces, None if given is None else block_orders):
-            derived = iter(()) if given is None else block(ids, mine)
+            derived: Iterator[tuple[str, Derivation, int]] = iter(())
+            if given is not None:
+                ids, derived = block(ids, mine)
             ahead = next(derived, None)
             for customer_id in ids:
                 if ahead is not None and ahead[0] == customer_id:

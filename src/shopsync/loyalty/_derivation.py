@@ -80,6 +80,7 @@ def update_ledger(
     dry_run: bool = False,
     frames: Frames | None = None,
     frames_version: list[Any] | None = None,
+    actions_only: bool = False,
 ) -> LedgerUpdate:
     """Append every ledger entry due by ``as_of`` and return the loyalty actions due.
 
@@ -94,7 +95,13 @@ def update_ledger(
     (:func:`shopsync.store.ledger_mark.data_version`) read *before* those frames: without it
     the ledger is written but not marked current, since a change between the frames' read
     and this call would go unnoticed.
+
+    ``actions_only`` (a dry run's, a plan's) derives the actions alone: the customers with
+    none are not built, so :attr:`LedgerUpdate.tiers`, ``due``, ``customers`` and ``derived``
+    stay empty.
     """
+    if actions_only and not dry_run:
+        raise ValueError("actions_only is a dry run: pass dry_run=True")
     ids = None if customer_ids is None else list(customer_ids)
     if frames is not None and (
         frames.as_of != utc_micros(as_of) or frames.platform != platform or frames.shop != shop
@@ -103,7 +110,17 @@ def update_ledger(
     for _ in range(4):
         try:
             return _sync(
-                store, platform, shop, as_of, policy, ids, lookback, dry_run, frames, frames_version
+                store,
+                platform,
+                shop,
+                as_of,
+                policy,
+                ids,
+                lookback,
+                dry_run,
+                frames,
+                frames_version,
+                actions_only,
             )
         except _InputsMoved:
             continue
@@ -148,6 +165,7 @@ def _sync(
     dry_run: bool,
     frames: Frames | None,
     frames_version: list[Any] | None,
+    actions_only: bool = False,
 ) -> LedgerUpdate:
     policy = policy or Policy()
     result = LedgerUpdate()
@@ -193,6 +211,7 @@ def _sync(
         customer_ids=customer_ids,
         lookback=lookback,
         all_entries=not dry_run,  # a dry run writes no entries: its actions read a few
+        actions_only=actions_only,
     )
     del tables
     result.referrals = shop_ledger.referrals
@@ -206,7 +225,11 @@ def _sync(
         if not dry_run and not redemptions.lock_points(conn, shop_id, inputs_version):
             raise _InputsMoved  # a redemption landed since the read: derive again
         gone = redemptions.removed_customers(conn, shop_id) if not dry_run else set()
-        generations = redemptions.moved_generations(conn, shop_id)
+        generations = redemptions.moved_generations(conn, shop_id) if not dry_run else {}
+        if actions_only:
+            for one in shop_ledger.customers:
+                result.actions += one.actions
+            return result
         for one in shop_ledger.customers:
             if one.customer_id in gone:
                 continue

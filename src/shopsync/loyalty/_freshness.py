@@ -23,7 +23,13 @@ __all__ = ["bring_up_to_date", "ledger_status", "write_back_balance"]
 
 
 def ledger_status(
-    store: Store, platform: str, shop: str, at: dt.datetime, *, policy: Policy | None = None
+    store: Store,
+    platform: str,
+    shop: str,
+    at: dt.datetime,
+    *,
+    policy: Policy | None = None,
+    data_version: list[Any] | None = None,
 ) -> str | None:
     """Why the shop's ledger cannot be trusted at ``at`` (None: it is current).
 
@@ -31,7 +37,9 @@ def ledger_status(
     moment no later than the clock, no time-driven change (approval, expiry, tier review,
     birthday) fell due between that moment and ``at``, and the store took in nothing the
     derivation reads since. With ``policy``, it must also have been derived with that
-    policy's loyalty settings.
+    policy's loyalty settings. ``data_version`` is the store's, when the caller has just read
+    it (:func:`shopsync.store.ledger_mark.data_version`: a plan reads it before its frames);
+    the ledger is then current as of that read, the one its frames saw or a slightly older one.
     """
     mark = store.get_cursor(platform, shop, ledger_mark.RESOURCE)
     name = f"the loyalty ledger of {platform} shop {shop}"
@@ -55,9 +63,11 @@ def ledger_status(
             f"(an approval, expiry or tier review on {from_micros(until).isoformat()})"
         )
     shop_id = store.shop_id(platform, shop, create=False)
-    if state.get("data") != ledger_mark.data_version(store, shop_id) or state.get(
-        "inputs"
-    ) != ledger_mark.inputs_version(store, shop_id):
+    if data_version is None:
+        data_version = ledger_mark.data_version(store, shop_id)
+    if state.get("data") != data_version or state.get("inputs") != ledger_mark.inputs_version(
+        store, shop_id
+    ):
         return f"{name} was derived as of {derived}; the shop's data changed since"
     return None
 
@@ -74,12 +84,14 @@ def bring_up_to_date(
 ) -> LedgerUpdate | None:
     """Sync the shop's ledger as of ``as_of`` unless it is current; None if it was.
 
-    Without ``policy`` the settings it was last derived with are used again. Raises
-    :class:`LoyaltyError` rather than derive a ledger ahead of the clock (an expiry written
-    for a future moment would stand even if the customer orders before it) or, without a
-    policy, a ledger never derived (its settings are unknown).
+    ``frames_version`` (the data version read before ``frames``) also says whether the ledger
+    is current (:func:`ledger_status`' ``data_version``). Without ``policy`` the settings it
+    was last derived with are used again. Raises :class:`LoyaltyError` rather than derive a
+    ledger ahead of the clock (an expiry written for a future moment would stand even if the
+    customer orders before it) or, without a policy, a ledger never derived (its settings
+    are unknown).
     """
-    why = ledger_status(store, platform, shop, as_of, policy=policy)
+    why = ledger_status(store, platform, shop, as_of, policy=policy, data_version=frames_version)
     if why is None:
         return None
     now = now_micros()

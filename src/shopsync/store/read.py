@@ -144,9 +144,9 @@ _ORDER_NAMES = [
 """The order columns plans read (their SQL: the order facts' one list, :mod:`.facts`)."""
 
 
-def _orders_columns(dialect: str) -> list[Column]:
+def _orders_columns(dialect: str, more: Sequence[str] = ()) -> list[Column]:
     by_name = {c.name: c for c in order_columns(dialect)}
-    return [by_name[name] for name in _ORDER_NAMES]
+    return [by_name[name] for name in [*_ORDER_NAMES, *more]]
 
 
 def _products_columns(dialect: str) -> list[Column]:
@@ -303,21 +303,25 @@ def read_shop(
     read_products: bool = True,
     advocates: bool = True,
     find_currency: bool = True,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> ShopRead:
     """Read the shop (or one customer of it) as of ``at`` (micros, UTC).
 
     ``read_products=False`` skips the catalogue, ``advocates=False`` the referral rewards,
     ``find_currency=False`` the query for the shop's main currency (only asked for a whole
-    shop).
+    shop). ``columns`` (table -> names) adds order facts to ``orders`` and ``refunds``: the
+    amounts the loyalty earn rule counts and the refunds' ids, read in the same pass.
     """
+    more = _more_columns(columns or {})
     r = _Reader(store, shop_id, customer_id)
     catalogue = products(store, shop_id) if read_products else None
     if customer_id is None:  # the whole shop: the order facts' snapshot
-        facts = _Facts(store, shop_id, catalogue, _SHOP_FACTS)
-        return _shop_read(r, facts, at, window_days, catalogue, advocates, find_currency)
+        wanted = {**_SHOP_FACTS, **{t: [*_SHOP_FACTS[t], *more[t]] for t in more}}
+        facts = _Facts(store, shop_id, catalogue, wanted)
+        return _shop_read(r, facts, at, window_days, catalogue, advocates, find_currency, more=more)
     orders = r.read(
         "orders",
-        _orders_columns(r.dialect),
+        _orders_columns(r.dialect, more["orders"]),
         f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
         "customer_id = :cid",
     )
@@ -339,7 +343,18 @@ def read_shop(
         find_currency,
         orders=orders,
         future=int(future),
+        more=more,
     )
+
+
+def _more_columns(columns: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """:func:`read_shop`'s ``columns`` beyond those it reads anyway."""
+    readable = {"orders": {c.name for c in order_columns("sqlite")} - {"test", "seq", "_row"}}
+    readable["refunds"] = {"id"}
+    if any(t not in readable or set(n) - readable[t] for t, n in columns.items()):
+        raise ValueError(f"read_shop reads no such columns: {dict(columns)}")
+    have = {"orders": _ORDER_NAMES, "refunds": _names(_REFUNDS)}
+    return {t: [n for n in dict.fromkeys(columns.get(t, ())) if n not in have[t]] for t in have}
 
 
 def _shop_read(
@@ -354,24 +369,28 @@ def _shop_read(
     orders: pl.DataFrame | None = None,
     future: int = 0,
     currency: str | None = None,
+    more: Mapping[str, Sequence[str]],
 ) -> ShopRead:
     """The rest of :func:`read_shop`: the order facts from ``facts`` (a whole shop) or the
     reader's selects (one customer), and the other tables."""
     store, shop_id, customer_id = r.store, r.shop_id, r.customer_id
     tables = table_names(store)
+    refund_columns = [*_REFUNDS, *(Column(name, TEXT) for name in more["refunds"])]
     if facts is not None:  # masks, not copies: each filtered copy was a frame of every order
         every = facts.facts.orders
         real = pl.col("test") == 0
         placed = real & (pl.col("created_at") <= at)
-        orders = every.filter(placed & pl.col("customer_id").is_not_null()).select(_ORDER_NAMES)
+        orders = every.filter(placed & pl.col("customer_id").is_not_null()).select(
+            *_ORDER_NAMES, *more["orders"]
+        )
         future = int(every.select((real & ~placed).sum()).item())
         if find_currency:
             currency = _top_currency(every.lazy().filter(placed).select("currency").collect())
-        refunds = facts.facts.refunds.select(_names(_REFUNDS))
+        refunds = facts.facts.refunds.select(_names(refund_columns))
         lines = facts.lines(_LINES)
         fulfillments = facts.facts.fulfillments.select(_names(_FULFILLMENTS))
     else:
-        refunds = r.read("refunds", _REFUNDS, "1 = 1", _OWN_ORDERS)
+        refunds = r.read("refunds", refund_columns, "1 = 1", _OWN_ORDERS)
         lines = r.read("line_items", _LINES, "1 = 1", _OWN_ORDERS)
         fulfillments = r.read("fulfillments", _FULFILLMENTS, "1 = 1", _OWN_ORDERS)
     assert orders is not None

@@ -1,0 +1,92 @@
+"""The loyalty derivation's store reads: exact, served by indexes, in the plan's one read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+import pytest
+
+from shopsync.store import Store, ledger, redemptions
+from shopsync.store.read import read_shop
+from shopsync.testing.generator import generate_shop
+
+
+def _entry(shop_id: int, customer: str, order: str | None, key: str) -> dict[str, Any]:
+    return {
+        "shop_id": shop_id,
+        "customer_id": customer,
+        "source_key": key,
+        "kind": "adjust",
+        "pending": 0,
+        "approved": -10,
+        "effective_at": 1,
+        "recorded_at": 1,
+        "order_id": order,
+        "reason": "test",
+        "detail": {},
+    }
+
+
+def test_moved_generations_count_exactly_the_moved_keys(store: Store) -> None:
+    shop = store.shop_id("shopify", "acme")
+    other = store.shop_id("shopify", "other")
+    rows = [
+        _entry(shop, "c1", "o1", "adjust:moved:c1:o1:100"),
+        _entry(shop, "c1", "o1", "adjust:moved:c1:o1:200"),
+        _entry(shop, "c_%", "o%_", "adjust:moved:c_%:o%_:100"),  # wildcards in the ids
+        _entry(shop, "c2", "o2", "adjust:moved;c2:o2:100"),  # just past the prefix
+        _entry(shop, "c2", "o2", "adjust:movedx:c2:o2"),
+        _entry(shop, "c2", "o2", "adjust:moved"),
+        _entry(shop, "c2", "o2", "ADJUST:MOVED:c2:o2:100"),  # the writer never writes this
+        _entry(shop, "c3", None, "adjust:moved:c3:-:100"),  # no order: not a generation
+        _entry(shop, "c4", "o4", "earn:c4:o4"),
+        _entry(other, "c1", "o1", "adjust:moved:c1:o1:300"),
+    ]
+    with store.transaction() as conn:
+        ledger.add_entries(conn, rows)
+    with store.engine.connect() as conn:
+        found = redemptions.moved_generations(conn, shop)
+    assert found == {("c1", "o1"): 2, ("c_%", "o%_"): 1}
+
+
+def test_moved_generations_search_the_source_key_index_on_sqlite(tmp_path: Any) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'plan.db'}")
+    try:
+        shop = store.shop_id("shopify", "acme")
+        with store.engine.connect() as conn:
+            statement = redemptions.moved_generations_query(shop, "sqlite")
+            compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
+            plan = [str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+    finally:
+        store.close()
+    assert any(
+        step.startswith("SEARCH loyalty_ledger USING INDEX")
+        and "source_key>? AND source_key<?" in step
+        for step in plan
+    ), plan
+
+
+def test_a_shop_read_carries_the_loyalty_columns_asked_for(store: Store) -> None:
+    """The whole shop (the order facts) and one customer (selects) carry the same columns."""
+    end = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    state = generate_shop(platform="shopify", shop="acme", seed=3, customers=8, orders=40, end=end)
+    store.upsert([*state.customers.values(), *state.orders.values()])
+    shop = store.shop_id("shopify", "acme")
+    at = int(end.timestamp() * 1_000_000)
+    asked = {"orders": ["total_tax", "subtotal"], "refunds": ["id"]}
+    whole = read_shop(store, shop, at, columns=asked)
+    plain = read_shop(store, shop, at)
+    assert whole.orders.columns == [*plain.orders.columns, "total_tax", "subtotal"]
+    assert whole.refunds.columns == [*plain.refunds.columns, "id"]
+    assert whole.orders.drop("total_tax", "subtotal").equals(plain.orders)
+    customer = str(whole.orders["customer_id"][0])
+    one = read_shop(store, shop, at, customer_id=customer, columns=asked)
+    assert one.orders.columns == whole.orders.columns
+    mine = whole.orders.filter(pl.col("customer_id") == customer).sort("id")
+    assert one.orders.sort("id").equals(mine)
+    with pytest.raises(ValueError, match="no such columns"):
+        read_shop(store, shop, at, columns={"orders": ["email"]})
+    with pytest.raises(ValueError, match="no such columns"):
+        read_shop(store, shop, at, columns={"refunds": ["amount", "note"]})
