@@ -4,17 +4,18 @@ An executemany through psycopg costs a round trip per row (about 1,500 orders/s 
 lines, issue 20), while COPY streams a whole page in one. So a page of rows goes in by COPY:
 
 - a table with ``updated_at`` (orders, customers, products): COPY straight into it under a
-  savepoint. The writer holds the shop's lock and has already removed what it replaces, so
-  the rows are new and this is their INSERT. Should a key be taken after all (another
-  version arrived in between), the unique violation rolls back to the savepoint and the
-  rows take the guarded path: into a temporary staging table, then one ``INSERT ... SELECT
-  ... ON CONFLICT (key) DO UPDATE ... WHERE stored.updated_at <= staged.updated_at``, so the
-  older never wins. Straight in cost about a tenth less server time than staging every page
-  (speculative insertion; the staging table written, read, and emptied at commit: about
-  2 ms a page's commit), measured with benchmarks/ingest.py. Each savepoint that writes
-  takes a subtransaction id, and past 64 in one transaction other sessions' snapshots turn
-  slow ("suboverflowed"), so a transaction takes at most :data:`SAVEPOINTS` of them and
-  stages the rest (a sync page takes one or two);
+  savepoint, which the transaction's end releases (a ``RELEASE`` of its own cost a round
+  trip a page, about 3% of a page's time). The writer holds the shop's lock and has already
+  removed what it replaces, so the rows are new and this is their INSERT. Should a key be
+  taken after all (another version arrived in between), the unique violation rolls back to
+  the savepoint and the rows take the guarded path: into a temporary staging table, then one
+  ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE stored.updated_at <=
+  staged.updated_at``, so the older never wins. Straight in cost about a tenth less server
+  time than staging every page (speculative insertion; the staging table written, read, and
+  emptied at commit: about 2 ms a page's commit), measured with benchmarks/ingest.py. Each
+  savepoint that writes takes a subtransaction id, and past 64 in one transaction other
+  sessions' snapshots turn slow ("suboverflowed"), so a transaction takes at most
+  :data:`SAVEPOINTS` of them and stages the rest (a sync page takes one or two);
 - the staging table is the session's (``ON COMMIT DELETE ROWS``), created once per
   connection: creating and dropping it with each page wrote the system catalogs every page.
   It is emptied at each commit, before a second batch of one transaction is staged (most
@@ -171,12 +172,13 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
         _keep_statistics(conn, table, len(rows))
         return
     if _savepoint_left(conn):
+        conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")  # released with the transaction
         try:
-            with conn.begin_nested():
-                _stream(conn, target, cols, encode, rows)
+            _stream(conn, target, cols, encode, rows)
         except IntegrityError as exc:
             if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
                 raise  # a key taken in between falls through to the guarded merge below
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         else:
             _keep_statistics(conn, table, len(rows))
             return
@@ -216,6 +218,7 @@ def _staged_before(conn: Connection, name: str) -> bool:
 
 
 _UNIQUE_VIOLATION = "23505"
+_SAVEPOINT = "shopsync_copy"
 
 
 def _savepoint_left(conn: Connection) -> bool:
