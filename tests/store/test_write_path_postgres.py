@@ -389,6 +389,25 @@ def test_the_writers_statistics_cover_the_key_only(store: Store) -> None:
     assert columns == {"orders": {"shop_id", "id"}, "line_items": {"shop_id", "order_id", "id"}}
 
 
+def test_the_writers_statistics_take_a_small_sample(store: Store) -> None:
+    """The writer's ANALYZE samples ``SAMPLE_TARGET`` x 300 rows (a histogram of at most
+    ``SAMPLE_TARGET`` + 1 bounds); the session's own target is back after the transaction."""
+    with store.engine.connect() as conn:
+        before = conn.exec_driver_sql("SHOW default_statistics_target").scalar()
+    store.upsert(make(0, 250))
+    with store.engine.connect() as conn:
+        bounds = conn.execute(
+            text(
+                "SELECT array_length(histogram_bounds, 1) FROM pg_stats"
+                " WHERE schemaname = current_schema() AND tablename = 'orders'"
+                " AND attname = 'id'"
+            )
+        ).scalar_one()
+        after = conn.exec_driver_sql("SHOW default_statistics_target").scalar()
+    assert bounds is not None and 2 <= bounds <= _copy.SAMPLE_TARGET + 1
+    assert after == before
+
+
 def test_a_page_of_orders_reads_the_stored_orders_once(store: Store) -> None:
     """The versions the change notes compare and the ones the upsert classifies by are one
     read; what the write left is known from the rows it wrote (the writer holds the shop's

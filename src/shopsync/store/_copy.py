@@ -46,6 +46,12 @@ need those and the row count, and a whole table's ANALYZE sorts a sample of ever
 72 ms for ``line_items``; in a 20,000-order first sync the whole-table analyzes took about a
 quarter of the server's time). The other columns stay autovacuum's: an ANALYZE with a column
 list does not reset its count of changes since the last analyze, so it comes round as before.
+And it samples :data:`SAMPLE_TARGET` times 300 rows, not the default 30,000: what the lookups
+need (the row count, each key column's number of distinct values) comes out the same, in a
+fraction of the time (measured on 16,000 orders: 6.9 ms against 58 ms for ``line_items``' key,
+4.4 against 14 for ``orders``'; ``n_distinct`` of ``order_id`` -0.35 against -0.33, the row
+count exact either way; at the default they took a tenth of the server's time in a
+20,000-order first sync).
 
 Append-only tables insert with :func:`insert_ignoring_duplicates` instead, and lists of ids
 go to ``IN (...)`` clauses in :func:`chunks`.
@@ -66,6 +72,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 __all__ = [
     "CHUNK",
     "COPY_MIN_ROWS",
+    "SAMPLE_TARGET",
     "SAVEPOINTS",
     "YOUNG_ROWS",
     "chunks",
@@ -75,6 +82,8 @@ __all__ = [
 
 YOUNG_ROWS = 20_000
 """Below this many rows (the planner's estimate) a table's writer keeps its statistics."""
+SAMPLE_TARGET = 10
+"""The statistics target of the writer's own ``ANALYZE`` (PostgreSQL's default: 100)."""
 _STAGED, _PENDING, _DIRTY = "shopsync_staged", "shopsync_staging", "shopsync_stage_used"
 
 SAVEPOINTS = 16
@@ -306,7 +315,10 @@ def _keep_statistics(conn: Connection, table: Table, written: int) -> None:
     growth.rows += written
     if growth.rows >= 4 * growth.analyzed:
         key = ", ".join(_quote(c.name) for c in table.primary_key.columns)
-        conn.exec_driver_sql(f"ANALYZE {_quote(table.name)} ({key})")
+        conn.exec_driver_sql(  # (SET LOCAL: the session's own target is back at the commit)
+            f"SET LOCAL default_statistics_target = {SAMPLE_TARGET};"
+            f" ANALYZE {_quote(table.name)} ({key})"
+        )
         growth.analyzed = growth.rows
         growth.done = growth.rows >= YOUNG_ROWS
 
