@@ -232,10 +232,35 @@ def test_new_records_go_straight_into_their_table(
     staged = [s for s, _ in seen.seen if "shopsync_stage" in s or 'INTO "orders"' in s]
     assert staged == []
     assert len([s for s, _ in seen.seen if s.startswith("SAVEPOINT")]) == 2
+    assert not [s for s, _ in seen.seen if s.startswith("RELEASE")]  # the commit releases
     with store.engine.connect() as conn:
         stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
     assert len(stored) == 30
     assert stored["15"] - stored["5"] == (10 * 60 + 1) * 1_000_000  # 15 is the newer version
+
+
+def test_a_key_taken_rolls_back_to_its_own_copys_savepoint(store: Store) -> None:
+    """The savepoints of one transaction's COPYs share a name and stay until its end: a key
+    taken in the second COPY rolls back to the second's savepoint (the newest of the name),
+    never over the first batch, and the second batch takes the guarded merge."""
+    taken = [dict(r) for r in order_rows(0, make(10, 1, bump=1)[0])["orders"]]
+    with store.transaction() as conn:
+        store.upsert(make(10, 1), conn=conn)  # "10" stored before the COPYs
+    first = [row for o in make(0, 10) for row in order_rows(0, o)["orders"]]
+    second = [row for o in make(20, 9) for row in order_rows(0, o)["orders"]] + taken
+    with Statements(store) as seen, store.transaction() as conn:
+        shop_id = store.shop_id("shopify", SHOP, conn)
+        for row in first + second:
+            row["shop_id"] = shop_id
+        _copy.insert_rows(conn, orders, first, min_rows=1)
+        _copy.insert_rows(conn, orders, second, min_rows=1)
+    assert [s for s, _ in seen.seen if s.startswith("ROLLBACK TO")] == [
+        "ROLLBACK TO SAVEPOINT shopsync_copy"
+    ]
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
+    assert len(stored) == 20  # 0-9 (the first COPY), 10 replaced, 20-28 merged
+    assert stored["10"] == taken[0]["updated_at"]
 
 
 def test_a_transaction_takes_a_bounded_number_of_savepoints(
@@ -362,6 +387,25 @@ def test_the_writers_statistics_cover_the_key_only(store: Store) -> None:
     for table, column in rows:
         columns.setdefault(table, set()).add(column)
     assert columns == {"orders": {"shop_id", "id"}, "line_items": {"shop_id", "order_id", "id"}}
+
+
+def test_the_writers_statistics_take_a_small_sample(store: Store) -> None:
+    """The writer's ANALYZE samples ``SAMPLE_TARGET`` x 300 rows (a histogram of at most
+    ``SAMPLE_TARGET`` + 1 bounds); the session's own target is back after the transaction."""
+    with store.engine.connect() as conn:
+        before = conn.exec_driver_sql("SHOW default_statistics_target").scalar()
+    store.upsert(make(0, 250))
+    with store.engine.connect() as conn:
+        bounds = conn.execute(
+            text(
+                "SELECT array_length(histogram_bounds, 1) FROM pg_stats"
+                " WHERE schemaname = current_schema() AND tablename = 'orders'"
+                " AND attname = 'id'"
+            )
+        ).scalar_one()
+        after = conn.exec_driver_sql("SHOW default_statistics_target").scalar()
+    assert bounds is not None and 2 <= bounds <= _copy.SAMPLE_TARGET + 1
+    assert after == before
 
 
 def test_a_page_of_orders_reads_the_stored_orders_once(store: Store) -> None:

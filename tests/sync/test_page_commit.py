@@ -143,3 +143,37 @@ def test_a_page_lost_by_a_database_crash_is_read_again(
     assert lost == [1]
     assert stored == expected, f"{len(expected - stored)} orders never read again"
     store.close()
+
+
+def test_a_pages_begin_and_its_lazy_commit_are_one_round_trip(postgres_url: str) -> None:
+    """Before a page's first statement, ``BEGIN`` and ``SET LOCAL`` go together (no statement
+    of SQLAlchemy's); after one, the ``SET LOCAL`` alone. Either way the page's transaction
+    commits lazily, and the connection's next transaction is durable again."""
+    store = Store(postgres_url)
+    said: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: said.append(a[2]))
+
+    def setting(conn: Any) -> str:
+        return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+    with store.transaction() as conn:
+        page_commit.lazy_commit(conn)
+        assert setting(conn) == "off"
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert not [s for s in said if "synchronous_commit =" in s]
+    with store.transaction() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid  # the same one
+        assert setting(conn) == "on"
+        page_commit.lazy_commit(conn)  # inside a transaction begun: the statement of its own
+        assert setting(conn) == "off"
+    assert [s for s in said if "synchronous_commit =" in s] == [
+        "SET LOCAL synchronous_commit = off"
+    ]
+    with store.transaction() as conn:
+        assert setting(conn) == "on"
+        page_commit.lazy_commit(conn)
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE t_lazy (x int)")
+        conn.exec_driver_sql("INSERT INTO t_lazy VALUES (1)")
+    with store.engine.connect() as conn:  # what the transaction wrote was committed
+        assert conn.exec_driver_sql("SELECT x FROM t_lazy").scalar() == 1
+    store.close()

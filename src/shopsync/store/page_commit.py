@@ -47,10 +47,36 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+_BEGIN_LAZY = b"BEGIN; SET LOCAL synchronous_commit = off"
+
+
 def lazy_commit(conn: Connection) -> None:
-    """Let ``conn``'s transaction, a sync page's, commit without waiting for the WAL flush."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+    """Let ``conn``'s transaction, a sync page's, commit without waiting for the WAL flush.
+
+    Before the page's first statement, psycopg would send its ``BEGIN`` and wait for it, then
+    the ``SET LOCAL``: here both go in one round trip (libpq's ``PQexec`` on the driver's
+    connection; psycopg then sees the transaction open and sends no ``BEGIN`` of its own, and
+    commits or rolls it back as any other)."""
+    if conn.dialect.name != "postgresql":
+        return
+    raw: Any = conn.connection.driver_connection
+    pgconn = getattr(raw, "pgconn", None)
+    if (
+        pgconn is not None
+        and pgconn.transaction_status == _IDLE
+        and not raw.autocommit
+        and (raw.isolation_level, raw.read_only, raw.deferrable) == (None, None, None)
+    ):
+        with raw.lock:  # as psycopg guards its own use of the connection
+            done = pgconn.exec_(_BEGIN_LAZY).status == _COMMAND_OK
+        if done:
+            return
+    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # (a failure is raised here)
+
+
+_IDLE, _COMMAND_OK = 0, 1
+"""libpq's ``PQTRANS_IDLE`` and ``PGRES_COMMAND_OK`` (``psycopg.pq``, not imported here:
+psycopg is an optional dependency)."""
 
 
 DEPTH = 0
