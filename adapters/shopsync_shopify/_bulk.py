@@ -406,6 +406,11 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
                 children[parent] = [raw]
             else:
                 kids.append(raw)
+    # In id order (a root line begins with its id: the query asks for it first): pages of
+    # neighbouring ids write near one another in every table keyed by order id, where the
+    # file's order (shuffled since 2026-01) spread each page over the whole of every index
+    # and made a page's commit cost grow with the store (issue 20). Only speed depends on it.
+    roots.sort()
     at = 0
     while at < len(roots):
         with collector_paused():  # a page's work, not the reader's handling of it
