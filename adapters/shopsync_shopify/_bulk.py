@@ -8,11 +8,12 @@ FAILED operation offers ``partialDataUrl``; the signed result URL expires (query
 operation again answers a fresh one).
 
 Reassembly without holding the file in memory: the result is spooled to a temporary file;
-a file larger than ``bulk_partition_bytes`` (32 MiB by default) is routed line by line into
-partition files by a hash of the root record's id (a child whose parent has not been seen yet
-waits in a side file until the first pass has indexed every root). Each partition is then read
-as bytes: children are grouped under their parent's id (read off the line's end, not parsed),
-and root by root the root is parsed, its children parsed and attached, and the record mapped.
+a file larger than ``bulk_partition_bytes`` (32 MiB by default) is routed, some megabytes of
+lines at a time, into partition files by a hash of the root record's id (a child whose parent
+has not been seen yet waits in a side file until the first pass has indexed every root). Each
+partition is then read as bytes: children are grouped under their parent's id (read off the
+line's end, not parsed), and root by root in id order the root is parsed, its children
+parsed and attached, and the record mapped.
 So a line is parsed once (a root twice when the file was routed), and only a page of records
 is ever held parsed. Memory is one partition's bytes plus an index of the nested objects that
 children may name as parent (refunds and fulfilments: a few per order).
@@ -95,6 +96,9 @@ def _loads(raw: bytes) -> Any:
 
 _PARENT_KEY = b'"__parentId":"'
 _PARENT_NAME = b'"__parentId"'
+_PARENT_AT = len(_PARENT_KEY)
+_BLOCK = 4 << 20
+"""Bytes of lines :func:`_route` reads (and then writes) at once."""
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 _LONG_NUMBER = b"0" * 19
 """19 digits in a row (every digit read as 0): ten times quicker to find than by a regex."""
@@ -338,44 +342,61 @@ def _route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> Non
     root's id); a child line whose parent has not been seen yet waits in a side file until
     every root is indexed. Only root lines are parsed here (for the ids of the objects
     inside them that children name as parent), and child lines that do not end with
-    their ``__parentId``."""
-    owner: dict[str, IO[bytes]] = {}  # root ids and embedded object ids -> the root's file
-    parts = len(files)
+    their ``__parentId``. Lines go some megabytes at a time (:func:`_split`): line by line
+    this pass cost 28 us an order at 20k orders, a seventh of a backfill (issue 20)."""
+    owner: dict[bytes, int] = {}  # root ids and embedded object ids -> the root's partition
     with tempfile.TemporaryFile() as waiting, collector_paused():
-        for raw in spool:
-            if raw[-1:] != b"\n":
-                raw += b"\n"  # the file's last line
-            parent = _parent_at_end(raw)
-            if parent is None:
-                if not raw.strip():
-                    continue
-                line = _loads(raw)
-                parent = line.get("__parentId")
-                if parent is None:
-                    root_id = str(line.get("id"))
-                    part = owner[root_id] = files[zlib.crc32(root_id.encode()) % parts]
-                    for key in _EMBEDDED:
-                        for item in line.get(key) or ():
-                            if isinstance(item, dict) and item.get("id"):
-                                owner[str(item["id"])] = part
-                    part.write(raw)
-                    continue
-            if parent in owner:
-                owner[parent].write(raw)
-            else:
-                waiting.write(raw)
+        for block in iter(lambda: spool.readlines(_BLOCK), []):
+            later = _split(block, owner, files)
+            waiting.write(b"".join(later))
         waiting.seek(0)
-        for raw in waiting:
-            parent = _parent_at_end(raw)
-            if parent is None:
-                parent = _loads(raw).get("__parentId")
-            if parent in owner:
-                owner[parent].write(raw)
-            else:
+        for block in iter(lambda: waiting.readlines(_BLOCK), []):
+            for raw in _split(block, owner, files):
+                parent = _parent_at_end(raw) or _loads(raw).get("__parentId")
                 loop.reject(
                     raw.decode("utf-8", "replace").strip(),
                     f"bulk line without a known parent ({parent})",
                 )
+
+
+def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) -> list[bytes]:
+    """Write the lines of ``block`` to their root's partition file (a root line indexes
+    itself and its embedded objects in ``owner``); the child lines whose parent is not
+    indexed yet. A child's parent is read off its end inline, as :func:`_parent_at_end`."""
+    parts = len(files)
+    held: list[list[bytes]] = [[] for _ in files]
+    later: list[bytes] = []
+    for raw in block:
+        if raw[-3:] == b'"}\n':  # most child lines: the parent ends the line
+            at = raw.rfind(_PARENT_KEY)
+            if at >= 0:
+                value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
+                if b'"' not in value and b"\\" not in value:
+                    part = owner.get(value)
+                    (later if part is None else held[part]).append(raw)
+                    continue
+        if raw[-1:] != b"\n":
+            raw += b"\n"  # the file's last line
+        parent = _parent_at_end(raw)
+        if parent is None:
+            if not raw.strip():
+                continue
+            line = _loads(raw)
+            parent = line.get("__parentId")
+            if parent is None:
+                root_id = str(line.get("id")).encode()
+                part = owner[root_id] = zlib.crc32(root_id) % parts
+                for key in _EMBEDDED:
+                    for item in line.get(key) or ():
+                        if isinstance(item, dict) and item.get("id"):
+                            owner[str(item["id"]).encode()] = part
+                held[part].append(raw)
+                continue
+        part = owner.get(str(parent).encode())
+        (later if part is None else held[part]).append(raw)
+    for file, lines in zip(files, held, strict=True):
+        file.write(b"".join(lines))
+    return later
 
 
 def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterator[Page[Any]]:
