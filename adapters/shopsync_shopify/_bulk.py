@@ -411,7 +411,15 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
     children: dict[str, list[bytes]] = {}
     with collector_paused():
         for raw in lines:
-            parent = _parent_at_end(raw)
+            parent = None
+            if raw[-3:] == b'"}\n':  # most child lines: as _parent_at_end, inline
+                at = raw.rfind(_PARENT_KEY)
+                if at >= 0:
+                    value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
+                    if b'"' not in value and b"\\" not in value and value.isascii():
+                        parent = value.decode()
+            if parent is None:
+                parent = _parent_at_end(raw)
             if parent is None:
                 if not raw.strip():
                     continue
