@@ -508,22 +508,20 @@ def _attach(
                     loop.reject(json.dumps(child), "bulk line of unknown kind")
                     continue
                 holder.setdefault(field, []).append(child)
-                if _may_hold(child, children):
+                # anything to do for the child: children wait for its id, it embeds objects
+                # (_EMBEDDED), or it carries a list to put in id order (cheaper asked than done)
+                cid = child.get("id")
+                if (
+                    (cid and str(cid) in children)
+                    or child.get("refunds")
+                    or child.get("fulfillments")
+                    or not _FIELDS.isdisjoint(child)
+                ):
                     _attach(child, children, loop, taken)
         for field in holder.keys() & _FIELDS:
-            if isinstance(holder[field], list):
-                holder[field].sort(key=_child_key)
-
-
-def _may_hold(obj: dict[str, Any], children: dict[str, list[bytes]]) -> bool:
-    """Whether :func:`_attach` has anything to do for ``obj``: children wait for its id, or
-    it embeds objects, or it carries a list to put in id order (cheaper asked than done)."""
-    gid = obj.get("id")
-    return (
-        (bool(gid) and str(gid) in children)
-        or any(obj.get(key) for key in _EMBEDDED)
-        or not _FIELDS.isdisjoint(obj)
-    )
+            items = holder[field]
+            if isinstance(items, list) and len(items) > 1:
+                items.sort(key=_child_key)
 
 
 def record_gid(node: Any) -> str | None:
