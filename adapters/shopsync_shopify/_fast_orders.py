@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -438,7 +438,7 @@ def _lines(
     return rows
 
 
-def _tables(node: Mapping[str, Any]) -> OrderRows:
+def _tables(node: Mapping[str, Any], packed: Callable[[], Mapping[str, Any]] | None) -> OrderRows:
     currency = node.get("currencyCode")
     if type(currency) is not str or currency not in EXPONENTS:
         raise _Refuse
@@ -521,14 +521,18 @@ def _tables(node: Mapping[str, Any]) -> OrderRows:
         "fee_lines": [],
         "refunds_complete": True,
     }
-    return order_rows(order, (lines, refunds, fulfillments), compact(node))
+    raw = compact(node) if packed is None else packed
+    return order_rows(order, (lines, refunds, fulfillments), raw)
 
 
-def order_tables(node: Any) -> OrderRows | None:
-    """The store rows of a bulk ``Order`` node, or None when the row path must map it."""
+def order_tables(
+    node: Any, packed: Callable[[], Mapping[str, Any]] | None = None
+) -> OrderRows | None:
+    """The store rows of a bulk ``Order`` node, or None when the row path must map it;
+    ``packed`` gives the node again (else the rows keep its JSON text)."""
     if type(node) is not dict:
         return None
     try:
-        return _tables(node)
+        return _tables(node, packed)
     except (_Refuse, ArithmeticError, AttributeError, KeyError, TypeError, ValueError):
         return None

@@ -53,16 +53,20 @@ class OrderRows:
     updated_at: int
     """Microseconds since the epoch, as stored."""
     tables: dict[str, list[dict[str, Any]]]
-    packed: Mapping[str, Any] | bytes
-    """The raw record, or its JSON text (:func:`compact`): a page of parsed records kept
-    until the page is written cost a bulk read more than their parsing (the collector walks
-    them, and they crowd the CPU caches), while the store hands back only a few."""
+    packed: Mapping[str, Any] | bytes | Callable[[], Mapping[str, Any]]
+    """The raw record, its JSON text (:func:`compact`), or a function that builds it again
+    (a bulk read's, from the record's lines: cheaper than writing the text, issue 20): a
+    page of parsed records kept until the page is written cost a bulk read more than their
+    parsing (the collector walks them, and they crowd the CPU caches), while the store
+    hands back only a few."""
 
     @property
     def raw(self) -> Mapping[str, Any]:
         """The raw record, as the model mapper takes it."""
         packed = self.packed
-        return json.loads(packed) if isinstance(packed, bytes) else packed
+        if isinstance(packed, bytes):
+            return json.loads(packed)  # type: ignore[no-any-return]
+        return packed() if callable(packed) else packed
 
 
 def compact(raw: Mapping[str, Any]) -> Mapping[str, Any] | bytes:
@@ -81,7 +85,7 @@ def compact(raw: Mapping[str, Any]) -> Mapping[str, Any] | bytes:
 def order_rows(
     order: dict[str, Any],
     children: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
-    raw: Mapping[str, Any] | bytes,
+    raw: Mapping[str, Any] | bytes | Callable[[], Mapping[str, Any]],
 ) -> OrderRows:
     """An order row and its (line items, refunds, fulfilments) rows as :class:`OrderRows`,
     the order's ``content_hash`` set from them (:func:`shopsync.store.content_hash.order_hash`)."""
@@ -113,7 +117,7 @@ class ColumnarLoop(PageLoop[Any]):
         self,
         resource: str,
         mapper: Callable[[Any], Any],
-        row_mapper: Callable[[Any], OrderRows | None],
+        row_mapper: Callable[..., OrderRows | None],
         **options: Any,
     ) -> None:
         super().__init__(resource, mapper, **options)
@@ -126,8 +130,10 @@ class ColumnarLoop(PageLoop[Any]):
     def pending(self) -> int:
         return super().pending + len(self._rows)
 
-    def add(self, raw: Any) -> None:
-        rows = self._row_mapper(raw)
+    def add(self, raw: Any, packed: Callable[[], Mapping[str, Any]] | None = None) -> None:
+        """Map ``raw``; ``packed``, when given, builds it again (the row mapper's second
+        argument, kept in :attr:`OrderRows.packed` instead of the record's JSON text)."""
+        rows = self._row_mapper(raw) if packed is None else self._row_mapper(raw, packed)
         if rows is None:
             super().add(raw)
             return

@@ -235,7 +235,7 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
     """Children before and after their parents, a child of an embedded refund, a child line
     that does not end with its parent, a line of unknown kind and one whose parent is
     nowhere: the same nodes and the same rejections whether the file is one partition (no
-    routing pass) or spread over many."""
+    routing pass) or spread over many, the last line without its newline."""
     import tempfile
 
     def gid(kind: str, n: int) -> str:
@@ -266,7 +266,7 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
         adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
         nodes: list[Any] = []
         with tempfile.TemporaryFile() as f:
-            f.write(spool)
+            f.write(spool[:-1])  # the file's last line without its newline
             f.seek(0)
             pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
         rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
