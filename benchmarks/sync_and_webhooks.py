@@ -71,7 +71,6 @@ def webhook_latency(deliveries: int, replan: bool = False) -> dict[str, Any]:
     """p50/p99 of signed ``orders/updated`` deliveries POSTed over loopback HTTP to
     :func:`shopsync.webhooks.wsgi_app` (on a store a sync filled first), timed from request to
     answer; with ``replan`` the app re-plans each touched customer before it answers."""
-    from shopsync_shopify.webhooks import sign
 
     from shopsync.planning import plan_customer
 
@@ -100,27 +99,10 @@ def webhook_latency(deliveries: int, replan: bool = False) -> dict[str, Any]:
     app = wsgi_app(
         store, {"shopify": secret}, shops={name}, on_result=on_result if replan else None
     )
-    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
-    session = requests.Session()
-    timings = []
+    named = [(f"bench-{n}-{order_id}", body) for n, (order_id, body) in enumerate(payloads)]
     try:
-        for n, (order_id, body) in enumerate(payloads):
-            headers = {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/updated",
-                "X-Shopify-Hmac-Sha256": sign(secret, body),
-                "X-Shopify-Shop-Domain": name,
-                "X-Shopify-Webhook-Id": f"bench-{n}-{order_id}",
-            }
-            start = time.perf_counter()
-            response = session.post(url, data=body, headers=headers, timeout=10)
-            timings.append((time.perf_counter() - start) * 1000)
-            if response.status_code != 200:
-                raise RuntimeError(f"delivery refused: {response.status_code} {response.text}")
+        timings = _time_deliveries(app, secret, name, named)
     finally:
-        server.shutdown()
         store.close()
         tmp.cleanup()
     timings.sort()
@@ -142,7 +124,6 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
     from features import AS_OF, PLATFORM, SHOP  # benchmarks/plan.py's fixture
     from plan import POLICY
     from shopsync_shopify.emulator import ShopifyEmulator
-    from shopsync_shopify.webhooks import sign
 
     from shopsync.planning import plan_customer
     from shopsync.testing import generate_shop
@@ -161,6 +142,7 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
     state = generate_shop(platform=PLATFORM, shop=SHOP, seed=1, customers=1, orders=1)
     emulator = ShopifyEmulator(state)
     moment = AS_OF - dt.timedelta(seconds=1)
+    run = int(time.time())
     payloads = []
     for n, (_, order_id) in enumerate(rows):
         stored = store.get(shopsync.Order, PLATFORM, SHOP, str(order_id))
@@ -168,7 +150,7 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
         order = stored.model_copy(update={"updated_at": moment, "tags": ("bench-hook",)})
         state.orders[order.id] = order
         body = json.dumps(emulator.webhook_payload("orders/updated", _event(order))).encode()
-        payloads.append((f"bench-{n}-{order.id}", body))
+        payloads.append((f"bench-{run}-{n}-{order.id}", body))  # new ids: none a duplicate
     planned = [0]
 
     def on_result(result: Any) -> None:
@@ -176,27 +158,9 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
             planned[0] += len(plan_customer(store, policy, AS_OF, PLATFORM, SHOP, customer_id))
 
     app = wsgi_app(store, {PLATFORM: secret}, shops={SHOP}, on_result=on_result)
-    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/webhooks/{PLATFORM}"
-    session = requests.Session()
-    timings = []
     try:
-        for webhook_id, body in payloads:
-            headers = {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/updated",
-                "X-Shopify-Hmac-Sha256": sign(secret, body),
-                "X-Shopify-Shop-Domain": SHOP,
-                "X-Shopify-Webhook-Id": webhook_id,
-            }
-            start = time.perf_counter()
-            response = session.post(url, data=body, headers=headers, timeout=60)
-            timings.append((time.perf_counter() - start) * 1000)
-            if response.status_code != 200:
-                raise RuntimeError(f"delivery refused: {response.status_code} {response.text}")
+        timings = _time_deliveries(app, secret, SHOP, payloads)
     finally:
-        server.shutdown()
         store.close()
     first, rest = timings[0], sorted(timings[1:])
     return {
@@ -208,6 +172,37 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
         "max_ms": round(rest[-1], 1),
         "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def _time_deliveries(
+    app: Any, secret: str, shop: str, payloads: list[tuple[str, bytes]]
+) -> list[float]:
+    """Milliseconds from request to answer of each signed Shopify ``orders/updated`` body
+    (``(webhook id, body)``), POSTed over loopback HTTP to ``app`` one after another."""
+    from shopsync_shopify.webhooks import sign
+
+    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
+    session = requests.Session()
+    timings = []
+    try:
+        for webhook_id, body in payloads:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/updated",
+                "X-Shopify-Hmac-Sha256": sign(secret, body),
+                "X-Shopify-Shop-Domain": shop,
+                "X-Shopify-Webhook-Id": webhook_id,
+            }
+            start = time.perf_counter()
+            response = session.post(url, data=body, headers=headers, timeout=60)
+            timings.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"delivery refused: {response.status_code} {response.text}")
+    finally:
+        server.shutdown()
+    return timings
 
 
 def _event(order: shopsync.Order) -> object:

@@ -7,16 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import text
 
 from shopsync import loyalty
-from shopsync.store import VERSION_TABLE, Store, metadata
-from shopsync.store._engine import MIGRATIONS, migrating
+from shopsync.store import Store
 from shopsync.store.ledger import referral_check, referral_inputs
+from tests.store.alembic_kit import downgrade, drift, indexes
 from tests.test_store import customer
 
 INDEX = "ix_loyalty_inputs_kind"
@@ -24,34 +20,19 @@ BEFORE = "0021"
 SHOP = ("shopify", "acme.myshopify.com")
 
 
-def _indexes(engine: Engine) -> dict[str, list[str | None]]:
-    return {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("loyalty_inputs")}
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    with migrating(engine) as conn:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        config.attributes["version_table"] = VERSION_TABLE
-        command.downgrade(config, revision)
-
-
 def test_upgrade_builds_the_index_and_downgrade_drops_it(store_url: str) -> None:
     old = Store(store_url, migrate=False)
     old.migrate(BEFORE)
-    assert INDEX not in _indexes(old.engine)
+    assert INDEX not in indexes(old.engine, "loyalty_inputs")
     old.close()
 
     store = Store(store_url)
     assert store.schema_version() == Store.head_version()
-    assert _indexes(store.engine)[INDEX] == ["shop_id", "kind"]
-    with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, metadata) == []
+    assert indexes(store.engine, "loyalty_inputs")[INDEX] == ["shop_id", "kind"]
+    assert drift(store.engine) == []
 
-    _downgrade(store.engine, BEFORE)
-    assert INDEX not in _indexes(store.engine)
+    downgrade(store.engine, BEFORE)
+    assert INDEX not in indexes(store.engine, "loyalty_inputs")
     store.close()
 
 
