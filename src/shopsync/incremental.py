@@ -37,12 +37,13 @@ from typing import Any
 import polars as pl
 
 from shopsync import loyalty, stored_models
-from shopsync.core._data import to_us
+from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.incremental import restrict, time_fired
+from shopsync.core.incremental import program_due, restrict
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
+from shopsync.core.shop_models import ModelsUsed
 from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import incremental as marks
@@ -51,6 +52,10 @@ from shopsync.store.changes import Change
 __all__ = ["Increment", "IncrementalPlan", "plan_changed"]
 
 _TIME_LIFTED = ("quiet", "frequency_cap")
+_DELIVERY_STARTS = ("review_request", "browse_abandonment")
+"""Kinds whose delivery starts a clock of its own (the review reminder, the browse
+cooldown): the moment is known only once the outbox has delivered, so their customers are
+recorded as due at once and planned again after the delivery."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Increment:
     settings: str
     notes: tuple[Change, ...]
     due: dict[str, int | None] = field(default_factory=dict)
+    programs: dict[str, int | None] = field(default_factory=dict)
+    program_settings: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,16 @@ class IncrementalPlan(Plan):
         """Clear the change notes this plan consumed and record its loyalty moments (what
         :func:`shopsync.apply` calls after applying it); returns the notes removed."""
         return sum(
-            marks.settle(store, i.shop_id, i.notes, i.due, i.as_of, i.settings)
+            marks.settle(
+                store,
+                i.shop_id,
+                i.notes,
+                i.due,
+                i.as_of,
+                i.settings,
+                i.programs,
+                i.program_settings,
+            )
             for i in self.increments
         )
 
@@ -86,6 +102,20 @@ class IncrementalPlan(Plan):
 def settings_tag(policy: Policy) -> str:
     """Names the loyalty settings a due moment was derived with: other settings, other moments."""
     text = policy.loyalty.model_dump_json() + "\x1f" + str(policy.currency)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def program_tag(policy: Policy, used: ModelsUsed, catalogue: pl.DataFrame) -> str:
+    """Names what a program moment was derived with: the policy, the shop models (their
+    stored version; models not stored name their build) and the catalogue. Another tag: due."""
+    models = (
+        str(used.version)
+        if used.version is not None
+        else f"built {used.built_at.isoformat()} from {used.data_as_of.isoformat()}"
+    )
+    rows = catalogue.sort(catalogue.columns[0]).hash_rows(seed=19) if catalogue.height else None
+    goods = f"{catalogue.height}:{0 if rows is None else int(rows.sum())}"
+    text = "\x1f".join([policy.model_dump_json(), models, goods])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -126,10 +156,10 @@ def plan_changed(
     gone = noted - known - marks.held_customers(store, shop_id, noted - known)
     later = noted - known - gone  # created after as_of: planned once as_of reaches them
     consumed = tuple(n for n in notes if n.customer_id not in later)
-    fired = time_fired(frames, policy, stats)
-    recorded = marks.recorded_keys(store, shop_id, fired["key"].to_list())
-    by_time = set(fired.filter(~pl.col("key").is_in(list(recorded)))["customer_id"].to_list())
-    chosen = (noted & known) | by_time
+    ptag = program_tag(policy, used, frames.products)
+    plannable = _with_rows(frames)  # a deleted customer's orders remain, and are planned
+    by_time = plannable - marks.program_not_due(store, shop_id, at, ptag)
+    chosen = (noted & plannable) | by_time
     tag = settings_tag(policy)
     found: list[Action] = []
     due: dict[str, int | None] = {}
@@ -155,7 +185,7 @@ def plan_changed(
         loyalty=found,
         notes=[
             f"incremental: {len(chosen)} of {len(known)} customers planned "
-            f"({len(noted & known)} changed, {len(by_time)} with a new program candidate)",
+            f"({len(noted & known)} changed, {len(by_time)} with a program moment due)",
             *(
                 [f"{len(gone)} change note(s) of customers since erased or deleted skipped"]
                 if gone
@@ -165,10 +195,52 @@ def plan_changed(
         one_customer=True,
     )
     rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
-    if not rules or any(rule in _TIME_LIFTED for rule in rules):
+    held_by_time = not rules or any(rule in _TIME_LIFTED for rule in rules)
+    if held_by_time:
         for held in planned.held:
             if held.rule in _TIME_LIFTED and held.action.customer_id in due:
                 due[held.action.customer_id] = at  # offered again by the next plan
-    increment = Increment(shop_id, at, tag, consumed, due)
+    programs = _program_moments(store, shop_id, frames, policy, stats, chosen, at)
+    for action in planned.actions:
+        if action.kind in _DELIVERY_STARTS:
+            programs[action.customer_id] = at  # its delivery's own clock: planned again
+    for held in planned.held if held_by_time else ():
+        if held.rule in _TIME_LIFTED:
+            programs[held.action.customer_id] = at  # offered again by the next plan
+    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag)
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
+
+
+def _program_moments(
+    store: Store,
+    shop_id: int,
+    frames: Frames,
+    policy: Policy,
+    stats: Any,
+    chosen: set[str],
+    at: int,
+) -> dict[str, int | None]:
+    """The planned customers' next program moments: the programs' own (from their frames),
+    or earlier, the first row ``as_of`` still hides (an order placed later, a consent...)."""
+    mine = sorted(chosen & _with_rows(frames))
+    if not mine:
+        return {}
+    moments: dict[str, int | None] = dict.fromkeys(mine)
+    found = program_due(restrict(frames, mine), policy, stats)
+    for cid, when in found.iter_rows():
+        moments[cid] = when
+    for cid, when in marks.next_rows(store, shop_id, at, mine).items():
+        if cid in moments:
+            previous = moments[cid]
+            moments[cid] = when if previous is None else min(previous, when)
+    return moments
+
+
+def _with_rows(frames: Frames) -> set[str]:
+    """Every customer a program can plan for: the customers, and those whose orders,
+    checkouts or browse events remain (a customer deleted on the platform keeps its orders)."""
+    found = set(frames.customers["id"].to_list())
+    for frame in (frames.orders, frames.checkouts, frames.browse):
+        found.update(frame["customer_id"].drop_nulls().unique().to_list())
+    return found
