@@ -34,8 +34,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
-
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
@@ -43,7 +41,7 @@ from shopsync.core.incremental import program_due, restrict
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
-from shopsync.core.shop_models import ModelsUsed
+from shopsync.core.shop_stats import ShopStats
 from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import incremental as marks
@@ -105,18 +103,22 @@ def settings_tag(policy: Policy) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def program_tag(policy: Policy, used: ModelsUsed, catalogue: pl.DataFrame) -> str:
-    """Names what a program moment was derived with: the policy, the shop models (their
-    stored version; models not stored name their build) and the catalogue. Another tag: due."""
-    models = (
-        str(used.version)
-        if used.version is not None
-        else f"built {used.built_at.isoformat()} from {used.data_as_of.isoformat()}"
-    )
-    rows = catalogue.sort(catalogue.columns[0]).hash_rows(seed=19) if catalogue.height else None
-    goods = f"{catalogue.height}:{0 if rows is None else int(rows.sum())}"
-    text = "\x1f".join([policy.model_dump_json(), models, goods])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+def program_tag(policy: Policy, stats: ShopStats) -> str:
+    """Names what a program moment was derived with: the policy and the values of the shop
+    models and catalogue the programs' thresholds read (the one-time buyers' win-back delay,
+    the MBG/NBD fit when it triggers win-back, learned usage periods, product types and
+    tags). A models refresh that leaves them alone keeps the moments; another tag: due."""
+    wb = policy.winback
+    mbg = stats.mbg if wb.enabled and wb.alive_threshold > 0 else None
+    parts = [
+        policy.model_dump_json(),
+        repr(stats.one_time_days),
+        repr(mbg),
+        repr(sorted(stats.usage_days.items())),
+        repr(sorted(stats.product_types.items())),
+        repr(sorted(stats.product_tags.items())),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -156,7 +158,7 @@ def plan_changed(
     gone = noted - known - marks.held_customers(store, shop_id, noted - known)
     later = noted - known - gone  # created after as_of: planned once as_of reaches them
     consumed = tuple(n for n in notes if n.customer_id not in later)
-    ptag = program_tag(policy, used, frames.products)
+    ptag = program_tag(policy, stats)
     plannable = _with_rows(frames)  # a deleted customer's orders remain, and are planned
     by_time = plannable - marks.program_not_due(store, shop_id, at, ptag)
     chosen = (noted & plannable) | by_time
@@ -217,7 +219,7 @@ def _program_moments(
     shop_id: int,
     frames: Frames,
     policy: Policy,
-    stats: Any,
+    stats: ShopStats,
     chosen: set[str],
     at: int,
 ) -> dict[str, int | None]:
