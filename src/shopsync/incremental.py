@@ -161,7 +161,8 @@ def plan_changed(
     ptag = program_tag(policy, stats)
     plannable = _with_rows(frames)  # a deleted customer's orders remain, and are planned
     by_time = plannable - marks.program_not_due(store, shop_id, at, ptag)
-    chosen = (noted & plannable) | by_time
+    # and an erasure leaves no note: customers without their row are planned every time
+    chosen = (noted & plannable) | by_time | (plannable - known)
     tag = settings_tag(policy)
     found: list[Action] = []
     due: dict[str, int | None] = {}
