@@ -2,18 +2,19 @@
 
 Which customers it plans, and why that is enough, is the pure core's
 (:mod:`shopsync.core.incremental`): the customers whose rows changed since their last settled
-plan (the store's change notes, written by every write in its own transaction), those with a
-program candidate the outbox does not hold yet and that no permanent rule holds, and those
-whose loyalty notices time alone changes by ``as_of``. They are planned from the same read
-and the same day statistics as a full plan, so the result is the full plan restricted to
-them (a property test checks it on both engines); :attr:`IncrementalPlan.customers` names
-them.
+plan (the store's change notes, written by every write in its own transaction), those whose
+next program moment (recorded when they were last settled, table ``program_due``) has come,
+and those whose loyalty notices time alone changes by ``as_of``. They are planned from the
+same read and the same day statistics as a full plan, so the result is the full plan
+restricted to them (a property test checks it on both engines);
+:attr:`IncrementalPlan.customers` names them.
 
 When the notes are cleared: after a successful :func:`shopsync.apply` of the plan, never
 before. ``apply`` records the actions in the outbox and delivers them, then calls
 :meth:`IncrementalPlan.settle`, which in one transaction removes the notes the plan read
 (each only if no change landed since: its ``seq`` is unchanged) and records each planned
-customer's next loyalty moment. A crash or an error anywhere before leaves every note in
+customer's next loyalty and program moments (:func:`shopsync.core.incremental.program_due`,
+tagged by :func:`program_tag`). A crash or an error anywhere before leaves every note in
 place: the next plan plans those customers again and the outbox sends nothing twice. A plan
 that is never applied settles nothing. A customer whose loyalty notice was held by a rule
 time lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan

@@ -10,10 +10,8 @@ something new to send:
 - customers whose rows changed (the store's change notes, :mod:`shopsync.store.changes`);
 - customers with a program candidate (a review request, a win-back stage, a replenishment
   or warranty reminder due by ``as_of``) whose idempotency key the outbox does not hold yet,
-  unless consent, a shopsync unsubscription or the holdout holds it (:func:`time_fired`):
-  those lift only with a change, which is noted. The candidates are found for the whole
-  shop in a few column passes; what costs (building actions, the loyalty derivation) is
-  then done for the chosen customers only;
+  unless consent, a shopsync unsubscription or the holdout holds it (:func:`time_fired`
+  finds them for the whole shop): those lift only with a change, which is noted;
 - customers whose loyalty notices time alone changes by ``as_of`` (:func:`loyalty_due` of
   their last derivation: an approval, a tier review, a birthday, an expiry or its warning).
 
