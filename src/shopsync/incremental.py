@@ -181,8 +181,9 @@ def plan_changed(
             frames=frames,
         )
         found, due = list(derived.actions), dict(derived.due)
+    theirs = restrict(frames, chosen)
     planned = plan_frames(
-        restrict(frames, chosen),
+        theirs,
         policy,
         as_of,
         stats=stats,
@@ -204,7 +205,7 @@ def plan_changed(
         for held in planned.held:
             if held.rule in _TIME_LIFTED and held.action.customer_id in due:
                 due[held.action.customer_id] = at  # offered again by the next plan
-    programs = _program_moments(store, shop_id, frames, policy, stats, chosen, at)
+    programs = _program_moments(store, shop_id, theirs, policy, stats, at)
     for action in planned.actions:
         if action.kind in _DELIVERY_STARTS:
             programs[action.customer_id] = at  # its delivery's own clock: planned again
@@ -217,22 +218,15 @@ def plan_changed(
 
 
 def _program_moments(
-    store: Store,
-    shop_id: int,
-    frames: Frames,
-    policy: Policy,
-    stats: ShopStats,
-    chosen: set[str],
-    at: int,
+    store: Store, shop_id: int, theirs: Frames, policy: Policy, stats: ShopStats, at: int
 ) -> dict[str, int | None]:
-    """The planned customers' next program moments: the programs' own (from their frames),
-    or earlier, the first row ``as_of`` still hides (an order placed later, a consent...)."""
-    mine = sorted(chosen & _with_rows(frames))
+    """The planned customers' next program moments (``theirs``: their frames): the programs'
+    own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...)."""
+    mine = sorted(_with_rows(theirs))
     if not mine:
         return {}
     moments: dict[str, int | None] = dict.fromkeys(mine)
-    found = program_due(restrict(frames, mine), policy, stats)
-    for cid, when in found.iter_rows():
+    for cid, when in program_due(theirs, policy, stats).iter_rows():
         moments[cid] = when
     for cid, when in marks.next_rows(store, shop_id, at, mine).items():
         if cid in moments:
