@@ -35,10 +35,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.incremental import program_due, restrict
+from shopsync.core.incremental import program_due, restrict, time_fired
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
@@ -162,6 +164,12 @@ def plan_changed(
     ptag = program_tag(policy, stats)
     plannable = _with_rows(frames)  # a deleted customer's orders remain, and are planned
     by_time = plannable - marks.program_not_due(store, shop_id, at, ptag)
+    stale = plannable - marks.program_tagged(store, shop_id, at, ptag)
+    if stale:  # no moment yet, or one of other settings or models: one shop-wide pass decides
+        fired = time_fired(frames, policy, stats)
+        held = marks.recorded_keys(store, shop_id, fired["key"].to_list())
+        new = set(fired.filter(~pl.col("key").is_in(list(held)))["customer_id"].to_list())
+        by_time = (by_time - stale) | (new & stale)
     # and an erasure leaves no note: customers without their row are planned every time
     chosen = (noted & plannable) | by_time | (plannable - known)
     tag = settings_tag(policy)
@@ -206,6 +214,9 @@ def plan_changed(
             if held.rule in _TIME_LIFTED and held.action.customer_id in due:
                 due[held.action.customer_id] = at  # offered again by the next plan
     programs = _program_moments(store, shop_id, theirs, policy, stats, at)
+    if stale - chosen:  # nothing new now: their moments under the current tag are recorded
+        rest = restrict(frames, stale - chosen)
+        programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
     for action in planned.actions:
         if action.kind in _DELIVERY_STARTS:
             programs[action.customer_id] = at  # its delivery's own clock: planned again

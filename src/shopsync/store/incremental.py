@@ -54,6 +54,7 @@ __all__ = [
     "orphan_notes",
     "pending_notes",
     "program_not_due",
+    "program_tagged",
     "recorded_keys",
     "referral_parties",
     "settle",
@@ -146,6 +147,18 @@ def not_due(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
 def program_not_due(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
     """Customers whose program candidates time alone leaves unchanged through ``at``."""
     return _not_due(store, program_due, shop_id, at, settings)
+
+
+def program_tagged(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
+    """Customers with a program moment derived by ``at`` under the tag ``settings`` (due or
+    not): the others have none, or one another tag made stale."""
+    query = select(program_due.c.customer_id).where(
+        program_due.c.shop_id == shop_id,
+        program_due.c.settings == settings,
+        program_due.c.derived_at <= at,
+    )
+    with store.engine.connect() as conn:
+        return {row[0] for row in conn.execute(query)}
 
 
 def _not_due(store: Store, table: Table, shop_id: int, at: int, settings: str) -> set[str]:
