@@ -167,8 +167,8 @@ def plan_changed(
     stale = plannable - marks.program_tagged(store, shop_id, at, ptag)
     if stale:  # no moment yet, or one of other settings or models: one shop-wide pass decides
         fired = time_fired(frames, policy, stats)
-        held = marks.recorded_keys(store, shop_id, fired["key"].to_list())
-        new = set(fired.filter(~pl.col("key").is_in(list(held)))["customer_id"].to_list())
+        in_outbox = marks.recorded_keys(store, shop_id, fired["key"].to_list())
+        new = set(fired.filter(~pl.col("key").is_in(list(in_outbox)))["customer_id"].to_list())
         by_time = (by_time - stale) | (new & stale)
     # and an erasure leaves no note: customers without their row are planned every time
     chosen = (noted & plannable) | by_time | (plannable - known)
