@@ -24,6 +24,12 @@ them, and ``incremental`` stores the new version. Then, with those stored models
 5. ``incremental_stored`` and ``full_stored``: the same two plans again, each in a fresh
    process, reusing the stored models (``models_rebuilt`` false in their output): beside 3 and
    4, the cost of rebuilding the models (issue 19, item 3).
+6. ``settle`` (untimed): the incremental plan as of ``AS_OF`` applied, which records its
+   customers' program moments with the day's models (the models of ``prime`` were the day
+   before's: the programs' thresholds read their values, so 3-5 plan every customer); then
+   ``change_later`` (another 1%) and ``incremental_later`` / ``full_later`` six hours on: the
+   steady state between two models refreshes, where only the changed customers and those
+   whose program or loyalty moment has come are planned.
 
 Each timed phase reads the shop from the store, computes the day's statistics and plans,
 as a cron job would; peak RSS is the phase's own.
@@ -46,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 SIZES = {"quick": (10_000, 100_000), "full": (1_000_000, 10_000_000)}
+LATER_HOURS = 6
 
 
 def _peak_mb() -> float:
@@ -87,7 +94,22 @@ def phase_prime(path: str, out: str) -> dict[str, object]:
     }
 
 
-def phase_change(path: str, share: float) -> dict[str, object]:
+def phase_settle(path: str, out: str) -> dict[str, object]:
+    """The incremental plan as of ``AS_OF`` applied (untimed): its customers' moments are
+    recorded with the day's models, as after a day's first plan."""
+    import features
+
+    from shopsync.outbox import apply
+    from shopsync.planning import plan
+    from shopsync.sinks import JsonLines
+
+    store = _store(path)
+    result = plan(store, _policy(), features.AS_OF, only_changed=True)
+    report = apply(result, store, [JsonLines("settle.jsonl", root=out)], now=features.AS_OF)
+    return {"customers": len(result.customers), "recorded": report.recorded}
+
+
+def phase_change(path: str, share: float, offset: int = 0) -> dict[str, object]:
     from decimal import Decimal
 
     import features
@@ -100,14 +122,14 @@ def phase_change(path: str, share: float) -> dict[str, object]:
 
         ids = [r[0] for r in conn.execute(text("SELECT id FROM customers ORDER BY id"))]
     step = max(1, round(1 / share))
-    chosen = ids[::step]
-    at = features.AS_OF - dt.timedelta(hours=2)
+    chosen = ids[offset::step]
+    at = features.AS_OF + dt.timedelta(hours=1 if offset else -2)
     usd = lambda v: Money.of(Decimal(v), "USD")  # noqa: E731
     orders = [
         Order(
             platform=features.PLATFORM,
             shop=features.SHOP,
-            id=f"inc-{cid}",
+            id=f"inc{offset or ''}-{cid}",
             customer_id=cid,
             created_at=at,
             updated_at=at,
@@ -122,7 +144,7 @@ def phase_change(path: str, share: float) -> dict[str, object]:
             total_refunded=usd("0"),
             line_items=(
                 LineItem(
-                    id=f"inc-{cid}-0",
+                    id=f"inc{offset or ''}-{cid}-0",
                     product_id="p-coffee",
                     title="Coffee",
                     product_type="Coffee",
@@ -149,16 +171,18 @@ def _models(result: object) -> dict[str, object]:
     }
 
 
-def phase_full(path: str) -> dict[str, object]:
+def phase_full(path: str, hours: float = 0) -> dict[str, object]:
     import features
 
     from shopsync.planning import plan
 
     store = _store(path)
-    start = time.perf_counter()
-    result = plan(store, _policy(), features.AS_OF, update_ledger=False)
+    start, cpu = time.perf_counter(), time.process_time()
+    at = features.AS_OF + dt.timedelta(hours=hours)
+    result = plan(store, _policy(), at, update_ledger=False)
     return {
         "seconds": round(time.perf_counter() - start, 2),
+        "cpu_s": round(time.process_time() - cpu, 2),
         "peak_mb": round(_peak_mb()),
         "actions": len(result),
         "held": len(result.held),
@@ -166,17 +190,19 @@ def phase_full(path: str) -> dict[str, object]:
     }
 
 
-def phase_incremental(path: str, check: bool) -> dict[str, object]:
+def phase_incremental(path: str, check: bool, hours: float = 0) -> dict[str, object]:
     import features
 
     from shopsync.planning import plan
 
     store = _store(path)
-    start = time.perf_counter()
-    result = plan(store, _policy(), features.AS_OF, only_changed=True)
+    start, cpu = time.perf_counter(), time.process_time()
+    at = features.AS_OF + dt.timedelta(hours=hours)
+    result = plan(store, _policy(), at, only_changed=True)
     seconds = time.perf_counter() - start
     out: dict[str, object] = {
         "seconds": round(seconds, 2),
+        "cpu_s": round(time.process_time() - cpu, 2),
         "peak_mb": round(_peak_mb()),
         "customers_planned": len(result.customers),
         "actions": len(result),
@@ -185,7 +211,7 @@ def phase_incremental(path: str, check: bool) -> dict[str, object]:
         **_models(result),
     }
     if check:
-        full = plan(_store(path), _policy(), features.AS_OF, update_ledger=False)
+        full = plan(_store(path), _policy(), at, update_ledger=False)
         chosen = set(result.customers)
         same = result.keys == [a.idempotency_key for a in full if a.customer_id in chosen]
         held = [h.action.idempotency_key for h in result.held] == [
@@ -219,12 +245,15 @@ def main() -> None:
         name, path, *rest = args.phase
         if name == "prime":
             result = phase_prime(path, rest[0])
+        elif name == "settle":
+            result = phase_settle(path, rest[0])
         elif name == "change":
-            result = phase_change(path, float(rest[0]))
-        elif name in ("full", "full_stored"):
-            result = phase_full(path)
+            result = phase_change(path, float(rest[0]), int(rest[1]) if rest[1:] else 0)
+        elif name in ("full", "full_stored", "full_later"):
+            result = phase_full(path, LATER_HOURS if name == "full_later" else 0)
         else:
-            result = phase_incremental(path, rest == ["check"])
+            hours = LATER_HOURS if name == "incremental_later" else 0
+            result = phase_incremental(path, "check" in rest, hours)
         print(json.dumps(result))
         return
     customers, orders = SIZES["full" if args.full else "quick"]
@@ -251,6 +280,13 @@ def main() -> None:
     report["incremental"] = _child("incremental", path, *(["check"] if check else []))
     report["incremental_stored"] = _child("incremental_stored", path)
     report["full_stored"] = _child("full_stored", path)
+    # 6. the same day later: the incremental plan of AS_OF applied (its customers' program and
+    # loyalty moments recorded with the day's models), another 1% changed, and both plans
+    # again LATER_HOURS on: the steady state between two models refreshes
+    report["settle"] = _child("settle", path, tmp)
+    report["change_later"] = _child("change", path, str(args.changed), "1")
+    report["incremental_later"] = _child("incremental_later", path, *(["check"] if check else []))
+    report["full_later"] = _child("full_later", path)
     full_s = report["full"]["seconds"]  # type: ignore[index]
     inc_s = report["incremental"]["seconds"]  # type: ignore[index]
     report["speedup"] = round(full_s / inc_s, 1) if inc_s else None

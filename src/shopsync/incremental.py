@@ -2,18 +2,19 @@
 
 Which customers it plans, and why that is enough, is the pure core's
 (:mod:`shopsync.core.incremental`): the customers whose rows changed since their last settled
-plan (the store's change notes, written by every write in its own transaction), those with a
-program candidate the outbox does not hold yet and that no permanent rule holds, and those
-whose loyalty notices time alone changes by ``as_of``. They are planned from the same read
-and the same day statistics as a full plan, so the result is the full plan restricted to
-them (a property test checks it on both engines); :attr:`IncrementalPlan.customers` names
-them.
+plan (the store's change notes, written by every write in its own transaction), those whose
+next program moment (recorded when they were last settled, table ``program_due``) has come,
+and those whose loyalty notices time alone changes by ``as_of``. They are planned from the
+same read and the same day statistics as a full plan, so the result is the full plan
+restricted to them (a property test checks it on both engines);
+:attr:`IncrementalPlan.customers` names them.
 
 When the notes are cleared: after a successful :func:`shopsync.apply` of the plan, never
 before. ``apply`` records the actions in the outbox and delivers them, then calls
 :meth:`IncrementalPlan.settle`, which in one transaction removes the notes the plan read
 (each only if no change landed since: its ``seq`` is unchanged) and records each planned
-customer's next loyalty moment. A crash or an error anywhere before leaves every note in
+customer's next loyalty and program moments (:func:`shopsync.core.incremental.program_due`,
+tagged by :func:`program_tag`). A crash or an error anywhere before leaves every note in
 place: the next plan plans those customers again and the outbox sends nothing twice. A plan
 that is never applied settles nothing. A customer whose loyalty notice was held by a rule
 time lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan
@@ -37,12 +38,13 @@ from typing import Any
 import polars as pl
 
 from shopsync import loyalty, stored_models
-from shopsync.core._data import to_us
+from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.incremental import restrict, time_fired
+from shopsync.core.incremental import program_due, restrict, time_fired
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
+from shopsync.core.shop_stats import ShopStats
 from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import incremental as marks
@@ -51,6 +53,10 @@ from shopsync.store.changes import Change
 __all__ = ["Increment", "IncrementalPlan", "plan_changed"]
 
 _TIME_LIFTED = ("quiet", "frequency_cap")
+_DELIVERY_STARTS = ("review_request", "browse_abandonment")
+"""Kinds whose delivery starts a clock of its own (the review reminder, the browse
+cooldown): the moment is known only once the outbox has delivered, so their customers are
+recorded as due at once and planned again after the delivery."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class Increment:
     settings: str
     notes: tuple[Change, ...]
     due: dict[str, int | None] = field(default_factory=dict)
+    programs: dict[str, int | None] = field(default_factory=dict)
+    program_settings: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,16 @@ class IncrementalPlan(Plan):
         """Clear the change notes this plan consumed and record its loyalty moments (what
         :func:`shopsync.apply` calls after applying it); returns the notes removed."""
         return sum(
-            marks.settle(store, i.shop_id, i.notes, i.due, i.as_of, i.settings)
+            marks.settle(
+                store,
+                i.shop_id,
+                i.notes,
+                i.due,
+                i.as_of,
+                i.settings,
+                i.programs,
+                i.program_settings,
+            )
             for i in self.increments
         )
 
@@ -87,6 +104,24 @@ def settings_tag(policy: Policy) -> str:
     """Names the loyalty settings a due moment was derived with: other settings, other moments."""
     text = policy.loyalty.model_dump_json() + "\x1f" + str(policy.currency)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def program_tag(policy: Policy, stats: ShopStats) -> str:
+    """Names what a program moment was derived with: the policy and the values of the shop
+    models and catalogue the programs' thresholds read (the one-time buyers' win-back delay,
+    the MBG/NBD fit when it triggers win-back, learned usage periods, product types and
+    tags). A models refresh that leaves them alone keeps the moments; another tag: due."""
+    wb = policy.winback
+    mbg = stats.mbg if wb.enabled and wb.alive_threshold > 0 else None
+    parts = [
+        policy.model_dump_json(),
+        repr(stats.one_time_days),
+        repr(mbg),
+        repr(sorted(stats.usage_days.items())),
+        repr(sorted(stats.product_types.items())),
+        repr(sorted(stats.product_tags.items())),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -126,10 +161,17 @@ def plan_changed(
     gone = noted - known - marks.held_customers(store, shop_id, noted - known)
     later = noted - known - gone  # created after as_of: planned once as_of reaches them
     consumed = tuple(n for n in notes if n.customer_id not in later)
-    fired = time_fired(frames, policy, stats)
-    recorded = marks.recorded_keys(store, shop_id, fired["key"].to_list())
-    by_time = set(fired.filter(~pl.col("key").is_in(list(recorded)))["customer_id"].to_list())
-    chosen = (noted & known) | by_time
+    ptag = program_tag(policy, stats)
+    plannable = _with_rows(frames)  # a deleted customer's orders remain, and are planned
+    by_time = plannable - marks.program_not_due(store, shop_id, at, ptag)
+    stale = plannable - marks.program_tagged(store, shop_id, at, ptag)
+    if stale:  # no moment yet, or one of other settings or models: one shop-wide pass decides
+        fired = time_fired(frames, policy, stats)
+        in_outbox = marks.recorded_keys(store, shop_id, fired["key"].to_list())
+        new = set(fired.filter(~pl.col("key").is_in(list(in_outbox)))["customer_id"].to_list())
+        by_time = (by_time - stale) | (new & stale)
+    # and an erasure leaves no note: customers without their row are planned every time
+    chosen = (noted & plannable) | by_time | (plannable - known)
     tag = settings_tag(policy)
     found: list[Action] = []
     due: dict[str, int | None] = {}
@@ -147,15 +189,16 @@ def plan_changed(
             frames=frames,
         )
         found, due = list(derived.actions), dict(derived.due)
+    theirs = restrict(frames, chosen)
     planned = plan_frames(
-        restrict(frames, chosen),
+        theirs,
         policy,
         as_of,
         stats=stats,
         loyalty=found,
         notes=[
             f"incremental: {len(chosen)} of {len(known)} customers planned "
-            f"({len(noted & known)} changed, {len(by_time)} with a new program candidate)",
+            f"({len(noted & known)} changed, {len(by_time)} with a program moment due)",
             *(
                 [f"{len(gone)} change note(s) of customers since erased or deleted skipped"]
                 if gone
@@ -165,10 +208,48 @@ def plan_changed(
         one_customer=True,
     )
     rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
-    if not rules or any(rule in _TIME_LIFTED for rule in rules):
+    held_by_time = not rules or any(rule in _TIME_LIFTED for rule in rules)
+    if held_by_time:
         for held in planned.held:
             if held.rule in _TIME_LIFTED and held.action.customer_id in due:
                 due[held.action.customer_id] = at  # offered again by the next plan
-    increment = Increment(shop_id, at, tag, consumed, due)
+    programs = _program_moments(store, shop_id, theirs, policy, stats, at)
+    if stale - chosen:  # nothing new now: their moments under the current tag are recorded
+        rest = restrict(frames, stale - chosen)
+        programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
+    for action in planned.actions:
+        if action.kind in _DELIVERY_STARTS:
+            programs[action.customer_id] = at  # its delivery's own clock: planned again
+    for held in planned.held if held_by_time else ():
+        if held.rule in _TIME_LIFTED:
+            programs[held.action.customer_id] = at  # offered again by the next plan
+    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag)
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
+
+
+def _program_moments(
+    store: Store, shop_id: int, theirs: Frames, policy: Policy, stats: ShopStats, at: int
+) -> dict[str, int | None]:
+    """The planned customers' next program moments (``theirs``: their frames): the programs'
+    own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...)."""
+    mine = sorted(_with_rows(theirs))
+    if not mine:
+        return {}
+    moments: dict[str, int | None] = dict.fromkeys(mine)
+    for cid, when in program_due(theirs, policy, stats).iter_rows():
+        moments[cid] = when
+    for cid, when in marks.next_rows(store, shop_id, at, mine).items():
+        if cid in moments:
+            previous = moments[cid]
+            moments[cid] = when if previous is None else min(previous, when)
+    return moments
+
+
+def _with_rows(frames: Frames) -> set[str]:
+    """Every customer a program can plan for: the customers, and those whose orders,
+    checkouts or browse events remain (a customer deleted on the platform keeps its orders)."""
+    found = set(frames.customers["id"].to_list())
+    for frame in (frames.orders, frames.checkouts, frames.browse):
+        found.update(frame["customer_id"].drop_nulls().unique().to_list())
+    return found

@@ -191,6 +191,66 @@ def test_incremental_plan_is_the_full_plan_of_its_customers(
     assert inc.skipped >= len(gone)
 
 
+@pytest.mark.slow(seconds=90)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@settings(max_examples=EXAMPLES, deadline=None, phases=PHASES)
+@given(
+    rounds=st.lists(
+        st.tuples(CHANGES, st.integers(0, 21), st.integers(0, 23)), min_size=2, max_size=5
+    ),
+    seed=st.integers(1, 1000),
+)
+def test_incremental_plans_over_time_are_the_full_plans_of_their_customers(
+    kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    rounds: list[tuple[list[tuple[str, int, int]], int, int]],
+    seed: int,
+) -> None:
+    """Plans applied one after another while ``as_of`` moves on by days and hours (past
+    review delays, win-back stages, replenishment and warranty dates): each incremental plan
+    reads the stored program moments instead of the whole shop, and is still the full plan
+    restricted to its customers, with nothing left out that a full plan would send."""
+    store = store_for(kind, tmp_path_factory)
+    tmp = tmp_path_factory.mktemp("sink")
+    shop = f"inc{RUN}-{next(_names)}.example"
+    state = generate_shop(
+        platform=P, shop=shop, seed=seed, customers=40, orders=160, end=T0, years=1.0
+    )
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    at = T0 + DAY
+    apply(
+        plan(store, POLICY, at, platform=P, shop=shop, only_changed=True),
+        store,
+        [JsonLines("out.jsonl", root=tmp)],
+        now=at,
+    )
+    shop_id = store.shop_id(P, shop)
+    for changes_made, days, hours in rounds:
+        base = (at - T0).days
+        touched = {
+            _change(store, shop, op, pick, base + days_ahead % 10, tmp)
+            for op, pick, days_ahead in changes_made
+        } - {None}
+        at = at + days * DAY + dt.timedelta(hours=hours)
+        inc = plan(store, POLICY, at, platform=P, shop=shop, only_changed=True)
+        full = plan(store, POLICY, at, platform=P, shop=shop, update_ledger=False)
+        chosen = set(inc.customers)
+        live = {c.id for c in store.iter(Customer, P, shop)}
+        assert touched & live <= chosen
+        assert _keys(inc) == [a.idempotency_key for a in full if a.customer_id in chosen]
+        assert [(h.action.idempotency_key, h.rule) for h in inc.held] == [
+            (h.action.idempotency_key, h.rule) for h in full.held if h.action.customer_id in chosen
+        ]
+        others = [a for a in full if a.customer_id not in chosen]
+        assert recorded_keys(store, shop_id, _keys(others)) == set(_keys(others))
+        assert {h.rule for h in full.held if h.action.customer_id not in chosen} <= {
+            "consent",
+            "suppressed",
+            "holdout",
+        }
+        apply(inc, store, [JsonLines("out.jsonl", root=tmp)], now=at)
+
+
 def _small_shop(store: Store, shop: str) -> None:
     state = generate_shop(platform=P, shop=shop, seed=3, customers=12, orders=40, end=T0, years=1.0)
     store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])

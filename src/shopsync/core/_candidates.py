@@ -21,7 +21,7 @@ import polars as pl
 from shopsync._instants import to_micros
 from shopsync.core.actions import Action
 
-__all__ = ["COMMON", "Candidates", "key_column", "of_actions"]
+__all__ = ["COMMON", "NO_MOMENTS", "Candidates", "key_column", "of_actions", "soonest"]
 
 COMMON = ("customer_id", "kind", "due", "key", "marketing")
 """customer_id, kind, due (micros, UTC), key (the idempotency key), marketing (the kind's
@@ -80,3 +80,24 @@ def of_actions(actions: Sequence[Action]) -> Candidates:
         },
     )
     return Candidates(frame, lambda row: actions[row["index"]])
+
+
+NO_MOMENTS = pl.DataFrame(schema={"customer_id": pl.String, "moment": pl.Int64})
+"""An empty frame of moments (:func:`soonest`)."""
+
+
+def soonest(moments: Sequence[pl.LazyFrame | pl.DataFrame], at: int) -> pl.DataFrame:
+    """``customer_id, due``: each customer's earliest ``moment`` strictly after ``at``.
+
+    The programs' next-due functions (issue 19) list every moment at which one of their
+    thresholds is crossed (fulfilment + delay, last order + k x rhythm, ...); a customer
+    without one is left out (never due by time alone)."""
+    parts = [m.lazy().select("customer_id", pl.col("moment").cast(pl.Int64)) for m in moments]
+    return (
+        pl.concat([NO_MOMENTS.lazy(), *parts], how="vertical")
+        .filter(pl.col("customer_id").is_not_null() & (pl.col("moment") > at))
+        .group_by("customer_id")
+        .agg(pl.col("moment").min().alias("due"))
+        .sort("customer_id")
+        .collect(engine="in-memory")
+    )

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action, UTCDateTime
 from shopsync.core.loyalty import from_micros
@@ -49,6 +49,7 @@ __all__ = [
     "CheckoutRecovery",
     "abandoned_candidates",
     "abandoned_checkouts",
+    "abandoned_next_due",
     "checkout_recovery",
 ]
 
@@ -134,6 +135,23 @@ def abandoned_candidates(frames: Frames, paid: pl.DataFrame, policy: Policy) -> 
     )
     frame = found.with_columns(pl.lit(KIND).alias("kind"), pl.lit(True).alias("marketing"))
     return Candidates(frame.sort("customer_id", "id"), _builder(frames, policy))
+
+
+def abandoned_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new reminder due (issue 19): a checkout's start plus any step's delay."""
+    s = policy.abandoned_checkout
+    at = frames.as_of
+    if not s.enabled:
+        return soonest([], at)
+    started = frames.checkouts.lazy().filter(pl.col("customer_id").is_not_null())
+    return soonest(
+        [
+            started.select("customer_id", (pl.col("created_at") + h * HOUR_US).alias("moment"))
+            for h in sorted(set(s.steps_hours))
+        ],
+        at,
+    )
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 
-__all__ = ["BrowseReminder", "browse_candidates"]
+__all__ = ["BrowseReminder", "browse_candidates", "browse_next_due"]
 
 HOUR_US = 3_600_000_000
 KIND = "browse_abandonment"
@@ -118,6 +118,37 @@ def browse_candidates(frames: Frames, paid: pl.DataFrame, policy: Policy) -> Can
         return _none(frames, policy)
     frame = found.with_columns(pl.lit(KIND).alias("kind"), pl.lit(True).alias("marketing"))
     return Candidates(frame.sort("customer_id"), _builder(frames, policy))
+
+
+def browse_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new browse reminder due (issue 19): the last look plus ``delay_hours``, and the moments
+    a rule that holds one lifts (an order older than ``recent_order_days``, a reminder older
+    than ``cooldown_days``)."""
+    s = policy.browse_abandonment
+    at = frames.as_of
+    if not s.enabled:
+        return soonest([], at)
+    looks = frames.browse.lazy().filter(
+        pl.col("customer_id").is_not_null()
+        & pl.col("kind").is_in(_LOOKS)
+        & pl.col("product_id").is_not_null()
+    )
+    moments = [
+        looks.select(
+            "customer_id", (pl.col("occurred_at") + s.delay_hours * HOUR_US).alias("moment")
+        ),
+        frames.orders.lazy().select(
+            "customer_id", (pl.col("created_at") + s.recent_order_days * DAY_US).alias("moment")
+        ),
+    ]
+    if frames.sent is not None:
+        moments.append(
+            frames.sent.lazy()
+            .filter(pl.col("key").str.starts_with(f"{KIND}:{frames.shop}:"))
+            .select("customer_id", (pl.col("at") + s.cooldown_days * DAY_US).alias("moment"))
+        )
+    return soonest(moments, at)
 
 
 def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action
 from shopsync.core.aftercare_actions import EducationCrossSell, EducationMessage
@@ -35,7 +35,7 @@ from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 from shopsync.core.shop_stats import ShopStats
 
-__all__ = ["education_candidates", "education_messages"]
+__all__ = ["education_candidates", "education_messages", "education_next_due"]
 
 _FAILED = ("cancelled", "canceled", "failure", "error")
 _COMMON: dict[str, pl.DataType] = {
@@ -163,6 +163,28 @@ def education_candidates(
         due, "education", frames.shop, pl.col("customer_id"), pl.col("series"), pl.col("template")
     )
     return Candidates(due, build)
+
+
+def education_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new education step due (issue 19): any shipment's or delivery's date plus any step's
+    days (a superset of :func:`education_candidates`' anchors: never later than the truth)."""
+    e = policy.education
+    at = frames.as_of
+    if not e.enabled or not e.series:
+        return soonest([], at)
+    days = {step.days for series in e.series for step in series.steps}
+    ships = frames.fulfillments.lazy().join(
+        frames.orders.lazy().select(pl.col("id").alias("order_id"), "customer_id"), on="order_id"
+    )
+    return soonest(
+        [
+            ships.select("customer_id", (pl.col(col) + d * DAY_US).alias("moment"))
+            for col in ("created_at", "delivered_at")
+            for d in sorted(days)
+        ],
+        at,
+    )
 
 
 def _series_of(lines: pl.LazyFrame, stats: ShopStats, policy: Policy) -> pl.DataFrame:

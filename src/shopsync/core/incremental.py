@@ -10,12 +10,18 @@ something new to send:
 - customers whose rows changed (the store's change notes, :mod:`shopsync.store.changes`);
 - customers with a program candidate (a review request, a win-back stage, a replenishment
   or warranty reminder due by ``as_of``) whose idempotency key the outbox does not hold yet,
-  unless consent, a shopsync unsubscription or the holdout holds it (:func:`time_fired`):
-  those lift only with a change, which is noted. The candidates are found for the whole
-  shop in a few column passes; what costs (building actions, the loyalty derivation) is
-  then done for the chosen customers only;
+  unless consent, a shopsync unsubscription or the holdout holds it (:func:`time_fired`
+  finds them for the whole shop): those lift only with a change, which is noted;
 - customers whose loyalty notices time alone changes by ``as_of`` (:func:`loyalty_due` of
   their last derivation: an approval, a tier review, a birthday, an expiry or its warning).
+
+Once a customer was planned and settled, the second group is read from a stored moment
+instead of a shop-wide pass: :func:`program_due` gives, per planned customer, the earliest
+moment after ``as_of`` at which time alone can make a new program candidate appear (each
+program's ``*_next_due`` function, from the same thresholds as its candidates, and
+:func:`row_moments`: the customer's own rows that ``as_of`` still hides or that change a
+rule's answer when their date comes). It may come early (the customer is planned once more
+for nothing), never late.
 """
 
 from __future__ import annotations
@@ -26,13 +32,29 @@ from collections.abc import Collection
 import polars as pl
 
 from shopsync._instants import instant
-from shopsync.core._data import Frames, paid_orders
+from shopsync.core._candidates import soonest
+from shopsync.core._data import DAY_US, Frames, paid_orders
+from shopsync.core.abandoned import abandoned_next_due
+from shopsync.core.browse import browse_next_due
+from shopsync.core.education import education_next_due
 from shopsync.core.loyalty import DAY, Derivation
 from shopsync.core.planner import PAID_COLUMNS, _bought, _decide, program_candidates
 from shopsync.core.policy import Policy
+from shopsync.core.replenish import replenishment_next_due, warranty_next_due
+from shopsync.core.review_requests import review_next_due
+from shopsync.core.shipping import shipping_next_due
 from shopsync.core.shop_stats import ShopStats
+from shopsync.core.surveys import survey_next_due
+from shopsync.core.winback import winback_next_due
 
-__all__ = ["PERMANENT_RULES", "loyalty_due", "restrict", "time_fired"]
+__all__ = [
+    "PERMANENT_RULES",
+    "loyalty_due",
+    "program_due",
+    "restrict",
+    "row_moments",
+    "time_fired",
+]
 
 PERMANENT_RULES = ("consent", "suppressed", "holdout")
 """Rules that time alone never lifts: a candidate they hold does not need planning again
@@ -90,3 +112,53 @@ def loyalty_due(derivation: Derivation, policy: Policy, at: int) -> int | None:
         ]
     later = [m for m in moments if m > at]
     return min(later) if later else None
+
+
+def row_moments(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the first moment after ``as_of`` at which one of the customer's
+    rows the frames hold answers a rule differently: a refund, a shipment, a delivery or a
+    cancellation dated later (the rules compare them with ``as_of``), and a delivered
+    message leaving the frequency cap's window. Rows the read cuts at ``as_of`` (orders,
+    consent, reviews, checkouts, browse events, outbox deliveries) are the store's to date
+    (:func:`shopsync.store.incremental.next_rows`)."""
+    at = frames.as_of
+    owners = frames.orders.lazy().select(pl.col("id").alias("order_id"), "customer_id")
+    refunds = frames.refunds.lazy().join(owners, on="order_id")
+    ships = frames.fulfillments.lazy().join(owners, on="order_id")
+    moments = [
+        refunds.select("customer_id", pl.col("created_at").alias("moment")),
+        ships.select("customer_id", pl.col("created_at").alias("moment")),
+        ships.select("customer_id", pl.col("delivered_at").alias("moment")),
+        frames.orders.lazy().select("customer_id", pl.col("cancelled_at").alias("moment")),
+    ]
+    if frames.sent is not None:
+        window = policy.frequency_cap.window_days * DAY_US
+        moments.append(
+            frames.sent.lazy().select("customer_id", (pl.col("at") + window).alias("moment"))
+        )
+    return soonest(moments, at)
+
+
+def program_due(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFrame:
+    """``customer_id, due`` (micros): per customer of ``frames``, the earliest moment after
+    ``as_of`` at which time alone can bring a new program candidate (loyalty notices aside:
+    :func:`loyalty_due`); a customer without one is left out (never, until a change).
+
+    The minimum over every program's ``*_next_due`` and :func:`row_moments`; run on the
+    planned customers' frames (:func:`restrict`) with the shop's day statistics."""
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    _, bought = _bought(frames, policy, stats, paid)
+    found = [
+        review_next_due(frames, policy),
+        winback_next_due(frames, paid, stats, policy),
+        replenishment_next_due(frames, paid, stats, policy, bought),
+        warranty_next_due(frames, paid, stats, policy, bought),
+        shipping_next_due(frames, policy),
+        education_next_due(frames, policy),
+        survey_next_due(frames, policy),
+        abandoned_next_due(frames, policy),
+        browse_next_due(frames, policy),
+        row_moments(frames, policy),
+    ]
+    moments = [f.select("customer_id", pl.col("due").alias("moment")) for f in found]
+    return soonest(moments, frames.as_of)

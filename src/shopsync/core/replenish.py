@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
@@ -40,8 +40,10 @@ __all__ = [
     "configured_days",
     "replenishment",
     "replenishment_candidates",
+    "replenishment_next_due",
     "warranty",
     "warranty_candidates",
+    "warranty_next_due",
 ]
 
 _LATEST_US = 253_402_300_799_000_000  # 9999-12-31T23:59:59Z: a run-out past it is "never"
@@ -360,6 +362,108 @@ def _warranty_builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:
         )
 
     return build
+
+
+def replenishment_next_due(
+    frames: Frames,
+    paid: pl.DataFrame,
+    stats: ShopStats,
+    policy: Policy,
+    bought: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new reminder due (issue 19): each last purchase's run-out date less ``days_before``,
+    from the same periods as :func:`replenishment_candidates`."""
+    r = policy.replenishment
+    at = frames.as_of
+    if not r.enabled:
+        return soonest([], at)
+    bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
+    if bought.height == 0:
+        return soonest([], at)
+    last = bought.filter(_last_mask(bought))
+    periods = _periods(last.select("product_id", "sku", "product_type").unique(), stats, policy)
+    if not periods:
+        return soonest([], at)
+    table = pl.DataFrame(
+        [(pid, sku, ptype, days) for (pid, sku, ptype), (days, _) in periods.items()],
+        schema={
+            "product_id": pl.String,
+            "sku": pl.String,
+            "product_type": pl.String,
+            "period": pl.Float64,
+        },
+        orient="row",
+    )
+    keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
+    period_us = (pl.col("period") * DAY_US).round().cast(pl.Int128)
+    lasts = (pl.col("kept_units").cast(pl.Int128) * period_us) // _QUANTITY_UNIT
+    moments = (
+        last.lazy()
+        .select("customer_id", "product_id", *keys, "kept_units", "created_at")
+        .join(table.lazy().with_columns(*keys), on=["product_id", "sku", "product_type"])
+        .select(
+            "customer_id",
+            (
+                (pl.col("created_at").cast(pl.Int128) + lasts)
+                .clip(upper_bound=_LATEST_US)
+                .cast(pl.Int64)
+                - r.days_before * DAY_US
+            ).alias("moment"),
+        )
+    )
+    return soonest([moments], at)
+
+
+def warranty_next_due(
+    frames: Frames,
+    paid: pl.DataFrame,
+    stats: ShopStats,
+    policy: Policy,
+    bought: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new warranty notice due (issue 19): each purchase's warranty end less ``days_before``."""
+    w = policy.warranty
+    at = frames.as_of
+    if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
+        return soonest([], at)
+    bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
+    rows = []
+    for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
+        conf = configured_days(
+            sku,
+            stats.product_tags.get(pid, ()),
+            ptype or stats.product_types.get(pid),
+            w.days_by_sku,
+            w.days_by_tag,
+            w.days_by_type,
+        )
+        if conf is not None:
+            rows.append((pid, sku or "", ptype or "", conf[0]))
+    if not rows:
+        return soonest([], at)
+    table = pl.DataFrame(
+        rows,
+        schema={
+            "product_id": pl.String,
+            "sku": pl.String,
+            "product_type": pl.String,
+            "days": pl.Int64,
+        },
+        orient="row",
+    )
+    keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
+    moments = (
+        bought.lazy()
+        .select("customer_id", "product_id", *keys, "created_at")
+        .join(table.lazy(), on=["product_id", "sku", "product_type"])
+        .select(
+            "customer_id",
+            (pl.col("created_at") + (pl.col("days") - w.days_before) * DAY_US).alias("moment"),
+        )
+    )
+    return soonest([moments], at)
 
 
 _EMPTY = pl.DataFrame(

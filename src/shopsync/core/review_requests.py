@@ -35,13 +35,13 @@ from typing import Any
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import DAY_US, Frames, refunded_by_order, shipments_by_order
 from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 
-__all__ = ["review_candidates", "review_requests"]
+__all__ = ["review_candidates", "review_next_due", "review_requests"]
 
 _UTC = pl.Datetime("us", "UTC")
 
@@ -194,6 +194,50 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
     reminders = key_column(reminders.drop("key"), "review_reminder", shop, pl.col("order_id"))
     both = pl.concat([requests, reminders.select(requests.columns)], how="vertical")
     return Candidates(both.with_columns(pl.lit(True).alias("marketing")), _builder(frames, policy))
+
+
+def review_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new request or reminder due (issue 19): a shipment's or delivery's date plus the delay
+    (with and without the international extra), a delivered request's date plus
+    ``reminder_days``. Never later than the truth; a delivery not recorded yet is a change
+    the caller accounts for (the request is planned now, or waits in the outbox)."""
+    s = policy.reviews
+    at = frames.as_of
+    if not s.enabled:
+        return soonest([], at)
+    extras = {0, s.international_extra_days * DAY_US} if s.home_country else {0}
+    ships = frames.fulfillments.lazy().join(
+        frames.orders.lazy().select(pl.col("id").alias("order_id"), "customer_id"), on="order_id"
+    )
+    moments = [
+        ships.select("customer_id", (pl.col(col) + days * DAY_US + extra).alias("moment"))
+        for extra in extras
+        for col, days in (
+            ("created_at", s.days_after_fulfillment),
+            ("delivered_at", s.days_after_delivery),
+        )
+    ]
+    if s.reminder_days is not None and frames.requests_delivered:
+        sent = pl.DataFrame(
+            {
+                "key": list(frames.requests_delivered),
+                "sent": list(frames.requests_delivered.values()),
+            },
+            schema={"key": pl.String, "sent": pl.Int64},
+        )
+        owners = key_column(
+            frames.orders.select("customer_id", pl.col("id").alias("order_id")),
+            "review_request",
+            frames.shop,
+            pl.col("order_id"),
+        )
+        moments.append(
+            owners.lazy()
+            .join(sent.lazy(), on="key")
+            .select("customer_id", (pl.col("sent") + s.reminder_days * DAY_US).alias("moment"))
+        )
+    return soonest(moments, at)
 
 
 def _none(frames: Frames, policy: Policy) -> Candidates:

@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
 from shopsync.core.aftercare_actions import ShippingNotice
@@ -39,7 +39,13 @@ from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 from shopsync.core.policy_shipping import ShippingSettings
 
-__all__ = ["lookback_hours", "runs_for", "shipping_candidates", "shipping_notices"]
+__all__ = [
+    "lookback_hours",
+    "runs_for",
+    "shipping_candidates",
+    "shipping_next_due",
+    "shipping_notices",
+]
 
 HOUR_US = 3_600_000_000
 _FAILED = ("cancelled", "canceled", "failure", "error")
@@ -138,6 +144,27 @@ def shipping_candidates(frames: Frames, policy: Policy) -> Candidates:
         found, "shipping_notice", frames.shop, pl.col("order_id"), pl.col("fulfillment_id")
     )
     return Candidates(found.select(list(_SCHEMA)), build)
+
+
+def shipping_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new shipping notice due (issue 19): a shipment's date plus ``delay_hours`` (or plus the
+    wait for a tracking link). Read from every shipment, not only the recent ones whose
+    tracking :attr:`Frames.shipments` holds."""
+    s = policy.shipping
+    at = frames.as_of
+    if not runs_for(policy, frames.platform):
+        return soonest([], at)
+    ships = frames.fulfillments.lazy().join(
+        frames.orders.lazy().select(pl.col("id").alias("order_id"), "customer_id"), on="order_id"
+    )
+    return soonest(
+        [
+            ships.select("customer_id", (pl.col("created_at") + hours * HOUR_US).alias("moment"))
+            for hours in {s.delay_hours, max(s.delay_hours, s.tracking_wait_hours)}
+        ],
+        at,
+    )
 
 
 def _builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import DAY_US, Frames, refunded_by_order, shipments_by_order
 from shopsync.core.actions import Action
 from shopsync.core.loyalty import from_micros
@@ -50,6 +50,7 @@ __all__ = [
     "SurveyRequest",
     "band",
     "survey_candidates",
+    "survey_next_due",
     "survey_requests",
 ]
 
@@ -152,6 +153,31 @@ def survey_candidates(frames: Frames, policy: Policy) -> Candidates:
         pl.lit("survey_request").alias("kind"), pl.lit(True).alias("marketing")
     )
     return Candidates(kept, _builder(frames, policy))
+
+
+def survey_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new survey due (issue 19): a shipment's or delivery's date plus the delay."""
+    s = policy.surveys
+    at = frames.as_of
+    if not s.enabled:
+        return soonest([], at)
+    ships = frames.fulfillments.lazy().join(
+        frames.orders.lazy().select(pl.col("id").alias("order_id"), "customer_id"), on="order_id"
+    )
+    return soonest(
+        [
+            ships.select(
+                "customer_id",
+                (pl.col("created_at") + s.days_after_fulfillment * DAY_US).alias("moment"),
+            ),
+            ships.select(
+                "customer_id",
+                (pl.col("delivered_at") + s.days_after_delivery * DAY_US).alias("moment"),
+            ),
+        ],
+        at,
+    )
 
 
 def _none(frames: Frames, policy: Policy) -> Candidates:

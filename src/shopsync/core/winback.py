@@ -34,14 +34,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column
+from shopsync.core._candidates import Candidates, key_column, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, WinBack
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
 from shopsync.core.shop_stats import ShopStats, model_lapse_day
 
-__all__ = ["rhythm", "stage_plan", "winback", "winback_candidates"]
+__all__ = ["rhythm", "stage_plan", "winback", "winback_candidates", "winback_next_due"]
 
 
 def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.DataFrame:
@@ -99,30 +99,7 @@ def winback_candidates(
     if not wb.enabled or paid.height == 0:
         return Candidates(_EMPTY, build)
     at = frames.as_of
-    table = rhythm(paid, stats, policy, at)
-    start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
-    table = table.with_columns(start.alias("rhythm_at"))
-    if stats.mbg is not None and wb.alive_threshold > 0:
-        x = (table["days"] - 1).to_numpy().astype(np.float64)
-        t_x = table["t_x_days"].to_numpy().astype(np.float64)
-        crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
-        model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
-            crossing * DAY_US, nan=np.inf, posinf=np.inf
-        ).clip(max=2**62).astype(np.int64)
-        table = table.with_columns(
-            pl.max_horizontal(
-                pl.Series("model_at", model_at),
-                pl.col("last_order_at") + wb.model_min_days * DAY_US,
-            ).alias("model_at")
-        )
-    else:
-        table = table.with_columns(pl.lit(None, dtype=pl.Int64).alias("model_at"))
-    table = table.with_columns(
-        pl.min_horizontal("rhythm_at", "model_at").alias("start"),
-        (pl.col("model_at").is_not_null() & (pl.col("model_at") < pl.col("rhythm_at"))).alias(
-            "by_model"
-        ),
-    )
+    table = _starts(rhythm(paid, stats, policy, at), stats, policy)
     stages = stage_plan(policy)
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
@@ -155,20 +132,7 @@ def winback_candidates(
     )
     # every stage's moment; the stage due now is the last one whose moment has come and
     # whose successor's has not (the last stage lapses ``late_days`` after it was due)
-    # a coupon stage pushed past the return window pushes the stages after it by as much,
-    # so the offer still comes before the last chance instead of both falling on one moment
-    whens: list[pl.Expr] = []
-    coupons: list[bool] = []
-    shift: pl.Expr = pl.lit(0, dtype=pl.Int64)
-    for _number, name, offset in stages:
-        planned = pl.col("start") + int(offset * DAY_US)
-        when = planned + shift
-        coupon = name != "reminder" and wb.discount_percent > 0
-        if coupon:
-            when = pl.max_horizontal(when, pl.col("latest_any") + window)
-            shift = when - planned
-        whens.append(when)
-        coupons.append(coupon)
+    whens, coupons = _whens(policy, window)
     due = due.with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))
     current: pl.Expr = pl.lit(None, dtype=pl.Int64)
     for i in range(len(stages)):
@@ -200,6 +164,81 @@ def winback_candidates(
         pl.concat_str(pl.lit("stage"), pl.col("stage").cast(pl.String)),
     )
     return Candidates(picked, build)
+
+
+def _starts(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.DataFrame:
+    """:func:`rhythm`'s table with ``start``: when the sequence starts (the rhythm's
+    threshold or, earlier, the MBG/NBD crossing), and ``by_model``."""
+    wb = policy.winback
+    start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
+    table = table.with_columns(start.alias("rhythm_at"))
+    if stats.mbg is not None and wb.alive_threshold > 0:
+        x = (table["days"] - 1).to_numpy().astype(np.float64)
+        t_x = table["t_x_days"].to_numpy().astype(np.float64)
+        crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
+        model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
+            crossing * DAY_US, nan=np.inf, posinf=np.inf
+        ).clip(max=2**62).astype(np.int64)
+        table = table.with_columns(
+            pl.max_horizontal(
+                pl.Series("model_at", model_at),
+                pl.col("last_order_at") + wb.model_min_days * DAY_US,
+            ).alias("model_at")
+        )
+    else:
+        table = table.with_columns(pl.lit(None, dtype=pl.Int64).alias("model_at"))
+    table = table.with_columns(
+        pl.min_horizontal("rhythm_at", "model_at").alias("start"),
+        (pl.col("model_at").is_not_null() & (pl.col("model_at") < pl.col("rhythm_at"))).alias(
+            "by_model"
+        ),
+    )
+    return table
+
+
+def _whens(policy: Policy, window: int) -> tuple[list[pl.Expr], list[bool]]:
+    """Every stage's moment (over ``start`` and ``latest_any``) and whether it is a coupon."""
+    wb = policy.winback
+    stages = stage_plan(policy)
+    # a coupon stage pushed past the return window pushes the stages after it by as much,
+    # so the offer still comes before the last chance instead of both falling on one moment
+    whens: list[pl.Expr] = []
+    coupons: list[bool] = []
+    shift: pl.Expr = pl.lit(0, dtype=pl.Int64)
+    for _number, name, offset in stages:
+        planned = pl.col("start") + int(offset * DAY_US)
+        when = planned + shift
+        coupon = name != "reminder" and wb.discount_percent > 0
+        if coupon:
+            when = pl.max_horizontal(when, pl.col("latest_any") + window)
+            shift = when - planned
+        whens.append(when)
+        coupons.append(coupon)
+    return whens, coupons
+
+
+def winback_next_due(
+    frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy
+) -> pl.DataFrame:
+    """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
+    a new win-back stage due (issue 19): the sequence's start or a later stage's moment, from
+    the same thresholds as :func:`winback_candidates` (a cancellation that lifts the "just
+    ordered" rule is a moment of the caller's)."""
+    wb = policy.winback
+    at = frames.as_of
+    if not wb.enabled or paid.height == 0:
+        return soonest([], at)
+    table = _starts(rhythm(paid, stats, policy, at), stats, policy)
+    latest_any = frames.orders.group_by("customer_id").agg(
+        pl.col("created_at").max().alias("latest_any")
+    )
+    table = table.join(latest_any, on="customer_id", how="left")
+    whens, _ = _whens(policy, wb.no_coupon_days_after_order * DAY_US)
+    return soonest(
+        [table.select("customer_id", pl.col("start").alias("moment"))]
+        + [table.select("customer_id", w.alias("moment")) for w in whens],
+        at,
+    )
 
 
 _EMPTY = pl.DataFrame(

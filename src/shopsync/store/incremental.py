@@ -6,10 +6,17 @@
   deliver it twice, so it does not make its customer part of the next incremental plan.
 - :func:`not_due`: the customers whose loyalty notices time alone will not change by ``at``
   (their ``loyalty_due`` row, derived by ``at`` with the same loyalty settings, is not due).
+- :func:`program_not_due`: the same for the programs' candidates (``program_due``, revision
+  0022): customers whose recorded moment, derived with the same settings tag, is not due.
+- :func:`next_rows`: per customer, the first row dated after ``at`` of the tables a read
+  cuts at ``at`` (orders, consent, reviews, unsubscriptions, checkouts, browse events,
+  outbox deliveries): what time alone will show a later plan. A message the outbox has not
+  delivered yet counts as at once.
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
-  landed meanwhile stays noted), and the planned customers' loyalty due moments are written
-  (never over a row derived as of a later moment). Notes of shops since removed go too.
+  landed meanwhile stays noted), and the planned customers' loyalty and program due moments
+  are written (never over a row derived as of a later moment). Notes of shops since removed
+  go too.
 """
 
 from __future__ import annotations
@@ -17,17 +24,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import Table, and_, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.store.changes import Change
 from shopsync.store.schema import (
+    browse_events,
     changed_customers,
+    checkouts,
+    consent_history,
     customers,
     loyalty_due,
     loyalty_inputs,
+    orders,
     outbox,
+    program_due,
+    reviews,
     shops,
+    suppressions,
 )
 
 if TYPE_CHECKING:
@@ -35,15 +49,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "held_customers",
+    "next_rows",
     "not_due",
     "orphan_notes",
     "pending_notes",
+    "program_not_due",
+    "program_tagged",
     "recorded_keys",
     "referral_parties",
     "settle",
 ]
 
 _CHUNK = 500
+_WHOLE_SHOP = 20_000
+"""Above this many customers, :func:`next_rows` reads the shop's later rows in one pass
+instead of looking the customers up by the index, chunk by chunk."""
 
 
 def recorded_keys(store: Store, shop_id: int, keys: Iterable[str]) -> set[str]:
@@ -121,14 +141,88 @@ def referral_parties(store: Store, shop_id: int) -> set[str]:
 
 def not_due(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
     """Customers whose loyalty notices time alone leaves unchanged through ``at``."""
-    query = select(loyalty_due.c.customer_id).where(
-        loyalty_due.c.shop_id == shop_id,
-        loyalty_due.c.settings == settings,
-        loyalty_due.c.derived_at <= at,
-        or_(loyalty_due.c.due_at.is_(None), loyalty_due.c.due_at > at),
+    return _not_due(store, loyalty_due, shop_id, at, settings)
+
+
+def program_not_due(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
+    """Customers whose program candidates time alone leaves unchanged through ``at``."""
+    return _not_due(store, program_due, shop_id, at, settings)
+
+
+def program_tagged(store: Store, shop_id: int, at: int, settings: str) -> set[str]:
+    """Customers with a program moment derived by ``at`` under the tag ``settings`` (due or
+    not): the others have none, or one another tag made stale."""
+    query = select(program_due.c.customer_id).where(
+        program_due.c.shop_id == shop_id,
+        program_due.c.settings == settings,
+        program_due.c.derived_at <= at,
     )
     with store.engine.connect() as conn:
         return {row[0] for row in conn.execute(query)}
+
+
+def _not_due(store: Store, table: Table, shop_id: int, at: int, settings: str) -> set[str]:
+    query = select(table.c.customer_id).where(
+        table.c.shop_id == shop_id,
+        table.c.settings == settings,
+        table.c.derived_at <= at,
+        or_(table.c.due_at.is_(None), table.c.due_at > at),
+    )
+    with store.engine.connect() as conn:
+        return {row[0] for row in conn.execute(query)}
+
+
+def next_rows(store: Store, shop_id: int, at: int, ids: Iterable[str]) -> dict[str, int]:
+    """Per customer of ``ids``, the first moment after ``at`` of a row a read as of ``at``
+    leaves out (see the module docstring); ``at`` itself for an undelivered message."""
+    consent_at = case(
+        (
+            and_(
+                consent_history.c.consent_updated_at.is_not(None),
+                consent_history.c.consent_updated_at < consent_history.c.observed_at,
+            ),
+            consent_history.c.consent_updated_at,
+        ),
+        else_=consent_history.c.observed_at,
+    )
+    dated: list[tuple[Table, Any]] = [
+        (orders, orders.c.created_at),
+        (consent_history, consent_at),
+        (reviews, reviews.c.reviewed_at),
+        (suppressions, suppressions.c.created_at),
+        (checkouts, checkouts.c.created_at),
+        (browse_events, browse_events.c.occurred_at),
+        (outbox, outbox.c.finished_at),
+    ]
+    wanted = sorted(set(ids))
+    found: dict[str, int] = {}
+
+    def keep(rows: Iterable[Any]) -> None:
+        for cid, when in rows:
+            if cid is not None and when is not None:
+                found[cid] = min(found.get(cid, when), int(when))
+
+    whole = len(wanted) > _WHOLE_SHOP
+    chunks = [wanted] if whole else [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
+    with store.engine.connect() as conn:
+        for chunk in chunks:
+            for table, when in dated:
+                query = select(table.c.customer_id, func.min(when)).where(
+                    table.c.shop_id == shop_id, when > at
+                )
+                if not whole:
+                    query = query.where(table.c.customer_id.in_(chunk))
+                keep(conn.execute(query.group_by(table.c.customer_id)))
+            waiting = select(outbox.c.customer_id).where(
+                outbox.c.shop_id == shop_id, outbox.c.status == "pending"
+            )
+            if not whole:
+                waiting = waiting.where(outbox.c.customer_id.in_(chunk))
+            keep((row[0], at) for row in conn.execute(waiting.distinct()))
+    if whole:
+        chosen = set(wanted)
+        return {cid: when for cid, when in found.items() if cid in chosen}
+    return found
 
 
 def settle(
@@ -138,9 +232,12 @@ def settle(
     due: Mapping[str, int | None],
     derived_at: int,
     settings: str,
+    programs: Mapping[str, int | None] | None = None,
+    program_settings: str = "",
 ) -> int:
-    """Clear the consumed ``notes`` and record the ``due`` moments (customer -> micros or
-    None) derived as of ``derived_at``, in one transaction; returns the notes removed."""
+    """Clear the consumed ``notes`` and record the loyalty ``due`` moments and the
+    ``programs`` ones (customer -> micros or None) derived as of ``derived_at``, each with
+    its settings tag, in one transaction; returns the notes removed."""
     removed = 0
     with store.transaction() as conn:
         held = conn.execute(select(shops.c.shop_id).where(shops.c.shop_id == shop_id)).first()
@@ -162,27 +259,40 @@ def settle(
                 )
             )
             removed += int(result.rowcount)
-        rows = [
-            {
-                "shop_id": shop_id,
-                "customer_id": cid,
-                "due_at": when,
-                "derived_at": derived_at,
-                "settings": settings,
-            }
-            for cid, when in sorted(due.items())
-        ]
-        dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-        for start in range(0, len(rows), _CHUNK):
-            insert = dialect.insert(loyalty_due)
-            statement = insert.on_conflict_do_update(
-                index_elements=[loyalty_due.c.shop_id, loyalty_due.c.customer_id],
-                set_={
-                    "due_at": insert.excluded.due_at,
-                    "derived_at": insert.excluded.derived_at,
-                    "settings": insert.excluded.settings,
-                },
-                where=loyalty_due.c.derived_at <= insert.excluded.derived_at,
-            )
-            conn.execute(statement, rows[start : start + _CHUNK])
+        _record(conn, loyalty_due, shop_id, due, derived_at, settings)
+        _record(conn, program_due, shop_id, programs or {}, derived_at, program_settings)
     return removed
+
+
+def _record(
+    conn: Any,
+    table: Table,
+    shop_id: int,
+    due: Mapping[str, int | None],
+    derived_at: int,
+    settings: str,
+) -> None:
+    """Upsert the ``due`` moments, never over a row derived as of a later moment."""
+    rows = [
+        {
+            "shop_id": shop_id,
+            "customer_id": cid,
+            "due_at": when,
+            "derived_at": derived_at,
+            "settings": settings,
+        }
+        for cid, when in sorted(due.items())
+    ]
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(rows), _CHUNK):
+        insert = dialect.insert(table)
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.shop_id, table.c.customer_id],
+            set_={
+                "due_at": insert.excluded.due_at,
+                "derived_at": insert.excluded.derived_at,
+                "settings": insert.excluded.settings,
+            },
+            where=table.c.derived_at <= insert.excluded.derived_at,
+        )
+        conn.execute(statement, rows[start : start + _CHUNK])

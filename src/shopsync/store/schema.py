@@ -567,6 +567,21 @@ loyalty_due = Table(
     Column("settings", String(64), nullable=False),
 )
 
+# Added in revision 0022 (issue 19): per customer, the first moment after ``derived_at`` at
+# which time alone can bring a new program candidate (a review request, a win-back stage, a
+# replenishment or warranty reminder, ...; NULL: never), as a settled incremental plan derived
+# it with the programs' settings, the shop models' version and the catalogue named by
+# ``settings`` (a digest). A customer without a row, or whose row is due, is planned again.
+program_due = Table(
+    "program_due",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("customer_id", String(255), primary_key=True),
+    _instant("due_at"),
+    _instant("derived_at", nullable=False),
+    Column("settings", String(64), nullable=False),
+)
+
 # Added in revision 0019 (store/shop_models.py, issue 19 item 3): the shop-level models a plan
 # uses (the MBG/NBD fit, the also-bought table, learned usage periods, the one-time buyers'
 # win-back delay), built from the shop as of ``data_as_of`` and stored as compressed JSON of
