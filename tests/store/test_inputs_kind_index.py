@@ -1,4 +1,4 @@
-"""Revision 0025 indexes the loyalty inputs by kind (issue 19): re-planning one customer after
+"""Revision 0023 indexes the loyalty inputs by kind (issue 19): re-planning one customer after
 a webhook asks for the shop's referral inputs, and without it read every input of the shop
 (at 1M customers, 300k birthday inputs: 89 ms of a 100 ms budget)."""
 
@@ -16,7 +16,7 @@ from tests.store.alembic_kit import downgrade, drift, indexes
 from tests.test_store import customer
 
 INDEX = "ix_loyalty_inputs_kind"
-BEFORE = "0021"
+BEFORE = "0022"
 SHOP = ("shopify", "acme.myshopify.com")
 
 

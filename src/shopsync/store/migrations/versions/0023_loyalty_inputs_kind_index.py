@@ -5,16 +5,16 @@ Re-planning one customer after a webhook asks for the shop's referral inputs
 input of the shop. Measured on the 1M-customer benchmark shop (300k birthday inputs, no
 referral): 89 ms of the webhook's 100 ms budget, then a lookup of none.
 
-Revision ID: 0025
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0025"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 
 
 def upgrade() -> None:
