@@ -290,7 +290,7 @@ def _repeated(spool: IO[bytes], order: str) -> IO[bytes]:
 
 
 def test_an_order_written_twice_in_the_bulk_file_is_stored_with_its_lines(
-    shopify_shop: Any, monkeypatch: pytest.MonkeyPatch
+    shopify_shop: Any, monkeypatch: pytest.MonkeyPatch, two_urls: dict[bool, str]
 ) -> None:
     """The store keeps the newer copy, with its line items, on both paths."""
     shop = shopify_shop(customers=5, orders=20)
@@ -303,7 +303,7 @@ def test_an_order_written_twice_in_the_bulk_file_is_stored_with_its_lines(
     )
     snaps = {}
     for fast in (False, True):
-        store = shopsync.Store("sqlite://")
+        store = shopsync.Store(two_urls[fast])
         with _adapter(shop, fast) as adapter:
             report = shopsync.sync(adapter, store, resources=["orders"])
         assert report.total("quarantined") == 0
