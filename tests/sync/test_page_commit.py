@@ -177,3 +177,30 @@ def test_a_pages_begin_and_its_lazy_commit_are_one_round_trip(postgres_url: str)
     with store.engine.connect() as conn:  # what the transaction wrote was committed
         assert conn.exec_driver_sql("SELECT x FROM t_lazy").scalar() == 1
     store.close()
+
+
+@pytest.mark.parametrize("level", [None, "SERIALIZABLE"])
+def test_a_pages_begin_is_one_round_trip_after_an_isolation_level_was_set(
+    postgres_url: str, level: str | None
+) -> None:
+    """A read at REPEATABLE READ (the facts' consistent read) leaves its pooled connection
+    with an isolation level of its own (SQLAlchemy resets it to the engine's): the next
+    page still begins in one round trip, at the level psycopg would have begun with."""
+    store = Store(postgres_url)
+    engine = store.engine
+    if level is not None:  # an engine whose connections all take a level
+        store.engine = engine.execution_options(isolation_level=level)
+    said: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: said.append(a[2]))
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.exec_driver_sql("SELECT 1")
+    with store.transaction() as conn:
+        page_commit.lazy_commit(conn)
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+        isolation = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+    assert isolation == (level or "read committed").lower()
+    assert not [s for s in said if "synchronous_commit =" in s]
+    store.engine = engine
+    store.close()
