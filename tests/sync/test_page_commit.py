@@ -204,3 +204,35 @@ def test_a_pages_begin_is_one_round_trip_after_an_isolation_level_was_set(
     assert not [s for s in said if "synchronous_commit =" in s]
     store.engine = engine
     store.close()
+
+
+def test_a_page_that_fails_after_its_raw_begin_leaves_its_connection_clean(
+    postgres_url: str,
+) -> None:
+    """An error before the page's first statement, in it, or after a write: the page's
+    transaction is rolled back (psycopg sees the raw BEGIN's transaction as its own), and
+    the pooled connection's next use begins a fresh, durable transaction."""
+    store = Store(postgres_url)
+    with store.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE t_failed (x int)")
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    def fail(write: bool, statement: str | None) -> None:
+        # (the page's error, or the database's)
+        with contextlib.suppress(Exception), store.transaction() as conn:
+            page_commit.lazy_commit(conn)
+            if write:
+                conn.exec_driver_sql("INSERT INTO t_failed VALUES (1)")
+            if statement is not None:
+                conn.exec_driver_sql(statement)
+            raise LookupError("the page failed")
+
+    for write, statement in [(False, None), (False, "SELECT * FROM nowhere"), (True, None)]:
+        fail(write, statement)
+        with store.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            assert raw.pgconn.transaction_status == 0  # idle: no transaction left open
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t_failed").scalar() == 0
+    store.close()
