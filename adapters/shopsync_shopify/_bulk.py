@@ -442,6 +442,8 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
     # and made a page's commit cost grow with the store (issue 20). Only speed depends on it.
     roots.sort()
     columnar = loop if isinstance(loop, ColumnarLoop) else None
+    judged: set[str] = set()  # parents whose children a root took (each copy of a root
+    # written twice takes them all: whichever copy the store keeps has its lines)
     at = 0
     while at < len(roots):
         with collector_paused():  # a page's work, not the reader's handling of it
@@ -451,7 +453,7 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
                 at += 1
                 taken: list[tuple[str, list[bytes]]] = []
                 if children:
-                    _attach(root, children, loop, taken)
+                    _attach(root, children, loop, taken, judged)
                 if columnar is not None:  # the record again from its lines, should the store
                     # hand it back (cheaper than its JSON text, which was 5% of a backfill)
                     columnar.add(root, packed=functools.partial(_reassemble, line, taken))
@@ -461,6 +463,8 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
         if page is not None:
             yield page
     for parent, kids in children.items():
+        if parent in judged:
+            continue
         for raw in kids:
             text = raw.decode("utf-8", "replace").strip()
             loop.reject(text, f"bulk line without a known parent ({parent})")
@@ -470,7 +474,7 @@ def _reassemble(root: bytes, taken: list[tuple[str, list[bytes]]]) -> dict[str, 
     """A record as :func:`_partition` assembled it, from its root line and the child lines
     :func:`_attach` took for it (what it rejected then was rejected then)."""
     node: dict[str, Any] = _loads(root)
-    _attach(node, dict(taken), _Unheard(), [])
+    _attach(node, dict(taken), _Unheard(), [], set())
     return node
 
 
@@ -486,10 +490,13 @@ def _attach(
     children: dict[str, list[bytes]],
     loop: PageLoop[Any] | _Unheard,
     taken: list[tuple[str, list[bytes]]],
+    judged: set[str],
 ) -> None:
-    """Move the children waiting for ``obj`` (by its id) and for the objects embedded in it
+    """Put the children waiting for ``obj`` (by its id) and for the objects embedded in it
     (refunds, fulfilments) into their lists, in id order, and theirs into them; what was
-    taken, by parent id, into ``taken``."""
+    taken, by parent id, into ``taken``. The children stay in ``children`` for another copy
+    of ``obj`` (a root line written twice); ``judged`` holds the parents whose children were
+    judged already (a line of unknown kind is rejected once)."""
     holders = [obj]
     for key in _EMBEDDED:
         items = obj.get(key)
@@ -497,15 +504,19 @@ def _attach(
             holders.extend(item for item in items if isinstance(item, dict))
     for holder in holders:
         gid = holder.get("id")
-        kids = children.pop(str(gid), None) if gid else None
-        if kids is not None:
-            taken.append((str(gid), kids))
+        pid = str(gid) if gid else ""
+        kids = children.get(pid) if pid else None
+        if kids is not None and all(pid != parent for parent, _ in taken):  # (no cycle)
+            first = pid not in judged
+            judged.add(pid)
+            taken.append((pid, kids))
             for raw in kids:
                 child = _loads(raw)
                 child.pop("__parentId", None)
                 field = _CHILD_FIELDS.get(child.get("__typename", ""), "")
                 if not field:
-                    loop.reject(json.dumps(child), "bulk line of unknown kind")
+                    if first:
+                        loop.reject(json.dumps(child), "bulk line of unknown kind")
                     continue
                 holder.setdefault(field, []).append(child)
                 # anything to do for the child: children wait for its id, it embeds objects
@@ -517,7 +528,7 @@ def _attach(
                     or child.get("fulfillments")
                     or not _FIELDS.isdisjoint(child)
                 ):
-                    _attach(child, children, loop, taken)
+                    _attach(child, children, loop, taken, judged)
         for field in holder.keys() & _FIELDS:
             items = holder[field]
             if isinstance(items, list) and len(items) > 1:

@@ -282,3 +282,38 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
         "bulk line of unknown kind",
         f"bulk line without a known parent ({gid('Order', 404)})",
     ]
+
+
+def test_an_order_written_twice_keeps_its_children_in_every_copy() -> None:
+    """A root line repeated (here an older copy; the file's order is no guide): every copy
+    gets the children that name its id, so whichever version the store keeps has its lines,
+    and none is rejected, in one partition or in many."""
+    import tempfile
+
+    order = "gid://shopify/Order/1"
+    spool = _lines_of(
+        {"id": order, "updatedAt": "2025-01-02T00:00:00Z", "refunds": [{"id": "R7"}]},
+        {"__typename": "LineItem", "id": "gid://shopify/LineItem/11", "__parentId": order},
+        {"__typename": "RefundLineItem", "quantity": 1, "__parentId": "R7"},
+        {"id": order, "updatedAt": "2000-01-01T00:00:00Z", "refunds": [{"id": "R7"}]},
+    )
+    adapter = shopsync.connect(
+        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
+    )
+    for partition_bytes in (1 << 20, 64):
+        adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
+        nodes: list[Any] = []
+        with tempfile.TemporaryFile() as f:
+            f.write(spool)
+            f.seek(0)
+            pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
+        assert [r.reason for p in pages for r in p.rejected] == []
+        assert sorted(n["updatedAt"] for n in nodes) == [
+            "2000-01-01T00:00:00Z",
+            "2025-01-02T00:00:00Z",
+        ]
+        for node in nodes:
+            assert [li["id"][-2:] for li in node.get("lineItems", [])] == ["11"], node
+            assert node["refunds"][0].get("refundLineItems") == [
+                {"__typename": "RefundLineItem", "quantity": 1}
+            ]

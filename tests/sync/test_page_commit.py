@@ -177,3 +177,62 @@ def test_a_pages_begin_and_its_lazy_commit_are_one_round_trip(postgres_url: str)
     with store.engine.connect() as conn:  # what the transaction wrote was committed
         assert conn.exec_driver_sql("SELECT x FROM t_lazy").scalar() == 1
     store.close()
+
+
+@pytest.mark.parametrize("level", [None, "SERIALIZABLE"])
+def test_a_pages_begin_is_one_round_trip_after_an_isolation_level_was_set(
+    postgres_url: str, level: str | None
+) -> None:
+    """A read at REPEATABLE READ (the facts' consistent read) leaves its pooled connection
+    with an isolation level of its own (SQLAlchemy resets it to the engine's): the next
+    page still begins in one round trip, at the level psycopg would have begun with."""
+    store = Store(postgres_url)
+    engine = store.engine
+    if level is not None:  # an engine whose connections all take a level
+        store.engine = engine.execution_options(isolation_level=level)
+    said: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: said.append(a[2]))
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.exec_driver_sql("SELECT 1")
+    with store.transaction() as conn:
+        page_commit.lazy_commit(conn)
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+        isolation = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+    assert isolation == (level or "read committed").lower()
+    assert not [s for s in said if "synchronous_commit =" in s]
+    store.engine = engine
+    store.close()
+
+
+def test_a_page_that_fails_after_its_raw_begin_leaves_its_connection_clean(
+    postgres_url: str,
+) -> None:
+    """An error before the page's first statement, in it, or after a write: the page's
+    transaction is rolled back (psycopg sees the raw BEGIN's transaction as its own), and
+    the pooled connection's next use begins a fresh, durable transaction."""
+    store = Store(postgres_url)
+    with store.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE t_failed (x int)")
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+    def fail(write: bool, statement: str | None) -> None:
+        # (the page's error, or the database's)
+        with contextlib.suppress(Exception), store.transaction() as conn:
+            page_commit.lazy_commit(conn)
+            if write:
+                conn.exec_driver_sql("INSERT INTO t_failed VALUES (1)")
+            if statement is not None:
+                conn.exec_driver_sql(statement)
+            raise LookupError("the page failed")
+
+    for write, statement in [(False, None), (False, "SELECT * FROM nowhere"), (True, None)]:
+        fail(write, statement)
+        with store.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            assert raw.pgconn.transaction_status == 0  # idle: no transaction left open
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t_failed").scalar() == 0
+    store.close()

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-_BEGIN_LAZY = b"BEGIN; SET LOCAL synchronous_commit = off"
+_LAZY = b"; SET LOCAL synchronous_commit = off"
 
 
 def lazy_commit(conn: Connection) -> None:
@@ -56,22 +56,32 @@ def lazy_commit(conn: Connection) -> None:
     Before the page's first statement, psycopg would send its ``BEGIN`` and wait for it, then
     the ``SET LOCAL``: here both go in one round trip (libpq's ``PQexec`` on the driver's
     connection; psycopg then sees the transaction open and sends no ``BEGIN`` of its own, and
-    commits or rolls it back as any other)."""
+    commits or rolls it back as any other). The ``BEGIN`` is the one psycopg would send: a
+    connection that once ran at another isolation level keeps one (SQLAlchemy resets it to
+    the engine's, not to none), and the page begins at it."""
     if conn.dialect.name != "postgresql":
         return
     raw: Any = conn.connection.driver_connection
     pgconn = getattr(raw, "pgconn", None)
-    if (
-        pgconn is not None
-        and pgconn.transaction_status == _IDLE
-        and not raw.autocommit
-        and (raw.isolation_level, raw.read_only, raw.deferrable) == (None, None, None)
-    ):
+    if pgconn is not None and pgconn.transaction_status == _IDLE and not raw.autocommit:
         with raw.lock:  # as psycopg guards its own use of the connection
-            done = pgconn.exec_(_BEGIN_LAZY).status == _COMMAND_OK
+            done = pgconn.exec_(_begin(raw) + _LAZY).status == _COMMAND_OK
         if done:
             return
     conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # (a failure is raised here)
+
+
+def _begin(raw: Any) -> bytes:
+    """The ``BEGIN`` psycopg starts a transaction of ``raw`` with (its isolation level,
+    read-only and deferrable settings; None: the server's default)."""
+    words = ["BEGIN"]
+    if raw.isolation_level is not None:
+        words.append("ISOLATION LEVEL " + raw.isolation_level.name.replace("_", " "))
+    if raw.read_only is not None:
+        words.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        words.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(words).encode()
 
 
 _IDLE, _COMMAND_OK = 0, 1
