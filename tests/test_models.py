@@ -417,3 +417,21 @@ class TestExcludingTax:
         )
         net = line_excluding_tax(**args, taxes_included=False, tax=usd("0.90"))  # type: ignore[arg-type]
         assert (net.unit_price, net.total_discount, net.total) == (usd("4.50"), None, usd("9.00"))
+
+
+@pytest.mark.parametrize("children", ["line_items", "refunds", "fulfillments"])
+def test_an_order_naming_a_child_twice_is_refused(children: str) -> None:
+    # The store keys them by (shop, order, id): a second copy failed the whole page's
+    # transaction, and so the sync, instead of costing this order alone (review of issue 20).
+    from shopsync.models import Fulfillment, LineItem, Refund
+
+    one: object = {
+        "line_items": LineItem(
+            id="9", title="Mug", quantity=1, unit_price=usd("5"), total=usd("5")
+        ),
+        "refunds": Refund(id="9", created_at=T0, amount=usd("1")),
+        "fulfillments": Fulfillment(id="9", created_at=T0, status="success"),
+    }[children]
+    order(**{children: (one,)})  # once is fine
+    with pytest.raises(ValidationError, match=f"{children.replace('_', ' ')}.*'9'.*twice"):
+        order(**{children: (one, one)})

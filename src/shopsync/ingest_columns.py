@@ -86,12 +86,17 @@ def order_rows(
     order: dict[str, Any],
     children: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
     raw: Mapping[str, Any] | bytes | Callable[[], Mapping[str, Any]],
-) -> OrderRows:
+) -> OrderRows | None:
     """An order row and its (line items, refunds, fulfilments) rows as :class:`OrderRows`,
-    the order's ``content_hash`` set from them (:func:`shopsync.store.content_hash.order_hash`)."""
+    the order's ``content_hash`` set from them (:func:`shopsync.store.content_hash.order_hash`);
+    None when a child's id comes twice: the store keys them by id, and the models' path
+    quarantines the order with the reason."""
     from shopsync.store.content_hash import order_hash
 
     lines, refunds, fulfillments = children
+    for rows in children:
+        if len(rows) > 1 and len({row["id"] for row in rows}) < len(rows):
+            return None
     tables = {
         "orders": [order],
         "line_items": lines,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any
@@ -529,11 +529,25 @@ class Order(_Record):
             raise ValueError(f"order in {self.currency} carries amounts in {others}")
         if self.total_refunded > self.total:
             raise ValueError("total_refunded exceeds the order total")
+        for name in ("line_items", "refunds", "fulfillments"):  # the store's keys
+            twice = _repeated(child.id for child in getattr(self, name))
+            if twice is not None:
+                raise ValueError(f"{name.replace('_', ' ')} id {twice!r} appears twice")
         return self
 
     @property
     def is_guest(self) -> bool:
         return self.customer_id is None
+
+
+def _repeated(ids: Iterable[str]) -> str | None:
+    """The first id that comes again, or None."""
+    seen: set[str] = set()
+    for one in ids:
+        if one in seen:
+            return one
+        seen.add(one)
+    return None
 
 
 class Variant(_Frozen):
