@@ -226,3 +226,27 @@ def test_frames_of_another_moment_are_refused(shop: Store) -> None:
     frames = load(shop, P, S, END - dt.timedelta(days=100), currency="USD", advocates=False)
     with pytest.raises(ValueError, match="same as_of"):
         loyalty.update_ledger(shop, P, S, as_of=END, policy=POLICY, dry_run=True, frames=frames)
+
+
+def test_frames_with_some_of_the_earn_amounts_take_the_rest_from_the_store(shop: Store) -> None:
+    """Frames read for one policy's earn rule (the subtotal) derive under another that also
+    counts shipping and tax: the amounts they lack come from the store, the same actions."""
+    as_of = END - 100 * DAY
+    wider = Policy.from_dict(
+        {"currency": "USD", "loyalty": {"earn": {"include_shipping": True, "include_tax": True}}}
+    )
+    some = load(
+        shop,
+        P,
+        S,
+        as_of,
+        currency="USD",
+        advocates=False,
+        columns={"orders": ("subtotal",), "refunds": ("id",)},
+    )
+    none = load(shop, P, S, as_of, currency="USD", advocates=False)
+    kw: dict[str, Any] = dict(as_of=as_of, policy=wider, dry_run=True, lookback=400 * DAY)
+    found = loyalty.update_ledger(shop, P, S, frames=some, **kw)
+    read = loyalty.update_ledger(shop, P, S, frames=none, **kw)
+    assert found.actions and found.actions == read.actions
+    assert found.tiers == read.tiers
