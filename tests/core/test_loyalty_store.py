@@ -412,7 +412,7 @@ def test_an_order_with_any_ids_moved_away_and_back_earns_again(
     reversal of the order, whatever its ids hold: the order that comes back earns again."""
     store.upsert([customer(cid), customer("b"), order(oid, cid, T0, "10")])
     loyalty.update_ledger(store, P, S, as_of=T0 + 20 * DAY)
-    for owner, day in ((("b", 21), (cid, 23), ("b", 25), (cid, 27))):
+    for owner, day in (("b", 21), (cid, 23), ("b", 25), (cid, 27)):
         moved = order(oid, owner, T0, "10").model_copy(update={"updated_at": T0 + day * DAY})
         store.upsert([moved])
         loyalty.update_ledger(store, P, S, as_of=T0 + (day + 1) * DAY)
