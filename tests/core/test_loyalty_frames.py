@@ -250,3 +250,83 @@ def test_frames_with_some_of_the_earn_amounts_take_the_rest_from_the_store(shop:
     read = loyalty.update_ledger(shop, P, S, frames=none, **kw)
     assert found.actions and found.actions == read.actions
     assert found.tiers == read.tiers
+
+
+KINDS = Policy.from_dict(
+    {
+        "currency": "USD",
+        "loyalty": {
+            "tiers": LOW_TIERS.loyalty.tiers.model_dump(mode="json"),
+            "birthday": {"min_days_after_entry": 0},
+        },
+    }
+)
+
+
+def _kinds_shop(store: Store) -> tuple[list[str], list[dt.datetime], list[Any]]:
+    """A generated shop with a referral, a moved order and its customers' birthdays; the
+    customers by first order, the moments to compare at, and the orders."""
+    state = generate_shop(platform=P, shop=S, seed=5, customers=40, orders=200, end=END)
+    store.upsert([*state.customers.values(), *state.orders.values()])
+    first: dict[str, dt.datetime] = {}
+    for o in sorted(state.orders.values(), key=lambda o: o.created_at):
+        if o.customer_id is not None:
+            first.setdefault(o.customer_id, o.created_at)
+    ids = sorted(first, key=first.__getitem__)
+    friend = ids[-1]
+    loyalty.record_referral(
+        store, P, S, advocate_id=ids[0], friend_id=friend, at=first[friend] - DAY
+    )
+    moments = [first[friend] + d * DAY for d in (1, 15, 16, 20)]
+    moments += [END - d * DAY for d in (300, 200, 120, 60, 30, 10, 0)]
+    return ids, sorted(moments), list(state.orders.values())
+
+
+def _plan_dry_run(store: Store, as_of: dt.datetime) -> list[dict[str, Any]]:
+    """The loyalty actions of a plan whose ledger is current: its read, ``actions_only``."""
+    frames = load(
+        store,
+        P,
+        S,
+        as_of,
+        currency="USD",
+        advocates=False,
+        columns={"orders": ("subtotal",), "refunds": ("id",)},
+    )
+    found = loyalty.update_ledger(
+        store, P, S, as_of=as_of, policy=KINDS, dry_run=True, frames=frames, actions_only=True
+    )
+    return [a.model_dump() for a in found.actions]
+
+
+def test_a_plans_dry_run_gives_the_actions_the_ledger_writing_run_gives(
+    store: Store,
+) -> None:
+    """At each moment the plan's dry run (the plan's read, ``actions_only``; before the ledger
+    is written and after) announces exactly what the run that writes the ledger announces:
+    awards, birthday and referral bonuses, tier changes and progress, expiry warnings, with a
+    redemption and an order moved between customers in the history."""
+    ids, moments, orders = _kinds_shop(store)
+    kinds: set[str] = set()
+    reasons: set[str] = set()
+    moved = False
+    for n, as_of in enumerate(moments):
+        before = _plan_dry_run(store, as_of)
+        written = loyalty.update_ledger(store, P, S, as_of=as_of, policy=KINDS)
+        after = _plan_dry_run(store, as_of)
+        assert before == [a.model_dump() for a in written.actions] == after, as_of
+        kinds |= {a.kind for a in written.actions}
+        reasons |= {a.reason for a in written.actions}
+        if n == len(moments) // 2 and not moved:  # an order moves, another customer redeems
+            rich = max(ids, key=lambda c: loyalty.balance(store, (P, S, c), as_of).approved)
+            loyalty.redeem(store, (P, S, rich), 500, as_of=as_of, policy=KINDS)
+            away = next(o for o in orders if o.customer_id == ids[1] and o.created_at < as_of)
+            store.upsert([away.model_copy(update={"customer_id": ids[2], "updated_at": END + DAY})])
+            moved = True
+    assert kinds >= {
+        "loyalty_award",
+        "loyalty_tier_change",
+        "loyalty_tier_progress",
+        "loyalty_expiry_warning",
+    }, kinds
+    assert any("birthday" in r for r in reasons) and any("referr" in r for r in reasons), reasons
