@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import shopsync
-from shopsync import loyalty
+from shopsync import loyalty, planning
 from shopsync.core.loyalty_shop import ShopLedger, derive_shop
 from shopsync.core.policy import Policy
 from shopsync.frames import load
@@ -330,3 +330,42 @@ def test_a_plans_dry_run_gives_the_actions_the_ledger_writing_run_gives(
         "loyalty_expiry_warning",
     }, kinds
     assert any("birthday" in r for r in reasons) and any("referr" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("current", [True, False], ids=["current", "stale"])
+def test_a_write_between_the_version_read_and_the_frames_leaves_the_ledger_stale(
+    shop: Store, monkeypatch: pytest.MonkeyPatch, current: bool
+) -> None:
+    """An order stored after the plan read the data version and before it read its frames:
+    the ledger is marked with the older version (or stays as it was), so the next check finds
+    it stale, and the balance written back counts the order."""
+    as_of = END - 100 * DAY
+    if current:
+        shopsync.plan(shop, POLICY, as_of)
+        assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
+    some = next(iter(load(shop, P, S, as_of, currency="USD").orders.iter_rows(named=True)))
+    owner = str(some["customer_id"])
+    before = loyalty.balance(shop, (P, S, owner), as_of).total
+    state = generate_shop(platform=P, shop=S, seed=11, customers=30, orders=150, end=END)
+    late = next(iter(state.orders.values())).model_copy(
+        update={
+            "id": "late-1",
+            "customer_id": owner,
+            "created_at": as_of - DAY,
+            "updated_at": as_of - DAY,
+            "paid_at": as_of - DAY,
+        }
+    )
+    real = planning.load
+
+    def write_first(*args: Any, **kwargs: Any) -> Any:
+        shop.upsert([late])  # lands between the version read and the frames
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "load", write_first)
+    shopsync.plan(shop, POLICY, as_of)
+    monkeypatch.setattr(planning, "load", real)
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is not None
+    loyalty.write_back_balance(shop, (P, S, owner), as_of)
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
+    assert loyalty.balance(shop, (P, S, owner), as_of).total > before
