@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+import polars as pl
 import pytest
 
 import shopsync
@@ -369,3 +370,25 @@ def test_a_write_between_the_version_read_and_the_frames_leaves_the_ledger_stale
     loyalty.write_back_balance(shop, (P, S, owner), as_of)
     assert loyalty.ledger_status(shop, P, S, as_of, policy=POLICY) is None
     assert loyalty.balance(shop, (P, S, owner), as_of).total > before
+
+
+def test_a_plan_under_an_earn_rule_counting_more_amounts_derives_with_them(shop: Store) -> None:
+    """The amounts the earn rule counts change between two plans of the same moment: the
+    second plan's read carries the new ones and its awards count them."""
+    orders = load(shop, P, S, END, currency="USD").orders.sort("created_at")
+    placed = orders.filter(pl.col("paid_at").is_not_null())["created_at"][-10]
+    as_of = dt.datetime.fromtimestamp(placed / 1e6, dt.timezone.utc) + DAY
+    wider = Policy.from_dict(
+        {"currency": "USD", "loyalty": {"earn": {"include_shipping": True, "include_tax": True}}}
+    )
+
+    def awards(plan: Any) -> dict[str, int]:
+        return {a.idempotency_key: a.points for a in plan.actions if a.kind == "loyalty_award"}
+
+    narrow = awards(shopsync.plan(shop, POLICY, as_of))
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=wider) is not None
+    wide = awards(shopsync.plan(shop, wider, as_of))
+    assert loyalty.ledger_status(shop, P, S, as_of, policy=wider) is None
+    read = loyalty.update_ledger(shop, P, S, as_of=as_of, policy=wider, dry_run=True)
+    assert wide == {a.idempotency_key: a.points for a in read.actions if a.kind == "loyalty_award"}
+    assert narrow and narrow.keys() == wide.keys() and any(wide[k] > narrow[k] for k in wide)
