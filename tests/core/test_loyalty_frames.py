@@ -392,3 +392,28 @@ def test_a_plan_under_an_earn_rule_counting_more_amounts_derives_with_them(shop:
     read = loyalty.update_ledger(shop, P, S, as_of=as_of, policy=wider, dry_run=True)
     assert wide == {a.idempotency_key: a.points for a in read.actions if a.kind == "loyalty_award"}
     assert narrow and narrow.keys() == wide.keys() and any(wide[k] > narrow[k] for k in wide)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review finding: the ledger is append-only by key, so earn entries written under the "
+    "earlier earn rule stay while the ledger is marked current under the new one",
+)
+def test_an_award_announced_after_an_earn_rule_change_is_the_points_the_ledger_holds(
+    shop: Store,
+) -> None:
+    """Two plans of the same moment, the second counting shipping and tax: each award it
+    announces is the order's earned points in the ledger it marks current."""
+    orders = load(shop, P, S, END, currency="USD").orders.sort("created_at")
+    placed = orders.filter(pl.col("paid_at").is_not_null())["created_at"][-10]
+    as_of = dt.datetime.fromtimestamp(placed / 1e6, dt.timezone.utc) + DAY
+    wider = Policy.from_dict(
+        {"currency": "USD", "loyalty": {"earn": {"include_shipping": True, "include_tax": True}}}
+    )
+    shopsync.plan(shop, POLICY, as_of)
+    awards = [a for a in shopsync.plan(shop, wider, as_of).actions if a.kind == "loyalty_award"]
+    assert awards and loyalty.ledger_status(shop, P, S, as_of, policy=wider) is None
+    for award in awards:
+        lines = loyalty.statement(shop, (P, S, award.customer_id))
+        earned = [ln for ln in lines if ln.kind == "earn" and ln.order_id == award.order_id]
+        assert [ln.pending + ln.approved for ln in earned] == [award.points]
