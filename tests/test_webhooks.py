@@ -364,3 +364,54 @@ def test_an_app_finds_each_platform_s_parser_once_not_per_delivery(
     with pytest.raises(ConfigurationError, match="does not take webhooks"):
         post("undeclared", 1)
     assert looked_up == ["toy", "undeclared", "undeclared"]
+
+
+TOY2 = """
+from shopsync_toy import ToyAdapter
+
+class Toy2Adapter(ToyAdapter):
+    platform = "toy2"
+
+    @staticmethod
+    def parse_webhook(headers, raw_body, secret):
+        headers = {**headers, "x-toy-hmac": headers.get("x-toy2-hmac", "")}
+        return ToyAdapter.parse_webhook(headers, raw_body, secret)
+"""
+
+
+def test_an_app_serving_two_platforms_parses_each_with_its_own_parser_and_secret(
+    store: Store, tmp_path: Path
+) -> None:
+    """Each platform's parser is kept under its own name: a delivery signed for one platform
+    is refused at the other's endpoint, whichever was delivered to first."""
+    (tmp_path / "two").mkdir()
+    with installed(
+        tmp_path / "two",
+        "shopsync_toy2",
+        TOY2,
+        {"shopsync.adapters": {"toy2": "shopsync_toy2:Toy2Adapter"}},
+    ):
+        other = "whsec_toy2_secret"
+        app = webhooks.wsgi_app(store, {"toy": SECRET, "toy2": other}, shops={SHOP})
+
+        def post(platform: str, n: int, secret: str, header: str) -> str:
+            doc = {"topic": "orders/create", "shop": SHOP, "orders": [order_doc(tags=[f"t{n}"])]}
+            signed, body = delivery(doc, f"d-{platform}-{n}", secret)
+            signed[header] = signed.pop("X-Toy-Hmac")
+            environ = {
+                "REQUEST_METHOD": "POST",
+                "PATH_INFO": f"/webhooks/{platform}",
+                "CONTENT_LENGTH": str(len(body)),
+                "wsgi.input": io.BytesIO(body),
+                **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in signed.items()},
+            }
+            answered: list[str] = []
+            b"".join(app(environ, lambda s, h: answered.append(s)))
+            return answered[0]
+
+        assert post("toy2", 0, other, "X-Toy2-Hmac") == "200 OK"
+        assert post("toy", 1, SECRET, "X-Toy-Hmac") == "200 OK"
+        assert post("toy", 2, SECRET, "X-Toy2-Hmac") == "401 Unauthorized"  # toy's parser
+        assert post("toy2", 3, SECRET, "X-Toy2-Hmac") == "401 Unauthorized"  # toy2's secret
+        assert post("toy2", 4, other, "X-Toy-Hmac") == "401 Unauthorized"  # toy2's parser
+        assert post("toy2", 5, other, "X-Toy2-Hmac") == "200 OK"

@@ -393,3 +393,28 @@ def test_an_order_moved_away_and_back_or_trashed_and_restored_earns_again(
     move("a", 27)  # restored
     assert loyalty.balance(store, (P, S, "a")).total == 50
     assert loyalty.update_ledger(store, P, S, as_of=T0 + 29 * DAY).added == 0
+
+
+@pytest.mark.parametrize(
+    ("cid", "oid"),
+    [
+        ("A", "O-1"),  # upper case
+        ("a%_", "o_%1"),  # LIKE's wildcards
+        ("ä€", "ö€1"),  # not ASCII: above the prefix's bytes
+        ("a" * 130, "o" * 120),  # a reversal key longer than the store's 255 characters
+    ],
+    ids=["upper", "wildcards", "non-ascii", "long"],
+)
+def test_an_order_with_any_ids_moved_away_and_back_earns_again(
+    store: Store, cid: str, oid: str
+) -> None:
+    """The moved generations (a key range on SQLite, LIKE on PostgreSQL) count every
+    reversal of the order, whatever its ids hold: the order that comes back earns again."""
+    store.upsert([customer(cid), customer("b"), order(oid, cid, T0, "10")])
+    loyalty.update_ledger(store, P, S, as_of=T0 + 20 * DAY)
+    for owner, day in (("b", 21), (cid, 23), ("b", 25), (cid, 27)):
+        moved = order(oid, owner, T0, "10").model_copy(update={"updated_at": T0 + day * DAY})
+        store.upsert([moved])
+        loyalty.update_ledger(store, P, S, as_of=T0 + (day + 1) * DAY)
+        assert loyalty.balance(store, (P, S, owner)).total == 50
+        assert loyalty.balance(store, (P, S, "b" if owner == cid else cid)).total == 0

@@ -112,8 +112,9 @@ def tables_of(frames: Frames, extra: Mapping[str, pl.DataFrame], policy: Policy)
     ids, when the frames' lack them) and ``customers`` (every one, with contact columns)."""
     amounts = amount_columns(policy)
     orders = frames.orders
-    if "amounts" in extra:
-        orders = orders.join(extra["amounts"].select("id", *amounts), on="id", how="left")
+    if "amounts" in extra:  # the ones the frames lack (frames read for another earn rule)
+        lacking = [name for name in amounts if name not in orders.columns]
+        orders = orders.join(extra["amounts"].select("id", *lacking), on="id", how="left")
     wanted = [*ORDER_COLUMNS, *amounts]
     parts = [orders.select(wanted)]
     if "later_orders" in extra:

@@ -322,9 +322,9 @@ def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int
             {
                 "shop_id": shop_id,
                 "customer_id": row.customer_id,
-                "source_key": rules.source_key(
-                    "adjust", "moved", row.customer_id, row.order_id, at
-                ),
+                # hashed when too long, the key keeps the prefix the moved generations and
+                # the moved points are found by ("adjust:sha256:..." was counted by neither)
+                "source_key": rules.source_key("adjust:moved", row.customer_id, row.order_id, at),
                 "kind": "adjust",
                 "pending": -int(row.pending),
                 "approved": -int(row.approved),
