@@ -438,7 +438,9 @@ def _lines(
     return rows
 
 
-def _tables(node: Mapping[str, Any], packed: Callable[[], Mapping[str, Any]] | None) -> OrderRows:
+def _tables(
+    node: Mapping[str, Any], packed: Callable[[], Mapping[str, Any]] | None
+) -> OrderRows | None:
     currency = node.get("currencyCode")
     if type(currency) is not str or currency not in EXPONENTS:
         raise _Refuse

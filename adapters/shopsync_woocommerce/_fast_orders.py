@@ -389,7 +389,7 @@ def _json_lists(
     return codes, discounts, fees, taxes
 
 
-def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows:
+def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows | None:
     ctx = _Ctx(payload)
     currency = payload.get("currency")
     if type(currency) is not str:
