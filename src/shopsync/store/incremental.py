@@ -15,8 +15,8 @@
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
-  are written (never over a row derived as of a later moment). Notes of shops since removed
-  go too.
+  are written (over a row derived as of a later moment, only an earlier moment). Notes of
+  shops since removed go too.
 """
 
 from __future__ import annotations
@@ -272,7 +272,9 @@ def _record(
     derived_at: int,
     settings: str,
 ) -> None:
-    """Upsert the ``due`` moments, never over a row derived as of a later moment."""
+    """Upsert the ``due`` moments. Over a row derived as of a later moment, the earlier of
+    the two moments is kept (a back-dated plan consumed its customer's change notes, which
+    the later row never saw), with the later row's derivation and tag."""
     rows = [
         {
             "shop_id": shop_id,
@@ -286,13 +288,18 @@ def _record(
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), _CHUNK):
         insert = dialect.insert(table)
+        new, old = insert.excluded, table.c
+        later = old.derived_at <= new.derived_at
         statement = insert.on_conflict_do_update(
-            index_elements=[table.c.shop_id, table.c.customer_id],
+            index_elements=[old.shop_id, old.customer_id],
             set_={
-                "due_at": insert.excluded.due_at,
-                "derived_at": insert.excluded.derived_at,
-                "settings": insert.excluded.settings,
+                "due_at": case(
+                    (or_(later, old.due_at.is_(None)), new.due_at),
+                    (or_(new.due_at.is_(None), old.due_at <= new.due_at), old.due_at),
+                    else_=new.due_at,
+                ),
+                "derived_at": case((later, new.derived_at), else_=old.derived_at),
+                "settings": case((later, new.settings), else_=old.settings),
             },
-            where=table.c.derived_at <= insert.excluded.derived_at,
         )
         conn.execute(statement, rows[start : start + _CHUNK])
