@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
+from shopsync.core.actions import Action
+from shopsync.core.policy import Policy
 from shopsync.models import Customer
-from shopsync.outbox import apply
+from shopsync.outbox import apply, retry_parked
 from shopsync.planning import plan
-from shopsync.sinks import JsonLines
+from shopsync.sinks import DeliveryContext, DeliveryError, JsonLines
 from shopsync.store import Store
 from shopsync.store.incremental import recorded_keys
-from tests.core.retention_helpers import order
+from tests.core.retention_helpers import DAY as RDAY
+from tests.core.retention_helpers import T0 as RT0
+from tests.core.retention_helpers import S, customer, order, product
 from tests.core.test_incremental_plan import DAY, POLICY, T0, P, _small_shop
 
 SHOP = "a.example"
@@ -54,3 +59,43 @@ def test_a_back_dated_plan_does_not_swallow_a_change_a_later_moment_never_saw(
     _apply_inc(store, T0 + 5 * DAY, tmp_path)  # an operator re-runs an older day
     _agrees(store, T0 + 12 * DAY, tmp_path)  # the late orders' points
     _agrees(store, T0 + 30 * DAY, tmp_path)  # their review requests
+
+
+class _Refusing(JsonLines):
+    """A file sink that refuses review requests for good while ``refusing`` is set."""
+
+    refusing = True
+
+    def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+        if self.refusing and action.kind == "review_request":
+            raise DeliveryError("recipient refused", retryable=False)
+        return super().deliver(action, context)
+
+
+def test_a_parked_review_request_queued_again_gets_its_reminder_planned(
+    store: Store, tmp_path: Path
+) -> None:
+    policy = Policy.from_dict({"reviews": {"reminder_days": 7}})
+    store.upsert(
+        [
+            product("p1"),
+            customer("c1"),
+            order("o1", "c1", RT0 - 30 * RDAY, fulfilled=RT0 - 20 * RDAY),
+        ]
+    )
+    sink = _Refusing("out.jsonl", root=tmp_path)
+
+    def run(at: dt.datetime) -> tuple[list[str], list[str]]:
+        inc = plan(store, policy, at, platform=P, shop=S, only_changed=True)
+        full = plan(store, policy, at, platform=P, shop=S, update_ledger=False)
+        apply(inc, store, [sink], now=at)
+        return [a.idempotency_key for a in inc], [a.idempotency_key for a in full]
+
+    assert run(RT0)[0] == ["review_request:acme:o1"]  # parked: the recipient refused
+    run(RT0 + 25 * RDAY)  # the request is past its late days: no longer planned
+    sink.refusing = False
+    retry_parked(store, now=RT0 + 26 * RDAY)
+    apply(None, store, [sink], now=RT0 + 26 * RDAY)  # the operator's retry: it goes out
+    planned, full = run(RT0 + 34 * RDAY)
+    assert full == ["review_reminder:acme:o1"]
+    assert planned == full
