@@ -9,6 +9,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from shopsync.core.actions import Action
 from shopsync.core.policy import Policy
 from shopsync.models import Customer
@@ -17,6 +19,7 @@ from shopsync.planning import plan
 from shopsync.sinks import DeliveryContext, DeliveryError, JsonLines
 from shopsync.store import Store
 from shopsync.store.incremental import recorded_keys
+from shopsync.store.schema import loyalty_due, program_due
 from tests.core.retention_helpers import DAY as RDAY
 from tests.core.retention_helpers import T0 as RT0
 from tests.core.retention_helpers import S, customer, order, product
@@ -99,3 +102,21 @@ def test_a_parked_review_request_queued_again_gets_its_reminder_planned(
     planned, full = run(RT0 + 34 * RDAY)
     assert full == ["review_reminder:acme:o1"]
     assert planned == full
+
+
+def test_an_erasure_leaves_no_stored_moment_of_the_customer(store: Store, tmp_path: Path) -> None:
+    """A loyalty moment is personal (a birthday's date, when points expire): it goes with
+    the customer's other rows."""
+    _small_shop(store, SHOP)
+    _apply_inc(store, T0 + DAY, tmp_path)
+    shop_id = store.shop_id(P, SHOP)
+    with store.engine.connect() as conn:
+        held = conn.execute(
+            select(loyalty_due.c.customer_id).where(loyalty_due.c.shop_id == shop_id)
+        ).scalars()
+        victim = sorted(held)[0]
+    store.redact_customer(P, SHOP, victim)
+    with store.engine.connect() as conn:
+        for table in (loyalty_due, program_due):
+            mine = (table.c.shop_id == shop_id) & (table.c.customer_id == victim)
+            assert conn.execute(select(table.c.due_at).where(mine)).all() == [], table.name
