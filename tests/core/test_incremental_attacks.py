@@ -20,12 +20,14 @@ from shopsync.sinks import DeliveryContext, DeliveryError, JsonLines
 from shopsync.store import Store
 from shopsync.store.incremental import recorded_keys
 from shopsync.store.schema import loyalty_due, program_due
+from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import DAY as RDAY
 from tests.core.retention_helpers import T0 as RT0
 from tests.core.retention_helpers import S, customer, order, product
 from tests.core.test_incremental_plan import DAY, POLICY, T0, P, _small_shop
 
 SHOP = "a.example"
+HOUR = dt.timedelta(hours=1)
 
 
 def _agrees(store: Store, at: dt.datetime, tmp: Path) -> None:
@@ -120,3 +122,28 @@ def test_an_erasure_leaves_no_stored_moment_of_the_customer(store: Store, tmp_pa
         for table in (loyalty_due, program_due):
             mine = (table.c.shop_id == shop_id) & (table.c.customer_id == victim)
             assert conn.execute(select(table.c.due_at).where(mine)).all() == [], table.name
+
+
+def test_a_plan_of_a_removed_shop_settles_nothing_in_its_successor(
+    store: Store, tmp_path: Path
+) -> None:
+    """SQLite gives a shop created after the last one's removal the same id, and a re-synced
+    customer's first note the same ``seq``: a plan made before the removal and applied
+    after must not clear the new shop's notes nor record its own moments there."""
+    _small_shop(store, SHOP)
+    at = T0 + DAY
+    stale = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+    old_id = store.shop_id(P, SHOP)
+    store.remove_shop(P, SHOP)
+    state = generate_shop(platform=P, shop=SHOP, seed=3, customers=12, orders=40, end=T0)
+    more = [  # reinstalled and synced again, with an order more each
+        order(f"new-{cid}", cid, at - HOUR, ptype="Coffee").model_copy(update={"shop": SHOP})
+        for cid in state.customers
+    ]
+    store.upsert(
+        [*state.products.values(), *state.customers.values(), *state.orders.values(), *more]
+    )
+    if store.engine.dialect.name == "sqlite":
+        assert store.shop_id(P, SHOP) == old_id
+    apply(stale, store, [JsonLines("out.jsonl", root=tmp_path)], now=at)
+    _agrees(store, at, tmp_path)
