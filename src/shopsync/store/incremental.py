@@ -58,6 +58,7 @@ __all__ = [
     "recorded_keys",
     "referral_parties",
     "settle",
+    "shop_made",
 ]
 
 _CHUNK = 500
@@ -78,6 +79,15 @@ def recorded_keys(store: Store, shop_id: int, keys: Iterable[str]) -> set[str]:
             )
             found.update(row[0] for row in conn.execute(query))
     return found
+
+
+def shop_made(store: Store, shop_id: int) -> int | None:
+    """When the shop's row was created (micros), None when it is gone: a shop removed and
+    created again can get the same id (SQLite), and its customers' notes the same ``seq``."""
+    query = select(shops.c.created_at).where(shops.c.shop_id == shop_id)
+    with store.engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 def pending_notes(store: Store, shop_id: int, platform: str, shop: str) -> list[Change]:
@@ -234,20 +244,25 @@ def settle(
     settings: str,
     programs: Mapping[str, int | None] | None = None,
     program_settings: str = "",
+    made: int | None = None,
 ) -> int:
     """Clear the consumed ``notes`` and record the loyalty ``due`` moments and the
     ``programs`` ones (customer -> micros or None) derived as of ``derived_at``, each with
-    its settings tag, in one transaction; returns the notes removed."""
+    its settings tag, in one transaction; returns the notes removed. ``made``: the shop's
+    :func:`shop_made` when planned (a shop created again since settles nothing)."""
     removed = 0
     with store.transaction() as conn:
-        held = conn.execute(select(shops.c.shop_id).where(shops.c.shop_id == shop_id)).first()
+        same = select(shops.c.shop_id).where(shops.c.shop_id == shop_id)
+        if made is not None:
+            same = same.where(shops.c.created_at == made)
+        held = conn.execute(same).first()
         conn.execute(
             delete(changed_customers).where(
                 changed_customers.c.shop_id.not_in(select(shops.c.shop_id))
             )
         )
         if held is None:
-            return 0  # the shop was removed since it was planned: nothing of it is left
+            return 0  # the shop was removed since it was planned (and maybe created again)
         for note in notes:
             result = conn.execute(
                 delete(changed_customers).where(
