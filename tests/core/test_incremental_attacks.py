@@ -18,9 +18,15 @@ from shopsync.outbox import apply, retry_parked
 from shopsync.planning import plan
 from shopsync.sinks import DeliveryContext, DeliveryError, JsonLines
 from shopsync.store import Store
+from shopsync.store.checkout_rows import upsert_checkouts
+from shopsync.store.event_rows import record_events
 from shopsync.store.incremental import recorded_keys
 from shopsync.store.schema import loyalty_due, program_due
 from shopsync.testing.generator import generate_shop
+from tests.core.frames_kit import DAY as KDAY
+from tests.core.frames_kit import T0 as KT0
+from tests.core.frames_kit import Shop
+from tests.core.frames_kit import policy as kit_policy
 from tests.core.retention_helpers import DAY as RDAY
 from tests.core.retention_helpers import T0 as RT0
 from tests.core.retention_helpers import S, customer, order, product
@@ -147,3 +153,43 @@ def test_a_plan_of_a_removed_shop_settles_nothing_in_its_successor(
         assert store.shop_id(P, SHOP) == old_id
     apply(stale, store, [JsonLines("out.jsonl", root=tmp_path)], now=at)
     _agrees(store, at, tmp_path)
+
+
+def _new_rows_test(store: Store, tmp: Path, write: Any, pol: Any, later: dt.timedelta) -> None:
+    """A customer planned and settled, then a row of theirs written (``write(store)``):
+    the incremental plan ``later`` offers what the full plan does."""
+    store.upsert(Shop().customer("c1").order("o1", "c1", KT0 - 200 * KDAY).models())
+    sinks = [JsonLines("out.jsonl", root=tmp)]
+    apply(plan(store, pol, KT0, platform=P, shop="acme", only_changed=True), store, sinks, now=KT0)
+    write(store)
+    at = KT0 + later
+    inc = plan(store, pol, at, platform=P, shop="acme", only_changed=True)
+    full = plan(store, pol, at, platform=P, shop="acme", update_ledger=False)
+    assert [a.kind for a in full] != []
+    assert [a.idempotency_key for a in inc] == [a.idempotency_key for a in full]
+
+
+def test_a_checkout_written_after_a_settle_gets_its_reminder(store: Store, tmp_path: Path) -> None:
+    started = Shop().customer("c1").checkout("k1", "c1", KT0 + HOUR)
+    _new_rows_test(
+        store,
+        tmp_path,
+        lambda s: upsert_checkouts(s, started.checkout_models()),
+        kit_policy(abandoned_checkout={}),
+        6 * HOUR,
+    )
+
+
+def test_a_browse_event_recorded_after_a_settle_gets_its_reminder(
+    store: Store, tmp_path: Path
+) -> None:
+    seen = Shop().customer("c1").viewed("c1", "p1", KT0 + HOUR)
+    _new_rows_test(
+        store,
+        tmp_path,
+        lambda s: record_events(
+            s, P, "acme", seen.event_rows(), received_at=KT0 + HOUR, cap=99, window=KDAY
+        ),
+        kit_policy(browse_abandonment={}),
+        KDAY,
+    )
