@@ -72,6 +72,27 @@ def test_a_back_dated_plan_does_not_swallow_a_change_a_later_moment_never_saw(
     _agrees(store, T0 + 30 * DAY, tmp_path)  # their review requests
 
 
+def test_a_back_dated_plan_of_another_policy_does_not_swallow_a_change_either(
+    store: Store, tmp_path: Path
+) -> None:
+    """The change is dated before the back-dated plan (an order synced late), and that
+    plan's policy has no review requests: its moments say nothing of the order's request,
+    and the later moments never saw the order."""
+    reviews, nothing = kit_policy(reviews={}), kit_policy()
+    store.upsert(Shop().customer("c1").order("o1", "c1", KT0 - 400 * KDAY).models())
+    sinks = [JsonLines("out.jsonl", root=tmp_path)]
+    later = KT0 + 10 * KDAY
+    apply(plan(store, reviews, later, only_changed=True), store, sinks, now=later)
+    store.upsert(Shop().customer("c1").order("o2", "c1", KT0 + 2 * KDAY).models()[1:])
+    back = KT0 + 5 * KDAY
+    apply(plan(store, nothing, back, only_changed=True), store, sinks, now=back)
+    at = KT0 + 20 * KDAY
+    inc = plan(store, reviews, at, platform=P, shop="acme", only_changed=True)
+    full = plan(store, reviews, at, platform=P, shop="acme", update_ledger=False)
+    assert [a.idempotency_key for a in full] == ["review_request:acme:o2"]
+    assert [a.idempotency_key for a in inc] == ["review_request:acme:o2"]
+
+
 class _Refusing(JsonLines):
     """A file sink that refuses review requests for good while ``refusing`` is set."""
 
