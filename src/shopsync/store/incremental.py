@@ -15,8 +15,8 @@
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
-  are written (over a row derived as of a later moment, only an earlier moment). Notes of
-  shops since removed go too.
+  are written (a row derived as of a later moment becomes due at once). Notes of shops
+  since removed go too.
 """
 
 from __future__ import annotations
@@ -287,9 +287,10 @@ def _record(
     derived_at: int,
     settings: str,
 ) -> None:
-    """Upsert the ``due`` moments. Over a row derived as of a later moment, the earlier of
-    the two moments is kept (a back-dated plan consumed its customer's change notes, which
-    the later row never saw), with the later row's derivation and tag."""
+    """Upsert the ``due`` moments. A row derived as of a later moment keeps its derivation
+    and tag but becomes due by ``derived_at``: a back-dated plan consumed its customer's
+    change notes, which the later row never saw, and its own moment may rest on another
+    policy. The next plan then plans the customer again."""
     rows = [
         {
             "shop_id": shop_id,
@@ -309,9 +310,9 @@ def _record(
             index_elements=[old.shop_id, old.customer_id],
             set_={
                 "due_at": case(
-                    (or_(later, old.due_at.is_(None)), new.due_at),
-                    (or_(new.due_at.is_(None), old.due_at <= new.due_at), old.due_at),
-                    else_=new.due_at,
+                    (later, new.due_at),
+                    (old.due_at <= new.derived_at, old.due_at),
+                    else_=new.derived_at,
                 ),
                 "derived_at": case((later, new.derived_at), else_=old.derived_at),
                 "settings": case((later, new.settings), else_=old.settings),
