@@ -70,6 +70,8 @@ class Increment:
     due: dict[str, int | None] = field(default_factory=dict)
     programs: dict[str, int | None] = field(default_factory=dict)
     program_settings: str = ""
+    made: int | None = None
+    """When the shop was created (:func:`shopsync.store.incremental.shop_made`)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class IncrementalPlan(Plan):
                 i.settings,
                 i.programs,
                 i.program_settings,
+                i.made,
             )
             for i in self.increments
         )
@@ -143,6 +146,7 @@ def plan_changed(
         empty = Plan(as_of, (), (), (f"{platform} shop {shop} is not in the store",))
         return ShopIncrement(empty, set(), 0, None)
     at = to_us(as_of)
+    made = marks.shop_made(store, shop_id)  # before the notes: another shop of this id is later
     notes = marks.pending_notes(store, shop_id, platform, shop)
     seq = stored_models.mark(store, shop_id)
     frames = load(
@@ -223,7 +227,7 @@ def plan_changed(
     for held in planned.held if held_by_time else ():
         if held.rule in _TIME_LIFTED:
             programs[held.action.customer_id] = at  # offered again by the next plan
-    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag)
+    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag, made)
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
 

@@ -43,10 +43,12 @@ from shopsync.store._upsert import bury, delete_rows
 from shopsync.store.schema import (
     consent_history,
     customers,
+    loyalty_due,
     loyalty_inputs,
     loyalty_ledger,
     orders,
     outbox,
+    program_due,
     quarantine,
     refunds,
     reviews,
@@ -393,6 +395,8 @@ def redact_customer(
             (consent_history, "customer_id"),
             (loyalty_ledger, "customer_id"),
             (loyalty_inputs, "customer_id"),
+            (loyalty_due, "customer_id"),  # a moment can tell a birthday (issue 19)
+            (program_due, "customer_id"),
             (reviews, "customer_id"),
         ):
             delete_rows(c, table, shop_id, [customer_id], column=column)

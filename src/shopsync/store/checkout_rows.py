@@ -222,6 +222,7 @@ def upsert_checkouts(
             )
         }
         insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        written: set[str | None] = set()
         for cid in ids:
             c = latest[cid]
             if c.customer_id in erased or (c.email and email_token(c.email) in erased):
@@ -264,11 +265,15 @@ def upsert_checkouts(
                 )
             )
             _keep_keys(conn, shop_id, c)  # a newer version written meanwhile
+            written.add(c.customer_id)
             if old is None:
                 count.inserted += 1
             else:
                 count.updated += 1
         _complete_from_stored_orders(conn, shop_id, ids)
+        from shopsync.store.changes import note  # a reminder can be due (issue 19)
+
+        note(conn, shop_id, written, dt.datetime.now(dt.timezone.utc))
     return count
 
 

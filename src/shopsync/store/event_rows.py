@@ -89,6 +89,7 @@ def record_events(
     with store.transaction() as conn:
         insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         counts: dict[str, int] = {}
+        identified: set[str | None] = set()
         for visitor in sorted({e.visitor_id for e in events}):  # one order: no deadlock
             exclusive(conn, f"events:{shop_id}:{visitor}")
         for e in events:
@@ -119,8 +120,12 @@ def record_events(
             if done.rowcount:
                 stored += 1
                 counts[e.visitor_id] += 1
+                identified.add(e.customer_id)
             else:
                 duplicates += 1
+        from shopsync.store.changes import note  # a reminder can be due (issue 19)
+
+        note(conn, shop_id, identified, received_at)
     return Recorded(stored, duplicates, capped)
 
 

@@ -15,8 +15,8 @@
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
-  are written (never over a row derived as of a later moment). Notes of shops since removed
-  go too.
+  are written (a row derived as of a later moment becomes due at once). Notes of shops
+  since removed go too.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ __all__ = [
     "recorded_keys",
     "referral_parties",
     "settle",
+    "shop_made",
 ]
 
 _CHUNK = 500
@@ -78,6 +79,15 @@ def recorded_keys(store: Store, shop_id: int, keys: Iterable[str]) -> set[str]:
             )
             found.update(row[0] for row in conn.execute(query))
     return found
+
+
+def shop_made(store: Store, shop_id: int) -> int | None:
+    """When the shop's row was created (micros), None when it is gone: a shop removed and
+    created again can get the same id (SQLite), and its customers' notes the same ``seq``."""
+    query = select(shops.c.created_at).where(shops.c.shop_id == shop_id)
+    with store.engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 def pending_notes(store: Store, shop_id: int, platform: str, shop: str) -> list[Change]:
@@ -234,20 +244,25 @@ def settle(
     settings: str,
     programs: Mapping[str, int | None] | None = None,
     program_settings: str = "",
+    made: int | None = None,
 ) -> int:
     """Clear the consumed ``notes`` and record the loyalty ``due`` moments and the
     ``programs`` ones (customer -> micros or None) derived as of ``derived_at``, each with
-    its settings tag, in one transaction; returns the notes removed."""
+    its settings tag, in one transaction; returns the notes removed. ``made``: the shop's
+    :func:`shop_made` when planned (a shop created again since settles nothing)."""
     removed = 0
     with store.transaction() as conn:
-        held = conn.execute(select(shops.c.shop_id).where(shops.c.shop_id == shop_id)).first()
+        same = select(shops.c.shop_id).where(shops.c.shop_id == shop_id)
+        if made is not None:
+            same = same.where(shops.c.created_at == made)
+        held = conn.execute(same).first()
         conn.execute(
             delete(changed_customers).where(
                 changed_customers.c.shop_id.not_in(select(shops.c.shop_id))
             )
         )
         if held is None:
-            return 0  # the shop was removed since it was planned: nothing of it is left
+            return 0  # the shop was removed since it was planned (and maybe created again)
         for note in notes:
             result = conn.execute(
                 delete(changed_customers).where(
@@ -272,7 +287,10 @@ def _record(
     derived_at: int,
     settings: str,
 ) -> None:
-    """Upsert the ``due`` moments, never over a row derived as of a later moment."""
+    """Upsert the ``due`` moments. A row derived as of a later moment keeps its derivation
+    and tag but becomes due by ``derived_at``: a back-dated plan consumed its customer's
+    change notes, which the later row never saw, and its own moment may rest on another
+    policy. The next plan then plans the customer again."""
     rows = [
         {
             "shop_id": shop_id,
@@ -286,13 +304,18 @@ def _record(
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), _CHUNK):
         insert = dialect.insert(table)
+        new, old = insert.excluded, table.c
+        later = old.derived_at <= new.derived_at
         statement = insert.on_conflict_do_update(
-            index_elements=[table.c.shop_id, table.c.customer_id],
+            index_elements=[old.shop_id, old.customer_id],
             set_={
-                "due_at": insert.excluded.due_at,
-                "derived_at": insert.excluded.derived_at,
-                "settings": insert.excluded.settings,
+                "due_at": case(
+                    (later, new.due_at),
+                    (old.due_at <= new.derived_at, old.due_at),
+                    else_=new.derived_at,
+                ),
+                "derived_at": case((later, new.derived_at), else_=old.derived_at),
+                "settings": case((later, new.settings), else_=old.settings),
             },
-            where=table.c.derived_at <= insert.excluded.derived_at,
         )
         conn.execute(statement, rows[start : start + _CHUNK])

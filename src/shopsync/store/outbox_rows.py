@@ -187,16 +187,29 @@ def list_rows(
 
 
 def requeue_parked(store: Store, keys: Iterable[str] | None, at: int) -> int:
-    """Parked rows (all, or those of these keys) pending again with attempts reset; how many."""
-    query = update(outbox).where(outbox.c.status == "parked")
+    """Parked rows (all, or those of these keys) pending again with attempts reset; how many.
+    Their customers are noted as changed: a delivery starts clocks (a review reminder) that
+    the incremental plan's stored moments, derived while the row was parked, never saw."""
+    from shopsync.store.changes import note
+
+    parked = outbox.c.status == "parked"
     if keys is not None:
-        query = query.where(outbox.c.idempotency_key.in_(list(keys)))
+        parked = and_(parked, outbox.c.idempotency_key.in_(list(keys)))
     with store.transaction() as conn:
+        owners: dict[int, set[str]] = {}
+        for shop_id, customer_id in conn.execute(
+            select(outbox.c.shop_id, outbox.c.customer_id).where(parked).distinct()
+        ):
+            owners.setdefault(shop_id, set()).add(customer_id)
         changed = conn.execute(
-            query.values(
+            update(outbox)
+            .where(parked)
+            .values(
                 status="pending", attempts=0, next_attempt_at=at, updated_at=at, finished_at=None
             )
         )
+        for shop_id, ids in sorted(owners.items()):
+            note(conn, shop_id, ids, instant(at))
         return int(changed.rowcount)
 
 
