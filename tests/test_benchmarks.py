@@ -135,7 +135,7 @@ def check_imports_were_measured_without_the_heavy_libraries(results: dict[str, A
 
 def check_loyalty_columns_against_the_rules(results: dict[str, Any]) -> None:
     """The columnar derivation against the per-customer rules on the same shop: the same
-    number of entries (the oracle test checks them one by one), and faster."""
+    number of entries (the oracle test checks them one by one), and less CPU an order."""
     loyal = results["workloads"]["loyalty"]
     _ok(loyal["shopsync"])
     _ok(loyal["alternative"])
