@@ -108,6 +108,22 @@ def deliver(
     return webhooks.handle("toy", headers, body, store, SECRET, shops={SHOP}, now=now)
 
 
+def call_app(
+    app: webhooks.WSGIApp, platform: str, headers: dict[str, str], body: bytes
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """POST ``body`` to ``app``'s endpoint for ``platform`` in-process: status, headers, body."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"/webhooks/{platform}",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }
+    answered: list[tuple[str, list[tuple[str, str]]]] = []
+    out = b"".join(app(environ, lambda s, h: answered.append((s, h))))
+    return answered[0][0], answered[0][1], out
+
+
 def test_an_adapter_that_does_not_declare_webhooks_takes_none(store: Store) -> None:
     headers, body = delivery({"topic": "orders/create", "shop": SHOP})
     with pytest.raises(ConfigurationError, match="does not take webhooks"):
@@ -312,16 +328,7 @@ def test_a_store_error_answers_503_with_retry_after_not_a_500(
     monkeypatch.setattr(store, "record_delivery", broken)
     app = webhooks.wsgi_app(store, {"toy": SECRET}, shops={SHOP})
     headers, body = delivery({"topic": "orders/create", "shop": SHOP, "orders": [order_doc()]})
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/webhooks/toy",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
-    }
-    answered: list[tuple[str, list[tuple[str, str]]]] = []
-    out = b"".join(app(environ, lambda s, h: answered.append((s, h))))
-    status, sent = answered[0]
+    status, sent, out = call_app(app, "toy", headers, body)
     assert status == "503 Service Unavailable"
     assert dict(sent)["Retry-After"].isdigit()
     assert "Traceback" not in out.decode() and "INSERT" not in out.decode()
@@ -345,16 +352,7 @@ def test_an_app_finds_each_platform_s_parser_once_not_per_delivery(
     def post(platform: str, n: int) -> str:
         doc = {"topic": "orders/create", "shop": SHOP, "orders": [order_doc(tags=[f"t{n}"])]}
         headers, body = delivery(doc, f"d-{platform}-{n}")
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": f"/webhooks/{platform}",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": io.BytesIO(body),
-            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
-        }
-        answered: list[str] = []
-        b"".join(app(environ, lambda s, h: answered.append(s)))
-        return answered[0]
+        return call_app(app, platform, headers, body)[0]
 
     assert [post("toy", n) for n in range(3)] == ["200 OK"] * 3
     assert looked_up == ["toy"]
@@ -398,16 +396,7 @@ def test_an_app_serving_two_platforms_parses_each_with_its_own_parser_and_secret
             doc = {"topic": "orders/create", "shop": SHOP, "orders": [order_doc(tags=[f"t{n}"])]}
             signed, body = delivery(doc, f"d-{platform}-{n}", secret)
             signed[header] = signed.pop("X-Toy-Hmac")
-            environ = {
-                "REQUEST_METHOD": "POST",
-                "PATH_INFO": f"/webhooks/{platform}",
-                "CONTENT_LENGTH": str(len(body)),
-                "wsgi.input": io.BytesIO(body),
-                **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in signed.items()},
-            }
-            answered: list[str] = []
-            b"".join(app(environ, lambda s, h: answered.append(s)))
-            return answered[0]
+            return call_app(app, platform, signed, body)[0]
 
         assert post("toy2", 0, other, "X-Toy2-Hmac") == "200 OK"
         assert post("toy", 1, SECRET, "X-Toy-Hmac") == "200 OK"

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from shopsync.adapter import CustomerChange
 from shopsync.core.policy import Policy
+from shopsync.incremental import IncrementalPlan
 from shopsync.loyalty import adjust
 from shopsync.models import ConsentState, Customer, MarketingConsent, Order, Refund
 from shopsync.outbox import apply
@@ -166,25 +167,7 @@ def test_incremental_plan_is_the_full_plan_of_its_customers(
     # then a random change set, some time, and both plans again
     touched = {_change(store, shop, op, pick, 5 + days, tmp) for op, pick, days in later} - {None}
     at1 = at0 + step * DAY
-    inc = plan(store, POLICY, at1, platform=P, shop=shop, only_changed=True)
-    full = plan(store, POLICY, at1, platform=P, shop=shop, update_ledger=False)
-    chosen = set(inc.customers)
-    live = {c.id for c in store.iter(Customer, P, shop)}
-    assert touched & live <= chosen
-    assert _keys(inc) == [a.idempotency_key for a in full if a.customer_id in chosen]
-    assert [(h.action.idempotency_key, h.rule) for h in inc.held] == [
-        (h.action.idempotency_key, h.rule) for h in full.held if h.action.customer_id in chosen
-    ]
-    # a customer left out has nothing new: what the full plan keeps for them is in the outbox
-    # already, and what it holds, only a noted change can release (consent, holdout)
-    shop_id = store.shop_id(P, shop)
-    others = [a for a in full if a.customer_id not in chosen]
-    assert recorded_keys(store, shop_id, _keys(others)) == set(_keys(others))
-    assert {h.rule for h in full.held if h.action.customer_id not in chosen} <= {
-        "consent",
-        "suppressed",
-        "holdout",
-    }
+    inc, live = _equal_to_the_full_plan(store, shop, at1, touched)
     gone = (touched - live) & {
         c.customer_id for c in changes.changed(store, limit=10**6) if c.shop == shop
     }
@@ -224,7 +207,6 @@ def test_incremental_plans_over_time_are_the_full_plans_of_their_customers(
         [JsonLines("out.jsonl", root=tmp)],
         now=at,
     )
-    shop_id = store.shop_id(P, shop)
     for changes_made, days, hours in rounds:
         base = (at - T0).days
         touched = {
@@ -232,23 +214,36 @@ def test_incremental_plans_over_time_are_the_full_plans_of_their_customers(
             for op, pick, days_ahead in changes_made
         } - {None}
         at = at + days * DAY + dt.timedelta(hours=hours)
-        inc = plan(store, POLICY, at, platform=P, shop=shop, only_changed=True)
-        full = plan(store, POLICY, at, platform=P, shop=shop, update_ledger=False)
-        chosen = set(inc.customers)
-        live = {c.id for c in store.iter(Customer, P, shop)}
-        assert touched & live <= chosen
-        assert _keys(inc) == [a.idempotency_key for a in full if a.customer_id in chosen]
-        assert [(h.action.idempotency_key, h.rule) for h in inc.held] == [
-            (h.action.idempotency_key, h.rule) for h in full.held if h.action.customer_id in chosen
-        ]
-        others = [a for a in full if a.customer_id not in chosen]
-        assert recorded_keys(store, shop_id, _keys(others)) == set(_keys(others))
-        assert {h.rule for h in full.held if h.action.customer_id not in chosen} <= {
-            "consent",
-            "suppressed",
-            "holdout",
-        }
+        inc, _ = _equal_to_the_full_plan(store, shop, at, touched)
         apply(inc, store, [JsonLines("out.jsonl", root=tmp)], now=at)
+
+
+def _equal_to_the_full_plan(
+    store: Store, shop: str, at: dt.datetime, touched: set[str]
+) -> tuple[IncrementalPlan, set[str]]:
+    """Plan ``shop`` incrementally and in full at ``at`` and check the first is the second
+    restricted to its customers, the ``touched`` ones among them; the incremental plan and
+    the customers the store holds."""
+    inc = plan(store, POLICY, at, platform=P, shop=shop, only_changed=True)
+    assert isinstance(inc, IncrementalPlan)
+    full = plan(store, POLICY, at, platform=P, shop=shop, update_ledger=False)
+    chosen = set(inc.customers)
+    live = {c.id for c in store.iter(Customer, P, shop)}
+    assert touched & live <= chosen
+    assert _keys(inc) == [a.idempotency_key for a in full if a.customer_id in chosen]
+    assert [(h.action.idempotency_key, h.rule) for h in inc.held] == [
+        (h.action.idempotency_key, h.rule) for h in full.held if h.action.customer_id in chosen
+    ]
+    # a customer left out has nothing new: what the full plan keeps for them is in the outbox
+    # already, and what it holds, only a noted change can release (consent, holdout)
+    others = [a for a in full if a.customer_id not in chosen]
+    assert recorded_keys(store, store.shop_id(P, shop), _keys(others)) == set(_keys(others))
+    assert {h.rule for h in full.held if h.action.customer_id not in chosen} <= {
+        "consent",
+        "suppressed",
+        "holdout",
+    }
+    return inc, live
 
 
 def _small_shop(store: Store, shop: str) -> None:

@@ -277,31 +277,9 @@ def warranty_candidates(
         .unique()
         .collect(engine="in-memory")
     )
-    lengths = []
-    for pid, sku, ptype in combos.iter_rows():
-        conf = configured_days(
-            sku,
-            stats.product_tags.get(pid, ()),
-            ptype or stats.product_types.get(pid),
-            w.days_by_sku,
-            w.days_by_tag,
-            w.days_by_type,
-        )
-        if conf is not None:
-            lengths.append((pid, sku or "", ptype or "", conf[0], conf[1]))
-    if not lengths:
+    table = _warranty_lengths(combos, stats, policy)
+    if table is None:
         return Candidates(_EMPTY, build)
-    table = pl.DataFrame(
-        lengths,
-        schema={
-            "product_id": pl.String,
-            "sku": pl.String,
-            "product_type": pl.String,
-            "days": pl.Int64,
-            "source": pl.String,
-        },
-        orient="row",
-    )
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
     table = table.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"))
     found = (
@@ -429,30 +407,11 @@ def warranty_next_due(
     if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
         return soonest([], at)
     bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
-    rows = []
-    for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
-        conf = configured_days(
-            sku,
-            stats.product_tags.get(pid, ()),
-            ptype or stats.product_types.get(pid),
-            w.days_by_sku,
-            w.days_by_tag,
-            w.days_by_type,
-        )
-        if conf is not None:
-            rows.append((pid, sku or "", ptype or "", conf[0]))
-    if not rows:
-        return soonest([], at)
-    table = pl.DataFrame(
-        rows,
-        schema={
-            "product_id": pl.String,
-            "sku": pl.String,
-            "product_type": pl.String,
-            "days": pl.Int64,
-        },
-        orient="row",
+    table = _warranty_lengths(
+        bought.select("product_id", "sku", "product_type").unique(), stats, policy
     )
+    if table is None:
+        return soonest([], at)
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
     moments = (
         bought.lazy()
@@ -464,6 +423,39 @@ def warranty_next_due(
         )
     )
     return soonest([moments], at)
+
+
+def _warranty_lengths(
+    combos: pl.DataFrame, stats: ShopStats, policy: Policy
+) -> pl.DataFrame | None:
+    """``product_id, sku, product_type, days, source`` of the ``combos`` (those three columns)
+    a warranty covers, sku and type as ``""`` when missing; None: none is covered."""
+    w = policy.warranty
+    lengths = []
+    for pid, sku, ptype in combos.iter_rows():
+        conf = configured_days(
+            sku,
+            stats.product_tags.get(pid, ()),
+            ptype or stats.product_types.get(pid),
+            w.days_by_sku,
+            w.days_by_tag,
+            w.days_by_type,
+        )
+        if conf is not None:
+            lengths.append((pid, sku or "", ptype or "", conf[0], conf[1]))
+    if not lengths:
+        return None
+    return pl.DataFrame(
+        lengths,
+        schema={
+            "product_id": pl.String,
+            "sku": pl.String,
+            "product_type": pl.String,
+            "days": pl.Int64,
+            "source": pl.String,
+        },
+        orient="row",
+    )
 
 
 _EMPTY = pl.DataFrame(
