@@ -32,13 +32,14 @@ def _stamp(raw: Any) -> str:
     return str(raw.get("date_modified_gmt") or raw.get("date_created_gmt") or "")
 
 
-def one_ahead(pages: Iterator[RawPage]) -> Iterator[RawPage]:
-    """``pages``, each asked for in a thread as the caller takes the one before: the next
+def one_ahead(pages: Iterator[RawPage], depth: int = 2) -> Iterator[RawPage]:
+    """``pages``, asked for in a thread up to ``depth`` pages ahead of the caller: the next
     request is on the wire while the caller maps and stores the current page (a keyset
-    request needs only the rows before it). Never more than one page ahead, and nothing is
-    asked past the last page; an error of the request is raised where its page would be. A
-    reader that stops waits for the request on the wire, not for its retries (:data:`AHEAD`)."""
-    want = threading.Semaphore(1)
+    request needs only the rows before it), and with two ahead the store is not left idle
+    while a page waits for a caller still busy with the one before. Nothing is asked past
+    the last page; an error of the request is raised where its page would be. A reader that
+    stops waits for the request on the wire, not for its retries (:data:`AHEAD`)."""
+    want = threading.Semaphore(depth)
     ready = threading.Semaphore(0)
     box: list[Any] = []  # (page or None at the end, error or None)
     stop = threading.Event()

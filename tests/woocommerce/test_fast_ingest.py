@@ -218,6 +218,25 @@ def test_pages_read_one_ahead_come_in_order_and_stop_at_the_last() -> None:
     assert got == [1, 2, 3] and asked == [1, 2, 3, 0]
 
 
+def test_pages_are_read_two_ahead_and_no_further() -> None:
+    """While the caller holds page 1, pages 2 and 3 are asked for (the store always has a
+    request in hand), and page 4 only once the caller takes page 2."""
+    asked: list[int] = []
+    pages = one_ahead(_source(asked, pages=10))
+    assert next(pages).rows == [1]
+    deadline = time.monotonic() + 5
+    while len(asked) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    assert asked == [1, 2, 3]
+    assert next(pages).rows == [2]
+    while len(asked) < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    assert asked == [1, 2, 3, 4]
+    pages.close()
+
+
 def test_a_request_error_read_ahead_is_raised_where_its_page_would_be() -> None:
     asked: list[int] = []
     pages = one_ahead(_source(asked, fail_at=2))
@@ -231,8 +250,8 @@ def test_a_reader_that_stops_leaves_no_request_behind() -> None:
     asked: list[int] = []
     pages = one_ahead(_source(asked, pages=10))
     assert next(pages).rows == [1]
-    pages.close()  # the thread is joined: at most the one page ahead was asked, and closed
-    assert asked in ([1, 0], [1, 2, 0])
+    pages.close()  # the thread is joined: at most the two pages ahead were asked, and closed
+    assert asked in ([1, 0], [1, 2, 0], [1, 2, 3, 0])
 
 
 def test_a_sync_that_stops_does_not_wait_out_the_read_aheads_retries() -> None:
