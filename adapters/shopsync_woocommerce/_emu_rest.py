@@ -430,7 +430,11 @@ class RestApi:
     # ------------------------------------------------------------------ refunds
 
     def _all_refunds(self, request: Request) -> Response:
-        """``GET /refunds`` (WooCommerce 9.0+): every order's refunds in one collection."""
+        """``GET /refunds`` (WooCommerce 9.0+): every order's refunds in one collection.
+        Source: woocommerce/woocommerce, plugins/woocommerce/includes/rest-api/Controllers/
+        Version3/class-wc-rest-refunds-controller.php (``WC_REST_Refunds_Controller``, @since
+        9.0.0): the order refunds controller's query and collection parameters with
+        ``post_parent__in`` unset, each refund rendered with its ``parent_id``."""
         q = request.query
         order = (q.get("order") or "desc").lower()
         if order not in ("asc", "desc"):
