@@ -92,6 +92,7 @@ def load(
         shipments=recent,
         checkouts=checkout_frame(store, shop_id, at, customer_id),
         browse=browse_frame(store, shop_id, at, customer_id),
+        erased=read.erased,
     )
 
 
