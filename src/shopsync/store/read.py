@@ -15,7 +15,7 @@ have no history in the store: their current values are used.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -291,8 +291,6 @@ class ShopRead:
     currency: str | None
     """The currency most real orders by ``at`` use; None when not asked for or no order."""
     requests_delivered: dict[str, int]
-    erased: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"customer_id": TEXT}))
-    """Customers erased (a ``redacted`` tombstone): :attr:`shopsync.core._data.Frames.erased`."""
 
 
 def read_shop(
@@ -451,17 +449,7 @@ def _shop_read(
         future_orders=future,
         currency=currency,
         requests_delivered=delivered_at(store, shop_id, "review_request:", at, customer_id),
-        erased=_erased(r, tables),
     )
-
-
-def _erased(r: _Reader, tables: set[str]) -> pl.DataFrame:
-    """The customers an erasure tombstoned (their orders remain, with their id)."""
-    columns = [Column("customer_id", TEXT, "id")]
-    if "tombstones" not in tables:
-        return pl.DataFrame(schema={"customer_id": TEXT})
-    where = "resource = 'customers' AND reason = 'redacted'"
-    return r.read("tombstones", columns, where, "id = :cid")
 
 
 def products(store: Store, shop_id: int) -> pl.DataFrame:
