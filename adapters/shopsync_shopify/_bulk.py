@@ -50,6 +50,7 @@ from shopsync.http import redact_url
 from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
+from shopsync_shopify._checkouts import CheckoutTap
 from shopsync_shopify._fast_orders import order_tables
 from shopsync_shopify.mapping import (
     PLATFORM,
@@ -185,7 +186,9 @@ class BulkReads:
         op_id, url = self._run_bulk(inner, timeout)
         rows = order_tables if self.fast_ingest and self.takes_rows else None
         size = page_size or self.bulk_order_page
-        return self._bulk_pages(op_id, url, size, "orders", self._order, rows)
+        tap = CheckoutTap()  # the checkouts the orders were placed from (checkoutToken)
+        mapper, rows = tap.mapped(self._order), tap.mapped(rows) if rows is not None else None
+        return tap.pages(self._bulk_pages(op_id, url, size, "orders", mapper, rows))
 
     def backfill_customers(
         self, *, page_size: int = 1000, timeout: float = 3600.0

@@ -48,19 +48,22 @@ has no token, so a ``checkouts/delete`` finds the sync's copy by this ``id`` alo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from shopsync._instants import instant
 from shopsync.adapter import Page
 from shopsync.adapter_kit import PageLoop, RawPage
 from shopsync.checkouts import Checkout
 from shopsync.errors import InvalidRecordError
+from shopsync.ingest_columns import OrderRows
 from shopsync_shopify._map_common import gid, parse_gid
 from shopsync_shopify._render_base import _bag, fmt_amount, fmt_time
 
@@ -79,6 +82,7 @@ __all__ = [
     "checkout_number",
     "checkout_rest",
     "emulated_token",
+    "placed_from",
     "read_checkouts",
     "recovery_segment",
     "webhook_keys",
@@ -126,6 +130,49 @@ def checkout_key(token: str) -> str:
     """The stored key of a checkout token or cart token (see the module doc): a digest, so
     the token, part of the recovery link, stays out of plans, outbox keys and logs."""
     return "t" + hashlib.sha256(token.encode()).hexdigest()[:39]
+
+
+def placed_from(tokens: Iterable[object], at: dt.datetime) -> tuple[tuple[str, dt.datetime], ...]:
+    """The checkouts an order names (its checkout token and cart token: REST ``checkout_token``
+    and ``cart_token``, GraphQL ``checkoutToken`` and ``cartToken``), by key, each completed at
+    ``at`` (the order's creation): the store finds a checkout by whichever key it holds."""
+    texts = [t.strip() for t in tokens if isinstance(t, str) and t.strip()]
+    return tuple((key, at) for key in dict.fromkeys(checkout_key(t) for t in texts))
+
+
+class CheckoutTap:
+    """The checkouts a read's orders were placed from, onto its pages
+    (:attr:`~shopsync.adapter.Page.completed_checkouts`): :meth:`mapped` wraps a record or row
+    mapper, :meth:`pages` hands each page what the mappers took since the previous one. A
+    page's records are all mapped before it is yielded, and none of the next page's."""
+
+    def __init__(self) -> None:
+        self._done: list[tuple[str, dt.datetime]] = []
+
+    def mapped(self, mapper: Callable[..., Any]) -> Callable[..., Any]:
+        """``mapper`` noting the tokens of each node it maps (None: not mapped by it)."""
+
+        def run(node: Any, *more: Any) -> Any:
+            named = type(node) is dict
+            tokens = (node.get("checkoutToken"), node.get("cartToken")) if named else ()
+            out = mapper(node, *more)
+            if out is not None and any(tokens):
+                self._done += placed_from(tokens, _created(out))
+            return out
+
+        return run
+
+    def pages(self, pages: Iterable[Page[Any]]) -> Iterator[Page[Any]]:
+        for page in pages:
+            done, self._done = tuple(self._done), []
+            yield dataclasses.replace(page, completed_checkouts=done) if done else page
+
+
+def _created(mapped: Any) -> dt.datetime:
+    """When a mapped order (a model, or its store rows) was placed."""
+    if isinstance(mapped, OrderRows):
+        return instant(mapped.tables["orders"][0]["created_at"])
+    return mapped.created_at  # type: ignore[no-any-return]
 
 
 def recovery_segment(url: object) -> str | None:

@@ -14,6 +14,7 @@ from shopsync.errors import InvalidRecordError, ResponseError
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
 from shopsync_shopify._bulk import BulkFailedError, BulkReads
+from shopsync_shopify._checkouts import CheckoutTap
 from shopsync_shopify._cost import connection_multiplier
 from shopsync_shopify._paging import MAX_PAGE, CostPaging, R
 from shopsync_shopify._transport import iso
@@ -108,14 +109,16 @@ class ShopifyReads(CostPaging, BulkReads):
         )
         if bulk is not None:
             return bulk
-        return self._read(
+        tap = CheckoutTap()  # the checkouts the orders were placed from (checkoutToken)
+        pages = self._read(
             "orders",
             queries.ORDER_FIELDS,
-            lambda node: order_from_graphql(node, shop=self.shop),
+            tap.mapped(lambda node: order_from_graphql(node, shop=self.shop)),
             updated_since,
             cursor,
             complete=self._complete_order,
         )
+        return tap.pages(pages)
 
     def read_deletions(self, updated_since: dt.datetime | None = None) -> Iterator[Deletion]:
         """Orders and products deleted since then, from the GraphQL ``events`` query

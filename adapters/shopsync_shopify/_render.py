@@ -48,6 +48,7 @@ from shopsync_shopify._render_base import (
     fmt_time,
 )
 from shopsync_shopify._render_rest import (
+    _checkout_tokens,
     customer_rest,
     fulfillment_rest,
     order_rest,
@@ -343,6 +344,10 @@ def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any
     total = _bag(shown.total, cur)
     if corrupt:
         total["shopMoney"]["amount"] = _CORRUPT_AMOUNT
+    # the REST checkout_token and cart_token, on the GraphQL Order since 2026-07:
+    # https://shopify.dev/changelog/new-checkouttoken-field-added-to-the-order-object,
+    # https://shopify.dev/changelog/new-field-carttoken-added-to-the-order-graphql-admin-api
+    checkout_token, cart_token = _checkout_tokens(order, state)
     return {
         "__typename": "Order",
         "id": gid("Order", order.id),
@@ -374,6 +379,8 @@ def order_graphql(order: Order, state: ShopState | None = None) -> dict[str, Any
         "currentTotalDiscountsSet": _bag(shown.current_discounts, cur),
         "discountCodes": list(order.discount_codes),
         "sourceName": order.source,
+        "checkoutToken": checkout_token,
+        "cartToken": cart_token,
         "tags": list(order.tags),
         "test": order.test,
         "taxesIncluded": bool(order.taxes_included),

@@ -44,7 +44,7 @@ CUSTOMER_FIELDS = f"""id email phone firstName lastName createdAt updatedAt tags
 
 _ORDER_SCALARS = f"""id name email createdAt updatedAt processedAt cancelledAt closedAt
   displayFinancialStatus displayFulfillmentStatus currencyCode discountCodes sourceName tags
-  test taxesIncluded cancelReason
+  test taxesIncluded cancelReason checkoutToken cartToken
   totalTipReceivedSet {{ {MONEY} }} currentTotalDutiesSet {{ {MONEY} }}
   taxLines {{ title rate priceSet {{ {MONEY} }} }}
   subtotalPriceSet {{ {MONEY} }} totalDiscountsSet {{ {MONEY} }}

@@ -29,6 +29,7 @@ from shopsync_shopify._checkouts import (
     checkout_from_webhook,
     checkout_key,
     checkout_number,
+    placed_from,
     webhook_keys,
 )
 from shopsync_shopify._shapes import check_shape, triggered_at
@@ -279,9 +280,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
             # the checkout it was placed from is completed (issue 22; ``._checkouts``): the
             # store finds it by its token's key or by its cart token's, whichever it holds
             named = (payload.get("checkout_token"), payload.get("cart_token"))
-            texts = [t.strip() for t in named if isinstance(t, str) and t.strip()]
-            keys = dict.fromkeys(checkout_key(t) for t in texts)
-            done = tuple((key, record.created_at) for key in keys)
+            done = placed_from(named, record.created_at)
             if done:
                 event = dataclasses.replace(event, completed_checkouts=done)
         return event

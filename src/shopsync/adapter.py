@@ -96,6 +96,9 @@ class Page(Generic[RecordT]):
     high_water: dt.datetime | None = None
     stats: dict[str, int] = field(default_factory=dict)
     """Request counters of this page (``requests``, ``retries``, ``throttle_waits``)."""
+    completed_checkouts: Sequence[tuple[str, dt.datetime]] = ()
+    """Checkouts the page's orders were placed from, with when (Shopify ``checkoutToken``):
+    the sync completes them in the page's transaction, as an order webhook's."""
 
 
 @dataclass(frozen=True)

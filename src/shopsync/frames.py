@@ -18,6 +18,7 @@ from shopsync.core._data import SHIPMENT_SCHEMA, Frames, to_us
 from shopsync.core.features import compute_features, shop_currency
 from shopsync.store import Store
 from shopsync.store.checkout_rows import checkout_frame
+from shopsync.store.erased import erased_frame
 from shopsync.store.event_rows import browse_frame
 from shopsync.store.read import feature_tables, read_shop
 from shopsync.store.shipments import shipments
@@ -92,6 +93,7 @@ def load(
         shipments=recent,
         checkouts=checkout_frame(store, shop_id, at, customer_id),
         browse=browse_frame(store, shop_id, at, customer_id),
+        erased=erased_frame(store, shop_id, customer_id),
     )
 
 

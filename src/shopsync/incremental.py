@@ -174,7 +174,8 @@ def plan_changed(
         in_outbox = marks.recorded_keys(store, shop_id, fired["key"].to_list())
         new = set(fired.filter(~pl.col("key").is_in(list(in_outbox)))["customer_id"].to_list())
         by_time = (by_time - stale) | (new & stale)
-    # and an erasure leaves no note: customers without their row are planned every time
+    # customers without their row (deleted on the platform; the erased are not plannable,
+    # see ``_with_rows``) are planned every time
     chosen = (noted & plannable) | by_time | (plannable - known)
     tag = settings_tag(policy)
     found: list[Action] = []
@@ -252,8 +253,9 @@ def _program_moments(
 
 def _with_rows(frames: Frames) -> set[str]:
     """Every customer a program can plan for: the customers, and those whose orders,
-    checkouts or browse events remain (a customer deleted on the platform keeps its orders)."""
+    checkouts or browse events remain (a customer deleted on the platform keeps its orders),
+    but for the erased, who get nothing."""
     found = set(frames.customers["id"].to_list())
     for frame in (frames.orders, frames.checkouts, frames.browse):
         found.update(frame["customer_id"].drop_nulls().unique().to_list())
-    return found
+    return found - set(frames.erased["customer_id"].to_list())

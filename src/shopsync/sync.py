@@ -275,6 +275,10 @@ def _sync_resource(
         _still_written(store, adapter, resource, mark[0], tx)
         result = store.upsert(page.records, conn=tx)
         result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20
+        if page.completed_checkouts:  # the checkouts its orders were placed from (issue 22)
+            from shopsync.store.checkout_rows import complete_checkouts
+
+            complete_checkouts(store, tx, adapter.platform, adapter.shop, page.completed_checkouts)
         store.quarantine(adapter.platform, adapter.shop, page.rejected, conn=tx)
         store.set_cursor(
             adapter.platform,

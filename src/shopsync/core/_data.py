@@ -117,6 +117,9 @@ class Frames:
     """Checkouts started by ``as_of`` (:data:`CHECKOUTS`; issue 22)."""
     browse: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=BROWSE))
     """Identified customers' browse events by ``as_of`` (:data:`BROWSE`; issue 22)."""
+    erased: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"customer_id": TEXT}))
+    """Customers erased (GDPR) whose orders remain for the shop's figures: no program plans
+    for them, not even held (a customer deleted on the platform is not here: planned)."""
 
     def feature_inputs(self) -> dict[str, pl.DataFrame]:
         """The frames :func:`shopsync.core.features.compute_features` takes."""

@@ -407,6 +407,8 @@ def _decide(
             ],
             how="vertical",
         )
+        # an erased customer gets nothing, not even held (their orders remain)
+        .filter(~pl.col("customer_id").is_in(frames.erased["customer_id"].implode()))
         .with_columns(marketing.alias("marketing"), rank.alias("rank"))
         .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
     )

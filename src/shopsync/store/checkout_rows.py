@@ -27,6 +27,7 @@ from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import CHECKOUTS
 from shopsync.models import Order
 from shopsync.store import NO_SHOP, _rows
+from shopsync.store._copy import chunks
 from shopsync.store._privacy import email_token
 from shopsync.store._upsert import bury
 from shopsync.store.schema import checkouts, orders, tombstones
@@ -497,21 +498,25 @@ def complete_checkouts(
     if shop_id == NO_SHOP or not done:
         return 0
     t = checkouts
+    first: dict[str, tuple[int, int]] = {}  # key -> (its first place in ``done``, micros)
+    for place, (checkout_id, at) in enumerate(done):
+        first.setdefault(checkout_id, (place, _rows.to_micros(at)))
+    found: dict[str, Any] = {}  # a sync page names thousands: one query a chunk, not a key
+    for chunk in chunks(sorted(first)):
+        named = or_(t.c.id.in_(chunk), t.c.token_key.in_(chunk), t.c.number.in_(chunk))
+        query = select(t.c.id, t.c.token_key, t.c.number, t.c.created_at).where(
+            t.c.shop_id == shop_id, named, t.c.completed_at.is_(None)
+        )
+        found.update((row.id, row) for row in conn.execute(query))
     count = 0
-    for checkout_id, at in done:
-        micros = _rows.to_micros(at)
-        rows = conn.execute(
-            select(t.c.id, t.c.created_at).where(
-                _either(shop_id, checkout_id), t.c.completed_at.is_(None)
-            )
-        ).all()
-        for row in rows:
-            changed = conn.execute(
-                t.update()
-                .where(t.c.shop_id == shop_id, t.c.id == row.id, t.c.completed_at.is_(None))
-                .values(completed_at=max(micros, row.created_at))
-            )
-            count += changed.rowcount
+    for row in found.values():  # completed as by the first key naming it
+        _, micros = min(first[k] for k in (row.id, row.token_key, row.number) if k in first)
+        changed = conn.execute(
+            t.update()
+            .where(t.c.shop_id == shop_id, t.c.id == row.id, t.c.completed_at.is_(None))
+            .values(completed_at=max(micros, row.created_at))
+        )
+        count += changed.rowcount
     return count
 
 
