@@ -181,6 +181,11 @@ def _plan_shop(
         store, policy, platform, shop, to_us(as_of), whole, persist=persist_models, seq=seq
     )
     notes: list[str] = []
+    if used.why and not used.rebuilt:
+        notes.append(
+            f"{shop}: shop models version {used.version} used as stored though stale"
+            f" ({used.why}); a whole-shop plan rebuilds them"
+        )
     found: list[Action] = []
     if policy.loyalty.enabled:
         found = _loyalty(store, policy, as_of, frames, version, customer_id, update_ledger, notes)
@@ -231,10 +236,15 @@ def _shop_stats(
     """The shop-level models (stored, or rebuilt when stale: :mod:`shopsync.stored_models`)
     beside the current catalogue; ``frames`` (the whole shop at ``at``) holds the catalogue
     and saves a read when the models are rebuilt (``seq``: :func:`stored_models.mark` read
-    before them). ``persist`` False stores no models."""
-    models, used = stored_models.current(
-        store, policy, platform, shop, at, frames, persist=persist, seq=seq
-    )
+    before them). ``persist`` False stores no models. Without ``frames`` and with
+    ``persist`` (a one-customer plan) stale models are used as stored
+    (:func:`stored_models.stored`)."""
+    if frames is None and persist:  # a one-customer plan: never a rebuild of stale models
+        models, used = stored_models.stored(store, policy, platform, shop, at)
+    else:
+        models, used = stored_models.current(
+            store, policy, platform, shop, at, frames, persist=persist, seq=seq
+        )
     if frames is not None:
         return shop_stats(frames, policy, models), used
     shop_id = store.shop_id(platform, shop, create=False)
