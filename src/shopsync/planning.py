@@ -162,7 +162,8 @@ def _plan_shop(
     shop_id = store.shop_id(platform, shop, create=False)
     if policy.loyalty.enabled and customer_id is None and update_ledger:
         version = ledger_mark.data_version(store, shop_id)
-    seq = stored_models.mark(store, shop_id)  # likewise for the models built from them
+    # likewise for the models built from them (a one-customer plan builds none from its read)
+    seq = stored_models.mark(store, shop_id) if customer_id is None else None
     frames = load(
         store,
         platform,
