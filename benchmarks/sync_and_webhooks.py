@@ -15,8 +15,8 @@ answer, as an app hooked on ``on_result`` would.
 ``benchmarks/plan.py``'s 1M-customer / 10M-order fixture (issue 19: p99 under 100 ms). The
 deliveries write to it (the orders change, the loyalty ledger goes stale), so give it a copy.
 Each delivery is an ``orders/updated`` body, rendered by the Shopify emulator, of the newest
-order of a distinct random customer, re-tagged and updated a second before the plan's
-``as_of``; the app re-plans that customer before it answers.
+order of a distinct random customer, re-tagged and updated (each at a moment of its own,
+in the second before the plan's ``as_of``); the app re-plans that customer before it answers.
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ def webhook_latency_on(path: str, deliveries: int, profile: int = 0) -> dict[str
     for n, (_, order_id) in enumerate(rows):
         stored = store.get(shopsync.Order, PLATFORM, SHOP, str(order_id))
         assert stored is not None, order_id
-        order = stored.model_copy(update={"updated_at": moment, "tags": ("bench-hook",)})
+        # each a moment of its own, as real deliveries (each moves the shop's newest update)
+        when = moment - dt.timedelta(milliseconds=len(rows) - n)
+        order = stored.model_copy(update={"updated_at": when, "tags": ("bench-hook",)})
         state.orders[order.id] = order
         body = json.dumps(emulator.webhook_payload("orders/updated", _event(order))).encode()
         payloads.append((f"bench-{run}-{n}-{order.id}", body))  # new ids: none a duplicate

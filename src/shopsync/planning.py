@@ -35,7 +35,8 @@ from shopsync.core.shop_stats import ShopStats, day_start, shop_stats, with_cata
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
 from shopsync.store import Store, ledger_mark
-from shopsync.store.read import catalogue_version, newest_order_update, products
+from shopsync.store import shop_models as model_rows
+from shopsync.store.read import catalogue_version, products
 
 __all__ = ["plan", "plan_customer"]
 
@@ -330,13 +331,24 @@ def _loyalty_columns(policy: Policy) -> dict[str, tuple[str, ...]] | None:
 
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:
-    """The loyalty program's shop currency (the one most orders use), kept per data version
-    in the store object's memo (see :class:`_ShopStatsCache` for why not in a module)."""
-    newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
-    known: dict[tuple[Any, ...], str] = store.memo.setdefault("planner.currency", {})
-    key = (platform, shop, newest)
-    if key not in known:
-        if len(known) > 64:
-            known.clear()
-        known[key] = loyalty.shop_currency(store, platform, shop, policy) or ""
-    return known[key]
+    """The loyalty program's shop currency (the one most orders use), kept in the store
+    object's memo (see :class:`_ShopStatsCache` for why not in a module) with its lead over
+    the next currency: it is counted again over every order only once enough orders changed
+    since to overturn that lead, not on every webhook (each moves the newest update)."""
+    if policy.currency:
+        return policy.currency
+    shop_id = store.shop_id(platform, shop, create=False)
+    known: dict[tuple[Any, ...], tuple[str, int, int]] = store.memo.setdefault(
+        "planner.currency", {}
+    )
+    key = (platform, shop, shop_id)
+    held = known.get(key)
+    seq = stored_models.mark(store, shop_id)  # before the count: a later write counts as changed
+    # (a mark lower than the one kept: a new shop under a reused id)
+    if held and held[2] <= seq and 2 * model_rows.changes_since(store, shop_id, held[2]) < held[1]:
+        return held[0]
+    currency, lead = model_rows.currency_lead(store, shop_id)
+    if len(known) > 64:
+        known.clear()
+    known[key] = (currency or "", lead, seq)
+    return currency or ""

@@ -102,3 +102,34 @@ def test_models_of_a_later_day_never_serve_an_earlier_one_customer_plan(store: S
     back = _used(plan_customer(store, policy, T0, P, name, cid))
     assert (back.version, back.rebuilt) == (None, True)  # built for that day, not stored
     assert back.data_as_of == DAY0  # never a later day's models
+
+
+def test_the_loyalty_currency_is_counted_again_only_when_changes_could_overturn_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsync import planning
+    from shopsync.store import shop_models as rows
+    from shopsync.store.read import main_currency
+
+    name = _shop(store)
+    counted: list[int] = []
+    real = rows.currency_lead
+    monkeypatch.setattr(rows, "currency_lead", lambda s, i: counted.append(i) or real(s, i))
+    policy, shop_id = _policy(), store.shop_id(P, name, create=False)
+    orders = sorted(store.iter(Order, P, name), key=lambda o: o.id)
+    assert (
+        planning._loyalty_currency(store, P, name, policy) == "USD" == main_currency(store, shop_id)
+    )
+    assert len(counted) == 1
+    edit = {"tags": ("hooked",), "updated_at": T0}  # every webhook moves the newest update
+    store.upsert([orders[0].model_copy(update=edit)])
+    assert planning._loyalty_currency(store, P, name, policy) == "USD"
+    assert len(counted) == 1  # one changed order cannot overturn a lead of many
+    euros = [
+        o.model_copy(update={**edit, "currency": "EUR"}) for o in orders[: len(orders) // 2 + 1]
+    ]
+    store.upsert(euros)
+    assert (
+        planning._loyalty_currency(store, P, name, policy) == "EUR" == main_currency(store, shop_id)
+    )
+    assert len(counted) == 2
