@@ -152,7 +152,7 @@ def webhook_latency_on(path: str, deliveries: int, profile: int = 0) -> dict[str
         stored = store.get(shopsync.Order, PLATFORM, SHOP, str(order_id))
         assert stored is not None, order_id
         # each a moment of its own, as real deliveries (each moves the shop's newest update)
-        when = moment - dt.timedelta(milliseconds=len(rows) - n)
+        when = moment - dt.timedelta(microseconds=len(rows) - n)
         order = stored.model_copy(update={"updated_at": when, "tags": ("bench-hook",)})
         state.orders[order.id] = order
         body = json.dumps(emulator.webhook_payload("orders/updated", _event(order))).encode()
