@@ -165,12 +165,15 @@ def _plan_shop(
         version = ledger_mark.data_version(store, shop_id)
     # likewise for the models built from them (a one-customer plan builds none from its read)
     seq = stored_models.mark(store, shop_id) if customer_id is None else None
+    currency = policy.currency
+    if customer_id is not None:  # the shop's, kept (the frames' one is for reports alone)
+        currency = _loyalty_currency(store, platform, shop, policy) or None
     frames = load(
         store,
         platform,
         shop,
         as_of,
-        currency=policy.currency,
+        currency=currency,
         customer_id=customer_id,
         window_days=policy.frequency_cap.window_days,
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
@@ -316,7 +319,7 @@ def _loyalty(
             actions_only=True,  # the notices alone: no record of the customers without one
         )
         return list(derived.actions)
-    currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
+    currency = _loyalty_currency(store, platform, shop, policy)
     return loyalty.customer_actions(
         store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
     )
