@@ -269,7 +269,7 @@ def warranty_candidates(
     if bought is None:
         bought = purchases(paid.filter(recent), frames.lines, amounts=False)
     newest = bought["created_at"].max()
-    if newest is None or newest < since:  # type: ignore[operator]  # nothing in reach
+    if not isinstance(newest, int) or newest < since:  # nothing within a warranty's reach
         return Candidates(_EMPTY, build)
     # as in replenishment: the purchases in a warranty's reach are not copied (1M orders: 1M
     # of 1.5M), only the columns the dates need; every column of the few due

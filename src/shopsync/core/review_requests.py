@@ -251,14 +251,14 @@ def _nothing_due_since(frames: Frames, policy: Policy, since: int) -> bool:
     shipped = frames.fulfillments
     extra = s.international_extra_days * DAY_US if s.home_country else 0
     bounds = [
-        moment + days * DAY_US + extra
+        int(moment) + days * DAY_US + extra
         for moment, days in (
             (shipped["created_at"].max(), s.days_after_fulfillment),
             (shipped["delivered_at"].max(), s.days_after_delivery),
         )
-        if moment is not None
+        if isinstance(moment, int)
     ]
-    return not bounds or max(bounds) < since  # type: ignore[operator]
+    return not bounds or max(bounds) < since
 
 
 def _none(frames: Frames, policy: Policy) -> Candidates:
