@@ -165,15 +165,14 @@ def _plan_shop(
         version = ledger_mark.data_version(store, shop_id)
     # likewise for the models built from them (a one-customer plan builds none from its read)
     seq = stored_models.mark(store, shop_id) if customer_id is None else None
-    currency = policy.currency
-    if customer_id is not None:  # the shop's, kept (the frames' one is for reports alone)
-        currency = _loyalty_currency(store, platform, shop, policy) or None
+    # one customer: the shop's currency, kept (loyalty's; the frames' one is for reports alone)
+    kept = _loyalty_currency(store, platform, shop, policy) if customer_id is not None else ""
     frames = load(
         store,
         platform,
         shop,
         as_of,
-        currency=currency,
+        currency=kept or policy.currency,
         customer_id=customer_id,
         window_days=policy.frequency_cap.window_days,
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
@@ -193,7 +192,9 @@ def _plan_shop(
         )
     found: list[Action] = []
     if policy.loyalty.enabled:
-        found = _loyalty(store, policy, as_of, frames, version, customer_id, update_ledger, notes)
+        found = _loyalty(
+            store, policy, as_of, frames, version, (customer_id, kept), update_ledger, notes
+        )
     planned = plan_frames(
         frames,
         policy,
@@ -276,7 +277,7 @@ def _loyalty(
     as_of: dt.datetime,
     frames: Frames,
     version: list[Any] | None,
-    customer_id: str | None,
+    customer: tuple[str | None, str],
     update_ledger: bool,
     notes: list[str],
 ) -> list[Action]:
@@ -284,8 +285,10 @@ def _loyalty(
     when that is refused or not wanted, the plan says so in ``notes``).
 
     A whole-shop plan derives the ledger from ``frames``, the read it plans from, so the shop
-    is read once; ``version`` is the store's data version read before those frames."""
+    is read once; ``version`` is the store's data version read before those frames.
+    ``customer``: the one customer planned (None: the whole shop) and the shop currency."""
     platform, shop = frames.platform, frames.shop
+    customer_id, currency = customer
     if customer_id is None:
         stale = loyalty.ledger_status(
             store, platform, shop, as_of, policy=policy, data_version=version
@@ -319,7 +322,6 @@ def _loyalty(
             actions_only=True,  # the notices alone: no record of the customers without one
         )
         return list(derived.actions)
-    currency = _loyalty_currency(store, platform, shop, policy)
     return loyalty.customer_actions(
         store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
     )
