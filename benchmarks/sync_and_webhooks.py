@@ -15,8 +15,8 @@ answer, as an app hooked on ``on_result`` would.
 ``benchmarks/plan.py``'s 1M-customer / 10M-order fixture (issue 19: p99 under 100 ms). The
 deliveries write to it (the orders change, the loyalty ledger goes stale), so give it a copy.
 Each delivery is an ``orders/updated`` body, rendered by the Shopify emulator, of the newest
-order of a distinct random customer, re-tagged and updated a second before the plan's
-``as_of``; the app re-plans that customer before it answers.
+order of a distinct random customer, re-tagged and updated (each at a moment of its own,
+in the second before the plan's ``as_of``); the app re-plans that customer before it answers.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -117,8 +118,11 @@ def webhook_latency(deliveries: int, replan: bool = False) -> dict[str, Any]:
     }
 
 
-def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
-    """:func:`webhook_latency` with ``replan`` on the store at ``path`` (see the module doc)."""
+def webhook_latency_on(path: str, deliveries: int, profile: int = 0) -> dict[str, Any]:
+    """:func:`webhook_latency` with ``replan`` on the store at ``path`` (see the module doc).
+
+    ``profile`` N > 0 calls the app in-process instead of over HTTP: CPU milliseconds per
+    delivery (``time.process_time``), under cProfile, whose top N functions it prints."""
     import sqlite3
 
     from features import AS_OF, PLATFORM, SHOP  # benchmarks/plan.py's fixture
@@ -147,7 +151,9 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
     for n, (_, order_id) in enumerate(rows):
         stored = store.get(shopsync.Order, PLATFORM, SHOP, str(order_id))
         assert stored is not None, order_id
-        order = stored.model_copy(update={"updated_at": moment, "tags": ("bench-hook",)})
+        # each a moment of its own, as real deliveries (each moves the shop's newest update)
+        when = moment - dt.timedelta(microseconds=len(rows) - n)
+        order = stored.model_copy(update={"updated_at": when, "tags": ("bench-hook",)})
         state.orders[order.id] = order
         body = json.dumps(emulator.webhook_payload("orders/updated", _event(order))).encode()
         payloads.append((f"bench-{run}-{n}-{order.id}", body))  # new ids: none a duplicate
@@ -159,12 +165,16 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
 
     app = wsgi_app(store, {PLATFORM: secret}, shops={SHOP}, on_result=on_result)
     try:
-        timings = _time_deliveries(app, secret, SHOP, payloads)
+        if profile:
+            timings = _cpu_deliveries(app, secret, SHOP, payloads, profile)
+        else:
+            timings = _time_deliveries(app, secret, SHOP, payloads)
     finally:
         store.close()
     first, rest = timings[0], sorted(timings[1:])
     return {
         "deliveries": len(timings),
+        "measure": "CPU in-process, cProfile on" if profile else "wall over HTTP",
         "actions_planned": planned[0],
         "first_ms": round(first, 1),
         "p50_ms": round(statistics.median(rest), 1),
@@ -174,13 +184,63 @@ def webhook_latency_on(path: str, deliveries: int) -> dict[str, Any]:
     }
 
 
+def _headers(secret: str, shop: str, webhook_id: str, body: bytes) -> dict[str, str]:
+    from shopsync_shopify.webhooks import sign
+
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/updated",
+        "X-Shopify-Hmac-Sha256": sign(secret, body),
+        "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Webhook-Id": webhook_id,
+    }
+
+
+def _cpu_deliveries(
+    app: Any, secret: str, shop: str, payloads: list[tuple[str, bytes]], top: int
+) -> list[float]:
+    """CPU milliseconds of each delivery, the WSGI app called in-process under cProfile (the
+    first delivery, which warms the caches, is left out of the profile printed)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    timings = []
+    for n, (webhook_id, body) in enumerate(payloads):
+        headers = _headers(secret, shop, webhook_id, body)
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/webhooks/shopify",
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": "application/json",
+            "wsgi.input": io.BytesIO(body),
+            **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+        }
+        status: list[str] = []
+        answer = status.append
+        start = time.process_time()
+        if n:
+            profiler.enable()
+        b"".join(app(environ, lambda s, h, answer=answer: answer(s)))
+        if n:
+            profiler.disable()
+        timings.append((time.process_time() - start) * 1000)
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"delivery refused: {status[0]}")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    dump = os.path.join(tempfile.gettempdir(), "sync_and_webhooks.prof")
+    profiler.dump_stats(dump)
+    print(out.getvalue(), f"(the whole profile: {dump})", sep="\n")
+    return timings
+
+
 def _time_deliveries(
     app: Any, secret: str, shop: str, payloads: list[tuple[str, bytes]]
 ) -> list[float]:
     """Milliseconds from request to answer of each signed Shopify ``orders/updated`` body
     (``(webhook id, body)``), POSTed over loopback HTTP to ``app`` one after another."""
-    from shopsync_shopify.webhooks import sign
-
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/webhooks/shopify"
@@ -188,13 +248,7 @@ def _time_deliveries(
     timings = []
     try:
         for webhook_id, body in payloads:
-            headers = {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/updated",
-                "X-Shopify-Hmac-Sha256": sign(secret, body),
-                "X-Shopify-Shop-Domain": shop,
-                "X-Shopify-Webhook-Id": webhook_id,
-            }
+            headers = _headers(secret, shop, webhook_id, body)
             start = time.perf_counter()
             response = session.post(url, data=body, headers=headers, timeout=60)
             timings.append((time.perf_counter() - start) * 1000)
@@ -218,12 +272,20 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=500)
     parser.add_argument("--platform", choices=["shopify", "woocommerce", "both"], default="both")
     parser.add_argument("--store", help="time webhook + plan_customer on this store (a copy)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --store: CPU per delivery in-process under cProfile, its top N printed",
+    )
     args = parser.parse_args()
     if args.store:
-        w = webhook_latency_on(args.store, args.deliveries)
+        w = webhook_latency_on(args.store, args.deliveries, args.profile)
         print(
-            f"webhook intake + plan_customer over HTTP on {args.store}, {w['deliveries']} order"
-            f" deliveries: first {w['first_ms']} ms, then p50 {w['p50_ms']} ms,"
+            f"webhook intake + plan_customer ({w['measure']}) on {args.store},"
+            f" {w['deliveries']} order deliveries: first {w['first_ms']} ms,"
+            f" then p50 {w['p50_ms']} ms,"
             f" p99 {w['p99_ms']} ms, max {w['max_ms']} ms; {w['actions_planned']} actions;"
             f" peak {w['peak_mb']} MB"
         )

@@ -35,7 +35,8 @@ from shopsync.core.shop_stats import ShopStats, day_start, shop_stats, with_cata
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
 from shopsync.store import Store, ledger_mark
-from shopsync.store.read import catalogue_version, newest_order_update, products
+from shopsync.store import shop_models as model_rows
+from shopsync.store.read import catalogue_version, products
 
 __all__ = ["plan", "plan_customer"]
 
@@ -162,13 +163,16 @@ def _plan_shop(
     shop_id = store.shop_id(platform, shop, create=False)
     if policy.loyalty.enabled and customer_id is None and update_ledger:
         version = ledger_mark.data_version(store, shop_id)
-    seq = stored_models.mark(store, shop_id)  # likewise for the models built from them
+    # likewise for the models built from them (a one-customer plan builds none from its read)
+    seq = stored_models.mark(store, shop_id) if customer_id is None else None
+    # one customer: the shop's currency, kept (loyalty's; the frames' one is for reports alone)
+    kept = _loyalty_currency(store, platform, shop, policy) if customer_id is not None else ""
     frames = load(
         store,
         platform,
         shop,
         as_of,
-        currency=policy.currency,
+        currency=kept or policy.currency,
         customer_id=customer_id,
         window_days=policy.frequency_cap.window_days,
         products=_EMPTY_PRODUCTS if customer_id is not None else None,
@@ -181,9 +185,16 @@ def _plan_shop(
         store, policy, platform, shop, to_us(as_of), whole, persist=persist_models, seq=seq
     )
     notes: list[str] = []
+    if used.why and not used.rebuilt:
+        notes.append(
+            f"{shop}: shop models version {used.version} used as stored though stale"
+            f" ({used.why}); a whole-shop plan rebuilds them"
+        )
     found: list[Action] = []
     if policy.loyalty.enabled:
-        found = _loyalty(store, policy, as_of, frames, version, customer_id, update_ledger, notes)
+        found = _loyalty(
+            store, policy, as_of, frames, version, (customer_id, kept), update_ledger, notes
+        )
     planned = plan_frames(
         frames,
         policy,
@@ -231,10 +242,15 @@ def _shop_stats(
     """The shop-level models (stored, or rebuilt when stale: :mod:`shopsync.stored_models`)
     beside the current catalogue; ``frames`` (the whole shop at ``at``) holds the catalogue
     and saves a read when the models are rebuilt (``seq``: :func:`stored_models.mark` read
-    before them). ``persist`` False stores no models."""
-    models, used = stored_models.current(
-        store, policy, platform, shop, at, frames, persist=persist, seq=seq
-    )
+    before them). ``persist`` False stores no models. Without ``frames`` and with
+    ``persist`` (a one-customer plan) stale models are used as stored
+    (:func:`stored_models.stored`)."""
+    if frames is None and persist:  # a one-customer plan: never a rebuild of stale models
+        models, used = stored_models.stored(store, policy, platform, shop, at)
+    else:
+        models, used = stored_models.current(
+            store, policy, platform, shop, at, frames, persist=persist, seq=seq
+        )
     if frames is not None:
         return shop_stats(frames, policy, models), used
     shop_id = store.shop_id(platform, shop, create=False)
@@ -261,7 +277,7 @@ def _loyalty(
     as_of: dt.datetime,
     frames: Frames,
     version: list[Any] | None,
-    customer_id: str | None,
+    customer: tuple[str | None, str],
     update_ledger: bool,
     notes: list[str],
 ) -> list[Action]:
@@ -269,8 +285,10 @@ def _loyalty(
     when that is refused or not wanted, the plan says so in ``notes``).
 
     A whole-shop plan derives the ledger from ``frames``, the read it plans from, so the shop
-    is read once; ``version`` is the store's data version read before those frames."""
+    is read once; ``version`` is the store's data version read before those frames.
+    ``customer``: the one customer planned (None: the whole shop) and the shop currency."""
     platform, shop = frames.platform, frames.shop
+    customer_id, currency = customer
     if customer_id is None:
         stale = loyalty.ledger_status(
             store, platform, shop, as_of, policy=policy, data_version=version
@@ -304,7 +322,6 @@ def _loyalty(
             actions_only=True,  # the notices alone: no record of the customers without one
         )
         return list(derived.actions)
-    currency = policy.currency or _loyalty_currency(store, platform, shop, policy)
     return loyalty.customer_actions(
         store, platform, shop, customer_id, as_of=as_of, policy=policy, currency=currency
     )
@@ -319,13 +336,24 @@ def _loyalty_columns(policy: Policy) -> dict[str, tuple[str, ...]] | None:
 
 
 def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) -> str:
-    """The loyalty program's shop currency (the one most orders use), kept per data version
-    in the store object's memo (see :class:`_ShopStatsCache` for why not in a module)."""
-    newest = newest_order_update(store, store.shop_id(platform, shop, create=False))
-    known: dict[tuple[Any, ...], str] = store.memo.setdefault("planner.currency", {})
-    key = (platform, shop, newest)
-    if key not in known:
-        if len(known) > 64:
-            known.clear()
-        known[key] = loyalty.shop_currency(store, platform, shop, policy) or ""
-    return known[key]
+    """The loyalty program's shop currency (the one most orders use), kept in the store
+    object's memo (see :class:`_ShopStatsCache` for why not in a module) with its lead over
+    the next currency: it is counted again over every order only once enough orders changed
+    since to overturn that lead, not on every webhook (each moves the newest update)."""
+    if policy.currency:
+        return policy.currency
+    shop_id = store.shop_id(platform, shop, create=False)
+    known: dict[tuple[Any, ...], tuple[str, int, int]] = store.memo.setdefault(
+        "planner.currency", {}
+    )
+    key = (platform, shop, shop_id)
+    held = known.get(key)
+    seq = stored_models.mark(store, shop_id)  # before the count: a later write counts as changed
+    # (a mark lower than the one kept: a new shop under a reused id)
+    if held and held[2] <= seq and 2 * model_rows.changes_since(store, shop_id, held[2]) < held[1]:
+        return held[0]
+    currency, lead = model_rows.currency_lead(store, shop_id)
+    if len(known) > 64:
+        known.clear()
+    known[key] = (currency or "", lead, seq)
+    return currency or ""

@@ -37,7 +37,7 @@ from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import shop_models as rows
 
-__all__ = ["current", "mark"]
+__all__ = ["current", "mark", "stored"]
 
 _KEEP = 8
 
@@ -125,6 +125,30 @@ def current(
                 return theirs, _used(platform, shop, other, changes, rebuilt=False)
     lost = "; not stored: another process stored a version meanwhile"
     return models, _unstored(platform, shop, models, built, why + lost)
+
+
+def stored(
+    store: Store, policy: Policy, platform: str, shop: str, at: int
+) -> tuple[ShopModels, ModelsUsed]:
+    """The models for a one-customer plan at ``at``: the stored ones as they are, even when
+    stale (``ModelsUsed.why`` then says why; only a whole-shop plan rebuilds, so a webhook
+    never reads the shop). With none usable (never stored, unreadable, or built for a later
+    day than ``at``'s) they are built as :func:`current` builds them: once, and stored."""
+    shop_id = store.shop_id(platform, shop, create=False)
+    head = rows.header(store, shop_id) if shop_id != NO_SHOP else None
+    if head is not None and head.format == FORMAT and head.data_as_of <= day_start(at):
+        found = _decoded(store, shop_id, head, _Decoded.of(store))
+        if found is not None:
+            changes = rows.changes_since(store, shop_id, head.facts_seq)
+            why = stale_reason(
+                head,
+                day=day_start(at),
+                settings=settings_tag(policy),
+                changes=changes,
+                policy=policy,
+            )
+            return found, _used(platform, shop, head, changes, rebuilt=False, why=why or "")
+    return current(store, policy, platform, shop, at, None, persist=True)
 
 
 def mark(store: Store, shop_id: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from shopsync.core._data import to_us
 from shopsync.core.actions import Action
 from shopsync.core.planner import plan_frames
 from tests.core.frames_kit import DAY, T0, Shop, policy
@@ -144,3 +145,21 @@ def test_a_regular_buyer_is_asked_again_twelve_months_after_the_last_request() -
     # o3 is due T0 + 395 d: the last request about "a" (o1's, T0 + 15 d) is 380 days old
     request = one(shop, T0 + 395 * DAY)
     assert request.order_id == "o3"  # type: ignore[attr-defined]
+
+
+def test_a_customer_with_no_recent_shipment_skips_the_pipeline(monkeypatch: Any) -> None:
+    """The bound on every due moment (last shipment + delay) stops the work early; it never
+    stops a request or reminder that is still due (the tests above)."""
+    from shopsync.core import review_requests
+
+    def refused(*args: Any) -> Any:
+        raise AssertionError("the pipeline ran for a customer with nothing due")
+
+    monkeypatch.setattr(review_requests, "shipments_by_order", refused)
+    assert planned(bought(), DUE + 400 * DAY) == []
+    assert planned(Shop().customer("c1"), DUE) == []  # no order, no shipment
+    monkeypatch.undo()
+    late = DUE + 30 * DAY + 7 * DAY  # a reminder can come that long after a late request
+    frames, rules = bought().frames(late), policy()
+    assert review_requests._nothing_due_since(frames, rules, to_us(DUE + US))
+    assert not review_requests._nothing_due_since(frames, rules, to_us(DUE))

@@ -166,14 +166,14 @@ def replenishment_candidates(
         .select("_i", "period", "_p", "runs_out", "due")
         .collect(engine="in-memory")
     )
+    if found.height == 0:  # nothing due (a one-customer plan's usual case)
+        return Candidates(_EMPTY, build)
     due = (
         pl.concat([bought[found["_i"]].with_columns(*keys), found], how="horizontal")
         .sort(["customer_id", "product_id"])
         .join(table.select("_p", "source"), on="_p", how="left", maintain_order="left")
         .select(*bought.columns, "period", "source", "runs_out", "due")
     )
-    if due.height == 0:
-        return Candidates(_EMPTY, build)
     due = key_column(
         due.with_columns(pl.lit("replenishment").alias("kind"), pl.lit(True).alias("marketing")),
         "replenishment",
@@ -268,6 +268,9 @@ def warranty_candidates(
     recent = pl.col("created_at") >= since
     if bought is None:
         bought = purchases(paid.filter(recent), frames.lines, amounts=False)
+    newest = bought["created_at"].max()
+    if not isinstance(newest, int) or newest < since:  # nothing within a warranty's reach
+        return Candidates(_EMPTY, build)
     # as in replenishment: the purchases in a warranty's reach are not copied (1M orders: 1M
     # of 1.5M), only the columns the dates need; every column of the few due
     combos = (
@@ -295,14 +298,14 @@ def warranty_candidates(
         .select("_i", "days", "_p", "ends", "due")
         .collect(engine="in-memory")
     )
+    if found.height == 0:
+        return Candidates(_EMPTY, build)
     due = (
         pl.concat([bought[found["_i"]].with_columns(*keys), found], how="horizontal")
         .sort(["order_id", "product_id"])
         .join(table.select("_p", "source"), on="_p", how="left", maintain_order="left")
         .select(*bought.columns, "days", "source", "ends", "due")
     )
-    if due.height == 0:
-        return Candidates(_EMPTY, build)
     due = key_column(
         due.with_columns(pl.lit("warranty_notice").alias("kind"), pl.lit(True).alias("marketing")),
         "warranty_notice",

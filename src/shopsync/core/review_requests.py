@@ -67,6 +67,8 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
     # a request is planned until ``late`` after its due date and may be delivered up to
     # ``late`` after that (backoff, held rows): its reminder can come that much later
     oldest_due = at - 2 * late - (reminder or 0) * DAY_US
+    if _nothing_due_since(frames, policy, oldest_due):  # most one-customer plans stop here
+        return _none(frames, policy)
     # history reaches back one product period further, for the once-per-period rule
     horizon = _months_before_value(oldest_due, s.same_product_months)
 
@@ -238,6 +240,25 @@ def review_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
             .select("customer_id", (pl.col("sent") + s.reminder_days * DAY_US).alias("moment"))
         )
     return soonest(moments, at)
+
+
+def _nothing_due_since(frames: Frames, policy: Policy, since: int) -> bool:
+    """Whether no shipment can make a request (or reminder) due at or after ``since``: every
+    order's due moment is at most its last shipment's or delivery's plus the delay (and the
+    abroad extra), so this bound, two column maxima, skips the pipeline for a customer with
+    no recent shipment (a one-customer plan's usual case)."""
+    s = policy.reviews
+    shipped = frames.fulfillments
+    extra = s.international_extra_days * DAY_US if s.home_country else 0
+    bounds = [
+        int(moment) + days * DAY_US + extra
+        for moment, days in (
+            (shipped["created_at"].max(), s.days_after_fulfillment),
+            (shipped["delivered_at"].max(), s.days_after_delivery),
+        )
+        if isinstance(moment, int)
+    ]
+    return not bounds or max(bounds) < since
 
 
 def _none(frames: Frames, policy: Policy) -> Candidates:

@@ -97,11 +97,14 @@ class ModelsUsed:
     """Orders written (new, changed, refunded, deleted) since the models were built."""
     rebuilt: bool
     why: str = ""
-    """Why they were rebuilt (or why the rebuilt ones were not stored)."""
+    """Why they were rebuilt (or why the rebuilt ones were not stored); for reused ones, why
+    they are stale (a one-customer plan uses stale models as stored)."""
 
     def describe(self) -> str:
         name = "not stored" if self.version is None else f"version {self.version}"
         how = f"rebuilt ({self.why})" if self.rebuilt else "reused"
+        if not self.rebuilt and self.why:
+            how = f"reused though stale ({self.why})"
         return (
             f"{self.shop}: models {name}, data as of {self.data_as_of:%Y-%m-%d %H:%M} UTC, "
             f"built {self.built_at:%Y-%m-%d %H:%M} UTC, {self.changes_since} order change(s) "

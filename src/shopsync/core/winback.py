@@ -104,6 +104,8 @@ def winback_candidates(
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
     starting = table.filter((pl.col("start") <= at) & (pl.col("start") >= at - span))
+    if starting.height == 0:  # nobody's sequence runs now (a one-customer plan's usual case)
+        return Candidates(_EMPTY, build)
     # only their orders are grouped below (1M orders: 10k customers' of 100k)
     theirs = frames.orders.join(
         starting.select("customer_id"), on="customer_id", how="semi", nulls_equal=True

@@ -27,6 +27,8 @@ from shopsync.store._delivered import delivered_at
 from shopsync.store.facts import Facts, order_columns, order_facts
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from shopsync.store import Store
 
 __all__ = [
@@ -249,6 +251,8 @@ def frame_of_rows(rows: Iterable[Any], columns: list[Column]) -> pl.DataFrame:
 class _Reader:
     """Whole-shop reads through the columnar reader; one-customer reads through selects."""
 
+    conn: Connection | None = None  # one customer's selects share it (one checkout)
+
     def __init__(self, store: Store, shop_id: int, customer_id: str | None) -> None:
         self.store = store
         self.shop_id = shop_id
@@ -265,8 +269,11 @@ class _Reader:
         cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
         literal = where.replace(":", "\\:")  # colons inside literals are not parameters
         sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {by_customer}"
+        params = {"sid": self.shop_id, "cid": self.customer_id}
+        if self.conn is not None:
+            return frame_of_rows(self.conn.execute(text(sql), params).all(), columns)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text(sql), {"sid": self.shop_id, "cid": self.customer_id}).all()
+            rows = conn.execute(text(sql), params).all()
         return frame_of_rows(list(rows), columns)
 
 
@@ -319,13 +326,14 @@ def read_shop(
         wanted = {**_SHOP_FACTS, **{t: [*_SHOP_FACTS[t], *more[t]] for t in more}}
         facts = _Facts(store, shop_id, catalogue, wanted)
         return _shop_read(r, facts, at, window_days, catalogue, advocates, find_currency, more=more)
-    orders = r.read(
-        "orders",
-        _orders_columns(r.dialect, more["orders"]),
-        f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
-        "customer_id = :cid",
-    )
-    with store.engine.connect() as conn:
+    with store.engine.connect() as conn:  # one customer: every select on one connection
+        r.conn = conn
+        orders = r.read(
+            "orders",
+            _orders_columns(r.dialect, more["orders"]),
+            f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
+            "customer_id = :cid",
+        )
         future = conn.execute(
             text(
                 "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
@@ -333,18 +341,8 @@ def read_shop(
             ),
             {"sid": shop_id, "at": at, "cid": customer_id},
         ).scalar_one()
-    return _shop_read(
-        r,
-        None,
-        at,
-        window_days,
-        catalogue,
-        advocates,
-        find_currency,
-        orders=orders,
-        future=int(future),
-        more=more,
-    )
+        rest = (window_days, catalogue, advocates, find_currency)
+        return _shop_read(r, None, at, *rest, orders=orders, future=int(future), more=more)
 
 
 def _more_columns(columns: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

@@ -29,7 +29,7 @@ from shopsync.store.schema import fact_deletions, orders, shop_models, shops
 if TYPE_CHECKING:
     from shopsync.store import Store
 
-__all__ = ["body", "changes_since", "facts_seq", "header", "save"]
+__all__ = ["body", "changes_since", "currency_lead", "facts_seq", "header", "save"]
 
 _HEADER = [c for c in shop_models.c if c.name not in ("shop_id", "body")]
 
@@ -68,6 +68,26 @@ def facts_seq(store: Store, shop_id: int) -> int:
     with store.engine.connect() as conn:
         found = conn.execute(select(shops.c.facts_seq).where(shops.c.shop_id == shop_id)).scalar()
     return int(found or 0)
+
+
+def currency_lead(store: Store, shop_id: int) -> tuple[str | None, int]:
+    """The currency most of the shop's real orders use (ties: alphabetical; None without
+    orders) and its lead in orders over the next one: a caller that keeps them knows the
+    answer stands while fewer than half that lead of orders changed (one changed order moves
+    the lead by at most two), which :func:`changes_since` counts from an index."""
+    count = func.count().label("n")
+    query = (
+        select(orders.c.currency, count)
+        .where(orders.c.shop_id == shop_id, ~orders.c.test)
+        .group_by(orders.c.currency)
+        .order_by(count.desc(), orders.c.currency)
+        .limit(2)
+    )
+    with store.engine.connect() as conn:
+        top = [(str(c), int(n)) for c, n in conn.execute(query)]
+    if not top:
+        return None, 0
+    return top[0][0], top[0][1] - (top[1][1] if len(top) > 1 else 0)
 
 
 def changes_since(store: Store, shop_id: int, seq: int) -> int:
