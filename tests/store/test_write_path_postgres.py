@@ -75,13 +75,22 @@ def store(postgres_url: str) -> Iterator[Store]:
 
 
 class Statements:
+    """The statements sent, a statement sent with a COPY's start (its savepoint) among them."""
+
     def __init__(self, store: Store) -> None:
         self.seen: list[tuple[str, bool]] = []
         self.store = store
+        self._real = _copy._stream
 
     def __enter__(self) -> Statements:
         event.listen(self.store.engine, "before_cursor_execute", self._add)
+        _copy._stream = self._stream  # type: ignore[assignment]
         return self
+
+    def _stream(self, conn: Any, into: str, *args: Any) -> None:
+        if len(args) > 3 and args[3]:
+            self.seen.append((args[3], False))
+        self._real(conn, into, *args)
 
     def _add(
         self, conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
@@ -90,6 +99,7 @@ class Statements:
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.store.engine, "before_cursor_execute", self._add)
+        _copy._stream = self._real
 
     def texts(self, start: str) -> set[str]:
         return {s for s, _ in self.seen if s.startswith(start)}
@@ -261,6 +271,29 @@ def test_a_key_taken_rolls_back_to_its_own_copys_savepoint(store: Store) -> None
         stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
     assert len(stored) == 20  # 0-9 (the first COPY), 10 replaced, 20-28 merged
     assert stored["10"] == taken[0]["updated_at"]
+
+
+def test_a_copys_savepoint_goes_with_the_copy(store: Store) -> None:
+    """Inside a begun transaction the savepoint is no statement of its own (a round trip a
+    page): it rides with the COPY's start, and is there to roll back to."""
+    rows = [row for o in make(0, 10) for row in order_rows(0, o)["orders"]]
+    sent: list[str] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", grab)
+    try:
+        with store.transaction() as conn:
+            shop_id = store.shop_id("shopify", SHOP, conn)
+            for row in rows:
+                row["shop_id"] = shop_id
+            _copy.insert_rows(conn, orders, rows, min_rows=1)
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT shopsync_copy")  # fails if none
+            assert conn.execute(select(orders.c.id)).all() == []
+    finally:
+        event.remove(store.engine, "before_cursor_execute", grab)
+    assert not [s for s in sent if s.startswith("SAVEPOINT")]
 
 
 def test_a_transaction_takes_a_bounded_number_of_savepoints(
