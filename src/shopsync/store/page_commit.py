@@ -97,7 +97,9 @@ for the overlap) a sync whose reader mapped pages while a thread wrote them was 
 than in turn (3,826 against 3,775 orders/s; 88 against 94 us of this process's CPU an order).
 ``benchmarks/ingest.py --modes mapped`` measures both side by side. (Earlier runs showed the
 thread using a third more CPU: the benchmark's garbage collector rescanning its prebuilt
-input, which the benchmark now freezes.)"""
+input, which the benchmark now freezes.) Judged again on 2026-12-05 at load 8-10, 20,000 orders
+mapped as they go: in turn 2,810 and 5,203 orders/s (78.8 and 73.1 us of this process's CPU an
+order), overlapped 3,039 and 3,990 (83.5 and 75.8 us): no gain while no core is free."""
 
 
 class PageWriter:
