@@ -4,11 +4,12 @@ An executemany through psycopg costs a round trip per row (about 1,500 orders/s 
 lines, issue 20), while COPY streams a whole page in one. So a page of rows goes in by COPY:
 
 - a table with ``updated_at`` (orders, customers, products): COPY straight into it under a
-  savepoint, which the transaction's end releases (a ``RELEASE`` of its own cost a round
-  trip a page, about 3% of a page's time). The writer holds the shop's lock and has already
-  removed what it replaces, so the rows are new and this is their INSERT. Should a key be
-  taken after all (another version arrived in between), the unique violation rolls back to
-  the savepoint and the rows take the guarded path: into a temporary staging table, then one
+  savepoint, sent in the COPY's own round trip and released by the transaction's end (a
+  ``SAVEPOINT`` or a ``RELEASE`` of its own cost a round trip a page each). The writer
+  holds the shop's lock and has already removed what it replaces, so the rows are new and
+  this is their INSERT. Should a key be taken after all (another version arrived in
+  between), the unique violation rolls back to the savepoint and the rows take the guarded
+  path: into a temporary staging table, then one
   ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE stored.updated_at <=
   staged.updated_at``, so the older never wins. Straight in cost about a tenth less server
   time than staging every page (speculative insertion; the staging table written, read, and
