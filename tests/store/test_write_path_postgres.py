@@ -501,3 +501,33 @@ def test_a_savepoint_rolled_back_over_the_staging_tables_creation(
     assert len(stored) == 15
     assert stored["0"] == to_micros(T0)  # the rolled-back version left nothing
     assert stored["5"] == to_micros(T0 + dt.timedelta(minutes=5, seconds=60))
+
+
+def test_the_columnar_paths_lookups_are_one_round_trip(store: Store) -> None:
+    """Tombstones, stored versions and open checkouts: one statement, and each still heard
+    (a tombstoned order goes back to the caller, an unchanged one is counted, a checkout that
+    the paid order is gets completed)."""
+    from shopsync.store.checkout_rows import upsert_checkouts
+    from tests.store.test_checkouts import checkout
+
+    def rows(orders: list[Order]) -> list[OrderRows]:
+        return [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+
+    store.upsert(make(0, 5))
+    shop_id = store.shop_id("shopify", SHOP)
+    with store.transaction() as conn:
+        conn.execute(text(f"INSERT INTO tombstones VALUES ({shop_id}, 'orders', '6', 'x', 0)"))
+    at = T0 + dt.timedelta(minutes=7)
+    upsert_checkouts(store, [checkout(shop=SHOP, id="7", created_at=at, updated_at=at)])
+    with Statements(store) as seen, store.transaction() as conn:
+        done, back = upsert_order_rows(store, conn, "shopify", SHOP, rows(make(0, 10)))
+    reads = [s for s, _ in seen.seen if s.startswith("SELECT") and "advisory" not in s]
+    assert len(reads) == 1, reads
+    assert [r.id for r in back] == ["6"]
+    assert (done.unchanged, done.inserted) == (5, 4)
+    with store.engine.connect() as conn:
+        completed = conn.execute(text("SELECT id FROM checkouts WHERE completed_at IS NOT NULL"))
+        assert [r.id for r in completed] == ["7"]
