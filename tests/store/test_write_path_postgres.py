@@ -531,3 +531,26 @@ def test_the_columnar_paths_lookups_are_one_round_trip(store: Store) -> None:
     with store.engine.connect() as conn:
         completed = conn.execute(text("SELECT id FROM checkouts WHERE completed_at IS NOT NULL"))
         assert [r.id for r in completed] == ["7"]
+
+
+def test_the_columnar_paths_notes_ride_with_its_change_sequence_value(store: Store) -> None:
+    """A page's change notes and its ``UPDATE shops``: one statement, and both still done
+    (the orders take the new sequence value, each customer's note moves once)."""
+
+    def rows(orders: list[Order]) -> list[OrderRows]:
+        return [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+
+    for bump, seq in [(0, 1), (1, 2)]:
+        with Statements(store) as seen, store.transaction() as conn:
+            upsert_order_rows(store, conn, "shopify", SHOP, rows(make(0, 10, bump=bump)))
+        touching = [s for s, _ in seen.seen if "changed_customers" in s or "facts_seq" in s]
+        assert len(touching) == 1, touching
+        with store.engine.connect() as conn:
+            noted = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+            seqs = set(conn.execute(text("SELECT DISTINCT seq FROM orders")).scalars())
+            facts_seq = conn.execute(text("SELECT facts_seq FROM shops")).scalar()
+        assert noted == {str(c): seq for c in range(7)}
+        assert seqs == {facts_seq}

@@ -28,7 +28,7 @@ from shopsync.store._copy import insert_rows
 from shopsync.store._json_text import dumps_like
 from shopsync.store._rows import among
 from shopsync.store.content_hash import is_legacy
-from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
+from shopsync.store.schema import fulfillments, line_items, orders, refunds, shops, tombstones
 
 if TYPE_CHECKING:
     from shopsync.ingest_columns import OrderRows
@@ -232,7 +232,16 @@ def _upsert(
             c.execute(table.delete().where(*where))
     for chunk in _chunks(replaced):
         c.execute(orders.delete().where(orders.c.shop_id == shop_id, among(c, orders.c.id, chunk)))
-    seq = facts.next_seq(c, shop_id)
+    # what changes.note_written would find comparing the versions before and after, known
+    # without reading them again: every written order is new or in another version
+    owners = {r.customer_id for r in written} | {existing[r.id].customer_id for r in newer}
+    now = dt.datetime.now(dt.timezone.utc)
+    noted = _changes.noting(c, shop_id, owners, now) if c.dialect.name == "postgresql" else None
+    if noted is not None:  # the notes in the sequence value's statement: one round trip
+        bump = facts.seq_bump(shop_id).returning(shops.c.facts_seq)
+        seq = int(c.execute(bump.add_cte(noted.cte("noted"))).scalar_one())
+    else:
+        seq = facts.next_seq(c, shop_id)
     tables: dict[str, list[dict[str, Any]]] = {t.name: [] for t in _TABLES}
     for rows in written:
         for name, table_rows in rows.tables.items():
@@ -244,8 +253,6 @@ def _upsert(
     _incomplete.keep_held(tables, held)
     for table in _TABLES:
         _insert(c, table, tables[table.name])
-    # what changes.note_written would find comparing the versions before and after, known
-    # without reading them again: every written order is new or in another version
-    owners = {r.customer_id for r in written} | {existing[r.id].customer_id for r in newer}
-    _changes.note(c, shop_id, owners, dt.datetime.now(dt.timezone.utc))
+    if noted is None:
+        _changes.note(c, shop_id, owners, now)
     return result, returned
