@@ -18,7 +18,17 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import JSON, Connection, Table, Text, literal_column, null, select, union_all
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from shopsync.errors import StoreError
@@ -76,7 +86,7 @@ def _looked_up(
     ids = list(newest)
     paid = sorted(paid_rows(r.tables["orders"][0] for r in newest.values()))
     nothing = null().cast(Text)
-    kind = literal_column("'s'")
+    kind: ColumnElement[str] = literal_column("'s'")
     stored = select(
         kind.label("kind"),
         orders.c.id,
