@@ -9,6 +9,8 @@
   from one transaction into the next, even after a rollback; a page empties it only before a
   second batch of its transaction (its commit does it otherwise);
 - a page takes its change sequence value in one statement (``UPDATE ... RETURNING``);
+- the columnar path reads a page's tombstones, stored versions and open checkouts in one
+  statement, and sends its change notes with its sequence value's ``UPDATE``;
 - a first sync into empty tables gives the planner statistics early (``ANALYZE``), instead
   of leaving it to assume empty tables until autovacuum comes round (up to a minute, by
   which time a fast first sync has scanned whole tables for every page's lookups).
