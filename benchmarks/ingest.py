@@ -232,7 +232,8 @@ def _page(store: shopsync.Store, page: list[Any], tx: Any) -> None:
     """One page as a sync writes it: its own transaction, committed without waiting for the
     WAL flush (``page_commit.lazy_commit``); models by ``Store.upsert``, rows (the columnar
     ingest path) by ``upsert_order_rows``."""
-    lazy_commit(tx)
+    shop_id = store.shop_id("shopify", "bench.myshopify.com", tx)
+    lazy_commit(tx, store._writer_lock(shop_id))  # with the shop's writer lock, as a sync
     if page and isinstance(page[0], OrderRows):
         upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
     else:

@@ -271,7 +271,10 @@ def _sync_resource(
 
     def write(page: Page[Any], high_water: dt.datetime | None, tx: Any) -> UpsertResult:
         if resource != "customers":  # consent comes with customers: durable (see below)
-            lazy_commit(tx)  # a crash that loses the page loses its checkpoint with it
+            # a crash that loses the page loses its checkpoint with it; the shop's writer lock
+            # goes in the same round trip
+            shop_id = store.shop_id(adapter.platform, adapter.shop, tx)
+            lazy_commit(tx, store._writer_lock(shop_id))
         _still_written(store, adapter, resource, mark[0], tx)
         result = store.upsert(page.records, conn=tx)
         result += store_page(store, adapter.platform, adapter.shop, page, tx)  # issue 20

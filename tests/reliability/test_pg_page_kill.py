@@ -1,7 +1,7 @@
 """A kill inside a sync page on PostgreSQL (issue 20's round trips): the process dies by
-SIGKILL right after the page's raw ``BEGIN; SET LOCAL synchronous_commit = off``, before
-its first statement, or in the middle of a COPY into ``orders`` under its savepoint. The
-next sync leaves the store equal to a row-path store of the same shop."""
+SIGKILL right after the page's raw ``BEGIN; SET LOCAL synchronous_commit = off`` and its
+shop lock, before its first statement, or in the middle of a COPY into ``orders`` under its
+savepoint. The next sync leaves the store equal to a row-path store of the same shop."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ def die_in_a_page(emit: Any, settings: dict[str, Any], url: str, where: str) -> 
     pages = {"copies": 0}
     if where == "begin":
 
-        def lazy(conn: Any) -> None:
+        def lazy(conn: Any, lock: str | None = None) -> None:
             with conn.engine.connect() as other:  # (a page of products may come first)
                 stored = other.exec_driver_sql("SELECT count(*) FROM orders").scalar()
-            page_commit.lazy_commit(conn)
+            page_commit.lazy_commit(conn, lock)
             if stored == PAGE:
                 os.kill(os.getpid(), signal.SIGKILL)
 

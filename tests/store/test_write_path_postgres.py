@@ -9,6 +9,8 @@
   from one transaction into the next, even after a rollback; a page empties it only before a
   second batch of its transaction (its commit does it otherwise);
 - a page takes its change sequence value in one statement (``UPDATE ... RETURNING``);
+- the columnar path reads a page's tombstones, stored versions and open checkouts in one
+  statement, and sends its change notes with its sequence value's ``UPDATE``;
 - a first sync into empty tables gives the planner statistics early (``ANALYZE``), instead
   of leaving it to assume empty tables until autovacuum comes round (up to a minute, by
   which time a fast first sync has scanned whole tables for every page's lookups).
@@ -75,13 +77,22 @@ def store(postgres_url: str) -> Iterator[Store]:
 
 
 class Statements:
+    """The statements sent, a statement sent with a COPY's start (its savepoint) among them."""
+
     def __init__(self, store: Store) -> None:
         self.seen: list[tuple[str, bool]] = []
         self.store = store
+        self._real = _copy._stream
 
     def __enter__(self) -> Statements:
         event.listen(self.store.engine, "before_cursor_execute", self._add)
+        _copy._stream = self._stream  # type: ignore[assignment]
         return self
+
+    def _stream(self, conn: Any, into: str, *args: Any) -> None:
+        if len(args) > 3 and args[3]:
+            self.seen.append((args[3], False))
+        self._real(conn, into, *args)
 
     def _add(
         self, conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
@@ -90,6 +101,7 @@ class Statements:
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.store.engine, "before_cursor_execute", self._add)
+        _copy._stream = self._real
 
     def texts(self, start: str) -> set[str]:
         return {s for s, _ in self.seen if s.startswith(start)}
@@ -261,6 +273,29 @@ def test_a_key_taken_rolls_back_to_its_own_copys_savepoint(store: Store) -> None
         stored = dict(conn.execute(select(orders.c.id, orders.c.updated_at)).all())
     assert len(stored) == 20  # 0-9 (the first COPY), 10 replaced, 20-28 merged
     assert stored["10"] == taken[0]["updated_at"]
+
+
+def test_a_copys_savepoint_goes_with_the_copy(store: Store) -> None:
+    """Inside a begun transaction the savepoint is no statement of its own (a round trip a
+    page): it rides with the COPY's start, and is there to roll back to."""
+    rows = [row for o in make(0, 10) for row in order_rows(0, o)["orders"]]
+    sent: list[str] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", grab)
+    try:
+        with store.transaction() as conn:
+            shop_id = store.shop_id("shopify", SHOP, conn)
+            for row in rows:
+                row["shop_id"] = shop_id
+            _copy.insert_rows(conn, orders, rows, min_rows=1)
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT shopsync_copy")  # fails if none
+            assert conn.execute(select(orders.c.id)).all() == []
+    finally:
+        event.remove(store.engine, "before_cursor_execute", grab)
+    assert not [s for s in sent if s.startswith("SAVEPOINT")]
 
 
 def test_a_transaction_takes_a_bounded_number_of_savepoints(
@@ -468,3 +503,56 @@ def test_a_savepoint_rolled_back_over_the_staging_tables_creation(
     assert len(stored) == 15
     assert stored["0"] == to_micros(T0)  # the rolled-back version left nothing
     assert stored["5"] == to_micros(T0 + dt.timedelta(minutes=5, seconds=60))
+
+
+def test_the_columnar_paths_lookups_are_one_round_trip(store: Store) -> None:
+    """Tombstones, stored versions and open checkouts: one statement, and each still heard
+    (a tombstoned order goes back to the caller, an unchanged one is counted, a checkout that
+    the paid order is gets completed)."""
+    from shopsync.store.checkout_rows import upsert_checkouts
+    from tests.store.test_checkouts import checkout
+
+    def rows(orders: list[Order]) -> list[OrderRows]:
+        return [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+
+    store.upsert(make(0, 5))
+    shop_id = store.shop_id("shopify", SHOP)
+    with store.transaction() as conn:
+        conn.execute(text(f"INSERT INTO tombstones VALUES ({shop_id}, 'orders', '6', 'x', 0)"))
+    at = T0 + dt.timedelta(minutes=7)
+    upsert_checkouts(store, [checkout(shop=SHOP, id="7", created_at=at, updated_at=at)])
+    with Statements(store) as seen, store.transaction() as conn:
+        done, back = upsert_order_rows(store, conn, "shopify", SHOP, rows(make(0, 10)))
+    reads = [s for s, _ in seen.seen if s.startswith("SELECT") and "advisory" not in s]
+    assert len(reads) == 1, reads
+    assert [r.id for r in back] == ["6"]
+    assert (done.unchanged, done.inserted) == (5, 4)
+    with store.engine.connect() as conn:
+        completed = conn.execute(text("SELECT id FROM checkouts WHERE completed_at IS NOT NULL"))
+        assert [r.id for r in completed] == ["7"]
+
+
+def test_the_columnar_paths_notes_ride_with_its_change_sequence_value(store: Store) -> None:
+    """A page's change notes and its ``UPDATE shops``: one statement, and both still done
+    (the orders take the new sequence value, each customer's note moves once)."""
+
+    def rows(orders: list[Order]) -> list[OrderRows]:
+        return [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+
+    for bump, seq in [(0, 1), (1, 2)]:
+        with Statements(store) as seen, store.transaction() as conn:
+            upsert_order_rows(store, conn, "shopify", SHOP, rows(make(0, 10, bump=bump)))
+        touching = [s for s, _ in seen.seen if "changed_customers" in s or "facts_seq" in s]
+        assert len(touching) == 1, touching
+        with store.engine.connect() as conn:
+            noted = dict(conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all())
+            seqs = set(conn.execute(text("SELECT DISTINCT seq FROM orders")).scalars())
+            facts_seq = conn.execute(text("SELECT facts_seq FROM shops")).scalar()
+        assert noted == {str(c): seq for c in range(7)}
+        assert seqs == {facts_seq}

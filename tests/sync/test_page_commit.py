@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from typing import Any
 
 import pytest
@@ -235,4 +236,101 @@ def test_a_page_that_fails_after_its_raw_begin_leaves_its_connection_clean(
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
             assert conn.exec_driver_sql("SELECT count(*) FROM t_failed").scalar() == 0
+    store.close()
+
+
+def _advisory_locks(conn: Any) -> int:
+    return int(
+        conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        ).scalar()
+    )
+
+
+def test_a_pages_begin_takes_the_shops_lock_in_the_same_round_trip(postgres_url: str) -> None:
+    """The shop's lock goes with the page's ``BEGIN`` (no statement of its own) and the
+    writer's own lock is then not taken again in that transaction; the next transaction of
+    the same pooled connection takes it again."""
+    store = Store(postgres_url)
+    shop = store.shop_id("shopify", "lock.myshopify.com")
+    said: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: said.append(a[2]))
+    with store.transaction() as conn:
+        page_commit.lazy_commit(conn, f"shop:{shop}")
+        store._writing(conn, shop)
+        assert _advisory_locks(conn) == 1
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    assert not [s for s in said if "pg_advisory" in s]
+    with store.transaction() as conn:
+        store._writing(conn, shop)
+        assert _advisory_locks(conn) == 1
+    assert len([s for s in said if "pg_advisory" in s]) == 1
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("begin", "begin"), ("begin", "writer"), ("writer", "begin")]
+)
+def test_two_writers_of_a_shop_still_exclude_each_other(
+    postgres_url: str, first: str, second: str
+) -> None:
+    """Whether a writer takes the shop's lock with its page's ``BEGIN`` or by a statement of
+    its own, a second writer of the shop waits until the first one commits."""
+    store = Store(postgres_url)
+    shop = store.shop_id("shopify", "lock.myshopify.com")
+
+    def lock(conn: Any, how: str) -> None:
+        if how == "begin":
+            page_commit.lazy_commit(conn, f"shop:{shop}")
+        store._writing(conn, shop)
+
+    got = threading.Event()
+
+    def other() -> None:
+        with store.transaction() as conn:
+            lock(conn, second)
+            got.set()
+
+    with store.transaction() as conn:
+        lock(conn, first)
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not got.wait(0.5), "the second writer did not wait for the first"
+    assert got.wait(10)
+    thread.join()
+    store.close()
+
+
+def test_a_lock_the_pages_begin_could_not_take_raises_its_own_error(postgres_url: str) -> None:
+    """The raw round trip failing (here the lock's wait timing out) is rolled back and the
+    statements sent one by one: the page sees the database's error, and the connection's
+    next page begins cleanly."""
+    holder, waiter = Store(postgres_url), Store(postgres_url)
+    shop = holder.shop_id("shopify", "lock.myshopify.com")
+
+    def short_wait(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("SET lock_timeout = '200ms'")
+        dbapi_connection.commit()
+
+    event.listen(waiter.engine, "connect", short_wait)
+    waiter.engine.dispose()
+    with holder.transaction() as conn:
+        page_commit.lazy_commit(conn, f"shop:{shop}")
+        with pytest.raises(Exception, match="lock timeout"), waiter.transaction() as other:
+            page_commit.lazy_commit(other, f"shop:{shop}")
+    with waiter.transaction() as other:
+        page_commit.lazy_commit(other, f"shop:{shop}")
+        assert _advisory_locks(other) == 1
+        assert other.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    holder.close()
+    waiter.close()
+
+
+def test_a_lock_name_not_plain_is_still_taken(postgres_url: str) -> None:
+    """A name that may not go into the statement's text as it is: its own statement."""
+    store = Store(postgres_url)
+    with store.transaction() as conn:
+        page_commit.lazy_commit(conn, "it's")
+        assert _advisory_locks(conn) == 1
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
     store.close()

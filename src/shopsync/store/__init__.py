@@ -231,7 +231,12 @@ class Store:
         reads the stored row and tombstones before it replaces the row, and a deletion, an
         erasure or a consent change committed in between was undone (PostgreSQL).
         SQLite: the write transaction does it; PostgreSQL: a transaction advisory lock."""
-        _engine.exclusive(c, f"shop:{shop_id}")
+        _engine.exclusive(c, Store._writer_lock(shop_id))
+
+    @staticmethod
+    def _writer_lock(shop_id: int) -> str:
+        """The name of the lock :meth:`_writing` takes (a sync page takes it with its BEGIN)."""
+        return f"shop:{shop_id}"
 
     def _forget_shops(self) -> None:
         self._shop_ids.clear()

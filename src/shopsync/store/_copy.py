@@ -4,11 +4,12 @@ An executemany through psycopg costs a round trip per row (about 1,500 orders/s 
 lines, issue 20), while COPY streams a whole page in one. So a page of rows goes in by COPY:
 
 - a table with ``updated_at`` (orders, customers, products): COPY straight into it under a
-  savepoint, which the transaction's end releases (a ``RELEASE`` of its own cost a round
-  trip a page, about 3% of a page's time). The writer holds the shop's lock and has already
-  removed what it replaces, so the rows are new and this is their INSERT. Should a key be
-  taken after all (another version arrived in between), the unique violation rolls back to
-  the savepoint and the rows take the guarded path: into a temporary staging table, then one
+  savepoint, sent in the COPY's own round trip and released by the transaction's end (a
+  ``SAVEPOINT`` or a ``RELEASE`` of its own cost a round trip a page each). The writer
+  holds the shop's lock and has already removed what it replaces, so the rows are new and
+  this is their INSERT. Should a key be taken after all (another version arrived in
+  between), the unique violation rolls back to the savepoint and the rows take the guarded
+  path: into a temporary staging table, then one
   ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE stored.updated_at <=
   staged.updated_at``, so the older never wins. Straight in cost about a tenth less server
   time than staging every page (speculative insertion; the staging table written, read, and
@@ -184,9 +185,8 @@ def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
         _keep_statistics(conn, table, len(rows))
         return
     if _savepoint_left(conn):
-        conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")  # released with the transaction
-        try:
-            _stream(conn, target, cols, encode, rows)
+        try:  # the savepoint, released with the transaction, goes with the COPY's start
+            _stream(conn, target, cols, encode, rows, f"SAVEPOINT {_SAVEPOINT}")
         except IntegrityError as exc:
             if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
                 raise  # a key taken in between falls through to the guarded merge below
@@ -342,14 +342,45 @@ def _stream(
     cols: str,
     encode: Callable[[dict[str, Any]], Sequence[Any]],
     rows: Sequence[dict[str, Any]],
+    first: str = "",
 ) -> None:
+    """COPY ``rows`` into ``into``; ``first``: a statement run before it, in the same round
+    trip (libpq's ``PQexec`` of both; psycopg's ``cursor.copy`` takes the COPY alone, and a
+    statement of its own cost a round trip a page: measured 1-4 ms on the loaded machine)."""
     raw = conn.connection.driver_connection
     assert raw is not None
     statement = f"COPY {into} ({cols}) FROM STDIN"
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
+        if first and raw.pgconn.transaction_status == _IN_TRANSACTION:
+            _stream_after(raw, f"{first}; {statement}", encode, rows)
+            return
+        if first:  # (no transaction begun yet: psycopg sends its BEGIN before the statement)
+            conn.exec_driver_sql(first)
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(encode(row))
     except dbapi_error as exc:  # as SQLAlchemy reports a failed statement (a StoreError above)
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
+
+
+_IN_TRANSACTION, _COPY_IN = 2, 4
+"""libpq's ``PQTRANS_INTRANS`` and ``PGRES_COPY_IN`` (``psycopg.pq``, not imported here:
+psycopg is an optional dependency)."""
+
+
+def _stream_after(
+    raw: Any, statements: str, encode: Callable[[dict[str, Any]], Sequence[Any]], rows: Any
+) -> None:
+    """Run ``statements`` (the last a ``COPY ... FROM STDIN``) in one round trip, then send
+    the rows as ``cursor.copy`` does (a :class:`psycopg.Copy` on the started COPY)."""
+    import psycopg
+    from psycopg import errors
+
+    with raw.lock:  # as psycopg guards its own use of the connection
+        started = raw.pgconn.exec_(statements.encode(raw.info.encoding))
+        if started.status != _COPY_IN:  # the error of whichever statement failed
+            raise errors.error_from_result(started, encoding=raw.info.encoding)
+        with raw.cursor() as cursor, psycopg.Copy(cursor) as copy:
+            for row in rows:
+                copy.write_row(encode(row))

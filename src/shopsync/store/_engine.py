@@ -158,13 +158,30 @@ def exclusive(conn: Connection, name: str) -> None:
     schemas of one database do not wait for each other). SQLite: the write transaction
     (:func:`begin_write`) already excludes every other writer of the file.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :n, 0))"),
-            {"n": f"/shopsync/{name}"},
-        )
-    else:
+    if conn.dialect.name != "postgresql":
         begin_write(conn)
+        return
+    taken = held_locks(conn)
+    if name in taken:  # taken already in this transaction (with a page's BEGIN)
+        return
+    conn.execute(text(LOCK_SQL.format(":n")), {"n": f"/shopsync/{name}"})
+    if not conn.in_nested_transaction():  # a savepoint's rollback would release it
+        taken.add(name)
+
+
+LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || {}, 0))"
+"""The statement :func:`exclusive` takes a lock by, ``{}`` its name's place."""
+
+
+def held_locks(conn: Connection) -> set[str]:
+    """The names :func:`exclusive` holds in ``conn``'s transaction (PostgreSQL); one that takes
+    a lock outside it (:func:`.page_commit.lazy_commit`) adds its name here."""
+    transaction = conn.get_transaction()
+    held = conn.info.get("shopsync.locks")
+    if held is None or held[0] is not transaction or transaction is None:
+        held = conn.info["shopsync.locks"] = (transaction, set())
+    names: set[str] = held[1]
+    return names
 
 
 class migrating:

@@ -34,6 +34,7 @@ from shopsync.store import _rows
 from shopsync.store.schema import changed_customers, customers, orders, shops
 
 if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert
     from sqlalchemy.engine import Connection
 
     from shopsync.store import Store
@@ -93,42 +94,64 @@ def note(
 
     A customer's ``seq`` moves once per transaction, however many of its writes note them
     (a delivery's upsert, then its own note of every customer it names)."""
+    ids = _not_noted(conn, shop_id, customer_ids)
+    if not ids:
+        return 0
+    micros = _rows.to_micros(at)
+    if conn.dialect.name == "sqlite":  # plain tuples: SQLAlchemy's parameter work per row
+        # cost more than the insert (a bulk backfill notes a customer an order, issue 20)
+        conn.exec_driver_sql(_SQLITE_NOTE, [(shop_id, c, micros) for c in ids])
+        return len(ids)
+    if conn.dialect.name == "postgresql":  # one statement: an executemany is a round trip
+        conn.execute(_pg_note(shop_id, ids, micros))  # per customer (issue 20)
+        return len(ids)
+    insert = sqlite.insert(changed_customers)
+    statement = insert.on_conflict_do_update(
+        index_elements=[changed_customers.c.shop_id, changed_customers.c.customer_id],
+        set_={"seq": changed_customers.c.seq + 1, "changed_at": insert.excluded.changed_at},
+    )
+    rows = [{"shop_id": shop_id, "customer_id": c, "seq": 1, "changed_at": micros} for c in ids]
+    conn.execute(statement, rows)
+    return len(ids)
+
+
+def _not_noted(conn: Connection, shop_id: int, customer_ids: Iterable[str | None]) -> list[str]:
+    """The customers not yet noted in ``conn``'s transaction, from now on counted noted."""
     transaction = conn.get_transaction()
     held = conn.info.get("shopsync.noted")
     if held is None or held[0] is not transaction or transaction is None:
         held = conn.info["shopsync.noted"] = (transaction, set())
     done: set[tuple[int, str]] = held[1]
     ids = sorted({c for c in customer_ids if c and (shop_id, c) not in done})
-    if not ids:
-        return 0
     done.update((shop_id, c) for c in ids)
-    micros = _rows.to_micros(at)
-    if conn.dialect.name == "sqlite":  # plain tuples: SQLAlchemy's parameter work per row
-        # cost more than the insert (a bulk backfill notes a customer an order, issue 20)
-        conn.exec_driver_sql(_SQLITE_NOTE, [(shop_id, c, micros) for c in ids])
-        return len(ids)
-    on_postgres = conn.dialect.name == "postgresql"
-    dialect: Any = postgresql if on_postgres else sqlite
-    insert = dialect.insert(changed_customers)
-    if on_postgres:  # one statement: an executemany is a round trip per customer (issue 20)
-        noted = select(
-            literal(shop_id),
-            func.unnest(_rows.text_array(ids, changed_customers.c.customer_id.type)),
-            literal(1),
-            literal(micros, changed_customers.c.changed_at.type),
-        )
-        names = ["shop_id", "customer_id", "seq", "changed_at"]
-        insert = insert.from_select(names, noted)
-    statement = insert.on_conflict_do_update(
+    return ids
+
+
+def noting(
+    conn: Connection, shop_id: int, customer_ids: Iterable[str | None], at: dt.datetime
+) -> Insert | None:
+    """PostgreSQL: :func:`note`'s statement for the caller to send with another (a
+    data-modifying ``WITH``: one round trip for both); None when there is nothing to note."""
+    ids = _not_noted(conn, shop_id, customer_ids)
+    if not ids:
+        return None
+    return _pg_note(shop_id, ids, _rows.to_micros(at))
+
+
+def _pg_note(shop_id: int, ids: list[str], micros: int) -> Insert:
+    noted = select(
+        literal(shop_id),
+        func.unnest(_rows.text_array(ids, changed_customers.c.customer_id.type)),
+        literal(1),
+        literal(micros, changed_customers.c.changed_at.type),
+    )
+    insert = postgresql.insert(changed_customers).from_select(
+        ["shop_id", "customer_id", "seq", "changed_at"], noted
+    )
+    return insert.on_conflict_do_update(
         index_elements=[changed_customers.c.shop_id, changed_customers.c.customer_id],
         set_={"seq": changed_customers.c.seq + 1, "changed_at": insert.excluded.changed_at},
     )
-    if on_postgres:
-        conn.execute(statement)
-        return len(ids)
-    rows = [{"shop_id": shop_id, "customer_id": c, "seq": 1, "changed_at": micros} for c in ids]
-    conn.execute(statement, rows)
-    return len(ids)
 
 
 def changed(store: Store, *, limit: int = 1000) -> list[Change]:

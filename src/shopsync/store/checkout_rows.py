@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, func, not_, or_, select
+from sqlalchemy import Connection, Select, and_, func, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.checkouts import Checkout, CheckoutLine
@@ -442,44 +442,62 @@ def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -
     )
 
 
-def complete_by_order_rows(conn: Connection, shop_id: int, batch: Iterable[dict[str, Any]]) -> int:
-    """:func:`complete_by_orders` for ``orders`` table rows (the columnar ingest path)."""
-    return _complete(
-        conn,
-        shop_id,
-        {
-            r["id"]: (r["created_at"], r["paid_at"] or r["updated_at"])
-            for r in batch
-            if r["paid_at"] is not None or r["financial_status"] in _PAID
-        },
+def complete_by_order_rows(
+    conn: Connection,
+    shop_id: int,
+    batch: Iterable[dict[str, Any]],
+    found: Sequence[Any] | None = None,
+) -> int:
+    """:func:`complete_by_orders` for ``orders`` table rows (the columnar ingest path).
+    ``found``: the open checkouts (id, created_at) among these ids, if the caller read them."""
+    paid = paid_rows(batch)
+    if found is None:
+        return _complete(conn, shop_id, paid)
+    return _complete_found(conn, shop_id, paid, [r for r in found if r.id in paid])
+
+
+def paid_rows(batch: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """The paid ones of ``orders`` table rows: id -> (created at, paid at), in micros."""
+    return {
+        r["id"]: (r["created_at"], r["paid_at"] or r["updated_at"])
+        for r in batch
+        if r["paid_at"] is not None or r["financial_status"] in _PAID
+    }
+
+
+def open_among(conn: Connection, shop_id: int, ids: Sequence[str]) -> Select[Any]:
+    """The open checkouts (id, created_at) of ``shop_id`` among ``ids``."""
+    t = checkouts
+    return select(t.c.id, t.c.created_at).where(
+        t.c.shop_id == shop_id, _rows.among(conn, t.c.id, ids), t.c.completed_at.is_(None)
     )
 
 
 def _complete(conn: Connection, shop_id: int, paid: dict[str, tuple[int, int]]) -> int:
     """``paid``: order id -> (created at, paid at), in micros."""
-    if not paid:
-        return 0
-    t = checkouts
     done = 0
     ids = sorted(paid)
     for start in range(0, len(ids), 500):
-        rows = conn.execute(
-            select(t.c.id, t.c.created_at).where(
-                t.c.shop_id == shop_id,
-                _rows.among(conn, t.c.id, ids[start : start + 500]),
-                t.c.completed_at.is_(None),
-            )
-        ).all()
-        for r in rows:
-            created, at = paid[r.id]
-            if r.created_at != created:
-                continue
-            conn.execute(
-                t.update()
-                .where(t.c.shop_id == shop_id, t.c.id == r.id, t.c.completed_at.is_(None))
-                .values(completed_at=max(at, r.created_at))
-            )
-            done += 1
+        rows = conn.execute(open_among(conn, shop_id, ids[start : start + 500])).all()
+        done += _complete_found(conn, shop_id, paid, rows)
+    return done
+
+
+def _complete_found(
+    conn: Connection, shop_id: int, paid: dict[str, tuple[int, int]], rows: Iterable[Any]
+) -> int:
+    t = checkouts
+    done = 0
+    for r in rows:
+        created, at = paid[r.id]
+        if r.created_at != created:
+            continue
+        conn.execute(
+            t.update()
+            .where(t.c.shop_id == shop_id, t.c.id == r.id, t.c.completed_at.is_(None))
+            .values(completed_at=max(at, r.created_at))
+        )
+        done += 1
     return done
 
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, Update, delete, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -196,16 +196,20 @@ class _Delta:
 def next_seq(conn: Connection, shop_id: int, *, erasure: bool = False) -> int:
     """The shop's next change sequence value; call it holding the shop lock, in the write's
     transaction. ``erasure`` marks a deletion or redaction (the snapshot is then rewritten)."""
-    values: dict[str, Any] = {"facts_seq": shops.c.facts_seq + 1}
-    if erasure:
-        values["facts_erased_seq"] = shops.c.facts_seq + 1
-    bump = update(shops).where(shops.c.shop_id == shop_id).values(**values)
+    bump = seq_bump(shop_id, erasure=erasure)
     if conn.dialect.update_returning:  # one round trip a page, not two (issue 20)
         return int(conn.execute(bump.returning(shops.c.facts_seq)).scalar_one())
     conn.execute(bump)
     return int(
         conn.execute(select(shops.c.facts_seq).where(shops.c.shop_id == shop_id)).scalar_one()
     )
+
+
+def seq_bump(shop_id: int, *, erasure: bool = False) -> Update:
+    """:func:`next_seq`'s ``UPDATE shops`` (without its ``RETURNING``)."""
+    bump = shops.c.facts_seq + 1
+    values = {"facts_seq": bump, "facts_erased_seq": bump} if erasure else {"facts_seq": bump}
+    return update(shops).where(shops.c.shop_id == shop_id).values(values)
 
 
 def record_deletions(conn: Connection, shop_id: int, order_ids: list[str]) -> None:
