@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -393,6 +394,13 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
         if parent is None:
             if not raw.strip():
                 continue
+            ids = _root_ids(raw)
+            if ids is not None:  # a root line, its ids read without parsing it
+                part = owner[ids[0]] = zlib.crc32(ids[0]) % parts
+                for gid in ids[1:]:
+                    owner[gid] = part
+                held[part].append(raw)
+                continue
             line = _loads(raw)
             parent = line.get("__parentId")
             if parent is None:
@@ -409,6 +417,25 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
     for file, lines in zip(files, held, strict=True):
         file.write(b"".join(lines))
     return later
+
+
+_ID = re.compile(rb'"id":"((?:[^"\\]|\\/)*)"')
+"""An ``id`` member with a string value without escapes but ``\\/``."""
+
+
+def _root_ids(raw: bytes) -> list[bytes] | None:
+    """The ids of a root line, its own first, read off its bytes as :func:`_split` indexes
+    them parsed (the root's and those of the objects embedded in it); None when the line is
+    not plainly one: it is parsed. Every ``"id"`` of the line must be such a member (the key
+    ``"id"`` cannot be inside a string, where its quotes are escaped): so no embedded id is
+    missed. Ids of other nested objects (the customer's) are indexed too: a child naming
+    one as parent goes to that root's partition and is rejected there, as it is here."""
+    if not raw.startswith(b'{"id":"') or _PARENT_NAME in raw or b"\\u" in raw:
+        return None
+    found = _ID.findall(raw)
+    if len(found) != raw.count(b'"id"'):
+        return None
+    return [value.replace(b"\\/", b"/") for value in found]
 
 
 def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterator[Page[Any]]:
