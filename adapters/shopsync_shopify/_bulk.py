@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -89,6 +90,17 @@ def _loads(raw: bytes) -> Any:
     where json keeps it whole (tests/shopify/test_fast_orders.py). So the result never
     depends on whether orjson is there."""
     if _orjson is not None and _LONG_NUMBER not in raw.translate(_DIGITS):
+        try:
+            return _orjson.loads(raw)
+        except ValueError:
+            pass
+    return json.loads(raw)
+
+
+def _loads_short(raw: bytes) -> Any:
+    """:func:`_loads` for a line known to hold no run of 19 digits (its partition was
+    checked at once, :func:`_partition`)."""
+    if _orjson is not None:
         try:
             return _orjson.loads(raw)
         except ValueError:
@@ -385,6 +397,13 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
         if parent is None:
             if not raw.strip():
                 continue
+            ids = _root_ids(raw)
+            if ids is not None:  # a root line, its ids read without parsing it
+                part = owner[ids[0]] = zlib.crc32(ids[0]) % parts
+                for gid in ids[1:]:
+                    owner[gid] = part
+                held[part].append(raw)
+                continue
             line = _loads(raw)
             parent = line.get("__parentId")
             if parent is None:
@@ -403,6 +422,25 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
     return later
 
 
+_ID = re.compile(rb'"id":"((?:[^"\\]|\\/)*)"')
+"""An ``id`` member with a string value without escapes but ``\\/``."""
+
+
+def _root_ids(raw: bytes) -> list[bytes] | None:
+    """The ids of a root line, its own first, read off its bytes as :func:`_split` indexes
+    them parsed (the root's and those of the objects embedded in it); None when the line is
+    not plainly one: it is parsed. Every ``"id"`` of the line must be such a member (the key
+    ``"id"`` cannot be inside a string, where its quotes are escaped): so no embedded id is
+    missed. Ids of other nested objects (the customer's) are indexed too: a child naming
+    one as parent goes to that root's partition and is rejected there, as it is here."""
+    if not raw.startswith(b'{"id":"') or _PARENT_NAME in raw or b"\\u" in raw:
+        return None
+    found = _ID.findall(raw)
+    if len(found) != raw.count(b'"id"'):
+        return None
+    return [value.replace(b"\\/", b"/") for value in found]
+
+
 def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterator[Page[Any]]:
     """The records of one partition's lines, each with its children attached, into ``loop``.
 
@@ -413,32 +451,13 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
     three quarters of the parse time, measured in benchmarks/ingest.py)."""
     roots: list[bytes] = []
     children: dict[str, list[bytes]] = {}
+    loads = _loads_short  # unless a block holds 19 digits in a row (a line ends with "}\n":
+    # no run goes on from one line to the next): one check a block, not one a line
     with collector_paused():
-        for raw in lines:
-            parent = None
-            if raw[-3:] == b'"}\n':  # most child lines: as _parent_at_end, inline
-                at = raw.rfind(_PARENT_KEY)
-                if at >= 0:
-                    value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
-                    if b'"' not in value and b"\\" not in value and value.isascii():
-                        parent = value.decode()
-            if parent is None:
-                parent = _parent_at_end(raw)
-            if parent is None:
-                if not raw.strip():
-                    continue
-                if _PARENT_NAME in raw or b"\\u" in raw:  # maybe a member named __parentId
-                    line = _loads(raw)
-                    if "__parentId" in line:
-                        parent = str(line["__parentId"])  # the line stays bytes
-                if parent is None:
-                    roots.append(raw)
-                    continue
-            kids = children.get(parent)
-            if kids is None:
-                children[parent] = [raw]
-            else:
-                kids.append(raw)
+        for block in iter(lambda: lines.readlines(_BLOCK), []):
+            if loads is _loads_short and _LONG_NUMBER in b"".join(block).translate(_DIGITS):
+                loads = _loads
+            _group(block, roots, children)
     # In id order (a root line begins with its id: the query asks for it first): pages of
     # neighbouring ids write near one another in every table keyed by order id, where the
     # file's order (shuffled since 2026-01) spread each page over the whole of every index
@@ -452,11 +471,11 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
         with collector_paused():  # a page's work, not the reader's handling of it
             while at < len(roots) and loop.pending < page_size:
                 line = roots[at]
-                root = _loads(line)
+                root = loads(line)
                 at += 1
                 taken: list[tuple[str, list[bytes]]] = []
                 if children:
-                    _attach(root, children, loop, taken, judged)
+                    _attach(root, children, loop, taken, judged, loads)
                 if columnar is not None:  # the record again from its lines, should the store
                     # hand it back (cheaper than its JSON text, which was 5% of a backfill)
                     columnar.add(root, packed=functools.partial(_reassemble, line, taken))
@@ -471,6 +490,36 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
         for raw in kids:
             text = raw.decode("utf-8", "replace").strip()
             loop.reject(text, f"bulk line without a known parent ({parent})")
+
+
+def _group(block: list[bytes], roots: list[bytes], children: dict[str, list[bytes]]) -> None:
+    """The root lines of ``block`` into ``roots``, its child lines under their parent's id
+    into ``children`` (read off the line's end, as :func:`_parent_at_end`)."""
+    for raw in block:
+        parent = None
+        if raw[-3:] == b'"}\n':  # most child lines: as _parent_at_end, inline
+            at = raw.rfind(_PARENT_KEY)
+            if at >= 0:
+                value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
+                if b'"' not in value and b"\\" not in value and value.isascii():
+                    parent = value.decode()
+        if parent is None:
+            parent = _parent_at_end(raw)
+        if parent is None:
+            if not raw.strip():
+                continue
+            if _PARENT_NAME in raw or b"\\u" in raw:  # maybe a member named __parentId
+                line = _loads(raw)
+                if "__parentId" in line:
+                    parent = str(line["__parentId"])  # the line stays bytes
+            if parent is None:
+                roots.append(raw)
+                continue
+        kids = children.get(parent)
+        if kids is None:
+            children[parent] = [raw]
+        else:
+            kids.append(raw)
 
 
 def _reassemble(root: bytes, taken: list[tuple[str, list[bytes]]]) -> dict[str, Any]:
@@ -494,6 +543,7 @@ def _attach(
     loop: PageLoop[Any] | _Unheard,
     taken: list[tuple[str, list[bytes]]],
     judged: set[str],
+    loads: Callable[[bytes], Any] = _loads,
 ) -> None:
     """Put the children waiting for ``obj`` (by its id) and for the objects embedded in it
     (refunds, fulfilments) into their lists, in id order, and theirs into them; what was
@@ -514,7 +564,7 @@ def _attach(
             judged.add(pid)
             taken.append((pid, kids))
             for raw in kids:
-                child = _loads(raw)
+                child = loads(raw)
                 child.pop("__parentId", None)
                 field = _CHILD_FIELDS.get(child.get("__typename", ""), "")
                 if not field:
@@ -531,7 +581,7 @@ def _attach(
                     or child.get("fulfillments")
                     or not _FIELDS.isdisjoint(child)
                 ):
-                    _attach(child, children, loop, taken, judged)
+                    _attach(child, children, loop, taken, judged, loads)
         for field in holder.keys() & _FIELDS:
             items = holder[field]
             if isinstance(items, list) and len(items) > 1:

@@ -317,3 +317,35 @@ def test_an_order_written_twice_keeps_its_children_in_every_copy() -> None:
             assert node["refunds"][0].get("refundLineItems") == [
                 {"__typename": "RefundLineItem", "quantity": 1}
             ]
+
+
+def test_a_root_line_is_indexed_by_its_ids_without_parsing_or_else_parsed() -> None:
+    """The routing pass reads a root line's ids off its bytes (``_bulk._root_ids``): the
+    root's own first, then every embedded object's, never one missed; a line it cannot read
+    so (spaces, escapes, a ``__parentId`` member, an id that is not a plain string) is
+    parsed instead (None)."""
+    from shopsync_shopify._bulk import _root_ids
+
+    root = {
+        "id": "gid://shopify/Order/7",
+        "title": 'a"id":"9',  # the key inside a string: its quotes are escaped
+        "customer": {"id": "gid://shopify/Customer/3"},
+        "refunds": [{"id": "gid://shopify/Refund/5"}],
+        "fulfillments": [{"id": "gid://shopify/Fulfillment/6"}],
+    }
+    raw = json.dumps(root, separators=(",", ":")).replace("/", "\\/").encode() + b"\n"
+    ids = _root_ids(raw)
+    assert ids is not None
+    assert ids[0] == b"gid://shopify/Order/7"
+    assert {b"gid://shopify/Refund/5", b"gid://shopify/Fulfillment/6"} <= set(ids)
+    assert b"9" not in ids
+    for other in (
+        json.dumps(root).encode(),  # spaces after the colons
+        raw.replace(b"Order", b"Ord\\u00e9r"),
+        raw.replace(b'Refund\\/5"', b'Refund\\/5\\""'),
+        raw.replace(b'"gid:\\/\\/shopify\\/Fulfillment\\/6"', b"6"),
+        raw.replace(b"}\n", b',"__parentId":"gid:\\/\\/shopify\\/Order\\/1"}\n'),
+        b'{"name":"x","id":"gid://shopify/Order/7"}\n',
+    ):
+        assert other != raw
+        assert _root_ids(other) is None, other

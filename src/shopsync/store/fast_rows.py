@@ -14,6 +14,7 @@ row hash (``content_hash.is_legacy``: only its model gives the old hash to compa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -133,29 +134,48 @@ def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     (tests/shopify/test_fast_ingest.py compares it raw)."""
     if not rows:
         return
-    names = [col.name for col in table.c if col.name in rows[0]]
     dumps: Callable[[Any], str] = getattr(c.dialect, "_json_serializer", None) or _dumps
-    as_json = [
-        (i, bool(getattr(table.c[name].type, "none_as_null", False)))
-        for i, name in enumerate(names)
-        if isinstance(table.c[name].type, JSON)
-    ]
-    get = itemgetter(*names)
-    values: list[tuple[Any, ...]] = [] if as_json else list(map(get, rows))
-    for row in rows if as_json else ():
+    statement, get, as_json = _plan(table, tuple(rows[0]))
+    if not as_json:
+        c.exec_driver_sql(statement, list(map(get, rows)))
+        return
+    null = dumps(None)
+    values: list[tuple[Any, ...]] = []
+    for row in rows:
         value = list(get(row))
+        last: Any = None
+        text = ""
         for i, none_as_null in as_json:
             item = value[i]
             if item is None:
-                value[i] = None if none_as_null else dumps(None)
+                value[i] = None if none_as_null else null
+            elif item is last:
+                value[i] = text  # the same object again (an address shipped to as billed)
             elif item == [] and dumps is _dumps:
                 value[i] = "[]"  # most list columns are empty: json.dumps([]) is "[]"
             else:
-                value[i] = dumps(item)
+                last, text = item, dumps(item)
+                value[i] = text
         values.append(tuple(value))
+    c.exec_driver_sql(statement, values)
+
+
+@functools.cache
+def _plan(
+    table: Table, keys: tuple[str, ...]
+) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], tuple[tuple[int, bool], ...]]:
+    """The insert of ``table``'s columns among ``keys``: its statement, a getter of a row's
+    values in that order, and the JSON columns' positions (with whether None is SQL NULL)."""
+    names = [col.name for col in table.c if col.name in keys]
+    as_json = tuple(
+        (i, bool(getattr(table.c[name].type, "none_as_null", False)))
+        for i, name in enumerate(names)
+        if isinstance(table.c[name].type, JSON)
+    )
     marks = ", ".join("?" * len(names))
     cols = ", ".join(f'"{name}"' for name in names)
-    c.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', values)
+    statement = f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})'
+    return statement, itemgetter(*names), as_json
 
 
 def upsert_order_rows(
