@@ -41,6 +41,7 @@ from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
 from shopsync.core.incremental import program_due, restrict, time_fired
+from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
@@ -279,7 +280,8 @@ def _read(
     shop: str,
     customer_ids: set[str] | None,
 ) -> Frames:
-    """The plan's read: the whole shop, or the ``customer_ids`` alone."""
+    """The plan's read: the whole shop, or the ``customer_ids`` alone (with what the loyalty
+    derivation reads of their orders and refunds)."""
     return load(
         store,
         platform,
@@ -290,6 +292,11 @@ def _read(
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),
         customer_ids=customer_ids,
+        columns=(  # the loyalty derivation's amounts and refund ids, in the same read
+            {"orders": amount_columns(policy), "refunds": ("id",)}
+            if policy.loyalty.enabled
+            else None
+        ),
     )
 
 
