@@ -12,9 +12,10 @@
   cuts at ``at`` (orders, consent, reviews, unsubscriptions, checkouts, browse events,
   outbox deliveries): what time alone will show a later plan. A message the outbox has not
   delivered yet counts as at once.
-- :func:`candidates`: in one pass, the shop's customers an incremental plan must look at
-  (ids only, none of their rows): those without their customer row, and those whose program
-  or loyalty moment is due, absent or of another tag; :func:`plannable_among` sorts noted ids.
+- :func:`candidates`: the shop's customers an incremental plan must look at (ids only,
+  from indexes and the moment tables, none of their rows): those without their customer
+  row, and those whose program or loyalty moment is due, absent or of another tag;
+  :func:`plannable_among` sorts noted ids.
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
@@ -285,37 +286,68 @@ class Candidates:
     """How many customers the shop has by ``at``."""
 
 
+_ROWS_OF = """
+SELECT d.cid FROM (
+SELECT DISTINCT customer_id AS cid FROM orders WHERE shop_id = :sid
+  AND customer_id IS NOT NULL AND created_at <= :at
+UNION ALL SELECT DISTINCT customer_id FROM checkouts WHERE shop_id = :sid
+  AND customer_id IS NOT NULL AND created_at <= :at
+UNION ALL SELECT DISTINCT customer_id FROM browse_events WHERE shop_id = :sid
+  AND customer_id IS NOT NULL AND occurred_at <= :at
+) d WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.shop_id = :sid AND c.id = d.cid
+  AND c.created_at <= :at)"""
+"""Ids with orders (test ones too: the covering index alone is read), checkouts or browse
+events by ``:at`` but no customer row by then: a superset of the unknown plannable ones."""
+
+
 def candidates(
     store: Store, shop_id: int, at: int, program_tag: str, loyalty_tag: str | None
 ) -> Candidates:
     """The plannable customers (:data:`_PLANNABLE`) an incremental plan must look at, read
-    in one pass that returns only them: see :class:`Candidates`. ``loyalty_tag`` None: the
-    loyalty moments are not asked for."""
+    without their rows (indexes and the moment tables): see :class:`Candidates`.
+    ``loyalty_tag`` None: the loyalty moments are not asked for."""
     current = _current("pd", "ptag")
     due = f"{current} AND (pd.due_at IS NULL OR pd.due_at > :at)"
     loyal = _current("ld", "ltag") + " AND (ld.due_at IS NULL OR ld.due_at > :at)"
-    sql = f"""
+    customers_sql = f"""
 SELECT * FROM (
-SELECT p.cid, {_KNOWN} AS known, {_flag(current)} AS tagged, {_flag(due)} AS quiet,
+SELECT c.id AS cid, {_flag(current)} AS tagged, {_flag(due)} AS quiet,
   {_flag(loyal) if loyalty_tag is not None else "1"} AS loyal
-FROM ({_PLANNABLE.format(c="", o="")}) p
-LEFT JOIN program_due pd ON pd.shop_id = :sid AND pd.customer_id = p.cid
-LEFT JOIN loyalty_due ld ON ld.shop_id = :sid AND ld.customer_id = p.cid
-) x WHERE x.known = 0 OR x.quiet = 0 OR x.loyal = 0"""
+FROM customers c
+LEFT JOIN program_due pd ON pd.shop_id = :sid AND pd.customer_id = c.id
+LEFT JOIN loyalty_due ld ON ld.shop_id = :sid AND ld.customer_id = c.id
+WHERE c.shop_id = :sid AND c.created_at <= :at
+) x WHERE x.quiet = 0 OR x.loyal = 0"""
+    moments_sql = f"""
+SELECT pd.customer_id, {_flag(current)}, {_flag(due)} FROM program_due pd
+WHERE pd.shop_id = :sid AND pd.customer_id IN ({set_sql(store.engine.dialect.name)})"""
     count = "SELECT count(*) FROM customers WHERE shop_id = :sid AND created_at <= :at"
     params = {"sid": shop_id, "at": at, "ptag": program_tag, "ltag": loyalty_tag or ""}
     found = Candidates()
     with store.engine.connect() as conn:
         found.customers = int(conn.execute(text(count), params).scalar_one())
-        for cid, known, tagged, quiet, loyal in conn.execute(text(sql), params):
-            if not known:
-                found.unknown.add(cid)
+        for cid, tagged, quiet, loyal in conn.execute(text(customers_sql), params):
             if not tagged:
                 found.stale.add(cid)
             if not quiet:
                 found.program.add(cid)
-            if known and not loyal:
+            if not loyal:
                 found.loyalty.add(cid)
+        maybe = {row[0] for row in conn.execute(text(_ROWS_OF), params)}
+    if not maybe:
+        return found
+    _, found.unknown = plannable_among(store, shop_id, at, maybe)  # real orders only
+    tagged_ids: set[str] = set()
+    quiet_ids: set[str] = set()
+    with store.engine.connect() as conn:
+        rows = conn.execute(text(moments_sql), {**params, "ids": id_array(found.unknown)})
+        for cid, tagged, quiet in rows:
+            if tagged:
+                tagged_ids.add(cid)
+            if quiet:
+                quiet_ids.add(cid)
+    found.stale |= found.unknown - tagged_ids
+    found.program |= found.unknown - quiet_ids
     return found
 
 
