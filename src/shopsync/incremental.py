@@ -4,9 +4,11 @@ Which customers it plans, and why that is enough, is the pure core's
 (:mod:`shopsync.core.incremental`): the customers whose rows changed since their last settled
 plan (the store's change notes, written by every write in its own transaction), those whose
 next program moment (recorded when they were last settled, table ``program_due``) has come,
-and those whose loyalty notices time alone changes by ``as_of``. They are planned from the
-same read and the same day statistics as a full plan, so the result is the full plan
-restricted to them (a property test checks it on both engines);
+and those whose loyalty notices time alone changes by ``as_of``. They are chosen from the
+store first (ids only: :func:`shopsync.store.incremental.candidates`), then only their rows
+are read (:func:`shopsync.store.read_set.read_customers`) and planned with the same day
+statistics as a full plan (the stored models beside the catalogue), so the result is the full
+plan restricted to them (a property test checks it on both engines);
 :attr:`IncrementalPlan.customers` names them.
 
 When the notes are cleared: after a successful :func:`shopsync.apply` of the plan, never
