@@ -59,9 +59,10 @@ from shopsync.store.changes import Change
 __all__ = ["Increment", "IncrementalPlan", "plan_changed"]
 
 _TIME_LIFTED = ("quiet", "frequency_cap")
-_WHOLE_SHARE = 4
+_WHOLE_SHARE = 16
 """Above one customer in this many of the shop, the plan reads the whole shop (its columnar
-snapshot), which is then cheaper than looking the customers up one index at a time."""
+snapshot) and restricts it: per order, the indexed read of a set costs about fifteen times
+the columnar one (measured at 100k customers / 1M orders, SQLite)."""
 _DELIVERY_STARTS = ("review_request", "browse_abandonment")
 """Kinds whose delivery starts a clock of its own (the review reminder, the browse
 cooldown): the moment is known only once the outbox has delivered, so their customers are

@@ -47,8 +47,9 @@ class _SetReader(_Reader):
         literal = where.replace(":", "\\:")  # colons inside literals are not parameters
         sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {who}"
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text(sql), {"sid": self.shop_id, "ids": self.ids}).all()
-        return frame_of_rows(list(rows), columns)
+            result = conn.execute(text(sql), {"sid": self.shop_id, "ids": self.ids})
+            rows = result.cursor.fetchall()  # plain tuples: no row objects, no processors
+        return frame_of_rows(rows, columns)
 
 
 def read_customers(
