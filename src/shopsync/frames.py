@@ -9,7 +9,7 @@ the result to the core. :mod:`shopsync.planning` and :mod:`shopsync.metrics` are
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import polars as pl
 
@@ -21,6 +21,7 @@ from shopsync.store.checkout_rows import checkout_frame
 from shopsync.store.erased import erased_frame
 from shopsync.store.event_rows import browse_frame
 from shopsync.store.read import feature_tables, read_shop
+from shopsync.store.read_set import read_customers
 from shopsync.store.shipments import shipments
 
 __all__ = ["customer_features", "load", "read_inputs"]
@@ -39,27 +40,43 @@ def load(
     advocates: bool = True,
     shipments_since: dt.datetime | None = None,
     columns: Mapping[str, Sequence[str]] | None = None,
+    customer_ids: Collection[str] | None = None,
 ) -> Frames:
     """Read the shop (or one customer of it) as of ``as_of``, in one read.
 
     ``products`` skips reading the catalogue (pass one already read); ``advocates=False``
     skips the referral rewards, which only the lifecycle stages use; ``shipments_since``
     reads the tracking of the shipments made since then (:attr:`Frames.shipments`);
-    ``columns`` adds order and refund columns to the read (:func:`read_shop`'s).
+    ``columns`` adds order and refund columns to the read (:func:`read_shop`'s);
+    ``customer_ids`` reads those customers alone (:func:`read_customers`: the catalogue and
+    the currency stay the shop's).
     """
     at = to_us(as_of)
     shop_id = int(store.shop_id(platform, shop, create=False))
-    read = read_shop(
-        store,
-        shop_id,
-        at,
-        customer_id=customer_id,
-        window_days=window_days,
-        read_products=products is None,
-        advocates=advocates,
-        find_currency=currency is None,
-        columns=columns,
-    )
+    if customer_ids is not None:
+        read = read_customers(
+            store,
+            shop_id,
+            at,
+            customer_ids,
+            window_days=window_days,
+            read_products=products is None,
+            advocates=advocates,
+            find_currency=currency is None,
+            columns=columns,
+        )
+    else:
+        read = read_shop(
+            store,
+            shop_id,
+            at,
+            customer_id=customer_id,
+            window_days=window_days,
+            read_products=products is None,
+            advocates=advocates,
+            find_currency=currency is None,
+            columns=columns,
+        )
     if currency is None and customer_id is None:
         currency = read.currency
     catalogue = read.products if products is None else products
@@ -91,8 +108,8 @@ def load(
         future_orders=read.future_orders,
         requests_delivered=read.requests_delivered,
         shipments=recent,
-        checkouts=checkout_frame(store, shop_id, at, customer_id),
-        browse=browse_frame(store, shop_id, at, customer_id),
+        checkouts=checkout_frame(store, shop_id, at, customer_id, customer_ids),
+        browse=browse_frame(store, shop_id, at, customer_id, customer_ids),
         erased=erased_frame(store, shop_id, customer_id),
     )
 

@@ -15,7 +15,7 @@ hand the core one frame cut at ``as_of``; erasure and export cover the table.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from shopsync.core._data import CHECKOUTS
 from shopsync.models import Order
 from shopsync.store import NO_SHOP, _rows
 from shopsync.store._copy import chunks
+from shopsync.store._idset import in_set
 from shopsync.store._privacy import email_token
 from shopsync.store._upsert import bury
 from shopsync.store.schema import checkouts, orders, tombstones
@@ -347,10 +348,15 @@ def read_checkouts(
 
 
 def checkout_frame(
-    store: Store, shop_id: int, at: int, customer_id: str | None = None
+    store: Store,
+    shop_id: int,
+    at: int,
+    customer_id: str | None = None,
+    customer_ids: Collection[str] | None = None,
 ) -> pl.DataFrame:
-    """The checkouts started by ``at`` (micros) of a shop, or of one customer, as the core
-    reads them (:data:`CHECKOUT_SCHEMA`); a completion after ``at`` is not known yet."""
+    """The checkouts started by ``at`` (micros) of a shop, or of one customer, or of the
+    ``customer_ids``, as the core reads them (:data:`CHECKOUT_SCHEMA`); a completion after
+    ``at`` is not known yet."""
     t = checkouts
     query = select(
         t.c.id,
@@ -364,6 +370,8 @@ def checkout_frame(
     ).where(t.c.shop_id == shop_id, t.c.created_at <= at)
     if customer_id is not None:
         query = query.where(t.c.customer_id == customer_id)
+    if customer_ids is not None:
+        query = query.where(in_set(t.c.customer_id, customer_ids, store.engine.dialect.name))
     with store.engine.connect() as conn:
         rows = conn.execute(query.order_by(t.c.created_at, t.c.id)).all()
     data: dict[str, list[Any]] = {name: [] for name in CHECKOUT_SCHEMA}

@@ -12,7 +12,7 @@ the core the identified customers' events up to ``as_of``; erasure and export co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shopsync.core._data import BROWSE
 from shopsync.store import _rows
 from shopsync.store._engine import exclusive
+from shopsync.store._idset import in_set
 from shopsync.store.schema import browse_events
 
 if TYPE_CHECKING:
@@ -130,15 +131,22 @@ def record_events(
 
 
 def browse_frame(
-    store: Store, shop_id: int, at: int, customer_id: str | None = None
+    store: Store,
+    shop_id: int,
+    at: int,
+    customer_id: str | None = None,
+    customer_ids: Collection[str] | None = None,
 ) -> pl.DataFrame:
-    """Identified customers' events up to ``at`` (micros), as the core reads them."""
+    """Identified customers' events up to ``at`` (micros), as the core reads them (of one
+    customer, or of ``customer_ids``, when given)."""
     t = browse_events
     query = select(t.c.customer_id, t.c.product_id, t.c.kind, t.c.occurred_at).where(
         t.c.shop_id == shop_id, t.c.customer_id.is_not(None), t.c.occurred_at <= at
     )
     if customer_id is not None:
         query = query.where(t.c.customer_id == customer_id)
+    if customer_ids is not None:
+        query = query.where(in_set(t.c.customer_id, customer_ids, store.engine.dialect.name))
     with store.engine.connect() as conn:
         rows = conn.execute(query.order_by(t.c.occurred_at, t.c.id)).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=BROWSE_SCHEMA, orient="row")

@@ -12,6 +12,10 @@
   cuts at ``at`` (orders, consent, reviews, unsubscriptions, checkouts, browse events,
   outbox deliveries): what time alone will show a later plan. A message the outbox has not
   delivered yet counts as at once.
+- :func:`candidates`: the shop's customers an incremental plan must look at (ids only,
+  from indexes and the moment tables, none of their rows): those without their customer
+  row, and those whose program or loyalty moment is due, absent or of another tag;
+  :func:`plannable_among` sorts noted ids.
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
@@ -21,12 +25,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select
+from sqlalchemy import Table, and_, case, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shopsync.store._idset import id_array, set_sql
 from shopsync.store.changes import Change
 from shopsync.store.schema import (
     browse_events,
@@ -48,11 +54,14 @@ if TYPE_CHECKING:
     from shopsync.store import Store
 
 __all__ = [
+    "Candidates",
+    "candidates",
     "held_customers",
     "next_rows",
     "not_due",
     "orphan_notes",
     "pending_notes",
+    "plannable_among",
     "program_not_due",
     "program_tagged",
     "recorded_keys",
@@ -233,6 +242,135 @@ def next_rows(store: Store, shop_id: int, at: int, ids: Iterable[str]) -> dict[s
         chosen = set(wanted)
         return {cid: when for cid, when in found.items() if cid in chosen}
     return found
+
+
+_PLANNABLE = """
+SELECT id AS cid FROM customers WHERE shop_id = :sid AND created_at <= :at{c}
+UNION SELECT customer_id FROM orders WHERE shop_id = :sid AND customer_id IS NOT NULL
+  AND created_at <= :at AND NOT test{o}
+UNION SELECT customer_id FROM checkouts WHERE shop_id = :sid AND customer_id IS NOT NULL
+  AND created_at <= :at{o}
+UNION SELECT customer_id FROM browse_events WHERE shop_id = :sid AND customer_id IS NOT NULL
+  AND occurred_at <= :at{o}"""
+"""Every customer a program can plan for by ``at``: the customers, and those whose orders
+(real ones), checkouts or browse events remain (a deleted customer keeps its orders)."""
+
+_KNOWN = (
+    "CASE WHEN EXISTS (SELECT 1 FROM customers c WHERE c.shop_id = :sid AND c.id = p.cid"
+    " AND c.created_at <= :at) THEN 1 ELSE 0 END"
+)
+
+
+def _current(alias: str, tag: str) -> str:
+    """1 when the moment row ``alias`` exists, was derived by ``:at`` under ``:tag``."""
+    return f"{alias}.settings = :{tag} AND {alias}.derived_at <= :at"
+
+
+def _flag(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+@dataclass
+class Candidates:
+    """What :func:`candidates` found (each a set of customer ids of the shop)."""
+
+    unknown: set[str] = field(default_factory=set)
+    """Plannable without their customer row by ``at`` (deleted, or erased)."""
+    stale: set[str] = field(default_factory=set)
+    """Plannable with no program moment derived by ``at`` under the tag."""
+    program: set[str] = field(default_factory=set)
+    """Plannable whose program moment is due, absent or of another tag."""
+    loyalty: set[str] = field(default_factory=set)
+    """Customers (by ``at``) whose loyalty moment is due, absent or of another tag."""
+    customers: int = 0
+    """How many customers the shop has by ``at``."""
+
+
+_ROWS_OF = """
+SELECT d.cid FROM (
+SELECT DISTINCT customer_id AS cid FROM orders WHERE shop_id = :sid
+  AND customer_id IS NOT NULL AND created_at <= :at
+UNION ALL SELECT DISTINCT customer_id FROM checkouts WHERE shop_id = :sid
+  AND customer_id IS NOT NULL AND created_at <= :at
+UNION ALL SELECT DISTINCT customer_id FROM browse_events WHERE shop_id = :sid
+  AND customer_id IS NOT NULL AND occurred_at <= :at
+) d WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.shop_id = :sid AND c.id = d.cid
+  AND c.created_at <= :at)"""
+"""Ids with orders (test ones too: the covering index alone is read), checkouts or browse
+events by ``:at`` but no customer row by then: a superset of the unknown plannable ones."""
+
+
+def candidates(
+    store: Store, shop_id: int, at: int, program_tag: str, loyalty_tag: str | None
+) -> Candidates:
+    """The plannable customers (:data:`_PLANNABLE`) an incremental plan must look at, read
+    without their rows (indexes and the moment tables): see :class:`Candidates`.
+    ``loyalty_tag`` None: the loyalty moments are not asked for."""
+    current = _current("pd", "ptag")
+    due = f"{current} AND (pd.due_at IS NULL OR pd.due_at > :at)"
+    loyal = _current("ld", "ltag") + " AND (ld.due_at IS NULL OR ld.due_at > :at)"
+    customers_sql = f"""
+SELECT * FROM (
+SELECT c.id AS cid, {_flag(current)} AS tagged, {_flag(due)} AS quiet,
+  {_flag(loyal) if loyalty_tag is not None else "1"} AS loyal
+FROM customers c
+LEFT JOIN program_due pd ON pd.shop_id = :sid AND pd.customer_id = c.id
+LEFT JOIN loyalty_due ld ON ld.shop_id = :sid AND ld.customer_id = c.id
+WHERE c.shop_id = :sid AND c.created_at <= :at
+) x WHERE x.quiet = 0 OR x.loyal = 0"""
+    moments_sql = f"""
+SELECT pd.customer_id, {_flag(current)}, {_flag(due)} FROM program_due pd
+WHERE pd.shop_id = :sid AND pd.customer_id IN ({set_sql(store.engine.dialect.name)})"""
+    count = "SELECT count(*) FROM customers WHERE shop_id = :sid AND created_at <= :at"
+    params = {"sid": shop_id, "at": at, "ptag": program_tag, "ltag": loyalty_tag or ""}
+    found = Candidates()
+    with store.engine.connect() as conn:
+        found.customers = int(conn.execute(text(count), params).scalar_one())
+        for cid, tagged, quiet, loyal in conn.execute(text(customers_sql), params):
+            if not tagged:
+                found.stale.add(cid)
+            if not quiet:
+                found.program.add(cid)
+            if not loyal:
+                found.loyalty.add(cid)
+        maybe = {row[0] for row in conn.execute(text(_ROWS_OF), params)}
+    if not maybe:
+        return found
+    _, found.unknown = plannable_among(store, shop_id, at, maybe)  # real orders only
+    tagged_ids: set[str] = set()
+    quiet_ids: set[str] = set()
+    with store.engine.connect() as conn:
+        rows = conn.execute(text(moments_sql), {**params, "ids": id_array(found.unknown)})
+        for cid, tagged, quiet in rows:
+            if tagged:
+                tagged_ids.add(cid)
+            if quiet:
+                quiet_ids.add(cid)
+    found.stale |= found.unknown - tagged_ids
+    found.program |= found.unknown - quiet_ids
+    return found
+
+
+def plannable_among(
+    store: Store, shop_id: int, at: int, ids: Collection[str]
+) -> tuple[set[str], set[str]]:
+    """Of ``ids``: those with their customer row by ``at``, and those plannable by ``at``
+    (the first and those with orders, checkouts or browse events by then)."""
+    if not ids:
+        return set(), set()
+    inside = f" AND {{col}} IN ({set_sql(store.engine.dialect.name)})"
+    sql = f"SELECT p.cid, {_KNOWN} FROM ({_PLANNABLE}) p".format(
+        c=inside.format(col="id"), o=inside.format(col="customer_id")
+    )
+    known: set[str] = set()
+    plannable: set[str] = set()
+    with store.engine.connect() as conn:
+        params = {"sid": shop_id, "at": at, "ids": id_array(ids)}
+        for cid, is_known in conn.execute(text(sql), params):
+            plannable.add(cid)
+            if is_known:
+                known.add(cid)
+    return known, plannable
 
 
 def settle(
