@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shopsync_shopify._render as render
 
 import shopsync
-import shopsync_shopify._render as render
 from shopsync.models import Order
 from tests.shopify.test_shopify_graphql_checkout_token import PATHS
 from tests.sync.emulated import connect, emulated
