@@ -170,6 +170,7 @@ class BulkReads:
 
     if TYPE_CHECKING:  # what the mixin uses of ShopifyAdapter (adapter.py)
         shop: str
+        api_version: str
         http: HttpClient
         bulk_poll_interval: float
         _sleep: Callable[[float], None]
@@ -194,7 +195,8 @@ class BulkReads:
         if updated_since is not None:
             since = updated_since.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
             search = f"query: \"updated_at:>='{since}'\","
-        inner = queries.BULK_ORDERS.replace("QUERY_ARG", search)
+        inner = queries.for_version(queries.BULK_ORDERS, self.api_version)
+        inner = inner.replace("QUERY_ARG", search)
         op_id, url = self._run_bulk(inner, timeout)
         rows = order_tables if self.fast_ingest and self.takes_rows else None
         size = page_size or self.bulk_order_page

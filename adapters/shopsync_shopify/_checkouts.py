@@ -128,8 +128,10 @@ _SEGMENT = re.compile(r"/checkouts/(?:ac/)?([A-Za-z0-9_=%-]+)/recover(?:[/?#]|$)
 
 def checkout_key(token: str) -> str:
     """The stored key of a checkout token or cart token (see the module doc): a digest, so
-    the token, part of the recovery link, stays out of plans, outbox keys and logs."""
-    return "t" + hashlib.sha256(token.encode()).hexdigest()[:39]
+    the token, part of the recovery link, stays out of plans, outbox keys and logs. A lone
+    surrogate (JSON's ``\\ud800`` escape) is hashed as it came, not refused: an order naming
+    such a token is still stored, and the same text always gives the same key."""
+    return "t" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:39]
 
 
 def placed_from(tokens: Iterable[object], at: dt.datetime) -> tuple[tuple[str, dt.datetime], ...]:

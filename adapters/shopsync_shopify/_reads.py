@@ -112,7 +112,7 @@ class ShopifyReads(CostPaging, BulkReads):
         tap = CheckoutTap()  # the checkouts the orders were placed from (checkoutToken)
         pages = self._read(
             "orders",
-            queries.ORDER_FIELDS,
+            queries.for_version(queries.ORDER_FIELDS, self.api_version),
             tap.mapped(lambda node: order_from_graphql(node, shop=self.shop)),
             updated_since,
             cursor,

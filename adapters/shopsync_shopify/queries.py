@@ -12,6 +12,8 @@ that overflow a nested limit are completed by follow-up queries (:data:`ORDER_LI
 
 from __future__ import annotations
 
+from shopsync_shopify.versions import released
+
 __all__ = [
     "BULK_CUSTOMERS",
     "BULK_ORDERS",
@@ -21,6 +23,7 @@ __all__ = [
     "NESTED_LIMIT",
     "ORDER_FIELDS",
     "PRODUCT_FIELDS",
+    "for_version",
 ]
 
 LINE_LIMIT = 10
@@ -42,9 +45,15 @@ CUSTOMER_FIELDS = f"""id email phone firstName lastName createdAt updatedAt tags
   numberOfOrders amountSpent {{ amount currencyCode }}
   metafield(namespace: "facts", key: "birth_date") {{ value }}"""
 
+_TOKENS = "checkoutToken cartToken"
+"""The order's checkout and cart tokens: on the GraphQL ``Order`` since 2026-07
+(``effectiveApiVersion``: https://shopify.dev/changelog/new-checkouttoken-field-added-to-the-order-object,
+https://shopify.dev/changelog/new-field-carttoken-added-to-the-order-graphql-admin-api)."""
+_TOKENS_SINCE = released("2026-07")
+
 _ORDER_SCALARS = f"""id name email createdAt updatedAt processedAt cancelledAt closedAt
   displayFinancialStatus displayFulfillmentStatus currencyCode discountCodes sourceName tags
-  test taxesIncluded cancelReason checkoutToken cartToken
+  test taxesIncluded cancelReason {_TOKENS}
   totalTipReceivedSet {{ {MONEY} }} currentTotalDutiesSet {{ {MONEY} }}
   taxLines {{ title rate priceSet {{ {MONEY} }} }}
   subtotalPriceSet {{ {MONEY} }} totalDiscountsSet {{ {MONEY} }}
@@ -74,6 +83,16 @@ ORDER_FIELDS = f"""{_ORDER_SCALARS}
 PRODUCT_FIELDS = """id title productType vendor tags status createdAt updatedAt
   variants(first: 20) { pageInfo { hasNextPage } nodes { id sku title price } }
   collections(first: 10) { nodes { title } }"""
+
+
+def for_version(document: str, api_version: str) -> str:
+    """``document`` as a shop pinned to ``api_version`` can answer it: without the order's
+    checkout tokens before 2026-07 (a supported older version refuses a field it lacks, and
+    the whole query with it: no order would sync); as is for newer and ``unstable``."""
+    start = released(api_version)
+    if start is not None and _TOKENS_SINCE is not None and start < _TOKENS_SINCE:
+        return document.replace(f" {_TOKENS}", "")
+    return document
 
 
 def page_query(root: str, fields: str) -> str:
