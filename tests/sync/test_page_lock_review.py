@@ -230,3 +230,34 @@ def test_concurrent_pages_and_a_webhook_of_one_shop_lose_nothing(postgres_url: s
     assert len(set(notes.values())) == 1, notes  # every customer written by the same writes
     store.close()
 
+
+
+@pytest.mark.parametrize("lock", [None, "shop:4"])
+def test_a_connection_lost_before_a_pages_begin_is_a_database_error(
+    postgres_url: str, lock: str | None
+) -> None:
+    """The server gone when a page begins: the store's callers tell a database failure by
+    its class (``store.errors.is_database_error``: the CLI's one paragraph, the outbox's
+    retry), so the driver's own error must not escape bare; the pool's next connection
+    works."""
+    from shopsync.store.errors import is_database_error
+
+    store = Store(postgres_url)
+    store.engine.dispose()
+    conn = store.engine.connect()
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    conn.commit()
+    with store.engine.connect() as killer:
+        killer.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        killer.commit()
+    time.sleep(0.2)
+    conn.begin()
+    with pytest.raises(Exception) as raised:
+        page_commit.lazy_commit(conn, lock)
+    assert is_database_error(raised.value), repr(raised.value)
+    with pytest.raises(Exception):  # (the lost connection's rollback)
+        conn.rollback()
+    conn.close()
+    with store.engine.connect() as again:
+        assert again.exec_driver_sql("SELECT 1").scalar() == 1
+    store.close()
