@@ -257,3 +257,36 @@ def test_a_connection_lost_before_a_pages_begin_is_a_database_error(
     with store.engine.connect() as again:
         assert again.exec_driver_sql("SELECT 1").scalar() == 1
     store.close()
+
+
+def test_a_tombstoned_order_with_a_stored_version_is_left_to_the_caller(
+    postgres_url: str,
+) -> None:
+    """The one-statement lookup reads stored versions and open checkouts for tombstoned ids
+    too: an order tombstoned while a version of it is stored, arriving again, still goes back
+    to the caller untouched, its open checkout is not completed, its customer not noted."""
+    from shopsync.store.checkout_rows import upsert_checkouts
+    from tests.store.test_checkouts import checkout
+
+    store = Store(postgres_url)
+    store.upsert(make(0, 10))
+    shop_id = store.shop_id("shopify", SHOP)
+    at = make(6, 1)[0].created_at
+    upsert_checkouts(store, [checkout(shop=SHOP, id="6", created_at=at, updated_at=at)])
+    with store.transaction() as conn:
+        conn.execute(text("UPDATE checkouts SET completed_at = NULL"))
+        conn.execute(text(f"INSERT INTO tombstones VALUES ({shop_id}, 'orders', '6', 'x', 0)"))
+        conn.execute(text("DELETE FROM changed_customers"))
+        before = conn.execute(text("SELECT updated_at, seq FROM orders WHERE id = '6'")).one()
+    with store.transaction() as conn:
+        page_commit.lazy_commit(conn, f"shop:{shop_id}")
+        done, back = upsert_order_rows(store, conn, "shopify", SHOP, _rows(make(0, 10, 30)))
+    assert [r.id for r in back] == ["6"]
+    assert done.updated == 9
+    with store.engine.connect() as conn:
+        after = conn.execute(text("SELECT updated_at, seq FROM orders WHERE id = '6'")).one()
+        completed = conn.execute(text("SELECT completed_at FROM checkouts WHERE id = '6'")).scalar()
+    assert after == before
+    assert completed is None
+    assert set(_notes(store)) == {str(c) for c in range(6)}  # order 6 alone is customer 6's
+    store.close()
