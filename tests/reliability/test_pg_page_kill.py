@@ -1,7 +1,9 @@
 """A kill inside a sync page on PostgreSQL (issue 20's round trips): the process dies by
 SIGKILL right after the page's raw ``BEGIN; SET LOCAL synchronous_commit = off`` and its
 shop lock, before its first statement, or in the middle of a COPY into ``orders`` under its
-savepoint. The next sync leaves the store equal to a row-path store of the same shop."""
+savepoint, or right after its change notes went with its ``UPDATE shops`` (before its
+COPYs). The next sync leaves the store equal to a row-path store of the same shop, its
+change notes and sequence value among it."""
 
 from __future__ import annotations
 
@@ -44,6 +46,19 @@ def die_in_a_page(emit: Any, settings: dict[str, Any], url: str, where: str) -> 
                 os.kill(os.getpid(), signal.SIGKILL)
 
         sync_module.lazy_commit = lazy
+    elif where == "notes":
+        from shopsync.store import fast_rows
+
+        insert = fast_rows._insert
+
+        def killing_insert(c: Any, table: Any, rows: Any) -> None:
+            if table.name == "orders":
+                pages["copies"] += 1
+                if pages["copies"] == 2:  # the notes and the sequence value sent, no COPY
+                    os.kill(os.getpid(), signal.SIGKILL)
+            insert(c, table, rows)
+
+        fast_rows._insert = killing_insert
     else:
         real = _copy._encoder
 
@@ -67,7 +82,7 @@ def die_in_a_page(emit: Any, settings: dict[str, Any], url: str, where: str) -> 
     return sync_child(emit, ShopifyAdapter, settings, url, full=True)
 
 
-@pytest.mark.parametrize("where", ["begin", "copy"])
+@pytest.mark.parametrize("where", ["begin", "copy", "notes"])
 def test_a_kill_inside_a_postgres_page_loses_and_duplicates_nothing(
     postgres_url: str, where: str
 ) -> None:
@@ -90,8 +105,24 @@ def test_a_kill_inside_a_postgres_page_loses_and_duplicates_nothing(
                 adapter.fast_ingest = False
                 shopsync.sync(adapter, reference)
             theirs = snapshot(reference)
+            theirs_noted = _noted(reference)
             reference.close()
         ours = snapshot(store)
+        ours_noted = _noted(store)
         store.close()
         for name in ("orders", "line_items", "refunds", "fulfillments", "customers"):
             assert ours[name] == theirs[name], name
+        assert ours_noted[0] == theirs_noted[0]  # every customer with an order noted
+        assert ours_noted[1]  # the orders' sequence value is the shop's
+
+
+def _noted(store: Any) -> tuple[set[str], bool]:
+    """The customers noted changed, and whether the orders' newest sequence value is the
+    shop's (a page killed after its ``UPDATE shops`` left no value behind)."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as c:
+        noted = set(c.execute(text("SELECT customer_id FROM changed_customers")).scalars())
+        newest = c.execute(text("SELECT max(seq) FROM orders")).scalar()
+        shop = c.execute(text("SELECT max(facts_seq) FROM shops")).scalar()
+    return noted, newest == shop

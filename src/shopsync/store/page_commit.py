@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from shopsync.store import _engine
 
@@ -63,28 +64,45 @@ def lazy_commit(conn: Connection, lock: str | None = None) -> None:
     own, and commits or rolls it back as any other; ``exclusive`` then knows the lock held).
     The ``BEGIN`` is the one psycopg would send: a connection that once ran at another
     isolation level keeps one (SQLAlchemy resets it to the engine's, not to none), and the
-    page begins at it. Should that round trip fail, it is rolled back and each statement sent
-    on its own (which raises the error)."""
+    page begins at it. Should that round trip fail, it is rolled back and its error raised as
+    SQLAlchemy raises a failed statement's (a :data:`.errors.DatabaseError`); not sent again
+    statement by statement, where a lock wait that timed out would wait a second time."""
     if conn.dialect.name != "postgresql":
         return
     raw: Any = conn.connection.driver_connection
     pgconn = getattr(raw, "pgconn", None)
     plain = lock if lock is not None and _PLAIN.fullmatch(lock) else None
-    done = False
     if pgconn is not None and pgconn.transaction_status == _IDLE and not raw.autocommit:
         sql = _begin(raw) + _LAZY
         if plain is not None:
             sql += b"; " + _engine.LOCK_SQL.format(f"'/shopsync/{plain}'").encode()
-        with raw.lock:  # as psycopg guards its own use of the connection
-            done = pgconn.exec_(sql).status in (_COMMAND_OK, _TUPLES_OK)
-            if not done and pgconn.transaction_status != _IDLE:
-                pgconn.exec_(b"ROLLBACK")  # nothing else ran in it: begin again below
-        if done and plain is not None:
+        _begun(conn, raw, sql)
+        if plain is not None:
             _engine.held_locks(conn).add(plain)
-    if not done:
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # (a failure is raised here)
+    else:
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
     if lock is not None:
         _engine.exclusive(conn, lock)  # (nothing sent when taken above)
+
+
+def _begun(conn: Connection, raw: Any, sql: bytes) -> None:
+    """Run ``sql`` (a ``BEGIN`` and the statements after it) in one round trip on ``raw``;
+    if it fails, roll its transaction back and raise the database's error."""
+    from psycopg import errors  # (the driver of a connection with a pgconn)
+
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    error: BaseException
+    with raw.lock:  # as psycopg guards its own use of the connection
+        try:
+            result = raw.pgconn.exec_(sql)
+            if result.status in (_COMMAND_OK, _TUPLES_OK):
+                return
+            error = errors.error_from_result(result, encoding=raw.info.encoding)
+            if raw.pgconn.transaction_status in (_INTRANS, _INERROR):
+                raw.pgconn.exec_(b"ROLLBACK")  # (a connection lost has none to roll back)
+        except dbapi_error as exc:  # no result: the connection is lost
+            error = exc
+    raise DBAPIError.instance(sql.decode(), None, error, dbapi_error) from error
 
 
 _PLAIN = re.compile(r"[\w:/.-]+", re.ASCII)
@@ -104,9 +122,11 @@ def _begin(raw: Any) -> bytes:
     return " ".join(words).encode()
 
 
-_IDLE, _COMMAND_OK, _TUPLES_OK = 0, 1, 2
-"""libpq's ``PQTRANS_IDLE``, ``PGRES_COMMAND_OK`` and ``PGRES_TUPLES_OK`` (``psycopg.pq``,
-not imported here: psycopg is an optional dependency)."""
+_IDLE, _INTRANS, _INERROR = 0, 2, 3
+_COMMAND_OK, _TUPLES_OK = 1, 2
+"""libpq's ``PQTRANS_IDLE``, ``PQTRANS_INTRANS``, ``PQTRANS_INERROR``, ``PGRES_COMMAND_OK``
+and ``PGRES_TUPLES_OK`` (``psycopg.pq``, not imported here: psycopg is an optional
+dependency)."""
 
 
 DEPTH = 0
