@@ -1,0 +1,80 @@
+"""Review of the webhook re-plan speed work (issue 19): a one-customer plan must plan what
+the whole-shop plan gives that customer, at any moment, and the loyalty currency it keeps
+between webhooks must follow the store's data, whoever wrote it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from shopsync import planning
+from shopsync.core.policy import Policy
+from shopsync.models import Order
+from shopsync.planning import plan, plan_customer
+from shopsync.store import Store
+from shopsync.store import shop_models as rows
+from shopsync.store.read import main_currency
+from shopsync.testing.generator import generate_shop
+from tests.core.test_stored_models import DAY, T0, P, _policy, _shop
+
+END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+EVERY = Policy.from_dict(
+    {
+        "replenishment": {"usage_days_by_type": {"Coffee": 21, "Tea": 45, "Pet Food": 28}},
+        "warranty": {"days_by_type": {"Electronics": 730, "Kitchen": 365}, "days_before": 60},
+        "reviews": {"reminder_days": 5},
+    }
+)
+
+
+@pytest.mark.slow(seconds=60)
+def test_one_customer_plans_equal_the_whole_plan_for_every_customer_and_moment(
+    store: Store,
+) -> None:
+    """The early exits (reviews, win-back, replenishment, warranty) must never skip what the
+    full computation plans: every customer, with or without an action, at moments spread
+    over the shop's history and past its last order."""
+    shop = f"every-{random.getrandbits(32):x}.example"
+    state = generate_shop(platform=P, shop=shop, seed=23, customers=80, orders=500, end=END)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    ids = sorted(state.customers)
+    pick = random.Random(7)
+    moments = sorted(
+        END - dt.timedelta(days=pick.randint(-90, 300), minutes=pick.randint(0, 1439))
+        for _ in range(5)
+    )
+    for as_of in moments:
+        whole = plan(store, EVERY, as_of, platform=P, shop=shop)
+        for cid in ids:
+            alone = plan_customer(store, EVERY, as_of, P, shop, cid)
+            expected = [a.idempotency_key for a in whole if a.customer_id == cid]
+            assert alone.keys == expected, (as_of, cid)
+            assert [h.action.idempotency_key for h in alone.held] == [
+                h.action.idempotency_key for h in whole.held if h.action.customer_id == cid
+            ], (as_of, cid)
+
+
+def test_a_shop_removed_and_created_again_gets_its_own_loyalty_currency(store: Store) -> None:
+    """The kept currency was keyed by (platform, shop, shop id) and trusted while the shop's
+    sequence had not gone below the kept mark; SQLite gives a removed shop's id to the next
+    shop created (no AUTOINCREMENT), whose sequence starts again from 0: once it reaches
+    the old mark, the removed shop's currency was returned for the new shop's orders."""
+    name = _shop(store)
+    policy = _policy()
+    assert planning._loyalty_currency(store, P, name, policy) == "USD"
+    old_id = store.shop_id(P, name, create=False)
+    mark = rows.facts_seq(store, old_id)
+    orders = sorted(store.iter(Order, P, name), key=lambda o: o.id)
+    store.remove_shop(P, name)
+    euros = [o.model_copy(update={"currency": "EUR"}) for o in orders[:3]]
+    store.upsert(euros)
+    shop_id = store.shop_id(P, name, create=False)
+    step = 0
+    while rows.facts_seq(store, shop_id) < mark:  # the new shop's writes reach the old mark
+        step += 1
+        again = euros[0].model_copy(update={"updated_at": T0 + step * DAY})
+        store.upsert([again])
+    assert main_currency(store, shop_id) == "EUR"
+    assert planning._loyalty_currency(store, P, name, policy) == "EUR"
