@@ -78,3 +78,46 @@ def test_a_shop_removed_and_created_again_gets_its_own_loyalty_currency(store: S
         store.upsert([again])
     assert main_currency(store, shop_id) == "EUR"
     assert planning._loyalty_currency(store, P, name, policy) == "EUR"
+
+
+def test_a_one_customer_read_is_one_snapshot_while_an_order_is_written(store_url: str) -> None:
+    """The one-customer read's selects share one connection, but not one snapshot (SQLite:
+    no transaction; PostgreSQL: read committed): an order written by another process between
+    the orders select and the line select showed up as lines of an order the read lacks."""
+    from sqlalchemy import event
+
+    from shopsync.store.read import read_shop
+
+    store, writer = Store(store_url), Store(store_url)
+    try:
+        name = _shop(store)
+        mine = sorted(
+            (o for o in store.iter(Order, P, name) if o.customer_id),
+            key=lambda o: (o.customer_id, o.id),
+        )[0]
+        cid = mine.customer_id
+        assert cid is not None and mine.line_items
+        new = mine.model_copy(
+            update={"id": f"{mine.id}-late", "created_at": T0 - DAY / 2, "updated_at": T0}
+        )
+        seen: list[str] = []
+        written: list[str] = []
+
+        def between(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            refunds = statement.startswith("SELECT") and "FROM refunds WHERE" in statement
+            if refunds and not written:
+                written.extend(seen)
+                writer.upsert([new])  # another process, after the orders select
+            seen.append(statement)
+
+        event.listen(store.engine, "before_cursor_execute", between)
+        shop_id = store.shop_id(P, name, create=False)
+        at = int(T0.timestamp() * 1_000_000)
+        read = read_shop(store, shop_id, at, customer_id=cid, read_products=False)
+        event.remove(store.engine, "before_cursor_execute", between)
+        assert any("FROM orders WHERE" in s for s in written)  # the write came between
+        assert set(read.lines["order_id"]) <= set(read.orders["id"])
+        assert set(read.refunds["order_id"]) <= set(read.orders["id"])
+    finally:
+        writer.close()
+        store.close()
