@@ -121,3 +121,29 @@ def test_a_one_customer_read_is_one_snapshot_while_an_order_is_written(store_url
     finally:
         writer.close()
         store.close()
+
+
+def test_the_kept_currency_follows_another_process_near_a_tie(store_url: str) -> None:
+    """Another process's writes (an order's currency flipped in place, orders deleted) are
+    counted from the database: with a lead of two, one flipped order makes a tie (the
+    alphabetical first wins) and one deleted order gives the lead back."""
+    store, other = Store(store_url), Store(store_url)
+    try:
+        name, policy = _shop(store), _policy()
+        orders = sorted(store.iter(Order, P, name), key=lambda o: o.id)
+        assert planning._loyalty_currency(store, P, name, policy) == "USD"
+        half = (len(orders) - 2) // 2  # USD ahead by two
+        edit = {"currency": "EUR", "updated_at": T0}
+        other.upsert([o.model_copy(update=edit) for o in orders[:half]])
+        assert planning._loyalty_currency(store, P, name, policy) == "USD"
+        flipped = orders[half].model_copy(update={**edit, "updated_at": T0 + DAY})
+        other.upsert([flipped])  # the same order, its currency flipped: a tie
+        shop_id = store.shop_id(P, name, create=False)
+        assert main_currency(store, shop_id) == "EUR"
+        assert planning._loyalty_currency(store, P, name, policy) == "EUR"
+        assert other.delete(Order, P, name, flipped.id, deleted_at=T0 + 2 * DAY)
+        assert main_currency(store, shop_id) == "USD"
+        assert planning._loyalty_currency(store, P, name, policy) == "USD"
+    finally:
+        other.close()
+        store.close()
