@@ -170,3 +170,28 @@ def test_the_kept_currency_follows_another_process_near_a_tie(store_url: str) ->
     finally:
         other.close()
         store.close()
+
+
+def test_with_a_later_day_s_models_stored_webhooks_build_the_models_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later day's models (a plan run ahead of time) cannot serve an earlier plan: the
+    one-customer plan builds its day's models and cannot store them over the later ones.
+    It kept them under the order-facts mark, which every webhook's write moves, so every
+    webhook built them again from the whole shop instead of once."""
+    from tests.core.test_one_customer_models import _customer
+    from tests.core.test_stored_models import _builds
+
+    name = _shop(store)
+    policy = _policy()
+    plan(store, policy, T0 + 5 * DAY, platform=P, shop=name)
+    cid = _customer(store, name)
+    mine = sorted(
+        (o for o in store.iter(Order, P, name) if o.customer_id == cid), key=lambda o: o.id
+    )[-1]
+    builds = _builds(monkeypatch)
+    for hook in range(3):  # a webhook: the customer's order written, the customer re-planned
+        edit = {"tags": (f"hook{hook}",), "updated_at": T0 - DAY / 2 + hook * dt.timedelta(0, 1)}
+        store.upsert([mine.model_copy(update=edit)])
+        plan_customer(store, policy, T0, P, name, cid)
+    assert len(builds) == 1
