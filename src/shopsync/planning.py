@@ -186,8 +186,9 @@ def _plan_shop(
     )
     notes: list[str] = []
     if used.why and not used.rebuilt:
+        which = "built before, kept" if used.version is None else f"version {used.version}"
         notes.append(
-            f"{shop}: shop models version {used.version} used as stored though stale"
+            f"{shop}: shop models {which} used as stored though stale"
             f" ({used.why}); a whole-shop plan rebuilds them"
         )
     found: list[Action] = []

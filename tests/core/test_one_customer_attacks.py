@@ -193,5 +193,8 @@ def test_with_a_later_day_s_models_stored_webhooks_build_the_models_once(
     for hook in range(3):  # a webhook: the customer's order written, the customer re-planned
         edit = {"tags": (f"hook{hook}",), "updated_at": T0 - DAY / 2 + hook * dt.timedelta(0, 1)}
         store.upsert([mine.model_copy(update=edit)])
-        plan_customer(store, policy, T0, P, name, cid)
+        one = plan_customer(store, policy, T0, P, name, cid)
     assert len(builds) == 1
+    used = one.models[0]
+    assert (used.version, used.rebuilt, used.changes_since) == (None, False, 1)  # one order
+    assert any("built before, kept used as stored though stale" in n for n in one.notes)
