@@ -198,3 +198,30 @@ def test_with_a_later_day_s_models_stored_webhooks_build_the_models_once(
     used = one.models[0]
     assert (used.version, used.rebuilt, used.changes_since) == (None, False, 1)  # one order
     assert any("built before, kept used as stored though stale" in n for n in one.notes)
+
+
+def test_a_shop_created_again_under_a_reused_id_never_gets_the_removed_shop_s_built_models(
+    store: Store,
+) -> None:
+    """Models built and not stored were kept on the store object by (shop, settings, day,
+    data mark): a shop removed and created again under the same id (SQLite) whose mark
+    reached the removed shop's was handed the removed shop's models, and stored them."""
+    from tests.core.test_stored_models import _used
+
+    name, policy = _shop(store), _policy()
+    old = _used(plan(store, policy, T0, platform=P, shop=name, update_ledger=False))
+    assert old.version is None  # built for this plan alone, kept on the store object
+    mark = rows.facts_seq(store, store.shop_id(P, name, create=False))
+    orders = sorted(store.iter(Order, P, name), key=lambda o: o.id)
+    store.remove_shop(P, name)
+    few = orders[: len(orders) // 3]
+    store.upsert(few)
+    shop_id = store.shop_id(P, name, create=False)
+    step = 0
+    while rows.facts_seq(store, shop_id) < mark:
+        step += 1
+        store.upsert([few[0].model_copy(update={"updated_at": T0 - DAY + step * DAY / 100})])
+    new = _used(plan(store, policy, T0, platform=P, shop=name))
+    assert new.rebuilt
+    head = rows.header(store, shop_id)
+    assert head is not None and head.customers <= len({o.customer_id for o in few})
