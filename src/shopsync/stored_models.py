@@ -92,7 +92,8 @@ def current(
             why = "the stored body could not be read"
     if frames is None or seq is None:
         frames, seq = None, mark(store, shop_id)  # read before the frames it describes
-    key = ("built", platform, shop, shop_id, tag, day, seq)
+    born = rows.shop_mark(store, shop_id)[1]  # a removed shop's id given to a new one (SQLite)
+    key = ("built", platform, shop, shop_id, born, tag, day, seq)
     models = cache.get(key)
     if models is None:
         models = cache.keep(
