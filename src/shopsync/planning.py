@@ -186,8 +186,9 @@ def _plan_shop(
     )
     notes: list[str] = []
     if used.why and not used.rebuilt:
+        which = "built before, kept" if used.version is None else f"version {used.version}"
         notes.append(
-            f"{shop}: shop models version {used.version} used as stored though stale"
+            f"{shop}: shop models {which} used as stored though stale"
             f" ({used.why}); a whole-shop plan rebuilds them"
         )
     found: list[Action] = []
@@ -346,10 +347,11 @@ def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) ->
     known: dict[tuple[Any, ...], tuple[str, int, int]] = store.memo.setdefault(
         "planner.currency", {}
     )
-    key = (platform, shop, shop_id)
+    # before the count: a later write counts as changed; the shop row's creation moment in
+    # the key: a shop removed and created again (SQLite reuses its id) starts afresh
+    seq, born = model_rows.shop_mark(store, shop_id)
+    key = (platform, shop, shop_id, born)
     held = known.get(key)
-    seq = stored_models.mark(store, shop_id)  # before the count: a later write counts as changed
-    # (a mark lower than the one kept: a new shop under a reused id)
     if held and held[2] <= seq and 2 * model_rows.changes_since(store, shop_id, held[2]) < held[1]:
         return held[0]
     currency, lead = model_rows.currency_lead(store, shop_id)

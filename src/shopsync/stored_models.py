@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from shopsync._instants import instant
@@ -91,7 +92,8 @@ def current(
             why = "the stored body could not be read"
     if frames is None or seq is None:
         frames, seq = None, mark(store, shop_id)  # read before the frames it describes
-    key = ("built", platform, shop, shop_id, tag, day, seq)
+    born = rows.shop_mark(store, shop_id)[1]  # a removed shop's id given to a new one (SQLite)
+    key = ("built", platform, shop, shop_id, born, tag, day, seq)
     models = cache.get(key)
     if models is None:
         models = cache.keep(
@@ -132,8 +134,9 @@ def stored(
 ) -> tuple[ShopModels, ModelsUsed]:
     """The models for a one-customer plan at ``at``: the stored ones as they are, even when
     stale (``ModelsUsed.why`` then says why; only a whole-shop plan rebuilds, so a webhook
-    never reads the shop). With none usable (never stored, unreadable, or built for a later
-    day than ``at``'s) they are built as :func:`current` builds them: once, and stored."""
+    never reads the shop). With none usable (never stored, unreadable) they are built as
+    :func:`current` builds them: once, and stored; with a later day's stored, built once
+    and kept on the store object (:func:`_earlier_day`)."""
     shop_id = store.shop_id(platform, shop, create=False)
     head = rows.header(store, shop_id) if shop_id != NO_SHOP else None
     if head is not None and head.format == FORMAT and head.data_as_of <= day_start(at):
@@ -148,7 +151,31 @@ def stored(
                 policy=policy,
             )
             return found, _used(platform, shop, head, changes, rebuilt=False, why=why or "")
+    if head is not None and head.data_as_of > day_start(at):
+        return _earlier_day(store, policy, platform, shop, at, shop_id)
     return current(store, policy, platform, shop, at, None, persist=True)
+
+
+def _earlier_day(
+    store: Store, policy: Policy, platform: str, shop: str, at: int, shop_id: int
+) -> tuple[ShopModels, ModelsUsed]:
+    """Models for a day before the stored ones' day, which cannot be stored over them: built
+    once per store object and day, then used as kept, stale like stored ones (each webhook
+    writes an order: keyed by the data mark, as :func:`current` keys them, they were built
+    from the whole shop on every webhook)."""
+    seq, born = rows.shop_mark(store, shop_id)  # born: a removed shop's id given to a new one
+    kept: dict[tuple[Any, ...], tuple[ShopModels, ModelsUsed, int]]
+    kept = store.memo.setdefault("stored_models.earlier_day", {})
+    key = (platform, shop, shop_id, born, settings_tag(policy), day_start(at))
+    if key not in kept:
+        if len(kept) >= _KEEP:
+            kept.clear()
+        kept[key] = (*current(store, policy, platform, shop, at, None, persist=True), seq)
+        return kept[key][0], kept[key][1]
+    models, used, since = kept[key]
+    changes = rows.changes_since(store, shop_id, since)
+    why = "built for this day, not stored: a later day's are"
+    return models, replace(used, changes_since=changes, rebuilt=False, why=why)
 
 
 def mark(store: Store, shop_id: int) -> int:

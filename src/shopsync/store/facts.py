@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FACT_TABLES",
     "Facts",
+    "consistent",
     "default_dir",
     "forget",
     "next_seq",
@@ -361,7 +362,7 @@ def _empty(dialect: str) -> Facts:
 
 
 @contextlib.contextmanager
-def _consistent(engine: Engine) -> Iterator[Connection]:
+def consistent(engine: Engine) -> Iterator[Connection]:
     """One connection whose statements all see one committed state."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
@@ -387,7 +388,7 @@ def _read_delta(engine: Engine, shop_id: int, since: int | None) -> _Delta | Non
         name: pl.DataFrame(schema={c.name: c.dtype for c in cols})
         for name, (_, cols) in tables.items()
     }
-    with _consistent(engine) as conn:
+    with consistent(engine) as conn:
         row = conn.execute(
             select(shops.c.facts_seq, shops.c.facts_erased_seq, shops.c.created_at).where(
                 shops.c.shop_id == shop_id

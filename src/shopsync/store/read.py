@@ -24,7 +24,7 @@ from sqlalchemy import inspect, text
 from shopsync.core.features import PURCHASE_COLUMNS
 from shopsync.store._columnar import Column, read_table
 from shopsync.store._delivered import delivered_at
-from shopsync.store.facts import Facts, order_columns, order_facts
+from shopsync.store.facts import Facts, consistent, order_columns, order_facts
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -251,7 +251,7 @@ def frame_of_rows(rows: Iterable[Any], columns: list[Column]) -> pl.DataFrame:
 class _Reader:
     """Whole-shop reads through the columnar reader; one-customer reads through selects."""
 
-    conn: Connection | None = None  # one customer's selects share it (one checkout)
+    conn: Connection | None = None  # one customer's selects share it (one snapshot)
 
     def __init__(self, store: Store, shop_id: int, customer_id: str | None) -> None:
         self.store = store
@@ -326,7 +326,7 @@ def read_shop(
         wanted = {**_SHOP_FACTS, **{t: [*_SHOP_FACTS[t], *more[t]] for t in more}}
         facts = _Facts(store, shop_id, catalogue, wanted)
         return _shop_read(r, facts, at, window_days, catalogue, advocates, find_currency, more=more)
-    with store.engine.connect() as conn:  # one customer: every select on one connection
+    with consistent(store.engine) as conn:  # one customer: every select in one snapshot
         r.conn = conn
         orders = r.read(
             "orders",

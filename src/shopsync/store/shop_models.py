@@ -29,7 +29,7 @@ from shopsync.store.schema import fact_deletions, orders, shop_models, shops
 if TYPE_CHECKING:
     from shopsync.store import Store
 
-__all__ = ["body", "changes_since", "currency_lead", "facts_seq", "header", "save"]
+__all__ = ["body", "changes_since", "currency_lead", "facts_seq", "header", "save", "shop_mark"]
 
 _HEADER = [c for c in shop_models.c if c.name not in ("shop_id", "body")]
 
@@ -68,6 +68,16 @@ def facts_seq(store: Store, shop_id: int) -> int:
     with store.engine.connect() as conn:
         found = conn.execute(select(shops.c.facts_seq).where(shops.c.shop_id == shop_id)).scalar()
     return int(found or 0)
+
+
+def shop_mark(store: Store, shop_id: int) -> tuple[int, int]:
+    """The shop's order-facts sequence now and when its row was created: a kept value is
+    the shop's only while both match (SQLite gives a removed shop's id to the next shop,
+    whose sequence starts again from 0)."""
+    query = select(shops.c.facts_seq, shops.c.created_at).where(shops.c.shop_id == shop_id)
+    with store.engine.connect() as conn:
+        found = conn.execute(query).first()
+    return (0, 0) if found is None else (int(found[0] or 0), int(found[1]))
 
 
 def currency_lead(store: Store, shop_id: int) -> tuple[str | None, int]:
