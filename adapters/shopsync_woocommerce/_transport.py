@@ -121,15 +121,14 @@ class RestTransport:
                 raise ReadStopped
             # The woocommerce client signs and sends; HttpClient counts, maps errors (their
             # text carries the signed URL, so it never reaches a message) and decodes. The
-            # collector is paused for the whole exchange, not only the decoding: the pages
-            # read ahead stay alive meanwhile, and each collection the exchange set off
-            # walked them (with the caller's own pause, 15% of a sync's CPU; measured with
-            # the collector off: 0.5 CPU-s of 3.3 over 10,000 orders).
-            with collector_paused():
-                response = self.http.exchange(
-                    lambda: self.api.get(endpoint, params=dict(params)), where
-                )
-                return _decoded(response, where), response.headers
+            # collector is paused for the decoding alone, never across the wait on the
+            # network: the pause is process-wide, and a request hanging until its timeout
+            # would keep it off in every thread (tests/woocommerce/
+            # test_collector_during_requests.py).
+            response = self.http.exchange(
+                lambda: self.api.get(endpoint, params=dict(params)), where
+            )
+            return _decoded(response, where), response.headers
 
         if stop is None:
             return self.http.call(once)
