@@ -11,7 +11,9 @@ from typing import Any
 from unittest import mock
 
 import polars as pl
+from sqlalchemy import update
 
+from shopsync import frames as frames_module
 from shopsync import incremental
 from shopsync.core.incremental import restrict
 from shopsync.frames import load
@@ -21,6 +23,7 @@ from shopsync.store import Store
 from shopsync.store.checkout_rows import upsert_checkouts
 from shopsync.store.event_rows import record_events
 from shopsync.store.incremental import plannable_among
+from shopsync.store.schema import shop_models
 from tests.core.frames_kit import DAY, T0, Shop
 from tests.core.frames_kit import policy as kit_policy
 
@@ -179,3 +182,28 @@ def test_a_catalogue_change_below_the_newest_update_reaches_the_incremental_plan
     assert set(inc.customers) == {f"c{n}" for n in range(4)}  # nothing settled: all noted
     assert [a.kind for a in full] == []  # a slow refill is not due yet
     assert _dump(inc) == _dump(full)
+
+
+def test_undecodable_stored_models_cost_one_whole_read(store: Store) -> None:
+    """Stored models whose header is current but whose body cannot be read: the incremental
+    plan rebuilds them from its own read of the shop (one), not from a second whole read,
+    and plans as the full plan does."""
+    shop = Shop().product("p1", tags=("fast",))
+    for n in range(4):
+        shop.customer(f"c{n}").order(f"o{n}", f"c{n}", T0 - 25 * DAY, [("p1", 1, "20")])
+    store.upsert(shop.models())
+    pol = kit_policy(replenishment={"usage_days_by_tag": {"fast": 21}})
+    plan(store, pol, T0, platform=P, shop=SHOP, only_changed=True)  # stores the models
+    with store.transaction() as conn:
+        conn.execute(update(shop_models).values(body=b"not a model"))
+    fresh = Store(store.engine.url.render_as_string(hide_password=False))  # no memo
+    try:
+        reads = mock.Mock(wraps=frames_module.read_shop)
+        with mock.patch.object(frames_module, "read_shop", reads):
+            inc = plan(fresh, pol, T0, platform=P, shop=SHOP, only_changed=True)
+        assert reads.call_count == 1
+        full = plan(fresh, pol, T0, platform=P, shop=SHOP, update_ledger=False)
+        assert [a.kind for a in full] == ["replenishment"] * 4
+        assert _dump(inc) == _dump(full)
+    finally:
+        fresh.close()
