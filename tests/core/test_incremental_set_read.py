@@ -7,25 +7,31 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import polars as pl
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from shopsync import frames as frames_module
 from shopsync import incremental
 from shopsync.core.incremental import restrict
 from shopsync.frames import load
 from shopsync.models import Consent, ConsentState, Customer, MarketingConsent, Product
+from shopsync.outbox import apply
 from shopsync.planning import plan
+from shopsync.sinks import JsonLines
 from shopsync.store import Store
 from shopsync.store.checkout_rows import upsert_checkouts
 from shopsync.store.event_rows import record_events
 from shopsync.store.incremental import plannable_among
-from shopsync.store.schema import shop_models
+from shopsync.store.schema import loyalty_due, program_due, shop_models
 from tests.core.frames_kit import DAY, T0, Shop
 from tests.core.frames_kit import policy as kit_policy
+from tests.core.test_incremental_plan import DAY as IDAY
+from tests.core.test_incremental_plan import POLICY, _small_shop
+from tests.core.test_incremental_plan import T0 as IT0
 
 P, SHOP = "shopify", "acme"
 HOUR = dt.timedelta(hours=1)
@@ -207,3 +213,21 @@ def test_undecodable_stored_models_cost_one_whole_read(store: Store) -> None:
         assert _dump(inc) == _dump(full)
     finally:
         fresh.close()
+
+
+def test_an_erasure_between_the_plan_and_its_apply_leaves_no_stored_moment(
+    store: Store, tmp_path: Path
+) -> None:
+    """A customer erased after the plan read them and before it is applied: the settle must
+    not write their loyalty or program moments back (an erasure leaves none)."""
+    _small_shop(store, "e.example")
+    at = IT0 + IDAY
+    made = plan(store, POLICY, at, platform=P, shop="e.example", only_changed=True)
+    victim = sorted(made.customers)[0]
+    store.redact_customer(P, "e.example", victim)
+    apply(made, store, [JsonLines("out.jsonl", root=tmp_path)], now=at)
+    shop_id = store.shop_id(P, "e.example")
+    with store.engine.connect() as conn:
+        for table in (loyalty_due, program_due):
+            mine = (table.c.shop_id == shop_id) & (table.c.customer_id == victim)
+            assert conn.execute(select(table.c.due_at).where(mine)).all() == [], table.name
