@@ -18,6 +18,7 @@ from shopsync import frames as frames_module
 from shopsync import incremental
 from shopsync.core.incremental import restrict
 from shopsync.frames import load
+from shopsync.loyalty import record_referral
 from shopsync.models import Consent, ConsentState, Customer, MarketingConsent, Product
 from shopsync.outbox import apply
 from shopsync.planning import plan
@@ -29,6 +30,7 @@ from shopsync.store.incremental import plannable_among
 from shopsync.store.schema import loyalty_due, program_due, shop_models
 from tests.core.frames_kit import DAY, T0, Shop
 from tests.core.frames_kit import policy as kit_policy
+from tests.core.retention_helpers import customer, order
 from tests.core.test_incremental_plan import DAY as IDAY
 from tests.core.test_incremental_plan import POLICY, _small_shop
 from tests.core.test_incremental_plan import T0 as IT0
@@ -231,3 +233,31 @@ def test_an_erasure_between_the_plan_and_its_apply_leaves_no_stored_moment(
         for table in (loyalty_due, program_due):
             mine = (table.c.shop_id == shop_id) & (table.c.customer_id == victim)
             assert conn.execute(select(table.c.due_at).where(mine)).all() == [], table.name
+
+
+def test_a_referral_by_email_plans_both_parties_from_their_rows_alone(store: Store) -> None:
+    """An advocate whose friend, named by e-mail only, placed a first order past its approval
+    period (the referral is rewarded): both are planned, from their rows alone, as in full."""
+    _small_shop(store, "r.example")
+    advocate = sorted(c.id for c in store.iter(Customer, P, "r.example"))[0]
+    friend = "friend-1"  # new: the order below is their first
+    store.upsert([customer(friend, created=IT0).model_copy(update={"shop": "r.example"})])
+    at = IT0 + 40 * IDAY
+    record_referral(
+        store,
+        P,
+        "r.example",
+        advocate_id=advocate,
+        at=IT0,
+        friend_email=f"{friend.upper()}@EXAMPLE.COM",
+    )
+    late = order("ref1", friend, IT0 + IDAY, ptype="Coffee").model_copy(
+        update={"shop": "r.example"}
+    )
+    store.upsert([late])
+    full = plan(store, POLICY, at, platform=P, shop="r.example", update_ledger=False)
+    with mock.patch.object(incremental, "_WHOLE_SHARE", 0):
+        alone = plan(store, POLICY, at, platform=P, shop="r.example", only_changed=True)
+    assert {advocate, friend} <= set(alone.customers)
+    chosen = set(alone.customers)
+    assert _dump(alone) == _dump(a for a in full if a.customer_id in chosen)
