@@ -47,13 +47,10 @@ from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
-from shopsync.core.shop_models import settings_tag as models_tag
-from shopsync.core.shop_models import stale_reason
-from shopsync.core.shop_stats import ShopStats, day_start
+from shopsync.core.shop_stats import ShopStats
 from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import incremental as marks
-from shopsync.store import shop_models as model_rows
 from shopsync.store.changes import Change
 
 __all__ = ["Increment", "IncrementalPlan", "plan_changed"]
@@ -265,15 +262,9 @@ def _program_moments(
 
 def _models_fresh(store: Store, policy: Policy, shop_id: int, at: int) -> bool:
     """Whether the stored shop-level models serve a plan at ``at`` (else the plan reads the
-    whole shop, which :func:`stored_models.current` rebuilds them from)."""
-    head = model_rows.header(store, shop_id)
-    if head is None:
-        return False
-    changes = model_rows.changes_since(store, shop_id, head.facts_seq)
-    why = stale_reason(
-        head, day=day_start(at), settings=models_tag(policy), changes=changes, policy=policy
-    )
-    return why is None
+    whole shop, which :func:`stored_models.current` rebuilds them from): current, and
+    readable (an unreadable body would be rebuilt from a whole read of its own)."""
+    return stored_models.serve(store, policy, shop_id, at)
 
 
 def _read(

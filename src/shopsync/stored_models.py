@@ -38,7 +38,7 @@ from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import shop_models as rows
 
-__all__ = ["current", "mark", "stored"]
+__all__ = ["current", "mark", "serve", "stored"]
 
 _KEEP = 8
 
@@ -176,6 +176,19 @@ def _earlier_day(
     changes = rows.changes_since(store, shop_id, since)
     why = "built for this day, not stored: a later day's are"
     return models, replace(used, changes_since=changes, rebuilt=False, why=why)
+
+
+def serve(store: Store, policy: Policy, shop_id: int, at: int) -> bool:
+    """Whether the stored models serve a plan at ``at`` as stored: current (no stale reason)
+    and readable. The body is decoded once here, and kept for the plan's :func:`stored`."""
+    head = rows.header(store, shop_id) if shop_id != NO_SHOP else None
+    if head is None:
+        return False
+    changes = rows.changes_since(store, shop_id, head.facts_seq)
+    tag, day = settings_tag(policy), day_start(at)
+    if stale_reason(head, day=day, settings=tag, changes=changes, policy=policy) is not None:
+        return False
+    return _decoded(store, shop_id, head, _Decoded.of(store)) is not None
 
 
 def mark(store: Store, shop_id: int) -> int:

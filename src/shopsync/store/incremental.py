@@ -19,8 +19,8 @@
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
-  are written (a row derived as of a later moment becomes due at once). Notes of shops
-  since removed go too.
+  are written (a row derived as of a later moment becomes due at once), but for customers
+  erased since the plan read them. Notes of shops since removed go too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, and_, case, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shopsync.store._idset import id_array, set_sql
+from shopsync.store._idset import id_array, in_set, set_sql
 from shopsync.store.changes import Change
 from shopsync.store.schema import (
     browse_events,
@@ -48,6 +48,7 @@ from shopsync.store.schema import (
     reviews,
     shops,
     suppressions,
+    tombstones,
 )
 
 if TYPE_CHECKING:
@@ -386,8 +387,9 @@ def settle(
 ) -> int:
     """Clear the consumed ``notes`` and record the loyalty ``due`` moments and the
     ``programs`` ones (customer -> micros or None) derived as of ``derived_at``, each with
-    its settings tag, in one transaction; returns the notes removed. ``made``: the shop's
-    :func:`shop_made` when planned (a shop created again since settles nothing)."""
+    its settings tag, in one transaction (none for a customer erased since); returns the
+    notes removed. ``made``: the shop's :func:`shop_made` when planned (a shop created
+    again since settles nothing)."""
     removed = 0
     with store.transaction() as conn:
         same = select(shops.c.shop_id).where(shops.c.shop_id == shop_id)
@@ -412,9 +414,28 @@ def settle(
                 )
             )
             removed += int(result.rowcount)
+        programs = programs or {}
+        erased = _erased_among(conn, shop_id, {*due, *programs})  # since planned: no moment
+        due = {cid: when for cid, when in due.items() if cid not in erased}
+        programs = {cid: when for cid, when in programs.items() if cid not in erased}
         _record(conn, loyalty_due, shop_id, due, derived_at, settings)
-        _record(conn, program_due, shop_id, programs or {}, derived_at, program_settings)
+        _record(conn, program_due, shop_id, programs, derived_at, program_settings)
     return removed
+
+
+def _erased_among(conn: Any, shop_id: int, ids: Collection[str]) -> set[str]:
+    """Which of ``ids`` an erasure tombstoned (an erasure removes their moments: none is
+    written back for them)."""
+    if not ids:
+        return set()
+    t = tombstones
+    query = select(t.c.id).where(
+        t.c.shop_id == shop_id,
+        t.c.resource == "customers",
+        t.c.reason == "redacted",
+        in_set(t.c.id, ids, conn.dialect.name),
+    )
+    return set(conn.execute(query).scalars())
 
 
 def _record(
