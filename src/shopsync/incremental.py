@@ -18,9 +18,12 @@ before. ``apply`` records the actions in the outbox and delivers them, then call
 customer's next loyalty and program moments (:func:`shopsync.core.incremental.program_due`,
 tagged by :func:`program_tag`). A crash or an error anywhere before leaves every note in
 place: the next plan plans those customers again and the outbox sends nothing twice. A plan
-that is never applied settles nothing. A customer whose loyalty notice was held by a rule
-time lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan
-offers it again, as a full plan would.
+that is never applied settles nothing. A customer whose candidate was held by a rule time
+lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan offers it
+again, as a full plan would. A delivery starting a clock of its own (a review request's
+reminder, a browse cooldown) notes its customer as changed when the outbox records it
+delivered, so that customer is planned again then, not before; a delivery that never happens
+starts nothing, in either plan.
 
 What it does not do: bring the loyalty ledger up to date (its notices come from a dry-run
 derivation of the planned customers; the full ``plan`` or :func:`shopsync.loyalty.
@@ -63,10 +66,6 @@ _WHOLE_SHARE = 16
 """Above one customer in this many of the shop, the plan reads the whole shop (its columnar
 snapshot) and restricts it: per order, the indexed read of a set costs about fifteen times
 the columnar one (measured at 100k customers / 1M orders, SQLite)."""
-_DELIVERY_STARTS = ("review_request", "browse_abandonment")
-"""Kinds whose delivery starts a clock of its own (the review reminder, the browse
-cooldown): the moment is known only once the outbox has delivered, so their customers are
-recorded as due at once and planned again after the delivery."""
 
 
 @dataclass(frozen=True)
@@ -224,25 +223,28 @@ def plan_changed(
         ],
         one_customer=True,
     )
-    rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
-    held_by_time = not rules or any(rule in _TIME_LIFTED for rule in rules)
-    if held_by_time:
-        for held in planned.held:
-            if held.rule in _TIME_LIFTED and held.action.customer_id in due:
-                due[held.action.customer_id] = at  # offered again by the next plan
     programs = _program_moments(store, shop_id, theirs, policy, stats, at)
     if stale - chosen:  # nothing new now: their moments under the current tag are recorded
         rest = restrict(frames, stale - chosen)
         programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
-    for action in planned.actions:
-        if action.kind in _DELIVERY_STARTS:
-            programs[action.customer_id] = at  # its delivery's own clock: planned again
-    for held in planned.held if held_by_time else ():
-        if held.rule in _TIME_LIFTED:
-            programs[held.action.customer_id] = at  # offered again by the next plan
+    lifts = _lifts(planned, at)
+    for cid, when in lifts.items():  # offered again by the plan at that moment
+        for moments in (due, programs):
+            if cid in moments or moments is programs:
+                previous = moments.get(cid)
+                moments[cid] = when if previous is None else min(previous, when)
     increment = Increment(shop_id, at, tag, consumed, due, programs, ptag, made)
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
+
+
+def _lifts(planned: Plan, at: int) -> dict[str, int]:
+    """Per customer with a candidate held by a rule time lifts: ``at`` (offered again by
+    the next plan)."""
+    rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
+    if rules and not any(rule in _TIME_LIFTED for rule in rules):
+        return {}
+    return {h.action.customer_id: at for h in planned.held if h.rule in _TIME_LIFTED}
 
 
 def _program_moments(

@@ -22,6 +22,9 @@ program's ``*_next_due`` function, from the same thresholds as its candidates, a
 :func:`row_moments`: the customer's own rows that ``as_of`` still hides or that change a
 rule's answer when their date comes). It may come early (the customer is planned once more
 for nothing), never late.
+
+A delivery that starts a clock of its own (:data:`DELIVERY_STARTS`) notes its customer as
+changed in the transaction that records it delivered.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from shopsync.core.surveys import survey_next_due
 from shopsync.core.winback import winback_next_due
 
 __all__ = [
+    "DELIVERY_STARTS",
     "PERMANENT_RULES",
     "loyalty_due",
     "program_due",
@@ -60,6 +64,10 @@ PERMANENT_RULES = ("consent", "suppressed", "holdout")
 """Rules that time alone never lifts: a candidate they hold does not need planning again
 until its customer changes (consent and unsubscriptions are noted writes; the holdout is a
 fixed hash)."""
+
+DELIVERY_STARTS = ("review_request", "browse_abandonment")
+"""Kinds whose delivery starts a clock of its own (the review reminder, the browse
+cooldown): the store notes the customer as changed when it records one delivered."""
 
 
 def time_fired(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFrame:
