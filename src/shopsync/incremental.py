@@ -18,12 +18,14 @@ before. ``apply`` records the actions in the outbox and delivers them, then call
 customer's next loyalty and program moments (:func:`shopsync.core.incremental.program_due`,
 tagged by :func:`program_tag`). A crash or an error anywhere before leaves every note in
 place: the next plan plans those customers again and the outbox sends nothing twice. A plan
-that is never applied settles nothing. A customer whose candidate was held by a rule time
-lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan offers it
-again, as a full plan would. A delivery starting a clock of its own (a review request's
-reminder, a browse cooldown) notes its customer as changed when the outbox records it
-delivered, so that customer is planned again then, not before; a delivery that never happens
-starts nothing, in either plan.
+that is never applied settles nothing. A customer with a candidate held by a rule time lifts
+is recorded as due when it lifts: quiet hours at their end
+(:func:`shopsync.core.incremental.quiet_ends`), the frequency cap when a counted delivery
+leaves its window or gap (:func:`~shopsync.core.incremental.cap_lifts`), or at once when the
+cap holds it for another message of the same plan (its delivery time is not known yet). A
+delivery starting a clock of its own (a review request's reminder, a browse cooldown) notes
+its customer as changed when the outbox records it delivered, so that customer is planned
+again then, not before; a delivery that never happens starts nothing, in either plan.
 
 What it does not do: bring the loyalty ledger up to date (its notices come from a dry-run
 derivation of the planned customers; the full ``plan`` or :func:`shopsync.loyalty.
@@ -45,7 +47,7 @@ import polars as pl
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.incremental import program_due, restrict, time_fired
+from shopsync.core.incremental import cap_lifts, program_due, quiet_ends, restrict, time_fired
 from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
@@ -227,7 +229,7 @@ def plan_changed(
     if stale - chosen:  # nothing new now: their moments under the current tag are recorded
         rest = restrict(frames, stale - chosen)
         programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
-    lifts = _lifts(planned, at)
+    lifts = _lifts(planned, theirs, policy, as_of)
     for cid, when in lifts.items():  # offered again by the plan at that moment
         for moments in (due, programs):
             if cid in moments or moments is programs:
@@ -238,13 +240,29 @@ def plan_changed(
     return ShopIncrement(planned, chosen, len(gone), increment)
 
 
-def _lifts(planned: Plan, at: int) -> dict[str, int]:
-    """Per customer with a candidate held by a rule time lifts: ``at`` (offered again by
-    the next plan)."""
+def _lifts(planned: Plan, theirs: Frames, policy: Policy, as_of: dt.datetime) -> dict[str, int]:
+    """Per customer with a candidate held by a rule time lifts: when it lifts (see the
+    module docstring)."""
     rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
     if rules and not any(rule in _TIME_LIFTED for rule in rules):
         return {}
-    return {h.action.customer_id: at for h in planned.held if h.rule in _TIME_LIFTED}
+    held = [h for h in planned.held if h.rule in _TIME_LIFTED]
+    if not held:
+        return {}
+    at = to_us(as_of)
+    quiet = quiet_ends(policy, as_of) if any(h.rule == "quiet" for h in held) else None
+    capped = {h.action.customer_id for h in held if h.rule == "frequency_cap"}
+    sending = {a.customer_id for a in planned.actions if a.marketing and a.customer_id in capped}
+    lifted = cap_lifts(restrict(theirs, capped - sending), policy) if capped else {}
+    out: dict[str, int] = {}
+    for h in held:
+        cid = h.action.customer_id
+        if h.rule == "quiet":
+            when = at if quiet is None else quiet
+        else:  # a cap held for a message kept in this plan waits on its delivery: at once
+            when = at if cid in sending else lifted.get(cid, at)
+        out[cid] = min(out.get(cid, when), when)
+    return out
 
 
 def _program_moments(

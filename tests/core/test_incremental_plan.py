@@ -50,6 +50,9 @@ POLICY = Policy.from_dict(
         "holdout": {"share": 0.2},
     }
 )
+_NIGHTS = {"quiet": {"hours": [19, 7], "timezone": "Asia/Kolkata"}}
+QUIET = POLICY.model_copy(update={"quiet": Policy.from_dict(_NIGHTS).quiet})
+"""Quiet hours in a time zone half an hour off UTC: a held message is due when they end."""
 _names = itertools.count()
 RUN = uuid.uuid4().hex[:8]
 """In the shop names: a PostgreSQL test database outlives a run, and a shop of the same name
@@ -189,7 +192,7 @@ def test_incremental_plan_is_the_full_plan_of_its_customers(
         st.tuples(CHANGES, st.integers(0, 21), st.integers(0, 23)), min_size=2, max_size=5
     ),
     seed=st.integers(1, 1000),
-    policy=st.just(POLICY),
+    policy=st.sampled_from([POLICY, QUIET]),
 )
 def test_incremental_plans_over_time_are_the_full_plans_of_their_customers(
     kind: str,
@@ -263,6 +266,8 @@ def _equal_to_the_full_plan(
         "consent",
         "suppressed",
         "holdout",
+        "quiet",
+        "frequency_cap",
     }
     return inc, live
 
