@@ -111,3 +111,38 @@ def test_a_review_request_delivered_late_gets_its_reminder_planned_then(
     due, full = _plans(store, policy, T0 + 9 * DAY + HOUR)
     assert [a.idempotency_key for a in full] == ["review_reminder:acme:o1"]
     assert [a.idempotency_key for a in due] == ["review_reminder:acme:o1"]
+
+
+class _Mailer(JsonLines):
+    """A file sink standing for an email one: its deliveries count for the frequency cap."""
+
+    contacts_customer = True
+
+
+def test_a_message_capped_behind_one_of_the_same_plan_is_planned_when_the_gap_ends(
+    store: Store, tmp_path: Path
+) -> None:
+    store.upsert(
+        [
+            product("p1"),
+            product("p2"),
+            customer("c1"),
+            order("o1", "c1", T0 - 30 * DAY, fulfilled=T0 - 20 * DAY),
+            order("o2", "c1", T0 - 29 * DAY, [("p2", 1, "20")], fulfilled=T0 - 19 * DAY),
+        ]
+    )
+    policy = Policy.from_dict({"frequency_cap": {"email_hours": 16}})
+    sinks = [_Mailer("out.jsonl", root=tmp_path)]
+    first, _ = _plans(store, policy, T0)
+    assert len(list(first)) == 1 and [h.rule for h in first.held] == ["frequency_cap"]
+    apply(first, store, sinks, now=T0)  # the first is delivered before the plan settles
+    noted, _ = _plans(store, policy, T0 + 14 * HOUR)  # the request's delivery noted c1
+    apply(noted, store, sinks, now=T0 + 14 * HOUR)
+    waiting, full = _plans(store, policy, T0 + 15 * HOUR)
+    assert "c1" not in waiting.customers
+    assert [h.rule for h in full.held] == ["frequency_cap"]
+    apply(waiting, store, sinks, now=T0 + 15 * HOUR)
+    after, full = _plans(store, policy, T0 + 16 * HOUR)
+    assert [a.idempotency_key for a in after] == [a.idempotency_key for a in full]
+    assert first.held[0].action.idempotency_key in [a.idempotency_key for a in full]
+    assert not full.held  # the gap after the first delivery has passed
