@@ -18,9 +18,16 @@ before. ``apply`` records the actions in the outbox and delivers them, then call
 customer's next loyalty and program moments (:func:`shopsync.core.incremental.program_due`,
 tagged by :func:`program_tag`). A crash or an error anywhere before leaves every note in
 place: the next plan plans those customers again and the outbox sends nothing twice. A plan
-that is never applied settles nothing. A customer whose loyalty notice was held by a rule
-time lifts (quiet hours, the frequency cap) is recorded as due at once, so the next plan
-offers it again, as a full plan would.
+that is never applied settles nothing. A customer with a candidate held by a rule time lifts
+is recorded as due when it lifts: quiet hours at their end
+(:func:`shopsync.core.incremental.quiet_ends`), the frequency cap when a counted delivery
+leaves its window or gap (:func:`~shopsync.core.incremental.cap_lifts`). When the cap holds
+it for another message kept in the same plan, the settle decides: every such message
+delivered by then (``apply`` delivers first), when those deliveries leave the gap or window;
+else at once (its delivery time is not known, nor when it stops being a candidate). A
+delivery starting a clock of its own (a review request's reminder, a browse cooldown) notes
+its customer as changed when the outbox records it delivered, so that customer is planned
+again then, not before; a delivery that never happens starts nothing, in either plan.
 
 What it does not do: bring the loyalty ledger up to date (its notices come from a dry-run
 derivation of the planned customers; the full ``plan`` or :func:`shopsync.loyalty.
@@ -42,7 +49,7 @@ import polars as pl
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.incremental import program_due, restrict, time_fired
+from shopsync.core.incremental import cap_lifts, program_due, quiet_ends, restrict, time_fired
 from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
@@ -56,14 +63,11 @@ from shopsync.store.changes import Change
 __all__ = ["Increment", "IncrementalPlan", "plan_changed"]
 
 _TIME_LIFTED = ("quiet", "frequency_cap")
+_HOUR_US = 3_600_000_000
 _WHOLE_SHARE = 16
 """Above one customer in this many of the shop, the plan reads the whole shop (its columnar
 snapshot) and restricts it: per order, the indexed read of a set costs about fifteen times
 the columnar one (measured at 100k customers / 1M orders, SQLite)."""
-_DELIVERY_STARTS = ("review_request", "browse_abandonment")
-"""Kinds whose delivery starts a clock of its own (the review reminder, the browse
-cooldown): the moment is known only once the outbox has delivered, so their customers are
-recorded as due at once and planned again after the delivery."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,11 @@ class Increment:
     program_settings: str = ""
     made: int | None = None
     """When the shop was created (:func:`shopsync.store.incremental.shop_made`)."""
+    waiting: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Customers the frequency cap holds for messages kept in this plan: those messages'
+    keys. Due at once, unless all were delivered by the settle (see :func:`_after`)."""
+    cap: tuple[int, int] = (0, 0)
+    """The cap's gap and window (micros)."""
 
 
 @dataclass(frozen=True)
@@ -99,15 +108,35 @@ class IncrementalPlan(Plan):
                 store,
                 i.shop_id,
                 i.notes,
-                i.due,
-                i.as_of,
-                i.settings,
-                i.programs,
+                *_after(store, i),
                 i.program_settings,
                 i.made,
             )
             for i in self.increments
         )
+
+
+def _after(
+    store: Store, i: Increment
+) -> tuple[dict[str, int | None], int, str, dict[str, int | None]]:
+    """The increment's loyalty moments, as_of, settings and program moments, its
+    ``waiting`` customers due when the cap lifts if every message they waited on was
+    delivered by now (``apply`` delivers, then settles): the first moment after ``as_of`` at
+    which one of those deliveries leaves the gap or the window; else at once."""
+    due, programs = dict(i.due), dict(i.programs)
+    if not i.waiting:
+        return due, i.as_of, i.settings, programs
+    sent = marks.delivered(store, i.shop_id, {k for keys in i.waiting.values() for k in keys})
+    gap, window = i.cap
+    for cid, keys in i.waiting.items():
+        times = [sent[k] for k in keys if k in sent]
+        ends = [t + span for t in times for span in (gap, window) if t + span > i.as_of]
+        when = min(ends) if ends and len(times) == len(keys) else i.as_of
+        for moments in (due, programs):
+            if cid in moments or moments is programs:
+                previous = moments.get(cid)
+                moments[cid] = when if previous is None else min(previous, when)
+    return due, i.as_of, i.settings, programs
 
 
 def settings_tag(policy: Policy) -> str:
@@ -221,25 +250,58 @@ def plan_changed(
         ],
         one_customer=True,
     )
-    rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
-    held_by_time = not rules or any(rule in _TIME_LIFTED for rule in rules)
-    if held_by_time:
-        for held in planned.held:
-            if held.rule in _TIME_LIFTED and held.action.customer_id in due:
-                due[held.action.customer_id] = at  # offered again by the next plan
     programs = _program_moments(store, shop_id, theirs, policy, stats, at)
     if stale - chosen:  # nothing new now: their moments under the current tag are recorded
         rest = restrict(frames, stale - chosen)
         programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
-    for action in planned.actions:
-        if action.kind in _DELIVERY_STARTS:
-            programs[action.customer_id] = at  # its delivery's own clock: planned again
-    for held in planned.held if held_by_time else ():
-        if held.rule in _TIME_LIFTED:
-            programs[held.action.customer_id] = at  # offered again by the next plan
-    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag, made)
+    lifts, waiting = _lifts(planned, theirs, policy, as_of)
+    for cid, when in lifts.items():  # offered again by the plan at that moment
+        for moments in (due, programs):
+            if cid in moments or moments is programs:
+                previous = moments.get(cid)
+                moments[cid] = when if previous is None else min(previous, when)
+    cap = policy.frequency_cap
+    gaps = (cap.email_hours * _HOUR_US, cap.window_days * 24 * _HOUR_US)
+    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag, made, waiting, gaps)
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
+
+
+def _lifts(
+    planned: Plan, theirs: Frames, policy: Policy, as_of: dt.datetime
+) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """Per customer with a candidate held by a rule time lifts: when it lifts (see the
+    module docstring), as far as this plan knows; and the customers the cap holds for
+    messages kept in this plan, with those messages' keys (settled by their delivery)."""
+    rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
+    if rules and not any(rule in _TIME_LIFTED for rule in rules):
+        return {}, {}
+    held = [h for h in planned.held if h.rule in _TIME_LIFTED]
+    if not held:
+        return {}, {}
+    at = to_us(as_of)
+    quiet = quiet_ends(policy, as_of) if any(h.rule == "quiet" for h in held) else None
+    capped = {h.action.customer_id for h in held if h.rule == "frequency_cap"}
+    sending = {a.customer_id for a in planned.actions if a.marketing and a.customer_id in capped}
+    marketing = [a for a in planned.actions if a.marketing and a.customer_id in sending]
+    lifted = cap_lifts(restrict(theirs, capped), policy) if capped else {}
+    out: dict[str, int] = {}
+    for h in held:
+        cid = h.action.customer_id
+        if h.rule == "quiet":
+            when = at if quiet is None else quiet
+        elif cid in sending:  # waits on a message kept here too: settled by its delivery
+            if cid not in lifted:
+                continue
+            when = lifted[cid]
+        else:
+            when = lifted.get(cid, at)
+        out[cid] = min(out.get(cid, when), when)
+    waiting = {
+        cid: tuple(sorted(a.idempotency_key for a in marketing if a.customer_id == cid))
+        for cid in sending
+    }
+    return out, {cid: keys for cid, keys in waiting.items() if keys}
 
 
 def _program_moments(

@@ -22,23 +22,36 @@ program's ``*_next_due`` function, from the same thresholds as its candidates, a
 :func:`row_moments`: the customer's own rows that ``as_of`` still hides or that change a
 rule's answer when their date comes). It may come early (the customer is planned once more
 for nothing), never late.
+
+Candidates a rule time lifts are held, not dropped: quiet hours end at :func:`quiet_ends` (the
+same moment for the whole shop) and the frequency cap lifts no earlier than
+:func:`cap_lifts`; a delivery that starts a clock of its own (:data:`DELIVERY_STARTS`) notes
+its customer as changed in the transaction that records it delivered.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Collection
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from shopsync._instants import instant
 from shopsync.core._candidates import soonest
-from shopsync.core._data import DAY_US, Frames, paid_orders
+from shopsync.core._data import DAY_US, Frames, paid_orders, to_us
 from shopsync.core.abandoned import abandoned_next_due
 from shopsync.core.browse import browse_next_due
 from shopsync.core.education import education_next_due
 from shopsync.core.loyalty import DAY, Derivation
-from shopsync.core.planner import PAID_COLUMNS, _bought, _decide, program_candidates
+from shopsync.core.planner import (
+    PAID_COLUMNS,
+    _bought,
+    _decide,
+    program_candidates,
+    quiet_reason,
+)
 from shopsync.core.policy import Policy
 from shopsync.core.replenish import replenishment_next_due, warranty_next_due
 from shopsync.core.review_requests import review_next_due
@@ -48,9 +61,12 @@ from shopsync.core.surveys import survey_next_due
 from shopsync.core.winback import winback_next_due
 
 __all__ = [
+    "DELIVERY_STARTS",
     "PERMANENT_RULES",
+    "cap_lifts",
     "loyalty_due",
     "program_due",
+    "quiet_ends",
     "restrict",
     "row_moments",
     "time_fired",
@@ -60,6 +76,11 @@ PERMANENT_RULES = ("consent", "suppressed", "holdout")
 """Rules that time alone never lifts: a candidate they hold does not need planning again
 until its customer changes (consent and unsubscriptions are noted writes; the holdout is a
 fixed hash)."""
+
+DELIVERY_STARTS = ("review_request", "browse_abandonment")
+"""Kinds whose delivery starts a clock of its own (the review reminder, the browse
+cooldown): the store notes the customer as changed when it records one delivered."""
+_QUIET_STEPS = 24 * 800
 
 
 def time_fired(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFrame:
@@ -162,3 +183,45 @@ def program_due(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFram
     ]
     moments = [f.select("customer_id", pl.col("due").alias("moment")) for f in found]
     return soonest(moments, frames.as_of)
+
+
+def quiet_ends(policy: Policy, as_of: dt.datetime) -> int | None:
+    """The first moment (micros) from ``as_of`` on at which :func:`quiet_reason` holds
+    nothing back; ``as_of`` itself outside quiet hours and periods. Both change only at a
+    local hour's start (a period at a local midnight), so the walk visits those alone."""
+    if quiet_reason(policy, as_of) is None:
+        return to_us(as_of)
+    zone = ZoneInfo(policy.quiet.timezone)
+    moment = as_of.astimezone(dt.timezone.utc)
+    for _ in range(_QUIET_STEPS):
+        local = moment.astimezone(zone)
+        period = next((p for p in policy.quiet.periods if p.start <= local.date() <= p.end), None)
+        if period is not None:  # the local midnight after its last day
+            after = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), zone)
+            moment = max(after.astimezone(dt.timezone.utc), moment + dt.timedelta(microseconds=1))
+        else:  # the next local hour's start
+            into = dt.timedelta(
+                minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+            )
+            moment += dt.timedelta(hours=1) - into
+        if quiet_reason(policy, moment) is None:
+            return to_us(moment)
+    return None
+
+
+def cap_lifts(frames: Frames, policy: Policy) -> dict[str, int]:
+    """Per customer of ``frames`` with a delivered marketing message in the frequency cap's
+    window: the first moment after ``as_of`` at which one of those deliveries stops counting
+    (it leaves the window, or the minimum gap after it has passed). A candidate the cap holds
+    for those deliveries alone is not released earlier; one it holds for another candidate
+    kept in the same plan waits on that one's delivery, which these moments do not see."""
+    if frames.sent is None or frames.sent.height == 0:
+        return {}
+    at, cap = frames.as_of, policy.frequency_cap
+    window, gap = cap.window_days * DAY_US, cap.email_hours * DAY_US // 24
+    ends = frames.sent.select(
+        "customer_id",
+        pl.concat_list(pl.col("at") + window, pl.col("at") + gap).alias("moment"),
+    ).explode("moment")
+    soon = ends.filter(pl.col("moment") > at).group_by("customer_id").agg(pl.col("moment").min())
+    return dict(soon.iter_rows())

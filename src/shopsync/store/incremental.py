@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Candidates",
     "candidates",
+    "delivered",
     "held_customers",
     "next_rows",
     "not_due",
@@ -372,6 +373,28 @@ def plannable_among(
             if is_known:
                 known.add(cid)
     return known, plannable
+
+
+def delivered(store: Store, shop_id: int, keys: Collection[str]) -> dict[str, int]:
+    """Key -> first delivery (micros) of the marketing rows of ``keys`` the outbox holds done:
+    what the frequency cap counts (the plan's read of the outbox window reads the same)."""
+    wanted = sorted(set(keys))
+    found: dict[str, int] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = (
+                select(outbox.c.idempotency_key, func.min(outbox.c.finished_at))
+                .where(
+                    outbox.c.shop_id == shop_id,
+                    outbox.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
+                    outbox.c.status == "done",
+                    outbox.c.marketing == 1,
+                    outbox.c.finished_at.is_not(None),
+                )
+                .group_by(outbox.c.idempotency_key)
+            )
+            found.update((key, int(first)) for key, first in conn.execute(query))
+    return found
 
 
 def settle(

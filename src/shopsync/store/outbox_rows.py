@@ -115,23 +115,44 @@ def settle_row(store: Store, row_id: int, at: int, **values: Any) -> None:
     A row cancelled while its delivery was under way (an unsubscribe or an erasure, which
     take no apply lease, landed between the claim and the settle) and then sent is recorded
     ``done``: the message went out. It keeps the cancellation's reason and gets no result
-    (an erasure cleared it, and must not see personal data come back)."""
+    (an erasure cleared it, and must not see personal data come back). A delivery that
+    starts a clock of its own (:data:`shopsync.core.incremental.DELIVERY_STARTS`: a review
+    reminder, a browse cooldown) notes its customer as changed in the same transaction, so
+    the incremental plan plans them again once it happened (issue 19)."""
+    owner = (outbox.c.shop_id, outbox.c.customer_id, outbox.c.kind)
     with store.transaction() as conn:
-        settled = conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id, outbox.c.status == "pending")
-            .values(updated_at=at, **values)
-        )
-        if not settled.rowcount and values.get("status") == "done":
+        done = list(
             conn.execute(
                 update(outbox)
-                .where(
-                    outbox.c.id == row_id,
-                    outbox.c.status == "cancelled",
-                    outbox.c.attempts == values["attempts"],  # this run's claim
-                )
-                .values(status="done", updated_at=at, finished_at=values.get("finished_at"))
+                .where(outbox.c.id == row_id, outbox.c.status == "pending")
+                .values(updated_at=at, **values)
+                .returning(*owner)
             )
+        )
+        if not done and values.get("status") == "done":
+            done = list(
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.id == row_id,
+                        outbox.c.status == "cancelled",
+                        outbox.c.attempts == values["attempts"],  # this run's claim
+                    )
+                    .values(status="done", updated_at=at, finished_at=values.get("finished_at"))
+                    .returning(*owner)
+                )
+            )
+        if values.get("status") == "done":
+            _note_clock_starts(conn, done, at)
+
+
+def _note_clock_starts(conn: Connection, delivered: Sequence[Any], at: int) -> None:
+    from shopsync.core.incremental import DELIVERY_STARTS
+    from shopsync.store.changes import note
+
+    for shop_id, customer_id, kind in delivered:
+        if kind in DELIVERY_STARTS and customer_id:
+            note(conn, shop_id, [customer_id], instant(at))
 
 
 def existing_rows(store: Store) -> list[Any]:
