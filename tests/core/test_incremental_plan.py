@@ -104,15 +104,20 @@ def _change(store: Store, shop: str, op: str, pick: int, days: int, tmp: Path) -
     )
     if op == "order":
         made = order(f"n{pick}-{days}", cid, at, ptype="Coffee").model_copy(update={"shop": shop})
+        if any(o.id == made.id for o in mine):
+            return None  # the same order again: nothing changed
         store.upsert([made])
     elif op == "refund" and mine:
         o = mine[pick % len(mine)]
+        made_refund = Refund(id=f"r{pick}", created_at=at, amount=o.total)
+        if o.refunds == (made_refund,):
+            return None  # the same refund again: a newer stamp alone changes nothing
         store.upsert(
             [
                 o.model_copy(
                     update={
                         "updated_at": max(o.updated_at, at) + dt.timedelta(seconds=1),
-                        "refunds": (Refund(id=f"r{pick}", created_at=at, amount=o.total),),
+                        "refunds": (made_refund,),
                     }
                 )
             ]
