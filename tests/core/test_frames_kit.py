@@ -85,7 +85,14 @@ def test_the_kit_gives_the_frames_a_real_store_gives(store: Store) -> None:
     assert read.requests_delivered == built.requests_delivered == {}
     # every field of Frames is covered by the kit's tables or checked just above
     covered = {*SCHEMAS, "platform", "shop", "as_of", "currency", "future_orders"}
-    assert {f.name for f in fields(Frames)} == covered | {"requests_delivered", "shipments"}
+    assert {f.name for f in fields(Frames)} == covered | {
+        "requests_delivered",
+        "shipments",
+        "erased",
+    }
+    # the erased: none in this shop (tests/core/test_erased_plans.py erases some)
+    assert dict(read.erased.schema) == dict(built.erased.schema)
+    assert read.erased.height == built.erased.height == 0
     # shipments with their tracking: read only when the shipping program asks
     assert read.shipments.height == built.shipments.height == 0
     recent = load(store, "shopify", "acme", AT, shipments_since=AT - 400 * DAY).shipments
