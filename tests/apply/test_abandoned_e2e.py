@@ -20,7 +20,8 @@ import shopsync
 from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.models import Customer, FinancialStatus, LineItem, Money, Order, Product, Variant
 from shopsync.outbox import apply, list_outbox
-from shopsync.store.checkout_rows import read_checkouts, recovered
+from shopsync.store.checkout_recovery import recovered
+from shopsync.store.checkout_rows import read_checkouts
 from shopsync.sync import RESOURCES
 from shopsync.testing import EmulatedShop
 from shopsync.testing._checkouts import add_checkouts

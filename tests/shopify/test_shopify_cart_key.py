@@ -18,11 +18,11 @@ from shopsync_shopify._checkouts import (
 )
 
 from shopsync.store import Store
+from shopsync.store.checkout_recovery import recovered
 from shopsync.store.checkout_rows import (
     complete_checkouts,
     delete_checkout,
     read_checkouts,
-    recovered,
     upsert_checkouts,
 )
 from shopsync.testing._checkouts import cart_token, recovery_url

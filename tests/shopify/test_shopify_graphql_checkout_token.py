@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import shopsync
-from shopsync.store.checkout_rows import read_checkouts, recovered
+from shopsync.store.checkout_recovery import recovered
+from shopsync.store.checkout_rows import read_checkouts
 from tests.apply.test_abandoned_e2e import (
     END,
     POLICY,

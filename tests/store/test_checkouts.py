@@ -15,12 +15,11 @@ from shopsync.ingest_columns import OrderRows
 from shopsync.models import Customer, FinancialStatus, Money, Order
 from shopsync.store import Store
 from shopsync.store import _rows as store_rows
+from shopsync.store.checkout_recovery import recovered, recovery_url
 from shopsync.store.checkout_rows import (
     checkout_frame,
     delete_checkout,
     read_checkouts,
-    recovered,
-    recovery_url,
     upsert_checkouts,
 )
 from shopsync.store.fast_rows import upsert_order_rows

@@ -10,7 +10,7 @@ The rule, as Shopify's own Flow template and Klaviyo's flow run it (research ret
 - **stop on purchase**: any order of the customer placed at or after the checkout started
   ends the sequence, except the checkout's own pending order on WooCommerce (there the
   checkout *is* an unpaid order, so it ends when that order is paid). The outbox checks the
-  same again just before delivery (:func:`shopsync.store.checkout_rows.recovered`), so a
+  same again just before delivery (:func:`shopsync.store.checkout_recovery.recovered`), so a
   reminder planned before the purchase is cancelled, not sent;
 - **when**: step *n* is due ``steps_hours[n]`` after the checkout started; only the step due
   now is planned, and not once it is ``late_hours`` past due (a run that missed a step skips

@@ -300,7 +300,7 @@ def prepare(
             raise Cancelled(reason)
     checkout_id = getattr(action, "checkout_id", None)
     if action.kind == "abandoned_checkout" and isinstance(checkout_id, str):  # issue 22
-        from shopsync.store.checkout_rows import recovered
+        from shopsync.store.checkout_recovery import recovered
 
         ended = recovered(store, row.platform, row.shop, row.customer_id, checkout_id)
         if ended is not None:

@@ -266,7 +266,7 @@ def _recovery_url(action: Action, context: DeliveryContext) -> str | None:
     checkout_id = getattr(action, "checkout_id", None)
     if not isinstance(checkout_id, str) or context.store is None:
         return None
-    from shopsync.store.checkout_rows import recovery_url
+    from shopsync.store.checkout_recovery import recovery_url
 
     return recovery_url(context.store, action.platform, action.shop, checkout_id)
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, func, not_, or_, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.checkouts import Checkout, CheckoutLine
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKOUT_SCHEMA",
+    "PAID_STATUSES",
     "UpsertCount",
     "checkout_frame",
     "complete_by_order_rows",
@@ -47,8 +48,6 @@ __all__ = [
     "erase_checkouts",
     "export_checkouts",
     "read_checkouts",
-    "recovered",
-    "recovery_url",
     "upsert_checkouts",
 ]
 
@@ -168,9 +167,9 @@ def delete_checkout(
 ) -> bool:
     """Remove a checkout the platform deleted (``checkout_id``: any of its keys), leaving a
     tombstone dated ``at`` under that key and every key of the rows it found (a version
-    naming any of them stays out); True if it was held. Its row gone,
-    the program plans nothing for it and the delivery-time check (:func:`recovered`) cancels
-    a reminder already planned."""
+    naming any of them stays out); True if it was held. Its row gone, the program plans
+    nothing for it and the delivery-time check (:func:`.checkout_recovery.recovered`)
+    cancels a reminder already planned."""
     shop_id = store.shop_id(platform, shop, conn, create=False)
     if shop_id == NO_SHOP:
         return False
@@ -313,7 +312,7 @@ def _complete_from_stored_orders(conn: Connection, shop_id: int, ids: Sequence[s
     webhook of the paid order came before the pending version carrying the checkout)."""
     t, o = checkouts, orders
     own = and_(o.c.shop_id == t.c.shop_id, o.c.id == t.c.id, o.c.created_at == t.c.created_at)
-    paid = or_(o.c.paid_at.is_not(None), o.c.financial_status.in_(_PAID))
+    paid = or_(o.c.paid_at.is_not(None), o.c.financial_status.in_(PAID_STATUSES))
     for start in range(0, len(ids), 500):
         rows = conn.execute(
             select(t.c.id, t.c.created_at, o.c.paid_at, o.c.updated_at)
@@ -423,7 +422,7 @@ def export_checkouts(
     return out
 
 
-_PAID = ("paid", "partially_paid", "partially_refunded", "refunded")
+PAID_STATUSES = ("paid", "partially_paid", "partially_refunded", "refunded")
 """Paid even without a payment date (as :func:`shopsync.core.features.paid_moment`)."""
 
 
@@ -445,7 +444,7 @@ def complete_by_orders(conn: Connection, shop_id: int, batch: Sequence[Order]) -
         {
             o.id: (_rows.to_micros(o.created_at), _rows.to_micros(o.paid_at or o.updated_at))
             for o in batch
-            if o.paid_at is not None or o.financial_status.value in _PAID
+            if o.paid_at is not None or o.financial_status.value in PAID_STATUSES
         },
     )
 
@@ -469,7 +468,7 @@ def paid_rows(batch: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     return {
         r["id"]: (r["created_at"], r["paid_at"] or r["updated_at"])
         for r in batch
-        if r["paid_at"] is not None or r["financial_status"] in _PAID
+        if r["paid_at"] is not None or r["financial_status"] in PAID_STATUSES
     }
 
 
@@ -544,66 +543,3 @@ def complete_checkouts(
         )
         count += changed.rowcount
     return count
-
-
-def recovery_url(store: Store, platform: str, shop: str, checkout_id: str) -> str | None:
-    """The link that takes the checkout up again, read when the email is built (it carries
-    the checkout's token, so it lives in the store only, never in a plan or the outbox)."""
-    shop_id = store.shop_id(platform, shop, create=False)
-    with store.engine.connect() as conn:
-        found = conn.execute(
-            select(checkouts.c.recovery_url).where(
-                checkouts.c.shop_id == shop_id, checkouts.c.id == checkout_id
-            )
-        ).scalar()
-    return str(found) if found else None
-
-
-def recovered(
-    store: Store, platform: str, shop: str, customer_id: str, checkout_id: str
-) -> str | None:
-    """Why reminding of this checkout is no longer wanted now (None: it still is), checked
-    just before delivery: the checkout was erased or completed, the customer placed an order
-    since it started (its own unpaid WooCommerce order aside), or started a newer one."""
-    shop_id = store.shop_id(platform, shop, create=False)
-    t, o = checkouts, orders
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            select(t.c.created_at, t.c.completed_at).where(
-                t.c.shop_id == shop_id, t.c.id == checkout_id
-            )
-        ).first()
-        if row is None:
-            return f"checkout {checkout_id} is no longer in the store"
-        if row.completed_at is not None:
-            return f"checkout {checkout_id} was completed"
-        paid = or_(o.c.paid_at.is_not(None), o.c.financial_status.in_(_PAID))
-        bought = conn.execute(
-            select(o.c.id)
-            .where(
-                o.c.shop_id == shop_id,
-                o.c.customer_id == customer_id,
-                o.c.created_at >= row.created_at,
-                not_(o.c.test),
-                or_(o.c.id != checkout_id, and_(o.c.id == checkout_id, paid)),
-            )
-            .order_by(o.c.created_at, o.c.id)
-            .limit(1)
-        ).scalar()
-        if bought is not None:
-            return f"the customer placed order {bought} since checkout {checkout_id} started"
-        newer = conn.execute(
-            select(t.c.id)
-            .where(
-                t.c.shop_id == shop_id,
-                t.c.customer_id == customer_id,
-                or_(
-                    t.c.created_at > row.created_at,
-                    and_(t.c.created_at == row.created_at, t.c.id > checkout_id),
-                ),
-            )
-            .limit(1)
-        ).scalar()
-        if newer is not None:
-            return f"the customer started a newer checkout ({newer})"
-    return None
