@@ -22,9 +22,11 @@ that is never applied settles nothing. A customer with a candidate held by a rul
 is recorded as due when it lifts: quiet hours at their end
 (:func:`shopsync.core.incremental.quiet_ends`), the frequency cap when a counted delivery
 leaves its window or gap (:func:`~shopsync.core.incremental.cap_lifts`). When the cap holds
-it for another message kept in the same plan, the settle decides: every such message
-delivered by then (``apply`` delivers first), when those deliveries leave the gap or window;
-else at once (its delivery time is not known, nor when it stops being a candidate). A
+it for another message kept in the same plan, the settle decides, per such message: one
+delivered by then to a sink the cap counts (``apply`` delivers first), when it leaves the
+gap or window; one the cap never counts (for sinks that do not contact the customer:
+every plan keeps it again while it is a candidate), when it stops being a candidate
+(:func:`~shopsync.core.incremental.candidate_ends`); else at once. A
 delivery starting a clock of its own (a review request's reminder, a browse cooldown) notes
 its customer as changed when the outbox records it delivered, so that customer is planned
 again then, not before; a delivery that never happens starts nothing, in either plan.
@@ -49,7 +51,14 @@ import polars as pl
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.incremental import cap_lifts, program_due, quiet_ends, restrict, time_fired
+from shopsync.core.incremental import (
+    candidate_ends,
+    cap_lifts,
+    program_due,
+    quiet_ends,
+    restrict,
+    time_fired,
+)
 from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import HeldRows, Plan, plan_frames
 from shopsync.core.policy import Policy
@@ -85,7 +94,10 @@ class Increment:
     """When the shop was created (:func:`shopsync.store.incremental.shop_made`)."""
     waiting: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Customers the frequency cap holds for messages kept in this plan: those messages'
-    keys. Due at once, unless all were delivered by the settle (see :func:`_after`)."""
+    keys. Due when the first of them stops holding (see :func:`_after`)."""
+    ends: dict[str, int] = field(default_factory=dict)
+    """Of those messages, when each stops being a candidate, where its program's window
+    says (:func:`shopsync.core.incremental.candidate_ends`)."""
     cap: tuple[int, int] = (0, 0)
     """The cap's gap and window (micros)."""
 
@@ -120,18 +132,31 @@ def _after(
     store: Store, i: Increment
 ) -> tuple[dict[str, int | None], int, str, dict[str, int | None]]:
     """The increment's loyalty moments, as_of, settings and program moments, its
-    ``waiting`` customers due when the cap lifts if every message they waited on was
-    delivered by now (``apply`` delivers, then settles): the first moment after ``as_of`` at
-    which one of those deliveries leaves the gap or the window; else at once."""
+    ``waiting`` customers due at the first moment one of the messages they waited on stops
+    holding them: a message the cap counts delivered by now (``apply`` delivers, then
+    settles) when it leaves the gap or the window; one the cap never counts (every outbox
+    row of it is for a sink that does not contact the customer: the plans keep it again
+    while it is a candidate) when it stops being a candidate; else (undelivered yet, or
+    its end unknown) at once."""
     due, programs = dict(i.due), dict(i.programs)
     if not i.waiting:
         return due, i.as_of, i.settings, programs
-    sent = marks.delivered(store, i.shop_id, {k for keys in i.waiting.values() for k in keys})
+    keys_waited = {k for keys in i.waiting.values() for k in keys}
+    sent = marks.delivered(store, i.shop_id, keys_waited)
+    ends = i.ends
+    if ends:  # a candidate's end holds only for a message the cap never counts
+        never = marks.uncounted(store, i.shop_id, ends.keys() & keys_waited)
+        ends = {k: when for k, when in ends.items() if k in never}
     gap, window = i.cap
     for cid, keys in i.waiting.items():
-        times = [sent[k] for k in keys if k in sent]
-        ends = [t + span for t in times for span in (gap, window) if t + span > i.as_of]
-        when = min(ends) if ends and len(times) == len(keys) else i.as_of
+        lifts = []
+        for key in keys:
+            if key in sent:
+                spans = [sent[key] + span for span in (gap, window)]
+                lifts.append(min([t for t in spans if t > i.as_of], default=i.as_of))
+            else:
+                lifts.append(ends.get(key, i.as_of))
+        when = min(lifts)
         for moments in (due, programs):
             if cid in moments or moments is programs:
                 previous = moments.get(cid)
@@ -202,8 +227,10 @@ def plan_changed(
     later = noted - noted_known - gone  # created after as_of: planned once as_of reaches them
     consumed = tuple(n for n in notes if n.customer_id not in later)
     stale, by_time = found_ids.stale, found_ids.program  # the stale are among them
-    # and an erasure leaves no note: customers without their row are planned every time
-    base = noted_plannable | found_ids.unknown
+    # customers without their row (deleted on the platform, erased) are chosen like the
+    # others: when noted, or when their program moment (recorded from their orders) comes;
+    # an erasure leaves no note, but gives them nothing to plan
+    base = set(noted_plannable)
     if policy.loyalty.enabled:
         base |= found_ids.loyalty | marks.referral_parties(store, shop_id)
     if frames is None:
@@ -254,7 +281,7 @@ def plan_changed(
     if stale - chosen:  # nothing new now: their moments under the current tag are recorded
         rest = restrict(frames, stale - chosen)
         programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
-    lifts, waiting = _lifts(planned, theirs, policy, as_of)
+    lifts, waiting, ends = _lifts(planned, theirs, policy, as_of)
     for cid, when in lifts.items():  # offered again by the plan at that moment
         for moments in (due, programs):
             if cid in moments or moments is programs:
@@ -262,33 +289,45 @@ def plan_changed(
                 moments[cid] = when if previous is None else min(previous, when)
     cap = policy.frequency_cap
     gaps = (cap.email_hours * _HOUR_US, cap.window_days * 24 * _HOUR_US)
-    increment = Increment(shop_id, at, tag, consumed, due, programs, ptag, made, waiting, gaps)
+    increment = Increment(
+        shop_id, at, tag, consumed, due, programs, ptag, made, waiting, ends, gaps
+    )
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
 
 
 def _lifts(
     planned: Plan, theirs: Frames, policy: Policy, as_of: dt.datetime
-) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+) -> tuple[dict[str, int], dict[str, tuple[str, ...]], dict[str, int]]:
     """Per customer with a candidate held by a rule time lifts: when it lifts (see the
-    module docstring), as far as this plan knows; and the customers the cap holds for
-    messages kept in this plan, with those messages' keys (settled by their delivery)."""
-    rules = planned.held.rules if isinstance(planned.held, HeldRows) else ()
-    if rules and not any(rule in _TIME_LIFTED for rule in rules):
-        return {}, {}
-    held = [h for h in planned.held if h.rule in _TIME_LIFTED]
+    module docstring), as far as this plan knows; the customers the cap holds for messages
+    kept in this plan, with those messages' keys (settled by their delivery); and when
+    each of those messages stops being a candidate, where known."""
+    rows = planned.held
+    if isinstance(rows, HeldRows) and rows.customers is not None:  # no actions built
+        held = [
+            (r, c) for r, c in zip(rows.rules, rows.customers, strict=True) if r in _TIME_LIFTED
+        ]
+    else:
+        held = [(h.rule, h.action.customer_id) for h in rows if h.rule in _TIME_LIFTED]
     if not held:
-        return {}, {}
+        return {}, {}, {}
     at = to_us(as_of)
-    quiet = quiet_ends(policy, as_of) if any(h.rule == "quiet" for h in held) else None
-    capped = {h.action.customer_id for h in held if h.rule == "frequency_cap"}
-    sending = {a.customer_id for a in planned.actions if a.marketing and a.customer_id in capped}
-    marketing = [a for a in planned.actions if a.marketing and a.customer_id in sending]
-    lifted = cap_lifts(restrict(theirs, capped), policy) if capped else {}
+    quiet = quiet_ends(policy, as_of) if any(rule == "quiet" for rule, _ in held) else None
+    capped = {cid for rule, cid in held if rule == "frequency_cap"}
+    kept: dict[str, list[str]] = {}  # capped customer -> their marketing messages kept here
+    ends: dict[str, int] = {}
+    for a in planned.actions:
+        if a.marketing and a.customer_id in capped:
+            kept.setdefault(a.customer_id, []).append(a.idempotency_key)
+            end = candidate_ends(a, policy)
+            if end is not None:
+                ends[a.idempotency_key] = end
+    sending = set(kept)
+    lifted = cap_lifts(theirs, policy, capped) if capped else {}
     out: dict[str, int] = {}
-    for h in held:
-        cid = h.action.customer_id
-        if h.rule == "quiet":
+    for rule, cid in held:
+        if rule == "quiet":
             when = at if quiet is None else quiet
         elif cid in sending:  # waits on a message kept here too: settled by its delivery
             if cid not in lifted:
@@ -297,11 +336,7 @@ def _lifts(
         else:
             when = lifted.get(cid, at)
         out[cid] = min(out.get(cid, when), when)
-    waiting = {
-        cid: tuple(sorted(a.idempotency_key for a in marketing if a.customer_id == cid))
-        for cid in sending
-    }
-    return out, {cid: keys for cid, keys in waiting.items() if keys}
+    return out, {cid: tuple(sorted(keys)) for cid, keys in kept.items()}, ends
 
 
 def _program_moments(

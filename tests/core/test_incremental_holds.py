@@ -146,3 +146,77 @@ def test_a_message_capped_behind_one_of_the_same_plan_is_planned_when_the_gap_en
     assert [a.idempotency_key for a in after] == [a.idempotency_key for a in full]
     assert first.held[0].action.idempotency_key in [a.idempotency_key for a in full]
     assert not full.held  # the gap after the first delivery has passed
+
+
+def _message(cid: str, key: str, *, marketing: bool = True, kind: str = "winback") -> Action:
+    due = T0 + 2 * DAY
+    return Action(
+        kind=kind, platform=P, shop=S, customer_id=cid, due_at=due, reason="r",
+        idempotency_key=key, marketing=marketing,
+    )  # fmt: skip
+
+
+def test_the_cap_lifts_and_waits_per_customer_on_their_own_messages_only() -> None:
+    from shopsync.core._data import to_us
+    from shopsync.core.incremental import cap_lifts
+    from shopsync.core.planner import Held, Plan
+    from shopsync.incremental import _lifts
+    from tests.core.frames_kit import Shop
+
+    shop = Shop().customer("c1").customer("c2").customer("c3").customer("c4")
+    for cid in ("c1", "c2", "c3", "c4"):
+        shop.sent(cid, f"old-{cid}", T0 - DAY)
+    frames = shop.frames(T0 + DAY)
+    policy = Policy.from_dict({"frequency_cap": {"window_days": 7, "email_hours": 72}})
+    kept = [_message("c1", "k1b"), _message("c2", "k2", kind="review_request")]
+    kept += [_message("c1", "k1a")]
+    kept += [_message("c2", "k2-note", marketing=False), _message("c3", "k3")]
+    held = tuple(Held(_message(c, f"h-{c}"), "frequency_cap", "") for c in ("c1", "c2", "c4"))
+    plan_ = Plan(T0 + DAY, tuple(kept), held)
+    lifts, waiting, ends = _lifts(plan_, frames, policy, T0 + DAY)
+    # c3 is not held; c4 waits on its old delivery alone; c1 and c2 on their own kept messages
+    assert waiting == {"c1": ("k1a", "k1b"), "c2": ("k2",)}
+    # a review request stops being one max_late_days after its due date; a win-back: unknown
+    late = policy.reviews.max_late_days * DAY
+    assert ends == {"k2": to_us(T0 + 2 * DAY + late) + 1}
+    every = cap_lifts(frames, policy)
+    assert set(every) == {"c1", "c2", "c3", "c4"}
+    assert cap_lifts(frames, policy, {"c2", "c4", "gone"}) == {c: every[c] for c in ("c2", "c4")}
+    assert lifts == {c: every[c] for c in ("c1", "c2", "c4")}
+    assert lifts["c4"] == every["c4"] == to_us(T0 + 2 * DAY)  # 72 h after its delivery
+
+
+def test_a_message_capped_behind_one_the_cap_never_counts_waits_for_its_end(
+    store: Store, tmp_path: Path
+) -> None:
+    """A file sink does not contact the customer: its deliveries never count for the cap,
+    so every plan keeps the first request again and holds the second, until the first
+    stops being a candidate (``max_late_days`` after its due date): planned then, not by
+    every plan in between."""
+    store.upsert(
+        [
+            product("p1"),
+            product("p2"),
+            customer("c1"),
+            order("o1", "c1", T0 - 30 * DAY, fulfilled=T0 - 20 * DAY),
+            order("o2", "c1", T0 - 29 * DAY, [("p2", 1, "20")], fulfilled=T0 - 19 * DAY),
+        ]
+    )
+    policy = Policy.from_dict({"frequency_cap": {"email_hours": 16}})
+    sinks = [JsonLines("out.jsonl", root=tmp_path)]
+    first, _ = _plans(store, policy, T0)
+    assert len(list(first)) == 1 and [h.rule for h in first.held] == ["frequency_cap"]
+    apply(first, store, sinks, now=T0)
+    noted, _ = _plans(store, policy, T0 + HOUR)  # the request's delivery noted c1
+    apply(noted, store, sinks, now=T0 + HOUR)
+    ends = first.actions[0].due_at + policy.reviews.max_late_days * DAY
+    waiting, full = _plans(store, policy, T0 + 2 * HOUR)
+    assert "c1" not in waiting.customers  # before: due at once, planned by every plan
+    assert [h.rule for h in full.held] == ["frequency_cap"]
+    apply(waiting, store, sinks, now=T0 + 2 * HOUR)
+    before, full = _plans(store, policy, ends - HOUR)  # at most once between, by a moment
+    apply(before, store, sinks, now=ends - HOUR)
+    assert {h.rule for h in full.held} == {"frequency_cap"}
+    after, full = _plans(store, policy, ends + HOUR)
+    assert "c1" in after.customers
+    assert first.held[0].action.idempotency_key in [a.idempotency_key for a in full]

@@ -39,6 +39,7 @@ P = "shopify"
 END = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 T0 = END - dt.timedelta(days=20)
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 EXAMPLES = int(os.environ.get("SHOPSYNC_INCREMENTAL_EXAMPLES", "8"))
 PHASES = [p for p in Phase if p != Phase.shrink or not os.environ.get("SHOPSYNC_NO_SHRINK")]
 POLICY = Policy.from_dict(
@@ -353,3 +354,24 @@ def test_notes_of_erased_customers_and_removed_shops_are_skipped_and_counted(
     left = {(c.shop, c.customer_id) for c in changes.changed(store, limit=10**6)}
     assert left == {(a.shop, a.customer_id) for a in result if a.kind in DELIVERY_STARTS}
     assert plan(store, POLICY, at + DAY, only_changed=True).skipped == 0
+
+
+def test_customers_without_their_row_are_planned_when_noted_or_due_not_every_time(
+    store: Store, tmp_path: Path
+) -> None:
+    """A customer deleted on the platform keeps their orders, and their program moments:
+    planned when the deletion is noted, then like anyone else (not by every plan)."""
+    _small_shop(store, "d.example")
+    sinks = [JsonLines("out.jsonl", root=tmp_path)]
+    at = T0 + DAY
+    for hours in (0, 1, 2):  # settle the first plan and the deliveries' own clocks
+        apply(plan(store, POLICY, at + hours * HOUR, only_changed=True), store, sinks, now=at)
+    gone = sorted({o.customer_id for o in store.iter(Order, P, "d.example")} - {None})
+    quiet = set(gone) - set(plan(store, POLICY, at + 3 * HOUR, only_changed=True).customers)
+    cid = sorted(quiet)[0]
+    store.delete(Customer, P, "d.example", cid, deleted_at=at + 3 * HOUR)
+    noted = plan(store, POLICY, at + 4 * HOUR, only_changed=True)
+    assert cid in noted.customers
+    apply(noted, store, sinks, now=at + 4 * HOUR)
+    later = _equal_to_the_full_plan(store, "d.example", at + 5 * HOUR, set())[0]
+    assert cid not in later.customers

@@ -180,3 +180,19 @@ def test_a_reminder_cannot_come_before_the_request() -> None:
     with pytest.raises(PolicyError) as err:
         policy(reviews={"reminder_days": 0})
     assert err.value.keys == ["reviews"] and "before" in str(err.value)
+
+
+def test_a_new_review_notes_its_customer_as_changed_and_a_repeat_does_not(store: Store) -> None:
+    """A review changes the customer's requests and reminders: the incremental plan must see
+    it (issue 19), so recording one notes the customer in the same transaction."""
+    from shopsync.store import changes
+
+    store.upsert([customer("c1"), customer("c2")])
+    changes.clear_changes(store, changes.changed(store))
+    assert changes.changed(store) == []
+    at = T0 - DAY
+    assert reviews.record(store, P, S, customer_id="c1", product_id="p1", reviewed_at=at)
+    assert [c.customer_id for c in changes.changed(store)] == ["c1"]
+    changes.clear_changes(store, changes.changed(store))
+    assert not reviews.record(store, P, S, customer_id="c1", product_id="p1", reviewed_at=at)
+    assert changes.changed(store) == []  # nothing new, nothing noted

@@ -460,3 +460,91 @@ def test_a_second_apply_starting_in_any_gap_of_a_first_sends_each_message_once(
         second,
         check,
     )
+
+
+def test_an_erasure_landing_inside_an_incremental_settle_leaves_no_moment_behind(
+    pg: Store,
+) -> None:
+    """An incremental plan settles (writes each planned customer's loyalty and program
+    moments) while ``customers/redact`` erases one of them: the erasure deletes the moments
+    and a moment may tell a birthday, so none may be written after it (issue 19)."""
+    from shopsync.store import incremental
+
+    shop = "{}.myshopify.com".format
+    at = T0 + DAY
+    micros = int(at.timestamp() * 1_000_000)
+    later = micros + 30 * 86_400_000_000
+
+    def settle(cid: str) -> None:
+        incremental.settle(
+            pg, pg.shop_id(P, shop(cid)), [], {cid: later}, micros, "s", {cid: later}, "p"
+        )
+
+    def check(cid: str, run: Interleave) -> None:
+        shop_id = pg.shop_id(P, shop(cid))
+        assert cid not in incremental.not_due(pg, shop_id, micros, "s"), cid
+        assert cid not in incremental.program_not_due(pg, shop_id, micros, "p"), cid
+
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert([customer(cid, T0, shop=shop(cid))]),
+        settle,
+        lambda cid: pg.redact_customer(P, shop(cid), cid),
+        check,
+    )
+    assert waited > 0  # the erasure waited for the settle's lock in some rounds
+
+
+def test_a_removal_of_the_shop_landing_inside_an_incremental_settle_leaves_no_moment_behind(
+    pg: Store,
+) -> None:
+    """``shop/redact`` (or an uninstall) removes every row of the shop while a settle writes
+    its customers' moments: none may outlive the shop."""
+    from shopsync.store import incremental
+
+    shop = "{}.myshopify.com".format
+    micros = int((T0 + DAY).timestamp() * 1_000_000)
+    later = micros + 30 * 86_400_000_000
+    ids: dict[str, int] = {}
+
+    def settle(cid: str) -> None:
+        ids[cid] = pg.shop_id(P, shop(cid))
+        incremental.settle(pg, ids[cid], [], {cid: later}, micros, "s", {cid: later}, "p")
+
+    def check(cid: str, run: Interleave) -> None:
+        assert incremental.not_due(pg, ids[cid], micros, "s") == set(), cid
+        assert incremental.program_not_due(pg, ids[cid], micros, "p") == set(), cid
+
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert([customer(cid, T0, shop=shop(cid))]),
+        settle,
+        lambda cid: pg.remove_shop(P, shop(cid)),
+        check,
+    )
+    assert waited > 0
+
+
+def test_a_sync_write_landing_inside_an_incremental_settle_does_not_wait_for_it(
+    pg: Store,
+) -> None:
+    """A settle writes a moment for each planned customer (100,000 take seconds): the shop's
+    sync pages and webhooks must not wait for it, only an erasure or a removal does."""
+    from shopsync.store import incremental
+
+    shop = "{}.myshopify.com".format
+    micros = int((T0 + DAY).timestamp() * 1_000_000)
+    later = micros + 30 * 86_400_000_000
+
+    def settle(cid: str) -> None:
+        sid = pg.shop_id(P, shop(cid))
+        incremental.settle(pg, sid, [], {cid: later}, micros, "s", {cid: later}, "p")
+
+    waited = every_gap(
+        pg,
+        lambda cid: pg.upsert([customer(cid, T0, shop=shop(cid))]),
+        settle,
+        lambda cid: pg.upsert([customer(cid, T0 + HOUR, shop=shop(cid))], same_stamp=False),
+        lambda cid, run: None,
+    )
+    assert waited == 0

@@ -42,6 +42,7 @@ from shopsync._instants import instant
 from shopsync.core._candidates import soonest
 from shopsync.core._data import DAY_US, Frames, paid_orders, to_us
 from shopsync.core.abandoned import abandoned_next_due
+from shopsync.core.actions import Action
 from shopsync.core.browse import browse_next_due
 from shopsync.core.education import education_next_due
 from shopsync.core.loyalty import DAY, Derivation
@@ -63,6 +64,7 @@ from shopsync.core.winback import winback_next_due
 __all__ = [
     "DELIVERY_STARTS",
     "PERMANENT_RULES",
+    "candidate_ends",
     "cap_lifts",
     "loyalty_due",
     "program_due",
@@ -209,19 +211,46 @@ def quiet_ends(policy: Policy, as_of: dt.datetime) -> int | None:
     return None
 
 
-def cap_lifts(frames: Frames, policy: Policy) -> dict[str, int]:
-    """Per customer of ``frames`` with a delivered marketing message in the frequency cap's
-    window: the first moment after ``as_of`` at which one of those deliveries stops counting
-    (it leaves the window, or the minimum gap after it has passed). A candidate the cap holds
-    for those deliveries alone is not released earlier; one it holds for another candidate
-    kept in the same plan waits on that one's delivery, which these moments do not see."""
+def cap_lifts(
+    frames: Frames, policy: Policy, customer_ids: Collection[str] | None = None
+) -> dict[str, int]:
+    """Per customer of ``frames`` (of ``customer_ids`` among them, when given) with a
+    delivered marketing message in the frequency cap's window: the first moment after
+    ``as_of`` at which one of those deliveries stops counting (it leaves the window, or the
+    minimum gap after it has passed). A candidate the cap holds for those deliveries alone
+    is not released earlier; one it holds for another candidate kept in the same plan waits
+    on that one's delivery, which these moments do not see."""
     if frames.sent is None or frames.sent.height == 0:
         return {}
     at, cap = frames.as_of, policy.frequency_cap
     window, gap = cap.window_days * DAY_US, cap.email_hours * DAY_US // 24
-    ends = frames.sent.select(
+    sent = frames.sent
+    if customer_ids is not None:  # a filter of the one frame used, not a restrict of them all
+        wanted = pl.Series(list(customer_ids), dtype=pl.String).implode()
+        sent = sent.filter(pl.col("customer_id").is_in(wanted))
+    ends = sent.select(
         "customer_id",
         pl.concat_list(pl.col("at") + window, pl.col("at") + gap).alias("moment"),
     ).explode("moment")
     soon = ends.filter(pl.col("moment") > at).group_by("customer_id").agg(pl.col("moment").min())
     return dict(soon.iter_rows())
+
+
+def candidate_ends(action: Action, policy: Policy) -> int | None:
+    """The first moment (micros) at which time alone makes ``action`` no longer a candidate
+    of its program, as the program's own window cuts it: a review request or reminder
+    ``max_late_days`` after its due date, a replenishment reminder ``late_days`` after the
+    product runs out, a warranty notice when the warranty ends. None for the other kinds
+    (their windows are not derived here). A change to the customer's rows can end it
+    earlier: those are noted writes."""
+    if action.kind in ("review_request", "review_reminder"):
+        return to_us(action.due_at) + policy.reviews.max_late_days * DAY_US + 1
+    if action.kind == "replenishment":
+        runs_out = getattr(action, "runs_out_at", None)
+        if isinstance(runs_out, dt.datetime):
+            return to_us(runs_out) + policy.replenishment.late_days * DAY_US + 1
+    if action.kind == "warranty_notice":
+        expires = getattr(action, "expires_at", None)
+        if isinstance(expires, dt.datetime):
+            return to_us(expires)
+    return None

@@ -79,8 +79,15 @@ class HeldRows(Sequence[Held]):
     built when the sequence is first read. It compares equal to a tuple of the same items.
     """
 
-    def __init__(self, rules: Sequence[str], make: Callable[[], list[Held]]) -> None:
+    def __init__(
+        self,
+        rules: Sequence[str],
+        make: Callable[[], list[Held]],
+        customers: Sequence[str] | None = None,
+    ) -> None:
         self.rules: tuple[str, ...] = tuple(rules)
+        self.customers: tuple[str, ...] | None = None if customers is None else tuple(customers)
+        """Each held action's customer, beside :attr:`rules`, when known without building."""
         self._make: Callable[[], list[Held]] | None = make
         self._items: tuple[Held, ...] | None = None
 
@@ -359,7 +366,9 @@ def _guard(
         return [a for a in out if a is not None]
 
     kept = build(table.filter(pl.col("rule").is_null()))
-    held_rows = table.filter(pl.col("rule").is_not_null()).select("src", "row", "rule", "detail")
+    held_rows = table.filter(pl.col("rule").is_not_null()).select(
+        "src", "row", "rule", "detail", "customer_id"
+    )
 
     def held() -> list[Held]:
         rules, details = held_rows["rule"].to_list(), held_rows["detail"].to_list()
@@ -368,7 +377,8 @@ def _guard(
             for action, rule, detail in zip(build(held_rows), rules, details, strict=True)
         ]
 
-    return kept, HeldRows(held_rows["rule"].to_list(), held)
+    rules, customers = held_rows["rule"].to_list(), held_rows["customer_id"].to_list()
+    return kept, HeldRows(rules, held, customers)
 
 
 def _decide(

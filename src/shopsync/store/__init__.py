@@ -38,6 +38,7 @@ from shopsync.store import (
     _upsert,
     _webhook_deliveries,
     facts,
+    incremental,
 )
 from shopsync.store import changes as _changes  # (a parameter below is named changes)
 from shopsync.store._copy import insert_ignoring_duplicates
@@ -365,6 +366,7 @@ class Store:
         with self._conn(conn) as c:
             shop_id = self.shop_id(platform, shop, c)
             self._writing(c, shop_id)
+            incremental.hold_moments(c, shop_id)  # a settle under way writes no moment
             for table in metadata.sorted_tables:
                 if table is not shops and "shop_id" in table.c:
                     c.execute(table.delete().where(table.c.shop_id == shop_id))

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 
 from shopsync.models import Customer, Order
-from shopsync.store import _rows, facts, redemptions
+from shopsync.store import _rows, facts, incremental, redemptions
 from shopsync.store._copy import chunks
 from shopsync.store._upsert import bury, delete_rows
 from shopsync.store.schema import (
@@ -362,6 +362,7 @@ def redact_customer(
     with store._conn(conn) as c:
         shop_id = store.shop_id(platform, shop, c)
         store._writing(c, shop_id)
+        incremental.hold_moments(c, shop_id)  # a settle under way writes them no moment
         redemptions.lock_points(c, shop_id)  # a loyalty sync under way writes them nothing
         row = c.execute(
             select(customers.c.email, customers.c.phone).where(

@@ -29,9 +29,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, text
+from sqlalchemy import Table, and_, case, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shopsync.store import _engine
+from shopsync.store._copy import chunks
 from shopsync.store._idset import id_array, in_set, set_sql
 from shopsync.store.changes import Change
 from shopsync.store.schema import (
@@ -52,6 +54,8 @@ from shopsync.store.schema import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from shopsync.store import Store
 
 __all__ = [
@@ -70,6 +74,7 @@ __all__ = [
     "referral_parties",
     "settle",
     "shop_made",
+    "uncounted",
 ]
 
 _CHUNK = 500
@@ -397,6 +402,27 @@ def delivered(store: Store, shop_id: int, keys: Collection[str]) -> dict[str, in
     return found
 
 
+def uncounted(store: Store, shop_id: int, keys: Collection[str]) -> set[str]:
+    """The ``keys`` the outbox holds only rows the frequency cap never counts for: every
+    row of the key is for a sink that does not contact the customer (``marketing`` 0),
+    whether delivered yet or not."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = (
+                select(outbox.c.idempotency_key)
+                .where(
+                    outbox.c.shop_id == shop_id,
+                    outbox.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
+                )
+                .group_by(outbox.c.idempotency_key)
+                .having(func.max(outbox.c.marketing) == 0)
+            )
+            found.update(conn.execute(query).scalars())
+    return found
+
+
 def settle(
     store: Store,
     shop_id: int,
@@ -415,6 +441,7 @@ def settle(
     again since settles nothing)."""
     removed = 0
     with store.transaction() as conn:
+        hold_moments(conn, shop_id)  # the tombstones read below stay final until the end
         same = select(shops.c.shop_id).where(shops.c.shop_id == shop_id)
         if made is not None:
             same = same.where(shops.c.created_at == made)
@@ -426,14 +453,15 @@ def settle(
         )
         if held is None:
             return 0  # the shop was removed since it was planned (and maybe created again)
-        for note in notes:
+        # A few statements, not one a note: the shop's writers wait for this transaction
+        # (one a note took 80 s at 100,000 notes on a loaded machine, 0.8 ms each).
+        seen = sorted({(note.customer_id, note.seq) for note in notes})
+        for chunk in chunks(seen, _SETTLE_CHUNK):
             result = conn.execute(
                 delete(changed_customers).where(
-                    and_(
-                        changed_customers.c.shop_id == shop_id,
-                        changed_customers.c.customer_id == note.customer_id,
-                        changed_customers.c.seq == note.seq,
-                    )
+                    changed_customers.c.shop_id == shop_id,
+                    changed_customers.c.customer_id.in_([cid for cid, _ in chunk]),  # (indexed)
+                    tuple_(changed_customers.c.customer_id, changed_customers.c.seq).in_(chunk),
                 )
             )
             removed += int(result.rowcount)
@@ -444,6 +472,18 @@ def settle(
         _record(conn, loyalty_due, shop_id, due, derived_at, settings)
         _record(conn, program_due, shop_id, programs, derived_at, program_settings)
     return removed
+
+
+_SETTLE_CHUNK = 300
+"""Notes a settle's statement clears (three parameters each: within SQLite's oldest limit)."""
+
+
+def hold_moments(conn: Connection, shop_id: int) -> None:
+    """Hold the shop's loyalty and program moments until the transaction ends: a settle
+    takes it before it reads the tombstones and writes moments, an erasure or a shop's
+    removal (whose deletes a moment written after them would outlive) right after the
+    shop's writer lock. Sync pages and webhooks never wait for a settle."""
+    _engine.exclusive(conn, f"moments:{shop_id}")
 
 
 def _erased_among(conn: Any, shop_id: int, ids: Collection[str]) -> set[str]:

@@ -32,17 +32,30 @@ class ReviewRow(NamedTuple):
 
 def insert_reviews(store: Store, rows: Sequence[dict[str, Any]]) -> int:
     """Insert review rows (columns of the ``reviews`` table) in one transaction; a row whose
-    ``(shop_id, key)`` is already held is skipped. Returns how many were new."""
+    ``(shop_id, key)`` is already held is skipped. Returns how many were new. The customers
+    of the new ones are noted as changed in the same transaction (a review stops a request's
+    reminder and keeps the product out of their requests: issue 19's incremental plan)."""
+    from shopsync.store.changes import note
+
     if not rows:
         return 0
-    added = 0
+    added: list[tuple[int, str]] = []
     with store.transaction() as conn:
         dialect = conn.dialect.name
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         for start in range(0, len(rows), _BATCH):
-            statement = insert(reviews).on_conflict_do_nothing().returning(reviews.c.id)
-            added += len(conn.execute(statement, rows[start : start + _BATCH]).all())
-    return added
+            statement = (
+                insert(reviews)
+                .on_conflict_do_nothing()
+                .returning(reviews.c.shop_id, reviews.c.customer_id)
+            )
+            added += [
+                (int(r[0]), r[1]) for r in conn.execute(statement, rows[start : start + _BATCH])
+            ]
+        now = dt.datetime.now(dt.timezone.utc)
+        for shop_id in sorted({shop_id for shop_id, _ in added}):
+            note(conn, shop_id, [cid for sid, cid in added if sid == shop_id], now)
+    return len(added)
 
 
 def review_rows(store: Store, shop_id: int, customer_id: str | None = None) -> list[ReviewRow]:
