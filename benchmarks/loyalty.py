@@ -1,7 +1,7 @@
 """The loyalty derivation of a whole shop: the per-customer rules against the columns.
 
     python benchmarks/loyalty.py [--orders 100000] [--engine rules|columns|core] [--seed 7]
-                                 [--block-orders N] [--actions-only]
+                                 [--block-orders N] [--actions-only] [--entry-frames]
 
 Builds a shop in memory (one customer per ten orders, three years of orders, 5 % refunded in
 part or whole, 2 % cancelled, a third of the customers with a birthday, 1 % with an
@@ -11,7 +11,10 @@ expiry, birthdays) in this process; peak RSS is this process's. ``rules`` and ``
 derivation and actions built (what a plan consumes); ``core`` times
 :func:`shopsync.core.loyalty_columns.derive_columns` alone (the frames, no Python records).
 ``--actions-only`` builds the records a dry run builds (``derive_shop(all_entries=False)``:
-the entries the actions read, the others counted); ``--block-orders`` sets the block size.
+the entries the actions read, the others counted); ``--entry-frames`` derives what a ledger
+write reads (``derive_shop(on_entries=...)``: every customer's derivation and actions, the
+entries of the customers the columns derive as one frame per block, rows counted);
+``--block-orders`` sets the block size.
 Prints one JSON line: seconds and CPU-seconds (all threads; steadier than wall time on a
 loaded machine), µs per order, peak MB (and the peak once the shop was built, before the
 derivation), customers left to the rules.
@@ -107,7 +110,12 @@ def _row(kind: str, key: str, customer: str, at: int, data: dict[str, Any]) -> A
 
 
 def measure(
-    orders: int, engine: str, seed: int, block: int | None = None, all_entries: bool = True
+    orders: int,
+    engine: str,
+    seed: int,
+    block: int | None = None,
+    all_entries: bool = True,
+    entry_frames: bool = False,
 ) -> dict[str, Any]:
     from shopsync.core.loyalty_columns import derive_columns
     from shopsync.core.loyalty_derivations import column_inputs
@@ -134,6 +142,7 @@ def measure(
         )
         entries, fallback = ledger.entries.height, len(ledger.fallback)
     else:
+        handed: list[pl.DataFrame] = []
         found = derive_shop(
             tables,
             inputs,
@@ -146,14 +155,26 @@ def measure(
             engine=engine,  # type: ignore[arg-type]
             **({} if block is None else {"block_orders": block}),
             **({} if all_entries else {"all_entries": False}),
+            **({"on_entries": handed.append} if entry_frames else {}),
         )
+        rows = 0
         for one in found.customers:
             entries += one.entry_count
+            rows += sum(frame.height for frame in handed) + (
+                0 if one.entries_handed else len(one.derivation.entries)
+            )
+            handed.clear()
+        if entry_frames and all_entries and rows != entries:
+            raise AssertionError(f"{rows} entry rows handed, {entries} derived")
         fallback = None if found.by_rules is None else len(found.by_rules)
     seconds = time.perf_counter() - start
     cpu = _cpu() - cpu
     return {
-        "engine": engine if all_entries else f"{engine}, entries for actions",
+        "engine": f"{engine}, entries as frames"
+        if entry_frames
+        else engine
+        if all_entries
+        else f"{engine}, entries for actions",
         "orders": orders,
         "seconds": round(seconds, 2),
         "us_per_order": round(seconds / orders * 1e6, 2),
@@ -186,8 +207,20 @@ def main() -> None:
         action="store_true",
         help="derive_shop(all_entries=False): the records a dry run (a plan) builds",
     )
+    parser.add_argument(
+        "--entry-frames",
+        action="store_true",
+        help="derive_shop(on_entries=...): what a ledger write reads (the entries as frames)",
+    )
     args = parser.parse_args()
-    found = measure(args.orders, args.engine, args.seed, args.block_orders, not args.actions_only)
+    found = measure(
+        args.orders,
+        args.engine,
+        args.seed,
+        args.block_orders,
+        not args.actions_only,
+        args.entry_frames,
+    )
     print(json.dumps(found))
 
 

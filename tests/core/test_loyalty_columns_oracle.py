@@ -48,6 +48,22 @@ _TIERS = [
 ]
 
 
+ORDER_SCHEMA = {
+    "id": pl.String,
+    "customer_id": pl.String,
+    "created_at": pl.Int64,
+    "paid_at": pl.Int64,
+    "processed_at": pl.Int64,
+    "cancelled_at": pl.Int64,
+    "financial_status": pl.String,
+    "currency": pl.String,
+    "total": pl.Int64,
+    "subtotal": pl.Int64,
+    "total_shipping": pl.Int64,
+}
+"""The orders table the loyalty derivation reads, as these tests build it."""
+
+
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
     loyalty: dict[str, Any] = {
@@ -141,19 +157,6 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
             SimpleNamespace(kind=kind, key=f"k{n}", customer_id=customer, occurred_at=at, data=data)
         )
     inputs.sort(key=lambda r: (r.occurred_at, r.key))
-    order_schema = {
-        "id": pl.String,
-        "customer_id": pl.String,
-        "created_at": pl.Int64,
-        "paid_at": pl.Int64,
-        "processed_at": pl.Int64,
-        "cancelled_at": pl.Int64,
-        "financial_status": pl.String,
-        "currency": pl.String,
-        "total": pl.Int64,
-        "subtotal": pl.Int64,
-        "total_shipping": pl.Int64,
-    }
     refund_schema = {
         "order_id": pl.String,
         "id": pl.String,
@@ -161,7 +164,7 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
         "amount": pl.Int64,
     }
     tables = LoyaltyTables(
-        orders=pl.DataFrame(orders, schema=order_schema),
+        orders=pl.DataFrame(orders, schema=ORDER_SCHEMA),
         refunds=pl.DataFrame(refunds, schema=refund_schema),
         customers=pl.DataFrame(
             {

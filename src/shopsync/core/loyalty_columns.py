@@ -277,7 +277,7 @@ def _derive(
         )
     )
     fallback = _fallback(joined, inputs, as_of)
-    drop = pl.col("customer_id").is_in(pl.Series(list(fallback), dtype=CUSTOMER))
+    drop = pl.col("customer_id").is_in(pl.Series(list(fallback), dtype=CUSTOMER).implode())
     if fallback:
         facts, notes, earning = facts.filter(~drop), notes.filter(~drop), earning.filter(~drop)
         joined = joined.filter(~drop)

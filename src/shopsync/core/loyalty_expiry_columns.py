@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from shopsync.core.loyalty_column_kit import RANK, entries, key, who
+from shopsync.core.loyalty_records import DAY
 from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["expiries"]
@@ -37,16 +38,29 @@ def expiries(
         .with_columns(pl.when(pl.col("_exp") > as_of).then(pl.col("_exp")).alias("expires_at"))
         .drop("_exp")
     )
+    # ``months`` months are at least 28 days each: moments with the next one (or ``as_of``)
+    # nearer than that cannot fire, and are dropped before the calendar arithmetic
+    least = 28 * months * DAY
     fired = (
-        moments.with_columns(
-            expiry(pl.col("at")).alias("exp"),
-            pl.col("at").shift(-1).over("customer_id").alias("_next"),
+        moments.with_columns(  # the next moment of the same customer (sorted: no window)
+            pl.when(pl.col("customer_id").shift(-1) == pl.col("customer_id"))
+            .then(pl.col("at").shift(-1))
+            .alias("_next")
         )
+        .filter(
+            (pl.col("at") <= as_of - least)
+            & (pl.col("_next").is_null() | (pl.col("_next") - pl.col("at") >= least))
+        )
+        .with_columns(expiry(pl.col("at")).alias("exp"))
         .filter(
             (pl.col("exp") <= as_of)
             & (pl.col("_next").is_null() | (pl.col("exp") <= pl.col("_next")))
         )
         .unique(["customer_id", "exp"])
+    )
+    # only the customers with an expiry need their approved balance over time
+    found = found.select("customer_id", "at", "approved").join(
+        fired.select("customer_id").unique(), on="customer_id", how="semi"
     )
     # the approved balance before each expiry: expiries sort before the deltas of their
     # moment (an expiry comes before that moment's events), one cumulative sum reads them

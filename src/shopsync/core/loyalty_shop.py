@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -144,6 +144,9 @@ class CustomerLedger:
     entry_count: int
     """The customer's entries, all of them even where :attr:`derivation` holds only the
     entries its actions read (:func:`derive_shop`'s ``all_entries=False``)."""
+    entries_handed: bool = False
+    """The customer's entries went to :func:`derive_shop`'s ``on_entries`` (as frame rows);
+    :attr:`derivation` holds only those its actions read."""
 
 
 @dataclass
@@ -213,6 +216,7 @@ def derive_shop(
     block_orders: int = BLOCK_ORDERS,
     all_entries: bool = True,
     actions_only: bool = False,
+    on_entries: Callable[[pl.DataFrame], None] | None = None,
 ) -> ShopLedger:
     """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
 
@@ -230,7 +234,15 @@ def derive_shop(
     ``actions_only`` (implies ``all_entries=False``) yields only the customers that can have
     an action (:func:`~shopsync.core.loyalty_derivations.with_actions`, and those the rules
     derive): a plan's dry run reads nothing else, and builds no record for the others.
+    ``on_entries`` (a ledger writer's): the entries of the customers the columns derive go
+    to it as frames, one per block (:data:`~shopsync.core.loyalty_derivations.ROW_COLUMNS`,
+    in the customers' and the event order), each before that block's customers are yielded;
+    their derivations then hold only the entries their actions read
+    (:attr:`CustomerLedger.entries_handed`): a ledger's millions of entries are written from
+    columns, never built as records. The customers the rules derive keep all theirs.
     """
+    if on_entries is not None and actions_only:
+        raise ValueError("actions_only derives no entries to hand to on_entries")
     settings = policy.loyalty
     frames: dict[str, pl.DataFrame] = {"orders": tables.orders, "refunds": tables.refunds}
     if tables.lines is not None:
@@ -262,7 +274,7 @@ def derive_shop(
     known = tables.customers["id"].unique(maintain_order=True)  # each customer once
     orders = tables.orders
     if wanted is not None:
-        known = known.filter(known.is_in(pl.Series(list(wanted), dtype=pl.String)))
+        known = known.filter(known.is_in(pl.Series(list(wanted), dtype=pl.String).implode()))
         orders = orders.filter(of("customer_id", wanted))
     since = as_of - int(lookback.total_seconds() * 1_000_000)
     reason = "the rules were asked for" if engine == "rules" else uncovered(settings)
@@ -287,47 +299,61 @@ def derive_shop(
         return rules.derive(history, settings, as_of, currency=currency)
 
     window = None if all_entries and not actions_only else (since, as_of)
+    handed = None if on_entries is None else (since, as_of)  # the columns' entries: as frames
     ruled_ids = pl.Series(sorted(fallback), dtype=pl.String)
 
     def block(
         ids: pl.Series, mine: list[pl.DataFrame]
-    ) -> tuple[pl.Series, Iterator[tuple[str, Derivation, int]]]:
-        """The columns' derivations of ``ids`` (one block), ``mine`` their orders and inputs;
-        with ``actions_only``, ``ids`` cut to those with an action and those of the rules."""
+    ) -> tuple[pl.Series, Iterator[tuple[str, Derivation, int]], set[str]]:
+        """The columns' derivations of ``ids`` (one block), ``mine`` their orders and inputs,
+        and the customers they derive who can have an action (the others have none); with
+        ``actions_only``, ``ids`` cut to those and those of the rules."""
         part, some = facts_of(mine[0]), ColumnInputs(*mine[1:])
         if part.is_empty() and all(f.is_empty() for f in column_frames(some)):
             # nobody here has an order or an input: the base tier, nothing else
-            return (ids.filter(ids.is_in(ruled_ids)) if actions_only else ids), iter(())
+            return (
+                (ids.filter(ids.is_in(ruled_ids.implode())) if actions_only else ids),
+                iter(()),
+                set(),
+            )
         refunds = tables.refunds.filter(pl.col("order_id").is_in(part["id"].implode()))
         columns = derive_columns(part, refunds, some, settings, as_of, currency=currency)
+        active = with_actions(columns, settings, since, as_of)
         if actions_only:
-            active = pl.concat([with_actions(columns, settings, since, as_of), ruled_ids])
-            ids = ids.filter(ids.is_in(active))
-        return ids, derivations(columns, settings, ids, window)
+            ids = ids.filter(ids.is_in(pl.concat([active, ruled_ids]).implode()))
+        derived = derivations(columns, settings, ids, window or handed, on_entries)
+        return ids, derived, set(active.to_list())
 
     def each() -> Iterator[CustomerLedger]:
         pieces = [orders] if given is None else [orders, *column_frames(given)]
         for ids, mine in _blocks(known, pieces, None if given is None else block_orders):
             derived: Iterator[tuple[str, Derivation, int]] = iter(())
+            active: set[str] = set()
             if given is not None:
-                ids, derived = block(ids, mine)
+                ids, derived, active = block(ids, mine)
             ahead = next(derived, None)
             for customer_id in ids:
+                handing = quiet = False  # quiet: no action can come of the derivation
                 if ahead is not None and ahead[0] == customer_id:
                     _, derivation, count = ahead
                     ahead = next(derived, None)
+                    handing, quiet = on_entries is not None, customer_id not in active
                 elif given is not None and customer_id not in fallback:
-                    derivation, count = _empty(settings), 0
+                    derivation, count, quiet = _empty(settings), 0, True
                 else:
                     derivation = by_rules(customer_id)
                     count = len(derivation.entries)
                     if window is not None:
                         kept = [e for e in derivation.entries if _for_actions(e, *window)]
                         derivation = dataclasses.replace(derivation, entries=kept)
-                actions = loyalty_actions(
-                    platform, shop, derivation, customer_id, policy, as_of, since
+                actions = (
+                    []
+                    if quiet
+                    else loyalty_actions(
+                        platform, shop, derivation, customer_id, policy, as_of, since
+                    )
                 )
-                yield CustomerLedger(customer_id, derivation, actions, count)
+                yield CustomerLedger(customer_id, derivation, actions, count, handing)
 
     return ShopLedger(each(), outcomes, reason, None if given is None else sorted(fallback))
 

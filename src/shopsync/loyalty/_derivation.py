@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import polars as pl
+
+from shopsync._collector import collector_paused
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
 from shopsync.core.incremental import loyalty_due
 from shopsync.core.loyalty import Entry, LoyaltyError, ReferralOutcome
+from shopsync.core.loyalty_derivations import ROW_COLUMNS
 from shopsync.core.loyalty_shop import (
     LoyaltyTables,
     amount_columns,
@@ -199,6 +203,7 @@ def _sync(
             key=lambda r: (r.occurred_at, r.key),
         )
     involved = referral_parties(inputs, tables.customers)
+    handed: list[pl.DataFrame] = []  # the columns' entries, a block at a time (as frames)
     shop_ledger = derive_shop(
         tables,
         inputs,
@@ -212,6 +217,7 @@ def _sync(
         lookback=lookback,
         all_entries=not dry_run,  # a dry run writes no entries: its actions read a few
         actions_only=actions_only,
+        on_entries=None if dry_run else handed.append,
     )
     del tables
     result.referrals = shop_ledger.referrals
@@ -230,7 +236,21 @@ def _sync(
             for one in shop_ledger.customers:
                 result.actions += one.actions
             return result
+        per_unit = policy.loyalty.earn.points_per_unit
+
+        def write_handed() -> int:
+            """Write the entry frames handed so far, ``_FLUSH`` rows at a time."""
+            added = 0
+            while handed:
+                frame = handed.pop(0)
+                for start in range(0, frame.height, _FLUSH):
+                    part = frame.slice(start, _FLUSH)
+                    rows = _frame_rows(shop_id, part, recorded, generations, gone, per_unit)
+                    added += ledger.add_entries(conn, rows)
+            return added
+
         for one in shop_ledger.customers:
+            result.added += write_handed()  # a block's entries come before its customers
             if one.customer_id in gone:
                 continue
             derivation = one.derivation
@@ -243,14 +263,15 @@ def _sync(
             notes += derivation.notes
             result.actions += one.actions
             if not dry_run:
-                entry_rows += [
-                    _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
-                ]
+                if not one.entries_handed:
+                    entry_rows += [
+                        _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
+                    ]
                 if len(entry_rows) >= _FLUSH:
                     result.added += ledger.add_entries(conn, entry_rows)
                     entry_rows = []
         if not dry_run:
-            result.added += ledger.add_entries(conn, entry_rows)
+            result.added += write_handed() + ledger.add_entries(conn, entry_rows)
             result.added += _reverse_moved_orders(conn, shop_id, at, recorded)
     if dry_run:
         return result
@@ -308,6 +329,61 @@ def _entry_row(
         "reason": entry.reason,
         "detail": dict(entry.detail),
     }
+
+
+def _frame_rows(
+    shop_id: int,
+    frame: pl.DataFrame,
+    recorded: int,
+    generations: dict[tuple[str, str], int],
+    gone: set[str],
+    per_unit: int,
+) -> list[dict[str, Any]]:
+    """:func:`_entry_row` of each row of an entry frame (:data:`~shopsync.core.
+    loyalty_derivations.ROW_COLUMNS`), the customers in ``gone`` left out."""
+    if gone:
+        frame = frame.filter(
+            ~pl.col("customer_id").is_in(pl.Series(list(gone), dtype=pl.String).implode())
+        )
+    keys, customers, kinds, ats, pendings, approveds, reasons, orders, values, rates = (
+        frame[name].to_list() for name in ROW_COLUMNS
+    )
+    if generations:  # an order that came back earns again, under a new key
+        keys = [
+            rules.source_key(k, f"g{g}") if o and (g := generations.get((c, o), 0)) else k
+            for k, c, o in zip(keys, customers, orders, strict=True)
+        ]
+    with collector_paused():
+        return [
+            {
+                "shop_id": shop_id,
+                "customer_id": customer,
+                "source_key": k,
+                "kind": kind,
+                "pending": pending,
+                "approved": approved,
+                "effective_at": at,
+                "recorded_at": recorded,
+                "order_id": order,
+                "reason": reason,
+                "detail": {"value_units": value, "per_unit": per_unit, "multiplier": rate}
+                if kind == "earn"
+                else {},
+            }
+            for k, customer, kind, at, pending, approved, reason, order, value, rate in zip(
+                keys,
+                customers,
+                kinds,
+                ats,
+                pendings,
+                approveds,
+                reasons,
+                orders,
+                values,
+                rates,
+                strict=True,
+            )
+        ]
 
 
 def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int) -> int:
