@@ -32,8 +32,11 @@ Two workloads, each figure beside the row path's from the same run, with the loa
   as autovacuum would within a minute of a long first sync: without them the figure
   depended on whether autovacuum had reached that run's tables yet.
 
+``--stages`` replays one bulk result file through the fast path's first stages (reassembly,
+then rows): CPU microseconds an order of each, the same bytes each time.
 ``--profile N`` prints the cProfile top N (by own time) of the bulk backfill and of the COPY
-and ingest insert passes: where the remaining time goes.
+and ingest insert passes (those by this thread's CPU time, not their waits): where the
+remaining time goes.
 """
 
 from __future__ import annotations
@@ -89,11 +92,13 @@ def _top(profile: cProfile.Profile, n: int) -> str:
 
 
 @contextlib.contextmanager
-def profiled(enabled: bool) -> Iterator[cProfile.Profile | None]:
+def profiled(enabled: bool, cpu: bool = False) -> Iterator[cProfile.Profile | None]:
+    """cProfile by wall time, or (``cpu``) by this thread's CPU time: a PostgreSQL pass's
+    wall profile is mostly its waits on the server (on a loaded machine, for a core)."""
     if not enabled:
         yield None
         return
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
     profile.enable()
     try:
         yield profile
@@ -161,11 +166,14 @@ def statements(store: shopsync.Store) -> Iterator[dict[str, list[float]]]:
         spent["(between statements)"] = [0.0, 0, total - inside]
 
 
-def backfill(orders: int, profile: int) -> dict[str, Any]:
+def backfill(orders: int, profile: int, staged: bool = False) -> dict[str, Any]:
     """The Shopify bulk backfill into SQLite, row path then fast path on the same shop:
-    orders per CPU-second, each with the load average read just before it."""
+    orders per CPU-second, each with the load average read just before it (``staged``:
+    and the fast path's :func:`stages`)."""
     out: dict[str, Any] = {}
     with emulate_in_process("shopify", **shopify_read.shop_options(orders, SEED)) as shop:
+        if staged:
+            out["stages"] = {"load": load(), **stages(shop)}
         for label, fast in (("rows", False), ("fast", True)):
             at = load()
             figures = shopify_read.backfill(shop, fast)  # measured without the profiler's cost
@@ -183,6 +191,43 @@ def backfill(orders: int, profile: int) -> dict[str, Any]:
                 assert prof is not None
                 figures["profile"] = _top(prof, profile)
             out[label] = figures
+    return out
+
+
+def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
+    """CPU microseconds an order of the fast path's first stages, replayed on one bulk result
+    file (the best of ``repeats``, so the same bytes each time): reassembling the JSONL into
+    orders (each handed to a mapper that keeps nothing), then that with the store rows built
+    (``_fast_orders.order_tables``). Storing is the rest of the backfill's figure."""
+    from shopsync_shopify import queries
+    from shopsync_shopify._fast_orders import order_tables
+
+    adapter: Any = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
+    query = queries.for_version(queries.BULK_ORDERS, adapter.api_version)
+    op_id, url = adapter._run_bulk(query.replace("QUERY_ARG", ""), 3600.0)
+    spool = adapter._download(op_id, url)
+    seen = [0]
+
+    def count(node: Any) -> None:
+        seen[0] += 1
+
+    out: dict[str, float] = {}
+    try:
+        for label, rows in (("reassemble", None), ("reassemble + rows", order_tables)):
+            best = float("inf")
+            for _ in range(repeats):
+                spool.seek(0)
+                seen[0] = 0
+                cpu = time.process_time()
+                for page in adapter._assemble(
+                    spool, adapter.bulk_order_page, "orders", count, rows
+                ):
+                    seen[0] += len(getattr(page, "rows", ()))
+                best = min(best, (time.process_time() - cpu) / max(seen[0], 1) * 1e6)
+            out[label] = round(best, 1)
+    finally:
+        spool.close()
+        adapter.close()
     return out
 
 
@@ -228,16 +273,22 @@ def _as_rows(orders: list[Any]) -> list[OrderRows]:
     ]
 
 
+WRITING = [0.0]
+"""CPU seconds of the threads that wrote pages (:func:`_page`), this one's or the writer's."""
+
+
 def _page(store: shopsync.Store, page: list[Any], tx: Any) -> None:
     """One page as a sync writes it: its own transaction, committed without waiting for the
     WAL flush (``page_commit.lazy_commit``); models by ``Store.upsert``, rows (the columnar
     ingest path) by ``upsert_order_rows``."""
-    shop_id = store.shop_id("shopify", "bench.myshopify.com", tx)
+    start = time.thread_time()
+    shop_id = store.shop_id("shopify", "bench.myshopify.com", tx)  # known: see _run
     lazy_commit(tx, store._writer_lock(shop_id))  # with the shop's writer lock, as a sync
     if page and isinstance(page[0], OrderRows):
         upsert_order_rows(store, tx, "shopify", "bench.myshopify.com", page)
     else:
         store.upsert(page, conn=tx)
+    WRITING[0] += time.thread_time() - start  # (the commit's own CPU, a few us, left out)
 
 
 OVERLAP = False
@@ -256,6 +307,9 @@ def _run(
     first page (every path alike). ``mapped``: each page's rows built on this thread as it
     goes, as a sync's reader maps the next page while the writer stores the last one.
     ``overlap``: pages written by a thread of their own (default :data:`OVERLAP`)."""
+    # the shop's row durably first, as a sync creates it before its first page: that page's
+    # BEGIN then goes with its lazy commit and lock in one round trip, as every other's
+    store.shop_id("shopify", "bench.myshopify.com")
     start = time.perf_counter()
     pages = [orders[k : k + store_upsert.PAGE] for k in range(0, len(orders), store_upsert.PAGE)]
     depth = 1 if (OVERLAP if overlap is None else overlap) else 0
@@ -284,11 +338,14 @@ def _backend_seconds(pids: set[int]) -> float | None:
 
 def _cpu_rate(
     store: shopsync.Store, orders: list[Any], **how: Any
-) -> tuple[float, tuple[float, float, float] | None]:
+) -> tuple[float, tuple[float, float, float, float, float] | None]:
     """:func:`_run`, and the orders per CPU-second of this process and its PostgreSQL
-    backends together, with the microseconds per order of each side: figures the other work
-    of a shared machine moves far less than the wall rate (it waits for a core, it does not
-    use more of one)."""
+    backends together, with the microseconds per order of each side and of the page writes
+    alone (the writer's share of this process's), and what a quiet 2-core machine would give
+    (orders/s): in turn, one after the other; overlapped, the longer of the writer's chain
+    (its own CPU, then the server's, page after page) and this process's CPU (one GIL).
+    Figures the other work of a shared machine moves far less than the wall rate (it waits
+    for a core, it does not use more of one)."""
     pids: set[int] = set()
     if store.engine.dialect.name != "postgresql":
         return _run(store, orders, analyze=True, **how), None
@@ -298,14 +355,26 @@ def _cpu_rate(
         pass
     server = _backend_seconds(pids)
     mine = time.process_time()
+    WRITING[0] = 0.0
     rate = _run(store, orders, analyze=True, **how)
     mine = time.process_time() - mine
     after = _backend_seconds(pids)
     if server is None or after is None:
         return rate, None
     served = after - server
+    overlap = how.get("overlap")
+    if OVERLAP if overlap is None else overlap:
+        quiet = len(orders) / max(WRITING[0] + served, mine)
+    else:
+        quiet = len(orders) / (mine + served)
     per_order = 1e6 / len(orders)
-    return rate, (len(orders) / (mine + served), mine * per_order, served * per_order)
+    return rate, (
+        len(orders) / (mine + served),
+        mine * per_order,
+        served * per_order,
+        WRITING[0] * per_order,
+        quiet,
+    )
 
 
 def _passes(
@@ -339,7 +408,7 @@ def _passes(
         global OVERLAP
         overlap, OVERLAP = OVERLAP, False  # cProfile sees this thread only
         try:
-            with profiled(True) as prof, statements(store) as spent:
+            with profiled(True, cpu=True) as prof, statements(store) as spent:
                 _run(store, fresh_ids)
         finally:
             OVERLAP = overlap
@@ -409,14 +478,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("SHOPSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--profile", type=int, default=10, help="cProfile top N (0: none)")
     parser.add_argument(
+        "--stages", action="store_true", help="replay the bulk file: CPU us an order a stage"
+    )
+    parser.add_argument(
         "--overlap", action="store_true", help="write pages on a thread of their own"
     )
     args = parser.parse_args(argv)
     global OVERLAP
     OVERLAP = args.overlap
     if args.bulk_orders:
-        both = backfill(args.bulk_orders, args.profile)
+        both = backfill(args.bulk_orders, args.profile, args.stages)
         print(f"Shopify bulk backfill -> SQLite, {args.bulk_orders:,} orders, one emulated shop:")
+        staged = both.pop("stages", None)
+        if staged is not None:
+            at = staged.pop("load")
+            figures = ", ".join(f"{k} {v:.1f}" for k, v in staged.items())
+            print(f"  fast path stages, CPU us an order (best of 3): {figures}   (load {at})")
         for label, b in both.items():
             name = "fast path (rows) " if label == "fast" else "row path (models)"
             print(
@@ -444,13 +521,18 @@ def main(argv: list[str] | None = None) -> int:
             figures = "  ".join(f"{k} {r[k]:8,.0f}/s" for k in shown)
             print(f"  {label:14} {figures}   (load {r['load']})")
             if r.get("insert_cpu"):
-                rate, mine, served = r["insert_cpu"]
+                rate, mine, served, writing, quiet = r["insert_cpu"]
                 print(
                     f"  {'':14} insert {rate:8,.0f} orders per CPU-second (this process and its"
-                    f" PostgreSQL backends together: {mine:.1f} + {served:.1f} us an order)"
+                    f" PostgreSQL backends together: {mine:.1f} + {served:.1f} us an order;"
+                    f" the page writes {writing:.1f} of the {mine:.1f}): a quiet 2-core"
+                    f" machine's bound {quiet:,.0f}/s"
                 )
             if "profile" in r:
-                print(f"  profile of a further {label} insert pass, top {args.profile}:")
+                print(
+                    f"  profile of a further {label} insert pass, top {args.profile}"
+                    " by own CPU time:"
+                )
                 print(r["profile"])
                 print(
                     "  its statements, by time spent waiting on each"

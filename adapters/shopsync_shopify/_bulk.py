@@ -9,11 +9,11 @@ operation again answers a fresh one).
 
 Reassembly without holding the file in memory: the result is spooled to a temporary file;
 a file larger than ``bulk_partition_bytes`` (32 MiB by default) is routed, some megabytes of
-lines at a time, into partition files by a hash of the root record's id (a child whose parent
-has not been seen yet waits in a side file until the first pass has indexed every root). Each
-partition is then read as bytes: children are grouped under their parent's id (read off the
-line's end, not parsed), and root by root in id order the root is parsed, its children
-parsed and attached, and the record mapped.
+lines at a time, into partition files by a hash of the root record's id (a child of an
+embedded object not seen yet waits in a side file until the first pass has indexed every
+root). Each partition is then read as bytes: children are grouped under their parent's id
+(read off the line's end, not parsed, :mod:`._jsonl`), and root by root in id order the root
+is parsed, its children parsed and attached, and the record mapped.
 So a line is parsed once (a root twice when the file was routed), and only a page of records
 is ever held parsed. Memory is one partition's bytes plus an index of the nested objects that
 children may name as parent (refunds and fulfilments: a few per order).
@@ -30,18 +30,12 @@ import functools
 import json
 import logging
 import os
-import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import requests
-
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - the "fast" extra is not installed
-    _orjson = None  # type: ignore[assignment]
 
 from shopsync._collector import collector_paused
 from shopsync.adapter import Page
@@ -53,6 +47,18 @@ from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
 from shopsync_shopify._checkouts import CheckoutTap
 from shopsync_shopify._fast_orders import order_tables
+from shopsync_shopify._jsonl import (
+    _DIGITS,
+    _LONG_NUMBER,
+    _PARENT_AT,
+    _PARENT_KEY,
+    _PARENT_NAME,
+    _loads,
+    _loads_short,
+    _parent_at_end,
+    _parse_lines,
+    _root_ids,
+)
 from shopsync_shopify.mapping import (
     PLATFORM,
     customer_from_graphql,
@@ -80,60 +86,11 @@ _CHILD_FIELDS = {
 _FIELDS = frozenset(_CHILD_FIELDS.values())
 _EMBEDDED = ("refunds", "fulfillments")
 """Lists inside a root line whose items children may name as their parent."""
+_NESTED = _FIELDS | frozenset(_EMBEDDED)
 
 
-def _loads(raw: bytes) -> Any:
-    """A result line as :func:`json.loads` reads it, by orjson when it is installed (the
-    ``fast`` extra: three to four times quicker, measured in benchmarks/ingest.py). What orjson
-    refuses and json accepts (NaN, lone surrogates, a BOM) goes to json, and so does a line
-    with a run of 19 digits or more: orjson 3.8 reads an integer past 64 bits as a float
-    where json keeps it whole (tests/shopify/test_fast_orders.py). So the result never
-    depends on whether orjson is there."""
-    if _orjson is not None and _LONG_NUMBER not in raw.translate(_DIGITS):
-        try:
-            return _orjson.loads(raw)
-        except ValueError:
-            pass
-    return json.loads(raw)
-
-
-def _loads_short(raw: bytes) -> Any:
-    """:func:`_loads` for a line known to hold no run of 19 digits (its partition was
-    checked at once, :func:`_partition`)."""
-    if _orjson is not None:
-        try:
-            return _orjson.loads(raw)
-        except ValueError:
-            pass
-    return json.loads(raw)
-
-
-_PARENT_KEY = b'"__parentId":"'
-_PARENT_NAME = b'"__parentId"'
-_PARENT_AT = len(_PARENT_KEY)
 _BLOCK = 4 << 20
 """Bytes of lines :func:`_route` reads (and then writes) at once."""
-_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
-_LONG_NUMBER = b"0" * 19
-"""19 digits in a row (every digit read as 0): ten times quicker to find than by a regex."""
-
-
-def _parent_at_end(raw: bytes) -> str | None:
-    """A child line's ``__parentId`` read off its end, without parsing the line: Shopify
-    writes it as the last member (``..."__parentId":"gid:\\/\\/shopify\\/Order\\/1"}``).
-    The bytes ``"__parentId":"`` can only be a key (inside a string the quotes are escaped)
-    and a value closing the line with ``"}`` is the top-level object's last member, so this is
-    what parsing would give. None when the line does not end so: it is parsed."""
-    end = raw.rstrip()
-    if not end.endswith(b'"}'):
-        return None
-    at = end.rfind(_PARENT_KEY)
-    if at < 0:
-        return None
-    value = end[at + len(_PARENT_KEY) : -2].replace(b"\\/", b"/")
-    if b'"' in value or b"\\" in value or not value.isascii():
-        return None
-    return value.decode()
 
 
 class BulkFailedError(PlatformError):
@@ -357,10 +314,11 @@ class BulkReads:
 
 def _route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> None:
     """Every line of ``spool`` into the partition file of its root record (by a hash of the
-    root's id); a child line whose parent has not been seen yet waits in a side file until
-    every root is indexed. Only root lines are parsed here (for the ids of the objects
-    inside them that children name as parent), and child lines that do not end with
-    their ``__parentId``. Lines go some megabytes at a time (:func:`_split`): line by line
+    root's id); a child of an embedded object (a refund, a fulfilment) not indexed yet waits
+    in a side file until every root is indexed (a child of an order goes to its order's
+    partition at once, :data:`_ORDER_GID`). Only root lines are parsed here (for the ids of
+    the objects inside them that children name as parent), and child lines that do not end
+    with their ``__parentId``. Lines go some megabytes at a time (:func:`_split`): line by line
     this pass cost 28 us an order at 20k orders, a seventh of a backfill (issue 20)."""
     owner: dict[bytes, int] = {}  # root ids and embedded object ids -> the root's partition
     with tempfile.TemporaryFile() as waiting, collector_paused():
@@ -391,20 +349,22 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
                 value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
                 if b'"' not in value and b"\\" not in value:
                     part = owner.get(value)
+                    if part is None and value.startswith(_ORDER_GID):
+                        part = zlib.crc32(value) % parts
                     (later if part is None else held[part]).append(raw)
                     continue
         if raw[-1:] != b"\n":
             raw += b"\n"  # the file's last line
+        ids = _root_ids(raw)
+        if ids is not None:  # a root line, its ids read without parsing it
+            part = owner[ids[0]] = zlib.crc32(ids[0]) % parts
+            for gid in ids[1:]:
+                owner[gid] = part
+            held[part].append(raw)
+            continue
         parent = _parent_at_end(raw)
         if parent is None:
             if not raw.strip():
-                continue
-            ids = _root_ids(raw)
-            if ids is not None:  # a root line, its ids read without parsing it
-                part = owner[ids[0]] = zlib.crc32(ids[0]) % parts
-                for gid in ids[1:]:
-                    owner[gid] = part
-                held[part].append(raw)
                 continue
             line = _loads(raw)
             parent = line.get("__parentId")
@@ -417,30 +377,22 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
                             owner[str(item["id"]).encode()] = part
                 held[part].append(raw)
                 continue
-        part = owner.get(str(parent).encode())
+        value = str(parent).encode()
+        part = owner.get(value)
+        if part is None and value.startswith(_ORDER_GID):
+            part = zlib.crc32(value) % parts
         (later if part is None else held[part]).append(raw)
     for file, lines in zip(files, held, strict=True):
         file.write(b"".join(lines))
     return later
 
 
-_ID = re.compile(rb'"id":"((?:[^"\\]|\\/)*)"')
-"""An ``id`` member with a string value without escapes but ``\\/``."""
-
-
-def _root_ids(raw: bytes) -> list[bytes] | None:
-    """The ids of a root line, its own first, read off its bytes as :func:`_split` indexes
-    them parsed (the root's and those of the objects embedded in it); None when the line is
-    not plainly one: it is parsed. Every ``"id"`` of the line must be such a member (the key
-    ``"id"`` cannot be inside a string, where its quotes are escaped): so no embedded id is
-    missed. Ids of other nested objects (the customer's) are indexed too: a child naming
-    one as parent goes to that root's partition and is rejected there, as it is here."""
-    if not raw.startswith(b'{"id":"') or _PARENT_NAME in raw or b"\\u" in raw:
-        return None
-    found = _ID.findall(raw)
-    if len(found) != raw.count(b'"id"'):
-        return None
-    return [value.replace(b"\\/", b"/") for value in found]
+_ORDER_GID = b"gid://shopify/Order/"
+"""A parent that is an order is the root of its own partition (by a hash of its id): its
+child goes there whether or not its root line was seen yet (if it has none, the partition
+rejects it). Only the children of embedded objects (refunds, fulfilments) need the index.
+A child precedes its root half the time (the file is shuffled): sending each such child
+through the side file cost 1.5 us an order of this pass's 25 (20k orders)."""
 
 
 def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterator[Page[Any]]:
@@ -506,17 +458,17 @@ def _group(block: list[bytes], roots: list[bytes], children: dict[str, list[byte
                 if b'"' not in value and b"\\" not in value and value.isascii():
                     parent = value.decode()
         if parent is None:
+            if _PARENT_NAME not in raw and b"\\u" not in raw:  # a root line (or a blank one)
+                if raw and not raw.isspace():
+                    roots.append(raw)
+                continue
             parent = _parent_at_end(raw)
-        if parent is None:
-            if not raw.strip():
-                continue
-            if _PARENT_NAME in raw or b"\\u" in raw:  # maybe a member named __parentId
+            if parent is None:  # maybe a member named __parentId elsewhere
                 line = _loads(raw)
-                if "__parentId" in line:
-                    parent = str(line["__parentId"])  # the line stays bytes
-            if parent is None:
-                roots.append(raw)
-                continue
+                if "__parentId" not in line:
+                    roots.append(raw)
+                    continue
+                parent = str(line["__parentId"])  # the line stays bytes
         kids = children.get(parent)
         if kids is None:
             children[parent] = [raw]
@@ -565,8 +517,7 @@ def _attach(
             first = pid not in judged
             judged.add(pid)
             taken.append((pid, kids))
-            for raw in kids:
-                child = loads(raw)
+            for child in _parse_lines(kids, loads):
                 child.pop("__parentId", None)
                 field = _CHILD_FIELDS.get(child.get("__typename", ""), "")
                 if not field:
@@ -576,13 +527,9 @@ def _attach(
                 holder.setdefault(field, []).append(child)
                 # anything to do for the child: children wait for its id, it embeds objects
                 # (_EMBEDDED), or it carries a list to put in id order (cheaper asked than done)
+                # (an empty list among them costs a call that does nothing)
                 cid = child.get("id")
-                if (
-                    (cid and str(cid) in children)
-                    or child.get("refunds")
-                    or child.get("fulfillments")
-                    or not _FIELDS.isdisjoint(child)
-                ):
+                if (cid and str(cid) in children) or not _NESTED.isdisjoint(child):
                     _attach(child, children, loop, taken, judged, loads)
         for field in holder.keys() & _FIELDS:
             items = holder[field]

@@ -144,10 +144,7 @@ class ColumnarLoop(PageLoop[Any]):
             return
         self._rows.append(rows)
         if rows.updated_at > self._newest:
-            self._newest = rows.updated_at
-            stamp = instant(rows.updated_at)
-            if self.high_water is None or stamp > self.high_water:
-                self.high_water = stamp
+            self._newest = rows.updated_at  # into ``high_water`` by :meth:`page`
 
     def run(self, pages: Iterable[RawPage]) -> Iterator[Page[Any]]:
         """:meth:`PageLoop.run` with the collector paused while a page is mapped
@@ -163,6 +160,10 @@ class ColumnarLoop(PageLoop[Any]):
                 return
 
     def page(self, *, cursor: str | None = None, last: bool = False) -> Page[Any]:
+        if self._newest >= 0:  # the newest row's stamp, made once a page, not once an order
+            stamp = instant(self._newest)
+            if self.high_water is None or stamp > self.high_water:
+                self.high_water = stamp
         plain = super().page(cursor=cursor, last=last)
         page = RowsPage(
             records=plain.records,

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from shopsync_shopify import _bulk
+from shopsync_shopify import _jsonl
 from shopsync_shopify._fast_orders import order_tables
 from shopsync_shopify.mapping import order_from_graphql
 
@@ -110,7 +110,7 @@ LINES = [
 
 @pytest.mark.parametrize("raw", LINES)
 def test_a_parent_read_off_the_end_is_what_parsing_gives(raw: bytes) -> None:
-    hint = _bulk._parent_at_end(raw)
+    hint = _jsonl._parent_at_end(raw)
     assert hint is None or hint == json.loads(raw).get("__parentId")
 
 
@@ -126,4 +126,4 @@ def test_a_parent_read_off_the_end_is_what_parsing_gives(raw: bytes) -> None:
     ],
 )
 def test_bulk_lines_parse_as_json_parses_them(raw: bytes) -> None:
-    assert repr(_bulk._loads(raw)) == repr(json.loads(raw))
+    assert repr(_jsonl._loads(raw)) == repr(json.loads(raw))

@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 import requests
 from shopsync_shopify import ShopifyAdapter, queries
 from shopsync_shopify._render import expressible
@@ -284,6 +285,70 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
     ]
 
 
+def test_reassembly_is_the_same_with_or_without_orjson(monkeypatch: Any) -> None:
+    """With the ``fast`` extra a holder's child lines are parsed in one orjson call
+    (``_jsonl._parse_lines``): the nodes and rejections are json's, with orjson or without,
+    in one partition or in many, with lines among them that orjson refuses (NaN) or would
+    read otherwise (20 digits)."""
+    import tempfile
+
+    from shopsync_shopify import _jsonl
+
+    order = "gid://shopify/Order/1"
+    spool = _lines_of(
+        {"__typename": "LineItem", "id": "gid://shopify/LineItem/12", "__parentId": order},
+        {"id": order, "refunds": [{"id": "gid://shopify/Refund/7"}]},
+        {"__typename": "LineItem", "id": "gid://shopify/LineItem/11", "__parentId": order},
+        {"__typename": "LineItem", "n": float("nan"), "__parentId": order},
+        {"__typename": "RefundLineItem", "q": 12345678901234567890, "__parentId": "R"},
+        {
+            "__typename": "RefundLineItem",
+            "q": -98765432109876543210,
+            "__parentId": "gid://shopify/Refund/7",
+        },
+        {"__typename": "RefundLineItem", "quantity": 1, "__parentId": "gid://shopify/Refund/7"},
+        {"__typename": "Mystery", "__parentId": order},
+        {"id": "gid://shopify/Order/2", "big": 98765432109876543210},
+        {
+            "__typename": "LineItem",
+            "id": "gid://shopify/LineItem/21",
+            "__parentId": "gid://shopify/Order/2",
+        },
+    )
+    adapter = shopsync.connect(
+        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
+    )
+    results = []
+    for orjson in (_jsonl._orjson, None):
+        monkeypatch.setattr(_jsonl, "_orjson", orjson)
+        for partition_bytes in (1 << 20, 64):
+            adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
+            nodes: list[Any] = []
+            with tempfile.TemporaryFile() as f:
+                f.write(spool)
+                f.seek(0)
+                pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
+            rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
+            results.append(repr((sorted(nodes, key=lambda n: n["id"]), rejected)))
+    assert len(set(results)) == 1
+    assert "-98765432109876543210" in results[0] and "nan" in results[0]
+    assert "bulk line of unknown kind" in results[0]
+
+
+def test_child_lines_parsed_together_are_what_each_line_parses_to() -> None:
+    """``_jsonl._parse_lines``: json's values, line by line when the batch is refused or when
+    a line is not one object alone (then it fails as that line alone fails)."""
+    from shopsync_shopify._jsonl import _loads_short, _parse_lines
+
+    kids = [b'{"a":NaN,"__parentId":"p"}\n', b'{"b":"\\u00e9","__parentId":"p"}']
+    assert repr(_parse_lines(kids, _loads_short)) == repr([json.loads(k) for k in kids])
+    kids = [b'{"a":1,"__parentId":"p"}\n', b'{"b":[1,2.5],"__parentId":"p"}\n']
+    assert _parse_lines(kids, _loads_short) == [json.loads(k) for k in kids]
+    two = [b'{"a":1},{"__parentId":"p"}\n', b'{"b":1,"__parentId":"p"}\n']
+    with pytest.raises(ValueError):
+        _parse_lines(two, _loads_short)
+
+
 def test_an_order_written_twice_keeps_its_children_in_every_copy() -> None:
     """A root line repeated (here an older copy; the file's order is no guide): every copy
     gets the children that name its id, so whichever version the store keeps has its lines,
@@ -320,11 +385,11 @@ def test_an_order_written_twice_keeps_its_children_in_every_copy() -> None:
 
 
 def test_a_root_line_is_indexed_by_its_ids_without_parsing_or_else_parsed() -> None:
-    """The routing pass reads a root line's ids off its bytes (``_bulk._root_ids``): the
+    """The routing pass reads a root line's ids off its bytes (``_jsonl._root_ids``): the
     root's own first, then every embedded object's, never one missed; a line it cannot read
     so (spaces, escapes, a ``__parentId`` member, an id that is not a plain string) is
     parsed instead (None)."""
-    from shopsync_shopify._bulk import _root_ids
+    from shopsync_shopify._jsonl import _root_ids
 
     root = {
         "id": "gid://shopify/Order/7",

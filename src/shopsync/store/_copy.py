@@ -346,7 +346,13 @@ def _stream(
 ) -> None:
     """COPY ``rows`` into ``into``; ``first``: a statement run before it, in the same round
     trip (libpq's ``PQexec`` of both; psycopg's ``cursor.copy`` takes the COPY alone, and a
-    statement of its own cost a round trip a page: measured 1-4 ms on the loaded machine)."""
+    statement of its own cost a round trip a page: measured 1-4 ms on the loaded machine).
+
+    The rows go in COPY's text format by psycopg's ``write_row`` (its formatting is C).
+    Measured for 10,000 orders with 3 lines each in pages of 250, this process's CPU and the
+    server's an order: text by ``write_row`` 11.7 and 16.4 us, binary by ``write_row`` with
+    the columns' types set 13.8 and 16.4, the text lines joined in Python 17.7 and 16.3:
+    binary saved the server nothing and cost this process more."""
     raw = conn.connection.driver_connection
     assert raw is not None
     statement = f"COPY {into} ({cols}) FROM STDIN"

@@ -34,8 +34,10 @@ operating-system crash may undo the last commits, never corrupt the file).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
@@ -45,7 +47,7 @@ from sqlalchemy.exc import DBAPIError
 
 from shopsync.store import _engine
 
-__all__ = ["DEPTH", "PageWriter", "lazy_commit"]
+__all__ = ["DEPTH", "SWITCH_INTERVAL", "PageWriter", "lazy_commit"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,7 +141,65 @@ than in turn (3,826 against 3,775 orders/s; 88 against 94 us of this process's C
 thread using a third more CPU: the benchmark's garbage collector rescanning its prebuilt
 input, which the benchmark now freezes.) Judged again on 2026-12-05 at load 8-10, 20,000 orders
 mapped as they go: in turn 2,810 and 5,203 orders/s (78.8 and 73.1 us of this process's CPU an
-order), overlapped 3,039 and 3,990 (83.5 and 75.8 us): no gain while no core is free."""
+order), overlapped 3,039 and 3,990 (83.5 and 75.8 us): no gain while no core is free.
+Those overlapped runs lost the writer's turn for up to 5 ms at each wait on the server
+(:data:`SWITCH_INTERVAL`, since set short). With it, 10,000 orders mapped as they go, four
+alternated pairs at load 9-10: in turn 3,580, 2,336, 2,083 and 2,519 orders/s, overlapped
+3,395, 2,251, 2,957 and 2,157 (this process 68-78 against 72-82 us an order, the page
+writes 35-40 of them, the server 33-36): still no gain without a free core. What a quiet
+2-core machine should give, from those CPU figures (``--modes mapped`` prints it): in turn
+8,800-9,800 orders/s, overlapped 12,100-13,900, the longer of the writer's chain (its CPU,
+then the server's) and the whole process's CPU. To be judged there before it is turned on."""
+
+
+SWITCH_INTERVAL = 0.0002
+"""Seconds a thread holds the GIL while another waits for it, as long as a
+:class:`PageWriter` thread runs (Python's default: 0.005). The writer's thread waits on the
+server some eight times a page, and each time it wakes with the reply it needs the GIL back
+from the caller's thread, busy reading and mapping the next page: at the default it waited
+up to 5 ms each time, 40 ms a page, more than the server's own work on it (about 8 ms for 250
+orders), so overlapped pages ran no faster than in turn: 100 round trips to PostgreSQL
+beside a busy thread took 0.22-0.25 s at 5 ms, 0.04-0.06 s at 0.2 (load 9). A busy
+writer is made to hand the GIL over as often, which cost no measurable CPU beside the noise
+of the shared machine (overlapped, 10,000 orders: 80-82 us an order of this process at
+0.2 ms, 80-84 at 5 ms). It is the process's setting (``sys.setswitchinterval``), set by the
+first writer thread to start and put back by the last to end (unless the process set one of
+its own meanwhile: that one stays); a child forked meanwhile has it back at once."""
+
+_switching = threading.Lock()
+_writers = [0, 0.0, 0.0]  # writer threads running, the interval before the first, the one set
+
+
+def _writer_started() -> None:
+    with _switching:
+        if _writers[0] == 0:
+            before = sys.getswitchinterval()
+            sys.setswitchinterval(min(SWITCH_INTERVAL, before))
+            _writers[1:] = [before, sys.getswitchinterval()]
+        _writers[0] += 1
+
+
+def _writer_ended() -> None:
+    with _switching:
+        _writers[0] -= 1
+        if _writers[0] == 0 and sys.getswitchinterval() == _writers[2]:
+            sys.setswitchinterval(_writers[1])
+
+
+def _forked() -> None:
+    """In a child forked while writers ran: none runs there (the lock is the forking
+    thread's, taken before the fork)."""
+    if _writers[0]:
+        _writers[0] = 0
+        if sys.getswitchinterval() == _writers[2]:
+            sys.setswitchinterval(_writers[1])
+    _switching.release()
+
+
+if hasattr(os, "register_at_fork"):  # (POSIX)
+    os.register_at_fork(
+        before=_switching.acquire, after_in_parent=_switching.release, after_in_child=_forked
+    )
 
 
 class PageWriter:
@@ -210,10 +270,9 @@ class PageWriter:
                 then(result)
             return
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="shopsync-page-writer", daemon=True
-            )
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="shopsync-page-writer", daemon=True)
+            thread.start()  # (one that failed to start is none: nothing to wait for)
+            self._thread = thread
         job = _Job(write, then)
         while True:  # a writer that failed takes nothing more: do not wait for room forever
             self._finish()
@@ -255,6 +314,18 @@ class PageWriter:
                 raise
 
     def _run(self) -> None:
+        try:
+            _writer_started()
+        except BaseException as exc:  # the caller's error; every page is dropped below
+            self._error = exc
+            self._write_jobs()
+            return
+        try:
+            self._write_jobs()
+        finally:
+            _writer_ended()
+
+    def _write_jobs(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
