@@ -473,3 +473,58 @@ def test_an_amount_too_large_for_decimal_arithmetic_is_refused_with_a_reason() -
     src["line_items"][0]["quantity"] = 3
     with pytest.raises(InvalidRecordError, match=r"malformed record|amount"):
         order_from_rest(src, shop=SHOP)
+
+
+_TRACKING_ITEM = {
+    "tracking_provider": "",
+    "custom_tracking_provider": "FedEx",
+    "custom_tracking_link": "https://www.fedex.com/fedextrack/?trknbr=5081",
+    "tracking_number": "5081",
+    "date_shipped": "1702000043",
+    "tracking_id": "40000016",
+    "status": "success",
+    "date_delivered": "1702192215",
+    "line_items": [{"id": 20000016, "quantity": 1}, {"id": 20000017, "quantity": 3}],
+}
+_ODD_VALUES: list[Any] = [
+    None, "", " 12", "-5", "1.5", "１２", "abc", 0, -1, 10**30, 1.0, 2.5, True, [], {},
+]  # fmt: skip
+
+
+def _shipments(read: Any, items: Any) -> Any:
+    from shopsync_woocommerce._map_common import _Ctx
+
+    try:
+        return read(_Ctx({"id": 1}), items)
+    except InvalidRecordError as exc:
+        return ("refused", exc.path, str(exc))
+
+
+@pytest.mark.parametrize("field", [*_TRACKING_ITEM, "line_items.id", "line_items.quantity"])
+def test_plain_tracking_items_read_quickly_as_the_checked_reader_reads_them(field: str) -> None:
+    """``_plain_fulfillments`` (the common shape, without building field paths) gives what
+    the checked reader gives, or passes the items on to it: same shipments, same refusals."""
+    from shopsync_woocommerce._map_orders import (
+        _checked_fulfillments,
+        _fulfillments,
+        _plain_fulfillments,
+    )
+
+    base = [copy.deepcopy(_TRACKING_ITEM), {**copy.deepcopy(_TRACKING_ITEM), "tracking_id": ""}]
+    assert _plain_fulfillments(copy.deepcopy(base)) is not None  # the plain shape is quick
+    quick = 0
+    for value in _ODD_VALUES:
+        items = copy.deepcopy(base)
+        if field.startswith("line_items."):
+            items[0]["line_items"][1][field.split(".")[1]] = value
+        else:
+            items[0][field] = value
+        quick += _plain_fulfillments(copy.deepcopy(items)) is not None
+        got = _shipments(_fulfillments, items)
+        assert got == _shipments(_checked_fulfillments, items), (field, value)
+        for odd in (None, 7, "x"):  # an item or a line that is not an object
+            assert _shipments(_fulfillments, [*items, odd]) == _shipments(
+                _checked_fulfillments, [*items, odd]
+            )
+    assert _shipments(_fulfillments, []) == [] == _shipments(_checked_fulfillments, [])
+    assert quick > 0 or field in ("date_shipped", "line_items.id")
