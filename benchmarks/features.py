@@ -35,11 +35,15 @@ from typing import Any
 
 import numpy as np
 
+from shopsync.store.schema import QUANTITY_SCALE
+
 AS_OF = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 AS_OF_US = int(AS_OF.timestamp()) * 1_000_000
 YEAR_US = 365 * 86_400 * 1_000_000
 PLATFORM, SHOP = "shopify", "bench.myshopify.com"
 CHUNK = 200_000
+ONE_UNIT = 10**QUANTITY_SCALE  # a line's quantity, stored in ten-thousandths
+FIXTURE = 2  # the layout's version: 1 stored every line's quantity as 0.0001 of a unit
 
 
 def _peak_mb() -> float:
@@ -193,7 +197,7 @@ def build(path: str, customers: int, orders: int, seed: int) -> None:
         con.executemany(
             "INSERT INTO line_items (shop_id, order_id, id, position, product_id, title,"
             " product_type, quantity, unit_price, total, refunded_quantity)"
-            " VALUES (1,?,?,?,?,?,?,1,?,?,0)",
+            f" VALUES (1,?,?,?,?,?,?,{ONE_UNIT},?,?,0)",
             lines,
         )
         con.executemany(
@@ -208,8 +212,10 @@ def build(path: str, customers: int, orders: int, seed: int) -> None:
             ],
         )
         con.commit()
-    con.execute("CREATE TABLE bench_meta (customers INTEGER, orders INTEGER, seed INTEGER)")
-    con.execute("INSERT INTO bench_meta VALUES (?, ?, ?)", (customers, orders, seed))
+    con.execute(
+        "CREATE TABLE bench_meta (customers INTEGER, orders INTEGER, seed INTEGER, fixture INTEGER)"
+    )
+    con.execute("INSERT INTO bench_meta VALUES (?, ?, ?, ?)", (customers, orders, seed, FIXTURE))
     con.commit()
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
@@ -220,11 +226,11 @@ def _fixture_matches(path: str, customers: int, orders: int, seed: int) -> bool:
         return False
     try:
         con = sqlite3.connect(path)
-        row = con.execute("SELECT customers, orders, seed FROM bench_meta").fetchone()
+        row = con.execute("SELECT customers, orders, seed, fixture FROM bench_meta").fetchone()
         con.close()
     except sqlite3.Error:
         return False
-    return tuple(row or ()) == (customers, orders, seed)
+    return tuple(row or ()) == (customers, orders, seed, FIXTURE)
 
 
 def phase_features(path: str, snapshot: str = "cold") -> dict[str, float]:
