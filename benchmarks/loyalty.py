@@ -2,6 +2,7 @@
 
     python benchmarks/loyalty.py [--orders 100000] [--engine rules|columns|core] [--seed 7]
                                  [--block-orders N] [--actions-only] [--entry-frames]
+                                 [--earned SHARE]
 
 Builds a shop in memory (one customer per ten orders, three years of orders, 5 % refunded in
 part or whole, 2 % cancelled, a third of the customers with a birthday, 1 % with an
@@ -14,7 +15,9 @@ derivation and actions built (what a plan consumes); ``core`` times
 the entries the actions read, the others counted); ``--entry-frames`` derives what a ledger
 write reads (``derive_shop(on_entries=...)``: every customer's derivation and actions, the
 entries of the customers the columns derive as one frame per block, rows counted);
-``--block-orders`` sets the block size.
+``--block-orders`` sets the block size; ``--earned`` hands the derivation the earn entries a
+ledger holds for that share of the orders (``LoyaltyTables.earned``: a shop whose ledger is
+written, most of its orders earned already).
 Prints one JSON line: seconds and CPU-seconds (all threads; steadier than wall time on a
 loaded machine), µs per order, peak MB (and the peak once the shop was built, before the
 derivation), customers left to the rules.
@@ -38,7 +41,7 @@ AS_OF = START + 3 * 365 * DAY
 UNIT = 10_000
 
 
-def shop(orders: int, seed: int) -> tuple[Any, list[Any]]:
+def shop(orders: int, seed: int, earned: float = 0.0) -> tuple[Any, list[Any]]:
     from shopsync.core.loyalty_shop import LoyaltyTables
 
     rng = np.random.default_rng(seed)
@@ -71,6 +74,9 @@ def shop(orders: int, seed: int) -> tuple[Any, list[Any]]:
         }
     )
     people = [f"c{i}" for i in range(customers)]
+    held = frame.filter(pl.Series(rng.random(orders) < earned)).select(
+        "customer_id", pl.col("id").alias("order_id"), (pl.col("subtotal") // 1000).alias("points")
+    )
     tables = LoyaltyTables(
         orders=frame,
         refunds=refunds,
@@ -88,6 +94,7 @@ def shop(orders: int, seed: int) -> tuple[Any, list[Any]]:
                 "email": pl.String,
             },
         ),
+        earned=held if earned else None,
     )
     inputs = []
     for i in range(customers):
@@ -116,6 +123,7 @@ def measure(
     block: int | None = None,
     all_entries: bool = True,
     entry_frames: bool = False,
+    earned: float = 0.0,
 ) -> dict[str, Any]:
     from shopsync.core.loyalty_columns import derive_columns
     from shopsync.core.loyalty_derivations import column_inputs
@@ -123,7 +131,7 @@ def measure(
     from shopsync.core.loyalty_shop import derive_shop
     from shopsync.core.policy import Policy
 
-    tables, inputs = shop(orders, seed)
+    tables, inputs = shop(orders, seed, earned)
     policy = Policy.from_dict({"currency": "USD"})
     built_mb = _peak_mb()
     cpu = _cpu()
@@ -135,7 +143,7 @@ def measure(
         ledger = derive_columns(
             facts,
             tables.refunds,
-            column_inputs(inputs, {}),
+            column_inputs(inputs, {}, tables.earned),
             policy.loyalty,
             AS_OF,
             currency="USD",
@@ -176,6 +184,7 @@ def measure(
         if all_entries
         else f"{engine}, entries for actions",
         "orders": orders,
+        "earned_share": earned,
         "seconds": round(seconds, 2),
         "us_per_order": round(seconds / orders * 1e6, 2),
         "entries": entries,
@@ -212,6 +221,12 @@ def main() -> None:
         action="store_true",
         help="derive_shop(on_entries=...): what a ledger write reads (the entries as frames)",
     )
+    parser.add_argument(
+        "--earned",
+        type=float,
+        default=0.0,
+        help="share of the orders whose earn entry the ledger holds (LoyaltyTables.earned)",
+    )
     args = parser.parse_args()
     found = measure(
         args.orders,
@@ -220,6 +235,7 @@ def main() -> None:
         args.block_orders,
         not args.actions_only,
         args.entry_frames,
+        args.earned,
     )
     print(json.dumps(found))
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from shopsync import incremental
+from shopsync import incremental, loyalty
 from shopsync.adapter import CustomerChange
 from shopsync.core.incremental import DELIVERY_STARTS
 from shopsync.core.policy import Policy
@@ -375,3 +375,42 @@ def test_customers_without_their_row_are_planned_when_noted_or_due_not_every_tim
     apply(noted, store, sinks, now=at + 4 * HOUR)
     later = _equal_to_the_full_plan(store, "d.example", at + 5 * HOUR, set())[0]
     assert cid not in later.customers
+
+
+def test_an_incremental_plan_after_an_earn_rule_change_is_the_full_plan(
+    store: Store, tmp_path: Path
+) -> None:
+    """The earn rule changes (8 points per unit, not 5) after a plan wrote the ledger: the
+    incremental plan is still the full plan of its customers, and both announce the points
+    the ledger holds for the orders earned before the change, the new rule's for those paid
+    since (points an order earned are a fact)."""
+    shop = "e.example"
+    _small_shop(store, shop)
+    sinks = [JsonLines("out.jsonl", root=tmp_path)]
+    cids = sorted(c.id for c in store.iter(Customer, P, shop))[:3]
+
+    def add(oid: str, cid: str, at: dt.datetime) -> None:
+        store.upsert([order(oid, cid, at, ptype="Coffee").model_copy(update={"shop": shop})])
+
+    at0 = T0 + 3 * DAY
+    for n, cid in enumerate(cids):
+        add(f"early{n}", cid, T0 + DAY + n * HOUR)
+    plan(store, POLICY, at0, platform=P, shop=shop)  # a full plan: writes the ledger
+    assert loyalty.ledger_status(store, P, shop, at0, policy=POLICY) is None
+    apply(plan(store, POLICY, at0, platform=P, shop=shop, only_changed=True), store, sinks)
+    for n, cid in enumerate(cids):
+        add(f"late{n}", cid, at0 + DAY + n * HOUR)
+    richer = POLICY.model_copy(
+        update={"loyalty": Policy.from_dict({"loyalty": {"earn": {"points_per_unit": 8}}}).loyalty}
+    )
+    inc, _ = _equal_to_the_full_plan(store, shop, at0 + 2 * DAY, set(cids), richer)
+    actions = [*inc, *(h.action for h in inc.held)]
+    awards = {a.order_id: a.points for a in actions if a.kind == "loyalty_award"}
+    for n, cid in enumerate(cids):
+        held = [
+            ln.pending + ln.approved
+            for ln in loyalty.statement(store, (P, shop, cid))
+            if ln.kind == "earn" and ln.order_id == f"early{n}"
+        ]
+        assert held and [awards[f"early{n}"]] == held
+        assert awards[f"late{n}"] > awards[f"early{n}"]  # 20 USD: 160 points, times its tier's

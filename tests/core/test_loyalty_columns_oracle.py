@@ -107,6 +107,7 @@ moments = st.integers(0, 1300 * 24).map(lambda h: T0 + h * HOUR) | st.integers(0
 def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
     orders: list[dict[str, Any]] = []
     refunds: list[dict[str, Any]] = []
+    earned: list[dict[str, Any]] = []
     for n in range(draw(st.integers(0, 14))):
         created = draw(moments)
         subtotal = draw(st.integers(-5, 200) | st.just(0)) * UNIT // 2
@@ -130,6 +131,19 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
                 "total_shipping": draw(st.integers(0, 5)) * UNIT,
             }
         )
+        # points the ledger already holds for the order (earned under another earn rule):
+        # its own customer's, or another's (the order moved), or none
+        owner = orders[-1]["customer_id"]
+        other = draw(st.sampled_from([c for c in CUSTOMERS if c != owner]))
+        holders = draw(st.sampled_from([(), (), (owner,), (owner,), (other,), (owner, other)]))
+        for holder in holders:  # at most one earn per customer and order, as in the ledger
+            earned.append(
+                {
+                    "customer_id": holder,
+                    "order_id": oid,
+                    "points": draw(st.integers(1, 1500) | st.sampled_from([0, 1, 2])),
+                }
+            )
         for r in range(draw(st.integers(0, 3))):
             refunds.append(
                 {
@@ -179,6 +193,9 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
                 "updated_at": pl.Int64,
                 "email": pl.String,
             },
+        ),
+        earned=pl.DataFrame(
+            earned, schema={"customer_id": pl.String, "order_id": pl.String, "points": pl.Int64}
         ),
     )
     return tables, inputs
@@ -234,6 +251,8 @@ def test_the_columns_derive_what_the_rules_derive(
                 event("columns derived a progress record")
             if any(e.detail.get("multiplier", "1") != "1" for e in derivation.entries):
                 event("columns derived an earn above the base multiplier")
+            if any("earlier earn rule" in e.reason for e in derivation.entries):
+                event("columns derived an earn the ledger held")
     assert columns.referrals == rules.referrals
     if columns.rules_because is None:
         assert columns.by_rules is not None

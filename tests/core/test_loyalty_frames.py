@@ -373,32 +373,49 @@ def test_a_write_between_the_version_read_and_the_frames_leaves_the_ledger_stale
 
 
 def test_a_plan_under_an_earn_rule_counting_more_amounts_derives_with_them(shop: Store) -> None:
-    """The amounts the earn rule counts change between two plans of the same moment: the
-    second plan's read carries the new ones and its awards count them."""
-    orders = load(shop, P, S, END, currency="USD").orders.sort("created_at")
-    placed = orders.filter(pl.col("paid_at").is_not_null())["created_at"][-10]
-    as_of = dt.datetime.fromtimestamp(placed / 1e6, dt.timezone.utc) + DAY
+    """The earn rule counts shipping and tax from a moment on: the orders earned before keep
+    the points the ledger holds, the orders paid since earn with the new amounts, and the
+    plan's awards, its dry run and the ledger it marks current agree."""
+    orders = load(shop, P, S, END, currency="USD").orders
+    paid = orders.filter(pl.col("paid_at").is_not_null())["paid_at"].sort().to_list()
+    hour = 3_600_000_000
+    # a gap between two payments, with orders paid just before and after it, within a week
+    j = next(
+        j
+        for j in range(len(paid) - 3, 1, -1)
+        if paid[j + 1] - paid[j] > hour and paid[j + 2] - paid[j - 2] < 6 * 24 * hour
+    )
+    before = dt.datetime.fromtimestamp((paid[j] + paid[j + 1]) // 2 / 1e6, dt.timezone.utc)
+    after = dt.datetime.fromtimestamp((paid[j + 2] + hour) / 1e6, dt.timezone.utc)
     wider = Policy.from_dict(
         {"currency": "USD", "loyalty": {"earn": {"include_shipping": True, "include_tax": True}}}
     )
 
-    def awards(plan: Any) -> dict[str, int]:
-        return {a.idempotency_key: a.points for a in plan.actions if a.kind == "loyalty_award"}
+    def awards(actions: Any) -> dict[str, int]:
+        return {a.order_id: a.points for a in actions if a.kind == "loyalty_award"}
 
-    narrow = awards(shopsync.plan(shop, POLICY, as_of))
-    assert loyalty.ledger_status(shop, P, S, as_of, policy=wider) is not None
-    wide = awards(shopsync.plan(shop, wider, as_of))
-    assert loyalty.ledger_status(shop, P, S, as_of, policy=wider) is None
-    read = loyalty.update_ledger(shop, P, S, as_of=as_of, policy=wider, dry_run=True)
-    assert wide == {a.idempotency_key: a.points for a in read.actions if a.kind == "loyalty_award"}
-    assert narrow and narrow.keys() == wide.keys() and any(wide[k] > narrow[k] for k in wide)
+    def dry(policy: Policy, at: dt.datetime) -> dict[str, int]:
+        read = loyalty.update_ledger(shop, P, S, as_of=at, policy=policy, dry_run=True)
+        return awards(read.actions)
+
+    shopsync.plan(shop, POLICY, before)  # writes the ledger under the narrow rule
+    narrow = dry(POLICY, before)
+    narrow_now = dry(POLICY, after)  # what the narrow rule gives the orders paid since
+    planned = awards(shopsync.plan(shop, wider, after).actions)
+    assert loyalty.ledger_status(shop, P, S, after, policy=wider) is None
+    wide = dry(wider, after)
+    assert planned and planned.items() <= wide.items()
+    kept, since = narrow.keys() & wide.keys(), wide.keys() - narrow.keys()
+    assert kept and since
+    assert {k: wide[k] for k in kept} == {k: narrow[k] for k in kept}
+    assert all(wide[k] > narrow_now[k] for k in since)
+    owners = dict(orders.select("id", "customer_id").iter_rows())
+    for order_id, points in wide.items():  # what is announced is what the ledger holds
+        lines = loyalty.statement(shop, (P, S, owners[order_id]))
+        earned = [ln for ln in lines if ln.kind == "earn" and ln.order_id == order_id]
+        assert [ln.pending + ln.approved for ln in earned] == [points]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding: the ledger is append-only by key, so earn entries written under the "
-    "earlier earn rule stay while the ledger is marked current under the new one",
-)
 def test_an_award_announced_after_an_earn_rule_change_is_the_points_the_ledger_holds(
     shop: Store,
 ) -> None:

@@ -90,3 +90,42 @@ def test_a_shop_read_carries_the_loyalty_columns_asked_for(store: Store) -> None
         read_shop(store, shop, at, columns={"orders": ["email"]})
     with pytest.raises(ValueError, match="no such columns"):
         read_shop(store, shop, at, columns={"refunds": ["amount", "note"]})
+
+
+def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One row per customer and order, its points: earns only, this shop only; of an order
+    reversed n times (it left its customer), the newest earn if it has more than n."""
+    shop = store.shop_id("shopify", "acme")
+    other = store.shop_id("shopify", "other")
+
+    def earn(shop_id: int, customer: str, order: str, key: str, points: int) -> dict[str, Any]:
+        return _entry(shop_id, customer, order, key) | {
+            "kind": "earn",
+            "pending": points,
+            "approved": 0,
+        }
+
+    rows = [
+        earn(shop, "c1", "o1", "earn:c1:o1", 500),
+        earn(shop, "c1", "o2", "earn:c1:o2", 70) | {"pending": 0, "approved": 70},
+        _entry(shop, "c1", "o1", "approve:c1:o1") | {"kind": "approve", "pending": -500},
+        earn(shop, "c2", "o3", "earn:c2:o3", 40),  # reversed, back, earned again: 90 counts
+        _entry(shop, "c2", "o3", "adjust:moved:c2:o3:100"),
+        earn(shop, "c2", "o3", "earn:c2:o3:g1", 90),
+        earn(shop, "c3", "o4", "earn:c3:o4", 30),  # reversed and not earned again: none
+        _entry(shop, "c3", "o4", "adjust:moved:c3:o4:100"),
+        earn(other, "c1", "o9", "earn:c1:o9", 999),
+    ]
+    with store.transaction() as conn:
+        ledger.add_entries(conn, rows)
+    expected = {("c1", "o1", 500), ("c1", "o2", 70), ("c2", "o3", 90)}
+    assert set(ledger.earned_points(store, shop).iter_rows()) == expected
+    some = {("c1", "o1", 500), ("c1", "o2", 70)}
+    assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
+    monkeypatch.setattr(ledger, "_FEW", 0)  # more customers than read by index: a whole read
+    assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
+    assert ledger.earned_points(store, shop).columns == ["customer_id", "order_id", "points"]
+    frames, _ = ledger.customer_history(store, shop, "c2", with_lines=False)
+    assert frames["earned"].rows() == [("c2", "o3", 90)]

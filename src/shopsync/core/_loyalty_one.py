@@ -18,7 +18,12 @@ import polars as pl
 from shopsync.core import loyalty as rules
 from shopsync.core.actions import Action
 from shopsync.core.loyalty_actions import loyalty_actions
-from shopsync.core.loyalty_history import facts_by_customer, history_of, inputs_by_kind
+from shopsync.core.loyalty_history import (
+    earned_by_customer,
+    facts_by_customer,
+    history_of,
+    inputs_by_kind,
+)
 from shopsync.core.policy import Policy
 
 __all__ = ["actions_for", "in_a_referral"]
@@ -48,11 +53,15 @@ def actions_for(
     lookback: dt.timedelta = dt.timedelta(days=7),
 ) -> list[Action]:
     """The loyalty actions due for the customer at ``at`` (micros): ``frames`` holds their
-    orders and refunds (and line product types when categories earn bonuses), ``inputs``
-    their loyalty inputs, oldest first."""
+    orders and refunds (and line product types when categories earn bonuses; ``earned``, the
+    points their earn entries in the ledger hold, when it has any), ``inputs`` their loyalty
+    inputs, oldest first."""
     facts = facts_by_customer(frames, policy)
     history = history_of(
-        customer_id, facts.get(customer_id, ()), inputs_by_kind(inputs).get(customer_id, {})
+        customer_id,
+        facts.get(customer_id, ()),
+        inputs_by_kind(inputs).get(customer_id, {}),
+        earned=earned_by_customer(frames.get("earned")).get(customer_id),
     )
     derivation = rules.derive(history, policy.loyalty, at, currency=currency)
     since = at - int(lookback.total_seconds() * 1_000_000)

@@ -16,7 +16,10 @@ each event (a property test checks exactly that). The rules, with their defaults
   after it has earned). Orders in another currency than the shop's earn nothing and are
   reported as notes (the store quarantines them); so are negative values. Zero-value orders
   earn nothing, nor do orders the one purchase rule does not count
-  (:attr:`OrderFacts.purchase`).
+  (:attr:`OrderFacts.purchase`). Points an order earned are a fact: an order whose earn
+  entry the ledger holds (:attr:`History.earned`) keeps those points whatever the earn rule
+  says now (a rule change applies to orders not earned yet), and all that follows an earn
+  (claw-backs, approval, balances, tiers, expiry) follows them.
 - **pending / approve**: earned points are pending for ``pending_days`` from payment, then
   approved (spendable).
 - **claw-back**: a refund takes back points in proportion to the refunded share of the order
@@ -136,6 +139,8 @@ class _Order:
     facts: OrderFacts
     refunds: list[tuple[str, int, int]]
     cancel_at: int | None
+    held: int | None = None
+    """The points the ledger's earn entry holds (None: not earned yet)."""
     earned: int = 0
     clawed: int = 0
     approved: bool = False
@@ -238,7 +243,9 @@ def _order_events(
                 )
             )
             continue
-        if facts.value == 0 or not facts.purchase:
+        held = history.earned.get(facts.order_id)
+        held = held if held is not None and held > 0 else None
+        if (facts.value == 0 and held is None) or not facts.purchase:
             continue  # a free order, or one that is no purchase, earns nothing (not an error)
         refunds = sorted(facts.refunds, key=lambda r: (max(r[1], paid), r[0]))
         cancel = facts.cancelled_at
@@ -251,7 +258,7 @@ def _order_events(
                     facts.order_id,
                 )
             )
-        order = _Order(facts, [(i, max(w, paid), a) for i, w, a in refunds], cancel)
+        order = _Order(facts, [(i, max(w, paid), a) for i, w, a in refunds], cancel, held)
         orders.append(order)
         events.append((paid, 0, facts.order_id, ("earn", order)))
         for refund in order.refunds:
@@ -387,6 +394,10 @@ def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
     # round_half_up(value * per_unit / UNIT * multiplier) in integers (value >= 0 here)
     top, bottom = facts.value * per_unit * multiplier.numerator, UNIT * multiplier.denominator
     points = (2 * top + bottom) // (2 * bottom)
+    note = f" (tier multiplier {multiplier})" if multiplier != 1 else ""
+    if order.held is not None:  # points an order earned are a fact
+        note = note if order.held == points else " (earned under an earlier earn rule)"
+        points = order.held
     order.earned = points
     if points > 0:
         pending = bool(state.settings.earn.pending_days)
@@ -399,8 +410,7 @@ def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
             at,
             points if pending else 0,
             0 if pending else points,
-            f"order {facts.order_id} paid: {points} points"
-            + (f" (tier multiplier {multiplier})" if multiplier != 1 else ""),
+            f"order {facts.order_id} paid: {points} points{note}",
             facts.order_id,
             {"value_units": facts.value, "per_unit": per_unit, "multiplier": str(multiplier)},
         )

@@ -10,6 +10,7 @@ import polars as pl
 
 __all__ = [
     "CUSTOMER",
+    "EARNED",
     "ENTRY_SCHEMA",
     "I128",
     "RANK",
@@ -18,6 +19,7 @@ __all__ = [
     "half_up",
     "key",
     "who",
+    "with_held",
 ]
 
 I128 = pl.Int128
@@ -99,3 +101,18 @@ def entries(frame: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
         for name, dtype in ENTRY_SCHEMA.items()
     ]
     return fit_keys(frame.select(exprs))
+
+
+EARNED = {"customer_id": pl.String, "order_id": pl.String, "points": pl.Int64}
+"""The points the ledger's earn entries hold, one row per customer and order
+(:attr:`shopsync.core.loyalty_columns.ColumnInputs.earned`)."""
+
+
+def with_held(orders: pl.DataFrame, earned: pl.DataFrame) -> pl.DataFrame:
+    """``orders`` (``customer_id``, ``id``) with ``held``: the points their earn entry holds
+    (:data:`EARNED` rows, one per customer and order; null: not earned yet, as are points
+    not above zero)."""
+    held = earned.filter(pl.col("points") > 0).select(
+        "customer_id", pl.col("order_id").alias("id"), pl.col("points").alias("held")
+    )
+    return orders.join(held, on=["customer_id", "id"], how="left", maintain_order="left")

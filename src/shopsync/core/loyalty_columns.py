@@ -5,7 +5,9 @@ Why: the per-customer rules cost about 160 µs per order (16.6 s per 100k orders
 10M orders needs a few µs. The rules are path-dependent in general, but most of their paths
 reduce to column algebra, and this module derives exactly those:
 
-- **earn** is a function of the order and the multiplier of the tier held at payment;
+- **earn** is a function of the order and the multiplier of the tier held at payment, or
+  the points the ledger's earn entry holds (:attr:`ColumnInputs.earned`: a fact, whatever
+  the earn rule says now);
 - **tiers** (qualified by spend): :mod:`shopsync.core.loyalty_tier_columns` (the metric as a
   step function, the tier path in rounds of changes), progress records included;
 - **claw-backs**: the cumulative target of each refund is ``min(earned, round_half_up(earned
@@ -38,7 +40,7 @@ Times are micros (UTC) and money ten-thousandths, as in :mod:`shopsync.core.loya
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -47,6 +49,7 @@ import polars as pl
 from shopsync.core.loyalty_birthdays import birthday_entries, next_birthdays
 from shopsync.core.loyalty_column_kit import (
     CUSTOMER,
+    EARNED,
     I128,
     RANK,
     entries,
@@ -54,6 +57,7 @@ from shopsync.core.loyalty_column_kit import (
     half_up,
     key,
     who,
+    with_held,
 )
 from shopsync.core.loyalty_expiry_columns import expiries
 from shopsync.core.loyalty_records import DAY, UNIT
@@ -61,6 +65,7 @@ from shopsync.core.loyalty_tier_columns import progress, tier_path
 from shopsync.core.policy import LoyaltySettings
 
 __all__ = [
+    "EARNED",
     "ColumnInputs",
     "ColumnLedger",
     "base_tier",
@@ -102,6 +107,11 @@ class ColumnInputs:
     """``customer_id``, ``at``."""
     birthdays: pl.DataFrame
     """``customer_id``, ``entered_at``, ``month``, ``day``, ``seq`` (input order)."""
+    earned: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EARNED))
+    """:data:`EARNED`: the points the ledger's earn entries hold, at most one row per customer
+    and order (positive points; others are ignored). Such an order earns them, not what the
+    earn rule gives: points an order earned are a fact (an empty frame: every order earns
+    under the current rule)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,8 @@ def fallback_customers(
 ) -> frozenset[Any]:
     """The customers :func:`derive_columns` leaves to the rules (:attr:`ColumnLedger.fallback`),
     found without deriving: a caller deriving in blocks of customers knows them up front."""
-    earning = _inside(facts, as_of).filter(_earns(currency)).select("id", "customer_id")
+    inside = with_held(_inside(facts, as_of), inputs.earned)
+    earning = inside.filter(_earns(currency)).select("id", "customer_id")
     negative = refunds.filter(pl.col("amount") < 0).join(
         earning, left_on="order_id", right_on="id", how="inner"
     )
@@ -154,17 +165,20 @@ def _inside(facts: pl.DataFrame, as_of: int) -> pl.DataFrame:
 
 
 def _earns(currency: str) -> pl.Expr:
-    """Of :func:`_inside`'s orders, those that earn."""
+    """Of :func:`_inside`'s orders (with ``held``), those that earn: a value above zero, or
+    points already earned."""
     foreign = pl.col("currency").ne_missing(pl.lit(currency))
     negative = (pl.col("value") < 0) | (pl.col("total") < 0)
-    return ~foreign & ~negative & (pl.col("value") > 0) & pl.col("purchase")
+    worth = (pl.col("value") > 0) | pl.col("held").is_not_null()
+    return ~foreign & ~negative & worth & pl.col("purchase")
 
 
 def _order_frames(
-    names: pl.Series, facts: pl.DataFrame, settings: LoyaltySettings, as_of: int, currency: str
+    names: pl.Series, facts: pl.DataFrame, earned: pl.DataFrame, as_of: int, currency: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The notes (currency, negative) and the orders that earn, in the facts' order."""
-    inside = _inside(facts, as_of)
+    """The notes (currency, negative) and the orders that earn (with ``held``, see
+    :func:`~shopsync.core.loyalty_column_kit.with_held`), in the facts' order."""
+    inside = with_held(_inside(facts, as_of), earned)
     foreign = pl.col("currency").ne_missing(pl.lit(currency))
     negative = (pl.col("value") < 0) | (pl.col("total") < 0)
     notes = inside.filter(foreign | negative).select(
@@ -209,6 +223,11 @@ def derive_columns(
     reason = uncovered(settings)
     if reason is not None:
         raise ValueError(f"the columnar loyalty derivation does not cover {reason}")
+    # the earns of these facts' orders alone: another's customer is no customer here
+    theirs = facts.select("customer_id", pl.col("id").alias("order_id"))
+    inputs = replace(
+        inputs, earned=inputs.earned.join(theirs, on=["customer_id", "order_id"], how="semi")
+    )
     names = (
         pl.concat([facts["customer_id"], *(f["customer_id"] for f in column_frames(inputs))])
         .unique()
@@ -260,7 +279,7 @@ def _derive(
     pending_days = settings.earn.pending_days
     per_unit = settings.earn.points_per_unit
 
-    notes, earning = _order_frames(names, facts, settings, as_of, currency)
+    notes, earning = _order_frames(names, facts, inputs.earned, as_of, currency)
     # refunds in the rules' order: by (moment, refund id), the moment no earlier than payment
     joined = (
         refunds.join(
@@ -298,6 +317,7 @@ def _derive(
     denominator = index.replace_strict(range(len(rates)), [r.denominator for r in rates])
     named = index.replace_strict(range(len(rates)), [str(r) for r in rates])
     top = pl.col("value").cast(I128) * numerator.cast(I128) * per_unit
+    by_rule = half_up(top, denominator.cast(I128) * UNIT).cast(pl.Int64)
     orders = earning.select(
         "_row",
         "customer_id",
@@ -306,7 +326,8 @@ def _derive(
         "cancelled_at",
         "total",
         "value",
-        half_up(top, denominator.cast(I128) * UNIT).cast(pl.Int64).alias("earned"),
+        pl.coalesce("held", by_rule).alias("earned"),
+        (pl.col("held") != by_rule).fill_null(False).alias("_earlier"),
         (pl.col("paid") + pending_days * DAY).alias("approve_at"),
         named.cast(pl.String).alias("multiplier"),
         *(["after", "units"] if path is not None else []),
@@ -339,7 +360,9 @@ def _derive(
         pending=pl.when(pending).then(pl.col("earned")).otherwise(0),
         approved=pl.when(pending).then(0).otherwise(pl.col("earned")),
         reason=pl.format("order {} paid: {} points", pl.col("id"), pl.col("earned"))
-        + pl.when(pl.col("multiplier") == "1")
+        + pl.when(pl.col("_earlier"))
+        .then(pl.lit(" (earned under an earlier earn rule)"))
+        .when(pl.col("multiplier") == "1")
         .then(pl.lit(""))
         .otherwise(pl.format(" (tier multiplier {})", pl.col("multiplier"))),
         order_id=pl.col("id"),
@@ -569,4 +592,4 @@ def _derive(
 
 def column_frames(inputs: ColumnInputs) -> tuple[pl.DataFrame, ...]:
     """The frames of ``inputs``, in field order (``ColumnInputs(*frames)`` rebuilds them)."""
-    return (inputs.bonuses, inputs.adjustments, inputs.redemptions, inputs.birthdays)
+    return (inputs.bonuses, inputs.adjustments, inputs.redemptions, inputs.birthdays, inputs.earned)

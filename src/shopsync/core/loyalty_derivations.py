@@ -17,7 +17,7 @@ import polars as pl
 
 from shopsync._collector import collector_paused
 from shopsync.core.loyalty import DAY, Bonus, Derivation, Entry, Note, TierChange
-from shopsync.core.loyalty_columns import ColumnInputs, ColumnLedger
+from shopsync.core.loyalty_columns import EARNED, ColumnInputs, ColumnLedger
 from shopsync.core.loyalty_records import UNIT
 from shopsync.core.milestones import Progress
 from shopsync.core.policy import LoyaltySettings
@@ -70,9 +70,14 @@ _BIRTHDAYS = {
 }
 
 
-def column_inputs(inputs: Iterable[Any], bonuses: Mapping[str, Sequence[Bonus]]) -> ColumnInputs:
+def column_inputs(
+    inputs: Iterable[Any],
+    bonuses: Mapping[str, Sequence[Bonus]],
+    earned: pl.DataFrame | None = None,
+) -> ColumnInputs:
     """The input rows (``kind``, ``key``, ``customer_id``, ``occurred_at``, ``data``; oldest
-    first) and the referral bonuses by customer, as frames; ``seq`` keeps their order."""
+    first) and the referral bonuses by customer, as frames; ``seq`` keeps their order.
+    ``earned``: the points the ledger's earn entries hold (:attr:`ColumnInputs.earned`)."""
     adjust: list[tuple[Any, ...]] = []
     redeem: list[tuple[Any, ...]] = []
     born: list[tuple[Any, ...]] = []
@@ -96,6 +101,9 @@ def column_inputs(inputs: Iterable[Any], bonuses: Mapping[str, Sequence[Bonus]])
         pl.DataFrame(adjust, schema=_ADJUSTMENTS, orient="row"),
         pl.DataFrame(redeem, schema=_REDEMPTIONS, orient="row"),
         pl.DataFrame(born, schema=_BIRTHDAYS, orient="row"),
+        pl.DataFrame(schema=EARNED)
+        if earned is None
+        else earned.select(pl.col(name).cast(dtype) for name, dtype in EARNED.items()),
     )
 
 

@@ -27,7 +27,14 @@ from shopsync.core.loyalty import (
 if TYPE_CHECKING:
     from shopsync.core.policy import Policy
 
-__all__ = ["facts_by_customer", "facts_table", "history_of", "inputs_by_kind", "with_purchase"]
+__all__ = [
+    "earned_by_customer",
+    "facts_by_customer",
+    "facts_table",
+    "history_of",
+    "inputs_by_kind",
+    "with_purchase",
+]
 
 _FOREVER = 2**62  # micros: "once paid", whenever that is
 
@@ -127,6 +134,18 @@ def facts_by_customer(
     return out
 
 
+def earned_by_customer(earned: pl.DataFrame | None) -> dict[str, dict[str, int]]:
+    """The points the ledger's earn entries hold (``customer_id``, ``order_id``, ``points``)
+    by customer, then order: :attr:`History.earned` of each."""
+    found: dict[str, dict[str, int]] = {}
+    if earned is not None:
+        for customer_id, order_id, points in earned.select(
+            "customer_id", "order_id", "points"
+        ).iter_rows():
+            found.setdefault(customer_id, {})[order_id] = points
+    return found
+
+
 def inputs_by_kind(inputs: Iterable[Any]) -> dict[str, dict[str, list[Any]]]:
     """Input rows by customer, then by kind, in the order given (oldest first)."""
     found: dict[str, dict[str, list[Any]]] = {}
@@ -140,8 +159,10 @@ def history_of(
     facts: Iterable[OrderFacts],
     inputs: Mapping[str, list[Any]],
     bonuses: Iterable[Bonus] = (),
+    earned: Mapping[str, int] | None = None,
 ) -> History:
-    """One customer's history: their orders' facts, and their inputs by kind."""
+    """One customer's history: their orders' facts, and their inputs by kind; ``earned``,
+    the points the ledger's earn entries hold by order id (:attr:`History.earned`)."""
     return History(
         customer_id,
         tuple(facts),
@@ -155,6 +176,7 @@ def history_of(
             for r in inputs.get("adjust", ())
         ),
         tuple(bonuses),
+        dict(earned or {}),
     )
 
 

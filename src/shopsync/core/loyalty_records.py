@@ -119,6 +119,9 @@ class History:
     redemptions: tuple[Redemption, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     bonuses: tuple[Bonus, ...] = ()
+    earned: Mapping[str, int] = field(default_factory=dict)
+    """The points the ledger's earn entries already hold, by order id: a fact the current
+    earn rule does not revisit (:func:`shopsync.core.loyalty.derive`); positive points."""
 
 
 # -- outputs -----------------------------------------------------------------------------

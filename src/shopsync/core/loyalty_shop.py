@@ -51,6 +51,7 @@ from shopsync.core.loyalty_columns import (
 )
 from shopsync.core.loyalty_derivations import column_inputs, derivations, with_actions
 from shopsync.core.loyalty_history import (
+    earned_by_customer,
     facts_by_customer,
     facts_table,
     history_of,
@@ -102,6 +103,10 @@ class LoyaltyTables:
     """Every customer of the shop: :data:`CUSTOMER_COLUMNS`."""
     lines: pl.DataFrame | None = None
     """``order_id``, ``product_type``: only when categories earn a bonus."""
+    earned: pl.DataFrame | None = None
+    """``customer_id``, ``order_id``, ``points``: what the ledger's earn entries hold
+    (:func:`shopsync.store.ledger.earned_points`). Those orders keep those points, whatever
+    the earn rule says now; None (a ledger never written): every order earns by the rule."""
 
 
 def tables_of(frames: Frames, extra: Mapping[str, pl.DataFrame], policy: Policy) -> LoyaltyTables:
@@ -281,13 +286,17 @@ def derive_shop(
     given = None
     fallback: frozenset[Any] = frozenset()
     if reason is None:
-        given = column_inputs(inputs, bonuses)
+        given = column_inputs(inputs, bonuses, tables.earned)
         negative = tables.refunds.filter(pl.col("amount") < 0)["order_id"]  # few, if any
         suspects = facts_of(orders.filter(of("id", negative)))
         fallback = fallback_customers(suspects, tables.refunds, given, as_of, currency)
     ruled = orders if given is None else orders.filter(of("customer_id", fallback))
     facts = _facts(frames, policy, facts_of(ruled))
     by_customer = inputs_by_kind(inputs)
+    held = tables.earned
+    if held is not None:  # the earns of the customers the rules derive, as records
+        held = held.join(ruled.select("customer_id").unique(), on="customer_id", how="semi")
+    earned = earned_by_customer(held)
 
     def by_rules(customer_id: str) -> Derivation:
         history = history_of(
@@ -295,6 +304,7 @@ def derive_shop(
             facts.pop(customer_id, ()),
             by_customer.get(customer_id, {}),
             bonuses.get(customer_id, ()),
+            earned.pop(customer_id, None),
         )
         return rules.derive(history, settings, as_of, currency=currency)
 

@@ -2,13 +2,17 @@
 what is new.
 
 The ledger (table ``loyalty_ledger``) is append-only and derived: every entry has a unique
-source key, so running the derivation again, or after a crash, adds nothing twice. Bad input
-(an order in another currency, a negative order, a refund beyond the order) goes to the
-store's quarantine (resource ``"loyalty"``) with the reason; the derivation goes on.
+source key, so running the derivation again, or after a crash, adds nothing twice. Points an
+order earned are a fact: the derivation reads the points the ledger's earn entries hold
+(:func:`shopsync.store.ledger.earned_points`) and keeps them, so an earn rule changed since
+applies to the orders not earned yet. Bad input (an order in another currency, a negative
+order, a refund beyond the order) goes to the store's quarantine (resource ``"loyalty"``)
+with the reason; the derivation goes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable
@@ -189,6 +193,8 @@ def _sync(
         version = frames_version if frames is not None else ledger_mark.data_version(store, shop_id)
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
     tables = _tables(store, shop_id, at, policy, frames)
+    # points an order earned are a fact: the earn rule applies to orders not earned yet
+    tables = dataclasses.replace(tables, earned=ledger.earned_points(store, shop_id, customer_ids))
     inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing
     inputs = ledger.input_rows(store, shop_id)
     birthdays = new_birthdays(shop_id, tables.customers, inputs, at)

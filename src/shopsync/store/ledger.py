@@ -7,7 +7,7 @@ derivation and its entries commit together; reads open their own connection.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -16,13 +16,16 @@ from sqlalchemy import Connection, Select, and_, case, func, literal_column, or_
 from shopsync.store import insert_ignoring_duplicates
 from shopsync.store._privacy import email_token
 from shopsync.store.read import (
+    I64,
     LINE_PRODUCT_TYPE,
     LOYALTY_ORDERS,
     LOYALTY_REFUNDS,
     TEXT,
     Column,
     frame_of_rows,
+    read_table,
 )
+from shopsync.store.redemptions import moved_generations
 from shopsync.store.schema import (
     customers,
     line_items,
@@ -42,6 +45,7 @@ __all__ = [
     "contact_rows",
     "customer_entries",
     "customer_history",
+    "earned_points",
     "email_token",
     "existing_input_key",
     "input_data",
@@ -54,6 +58,15 @@ __all__ = [
 ]
 
 _CHUNK = 500  # ids per IN (...) clause
+_FEW = 4 * _CHUNK
+"""Customers whose earns :func:`earned_points` reads through the customer index; more are
+read with the whole shop's, in one pass."""
+_EARNED = [
+    Column("customer_id", TEXT),
+    Column("order_id", TEXT),
+    Column("points", I64, "pending + approved"),
+    Column("id", I64),
+]
 
 
 def add_inputs(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
@@ -165,6 +178,76 @@ def moved_order_points(conn: Connection, shop_id: int) -> list[Any]:
     )
 
 
+def earned_points(
+    store: Store, shop_id: int, customer_ids: Collection[str] | None = None
+) -> pl.DataFrame:
+    """The points each order's earn entry holds (``customer_id``, ``order_id``, ``points``),
+    of the whole shop or of ``customer_ids``: what a derivation keeps for the orders already
+    earned (points an order earned are a fact, whatever the earn rule says now).
+
+    The whole shop is read in columns (one pass over its earn entries, no Python row each);
+    a few customers through the customer index. Of an order that left its customer and came
+    back (:func:`~shopsync.store.redemptions.moved_generations`), only an earn of its current
+    generation counts."""
+    ids = None if customer_ids is None else sorted(set(customer_ids))
+    if ids is not None and len(ids) <= _FEW:
+        with store.engine.connect() as conn:
+            found = _earned_of(conn, shop_id, ids)
+            generations = moved_generations(conn, shop_id)
+        return _current_earns(found, generations)
+    where = f"shop_id = {int(shop_id)} AND kind = 'earn' AND order_id IS NOT NULL"
+    found = read_table(store.engine, loyalty_ledger.name, _EARNED, where)
+    if ids is not None:
+        found = found.filter(pl.col("customer_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
+    with store.engine.connect() as conn:
+        generations = moved_generations(conn, shop_id)
+    return _current_earns(found, generations)
+
+
+def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFrame:
+    """:data:`_EARNED` rows of the customers ``ids``."""
+    ledger = loyalty_ledger
+    rows: list[Any] = []
+    for start in range(0, len(ids), _CHUNK):
+        rows += conn.execute(
+            select(
+                ledger.c.customer_id,
+                ledger.c.order_id,
+                (ledger.c.pending + ledger.c.approved).label("points"),
+                ledger.c.id,
+            ).where(
+                ledger.c.shop_id == shop_id,
+                ledger.c.customer_id.in_(ids[start : start + _CHUNK]),
+                ledger.c.kind == "earn",
+                ledger.c.order_id.is_not(None),
+            )
+        ).all()
+    return frame_of_rows(rows, _EARNED)
+
+
+def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int]) -> pl.DataFrame:
+    """One row per (customer, order) of :data:`_EARNED` rows: an order reversed ``n`` times
+    (it left the customer) earned in its current generation when it has more than ``n`` earn
+    entries, and then the newest is that one's; without a reversal an order has one."""
+    keys = ["customer_id", "order_id"]
+    if not generations:
+        return found.select(*keys, "points")
+    moved = pl.DataFrame(
+        [(c, o, n) for (c, o), n in generations.items()],
+        schema={"customer_id": pl.String, "order_id": pl.String, "_n": pl.Int64},
+        orient="row",
+    )
+    back = (
+        found.join(moved, on=keys)
+        .sort("id")
+        .group_by(keys, maintain_order=True)
+        .agg(pl.len().alias("_earns"), pl.col("points").last(), pl.col("_n").first())
+        .filter(pl.col("_earns") > pl.col("_n"))
+    )
+    stay = found.join(moved, on=keys, how="anti")
+    return pl.concat([stay.select(*keys, "points"), back.select(*keys, "points")])
+
+
 def customer_entries(
     store: Store, shop_id: int, customer_id: str, upto: int | None = None
 ) -> list[Any]:
@@ -244,7 +327,8 @@ def customer_history(
     store: Store, shop_id: int, customer_id: str, with_lines: bool
 ) -> tuple[dict[str, pl.DataFrame], list[Any]]:
     """One customer's share of :func:`shopsync.store.read.loyalty_tables` (orders, refunds and,
-    when asked, line product types; no customers frame) and their loyalty inputs in order."""
+    when asked, line product types; no customers frame), ``earned`` (their share of
+    :func:`earned_points`) and their loyalty inputs in order."""
     with store.engine.connect() as conn:
         own = [c.sql for c in LOYALTY_ORDERS]
         order_rows = conn.execute(
@@ -282,6 +366,9 @@ def customer_history(
             frames["line_items"] = frame_of_rows(
                 line_rows, [Column("order_id", TEXT), Column("product_type", TEXT)]
             )
+        frames["earned"] = _current_earns(
+            _earned_of(conn, shop_id, [customer_id]), moved_generations(conn, shop_id)
+        )
         inputs = conn.execute(
             select(loyalty_inputs)
             .where(loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.customer_id == customer_id)
