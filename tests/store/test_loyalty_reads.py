@@ -126,6 +126,8 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     monkeypatch.setattr(ledger, "_FEW", 0)  # more customers than read by index: a whole read
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
+    monkeypatch.setattr(ledger, "_SHARE", 0)  # ... but a small share of the shop: by index
+    assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     assert ledger.earned_points(store, shop).columns == ["customer_id", "order_id", "points"]
     frames, _ = ledger.customer_history(store, shop, "c2", with_lines=False)
     assert frames["earned"].rows() == [("c2", "o3", 90)]
