@@ -563,15 +563,25 @@ def done_marketing_keys(store: Store, shop_ids: Iterable[int]) -> set[str]:
         return set(rows)
 
 
-def main_currency(store: Store, shop_id: int) -> str | None:
-    """The currency most of the shop's real orders use (ties: alphabetical), None without."""
+def main_currency(store: Store, shop_id: int, at: int | None = None) -> str | None:
+    """The currency most of the shop's real orders use (those placed by ``at``, micros, when
+    given; ties: alphabetical), None without. Counted from the order facts' snapshot where
+    the store keeps one (one column scan, the writes since merged in: 1M orders in about
+    0.1 s against 0.35-0.45 s for SQL's GROUP BY), else by the database."""
+    if getattr(store, "facts_dir", None) is not None:
+        snap = order_facts(store, shop_id, {"orders": ["currency", "created_at", "test"]})
+        placed = pl.col("test") == 0
+        if at is not None:
+            placed = placed & (pl.col("created_at") <= at)
+        return _top_currency(snap.orders.lazy().filter(placed).select("currency").collect())
+    cut = "" if at is None else " AND created_at <= :at"
     with store.engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT currency FROM orders WHERE shop_id = :sid AND "
-                f"{REAL_ORDERS_SQL} GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
+                f"SELECT currency FROM orders WHERE shop_id = :sid AND {REAL_ORDERS_SQL}{cut} "
+                "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
             ),
-            {"sid": shop_id},
+            {"sid": shop_id, "at": at},
         ).first()
     return None if row is None else str(row[0])
 

@@ -23,6 +23,7 @@ from shopsync.store.read import (
     _Reader,
     _shop_read,
     frame_of_rows,
+    main_currency,
     products,
 )
 
@@ -81,15 +82,9 @@ def read_customers(
         "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
         f" AND {REAL_ORDERS_SQL} AND customer_id IN ({set_sql(r.dialect)})"
     )
-    top = (
-        "SELECT currency FROM orders WHERE shop_id = :sid AND created_at <= :at AND "
-        f"{REAL_ORDERS_SQL} GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1"
-    )
-    currency = None
     with store.engine.connect() as conn:
         future = conn.execute(text(later), {"sid": shop_id, "at": at, "ids": r.ids}).scalar_one()
-        if find_currency:
-            currency = conn.execute(text(top), {"sid": shop_id, "at": at}).scalar()
+    currency = main_currency(store, shop_id, at) if find_currency else None
     read = _shop_read(
         r,
         None,
@@ -102,5 +97,5 @@ def read_customers(
         future=int(future),
         more=more,
     )
-    read.currency = None if currency is None else str(currency)
+    read.currency = currency
     return read
