@@ -434,3 +434,26 @@ def test_an_award_announced_after_an_earn_rule_change_is_the_points_the_ledger_h
         lines = loyalty.statement(shop, (P, S, award.customer_id))
         earned = [ln for ln in lines if ln.kind == "earn" and ln.order_id == award.order_id]
         assert [ln.pending + ln.approved for ln in earned] == [award.points]
+
+
+def test_a_dry_run_of_some_customers_from_their_frames_derives_what_the_whole_shop_gives_them(
+    shop: Store,
+) -> None:
+    """An incremental plan's read holds some customers; their derivation must be the one the
+    whole shop's gives them, orders placed after ``as_of`` included (they move the moment
+    their loyalty next changes): those orders are read for them alone."""
+    orders = load(shop, P, S, END, currency="USD").orders.sort("created_at")
+    placed = orders["created_at"][len(orders) // 2]
+    as_of = dt.datetime.fromtimestamp(placed / 1e6, dt.timezone.utc)
+    after = orders.filter(pl.col("created_at") > placed)
+    some = sorted(set(after["customer_id"].to_list()))[:6]
+    assert some
+    whole = loyalty.update_ledger(shop, P, S, as_of=as_of, policy=POLICY, dry_run=True)
+    frames = load(shop, P, S, as_of, currency="USD", customer_ids=set(some))
+    part = loyalty.update_ledger(
+        shop, P, S, as_of=as_of, policy=POLICY, dry_run=True, customer_ids=some, frames=frames
+    )
+    assert part.due == {c: whole.due[c] for c in some}
+    assert any(due is not None for due in part.due.values())
+    mine = [a.idempotency_key for a in whole.actions if a.customer_id in set(some)]
+    assert [a.idempotency_key for a in part.actions] == mine

@@ -41,6 +41,7 @@ from shopsync.core.policy import Policy
 from shopsync.loyalty._histories import new_birthdays, people, shop_currency
 from shopsync.loyalty._refs import now_micros, utc_micros
 from shopsync.store import Store, ledger, ledger_mark, redemptions
+from shopsync.store import incremental as store_incremental
 from shopsync.store.errors import IntegrityError
 from shopsync.store.ledger import Connection
 from shopsync.store.loyalty_read import loyalty_extras
@@ -140,10 +141,20 @@ class _InputsMoved(Exception):
 
 
 def _tables(
-    store: Store, shop_id: int, at: int, policy: Policy, frames: Frames | None
+    store: Store,
+    shop_id: int,
+    at: int,
+    policy: Policy,
+    frames: Frames | None,
+    customer_ids: list[str] | None,
 ) -> LoyaltyTables:
-    """The shop's loyalty tables: from the plan's frames plus what they lack, or read whole."""
+    """The shop's loyalty tables: from the plan's frames plus what they lack, or read whole.
+    Deriving ``customer_ids`` only, the later orders read are theirs and their referrals'
+    (those :func:`derive_shop` reads; the frames hold no others)."""
     if frames is not None:
+        later_of = None
+        if customer_ids is not None:
+            later_of = set(customer_ids) | store_incremental.referral_parties(store, shop_id)
         extra = loyalty_extras(
             store,
             shop_id,
@@ -151,6 +162,7 @@ def _tables(
             amounts=amount_columns(policy),
             order_columns=frames.orders.columns,
             refund_columns=frames.refunds.columns,
+            later_of=later_of,
         )
         return tables_of(frames, extra, policy)
     read = loyalty_tables(store, shop_id, with_lines=bool(policy.loyalty.category_bonus.points))
@@ -192,7 +204,7 @@ def _sync(
     if marking:
         version = frames_version if frames is not None else ledger_mark.data_version(store, shop_id)
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
-    tables = _tables(store, shop_id, at, policy, frames)
+    tables = _tables(store, shop_id, at, policy, frames, customer_ids)
     # points an order earned are a fact: the earn rule applies to orders not earned yet
     tables = dataclasses.replace(tables, earned=ledger.earned_points(store, shop_id, customer_ids))
     inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing

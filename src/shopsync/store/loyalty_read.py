@@ -15,7 +15,9 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import polars as pl
+from sqlalchemy import text
 
+from shopsync.store._idset import id_array, set_sql
 from shopsync.store.read import (
     I64,
     LOYALTY_ORDERS,
@@ -23,6 +25,7 @@ from shopsync.store.read import (
     REAL_ORDERS_SQL,
     TEXT,
     Column,
+    frame_of_rows,
     read_table,
 )
 
@@ -49,6 +52,7 @@ def loyalty_extras(
     amounts: Collection[str],
     order_columns: Collection[str],
     refund_columns: Collection[str],
+    later_of: Collection[str] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The loyalty rows the frames of the shop as of ``at`` (micros) lack.
 
@@ -56,19 +60,22 @@ def loyalty_extras(
     the frames already hold. Returns ``later_orders`` (real orders with a customer placed
     after ``at``) and ``customers`` (every customer, not only those created by ``at``: the
     ledger is the whole shop's; four narrow columns) always, and ``amounts`` (order id and
-    amounts) and ``refunds`` (with ids) when the frames lack them.
+    amounts) and ``refunds`` (with ids) when the frames lack them. ``later_of``: the later
+    orders of these customers only (frames of some customers), read through the customer
+    index (the shop's are a scan of every order: 0.2 s at 1M orders, for none at all).
     """
     engine = store.engine
     shop = f"shop_id = {int(shop_id)}"
     real = f"{shop} AND customer_id IS NOT NULL AND {REAL_ORDERS_SQL}"
-    found = {
-        "later_orders": read_table(
-            engine,
-            "orders",
-            [c for c in LOYALTY_ORDERS if c.name not in _AMOUNTS or c.name in amounts],
-            f"{real} AND created_at > {int(at)}",
-        )
-    }
+    later = [c for c in LOYALTY_ORDERS if c.name not in _AMOUNTS or c.name in amounts]
+    if later_of is None:
+        found = {
+            "later_orders": read_table(
+                engine, "orders", later, f"{real} AND created_at > {int(at)}"
+            )
+        }
+    else:
+        found = {"later_orders": _later_of(store, shop_id, at, later, later_of)}
     missing = [name for name in amounts if name not in order_columns]
     if missing:
         found["amounts"] = read_table(
@@ -81,3 +88,18 @@ def loyalty_extras(
         found["refunds"] = read_table(engine, "refunds", LOYALTY_REFUNDS, shop)
     found["customers"] = read_table(engine, "customers", _CUSTOMERS, shop)
     return found
+
+
+def _later_of(
+    store: Store, shop_id: int, at: int, columns: list[Column], ids: Collection[str]
+) -> pl.DataFrame:
+    """``columns`` of the real orders of the customers ``ids`` placed after ``at``."""
+    cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
+    sql = (
+        f"SELECT {cols} FROM orders WHERE shop_id = :sid AND customer_id IN "
+        f"({set_sql(store.engine.dialect.name)}) AND created_at > :at AND {REAL_ORDERS_SQL}"
+    )
+    with store.engine.connect() as conn:
+        result = conn.execute(text(sql), {"sid": shop_id, "ids": id_array(ids), "at": at})
+        rows = result.cursor.fetchall()  # plain tuples: no row objects
+    return frame_of_rows(rows, columns)
