@@ -89,7 +89,11 @@ from shopsync.core.policy import Policy
 from shopsync.errors import ConfigurationError
 from shopsync.frames import load
 from shopsync.planning import plan
-from shopsync.store.read import done_marketing_keys, newest_order_at, subscribed_customer_ids
+from shopsync.store.shop_figures import (
+    done_marketing_keys,
+    newest_order_at,
+    subscribed_customer_ids,
+)
 
 if TYPE_CHECKING:
     from shopsync.store import Store

@@ -36,7 +36,8 @@ from shopsync.errors import ConfigurationError
 from shopsync.frames import load
 from shopsync.store import Store, ledger_mark
 from shopsync.store import shop_models as model_rows
-from shopsync.store.read import catalogue_version, products
+from shopsync.store.read import products
+from shopsync.store.shop_figures import catalogue_version
 
 __all__ = ["plan", "plan_customer"]
 

@@ -18,7 +18,7 @@ from shopsync.outbox import apply
 from shopsync.planning import plan, plan_customer
 from shopsync.store import Store
 from shopsync.store import shop_models as rows
-from shopsync.store.read import main_currency
+from shopsync.store.shop_figures import main_currency
 from shopsync.testing.generator import generate_shop
 from tests.core.test_stored_models import DAY, T0, P, _policy, _shop
 

@@ -109,7 +109,7 @@ def test_the_loyalty_currency_is_counted_again_only_when_changes_could_overturn_
 ) -> None:
     from shopsync import planning
     from shopsync.store import shop_models as rows
-    from shopsync.store.read import main_currency
+    from shopsync.store.shop_figures import main_currency
 
     name = _shop(store)
     counted: list[int] = []

@@ -1,4 +1,4 @@
-"""The shop's main currency (:func:`shopsync.store.read.main_currency`), read from the order
+"""The shop's main currency (:func:`shopsync.store.shop_figures.main_currency`), read from the order
 facts' snapshot where the store keeps one: the same answer as counting in SQL, as of any
 moment, after writes the snapshot has not taken in yet, and without a snapshot."""
 
@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from shopsync.models import Order
 from shopsync.store import Store
-from shopsync.store.read import REAL_ORDERS_SQL, main_currency, read_shop
+from shopsync.store.read import REAL_ORDERS_SQL, read_shop
 from shopsync.store.read_set import read_customers
+from shopsync.store.shop_figures import main_currency
 from shopsync.testing.generator import generate_shop
 
 P = "shopify"

@@ -11,7 +11,7 @@ from shopsync.core import loyalty as rules
 from shopsync.core.loyalty import Person
 from shopsync.core.policy import Policy
 from shopsync.store import Store, ledger
-from shopsync.store.read import main_currency
+from shopsync.store.shop_figures import main_currency
 
 __all__ = ["new_birthdays", "people", "shop_currency"]
 

@@ -23,9 +23,9 @@ from shopsync.store.read import (
     _Reader,
     _shop_read,
     frame_of_rows,
-    main_currency,
     products,
 )
+from shopsync.store.shop_figures import main_currency
 
 if TYPE_CHECKING:
     from shopsync.store import Store
