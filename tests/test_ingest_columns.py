@@ -1,5 +1,6 @@
 """The columnar ingest path's helpers (issue 20): the collector's pause nests, spans threads
-and leaves the collector as it found it; a record kept as compact JSON reads back equal."""
+and leaves the collector as it found it; so does the heap's freeze for a read; a record kept
+as compact JSON reads back equal."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shopsync._collector import collector_paused
+from shopsync._collector import collector_paused, heap_frozen
 from shopsync.adapter_kit import RawPage
 from shopsync.ingest_columns import ColumnarLoop, OrderRows, compact
 
@@ -69,6 +70,67 @@ def test_overlapping_pauses_in_two_threads(collector: None) -> None:
     thread.join(5)
     assert seen == [False]
     assert gc.isenabled()
+
+
+def test_the_heap_is_frozen_within_the_block_and_thawed_after_the_last(collector: None) -> None:
+    assert gc.get_freeze_count() == 0
+    before = [object()]  # tracked, alive before the block
+    with heap_frozen():
+        assert gc.get_freeze_count() > 0
+        assert not any(x is before for x in gc.get_objects(2))  # out of the oldest passes
+        with heap_frozen():
+            pass
+        assert gc.get_freeze_count() > 0  # the inner block's end did not thaw it
+    assert gc.get_freeze_count() == 0
+    assert any(x is before for x in gc.get_objects(2))
+
+
+def test_a_frozen_heap_is_thawed_when_the_block_fails(collector: None) -> None:
+    with pytest.raises(RuntimeError), heap_frozen():
+        raise RuntimeError("mid-read")
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_the_program_froze_is_left_frozen(collector: None) -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with heap_frozen():
+            pass
+        assert gc.get_freeze_count() == frozen  # the program's freeze (before a fork) stays
+    finally:
+        gc.unfreeze()
+
+
+def test_garbage_cycles_made_during_a_read_are_collected(collector: None) -> None:
+    """Only what was alive when the read began is left out of the passes."""
+    import weakref
+
+    class Node:
+        pass
+
+    with heap_frozen():
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]
+        gone = weakref.ref(node)
+        del node
+        gc.collect()
+        assert gone() is None
+
+
+def test_a_columnar_read_freezes_the_heap_while_it_runs(collector: None) -> None:
+    seen: list[int] = []
+
+    def rows(raw: Any) -> OrderRows:
+        seen.append(gc.get_freeze_count())
+        return OrderRows(str(raw), None, 0, {}, {})
+
+    pages = [RawPage([1, 2], cursor="a"), RawPage([3], cursor="b", last=True)]
+    loop = ColumnarLoop("orders", lambda raw: None, rows)
+    for _ in loop.run(iter(pages)):
+        seen.append(gc.get_freeze_count())
+    assert len(seen) == 5 and all(seen)
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_compact_record_reads_back_equal() -> None:

@@ -43,6 +43,8 @@ from shopsync_woocommerce._map_orders import (
     _taxes,
     _unit_price,
     derive_statuses,
+    plain_shipments,
+    shipment_fields,
 )
 
 __all__ = ["order_tables"]
@@ -313,11 +315,42 @@ def _refund_rows(
 def _fulfillment_rows(
     ctx: _Ctx, meta: Mapping[str, Any], key: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[tuple[str, list[tuple[str, Decimal]]]]]:
-    """The fulfilment rows (read by ``_map_orders._fulfillments``) and what
-    :func:`derive_statuses` reads of them."""
+    """The fulfilment rows (read by ``_map_orders``: :func:`.plain_shipments` for the plain
+    shape every shipped order has, else ``_fulfillments``) and what :func:`derive_statuses`
+    reads of them."""
+    value = meta.get(META["tracking"])
+    plain = plain_shipments(value) if type(value) is list else None
+    if plain is None:
+        return _checked_rows(ctx, value, key)
     rows = []
     shipped = []
-    for i, f in enumerate(_fulfillments(ctx, meta.get(META["tracking"]))):
+    for i, (fid, items, at, delivered, lines) in enumerate(plain):
+        status, company, numbers, urls = shipment_fields(items)
+        rows.append(
+            {
+                **key,
+                "id": _key(fid),
+                "position": i,
+                "created_at": at * 1_000_000,
+                "status": _text(status),
+                "tracking_company": _text(company),
+                "tracking_numbers": [_text(n) for n in numbers],
+                "tracking_urls": [_text(u) for u in urls],
+                "delivered_at": None if delivered is None else delivered * 1_000_000,
+                "lines": [{"line_item_id": x, "quantity": str(n)} for x, n in lines],
+            }
+        )
+        shipped.append((status, [(x, Decimal(n)) for x, n in lines]))
+    return rows, shipped
+
+
+def _checked_rows(
+    ctx: _Ctx, value: Any, key: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[tuple[str, list[tuple[str, Decimal]]]]]:
+    """:func:`_fulfillment_rows` of tracking items of another shape."""
+    rows = []
+    shipped = []
+    for i, f in enumerate(_fulfillments(ctx, value)):
         delivered = f["delivered_at"]
         rows.append(
             {

@@ -1,4 +1,5 @@
-"""The cyclic garbage collector paused for a block of work that makes no reference cycles."""
+"""The cyclic garbage collector paused for a block of work that makes no reference cycles, and
+the heap alive when a long read begins kept out of its passes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collector_paused"]
+__all__ = ["collector_paused", "heap_frozen"]
 
 _pauses = 0
 _paused_from_enabled = False
 _pause_lock = threading.Lock()
+_freezes = 0
+_froze = False
 
 
 @contextmanager
@@ -41,3 +44,34 @@ def collector_paused() -> Iterator[None]:
             _pauses -= 1
             if _pauses == 0 and _paused_from_enabled:
                 gc.enable()
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """The objects alive when the block begins left out of the collector's passes until it
+    ends (:func:`gc.freeze`, then :func:`gc.unfreeze`), for a read of many pages.
+
+    A page read ahead and the page being written outlive a young collection or two, so the
+    oldest generation grows by a page every few pages and the collector walks the whole heap
+    (the program's modules, the store's engine: some 100,000 objects) every twenty pages or
+    so: about a tenth of a WooCommerce first sync's CPU (benchmarks/woocommerce_read.py).
+    Frozen, those passes walk only what the read made. Nothing is lost: objects made within
+    the block are collected as ever, and a cycle among the frozen ones that becomes garbage
+    meanwhile is collected after the block. Blocks nest and may run in several threads at
+    once: the heap is thawed when the last one ends. A heap the program froze itself (before
+    a fork) is left as it is."""
+    global _freezes, _froze
+    with _pause_lock:
+        if _freezes == 0:
+            _froze = gc.get_freeze_count() == 0
+            if _froze:
+                gc.freeze()
+        _freezes += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _freezes -= 1
+            if _freezes == 0 and _froze:
+                _froze = False
+                gc.unfreeze()
