@@ -1,6 +1,6 @@
 """The columnar ingest path's helpers (issue 20): the collector's pause nests, spans threads
-and leaves the collector as it found it; so does the heap's freeze for a read; a record kept
-as compact JSON reads back equal."""
+and leaves the collector as it found it; so does its easing for a read; a record kept as
+compact JSON reads back equal."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shopsync._collector import collector_paused, heap_frozen
+from shopsync._collector import YOUNG_THRESHOLD, collector_eased, collector_paused
 from shopsync.adapter_kit import RawPage
 from shopsync.ingest_columns import ColumnarLoop, OrderRows, compact
 
@@ -72,32 +72,50 @@ def test_overlapping_pauses_in_two_threads(collector: None) -> None:
     assert gc.isenabled()
 
 
-def test_the_heap_is_frozen_within_the_block_and_thawed_after_the_last(collector: None) -> None:
+def test_the_collector_is_eased_within_the_block_and_put_back_after_the_last(
+    collector: None,
+) -> None:
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     before = [object()]  # tracked, alive before the block
-    with heap_frozen():
+    with collector_eased():
         assert gc.get_freeze_count() > 0
         assert not any(x is before for x in gc.get_objects(2))  # out of the oldest passes
-        with heap_frozen():
+        assert gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
+        with collector_eased():
             pass
-        assert gc.get_freeze_count() > 0  # the inner block's end did not thaw it
+        assert gc.get_freeze_count() > 0  # the inner block's end did not put it back
+        assert gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
     assert any(x is before for x in gc.get_objects(2))
 
 
-def test_a_frozen_heap_is_thawed_when_the_block_fails(collector: None) -> None:
-    with pytest.raises(RuntimeError), heap_frozen():
+def test_thresholds_the_program_set_meanwhile_stay(collector: None) -> None:
+    thresholds = gc.get_threshold()
+    try:
+        with collector_eased():
+            gc.set_threshold(50_000, 20, 20)
+        assert gc.get_threshold() == (50_000, 20, 20)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def test_the_collector_is_put_back_when_the_block_fails(collector: None) -> None:
+    thresholds = gc.get_threshold()
+    with pytest.raises(RuntimeError), collector_eased():
         raise RuntimeError("mid-read")
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
 
 
 def test_a_heap_the_program_froze_is_left_frozen(collector: None) -> None:
+    before = [object()]
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
-        with heap_frozen():
+        with collector_eased():
             pass
-        assert gc.get_freeze_count() == frozen  # the program's freeze (before a fork) stays
+        assert not any(x is before for x in gc.get_objects(2))  # its freeze (for a fork) stays
     finally:
         gc.unfreeze()
 
@@ -109,7 +127,7 @@ def test_garbage_cycles_made_during_a_read_are_collected(collector: None) -> Non
     class Node:
         pass
 
-    with heap_frozen():
+    with collector_eased():
         node = Node()
         node.self = node  # type: ignore[attr-defined]
         gone = weakref.ref(node)
@@ -118,7 +136,7 @@ def test_garbage_cycles_made_during_a_read_are_collected(collector: None) -> Non
         assert gone() is None
 
 
-def test_a_columnar_read_freezes_the_heap_while_it_runs(collector: None) -> None:
+def test_a_columnar_read_eases_the_collector_while_it_runs(collector: None) -> None:
     seen: list[int] = []
 
     def rows(raw: Any) -> OrderRows:

@@ -40,7 +40,6 @@ from shopsync_woocommerce._map_orders import (
     _flag,
     _fulfillments,
     _refunds,
-    _taxes,
     _unit_price,
     derive_statuses,
     plain_shipments,
@@ -406,20 +405,33 @@ def _json_lists(
                     "total_tax": None if tax is None else _money(tax["amount"], currency, True),
                 }
             )
-    taxes = []
-    if payload.get("tax_lines"):
-        for tax in _taxes(ctx, payload.get("tax_lines"), currency):
-            rate = tax["rate"]
-            if rate is not None and rate < 0:
+    return codes, discounts, fees, _tax_rows(payload.get("tax_lines"), currency)
+
+
+def _tax_rows(value: list[Any] | None, currency: str) -> list[dict[str, Any]]:
+    """``_map_orders._taxes`` as the model dumps it, written out: every order has a tax line
+    (tests/woocommerce/test_fast_orders.py holds the two to the same rows)."""
+    rows = []
+    for tax in value or ():
+        if tax is None:
+            tax = {}  # ``ctx.obj``: null reads as an empty object
+        elif type(tax) is not dict:
+            raise _Refuse
+        amount = _number(tax.get("tax_total")) + _number(tax.get("shipping_tax_total"))
+        percent = tax.get("rate_percent")
+        rate = None
+        if percent is not None and not (type(percent) is str and not percent.strip()):
+            rate = _number(percent) / 100
+            if rate < 0:
                 raise _Refuse
-            taxes.append(
-                {
-                    "title": _text(tax["title"]),
-                    "rate": None if rate is None else str(rate),
-                    "amount": _money(tax["amount"]["amount"], currency),
-                }
-            )
-    return codes, discounts, fees, taxes
+        rows.append(
+            {
+                "title": _name(tax.get("label")) or _plain(tax.get("rate_code")) or "Tax",
+                "rate": None if rate is None else str(rate),
+                "amount": _money(amount, currency),
+            }
+        )
+    return rows
 
 
 def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows | None:
