@@ -68,7 +68,8 @@ def collector_eased() -> Iterator[None]:
     is lost: objects made within the block are collected as ever, a little later, and a
     cycle among the frozen ones that becomes garbage meanwhile is collected after the block.
     Blocks nest and may run in several threads at once: the collector is put back when the
-    last one ends. A heap the program froze itself (before a fork) is left frozen, and
+    last one ends (a read's generator left unfinished ends its block when it is closed or
+    collected). A heap the program froze itself (before a fork) is left frozen, and
     thresholds it set meanwhile stay."""
     global _eased, _froze, _thresholds
     with _pause_lock:
