@@ -5,7 +5,9 @@ compact JSON reads back equal."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +185,20 @@ def test_a_columnar_loop_maps_a_page_with_the_collector_paused_and_yields_with_i
     assert seen == [False, False, False]
     assert during == [True, True]
     assert gc.isenabled()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_child_forked_while_a_read_eases_the_collector_has_it_back(collector: None) -> None:
+    thresholds = gc.get_threshold()
+    with collector_eased():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+            pid = os.fork()
+        if pid == 0:  # the child: no read runs in it
+            ok = gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+            with collector_eased():  # a read of its own eases it and puts it back
+                ok = ok and gc.get_freeze_count() > 0
+            os._exit(0 if ok and gc.get_threshold() == thresholds else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert gc.get_threshold() == thresholds

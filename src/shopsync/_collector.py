@@ -90,9 +90,9 @@ def collector_eased() -> Iterator[None]:
                 if _froze:
                     _froze = False
                     gc.unfreeze()
-                before, eased = _thresholds
-                if gc.get_threshold() == eased:
-                    gc.set_threshold(*before)
+                kept, ours = _thresholds
+                if gc.get_threshold() == ours:
+                    gc.set_threshold(*kept)
 
 
 def _forked() -> None:
@@ -104,9 +104,9 @@ def _forked() -> None:
         if _froze:
             _froze = False
             gc.unfreeze()
-        before, eased = _thresholds
-        if gc.get_threshold() == eased:
-            gc.set_threshold(*before)
+        kept, ours = _thresholds
+        if gc.get_threshold() == ours:
+            gc.set_threshold(*kept)
     _pause_lock.release()
 
 
