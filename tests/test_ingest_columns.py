@@ -1,16 +1,19 @@
 """The columnar ingest path's helpers (issue 20): the collector's pause nests, spans threads
-and leaves the collector as it found it; a record kept as compact JSON reads back equal."""
+and leaves the collector as it found it; so does its easing for a read; a record kept as
+compact JSON reads back equal."""
 
 from __future__ import annotations
 
 import gc
+import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from shopsync._collector import collector_paused
+from shopsync._collector import YOUNG_THRESHOLD, collector_eased, collector_paused
 from shopsync.adapter_kit import RawPage
 from shopsync.ingest_columns import ColumnarLoop, OrderRows, compact
 
@@ -71,6 +74,85 @@ def test_overlapping_pauses_in_two_threads(collector: None) -> None:
     assert gc.isenabled()
 
 
+def test_the_collector_is_eased_within_the_block_and_put_back_after_the_last(
+    collector: None,
+) -> None:
+    assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
+    before = [object()]  # tracked, alive before the block
+    with collector_eased():
+        assert gc.get_freeze_count() > 0
+        assert not any(x is before for x in gc.get_objects(2))  # out of the oldest passes
+        assert gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
+        with collector_eased():
+            pass
+        assert gc.get_freeze_count() > 0  # the inner block's end did not put it back
+        assert gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
+    assert any(x is before for x in gc.get_objects(2))
+
+
+def test_thresholds_the_program_set_meanwhile_stay(collector: None) -> None:
+    thresholds = gc.get_threshold()
+    try:
+        with collector_eased():
+            gc.set_threshold(50_000, 20, 20)
+        assert gc.get_threshold() == (50_000, 20, 20)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def test_the_collector_is_put_back_when_the_block_fails(collector: None) -> None:
+    thresholds = gc.get_threshold()
+    with pytest.raises(RuntimeError), collector_eased():
+        raise RuntimeError("mid-read")
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
+
+
+def test_a_heap_the_program_froze_is_left_frozen(collector: None) -> None:
+    before = [object()]
+    gc.freeze()
+    try:
+        with collector_eased():
+            pass
+        assert not any(x is before for x in gc.get_objects(2))  # its freeze (for a fork) stays
+    finally:
+        gc.unfreeze()
+
+
+def test_garbage_cycles_made_during_a_read_are_collected(collector: None) -> None:
+    """Only what was alive when the read began is left out of the passes."""
+    import weakref
+
+    class Node:
+        pass
+
+    with collector_eased():
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]
+        gone = weakref.ref(node)
+        del node
+        gc.collect()
+        assert gone() is None
+
+
+def test_a_columnar_read_eases_the_collector_while_it_runs(collector: None) -> None:
+    seen: list[int] = []
+
+    def rows(raw: Any) -> OrderRows:
+        seen.append(gc.get_freeze_count())
+        return OrderRows(str(raw), None, 0, {}, {})
+
+    pages = [RawPage([1, 2], cursor="a"), RawPage([3], cursor="b", last=True)]
+    loop = ColumnarLoop("orders", lambda raw: None, rows)
+    for _ in loop.run(iter(pages)):
+        seen.append(gc.get_freeze_count())
+    assert len(seen) == 5 and all(seen)
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_compact_record_reads_back_equal() -> None:
     record = {"id": "gid://shopify/Order/1", "n": [1, 2.5, None, True], "t": "M\u00fcnchen"}
     packed = compact(record)
@@ -103,3 +185,20 @@ def test_a_columnar_loop_maps_a_page_with_the_collector_paused_and_yields_with_i
     assert seen == [False, False, False]
     assert during == [True, True]
     assert gc.isenabled()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_child_forked_while_a_read_eases_the_collector_has_it_back(collector: None) -> None:
+    thresholds = gc.get_threshold()
+    with collector_eased():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+            pid = os.fork()
+        if pid == 0:  # the child: no read runs in it
+            ok = gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+            with collector_eased():  # a read of its own eases it and puts it back
+                ok = ok and gc.get_freeze_count() > 0
+            os._exit(0 if ok and gc.get_threshold() == thresholds else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert gc.get_threshold() == thresholds

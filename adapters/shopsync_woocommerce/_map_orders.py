@@ -140,37 +140,43 @@ def _fulfillments(ctx: _Ctx, value: Any) -> list[dict[str, Any]]:
     return _checked_fulfillments(ctx, value)
 
 
-def _seconds(value: Any) -> dt.datetime | None:
-    """``_unix`` of Unix seconds written as digits (or an int); None for anything else."""
+_MAX_SECONDS = 253_402_300_799
+"""9999-12-31T23:59:59 UTC: the last second :func:`datetime.datetime.fromtimestamp` reads."""
+
+
+def _unix_seconds(value: Any) -> int | None:
+    """Unix seconds written as digits (or an int) that make a date; None for anything else."""
     if type(value) is str and value.isascii() and value.isdigit():
         seconds = int(value)
     elif type(value) is int and value >= 0:
         seconds = value
     else:
         return None
-    try:
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        return None
+    return seconds if seconds <= _MAX_SECONDS else None
 
 
-def _plain_fulfillments(value: list[Any]) -> list[dict[str, Any]] | None:
-    """What :func:`_checked_fulfillments` gives for tracking items of the plain shape (objects;
-    dates as Unix seconds; lines with whole-number ids and counts), without the field paths
-    it builds for its errors (a third of its time); None for anything else, which it then
-    reads (and refuses with the path). tests/woocommerce/test_mapping.py holds both to the
-    same result on altered items."""
+PlainShipment = tuple[str, list[dict[str, Any]], int, int | None, list[tuple[str, int]]]
+"""(id, its tracking items, shipped and delivered in Unix seconds, [(line id, quantity)])."""
+
+
+def plain_shipments(value: list[Any]) -> list[PlainShipment] | None:
+    """The shipments of tracking items of the plain shape (objects; dates as Unix seconds;
+    lines with whole-number ids and counts), read without the field paths
+    :func:`_checked_fulfillments` builds for its errors (a third of its time); None for
+    anything else, which it then reads (and refuses with the path). The row path
+    (:func:`_plain_fulfillments`) and the fast path (:mod:`._fast_orders`) build from these;
+    tests/woocommerce/test_mapping.py holds them to the checked reader's result."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for i, item in enumerate(value):
         if type(item) is not dict:
             return None
         groups.setdefault(_plain(item.get("tracking_id")) or str(i + 1), []).append(item)
-    out = []
+    out: list[PlainShipment] = []
     for fid, items in groups.items():
         first = items[0]
-        shipped = _seconds(first.get("date_shipped"))
+        shipped = _unix_seconds(first.get("date_shipped"))
         done = first.get("date_delivered")
-        delivered = None if done is None or done == "" else _seconds(done)
+        delivered = None if done is None or done == "" else _unix_seconds(done)
         found = first.get("line_items")
         if shipped is None or (delivered is None and done is not None and done != ""):
             return None
@@ -187,9 +193,45 @@ def _plain_fulfillments(value: list[Any]) -> list[dict[str, Any]] | None:
                 return None
             if type(units) is not int or not 0 <= units <= MAX_QUANTITY:
                 return None
-            lines.append({"line_item_id": str(line_id), "quantity": Decimal(units)})
-        out.append(_shipment(fid, items, shipped, delivered, lines))
+            lines.append((str(line_id), units))
+        out.append((fid, items, shipped, delivered, lines))
     return out
+
+
+def _utc(seconds: int | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+def _plain_fulfillments(value: list[Any]) -> list[dict[str, Any]] | None:
+    """:func:`_checked_fulfillments`' result for tracking items of the plain shape
+    (:func:`plain_shipments`); None for anything else."""
+    plain = plain_shipments(value)
+    if plain is None:
+        return None
+    return [
+        _shipment(
+            fid,
+            items,
+            _utc(shipped),
+            _utc(delivered),
+            [{"line_item_id": i, "quantity": Decimal(n)} for i, n in lines],
+        )
+        for fid, items, shipped, delivered, lines in plain
+    ]
+
+
+def shipment_fields(
+    items: Sequence[Mapping[str, Any]],
+) -> tuple[str, str | None, tuple[str, ...], tuple[str, ...]]:
+    """A shipment's status, carrier, tracking numbers and links (the first item names the
+    status and carrier)."""
+    first = items[0]
+    return (
+        _plain(first.get("status")) or "success",
+        _plain(first.get("custom_tracking_provider")) or _plain(first.get("tracking_provider")),
+        tuple(n for n in (_plain(it.get("tracking_number")) for it in items) if n),
+        tuple(u for u in (_plain(it.get("custom_tracking_link")) for it in items) if u),
+    )
 
 
 def _shipment(
@@ -200,19 +242,14 @@ def _shipment(
     lines: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """One shipment of the tracking items sharing ``fid`` (the first names the carrier)."""
-    first = items[0]
+    status, company, numbers, urls = shipment_fields(items)
     return {
         "id": fid,
         "created_at": shipped,
-        "status": _plain(first.get("status")) or "success",
-        "tracking_company": _plain(first.get("custom_tracking_provider"))
-        or _plain(first.get("tracking_provider")),
-        "tracking_numbers": tuple(
-            n for n in (_plain(it.get("tracking_number")) for it in items) if n
-        ),
-        "tracking_urls": tuple(
-            u for u in (_plain(it.get("custom_tracking_link")) for it in items) if u
-        ),
+        "status": status,
+        "tracking_company": company,
+        "tracking_numbers": numbers,
+        "tracking_urls": urls,
         "delivered_at": delivered,
         "lines": lines,
     }

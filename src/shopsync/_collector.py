@@ -1,17 +1,22 @@
-"""The cyclic garbage collector paused for a block of work that makes no reference cycles."""
+"""The cyclic garbage collector paused for a block of work that makes no reference cycles, and
+eased for a read of many pages."""
 
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collector_paused"]
+__all__ = ["YOUNG_THRESHOLD", "collector_eased", "collector_paused"]
 
 _pauses = 0
 _paused_from_enabled = False
 _pause_lock = threading.Lock()
+_eased = 0
+_froze = False
+_thresholds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
 
 @contextmanager
@@ -41,3 +46,71 @@ def collector_paused() -> Iterator[None]:
             _pauses -= 1
             if _pauses == 0 and _paused_from_enabled:
                 gc.enable()
+
+
+YOUNG_THRESHOLD = 10_000
+"""The collector's first threshold while :func:`collector_eased` runs (Python's: 700)."""
+
+
+@contextmanager
+def collector_eased() -> Iterator[None]:
+    """The collector eased for a read of many pages: the objects alive when the block begins
+    are left out of its passes until it ends (:func:`gc.freeze`, then :func:`gc.unfreeze`),
+    and young objects are collected after :data:`YOUNG_THRESHOLD` allocations, not 700.
+
+    A page read ahead and the page being written outlive a young collection or two, so the
+    oldest generation grew by a page every few pages and the collector walked the whole heap
+    (the program's modules, the store's engine: some 100,000 objects) every twenty pages or
+    so; and each page ended two young collections, each walking the pages then alive. Eased,
+    a page's records and rows are mostly freed before a collection comes, and the rare full
+    one walks only what the read made: a WooCommerce first sync's collections went from
+    about a tenth of its CPU to under a hundredth (benchmarks/woocommerce_read.py). Nothing
+    is lost: objects made within the block are collected as ever, a little later, and a
+    cycle among the frozen ones that becomes garbage meanwhile is collected after the block.
+    Blocks nest and may run in several threads at once: the collector is put back when the
+    last one ends (a read's generator left unfinished ends its block when it is closed or
+    collected). A heap the program froze itself (before a fork) is left frozen, and
+    thresholds it set meanwhile stay."""
+    global _eased, _froze, _thresholds
+    with _pause_lock:
+        if _eased == 0:
+            _froze = gc.get_freeze_count() == 0
+            if _froze:
+                gc.freeze()
+            before = gc.get_threshold()
+            gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
+            _thresholds = (before, gc.get_threshold())
+        _eased += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _eased -= 1
+            if _eased == 0:
+                if _froze:
+                    _froze = False
+                    gc.unfreeze()
+                kept, ours = _thresholds
+                if gc.get_threshold() == ours:
+                    gc.set_threshold(*kept)
+
+
+def _forked() -> None:
+    """In a child forked while a read eased the collector: no read runs there (the lock is
+    the forking thread's, taken before the fork)."""
+    global _eased, _froze
+    if _eased:
+        _eased = 0
+        if _froze:
+            _froze = False
+            gc.unfreeze()
+        kept, ours = _thresholds
+        if gc.get_threshold() == ours:
+            gc.set_threshold(*kept)
+    _pause_lock.release()
+
+
+if hasattr(os, "register_at_fork"):  # (POSIX)
+    os.register_at_fork(
+        before=_pause_lock.acquire, after_in_parent=_pause_lock.release, after_in_child=_forked
+    )

@@ -133,3 +133,21 @@ def test_a_gmt_date_of_nineteen_characters_with_its_own_offset_is_not_read_as_ut
     """``2017-03-21T19:16+01`` is as long as ``2017-03-21T19:16:00``: its offset applies."""
     raw, refunds = _fixture_record()
     assert _check({**raw, field: "2017-03-21T19:16+01"}, refunds) == "mapped"
+
+
+def test_tax_lines_with_their_rates_are_refused_or_mapped_exactly() -> None:
+    """WooCommerce 3.7+ writes ``rate_percent`` (the fixtures predate it), and a tax line may
+    be null or lack its label: the row mapper reads them as the model's mapper does."""
+    raw, refunds = _fixture_record()
+    line = {"id": 1, "rate_code": "US-CA-STATE TAX", "label": "State &amp; tax"}
+    line |= {"tax_total": "1.20", "shipping_tax_total": "0.30"}
+    outcomes = {"refused": 0, "mapped": 0}
+    for percent in [*HOSTILE, 20, 7.25, "7.25", "0", "-5", " 19 ", "12.3456789"]:
+        outcomes[_check({**raw, "tax_lines": [{**line, "rate_percent": percent}]}, refunds)] += 1
+    for field in ("label", "rate_code", "tax_total", "shipping_tax_total"):
+        for value in HOSTILE:
+            taxed = {**raw, "tax_lines": [{**line, field: value, "rate_percent": "10"}]}
+            outcomes[_check(taxed, refunds)] += 1
+    for odd in (None, {}, [line, line], [None], [7]):
+        outcomes[_check({**raw, "tax_lines": odd}, refunds)] += 1
+    assert outcomes["refused"] and outcomes["mapped"] > 30

@@ -4,11 +4,13 @@ page k+1 (its checkpoint written first), never while it is still on page k."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from shopsync_woocommerce._paging import one_ahead
 
 import shopsync.errors
+from shopsync.adapter_kit import RawPage
 from tests.woocommerce.test_fast_ingest import _source
 
 
@@ -23,3 +25,28 @@ def test_an_error_two_pages_ahead_waits_for_the_page_before_it() -> None:
     assert next(pages).rows == [2]
     with pytest.raises(shopsync.errors.AuthenticationError):
         next(pages)
+
+
+def test_the_switch_interval_is_short_while_pages_are_read_ahead_and_put_back_after() -> None:
+    """The read-ahead thread waits on the store for every page, and wakes with its answer
+    needing the GIL back from the caller's thread, busy mapping: at Python's 5 ms interval
+    it waited that long at each wake-up (issue 20, ``page_commit.SWITCH_INTERVAL``)."""
+    import sys
+
+    from shopsync.store import page_commit
+
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+
+    def source() -> Iterator[RawPage]:
+        for n in (1, 2):
+            seen.append(sys.getswitchinterval())
+            yield RawPage([n], cursor=str(n), last=n == 2)
+
+    assert [p.rows[0] for p in one_ahead(source())] == [1, 2]
+    assert seen == pytest.approx([page_commit.SWITCH_INTERVAL] * 2)
+    assert sys.getswitchinterval() == before
+    failing = one_ahead(_source([], fail_at=1))
+    with pytest.raises(shopsync.errors.AuthenticationError):
+        next(failing)
+    assert sys.getswitchinterval() == before

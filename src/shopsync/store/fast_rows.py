@@ -82,29 +82,43 @@ _SQLITE_LOOKUP = (
     " WHERE shop_id = ? AND id IN (SELECT value FROM json_each(?))"
     " UNION ALL SELECT 't', id, resource, NULL, NULL FROM tombstones"
     " WHERE shop_id = ? AND id IN (SELECT value FROM json_each(?))"
+    " UNION ALL SELECT 'c', id, NULL, created_at, NULL FROM checkouts"
+    " WHERE shop_id = ? AND id IN (SELECT value FROM json_each(?)) AND completed_at IS NULL"
 )
+_SQLITE_NEXT_SEQ = (
+    "UPDATE shops SET facts_seq = facts_seq + 1 WHERE shop_id = ? RETURNING facts_seq"
+)
+""":func:`.facts.next_seq` (not an erasure) as plain text, for SQLite with ``RETURNING``."""
 
 
 def _looked_up_sqlite(
-    c: Connection, shop_id: int, keys: set[str], ids: list[str]
-) -> tuple[set[tuple[str, str]], dict[str, Any]] | None:
-    """SQLite: what :func:`_tombstoned` and :func:`_stored` read, in one statement of plain
-    text (``_SQLITE_LOOKUP``): composed by SQLAlchemy, the two cost a page of 100 orders
-    about as much as writing it (issue 20). The ids go in as JSON arrays, as ``_rows.among``
-    writes them, so only plain ASCII text without a backslash (else None: the caller reads
-    them the long way). The stored versions are read for every id, tombstoned ones too."""
-    wanted = json.dumps(ids)
+    c: Connection, shop_id: int, keys: set[str], newest: dict[str, OrderRows]
+) -> tuple[set[tuple[str, str]], dict[str, Any], list[Any]] | None:
+    """SQLite: what :func:`_tombstoned`, :func:`_stored` and the open checkouts' lookup
+    (:func:`.checkout_rows.open_among`) read, in one statement of plain text
+    (``_SQLITE_LOOKUP``): composed by SQLAlchemy, they cost a page of 100 orders about as
+    much as writing it (issue 20). The ids go in as JSON arrays, as ``_rows.among`` writes
+    them, so only plain ASCII text without a backslash (else None: the caller reads them the
+    long way). The stored versions and checkouts are read for every id, tombstoned ones too."""
+    from shopsync.store.checkout_rows import paid_rows
+
+    wanted = json.dumps(list(newest))
     marks = json.dumps(sorted(keys))
+    paid = json.dumps(sorted(paid_rows(r.tables["orders"][0] for r in newest.values())))
     if not (wanted.isascii() and marks.isascii()) or "\\" in wanted or "\\" in marks:
         return None
     marked: set[tuple[str, str]] = set()
     existing: dict[str, Any] = {}
-    for r in c.exec_driver_sql(_SQLITE_LOOKUP, (shop_id, wanted, shop_id, marks)):
+    found: list[Any] = []
+    lookup = (shop_id, wanted, shop_id, marks, shop_id, paid)
+    for r in c.exec_driver_sql(_SQLITE_LOOKUP, lookup):
         if r.kind == "s":
             existing[r.id] = r
-        else:
+        elif r.kind == "t":
             marked.add((r.customer_id, r.id))  # (resource, id)
-    return marked, existing
+        else:
+            found.append(_Open(r.id, r.updated_at))
+    return marked, existing, found
 
 
 def _looked_up(
@@ -247,21 +261,21 @@ def _upsert(
         if seen is None or rows.updated_at >= seen.updated_at:
             newest[rows.id] = rows
     keys = set(newest) | {r.customer_id for r in newest.values() if r.customer_id}
-    found = None
-    both = None
+    read = None
     if c.dialect.name == "postgresql":
-        marked, existing, found = _looked_up(c, shop_id, keys, newest)
+        read = _looked_up(c, shop_id, keys, newest)
     elif c.dialect.name == "sqlite" and all(type(k) is str for k in keys):
-        both = _looked_up_sqlite(c, shop_id, keys, list(newest))
-    if both is not None:
-        marked, existing = both
-    elif found is None:
+        read = _looked_up_sqlite(c, shop_id, keys, newest)
+    found = None
+    if read is not None:
+        marked, existing, found = read
+    else:
         marked = _tombstoned(c, shop_id, keys)
     if marked:
         for rid, rows in list(newest.items()):
             if ("orders", rid) in marked or ("customers", rows.customer_id) in marked:
                 returned.append(newest.pop(rid))
-    if found is None and both is None:
+    if read is None:
         existing = _stored(c, shop_id, list(newest))
     fresh: list[OrderRows] = []
     newer: list[OrderRows] = []
@@ -306,6 +320,8 @@ def _upsert(
     if noted is not None:  # the notes in the sequence value's statement: one round trip
         bump = facts.seq_bump(shop_id).returning(shops.c.facts_seq)
         seq = int(c.execute(bump.add_cte(noted.cte("noted"))).scalar_one())
+    elif c.dialect.name == "sqlite" and c.dialect.update_returning:
+        seq = int(c.exec_driver_sql(_SQLITE_NEXT_SEQ, (shop_id,)).scalar_one())
     else:
         seq = facts.next_seq(c, shop_id)
     tables: dict[str, list[dict[str, Any]]] = {t.name: [] for t in _TABLES}

@@ -39,7 +39,8 @@ import queue
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection
@@ -47,7 +48,7 @@ from sqlalchemy.exc import DBAPIError
 
 from shopsync.store import _engine
 
-__all__ = ["DEPTH", "SWITCH_INTERVAL", "PageWriter", "lazy_commit"]
+__all__ = ["DEPTH", "SWITCH_INTERVAL", "PageWriter", "lazy_commit", "quick_switches"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -184,6 +185,18 @@ def _writer_ended() -> None:
         _writers[0] -= 1
         if _writers[0] == 0 and sys.getswitchinterval() == _writers[2]:
             sys.setswitchinterval(_writers[1])
+
+
+@contextmanager
+def quick_switches() -> Iterator[None]:
+    """:data:`SWITCH_INTERVAL` for the block, counted with the writer threads: for another
+    thread that waits on a server beside a busy caller, as a WooCommerce read's thread asking
+    for pages ahead does (``shopsync_woocommerce._paging.one_ahead``)."""
+    _writer_started()
+    try:
+        yield
+    finally:
+        _writer_ended()
 
 
 def _forked() -> None:
