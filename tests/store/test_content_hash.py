@@ -41,6 +41,7 @@ VALUES: list[Any] = [
     "plain",
     'M\u00fcnchen \u2028 "quoted" \\ \t',  # json escapes what is not ASCII
     "\ud800",  # a lone surrogate: orjson refuses it
+    "rub\x7fout",  # DEL is ASCII, but json escapes it (orjson writes it as it is)
     [],
     {},
     (1, "a", None),

@@ -65,7 +65,7 @@ def _text(content: Any) -> bytes:
     """The definition's JSON text, by orjson when it is installed (twice as quick) and its
     text is the same: compact separators and sorted keys alike, a date or a ``Decimal``
     through ``str`` alike (passed through to ``default``). Where they differ it is not
-    used: text that is not ASCII (json escapes it), and what orjson refuses (an integer past
+    used: text that is not ASCII or holds DEL (json escapes both), and what orjson refuses (an integer past
     64 bits, a lone surrogate). A float would differ too (``1e+16`` against ``1e16``): no
     row holds one (money and quantities are integer units, rates and values decimal text),
     and tests/store/test_content_hash.py holds both to the same text on real orders."""
@@ -75,7 +75,7 @@ def _text(content: Any) -> bytes:
         except TypeError:  # orjson.JSONEncodeError
             pass
         else:
-            if data.isascii():
+            if data.isascii() and b"\x7f" not in data:
                 return data
     return _dumps(content).encode()
 
