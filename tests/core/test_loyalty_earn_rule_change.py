@@ -14,7 +14,7 @@ from typing import Any
 from shopsync import loyalty
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, FinancialStatus, Money, Order, Refund
-from shopsync.store import Store
+from shopsync.store import Store, ledger
 
 T0 = dt.datetime(2024, 1, 10, 12, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
@@ -29,6 +29,8 @@ WIDE = Policy.from_dict(
 )
 """Twice the points per unit, shipping and tax counted."""
 WITH_TAX = Policy.from_dict({"currency": "USD", "loyalty": {"earn": {"include_tax": True}}})
+WITH_CATEGORY = Policy.from_dict({"currency": "USD", "loyalty": {"category_bonus": {"points": 50}}})
+"""The rules derive every customer (the columns do not cover category bonuses)."""
 
 
 def _customer(cid: str) -> Customer:
@@ -174,3 +176,33 @@ def test_an_order_that_moved_away_and_back_earns_again_under_the_rule_of_the_day
     assert (after.pending, after.approved) == (0, 1060)
     assert loyalty.balance(store, (P, S, "2")).total == 0
     assert [ln[2] + ln[3] for ln in _lines(store, "1") if ln[0] == "earn"] == [500, 1060]
+
+
+def test_two_earn_entries_of_one_order_count_once(store: Store) -> None:
+    """An order whose customer holds two earn entries (one written under another key: an
+    import, a hand repair) earns once, the newest entry's points: the columns, the rules and
+    the customer's own derivation announce one award, not one per entry (or per pair)."""
+    store.upsert([_customer("1"), _order("o1", "1", T0, "100")])
+    _earned(store, NARROW, T0 + DAY)
+    shop_id = store.shop_id(P, S)
+    extra = {
+        "shop_id": shop_id,
+        "customer_id": "1",
+        "source_key": "earn:imported:1:o1",
+        "kind": "earn",
+        "pending": 300,
+        "approved": 0,
+        "effective_at": 1,
+        "recorded_at": 1,
+        "order_id": "o1",
+        "reason": "imported",
+        "detail": {},
+    }
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [extra])
+    assert ledger.earned_points(store, shop_id).rows() == [("1", "o1", 300)]
+    for policy in (NARROW, WITH_CATEGORY):  # the columns, then the rules
+        dry = loyalty.update_ledger(store, P, S, as_of=T0 + DAY, policy=policy, dry_run=True)
+        assert [a.points for a in dry.actions if a.kind == "loyalty_award"] == [300]
+    one = loyalty.customer_actions(store, P, S, "1", as_of=T0 + DAY, policy=NARROW, currency="USD")
+    assert [a.points for a in one if a.kind == "loyalty_award"] == [300]

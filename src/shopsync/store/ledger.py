@@ -243,24 +243,25 @@ def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFra
 def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int]) -> pl.DataFrame:
     """One row per (customer, order) of :data:`_EARNED` rows: an order reversed ``n`` times
     (it left the customer) earned in its current generation when it has more than ``n`` earn
-    entries, and then the newest is that one's; without a reversal an order has one."""
+    entries, and then the newest is that one's; without a reversal an order has one, or the
+    newest counts (an entry under another key must not make the order earn twice)."""
     keys = ["customer_id", "order_id"]
+    newest = found.group_by(keys, maintain_order=True).agg(
+        pl.len().alias("_earns"), pl.col("points").sort_by("id").last()
+    )
     if not generations:
-        return found.select(*keys, "points")
+        return newest.select(*keys, "points")
     moved = pl.DataFrame(
         [(c, o, n) for (c, o), n in generations.items()],
         schema={"customer_id": pl.String, "order_id": pl.String, "_n": pl.Int64},
         orient="row",
     )
-    back = (
-        found.join(moved, on=keys)
-        .sort("id")
-        .group_by(keys, maintain_order=True)
-        .agg(pl.len().alias("_earns"), pl.col("points").last(), pl.col("_n").first())
-        .filter(pl.col("_earns") > pl.col("_n"))
+    current = pl.col("_n").is_null() | (pl.col("_earns") > pl.col("_n"))
+    return (
+        newest.join(moved, on=keys, how="left", maintain_order="left")
+        .filter(current)
+        .select(*keys, "points")
     )
-    stay = found.join(moved, on=keys, how="anti")
-    return pl.concat([stay.select(*keys, "points"), back.select(*keys, "points")])
 
 
 def customer_entries(
