@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from shopsync import loyalty
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, FinancialStatus, Money, Order, Refund
@@ -200,9 +202,55 @@ def test_two_earn_entries_of_one_order_count_once(store: Store) -> None:
     }
     with store.transaction() as conn:
         ledger.add_entries(conn, [extra])
-    assert ledger.earned_points(store, shop_id).rows() == [("1", "o1", 300)]
+    assert ledger.earned_points(store, shop_id).rows() == [("1", "o1", 300, True)]
     for policy in (NARROW, WITH_CATEGORY):  # the columns, then the rules
         dry = loyalty.update_ledger(store, P, S, as_of=T0 + DAY, policy=policy, dry_run=True)
         assert [a.points for a in dry.actions if a.kind == "loyalty_award"] == [300]
     one = loyalty.customer_actions(store, P, S, "1", as_of=T0 + DAY, policy=NARROW, currency="USD")
     assert [a.points for a in one if a.kind == "loyalty_award"] == [300]
+
+
+def _window(days: int, rules: bool) -> Policy:
+    """The return window of ``days`` days; ``rules``: the rules derive (a category bonus)."""
+    bonus = {"category_bonus": {"points": 50}} if rules else {}
+    return Policy.from_dict(
+        {"currency": "USD", "loyalty": {"earn": {"pending_days": days}, **bonus}}
+    )
+
+
+@pytest.mark.parametrize("rules", [False, True], ids=["columns", "rules"])
+def test_a_return_window_switched_off_approves_what_earned_pending(
+    store: Store, rules: bool
+) -> None:
+    """Earned pending (a 14-day window), then the window is switched off: the pending points
+    are approved (at payment, the window now being none), not left pending for ever; an
+    order paid since earns approved at once."""
+    store.upsert([_customer("1"), _order("o1", "1", T0, "100")])
+    assert _earned(store, _window(14, rules), T0 + DAY).pending == 500
+    store.upsert([_order("o2", "1", T0 + 2 * DAY, "100")])
+    after = _earned(store, _window(0, rules), T0 + 3 * DAY)
+    assert _lines(store, "1") == [
+        ("earn", "o1", 500, 0),
+        ("approve", "o1", -500, 500),
+        ("earn", "o2", 0, 500),
+    ]
+    assert (after.pending, after.approved) == (0, 1000)
+
+
+@pytest.mark.parametrize("rules", [False, True], ids=["columns", "rules"])
+def test_a_return_window_switched_on_does_not_approve_twice(store: Store, rules: bool) -> None:
+    """Earned approved at payment (no window), then a 14-day window: that order is not
+    approved again (twice its points spendable) and a refund takes back approved points;
+    an order paid since is pending for the window."""
+    first = _order("o1", "1", T0, "100")
+    store.upsert([_customer("1"), first])
+    assert _earned(store, _window(0, rules), T0 + DAY).approved == 500
+    store.upsert([_order("o2", "1", T0 + 2 * DAY, "100"), _refunded(first, T0 + 3 * DAY, "53")])
+    after = _earned(store, _window(14, rules), T0 + 20 * DAY)
+    assert _lines(store, "1") == [
+        ("earn", "o1", 0, 500),
+        ("earn", "o2", 500, 0),
+        ("clawback", "o1", 0, -250),
+        ("approve", "o2", -500, 500),
+    ]
+    assert (after.pending, after.approved) == (0, 750)

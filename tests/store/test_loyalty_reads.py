@@ -120,14 +120,19 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
     ]
     with store.transaction() as conn:
         ledger.add_entries(conn, rows)
-    expected = {("c1", "o1", 500), ("c1", "o2", 70), ("c2", "o3", 90)}
+    expected = {("c1", "o1", 500, True), ("c1", "o2", 70, False), ("c2", "o3", 90, True)}
     assert set(ledger.earned_points(store, shop).iter_rows()) == expected
-    some = {("c1", "o1", 500), ("c1", "o2", 70)}
+    some = {("c1", "o1", 500, True), ("c1", "o2", 70, False)}
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     monkeypatch.setattr(ledger, "_FEW", 0)  # more customers than read by index: a whole read
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     monkeypatch.setattr(ledger, "_SHARE", 0)  # ... but a small share of the shop: by index
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
-    assert ledger.earned_points(store, shop).columns == ["customer_id", "order_id", "points"]
+    assert ledger.earned_points(store, shop).columns == [
+        "customer_id",
+        "order_id",
+        "points",
+        "pending",
+    ]
     frames, _ = ledger.customer_history(store, shop, "c2", with_lines=False)
-    assert frames["earned"].rows() == [("c2", "o3", 90)]
+    assert frames["earned"].rows() == [("c2", "o3", 90, True)]

@@ -69,6 +69,7 @@ _EARNED = [
     Column("customer_id", TEXT),
     Column("order_id", TEXT),
     Column("points", I64, "pending + approved"),
+    Column("pending", I64),
     Column("id", I64),
 ]
 
@@ -185,9 +186,10 @@ def moved_order_points(conn: Connection, shop_id: int) -> list[Any]:
 def earned_points(
     store: Store, shop_id: int, customer_ids: Collection[str] | None = None
 ) -> pl.DataFrame:
-    """The points each order's earn entry holds (``customer_id``, ``order_id``, ``points``),
-    of the whole shop or of ``customer_ids``: what a derivation keeps for the orders already
-    earned (points an order earned are a fact, whatever the earn rule says now).
+    """The points each order's earn entry holds (``customer_id``, ``order_id``, ``points``,
+    and ``pending``: whether it holds them pending), of the whole shop or of ``customer_ids``:
+    what a derivation keeps for the orders already earned (points an order earned are a fact,
+    whatever the earn rule, its return window included, says now).
 
     The whole shop is read in columns (one pass over its earn entries, no Python row each);
     a few customers through the customer index. Of an order that left its customer and came
@@ -229,6 +231,7 @@ def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFra
                 ledger.c.customer_id,
                 ledger.c.order_id,
                 (ledger.c.pending + ledger.c.approved).label("points"),
+                ledger.c.pending,
                 ledger.c.id,
             ).where(
                 ledger.c.shop_id == shop_id,
@@ -247,10 +250,12 @@ def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int])
     newest counts (an entry under another key must not make the order earn twice)."""
     keys = ["customer_id", "order_id"]
     newest = found.group_by(keys, maintain_order=True).agg(
-        pl.len().alias("_earns"), pl.col("points").sort_by("id").last()
+        pl.len().alias("_earns"),
+        pl.col("points").sort_by("id").last(),
+        (pl.col("pending").sort_by("id").last() > 0).alias("pending"),
     )
     if not generations:
-        return newest.select(*keys, "points")
+        return newest.select(*keys, "points", "pending")
     moved = pl.DataFrame(
         [(c, o, n) for (c, o), n in generations.items()],
         schema={"customer_id": pl.String, "order_id": pl.String, "_n": pl.Int64},
@@ -260,7 +265,7 @@ def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int])
     return (
         newest.join(moved, on=keys, how="left", maintain_order="left")
         .filter(current)
-        .select(*keys, "points")
+        .select(*keys, "points", "pending")
     )
 
 
