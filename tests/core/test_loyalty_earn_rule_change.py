@@ -254,3 +254,28 @@ def test_a_return_window_switched_on_does_not_approve_twice(store: Store, rules:
         ("approve", "o2", -500, 500),
     ]
     assert (after.pending, after.approved) == (0, 750)
+
+
+def test_an_earn_written_while_a_sync_derives_makes_it_derive_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync under the wider rule reads the ledger's earns (none yet); before it writes, one
+    under the earlier rule (a redemption's, with the policy the ledger was marked with) earns
+    the order 500. The first must derive again from those 500: its approval moving the 1,060
+    it derived would leave the customer's pending points below zero."""
+    store.upsert([_customer("1"), _order("o1", "1", T0, "100")])
+    read = ledger.earned_points
+    raced = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            loyalty.update_ledger(store, P, S, as_of=T0 + DAY, policy=NARROW)
+        return found
+
+    monkeypatch.setattr(ledger, "earned_points", racing)
+    after = _earned(store, WIDE, T0 + 20 * DAY)
+    assert raced
+    assert _lines(store, "1") == [("earn", "o1", 500, 0), ("approve", "o1", -500, 500)]
+    assert (after.pending, after.approved) == (0, 500)

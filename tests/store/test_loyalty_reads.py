@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from sqlalchemy import event
 
 from shopsync.store import Store, ledger, redemptions
 from shopsync.store.read import read_shop
@@ -136,3 +137,45 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
     ]
     frames, _ = ledger.customer_history(store, shop, "c2", with_lines=False)
     assert frames["earned"].rows() == [("c2", "o3", 90, True)]
+
+
+def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
+    store: Store,
+) -> None:
+    """An earn of this shop newer than the id read counts; one of another shop, another kind
+    or older does not. On SQLite the query walks the primary key from the id read (the few
+    newer entries), not the shop's index (all its entries)."""
+    shop = store.shop_id("shopify", "acme")
+    other = store.shop_id("shopify", "other")
+    earn = {"kind": "earn", "pending": 5, "approved": 0}
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c1", "o1", "earn:c1:o1") | earn])
+    seen = ledger.newest_entry(store)
+    with store.transaction() as conn:
+        ledger.add_entries(
+            conn,
+            [
+                _entry(other, "c1", "o1", "earn:c1:o1") | earn,
+                _entry(shop, "c1", "o1", "adjust:x"),
+            ],
+        )
+    statements: list[tuple[str, Any]] = []
+
+    def seen_sql(conn: Any, cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        statements.append((sql, params))
+
+    event.listen(store.engine, "before_cursor_execute", seen_sql)
+    try:
+        with store.engine.connect() as conn:
+            assert not ledger.earned_since(conn, shop, seen)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen_sql)
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c2", "o2", "earn:c2:o2") | earn])
+    with store.engine.connect() as conn:
+        assert ledger.earned_since(conn, shop, seen)
+        assert not ledger.earned_since(conn, shop, ledger.newest_entry(store))
+        if store.engine.dialect.name == "sqlite":
+            sql, params = statements[-1]
+            plan = [str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert any("USING INTEGER PRIMARY KEY (rowid>?)" in step for step in plan), plan

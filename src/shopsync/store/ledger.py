@@ -46,11 +46,13 @@ __all__ = [
     "customer_entries",
     "customer_history",
     "earned_points",
+    "earned_since",
     "email_token",
     "existing_input_key",
     "input_data",
     "input_rows",
     "moved_order_points",
+    "newest_entry",
     "referral_check",
     "referral_inputs",
     "shop_entries",
@@ -208,6 +210,23 @@ def earned_points(
     with store.engine.connect() as conn:
         generations = moved_generations(conn, shop_id)
     return _current_earns(found, generations)
+
+
+def newest_entry(store: Store) -> int:
+    """The id of the newest ledger entry, of any shop (0: none yet)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.max(loyalty_ledger.c.id))).scalar() or 0)
+
+
+def earned_since(conn: Connection, shop_id: int, seen: int) -> bool:
+    """Whether the shop's ledger holds an earn entry newer than ``seen`` (:func:`newest_entry`
+    read before :func:`earned_points`): one written since the earns were read."""
+    ledger = loyalty_ledger
+    # "shop_id + 0": the primary key's range of the few newer entries, not the shop's index
+    query = select(ledger.c.id).where(
+        ledger.c.id > seen, (ledger.c.shop_id + 0) == shop_id, ledger.c.kind == "earn"
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def _few(store: Store, shop_id: int, wanted: int) -> bool:
