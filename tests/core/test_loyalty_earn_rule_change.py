@@ -279,3 +279,31 @@ def test_an_earn_written_while_a_sync_derives_makes_it_derive_again(
     assert raced
     assert _lines(store, "1") == [("earn", "o1", 500, 0), ("approve", "o1", -500, 500)]
     assert (after.pending, after.approved) == (0, 500)
+
+
+def test_an_order_reversed_while_a_sync_derives_makes_it_derive_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync reads the shop (the order still its customer's) and the earns; before it
+    writes, the order becomes a guest's and another sync reverses its points. The first must
+    derive again: from its stale read it earned the order anew under the next generation's
+    key, and its own reversal, at the same moment, was the other's (a duplicate key)."""
+    first = _order("o1", "1", T0, "100")
+    store.upsert([_customer("1"), first])
+    _earned(store, NARROW, T0 + DAY)
+    read = ledger.earned_points
+    raced = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            guest = first.model_copy(update={"customer_id": None, "updated_at": T0 + 2 * DAY})
+            store.upsert([guest])
+            loyalty.update_ledger(store, P, S, as_of=T0 + 3 * DAY, policy=NARROW)
+        return found
+
+    monkeypatch.setattr(ledger, "earned_points", racing)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 3 * DAY, policy=NARROW)
+    assert raced
+    assert loyalty.balance(store, (P, S, "1")).total == 0

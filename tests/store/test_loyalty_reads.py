@@ -142,9 +142,10 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
 def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
     store: Store,
 ) -> None:
-    """An earn of this shop newer than the id read counts; one of another shop, another kind
-    or older does not. On SQLite the query walks the primary key from the id read (the few
-    newer entries), not the shop's index (all its entries)."""
+    """An earn or an adjustment (a moved order's reversal) of this shop newer than the id read
+    counts; one of another shop, another kind or older does not. On SQLite the query walks
+    the primary key from the id read (the few newer entries), not the shop's index (all its
+    entries)."""
     shop = store.shop_id("shopify", "acme")
     other = store.shop_id("shopify", "other")
     earn = {"kind": "earn", "pending": 5, "approved": 0}
@@ -156,7 +157,7 @@ def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
             conn,
             [
                 _entry(other, "c1", "o1", "earn:c1:o1") | earn,
-                _entry(shop, "c1", "o1", "adjust:x"),
+                _entry(shop, "c1", "o1", "approve:c1:o1") | {"kind": "approve"},
             ],
         )
     statements: list[tuple[str, Any]] = []
@@ -171,9 +172,13 @@ def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
     finally:
         event.remove(store.engine, "before_cursor_execute", seen_sql)
     with store.transaction() as conn:
-        ledger.add_entries(conn, [_entry(shop, "c2", "o2", "earn:c2:o2") | earn])
+        ledger.add_entries(conn, [_entry(shop, "c2", "o2", "adjust:moved:c2:o2:1")])
     with store.engine.connect() as conn:
         assert ledger.earned_since(conn, shop, seen)
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c2", "o2", "earn:c2:o2") | earn])
+    with store.engine.connect() as conn:
+        assert ledger.earned_since(conn, shop, ledger.newest_entry(store) - 1)
         assert not ledger.earned_since(conn, shop, ledger.newest_entry(store))
         if store.engine.dialect.name == "sqlite":
             sql, params = statements[-1]

@@ -219,12 +219,15 @@ def newest_entry(store: Store) -> int:
 
 
 def earned_since(conn: Connection, shop_id: int, seen: int) -> bool:
-    """Whether the shop's ledger holds an earn entry newer than ``seen`` (:func:`newest_entry`
-    read before :func:`earned_points`): one written since the earns were read."""
+    """Whether the shop's ledger holds an earn entry, or an adjustment (a moved order's
+    reversal is one), newer than ``seen`` (:func:`newest_entry` read before the shop and
+    :func:`earned_points`): one written since they were read."""
     ledger = loyalty_ledger
     # "shop_id + 0": the primary key's range of the few newer entries, not the shop's index
     query = select(ledger.c.id).where(
-        ledger.c.id > seen, (ledger.c.shop_id + 0) == shop_id, ledger.c.kind == "earn"
+        ledger.c.id > seen,
+        (ledger.c.shop_id + 0) == shop_id,
+        ledger.c.kind.in_(("earn", "adjust")),
     )
     return conn.execute(query.limit(1)).first() is not None
 
