@@ -142,6 +142,7 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
                     "customer_id": holder,
                     "order_id": oid,
                     "points": draw(st.integers(1, 1500) | st.sampled_from([0, 1, 2])),
+                    "pending": draw(st.booleans()),  # under another return window too
                 }
             )
         for r in range(draw(st.integers(0, 3))):
@@ -195,7 +196,13 @@ def shops(draw: st.DrawFn) -> tuple[LoyaltyTables, list[Any]]:
             },
         ),
         earned=pl.DataFrame(
-            earned, schema={"customer_id": pl.String, "order_id": pl.String, "points": pl.Int64}
+            earned,
+            schema={
+                "customer_id": pl.String,
+                "order_id": pl.String,
+                "points": pl.Int64,
+                "pending": pl.Boolean,
+            },
         ),
     )
     return tables, inputs

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from shopsync import loyalty
 from shopsync.core.policy import Policy
 from shopsync.models import Customer, FinancialStatus, Money, Order, Refund
-from shopsync.store import Store
+from shopsync.store import Store, ledger
 
 T0 = dt.datetime(2024, 1, 10, 12, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
@@ -29,6 +31,8 @@ WIDE = Policy.from_dict(
 )
 """Twice the points per unit, shipping and tax counted."""
 WITH_TAX = Policy.from_dict({"currency": "USD", "loyalty": {"earn": {"include_tax": True}}})
+WITH_CATEGORY = Policy.from_dict({"currency": "USD", "loyalty": {"category_bonus": {"points": 50}}})
+"""The rules derive every customer (the columns do not cover category bonuses)."""
 
 
 def _customer(cid: str) -> Customer:
@@ -174,3 +178,132 @@ def test_an_order_that_moved_away_and_back_earns_again_under_the_rule_of_the_day
     assert (after.pending, after.approved) == (0, 1060)
     assert loyalty.balance(store, (P, S, "2")).total == 0
     assert [ln[2] + ln[3] for ln in _lines(store, "1") if ln[0] == "earn"] == [500, 1060]
+
+
+def test_two_earn_entries_of_one_order_count_once(store: Store) -> None:
+    """An order whose customer holds two earn entries (one written under another key: an
+    import, a hand repair) earns once, the newest entry's points: the columns, the rules and
+    the customer's own derivation announce one award, not one per entry (or per pair)."""
+    store.upsert([_customer("1"), _order("o1", "1", T0, "100")])
+    _earned(store, NARROW, T0 + DAY)
+    shop_id = store.shop_id(P, S)
+    extra = {
+        "shop_id": shop_id,
+        "customer_id": "1",
+        "source_key": "earn:imported:1:o1",
+        "kind": "earn",
+        "pending": 300,
+        "approved": 0,
+        "effective_at": 1,
+        "recorded_at": 1,
+        "order_id": "o1",
+        "reason": "imported",
+        "detail": {},
+    }
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [extra])
+    assert ledger.earned_points(store, shop_id).rows() == [("1", "o1", 300, True)]
+    for policy in (NARROW, WITH_CATEGORY):  # the columns, then the rules
+        dry = loyalty.update_ledger(store, P, S, as_of=T0 + DAY, policy=policy, dry_run=True)
+        assert [a.points for a in dry.actions if a.kind == "loyalty_award"] == [300]
+    one = loyalty.customer_actions(store, P, S, "1", as_of=T0 + DAY, policy=NARROW, currency="USD")
+    assert [a.points for a in one if a.kind == "loyalty_award"] == [300]
+
+
+def _window(days: int, rules: bool) -> Policy:
+    """The return window of ``days`` days; ``rules``: the rules derive (a category bonus)."""
+    bonus = {"category_bonus": {"points": 50}} if rules else {}
+    return Policy.from_dict(
+        {"currency": "USD", "loyalty": {"earn": {"pending_days": days}, **bonus}}
+    )
+
+
+@pytest.mark.parametrize("rules", [False, True], ids=["columns", "rules"])
+def test_a_return_window_switched_off_approves_what_earned_pending(
+    store: Store, rules: bool
+) -> None:
+    """Earned pending (a 14-day window), then the window is switched off: the pending points
+    are approved (at payment, the window now being none), not left pending for ever; an
+    order paid since earns approved at once."""
+    store.upsert([_customer("1"), _order("o1", "1", T0, "100")])
+    assert _earned(store, _window(14, rules), T0 + DAY).pending == 500
+    store.upsert([_order("o2", "1", T0 + 2 * DAY, "100")])
+    after = _earned(store, _window(0, rules), T0 + 3 * DAY)
+    assert _lines(store, "1") == [
+        ("earn", "o1", 500, 0),
+        ("approve", "o1", -500, 500),
+        ("earn", "o2", 0, 500),
+    ]
+    assert (after.pending, after.approved) == (0, 1000)
+
+
+@pytest.mark.parametrize("rules", [False, True], ids=["columns", "rules"])
+def test_a_return_window_switched_on_does_not_approve_twice(store: Store, rules: bool) -> None:
+    """Earned approved at payment (no window), then a 14-day window: that order is not
+    approved again (twice its points spendable) and a refund takes back approved points;
+    an order paid since is pending for the window."""
+    first = _order("o1", "1", T0, "100")
+    store.upsert([_customer("1"), first])
+    assert _earned(store, _window(0, rules), T0 + DAY).approved == 500
+    store.upsert([_order("o2", "1", T0 + 2 * DAY, "100"), _refunded(first, T0 + 3 * DAY, "53")])
+    after = _earned(store, _window(14, rules), T0 + 20 * DAY)
+    assert _lines(store, "1") == [
+        ("earn", "o1", 0, 500),
+        ("earn", "o2", 500, 0),
+        ("clawback", "o1", 0, -250),
+        ("approve", "o2", -500, 500),
+    ]
+    assert (after.pending, after.approved) == (0, 750)
+
+
+def test_an_earn_written_while_a_sync_derives_makes_it_derive_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync under the wider rule reads the ledger's earns (none yet); before it writes, one
+    under the earlier rule (a redemption's, with the policy the ledger was marked with) earns
+    the order 500. The first must derive again from those 500: its approval moving the 1,060
+    it derived would leave the customer's pending points below zero."""
+    store.upsert([_customer("1"), _order("o1", "1", T0, "100")])
+    read = ledger.earned_points
+    raced = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            loyalty.update_ledger(store, P, S, as_of=T0 + DAY, policy=NARROW)
+        return found
+
+    monkeypatch.setattr(ledger, "earned_points", racing)
+    after = _earned(store, WIDE, T0 + 20 * DAY)
+    assert raced
+    assert _lines(store, "1") == [("earn", "o1", 500, 0), ("approve", "o1", -500, 500)]
+    assert (after.pending, after.approved) == (0, 500)
+
+
+def test_an_order_reversed_while_a_sync_derives_makes_it_derive_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync reads the shop (the order still its customer's) and the earns; before it
+    writes, the order becomes a guest's and another sync reverses its points. The first must
+    derive again: from its stale read it earned the order anew under the next generation's
+    key, and its own reversal, at the same moment, was the other's (a duplicate key)."""
+    first = _order("o1", "1", T0, "100")
+    store.upsert([_customer("1"), first])
+    _earned(store, NARROW, T0 + DAY)
+    read = ledger.earned_points
+    raced = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            guest = first.model_copy(update={"customer_id": None, "updated_at": T0 + 2 * DAY})
+            store.upsert([guest])
+            loyalty.update_ledger(store, P, S, as_of=T0 + 3 * DAY, policy=NARROW)
+        return found
+
+    monkeypatch.setattr(ledger, "earned_points", racing)
+    loyalty.update_ledger(store, P, S, as_of=T0 + 3 * DAY, policy=NARROW)
+    assert raced
+    assert loyalty.balance(store, (P, S, "1")).total == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from sqlalchemy import event
 
 from shopsync.store import Store, ledger, redemptions
 from shopsync.store.read import read_shop
@@ -120,14 +121,66 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
     ]
     with store.transaction() as conn:
         ledger.add_entries(conn, rows)
-    expected = {("c1", "o1", 500), ("c1", "o2", 70), ("c2", "o3", 90)}
+    expected = {("c1", "o1", 500, True), ("c1", "o2", 70, False), ("c2", "o3", 90, True)}
     assert set(ledger.earned_points(store, shop).iter_rows()) == expected
-    some = {("c1", "o1", 500), ("c1", "o2", 70)}
+    some = {("c1", "o1", 500, True), ("c1", "o2", 70, False)}
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     monkeypatch.setattr(ledger, "_FEW", 0)  # more customers than read by index: a whole read
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     monkeypatch.setattr(ledger, "_SHARE", 0)  # ... but a small share of the shop: by index
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
-    assert ledger.earned_points(store, shop).columns == ["customer_id", "order_id", "points"]
+    assert ledger.earned_points(store, shop).columns == [
+        "customer_id",
+        "order_id",
+        "points",
+        "pending",
+    ]
     frames, _ = ledger.customer_history(store, shop, "c2", with_lines=False)
-    assert frames["earned"].rows() == [("c2", "o3", 90)]
+    assert frames["earned"].rows() == [("c2", "o3", 90, True)]
+
+
+def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
+    store: Store,
+) -> None:
+    """An earn or an adjustment (a moved order's reversal) of this shop newer than the id read
+    counts; one of another shop, another kind or older does not. On SQLite the query walks
+    the primary key from the id read (the few newer entries), not the shop's index (all its
+    entries)."""
+    shop = store.shop_id("shopify", "acme")
+    other = store.shop_id("shopify", "other")
+    earn = {"kind": "earn", "pending": 5, "approved": 0}
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c1", "o1", "earn:c1:o1") | earn])
+    seen = ledger.newest_entry(store)
+    with store.transaction() as conn:
+        ledger.add_entries(
+            conn,
+            [
+                _entry(other, "c1", "o1", "earn:c1:o1") | earn,
+                _entry(shop, "c1", "o1", "approve:c1:o1") | {"kind": "approve"},
+            ],
+        )
+    statements: list[tuple[str, Any]] = []
+
+    def seen_sql(conn: Any, cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        statements.append((sql, params))
+
+    event.listen(store.engine, "before_cursor_execute", seen_sql)
+    try:
+        with store.engine.connect() as conn:
+            assert not ledger.earned_since(conn, shop, seen)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen_sql)
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c2", "o2", "adjust:moved:c2:o2:1")])
+    with store.engine.connect() as conn:
+        assert ledger.earned_since(conn, shop, seen)
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c2", "o2", "earn:c2:o2") | earn])
+    with store.engine.connect() as conn:
+        assert ledger.earned_since(conn, shop, ledger.newest_entry(store) - 1)
+        assert not ledger.earned_since(conn, shop, ledger.newest_entry(store))
+        if store.engine.dialect.name == "sqlite":
+            sql, params = statements[-1]
+            plan = [str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert any("USING INTEGER PRIMARY KEY (rowid>?)" in step for step in plan), plan

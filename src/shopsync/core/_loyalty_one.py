@@ -23,6 +23,7 @@ from shopsync.core.loyalty_history import (
     facts_by_customer,
     history_of,
     inputs_by_kind,
+    pending_by_customer,
 )
 from shopsync.core.policy import Policy
 
@@ -57,11 +58,13 @@ def actions_for(
     points their earn entries in the ledger hold, when it has any), ``inputs`` their loyalty
     inputs, oldest first."""
     facts = facts_by_customer(frames, policy)
+    pending = pending_by_customer(frames.get("earned"))
     history = history_of(
         customer_id,
         facts.get(customer_id, ()),
         inputs_by_kind(inputs).get(customer_id, {}),
         earned=earned_by_customer(frames.get("earned")).get(customer_id),
+        pending_earns=None if pending is None else pending.get(customer_id, frozenset()),
     )
     derivation = rules.derive(history, policy.loyalty, at, currency=currency)
     since = at - int(lookback.total_seconds() * 1_000_000)

@@ -141,6 +141,7 @@ class _Order:
     cancel_at: int | None
     held: int | None = None
     """The points the ledger's earn entry holds (None: not earned yet)."""
+    pending: bool = False  # waits for approval: by the window now, or as its earn entry holds
     earned: int = 0
     clawed: int = 0
     approved: bool = False
@@ -258,14 +259,17 @@ def _order_events(
                     facts.order_id,
                 )
             )
-        order = _Order(facts, [(i, max(w, paid), a) for i, w, a in refunds], cancel, held)
+        pending = bool(settings.earn.pending_days)
+        if held is not None and history.pending_earns is not None:
+            pending = facts.order_id in history.pending_earns  # as earned, as for the points
+        order = _Order(facts, [(i, max(w, paid), a) for i, w, a in refunds], cancel, held, pending)
         orders.append(order)
         events.append((paid, 0, facts.order_id, ("earn", order)))
         for refund in order.refunds:
             events.append((refund[1], 1, facts.order_id, ("refund", (order, refund))))
         if cancel is not None:
             events.append((cancel, 2, facts.order_id, ("cancel", order)))
-        if settings.earn.pending_days:
+        if pending:
             approve_at = paid + settings.earn.pending_days * DAY
             events.append((approve_at, 3, facts.order_id, ("approve", order)))
     return events
@@ -400,8 +404,7 @@ def _on_earn(state: _State, tiers: _Tiers, at: int, order: _Order) -> None:
         points = order.held
     order.earned = points
     if points > 0:
-        pending = bool(state.settings.earn.pending_days)
-        order.bucket_pending = pending
+        pending = order.bucket_pending = order.pending
         order.approved = not pending
         key = source_key("earn", state.customer, facts.order_id)
         state.add(

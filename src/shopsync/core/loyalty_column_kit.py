@@ -103,16 +103,27 @@ def entries(frame: pl.DataFrame, **columns: pl.Expr) -> pl.DataFrame:
     return fit_keys(frame.select(exprs))
 
 
-EARNED = {"customer_id": pl.String, "order_id": pl.String, "points": pl.Int64}
+EARNED = {
+    "customer_id": pl.String,
+    "order_id": pl.String,
+    "points": pl.Int64,
+    "pending": pl.Boolean,
+}
 """The points the ledger's earn entries hold, one row per customer and order
-(:attr:`shopsync.core.loyalty_columns.ColumnInputs.earned`)."""
+(:attr:`shopsync.core.loyalty_columns.ColumnInputs.earned`), and whether they hold them
+pending (``pending``, optional: without it the return window decides)."""
 
 
 def with_held(orders: pl.DataFrame, earned: pl.DataFrame) -> pl.DataFrame:
     """``orders`` (``customer_id``, ``id``) with ``held``: the points their earn entry holds
     (:data:`EARNED` rows, one per customer and order; null: not earned yet, as are points
-    not above zero)."""
+    not above zero) and ``held_pending``, whether they wait for approval (null: as the return
+    window says)."""
+    pending = pl.col("pending") if "pending" in earned.columns else pl.lit(None, pl.Boolean)
     held = earned.filter(pl.col("points") > 0).select(
-        "customer_id", pl.col("order_id").alias("id"), pl.col("points").alias("held")
+        "customer_id",
+        pl.col("order_id").alias("id"),
+        pl.col("points").alias("held"),
+        pending.alias("held_pending"),
     )
     return orders.join(held, on=["customer_id", "id"], how="left", maintain_order="left")

@@ -329,6 +329,7 @@ def _derive(
         pl.coalesce("held", by_rule).alias("earned"),
         (pl.col("held") != by_rule).fill_null(False).alias("_earlier"),
         (pl.col("paid") + pending_days * DAY).alias("approve_at"),
+        pl.coalesce("held_pending", pl.lit(pending_days > 0)).alias("_pending"),
         named.cast(pl.String).alias("multiplier"),
         *(["after", "units"] if path is not None else []),
     )
@@ -350,7 +351,7 @@ def _derive(
     )
     notes = fit_keys(pl.concat([notes, over]).sort("_row").drop("_row"))
 
-    pending = pl.lit(pending_days > 0)
+    pending = pl.col("_pending")  # the window's, or as the earn entry holds the points
     earns = entries(
         orders.filter(pl.col("earned") > 0),
         customer_id=pl.col("customer_id"),
@@ -372,7 +373,7 @@ def _derive(
         _sid=pl.col("id"),
         _sub=pl.lit(0),
     )
-    joined = joined.join(orders.select("_row", "earned", "approve_at"), on="_row")
+    joined = joined.join(orders.select("_row", "earned", "approve_at", "_pending"), on="_row")
     cancel = pl.col("cancelled_at")
     done = joined.filter(
         (pl.col("at") <= as_of)
@@ -441,36 +442,35 @@ def _derive(
         _sub=pl.lit(0),
     )
     parts = [earns, refund_entries, cancel_entries]
-    if pending_days:
-        early_cancel = cancel.is_not_null() & (cancel <= pl.col("approve_at"))
-        left = orders.filter(pl.col("approve_at") <= as_of).with_columns(
-            (
-                pl.col("earned")
-                - pl.col("_early")
-                - pl.when(early_cancel)
-                .then(pl.col("earned") - pl.col("_clawed"))
-                .otherwise(0)
-                .clip(lower_bound=0)
-            ).alias("left")
+    early_cancel = cancel.is_not_null() & (cancel <= pl.col("approve_at"))
+    left = orders.filter(pending & (pl.col("approve_at") <= as_of)).with_columns(
+        (
+            pl.col("earned")
+            - pl.col("_early")
+            - pl.when(early_cancel)
+            .then(pl.col("earned") - pl.col("_clawed"))
+            .otherwise(0)
+            .clip(lower_bound=0)
+        ).alias("left")
+    )
+    parts.append(
+        entries(
+            left.filter(pl.col("left") > 0),
+            customer_id=pl.col("customer_id"),
+            key=key("approve", who(names), pl.col("id")),
+            kind=pl.lit("approve"),
+            at=pl.col("approve_at"),
+            pending=-pl.col("left"),
+            approved=pl.col("left"),
+            reason=pl.format(
+                "order {} past the {}-day return window", pl.col("id"), pl.lit(pending_days)
+            ),
+            order_id=pl.col("id"),
+            _rank=pl.lit(RANK["approve"]),
+            _sid=pl.col("id"),
+            _sub=pl.lit(0),
         )
-        parts.append(
-            entries(
-                left.filter(pl.col("left") > 0),
-                customer_id=pl.col("customer_id"),
-                key=key("approve", who(names), pl.col("id")),
-                kind=pl.lit("approve"),
-                at=pl.col("approve_at"),
-                pending=-pl.col("left"),
-                approved=pl.col("left"),
-                reason=pl.format(
-                    "order {} past the {}-day return window", pl.col("id"), pl.lit(pending_days)
-                ),
-                order_id=pl.col("id"),
-                _rank=pl.lit(RANK["approve"]),
-                _sid=pl.col("id"),
-                _sub=pl.lit(0),
-            )
-        )
+    )
     bonuses = inputs.bonuses.filter((pl.col("at") <= as_of) & (pl.col("points") > 0))
     parts.append(
         entries(
@@ -545,11 +545,9 @@ def _derive(
         [
             joined.filter(pl.col("at") > as_of).select("customer_id", "at"),
             orders.filter(cancel > as_of).select("customer_id", cancel.alias("at")),
-            orders.filter(pl.col("approve_at") > as_of).select(
+            orders.filter(pending & (pl.col("approve_at") > as_of)).select(
                 "customer_id", pl.col("approve_at").alias("at")
-            )
-            if pending_days
-            else orders.clear().select("customer_id", pl.col("paid").alias("at")),
+            ),
             facts.filter(pl.col("paid") > as_of).select("customer_id", pl.col("paid").alias("at")),
             *(
                 f.filter(pl.col("at") > as_of).select("customer_id", "at")

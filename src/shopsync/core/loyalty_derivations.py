@@ -103,7 +103,9 @@ def column_inputs(
         pl.DataFrame(born, schema=_BIRTHDAYS, orient="row"),
         pl.DataFrame(schema=EARNED)
         if earned is None
-        else earned.select(pl.col(name).cast(dtype) for name, dtype in EARNED.items()),
+        else earned.select(
+            pl.col(name).cast(dtype) for name, dtype in EARNED.items() if name in earned.columns
+        ),
     )
 
 

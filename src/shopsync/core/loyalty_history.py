@@ -33,6 +33,7 @@ __all__ = [
     "facts_table",
     "history_of",
     "inputs_by_kind",
+    "pending_by_customer",
     "with_purchase",
 ]
 
@@ -146,6 +147,20 @@ def earned_by_customer(earned: pl.DataFrame | None) -> dict[str, dict[str, int]]
     return found
 
 
+def pending_by_customer(earned: pl.DataFrame | None) -> dict[str, frozenset[str]] | None:
+    """Of the orders :func:`earned_by_customer` finds, those whose earn entry holds its points
+    pending (``pending``), by customer: :attr:`History.pending_earns` of each (a customer
+    missing: none); None without the column (the return window decides)."""
+    if earned is None or "pending" not in earned.columns:
+        return None
+    found: dict[str, set[str]] = {}
+    for customer_id, order_id in (
+        earned.filter(pl.col("pending")).select("customer_id", "order_id").iter_rows()
+    ):
+        found.setdefault(customer_id, set()).add(order_id)
+    return {customer_id: frozenset(ids) for customer_id, ids in found.items()}
+
+
 def inputs_by_kind(inputs: Iterable[Any]) -> dict[str, dict[str, list[Any]]]:
     """Input rows by customer, then by kind, in the order given (oldest first)."""
     found: dict[str, dict[str, list[Any]]] = {}
@@ -160,9 +175,11 @@ def history_of(
     inputs: Mapping[str, list[Any]],
     bonuses: Iterable[Bonus] = (),
     earned: Mapping[str, int] | None = None,
+    pending_earns: frozenset[str] | None = None,
 ) -> History:
     """One customer's history: their orders' facts, and their inputs by kind; ``earned``,
-    the points the ledger's earn entries hold by order id (:attr:`History.earned`)."""
+    the points the ledger's earn entries hold by order id (:attr:`History.earned`), and
+    ``pending_earns`` (:attr:`History.pending_earns`)."""
     return History(
         customer_id,
         tuple(facts),
@@ -177,6 +194,7 @@ def history_of(
         ),
         tuple(bonuses),
         dict(earned or {}),
+        pending_earns,
     )
 
 

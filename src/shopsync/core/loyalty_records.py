@@ -122,6 +122,10 @@ class History:
     earned: Mapping[str, int] = field(default_factory=dict)
     """The points the ledger's earn entries already hold, by order id: a fact the current
     earn rule does not revisit (:func:`shopsync.core.loyalty.derive`); positive points."""
+    pending_earns: frozenset[str] | None = None
+    """Of :attr:`earned`, the orders whose earn entry holds its points pending (the others
+    were approved at payment); None: as the return window says now. A window switched on or
+    off later applies to the orders not earned yet, as the earn rule does."""
 
 
 # -- outputs -----------------------------------------------------------------------------

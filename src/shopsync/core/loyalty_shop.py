@@ -56,6 +56,7 @@ from shopsync.core.loyalty_history import (
     facts_table,
     history_of,
     inputs_by_kind,
+    pending_by_customer,
 )
 from shopsync.core.policy import LoyaltySettings, Policy
 
@@ -104,7 +105,7 @@ class LoyaltyTables:
     lines: pl.DataFrame | None = None
     """``order_id``, ``product_type``: only when categories earn a bonus."""
     earned: pl.DataFrame | None = None
-    """``customer_id``, ``order_id``, ``points``: what the ledger's earn entries hold
+    """``customer_id``, ``order_id``, ``points``, ``pending``: what the ledger's earn entries hold
     (:func:`shopsync.store.ledger.earned_points`). Those orders keep those points, whatever
     the earn rule says now; None (a ledger never written): every order earns by the rule."""
 
@@ -296,7 +297,7 @@ def derive_shop(
     held = tables.earned
     if held is not None:  # the earns of the customers the rules derive, as records
         held = held.join(ruled.select("customer_id").unique(), on="customer_id", how="semi")
-    earned = earned_by_customer(held)
+    earned, pending = earned_by_customer(held), pending_by_customer(held)
 
     def by_rules(customer_id: str) -> Derivation:
         history = history_of(
@@ -305,6 +306,7 @@ def derive_shop(
             by_customer.get(customer_id, {}),
             bonuses.get(customer_id, ()),
             earned.pop(customer_id, None),
+            None if pending is None else pending.get(customer_id, frozenset()),
         )
         return rules.derive(history, settings, as_of, currency=currency)
 

@@ -204,6 +204,7 @@ def _sync(
     if marking:
         version = frames_version if frames is not None else ledger_mark.data_version(store, shop_id)
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
+    seen = ledger.newest_entry(store)  # read first: an earn or a reversal written since is news
     tables = _tables(store, shop_id, at, policy, frames, customer_ids)
     # points an order earned are a fact: the earn rule applies to orders not earned yet
     tables = dataclasses.replace(tables, earned=ledger.earned_points(store, shop_id, customer_ids))
@@ -248,6 +249,8 @@ def _sync(
     with store.transaction() as conn:
         if not dry_run and not redemptions.lock_points(conn, shop_id, inputs_version):
             raise _InputsMoved  # a redemption landed since the read: derive again
+        if not dry_run and ledger.earned_since(conn, shop_id, seen):
+            raise _InputsMoved  # another sync earned or reversed (another rule?): derive again
         gone = redemptions.removed_customers(conn, shop_id) if not dry_run else set()
         generations = redemptions.moved_generations(conn, shop_id) if not dry_run else {}
         if actions_only:

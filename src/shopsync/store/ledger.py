@@ -46,11 +46,13 @@ __all__ = [
     "customer_entries",
     "customer_history",
     "earned_points",
+    "earned_since",
     "email_token",
     "existing_input_key",
     "input_data",
     "input_rows",
     "moved_order_points",
+    "newest_entry",
     "referral_check",
     "referral_inputs",
     "shop_entries",
@@ -69,6 +71,7 @@ _EARNED = [
     Column("customer_id", TEXT),
     Column("order_id", TEXT),
     Column("points", I64, "pending + approved"),
+    Column("pending", I64),
     Column("id", I64),
 ]
 
@@ -185,9 +188,10 @@ def moved_order_points(conn: Connection, shop_id: int) -> list[Any]:
 def earned_points(
     store: Store, shop_id: int, customer_ids: Collection[str] | None = None
 ) -> pl.DataFrame:
-    """The points each order's earn entry holds (``customer_id``, ``order_id``, ``points``),
-    of the whole shop or of ``customer_ids``: what a derivation keeps for the orders already
-    earned (points an order earned are a fact, whatever the earn rule says now).
+    """The points each order's earn entry holds (``customer_id``, ``order_id``, ``points``,
+    and ``pending``: whether it holds them pending), of the whole shop or of ``customer_ids``:
+    what a derivation keeps for the orders already earned (points an order earned are a fact,
+    whatever the earn rule, its return window included, says now).
 
     The whole shop is read in columns (one pass over its earn entries, no Python row each);
     a few customers through the customer index. Of an order that left its customer and came
@@ -206,6 +210,26 @@ def earned_points(
     with store.engine.connect() as conn:
         generations = moved_generations(conn, shop_id)
     return _current_earns(found, generations)
+
+
+def newest_entry(store: Store) -> int:
+    """The id of the newest ledger entry, of any shop (0: none yet)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.max(loyalty_ledger.c.id))).scalar() or 0)
+
+
+def earned_since(conn: Connection, shop_id: int, seen: int) -> bool:
+    """Whether the shop's ledger holds an earn entry, or an adjustment (a moved order's
+    reversal is one), newer than ``seen`` (:func:`newest_entry` read before the shop and
+    :func:`earned_points`): one written since they were read."""
+    ledger = loyalty_ledger
+    # "shop_id + 0": the primary key's range of the few newer entries, not the shop's index
+    query = select(ledger.c.id).where(
+        ledger.c.id > seen,
+        (ledger.c.shop_id + 0) == shop_id,
+        ledger.c.kind.in_(("earn", "adjust")),
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def _few(store: Store, shop_id: int, wanted: int) -> bool:
@@ -229,6 +253,7 @@ def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFra
                 ledger.c.customer_id,
                 ledger.c.order_id,
                 (ledger.c.pending + ledger.c.approved).label("points"),
+                ledger.c.pending,
                 ledger.c.id,
             ).where(
                 ledger.c.shop_id == shop_id,
@@ -243,24 +268,27 @@ def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFra
 def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int]) -> pl.DataFrame:
     """One row per (customer, order) of :data:`_EARNED` rows: an order reversed ``n`` times
     (it left the customer) earned in its current generation when it has more than ``n`` earn
-    entries, and then the newest is that one's; without a reversal an order has one."""
+    entries, and then the newest is that one's; without a reversal an order has one, or the
+    newest counts (an entry under another key must not make the order earn twice)."""
     keys = ["customer_id", "order_id"]
+    newest = found.group_by(keys, maintain_order=True).agg(
+        pl.len().alias("_earns"),
+        pl.col("points").sort_by("id").last(),
+        (pl.col("pending").sort_by("id").last() > 0).alias("pending"),
+    )
     if not generations:
-        return found.select(*keys, "points")
+        return newest.select(*keys, "points", "pending")
     moved = pl.DataFrame(
         [(c, o, n) for (c, o), n in generations.items()],
         schema={"customer_id": pl.String, "order_id": pl.String, "_n": pl.Int64},
         orient="row",
     )
-    back = (
-        found.join(moved, on=keys)
-        .sort("id")
-        .group_by(keys, maintain_order=True)
-        .agg(pl.len().alias("_earns"), pl.col("points").last(), pl.col("_n").first())
-        .filter(pl.col("_earns") > pl.col("_n"))
+    current = pl.col("_n").is_null() | (pl.col("_earns") > pl.col("_n"))
+    return (
+        newest.join(moved, on=keys, how="left", maintain_order="left")
+        .filter(current)
+        .select(*keys, "points", "pending")
     )
-    stay = found.join(moved, on=keys, how="anti")
-    return pl.concat([stay.select(*keys, "points"), back.select(*keys, "points")])
 
 
 def customer_entries(
