@@ -65,10 +65,11 @@ def _text(content: Any) -> bytes:
     """The definition's JSON text, by orjson when it is installed (twice as quick) and its
     text is the same: compact separators and sorted keys alike, a date or a ``Decimal``
     through ``str`` alike (passed through to ``default``). Where they differ it is not
-    used: text that is not ASCII or holds DEL (json escapes both), and what orjson refuses (an integer past
-    64 bits, a lone surrogate). A float would differ too (``1e+16`` against ``1e16``): no
-    row holds one (money and quantities are integer units, rates and values decimal text),
-    and tests/store/test_content_hash.py holds both to the same text on real orders."""
+    used: text that is not ASCII or holds DEL (json escapes both), and what orjson refuses
+    (an integer past 64 bits, a lone surrogate). A float would differ too (``1e+16`` against
+    ``1e16``): no row holds one (money and quantities are integer units, rates and values
+    decimal text), and tests/store/test_content_hash.py holds both to the same text on real
+    orders."""
     if _orjson is not None:
         try:
             data: bytes = _orjson.dumps(content, default=str, option=_ORJSON_OPTIONS)
