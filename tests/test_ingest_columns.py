@@ -202,3 +202,51 @@ def test_a_child_forked_while_a_read_eases_the_collector_has_it_back(collector: 
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert gc.get_threshold() == thresholds
+
+
+def _in_child(check: Any) -> bool:
+    """``check()`` in a child forked now (threads running)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:
+        os._exit(0 if check() else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _in_thread(block: Any) -> tuple[threading.Event, threading.Thread]:
+    """A thread inside ``block()`` until the event returned is set."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def run() -> None:
+        with block():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert inside.wait(5)
+    return leave, thread
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_child_forked_while_another_thread_maps_a_page_has_the_collector_back(
+    collector: None,
+) -> None:
+    """The mapping thread does not run in the child: nothing would turn the collector on."""
+    gc.enable()
+    leave, thread = _in_thread(collector_paused)
+
+    def child() -> bool:
+        ok = gc.isenabled()
+        with collector_paused():  # a pause of its own ends with the collector running
+            ok = ok and not gc.isenabled()
+        return ok and gc.isenabled()
+
+    try:
+        assert _in_child(child)
+    finally:
+        leave.set()
+        thread.join(5)
+    assert gc.isenabled()

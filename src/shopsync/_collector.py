@@ -96,9 +96,13 @@ def collector_eased() -> Iterator[None]:
 
 
 def _forked() -> None:
-    """In a child forked while a read eased the collector: no read runs there (the lock is
-    the forking thread's, taken before the fork)."""
-    global _eased, _froze
+    """In a child forked while a read eased the collector or a page's mapping paused it: no
+    read or mapping runs there (the lock is the forking thread's, taken before the fork)."""
+    global _eased, _froze, _pauses
+    if _pauses:
+        _pauses = 0
+        if _paused_from_enabled:
+            gc.enable()
     if _eased:
         _eased = 0
         if _froze:
