@@ -250,3 +250,20 @@ def test_a_child_forked_while_another_thread_maps_a_page_has_the_collector_back(
         leave.set()
         thread.join(5)
     assert gc.isenabled()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_heap_the_program_froze_during_a_read_stays_frozen(collector: None) -> None:
+    """A program freezing its heap to fork workers while a read runs on another thread: its
+    children and itself keep the heap frozen after the read (the count grew meanwhile)."""
+    leave, thread = _in_thread(collector_eased)
+    try:
+        gc.freeze()
+        assert _in_child(lambda: gc.get_freeze_count() > 0)
+        leave.set()
+        thread.join(5)
+        assert gc.get_freeze_count() > 0
+    finally:
+        leave.set()
+        thread.join(5)
+        gc.unfreeze()
