@@ -267,3 +267,15 @@ def test_a_heap_the_program_froze_during_a_read_stays_frozen(collector: None) ->
         leave.set()
         thread.join(5)
         gc.unfreeze()
+
+
+def test_collection_the_program_turned_off_by_threshold_stays_off(collector: None) -> None:
+    """A first threshold of 0 turns automatic collection off (Python's gc.set_threshold)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(0, *thresholds[1:])
+    try:
+        with collector_eased():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*thresholds)

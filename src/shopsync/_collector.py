@@ -71,7 +71,8 @@ def collector_eased() -> Iterator[None]:
     Blocks nest and may run in several threads at once: the collector is put back when the
     last one ends (a read's generator left unfinished ends its block when it is closed or
     collected). A heap the program froze itself (before a fork), before the read or during
-    it, is left frozen, and thresholds it set meanwhile stay."""
+    it, is left frozen; so is a first threshold of 0 (collection off); thresholds the program
+    set meanwhile stay."""
     global _eased, _froze, _mark, _thresholds
     with _pause_lock:
         if _eased == 0:
@@ -80,7 +81,8 @@ def collector_eased() -> Iterator[None]:
                 gc.freeze()
                 _mark = []
             before = gc.get_threshold()
-            gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
+            if before[0]:
+                gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
             _thresholds = (before, gc.get_threshold())
         _eased += 1
     try:
