@@ -279,3 +279,37 @@ def test_collection_the_program_turned_off_by_threshold_stays_off(collector: Non
         assert gc.get_threshold()[0] == 0
     finally:
         gc.set_threshold(*thresholds)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the read's generator and a cycle holding it, alive when the read froze the heap,"
+    " are frozen with it: never collected, the collector is never put back (close the read)",
+)
+def test_a_read_left_unfinished_in_a_garbage_cycle_puts_the_collector_back(
+    collector: None,
+) -> None:
+    import weakref
+
+    class Reader:
+        pass
+
+    thresholds = gc.get_threshold()
+    pages = [RawPage([1], cursor="a"), RawPage([2], cursor="b", last=True)]
+    reader = Reader()
+    reader.self = reader  # type: ignore[attr-defined]
+    reader.pages = ColumnarLoop(  # type: ignore[attr-defined]
+        "orders", lambda raw: None, lambda raw: OrderRows(str(raw), None, 0, {}, {})
+    ).run(iter(pages))
+    read = weakref.ref(reader.pages)  # type: ignore[attr-defined]
+    next(reader.pages)  # type: ignore[attr-defined]
+    del reader  # left unfinished, unclosed
+    try:
+        gc.collect()
+        assert read() is None
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+    finally:
+        left = read()
+        if left is not None:
+            left.close()
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds

@@ -70,9 +70,10 @@ def collector_eased() -> Iterator[None]:
     cycle among the frozen ones that becomes garbage meanwhile is collected after the block.
     Blocks nest and may run in several threads at once: the collector is put back when the
     last one ends (a read's generator left unfinished ends its block when it is closed or
-    collected). A heap the program froze itself (before a fork), before the read or during
-    it, is left frozen; so is a first threshold of 0 (collection off); thresholds the program
-    set meanwhile stay."""
+    collected; one held in a reference cycle through an object alive when the read began is
+    frozen with it and never collected: close it, ``contextlib.closing``). A heap the program
+    froze itself (before a fork), before the read or during it, is left frozen; so is a first
+    threshold of 0 (collection off); thresholds the program set meanwhile stay."""
     global _eased, _froze, _mark, _thresholds
     with _pause_lock:
         if _eased == 0:
