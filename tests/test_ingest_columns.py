@@ -202,3 +202,114 @@ def test_a_child_forked_while_a_read_eases_the_collector_has_it_back(collector: 
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert gc.get_threshold() == thresholds
+
+
+def _in_child(check: Any) -> bool:
+    """``check()`` in a child forked now (threads running)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
+        pid = os.fork()
+    if pid == 0:
+        os._exit(0 if check() else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _in_thread(block: Any) -> tuple[threading.Event, threading.Thread]:
+    """A thread inside ``block()`` until the event returned is set."""
+    inside, leave = threading.Event(), threading.Event()
+
+    def run() -> None:
+        with block():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert inside.wait(5)
+    return leave, thread
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_child_forked_while_another_thread_maps_a_page_has_the_collector_back(
+    collector: None,
+) -> None:
+    """The mapping thread does not run in the child: nothing would turn the collector on."""
+    gc.enable()
+    leave, thread = _in_thread(collector_paused)
+
+    def child() -> bool:
+        ok = gc.isenabled()
+        with collector_paused():  # a pause of its own ends with the collector running
+            ok = ok and not gc.isenabled()
+        return ok and gc.isenabled()
+
+    try:
+        assert _in_child(child)
+    finally:
+        leave.set()
+        thread.join(5)
+    assert gc.isenabled()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_heap_the_program_froze_during_a_read_stays_frozen(collector: None) -> None:
+    """A program freezing its heap to fork workers while a read runs on another thread: its
+    children and itself keep the heap frozen after the read (the count grew meanwhile)."""
+    leave, thread = _in_thread(collector_eased)
+    try:
+        gc.freeze()
+        assert _in_child(lambda: gc.get_freeze_count() > 0)
+        leave.set()
+        thread.join(5)
+        assert gc.get_freeze_count() > 0
+    finally:
+        leave.set()
+        thread.join(5)
+        gc.unfreeze()
+
+
+def test_collection_the_program_turned_off_by_threshold_stays_off(collector: None) -> None:
+    """A first threshold of 0 turns automatic collection off (Python's gc.set_threshold)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(0, *thresholds[1:])
+    try:
+        with collector_eased():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the read's generator and a cycle holding it, alive when the read froze the heap,"
+    " are frozen with it: never collected, the collector is never put back (close the read)",
+)
+def test_a_read_left_unfinished_in_a_garbage_cycle_puts_the_collector_back(
+    collector: None,
+) -> None:
+    import weakref
+
+    class Reader:
+        pass
+
+    thresholds = gc.get_threshold()
+    pages = [RawPage([1], cursor="a"), RawPage([2], cursor="b", last=True)]
+    reader = Reader()
+    reader.self = reader  # type: ignore[attr-defined]
+    reader.pages = ColumnarLoop(  # type: ignore[attr-defined]
+        "orders", lambda raw: None, lambda raw: OrderRows(str(raw), None, 0, {}, {})
+    ).run(iter(pages))
+    read = weakref.ref(reader.pages)  # type: ignore[attr-defined]
+    next(reader.pages)  # type: ignore[attr-defined]
+    del reader  # left unfinished, unclosed
+    try:
+        gc.collect()
+        assert read() is None
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+    finally:
+        left = read()
+        if left is not None:
+            left.close()
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds

@@ -16,6 +16,7 @@ _paused_from_enabled = False
 _pause_lock = threading.Lock()
 _eased = 0
 _froze = False
+_mark: list[object] = []  # made once the first read froze the heap: a freeze since freezes it
 _thresholds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
 
@@ -69,16 +70,20 @@ def collector_eased() -> Iterator[None]:
     cycle among the frozen ones that becomes garbage meanwhile is collected after the block.
     Blocks nest and may run in several threads at once: the collector is put back when the
     last one ends (a read's generator left unfinished ends its block when it is closed or
-    collected). A heap the program froze itself (before a fork) is left frozen, and
-    thresholds it set meanwhile stay."""
-    global _eased, _froze, _thresholds
+    collected; one held in a reference cycle through an object alive when the read began is
+    frozen with it and never collected: close it, ``contextlib.closing``). A heap the program
+    froze itself (before a fork), before the read or during it, is left frozen; so is a first
+    threshold of 0 (collection off); thresholds the program set meanwhile stay."""
+    global _eased, _froze, _mark, _thresholds
     with _pause_lock:
         if _eased == 0:
             _froze = gc.get_freeze_count() == 0
             if _froze:
                 gc.freeze()
+                _mark = []
             before = gc.get_threshold()
-            gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
+            if before[0]:
+                gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
             _thresholds = (before, gc.get_threshold())
         _eased += 1
     try:
@@ -87,26 +92,34 @@ def collector_eased() -> Iterator[None]:
         with _pause_lock:
             _eased -= 1
             if _eased == 0:
-                if _froze:
-                    _froze = False
-                    gc.unfreeze()
-                kept, ours = _thresholds
-                if gc.get_threshold() == ours:
-                    gc.set_threshold(*kept)
+                _put_back()
+
+
+def _put_back() -> None:
+    """The collector as the first read found it, but for what the program changed since."""
+    global _froze
+    if _froze:
+        _froze = False
+        # the mark frozen too (out of the collector's lists): the program froze the heap
+        # meanwhile (to fork workers) and means it to stay frozen
+        if any(x is _mark for x in gc.get_objects()):
+            gc.unfreeze()
+    kept, ours = _thresholds
+    if gc.get_threshold() == ours:
+        gc.set_threshold(*kept)
 
 
 def _forked() -> None:
-    """In a child forked while a read eased the collector: no read runs there (the lock is
-    the forking thread's, taken before the fork)."""
-    global _eased, _froze
+    """In a child forked while a read eased the collector or a page's mapping paused it: no
+    read or mapping runs there (the lock is the forking thread's, taken before the fork)."""
+    global _eased, _pauses
+    if _pauses:
+        _pauses = 0
+        if _paused_from_enabled:
+            gc.enable()
     if _eased:
         _eased = 0
-        if _froze:
-            _froze = False
-            gc.unfreeze()
-        kept, ours = _thresholds
-        if gc.get_threshold() == ours:
-            gc.set_threshold(*kept)
+        _put_back()
     _pause_lock.release()
 
 

@@ -151,16 +151,24 @@ class ColumnarLoop(PageLoop[Any]):
         (:func:`~shopsync._collector.collector_paused`): a page's rows are some 60 young
         containers an order, kept until the page is written, and hold no cycle. The
         collector is eased while the read runs (:func:`~shopsync._collector.collector_eased`):
-        the heap alive when it began is left out of its passes, young collections are rarer."""
-        with collector_eased():
-            for raw_page in pages:
-                with collector_paused():
-                    for raw in raw_page.rows:
-                        self.add(raw)
-                    page = self.page(cursor=raw_page.cursor, last=raw_page.last)
-                yield page
-                if raw_page.last:
-                    return
+        the heap alive when it began is left out of its passes, young collections are rarer.
+        ``pages`` is closed when the read ends, however it ends: a traceback kept after an
+        error in a page's mapping holds this frame, and a source reading ahead on a thread
+        (``shopsync_woocommerce._paging.one_ahead``) would wait for good."""
+        try:
+            with collector_eased():
+                for raw_page in pages:
+                    with collector_paused():
+                        for raw in raw_page.rows:
+                            self.add(raw)
+                        page = self.page(cursor=raw_page.cursor, last=raw_page.last)
+                    yield page
+                    if raw_page.last:
+                        return
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
     def page(self, *, cursor: str | None = None, last: bool = False) -> Page[Any]:
         if self._newest >= 0:  # the newest row's stamp, made once a page, not once an order

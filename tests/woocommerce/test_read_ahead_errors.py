@@ -50,3 +50,39 @@ def test_the_switch_interval_is_short_while_pages_are_read_ahead_and_put_back_af
     with pytest.raises(shopsync.errors.AuthenticationError):
         next(failing)
     assert sys.getswitchinterval() == before
+
+
+def test_a_read_stopped_by_its_mapping_ends_the_read_ahead_even_with_its_error_kept() -> None:
+    """A KeyboardInterrupt (or a bug) in a page's mapping, its traceback kept (a REPL's last
+    error, a worker's ``last_error``): the traceback holds the read's frame and its read-ahead
+    generator, whose thread would wait for the caller for good, the switch interval short."""
+    import sys
+    import threading
+
+    from shopsync.ingest_columns import ColumnarLoop
+
+    before = sys.getswitchinterval()
+
+    def source() -> Iterator[RawPage]:
+        for n in range(1, 10):
+            yield RawPage([n], cursor=str(n), last=n == 9)
+
+    def rows(raw: object) -> None:
+        if raw == 2:
+            raise KeyboardInterrupt
+
+    loop = ColumnarLoop("orders", lambda raw: None, rows)  # type: ignore[arg-type]
+    kept: list[BaseException] = []
+    try:
+        for _ in loop.run(one_ahead(source())):
+            pass
+    except KeyboardInterrupt as exc:
+        kept.append(exc)
+    assert kept
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(
+        t.name == "shopsync-woocommerce-pages" for t in threading.enumerate()
+    ):
+        time.sleep(0.01)
+    assert sys.getswitchinterval() == before
+    assert not any(t.name == "shopsync-woocommerce-pages" for t in threading.enumerate())
