@@ -77,20 +77,15 @@ def test_overlapping_pauses_in_two_threads(collector: None) -> None:
 def test_the_collector_is_eased_within_the_block_and_put_back_after_the_last(
     collector: None,
 ) -> None:
-    assert gc.get_freeze_count() == 0
     thresholds = gc.get_threshold()
-    before = [object()]  # tracked, alive before the block
     with collector_eased():
-        assert gc.get_freeze_count() > 0
-        assert not any(x is before for x in gc.get_objects(2))  # out of the oldest passes
-        assert gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
+        assert gc.get_threshold() == (max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
         with collector_eased():
             pass
-        assert gc.get_freeze_count() > 0  # the inner block's end did not put it back
+        # the inner block's end did not put it back
         assert gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
-    assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == thresholds
-    assert any(x is before for x in gc.get_objects(2))
+    assert gc.get_freeze_count() == 0  # nothing frozen: a cycle alive before is collectable
 
 
 def test_thresholds_the_program_set_meanwhile_stay(collector: None) -> None:
@@ -107,7 +102,6 @@ def test_the_collector_is_put_back_when_the_block_fails(collector: None) -> None
     thresholds = gc.get_threshold()
     with pytest.raises(RuntimeError), collector_eased():
         raise RuntimeError("mid-read")
-    assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == thresholds
 
 
@@ -139,18 +133,19 @@ def test_garbage_cycles_made_during_a_read_are_collected(collector: None) -> Non
 
 
 def test_a_columnar_read_eases_the_collector_while_it_runs(collector: None) -> None:
+    thresholds = gc.get_threshold()
     seen: list[int] = []
 
     def rows(raw: Any) -> OrderRows:
-        seen.append(gc.get_freeze_count())
+        seen.append(gc.get_threshold()[0])
         return OrderRows(str(raw), None, 0, {}, {})
 
     pages = [RawPage([1, 2], cursor="a"), RawPage([3], cursor="b", last=True)]
     loop = ColumnarLoop("orders", lambda raw: None, rows)
     for _ in loop.run(iter(pages)):
-        seen.append(gc.get_freeze_count())
-    assert len(seen) == 5 and all(seen)
-    assert gc.get_freeze_count() == 0
+        seen.append(gc.get_threshold()[0])
+    assert seen == [max(thresholds[0], YOUNG_THRESHOLD)] * 5
+    assert gc.get_threshold() == thresholds
 
 
 def test_a_compact_record_reads_back_equal() -> None:
@@ -195,9 +190,9 @@ def test_a_child_forked_while_a_read_eases_the_collector_has_it_back(collector: 
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads running
             pid = os.fork()
         if pid == 0:  # the child: no read runs in it
-            ok = gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+            ok = gc.get_threshold() == thresholds
             with collector_eased():  # a read of its own eases it and puts it back
-                ok = ok and gc.get_freeze_count() > 0
+                ok = ok and gc.get_threshold()[0] == max(thresholds[0], YOUNG_THRESHOLD)
             os._exit(0 if ok and gc.get_threshold() == thresholds else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
@@ -281,11 +276,6 @@ def test_collection_the_program_turned_off_by_threshold_stays_off(collector: Non
         gc.set_threshold(*thresholds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the read's generator and a cycle holding it, alive when the read froze the heap,"
-    " are frozen with it: never collected, the collector is never put back (close the read)",
-)
 def test_a_read_left_unfinished_in_a_garbage_cycle_puts_the_collector_back(
     collector: None,
 ) -> None:

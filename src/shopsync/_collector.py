@@ -15,8 +15,6 @@ _pauses = 0
 _paused_from_enabled = False
 _pause_lock = threading.Lock()
 _eased = 0
-_froze = False
-_mark: list[object] = []  # made once the first read froze the heap: a freeze since freezes it
 _thresholds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
 
@@ -55,32 +53,22 @@ YOUNG_THRESHOLD = 10_000
 
 @contextmanager
 def collector_eased() -> Iterator[None]:
-    """The collector eased for a read of many pages: the objects alive when the block begins
-    are left out of its passes until it ends (:func:`gc.freeze`, then :func:`gc.unfreeze`),
-    and young objects are collected after :data:`YOUNG_THRESHOLD` allocations, not 700.
+    """The collector eased for a read of many pages: young objects are collected after
+    :data:`YOUNG_THRESHOLD` allocations, not 700 (process-wide, as the collector is).
 
-    A page read ahead and the page being written outlive a young collection or two, so the
-    oldest generation grew by a page every few pages and the collector walked the whole heap
-    (the program's modules, the store's engine: some 100,000 objects) every twenty pages or
-    so; and each page ended two young collections, each walking the pages then alive. Eased,
-    a page's records and rows are mostly freed before a collection comes, and the rare full
-    one walks only what the read made: a WooCommerce first sync's collections went from
-    about a tenth of its CPU to under a hundredth (benchmarks/woocommerce_read.py). Nothing
-    is lost: objects made within the block are collected as ever, a little later, and a
-    cycle among the frozen ones that becomes garbage meanwhile is collected after the block.
-    Blocks nest and may run in several threads at once: the collector is put back when the
-    last one ends (a read's generator left unfinished ends its block when it is closed or
-    collected; one held in a reference cycle through an object alive when the read began is
-    frozen with it and never collected: close it, ``contextlib.closing``). A heap the program
-    froze itself (before a fork), before the read or during it, is left frozen; so is a first
-    threshold of 0 (collection off); thresholds the program set meanwhile stay."""
-    global _eased, _froze, _mark, _thresholds
+    Each page ended two young collections, each walking the pages then alive, and what
+    outlived them reached the older generations, whose passes walk the whole heap. Eased, a
+    page's records and rows are mostly freed by reference counting before a collection
+    comes. Nothing is lost: garbage cycles are collected as ever, a little later.
+    (Freezing the heap alive at the read's start as well saved about 0.1 CPU-s more per
+    10,000 WooCommerce orders, within noise, and froze for good an unfinished read held in
+    a cycle: not done.) Blocks nest and may run in several threads at once: the threshold is
+    put back when the last one ends (a read's generator left unfinished ends its block when
+    it is closed or collected). A first threshold of 0 (collection off) is left alone, and
+    thresholds the program set meanwhile stay."""
+    global _eased, _thresholds
     with _pause_lock:
         if _eased == 0:
-            _froze = gc.get_freeze_count() == 0
-            if _froze:
-                gc.freeze()
-                _mark = []
             before = gc.get_threshold()
             if before[0]:
                 gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
@@ -96,14 +84,7 @@ def collector_eased() -> Iterator[None]:
 
 
 def _put_back() -> None:
-    """The collector as the first read found it, but for what the program changed since."""
-    global _froze
-    if _froze:
-        _froze = False
-        # the mark frozen too (out of the collector's lists): the program froze the heap
-        # meanwhile (to fork workers) and means it to stay frozen
-        if any(x is _mark for x in gc.get_objects()):
-            gc.unfreeze()
+    """The threshold as the first read found it, unless the program changed it since."""
     kept, ours = _thresholds
     if gc.get_threshold() == ours:
         gc.set_threshold(*kept)
