@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -107,18 +107,8 @@ def _looked_up_sqlite(
     paid = json.dumps(sorted(paid_rows(r.tables["orders"][0] for r in newest.values())))
     if not (wanted.isascii() and marks.isascii()) or "\\" in wanted or "\\" in marks:
         return None
-    marked: set[tuple[str, str]] = set()
-    existing: dict[str, Any] = {}
-    found: list[Any] = []
     lookup = (shop_id, wanted, shop_id, marks, shop_id, paid)
-    for r in c.exec_driver_sql(_SQLITE_LOOKUP, lookup):
-        if r.kind == "s":
-            existing[r.id] = r
-        elif r.kind == "t":
-            marked.add((r.customer_id, r.id))  # (resource, id)
-        else:
-            found.append(_Open(r.id, r.updated_at))
-    return marked, existing, found
+    return _sorted(c.exec_driver_sql(_SQLITE_LOOKUP, lookup))
 
 
 def _looked_up(
@@ -145,10 +135,16 @@ def _looked_up(
     ).where(tombstones.c.shop_id == shop_id, among(c, tombstones.c.id, sorted(keys)))
     opened = open_among(c, shop_id, paid).subquery()
     checkouts = select(literal_column("'c'"), opened.c.id, nothing, opened.c.created_at, nothing)
+    return _sorted(c.execute(union_all(stored, marks, checkouts)))
+
+
+def _sorted(rows: Iterable[Any]) -> tuple[set[tuple[str, str]], dict[str, Any], list[Any]]:
+    """The lookup's rows by kind: the tombstoned ``(resource, id)``, the stored versions by
+    id, the open checkouts (``updated_at`` holds their creation)."""
     marked: set[tuple[str, str]] = set()
     existing: dict[str, Any] = {}
     found: list[Any] = []
-    for r in c.execute(union_all(stored, marks, checkouts)):
+    for r in rows:
         if r.kind == "s":
             existing[r.id] = r
         elif r.kind == "t":
