@@ -356,3 +356,26 @@ def test_a_projected_read_holds_the_columns_asked_for(store: Store, snapshot_alw
     assert_frame_equal(got.orders, full.orders.select(got.orders.columns))
     assert_frame_equal(got.lines, full.lines.select(got.lines.columns))
     assert got.orders["id"].sort().to_list() == ["1", "2"]
+
+
+def test_an_empty_text_reads_as_null_whichever_form_the_bulk_read_takes(store: Store) -> None:
+    """SQLite's bulk read falls back to quoted CSV when a value holds its separators; the
+    fallback gives an empty text as the fast form does (null), or the frames of one read
+    would depend on another row's text (hypothesis found it: a SKU holding U+001F)."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("the delimited form is SQLite's")
+    from sqlalchemy import text
+
+    from shopsync.store._columnar import Column, read_table
+
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE odd (a TEXT, b TEXT)"))
+        conn.execute(text("INSERT INTO odd VALUES ('', 'x'), (NULL, 'y')"))
+    columns = [Column("a", pl.String()), Column("b", pl.String())]
+    fast = read_table(store.engine, "odd", columns, "1 = 1")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO odd VALUES ('', 'split\x1fhere')"))
+    quoted = read_table(store.engine, "odd", columns, "1 = 1")
+    assert fast["a"].to_list() == [None, None]
+    assert quoted["a"].to_list() == [None, None, None]
+    assert quoted["b"].to_list() == ["x", "y", "split\x1fhere"]

@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
-__all__ = ["Column", "read_table"]
+__all__ = ["Column", "as_bulk_read", "read_table"]
 
 _CHUNK_ROWS = 250_000
 
@@ -84,6 +84,19 @@ def read_table(engine: Engine, table: str, columns: Sequence[Column], where: str
     raise NotImplementedError(f"no columnar reader for {engine.dialect.name}")
 
 
+def as_bulk_read(frame: pl.DataFrame, columns: Sequence[Column], dialect: str) -> pl.DataFrame:
+    """``frame`` as :func:`read_table` would have handed its rows over: on SQLite its
+    delimited form reads an empty text as null, so a read of the same rows another way (a
+    customer's selects, the snapshot's delta) does the same, and the frames agree."""
+    if dialect != "sqlite" or not frame.height:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(c.name) == "").then(None).otherwise(pl.col(c.name)).alias(c.name)
+        for c in columns
+        if _is_text(c.dtype)
+    )
+
+
 def _select(table: str, columns: Sequence[Column], where: str) -> str:
     cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
     return f"SELECT {cols} FROM {table} WHERE {where}"
@@ -126,7 +139,8 @@ def _read_sqlite(engine: Engine, table: str, columns: Sequence[Column], where: s
         frame = _parse_fast(blob, count, columns)
         if frame is None:
             text = cursor.execute(quoted_query, (low, low + _CHUNK_ROWS)).fetchone()[0]
-            frame = _parse((text or "").encode(), columns)
+            # quoted, an empty text stays one: null, as the fast form gives it
+            frame = as_bulk_read(_parse((text or "").encode(), columns), columns, "sqlite")
         return frame
 
     with _raw(engine) as cursor:

@@ -55,7 +55,7 @@ from sqlalchemy import Connection, Engine, Update, delete, insert, select, text,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from shopsync.store._columnar import Column, read_table
+from shopsync.store._columnar import Column, as_bulk_read, read_table
 from shopsync.store.schema import fact_deletions, fact_snapshots, shops
 
 if TYPE_CHECKING:
@@ -423,17 +423,10 @@ def _read_delta(engine: Engine, shop_id: int, since: int | None) -> _Delta | Non
 
 
 def _as_read(rows: list[Any], columns: list[Column], dialect: str) -> pl.DataFrame:
-    """Rows as the bulk reader would have handed them over: on SQLite its delimited form
-    reads an empty text as null (see :mod:`._columnar`), so the delta does the same."""
+    """Rows as the bulk reader would have handed them over (:func:`._columnar.as_bulk_read`)."""
     schema = {c.name: c.dtype for c in columns}
     frame = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
-    if dialect == "sqlite" and frame.height:
-        frame = frame.with_columns(
-            pl.when(pl.col(c.name) == "").then(None).otherwise(pl.col(c.name)).alias(c.name)
-            for c in columns
-            if c.dtype == TEXT
-        )
-    return frame
+    return as_bulk_read(frame, columns, dialect)
 
 
 def _merge(base: Facts, delta: _Delta, dialect: str) -> Facts:

@@ -22,7 +22,7 @@ import polars as pl
 from sqlalchemy import inspect, text
 
 from shopsync.core.features import PURCHASE_COLUMNS
-from shopsync.store._columnar import Column, read_table
+from shopsync.store._columnar import Column, as_bulk_read, read_table
 from shopsync.store._delivered import delivered_at
 from shopsync.store.facts import Facts, consistent, order_columns, order_facts
 
@@ -265,10 +265,12 @@ class _Reader:
         sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {by_customer}"
         params = {"sid": self.shop_id, "cid": self.customer_id}
         if self.conn is not None:
-            return frame_of_rows(self.conn.execute(text(sql), params).all(), columns)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
-        return frame_of_rows(list(rows), columns)
+            rows = self.conn.execute(text(sql), params).all()
+        else:
+            with self.store.engine.connect() as conn:
+                rows = conn.execute(text(sql), params).all()
+        # as the whole shop's read hands them over, so one customer's frames agree with it
+        return as_bulk_read(frame_of_rows(rows, columns), columns, self.dialect)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import text
 
+from shopsync.store._columnar import as_bulk_read
 from shopsync.store._idset import id_array, set_sql
 from shopsync.store.read import (
     REAL_ORDERS_SQL,
@@ -47,10 +48,12 @@ class _SetReader(_Reader):
         cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
         literal = where.replace(":", "\\:")  # colons inside literals are not parameters
         sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {who}"
+        params = {"sid": self.shop_id, "ids": self.ids}
         with self.store.engine.connect() as conn:
-            result = conn.execute(text(sql), {"sid": self.shop_id, "ids": self.ids})
+            result = conn.execute(text(sql), params)
             rows = result.cursor.fetchall()  # plain tuples: no row objects, no processors
-        return frame_of_rows(rows, columns)
+        # as the whole shop's read hands them over, so the set's frames agree with it
+        return as_bulk_read(frame_of_rows(rows, columns), columns, self.dialect)
 
 
 def read_customers(
