@@ -150,8 +150,8 @@ class ColumnarLoop(PageLoop[Any]):
         """:meth:`PageLoop.run` with the collector paused while a page is mapped
         (:func:`~shopsync._collector.collector_paused`): a page's rows are some 60 young
         containers an order, kept until the page is written, and hold no cycle. The
-        collector is eased while the read runs (:func:`~shopsync._collector.collector_eased`):
-        the heap alive when it began is left out of its passes, young collections are rarer.
+        collector is eased while the read runs (:func:`~shopsync._collector.collector_eased`:
+        young collections are rarer).
         ``pages`` is closed when the read ends, however it ends: a traceback kept after an
         error in a page's mapping holds this frame, and a source reading ahead on a thread
         (``shopsync_woocommerce._paging.one_ahead``) would wait for good."""
