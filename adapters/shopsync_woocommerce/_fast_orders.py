@@ -325,20 +325,10 @@ def _fulfillment_rows(
     shipped = []
     for i, (fid, items, at, delivered, lines) in enumerate(plain):
         status, company, numbers, urls = shipment_fields(items)
-        rows.append(
-            {
-                **key,
-                "id": _key(fid),
-                "position": i,
-                "created_at": at * 1_000_000,
-                "status": _text(status),
-                "tracking_company": _text(company),
-                "tracking_numbers": [_text(n) for n in numbers],
-                "tracking_urls": [_text(u) for u in urls],
-                "delivered_at": None if delivered is None else delivered * 1_000_000,
-                "lines": [{"line_item_id": x, "quantity": str(n)} for x, n in lines],
-            }
-        )
+        moment = None if delivered is None else delivered * 1_000_000
+        quantities = [(x, str(n)) for x, n in lines]
+        shipment = (status, company, numbers, urls, moment, quantities)
+        rows.append(_shipment_row(key, i, fid, at * 1_000_000, *shipment))
         shipped.append((status, [(x, Decimal(n)) for x, n in lines]))
     return rows, shipped
 
@@ -351,25 +341,40 @@ def _checked_rows(
     shipped = []
     for i, f in enumerate(_fulfillments(ctx, value)):
         delivered = f["delivered_at"]
-        rows.append(
-            {
-                **key,
-                "id": _key(f["id"]),
-                "position": i,
-                "created_at": to_micros(f["created_at"]),
-                "status": _text(f["status"]),
-                "tracking_company": _text(f["tracking_company"]),
-                "tracking_numbers": [_text(n) for n in f["tracking_numbers"]],
-                "tracking_urls": [_text(u) for u in f["tracking_urls"]],
-                "delivered_at": None if delivered is None else to_micros(delivered),
-                "lines": [
-                    {"line_item_id": _key(x["line_item_id"]), "quantity": str(x["quantity"])}
-                    for x in f["lines"]
-                ],
-            }
-        )
+        moment = None if delivered is None else to_micros(delivered)
+        quantities = [(_key(x["line_item_id"]), str(x["quantity"])) for x in f["lines"]]
+        shipment = (f["status"], f["tracking_company"], f["tracking_numbers"], f["tracking_urls"])
+        created = to_micros(f["created_at"])
+        rows.append(_shipment_row(key, i, f["id"], created, *shipment, moment, quantities))
         shipped.append((f["status"], [(x["line_item_id"], x["quantity"]) for x in f["lines"]]))
     return rows, shipped
+
+
+def _shipment_row(
+    key: dict[str, Any],
+    position: int,
+    fid: Any,
+    created: int,
+    status: Any,
+    company: Any,
+    numbers: Any,
+    urls: Any,
+    delivered: int | None,
+    quantities: list[tuple[Any, str]],
+) -> dict[str, Any]:
+    """One fulfilment row of either shape (times in micros, line ids as stored)."""
+    return {
+        **key,
+        "id": _key(fid),
+        "position": position,
+        "created_at": created,
+        "status": _text(status),
+        "tracking_company": _text(company),
+        "tracking_numbers": [_text(n) for n in numbers],
+        "tracking_urls": [_text(u) for u in urls],
+        "delivered_at": delivered,
+        "lines": [{"line_item_id": x, "quantity": q} for x, q in quantities],
+    }
 
 
 def _json_lists(
