@@ -36,6 +36,7 @@ the unit) and converted once at the end, so every engine gives the same figures.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import polars as pl
 
@@ -142,81 +143,104 @@ def compute_features(
     """The feature frame from :func:`shopsync.frames.read_inputs`' frames (pure: no I/O)."""
     at = to_micros(as_of)
     currency = currency or shop_currency(frames["orders"]) or ""
-
+    # Customers get an integer key (their rank by id) and every join and group after the
+    # first ones is on it: at 10M orders, sorting and grouping on text ids cost more than
+    # the rest of the work together.
+    customers = frames["customers"].sort("id").with_row_index("key")
+    keys = customers.lazy().select(pl.col("id").alias("customer_id"), "key")
     refunds = (
         frames["refunds"].lazy().group_by("order_id").agg(pl.col("amount").sum().alias("refunded"))
     )
-    paid = frames["orders"].lazy().filter(counts_as_purchase(at))
+    paid = (
+        frames["orders"]
+        .lazy()
+        .filter(counts_as_purchase(at))
+        .select("id", "customer_id", "created_at", "currency", "total")
+        .join(keys, on="customer_id")  # only accounts present have features
+        .drop("customer_id")
+    )
     foreign = (
         paid.filter(pl.col("currency") != currency)
-        .group_by("customer_id")
+        .group_by("key")
         .agg(pl.len().cast(pl.Int64).alias("foreign_currency_orders"))
     )
     orders = (
         paid.filter(pl.col("currency") == currency)
+        .drop("currency")
         .join(refunds, left_on="id", right_on="order_id", how="left")
         .with_columns(
             pl.min_horizontal(pl.col("refunded").fill_null(0), pl.col("total")).alias("refunded")
         )
         .with_columns((pl.col("total") - pl.col("refunded")).alias("net"))
-        .sort(["customer_id", "created_at", "id"])
+        .collect(engine="in-memory")
+    )
+    gaps = (
+        orders.lazy()
+        .select("key", "created_at")
+        .sort("key", "created_at")
         .with_columns(
-            pl.when(pl.col("customer_id") == pl.col("customer_id").shift(1))
+            pl.when(pl.col("key") == pl.col("key").shift(1))
             .then(pl.col("created_at").diff().cast(pl.Float64) / DAY_US)
             .alias("gap")
         )
+        .group_by("key")
+        .agg(
+            pl.col("gap").median().alias("gap_median_days"),
+            pl.col("gap").mean().alias("gap_mean_days"),
+        )
     )
-    per_customer = orders.group_by("customer_id").agg(
-        pl.len().cast(pl.Int64).alias("paid_orders"),
-        pl.col("created_at").min().alias("first_us"),
-        pl.col("created_at").max().alias("last_us"),
-        pl.col("total").sum().alias("gross_units"),
-        pl.col("refunded").sum().alias("refunded_units"),
-        pl.col("net").sum().alias("net_units"),
-        pl.col("net").filter(pl.col("created_at") > at - YEAR_US).sum().alias("net_12m_units"),
-        pl.col("gap").median().alias("gap_median_days"),
-        pl.col("gap").mean().alias("gap_mean_days"),
+    per_customer = (
+        orders.lazy()
+        .group_by("key")
+        .agg(
+            pl.len().cast(pl.Int64).alias("paid_orders"),
+            pl.col("created_at").min().alias("first_us"),
+            pl.col("created_at").max().alias("last_us"),
+            pl.col("total").sum().alias("gross_units"),
+            pl.col("refunded").sum().alias("refunded_units"),
+            pl.col("net").sum().alias("net_units"),
+            pl.col("net").filter(pl.col("created_at") > at - YEAR_US).sum().alias("net_12m_units"),
+        )
     )
-    lines = (
-        frames["line_items"]
-        .lazy()
-        .join(orders.select(pl.col("id"), pl.col("customer_id")), left_on="order_id", right_on="id")
+    line_items = frames["line_items"]
+    pairs = _matches(line_items["order_id"], orders["id"])
+    lines = pl.DataFrame(
+        {
+            "key": orders["key"].gather(pairs["right_row"]),
+            "product_id": _coded(line_items["product_id"]).gather(pairs["left_row"]),
+            "product_type": _coded(line_items["product_type"], empty=False).gather(
+                pairs["left_row"]
+            ),
+        }
     )
-    products = (
-        lines.filter(pl.col("product_id").is_not_null())
-        .group_by("customer_id")
-        .agg(pl.col("product_id").unique().sort().alias("products"))
-    )
-    categories = (
-        lines.filter(pl.col("product_type").is_not_null() & (pl.col("product_type") != ""))
-        .group_by("customer_id")
-        .agg(pl.col("product_type").unique().sort().alias("categories"))
-    )
+    products = _bought(lines, "product_id", "products")
+    categories = _bought(lines, "product_type", "categories")
     consent = (
         frames["consent"]
         .lazy()
-        .sort(["customer_id", "channel", "observed_at"])
-        .group_by(["customer_id", "channel"])
+        .join(keys, on="customer_id")
+        .sort(["key", "channel", "observed_at"])
+        .group_by(["key", "channel"])
         .agg(pl.col("state").last())
     )
     email = consent.filter(pl.col("channel") == "email").select(
-        "customer_id", pl.col("state").alias("email_consent")
+        "key", pl.col("state").alias("email_consent")
     )
     sms = consent.filter(pl.col("channel") == "sms").select(
-        "customer_id", pl.col("state").alias("sms_consent")
+        "key", pl.col("state").alias("sms_consent")
     )
     net = pl.col("net_units")
     n = pl.col("paid_orders")
     frame = (
-        frames["customers"]
-        .lazy()
+        customers.lazy()
         .rename({"id": "customer_id"})
-        .join(per_customer, on="customer_id", how="left")
-        .join(foreign, on="customer_id", how="left")
-        .join(products, on="customer_id", how="left")
-        .join(categories, on="customer_id", how="left")
-        .join(email, on="customer_id", how="left")
-        .join(sms, on="customer_id", how="left")
+        .join(per_customer, on="key", how="left")
+        .join(gaps, on="key", how="left")
+        .join(foreign, on="key", how="left")
+        .join(products, on="key", how="left")
+        .join(categories, on="key", how="left")
+        .join(email, on="key", how="left")
+        .join(sms, on="key", how="left")
         .with_columns(
             pl.col("paid_orders").fill_null(0),
             pl.col("foreign_currency_orders").fill_null(0),
@@ -240,7 +264,48 @@ def compute_features(
             pl.col("products").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("categories").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
+        .sort("key")  # the customers' order by id
         .select([pl.col(name).cast(dtype) for name, dtype in FEATURE_SCHEMA.items()])
-        .sort("customer_id")
     )
     return frame.collect(engine="in-memory")
+
+
+def _text_hash(column: str) -> pl.Expr:
+    return pl.col(column).hash()
+
+
+def _matches(
+    left: pl.Series, right: pl.Series, *, hashed: Callable[[str], pl.Expr] | None = None
+) -> pl.DataFrame:
+    """The row pairs (``left_row``, ``right_row``) whose texts are equal, as an inner join on
+    the text finds them, through 64-bit hashes of the text (faster, and it carries no text);
+    exact whatever the hash, since a pair stands only where the texts are equal. Nulls match
+    nothing. ``hashed`` (tests): another hash expression."""
+    hashed = hashed or _text_hash
+
+    def rows(texts: pl.Series, name: str) -> pl.DataFrame:
+        frame = texts.rename("text").to_frame().with_row_index(name)
+        return frame.filter(pl.col("text").is_not_null()).select(name, hashed("text").alias("h"))
+
+    pairs = rows(left, "left_row").join(rows(right, "right_row"), on="h").drop("h")
+    same = (left.gather(pairs["left_row"]) == right.gather(pairs["right_row"])).fill_null(False)
+    return pairs if same.all() else pairs.filter(same)
+
+
+def _coded(texts: pl.Series, *, empty: bool = True) -> pl.Series:
+    """``texts`` as an enum of its sorted distinct values (``empty=False``: empty text as
+    null): grouping codes is cheaper than grouping text, and their order is the texts'."""
+    if not empty:
+        texts = texts.replace("", None)
+    coded: pl.Series = texts.cast(pl.Enum(texts.drop_nulls().unique().sort()))
+    return coded
+
+
+def _bought(lines: pl.DataFrame, column: str, name: str) -> pl.LazyFrame:
+    """Per customer key, the sorted distinct values (codes, :func:`_coded`) of ``column``."""
+    return (
+        lines.lazy()
+        .filter(pl.col(column).is_not_null())
+        .group_by("key")
+        .agg(pl.col(column).unique().sort().cast(pl.String).alias(name))
+    )
