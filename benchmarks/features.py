@@ -9,8 +9,9 @@ The fixture is written straight into the store's tables with ``executemany`` of 
 when ``--db`` already holds a fixture of the same size (``--keep`` keeps it afterwards).
 
 Each measured phase runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its
-own and not the fixture writer's. Targets (issue 5): features under 20 s end to end and
-under 2 GB peak at 1M customers / 10M orders.
+own and not the fixture writer's. Targets (issue 18): features at most 15 s end to end and
+2 GB peak at 1M customers / 10M orders, and within 1.5x of a plain Polars script over Parquet
+(``benchmarks/alt_polars.py``).
 
 Whole-shop reads go through the order facts' snapshot (``<db>.facts``, store/facts.py), so
 the features run three times: **cold** (no snapshot: the first read reads every row from

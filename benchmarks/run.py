@@ -123,6 +123,7 @@ CHILDREN: dict[str, tuple[str, str, dict[str, Any]]] = {
     "features": ("features", "phase_features", {}),
     "features_warm": ("features", "phase_features", {"snapshot": "as is"}),
     "pandas_features": ("alt_pandas", "features", {}),
+    "polars_features": ("alt_polars", "features", {}),
     "rfm": ("features", "phase_rfm", {}),
     "lifetimes_rfm": ("alt_pandas", "rfm", {}),
     "plan": ("plan", "phase_plan", {"loyalty": False}),
@@ -208,12 +209,18 @@ def w_features(s: dict[str, Any], limit: float, work: Path) -> dict[str, Any]:
     cold = child("features", {"path": path}, limit)
     ours = child("features_warm", {"path": path}, limit)
     alt = child("pandas_features", {"path": path}, limit)
+    parquet = child("polars_features", {"path": path}, limit)  # issue 18: within 1.5x of it
     out["features"] = {
         "cold": cold,
         "shopsync": ours,
         "alternative": alt,
         "ratio": _ratio(alt, ours, "seconds"),
         "same_result": ours.get("digest") == alt.get("digest") if "digest" in alt else None,
+        "polars_parquet": parquet,
+        "polars_ratio": _ratio(parquet, ours, "seconds"),
+        "polars_same_result": (
+            ours.get("digest") == parquet.get("digest") if "digest" in parquet else None
+        ),
     }
     ours = child("rfm", {"path": path}, limit)
     alt = child("lifetimes_rfm", {"path": path}, limit)
@@ -503,6 +510,18 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 _peak(ours, alt),
             ]
         )
+        parquet = f["features"].get("polars_parquet", {})
+        table.append(
+            [
+                f"Features, Polars on Parquet ({size})",
+                err(ours) or f"{ours['seconds']:.2f} s",
+                err(parquet)
+                or f"Polars lazy scan of Parquet exports: {parquet['seconds']:.2f} s"
+                f" ({same[f['features'].get('polars_same_result')]})",
+                _x(f["features"].get("polars_ratio")),
+                _peak(ours, parquet),
+            ]
+        )
         if "seconds" in ours:
             ok = ours["seconds"] <= 15 and ours["peak_mb"] <= 2048
             notes.append(
@@ -510,6 +529,12 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 f"included): {ours['seconds']:.1f} s, {ours['peak_mb']:,.0f} MB at {size}: "
                 + ("met" if ok else "missed")
                 + f"{scale}."
+            )
+        ratio = f["features"].get("polars_ratio")
+        if ratio is not None:
+            notes.append(
+                f"Features beside Polars on Parquet (issue 18: within 1.5x of its time): "
+                f"{ratio:.2f}x its speed: " + ("met" if ratio >= 1 / 1.5 else "missed") + "."
             )
         ours, alt = f["rfm"]["shopsync"], f["rfm"]["alternative"]
         table.append(
