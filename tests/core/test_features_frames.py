@@ -10,8 +10,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from shopsync.core.features import _matches, compute_features
+from tests.core.features_oracle import old_compute_features
 
 Hash = Callable[[str], pl.Expr]
 
@@ -123,3 +125,135 @@ def test_a_shop_without_lines() -> None:
     frame = compute_features(_frames([]), AS_OF)
     assert frame["products"].to_list() == [[], [], []]
     assert frame["categories"].to_list() == [[], [], []]
+
+
+# -- the integer keys against the text keys they replaced (tests/core/features_oracle.py) ----
+
+_IDS = ["c1", "c10", "c2", "C1", "", " ", "é", "e\u0301", "ß", "😀", "a\x00b", "c1 "]
+_TEXTS = [None, "", "p1", "p10", "p9", "Tea", "tea", "é", "😀", " ", "a,b", "\n"]
+_INSTANTS = [None, AT - 400 * DAY, AT - 30 * DAY, AT - DAY, AT, AT + DAY]
+_STATUSES = ["paid", "pending", "refunded", "partially_paid", "voided"]
+
+
+@st.composite
+def _shop(draw: st.DrawFn) -> dict[str, pl.DataFrame]:
+    """Hand-built frames as feature_tables gives them (String, Int64), any rows at all."""
+    ids = st.sampled_from(_IDS)
+    orders = draw(st.integers(0, 12))
+    order_ids = [f"o{i}" for i in range(orders)] + ["o-unknown"]
+    instant = st.sampled_from(_INSTANTS)
+    customers = draw(st.lists(st.tuples(ids, st.sampled_from(_INSTANTS[1:])), max_size=8))
+    # mostly the customers' own orders, paid, in one currency: the features need them
+    known = [c for c, _ in customers]
+    made = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([*known, *known, *known, "gone", None, "c1"]),
+                st.sampled_from(_INSTANTS[1:]),
+                st.sampled_from([AT - 30 * DAY, AT - DAY, AT, *_INSTANTS]),
+                instant,
+                st.sampled_from([None, None, None, AT - DAY, AT + DAY]),
+                st.sampled_from(_STATUSES),
+                st.sampled_from(["USD", "USD", "USD", "EUR", "JPY"]),
+                st.sampled_from([1000, 2500, 4000, 1, 0, -100]),
+            ),
+            min_size=orders,
+            max_size=orders,
+        )
+    )
+    order_schema = {
+        "id": pl.String,
+        "customer_id": pl.String,
+        "created_at": pl.Int64,
+        "paid_at": pl.Int64,
+        "processed_at": pl.Int64,
+        "cancelled_at": pl.Int64,
+        "financial_status": pl.String,
+        "currency": pl.String,
+        "total": pl.Int64,
+    }
+    of_order = st.sampled_from(order_ids)
+    refunds = draw(st.lists(st.tuples(of_order, st.integers(0, 9000)), max_size=6))
+    lines = draw(
+        st.lists(st.tuples(of_order, st.sampled_from(_TEXTS), st.sampled_from(_TEXTS)), max_size=20)
+    )
+    consent = draw(
+        st.lists(
+            st.tuples(
+                ids | st.just("gone"),
+                st.sampled_from(["email", "sms", "push"]),
+                st.sampled_from(_INSTANTS[1:4]),
+                st.sampled_from(["subscribed", "unsubscribed", "pending"]),
+            ),
+            max_size=8,
+        )
+    )
+    return {
+        "customers": pl.DataFrame(
+            [(c, at, draw(st.sampled_from([None, "1990-02-03", "bad"]))) for c, at in customers],
+            schema={"id": pl.String, "created_at": pl.Int64, "birthday": pl.String},
+            orient="row",
+        ),
+        "orders": pl.DataFrame(
+            # o-unknown has no order: only lines and refunds name it
+            [(o, *row) for o, row in zip(order_ids, made, strict=False)],
+            schema=order_schema,
+            orient="row",
+        ),
+        "refunds": pl.DataFrame(
+            refunds, schema={"order_id": pl.String, "amount": pl.Int64}, orient="row"
+        ),
+        "line_items": pl.DataFrame(
+            lines,
+            schema={"order_id": pl.String, "product_id": pl.String, "product_type": pl.String},
+            orient="row",
+        ),
+        "consent": pl.DataFrame(
+            consent,
+            schema={
+                "customer_id": pl.String,
+                "channel": pl.String,
+                "observed_at": pl.Int64,
+                "state": pl.String,
+            },
+            orient="row",
+        ),
+    }
+
+
+def _chunked(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame in two chunks, as the snapshot's merge (``pl.concat(rechunk=False)``) gives it."""
+    half = frame.height // 2
+    return pl.concat([frame.head(half), frame.tail(frame.height - half)], rechunk=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    frames=_shop(),
+    currency=st.sampled_from([None, "USD", "XXX"]),
+    chunked=st.booleans(),
+)
+def test_integer_keys_give_the_text_keys_frame(
+    frames: dict[str, pl.DataFrame], currency: str | None, chunked: bool
+) -> None:
+    if chunked:
+        frames = {name: _chunked(frame) for name, frame in frames.items()}
+    expected = old_compute_features(frames, AS_OF, currency=currency)
+    assert_frame_equal(
+        compute_features(frames, AS_OF, currency=currency), expected, check_exact=True
+    )
+
+
+def test_consent_states_at_one_instant_as_the_text_keys_picked_them() -> None:
+    """Two states of one channel at one instant (``consent_updated_at`` is the instant when
+    the platform gives one, so two observations can share it): the pick among them was the
+    text keys' sort's, and the frame must not change with the keys; 31 rows is where the
+    sort's pick first differs from the rows' order (Polars 2.1)."""
+    rows = [
+        (["c0", "c10", "c2"][i % 3], "email", AT - DAY, ["subscribed", "unsubscribed"][i // 3 % 2])
+        for i in range(31)
+    ]
+    frames = _frames([])
+    frames["consent"] = pl.DataFrame(rows, schema=frames["consent"].schema, orient="row")
+    expected = old_compute_features(frames, AS_OF)
+    assert_frame_equal(compute_features(frames, AS_OF), expected, check_exact=True)
