@@ -215,13 +215,15 @@ def compute_features(
     )
     products = _bought(lines, "product_id", "products")
     categories = _bought(lines, "product_type", "categories")
+    # Picked on the text ids, then keyed: among states at one instant the pick is the sort's,
+    # and a sort on the keys picks another (the consent frame is small beside the orders).
     consent = (
         frames["consent"]
         .lazy()
-        .join(keys, on="customer_id")
-        .sort(["key", "channel", "observed_at"])
-        .group_by(["key", "channel"])
+        .sort(["customer_id", "channel", "observed_at"])
+        .group_by(["customer_id", "channel"])
         .agg(pl.col("state").last())
+        .join(keys, on="customer_id")
     )
     email = consent.filter(pl.col("channel") == "email").select(
         "key", pl.col("state").alias("email_consent")
