@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from shopsync_shopify.mapping import order_from_webhook
 
-from shopsync.store import content_hash
+from shopsync.store import content_hash, fast_rows
 from shopsync.store._json_text import dumps_like
 from shopsync.store._rows import order_rows
 
@@ -73,6 +73,31 @@ def test_the_column_text_is_json_dumps_text(value: Any) -> None:
     options: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "default": str}
     same = _outcome(lambda v: json.dumps(v, **options), value)
     assert _outcome(dumps_like(**options), value) == same
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *([v] for v in VALUES),
+        [],
+        ["plain text 1Z999"],
+        ["https://www.ups.com/track?tracknum=1Z999&x=1"],
+        [""],
+        ["a'b"],
+        ["rub\x7fout"],
+        ["tab\there"],
+        ["new\nline"],
+        ["M\u00fcnchen"],
+        ["\u0661\u0662"],
+        ['say "hi"'],
+        ["back\\slash"],
+        ["a", "b"],
+    ],
+    ids=repr,
+)
+def test_a_short_list_column_is_json_dumps_text(value: list[Any]) -> None:
+    """The store writes a list of one plain string itself (``fast_rows._short_list``)."""
+    assert _outcome(fast_rows._short_list, value) == _outcome(json.dumps, value)
 
 
 def test_what_json_cannot_write_is_refused_alike() -> None:
