@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shopsync_shopify.mapping import order_from_webhook
 
 from shopsync.store import content_hash, fast_rows
@@ -42,6 +44,8 @@ VALUES: list[Any] = [
     'M\u00fcnchen \u2028 "quoted" \\ \t',  # json escapes what is not ASCII
     "\ud800",  # a lone surrogate: orjson refuses it
     "rub\x7fout",  # DEL is ASCII, but json escapes it (orjson writes it as it is)
+    "\U0001f600 gr\u00fc\u00dfe\x7f \u2029 \uffff \U0010ffff",  # past the BMP: UTF-16 pairs
+    {"\u00e4": 1, "z": 2, "a": "\u00e4", "\U0001f600": None, "\uff21": 0},  # keys sort alike
     [],
     {},
     (1, "a", None),
@@ -57,6 +61,13 @@ def _definition(content: Any) -> bytes:
 
 @pytest.mark.parametrize("value", VALUES, ids=repr)
 def test_the_hashed_text_is_json_dumps_text(value: Any) -> None:
+    assert content_hash._text([value]) == _definition([value])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_any_text_hashes_as_json_dumps_writes_it(value: Any) -> None:
+    """orjson's text, escaped afterwards where it is not ASCII, is json's byte for byte."""
     assert content_hash._text([value]) == _definition([value])
 
 
