@@ -141,6 +141,7 @@ def _lines(
         subtotal, line_total = plain_units(get("subtotal")), plain_units(get("total"))
         if type(count) is int and 0 <= count <= MAX_QUANTITY:
             quantity = Decimal(count)
+            stored = count * 10_000
             if subtotal is not None and line_total is not None and subtotal % (count or 1) == 0:
                 unit_price = subtotal // count if count else subtotal
                 discount = subtotal - line_total if subtotal >= line_total else None
@@ -150,6 +151,7 @@ def _lines(
             raise Refuse
         else:
             quantity = _quantity(count)
+            stored = int(quantity * _UNIT)
             unit_price, discount, line_total = _line_amounts(item, quantity)
         subtotal_sum += line_total
         took = min(refunded.get(line_key, _ZERO), quantity) if refunded else _ZERO
@@ -165,7 +167,7 @@ def _lines(
                 "sku": _opt_plain(get("sku")),
                 "title": _label(get("name")) or "",
                 "product_type": None,
-                "quantity": int(quantity * _UNIT),
+                "quantity": stored,
                 "unit_price": unit_price,
                 "total_discount": discount,
                 "total": line_total,
@@ -428,24 +430,25 @@ def _email(billing: Mapping[str, Any]) -> str | None:
 
 def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows | None:
     ctx = _Ctx(payload)
-    currency = payload.get("currency")
+    get = payload.get
+    currency = get("currency")
     if type(currency) is not str:
         raise Refuse
     currency = currency.strip().upper()
     if currency not in EXPONENTS:
         raise Refuse
-    summary = payload.get("refunds")
+    summary = get("refunds")
     if summary is not None and type(summary) is not list:
         raise Refuse
     if details is None and summary:
         raise Refuse  # refunds_complete=False: the row path keeps the held refunds
     meta = _meta_of(ctx, payload)
-    billing = payload.get("billing")
+    billing = get("billing")
     if billing is None:
         billing = {}
     elif type(billing) is not dict:
         raise Refuse
-    order_id = ident(payload.get("id"))
+    order_id = ident(get("id"))
     created = date(payload, "date_created")
     if created is None:
         raise Refuse
@@ -462,15 +465,15 @@ def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows 
     lines, subtotal, counts = _lines(payload, key, refunded_units)
     if subtotal >= MAX_UNITS:
         raise Refuse
-    status = payload.get("status")
+    status = get("status")
     if type(status) is not str:
         raise Refuse
     status = status.removeprefix("wc-")
-    total = amount(payload.get("total"))
+    total = amount(get("total"))
     fulfillments, shipped = _fulfillment_rows(ctx, meta, key)
     financial, fulfillment = derive_statuses(
         status,
-        paid=bool(payload.get("date_paid_gmt") or payload.get("date_paid")),
+        paid=bool(get("date_paid_gmt") or get("date_paid")),
         total=total,
         refunded=refunded,
         lines=counts,
@@ -479,13 +482,14 @@ def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows 
     codes, discounts, fees, taxes = _json_lists(ctx, payload, currency)
     if refunded > total:
         raise Refuse
-    called = plain(payload.get("number")) or str(payload.get("id"))
+    called = plain(get("number")) or str(get("id"))
+    tags = meta.get(META["tags"])
     billed = address_row(billing)
-    shipped_to = address_row(payload.get("shipping"))
+    shipped_to = address_row(get("shipping"))
     order: dict[str, Any] = {
         "id": order_id,
         "name": text(called if called.startswith("#") else f"#{called}"),
-        "customer_id": ref(payload.get("customer_id")),
+        "customer_id": ref(get("customer_id")),
         "email": _email(billing),
         "created_at": created,
         "updated_at": updated,
@@ -498,19 +502,19 @@ def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows 
         "fulfillment_status": fulfillment.value,
         "currency": currency,
         "subtotal": subtotal,
-        "total_discounts": amount(payload.get("discount_total")),
-        "total_shipping": amount(payload.get("shipping_total")),
-        "total_tax": amount(payload.get("total_tax")),
+        "total_discounts": amount(get("discount_total")),
+        "total_shipping": amount(get("shipping_total")),
+        "total_tax": amount(get("total_tax")),
         "total": total,
         "total_refunded": refunded,
         "discount_codes": codes,
-        "source": plain(payload.get("created_via")),
-        "tags": [text(t) for t in _tags(ctx, meta.get(META["tags"]))],
+        "source": plain(get("created_via")),
+        "tags": [text(t) for t in _tags(ctx, tags)] if tags is not None else [],
         "billing_address": billed,
         # one object when the two are equal: the store writes its JSON once
         "shipping_address": billed if shipped_to == billed else shipped_to,
         "test": False,
-        "taxes_included": _flag(ctx, payload.get("prices_include_tax"), "prices_include_tax"),
+        "taxes_included": _flag(ctx, get("prices_include_tax"), "prices_include_tax"),
         "cancel_reason": None,
         "total_tip": None,
         "total_duties": None,
