@@ -314,13 +314,14 @@ def derive_statuses(
     status: str,
     *,
     paid: bool,
-    total: Decimal,
-    refunded: Decimal,
+    total: Decimal | int,
+    refunded: Decimal | int,
     lines: Iterable[tuple[str, Decimal, Decimal]],
     fulfillments: Iterable[tuple[str, Iterable[ShippedLine]]],
 ) -> tuple[FinancialStatus, FulfillmentStatus]:
     """The shared statuses of an order in WooCommerce ``status`` (the module's table).
 
+    ``total`` and ``refunded`` are in one unit (amounts, or the store's ten-thousandths);
     ``lines`` are (line id, quantity, refunded quantity); ``fulfillments`` are (status,
     [(line id, quantity)]), an empty list meaning the whole order.
     """

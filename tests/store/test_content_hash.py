@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shopsync_shopify.mapping import order_from_webhook
 
-from shopsync.store import content_hash
+from shopsync.store import content_hash, fast_rows
 from shopsync.store._json_text import dumps_like
 from shopsync.store._rows import order_rows
 
@@ -42,6 +44,8 @@ VALUES: list[Any] = [
     'M\u00fcnchen \u2028 "quoted" \\ \t',  # json escapes what is not ASCII
     "\ud800",  # a lone surrogate: orjson refuses it
     "rub\x7fout",  # DEL is ASCII, but json escapes it (orjson writes it as it is)
+    "\U0001f600 gr\u00fc\u00dfe\x7f \u2029 \uffff \U0010ffff",  # past the BMP: UTF-16 pairs
+    {"\u00e4": 1, "z": 2, "a": "\u00e4", "\U0001f600": None, "\uff21": 0},  # keys sort alike
     [],
     {},
     (1, "a", None),
@@ -60,6 +64,13 @@ def test_the_hashed_text_is_json_dumps_text(value: Any) -> None:
     assert content_hash._text([value]) == _definition([value])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_any_text_hashes_as_json_dumps_writes_it(value: Any) -> None:
+    """orjson's text, escaped afterwards where it is not ASCII, is json's byte for byte."""
+    assert content_hash._text([value]) == _definition([value])
+
+
 def _outcome(dumps: Any, value: Any) -> str:
     try:
         return str(dumps(value))
@@ -73,6 +84,31 @@ def test_the_column_text_is_json_dumps_text(value: Any) -> None:
     options: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "default": str}
     same = _outcome(lambda v: json.dumps(v, **options), value)
     assert _outcome(dumps_like(**options), value) == same
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *([v] for v in VALUES),
+        [],
+        ["plain text 1Z999"],
+        ["https://www.ups.com/track?tracknum=1Z999&x=1"],
+        [""],
+        ["a'b"],
+        ["rub\x7fout"],
+        ["tab\there"],
+        ["new\nline"],
+        ["M\u00fcnchen"],
+        ["\u0661\u0662"],
+        ['say "hi"'],
+        ["back\\slash"],
+        ["a", "b"],
+    ],
+    ids=repr,
+)
+def test_a_short_list_column_is_json_dumps_text(value: list[Any]) -> None:
+    """The store writes a list of one plain string itself (``fast_rows._short_list``)."""
+    assert _outcome(fast_rows._short_list, value) == _outcome(json.dumps, value)
 
 
 def test_what_json_cannot_write_is_refused_alike() -> None:

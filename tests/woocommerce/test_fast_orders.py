@@ -151,3 +151,53 @@ def test_tax_lines_with_their_rates_are_refused_or_mapped_exactly() -> None:
     for odd in (None, {}, [line, line], [None], [7]):
         outcomes[_check({**raw, "tax_lines": odd}, refunds)] += 1
     assert outcomes["refused"] and outcomes["mapped"] > 30
+
+
+def test_line_amounts_of_any_spelling_are_refused_or_mapped_exactly() -> None:
+    """A line of whole units and plain amounts is read without ``Decimal`` when its unit
+    price is exact (``_fast_orders._lines``); the others by the model's rules: both give
+    the model's rows."""
+    raw, refunds = _fixture_record()
+    outcomes = {"refused": 0, "mapped": 0}
+    subtotals = ["10.00", "0.01", "9.99", "10", "10.0001", "10.00001", "1.5", "0", "", None]
+    subtotals += ["99999999999999.9999", "100000000000000", "7.", ".5", "1e1", 3, 2.5]
+    for quantity in (0, 1, 2, 3, 7, 1.5):
+        for subtotal in subtotals:
+            for total in ("10.00", "0", "12.00", "9.9999", subtotal):
+                line = {**raw["line_items"][0], "quantity": quantity}
+                line |= {"subtotal": subtotal, "total": total}
+                outcomes[_check({**raw, "line_items": [line]}, refunds)] += 1
+    assert outcomes["refused"] and outcomes["mapped"] > 100
+
+
+_ADDRESS_FIELDS = "first_name last_name company address_1 address_2 city state postcode country"
+_ADDRESS_FIELDS += " email phone"
+
+
+@pytest.mark.parametrize(
+    ("address", "mapped"),
+    [
+        ({}, True),
+        ({"country": "de"}, True),
+        ({"country": "\u00df"}, True),  # "ß".upper() is "SS", as the model path reads it
+        ({"phone": "+49 30 1234"}, True),
+        ({"first_name": "\u00dcnal", "country": "TR", "phone": ""}, True),
+        ({"first_name": "A", "postcode": 80395, "country": "DE"}, True),
+        ({"first_name": None, "last_name": "Lee", "country": None}, True),
+        ({"first_name": "A\ud800", "country": "DE"}, False),
+        ({"city": "Zug\x00", "country": "CH"}, False),
+        ({"first_name": "A", "country": "DEU"}, False),
+        ({"first_name": "A", "country": 7}, False),
+    ],
+    ids=repr,
+)
+def test_addresses_are_refused_or_mapped_exactly(address: dict[str, Any], mapped: bool) -> None:
+    """An address of strings is checked in one go (``_fast_fields.address_row``), any other
+    field by field: both give the model's rows, or refuse what the model refuses."""
+    raw, refunds = _fixture_record()
+    expected = "mapped" if mapped else "refused"
+    blank = dict.fromkeys(_ADDRESS_FIELDS.split(), "")
+    for written in (address, {**blank, **address}):  # as given, and every field text
+        for field in ("billing", "shipping"):
+            assert _check({**raw, field: written}, refunds) == expected
+        assert _check({**raw, "billing": written, "shipping": written}, refunds) == expected

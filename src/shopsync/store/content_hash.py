@@ -19,6 +19,7 @@ version as legacy is treated here (or leave the new column out of the hash).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
@@ -57,28 +58,52 @@ _ORJSON_OPTIONS = (
 def order_hash(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """The hash of an order's rows (``orders`` with one row and its child tables): their
     column values in the schema's column order (JSON values with sorted keys)."""
-    content = [[_GET[table](row) for row in tables[table]] for table in _TABLES]
+    content = [list(map(_GET[table], tables[table])) for table in _TABLES]
     return _PREFIX + hashlib.blake2b(_text(content), digest_size=15).hexdigest()
 
 
 def _text(content: Any) -> bytes:
     """The definition's JSON text, by orjson when it is installed (twice as quick) and its
     text is the same: compact separators and sorted keys alike, a date or a ``Decimal``
-    through ``str`` alike (passed through to ``default``). Where they differ it is not
-    used: text that is not ASCII or holds DEL (json escapes both), and what orjson refuses
-    (an integer past 64 bits, a lone surrogate). A float would differ too (``1e+16`` against
-    ``1e16``): no row holds one (money and quantities are integer units, rates and values
-    decimal text), and tests/store/test_content_hash.py holds both to the same text on real
-    orders."""
+    through ``str`` alike (passed through to ``default``). json escapes what is not ASCII,
+    and DEL, which orjson writes as they are: they are escaped afterwards as json escapes
+    them (:func:`_escaped`; keys sort alike, UTF-8 keeping the code points' order). What
+    orjson refuses (an integer past 64 bits, a lone surrogate) json writes. A float would
+    differ (``1e+16`` against ``1e16``): no row holds one (money and quantities are integer
+    units, rates and values decimal text), and tests/store/test_content_hash.py holds both to
+    the same text on real orders."""
     if _orjson is not None:
         try:
             data: bytes = _orjson.dumps(content, default=str, option=_ORJSON_OPTIONS)
         except TypeError:  # orjson.JSONEncodeError
             pass
         else:
-            if data.isascii() and b"\x7f" not in data:
-                return data
+            if not data.isascii():  # a name or a city of a shop abroad
+                data = data.decode().encode("ascii", _ESCAPE)
+            return data.replace(b"\x7f", b"\\u007f") if b"\x7f" in data else data
     return _dumps(content).encode()
+
+
+_ESCAPE = "shopsync.json_escape"
+
+
+def _escaped(error: UnicodeError) -> tuple[str, int]:
+    """The ``\\uXXXX`` escapes (UTF-16 pairs past the BMP, lower-case hex) ``json.dumps``
+    writes for the characters ``error`` could not encode in ASCII."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out), error.end
+
+
+codecs.register_error(_ESCAPE, _escaped)
 
 
 def is_legacy(stored: str | None) -> bool:

@@ -192,13 +192,32 @@ def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> N
                 value[i] = None if none_as_null else null
             elif item is last:
                 value[i] = text  # the same object again (an address shipped to as billed)
-            elif item == [] and dumps is _dumps:
-                value[i] = "[]"  # most list columns are empty: json.dumps([]) is "[]"
+            elif dumps is _dumps and type(item) is list and len(item) < 2:
+                value[i] = _short_list(item)
             else:
                 last, text = item, dumps(item)
                 value[i] = text
         values.append(tuple(value))
     c.exec_driver_sql(statement, values)
+
+
+def _short_list(item: list[Any]) -> str:
+    """``json.dumps`` of a list, written out for the common short ones: most list columns
+    are empty, and most others hold one plain string (a tag, a tracking number). A string
+    of printable ASCII without a quote or a backslash is one json writes as it is."""
+    if not item:
+        return "[]"
+    first = item[0]
+    if (
+        len(item) == 1
+        and type(first) is str
+        and first.isascii()
+        and first.isprintable()
+        and '"' not in first
+        and "\\" not in first
+    ):
+        return '["' + first + '"]'
+    return _dumps(item)
 
 
 @functools.cache
