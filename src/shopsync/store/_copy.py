@@ -74,6 +74,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 __all__ = [
     "CHUNK",
+    "CHUNK_BYTES",
     "COPY_MIN_ROWS",
     "SAMPLE_TARGET",
     "SAVEPOINTS",
@@ -363,10 +364,11 @@ def _stream(
     statement of its own cost a round trip a page: measured 1-4 ms on the loaded machine).
 
     The rows go in COPY's text format as psycopg's ``write_row`` formats them (in C), sent
-    in chunks as they are formatted (:func:`_send`). Measured for 10,000 orders with 3 lines each in pages of 250, this process's CPU and the
-    server's an order: text by ``write_row`` 11.7 and 16.4 us, binary by ``write_row`` with
-    the columns' types set 13.8 and 16.4, the text lines joined in Python 17.7 and 16.3:
-    binary saved the server nothing and cost this process more."""
+    in chunks as they are formatted (:func:`_send`). Measured for 10,000 orders with 3 lines
+    each in pages of 250, this process's CPU and the server's an order: text by
+    ``write_row`` 11.7 and 16.4 us, binary by ``write_row`` with the columns' types set 13.8
+    and 16.4, the text lines joined in Python 17.7 and 16.3: binary saved the server nothing
+    and cost this process more."""
     raw = conn.connection.driver_connection
     assert raw is not None
     statement = f"COPY {into} ({cols}) FROM STDIN"
