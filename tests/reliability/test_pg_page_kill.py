@@ -60,24 +60,23 @@ def die_in_a_page(emit: Any, settings: dict[str, Any], url: str, where: str) -> 
 
         fast_rows._insert = killing_insert
     else:
-        real = _copy._encoder
+        real = _copy._stream
 
-        def encoder(conn: Any, table: Any, names: Any) -> Any:
-            encode = real(conn, table, names)
-            if table.name != "orders":
-                return encode
+        def stream(conn: Any, into: str, cols: str, encode: Any, rows: Any, *rest: Any) -> None:
+            if into != '"orders"':
+                return real(conn, into, cols, encode, rows, *rest)
             pages["copies"] += 1
-            rows = {"n": 0}
+            sent = {"n": 0}
 
             def killing(row: Any) -> Any:
-                rows["n"] += 1
-                if pages["copies"] == 2 and rows["n"] == 5:
+                sent["n"] += 1
+                if pages["copies"] == 2 and sent["n"] == 5:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return encode(row)
 
-            return killing
+            return real(conn, into, cols, killing, rows, *rest)
 
-        _copy._encoder = encoder  # type: ignore[assignment]
+        _copy._stream = stream  # type: ignore[assignment]
     ShopifyAdapter.bulk_order_page = PAGE  # this child's own copy of the class
     return sync_child(emit, ShopifyAdapter, settings, url, full=True)
 

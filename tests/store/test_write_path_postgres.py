@@ -556,3 +556,34 @@ def test_the_columnar_paths_notes_ride_with_its_change_sequence_value(store: Sto
             facts_seq = conn.execute(text("SELECT facts_seq FROM shops")).scalar()
         assert noted == {str(c): seq for c in range(7)}
         assert seqs == {facts_seq}
+
+
+@pytest.mark.parametrize("odd", ['a"b', "a\\b", "a,b", "{a}", " a ", "NULL", 'é\\"'])
+def test_the_columnar_paths_plain_statements_take_ids_as_they_are(store: Store, odd: str) -> None:
+    """The columnar path's lookup and change notes are plain SQL text, their ids array
+    literals quoted here: an odd id matches itself only (its stored version seen, its
+    tombstone heard, its customer noted as it is)."""
+
+    def write(orders: list[Order]) -> tuple[Any, list[OrderRows]]:
+        batch = [
+            OrderRows(o.id, o.customer_id, to_micros(o.updated_at), order_rows(0, o), {})
+            for o in orders
+        ]
+        with store.transaction() as conn:
+            return upsert_order_rows(store, conn, "shopify", SHOP, batch)
+
+    odd_ones = [o.model_copy(update={"id": odd + o.id, "customer_id": odd}) for o in make(0, 3)]
+    done, back = write(odd_ones)
+    assert (done.inserted, back) == (3, [])
+    shop_id = store.shop_id("shopify", SHOP)
+    with store.transaction() as conn:
+        conn.execute(
+            text("INSERT INTO tombstones VALUES (:s, 'orders', :id, 'deleted', 0)"),
+            {"s": shop_id, "id": odd + "9"},
+        )
+    later = [o.model_copy(update={"id": odd + o.id, "customer_id": odd}) for o in make(9, 1)]
+    done, back = write(odd_ones + later)
+    assert (done.unchanged, done.inserted, [r.id for r in back]) == (3, 0, [odd + "9"])
+    with store.engine.connect() as conn:
+        noted = conn.execute(text("SELECT customer_id, seq FROM changed_customers")).all()
+    assert noted == [(odd, 1)]

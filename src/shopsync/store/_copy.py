@@ -60,7 +60,9 @@ go to ``IN (...)`` clauses in :func:`chunks`.
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
@@ -72,6 +74,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 __all__ = [
     "CHUNK",
+    "CHUNK_BYTES",
     "COPY_MIN_ROWS",
     "SAMPLE_TARGET",
     "SAVEPOINTS",
@@ -140,12 +143,25 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@functools.lru_cache(maxsize=64)
+def _plan(
+    table: Table, keys: tuple[str, ...], dumps: Callable[[Any], str]
+) -> tuple[list[str], str, Callable[[dict[str, Any]], Sequence[Any]]]:
+    """The COPY of ``table``'s columns among ``keys``: their names, their list as the
+    statement has it, and the rows' :func:`_encoder` (made once, not a page each: about
+    1 us an order of this process's CPU, issue 20)."""
+    # plain interned text, as the rows' keys are: a column's name is SQLAlchemy's
+    # ``quoted_name`` (a str subclass), and looking one up compared the text each time (0.3 us
+    # an order row of the 0.9 its values took to fetch)
+    names = [sys.intern(str(c.name)) for c in table.c if c.name in keys]
+    return names, ", ".join(_quote(n) for n in names), _encoder(table, names, dumps)
+
+
 def _encoder(
-    conn: Connection, table: Table, names: Sequence[str]
+    table: Table, names: Sequence[str], dumps: Callable[[Any], str]
 ) -> Callable[[dict[str, Any]], Sequence[Any]]:
     """What turns a row into the values COPY's text format takes: JSON columns as their text
     (None as the JSON ``null``, as SQLAlchemy's JSON type stores it), the rest as they are."""
-    dumps: Callable[[Any], str] = getattr(conn.dialect, "_json_serializer", None) or json.dumps
     get = itemgetter(*names)  # two names at least: the key is (shop_id, id)
     as_json = [
         (i, bool(getattr(table.c[name].type, "none_as_null", False)))
@@ -176,9 +192,8 @@ def _encoder(
 
 
 def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    names = [c.name for c in table.c if c.name in rows[0]]
-    encode = _encoder(conn, table, names)
-    cols = ", ".join(_quote(n) for n in names)
+    dumps: Callable[[Any], str] = getattr(conn.dialect, "_json_serializer", None) or json.dumps
+    names, cols, encode = _plan(table, tuple(rows[0]), dumps)
     target = _quote(table.name)
     if "updated_at" not in table.c:  # a child table: COPY is its plain INSERT
         _stream(conn, target, cols, encode, rows)
@@ -348,11 +363,12 @@ def _stream(
     trip (libpq's ``PQexec`` of both; psycopg's ``cursor.copy`` takes the COPY alone, and a
     statement of its own cost a round trip a page: measured 1-4 ms on the loaded machine).
 
-    The rows go in COPY's text format by psycopg's ``write_row`` (its formatting is C).
-    Measured for 10,000 orders with 3 lines each in pages of 250, this process's CPU and the
-    server's an order: text by ``write_row`` 11.7 and 16.4 us, binary by ``write_row`` with
-    the columns' types set 13.8 and 16.4, the text lines joined in Python 17.7 and 16.3:
-    binary saved the server nothing and cost this process more."""
+    The rows go in COPY's text format as psycopg's ``write_row`` formats them (in C), sent
+    in chunks as they are formatted (:func:`_send`). Measured for 10,000 orders with 3 lines
+    each in pages of 250, this process's CPU and the server's an order: text by
+    ``write_row`` 11.7 and 16.4 us, binary by ``write_row`` with the columns' types set 13.8
+    and 16.4, the text lines joined in Python 17.7 and 16.3: binary saved the server nothing
+    and cost this process more."""
     raw = conn.connection.driver_connection
     assert raw is not None
     statement = f"COPY {into} ({cols}) FROM STDIN"
@@ -364,8 +380,7 @@ def _stream(
         if first:  # (no transaction begun yet: psycopg sends its BEGIN before the statement)
             conn.exec_driver_sql(first)
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(encode(row))
+            _send(cursor, copy, encode, rows)
     except dbapi_error as exc:  # as SQLAlchemy reports a failed statement (a StoreError above)
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
@@ -388,5 +403,48 @@ def _stream_after(
         if started.status != _COPY_IN:  # the error of whichever statement failed
             raise errors.error_from_result(started, encoding=raw.info.encoding)
         with raw.cursor() as cursor, psycopg.Copy(cursor) as copy:
-            for row in rows:
-                copy.write_row(encode(row))
+            _send(cursor, copy, encode, rows)
+
+
+CHUNK_BYTES = 8192
+"""COPY data sent as soon as this much is formatted: the server parses and inserts a chunk
+while this process formats the next. ``Copy.write_row`` sends 32 KB at a time: about 60 %
+of a 250-order page's rows were formatted before the server had any to work on."""
+
+
+def _send(
+    cursor: Any, copy: Any, encode: Callable[[dict[str, Any]], Sequence[Any]], rows: Any
+) -> None:
+    """Send ``rows`` on the started ``copy``: formatted as ``Copy.write_row`` formats them
+    (psycopg's C ``format_row_text``, the same bytes: tests/store/test_copy_chunks.py), in
+    chunks of :data:`CHUNK_BYTES`; by ``write_row`` where psycopg has no C module."""
+    fmt = _row_formatter()
+    if fmt is None:
+        for row in rows:
+            copy.write_row(encode(row))
+        return
+    from psycopg.adapt import Transformer
+
+    tx = Transformer.from_context(cursor)
+    buffer = bytearray()
+    for values in map(encode, rows):
+        fmt(values, tx, buffer)
+        if len(buffer) >= CHUNK_BYTES:
+            copy.write(buffer)
+            buffer = bytearray()  # (a fresh one: the writer may hold on to the last)
+    if buffer:
+        copy.write(buffer)
+
+
+@functools.cache
+def _row_formatter() -> Callable[[Sequence[Any], Any, bytearray], Any] | None:
+    """psycopg's C formatting of one COPY text row into a buffer, the function its
+    ``Copy.write_row`` calls (``_psycopg.format_row_text(row, transformer, out)``; calling it
+    here also saves the two Python calls of ``write_row`` a row, about 1 us an order); None
+    without the C module (``psycopg[binary]`` or ``psycopg[c]``) or should it be gone."""
+    try:
+        from psycopg._cmodule import _psycopg  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - psycopg without a C module
+        return None
+    fmt = getattr(_psycopg, "format_row_text", None)
+    return fmt if callable(fmt) else None

@@ -43,6 +43,8 @@ def held_refunds(conn: Connection, shop_id: int, order_ids: Sequence[str]) -> He
 
 def keep_held(tables: dict[str, list[dict[str, Any]]], held: Held) -> None:
     """Put the held refund dates, lines and refunded quantities back into the new rows."""
+    if not held:  # (a first sync's pages: nothing held, no row to look at)
+        return
     for row in tables["refunds"]:
         known = held.get(row["order_id"], ({}, {}))[0].get(row["id"])
         if known is not None:

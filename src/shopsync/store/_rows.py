@@ -85,15 +85,27 @@ def text_array(values: Sequence[Any], item_type: Any) -> ColumnElement[Any]:
     a list."""
     if isinstance(item_type, String) and item_type.length is not None:
         item_type = String()  # a cast to VARCHAR(255)[] would cut a longer id to match another
-    joined = "\x00".join(values) if all(type(v) is str for v in values) else None
+    written = array_literal(values)
+    if written is None:
+        return literal(list(values), ARRAY(item_type))
+    return cast(literal(written, Text()), ARRAY(item_type))
+
+
+def array_literal(values: Sequence[Any]) -> str | None:
+    """PostgreSQL's text of an array of the strings ``values`` (``{"a","b"}``), for a
+    parameter cast to an array in the statement; None unless every value is a ``str``
+    without a NUL (:func:`text_array` then sends a list)."""
+    if not set(map(type, values)) <= {str}:
+        return None
+    joined = "\x00".join(values)
     # no PostgreSQL text holds a NUL: a safe separator, unless an id holds one (then psycopg
     # refuses it, as any text parameter holding one, rather than it match two other ids)
-    if joined is None or (values and joined.count("\x00") != len(values) - 1):
-        return literal(list(values), ARRAY(item_type))
+    if values and joined.count("\x00") != len(values) - 1:
+        return None
     if "\\" in joined or '"' in joined:
         joined = joined.replace("\\", "\\\\").replace('"', '\\"')
     body = '"' + joined.replace("\x00", '","') + '"' if values else ""
-    return cast(literal("{" + body + "}", Text()), ARRAY(item_type))
+    return "{" + body + "}"
 
 
 def digest(record: Customer | Order | Product) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "complete_by_order_rows",
     "complete_by_orders",
     "complete_checkouts",
+    "complete_paid",
     "delete_checkout",
     "erase_checkouts",
     "export_checkouts",
@@ -457,7 +458,16 @@ def complete_by_order_rows(
 ) -> int:
     """:func:`complete_by_orders` for ``orders`` table rows (the columnar ingest path).
     ``found``: the open checkouts (id, created_at) among these ids, if the caller read them."""
-    paid = paid_rows(batch)
+    return complete_paid(conn, shop_id, paid_rows(batch), found)
+
+
+def complete_paid(
+    conn: Connection,
+    shop_id: int,
+    paid: dict[str, tuple[int, int]],
+    found: Sequence[Any] | None = None,
+) -> int:
+    """:func:`complete_by_order_rows` for the paid orders :func:`paid_rows` gave."""
     if found is None:
         return _complete(conn, shop_id, paid)
     return _complete_found(conn, shop_id, paid, [r for r in found if r.id in paid])
