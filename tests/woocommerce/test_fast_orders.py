@@ -187,6 +187,8 @@ _ADDRESS_FIELDS += " email phone"
         ({"first_name": "A\ud800", "country": "DE"}, False),
         ({"city": "Zug\x00", "country": "CH"}, False),
         ({"first_name": "A", "country": "DEU"}, False),
+        ({"first_name": "A", "country": "de\n"}, False),  # "$" matches before a newline
+        ({"country": "DE\n"}, False),
         ({"first_name": "A", "country": 7}, False),
     ],
     ids=repr,
