@@ -196,6 +196,19 @@ def test_amounts_of_every_spelling_are_refused_or_mapped_exactly() -> None:
     assert outcomes["refused"] and outcomes["mapped"] > 300
 
 
+@pytest.mark.parametrize("digits", [255, 256])
+@pytest.mark.parametrize("items", [1, 2])
+def test_a_shipped_line_id_longer_than_an_id_is_refused(digits: int, items: int) -> None:
+    """A tracking item's line id is an ``Id`` (at most 255 characters) as the model reads
+    it, with one tracking item (``_one_shipment``) or more (``plain_shipments``)."""
+    raw, refunds = _fixture_record()
+    item = {"tracking_number": "1Z9", "date_shipped": "1490123000"}
+    shipped = [{**item, "line_items": [{"id": 10 ** (digits - 1), "quantity": 1}]}]
+    shipped += [{**item, "tracking_id": str(n)} for n in range(2, items + 1)]
+    tracked = {**raw, "meta_data": [{"key": "_wc_shipment_tracking_items", "value": shipped}]}
+    assert _check(tracked, refunds) == ("mapped" if digits == 255 else "refused")
+
+
 _ADDRESS_FIELDS = "first_name last_name company address_1 address_2 city state postcode country"
 _ADDRESS_FIELDS += " email phone"
 
