@@ -25,7 +25,9 @@ _PLACES = Decimal("0.0001")
 _UNIT = Decimal(10_000)
 MAX_ID = 10**255
 MAX_UNITS = MAX_AMOUNT * 10_000
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+"""The model's ``^[A-Z]{2}$`` (pydantic's ``$`` is the text's end): read by ``fullmatch``,
+as Python's ``$`` also matches before a final newline (``"DE\\n"``)."""
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _fromiso = dt.datetime.fromisoformat
 _SCALE = (10_000, 1_000, 100, 10, 1)
@@ -215,7 +217,7 @@ def address_row(value: Any) -> dict[str, Any] | None:
     if not joined.isascii():
         joined.encode()  # a lone surrogate raises UnicodeEncodeError
     country = parts[8].upper() or None  # type: ignore[union-attr]
-    if country is not None and not _COUNTRY.match(country):
+    if country is not None and not _COUNTRY.fullmatch(country):
         raise Refuse
     if not joined or joined == parts[8]:  # nothing but (perhaps) the country
         return None if country is None else _checked_address(value)
@@ -255,7 +257,7 @@ def _checked_address(value: Any) -> dict[str, Any] | None:
         out[field] = part
         found = True
     country = (plain(value.get("country")) or "").upper() or None
-    if country is not None and not _COUNTRY.match(country):
+    if country is not None and not _COUNTRY.fullmatch(country):
         raise Refuse
     phone = plain(value.get("phone"))
     out["country_code"] = country

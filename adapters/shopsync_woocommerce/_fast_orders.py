@@ -240,7 +240,7 @@ def _fulfillment_rows(
     for i, (fid, items, at, delivered, lines) in enumerate(plain):
         status, company, numbers, urls = shipment_fields(items)
         moment = None if delivered is None else delivered * 1_000_000
-        quantities = [(x, str(n)) for x, n in lines]
+        quantities = [(given_id(x), str(n)) for x, n in lines]  # an Id: 255 characters
         shipment = (status, company, numbers, urls, moment, quantities)
         rows.append(_shipment_row(key, i, fid, at * 1_000_000, *shipment))
         shipped.append((status, [(x, Decimal(n)) for x, n in lines]))
@@ -287,7 +287,7 @@ def _one_shipment(
             if type(line) is not dict:
                 return None
             line_id, count = line.get("id"), line.get("quantity")
-            if type(line_id) is not int or line_id <= 0:
+            if type(line_id) is not int or not 0 < line_id < MAX_ID:
                 return None
             if type(count) is not int or not 0 <= count <= MAX_QUANTITY:
                 return None

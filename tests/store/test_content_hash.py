@@ -111,6 +111,25 @@ def test_a_short_list_column_is_json_dumps_text(value: list[Any]) -> None:
     assert _outcome(fast_rows._short_list, value) == _outcome(json.dumps, value)
 
 
+_ESCAPED = [*range(0x20), 0x7F, *range(0x80, 0xA0), 0xAD, 0x2028, 0x2029, 0xFEFF, 0xFFFF]
+_ESCAPED += [0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0x10000, 0x1F600, 0x10FFFF]
+
+
+@pytest.mark.parametrize("orjson", [True, False], ids=["orjson", "json"])
+def test_each_character_json_escapes_hashes_as_json_writes_it(
+    orjson: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C0 and C1 controls, DEL, U+2028/2029, lone surrogates and characters past the BMP,
+    in values and keys, nested: the definition's text with orjson installed or not."""
+    if not orjson:
+        monkeypatch.setattr(content_hash, "_orjson", None)
+    elif content_hash._orjson is None:
+        pytest.skip("the fast extra is not installed")
+    for char in map(chr, _ESCAPED):
+        value = [char, {char: [char, f"a{char}{char}b"], "k" + char: None, "k": [[char]]}]
+        assert content_hash._text(value) == _definition(value), hex(ord(char))
+
+
 def test_what_json_cannot_write_is_refused_alike() -> None:
     assert _outcome(dumps_like(), Shade.RED) == _outcome(json.dumps, Shade.RED) == "TypeError"
 

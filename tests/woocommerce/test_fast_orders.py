@@ -170,6 +170,45 @@ def test_line_amounts_of_any_spelling_are_refused_or_mapped_exactly() -> None:
     assert outcomes["refused"] and outcomes["mapped"] > 100
 
 
+_SPELLINGS: list[Any] = ["12", "12.5", "12.50", "-0.00", "1e3", "1E-2", " 12", "12\n", "12."]
+_SPELLINGS += [".5", "+12", "0012.5", "1_000", "\uff11\uff12", "\u0661\u0662", "12,50", "0x10"]
+_SPELLINGS += ["1." + "0" * 40, "0." + "0" * 40 + "1", "12.34567", "12.3400000", "nan", "-inf"]
+_SPELLINGS += ["9" * 14 + ".9999", "1" + "0" * 14, "0" * 20 + "7.25", "9" * 14 + "." + "9" * 5]
+_SPELLINGS += [None, "", 12, 12.5, 0.1, 1e20, 10**30, True]
+
+
+def test_amounts_of_every_spelling_are_refused_or_mapped_exactly() -> None:
+    """Plain amounts are read to units without ``Decimal`` and kept in a cache
+    (``_fast_fields.plain_units``): each spelling, read fresh and then from the cache, in
+    currencies of 0, 2 and 3 decimals, gives the model's rows or is refused."""
+    raw, refunds = _fixture_record()
+    outcomes = {"refused": 0, "mapped": 0}
+    for _ in range(2):
+        for value in _SPELLINGS:
+            for currency in ("USD", "JPY", "BHD"):
+                for field in ("total", "discount_total", "shipping_total", "total_tax"):
+                    edited = {**raw, "currency": currency, field: value}
+                    outcomes[_check(edited, refunds)] += 1
+            for field in ("subtotal", "total"):
+                line = {**raw["line_items"][0], field: value}
+                outcomes[_check({**raw, "line_items": [line]}, refunds)] += 1
+            outcomes[_check(raw, [{**refunds[0], "amount": value}, refunds[1]])] += 1
+    assert outcomes["refused"] and outcomes["mapped"] > 300
+
+
+@pytest.mark.parametrize("digits", [255, 256])
+@pytest.mark.parametrize("items", [1, 2])
+def test_a_shipped_line_id_longer_than_an_id_is_refused(digits: int, items: int) -> None:
+    """A tracking item's line id is an ``Id`` (at most 255 characters) as the model reads
+    it, with one tracking item (``_one_shipment``) or more (``plain_shipments``)."""
+    raw, refunds = _fixture_record()
+    item = {"tracking_number": "1Z9", "date_shipped": "1490123000"}
+    shipped = [{**item, "line_items": [{"id": 10 ** (digits - 1), "quantity": 1}]}]
+    shipped += [{**item, "tracking_id": str(n)} for n in range(2, items + 1)]
+    tracked = {**raw, "meta_data": [{"key": "_wc_shipment_tracking_items", "value": shipped}]}
+    assert _check(tracked, refunds) == ("mapped" if digits == 255 else "refused")
+
+
 _ADDRESS_FIELDS = "first_name last_name company address_1 address_2 city state postcode country"
 _ADDRESS_FIELDS += " email phone"
 
@@ -187,6 +226,8 @@ _ADDRESS_FIELDS += " email phone"
         ({"first_name": "A\ud800", "country": "DE"}, False),
         ({"city": "Zug\x00", "country": "CH"}, False),
         ({"first_name": "A", "country": "DEU"}, False),
+        ({"first_name": "A", "country": "de\n"}, False),  # "$" matches before a newline
+        ({"country": "DE\n"}, False),
         ({"first_name": "A", "country": 7}, False),
     ],
     ids=repr,
