@@ -38,7 +38,7 @@ __all__ = ["order_tables"]
 _MAX_UNITS = MAX_AMOUNT * 10_000
 _CAPTURED = {"paid", "partially_paid", "partially_refunded", "refunded"}
 _EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _PLAIN = re.compile(r"(?:0|[1-9][0-9]{0,13})(?:\.[0-9]{1,4})?\Z")
 """An amount whose decimal string round-trips through ``Decimal`` (no sign, no leading zero,
 no exponent) and fits ``Money`` (below 10**14, at most 4 places)."""
@@ -227,7 +227,7 @@ def _address(value: Any) -> dict[str, Any] | None:
                 text.encode()  # a lone surrogate raises UnicodeEncodeError
         out[key] = text
     country = _blank(value.get("countryCodeV2")) or _blank(value.get("countryCode"))
-    if country is not None and not _COUNTRY.match(country):
+    if country is not None and not _COUNTRY.fullmatch(country):
         raise _Refuse
     out["country_code"] = country
     out["phone"] = _blank(value.get("phone"))

@@ -41,6 +41,7 @@ HOSTILE: list[Any] = [
     "gid://shopify/Order/abc",
     "EUR",
     "PARTIALLY_REFUNDED",
+    "DE\n",  # a regex's $ matches before a final newline; the model's pattern does not
 ]
 
 
