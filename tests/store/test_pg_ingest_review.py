@@ -419,3 +419,34 @@ def test_stores_on_two_schemas_in_one_process_keep_their_rows(postgres_url: str)
         finally:
             one.close()
             two.close()
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        lambda row, tx: bytearray(b"\t".join(str(v).encode() for v in row) + b"\n"),
+        lambda tx, row, out: None,
+        lambda row, tx, out: out.extend(b"%d fields\n" % len(row)),
+    ],
+    ids=["two-arguments", "other-order", "other-bytes"],
+)
+def test_a_c_formatter_of_another_psycopg_leaves_the_rows_to_write_row(
+    tables: Store, monkeypatch: pytest.MonkeyPatch, other: Any
+) -> None:
+    """``format_row_text`` is psycopg's private C function (its return value changed in
+    3.3): one that takes other arguments or formats otherwise in some later psycopg must not
+    fail or garble every page, the rows go by ``write_row`` instead."""
+    from psycopg._cmodule import _psycopg
+
+    store = tables
+    monkeypatch.setattr(_psycopg, "format_row_text", other)
+    _copy._row_formatter.cache_clear()
+    try:
+        with store.transaction() as conn:
+            _copy.insert_rows(conn, kids, _batch(20, kids), min_rows=1)
+        assert len(_stored(store, kids)) == 20
+        assert _copy._row_formatter() is None
+    finally:
+        monkeypatch.undo()
+        _copy._row_formatter.cache_clear()
+    assert _copy._row_formatter() is not None

@@ -441,10 +441,20 @@ def _row_formatter() -> Callable[[Sequence[Any], Any, bytearray], Any] | None:
     """psycopg's C formatting of one COPY text row into a buffer, the function its
     ``Copy.write_row`` calls (``_psycopg.format_row_text(row, transformer, out)``; calling it
     here also saves the two Python calls of ``write_row`` a row, about 1 us an order); None
-    without the C module (``psycopg[binary]`` or ``psycopg[c]``) or should it be gone."""
+    without the C module (``psycopg[binary]`` or ``psycopg[c]``), should it be gone, or
+    should it not append a known row's known bytes (a private function: its return value
+    changed in 3.3; another call or output would fail every page, or lose its rows)."""
     try:
         from psycopg._cmodule import _psycopg  # type: ignore[attr-defined,unused-ignore]
+        from psycopg.adapt import Transformer
     except ImportError:  # pragma: no cover - psycopg without a C module
         return None
     fmt = getattr(_psycopg, "format_row_text", None)
-    return fmt if callable(fmt) else None
+    if not callable(fmt):
+        return None
+    out = bytearray(b"x")
+    try:
+        fmt(["a\tb\\", None, 12], Transformer(), out)
+    except Exception:  # (any error: it is not the function this module calls)
+        return None
+    return fmt if out == b"xa\\tb\\\\\t\\N\t12\n" else None
