@@ -4,6 +4,7 @@ server works on one chunk while the next is formatted; the rows stored are those
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +71,9 @@ def by_insert(store: Store, batch: list[dict[str, Any]]) -> list[tuple[Any, ...]
     return found
 
 
+@pytest.mark.skipif(
+    _copy._row_formatter() is None, reason="psycopg without its C module: rows by write_row"
+)
 def test_copy_data_goes_in_chunks_and_stores_what_an_insert_stores(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,6 +106,9 @@ def test_without_psycopgs_c_module_rows_go_by_write_row(
     assert stored(store) == expected
 
 
+@pytest.mark.skipif(
+    os.environ.get("PSYCOPG_IMPL") == "python", reason="psycopg's pure Python form asked for"
+)
 def test_the_c_formatter_is_found() -> None:
     """psycopg[binary] is what the ``postgres`` extra installs: the fast path is taken."""
     assert _copy._row_formatter() is not None
