@@ -123,8 +123,9 @@ def _write(store: Store, batch: Sequence[Any]) -> tuple[Any, list[OrderRows]]:
 def test_the_plain_lookup_reads_what_the_composed_one_reads(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The page lookup's plain SQL (ids as array literals) against the statement SQLAlchemy
-    composes when an id cannot be one: the same stored versions, tombstones and checkouts."""
+    """The page lookup with its ids as array literals against the same with its ids as lists
+    (what it sends when an id cannot be a literal): the same stored versions, tombstones and
+    checkouts."""
     hostile = [h for h in HOSTILE if len(h) <= 255]
     base = make(0, len(hostile))
     written = [
@@ -151,7 +152,7 @@ def test_the_plain_lookup_reads_what_the_composed_one_reads(
     newest: dict[str, Any] = dict.fromkeys(asked)
     with store.engine.connect() as conn:
         plain = fast_rows._looked_up(conn, shop_id, set(asked), newest, asked)
-        monkeypatch.setattr(fast_rows, "array_literal", lambda ids: None)
+        monkeypatch.setattr(fast_rows, "array_param", list)
         composed = fast_rows._looked_up(conn, shop_id, set(asked), newest, asked)
     marked, existing, found = plain
     assert marked == {("customers", h) for h in hostile[::2]}
@@ -164,13 +165,15 @@ def test_the_plain_lookup_reads_what_the_composed_one_reads(
     )
 
 
-def test_notes_of_ids_no_literal_holds_are_written_once_by_their_own_statement(
+def test_notes_of_ids_no_literal_holds_go_as_a_list_and_are_written_once(
     store: Store,
 ) -> None:
     at = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     shop_id = store.shop_id("shopify", SHOP)
     with store.transaction() as conn:
-        assert changes.noting(conn, shop_id, [_Sub("NULL"), _Sub('a"b'), None], at) is None
+        listed = changes.noting(conn, shop_id, [_Sub("NULL"), _Sub('a"b'), None], at)
+        assert listed is not None and listed[1]["note_ids"] == ["NULL", 'a"b']
+        conn.exec_driver_sql(*listed)
         assert changes.note(conn, shop_id, ["NULL", 'a"b'], at) == 0  # noted already
         plain = changes.noting(conn, shop_id, ["NULL", "{x}"], at)
         assert plain is not None and plain[1]["note_ids"] == '{"{x}"}'

@@ -94,7 +94,7 @@ def text_array(values: Sequence[Any], item_type: Any) -> ColumnElement[Any]:
 def array_literal(values: Sequence[Any]) -> str | None:
     """PostgreSQL's text of an array of the strings ``values`` (``{"a","b"}``), for a
     parameter cast to an array in the statement; None unless every value is a ``str``
-    without a NUL (:func:`text_array` then sends a list)."""
+    without a NUL (:func:`text_array` and :func:`array_param` then send a list)."""
     if not set(map(type, values)) <= {str}:
         return None
     joined = "\x00".join(values)
@@ -106,6 +106,13 @@ def array_literal(values: Sequence[Any]) -> str | None:
         joined = joined.replace("\\", "\\\\").replace('"', '\\"')
     body = '"' + joined.replace("\x00", '","') + '"' if values else ""
     return "{" + body + "}"
+
+
+def array_param(values: Sequence[Any]) -> str | list[Any]:
+    """A plain statement's parameter for an array of ``values`` (cast to one in the
+    statement): :func:`array_literal`'s text, else the list (psycopg dumps each item)."""
+    written = array_literal(values)
+    return list(values) if written is None else written
 
 
 def digest(record: Customer | Order | Product) -> str:

@@ -20,17 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import (
-    JSON,
-    ColumnElement,
-    Connection,
-    Table,
-    Text,
-    literal_column,
-    null,
-    select,
-    union_all,
-)
+from sqlalchemy import JSON, Connection, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shopsync.errors import StoreError
@@ -38,7 +28,7 @@ from shopsync.store import _incomplete, facts
 from shopsync.store import changes as _changes
 from shopsync.store._copy import insert_rows
 from shopsync.store._json_text import dumps_like
-from shopsync.store._rows import among, array_literal
+from shopsync.store._rows import among, array_param
 from shopsync.store.content_hash import is_legacy
 from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
 
@@ -129,7 +119,7 @@ _PG_LOOKUP = (
 )
 """What :func:`_looked_up` composes, as plain text: composed by SQLAlchemy each page (about
 2 ms a page of 250 orders of this process's CPU, issue 20) it cost more than the server's
-lookup. The ids go as array literals (``_rows.array_literal``)."""
+lookup. The ids go as array literals where they can (``_rows.array_param``)."""
 
 
 def _looked_up(
@@ -143,29 +133,13 @@ def _looked_up(
     (:func:`.checkout_rows.open_among`) read, in one statement (one round trip, not three).
     The stored versions and checkouts are read for every id, tombstoned ones too.
     ``paid_ids``: the paid orders' ids (:func:`.checkout_rows.paid_rows`)."""
-    from shopsync.store.checkout_rows import open_among
-
-    ids = list(newest)
-    paid = sorted(paid_ids)
-    texts = [array_literal(ids), array_literal(sorted(keys)), array_literal(paid)]
-    if None not in texts:
-        lookup = {"shop_id": shop_id, "ids": texts[0], "keys": texts[1], "paid": texts[2]}
-        return _sorted(c.exec_driver_sql(_PG_LOOKUP, lookup))
-    nothing = null().cast(Text)
-    kind: ColumnElement[str] = literal_column("'s'")
-    stored = select(
-        kind.label("kind"),
-        orders.c.id,
-        orders.c.customer_id,
-        orders.c.updated_at,
-        orders.c.content_hash,
-    ).where(orders.c.shop_id == shop_id, among(c, orders.c.id, ids))
-    marks = select(
-        literal_column("'t'"), tombstones.c.id, tombstones.c.resource, null(), nothing
-    ).where(tombstones.c.shop_id == shop_id, among(c, tombstones.c.id, sorted(keys)))
-    opened = open_among(c, shop_id, paid).subquery()
-    checkouts = select(literal_column("'c'"), opened.c.id, nothing, opened.c.created_at, nothing)
-    return _sorted(c.execute(union_all(stored, marks, checkouts)))
+    lookup = {
+        "shop_id": shop_id,
+        "ids": array_param(list(newest)),
+        "keys": array_param(sorted(keys)),
+        "paid": array_param(sorted(paid_ids)),
+    }
+    return _sorted(c.exec_driver_sql(_PG_LOOKUP, lookup))
 
 
 def _sorted(rows: Iterable[Any]) -> tuple[set[tuple[str, str]], dict[str, Any], list[Any]]:
