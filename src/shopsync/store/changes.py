@@ -27,14 +27,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, select
 
 from shopsync.store import _rows
 from shopsync.store.schema import changed_customers, customers, orders, shops
 
 if TYPE_CHECKING:
-    from sqlalchemy.dialects.postgresql import Insert
     from sqlalchemy.engine import Connection
 
     from shopsync.store import Store
@@ -97,21 +95,12 @@ def note(
     ids = _not_noted(conn, shop_id, customer_ids)
     if not ids:
         return 0
-    micros = _rows.to_micros(at)
     if conn.dialect.name == "sqlite":  # plain tuples: SQLAlchemy's parameter work per row
         # cost more than the insert (a bulk backfill notes a customer an order, issue 20)
+        micros = _rows.to_micros(at)
         conn.exec_driver_sql(_SQLITE_NOTE, [(shop_id, c, micros) for c in ids])
-        return len(ids)
-    if conn.dialect.name == "postgresql":  # one statement: an executemany is a round trip
-        conn.execute(_pg_note(shop_id, ids, micros))  # per customer (issue 20)
-        return len(ids)
-    insert = sqlite.insert(changed_customers)
-    statement = insert.on_conflict_do_update(
-        index_elements=[changed_customers.c.shop_id, changed_customers.c.customer_id],
-        set_={"seq": changed_customers.c.seq + 1, "changed_at": insert.excluded.changed_at},
-    )
-    rows = [{"shop_id": shop_id, "customer_id": c, "seq": 1, "changed_at": micros} for c in ids]
-    conn.execute(statement, rows)
+    else:  # PostgreSQL, one statement: an executemany is a round trip per customer (issue 20)
+        conn.exec_driver_sql(_PG_NOTE, _pg_params(shop_id, ids, at))
     return len(ids)
 
 
@@ -133,8 +122,9 @@ _PG_NOTE = (
     " ON CONFLICT (shop_id, customer_id) DO UPDATE"
     " SET seq = changed_customers.seq + 1, changed_at = excluded.changed_at"
 )
-""":func:`_pg_note`'s statement as plain text (its ids ``_rows.array_param``): SQLAlchemy composing
-it each page cost about 0.5 ms of this process's CPU a page of 250 orders (issue 20)."""
+"""What :func:`note`'s statement is on PostgreSQL, as plain text (its ids
+``_rows.array_param``): SQLAlchemy composing it each page cost about 0.5 ms of this process's
+CPU a page of 250 orders (issue 20)."""
 
 
 def noting(
@@ -146,24 +136,15 @@ def noting(
     ids = _not_noted(conn, shop_id, customer_ids)
     if not ids:
         return None
-    written = _rows.array_param(ids)
-    return _PG_NOTE, {"note_shop_id": shop_id, "note_ids": written, "note_at": _rows.to_micros(at)}
+    return _PG_NOTE, _pg_params(shop_id, ids, at)
 
 
-def _pg_note(shop_id: int, ids: list[str], micros: int) -> Insert:
-    noted = select(
-        literal(shop_id),
-        func.unnest(_rows.text_array(ids, changed_customers.c.customer_id.type)),
-        literal(1),
-        literal(micros, changed_customers.c.changed_at.type),
-    )
-    insert = postgresql.insert(changed_customers).from_select(
-        ["shop_id", "customer_id", "seq", "changed_at"], noted
-    )
-    return insert.on_conflict_do_update(
-        index_elements=[changed_customers.c.shop_id, changed_customers.c.customer_id],
-        set_={"seq": changed_customers.c.seq + 1, "changed_at": insert.excluded.changed_at},
-    )
+def _pg_params(shop_id: int, ids: list[str], at: dt.datetime) -> dict[str, Any]:
+    return {
+        "note_shop_id": shop_id,
+        "note_ids": _rows.array_param(ids),
+        "note_at": _rows.to_micros(at),
+    }
 
 
 def changed(store: Store, *, limit: int = 1000) -> list[Change]:
