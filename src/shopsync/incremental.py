@@ -68,6 +68,7 @@ from shopsync.frames import load
 from shopsync.store import NO_SHOP, Store
 from shopsync.store import incremental as marks
 from shopsync.store.changes import Change
+from shopsync.store.shop_figures import main_currencies
 
 __all__ = ["Increment", "IncrementalPlan", "plan_changed"]
 
@@ -233,10 +234,16 @@ def plan_changed(
     base = set(noted_plannable)
     if policy.loyalty.enabled:
         base |= found_ids.loyalty | marks.referral_parties(store, shop_id)
+    lpolicy = policy  # the loyalty derivation's: its currency counted with the read's
     if frames is None:
         wanted = base | by_time
         whole = len(wanted) * _WHOLE_SHARE > found_ids.customers
-        frames = _read(store, policy, as_of, platform, shop, None if whole else wanted)
+        currency = policy.currency
+        if not whole and currency is None and policy.loyalty.enabled:
+            currency, overall = main_currencies(store, shop_id, at)  # one scan, not two
+            if overall is not None:
+                lpolicy = policy.model_copy(update={"currency": overall})
+        frames = _read(store, policy, as_of, platform, shop, None if whole else wanted, currency)
     if stale:  # no moment yet, or one of other settings or models: decided from their rows
         fired = time_fired(restrict(frames, stale), policy, stats)
         in_outbox = marks.recorded_keys(store, shop_id, fired["key"].to_list())
@@ -253,7 +260,7 @@ def plan_changed(
             platform,
             shop,
             as_of=as_of,
-            policy=policy,
+            policy=lpolicy,
             customer_ids=sorted(chosen & known),
             dry_run=True,
             frames=frames,
@@ -371,15 +378,17 @@ def _read(
     platform: str,
     shop: str,
     customer_ids: set[str] | None,
+    currency: str | None = None,
 ) -> Frames:
     """The plan's read: the whole shop, or the ``customer_ids`` alone (with what the loyalty
-    derivation reads of their orders and refunds)."""
+    derivation reads of their orders and refunds); ``currency``: the policy's, else the
+    shop's main one by ``as_of`` when known (None: the read counts it)."""
     return load(
         store,
         platform,
         shop,
         as_of,
-        currency=policy.currency,
+        currency=policy.currency or currency,
         window_days=policy.frequency_cap.window_days,
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -16,10 +17,11 @@ from sqlalchemy import select, update
 
 from shopsync import frames as frames_module
 from shopsync import incremental
+from shopsync.core._data import to_us
 from shopsync.core.incremental import restrict
 from shopsync.frames import load
 from shopsync.loyalty import record_referral
-from shopsync.models import Consent, ConsentState, Customer, MarketingConsent, Product
+from shopsync.models import Consent, ConsentState, Customer, MarketingConsent, Order, Product
 from shopsync.outbox import apply
 from shopsync.planning import plan
 from shopsync.sinks import JsonLines
@@ -28,6 +30,7 @@ from shopsync.store.checkout_rows import upsert_checkouts
 from shopsync.store.event_rows import record_events
 from shopsync.store.incremental import plannable_among
 from shopsync.store.schema import loyalty_due, program_due, shop_models
+from shopsync.testing.generator import generate_shop
 from tests.core.frames_kit import DAY, T0, Shop
 from tests.core.frames_kit import policy as kit_policy
 from tests.core.retention_helpers import customer, order
@@ -260,4 +263,34 @@ def test_a_referral_by_email_plans_both_parties_from_their_rows_alone(store: Sto
         alone = plan(store, POLICY, at, platform=P, shop="r.example", only_changed=True)
     assert {advocate, friend} <= set(alone.customers)
     chosen = set(alone.customers)
+    assert _dump(alone) == _dump(a for a in full if a.customer_id in chosen)
+
+
+def test_the_set_reads_currency_and_the_loyalty_currency_come_from_one_scan(
+    store: Store,
+) -> None:
+    """Orders in EUR by ``as_of`` and more in USD later: the read's currency (by ``as_of``)
+    and the loyalty derivation's (of every order) differ, both counted in one scan of the
+    snapshot; the incremental plan, its customers read alone, is still the full plan."""
+    from shopsync.store import facts
+    from shopsync.store.shop_figures import main_currencies
+
+    state = generate_shop(platform=P, shop=SHOP, seed=5, customers=12, orders=45, end=IT0)
+    orders = sorted(state.orders.values(), key=lambda o: o.created_at)
+    cut = len(orders) // 3
+    euro = [
+        Order.model_validate(json.loads(o.model_dump_json().replace('"USD"', '"EUR"')))
+        for o in orders[:cut]
+    ]
+    store.upsert([*state.products.values(), *state.customers.values(), *euro, *orders[cut:]])
+    at = orders[cut - 1].created_at + HOUR
+    with mock.patch.object(facts, "MIN_ORDERS", 0):
+        facts.order_facts(store, store.shop_id(P, SHOP))
+    assert main_currencies(store, store.shop_id(P, SHOP), to_us(at)) == ("EUR", "USD")
+    plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)  # stores the models
+    with mock.patch.object(incremental, "_WHOLE_SHARE", 0):
+        alone = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+    full = plan(store, POLICY, at, platform=P, shop=SHOP, update_ledger=False)
+    chosen = set(alone.customers)
+    assert chosen and not any(m.rebuilt for m in alone.models)
     assert _dump(alone) == _dump(a for a in full if a.customer_id in chosen)

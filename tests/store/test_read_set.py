@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import polars as pl
+import pytest
 
 from shopsync.core.incremental import restrict
 from shopsync.frames import load
-from shopsync.store import Store
+from shopsync.models import Order, Refund
+from shopsync.store import Store, facts, read_set
 from shopsync.testing.generator import generate_shop
 
 P, SHOP = "shopify", "set-read.example"
@@ -69,3 +74,73 @@ def test_awkward_text_reads_the_same_by_set_as_whole(store: Store) -> None:
     for cid in ids[:2]:
         alone = load(store, P, SHOP, END, customer_id=cid, currency="USD").lines
         assert _sorted(alone).equals(_sorted(restrict(whole, [cid]).lines)), cid
+
+
+def test_a_set_read_from_the_snapshot_equals_the_indexed_one(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the snapshot written, then orders added, moved between customers, refunded and
+    deleted and a customer erased, the set's frames read from the snapshot (the writes since
+    merged in) are those read through the indexes, and the snapshot is not rewritten."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
+    state = generate_shop(platform=P, shop=SHOP, seed=9, customers=30, orders=150, end=END)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    sid = store.shop_id(P, SHOP)
+    facts.order_facts(store, sid)  # the snapshot, current to now
+    token = (store.facts_dir / f"shop-{sid}" / "current.json").read_text()
+    ids = sorted(state.customers)
+    chosen, others = ids[::2], ids[1::2]
+    orders = sorted(state.orders.values(), key=lambda o: o.id)
+    of = {cid: [o for o in orders if o.customer_id == cid] for cid in ids}
+    mine = [o for cid in chosen for o in of[cid]]
+    theirs = [o for cid in others for o in of[cid]]
+    later = END + dt.timedelta(days=1)
+    store.upsert(
+        [
+            mine[0].model_copy(update={"id": "new-1", "line_items": mine[0].line_items}),
+            mine[1].model_copy(update={"customer_id": others[0], "updated_at": later}),
+            theirs[0].model_copy(update={"customer_id": chosen[0], "updated_at": later}),
+            mine[2].model_copy(
+                update={
+                    "updated_at": later,
+                    "refunds": (Refund(id="r-new", created_at=later, amount=mine[2].total),),
+                }
+            ),
+        ]
+    )
+    store.delete(Order, P, SHOP, mine[3].id, deleted_at=later)
+    store.delete(Order, P, SHOP, theirs[1].id, deleted_at=later)
+    erased = next(cid for cid in chosen[1:] if of[cid])
+    store.redact_customer(P, SHOP, erased)
+    at = END - dt.timedelta(days=20)  # some orders are later: counted, their lines read
+    kwargs: dict[str, Any] = {
+        "currency": "USD",
+        "columns": {"orders": ("subtotal",), "refunds": ("id",)},
+        "customer_ids": [*chosen, "no-such-customer"],
+    }
+    used = []
+    real = read_set.customer_facts
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        used.append(real(*args, **kw))
+        return used[-1]
+
+    with (
+        mock.patch.object(read_set, "SCAN_PER_CUSTOMER", 10**9),
+        mock.patch.object(read_set, "customer_facts", spy),
+    ):
+        scanned = load(store, P, SHOP, at, **kwargs)
+    with mock.patch.object(read_set, "SCAN_PER_CUSTOMER", 0):
+        indexed = load(store, P, SHOP, at, **kwargs)
+    assert len(used) == 1 and used[0] is not None  # the snapshot was read, with a delta
+    assert (store.facts_dir / f"shop-{sid}" / "current.json").read_text() == token
+    assert {"new-1", theirs[0].id} <= set(scanned.orders["id"].to_list())
+    assert not {mine[1].id, mine[3].id} & set(scanned.orders["id"].to_list())
+    assert "r-new" in scanned.refunds["id"].to_list()
+    for f in dataclasses.fields(indexed):
+        got, want = getattr(scanned, f.name), getattr(indexed, f.name)
+        if isinstance(want, pl.DataFrame):
+            assert _sorted(got).equals(_sorted(want)), f.name
+        else:
+            assert got == want, f.name

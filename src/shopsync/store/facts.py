@@ -455,10 +455,15 @@ def _merge(base: Facts, delta: _Delta, dialect: str) -> Facts:
 
 
 def _load(
-    engine: Engine, base: Path, shop_id: int, columns: Mapping[str, Sequence[str]] | None = None
+    engine: Engine,
+    base: Path,
+    shop_id: int,
+    columns: Mapping[str, Sequence[str]] | None = None,
+    customers: pl.Series | None = None,
 ) -> Facts | None:
     """The shop's snapshot if the files are whole and the database vouches for them (only
-    the ``columns`` asked for, see :func:`order_facts`)."""
+    the ``columns`` asked for, see :func:`order_facts`; only the orders of ``customers`` and
+    their child rows, when given)."""
     folder = _folder(base, shop_id)
     try:
         manifest = json.loads((folder / "current.json").read_text())
@@ -477,6 +482,7 @@ def _load(
     if pinned is None or int(pinned) != seq:
         return None
     frames: dict[str, pl.DataFrame] = {}
+    ids = pl.Series("id", [], TEXT)  # the orders of ``customers``: their child rows are read
     for name, (_, table_columns) in _tables(engine.dialect.name).items():
         schema = pl.Schema({c.name: c.dtype for c in table_columns})
         path = folder / f"{token}.{name}.parquet"
@@ -485,8 +491,18 @@ def _load(
                 return None
             if columns is None or name in columns:
                 kept = None if columns is None else _kept(name, schema, columns)
-                frame = pl.read_parquet(path, columns=kept)
-                height = frame.height
+                if customers is None:
+                    frame = pl.read_parquet(path, columns=kept)
+                    height = frame.height
+                else:  # the key column filtered first: the other columns of the rows kept
+                    key, values = (
+                        ("customer_id", customers) if name == "orders" else ("order_id", ids)
+                    )
+                    scan = pl.scan_parquet(path)
+                    found = scan.filter(pl.col(key).is_in(values.implode()))
+                    frame = found.select(kept or schema.names()).collect()
+                    height = int(scan.select(pl.len()).collect().item())
+                    ids = frame["id"] if name == "orders" else ids
             else:  # not read: only its row count is checked
                 frame = pl.DataFrame(schema=schema)
                 height = int(pl.scan_parquet(path).select(pl.len()).collect().item())

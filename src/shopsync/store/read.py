@@ -174,10 +174,12 @@ class _Facts:
         shop_id: int,
         catalogue: pl.DataFrame | None,
         columns: Mapping[str, Sequence[str]] | None = None,
+        facts: Facts | None = None,
     ) -> None:
-        """``columns``: read only these of the snapshot (:func:`.facts.order_facts`)."""
+        """``columns``: read only these of the snapshot (:func:`.facts.order_facts`);
+        ``facts``: these, read already (a set of customers' own)."""
         self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
-        self.facts: Facts = order_facts(store, shop_id, columns)
+        self.facts: Facts = order_facts(store, shop_id, columns) if facts is None else facts
 
     def real(self) -> pl.DataFrame:
         """Every order but test orders (the frame half of :data:`REAL_ORDERS_SQL`)."""

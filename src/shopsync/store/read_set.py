@@ -1,9 +1,12 @@
-"""A set of customers' rows, read through the indexes (an incremental plan's read, issue 19).
+"""A set of customers' rows (an incremental plan's read, issue 19).
 
 :func:`read_customers` is :func:`shopsync.store.read.read_shop` for many customers at once:
 the same columns and the same "as of" cuts, each table looked up by its customer index for
 the ids, which travel as one bound JSON array (no statement grows with the set, and no
-parameter limit is reached: :mod:`._idset`).
+parameter limit is reached: :mod:`._idset`). The order facts of a set large beside the shop
+come from the columnar snapshot instead (:func:`.facts_set.customer_facts`): one filtered
+scan of it costs about what the indexed read of one customer in :data:`SCAN_PER_CUSTOMER`
+of its orders does.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from sqlalchemy import text
 
 from shopsync.store._columnar import as_bulk_read
 from shopsync.store._idset import id_array, set_sql
+from shopsync.store.facts import Facts
+from shopsync.store.facts_set import customer_facts, snapshot_orders
 from shopsync.store.read import (
+    _SHOP_FACTS,
     REAL_ORDERS_SQL,
     ShopRead,
+    _Facts,
     _more_columns,
     _orders_columns,
     _Reader,
@@ -31,7 +38,13 @@ from shopsync.store.shop_figures import main_currency
 if TYPE_CHECKING:
     from shopsync.store import Store
 
-__all__ = ["read_customers"]
+__all__ = ["SCAN_PER_CUSTOMER", "read_customers"]
+
+SCAN_PER_CUSTOMER = 2_000
+"""The snapshot is scanned for a set when it holds at most this many orders a customer of the
+set. Measured at 100k customers / 1M orders (SQLite): 3,708 customers (94k orders) read in
+1.67 s through the indexes, in 0.09 s from the snapshot (1 s at 10M orders, scaled), so about
+1 customer in 5,000 orders breaks even; this leaves small sets to the indexes."""
 
 
 class _SetReader(_Reader):
@@ -75,6 +88,13 @@ def read_customers(
     more = _more_columns(columns or {})
     r = _SetReader(store, shop_id, ids)
     catalogue = products(store, shop_id) if read_products else None
+    currency = main_currency(store, shop_id, at) if find_currency else None
+    facts = _snapshot_facts(store, shop_id, ids, more)
+    if facts is not None:
+        rest = (window_days, catalogue, advocates, False)
+        read = _shop_read(r, _Facts(store, shop_id, catalogue, facts=facts), at, *rest, more=more)
+        read.currency = currency
+        return read
     orders = r.read(
         "orders",
         _orders_columns(r.dialect, more["orders"]),
@@ -87,7 +107,6 @@ def read_customers(
     )
     with store.engine.connect() as conn:
         future = conn.execute(text(later), {"sid": shop_id, "at": at, "ids": r.ids}).scalar_one()
-    currency = main_currency(store, shop_id, at) if find_currency else None
     read = _shop_read(
         r,
         None,
@@ -102,3 +121,14 @@ def read_customers(
     )
     read.currency = currency
     return read
+
+
+def _snapshot_facts(
+    store: Store, shop_id: int, ids: Collection[str], more: Mapping[str, Sequence[str]]
+) -> Facts | None:
+    """The set's order facts from the snapshot when it is cheaper than the indexes, else None."""
+    held = snapshot_orders(store, shop_id)
+    if held is None or len(ids) * SCAN_PER_CUSTOMER < held:
+        return None
+    wanted = {t: [*names, *more.get(t, ())] for t, names in _SHOP_FACTS.items()}
+    return customer_facts(store, shop_id, ids, wanted)

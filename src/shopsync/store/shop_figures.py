@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "catalogue_version",
     "done_marketing_keys",
+    "main_currencies",
     "main_currency",
     "newest_order_at",
     "newest_order_update",
@@ -87,6 +88,17 @@ def main_currency(store: Store, shop_id: int, at: int | None = None) -> str | No
             {"sid": shop_id, "at": at},
         ).first()
     return None if row is None else str(row[0])
+
+
+def main_currencies(store: Store, shop_id: int, at: int) -> tuple[str | None, str | None]:
+    """:func:`main_currency` of the orders placed by ``at`` and of every order, from one
+    read of the snapshot (an incremental plan's read and its loyalty derivation ask both)."""
+    if getattr(store, "facts_dir", None) is None:
+        return main_currency(store, shop_id, at), main_currency(store, shop_id)
+    snap = order_facts(store, shop_id, {"orders": ["currency", "created_at", "test"]})
+    real = snap.orders.lazy().filter(pl.col("test") == 0)
+    placed = real.filter(pl.col("created_at") <= at).select("currency").collect()
+    return _top_currency(placed), _top_currency(real.select("currency").collect())
 
 
 def newest_order_update(store: Store, shop_id: int, placed_by: int | None = None) -> int | None:

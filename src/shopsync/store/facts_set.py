@@ -1,0 +1,92 @@
+"""A set of customers' order facts read from the columnar snapshot (issue 19, item 4).
+
+:func:`customer_facts` is :func:`.facts.order_facts` restricted to the orders of a set of
+customers (placed at any time, test orders too) and their child rows: the snapshot's orders
+filtered on their customer column, its child rows on the order ids kept, then the database's
+writes since merged in as :func:`.facts.order_facts` merges them, the changed orders now of
+another customer dropped. No file is rewritten: an erasure since the snapshot is merged out
+of the frames here, and the next whole read rewrites the files.
+
+Why: the indexed read of a set costs about 0.45 ms a customer (SQLite, 1M orders, 25 orders
+a customer), where filtering the snapshot's key columns costs about 0.09 s a million orders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from shopsync.store.facts import (
+    _BULK_MIN,
+    FACT_TABLES,
+    TEXT,
+    Facts,
+    _changed,
+    _Delta,
+    _folder,
+    _load,
+    _merge,
+    _project,
+    _read_delta,
+)
+
+if TYPE_CHECKING:
+    from shopsync.store import Store
+
+__all__ = ["customer_facts", "snapshot_orders"]
+
+
+def snapshot_orders(store: Store, shop_id: int) -> int | None:
+    """How many orders the shop's snapshot holds, as its ``current.json`` says (None: no
+    snapshot); what scanning it costs, before any file is read."""
+    base = getattr(store, "facts_dir", None)
+    if base is None:
+        return None
+    try:
+        manifest = json.loads((_folder(base, shop_id) / "current.json").read_text())
+        return int(manifest["rows"]["orders"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def customer_facts(
+    store: Store,
+    shop_id: int,
+    customers: Collection[str],
+    columns: Mapping[str, Sequence[str]],
+) -> Facts | None:
+    """The order facts of ``customers`` as the database holds them now (``columns``: as
+    :func:`.facts.order_facts`'s, ``orders`` among them), or None: no usable snapshot, or
+    so many orders changed since that :func:`.facts.order_facts` would not use it either
+    (the caller then reads through the indexes)."""
+    base = getattr(store, "facts_dir", None)
+    if base is None or "orders" not in columns:
+        return None
+    engine = store.engine
+    ids = pl.Series("customer_id", sorted(set(customers)), TEXT)
+    snap = _load(engine, base, shop_id, columns, ids)
+    whole = snapshot_orders(store, shop_id)
+    if snap is None or whole is None:
+        return None
+    if _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, whole // 4):
+        return None
+    delta = _read_delta(engine, shop_id, snap.seq)
+    if delta is None or delta.seq < snap.seq or delta.born != snap.born:
+        return None
+    changed = delta.frames["orders"]
+    theirs = changed["customer_id"].is_in(ids.implode())
+    mine = changed.filter(theirs)
+    frames = {
+        name: mine
+        if name == "orders"
+        else delta.frames[name].filter(pl.col("order_id").is_in(mine["id"].implode()))
+        for name in FACT_TABLES
+    }
+    # an order changed to another customer leaves the set: dropped like a deleted one
+    away = changed.filter(~theirs)["id"]
+    gone = pl.concat([delta.deleted, away.rename(delta.deleted.name)])
+    kept = _Delta(delta.seq, delta.erased_seq, delta.born, gone, frames)
+    return _project(_merge(snap, kept, engine.dialect.name), columns)
