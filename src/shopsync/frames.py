@@ -126,8 +126,10 @@ def customer_features(
     :data:`shopsync.core.features.FEATURE_SCHEMA` (the rules: :mod:`shopsync.core.features`)."""
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
-    frames = read_inputs(store, platform, shop, as_of)
-    return compute_features(frames, as_of, currency=currency)
+    # consumed: each input's memory goes once the features have read it
+    return compute_features(
+        read_inputs(store, platform, shop, as_of), as_of, currency=currency, consume=True
+    )
 
 
 def read_inputs(

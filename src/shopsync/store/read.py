@@ -174,21 +174,16 @@ class _Facts:
         shop_id: int,
         catalogue: pl.DataFrame | None,
         columns: Mapping[str, Sequence[str]] | None = None,
+        where: pl.Expr | None = None,
     ) -> None:
-        """``columns``: read only these of the snapshot (:func:`.facts.order_facts`)."""
+        """``columns``, ``where``: read only these columns and orders of the snapshot
+        (:func:`.facts.order_facts`)."""
         self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
-        self.facts: Facts = order_facts(store, shop_id, columns)
-
-    def real(self) -> pl.DataFrame:
-        """Every order but test orders (the frame half of :data:`REAL_ORDERS_SQL`)."""
-        return self.facts.orders.filter(pl.col("test") == 0)
+        self.facts: Facts = order_facts(store, shop_id, columns, where=where)
 
     def orders(self, columns: Iterable[Column | str], at: int | None = None) -> pl.DataFrame:
         """Real orders with a customer (placed by ``at``), as the SQL reads selected them."""
-        keep = pl.col("customer_id").is_not_null()
-        if at is not None:
-            keep = keep & (pl.col("created_at") <= at)
-        return self.real().filter(keep).select(_names(columns))
+        return self.facts.orders.filter(_customers_orders(at)).select(_names(columns))
 
     def lines(self, columns: Iterable[Column | str]) -> pl.DataFrame:
         """Line items with :data:`LINE_PRODUCT_TYPE`: a line's type, else its product's."""
@@ -212,6 +207,13 @@ class _Facts:
                 pl.when(missing).then(pl.col("_type")).otherwise(own).alias("product_type")
             )
         return lines.select(_names(columns))
+
+
+def _customers_orders(at: int | None) -> pl.Expr:
+    """Real orders (the frame half of :data:`REAL_ORDERS_SQL`) with a customer, placed by
+    ``at`` (None: whenever)."""
+    keep = (pl.col("test") == 0) & pl.col("customer_id").is_not_null()
+    return keep if at is None else keep & (pl.col("created_at") <= at)
 
 
 def _names(columns: Iterable[Column | str]) -> list[str]:
@@ -457,7 +459,7 @@ def products(store: Store, shop_id: int) -> pl.DataFrame:
 
 _FEATURE_ORDERS = list(PURCHASE_COLUMNS)
 _FEATURE_FACTS = {
-    "orders": [*_FEATURE_ORDERS, "test"],
+    "orders": _FEATURE_ORDERS,
     "refunds": ["created_at", "amount"],
     "lines": ["product_id", "product_type"],
 }
@@ -468,7 +470,8 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
     customers, orders (real ones with a customer), refunds, line_items, consent."""
     engine = store.engine
-    facts = _Facts(store, shop_id, None, _FEATURE_FACTS)
+    # the orders filtered as the snapshot is scanned: no frame of every order beside them
+    facts = _Facts(store, shop_id, None, _FEATURE_FACTS, _customers_orders(at))
     return {
         "customers": read_table(
             engine,
@@ -476,7 +479,7 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
             [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)],
             f"shop_id = {shop_id} AND created_at <= {at}",
         ),
-        "orders": facts.orders(_FEATURE_ORDERS, at),
+        "orders": facts.facts.orders.select(_FEATURE_ORDERS),
         "refunds": facts.facts.refunds.filter(pl.col("created_at") <= at).select(
             "order_id", "amount"
         ),
