@@ -238,13 +238,24 @@ def _chunked(frame: pl.DataFrame) -> pl.DataFrame:
     currency=st.sampled_from([None, "USD", "XXX"]),
     chunked=st.booleans(),
     consume=st.booleans(),
+    coded=st.booleans(),
 )
 def test_integer_keys_give_the_text_keys_frame(
-    frames: dict[str, pl.DataFrame], currency: str | None, chunked: bool, consume: bool
+    frames: dict[str, pl.DataFrame],
+    currency: str | None,
+    chunked: bool,
+    consume: bool,
+    coded: bool,
 ) -> None:
     if chunked:
         frames = {name: _chunked(frame) for name, frame in frames.items()}
     expected = old_compute_features(frames, AS_OF, currency=currency)
+    if coded:  # the few distinct texts as codes, as feature_tables reads them
+        for name, texts in (
+            ("line_items", ["product_id", "product_type"]),
+            ("orders", ["financial_status", "currency"]),
+        ):
+            frames[name] = frames[name].with_columns(pl.col(texts).cast(pl.Categorical))
     given = dict(frames)
     frame = compute_features(given, AS_OF, currency=currency, consume=consume)
     assert_frame_equal(frame, expected, check_exact=True)

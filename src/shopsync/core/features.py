@@ -338,11 +338,13 @@ def _matches(
 
 
 def _coded(texts: pl.Series, *, empty: bool = True) -> pl.Series:
-    """``texts`` as an enum of its sorted distinct values (``empty=False``: empty text as
-    null): grouping codes is cheaper than grouping text, and their order is the texts'."""
+    """``texts`` (text or categorical) as an enum of its sorted distinct values
+    (``empty=False``: empty text as null): grouping codes is cheaper than grouping text, and
+    their order is the texts'."""
     if not empty:
         texts = texts.replace("", None)
-    coded: pl.Series = texts.cast(pl.Enum(texts.drop_nulls().unique().sort()))
+    values = texts.drop_nulls().unique().cast(pl.String).sort()
+    coded: pl.Series = texts.cast(pl.Enum(values))
     return coded
 
 

@@ -281,32 +281,35 @@ def order_facts(
     columns: Mapping[str, Sequence[str]] | None = None,
     *,
     where: pl.Expr | None = None,
+    codes: Mapping[str, Sequence[str]] | None = None,
 ) -> Facts:
     """Every order fact of the shop as the database holds it now (see the module docstring).
     ``columns`` (table -> names): only those (plus the order key and ``_row``) are read from the
     snapshot, and a table left out comes back empty (10M orders: 4.2 GB of frames otherwise).
     ``where``: only the orders it keeps (a row filter of the order columns), filtered as the
-    snapshot is scanned: a filtered copy beside every order was 1 GB at 10M orders."""
+    snapshot is scanned: a filtered copy beside every order was 1 GB at 10M orders.
+    ``codes`` (table -> text columns): read as ``pl.Categorical``, cast as the file is read
+    (10M orders: a line's product id and type are 8 bytes, not 32)."""
     engine = store.engine
     base: Path | None = getattr(store, "facts_dir", None)
     snap, held = None, 0  # held: the snapshot's orders, filtered or not
     if base is not None:
         token = _current_token(_folder(base, shop_id))
-        snap, held = _load(engine, base, shop_id, columns, where)
+        snap, held = _load(engine, base, shop_id, columns, where, codes)
         if snap is None and token is not None and _current_token(_folder(base, shop_id)) != token:
             # another process replaced it meanwhile
-            snap, held = _load(engine, base, shop_id, columns, where)
+            snap, held = _load(engine, base, shop_id, columns, where, codes)
     if snap is not None and _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, held // 4):
         snap = None  # most of the shop changed: a bulk read is faster than row by row
     if snap is not None:
         delta = _read_delta(engine, shop_id, snap.seq)
         if delta is None:
-            return _empty(engine.dialect.name)
+            return _empty(engine.dialect.name, codes)
         if delta.seq >= snap.seq and delta.born == snap.born:
             big = delta.frames["orders"].height > max(_REWRITE_MIN, held // 50)
             if base is not None and (big or delta.erased_seq > snap.seq):
-                if columns is not None or where is not None:  # the rewrite needs every row
-                    return _project(order_facts(store, shop_id), columns, where)
+                if columns is not None or where is not None or codes:  # it needs every row
+                    return _project(order_facts(store, shop_id), columns, where, codes)
                 facts = _merge(snap, delta, engine.dialect.name)
                 _save(store, base, shop_id, facts)
                 return facts
@@ -314,7 +317,7 @@ def order_facts(
             return _project(merged, columns)
     start = _read_delta(engine, shop_id, None)
     if start is None:
-        return _empty(engine.dialect.name)
+        return _empty(engine.dialect.name, codes)
     bulk = Facts(
         **{
             name: read_table(engine, table, columns, f"shop_id = {int(shop_id)}")
@@ -325,11 +328,11 @@ def order_facts(
     )
     delta = _read_delta(engine, shop_id, start.seq)
     if delta is None:
-        return _empty(engine.dialect.name)
+        return _empty(engine.dialect.name, codes)
     facts = _merge(bulk, delta, engine.dialect.name)
     if base is not None and facts.orders.height >= _min_orders():
         _save(store, base, shop_id, facts)
-    return _project(facts, columns, where)
+    return _project(facts, columns, where, codes)
 
 
 def _kept(name: str, schema: pl.Schema, columns: Mapping[str, Sequence[str]]) -> list[str]:
@@ -339,11 +342,19 @@ def _kept(name: str, schema: pl.Schema, columns: Mapping[str, Sequence[str]]) ->
 
 
 def _project(
-    facts: Facts, columns: Mapping[str, Sequence[str]] | None, where: pl.Expr | None = None
+    facts: Facts,
+    columns: Mapping[str, Sequence[str]] | None,
+    where: pl.Expr | None = None,
+    codes: Mapping[str, Sequence[str]] | None = None,
 ) -> Facts:
-    """``facts`` as :func:`order_facts` hands them out for ``columns`` and ``where``."""
+    """``facts`` as :func:`order_facts` hands them out for ``columns``, ``where``, ``codes``."""
     if where is not None:
         facts = replace(facts, orders=facts.orders.filter(where))
+    if codes:
+        coded = {
+            n: f.with_columns(_categorical(codes.get(n, ()))) for n, f in facts.frames().items()
+        }
+        facts = Facts(**coded, seq=facts.seq, born=facts.born)
     if columns is None:
         return facts
     frames = {
@@ -353,6 +364,10 @@ def _project(
         for name in FACT_TABLES
     }
     return Facts(**frames, seq=facts.seq, born=facts.born)
+
+
+def _categorical(texts: Sequence[str]) -> list[pl.Expr]:
+    return [pl.col(text).cast(pl.Categorical) for text in texts]
 
 
 def _changed(engine: Engine, shop_id: int, since: int) -> int:
@@ -366,12 +381,12 @@ def _changed(engine: Engine, shop_id: int, since: int) -> int:
         )
 
 
-def _empty(dialect: str) -> Facts:
+def _empty(dialect: str, codes: Mapping[str, Sequence[str]] | None = None) -> Facts:
     frames = {
         name: pl.DataFrame(schema={c.name: c.dtype for c in columns})
         for name, (_, columns) in _tables(dialect).items()
     }
-    return Facts(**frames, seq=0, born=0)
+    return _project(Facts(**frames, seq=0, born=0), None, None, codes)
 
 
 @contextlib.contextmanager
@@ -455,7 +470,7 @@ def _merge(base: Facts, delta: _Delta, dialect: str, where: pl.Expr | None = Non
         new = delta.frames[name]
         if name == "orders" and where is not None:
             new = new.filter(where)
-        new = new.select(kept.columns)  # the base may be a projection
+        new = new.select(kept.columns).cast(kept.schema)  # the base may be a projection
         frame = pl.concat([kept, new], rechunk=False) if new.height else kept
         if (
             dialect == "sqlite"
@@ -477,6 +492,7 @@ def _load(
     shop_id: int,
     columns: Mapping[str, Sequence[str]] | None = None,
     where: pl.Expr | None = None,
+    codes: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Facts | None, int]:
     """The shop's snapshot if the files are whole and the database vouches for them (only
     the ``columns`` asked for and the orders ``where`` keeps, see :func:`order_facts`), and
@@ -512,7 +528,11 @@ def _load(
                 if name == "orders" and where is not None:
                     scan = scan.filter(where)  # as the file is read: no copy of every order
                 kept = schema.names() if columns is None else _kept(name, schema, columns)
-                frame = scan.select(kept).collect()
+                if codes and name in codes:  # cast a morsel at a time: no text column whole
+                    scan = scan.select(kept).with_columns(_categorical(codes[name]))
+                    frame = scan.collect(engine="streaming")
+                else:
+                    frame = scan.select(kept).collect()
         except Exception:  # a missing, cut or foreign file: rebuild from the database
             return None, 0
         if height != rows[name]:

@@ -175,11 +175,12 @@ class _Facts:
         catalogue: pl.DataFrame | None,
         columns: Mapping[str, Sequence[str]] | None = None,
         where: pl.Expr | None = None,
+        codes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """``columns``, ``where``: read only these columns and orders of the snapshot
-        (:func:`.facts.order_facts`)."""
+        """``columns``, ``where``, ``codes``: read only these columns and orders of the
+        snapshot, these texts as codes (:func:`.facts.order_facts`)."""
         self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
-        self.facts: Facts = order_facts(store, shop_id, columns, where=where)
+        self.facts: Facts = order_facts(store, shop_id, columns, where=where, codes=codes)
 
     def orders(self, columns: Iterable[Column | str], at: int | None = None) -> pl.DataFrame:
         """Real orders with a customer (placed by ``at``), as the SQL reads selected them."""
@@ -188,7 +189,7 @@ class _Facts:
     def lines(self, columns: Iterable[Column | str]) -> pl.DataFrame:
         """Line items with :data:`LINE_PRODUCT_TYPE`: a line's type, else its product's."""
         lines = self.facts.lines
-        own = pl.col("product_type")
+        own, own_type = pl.col("product_type"), lines.schema["product_type"]
         missing = own.is_null() | (own == "")
         if lines.select(missing.any()).item():
             catalogue = self.catalogue
@@ -201,7 +202,7 @@ class _Facts:
                 )
             types = catalogue.select(
                 pl.col("id").alias("product_id"), pl.col("product_type").alias("_type")
-            )
+            ).cast({"product_id": lines.schema["product_id"], "_type": own_type})
             lines = lines.join(types, on="product_id", how="left", maintain_order="left")
             lines = lines.with_columns(
                 pl.when(missing).then(pl.col("_type")).otherwise(own).alias("product_type")
@@ -470,8 +471,10 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
     customers, orders (real ones with a customer), refunds, line_items, consent."""
     engine = store.engine
-    # the orders filtered as the snapshot is scanned: no frame of every order beside them
-    facts = _Facts(store, shop_id, None, _FEATURE_FACTS, _customers_orders(at))
+    # the orders filtered as the snapshot is scanned: no frame of every order beside them;
+    # the lines' few distinct texts as codes
+    codes = {"orders": ["financial_status", "currency"], "lines": ["product_id", "product_type"]}
+    facts = _Facts(store, shop_id, None, _FEATURE_FACTS, _customers_orders(at), codes)
     return {
         "customers": read_table(
             engine,
