@@ -135,6 +135,8 @@ def customer_features(
 def read_inputs(
     store: Store, platform: str, shop: str, as_of: dt.datetime
 ) -> dict[str, pl.DataFrame]:
-    """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
+    """The rows the features need, as frames; already cut at ``as_of`` where a time exists.
+    Texts of few distinct values (the orders' ``financial_status`` and ``currency``, the
+    lines' ``product_id`` and ``product_type``) come as ``pl.Categorical``."""
     shop_id = int(store.shop_id(platform, shop, create=False))
     return feature_tables(store, shop_id, int(to_micros(as_of)))

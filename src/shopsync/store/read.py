@@ -469,7 +469,8 @@ _FEATURE_FACTS = {
 
 def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFrame]:
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
-    customers, orders (real ones with a customer), refunds, line_items, consent."""
+    customers, orders (real ones with a customer), refunds, line_items, consent; the orders'
+    status and currency and the lines' product id and type as ``pl.Categorical``."""
     engine = store.engine
     # the orders filtered as the snapshot is scanned: no frame of every order beside them;
     # the lines' few distinct texts as codes
