@@ -56,6 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from shopsync.store._columnar import Column, as_bulk_read, read_table
+from shopsync.store._fact_frames import FACT_TABLES, Facts, categorical, kept_columns, project
 from shopsync.store.schema import fact_deletions, fact_snapshots, shops
 
 if TYPE_CHECKING:
@@ -154,28 +155,6 @@ def _tables(dialect: str) -> dict[str, tuple[str, list[Column]]]:
             ],
         ),
     }
-
-
-FACT_TABLES = ("orders", "lines", "refunds", "fulfillments")
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A shop's order facts, current to ``seq``: every order (test and guest ones too)."""
-
-    orders: pl.DataFrame
-    lines: pl.DataFrame
-    refunds: pl.DataFrame
-    fulfillments: pl.DataFrame
-    seq: int
-    born: int
-    """The shop row's ``created_at``: a removed and re-created shop is another shop."""
-
-    def frame(self, name: str) -> pl.DataFrame:
-        return getattr(self, name)  # type: ignore[no-any-return]
-
-    def frames(self) -> dict[str, pl.DataFrame]:
-        return {name: self.frame(name) for name in FACT_TABLES}
 
 
 @dataclass(frozen=True)
@@ -309,12 +288,12 @@ def order_facts(
             big = delta.frames["orders"].height > max(_REWRITE_MIN, held // 50)
             if base is not None and (big or delta.erased_seq > snap.seq):
                 if columns is not None or where is not None or codes:  # it needs every row
-                    return _project(order_facts(store, shop_id), columns, where, codes)
+                    return project(order_facts(store, shop_id), columns, where, codes)
                 facts = _merge(snap, delta, engine.dialect.name)
                 _save(store, base, shop_id, facts)
                 return facts
             merged = _merge(snap, delta, engine.dialect.name, where)
-            return _project(merged, columns)
+            return project(merged, columns)
     start = _read_delta(engine, shop_id, None)
     if start is None:
         return _empty(engine.dialect.name, codes)
@@ -332,42 +311,7 @@ def order_facts(
     facts = _merge(bulk, delta, engine.dialect.name)
     if base is not None and facts.orders.height >= _min_orders():
         _save(store, base, shop_id, facts)
-    return _project(facts, columns, where, codes)
-
-
-def _kept(name: str, schema: pl.Schema, columns: Mapping[str, Sequence[str]]) -> list[str]:
-    """The columns of table ``name`` a projection keeps, in the table's order."""
-    wanted = {"id" if name == "orders" else "order_id", "_row", *columns.get(name, ())}
-    return [c for c in schema.names() if c in wanted]
-
-
-def _project(
-    facts: Facts,
-    columns: Mapping[str, Sequence[str]] | None,
-    where: pl.Expr | None = None,
-    codes: Mapping[str, Sequence[str]] | None = None,
-) -> Facts:
-    """``facts`` as :func:`order_facts` hands them out for ``columns``, ``where``, ``codes``."""
-    if where is not None:
-        facts = replace(facts, orders=facts.orders.filter(where))
-    if codes:
-        coded = {
-            n: f.with_columns(_categorical(codes.get(n, ()))) for n, f in facts.frames().items()
-        }
-        facts = Facts(**coded, seq=facts.seq, born=facts.born)
-    if columns is None:
-        return facts
-    frames = {
-        name: facts.frame(name).select(_kept(name, facts.frame(name).schema, columns))
-        if name in columns
-        else facts.frame(name).clear()
-        for name in FACT_TABLES
-    }
-    return Facts(**frames, seq=facts.seq, born=facts.born)
-
-
-def _categorical(texts: Sequence[str]) -> list[pl.Expr]:
-    return [pl.col(text).cast(pl.Categorical) for text in texts]
+    return project(facts, columns, where, codes)
 
 
 def _changed(engine: Engine, shop_id: int, since: int) -> int:
@@ -386,7 +330,7 @@ def _empty(dialect: str, codes: Mapping[str, Sequence[str]] | None = None) -> Fa
         name: pl.DataFrame(schema={c.name: c.dtype for c in columns})
         for name, (_, columns) in _tables(dialect).items()
     }
-    return _project(Facts(**frames, seq=0, born=0), None, None, codes)
+    return project(Facts(**frames, seq=0, born=0), None, None, codes)
 
 
 @contextlib.contextmanager
@@ -527,9 +471,9 @@ def _load(
                 scan = pl.scan_parquet(path)
                 if name == "orders" and where is not None:
                     scan = scan.filter(where)  # as the file is read: no copy of every order
-                kept = schema.names() if columns is None else _kept(name, schema, columns)
+                kept = schema.names() if columns is None else kept_columns(name, schema, columns)
                 if codes and name in codes:  # cast a morsel at a time: no text column whole
-                    scan = scan.select(kept).with_columns(_categorical(codes[name]))
+                    scan = scan.select(kept).with_columns(categorical(codes[name]))
                     frame = scan.collect(engine="streaming")
                 else:
                     frame = scan.select(kept).collect()
