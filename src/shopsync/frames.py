@@ -126,13 +126,17 @@ def customer_features(
     :data:`shopsync.core.features.FEATURE_SCHEMA` (the rules: :mod:`shopsync.core.features`)."""
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
-    frames = read_inputs(store, platform, shop, as_of)
-    return compute_features(frames, as_of, currency=currency)
+    # consumed: each input's memory goes once the features have read it
+    return compute_features(
+        read_inputs(store, platform, shop, as_of), as_of, currency=currency, consume=True
+    )
 
 
 def read_inputs(
     store: Store, platform: str, shop: str, as_of: dt.datetime
 ) -> dict[str, pl.DataFrame]:
-    """The rows the features need, as frames; already cut at ``as_of`` where a time exists."""
+    """The rows the features need, as frames; already cut at ``as_of`` where a time exists.
+    Texts of few distinct values (the orders' ``financial_status`` and ``currency``, the
+    lines' ``product_id`` and ``product_type``) come as ``pl.Categorical``."""
     shop_id = int(store.shop_id(platform, shop, create=False))
     return feature_tables(store, shop_id, int(to_micros(as_of)))

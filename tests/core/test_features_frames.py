@@ -39,9 +39,12 @@ def _text_join(left: list[str | None], right: list[str]) -> list[tuple[int, int]
     return sorted(frame.select("left_row", "right_row").iter_rows())
 
 
-def _pairs(left: list[str | None], right: list[str], hashed: Hash | None) -> list[tuple[int, int]]:
+def _pairs(
+    left: list[str | None], right: list[str], hashed: Hash | None, chunk: int | None = None
+) -> list[tuple[int, int]]:
+    more = {} if chunk is None else {"chunk": chunk}
     found = _matches(
-        pl.Series(left, dtype=pl.String), pl.Series(right, dtype=pl.String), hashed=hashed
+        pl.Series(left, dtype=pl.String), pl.Series(right, dtype=pl.String), hashed=hashed, **more
     )
     return sorted(found.iter_rows())
 
@@ -60,6 +63,8 @@ def test_a_colliding_hash_never_matches_another_text(hashed: Hash | None) -> Non
 def test_hashed_matches_equal_the_text_join(left: list[str | None], right: list[str]) -> None:
     for hashed in (None, _length):
         assert _pairs(left, right, hashed) == _text_join(left, right)
+        # the texts compared a few pairs at a time (a smaller peak than all pairs at once)
+        assert _pairs(left, right, hashed, chunk=3) == _text_join(left, right)
 
 
 def _frames(lines: list[tuple[str, str | None, str | None]]) -> dict[str, pl.DataFrame]:
@@ -232,16 +237,30 @@ def _chunked(frame: pl.DataFrame) -> pl.DataFrame:
     frames=_shop(),
     currency=st.sampled_from([None, "USD", "XXX"]),
     chunked=st.booleans(),
+    consume=st.booleans(),
+    coded=st.booleans(),
 )
 def test_integer_keys_give_the_text_keys_frame(
-    frames: dict[str, pl.DataFrame], currency: str | None, chunked: bool
+    frames: dict[str, pl.DataFrame],
+    currency: str | None,
+    chunked: bool,
+    consume: bool,
+    coded: bool,
 ) -> None:
     if chunked:
         frames = {name: _chunked(frame) for name, frame in frames.items()}
     expected = old_compute_features(frames, AS_OF, currency=currency)
-    assert_frame_equal(
-        compute_features(frames, AS_OF, currency=currency), expected, check_exact=True
-    )
+    if coded:  # the few distinct texts as codes, as feature_tables reads them
+        for name, texts in (
+            ("line_items", ["product_id", "product_type"]),
+            ("orders", ["financial_status", "currency"]),
+        ):
+            frames[name] = frames[name].with_columns(pl.col(texts).cast(pl.Categorical))
+    given = dict(frames)
+    frame = compute_features(given, AS_OF, currency=currency, consume=consume)
+    assert_frame_equal(frame, expected, check_exact=True)
+    # consume: each input leaves the dict once read, so its memory can go before the end
+    assert list(given) == ([] if consume else list(frames))
 
 
 def test_consent_states_at_one_instant_as_the_text_keys_picked_them() -> None:

@@ -138,18 +138,30 @@ def shop_currency(orders: pl.DataFrame) -> str | None:
 
 
 def compute_features(
-    frames: dict[str, pl.DataFrame], as_of: dt.datetime, *, currency: str | None = None
+    frames: dict[str, pl.DataFrame],
+    as_of: dt.datetime,
+    *,
+    currency: str | None = None,
+    consume: bool = False,
 ) -> pl.DataFrame:
-    """The feature frame from :func:`shopsync.frames.read_inputs`' frames (pure: no I/O)."""
+    """The feature frame from :func:`shopsync.frames.read_inputs`' frames (pure: no I/O).
+    ``consume``: each frame leaves ``frames`` once read, so a caller holding no other
+    reference gets its memory back before the end (10M orders: the orders and lines read are
+    most of the peak)."""
+    if not consume:
+        frames = dict(frames)
     at = to_micros(as_of)
     currency = currency or shop_currency(frames["orders"]) or ""
     # Customers get an integer key (their rank by id) and every join and group after the
     # first ones is on it: at 10M orders, sorting and grouping on text ids cost more than
     # the rest of the work together.
-    customers = frames["customers"].sort("id").with_row_index("key")
+    customers = frames.pop("customers").sort("id").with_row_index("key")
     keys = customers.lazy().select(pl.col("id").alias("customer_id"), "key")
     refunds = (
-        frames["refunds"].lazy().group_by("order_id").agg(pl.col("amount").sum().alias("refunded"))
+        frames.pop("refunds")
+        .lazy()
+        .group_by("order_id")
+        .agg(pl.col("amount").sum().alias("refunded"))
     )
     paid = (
         frames["orders"]
@@ -159,10 +171,12 @@ def compute_features(
         .join(keys, on="customer_id")  # only accounts present have features
         .drop("customer_id")
     )
+    foreign_in = paid.filter(pl.col("currency") != currency)
     foreign = (
-        paid.filter(pl.col("currency") != currency)
-        .group_by("key")
+        foreign_in.group_by("key")
         .agg(pl.len().cast(pl.Int64).alias("foreign_currency_orders"))
+        .collect(engine="in-memory")
+        .lazy()
     )
     orders = (
         paid.filter(pl.col("currency") == currency)
@@ -171,9 +185,10 @@ def compute_features(
         .with_columns(
             pl.min_horizontal(pl.col("refunded").fill_null(0), pl.col("total")).alias("refunded")
         )
-        .with_columns((pl.col("total") - pl.col("refunded")).alias("net"))
-        .collect(engine="in-memory")
+        .collect(engine="streaming")
     )
+    del paid, foreign_in, refunds
+    del frames["orders"]
     gaps = (
         orders.lazy()
         .select("key", "created_at")
@@ -188,22 +203,13 @@ def compute_features(
             pl.col("gap").median().alias("gap_median_days"),
             pl.col("gap").mean().alias("gap_mean_days"),
         )
+        # a float sum: the in-memory engine's, in the rows' order, not a streamed partial one's
+        .collect(engine="in-memory")
+        .lazy()
     )
-    per_customer = (
-        orders.lazy()
-        .group_by("key")
-        .agg(
-            pl.len().cast(pl.Int64).alias("paid_orders"),
-            pl.col("created_at").min().alias("first_us"),
-            pl.col("created_at").max().alias("last_us"),
-            pl.col("total").sum().alias("gross_units"),
-            pl.col("refunded").sum().alias("refunded_units"),
-            pl.col("net").sum().alias("net_units"),
-            pl.col("net").filter(pl.col("created_at") > at - YEAR_US).sum().alias("net_12m_units"),
-        )
-    )
-    line_items = frames["line_items"]
+    line_items = frames.pop("line_items")
     pairs = _matches(line_items["order_id"], orders["id"])
+    orders = orders.drop("id")
     lines = pl.DataFrame(
         {
             "key": orders["key"].gather(pairs["right_row"]),
@@ -213,17 +219,34 @@ def compute_features(
             ),
         }
     )
+    del line_items, pairs
+    spent = pl.col("total") - pl.col("refunded")
+    per_customer = (  # after the ids went: a plan holds the frame it reads
+        orders.lazy()
+        .group_by("key")
+        .agg(
+            pl.len().cast(pl.Int64).alias("paid_orders"),
+            pl.col("created_at").min().alias("first_us"),
+            pl.col("created_at").max().alias("last_us"),
+            pl.col("total").sum().alias("gross_units"),
+            pl.col("refunded").sum().alias("refunded_units"),
+            spent.sum().alias("net_units"),  # not a column: 80 MB at 10M orders
+            spent.filter(pl.col("created_at") > at - YEAR_US).sum().alias("net_12m_units"),
+        )
+    )
     products = _bought(lines, "product_id", "products")
     categories = _bought(lines, "product_type", "categories")
     # Picked on the text ids, then keyed: among states at one instant the pick is the sort's,
     # and a sort on the keys picks another (the consent frame is small beside the orders).
     consent = (
-        frames["consent"]
+        frames.pop("consent")
         .lazy()
         .sort(["customer_id", "channel", "observed_at"])
         .group_by(["customer_id", "channel"])
         .agg(pl.col("state").last())
         .join(keys, on="customer_id")
+        .collect(engine="in-memory")  # not streamed: the pick above is the in-memory sort's
+        .lazy()
     )
     email = consent.filter(pl.col("channel") == "email").select(
         "key", pl.col("state").alias("email_consent")
@@ -269,7 +292,7 @@ def compute_features(
         .sort("key")  # the customers' order by id
         .select([pl.col(name).cast(dtype) for name, dtype in FEATURE_SCHEMA.items()])
     )
-    return frame.collect(engine="in-memory")
+    return frame.collect(engine="streaming")
 
 
 def _text_hash(column: str) -> pl.Expr:
@@ -277,29 +300,51 @@ def _text_hash(column: str) -> pl.Expr:
 
 
 def _matches(
-    left: pl.Series, right: pl.Series, *, hashed: Callable[[str], pl.Expr] | None = None
+    left: pl.Series,
+    right: pl.Series,
+    *,
+    hashed: Callable[[str], pl.Expr] | None = None,
+    chunk: int = 1 << 20,
 ) -> pl.DataFrame:
     """The row pairs (``left_row``, ``right_row``) whose texts are equal, as an inner join on
     the text finds them, through 64-bit hashes of the text (faster, and it carries no text);
     exact whatever the hash, since a pair stands only where the texts are equal. Nulls match
-    nothing. ``hashed`` (tests): another hash expression."""
+    nothing. ``hashed`` (tests): another hash expression. The texts of the pairs are compared
+    ``chunk`` pairs at a time: gathered all at once they were two text columns of every line."""
     hashed = hashed or _text_hash
 
-    def rows(texts: pl.Series, name: str) -> pl.DataFrame:
-        frame = texts.rename("text").to_frame().with_row_index(name)
+    def rows(texts: pl.Series, name: str) -> pl.LazyFrame:
+        frame = texts.rename("text").to_frame().lazy().with_row_index(name)
         return frame.filter(pl.col("text").is_not_null()).select(name, hashed("text").alias("h"))
 
-    pairs = rows(left, "left_row").join(rows(right, "right_row"), on="h").drop("h")
-    same = (left.gather(pairs["left_row"]) == right.gather(pairs["right_row"])).fill_null(False)
+    pairs = (
+        rows(left, "left_row")
+        .join(rows(right, "right_row"), on="h")
+        .drop("h")
+        .collect(engine="streaming")
+    )
+    same = (
+        pl.concat(
+            [
+                (left.gather(part["left_row"]) == right.gather(part["right_row"])).fill_null(False)
+                for part in pairs.iter_slices(chunk)
+            ],
+            rechunk=False,
+        )
+        if pairs.height
+        else pl.Series(dtype=pl.Boolean)
+    )
     return pairs if same.all() else pairs.filter(same)
 
 
 def _coded(texts: pl.Series, *, empty: bool = True) -> pl.Series:
-    """``texts`` as an enum of its sorted distinct values (``empty=False``: empty text as
-    null): grouping codes is cheaper than grouping text, and their order is the texts'."""
+    """``texts`` (text or categorical) as an enum of its sorted distinct values
+    (``empty=False``: empty text as null): grouping codes is cheaper than grouping text, and
+    their order is the texts'."""
     if not empty:
         texts = texts.replace("", None)
-    coded: pl.Series = texts.cast(pl.Enum(texts.drop_nulls().unique().sort()))
+    values = texts.drop_nulls().unique().cast(pl.String).sort()
+    coded: pl.Series = texts.cast(pl.Enum(values))
     return coded
 
 

@@ -56,6 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from shopsync.store._columnar import Column, as_bulk_read, read_table
+from shopsync.store._fact_frames import FACT_TABLES, Facts, categorical, kept_columns, project
 from shopsync.store.schema import fact_deletions, fact_snapshots, shops
 
 if TYPE_CHECKING:
@@ -156,28 +157,6 @@ def _tables(dialect: str) -> dict[str, tuple[str, list[Column]]]:
     }
 
 
-FACT_TABLES = ("orders", "lines", "refunds", "fulfillments")
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A shop's order facts, current to ``seq``: every order (test and guest ones too)."""
-
-    orders: pl.DataFrame
-    lines: pl.DataFrame
-    refunds: pl.DataFrame
-    fulfillments: pl.DataFrame
-    seq: int
-    born: int
-    """The shop row's ``created_at``: a removed and re-created shop is another shop."""
-
-    def frame(self, name: str) -> pl.DataFrame:
-        return getattr(self, name)  # type: ignore[no-any-return]
-
-    def frames(self) -> dict[str, pl.DataFrame]:
-        return {name: self.frame(name) for name in FACT_TABLES}
-
-
 @dataclass(frozen=True)
 class _Delta:
     seq: int
@@ -276,39 +255,48 @@ def _min_orders() -> int:
 
 
 def order_facts(
-    store: Store, shop_id: int, columns: Mapping[str, Sequence[str]] | None = None
+    store: Store,
+    shop_id: int,
+    columns: Mapping[str, Sequence[str]] | None = None,
+    *,
+    where: pl.Expr | None = None,
+    codes: Mapping[str, Sequence[str]] | None = None,
 ) -> Facts:
     """Every order fact of the shop as the database holds it now (see the module docstring).
     ``columns`` (table -> names): only those (plus the order key and ``_row``) are read from the
-    snapshot, and a table left out comes back empty (10M orders: 4.2 GB of frames otherwise)."""
+    snapshot, and a table left out comes back empty (10M orders: 4.2 GB of frames otherwise).
+    ``where``: only the orders it keeps (a row filter of the order columns), filtered as the
+    snapshot is scanned: a filtered copy beside every order was 1 GB at 10M orders.
+    ``codes`` (table -> text columns): read as ``pl.Categorical``, cast as the file is read
+    (10M orders: a line's product id and type are 8 bytes, not 32)."""
     engine = store.engine
     base: Path | None = getattr(store, "facts_dir", None)
-    snap = None
+    snap, held = None, 0  # held: the snapshot's orders, filtered or not
     if base is not None:
         token = _current_token(_folder(base, shop_id))
-        snap = _load(engine, base, shop_id, columns)
+        snap, held = _load(engine, base, shop_id, columns, where, codes)
         if snap is None and token is not None and _current_token(_folder(base, shop_id)) != token:
-            snap = _load(engine, base, shop_id, columns)  # another process replaced it meanwhile
-    bulk_at = max(_BULK_MIN, snap.orders.height // 4) if snap is not None else 0
-    if snap is not None and _changed(engine, shop_id, snap.seq) > bulk_at:
+            # another process replaced it meanwhile
+            snap, held = _load(engine, base, shop_id, columns, where, codes)
+    if snap is not None and _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, held // 4):
         snap = None  # most of the shop changed: a bulk read is faster than row by row
     if snap is not None:
         delta = _read_delta(engine, shop_id, snap.seq)
         if delta is None:
-            return _empty(engine.dialect.name)
+            return _empty(engine.dialect.name, codes)
         if delta.seq >= snap.seq and delta.born == snap.born:
-            big = delta.frames["orders"].height > max(_REWRITE_MIN, snap.orders.height // 50)
+            big = delta.frames["orders"].height > max(_REWRITE_MIN, held // 50)
             if base is not None and (big or delta.erased_seq > snap.seq):
-                if columns is not None:  # the rewrite needs every column
-                    return _project(order_facts(store, shop_id), columns)
+                if columns is not None or where is not None or codes:  # it needs every row
+                    return project(order_facts(store, shop_id), columns, where, codes)
                 facts = _merge(snap, delta, engine.dialect.name)
                 _save(store, base, shop_id, facts)
                 return facts
-            merged = _merge(snap, delta, engine.dialect.name)
-            return merged if columns is None else _project(merged, columns)
+            merged = _merge(snap, delta, engine.dialect.name, where)
+            return project(merged, columns)
     start = _read_delta(engine, shop_id, None)
     if start is None:
-        return _empty(engine.dialect.name)
+        return _empty(engine.dialect.name, codes)
     bulk = Facts(
         **{
             name: read_table(engine, table, columns, f"shop_id = {int(shop_id)}")
@@ -319,27 +307,11 @@ def order_facts(
     )
     delta = _read_delta(engine, shop_id, start.seq)
     if delta is None:
-        return _empty(engine.dialect.name)
+        return _empty(engine.dialect.name, codes)
     facts = _merge(bulk, delta, engine.dialect.name)
     if base is not None and facts.orders.height >= _min_orders():
         _save(store, base, shop_id, facts)
-    return facts if columns is None else _project(facts, columns)
-
-
-def _kept(name: str, schema: pl.Schema, columns: Mapping[str, Sequence[str]]) -> list[str]:
-    """The columns of table ``name`` a projection keeps, in the table's order."""
-    wanted = {"id" if name == "orders" else "order_id", "_row", *columns.get(name, ())}
-    return [c for c in schema.names() if c in wanted]
-
-
-def _project(facts: Facts, columns: Mapping[str, Sequence[str]]) -> Facts:
-    frames = {
-        name: facts.frame(name).select(_kept(name, facts.frame(name).schema, columns))
-        if name in columns
-        else facts.frame(name).clear()
-        for name in FACT_TABLES
-    }
-    return Facts(**frames, seq=facts.seq, born=facts.born)
+    return project(facts, columns, where, codes)
 
 
 def _changed(engine: Engine, shop_id: int, since: int) -> int:
@@ -353,12 +325,12 @@ def _changed(engine: Engine, shop_id: int, since: int) -> int:
         )
 
 
-def _empty(dialect: str) -> Facts:
+def _empty(dialect: str, codes: Mapping[str, Sequence[str]] | None = None) -> Facts:
     frames = {
         name: pl.DataFrame(schema={c.name: c.dtype for c in columns})
         for name, (_, columns) in _tables(dialect).items()
     }
-    return Facts(**frames, seq=0, born=0)
+    return project(Facts(**frames, seq=0, born=0), None, None, codes)
 
 
 @contextlib.contextmanager
@@ -429,8 +401,9 @@ def _as_read(rows: list[Any], columns: list[Column], dialect: str) -> pl.DataFra
     return as_bulk_read(frame, columns, dialect)
 
 
-def _merge(base: Facts, delta: _Delta, dialect: str) -> Facts:
-    """``base`` with every order the delta names replaced by its rows (or dropped)."""
+def _merge(base: Facts, delta: _Delta, dialect: str, where: pl.Expr | None = None) -> Facts:
+    """``base`` with every order the delta names replaced by its rows (or dropped); ``where``:
+    the filter ``base``'s orders were read with, which the delta's orders pass too."""
     if delta.empty:
         return replace(base, seq=delta.seq, born=delta.born)
     gone = pl.concat([delta.frames["orders"]["id"], delta.deleted]).unique()
@@ -438,7 +411,10 @@ def _merge(base: Facts, delta: _Delta, dialect: str) -> Facts:
     for name in FACT_TABLES:
         key = "id" if name == "orders" else "order_id"
         kept = base.frame(name).filter(~pl.col(key).is_in(gone.implode()))
-        new = delta.frames[name].select(kept.columns)  # the base may be a projection
+        new = delta.frames[name]
+        if name == "orders" and where is not None:
+            new = new.filter(where)
+        new = new.select(kept.columns).cast(kept.schema)  # the base may be a projection
         frame = pl.concat([kept, new], rechunk=False) if new.height else kept
         if (
             dialect == "sqlite"
@@ -459,20 +435,23 @@ def _load(
     base: Path,
     shop_id: int,
     columns: Mapping[str, Sequence[str]] | None = None,
+    where: pl.Expr | None = None,
+    codes: Mapping[str, Sequence[str]] | None = None,
     customers: pl.Series | None = None,
-) -> Facts | None:
+) -> tuple[Facts | None, int]:
     """The shop's snapshot if the files are whole and the database vouches for them (only
-    the ``columns`` asked for, see :func:`order_facts`; only the orders of ``customers`` and
-    their child rows, when given)."""
+    the ``columns`` asked for and the orders ``where`` keeps, see :func:`order_facts`; only
+    the orders of ``customers`` and their child rows, when given), and how many orders it
+    holds."""
     folder = _folder(base, shop_id)
     try:
         manifest = json.loads((folder / "current.json").read_text())
         token, seq, born = str(manifest["token"]), int(manifest["seq"]), int(manifest["born"])
         rows = {name: int(manifest["rows"][name]) for name in FACT_TABLES}
         if manifest.get("format") != FORMAT or not token.isalnum():
-            return None
+            return None, 0
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, 0
     with engine.connect() as conn:
         pinned = conn.execute(
             select(fact_snapshots.c.seq).where(
@@ -480,7 +459,7 @@ def _load(
             )
         ).scalar()
     if pinned is None or int(pinned) != seq:
-        return None
+        return None, 0
     frames: dict[str, pl.DataFrame] = {}
     ids = pl.Series("id", [], TEXT)  # the orders of ``customers``: their child rows are read
     for name, (_, table_columns) in _tables(engine.dialect.name).items():
@@ -488,30 +467,32 @@ def _load(
         path = folder / f"{token}.{name}.parquet"
         try:
             if pl.Schema(pl.read_parquet_schema(path)) != schema:
-                return None
+                return None, 0
+            height = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+            frame = pl.DataFrame(schema=schema)  # not read: only its row count is checked
             if columns is None or name in columns:
-                kept = None if columns is None else _kept(name, schema, columns)
-                if customers is None:
-                    frame = pl.read_parquet(path, columns=kept)
-                    height = frame.height
-                else:  # the key column filtered first: the other columns of the rows kept
+                scan = pl.scan_parquet(path)
+                if name == "orders" and where is not None:
+                    scan = scan.filter(where)  # as the file is read: no copy of every order
+                if customers is not None:  # the orders of ``customers``, their child rows
                     key, values = (
                         ("customer_id", customers) if name == "orders" else ("order_id", ids)
                     )
-                    scan = pl.scan_parquet(path)
-                    found = scan.filter(pl.col(key).is_in(values.implode()))
-                    frame = found.select(kept or schema.names()).collect()
-                    height = int(scan.select(pl.len()).collect().item())
-                    ids = frame["id"] if name == "orders" else ids
-            else:  # not read: only its row count is checked
-                frame = pl.DataFrame(schema=schema)
-                height = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+                    scan = scan.filter(pl.col(key).is_in(values.implode()))
+                kept = schema.names() if columns is None else kept_columns(name, schema, columns)
+                if codes and name in codes:  # cast a morsel at a time: no text column whole
+                    scan = scan.select(kept).with_columns(categorical(codes[name]))
+                    frame = scan.collect(engine="streaming")
+                else:
+                    frame = scan.select(kept).collect()
+                if customers is not None and name == "orders":
+                    ids = frame["id"]
         except Exception:  # a missing, cut or foreign file: rebuild from the database
-            return None
+            return None, 0
         if height != rows[name]:
-            return None
+            return None, 0
         frames[name] = frame
-    return Facts(**frames, seq=seq, born=born)
+    return Facts(**frames, seq=seq, born=born), rows["orders"]
 
 
 def _save(store: Store, base: Path, shop_id: int, facts: Facts) -> None:

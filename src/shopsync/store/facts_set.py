@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from shopsync.store._fact_frames import project
 from shopsync.store.facts import (
     _BULK_MIN,
     FACT_TABLES,
@@ -29,7 +30,6 @@ from shopsync.store.facts import (
     _folder,
     _load,
     _merge,
-    _project,
     _read_delta,
 )
 
@@ -67,9 +67,8 @@ def customer_facts(
         return None
     engine = store.engine
     ids = pl.Series("customer_id", sorted(set(customers)), TEXT)
-    snap = _load(engine, base, shop_id, columns, ids)
-    whole = snapshot_orders(store, shop_id)
-    if snap is None or whole is None:
+    snap, whole = _load(engine, base, shop_id, columns, customers=ids)
+    if snap is None:
         return None
     if _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, whole // 4):
         return None
@@ -89,4 +88,4 @@ def customer_facts(
     away = changed.filter(~theirs)["id"]
     gone = pl.concat([delta.deleted, away.rename(delta.deleted.name)])
     kept = _Delta(delta.seq, delta.erased_seq, delta.born, gone, frames)
-    return _project(_merge(snap, kept, engine.dialect.name), columns)
+    return project(_merge(snap, kept, engine.dialect.name), columns)

@@ -174,28 +174,28 @@ class _Facts:
         shop_id: int,
         catalogue: pl.DataFrame | None,
         columns: Mapping[str, Sequence[str]] | None = None,
+        where: pl.Expr | None = None,
+        codes: Mapping[str, Sequence[str]] | None = None,
         facts: Facts | None = None,
     ) -> None:
-        """``columns``: read only these of the snapshot (:func:`.facts.order_facts`);
-        ``facts``: these, read already (a set of customers' own)."""
+        """``columns``, ``where``, ``codes``: read only these columns and orders of the
+        snapshot, these texts as codes (:func:`.facts.order_facts`); ``facts``: these, read
+        already (a set of customers' own)."""
         self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
-        self.facts: Facts = order_facts(store, shop_id, columns) if facts is None else facts
-
-    def real(self) -> pl.DataFrame:
-        """Every order but test orders (the frame half of :data:`REAL_ORDERS_SQL`)."""
-        return self.facts.orders.filter(pl.col("test") == 0)
+        self.facts: Facts = (
+            order_facts(store, shop_id, columns, where=where, codes=codes)
+            if facts is None
+            else facts
+        )
 
     def orders(self, columns: Iterable[Column | str], at: int | None = None) -> pl.DataFrame:
         """Real orders with a customer (placed by ``at``), as the SQL reads selected them."""
-        keep = pl.col("customer_id").is_not_null()
-        if at is not None:
-            keep = keep & (pl.col("created_at") <= at)
-        return self.real().filter(keep).select(_names(columns))
+        return self.facts.orders.filter(_customers_orders(at)).select(_names(columns))
 
     def lines(self, columns: Iterable[Column | str]) -> pl.DataFrame:
         """Line items with :data:`LINE_PRODUCT_TYPE`: a line's type, else its product's."""
         lines = self.facts.lines
-        own = pl.col("product_type")
+        own, own_type = pl.col("product_type"), lines.schema["product_type"]
         missing = own.is_null() | (own == "")
         if lines.select(missing.any()).item():
             catalogue = self.catalogue
@@ -208,12 +208,19 @@ class _Facts:
                 )
             types = catalogue.select(
                 pl.col("id").alias("product_id"), pl.col("product_type").alias("_type")
-            )
+            ).cast({"product_id": lines.schema["product_id"], "_type": own_type})
             lines = lines.join(types, on="product_id", how="left", maintain_order="left")
             lines = lines.with_columns(
                 pl.when(missing).then(pl.col("_type")).otherwise(own).alias("product_type")
             )
         return lines.select(_names(columns))
+
+
+def _customers_orders(at: int | None) -> pl.Expr:
+    """Real orders (the frame half of :data:`REAL_ORDERS_SQL`) with a customer, placed by
+    ``at`` (None: whenever)."""
+    keep = (pl.col("test") == 0) & pl.col("customer_id").is_not_null()
+    return keep if at is None else keep & (pl.col("created_at") <= at)
 
 
 def _names(columns: Iterable[Column | str]) -> list[str]:
@@ -459,7 +466,7 @@ def products(store: Store, shop_id: int) -> pl.DataFrame:
 
 _FEATURE_ORDERS = list(PURCHASE_COLUMNS)
 _FEATURE_FACTS = {
-    "orders": [*_FEATURE_ORDERS, "test"],
+    "orders": _FEATURE_ORDERS,
     "refunds": ["created_at", "amount"],
     "lines": ["product_id", "product_type"],
 }
@@ -468,9 +475,13 @@ _FEATURE_FACTS = {
 
 def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFrame]:
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
-    customers, orders (real ones with a customer), refunds, line_items, consent."""
+    customers, orders (real ones with a customer), refunds, line_items, consent; the orders'
+    status and currency and the lines' product id and type as ``pl.Categorical``."""
     engine = store.engine
-    facts = _Facts(store, shop_id, None, _FEATURE_FACTS)
+    # the orders filtered as the snapshot is scanned: no frame of every order beside them;
+    # the lines' few distinct texts as codes
+    codes = {"orders": ["financial_status", "currency"], "lines": ["product_id", "product_type"]}
+    facts = _Facts(store, shop_id, None, _FEATURE_FACTS, _customers_orders(at), codes)
     return {
         "customers": read_table(
             engine,
@@ -478,7 +489,7 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
             [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)],
             f"shop_id = {shop_id} AND created_at <= {at}",
         ),
-        "orders": facts.orders(_FEATURE_ORDERS, at),
+        "orders": facts.facts.orders.select(_FEATURE_ORDERS),
         "refunds": facts.facts.refunds.filter(pl.col("created_at") <= at).select(
             "order_id", "amount"
         ),
