@@ -27,6 +27,7 @@ the base data is always read. :func:`._render_orders.render_order` skips the sam
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,13 +37,20 @@ __all__ = ["filter_fields", "is_field_included", "requested_fields"]
 _SPLIT = re.compile(r"[\s,]+")
 
 
-def requested_fields(query: Mapping[str, str]) -> list[str] | None:
+def requested_fields(query: Mapping[str, str]) -> tuple[str, ...] | None:
     """The ``_fields`` names of a request (``wp_parse_list``, trimmed); None: no filter."""
     raw = query.get("_fields")
     if raw is None:
         return None
-    fields = [f.strip() for f in _SPLIT.split(raw) if f]
+    fields = tuple(f.strip() for f in _SPLIT.split(raw) if f)
     return fields or None
+
+
+@functools.lru_cache(maxsize=64)
+def excluded(names: tuple[str, ...], fields: tuple[str, ...]) -> frozenset[str]:
+    """Which of ``names`` :func:`is_field_included` leaves out (asked once per request
+    shape, not once per record)."""
+    return frozenset(n for n in names if not is_field_included(n, fields))
 
 
 def is_field_included(field: str, fields: Sequence[str] | None) -> bool:

@@ -150,14 +150,16 @@ class RestApi:
         message = "Invalid resource ID." if resource == "customers" else "Invalid ID."
         return error(code, message, 404)
 
-    def _one(self, resource: str, record_id: str, fields: list[str] | None = None) -> Response:
+    def _one(
+        self, resource: str, record_id: str, fields: tuple[str, ...] | None = None
+    ) -> Response:
         record = self._get(resource, record_id)
         if record is None:
             return self.not_found(resource)
         return Response.json(filter_fields(self.render_record(record, fields=fields), fields))
 
     def render_record(
-        self, record: Any, base: str | None = None, fields: list[str] | None = None
+        self, record: Any, base: str | None = None, fields: tuple[str, ...] | None = None
     ) -> dict[str, Any]:
         """A record's body; ``fields`` (``_fields``) lets an order leave out the parts
         WooCommerce computes only on request (the caller still filters the body)."""

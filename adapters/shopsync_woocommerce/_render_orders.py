@@ -24,7 +24,7 @@ from shopsync.models import (
     Refund,
     TaxLine,
 )
-from shopsync_woocommerce._emu_fields import is_field_included
+from shopsync_woocommerce._emu_fields import excluded
 from shopsync_woocommerce._render_base import (
     CORRUPT_DATE,
     CORRUPT_MONEY,
@@ -136,7 +136,7 @@ def render_order(
     """``GET /orders/<id>``. Refunds appear as WooCommerce lists them: id, reason, -total.
     With ``fields`` (``_fields``) the :data:`_EXTRA` parts not included are not built, as
     WooCommerce computes them only on request; the caller filters the rest."""
-    skip = frozenset(k for k in _EXTRA if not is_field_included(k, fields)) if fields else ()
+    skip = excluded(_EXTRA, tuple(fields)) if fields else frozenset()
     cur = order.currency
     oid = int(order.id)
     meta: list[tuple[str, Any]] = []
