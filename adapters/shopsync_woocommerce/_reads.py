@@ -85,8 +85,8 @@ class WooReads(ModifiedPaging):
     per order (:mod:`._fast_orders`). False: models only (the row path)."""
     takes_rows: bool = False
     request_fields: bool = True
-    """Order pages ask for :data:`~.mapping.ORDER_FIELDS` only (WordPress's ``_fields``: a
-    third less to send and decode); a record they fail to map is asked for again whole, so
+    """Order pages ask for :data:`~.mapping.ORDER_FIELDS` only (WordPress's ``_fields``: some
+    28 % fewer bytes to decode); a record they fail to map is asked for again whole, so
     the quarantine keeps all of it. False: whole records."""
 
     @property
