@@ -6,7 +6,8 @@ rest_invalid_param`` beyond), ``X-WP-Total`` / ``X-WP-TotalPages`` and ``Link`` 
 (``WP_REST_Posts_Controller::get_items``), the date filters (``after``/``before`` on
 creation, ``modified_after``/``modified_before``, ``dates_are_gmt``, strict and to the
 second), ``orderby``/``order``, ``status``, ``include``/``exclude``/``customer``/``search``
-(``WC_REST_Orders_V2_Controller::get_collection_params``).
+(``WC_REST_Orders_V2_Controller::get_collection_params``). Every body is filtered by
+WordPress's ``_fields`` (:mod:`._emu_fields`, which cites the sources).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 from shopsync.models import Customer, Order, Product
 from shopsync.testing.server import Request, Response
 from shopsync_woocommerce import _render as render
+from shopsync_woocommerce._emu_fields import filter_fields, requested_fields
 from shopsync_woocommerce._render_base import _dates
 from shopsync_woocommerce.mapping import parse_date
 
@@ -95,34 +97,39 @@ class RestApi:
 
     def one(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /<resource>/<id>``."""
-        return self._one(params["resource"], params["id"])
+        return self._one(params["resource"], params["id"], requested_fields(request.query))
 
     def order_refunds(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /orders/<id>/refunds``."""
         order = self._get("orders", params["id"])
         if order is None:
             return self.not_found("orders")
-        return Response.json(render.render_refunds(order, tz=self.emu.tz, base=self.emu.home()))
+        body = render.render_refunds(order, tz=self.emu.tz, base=self.emu.home())
+        return Response.json(filter_fields(body, requested_fields(request.query)))
 
     def variations(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /products/<id>/variations``."""
         product = self._get("products", params["id"])
         if product is None:
             return self.not_found("products")
-        return Response.json(
-            render.render_variations(product, tz=self.emu.tz, base=self.emu.home())
-        )
+        body = render.render_variations(product, tz=self.emu.tz, base=self.emu.home())
+        return Response.json(filter_fields(body, requested_fields(request.query)))
 
     def currency(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /data/currencies/current``."""
         code = self.emu.state.currency
         return Response.json(
-            {
-                "code": code,
-                "name": code,
-                "symbol": "$" if code == "USD" else code,
-                "_links": {"collection": [{"href": f"{self.emu.home()}{PREFIX}data/currencies"}]},
-            }
+            filter_fields(
+                {
+                    "code": code,
+                    "name": code,
+                    "symbol": "$" if code == "USD" else code,
+                    "_links": {
+                        "collection": [{"href": f"{self.emu.home()}{PREFIX}data/currencies"}]
+                    },
+                },
+                requested_fields(request.query),
+            )
         )
 
     def all_refunds(self, request: Request, params: Mapping[str, str]) -> Response:
@@ -143,18 +150,28 @@ class RestApi:
         message = "Invalid resource ID." if resource == "customers" else "Invalid ID."
         return error(code, message, 404)
 
-    def _one(self, resource: str, record_id: str) -> Response:
+    def _one(
+        self, resource: str, record_id: str, fields: tuple[str, ...] | None = None
+    ) -> Response:
         record = self._get(resource, record_id)
         if record is None:
             return self.not_found(resource)
-        return Response.json(self.render_record(record))
+        return Response.json(filter_fields(self.render_record(record, fields=fields), fields))
 
-    def render_record(self, record: Any, base: str | None = None) -> dict[str, Any]:
+    def render_record(
+        self, record: Any, base: str | None = None, fields: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """A record's body; ``fields`` (``_fields``) lets an order leave out the parts
+        WooCommerce computes only on request (the caller still filters the body)."""
         base, tz = base or self.emu.home(), self.emu.tz
         faults = self.emu.state.faults
         if isinstance(record, Order):
             return render.render_order(
-                record, tz=tz, base=base, corrupt=faults.corrupt("orders", record.id)
+                record,
+                tz=tz,
+                base=base,
+                corrupt=faults.corrupt("orders", record.id),
+                fields=fields,
             )
         if isinstance(record, Customer):
             body = render.render_customer(
@@ -379,7 +396,8 @@ class RestApi:
         total = len(rows)
         pages = math.ceil(total / per_page) if total else 0
         chosen = rows[start : start + per_page]
-        return self._listing([render_row(r) for r in chosen], total, pages, request, page)
+        body = filter_fields([render_row(r) for r in chosen], requested_fields(q))
+        return self._listing(body, total, pages, request, page)
 
     def _listing(
         self, body: list[Any], total: int, pages: int, request: Request, page: int
@@ -402,7 +420,8 @@ class RestApi:
         if resource == "orders" and (request.query.get("status") or "").strip() == "trash":
             return self._trashed(request)
         rows = self._select(request, resource)
-        return self.page(request, rows, self.render_record)
+        fields = requested_fields(request.query)
+        return self.page(request, rows, lambda r: self.render_record(r, fields=fields))
 
     def _trashed(self, request: Request) -> Response:
         """``status=trash``: what ``status=any`` leaves out, filtered by ``modified_after``

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from shopsync.models import (
     Refund,
     TaxLine,
 )
+from shopsync_woocommerce._emu_fields import excluded
 from shopsync_woocommerce._render_base import (
     CORRUPT_DATE,
     CORRUPT_MONEY,
@@ -106,16 +107,42 @@ def _line(li: LineItem, currency: str) -> dict[str, Any]:
     }
 
 
+_EXTRA = (
+    "meta_data",
+    "line_items",
+    "tax_lines",
+    "shipping_lines",
+    "fee_lines",
+    "coupon_lines",
+    "refunds",
+    "payment_url",
+    "is_editable",
+    "needs_payment",
+    "needs_processing",
+    "_links",
+)
+"""What ``WC_REST_Orders_V2_Controller::get_formatted_item_data`` computes only when the
+request includes it (:mod:`._emu_fields`), and the links."""
+
+
 def render_order(
-    order: Order, *, tz: dt.tzinfo, base: str, corrupt: bool = False
+    order: Order,
+    *,
+    tz: dt.tzinfo,
+    base: str,
+    corrupt: bool = False,
+    fields: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """``GET /orders/<id>``. Refunds appear as WooCommerce lists them: id, reason, -total."""
+    """``GET /orders/<id>``. Refunds appear as WooCommerce lists them: id, reason, -total.
+    With ``fields`` (``_fields``) the :data:`_EXTRA` parts not included are not built, as
+    WooCommerce computes them only on request; the caller filters the rest."""
+    skip = excluded(_EXTRA, tuple(fields)) if fields else frozenset()
     cur = order.currency
     oid = int(order.id)
     meta: list[tuple[str, Any]] = []
-    if order.tags:
+    if order.tags and "meta_data" not in skip:
         meta.append((META["tags"], list(order.tags)))
-    if order.fulfillments:
+    if order.fulfillments and "meta_data" not in skip:
         meta.append((META["tracking"], _tracking(order.fulfillments)))
     codes = [c.lower() for c in order.discount_codes]
     coupon_lines = [
@@ -194,7 +221,7 @@ def render_order(
         **_dates("date_completed", order.closed_at, tz),
         "cart_hash": "",
         "meta_data": _meta(meta, oid % 100_000 * 10),
-        "line_items": [_line(li, cur) for li in order.line_items],
+        "line_items": [] if "line_items" in skip else [_line(li, cur) for li in order.line_items],
         "tax_lines": tax_lines,
         "shipping_lines": shipping_lines,
         "fee_lines": [
@@ -209,12 +236,16 @@ def render_order(
                 "taxes": [],
                 "meta_data": [],
             }
-            for f in order.fee_lines
+            for f in (() if "fee_lines" in skip else order.fee_lines)
         ],
         "coupon_lines": coupon_lines,
         "refunds": [
             {"id": int(r.id), "reason": r.note or "", "total": "-" + _money(r.amount)}
-            for r in sorted(order.refunds, key=lambda r: (r.created_at, int(r.id)), reverse=True)
+            for r in sorted(
+                () if "refunds" in skip else order.refunds,
+                key=lambda r: (r.created_at, int(r.id)),
+                reverse=True,
+            )
         ],
         # WC_Order::get_checkout_payment_url(): the order-pay endpoint with pay_for_order and
         # the order key (plugins/woocommerce/includes/class-wc-order.php)
@@ -233,6 +264,8 @@ def render_order(
     if corrupt:
         out["date_created_gmt"] = out["date_created"] = CORRUPT_DATE
         out["total"] = CORRUPT_MONEY
+    for key in skip:
+        del out[key]
     return out
 
 

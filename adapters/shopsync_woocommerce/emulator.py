@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import json
 import threading
 import time
 from collections import Counter
@@ -39,6 +40,7 @@ from shopsync.testing.state import Event, ShopState, Subscription
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
+from shopsync_woocommerce._emu_fields import filter_fields, requested_fields
 from shopsync_woocommerce._emu_rest import PREFIX, Invalid, RestApi, error, no_route
 from shopsync_woocommerce._emu_webhooks import WEBHOOK_TOPICS, Webhooks
 from shopsync_woocommerce._emu_writes import Writes
@@ -234,7 +236,7 @@ class WooCommerceEmulator:
             if found is None:
                 return no_route(request)
             route, params = found
-            return route.handler(request, params)
+            response = route.handler(request, params)
         except Invalid as bad:
             return error(
                 "rest_invalid_param",
@@ -242,6 +244,18 @@ class WooCommerceEmulator:
                 400,
                 params={bad.param: bad.message},
             )
+        return self._fields(request, route.handler, response)
+
+    def _fields(self, request: Request, handler: Any, response: Response) -> Response:
+        """``_fields`` on the answers the read handlers did not filter themselves (WordPress
+        filters every answer but an error: :mod:`._emu_fields`; filtering is idempotent)."""
+        fields = requested_fields(request.query)
+        if fields is None or response.status >= 400 or not response.body:
+            return response
+        if getattr(handler, "__self__", None) is self.rest:
+            return response
+        body = filter_fields(json.loads(response.body), fields)
+        return Response.json(body, response.status, response.headers)
 
     def site(self) -> str:
         """The store's home URL as webhooks name it: ``site_url``, else ``http://<shop>``
