@@ -144,3 +144,59 @@ def test_a_set_read_from_the_snapshot_equals_the_indexed_one(
             assert _sorted(got).equals(_sorted(want)), f.name
         else:
             assert got == want, f.name
+
+
+def _snapshot_and_index(
+    store: Store, at: dt.datetime, ids: list[str], **kwargs: Any
+) -> tuple[Any, Any, list[Any]]:
+    """The set's frames read from the snapshot (the writes since merged in), then through
+    the indexes, and what :func:`.facts_set.customer_facts` returned."""
+    used: list[Any] = []
+    real = read_set.customer_facts
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        used.append(real(*args, **kw))
+        return used[-1]
+
+    with (
+        mock.patch.object(read_set, "SCAN_PER_CUSTOMER", 10**9),
+        mock.patch.object(read_set, "customer_facts", spy),
+    ):
+        scanned = load(store, P, SHOP, at, customer_ids=ids, currency="USD", **kwargs)
+    with mock.patch.object(read_set, "SCAN_PER_CUSTOMER", 0):
+        indexed = load(store, P, SHOP, at, customer_ids=ids, currency="USD", **kwargs)
+    return scanned, indexed, used
+
+
+def _assert_same(scanned: Any, indexed: Any) -> None:
+    for f in dataclasses.fields(indexed):
+        got, want = getattr(scanned, f.name), getattr(indexed, f.name)
+        if isinstance(want, pl.DataFrame):
+            assert _sorted(got).equals(_sorted(want)), f.name
+        else:
+            assert got == want, f.name
+
+
+def test_an_order_of_the_set_made_a_guest_order_leaves_the_set(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order of a chosen customer whose customer is removed after the snapshot (a guest
+    order now) is none of the set's: the snapshot's copy of it is dropped, with its lines,
+    refunds and fulfilments, as an order moved to a customer outside the set is."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
+    state = generate_shop(platform=P, shop=SHOP, seed=11, customers=12, orders=60, end=END)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    facts.order_facts(store, store.shop_id(P, SHOP))  # the snapshot, current to now
+    ids = sorted(state.customers)[::2]
+    moved = next(
+        o for o in sorted(state.orders.values(), key=lambda o: o.id) if o.customer_id in ids
+    )
+    later = END + dt.timedelta(days=1)
+    store.upsert([moved.model_copy(update={"customer_id": None, "updated_at": later})])
+    scanned, indexed, used = _snapshot_and_index(store, END, ids)
+    assert used and used[0] is not None  # the snapshot was read, with a delta
+    assert moved.id not in indexed.orders["id"].to_list()
+    assert moved.id not in scanned.orders["id"].to_list()
+    assert moved.id not in scanned.lines["order_id"].to_list()
+    _assert_same(scanned, indexed)

@@ -77,7 +77,8 @@ def customer_facts(
     if delta is None or delta.seq < snap.seq or delta.born != snap.born:
         return None
     changed = delta.frames["orders"]
-    theirs = changed["customer_id"].is_in(ids.implode())
+    # a guest order now (customer null) is none of theirs: is_in gives null, not False
+    theirs = changed["customer_id"].is_in(ids.implode()).fill_null(False)
     mine = changed.filter(theirs)
     frames = {
         name: mine
