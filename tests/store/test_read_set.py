@@ -200,3 +200,51 @@ def test_an_order_of_the_set_made_a_guest_order_leaves_the_set(
     assert moved.id not in scanned.orders["id"].to_list()
     assert moved.id not in scanned.lines["order_id"].to_list()
     _assert_same(scanned, indexed)
+
+
+def test_the_snapshot_set_read_keeps_to_its_shop_and_switches_at_its_threshold(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two shops of the same order and customer ids: the writes to the other shop since the
+    snapshot (an order moved into the set, one deleted) touch none of this shop's set, and
+    one of its orders moved out of the set and back is the set's. The snapshot is scanned
+    when it holds at most :data:`.read_set.SCAN_PER_CUSTOMER` orders a customer of the set,
+    the indexes read otherwise, and both give the same frames."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
+    other = "other-" + SHOP
+    states = {
+        shop: generate_shop(platform=P, shop=shop, seed=12, customers=10, orders=40, end=END)
+        for shop in (SHOP, other)
+    }
+    for state in states.values():
+        store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    sid = store.shop_id(P, SHOP)
+    for shop in (SHOP, other):
+        facts.order_facts(store, store.shop_id(P, shop))
+    ids = sorted(states[SHOP].customers)[::2]
+    orders = {s: sorted(st.orders.values(), key=lambda o: o.id) for s, st in states.items()}
+    assert [o.id for o in orders[SHOP]] == [o.id for o in orders[other]]
+    later = END + dt.timedelta(days=1)
+    back = next(o for o in orders[SHOP] if o.customer_id in ids)
+    away = next(o for o in orders[SHOP] if o.customer_id not in ids)
+    store.upsert([back.model_copy(update={"customer_id": away.customer_id, "updated_at": later})])
+    store.upsert([back.model_copy(update={"updated_at": later + dt.timedelta(hours=1)})])
+    into = next(o for o in orders[other] if o.customer_id not in ids)
+    store.upsert([into.model_copy(update={"customer_id": ids[0], "updated_at": later})])
+    gone = next(o.id for o in orders[other] if o.customer_id in ids)
+    store.delete(Order, P, other, gone, deleted_at=later)
+    held = read_set.snapshot_orders(store, sid)
+    assert held == len(orders[SHOP])
+    for padded, scans in ((held, True), (held - 1, False)):
+        chosen = [*ids, *(f"none-{n}" for n in range(padded - len(ids)))]
+        with (
+            mock.patch.object(read_set, "SCAN_PER_CUSTOMER", 1),
+            mock.patch.object(read_set, "customer_facts", return_value=None) as scan,
+        ):
+            load(store, P, SHOP, END, customer_ids=chosen, currency="USD")
+        assert scan.called == scans, padded
+    scanned, indexed, used = _snapshot_and_index(store, END, ids)
+    assert used and used[0] is not None
+    assert back.id in scanned.orders["id"].to_list()
+    _assert_same(scanned, indexed)
