@@ -15,7 +15,7 @@ import pytest
 from shopsync.core.incremental import restrict
 from shopsync.frames import load
 from shopsync.models import Order, Refund
-from shopsync.store import Store, facts, read_set
+from shopsync.store import Store, facts, facts_set, read_set
 from shopsync.testing.generator import generate_shop
 
 P, SHOP = "shopify", "set-read.example"
@@ -248,3 +248,27 @@ def test_the_snapshot_set_read_keeps_to_its_shop_and_switches_at_its_threshold(
     assert used and used[0] is not None
     assert back.id in scanned.orders["id"].to_list()
     _assert_same(scanned, indexed)
+
+
+def test_a_snapshot_many_writes_behind_leaves_the_set_to_the_indexes(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More orders changed since the snapshot than :func:`.facts.order_facts` would merge
+    without rewriting it: the set is read through the indexes, not by merging that delta
+    on every plan (nothing here rewrites the files: 100k of 200k orders changed made a set's
+    read 1.8 s, against 0.06 s through the indexes). Up to that many, the snapshot is read."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
+    state = generate_shop(platform=P, shop=SHOP, seed=13, customers=10, orders=40, end=END)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    sid = store.shop_id(P, SHOP)
+    facts.order_facts(store, sid)
+    ids = sorted(state.customers)
+    orders = sorted(state.orders.values(), key=lambda o: o.id)
+    later = END + dt.timedelta(days=1)
+    wanted = {"orders": ["id", "customer_id", "created_at", "test"]}
+    with mock.patch.object(facts, "_REWRITE_MIN", 3):  # order_facts rewrites past 3
+        store.upsert([o.model_copy(update={"updated_at": later}) for o in orders[:3]])
+        assert facts_set.customer_facts(store, sid, ids, wanted) is not None
+        store.upsert([orders[3].model_copy(update={"updated_at": later})])
+        assert facts_set.customer_facts(store, sid, ids, wanted) is None
