@@ -272,3 +272,33 @@ def test_a_snapshot_many_writes_behind_leaves_the_set_to_the_indexes(
         assert facts_set.customer_facts(store, sid, ids, wanted) is not None
         store.upsert([orders[3].model_copy(update={"updated_at": later})])
         assert facts_set.customer_facts(store, sid, ids, wanted) is None
+
+
+def test_odd_customer_ids_read_the_same_from_the_snapshot_and_the_indexes(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Customer ids with quotes, ``%``/``_`` (LIKE's wildcards), backslashes, non-ASCII and
+    the longest an id may be are matched exactly, by the snapshot's filter as by the
+    indexes: a wildcard or a prefix matches no other customer."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store.facts_dir = tmp_path / "facts"
+    state = generate_shop(platform=P, shop=SHOP, seed=14, customers=8, orders=40, end=END)
+    odd = ['a"b', "50%", "5_%", "o'neil\\", "M\u00fcnchen \u2028x", "x" * 255, "x" * 254, "%"]
+    rename = dict(zip(sorted(state.customers), odd, strict=True))
+    customers = [c.model_copy(update={"id": rename[c.id]}) for c in state.customers.values()]
+    orders = [
+        o.model_copy(update={"customer_id": rename.get(o.customer_id or "")})
+        for o in state.orders.values()
+    ]
+    store.upsert([*state.products.values(), *customers, *orders])
+    facts.order_facts(store, store.shop_id(P, SHOP))
+    later = END + dt.timedelta(days=1)
+    moved = next(o for o in orders if o.customer_id == "50%")
+    store.upsert([moved.model_copy(update={"customer_id": "5_%", "updated_at": later})])
+    ids = ['a"b', "5_%", "M\u00fcnchen \u2028x", "x" * 254, "%", "M\u00fcnchen"]
+    scanned, indexed, used = _snapshot_and_index(store, END, ids)
+    assert used and used[0] is not None
+    found = set(scanned.orders["customer_id"].to_list())
+    assert "5_%" in found and found <= set(ids)
+    assert moved.id in scanned.orders["id"].to_list()
+    _assert_same(scanned, indexed)
