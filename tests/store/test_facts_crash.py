@@ -275,3 +275,27 @@ def test_a_read_while_another_process_writes_loses_no_row(
     assert writer.exitcode == 0
     check(store)
     assert reads > 1
+
+
+@pytest.mark.parametrize("damage", ["cut", "missing", "garbage", "rows"])
+def test_a_set_read_from_damaged_files_is_left_to_the_indexes(store: Store, damage: str) -> None:
+    """The snapshot read for a set of customers (:func:`.facts_set.customer_facts`, its
+    customer and order filters) trusts damaged child files no more than a whole read: no
+    facts, so the set is read through the indexes; nothing is rewritten by it."""
+    from shopsync.store.facts_set import customer_facts
+
+    first = snapshotted(store)
+    lines = folder(store) / f"{first['token']}.lines.parquet"
+    if damage == "cut":
+        data = lines.read_bytes()
+        lines.write_bytes(data[: len(data) // 2])
+    elif damage == "missing":
+        lines.unlink()
+    elif damage == "garbage":
+        lines.write_bytes(b"PAR1" + b"\0" * 100 + b"PAR1")
+    else:  # another snapshot's lines: whole, of the right columns, but not these rows
+        pl.read_parquet(lines).head(3).write_parquet(lines)
+    sid = store.shop_id(PLATFORM, SHOP)
+    wanted = {"orders": ["customer_id"], "lines": ["quantity"]}
+    assert customer_facts(store, sid, ["c1"], wanted) is None
+    assert manifest(store)["token"] == first["token"]

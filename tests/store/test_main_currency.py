@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from shopsync.core._data import to_us
 from shopsync.models import Order
 from shopsync.store import Store
 from shopsync.store.read import REAL_ORDERS_SQL, read_shop
 from shopsync.store.read_set import read_customers
-from shopsync.store.shop_figures import main_currency
+from shopsync.store.shop_figures import main_currencies, main_currency
 from shopsync.testing.generator import generate_shop
 
 P = "shopify"
@@ -69,6 +70,8 @@ def test_the_main_currency_is_the_one_most_real_orders_placed_by_then_use(
                 if at is not None:
                     read = read_customers(store, shop_id, at, ids)
                     assert read.currency == _counted(store, shop_id, at), at
+                    both = (_counted(store, shop_id, at), _counted(store, shop_id, None))
+                    assert main_currencies(store, shop_id, at) == both, at
 
         check()
         assert {main_currency(store, shop_id, at) for at in moments} >= {"USD", "EUR"}
@@ -80,5 +83,37 @@ def test_the_main_currency_is_the_one_most_real_orders_placed_by_then_use(
         store.delete(Order, P, shop, mixed[45].id, deleted_at=later)
         check()
         assert main_currency(store, shop_id + 1000) is None
+        assert main_currencies(store, shop_id + 1000, _micros(END)) == (None, None)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["snapshot", "no-snapshot"])
+def test_both_main_currencies_break_ties_alphabetically_and_know_no_orders_yet(
+    store_url: str, tmp_path: Any, snapshot: bool
+) -> None:
+    """:func:`main_currencies`: a tie goes to the first currency alphabetically, as SQL's
+    ``ORDER BY count(*) DESC, currency`` gives it, and before the first order there is none
+    by then (while every order has one)."""
+    store = Store(store_url, facts_dir=tmp_path / "facts" if snapshot else False)
+    try:
+        shop = f"tie-{random.getrandbits(32):x}.example"
+        state = generate_shop(platform=P, shop=shop, seed=4, customers=4, orders=8, end=END)
+        orders = sorted(
+            (o.model_copy(update={"test": False}) for o in state.orders.values()),
+            key=lambda o: o.created_at,
+        )
+        tied = [  # 4 SEK, 4 CHF: CHF wins the tie, whichever comes first
+            o.model_copy(update={"currency": "SEK" if i % 2 == 0 else "CHF"})
+            for i, o in enumerate(orders)
+        ]
+        store.upsert([*state.customers.values(), *tied])
+        shop_id = store.shop_id(P, shop, create=False)
+        read_shop(store, shop_id, _micros(END))
+        first = to_us(orders[0].created_at)
+        assert main_currencies(store, shop_id, _micros(END)) == ("CHF", "CHF")
+        assert main_currencies(store, shop_id, first) == ("SEK", "CHF")
+        assert main_currencies(store, shop_id, first - 1) == (None, "CHF")
+        assert _counted(store, shop_id, None) == "CHF"
     finally:
         store.close()

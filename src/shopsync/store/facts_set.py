@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from shopsync.store import facts
 from shopsync.store._fact_frames import project
 from shopsync.store.facts import (
-    _BULK_MIN,
     FACT_TABLES,
     TEXT,
     Facts,
@@ -60,8 +60,8 @@ def customer_facts(
 ) -> Facts | None:
     """The order facts of ``customers`` as the database holds them now (``columns``: as
     :func:`.facts.order_facts`'s, ``orders`` among them), or None: no usable snapshot, or
-    so many orders changed since that :func:`.facts.order_facts` would not use it either
-    (the caller then reads through the indexes)."""
+    so many orders changed since that :func:`.facts.order_facts` would rewrite it (the
+    caller then reads through the indexes)."""
     base = getattr(store, "facts_dir", None)
     if base is None or "orders" not in columns:
         return None
@@ -70,13 +70,17 @@ def customer_facts(
     snap, whole = _load(engine, base, shop_id, columns, customers=ids)
     if snap is None:
         return None
-    if _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, whole // 4):
+    # past this many changed orders order_facts would rewrite the files; nothing here does,
+    # so every plan would merge the growing delta again (100k of 200k orders: 1.8 s a set,
+    # against 0.06 s through the indexes): the indexes read it until a whole read rewrites
+    if _changed(engine, shop_id, snap.seq) > max(facts._REWRITE_MIN, whole // 50):
         return None
     delta = _read_delta(engine, shop_id, snap.seq)
     if delta is None or delta.seq < snap.seq or delta.born != snap.born:
         return None
     changed = delta.frames["orders"]
-    theirs = changed["customer_id"].is_in(ids.implode())
+    # a guest order now (customer null) is none of theirs: is_in gives null, not False
+    theirs = changed["customer_id"].is_in(ids.implode()).fill_null(False)
     mine = changed.filter(theirs)
     frames = {
         name: mine
