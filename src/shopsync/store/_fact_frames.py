@@ -65,4 +65,10 @@ def project(
 
 def categorical(texts: Sequence[str]) -> list[pl.Expr]:
     """The cast of each of ``texts`` to ``pl.Categorical``."""
+    # Polars before pl.Categories (1.31) encodes categoricals cast apart (a snapshot's, a
+    # delta's, another shop's, an empty frame's) differently, and concatenating or joining
+    # them raises; with its global string cache on they share one encoding, as they always
+    # do in later polars.
+    if not hasattr(pl, "Categories"):
+        pl.enable_string_cache()
     return [pl.col(text).cast(pl.Categorical) for text in texts]
