@@ -341,6 +341,10 @@ def _coded(texts: pl.Series, *, empty: bool = True) -> pl.Series:
     """``texts`` (text or categorical) as an enum of its sorted distinct values
     (``empty=False``: empty text as null): grouping codes is cheaper than grouping text, and
     their order is the texts'."""
+    if texts.dtype == pl.Categorical and not hasattr(pl, "Categories"):
+        # polars 1.31 fails the cast of codes cast apart then joined (a line's own type and
+        # its product's) to an enum: through text there
+        texts = texts.cast(pl.String)
     if not empty:
         texts = texts.replace("", None)
     values = texts.drop_nulls().unique().cast(pl.String).sort()
