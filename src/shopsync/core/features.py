@@ -150,6 +150,11 @@ def compute_features(
     most of the peak)."""
     if not consume:
         frames = dict(frames)
+    if not hasattr(pl, "Categories"):
+        # polars 1.31 (no global codes): codes cast apart fail its streamed joins ("different
+        # key types") and casts to enums, so there the features read them as text
+        for name in list(frames):
+            frames[name] = frames[name].with_columns(pl.col(pl.Categorical).cast(pl.String))
     at = to_micros(as_of)
     currency = currency or shop_currency(frames["orders"]) or ""
     # Customers get an integer key (their rank by id) and every join and group after the
@@ -341,10 +346,6 @@ def _coded(texts: pl.Series, *, empty: bool = True) -> pl.Series:
     """``texts`` (text or categorical) as an enum of its sorted distinct values
     (``empty=False``: empty text as null): grouping codes is cheaper than grouping text, and
     their order is the texts'."""
-    if texts.dtype == pl.Categorical and not hasattr(pl, "Categories"):
-        # polars 1.31 fails the cast of codes cast apart then joined (a line's own type and
-        # its product's) to an enum: through text there
-        texts = texts.cast(pl.String)
     if not empty:
         texts = texts.replace("", None)
     values = texts.drop_nulls().unique().cast(pl.String).sort()
