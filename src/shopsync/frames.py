@@ -137,6 +137,7 @@ def read_inputs(
 ) -> dict[str, pl.DataFrame]:
     """The rows the features need, as frames; already cut at ``as_of`` where a time exists.
     Texts of few distinct values (the orders' ``financial_status`` and ``currency``, the
-    lines' ``product_id`` and ``product_type``) come as ``pl.Categorical``."""
+    lines' ``product_id`` and ``product_type``) come as ``pl.Categorical`` (on polars 1.31,
+    which has no global codes, with its global string cache turned on, so two reads mix)."""
     shop_id = int(store.shop_id(platform, shop, create=False))
     return feature_tables(store, shop_id, int(to_micros(as_of)))
