@@ -22,7 +22,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from shopsync.models import Address, Fulfillment, Money, Order, Product, Refund
+from shopsync.frames import customer_features
+from shopsync.models import (
+    Address,
+    Customer,
+    Fulfillment,
+    LineItem,
+    Money,
+    Order,
+    Product,
+    Refund,
+)
 from shopsync.store import Store, facts
 from shopsync.store.read import (
     CONSENT_COLUMNS,
@@ -403,3 +413,58 @@ def test_a_filtered_read_holds_the_orders_kept(store: Store, snapshot_always: No
     assert_frame_equal(got.orders, full.orders.filter(where).select(got.orders.columns))
     assert sorted(got.orders["id"].to_list()) == ["1", "3", "4", "5"]
     assert_frame_equal(got.lines, full.lines.clear())
+
+
+def _line() -> LineItem:
+    usd = Money.of(5, "USD")
+    return LineItem(id="l1", title="Mug", quantity=1, unit_price=usd, total=usd, product_id="p1")
+
+
+def test_features_texts_of_two_reads_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The features' coded texts of two shops concatenate, join and compare to text whichever
+    polars the bounds allow. On polars 1.31 categoricals cast apart did not mix: a shop whose
+    snapshot holds no order the read keeps (guests only) merged its delta with a
+    StringCacheMismatchError."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", facts_dir=tmp_path / "facts")
+    try:
+        frames = []
+        for shop, customer in (("a.myshopify.com", None), ("b.myshopify.com", "c1")):
+            store.upsert([order(shop=shop, id="1", customer_id=customer, line_items=(_line(),))])
+            shop_id = store.shop_id(PLATFORM, shop)
+            feature_tables(store, shop_id, micros(T0))  # writes the snapshot
+            # a delta to merge
+            store.upsert([order(shop=shop, id="2", customer_id=customer, line_items=(_line(),))])
+            frames.append(feature_tables(store, shop_id, micros(T0)))
+        for name, key, rows in (("orders", "currency", 2), ("line_items", "product_id", 4)):
+            both = pl.concat([f[name] for f in frames])
+            assert both.height == rows
+            assert frames[1][name].join(both, on=key).height == rows * frames[1][name].height
+        orders = pl.concat([f["orders"] for f in frames])
+        assert orders.filter(pl.col("currency") == "USD").height == 2
+        assert orders.filter(pl.col("currency").is_in(["USD"])).height == 2
+        assert orders["currency"].to_list() == ["USD", "USD"]
+    finally:
+        store.close()
+
+
+def test_features_through_the_snapshot_equal_a_cold_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """customer_features from a snapshot and its delta equal those of a store without one
+    (its lines' types from the catalogue): on polars 1.31 the codes' cast to enums failed."""
+    monkeypatch.setenv(facts.MIN_ORDERS_ENV, "0")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    warm, cold = Store(url, facts_dir=tmp_path / "facts"), Store(url, facts_dir=None)
+    shop = "a.myshopify.com"
+    try:
+        warm.upsert([Customer(platform=PLATFORM, shop=shop, id="c1", created_at=T0, updated_at=T0)])
+        warm.upsert([order(shop=shop, id="1", customer_id="c1", line_items=(_line(),))])
+        customer_features(warm, PLATFORM, shop, T0)  # writes the snapshot
+        warm.upsert([order(shop=shop, id="2", customer_id="c1", line_items=(_line(),))])
+        got = customer_features(warm, PLATFORM, shop, T0)
+        assert_frame_equal(got, customer_features(cold, PLATFORM, shop, T0), check_exact=True)
+        assert got["products"].to_list() == [["p1"]]
+    finally:
+        warm.close()
+        cold.close()
