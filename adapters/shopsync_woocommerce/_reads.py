@@ -51,6 +51,10 @@ from shopsync_woocommerce.mapping import (
 
 __all__ = ["WooReads"]
 
+WHOLE_REFETCHES = 50
+"""The most refused records of a ``_fields`` read asked for again whole (one request each):
+a shop refusing every order (a currency a plugin adds) costs at most this many requests
+more, not one per order; the rest are quarantined as read (the same reason)."""
 _KEPT_REFUNDS = 256
 """Records whose refunds are kept for a second mapper: more than a page (WooCommerce serves at
 most 100 records a page), so a record the store hands back is still there."""
@@ -132,6 +136,7 @@ class WooReads(ModifiedPaging):
             return refunds
 
         fields = ORDER_FIELDS if self.request_fields else None
+        refetches = WHOLE_REFETCHES
 
         def convert(raw: Any) -> Order:
             try:
@@ -139,7 +144,9 @@ class WooReads(ModifiedPaging):
                     raw, shop=self.shop, refunds=refunds_of(raw), site_timezone=self.site_timezone
                 )
             except InvalidRecordError:
-                if fields is not None:
+                nonlocal refetches
+                if fields is not None and refetches > 0:
+                    refetches -= 1
                     self._made_whole(raw)
                 raise
 

@@ -254,3 +254,33 @@ def test_a_trimmed_sync_stores_what_a_whole_sync_stores(
     assert snaps[True]["orders"] and snaps[True]["line_items"] and snaps[True]["fulfillments"]
     for table in snaps[False]:
         assert snaps[True][table] == snaps[False][table], table
+
+
+# --- the refetch of refused records is bounded -------------------------------------------------
+
+
+def test_many_refused_orders_cost_a_bounded_number_of_refetches() -> None:
+    """A shop whose every order is refused (a currency a plugin adds, say) is not asked for
+    each order again: past :data:`~shopsync_woocommerce._reads.WHOLE_REFETCHES` per read,
+    the rest are quarantined as read (same reason; the projection of the record)."""
+    from shopsync_woocommerce._reads import WHOLE_REFETCHES
+
+    from shopsync.testing.contract import read_all
+
+    with emulated("woocommerce", seed=6, customers=5, orders=WHOLE_REFETCHES + 30) as shop:
+        shop.faults.invalid_records |= {("orders", i) for i in shop.state.orders}
+        with closing(_adapter(shop)) as adapter:
+            singles: list[str] = []
+            real = adapter._get
+
+            def spy(endpoint: str, params: Any) -> Any:
+                if endpoint.startswith("orders/"):
+                    singles.append(endpoint)
+                return real(endpoint, params)
+
+            adapter._get = spy  # type: ignore[method-assign]
+            records, rejected, _ = read_all(adapter, "orders")
+    assert not records and len(rejected) == len(shop.state.orders) > WHOLE_REFETCHES
+    assert 0 < len(singles) <= WHOLE_REFETCHES
+    whole = [r for r in rejected if '"payment_url"' in str(r.raw)]
+    assert len(whole) == len(singles)  # those asked for again are whole, the rest as read
