@@ -284,3 +284,73 @@ def test_many_refused_orders_cost_a_bounded_number_of_refetches() -> None:
     assert 0 < len(singles) <= WHOLE_REFETCHES
     whole = [r for r in rejected if '"payment_url"' in str(r.raw)]
     assert len(whole) == len(singles)  # those asked for again are whole, the rest as read
+
+
+def _refused_read(shop: Any, single: Any, listed: Any = None) -> tuple[list[Any], list[str]]:
+    """The rejected orders of a read whose ``GET /orders/<id>`` answers ``single(endpoint,
+    real)`` (and whose list requests go through ``listed(params)``), and those asked for."""
+    from shopsync.testing.contract import read_all
+
+    with closing(_adapter(shop)) as adapter:
+        singles: list[str] = []
+        real = adapter._get
+
+        def spy(endpoint: str, params: Any) -> Any:
+            if endpoint.startswith("orders/"):
+                singles.append(endpoint)
+                return single(endpoint, real)
+            return real(endpoint, listed(params) if listed else params)
+
+        adapter._get = spy  # type: ignore[method-assign]
+        _, rejected, _ = read_all(adapter, "orders")
+    return rejected, singles
+
+
+def test_a_refused_order_gone_changed_or_refused_again_is_quarantined_as_read() -> None:
+    """The refetch failing (404: deleted meanwhile; 429 past the retries; an error body) or
+    answering a changed record leaves the record as read; the read goes on."""
+    from shopsync.errors import NotFoundError, RateLimitedError
+
+    def changed(endpoint: str, real: Any) -> Any:
+        body, headers = real(endpoint, {})
+        return {**body, "date_modified_gmt": "2099-01-01T00:00:00"}, headers
+
+    def raising(error: Exception) -> Any:
+        def single(endpoint: str, real: Any) -> Any:
+            raise error
+
+        return single
+
+    answers = [
+        raising(NotFoundError("gone", platform="woocommerce")),
+        raising(RateLimitedError("slow down", platform="woocommerce")),
+        lambda endpoint, real: ([], {}),  # not an object
+        changed,
+    ]
+    with emulated("woocommerce", seed=7, customers=5, orders=30) as shop:
+        victims = sorted(shop.state.orders, key=int)[3:6]
+        shop.faults.invalid_records |= {("orders", v) for v in victims}
+        for single in answers:
+            rejected, singles = _refused_read(shop, single)
+            assert sorted(r.record_id for r in rejected) == victims
+            assert len(singles) == len(victims)
+            assert not any('"payment_url"' in r.raw for r in rejected)  # as read
+
+
+def test_a_shop_ignoring_fields_is_not_asked_again() -> None:
+    """A store that ignores ``_fields`` (older than WordPress 4.8, a proxy) sends whole
+    records: a refused one is quarantined whole without another request."""
+    with emulated("woocommerce", seed=8, customers=5, orders=30) as shop:
+        victims = sorted(shop.state.orders, key=int)[2:5]
+        shop.faults.invalid_records |= {("orders", v) for v in victims}
+
+        def whole(params: Any) -> Any:
+            return {k: v for k, v in params.items() if k != "_fields"}
+
+        def unexpected(endpoint: str, real: Any) -> Any:
+            return real(endpoint, {})
+
+        rejected, singles = _refused_read(shop, unexpected, whole)
+    assert sorted(r.record_id for r in rejected) == victims
+    assert all('"payment_url"' in r.raw for r in rejected)
+    assert singles == []
