@@ -5,7 +5,7 @@ https://github.com/WordPress/wordpress-develop/blob/trunk/src/wp-includes/rest-a
 
 - ``rest_filter_response_fields`` (since 4.8, the ``rest_post_dispatch`` filter): the list
   is ``wp_parse_list`` (split on commas and whitespace, empties dropped; none at all means
-  no filter), each name trimmed; a name ``a.b`` (since 5.3) keeps key ``b`` of the object
+  no filter; a PHP array ``_fields[]`` taken as it is), each name trimmed; a name ``a.b`` (since 5.3) keeps key ``b`` of the object
   ``a`` (a later ``a`` keeps the whole of ``a``, and an ``a.b`` after an ``a`` is skipped);
   a list response (``wp_is_numeric_array``) is filtered item by item, an error response
   not at all. Unknown names are simply absent from the result.
@@ -31,17 +31,30 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 __all__ = ["filter_fields", "is_field_included", "requested_fields"]
 
 _SPLIT = re.compile(r"[\s,]+")
 
 
-def requested_fields(query: Mapping[str, str]) -> tuple[str, ...] | None:
-    """The ``_fields`` names of a request (``wp_parse_list``, trimmed); None: no filter."""
-    raw = query.get("_fields")
+def requested_fields(query: Mapping[str, str], query_string: str = "") -> tuple[str, ...] | None:
+    """The ``_fields`` names of a request (``wp_parse_list``, trimmed); None: no filter.
+    ``query_string`` (the raw one) for PHP's arrays, ``_fields[]=a&_fields[]=b``, which
+    ``wp_parse_list`` keeps as they are (no split on commas); the later of ``_fields`` and
+    ``_fields[...]`` wins, as PHP reads the query."""
+    raw: str | list[str] | None = query.get("_fields")
+    if "_fields[" in query_string or "_fields%5B" in query_string:
+        raw = None
+        for key, value in parse_qsl(query_string, keep_blank_values=True):
+            if key == "_fields":
+                raw = value
+            elif key.startswith("_fields[") and key.endswith("]"):
+                raw = [*raw, value] if isinstance(raw, list) else [value]
     if raw is None:
         return None
+    if isinstance(raw, list):
+        return tuple(f.strip() for f in raw) or None
     fields = tuple(f.strip() for f in _SPLIT.split(raw) if f)
     return fields or None
 

@@ -249,7 +249,7 @@ class WooCommerceEmulator:
     def _fields(self, request: Request, handler: Any, response: Response) -> Response:
         """``_fields`` on the answers the read handlers did not filter themselves (WordPress
         filters every answer but an error: :mod:`._emu_fields`; filtering is idempotent)."""
-        fields = requested_fields(request.query)
+        fields = requested_fields(request.query, request.query_string)
         if fields is None or response.status >= 400 or not response.body:
             return response
         if getattr(handler, "__self__", None) is self.rest:

@@ -354,3 +354,21 @@ def test_a_shop_ignoring_fields_is_not_asked_again() -> None:
     assert sorted(r.record_id for r in rejected) == victims
     assert all('"payment_url"' in r.raw for r in rejected)
     assert singles == []
+
+
+def test_fields_as_a_php_array_filter_as_a_list() -> None:
+    """``_fields[]=id&_fields[]=total``: PHP reads an array, which ``wp_parse_list`` keeps
+    as it is (no split on commas); the later of ``_fields`` and ``_fields[]`` wins."""
+    assert requested_fields({}, "_fields%5B%5D=id&_fields%5B%5D=total") == ("id", "total")
+    assert requested_fields({}, "_fields[0]=id&_fields[1]=%20billing.email") == (
+        "id",
+        "billing.email",
+    )
+    assert requested_fields({}, "_fields[]=id,total") == ("id,total",)
+    assert requested_fields({}, "_fields[]=id&_fields=total") == ("total",)
+    with (
+        emulated("woocommerce", seed=4, customers=5, orders=10) as shop,
+        closing(_adapter(shop)) as adapter,
+    ):
+        trimmed, _ = adapter._list("orders", {"_fields[]": "id"})
+    assert trimmed and all(list(o) == ["id"] for o in trimmed)
