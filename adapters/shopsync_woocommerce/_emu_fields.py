@@ -8,7 +8,8 @@ https://github.com/WordPress/wordpress-develop/blob/trunk/src/wp-includes/rest-a
   no filter; a PHP array ``_fields[]`` taken as it is), each name trimmed; a name ``a.b``
   (since 5.3) keeps key ``b`` of the object ``a`` (a later ``a`` keeps the whole of ``a``,
   and an ``a.b`` after an ``a`` is skipped); a list response (``wp_is_numeric_array``) is
-  filtered item by item, an error response not at all. Unknown names are simply absent from the result.
+  filtered item by item, an error response not at all. Unknown names are simply absent
+  from the result.
 - ``_rest_array_intersect_key_recursive``: PHP's ``array_intersect_key`` level by level. A
   JSON list is a PHP array keyed 0, 1, ...: ``line_items.name`` keeps none of a list's
   items (no key ``name``), so dot paths only reach into objects (``billing.email``).
