@@ -19,9 +19,11 @@ https://github.com/WordPress/wordpress-develop/blob/trunk/src/wp-includes/rest-a
 
 WooCommerce (woocommerce/woocommerce, ``plugins/woocommerce/includes/rest-api/Controllers/
 Version2/class-wc-rest-orders-v2-controller.php``, ``WC_REST_Orders_V2_Controller::
-get_formatted_item_data``): only the requested "extra" fields are computed (``meta_data``,
-``line_items``, ``tax_lines``, ``shipping_lines``, ``fee_lines``, ``coupon_lines``, ``refunds``,
-``payment_url``, ``is_editable``, ``needs_payment``, ``needs_processing``), and only the
+get_formatted_item_data``): only the "extra" fields requested by their exact name are
+computed (``meta_data``, ``line_items``, ``tax_lines``, ``shipping_lines``, ``fee_lines``,
+``coupon_lines``, ``refunds``, ``payment_url``, ``is_editable``, ``needs_payment``,
+``needs_processing``; ``get_fields_for_response`` keeps a dot path as it is, so
+``line_items.name`` leaves the line items out), and only the
 requested decimals and dates are formatted (a ``*_gmt`` date needs its local twin computed);
 the base data is always read. :func:`._render_orders.render_order` skips the same parts.
 """
@@ -62,9 +64,16 @@ def requested_fields(query: Mapping[str, str], query_string: str = "") -> tuple[
 
 @functools.lru_cache(maxsize=64)
 def excluded(names: tuple[str, ...], fields: tuple[str, ...]) -> frozenset[str]:
-    """Which of ``names`` :func:`is_field_included` leaves out (asked once per request
-    shape, not once per record)."""
-    return frozenset(n for n in names if not is_field_included(n, fields))
+    """Which of ``names`` a WooCommerce order is built without (asked once per request
+    shape, not once per record): a part it builds on request when its exact name is not
+    asked for (``get_fields_for_response`` keeps ``line_items.name`` as it is, and
+    ``get_formatted_item_data`` intersects the names exactly: the part is then absent);
+    ``_links`` when :func:`is_field_included` leaves it out."""
+    return frozenset(
+        n
+        for n in names
+        if (not is_field_included(n, fields) if n.startswith("_") else n not in fields)
+    )
 
 
 def is_field_included(field: str, fields: Sequence[str] | None) -> bool:

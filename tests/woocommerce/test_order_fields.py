@@ -90,7 +90,7 @@ def test_emulated_pages_with_fields_are_the_whole_pages_filtered() -> None:
         with closing(_adapter(shop)) as adapter:
             params = {"per_page": "100", "orderby": "id", "order": "asc", "status": "any"}
             whole, _ = adapter._list("orders", params)
-            for fields in (",".join(ORDER_FIELDS), "id,line_items.name,_links,payment_url"):
+            for fields in (",".join(ORDER_FIELDS), "id,line_items,_links,payment_url"):
                 wanted = requested_fields({"_fields": fields})
                 trimmed, _ = adapter._list("orders", {**params, "_fields": fields})
                 assert trimmed == filter_fields(whole, wanted)
@@ -372,3 +372,17 @@ def test_fields_as_a_php_array_filter_as_a_list() -> None:
     ):
         trimmed, _ = adapter._list("orders", {"_fields[]": "id"})
     assert trimmed and all(list(o) == ["id"] for o in trimmed)
+
+
+def test_a_dot_path_into_an_order_part_built_on_request_leaves_it_out() -> None:
+    """``get_fields_for_response`` keeps ``line_items.name`` as it is, and
+    ``WC_REST_Orders_V2_Controller::get_formatted_item_data`` builds an extra part only when
+    its exact name is in that list (``array_intersect``): ``line_items`` is then never built,
+    so absent, not empty; ``billing`` (base data) is there and filtered."""
+    with (
+        emulated("woocommerce", seed=4, customers=5, orders=10) as shop,
+        closing(_adapter(shop)) as adapter,
+    ):
+        trimmed, _ = adapter._list("orders", {"_fields": "id,line_items.name,billing.email"})
+    assert trimmed and all(set(o) == {"id", "billing"} for o in trimmed)
+    assert all(set(o["billing"]) == {"email"} for o in trimmed)
