@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["filter_fields", "is_field_included", "requested_fields"]
+__all__ = ["filter_fields", "filter_response", "is_field_included", "requested_fields"]
 
 _SPLIT = re.compile(r"[\s,]+")
 
@@ -123,3 +123,14 @@ def filter_fields(data: Any, fields: Sequence[str] | None) -> Any:
     if isinstance(data, list):
         return [_intersect(item, keyed) if isinstance(item, dict) else item for item in data]
     return _intersect(data, keyed)
+
+
+def filter_response(data: Any, fields: Sequence[str] | None) -> Any:
+    """A response as sent: :func:`filter_fields`, then a single object's ``_links`` whole
+    again (``WP_REST_Server::serve_request`` adds the response's links in
+    ``response_to_data`` after the ``rest_post_dispatch`` filter; a list's items carry theirs
+    in their data, ``prepare_response_for_collection``, so the filter reaches them)."""
+    out = filter_fields(data, fields)
+    if fields is not None and isinstance(data, dict) and "_links" in data:
+        out["_links"] = data["_links"]
+    return out

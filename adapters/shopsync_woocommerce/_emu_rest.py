@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from shopsync.models import Customer, Order, Product
 from shopsync.testing.server import Request, Response
 from shopsync_woocommerce import _render as render
-from shopsync_woocommerce._emu_fields import filter_fields, requested_fields
+from shopsync_woocommerce._emu_fields import filter_fields, filter_response, requested_fields
 from shopsync_woocommerce._render_base import _dates
 from shopsync_woocommerce.mapping import parse_date
 
@@ -125,7 +125,7 @@ class RestApi:
         """``GET /data/currencies/current``."""
         code = self.emu.state.currency
         return Response.json(
-            filter_fields(
+            filter_response(
                 {
                     "code": code,
                     "name": code,
@@ -162,7 +162,8 @@ class RestApi:
         record = self._get(resource, record_id)
         if record is None:
             return self.not_found(resource)
-        return Response.json(filter_fields(self.render_record(record, fields=fields), fields))
+        built = (*fields, "_links") if fields else None  # the links come whatever is asked
+        return Response.json(filter_response(self.render_record(record, fields=built), fields))
 
     def render_record(
         self, record: Any, base: str | None = None, fields: tuple[str, ...] | None = None

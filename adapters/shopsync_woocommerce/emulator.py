@@ -40,7 +40,7 @@ from shopsync.testing.state import Event, ShopState, Subscription
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
-from shopsync_woocommerce._emu_fields import filter_fields, requested_fields
+from shopsync_woocommerce._emu_fields import filter_response, requested_fields
 from shopsync_woocommerce._emu_rest import PREFIX, Invalid, RestApi, error, no_route
 from shopsync_woocommerce._emu_webhooks import WEBHOOK_TOPICS, Webhooks
 from shopsync_woocommerce._emu_writes import Writes
@@ -254,7 +254,7 @@ class WooCommerceEmulator:
             return response
         if getattr(handler, "__self__", None) is self.rest:
             return response
-        body = filter_fields(json.loads(response.body), fields)
+        body = filter_response(json.loads(response.body), fields)
         return Response.json(body, response.status, response.headers)
 
     def site(self) -> str:
