@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from shopsync.models import Customer, Order, Product
 from shopsync.testing.server import Request, Response
 from shopsync_woocommerce import _render as render
-from shopsync_woocommerce._emu_fields import filter_fields, requested_fields
+from shopsync_woocommerce._emu_fields import filter_fields, filter_response, requested_fields
 from shopsync_woocommerce._render_base import _dates
 from shopsync_woocommerce.mapping import parse_date
 
@@ -97,7 +97,9 @@ class RestApi:
 
     def one(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /<resource>/<id>``."""
-        return self._one(params["resource"], params["id"], requested_fields(request.query))
+        return self._one(
+            params["resource"], params["id"], requested_fields(request.query, request.query_string)
+        )
 
     def order_refunds(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /orders/<id>/refunds``."""
@@ -105,7 +107,9 @@ class RestApi:
         if order is None:
             return self.not_found("orders")
         body = render.render_refunds(order, tz=self.emu.tz, base=self.emu.home())
-        return Response.json(filter_fields(body, requested_fields(request.query)))
+        return Response.json(
+            filter_fields(body, requested_fields(request.query, request.query_string))
+        )
 
     def variations(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /products/<id>/variations``."""
@@ -113,13 +117,15 @@ class RestApi:
         if product is None:
             return self.not_found("products")
         body = render.render_variations(product, tz=self.emu.tz, base=self.emu.home())
-        return Response.json(filter_fields(body, requested_fields(request.query)))
+        return Response.json(
+            filter_fields(body, requested_fields(request.query, request.query_string))
+        )
 
     def currency(self, request: Request, params: Mapping[str, str]) -> Response:
         """``GET /data/currencies/current``."""
         code = self.emu.state.currency
         return Response.json(
-            filter_fields(
+            filter_response(
                 {
                     "code": code,
                     "name": code,
@@ -128,7 +134,7 @@ class RestApi:
                         "collection": [{"href": f"{self.emu.home()}{PREFIX}data/currencies"}]
                     },
                 },
-                requested_fields(request.query),
+                requested_fields(request.query, request.query_string),
             )
         )
 
@@ -156,7 +162,8 @@ class RestApi:
         record = self._get(resource, record_id)
         if record is None:
             return self.not_found(resource)
-        return Response.json(filter_fields(self.render_record(record, fields=fields), fields))
+        built = (*fields, "_links") if fields else None  # the links come whatever is asked
+        return Response.json(filter_response(self.render_record(record, fields=built), fields))
 
     def render_record(
         self, record: Any, base: str | None = None, fields: tuple[str, ...] | None = None
@@ -396,7 +403,9 @@ class RestApi:
         total = len(rows)
         pages = math.ceil(total / per_page) if total else 0
         chosen = rows[start : start + per_page]
-        body = filter_fields([render_row(r) for r in chosen], requested_fields(q))
+        body = filter_fields(
+            [render_row(r) for r in chosen], requested_fields(q, request.query_string)
+        )
         return self._listing(body, total, pages, request, page)
 
     def _listing(
@@ -420,7 +429,7 @@ class RestApi:
         if resource == "orders" and (request.query.get("status") or "").strip() == "trash":
             return self._trashed(request)
         rows = self._select(request, resource)
-        fields = requested_fields(request.query)
+        fields = requested_fields(request.query, request.query_string)
         return self.page(request, rows, lambda r: self.render_record(r, fields=fields))
 
     def _trashed(self, request: Request) -> Response:

@@ -51,6 +51,11 @@ from shopsync_woocommerce.mapping import (
 
 __all__ = ["WooReads"]
 
+_ASKED = frozenset(ORDER_FIELDS)
+WHOLE_REFETCHES = 50
+"""The most refused records of a ``_fields`` read asked for again whole (one request each):
+a shop refusing every order (a currency a plugin adds) costs at most this many requests
+more, not one per order; the rest are quarantined as read (the same reason)."""
 _KEPT_REFUNDS = 256
 """Records whose refunds are kept for a second mapper: more than a page (WooCommerce serves at
 most 100 records a page), so a record the store hands back is still there."""
@@ -132,6 +137,7 @@ class WooReads(ModifiedPaging):
             return refunds
 
         fields = ORDER_FIELDS if self.request_fields else None
+        refetches = WHOLE_REFETCHES
 
         def convert(raw: Any) -> Order:
             try:
@@ -139,8 +145,9 @@ class WooReads(ModifiedPaging):
                     raw, shop=self.shop, refunds=refunds_of(raw), site_timezone=self.site_timezone
                 )
             except InvalidRecordError:
-                if fields is not None:
-                    self._made_whole(raw)
+                nonlocal refetches
+                if fields is not None and refetches > 0 and self._made_whole(raw):
+                    refetches -= 1
                 raise
 
         def rows(raw: Any) -> OrderRows | None:
@@ -149,24 +156,26 @@ class WooReads(ModifiedPaging):
         fast = rows if self.fast_ingest and self.takes_rows else None
         yield from self._read_by_modified("orders", since, convert, prepare, fast, fields)
 
-    def _made_whole(self, raw: Any) -> None:
+    def _made_whole(self, raw: Any) -> bool:
         """A record of a ``_fields`` page that goes to the quarantine, replaced in place by
         the whole record (``GET /orders/<id>``) when that holds the same value of every
         field read, so the quarantine holds what a whole read would (the mapping reads only
         :data:`~.mapping.ORDER_FIELDS`: the reason is the same). Kept as read when the
-        record cannot be asked for (no id, gone, an error) or has changed meanwhile."""
+        record cannot be asked for (no id, gone, an error) or has changed meanwhile, and
+        not asked for when it is already whole (a key outside the fields asked for). True:
+        a request was made."""
         if type(raw) is not dict or type(raw.get("id")) is not int:
-            return
+            return False
+        if not _ASKED.issuperset(raw):
+            return False  # a key not asked for: the store ignores _fields, the record is whole
         try:
             whole, _ = self._get(f"orders/{raw['id']}", {})
         except ShopSyncError:
-            return
-        if not isinstance(whole, dict) or any(
-            k not in whole or whole[k] != v for k, v in raw.items()
-        ):
-            return
-        raw.clear()
-        raw.update(whole)
+            return True
+        if isinstance(whole, dict) and all(k in whole and whole[k] == v for k, v in raw.items()):
+            raw.clear()
+            raw.update(whole)
+        return True
 
     def _refund_index(self, since: str | None) -> dict[str, list[Any]] | None:
         """Refunds created since ``since`` (all when None) by order id, from ``/refunds``

@@ -40,7 +40,7 @@ from shopsync.testing.state import Event, ShopState, Subscription
 from shopsync.testing.webhooks import Delivery
 from shopsync_woocommerce import _render as render
 from shopsync_woocommerce._auth import AuthError, Credentials, OAuthVerifier
-from shopsync_woocommerce._emu_fields import filter_fields, requested_fields
+from shopsync_woocommerce._emu_fields import filter_response, requested_fields
 from shopsync_woocommerce._emu_rest import PREFIX, Invalid, RestApi, error, no_route
 from shopsync_woocommerce._emu_webhooks import WEBHOOK_TOPICS, Webhooks
 from shopsync_woocommerce._emu_writes import Writes
@@ -249,12 +249,12 @@ class WooCommerceEmulator:
     def _fields(self, request: Request, handler: Any, response: Response) -> Response:
         """``_fields`` on the answers the read handlers did not filter themselves (WordPress
         filters every answer but an error: :mod:`._emu_fields`; filtering is idempotent)."""
-        fields = requested_fields(request.query)
+        fields = requested_fields(request.query, request.query_string)
         if fields is None or response.status >= 400 or not response.body:
             return response
         if getattr(handler, "__self__", None) is self.rest:
             return response
-        body = filter_fields(json.loads(response.body), fields)
+        body = filter_response(json.loads(response.body), fields)
         return Response.json(body, response.status, response.headers)
 
     def site(self) -> str:

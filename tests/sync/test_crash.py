@@ -104,3 +104,38 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_sync(
         assert differences(snapshot(repeated, platform, adapter.shop), expected) == []
         print(f"{platform}: {TRIALS + 4} kills attempted, {kills} landed, 0 differences")
         assert kills >= TRIALS // 2
+
+
+@pytest.mark.slow(seconds=40)
+def test_sigkill_among_the_refetches_of_refused_woocommerce_orders(tmp_path: Path) -> None:
+    """A quarter of the orders refused: each is asked for again whole (``_fields`` reads) in
+    the page's mapping, so kills land among those requests; the rerun holds what an
+    uninterrupted sync holds, the quarantine's whole records included."""
+    rng = random.Random("crash-refetch")
+    with emulated("woocommerce", seed=3, customers=30, orders=100, products=20) as shop:
+        ids = sorted(shop.state.orders, key=int)
+        shop.faults.invalid_records |= {("orders", i) for i in ids[::4]}
+        settings = {**shop.settings, **PAGE_SIZES["woocommerce"]}
+        reference = shopsync.Store(f"sqlite:///{tmp_path / 'reference.db'}")
+        adapter = shopsync.connect("woocommerce", **settings)
+        pages = sync(adapter, reference).total("pages")
+        expected = snapshot(reference, "woocommerce", adapter.shop)
+        held = sorted((q.record_id, q.raw) for q in reference.quarantined())
+        assert len(held) == 25 and all('"payment_url"' in raw for _, raw in held)
+
+        def job(name: str) -> dict[str, object]:
+            return {
+                "platform": "woocommerce",
+                "settings": settings,
+                "store": f"sqlite:///{tmp_path / name}",
+            }
+
+        kills = 0
+        for trial in range(TRIALS):
+            kills += not run(job(f"t{trial}.db"), rng.randint(1, pages), rng.uniform(0, 0.02))
+            assert run(job(f"t{trial}.db"))
+            crashed = shopsync.Store(str(job(f"t{trial}.db")["store"]))
+            assert differences(snapshot(crashed, "woocommerce", adapter.shop), expected) == []
+            assert sorted((q.record_id, q.raw) for q in crashed.quarantined()) == held
+            crashed.close()
+        assert kills >= TRIALS // 2

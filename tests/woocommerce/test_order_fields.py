@@ -82,7 +82,11 @@ def _adapter(shop: Any, **extra: Any) -> WooCommerceAdapter:
 
 def test_emulated_pages_with_fields_are_the_whole_pages_filtered() -> None:
     """The renderer's skipped parts change nothing but their absence, on list and single
-    endpoints, for the reader's fields and for some of the skipped parts asked for."""
+    endpoints, for the reader's fields and for some of the skipped parts asked for. A single
+    record keeps its ``_links`` whatever ``_fields`` says: ``WP_REST_Server::serve_request``
+    adds a response's links (``response_to_data``) after ``rest_post_dispatch`` filtered it,
+    and WooCommerce adds them unconditionally (a list's items carry theirs in their data,
+    ``prepare_response_for_collection``, so the filter reaches them)."""
     with emulated("woocommerce", seed=4, customers=10, orders=60) as shop:
         _add_fixture_orders(shop.state)
         victim = sorted(shop.state.orders, key=int)[3]
@@ -90,15 +94,15 @@ def test_emulated_pages_with_fields_are_the_whole_pages_filtered() -> None:
         with closing(_adapter(shop)) as adapter:
             params = {"per_page": "100", "orderby": "id", "order": "asc", "status": "any"}
             whole, _ = adapter._list("orders", params)
-            for fields in (",".join(ORDER_FIELDS), "id,line_items.name,_links,payment_url"):
+            for fields in (",".join(ORDER_FIELDS), "id,line_items,_links,payment_url"):
                 wanted = requested_fields({"_fields": fields})
                 trimmed, _ = adapter._list("orders", {**params, "_fields": fields})
                 assert trimmed == filter_fields(whole, wanted)
                 one, _ = adapter._get(f"orders/{victim}", {"_fields": fields})
                 alone, _ = adapter._get(f"orders/{victim}", {})
-                assert one == filter_fields(alone, wanted)
+                assert one == {**filter_fields(alone, wanted), "_links": alone["_links"]}
             currency, _ = adapter._get("data/currencies/current", {"_fields": "code"})
-            assert currency == {"code": shop.state.currency}
+            assert set(currency) == {"code", "_links"} and currency["code"] == shop.state.currency
     assert len(whole) > 60 and any(o["refunds"] for o in whole)
 
 
@@ -254,3 +258,135 @@ def test_a_trimmed_sync_stores_what_a_whole_sync_stores(
     assert snaps[True]["orders"] and snaps[True]["line_items"] and snaps[True]["fulfillments"]
     for table in snaps[False]:
         assert snaps[True][table] == snaps[False][table], table
+
+
+# --- the refetch of refused records is bounded -------------------------------------------------
+
+
+def test_many_refused_orders_cost_a_bounded_number_of_refetches() -> None:
+    """A shop whose every order is refused (a currency a plugin adds, say) is not asked for
+    each order again: past :data:`~shopsync_woocommerce._reads.WHOLE_REFETCHES` per read,
+    the rest are quarantined as read (same reason; the projection of the record)."""
+    from shopsync_woocommerce._reads import WHOLE_REFETCHES
+
+    from shopsync.testing.contract import read_all
+
+    with emulated("woocommerce", seed=6, customers=5, orders=WHOLE_REFETCHES + 30) as shop:
+        shop.faults.invalid_records |= {("orders", i) for i in shop.state.orders}
+        with closing(_adapter(shop)) as adapter:
+            singles: list[str] = []
+            real = adapter._get
+
+            def spy(endpoint: str, params: Any) -> Any:
+                if endpoint.startswith("orders/"):
+                    singles.append(endpoint)
+                return real(endpoint, params)
+
+            adapter._get = spy  # type: ignore[method-assign]
+            records, rejected, _ = read_all(adapter, "orders")
+    assert not records and len(rejected) == len(shop.state.orders) > WHOLE_REFETCHES
+    assert 0 < len(singles) <= WHOLE_REFETCHES
+    whole = [r for r in rejected if '"payment_url"' in str(r.raw)]
+    assert len(whole) == len(singles)  # those asked for again are whole, the rest as read
+
+
+def _refused_read(shop: Any, single: Any, listed: Any = None) -> tuple[list[Any], list[str]]:
+    """The rejected orders of a read whose ``GET /orders/<id>`` answers ``single(endpoint,
+    real)`` (and whose list requests go through ``listed(params)``), and those asked for."""
+    from shopsync.testing.contract import read_all
+
+    with closing(_adapter(shop)) as adapter:
+        singles: list[str] = []
+        real = adapter._get
+
+        def spy(endpoint: str, params: Any) -> Any:
+            if endpoint.startswith("orders/"):
+                singles.append(endpoint)
+                return single(endpoint, real)
+            return real(endpoint, listed(params) if listed else params)
+
+        adapter._get = spy  # type: ignore[method-assign]
+        _, rejected, _ = read_all(adapter, "orders")
+    return rejected, singles
+
+
+def test_a_refused_order_gone_changed_or_refused_again_is_quarantined_as_read() -> None:
+    """The refetch failing (404: deleted meanwhile; 429 past the retries; an error body) or
+    answering a changed record leaves the record as read; the read goes on."""
+    from shopsync.errors import NotFoundError, RateLimitedError
+
+    def changed(endpoint: str, real: Any) -> Any:
+        body, headers = real(endpoint, {})
+        return {**body, "date_modified_gmt": "2099-01-01T00:00:00"}, headers
+
+    def raising(error: Exception) -> Any:
+        def single(endpoint: str, real: Any) -> Any:
+            raise error
+
+        return single
+
+    answers = [
+        raising(NotFoundError("gone", platform="woocommerce")),
+        raising(RateLimitedError("slow down", platform="woocommerce")),
+        lambda endpoint, real: ([], {}),  # not an object
+        changed,
+    ]
+    with emulated("woocommerce", seed=7, customers=5, orders=30) as shop:
+        victims = sorted(shop.state.orders, key=int)[3:6]
+        shop.faults.invalid_records |= {("orders", v) for v in victims}
+        for single in answers:
+            rejected, singles = _refused_read(shop, single)
+            assert sorted(r.record_id for r in rejected) == victims
+            assert len(singles) == len(victims)
+            assert not any('"payment_url"' in r.raw for r in rejected)  # as read
+
+
+def test_a_shop_ignoring_fields_is_not_asked_again() -> None:
+    """A store that ignores ``_fields`` (older than WordPress 4.8, a proxy) sends whole
+    records: a refused one is quarantined whole without another request."""
+    with emulated("woocommerce", seed=8, customers=5, orders=30) as shop:
+        victims = sorted(shop.state.orders, key=int)[2:5]
+        shop.faults.invalid_records |= {("orders", v) for v in victims}
+
+        def whole(params: Any) -> Any:
+            return {k: v for k, v in params.items() if k != "_fields"}
+
+        def unexpected(endpoint: str, real: Any) -> Any:
+            return real(endpoint, {})
+
+        rejected, singles = _refused_read(shop, unexpected, whole)
+    assert sorted(r.record_id for r in rejected) == victims
+    assert all('"payment_url"' in r.raw for r in rejected)
+    assert singles == []
+
+
+def test_fields_as_a_php_array_filter_as_a_list() -> None:
+    """``_fields[]=id&_fields[]=total``: PHP reads an array, which ``wp_parse_list`` keeps
+    as it is (no split on commas); the later of ``_fields`` and ``_fields[]`` wins."""
+    assert requested_fields({}, "_fields%5B%5D=id&_fields%5B%5D=total") == ("id", "total")
+    assert requested_fields({}, "_fields[0]=id&_fields[1]=%20billing.email") == (
+        "id",
+        "billing.email",
+    )
+    assert requested_fields({}, "_fields[]=id,total") == ("id,total",)
+    assert requested_fields({}, "_fields[]=id&_fields=total") == ("total",)
+    with (
+        emulated("woocommerce", seed=4, customers=5, orders=10) as shop,
+        closing(_adapter(shop)) as adapter,
+    ):
+        trimmed, _ = adapter._list("orders", {"_fields[]": "id"})
+    assert trimmed and all(list(o) == ["id"] for o in trimmed)
+
+
+def test_a_dot_path_into_an_order_part_built_on_request_leaves_it_out() -> None:
+    """``get_fields_for_response`` keeps ``line_items.name`` as it is, and
+    ``WC_REST_Orders_V2_Controller::get_formatted_item_data`` builds an extra part only when
+    its exact name is in that list (``array_intersect``): ``line_items`` is then never built,
+    so absent, not empty; ``billing`` (base data) is there and filtered."""
+    with (
+        emulated("woocommerce", seed=4, customers=5, orders=10) as shop,
+        closing(_adapter(shop)) as adapter,
+    ):
+        trimmed, _ = adapter._list("orders", {"_fields": "id,line_items.name,billing.email"})
+    assert trimmed and all(set(o) == {"id", "billing"} for o in trimmed)
+    assert all(set(o["billing"]) == {"email"} for o in trimmed)
