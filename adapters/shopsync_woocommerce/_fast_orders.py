@@ -53,6 +53,7 @@ from shopsync_woocommerce._fast_fields import (
 )
 from shopsync_woocommerce._map_common import META, _Ctx, _meta, _tags
 from shopsync_woocommerce._map_orders import (
+    ORDER_PARTS,
     _coupons,
     _fees,
     _flag,
@@ -431,6 +432,9 @@ def _email(billing: Mapping[str, Any]) -> str | None:
 def _tables(payload: Mapping[str, Any], details: list[Any] | None) -> OrderRows | None:
     ctx = _Ctx(payload)
     get = payload.get
+    for part in ORDER_PARTS:
+        if part not in payload:
+            raise Refuse  # the row path says which is missing
     currency = get("currency")
     if type(currency) is not str:
         raise Refuse

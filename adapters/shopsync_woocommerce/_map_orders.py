@@ -37,6 +37,23 @@ ORDER_STATUSES: Mapping[str, tuple[FinancialStatus | None, FulfillmentStatus | N
 shipments (see :func:`derive_statuses`)."""
 
 
+ORDER_PARTS: tuple[str, ...] = (
+    "customer_id",
+    "billing",
+    "shipping",
+    "meta_data",
+    "line_items",
+    "tax_lines",
+    "fee_lines",
+    "coupon_lines",
+    "refunds",
+)
+"""The keys every WooCommerce order record carries (the v3 order schema; empty when there is
+nothing) whose absence would erase what the store holds (the order is replaced whole): a
+record without one (a proxy or plugin stripping it, a shop honouring ``_fields`` partly) is
+refused, never stored as an order without lines, refunds or addresses."""
+
+
 def _unit_price(subtotal: Decimal, units: Decimal) -> Decimal:
     if units == 0:
         return subtotal

@@ -102,6 +102,7 @@ from shopsync_woocommerce._map_common import (
     parse_date,
 )
 from shopsync_woocommerce._map_orders import (
+    ORDER_PARTS,
     ORDER_STATUSES,
     _coupons,
     _fees,
@@ -117,6 +118,7 @@ from shopsync_woocommerce.consent import DEFAULT_SOURCES, ConsentMetaError, cons
 __all__ = [
     "META",
     "ORDER_FIELDS",
+    "ORDER_PARTS",
     "ORDER_STATUSES",
     "PLATFORM",
     "PRODUCT_STATUSES",
@@ -252,6 +254,9 @@ def order_from_rest(
     """
 
     def build(ctx: _Ctx) -> Order:
+        for key in ORDER_PARTS:
+            if key not in payload:
+                ctx.fail(key, "missing: stored without it, the order would lose what it holds")
         currency = payload.get("currency")
         if not isinstance(currency, str) or not currency.strip():
             ctx.fail("currency", "missing")

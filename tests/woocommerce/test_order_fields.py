@@ -390,3 +390,55 @@ def test_a_dot_path_into_an_order_part_built_on_request_leaves_it_out() -> None:
         trimmed, _ = adapter._list("orders", {"_fields": "id,line_items.name,billing.email"})
     assert trimmed and all(set(o) == {"id", "billing"} for o in trimmed)
     assert all(set(o["billing"]) == {"email"} for o in trimmed)
+
+
+# --- a record missing a part never erases what the store holds ------------------------------------
+
+
+@pytest.mark.parametrize("part", ["line_items", "refunds", "billing", "customer_id"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_order_stripped_of_a_part_keeps_what_the_store_holds(
+    part: str, fast: bool, two_urls: dict[bool, str]
+) -> None:
+    """A shop (a proxy, a plugin, a partial ``_fields``) that leaves a part out of a changed
+    order, even when asked again whole: the order is quarantined with the part's name and
+    the store keeps the order as it was (its lines, refunds, address, customer), on the
+    fast path and the row path."""
+    from shopsync_woocommerce.mapping import ORDER_PARTS
+
+    assert part in ORDER_PARTS
+    with emulated("woocommerce", seed=3, customers=8, orders=30) as shop:
+        victim = next(
+            i
+            for i in sorted(shop.state.orders, key=int)
+            if shop.state.orders[i].line_items and shop.state.orders[i].customer_id
+        )
+        with shopsync.Store(two_urls[fast]) as store:
+            for rounds in range(2):
+                if rounds:
+                    shop.state.update_order(victim, tags=("changed",))
+                with closing(_adapter(shop)) as adapter:
+                    adapter.fast_ingest = fast
+                    real = adapter._get
+
+                    def stripping(endpoint: str, params: Any, real: Any = real) -> Any:
+                        body, headers = real(endpoint, params)
+                        items = body if isinstance(body, list) else [body]
+                        for item in items:
+                            if isinstance(item, dict) and str(item.get("id")) == victim:
+                                item.pop(part, None)
+                        return body, headers
+
+                    if rounds:
+                        adapter._get = stripping  # type: ignore[method-assign]
+                    report = shopsync.sync(adapter, store, resources=["customers", "orders"])
+                if not rounds:
+                    before = snapshot(store)
+                    assert report.total("quarantined") == 0
+            after = snapshot(store)
+            held = [(q.record_id, q.reason) for q in store.quarantined()]
+    assert report.total("quarantined") == 1
+    assert [record for record, _ in held] == [victim] and part in held[0][1]
+    assert after["orders"] and after["line_items"]
+    for table in before.keys() - {"quarantine", "sync_cursors"}:  # the read went on
+        assert after[table] == before[table], table
