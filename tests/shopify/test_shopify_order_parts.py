@@ -1,0 +1,58 @@
+"""An order webhook trimmed by its subscription's ``includeFields`` (Shopify delivers only the
+fields named: https://shopify.dev/docs/apps/build/webhooks/customize and
+https://shopify.dev/docs/apps/build/webhooks/delivery-structure) or by a proxy carries no line
+items: the order is replaced whole when stored, so such a delivery is quarantined with the
+key's name instead of storing the order without its lines (a REST read's ``fields`` is the
+caller's choice: the mapping itself still takes a record without them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from shopsync_shopify.webhooks import sign
+
+from shopsync import webhooks
+from shopsync.models import Order
+from shopsync.store import Store
+
+SHOP = "jsmith.myshopify.com"  # the shop the fixture names
+SECRET = "s3cret"
+T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
+ORDER = Path(__file__).parents[1] / "fixtures" / "shopify" / "ruby-2026-07-order.json"
+
+
+def _order() -> dict[str, Any]:
+    order: dict[str, Any] = json.loads(ORDER.read_text())["order"]
+    return order
+
+
+def _deliver(store: Store, topic: str, payload: dict[str, Any], n: int) -> Any:
+    raw = json.dumps(payload).encode()
+    headers = {
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": SHOP,
+        "X-Shopify-Hmac-Sha256": sign(SECRET, raw),
+        "X-Shopify-Webhook-Id": f"delivery-{n}",
+        "X-Shopify-Triggered-At": (T0 + dt.timedelta(hours=n)).isoformat(),
+    }
+    at = T0 + dt.timedelta(hours=n)
+    return webhooks.handle("shopify", headers, raw, store, SECRET, shops={SHOP}, now=at)
+
+
+def test_a_delivery_without_line_items_keeps_the_stored_lines(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        order = _order()
+        assert _deliver(store, "orders/create", order, 1).status == "applied"
+        before = store.get(Order, "shopify", SHOP, str(order["id"]))
+        assert isinstance(before, Order) and len(before.line_items) == 3
+        later = {k: v for k, v in order.items() if k != "line_items"}
+        later["updated_at"] = "2026-11-02T10:00:00-05:00"
+        result = _deliver(store, "orders/updated", later, 2)
+        assert result.quarantined == 1
+        after = store.get(Order, "shopify", SHOP, str(order["id"]))
+        held = [q.reason for q in store.quarantined()]
+    assert after == before
+    assert len(held) == 1 and "line_items" in held[0]
