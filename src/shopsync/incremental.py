@@ -234,7 +234,7 @@ def plan_changed(
     base = set(noted_plannable)
     if policy.loyalty.enabled:
         base |= found_ids.loyalty | marks.referral_parties(store, shop_id)
-    lpolicy = policy  # the loyalty derivation's: its currency counted with the read's
+    loyalty_policy = policy  # the loyalty derivation's: its currency counted with the read's
     if frames is None:
         wanted = base | by_time
         whole = len(wanted) * _WHOLE_SHARE > found_ids.customers
@@ -242,7 +242,7 @@ def plan_changed(
         if not whole and currency is None and policy.loyalty.enabled:
             currency, overall = main_currencies(store, shop_id, at)  # one scan, not two
             if overall is not None:
-                lpolicy = policy.model_copy(update={"currency": overall})
+                loyalty_policy = policy.model_copy(update={"currency": overall})
         frames = _read(store, policy, as_of, platform, shop, None if whole else wanted, currency)
     if stale:  # no moment yet, or one of other settings or models: decided from their rows
         fired = time_fired(restrict(frames, stale), policy, stats)
@@ -260,7 +260,7 @@ def plan_changed(
             platform,
             shop,
             as_of=as_of,
-            policy=lpolicy,
+            policy=loyalty_policy,
             customer_ids=sorted(chosen & known),
             dry_run=True,
             frames=frames,
