@@ -210,7 +210,6 @@ ORDER_FIELDS: tuple[str, ...] = (
     "status",
     "currency",
     "created_via",
-    "customer_id",
     "date_created",
     "date_created_gmt",
     "date_modified",
@@ -224,14 +223,7 @@ ORDER_FIELDS: tuple[str, ...] = (
     "total",
     "total_tax",
     "prices_include_tax",
-    "billing",
-    "shipping",
-    "meta_data",
-    "line_items",
-    "tax_lines",
-    "fee_lines",
-    "coupon_lines",
-    "refunds",
+    *ORDER_PARTS,  # the parts every order carries (refused without one)
 )
 """Every top-level key of an order record that :func:`order_from_rest`, the fast path
 (:mod:`._fast_orders`) and the reader's paging read: the order pages ask for these only
