@@ -251,7 +251,6 @@ def plan_changed(
         by_time = (by_time - stale) | (new & stale)
     # the erased get nothing (a customer deleted on the platform is planned from its orders)
     chosen = (base | by_time) - set(frames.erased["customer_id"].to_list())
-    known = set(frames.customers["id"].to_list())  # of the customers read
     found: list[Action] = []
     due: dict[str, int | None] = {}
     if policy.loyalty.enabled:
@@ -261,7 +260,9 @@ def plan_changed(
             shop,
             as_of=as_of,
             policy=loyalty_policy,
-            customer_ids=sorted(chosen & known),
+            # all of them: an advocate whose row is created after as_of is awarded by the
+            # whole derivation too
+            customer_ids=sorted(chosen),
             dry_run=True,
             frames=frames,
         )

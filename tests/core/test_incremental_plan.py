@@ -32,7 +32,7 @@ from shopsync.sinks import JsonLines
 from shopsync.store import Store, changes, facts, read_set
 from shopsync.store.incremental import recorded_keys
 from shopsync.testing.generator import generate_shop
-from tests.core.retention_helpers import order
+from tests.core.retention_helpers import customer, order
 from tests.pg_schema import own_schema, shared_url
 
 P = "shopify"
@@ -428,3 +428,24 @@ def test_an_incremental_plan_after_an_earn_rule_change_is_the_full_plan(
         ]
         assert held and [awards[f"early{n}"]] == held
         assert awards[f"late{n}"] > awards[f"early{n}"]  # 20 USD: 160 points, times its tier's
+
+
+def test_an_advocate_created_after_as_of_gets_the_full_plans_award(
+    store: Store, tmp_path: Path
+) -> None:
+    """A plan as of a day before the advocate's customer row was created (a back-dated
+    plan): the full plan's loyalty derivation awards the advocate when the friend's order is
+    approved, so the incremental plan, which plans referral parties, must derive them too (it
+    once derived only the customers whose rows it read as of ``as_of``)."""
+    shop = "f.example"
+    at = T0 - 44 * DAY  # the friend's order approved within the awards' lookback
+    people = [customer("friend"), customer("advocate", created=at + 30 * DAY)]
+    store.upsert([c.model_copy(update={"shop": shop}) for c in people])
+    store.upsert([order("f1", "friend", T0 - 60 * DAY).model_copy(update={"shop": shop})])
+    loyalty.record_referral(
+        store, P, shop, advocate_id="advocate", friend_id="friend", at=T0 - 70 * DAY
+    )
+    full = plan(store, POLICY, at, platform=P, shop=shop, update_ledger=False)
+    assert ("advocate", "loyalty_award") in {(a.customer_id, a.kind) for a in full}
+    inc, _ = _equal_to_the_full_plan(store, shop, at, set())
+    assert "advocate" in inc.customers
