@@ -230,14 +230,23 @@ def _link_shop(payload: Mapping[str, Any], shop: str, topic: str) -> None:
         )
 
 
+ORDER_PARTS = ("line_items", "refunds", "fulfillments", "customer")
+"""Keys of a REST order that every full delivery carries (a guest order's ``customer`` is
+``null``): the store replaces an order whole, so a delivery without one would erase it."""
+
+
 def _delivered_order(payload: Any, shop: str) -> Order:
-    """An order delivery as an Order; one without ``line_items`` (left out by the
+    """An order delivery as an Order; one without one of :data:`ORDER_PARTS` (left out by the
     subscription's ``includeFields`` or a proxy: shopify.dev/docs/apps/build/webhooks/customize)
-    is refused: the order is stored whole, and it would lose its lines."""
-    if isinstance(payload, dict) and "line_items" not in payload.get("order", payload):
-        raise InvalidRecordError(
-            "missing: stored without it, the order would lose its lines", path="line_items"
-        )
+    is refused: the order is stored whole, and it would lose what it held of that part."""
+    body = payload.get("order", payload) if isinstance(payload, dict) else None
+    if isinstance(body, dict):
+        for part in ORDER_PARTS:
+            if part not in body:
+                raise InvalidRecordError(
+                    "missing: stored without it, the order would lose what it holds of it",
+                    path=part,
+                )
     return order_from_webhook(payload, shop=shop)
 
 

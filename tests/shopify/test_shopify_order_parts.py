@@ -1,9 +1,10 @@
 """An order webhook trimmed by its subscription's ``includeFields`` (Shopify delivers only the
 fields named: https://shopify.dev/docs/apps/build/webhooks/customize and
-https://shopify.dev/docs/apps/build/webhooks/delivery-structure) or by a proxy carries no line
-items: the order is replaced whole when stored, so such a delivery is quarantined with the
-key's name instead of storing the order without its lines (a REST read's ``fields`` is the
-caller's choice: the mapping itself still takes a record without them)."""
+https://shopify.dev/docs/apps/build/webhooks/delivery-structure) or by a proxy may lack the
+line items, refunds, fulfilments or customer: the order is replaced whole when stored, so such
+a delivery is quarantined with the key's name instead of storing the order without them (a
+REST read's ``fields`` is the caller's choice: the mapping itself still takes a record
+without them). A guest order carries ``"customer": null``, which is stored as it says."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from shopsync_shopify.webhooks import sign
 
 from shopsync import webhooks
@@ -42,17 +44,27 @@ def _deliver(store: Store, topic: str, payload: dict[str, Any], n: int) -> Any:
     return webhooks.handle("shopify", headers, raw, store, SECRET, shops={SHOP}, now=at)
 
 
-def test_a_delivery_without_line_items_keeps_the_stored_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("part", ["line_items", "refunds", "fulfillments", "customer"])
+def test_a_delivery_without_an_order_part_keeps_the_stored_order(tmp_path: Path, part: str) -> None:
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         order = _order()
         assert _deliver(store, "orders/create", order, 1).status == "applied"
         before = store.get(Order, "shopify", SHOP, str(order["id"]))
         assert isinstance(before, Order) and len(before.line_items) == 3
-        later = {k: v for k, v in order.items() if k != "line_items"}
+        assert before.refunds and before.fulfillments and before.customer_id
+        later = {k: v for k, v in order.items() if k != part}
         later["updated_at"] = "2026-11-02T10:00:00-05:00"
         result = _deliver(store, "orders/updated", later, 2)
         assert result.quarantined == 1
         after = store.get(Order, "shopify", SHOP, str(order["id"]))
         held = [q.reason for q in store.quarantined()]
     assert after == before
-    assert len(held) == 1 and "line_items" in held[0]
+    assert len(held) == 1 and part in held[0]
+
+
+def test_a_guest_order_says_it_has_no_customer(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        order = {**_order(), "customer": None}
+        assert _deliver(store, "orders/create", order, 1).status == "applied"
+        stored = store.get(Order, "shopify", SHOP, str(order["id"]))
+    assert isinstance(stored, Order) and stored.customer_id is None
