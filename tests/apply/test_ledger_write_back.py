@@ -91,6 +91,21 @@ def test_a_never_derived_ledger_holds_the_row_and_writes_nothing(synced: Any) ->
     assert _written(shop, cid) == str(points.approved)
 
 
+def test_an_apply_given_a_policy_derives_a_never_derived_ledger_first(synced: Any) -> None:
+    """A worker's incremental plans never write the ledger, and its shop's full plan may not
+    have run yet: an apply that passes its policy gives the settings to derive with, so the
+    award goes out now instead of waiting out a retry's backoff (the chaos test saw it)."""
+    shop, adapter, store = synced
+    cid = _with_points(store, adapter)
+    report = apply([_award(adapter, cid)], store, [adapter], now=NOW, policy=shopsync.Policy())
+    (row,) = list_outbox(store)
+    assert report.delivered == 1 and row.status == "done", row.reason
+    assert loyalty.ledger_status(store, adapter.platform, adapter.shop, NOW) is None
+    points = loyalty.balance(store, (adapter.platform, adapter.shop, cid), NOW)
+    assert points.lifetime > 0
+    assert _written(shop, cid) == str(points.approved)
+
+
 def test_data_synced_after_the_plan_is_in_the_balance_written(synced: Any) -> None:
     shop, adapter, store = synced
     shopsync.plan(store, shopsync.Policy(), NOW)

@@ -121,13 +121,16 @@ def bring_up_to_date(
     )
 
 
-def write_back_balance(store: Store, customer: CustomerRef, at: dt.datetime) -> Balance:
+def write_back_balance(
+    store: Store, customer: CustomerRef, at: dt.datetime, policy: Policy | None = None
+) -> Balance:
     """The balance to write back to the platform at ``at``, from a current ledger only.
 
-    The ledger is brought up to date first if it has to be (see :func:`bring_up_to_date`,
-    whose :class:`LoyaltyError` says why it could not): a balance read from a ledger nobody
-    kept current would overwrite the customer's real points on the shop.
+    The ledger is brought up to date first if it has to be, with ``policy``'s loyalty
+    settings when given (see :func:`bring_up_to_date`, whose :class:`LoyaltyError` says why
+    it could not): a balance read from a ledger nobody kept current would overwrite the
+    customer's real points on the shop.
     """
     platform, shop, _ = ref(customer)
-    bring_up_to_date(store, platform, shop, as_of=at)
+    bring_up_to_date(store, platform, shop, as_of=at, policy=policy)
     return balance(store, customer, at)

@@ -305,4 +305,4 @@ def prepare(
         ended = recovered(store, row.platform, row.shop, row.customer_id, checkout_id)
         if ended is not None:
             raise Cancelled(ended)
-    return action, DeliveryContext(store=store, customer=customer, now=moment)
+    return action, DeliveryContext(store=store, customer=customer, now=moment, policy=policy)

@@ -20,6 +20,7 @@ from shopsync.errors import ShopSyncError
 
 if TYPE_CHECKING:
     from shopsync.core.actions import Action
+    from shopsync.core.policy import Policy
     from shopsync.models import Customer, Money
     from shopsync.store import Store
 
@@ -56,11 +57,13 @@ class Cancelled(ShopSyncError):
 @dataclass(frozen=True)
 class DeliveryContext:
     """What a sink may consult besides the action: the store, the customer as the store
-    holds them at delivery time (None if gone), and the moment of delivery."""
+    holds them at delivery time (None if gone), the moment of delivery, and the policy the
+    apply was given (None: none)."""
 
     store: Store
     customer: Customer | None
     now: dt.datetime
+    policy: Policy | None = None
 
 
 @runtime_checkable

@@ -180,8 +180,11 @@ class Platform:
             if stale is not None:
                 return f"(not current: {stale})"
             return str(balance(context.store, customer, context.now).approved)
+        policy = context.policy  # the settings a ledger never derived is derived with
+        if policy is not None and not policy.loyalty.enabled:
+            policy = None
         try:
-            points = write_back_balance(context.store, customer, context.now).approved
+            points = write_back_balance(context.store, customer, context.now, policy).approved
         except LoyaltyError as stale:
             raise DeliveryError(f"points balance not written: {stale}") from None
         if len(self._ledger_checked) > 1000:  # a long-lived sink: keep only recent runs
