@@ -23,22 +23,14 @@ from shopsync.models import (
     OptInLevel,
 )
 from shopsync.store import Store
+from tests.shopify.deliveries import SECRET, deliver
 
 SHOP = "acme.myshopify.com"
-SECRET = "s3cret"
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
 
 
 def _deliver(store: Store, topic: str, payload: dict[str, Any], n: int) -> Any:
-    raw = json.dumps(payload).encode()
-    headers = {
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-Hmac-Sha256": sign(SECRET, raw),
-        "X-Shopify-Webhook-Id": f"delivery-{n}",
-        "X-Shopify-Triggered-At": (T0 + dt.timedelta(hours=n)).isoformat(),
-    }
-    return webhooks.handle("shopify", headers, raw, store, SECRET, now=T0 + dt.timedelta(hours=n))
+    return deliver(store, topic, payload, n, shop=SHOP, t0=T0)
 
 
 def _synced(store: Store) -> None:

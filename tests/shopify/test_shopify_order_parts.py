@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shopsync_shopify.webhooks import sign
 
-from shopsync import webhooks
 from shopsync.models import Order
 from shopsync.store import Store
+from tests.shopify.deliveries import deliver
 
 SHOP = "jsmith.myshopify.com"  # the shop the fixture names
-SECRET = "s3cret"
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)
 ORDER = Path(__file__).parents[1] / "fixtures" / "shopify" / "ruby-2026-07-order.json"
 
@@ -32,16 +30,7 @@ def _order() -> dict[str, Any]:
 
 
 def _deliver(store: Store, topic: str, payload: dict[str, Any], n: int) -> Any:
-    raw = json.dumps(payload).encode()
-    headers = {
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Shop-Domain": SHOP,
-        "X-Shopify-Hmac-Sha256": sign(SECRET, raw),
-        "X-Shopify-Webhook-Id": f"delivery-{n}",
-        "X-Shopify-Triggered-At": (T0 + dt.timedelta(hours=n)).isoformat(),
-    }
-    at = T0 + dt.timedelta(hours=n)
-    return webhooks.handle("shopify", headers, raw, store, SECRET, shops={SHOP}, now=at)
+    return deliver(store, topic, payload, n, shop=SHOP, t0=T0, shops={SHOP})
 
 
 @pytest.mark.parametrize("part", ["line_items", "refunds", "fulfillments", "customer"])
