@@ -20,7 +20,7 @@ from shopsync.store import Store
 from shopsync.store.checkout_rows import checkout_frame
 from shopsync.store.erased import erased_frame
 from shopsync.store.event_rows import browse_frame
-from shopsync.store.read import feature_tables, read_shop
+from shopsync.store.read import feature_currency, feature_tables, read_shop
 from shopsync.store.read_set import read_customers
 from shopsync.store.shipments import shipments
 
@@ -123,13 +123,19 @@ def customer_features(
     currency: str | None = None,
 ) -> pl.DataFrame:
     """One row per customer of the shop as of ``as_of`` (aware), with
-    :data:`shopsync.core.features.FEATURE_SCHEMA` (the rules: :mod:`shopsync.core.features`)."""
+    :data:`shopsync.core.features.FEATURE_SCHEMA` (the rules: :mod:`shopsync.core.features`).
+    Only the purchases are read (:func:`shopsync.store.read.feature_tables` with
+    ``purchases``); without ``currency``, the currency the features fall back on is counted
+    first (:func:`shopsync.store.read.feature_currency`)."""
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
-    # consumed: each input's memory goes once the features have read it
-    return compute_features(
-        read_inputs(store, platform, shop, as_of), as_of, currency=currency, consume=True
-    )
+    shop_id = int(store.shop_id(platform, shop, create=False))
+    at = int(to_micros(as_of))
+    currency = currency or feature_currency(store, shop_id, at) or ""
+    # only the purchases read (the rule applied as the snapshot is scanned), and consumed:
+    # each input's memory goes once the features have read it
+    frames = feature_tables(store, shop_id, at, purchases=True)
+    return compute_features(frames, as_of, currency=currency, consume=True, purchases=True)
 
 
 def read_inputs(

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from shopsync.core.features import FEATURE_SCHEMA, _matches, compute_features
+from shopsync.core.features import (
+    FEATURE_SCHEMA,
+    RULE_COLUMNS,
+    _matches,
+    compute_features,
+    counts_as_purchase,
+    shop_currency,
+)
 from tests.core.features_oracle import old_compute_features
 
 Hash = Callable[[str], pl.Expr]
@@ -239,6 +246,7 @@ def _chunked(frame: pl.DataFrame) -> pl.DataFrame:
     chunked=st.booleans(),
     consume=st.booleans(),
     coded=st.booleans(),
+    purchases=st.booleans(),
 )
 def test_integer_keys_give_the_text_keys_frame(
     frames: dict[str, pl.DataFrame],
@@ -246,6 +254,7 @@ def test_integer_keys_give_the_text_keys_frame(
     chunked: bool,
     consume: bool,
     coded: bool,
+    purchases: bool,
 ) -> None:
     if chunked:
         frames = {name: _chunked(frame) for name, frame in frames.items()}
@@ -257,11 +266,22 @@ def test_integer_keys_give_the_text_keys_frame(
             ("orders", ["financial_status", "currency"]),
         ):
             frames[name] = frames[name].with_columns(pl.col(texts).cast(pl.Categorical))
+    if purchases:  # the rule applied by the read (feature_tables(purchases=True))
+        currency = currency or shop_currency(frames["orders"]) or ""
+        frames["orders"] = frames["orders"].filter(counts_as_purchase(AT)).drop(RULE_COLUMNS)
     given = dict(frames)
-    frame = compute_features(given, AS_OF, currency=currency, consume=consume)
+    frame = compute_features(given, AS_OF, currency=currency, consume=consume, purchases=purchases)
     assert_frame_equal(frame, expected, check_exact=True)
     # consume: each input leaves the dict once read, so its memory can go before the end
     assert list(given) == ([] if consume else list(frames))
+
+
+def test_purchases_need_the_currency() -> None:
+    """Read as purchases, the orders no longer say which currency most orders use."""
+    frames = _frames([])
+    frames["orders"] = frames["orders"].drop(RULE_COLUMNS)
+    with pytest.raises(ValueError, match="currency"):
+        compute_features(frames, AS_OF, purchases=True)
 
 
 def test_consent_states_at_one_instant_as_the_text_keys_picked_them() -> None:

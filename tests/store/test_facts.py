@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from shopsync.core.features import RULE_COLUMNS, counts_as_purchase
 from shopsync.frames import customer_features
 from shopsync.models import (
     Address,
@@ -41,6 +42,7 @@ from shopsync.store.read import (
     LOYALTY_REFUNDS,
     REAL_ORDERS_SQL,
     Column,
+    feature_currency,
     feature_tables,
     loyalty_tables,
     read_shop,
@@ -148,6 +150,11 @@ def direct(store: Store, shop_id: int, at: int) -> dict[str, Any]:
         "features.orders": read_table(
             engine, "orders", feature_orders, f"{real} AND created_at <= {at}"
         ).with_columns(pl.col("financial_status", "currency").cast(pl.Categorical)),
+        "features.currency": _top(
+            read_table(
+                engine, "orders", [Column("currency", TEXT)], f"{real} AND created_at <= {at}"
+            )
+        ),
         "features.refunds": read_table(
             engine,
             "refunds",
@@ -166,6 +173,13 @@ def direct(store: Store, shop_id: int, at: int) -> dict[str, Any]:
             sid,
         ).with_columns(pl.col("product_id", "product_type").cast(pl.Categorical)),
         "loyalty.orders": read_table(engine, "orders", LOYALTY_ORDERS, real),
+        # the purchase rule applied as the snapshot is scanned: its columns never read out
+        "purchases.orders": read_table(
+            engine, "orders", feature_orders, f"{real} AND created_at <= {at}"
+        )
+        .filter(counts_as_purchase(at))
+        .drop(RULE_COLUMNS)
+        .with_columns(pl.col("currency").cast(pl.Categorical)),
         "loyalty.refunds": read_table(engine, "refunds", LOYALTY_REFUNDS, sid),
         "loyalty.line_items": read_table(
             engine,
@@ -176,11 +190,36 @@ def direct(store: Store, shop_id: int, at: int) -> dict[str, Any]:
     }
 
 
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def _top(orders: pl.DataFrame) -> str | None:
+    """The currency most of ``orders`` use (ties: alphabetical)."""
+    if not orders.height:
+        return None
+    top = orders.group_by("currency").len().sort(["len", "currency"], descending=[True, False])
+    return str(top.item(0, "currency"))
+
+
 def through_read_model(store: Store, shop_id: int, at: int) -> dict[str, Any]:
     shop = read_shop(store, shop_id, at)
     features = feature_tables(store, shop_id, at)
+    purchases = feature_tables(store, shop_id, at, purchases=True)
     loyalty = loyalty_tables(store, shop_id, with_lines=True)
-    assert set(features) == {"customers", "orders", "refunds", "line_items", "consent"}
+    assert (
+        set(features)
+        == set(purchases)
+        == {
+            "customers",
+            "orders",
+            "refunds",
+            "line_items",
+            "consent",
+        }
+    )
+    for name in ("customers", "refunds", "line_items", "consent"):  # in no promised order
+        assert_frame_equal(_sorted(purchases[name]), _sorted(features[name]))
     assert features["consent"].columns == [c.name for c in CONSENT_COLUMNS]
     return {
         "shop.orders": shop.orders,
@@ -190,7 +229,9 @@ def through_read_model(store: Store, shop_id: int, at: int) -> dict[str, Any]:
         "shop.future": shop.future_orders,
         "shop.currency": shop.currency,
         **{f"features.{k}": features[k] for k in ("orders", "refunds", "line_items")},
+        "features.currency": feature_currency(store, shop_id, at),
         **{f"loyalty.{k}": loyalty[k] for k in ("orders", "refunds", "line_items")},
+        "purchases.orders": purchases["orders"],
     }
 
 
@@ -206,8 +247,8 @@ def assert_same_read(store: Store, shop_id: int, at: int) -> None:
             assert actual == expected, key
             continue
         assert actual.schema == expected.schema, key
-        if store.engine.dialect.name != "sqlite":
-            actual, expected = actual.sort(actual.columns), expected.sort(expected.columns)
+        if store.engine.dialect.name != "sqlite" or key.startswith("purchases."):
+            actual, expected = _sorted(actual), _sorted(expected)
         try:
             assert_frame_equal(actual, expected)
         except AssertionError as exc:
@@ -367,6 +408,31 @@ def test_a_projected_read_holds_the_columns_asked_for(store: Store, snapshot_alw
     assert_frame_equal(got.orders, full.orders.select(got.orders.columns))
     assert_frame_equal(got.lines, full.lines.select(got.lines.columns))
     assert got.orders["id"].sort().to_list() == ["1", "2"]
+
+
+def test_an_unordered_read_has_no_row_column(store: Store, snapshot_always: None) -> None:
+    """``ordered=False``: the rows without ``_row`` (no order promised), from the snapshot,
+    its delta (an order redacted in place: an ordered read sorts the merge on ``_row``) and a
+    rebuild, as the ordered read holds them."""
+    store.upsert([order(id=str(n), customer_id=f"c{n}") for n in range(1, 4)])
+    shop_id = store.shop_id(PLATFORM, "acme.myshopify.com")
+    facts.order_facts(store, shop_id)  # writes the snapshot
+    store.upsert([order(id="4", customer_id="c4")])
+    store.redact_customer(PLATFORM, "acme.myshopify.com", "c1")
+    columns = {"orders": ["customer_id", "total"], "lines": ["sku"]}
+    where = pl.col("total") > 0
+    for rewrite in (10_000, 0):  # 0: the delta rewrites the snapshot
+        old, facts._REWRITE_MIN = facts._REWRITE_MIN, rewrite
+        try:
+            ordered = facts.order_facts(store, shop_id, columns, where=where)
+            got = facts.order_facts(store, shop_id, columns, where=where, ordered=False)
+        finally:
+            facts._REWRITE_MIN = old
+        for name in ("orders", "lines"):
+            assert "_row" not in got.frame(name).columns
+            want = ordered.frame(name).drop("_row")
+            assert_frame_equal(_sorted(got.frame(name)), _sorted(want))
+        assert got.orders.height == 4
 
 
 def test_an_empty_text_reads_as_null_whichever_form_the_bulk_read_takes(store: Store) -> None:

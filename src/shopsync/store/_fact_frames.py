@@ -31,9 +31,19 @@ class Facts:
         return {name: self.frame(name) for name in FACT_TABLES}
 
 
-def kept_columns(name: str, schema: pl.Schema, columns: Mapping[str, Sequence[str]]) -> list[str]:
-    """The columns of table ``name`` a projection keeps, in the table's order."""
-    wanted = {"id" if name == "orders" else "order_id", "_row", *columns.get(name, ())}
+def kept_columns(
+    name: str,
+    schema: pl.Schema,
+    columns: Mapping[str, Sequence[str]] | None,
+    *,
+    ordered: bool = True,
+) -> list[str]:
+    """The columns of table ``name`` a projection keeps (every one without ``columns``), in
+    the table's order (``_row`` only when ``ordered``)."""
+    if columns is None:
+        return schema.names()
+    key = "id" if name == "orders" else "order_id"
+    wanted = {key, *(["_row"] if ordered else []), *columns.get(name, ())}
     return [c for c in schema.names() if c in wanted]
 
 
@@ -42,9 +52,11 @@ def project(
     columns: Mapping[str, Sequence[str]] | None,
     where: pl.Expr | None = None,
     codes: Mapping[str, Sequence[str]] | None = None,
+    *,
+    ordered: bool = True,
 ) -> Facts:
     """``facts`` as :func:`.facts.order_facts` hands them out for ``columns``, ``where``,
-    ``codes``."""
+    ``codes``, ``ordered``."""
     if where is not None:
         facts = replace(facts, orders=facts.orders.filter(where))
     if codes:
@@ -55,7 +67,9 @@ def project(
     if columns is None:
         return facts
     frames = {
-        name: facts.frame(name).select(kept_columns(name, facts.frame(name).schema, columns))
+        name: facts.frame(name).select(
+            kept_columns(name, facts.frame(name).schema, columns, ordered=ordered)
+        )
         if name in columns
         else facts.frame(name).clear()
         for name in FACT_TABLES

@@ -261,6 +261,7 @@ def order_facts(
     *,
     where: pl.Expr | None = None,
     codes: Mapping[str, Sequence[str]] | None = None,
+    ordered: bool = True,
 ) -> Facts:
     """Every order fact of the shop as the database holds it now (see the module docstring).
     ``columns`` (table -> names): only those (plus the order key and ``_row``) are read from the
@@ -268,16 +269,17 @@ def order_facts(
     ``where``: only the orders it keeps (a row filter of the order columns), filtered as the
     snapshot is scanned: a filtered copy beside every order was 1 GB at 10M orders.
     ``codes`` (table -> text columns): read as ``pl.Categorical``, cast as the file is read
-    (10M orders: a line's product id and type are 8 bytes, not 32)."""
+    (10M orders: a line's product id and type are 8 bytes, not 32). ``ordered=False`` (with
+    ``columns``): no ``_row``, and the rows in no promised order (10M orders: 208 MB less)."""
     engine = store.engine
     base: Path | None = getattr(store, "facts_dir", None)
     snap, held = None, 0  # held: the snapshot's orders, filtered or not
     if base is not None:
         token = _current_token(_folder(base, shop_id))
-        snap, held = _load(engine, base, shop_id, columns, where, codes)
+        snap, held = _load(engine, base, shop_id, columns, where, codes, ordered=ordered)
         if snap is None and token is not None and _current_token(_folder(base, shop_id)) != token:
             # another process replaced it meanwhile
-            snap, held = _load(engine, base, shop_id, columns, where, codes)
+            snap, held = _load(engine, base, shop_id, columns, where, codes, ordered=ordered)
     if snap is not None and _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, held // 4):
         snap = None  # most of the shop changed: a bulk read is faster than row by row
     if snap is not None:
@@ -288,12 +290,13 @@ def order_facts(
             big = delta.frames["orders"].height > max(_REWRITE_MIN, held // 50)
             if base is not None and (big or delta.erased_seq > snap.seq):
                 if columns is not None or where is not None or codes:  # it needs every row
-                    return project(order_facts(store, shop_id), columns, where, codes)
+                    whole = order_facts(store, shop_id)
+                    return project(whole, columns, where, codes, ordered=ordered)
                 facts = _merge(snap, delta, engine.dialect.name)
                 _save(store, base, shop_id, facts)
                 return facts
             merged = _merge(snap, delta, engine.dialect.name, where)
-            return project(merged, columns)
+            return project(merged, columns, ordered=ordered)
     start = _read_delta(engine, shop_id, None)
     if start is None:
         return _empty(engine.dialect.name, codes)
@@ -311,7 +314,7 @@ def order_facts(
     facts = _merge(bulk, delta, engine.dialect.name)
     if base is not None and facts.orders.height >= _min_orders():
         _save(store, base, shop_id, facts)
-    return project(facts, columns, where, codes)
+    return project(facts, columns, where, codes, ordered=ordered)
 
 
 def _changed(engine: Engine, shop_id: int, since: int) -> int:
@@ -420,6 +423,7 @@ def _merge(base: Facts, delta: _Delta, dialect: str, where: pl.Expr | None = Non
             dialect == "sqlite"
             and new.height
             and kept.height
+            and "_row" in kept.columns  # an unordered read has none
             and int(new["_row"].min()) < int(kept["_row"].max())  # type: ignore[arg-type]
         ):
             frame = frame.sort("_row")  # an order updated in place (a redaction)
@@ -438,6 +442,8 @@ def _load(
     where: pl.Expr | None = None,
     codes: Mapping[str, Sequence[str]] | None = None,
     customers: pl.Series | None = None,
+    *,
+    ordered: bool = True,
 ) -> tuple[Facts | None, int]:
     """The shop's snapshot if the files are whole and the database vouches for them (only
     the ``columns`` asked for and the orders ``where`` keeps, see :func:`order_facts`; only
@@ -479,7 +485,7 @@ def _load(
                         ("customer_id", customers) if name == "orders" else ("order_id", ids)
                     )
                     scan = scan.filter(pl.col(key).is_in(values.implode()))
-                kept = schema.names() if columns is None else kept_columns(name, schema, columns)
+                kept = kept_columns(name, schema, columns, ordered=ordered)
                 if codes and name in codes:  # cast a morsel at a time: no text column whole
                     scan = scan.select(kept).with_columns(categorical(codes[name]))
                     frame = scan.collect(engine="streaming")

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import inspect, text
 
-from shopsync.core.features import PURCHASE_COLUMNS
+from shopsync.core.features import (
+    PURCHASE_COLUMNS,
+    RULE_COLUMNS,
+    counts_as_purchase,
+    shop_currency,
+)
 from shopsync.store._columnar import Column, as_bulk_read, read_table
 from shopsync.store._delivered import delivered_at
 from shopsync.store.facts import Facts, consistent, order_columns, order_facts
@@ -41,6 +46,7 @@ __all__ = [
     "TEXT",
     "Column",
     "ShopRead",
+    "feature_currency",
     "feature_tables",
     "frame_of_rows",
     "loyalty_tables",
@@ -177,13 +183,14 @@ class _Facts:
         where: pl.Expr | None = None,
         codes: Mapping[str, Sequence[str]] | None = None,
         facts: Facts | None = None,
+        ordered: bool = True,
     ) -> None:
-        """``columns``, ``where``, ``codes``: read only these columns and orders of the
-        snapshot, these texts as codes (:func:`.facts.order_facts`); ``facts``: these, read
-        already (a set of customers' own)."""
+        """``columns``, ``where``, ``codes``, ``ordered``: read only these columns and orders
+        of the snapshot, these texts as codes, in order or not (:func:`.facts.order_facts`);
+        ``facts``: these, read already (a set of customers' own)."""
         self.store, self.shop_id, self.catalogue = store, shop_id, catalogue
         self.facts: Facts = (
-            order_facts(store, shop_id, columns, where=where, codes=codes)
+            order_facts(store, shop_id, columns, where=where, codes=codes, ordered=ordered)
             if facts is None
             else facts
         )
@@ -473,15 +480,29 @@ _FEATURE_FACTS = {
 """The snapshot columns :func:`feature_tables` reads (keys and ``_row`` come with them)."""
 
 
-def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFrame]:
+def feature_tables(
+    store: Store, shop_id: int, at: int, *, purchases: bool = False
+) -> dict[str, pl.DataFrame]:
     """The rows the customer features need, cut at ``at`` (micros) where a time exists:
     customers, orders (real ones with a customer), refunds, line_items, consent; the orders'
-    status and currency and the lines' product id and type as ``pl.Categorical``."""
+    status and currency and the lines' product id and type as ``pl.Categorical``.
+    ``purchases``: only the orders the purchase rule keeps by ``at``
+    (:func:`shopsync.core.features.counts_as_purchase`), without the columns only it reads
+    (``compute_features(purchases=True)``): the rule is applied as the snapshot is scanned;
+    and the rows of the order facts in no promised order (no ``_row`` read)."""
     engine = store.engine
     # the orders filtered as the snapshot is scanned: no frame of every order beside them;
     # the lines' few distinct texts as codes
-    codes = {"orders": ["financial_status", "currency"], "lines": ["product_id", "product_type"]}
-    facts = _Facts(store, shop_id, None, _FEATURE_FACTS, _customers_orders(at), codes)
+    where, names = _customers_orders(at), _FEATURE_ORDERS
+    if purchases:
+        where = where & counts_as_purchase(at)
+        names = [n for n in names if n not in RULE_COLUMNS]
+    codes: dict[str, Sequence[str]] = {
+        "orders": [n for n in ("financial_status", "currency") if n in names],
+        "lines": ["product_id", "product_type"],
+    }
+    columns: dict[str, Sequence[str]] = {**_FEATURE_FACTS, "orders": names}
+    facts = _Facts(store, shop_id, None, columns, where, codes, ordered=not purchases)
     return {
         "customers": read_table(
             engine,
@@ -489,7 +510,7 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
             [Column("id", TEXT), Column("created_at", I64), Column("birthday", TEXT)],
             f"shop_id = {shop_id} AND created_at <= {at}",
         ),
-        "orders": facts.facts.orders.select(_FEATURE_ORDERS),
+        "orders": facts.facts.orders.select(names),
         "refunds": facts.facts.refunds.filter(pl.col("created_at") <= at).select(
             "order_id", "amount"
         ),
@@ -501,6 +522,17 @@ def feature_tables(store: Store, shop_id: int, at: int) -> dict[str, pl.DataFram
             f"shop_id = {shop_id} AND {CONSENT_AT} <= {at}",
         ),
     }
+
+
+def feature_currency(store: Store, shop_id: int, at: int) -> str | None:
+    """The currency most real orders with a customer placed by ``at`` use (ties:
+    alphabetical), None without: what the features fall back on
+    (:func:`shopsync.core.features.shop_currency` of :func:`feature_tables`' orders), counted
+    from the order facts (1M orders: 0.05-0.1 s)."""
+    currency = {"orders": ["currency"]}
+    where = _customers_orders(at)
+    facts = order_facts(store, shop_id, currency, where=where, codes=currency, ordered=False)
+    return shop_currency(facts.orders)
 
 
 def loyalty_tables(store: Store, shop_id: int, with_lines: bool) -> dict[str, pl.DataFrame]:
