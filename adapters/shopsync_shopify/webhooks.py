@@ -230,9 +230,10 @@ def _link_shop(payload: Mapping[str, Any], shop: str, topic: str) -> None:
         )
 
 
-ORDER_PARTS = ("line_items", "refunds", "fulfillments", "customer")
-"""Keys of a REST order that every full delivery carries (a guest order's ``customer`` is
-``null``): the store replaces an order whole, so a delivery without one would erase it."""
+ORDER_PARTS = ("line_items", "refunds", "fulfillments")
+"""Keys of a REST order that every full delivery carries: the store replaces an order whole,
+so a delivery without one would erase it. Not ``customer``: an order without one (a guest's,
+or one whose customer was deleted) may leave the key out rather than send ``null``."""
 
 
 def _delivered_order(payload: Any, shop: str) -> Order:
