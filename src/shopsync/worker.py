@@ -440,6 +440,7 @@ def _deliver(
 ) -> None:
     """Record and deliver ``actions`` through the shop's sinks, and only this shop's rows:
     sinks are named by kind, so another shop's pending rows share their names."""
+    from shopsync.core.policy import Policy
     from shopsync.outbox import apply
 
     sinks = _sinks(config, shop, adapter)
@@ -449,7 +450,7 @@ def _deliver(
             store,
             sinks,
             now=now,
-            policy=config.policy,
+            policy=config.policy or Policy(),  # the one its plans use (``plan``'s default)
             lease_ttl=ttl,
             lease_wait=ttl,
             shops=[(adapter.platform, adapter.shop)],

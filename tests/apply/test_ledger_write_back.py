@@ -106,6 +106,25 @@ def test_an_apply_given_a_policy_derives_a_never_derived_ledger_first(synced: An
     assert _written(shop, cid) == str(points.approved)
 
 
+def test_an_apply_given_other_settings_keeps_the_ledger_as_derived(synced: Any) -> None:
+    """The apply's policy only starts a ledger never derived: one derived by a plan keeps the
+    settings it was derived with (two callers with different settings would otherwise
+    derive it again in turn, each delivery)."""
+    shop, adapter, store = synced
+    shopsync.plan(store, shopsync.Policy(), NOW)
+    mark = store.get_cursor(adapter.platform, adapter.shop, "loyalty_ledger")
+    assert mark is not None
+    cid = _with_points(store, adapter)
+    before = loyalty.balance(store, (adapter.platform, adapter.shop, cid), NOW).approved
+    richer = shopsync.Policy.from_dict({"loyalty": {"earn": {"points_per_unit": 50}}})
+    apply([_award(adapter, cid)], store, [adapter], now=NOW, policy=richer)
+    (row,) = list_outbox(store)
+    assert row.status == "done", row.reason
+    assert _written(shop, cid) == str(before)
+    again = store.get_cursor(adapter.platform, adapter.shop, "loyalty_ledger")
+    assert again is not None and again.state == mark.state
+
+
 def test_data_synced_after_the_plan_is_in_the_balance_written(synced: Any) -> None:
     shop, adapter, store = synced
     shopsync.plan(store, shopsync.Policy(), NOW)

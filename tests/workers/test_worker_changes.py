@@ -17,6 +17,7 @@ import pytest
 import shopsync.incremental as incremental
 from shopsync.core.policy import Policy
 from shopsync.models import ConsentState, Customer, Order
+from shopsync.outbox import list_outbox
 from shopsync.planning import plan
 from shopsync.store import Store, jobs
 from shopsync.store.changes import changed
@@ -96,5 +97,34 @@ def test_a_changes_job_runs_the_incremental_plan_and_clears_notes_only_once_queu
             sent = _lines(tmp_path)
             assert len(sent) == len(set(sent))  # nothing delivered twice
             assert set(expected.keys) <= set(sent)
+        finally:
+            store.close()
+
+
+def test_a_worker_without_a_policy_writes_points_back_from_its_first_changes_job(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A configuration without ``[policy]``: the worker plans with ``Policy()``; its changes
+    jobs (incremental plans, which never write the loyalty ledger) deliver a points balance to
+    the platform with the same policy, so the never-derived ledger is derived with it instead
+    of holding the award for a retry's backoff."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    with emulated("shopify", customers=25, orders=200, end=now - DAY) as shop:
+        cfg = config(
+            store_url,
+            [shop_config("main", "shopify", shop.settings, write_back=True)],
+            jsonl=str(tmp_path / "{shop}.jsonl"),
+        )
+        assert cfg.policy is None
+        store = Store(store_url)
+        try:
+            enqueue(store, "sync", "main")
+            run(cfg, store, until_idle=True, schedule=False, fence=False)
+            enqueue(store, "changes", "main")
+            run(cfg, store, until_idle=True, schedule=False, fence=False, clock=lambda: now)
+            points = [r for r in list_outbox(store) if r.kind.startswith("loyalty_")]
+            assert any(r.sink != "jsonl" for r in points), "no points to the platform: weak"
+            held = [(r.status, r.reason) for r in points if r.status != "done"]
+            assert held == []
         finally:
             store.close()

@@ -126,11 +126,14 @@ def write_back_balance(
 ) -> Balance:
     """The balance to write back to the platform at ``at``, from a current ledger only.
 
-    The ledger is brought up to date first if it has to be, with ``policy``'s loyalty
-    settings when given (see :func:`bring_up_to_date`, whose :class:`LoyaltyError` says why
-    it could not): a balance read from a ledger nobody kept current would overwrite the
-    customer's real points on the shop.
+    The ledger is brought up to date first if it has to be, with the loyalty settings it
+    was last derived with, or ``policy``'s when it was never derived (see
+    :func:`bring_up_to_date`, whose :class:`LoyaltyError` says why it could not): a balance
+    read from a ledger nobody kept current would overwrite the customer's real points on
+    the shop. (Callers with other settings would otherwise derive it again in turn.)
     """
     platform, shop, _ = ref(customer)
+    if store.get_cursor(platform, shop, ledger_mark.RESOURCE) is not None:
+        policy = None
     bring_up_to_date(store, platform, shop, as_of=at, policy=policy)
     return balance(store, customer, at)
