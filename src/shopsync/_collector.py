@@ -1,5 +1,5 @@
 """The cyclic garbage collector paused for a block of work that makes no reference cycles, and
-eased for a read of many pages."""
+eased for a read of many pages or a whole-shop plan."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ YOUNG_THRESHOLD = 10_000
 
 @contextmanager
 def collector_eased() -> Iterator[None]:
-    """The collector eased for a read of many pages: young objects are collected after
-    :data:`YOUNG_THRESHOLD` allocations, not 700 (process-wide, as the collector is).
+    """The collector eased for a read of many pages (or a whole-shop plan): young objects are
+    collected after :data:`YOUNG_THRESHOLD` allocations, not 700 (process-wide, as the
+    collector is).
 
     Each page ended two young collections, each walking the pages then alive, and what
     outlived them reached the older generations, whose passes walk the whole heap. Eased, a

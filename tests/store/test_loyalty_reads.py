@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
 import polars as pl
@@ -184,3 +185,41 @@ def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
             sql, params = statements[-1]
             plan = [str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)]
             assert any("USING INTEGER PRIMARY KEY (rowid>?)" in step for step in plan), plan
+
+
+def _newest_by_group(found: pl.DataFrame) -> pl.DataFrame:
+    """:func:`ledger._current_earns` without moved orders, written the plain way."""
+    return (
+        found.group_by(["customer_id", "order_id"], maintain_order=True)
+        .agg(
+            pl.col("points").sort_by("id").last(),
+            (pl.col("pending").sort_by("id").last() > 0).alias("pending"),
+        )
+        .select("customer_id", "order_id", "points", "pending")
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_each_orders_newest_earn_is_the_grouped_one_with_or_without_repeats(seed: int) -> None:
+    """Most orders earned once (no group needed); an order earned twice keeps its newest
+    earn: the same rows, in the same order, as the plain grouping."""
+    rng = random.Random(seed)
+    orders = [(f"c{rng.randint(0, 3)}", f"o{n}") for n in range(12)]
+    picks = orders if seed % 2 else orders + rng.choices(orders, k=4)
+    ids = rng.sample(range(100), len(picks))
+    rows = [
+        (c, o, rng.randint(0, 50), rng.choice([0, 5]), i)
+        for (c, o), i in zip(picks, ids, strict=True)
+    ]
+    found = pl.DataFrame(
+        rows,
+        schema={
+            "customer_id": pl.String,
+            "order_id": pl.String,
+            "points": pl.Int64,
+            "pending": pl.Int64,
+            "id": pl.Int64,
+        },
+        orient="row",
+    )
+    assert ledger._current_earns(found, {}).equals(_newest_by_group(found))

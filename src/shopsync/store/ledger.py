@@ -271,6 +271,10 @@ def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int])
     entries, and then the newest is that one's; without a reversal an order has one, or the
     newest counts (an entry under another key must not make the order earn twice)."""
     keys = ["customer_id", "order_id"]
+    if not generations and found.select(pl.struct(keys).is_unique().all()).item():
+        # each order earned once (the usual case): no group to find the newest in (1M
+        # orders: 0.16 CPU-s for the check, 0.28 for the grouping)
+        return found.select(*keys, "points", (pl.col("pending") > 0).alias("pending"))
     newest = found.group_by(keys, maintain_order=True).agg(
         pl.len().alias("_earns"),
         pl.col("points").sort_by("id").last(),
