@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,21 @@ def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_one_customer_plan_loads_neither_http_nor_the_optimisers(tmp_path: Path) -> None:
+    """A process that re-plans customers (a webhook handler) keeps what it never calls off
+    its heap: every full garbage collection walks each object it holds (``plan_customer``'s
+    p99). Requests is the platforms' client, SciPy's optimisers fit models: neither runs."""
+    code = (
+        "import datetime as dt, sys, shopsync\n"
+        f"store = shopsync.Store('sqlite:///{tmp_path / 'p.db'}')\n"
+        "at = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)\n"
+        "shopsync.plan_customer(store, None, at, 'shopify', 's.myshopify.com', '1')\n"
+        "print(sorted(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = set(done.stdout.split("'"))
+    assert "shopsync.planning" in names  # the plan ran
+    assert {"requests", "scipy.optimize"} & names == set()

@@ -50,8 +50,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
+from shopsync._urls import redact
 from shopsync.errors import ConfigurationError, StoreError
-from shopsync.http import redact
 from shopsync.store.schema import leases
 from shopsync.store.urls import shown_url, url_secrets
 
