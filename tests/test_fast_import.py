@@ -80,11 +80,12 @@ def test_every_public_name_resolves_in_a_fresh_interpreter() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_a_one_customer_plan_loads_neither_http_nor_the_optimisers(tmp_path: Path) -> None:
+def test_a_one_customer_plan_loads_neither_http_nor_migrations(tmp_path: Path) -> None:
     """A process that re-plans customers (a webhook handler) keeps what it never calls off
     its heap: every full garbage collection walks each object it holds (``plan_customer``'s
-    p99). Requests is the platforms' client, SciPy's optimisers fit models, Alembic (with
-    Mako and Pygments) upgrades a schema that is already current: none of them runs."""
+    p99). Requests is the platforms' client and Alembic (with Mako and Pygments) upgrades a
+    schema that is already current: neither runs. (SciPy's optimisers stay imported with the
+    CLV module: importing them inside the first fit put 0.14 s into it.)"""
     from shopsync.store import Store
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
@@ -100,4 +101,4 @@ def test_a_one_customer_plan_loads_neither_http_nor_the_optimisers(tmp_path: Pat
     assert done.returncode == 0, done.stderr[-2000:]
     names = set(done.stdout.split("'"))
     assert "shopsync.planning" in names  # the plan ran
-    assert {"requests", "scipy.optimize", "alembic", "mako", "pygments"} & names == set()
+    assert {"requests", "alembic", "mako", "pygments"} & names == set()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
 from shopsync._clv_inputs import ArrayLike, FloatArray, IntArray, _rfm
 from shopsync.errors import FitError
@@ -159,10 +159,6 @@ def _minimise(
         if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             return np.inf, np.zeros_like(theta)
         return value, gradient
-
-    # here, not at import: a process that only predicts (a one-customer plan, with the shop's
-    # models stored) keeps SciPy's optimisers off its heap, which every full GC walks
-    from scipy import optimize
 
     result = optimize.minimize(
         objective,
