@@ -611,3 +611,13 @@ class TestSchema:
         s = Store(engine_url, migrate=False)
         assert "hunter2" not in repr(s)
         s.close()
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    """Opening a current store skips Alembic (:func:`shopsync.store._engine.upgrade`): the
+    newest revision it compares with is read from the scripts' text, and must be Alembic's."""
+    from alembic.script import ScriptDirectory
+
+    from shopsync.store._engine import MIGRATIONS, scripts_head
+
+    assert scripts_head() == ScriptDirectory(str(MIGRATIONS)).get_current_head()

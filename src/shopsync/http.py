@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,6 +28,7 @@ from tenacity import (
     stop_after_delay,
 )
 
+from shopsync._urls import redact
 from shopsync.errors import (
     AuthenticationError,
     NotFoundError,
@@ -61,14 +62,6 @@ def redact_url(url: str) -> str:
         safe="*:",
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every occurrence of each (non-trivial) secret replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 @dataclass(frozen=True)

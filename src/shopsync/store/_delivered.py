@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from shopsync.store.schema import outbox
 
@@ -27,7 +27,9 @@ def delivered_at(
 ) -> dict[str, int]:
     """Idempotency key -> first delivery time (micros) by ``upto``, for keys starting with
     ``key_prefix``; keys not delivered by then are left out. No outbox table: empty."""
-    if not inspect(store.engine).has_table(outbox.name):
+    from shopsync.store.read import table_names  # read imports this module
+
+    if outbox.name not in table_names(store):  # read once per store: an inspector per call
         return {}
     query = select(
         outbox.c.idempotency_key, outbox.c.stage, outbox.c.status, outbox.c.finished_at

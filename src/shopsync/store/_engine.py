@@ -23,7 +23,10 @@ store). A process that dies stops renewing it and it expires after its ``ttl``.
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -37,11 +40,13 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    column,
     create_engine,
     delete,
     event,
     func,
     select,
+    table,
     text,
     update,
 )
@@ -50,8 +55,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 
+from shopsync._urls import redact
 from shopsync.errors import ConfigurationError, StoreError
-from shopsync.http import redact
 from shopsync.store.schema import leases
 from shopsync.store.urls import shown_url, url_secrets
 
@@ -228,7 +233,15 @@ class migrating:
 
 
 def upgrade(engine: Engine, revision: str, version_table: str) -> None:
-    """The body of :meth:`Store.migrate <shopsync.store.Store.migrate>`."""
+    """The body of :meth:`Store.migrate <shopsync.store.Store.migrate>`.
+
+    A store already at the newest revision (every open but the first after an upgrade of
+    shopsync) is left without loading Alembic: with Mako and Pygments it put some 15,000
+    objects on the heap of every process that opens a store, which each full garbage
+    collection then walks (``plan_customer``'s p99). A schema that is not current, or a
+    version table that cannot be read, takes Alembic's path, with its lock and errors."""
+    if revision == "head" and _at_head(engine, version_table):
+        return
     from alembic import command
     from alembic.config import Config
 
@@ -243,6 +256,45 @@ def upgrade(engine: Engine, revision: str, version_table: str) -> None:
         where = shown_url(engine.url.render_as_string(hide_password=False))
         detail = describe(exc, engine.dialect.name)
         raise StoreError(f"cannot open store {where!r}: {detail}") from None
+
+
+def _at_head(engine: Engine, version_table: str) -> bool:
+    """Whether the schema is at :func:`scripts_head`, as Alembic records it (one row)."""
+    head = scripts_head()
+    if head is None:
+        return False
+    versions = table(version_table, column("version_num"))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(select(versions.c.version_num)).scalars().all()
+    except SQLAlchemyError:  # no table yet, not a database, no server: Alembic's path says
+        return False
+    return list(found) == [head]
+
+
+@functools.cache
+def scripts_head() -> str | None:
+    """The newest revision of the migration scripts, read from their text (the
+    ``revision``/``down_revision`` assignments) without Alembic; None unless they form one
+    line of revisions with one head, which leaves the question to Alembic."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        try:
+            revision, down = (ast.literal_eval(found[k]) for k in ("revision", "down_revision"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str) or not isinstance(down, str | None):
+            return None  # a merge (a tuple of parents): Alembic's to read
+        revisions.add(revision)
+        downs.update([down] if down else [])
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+_REVISION = re.compile(r"^(revision|down_revision)(?:\s*:[^=\n]*)?\s*=\s*(.+?)\s*$", re.M)
+"""A script's module-level ``revision = "0007"`` (or annotated) and ``down_revision``."""
 
 
 def current_revision(engine: Engine, version_table: str) -> str | None:

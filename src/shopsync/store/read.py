@@ -27,7 +27,7 @@ from shopsync.core.features import (
     counts_as_purchase,
     shop_currency,
 )
-from shopsync.store._columnar import Column, as_bulk_read, read_table
+from shopsync.store._columnar import Column, bulk_rows, read_table
 from shopsync.store._delivered import delivered_at
 from shopsync.store.facts import Facts, consistent, order_columns, order_facts
 
@@ -286,7 +286,7 @@ class _Reader:
             with self.store.engine.connect() as conn:
                 rows = conn.execute(text(sql), params).all()
         # as the whole shop's read hands them over, so one customer's frames agree with it
-        return as_bulk_read(frame_of_rows(rows, columns), columns, self.dialect)
+        return bulk_rows(rows, columns, self.dialect)
 
 
 @dataclass
