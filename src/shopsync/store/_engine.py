@@ -244,7 +244,10 @@ def upgrade(engine: Engine, revision: str, version_table: str) -> None:
         return
     from alembic import command
     from alembic.config import Config
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
 
+    where = shown_url(engine.url.render_as_string(hide_password=False))
     try:
         with migrating(engine) as conn:
             config = Config()
@@ -253,9 +256,15 @@ def upgrade(engine: Engine, revision: str, version_table: str) -> None:
             config.attributes["version_table"] = version_table
             command.upgrade(config, revision)
     except SQLAlchemyError as exc:
-        where = shown_url(engine.url.render_as_string(hide_password=False))
         detail = describe(exc, engine.dialect.name)
         raise StoreError(f"cannot open store {where!r}: {detail}") from None
+    except (CommandError, RevisionError) as exc:
+        # a version row the scripts do not know: a newer shopsync upgraded the store
+        raise StoreError(
+            f"cannot open store {where!r}: {exc} (the schema's recorded revision is not one "
+            f"this version of shopsync knows, newest {head_revision()!r}: a newer shopsync "
+            "may have upgraded the store; run that version)"
+        ) from None
 
 
 def _at_head(engine: Engine, version_table: str) -> bool:
@@ -280,7 +289,10 @@ def scripts_head() -> str | None:
     revisions: set[str] = set()
     downs: set[str] = set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        try:
+            found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        except (OSError, UnicodeError):  # an editor's dangling lock link, another encoding
+            return None
         try:
             revision, down = (ast.literal_eval(found[k]) for k in ("revision", "down_revision"))
         except (KeyError, ValueError, SyntaxError):
