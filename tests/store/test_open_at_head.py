@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from shopsync.errors import StoreError
 from shopsync.store import VERSION_TABLE, Store, _engine
@@ -60,3 +60,16 @@ def test_a_script_that_cannot_be_read_leaves_the_head_to_alembic(scripts: Path) 
         b'"""caf\xe9"""\nrevision = "0002"\ndown_revision = "0001"\n'
     )
     assert _engine.scripts_head() is None
+
+
+def test_a_server_that_refuses_is_asked_once() -> None:
+    """No server: one connection attempt, not the skip's and then Alembic's (each may wait
+    out a connect timeout), and the error the store gives for it."""
+    s = Store("postgresql+psycopg://u:hunter2@127.0.0.1:1/db", migrate=False)
+    attempts: list[object] = []
+    event.listen(s.engine, "do_connect", lambda *args: attempts.append(args))
+    with pytest.raises(StoreError, match=r"cannot open store .*database server") as info:
+        s.migrate()
+    assert len(attempts) == 1
+    assert "hunter2" not in str(info.value)
+    s.close()
