@@ -121,6 +121,8 @@ class Store:
         it was, and the next open upgrades it (see :mod:`shopsync.store._engine`).
         """
         _engine.upgrade(self.engine, revision, VERSION_TABLE)
+        # the reads' table list (read.table_names) was taken before the tables it added
+        self.__dict__.pop("_shopsync_tables", None)
 
     @contextmanager
     def lease(

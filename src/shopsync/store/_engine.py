@@ -239,11 +239,14 @@ def upgrade(engine: Engine, revision: str, version_table: str) -> None:
     shopsync) is left without loading Alembic: with Mako and Pygments it put some 15,000
     objects on the heap of every process that opens a store, which each full garbage
     collection then walks (``plan_customer``'s p99). A schema that is not current, or a
-    version table that cannot be read, takes Alembic's path, with its lock and errors."""
+    version table that cannot be read, takes Alembic's path, with its lock and errors; a
+    database that cannot be reached is the same StoreError, after one attempt."""
     if revision == "head" and _at_head(engine, version_table):
         return
     from alembic import command
     from alembic.config import Config
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
 
     try:
         with migrating(engine) as conn:
@@ -253,9 +256,15 @@ def upgrade(engine: Engine, revision: str, version_table: str) -> None:
             config.attributes["version_table"] = version_table
             command.upgrade(config, revision)
     except SQLAlchemyError as exc:
+        raise _cannot_open(engine, exc) from None
+    except (CommandError, RevisionError) as exc:
+        # a version row the scripts do not know: a newer shopsync upgraded the store
         where = shown_url(engine.url.render_as_string(hide_password=False))
-        detail = describe(exc, engine.dialect.name)
-        raise StoreError(f"cannot open store {where!r}: {detail}") from None
+        raise StoreError(
+            f"cannot open store {where!r}: {exc} (the schema's recorded revision is not one "
+            f"this version of shopsync knows, newest {head_revision()!r}: a newer shopsync "
+            "may have upgraded the store; run that version)"
+        ) from None
 
 
 def _at_head(engine: Engine, version_table: str) -> bool:
@@ -265,11 +274,20 @@ def _at_head(engine: Engine, version_table: str) -> bool:
         return False
     versions = table(version_table, column("version_num"))
     try:
-        with engine.connect() as conn:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:  # no server: Alembic's path would wait out its timeout again
+        raise _cannot_open(engine, exc) from None
+    with conn:
+        try:
             found = conn.execute(select(versions.c.version_num)).scalars().all()
-    except SQLAlchemyError:  # no table yet, not a database, no server: Alembic's path says
-        return False
+        except SQLAlchemyError:  # no table yet: Alembic's path creates it
+            return False
     return list(found) == [head]
+
+
+def _cannot_open(engine: Engine, exc: SQLAlchemyError) -> StoreError:
+    where = shown_url(engine.url.render_as_string(hide_password=False))
+    return StoreError(f"cannot open store {where!r}: {describe(exc, engine.dialect.name)}")
 
 
 @functools.cache
@@ -280,7 +298,10 @@ def scripts_head() -> str | None:
     revisions: set[str] = set()
     downs: set[str] = set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        try:
+            found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        except (OSError, UnicodeError):  # an editor's dangling lock link, another encoding
+            return None
         try:
             revision, down = (ast.literal_eval(found[k]) for k in ("revision", "down_revision"))
         except (KeyError, ValueError, SyntaxError):
