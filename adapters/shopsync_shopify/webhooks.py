@@ -45,7 +45,9 @@ __all__ = [
     "COMPLIANCE_TOPICS",
     "CUSTOMER_FACT_TOPICS",
     "CUSTOMER_TOPICS",
+    "ORDER_PARTS",
     "ORDER_TOPICS",
+    "order_from_delivery",
     "parse",
     "parse_webhook",
     "sign",
@@ -144,7 +146,7 @@ def parse(
     if topic in ORDER_TOPICS:
         if topic in ("refunds/create", "fulfillments/create"):
             return dict(payload)  # a child record naming its order_id: re-read that order
-        return _delivered_order(payload, shop)
+        return order_from_delivery(payload, shop)
     if topic in CUSTOMER_TOPICS:
         return customer_from_webhook(payload, shop=shop)
     if topic in COMPLIANCE_TOPICS:
@@ -236,10 +238,12 @@ so a delivery without one would erase it. Not ``customer``: an order without one
 or one whose customer was deleted) may leave the key out rather than send ``null``."""
 
 
-def _delivered_order(payload: Any, shop: str) -> Order:
-    """An order delivery as an Order; one without one of :data:`ORDER_PARTS` (left out by the
-    subscription's ``includeFields`` or a proxy: shopify.dev/docs/apps/build/webhooks/customize)
-    is refused: the order is stored whole, and it would lose what it held of that part."""
+def order_from_delivery(payload: Any, shop: str) -> Order:
+    """An order delivery (its decoded body) as an Order; one without one of
+    :data:`ORDER_PARTS` (left out by the subscription's ``includeFields`` or a proxy:
+    shopify.dev/docs/apps/build/webhooks/customize) is refused with
+    :class:`InvalidRecordError`: the order is stored whole, and it would lose what it held
+    of that part."""
     body = payload.get("order", payload) if isinstance(payload, dict) else None
     if isinstance(body, dict):
         for part in ORDER_PARTS:
@@ -288,7 +292,7 @@ def parse_webhook(headers: Mapping[str, str], raw_body: bytes, secret: str) -> W
         or topic in CUSTOMER_TOPICS
     ):
         kind = "orders" if resource == "orders" else "customers"
-        mapper = _delivered_order if kind == "orders" else customer_from_webhook
+        mapper = order_from_delivery if kind == "orders" else customer_from_webhook
         try:
             record: Order | Customer = mapper(payload, shop=shop)
         except InvalidRecordError as exc:
