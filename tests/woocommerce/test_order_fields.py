@@ -269,30 +269,21 @@ def test_many_refused_orders_cost_a_bounded_number_of_refetches() -> None:
     the rest are quarantined as read (same reason; the projection of the record)."""
     from shopsync_woocommerce._reads import WHOLE_REFETCHES
 
-    from shopsync.testing.contract import read_all
-
     with emulated("woocommerce", seed=6, customers=5, orders=WHOLE_REFETCHES + 30) as shop:
         shop.faults.invalid_records |= {("orders", i) for i in shop.state.orders}
-        with closing(_adapter(shop)) as adapter:
-            singles: list[str] = []
-            real = adapter._get
-
-            def spy(endpoint: str, params: Any) -> Any:
-                if endpoint.startswith("orders/"):
-                    singles.append(endpoint)
-                return real(endpoint, params)
-
-            adapter._get = spy  # type: ignore[method-assign]
-            records, rejected, _ = read_all(adapter, "orders")
+        records, rejected, singles = _refused_read(shop)
     assert not records and len(rejected) == len(shop.state.orders) > WHOLE_REFETCHES
     assert 0 < len(singles) <= WHOLE_REFETCHES
     whole = [r for r in rejected if '"payment_url"' in str(r.raw)]
     assert len(whole) == len(singles)  # those asked for again are whole, the rest as read
 
 
-def _refused_read(shop: Any, single: Any, listed: Any = None) -> tuple[list[Any], list[str]]:
-    """The rejected orders of a read whose ``GET /orders/<id>`` answers ``single(endpoint,
-    real)`` (and whose list requests go through ``listed(params)``), and those asked for."""
+def _refused_read(
+    shop: Any, single: Any = None, listed: Any = None
+) -> tuple[list[Any], list[Any], list[str]]:
+    """The records and rejected orders of a read whose ``GET /orders/<id>`` answers
+    ``single(endpoint, real)`` (None: the emulator's answer; list requests go through
+    ``listed(params)``), and the orders asked for."""
     from shopsync.testing.contract import read_all
 
     with closing(_adapter(shop)) as adapter:
@@ -302,12 +293,12 @@ def _refused_read(shop: Any, single: Any, listed: Any = None) -> tuple[list[Any]
         def spy(endpoint: str, params: Any) -> Any:
             if endpoint.startswith("orders/"):
                 singles.append(endpoint)
-                return single(endpoint, real)
+                return real(endpoint, params) if single is None else single(endpoint, real)
             return real(endpoint, listed(params) if listed else params)
 
         adapter._get = spy  # type: ignore[method-assign]
-        _, rejected, _ = read_all(adapter, "orders")
-    return rejected, singles
+        records, rejected, _ = read_all(adapter, "orders")
+    return records, rejected, singles
 
 
 def test_a_refused_order_gone_changed_or_refused_again_is_quarantined_as_read() -> None:
@@ -335,7 +326,7 @@ def test_a_refused_order_gone_changed_or_refused_again_is_quarantined_as_read() 
         victims = sorted(shop.state.orders, key=int)[3:6]
         shop.faults.invalid_records |= {("orders", v) for v in victims}
         for single in answers:
-            rejected, singles = _refused_read(shop, single)
+            _, rejected, singles = _refused_read(shop, single)
             assert sorted(r.record_id for r in rejected) == victims
             assert len(singles) == len(victims)
             assert not any('"payment_url"' in r.raw for r in rejected)  # as read
@@ -354,7 +345,7 @@ def test_a_shop_ignoring_fields_is_not_asked_again() -> None:
         def unexpected(endpoint: str, real: Any) -> Any:
             return real(endpoint, {})
 
-        rejected, singles = _refused_read(shop, unexpected, whole)
+        _, rejected, singles = _refused_read(shop, unexpected, whole)
     assert sorted(r.record_id for r in rejected) == victims
     assert all('"payment_url"' in r.raw for r in rejected)
     assert singles == []
