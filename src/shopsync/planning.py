@@ -359,10 +359,17 @@ def _loyalty_currency(store: Store, platform: str, shop: str, policy: Policy) ->
     seq, born = model_rows.shop_mark(store, shop_id)
     key = (platform, shop, shop_id, born)
     held = known.get(key)
-    if held and held[2] <= seq and 2 * model_rows.changes_since(store, shop_id, held[2]) < held[1]:
+    # the sequence unmoved since the count: no order changed, nothing to count
+    if held and held[2] <= seq and 2 * _changes(store, shop_id, held[2], seq) < held[1]:
         return held[0]
     currency, lead = model_rows.currency_lead(store, shop_id)
     if len(known) > 64:
         known.clear()
     known[key] = (currency or "", lead, seq)
     return currency or ""
+
+
+def _changes(store: Store, shop_id: int, since: int, now: int) -> int:
+    """Orders written or deleted since the sequence value ``since``, the sequence being at
+    ``now``: every write moves it, so none when it has not moved."""
+    return 0 if since == now else model_rows.changes_since(store, shop_id, since)

@@ -135,6 +135,29 @@ def test_the_loyalty_currency_is_counted_again_only_when_changes_could_overturn_
     assert len(counted) == 2
 
 
+def test_the_loyalty_currency_asks_no_count_of_changes_when_nothing_was_written_since(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shop's order-facts sequence unmoved since the currency was counted: no order
+    changed, so the kept currency stands without counting changes (one statement a call)."""
+    from shopsync import planning
+    from shopsync.store import shop_models as rows
+
+    name = _shop(store)
+    asked: list[int] = []
+    real = rows.changes_since
+    monkeypatch.setattr(rows, "changes_since", lambda s, i, q: asked.append(q) or real(s, i, q))
+    policy = _policy()
+    assert planning._loyalty_currency(store, P, name, policy) == "USD"
+    assert planning._loyalty_currency(store, P, name, policy) == "USD"
+    assert asked == []
+    orders = sorted(store.iter(Order, P, name), key=lambda o: o.id)
+    euros = [o.model_copy(update={"currency": "EUR"}) for o in orders[: len(orders) // 2 + 1]]
+    store.upsert(euros)  # a write moves the sequence: the changes are counted, and overturn it
+    assert planning._loyalty_currency(store, P, name, policy) == "EUR"
+    assert len(asked) == 1
+
+
 def test_a_second_webhook_of_a_store_reflects_no_table(store: Store) -> None:
     """The schema does not change under a running process: a re-plan asks the store for the
     tables it reads once per store object (an inspector per call cost a quarter of a ms)."""

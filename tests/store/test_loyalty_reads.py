@@ -51,6 +51,10 @@ def test_moved_generations_count_exactly_the_moved_keys(store: Store) -> None:
     with store.engine.connect() as conn:
         found = redemptions.moved_generations(conn, shop)
     assert found == {("c1", "o1"): 2, ("c_%", "o%_"): 1}
+    with store.engine.connect() as conn:  # one customer's (a one-customer plan's read)
+        assert redemptions.moved_generations(conn, shop, "c1") == {("c1", "o1"): 2}
+        assert redemptions.moved_generations(conn, shop, "c_") == {}
+        assert redemptions.moved_generations(conn, shop, "c4") == {}
 
 
 def test_moved_generations_search_the_source_key_index_on_sqlite(tmp_path: Any) -> None:
@@ -61,6 +65,9 @@ def test_moved_generations_search_the_source_key_index_on_sqlite(tmp_path: Any) 
             statement = redemptions.moved_generations_query(shop, "sqlite")
             compiled = statement.compile(conn, compile_kwargs={"literal_binds": True})
             plan = [str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+            one = redemptions.moved_generations_query(shop, "sqlite", "c1")
+            compiled = one.compile(conn, compile_kwargs={"literal_binds": True})
+            mine = [str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
     finally:
         store.close()
     assert any(
@@ -68,6 +75,11 @@ def test_moved_generations_search_the_source_key_index_on_sqlite(tmp_path: Any) 
         and "source_key>? AND source_key<?" in step
         for step in plan
     ), plan
+    # one customer's: their entries alone, not every moved entry of the shop
+    assert any(
+        step.startswith("SEARCH loyalty_ledger USING INDEX") and "customer_id=?" in step
+        for step in mine
+    ), mine
 
 
 def test_a_shop_read_carries_the_loyalty_columns_asked_for(store: Store) -> None:

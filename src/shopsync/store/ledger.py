@@ -414,7 +414,7 @@ def customer_history(
                 line_rows, [Column("order_id", TEXT), Column("product_type", TEXT)]
             )
         frames["earned"] = _current_earns(
-            _earned_of(conn, shop_id, [customer_id]), moved_generations(conn, shop_id)
+            _earned_of(conn, shop_id, [customer_id]), moved_generations(conn, shop_id, customer_id)
         )
         inputs = conn.execute(
             select(loyalty_inputs)

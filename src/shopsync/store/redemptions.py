@@ -132,15 +132,21 @@ _MOVED = "adjust:moved:"
 (:func:`shopsync.loyalty.update_ledger`, which spells it in lower-case ASCII)."""
 
 
-def moved_generations(conn: Connection, shop_id: int) -> dict[tuple[str, str], int]:
+def moved_generations(
+    conn: Connection, shop_id: int, customer_id: str | None = None
+) -> dict[tuple[str, str], int]:
     """How many times each (customer, order) had its points reversed because the order
     left the customer (moved, trashed). An order that comes back earns again under keys of
-    the next generation, so the ledger's unique keys do not swallow the new entries."""
-    rows = conn.execute(moved_generations_query(shop_id, conn.dialect.name)).all()
+    the next generation, so the ledger's unique keys do not swallow the new entries.
+    ``customer_id``: that customer's alone (a one-customer plan: not every moved entry of
+    the shop on each webhook)."""
+    rows = conn.execute(moved_generations_query(shop_id, conn.dialect.name, customer_id)).all()
     return {(str(c), str(o)): int(n) for c, o, n in rows}
 
 
-def moved_generations_query(shop_id: int, dialect: str) -> Select[Any]:
+def moved_generations_query(
+    shop_id: int, dialect: str, customer_id: str | None = None
+) -> Select[Any]:
     """:func:`moved_generations`' statement on the ``dialect`` (``sqlite``, ``postgresql``).
 
     On SQLite the prefix is a range of keys, which the unique (shop, key) index serves:
@@ -151,13 +157,18 @@ def moved_generations_query(shop_id: int, dialect: str) -> Select[Any]:
     index range itself where the collation allows (``C``)."""
     ledger = loyalty_ledger
     key = ledger.c.source_key
-    if dialect == "sqlite":
+    mine = [] if customer_id is None else [ledger.c.customer_id == customer_id]
+    if dialect == "sqlite" and mine:
+        # one customer: through the (shop, customer) index, their few entries; a prefix the
+        # key index cannot serve keeps SQLite from ranging over every moved entry instead
+        moved = func.substr(key, 1, len(_MOVED)) == _MOVED
+    elif dialect == "sqlite":
         after = _MOVED[:-1] + chr(ord(_MOVED[-1]) + 1)  # the first key past the prefix
         moved = and_(key >= _MOVED, key < after)
     else:
         moved = key.like(f"{_MOVED}%")
     return (
         select(ledger.c.customer_id, ledger.c.order_id, func.count())
-        .where(ledger.c.shop_id == shop_id, ledger.c.order_id.is_not(None), moved)
+        .where(ledger.c.shop_id == shop_id, *mine, ledger.c.order_id.is_not(None), moved)
         .group_by(ledger.c.customer_id, ledger.c.order_id)
     )
