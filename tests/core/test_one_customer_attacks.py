@@ -225,3 +225,42 @@ def test_a_shop_created_again_under_a_reused_id_never_gets_the_removed_shop_s_bu
     assert new.rebuilt
     head = rows.header(store, shop_id)
     assert head is not None and head.customers <= len({o.customer_id for o in few})
+
+
+@pytest.mark.parametrize("back", [False, True], ids=["moved-away", "moved-back"])
+def test_a_customer_whose_order_moved_away_is_planned_as_the_whole_shop_plans_them(
+    store: Store, back: bool
+) -> None:
+    """The one-customer loyalty read counts that customer's moved generations alone: an
+    order that left them (and came back) earns as the whole shop's derivation says."""
+    import polars as pl
+
+    from shopsync import loyalty
+    from shopsync.store import ledger
+    from tests.core.test_loyalty_store import DAY as D
+    from tests.core.test_loyalty_store import T0 as START
+    from tests.core.test_loyalty_store import P as LP
+    from tests.core.test_loyalty_store import S as LS
+    from tests.core.test_loyalty_store import customer, order
+
+    store.upsert([customer("a"), customer("b"), order("o1", "a", START, "10")])
+    store.upsert([order("o2", "a", START + 2 * D, "20")])
+    loyalty.update_ledger(store, LP, LS, as_of=START + 20 * D)
+    moved = order("o1", "b", START, "10").model_copy(update={"updated_at": START + 21 * D})
+    store.upsert([moved])
+    loyalty.update_ledger(store, LP, LS, as_of=START + 22 * D)  # o1's points leave a
+    if back:  # o1 is a's again, the ledger not derived since: it has not earned again yet
+        store.upsert([moved.model_copy(update={"customer_id": "a", "updated_at": START + 23 * D})])
+    store.upsert([order("o3", "a", START + 25 * D, "30")])
+    shop_id = store.shop_id(LP, LS, create=False)
+    whole_shop = ledger.earned_points(store, shop_id).filter(pl.col("customer_id") == "a")
+    earned = ledger.customer_history(store, shop_id, "a", False)[0]["earned"]
+    assert earned.sort("order_id").equals(whole_shop.sort("order_id"))
+    assert earned["order_id"].to_list() == ["o2"]  # o1's earn was reversed, not earned again
+    policy = Policy()
+    for at in (START + 26 * D, START + 30 * D):
+        whole = plan(store, policy, at, platform=LP, shop=LS, update_ledger=False)
+        expected = sorted(a.idempotency_key for a in whole.actions if a.customer_id == "a")
+        one = plan_customer(store, policy, at, LP, LS, "a")
+        assert sorted(a.idempotency_key for a in one.actions) == expected
+        assert expected  # the customer has notices to compare
