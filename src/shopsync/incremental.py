@@ -101,6 +101,8 @@ class Increment:
     says (:func:`shopsync.core.incremental.candidate_ends`)."""
     cap: tuple[int, int] = (0, 0)
     """The cap's gap and window (micros)."""
+    cover: marks.Cover | None = None
+    """What the plan recorded, for the shop's moment cover (:func:`marks.settle`)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class IncrementalPlan(Plan):
                 *_after(store, i),
                 i.program_settings,
                 i.made,
+                i.cover,
             )
             for i in self.increments
         )
@@ -297,8 +300,9 @@ def plan_changed(
                 moments[cid] = when if previous is None else min(previous, when)
     cap = policy.frequency_cap
     gaps = (cap.email_hours * _HOUR_US, cap.window_days * 24 * _HOUR_US)
+    cover = marks.Cover(scanned=not found_ids.by_index, loyalty=policy.loyalty.enabled)
     increment = Increment(
-        shop_id, at, tag, consumed, due, programs, ptag, made, waiting, ends, gaps
+        shop_id, at, tag, consumed, due, programs, ptag, made, waiting, ends, gaps, cover
     )
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
