@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from sqlalchemy import inspect, text
 
 from shopsync.core.policy import Policy
@@ -97,6 +98,32 @@ def test_upgrade_indexes_the_moments_adds_the_cover_and_downgrade_drops_them(
     assert "moment_cover" not in inspect(store.engine).get_table_names()
     for table, wanted in INDEXES.items():
         assert not set(wanted) & set(indexes(store.engine, table))
+    store.close()
+
+
+def test_an_upgrade_to_0025_cut_half_way_is_completed_by_the_next_open(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the indexes, before the table: nothing of it stays; the next open
+    upgrades it whole."""
+    from alembic import op
+
+    old = Store(store_url, migrate=False)
+    old.migrate("0024")
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(op, "create_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        old.migrate()
+    monkeypatch.undo()
+    assert old.schema_version() == "0024"
+    assert not set(INDEXES["program_due"]) & set(indexes(old.engine, "program_due"))
+    old.close()
+    store = Store(store_url)
+    assert store.schema_version() == Store.head_version()
+    assert drift(store.engine) == []
     store.close()
 
 
