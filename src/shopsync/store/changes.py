@@ -172,7 +172,7 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Remove the notes a worker handled, unless the customer changed again since it read
     them (their ``seq`` moved on); returns how many were removed. Their shops' moments no
     longer cover every customer (:data:`shopsync.store.schema.moment_cover`)."""
-    from shopsync.store.incremental import lower_cover
+    from shopsync.store.moment_cover import lower_cover
 
     removed = 0
     with store.transaction() as conn:

@@ -14,13 +14,18 @@
   delivered yet counts as at once.
 - :func:`candidates`: the shop's customers an incremental plan must look at (ids only,
   from indexes and the moment tables, none of their rows): those without their customer
-  row, and those whose program or loyalty moment is due, absent or of another tag;
-  :func:`plannable_among` sorts noted ids.
+  row, and those whose program or loyalty moment is due, absent or of another tag; once the
+  shop's ``moment_cover`` holds (revision 0025), from the moments' indexes alone (the due
+  and the stale ones; a customer without a moment is noted); :func:`plannable_among` sorts
+  noted ids.
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
   landed meanwhile stays noted), and the planned customers' loyalty and program due moments
   are written (a row derived as of a later moment becomes due at once), but for customers
-  erased since the plan read them. Notes of shops since removed go too.
+  erased since the plan read them. Notes of shops since removed go too. The shop's
+  ``moment_cover`` is raised after a plan's pass over every customer once the store shows
+  it holds, and lowered by a settle that records no loyalty moments
+  (:mod:`shopsync.store.moment_cover`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from shopsync.store import _engine
 from shopsync.store._copy import chunks
 from shopsync.store._idset import id_array, in_set, set_sql
 from shopsync.store.changes import Change
+from shopsync.store.moment_cover import Cover, covered, lower_cover, settle_cover
 from shopsync.store.schema import (
     browse_events,
     changed_customers,
@@ -44,7 +50,6 @@ from shopsync.store.schema import (
     customers,
     loyalty_due,
     loyalty_inputs,
-    moment_cover,
     orders,
     outbox,
     program_due,
@@ -295,7 +300,7 @@ class Candidates:
     customers: int = 0
     """How many customers the shop has by ``at``."""
     by_index: bool = False
-    """Found from the moments' indexes alone (the shop's :data:`moment_cover` held)."""
+    """Found from the moments' indexes alone (the shop's moment cover held)."""
 
 
 _ROWS_OF = """
@@ -321,17 +326,6 @@ UNION ALL SELECT customer_id, 0 FROM {table} WHERE shop_id = :sid AND settings =
 """The moment rows of ``table`` due by ``:at`` (with 1 when current: derived by then under
 the tag) and those stale (another tag, or derived later), each a range of an index of
 revision 0025: as many rows read as found."""
-
-
-def _covered(conn: Connection, shop_id: int, loyalty: bool) -> bool:
-    """Whether every customer of the shop has a program moment (and a loyalty one when
-    ``loyalty``) or a change note: see :data:`shopsync.store.schema.moment_cover`."""
-    row = conn.execute(
-        select(moment_cover.c.programs, moment_cover.c.loyalty).where(
-            moment_cover.c.shop_id == shop_id
-        )
-    ).first()
-    return row is not None and bool(row[0]) and (bool(row[1]) or not loyalty)
 
 
 def _by_index(
@@ -360,8 +354,9 @@ def candidates(
     """The plannable customers (:data:`_PLANNABLE`) an incremental plan must look at, read
     without their rows (indexes and the moment tables): see :class:`Candidates`.
     ``loyalty_tag`` None: the loyalty moments are not asked for. When the shop's moments
-    cover every customer (:func:`_covered`), from the moments' indexes alone; else from a
-    pass over every customer (and every order's customer), which the settle then covers."""
+    cover every customer (:func:`~shopsync.store.moment_cover.covered`), from the moments'
+    indexes alone; else from a pass over every customer (and every order's customer), which
+    the settle then covers."""
     current = _current("pd", "ptag")
     due = f"{current} AND (pd.due_at IS NULL OR pd.due_at > :at)"
     loyal = _current("ld", "ltag") + " AND (ld.due_at IS NULL OR ld.due_at > :at)"
@@ -382,7 +377,7 @@ WHERE pd.shop_id = :sid AND pd.customer_id IN ({set_sql(store.engine.dialect.nam
     found = Candidates()
     with store.engine.connect() as conn:
         found.customers = int(conn.execute(text(count), params).scalar_one())
-        if _covered(conn, shop_id, loyalty_tag is not None):
+        if covered(conn, shop_id, loyalty_tag is not None):
             return _by_index(conn, params, found, loyalty_tag is not None)
         for cid, tagged, quiet, loyal in conn.execute(text(customers_sql), params):
             if not tagged:
@@ -474,16 +469,6 @@ def uncounted(store: Store, shop_id: int, keys: Collection[str]) -> set[str]:
     return found
 
 
-@dataclass(frozen=True)
-class Cover:
-    """What a settle tells :data:`moment_cover` (see :func:`settle`)."""
-
-    scanned: bool
-    """The plan made the pass over every customer (:func:`candidates` not ``by_index``)."""
-    loyalty: bool
-    """The plan recorded a loyalty moment for every customer whose note it consumed."""
-
-
 def settle(
     store: Store,
     shop_id: int,
@@ -534,86 +519,8 @@ def settle(
         programs = {cid: when for cid, when in programs.items() if cid not in erased}
         _record(conn, loyalty_due, shop_id, due, derived_at, settings)
         _record(conn, program_due, shop_id, programs, derived_at, program_settings)
-        _settle_cover(conn, shop_id, cover)
+        settle_cover(conn, shop_id, cover)
     return removed
-
-
-def _settle_cover(conn: Connection, shop_id: int, cover: Cover | None) -> None:
-    """Lower the shop's cover when this settle may leave a customer without a moment or a
-    note; raise it after a plan's pass over every customer when the store shows it holds."""
-    if cover is None or not cover.loyalty:
-        lower_cover(conn, [shop_id], programs=cover is None)
-    if cover is None or not cover.scanned:
-        return
-    held = conn.execute(
-        select(moment_cover.c.programs, moment_cover.c.loyalty, moment_cover.c.lowered).where(
-            moment_cover.c.shop_id == shop_id
-        )
-    ).first()
-    if held is not None and held[0] and (held[1] or not cover.loyalty):
-        return
-    params = {"sid": shop_id}
-    whole = conn.execute(text(_UNCOVERED.format(table="program_due", ids=_ALL_IDS)), params)
-    programs = whole.first() is None
-    loyal = cover.loyalty and programs
-    if loyal:
-        ids = "SELECT id AS cid FROM customers WHERE shop_id = :sid"
-        rows = conn.execute(text(_UNCOVERED.format(table="loyalty_due", ids=ids)), params)
-        loyal = rows.first() is None
-    if not programs:
-        return
-    values = {"programs": True, "loyalty": loyal}
-    if held is None:  # none yet: a concurrent lowering inserted one, which stands
-        dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(moment_cover).values(shop_id=shop_id, lowered=0, **values)
-        conn.execute(insert.on_conflict_do_nothing(index_elements=[moment_cover.c.shop_id]))
-    else:  # unless lowered since it was read (a note cleared meanwhile)
-        conn.execute(
-            moment_cover.update()
-            .where(moment_cover.c.shop_id == shop_id, moment_cover.c.lowered == held[2])
-            .values(**values)
-        )
-
-
-_ALL_IDS = """
-SELECT id AS cid FROM customers WHERE shop_id = :sid
-UNION SELECT customer_id FROM orders WHERE shop_id = :sid AND customer_id IS NOT NULL
-  AND NOT test
-UNION SELECT customer_id FROM checkouts WHERE shop_id = :sid AND customer_id IS NOT NULL
-UNION SELECT customer_id FROM browse_events WHERE shop_id = :sid AND customer_id IS NOT NULL"""
-"""Every customer a program can plan for, at any moment (:data:`_PLANNABLE` without ``at``)."""
-
-_UNCOVERED = """
-SELECT p.cid FROM ({ids}) p
-WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.shop_id = :sid AND m.customer_id = p.cid)
-  AND NOT EXISTS (SELECT 1 FROM changed_customers n WHERE n.shop_id = :sid
-    AND n.customer_id = p.cid)
-  AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.shop_id = :sid
-    AND t.resource = 'customers' AND t.reason = 'redacted' AND t.id = p.cid)
-LIMIT 1"""
-"""A customer without a moment in ``table`` nor a change note, the erased aside (who get
-nothing): one found, the shop's moments do not cover it."""
-
-
-def lower_cover(conn: Connection, shop_ids: Iterable[int], *, programs: bool = True) -> None:
-    """In the caller's transaction: the shops' moments may no longer cover every customer
-    (loyalty's always; the programs' too when ``programs``), until a settle raises it again."""
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for shop_id in sorted(set(shop_ids)):
-        insert = dialect.insert(moment_cover).values(
-            shop_id=shop_id, programs=False, loyalty=False, lowered=1
-        )
-        old = moment_cover.c
-        conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=[old.shop_id],
-                set_={
-                    "programs": False if programs else old.programs,
-                    "loyalty": False,
-                    "lowered": old.lowered + 1,
-                },
-            )
-        )
 
 
 _SETTLE_CHUNK = 300
