@@ -288,10 +288,11 @@ def plan_changed(
         ],
         one_customer=True,
     )
-    programs = _program_moments(store, shop_id, theirs, policy, stats, at)
+    size = found_ids.customers
+    programs = _program_moments(store, shop_id, theirs, policy, stats, at, size)
     if stale - chosen:  # nothing new now: their moments under the current tag are recorded
         rest = restrict(frames, stale - chosen)
-        programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
+        programs.update(_program_moments(store, shop_id, rest, policy, stats, at, size))
     lifts, waiting, ends = _lifts(planned, theirs, policy, as_of)
     for cid, when in lifts.items():  # offered again by the plan at that moment
         for moments in (due, programs):
@@ -352,17 +353,24 @@ def _lifts(
 
 
 def _program_moments(
-    store: Store, shop_id: int, theirs: Frames, policy: Policy, stats: ShopStats, at: int
+    store: Store,
+    shop_id: int,
+    theirs: Frames,
+    policy: Policy,
+    stats: ShopStats,
+    at: int,
+    size: int,
 ) -> dict[str, int | None]:
     """The planned customers' next program moments (``theirs``: their frames): the programs'
-    own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...)."""
+    own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...).
+    ``size``: the shop's customers."""
     mine = sorted(_with_rows(theirs))
     if not mine:
         return {}
     moments: dict[str, int | None] = dict.fromkeys(mine)
     for cid, when in program_due(theirs, policy, stats).iter_rows():
         moments[cid] = when
-    for cid, when in marks.next_rows(store, shop_id, at, mine).items():
+    for cid, when in marks.next_rows(store, shop_id, at, mine, size).items():
         if cid in moments:
             previous = moments[cid]
             moments[cid] = when if previous is None else min(previous, when)

@@ -88,7 +88,12 @@ __all__ = [
 _CHUNK = 500
 _WHOLE_SHOP = 20_000
 """Above this many customers, :func:`next_rows` reads the shop's later rows in one pass
-instead of looking the customers up by the index, chunk by chunk."""
+instead of looking the customers up by the index, chunk by chunk (when the shop's size is
+not given)."""
+_WHOLE_SHARE = 16
+"""Above one customer in this many of the shop, the same: the pass grows with the shop, the
+index with the customers (at 100k customers / 1M orders, SQLite: the pass 0.10 CPU-s, the
+index 0.015 ms a customer; even at ~6%)."""
 
 
 def recorded_keys(store: Store, shop_id: int, keys: Iterable[str]) -> set[str]:
@@ -206,9 +211,12 @@ def _not_due(store: Store, table: Table, shop_id: int, at: int, settings: str) -
         return {row[0] for row in conn.execute(query)}
 
 
-def next_rows(store: Store, shop_id: int, at: int, ids: Iterable[str]) -> dict[str, int]:
+def next_rows(
+    store: Store, shop_id: int, at: int, ids: Iterable[str], customers: int | None = None
+) -> dict[str, int]:
     """Per customer of ``ids``, the first moment after ``at`` of a row a read as of ``at``
-    leaves out (see the module docstring); ``at`` itself for an undelivered message."""
+    leaves out (see the module docstring); ``at`` itself for an undelivered message.
+    ``customers``: how many the shop has (they decide between the index and one pass)."""
     consent_at = case(
         (
             and_(
@@ -236,7 +244,10 @@ def next_rows(store: Store, shop_id: int, at: int, ids: Iterable[str]) -> dict[s
             if cid is not None and when is not None:
                 found[cid] = min(found.get(cid, when), int(when))
 
-    whole = len(wanted) > _WHOLE_SHOP
+    if customers is None:
+        whole = len(wanted) > _WHOLE_SHOP
+    else:
+        whole = len(wanted) * _WHOLE_SHARE > customers
     chunks = [wanted] if whole else [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
     with store.engine.connect() as conn:
         for chunk in chunks:
