@@ -101,6 +101,8 @@ class Increment:
     says (:func:`shopsync.core.incremental.candidate_ends`)."""
     cap: tuple[int, int] = (0, 0)
     """The cap's gap and window (micros)."""
+    cover: marks.Cover | None = None
+    """What the plan recorded, for the shop's moment cover (:func:`marks.settle`)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class IncrementalPlan(Plan):
                 *_after(store, i),
                 i.program_settings,
                 i.made,
+                i.cover,
             )
             for i in self.increments
         )
@@ -285,10 +288,11 @@ def plan_changed(
         ],
         one_customer=True,
     )
-    programs = _program_moments(store, shop_id, theirs, policy, stats, at)
+    size = found_ids.customers
+    programs = _program_moments(store, shop_id, theirs, policy, stats, at, size)
     if stale - chosen:  # nothing new now: their moments under the current tag are recorded
         rest = restrict(frames, stale - chosen)
-        programs.update(_program_moments(store, shop_id, rest, policy, stats, at))
+        programs.update(_program_moments(store, shop_id, rest, policy, stats, at, size))
     lifts, waiting, ends = _lifts(planned, theirs, policy, as_of)
     for cid, when in lifts.items():  # offered again by the plan at that moment
         for moments in (due, programs):
@@ -297,8 +301,9 @@ def plan_changed(
                 moments[cid] = when if previous is None else min(previous, when)
     cap = policy.frequency_cap
     gaps = (cap.email_hours * _HOUR_US, cap.window_days * 24 * _HOUR_US)
+    cover = marks.Cover(scanned=not found_ids.by_index, loyalty=policy.loyalty.enabled)
     increment = Increment(
-        shop_id, at, tag, consumed, due, programs, ptag, made, waiting, ends, gaps
+        shop_id, at, tag, consumed, due, programs, ptag, made, waiting, ends, gaps, cover
     )
     planned = dataclasses.replace(planned, models=(used,))
     return ShopIncrement(planned, chosen, len(gone), increment)
@@ -348,17 +353,24 @@ def _lifts(
 
 
 def _program_moments(
-    store: Store, shop_id: int, theirs: Frames, policy: Policy, stats: ShopStats, at: int
+    store: Store,
+    shop_id: int,
+    theirs: Frames,
+    policy: Policy,
+    stats: ShopStats,
+    at: int,
+    size: int,
 ) -> dict[str, int | None]:
     """The planned customers' next program moments (``theirs``: their frames): the programs'
-    own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...)."""
+    own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...).
+    ``size``: the shop's customers."""
     mine = sorted(_with_rows(theirs))
     if not mine:
         return {}
     moments: dict[str, int | None] = dict.fromkeys(mine)
     for cid, when in program_due(theirs, policy, stats).iter_rows():
         moments[cid] = when
-    for cid, when in marks.next_rows(store, shop_id, at, mine).items():
+    for cid, when in marks.next_rows(store, shop_id, at, mine, size).items():
         if cid in moments:
             previous = moments[cid]
             moments[cid] = when if previous is None else min(previous, when)

@@ -83,7 +83,7 @@ def test_old_hashed_reversals_of_moved_orders_are_renamed_and_named_back(store_u
     old.close()
 
     store = Store(store_url)
-    assert store.schema_version() == Store.head_version() == "0024"
+    assert store.schema_version() == Store.head_version()
     again = f"adjust:moved:sha256:{AGAIN}"
     assert _keys(store) == [f"earn:{OID}", NEW, MANUAL, OTHER, f"earn:{OID}", NEW, again]
     assert _moved(store, shop_id) == ([0], {(CID, OID): 1})  # reversed once, one generation

@@ -170,11 +170,16 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
 
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Remove the notes a worker handled, unless the customer changed again since it read
-    them (their ``seq`` moved on); returns how many were removed."""
+    them (their ``seq`` moved on); returns how many were removed. Their shops' moments no
+    longer cover every customer (:data:`shopsync.store.schema.moment_cover`)."""
+    from shopsync.store.moment_cover import lower_cover
+
     removed = 0
     with store.transaction() as conn:
+        shop_ids: set[int] = set()
         for change in done:
             shop_id = store.shop_id(change.platform, change.shop, conn, create=False)
+            shop_ids.add(shop_id)
             result = conn.execute(
                 delete(changed_customers).where(
                     and_(
@@ -185,6 +190,8 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
                 )
             )
             removed += int(result.rowcount)
+        # their moments were not recorded: the next incremental plan looks at every customer
+        lower_cover(conn, shop_ids - {-1})  # (-1: a shop the store does not hold)
     return removed
 
 

@@ -565,6 +565,9 @@ loyalty_due = Table(
     _instant("due_at"),
     _instant("derived_at", nullable=False),
     Column("settings", String(64), nullable=False),
+    # revision 0025: an incremental plan finds the due and the stale rows by index
+    Index("ix_loyalty_due_at", "shop_id", "due_at"),
+    Index("ix_loyalty_due_tag", "shop_id", "settings", "derived_at"),
 )
 
 # Added in revision 0022 (issue 19): per customer, the first moment after ``derived_at`` at
@@ -580,6 +583,24 @@ program_due = Table(
     _instant("due_at"),
     _instant("derived_at", nullable=False),
     Column("settings", String(64), nullable=False),
+    Index("ix_program_due_at", "shop_id", "due_at"),  # revision 0025, as for loyalty_due
+    Index("ix_program_due_tag", "shop_id", "settings", "derived_at"),
+)
+
+# Added in revision 0025 (store/incremental.py, issue 19): a shop's row says every customer
+# of the shop has a program moment (``programs``), a loyalty moment (``loyalty``), or a
+# change note (the erased aside): an incremental plan then finds its candidates from the
+# moments' indexes alone, not from every customer. Raised by the settle of a plan that made
+# the pass over every customer, after checking it, unless lowered since the settle read
+# ``lowered``; lowered (``lowered`` + 1) by a settle that records no loyalty moments and
+# when notes are cleared without a settle (:func:`shopsync.store.changes.clear_changes`).
+moment_cover = Table(
+    "moment_cover",
+    metadata,
+    Column("shop_id", Integer, primary_key=True),
+    Column("programs", Boolean, nullable=False),
+    Column("loyalty", Boolean, nullable=False),
+    Column("lowered", BigInteger, nullable=False),
 )
 
 # Added in revision 0019 (store/shop_models.py, issue 19 item 3): the shop-level models a plan

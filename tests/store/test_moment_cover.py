@@ -1,0 +1,219 @@
+"""Revision 0025 (issue 19, item 4): an incremental plan chooses its customers from the
+moments' indexes, not from a pass over every customer, once a settle has found that every
+customer of the shop has a program and a loyalty moment or a change note (``moment_cover``);
+whatever may break that lowers it, and the next plan makes the pass again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from sqlalchemy import inspect, text
+
+from shopsync.core.policy import Policy
+from shopsync.models import Customer
+from shopsync.outbox import apply
+from shopsync.planning import plan
+from shopsync.sinks import JsonLines
+from shopsync.store import Store, changes
+from shopsync.store import incremental as marks
+from shopsync.testing.generator import generate_shop
+from tests.core.retention_helpers import customer
+from tests.store.alembic_kit import downgrade, drift, indexes
+
+P, SHOP = "shopify", "cover.example"
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+HOUR = dt.timedelta(hours=1)
+POLICY = Policy.from_dict(
+    {
+        "replenishment": {"usage_days_by_type": {"Coffee": 21, "Tea": 45}},
+        "loyalty": {"enabled": True},
+    }
+)
+INDEXES = {
+    "program_due": {
+        "ix_program_due_at": ["shop_id", "due_at"],
+        "ix_program_due_tag": ["shop_id", "settings", "derived_at"],
+    },
+    "loyalty_due": {
+        "ix_loyalty_due_at": ["shop_id", "due_at"],
+        "ix_loyalty_due_tag": ["shop_id", "settings", "derived_at"],
+    },
+}
+
+
+def _shop(store: Store) -> int:
+    state = generate_shop(platform=P, shop=SHOP, seed=5, customers=10, orders=30, end=T0, years=1)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+    return store.shop_id(P, SHOP)
+
+
+def _cover(store: Store, shop_id: int) -> tuple[bool, bool] | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT programs, loyalty FROM moment_cover WHERE shop_id = :s"), {"s": shop_id}
+        ).first()
+    return None if row is None else (bool(row[0]), bool(row[1]))
+
+
+def _settled(store: Store, tmp: Path, at: dt.datetime, policy: Policy = POLICY) -> Any:
+    planned = plan(store, policy, at, platform=P, shop=SHOP, only_changed=True)
+    apply(planned, store, [JsonLines("out.jsonl", root=tmp)], now=at)
+    return planned
+
+
+def _spied_plan(store: Store, at: dt.datetime) -> tuple[Any, list[marks.Candidates]]:
+    """The plan at ``at`` and what its :func:`marks.candidates` found."""
+    found: list[marks.Candidates] = []
+    real = marks.candidates
+
+    def spy(*args: Any, **kwargs: Any) -> marks.Candidates:
+        found.append(real(*args, **kwargs))
+        return found[-1]
+
+    with mock.patch.object(marks, "candidates", spy):
+        result = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+    return result, found
+
+
+def test_upgrade_indexes_the_moments_adds_the_cover_and_downgrade_drops_them(
+    store_url: str,
+) -> None:
+    old = Store(store_url, migrate=False)
+    old.migrate("0024")
+    assert "moment_cover" not in inspect(old.engine).get_table_names()
+    old.close()
+
+    store = Store(store_url)
+    assert store.schema_version() == Store.head_version()
+    assert drift(store.engine) == []
+    for table, wanted in INDEXES.items():
+        held = indexes(store.engine, table)
+        assert {name: held.get(name) for name in wanted} == wanted
+
+    downgrade(store.engine, "0024")
+    assert "moment_cover" not in inspect(store.engine).get_table_names()
+    for table, wanted in INDEXES.items():
+        assert not set(wanted) & set(indexes(store.engine, table))
+    store.close()
+
+
+def test_an_upgrade_to_0025_cut_half_way_is_completed_by_the_next_open(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the indexes, before the table: nothing of it stays; the next open
+    upgrades it whole."""
+    from alembic import op
+
+    old = Store(store_url, migrate=False)
+    old.migrate("0024")
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(op, "create_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        old.migrate()
+    monkeypatch.undo()
+    assert old.schema_version() == "0024"
+    assert not set(INDEXES["program_due"]) & set(indexes(old.engine, "program_due"))
+    old.close()
+    store = Store(store_url)
+    assert store.schema_version() == Store.head_version()
+    assert drift(store.engine) == []
+    store.close()
+
+
+def test_the_moments_are_read_through_their_indexes(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'plan.db'}")
+    for table in INDEXES:
+        alias = "program_due pd" if table == "program_due" else table
+        sql = marks._MOMENTS.format(current="1", table=alias, tag="tag")
+        with store.engine.connect() as conn:
+            steps = conn.execute(
+                text(f"EXPLAIN QUERY PLAN {sql}"), {"sid": 1, "at": 0, "tag": "x"}
+            ).all()
+        reads = [str(row[-1]) for row in steps if str(row[-1]).startswith(("SCAN", "SEARCH"))]
+        assert len(reads) == 4, reads
+        assert all(r.startswith("SEARCH") and f"ix_{table}_" in r for r in reads), reads
+    store.close()
+
+
+def test_a_settled_plan_covers_the_shop_and_the_next_one_chooses_by_index(
+    store: Store, tmp_path: Path
+) -> None:
+    shop_id = _shop(store)
+    first = _settled(store, tmp_path, T0)
+    assert _cover(store, shop_id) == (True, True)
+    _settled(store, tmp_path, T0 + HOUR)  # the deliveries' own clocks
+    store.upsert([customer("new-one", created=T0).model_copy(update={"shop": SHOP})])
+    later = T0 + 40 * 24 * HOUR  # replenishment moments come
+    result, found = _spied_plan(store, later)
+    assert [f.by_index for f in found] == [True]
+    assert "new-one" in result.customers  # noted: no moment needed
+    # the index finds what the pass over every customer finds, but for the noted (planned
+    # as noted), and may find more
+    with store.transaction() as conn:
+        conn.execute(text("DELETE FROM moment_cover"))
+    scanned, again = _spied_plan(store, later)
+    assert [f.by_index for f in again] == [False]
+    noted = {c.customer_id for c in changes.changed(store, limit=10**6)}
+    assert "new-one" in noted
+    for name in ("stale", "program", "loyalty"):
+        assert getattr(again[0], name) <= getattr(found[0], name) | noted, name
+    assert scanned.keys == result.keys and scanned.customers == result.customers
+    assert len(first.customers) == 10
+
+
+def test_notes_cleared_without_a_settle_lower_the_cover(store: Store, tmp_path: Path) -> None:
+    """A worker's :func:`changes.clear_changes` records no moment: a customer new since the
+    settle then has neither, and only the pass over every customer finds them."""
+    shop_id = _shop(store)
+    _settled(store, tmp_path, T0)
+    _settled(store, tmp_path, T0 + HOUR)
+    store.upsert([customer("quiet-one", created=T0).model_copy(update={"shop": SHOP})])
+    changes.clear_changes(store, changes.changed(store, limit=10**6))
+    assert _cover(store, shop_id) == (False, False)
+    result, found = _spied_plan(store, T0 + 2 * HOUR)
+    assert [f.by_index for f in found] == [False]
+    assert "quiet-one" in found[0].stale and "quiet-one" in found[0].loyalty
+    assert "quiet-one" in result.customers  # its loyalty moment is absent: planned
+    apply(result, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + 2 * HOUR)
+    assert _cover(store, shop_id) == (True, True)
+
+
+def test_a_plan_without_loyalty_lowers_its_cover_and_a_direct_settle_both(
+    store: Store, tmp_path: Path
+) -> None:
+    shop_id = _shop(store)
+    _settled(store, tmp_path, T0)
+    store.upsert([customer("plain", created=T0).model_copy(update={"shop": SHOP})])
+    no_loyalty = POLICY.model_copy(
+        update={"loyalty": Policy.from_dict({"loyalty": {"enabled": False}}).loyalty}
+    )
+    _settled(store, tmp_path, T0 + HOUR, no_loyalty)  # "plain" settled without a loyalty moment
+    assert _cover(store, shop_id) == (True, False)
+    result, found = _spied_plan(store, T0 + 2 * HOUR)
+    assert [f.by_index for f in found] == [False] and "plain" in result.customers
+    marks.settle(store, shop_id, (), {}, 0, "s")  # a caller's own moments: covers nothing
+    assert _cover(store, shop_id) == (False, False)
+
+
+def test_a_customer_without_a_moment_or_a_note_keeps_the_cover_down(
+    store: Store, tmp_path: Path
+) -> None:
+    """A row written without a note (outside the store's write paths) and created after the
+    plan's as_of: the pass does not plan it, so its settle must not promise it."""
+    shop_id = _shop(store)
+    row = customer("bulk", created=T0 + 5 * HOUR).model_copy(update={"shop": SHOP})
+    store.upsert([row])
+    with store.transaction() as conn:
+        conn.execute(text("DELETE FROM changed_customers WHERE customer_id = 'bulk'"))
+    _settled(store, tmp_path, T0)
+    assert _cover(store, shop_id) in (None, (False, False))
+    result, found = _spied_plan(store, T0 + 6 * HOUR)
+    assert [f.by_index for f in found] == [False] and "bulk" in result.customers
+    assert store.get(Customer, P, SHOP, "bulk") is not None
