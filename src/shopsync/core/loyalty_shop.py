@@ -58,6 +58,7 @@ from shopsync.core.loyalty_history import (
     inputs_by_kind,
     pending_by_customer,
 )
+from shopsync.core.loyalty_window import may_act
 from shopsync.core.policy import LoyaltySettings, Policy
 
 __all__ = [
@@ -239,7 +240,10 @@ def derive_shop(
     millions of records): :attr:`CustomerLedger.entry_count` still counts them all.
     ``actions_only`` (implies ``all_entries=False``) yields only the customers that can have
     an action (:func:`~shopsync.core.loyalty_derivations.with_actions`, and those the rules
-    derive): a plan's dry run reads nothing else, and builds no record for the others.
+    derive): a plan's dry run reads nothing else, and builds no record for the others. With
+    the columns it derives only the customers with a moment a notice can hang on
+    (:func:`~shopsync.core.loyalty_window.may_act`; at 1M orders one in five): the same
+    actions, each customer's derivation being their own.
     ``on_entries`` (a ledger writer's): the entries of the customers the columns derive go
     to it as frames, one per block (:data:`~shopsync.core.loyalty_derivations.ROW_COLUMNS`,
     in the customers' and the event order), each before that block's customers are yielded;
@@ -291,6 +295,10 @@ def derive_shop(
         negative = tables.refunds.filter(pl.col("amount") < 0)["order_id"]  # few, if any
         suspects = facts_of(orders.filter(of("id", negative)))
         fallback = fallback_customers(suspects, tables.refunds, given, as_of, currency)
+        if actions_only:  # the others have no notice: derive none of them (most, at scale)
+            keep = pl.concat([may_act(orders, given, settings, since, as_of), _ruled(fallback)])
+            known = known.filter(known.is_in(keep.implode()))
+            orders = orders.filter(pl.col("customer_id").is_in(keep.implode()))
     ruled = orders if given is None else orders.filter(of("customer_id", fallback))
     facts = _facts(frames, policy, facts_of(ruled))
     by_customer = inputs_by_kind(inputs)
@@ -312,7 +320,7 @@ def derive_shop(
 
     window = None if all_entries and not actions_only else (since, as_of)
     handed = None if on_entries is None else (since, as_of)  # the columns' entries: as frames
-    ruled_ids = pl.Series(sorted(fallback), dtype=pl.String)
+    ruled_ids = _ruled(fallback)
 
     def block(
         ids: pl.Series, mine: list[pl.DataFrame]
@@ -368,6 +376,11 @@ def derive_shop(
                 yield CustomerLedger(customer_id, derivation, actions, count, handing)
 
     return ShopLedger(each(), outcomes, reason, None if given is None else sorted(fallback))
+
+
+def _ruled(fallback: Iterable[Any]) -> pl.Series:
+    """The customers the rules derive, as a sorted series."""
+    return pl.Series(sorted(fallback), dtype=pl.String)
 
 
 def _blocks(

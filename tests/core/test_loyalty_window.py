@@ -1,0 +1,184 @@
+"""A plan's dry run derives only the customers who can have a loyalty notice
+(:func:`shopsync.core.loyalty_window.may_act`: a payment, a bonus or a birthday in the notice
+window, or a moment that can be the last activity of points expiring with a warning due): its
+actions are still exactly the rules' (which derive every customer), over random shops, as_of
+drawn at the edges of those windows, and any lookback and warning days."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from shopsync.core.loyalty import Bonus
+from shopsync.core.loyalty_derivations import column_inputs
+from shopsync.core.loyalty_records import DAY, UNIT, add_months
+from shopsync.core.loyalty_shop import LoyaltyTables
+from shopsync.core.loyalty_window import may_act
+from shopsync.core.policy import Policy
+from tests.core.test_loyalty_columns_oracle import (
+    EXAMPLES,
+    HOUR,
+    ORDER_SCHEMA,
+    T0,
+    _derive,
+    moments,
+    policies,
+    shops,
+)
+
+_NO_REFUNDS = pl.DataFrame(
+    schema={"order_id": pl.String, "id": pl.String, "created_at": pl.Int64, "amount": pl.Int64}
+)
+_ONE = pl.DataFrame(
+    {"id": ["c"], "birthday": [None], "updated_at": [T0], "email": ["c@example.com"]},
+    schema={"id": pl.String, "birthday": pl.String, "updated_at": pl.Int64, "email": pl.String},
+)
+
+
+def _birthdays(inputs: list[Any]) -> list[int]:
+    """Each birthday input's day at midnight UTC in the years the shops span."""
+    found = []
+    for r in inputs:
+        if r.kind == "birthday":
+            month, day = int(r.data["birthday"][5:7]), int(r.data["birthday"][8:10])
+            for year in range(2023, 2027):
+                try:
+                    moment = dt.datetime(year, month, day, tzinfo=dt.timezone.utc)
+                except ValueError:
+                    moment = dt.datetime(year, month, 28, tzinfo=dt.timezone.utc)
+                found.append(int(moment.timestamp()) * 1_000_000)
+    return found
+
+
+@settings(max_examples=max(60, EXAMPLES), deadline=None)
+@given(
+    shop=shops(),
+    policy=policies(),
+    lookback=st.sampled_from([0, 0, 1, 7, 45, 400]),
+    warn=st.sampled_from([[30, 7], [400, 1], [400, 1], [0], [], [60, 3]]),
+    data=st.data(),
+)
+def test_a_dry_run_of_the_customers_who_can_act_has_the_rules_actions(
+    shop: tuple[LoyaltyTables, list[Any]],
+    policy: Policy,
+    lookback: int,
+    warn: list[int],
+    data: st.DataObject,
+) -> None:
+    tables, inputs = shop
+    raw = policy.model_dump(mode="json")
+    raw["loyalty"]["expiry"]["warn_days_before"] = warn
+    raw["loyalty"]["expiry"]["inactivity_months"] = data.draw(st.sampled_from([None, 1, 2, 12]))
+    policy = Policy.from_dict(raw)
+    months = policy.loyalty.expiry.inactivity_months
+    # moments an action can hang on: payments (the hour after: paid later, or by status),
+    # the inputs' and the birthdays', each at the edges of the lookback window, and as a
+    # customer's last activity (their latest moment, most often) at the edges of its
+    # expiry's warnings
+    mine: dict[str, list[int]] = {}
+    for oid, t in tables.orders.select("customer_id", "created_at").iter_rows():
+        mine.setdefault(oid, []).extend(t + h * HOUR for h in (0, 1, 5))
+    for r in inputs:
+        mine.setdefault(r.customer_id, []).extend(
+            [r.occurred_at, *_birthdays([r])] if r.kind == "birthday" else [r.occurred_at]
+        )
+    anchors = sorted({t for ts in mine.values() for t in ts}) or [T0]
+    lasts = [max(ts) for ts in mine.values()] or [T0]
+    back = [0, 1, lookback * DAY - 1, lookback * DAY]
+    edges = st.sampled_from(anchors).flatmap(lambda t: st.sampled_from(back).map(lambda d: t + d))
+    if months:
+        before = [w * DAY + e for w in [*warn, 0] for e in (0, 1, -1, -DAY // 2)]
+        edges |= st.sampled_from(lasts + anchors[-3:]).flatmap(
+            lambda t: st.sampled_from(before).map(lambda d: add_months(t, months) - d)
+        )
+        edges |= st.sampled_from(lasts).flatmap(
+            lambda t: st.sampled_from(before).map(lambda d: add_months(t, months) - d)
+        )
+    at = data.draw(edges | moments)
+    back = {"lookback": dt.timedelta(days=lookback)}
+    _, rules = _derive(tables, inputs, policy, at, "rules", **back)
+    _, alone = _derive(tables, inputs, policy, at, "columns", actions_only=True, **back)
+    for *_, actions in rules:
+        for action in actions:
+            event(type(action).__name__)
+    assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in rules if a]
+
+
+def test_a_customer_with_nothing_near_as_of_is_not_derived() -> None:
+    at = add_months(T0, 30)
+    orders = pl.DataFrame(
+        [
+            # paid two years before as_of: its points expired long ago, nothing is due
+            {"id": "o1", "customer_id": "old", "created_at": T0, "paid_at": T0},
+            {"id": "o2", "customer_id": "new", "created_at": at - DAY, "paid_at": at - DAY},
+            # last active 12 months minus 10 days ago: the 30-day warning is due
+            {"id": "o3", "customer_id": "lapsing", "created_at": 0, "paid_at": 0},
+        ],
+        schema=ORDER_SCHEMA,
+    ).with_columns(
+        pl.when(pl.col("id") == "o3")
+        .then(pl.lit(add_months(at, -12) + 10 * DAY))
+        .otherwise(pl.col("paid_at"))
+        .alias("paid_at")
+    )
+    settings = Policy.from_dict({"loyalty": {"enabled": True}}).loyalty
+    found = may_act(orders, column_inputs([], {}), settings, at - 7 * DAY, at)
+    assert sorted(found.to_list()) == ["lapsing", "new"]
+    settings = settings.model_copy(
+        update={"expiry": settings.expiry.model_copy(update={"warn_days_before": ()})}
+    )
+    assert may_act(orders, column_inputs([], {}), settings, at - 7 * DAY, at).to_list() == ["new"]
+
+
+def test_a_birthday_or_a_bonus_in_the_window_is_one_to_derive() -> None:
+    at = int(dt.datetime(2025, 3, 1, 12, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+    rows = [
+        SimpleNamespace(kind="birthday", key=f"b{n}", customer_id=c, occurred_at=0, data=d)
+        for n, (c, d) in enumerate(
+            [
+                ("leap", {"birthday": "1992-02-29"}),  # on the 28th this year: in the window
+                ("today", {"birthday": "1990-03-01"}),
+                ("spring", {"birthday": "1990-04-20"}),
+            ]
+        )
+    ]
+    bonus = Bonus("k", at - DAY, 50, "referral", None)
+    old = Bonus("k2", at - 100 * DAY, 50, "referral", None)
+    inputs = column_inputs(rows, {"friend": [bonus], "earlier": [old]})
+    settings = Policy.from_dict({"loyalty": {"enabled": True}}).loyalty
+    settings = settings.model_copy(
+        update={"expiry": settings.expiry.model_copy(update={"inactivity_months": None})}
+    )
+    orders = pl.DataFrame(schema=ORDER_SCHEMA)
+    found = may_act(orders, inputs, settings, at - 7 * DAY, at)
+    assert sorted(found.to_list()) == ["friend", "leap", "today"]
+
+
+@pytest.mark.parametrize(
+    ("before_expiry", "warned"),
+    [(30 * DAY, True), (30 * DAY + 1, False), (1, True), (0, False), (DAY, True)],
+)
+def test_the_expiry_span_ends_where_the_warnings_do(before_expiry: int, warned: bool) -> None:
+    paid = T0 + 40 * DAY  # 20 February 2023: a year later is 365 days
+    orders = pl.DataFrame(
+        [{"id": "o1", "customer_id": "c", "created_at": paid, "paid_at": paid}],
+        schema=ORDER_SCHEMA,
+    ).with_columns(pl.lit("USD").alias("currency"), pl.lit(100 * UNIT).alias("total"))
+    orders = orders.with_columns(
+        pl.col("total").alias("subtotal"), pl.lit(0).alias("total_shipping")
+    )
+    at = add_months(paid, 12) - before_expiry
+    policy = Policy.from_dict({"currency": "USD", "loyalty": {"enabled": True}})
+    found = may_act(orders, column_inputs([], {}), policy.loyalty, at - 7 * DAY, at)
+    assert found.to_list() == (["c"] if warned else [])
+    tables = LoyaltyTables(orders=orders, refunds=_NO_REFUNDS, customers=_ONE)
+    _, rules = _derive(tables, [], policy, at, "rules")
+    assert {type(a).__name__ for *_, actions in rules for a in actions} == (
+        {"PointsExpiryWarning"} if warned else set()
+    )
