@@ -15,7 +15,7 @@ from shopsync.planning import plan
 from shopsync.store import Store
 from shopsync.store import incremental as marks
 from tests.core.retention_helpers import order
-from tests.store.test_moment_cover import HOUR, P, SHOP, T0, _cover, _settled, _shop
+from tests.store.test_moment_cover import HOUR, SHOP, T0, P, _cover, _settled, _shop
 
 SOFT = Policy.from_dict(
     {
