@@ -78,6 +78,8 @@ _WHOLE_SHARE = 16
 """Above one customer in this many of the shop, the plan reads the whole shop (its columnar
 snapshot) and restricts it: per order, the indexed read of a set costs about fifteen times
 the columnar one (measured at 100k customers / 1M orders, SQLite)."""
+_EVER = 2**62
+"""Micros past any row's moment: what :func:`marks.plannable_among` finds at any time."""
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,12 @@ def plan_changed(
     found_ids = marks.candidates(store, shop_id, at, ptag, tag if policy.loyalty.enabled else None)
     noted = {n.customer_id for n in notes}
     noted_known, noted_plannable = marks.plannable_among(store, shop_id, at, noted)
-    gone = noted - noted_known - marks.held_customers(store, shop_id, noted - noted_known)
-    later = noted - noted_known - gone  # created after as_of: planned once as_of reaches them
+    # created after as_of (their row, or without one all their orders, checkouts and browse
+    # events): planned once as_of reaches them, their notes kept (with the moment cover up,
+    # nothing else would find them again)
+    held, ever = marks.plannable_among(store, shop_id, _EVER, noted - noted_known)
+    later = held | (ever - noted_plannable)
+    gone = noted - noted_known - later
     consumed = tuple(n for n in notes if n.customer_id not in later)
     stale, by_time = found_ids.stale, found_ids.program  # the stale are among them
     # customers without their row (deleted on the platform, erased) are chosen like the

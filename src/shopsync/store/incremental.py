@@ -47,7 +47,6 @@ from shopsync.store.schema import (
     changed_customers,
     checkouts,
     consent_history,
-    customers,
     loyalty_due,
     loyalty_inputs,
     orders,
@@ -69,7 +68,6 @@ __all__ = [
     "Cover",
     "candidates",
     "delivered",
-    "held_customers",
     "lower_cover",
     "next_rows",
     "not_due",
@@ -140,19 +138,6 @@ def orphan_notes(store: Store) -> int:
     )
     with store.engine.connect() as conn:
         return len(conn.execute(query).all())
-
-
-def held_customers(store: Store, shop_id: int, ids: Iterable[str]) -> set[str]:
-    """Which of ``ids`` the store holds as customers of the shop."""
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    with store.engine.connect() as conn:
-        for start in range(0, len(wanted), _CHUNK):
-            query = select(customers.c.id).where(
-                customers.c.shop_id == shop_id, customers.c.id.in_(wanted[start : start + _CHUNK])
-            )
-            found.update(row[0] for row in conn.execute(query))
-    return found
 
 
 def referral_parties(store: Store, shop_id: int) -> set[str]:
