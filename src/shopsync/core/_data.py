@@ -196,13 +196,16 @@ def paid_orders(
 def consent_at(frames: Frames) -> pl.DataFrame:
     """customer_id, email_consent: the last email state observed by as_of ("unknown")."""
     last = (
-        frames.consent.filter(pl.col("channel") == "email")
+        frames.consent.lazy()
+        .filter(pl.col("channel") == "email")
         .sort(["customer_id", "observed_at"])
         .group_by("customer_id")
         .agg(pl.col("state").last().alias("email_consent"))
     )
-    return (
-        frames.customers.select(pl.col("id").alias("customer_id"))
+    return (  # one collect: a one-customer plan pays Polars' per-query cost once
+        frames.customers.lazy()
+        .select(pl.col("id").alias("customer_id"))
         .join(last, on="customer_id", how="left")
         .with_columns(pl.col("email_consent").fill_null("unknown"))
+        .collect(engine="in-memory")
     )

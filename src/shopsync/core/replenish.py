@@ -73,7 +73,14 @@ def _periods(
 ) -> dict[tuple[str, str | None, str | None], tuple[float, str]]:
     r = policy.replenishment
     found: dict[tuple[str, str | None, str | None], tuple[float, str]] = {}
-    for pid, sku, ptype in bought.select("product_id", "sku", "product_type").unique().iter_rows():
+    # ``bought``: distinct (product, sku, type) rows; read as lists, no Polars query
+    rows = zip(
+        bought["product_id"].to_list(),
+        bought["sku"].to_list(),
+        bought["product_type"].to_list(),
+        strict=True,
+    )
+    for pid, sku, ptype in rows:
         kind = ptype or stats.product_types.get(pid)
         conf = configured_days(
             sku,
@@ -127,19 +134,23 @@ def replenishment_candidates(
     periods = _periods(combos, stats, policy)
     if not periods:
         return Candidates(_EMPTY, build)
+    # sku and type with "" for none (the join keys below), ``_p`` the row's position
     table = pl.DataFrame(
-        [(pid, sku, ptype, days, why) for (pid, sku, ptype), (days, why) in periods.items()],
+        [
+            (pid, sku or "", ptype or "", days, why, p)
+            for p, ((pid, sku, ptype), (days, why)) in enumerate(periods.items())
+        ],
         schema={
             "product_id": pl.String,
             "sku": pl.String,
             "product_type": pl.String,
             "period": pl.Float64,
             "source": pl.String,
+            "_p": pl.Int64,
         },
         orient="row",
     )
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
-    table = table.with_columns(*keys, pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"))
     # kept x period in integers: ten-thousandths of a unit x microseconds per unit (exact for a
     # configured whole-day period), in 128 bits so a large quantity cannot overflow.
     period_us = (pl.col("period") * DAY_US).round().cast(pl.Int128)
@@ -201,11 +212,13 @@ def _last_mask(bought: pl.DataFrame) -> pl.Series:
     if not repeat.any():
         return ~repeat
     at_row = pl.int_range(pl.len(), dtype=pl.Int64)
-    newest = (
-        bought.select(*pair, "created_at", "order_id", at_row.alias("_i"))
+    newest = (  # one collect
+        bought.lazy()
+        .select(*pair, "created_at", "order_id", at_row.alias("_i"))
         .filter(repeat)
         .filter(pl.col("created_at") == pl.col("created_at").max().over(pair))
         .filter(pl.col("order_id") == pl.col("order_id").max().over(pair))
+        .collect(engine="in-memory")
     )["_i"]
     return bought.select(~repeat | at_row.is_in(newest.implode())).to_series()
 

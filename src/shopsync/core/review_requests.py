@@ -132,9 +132,11 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
     lines = _once_per_period(lines).filter(pl.col("due") >= oldest_due)
     if lines.height == 0:
         return _none(frames, policy)
-    reviews = frames.reviews.select("customer_id", "product_id", pl.col("reviewed_at"))
+    reviews = frames.reviews.lazy().select("customer_id", "product_id", pl.col("reviewed_at"))
+    # one collect for the chain below: a one-customer plan pays Polars' per-query cost once
     checked = (
-        lines.join(reviews, on=["customer_id", "product_id"], how="left")
+        lines.lazy()
+        .join(reviews, on=["customer_id", "product_id"], how="left")
         .group_by(
             "customer_id",
             "order_id",
@@ -168,6 +170,7 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
             pl.col("product_id").filter(~pl.col("reviewed_since")).alias("ask"),
             pl.col("reviewed_since").any().alias("any_since"),
         )
+        .collect(engine="in-memory")
     )
     shop = frames.shop
     checked = key_column(checked, "review_request", shop, pl.col("order_id"))
@@ -178,22 +181,35 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         },
         schema={"key": pl.String, "sent": pl.Int64},
     )
-    checked = checked.join(delivered, on="key", how="left", maintain_order="left")
-    if reminder is None:
-        checked = checked.with_columns(pl.lit(None, dtype=pl.Int64).alias("reminder_due"))
-    else:
-        checked = checked.with_columns((pl.col("sent") + reminder * DAY_US).alias("reminder_due"))
+    reminder_due = (
+        pl.lit(None, dtype=pl.Int64) if reminder is None else pl.col("sent") + reminder * DAY_US
+    )
+    checked = (
+        checked.lazy()
+        .join(delivered.lazy(), on="key", how="left", maintain_order="left")
+        .with_columns(reminder_due.alias("reminder_due"))
+        .collect(engine="in-memory")
+    )
     due, due_r = pl.col("request_due"), pl.col("reminder_due")
-    requests = checked.filter(
-        (due >= at - late)
-        & (due <= at)
-        & (due_r.is_null() | (due_r > at))
-        & (pl.col("ask").list.len() > 0)
-    ).with_columns(pl.lit("review_request").alias("kind"), due.alias("due"))
-    reminders = checked.filter(
-        due_r.is_not_null() & ~pl.col("any_since") & (due_r >= at - late) & (due_r <= at)
-    ).with_columns(pl.lit("review_reminder").alias("kind"), due_r.alias("due"))
-    reminders = key_column(reminders.drop("key"), "review_reminder", shop, pl.col("order_id"))
+    requests = (
+        checked.lazy()
+        .filter(
+            (due >= at - late)
+            & (due <= at)
+            & (due_r.is_null() | (due_r > at))
+            & (pl.col("ask").list.len() > 0)
+        )
+        .with_columns(pl.lit("review_request").alias("kind"), due.alias("due"))
+        .collect(engine="in-memory")
+    )
+    reminders = (
+        checked.lazy()
+        .filter(due_r.is_not_null() & ~pl.col("any_since") & (due_r >= at - late) & (due_r <= at))
+        .with_columns(pl.lit("review_reminder").alias("kind"), due_r.alias("due"))
+        .drop("key")
+        .collect(engine="in-memory")
+    )
+    reminders = key_column(reminders, "review_reminder", shop, pl.col("order_id"))
     both = pl.concat([requests, reminders.select(requests.columns)], how="vertical")
     return Candidates(both.with_columns(pl.lit(True).alias("marketing")), _builder(frames, policy))
 

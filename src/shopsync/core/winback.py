@@ -53,24 +53,39 @@ def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.
     wb = policy.winback
     day = pl.col("created_at") // DAY_US
     # each customer's orders in time order within the group: no sort of every paid order
-    per = paid.group_by("customer_id").agg(
-        pl.len().alias("orders"),
-        pl.col("id").sort_by(["created_at", "id"]).last().alias("last_order_id"),
-        pl.col("created_at").max().alias("last_order_at"),
-        day.min().alias("first_day"),
-        day.n_unique().alias("days"),
-        (day.max() - day.min()).alias("t_x_days"),
-        (pl.col("created_at").sort().diff() / DAY_US).median().alias("median_gap_days"),
+    # one lazy query (one collect): a one-customer plan pays Polars' per-query cost once
+    per = (
+        paid.lazy()
+        .group_by("customer_id")
+        .agg(
+            pl.len().alias("orders"),
+            pl.col("id").sort_by(["created_at", "id"]).last().alias("last_order_id"),
+            pl.col("created_at").max().alias("last_order_at"),
+            day.min().alias("first_day"),
+            day.n_unique().alias("days"),
+            (day.max() - day.min()).alias("t_x_days"),
+            (pl.col("created_at").sort().diff() / DAY_US).median().alias("median_gap_days"),
+        )
     )
     own = pl.max_horizontal(
         pl.lit(float(wb.repeat_min_days)),
         pl.col("median_gap_days") * float(wb.repeat_gap_multiple),
     )
     repeat = (pl.col("orders") >= 2) & pl.col("median_gap_days").is_not_null()
-    return per.with_columns(
-        pl.when(repeat).then(own).otherwise(pl.lit(stats.one_time_days)).alias("threshold_days"),
-        pl.when(repeat).then(pl.lit("own rhythm")).otherwise(pl.lit("shop rhythm")).alias("basis"),
-    ).sort("customer_id")
+    return (
+        per.with_columns(
+            pl.when(repeat)
+            .then(own)
+            .otherwise(pl.lit(stats.one_time_days))
+            .alias("threshold_days"),
+            pl.when(repeat)
+            .then(pl.lit("own rhythm"))
+            .otherwise(pl.lit("shop rhythm"))
+            .alias("basis"),
+        )
+        .sort("customer_id")
+        .collect(engine="in-memory")
+    )
 
 
 def stage_plan(policy: Policy) -> list[tuple[int, str, float]]:
@@ -107,8 +122,9 @@ def winback_candidates(
     if starting.height == 0:  # nobody's sequence runs now (a one-customer plan's usual case)
         return Candidates(_EMPTY, build)
     # only their orders are grouped below (1M orders: 10k customers' of 100k)
-    theirs = frames.orders.join(
-        starting.select("customer_id"), on="customer_id", how="semi", nulls_equal=True
+    # (one lazy query: one collect)
+    theirs = frames.orders.lazy().join(
+        starting.lazy().select("customer_id"), on="customer_id", how="semi", nulls_equal=True
     )
     # coupons wait for the return window of the newest order of any kind
     latest_any = theirs.group_by("customer_id").agg(pl.col("created_at").max().alias("latest_any"))
@@ -118,11 +134,13 @@ def winback_candidates(
         .agg(pl.col("created_at").max().alias("latest_live"))
     )
     due = (
-        starting.join(latest_any, on="customer_id", how="left")
+        starting.lazy()
+        .join(latest_any, on="customer_id", how="left")
         .join(pending, on="customer_id", how="left")
         .filter(
             pl.col("latest_live").is_null() | (pl.col("latest_live") <= pl.col("last_order_at"))
         )
+        .collect(engine="in-memory")
     )
     if due.height == 0:
         return Candidates(_EMPTY, build)
@@ -173,7 +191,8 @@ def _starts(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.DataFra
     threshold or, earlier, the MBG/NBD crossing), and ``by_model``."""
     wb = policy.winback
     start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
-    table = table.with_columns(start.alias("rhythm_at"))
+    # one lazy query (one collect) over the columns below
+    found = table.lazy().with_columns(start.alias("rhythm_at"))
     if stats.mbg is not None and wb.alive_threshold > 0:
         x = (table["days"] - 1).to_numpy().astype(np.float64)
         t_x = table["t_x_days"].to_numpy().astype(np.float64)
@@ -181,21 +200,20 @@ def _starts(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.DataFra
         model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
             crossing * DAY_US, nan=np.inf, posinf=np.inf
         ).clip(max=2**62).astype(np.int64)
-        table = table.with_columns(
+        found = found.with_columns(
             pl.max_horizontal(
-                pl.Series("model_at", model_at),
+                pl.lit(pl.Series("model_at", model_at)),
                 pl.col("last_order_at") + wb.model_min_days * DAY_US,
             ).alias("model_at")
         )
     else:
-        table = table.with_columns(pl.lit(None, dtype=pl.Int64).alias("model_at"))
-    table = table.with_columns(
+        found = found.with_columns(pl.lit(None, dtype=pl.Int64).alias("model_at"))
+    return found.with_columns(
         pl.min_horizontal("rhythm_at", "model_at").alias("start"),
         (pl.col("model_at").is_not_null() & (pl.col("model_at") < pl.col("rhythm_at"))).alias(
             "by_model"
         ),
-    )
-    return table
+    ).collect(engine="in-memory")
 
 
 def _whens(policy: Policy, window: int) -> tuple[list[pl.Expr], list[bool]]:
