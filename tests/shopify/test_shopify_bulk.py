@@ -16,6 +16,7 @@ from shopsync_shopify._render import expressible
 from shopsync_shopify.webhooks import parse_webhook, sign
 
 import shopsync
+from shopsync.errors import PlatformError
 from shopsync.testing import Subscription
 
 from .test_shopify_adapter import FAST, ManualClock, _read
@@ -414,3 +415,51 @@ def test_a_root_line_is_indexed_by_its_ids_without_parsing_or_else_parsed() -> N
     ):
         assert other != raw
         assert _root_ids(other) is None, other
+
+
+def _polled(seconds: float, interval: float, timeout: float = 3600.0) -> tuple[int, float]:
+    """How often an operation running ``seconds`` is asked for its status, and how long
+    after it finished the adapter saw it (a clock that moves only when the adapter sleeps)."""
+    clock = ManualClock()
+    adapter = ShopifyAdapter(
+        shop="poll.myshopify.com",
+        access_token="token",
+        sleep=clock.sleep,
+        clock=clock,
+        bulk_poll_interval=interval,
+    )
+    start, polls = clock.now, [0]
+
+    def graphql(query: str, variables: Any = None, *, requested: float = 0) -> dict[str, Any]:
+        if query == queries.BULK_RUN:
+            op = {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"}
+            return {"data": {"bulkOperationRunQuery": {"bulkOperation": op, "userErrors": []}}}
+        polls[0] += 1
+        done = clock.now - start >= seconds
+        return {"data": {"node": {"status": "COMPLETED" if done else "RUNNING", "url": None}}}
+
+    adapter.graphql = graphql  # type: ignore[method-assign]
+    adapter._run_bulk("{ orders { edges { node { id } } } }", timeout)
+    return polls[0], clock.now - start - seconds
+
+
+def test_a_long_bulk_operation_is_polled_less_often_as_it_runs() -> None:
+    """Each status poll costs the reader some milliseconds of CPU (a GraphQL request):
+    at a fixed interval a long operation's polls were a tenth of a 20k-order backfill's
+    CPU-seconds (issue 20). The wait grows with the time the operation has run (an eighth
+    of it), so it is seen finished at most an eighth later; a short one as before."""
+    polls, late = _polled(600.0, 1.0)
+    assert polls <= 50  # every second: 600
+    assert late <= 600.0 / 8 + 1.0
+    polls, late = _polled(13.0, 0.2)  # the benchmark's 20k orders: 65 polls at 0.2 s
+    assert polls <= 30
+    assert late <= 13.0 / 8 + 0.2
+    polls, late = _polled(1.0, 1.0)  # short: 0.2, 0.4, 0.8 s as before
+    assert polls <= 4
+    assert late <= 0.5
+
+
+def test_a_bulk_operation_past_its_timeout_is_not_waited_for_longer() -> None:
+    """The growing wait stops at the deadline: the timeout is still the timeout."""
+    with pytest.raises(PlatformError, match="did not finish"):
+        _polled(10_000.0, 1.0, timeout=900.0)
