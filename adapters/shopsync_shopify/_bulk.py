@@ -110,6 +110,12 @@ def _child_key(child: Mapping[str, Any]) -> tuple[int, str]:
     return _number((child.get("lineItem") or {}).get("id"))
 
 
+_LONGEST_WAIT = 30.0
+"""The longest wait between two status polls of a long bulk operation, in seconds: an export
+running for hours is seen finished within half a minute (a shorter ``bulk_poll_interval``
+does not shorten it; a longer one is kept)."""
+
+
 class BulkReads:
     """The bulk half of the adapter (a mixin: it uses the adapter's ``graphql``, ``http``,
     clock and sleep)."""
@@ -226,8 +232,10 @@ class BulkReads:
             self._sleep(min(wait, deadline - now))
             # A poll costs milliseconds of CPU (a GraphQL request): at a fixed interval a long
             # operation's polls were a tenth of a 20k-order backfill's CPU (issue 20). The
-            # wait grows to an eighth of the time run so far: seen done at most that late.
-            wait = max(min(wait * 2, self.bulk_poll_interval), (self._clock() - started) / 8)
+            # wait grows to an eighth of the time run so far (at most _LONGEST_WAIT): seen
+            # done at most that late.
+            grown = min((self._clock() - started) / 8, _LONGEST_WAIT)
+            wait = max(min(wait * 2, self.bulk_poll_interval), grown)
 
     def _bulk_status(self, op_id: str) -> dict[str, Any]:
         return dict(self.graphql(queries.BULK_STATUS, {"id": op_id}, requested=1)["data"]["node"])
