@@ -182,3 +182,20 @@ def test_the_expiry_span_ends_where_the_warnings_do(before_expiry: int, warned: 
     assert {type(a).__name__ for *_, actions in rules for a in actions} == (
         {"PointsExpiryWarning"} if warned else set()
     )
+
+
+@pytest.mark.parametrize(
+    "expiry", [{"warn_days_before": [3_000_000, 7]}, {"inactivity_months": 30_000}]
+)
+def test_warnings_or_inactivity_beyond_the_calendar_still_derive(expiry: dict[str, Any]) -> None:
+    """The policy bounds neither: the birthdays' span stops at as_of (a bonus is never dated
+    later) and at the calendar's first day, the dry run derives what the full run does."""
+    order = {"id": "o1", "customer_id": "c", "created_at": T0, "paid_at": T0, "currency": "USD"}
+    order |= {"total": 100 * UNIT, "subtotal": 100 * UNIT, "total_shipping": 0}
+    orders = pl.DataFrame([order], schema=ORDER_SCHEMA)
+    tables = LoyaltyTables(orders=orders, refunds=_NO_REFUNDS, customers=_ONE)
+    policy = Policy.from_dict({"currency": "USD", "loyalty": {"expiry": expiry}})
+    _, every = _derive(tables, [], policy, T0 + DAY, "columns", all_entries=False)
+    _, alone = _derive(tables, [], policy, T0 + DAY, "columns", actions_only=True)
+    assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in every if a]
+    assert [c for c, _, a in every if a] == ["c"]

@@ -14,17 +14,21 @@ to keep.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import polars as pl
 
 from shopsync._instants import instant as from_micros
+from shopsync._instants import to_micros
 from shopsync.core.features import paid_moment
 from shopsync.core.loyalty_columns import ColumnInputs
 from shopsync.core.loyalty_records import DAY
 from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["may_act"]
+
+_FIRST_DAY = to_micros(dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc))
 
 
 def _matters(settings: LoyaltySettings, since: int, until: int) -> Callable[[pl.Expr], pl.Expr]:
@@ -84,7 +88,9 @@ def may_act(
         return near.filter(matters(at))["customer_id"]
 
     parts = [kept(orders, paid_moment()), kept(inputs.bonuses, pl.col("at"))]
-    days = _birthdays(matters, low, high)
+    # a birthday bonus is dated by until, on the calendar: the span stops there (the policy
+    # bounds neither the warning days nor the months, a span past them is no date)
+    days = _birthdays(matters, max(low, _FIRST_DAY), until)
     parts.append(inputs.birthdays.join(days, on=["month", "day"], how="semi")["customer_id"])
     found: pl.Series = pl.concat([p.cast(pl.String) for p in parts])
     return found.unique(maintain_order=True)
