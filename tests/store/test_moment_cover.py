@@ -65,8 +65,10 @@ def _settled(store: Store, tmp: Path, at: dt.datetime, policy: Policy = POLICY) 
     return planned
 
 
-def _spied_plan(store: Store, at: dt.datetime) -> tuple[Any, list[marks.Candidates]]:
-    """The plan at ``at`` and what its :func:`marks.candidates` found."""
+def _spied_plan(
+    store: Store, at: dt.datetime, policy: Policy = POLICY
+) -> tuple[Any, list[marks.Candidates]]:
+    """The incremental plan at ``at`` and what its :func:`marks.candidates` found."""
     found: list[marks.Candidates] = []
     real = marks.candidates
 
@@ -75,7 +77,7 @@ def _spied_plan(store: Store, at: dt.datetime) -> tuple[Any, list[marks.Candidat
         return found[-1]
 
     with mock.patch.object(marks, "candidates", spy):
-        result = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+        result = plan(store, policy, at, platform=P, shop=SHOP, only_changed=True)
     return result, found
 
 

@@ -5,17 +5,14 @@ action is among the incremental plan's customers, with the same actions."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from shopsync.core.policy import Policy
 from shopsync.planning import plan
 from shopsync.store import Store
-from shopsync.store import incremental as marks
 from tests.core.retention_helpers import order
-from tests.store.test_moment_cover import HOUR, SHOP, T0, P, _cover, _settled, _shop
+from tests.store.test_moment_cover import HOUR, SHOP, T0, P, _cover, _settled, _shop, _spied_plan
 
 SOFT = Policy.from_dict(
     {
@@ -28,19 +25,6 @@ SOFT = Policy.from_dict(
 
 def _keys(result: Any, cid: str) -> set[str]:
     return {a.idempotency_key for a in result.actions if getattr(a, "customer_id", None) == cid}
-
-
-def _incremental(store: Store, at: dt.datetime) -> tuple[Any, list[marks.Candidates]]:
-    found: list[marks.Candidates] = []
-    real = marks.candidates
-
-    def spy(*args: Any, **kwargs: Any) -> marks.Candidates:
-        found.append(real(*args, **kwargs))
-        return found[-1]
-
-    with mock.patch.object(marks, "candidates", spy):
-        result = plan(store, SOFT, at, platform=P, shop=SHOP, only_changed=True)
-    return result, found
 
 
 def test_an_order_after_as_of_of_a_customer_without_a_row_keeps_its_note(
@@ -60,7 +44,7 @@ def test_an_order_after_as_of_of_a_customer_without_a_row_keeps_its_note(
     later = T0 + 25 * 24 * HOUR
     full = plan(store, SOFT, later, platform=P, shop=SHOP)
     assert _keys(full, "ghost")  # a review request, say
-    result, found = _incremental(store, later)
+    result, found = _spied_plan(store, later, SOFT)
     assert [f.by_index for f in found] == [True]
     assert "ghost" in result.customers
     assert _keys(result, "ghost") == _keys(full, "ghost")
