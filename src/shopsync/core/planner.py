@@ -365,10 +365,9 @@ def _guard(
                 out[at] = action
         return [a for a in out if a is not None]
 
-    kept = build(table.filter(pl.col("rule").is_null()))
-    held_rows = table.filter(pl.col("rule").is_not_null()).select(
-        "src", "row", "rule", "detail", "customer_id"
-    )
+    kept_rows, held_rows = _split(table)
+    kept = build(kept_rows)
+    held_rows = held_rows[["src", "row", "rule", "detail", "customer_id"]]
 
     def held() -> list[Held]:
         rules, details = held_rows["rule"].to_list(), held_rows["detail"].to_list()
@@ -379,6 +378,17 @@ def _guard(
 
     rules, customers = held_rows["rule"].to_list(), held_rows["customer_id"].to_list()
     return kept, HeldRows(rules, held, customers)
+
+
+def _split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows kept (``rule`` null) and the rows held; no query when every row is one or
+    the other (a one-customer plan's usual case: each query costs ~0.3 ms)."""
+    open_count = table["rule"].null_count()
+    if open_count == table.height:
+        return table, table.clear()
+    if open_count == 0:
+        return table.clear(), table
+    return table.filter(pl.col("rule").is_null()), table.filter(pl.col("rule").is_not_null())
 
 
 def _decide(
@@ -418,26 +428,29 @@ def _decide(
             how="vertical",
         )
         # an erased customer gets nothing, not even held (their orders remain)
-        .filter(~pl.col("customer_id").is_in(frames.erased["customer_id"].implode()))
+        .filter(~pl.col("customer_id").is_in(_listed(frames.erased["customer_id"])))
         .with_columns(marketing.alias("marketing"), rank.alias("rank"))
         .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
     )
-    consent = consent_at(frames).unique("customer_id", keep="last", maintain_order=True)
+    consent = consent_at(frames)
     states = sorted({"unknown", *consent["email_consent"].to_list()})
     table = table.join(
-        consent.lazy(), on="customer_id", how="left", maintain_order="left"
+        consent.lazy().unique("customer_id", keep="last", maintain_order=True),
+        on="customer_id",
+        how="left",
+        maintain_order="left",
     ).with_columns(pl.col("email_consent").fill_null("unknown"))
     state = pl.col("email_consent")
     allowed = state == "subscribed"
     if policy.consent.allow_soft_opt_in:
-        buyers = paid["customer_id"].unique().implode()
+        buyers = _listed(paid["customer_id"])
         allowed = allowed | (
             pl.col("customer_id").is_in(buyers) & state.is_in(["not_subscribed", "unknown"])
         )
     rule: Any = (  # a when-chain, extended below
         pl.when(~pl.col("marketing"))
         .then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("customer_id").is_in(frames.suppressed["customer_id"].implode()))
+        .when(pl.col("customer_id").is_in(_listed(frames.suppressed["customer_id"])))
         .then(pl.lit("suppressed"))
         .when(~allowed)
         .then(pl.lit("consent"))
@@ -446,7 +459,7 @@ def _decide(
     if share > 0:  # the holdout hash, once per customer with a marketing candidate
         ids = {cid for c in found for cid in c.frame["customer_id"].to_list()}
         control = [c for c in ids if in_holdout(policy, frames.platform, frames.shop, c)]
-        held_back = pl.Series(control, dtype=pl.String).implode()
+        held_back = _listed(pl.Series(control, dtype=pl.String))
         rule = rule.when(pl.col("customer_id").is_in(held_back)).then(pl.lit("holdout"))
     quiet = quiet_reason(policy, as_of)
     if quiet is not None:
@@ -473,13 +486,16 @@ def _decide(
         .with_columns(detail.alias("detail"))
         .collect(engine="in-memory")
     )
-    marketers = decided.filter(pl.col("marketing"))["customer_id"].unique()
-    return _cap(decided, frames, policy, at, marketers)
+    return _cap(decided, frames, policy, at)
 
 
-def _cap(
-    table: pl.DataFrame, frames: Frames, policy: Policy, at: int, marketers: pl.Series
-) -> pl.DataFrame:
+def _listed(ids: pl.Series) -> pl.Expr:
+    """``ids`` as one list for ``is_in``: an expression, where ``Series.implode`` would run
+    a query of its own."""
+    return pl.lit(ids).implode()
+
+
+def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.DataFrame:
     """The frequency cap, in delivery order, over the marketing candidates still open: a
     short walk, since consent and the holdout have held most candidates by now."""
     cap = policy.frequency_cap
@@ -489,13 +505,18 @@ def _cap(
     count: dict[str, int] = {}
     last_sent: dict[str, int] = {}
     done: set[str] = set()
-    if frames.sent is not None and marketers.len():
-        mine = frames.sent.filter(pl.col("customer_id").is_in(marketers.implode()))
-        done = set(mine["key"].to_list())
-        for cid, n, newest in (
-            mine.group_by("customer_id").agg(pl.len(), pl.col("at").max()).iter_rows()
-        ):
+    if frames.sent is not None:  # the deliveries to customers with a marketing candidate
+        marketers = table.lazy().filter(pl.col("marketing")).select("customer_id")
+        mine = (
+            frames.sent.lazy()
+            .join(marketers, on="customer_id", how="semi")
+            .group_by("customer_id")
+            .agg(pl.len(), pl.col("at").max(), pl.col("key"))
+            .collect(engine="in-memory")
+        )
+        for cid, n, newest, keys in mine.iter_rows():
             count[cid], last_sent[cid] = n, newest
+            done.update(keys)
     gap = cap.email_hours * HOUR_US
     rules: list[str | None] = []
     details: list[str | None] = []
@@ -522,6 +543,8 @@ def _cap(
         details.append(None)
         last_sent[cid] = at
         count[cid] = n + 1
+    if all(r is None for r in rules):  # nothing capped
+        return table
     decided = pl.DataFrame(
         {
             "_at": open_rows["_at"],
@@ -529,12 +552,14 @@ def _cap(
             "_detail": pl.Series(details, dtype=pl.String),
         }
     )
-    return (
-        table.with_row_index("_at")
-        .join(decided, on="_at", how="left", maintain_order="left")
+    return (  # one query
+        table.lazy()
+        .with_row_index("_at")
+        .join(decided.lazy(), on="_at", how="left", maintain_order="left")
         .with_columns(
             pl.coalesce("rule", "_rule").alias("rule"),
             pl.coalesce("detail", "_detail").alias("detail"),
         )
         .drop("_at", "_rule", "_detail")
+        .collect(engine="in-memory")
     )

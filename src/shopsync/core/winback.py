@@ -114,11 +114,11 @@ def winback_candidates(
     if not wb.enabled or paid.height == 0:
         return Candidates(_EMPTY, build)
     at = frames.as_of
-    table = _starts(rhythm(paid, stats, policy, at), stats, policy)
     stages = stage_plan(policy)
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
-    starting = table.filter((pl.col("start") <= at) & (pl.col("start") >= at - span))
+    running = (pl.col("start") <= at) & (pl.col("start") >= at - span)
+    starting = _starts(rhythm(paid, stats, policy, at), stats, policy, running)
     if starting.height == 0:  # nobody's sequence runs now (a one-customer plan's usual case)
         return Candidates(_EMPTY, build)
     # only their orders are grouped below (1M orders: 10k customers' of 100k)
@@ -186,9 +186,12 @@ def winback_candidates(
     return Candidates(picked, build)
 
 
-def _starts(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.DataFrame:
+def _starts(
+    table: pl.DataFrame, stats: ShopStats, policy: Policy, keep: pl.Expr | None = None
+) -> pl.DataFrame:
     """:func:`rhythm`'s table with ``start``: when the sequence starts (the rhythm's
-    threshold or, earlier, the MBG/NBD crossing), and ``by_model``."""
+    threshold or, earlier, the MBG/NBD crossing), and ``by_model``; only the rows ``keep``
+    holds for when given (in the same query)."""
     wb = policy.winback
     start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
     # one lazy query (one collect) over the columns below
@@ -208,12 +211,13 @@ def _starts(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.DataFra
         )
     else:
         found = found.with_columns(pl.lit(None, dtype=pl.Int64).alias("model_at"))
-    return found.with_columns(
+    found = found.with_columns(
         pl.min_horizontal("rhythm_at", "model_at").alias("start"),
         (pl.col("model_at").is_not_null() & (pl.col("model_at") < pl.col("rhythm_at"))).alias(
             "by_model"
         ),
-    ).collect(engine="in-memory")
+    )
+    return (found if keep is None else found.filter(keep)).collect(engine="in-memory")
 
 
 def _whens(policy: Policy, window: int) -> tuple[list[pl.Expr], list[bool]]:
