@@ -3,10 +3,6 @@ item 4.3): the programs' usual one-customer cases run no more queries than they 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import polars.lazyframe.engine as engine
 import pytest
 
 from shopsync.core._data import paid_orders
@@ -14,20 +10,13 @@ from shopsync.core.planner import PAID_COLUMNS, _guard, program_candidates
 from shopsync.core.shop_stats import shop_stats
 from shopsync.core.winback import winback_candidates
 from tests.core.frames_kit import DAY, T0, Shop, policy
+from tests.core.polars_queries import count_queries
 
 
 @pytest.fixture
-def queries(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many Polars queries ran (eager DataFrame methods run one each)."""
-    ran = [0]
-    run = engine._LocalEngine.collect
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        ran[0] += 1
-        return run(self, *args, **kwargs)
-
-    monkeypatch.setattr(engine._LocalEngine, "collect", counted)
-    yield ran
+    return count_queries(monkeypatch)
 
 
 def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_two_queries(

@@ -22,6 +22,7 @@ from shopsync.core.planner import plan_frames
 from shopsync.core.replenish import _last_mask, _last_purchases
 from shopsync.core.review_requests import _once_per_period
 from tests.core.frames_kit import DAY, T0, Shop, policy
+from tests.core.polars_queries import count_queries
 
 PAIR = ["customer_id", "product_id"]
 
@@ -96,11 +97,7 @@ def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
         {"customer_id": ["a", "a", None], "product_id": ["p", "q", "p"], "created_at": [1, 2, 3]}
     ).with_columns(pl.lit("o1").alias("order_id"))
 
-    def no_query(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a Polars query ran")
-
-    monkeypatch.setattr(pl.LazyFrame, "collect", no_query)
-    monkeypatch.setattr(pl.LazyFrame, "_collect_eager", no_query)
+    count_queries(monkeypatch, refuse=True)
     assert _last_mask(bought).to_list() == [True, True, True]
 
 
