@@ -6,6 +6,7 @@ drawn at the edges of those windows, and any lookback and warning days."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from types import SimpleNamespace
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from shopsync.core.loyalty import Bonus
 from shopsync.core.loyalty_derivations import column_inputs
 from shopsync.core.loyalty_records import DAY, UNIT, add_months
-from shopsync.core.loyalty_shop import LoyaltyTables
+from shopsync.core.loyalty_shop import LoyaltyTables, earns_needed
 from shopsync.core.loyalty_window import may_act
 from shopsync.core.policy import Policy
 from tests.core.test_loyalty_columns_oracle import (
@@ -108,6 +109,19 @@ def test_a_dry_run_of_the_customers_who_can_act_has_the_rules_actions(
         for action in actions:
             event(type(action).__name__)
     assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in rules if a]
+    # the ledger's earns of the customers earns_needed names are all it reads: points held
+    # under another earn rule (the shops draw them) change the actions of any other left out
+    needed = earns_needed(tables, inputs, policy, at, **back)
+    earned = tables.earned
+    assert earned is not None
+    if needed is None:  # the rules derive the whole shop: every earn is read
+        event("every earn needed")
+        return
+    some = dataclasses.replace(
+        tables, earned=earned.filter(pl.col("customer_id").is_in(needed.implode()))
+    )
+    _, read = _derive(some, inputs, policy, at, "columns", actions_only=True, **back)
+    assert [(c, a) for c, _, a in read if a] == [(c, a) for c, _, a in rules if a]
 
 
 def test_a_customer_with_nothing_near_as_of_is_not_derived() -> None:
@@ -199,3 +213,47 @@ def test_warnings_or_inactivity_beyond_the_calendar_still_derive(expiry: dict[st
     _, alone = _derive(tables, [], policy, T0 + DAY, "columns", actions_only=True)
     assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in every if a]
     assert [c for c, _, a in every if a] == ["c"]
+
+
+def test_an_advocate_rewarded_in_the_window_has_their_earns_read() -> None:
+    """c0 has nothing near as_of but the bonus their friend's order earns them: their points,
+    held under another earn rule, are among the earns a plan reads (the bonus is judged after
+    the read, so every party to a referral is)."""
+    at = T0 + 300 * DAY
+    orders = pl.DataFrame(
+        [
+            {"id": "o0", "customer_id": "c0", "created_at": T0, "paid_at": T0},
+            {"id": "o1", "customer_id": "c4", "created_at": at - DAY, "paid_at": at - DAY},
+        ],
+        schema=ORDER_SCHEMA,
+    ).with_columns(
+        pl.lit("paid").alias("financial_status"),
+        pl.lit("USD").alias("currency"),
+        pl.lit(100 * UNIT, pl.Int64).alias("total"),
+        pl.lit(100 * UNIT, pl.Int64).alias("subtotal"),
+        pl.lit(0, pl.Int64).alias("total_shipping"),
+    )
+    customers = pl.DataFrame(
+        {"id": ["c0", "c4"], "birthday": [None, None], "updated_at": [T0, T0]}
+        | {"email": ["c0@example.com", "c4@example.com"]},
+        schema={"id": pl.String, "birthday": pl.String, "updated_at": pl.Int64, "email": pl.String},
+    )
+    earned = pl.DataFrame(
+        {"customer_id": ["c0"], "order_id": ["o0"], "points": [4321], "pending": [False]}
+    )
+    tables = LoyaltyTables(orders=orders, refunds=_NO_REFUNDS, customers=customers, earned=earned)
+    referral = SimpleNamespace(
+        kind="referral", key="ref", customer_id="c0", occurred_at=T0, data={"friend_id": "c4"}
+    )
+    policy = Policy.from_dict({"currency": "USD", "loyalty": {"earn": {"pending_days": 0}}})
+    needed = earns_needed(tables, [referral], policy, at)
+    assert needed is not None and "c0" in needed.to_list()
+    assert "c0" not in may_act(orders, column_inputs([], {}), policy.loyalty, at - 7 * DAY, at)
+    _, rules = _derive(tables, [referral], policy, at, "rules")
+    some = dataclasses.replace(
+        tables, earned=earned.filter(pl.col("customer_id").is_in(needed.implode()))
+    )
+    _, read = _derive(some, [referral], policy, at, "columns", actions_only=True)
+    advocate = [a for c, _, a in rules if c == "c0" and a]
+    assert advocate  # the bonus's notice
+    assert [a for c, _, a in read if c == "c0"] == advocate

@@ -138,9 +138,9 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
     assert set(ledger.earned_points(store, shop).iter_rows()) == expected
     some = {("c1", "o1", 500, True), ("c1", "o2", 70, False)}
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
-    monkeypatch.setattr(ledger, "_FEW", 0)  # more customers than read by index: a whole read
+    monkeypatch.setattr(ledger, "_FEW", 0)  # more than a few, most of the shop: a whole read
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
-    monkeypatch.setattr(ledger, "_SHARE", 0)  # ... but a small share of the shop: by index
+    monkeypatch.setattr(ledger, "_SHARE", 0)  # ... a small share of it: joined to the ids
     assert set(ledger.earned_points(store, shop, ["c1", "c3"]).iter_rows()) == some
     assert ledger.earned_points(store, shop).columns == [
         "customer_id",
@@ -235,3 +235,32 @@ def test_each_orders_newest_earn_is_the_grouped_one_with_or_without_repeats(seed
         orient="row",
     )
     assert ledger._current_earns(found, {}).equals(_newest_by_group(found))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 25_000])
+def test_earns_of_many_customers_are_read_by_their_ids_whatever_the_ids_hold(
+    store: Store, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """The join to a table of the ids (a share of a large shop's customers) reads exactly
+    theirs, ids with quotes, separators or line breaks included, each once, in any chunks."""
+    from shopsync.store import _columnar
+
+    monkeypatch.setattr(_columnar, "_AMONG_VALUES", chunk)
+    monkeypatch.setattr(ledger, "_FEW", 0)
+    monkeypatch.setattr(ledger, "_SHARE", 0)
+    shop = store.shop_id("shopify", "acme")
+    other = store.shop_id("shopify", "other")
+    odd = ["c'1", 'c"2', "c,3", "c\x1f4", "c\n5", "c\x1e6", "c 8", "ü9"]
+    rows = [
+        _entry(sid, c, f"o{n}", f"earn:{n}:{sid}") | {"kind": "earn", "pending": n + 1}
+        for n, c in enumerate(odd)
+        for sid in (shop, other)
+    ]
+    with store.transaction() as conn:
+        ledger.add_entries(conn, rows)
+    whole = ledger.earned_points(store, shop)
+    assert whole.height == len(odd)
+    for wanted in ([], odd[:1], odd[2:7], [*odd, *odd, "nobody"], ["c'1", "c\n5"]):
+        found = ledger.earned_points(store, shop, wanted)
+        expected = whole.filter(pl.col("customer_id").is_in(wanted))
+        assert sorted(found.rows()) == sorted(expected.rows()), wanted

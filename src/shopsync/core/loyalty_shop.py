@@ -66,6 +66,7 @@ __all__ = [
     "LoyaltyTables",
     "ShopLedger",
     "derive_shop",
+    "earns_needed",
     "referral_parties",
     "referrals_of",
     "tables_of",
@@ -205,6 +206,41 @@ def referral_parties(inputs: Iterable[Any], customers: pl.DataFrame) -> set[str]
     emails = _emails(customers)
     found = {r.advocate_id for r in referrals} | {r.friend_id for r in referrals if r.friend_id}
     return found | {emails[r.friend_email] for r in referrals if r.friend_email in emails}
+
+
+def earns_needed(
+    tables: LoyaltyTables,
+    inputs: Sequence[Any],
+    policy: Policy,
+    as_of: int,
+    *,
+    customer_ids: Iterable[str] | None = None,
+    lookback: dt.timedelta = dt.timedelta(days=7),
+) -> pl.Series | None:
+    """The customers whose earns (:attr:`LoyaltyTables.earned`) a :func:`derive_shop` with
+    ``actions_only`` reads, found from ``tables`` without them: a superset of those
+    :func:`~shopsync.core.loyalty_window.may_act` keeps, those in a referral (their bonuses
+    are judged later) and those the rules derive (a redemption, a negative refund). None:
+    every customer's (the rules derive the shop). A plan reads only these of the ledger's
+    millions of earns (at 1M customers some one in five)."""
+    settings = policy.loyalty
+    if uncovered(settings) is not None:
+        return None
+    orders = tables.orders
+    if customer_ids is not None:
+        wanted = pl.Series(list(customer_ids), dtype=pl.String).implode()
+        orders = orders.filter(pl.col("customer_id").is_in(wanted))
+    given = column_inputs(inputs, {})
+    since = as_of - int(lookback.total_seconds() * 1_000_000)
+    negative = tables.refunds.filter(pl.col("amount") < 0)["order_id"].implode()
+    parts = [
+        may_act(orders, given, settings, since, as_of),
+        pl.Series(sorted(referral_parties(inputs, tables.customers)), dtype=pl.String),
+        given.redemptions.filter(pl.col("at") <= as_of)["customer_id"].cast(pl.String),
+        orders.filter(pl.col("id").is_in(negative))["customer_id"].cast(pl.String),
+    ]
+    found: pl.Series = pl.concat(parts).unique(maintain_order=True)
+    return found
 
 
 def derive_shop(

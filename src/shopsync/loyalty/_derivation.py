@@ -25,6 +25,7 @@ import polars as pl
 from shopsync._collector import collector_paused
 from shopsync.adapter import Rejected
 from shopsync.core import loyalty as rules
+from shopsync.core import loyalty_shop
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
 from shopsync.core.incremental import loyalty_due
@@ -206,8 +207,6 @@ def _sync(
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
     seen = ledger.newest_entry(store)  # read first: an earn or a reversal written since is news
     tables = _tables(store, shop_id, at, policy, frames, customer_ids)
-    # points an order earned are a fact: the earn rule applies to orders not earned yet
-    tables = dataclasses.replace(tables, earned=ledger.earned_points(store, shop_id, customer_ids))
     inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing
     inputs = ledger.input_rows(store, shop_id)
     birthdays = new_birthdays(shop_id, tables.customers, inputs, at)
@@ -221,6 +220,16 @@ def _sync(
             inputs + [SimpleNamespace(**row) for row in birthdays],
             key=lambda r: (r.occurred_at, r.key),
         )
+    # points an order earned are a fact: the earn rule applies to orders not earned yet (of
+    # the customers whose actions can read them, for actions alone: a fifth of a large shop)
+    needed = customer_ids
+    if actions_only:
+        found = loyalty_shop.earns_needed(
+            tables, inputs, policy, at, customer_ids=customer_ids, lookback=lookback
+        )
+        needed = None if found is None else found.to_list()
+    earned = ledger.earned_points(store, shop_id, needed)
+    tables = dataclasses.replace(tables, earned=earned)
     involved = referral_parties(inputs, tables.customers)
     handed: list[pl.DataFrame] = []  # the columns' entries, a block at a time (as frames)
     shop_ledger = derive_shop(
