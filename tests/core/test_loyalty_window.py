@@ -122,6 +122,11 @@ def test_a_dry_run_of_the_customers_who_can_act_has_the_rules_actions(
     )
     _, read = _derive(some, inputs, policy, at, "columns", actions_only=True, **back)
     assert [(c, a) for c, _, a in read if a] == [(c, a) for c, _, a in rules if a]
+    # ... and deriving those customers, found once, instead of finding who may act again
+    _, found = _derive(
+        some, inputs, policy, at, "columns", actions_only=True, acting=needed, **back
+    )
+    assert [(c, a) for c, _, a in found if a] == [(c, a) for c, _, a in rules if a]
 
 
 def test_a_customer_with_nothing_near_as_of_is_not_derived() -> None:

@@ -260,6 +260,7 @@ def derive_shop(
     all_entries: bool = True,
     actions_only: bool = False,
     on_entries: Callable[[pl.DataFrame], None] | None = None,
+    acting: pl.Series | None = None,
 ) -> ShopLedger:
     """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
 
@@ -280,6 +281,9 @@ def derive_shop(
     the columns it derives only the customers with a moment a notice can hang on
     (:func:`~shopsync.core.loyalty_window.may_act`; at 1M orders one in five): the same
     actions, each customer's derivation being their own.
+    ``acting`` (with ``actions_only``): the customers :func:`earns_needed` found for the same
+    arguments, derived instead of those :func:`~shopsync.core.loyalty_window.may_act` keeps
+    (a superset of them: the same actions, without finding them twice).
     ``on_entries`` (a ledger writer's): the entries of the customers the columns derive go
     to it as frames, one per block (:data:`~shopsync.core.loyalty_derivations.ROW_COLUMNS`,
     in the customers' and the event order), each before that block's customers are yielded;
@@ -332,7 +336,11 @@ def derive_shop(
         suspects = facts_of(orders.filter(of("id", negative)))
         fallback = fallback_customers(suspects, tables.refunds, given, as_of, currency)
         if actions_only:  # the others have no notice: derive none of them (most, at scale)
-            keep = pl.concat([may_act(orders, given, settings, since, as_of), _ruled(fallback)])
+            keep = (
+                pl.concat([may_act(orders, given, settings, since, as_of), _ruled(fallback)])
+                if acting is None
+                else acting
+            )
             known = known.filter(known.is_in(keep.implode()))
             orders = orders.filter(pl.col("customer_id").is_in(keep.implode()))
     ruled = orders if given is None else orders.filter(of("customer_id", fallback))

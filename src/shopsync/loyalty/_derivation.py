@@ -222,12 +222,12 @@ def _sync(
         )
     # points an order earned are a fact: the earn rule applies to orders not earned yet (of
     # the customers whose actions can read them, for actions alone: a fifth of a large shop)
-    needed = customer_ids
+    needed, acting = customer_ids, None
     if actions_only:
-        found = loyalty_shop.earns_needed(
+        acting = loyalty_shop.earns_needed(
             tables, inputs, policy, at, customer_ids=customer_ids, lookback=lookback
         )
-        needed = None if found is None else found.to_list()
+        needed = None if acting is None else acting.to_list()
     earned = ledger.earned_points(store, shop_id, needed)
     tables = dataclasses.replace(tables, earned=earned)
     involved = referral_parties(inputs, tables.customers)
@@ -246,6 +246,7 @@ def _sync(
         all_entries=not dry_run,  # a dry run writes no entries: its actions read a few
         actions_only=actions_only,
         on_entries=None if dry_run else handed.append,
+        acting=acting,
     )
     del tables
     result.referrals = shop_ledger.referrals
