@@ -127,9 +127,9 @@ def bulk_rows(
     return pl.DataFrame(fixed, schema=schema, orient="row")
 
 
-def _select(table: str, columns: Sequence[Column], where: str) -> str:
+def _select(table: str, columns: Sequence[Column], where: str, joined: str = "") -> str:
     cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
-    return f"SELECT {cols} FROM {table} WHERE {where}"
+    return f"SELECT {cols} FROM {table}{joined} WHERE {where}"
 
 
 def _read_postgres(
@@ -143,19 +143,16 @@ def _read_postgres(
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        select = _select(table, columns, where)
-        if among is not None:
+        joined = ""
+        if among is not None:  # dropped at the commit below, or by the pool's rollback
             column, values = among
             cursor.execute(f"CREATE TEMP TABLE {_AMONG} (value text PRIMARY KEY) ON COMMIT DROP")
             with cursor.copy(f"COPY {_AMONG} (value) FROM STDIN") as copy:
                 for value in sorted(set(values)):
                     copy.write_row((value,))
             cursor.execute(f"ANALYZE {_AMONG}")  # a few or many: the planner must know
-            select = select.replace(
-                f" FROM {table} WHERE ",
-                f" FROM {table} JOIN {_AMONG} ON {table}.{column} = {_AMONG}.value WHERE ",
-            )
-        statement = f"COPY ({select}) TO STDOUT (FORMAT csv)"
+            joined = f" JOIN {_AMONG} ON {table}.{column} = {_AMONG}.value"
+        statement = f"COPY ({_select(table, columns, where, joined)}) TO STDOUT (FORMAT csv)"
         with cursor.copy(statement) as copy:
             for block in copy:
                 buffer.write(block)
