@@ -264,3 +264,19 @@ def test_earns_of_many_customers_are_read_by_their_ids_whatever_the_ids_hold(
         found = ledger.earned_points(store, shop, wanted)
         expected = whole.filter(pl.col("customer_id").is_in(wanted))
         assert sorted(found.rows()) == sorted(expected.rows()), wanted
+
+
+def test_earns_of_many_customers_are_read_whatever_the_length_of_an_id_asked_for(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A referral's friend id (input data, any length) is among the ids a plan asks the
+    earns of: one longer than an index entry can hold (some 2.7 kB on PostgreSQL) matches no
+    earn and must not fail the read of the others'."""
+    monkeypatch.setattr(ledger, "_FEW", 0)
+    monkeypatch.setattr(ledger, "_SHARE", 0)
+    shop = store.shop_id("shopify", "acme")
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c1", "o1", "earn:1") | {"kind": "earn"}])
+    noise = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=4000))
+    found = ledger.earned_points(store, shop, ["c1", noise])
+    assert found["customer_id"].to_list() == ["c1"]

@@ -146,7 +146,9 @@ def _read_postgres(
         select = _select(table, columns, where)
         if among is not None:
             column, values = among
-            cursor.execute(f"CREATE TEMP TABLE {_AMONG} (value text PRIMARY KEY) ON COMMIT DROP")
+            # no key: a btree entry holds some 2.7 kB, an id asked for may be longer (it
+            # matches no row); the values are distinct already
+            cursor.execute(f"CREATE TEMP TABLE {_AMONG} (value text) ON COMMIT DROP")
             with cursor.copy(f"COPY {_AMONG} (value) FROM STDIN") as copy:
                 for value in sorted(set(values)):
                     copy.write_row((value,))
