@@ -74,3 +74,34 @@ def test_a_plans_actions_from_the_earns_it_reads_are_those_of_every_earn(
         store, P, S, as_of=at, policy=WIDE, dry_run=True, actions_only=True, customer_ids=some
     )
     assert _keys(mine) == [k for k in _keys(every) if k[0] in some]
+
+
+def test_some_customers_dry_run_reads_their_earns_alone_whoever_derives_them(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy the columns do not cover (the rules derive the shop): a dry run of some
+    customers still reads their earns alone, not the whole shop's."""
+    state = generate_shop(platform=P, shop=S, seed=1, customers=10, orders=30, end=END, years=0.5)
+    store.upsert([*state.customers.values(), *state.orders.values()])
+    asked: list[list[str] | None] = []
+    read = ledger.earned_points
+
+    def spy(store: Store, shop_id: int, ids: list[str] | None = None) -> object:
+        asked.append(None if ids is None else sorted(ids))
+        return read(store, shop_id, ids)
+
+    monkeypatch.setattr(ledger, "earned_points", spy)
+    some = sorted(state.customers)[:2]
+    policy = Policy.from_dict({"currency": "USD", "loyalty": {"category_bonus": {"points": 50}}})
+    for actions_only in (False, True):
+        loyalty.update_ledger(
+            store,
+            P,
+            S,
+            as_of=END,
+            policy=policy,
+            dry_run=True,
+            actions_only=actions_only,
+            customer_ids=some,
+        )
+    assert asked == [some, some]
