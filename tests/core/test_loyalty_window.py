@@ -262,3 +262,39 @@ def test_an_advocate_rewarded_in_the_window_has_their_earns_read() -> None:
     advocate = [a for c, _, a in rules if c == "c0" and a]
     assert advocate  # the bonus's notice
     assert [a for c, _, a in read if c == "c0"] == advocate
+
+
+def test_some_customers_earns_are_theirs_alone() -> None:
+    """Deriving some customers (an incremental dry run), derive_shop reads no one else's
+    earns: not those of their referral's other party, nor of another customer redeeming
+    (at scale, a shop's referral parties and redeemers are thousands)."""
+    at = T0 + 300 * DAY
+    orders = pl.DataFrame(
+        [
+            {"id": "o0", "customer_id": "c0", "created_at": T0, "paid_at": T0},
+            {"id": "o1", "customer_id": "c4", "created_at": at - DAY, "paid_at": at - DAY},
+        ],
+        schema=ORDER_SCHEMA,
+    ).with_columns(
+        pl.lit("paid").alias("financial_status"),
+        pl.lit("USD").alias("currency"),
+        pl.lit(100 * UNIT, pl.Int64).alias("total"),
+        pl.lit(100 * UNIT, pl.Int64).alias("subtotal"),
+        pl.lit(0, pl.Int64).alias("total_shipping"),
+    )
+    customers = pl.DataFrame(
+        {"id": ["c0", "c4", "c9"], "birthday": [None] * 3, "updated_at": [T0] * 3},
+        schema={"id": pl.String, "birthday": pl.String, "updated_at": pl.Int64},
+    ).with_columns(pl.format("{}@example.com", "id").alias("email"))
+    tables = LoyaltyTables(orders=orders, refunds=_NO_REFUNDS, customers=customers)
+    inputs = [
+        SimpleNamespace(
+            kind="referral", key="ref", customer_id="c0", occurred_at=T0, data={"friend_id": "c4"}
+        ),
+        SimpleNamespace(kind="redeem", key="r9", customer_id="c9", occurred_at=T0, data={}),
+    ]
+    policy = Policy.from_dict({"currency": "USD", "loyalty": {"earn": {"pending_days": 0}}})
+    needed = earns_needed(tables, inputs, policy, at, customer_ids=["c4"])
+    assert needed is not None and needed.to_list() == ["c4"]
+    every = earns_needed(tables, inputs, policy, at)
+    assert every is not None and sorted(every) == ["c0", "c4", "c9"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from typing import Any
 
 import polars as pl
@@ -264,3 +265,56 @@ def test_earns_of_many_customers_are_read_by_their_ids_whatever_the_ids_hold(
         found = ledger.earned_points(store, shop, wanted)
         expected = whole.filter(pl.col("customer_id").is_in(wanted))
         assert sorted(found.rows()) == sorted(expected.rows()), wanted
+
+
+def test_earns_of_many_customers_are_read_whatever_the_length_of_an_id_asked_for(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A referral's friend id (input data, any length) is among the ids a plan asks the
+    earns of: one longer than an index entry can hold (some 2.7 kB on PostgreSQL) matches no
+    earn and must not fail the read of the others'."""
+    monkeypatch.setattr(ledger, "_FEW", 0)
+    monkeypatch.setattr(ledger, "_SHARE", 0)
+    shop = store.shop_id("shopify", "acme")
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [_entry(shop, "c1", "o1", "earn:1") | {"kind": "earn"}])
+    noise = "".join(random.Random(7).choices("abcdefghijklmnopqrstuvwxyz0123456789", k=4000))
+    found = ledger.earned_points(store, shop, ["c1", noise])
+    assert found["customer_id"].to_list() == ["c1"]
+
+
+def test_earns_read_by_ids_in_two_threads_on_one_in_memory_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An in-memory store is one connection every thread shares: a second thread's read by
+    ids, run while the first is between its chunks, neither drops nor fills the first's
+    table of ids."""
+    from shopsync.store import _columnar
+
+    monkeypatch.setattr(_columnar, "_AMONG_VALUES", 1)
+    monkeypatch.setattr(ledger, "_FEW", 0)
+    monkeypatch.setattr(ledger, "_SHARE", 0)
+    store = Store("sqlite://")
+    try:
+        shop = store.shop_id("shopify", "acme")
+        rows = [_entry(shop, f"c{n}", f"o{n}", f"earn:{n}") | {"kind": "earn"} for n in range(6)]
+        with store.transaction() as conn:
+            ledger.add_entries(conn, rows)
+        parse, other = _columnar._parse_fast, []
+
+        def interleaved(*args: Any) -> Any:
+            if not other:  # the first chunk read: the other thread reads all of its own now
+                other.append(None)
+                thread = threading.Thread(
+                    target=lambda: other.append(ledger.earned_points(store, shop, ["c4", "c5"]))
+                )
+                thread.start()
+                thread.join()
+            return parse(*args)
+
+        monkeypatch.setattr(_columnar, "_parse_fast", interleaved)
+        found = ledger.earned_points(store, shop, ["c0", "c1", "c2"])
+    finally:
+        store.close()
+    assert sorted(found["customer_id"]) == ["c0", "c1", "c2"]
+    assert sorted(other[1]["customer_id"]) == ["c4", "c5"]

@@ -220,13 +220,15 @@ def earns_needed(
     """The customers whose earns (:attr:`LoyaltyTables.earned`) a :func:`derive_shop` with
     ``actions_only`` reads, found from ``tables`` without them: a superset of those
     :func:`~shopsync.core.loyalty_window.may_act` keeps, those in a referral (their bonuses
-    are judged later) and those the rules derive (a redemption, a negative refund). None:
+    are judged later) and those the rules derive (a redemption, a negative refund); of
+    ``customer_ids`` alone when given (derive_shop derives no one else). None:
     every customer's (the rules derive the shop). A plan reads only these of the ledger's
     millions of earns (at 1M customers some one in five)."""
     settings = policy.loyalty
     if uncovered(settings) is not None:
         return None
     orders = tables.orders
+    wanted = None
     if customer_ids is not None:
         wanted = pl.Series(list(customer_ids), dtype=pl.String).implode()
         orders = orders.filter(pl.col("customer_id").is_in(wanted))
@@ -240,6 +242,8 @@ def earns_needed(
         orders.filter(pl.col("id").is_in(negative))["customer_id"].cast(pl.String),
     ]
     found: pl.Series = pl.concat(parts).unique(maintain_order=True)
+    if wanted is not None:  # derive_shop derives (and reads the earns of) no one else
+        found = found.filter(found.is_in(wanted))
     return found
 
 

@@ -227,7 +227,7 @@ def _sync(
         acting = loyalty_shop.earns_needed(
             tables, inputs, policy, at, customer_ids=customer_ids, lookback=lookback
         )
-        needed = None if acting is None else acting.to_list()
+        needed = customer_ids if acting is None else acting.to_list()
     earned = ledger.earned_points(store, shop_id, needed)
     tables = dataclasses.replace(tables, earned=earned)
     involved = referral_parties(inputs, tables.customers)

@@ -21,6 +21,7 @@ integers.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -35,7 +36,8 @@ __all__ = ["Column", "as_bulk_read", "bulk_rows", "read_table"]
 
 _CHUNK_ROWS = 250_000
 _AMONG = "shopsync_among"
-"""The temporary table of :func:`read_table`'s ``among`` values (one connection's own)."""
+"""The temporary table of :func:`read_table`'s ``among`` values (one connection's own; on
+SQLite one thread's too: an in-memory store is one connection every thread shares)."""
 _AMONG_VALUES = 25_000
 """``among`` values a SQLite chunk reads the rows of (about a quarter million earns)."""
 
@@ -146,7 +148,9 @@ def _read_postgres(
         joined = ""
         if among is not None:  # dropped at the commit below, or by the pool's rollback
             column, values = among
-            cursor.execute(f"CREATE TEMP TABLE {_AMONG} (value text PRIMARY KEY) ON COMMIT DROP")
+            # no key: a btree entry holds some 2.7 kB, an id asked for may be longer (it
+            # matches no row); the values are distinct already
+            cursor.execute(f"CREATE TEMP TABLE {_AMONG} (value text) ON COMMIT DROP")
             with cursor.copy(f"COPY {_AMONG} (value) FROM STDIN") as copy:
                 for value in sorted(set(values)):
                     copy.write_row((value,))
@@ -177,6 +181,7 @@ def _read_sqlite(
     pattern = "\x1f".join(["%s"] * len(columns))
     fast = f"format('{pattern}', {', '.join(c.sql for c in columns)})"
     quoted = " || ',' || ".join(_csv_field(c) for c in columns)
+    values_table = f"temp.{_AMONG}_{threading.get_ident()}"
     if among is None:
         # "+(...)" keeps the planner on the rowid range: with the bare filter it would walk
         # a shop_id index for every chunk and so read the whole table each time
@@ -186,7 +191,7 @@ def _read_sqlite(
         # CROSS JOIN: the values drive, each through the table's index on the column (left
         # to itself SQLite walks the whole shop and probes the values instead)
         chunk = (
-            f"FROM temp.{_AMONG} a CROSS JOIN {table} WHERE a.rowid > ? AND a.rowid <= ?"
+            f"FROM {values_table} a CROSS JOIN {table} WHERE a.rowid > ? AND a.rowid <= ?"
             f" AND {table}.{among[0]} = a.value AND ({where})"
         )
         step = _AMONG_VALUES
@@ -205,15 +210,18 @@ def _read_sqlite(
     with _raw(engine) as cursor:
         if among is not None:
             values = sorted(set(among[1]))
-            cursor.execute(f"DROP TABLE IF EXISTS temp.{_AMONG}")
-            cursor.execute(f"CREATE TEMP TABLE {_AMONG} (value TEXT NOT NULL)")
+            cursor.execute(f"DROP TABLE IF EXISTS {values_table}")
+            cursor.execute(f"CREATE TABLE {values_table} (value TEXT NOT NULL)")
             try:
                 cursor.executemany(
-                    f"INSERT INTO temp.{_AMONG} (value) VALUES (?)", ((v,) for v in values)
+                    f"INSERT INTO {values_table} (value) VALUES (?)", ((v,) for v in values)
                 )
+                # committed at once: another thread of an in-memory store (one connection)
+                # ending a transaction would roll back the ids half-way through the read
+                cursor.connection.commit()
                 frames = [read_chunk(cursor, low) for low in range(0, len(values), step)]
             finally:
-                cursor.execute(f"DROP TABLE temp.{_AMONG}")
+                cursor.execute(f"DROP TABLE {values_table}")
             return _concat(frames, columns)
         bounds = cursor.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
         if bounds is None or bounds[0] is None:
