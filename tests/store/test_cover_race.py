@@ -280,9 +280,9 @@ def test_a_write_at_any_point_of_a_settle_leaves_no_customer_missed(
     assert done[0] == "done", done[1]
     assert done[1] == [False], "A did not make the pass over every customer"
     # SQLite: A's settle holds the write lock; PostgreSQL: B waits for a note row A removed,
-    # or the moments (an erasure); else B's commit lands inside A's settle
+    # or the moments (an erasure, a clear); else B's commit lands inside A's settle
     sqlite = store.engine.dialect.name == "sqlite"
-    assert waited == (point != "planned" and (sqlite or op in ("order", "erase")))
+    assert waited == (point != "planned" and (sqlite or op in ("order", "erase", "clear")))
     # the cover's promise, and the raise (lowered: the new customer has neither)
     assert _unpromised(store, shop_id) == (set(), set()), _cover(store, shop_id)
     assert _cover(store, shop_id) == ((False, False) if op == "clear" else (True, True))
