@@ -14,19 +14,20 @@ import pytest
 from sqlalchemy import inspect, text
 
 from shopsync.core.policy import Policy
+from shopsync.incremental import IncrementalPlan
 from shopsync.models import Customer
 from shopsync.outbox import apply
-from shopsync.planning import plan
+from shopsync.planning import plan, plan_customer
 from shopsync.sinks import JsonLines
-from shopsync.store import Store, changes
+from shopsync.store import Store, _rows, changes
 from shopsync.store import incremental as marks
 from shopsync.testing.generator import generate_shop
-from tests.core.retention_helpers import customer
+from tests.core.retention_helpers import customer, order
 from tests.store.alembic_kit import downgrade, drift, indexes
 
 P, SHOP = "shopify", "cover.example"
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-HOUR = dt.timedelta(hours=1)
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
 POLICY = Policy.from_dict(
     {
         "replenishment": {"usage_days_by_type": {"Coffee": 21, "Tea": 45}},
@@ -185,6 +186,41 @@ def test_notes_cleared_without_a_settle_lower_the_cover(store: Store, tmp_path: 
     assert "quiet-one" in result.customers  # its loyalty moment is absent: planned
     apply(result, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + 2 * HOUR)
     assert _cover(store, shop_id) == (True, True)
+
+
+def test_a_note_cleared_without_a_settle_leaves_its_customer_due(
+    store: Store, tmp_path: Path
+) -> None:
+    """A customer with moments changes (a new order) and a worker clears the note without
+    recording moments: their old moments, not derived from the order, must not hide them
+    from the incremental plans until they come (the order's review request at +25 days)."""
+    shop_id = _shop(store)
+    _settled(store, tmp_path, T0)
+    quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
+    with store.engine.connect() as conn:  # both moments recorded, neither due by +40 days
+        params = {"s": shop_id, "at": _rows.to_micros(T0 + 40 * DAY)}
+        quiets = [
+            set(conn.execute(text(quiet.format(table)), params).scalars())
+            for table in ("program_due", "loyalty_due")
+        ]
+    who = min(quiets[0] & quiets[1])
+    made = order("coffee-new", who, T0 + HOUR, ptype="Coffee").model_copy(update={"shop": SHOP})
+    store.upsert([made])
+    # a worker plans the noted customer alone, applies, and clears the note (the Flask recipe)
+    alone = plan_customer(store, POLICY, T0 + HOUR, P, SHOP, who)
+    apply(alone.actions, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + HOUR)
+    changes.clear_changes(store, changes.changed(store, limit=10**6))
+    for days in (1, 25, 40):
+        at = T0 + days * DAY
+        result = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+        assert isinstance(result, IncrementalPlan)
+        full = plan(store, POLICY, at, platform=P, shop=SHOP, update_ledger=False)
+        held = marks.recorded_keys(store, shop_id, [a.idempotency_key for a in full])
+        wanted = {a.customer_id for a in full if a.idempotency_key not in held}
+        assert wanted <= set(result.customers), (days, wanted - set(result.customers))
+        if days == 25:
+            assert who in wanted  # the new order's review request: what makes this bite
+        apply(result, store, [JsonLines("out.jsonl", root=tmp_path)], now=at)
 
 
 def test_a_plan_without_loyalty_lowers_its_cover_and_a_direct_settle_both(

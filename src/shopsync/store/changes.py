@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, select
 
 from shopsync.store import _rows
-from shopsync.store.schema import changed_customers, customers, orders, shops
+from shopsync.store.schema import (
+    changed_customers,
+    customers,
+    loyalty_due,
+    orders,
+    program_due,
+    shops,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -170,16 +177,22 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
 
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Remove the notes a worker handled, unless the customer changed again since it read
-    them (their ``seq`` moved on); returns how many were removed. Their shops' moments no
-    longer cover every customer (:data:`shopsync.store.schema.moment_cover`)."""
-    from shopsync.store.moment_cover import lower_cover
+    them (their ``seq`` moved on); returns how many were removed.
 
-    removed = 0
+    The worker recorded no moments, so those customers' program and loyalty moments (derived
+    before the change) are deleted, not made due: their shops' moments then no longer cover
+    every customer (:data:`shopsync.store.schema.moment_cover`, lowered here), and the next
+    incremental plan's pass over every customer finds a customer without a moment, as it
+    finds a new one; neither the settle nor the candidates need to know."""
+    from shopsync.store import NO_SHOP
+    from shopsync.store.incremental import hold_moments, lower_cover
+
+    cleared: dict[int, list[str]] = {}
     with store.transaction() as conn:
-        shop_ids: set[int] = set()
-        for change in done:
-            shop_id = store.shop_id(change.platform, change.shop, conn, create=False)
-            shop_ids.add(shop_id)
+        notes = [(store.shop_id(c.platform, c.shop, conn, create=False), c) for c in done]
+        for shop_id in sorted({shop_id for shop_id, _ in notes} - {NO_SHOP}):
+            hold_moments(conn, shop_id)  # as a settle does: neither waits for the other's rows
+        for shop_id, change in notes:
             result = conn.execute(
                 delete(changed_customers).where(
                     and_(
@@ -189,10 +202,20 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
                     )
                 )
             )
-            removed += int(result.rowcount)
-        # their moments were not recorded: the next incremental plan looks at every customer
-        lower_cover(conn, shop_ids - {-1})  # (-1: a shop the store does not hold)
-    return removed
+            if result.rowcount:
+                cleared.setdefault(shop_id, []).append(change.customer_id)
+        for shop_id, ids in cleared.items():
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                for table in (loyalty_due, program_due):
+                    conn.execute(
+                        delete(table).where(
+                            table.c.shop_id == shop_id, table.c.customer_id.in_(chunk)
+                        )
+                    )
+        # their moments are gone: the next incremental plan looks at every customer
+        lower_cover(conn, cleared)
+    return sum(len(ids) for ids in cleared.values())
 
 
 # -- the store's write paths ----------------------------------------------------------------

@@ -527,7 +527,8 @@ def hold_moments(conn: Connection, shop_id: int) -> None:
     """Hold the shop's loyalty and program moments until the transaction ends: a settle
     takes it before it reads the tombstones and writes moments, an erasure or a shop's
     removal (whose deletes a moment written after them would outlive) right after the
-    shop's writer lock. Sync pages and webhooks never wait for a settle."""
+    shop's writer lock, a worker's clearing of notes (which deletes moments) first. Sync
+    pages and webhooks never wait for a settle."""
     _engine.exclusive(conn, f"moments:{shop_id}")
 
 

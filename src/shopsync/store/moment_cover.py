@@ -12,7 +12,8 @@ every customer has both moments or a note, that stays so, and the pass can be sk
   when the store shows it holds (unless it was lowered since the settle read it); lower it
   when the settle records no loyalty moments (or the caller's own moments);
 - :func:`lower_cover`: notes cleared without a settle (:func:`shopsync.store.changes.
-  clear_changes`), or a settle that records no loyalty moments. The next plan makes the pass.
+  clear_changes`, which deletes those customers' moments too), or a settle that records no
+  loyalty moments. The next plan makes the pass.
 """
 
 from __future__ import annotations
