@@ -33,7 +33,8 @@ Two workloads, each figure beside the row path's from the same run, with the loa
   depended on whether autovacuum had reached that run's tables yet.
 
 ``--stages`` replays one bulk result file through the fast path's first stages (reassembly,
-then rows): CPU microseconds an order of each, the same bytes each time.
+then rows; the rows from parsed lines and from typed structs, ``_bulk_structs``): CPU
+microseconds an order of each, the same bytes each time.
 ``--profile N`` prints the cProfile top N (by own time) of the bulk backfill and of the COPY
 and ingest insert passes (those by this thread's CPU time, not their waits): where the
 remaining time goes.
@@ -198,8 +199,9 @@ def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
     """CPU microseconds an order of the fast path's first stages, replayed on one bulk result
     file (the best of ``repeats``, so the same bytes each time): reassembling the JSONL into
     orders (each handed to a mapper that keeps nothing), then that with the store rows built
-    (``_fast_orders.order_tables``). Storing is the rest of the backfill's figure."""
-    from shopsync_shopify import queries
+    (``_fast_orders.order_tables``), from parsed lines and (msgspec installed) from typed
+    structs. Storing is the rest of the backfill's figure."""
+    from shopsync_shopify import _bulk, queries
     from shopsync_shopify._fast_orders import order_tables
 
     adapter: Any = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
@@ -212,8 +214,17 @@ def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
         seen[0] += 1
 
     out: dict[str, float] = {}
+    structs = _bulk._bulk_structs
+    runs = (
+        ("reassemble (parsed)", None, None),
+        ("reassemble + rows (parsed)", order_tables, None),
+        ("reassemble + rows (typed structs)", order_tables, structs),
+    )
     try:
-        for label, rows in (("reassemble", None), ("reassemble + rows", order_tables)):
+        for label, rows, decoder in runs:
+            if rows is not None and decoder is not None and structs is None:
+                continue  # msgspec is not installed
+            _bulk._bulk_structs = decoder  # type: ignore[assignment]
             best = float("inf")
             for _ in range(repeats):
                 spool.seek(0)
@@ -226,6 +237,7 @@ def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
                 best = min(best, (time.process_time() - cpu) / max(seen[0], 1) * 1e6)
             out[label] = round(best, 1)
     finally:
+        _bulk._bulk_structs = structs  # type: ignore[assignment]
         spool.close()
         adapter.close()
     return out

@@ -33,7 +33,7 @@ from shopsync.models import MAX_AMOUNT, MAX_COUNT
 from shopsync.store.times import to_micros
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
 
-__all__ = ["order_tables"]
+__all__ = ["PREBUILT", "order_tables"]
 
 _MAX_UNITS = MAX_AMOUNT * 10_000
 _CAPTURED = {"paid", "partially_paid", "partially_refunded", "refunded"}
@@ -544,6 +544,12 @@ def _tables(
     return order_rows(order, (lines, refunds, fulfillments), raw)
 
 
+PREBUILT = object()
+"""The key of a node that stands for rows built already (:mod:`._struct_rows`): the node
+holds them under it, and the order's checkout tokens, for the mapper's wrappers
+(``_checkouts.CheckoutTap``). No parsed node has it: JSON keys are strings."""
+
+
 def order_tables(
     node: Any, packed: Callable[[], Mapping[str, Any]] | None = None
 ) -> OrderRows | None:
@@ -551,6 +557,9 @@ def order_tables(
     ``packed`` gives the node again (else the rows keep its JSON text)."""
     if type(node) is not dict:
         return None
+    built = node.get(PREBUILT)
+    if built is not None:
+        return built  # type: ignore[no-any-return]
     try:
         return _tables(node, packed)
     except (_Refuse, ArithmeticError, AttributeError, KeyError, TypeError, ValueError):

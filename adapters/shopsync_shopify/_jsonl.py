@@ -95,6 +95,13 @@ def _root_ids(raw: bytes) -> list[bytes] | None:
     return ids
 
 
+def _number(gid: Any) -> tuple[int, str]:
+    """An id's sort key: its number (0 when its tail is not digits), then its text."""
+    text = str(gid or "")
+    tail = text.rsplit("/", 1)[-1]
+    return (int(tail), text) if tail.isdigit() else (0, text)
+
+
 def _parse_lines(kids: list[bytes], loads: Callable[[bytes], Any]) -> list[Any]:
     """The lines ``kids`` parsed, by one orjson call over them all when ``loads`` is
     :func:`_loads_short` (no run of 19 digits) rather than one a line. Each apart, as
