@@ -35,13 +35,13 @@ def _record(url, name):
     with engine.connect() as conn:
         row = conn.execute(text(
             "SELECT current_setting('data_directory'), pg_postmaster_start_time()::text,"
-            " inet_server_port(), current_schema()"
+            " inet_server_port(), current_schema(), current_setting('synchronous_commit')"
         )).one()
     engine.dispose()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     out = Path(os.environ["RECORDS"]) / f"{name}-{worker}.json"
     out.write_text(json.dumps({"worker": worker, "data": row[0], "started": row[1],
-                               "port": row[2], "schema": row[3]}))
+                               "port": row[2], "schema": row[3], "synchronous": row[4]}))
 
 def test_one(postgres_url):
     _record(postgres_url, "one")
@@ -121,6 +121,9 @@ def test_one_server_is_shared_by_the_workers_and_removed_even_when_a_test_fails(
     assert len({(r["data"], r["started"], r["port"]) for r in records}) == 1  # one server
     assert records[0]["port"] != 5432
     assert len({r["schema"] for r in records}) == 4  # each test its own schema
+    # a commit waits for its WAL as on a real server: the sync's durability tests (which
+    # commit some pages without waiting, tests/sync/test_page_commit.py) see what one does
+    assert {r["synchronous"] for r in records} == {"on"}
     data = Path(records[0]["data"])
     assert data.is_relative_to(reachable_tmp / "tmp")
     assert not data.exists()
