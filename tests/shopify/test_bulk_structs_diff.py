@@ -1,0 +1,128 @@
+"""Differential attack on the typed-struct bulk path (issue 20 item 3.1): real bulk lines
+mutated at random (hypothesis), and the divergences it or a reading found, each a case. For
+any input the struct path and the parsed path must give the same pages (rows, hashes,
+quarantine with field paths, checkouts completed, high-water mark) or the same error."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+pytest.importorskip("msgspec")
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.payload_edits import paths, set_at
+
+from .test_bulk_structs import _outcome, _sample, bulk_lines
+
+__all__ = ["bulk_lines"]  # the fixture, shared
+
+_MARK = "@@mutant@@"
+VALUES: list[Any] = [
+    None,
+    "",
+    0,
+    -1,
+    7,
+    2**63,
+    -(2**70),
+    1.1,
+    -0.0,
+    True,
+    "true",
+    [],
+    {},
+    {"amount": "1.10"},
+    ["x"],
+    "1.10",
+    "01.10",
+    "1.1e1",
+    "-1.10",
+    "1.12345",
+    "usd",
+    "EUR",
+    "2024-02-29T23:59:60Z",
+    "2024-01-02T03:04:05+02:00",
+    "2024-01-02T03:04:05.123456789Z",
+    "2024-01-02T03:04:05",
+    "2024-01-02",
+    "gid://shopify/LineItem/12",
+    "12",
+    "caf\u00e9 \U0001f600",
+    "\ud800",
+    "a\u0000b",
+]
+RAW: list[bytes] = [
+    b"1.10",
+    b"1.1e1",
+    b"1E400",
+    b"-0",
+    b"123456789012345678901234567890",
+    b"0.1000000000000000055511151231257827021181583404541015625",
+    b'"\\u0031.10"',
+    b'"\\ud83d\\ude00"',
+    b'"\\udc00"',
+    b'"tr\\u0075e"',
+    b"NaN",
+]
+
+
+def _dumps(node: Any) -> bytes:
+    """As Shopify writes a line (compact: its ``__parentId`` read off its end)."""
+    return json.dumps(node, separators=(",", ":")).encode()
+
+
+def _key_edits(text: bytes, key: str) -> list[bytes]:
+    """``text`` (the mark where ``key``'s value was) with the key escaped, named twice or
+    dropped, and the value object given both ``percentage`` and ``amount``."""
+    name = json.dumps(key).encode()
+    member = name + b":" + json.dumps(_MARK).encode()
+    escaped = b'"\\u%04x' % ord(key[0]) + json.dumps(key[1:]).encode()[1:]
+    return [
+        text.replace(member, escaped + b":7"),
+        text.replace(member, b'"percentage":5,"amount":"2.5"'),
+        text.replace(member, b'"percentage":null,"amount":"2.5"'),
+        text.replace(member, name + b':"x",' + name + b":0"),
+    ]
+
+
+@st.composite
+def _mutants(draw: st.DrawFn, lines: list[bytes]) -> list[bytes]:
+    out = list(lines)
+    for _ in range(draw(st.integers(1, 2))):  # one change, or a combination of two
+        at = draw(st.integers(0, len(out) - 1))
+        node = json.loads(out[at])
+        path = draw(st.sampled_from([p for p in paths(node) if p[-1] != "__parentId"]))
+        how = draw(st.integers(0, 2))
+        if how == 0:
+            text = _dumps(set_at(node, path, draw(st.sampled_from(VALUES))))
+        else:
+            text = _dumps(set_at(node, path, _MARK))
+            if how == 1 or not isinstance(path[-1], str):
+                text = text.replace(json.dumps(_MARK).encode(), draw(st.sampled_from(RAW)))
+            else:
+                text = draw(st.sampled_from(_key_edits(text, path[-1])))
+        out[at] = text + b"\n"
+    return out
+
+
+@settings(
+    max_examples=int(os.environ.get("SHOPSYNC_DIFF_EXAMPLES", "150")),
+    deadline=None,
+    derandomize="SHOPSYNC_DIFF_EXAMPLES" not in os.environ,  # a longer hunt: random
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_mutated_bulk_files_give_what_the_parsed_path_gives(
+    bulk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch, data: st.DataObject
+) -> None:
+    lines, _ = _sample(bulk_lines)
+    changed = data.draw(_mutants(lines))
+    parsed, _ = _outcome(changed, False, monkeypatch)
+    typed, _ = _outcome(changed, True, monkeypatch)
+    assert typed == parsed
