@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.payload_edits import paths, set_at
 
-from .test_bulk_structs import _outcome, _sample, bulk_lines
+from .test_bulk_structs import _discount, _outcome, _sample, bulk_lines
 
 __all__ = ["bulk_lines"]  # the fixture, shared
 
@@ -126,3 +126,49 @@ def test_mutated_bulk_files_give_what_the_parsed_path_gives(
     parsed, _ = _outcome(changed, False, monkeypatch)
     typed, _ = _outcome(changed, True, monkeypatch)
     assert typed == parsed
+
+
+def _with(lines: list[bytes], extra: list[bytes]) -> list[bytes]:
+    return [*lines, *(line if line.endswith(b"\n") else line + b"\n" for line in extra)]
+
+
+def _spliced(parent: str, shape: int) -> list[bytes]:
+    """Child lines none of which is one JSON object, that joined with commas read as one
+    value a line: an unclosed object, the member that closes it, two objects on one line (0);
+    an object, then one left open in a list that the next line closes (1); the same with the
+    top-level ``__parentId`` named by an escape, the lines ending in a member named
+    ``a"__parentId`` (2)."""
+    tail = b'"__parentId":"' + parent.encode() + b'"}'
+    one = _discount(parent).rstrip(b"\n")
+    two = _discount(parent).replace(b"SAVE5", b"TWO").rstrip(b"\n")
+    if shape == 0:
+        opened = b'{"__typename":"ManualDiscountApplication","allocationMethod":"ACROSS",'
+        opened += b'"value":{"amount":"1.0"},"title":"T","x":{' + tail
+        return [opened, tail, one + b"," + two]
+    if shape == 1:
+        return [one + b',{"x":[{' + tail, b'{"a":1}],' + two[1:]]
+    hidden = b'"__p\\u0061rentId":"' + parent.encode() + b'"'
+    return [
+        one.replace(b'"__parentId"', b'"__p\\u0061rentId"') + b',{"x":{"a\\' + tail,
+        two[1:].replace(tail, hidden + b',"b\\' + tail),
+    ]
+
+
+@pytest.mark.parametrize("shape", [0, 1, 2])
+@pytest.mark.parametrize("refused", [False, True])
+def test_child_lines_that_are_not_one_object_each_give_what_the_parsed_path_gives(
+    bulk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch, refused: bool, shape: int
+) -> None:
+    """Their order taken by the structs, or refused by them (a boolean as a string) and
+    parsed: the lines are read as without msgspec either way."""
+    lines, _ = _sample(bulk_lines)
+    parent = json.loads(lines[-1])["__parentId"]
+    if refused:
+        at = next(i for i, line in enumerate(lines) if json.loads(line).get("id") == parent)
+        lines[at] = lines[at].replace(b'"test":false', b'"test":"false"')
+        assert b'"test":"false"' in lines[at]
+    changed = _with(lines, _spliced(parent, shape))
+    parsed, _ = _outcome(changed, False, monkeypatch)
+    typed, _ = _outcome(changed, True, monkeypatch)
+    assert typed == parsed
+    assert parsed[-1][0] is json.JSONDecodeError  # read a line at a time, as before
