@@ -91,6 +91,22 @@ def _key_edits(text: bytes, key: str) -> list[bytes]:
     ]
 
 
+def _holders(lines: list[bytes]) -> list[str]:
+    """The ids in ``lines`` children may name: orders, refunds, fulfilments, children."""
+    ids = ["gid://shopify/Order/404"]
+    for line in lines:
+        node = json.loads(line)
+        if not isinstance(node, dict):
+            continue
+        for key in ("refunds", "fulfillments"):
+            items = node.get(key)
+            if isinstance(items, list):
+                ids.extend(str(n["id"]) for n in items if isinstance(n, dict) and "id" in n)
+        if node.get("id"):
+            ids.append(str(node["id"]))
+    return ids
+
+
 @st.composite
 def _mutants(draw: st.DrawFn, lines: list[bytes]) -> list[bytes]:
     out = list(lines)
@@ -98,7 +114,17 @@ def _mutants(draw: st.DrawFn, lines: list[bytes]) -> list[bytes]:
         at = draw(st.integers(0, len(out) - 1))
         node = json.loads(out[at])
         path = draw(st.sampled_from([p for p in paths(node) if p[-1] != "__parentId"]))
-        how = draw(st.integers(0, 2))
+        how = draw(st.integers(0, 3))
+        if how == 3:  # the file's shape: a line twice, dropped, or under another parent
+            shape = draw(st.integers(0, 2))
+            if shape == 0:
+                out.insert(draw(st.integers(0, len(out))), out[at])
+            elif shape == 1 and len(out) > 1:
+                del out[at]
+            elif "__parentId" in node:
+                node["__parentId"] = draw(st.sampled_from(_holders(out)))
+                out[at] = _dumps(node) + b"\n"
+            continue
         if how == 0:
             text = _dumps(set_at(node, path, draw(st.sampled_from(VALUES))))
         else:
@@ -172,3 +198,49 @@ def test_child_lines_that_are_not_one_object_each_give_what_the_parsed_path_give
     typed, _ = _outcome(changed, True, monkeypatch)
     assert typed == parsed
     assert parsed[-1][0] is json.JSONDecodeError  # read a line at a time, as before
+
+
+DISCOUNT_VALUES = [
+    b'{"percentage":12.5,"amount":"5.0"}',
+    b'{"amount":"5.0","percentage":12.5}',
+    b'{"percentage":null,"amount":"5.0"}',
+    b'{"amount":"5.0","percentage":null}',
+    b'{"percentage":"12.5"}',
+    b'{"percentage":"1.1e1"}',
+    b'{"percentage":"01.10"}',
+    b'{"percentage":1.10}',
+    b'{"percentage":1e-7}',
+    b'{"percentage":-0.0}',
+    b'{"percentage":-1}',
+    b'{"percentage":123456789012345678901234567890}',
+    b'{"percentage":true}',
+    b'{"\\u0070ercentage":3,"amount":"5.0"}',
+    b'{"percentage":3,"percentage":4}',
+    b'{"amount":"5.0","amount":"6.0"}',
+    b'{"amount":1.1}',
+    b'{"amount":"1.1e1"}',
+    b'{"amount":null}',
+    b"{}",
+    b"null",
+    b'{"percentage":{"amount":"1"}}',
+]
+
+
+def test_discount_values_give_what_the_parsed_path_gives(
+    bulk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A discount's ``value`` each way the mappers tell a percentage from an amount (both
+    given, in either order, one null, by escape, twice, as texts and numbers of every form),
+    the percentage line's: the hypothesis test reaches these rarely."""
+    lines, _ = _sample(bulk_lines)
+    at = next(i for i, line in enumerate(lines) if b'"percentage"' in line)
+    start = lines[at].index(b'"value":') + len(b'"value":')
+    end = lines[at].index(b"}", start) + 1
+    typed_somewhere = 0
+    for value in DISCOUNT_VALUES:
+        changed = [*lines[:at], lines[at][:start] + value + lines[at][end:], *lines[at + 1 :]]
+        parsed, _ = _outcome(changed, False, monkeypatch)
+        typed, built = _outcome(changed, True, monkeypatch)
+        assert typed == parsed, value
+        typed_somewhere += built
+    assert typed_somewhere
