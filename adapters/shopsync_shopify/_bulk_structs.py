@@ -202,16 +202,14 @@ class Order(_Holder):
 
 
 _ORDER = msgspec.json.Decoder(Order)
-_CHILDREN = msgspec.json.Decoder(
-    list[
-        LineItem
-        | RefundLineItem
-        | FulfillmentLineItem
-        | Discount
-        | AutomaticDiscount
-        | ManualDiscount
-        | ScriptDiscount
-    ]
+_CHILD = msgspec.json.Decoder(
+    LineItem
+    | RefundLineItem
+    | FulfillmentLineItem
+    | Discount
+    | AutomaticDiscount
+    | ManualDiscount
+    | ScriptDiscount
 )
 _ORDER_KIDS = (LineItem, Discount, AutomaticDiscount, ManualDiscount, ScriptDiscount)
 
@@ -235,11 +233,10 @@ def _utf8(data: bytes) -> None:
 def _kids(lines: list[bytes], children: dict[str, list[bytes]]) -> list[Any]:
     """The child lines decoded, in order; ValueError for any that :func:`decode` leaves to
     today's path (see the module doc)."""
-    data = lines[0] if len(lines) == 1 else b",".join(lines)
-    _utf8(data)
-    kids = _CHILDREN.decode(b"[" + data + b"]")
-    if len(kids) != len(lines):
-        raise ValueError("a line that is not one object")
+    kids = []
+    for raw in lines:  # one a line, as _jsonl._parse_lines reads them (not joined)
+        _utf8(raw)
+        kids.append(_CHILD.decode(raw))
     for kid in kids:
         if (
             kid.lineItems is not UNSET

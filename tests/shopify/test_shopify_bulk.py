@@ -287,7 +287,7 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
 
 
 def test_reassembly_is_the_same_with_or_without_orjson(monkeypatch: Any) -> None:
-    """With the ``fast`` extra a holder's child lines are parsed in one orjson call
+    """With the ``fast`` extra a holder's child lines are parsed by orjson
     (``_jsonl._parse_lines``): the nodes and rejections are json's, with orjson or without,
     in one partition or in many, with lines among them that orjson refuses (NaN) or would
     read otherwise (20 digits)."""
@@ -337,8 +337,8 @@ def test_reassembly_is_the_same_with_or_without_orjson(monkeypatch: Any) -> None
 
 
 def test_child_lines_parsed_together_are_what_each_line_parses_to() -> None:
-    """``_jsonl._parse_lines``: json's values, line by line when the batch is refused or when
-    a line is not one object alone (then it fails as that line alone fails)."""
+    """``_jsonl._parse_lines``: json's values, line by line: a line that is not one object
+    alone (then it fails as that line alone fails)."""
     from shopsync_shopify._jsonl import _loads_short, _parse_lines
 
     kids = [b'{"a":NaN,"__parentId":"p"}\n', b'{"b":"\\u00e9","__parentId":"p"}']
