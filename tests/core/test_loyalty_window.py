@@ -220,12 +220,9 @@ def test_warnings_or_inactivity_beyond_the_calendar_still_derive(expiry: dict[st
     assert [c for c, _, a in every if a] == ["c"]
 
 
-def test_an_advocate_rewarded_in_the_window_has_their_earns_read() -> None:
-    """c0 has nothing near as_of but the bonus their friend's order earns them: their points,
-    held under another earn rule, are among the earns a plan reads (the bonus is judged after
-    the read, so every party to a referral is)."""
-    at = T0 + 300 * DAY
-    orders = pl.DataFrame(
+def _old_and_friends(at: int) -> pl.DataFrame:
+    """c0's order long before ``at``, and c4's (c0's friend) the day before."""
+    return pl.DataFrame(
         [
             {"id": "o0", "customer_id": "c0", "created_at": T0, "paid_at": T0},
             {"id": "o1", "customer_id": "c4", "created_at": at - DAY, "paid_at": at - DAY},
@@ -238,6 +235,14 @@ def test_an_advocate_rewarded_in_the_window_has_their_earns_read() -> None:
         pl.lit(100 * UNIT, pl.Int64).alias("subtotal"),
         pl.lit(0, pl.Int64).alias("total_shipping"),
     )
+
+
+def test_an_advocate_rewarded_in_the_window_has_their_earns_read() -> None:
+    """c0 has nothing near as_of but the bonus their friend's order earns them: their points,
+    held under another earn rule, are among the earns a plan reads (the bonus is judged after
+    the read, so every party to a referral is)."""
+    at = T0 + 300 * DAY
+    orders = _old_and_friends(at)
     customers = pl.DataFrame(
         {"id": ["c0", "c4"], "birthday": [None, None], "updated_at": [T0, T0]}
         | {"email": ["c0@example.com", "c4@example.com"]},
@@ -269,19 +274,7 @@ def test_some_customers_earns_are_theirs_alone() -> None:
     earns: not those of their referral's other party, nor of another customer redeeming
     (at scale, a shop's referral parties and redeemers are thousands)."""
     at = T0 + 300 * DAY
-    orders = pl.DataFrame(
-        [
-            {"id": "o0", "customer_id": "c0", "created_at": T0, "paid_at": T0},
-            {"id": "o1", "customer_id": "c4", "created_at": at - DAY, "paid_at": at - DAY},
-        ],
-        schema=ORDER_SCHEMA,
-    ).with_columns(
-        pl.lit("paid").alias("financial_status"),
-        pl.lit("USD").alias("currency"),
-        pl.lit(100 * UNIT, pl.Int64).alias("total"),
-        pl.lit(100 * UNIT, pl.Int64).alias("subtotal"),
-        pl.lit(0, pl.Int64).alias("total_shipping"),
-    )
+    orders = _old_and_friends(at)
     customers = pl.DataFrame(
         {"id": ["c0", "c4", "c9"], "birthday": [None] * 3, "updated_at": [T0] * 3},
         schema={"id": pl.String, "birthday": pl.String, "updated_at": pl.Int64},
