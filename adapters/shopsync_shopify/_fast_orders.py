@@ -134,6 +134,20 @@ def _count(value: Any) -> int:
     return value
 
 
+def text_units(text: str) -> int:
+    """A plain decimal amount text in ten-thousandths, as ``_rows.to_units`` stores it, each
+    text checked and converted once (a shop's prices repeat); anything else is refused."""
+    units = _UNITS.get(text)
+    if units is None:
+        if not _PLAIN.match(text):
+            raise _Refuse
+        whole, _, fraction = text.partition(".")
+        units = int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
+        if len(_UNITS) < _UNITS_HELD:
+            _UNITS[text] = units
+    return units
+
+
 class _Reader:
     """The amounts of one order: every one must be in the order's currency."""
 
@@ -164,15 +178,7 @@ class _Reader:
                 raise _Refuse
             if code != self.currency and code is not None and code != "":
                 raise _Refuse
-        units = _UNITS.get(text)
-        if units is None:
-            if not _PLAIN.match(text):
-                raise _Refuse
-            whole, _, fraction = text.partition(".")
-            units = int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
-            if len(_UNITS) < _UNITS_HELD:
-                _UNITS[text] = units
-        return units
+        return text_units(text)
 
     def _amount(self, bag: Any) -> str:
         """The shop amount's text of a ``MoneyBag`` in the order's currency (unchecked)."""

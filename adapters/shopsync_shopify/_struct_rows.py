@@ -35,12 +35,11 @@ from shopsync_shopify._fast_orders import (
     _EMAIL,
     _MAX_UNITS,
     _PLAIN,
-    _UNITS,
-    _UNITS_HELD,
     _micros,
     _rate,
     _Refuse,
     _value,
+    text_units,
 )
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
 
@@ -104,16 +103,7 @@ class _Money:
         return shop.amount
 
     def units(self, bag: Bag) -> int:
-        text = self._shop(bag)
-        units = _UNITS.get(text)
-        if units is None:
-            if not _PLAIN.match(text):
-                raise _Refuse
-            whole, _, fraction = text.partition(".")
-            units = int(whole) * 10_000 + (int(fraction.ljust(4, "0")) if fraction else 0)
-            if len(_UNITS) < _UNITS_HELD:
-                _UNITS[text] = units
-        return units
+        return text_units(self._shop(bag))
 
     def money(self, bag: Bag) -> dict[str, str]:
         text = self._shop(bag)

@@ -26,7 +26,6 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from sqlalchemy import create_engine, event, text
@@ -37,10 +36,10 @@ from shopsync.outbox import apply
 from shopsync.planning import plan
 from shopsync.sinks import JsonLines
 from shopsync.store import Store, changes
-from shopsync.store import incremental as marks
 from shopsync.store.incremental import lower_cover, recorded_keys
 from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import customer, order
+from tests.store.test_moment_cover import _spied_plan
 
 P, SHOP = "shopify", "race.example"
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
@@ -91,15 +90,7 @@ def _process_a(
                 stop("checked")  # its check found every customer covered: the raise
 
         event.listen(store.engine, "before_cursor_execute", before)
-        found: list[marks.Candidates] = []
-        real = marks.candidates
-
-        def spy(*args: Any, **kwargs: Any) -> marks.Candidates:
-            found.append(real(*args, **kwargs))
-            return found[-1]
-
-        with mock.patch.object(marks, "candidates", spy):
-            planned = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+        planned, found = _spied_plan(store, at, POLICY, platform=P, shop=SHOP)
         assert isinstance(planned, IncrementalPlan)
         stop("planned")
         apply(planned, store, [JsonLines("out.jsonl", root=root)], now=at)

@@ -67,7 +67,7 @@ def _settled(store: Store, tmp: Path, at: dt.datetime, policy: Policy = POLICY) 
 
 
 def _spied_plan(
-    store: Store, at: dt.datetime, policy: Policy = POLICY
+    store: Store, at: dt.datetime, policy: Policy = POLICY, *, platform: str = P, shop: str = SHOP
 ) -> tuple[Any, list[marks.Candidates]]:
     """The incremental plan at ``at`` and what its :func:`marks.candidates` found."""
     found: list[marks.Candidates] = []
@@ -78,7 +78,7 @@ def _spied_plan(
         return found[-1]
 
     with mock.patch.object(marks, "candidates", spy):
-        result = plan(store, policy, at, platform=P, shop=SHOP, only_changed=True)
+        result = plan(store, policy, at, platform=platform, shop=shop, only_changed=True)
     return result, found
 
 
