@@ -41,17 +41,22 @@ def test_a_whole_shop_plan_runs_with_the_collector_eased(
     store = _store(tmp_path)
     before = gc.get_threshold()
     seen: list[int] = []
-    real_frames, real_loyalty = plan_frames, planning._loyalty
+    real_frames, real_draft, real_loyalty = plan_frames, planning.draft, planning._loyalty
 
     def frames_seen(*args: Any, **kwargs: Any) -> Any:
         seen.append(gc.get_threshold()[0])
         return real_frames(*args, **kwargs)
+
+    def draft_seen(*args: Any, **kwargs: Any) -> Any:  # loyalty on: the programs' part
+        seen.append(gc.get_threshold()[0])
+        return real_draft(*args, **kwargs)
 
     def loyalty_seen(*args: Any, **kwargs: Any) -> Any:
         seen.append(gc.get_threshold()[0])
         return real_loyalty(*args, **kwargs)
 
     monkeypatch.setattr(planning, "plan_frames", frames_seen)
+    monkeypatch.setattr(planning, "draft", draft_seen)
     monkeypatch.setattr(planning, "_loyalty", loyalty_seen)
     policy = Policy.from_dict({"loyalty": {"enabled": loyalty}})
     try:
@@ -62,19 +67,23 @@ def test_a_whole_shop_plan_runs_with_the_collector_eased(
     assert gc.get_threshold() == before
 
 
+@pytest.mark.parametrize("where", ["plan_frames", "draft", "_loyalty"])
 def test_the_threshold_is_put_back_when_a_plan_fails(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
+    """The programs' part and the loyalty derivation beside it: each one's error is the
+    plan's."""
     store = _store(tmp_path)
     before = gc.get_threshold()
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("mid-plan")
 
-    monkeypatch.setattr(planning, "plan_frames", failing)
+    monkeypatch.setattr(planning, where, failing)
+    policy = Policy.from_dict({"loyalty": {"enabled": where != "plan_frames"}})
     try:
         with pytest.raises(RuntimeError, match="mid-plan"):
-            planning.plan(store, Policy(), AS_OF)
+            planning.plan(store, policy, AS_OF)
     finally:
         store.close()
     assert gc.get_threshold() == before

@@ -53,7 +53,17 @@ from shopsync.core.shop_stats import ShopStats, purchases, shop_stats
 from shopsync.core.surveys import survey_candidates
 from shopsync.core.winback import winback_candidates
 
-__all__ = ["Held", "HeldRows", "Plan", "in_holdout", "merge_plans", "plan_frames", "quiet_reason"]
+__all__ = [
+    "Draft",
+    "Held",
+    "HeldRows",
+    "Plan",
+    "draft",
+    "in_holdout",
+    "merge_plans",
+    "plan_frames",
+    "quiet_reason",
+]
 
 HOUR_US = 3_600_000_000
 PAID_COLUMNS = ("id", "customer_id", "created_at", "net")
@@ -188,6 +198,49 @@ def plan_frames(
     on); ``notes`` what the caller learnt while reading (a stale ledger), kept after the
     planner's own.
     """
+    drafted = draft(frames, policy, as_of, stats=stats, one_customer=one_customer)
+    return drafted.plan(loyalty, notes)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One shop's program candidates before loyalty's notices join them and the rules run
+    (:func:`draft`); :meth:`plan` finishes it."""
+
+    frames: Frames
+    policy: Policy
+    as_of: dt.datetime
+    stats: ShopStats
+    said: tuple[str, ...]
+    paid: pl.DataFrame
+    found: tuple[Candidates, ...]
+    bought: pl.DataFrame | None
+    recommending: bool
+
+    def plan(self, loyalty: Sequence[Action] = (), notes: Sequence[str] = ()) -> Plan:
+        """The plan: the candidates and ``loyalty``'s notices through the rules;
+        ``notes`` kept after the planner's own (see :func:`plan_frames`)."""
+        found = list(self.found)
+        if self.policy.loyalty.enabled and loyalty:
+            found.append(of_actions(loyalty))
+        kept, held = _guard(found, self.frames, self.policy, self.as_of, self.paid)
+        # only what will be sent needs recommendations (held actions come back in a later plan)
+        if self.recommending and self.bought is not None:
+            kept = _with_recommendations(kept, self.bought, self.stats, self.policy)
+        shop = ((self.frames.platform, self.frames.shop),)
+        return Plan(self.as_of, tuple(kept), held, (*self.said, *notes), shop)
+
+
+def draft(
+    frames: Frames,
+    policy: Policy,
+    as_of: dt.datetime,
+    *,
+    stats: ShopStats | None = None,
+    one_customer: bool = False,
+) -> Draft:
+    """Every program's candidates but loyalty's, which read nothing loyalty derives: a
+    whole-shop plan derives the loyalty notices meanwhile (:mod:`shopsync.planning`)."""
     stats = shop_stats(frames, policy) if stats is None else stats
     said: list[str] = []
     if frames.orders.height == 0 and not one_customer:
@@ -210,13 +263,9 @@ def plan_frames(
     paid = paid_orders(frames, columns=PAID_COLUMNS)
     recommending, bought = _bought(frames, policy, stats, paid)
     found = program_candidates(frames, policy, stats, paid, bought)
-    if policy.loyalty.enabled and loyalty:
-        found.append(of_actions(loyalty))
-    kept, held = _guard(found, frames, policy, as_of, paid)
-    # only what will be sent needs recommendations (held actions come back in a later plan)
-    if recommending and bought is not None:
-        kept = _with_recommendations(kept, bought, stats, policy)
-    return Plan(as_of, tuple(kept), held, (*said, *notes), ((frames.platform, frames.shop),))
+    return Draft(
+        frames, policy, as_of, stats, tuple(said), paid, tuple(found), bought, recommending
+    )
 
 
 def _bought(
