@@ -45,7 +45,7 @@ from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
 from shopsync.core.education import education_candidates
 from shopsync.core.policy import Policy
-from shopsync.core.recommend import ranked
+from shopsync.core.recommend import with_recommendations
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
 from shopsync.core.shipping import shipping_candidates
 from shopsync.core.shop_models import ModelsUsed
@@ -226,7 +226,10 @@ class Draft:
         kept, held = _guard(found, self.frames, self.policy, self.as_of, self.paid)
         # only what will be sent needs recommendations (held actions come back in a later plan)
         if self.recommending and self.bought is not None:
-            kept = _with_recommendations(kept, self.bought, self.stats, self.policy)
+            stats, per_action = self.stats, self.policy.recommendations.per_action
+            kept = with_recommendations(
+                kept, self.bought, stats.also_bought, stats.available, per_action
+            )
         shop = ((self.frames.platform, self.frames.shop),)
         return Plan(self.as_of, tuple(kept), held, (*self.said, *notes), shop)
 
@@ -314,43 +317,6 @@ def merge_plans(at: dt.datetime, parts: Sequence[Plan], shops: tuple[tuple[str, 
         shops,
         tuple(m for p in parts for m in p.models),
     )
-
-
-def _with_recommendations(
-    actions: list[Action], bought: pl.DataFrame, stats: ShopStats, policy: Policy
-) -> list[Action]:
-    r = policy.recommendations
-    wanting = {a.customer_id for a in actions if "recommendations" in type(a).model_fields}
-    if not wanting:
-        return actions
-    owned: dict[str, set[str]] = {
-        cid: set(pids)
-        for cid, pids in bought.filter(pl.col("customer_id").is_in(list(wanting)))
-        .group_by("customer_id")
-        .agg(pl.col("product_id").unique())
-        .iter_rows()
-    }
-    out: list[Action] = []
-    known: dict[tuple[str, ...], tuple[str, ...]] = {}  # seeds -> ranked (see ``ranked``)
-    for action in actions:
-        if "recommendations" not in type(action).model_fields:
-            out.append(action)
-            continue
-        mine = owned.get(action.customer_id, set())
-        seeds: set[str]
-        if hasattr(action, "product_ids"):
-            seeds = set(action.product_ids)
-        elif hasattr(action, "product_id"):
-            seeds = {action.product_id}
-        else:
-            seeds = mine
-        key = tuple(sorted(seeds))
-        order = known.get(key)
-        if order is None:
-            order = known[key] = ranked(stats.also_bought, key, stats.available)
-        picks = tuple([p for p in order if p not in mine][: r.per_action])
-        out.append(action.model_copy(update={"recommendations": picks}) if picks else action)
-    return out
 
 
 # -- the safety rules ---------------------------------------------------------------------------

@@ -24,9 +24,17 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
+from shopsync.core.actions import Action
 from shopsync.core.policy import RecommendationSettings
 
-__all__ = ["AlsoBought", "Neighbour", "also_bought", "ranked", "recommend"]
+__all__ = [
+    "AlsoBought",
+    "Neighbour",
+    "also_bought",
+    "ranked",
+    "recommend",
+    "with_recommendations",
+]
 
 
 @dataclass(frozen=True)
@@ -130,3 +138,46 @@ def ranked(
             scores[nb.product_id] = scores.get(nb.product_id, 0.0) + nb.cosine
     order = sorted(scores.items(), key=lambda kv: (-round(kv[1], 9), kv[0]))
     return tuple(pid for pid, _ in order)
+
+
+def with_recommendations(
+    actions: list[Action],
+    bought: pl.DataFrame,
+    table: AlsoBought,
+    available: frozenset[str] | None,
+    per_action: int,
+) -> list[Action]:
+    """``actions``, those that carry recommendations given up to ``per_action`` products the
+    customer does not own (``bought``: the planner's kept quantities), ranked from what the
+    action is about, else from everything the customer bought (:func:`ranked`)."""
+    wanting = {a.customer_id for a in actions if "recommendations" in type(a).model_fields}
+    if not wanting:
+        return actions
+    owned: dict[str, set[str]] = {
+        cid: set(pids)
+        for cid, pids in bought.filter(pl.col("customer_id").is_in(list(wanting)))
+        .group_by("customer_id")
+        .agg(pl.col("product_id").unique())
+        .iter_rows()
+    }
+    out: list[Action] = []
+    known: dict[tuple[str, ...], tuple[str, ...]] = {}  # seeds -> ranked (see ``ranked``)
+    for action in actions:
+        if "recommendations" not in type(action).model_fields:
+            out.append(action)
+            continue
+        mine = owned.get(action.customer_id, set())
+        seeds: set[str]
+        if hasattr(action, "product_ids"):
+            seeds = set(action.product_ids)
+        elif hasattr(action, "product_id"):
+            seeds = {action.product_id}
+        else:
+            seeds = mine
+        key = tuple(sorted(seeds))
+        order = known.get(key)
+        if order is None:
+            order = known[key] = ranked(table, key, available)
+        picks = tuple([p for p in order if p not in mine][:per_action])
+        out.append(action.model_copy(update={"recommendations": picks}) if picks else action)
+    return out
