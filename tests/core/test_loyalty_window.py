@@ -111,7 +111,7 @@ def test_a_dry_run_of_the_customers_who_can_act_has_the_rules_actions(
     assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in rules if a]
     # the ledger's earns of the customers earns_needed names are all it reads: points held
     # under another earn rule (the shops draw them) change the actions of any other left out
-    needed = earns_needed(tables, inputs, policy, at, **back)
+    needed = earns_needed(tables, inputs, policy, at, currency="USD", **back)
     earned = tables.earned
     assert earned is not None
     if needed is None:  # the rules derive the whole shop: every earn is read
@@ -291,3 +291,67 @@ def test_some_customers_earns_are_theirs_alone() -> None:
     assert needed is not None and needed.to_list() == ["c4"]
     every = earns_needed(tables, inputs, policy, at)
     assert every is not None and sorted(every) == ["c0", "c4", "c9"]
+
+
+_LATER = {  # o2, 40 days after o1, as each kind of payment that earns no points
+    "foreign": {"currency": "EUR"},
+    "worth nothing": {"subtotal": 0},
+    "not a purchase": {"total": 0},
+    "cancelled before payment": {"cancelled_at": -1},
+    "unpaid": {"paid_at": None, "financial_status": "pending"},
+    "paid after as_of": {"paid_at": -1},
+    "rounded to nothing": {"subtotal": UNIT // 4, "total": UNIT // 4},
+    "rounded to nothing in its tier": {"subtotal": UNIT, "total": UNIT},
+}
+
+
+@pytest.mark.parametrize("later", [None, *_LATER])
+def test_only_a_payment_that_surely_earns_makes_an_earlier_one_not_the_last(
+    later: str | None,
+) -> None:
+    """o1's points expire 10 days after as_of (its 30-day warning is due) unless o2, later,
+    earns: a customer whose o2 earns nothing is still one to derive."""
+    at = add_months(T0, 30)
+    first = add_months(at, -12) + 10 * DAY
+    second = first + 40 * DAY  # expires 50 days after as_of: no warning due
+    row = {
+        "customer_id": "c0",
+        "processed_at": None,
+        "cancelled_at": None,
+        "financial_status": "paid",
+        "currency": "USD",
+        "total": 100 * UNIT,
+        "subtotal": 100 * UNIT,
+        "total_shipping": 0,
+    }
+    o2 = {**row, "id": "o2", "created_at": second - DAY, "paid_at": second}
+    o2.update(_LATER.get(later or "", {}))
+    if o2["cancelled_at"] == -1:
+        o2["cancelled_at"] = second - HOUR
+    if o2["paid_at"] == -1:
+        o2["paid_at"] = at + HOUR
+    orders = [{**row, "id": "o1", "created_at": first, "paid_at": first}, o2]
+    tables = LoyaltyTables(
+        orders=pl.DataFrame(orders, schema=ORDER_SCHEMA),
+        refunds=_NO_REFUNDS,
+        customers=_ONE.with_columns(pl.lit("c0").alias("id")),
+    )
+    tiers = [{"name": "A", "threshold": 0, "multiplier": "0.4"}] if "tier" in (later or "") else []
+    policy = Policy.from_dict(
+        {
+            "currency": "USD",
+            "loyalty": {
+                "earn": {"pending_days": 0, "points_per_unit": 1},
+                "tiers": {"tiers": tiers},
+            },
+        }
+    )
+    found = may_act(
+        tables.orders, column_inputs([], {}), policy.loyalty, at - 7 * DAY, at, currency="USD"
+    )
+    _, rules = _derive(tables, [], policy, at, "rules")
+    _, alone = _derive(tables, [], policy, at, "columns", actions_only=True)
+    warned = [type(a).__name__ for _, _, actions in rules for a in actions]
+    assert found.to_list() == ([] if later is None else ["c0"])
+    assert warned == ([] if later is None else ["PointsExpiryWarning"])
+    assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in rules if a]

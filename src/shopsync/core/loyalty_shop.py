@@ -216,12 +216,14 @@ def earns_needed(
     *,
     customer_ids: Iterable[str] | None = None,
     lookback: dt.timedelta = dt.timedelta(days=7),
+    currency: str | None = None,
 ) -> pl.Series | None:
     """The customers whose earns (:attr:`LoyaltyTables.earned`) a :func:`derive_shop` with
     ``actions_only`` reads, found from ``tables`` without them: a superset of those
     :func:`~shopsync.core.loyalty_window.may_act` keeps, those in a referral (their bonuses
     are judged later) and those the rules derive (a redemption, a negative refund); of
-    ``customer_ids`` alone when given (derive_shop derives no one else). None:
+    ``customer_ids`` alone when given (derive_shop derives no one else); ``currency``: the
+    shop's, as derive_shop is given it (see may_act). None:
     every customer's (the rules derive the shop). A plan reads only these of the ledger's
     millions of earns (at 1M customers some one in five)."""
     settings = policy.loyalty
@@ -236,7 +238,7 @@ def earns_needed(
     since = as_of - int(lookback.total_seconds() * 1_000_000)
     negative = tables.refunds.filter(pl.col("amount") < 0)["order_id"].implode()
     parts = [
-        may_act(orders, given, settings, since, as_of),
+        may_act(orders, given, settings, since, as_of, currency=currency),
         pl.Series(sorted(referral_parties(inputs, tables.customers)), dtype=pl.String),
         given.redemptions.filter(pl.col("at") <= as_of)["customer_id"].cast(pl.String),
         orders.filter(pl.col("id").is_in(negative))["customer_id"].cast(pl.String),
@@ -341,7 +343,12 @@ def derive_shop(
         fallback = fallback_customers(suspects, tables.refunds, given, as_of, currency)
         if actions_only:  # the others have no notice: derive none of them (most, at scale)
             keep = (
-                pl.concat([may_act(orders, given, settings, since, as_of), _ruled(fallback)])
+                pl.concat(
+                    [
+                        may_act(orders, given, settings, since, as_of, currency=currency),
+                        _ruled(fallback),
+                    ]
+                )
                 if acting is None
                 else acting
             )

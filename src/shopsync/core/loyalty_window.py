@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from fractions import Fraction
 
 import polars as pl
 
 from shopsync._instants import instant as from_micros
 from shopsync._instants import to_micros
 from shopsync.core.features import paid_moment
+from shopsync.core.loyalty_column_kit import I128, half_up
 from shopsync.core.loyalty_columns import ColumnInputs
-from shopsync.core.loyalty_records import DAY
+from shopsync.core.loyalty_history import with_purchase
+from shopsync.core.loyalty_records import DAY, UNIT
 from shopsync.core.policy import LoyaltySettings
 
 __all__ = ["may_act"]
@@ -31,20 +34,63 @@ __all__ = ["may_act"]
 _FIRST_DAY = to_micros(dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc))
 
 
-def _matters(settings: LoyaltySettings, since: int, until: int) -> Callable[[pl.Expr], pl.Expr]:
-    """Whether a moment (micros) can make a notice: in ``(since, until]``, or, as a last
-    activity, expiring after ``until`` with a warning by then (by the columns' own month
-    arithmetic, :func:`~shopsync.core.loyalty_expiry_columns.expiries`)."""
+def _matters(
+    settings: LoyaltySettings, since: int, until: int
+) -> tuple[Callable[[pl.Expr], pl.Expr], Callable[[pl.Expr], pl.Expr]]:
+    """Whether a moment (micros) can make a notice: dated in ``(since, until]``; or, were it
+    the last activity, expiring after ``until`` with a warning by then (by the columns' own
+    month arithmetic, :func:`~shopsync.core.loyalty_expiry_columns.expiries`)."""
     months, warn = settings.expiry.inactivity_months, settings.expiry.warn_days_before
 
-    def matters(at: pl.Expr) -> pl.Expr:
-        dated = (at > since) & (at <= until)
-        if months is None or not warn:
-            return dated
-        expires = pl.from_epoch(at, "us").dt.offset_by(f"{months}mo").dt.epoch("us")
-        return dated | ((expires > until) & (expires <= until + max(warn) * DAY))
+    def dated(at: pl.Expr) -> pl.Expr:
+        return (at > since) & (at <= until)
 
-    return matters
+    def expiring(at: pl.Expr) -> pl.Expr:
+        if months is None or not warn:
+            return pl.lit(False)
+        expires = pl.from_epoch(at, "us").dt.offset_by(f"{months}mo").dt.epoch("us")
+        return (expires > until) & (expires <= until + max(warn) * DAY)
+
+    return dated, expiring
+
+
+def _surely_active(
+    orders: pl.DataFrame, settings: LoyaltySettings, until: int, currency: str | None
+) -> pl.DataFrame:
+    """Per customer (``customer_id``, ``_sure``), the last payment by ``until`` that earns
+    points whatever the customer's tier and held earns: an activity, so no earlier moment is
+    the customer's last (none when ``currency`` is unknown). An order earns
+    (:func:`~shopsync.core.loyalty_columns._earns`) when it is a purchase paid by then, in the
+    shop currency, with points: earns already held are above zero, and the rule's points are
+    at least those of the lowest multiplier, rounded half up."""
+    if currency is None:
+        return pl.DataFrame(schema={"customer_id": pl.String, "_sure": pl.Int64})
+    earn = settings.earn
+    value = pl.col("subtotal")
+    if earn.include_shipping:
+        value = value + pl.col("total_shipping")
+    if earn.include_tax:
+        value = value + pl.col("total_tax")
+    least = min([Fraction(1), *(Fraction(t.multiplier) for t in settings.tiers.tiers)])
+    points = half_up(
+        value.cast(I128) * least.numerator * earn.points_per_unit,
+        pl.lit(least.denominator * UNIT, I128),
+    )
+    paid = pl.col("paid")
+    # a purchase (the one rule) is paid, not cancelled before, its total above zero
+    sure = (
+        (paid <= until)
+        & pl.col("purchase")
+        & pl.col("currency").eq_missing(pl.lit(currency))
+        & (points >= 1)
+    )
+    return (
+        with_purchase(orders.lazy())
+        .filter(sure.fill_null(False))
+        .group_by("customer_id")
+        .agg(paid.max().alias("_sure"))
+        .collect(engine="in-memory")
+    )
 
 
 def _reach(settings: LoyaltySettings, since: int, until: int) -> tuple[int, int]:
@@ -75,22 +121,33 @@ def may_act(
     settings: LoyaltySettings,
     since: int,
     until: int,
+    *,
+    currency: str | None = None,
 ) -> pl.Series:
     """The customers (``customer_id``, unique) of ``orders`` (the loyalty tables' columns)
     and ``inputs`` who can have a loyalty notice dated in ``(since, until]`` or an expiry
-    warning due by ``until``, as the columns derive them: a superset, the others have none."""
-    matters = _matters(settings, since, until)
+    warning due by ``until``, as the columns derive them: a superset, the others have none.
+
+    Only a customer's last activity by ``until`` dates their expiry: a moment followed by a
+    payment that surely earns (:func:`_surely_active`; ``currency``, the shop's, None: no
+    payment is sure) is not it. At 10M orders that leaves some 80k of 190k customers."""
+    dated, expiring = _matters(settings, since, until)
     low, high = _reach(settings, since, until)
+    sure = _surely_active(orders, settings, until, currency)
+    last = ~(pl.col("_sure") > pl.col("_at")).fill_null(False)
 
     def kept(frame: pl.DataFrame, at: pl.Expr) -> pl.Series:
         # the calendar arithmetic only of the moments near the spans (most are not)
-        near = frame.filter((at > low) & (at <= high))
-        return near.filter(matters(at))["customer_id"]
+        near = frame.select(pl.col("customer_id").cast(pl.String), at.alias("_at")).filter(
+            (pl.col("_at") > low) & (pl.col("_at") <= high)
+        )
+        near = near.join(sure, on="customer_id", how="left")
+        return near.filter(dated(pl.col("_at")) | (expiring(pl.col("_at")) & last))["customer_id"]
 
     parts = [kept(orders, paid_moment()), kept(inputs.bonuses, pl.col("at"))]
     # a birthday bonus is dated by until, on the calendar: the span stops there (the policy
     # bounds neither the warning days nor the months, a span past them is no date)
-    days = _birthdays(matters, max(low, _FIRST_DAY), until)
+    days = _birthdays(lambda at: dated(at) | expiring(at), max(low, _FIRST_DAY), until)
     parts.append(inputs.birthdays.join(days, on=["month", "day"], how="semi")["customer_id"])
     found: pl.Series = pl.concat([p.cast(pl.String) for p in parts])
     return found.unique(maintain_order=True)

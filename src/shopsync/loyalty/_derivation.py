@@ -225,7 +225,13 @@ def _sync(
     needed, acting = customer_ids, None
     if actions_only:
         acting = loyalty_shop.earns_needed(
-            tables, inputs, policy, at, customer_ids=customer_ids, lookback=lookback
+            tables,
+            inputs,
+            policy,
+            at,
+            customer_ids=customer_ids,
+            lookback=lookback,
+            currency=currency,
         )
         needed = customer_ids if acting is None else acting.to_list()
     earned = ledger.earned_points(store, shop_id, needed)
