@@ -60,6 +60,9 @@ def test_a_second_change_moves_the_seq_so_a_worker_keeps_the_note(store: Store) 
     assert noted(store)["c1"] == first[0].seq + 1
     assert changes.clear_changes(store, first) == 0  # changed again since it was read
     assert set(noted(store)) == {"c1"}
+    again = changes.changed(store)
+    assert changes.clear_changes(store, again) == 1
+    assert changes.clear_changes(store, again) == 0 and noted(store) == {}  # handled once
 
 
 def test_consent_deletions_partial_changes_and_loyalty_inputs_are_noted(store: Store) -> None:

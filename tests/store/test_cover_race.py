@@ -5,7 +5,8 @@ applies it, so its settle raises the shop's ``moment_cover``; this process (B) w
 exact point of A's: after A's plan read its rows, or after the settle's check, before its
 raise. A stops at the point by a cursor hook and goes on by a queue; B's write is a sync
 page or a webhook with a new customer, an order of a customer A planned, a new customer whose
-note another worker clears (:func:`changes.clear_changes`), or an erasure. When B waits for a
+note another worker clears (:func:`changes.clear_changes`), an order of a customer A planned
+that such a worker plans alone, applies and clears, or an erasure. When B waits for a
 lock A holds (SQLite's write lock: A's settle began with ``BEGIN IMMEDIATE``; PostgreSQL's
 moments lock, or a row A wrote), A goes on and B lands after A's commit.
 
@@ -13,7 +14,8 @@ Then: the cover is raised only if every customer has both moments or a change no
 erased aside), and every customer a full plan gives an action the outbox does not hold yet
 is among the next incremental plan's customers (now, and once the replenishment moments
 come). A cover left raised over a customer with neither would hide that customer from every
-later incremental plan.
+later incremental plan; so would a moment A derived before the customer's order, written
+after a worker cleared that order's note.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from sqlalchemy import create_engine, event, text
 
 from shopsync.core.policy import Policy
 from shopsync.incremental import IncrementalPlan
+from shopsync.models import Customer
 from shopsync.outbox import apply
-from shopsync.planning import plan
+from shopsync.planning import plan, plan_customer
 from shopsync.sinks import JsonLines
-from shopsync.store import Store, changes
+from shopsync.store import Store, _rows, changes
 from shopsync.store.incremental import lower_cover, recorded_keys
 from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import customer, order
@@ -53,11 +56,13 @@ POLICY = Policy.from_dict(
 LATE = "late-one"
 """The customer B writes: a full plan gives it a review request at once."""
 
-CASES = [("planned", op) for op in ("page", "webhook", "order", "clear", "erase")]
+CASES = [("planned", op) for op in ("page", "webhook", "order", "handled", "erase")]
 CASES += [("checked", "clear")]
 """(A's point, B's write): one case a write kind, between A's plan read and its settle, and a
 clear at A's raise; each fails under some one-line change of the store (CHANGELOG, issue 19).
-A write at the settle's other points waits for A's commit, or is a note its check passes."""
+A write at the settle's other points waits for A's commit, or is a note its check passes.
+Cut: a worker clearing a new customer's note between A's read and its settle (the note stays,
+handled: it fails under what "handled" fails under, the worker's clear deleting it)."""
 
 
 _RAISE = ("UPDATE MOMENT_COVER", "INSERT INTO MOMENT_COVER")
@@ -144,7 +149,7 @@ def _late() -> list[Any]:
     ]
 
 
-def _write(store: Store, op: str, victim: str) -> None:
+def _write(store: Store, op: str, victim: str, root: Path) -> None:
     """B's write (this process)."""
     if op == "page":  # a sync page: the upsert notes what it changed
         store.upsert(_late())
@@ -155,12 +160,35 @@ def _write(store: Store, op: str, victim: str) -> None:
     elif op == "order":  # a customer A planned from its note changes again: noted again
         made = order("again", victim, T0 - 30 * DAY).model_copy(update={"shop": SHOP})
         store.upsert([made])
+    elif op == "handled":  # the victim orders: a worker plans it alone, applies, clears
+        made = order("handled", victim, T0 + 2 * HOUR, ptype="Coffee")
+        store.upsert([made.model_copy(update={"shop": SHOP})])
+        alone = plan_customer(store, POLICY, T0 + 2 * HOUR, P, SHOP, victim)
+        apply(alone.actions, store, [JsonLines("out.jsonl", root=root)], now=T0 + 2 * HOUR)
+        mine = [c for c in changes.changed(store, limit=10**6) if c.customer_id == victim]
+        assert len(mine) == 1 and changes.clear_changes(store, mine) == 1
     elif op == "clear":  # a worker clears the new customer's note, recording no moment
         store.upsert(_late())
         mine = [c for c in changes.changed(store, limit=10**6) if c.customer_id == LATE]
         assert len(mine) == 1 and changes.clear_changes(store, mine) == 1
     else:
         store.redact_customer(P, SHOP, victim)
+
+
+def _far_off(store: Store, shop_id: int) -> str:
+    """A customer whose moments are both not due by +40 days, noted (renamed) for A to plan."""
+    quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
+    at = _rows.to_micros(T0 + 40 * DAY)
+    with store.engine.connect() as conn:
+        found = [
+            set(conn.execute(text(quiet.format(table)), {"s": shop_id, "at": at}).scalars())
+            for table in ("program_due", "loyalty_due")
+        ]
+    who = min(found[0] & found[1])
+    held = store.get(Customer, P, SHOP, who)
+    assert held is not None
+    store.upsert([held.model_copy(update={"first_name": "Renamed", "updated_at": T0 + HOUR})])
+    return who
 
 
 def _beside(store: Store, work: Any, may_wait: bool) -> tuple[threading.Thread, list[Any], bool]:
@@ -279,6 +307,8 @@ def test_a_write_at_any_point_of_a_settle_leaves_no_customer_missed(
     noted = sorted(c.customer_id for c in changes.changed(store, limit=10**6))
     assert noted  # (a delivery that starts a clock notes its customer)
     victim = noted[0]  # A plans it from its note
+    if op == "handled":
+        victim = _far_off(store, shop_id)
     store.engine.dispose()
     if child.process is None:
         child.start()
@@ -289,7 +319,7 @@ def test_a_write_at_any_point_of_a_settle_leaves_no_customer_missed(
         if store.engine.dialect.name == "sqlite":  # A's settle holds the write lock from its start
             assert _write_locked(store) == (point != "planned")
         worker, errors, waited = _beside(
-            store, lambda: _write(store, op, victim), may_wait=point != "planned"
+            store, lambda: _write(store, op, victim, tmp_path), may_wait=point != "planned"
         )
         child.go.put(True)
         worker.join(120)
@@ -300,6 +330,7 @@ def test_a_write_at_any_point_of_a_settle_leaves_no_customer_missed(
         child.stop(kill=True)  # wherever it stands: the next case starts another
         raise
     assert done[1] == [False], "A did not make the pass over every customer"
+    assert op != "handled" or victim in done[2]  # A read it before its order
     # SQLite: A's settle holds the write lock; PostgreSQL: B waits for a note row A removed,
     # or the moments (an erasure, a clear); else B's commit lands inside A's settle
     sqlite = store.engine.dialect.name == "sqlite"
@@ -313,15 +344,20 @@ def test_a_write_at_any_point_of_a_settle_leaves_no_customer_missed(
                 sql = f"SELECT count(*) FROM {table} WHERE shop_id = :s AND customer_id = :c"
                 assert conn.execute(text(sql), {"s": shop_id, "c": victim}).scalar() == 0
     # no customer missed: now, and when the replenishment moments come
-    for when in (at, at + 40 * DAY):
+    days = (1, 25, 30, 40) if op == "handled" else (40,)
+    for when in (at, *(at + d * DAY for d in days)):
         inc = plan(store, POLICY, when, platform=P, shop=SHOP, only_changed=True)
         assert isinstance(inc, IncrementalPlan)
         full = plan(store, POLICY, when, platform=P, shop=SHOP, update_ledger=False)
         held = recorded_keys(store, shop_id, [a.idempotency_key for a in full])
         wanted = {a.customer_id for a in full if a.idempotency_key not in held}
         assert wanted <= set(inc.customers), (wanted - set(inc.customers), _cover(store, shop_id))
+        theirs = sorted(a.idempotency_key for a in full if a.customer_id in inc.customers)
+        assert sorted(inc.keys) == theirs  # the full plan restricted to them
         if op in ("page", "webhook", "clear") and when == at:
             assert LATE in wanted  # a review request: what makes the check above bite
         if op == "order" and when == at:
             assert victim in inc.customers  # changed since A read it: planned again
+        if op == "handled" and when == at + 25 * DAY:
+            assert victim in wanted  # the order's review request: what makes this bite
         assert victim not in wanted or op != "erase"

@@ -193,7 +193,9 @@ def test_a_note_cleared_without_a_settle_leaves_its_customer_due(
 ) -> None:
     """A customer with moments changes (a new order) and a worker clears the note without
     recording moments: their old moments, not derived from the order, must not hide them
-    from the incremental plans until they come (the order's review request at +25 days)."""
+    from the incremental plans until they come (the order's review request at +25 days).
+    Nor may a plan that read them before the order, settled after the worker, bring those
+    old moments back (issue 19: its settle wrote them and the customer had no note left)."""
     shop_id = _shop(store)
     _settled(store, tmp_path, T0)
     quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
@@ -204,20 +206,30 @@ def test_a_note_cleared_without_a_settle_leaves_its_customer_due(
             for table in ("program_due", "loyalty_due")
         ]
     who = min(quiets[0] & quiets[1])
-    made = order("coffee-new", who, T0 + HOUR, ptype="Coffee").model_copy(update={"shop": SHOP})
-    store.upsert([made])
+    # the nightly plan reads them (noted: renamed), before their order
+    held = store.get(Customer, P, SHOP, who)
+    assert held is not None
+    store.upsert([held.model_copy(update={"first_name": "Renamed", "updated_at": T0 + HOUR})])
+    nightly = plan(store, POLICY, T0 + HOUR, platform=P, shop=SHOP, only_changed=True)
+    assert isinstance(nightly, IncrementalPlan) and who in nightly.customers
+    made = order("coffee-new", who, T0 + 2 * HOUR, ptype="Coffee")
+    store.upsert([made.model_copy(update={"shop": SHOP})])
     # a worker plans the noted customer alone, applies, and clears the note (the Flask recipe)
-    alone = plan_customer(store, POLICY, T0 + HOUR, P, SHOP, who)
-    apply(alone.actions, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + HOUR)
-    changes.clear_changes(store, changes.changed(store, limit=10**6))
-    for days in (1, 25, 40):
+    alone = plan_customer(store, POLICY, T0 + 2 * HOUR, P, SHOP, who)
+    apply(alone.actions, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + 2 * HOUR)
+    mine = [c for c in changes.changed(store, limit=10**6) if c.customer_id == who]
+    assert changes.clear_changes(store, mine) == 1
+    apply(nightly, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + HOUR)  # settles last
+    for days in (1, 25, 30, 40):
         at = T0 + days * DAY
         result = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
         assert isinstance(result, IncrementalPlan)
         full = plan(store, POLICY, at, platform=P, shop=SHOP, update_ledger=False)
-        held = marks.recorded_keys(store, shop_id, [a.idempotency_key for a in full])
-        wanted = {a.customer_id for a in full if a.idempotency_key not in held}
+        held_keys = marks.recorded_keys(store, shop_id, [a.idempotency_key for a in full])
+        wanted = {a.customer_id for a in full if a.idempotency_key not in held_keys}
         assert wanted <= set(result.customers), (days, wanted - set(result.customers))
+        theirs = sorted(a.idempotency_key for a in full if a.customer_id in result.customers)
+        assert sorted(result.keys) == theirs  # the full plan restricted to them
         if days == 25:
             assert who in wanted  # the new order's review request: what makes this bite
         apply(result, store, [JsonLines("out.jsonl", root=tmp_path)], now=at)

@@ -11,6 +11,8 @@ the other (a platform retry of a delivery already applied is a duplicate and wou
 nothing). A worker reads a batch, plans and applies it, then clears each note only if its
 ``seq`` is unchanged: a customer changed again meanwhile stays listed for the next pass. A
 crash before clearing re-plans the batch, which the outbox turns into no repeated message.
+A cleared note stays as a *handled* note (:func:`clear_changes`), off the workers' list,
+until an incremental plan consumes it.
 
 Every write path of the store notes the customers it changed, in its own transaction
 (issue 19): an upsert (:func:`before_write` / :func:`note_written`, which compare the stored
@@ -27,8 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, select, update
 
+from shopsync._instants import instant
 from shopsync.store import _rows
 from shopsync.store.schema import (
     changed_customers,
@@ -53,6 +56,7 @@ __all__ = [
     "note",
     "note_deletion",
     "note_written",
+    "noted_at",
 ]
 
 _CHUNK = 500
@@ -155,7 +159,7 @@ def _pg_params(shop_id: int, ids: list[str], at: dt.datetime) -> dict[str, Any]:
 
 
 def changed(store: Store, *, limit: int = 1000) -> list[Change]:
-    """The oldest ``limit`` notes, oldest first."""
+    """The oldest ``limit`` notes no worker handled yet, oldest first."""
     query = (
         select(
             shops.c.platform,
@@ -165,25 +169,35 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
             changed_customers.c.changed_at,
         )
         .join(shops, shops.c.shop_id == changed_customers.c.shop_id)
+        .where(changed_customers.c.changed_at >= 0)  # handled ones: negative (see clear_changes)
         .order_by(changed_customers.c.changed_at, changed_customers.c.customer_id)
         .limit(limit)
     )
     with store.engine.connect() as conn:
         return [
-            Change(r.platform, r.shop, r.customer_id, int(r.seq), _rows.from_micros(r.changed_at))  # type: ignore[arg-type]
+            Change(r.platform, r.shop, r.customer_id, int(r.seq), noted_at(int(r.changed_at)))
             for r in conn.execute(query)
         ]
 
 
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
-    """Remove the notes a worker handled, unless the customer changed again since it read
-    them (their ``seq`` moved on); returns how many were removed.
+    """Take the notes a worker handled off :func:`changed`'s list, unless the customer
+    changed again since it read them (their ``seq`` moved on); returns how many were taken.
+
+    A note taken stays, marked handled (``seq`` kept, ``changed_at`` stored as -1 - micros:
+    :func:`noted_at`), until an incremental plan's settle consumes it (issue 19). An
+    incremental plan that read the customer before the change and settles after this writes
+    moments derived without it; its settle removes a note only with the ``seq`` it read, so
+    the handled note stays and the next incremental plan plans the customer again. A plan
+    that read this ``seq`` read the changed rows, and its settle may consume it. A new change
+    makes the note the workers' again (``seq`` + 1, ``changed_at`` the change's). A sign, not
+    a column: no revision, and :func:`changed` reads the ``changed_at`` index from 0 on, past
+    the handled notes.
 
     The worker recorded no moments, so those customers' program and loyalty moments (derived
-    before the change) are deleted, not made due: their shops' moments then no longer cover
-    every customer (:data:`shopsync.store.schema.moment_cover`, lowered here), and the next
-    incremental plan's pass over every customer finds a customer without a moment, as it
-    finds a new one; neither the settle nor the candidates need to know."""
+    before the change) are deleted, not made due, and the shops' moment cover
+    (:data:`shopsync.store.schema.moment_cover`) is lowered: the next incremental plan's pass
+    over every customer finds them too, as it finds a new one."""
     from shopsync.store import NO_SHOP
     from shopsync.store.incremental import hold_moments, lower_cover
 
@@ -192,15 +206,19 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
         notes = [(store.shop_id(c.platform, c.shop, conn, create=False), c) for c in done]
         for shop_id in sorted({shop_id for shop_id, _ in notes} - {NO_SHOP}):
             hold_moments(conn, shop_id)  # as a settle does: neither waits for the other's rows
+        col = changed_customers.c
         for shop_id, change in notes:
             result = conn.execute(
-                delete(changed_customers).where(
+                update(changed_customers)
+                .where(
                     and_(
-                        changed_customers.c.shop_id == shop_id,
-                        changed_customers.c.customer_id == change.customer_id,
-                        changed_customers.c.seq == change.seq,
+                        col.shop_id == shop_id,
+                        col.customer_id == change.customer_id,
+                        col.seq == change.seq,
+                        col.changed_at >= 0,  # handled once: negated once
                     )
                 )
+                .values(changed_at=-col.changed_at - 1)
             )
             if result.rowcount:
                 cleared.setdefault(shop_id, []).append(change.customer_id)
@@ -216,6 +234,12 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
         # their moments are gone: the next incremental plan looks at every customer
         lower_cover(conn, cleared)
     return sum(len(ids) for ids in cleared.values())
+
+
+def noted_at(changed_at: int) -> dt.datetime:
+    """When a note's change landed, from its stored ``changed_at``: negative (-1 - micros)
+    once a worker handled it (:func:`clear_changes`)."""
+    return instant(changed_at if changed_at >= 0 else -1 - changed_at)
 
 
 # -- the store's write paths ----------------------------------------------------------------

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shopsync.store import _engine
 from shopsync.store._copy import chunks
 from shopsync.store._idset import id_array, in_set, set_sql
-from shopsync.store.changes import Change
+from shopsync.store.changes import Change, noted_at
 from shopsync.store.moment_cover import Cover, covered, lower_cover, settle_cover
 from shopsync.store.schema import (
     browse_events,
@@ -118,15 +118,14 @@ def shop_made(store: Store, shop_id: int) -> int | None:
 
 
 def pending_notes(store: Store, shop_id: int, platform: str, shop: str) -> list[Change]:
-    """Every change note of the shop (the customers changed since they were last settled)."""
-    from shopsync.store import _rows
-
+    """Every change note of the shop (the customers changed since they were last settled),
+    those a worker handled too (:func:`~shopsync.store.changes.clear_changes`)."""
     query = select(
         changed_customers.c.customer_id, changed_customers.c.seq, changed_customers.c.changed_at
     ).where(changed_customers.c.shop_id == shop_id)
     with store.engine.connect() as conn:
         return [
-            Change(platform, shop, r.customer_id, int(r.seq), _rows.from_micros(r.changed_at))  # type: ignore[arg-type]
+            Change(platform, shop, r.customer_id, int(r.seq), noted_at(int(r.changed_at)))
             for r in conn.execute(query)
         ]
 

@@ -386,8 +386,9 @@ tombstones = Table(
 )
 
 # Added in revision 0012: customers whose data webhook intake changed, recorded in the same
-# transaction as the change; a worker plans them and deletes the row if ``seq`` (bumped by
-# each new change) is still the one it read. See :mod:`shopsync.store.changes`.
+# transaction as the change; a worker plans them and marks the row handled (``changed_at``
+# negated) if ``seq`` (bumped by each new change) is still the one it read, and the settle of
+# an incremental plan that read that ``seq`` deletes it. See :mod:`shopsync.store.changes`.
 changed_customers = Table(
     "changed_customers",
     metadata,
