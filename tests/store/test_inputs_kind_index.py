@@ -50,3 +50,27 @@ def test_the_referral_inputs_are_found_through_the_index(tmp_path: Path) -> None
     assert held and [(r.customer_id, r.data["friend_id"]) for r in referrals] == [("1", "2")]
     assert ref
     store.close()
+
+
+def test_a_customer_is_checked_against_their_own_referrals_alone(store_url: str) -> None:
+    """The check reads the referrals the customer is in (as advocate, as friend by id or by
+    email), not every referral of the shop on each webhook (issue 18, item 4.3)."""
+    store = Store(store_url)
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    store.upsert([customer(id=str(i), email=f"c{i}@example.com") for i in range(1, 8)])
+    record = loyalty.record_referral
+    record(store, *SHOP, advocate_id="1", friend_id="2", at=at)
+    record(store, *SHOP, advocate_id="3", friend_email=" C4@Example.com", at=at)
+    record(store, *SHOP, advocate_id="5", friend_id="6", at=at)
+    shop_id = store.shop_id(*SHOP, create=False)
+
+    def advocates(cid: str) -> list[str]:
+        held, _, referrals = referral_check(store, shop_id, cid)
+        assert held
+        return sorted(r.customer_id for r in referrals)
+
+    assert advocates("1") == ["1"] and advocates("2") == ["1"]  # advocate, friend by id
+    assert advocates("4") == ["3"]  # the friend by email (stored in lower case)
+    assert advocates("7") == []  # in no referral: none of the shop's three
+    assert referral_check(store, shop_id, "99") == (False, None, [])
+    store.close()

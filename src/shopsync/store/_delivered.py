@@ -10,9 +10,10 @@ was written but whose email is still pending counts as not delivered.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from shopsync.store.schema import outbox
 
@@ -20,6 +21,19 @@ if TYPE_CHECKING:
     from shopsync.store import Store
 
 __all__ = ["delivered_at"]
+
+
+@functools.lru_cache(maxsize=64)
+def _delivered(key_prefix: str, one: bool) -> Select[Any]:
+    """The deliveries of keys starting with ``key_prefix`` in the shop ``:sid`` (of the
+    customer ``:cid`` when ``one``), built once per prefix: a webhook's re-plan runs it."""
+    query = select(
+        outbox.c.idempotency_key, outbox.c.stage, outbox.c.status, outbox.c.finished_at
+    ).where(
+        outbox.c.shop_id == bindparam("sid"),
+        outbox.c.idempotency_key.startswith(key_prefix, autoescape=True),
+    )
+    return query.where(outbox.c.customer_id == bindparam("cid")) if one else query
 
 
 def delivered_at(
@@ -31,18 +45,13 @@ def delivered_at(
 
     if outbox.name not in table_names(store):  # read once per store: an inspector per call
         return {}
-    query = select(
-        outbox.c.idempotency_key, outbox.c.stage, outbox.c.status, outbox.c.finished_at
-    ).where(
-        outbox.c.shop_id == shop_id,
-        outbox.c.idempotency_key.startswith(key_prefix, autoescape=True),
-    )
-    if customer_id is not None:
-        query = query.where(outbox.c.customer_id == customer_id)
+    query = _delivered(key_prefix, customer_id is not None)
     top: dict[str, int] = {}
     done: dict[tuple[str, int], int] = {}
     with store.engine.connect() as conn:
-        for key, stage, status, finished in conn.execute(query):
+        for key, stage, status, finished in conn.execute(
+            query, {"sid": shop_id, "cid": customer_id}
+        ):
             top[key] = max(top.get(key, stage), stage)
             if status == "done" and finished is not None and finished <= upto:
                 previous = done.get((key, stage))

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.checkouts import Checkout, CheckoutLine
@@ -347,6 +347,22 @@ def read_checkouts(
         return [_model(platform, shop, r) for r in rows]
 
 
+_FRAME = select(
+    checkouts.c.id,
+    checkouts.c.customer_id,
+    checkouts.c.email,
+    checkouts.c.created_at,
+    checkouts.c.completed_at,
+    checkouts.c.total,
+    checkouts.c.currency,
+    checkouts.c.lines,
+).where(checkouts.c.shop_id == bindparam("sid"), checkouts.c.created_at <= bindparam("at"))
+_FRAME_ORDER = (checkouts.c.created_at, checkouts.c.id)
+_FRAME_ONE = _FRAME.where(checkouts.c.customer_id == bindparam("cid")).order_by(*_FRAME_ORDER)
+""":func:`checkout_frame`'s statement of one customer, built once (a select built and keyed
+per call cost ~80 us of each webhook's re-plan)"""
+
+
 def checkout_frame(
     store: Store,
     shop_id: int,
@@ -358,22 +374,18 @@ def checkout_frame(
     ``customer_ids``, as the core reads them (:data:`CHECKOUT_SCHEMA`); a completion after
     ``at`` is not known yet."""
     t = checkouts
-    query = select(
-        t.c.id,
-        t.c.customer_id,
-        t.c.email,
-        t.c.created_at,
-        t.c.completed_at,
-        t.c.total,
-        t.c.currency,
-        t.c.lines,
-    ).where(t.c.shop_id == shop_id, t.c.created_at <= at)
-    if customer_id is not None:
-        query = query.where(t.c.customer_id == customer_id)
-    if customer_ids is not None:
-        query = query.where(in_set(t.c.customer_id, customer_ids, store.engine.dialect.name))
+    params: dict[str, Any] = {"sid": shop_id, "at": at}
+    if customer_id is not None and customer_ids is None:  # a webhook's re-plan: built once
+        query, params["cid"] = _FRAME_ONE, customer_id
+    else:
+        query = _FRAME
+        if customer_id is not None:
+            query = query.where(t.c.customer_id == customer_id)
+        if customer_ids is not None:
+            query = query.where(in_set(t.c.customer_id, customer_ids, store.engine.dialect.name))
+        query = query.order_by(*_FRAME_ORDER)
     with store.engine.connect() as conn:
-        rows = conn.execute(query.order_by(t.c.created_at, t.c.id)).all()
+        rows = conn.execute(query, params).all()
     data: dict[str, list[Any]] = {name: [] for name in CHECKOUT_SCHEMA}
     for r in rows:
         data["id"].append(r.id)

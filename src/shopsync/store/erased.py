@@ -5,10 +5,10 @@ store for the shop's figures, with their customer id, but no program may plan fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from shopsync.store.schema import tombstones
 
@@ -17,15 +17,19 @@ if TYPE_CHECKING:
 
 __all__ = ["erased_frame"]
 
+_ERASED = select(tombstones.c.id).where(
+    tombstones.c.shop_id == bindparam("sid"),
+    tombstones.c.resource == "customers",
+    tombstones.c.reason == "redacted",
+)
+_ERASED_ONE = _ERASED.where(tombstones.c.id == bindparam("cid"))
+
 
 def erased_frame(store: Store, shop_id: int, customer_id: str | None = None) -> pl.DataFrame:
     """``customer_id`` of every erased customer of the shop (or of that one, if erased)."""
-    t = tombstones
-    query = select(t.c.id).where(
-        t.c.shop_id == shop_id, t.c.resource == "customers", t.c.reason == "redacted"
-    )
-    if customer_id is not None:
-        query = query.where(t.c.id == customer_id)
+    query, params = _ERASED, dict[str, Any](sid=shop_id)
+    if customer_id is not None:  # a webhook's re-plan: the statement built once
+        query, params = _ERASED_ONE, {"sid": shop_id, "cid": customer_id}
     with store.engine.connect() as conn:
-        ids = list(conn.execute(query).scalars())
+        ids = list(conn.execute(query, params).scalars())
     return pl.DataFrame({"customer_id": ids}, schema={"customer_id": pl.String})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.core._data import BROWSE
@@ -130,6 +130,21 @@ def record_events(
     return Recorded(stored, duplicates, capped)
 
 
+_BROWSE = select(
+    browse_events.c.customer_id,
+    browse_events.c.product_id,
+    browse_events.c.kind,
+    browse_events.c.occurred_at,
+).where(
+    browse_events.c.shop_id == bindparam("sid"),
+    browse_events.c.customer_id.is_not(None),
+    browse_events.c.occurred_at <= bindparam("at"),
+)
+_BROWSE_ORDER = (browse_events.c.occurred_at, browse_events.c.id)
+_BROWSE_ONE = _BROWSE.where(browse_events.c.customer_id == bindparam("cid"))
+_BROWSE_ONE = _BROWSE_ONE.order_by(*_BROWSE_ORDER)  # a webhook's re-plan: built once
+
+
 def browse_frame(
     store: Store,
     shop_id: int,
@@ -140,15 +155,18 @@ def browse_frame(
     """Identified customers' events up to ``at`` (micros), as the core reads them (of one
     customer, or of ``customer_ids``, when given)."""
     t = browse_events
-    query = select(t.c.customer_id, t.c.product_id, t.c.kind, t.c.occurred_at).where(
-        t.c.shop_id == shop_id, t.c.customer_id.is_not(None), t.c.occurred_at <= at
-    )
-    if customer_id is not None:
-        query = query.where(t.c.customer_id == customer_id)
-    if customer_ids is not None:
-        query = query.where(in_set(t.c.customer_id, customer_ids, store.engine.dialect.name))
+    params: dict[str, Any] = {"sid": shop_id, "at": at}
+    if customer_id is not None and customer_ids is None:  # a webhook's re-plan: built once
+        query, params["cid"] = _BROWSE_ONE, customer_id
+    else:
+        query = _BROWSE
+        if customer_id is not None:
+            query = query.where(t.c.customer_id == customer_id)
+        if customer_ids is not None:
+            query = query.where(in_set(t.c.customer_id, customer_ids, store.engine.dialect.name))
+        query = query.order_by(*_BROWSE_ORDER)
     with store.engine.connect() as conn:
-        rows = conn.execute(query.order_by(t.c.occurred_at, t.c.id)).all()
+        rows = conn.execute(query, params).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=BROWSE_SCHEMA, orient="row")
 
 

@@ -11,7 +11,18 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 
 from shopsync.store import insert_ignoring_duplicates
 from shopsync.store._privacy import email_token
@@ -246,24 +257,26 @@ def _share(store: Store, shop_id: int, wanted: int) -> bool:
 
 def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFrame:
     """:data:`_EARNED` rows of the customers ``ids``."""
-    ledger = loyalty_ledger
     rows: list[Any] = []
     for start in range(0, len(ids), _CHUNK):
-        rows += conn.execute(
-            select(
-                ledger.c.customer_id,
-                ledger.c.order_id,
-                (ledger.c.pending + ledger.c.approved).label("points"),
-                ledger.c.pending,
-                ledger.c.id,
-            ).where(
-                ledger.c.shop_id == shop_id,
-                ledger.c.customer_id.in_(ids[start : start + _CHUNK]),
-                ledger.c.kind == "earn",
-                ledger.c.order_id.is_not(None),
-            )
-        ).all()
+        chunk = list(ids[start : start + _CHUNK])
+        rows += conn.execute(_EARNED_ROWS, {"sid": shop_id, "ids": chunk}).all()
     return frame_of_rows(rows, _EARNED)
+
+
+_EARNED_ROWS = select(
+    loyalty_ledger.c.customer_id,
+    loyalty_ledger.c.order_id,
+    (loyalty_ledger.c.pending + loyalty_ledger.c.approved).label("points"),
+    loyalty_ledger.c.pending,
+    loyalty_ledger.c.id,
+).where(
+    loyalty_ledger.c.shop_id == bindparam("sid"),
+    loyalty_ledger.c.customer_id.in_(bindparam("ids", expanding=True)),
+    loyalty_ledger.c.kind == "earn",
+    loyalty_ledger.c.order_id.is_not(None),
+)
+"""Built once (a select built and keyed per call cost ~80 us; see :func:`referral_check`)."""
 
 
 def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int]) -> pl.DataFrame:
@@ -342,26 +355,43 @@ def shop_entries(store: Store, shop_id: int) -> list[Any]:
 def referral_check(
     store: Store, shop_id: int, customer_id: str
 ) -> tuple[bool, str | None, list[Any]]:
-    """Whether the store holds the customer, their email, and every referral input of the
-    shop (rows of customer_id, data): what tells whether a customer takes part in one."""
+    """Whether the store holds the customer, their email, and the shop's referral inputs
+    (rows of customer_id, data) that can name them: as the advocate, or as the friend by id
+    or by email (:func:`shopsync.core._loyalty_one.in_a_referral` decides). Not every referral
+    of the shop: a webhook's re-plan read them all, each time."""
     with store.engine.connect() as conn:
-        email = conn.execute(
-            select(customers.c.email).where(
-                customers.c.shop_id == shop_id, customers.c.id == customer_id
-            )
-        ).scalar()
-        if (
-            email is None
-            and conn.execute(
-                select(customers.c.id).where(
-                    customers.c.shop_id == shop_id, customers.c.id == customer_id
-                )
-            ).first()
-            is None
-        ):
+        found = conn.execute(_CUSTOMER_EMAIL, {"sid": shop_id, "cid": customer_id}).first()
+        if found is None:
             return False, None, []
-        referrals = conn.execute(referral_inputs(shop_id)).all()
+        email = found.email
+        query = _OWN_REFERRALS[email is not None]
+        params = {"sid": shop_id, "cid": customer_id, "email": email}
+        referrals = conn.execute(query, params).all()
     return True, email, list(referrals)
+
+
+# statements built once: building and keying a select cost ~80 us each, of a one-customer
+# re-plan that runs a dozen of them (issue 18, item 4.3)
+_CUSTOMER_EMAIL = select(customers.c.id, customers.c.email).where(
+    customers.c.shop_id == bindparam("sid"), customers.c.id == bindparam("cid")
+)
+
+
+def _own_referrals(by_email: bool) -> Select[tuple[str, Any]]:
+    """The referral inputs whose advocate is ``:cid`` or whose friend is ``:cid`` (or has
+    the email ``:email``, when ``by_email``): through the kind index, the JSON fields
+    compared in the database, not every referral's data decoded here."""
+    t = loyalty_inputs
+    cid: BindParameter[str] = bindparam("cid")
+    names = [t.c.customer_id == cid, t.c.data["friend_id"].as_string() == cid]
+    if by_email:
+        names.append(t.c.data["friend_email"].as_string() == bindparam("email"))
+    return select(t.c.customer_id, t.c.data).where(
+        t.c.shop_id == bindparam("sid"), t.c.kind == "referral", or_(*names)
+    )
+
+
+_OWN_REFERRALS = {False: _own_referrals(False), True: _own_referrals(True)}
 
 
 def referral_inputs(shop_id: int) -> Select[tuple[str, Any]]:
@@ -377,49 +407,49 @@ def customer_history(
     """One customer's share of :func:`shopsync.store.read.loyalty_tables` (orders, refunds and,
     when asked, line product types; no customers frame), ``earned`` (their share of
     :func:`earned_points`) and their loyalty inputs in order."""
+    mine = {"sid": shop_id, "cid": customer_id}
     with store.engine.connect() as conn:
-        own = [c.sql for c in LOYALTY_ORDERS]
-        order_rows = conn.execute(
-            select(*[orders.c[name] for name in own]).where(
-                orders.c.shop_id == shop_id,
-                orders.c.customer_id == customer_id,
-                ~orders.c.test,  # the one purchase rule: read.REAL_ORDERS_SQL
-            )
-        ).all()
-        ids = [r.id for r in order_rows]
-        refund_rows = (
-            conn.execute(
-                select(
-                    refunds.c.order_id, refunds.c.id, refunds.c.created_at, refunds.c.amount
-                ).where(refunds.c.shop_id == shop_id, refunds.c.order_id.in_(ids))
-            ).all()
-            if ids
-            else []
-        )
+        order_rows = conn.execute(_HISTORY["orders"], mine).all()
+        ids = {"sid": shop_id, "ids": [r.id for r in order_rows]}
+        refund_rows = conn.execute(_HISTORY["refunds"], ids).all() if ids["ids"] else []
         frames = {
             "orders": frame_of_rows(order_rows, LOYALTY_ORDERS),
             "refunds": frame_of_rows(refund_rows, LOYALTY_REFUNDS),
         }
         if with_lines:
-            line_rows = (
-                conn.execute(
-                    select(
-                        line_items.c.order_id,
-                        literal_column(LINE_PRODUCT_TYPE).label("product_type"),
-                    ).where(line_items.c.shop_id == shop_id, line_items.c.order_id.in_(ids))
-                ).all()
-                if ids
-                else []
-            )
+            line_rows = conn.execute(_HISTORY["line_items"], ids).all() if ids["ids"] else []
             frames["line_items"] = frame_of_rows(
                 line_rows, [Column("order_id", TEXT), Column("product_type", TEXT)]
             )
         frames["earned"] = _current_earns(
             _earned_of(conn, shop_id, [customer_id]), moved_generations(conn, shop_id, customer_id)
         )
-        inputs = conn.execute(
-            select(loyalty_inputs)
-            .where(loyalty_inputs.c.shop_id == shop_id, loyalty_inputs.c.customer_id == customer_id)
-            .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key)
-        ).all()
+        inputs = conn.execute(_HISTORY["inputs"], mine).all()
     return frames, list(inputs)
+
+
+def _history_statements() -> dict[str, Select[Any]]:
+    """:func:`customer_history`'s statements (``:sid``, ``:cid``, the order ``:ids``), built
+    once: a webhook's re-plan runs them each time."""
+    sid: BindParameter[int] = bindparam("sid")
+    ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
+    own = [c.sql for c in LOYALTY_ORDERS]
+    return {
+        "orders": select(*[orders.c[name] for name in own]).where(
+            orders.c.shop_id == sid,
+            orders.c.customer_id == bindparam("cid"),
+            ~orders.c.test,  # the one purchase rule: read.REAL_ORDERS_SQL
+        ),
+        "refunds": select(
+            refunds.c.order_id, refunds.c.id, refunds.c.created_at, refunds.c.amount
+        ).where(refunds.c.shop_id == sid, refunds.c.order_id.in_(ids)),
+        "line_items": select(
+            line_items.c.order_id, literal_column(LINE_PRODUCT_TYPE).label("product_type")
+        ).where(line_items.c.shop_id == sid, line_items.c.order_id.in_(ids)),
+        "inputs": select(loyalty_inputs)
+        .where(loyalty_inputs.c.shop_id == sid, loyalty_inputs.c.customer_id == bindparam("cid"))
+        .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key),
+    }
+
+
+_HISTORY = _history_statements()

@@ -8,10 +8,22 @@ ledger has its entry. A sync writes its entries under the same lock (:func:`lock
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, literal, null, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 
 from shopsync.store._engine import exclusive
 from shopsync.store.schema import loyalty_inputs, loyalty_ledger, tombstones
@@ -140,12 +152,24 @@ def moved_generations(
     the next generation, so the ledger's unique keys do not swallow the new entries.
     ``customer_id``: that customer's alone (a one-customer plan: not every moved entry of
     the shop on each webhook)."""
-    rows = conn.execute(moved_generations_query(shop_id, conn.dialect.name, customer_id)).all()
+    if customer_id is None:
+        rows = conn.execute(moved_generations_query(shop_id, conn.dialect.name)).all()
+    else:  # a webhook's re-plan: the statement built once
+        mine = {"sid": shop_id, "cid": customer_id}
+        rows = conn.execute(_moved_of_one(conn.dialect.name), mine).all()
     return {(str(c), str(o)): int(n) for c, o, n in rows}
 
 
+@functools.cache
+def _moved_of_one(dialect: str) -> Select[Any]:
+    """:func:`moved_generations_query` of the customer ``:cid`` of the shop ``:sid``."""
+    return moved_generations_query(bindparam("sid"), dialect, bindparam("cid"))
+
+
 def moved_generations_query(
-    shop_id: int, dialect: str, customer_id: str | None = None
+    shop_id: int | BindParameter[Any],
+    dialect: str,
+    customer_id: str | BindParameter[Any] | None = None,
 ) -> Select[Any]:
     """:func:`moved_generations`' statement on the ``dialect`` (``sqlite``, ``postgresql``).
 

@@ -113,14 +113,16 @@ def newest_order_update(store: Store, shop_id: int, placed_by: int | None = None
     return None if newest is None else int(newest)
 
 
+_CATALOGUE = text(
+    "SELECT count(*), max(updated_at), coalesce(sum(updated_at % 2147483647), 0)"
+    " FROM products WHERE shop_id = :sid"
+)
+
+
 def catalogue_version(store: Store, shop_id: int) -> tuple[int, int | None, int]:
     """How many products the shop has, the newest ``updated_at`` among them and a sum of
     them all (modulo a prime, so it never overflows): a product updated with an older stamp
     than another's newest changes the sum, where the newest alone stays the same."""
-    sql = (
-        "SELECT count(*), max(updated_at), coalesce(sum(updated_at % 2147483647), 0)"
-        " FROM products WHERE shop_id = :sid"
-    )
     with store.engine.connect() as conn:
-        count, newest, stamps = conn.execute(text(sql), {"sid": shop_id}).one()
+        count, newest, stamps = conn.execute(_CATALOGUE, {"sid": shop_id}).one()
     return int(count), None if newest is None else int(newest), int(stamps)
