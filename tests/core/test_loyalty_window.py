@@ -293,7 +293,9 @@ def test_some_customers_earns_are_theirs_alone() -> None:
     assert every is not None and sorted(every) == ["c0", "c4", "c9"]
 
 
-_LATER = {  # o2, 40 days after o1, as each kind of payment that earns no points
+_LATER: dict[
+    str, dict[str, Any]
+] = {  # o2, 40 days after o1, as each kind of payment that earns no points
     "foreign": {"currency": "EUR"},
     "worth nothing": {"subtotal": 0},
     "not a purchase": {"total": 0},
@@ -302,18 +304,35 @@ _LATER = {  # o2, 40 days after o1, as each kind of payment that earns no points
     "paid after as_of": {"paid_at": -1},
     "rounded to nothing": {"subtotal": UNIT // 4, "total": UNIT // 4},
     "rounded to nothing in its tier": {"subtotal": UNIT, "total": UNIT},
+    # its shipping (not counted) would earn: may_act must value o2 as the rule does
+    "its shipping uncounted": {"subtotal": UNIT // 4, "total_shipping": 99 * UNIT},
+    # a tier above 1 the customer never reached would round o2 up to a point
+    "rounded to nothing below a richer tier": {"subtotal": 3 * UNIT // 10, "total": UNIT},
+}
+_TIERS = {
+    "rounded to nothing in its tier": [{"name": "A", "threshold": 0, "multiplier": "0.4"}],
+    "rounded to nothing below a richer tier": [
+        {"name": "Gold", "threshold": 10_000, "multiplier": "2"}
+    ],
+}
+_SURE: dict[
+    str, dict[str, Any]
+] = {  # o2 as each kind of payment that earns all the same: an activity after o1
+    "cancelled after payment": {"cancelled_at": HOUR},
+    "refunded in full": {},
+    "paid by its status, no paid_at": {"paid_at": None, "processed_at": 0},
+    "pending its return window": {},
 }
 
 
-@pytest.mark.parametrize("later", [None, *_LATER])
-def test_only_a_payment_that_surely_earns_makes_an_earlier_one_not_the_last(
-    later: str | None,
-) -> None:
-    """o1's points expire 10 days after as_of (its 30-day warning is due) unless o2, later,
-    earns: a customer whose o2 earns nothing is still one to derive."""
+def _o1_and_o2(
+    o2_is: dict[str, Any], tiers: list[dict[str, Any]], pending_days: int = 0
+) -> tuple[LoyaltyTables, Policy, int]:
+    """c0's o1, whose points expire 10 days after as_of (its 30-day warning is due) unless
+    o2, 40 days later (it expires 50 days after as_of: no warning due), is an activity."""
     at = add_months(T0, 30)
     first = add_months(at, -12) + 10 * DAY
-    second = first + 40 * DAY  # expires 50 days after as_of: no warning due
+    second = first + 40 * DAY
     row = {
         "customer_id": "c0",
         "processed_at": None,
@@ -324,28 +343,40 @@ def test_only_a_payment_that_surely_earns_makes_an_earlier_one_not_the_last(
         "subtotal": 100 * UNIT,
         "total_shipping": 0,
     }
-    o2 = {**row, "id": "o2", "created_at": second - DAY, "paid_at": second}
-    o2.update(_LATER.get(later or "", {}))
+    o2 = {**row, "id": "o2", "created_at": second - DAY, "paid_at": second, **o2_is}
     if o2["cancelled_at"] == -1:
         o2["cancelled_at"] = second - HOUR
+    elif o2["cancelled_at"] is not None:  # that long after payment
+        o2["cancelled_at"] += second
     if o2["paid_at"] == -1:
         o2["paid_at"] = at + HOUR
+    if o2["processed_at"] == 0:
+        o2["processed_at"] = second
     orders = [{**row, "id": "o1", "created_at": first, "paid_at": first}, o2]
     tables = LoyaltyTables(
         orders=pl.DataFrame(orders, schema=ORDER_SCHEMA),
         refunds=_NO_REFUNDS,
         customers=_ONE.with_columns(pl.lit("c0").alias("id")),
     )
-    tiers = [{"name": "A", "threshold": 0, "multiplier": "0.4"}] if "tier" in (later or "") else []
     policy = Policy.from_dict(
         {
             "currency": "USD",
             "loyalty": {
-                "earn": {"pending_days": 0, "points_per_unit": 1},
+                "earn": {"pending_days": pending_days, "points_per_unit": 1},
                 "tiers": {"tiers": tiers},
             },
         }
     )
+    return tables, policy, at
+
+
+@pytest.mark.parametrize("later", [None, *_LATER])
+def test_only_a_payment_that_surely_earns_makes_an_earlier_one_not_the_last(
+    later: str | None,
+) -> None:
+    """o1's warning is due unless o2, later, earns: a customer whose o2 earns nothing is
+    still one to derive."""
+    tables, policy, at = _o1_and_o2(_LATER.get(later or "", {}), _TIERS.get(later or "", []))
     found = may_act(
         tables.orders, column_inputs([], {}), policy.loyalty, at - 7 * DAY, at, currency="USD"
     )
@@ -355,3 +386,25 @@ def test_only_a_payment_that_surely_earns_makes_an_earlier_one_not_the_last(
     assert found.to_list() == ([] if later is None else ["c0"])
     assert warned == ([] if later is None else ["PointsExpiryWarning"])
     assert [(c, a) for c, _, a in alone if a] == [(c, a) for c, _, a in rules if a]
+
+
+@pytest.mark.parametrize("later", _SURE)
+def test_a_payment_that_earns_is_an_activity_whatever_befalls_it_after(later: str) -> None:
+    """o2 earns (a cancellation or a full refund after payment claws its points back, a
+    paid status dates it without paid_at, its points pending in the return window): o1 is
+    not the last activity, c0 has no notice and is not derived."""
+    tables, policy, at = _o1_and_o2(_SURE[later], [], 14 if "pending" in later else 0)
+    if "refunded" in later:
+        second = tables.orders["paid_at"][1]
+        refund = {"order_id": "o2", "id": "r1", "created_at": second + DAY, "amount": 100 * UNIT}
+        tables = dataclasses.replace(
+            tables, refunds=pl.DataFrame([refund], schema=_NO_REFUNDS.schema)
+        )
+    found = may_act(
+        tables.orders, column_inputs([], {}), policy.loyalty, at - 7 * DAY, at, currency="USD"
+    )
+    _, rules = _derive(tables, [], policy, at, "rules")
+    _, alone = _derive(tables, [], policy, at, "columns", actions_only=True)
+    assert [a for _, _, actions in rules for a in actions] == []
+    assert [a for _, _, actions in alone for a in actions] == []
+    assert found.to_list() == []
