@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import threading
 from typing import Any
 
 import pytest
@@ -87,3 +88,34 @@ def test_the_threshold_is_put_back_when_a_plan_fails(
     finally:
         store.close()
     assert gc.get_threshold() == before
+
+
+def test_an_interrupted_plan_does_not_wait_for_the_loyalty_derivation_beside_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the programs' candidates are built reaches the caller at once, not after
+    the derivation beside them (some 40 s at 10M orders) ends."""
+    store = _store(tmp_path)
+    release, finished = threading.Event(), threading.Event()
+    real = planning._loyalty
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        release.wait(timeout=60)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            finished.set()
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(planning, "_loyalty", slow)
+    monkeypatch.setattr(planning, "draft", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            planning.plan(store, Policy.from_dict({"loyalty": {"enabled": True}}), AS_OF)
+        assert not finished.is_set()  # the caller did not wait for it
+    finally:
+        release.set()
+        finished.wait(timeout=60)
+        store.close()
