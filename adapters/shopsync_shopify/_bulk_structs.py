@@ -25,7 +25,7 @@ from msgspec import UNSET, Struct
 
 from shopsync_shopify._jsonl import _number
 
-__all__ = ["Decoded", "Order", "decode"]
+__all__ = ["Decoded", "Order", "decode", "root_ids"]
 
 
 class Money(Struct, gc=False):
@@ -337,3 +337,40 @@ def _plain_holder(holder: _Holder) -> bool:
         and holder.fulfillmentLineItems is UNSET
         and holder.discountApplications is UNSET
     )
+
+
+class _Embedded(Struct, gc=False):
+    id: str | None = None
+
+
+class _Root(Struct, gc=False):
+    """What the routing pass (:func:`._bulk._split`) needs of a root line."""
+
+    id: str
+    parent: str | None = msgspec.field(name="__parentId", default=None)
+    refunds: list[_Embedded] | None = None
+    fulfillments: list[_Embedded] | None = None
+
+
+_ROOT = msgspec.json.Decoder(_Root)
+
+
+def root_ids(raw: bytes) -> list[bytes] | None:
+    """The ids of a root line as parsing reads them (its own first, then its refunds' and
+    fulfilments', the objects children name as parent), by one msgspec decode of just those
+    members: a fifth of ``_jsonl._root_ids``' cost on a 3 kB order line, which scans the
+    line for escapes and splits it (issue 20). None for a line it does not read so (a
+    ``__parentId``, an id that is not a string or is empty, an embedded list of anything
+    but objects, a line msgspec refuses): the caller reads it as before."""
+    try:
+        root = _ROOT.decode(raw)
+    except msgspec.MsgspecError:
+        return None
+    if root.parent is not None or not root.id:
+        return None
+    ids = [root.id.encode()]
+    for items in (root.refunds, root.fulfillments):
+        for item in items or ():
+            if item.id:
+                ids.append(item.id.encode())
+    return ids
