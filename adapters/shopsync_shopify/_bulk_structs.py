@@ -72,15 +72,16 @@ class Tracking(Struct, gc=False):
 
 
 class _Child(Struct, tag_field="__typename", kw_only=True, gc=False):
-    """A child line. The guards (UNSET unless the line names them) are the members that make
-    :func:`._bulk._attach` descend into a child; a child carrying one takes today's path."""
+    """A child line. The guards are the members that make :func:`._bulk._attach` descend
+    into a child; a child carrying one, whatever its value, takes today's path: the decoder
+    refuses it (no JSON value is an ``UnsetType``), with no check a child in Python."""
 
-    lineItems: Any = UNSET
-    refundLineItems: Any = UNSET
-    fulfillmentLineItems: Any = UNSET
-    discountApplications: Any = UNSET
-    refunds: Any = UNSET
-    fulfillments: Any = UNSET
+    lineItems: msgspec.UnsetType = UNSET
+    refundLineItems: msgspec.UnsetType = UNSET
+    fulfillmentLineItems: msgspec.UnsetType = UNSET
+    discountApplications: msgspec.UnsetType = UNSET
+    refunds: msgspec.UnsetType = UNSET
+    fulfillments: msgspec.UnsetType = UNSET
 
 
 class LineItem(_Child, tag="LineItem"):
@@ -237,17 +238,8 @@ def _kids(lines: list[bytes], children: dict[str, list[bytes]]) -> list[Any]:
     for raw in lines:  # one a line, as _jsonl._parse_lines reads them (not joined)
         _utf8(raw)
         kids.append(_CHILD.decode(raw))
-    for kid in kids:
-        if (
-            kid.lineItems is not UNSET
-            or kid.refundLineItems is not UNSET
-            or kid.fulfillmentLineItems is not UNSET
-            or kid.discountApplications is not UNSET
-            or kid.refunds is not UNSET
-            or kid.fulfillments is not UNSET
-        ):
-            raise ValueError("a child with lists of its own")
-        cid = getattr(kid, "id", None)
+    for kid in kids:  # (a child with lists of its own was refused by the decoder: _Child)
+        cid = kid.id
         if cid and cid in children:
             raise ValueError("a child named as parent")
     return kids
