@@ -49,6 +49,7 @@ from shopsync_shopify._checkouts import CheckoutTap
 from shopsync_shopify._fast_orders import PREBUILT, order_tables
 from shopsync_shopify._jsonl import (
     _DIGITS,
+    _ESCAPE_U,
     _LONG_NUMBER,
     _PARENT_AT,
     _PARENT_KEY,
@@ -368,7 +369,7 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
                     continue
         if raw[-1:] != b"\n":
             raw += b"\n"  # the file's last line
-        ids = _root_ids(raw)
+        ids = (None if _bulk_structs is None else _bulk_structs.root_ids(raw)) or _root_ids(raw)
         if ids is not None:  # a root line, its ids read without parsing it
             part = owner[ids[0]] = zlib.crc32(ids[0]) % parts
             for gid in ids[1:]:
@@ -500,7 +501,7 @@ def _group(block: list[bytes], roots: list[bytes], children: dict[str, list[byte
                 if b'"' not in value and b"\\" not in value and value.isascii():
                     parent = value.decode()
         if parent is None:
-            if _PARENT_NAME not in raw and b"\\u" not in raw:  # a root line (or a blank one)
+            if _PARENT_NAME not in raw and _ESCAPE_U(raw) is None:  # a root (or blank) line
                 if raw and not raw.isspace():
                     roots.append(raw)
                 continue

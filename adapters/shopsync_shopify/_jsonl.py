@@ -5,6 +5,7 @@ and grouping need read off a line without parsing it (a child's parent, a root's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,9 @@ def _loads_short(raw: bytes) -> Any:
     return json.loads(raw)
 
 
+_ESCAPE_U = re.compile(rb"\\u").search
+"""Where a ``\\u`` escape is in a line (None: nowhere). Three times quicker than ``in`` on an
+order line, whose many ``\\/`` each start a near match (issue 20)."""
 _PARENT_KEY = b'"__parentId":"'
 _PARENT_NAME = b'"__parentId"'
 _PARENT_AT = len(_PARENT_KEY)
@@ -75,12 +79,14 @@ escape but ``\\/``."""
 def _root_ids(raw: bytes) -> list[bytes] | None:
     """The ids of a root line, its own first, read off its bytes as :func:`._bulk._split` indexes
     them parsed (the root's and those of the objects embedded in it); None when the line is
-    not plainly one: it is parsed. Every ``"id"`` of the line must be such a member (the key
-    ``"id"`` cannot be inside a string, where its quotes are escaped): so no embedded id is
-    missed. Ids of other nested objects (the customer's) are indexed too: a child naming
-    one as parent goes to that root's partition and is rejected there, as it is here.
-    Split off the bytes rather than found by a regex: about 1.5 us a root line less."""
-    if not raw.startswith(_ROOT_START) or _PARENT_NAME in raw or b"\\u" in raw:
+    not plainly one: it is parsed. (With msgspec, ``_bulk_structs.root_ids`` reads a line
+    first, five times quicker; this reads what it refuses.) Every ``"id"`` of the line must
+    be such a member (the key ``"id"`` cannot be inside a string, where its quotes are
+    escaped): so no embedded id is missed. Ids of other nested objects (the customer's) are
+    indexed too: a child naming one as parent goes to that root's partition and is rejected
+    there, as it is here. Split off the bytes rather than found by a regex: about 1.5 us a
+    root line less."""
+    if not raw.startswith(_ROOT_START) or _PARENT_NAME in raw or _ESCAPE_U(raw):
         return None
     found = raw.split(_ID_KEY)
     if len(found) - 1 != raw.count(b'"id"'):

@@ -26,6 +26,7 @@ from shopsync_shopify._bulk_structs import (
     Discount,
     ManualDiscount,
     Order,
+    Ref,
     ScriptDiscount,
     TaxLine,
 )
@@ -35,6 +36,7 @@ from shopsync_shopify._fast_orders import (
     _EMAIL,
     _MAX_UNITS,
     _PLAIN,
+    _UNITS,
     _micros,
     _rate,
     _Refuse,
@@ -82,6 +84,25 @@ def _opt_micros(value: str | None) -> int | None:
     return None if value is None else _micros(value)
 
 
+_REFS: dict[str, str] = {}
+"""Product and variant gids already read (a shop's catalogue repeats line after line), and
+their ids; at most ``_REFS_HELD``."""
+_REFS_HELD = 1 << 16
+
+
+def _ref(value: Ref | None) -> str | None:
+    """The id of a product or variant reference (None: none)."""
+    if value is None or value.id is None:
+        return None
+    gid = value.id
+    tail = _REFS.get(gid)
+    if tail is None:
+        tail = _id(gid)
+        if len(_REFS) < _REFS_HELD:
+            _REFS[gid] = tail
+    return tail
+
+
 def _count(value: int) -> int:
     """A whole number of units (the decoder refused any other JSON type)."""
     if not 0 <= value <= MAX_COUNT:
@@ -103,7 +124,14 @@ class _Money:
         return shop.amount
 
     def units(self, bag: Bag) -> int:
-        return text_units(self._shop(bag))
+        """``text_units`` of the shop amount, the common case in this one call (ten an
+        order)."""
+        shop = bag.shopMoney
+        code = shop.currencyCode
+        if code != self.currency and code is not None and code != "":
+            raise _Refuse
+        units = _UNITS.get(shop.amount)
+        return text_units(shop.amount) if units is None else units
 
     def money(self, bag: Bag) -> dict[str, str]:
         text = self._shop(bag)
@@ -269,16 +297,14 @@ def _lines(
             discount = full
         if full >= _MAX_UNITS:
             raise _Refuse
-        product = item.product
-        variant = item.variant
         sku = item.sku
         rows.append(
             {
                 "order_id": order_id,
                 "id": line_id,
                 "position": i,
-                "product_id": None if product is None or product.id is None else _id(product.id),
-                "variant_id": None if variant is None or variant.id is None else _id(variant.id),
+                "product_id": _ref(item.product),
+                "variant_id": _ref(item.variant),
                 "sku": None if sku is None or sku == "" else _text(sku),
                 "title": _text(item.title or item.name or ""),
                 "product_type": None,
@@ -320,7 +346,10 @@ def _tables(order: Order, packed: Callable[[], Mapping[str, Any]]) -> OrderRows 
         if shown is not None and shown.lower() in _FULFILLMENT
         else "unfulfilled"
     )
-    processed = _opt_micros(order.processedAt)
+    created_text, processed_text = order.createdAt, order.processedAt
+    created = _micros(created_text)
+    # most orders are processed as they are created: that stamp read once
+    processed = created if processed_text == created_text else _opt_micros(processed_text)
     customer = order.customer
     tip = order.totalTipReceivedSet
     tip_units = None if tip is None else money.units(tip)
@@ -343,7 +372,7 @@ def _tables(order: Order, packed: Callable[[], Mapping[str, Any]]) -> OrderRows 
         "name": _opt_text(order.name),
         "customer_id": owner,
         "email": _email(order.email),
-        "created_at": _micros(order.createdAt),
+        "created_at": created,
         "updated_at": updated,
         "content_hash": None,
         "processed_at": processed,

@@ -417,6 +417,27 @@ def test_a_root_line_is_indexed_by_its_ids_without_parsing_or_else_parsed() -> N
         assert _root_ids(other) is None, other
 
 
+def test_the_routing_decode_reads_a_root_lines_ids_as_parsing_does() -> None:
+    """``_bulk_structs.root_ids`` (the routing pass's first reading): the root's id first,
+    then its refunds' and fulfilments' as json reads them (escapes undone), and None for a
+    line that names a parent, even by an escaped key, or that it cannot read so."""
+    from shopsync_shopify._bulk_structs import root_ids
+
+    raw = (
+        b'{"id":"gid:\\/\\/shopify\\/Order\\/7","refunds":[{"id":"R5"},{"id":null}],'
+        b'"fulfillments":[{"id":"F\\u0036"}]}\n'
+    )
+    assert root_ids(raw) == [b"gid://shopify/Order/7", b"R5", b"F6"]
+    for other in (
+        raw.replace(b"}\n", b',"__parentId":"gid:\\/\\/shopify\\/Order\\/1"}\n'),
+        raw.replace(b"}\n", b',"__parent\\u0049d":"gid:\\/\\/shopify\\/Order\\/1"}\n'),
+        raw.replace(b'"refunds":[', b'"refunds":[1,'),
+        raw.replace(b'"gid:\\/\\/shopify\\/Order\\/7"', b"7"),
+    ):
+        assert other != raw
+        assert root_ids(other) is None, other
+
+
 def _polled(seconds: float, interval: float, timeout: float = 3600.0) -> tuple[int, float]:
     """How often an operation running ``seconds`` is asked for its status, and how long
     after it finished the adapter saw it (a clock that moves only when the adapter sleeps)."""
