@@ -65,6 +65,18 @@ def test_a_second_change_moves_the_seq_so_a_worker_keeps_the_note(store: Store) 
     assert changes.clear_changes(store, again) == 0 and noted(store) == {}  # handled once
 
 
+def test_a_change_dated_before_1970_is_listed_for_the_workers(store: Store) -> None:
+    """A handled note's moment is stored negative: a change dated before the epoch (an
+    ``apply`` given such a ``now`` notes its deliveries at it) must not look handled."""
+    store.upsert([customer("c1")])
+    clear(store)  # c1: a handled note
+    with store.transaction() as conn:
+        early = dt.datetime(1969, 12, 31, tzinfo=dt.timezone.utc)
+        changes.mark_changed(store, conn, P, S, ["c1", "c2"], early)
+    assert set(noted(store)) == {"c1", "c2"}
+    assert changes.clear_changes(store, changes.changed(store)) == 2 and noted(store) == {}
+
+
 def test_consent_deletions_partial_changes_and_loyalty_inputs_are_noted(store: Store) -> None:
     store.upsert([customer("c1"), customer("c2"), customer("c3"), order("o1", "c1", T0)])
     clear(store)

@@ -102,13 +102,15 @@ def note(
     """Note the customers of shop ``shop_id`` as changed, inside the caller's transaction.
 
     A customer's ``seq`` moves once per transaction, however many of its writes note them
-    (a delivery's upsert, then its own note of every customer it names)."""
+    (a delivery's upsert, then its own note of every customer it names). A change dated
+    before 1970 (an ``apply`` given such a ``now``) is noted at the epoch: a negative moment
+    marks a note handled (:func:`clear_changes`)."""
     ids = _not_noted(conn, shop_id, customer_ids)
     if not ids:
         return 0
     if conn.dialect.name == "sqlite":  # plain tuples: SQLAlchemy's parameter work per row
         # cost more than the insert (a bulk backfill notes a customer an order, issue 20)
-        micros = _rows.to_micros(at)
+        micros = _stamp(at)
         conn.exec_driver_sql(_SQLITE_NOTE, [(shop_id, c, micros) for c in ids])
     else:  # PostgreSQL, one statement: an executemany is a round trip per customer (issue 20)
         conn.exec_driver_sql(_PG_NOTE, _pg_params(shop_id, ids, at))
@@ -154,8 +156,13 @@ def _pg_params(shop_id: int, ids: list[str], at: dt.datetime) -> dict[str, Any]:
     return {
         "note_shop_id": shop_id,
         "note_ids": _rows.array_param(ids),
-        "note_at": _rows.to_micros(at),
+        "note_at": _stamp(at),
     }
+
+
+def _stamp(at: dt.datetime) -> int:
+    """A live note's ``changed_at``: never negative (see :func:`note`)."""
+    return max(0, _rows.to_micros(at))
 
 
 def changed(store: Store, *, limit: int = 1000) -> list[Change]:
