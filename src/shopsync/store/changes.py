@@ -189,7 +189,8 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
 
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Take the notes a worker handled off :func:`changed`'s list, unless the customer
-    changed again since it read them (their ``seq`` moved on); returns how many were taken.
+    changed again since it read them (their ``seq`` moved on, or a settle removed the note
+    and a change wrote it again: its moment differs); returns how many were taken.
 
     A note taken stays, marked handled (``seq`` kept, ``changed_at`` stored as -1 - micros:
     :func:`noted_at`), until an incremental plan's settle consumes it (issue 19). An
@@ -222,7 +223,9 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
                         col.shop_id == shop_id,
                         col.customer_id == change.customer_id,
                         col.seq == change.seq,
-                        col.changed_at >= 0,  # handled once: negated once
+                        # the note read, live: not one a settle removed since and a new
+                        # change wrote again at seq 1; a handled one (negative) is not taken
+                        col.changed_at == _rows.to_micros(change.changed_at),
                     )
                 )
                 .values(changed_at=-col.changed_at - 1)
