@@ -65,6 +65,35 @@ def test_a_second_change_moves_the_seq_so_a_worker_keeps_the_note(store: Store) 
     assert changes.clear_changes(store, again) == 0 and noted(store) == {}  # handled once
 
 
+def test_a_worker_keeps_a_note_written_again_after_a_settle_took_the_one_it_read(
+    store: Store,
+) -> None:
+    """A worker reads c1's note; an incremental plan's settle removes it; c1 changes again (a
+    new note, at seq 1 again): the worker, which planned c1 before that change, must not
+    take the new note off the workers' list."""
+    from shopsync.store import incremental as marks
+
+    store.upsert([customer("c1")])
+    read = changes.changed(store)
+    sid = store.shop_id(P, S)
+    assert marks.settle(store, sid, marks.pending_notes(store, sid, P, S), {}, 0, "s") == 1
+    store.upsert([order("o1", "c1", T0)])
+    assert changes.clear_changes(store, read) == 0
+    assert set(noted(store)) == {"c1"}
+
+
+def test_a_change_dated_before_1970_is_listed_for_the_workers(store: Store) -> None:
+    """A handled note's moment is stored negative: a change dated before the epoch (an
+    ``apply`` given such a ``now`` notes its deliveries at it) must not look handled."""
+    store.upsert([customer("c1")])
+    clear(store)  # c1: a handled note
+    with store.transaction() as conn:
+        early = dt.datetime(1969, 12, 31, tzinfo=dt.timezone.utc)
+        changes.mark_changed(store, conn, P, S, ["c1", "c2"], early)
+    assert set(noted(store)) == {"c1", "c2"}
+    assert changes.clear_changes(store, changes.changed(store)) == 2 and noted(store) == {}
+
+
 def test_consent_deletions_partial_changes_and_loyalty_inputs_are_noted(store: Store) -> None:
     store.upsert([customer("c1"), customer("c2"), customer("c3"), order("o1", "c1", T0)])
     clear(store)

@@ -235,6 +235,40 @@ def test_a_note_cleared_without_a_settle_leaves_its_customer_due(
         apply(result, store, [JsonLines("out.jsonl", root=tmp_path)], now=at)
 
 
+def test_a_note_settled_twice_keeps_a_change_noted_since(store: Store, tmp_path: Path) -> None:
+    """Two incremental plans read a customer's note; one settles, the customer orders (a new
+    note), then the other settles: it must not take the new note for the one it read (a note
+    removed and noted again must not start again at the ``seq`` a plan read before)."""
+    shop_id = _shop(store)
+    _settled(store, tmp_path, T0)
+    quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
+    with store.engine.connect() as conn:  # both moments recorded, neither due by +40 days
+        params = {"s": shop_id, "at": _rows.to_micros(T0 + 40 * DAY)}
+        quiets = [
+            set(conn.execute(text(quiet.format(table)), params).scalars())
+            for table in ("program_due", "loyalty_due")
+        ]
+    who = min(quiets[0] & quiets[1])
+    held = store.get(Customer, P, SHOP, who)
+    assert held is not None
+    store.upsert([held.model_copy(update={"first_name": "Renamed", "updated_at": T0 + HOUR})])
+    late, early = (
+        plan(store, POLICY, T0 + HOUR, platform=P, shop=SHOP, only_changed=True) for _ in "ab"
+    )
+    assert isinstance(late, IncrementalPlan) and who in late.customers
+    apply(early, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + HOUR)
+    made = order("coffee-new", who, T0 + 2 * HOUR, ptype="Coffee")
+    store.upsert([made.model_copy(update={"shop": SHOP})])
+    apply(late, store, [JsonLines("out.jsonl", root=tmp_path)], now=T0 + HOUR)
+    assert who in {c.customer_id for c in changes.changed(store, limit=10**6)}  # the workers'
+    at = T0 + 25 * DAY
+    result = plan(store, POLICY, at, platform=P, shop=SHOP, only_changed=True)
+    assert isinstance(result, IncrementalPlan)
+    full = plan(store, POLICY, at, platform=P, shop=SHOP, update_ledger=False)
+    assert who in {a.customer_id for a in full}  # the order's review request
+    assert who in result.customers
+
+
 def test_a_plan_without_loyalty_lowers_its_cover_and_a_direct_settle_both(
     store: Store, tmp_path: Path
 ) -> None:

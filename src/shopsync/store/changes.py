@@ -102,13 +102,15 @@ def note(
     """Note the customers of shop ``shop_id`` as changed, inside the caller's transaction.
 
     A customer's ``seq`` moves once per transaction, however many of its writes note them
-    (a delivery's upsert, then its own note of every customer it names)."""
+    (a delivery's upsert, then its own note of every customer it names). A change dated
+    before 1970 (an ``apply`` given such a ``now``) is noted at the epoch: a negative moment
+    marks a note handled (:func:`clear_changes`)."""
     ids = _not_noted(conn, shop_id, customer_ids)
     if not ids:
         return 0
     if conn.dialect.name == "sqlite":  # plain tuples: SQLAlchemy's parameter work per row
         # cost more than the insert (a bulk backfill notes a customer an order, issue 20)
-        micros = _rows.to_micros(at)
+        micros = _stamp(at)
         conn.exec_driver_sql(_SQLITE_NOTE, [(shop_id, c, micros) for c in ids])
     else:  # PostgreSQL, one statement: an executemany is a round trip per customer (issue 20)
         conn.exec_driver_sql(_PG_NOTE, _pg_params(shop_id, ids, at))
@@ -154,8 +156,13 @@ def _pg_params(shop_id: int, ids: list[str], at: dt.datetime) -> dict[str, Any]:
     return {
         "note_shop_id": shop_id,
         "note_ids": _rows.array_param(ids),
-        "note_at": _rows.to_micros(at),
+        "note_at": _stamp(at),
     }
+
+
+def _stamp(at: dt.datetime) -> int:
+    """A live note's ``changed_at``: never negative (see :func:`note`)."""
+    return max(0, _rows.to_micros(at))
 
 
 def changed(store: Store, *, limit: int = 1000) -> list[Change]:
@@ -182,7 +189,8 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
 
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Take the notes a worker handled off :func:`changed`'s list, unless the customer
-    changed again since it read them (their ``seq`` moved on); returns how many were taken.
+    changed again since it read them (their ``seq`` moved on, or a settle removed the note
+    and a change wrote it again: its moment differs); returns how many were taken.
 
     A note taken stays, marked handled (``seq`` kept, ``changed_at`` stored as -1 - micros:
     :func:`noted_at`), until an incremental plan's settle consumes it (issue 19). An
@@ -215,7 +223,9 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
                         col.shop_id == shop_id,
                         col.customer_id == change.customer_id,
                         col.seq == change.seq,
-                        col.changed_at >= 0,  # handled once: negated once
+                        # the note read, live: not one a settle removed since and a new
+                        # change wrote again at seq 1; a handled one (negative) is not taken
+                        col.changed_at == _rows.to_micros(change.changed_at),
                     )
                 )
                 .values(changed_at=-col.changed_at - 1)
