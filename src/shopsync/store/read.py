@@ -14,12 +14,14 @@ have no history in the store: their current values are used.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import inspect, text
+from sqlalchemy import TextClause, inspect, text
 
 from shopsync.core.features import (
     PURCHASE_COLUMNS,
@@ -258,6 +260,33 @@ def frame_of_rows(rows: Iterable[Any], columns: list[Column]) -> pl.DataFrame:
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
 
+_INSTANT = re.compile(r":(at|since)\b")
+_NOT_INSTANT = re.compile(r":(?!(?:at|since)\b)")
+
+
+def _inlined(where: str, instants: Mapping[str, int]) -> str:
+    """``where`` with its instants (``:at``, ``:since``) written in as integers, for the
+    columnar reader: a COPY binds no parameter, and a whole-shop read runs once a plan."""
+    return _INSTANT.sub(lambda m: str(int(instants[m.group(1)])), where)
+
+
+@functools.lru_cache(maxsize=256)
+def _customer_select(table: str, columns: tuple[Column, ...], where: str, who: str) -> TextClause:
+    """``SELECT columns FROM table WHERE shop_id = :sid AND where AND who``, built once: the
+    instants in ``where`` stay bound (``:at``, ``:since``), so a webhook's re-plan at now sends
+    the SQL the last one sent (no compiling, no re-preparing, no re-planning: issue 18, 4.3)."""
+    cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
+    literal = _NOT_INSTANT.sub(r"\\:", where)  # colons inside literals are not parameters
+    return text(f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {who}")
+
+
+_FUTURE = text(
+    "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
+    f" AND {REAL_ORDERS_SQL} AND customer_id = :cid"
+)
+"""One customer's real orders placed after ``as_of``."""
+
+
 class _Reader:
     """Whole-shop reads through the columnar reader; one-customer reads through selects."""
 
@@ -269,22 +298,29 @@ class _Reader:
         self.customer_id = customer_id
         self.dialect = store.engine.dialect.name
 
-    def read(self, table: str, columns: list[Column], where: str, by_customer: str) -> pl.DataFrame:
-        """``where`` is trusted SQL built from integers; ``by_customer`` restricts it to the
-        customer (``:cid`` is bound) when one is being re-planned."""
+    def read(
+        self,
+        table: str,
+        columns: list[Column],
+        where: str,
+        by_customer: str,
+        **instants: int,
+    ) -> pl.DataFrame:
+        """``where`` is trusted SQL, its instants named ``:at`` and ``:since`` (``instants``
+        holds them); ``by_customer`` restricts it to the customer (``:cid`` is bound) when
+        one is being re-planned."""
         if self.customer_id is None:
+            where = _inlined(where, instants)
             return read_table(
                 self.store.engine, table, columns, f"shop_id = {self.shop_id} AND {where}"
             )
-        cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
-        literal = where.replace(":", "\\:")  # colons inside literals are not parameters
-        sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {by_customer}"
-        params = {"sid": self.shop_id, "cid": self.customer_id}
+        query = _customer_select(table, tuple(columns), where, by_customer)
+        params = {"sid": self.shop_id, "cid": self.customer_id, **instants}
         if self.conn is not None:
-            rows = self.conn.execute(text(sql), params).all()
+            rows = self.conn.execute(query, params).all()
         else:
             with self.store.engine.connect() as conn:
-                rows = conn.execute(text(sql), params).all()
+                rows = conn.execute(query, params).all()
         # as the whole shop's read hands them over, so one customer's frames agree with it
         return bulk_rows(rows, columns, self.dialect)
 
@@ -343,16 +379,12 @@ def read_shop(
         orders = r.read(
             "orders",
             _orders_columns(r.dialect, more["orders"]),
-            f"customer_id IS NOT NULL AND created_at <= {at} AND {REAL_ORDERS_SQL}",
+            f"customer_id IS NOT NULL AND created_at <= :at AND {REAL_ORDERS_SQL}",
             "customer_id = :cid",
+            at=at,
         )
-        future = conn.execute(
-            text(
-                "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
-                f" AND {REAL_ORDERS_SQL} AND customer_id = :cid"
-            ),
-            {"sid": shop_id, "at": at, "cid": customer_id},
-        ).scalar_one()
+        params = {"sid": shop_id, "at": at, "cid": customer_id}
+        future = conn.execute(_FUTURE, params).scalar_one()
         rest = (window_days, catalogue, advocates, find_currency)
         return _shop_read(r, None, at, *rest, orders=orders, future=int(future), more=more)
 
@@ -409,9 +441,10 @@ def _shop_read(
         rewarded = r.read(
             "loyalty_ledger",
             [Column("customer_id", TEXT)],
-            f"kind = 'bonus' AND source_key LIKE 'bonus:referral:%:advocate' "
-            f"AND effective_at <= {at}",
+            "kind = 'bonus' AND source_key LIKE 'bonus:referral:%:advocate' "
+            "AND effective_at <= :at",
             "customer_id = :cid",
+            at=at,
         ).unique()
     sent: pl.DataFrame | None = None
     suppressed = pl.DataFrame(schema={"customer_id": TEXT})
@@ -425,9 +458,11 @@ def _shop_read(
                     Column("key", TEXT, "idempotency_key"),
                     Column("at", I64, "finished_at"),
                 ],
-                f"status = 'done' AND marketing = 1 AND finished_at IS NOT NULL "
-                f"AND finished_at <= {at} AND finished_at > {since}",
+                "status = 'done' AND marketing = 1 AND finished_at IS NOT NULL "
+                "AND finished_at <= :at AND finished_at > :since",
                 "customer_id = :cid",
+                at=at,
+                since=since,
             )
             .group_by("customer_id", "key")
             .agg(pl.col("at").min())
@@ -436,20 +471,21 @@ def _shop_read(
         suppressed = r.read(
             "suppressions",
             [Column("customer_id", TEXT)],
-            f"channel = 'email' AND created_at <= {at}",
+            "channel = 'email' AND created_at <= :at",
             "customer_id = :cid",
+            at=at,
         )
     reviews = pl.DataFrame(schema={c.name: c.dtype for c in _REVIEWS})
     if "reviews" in tables:
-        reviews = r.read("reviews", _REVIEWS, f"reviewed_at <= {at}", "customer_id = :cid")
+        reviews = r.read("reviews", _REVIEWS, "reviewed_at <= :at", "customer_id = :cid", at=at)
     return ShopRead(
-        customers=r.read("customers", _CUSTOMERS, f"created_at <= {at}", "id = :cid"),
+        customers=r.read("customers", _CUSTOMERS, "created_at <= :at", "id = :cid", at=at),
         orders=orders,
         refunds=refunds,
         lines=lines,
         fulfillments=fulfillments,
         consent=r.read(
-            "consent_history", CONSENT_COLUMNS, f"{CONSENT_AT} <= {at}", "customer_id = :cid"
+            "consent_history", CONSENT_COLUMNS, f"{CONSENT_AT} <= :at", "customer_id = :cid", at=at
         ),
         products=catalogue,
         reviews=reviews,

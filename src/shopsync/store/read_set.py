@@ -25,6 +25,7 @@ from shopsync.store.read import (
     _SHOP_FACTS,
     REAL_ORDERS_SQL,
     ShopRead,
+    _customer_select,
     _Facts,
     _more_columns,
     _orders_columns,
@@ -55,15 +56,20 @@ class _SetReader(_Reader):
         self.ids = id_array(ids)
         self.inside = f"IN ({set_sql(self.dialect)})"
 
-    def read(self, table: str, columns: list[Any], where: str, by_customer: str) -> pl.DataFrame:
+    def read(
+        self,
+        table: str,
+        columns: list[Any],
+        where: str,
+        by_customer: str,
+        **instants: int,
+    ) -> pl.DataFrame:
         """``by_customer`` names one customer as ``= :cid``: here, any of the set."""
         who = by_customer.replace("= :cid", self.inside)
-        cols = ", ".join(f"{c.sql} AS {c.name}" for c in columns)
-        literal = where.replace(":", "\\:")  # colons inside literals are not parameters
-        sql = f"SELECT {cols} FROM {table} WHERE shop_id = :sid AND {literal} AND {who}"
-        params = {"sid": self.shop_id, "ids": self.ids}
+        query = _customer_select(table, tuple(columns), where, who)
+        params = {"sid": self.shop_id, "ids": self.ids, **instants}
         with self.store.engine.connect() as conn:
-            result = conn.execute(text(sql), params)
+            result = conn.execute(query, params)
             rows = result.cursor.fetchall()  # plain tuples: no row objects, no processors
         # as the whole shop's read hands them over, so the set's frames agree with it
         return as_bulk_read(frame_of_rows(rows, columns), columns, self.dialect)
@@ -98,8 +104,9 @@ def read_customers(
     orders = r.read(
         "orders",
         _orders_columns(r.dialect, more["orders"]),
-        f"customer_id IS NOT NULL AND created_at <= {int(at)} AND {REAL_ORDERS_SQL}",
+        f"customer_id IS NOT NULL AND created_at <= :at AND {REAL_ORDERS_SQL}",
         "customer_id = :cid",
+        at=int(at),
     )
     later = (
         "SELECT count(*) FROM orders WHERE shop_id = :sid AND created_at > :at"
