@@ -32,7 +32,6 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from shopsync.core.policy import Policy
 from shopsync.incremental import IncrementalPlan
 from shopsync.models import Customer
 from shopsync.outbox import apply
@@ -42,17 +41,9 @@ from shopsync.store import Store, _rows, changes
 from shopsync.store.incremental import lower_cover, recorded_keys
 from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import customer, order
-from tests.store.test_moment_cover import _spied_plan
+from tests.store.test_moment_cover import DAY, HOUR, POLICY, T0, _spied_plan
 
 P, SHOP = "shopify", "race.example"
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
-HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
-POLICY = Policy.from_dict(
-    {
-        "replenishment": {"usage_days_by_type": {"Coffee": 21, "Tea": 45}},
-        "loyalty": {"enabled": True},
-    }
-)
 LATE = "late-one"
 """The customer B writes: a full plan gives it a review request at once."""
 

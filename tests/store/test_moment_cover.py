@@ -188,6 +188,25 @@ def test_notes_cleared_without_a_settle_lower_the_cover(store: Store, tmp_path: 
     assert _cover(store, shop_id) == (True, True)
 
 
+def _quiet_customer(store: Store, shop_id: int) -> str:
+    """A customer with both moments recorded, neither due by +40 days."""
+    quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
+    with store.engine.connect() as conn:
+        params = {"s": shop_id, "at": _rows.to_micros(T0 + 40 * DAY)}
+        quiets = [
+            set(conn.execute(text(quiet.format(table)), params).scalars())
+            for table in ("program_due", "loyalty_due")
+        ]
+    return min(quiets[0] & quiets[1])
+
+
+def _rename(store: Store, who: str) -> None:
+    """A change that notes ``who`` and touches no moment: a new first name at T0 + 1 h."""
+    held = store.get(Customer, P, SHOP, who)
+    assert held is not None
+    store.upsert([held.model_copy(update={"first_name": "Renamed", "updated_at": T0 + HOUR})])
+
+
 def test_a_note_cleared_without_a_settle_leaves_its_customer_due(
     store: Store, tmp_path: Path
 ) -> None:
@@ -198,18 +217,8 @@ def test_a_note_cleared_without_a_settle_leaves_its_customer_due(
     old moments back (issue 19: its settle wrote them and the customer had no note left)."""
     shop_id = _shop(store)
     _settled(store, tmp_path, T0)
-    quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
-    with store.engine.connect() as conn:  # both moments recorded, neither due by +40 days
-        params = {"s": shop_id, "at": _rows.to_micros(T0 + 40 * DAY)}
-        quiets = [
-            set(conn.execute(text(quiet.format(table)), params).scalars())
-            for table in ("program_due", "loyalty_due")
-        ]
-    who = min(quiets[0] & quiets[1])
-    # the nightly plan reads them (noted: renamed), before their order
-    held = store.get(Customer, P, SHOP, who)
-    assert held is not None
-    store.upsert([held.model_copy(update={"first_name": "Renamed", "updated_at": T0 + HOUR})])
+    who = _quiet_customer(store, shop_id)
+    _rename(store, who)  # the nightly plan reads them (noted), before their order
     nightly = plan(store, POLICY, T0 + HOUR, platform=P, shop=SHOP, only_changed=True)
     assert isinstance(nightly, IncrementalPlan) and who in nightly.customers
     made = order("coffee-new", who, T0 + 2 * HOUR, ptype="Coffee")
@@ -241,17 +250,8 @@ def test_a_note_settled_twice_keeps_a_change_noted_since(store: Store, tmp_path:
     removed and noted again must not start again at the ``seq`` a plan read before)."""
     shop_id = _shop(store)
     _settled(store, tmp_path, T0)
-    quiet = "SELECT customer_id FROM {} WHERE shop_id = :s AND (due_at IS NULL OR due_at > :at)"
-    with store.engine.connect() as conn:  # both moments recorded, neither due by +40 days
-        params = {"s": shop_id, "at": _rows.to_micros(T0 + 40 * DAY)}
-        quiets = [
-            set(conn.execute(text(quiet.format(table)), params).scalars())
-            for table in ("program_due", "loyalty_due")
-        ]
-    who = min(quiets[0] & quiets[1])
-    held = store.get(Customer, P, SHOP, who)
-    assert held is not None
-    store.upsert([held.model_copy(update={"first_name": "Renamed", "updated_at": T0 + HOUR})])
+    who = _quiet_customer(store, shop_id)
+    _rename(store, who)
     late, early = (
         plan(store, POLICY, T0 + HOUR, platform=P, shop=SHOP, only_changed=True) for _ in "ab"
     )
