@@ -155,7 +155,7 @@ def test_a_change_during_a_pass_stays_noted(
     assert webhook_flask.work(store, webhook_flask.load_policy(), []) == 1
     monkeypatch.undo()
     (left,) = changed(store)
-    assert left.customer_id == customer_id and left.seq == read.seq + 1
+    assert left.customer_id == customer_id and left.seq > read.seq
     assert store.get(Customer, "shopify", shop.state.shop, customer_id) is not None
     store.close()
 

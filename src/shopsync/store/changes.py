@@ -9,7 +9,9 @@ customer here, in the same transaction, and a separate loop or cron step drains 
 Exact: a note is written with the change or not at all, so a crash never keeps one without
 the other (a platform retry of a delivery already applied is a duplicate and would note
 nothing). A worker reads a batch, plans and applies it, then clears each note only if its
-``seq`` is unchanged: a customer changed again meanwhile stays listed for the next pass. A
+``seq`` is unchanged: a customer changed again meanwhile stays listed for the next pass. Each
+write of a note takes the next value of one sequence for the whole store (revision 0026), so
+a ``seq`` read names that write alone: never a note removed since and written again. A
 crash before clearing re-plans the batch, which the outbox turns into no repeated message.
 A cleared note stays as a *handled* note (:func:`clear_changes`), off the workers' list,
 until an incremental plan consumes it.
@@ -34,6 +36,7 @@ from sqlalchemy import and_, delete, select, update
 from shopsync._instants import instant
 from shopsync.store import _rows
 from shopsync.store.schema import (
+    NOTE_SEQUENCE,
     changed_customers,
     customers,
     loyalty_due,
@@ -89,11 +92,14 @@ def mark_changed(
 
 
 _SQLITE_NOTE = (
-    "INSERT INTO changed_customers (shop_id, customer_id, seq, changed_at) VALUES (?, ?, 1, ?)"
+    "INSERT INTO changed_customers (shop_id, customer_id, seq, changed_at) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (shop_id, customer_id) DO UPDATE"
-    " SET seq = changed_customers.seq + 1, changed_at = excluded.changed_at"
+    " SET seq = excluded.seq, changed_at = excluded.changed_at"
 )
 """What :func:`note`'s statement is on SQLite, for one ``executemany`` of plain tuples."""
+
+_SQLITE_TAKE = "UPDATE note_counter SET value = value + ? WHERE id = 1"
+"""SQLite: take the next ``?`` values of the note sequence (:data:`.schema.note_counter`)."""
 
 
 def note(
@@ -101,7 +107,10 @@ def note(
 ) -> int:
     """Note the customers of shop ``shop_id`` as changed, inside the caller's transaction.
 
-    A customer's ``seq`` moves once per transaction, however many of its writes note them
+    Each write of a note takes the next value of the store's note sequence as its ``seq``
+    (revision 0026): a worker or a settle that matches the ``seq`` it read never takes a
+    note written since for it, even one removed and written again in the same microsecond.
+    A customer's note is written once per transaction, however many of its writes note them
     (a delivery's upsert, then its own note of every customer it names). A change dated
     before 1970 (an ``apply`` given such a ``now``) is noted at the epoch: a negative moment
     marks a note handled (:func:`clear_changes`)."""
@@ -111,10 +120,24 @@ def note(
     if conn.dialect.name == "sqlite":  # plain tuples: SQLAlchemy's parameter work per row
         # cost more than the insert (a bulk backfill notes a customer an order, issue 20)
         micros = _stamp(at)
-        conn.exec_driver_sql(_SQLITE_NOTE, [(shop_id, c, micros) for c in ids])
+        first = _take(conn, len(ids))
+        rows = [(shop_id, c, first + n, micros) for n, c in enumerate(ids)]
+        conn.exec_driver_sql(_SQLITE_NOTE, rows)
     else:  # PostgreSQL, one statement: an executemany is a round trip per customer (issue 20)
         conn.exec_driver_sql(_PG_NOTE, _pg_params(shop_id, ids, at))
     return len(ids)
+
+
+def _take(conn: Connection, count: int) -> int:
+    """SQLite: the first of ``count`` new values of the note sequence. The counter's row is
+    written in the caller's transaction under SQLite's one writer: no other transaction
+    takes a value until it ends, and one it rolls back was seen by no reader."""
+    if conn.dialect.update_returning:  # one round trip, not two
+        taken = conn.exec_driver_sql(_SQLITE_TAKE + " RETURNING value", (count,)).scalar_one()
+    else:
+        conn.exec_driver_sql(_SQLITE_TAKE, (count,))
+        taken = conn.exec_driver_sql("SELECT value FROM note_counter WHERE id = 1").scalar_one()
+    return int(taken) - count + 1
 
 
 def _not_noted(conn: Connection, shop_id: int, customer_ids: Iterable[str | None]) -> list[str]:
@@ -131,13 +154,15 @@ def _not_noted(conn: Connection, shop_id: int, customer_ids: Iterable[str | None
 
 _PG_NOTE = (
     "INSERT INTO changed_customers (shop_id, customer_id, seq, changed_at)"
-    " SELECT %(note_shop_id)s::INTEGER, unnest(%(note_ids)s::VARCHAR[]), 1, %(note_at)s::BIGINT"
+    f" SELECT %(note_shop_id)s::INTEGER, n.id, nextval('{NOTE_SEQUENCE}'), %(note_at)s::BIGINT"
+    " FROM unnest(%(note_ids)s::VARCHAR[]) AS n (id)"
     " ON CONFLICT (shop_id, customer_id) DO UPDATE"
-    " SET seq = changed_customers.seq + 1, changed_at = excluded.changed_at"
+    " SET seq = excluded.seq, changed_at = excluded.changed_at"
 )
 """What :func:`note`'s statement is on PostgreSQL, as plain text (its ids
-``_rows.array_param``): SQLAlchemy composing it each page cost about 0.5 ms of this process's
-CPU a page of 250 orders (issue 20)."""
+``_rows.array_param``, each row's ``seq`` from :data:`.schema.NOTE_SEQUENCE`): SQLAlchemy
+composing it each page cost about 0.5 ms of this process's CPU a page of 250 orders (issue
+20)."""
 
 
 def noting(
@@ -189,8 +214,8 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
 
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Take the notes a worker handled off :func:`changed`'s list, unless the customer
-    changed again since it read them (their ``seq`` moved on, or a settle removed the note
-    and a change wrote it again: its moment differs); returns how many were taken.
+    changed again since it read them (a new write of the note took another ``seq``, also
+    after a settle removed it); returns how many were taken.
 
     A note taken stays, marked handled (``seq`` kept, ``changed_at`` stored as -1 - micros:
     :func:`noted_at`), until an incremental plan's settle consumes it (issue 19). An
@@ -198,7 +223,7 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
     moments derived without it; its settle removes a note only with the ``seq`` it read, so
     the handled note stays and the next incremental plan plans the customer again. A plan
     that read this ``seq`` read the changed rows, and its settle may consume it. A new change
-    makes the note the workers' again (``seq`` + 1, ``changed_at`` the change's). A sign, not
+    makes the note the workers' again (a new ``seq``, ``changed_at`` the change's). A sign, not
     a column: no revision, and :func:`changed` reads the ``changed_at`` index from 0 on, past
     the handled notes.
 
@@ -222,10 +247,10 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
                     and_(
                         col.shop_id == shop_id,
                         col.customer_id == change.customer_id,
+                        # the write read (a seq is never written twice, so its moment
+                        # is the one read), still live: a handled one is not taken again
                         col.seq == change.seq,
-                        # the note read, live: not one a settle removed since and a new
-                        # change wrote again at seq 1; a handled one (negative) is not taken
-                        col.changed_at == _rows.to_micros(change.changed_at),
+                        col.changed_at >= 0,
                     )
                 )
                 .values(changed_at=-col.changed_at - 1)

@@ -20,12 +20,12 @@
   noted ids.
 - :func:`settle`: after a successful apply, in one transaction: the change notes the plan
   consumed are removed (each only if its ``seq`` is still the one read, so a change that
-  landed meanwhile stays noted), and the planned customers' loyalty and program due moments
-  are written (a row derived as of a later moment becomes due at once), but for customers
-  erased since the plan read them. Notes of shops since removed go too. The shop's
-  ``moment_cover`` is raised after a plan's pass over every customer once the store shows
-  it holds, and lowered by a settle that records no loyalty moments
-  (:mod:`shopsync.store.moment_cover`).
+  landed meanwhile stays noted: revision 0026 gives each write of a note a value of its
+  own), and the planned customers' loyalty and program due moments are written (a row
+  derived as of a later moment becomes due at once), but for customers erased since the
+  plan read them. Notes of shops since removed go too. The shop's ``moment_cover`` is
+  raised after a plan's pass over every customer once the store shows it holds, and
+  lowered by a settle that records no loyalty moments (:mod:`shopsync.store.moment_cover`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ from shopsync.store.schema import (
     suppressions,
     tombstones,
 )
-from shopsync.store.times import to_micros
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -111,7 +110,8 @@ def recorded_keys(store: Store, shop_id: int, keys: Iterable[str]) -> set[str]:
 
 def shop_made(store: Store, shop_id: int) -> int | None:
     """When the shop's row was created (micros), None when it is gone: a shop removed and
-    created again can get the same id (SQLite), and its customers' notes the same ``seq``."""
+    created again can get the same id (SQLite), and a plan of the old shop must record no
+    moment for the new one's customers."""
     query = select(shops.c.created_at).where(shops.c.shop_id == shop_id)
     with store.engine.connect() as conn:
         found = conn.execute(query).scalar()
@@ -499,19 +499,18 @@ def settle(
             return 0  # the shop was removed since it was planned (and maybe created again)
         # A few statements, not one a note: the shop's writers wait for this transaction
         # (one a note took 80 s at 100,000 notes on a loaded machine, 0.8 ms each).
-        # A note is the one read when its seq and its change's moment are (a worker's clear
-        # negates the moment): a note removed since by another settle and written again
-        # starts again at seq 1, and must not be taken for it (it is a change this plan
-        # did not read).
+        # A note is the one read when its seq is: every write of a note takes a new value
+        # of the store's sequence (a note removed since by another settle and written again,
+        # even in the same microsecond, is a change this plan did not read), and a worker's
+        # clear leaves it (handled: this plan read it all the same).
         col = changed_customers.c
-        stamp = case((col.changed_at < 0, -1 - col.changed_at), else_=col.changed_at)
-        seen = sorted({(n.customer_id, n.seq, to_micros(n.changed_at)) for n in notes})
+        seen = sorted({(n.customer_id, n.seq) for n in notes})
         for chunk in chunks(seen, _SETTLE_CHUNK):
             result = conn.execute(
                 delete(changed_customers).where(
                     col.shop_id == shop_id,
-                    col.customer_id.in_([cid for cid, _, _ in chunk]),  # (indexed)
-                    tuple_(col.customer_id, col.seq, stamp).in_(chunk),
+                    col.customer_id.in_([cid for cid, _ in chunk]),  # (indexed)
+                    tuple_(col.customer_id, col.seq).in_(chunk),
                 )
             )
             removed += int(result.rowcount)
@@ -526,7 +525,7 @@ def settle(
 
 
 _SETTLE_CHUNK = 240
-"""Notes a settle's statement clears (four parameters each: within SQLite's oldest limit)."""
+"""Notes a settle's statement clears (three parameters each: within SQLite's oldest limit)."""
 
 
 def hold_moments(conn: Connection, shop_id: int) -> None:

@@ -387,8 +387,10 @@ tombstones = Table(
 
 # Added in revision 0012: customers whose data webhook intake changed, recorded in the same
 # transaction as the change; a worker plans them and marks the row handled (``changed_at``
-# negated) if ``seq`` (bumped by each new change) is still the one it read, and the settle of
-# an incremental plan that read that ``seq`` deletes it. See :mod:`shopsync.store.changes`.
+# negated) if ``seq`` is still the one it read, and the settle of an incremental plan that
+# read that ``seq`` deletes it. From revision 0026 every write of a row (new or bumped) takes
+# the next value of the store's note sequence (:data:`note_counter`), so a ``seq`` names one
+# write of one note in the store. See :mod:`shopsync.store.changes`.
 changed_customers = Table(
     "changed_customers",
     metadata,
@@ -397,6 +399,21 @@ changed_customers = Table(
     Column("seq", BigInteger, nullable=False),
     _instant("changed_at", nullable=False),
     Index("ix_changed_customers_at", "changed_at"),
+)
+
+NOTE_SEQUENCE = "change_note_seq"
+"""PostgreSQL's sequence of note values (revision 0026): ``nextval`` takes one without waiting
+for another transaction, which a counter row would make every shop's writers do."""
+
+# Added in revision 0026: SQLite's note sequence, one row (``id`` 1) holding the last value
+# handed out; a note write raises it in its own transaction, under SQLite's one writer, so a
+# value rolled back was never seen and one committed is never handed out again. PostgreSQL
+# takes the values from NOTE_SEQUENCE and leaves this table empty.
+note_counter = Table(
+    "note_counter",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
 )
 
 # Added in revision 0012: per shop, the policy (JSON) of the last ``apply`` that passed one;
