@@ -21,7 +21,7 @@ from shopsync.core.policy import Policy
 from shopsync.loyalty import record_referral
 from shopsync.models import Customer
 from shopsync.planning import plan
-from shopsync.store import Store, facts
+from shopsync.store import Store, facts, ledger
 from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import order
 from tests.core.test_incremental_plan import POLICY, RUN, T0
@@ -126,23 +126,46 @@ def test_a_plan_in_parts_is_the_whole_plan(
     if fixed:  # the currency set, not counted
         policy = POLICY.model_copy(update={"currency": "USD"})
     plan(store, policy, at, platform=P, shop=shop)  # models stored, ledger brought up to date
+    # an order since: the ledger is stale (a plan that writes nothing says so, in parts too)
+    store.upsert([order("late", ids[seed % len(ids)], at - HOUR).model_copy(update={"shop": shop})])
     awarded: set[str] = set()
     made: list[Any] = []
     real = planning_parts.plan_in_parts
+    split, read = [], []
+    parts_of, inputs_of = planning_parts._parts, ledger.input_rows
 
     def spy(*args: Any) -> Any:
         made.append(real(*args))
         return made[-1]
+
+    def parts(*args: Any) -> list[set[str]]:
+        split.append(parts_of(*args))
+        return split[-1]
+
+    def inputs(store: Store, shop_id: int, customer_ids: Any = None) -> list[Any]:
+        read.append(customer_ids)
+        return inputs_of(store, shop_id, customer_ids)
 
     for update_ledger in (False, True):
         whole = plan(store, policy, at, platform=P, shop=shop, update_ledger=update_ledger)
         with (
             mock.patch.object(planning_parts, "PART_ORDERS", part),
             mock.patch.object(planning_parts, "plan_in_parts", spy),
+            mock.patch.object(planning_parts, "_parts", parts),
+            mock.patch.object(ledger, "input_rows", inputs),
         ):
             parted = plan(store, policy, at, platform=P, shop=shop, update_ledger=update_ledger)
         assert made.pop() is not None  # planned in parts indeed
+        stale = [n for n in whole.notes if "points balances are not written back" in n]
+        assert bool(stale) is not update_ledger
         assert _seen(parted) == _seen(whole)
+        # each part's derivation reads the inputs of its customers and the referral parties'
+        # (the first part) alone
+        every = split.pop()
+        assert len(every) > 1 and read
+        for theirs in read:
+            assert theirs is not None and any(set(theirs) <= every[0] | p for p in every)
+        read.clear()
         advocates = {ids[a % len(ids)] for a, _ in pairs}
         awarded.update(a.customer_id for a in whole if a.kind == "loyalty_award")
     assert awarded & advocates  # the referrals' rewards are in the plans

@@ -246,14 +246,8 @@ def draft(
     """Every program's candidates but loyalty's, which read nothing loyalty derives: a
     whole-shop plan derives the loyalty notices meanwhile (:mod:`shopsync.planning`)."""
     stats = shop_stats(frames, policy) if stats is None else stats
-    said = plan_notes(
-        policy,
-        as_of,
-        stats,
-        no_orders=frames.orders.height == 0 and not one_customer,
-        future=frames.future_orders,
-        outbox=frames.sent is not None,
-    )
+    none = frames.orders.height == 0 and not one_customer
+    said = plan_notes(policy, as_of, stats, none, frames.future_orders, frames.sent is not None)
     paid = paid_orders(frames, columns=PAID_COLUMNS)
     recommending, bought = _bought(frames, policy, stats, paid)
     found = program_candidates(frames, policy, stats, paid, bought)
@@ -263,13 +257,7 @@ def draft(
 
 
 def plan_notes(
-    policy: Policy,
-    as_of: dt.datetime,
-    stats: ShopStats,
-    *,
-    no_orders: bool,
-    future: int,
-    outbox: bool,
+    policy: Policy, as_of: dt.datetime, stats: ShopStats, no_orders: bool, future: int, outbox: bool
 ) -> list[str]:
     """The planner's own notes on a shop: no customer orders by ``as_of``, ``future`` orders
     left out, no outbox, the win-back trigger off (a plan in parts says them once)."""
