@@ -171,6 +171,12 @@ def _plan_shop(
     update_ledger: bool = False,
     persist_models: bool = True,
 ) -> Plan:
+    if customer_id is None:  # a large shop: in parts of its customers, when nothing is written
+        from shopsync.planning_parts import plan_in_parts
+
+        parted = plan_in_parts(store, policy, as_of, platform, shop, update_ledger)
+        if parted is not None:
+            return parted
     version = None  # read before the frames: the ledger derived from them is marked with it
     shop_id = store.shop_id(platform, shop, create=False)
     if policy.loyalty.enabled and customer_id is None and update_ledger:

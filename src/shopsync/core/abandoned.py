@@ -229,6 +229,8 @@ def _cooled_down(found: pl.DataFrame, frames: Frames, days: int) -> pl.DataFrame
 
 
 def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    # the names, not the frames: held actions, built when first read, keep their builder
+    platform, shop = frames.platform, frames.shop
     s = policy.abandoned_checkout
     coded = set(s.code_steps or (len(s.steps_hours),))
     steps = len(s.steps_hours)
@@ -250,8 +252,8 @@ def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Actio
             facts["expires_at"] = (due + dt.timedelta(days=s.code_days)).isoformat()
         offer = f", with {percent}% off" if percent is not None else ""
         return AbandonedCheckoutReminder(
-            platform=frames.platform,
-            shop=frames.shop,
+            platform=platform,
+            shop=shop,
             customer_id=row["customer_id"],
             due_at=due,
             reason=(

@@ -152,14 +152,16 @@ def browse_next_due(frames: Frames, policy: Policy) -> pl.DataFrame:
 
 
 def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    # the names, not the frames: held actions, built when first read, keep their builder
+    platform, shop = frames.platform, frames.shop
     s = policy.browse_abandonment
 
     def build(row: dict[str, Any]) -> Action:
         last = from_micros(row["last"])
         products = tuple(row["products"])
         return BrowseReminder(
-            platform=frames.platform,
-            shop=frames.shop,
+            platform=platform,
+            shop=shop,
             customer_id=row["customer_id"],
             due_at=from_micros(row["due"]),
             reason=(

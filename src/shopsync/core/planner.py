@@ -62,6 +62,7 @@ __all__ = [
     "in_holdout",
     "merge_plans",
     "plan_frames",
+    "plan_notes",
     "quiet_reason",
 ]
 
@@ -245,30 +246,40 @@ def draft(
     """Every program's candidates but loyalty's, which read nothing loyalty derives: a
     whole-shop plan derives the loyalty notices meanwhile (:mod:`shopsync.planning`)."""
     stats = shop_stats(frames, policy) if stats is None else stats
-    said: list[str] = []
-    if frames.orders.height == 0 and not one_customer:
-        said.append(
-            f"the shop has no customer orders placed by {as_of.isoformat()}: only loyalty "
-            "notices can be planned"
-        )
-    if frames.future_orders:
-        said.append(
-            f"{frames.future_orders} order(s) placed after as_of ({as_of.isoformat()}) were "
-            "left out: a plan only sees what had happened by then"
-        )
-    if frames.sent is None:
-        said.append(
-            "no outbox table in the store: the frequency cap counts only this plan's own "
-            "messages, not ones delivered before"
-        )
-    if stats.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
-        said.append(f"win-back P(alive) trigger off: {stats.model_note}")
+    none = frames.orders.height == 0 and not one_customer
+    said = plan_notes(policy, as_of, stats, none, frames.future_orders, frames.sent is not None)
     paid = paid_orders(frames, columns=PAID_COLUMNS)
     recommending, bought = _bought(frames, policy, stats, paid)
     found = program_candidates(frames, policy, stats, paid, bought)
     return Draft(
         frames, policy, as_of, stats, tuple(said), paid, tuple(found), bought, recommending
     )
+
+
+def plan_notes(
+    policy: Policy, as_of: dt.datetime, stats: ShopStats, no_orders: bool, future: int, outbox: bool
+) -> list[str]:
+    """The planner's own notes on a shop: no customer orders by ``as_of``, ``future`` orders
+    left out, no outbox, the win-back trigger off (a plan in parts says them once)."""
+    said: list[str] = []
+    if no_orders:
+        said.append(
+            f"the shop has no customer orders placed by {as_of.isoformat()}: only loyalty "
+            "notices can be planned"
+        )
+    if future:
+        said.append(
+            f"{future} order(s) placed after as_of ({as_of.isoformat()}) were "
+            "left out: a plan only sees what had happened by then"
+        )
+    if not outbox:
+        said.append(
+            "no outbox table in the store: the frequency cap counts only this plan's own "
+            "messages, not ones delivered before"
+        )
+    if stats.mbg is None and policy.winback.enabled and policy.winback.alive_threshold > 0:
+        said.append(f"win-back P(alive) trigger off: {stats.model_note}")
+    return said
 
 
 def _bought(

@@ -226,14 +226,16 @@ def _last_mask(bought: pl.DataFrame) -> pl.Series:
 
 
 def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    # the names, not the frames: held actions, built when first read, keep their builder
+    platform, shop = frames.platform, frames.shop
     r = policy.replenishment
 
     def build(row: dict[str, Any]) -> Action:
         runs_out = from_micros(row["runs_out"])
         kept = quantity_from_units(row["kept_units"])
         return Replenish(
-            platform=frames.platform,
-            shop=frames.shop,
+            platform=platform,
+            shop=shop,
             customer_id=row["customer_id"],
             due_at=from_micros(row["due"]),
             reason=(
@@ -332,12 +334,15 @@ def warranty_candidates(
 
 
 def _warranty_builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:
+    # the names, not the frames: held actions, built when first read, keep their builder
+    platform, shop = frames.platform, frames.shop
+
     def build(row: dict[str, Any]) -> Action:
         pid, days, source = row["product_id"], row["days"], row["source"]
         end = from_micros(row["ends"])
         return WarrantyNotice(
-            platform=frames.platform,
-            shop=frames.shop,
+            platform=platform,
+            shop=shop,
             customer_id=row["customer_id"],
             due_at=from_micros(row["due"]),
             reason=(

@@ -277,10 +277,13 @@ _EMPTY = pl.DataFrame(
 
 
 def _builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
+    # the names, not the frames: held actions, built when first read, keep their builder
+    where = (frames.platform, frames.shop, frames.as_of)
+
     def build(row: dict[str, Any]) -> Action:
         p = row["p_alive"]
         return _action(
-            frames,
+            where,
             row,
             None if p is None else round(float(p), 4),
             row["stage"],
@@ -306,7 +309,7 @@ def _p_alive_raw(stats: ShopStats, due: pl.DataFrame, at: int) -> np.ndarray | N
 
 
 def _action(
-    frames: Frames,
+    where: tuple[str, str, int],
     row: dict[str, object],
     p_alive: float | None,
     number: int,
@@ -316,7 +319,7 @@ def _action(
     policy: Policy,
 ) -> WinBack:
     wb = policy.winback
-    at = frames.as_of
+    platform, shop, at = where
     customer_id = str(row["customer_id"])
     last_id = str(row["last_order_id"])
     since = (at - int(row["last_order_at"])) / DAY_US  # type: ignore[call-overload]
@@ -337,8 +340,8 @@ def _action(
     label = name.replace("_", " ")
     reason = f"no order for {since:.0f} days, {why}: win-back {number} of {steps} ({label})"
     return WinBack(
-        platform=frames.platform,
-        shop=frames.shop,
+        platform=platform,
+        shop=shop,
         customer_id=customer_id,
         due_at=from_micros(when),
         reason=reason,

@@ -141,21 +141,30 @@ class _InputsMoved(Exception):
     """The loyalty inputs changed between their read and the write of the entries."""
 
 
+def _scope(
+    store: Store, shop_id: int, frames: Frames | None, customer_ids: list[str] | None
+) -> set[str] | None:
+    """Deriving ``customer_ids`` only from frames of theirs (an incremental plan's, a part of
+    a whole-shop plan's): those and every referral party, the customers whose rows (later
+    orders, contact columns, inputs) :func:`derive_shop` reads. A referral names its advocate
+    as the input's customer, so every referral is read and judged as the whole shop's are;
+    nothing else of one customer's moves another's points. None: the whole shop."""
+    if frames is None or customer_ids is None:
+        return None
+    return set(customer_ids) | store_incremental.referral_parties(store, shop_id)
+
+
 def _tables(
     store: Store,
     shop_id: int,
     at: int,
     policy: Policy,
     frames: Frames | None,
-    customer_ids: list[str] | None,
+    scope: set[str] | None,
 ) -> LoyaltyTables:
     """The shop's loyalty tables: from the plan's frames plus what they lack, or read whole.
-    Deriving ``customer_ids`` only, the later orders read are theirs and their referrals'
-    (those :func:`derive_shop` reads; the frames hold no others)."""
+    ``scope`` (:func:`_scope`): the later orders and the customers read are theirs alone."""
     if frames is not None:
-        later_of = None
-        if customer_ids is not None:
-            later_of = set(customer_ids) | store_incremental.referral_parties(store, shop_id)
         extra = loyalty_extras(
             store,
             shop_id,
@@ -163,7 +172,8 @@ def _tables(
             amounts=amount_columns(policy),
             order_columns=frames.orders.columns,
             refund_columns=frames.refunds.columns,
-            later_of=later_of,
+            later_of=scope,
+            customers_of=scope,
         )
         return tables_of(frames, extra, policy)
     read = loyalty_tables(store, shop_id, with_lines=bool(policy.loyalty.category_bonus.points))
@@ -206,15 +216,16 @@ def _sync(
         version = frames_version if frames is not None else ledger_mark.data_version(store, shop_id)
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
     seen = ledger.newest_entry(store)  # read first: an earn or a reversal written since is news
-    tables = _tables(store, shop_id, at, policy, frames, customer_ids)
+    scope = _scope(store, shop_id, frames, customer_ids)
+    tables = _tables(store, shop_id, at, policy, frames, scope)
     inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing
-    inputs = ledger.input_rows(store, shop_id)
+    inputs = ledger.input_rows(store, shop_id, scope)
     birthdays = new_birthdays(shop_id, tables.customers, inputs, at)
     if birthdays and not dry_run:
         with store.transaction() as conn:
             ledger.add_inputs(conn, birthdays)
         inputs_version = ledger_mark.inputs_version(store, shop_id)
-        inputs = ledger.input_rows(store, shop_id)
+        inputs = ledger.input_rows(store, shop_id, scope)
     elif birthdays:  # a dry run derives what a real run would, birthdays seen now included
         inputs = sorted(
             inputs + [SimpleNamespace(**row) for row in birthdays],

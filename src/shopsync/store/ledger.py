@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from shopsync.store import insert_ignoring_duplicates
+from shopsync.store._idset import in_set
 from shopsync.store._privacy import email_token
 from shopsync.store.read import (
     I64,
@@ -104,16 +105,19 @@ def add_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return insert_ignoring_duplicates(conn, loyalty_ledger, list(rows))
 
 
-def input_rows(store: Store, shop_id: int) -> list[Any]:
-    """Every loyalty input of the shop (birthdays, referrals, redemptions, adjustments), in the
-    order they happened (ties by key); rows carry the table's columns as attributes."""
+def input_rows(
+    store: Store, shop_id: int, customer_ids: Collection[str] | None = None
+) -> list[Any]:
+    """Every loyalty input of the shop (birthdays, referrals, redemptions, adjustments), or of
+    ``customer_ids`` alone, in the order they happened (ties by key); rows carry the table's
+    columns as attributes."""
+    query = select(loyalty_inputs).where(loyalty_inputs.c.shop_id == shop_id)
+    if customer_ids is not None:
+        dialect = store.engine.dialect.name
+        query = query.where(in_set(loyalty_inputs.c.customer_id, customer_ids, dialect))
     with store.engine.connect() as conn:
         return list(
-            conn.execute(
-                select(loyalty_inputs)
-                .where(loyalty_inputs.c.shop_id == shop_id)
-                .order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key)
-            )
+            conn.execute(query.order_by(loyalty_inputs.c.occurred_at, loyalty_inputs.c.key))
         )
 
 

@@ -53,6 +53,7 @@ def loyalty_extras(
     order_columns: Collection[str],
     refund_columns: Collection[str],
     later_of: Collection[str] | None = None,
+    customers_of: Collection[str] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The loyalty rows the frames of the shop as of ``at`` (micros) lack.
 
@@ -63,6 +64,8 @@ def loyalty_extras(
     amounts) and ``refunds`` (with ids) when the frames lack them. ``later_of``: the later
     orders of these customers only (frames of some customers), read through the customer
     index (the shop's are a scan of every order: 0.2 s at 1M orders, for none at all).
+    ``customers_of``: the customers of these ids only (a part of a large shop's), in the
+    whole read's order.
     """
     engine = store.engine
     shop = f"shop_id = {int(shop_id)}"
@@ -86,8 +89,23 @@ def loyalty_extras(
         )
     if not {c.name for c in LOYALTY_REFUNDS} <= set(refund_columns):
         found["refunds"] = read_table(engine, "refunds", LOYALTY_REFUNDS, shop)
-    found["customers"] = read_table(engine, "customers", _CUSTOMERS, shop)
+    if customers_of is None:
+        found["customers"] = read_table(engine, "customers", _CUSTOMERS, shop)
+    else:
+        found["customers"] = _customers_of(store, shop, customers_of)
     return found
+
+
+def _customers_of(store: Store, shop: str, ids: Collection[str]) -> pl.DataFrame:
+    """The customers ``ids`` (:data:`_CUSTOMERS`), in the order the whole read hands them
+    over on SQLite (the rowid's): a referral's friend e-mail held by two customers names the
+    last (PostgreSQL promises no order either way)."""
+    engine = store.engine
+    if engine.dialect.name != "sqlite":
+        return read_table(engine, "customers", _CUSTOMERS, shop, among=("id", ids))
+    columns = [*_CUSTOMERS, Column("_row", I64, "customers.rowid")]
+    found = read_table(engine, "customers", columns, shop, among=("id", ids))
+    return found.sort("_row").drop("_row")
 
 
 def _later_of(
