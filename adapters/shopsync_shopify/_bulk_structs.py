@@ -235,9 +235,11 @@ def _kids(lines: list[bytes], children: dict[str, list[bytes]]) -> list[Any]:
     """The child lines decoded, in order; ValueError for any that :func:`decode` leaves to
     today's path (see the module doc)."""
     kids = []
+    decode = _CHILD.decode
     for raw in lines:  # one a line, as _jsonl._parse_lines reads them (not joined)
-        _utf8(raw)
-        kids.append(_CHILD.decode(raw))
+        if not raw.isascii():  # as _utf8, inline (five child lines an order)
+            raw.decode()
+        kids.append(decode(raw))
     for kid in kids:  # (a child with lists of its own was refused by the decoder: _Child)
         cid = kid.id
         if cid and cid in children:

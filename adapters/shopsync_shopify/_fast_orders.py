@@ -430,32 +430,58 @@ def _lines(
         unit = units(get("originalUnitPriceSet"))
         discount = units(get("totalDiscountSet"))
         _line_tax(money, get("taxLines"))
-        full = unit * count
-        if discount > full:
-            discount = full
-        if full >= _MAX_UNITS:
-            raise _Refuse
         product = get("product")
         variant = get("variant")
         sku = get("sku")
         rows.append(
-            {
-                "order_id": order_id,
-                "id": line_id,
-                "position": i,
-                "product_id": _opt_id(product.get("id")) if product else None,
-                "variant_id": _opt_id(variant.get("id")) if variant else None,
-                "sku": None if sku is None or sku == "" else _text(sku),
-                "title": _text(get("title") or get("name") or ""),
-                "product_type": None,
-                "quantity": count * 10_000,
-                "unit_price": unit,
-                "total_discount": discount,
-                "total": full - discount,
-                "refunded_quantity": took * 10_000,
-            }
+            line_row(
+                order_id,
+                line_id,
+                i,
+                _opt_id(product.get("id")) if product else None,
+                _opt_id(variant.get("id")) if variant else None,
+                None if sku is None or sku == "" else _text(sku),
+                _text(get("title") or get("name") or ""),
+                (count, took, unit, discount),
+            )
         )
     return rows
+
+
+def line_row(
+    order_id: str,
+    line_id: str,
+    position: int,
+    product_id: str | None,
+    variant_id: str | None,
+    sku: str | None,
+    title: str,
+    amounts: tuple[int, int, int, int],
+) -> dict[str, Any]:
+    """A line item's store row, from parsed nodes here and from typed structs
+    (:mod:`._struct_rows`): ``amounts`` are its count, the units refunded, and its unit
+    price and discount in minor units (the discount capped at the line's price)."""
+    count, took, unit, discount = amounts
+    full = unit * count
+    if discount > full:
+        discount = full
+    if full >= _MAX_UNITS:
+        raise _Refuse
+    return {
+        "order_id": order_id,
+        "id": line_id,
+        "position": position,
+        "product_id": product_id,
+        "variant_id": variant_id,
+        "sku": sku,
+        "title": title,
+        "product_type": None,
+        "quantity": count * 10_000,
+        "unit_price": unit,
+        "total_discount": discount,
+        "total": full - discount,
+        "refunded_quantity": took * 10_000,
+    }
 
 
 def _tables(

@@ -41,6 +41,7 @@ from shopsync_shopify._fast_orders import (
     _rate,
     _Refuse,
     _value,
+    line_row,
     text_units,
 )
 from shopsync_shopify._map_common import _FINANCIAL, _FULFILLMENT
@@ -292,28 +293,18 @@ def _lines(
         for tax in item.taxLines or ():  # read (and refused if malformed) though unused
             money.money(tax.priceSet)
             _rate(tax.rate)
-        full = unit * count
-        if discount > full:
-            discount = full
-        if full >= _MAX_UNITS:
-            raise _Refuse
         sku = item.sku
         rows.append(
-            {
-                "order_id": order_id,
-                "id": line_id,
-                "position": i,
-                "product_id": _ref(item.product),
-                "variant_id": _ref(item.variant),
-                "sku": None if sku is None or sku == "" else _text(sku),
-                "title": _text(item.title or item.name or ""),
-                "product_type": None,
-                "quantity": count * 10_000,
-                "unit_price": unit,
-                "total_discount": discount,
-                "total": full - discount,
-                "refunded_quantity": took * 10_000,
-            }
+            line_row(
+                order_id,
+                line_id,
+                i,
+                _ref(item.product),
+                _ref(item.variant),
+                None if sku is None or sku == "" else _text(sku),
+                _text(item.title or item.name or ""),
+                (count, took, unit, discount),
+            )
         )
     return rows
 

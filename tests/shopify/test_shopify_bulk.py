@@ -286,6 +286,31 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
     ]
 
 
+def test_a_bulk_read_eases_the_collector_between_its_pages_and_puts_it_back() -> None:
+    """A page is written while the read waits: at Python's threshold of 700 the collector
+    walked each page's rows again and again (7 us an order of a backfill, issue 20)."""
+    import gc
+    import tempfile
+    import types
+
+    from shopsync._collector import YOUNG_THRESHOLD
+
+    spool = _lines_of(*({"id": f"gid://shopify/Order/{n}"} for n in (1, 2, 3)))
+    adapter = shopsync.connect(
+        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
+    )
+    thresholds = gc.get_threshold()
+    seen = []
+    mapped = lambda node: types.SimpleNamespace(updated_at=None)  # noqa: E731
+    with tempfile.TemporaryFile() as f:
+        f.write(spool)
+        f.seek(0)
+        for page in adapter._assemble(f, 1, "orders", mapped):  # type: ignore[attr-defined]
+            seen.append((len(page.records), gc.get_threshold()[0]))
+    assert seen == [(1, max(thresholds[0], YOUNG_THRESHOLD))] * 3
+    assert gc.get_threshold() == thresholds
+
+
 def test_reassembly_is_the_same_with_or_without_orjson(monkeypatch: Any) -> None:
     """With the ``fast`` extra a holder's child lines are parsed by orjson
     (``_jsonl._parse_lines``): the nodes and rejections are json's, with orjson or without,

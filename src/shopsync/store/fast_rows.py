@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -185,6 +186,7 @@ def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         c.exec_driver_sql(statement, list(map(get, rows)))
         return
     null = dumps(None)
+    short = dumps is _dumps  # the short lists written out are json.dumps' text
     values: list[tuple[Any, ...]] = []
     for row in rows:
         value = list(get(row))
@@ -196,8 +198,8 @@ def _insert_sqlite(c: Connection, table: Table, rows: list[dict[str, Any]]) -> N
                 value[i] = None if none_as_null else null
             elif item is last:
                 value[i] = text  # the same object again (an address shipped to as billed)
-            elif dumps is _dumps and type(item) is list and len(item) < 2:
-                value[i] = _short_list(item)
+            elif short and type(item) is list and len(item) < 2:
+                value[i] = _short_list(item) if item else "[]"  # most are empty
             else:
                 last, text = item, dumps(item)
                 value[i] = text
@@ -230,7 +232,9 @@ def _plan(
 ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], tuple[tuple[int, bool], ...]]:
     """The insert of ``table``'s columns among ``keys``: its statement, a getter of a row's
     values in that order, and the JSON columns' positions (with whether None is SQL NULL)."""
-    names = [col.name for col in table.c if col.name in keys]
+    # plain interned str, not SQLAlchemy's quoted_name: a dict looks a str subclass up the
+    # slow way, and the getter looks up every column of every row
+    names = [sys.intern(str.__str__(col.name)) for col in table.c if col.name in keys]
     as_json = tuple(
         (i, bool(getattr(table.c[name].type, "none_as_null", False)))
         for i, name in enumerate(names)
