@@ -105,6 +105,49 @@ def test_a_note_written_again_in_the_same_microsecond_is_not_the_one_read(
     assert set(noted(store)) == {"c1"}
 
 
+def test_a_note_of_a_shop_removed_and_created_again_is_not_the_one_read(store: Store) -> None:
+    """A worker and a plan read c1's note; the shop is removed (an uninstall) and installed
+    again under the same name, and c1 changes at the same moment: the worker (which names the
+    shop, not its id) and the plan must leave the new shop's note, a change neither read."""
+    from shopsync.store import incremental as marks
+
+    def change() -> None:
+        with store.transaction() as tx:
+            changes.mark_changed(store, tx, P, S, ["c1"], T0)
+
+    change()
+    sid = store.shop_id(P, S)
+    read, listed = marks.pending_notes(store, sid, P, S), changes.changed(store)
+    store.remove_shop(P, S)
+    change()
+    assert changes.clear_changes(store, listed) == 0
+    assert marks.settle(store, sid, read, {}, 0, "s") == 0
+    assert set(noted(store)) == {"c1"}
+
+
+def test_a_worker_leaves_a_note_an_older_process_wrote_at_a_value_the_sequence_hands_out(
+    store: Store,
+) -> None:
+    """An older process left running after the upgrade (docs/store.md) still writes a note's
+    ``seq`` as the stored one + 1: a value the store's sequence hands out next. A worker that
+    read that note, clearing after this version noted the customer again (at another moment)
+    with that same value, must leave the new change: the moment it read tells them apart."""
+    from sqlalchemy import text
+
+    def change(at: dt.datetime) -> None:
+        with store.transaction() as tx:
+            changes.mark_changed(store, tx, P, S, ["c1"], at)
+
+    change(T0)
+    with store.transaction() as tx:  # revision 0025's note statement, for the older process
+        tx.execute(text("UPDATE changed_customers SET seq = seq + 1, changed_at = changed_at + 1"))
+    listed = changes.changed(store)
+    change(T0 + DAY)
+    assert [c.seq for c in changes.changed(store)] == [c.seq for c in listed]  # the same value
+    assert changes.clear_changes(store, listed) == 0
+    assert set(noted(store)) == {"c1"}
+
+
 def test_a_change_dated_before_1970_is_listed_for_the_workers(store: Store) -> None:
     """A handled note's moment is stored negative: a change dated before the epoch (an
     ``apply`` given such a ``now`` notes its deliveries at it) must not look handled."""

@@ -215,7 +215,8 @@ def changed(store: Store, *, limit: int = 1000) -> list[Change]:
 def clear_changes(store: Store, done: Iterable[Change]) -> int:
     """Take the notes a worker handled off :func:`changed`'s list, unless the customer
     changed again since it read them (a new write of the note took another ``seq``, also
-    after a settle removed it); returns how many were taken.
+    after a settle removed it; or, from an older process, another moment); returns how many
+    were taken.
 
     A note taken stays, marked handled (``seq`` kept, ``changed_at`` stored as -1 - micros:
     :func:`noted_at`), until an incremental plan's settle consumes it (issue 19). An
@@ -247,10 +248,11 @@ def clear_changes(store: Store, done: Iterable[Change]) -> int:
                     and_(
                         col.shop_id == shop_id,
                         col.customer_id == change.customer_id,
-                        # the write read (a seq is never written twice, so its moment
-                        # is the one read), still live: a handled one is not taken again
+                        # the write read, still live (a handled one, negative, is not
+                        # taken again); its moment too: an older process left running after
+                        # revision 0026 writes seq + 1, a value the sequence hands out next
                         col.seq == change.seq,
-                        col.changed_at >= 0,
+                        col.changed_at == _rows.to_micros(change.changed_at),
                     )
                 )
                 .values(changed_at=-col.changed_at - 1)
