@@ -148,6 +148,32 @@ def test_a_worker_leaves_a_note_an_older_process_wrote_at_a_value_the_sequence_h
     assert set(noted(store)) == {"c1"}
 
 
+def test_a_plan_leaves_a_note_an_older_process_wrote_at_a_value_the_sequence_hands_out(
+    store: Store,
+) -> None:
+    """The same older process, and an incremental plan that read its note: this version
+    notes the customer again (at another moment) with that same value; the plan's settle must
+    leave the new change, told apart by the moment read (handled or not)."""
+    from sqlalchemy import text
+
+    from shopsync.store import incremental as marks
+
+    def change(at: dt.datetime) -> None:
+        with store.transaction() as tx:
+            changes.mark_changed(store, tx, P, S, ["c1"], at)
+
+    change(T0)
+    with store.transaction() as tx:  # revision 0025's note statement, for the older process
+        tx.execute(text("UPDATE changed_customers SET seq = seq + 1, changed_at = changed_at + 1"))
+    sid = store.shop_id(P, S)
+    read = marks.pending_notes(store, sid, P, S)
+    changes.clear_changes(store, changes.changed(store))  # a worker handled it meanwhile
+    change(T0 + DAY)
+    assert [c.seq for c in marks.pending_notes(store, sid, P, S)] == [c.seq for c in read]
+    assert marks.settle(store, sid, read, {}, 0, "s") == 0
+    assert set(noted(store)) == {"c1"}
+
+
 def test_a_change_dated_before_1970_is_listed_for_the_workers(store: Store) -> None:
     """A handled note's moment is stored negative: a change dated before the epoch (an
     ``apply`` given such a ``now`` notes its deliveries at it) must not look handled."""

@@ -57,6 +57,7 @@ from shopsync.store.schema import (
     suppressions,
     tombstones,
 )
+from shopsync.store.times import to_micros
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -499,18 +500,21 @@ def settle(
             return 0  # the shop was removed since it was planned (and maybe created again)
         # A few statements, not one a note: the shop's writers wait for this transaction
         # (one a note took 80 s at 100,000 notes on a loaded machine, 0.8 ms each).
-        # A note is the one read when its seq is: every write of a note takes a new value
-        # of the store's sequence (a note removed since by another settle and written again,
-        # even in the same microsecond, is a change this plan did not read), and a worker's
-        # clear leaves it (handled: this plan read it all the same).
+        # A note is the one read when its seq and its moment are: every write of a note
+        # takes a new value of the store's sequence (a note removed since by another settle
+        # and written again, even in the same microsecond, is a change this plan did not
+        # read), but an older process left running after revision 0026 writes seq + 1, a
+        # value the sequence hands out next: the moment tells those apart. A worker's clear
+        # negates the moment (handled: this plan read it all the same).
         col = changed_customers.c
-        seen = sorted({(n.customer_id, n.seq) for n in notes})
+        stamp = case((col.changed_at < 0, -1 - col.changed_at), else_=col.changed_at)
+        seen = sorted({(n.customer_id, n.seq, to_micros(n.changed_at)) for n in notes})
         for chunk in chunks(seen, _SETTLE_CHUNK):
             result = conn.execute(
                 delete(changed_customers).where(
                     col.shop_id == shop_id,
-                    col.customer_id.in_([cid for cid, _ in chunk]),  # (indexed)
-                    tuple_(col.customer_id, col.seq).in_(chunk),
+                    col.customer_id.in_([cid for cid, _, _ in chunk]),  # (indexed)
+                    tuple_(col.customer_id, col.seq, stamp).in_(chunk),
                 )
             )
             removed += int(result.rowcount)
@@ -525,7 +529,7 @@ def settle(
 
 
 _SETTLE_CHUNK = 240
-"""Notes a settle's statement clears (three parameters each: within SQLite's oldest limit)."""
+"""Notes a settle's statement clears (four parameters each: within SQLite's oldest limit)."""
 
 
 def hold_moments(conn: Connection, shop_id: int) -> None:
