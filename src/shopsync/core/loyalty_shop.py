@@ -189,10 +189,15 @@ def referrals_of(inputs: Iterable[Any]) -> list[Referral]:
 
 
 def _emails(customers: pl.DataFrame) -> dict[str, str]:
+    """Each e-mail's customer: of several holding one, the most recently updated (ties: the
+    greatest id). Not the last row read: the rows' order is the read's (a whole read and a
+    read of some customers differ, and an update moves a row on PostgreSQL)."""
     return {
         e: cid
-        for cid, e in customers.select("id", "email")
+        for cid, e in customers.select("id", "email", "updated_at")
         .filter(pl.col("email").is_not_null())
+        .sort("updated_at", "id", nulls_last=False)
+        .select("id", "email")
         .iter_rows()
     }
 

@@ -64,8 +64,7 @@ def loyalty_extras(
     amounts) and ``refunds`` (with ids) when the frames lack them. ``later_of``: the later
     orders of these customers only (frames of some customers), read through the customer
     index (the shop's are a scan of every order: 0.2 s at 1M orders, for none at all).
-    ``customers_of``: the customers of these ids only (a part of a large shop's), in the
-    whole read's order.
+    ``customers_of``: the customers of these ids only (a part of a large shop's).
     """
     engine = store.engine
     shop = f"shop_id = {int(shop_id)}"
@@ -97,15 +96,9 @@ def loyalty_extras(
 
 
 def _customers_of(store: Store, shop: str, ids: Collection[str]) -> pl.DataFrame:
-    """The customers ``ids`` (:data:`_CUSTOMERS`), in the order the whole read hands them
-    over on SQLite (the rowid's): a referral's friend e-mail held by two customers names the
-    last (PostgreSQL promises no order either way)."""
-    engine = store.engine
-    if engine.dialect.name != "sqlite":
-        return read_table(engine, "customers", _CUSTOMERS, shop, among=("id", ids))
-    columns = [*_CUSTOMERS, Column("_row", I64, "customers.rowid")]
-    found = read_table(engine, "customers", columns, shop, among=("id", ids))
-    return found.sort("_row").drop("_row")
+    """The customers ``ids`` (:data:`_CUSTOMERS`), in no particular order: the derivation
+    reads none from it (an e-mail two customers hold names the most recently updated)."""
+    return read_table(store.engine, "customers", _CUSTOMERS, shop, among=("id", ids))
 
 
 def _later_of(
