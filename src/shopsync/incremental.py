@@ -223,7 +223,7 @@ def plan_changed(
     seq = stored_models.mark(store, shop_id)
     frames: Frames | None = None
     if not _models_fresh(store, policy, shop_id, at):
-        frames = _read(store, policy, as_of, platform, shop, None)
+        frames = read_plan_frames(store, policy, as_of, platform, shop, None)
     stats, used = stats_of(frames, seq)
     ptag, tag = program_tag(policy, stats), settings_tag(policy)
     found_ids = marks.candidates(store, shop_id, at, ptag, tag if policy.loyalty.enabled else None)
@@ -252,7 +252,9 @@ def plan_changed(
             currency, overall = main_currencies(store, shop_id, at)  # one scan, not two
             if overall is not None:
                 loyalty_policy = policy.model_copy(update={"currency": overall})
-        frames = _read(store, policy, as_of, platform, shop, None if whole else wanted, currency)
+        frames = read_plan_frames(
+            store, policy, as_of, platform, shop, None if whole else wanted, currency
+        )
     if stale:  # no moment yet, or one of other settings or models: decided from their rows
         fired = time_fired(restrict(frames, stale), policy, stats)
         in_outbox = marks.recorded_keys(store, shop_id, fired["key"].to_list())
@@ -390,7 +392,7 @@ def _models_fresh(store: Store, policy: Policy, shop_id: int, at: int) -> bool:
     return stored_models.serve(store, policy, shop_id, at)
 
 
-def _read(
+def read_plan_frames(
     store: Store,
     policy: Policy,
     as_of: dt.datetime,
@@ -398,10 +400,12 @@ def _read(
     shop: str,
     customer_ids: set[str] | None,
     currency: str | None = None,
+    catalogue: pl.DataFrame | None = None,
 ) -> Frames:
     """The plan's read: the whole shop, or the ``customer_ids`` alone (with what the loyalty
     derivation reads of their orders and refunds); ``currency``: the policy's, else the
-    shop's main one by ``as_of`` when known (None: the read counts it)."""
+    shop's main one by ``as_of`` when known (None: the read counts it); ``catalogue``: the
+    shop's products when already read (a plan in parts reads them once)."""
     return load(
         store,
         platform,
@@ -409,6 +413,7 @@ def _read(
         as_of,
         currency=policy.currency or currency,
         window_days=policy.frequency_cap.window_days,
+        products=catalogue,
         advocates=False,
         shipments_since=shipments_since(policy, platform, as_of),
         customer_ids=customer_ids,

@@ -24,16 +24,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-import polars as pl
-
 from shopsync import loyalty, stored_models
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
-from shopsync.core.loyalty_shop import amount_columns
 from shopsync.core.planner import Held, HeldRows, Plan, draft, plan_notes
 from shopsync.core.policy import Policy
-from shopsync.core.shipping import shipments_since
-from shopsync.frames import load
+from shopsync.incremental import read_plan_frames
 from shopsync.store import Store, ledger_mark
 from shopsync.store import incremental as marks
 from shopsync.store.facts_set import snapshot_orders
@@ -90,7 +86,9 @@ def plan_in_parts(
     held: list[HeldRows | Sequence[Held]] = []
     outbox, placed = True, False
     for ids in parts:
-        frames = _read(store, policy, as_of, platform, shop, ids, figures.currency, catalogue)
+        frames = read_plan_frames(
+            store, policy, as_of, platform, shop, ids, figures.currency, catalogue
+        )
         notices = None
         if policy.loyalty.enabled:  # beside the candidates, as the whole plan derives them
             notices = _beside(_notices, store, platform, shop, as_of, lpolicy, ids, frames)
@@ -111,37 +109,6 @@ def plan_in_parts(
         notes.append(f"{stale}: points balances are not written back to the shop until it is")
     actions.sort(key=lambda a: a.customer_id)  # stable: each customer's order is kept
     return Plan(as_of, tuple(actions), _merged(held), tuple(notes), ((platform, shop),), (used,))
-
-
-def _read(
-    store: Store,
-    policy: Policy,
-    as_of: dt.datetime,
-    platform: str,
-    shop: str,
-    ids: set[str],
-    currency: str | None,
-    catalogue: pl.DataFrame,
-) -> Frames:
-    """One part's frames, as the whole plan's read gives them for its customers (with what
-    the loyalty derivation reads of their orders and refunds; the catalogue read once)."""
-    return load(
-        store,
-        platform,
-        shop,
-        as_of,
-        currency=policy.currency or currency,
-        window_days=policy.frequency_cap.window_days,
-        products=catalogue,
-        advocates=False,
-        shipments_since=shipments_since(policy, platform, as_of),
-        customer_ids=ids,
-        columns=(
-            {"orders": amount_columns(policy), "refunds": ("id",)}
-            if policy.loyalty.enabled
-            else None
-        ),
-    )
 
 
 def _notices(
