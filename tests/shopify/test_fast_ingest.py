@@ -38,10 +38,12 @@ CLOCK = {
     ("tombstones", "at"),  # the redaction this test makes before each sync
     ("orders", "seq"),  # which page an order lands on: bulk output comes in no fixed order
     ("shops", "facts_seq"),  # a page of rows and models takes a value for each part
+    ("changed_customers", "seq"),  # the store's note sequence: which note was written first
+    ("note_counter", "value"),  # (SQLite's; how many note writes there were)
 }
-"""Columns that hold the wall clock or count writes, not content: left out. The sequence
-only has to grow with each write (``store.facts``); a mixed page advancing it twice is
-harmless."""
+"""Columns that hold the wall clock or count writes, not content: left out. The sequences
+only have to grow with each write (``store.facts``, ``store.changes``); a mixed page
+advancing one twice is harmless."""
 
 
 def snapshot(store: shopsync.Store) -> dict[str, list[tuple[Any, ...]]]:
