@@ -30,7 +30,7 @@ from tests.pg_schema import own_schema, shared_url
 P = "shopify"
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
-EXAMPLES = int(os.environ.get("SHOPSYNC_PARTS_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("SHOPSYNC_PARTS_EXAMPLES", "3"))
 _STORES: dict[str, Store] = {}
 _SCHEMAS = ExitStack()
 
