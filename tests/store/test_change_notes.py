@@ -26,6 +26,12 @@ def clear(store: Store) -> None:
     changes.clear_changes(store, changes.changed(store, limit=10_000))
 
 
+def _note_c1(store: Store, at: dt.datetime) -> None:
+    """c1 changed at ``at``, noted in a write of its own."""
+    with store.transaction() as tx:
+        changes.mark_changed(store, tx, P, S, ["c1"], at)
+
+
 def test_upserts_note_exactly_the_customers_they_changed(store: Store) -> None:
     store.upsert([customer("c1"), customer("c2"), order("o1", "c1", T0)])
     assert set(noted(store)) == {"c1", "c2"}
@@ -92,14 +98,10 @@ def test_a_note_written_again_in_the_same_microsecond_is_not_the_one_read(
 
     sid = store.shop_id(P, S)
 
-    def change() -> None:
-        with store.transaction() as tx:
-            changes.mark_changed(store, tx, P, S, ["c1"], T0)
-
-    change()
+    _note_c1(store, T0)
     read, listed = marks.pending_notes(store, sid, P, S), changes.changed(store)
     assert marks.settle(store, sid, marks.pending_notes(store, sid, P, S), {}, 0, "s") == 1
-    change()
+    _note_c1(store, T0)
     assert marks.settle(store, sid, read, {}, 0, "s") == 0
     assert changes.clear_changes(store, listed) == 0
     assert set(noted(store)) == {"c1"}
@@ -111,15 +113,11 @@ def test_a_note_of_a_shop_removed_and_created_again_is_not_the_one_read(store: S
     shop, not its id) and the plan must leave the new shop's note, a change neither read."""
     from shopsync.store import incremental as marks
 
-    def change() -> None:
-        with store.transaction() as tx:
-            changes.mark_changed(store, tx, P, S, ["c1"], T0)
-
-    change()
+    _note_c1(store, T0)
     sid = store.shop_id(P, S)
     read, listed = marks.pending_notes(store, sid, P, S), changes.changed(store)
     store.remove_shop(P, S)
-    change()
+    _note_c1(store, T0)
     assert changes.clear_changes(store, listed) == 0
     assert marks.settle(store, sid, read, {}, 0, "s") == 0
     assert set(noted(store)) == {"c1"}
@@ -134,15 +132,11 @@ def test_a_worker_leaves_a_note_an_older_process_wrote_at_a_value_the_sequence_h
     with that same value, must leave the new change: the moment it read tells them apart."""
     from sqlalchemy import text
 
-    def change(at: dt.datetime) -> None:
-        with store.transaction() as tx:
-            changes.mark_changed(store, tx, P, S, ["c1"], at)
-
-    change(T0)
+    _note_c1(store, T0)
     with store.transaction() as tx:  # revision 0025's note statement, for the older process
         tx.execute(text("UPDATE changed_customers SET seq = seq + 1, changed_at = changed_at + 1"))
     listed = changes.changed(store)
-    change(T0 + DAY)
+    _note_c1(store, T0 + DAY)
     assert [c.seq for c in changes.changed(store)] == [c.seq for c in listed]  # the same value
     assert changes.clear_changes(store, listed) == 0
     assert set(noted(store)) == {"c1"}
@@ -158,17 +152,13 @@ def test_a_plan_leaves_a_note_an_older_process_wrote_at_a_value_the_sequence_han
 
     from shopsync.store import incremental as marks
 
-    def change(at: dt.datetime) -> None:
-        with store.transaction() as tx:
-            changes.mark_changed(store, tx, P, S, ["c1"], at)
-
-    change(T0)
+    _note_c1(store, T0)
     with store.transaction() as tx:  # revision 0025's note statement, for the older process
         tx.execute(text("UPDATE changed_customers SET seq = seq + 1, changed_at = changed_at + 1"))
     sid = store.shop_id(P, S)
     read = marks.pending_notes(store, sid, P, S)
     changes.clear_changes(store, changes.changed(store))  # a worker handled it meanwhile
-    change(T0 + DAY)
+    _note_c1(store, T0 + DAY)
     assert [c.seq for c in marks.pending_notes(store, sid, P, S)] == [c.seq for c in read]
     assert marks.settle(store, sid, read, {}, 0, "s") == 0
     assert set(noted(store)) == {"c1"}
