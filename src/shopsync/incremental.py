@@ -49,6 +49,7 @@ from typing import Any
 import polars as pl
 
 from shopsync import loyalty, stored_models
+from shopsync._beside import beside
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
 from shopsync.core.incremental import (
@@ -60,7 +61,7 @@ from shopsync.core.incremental import (
     time_fired,
 )
 from shopsync.core.loyalty_shop import amount_columns
-from shopsync.core.planner import HeldRows, Plan, plan_frames
+from shopsync.core.planner import Draft, HeldRows, Plan, draft
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
 from shopsync.core.shop_stats import ShopStats
@@ -262,10 +263,10 @@ def plan_changed(
         by_time = (by_time - stale) | (new & stale)
     # the erased get nothing (a customer deleted on the platform is planned from its orders)
     chosen = (base | by_time) - set(frames.erased["customer_id"].to_list())
-    found: list[Action] = []
-    due: dict[str, int | None] = {}
-    if policy.loyalty.enabled:
-        derived = loyalty.update_ledger(
+    derived = None
+    if policy.loyalty.enabled:  # beside the programs' candidates, as in a whole plan
+        derived = beside(
+            loyalty.update_ledger,
             store,
             platform,
             shop,
@@ -277,15 +278,21 @@ def plan_changed(
             dry_run=True,
             frames=frames,
         )
-        found, due = list(derived.actions), dict(derived.due)
     theirs = restrict(frames, chosen)
-    planned = plan_frames(
-        theirs,
-        policy,
-        as_of,
-        stats=stats,
-        loyalty=found,
-        notes=[
+    drafted = draft(theirs, policy, as_of, stats=stats, one_customer=True)
+    size = found_ids.customers
+    programs = _program_moments(store, shop_id, theirs, policy, stats, at, size, drafted)
+    if stale - chosen:  # nothing new now: their moments under the current tag are recorded
+        rest = restrict(frames, stale - chosen)
+        programs.update(_program_moments(store, shop_id, rest, policy, stats, at, size))
+    found: list[Action] = []
+    due: dict[str, int | None] = {}
+    if derived is not None:
+        ledgers = derived.result()
+        found, due = list(ledgers.actions), dict(ledgers.due)
+    planned = drafted.plan(
+        found,
+        [
             f"incremental: {len(chosen)} of {found_ids.customers} customers planned "
             f"({len(noted_known)} changed, {len(by_time)} with a program moment due)",
             *(
@@ -294,13 +301,7 @@ def plan_changed(
                 else []
             ),
         ],
-        one_customer=True,
     )
-    size = found_ids.customers
-    programs = _program_moments(store, shop_id, theirs, policy, stats, at, size)
-    if stale - chosen:  # nothing new now: their moments under the current tag are recorded
-        rest = restrict(frames, stale - chosen)
-        programs.update(_program_moments(store, shop_id, rest, policy, stats, at, size))
     lifts, waiting, ends = _lifts(planned, theirs, policy, as_of)
     for cid, when in lifts.items():  # offered again by the plan at that moment
         for moments in (due, programs):
@@ -368,15 +369,17 @@ def _program_moments(
     stats: ShopStats,
     at: int,
     size: int,
+    drafted: Draft | None = None,
 ) -> dict[str, int | None]:
     """The planned customers' next program moments (``theirs``: their frames): the programs'
     own, or earlier, the first row ``as_of`` still hides (an order placed later, a consent...).
-    ``size``: the shop's customers."""
+    ``size``: the shop's customers; ``drafted``: their draft, whose paid orders and purchases
+    are reused."""
     mine = sorted(_with_rows(theirs))
     if not mine:
         return {}
     moments: dict[str, int | None] = dict.fromkeys(mine)
-    for cid, when in program_due(theirs, policy, stats).iter_rows():
+    for cid, when in program_due(theirs, policy, stats, drafted).iter_rows():
         moments[cid] = when
     for cid, when in marks.next_rows(store, shop_id, at, mine, size).items():
         if cid in moments:

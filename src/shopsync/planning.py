@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 
 from shopsync import loyalty, stored_models
+from shopsync._beside import beside
 from shopsync._collector import collector_eased
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
@@ -44,8 +42,6 @@ from shopsync.store.read import products
 from shopsync.store.shop_figures import catalogue_version
 
 __all__ = ["plan", "plan_customer"]
-
-_T = TypeVar("_T")
 
 
 def plan(
@@ -220,26 +216,9 @@ def _plan_shop(
     # The loyalty derivation (Python and SQLite: one core, mostly) runs beside the programs'
     # candidates (Polars' threads), which read nothing it derives: at 10M orders each takes
     # some 40 CPU-s, and the second core sat idle through the first.
-    derived = _beside(_loyalty, *loyal)
+    derived = beside(_loyalty, *loyal)
     drafted = draft(frames, policy, as_of, stats=stats)
     return dataclasses.replace(drafted.plan(derived.result(), notes), models=(used,))
-
-
-def _beside(work: Callable[..., _T], *args: Any) -> Future[_T]:
-    """``work(*args)`` in a daemon thread. A caller that stops (an error, Ctrl-C) neither waits
-    for it nor keeps the process alive for it: a transaction it had open when the process
-    ends is rolled back, as after any crash."""
-    done: Future[_T] = Future()
-
-    def run() -> None:
-        if done.set_running_or_notify_cancel():
-            try:
-                done.set_result(work(*args))
-            except BaseException as error:  # the caller's to see, whatever it is
-                done.set_exception(error)
-
-    threading.Thread(target=run, name="shopsync-loyalty", daemon=True).start()
-    return done
 
 
 # -- the shop-wide statistics: the stored models beside the catalogue -------------------------

@@ -25,6 +25,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from shopsync import loyalty, stored_models
+from shopsync._beside import beside
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
 from shopsync.core.planner import Held, HeldRows, Plan, draft, plan_notes
@@ -53,7 +54,7 @@ def plan_in_parts(
 ) -> Plan | None:
     """The whole shop's plan, made in parts; None when the shop is small or the plan would
     write (the caller plans it whole)."""
-    from shopsync.planning import _beside, _shop_stats
+    from shopsync.planning import _shop_stats
 
     shop_id = store.shop_id(platform, shop, create=False)
     held_orders = snapshot_orders(store, shop_id)
@@ -91,7 +92,7 @@ def plan_in_parts(
         )
         notices = None
         if policy.loyalty.enabled:  # beside the candidates, as the whole plan derives them
-            notices = _beside(_notices, store, platform, shop, as_of, lpolicy, ids, frames)
+            notices = beside(_notices, store, platform, shop, as_of, lpolicy, ids, frames)
         drafted = draft(frames, policy, as_of, stats=stats, one_customer=True)
         part = drafted.plan([] if notices is None else notices.result())
         outbox, placed = frames.sent is not None, placed or frames.orders.height > 0

@@ -48,6 +48,7 @@ from shopsync.core.education import education_next_due
 from shopsync.core.loyalty import DAY, Derivation
 from shopsync.core.planner import (
     PAID_COLUMNS,
+    Draft,
     _bought,
     _decide,
     program_candidates,
@@ -162,15 +163,24 @@ def row_moments(frames: Frames, policy: Policy) -> pl.DataFrame:
     return soonest(moments, at)
 
 
-def program_due(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFrame:
+def program_due(
+    frames: Frames,
+    policy: Policy,
+    stats: ShopStats,
+    drafted: Draft | None = None,
+) -> pl.DataFrame:
     """``customer_id, due`` (micros): per customer of ``frames``, the earliest moment after
     ``as_of`` at which time alone can bring a new program candidate (loyalty notices aside:
     :func:`loyalty_due`); a customer without one is left out (never, until a change).
 
     The minimum over every program's ``*_next_due`` and :func:`row_moments`; run on the
-    planned customers' frames (:func:`restrict`) with the shop's day statistics."""
-    paid = paid_orders(frames, columns=PAID_COLUMNS)
-    _, bought = _bought(frames, policy, stats, paid)
+    planned customers' frames (:func:`restrict`) with the shop's day statistics; with
+    their ``drafted`` candidates, its paid orders and purchases are reused."""
+    if drafted is None:
+        paid = paid_orders(frames, columns=PAID_COLUMNS)
+        _, bought = _bought(frames, policy, stats, paid)
+    else:
+        paid, bought = drafted.paid, drafted.bought
     found = [
         review_next_due(frames, policy),
         winback_next_due(frames, paid, stats, policy),
