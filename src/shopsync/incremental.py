@@ -245,9 +245,11 @@ def plan_changed(
     if policy.loyalty.enabled:
         base |= found_ids.loyalty | marks.referral_parties(store, shop_id)
     loyalty_policy = policy  # the loyalty derivation's: its currency counted with the read's
+    read_for: set[str] | None = None  # the customers the frames hold, when a set was read
     if frames is None:
         wanted = base | by_time
         whole = len(wanted) * _WHOLE_SHARE > found_ids.customers
+        read_for = None if whole else wanted
         currency = policy.currency
         if not whole and currency is None and policy.loyalty.enabled:
             currency, overall = main_currencies(store, shop_id, at)  # one scan, not two
@@ -278,7 +280,8 @@ def plan_changed(
             dry_run=True,
             frames=frames,
         )
-    theirs = restrict(frames, chosen)
+    # the frames of a set read hold those customers alone: most often, the ones chosen
+    theirs = frames if chosen == read_for else restrict(frames, chosen)
     drafted = draft(theirs, policy, as_of, stats=stats, one_customer=True)
     size = found_ids.customers
     programs = _program_moments(store, shop_id, theirs, policy, stats, at, size, drafted)
