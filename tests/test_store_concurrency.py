@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event, select, text, update
 
 from shopsync._cli_errors import explain
 from shopsync.adapter import Rejected
@@ -27,6 +27,7 @@ from shopsync.errors import StoreError
 from shopsync.models import Order
 from shopsync.store import VERSION_TABLE, Store, metadata
 from shopsync.store._engine import LeaseHeld, LeaseLost
+from shopsync.store.schema import leases
 from tests.test_models import T0, order
 
 FORK = mp.get_context("fork")
@@ -330,6 +331,30 @@ class TestLeases:
             threading.Event().wait(0.5)
             with store.lease("apply", holder="next", ttl=60):
                 mine.renew()
+
+    def test_keep_renews_once_a_quarter_of_the_ttl_passed_and_learns_of_a_loss(
+        self, store: Store
+    ) -> None:
+        # ``keep`` (an apply run calls it before each row) writes the lease row only once a
+        # quarter of its ttl has passed on this process's clock: until then no one else can
+        # have taken it. Time is moved by setting ``renewed`` back, not by waiting.
+        def expires() -> int:
+            with store.engine.connect() as conn:
+                return int(conn.execute(select(leases.c.expires_at)).scalar_one())
+
+        with store.lease("apply", holder="a", ttl=60) as mine:
+            taken = expires()
+            mine.keep()
+            assert expires() == taken
+            mine.renewed -= 15
+            mine.keep()
+            assert expires() > taken
+            with store.transaction() as conn:  # expired, and taken by another holder
+                conn.execute(update(leases).values(holder="b", expires_at=0))
+            mine.keep()  # renewed just now: nothing asked
+            mine.renewed -= 15
+            with pytest.raises(LeaseLost):
+                mine.keep()
 
     def test_a_process_that_dies_releases_it(self, store_url: str) -> None:
         # A holder on this machine whose process is gone does not make the re-run wait out

@@ -122,8 +122,9 @@ def apply(
 
     Delivery holds the store's ``apply`` lease (:meth:`Store.lease`): a second run waits up to
     ``lease_wait`` seconds for the first to finish, then raises
-    :class:`~shopsync.store.LeaseHeld` (retryable). The lease is renewed before every row and
-    lapses ``lease_ttl`` seconds after a run that died.
+    :class:`~shopsync.store.LeaseHeld` (retryable). Before every row the run makes sure it
+    still holds the lease (renewing it once a quarter of ``lease_ttl`` has passed); it lapses
+    ``lease_ttl`` seconds after a run that died.
 
     ``shops`` (``(platform, shop)`` pairs) delivers only those shops' pending rows: sinks are
     named by kind, so one shop's file sink would otherwise also deliver another shop's rows

@@ -15,9 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -95,7 +96,7 @@ def _stages(store: Store, rows: list[Any]) -> dict[tuple[int, str], list[_Stage]
     then kept current as this run settles rows."""
     later = sorted({(r.shop_id, r.idempotency_key) for r in rows if r.stage > 0})
     found: dict[tuple[int, str], list[_Stage]] = {}
-    for r in outbox_rows.key_rows(store, [k for _, k in later]):
+    for r in outbox_rows.key_rows(store, later):
         found.setdefault((r.shop_id, r.idempotency_key), []).append(
             _Stage(r.sink, r.stage, r.status, r.reason)
         )
@@ -144,19 +145,16 @@ def deliver(
     shop_ids: set[int | None] | None = None,
 ) -> None:
     at = times.to_micros(moment)
-    rows = outbox_rows.due_rows(store, sinks, shop_ids)
+    rows = outbox_rows.due_rows(store, sinks, shop_ids, with_actions=False)
     stages = _stages(store, rows)
     rules = Rules(store, policy)
     if policy is not None:
         rules.remember({r.shop_id for r in rows}, at)
-    for row in rows:
-        if row.due_at > at or row.next_attempt_at > at:
-            report.waiting += 1
-            continue
+    for row in _with_actions(store, rows, at, report):
         siblings = stages.get((row.shop_id, row.idempotency_key), [])
         earlier = [s for s in siblings if s.stage < row.stage]
         if lease is not None:
-            lease.renew()  # LeaseLost: another run took over; stop before sending anything
+            lease.keep()  # LeaseLost: another run took over; stop before sending anything
         outcome = _attempt(
             store, sinks[row.sink], row, earlier, moment, backoff, policy, rules.of(row.shop_id)
         )
@@ -181,6 +179,23 @@ def deliver(
         report.deliveries.append(outcome)
         if on_delivery is not None:
             on_delivery(outcome)
+
+
+_PART = 500  # due rows whose actions are read at once
+
+
+def _with_actions(store: Store, rows: list[Any], at: int, report: ApplyResult) -> Iterator[Any]:
+    """The due rows with their recorded actions, read a part at a time just before the part
+    is delivered (a run of 250,000 rows does not hold every action); rows not due yet are
+    counted waiting, rows gone since are left out."""
+    for start in range(0, len(rows), _PART):
+        part = rows[start : start + _PART]
+        due = [r for r in part if r.due_at <= at and r.next_attempt_at <= at]
+        report.waiting += len(part) - len(due)
+        actions = outbox_rows.actions_of_rows(store, [r.id for r in due])
+        for row in due:
+            if row.id in actions:
+                yield SimpleNamespace(**row._mapping, action=actions[row.id])
 
 
 def _attempt(

@@ -118,9 +118,15 @@ def record(actions: list[Action], store: Store, sinks: list[Sink], moment: dt.da
     if not actions:
         return 0
     at = times.to_micros(moment)
-    with store.transaction() as conn:
-        rows: list[dict[str, Any]] = []
-        for action in actions:
-            shop_id = store.shop_id(action.platform, action.shop, conn)
-            rows.extend(_row(shop_id, action, s, at) for s in sinks if s.accepts(action))
-        return outbox_rows.record_rows(conn, rows)
+    added = 0
+    with store.transaction() as conn:  # one transaction; rows built a part at a time
+        for start in range(0, len(actions), _PART):
+            rows: list[dict[str, Any]] = []
+            for action in actions[start : start + _PART]:
+                shop_id = store.shop_id(action.platform, action.shop, conn)
+                rows.extend(_row(shop_id, action, s, at) for s in sinks if s.accepts(action))
+            added += outbox_rows.record_rows(conn, rows)
+    return added
+
+
+_PART = 2000  # actions whose rows are built at once: a plan of 250,000 is not copied whole

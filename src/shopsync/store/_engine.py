@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -367,15 +367,24 @@ class LeaseLost(StoreError):
 
 @dataclass
 class Lease:
-    """A held lease. :func:`renew` it more often than ``ttl``; :func:`release` it when done."""
+    """A held lease. :func:`renew` it more often than ``ttl``; :func:`release` it when done.
+    ``renewed``: this process's monotonic clock just before the last taking or renewal."""
 
     name: str
     holder: str
     ttl: float
     engine: Engine
+    renewed: float = field(default_factory=time.monotonic)
 
     def renew(self) -> None:
         renew(self)
+
+    def keep(self) -> None:
+        """Renew unless a quarter of ``ttl`` has not passed since the last renewal: the lease
+        is then certainly still this holder's (no one else can take it before it expires),
+        and a loop over many short steps does not write the lease row at every step."""
+        if time.monotonic() - self.renewed >= self.ttl / 4:
+            renew(self)
 
     def release(self) -> None:
         release(self)
@@ -466,6 +475,7 @@ def acquire(
     holder = holder or default_holder()
     deadline = time.monotonic() + wait
     while True:
+        asked = time.monotonic()  # before the database's clock is read: the lease lasts longer
         try:
             taken, other = _try(engine, name, holder, ttl)
         except SQLAlchemyError as exc:
@@ -473,7 +483,7 @@ def acquire(
                 f"cannot take lease {name!r}: {describe(exc, engine.dialect.name)}"
             ) from exc
         if taken:
-            return Lease(name, holder, ttl, engine)
+            return Lease(name, holder, ttl, engine, asked)
         if time.monotonic() >= deadline:
             who, left = (other.holder, max(int(other.left), 0) / 1e6) if other else ("?", 0.0)
             raise LeaseHeld(
@@ -485,6 +495,7 @@ def acquire(
 
 def renew(lease: Lease) -> None:
     """Extend the lease by its ttl from now; raises :class:`LeaseLost` if it was taken."""
+    asked = time.monotonic()
     with lease.engine.connect() as conn, conn.begin():
         begin_write(conn)
         now = _db_now(conn)
@@ -498,6 +509,7 @@ def renew(lease: Lease) -> None:
                 f"lease {lease.name!r} expired and was taken by another holder; "
                 "this run stops so that the two do not overlap"
             )
+    lease.renewed = asked
 
 
 def release(lease: Lease) -> None:

@@ -7,10 +7,11 @@ comes back whole, with its line items, refunds and fulfilments.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Select, Table, bindparam, func, select
 
 from shopsync.models import Customer, Order, Product
 from shopsync.store import _rows
@@ -60,20 +61,35 @@ def count(store: Store, kind: type[Customer | Order | Product], platform: str, s
         )
 
 
+@functools.cache
+def _records_of(kind: type[Any]) -> Select[Any]:
+    """The records of ``:ids`` in shop ``:sid``, built once per kind (the outbox reads one
+    customer per delivery)."""
+    table = TABLES[kind]
+    return (
+        select(table)
+        .where(
+            table.c.shop_id == bindparam("sid"), table.c.id.in_(bindparam("ids", expanding=True))
+        )
+        .order_by(table.c.id)
+    )
+
+
+@functools.cache
+def _children_of(child: Table) -> Select[Any]:
+    return select(child).where(
+        child.c.shop_id == bindparam("sid"), child.c.order_id.in_(bindparam("ids", expanding=True))
+    )
+
+
 def read(
     store: Store, kind: type[Record], platform: str, shop: str, ids: Sequence[str]
 ) -> Iterator[Record]:
     """The stored records of ``ids`` (those the store holds), in id order."""
     shop_id = store.shop_id(platform, shop, create=False)
-    table = TABLES[kind]
+    params = {"sid": shop_id, "ids": list(ids)}
     with store.engine.connect() as conn:
-        rows = list(
-            conn.execute(
-                select(table)
-                .where(table.c.shop_id == shop_id, table.c.id.in_(ids))
-                .order_by(table.c.id)
-            )
-        )
+        rows = list(conn.execute(_records_of(kind), params))
         if kind is Customer:
             for row in rows:
                 yield _rows.customer_from_row(platform, shop, row)  # type: ignore[misc]
@@ -85,9 +101,7 @@ def read(
         children: dict[str, dict[str, list[Any]]] = {}
         for child in CHILDREN:
             grouped: dict[str, list[Any]] = {}
-            for row in conn.execute(
-                select(child).where(child.c.shop_id == shop_id, child.c.order_id.in_(ids))
-            ):
+            for row in conn.execute(_children_of(child), params):
                 grouped.setdefault(row.order_id, []).append(row)
             children[child.name] = grouped
     for row in rows:

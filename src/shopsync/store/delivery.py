@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.store.schema import delivery_policies, outbox
@@ -29,6 +29,29 @@ __all__ = [
 ]
 
 
+_SENT = select(outbox.c.idempotency_key, outbox.c.finished_at).where(
+    outbox.c.shop_id == bindparam("sid"),
+    outbox.c.customer_id == bindparam("cid"),
+    outbox.c.status == "done",
+    outbox.c.marketing == 1,
+    outbox.c.finished_at.is_not(None),
+)
+_WRITE_BACKS = select(outbox.c.status).where(
+    outbox.c.shop_id == bindparam("sid"),
+    outbox.c.idempotency_key == bindparam("key"),
+    outbox.c.stage < bindparam("stage"),
+)
+_DEFER = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("row_id"),
+        outbox.c.status == "pending",
+        outbox.c.attempts == bindparam("seen"),
+    )
+    .values(reason=bindparam("why"), updated_at=bindparam("at"))
+)
+
+
 def marketing_sent(
     store: Store, shop_id: int, customer_id: str, *, since: int, until: int, exclude_key: str
 ) -> list[int]:
@@ -36,35 +59,24 @@ def marketing_sent(
     microseconds, one per action (its first sink), inside ``(since, until]``.
 
     One per action, as the planner counts: an action sent by email and to an ESP is one
-    message, and the second sink of an action already sent is never held back by it.
+    message, and the second sink of an action already sent is never held back by it. The
+    customer's rows are read through ``ix_outbox_customer`` and grouped here: grouped in
+    SQL, SQLite read them in key order through the unique index instead, every row of the
+    shop for each row delivered (the cost of a delivery grew with the outbox).
     """
-    first = func.min(outbox.c.finished_at)
-    query = (
-        select(first)
-        .where(
-            outbox.c.shop_id == shop_id,
-            outbox.c.customer_id == customer_id,
-            outbox.c.status == "done",
-            outbox.c.marketing == 1,
-            outbox.c.finished_at.is_not(None),
-            outbox.c.idempotency_key != exclude_key,
-        )
-        .group_by(outbox.c.idempotency_key)
-        .having(first > since, first <= until)
-    )
+    first: dict[str, int] = {}
     with store.engine.connect() as conn:
-        return sorted(int(r[0]) for r in conn.execute(query))
+        for key, finished in conn.execute(_SENT, {"sid": shop_id, "cid": customer_id}):
+            if key != exclude_key and (key not in first or finished < first[key]):
+                first[key] = int(finished)
+    return sorted(t for t in first.values() if since < t <= until)
 
 
 def write_back_statuses(store: Store, shop_id: int, idempotency_key: str, stage: int) -> list[str]:
     """The statuses of the action's rows in stages before ``stage`` (platform write-backs)."""
-    query = select(outbox.c.status).where(
-        outbox.c.shop_id == shop_id,
-        outbox.c.idempotency_key == idempotency_key,
-        outbox.c.stage < stage,
-    )
     with store.engine.connect() as conn:
-        return [str(r[0]) for r in conn.execute(query)]
+        params = {"sid": shop_id, "key": idempotency_key, "stage": stage}
+        return [str(r[0]) for r in conn.execute(_WRITE_BACKS, params)]
 
 
 def remember_policy(store: Store, shop_ids: Iterable[int], policy_json: str, at: int) -> None:
@@ -96,10 +108,4 @@ def defer_row(store: Store, row_id: int, attempts: int, reason: str, at: int) ->
     """Keep a pending row pending with ``reason``; no attempt is counted (and nothing changes
     if another run attempted it meanwhile)."""
     with store.transaction() as conn:
-        conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == row_id, outbox.c.status == "pending", outbox.c.attempts == attempts
-            )
-            .values(reason=reason, updated_at=at)
-        )
+        conn.execute(_DEFER, {"row_id": row_id, "seen": attempts, "why": reason, "at": at})

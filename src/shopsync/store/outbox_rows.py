@@ -9,10 +9,11 @@ Rows carry the table's columns as attributes (and ``platform``, ``shop`` where j
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync._instants import instant
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from shopsync.store import Store
 
 __all__ = [
+    "actions_of_rows",
     "claim_row",
     "done_later",
     "due_rows",
@@ -42,16 +44,17 @@ __all__ = [
 _CHUNK = 500  # keys per IN (...) clause
 
 
+_UNSUBSCRIBED = select(suppressions.c.created_at, suppressions.c.source).where(
+    suppressions.c.shop_id == bindparam("sid"),
+    suppressions.c.customer_id == bindparam("cid"),
+    suppressions.c.channel == "email",
+)
+
+
 def unsubscribed(store: Store, shop_id: int, customer_id: str) -> Any | None:
     """The customer's email suppression (``created_at``, ``source``), None when there is none."""
     with store.engine.connect() as conn:
-        return conn.execute(
-            select(suppressions.c.created_at, suppressions.c.source).where(
-                suppressions.c.shop_id == shop_id,
-                suppressions.c.customer_id == customer_id,
-                suppressions.c.channel == "email",
-            )
-        ).first()
+        return conn.execute(_UNSUBSCRIBED, {"sid": shop_id, "cid": customer_id}).first()
 
 
 def record_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
@@ -60,12 +63,18 @@ def record_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
 
 
 def due_rows(
-    store: Store, sinks: Iterable[str], shop_ids: Iterable[int | None] | None = None
+    store: Store,
+    sinks: Iterable[str],
+    shop_ids: Iterable[int | None] | None = None,
+    *,
+    with_actions: bool = True,
 ) -> list[Any]:
     """The pending rows of these sinks (of these shops only, if given) with their shop, by
-    stage then insertion order."""
+    stage then insertion order; without ``action`` and ``result`` unless ``with_actions``
+    (a run reads the actions a part at a time: :func:`actions_of_rows`)."""
+    columns = [c for c in outbox.c if with_actions or c.name not in ("action", "result")]
     query = (
-        select(outbox, shops.c.platform, shops.c.shop)
+        select(*columns, shops.c.platform, shops.c.shop)
         .join(shops, shops.c.shop_id == outbox.c.shop_id)
         .where(outbox.c.status == "pending", outbox.c.sink.in_(list(sinks)))
         .order_by(outbox.c.stage, outbox.c.id)
@@ -76,37 +85,91 @@ def due_rows(
         return list(conn.execute(query))
 
 
-def key_rows(store: Store, keys: Sequence[str]) -> list[Any]:
-    """shop_id, idempotency_key, sink, stage, status, reason of every row of these keys."""
+_ACTIONS = select(outbox.c.id, outbox.c.action).where(
+    outbox.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def actions_of_rows(store: Store, row_ids: Sequence[int]) -> dict[int, Any]:
+    """Row id -> the recorded action (JSON) of these rows (a row gone since is left out)."""
+    found: dict[int, Any] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(row_ids), _CHUNK):
+            chunk = list(row_ids[start : start + _CHUNK])
+            found.update((r[0], r[1]) for r in conn.execute(_ACTIONS, {"ids": chunk}))
+    return found
+
+
+def key_rows(store: Store, keys: Sequence[tuple[int, str]]) -> list[Any]:
+    """shop_id, idempotency_key, sink, stage, status, reason of every row of these
+    ``(shop_id, idempotency_key)`` pairs, searched through the unique (shop, key, sink) index
+    (a key alone has no index: each chunk read the whole outbox)."""
+    by_shop: dict[int, list[str]] = {}
+    for shop_id, key in keys:
+        by_shop.setdefault(shop_id, []).append(key)
     out: list[Any] = []
     with store.engine.connect() as conn:
-        for start in range(0, len(keys), _CHUNK):
-            query = select(
-                outbox.c.shop_id,
-                outbox.c.idempotency_key,
-                outbox.c.sink,
-                outbox.c.stage,
-                outbox.c.status,
-                outbox.c.reason,
-            ).where(outbox.c.idempotency_key.in_(list(keys[start : start + _CHUNK])))
-            out += conn.execute(query).all()
+        for shop_id, shop_keys in sorted(by_shop.items()):
+            for start in range(0, len(shop_keys), _CHUNK):
+                chunk = shop_keys[start : start + _CHUNK]
+                out += conn.execute(_KEY_ROWS, {"sid": shop_id, "keys": chunk}).all()
     return out
+
+
+_KEY_ROWS = select(
+    outbox.c.shop_id,
+    outbox.c.idempotency_key,
+    outbox.c.sink,
+    outbox.c.stage,
+    outbox.c.status,
+    outbox.c.reason,
+).where(
+    outbox.c.shop_id == bindparam("sid"),
+    outbox.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+)
+
+
+_CLAIM = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("row_id"),
+        outbox.c.status == "pending",
+        outbox.c.attempts == bindparam("seen"),
+    )
+    .values(attempts=bindparam("new_attempts"), updated_at=bindparam("at"))
+)
+_OWNER = (outbox.c.shop_id, outbox.c.customer_id, outbox.c.kind)
+_SENT_AFTER_CANCEL = (
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("row_id"),
+        outbox.c.status == "cancelled",
+        outbox.c.attempts == bindparam("seen"),  # this run's claim
+    )
+    .values(status="done", updated_at=bindparam("at"), finished_at=bindparam("finished"))
+    .returning(*_OWNER)
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _settle(columns: tuple[str, ...]) -> Any:
+    """The settling update of a pending row for these columns, built once (a run settles
+    every row it attempts with one of a few column sets)."""
+    values: dict[str, Any] = {c: bindparam(f"new_{c}") for c in columns}
+    return (
+        update(outbox)
+        .where(outbox.c.id == bindparam("row_id"), outbox.c.status == "pending")
+        .values(updated_at=bindparam("at"), **values)
+        .returning(*_OWNER)
+    )
 
 
 def claim_row(store: Store, row_id: int, seen_attempts: int, attempts: int, at: int) -> bool:
     """Set a pending row's attempts, in its own transaction, if no one changed them since they
     were read as ``seen_attempts``: of two overlapping runs only one wins the row."""
     with store.transaction() as conn:
-        claimed = conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == row_id,
-                outbox.c.status == "pending",
-                outbox.c.attempts == seen_attempts,
-            )
-            .values(attempts=attempts, updated_at=at)
-        )
-        return bool(claimed.rowcount)
+        params = {"row_id": row_id, "seen": seen_attempts, "new_attempts": attempts, "at": at}
+        return bool(conn.execute(_CLAIM, params).rowcount)
 
 
 def settle_row(store: Store, row_id: int, at: int, **values: Any) -> None:
@@ -119,29 +182,13 @@ def settle_row(store: Store, row_id: int, at: int, **values: Any) -> None:
     starts a clock of its own (:data:`shopsync.core.incremental.DELIVERY_STARTS`: a review
     reminder, a browse cooldown) notes its customer as changed in the same transaction, so
     the incremental plan plans them again once it happened (issue 19)."""
-    owner = (outbox.c.shop_id, outbox.c.customer_id, outbox.c.kind)
+    columns = tuple(sorted(values))
+    params = {f"new_{c}": values[c] for c in columns}
     with store.transaction() as conn:
-        done = list(
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row_id, outbox.c.status == "pending")
-                .values(updated_at=at, **values)
-                .returning(*owner)
-            )
-        )
+        done = list(conn.execute(_settle(columns), {"row_id": row_id, "at": at, **params}))
         if not done and values.get("status") == "done":
-            done = list(
-                conn.execute(
-                    update(outbox)
-                    .where(
-                        outbox.c.id == row_id,
-                        outbox.c.status == "cancelled",
-                        outbox.c.attempts == values["attempts"],  # this run's claim
-                    )
-                    .values(status="done", updated_at=at, finished_at=values.get("finished_at"))
-                    .returning(*owner)
-                )
-            )
+            sent = {"seen": values["attempts"], "finished": values.get("finished_at")}
+            done = list(conn.execute(_SENT_AFTER_CANCEL, {"row_id": row_id, "at": at, **sent}))
         if values.get("status") == "done":
             _note_clock_starts(conn, done, at)
 
