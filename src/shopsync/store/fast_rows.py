@@ -30,6 +30,10 @@ from shopsync.store import changes as _changes
 from shopsync.store._copy import insert_rows
 from shopsync.store._json_text import dumps_like
 from shopsync.store._rows import among, array_param
+
+# with this module, not in the first page's write: compiling it and its imports was 14 ms
+# there (a fresh process's backfill, benchmarks/ingest.py --memory; issue 20)
+from shopsync.store.checkout_rows import complete_paid, paid_rows
 from shopsync.store.content_hash import is_legacy
 from shopsync.store.schema import fulfillments, line_items, orders, refunds, tombstones
 
@@ -273,7 +277,6 @@ def _upsert(
     same_stamp: bool,
 ) -> tuple[UpsertResult, list[OrderRows]]:
     from shopsync.store import UpsertResult
-    from shopsync.store.checkout_rows import complete_paid, paid_rows
 
     result = UpsertResult()
     returned: list[OrderRows] = []
