@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy import delete, insert, update
 
 import shopsync
 from shopsync.core.actions import Action
@@ -378,3 +379,54 @@ def test_overlapping_applies_in_two_processes_send_each_row_once(
     assert outcomes == ["ok", "ok"]
     sent = out.read_text().split()
     assert len(sent) == 60 and len(set(sent)) == 60, "a row was sent twice"
+
+
+def test_rows_changed_between_the_due_read_and_their_actions_read_are_not_sent(
+    shop_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Due rows are read without their actions; the actions are read a part at a time (two
+    # here). Just before the first part's read: customer 2 unsubscribes through the link
+    # (their row stays pending), customer 5 on the platform, customer 3's row is deleted and
+    # another run claims customer 4's. Only customer 1's row is sent.
+    from shopsync.outbox import _attempts
+    from shopsync.store import outbox_rows
+    from shopsync.store.schema import outbox, suppressions
+
+    sink = Recorder()
+    actions = [nudge(str(i), due_at=NOW + dt.timedelta(hours=1)) for i in range(1, 6)]
+    apply(actions, shop_store, [sink], now=NOW)
+    read = outbox_rows.actions_of_rows
+    sid = shop_store.shop_id("shopify", SHOP)
+
+    def meanwhile(store: Store, row_ids: list[int]) -> dict[int, Any]:
+        if len(read_parts) == 0:
+            key = outbox.c.idempotency_key
+            with store.transaction() as conn:
+                conn.execute(
+                    insert(suppressions).values(
+                        shop_id=sid, customer_id="2", channel="email", created_at=0, source="link"
+                    )
+                )
+                conn.execute(delete(outbox).where(key == actions[2].idempotency_key))
+                conn.execute(
+                    update(outbox).where(key == actions[3].idempotency_key).values(attempts=1)
+                )
+            later = NOW + dt.timedelta(days=1)
+            store.upsert([customer("5", consent="unsubscribed", updated_at=later)])
+        read_parts.append(list(row_ids))
+        return read(store, row_ids)
+
+    read_parts: list[list[int]] = []
+    monkeypatch.setattr(_attempts, "_PART", 2)
+    monkeypatch.setattr(outbox_rows, "actions_of_rows", meanwhile)
+    report = apply([], shop_store, [sink], now=NOW + dt.timedelta(hours=2))
+    assert len(read_parts) == 3  # 2 + 2 + 1 rows
+    assert sink.delivered == [actions[0].idempotency_key]
+    rows = {r.customer_id: (r.status, r.attempts) for r in list_outbox(shop_store)}
+    assert rows == {
+        "1": ("done", 1),
+        "2": ("cancelled", 1),
+        "4": ("pending", 1),
+        "5": ("cancelled", 1),
+    }
+    assert report.delivered == 1 and report.cancelled == 2
