@@ -430,3 +430,30 @@ def test_rows_changed_between_the_due_read_and_their_actions_read_are_not_sent(
         "5": ("cancelled", 1),
     }
     assert report.delivered == 1 and report.cancelled == 2
+
+
+def test_record_in_parts_is_one_transaction_and_skips_repeats_across_parts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows are built two actions at a time here: a failure in the second part leaves no row
+    # (and no shop row, nor a remembered id of one); a key repeated in a later part is one row.
+    from shopsync.outbox import _queue
+    from shopsync.store import outbox_rows
+
+    monkeypatch.setattr(_queue, "_PART", 2)
+    new = "new.myshopify.com"
+    actions = [nudge(str(i), shop=new) for i in (1, 2, 3)] + [nudge("1", shop=new)]
+
+    class Failing(Recorder):
+        def accepts(self, action: Action) -> bool:
+            if action.customer_id == "3":
+                raise RuntimeError("disk full")
+            return True
+
+    with pytest.raises(RuntimeError):
+        _queue.record(actions, store, [Failing()], NOW)
+    assert list_outbox(store) == [] and store.shops() == []
+    assert _queue.record(actions, store, [Recorder()], NOW) == 3
+    due = outbox_rows.due_rows(store, ["recorder"])
+    assert sorted(r.customer_id for r in due) == ["1", "2", "3"]
+    assert {(r.platform, r.shop) for r in due} == {("shopify", new)}
