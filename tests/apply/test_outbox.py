@@ -457,3 +457,32 @@ def test_record_in_parts_is_one_transaction_and_skips_repeats_across_parts(
     due = outbox_rows.due_rows(store, ["recorder"])
     assert sorted(r.customer_id for r in due) == ["1", "2", "3"]
     assert {(r.platform, r.shop) for r in due} == {("shopify", new)}
+
+
+@pytest.mark.parametrize("clock", ["monotonic", "time"])
+def test_a_run_paused_past_its_lease_stops_before_the_next_row(
+    shop_store: Store, monkeypatch: pytest.MonkeyPatch, clock: str
+) -> None:
+    # The first delivery pauses the process for twice the ttl (SIGSTOP or a long GC moves the
+    # monotonic clock; a suspended machine only the wall clock) and another run takes the
+    # expired lease meanwhile: nothing more is sent.
+    from shopsync.store import LeaseLost, _engine
+    from shopsync.store.schema import leases
+
+    skew = [0.0]
+    real = getattr(_engine.time, clock)
+    monkeypatch.setattr(_engine.time, clock, lambda: real() + skew[0])
+
+    class Pausing(Recorder):
+        def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+            sent = super().deliver(action, context)
+            if len(self.delivered) == 1:
+                skew[0] += 2 * 60
+                with shop_store.transaction() as conn:
+                    conn.execute(update(leases).values(holder="another run", expires_at=0))
+            return sent
+
+    sink = Pausing()
+    with pytest.raises(LeaseLost):
+        apply([nudge(str(i)) for i in range(1, 4)], shop_store, [sink], now=NOW, lease_ttl=60)
+    assert len(sink.delivered) == 1
