@@ -356,6 +356,24 @@ class TestLeases:
             with pytest.raises(LeaseLost):
                 mine.keep()
 
+    def test_keep_after_a_suspend_or_a_clock_jump_learns_of_a_loss(self, store: Store) -> None:
+        # A suspended machine (paused VM, laptop asleep) does not advance the monotonic clock,
+        # but the lease expired meanwhile on the database's clock and another run took it: the
+        # wall clock says so, and ``keep`` must ask before the next row is sent. A wall clock
+        # gone back asks too (SQLite's lease clock is the wall clock).
+        with store.lease("apply", holder="a", ttl=60) as mine:
+            mine.renewed_wall -= 61  # asleep for 61 s: the monotonic clock did not move
+            with store.transaction() as conn:
+                conn.execute(update(leases).values(holder="b", expires_at=0))
+            with pytest.raises(LeaseLost):
+                mine.keep()
+        with store.lease("apply", holder="c", ttl=60) as mine:
+            mine.renewed_wall += 3600  # the wall clock was set back an hour
+            with store.transaction() as conn:
+                conn.execute(update(leases).values(holder="d", expires_at=0))
+            with pytest.raises(LeaseLost):
+                mine.keep()
+
     def test_a_process_that_dies_releases_it(self, store_url: str) -> None:
         # A holder on this machine whose process is gone does not make the re-run wait out
         # the ttl; one on another machine (or a live one) does.

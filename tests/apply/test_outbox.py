@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy import delete, insert, update
 
 import shopsync
 from shopsync.core.actions import Action
@@ -378,3 +379,110 @@ def test_overlapping_applies_in_two_processes_send_each_row_once(
     assert outcomes == ["ok", "ok"]
     sent = out.read_text().split()
     assert len(sent) == 60 and len(set(sent)) == 60, "a row was sent twice"
+
+
+def test_rows_changed_between_the_due_read_and_their_actions_read_are_not_sent(
+    shop_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Due rows are read without their actions; the actions are read a part at a time (two
+    # here). Just before the first part's read: customer 2 unsubscribes through the link
+    # (their row stays pending), customer 5 on the platform, customer 3's row is deleted and
+    # another run claims customer 4's. Only customer 1's row is sent.
+    from shopsync.outbox import _attempts
+    from shopsync.store import outbox_rows
+    from shopsync.store.schema import outbox, suppressions
+
+    sink = Recorder()
+    actions = [nudge(str(i), due_at=NOW + dt.timedelta(hours=1)) for i in range(1, 6)]
+    apply(actions, shop_store, [sink], now=NOW)
+    read = outbox_rows.actions_of_rows
+    sid = shop_store.shop_id("shopify", SHOP)
+
+    def meanwhile(store: Store, row_ids: list[int]) -> dict[int, Any]:
+        if len(read_parts) == 0:
+            key = outbox.c.idempotency_key
+            with store.transaction() as conn:
+                conn.execute(
+                    insert(suppressions).values(
+                        shop_id=sid, customer_id="2", channel="email", created_at=0, source="link"
+                    )
+                )
+                conn.execute(delete(outbox).where(key == actions[2].idempotency_key))
+                conn.execute(
+                    update(outbox).where(key == actions[3].idempotency_key).values(attempts=1)
+                )
+            later = NOW + dt.timedelta(days=1)
+            store.upsert([customer("5", consent="unsubscribed", updated_at=later)])
+        read_parts.append(list(row_ids))
+        return read(store, row_ids)
+
+    read_parts: list[list[int]] = []
+    monkeypatch.setattr(_attempts, "_PART", 2)
+    monkeypatch.setattr(outbox_rows, "actions_of_rows", meanwhile)
+    report = apply([], shop_store, [sink], now=NOW + dt.timedelta(hours=2))
+    assert len(read_parts) == 3  # 2 + 2 + 1 rows
+    assert sink.delivered == [actions[0].idempotency_key]
+    rows = {r.customer_id: (r.status, r.attempts) for r in list_outbox(shop_store)}
+    assert rows == {
+        "1": ("done", 1),
+        "2": ("cancelled", 1),
+        "4": ("pending", 1),
+        "5": ("cancelled", 1),
+    }
+    assert report.delivered == 1 and report.cancelled == 2
+
+
+def test_record_in_parts_is_one_transaction_and_skips_repeats_across_parts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows are built two actions at a time here: a failure in the second part leaves no row
+    # (and no shop row, nor a remembered id of one); a key repeated in a later part is one row.
+    from shopsync.outbox import _queue
+    from shopsync.store import outbox_rows
+
+    monkeypatch.setattr(_queue, "_PART", 2)
+    new = "new.myshopify.com"
+    actions = [nudge(str(i), shop=new) for i in (1, 2, 3)] + [nudge("1", shop=new)]
+
+    class Failing(Recorder):
+        def accepts(self, action: Action) -> bool:
+            if action.customer_id == "3":
+                raise RuntimeError("disk full")
+            return True
+
+    with pytest.raises(RuntimeError):
+        _queue.record(actions, store, [Failing()], NOW)
+    assert list_outbox(store) == [] and store.shops() == []
+    assert _queue.record(actions, store, [Recorder()], NOW) == 3
+    due = outbox_rows.due_rows(store, ["recorder"])
+    assert sorted(r.customer_id for r in due) == ["1", "2", "3"]
+    assert {(r.platform, r.shop) for r in due} == {("shopify", new)}
+
+
+@pytest.mark.parametrize("clock", ["monotonic", "time"])
+def test_a_run_paused_past_its_lease_stops_before_the_next_row(
+    shop_store: Store, monkeypatch: pytest.MonkeyPatch, clock: str
+) -> None:
+    # The first delivery pauses the process for twice the ttl (SIGSTOP or a long GC moves the
+    # monotonic clock; a suspended machine only the wall clock) and another run takes the
+    # expired lease meanwhile: nothing more is sent.
+    from shopsync.store import LeaseLost, _engine
+    from shopsync.store.schema import leases
+
+    skew = [0.0]
+    real = getattr(_engine.time, clock)
+    monkeypatch.setattr(_engine.time, clock, lambda: real() + skew[0])
+
+    class Pausing(Recorder):
+        def deliver(self, action: Action, context: DeliveryContext) -> dict[str, Any]:
+            sent = super().deliver(action, context)
+            if len(self.delivered) == 1:
+                skew[0] += 2 * 60
+                with shop_store.transaction() as conn:
+                    conn.execute(update(leases).values(holder="another run", expires_at=0))
+            return sent
+
+    sink = Pausing()
+    with pytest.raises(LeaseLost):
+        apply([nudge(str(i)) for i in range(1, 4)], shop_store, [sink], now=NOW, lease_ttl=60)
+    assert len(sink.delivered) == 1

@@ -368,13 +368,15 @@ class LeaseLost(StoreError):
 @dataclass
 class Lease:
     """A held lease. :func:`renew` it more often than ``ttl``; :func:`release` it when done.
-    ``renewed``: this process's monotonic clock just before the last taking or renewal."""
+    ``renewed``: this process's monotonic clock just before the last taking or renewal;
+    ``renewed_wall``: its wall clock then."""
 
     name: str
     holder: str
     ttl: float
     engine: Engine
     renewed: float = field(default_factory=time.monotonic)
+    renewed_wall: float = field(default_factory=time.time)
 
     def renew(self) -> None:
         renew(self)
@@ -382,8 +384,14 @@ class Lease:
     def keep(self) -> None:
         """Renew unless a quarter of ``ttl`` has not passed since the last renewal: the lease
         is then certainly still this holder's (no one else can take it before it expires),
-        and a loop over many short steps does not write the lease row at every step."""
-        if time.monotonic() - self.renewed >= self.ttl / 4:
+        and a loop over many short steps does not write the lease row at every step.
+
+        Judged on both clocks: the monotonic one does not count a suspended machine (a paused
+        VM, a laptop asleep) and the wall one jumps; either may say the time has come, and a
+        wall clock gone back renews too (SQLite's lease clock is the wall clock)."""
+        quarter = self.ttl / 4
+        wall = time.time() - self.renewed_wall
+        if time.monotonic() - self.renewed >= quarter or not 0 <= wall < quarter:
             renew(self)
 
     def release(self) -> None:
@@ -475,7 +483,7 @@ def acquire(
     holder = holder or default_holder()
     deadline = time.monotonic() + wait
     while True:
-        asked = time.monotonic()  # before the database's clock is read: the lease lasts longer
+        asked, asked_wall = time.monotonic(), time.time()  # before the database's clock is read
         try:
             taken, other = _try(engine, name, holder, ttl)
         except SQLAlchemyError as exc:
@@ -483,7 +491,7 @@ def acquire(
                 f"cannot take lease {name!r}: {describe(exc, engine.dialect.name)}"
             ) from exc
         if taken:
-            return Lease(name, holder, ttl, engine, asked)
+            return Lease(name, holder, ttl, engine, asked, asked_wall)
         if time.monotonic() >= deadline:
             who, left = (other.holder, max(int(other.left), 0) / 1e6) if other else ("?", 0.0)
             raise LeaseHeld(
@@ -495,7 +503,7 @@ def acquire(
 
 def renew(lease: Lease) -> None:
     """Extend the lease by its ttl from now; raises :class:`LeaseLost` if it was taken."""
-    asked = time.monotonic()
+    asked, asked_wall = time.monotonic(), time.time()
     with lease.engine.connect() as conn, conn.begin():
         begin_write(conn)
         now = _db_now(conn)
@@ -509,7 +517,7 @@ def renew(lease: Lease) -> None:
                 f"lease {lease.name!r} expired and was taken by another holder; "
                 "this run stops so that the two do not overlap"
             )
-    lease.renewed = asked
+    lease.renewed, lease.renewed_wall = asked, asked_wall
 
 
 def release(lease: Lease) -> None:
