@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shopsync.store.outbox_rows import UNCHANGED_PENDING
 from shopsync.store.schema import delivery_policies, outbox
 
 if TYPE_CHECKING:
@@ -43,11 +44,7 @@ _WRITE_BACKS = select(outbox.c.status).where(
 )
 _DEFER = (
     update(outbox)
-    .where(
-        outbox.c.id == bindparam("row_id"),
-        outbox.c.status == "pending",
-        outbox.c.attempts == bindparam("seen"),
-    )
+    .where(*UNCHANGED_PENDING)
     .values(reason=bindparam("why"), updated_at=bindparam("at"))
 )
 

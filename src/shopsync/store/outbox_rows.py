@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shopsync.store import Store
 
 __all__ = [
+    "UNCHANGED_PENDING",
     "actions_of_rows",
     "claim_row",
     "done_later",
@@ -129,13 +130,16 @@ _KEY_ROWS = select(
 )
 
 
+UNCHANGED_PENDING = (
+    outbox.c.id == bindparam("row_id"),
+    outbox.c.status == "pending",
+    outbox.c.attempts == bindparam("seen"),
+)
+"""The row ``row_id`` still pending after the ``seen`` attempts: what a claim or a deferral
+changes only if no other run did first."""
 _CLAIM = (
     update(outbox)
-    .where(
-        outbox.c.id == bindparam("row_id"),
-        outbox.c.status == "pending",
-        outbox.c.attempts == bindparam("seen"),
-    )
+    .where(*UNCHANGED_PENDING)
     .values(attempts=bindparam("new_attempts"), updated_at=bindparam("at"))
 )
 _OWNER = (outbox.c.shop_id, outbox.c.customer_id, outbox.c.kind)
