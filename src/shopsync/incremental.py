@@ -265,21 +265,28 @@ def plan_changed(
         by_time = (by_time - stale) | (new & stale)
     # the erased get nothing (a customer deleted on the platform is planned from its orders)
     chosen = (base | by_time) - set(frames.erased["customer_id"].to_list())
-    derived = None
-    if policy.loyalty.enabled:  # beside the programs' candidates, as in a whole plan
-        derived = beside(
+    # the loyalty notices, beside the programs' candidates as in a whole plan, of all the
+    # chosen (an advocate whose row is created after as_of is awarded by the whole derivation
+    # too); those chosen for a program moment alone (no change noted, their loyalty moment
+    # current and not due) keep their loyalty moment, which time has not changed: only their
+    # notices are derived (at 10M orders: half the customers, 60% of the orders). Two dry
+    # runs, each in a thread of its own.
+    derived = [
+        beside(
             loyalty.update_ledger,
             store,
             platform,
             shop,
             as_of=as_of,
             policy=loyalty_policy,
-            # all of them: an advocate whose row is created after as_of is awarded by the
-            # whole derivation too
-            customer_ids=sorted(chosen),
+            customer_ids=sorted(ids),
             dry_run=True,
             frames=frames,
+            actions_only=actions_only,
         )
+        for ids, actions_only in ((chosen & base, False), (chosen - base, True))
+        if ids and policy.loyalty.enabled
+    ]
     # the frames of a set read hold those customers alone: most often, the ones chosen
     theirs = frames if chosen == read_for else restrict(frames, chosen)
     drafted = draft(theirs, policy, as_of, stats=stats, one_customer=True)
@@ -290,9 +297,9 @@ def plan_changed(
         programs.update(_program_moments(store, shop_id, rest, policy, stats, at, size))
     found: list[Action] = []
     due: dict[str, int | None] = {}
-    if derived is not None:
-        ledgers = derived.result()
-        found, due = list(ledgers.actions), dict(ledgers.due)
+    for update in (future.result() for future in derived):
+        found += update.actions
+        due.update(update.due)
     planned = drafted.plan(
         found,
         [

@@ -30,7 +30,9 @@ from shopsync.outbox import apply
 from shopsync.planning import plan
 from shopsync.sinks import JsonLines
 from shopsync.store import Store, changes, facts, read_set
+from shopsync.store import incremental as marks
 from shopsync.store.incremental import recorded_keys
+from shopsync.store.times import to_micros
 from shopsync.testing.generator import generate_shop
 from tests.core.retention_helpers import customer, order
 from tests.pg_schema import own_schema, shared_url
@@ -449,3 +451,29 @@ def test_an_advocate_created_after_as_of_gets_the_full_plans_award(
     assert ("advocate", "loyalty_award") in {(a.customer_id, a.kind) for a in full}
     inc, _ = _equal_to_the_full_plan(store, shop, at, set())
     assert "advocate" in inc.customers
+
+
+def test_a_customer_due_for_a_program_alone_keeps_the_loyalty_notices_of_the_window(
+    store: Store, tmp_path: Path
+) -> None:
+    """A day after an order, its shipment makes the customer due for a program moment alone
+    (no change noted, the loyalty moment not due): the incremental plan derives only their
+    loyalty notices then, and must still plan the award of that order, which the full plan
+    keeps while it is inside the awards' lookback (once, only changed or loyalty-due
+    customers were derived, and the award went missing from the plan)."""
+    shop = "g.example"
+    store.upsert([customer("c").model_copy(update={"shop": shop})])
+    sinks = [JsonLines("out.jsonl", root=tmp_path)]
+    store.upsert([order("o1", "c", T0, ptype="Coffee").model_copy(update={"shop": shop})])
+    at = T0 + HOUR
+    first = plan(store, POLICY, at, platform=P, shop=shop, only_changed=True)
+    award = [a.idempotency_key for a in first if a.kind == "loyalty_award"]
+    assert award
+    apply(first, store, sinks, now=at)
+    shop_id = store.shop_id(P, shop)
+    later = T0 + DAY + HOUR  # the shipment (a day after the order) is a program moment
+    assert "c" not in _notes(store, shop) and "c" in marks.not_due(
+        store, shop_id, to_micros(later), incremental.settings_tag(POLICY)
+    )
+    inc, _ = _equal_to_the_full_plan(store, shop, later, set())
+    assert "c" in inc.customers and award[0] in _keys(inc)

@@ -114,6 +114,39 @@ def test_odd_ids_are_sorted_by_plannable_among(store: Store) -> None:
     assert plannable_among(store, shop_id, at, []) == (set(), set())
 
 
+def test_plannable_among_counts_rows_by_at_and_real_orders_alone(store: Store) -> None:
+    """Known: a customer row by ``at``; plannable: that, or a real order, a checkout or a
+    browse event by then (a deleted customer keeps them). A test order, rows dated after
+    ``at`` and ids the shop never saw make no one plannable."""
+    shop = Shop().product("p1", "Coffee").customer("known").customer("late", created=T0 + DAY)
+    shop.order("o1", "buyer", T0 - DAY).order("o2", "late", T0 + DAY).order(
+        "o3", "after", T0 + HOUR
+    )
+    shop.checkout("k1", "starter", T0 - HOUR).checkout("k2", "after", T0 + HOUR)
+    shop.viewed("browser", "p1", T0 - HOUR).viewed("v-later", "p1", T0 + HOUR)
+    tested = order("t1", "tester", T0 - DAY).model_copy(update={"test": True})
+    store.upsert([*shop.models(), tested])
+    upsert_checkouts(store, shop.checkout_models())
+    record_events(store, P, SHOP, shop.event_rows(), received_at=T0 + DAY, cap=999, window=DAY)
+    asked = [
+        "known",
+        "late",
+        "buyer",
+        "later",
+        "k-later",
+        "v-later",
+        "starter",
+        "browser",
+        "tester",
+        "nobody",
+    ]
+    at = int(T0.timestamp() * 1_000_000)
+    assert plannable_among(store, store.shop_id(P, SHOP), at, asked) == (
+        {"known"},
+        {"known", "buyer", "starter", "browser"},
+    )
+
+
 def test_a_hundred_thousand_ids_are_bound_as_one_array(store: Store) -> None:
     _odd_shop(store)
     ids = [*ODD, *(f"ghost-{n}" for n in range(100_000))]

@@ -12,8 +12,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
+    from sqlalchemy.sql.selectable import Subquery
 
-__all__ = ["id_array", "in_set", "set_sql"]
+__all__ = ["id_array", "id_table", "in_set", "set_sql"]
 
 
 def id_array(ids: Collection[str]) -> str:
@@ -36,3 +37,14 @@ def in_set(column: Any, ids: Collection[str], dialect: str) -> ColumnElement[boo
         return column.in_(select(values))  # type: ignore[no-any-return]
     each = func.json_each(array).table_valued("value")
     return column.in_(select(each.c.value))  # type: ignore[no-any-return]
+
+
+def id_table(ids: Collection[str], dialect: str, column: str) -> Subquery:
+    """The ids as a subquery ``p`` of one ``column``, a row an id: a query can probe indexes
+    id by id (``p.c.<column>`` in a correlated subquery)."""
+    array = bindparam(None, id_array(ids), type_=String)
+    if dialect == "postgresql":
+        values = func.jsonb_array_elements_text(cast(array, JSONB)).label(column)
+        return select(values).subquery("p")
+    each = func.json_each(array).table_valued("value")
+    return select(each.c.value.label(column)).subquery("p")

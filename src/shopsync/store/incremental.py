@@ -34,12 +34,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, text, tuple_
+from sqlalchemy import Table, and_, case, delete, exists, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shopsync.store import _engine
 from shopsync.store._copy import chunks
-from shopsync.store._idset import id_array, in_set, set_sql
+from shopsync.store._idset import id_array, id_table, in_set, set_sql
 from shopsync.store.changes import Change, noted_at
 from shopsync.store.moment_cover import Cover, covered, lower_cover, settle_cover
 from shopsync.store.schema import (
@@ -57,6 +57,7 @@ from shopsync.store.schema import (
     suppressions,
     tombstones,
 )
+from shopsync.store.schema import customers as customer_rows
 from shopsync.store.times import to_micros
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ __all__ = [
 _CHUNK = 500
 _WHOLE_SHOP = 20_000
 """Above this many customers, :func:`next_rows` reads the shop's later rows in one pass
-instead of looking the customers up by the index, chunk by chunk (when the shop's size is
+instead of looking each customer up by the index (when the shop's size is
 not given)."""
 _WHOLE_SHARE = 16
 """Above one customer in this many of the shop, the same: the pass grows with the shop, the
@@ -234,43 +235,29 @@ def next_rows(
         whole = len(wanted) > _WHOLE_SHOP
     else:
         whole = len(wanted) * _WHOLE_SHARE > customers
-    chunks = [wanted] if whole else [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
+    pending = outbox.c.status == "pending"
     with store.engine.connect() as conn:
-        for chunk in chunks:
+        if whole:
             for table, when in dated:
                 query = select(table.c.customer_id, func.min(when)).where(
                     table.c.shop_id == shop_id, when > at
                 )
-                if not whole:
-                    query = query.where(table.c.customer_id.in_(chunk))
                 keep(conn.execute(query.group_by(table.c.customer_id)))
-            waiting = select(outbox.c.customer_id).where(
-                outbox.c.shop_id == shop_id, outbox.c.status == "pending"
-            )
-            if not whole:
-                waiting = waiting.where(outbox.c.customer_id.in_(chunk))
+            waiting = select(outbox.c.customer_id).where(outbox.c.shop_id == shop_id, pending)
             keep((row[0], at) for row in conn.execute(waiting.distinct()))
+        else:  # an index probe a table an id: the first row after ``at`` (or none)
+            p = id_table(wanted, conn.dialect.name, "cid")
+            for table, when in dated:
+                mine = and_(table.c.shop_id == shop_id, table.c.customer_id == p.c.cid)
+                first = select(func.min(when)).where(mine, when > at).scalar_subquery()
+                keep(conn.execute(select(p.c.cid, first)))
+            mine = and_(outbox.c.shop_id == shop_id, outbox.c.customer_id == p.c.cid)
+            waiting = select(p.c.cid).where(exists().where(mine, pending))
+            keep((row[0], at) for row in conn.execute(waiting))
     if whole:
         chosen = set(wanted)
         return {cid: when for cid, when in found.items() if cid in chosen}
     return found
-
-
-_PLANNABLE = """
-SELECT id AS cid FROM customers WHERE shop_id = :sid AND created_at <= :at{c}
-UNION SELECT customer_id FROM orders WHERE shop_id = :sid AND customer_id IS NOT NULL
-  AND created_at <= :at AND NOT test{o}
-UNION SELECT customer_id FROM checkouts WHERE shop_id = :sid AND customer_id IS NOT NULL
-  AND created_at <= :at{o}
-UNION SELECT customer_id FROM browse_events WHERE shop_id = :sid AND customer_id IS NOT NULL
-  AND occurred_at <= :at{o}"""
-"""Every customer a program can plan for by ``at``: the customers, and those whose orders
-(real ones), checkouts or browse events remain (a deleted customer keeps its orders)."""
-
-_KNOWN = (
-    "CASE WHEN EXISTS (SELECT 1 FROM customers c WHERE c.shop_id = :sid AND c.id = p.cid"
-    " AND c.created_at <= :at) THEN 1 ELSE 0 END"
-)
 
 
 def _current(alias: str, tag: str) -> str:
@@ -405,18 +392,31 @@ def plannable_among(
     store: Store, shop_id: int, at: int, ids: Collection[str]
 ) -> tuple[set[str], set[str]]:
     """Of ``ids``: those with their customer row by ``at``, and those plannable by ``at``
-    (the first and those with orders, checkouts or browse events by then)."""
+    (the first and those with orders, real ones, checkouts or browse events by then: a
+    deleted customer keeps them). An index probe a table an id, which stops at its first row
+    (a union of the rows read every order of every id: at 10M orders, 13.7k ids, 1.3 CPU-s
+    against 0.06)."""
     if not ids:
         return set(), set()
-    inside = f" AND {{col}} IN ({set_sql(store.engine.dialect.name)})"
-    sql = f"SELECT p.cid, {_KNOWN} FROM ({_PLANNABLE}) p".format(
-        c=inside.format(col="id"), o=inside.format(col="customer_id")
+    p = id_table(ids, store.engine.dialect.name, "cid")
+
+    def has(table: Table, key: Any, when: Any, *more: Any) -> Any:
+        """Whether ``table`` has a row of the id by ``at``: an index probe, its first row."""
+        return exists().where(table.c.shop_id == shop_id, key == p.c.cid, when <= at, *more)
+
+    known_now = has(customer_rows, customer_rows.c.id, customer_rows.c.created_at)
+    query = select(p.c.cid, case((known_now, 1), else_=0)).where(
+        or_(
+            known_now,
+            has(orders, orders.c.customer_id, orders.c.created_at, orders.c.test.is_(False)),
+            has(checkouts, checkouts.c.customer_id, checkouts.c.created_at),
+            has(browse_events, browse_events.c.customer_id, browse_events.c.occurred_at),
+        )
     )
     known: set[str] = set()
     plannable: set[str] = set()
     with store.engine.connect() as conn:
-        params = {"sid": shop_id, "at": at, "ids": id_array(ids)}
-        for cid, is_known in conn.execute(text(sql), params):
+        for cid, is_known in conn.execute(query):
             plannable.add(cid)
             if is_known:
                 known.add(cid)

@@ -97,7 +97,8 @@ UNION SELECT customer_id FROM orders WHERE shop_id = :sid AND customer_id IS NOT
   AND NOT test
 UNION SELECT customer_id FROM checkouts WHERE shop_id = :sid AND customer_id IS NOT NULL
 UNION SELECT customer_id FROM browse_events WHERE shop_id = :sid AND customer_id IS NOT NULL"""
-"""Every customer a program can plan for, at any moment (:data:`_PLANNABLE` without ``at``)."""
+"""Every customer a program can plan for, at any moment (what
+:func:`~shopsync.store.incremental.plannable_among` keeps, without ``at``)."""
 
 _UNCOVERED = """
 SELECT p.cid FROM ({ids}) p
