@@ -6,8 +6,10 @@ outbox already)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from sqlalchemy import select
 
@@ -214,3 +216,27 @@ def test_a_browse_event_recorded_after_a_settle_gets_its_reminder(
         kit_policy(browse_abandonment={}),
         KDAY,
     )
+
+
+def test_the_loyalty_dry_runs_of_an_incremental_plan_take_no_write_transaction(
+    store: Store, tmp_path: Path
+) -> None:
+    """The plan derives its loyalty notices in two threads (the customers whose loyalty can
+    have moved, and those due for a program alone): on SQLite a write transaction held
+    through a derivation made the other wait for it, then fail ("database is locked")
+    once the first derived for longer than the busy timeout; a dry run writes nothing."""
+    _small_shop(store, SHOP)
+    _apply_inc(store, T0, tmp_path)
+    first = sorted(c.id for c in store.iter(Customer, P, SHOP))[0]
+    store.upsert([order("x1", first, T0 + DAY, ptype="Coffee").model_copy(update={"shop": SHOP})])
+    opened: list[str] = []
+    real = Store.transaction
+
+    def spy(self: Store) -> Any:
+        opened.append(threading.current_thread().name)
+        return real(self)
+
+    with mock.patch.object(Store, "transaction", spy):
+        inc = plan(store, POLICY, T0 + 40 * DAY, platform=P, shop=SHOP, only_changed=True)
+    assert first in inc.customers and len(inc.customers) > 1  # both dry runs ran
+    assert [name for name in opened if name == "shopsync-loyalty"] == []

@@ -273,7 +273,9 @@ def _sync(
     notes: list[rules.Note] = []
     recorded = now_micros()
     valid_until: int | None = None
-    with store.transaction() as conn:
+    # a dry run writes nothing: no write transaction (SQLite's one writer) held through its
+    # derivation, which an incremental plan's other dry run, beside it, would wait for
+    with store.engine.connect() if dry_run else store.transaction() as conn:
         if not dry_run and not redemptions.lock_points(conn, shop_id, inputs_version):
             raise _InputsMoved  # a redemption landed since the read: derive again
         if not dry_run and ledger.earned_since(conn, shop_id, seen):
