@@ -88,8 +88,7 @@ __all__ = [
 _CHUNK = 500
 _WHOLE_SHOP = 20_000
 """Above this many customers, :func:`next_rows` reads the shop's later rows in one pass
-instead of looking each customer up by the index (when the shop's size is
-not given)."""
+instead of looking each customer up by the index (when the shop's size is not given)."""
 _WHOLE_SHARE = 16
 """Above one customer in this many of the shop, the same: the pass grows with the shop, the
 index with the customers (at 100k customers / 1M orders, SQLite: the pass 0.10 CPU-s, the
