@@ -336,10 +336,9 @@ def _lifts(
     kept in this plan, with those messages' keys (settled by their delivery); and when
     each of those messages stops being a candidate, where known."""
     rows = planned.held
-    if isinstance(rows, HeldRows) and rows.customers is not None:  # no actions built
-        held = [
-            (r, c) for r, c in zip(rows.rules, rows.customers, strict=True) if r in _TIME_LIFTED
-        ]
+    if isinstance(rows, HeldRows):  # no actions built
+        named = rows.rows.select(pl.col("rule").cast(pl.String), "customer_id")
+        held = list(named.filter(pl.col("rule").is_in(list(_TIME_LIFTED))).iter_rows())
     else:
         held = [(h.rule, h.action.customer_id) for h in rows if h.rule in _TIME_LIFTED]
     if not held:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import polars as pl
+
 from shopsync import loyalty, stored_models
 from shopsync._beside import beside
 from shopsync.core._data import Frames, to_us
@@ -39,7 +41,7 @@ from shopsync.store.shop_parts import customer_universe, order_figures
 
 __all__ = ["PART_ORDERS", "plan_in_parts"]
 
-PART_ORDERS = 1_500_000
+PART_ORDERS = 1_000_000
 """A shop whose snapshot holds more orders than this is planned in parts of about this
 many orders each."""
 
@@ -149,20 +151,29 @@ def _parts(universe: list[str], parties: set[str], k: int) -> list[set[str]]:
 
 def _merged(held: list[HeldRows | Sequence[Held]]) -> HeldRows:
     """The parts' held actions in the whole plan's order (by customer, stable), built when
-    first read, as the planner's are."""
-    rules: list[str] = []
-    customers: list[str] = []
-    for h in held:
-        if isinstance(h, HeldRows) and h.customers is not None:
-            rules.extend(h.rules)
-            customers.extend(h.customers)
-        else:
-            rules.extend(x.rule for x in h)
-            customers.extend(x.action.customer_id for x in h)
-    order = sorted(range(len(customers)), key=customers.__getitem__)
+    first read, as the planner's are; until then a few columns (:class:`HeldRows`)."""
+    tables = []
+    for part, h in enumerate(held):
+        rows = h.rows if isinstance(h, HeldRows) else HeldRows(_rows_of(h)).rows
+        tables.append(
+            rows.with_columns(
+                pl.lit(part, dtype=pl.Int64).alias("part"),
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("at"),
+            )
+        )
+    table = pl.concat(tables, how="vertical").sort("customer_id", maintain_order=True)
+    where = table.select("part", "at")
 
     def make() -> list[Held]:
-        every = [x for h in held for x in h]
-        return [every[i] for i in order]
+        built = [list(h) for h in held]
+        parts, ats = where["part"].to_list(), where["at"].to_list()
+        return [built[p][a] for p, a in zip(parts, ats, strict=True)]
 
-    return HeldRows([rules[i] for i in order], make, [customers[i] for i in order])
+    return HeldRows(table.select("rule", "customer_id"), make)
+
+
+def _rows_of(held: Sequence[Held]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"rule": [x.rule for x in held], "customer_id": [x.action.customer_id for x in held]},
+        schema={"rule": pl.String, "customer_id": pl.String},
+    )

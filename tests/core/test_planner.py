@@ -258,3 +258,40 @@ def test_a_store_at_the_address_of_a_closed_one_gets_its_own_shop_statistics(
     assert kinds(plan(new, rules, T0), "solo") == []
     assert kinds(plan_customer(new, rules, T0, P, S, "solo")) == []
     new.close()
+
+
+@pytest.mark.parametrize("copy_above", [0, 10**9])
+def test_held_rows_build_the_held_candidates_actions(
+    generated: Store, copy_above: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held actions kept as columns (issue 18), copied out of the candidates or not, build
+    what the candidates would have built at once, in the same order, with the same rule and
+    detail."""
+    from collections import Counter
+
+    from shopsync.core import planner
+    from shopsync.frames import load
+
+    frames = load(generated, P, S, AS_OF)
+    policy_ = MANY.model_copy(
+        update={"messaging": MANY.messaging.model_copy(update={"marketing": {"winback": True}})}
+    )
+    drafted = planner.draft(frames, policy_, AS_OF)
+    found = [c for c in drafted.found if c.frame.height]
+    _, rows = planner._split(planner._decide(found, frames, policy_, AS_OF, drafted.paid))
+    overrides = policy_.messaging.marketing
+    eager = [
+        planner.Held(a, r, d)
+        for a, r, d in zip(
+            planner._build(dict(enumerate(found)), rows, overrides),
+            rows["rule"].to_list(),
+            rows["detail"].to_list(),
+            strict=True,
+        )
+    ]
+    monkeypatch.setattr(planner, "_COPY_ABOVE", copy_above)
+    held = planner._held(found, rows, overrides)
+    assert len(held) == len(eager) and len({h.action.kind for h in eager}) > 2
+    assert held.counts() == dict(sorted(Counter(h.rule for h in eager).items()))
+    assert held.customers == tuple(h.action.customer_id for h in eager)
+    assert list(held) == eager and held.rules == tuple(h.rule for h in eager)

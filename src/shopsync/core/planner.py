@@ -30,9 +30,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -44,6 +44,7 @@ from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
 from shopsync.core.education import education_candidates
+from shopsync.core.held import RULES, Held, HeldRows, owned
 from shopsync.core.policy import Policy
 from shopsync.core.recommend import with_recommendations
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
@@ -54,6 +55,7 @@ from shopsync.core.surveys import survey_candidates
 from shopsync.core.winback import winback_candidates
 
 __all__ = [
+    "RULES",
     "Draft",
     "Held",
     "HeldRows",
@@ -70,67 +72,9 @@ HOUR_US = 3_600_000_000
 PAID_COLUMNS = ("id", "customer_id", "created_at", "net")
 """What the programs and the rules read of :func:`paid_orders` (:func:`program_candidates`
 takes no more than these)."""
-Rule = Literal["consent", "suppressed", "holdout", "quiet", "frequency_cap"]
-
-
-@dataclass(frozen=True)
-class Held:
-    """An action a safety rule held back, and why."""
-
-    action: Action
-    rule: Rule
-    detail: str
-
-
-class HeldRows(Sequence[Held]):
-    """The held actions of a plan, built on first look.
-
-    Consent, the holdout and the cap hold most candidates of a large shop; their rules are
-    known at once (:attr:`rules`, enough for :attr:`Plan.held_counts`), their actions are
-    built when the sequence is first read. It compares equal to a tuple of the same items.
-    """
-
-    def __init__(
-        self,
-        rules: Sequence[str],
-        make: Callable[[], list[Held]],
-        customers: Sequence[str] | None = None,
-    ) -> None:
-        self.rules: tuple[str, ...] = tuple(rules)
-        self.customers: tuple[str, ...] | None = None if customers is None else tuple(customers)
-        """Each held action's customer, beside :attr:`rules`, when known without building."""
-        self._make: Callable[[], list[Held]] | None = make
-        self._items: tuple[Held, ...] | None = None
-
-    def _all(self) -> tuple[Held, ...]:
-        if self._items is None:
-            assert self._make is not None
-            self._items = tuple(self._make())
-            self._make = None
-        return self._items
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._all()[index]
-
-    def __iter__(self) -> Iterator[Held]:
-        return iter(self._all())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return self._all() == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._all())
-
-    def __repr__(self) -> str:
-        return repr(self._all())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (tuple, (self._all(),))
+_COPY_ABOVE = 10_000
+"""Candidates above which a plan's held rows are copied out of them (:func:`_held`); below,
+copying costs more queries (~0.3 ms each) than the frames it frees."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +109,9 @@ class Plan(Sequence[Action]):
     @property
     def held_counts(self) -> dict[str, int]:
         """Held actions by rule."""
-        rules = self.held.rules if isinstance(self.held, HeldRows) else [h.rule for h in self.held]
-        return dict(sorted(Counter(rules).items()))
+        if isinstance(self.held, HeldRows):
+            return self.held.counts()
+        return dict(sorted(Counter(h.rule for h in self.held).items()))
 
     @property
     def keys(self) -> list[str]:
@@ -373,37 +318,53 @@ def _guard(
     (and for the held ones when someone looks at them)."""
     found = [c for c in found if c.frame.height]
     if not found:
-        return [], HeldRows([], list)
+        return [], HeldRows()
     table = _decide(found, frames, policy, as_of, paid)
     overrides = policy.messaging.marketing
-
-    def build(rows: pl.DataFrame) -> list[Action]:
-        srcs, positions = rows["src"].to_list(), rows["row"].to_list()
-        out: list[Action | None] = [None] * len(srcs)
-        wanted: dict[int, list[tuple[int, int]]] = {}
-        for at, (src, row) in enumerate(zip(srcs, positions, strict=True)):
-            wanted.setdefault(src, []).append((at, row))
-        for src, items in wanted.items():
-            made = found[src].actions([row for _, row in items])
-            for (at, _), action in zip(items, made, strict=True):
-                if action.kind in overrides and overrides[action.kind] != action.marketing:
-                    action = action.model_copy(update={"marketing": overrides[action.kind]})
-                out[at] = action
-        return [a for a in out if a is not None]
-
     kept_rows, held_rows = _split(table)
-    kept = build(kept_rows)
-    held_rows = held_rows[["src", "row", "rule", "detail", "customer_id"]]
+    kept = _build(dict(enumerate(found)), kept_rows, overrides)
+    return kept, _held(found, held_rows, overrides)
 
-    def held() -> list[Held]:
-        rules, details = held_rows["rule"].to_list(), held_rows["detail"].to_list()
-        return [
-            Held(action, rule, detail)
-            for action, rule, detail in zip(build(held_rows), rules, details, strict=True)
-        ]
 
-    rules, customers = held_rows["rule"].to_list(), held_rows["customer_id"].to_list()
-    return kept, HeldRows(rules, held, customers)
+def _build(
+    found: dict[int, Candidates], rows: pl.DataFrame, overrides: dict[str, bool]
+) -> list[Action]:
+    """The actions of ``rows`` (``src``: which of ``found``, ``row``: where in its frame)."""
+    srcs, positions = rows["src"].to_list(), rows["row"].to_list()
+    out: list[Action | None] = [None] * len(srcs)
+    wanted: dict[int, list[tuple[int, int]]] = {}
+    for at, (src, row) in enumerate(zip(srcs, positions, strict=True)):
+        wanted.setdefault(src, []).append((at, row))
+    for src, items in wanted.items():
+        made = found[src].actions([row for _, row in items])
+        for (at, _), action in zip(items, made, strict=True):
+            if action.kind in overrides and overrides[action.kind] != action.marketing:
+                action = action.model_copy(update={"marketing": overrides[action.kind]})
+            out[at] = action
+    return [a for a in out if a is not None]
+
+
+def _held(found: list[Candidates], rows: pl.DataFrame, overrides: dict[str, bool]) -> HeldRows:
+    """The held rows as columns the plan can keep; of a large plan, only the held candidates
+    of each program, their strings copied out (:func:`shopsync.core.held.owned`)."""
+    rows = rows.select("src", "row", pl.col("rule").cast(RULES), "detail", "customer_id")
+    theirs = dict(enumerate(found))
+    if sum(c.frame.height for c in found) > _COPY_ABOVE:
+        was = rows["row"]
+        row = pl.int_range(pl.len(), dtype=pl.Int64).over("src").alias("row")  # in their copy
+        rows = owned(rows.with_columns(row))
+        srcs = rows["src"]
+        theirs = {
+            src: Candidates(owned(found[src].frame[was.filter(srcs == src)]), found[src].build)
+            for src in srcs.unique().to_list()
+        }
+
+    def make() -> list[Held]:
+        rules, details = rows["rule"].to_list(), rows["detail"].to_list()
+        built = _build(theirs, rows, overrides)
+        return [Held(a, r, d) for a, r, d in zip(built, rules, details, strict=True)]
+
+    return HeldRows(rows, make)
 
 
 def _split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
