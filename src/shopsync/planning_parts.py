@@ -152,6 +152,8 @@ def _parts(universe: list[str], parties: set[str], k: int) -> list[set[str]]:
 def _merged(held: list[HeldRows | Sequence[Held]]) -> HeldRows:
     """The parts' held actions in the whole plan's order (by customer, stable), built when
     first read, as the planner's are; until then a few columns (:class:`HeldRows`)."""
+    if not held:  # no parts: a shop whose orders name no customer
+        return HeldRows()
     tables = []
     for part, h in enumerate(held):
         rows = h.rows if isinstance(h, HeldRows) else HeldRows(_rows_of(h)).rows

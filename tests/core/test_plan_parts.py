@@ -172,3 +172,10 @@ def test_a_plan_in_parts_is_the_whole_plan(
         advocates = {ids[a % len(ids)] for a, _ in pairs}
         awarded.update(a.customer_id for a in whole if a.kind == "loyalty_award")
     assert awarded & advocates  # the referrals' rewards are in the plans
+
+
+def test_no_parts_merge_to_no_held_actions() -> None:
+    """A shop over ``PART_ORDERS`` whose orders name no customer (guest checkouts alone)
+    has no parts: their held actions merge to none, not to a concat error."""
+    merged = planning_parts._merged([])
+    assert len(merged) == 0 and merged.counts() == {} and list(merged) == []

@@ -295,3 +295,34 @@ def test_held_rows_build_the_held_candidates_actions(
     assert held.counts() == dict(sorted(Counter(h.rule for h in eager).items()))
     assert held.customers == tuple(h.action.customer_id for h in eager)
     assert list(held) == eager and held.rules == tuple(h.rule for h in eager)
+
+
+def test_held_rows_read_from_two_threads_are_built_once() -> None:
+    """A plan's held actions read from a second thread while the first builds them: one
+    build (at 1M held, a second one doubles the peak), and both threads get them."""
+    import threading
+
+    from shopsync.core.held import HeldRows
+
+    calls: list[str] = []
+    second = threading.Event()
+
+    def make() -> list[Any]:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:  # the first build waits while the other thread reads
+            second.wait(0.1)
+        else:
+            second.set()
+        return []
+
+    held = HeldRows(make=make)
+    got: list[Any] = []
+    other = threading.Thread(target=lambda: got.append(list(held)), name="other")
+    first = threading.Thread(target=lambda: got.append(list(held)), name="first")
+    first.start()
+    while not calls:  # the first build has begun
+        threading.Event().wait(0.001)
+    other.start()
+    first.join()
+    other.join()
+    assert len(calls) == 1 and got == [[], []]

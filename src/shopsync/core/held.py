@@ -9,6 +9,7 @@ are built only when someone reads them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -50,6 +51,7 @@ class HeldRows(Sequence[Held]):
         """``rule`` (:data:`RULES`) and ``customer_id`` of each held action, in order."""
         self._make: Callable[[], list[Held]] | None = make
         self._items: tuple[Held, ...] | None = None
+        self._lock = threading.Lock()  # one build, if two threads read at once
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -68,9 +70,11 @@ class HeldRows(Sequence[Held]):
 
     def _all(self) -> tuple[Held, ...]:
         if self._items is None:
-            assert self._make is not None
-            self._items = tuple(self._make())
-            self._make = None
+            with self._lock:
+                if self._items is None:
+                    assert self._make is not None
+                    self._items = tuple(self._make())
+                    self._make = None
         return self._items
 
     def __len__(self) -> int:
