@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
+from shopsync.core import planner
+from shopsync.core.held import HeldRows
 from shopsync.core.planner import in_holdout
 from shopsync.core.policy import Policy, PolicyError
+from shopsync.frames import load
 from shopsync.planning import plan, plan_customer
 from shopsync.store import Store
 from shopsync.store.schema import outbox
@@ -267,11 +272,6 @@ def test_held_rows_build_the_held_candidates_actions(
     """Held actions kept as columns (issue 18), copied out of the candidates or not, build
     what the candidates would have built at once, in the same order, with the same rule and
     detail."""
-    from collections import Counter
-
-    from shopsync.core import planner
-    from shopsync.frames import load
-
     frames = load(generated, P, S, AS_OF)
     policy_ = MANY.model_copy(
         update={"messaging": MANY.messaging.model_copy(update={"marketing": {"winback": True}})}
@@ -300,10 +300,6 @@ def test_held_rows_build_the_held_candidates_actions(
 def test_held_rows_read_from_two_threads_are_built_once() -> None:
     """A plan's held actions read from a second thread while the first builds them: one
     build (at 1M held, a second one doubles the peak), and both threads get them."""
-    import threading
-
-    from shopsync.core.held import HeldRows
-
     calls: list[str] = []
     second = threading.Event()
 
