@@ -347,12 +347,12 @@ def _build(
 def _held(found: list[Candidates], rows: pl.DataFrame, overrides: dict[str, bool]) -> HeldRows:
     """The held rows as columns the plan can keep; of a large plan, only the held candidates
     of each program, their strings copied out (:func:`shopsync.core.held.owned`)."""
-    rows = rows.select("src", "row", pl.col("rule").cast(RULES), "detail", "customer_id")
+    rows = rows[["src", "row", "rule", "detail", "customer_id"]]  # columns, not a query
     theirs = dict(enumerate(found))
     if sum(c.frame.height for c in found) > _COPY_ABOVE:
         was = rows["row"]
         row = pl.int_range(pl.len(), dtype=pl.Int64).over("src").alias("row")  # in their copy
-        rows = owned(rows.with_columns(row))
+        rows = owned(rows.with_columns(row, pl.col("rule").cast(RULES)))
         srcs = rows["src"]
         theirs = {
             src: Candidates(owned(found[src].frame[was.filter(srcs == src)]), found[src].build)
