@@ -52,6 +52,7 @@ from shopsync import loyalty, stored_models
 from shopsync._beside import beside
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
+from shopsync.core.held import rows_of
 from shopsync.core.incremental import (
     candidate_ends,
     cap_lifts,
@@ -61,7 +62,7 @@ from shopsync.core.incremental import (
     time_fired,
 )
 from shopsync.core.loyalty_shop import amount_columns
-from shopsync.core.planner import Draft, HeldRows, Plan, draft
+from shopsync.core.planner import Draft, Plan, draft
 from shopsync.core.policy import Policy
 from shopsync.core.shipping import shipments_since
 from shopsync.core.shop_stats import ShopStats
@@ -335,12 +336,8 @@ def _lifts(
     module docstring), as far as this plan knows; the customers the cap holds for messages
     kept in this plan, with those messages' keys (settled by their delivery); and when
     each of those messages stops being a candidate, where known."""
-    rows = planned.held
-    if isinstance(rows, HeldRows):  # no actions built
-        named = rows.rows.select(pl.col("rule").cast(pl.String), "customer_id")
-        held = list(named.filter(pl.col("rule").is_in(list(_TIME_LIFTED))).iter_rows())
-    else:
-        held = [(h.rule, h.action.customer_id) for h in rows if h.rule in _TIME_LIFTED]
+    named = rows_of(planned.held).select(pl.col("rule").cast(pl.String), "customer_id")
+    held = list(named.filter(pl.col("rule").is_in(list(_TIME_LIFTED))).iter_rows())
     if not held:
         return {}, {}, {}
     at = to_us(as_of)

@@ -30,6 +30,7 @@ from shopsync import loyalty, stored_models
 from shopsync._beside import beside
 from shopsync.core._data import Frames, to_us
 from shopsync.core.actions import Action
+from shopsync.core.held import rows_of
 from shopsync.core.planner import Held, HeldRows, Plan, draft, plan_notes
 from shopsync.core.policy import Policy
 from shopsync.incremental import read_plan_frames
@@ -156,9 +157,8 @@ def _merged(held: list[HeldRows | Sequence[Held]]) -> HeldRows:
         return HeldRows()
     tables = []
     for part, h in enumerate(held):
-        rows = h.rows if isinstance(h, HeldRows) else HeldRows(_rows_of(h)).rows
         tables.append(
-            rows.with_columns(
+            rows_of(h).with_columns(
                 pl.lit(part, dtype=pl.Int64).alias("part"),
                 pl.int_range(pl.len(), dtype=pl.Int64).alias("at"),
             )
@@ -172,10 +172,3 @@ def _merged(held: list[HeldRows | Sequence[Held]]) -> HeldRows:
         return [built[p][a] for p, a in zip(parts, ats, strict=True)]
 
     return HeldRows(table.select("rule", "customer_id"), make)
-
-
-def _rows_of(held: Sequence[Held]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"rule": [x.rule for x in held], "customer_id": [x.action.customer_id for x in held]},
-        schema={"rule": pl.String, "customer_id": pl.String},
-    )

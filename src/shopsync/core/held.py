@@ -18,7 +18,7 @@ import polars as pl
 
 from shopsync.core.actions import Action
 
-__all__ = ["RULES", "Held", "HeldRows", "Rule", "owned"]
+__all__ = ["RULES", "Held", "HeldRows", "Rule", "owned", "rows_of"]
 
 Rule = Literal["consent", "suppressed", "holdout", "quiet", "frequency_cap"]
 
@@ -100,6 +100,15 @@ class HeldRows(Sequence[Held]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (tuple, (self._all(),))
+
+
+def rows_of(held: Sequence[Held]) -> pl.DataFrame:
+    """``rule`` and ``customer_id`` of each held action (:attr:`HeldRows.rows`), whether
+    they are kept as columns or were built."""
+    if isinstance(held, HeldRows):
+        return held.rows
+    table = {"rule": [h.rule for h in held], "customer_id": [h.action.customer_id for h in held]}
+    return HeldRows(pl.DataFrame(table, schema={"rule": pl.String, "customer_id": pl.String})).rows
 
 
 def owned(frame: pl.DataFrame) -> pl.DataFrame:
