@@ -17,10 +17,12 @@ from typing import Any
 import polars as pl
 import pytest
 
+from shopsync._instants import to_micros
+from shopsync.core import review_requests
 from shopsync.core.actions import Action, Replenish, WarrantyNotice, WinBack
 from shopsync.core.planner import plan_frames
 from shopsync.core.replenish import _last_mask, _last_purchases
-from shopsync.core.review_requests import _once_per_period
+from shopsync.core.review_requests import _months_before, _months_before_value, _once_per_period
 from tests.core.frames_kit import DAY, T0, Shop, policy
 from tests.core.polars_queries import count_queries
 
@@ -72,6 +74,32 @@ def test_the_walk_over_repeats_only_matches_a_plain_walk(seed: int) -> None:
         .with_columns((pl.col("due") - period).alias("period_start"))
     )
     assert _once_per_period(lines).equals(_plain_walk(lines))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_walk_of_many_lines_by_a_query_matches_a_plain_walk(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``_FEW`` lines the runs are found by a query, below in Python: both agree."""
+    monkeypatch.setattr(review_requests, "_FEW", 0)
+    test_the_walk_over_repeats_only_matches_a_plain_walk(seed)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        dt.datetime(2024, 3, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 2, 29, 12, tzinfo=dt.timezone.utc),
+        dt.datetime(2023, 5, 31, tzinfo=dt.timezone.utc),
+        dt.datetime(1969, 12, 31, 23, 0, 0, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc),
+    ],
+)
+@pytest.mark.parametrize("months", [0, 1, 3, 12, 13, 25])
+def test_a_moments_months_before_in_python_is_polars_offset(at: dt.datetime, months: int) -> None:
+    moment = to_micros(at)
+    by_polars = pl.DataFrame({"t": [moment]}).select(_months_before("t", months)).item()
+    assert _months_before_value(moment, months) == by_polars
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column, soonest
+from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, WinBack
 from shopsync.core.loyalty import from_micros
@@ -145,44 +145,51 @@ def winback_candidates(
     if due.height == 0:
         return Candidates(_EMPTY, build)
     alive = _p_alive_raw(stats, due, at)
-    due = due.with_columns(
-        pl.lit(None, dtype=pl.Float64).alias("p_alive")
-        if alive is None
-        else pl.Series("p_alive", alive, dtype=pl.Float64)
-    )
     # every stage's moment; the stage due now is the last one whose moment has come and
     # whose successor's has not (the last stage lapses ``late_days`` after it was due)
     whens, coupons = _whens(policy, window)
-    due = due.with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))
     current: pl.Expr = pl.lit(None, dtype=pl.Int64)
     for i in range(len(stages)):
         when = pl.col(f"_when{i}")
         nxt = pl.col(f"_when{i + 1}") if i + 1 < len(stages) else when + wb.late_days * DAY_US + 1
         current = pl.when((when <= at) & (pl.lit(at) < nxt)).then(pl.lit(i)).otherwise(current)
-    picked = due.with_columns(current.alias("_stage")).filter(pl.col("_stage").is_not_null())
     index = pl.col("_stage")
-    picked = picked.with_columns(
-        (index + 1).alias("stage"),
-        index.replace_strict(
-            list(range(len(stages))), [n for _, n, _ in stages], return_dtype=pl.String
-        ).alias("stage_name"),
-        index.replace_strict(list(range(len(stages))), coupons, return_dtype=pl.Boolean).alias(
-            "coupon"
-        ),
-        pl.coalesce(
-            [pl.when(index == i).then(pl.col(f"_when{i}")) for i in range(len(stages))]
-        ).alias("due"),
-        pl.lit("winback").alias("kind"),
-        pl.lit(True).alias("marketing"),
+    picked = (  # one query
+        due.lazy()
+        .with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("p_alive")
+            if alive is None
+            else pl.lit(pl.Series("p_alive", alive, dtype=pl.Float64))
+        )
+        .with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))
+        .with_columns(current.alias("_stage"))
+        .filter(pl.col("_stage").is_not_null())
+        .with_columns(
+            (index + 1).alias("stage"),
+            index.replace_strict(
+                list(range(len(stages))), [n for _, n, _ in stages], return_dtype=pl.String
+            ).alias("stage_name"),
+            index.replace_strict(list(range(len(stages))), coupons, return_dtype=pl.Boolean).alias(
+                "coupon"
+            ),
+            pl.coalesce(
+                [pl.when(index == i).then(pl.col(f"_when{i}")) for i in range(len(stages))]
+            ).alias("due"),
+            pl.lit("winback").alias("kind"),
+            pl.lit(True).alias("marketing"),
+        )
+        .with_columns(
+            key_expr(
+                "winback",
+                frames.shop,
+                pl.col("customer_id"),
+                pl.col("last_order_id"),
+                pl.concat_str(pl.lit("stage"), pl.col("stage").cast(pl.String)),
+            )
+        )
+        .collect(engine="in-memory")
     )
-    picked = key_column(
-        picked,
-        "winback",
-        frames.shop,
-        pl.col("customer_id"),
-        pl.col("last_order_id"),
-        pl.concat_str(pl.lit("stage"), pl.col("stage").cast(pl.String)),
-    )
+    picked = short_keys(picked, "winback")
     return Candidates(picked, build)
 
 
