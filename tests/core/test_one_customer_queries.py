@@ -28,7 +28,7 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return count_queries(monkeypatch)
 
 
-def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_two_queries(
+def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_one_query(
     queries: list[int],
 ) -> None:
     shop = Shop().customer("c1").order("o1", "c1", T0 - 2 * DAY)
@@ -39,7 +39,7 @@ def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_two_queries(
     stats = shop_stats(frames, rules)
     queries[0] = 0
     assert winback_candidates(frames, paid, stats, rules).frame.height == 0
-    assert queries[0] == 2  # the rhythm and the sequences' starts
+    assert queries[0] == 1  # the sequences' starts (the rhythm of a few orders: no query)
 
 
 def test_the_guard_of_one_kept_candidate_runs_only_the_queries_it_needs(
@@ -130,3 +130,19 @@ def test_replenishment_and_warranty_of_a_customer_with_nothing_due_take_no_query
     assert replenishment_candidates(frames, paid, stats, rules, bought).frame.height == 0
     assert warranty_candidates(frames, paid, stats, rules, bought).frame.height == 0
     assert queries[0] == 0  # was 5: the distinct products of each, their due dates
+
+
+def test_the_cap_counts_a_customers_deliveries_without_a_query(queries: list[int]) -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0 - 90 * DAY)
+    shop.sent("c1", "winback:acme:c1:o0:stage1", T0 - DAY / 2)
+    rules = policy(winback={}, frequency_cap={"email_hours": 24})
+    frames = shop.frames(T0)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    stats = shop_stats(frames, rules)
+    found = program_candidates(frames, rules, stats, paid, None)
+    queries[0] = 0
+    kept, held = _guard(found, frames, rules, T0, paid)
+    assert not kept and held.counts() == {"frequency_cap": 1}
+    # the rules, the open marketing rows, the cap's verdicts joined in (was 6: consent apart,
+    # the deliveries grouped)
+    assert queries[0] == 4

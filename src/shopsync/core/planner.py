@@ -501,11 +501,22 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
     count: dict[str, int] = {}
     last_sent: dict[str, int] = {}
     done: set[str] = set()
-    if frames.sent is not None and frames.sent.height:  # deliveries to those with a candidate
-        marketers = table.lazy().filter(pl.col("marketing")).select("customer_id")
+    sent = frames.sent
+    if sent is not None and 0 < sent.height <= _FEW:  # one customer's: in Python, no query
+        columns = (table[c].to_list() for c in ("customer_id", "marketing"))
+        marketers = {cid for cid, marketing in zip(*columns, strict=True) if marketing}
+        rows = zip(*(sent[c].to_list() for c in ("customer_id", "key", "at")), strict=True)
+        for cid, key, moment in rows:
+            if cid is not None and cid in marketers:  # a semi join: null matches nothing
+                count[cid] = count.get(cid, 0) + 1
+                if moment is not None and (cid not in last_sent or moment > last_sent[cid]):
+                    last_sent[cid] = moment
+                done.add(key)
+    elif sent is not None and sent.height:  # the deliveries to customers with a candidate
+        marketers_ = table.lazy().filter(pl.col("marketing")).select("customer_id")
         mine = (
-            frames.sent.lazy()
-            .join(marketers, on="customer_id", how="semi")
+            sent.lazy()
+            .join(marketers_, on="customer_id", how="semi")
             .group_by("customer_id")
             .agg(pl.len(), pl.col("at").max(), pl.col("key"))
             .collect(engine="in-memory")
