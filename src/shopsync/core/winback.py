@@ -29,6 +29,7 @@ unpaid, uncancelled order newer than their last paid one is not lapsing: they ju
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -169,7 +170,10 @@ def winback_candidates(
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
     running = (pl.col("start") <= at) & (pl.col("start") >= at - span)
-    starting = _starts(rhythm(paid, stats, policy, at), stats, policy, running)
+    table = rhythm(paid, stats, policy, at)
+    if table.height <= _FEW and not _may_start(table, stats, policy, at - span, at):
+        return Candidates(_EMPTY, build)  # a customer's few rows: no query to find nothing
+    starting = _starts(table, stats, policy, running)
     if starting.height == 0:  # nobody's sequence runs now (a one-customer plan's usual case)
         return Candidates(_EMPTY, build)
     # only their orders are grouped below (1M orders: 10k customers' of 100k)
@@ -254,13 +258,8 @@ def _starts(
     start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
     # one lazy query (one collect) over the columns below
     found = table.lazy().with_columns(start.alias("rhythm_at"))
-    if stats.mbg is not None and wb.alive_threshold > 0:
-        x = (table["days"] - 1).to_numpy().astype(np.float64)
-        t_x = table["t_x_days"].to_numpy().astype(np.float64)
-        crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
-        model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
-            crossing * DAY_US, nan=np.inf, posinf=np.inf
-        ).clip(max=2**62).astype(np.int64)
+    model_at = _model_at(table, stats, policy)
+    if model_at is not None:
         found = found.with_columns(
             pl.max_horizontal(
                 pl.lit(pl.Series("model_at", model_at)),
@@ -276,6 +275,41 @@ def _starts(
         ),
     )
     return (found if keep is None else found.filter(keep)).collect(engine="in-memory")
+
+
+def _model_at(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> np.ndarray | None:
+    """Where the MBG/NBD crossing puts each row's start (micros, before its floor of
+    ``model_min_days``); None when the model is off."""
+    wb = policy.winback
+    if stats.mbg is None or wb.alive_threshold <= 0:
+        return None
+    x = (table["days"] - 1).to_numpy().astype(np.float64)
+    t_x = table["t_x_days"].to_numpy().astype(np.float64)
+    crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
+    model_at: np.ndarray = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
+        crossing * DAY_US, nan=np.inf, posinf=np.inf
+    ).clip(max=2**62).astype(np.int64)
+    return model_at
+
+
+def _may_start(
+    table: pl.DataFrame, stats: ShopStats, policy: Policy, since: int, until: int
+) -> bool:
+    """Whether a sequence of ``table`` (:func:`rhythm`'s) may start within ``since`` and
+    ``until``: :func:`_starts`' moments in Python, the test a day wider each way (a float's
+    rounding never drops a row the query keeps); the query decides the rows."""
+    wb = policy.winback
+    lasts, thresholds = table["last_order_at"].to_list(), table["threshold_days"].to_list()
+    model = _model_at(table, stats, policy)
+    for i, (last, days) in enumerate(zip(lasts, thresholds, strict=True)):
+        if last is None or days is None or not math.isfinite(days):
+            return True
+        start = last + int(days * DAY_US)
+        if model is not None:
+            start = min(start, max(int(model[i]), last + wb.model_min_days * DAY_US))
+        if since - DAY_US <= start <= until + DAY_US:
+            return True
+    return False
 
 
 def _whens(policy: Policy, window: int) -> tuple[list[pl.Expr], list[bool]]:
