@@ -3,11 +3,20 @@ item 4.3): the programs' usual one-customer cases run no more queries than they 
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from shopsync.core._data import paid_orders
+from shopsync.core.browse import browse_candidates
+from shopsync.core.loyalty_history import (
+    earned_by_customer,
+    facts_by_customer,
+    pending_by_customer,
+)
 from shopsync.core.planner import PAID_COLUMNS, _guard, program_candidates
-from shopsync.core.shop_stats import shop_stats
+from shopsync.core.replenish import replenishment_candidates, warranty_candidates
+from shopsync.core.review_requests import review_candidates
+from shopsync.core.shop_stats import purchases, shop_stats
 from shopsync.core.winback import winback_candidates
 from tests.core.frames_kit import DAY, T0, Shop, policy
 from tests.core.polars_queries import count_queries
@@ -19,7 +28,7 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return count_queries(monkeypatch)
 
 
-def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_two_queries(
+def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_no_query(
     queries: list[int],
 ) -> None:
     shop = Shop().customer("c1").order("o1", "c1", T0 - 2 * DAY)
@@ -30,7 +39,9 @@ def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_two_queries(
     stats = shop_stats(frames, rules)
     queries[0] = 0
     assert winback_candidates(frames, paid, stats, rules).frame.height == 0
-    assert queries[0] == 2  # the rhythm and the sequences' starts
+    # the rhythm of a few orders and whether a sequence may start, in Python (was 2: the
+    # rhythm and the sequences' starts)
+    assert queries[0] == 0
 
 
 def test_the_guard_of_one_kept_candidate_runs_only_the_queries_it_needs(
@@ -45,6 +56,95 @@ def test_the_guard_of_one_kept_candidate_runs_only_the_queries_it_needs(
     queries[0] = 0
     kept, held = _guard(found, frames, rules, T0, paid)
     assert [a.kind for a in kept] == ["winback"] and not held.rules
-    # consent, the rules, the open marketing rows, the deliveries (was 17: eager filters,
-    # Series.implode, and a three-step join when nothing was capped)
+    # the rules with consent joined in, the open marketing rows; no deliveries to count (was
+    # 17: eager filters, Series.implode, and a three-step join when nothing was capped; then 4)
+    assert queries[0] == 2
+
+
+def test_review_requests_of_a_customer_with_a_delivered_order_take_four_queries(
+    queries: list[int],
+) -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0, delivered=T0 + 2 * DAY)
+    shop.order("o2", "c1", T0 - 90 * DAY, [("p2", 1, "5")])
+    shop.delivered("review_request:acme:o2", T0 - 70 * DAY)
+    frames = shop.frames(T0 + 9 * DAY)
+    queries[0] = 0
+    found = review_candidates(frames, policy(reviews={}))
+    assert found.frame["key"].to_list() == ["review_request:acme:o1"]
+    # the purchases, their lines by product, the reviews' check, the request and reminder
+    # rows (was 16: a query for each step, keys and lengths, and a date's month offset)
+    assert queries[0] == 4
+
+
+def test_browse_of_a_customer_who_browsed_nothing_takes_no_query(queries: list[int]) -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0 - DAY)
+    frames = shop.frames(T0)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    queries[0] = 0
+    assert browse_candidates(frames, paid, policy(browse_abandonment={})).frame.height == 0
+    assert queries[0] == 0
+
+
+def test_one_customers_loyalty_facts_take_one_query(queries: list[int]) -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0 - 9 * DAY, ptype="Coffee")
+    shop.order("o2", "c1", T0 - 5 * DAY, refund=(T0 - 2 * DAY, "5"), ptype="Tea")
+    frames = shop.frames(T0)
+    tables = {
+        "orders": frames.orders.with_columns(
+            pl.col("total").alias("subtotal"), total_shipping=pl.lit(0), total_tax=pl.lit(0)
+        ),
+        "refunds": frames.refunds.select(
+            "order_id", pl.lit("r1").alias("id"), "created_at", "amount"
+        ),
+        "line_items": frames.lines.select("order_id", "product_type"),
+    }
+    earned = pl.DataFrame(
+        {"customer_id": ["c1", "c1"], "order_id": ["o1", "o2"], "points": [20, 20]}
+    ).with_columns(pl.Series("pending", [False, True]))
+    rules = policy(loyalty={"enabled": True})
+    queries[0] = 0
+    facts = facts_by_customer(tables, rules)["c1"]
+    assert pending_by_customer(earned) == {"c1": frozenset({"o2"})}
+    assert earned_by_customer(earned) == {"c1": {"o1": 20, "o2": 20}}
+    assert queries[0] == 1  # the facts table (was 7: a sort, a filter, a grouping, selects)
+    assert [(f.order_id, f.categories, len(f.refunds)) for f in facts] == [
+        ("o1", ("Coffee",), 0),
+        ("o2", ("Tea",), 1),
+    ]
+
+
+def test_replenishment_and_warranty_of_a_customer_with_nothing_due_take_no_query(
+    queries: list[int],
+) -> None:
+    shop = (
+        Shop().customer("c1").order("o1", "c1", T0 - 3 * DAY, [("beans", 1, "12")], ptype="Coffee")
+    )
+    shop.order("o2", "c1", T0 - 2 * DAY, [("mill", 1, "90")], ptype="Mill")
+    rules = policy(
+        replenishment={"usage_days_by_type": {"Coffee": 30}, "usage_days_by_sku": {}},
+        warranty={"days_by_type": {"Mill": 365}},
+    )
+    frames = shop.frames(T0)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    stats = shop_stats(frames, rules)
+    bought = purchases(paid, frames.lines, amounts=False)
+    queries[0] = 0
+    assert replenishment_candidates(frames, paid, stats, rules, bought).frame.height == 0
+    assert warranty_candidates(frames, paid, stats, rules, bought).frame.height == 0
+    assert queries[0] == 0  # was 5: the distinct products of each, their due dates
+
+
+def test_the_cap_counts_a_customers_deliveries_without_a_query(queries: list[int]) -> None:
+    shop = Shop().customer("c1").order("o1", "c1", T0 - 90 * DAY)
+    shop.sent("c1", "winback:acme:c1:o0:stage1", T0 - DAY / 2)
+    rules = policy(winback={}, frequency_cap={"email_hours": 24})
+    frames = shop.frames(T0)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    stats = shop_stats(frames, rules)
+    found = program_candidates(frames, rules, stats, paid, None)
+    queries[0] = 0
+    kept, held = _guard(found, frames, rules, T0, paid)
+    assert not kept and held.counts() == {"frequency_cap": 1}
+    # the rules, the open marketing rows, the cap's verdicts joined in (was 6: consent apart,
+    # the deliveries grouped)
     assert queries[0] == 4

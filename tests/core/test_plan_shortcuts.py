@@ -16,12 +16,18 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
+from shopsync._instants import to_micros
+from shopsync.core import _candidates, review_requests, winback
+from shopsync.core._candidates import key_column, short_keys
 from shopsync.core.actions import Action, Replenish, WarrantyNotice, WinBack
+from shopsync.core.loyalty_records import source_key
 from shopsync.core.planner import plan_frames
 from shopsync.core.replenish import _last_mask, _last_purchases
-from shopsync.core.review_requests import _once_per_period
-from tests.core.frames_kit import DAY, T0, Shop, policy
+from shopsync.core.review_requests import _months_before, _months_before_value, _once_per_period
+from shopsync.core.shop_stats import shop_stats
+from tests.core.frames_kit import DAY, DAY_US, T0, Shop, policy
 from tests.core.polars_queries import count_queries
 
 PAIR = ["customer_id", "product_id"]
@@ -72,6 +78,32 @@ def test_the_walk_over_repeats_only_matches_a_plain_walk(seed: int) -> None:
         .with_columns((pl.col("due") - period).alias("period_start"))
     )
     assert _once_per_period(lines).equals(_plain_walk(lines))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_walk_of_many_lines_by_a_query_matches_a_plain_walk(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``_FEW`` lines the runs are found by a query, below in Python: both agree."""
+    monkeypatch.setattr(review_requests, "_FEW", 0)
+    test_the_walk_over_repeats_only_matches_a_plain_walk(seed)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        dt.datetime(2024, 3, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 2, 29, 12, tzinfo=dt.timezone.utc),
+        dt.datetime(2023, 5, 31, tzinfo=dt.timezone.utc),
+        dt.datetime(1969, 12, 31, 23, 0, 0, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc),
+    ],
+)
+@pytest.mark.parametrize("months", [0, 1, 3, 12, 13, 25])
+def test_a_moments_months_before_in_python_is_polars_offset(at: dt.datetime, months: int) -> None:
+    moment = to_micros(at)
+    by_polars = pl.DataFrame({"t": [moment]}).select(_months_before("t", months)).item()
+    assert _months_before_value(moment, months) == by_polars
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -150,3 +182,38 @@ def test_win_back_follows_the_greater_order_id_of_two_orders_at_one_moment() -> 
         if isinstance(a, WinBack)
     ]
     assert stages and {a.last_order_id for a in stages} == {"b"}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_rhythm_of_a_few_orders_in_python_is_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    paid = pl.DataFrame(
+        [
+            (f"o{i}", rng.choice(["a", "b", "c"]), rng.randint(-5, 400) * DAY_US // 3)
+            for i in range(rng.randint(1, 12))
+        ],
+        schema={"id": pl.String, "customer_id": pl.String, "created_at": pl.Int64},
+        orient="row",
+    )
+    rules = policy(winback={"repeat_min_days": rng.choice([1, 20])})
+    stats = shop_stats(Shop().frames(T0), rules)
+    few = winback.rhythm(paid, stats, rules, 0)
+    monkeypatch.setattr(winback, "_FEW", -1)
+    assert_frame_equal(few, winback.rhythm(paid, stats, rules, 0))
+
+
+@pytest.mark.parametrize("few", [512, 0])
+def test_a_long_key_is_hashed_down_as_source_key_does(
+    few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Python over a few rows, by a query over many: the same keys."""
+    monkeypatch.setattr(_candidates, "_FEW", few)
+    frame = pl.DataFrame({"order_id": ["o1", "x" * 300]})
+    keyed = key_column(frame, "review_request", "acme", pl.col("order_id"))
+    assert keyed["key"].to_list() == [
+        source_key("review_request", "acme", "o1"),
+        source_key("review_request", "acme", "x" * 300),
+    ]
+    assert short_keys(frame.with_columns(keyed["key"]))["key"].equals(keyed["key"])

@@ -21,7 +21,16 @@ import polars as pl
 from shopsync._instants import to_micros
 from shopsync.core.actions import Action
 
-__all__ = ["COMMON", "NO_MOMENTS", "Candidates", "key_column", "of_actions", "soonest"]
+__all__ = [
+    "COMMON",
+    "NO_MOMENTS",
+    "Candidates",
+    "key_column",
+    "key_expr",
+    "of_actions",
+    "short_keys",
+    "soonest",
+]
 
 COMMON = ("customer_id", "kind", "due", "key", "marketing")
 """customer_id, kind, due (micros, UTC), key (the idempotency key), marketing (the kind's
@@ -48,15 +57,38 @@ def key_column(frame: pl.DataFrame, kind: str, *parts: pl.Expr | str) -> pl.Data
     ``parts`` (a string is a literal, an expression a column), as one string concatenation;
     the rare key longer than the store's 255 characters is hashed down as ``source_key`` does.
     """
+    return short_keys(frame.with_columns(key_expr(kind, *parts)), kind)
+
+
+def key_expr(kind: str, *parts: pl.Expr | str) -> pl.Expr:
+    """:func:`key_column`'s ``key`` as an expression, to join a lazy query (its long keys
+    still to be hashed down: :func:`short_keys`)."""
     exprs = [pl.lit(p) if isinstance(p, str) else p.cast(pl.String) for p in (kind, *parts)]
-    out = frame.with_columns(pl.concat_str(exprs, separator=":").alias("key"))
-    if out.height and (out["key"].str.len_chars() > _MAX_KEY).any():
-        fixed = [
-            k if len(k) <= _MAX_KEY else f"{kind}:sha256:{hashlib.sha256(k.encode()).hexdigest()}"
-            for k in out["key"].to_list()
-        ]
-        out = out.with_columns(pl.Series("key", fixed, dtype=pl.String))
-    return out
+    return pl.concat_str(exprs, separator=":").alias("key")
+
+
+def short_keys(frame: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
+    """``frame`` with each ``key`` longer than 255 characters hashed down as
+    :func:`source_key` does, under ``kind`` (None: the kind the key starts with); a few rows
+    are looked at in Python, not by a query (~0.3 ms each, of a one-customer plan)."""
+    if frame.height == 0:
+        return frame
+    if frame.height <= _FEW:
+        if all(len(k) <= _MAX_KEY for k in frame["key"].to_list() if k is not None):
+            return frame
+    elif not (frame["key"].str.len_chars() > _MAX_KEY).any():
+        return frame
+    keys: list[str] = frame["key"].to_list()
+    fixed = [
+        k
+        if len(k) <= _MAX_KEY
+        else f"{kind or k.split(':', 1)[0]}:sha256:{hashlib.sha256(k.encode()).hexdigest()}"
+        for k in keys
+    ]
+    return frame.with_columns(pl.Series("key", fixed, dtype=pl.String))
+
+
+_FEW = 512
 
 
 def of_actions(actions: Sequence[Action]) -> Candidates:

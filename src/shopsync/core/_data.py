@@ -195,6 +195,11 @@ def paid_orders(
 
 def consent_at(frames: Frames) -> pl.DataFrame:
     """customer_id, email_consent: the last email state observed by as_of ("unknown")."""
+    return consent_lazy(frames).collect(engine="in-memory")
+
+
+def consent_lazy(frames: Frames) -> pl.LazyFrame:
+    """:func:`consent_at` as a lazy query, to join another (one query, not two)."""
     last = (
         frames.consent.lazy()
         .filter(pl.col("channel") == "email")
@@ -202,10 +207,9 @@ def consent_at(frames: Frames) -> pl.DataFrame:
         .group_by("customer_id")
         .agg(pl.col("state").last().alias("email_consent"))
     )
-    return (  # one collect: a one-customer plan pays Polars' per-query cost once
+    return (
         frames.customers.lazy()
         .select(pl.col("id").alias("customer_id"))
         .join(last, on="customer_id", how="left")
         .with_columns(pl.col("email_consent").fill_null("unknown"))
-        .collect(engine="in-memory")
     )

@@ -50,10 +50,12 @@ def browse_candidates(frames: Frames, paid: pl.DataFrame, policy: Policy) -> Can
     """The browse reminders due at ``frames.as_of``, as candidates."""
     s = policy.browse_abandonment
     at = frames.as_of
+    if not s.enabled or frames.browse.height == 0:  # no filter's query (~0.3 ms) for nothing
+        return _none(frames, policy)
     events = frames.browse.filter(
         pl.col("customer_id").is_not_null() & (pl.col("occurred_at") <= at)
     )
-    if not s.enabled or events.height == 0:
+    if events.height == 0:
         return _none(frames, policy)
     looks = events.filter(pl.col("kind").is_in(_LOOKS) & pl.col("product_id").is_not_null())
     last = looks.group_by("customer_id").agg(pl.col("occurred_at").max().alias("last"))

@@ -80,12 +80,16 @@ _PAID_WITHOUT_DATE = ("paid", "partially_paid", "partially_refunded", "refunded"
 def paid_moment() -> pl.Expr:
     """When an order was bought: ``paid_at``, else (a status that says paid without a date)
     when it was processed or created; null while it is not paid."""
-    return pl.coalesce(
-        "paid_at",
-        pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
-            pl.coalesce("processed_at", "created_at")
-        ),
-    )
+    return _PAID_MOMENT
+
+
+_PAID_MOMENT = pl.coalesce(
+    "paid_at",
+    pl.when(pl.col("financial_status").is_in(_PAID_WITHOUT_DATE)).then(
+        pl.coalesce("processed_at", "created_at")
+    ),
+)
+"""Built once: an expression is immutable, and building this one cost ~90 us a time."""
 
 
 def counts_as_purchase(at: int) -> pl.Expr:

@@ -101,19 +101,11 @@ def facts_by_customer(
     if table is None:
         table = facts_table(frames, policy)
     refunds: dict[str, list[tuple[str, int, int]]] = {}
-    for order_id, refund_id, at, amount in (
-        frames["refunds"].sort(["order_id", "created_at", "id"]).iter_rows()
-    ):
+    for order_id, refund_id, at, amount in _sorted_refunds(frames["refunds"]):
         refunds.setdefault(order_id, []).append((refund_id, at, amount))
     categories: dict[str, tuple[str, ...]] = {}
     if "line_items" in frames:
-        grouped = (
-            frames["line_items"]
-            .filter(pl.col("product_type").is_not_null() & (pl.col("product_type") != ""))
-            .group_by("order_id")
-            .agg(pl.col("product_type").unique().sort())
-        )
-        categories = {oid: tuple(types) for oid, types in grouped.iter_rows()}
+        categories = _categories(frames["line_items"])
     out: dict[str, list[OrderFacts]] = {}
     no_refunds: tuple[tuple[str, int, int], ...] = ()
     for row in table.iter_rows():
@@ -135,14 +127,56 @@ def facts_by_customer(
     return out
 
 
+SMALL = 512
+"""Rows up to which a frame here is walked in Python: one customer's (a webhook's re-plan)
+paid Polars' fixed cost, ~0.1-0.3 ms a query, for each of a handful of rows (issue 18)."""
+
+
+def _first(value: Any) -> tuple[bool, Any]:
+    """A sort key putting None first, as Polars' sort does."""
+    return (value is not None, value)
+
+
+def _sorted_refunds(refunds: pl.DataFrame) -> Iterable[tuple[Any, ...]]:
+    """The refund rows (order_id, id, created_at, amount) by order, then time, then id."""
+    if refunds.height > SMALL:
+        return refunds.sort(["order_id", "created_at", "id"]).iter_rows()
+    rows = zip(
+        *(refunds[c].to_list() for c in ("order_id", "id", "created_at", "amount")), strict=True
+    )
+    return sorted(rows, key=lambda r: (_first(r[0]), _first(r[2]), _first(r[1])))
+
+
+def _categories(lines: pl.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Each order's distinct product types (none or empty left out), sorted."""
+    if lines.height > SMALL:
+        grouped = (
+            lines.filter(pl.col("product_type").is_not_null() & (pl.col("product_type") != ""))
+            .group_by("order_id")
+            .agg(pl.col("product_type").unique().sort())
+        )
+        return {oid: tuple(types) for oid, types in grouped.iter_rows()}
+    found: dict[str, set[str]] = {}
+    for oid, ptype in zip(
+        lines["order_id"].to_list(), lines["product_type"].to_list(), strict=True
+    ):
+        if ptype:
+            found.setdefault(oid, set()).add(ptype)
+    return {oid: tuple(sorted(types)) for oid, types in found.items()}
+
+
 def earned_by_customer(earned: pl.DataFrame | None) -> dict[str, dict[str, int]]:
     """The points the ledger's earn entries hold (``customer_id``, ``order_id``, ``points``)
     by customer, then order: :attr:`History.earned` of each."""
     found: dict[str, dict[str, int]] = {}
     if earned is not None:
-        for customer_id, order_id, points in earned.select(
-            "customer_id", "order_id", "points"
-        ).iter_rows():
+        names = ("customer_id", "order_id", "points")
+        rows: Iterable[tuple[Any, ...]] = (
+            earned.select(names).iter_rows()
+            if earned.height > SMALL
+            else zip(*(earned[c].to_list() for c in names), strict=True)  # no query
+        )
+        for customer_id, order_id, points in rows:
             found.setdefault(customer_id, {})[order_id] = points
     return found
 
@@ -154,9 +188,15 @@ def pending_by_customer(earned: pl.DataFrame | None) -> dict[str, frozenset[str]
     if earned is None or "pending" not in earned.columns:
         return None
     found: dict[str, set[str]] = {}
-    for customer_id, order_id in (
-        earned.filter(pl.col("pending")).select("customer_id", "order_id").iter_rows()
-    ):
+    if earned.height > SMALL:
+        rows: Iterable[tuple[Any, ...]] = (
+            earned.filter(pl.col("pending")).select("customer_id", "order_id").iter_rows()
+        )
+    else:  # Series, not a query
+        columns = (earned[c].to_list() for c in ("customer_id", "order_id", "pending"))
+        held = zip(*columns, strict=True)
+        rows = [(c, o) for c, o, pending in held if pending]
+    for customer_id, order_id in rows:
         found.setdefault(customer_id, set()).add(order_id)
     return {customer_id: frozenset(ids) for customer_id, ids in found.items()}
 

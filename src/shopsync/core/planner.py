@@ -39,7 +39,7 @@ import polars as pl
 
 from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
-from shopsync.core._data import Frames, consent_at, paid_orders
+from shopsync.core._data import Frames, consent_lazy, paid_orders
 from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
@@ -72,6 +72,8 @@ HOUR_US = 3_600_000_000
 PAID_COLUMNS = ("id", "customer_id", "created_at", "net")
 """What the programs and the rules read of :func:`paid_orders` (:func:`program_candidates`
 takes no more than these)."""
+_FEW = 512
+"""Consent rows up to which the rules' query joins them uncollected (a one-customer plan)."""
 _COPY_ABOVE = 10_000
 """Candidates above which a plan's held rows are copied out of them (:func:`_held`); below,
 copying costs more queries (~0.3 ms each) than the frames it frees."""
@@ -419,10 +421,17 @@ def _decide(
         .with_columns(marketing.alias("marketing"), rank.alias("rank"))
         .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
     )
-    consent = consent_at(frames)
-    states = sorted({"unknown", *consent["email_consent"].to_list()})
+    if frames.consent.height <= _FEW:  # one customer's: joined below, not collected apart
+        consent = consent_lazy(frames)
+        # every email state observed: a superset of the last ones, giving the same details
+        seen = zip(*(frames.consent[c].to_list() for c in ("channel", "state")), strict=True)
+        states = sorted({"unknown", *(s for c, s in seen if c == "email" and s is not None)})
+    else:
+        last = consent_lazy(frames).collect(engine="in-memory")
+        states = sorted({"unknown", *last["email_consent"].to_list()})
+        consent = last.lazy()
     table = table.join(
-        consent.lazy().unique("customer_id", keep="last", maintain_order=True),
+        consent.unique("customer_id", keep="last", maintain_order=True),
         on="customer_id",
         how="left",
         maintain_order="left",
@@ -492,11 +501,22 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
     count: dict[str, int] = {}
     last_sent: dict[str, int] = {}
     done: set[str] = set()
-    if frames.sent is not None:  # the deliveries to customers with a marketing candidate
-        marketers = table.lazy().filter(pl.col("marketing")).select("customer_id")
+    sent = frames.sent
+    if sent is not None and 0 < sent.height <= _FEW:  # one customer's: in Python, no query
+        columns = (table[c].to_list() for c in ("customer_id", "marketing"))
+        marketers = {cid for cid, marketing in zip(*columns, strict=True) if marketing}
+        rows = zip(*(sent[c].to_list() for c in ("customer_id", "key", "at")), strict=True)
+        for cid, key, moment in rows:
+            if cid is not None and cid in marketers:  # a semi join: null matches nothing
+                count[cid] = count.get(cid, 0) + 1
+                if moment is not None and (cid not in last_sent or moment > last_sent[cid]):
+                    last_sent[cid] = moment
+                done.add(key)
+    elif sent is not None and sent.height:  # the deliveries to customers with a candidate
+        marketers_ = table.lazy().filter(pl.col("marketing")).select("customer_id")
         mine = (
-            frames.sent.lazy()
-            .join(marketers, on="customer_id", how="semi")
+            sent.lazy()
+            .join(marketers_, on="customer_id", how="semi")
             .group_by("customer_id")
             .agg(pl.len(), pl.col("at").max(), pl.col("key"))
             .collect(engine="in-memory")

@@ -23,12 +23,12 @@ lines have no warranty to remind of.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column, soonest
+from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
@@ -68,18 +68,21 @@ def configured_days(
     return None
 
 
+_Combo = tuple[str, str | None, str | None]
+
+
+def _combos(bought: pl.DataFrame) -> Iterable[_Combo]:
+    """The (product, sku, type) rows of ``bought``, read as lists: no Polars query."""
+    names = ("product_id", "sku", "product_type")
+    return zip(*(bought[c].to_list() for c in names), strict=True)
+
+
 def _periods(
-    bought: pl.DataFrame, stats: ShopStats, policy: Policy
-) -> dict[tuple[str, str | None, str | None], tuple[float, str]]:
+    rows: Iterable[_Combo], stats: ShopStats, policy: Policy
+) -> dict[_Combo, tuple[float, str]]:
+    """The period of each distinct (product, sku, type) of ``rows`` that has one."""
     r = policy.replenishment
-    found: dict[tuple[str, str | None, str | None], tuple[float, str]] = {}
-    # ``bought``: distinct (product, sku, type) rows; read as lists, no Polars query
-    rows = zip(
-        bought["product_id"].to_list(),
-        bought["sku"].to_list(),
-        bought["product_type"].to_list(),
-        strict=True,
-    )
+    found: dict[_Combo, tuple[float, str]] = {}
     for pid, sku, ptype in rows:
         kind = ptype or stats.product_types.get(pid)
         conf = configured_days(
@@ -122,18 +125,24 @@ def replenishment_candidates(
     if bought.height == 0:
         return Candidates(_EMPTY, build)
     is_last = _last_mask(bought)
-    # the last purchases are most of the purchases: they are not copied, only the columns
-    # the due date needs, and every column of the few purchases due (1M orders: 41k of 1.5M)
-    combos = (
-        bought.lazy()
-        .select("product_id", "sku", "product_type")
-        .filter(is_last)
-        .unique()
-        .collect(engine="in-memory")
-    )
-    periods = _periods(combos, stats, policy)
-    if not periods:
-        return Candidates(_EMPTY, build)
+    if bought.height <= _FEW:  # one customer's: in Python, no query (~0.3 ms each)
+        mine = [row for row, last in zip(_rows(bought), is_last.to_list(), strict=True) if last]
+        periods = _periods(dict.fromkeys(row[:3] for row in mine), stats, policy)
+        if not periods or not _may_run_out(mine, periods, policy, at):
+            return Candidates(_EMPTY, build)
+    else:
+        # the last purchases are most of the purchases: they are not copied, only the
+        # columns the due date needs, and every column of the few due (1M orders: 41k of 1.5M)
+        combos = (
+            bought.lazy()
+            .select("product_id", "sku", "product_type")
+            .filter(is_last)
+            .unique()
+            .collect(engine="in-memory")
+        )
+        periods = _periods(_combos(combos), stats, policy)
+        if not periods:
+            return Candidates(_EMPTY, build)
     # sku and type with "" for none (the join keys below), ``_p`` the row's position
     table = pl.DataFrame(
         [
@@ -179,21 +188,61 @@ def replenishment_candidates(
     )
     if found.height == 0:  # nothing due (a one-customer plan's usual case)
         return Candidates(_EMPTY, build)
-    due = (
-        pl.concat([bought[found["_i"]].with_columns(*keys), found], how="horizontal")
+    due = (  # one query
+        pl.concat([bought[found["_i"]].lazy().with_columns(*keys), found.lazy()], how="horizontal")
         .sort(["customer_id", "product_id"])
-        .join(table.select("_p", "source"), on="_p", how="left", maintain_order="left")
+        .join(table.lazy().select("_p", "source"), on="_p", how="left", maintain_order="left")
         .select(*bought.columns, "period", "source", "runs_out", "due")
+        .with_columns(pl.lit("replenishment").alias("kind"), pl.lit(True).alias("marketing"))
+        .with_columns(
+            key_expr(
+                "replenishment",
+                frames.shop,
+                pl.col("customer_id"),
+                pl.col("product_id"),
+                pl.col("order_id"),
+            )
+        )
+        .collect(engine="in-memory")
     )
-    due = key_column(
-        due.with_columns(pl.lit("replenishment").alias("kind"), pl.lit(True).alias("marketing")),
-        "replenishment",
-        frames.shop,
-        pl.col("customer_id"),
-        pl.col("product_id"),
-        pl.col("order_id"),
-    )
-    return Candidates(due, build)
+    return Candidates(short_keys(due, "replenishment"), build)
+
+
+_FEW = 512
+"""Purchases up to which the programs here look at them in Python first (a one-customer
+plan): most often nothing is due, and no query (~0.3 ms each) runs to find that out."""
+
+_Row = tuple[str, str | None, str | None, Any, Any]
+
+
+def _rows(bought: pl.DataFrame) -> list[_Row]:
+    """product_id, sku, product_type, kept_units, created_at of each purchase, as lists."""
+    names = ("product_id", "sku", "product_type", "kept_units", "created_at")
+    return list(zip(*(bought[c].to_list() for c in names), strict=True))
+
+
+def _may_run_out(
+    rows: list[_Row], periods: Mapping[_Combo, tuple[float, str]], policy: Policy, at: int
+) -> bool:
+    """Whether a last purchase of ``rows`` may be due for replenishment at ``at``: the query's
+    test, a day wider each way (a float's rounding never drops a row the query keeps)."""
+    r = policy.replenishment
+    by_key: dict[_Combo, list[float]] = {}
+    for (pid, sku, ptype), (days, _) in periods.items():
+        by_key.setdefault((pid, sku or "", ptype or ""), []).append(days)
+    for pid, sku, ptype, kept, created in rows:
+        for days in by_key.get((pid, sku or "", ptype or ""), ()):
+            if kept is None or created is None:
+                return True  # the query decides
+            try:
+                lasts = kept * round(days * DAY_US) // _QUANTITY_UNIT
+            except (OverflowError, ValueError):  # not a finite period: the query decides
+                return True
+            runs_out = min(created + lasts, _LATEST_US)
+            due = runs_out - r.days_before * DAY_US
+            if due <= at + DAY_US and at <= runs_out + (r.late_days + 1) * DAY_US:
+                return True
+    return False
 
 
 def _last_purchases(bought: pl.DataFrame) -> pl.DataFrame:
@@ -290,16 +339,22 @@ def warranty_candidates(
         return Candidates(_EMPTY, build)
     # as in replenishment: the purchases in a warranty's reach are not copied (1M orders: 1M
     # of 1.5M), only the columns the dates need; every column of the few due
-    combos = (
-        bought.lazy()
-        .filter(recent)
-        .select("product_id", "sku", "product_type")
-        .unique()
-        .collect(engine="in-memory")
-    )
-    table = _warranty_lengths(combos, stats, policy)
-    if table is None:
-        return Candidates(_EMPTY, build)
+    if bought.height <= _FEW:  # one customer's: in Python, no query (~0.3 ms each)
+        mine = [row for row in _rows(bought) if row[4] is not None and row[4] >= since]
+        table = _warranty_lengths(dict.fromkeys(row[:3] for row in mine), stats, policy)
+        if table is None or not _may_end(mine, table, policy, at):
+            return Candidates(_EMPTY, build)
+    else:
+        combos = (
+            bought.lazy()
+            .filter(recent)
+            .select("product_id", "sku", "product_type")
+            .unique()
+            .collect(engine="in-memory")
+        )
+        table = _warranty_lengths(_combos(combos), stats, policy)
+        if table is None:
+            return Candidates(_EMPTY, build)
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
     table = table.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"))
     found = (
@@ -317,20 +372,18 @@ def warranty_candidates(
     )
     if found.height == 0:
         return Candidates(_EMPTY, build)
-    due = (
-        pl.concat([bought[found["_i"]].with_columns(*keys), found], how="horizontal")
+    due = (  # one query
+        pl.concat([bought[found["_i"]].lazy().with_columns(*keys), found.lazy()], how="horizontal")
         .sort(["order_id", "product_id"])
-        .join(table.select("_p", "source"), on="_p", how="left", maintain_order="left")
+        .join(table.lazy().select("_p", "source"), on="_p", how="left", maintain_order="left")
         .select(*bought.columns, "days", "source", "ends", "due")
+        .with_columns(pl.lit("warranty_notice").alias("kind"), pl.lit(True).alias("marketing"))
+        .with_columns(
+            key_expr("warranty_notice", frames.shop, pl.col("order_id"), pl.col("product_id"))
+        )
+        .collect(engine="in-memory")
     )
-    due = key_column(
-        due.with_columns(pl.lit("warranty_notice").alias("kind"), pl.lit(True).alias("marketing")),
-        "warranty_notice",
-        frames.shop,
-        pl.col("order_id"),
-        pl.col("product_id"),
-    )
-    return Candidates(due, build)
+    return Candidates(short_keys(due, "warranty_notice"), build)
 
 
 def _warranty_builder(frames: Frames) -> Callable[[dict[str, Any]], Action]:
@@ -383,7 +436,8 @@ def replenishment_next_due(
     if bought.height == 0:
         return soonest([], at)
     last = bought.filter(_last_mask(bought))
-    periods = _periods(last.select("product_id", "sku", "product_type").unique(), stats, policy)
+    combos = last.select("product_id", "sku", "product_type").unique()
+    periods = _periods(_combos(combos), stats, policy)
     if not periods:
         return soonest([], at)
     table = pl.DataFrame(
@@ -430,9 +484,8 @@ def warranty_next_due(
     if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
         return soonest([], at)
     bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
-    table = _warranty_lengths(
-        bought.select("product_id", "sku", "product_type").unique(), stats, policy
-    )
+    combos = bought.select("product_id", "sku", "product_type").unique()
+    table = _warranty_lengths(_combos(combos), stats, policy)
     if table is None:
         return soonest([], at)
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
@@ -448,14 +501,30 @@ def warranty_next_due(
     return soonest([moments], at)
 
 
+def _may_end(rows: list[_Row], table: pl.DataFrame, policy: Policy, at: int) -> bool:
+    """Whether a purchase of ``rows`` may be due for its warranty notice at ``at``: the
+    query's test on :func:`_warranty_lengths`' ``table``, a day wider each way."""
+    w = policy.warranty
+    by_key: dict[tuple[Any, ...], list[int]] = {}
+    names = ("product_id", "sku", "product_type", "days")
+    for pid, sku, ptype, days in zip(*(table[c].to_list() for c in names), strict=True):
+        by_key.setdefault((pid, sku, ptype), []).append(days)
+    for pid, sku, ptype, _, created in rows:
+        for days in by_key.get((pid, sku or "", ptype or ""), ()):
+            ends = created + days * DAY_US
+            if ends - w.days_before * DAY_US <= at + DAY_US and at < ends + DAY_US:
+                return True
+    return False
+
+
 def _warranty_lengths(
-    combos: pl.DataFrame, stats: ShopStats, policy: Policy
+    combos: Iterable[_Combo], stats: ShopStats, policy: Policy
 ) -> pl.DataFrame | None:
-    """``product_id, sku, product_type, days, source`` of the ``combos`` (those three columns)
+    """``product_id, sku, product_type, days, source`` of the ``combos`` (product, sku, type)
     a warranty covers, sku and type as ``""`` when missing; None: none is covered."""
     w = policy.warranty
     lengths = []
-    for pid, sku, ptype in combos.iter_rows():
+    for pid, sku, ptype in combos:
         conf = configured_days(
             sku,
             stats.product_tags.get(pid, ()),

@@ -28,13 +28,15 @@ unpaid, uncancelled order newer than their last paid one is not lapsing: they ju
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from shopsync.core._candidates import Candidates, key_column, soonest
+from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
 from shopsync.core._data import DAY_US, Frames
 from shopsync.core.actions import Action, WinBack
 from shopsync.core.loyalty import from_micros
@@ -51,6 +53,10 @@ def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.
     purchase days), t_x_days, median_gap_days, threshold_days, basis.
     """
     wb = policy.winback
+    if paid.height <= _FEW:  # a customer's few orders: in Python, no query (~0.3 ms)
+        few = _few_rhythm(paid, stats, policy)
+        if few is not None:
+            return few
     day = pl.col("created_at") // DAY_US
     # each customer's orders in time order within the group: no sort of every paid order
     # one lazy query (one collect): a one-customer plan pays Polars' per-query cost once
@@ -88,6 +94,52 @@ def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.
     )
 
 
+_FEW = 512
+RHYTHM = {
+    "customer_id": pl.String,
+    "orders": pl.UInt32,
+    "last_order_id": pl.String,
+    "last_order_at": pl.Int64,
+    "first_day": pl.Int64,
+    "days": pl.UInt32,
+    "t_x_days": pl.Int64,
+    "median_gap_days": pl.Float64,
+    "threshold_days": pl.Float64,
+    "basis": pl.String,
+}
+""":func:`rhythm`'s columns."""
+
+
+def _few_rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.DataFrame | None:
+    """:func:`rhythm` of a few orders, walked in Python (the median by Polars' own, on a
+    Series: no query); None when a key is missing (the query decides)."""
+    wb = policy.winback
+    names = ("customer_id", "created_at", "id")
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for cid, created, oid in zip(*(paid[c].to_list() for c in names), strict=True):
+        if cid is None or created is None or oid is None:
+            return None
+        groups.setdefault(cid, []).append((created, oid))
+    rows = []
+    for cid in sorted(groups):
+        mine = sorted(groups[cid])
+        moments = [created for created, _ in mine]
+        days = [created // DAY_US for created in moments]
+        gaps = [(b - a) / DAY_US for a, b in itertools.pairwise(moments)]
+        median = pl.Series(gaps, dtype=pl.Float64).median() if gaps else None
+        repeat = len(mine) >= 2 and median is not None
+        threshold = (
+            max(float(wb.repeat_min_days), median * float(wb.repeat_gap_multiple))  # type: ignore[operator]
+            if repeat
+            else stats.one_time_days
+        )
+        basis = "own rhythm" if repeat else "shop rhythm"
+        first, last = min(days), max(days)
+        row = (cid, len(mine), mine[-1][1], moments[-1], first, len(set(days)), last - first)
+        rows.append((*row, median, threshold, basis))
+    return pl.DataFrame(rows, schema=RHYTHM, orient="row")
+
+
 def stage_plan(policy: Policy) -> list[tuple[int, str, float]]:
     """(stage number, name, days after the sequence starts) for every stage."""
     wb = policy.winback
@@ -118,7 +170,10 @@ def winback_candidates(
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
     running = (pl.col("start") <= at) & (pl.col("start") >= at - span)
-    starting = _starts(rhythm(paid, stats, policy, at), stats, policy, running)
+    table = rhythm(paid, stats, policy, at)
+    if table.height <= _FEW and not _may_start(table, stats, policy, at - span, at):
+        return Candidates(_EMPTY, build)  # a customer's few rows: no query to find nothing
+    starting = _starts(table, stats, policy, running)
     if starting.height == 0:  # nobody's sequence runs now (a one-customer plan's usual case)
         return Candidates(_EMPTY, build)
     # only their orders are grouped below (1M orders: 10k customers' of 100k)
@@ -145,44 +200,51 @@ def winback_candidates(
     if due.height == 0:
         return Candidates(_EMPTY, build)
     alive = _p_alive_raw(stats, due, at)
-    due = due.with_columns(
-        pl.lit(None, dtype=pl.Float64).alias("p_alive")
-        if alive is None
-        else pl.Series("p_alive", alive, dtype=pl.Float64)
-    )
     # every stage's moment; the stage due now is the last one whose moment has come and
     # whose successor's has not (the last stage lapses ``late_days`` after it was due)
     whens, coupons = _whens(policy, window)
-    due = due.with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))
     current: pl.Expr = pl.lit(None, dtype=pl.Int64)
     for i in range(len(stages)):
         when = pl.col(f"_when{i}")
         nxt = pl.col(f"_when{i + 1}") if i + 1 < len(stages) else when + wb.late_days * DAY_US + 1
         current = pl.when((when <= at) & (pl.lit(at) < nxt)).then(pl.lit(i)).otherwise(current)
-    picked = due.with_columns(current.alias("_stage")).filter(pl.col("_stage").is_not_null())
     index = pl.col("_stage")
-    picked = picked.with_columns(
-        (index + 1).alias("stage"),
-        index.replace_strict(
-            list(range(len(stages))), [n for _, n, _ in stages], return_dtype=pl.String
-        ).alias("stage_name"),
-        index.replace_strict(list(range(len(stages))), coupons, return_dtype=pl.Boolean).alias(
-            "coupon"
-        ),
-        pl.coalesce(
-            [pl.when(index == i).then(pl.col(f"_when{i}")) for i in range(len(stages))]
-        ).alias("due"),
-        pl.lit("winback").alias("kind"),
-        pl.lit(True).alias("marketing"),
+    picked = (  # one query
+        due.lazy()
+        .with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("p_alive")
+            if alive is None
+            else pl.lit(pl.Series("p_alive", alive, dtype=pl.Float64))
+        )
+        .with_columns(w.alias(f"_when{i}") for i, w in enumerate(whens))
+        .with_columns(current.alias("_stage"))
+        .filter(pl.col("_stage").is_not_null())
+        .with_columns(
+            (index + 1).alias("stage"),
+            index.replace_strict(
+                list(range(len(stages))), [n for _, n, _ in stages], return_dtype=pl.String
+            ).alias("stage_name"),
+            index.replace_strict(list(range(len(stages))), coupons, return_dtype=pl.Boolean).alias(
+                "coupon"
+            ),
+            pl.coalesce(
+                [pl.when(index == i).then(pl.col(f"_when{i}")) for i in range(len(stages))]
+            ).alias("due"),
+            pl.lit("winback").alias("kind"),
+            pl.lit(True).alias("marketing"),
+        )
+        .with_columns(
+            key_expr(
+                "winback",
+                frames.shop,
+                pl.col("customer_id"),
+                pl.col("last_order_id"),
+                pl.concat_str(pl.lit("stage"), pl.col("stage").cast(pl.String)),
+            )
+        )
+        .collect(engine="in-memory")
     )
-    picked = key_column(
-        picked,
-        "winback",
-        frames.shop,
-        pl.col("customer_id"),
-        pl.col("last_order_id"),
-        pl.concat_str(pl.lit("stage"), pl.col("stage").cast(pl.String)),
-    )
+    picked = short_keys(picked, "winback")
     return Candidates(picked, build)
 
 
@@ -196,13 +258,8 @@ def _starts(
     start = pl.col("last_order_at") + (pl.col("threshold_days") * DAY_US).cast(pl.Int64)
     # one lazy query (one collect) over the columns below
     found = table.lazy().with_columns(start.alias("rhythm_at"))
-    if stats.mbg is not None and wb.alive_threshold > 0:
-        x = (table["days"] - 1).to_numpy().astype(np.float64)
-        t_x = table["t_x_days"].to_numpy().astype(np.float64)
-        crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
-        model_at = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
-            crossing * DAY_US, nan=np.inf, posinf=np.inf
-        ).clip(max=2**62).astype(np.int64)
+    model_at = _model_at(table, stats, policy)
+    if model_at is not None:
         found = found.with_columns(
             pl.max_horizontal(
                 pl.lit(pl.Series("model_at", model_at)),
@@ -218,6 +275,41 @@ def _starts(
         ),
     )
     return (found if keep is None else found.filter(keep)).collect(engine="in-memory")
+
+
+def _model_at(table: pl.DataFrame, stats: ShopStats, policy: Policy) -> np.ndarray | None:
+    """Where the MBG/NBD crossing puts each row's start (micros, before its floor of
+    ``model_min_days``); None when the model is off."""
+    wb = policy.winback
+    if stats.mbg is None or wb.alive_threshold <= 0:
+        return None
+    x = (table["days"] - 1).to_numpy().astype(np.float64)
+    t_x = table["t_x_days"].to_numpy().astype(np.float64)
+    crossing = model_lapse_day(stats.mbg, x, t_x, float(wb.alive_threshold))
+    model_at: np.ndarray = table["first_day"].to_numpy() * DAY_US + np.nan_to_num(
+        crossing * DAY_US, nan=np.inf, posinf=np.inf
+    ).clip(max=2**62).astype(np.int64)
+    return model_at
+
+
+def _may_start(
+    table: pl.DataFrame, stats: ShopStats, policy: Policy, since: int, until: int
+) -> bool:
+    """Whether a sequence of ``table`` (:func:`rhythm`'s) may start within ``since`` and
+    ``until``: :func:`_starts`' moments in Python, the test a day wider each way (a float's
+    rounding never drops a row the query keeps); the query decides the rows."""
+    wb = policy.winback
+    lasts, thresholds = table["last_order_at"].to_list(), table["threshold_days"].to_list()
+    model = _model_at(table, stats, policy)
+    for i, (last, days) in enumerate(zip(lasts, thresholds, strict=True)):
+        if last is None or days is None or not math.isfinite(days):
+            return True
+        start = last + int(days * DAY_US)
+        if model is not None:
+            start = min(start, max(int(model[i]), last + wb.model_min_days * DAY_US))
+        if since - DAY_US <= start <= until + DAY_US:
+            return True
+    return False
 
 
 def _whens(policy: Policy, window: int) -> tuple[list[pl.Expr], list[bool]]:

@@ -454,23 +454,21 @@ def _shop_read(
     suppressed = pl.DataFrame(schema={"customer_id": TEXT})
     if "outbox" in tables:
         since = at - window_days * DAY_US
-        sent = (
-            r.read(
-                "outbox",
-                [
-                    Column("customer_id", TEXT),
-                    Column("key", TEXT, "idempotency_key"),
-                    Column("at", I64, "finished_at"),
-                ],
-                "status = 'done' AND marketing = 1 AND finished_at IS NOT NULL "
-                "AND finished_at <= :at AND finished_at > :since",
-                "customer_id = :cid",
-                at=at,
-                since=since,
-            )
-            .group_by("customer_id", "key")
-            .agg(pl.col("at").min())
+        sent = r.read(
+            "outbox",
+            [
+                Column("customer_id", TEXT),
+                Column("key", TEXT, "idempotency_key"),
+                Column("at", I64, "finished_at"),
+            ],
+            "status = 'done' AND marketing = 1 AND finished_at IS NOT NULL "
+            "AND finished_at <= :at AND finished_at > :since",
+            "customer_id = :cid",
+            at=at,
+            since=since,
         )
+        if sent.height:  # none (most one-customer reads): no query (~0.3 ms) to group nothing
+            sent = sent.group_by("customer_id", "key").agg(pl.col("at").min())
     if "suppressions" in tables:
         suppressed = r.read(
             "suppressions",
