@@ -19,7 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from shopsync._instants import to_micros
-from shopsync.core import _candidates, review_requests, winback
+from shopsync.core import _candidates, loyalty_history, planner, replenish, review_requests, winback
 from shopsync.core._candidates import key_column, short_keys
 from shopsync.core.actions import Action, Replenish, WarrantyNotice, WinBack
 from shopsync.core.loyalty_records import source_key
@@ -201,7 +201,24 @@ def test_the_rhythm_of_a_few_orders_in_python_is_the_querys(
     stats = shop_stats(Shop().frames(T0), rules)
     few = winback.rhythm(paid, stats, rules, 0)
     monkeypatch.setattr(winback, "_FEW", -1)
-    assert_frame_equal(few, winback.rhythm(paid, stats, rules, 0))
+    assert_frame_equal(few, winback.rhythm(paid, stats, rules, 0), check_exact=True)
+
+
+def test_a_median_gap_in_python_rounds_as_the_query_divides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Gaps of 0 and 64 days 1 hour: Python's ``/`` and Polars' differ in the last bit of
+    64.0416..., and the start (hence the action's due moment) by a microsecond."""
+    at = [0, 0, 64 * DAY_US + 3_600_000_000]
+    paid = pl.DataFrame(
+        {"id": ["o0", "o1", "o2"], "customer_id": ["c1"] * 3, "created_at": at},
+        schema={"id": pl.String, "customer_id": pl.String, "created_at": pl.Int64},
+    )
+    rules = policy(winback={})
+    stats = shop_stats(Shop().frames(T0), rules)
+    few = winback.rhythm(paid, stats, rules, 0)
+    monkeypatch.setattr(winback, "_FEW", -1)
+    assert_frame_equal(few, winback.rhythm(paid, stats, rules, 0), check_exact=True)
 
 
 @pytest.mark.parametrize("few", [512, 0])
@@ -217,3 +234,73 @@ def test_a_long_key_is_hashed_down_as_source_key_does(
         source_key("review_request", "acme", "x" * 300),
     ]
     assert short_keys(frame.with_columns(keyed["key"]))["key"].equals(keyed["key"])
+
+
+_SHORTCUTS = (
+    (planner, "_FEW"),
+    (winback, "_FEW"),
+    (replenish, "_FEW"),
+    (review_requests, "_FEW"),
+    (_candidates, "_FEW"),
+    (loyalty_history, "SMALL"),
+)
+"""Every program's "a few rows in Python" cut-off (issue 18): at -1 each takes its query."""
+
+
+def _random_shop(rng: random.Random) -> Shop:
+    """Three customers' orders on the same day, moment and microsecond or not, with repeat
+    and lone products, refunds, paid without a date, reviews, deliveries and consent."""
+    shop = Shop()
+    for cid in ("c1", "c2", "c3"):
+        shop.customer(cid)
+    for i in range(rng.randint(0, 8)):
+        at = T0 + rng.randint(0, 200) * DAY + rng.choice([0, 0, 1, 13]) * dt.timedelta(hours=1)
+        at += rng.choice([0, 0, 7]) * dt.timedelta(microseconds=1)
+        lines = [(rng.choice(["p1", "p2", None]), rng.choice([1, "1.5"]), "20")]
+        shop.order(
+            f"o{i}",
+            rng.choice(["c1", "c2", "c3"]),
+            at,
+            lines * rng.randint(1, 2),
+            ptype=rng.choice(["Coffee", "Kettle", None]),
+            sku=rng.choice([None, "S1"]),
+            refund=(at + DAY, "5") if rng.random() < 0.3 else None,
+            paid=rng.choice([True, True, None]),
+        )
+    for _ in range(rng.randint(0, 2)):
+        shop.review(
+            rng.choice(["c1", "c2"]), rng.choice(["p1", "p2"]), T0 + rng.randint(0, 250) * DAY
+        )
+    for _ in range(rng.randint(0, 3)):
+        key = rng.choice(["winback:acme:c1:o0:stage1", "review_request:acme:o1", "k"])
+        shop.sent(rng.choice(["c1", "c2"]), key, T0 + rng.randint(0, 260) * DAY)
+    for _ in range(rng.randint(0, 2)):
+        state = rng.choice(["unsubscribed", "not_subscribed", "subscribed"])
+        shop.consent(rng.choice(["c1", "c2", "c3"]), state, T0 + rng.randint(0, 260) * DAY)
+    return shop
+
+
+@pytest.mark.parametrize("seed", range(28, 40))  # 30, 36: a median gap (fixed)
+def test_every_program_s_few_rows_in_python_plan_as_its_query(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small shop's whole plan takes the Python paths too: the same shop with every
+    cut-off at -1 (each program's query) must plan the same actions, held and due alike."""
+    rng = random.Random(seed)
+    rules = policy(
+        reviews={},
+        winback={"repeat_min_days": rng.choice([1, 30])},
+        replenishment={"usage_days_by_type": {"Coffee": 21}, "usage_days_by_sku": {"S1": 7}},
+        warranty={"days_by_type": {"Kettle": 60}, "days_by_sku": {"S1": 30}},
+        frequency_cap={"email_hours": rng.choice([0, 24]), "max_emails": rng.choice([1, 5])},
+    )
+    shop = _random_shop(rng)
+    for day in (40, 100, 160, 230):
+        at = T0 + day * DAY + rng.choice([0, 11]) * dt.timedelta(hours=1)
+        frames = shop.frames(at)
+        few = plan_frames(frames, rules, at)
+        with monkeypatch.context() as patched:
+            for module, name in _SHORTCUTS:
+                patched.setattr(module, name, -1)
+            by_queries = plan_frames(frames, rules, at)
+        assert (few.actions, tuple(few.held)) == (by_queries.actions, tuple(by_queries.held))

@@ -125,8 +125,9 @@ def _few_rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.Data
         mine = sorted(groups[cid])
         moments = [created for created, _ in mine]
         days = [created // DAY_US for created in moments]
-        gaps = [(b - a) / DAY_US for a, b in itertools.pairwise(moments)]
-        median = pl.Series(gaps, dtype=pl.Float64).median() if gaps else None
+        # divided by Polars, as the query does: Python's ``/`` may differ in the last bit
+        gaps = pl.Series([b - a for a, b in itertools.pairwise(moments)], dtype=pl.Int64)
+        median = (gaps / DAY_US).median() if len(gaps) else None
         repeat = len(mine) >= 2 and median is not None
         threshold = (
             max(float(wb.repeat_min_days), median * float(wb.repeat_gap_multiple))  # type: ignore[operator]
