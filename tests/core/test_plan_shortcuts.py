@@ -84,8 +84,8 @@ def test_the_walk_over_repeats_only_matches_a_plain_walk(seed: int) -> None:
 def test_the_walk_of_many_lines_by_a_query_matches_a_plain_walk(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Above ``_FEW`` lines the runs are found by a query, below in Python: both agree."""
-    monkeypatch.setattr(review_requests, "_FEW", 0)
+    """Above ``FEW_ROWS`` lines the runs are found by a query, below in Python: both agree."""
+    monkeypatch.setattr(review_requests, "FEW_ROWS", 0)
     test_the_walk_over_repeats_only_matches_a_plain_walk(seed)
 
 
@@ -200,7 +200,7 @@ def test_the_rhythm_of_a_few_orders_in_python_is_the_querys(
     rules = policy(winback={"repeat_min_days": rng.choice([1, 20])})
     stats = shop_stats(Shop().frames(T0), rules)
     few = winback.rhythm(paid, stats, rules, 0)
-    monkeypatch.setattr(winback, "_FEW", -1)
+    monkeypatch.setattr(winback, "FEW_ROWS", -1)
     assert_frame_equal(few, winback.rhythm(paid, stats, rules, 0), check_exact=True)
 
 
@@ -217,7 +217,7 @@ def test_a_median_gap_in_python_rounds_as_the_query_divides(
     rules = policy(winback={})
     stats = shop_stats(Shop().frames(T0), rules)
     few = winback.rhythm(paid, stats, rules, 0)
-    monkeypatch.setattr(winback, "_FEW", -1)
+    monkeypatch.setattr(winback, "FEW_ROWS", -1)
     assert_frame_equal(few, winback.rhythm(paid, stats, rules, 0), check_exact=True)
 
 
@@ -226,7 +226,7 @@ def test_a_long_key_is_hashed_down_as_source_key_does(
     few: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In Python over a few rows, by a query over many: the same keys."""
-    monkeypatch.setattr(_candidates, "_FEW", few)
+    monkeypatch.setattr(_candidates, "FEW_ROWS", few)
     frame = pl.DataFrame({"order_id": ["o1", "x" * 300]})
     keyed = key_column(frame, "review_request", "acme", pl.col("order_id"))
     assert keyed["key"].to_list() == [
@@ -237,12 +237,12 @@ def test_a_long_key_is_hashed_down_as_source_key_does(
 
 
 _SHORTCUTS = (
-    (planner, "_FEW"),
-    (winback, "_FEW"),
-    (replenish, "_FEW"),
-    (review_requests, "_FEW"),
-    (_candidates, "_FEW"),
-    (loyalty_history, "SMALL"),
+    (planner, "FEW_ROWS"),
+    (winback, "FEW_ROWS"),
+    (replenish, "FEW_ROWS"),
+    (review_requests, "FEW_ROWS"),
+    (_candidates, "FEW_ROWS"),
+    (loyalty_history, "FEW_ROWS"),
 )
 """Every program's "a few rows in Python" cut-off (issue 18): at -1 each takes its query."""
 

@@ -44,6 +44,7 @@ def _setup(store: Store, cid: str, start: dt.datetime = T0) -> None:
     )
 
 
+@pytest.mark.slow(seconds=15)
 def test_an_erasure_in_any_gap_of_a_chunked_sync_leaves_no_ledger_behind(
     pg: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,6 +66,7 @@ def test_an_erasure_in_any_gap_of_a_chunked_sync_leaves_no_ledger_behind(
     )
 
 
+@pytest.mark.slow(seconds=30)
 @pytest.mark.parametrize("frames", [True, False])
 def test_a_redemption_in_any_gap_of_a_chunked_sync_is_counted_once(
     pg: Store, monkeypatch: pytest.MonkeyPatch, frames: bool

@@ -212,10 +212,15 @@ def _newest_by_group(found: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@pytest.mark.parametrize("few", [ledger._FEW_EARNS, -1], ids=["python", "query"])
 @pytest.mark.parametrize("seed", range(6))
-def test_each_orders_newest_earn_is_the_grouped_one_with_or_without_repeats(seed: int) -> None:
+def test_each_orders_newest_earn_is_the_grouped_one_with_or_without_repeats(
+    seed: int, few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Most orders earned once (no group needed); an order earned twice keeps its newest
-    earn: the same rows, in the same order, as the plain grouping."""
+    earn: the same rows, in the same order, as the plain grouping (a customer's few rows
+    walked in Python, or the query)."""
+    monkeypatch.setattr(ledger, "_FEW_EARNS", few)
     rng = random.Random(seed)
     orders = [(f"c{rng.randint(0, 3)}", f"o{n}") for n in range(12)]
     picks = orders if seed % 2 else orders + rng.choices(orders, k=4)

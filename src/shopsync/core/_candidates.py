@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import to_micros
+from shopsync.core._data import FEW_ROWS
 from shopsync.core.actions import Action
 
 __all__ = [
@@ -73,7 +74,7 @@ def short_keys(frame: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
     are looked at in Python, not by a query (~0.3 ms each, of a one-customer plan)."""
     if frame.height == 0:
         return frame
-    if frame.height <= _FEW:
+    if frame.height <= FEW_ROWS:
         if all(len(k) <= _MAX_KEY for k in frame["key"].to_list() if k is not None):
             return frame
     elif not (frame["key"].str.len_chars() > _MAX_KEY).any():
@@ -86,9 +87,6 @@ def short_keys(frame: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
         for k in keys
     ]
     return frame.with_columns(pl.Series("key", fixed, dtype=pl.String))
-
-
-_FEW = 512
 
 
 def of_actions(actions: Sequence[Action]) -> Candidates:

@@ -25,6 +25,7 @@ from shopsync.core.features import DAY_US, PURCHASE_COLUMNS, counts_as_purchase
 __all__ = [
     "DAY_US",
     "FAILED_SHIPMENTS",
+    "FEW_ROWS",
     "SHIPMENT_SCHEMA",
     "Frames",
     "consent_at",
@@ -35,6 +36,12 @@ __all__ = [
 ]
 
 I64, TEXT = pl.Int64(), pl.String()
+FEW_ROWS = 512
+"""Rows up to which a rule walks a frame in Python, or asks in Python whether a query can
+find anything, rather than run a Polars query: one customer's (``plan_customer``, a webhook's
+re-plan), where each query's fixed cost (~0.1-0.5 ms) is most of the work (issue 18). Larger
+frames take the query; tests/core/test_plan_shortcuts.py forces every rule to its query and
+compares."""
 SHIPMENT_SCHEMA: dict[str, pl.DataType] = {
     "order_id": TEXT,
     "id": TEXT,

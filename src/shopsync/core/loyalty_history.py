@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from shopsync.core._data import FEW_ROWS
 from shopsync.core.features import counts_as_purchase, paid_moment
 from shopsync.core.loyalty import (
     Adjustment,
@@ -127,11 +128,6 @@ def facts_by_customer(
     return out
 
 
-SMALL = 512
-"""Rows up to which a frame here is walked in Python: one customer's (a webhook's re-plan)
-paid Polars' fixed cost, ~0.1-0.3 ms a query, for each of a handful of rows (issue 18)."""
-
-
 def _first(value: Any) -> tuple[bool, Any]:
     """A sort key putting None first, as Polars' sort does."""
     return (value is not None, value)
@@ -139,7 +135,7 @@ def _first(value: Any) -> tuple[bool, Any]:
 
 def _sorted_refunds(refunds: pl.DataFrame) -> Iterable[tuple[Any, ...]]:
     """The refund rows (order_id, id, created_at, amount) by order, then time, then id."""
-    if refunds.height > SMALL:
+    if refunds.height > FEW_ROWS:
         return refunds.sort(["order_id", "created_at", "id"]).iter_rows()
     rows = zip(
         *(refunds[c].to_list() for c in ("order_id", "id", "created_at", "amount")), strict=True
@@ -149,7 +145,7 @@ def _sorted_refunds(refunds: pl.DataFrame) -> Iterable[tuple[Any, ...]]:
 
 def _categories(lines: pl.DataFrame) -> dict[str, tuple[str, ...]]:
     """Each order's distinct product types (none or empty left out), sorted."""
-    if lines.height > SMALL:
+    if lines.height > FEW_ROWS:
         grouped = (
             lines.filter(pl.col("product_type").is_not_null() & (pl.col("product_type") != ""))
             .group_by("order_id")
@@ -173,7 +169,7 @@ def earned_by_customer(earned: pl.DataFrame | None) -> dict[str, dict[str, int]]
         names = ("customer_id", "order_id", "points")
         rows: Iterable[tuple[Any, ...]] = (
             earned.select(names).iter_rows()
-            if earned.height > SMALL
+            if earned.height > FEW_ROWS
             else zip(*(earned[c].to_list() for c in names), strict=True)  # no query
         )
         for customer_id, order_id, points in rows:
@@ -188,7 +184,7 @@ def pending_by_customer(earned: pl.DataFrame | None) -> dict[str, frozenset[str]
     if earned is None or "pending" not in earned.columns:
         return None
     found: dict[str, set[str]] = {}
-    if earned.height > SMALL:
+    if earned.height > FEW_ROWS:
         rows: Iterable[tuple[Any, ...]] = (
             earned.filter(pl.col("pending")).select("customer_id", "order_id").iter_rows()
         )

@@ -39,7 +39,7 @@ import polars as pl
 
 from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
-from shopsync.core._data import Frames, consent_lazy, paid_orders
+from shopsync.core._data import FEW_ROWS, Frames, consent_lazy, paid_orders
 from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
@@ -72,8 +72,6 @@ HOUR_US = 3_600_000_000
 PAID_COLUMNS = ("id", "customer_id", "created_at", "net")
 """What the programs and the rules read of :func:`paid_orders` (:func:`program_candidates`
 takes no more than these)."""
-_FEW = 512
-"""Consent rows up to which the rules' query joins them uncollected (a one-customer plan)."""
 _COPY_ABOVE = 10_000
 """Candidates above which a plan's held rows are copied out of them (:func:`_held`); below,
 copying costs more queries (~0.3 ms each) than the frames it frees."""
@@ -421,7 +419,7 @@ def _decide(
         .with_columns(marketing.alias("marketing"), rank.alias("rank"))
         .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
     )
-    if frames.consent.height <= _FEW:  # one customer's: joined below, not collected apart
+    if frames.consent.height <= FEW_ROWS:  # one customer's: joined below, not collected apart
         consent = consent_lazy(frames)
         # every email state observed: a superset of the last ones, giving the same details
         seen = zip(*(frames.consent[c].to_list() for c in ("channel", "state")), strict=True)
@@ -502,7 +500,7 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
     last_sent: dict[str, int] = {}
     done: set[str] = set()
     sent = frames.sent
-    if sent is not None and 0 < sent.height <= _FEW:  # one customer's: in Python, no query
+    if sent is not None and 0 < sent.height <= FEW_ROWS:  # one customer's: in Python, no query
         columns = (table[c].to_list() for c in ("customer_id", "marketing"))
         marketers = {cid for cid, marketing in zip(*columns, strict=True) if marketing}
         rows = zip(*(sent[c].to_list() for c in ("customer_id", "key", "at")), strict=True)

@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
-from shopsync.core._data import DAY_US, Frames
+from shopsync.core._data import DAY_US, FEW_ROWS, Frames
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -125,7 +125,7 @@ def replenishment_candidates(
     if bought.height == 0:
         return Candidates(_EMPTY, build)
     is_last = _last_mask(bought)
-    if bought.height <= _FEW:  # one customer's: in Python, no query (~0.3 ms each)
+    if bought.height <= FEW_ROWS:  # one customer's: in Python, no query (~0.3 ms each)
         mine = [row for row, last in zip(_rows(bought), is_last.to_list(), strict=True) if last]
         periods = _periods(dict.fromkeys(row[:3] for row in mine), stats, policy)
         if not periods or not _may_run_out(mine, periods, policy, at):
@@ -207,10 +207,6 @@ def replenishment_candidates(
     )
     return Candidates(short_keys(due, "replenishment"), build)
 
-
-_FEW = 512
-"""Purchases up to which the programs here look at them in Python first (a one-customer
-plan): most often nothing is due, and no query (~0.3 ms each) runs to find that out."""
 
 _Row = tuple[str, str | None, str | None, Any, Any]
 
@@ -339,7 +335,7 @@ def warranty_candidates(
         return Candidates(_EMPTY, build)
     # as in replenishment: the purchases in a warranty's reach are not copied (1M orders: 1M
     # of 1.5M), only the columns the dates need; every column of the few due
-    if bought.height <= _FEW:  # one customer's: in Python, no query (~0.3 ms each)
+    if bought.height <= FEW_ROWS:  # one customer's: in Python, no query (~0.3 ms each)
         mine = [row for row in _rows(bought) if row[4] is not None and row[4] >= since]
         table = _warranty_lengths(dict.fromkeys(row[:3] for row in mine), stats, policy)
         if table is None or not _may_end(mine, table, policy, at):

@@ -38,7 +38,7 @@ from typing import Any
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_column, key_expr, short_keys, soonest
-from shopsync.core._data import DAY_US, Frames, refunded_by_order, shipments_by_order
+from shopsync.core._data import DAY_US, FEW_ROWS, Frames, refunded_by_order, shipments_by_order
 from shopsync.core.actions import Action, ReviewReminder, ReviewRequest
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -362,7 +362,7 @@ def _once_per_period(lines: pl.DataFrame) -> pl.DataFrame:
     the rounds over the rest group by an integer (the run number of the sorted keys), not by
     two strings (6.5 s of CPU down to well under one).
     """
-    if lines.height <= _FEW:  # a customer's few lines: in Python, not a query (~0.3 ms)
+    if lines.height <= FEW_ROWS:  # a customer's few lines: in Python, not a query (~0.3 ms)
         runs = _runs(lines["customer_id"].to_list(), lines["product_id"].to_list())
     else:
         first = pl.col("customer_id").ne_missing(pl.col("customer_id").shift(1)) | pl.col(
@@ -385,9 +385,6 @@ def _once_per_period(lines: pl.DataFrame) -> pl.DataFrame:
     kept = _walk(repeats)["_i"]
     at = pl.int_range(pl.len(), dtype=pl.Int64)
     return lines.filter(alone | at.is_in(kept.implode()))
-
-
-_FEW = 512
 
 
 def _runs(customers: list[Any], products: list[Any]) -> pl.DataFrame:

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
-from shopsync.core._data import DAY_US, Frames
+from shopsync.core._data import DAY_US, FEW_ROWS, Frames
 from shopsync.core.actions import Action, WinBack
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -53,7 +53,7 @@ def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.
     purchase days), t_x_days, median_gap_days, threshold_days, basis.
     """
     wb = policy.winback
-    if paid.height <= _FEW:  # a customer's few orders: in Python, no query (~0.3 ms)
+    if paid.height <= FEW_ROWS:  # a customer's few orders: in Python, no query (~0.3 ms)
         few = _few_rhythm(paid, stats, policy)
         if few is not None:
             return few
@@ -94,7 +94,6 @@ def rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy, at: int) -> pl.
     )
 
 
-_FEW = 512
 RHYTHM = {
     "customer_id": pl.String,
     "orders": pl.UInt32,
@@ -172,7 +171,7 @@ def winback_candidates(
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
     running = (pl.col("start") <= at) & (pl.col("start") >= at - span)
     table = rhythm(paid, stats, policy, at)
-    if table.height <= _FEW and not _may_start(table, stats, policy, at - span, at):
+    if table.height <= FEW_ROWS and not _may_start(table, stats, policy, at - span, at):
         return Candidates(_EMPTY, build)  # a customer's few rows: no query to find nothing
     starting = _starts(table, stats, policy, running)
     if starting.height == 0:  # nobody's sequence runs now (a one-customer plan's usual case)

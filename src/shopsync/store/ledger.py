@@ -283,8 +283,9 @@ _EARNED_ROWS = select(
 """Built once (a select built and keyed per call cost ~80 us; see :func:`referral_check`)."""
 
 
-_FEW = 512
-"""Earn rows up to which :func:`_current_earns` looks at them in Python (a one-customer plan)."""
+_FEW_EARNS = 512
+"""Earn rows up to which :func:`_current_earns` looks at them in Python (a one-customer plan;
+``core._data.FEW_ROWS``'s reason: the store does not import the core)."""
 
 
 def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int]) -> pl.DataFrame:
@@ -293,7 +294,7 @@ def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int])
     entries, and then the newest is that one's; without a reversal an order has one, or the
     newest counts (an entry under another key must not make the order earn twice)."""
     keys = ["customer_id", "order_id"]
-    if not generations and found.height <= _FEW:  # one customer's: no query (~0.3 ms each)
+    if not generations and found.height <= _FEW_EARNS:  # one customer's: no query (~0.3 ms each)
         pairs = list(zip(found["customer_id"].to_list(), found["order_id"].to_list(), strict=True))
         if len(set(pairs)) == len(pairs):
             pending = [None if p is None else p > 0 for p in found["pending"].to_list()]
