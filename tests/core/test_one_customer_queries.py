@@ -7,13 +7,16 @@ import polars as pl
 import pytest
 
 from shopsync.core._data import paid_orders
+from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
+from shopsync.core.held import HeldRows
 from shopsync.core.loyalty_history import (
     earned_by_customer,
     facts_by_customer,
     pending_by_customer,
 )
 from shopsync.core.planner import PAID_COLUMNS, _guard, program_candidates
+from shopsync.core.policy import Policy
 from shopsync.core.replenish import replenishment_candidates, warranty_candidates
 from shopsync.core.review_requests import review_candidates
 from shopsync.core.shop_stats import purchases, shop_stats
@@ -44,17 +47,20 @@ def test_win_back_of_a_customer_whose_sequence_does_not_run_takes_no_query(
     assert queries[0] == 0
 
 
+def _guarded(shop: Shop, rules: Policy, queries: list[int]) -> tuple[list[Action], HeldRows]:
+    """The guard of ``shop``'s program candidates as of ``T0``, its queries alone counted."""
+    frames = shop.frames(T0)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    found = program_candidates(frames, rules, shop_stats(frames, rules), paid, None)
+    queries[0] = 0
+    return _guard(found, frames, rules, T0, paid)
+
+
 def test_the_guard_of_one_kept_candidate_runs_only_the_queries_it_needs(
     queries: list[int],
 ) -> None:
     shop = Shop().customer("c1").order("o1", "c1", T0 - 90 * DAY)
-    rules = policy(winback={})
-    frames = shop.frames(T0)
-    paid = paid_orders(frames, columns=PAID_COLUMNS)
-    stats = shop_stats(frames, rules)
-    found = program_candidates(frames, rules, stats, paid, None)
-    queries[0] = 0
-    kept, held = _guard(found, frames, rules, T0, paid)
+    kept, held = _guarded(shop, policy(winback={}), queries)
     assert [a.kind for a in kept] == ["winback"] and not held.rules
     # the rules with consent joined in, the open marketing rows; no deliveries to count (was
     # 17: eager filters, Series.implode, and a three-step join when nothing was capped; then 4)
@@ -137,13 +143,7 @@ def test_replenishment_and_warranty_of_a_customer_with_nothing_due_take_no_query
 def test_the_cap_counts_a_customers_deliveries_without_a_query(queries: list[int]) -> None:
     shop = Shop().customer("c1").order("o1", "c1", T0 - 90 * DAY)
     shop.sent("c1", "winback:acme:c1:o0:stage1", T0 - DAY / 2)
-    rules = policy(winback={}, frequency_cap={"email_hours": 24})
-    frames = shop.frames(T0)
-    paid = paid_orders(frames, columns=PAID_COLUMNS)
-    stats = shop_stats(frames, rules)
-    found = program_candidates(frames, rules, stats, paid, None)
-    queries[0] = 0
-    kept, held = _guard(found, frames, rules, T0, paid)
+    kept, held = _guarded(shop, policy(winback={}, frequency_cap={"email_hours": 24}), queries)
     assert not kept and held.counts() == {"frequency_cap": 1}
     # the rules, the open marketing rows, the cap's verdicts joined in (was 6: consent apart,
     # the deliveries grouped)
