@@ -14,8 +14,9 @@ by then. Line items and products have no history in the store: their current val
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -28,6 +29,7 @@ __all__ = [
     "FEW_ROWS",
     "SHIPMENT_SCHEMA",
     "Frames",
+    "column_rows",
     "consent_at",
     "paid_orders",
     "refunded_by_order",
@@ -42,6 +44,14 @@ find anything, rather than run a Polars query: one customer's (``plan_customer``
 re-plan), where each query's fixed cost (~0.1-0.5 ms) is most of the work (issue 18). Larger
 frames take the query; tests/core/test_plan_shortcuts.py forces every rule to its query and
 compares."""
+
+
+def column_rows(frame: pl.DataFrame, *names: str) -> Iterator[tuple[Any, ...]]:
+    """``frame``'s ``names`` columns as Python tuples, row by row: Series read as lists, not a
+    Polars query (a :data:`FEW_ROWS` frame's)."""
+    return zip(*(frame[name].to_list() for name in names), strict=True)
+
+
 SHIPMENT_SCHEMA: dict[str, pl.DataType] = {
     "order_id": TEXT,
     "id": TEXT,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from shopsync.core._data import FEW_ROWS
+from shopsync.core._data import FEW_ROWS, column_rows
 from shopsync.core.features import counts_as_purchase, paid_moment
 from shopsync.core.loyalty import (
     Adjustment,
@@ -137,9 +137,7 @@ def _sorted_refunds(refunds: pl.DataFrame) -> Iterable[tuple[Any, ...]]:
     """The refund rows (order_id, id, created_at, amount) by order, then time, then id."""
     if refunds.height > FEW_ROWS:
         return refunds.sort(["order_id", "created_at", "id"]).iter_rows()
-    rows = zip(
-        *(refunds[c].to_list() for c in ("order_id", "id", "created_at", "amount")), strict=True
-    )
+    rows = column_rows(refunds, "order_id", "id", "created_at", "amount")
     return sorted(rows, key=lambda r: (_first(r[0]), _first(r[2]), _first(r[1])))
 
 
@@ -170,7 +168,7 @@ def earned_by_customer(earned: pl.DataFrame | None) -> dict[str, dict[str, int]]
         rows: Iterable[tuple[Any, ...]] = (
             earned.select(names).iter_rows()
             if earned.height > FEW_ROWS
-            else zip(*(earned[c].to_list() for c in names), strict=True)  # no query
+            else column_rows(earned, *names)
         )
         for customer_id, order_id, points in rows:
             found.setdefault(customer_id, {})[order_id] = points
@@ -189,8 +187,7 @@ def pending_by_customer(earned: pl.DataFrame | None) -> dict[str, frozenset[str]
             earned.filter(pl.col("pending")).select("customer_id", "order_id").iter_rows()
         )
     else:  # Series, not a query
-        columns = (earned[c].to_list() for c in ("customer_id", "order_id", "pending"))
-        held = zip(*columns, strict=True)
+        held = column_rows(earned, "customer_id", "order_id", "pending")
         rows = [(c, o) for c, o, pending in held if pending]
     for customer_id, order_id in rows:
         found.setdefault(customer_id, set()).add(order_id)

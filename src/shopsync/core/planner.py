@@ -39,7 +39,7 @@ import polars as pl
 
 from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
-from shopsync.core._data import FEW_ROWS, Frames, consent_lazy, paid_orders
+from shopsync.core._data import FEW_ROWS, Frames, column_rows, consent_lazy, paid_orders
 from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
@@ -422,7 +422,7 @@ def _decide(
     if frames.consent.height <= FEW_ROWS:  # one customer's: joined below, not collected apart
         consent = consent_lazy(frames)
         # every email state observed: a superset of the last ones, giving the same details
-        seen = zip(*(frames.consent[c].to_list() for c in ("channel", "state")), strict=True)
+        seen = column_rows(frames.consent, "channel", "state")
         states = sorted({"unknown", *(s for c, s in seen if c == "email" and s is not None)})
     else:
         last = consent_lazy(frames).collect(engine="in-memory")
@@ -501,20 +501,19 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
     done: set[str] = set()
     sent = frames.sent
     if sent is not None and 0 < sent.height <= FEW_ROWS:  # one customer's: in Python, no query
-        columns = (table[c].to_list() for c in ("customer_id", "marketing"))
-        marketers = {cid for cid, marketing in zip(*columns, strict=True) if marketing}
-        rows = zip(*(sent[c].to_list() for c in ("customer_id", "key", "at")), strict=True)
-        for cid, key, moment in rows:
+        rows = column_rows(table, "customer_id", "marketing")
+        marketers = {cid for cid, marketing in rows if marketing}
+        for cid, key, moment in column_rows(sent, "customer_id", "key", "at"):
             if cid is not None and cid in marketers:  # a semi join: null matches nothing
                 count[cid] = count.get(cid, 0) + 1
                 if moment is not None and (cid not in last_sent or moment > last_sent[cid]):
                     last_sent[cid] = moment
                 done.add(key)
     elif sent is not None and sent.height:  # the deliveries to customers with a candidate
-        marketers_ = table.lazy().filter(pl.col("marketing")).select("customer_id")
+        marketed = table.lazy().filter(pl.col("marketing")).select("customer_id")
         mine = (
             sent.lazy()
-            .join(marketers_, on="customer_id", how="semi")
+            .join(marketed, on="customer_id", how="semi")
             .group_by("customer_id")
             .agg(pl.len(), pl.col("at").max(), pl.col("key"))
             .collect(engine="in-memory")

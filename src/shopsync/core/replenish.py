@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
-from shopsync.core._data import DAY_US, FEW_ROWS, Frames
+from shopsync.core._data import DAY_US, FEW_ROWS, Frames, column_rows
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -69,12 +69,8 @@ def configured_days(
 
 
 _Combo = tuple[str, str | None, str | None]
-
-
-def _combos(bought: pl.DataFrame) -> Iterable[_Combo]:
-    """The (product, sku, type) rows of ``bought``, read as lists: no Polars query."""
-    names = ("product_id", "sku", "product_type")
-    return zip(*(bought[c].to_list() for c in names), strict=True)
+_COMBO = ("product_id", "sku", "product_type")
+"""A purchase's (product, sku, type): what a period or a warranty length is looked up by."""
 
 
 def _periods(
@@ -140,7 +136,7 @@ def replenishment_candidates(
             .unique()
             .collect(engine="in-memory")
         )
-        periods = _periods(_combos(combos), stats, policy)
+        periods = _periods(column_rows(combos, *_COMBO), stats, policy)
         if not periods:
             return Candidates(_EMPTY, build)
     # sku and type with "" for none (the join keys below), ``_p`` the row's position
@@ -213,8 +209,7 @@ _Row = tuple[str, str | None, str | None, Any, Any]
 
 def _rows(bought: pl.DataFrame) -> list[_Row]:
     """product_id, sku, product_type, kept_units, created_at of each purchase, as lists."""
-    names = ("product_id", "sku", "product_type", "kept_units", "created_at")
-    return list(zip(*(bought[c].to_list() for c in names), strict=True))
+    return list(column_rows(bought, *_COMBO, "kept_units", "created_at"))
 
 
 def _may_run_out(
@@ -348,7 +343,7 @@ def warranty_candidates(
             .unique()
             .collect(engine="in-memory")
         )
-        table = _warranty_lengths(_combos(combos), stats, policy)
+        table = _warranty_lengths(column_rows(combos, *_COMBO), stats, policy)
         if table is None:
             return Candidates(_EMPTY, build)
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
@@ -433,7 +428,7 @@ def replenishment_next_due(
         return soonest([], at)
     last = bought.filter(_last_mask(bought))
     combos = last.select("product_id", "sku", "product_type").unique()
-    periods = _periods(_combos(combos), stats, policy)
+    periods = _periods(column_rows(combos, *_COMBO), stats, policy)
     if not periods:
         return soonest([], at)
     table = pl.DataFrame(
@@ -481,7 +476,7 @@ def warranty_next_due(
         return soonest([], at)
     bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
     combos = bought.select("product_id", "sku", "product_type").unique()
-    table = _warranty_lengths(_combos(combos), stats, policy)
+    table = _warranty_lengths(column_rows(combos, *_COMBO), stats, policy)
     if table is None:
         return soonest([], at)
     keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
@@ -502,8 +497,7 @@ def _may_end(rows: list[_Row], table: pl.DataFrame, policy: Policy, at: int) -> 
     query's test on :func:`_warranty_lengths`' ``table``, a day wider each way."""
     w = policy.warranty
     by_key: dict[tuple[Any, ...], list[int]] = {}
-    names = ("product_id", "sku", "product_type", "days")
-    for pid, sku, ptype, days in zip(*(table[c].to_list() for c in names), strict=True):
+    for pid, sku, ptype, days in column_rows(table, *_COMBO, "days"):
         by_key.setdefault((pid, sku, ptype), []).append(days)
     for pid, sku, ptype, _, created in rows:
         for days in by_key.get((pid, sku or "", ptype or ""), ()):

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
-from shopsync.core._data import DAY_US, FEW_ROWS, Frames
+from shopsync.core._data import DAY_US, FEW_ROWS, Frames, column_rows
 from shopsync.core.actions import Action, WinBack
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -113,9 +113,8 @@ def _few_rhythm(paid: pl.DataFrame, stats: ShopStats, policy: Policy) -> pl.Data
     """:func:`rhythm` of a few orders, walked in Python (the median by Polars' own, on a
     Series: no query); None when a key is missing (the query decides)."""
     wb = policy.winback
-    names = ("customer_id", "created_at", "id")
     groups: dict[str, list[tuple[int, str]]] = {}
-    for cid, created, oid in zip(*(paid[c].to_list() for c in names), strict=True):
+    for cid, created, oid in column_rows(paid, "customer_id", "created_at", "id"):
         if cid is None or created is None or oid is None:
             return None
         groups.setdefault(cid, []).append((created, oid))
