@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from shopsync.store import Store
-from tests.pg_schema import own_schema
+from tests.pg_schema import HeadSchema, own_schema
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -93,9 +93,13 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """The URL of an empty database, once per engine."""
+    """The URL of an empty database, once per engine; with the ``store`` fixture, the URL of
+    its database (on PostgreSQL a reused schema: see ``HeadSchema``)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
+    if "store" in request.fixturenames:  # a migrated schema, emptied (see HeadSchema)
+        head: HeadSchema = request.getfixturevalue("_postgres_at_head")
+        return head.fresh()
     return str(request.getfixturevalue("postgres_url"))
 
 
@@ -108,6 +112,14 @@ def _sqlite_at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite_at_head") / "head.db"
     Store(f"sqlite:///{path}", facts_dir=False).close()
     return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_at_head() -> Iterator[HeadSchema]:
+    """One schema per worker at the newest revision, reused by the ``store`` fixture."""
+    head = HeadSchema(_require_postgres())
+    yield head
+    head.close()
 
 
 @pytest.fixture
