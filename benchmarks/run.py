@@ -116,7 +116,8 @@ def _fixture(path: str, customers: int, orders: int) -> dict[str, Any]:
 CHILDREN: dict[str, tuple[str, str, dict[str, Any]]] = {
     "paging": ("shopify_read", "measure_paging", {}),
     "shopifyapi": ("alt_shopifyapi", "measure", {}),
-    "backfill": ("shopify_read", "measure_backfill", {}),
+    "backfill": ("shopify_read", "measure_backfill", {"fast": True}),  # as the sync does
+    "backfill_models": ("shopify_read", "measure_backfill", {"fast": False}),
     "woocommerce": ("woocommerce_read", "measure", {}),
     "woocommerce_loop": ("alt_woocommerce", "measure", {}),
     "fixture": (__name__, "_fixture", {}),
@@ -185,10 +186,18 @@ def w_paging(s: dict[str, Any], limit: float) -> dict[str, Any]:
 
 
 def w_backfill(s: dict[str, Any], limit: float) -> dict[str, Any]:
-    runs = [child("backfill", {"orders": n, "seed": SEED}, limit * 3) for n in s["backfill"]]
+    """The columnar ingest path at each size, as the sync runs it (issue 20), and beside it
+    the row path (a model per order) at the smallest size."""
+    sizes = s["backfill"]
+    runs = [child("backfill", {"orders": n, "seed": SEED}, limit * 3) for n in sizes]
+    models = child("backfill_models", {"orders": sizes[0], "seed": SEED}, limit * 3)
     peaks = [r.get("peak_mb") for r in runs]
     growth = peaks[-1] / peaks[0] if all(peaks) else None
-    return {"shopsync": runs, "memory_growth": round(growth, 2) if growth else None}
+    return {
+        "shopsync": runs,
+        "row_path": models,
+        "memory_growth": round(growth, 2) if growth else None,
+    }
 
 
 def w_woocommerce(s: dict[str, Any], limit: float) -> dict[str, Any]:
@@ -426,19 +435,25 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 "a pyactiveresource object for every nested JSON object."
             )
     if "backfill" in w:
-        runs = w["backfill"]["shopsync"]
-        for run in runs:
-            mine = err(run) or (
+        runs, models = w["backfill"]["shopsync"], w["backfill"].get("row_path", {})
+
+        def per_cpu(run: dict[str, Any]) -> str:
+            return err(run) or (
                 f"{run['orders_per_s']:,.0f} orders/s wall, {run['orders_per_cpu_second']:,.0f} "
                 f"per CPU-second; {run['stored']:,} stored, {run['failed']} failed"
             )
+
+        for run in runs:
+            same = models.get("orders") == run.get("orders") and models
             table.append(
                 [
                     f"Shopify backfill, bulk JSONL → store ({run.get('orders', 0):,} orders)",
-                    mine,
-                    "— (no alternative named)",
-                    "—",
-                    _peak(run),
+                    per_cpu(run),
+                    f"shopsync's row path (a model per order): {per_cpu(models)}" if same else "—",
+                    _x(run.get("orders_per_cpu_second", 0) / models["orders_per_cpu_second"])
+                    if same and models.get("orders_per_cpu_second")
+                    else "—",
+                    _peak(run, models) if same else _peak(run),
                 ]
             )
         good = [x for x in runs if "orders_per_cpu_second" in x]
@@ -448,9 +463,9 @@ def rows(r: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
             notes.append(
                 f"Backfill target (>= 5,000 orders/s parsed, validated and stored per core): "
                 f"{verdict}: {rate:,.0f} orders per CPU-second of the reader at the slowest "
-                "size (the emulator renders the JSONL on the other core). The path is the "
-                "row one (pydantic per order, upsert per 250-order page); no columnar path "
-                "was added."
+                "size (the emulator renders the JSONL on the other core), on the columnar "
+                "ingest path the sync takes (store rows without a model per order, "
+                "shopsync/ingest_columns.py); the row path's figure is beside the first size."
             )
         growth = w["backfill"].get("memory_growth")
         if growth:

@@ -30,6 +30,7 @@ FLOORS = {
     "woocommerce": 0.1,
     "paging_fraction_of_bound": 0.6,
     "loyalty": 1.5,
+    "backfill_columns": 1.3,  # the columnar ingest path over the row path, per CPU-second
 }
 
 
@@ -82,10 +83,14 @@ def check_shopify_paging_stays_at_the_throttle_bound(results: dict[str, Any]) ->
 
 def check_backfill_stores_everything_in_constant_memory(results: dict[str, Any]) -> None:
     backfill = results["workloads"]["backfill"]
-    for run in backfill["shopsync"]:
+    for run in [*backfill["shopsync"], backfill["row_path"]]:
         _ok(run)
         assert run["failed"] == 0 and run["stored"] == run["orders"], run
     assert backfill["memory_growth"] < 1.5, backfill
+    fast, models = backfill["shopsync"][0], backfill["row_path"]
+    assert fast["orders"] == models["orders"]
+    ratio = fast["orders_per_cpu_second"] / models["orders_per_cpu_second"]
+    assert ratio >= FLOORS["backfill_columns"], backfill
 
 
 def check_woocommerce_read_against_a_plain_client_loop(results: dict[str, Any]) -> None:
