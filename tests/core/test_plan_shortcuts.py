@@ -236,6 +236,16 @@ def test_a_long_key_is_hashed_down_as_source_key_does(
     assert short_keys(frame.with_columns(keyed["key"]))["key"].equals(keyed["key"])
 
 
+@pytest.mark.parametrize("few", [512, 0])
+def test_a_missing_key_beside_a_long_one_stays_missing(
+    few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_candidates, "FEW_ROWS", few)
+    frame = pl.DataFrame({"key": [None, "review_request:" + "x" * 300]}, schema={"key": pl.String})
+    keys = short_keys(frame)["key"].to_list()
+    assert keys[0] is None and keys[1].startswith("review_request:sha256:")
+
+
 _SHORTCUTS = (
     (planner, "FEW_ROWS"),
     (winback, "FEW_ROWS"),

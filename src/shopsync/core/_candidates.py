@@ -79,10 +79,10 @@ def short_keys(frame: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
             return frame
     elif not (frame["key"].str.len_chars() > _MAX_KEY).any():
         return frame
-    keys: list[str] = frame["key"].to_list()
+    keys: list[str | None] = frame["key"].to_list()
     fixed = [
         k
-        if len(k) <= _MAX_KEY
+        if k is None or len(k) <= _MAX_KEY
         else f"{kind or k.split(':', 1)[0]}:sha256:{hashlib.sha256(k.encode()).hexdigest()}"
         for k in keys
     ]
