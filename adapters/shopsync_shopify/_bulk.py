@@ -376,7 +376,7 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
             raw += b"\n"  # the file's last line
         ids = (None if _bulk_structs is None else _bulk_structs.root_ids(raw)) or _root_ids(raw)
         if ids is not None:  # a root line, its ids read without parsing it
-            part = owner[ids[0]] = zlib.crc32(ids[0]) % parts
+            part = _own_part(ids[0], owner, parts)
             for gid in ids[1:]:
                 owner[gid] = part
             held[part].append(raw)
@@ -388,8 +388,7 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
             line = _loads(raw)
             parent = line.get("__parentId")
             if parent is None:
-                root_id = str(line.get("id")).encode()
-                part = owner[root_id] = zlib.crc32(root_id) % parts
+                part = _own_part(str(line.get("id")).encode(), owner, parts)
                 for key in _EMBEDDED:
                     for item in line.get(key) or ():
                         if isinstance(item, dict) and item.get("id"):
@@ -404,6 +403,15 @@ def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) 
     for file, lines in zip(files, held, strict=True):
         file.write(b"".join(lines))
     return later
+
+
+def _own_part(root_id: bytes, owner: dict[bytes, int], parts: int) -> int:
+    """A root line's partition, a hash of its id; indexed in ``owner`` unless it is an order,
+    whose children find it by the same hash (the index lasts the whole file)."""
+    part = zlib.crc32(root_id) % parts
+    if not root_id.startswith(_ORDER_GID):
+        owner[root_id] = part
+    return part
 
 
 _ORDER_GID = b"gid://shopify/Order/"

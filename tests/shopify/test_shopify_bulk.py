@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -284,6 +285,34 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
         "bulk line of unknown kind",
         f"bulk line without a known parent ({gid('Order', 404)})",
     ]
+
+
+@pytest.mark.parametrize("read", ["structs", "scan", "parse"])  # how a root's ids are read
+def test_the_routing_index_holds_embedded_objects_only(
+    read: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order's partition is a hash of its id, so its children find it without an entry:
+    the index (held for the whole file) grows only with refunds and fulfilments, not with
+    every order (at 1M orders the order ids were about half of the reader's growth)."""
+    import tempfile
+
+    from shopsync_shopify import _bulk
+
+    if read != "structs":
+        monkeypatch.setattr(_bulk, "_bulk_structs", None)
+    if read == "parse":
+        monkeypatch.setattr(_bulk, "_root_ids", lambda raw: None)
+    order = "gid://shopify/Order/1"
+    root = {
+        "id": order,
+        "refunds": [{"id": "gid://shopify/Refund/7"}],
+        "fulfillments": [{"id": "gid://shopify/Fulfillment/8"}],
+    }
+    owner: dict[bytes, int] = {}
+    with tempfile.TemporaryFile() as a, tempfile.TemporaryFile() as b:
+        assert _bulk._split([json.dumps(root).encode() + b"\n"], owner, [a, b]) == []
+    assert sorted(owner) == [b"gid://shopify/Fulfillment/8", b"gid://shopify/Refund/7"]
+    assert set(owner.values()) == {zlib.crc32(order.encode()) % 2}
 
 
 def test_a_bulk_read_eases_the_collector_between_its_pages_and_puts_it_back() -> None:
