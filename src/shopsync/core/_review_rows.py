@@ -212,9 +212,9 @@ def _once_per_period(lines: list[_Line]) -> list[_Line]:
     return kept
 
 
-def _reviews(frames: Frames) -> dict[tuple[str, str], list[int]]:
+def _reviews(frames: Frames) -> dict[tuple[str | None, str], list[int]]:
     """(customer, product) -> the moments of its reviews (null keys match nothing)."""
-    found: dict[tuple[str, str], list[int]] = {}
+    found: dict[tuple[str | None, str], list[int]] = {}
     for cid, pid, at in column_rows(frames.reviews, "customer_id", "product_id", "reviewed_at"):
         if cid is not None and pid is not None and at is not None:
             found.setdefault((cid, pid), []).append(at)
@@ -228,7 +228,7 @@ def _asked(frames: Frames, lines: list[_Line], max_products: int) -> list[_Asked
     reviews = _reviews(frames)
     by_order: dict[str, list[tuple[_Line, bool]]] = {}
     for line in lines:
-        moments = reviews.get((line.customer_id, line.product_id), ())  # type: ignore[arg-type]
+        moments = reviews.get((line.customer_id, line.product_id), ())
         if any(line.period_start < r <= line.due for r in moments):
             continue
         by_order.setdefault(line.order_id, []).append((line, any(r > line.due for r in moments)))
