@@ -332,40 +332,49 @@ def _random_review_frames(rng: random.Random, at: int, months: int) -> Frames:
     """One customer's (and a guest's) orders over the past year for review requests: refunds,
     cancellations, partial, failed and several shipments, deliveries, shipments abroad,
     reviews before, within and after a period (and at its bounds), products bought again,
-    tied and null prices, delivered requests, and keys long enough to be hashed down."""
+    tied and null prices, delivered requests, and keys long enough to be hashed down; a null
+    in each column read (total, quantities, a shipment's, a refund's or a review's moment, a
+    refund's amount) and cancellations, shipments and refunds at ``as_of``."""
     back = lambda days: at - days * DAY_US + rng.choice([0, 0, 0, 3_600_000_000])  # noqa: E731
     shop = rng.choice(["acme", "s" * 250])  # a long one: keys hashed down
     orders, lines, ships, refunds, delivered = [], [], [], [], {}
     for i in range(rng.randint(0, 14)):
         placed = rng.choice([rng.randint(5, 50), rng.randint(5, 50), rng.randint(0, 400)])
-        total = rng.choice([0, 20_000, 50_000])
+        total = rng.choice([0, 20_000, 20_000, 50_000, 50_000, None])
         orders.append(
             (
                 f"o{i}",
                 rng.choice(["c1"] * 5 + [None]),
                 rng.choice(["paid"] * 9 + ["partially_refunded", "refunded", "voided", None]),
                 rng.choice(["fulfilled"] * 9 + ["partial", None]),
-                rng.choice([None] * 6 + [back(placed - 1), at + DAY_US]),
+                rng.choice([None] * 6 + [back(placed - 1), at, at + DAY_US]),
                 total,
                 rng.choice([None, "", "DE", "FR"]),
             )
         )
         for _ in range(rng.randint(1, 3)):
-            quantity = rng.choice([10_000, 20_000])
+            quantity = rng.choice([10_000, 20_000, 20_000, None])
             product = rng.choice(["p1", "p2", "p3", "p4", None])
             price = rng.choice([500, 500, 900, 1_200, None])
-            lines.append((f"o{i}", product, quantity, rng.choice([0, 0, 10_000, quantity]), price))
+            returned = rng.choice([0, 0, 10_000, quantity, None])
+            lines.append((f"o{i}", product, quantity, returned, price))
         for _ in range(rng.choice([0, 1, 1, 1, 1, 2, 2, 3])):
             shipped = max(0, placed - rng.randint(0, 5))
             arrived = rng.choice([None, back(shipped - rng.randint(1, 9))])
             status = rng.choice(["success"] * 9 + ["cancelled", "FAILURE", None])
-            ships.append((f"o{i}", back(shipped), status, arrived))
-        if rng.random() < 0.3:
-            refunds.append((f"o{i}", back(placed - rng.randint(0, 30)), rng.choice([5_000, total])))
+            created = rng.choice([back(shipped)] * 8 + [None, at])
+            ships.append((f"o{i}", created, status, arrived))
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            when = rng.choice([back(placed - rng.randint(0, 30))] * 3 + [None, at, at + 1])
+            refunds.append((f"o{i}", when, rng.choice([5_000, total, None])))
         if rng.random() < 0.5:
             delivered[short_key(f"review_request:{shop}:o{i}")] = back(rng.randint(0, 60))
     reviews = [
-        (rng.choice(["c1", "c1", None]), rng.choice(["p1", "p2", "p3"]), back(rng.randint(-5, 120)))
+        (
+            rng.choice(["c1", "c1", None]),
+            rng.choice(["p1", "p2", "p3"]),
+            rng.choice([back(rng.randint(-5, 120))] * 5 + [None]),
+        )
         for _ in range(rng.randint(0, 6))
     ]
     bounds = [  # a line's possible due moments: a review there, or at its period's start
@@ -378,7 +387,7 @@ def _random_review_frames(rng: random.Random, at: int, months: int) -> Frames:
         for days in (0, 7, 14, 21)
     ]
     for pid, due in rng.sample(bounds, min(len(bounds), rng.randint(0, 10))):
-        reviews.append(("c1", pid, rng.choice([due, months_before_value(due, months)])))
+        reviews.append(("c1", pid, rng.choice([due, months_before_value(due, months), None])))
     base = Shop().customer("c1").frames(from_micros(at))
     return dataclasses.replace(
         base,

@@ -33,7 +33,9 @@ __all__ = [
     "consent_at",
     "paid_orders",
     "refunded_by_order",
+    "refunded_by_order_rows",
     "shipments_by_order",
+    "shipments_by_order_rows",
     "to_us",
 ]
 
@@ -183,6 +185,36 @@ def shipments_by_order(frames: Frames, at: int) -> pl.LazyFrame:
             (pl.col("delivered_at") <= at).sum().alias("delivered"),
         )
     )
+
+
+def shipments_by_order_rows(frames: Frames, at: int) -> dict[str, tuple[int, int | None, int, int]]:
+    """:func:`shipments_by_order` of a :data:`FEW_ROWS` frame, in Python: order -> (last
+    shipment, last delivery by ``at``, shipments, delivered)."""
+    found: dict[str, tuple[int, int | None, int, int]] = {}
+    rows = column_rows(frames.fulfillments, "order_id", "created_at", "status", "delivered_at")
+    for order_id, created, status, delivered_at in rows:
+        if created is None or created > at or status is None or order_id is None:
+            continue
+        if status.lower() in FAILED_SHIPMENTS:
+            continue
+        last, delivery, count, delivered = found.get(order_id, (created, None, 0, 0))
+        if delivered_at is not None and delivered_at <= at:
+            delivery = delivered_at if delivery is None else max(delivery, delivered_at)
+            delivered += 1
+        found[order_id] = (max(last, created), delivery, count + 1, delivered)
+    return found
+
+
+def refunded_by_order_rows(frames: Frames, at: int) -> dict[str, int]:
+    """:func:`refunded_by_order` of a :data:`FEW_ROWS` frame, in Python: order -> money
+    refunded by ``at``."""
+    found: dict[str, int] = {}
+    for order_id, created, amount in column_rows(
+        frames.refunds, "order_id", "created_at", "amount"
+    ):
+        if created is not None and created <= at:
+            found[order_id] = found.get(order_id, 0) + (amount or 0)
+    return found
 
 
 def paid_orders(

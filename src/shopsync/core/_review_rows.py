@@ -18,7 +18,13 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from shopsync.core._candidates import short_key
-from shopsync.core._data import DAY_US, FAILED_SHIPMENTS, Frames, column_rows
+from shopsync.core._data import (
+    DAY_US,
+    Frames,
+    column_rows,
+    refunded_by_order_rows,
+    shipments_by_order_rows,
+)
 from shopsync.core.policy import Policy
 
 __all__ = ["CANDIDATES", "months_before", "months_before_value", "review_rows"]
@@ -105,42 +111,13 @@ def review_rows(
     return _candidates(frames, policy, _asked(frames, recent, s.max_products))
 
 
-def _shipments(frames: Frames, at: int) -> dict[str, tuple[int, int | None, int, int]]:
-    """``shipments_by_order``: order -> (last shipment, last delivery by ``at``, shipments,
-    delivered)."""
-    found: dict[str, tuple[int, int | None, int, int]] = {}
-    rows = column_rows(frames.fulfillments, "order_id", "created_at", "status", "delivered_at")
-    for order_id, created, status, delivered_at in rows:
-        if created is None or created > at or status is None or order_id is None:
-            continue
-        if status.lower() in FAILED_SHIPMENTS:
-            continue
-        last, delivery, count, delivered = found.get(order_id, (created, None, 0, 0))
-        if delivered_at is not None and delivered_at <= at:
-            delivery = delivered_at if delivery is None else max(delivery, delivered_at)
-            delivered += 1
-        found[order_id] = (max(last, created), delivery, count + 1, delivered)
-    return found
-
-
-def _refunded(frames: Frames, at: int) -> dict[str, int]:
-    """``refunded_by_order``: order -> money refunded by ``at``."""
-    found: dict[str, int] = {}
-    for order_id, created, amount in column_rows(
-        frames.refunds, "order_id", "created_at", "amount"
-    ):
-        if created is not None and created <= at:
-            found[order_id] = found.get(order_id, 0) + (amount or 0)
-    return found
-
-
 def _orders_due(
     frames: Frames, policy: Policy, horizon: int
 ) -> dict[str, tuple[str | None, int, bool]]:
     """Fulfilled orders, neither cancelled, voided nor refunded in full, whose request falls
     due between ``horizon`` and ``as_of``: order -> (customer, due, after delivery)."""
     s, at = policy.reviews, frames.as_of
-    shipped, refunded = _shipments(frames, at), _refunded(frames, at)
+    shipped, refunded = shipments_by_order_rows(frames, at), refunded_by_order_rows(frames, at)
     found: dict[str, tuple[str | None, int, bool]] = {}
     columns = ("id", "customer_id", "fulfillment_status", "cancelled_at", "financial_status")
     for oid, cid, fulfilment, cancelled, financial, total, country in column_rows(
@@ -212,9 +189,9 @@ def _once_per_period(lines: list[_Line]) -> list[_Line]:
     return kept
 
 
-def _reviews(frames: Frames) -> dict[tuple[str, str], list[int]]:
+def _reviews(frames: Frames) -> dict[tuple[str | None, str], list[int]]:
     """(customer, product) -> the moments of its reviews (null keys match nothing)."""
-    found: dict[tuple[str, str], list[int]] = {}
+    found: dict[tuple[str | None, str], list[int]] = {}
     for cid, pid, at in column_rows(frames.reviews, "customer_id", "product_id", "reviewed_at"):
         if cid is not None and pid is not None and at is not None:
             found.setdefault((cid, pid), []).append(at)
@@ -228,7 +205,7 @@ def _asked(frames: Frames, lines: list[_Line], max_products: int) -> list[_Asked
     reviews = _reviews(frames)
     by_order: dict[str, list[tuple[_Line, bool]]] = {}
     for line in lines:
-        moments = reviews.get((line.customer_id, line.product_id), ())  # type: ignore[arg-type]
+        moments = reviews.get((line.customer_id, line.product_id), ())
         if any(line.period_start < r <= line.due for r in moments):
             continue
         by_order.setdefault(line.order_id, []).append((line, any(r > line.due for r in moments)))
