@@ -133,6 +133,26 @@ def test_the_last_purchase_over_repeats_only_matches_two_windows(seed: int) -> N
     assert _last_purchases(bought).equals(expected)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_last_mask_of_a_few_purchases_in_python_is_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats tied on time and order, null times, orders, customers and products."""
+    rng = random.Random(seed)
+    bought = _frame(rng, rng.randint(0, 30)).rename({"due": "created_at"})
+    holes = [rng.random() < 0.15 for _ in range(bought.height)]
+    bought = bought.with_columns(
+        pl.when(pl.Series(holes, dtype=pl.Boolean))
+        .then(None)
+        .otherwise("created_at")
+        .alias("created_at"),
+        pl.when(pl.col("order_id") == "o3").then(None).otherwise("order_id").alias("order_id"),
+    )
+    few = _last_mask(bought)
+    monkeypatch.setattr(replenish, "FEW_ROWS", -1)
+    assert few.equals(_last_mask(bought))
+
+
 def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -141,8 +161,10 @@ def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
         {"customer_id": ["a", "a", None], "product_id": ["p", "q", "p"], "created_at": [1, 2, 3]}
     ).with_columns(pl.lit("o1").alias("order_id"))
 
+    again = bought.with_columns(pl.Series("product_id", ["p", "p", "p"]))  # a few: in Python
     count_queries(monkeypatch, refuse=True)
     assert _last_mask(bought).to_list() == [True, True, True]
+    assert _last_mask(again).to_list() == [False, True, True]
 
 
 # -- the programs at the shortcuts' edges (a plan of hand-built frames) ------------------------

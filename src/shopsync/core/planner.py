@@ -384,6 +384,10 @@ def _split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         return table, table.clear()
     if open_count == 0:
         return table.clear(), table
+    if table.height <= FEW_ROWS:  # rows picked by position: no query
+        rules = table["rule"].to_list()
+        kept = [i for i, rule in enumerate(rules) if rule is None]
+        return table[kept], table[[i for i, rule in enumerate(rules) if rule is not None]]
     return table.filter(pl.col("rule").is_null()), table.filter(pl.col("rule").is_not_null())
 
 

@@ -253,6 +253,8 @@ def _last_mask(bought: pl.DataFrame) -> pl.Series:
     repeat = bought[pair].is_duplicated()
     if not repeat.any():
         return ~repeat
+    if bought.height <= FEW_ROWS:
+        return _few_last_mask(bought, repeat)
     at_row = pl.int_range(pl.len(), dtype=pl.Int64)
     newest = (  # one collect
         bought.lazy()
@@ -263,6 +265,26 @@ def _last_mask(bought: pl.DataFrame) -> pl.Series:
         .collect(engine="in-memory")
     )["_i"]
     return (~repeat).scatter(newest, True)
+
+
+def _few_last_mask(bought: pl.DataFrame, repeat: pl.Series) -> pl.Series:
+    """:func:`_last_mask` of a few purchases, in Python: of each repeated pair, the newest
+    rows, then of those the greatest order id (nulls are never the last, as in the query)."""
+    rows = list(column_rows(bought, "customer_id", "product_id", "created_at", "order_id"))
+    repeated = repeat.to_list()
+    newest: dict[tuple[Any, Any], Any] = {}
+    for (cid, pid, created, _), again in zip(rows, repeated, strict=True):
+        if again and created is not None:
+            newest[(cid, pid)] = max(created, newest.get((cid, pid), created))
+    greatest: dict[tuple[Any, Any], Any] = {}
+    for cid, pid, created, oid in rows:
+        if oid is not None and created is not None and created == newest.get((cid, pid)):
+            greatest[(cid, pid)] = max(oid, greatest.get((cid, pid), oid))
+    mask = [not again for again in repeated]
+    for i, (cid, pid, created, oid) in enumerate(rows):
+        last = created is not None and created == newest.get((cid, pid))
+        mask[i] = mask[i] or (last and oid is not None and oid == greatest.get((cid, pid)))
+    return pl.Series(repeat.name, mask, dtype=pl.Boolean)
 
 
 def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
