@@ -106,29 +106,31 @@ _FACT_READS = (
     "financial_status",
     "cancelled_at",
     "currency",
-    "subtotal",
-    "total_shipping",
-    "total_tax",
     "total",
+    "subtotal",
 )
 
 
 def _fact_rows(orders: pl.DataFrame, policy: Policy) -> list[tuple[Any, ...]]:
     """:func:`facts_table`'s rows of a few orders, in Python (no query), sorted as it sorts."""
     earn = policy.loyalty.earn
+    valued = ("total_shipping",) * earn.include_shipping + ("total_tax",) * earn.include_tax
     rows = []
-    for cid, oid, created, paid_at, processed, status, cancelled, currency, *money in column_rows(
-        orders, *_FACT_READS
-    ):
-        subtotal, shipping, tax, total = money
+    for (
+        cid,
+        oid,
+        created,
+        paid_at,
+        processed,
+        status,
+        cancelled,
+        currency,
+        total,
+        *parts,
+    ) in column_rows(orders, *_FACT_READS, *valued):
         paid = paid_value(paid_at, processed, created, status)
         after = cancelled is not None and paid is not None and cancelled > paid
         kept = None if after else cancelled  # cancelled after payment: set aside (with_purchase)
-        parts = [
-            subtotal,
-            *([shipping] if earn.include_shipping else []),
-            *([tax] if earn.include_tax else []),
-        ]
         value = None if None in parts else sum(parts)
         purchase = is_purchase(_FOREVER, paid, kept, total)
         rows.append((cid, oid, created, paid, cancelled, currency, value, total, purchase))
