@@ -161,3 +161,18 @@ def test_a_customers_paid_orders_and_purchases_take_no_query(queries: list[int])
     assert paid["net"].to_list() == [240_000, 850_000]
     assert bought["product_id"].to_list() == ["beans", "mill"]
     assert queries[0] == 0  # was 2: the paid orders with their refunds, the kept quantities
+
+
+def test_a_customers_warranty_notice_due_takes_no_query(queries: list[int]) -> None:
+    shop = (
+        Shop().customer("c1").order("o1", "c1", T0 - 340 * DAY, [("mill", 1, "90")], ptype="Mill")
+    )
+    rules = policy(warranty={"days_by_type": {"Mill": 365}})
+    frames = shop.frames(T0)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    stats = shop_stats(frames, rules)
+    bought = purchases(paid, frames.lines, amounts=False)
+    queries[0] = 0
+    found = warranty_candidates(frames, paid, stats, rules, bought)
+    assert found.frame["key"].to_list() == ["warranty_notice:acme:o1:mill"]
+    assert queries[0] == 0  # was 3: the lengths' positions, the due rows, their columns

@@ -526,3 +526,35 @@ def test_a_few_candidates_guard_in_python_is_the_querys(
     few = planner._decide(found, frames, rules, T0, paid)
     monkeypatch.setattr(planner, "FEW_ROWS", -1)
     assert_frame_equal(few, planner._decide(found, frames, rules, T0, paid), check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_few_purchases_warranty_notices_in_python_are_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notices due, not yet or no longer, by sku or by type, lines without sku or type."""
+    rng = random.Random(seed)
+    rules = policy(warranty={"days_by_type": {"Kettle": 60}, "days_by_sku": {"S1": 45}})
+    shop, placed = Shop().customer("c1"), []
+    for i in range(rng.randint(1, 6)):
+        products = [(rng.choice(["p1", "p2", None]), 1, "20") for _ in range(rng.randint(1, 2))]
+        placed.append(T0 + rng.randint(0, 40) * DAY + rng.choice([0, 1]) * dt.timedelta(hours=1))
+        shop.order(
+            f"o{rng.randint(0, 3)}{i}",
+            "c1",
+            placed[-1],
+            products,
+            ptype=rng.choice(["Kettle", None]),
+            sku=rng.choice([None, "S1"]),
+            returned=rng.choice([None, {"p1": 1}]),
+        )
+    for _ in range(3):  # at a warranty's end or its notice's start, or a day within
+        at = rng.choice(placed) + rng.choice([15, 16, 30, 44, 45, 59, 60]) * DAY
+        frames = shop.frames(at)
+        paid = paid_orders(frames, columns=planner.PAID_COLUMNS)
+        stats = shop_stats(frames, rules)
+        few = replenish.warranty_candidates(frames, paid, stats, rules).frame
+        with monkeypatch.context() as patched:
+            patched.setattr(replenish, "FEW_ROWS", -1)
+            by_query = replenish.warranty_candidates(frames, paid, stats, rules).frame
+        assert_frame_equal(few, by_query, check_exact=True)

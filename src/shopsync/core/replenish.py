@@ -30,6 +30,7 @@ import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
 from shopsync.core._data import DAY_US, FEW_ROWS, Frames, column_rows
+from shopsync.core._warranty_rows import warranty_due
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -357,6 +358,9 @@ def warranty_candidates(
         table = _warranty_lengths(dict.fromkeys(row[:3] for row in mine), stats, policy)
         if table is None or not _may_end(mine, table, policy, at):
             return Candidates(_EMPTY, build)
+        due = warranty_due(bought, table, since, at, w.days_before, frames.shop)
+        found_any = due.height > 0
+        return Candidates(short_keys(due, "warranty_notice") if found_any else _EMPTY, build)
     else:
         combos = (
             bought.lazy()
