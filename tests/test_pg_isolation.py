@@ -14,7 +14,7 @@ from pathlib import Path
 TESTS = Path(__file__).parent
 ALLOWED = {"conftest.py", "pg_schema.py", "test_postgres_embedded.py", "test_pg_isolation.py"}
 READS_URL = re.compile(r"SHOPSYNC_TEST_POSTGRES_URL|\bURL_VAR\b|shared_url\(")
-ISOLATES = re.compile(r"own_schema\(|CREATE SCHEMA")
+ISOLATES = re.compile(r"own_schema\(|HeadSchema\(|CREATE SCHEMA")
 
 
 def test_tests_reading_the_shared_postgres_url_make_a_schema_of_their_own() -> None:

@@ -30,14 +30,18 @@ from shopsync.core import (
     winback,
 )
 from shopsync.core import shop_stats as shop_stats_module
-from shopsync.core._candidates import COMMON, Candidates, key_column, short_keys
-from shopsync.core._data import paid_orders
+from shopsync.core._candidates import COMMON, Candidates, key_column, short_key, short_keys
+from shopsync.core._data import Frames, paid_orders
+from shopsync.core._review_rows import _Line as Line
+from shopsync.core._review_rows import _once_per_period as few_walk
+from shopsync.core._review_rows import months_before, months_before_value
 from shopsync.core.actions import Action, Replenish, WarrantyNotice, WinBack
 from shopsync.core.features import counts_as_purchase, is_purchase, paid_value
+from shopsync.core.loyalty import from_micros
 from shopsync.core.loyalty_records import source_key
 from shopsync.core.planner import plan_frames
 from shopsync.core.replenish import _last_mask, _last_purchases
-from shopsync.core.review_requests import _months_before, _months_before_value, _once_per_period
+from shopsync.core.review_requests import _once_per_period, review_candidates
 from shopsync.core.shop_stats import shop_stats
 from tests.core.frames_kit import DAY, DAY_US, T0, Shop, frame, policy
 from tests.core.polars_queries import count_queries
@@ -90,6 +94,12 @@ def test_the_walk_over_repeats_only_matches_a_plain_walk(seed: int) -> None:
         .with_columns((pl.col("due") - period).alias("period_start"))
     )
     assert _once_per_period(lines).equals(_plain_walk(lines))
+    # and the few-rows path's walk, over the same lines as Python rows
+    rows = [Line(c, p, d, o, None, False, s) for c, p, d, o, s in lines.iter_rows()]
+    walked = [
+        (x.customer_id, x.product_id, x.due, x.order_id, x.period_start) for x in few_walk(rows)
+    ]
+    assert walked == _plain_walk(lines).rows()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -114,8 +124,8 @@ def test_the_walk_of_many_lines_by_a_query_matches_a_plain_walk(
 @pytest.mark.parametrize("months", [0, 1, 3, 12, 13, 25])
 def test_a_moments_months_before_in_python_is_polars_offset(at: dt.datetime, months: int) -> None:
     moment = to_micros(at)
-    by_polars = pl.DataFrame({"t": [moment]}).select(_months_before("t", months)).item()
-    assert _months_before_value(moment, months) == by_polars
+    by_polars = pl.DataFrame({"t": [moment]}).select(months_before("t", months)).item()
+    assert months_before_value(moment, months) == by_polars
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -268,6 +278,16 @@ def test_a_long_key_is_hashed_down_as_source_key_does(
         source_key("review_request", "acme", "x" * 300),
     ]
     assert short_keys(frame.with_columns(keyed["key"]))["key"].equals(keyed["key"])
+
+
+@pytest.mark.parametrize("few", [512, 0])
+def test_a_missing_key_beside_a_long_one_stays_missing(
+    few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_candidates, "FEW_ROWS", few)
+    frame = pl.DataFrame({"key": [None, "review_request:" + "x" * 300]}, schema={"key": pl.String})
+    keys = short_keys(frame)["key"].to_list()
+    assert keys[0] is None and keys[1].startswith("review_request:sha256:")
 
 
 _SHORTCUTS = (
@@ -558,3 +578,111 @@ def test_a_few_purchases_warranty_notices_in_python_are_the_querys(
             patched.setattr(replenish, "FEW_ROWS", -1)
             by_query = replenish.warranty_candidates(frames, paid, stats, rules).frame
         assert_frame_equal(few, by_query, check_exact=True)
+
+
+def _random_review_frames(rng: random.Random, at: int, months: int) -> Frames:
+    """One customer's (and a guest's) orders over the past year for review requests: refunds,
+    cancellations, partial, failed and several shipments, deliveries, shipments abroad,
+    reviews before, within and after a period (and at its bounds), products bought again,
+    tied and null prices, delivered requests, and keys long enough to be hashed down."""
+    back = lambda days: at - days * DAY_US + rng.choice([0, 0, 0, 3_600_000_000])  # noqa: E731
+    shop = rng.choice(["acme", "s" * 250])  # a long one: keys hashed down
+    orders, lines, ships, refunds, delivered = [], [], [], [], {}
+    for i in range(rng.randint(0, 14)):
+        placed = rng.choice([rng.randint(5, 50), rng.randint(5, 50), rng.randint(0, 400)])
+        total = rng.choice([0, 20_000, 50_000])
+        orders.append(
+            (
+                f"o{i}",
+                rng.choice(["c1"] * 5 + [None]),
+                rng.choice(["paid"] * 9 + ["partially_refunded", "refunded", "voided", None]),
+                rng.choice(["fulfilled"] * 9 + ["partial", None]),
+                rng.choice([None] * 6 + [back(placed - 1), at + DAY_US]),
+                total,
+                rng.choice([None, "", "DE", "FR"]),
+            )
+        )
+        for _ in range(rng.randint(1, 3)):
+            quantity = rng.choice([10_000, 20_000])
+            product = rng.choice(["p1", "p2", "p3", "p4", None])
+            price = rng.choice([500, 500, 900, 1_200, None])
+            lines.append((f"o{i}", product, quantity, rng.choice([0, 0, 10_000, quantity]), price))
+        for _ in range(rng.choice([0, 1, 1, 1, 1, 2, 2, 3])):
+            shipped = max(0, placed - rng.randint(0, 5))
+            arrived = rng.choice([None, back(shipped - rng.randint(1, 9))])
+            status = rng.choice(["success"] * 9 + ["cancelled", "FAILURE", None])
+            ships.append((f"o{i}", back(shipped), status, arrived))
+        if rng.random() < 0.3:
+            refunds.append((f"o{i}", back(placed - rng.randint(0, 30)), rng.choice([5_000, total])))
+        if rng.random() < 0.5:
+            delivered[short_key(f"review_request:{shop}:o{i}")] = back(rng.randint(0, 60))
+    reviews = [
+        (rng.choice(["c1", "c1", None]), rng.choice(["p1", "p2", "p3"]), back(rng.randint(-5, 120)))
+        for _ in range(rng.randint(0, 6))
+    ]
+    bounds = [  # a line's possible due moments: a review there, or at its period's start
+        (pid, moment + days * DAY_US)
+        for oid, pid, *_ in lines
+        for ship in ships
+        if ship[0] == oid
+        for moment in ship[1:4:2]
+        if moment is not None
+        for days in (0, 7, 14, 21)
+    ]
+    for pid, due in rng.sample(bounds, min(len(bounds), rng.randint(0, 10))):
+        reviews.append(("c1", pid, rng.choice([due, months_before_value(due, months)])))
+    base = Shop().customer("c1").frames(from_micros(at))
+    return dataclasses.replace(
+        base,
+        shop=shop,
+        orders=_rows(base.orders, orders, *_ORDER_COLUMNS),
+        lines=_rows(base.lines, lines, *_LINE_COLUMNS),
+        fulfillments=_rows(base.fulfillments, ships, *base.fulfillments.columns),
+        refunds=_rows(base.refunds, refunds, *base.refunds.columns),
+        reviews=_rows(base.reviews, reviews, *base.reviews.columns),
+        requests_delivered=delivered,
+    )
+
+
+_ORDER_COLUMNS = (
+    "id",
+    "customer_id",
+    "financial_status",
+    "fulfillment_status",
+    "cancelled_at",
+    "total",
+    "ship_country",
+)
+_LINE_COLUMNS = ("order_id", "product_id", "quantity", "refunded_quantity", "unit_price")
+
+
+def _rows(like: pl.DataFrame, rows: list[tuple[Any, ...]], *names: str) -> pl.DataFrame:
+    """Frame ``like``'s columns, ``names`` from ``rows`` and the others null."""
+    given = pl.DataFrame(rows, schema={n: like.schema[n] for n in names}, orient="row")
+    return given.select(
+        pl.col(n) if n in names else pl.lit(None, like.schema[n]).alias(n) for n in like.columns
+    )
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_review_candidates_of_few_rows_in_python_are_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    months = rng.choice([0, 1, 3, 12])
+    rules = policy(
+        reviews={
+            "days_after_fulfillment": rng.choice([0, 14]),
+            "days_after_delivery": rng.choice([0, 7]),
+            "home_country": rng.choice([None, "DE"]),
+            "international_extra_days": rng.choice([0, 7]),
+            "max_products": rng.choice([1, 2, 3]),
+            "reminder_days": rng.choice([None, 7, 20]),
+            "same_product_months": months,
+            "max_late_days": rng.choice([10, 30, 90]),
+        }
+    )
+    frames = _random_review_frames(rng, to_micros(T0) + 400 * DAY_US, months)
+    few = review_candidates(frames, rules).frame
+    monkeypatch.setattr(review_requests, "FEW_ROWS", -1)
+    assert_frame_equal(few, review_candidates(frames, rules).frame, check_exact=True)

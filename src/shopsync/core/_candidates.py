@@ -29,6 +29,7 @@ __all__ = [
     "key_column",
     "key_expr",
     "of_actions",
+    "short_key",
     "short_keys",
     "soonest",
 ]
@@ -79,14 +80,16 @@ def short_keys(frame: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
             return frame
     elif not (frame["key"].str.len_chars() > _MAX_KEY).any():
         return frame
-    keys: list[str] = frame["key"].to_list()
-    fixed = [
-        k
-        if len(k) <= _MAX_KEY
-        else f"{kind or k.split(':', 1)[0]}:sha256:{hashlib.sha256(k.encode()).hexdigest()}"
-        for k in keys
-    ]
+    keys: list[str | None] = frame["key"].to_list()
+    fixed = [k if k is None else short_key(k, kind) for k in keys]
     return frame.with_columns(pl.Series("key", fixed, dtype=pl.String))
+
+
+def short_key(key: str, kind: str | None = None) -> str:
+    """One key of :func:`short_keys`: itself, or hashed down when longer than 255 characters."""
+    if len(key) <= _MAX_KEY:
+        return key
+    return f"{kind or key.split(':', 1)[0]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def of_actions(actions: Sequence[Action]) -> Candidates:
