@@ -20,20 +20,30 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from shopsync._instants import to_micros
-from shopsync.core import _candidates, loyalty_history, planner, replenish, review_requests, winback
-from shopsync.core._candidates import key_column, short_key, short_keys
-from shopsync.core._data import Frames
+from shopsync.core import (
+    _candidates,
+    _data,
+    loyalty_history,
+    planner,
+    replenish,
+    review_requests,
+    winback,
+)
+from shopsync.core import shop_stats as shop_stats_module
+from shopsync.core._candidates import COMMON, Candidates, key_column, short_key, short_keys
+from shopsync.core._data import Frames, paid_orders
 from shopsync.core._review_rows import _Line as Line
 from shopsync.core._review_rows import _once_per_period as few_walk
 from shopsync.core._review_rows import months_before, months_before_value
 from shopsync.core.actions import Action, Replenish, WarrantyNotice, WinBack
+from shopsync.core.features import counts_as_purchase, is_purchase, paid_value
 from shopsync.core.loyalty import from_micros
 from shopsync.core.loyalty_records import source_key
 from shopsync.core.planner import plan_frames
 from shopsync.core.replenish import _last_mask, _last_purchases
 from shopsync.core.review_requests import _once_per_period, review_candidates
 from shopsync.core.shop_stats import shop_stats
-from tests.core.frames_kit import DAY, DAY_US, T0, Shop, policy
+from tests.core.frames_kit import DAY, DAY_US, T0, Shop, frame, policy
 from tests.core.polars_queries import count_queries
 
 PAIR = ["customer_id", "product_id"]
@@ -133,6 +143,26 @@ def test_the_last_purchase_over_repeats_only_matches_two_windows(seed: int) -> N
     assert _last_purchases(bought).equals(expected)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_last_mask_of_a_few_purchases_in_python_is_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats tied on time and order, null times, orders, customers and products."""
+    rng = random.Random(seed)
+    bought = _frame(rng, rng.randint(0, 30)).rename({"due": "created_at"})
+    holes = [rng.random() < 0.15 for _ in range(bought.height)]
+    bought = bought.with_columns(
+        pl.when(pl.Series(holes, dtype=pl.Boolean))
+        .then(None)
+        .otherwise("created_at")
+        .alias("created_at"),
+        pl.when(pl.col("order_id") == "o3").then(None).otherwise("order_id").alias("order_id"),
+    )
+    few = _last_mask(bought)
+    monkeypatch.setattr(replenish, "FEW_ROWS", -1)
+    assert few.equals(_last_mask(bought))
+
+
 def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -141,8 +171,10 @@ def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
         {"customer_id": ["a", "a", None], "product_id": ["p", "q", "p"], "created_at": [1, 2, 3]}
     ).with_columns(pl.lit("o1").alias("order_id"))
 
+    again = bought.with_columns(pl.Series("product_id", ["p", "p", "p"]))  # a few: in Python
     count_queries(monkeypatch, refuse=True)
     assert _last_mask(bought).to_list() == [True, True, True]
+    assert _last_mask(again).to_list() == [False, True, True]
 
 
 # -- the programs at the shortcuts' edges (a plan of hand-built frames) ------------------------
@@ -265,6 +297,8 @@ _SHORTCUTS = (
     (review_requests, "FEW_ROWS"),
     (_candidates, "FEW_ROWS"),
     (loyalty_history, "FEW_ROWS"),
+    (_data, "FEW_ROWS"),
+    (shop_stats_module, "FEW_ROWS"),
 )
 """Every program's "a few rows in Python" cut-off (issue 18): at -1 each takes its query."""
 
@@ -326,6 +360,224 @@ def test_every_program_s_few_rows_in_python_plan_as_its_query(
                 patched.setattr(module, name, -1)
             by_queries = plan_frames(frames, rules, at)
         assert (few.actions, tuple(few.held)) == (by_queries.actions, tuple(by_queries.held))
+
+
+# -- one customer's paid orders, purchases, loyalty facts and guard in Python (issue 18) -------
+
+
+def _random_orders(rng: random.Random, extra: bool = False) -> pl.DataFrame:
+    """Orders paid or not, with or without a date, cancelled before or after, totals of zero,
+    below or none, guests (no customer), placement ties."""
+    rows = []
+    for i in range(rng.randint(0, 12)):
+        created = rng.randint(0, 20)
+        paid = rng.choice([None, created, created + rng.randint(-2, 10)])
+        status = rng.choice(["paid", "pending", "refunded", "partially_refunded", "voided", None])
+        rows.append(
+            (
+                f"o{rng.randint(0, 99)}" if extra else f"o{i}",
+                rng.choice(["c1", "c2", None]),
+                created,
+                paid,
+                rng.choice([None, created + 1]),
+                rng.choice([None, None, rng.randint(0, 30)]),
+                status,
+                None,
+                "EUR",
+                rng.choice([0, 100, 250, -5, None] if extra else [0, 100, 250, -5]),
+                None,
+            )
+        )
+    return frame("orders", rows)
+
+
+def _random_refunds(rng: random.Random, orders: pl.DataFrame) -> pl.DataFrame:
+    """Refunds in part, in full, above the total, after ``as_of``, of unknown orders."""
+    ids = [*orders["id"].to_list(), "ox", None]
+    return frame(
+        "refunds",
+        [
+            (rng.choice(ids), rng.choice([None, rng.randint(0, 30)]), rng.choice([10, 250, 400]))
+            for _ in range(rng.randint(0, 8))
+        ],
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_few_paid_orders_in_python_are_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    orders = _random_orders(rng)
+    base = Shop().frames(T0)
+    frames = dataclasses.replace(base, orders=orders, refunds=_random_refunds(rng, orders))
+    at = rng.choice([rng.randint(0, 30), *orders["created_at"].to_list()])  # ties: placed at at
+    columns = rng.choice([None, planner.PAID_COLUMNS])
+    few = paid_orders(frames, at, columns)
+    monkeypatch.setattr(_data, "FEW_ROWS", -1)
+    assert_frame_equal(few, paid_orders(frames, at, columns), check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_purchase_rule_in_python_is_the_expression(seed: int) -> None:
+    """:func:`is_purchase` is :func:`counts_as_purchase` row by row, nulls included."""
+    rng = random.Random(seed)
+    orders, at = _random_orders(rng, extra=True), rng.randint(0, 30)
+    expected = orders.select(counts_as_purchase(at))[:, 0].to_list()
+    rule = ("paid_at", "processed_at", "created_at", "financial_status", "cancelled_at", "total")
+    rows = zip(*(orders[name].to_list() for name in rule), strict=True)
+    assert [is_purchase(at, paid_value(*r[:4]), *r[4:]) for r in rows] == expected
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_few_purchases_in_python_are_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines without a product or order, refunded in part, in full or more, quantities null;
+    an order paid twice over (duplicate ids) counts as the join counts it."""
+    rng = random.Random(seed)
+    orders = _random_orders(rng, extra=True).filter(pl.col("total").is_not_null())
+    paid = dataclasses.replace(Shop().frames(T0), orders=orders)
+    paid_rows = paid_orders(paid, 30, planner.PAID_COLUMNS)
+    ids = [*orders["id"].to_list(), "ox", None]
+    lines = frame(
+        "lines",
+        [
+            (
+                rng.choice(ids),
+                rng.choice(["p1", "p2", None]),
+                rng.choice(["S1", None]),
+                rng.choice(["Coffee", None]),
+                rng.choice([10_000, 15_000, None]),
+                100,
+                rng.choice([0, 0, 10_000, 15_000, None]),
+            )
+            for _ in range(rng.randint(0, 14))
+        ],
+    )
+    key = ["customer_id", "order_id", "product_id"]
+    few = shop_stats_module.purchases(paid_rows, lines, amounts=False)
+    monkeypatch.setattr(shop_stats_module, "FEW_ROWS", -1)
+    by_query = shop_stats_module.purchases(paid_rows, lines, amounts=False)
+    assert few.columns == by_query.columns and few.schema == by_query.schema
+    assert few.height == by_query.height
+    for name in ("sku", "product_type"):  # the first non-null of a group: order-sensitive
+        few, by_query = few.drop(name), by_query.drop(name)
+    assert_frame_equal(few.sort(key, nulls_last=True), by_query.sort(key, nulls_last=True))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_few_orders_loyalty_facts_in_python_are_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    orders = _random_orders(rng, extra=True)
+    shipping = [rng.choice([0, 5, None]) for _ in range(orders.height)]
+    orders = orders.with_columns(
+        subtotal=pl.col("total"),
+        total_shipping=pl.Series(shipping, dtype=pl.Int64),
+        total_tax=pl.lit(3, dtype=pl.Int64),
+    )
+    earn = {"include_shipping": rng.random() < 0.5, "include_tax": rng.random() < 0.5}
+    rules = policy(loyalty={"enabled": True, "earn": earn})
+    tables = {"orders": orders.unique("id", keep="first", maintain_order=True)}
+    tables["refunds"] = frame("refunds", []).with_columns(id=pl.lit("r"))
+    few_table = loyalty_history.facts_table(tables, rules)
+    few = loyalty_history.facts_by_customer(tables, rules)
+    monkeypatch.setattr(loyalty_history, "FEW_ROWS", -1)
+    assert_frame_equal(few_table, loyalty_history.facts_table(tables, rules), check_exact=True)
+    assert few == loyalty_history.facts_by_customer(tables, rules)
+
+
+def _random_candidates(rng: random.Random) -> list[Candidates]:
+    kinds = ["winback", "review_request", "replenish", "loyalty_award"]
+    found = []
+    for _ in range(rng.randint(1, 3)):
+        rows = [
+            (
+                rng.choice(["c1", "c2", "c3", "c4", None]),
+                rng.choice(kinds),
+                rng.choice([0, 5, 5, None]),
+                rng.choice(["k1", "k2", "k3", "winback:acme:c1:o0:stage1"]),
+                rng.choice([True, True, False]),
+            )
+            for _ in range(rng.randint(0, 6))
+        ]
+        schema = dict(
+            zip(COMMON, [pl.String, pl.String, pl.Int64, pl.String, pl.Boolean], strict=True)
+        )
+        found.append(Candidates(pl.DataFrame(rows, schema=schema, orient="row"), dict))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_a_few_candidates_guard_in_python_is_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consent (last state, none, soft opt-in), suppressed, erased, holdout, quiet, the cap
+    with deliveries, marketing overrides and priorities, null customers, ties in order."""
+    rng = random.Random(seed)
+    shop = Shop().customer("c4").suppress("c4")
+    for cid in ("c1", "c2"):
+        shop.customer(cid, consent=rng.choice([None, "subscribed", "not_subscribed"]))
+    moments = rng.sample(range(0, 200), 4)
+    for moment in moments[: rng.randint(0, 4)]:
+        state = rng.choice(["subscribed", "not_subscribed", "unsubscribed"])
+        shop.consent(rng.choice(["c1", "c2", "c3"]), state, T0 - moment * DAY)
+    for _ in range(rng.randint(0, 3)):
+        shop.sent(rng.choice(["c1", "c2"]), rng.choice(["k1", "k9"]), T0 - rng.randint(0, 40) * DAY)
+    rules = policy(
+        consent={"allow_soft_opt_in": rng.random() < 0.5},
+        holdout={"share": rng.choice([0, 0.5])},
+        quiet={"hours": rng.choice([None, (11, 13)])},  # T0 is 12:00 UTC
+        messaging={
+            "marketing": rng.choice([{}, {"review_request": True}]),
+            "priority": rng.choice([("winback", "review_request"), ()]),
+        },
+        frequency_cap={"email_hours": rng.choice([0, 24]), "max_emails": rng.choice([1, 5])},
+    )
+    frames = shop.frames(T0)
+    erased = pl.DataFrame(
+        {"customer_id": rng.choice([[], ["c2"]])}, schema={"customer_id": pl.String}
+    )
+    frames = dataclasses.replace(frames, erased=erased)
+    paid = pl.DataFrame({"customer_id": rng.choice([["c1", "c3"], ["c1", "c2", "c3"]])})
+    found = _random_candidates(rng)
+    few = planner._decide(found, frames, rules, T0, paid)
+    monkeypatch.setattr(planner, "FEW_ROWS", -1)
+    assert_frame_equal(few, planner._decide(found, frames, rules, T0, paid), check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_few_purchases_warranty_notices_in_python_are_the_querys(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notices due, not yet or no longer, by sku or by type, lines without sku or type."""
+    rng = random.Random(seed)
+    rules = policy(warranty={"days_by_type": {"Kettle": 60}, "days_by_sku": {"S1": 45}})
+    shop, placed = Shop().customer("c1"), []
+    for i in range(rng.randint(1, 6)):
+        products = [(rng.choice(["p1", "p2", None]), 1, "20") for _ in range(rng.randint(1, 2))]
+        placed.append(T0 + rng.randint(0, 40) * DAY + rng.choice([0, 1]) * dt.timedelta(hours=1))
+        shop.order(
+            f"o{rng.randint(0, 3)}{i}",
+            "c1",
+            placed[-1],
+            products,
+            ptype=rng.choice(["Kettle", None]),
+            sku=rng.choice([None, "S1"]),
+            returned=rng.choice([None, {"p1": 1}]),
+        )
+    for _ in range(3):  # at a warranty's end or its notice's start, or a day within
+        at = rng.choice(placed) + rng.choice([15, 16, 30, 44, 45, 59, 60]) * DAY
+        frames = shop.frames(at)
+        paid = paid_orders(frames, columns=planner.PAID_COLUMNS)
+        stats = shop_stats(frames, rules)
+        few = replenish.warranty_candidates(frames, paid, stats, rules).frame
+        with monkeypatch.context() as patched:
+            patched.setattr(replenish, "FEW_ROWS", -1)
+            by_query = replenish.warranty_candidates(frames, paid, stats, rules).frame
+        assert_frame_equal(few, by_query, check_exact=True)
 
 
 def _random_review_frames(rng: random.Random, at: int, months: int) -> Frames:

@@ -21,7 +21,13 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import to_micros
-from shopsync.core.features import DAY_US, PURCHASE_COLUMNS, counts_as_purchase
+from shopsync.core.features import (
+    DAY_US,
+    PURCHASE_COLUMNS,
+    counts_as_purchase,
+    is_purchase,
+    paid_value,
+)
 
 __all__ = [
     "DAY_US",
@@ -227,6 +233,8 @@ def paid_orders(
     only these (the planner's programs read four of the thirteen).
     """
     at = frames.as_of if at is None else at
+    if frames.orders.height <= FEW_ROWS and frames.refunds.height <= FEW_ROWS:
+        return _few_paid_orders(frames, at, columns)
     refunds = refunded_by_order(frames, at)
     paid = (
         frames.orders.lazy()
@@ -240,6 +248,27 @@ def paid_orders(
     if columns is not None:
         paid = paid.select(columns)
     return paid.collect(engine="in-memory")
+
+
+def _few_paid_orders(frames: Frames, at: int, columns: Sequence[str] | None) -> pl.DataFrame:
+    """:func:`paid_orders` of a few orders and refunds, in Python: one frame built, no query."""
+    refunded: dict[str, int] = {}
+    for oid, moment, amount in column_rows(frames.refunds, "order_id", "created_at", "amount"):
+        if oid is not None and moment is not None and moment <= at:
+            refunded[oid] = refunded.get(oid, 0) + (amount or 0)
+    orders = frames.orders
+    kept: list[tuple[Any, ...]] = []
+    rule = ("paid_at", "processed_at", "created_at", "financial_status", "cancelled_at", "total")
+    for row, (oid, paid, processed, created, status, cancelled, total) in zip(
+        column_rows(orders, *orders.columns), column_rows(orders, "id", *rule), strict=True
+    ):
+        moment = paid_value(paid, processed, created, status)
+        if created is not None and created <= at and is_purchase(at, moment, cancelled, total):
+            back = min(refunded.get(oid, 0), total)
+            kept.append((*row, back, total - back))
+    schema = {**orders.schema, "refunded": I64, "net": I64}
+    paid = pl.DataFrame(kept, schema=schema, orient="row")
+    return paid if columns is None else paid[list(columns)]  # columns, not a query
 
 
 def consent_at(frames: Frames) -> pl.DataFrame:

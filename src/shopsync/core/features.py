@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 
@@ -49,6 +50,8 @@ __all__ = [
     "RULE_COLUMNS",
     "compute_features",
     "counts_as_purchase",
+    "is_purchase",
+    "paid_value",
     "shop_currency",
 ]
 
@@ -102,6 +105,23 @@ def counts_as_purchase(at: int) -> pl.Expr:
         & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
         & (pl.col("total") > 0)
     )
+
+
+def paid_value(paid_at: Any, processed_at: Any, created_at: Any, status: Any) -> Any:
+    """:func:`paid_moment` of one order's values, in Python (a few rows, no query)."""
+    if paid_at is not None:
+        return paid_at
+    if status in _PAID_WITHOUT_DATE:
+        return processed_at if processed_at is not None else created_at
+    return None
+
+
+def is_purchase(at: int, moment: Any, cancelled_at: Any, total: Any) -> bool | None:
+    """:func:`counts_as_purchase` of one order's values (``moment``: :func:`paid_value`), in
+    Python; None where the expression gives null (no total)."""
+    if moment is None or moment > at or (cancelled_at is not None and cancelled_at <= at):
+        return False
+    return None if total is None else bool(total > 0)
 
 
 _MONEY = pl.Decimal(38, MONEY_SCALE)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from shopsync.core._data import FEW_ROWS, column_rows
-from shopsync.core.features import counts_as_purchase, paid_moment
+from shopsync.core.features import counts_as_purchase, is_purchase, paid_moment, paid_value
 from shopsync.core.loyalty import (
     Adjustment,
     BirthdayInput,
@@ -71,6 +71,9 @@ def facts_table(frames: dict[str, pl.DataFrame], policy: Policy) -> pl.DataFrame
     ``purchase``), by customer then placement: the rows of :func:`facts_by_customer` and of
     :func:`shopsync.core.loyalty_columns.derive_columns`."""
     earn = policy.loyalty.earn
+    orders = frames["orders"]
+    if orders.height <= FEW_ROWS:
+        return pl.DataFrame(_fact_rows(orders, policy), schema=_facts_schema(orders), orient="row")
     value = pl.col("subtotal")
     if earn.include_shipping:
         value = value + pl.col("total_shipping")
@@ -94,13 +97,76 @@ def facts_table(frames: dict[str, pl.DataFrame], policy: Policy) -> pl.DataFrame
     )
 
 
+_FACT_READS = (
+    "customer_id",
+    "id",
+    "created_at",
+    "paid_at",
+    "processed_at",
+    "financial_status",
+    "cancelled_at",
+    "currency",
+    "total",
+    "subtotal",
+)
+
+
+def _fact_rows(orders: pl.DataFrame, policy: Policy) -> list[tuple[Any, ...]]:
+    """:func:`facts_table`'s rows of a few orders, in Python (no query), sorted as it sorts."""
+    earn = policy.loyalty.earn
+    valued = ("total_shipping",) * earn.include_shipping + ("total_tax",) * earn.include_tax
+    rows = []
+    for (
+        cid,
+        oid,
+        created,
+        paid_at,
+        processed,
+        status,
+        cancelled,
+        currency,
+        total,
+        *parts,
+    ) in column_rows(orders, *_FACT_READS, *valued):
+        paid = paid_value(paid_at, processed, created, status)
+        after = cancelled is not None and paid is not None and cancelled > paid
+        kept = None if after else cancelled  # cancelled after payment: set aside (with_purchase)
+        value = None if None in parts else sum(parts)
+        purchase = is_purchase(_FOREVER, paid, kept, total)
+        rows.append((cid, oid, created, paid, cancelled, currency, value, total, purchase))
+    rows.sort(key=lambda r: (_first(r[0]), _first(r[2]), _first(r[1])))
+    return rows
+
+
+def _facts_schema(orders: pl.DataFrame) -> dict[str, pl.DataType]:
+    """:func:`facts_table`'s columns and dtypes."""
+    schema = orders.schema
+    money = schema["subtotal"]
+    return {
+        "customer_id": schema["customer_id"],
+        "id": schema["id"],
+        "created_at": schema["created_at"],
+        "paid": schema["paid_at"],
+        "cancelled_at": schema["cancelled_at"],
+        "currency": schema["currency"],
+        "value": money,
+        "total": schema["total"],
+        "purchase": pl.Boolean(),
+    }
+
+
 def facts_by_customer(
     frames: dict[str, pl.DataFrame], policy: Policy, table: pl.DataFrame | None = None
 ) -> dict[str, list[OrderFacts]]:
     """Each customer's :class:`OrderFacts`; ``table`` is :func:`facts_table`'s (possibly
     restricted to some customers) when the caller has it."""
-    if table is None:
-        table = facts_table(frames, policy)
+    rows: Iterable[tuple[Any, ...]]
+    if table is not None:
+        rows = table.iter_rows()
+    elif frames["orders"].height <= FEW_ROWS:  # a few: no frame built
+        rows = _fact_rows(frames["orders"], policy)
+    else:
+        rows = facts_table(frames, policy).iter_rows()
     refunds: dict[str, list[tuple[str, int, int]]] = {}
     for order_id, refund_id, at, amount in _sorted_refunds(frames["refunds"]):
         refunds.setdefault(order_id, []).append((refund_id, at, amount))
@@ -109,7 +175,7 @@ def facts_by_customer(
         categories = _categories(frames["line_items"])
     out: dict[str, list[OrderFacts]] = {}
     no_refunds: tuple[tuple[str, int, int], ...] = ()
-    for row in table.iter_rows():
+    for row in rows:
         customer_id, oid, created, paid_at, cancelled, currency, val, total, purchase = row
         out.setdefault(customer_id, []).append(
             OrderFacts(

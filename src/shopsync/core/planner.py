@@ -40,6 +40,15 @@ import polars as pl
 from shopsync.core import review_requests as review_rules
 from shopsync.core._candidates import COMMON, Candidates, of_actions
 from shopsync.core._data import FEW_ROWS, Frames, column_rows, consent_lazy, paid_orders
+from shopsync.core._guard_rows import (
+    SUPPRESSED,
+    consent_detail,
+    decide_rows,
+    holdout_detail,
+    open_rows,
+    ranks,
+    with_verdicts,
+)
 from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
@@ -375,6 +384,10 @@ def _split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         return table, table.clear()
     if open_count == 0:
         return table.clear(), table
+    if table.height <= FEW_ROWS:  # rows picked by position: no query
+        rules = table["rule"].to_list()
+        kept = [i for i, rule in enumerate(rules) if rule is None]
+        return table[kept], table[[i for i, rule in enumerate(rules) if rule is not None]]
     return table.filter(pl.col("rule").is_null()), table.filter(pl.col("rule").is_not_null())
 
 
@@ -387,17 +400,20 @@ def _decide(
 ) -> pl.DataFrame:
     """Every candidate in delivery order (customer, priority, due, key) with the rule that
     holds it (``rule`` null: kept) and why (``detail``); ``src``/``row`` say where it came
-    from. One lazy query: a one-customer re-plan pays for one collect, not twenty."""
-    at = frames.as_of
+    from. One lazy query: a one-customer re-plan pays for one collect, not twenty; a few
+    candidates' table is built in Python (:func:`~shopsync.core._guard_rows.decide_rows`)."""
+    at, quiet, share = frames.as_of, quiet_reason(policy, as_of), policy.holdout.share
+    control = _control(found, frames, policy)
+    few = sum(c.frame.height for c in found) <= FEW_ROWS
+    if few and max(frames.consent.height, frames.customers.height) <= FEW_ROWS:
+        return _cap(decide_rows(found, frames, policy, paid, control, quiet), frames, policy, at)
     marketing: pl.Expr = pl.col("marketing")
     for kind, value in policy.messaging.marketing.items():
         marketing = pl.when(pl.col("kind") == kind).then(pl.lit(value)).otherwise(marketing)
-    ranks: dict[str, int] = {}
-    for i, kind in enumerate(policy.messaging.priority):
-        ranks.setdefault(kind, i)
+    order = ranks(policy)
     rank = pl.col("kind").replace_strict(
-        list(ranks),
-        list(ranks.values()),
+        list(order),
+        list(order.values()),
         default=len(policy.messaging.priority),
         return_dtype=pl.Int64,
     )
@@ -419,7 +435,7 @@ def _decide(
         .with_columns(marketing.alias("marketing"), rank.alias("rank"))
         .sort(["customer_id", "rank", "kind", "due", "key"], maintain_order=True)
     )
-    if frames.consent.height <= FEW_ROWS:  # one customer's: joined below, not collected apart
+    if frames.consent.height <= FEW_ROWS:  # a few: joined below, not collected apart
         consent = consent_lazy(frames)
         # every email state observed: a superset of the last ones, giving the same details
         seen = column_rows(frames.consent, "channel", "state")
@@ -449,29 +465,25 @@ def _decide(
         .when(~allowed)
         .then(pl.lit("consent"))
     )
-    share = policy.holdout.share
-    if share > 0:  # the holdout hash, once per customer with a marketing candidate
-        ids = {cid for c in found for cid in c.frame["customer_id"].to_list()}
-        control = [c for c in ids if in_holdout(policy, frames.platform, frames.shop, c)]
+    if share > 0:
         held_back = _listed(pl.Series(control, dtype=pl.String))
         rule = rule.when(pl.col("customer_id").is_in(held_back)).then(pl.lit("holdout"))
-    quiet = quiet_reason(policy, as_of)
     if quiet is not None:
         rule = rule.when(pl.lit(True)).then(pl.lit("quiet"))
     detail = (
         pl.when(pl.col("rule") == "suppressed")
-        .then(pl.lit("unsubscribed through shopsync"))
+        .then(pl.lit(SUPPRESSED))
         .when(pl.col("rule") == "consent")
         .then(
             state.replace_strict(
                 states,
-                [f"email consent is {s!r} at as_of" for s in states],
+                [consent_detail(s) for s in states],
                 default=None,
                 return_dtype=pl.String,
             )
         )
         .when(pl.col("rule") == "holdout")
-        .then(pl.lit(f"in the {share} holdout group"))
+        .then(pl.lit(holdout_detail(share)))
         .when(pl.col("rule") == "quiet")
         .then(pl.lit(quiet or ""))
     )
@@ -481,6 +493,14 @@ def _decide(
         .collect(engine="in-memory")
     )
     return _cap(decided, frames, policy, at)
+
+
+def _control(found: list[Candidates], frames: Frames, policy: Policy) -> list[str]:
+    """The customers with a candidate in the holdout (the hash once per customer)."""
+    if policy.holdout.share <= 0:
+        return []
+    ids = {cid for c in found for cid in c.frame["customer_id"].to_list()}
+    return [c for c in ids if in_holdout(policy, frames.platform, frames.shop, c)]
 
 
 def _listed(ids: pl.Series) -> pl.Expr:
@@ -493,8 +513,13 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
     """The frequency cap, in delivery order, over the marketing candidates still open: a
     short walk, since consent and the holdout have held most candidates by now."""
     cap = policy.frequency_cap
-    open_rows = table.with_row_index("_at").filter(pl.col("marketing") & pl.col("rule").is_null())
-    if open_rows.height == 0:
+    few = table.height <= FEW_ROWS
+    if few:  # in Python, no query
+        opened = open_rows(table)
+    else:
+        found = table.with_row_index("_at").filter(pl.col("marketing") & pl.col("rule").is_null())
+        opened = list(column_rows(found, "_at", "customer_id", "key"))
+    if not opened:
         return table
     count: dict[str, int] = {}
     last_sent: dict[str, int] = {}
@@ -524,9 +549,7 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
     gap = cap.email_hours * HOUR_US
     rules: list[str | None] = []
     details: list[str | None] = []
-    for cid, key in zip(
-        open_rows["customer_id"].to_list(), open_rows["key"].to_list(), strict=True
-    ):
+    for _, cid, key in opened:
         if key in done:  # delivered already: the outbox will not send it twice
             rules.append(None)
             details.append(None)
@@ -549,9 +572,11 @@ def _cap(table: pl.DataFrame, frames: Frames, policy: Policy, at: int) -> pl.Dat
         count[cid] = n + 1
     if all(r is None for r in rules):  # nothing capped
         return table
+    if few:
+        return with_verdicts(table, [i for i, _, _ in opened], rules, details)
     decided = pl.DataFrame(
         {
-            "_at": open_rows["_at"],
+            "_at": pl.Series([i for i, _, _ in opened], dtype=pl.UInt32),
             "_rule": pl.Series(rules, dtype=pl.String),
             "_detail": pl.Series(details, dtype=pl.String),
         }

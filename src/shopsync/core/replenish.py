@@ -30,6 +30,7 @@ import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
 from shopsync.core._data import DAY_US, FEW_ROWS, Frames, column_rows
+from shopsync.core._warranty_rows import warranty_due
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
 from shopsync.core.policy import Policy
@@ -253,6 +254,8 @@ def _last_mask(bought: pl.DataFrame) -> pl.Series:
     repeat = bought[pair].is_duplicated()
     if not repeat.any():
         return ~repeat
+    if bought.height <= FEW_ROWS:
+        return _few_last_mask(bought, repeat)
     at_row = pl.int_range(pl.len(), dtype=pl.Int64)
     newest = (  # one collect
         bought.lazy()
@@ -263,6 +266,26 @@ def _last_mask(bought: pl.DataFrame) -> pl.Series:
         .collect(engine="in-memory")
     )["_i"]
     return (~repeat).scatter(newest, True)
+
+
+def _few_last_mask(bought: pl.DataFrame, repeat: pl.Series) -> pl.Series:
+    """:func:`_last_mask` of a few purchases, in Python: of each repeated pair, the newest
+    rows, then of those the greatest order id (nulls are never the last, as in the query)."""
+    rows = list(column_rows(bought, "customer_id", "product_id", "created_at", "order_id"))
+    repeated = repeat.to_list()
+    newest: dict[tuple[Any, Any], Any] = {}
+    for (cid, pid, created, _), again in zip(rows, repeated, strict=True):
+        if again and created is not None:
+            newest[(cid, pid)] = max(created, newest.get((cid, pid), created))
+    greatest: dict[tuple[Any, Any], Any] = {}
+    for cid, pid, created, oid in rows:
+        if oid is not None and created is not None and created == newest.get((cid, pid)):
+            greatest[(cid, pid)] = max(oid, greatest.get((cid, pid), oid))
+    mask = [not again for again in repeated]
+    for i, (cid, pid, created, oid) in enumerate(rows):
+        last = created is not None and created == newest.get((cid, pid))
+        mask[i] = mask[i] or (last and oid is not None and oid == greatest.get((cid, pid)))
+    return pl.Series(repeat.name, mask, dtype=pl.Boolean)
 
 
 def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
@@ -335,6 +358,9 @@ def warranty_candidates(
         table = _warranty_lengths(dict.fromkeys(row[:3] for row in mine), stats, policy)
         if table is None or not _may_end(mine, table, policy, at):
             return Candidates(_EMPTY, build)
+        due = warranty_due(bought, table, since, at, w.days_before, frames.shop)
+        found_any = due.height > 0
+        return Candidates(short_keys(due, "warranty_notice") if found_any else _EMPTY, build)
     else:
         combos = (
             bought.lazy()
