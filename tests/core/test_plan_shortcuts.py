@@ -380,7 +380,7 @@ def _random_orders(rng: random.Random, extra: bool = False) -> pl.DataFrame:
                 created,
                 paid,
                 rng.choice([None, created + 1]),
-                rng.choice([None, None, rng.randint(0, 30)]),
+                rng.choice([None, None, rng.randint(0, 30), paid]),
                 status,
                 None,
                 "EUR",
@@ -391,27 +391,32 @@ def _random_orders(rng: random.Random, extra: bool = False) -> pl.DataFrame:
     return frame("orders", rows)
 
 
-def _random_refunds(rng: random.Random, orders: pl.DataFrame) -> pl.DataFrame:
-    """Refunds in part, in full, above the total, after ``as_of``, of unknown orders."""
-    ids = [*orders["id"].to_list(), "ox", None]
+def _random_refunds(rng: random.Random, orders: pl.DataFrame, at: int) -> pl.DataFrame:
+    """Refunds in part, in full, above the total, several of one order, at, before and after
+    ``at``, of unknown orders."""
+    ids = [*orders["id"].to_list()[:3] * 3, *orders["id"].to_list(), "ox", None]
     return frame(
         "refunds",
         [
-            (rng.choice(ids), rng.choice([None, rng.randint(0, 30)]), rng.choice([10, 250, 400]))
-            for _ in range(rng.randint(0, 8))
+            (
+                rng.choice(ids),
+                rng.choice([None, rng.randint(0, 30), at, at]),
+                rng.choice([10, 40, 40, 400]),
+            )
+            for _ in range(rng.randint(0, 12))
         ],
     )
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(30))
 def test_a_few_paid_orders_in_python_are_the_querys(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(seed)
     orders = _random_orders(rng)
     base = Shop().frames(T0)
-    frames = dataclasses.replace(base, orders=orders, refunds=_random_refunds(rng, orders))
-    at = rng.choice([rng.randint(0, 30), *orders["created_at"].to_list()])  # ties: placed at at
+    at = rng.choice([30, rng.randint(0, 30), *orders["created_at"].to_list()])  # ties: placed at at
+    frames = dataclasses.replace(base, orders=orders, refunds=_random_refunds(rng, orders, at))
     columns = rng.choice([None, planner.PAID_COLUMNS])
     few = paid_orders(frames, at, columns)
     monkeypatch.setattr(_data, "FEW_ROWS", -1)
@@ -422,7 +427,8 @@ def test_a_few_paid_orders_in_python_are_the_querys(
 def test_the_purchase_rule_in_python_is_the_expression(seed: int) -> None:
     """:func:`is_purchase` is :func:`counts_as_purchase` row by row, nulls included."""
     rng = random.Random(seed)
-    orders, at = _random_orders(rng, extra=True), rng.randint(0, 30)
+    orders = _random_orders(rng, extra=True)
+    at = rng.choice([rng.randint(0, 30), *orders["cancelled_at"].drop_nulls()])  # ties at at
     expected = orders.select(counts_as_purchase(at))[:, 0].to_list()
     rule = ("paid_at", "processed_at", "created_at", "financial_status", "cancelled_at", "total")
     rows = zip(*(orders[name].to_list() for name in rule), strict=True)
@@ -499,7 +505,7 @@ def _random_candidates(rng: random.Random) -> list[Candidates]:
                 rng.choice(kinds),
                 rng.choice([0, 5, 5, None]),
                 rng.choice(["k1", "k2", "k3", "winback:acme:c1:o0:stage1"]),
-                rng.choice([True, True, False]),
+                rng.choice([True, True, False, None]),
             )
             for _ in range(rng.randint(0, 6))
         ]
@@ -528,7 +534,7 @@ def test_a_few_candidates_guard_in_python_is_the_querys(
         shop.sent(rng.choice(["c1", "c2"]), rng.choice(["k1", "k9"]), T0 - rng.randint(0, 40) * DAY)
     rules = policy(
         consent={"allow_soft_opt_in": rng.random() < 0.5},
-        holdout={"share": rng.choice([0, 0.5])},
+        holdout={"share": rng.choice([0, 0.5, 0.9])},
         quiet={"hours": rng.choice([None, (11, 13)])},  # T0 is 12:00 UTC
         messaging={
             "marketing": rng.choice([{}, {"review_request": True}]),
@@ -540,7 +546,12 @@ def test_a_few_candidates_guard_in_python_is_the_querys(
     erased = pl.DataFrame(
         {"customer_id": rng.choice([[], ["c2"]])}, schema={"customer_id": pl.String}
     )
-    frames = dataclasses.replace(frames, erased=erased)
+    other = [  # another channel's state, a state unknown (null) after a known one
+        (rng.choice(["c1", "c2"]), rng.choice(["sms", "email"]), to_micros(T0), state)
+        for state in rng.sample(["subscribed", None], rng.randint(0, 2))
+    ]
+    consent = pl.concat([frames.consent, pl.DataFrame(other, frames.consent.schema, orient="row")])
+    frames = dataclasses.replace(frames, erased=erased, consent=consent)
     paid = pl.DataFrame({"customer_id": rng.choice([["c1", "c3"], ["c1", "c2", "c3"]])})
     found = _random_candidates(rng)
     few = planner._decide(found, frames, rules, T0, paid)
