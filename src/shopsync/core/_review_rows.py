@@ -11,12 +11,12 @@ columns, dtypes and row order; tests/core/test_plan_shortcuts.py compares the tw
 from __future__ import annotations
 
 import calendar
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import polars as pl
 
+from shopsync._instants import instant, to_micros
 from shopsync.core._candidates import short_key
 from shopsync.core._data import (
     DAY_US,
@@ -30,7 +30,6 @@ from shopsync.core.policy import Policy
 __all__ = ["CANDIDATES", "months_before", "months_before_value", "review_rows"]
 
 _UTC = pl.Datetime("us", "UTC")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 CANDIDATES: dict[str, pl.DataType] = {
     "order_id": pl.String(),
@@ -85,14 +84,14 @@ def months_before_value(at: int, months: int) -> int:
     """:func:`months_before` of one moment, in Python (a query cost ~0.3 ms): the calendar
     month moved back, its day cut to the month's last, the time of day kept."""
     try:
-        moment = _EPOCH + dt.timedelta(microseconds=at)
+        moment = instant(at)
         year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
         day = min(moment.day, calendar.monthrange(year, month + 1)[1])
         back = moment.replace(year=year, month=month + 1, day=day)
     except (OverflowError, ValueError):  # outside Python's years: Polars' own reckoning
         frame = pl.DataFrame({"t": [at]}).select(months_before("t", months))
         return int(frame.item())
-    return (back - _EPOCH) // dt.timedelta(microseconds=1)
+    return to_micros(back)
 
 
 def review_rows(
