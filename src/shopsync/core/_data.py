@@ -37,6 +37,7 @@ __all__ = [
     "Frames",
     "column_rows",
     "consent_at",
+    "nulls_first",
     "paid_orders",
     "refunded_by_order",
     "refunded_by_order_rows",
@@ -52,6 +53,11 @@ find anything, rather than run a Polars query: one customer's (``plan_customer``
 re-plan), where each query's fixed cost (~0.1-0.5 ms) is most of the work (issue 18). Larger
 frames take the query; tests/core/test_plan_shortcuts.py forces every rule to its query and
 compares."""
+
+
+def nulls_first(value: Any) -> tuple[bool, Any]:
+    """A sort key putting None first, as Polars' sort does (the Python paths' row order)."""
+    return (value is not None, value)
 
 
 def column_rows(frame: pl.DataFrame, *names: str) -> Iterator[tuple[Any, ...]]:

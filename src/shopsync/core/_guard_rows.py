@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from shopsync.core._candidates import COMMON, Candidates
-from shopsync.core._data import Frames, column_rows
+from shopsync.core._data import Frames, column_rows, nulls_first
 from shopsync.core.policy import Policy
 
 __all__ = [
@@ -47,11 +47,6 @@ def ranks(policy: Policy) -> dict[str, int]:
     return found
 
 
-def _first(value: Any) -> tuple[bool, Any]:
-    """A sort key putting None first, as Polars' sort does."""
-    return (value is not None, value)
-
-
 def _last_email_states(frames: Frames) -> dict[str, str]:
     """Each customer's last email consent state by ``observed_at`` ("unknown": none)."""
     seen = [
@@ -62,7 +57,7 @@ def _last_email_states(frames: Frames) -> dict[str, str]:
         if channel == "email"
     ]
     last: dict[str, str | None] = {}
-    for cid, _, state in sorted(seen, key=lambda r: _first(r[1])):
+    for cid, _, state in sorted(seen, key=lambda r: nulls_first(r[1])):
         last[cid] = state
     found = {cid: last.get(cid) for cid in frames.customers["id"].to_list()}
     return {cid: "unknown" if state is None else state for cid, state in found.items()}
@@ -97,7 +92,7 @@ def decide_rows(
             rule = _rule(cid, marketing, state, suppressed, buyers, held_back, quiet)
             rank = order.get(kind, default) if kind is not None else default
             rows.append((cid, kind, due, key, marketing, src, row, rank, state, rule))
-    rows.sort(key=lambda r: (r[0], r[7], _first(r[1]), _first(r[2]), _first(r[3])))
+    rows.sort(key=lambda r: (r[0], r[7], nulls_first(r[1]), nulls_first(r[2]), nulls_first(r[3])))
     share = policy.holdout.share
     details = {"suppressed": SUPPRESSED, "holdout": holdout_detail(share), "quiet": quiet or ""}
     schema = {

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from shopsync.core._data import FEW_ROWS, column_rows
+from shopsync.core._data import FEW_ROWS, column_rows, nulls_first
 from shopsync.core.features import counts_as_purchase, is_purchase, paid_moment, paid_value
 from shopsync.core.loyalty import (
     Adjustment,
@@ -134,7 +134,7 @@ def _fact_rows(orders: pl.DataFrame, policy: Policy) -> list[tuple[Any, ...]]:
         value = None if None in parts else sum(parts)
         purchase = is_purchase(_FOREVER, paid, kept, total)
         rows.append((cid, oid, created, paid, cancelled, currency, value, total, purchase))
-    rows.sort(key=lambda r: (_first(r[0]), _first(r[2]), _first(r[1])))
+    rows.sort(key=lambda r: (nulls_first(r[0]), nulls_first(r[2]), nulls_first(r[1])))
     return rows
 
 
@@ -194,17 +194,12 @@ def facts_by_customer(
     return out
 
 
-def _first(value: Any) -> tuple[bool, Any]:
-    """A sort key putting None first, as Polars' sort does."""
-    return (value is not None, value)
-
-
 def _sorted_refunds(refunds: pl.DataFrame) -> Iterable[tuple[Any, ...]]:
     """The refund rows (order_id, id, created_at, amount) by order, then time, then id."""
     if refunds.height > FEW_ROWS:
         return refunds.sort(["order_id", "created_at", "id"]).iter_rows()
     rows = column_rows(refunds, "order_id", "id", "created_at", "amount")
-    return sorted(rows, key=lambda r: (_first(r[0]), _first(r[2]), _first(r[1])))
+    return sorted(rows, key=lambda r: (nulls_first(r[0]), nulls_first(r[2]), nulls_first(r[1])))
 
 
 def _categories(lines: pl.DataFrame) -> dict[str, tuple[str, ...]]:
