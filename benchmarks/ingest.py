@@ -201,7 +201,7 @@ def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
     orders (each handed to a mapper that keeps nothing), then that with the store rows built
     (``_fast_orders.order_tables``), from parsed lines and (msgspec installed) from typed
     structs. Storing is the rest of the backfill's figure."""
-    from shopsync_shopify import _bulk, queries
+    from shopsync_shopify import _bulk, _bulk_route, queries
     from shopsync_shopify._fast_orders import order_tables
 
     adapter: Any = shopsync.connect("shopify", **shop.settings, bulk_poll_interval=0.2)
@@ -224,7 +224,7 @@ def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
         for label, rows, decoder in runs:
             if rows is not None and decoder is not None and structs is None:
                 continue  # msgspec is not installed
-            _bulk._bulk_structs = decoder  # type: ignore[assignment]
+            _bulk._bulk_structs = _bulk_route._bulk_structs = decoder  # type: ignore[assignment]
             best = float("inf")
             for _ in range(repeats):
                 spool.seek(0)
@@ -237,7 +237,7 @@ def stages(shop: Any, repeats: int = 3) -> dict[str, float]:
                 best = min(best, (time.process_time() - cpu) / max(seen[0], 1) * 1e6)
             out[label] = round(best, 1)
     finally:
-        _bulk._bulk_structs = structs  # type: ignore[assignment]
+        _bulk._bulk_structs = _bulk_route._bulk_structs = structs  # type: ignore[assignment]
         spool.close()
         adapter.close()
     return out

@@ -10,13 +10,13 @@ operation again answers a fresh one).
 Reassembly without holding the file in memory: the result is spooled to a temporary file;
 a file larger than ``bulk_partition_bytes`` (32 MiB by default) is routed, some megabytes of
 lines at a time, into partition files by a hash of the root record's id (a child of an
-embedded object not seen yet waits in a side file until the first pass has indexed every
-root). Each partition is then read as bytes: children are grouped under their parent's id
-(read off the line's end, not parsed, :mod:`._jsonl`), and root by root in id order the root
-is parsed, its children parsed and attached, and the record mapped.
+embedded object waits in a bucket file until every root has noted its embedded ids,
+:func:`._bulk_route.route`). Each partition is then read as bytes: children are grouped
+under their parent's id (read off the line's end, not parsed, :mod:`._jsonl`), and root by
+root in id order the root is parsed, its children parsed and attached, and the record
+mapped.
 So a line is parsed once (a root twice when the file was routed), and only a page of records
-is ever held parsed. Memory is one partition's bytes plus an index of the nested objects that
-children may name as parent (refunds and fulfilments: a few per order).
+is ever held parsed. Memory is one partition's bytes, or one bucket's embedded ids.
 
 A FAILED operation is run once more; if it fails again the read falls back to paging.
 Its ``partialDataUrl`` is never applied: with ungrouped output a partial file may hold an
@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +44,7 @@ from shopsync.http import redact_url
 from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
+from shopsync_shopify._bulk_route import _BLOCK, _EMBEDDED, route
 from shopsync_shopify._checkouts import CheckoutTap
 from shopsync_shopify._fast_orders import PREBUILT, order_tables
 from shopsync_shopify._jsonl import (
@@ -59,7 +59,6 @@ from shopsync_shopify._jsonl import (
     _number,
     _parent_at_end,
     _parse_lines,
-    _root_ids,
 )
 from shopsync_shopify.mapping import (
     PLATFORM,
@@ -91,13 +90,7 @@ _CHILD_FIELDS = {
     "ScriptDiscountApplication": "discountApplications",
 }
 _FIELDS = frozenset(_CHILD_FIELDS.values())
-_EMBEDDED = ("refunds", "fulfillments")
-"""Lists inside a root line whose items children may name as their parent."""
 _NESTED = _FIELDS | frozenset(_EMBEDDED)
-
-
-_BLOCK = 4 << 20
-"""Bytes of lines :func:`_route` reads (and then writes) at once."""
 
 
 class BulkFailedError(PlatformError):
@@ -318,7 +311,7 @@ class BulkReads:
             else:
                 files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(parts)]  # noqa: SIM115 - closed below
                 try:
-                    _route(spool, files, loop)
+                    route(spool, files, loop)
                     for part in files:
                         part.seek(0)
                         yield from _partition(part, page_size, loop)
@@ -327,99 +320,6 @@ class BulkReads:
                         part.close()
             if loop.pending or loop.high_water is not None:
                 yield loop.page(last=True)
-
-
-def _route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> None:
-    """Every line of ``spool`` into the partition file of its root record (by a hash of the
-    root's id); a child of an embedded object (a refund, a fulfilment) not indexed yet waits
-    in a side file until every root is indexed (a child of an order goes to its order's
-    partition at once, :data:`_ORDER_GID`). Only root lines are parsed here (for the ids of
-    the objects inside them that children name as parent), and child lines that do not end
-    with their ``__parentId``. Lines go some megabytes at a time (:func:`_split`): line by line
-    this pass cost 28 us an order at 20k orders, a seventh of a backfill (issue 20)."""
-    owner: dict[bytes, int] = {}  # root ids and embedded object ids -> the root's partition
-    with tempfile.TemporaryFile() as waiting, collector_paused():
-        for block in iter(lambda: spool.readlines(_BLOCK), []):
-            later = _split(block, owner, files)
-            waiting.write(b"".join(later))
-        waiting.seek(0)
-        for block in iter(lambda: waiting.readlines(_BLOCK), []):
-            for raw in _split(block, owner, files):
-                parent = _parent_at_end(raw) or _loads(raw).get("__parentId")
-                loop.reject(
-                    raw.decode("utf-8", "replace").strip(),
-                    f"bulk line without a known parent ({parent})",
-                )
-
-
-def _split(block: list[bytes], owner: dict[bytes, int], files: list[IO[bytes]]) -> list[bytes]:
-    """Write the lines of ``block`` to their root's partition file (a root line indexes
-    itself and its embedded objects in ``owner``); the child lines whose parent is not
-    indexed yet. A child's parent is read off its end inline, as :func:`_parent_at_end`."""
-    parts = len(files)
-    held: list[list[bytes]] = [[] for _ in files]
-    later: list[bytes] = []
-    for raw in block:
-        if raw[-3:] == b'"}\n':  # most child lines: the parent ends the line
-            at = raw.rfind(_PARENT_KEY)
-            if at >= 0:
-                value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
-                # find, not "in": bytes "in" tries the needle as an integer first, an
-                # exception made and dropped each time (CPython 3.11): twice the cost
-                if value.find(b'"') < 0 and value.find(b"\\") < 0:
-                    part = owner.get(value)
-                    if part is None and value.startswith(_ORDER_GID):
-                        part = zlib.crc32(value) % parts
-                    (later if part is None else held[part]).append(raw)
-                    continue
-        if raw[-1:] != b"\n":
-            raw += b"\n"  # the file's last line
-        ids = (None if _bulk_structs is None else _bulk_structs.root_ids(raw)) or _root_ids(raw)
-        if ids is not None:  # a root line, its ids read without parsing it
-            part = _own_part(ids[0], owner, parts)
-            for gid in ids[1:]:
-                owner[gid] = part
-            held[part].append(raw)
-            continue
-        parent = _parent_at_end(raw)
-        if parent is None:
-            if not raw.strip():
-                continue
-            line = _loads(raw)
-            parent = line.get("__parentId")
-            if parent is None:
-                part = _own_part(str(line.get("id")).encode(), owner, parts)
-                for key in _EMBEDDED:
-                    for item in line.get(key) or ():
-                        if isinstance(item, dict) and item.get("id"):
-                            owner[str(item["id"]).encode()] = part
-                held[part].append(raw)
-                continue
-        value = str(parent).encode()
-        part = owner.get(value)
-        if part is None and value.startswith(_ORDER_GID):
-            part = zlib.crc32(value) % parts
-        (later if part is None else held[part]).append(raw)
-    for file, lines in zip(files, held, strict=True):
-        file.write(b"".join(lines))
-    return later
-
-
-def _own_part(root_id: bytes, owner: dict[bytes, int], parts: int) -> int:
-    """A root line's partition, a hash of its id; indexed in ``owner`` unless it is an order,
-    whose children find it by the same hash (the index lasts the whole file)."""
-    part = zlib.crc32(root_id) % parts
-    if not root_id.startswith(_ORDER_GID):
-        owner[root_id] = part
-    return part
-
-
-_ORDER_GID = b"gid://shopify/Order/"
-"""A parent that is an order is the root of its own partition (by a hash of its id): its
-child goes there whether or not its root line was seen yet (if it has none, the partition
-rejects it). Only the children of embedded objects (refunds, fulfilments) need the index.
-A child precedes its root half the time (the file is shuffled): sending each such child
-through the side file cost 1.5 us an order of this pass's 25 (20k orders)."""
 
 
 def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterator[Page[Any]]:

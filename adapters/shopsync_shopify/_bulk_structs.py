@@ -338,7 +338,7 @@ class _Embedded(Struct, gc=False):
 
 
 class _Root(Struct, gc=False):
-    """What the routing pass (:func:`._bulk._split`) needs of a root line."""
+    """What the routing pass (:func:`._bulk_route._split`) needs of a root line."""
 
     id: str
     parent: str | None = msgspec.field(name="__parentId", default=None)

@@ -77,15 +77,15 @@ escape but ``\\/``."""
 
 
 def _root_ids(raw: bytes) -> list[bytes] | None:
-    """The ids of a root line, its own first, read off its bytes as :func:`._bulk._split` indexes
-    them parsed (the root's and those of the objects embedded in it); None when the line is
-    not plainly one: it is parsed. (With msgspec, ``_bulk_structs.root_ids`` reads a line
-    first, five times quicker; this reads what it refuses.) Every ``"id"`` of the line must
-    be such a member (the key ``"id"`` cannot be inside a string, where its quotes are
-    escaped): so no embedded id is missed. Ids of other nested objects (the customer's) are
-    indexed too: a child naming one as parent goes to that root's partition and is rejected
-    there, as it is here. Split off the bytes rather than found by a regex: about 1.5 us a
-    root line less."""
+    """The ids of a root line, its own first, read off its bytes as
+    :func:`._bulk_route._split` notes them parsed (the root's and those of the objects
+    embedded in it); None when the line is not plainly one: it is parsed. (With msgspec,
+    ``_bulk_structs.root_ids`` reads a line first, five times quicker; this reads what it
+    refuses.) Every ``"id"`` of the line must be such a member (the key ``"id"`` cannot be
+    inside a string, where its quotes are escaped): so no embedded id is missed. Ids of
+    other nested objects (the customer's) are noted too: a child naming one as parent goes
+    to that root's partition and is rejected there, as it is here. Split off the bytes
+    rather than found by a regex: about 1.5 us a root line less."""
     if not raw.startswith(_ROOT_START) or _PARENT_NAME in raw or _ESCAPE_U(raw):
         return None
     found = raw.split(_ID_KEY)
