@@ -44,7 +44,7 @@ from shopsync.http import redact_url
 from shopsync.ingest_columns import ColumnarLoop, OrderRows
 from shopsync.models import Customer, Order, Product
 from shopsync_shopify import queries
-from shopsync_shopify._bulk_route import _BLOCK, _EMBEDDED, route
+from shopsync_shopify._bulk_route import _BLOCK, _EMBEDDED, partitions, route
 from shopsync_shopify._checkouts import CheckoutTap
 from shopsync_shopify._fast_orders import PREBUILT, order_tables
 from shopsync_shopify._jsonl import (
@@ -290,7 +290,7 @@ class BulkReads:
         rows: Callable[[Any], OrderRows | None] | None = None,
     ) -> Iterator[Page[R]]:
         spool.seek(0, os.SEEK_END)
-        parts = max(1, spool.tell() // max(1, self.bulk_partition_bytes) + 1)
+        parts = partitions(spool.tell(), self.bulk_partition_bytes)
         spool.seek(0)
         # Not in updated_at order: only the last page carries the high-water mark.
         options: dict[str, Any] = {

@@ -18,12 +18,32 @@ try:  # compiled, typed decoding of bulk orders (issue 20 item 3.1)
 except ImportError:  # pragma: no cover - msgspec is not installed
     _bulk_structs = None  # type: ignore[assignment]
 
-__all__ = ["route"]
+__all__ = ["partitions", "route"]
 
 _BLOCK = 4 << 20
 """Bytes of lines read (and then written) at once."""
 _EMBEDDED = ("refunds", "fulfillments")
 """Lists inside a root line whose items children may name as their parent."""
+
+
+def partitions(size: int, partition_bytes: int) -> int:
+    """How many partition files a bulk file of ``size`` bytes is routed into: one for each
+    ``partition_bytes``, while they and :func:`route`'s bucket files take no more than half
+    the files the process may open; past that, partitions grow instead (at the usual limit
+    of 1,024 open files, a 10M-order shop's file of some 32 GB wanted 980 partitions)."""
+    wanted = max(1, size // max(1, partition_bytes) + 1)
+    most = (_file_budget() - 2) * _PARTS_A_BUCKET // (_PARTS_A_BUCKET + 2)
+    return max(1, min(wanted, most))
+
+
+def _file_budget() -> int:
+    """Files the routing may hold open at once: half the process's limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return 512
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 512 if soft == resource.RLIM_INFINITY else max(16, soft // 2)
 
 
 def route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> None:
