@@ -83,25 +83,19 @@ def _split(
     """Write the lines of ``block`` to their root's partition file, or (a child of an object
     embedded in a root) to its parent's bucket in ``waiting``; a root line notes the ids of
     the objects embedded in it (and its own, if it is not an order) with its partition in
-    their buckets in ``noted`` (:func:`_note`). A child's parent is read off its end inline,
-    as :func:`_parent_at_end`."""
+    their buckets in ``noted`` (:func:`_note`)."""
     parts, buckets = len(files), len(noted)
     held: list[list[bytes]] = [[] for _ in files]
     notes: list[list[bytes]] = [[] for _ in noted]
     later: list[list[bytes]] = [[] for _ in waiting]
     for raw in block:
-        if raw[-3:] == b'"}\n':  # most child lines: the parent ends the line
-            at = raw.rfind(_PARENT_KEY)
-            if at >= 0:
-                value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
-                # find, not "in": bytes "in" tries the needle as an integer first, an
-                # exception made and dropped each time (CPython 3.11): twice the cost
-                if value.find(b'"') < 0 and value.find(b"\\") < 0:
-                    if value.startswith(_ORDER_GID):
-                        held[zlib.crc32(value) % parts].append(raw)
-                    else:
-                        later[zlib.crc32(value) % buckets].append(raw)
-                    continue
+        value = _tail_parent(raw)
+        if value is not None:  # most child lines
+            if value.startswith(_ORDER_GID):
+                held[zlib.crc32(value) % parts].append(raw)
+            else:
+                later[zlib.crc32(value) % buckets].append(raw)
+            continue
         if raw[-1:] != b"\n":
             raw += b"\n"  # the file's last line
         ids = (None if _bulk_structs is None else _bulk_structs.root_ids(raw)) or _root_ids(raw)
@@ -135,6 +129,20 @@ def _split(
                 file.write(b"".join(some))
 
 
+def _tail_parent(raw: bytes) -> bytes | None:
+    """A child line's ``__parentId`` off its end, as :func:`._jsonl._parent_at_end` reads it
+    but kept in bytes (most child lines end so; None for a line that does not)."""
+    if raw[-3:] != b'"}\n':
+        return None
+    at = raw.rfind(_PARENT_KEY)
+    if at < 0:
+        return None
+    value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
+    # find, not "in": bytes "in" tries the needle as an integer first, an exception made
+    # and dropped each time (CPython 3.11): twice the cost
+    return value if value.find(b'"') < 0 and value.find(b"\\") < 0 else None
+
+
 def _note(part: int, gid: bytes) -> bytes:
     """A line of a bucket's ids: ``gid`` is in partition ``part`` (in hex, should the id hold
     a line break: it came from a decoded string)."""
@@ -161,13 +169,15 @@ def _settle(
     for block in iter(lambda: waiting.readlines(_BLOCK), []):
         held: list[list[bytes]] = [[] for _ in files]
         for raw in block:
-            parent = _parent_at_end(raw)
-            if parent is None:
-                parent = str(_loads(raw).get("__parentId"))
-            part = owner.get(parent.encode())
+            parent = _tail_parent(raw)
+            if parent is None:  # as _split read it
+                found = _parent_at_end(raw)
+                parent = str(_loads(raw).get("__parentId") if found is None else found).encode()
+            part = owner.get(parent)
             if part is None:
                 text = raw.decode("utf-8", "replace").strip()
-                loop.reject(text, f"bulk line without a known parent ({parent})")
+                shown = parent.decode("utf-8", "replace")
+                loop.reject(text, f"bulk line without a known parent ({shown})")
             else:
                 held[part].append(raw)
         for file, lines in zip(files, held, strict=True):
