@@ -378,9 +378,11 @@ def _partition(lines: IO[bytes], page_size: int, loop: PageLoop[Any]) -> Iterato
     for parent, kids in children.items():
         if parent in judged:
             continue
+        # a lone surrogate (JSON's \ud800) as the routing names it: a store encodes the reason
+        shown = parent.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         for raw in kids:
             text = raw.decode("utf-8", "replace").strip()
-            loop.reject(text, f"bulk line without a known parent ({parent})")
+            loop.reject(text, f"bulk line without a known parent ({shown})")
 
 
 def _decoded(

@@ -107,18 +107,18 @@ def _split(
                 line = _loads(raw)
                 parent = line.get("__parentId")
                 if parent is None:  # a root line, parsed for its ids
-                    ids = [str(line.get("id")).encode()]
+                    ids = [_key(line.get("id"))]
                     for key in _EMBEDDED:
                         for item in line.get(key) or ():
                             if isinstance(item, dict) and item.get("id"):
-                                ids.append(str(item["id"]).encode())
+                                ids.append(_key(item["id"]))
         if ids is not None:
             part = zlib.crc32(ids[0]) % parts
             held[part].append(raw)
             for gid in ids[1:] if ids[0].startswith(_ORDER_GID) else ids:
                 notes[zlib.crc32(gid) % buckets].append(_note(part, gid))
             continue
-        value = str(parent).encode()
+        value = _key(parent)
         if value.startswith(_ORDER_GID):
             held[zlib.crc32(value) % parts].append(raw)
         else:
@@ -141,6 +141,12 @@ def _tail_parent(raw: bytes) -> bytes | None:
     # find, not "in": bytes "in" tries the needle as an integer first, an exception made
     # and dropped each time (CPython 3.11): twice the cost
     return value if value.find(b'"') < 0 and value.find(b"\\") < 0 else None
+
+
+def _key(value: Any) -> bytes:
+    """A parsed id as the routing keys it, in bytes: UTF-8, a lone surrogate (JSON's
+    ``\\ud800``) kept as it came (strict UTF-8 raised, and ended the whole read)."""
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 def _note(part: int, gid: bytes) -> bytes:
@@ -172,7 +178,7 @@ def _settle(
             parent = _tail_parent(raw)
             if parent is None:  # as _split read it
                 found = _parent_at_end(raw)
-                parent = str(_loads(raw).get("__parentId") if found is None else found).encode()
+                parent = _key(_loads(raw).get("__parentId") if found is None else found)
             part = owner.get(parent)
             if part is None:
                 text = raw.decode("utf-8", "replace").strip()
