@@ -37,13 +37,15 @@ def partitions(size: int, partition_bytes: int) -> int:
 
 
 def _file_budget() -> int:
-    """Files the routing may hold open at once: half the process's limit."""
+    """Files the routing may hold open at once: half the process's limit, however small (a
+    floor of 16 took a limit of 16 whole: the read ended "Too many open files"; under a limit
+    of 10, no routing at all)."""
     try:
         import resource
     except ImportError:  # pragma: no cover - not on Unix
         return 512
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return 512 if soft == resource.RLIM_INFINITY else max(16, soft // 2)
+    return 512 if soft == resource.RLIM_INFINITY else soft // 2
 
 
 def route(spool: IO[bytes], files: list[IO[bytes]], loop: PageLoop[Any]) -> None:

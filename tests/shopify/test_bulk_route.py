@@ -1,6 +1,7 @@
 """Attacks on the routing of a large bulk file into partitions (``_bulk_route``): for any
 file, routed (many partitions, embedded objects' children settled bucket by bucket) it must
-read as it reads in one partition (no routing)."""
+read as it reads in one partition (no routing), and the routing must keep to its share of
+the open files the process may hold."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import tempfile
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shopsync_shopify import _bulk_route
@@ -134,3 +136,57 @@ def test_ids_with_a_lone_surrogate_are_routed_not_raised() -> None:
         None,
         [{"__typename": "LineItem", "id": "gid://shopify/LineItem/2"}],
     ]
+
+
+@pytest.mark.parametrize("soft", [24, 16, 8])
+def test_routing_keeps_to_half_the_open_files_the_process_may_hold(
+    soft: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the usual limit of 1,024 open files a 10M-order shop's file (some 32 GB) wanted 980
+    partitions, and the buckets beside them: past half the limit, partitions grow instead,
+    and every order still gets its children. At a small limit too: a floor of 16 files took
+    all of a limit of 16 (the read ended "Too many open files")."""
+    import resource
+
+    objects: list[dict[str, Any]] = []
+    for n in range(1, 81):
+        refund = f"gid://shopify/Refund/{n}"
+        objects.append({"__typename": "RefundLineItem", "quantity": n, "__parentId": refund})
+        objects.append({"id": f"gid://shopify/Order/{n}", "refunds": [{"id": refund}]})
+    spool = b"".join(json.dumps(o).encode() + b"\n" for o in objects)
+    opened = [0, 0]  # open now, most open at once
+    made = tempfile.TemporaryFile
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        file = made(*args, **kwargs)
+        opened[0] += 1
+        opened[1] = max(opened)
+        close = file.close
+
+        def closing() -> None:
+            if not file.closed:
+                opened[0] -= 1
+            close()
+
+        file.close = closing
+        return file
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (soft, resource.RLIM_INFINITY))
+    if soft == 24:  # 8 partitions, 2 buckets of noted ids and 2 of waiting lines
+        assert _bulk_route.partitions(len(spool), 64) == 8
+    monkeypatch.setattr(tempfile, "TemporaryFile", counted)
+    adapter = shopsync.connect(
+        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
+    )
+    adapter.bulk_partition_bytes = 64  # type: ignore[attr-defined]
+    nodes: list[Any] = []
+    with made() as f:
+        f.write(spool)
+        f.seek(0)
+        pages = list(adapter._assemble(f, 50, "orders", nodes.append))  # type: ignore[attr-defined]
+    assert [r.reason for p in pages for r in p.rejected] == []
+    assert opened[0] == 0 and opened[1] <= soft // 2
+    assert opened[1] == (12 if soft == 24 else 6 if soft == 16 else 0)  # 8: one partition
+    assert sorted(n["refunds"][0]["refundLineItems"][0]["quantity"] for n in nodes) == list(
+        range(1, 81)
+    )

@@ -369,58 +369,6 @@ def test_the_reader_holds_one_bucket_of_embedded_ids_at_a_time(
     assert quantities == {f"gid://shopify/Order/{n}": [n] for n in range(1, 161)}
 
 
-def test_routing_keeps_to_half_the_open_files_the_process_may_hold(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """At the usual limit of 1,024 open files a 10M-order shop's file (some 32 GB) wanted 980
-    partitions, and the buckets beside them: past the budget, partitions grow instead, and
-    every order still gets its children."""
-    import tempfile
-
-    from shopsync_shopify import _bulk_route
-
-    objects: list[dict[str, Any]] = []
-    for n in range(1, 81):
-        refund = f"gid://shopify/Refund/{n}"
-        objects.append({"__typename": "RefundLineItem", "quantity": n, "__parentId": refund})
-        objects.append({"id": f"gid://shopify/Order/{n}", "refunds": [{"id": refund}]})
-    spool = _lines_of(*objects)
-    opened = [0, 0]  # open now, most open at once
-    made = tempfile.TemporaryFile
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        file = made(*args, **kwargs)
-        opened[0] += 1
-        opened[1] = max(opened)
-        close = file.close
-
-        def closing() -> None:
-            if not file.closed:
-                opened[0] -= 1
-            close()
-
-        file.close = closing
-        return file
-
-    monkeypatch.setattr(_bulk_route, "_file_budget", lambda: 12)
-    assert _bulk_route.partitions(len(spool), 64) == 8
-    monkeypatch.setattr(tempfile, "TemporaryFile", counted)
-    adapter = shopsync.connect(
-        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
-    )
-    adapter.bulk_partition_bytes = 64  # type: ignore[attr-defined]
-    nodes: list[Any] = []
-    with made() as f:
-        f.write(spool)
-        f.seek(0)
-        pages = list(adapter._assemble(f, 50, "orders", nodes.append))  # type: ignore[attr-defined]
-    assert [r.reason for p in pages for r in p.rejected] == []
-    assert opened == [0, 12]
-    assert sorted(n["refunds"][0]["refundLineItems"][0]["quantity"] for n in nodes) == list(
-        range(1, 81)
-    )
-
-
 def test_a_bulk_read_eases_the_collector_between_its_pages_and_puts_it_back() -> None:
     """A page is written while the read waits: at Python's threshold of 700 the collector
     walked each page's rows again and again (7 us an order of a backfill, issue 20)."""
