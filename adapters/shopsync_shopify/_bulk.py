@@ -51,14 +51,13 @@ from shopsync_shopify._jsonl import (
     _DIGITS,
     _ESCAPE_U,
     _LONG_NUMBER,
-    _PARENT_AT,
-    _PARENT_KEY,
     _PARENT_NAME,
     _loads,
     _loads_short,
     _number,
     _parent_at_end,
     _parse_lines,
+    _tail_parent,
 )
 from shopsync_shopify.mapping import (
     PLATFORM,
@@ -408,13 +407,8 @@ def _group(block: list[bytes], roots: list[bytes], children: dict[str, list[byte
     """The root lines of ``block`` into ``roots``, its child lines under their parent's id
     into ``children`` (read off the line's end, as :func:`_parent_at_end`)."""
     for raw in block:
-        parent = None
-        if raw[-3:] == b'"}\n':  # most child lines: as _parent_at_end, inline
-            at = raw.rfind(_PARENT_KEY)
-            if at >= 0:
-                value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
-                if value.find(b'"') < 0 and value.find(b"\\") < 0 and value.isascii():  # _split
-                    parent = value.decode()
+        value = _tail_parent(raw)  # most child lines
+        parent = value.decode() if value is not None and value.isascii() else None
         if parent is None:
             if raw.find(_PARENT_NAME) < 0 and _ESCAPE_U(raw) is None:  # a root (or blank) line
                 if raw and not raw.isspace():

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from shopsync._collector import collector_paused
 from shopsync.adapter_kit import PageLoop
-from shopsync_shopify._jsonl import _PARENT_AT, _PARENT_KEY, _loads, _parent_at_end, _root_ids
+from shopsync_shopify._jsonl import _loads, _parent_at_end, _root_ids, _tail_parent
 
 try:  # compiled, typed decoding of bulk orders (issue 20 item 3.1)
     from shopsync_shopify import _bulk_structs
@@ -129,20 +129,6 @@ def _split(
         for file, some in zip(targets, lines, strict=True):
             if some:
                 file.write(b"".join(some))
-
-
-def _tail_parent(raw: bytes) -> bytes | None:
-    """A child line's ``__parentId`` off its end, as :func:`._jsonl._parent_at_end` reads it
-    but kept in bytes (most child lines end so; None for a line that does not)."""
-    if raw[-3:] != b'"}\n':
-        return None
-    at = raw.rfind(_PARENT_KEY)
-    if at < 0:
-        return None
-    value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
-    # find, not "in": bytes "in" tries the needle as an integer first, an exception made
-    # and dropped each time (CPython 3.11): twice the cost
-    return value if value.find(b'"') < 0 and value.find(b"\\") < 0 else None
 
 
 def _key(value: Any) -> bytes:

@@ -71,6 +71,20 @@ def _parent_at_end(raw: bytes) -> str | None:
     return value.decode()
 
 
+def _tail_parent(raw: bytes) -> bytes | None:
+    """A child line's ``__parentId`` off its end, as :func:`_parent_at_end` reads it
+    but kept in bytes (most child lines end so; None for a line that does not)."""
+    if raw[-3:] != b'"}\n':
+        return None
+    at = raw.rfind(_PARENT_KEY)
+    if at < 0:
+        return None
+    value = raw[at + _PARENT_AT : -3].replace(b"\\/", b"/")
+    # find, not "in": bytes "in" tries the needle as an integer first, an exception made
+    # and dropped each time (CPython 3.11): twice the cost
+    return value if value.find(b'"') < 0 and value.find(b"\\") < 0 else None
+
+
 _ID_KEY = b'"id":"'
 """An ``id`` member with a string value; :func:`_root_ids` takes it when the value has no
 escape but ``\\/``."""
