@@ -357,3 +357,39 @@ def test_corrupted_records_are_served_corrupted(shop: EmulatedShop) -> None:
     finally:
         shop.faults.invalid_records.discard(("orders", victim))
     assert body["date_created_gmt"] == "not-a-date" and body["total"] == "abc"
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_a_modified_window_pages_as_its_sorted_records(shop: EmulatedShop, order: str) -> None:
+    """``orderby=modified`` with a modification window is served from a view of the sorted
+    records (``_emu_rest._Window``), not a copy: page numbers, ``offset`` and the totals must
+    still be those of the filtered, sorted list."""
+    api = client(shop)
+    stamps = sorted(o.updated_at.replace(microsecond=0) for o in shop.state.orders.values())
+    lo, hi = stamps[len(stamps) // 5], stamps[4 * len(stamps) // 5]
+    want = sorted(
+        (o for o in shop.state.orders.values() if lo < o.updated_at.replace(microsecond=0) < hi),
+        key=lambda o: (o.updated_at, int(o.id)),
+        reverse=order == "desc",
+    )
+    params = {
+        "orderby": "modified",
+        "order": order,
+        "dates_are_gmt": "true",
+        "modified_after": lo.strftime("%Y-%m-%dT%H:%M:%S"),
+        "modified_before": hi.strftime("%Y-%m-%dT%H:%M:%S"),
+        "per_page": 7,
+    }
+    got, page = [], 1
+    while True:
+        response = api.get("orders", params={**params, "page": page})
+        assert response.headers["X-WP-Total"] == str(len(want))
+        got += [str(o["id"]) for o in response.json()]
+        if page >= int(response.headers["X-WP-TotalPages"]):
+            break
+        page += 1
+    assert got == [o.id for o in want]
+    shifted = api.get("orders", params={**params, "offset": 5}).json()
+    assert [str(o["id"]) for o in shifted] == [o.id for o in want[5:12]]
+    beyond = api.get("orders", params={**params, "page": page + 1}).json()
+    assert beyond == []
