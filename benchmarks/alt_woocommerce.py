@@ -17,9 +17,7 @@ import resource
 import time
 from typing import Any
 
-from woocommerce_read import emulator_cpu
-
-from shopsync.testing.process import emulate_in_process
+from woocommerce_read import emulator_cpu, store_for
 
 
 def read_orders(settings: dict[str, Any], per_page: int = 100) -> dict[str, Any]:
@@ -56,8 +54,7 @@ def read_orders(settings: dict[str, Any], per_page: int = 100) -> dict[str, Any]
 
 
 def measure(orders: int, seed: int) -> dict[str, Any]:
-    options = {"seed": seed, "customers": max(50, orders // 5), "orders": orders, "products": 60}
-    with emulate_in_process("woocommerce", **options) as shop:
+    with store_for(orders, seed) as shop:
         figures = read_orders(shop.settings)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"orders": orders, **figures, "peak_mb": round(peak)}

@@ -21,7 +21,9 @@ are the difference between the CPU seconds and the profile's functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import dataclasses
 import io
 import json
 import math
@@ -31,24 +33,59 @@ import pstats
 import resource
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import shopsync
 from shopsync.testing.process import RemoteShop, emulate_in_process
 
+REMOTE = "SHOPSYNC_BENCH_WOO_SHOP"
+"""The environment variable naming a store served by another process (:func:`remote_shop`):
+JSON of its :class:`RemoteShop` and the serving process's id. In the environment, as the
+store's keys are in it, so they are neither in a command line nor in ``run.py``'s log."""
+
 
 def emulator_cpu() -> float:
-    """CPU seconds the emulator's child processes have run, all threads (0.0 off Linux):
-    beside the reader's own, it says whether the store or the reader held the read up."""
+    """CPU seconds the emulator's processes have run, all threads (0.0 off Linux): beside
+    the reader's own, it says whether the store or the reader held the read up. The
+    emulator is this process's child, or the process :data:`REMOTE` names."""
+    pids = [child.pid for child in multiprocessing.active_children()]
+    if REMOTE in os.environ:
+        pids.append(json.loads(os.environ[REMOTE])["pid"])
     total = 0.0
-    for child in multiprocessing.active_children():
+    for pid in pids:
         try:
-            with open(f"/proc/{child.pid}/stat") as stat:
+            with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+@contextlib.contextmanager
+def remote_shop(orders: int, seed: int) -> Iterator[dict[str, str]]:
+    """An emulated store in a child process, for readers in other processes to take turns
+    on (``run.py``'s WooCommerce pairs): the environment that points them at it."""
+    with emulate_in_process("woocommerce", **shop_options(orders, seed)) as shop:
+        (served,) = multiprocessing.active_children()
+        yield {REMOTE: json.dumps({**dataclasses.asdict(shop), "pid": served.pid})}
+
+
+@contextlib.contextmanager
+def store_for(orders: int, seed: int) -> Iterator[RemoteShop]:
+    """The store :data:`REMOTE` names when it is set (of ``orders`` orders: it must be),
+    else a fresh one served by a child process."""
+    if REMOTE not in os.environ:
+        with emulate_in_process("woocommerce", **shop_options(orders, seed)) as shop:
+            yield shop
+        return
+    fields = json.loads(os.environ[REMOTE])
+    fields.pop("pid")
+    shop = RemoteShop(**fields)
+    if shop.orders != orders:
+        raise SystemExit(f"the store in {REMOTE} has {shop.orders} orders, not {orders}")
+    yield shop
 
 
 def shop_options(orders: int, seed: int) -> dict[str, Any]:
@@ -103,7 +140,7 @@ def read(
 
 
 def measure(orders: int, seed: int, store: bool = True, fast: bool = True) -> dict[str, Any]:
-    with emulate_in_process("woocommerce", **shop_options(orders, seed)) as shop:
+    with store_for(orders, seed) as shop:
         figures = read(shop, store=store, fast=fast)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {**figures, "peak_mb": round(peak)}

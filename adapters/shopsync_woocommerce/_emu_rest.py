@@ -476,28 +476,33 @@ class RestApi:
         after, before = self._date_param(q, "after", gmt), self._date_param(q, "before", gmt)
         with self.emu.state.lock:
             base = self.emu.state.ordered("orders", "id")
-        key = ("refunds", id(base), len(base))
+        # the filtered, sorted refunds of a query, cached as the orders' are (_select): a
+        # reader pages through them, and each page asked every refund to be filtered and
+        # sorted again
+        key = ("refunds", id(base), len(base), orderby, order, after, before)
         with self.emu._cache_lock:
             hit = self.emu._cache.get(key)
         if hit is not None and hit[0] is base:
-            everything = hit[1]
+            rows = hit[1]
         else:
-            everything = [(r, o) for o in base for r in o.refunds]
+            rows = [
+                (r, o)
+                for o in base
+                for r in o.refunds
+                if (after is None or r.created_at.replace(microsecond=0) > after)
+                and (before is None or r.created_at.replace(microsecond=0) < before)
+            ]
+            if orderby == "id":
+                rows.sort(key=lambda row: int(row[0].id), reverse=order == "desc")
+            else:
+                rows.sort(
+                    key=lambda row: (row[0].created_at.replace(microsecond=0), int(row[0].id)),
+                    reverse=order == "desc",
+                )
             with self.emu._cache_lock:
-                self.emu._cache[key] = (base, everything)
-        rows = [
-            (r, o)
-            for r, o in everything
-            if (after is None or r.created_at.replace(microsecond=0) > after)
-            and (before is None or r.created_at.replace(microsecond=0) < before)
-        ]
-        if orderby == "id":
-            rows.sort(key=lambda row: int(row[0].id), reverse=order == "desc")
-        else:
-            rows.sort(
-                key=lambda row: (row[0].created_at.replace(microsecond=0), int(row[0].id)),
-                reverse=order == "desc",
-            )
+                if len(self.emu._cache) > 32:
+                    self.emu._cache.clear()
+                self.emu._cache[key] = (base, rows)
         tz, home = self.emu.tz, self.emu.home()
         return self.page(
             request, rows, lambda row: render.render_refund(row[1], row[0], tz=tz, base=home)

@@ -393,3 +393,55 @@ def test_a_modified_window_pages_as_its_sorted_records(shop: EmulatedShop, order
     assert [str(o["id"]) for o in shifted] == [o.id for o in want[5:12]]
     beyond = api.get("orders", params={**params, "page": page + 1}).json()
     assert beyond == []
+
+
+def _all_refunds(api: woocommerce.API, **params: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = api.get("refunds", params={"per_page": 2, "page": page, **params})
+        assert response.status_code == 200, response.text
+        out += response.json()
+        if page >= int(response.headers["X-WP-TotalPages"]):
+            return out
+        page += 1
+
+
+@pytest.mark.parametrize(("orderby", "order"), [("id", "asc"), ("date", "desc")])
+def test_the_refunds_collection_pages_filters_and_sees_a_new_refund(
+    orderby: str, order: str
+) -> None:
+    """``GET /refunds`` pages through every order's refunds, filtered by ``after`` and sorted
+    as asked; its answer is cached per query, so a refund made in between must show."""
+    with emulate("woocommerce", seed=9, customers=20, orders=150, products=8) as shop:
+        api = client(shop)
+
+        def expected(after: dt.datetime | None) -> list[str]:
+            refunds = [r for o in shop.state.orders.values() for r in o.refunds]
+            kept = [
+                r for r in refunds if after is None or r.created_at.replace(microsecond=0) > after
+            ]
+            if orderby == "id":
+                kept.sort(key=lambda r: int(r.id), reverse=order == "desc")
+            else:
+                kept.sort(
+                    key=lambda r: (r.created_at.replace(microsecond=0), int(r.id)),
+                    reverse=order == "desc",
+                )
+            return [r.id for r in kept]
+
+        params = {"orderby": orderby, "order": order, "dates_are_gmt": "true"}
+        listed = [str(r["id"]) for r in _all_refunds(api, **params)]
+        assert listed == expected(None) and len(listed) > 4
+        created = sorted(r.created_at for o in shop.state.orders.values() for r in o.refunds)
+        pivot = created[len(created) // 2].replace(microsecond=0)
+        later = {**params, "after": pivot.strftime("%Y-%m-%dT%H:%M:%S")}
+        assert [str(r["id"]) for r in _all_refunds(api, **later)] == expected(pivot)
+        paid = next(
+            o
+            for o in shop.state.orders.values()
+            if not o.refunds and o.total.amount > 0 and o.financial_status == "paid"
+        )
+        shop.state.cancel_order(paid.id)
+        fresh = [str(r["id"]) for r in _all_refunds(api, **params)]
+        assert fresh == expected(None) and len(fresh) == len(listed) + 1
