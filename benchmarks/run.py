@@ -215,8 +215,8 @@ def w_backfill(s: dict[str, Any], limit: float) -> dict[str, Any]:
 def w_woocommerce(s: dict[str, Any], limit: float) -> dict[str, Any]:
     """Both readers against one emulated store, in turns (which goes first alternates), each
     in a fresh process. This machine's speed drifts: the same loop against the same store
-    has run 30 % apart minutes apart. So a ratio is taken within each pair of runs and the
-    median pair reported, all pairs beside it."""
+    took 20.9 s and 30.0 s minutes apart (100,000 orders, 2026-12-07). So a ratio is taken
+    within each pair of runs and the median pair reported, all pairs beside it."""
     from woocommerce_read import remote_shop
 
     n = s["woocommerce"]

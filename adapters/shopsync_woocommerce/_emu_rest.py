@@ -513,8 +513,8 @@ class _Window(Sequence[Any]):
     """``rows[lo:hi]``, reversed when ``desc``, as a view: a page takes its slice of it.
     A copy would cost a keyset reader O(n) a page, and while that page renders the copy is a
     young list of up to every record, walked at each of the collector's young collections
-    (measured: 100,000 orders read by ``modified_after``, 1.2 s of the emulator's CPU in
-    young collections against 0.25 s for page-numbered reads)."""
+    (measured, 100,000 orders read by ``modified_after``: 2.4 s of the emulator's CPU in young
+    collections with a copy, 0.5 s with this view; 0.3 s for a page-numbered read)."""
 
     def __init__(self, rows: Sequence[Any], lo: int, hi: int, desc: bool) -> None:
         self._rows, self._lo, self._hi, self._desc = rows, lo, hi, desc
