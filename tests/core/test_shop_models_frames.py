@@ -49,3 +49,42 @@ def test_the_models_read_three_columns_of_the_paid_orders(
     assert models.customers_with_orders == 4
     assert models.repeat_customers == 4
     assert models.second_gap_median_days == 20.0
+
+
+def test_an_order_id_twice_counts_in_the_query_as_in_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The query groups by the order's row (integers): two rows of one id and customer
+    (frames built by hand; the store's key forbids it) still make one group, as the text keys
+    and :func:`_few_purchases` make, and a guest's order (no customer) keeps its lines."""
+    text, num = pl.String, pl.Int64
+    paid = pl.DataFrame(
+        [("o1", "c1", 1), ("o1", "c1", 1), ("o2", "c2", 2), ("o3", None, 3), ("o3", None, 3)],
+        schema={"id": text, "customer_id": text, "created_at": num},
+        orient="row",
+    )
+    lines = pl.DataFrame(
+        [
+            ("o1", "p1", None, "Coffee", 10_000, 5, 0),
+            ("o2", "p1", None, None, 10_000, 5, 2_500),
+            ("o3", "p2", "S2", None, 5_000, 5, 0),
+            ("o2", None, None, None, 10_000, 5, 0),
+        ],
+        schema={
+            "order_id": text,
+            "product_id": text,
+            "sku": text,
+            "product_type": text,
+            "quantity": num,
+            "unit_price": num,
+            "refunded_quantity": num,
+        },
+        orient="row",
+    )
+    few = shop_stats.purchases(paid, lines, amounts=False)
+    monkeypatch.setattr(shop_stats, "FEW_ROWS", -1)
+    by_query = shop_stats.purchases(paid, lines, amounts=False)
+    key = ["customer_id", "order_id", "product_id"]
+    assert by_query.schema == few.schema
+    assert by_query.sort(key, nulls_last=True).equals(few.sort(key, nulls_last=True))
+    assert by_query.sort(key, nulls_last=True)["kept_units"].to_list() == [20_000, 7_500, 10_000]
