@@ -251,16 +251,23 @@ def test_read_only_key_cannot_write() -> None:
 # --- filters ------------------------------------------------------------------------------------
 
 
-def all_orders(api: woocommerce.API, **params: Any) -> list[dict[str, Any]]:
+def all_of(
+    api: woocommerce.API, endpoint: str, per_page: int = 100, **params: Any
+) -> list[dict[str, Any]]:
+    """Every record of a collection, page after page until ``X-WP-TotalPages``."""
     out: list[dict[str, Any]] = []
     page = 1
     while True:
-        response = api.get("orders", params={"per_page": 100, "page": page, **params})
+        response = api.get(endpoint, params={"per_page": per_page, "page": page, **params})
         assert response.status_code == 200, response.text
         out += response.json()
         if page >= int(response.headers["X-WP-TotalPages"]):
             return out
         page += 1
+
+
+def all_orders(api: woocommerce.API, **params: Any) -> list[dict[str, Any]]:
+    return all_of(api, "orders", **params)
 
 
 def test_modified_after_is_strict_and_to_the_second(shop: EmulatedShop) -> None:
@@ -395,18 +402,6 @@ def test_a_modified_window_pages_as_its_sorted_records(shop: EmulatedShop, order
     assert beyond == []
 
 
-def _all_refunds(api: woocommerce.API, **params: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        response = api.get("refunds", params={"per_page": 2, "page": page, **params})
-        assert response.status_code == 200, response.text
-        out += response.json()
-        if page >= int(response.headers["X-WP-TotalPages"]):
-            return out
-        page += 1
-
-
 @pytest.mark.parametrize(("orderby", "order"), [("id", "asc"), ("date", "desc")])
 def test_the_refunds_collection_pages_filters_and_sees_a_new_refund(
     orderby: str, order: str
@@ -431,17 +426,19 @@ def test_the_refunds_collection_pages_filters_and_sees_a_new_refund(
             return [r.id for r in kept]
 
         params = {"orderby": orderby, "order": order, "dates_are_gmt": "true"}
-        listed = [str(r["id"]) for r in _all_refunds(api, **params)]
+        listed = [str(r["id"]) for r in all_of(api, "refunds", per_page=2, **params)]
         assert listed == expected(None) and len(listed) > 4
         created = sorted(r.created_at for o in shop.state.orders.values() for r in o.refunds)
         pivot = created[len(created) // 2].replace(microsecond=0)
         later = {**params, "after": pivot.strftime("%Y-%m-%dT%H:%M:%S")}
-        assert [str(r["id"]) for r in _all_refunds(api, **later)] == expected(pivot)
+        assert [str(r["id"]) for r in all_of(api, "refunds", per_page=2, **later)] == expected(
+            pivot
+        )
         paid = next(
             o
             for o in shop.state.orders.values()
             if not o.refunds and o.total.amount > 0 and o.financial_status == "paid"
         )
         shop.state.cancel_order(paid.id)
-        fresh = [str(r["id"]) for r in _all_refunds(api, **params)]
+        fresh = [str(r["id"]) for r in all_of(api, "refunds", per_page=2, **params)]
         assert fresh == expected(None) and len(fresh) == len(listed) + 1
