@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shopsync_shopify import _bulk_route
 
-import shopsync
+from .bulk_spool import assemble, offline_adapter
 
 _ONE = 1 << 30
 """Partition bytes past any test file: one partition, no routing."""
@@ -22,16 +22,9 @@ _ONE = 1 << 30
 
 def _read(spool: bytes, partition_bytes: int) -> tuple[list[str], list[tuple[str, str]]]:
     """The nodes (as sorted JSON text) and the rejections of reading ``spool``."""
-    adapter = shopsync.connect(
-        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
-    )
-    adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
-    nodes: list[Any] = []
-    with tempfile.TemporaryFile() as f:
-        f.write(spool)
-        f.seek(0)
-        pages = list(adapter._assemble(f, 7, "orders", nodes.append))  # type: ignore[attr-defined]
-    rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
+    adapter = offline_adapter()
+    adapter.bulk_partition_bytes = partition_bytes
+    nodes, rejected = assemble(adapter, spool, 7)
     return sorted(json.dumps(n, sort_keys=True) for n in nodes), rejected
 
 
@@ -175,16 +168,10 @@ def test_routing_keeps_to_half_the_open_files_the_process_may_hold(
     if soft == 24:  # 8 partitions, 2 buckets of noted ids and 2 of waiting lines
         assert _bulk_route.partitions(len(spool), 64) == 8
     monkeypatch.setattr(tempfile, "TemporaryFile", counted)
-    adapter = shopsync.connect(
-        "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
-    )
-    adapter.bulk_partition_bytes = 64  # type: ignore[attr-defined]
-    nodes: list[Any] = []
-    with made() as f:
-        f.write(spool)
-        f.seek(0)
-        pages = list(adapter._assemble(f, 50, "orders", nodes.append))  # type: ignore[attr-defined]
-    assert [r.reason for p in pages for r in p.rejected] == []
+    adapter = offline_adapter()
+    adapter.bulk_partition_bytes = 64
+    nodes, rejected = assemble(adapter, spool, 50, made)
+    assert rejected == []
     assert opened[0] == 0 and opened[1] <= soft // 2
     assert opened[1] == (12 if soft == 24 else 6 if soft == 16 else 0)  # 8: one partition
     assert sorted(n["refunds"][0]["refundLineItems"][0]["quantity"] for n in nodes) == list(

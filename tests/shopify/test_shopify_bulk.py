@@ -20,6 +20,7 @@ import shopsync
 from shopsync.errors import PlatformError
 from shopsync.testing import Subscription
 
+from .bulk_spool import assemble
 from .test_shopify_adapter import FAST, ManualClock, _read
 from .test_shopify_emulator import _gql
 
@@ -239,7 +240,6 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
     that does not end with its parent, a line of unknown kind and one whose parent is
     nowhere: the same nodes and the same rejections whether the file is one partition (no
     routing pass) or spread over many, the last line without its newline."""
-    import tempfile
 
     def gid(kind: str, n: int) -> str:
         return f"gid://shopify/{kind}/{n}"
@@ -267,12 +267,8 @@ def test_reassembly_is_the_same_in_one_partition_and_in_many() -> None:
     results = []
     for partition_bytes in (1 << 20, 64):
         adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
-        nodes: list[Any] = []
-        with tempfile.TemporaryFile() as f:
-            f.write(spool[:-1])  # the file's last line without its newline
-            f.seek(0)
-            pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
-        rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
+        # the file's last line without its newline
+        nodes, rejected = assemble(adapter, spool[:-1], 100)
         results.append((sorted(nodes, key=lambda n: n["id"]), rejected))
     assert results[0] == results[1]
     nodes, rejected = results[0]
@@ -333,7 +329,6 @@ def test_the_reader_holds_one_bucket_of_embedded_ids_at_a_time(
     (an index of the whole file grew some 90 bytes an order: 1 GB at 10M orders), and every
     child still reaches its order: a refund's line item precedes its order half the time,
     and an id holding a line break (decoded from an escape) is noted whole."""
-    import tempfile
 
     from shopsync_shopify import _bulk_route
 
@@ -356,12 +351,8 @@ def test_the_reader_holds_one_bucket_of_embedded_ids_at_a_time(
         "shopify", shop="a.myshopify.com", access_token="shpat_x", base_url="http://127.0.0.1:9"
     )
     adapter.bulk_partition_bytes = 256  # type: ignore[attr-defined]
-    nodes: list[Any] = []
-    with tempfile.TemporaryFile() as f:
-        f.write(_lines_of(*objects))
-        f.seek(0)
-        pages = list(adapter._assemble(f, 50, "orders", nodes.append))  # type: ignore[attr-defined]
-    assert [r.reason for p in pages for r in p.rejected] == []
+    nodes, rejected = assemble(adapter, _lines_of(*objects), 50)
+    assert rejected == []
     assert sum(held) == 160 and len(held) > 4 and max(held) < 80, held
     quantities = {
         n["id"]: [li["quantity"] for li in n["refunds"][0]["refundLineItems"]] for n in nodes
@@ -399,7 +390,6 @@ def test_reassembly_is_the_same_with_or_without_orjson(monkeypatch: Any) -> None
     (``_jsonl._parse_lines``): the nodes and rejections are json's, with orjson or without,
     in one partition or in many, with lines among them that orjson refuses (NaN) or would
     read otherwise (20 digits)."""
-    import tempfile
 
     from shopsync_shopify import _jsonl
 
@@ -432,12 +422,7 @@ def test_reassembly_is_the_same_with_or_without_orjson(monkeypatch: Any) -> None
         monkeypatch.setattr(_jsonl, "_orjson", orjson)
         for partition_bytes in (1 << 20, 64):
             adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
-            nodes: list[Any] = []
-            with tempfile.TemporaryFile() as f:
-                f.write(spool)
-                f.seek(0)
-                pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
-            rejected = sorted((r.reason, r.raw) for p in pages for r in p.rejected)
+            nodes, rejected = assemble(adapter, spool, 100)
             results.append(repr((sorted(nodes, key=lambda n: n["id"]), rejected)))
     assert len(set(results)) == 1
     assert "-98765432109876543210" in results[0] and "nan" in results[0]
@@ -462,7 +447,6 @@ def test_an_order_written_twice_keeps_its_children_in_every_copy() -> None:
     """A root line repeated (here an older copy; the file's order is no guide): every copy
     gets the children that name its id, so whichever version the store keeps has its lines,
     and none is rejected, in one partition or in many."""
-    import tempfile
 
     order = "gid://shopify/Order/1"
     spool = _lines_of(
@@ -476,12 +460,8 @@ def test_an_order_written_twice_keeps_its_children_in_every_copy() -> None:
     )
     for partition_bytes in (1 << 20, 64):
         adapter.bulk_partition_bytes = partition_bytes  # type: ignore[attr-defined]
-        nodes: list[Any] = []
-        with tempfile.TemporaryFile() as f:
-            f.write(spool)
-            f.seek(0)
-            pages = list(adapter._assemble(f, 100, "orders", nodes.append))  # type: ignore[attr-defined]
-        assert [r.reason for p in pages for r in p.rejected] == []
+        nodes, rejected = assemble(adapter, spool, 100)
+        assert rejected == []
         assert sorted(n["updatedAt"] for n in nodes) == [
             "2000-01-01T00:00:00Z",
             "2025-01-02T00:00:00Z",
