@@ -185,6 +185,15 @@ def _expected(
     # into (1−z)^(c−r−x−b−x−k) ₂F₁(c−r−x, a−1; c; z), whose series converges fast because
     # c grows with x and a−1 is small, so large buyers no longer overflow.
     c = a + b + x + (_shift(params) - 1)
+    if np.any(np.abs(c) < 1e-6):
+        # c = 0 (BG/NBD, a + b = 1, no repeat purchase) is a pole of ₂F₁ where c/(a−1) is 0;
+        # their product is smooth in b, so average around it, as around a = 1 above
+        db = min(1e-5, b / 2)
+        lo, hi = (
+            type(params)(r, alpha, a, b - db, params.log_likelihood, params.n_customers),
+            type(params)(r, alpha, a, b + db, params.log_likelihood, params.n_customers),
+        )
+        return 0.5 * (_expected(lo, t, x, t_x, t_obs) + _expected(hi, t, x, t_x, t_obs))
     z = t / (alpha + t_obs + t)
     bracket = 1.0 - (1.0 - z) ** (a - 1.0) * special.hyp2f1(c - r - x, a - 1.0, c, z)
     # Clip the rounding noise of c/(a−1)·bracket, which is ~1e-16·c/|a−1| near t = 0.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -247,6 +248,20 @@ def test_expected_purchases_grow_with_the_horizon(
     for earlier, later in itertools.pairwise(curves):
         assert np.all(later >= earlier - 1e-9 * (1 + np.abs(earlier)))
     assert np.all(curves[0] >= 0)
+
+
+def test_expected_purchases_at_the_pole_where_a_plus_b_is_one() -> None:
+    """BG/NBD with a + b = 1 and no repeat purchase puts c = a + b + x − 1 at 0, a pole of
+    the hypergeometric function the closed form multiplies by c/(a − 1) = 0 (found by the
+    property above): the count is the limit beside it, finite and growing with t."""
+    params = clv.BgNbdParams(1.0, 1.0, 0.95, 0.05, 0.0, 1)
+    rows = (np.array([0.0]), np.array([0.0]), np.array([0.0]))
+    near = clv.BgNbdParams(1.0, 1.0, 0.95, 0.05 + 1e-4, 0.0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        counts = [clv.expected_purchases(params, *rows, t=t)[0] for t in (0.0, 1.0, 10.0)]
+    assert counts[0] == 0.0 and 0.0 < counts[1] < counts[2]
+    assert counts[2] == pytest.approx(clv.expected_purchases(near, *rows, t=10.0)[0], rel=1e-3)
 
 
 def finite_difference(f, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:  # type: ignore[no-untyped-def]
