@@ -16,7 +16,7 @@ from shopsync.errors import (
     ServerError,
     TransportError,
 )
-from shopsync.http import HttpClient, RetryPolicy
+from shopsync.http import HttpClient, RetryPolicy, read_at_once
 
 
 class Script:
@@ -135,3 +135,15 @@ def test_rate_limited_error_is_raised_when_retries_run_out(server, client) -> No
         client.request("GET", url + "/?access_token=shpat_x1234")
     assert info.value.retry_after == 1.0
     assert "shpat_x1234" not in str(info.value)
+
+
+def test_read_at_once_keeps_the_whole_body_where_content_finds_it(server) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    url, script = server
+    body = json.dumps([{"id": str(i), "note": "x" * 200} for i in range(1_000)]).encode()
+    script.answers = [(200, {"Content-Type": "application/json"}, body)]
+    response = read_at_once(requests.get(url, stream=True, timeout=5))
+    assert response.content == body
+    assert response.json()[-1]["id"] == "999"
+    assert response.raw.closed

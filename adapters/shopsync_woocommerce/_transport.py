@@ -28,7 +28,13 @@ except ImportError:  # pragma: no cover - the "fast" extra is not installed
 
 from shopsync._collector import collector_paused
 from shopsync.errors import ResponseError, TransportError
-from shopsync.http import HttpClient, decode_json, error_for_response, redact_url
+from shopsync.http import (
+    HttpClient,
+    decode_json,
+    error_for_response,
+    read_at_once,
+    redact_url,
+)
 from shopsync_woocommerce.mapping import PLATFORM
 
 __all__ = ["AHEAD", "ReadStopped", "RestTransport", "refusal_body", "wc_time"]
@@ -125,8 +131,11 @@ class RestTransport:
             # network: the pause is process-wide, and a request hanging until its timeout
             # would keep it off in every thread (tests/woocommerce/
             # test_collector_during_requests.py).
+            # The body is read in one call (:func:`shopsync.http.read_at_once`): this runs in
+            # the thread reading ahead, beside the one mapping the page before.
             response = self.http.exchange(
-                lambda: self.api.get(endpoint, params=dict(params)), where
+                lambda: read_at_once(self.api.get(endpoint, params=dict(params), stream=True)),
+                where,
             )
             return _decoded(response, where), response.headers
 
