@@ -69,3 +69,23 @@ def test_a_set_of_customers_is_probed_by_the_indexes_never_scanned(tmp_path: Pat
             steps = [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
             assert [s for s in steps if s.startswith("SCAN") and "VIRTUAL TABLE" not in s] == []
     store.close()
+
+
+def test_by_the_index_only_the_ids_with_a_later_row_come_back(tmp_path: Path) -> None:
+    """Most customers asked for have no later row: a row of nulls for each, fetched and
+    dropped in Python, cost more than the probes (3.6 of 27 CPU-s at 43,657 ids of a 10M-order
+    shop)."""
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    store.upsert([customer("a"), customer("b"), order("late", "a", AT + dt.timedelta(hours=1))])
+    ids = ["a", "b", *(f"x{i}" for i in range(300))]
+    seen: list[tuple[str, Any]] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
+    at = int(AT.timestamp() * 1e6)
+    found = marks.next_rows(store, store.shop_id("shopify", "acme"), at, ids, 10**6)
+    assert found == {"a": int((AT + dt.timedelta(hours=1)).timestamp() * 1e6)}
+    with store.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        returned = [len(raw.execute(sql, params).fetchall()) for sql, params in seen]
+    assert len(returned) == 8 and sum(returned) == 1, returned
+    store.close()

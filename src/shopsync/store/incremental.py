@@ -244,12 +244,14 @@ def next_rows(
                 keep(conn.execute(query.group_by(table.c.customer_id)))
             waiting = select(outbox.c.customer_id).where(outbox.c.shop_id == shop_id, pending)
             keep((row[0], at) for row in conn.execute(waiting.distinct()))
-        else:  # an index probe a table an id: the first row after ``at`` (or none)
+        else:  # an index probe a table an id: the first row after ``at``, for the ids
+            # that have one (most have none: fetching a row of nulls for each cost more than
+            # the probes, 3.6 s of 27 at 43,657 ids of a 10M-order shop)
             p = id_table(wanted, conn.dialect.name, "cid")
             for table, when in dated:
-                mine = and_(table.c.shop_id == shop_id, table.c.customer_id == p.c.cid)
-                first = select(func.min(when)).where(mine, when > at).scalar_subquery()
-                keep(conn.execute(select(p.c.cid, first)))
+                later = and_(table.c.shop_id == shop_id, table.c.customer_id == p.c.cid, when > at)
+                first = select(func.min(when)).where(later).scalar_subquery()
+                keep(conn.execute(select(p.c.cid, first).where(exists().where(later))))
             mine = and_(outbox.c.shop_id == shop_id, outbox.c.customer_id == p.c.cid)
             waiting = select(p.c.cid).where(exists().where(mine, pending))
             keep((row[0], at) for row in conn.execute(waiting))
