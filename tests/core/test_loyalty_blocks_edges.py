@@ -163,7 +163,7 @@ def test_the_collector_runs_again_after_a_failure_inside_a_batch(
         seen.append(gc.isenabled())
         raise RuntimeError("inside a batch")
 
-    monkeypatch.setattr(loyalty_derivations, "_entry", failing)
+    monkeypatch.setattr(loyalty_derivations, "_LOOSE_ENTRY", failing)
     assert gc.isenabled()
     with pytest.raises(RuntimeError, match="inside a batch"):
         _all()
