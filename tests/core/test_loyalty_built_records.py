@@ -1,7 +1,7 @@
 """The records :func:`~shopsync.core.loyalty_derivations.derivations` builds from hand-built
-column frames (its entries and progress records are built through an unfrozen twin of their
-class, then made instances of it): each field in its place, equal to the record built the
-usual way, of the class itself, and frozen."""
+column frames (its entries, progress records and tier changes are built through an unfrozen
+twin of their class, then made instances of it): each field in its place, equal to the record
+built the usual way, of the class itself, and frozen."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fractions import Fraction
 import polars as pl
 import pytest
 
-from shopsync.core.loyalty import Entry
+from shopsync.core.loyalty import Entry, TierChange
 from shopsync.core.loyalty_column_kit import ENTRY_SCHEMA
 from shopsync.core.loyalty_columns import ColumnLedger
 from shopsync.core.loyalty_derivations import derivations
@@ -79,13 +79,15 @@ def _ledger() -> ColumnLedger:
         }
     )
     changes = pl.DataFrame(
+        [("c2", 3 * DAY, -1, 1, True), ("c1", DAY, 0, 2, True), ("c2", 4 * DAY, 1, 0, False)],
         schema={
             "customer_id": pl.String,
             "at": pl.Int64,
             "from": pl.Int32,
             "to": pl.Int32,
             "promoted": pl.Boolean,
-        }
+        },
+        orient="row",
     )
     return ColumnLedger(
         entries.cast({k: v for k, v in ENTRY_SCHEMA.items() if k != "customer_id"}),
@@ -124,7 +126,12 @@ def test_built_entries_and_progress_are_the_records_built_the_usual_way() -> Non
     (step,) = found["c1"].progress
     short = Fraction(500) - Fraction(1_200_000, 10_000)  # Silver's 500 less 120 spent
     assert step == Progress(DAY, "Silver", 1, "spend", short, round(short * per_unit), "o1")
-    for record in (earn, claw, step):
-        assert type(record) in (Entry, Progress)
+    assert found["c1"].tier_changes == [TierChange(DAY, "Bronze", "Gold", True)]
+    assert found["c2"].tier_changes == [
+        TierChange(3 * DAY, None, "Silver", True),
+        TierChange(4 * DAY, "Silver", "Bronze", False),
+    ]
+    for record in (earn, claw, step, *found["c2"].tier_changes):
+        assert type(record) in (Entry, Progress, TierChange)
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.at = 0  # type: ignore[misc]

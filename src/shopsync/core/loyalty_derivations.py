@@ -139,15 +139,17 @@ def derivations(
 
     def mine(frame: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``customers`` alone: the others' records are never read."""
+        if frame.is_empty():
+            return frame
         return frame.join(order, on="customer_id", how="semi", maintain_order="left")
 
     notes: dict[str, list[Note]] = {}
     for customer, key, reason, order_id in mine(ledger.notes).iter_rows():
         notes.setdefault(customer, []).append(Note(key, customer, reason, order_id))
-    changes: dict[str, list[TierChange]] = {}
-    for customer, at, was, now, up in mine(ledger.changes).iter_rows():
-        changes.setdefault(customer, []).append(TierChange(at, name(was), name(now), up))
-    progress: dict[str, list[Progress]] = {}
+    whose, ats, was, now, up = (column.to_list() for column in mine(ledger.changes).iter_columns())
+    labels = [None, *names]  # by tier index + 1 (-1: no tier)
+    moved = (ats, [labels[i + 1] for i in was], [labels[i + 1] for i in now], up)
+    changes = _by_customer(whose, _built(_LOOSE_CHANGE, TierChange, moved))
     # short = threshold - units / UNIT = (num - units * den) / (den * UNIT), threshold num / den;
     # the points to go, round_half_up(short * per_unit * rate), in integers
     floors = [Fraction(t.threshold).as_integer_ratio() for t in tiers]
@@ -162,11 +164,8 @@ def derivations(
         rate, per = rates[after + 1]
         shorts.append(Fraction(top, bottom))
         to_go.append(_half_up(top * per_unit * rate, bottom * per))
-    columns = (ats, [tiers[t].name for t in targets], targets, repeat("spend"), shorts, to_go)
-    for customer, one in zip(
-        whose, _built(_LOOSE_PROGRESS, Progress, (*columns, order_ids)), strict=True
-    ):
-        progress.setdefault(customer, []).append(one)
+    columns = (ats, [names[t] for t in targets], targets, repeat("spend"), shorts, to_go)
+    progress = _by_customer(whose, _built(_LOOSE_PROGRESS, Progress, (*columns, order_ids)))
     counts = entries.group_by("customer_id").agg(
         pl.len().alias("_n"),
         (pl.len() if window is None else action_entries(*window).sum()).alias("_kept"),
@@ -314,6 +313,15 @@ def _loose(cls: type[Any]) -> type[Any]:
 
 _LOOSE_ENTRY = _loose(Entry)
 _LOOSE_PROGRESS = _loose(Progress)
+_LOOSE_CHANGE = _loose(TierChange)
+
+
+def _by_customer(whose: Iterable[str], records: Iterable[T]) -> dict[str, list[T]]:
+    """``records`` listed by customer (``whose``: each one's), in their order."""
+    found: dict[str, list[T]] = {}
+    for customer, record in zip(whose, records, strict=True):
+        found.setdefault(customer, []).append(record)
+    return found
 
 
 def _built(loose: type[Any], cls: type[T], columns: Iterable[Iterable[Any]]) -> list[T]:
