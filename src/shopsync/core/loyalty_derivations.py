@@ -143,29 +143,8 @@ def derivations(
             return frame
         return frame.join(order, on="customer_id", how="semi", maintain_order="left")
 
-    notes: dict[str, list[Note]] = {}
-    for customer, key, reason, order_id in mine(ledger.notes).iter_rows():
-        notes.setdefault(customer, []).append(Note(key, customer, reason, order_id))
-    whose, ats, was, now, up = (column.to_list() for column in mine(ledger.changes).iter_columns())
-    labels = [None, *names]  # by tier index + 1 (-1: no tier)
-    moved = (ats, [labels[i + 1] for i in was], [labels[i + 1] for i in now], up)
-    changes = _by_customer(whose, _built(_LOOSE_CHANGE, TierChange, moved))
-    # short = threshold - units / UNIT = (num - units * den) / (den * UNIT), threshold num / den;
-    # the points to go, round_half_up(short * per_unit * rate), in integers
-    floors = [Fraction(t.threshold).as_integer_ratio() for t in tiers]
-    rates = [r.as_integer_ratio() for r in [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]]
-    whose, ats, targets, units, afters, order_ids = (
-        column.to_list() for column in mine(ledger.progress).iter_columns()
-    )
-    shorts, to_go = [], []
-    for target, metric, after in zip(targets, units, afters, strict=True):
-        num, den = floors[target]
-        top, bottom = num * UNIT - metric * den, den * UNIT
-        rate, per = rates[after + 1]
-        shorts.append(Fraction(top, bottom))
-        to_go.append(_half_up(top * per_unit * rate, bottom * per))
-    columns = (ats, [names[t] for t in targets], targets, repeat("spend"), shorts, to_go)
-    progress = _by_customer(whose, _built(_LOOSE_PROGRESS, Progress, (*columns, order_ids)))
+    with collector_paused():  # records without cycles, as _records builds
+        found = _attached(mine(ledger.notes), mine(ledger.changes), mine(ledger.progress), settings)
     counts = entries.group_by("customer_id").agg(
         pl.len().alias("_n"),
         (pl.len() if window is None else action_entries(*window).sum()).alias("_kept"),
@@ -195,7 +174,6 @@ def derivations(
             pl.col("_kept").fill_null(0),
         )
     )
-    found = (notes, changes, progress)
     batch: list[tuple[Any, ...]] = []  # summary rows of the next customers
     size = start = 0
     for person in summary.iter_rows():
@@ -205,6 +183,40 @@ def derivations(
             yield from _records(table.slice(start, size), batch, per_unit, name, found)
             batch, start, size = [], start + size, 0
     yield from _records(table.slice(start, size), batch, per_unit, name, found)
+
+
+def _attached(
+    notes: pl.DataFrame, changes: pl.DataFrame, progress: pl.DataFrame, settings: LoyaltySettings
+) -> tuple[dict[str, list[Note]], dict[str, list[TierChange]], dict[str, list[Progress]]]:
+    """The records of :attr:`ColumnLedger.notes`, ``changes`` and ``progress`` (the rows of
+    the customers derived), each customer's in order."""
+    per_unit = settings.earn.points_per_unit
+    tiers = settings.tiers.tiers
+    names = [t.name for t in tiers]
+    found: dict[str, list[Note]] = {}
+    for customer, key, reason, order_id in notes.iter_rows():
+        found.setdefault(customer, []).append(Note(key, customer, reason, order_id))
+    whose, ats, was, now, up = (column.to_list() for column in changes.iter_columns())
+    labels = [None, *names]  # by tier index + 1 (-1: no tier)
+    moved = (ats, [labels[i + 1] for i in was], [labels[i + 1] for i in now], up)
+    changed = _by_customer(whose, _built(_LOOSE_CHANGE, TierChange, moved))
+    # short = threshold - units / UNIT = (num - units * den) / (den * UNIT), threshold num / den;
+    # the points to go, round_half_up(short * per_unit * rate), in integers
+    floors = [Fraction(t.threshold).as_integer_ratio() for t in tiers]
+    rates = [r.as_integer_ratio() for r in [Fraction(1)] + [Fraction(t.multiplier) for t in tiers]]
+    whose, ats, targets, units, afters, order_ids = (
+        column.to_list() for column in progress.iter_columns()
+    )
+    shorts, to_go = [], []
+    for target, metric, after in zip(targets, units, afters, strict=True):
+        num, den = floors[target]
+        top, bottom = num * UNIT - metric * den, den * UNIT
+        rate, per = rates[after + 1]
+        shorts.append(Fraction(top, bottom))
+        to_go.append(_half_up(top * per_unit * rate, bottom * per))
+    columns = (ats, [names[t] for t in targets], targets, repeat("spend"), shorts, to_go)
+    steps = _by_customer(whose, _built(_LOOSE_PROGRESS, Progress, (*columns, order_ids)))
+    return found, changed, steps
 
 
 def _records(
