@@ -99,7 +99,7 @@ def _ledger() -> ColumnLedger:
     )
 
 
-def test_built_entries_and_progress_are_the_records_built_the_usual_way() -> None:
+def test_built_entries_progress_and_tier_changes_are_the_usual_records() -> None:
     settings = Policy.from_dict({"currency": "USD"}).loyalty  # Silver at 500, Bronze x1
     per_unit = settings.earn.points_per_unit
     found = {
@@ -131,7 +131,8 @@ def test_built_entries_and_progress_are_the_records_built_the_usual_way() -> Non
         TierChange(3 * DAY, None, "Silver", True),
         TierChange(4 * DAY, "Silver", "Bronze", False),
     ]
-    for record in (earn, claw, step, *found["c2"].tier_changes):
-        assert type(record) in (Entry, Progress, TierChange)
+    changed = found["c2"].tier_changes[0]
+    for record, kind in ((earn, Entry), (claw, Entry), (step, Progress), (changed, TierChange)):
+        assert type(record) is kind
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.at = 0  # type: ignore[misc]
