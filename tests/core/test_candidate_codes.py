@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from shopsync.core import _codes, replenish
+from shopsync.core import _codes, replenish, review_requests
 from shopsync.core._data import paid_orders
 from shopsync.core.planner import PAID_COLUMNS
 from shopsync.core.shop_stats import purchases, shop_stats
@@ -108,3 +108,24 @@ def test_the_query_s_reminders_are_exact_at_their_bounds(
     found = _by_query(shop, at, rules, monkeypatch)
     assert found["key"].to_list() == (["replenishment:acme:c1:beans:o1"] if due else [])
     assert found.equals(_candidates(shop, at, rules))  # the few rows' path in Python
+
+
+def test_review_requests_by_query_of_an_order_id_twice_follow_the_orders_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames built by hand (the store's key forbids it): an order id of two customers is one
+    order to the query, asked of its first row's customer about every line of the id; the
+    orders' shipments are grouped and joined by the streaming engine, which keeps the orders'
+    order only when told (each join keeps its left's)."""
+    shop = Shop().customer("c1").customer("c2")
+    shop.order("o1", "c1", T0, [("p1", 1, "12"), ("p2", 1, "30")], fulfilled=T0 + DAY)
+    shop.order("o1", "c2", T0, [("p3", 1, "20")], fulfilled=T0 + DAY)
+    shop.order("o2", "c2", T0 + DAY, [("p3", 1, "20")], fulfilled=T0 + 2 * DAY)
+    monkeypatch.setattr(review_requests, "FEW_ROWS", -1)
+    found = review_requests.review_candidates(
+        shop.frames(T0 + 20 * DAY), policy(reviews={"max_products": 5})
+    ).frame
+    assert found.select("customer_id", "order_id", "ask").rows() == [
+        ("c1", "o1", ["p2", "p3", "p1"]),
+        ("c2", "o2", ["p3"]),
+    ]

@@ -83,8 +83,8 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
             & (pl.col("cancelled_at").is_null() | (pl.col("cancelled_at") > at))
             & ~pl.col("financial_status").is_in(["voided", "cancelled"])
         )
-        .join(shipments, left_on="id", right_on="order_id")
-        .join(refunded, left_on="id", right_on="order_id", how="left")
+        .join(shipments, left_on="id", right_on="order_id", maintain_order="left")
+        .join(refunded, left_on="id", right_on="order_id", how="left", maintain_order="left")
         .filter((pl.col("total") == 0) | (pl.col("refunded").fill_null(0) < pl.col("total")))
         .with_columns(
             (
@@ -97,6 +97,10 @@ def review_candidates(frames: Frames, policy: Policy) -> Candidates:
         )
         .filter((pl.col("due") >= horizon) & (pl.col("due") <= at))
         .select("id", "customer_id", "due", "after_delivery")
+        # the streaming engine: at 10M orders the shipments grouped by order and joined held
+        # 2.1 GB in memory, 1.5 GB streamed (the orders' order kept: the joins keep the left's)
+        .collect(engine="streaming")
+        .lazy()
     )
     # orders first: the lines of orders outside the horizon never need grouping
     bought = (
