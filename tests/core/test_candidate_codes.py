@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from shopsync.core import _codes, replenish, review_requests
+from shopsync.core import shop_stats as shop_stats_module
 from shopsync.core._data import paid_orders
 from shopsync.core.planner import PAID_COLUMNS
 from shopsync.core.shop_stats import purchases, shop_stats
@@ -129,3 +130,39 @@ def test_review_requests_by_query_of_an_order_id_twice_follow_the_orders_order(
         ("c1", "o1", ["p2", "p3", "p1"]),
         ("c2", "o2", ["p3"]),
     ]
+
+
+def test_purchases_by_query_keep_every_order_and_product_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The query groups by one integer, the order's row times the products seen plus the
+    product's index: each (order, product) of a grid is its own purchase, as in Python."""
+    text, num = pl.String, pl.Int64
+    paid = pl.DataFrame(
+        [(f"o{i}", f"c{i % 2}", i) for i in range(3)],
+        schema={"id": text, "customer_id": text, "created_at": num},
+        orient="row",
+    )
+    lines = pl.DataFrame(
+        [
+            (f"o{i}", f"p{j}", None, None, (3 * i + j + 1) * 10_000, 5, 0)
+            for i in range(3)
+            for j in range(3)
+        ],
+        schema={
+            "order_id": text,
+            "product_id": text,
+            "sku": text,
+            "product_type": text,
+            "quantity": num,
+            "unit_price": num,
+            "refunded_quantity": num,
+        },
+        orient="row",
+    )
+    few = shop_stats_module.purchases(paid, lines, amounts=False)
+    monkeypatch.setattr(shop_stats_module, "FEW_ROWS", -1)
+    by_query = shop_stats_module.purchases(paid, lines, amounts=False)
+    key = ["order_id", "product_id"]
+    assert by_query.sort(key).equals(few.sort(key))
+    assert by_query.sort(key)["kept_units"].to_list() == [n * 10_000 for n in range(1, 10)]

@@ -83,11 +83,22 @@ def purchases(paid: pl.DataFrame, lines: pl.DataFrame, *, amounts: bool = True) 
         first = pl.col("_o").first().over("order_id", "customer_id")
         orders = orders.with_row_index("_o").with_columns(first)
     named = lines.lazy().filter(pl.col("product_id").is_not_null())
-    ids = named.select(pl.col("product_id").unique()).collect(engine="in-memory")["product_id"]
+    seen = named.select(pl.col("product_id").unique().sort()).collect(engine="in-memory")
+    ids = seen["product_id"]
+    # the product's index by an Enum of the products seen, not a join on the text (16M lines:
+    # 850 MB), and the group one integer, not two (2.1 GB, now 0.8)
+    product = pl.col("product_id").cast(pl.Enum(ids)).to_physical().cast(pl.Int64)
     groups = (
         named.join(orders.lazy().select("order_id", "_o"), on="order_id")
-        .join(ids.to_frame().with_row_index("_p").lazy(), on="product_id")
-        .group_by("_o", "_p")
+        .select(
+            (pl.col("_o").cast(pl.Int64) * len(ids) + product).alias("_g"),
+            "quantity",
+            "refunded_quantity",
+            "sku",
+            "product_type",
+            *(["unit_price"] if amounts else []),
+        )
+        .group_by("_g")
         .agg(
             (pl.col("quantity") - pl.col("refunded_quantity")).sum().alias("kept_units"),
             pl.col("sku").drop_nulls().first(),
@@ -96,7 +107,9 @@ def purchases(paid: pl.DataFrame, lines: pl.DataFrame, *, amounts: bool = True) 
         )
         .filter(pl.col("kept_units") > 0)
     )
-    found = groups.collect(engine="in-memory")
+    found = groups.collect(engine="in-memory").with_columns(
+        (pl.col("_g") // len(ids)).alias("_o"), (pl.col("_g") % len(ids)).alias("_p")
+    )
     order = orders[found["_o"]]
     return pl.DataFrame(
         [
