@@ -166,3 +166,48 @@ def test_purchases_by_query_keep_every_order_and_product_apart(
     key = ["order_id", "product_id"]
     assert by_query.sort(key).equals(few.sort(key))
     assert by_query.sort(key)["kept_units"].to_list() == [n * 10_000 for n in range(1, 10)]
+
+
+KETTLE = {"days_by_type": {"Kettle": 60}}
+
+
+def _notices(shop: Shop, at: dt.datetime, monkeypatch: pytest.MonkeyPatch) -> pl.DataFrame:
+    rules = policy(warranty=KETTLE)
+    frames = shop.frames(at)
+    paid = paid_orders(frames, columns=PAID_COLUMNS)
+    stats = shop_stats(frames, rules)
+    with monkeypatch.context() as patched:
+        patched.setattr(replenish, "FEW_ROWS", -1)
+        return replenish.warranty_candidates(frames, paid, stats, rules).frame
+
+
+def test_warranty_notices_by_query_one_each_for_a_blank_and_a_missing_sku(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shop = Shop().customer("c1").customer("c2")
+    shop.order("o1", "c1", T0, [("kettle", 1, "50")], ptype="Kettle", sku="")
+    shop.order("o2", "c2", T0, [("kettle", 1, "50")], ptype="Kettle", sku=None)
+    found = _notices(shop, T0 + 40 * DAY, monkeypatch)
+    assert found["key"].to_list() == [
+        "warranty_notice:acme:o1:kettle",
+        "warranty_notice:acme:o2:kettle",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "due"),
+    [
+        (T0 + 30 * DAY, True),  # 60 - 30 days: due from this microsecond
+        (T0 + 30 * DAY - US, False),
+        (T0 + 60 * DAY - US, True),  # the warranty's last microsecond
+        (T0 + 60 * DAY, False),
+    ],
+)
+def test_warranty_notices_by_query_are_exact_at_their_bounds(
+    at: dt.datetime, due: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = Shop().customer("c1").customer("c2")
+    shop.order("o1", "c1", T0, [("kettle", 1, "50")], ptype="Kettle")
+    shop.order("o2", "c2", T0 - 400 * DAY, [("kettle", 1, "50")], ptype="Kettle")  # long gone
+    found = _notices(shop, at, monkeypatch)
+    assert found["key"].to_list() == (["warranty_notice:acme:o1:kettle"] if due else [])
