@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import resource
@@ -209,6 +210,11 @@ def phase_incremental(path: str, check: bool, hours: float = 0) -> dict[str, obj
         "held": len(result.held),
         "notes": [n for n in result.notes if n.startswith("incremental")],
         **_models(result),
+        "keys_sha256": hashlib.sha256(
+            "\n".join(
+                [*result.keys, "--", *(h.action.idempotency_key for h in result.held)]
+            ).encode()
+        ).hexdigest()[:16],
     }
     if check:
         full = plan(_store(path), _policy(), at, update_ledger=False)
