@@ -505,6 +505,15 @@ class Shop:
         )
 
 
+def purchase_lines(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """Order lines as :func:`shopsync.core.shop_stats.purchases` reads them: (order, product,
+    sku, type, quantity, unit price, refunded quantity), quantities in ten-thousandths."""
+    text, num = pl.String, pl.Int64
+    names = ("order_id", "product_id", "sku", "product_type")
+    schema = {**dict.fromkeys(names, text), "quantity": num, "unit_price": num}
+    return pl.DataFrame(rows, schema={**schema, "refunded_quantity": num}, orient="row")
+
+
 def frame(name: str, rows: list[tuple[Any, ...]]) -> pl.DataFrame:
     """Rows as the read model's frame ``name`` (columns and dtypes of :data:`SCHEMAS`)."""
     return pl.DataFrame(rows, schema=SCHEMAS[name], orient="row")

@@ -19,7 +19,7 @@ from shopsync.core import shop_stats as shop_stats_module
 from shopsync.core._data import paid_orders
 from shopsync.core.planner import PAID_COLUMNS
 from shopsync.core.shop_stats import purchases, shop_stats
-from tests.core.frames_kit import DAY, T0, Shop, policy
+from tests.core.frames_kit import DAY, T0, Shop, policy, purchase_lines
 
 US = dt.timedelta(microseconds=1)
 COFFEE = {"usage_days_by_type": {"Coffee": 21}}
@@ -143,22 +143,12 @@ def test_purchases_by_query_keep_every_order_and_product_apart(
         schema={"id": text, "customer_id": text, "created_at": num},
         orient="row",
     )
-    lines = pl.DataFrame(
+    lines = purchase_lines(
         [
             (f"o{i}", f"p{j}", None, None, (3 * i + j + 1) * 10_000, 5, 0)
             for i in range(3)
             for j in range(3)
-        ],
-        schema={
-            "order_id": text,
-            "product_id": text,
-            "sku": text,
-            "product_type": text,
-            "quantity": num,
-            "unit_price": num,
-            "refunded_quantity": num,
-        },
-        orient="row",
+        ]
     )
     few = shop_stats_module.purchases(paid, lines, amounts=False)
     monkeypatch.setattr(shop_stats_module, "FEW_ROWS", -1)

@@ -13,7 +13,7 @@ import pytest
 
 import shopsync.core.shop_stats as shop_stats
 from shopsync.core.policy import Policy
-from tests.core.frames_kit import DAY, T0, Shop
+from tests.core.frames_kit import DAY, T0, Shop, purchase_lines
 
 
 def _shop() -> Shop:
@@ -22,7 +22,7 @@ def _shop() -> Shop:
         cid = f"c{n}"
         shop.customer(cid)
         for k in range(3):  # three orders each, 20 days apart, two products
-            lines = [("beans", 1, "12"), ("tea", 2, "8")]
+            lines: list[tuple[str | None, Any, str]] = [("beans", 1, "12"), ("tea", 2, "8")]
             shop.order(f"o{n}-{k}", cid, T0 + (20 * k + n) * DAY, lines, ptype="Coffee")
     return shop
 
@@ -63,23 +63,13 @@ def test_an_order_id_twice_counts_in_the_query_as_in_python(
         schema={"id": text, "customer_id": text, "created_at": num},
         orient="row",
     )
-    lines = pl.DataFrame(
+    lines = purchase_lines(
         [
             ("o1", "p1", None, "Coffee", 10_000, 5, 0),
             ("o2", "p1", None, None, 10_000, 5, 2_500),
             ("o3", "p2", "S2", None, 5_000, 5, 0),
             ("o2", None, None, None, 10_000, 5, 0),
-        ],
-        schema={
-            "order_id": text,
-            "product_id": text,
-            "sku": text,
-            "product_type": text,
-            "quantity": num,
-            "unit_price": num,
-            "refunded_quantity": num,
-        },
-        orient="row",
+        ]
     )
     few = shop_stats.purchases(paid, lines, amounts=False)
     monkeypatch.setattr(shop_stats, "FEW_ROWS", -1)
