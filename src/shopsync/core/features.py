@@ -42,6 +42,7 @@ from typing import Any
 import polars as pl
 
 from shopsync._instants import to_micros
+from shopsync.core._codes import coded
 from shopsync.models import MONEY_DECIMALS as MONEY_SCALE
 
 __all__ = [
@@ -282,8 +283,8 @@ def compute_features(
     lines = pl.DataFrame(
         {
             "key": key.gather(pairs["right_row"]),
-            "product_id": _coded(line_items["product_id"]).gather(pairs["left_row"]),
-            "product_type": _coded(line_items["product_type"], empty=False).gather(
+            "product_id": coded(line_items["product_id"]).gather(pairs["left_row"]),
+            "product_type": coded(line_items["product_type"], empty=False).gather(
                 pairs["left_row"]
             ),
         }
@@ -393,19 +394,9 @@ def _matches(
     return pairs if same.all() else pairs.filter(same)
 
 
-def _coded(texts: pl.Series, *, empty: bool = True) -> pl.Series:
-    """``texts`` (text or categorical) as an enum of its sorted distinct values
-    (``empty=False``: empty text as null): grouping codes is cheaper than grouping text, and
-    their order is the texts'."""
-    if not empty:
-        texts = texts.replace("", None)
-    values = texts.drop_nulls().unique().cast(pl.String).sort()
-    coded: pl.Series = texts.cast(pl.Enum(values))
-    return coded
-
-
 def _bought(lines: pl.DataFrame, column: str, name: str) -> pl.LazyFrame:
-    """Per customer key, the sorted distinct values (codes, :func:`_coded`) of ``column``."""
+    """Per customer key, the sorted distinct values (codes, :func:`._codes.coded`) of
+    ``column``."""
     return (
         lines.lazy()
         .filter(pl.col(column).is_not_null())
