@@ -25,8 +25,6 @@ import tempfile
 import time
 from typing import Any
 
-import orjson
-
 import shopsync
 
 
@@ -58,8 +56,8 @@ def capture(path: str, orders: int, seed: int) -> None:
         if adapter.site_timezone is not None:
             raise SystemExit("the replay maps in UTC: the emulated store names a time zone")
         adapter.close()
-    with open(path, "wb") as out:
-        out.write(orjson.dumps({"shop": shop.shop, "pages": pages, "refunds": refunds}))
+    with open(path, "w") as out:
+        out.write(json.dumps({"shop": shop.shop, "pages": pages, "refunds": refunds}))
     print(f"{read:,} orders in {len(pages)} pages, {len(refunds)} with refunds: {path}")
 
 
@@ -71,10 +69,10 @@ def replay(path: str) -> dict[str, float]:
     from shopsync.adapter_kit import RawPage
     from shopsync.ingest_columns import ColumnarLoop, store_page
 
-    with open(path, "rb") as f:
-        data = orjson.loads(f.read())
+    with open(path) as f:
+        data = json.load(f)
     shop, refunds = data["shop"], data["refunds"]
-    texts = [(orjson.dumps(p["rows"]), p["cursor"], p["last"]) for p in data["pages"]]
+    texts = [(json.dumps(p["rows"]), p["cursor"], p["last"]) for p in data["pages"]]
     del data
 
     def refunds_of(raw: Any) -> Any:
@@ -88,7 +86,7 @@ def replay(path: str) -> dict[str, float]:
     def pages() -> Any:
         for text, cursor, last in texts:
             started = time.process_time()
-            rows = orjson.loads(text)
+            rows = json.loads(text)
             parsing[0] += time.process_time() - started
             yield RawPage(rows, cursor=cursor, last=last)
 
