@@ -45,7 +45,7 @@ from shopsync.core.abandoned import abandoned_next_due
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_next_due
 from shopsync.core.education import education_next_due
-from shopsync.core.loyalty import DAY, Derivation
+from shopsync.core.loyalty_blocks import loyalty_due
 from shopsync.core.planner import (
     PAID_COLUMNS,
     Draft,
@@ -122,20 +122,6 @@ def restrict(frames: Frames, customer_ids: Collection[str]) -> Frames:
         sent=None if frames.sent is None else frames.sent.filter(mine),
         suppressed=frames.suppressed.filter(mine),
     )
-
-
-def loyalty_due(derivation: Derivation, policy: Policy, at: int) -> int | None:
-    """The first moment after ``at`` (micros) at which time alone changes the customer's
-    loyalty notices: the ledger's next change (approval, expiry, tier review, birthday, an
-    order paid later) or an expiry warning's date; None: never."""
-    moments = [] if derivation.next_change is None else [derivation.next_change]
-    expires = derivation.expires_at
-    if expires is not None and derivation.approved > 0:
-        moments += [expires] + [
-            expires - days * DAY for days in policy.loyalty.expiry.warn_days_before
-        ]
-    later = [m for m in moments if m > at]
-    return min(later) if later else None
 
 
 def row_moments(frames: Frames, policy: Policy) -> pl.DataFrame:

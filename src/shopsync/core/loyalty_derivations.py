@@ -22,7 +22,14 @@ from shopsync.core.loyalty_records import UNIT
 from shopsync.core.milestones import Progress
 from shopsync.core.policy import LoyaltySettings
 
-__all__ = ["ROW_COLUMNS", "action_entries", "column_inputs", "derivations", "with_actions"]
+__all__ = [
+    "ROW_COLUMNS",
+    "action_entries",
+    "column_inputs",
+    "derivations",
+    "entry_rows",
+    "with_actions",
+]
 
 ROW_COLUMNS = (
     "key",
@@ -41,6 +48,9 @@ fields, an earn's detail as ``value`` (its ``value_units``) and ``multiplier`` (
 the other kinds; ``per_unit`` is the policy's)."""
 
 T = TypeVar("T")
+
+_EVENT_ORDER = ("_pos", "at", "_rank", "_sid", "_sub")
+"""The entries' order: the customers' (``_pos``), then each one's events."""
 
 _BATCH = 200_000
 """Entries turned into Python rows at a time: a shop's entries are never all rows at once."""
@@ -135,7 +145,6 @@ def derivations(
 
     order = pl.DataFrame({"customer_id": customers}).with_row_index("_pos")
     entries = ledger.entries.join(order, on="customer_id")
-    event_order = ("_pos", "at", "_rank", "_sid", "_sub")
 
     def mine(frame: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``customers`` alone: the others' records are never read."""
@@ -150,12 +159,10 @@ def derivations(
         (pl.len() if window is None else action_entries(*window).sum()).alias("_kept"),
     )
     if on_entries is not None:
-        entries = entries.sort(event_order)
-        on_entries(entries.select(list(ROW_COLUMNS)))
+        on_entries(entry_rows(ledger, customers))
     if window is not None:
         entries = entries.filter(action_entries(*window))
-    if on_entries is None:  # only the entries kept are sorted
-        entries = entries.sort(event_order)
+    entries = entries.sort(_EVENT_ORDER)
     table = entries.select([ROW_COLUMNS[0], *ROW_COLUMNS[2:]])  # each customer's id is shared
     summary = (
         ledger.summary.join(order, on="customer_id")
@@ -183,6 +190,14 @@ def derivations(
             yield from _records(table.slice(start, size), batch, per_unit, name, found)
             batch, start, size = [], start + size, 0
     yield from _records(table.slice(start, size), batch, per_unit, name, found)
+
+
+def entry_rows(ledger: ColumnLedger, customers: pl.Series) -> pl.DataFrame:
+    """Every entry of ``customers`` in ``ledger`` (:data:`ROW_COLUMNS`), in the customers'
+    and then the event order: what :func:`derivations` hands its ``on_entries``."""
+    order = pl.DataFrame({"customer_id": customers}).with_row_index("_pos")
+    entries = ledger.entries.join(order, on="customer_id")
+    return entries.sort(_EVENT_ORDER).select(list(ROW_COLUMNS))
 
 
 def _attached(

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from shopsync._collector import collector_paused
 from shopsync.core import loyalty as rules
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
@@ -41,6 +42,13 @@ from shopsync.core.loyalty import (
     ReferralOutcome,
 )
 from shopsync.core.loyalty_actions import loyalty_actions
+from shopsync.core.loyalty_blocks import (
+    LedgerBlock,
+    block_notes,
+    block_summary,
+    split_blocks,
+    with_records,
+)
 from shopsync.core.loyalty_columns import (
     ColumnInputs,
     base_tier,
@@ -49,7 +57,12 @@ from shopsync.core.loyalty_columns import (
     fallback_customers,
     uncovered,
 )
-from shopsync.core.loyalty_derivations import column_inputs, derivations, with_actions
+from shopsync.core.loyalty_derivations import (
+    column_inputs,
+    derivations,
+    entry_rows,
+    with_actions,
+)
 from shopsync.core.loyalty_history import (
     earned_by_customer,
     facts_by_customer,
@@ -171,6 +184,9 @@ class ShopLedger:
     by_rules: list[str] | None = None
     """With the columns: the customers the rules derived instead (see
     :mod:`shopsync.core.loyalty_columns`)."""
+    blocks: Iterator[LedgerBlock] = field(default_factory=lambda: iter(()))
+    """With :func:`derive_shop`'s ``by_block`` (then :attr:`customers` is empty): the
+    customers a block at a time, derived as it is iterated (once)."""
 
 
 def referrals_of(inputs: Iterable[Any]) -> list[Referral]:
@@ -272,6 +288,7 @@ def derive_shop(
     actions_only: bool = False,
     on_entries: Callable[[pl.DataFrame], None] | None = None,
     acting: pl.Series | None = None,
+    by_block: bool = False,
 ) -> ShopLedger:
     """Every customer's ledger entries due by ``as_of`` (micros) and loyalty actions.
 
@@ -301,9 +318,15 @@ def derive_shop(
     their derivations then hold only the entries their actions read
     (:attr:`CustomerLedger.entries_handed`): a ledger's millions of entries are written from
     columns, never built as records. The customers the rules derive keep all theirs.
+    ``by_block`` (a whole-shop update's): :attr:`ShopLedger.blocks` instead of
+    :attr:`ShopLedger.customers`, each block's tiers, due moments and counts as columns and
+    records only for the customers with a possible action or derived by the rules (the
+    same values, without a record per customer).
     """
     if on_entries is not None and actions_only:
         raise ValueError("actions_only derives no entries to hand to on_entries")
+    if by_block and actions_only:
+        raise ValueError("actions_only yields customers, not blocks")
     settings = policy.loyalty
     frames: dict[str, pl.DataFrame] = {"orders": tables.orders, "refunds": tables.refunds}
     if tables.lines is not None:
@@ -361,7 +384,10 @@ def derive_shop(
             orders = orders.filter(pl.col("customer_id").is_in(keep.implode()))
     ruled = orders if given is None else orders.filter(of("customer_id", fallback))
     facts = _facts(frames, policy, facts_of(ruled))
-    by_customer = inputs_by_kind(inputs)
+    theirs: Sequence[Any] = inputs
+    if given is not None:  # the rules derive the fallback customers alone: a few, or none
+        theirs = [r for r in inputs if r.customer_id in fallback] if fallback else []
+    by_customer = inputs_by_kind(theirs)
     held = tables.earned
     if held is not None:  # the earns of the customers the rules derive, as records
         held = held.join(ruled.select("customer_id").unique(), on="customer_id", how="semi")
@@ -404,9 +430,77 @@ def derive_shop(
         derived = derivations(columns, settings, ids, window or handed, on_entries)
         return ids, derived, set(active.to_list())
 
+    def ledger(
+        customer_id: str, found: tuple[str, Derivation, int] | None, quiet: bool = False
+    ) -> CustomerLedger:
+        """A block's record of one customer: the columns' ``found``, else the rules';
+        ``quiet``: no action can come of it."""
+        if found is not None:
+            _, derivation, count = found
+            handing = on_entries is not None
+        else:
+            derivation, handing = by_rules(customer_id), False
+            count = len(derivation.entries)
+            if window is not None:
+                kept = [e for e in derivation.entries if _for_actions(e, *window)]
+                derivation = dataclasses.replace(derivation, entries=kept)
+        actions = (
+            []
+            if quiet
+            else loyalty_actions(platform, shop, derivation, customer_id, policy, as_of, since)
+        )
+        return CustomerLedger(customer_id, derivation, actions, count, handing)
+
+    def summed(ids: pl.Series, mine: list[pl.DataFrame]) -> LedgerBlock:
+        """A block of ``by_block``: the columns' summary, the records of the customers with
+        a possible action (the columns') or of the rules; every customer's record when the
+        entries are read from the records (all of them, and no ``on_entries``)."""
+        columns, acting, active = None, ids.clear(), ids.clear()
+        part = facts_of(mine[0]) if given is not None else None
+        if part is not None and not (
+            part.is_empty() and all(f.is_empty() for f in column_frames(ColumnInputs(*mine[1:])))
+        ):
+            refunds = tables.refunds.filter(pl.col("order_id").is_in(part["id"].implode()))
+            columns = derive_columns(
+                part, refunds, ColumnInputs(*mine[1:]), settings, as_of, currency=currency
+            )
+            if on_entries is not None:
+                on_entries(entry_rows(columns, ids))
+            active = with_actions(columns, settings, since, as_of)
+            reading = window is None and on_entries is None  # every entry read from records
+            recorded = columns.summary["customer_id"] if reading else active
+            acting = ids.filter(ids.is_in(recorded.implode()))
+        ruled = ids if given is None else ids.filter(ids.is_in(ruled_ids.implode()))
+        derived: Iterator[tuple[str, Derivation, int]] = iter(())
+        if columns is not None and acting.len():
+            derived = derivations(columns, settings, acting, window or handed)
+        ahead, loud = next(derived, None), set(active.to_list())
+        ledgers = []
+        with collector_paused():  # records and actions without cycles, a block's
+            for customer_id in ids.filter(ids.is_in(pl.concat([acting, ruled]).implode())):
+                if ahead is not None and ahead[0] == customer_id:
+                    ledgers.append(ledger(customer_id, ahead, customer_id not in loud))
+                    ahead = next(derived, None)
+                else:
+                    ledgers.append(ledger(customer_id, None))
+        summary, notes = with_records(
+            block_summary(columns, settings, ids, as_of),
+            block_notes(columns, ids),
+            ledgers,
+            ruled.to_list(),
+            policy,
+            as_of,
+        )
+        return LedgerBlock(summary, notes, ledgers)
+
+    def each_block() -> Iterator[LedgerBlock]:
+        pieces = [orders] if given is None else [orders, *column_frames(given)]
+        for ids, mine in split_blocks(known, pieces, None if given is None else block_orders):
+            yield summed(ids, mine)
+
     def each() -> Iterator[CustomerLedger]:
         pieces = [orders] if given is None else [orders, *column_frames(given)]
-        for ids, mine in _blocks(known, pieces, None if given is None else block_orders):
+        for ids, mine in split_blocks(known, pieces, None if given is None else block_orders):
             derived: Iterator[tuple[str, Derivation, int]] = iter(())
             active: set[str] = set()
             if given is not None:
@@ -435,40 +529,18 @@ def derive_shop(
                 )
                 yield CustomerLedger(customer_id, derivation, actions, count, handing)
 
-    return ShopLedger(each(), outcomes, reason, None if given is None else sorted(fallback))
+    return ShopLedger(
+        iter(()) if by_block else each(),
+        outcomes,
+        reason,
+        None if given is None else sorted(fallback),
+        each_block() if by_block else iter(()),
+    )
 
 
 def _ruled(fallback: Iterable[Any]) -> pl.Series:
     """The customers the rules derive, as a sorted series."""
     return pl.Series(sorted(fallback), dtype=pl.String)
-
-
-def _blocks(
-    known: pl.Series, frames: list[pl.DataFrame], size: int | None
-) -> Iterator[tuple[pl.Series, list[pl.DataFrame]]]:
-    """``known`` in consecutive blocks of about ``size`` orders each (None: one block), each
-    with its customers' rows of ``frames`` (by ``customer_id``; the first: the orders); a
-    customer is never split. Rows are told their block once (a filter per block then
-    compares integers, not ids)."""
-    orders = frames[0]
-    if size is None or orders.height <= size:
-        yield known, frames
-        return
-    counts = orders.group_by("customer_id").len("_n")
-    sizes = (
-        known.to_frame("customer_id")
-        .join(counts, on="customer_id", how="left", maintain_order="left")["_n"]
-        .fill_null(0)
-    )
-    # a block starts where the orders before it fill whole blocks
-    number = ((sizes.cum_sum() - sizes) // size).cast(pl.Int64)
-    blocks = [f["customer_id"].replace_strict(known, number, default=None) for f in frames]
-    at = 0
-    for length in number.rle().struct.field("len"):
-        ids = known.slice(at, length)
-        at += length
-        k = number[at - 1]
-        yield ids, [f.filter(b == k) for f, b in zip(frames, blocks, strict=True)]
 
 
 def _for_actions(entry: Entry, since: int, until: int) -> bool:

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,8 +29,8 @@ from shopsync.core import loyalty as rules
 from shopsync.core import loyalty_shop
 from shopsync.core._data import Frames
 from shopsync.core.actions import Action
-from shopsync.core.incremental import loyalty_due
 from shopsync.core.loyalty import Entry, LoyaltyError, ReferralOutcome
+from shopsync.core.loyalty_blocks import notes_of
 from shopsync.core.loyalty_derivations import ROW_COLUMNS
 from shopsync.core.loyalty_shop import (
     LoyaltyTables,
@@ -68,7 +69,7 @@ class LedgerUpdate:
     """Tier each derived customer holds at ``as_of`` (None: no tier)."""
     due: dict[str, int | None] = field(default_factory=dict)
     """Per derived customer, when time alone next changes their loyalty notices (micros;
-    None: never): what an incremental plan records (:func:`~shopsync.core.incremental.
+    None: never): what an incremental plan records (:func:`~shopsync.core.loyalty_blocks.
     loyalty_due`)."""
     rules_because: str | None = None
     """Why the per-customer rules derived the whole shop (a policy option the columnar
@@ -227,10 +228,11 @@ def _sync(
         inputs_version = ledger_mark.inputs_version(store, shop_id)
         inputs = ledger.input_rows(store, shop_id, scope)
     elif birthdays:  # a dry run derives what a real run would, birthdays seen now included
-        inputs = sorted(
-            inputs + [SimpleNamespace(**row) for row in birthdays],
-            key=lambda r: (r.occurred_at, r.key),
-        )
+        with collector_paused():  # records without cycles, one per birthday
+            inputs = sorted(
+                inputs + [SimpleNamespace(**row) for row in birthdays],
+                key=attrgetter("occurred_at", "key"),
+            )
     # points an order earned are a fact: the earn rule applies to orders not earned yet (of
     # the customers whose actions can read them, for actions alone: a fifth of a large shop)
     needed, acting = customer_ids, None
@@ -264,6 +266,7 @@ def _sync(
         actions_only=actions_only,
         on_entries=None if dry_run else handed.append,
         acting=acting,
+        by_block=not actions_only,
     )
     del tables
     result.referrals = shop_ledger.referrals
@@ -299,23 +302,30 @@ def _sync(
                     added += ledger.add_entries(conn, rows)
             return added
 
-        for one in shop_ledger.customers:
+        for block in shop_ledger.blocks:
             result.added += write_handed()  # a block's entries come before its customers
-            if one.customer_id in gone:
-                continue
-            derivation = one.derivation
-            if derivation.next_change is not None:
-                valid_until = min(valid_until or derivation.next_change, derivation.next_change)
-            result.tiers[one.customer_id] = derivation.tier
-            result.due[one.customer_id] = loyalty_due(derivation, policy, at)
-            result.customers += 1
-            result.derived += one.entry_count
-            notes += derivation.notes
-            result.actions += one.actions
+            summary, block_notes = block.summary, block.notes
+            if gone:
+                mine = ~pl.col("customer_id").is_in(pl.Series(sorted(gone), dtype=pl.String))
+                summary, block_notes = summary.filter(mine), block_notes.filter(mine)
+            ids = summary["customer_id"].to_list()
+            result.tiers.update(zip(ids, summary["tier"].to_list(), strict=True))
+            result.due.update(zip(ids, summary["due"].to_list(), strict=True))
+            result.customers += len(ids)
+            result.derived += int(summary["entries"].sum())
+            soonest: int | None = summary["next_change"].min()  # type: ignore[assignment]
+            if soonest is not None:
+                valid_until = soonest if valid_until is None else min(valid_until, soonest)
             if not dry_run:
-                if not one.entries_handed:
+                notes += notes_of(block_notes)
+            for one in block.ledgers:
+                if one.customer_id in gone:
+                    continue
+                result.actions += one.actions
+                if not dry_run and not one.entries_handed:
                     entry_rows += [
-                        _entry_row(shop_id, e, recorded, generations) for e in derivation.entries
+                        _entry_row(shop_id, e, recorded, generations)
+                        for e in one.derivation.entries
                     ]
                 if len(entry_rows) >= _FLUSH:
                     result.added += ledger.add_entries(conn, entry_rows)

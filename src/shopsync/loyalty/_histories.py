@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from shopsync._collector import collector_paused
 from shopsync.core import loyalty as rules
 from shopsync.core.loyalty import Person
 from shopsync.core.policy import Policy
@@ -31,22 +32,34 @@ def new_birthdays(
     for row in inputs:
         if row.kind == "birthday":
             latest[row.customer_id] = row.data["birthday"]
-    rows = []
-    for customer_id, birthday, updated_at, _ in frame.filter(
-        pl.col("birthday").is_not_null() & (pl.col("updated_at") <= as_of)
-    ).iter_rows():
-        if latest.get(customer_id) != birthday:
-            rows.append(
-                {
-                    "shop_id": shop_id,
-                    "key": rules.source_key("birthday", customer_id, birthday, updated_at),
-                    "kind": "birthday",
-                    "customer_id": customer_id,
-                    "occurred_at": updated_at,
-                    "data": {"birthday": birthday},
-                }
-            )
-    return rows
+    found = frame.filter(pl.col("birthday").is_not_null() & (pl.col("updated_at") <= as_of))
+    if latest:
+        seen = pl.DataFrame(
+            {"id": list(latest), "_seen": list(latest.values())},
+            schema={"id": pl.String, "_seen": pl.String},
+        )
+        found = found.join(seen, on="id", how="left", maintain_order="left").filter(
+            pl.col("birthday").ne_missing(pl.col("_seen"))
+        )
+    # rules.source_key("birthday", id, birthday, updated_at), hashed by it when too long
+    key = pl.concat_str(
+        pl.lit("birthday"), "id", "birthday", pl.col("updated_at").cast(pl.String), separator=":"
+    )
+    found = found.select("id", "birthday", "updated_at", key.alias("_key"))
+    keys = found["_key"].to_list()
+    ids, birthdays, moments = (found[name].to_list() for name in ("id", "birthday", "updated_at"))
+    with collector_paused():  # rows without cycles (a young collection walked them all)
+        return [
+            {
+                "shop_id": shop_id,
+                "key": key if len(key) <= 255 else rules.source_key("birthday", c, b, u),
+                "kind": "birthday",
+                "customer_id": c,
+                "occurred_at": u,
+                "data": {"birthday": b},
+            }
+            for key, c, b, u in zip(keys, ids, birthdays, moments, strict=True)
+        ]
 
 
 def people(store: Store, shop_id: int, ids: set[str]) -> dict[str, Person]:
