@@ -306,7 +306,7 @@ def _sync(
             result.added += write_handed()  # a block's entries come before its customers
             summary, block_notes = block.summary, block.notes
             if gone:
-                mine = ~pl.col("customer_id").is_in(pl.Series(sorted(gone), dtype=pl.String))
+                mine = ~pl.col("customer_id").is_in(pl.Series(sorted(gone), dtype=pl.String).implode())
                 summary, block_notes = summary.filter(mine), block_notes.filter(mine)
             ids = summary["customer_id"].to_list()
             result.tiers.update(zip(ids, summary["tier"].to_list(), strict=True))
