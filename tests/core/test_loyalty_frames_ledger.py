@@ -10,11 +10,13 @@ import datetime as dt
 import json
 from typing import Any
 
+import polars as pl
 import pytest
 
 from shopsync import loyalty
+from shopsync.core.loyalty import Entry, source_key
 from shopsync.loyalty import _derivation
-from shopsync.store import Store, ledger
+from shopsync.store import Store, ledger, ledger_bulk
 from tests.reliability.test_interleavings import DAY, HOUR, P, S, customer, order
 
 IDS = ["9", "10", "100", "2", "1a", "010"]
@@ -78,16 +80,20 @@ def test_a_failure_between_chunks_writes_nothing_and_a_rerun_writes_the_ledger_o
     _shop(store, now - 90 * DAY)
     loyalty.redeem(store, (P, S, "10"), 500, as_of=now - DAY, key="r-10")
     before = _rows(store)
-    real, calls = ledger.add_entries, []
+    calls: list[int] = []
 
-    def failing(conn: Any, rows: Any) -> int:
-        calls.append(len(rows))
-        if len(calls) == fail_at:
-            raise RuntimeError("crash between two chunks")
-        return real(conn, rows)
+    def failing(real: Any) -> Any:
+        def write(conn: Any, rows: Any) -> int:
+            calls.append(len(rows))
+            if len(calls) == fail_at:
+                raise RuntimeError("crash between two chunks")
+            return int(real(conn, rows))
+
+        return write
 
     with monkeypatch.context() as patch:
-        patch.setattr(ledger, "add_entries", failing)
+        patch.setattr(ledger, "add_entries", failing(ledger.add_entries))
+        patch.setattr(ledger_bulk, "add_entry_frame", failing(ledger_bulk.add_entry_frame))
         with pytest.raises(RuntimeError, match="crash"):
             loyalty.update_ledger(store, P, S, as_of=now)
     assert _rows(store) == before  # one transaction: nothing of the failed run
@@ -126,3 +132,60 @@ def test_a_sync_leaving_out_an_erased_customer_warns_of_nothing(
     assert loyalty.update_ledger(store, P, S, as_of=now).added > 0
     assert "is_in" not in capfd.readouterr().err
     assert "9" not in {e.customer_id for e in loyalty.ledger_entries(store, P, S)}
+
+
+def test_an_entry_frames_ledger_columns_are_the_row_paths_rows() -> None:
+    """:func:`_derivation._frame_entries` against :func:`_derivation._entry_row` of the same
+    entries: the keys of orders that came back (``g<n>``, hashed past 255 characters as the
+    rules hash), an earn's detail, the other kinds' empty one, an erased customer left out."""
+    long_order = "o" * 240  # "earn:c1:" + 240 = 248 characters; with ":g12", 252
+    longer = "p" * 250  # 258 with ":g3": hashed
+    rows = [
+        ("earn:c1:o1", "c1", "earn", 10, 5, 0, "earned", "o1", 500, "1.5"),
+        ("earn:c1:o2", "c1", "earn", 11, 5, 0, "earned", "o2", 500, "1"),
+        ("approve:c1:o2", "c1", "approve", 12, -5, 5, "approved", "o2", None, None),
+        (f"earn:c1:{long_order}", "c1", "earn", 13, 7, 0, "earned", long_order, 700, "1"),
+        (f"earn:{longer}", "c2", "earn", 14, 7, 0, "earned", "q", 700, 'x"\u00e9'),
+        ("birthday:c2:2024", "c2", "bonus", 15, 0, 9, "birthday", None, None, None),
+        ("earn:gone:o9", "gone", "earn", 16, 1, 0, "earned", "o9", 100, "1"),
+        ("earn:c3:", "c3", "earn", 17, 1, 0, "earned", "", 100, "1"),
+    ]
+    columns = ["key", "customer_id", "kind", "at", "pending", "approved", "reason", "order_id"]
+    frame = pl.DataFrame(
+        rows,
+        schema=[
+            *((c, pl.Int64 if c in ("at", "pending", "approved") else pl.String) for c in columns),
+            ("value", pl.Int64),
+            ("multiplier", pl.String),
+        ],
+        orient="row",
+    )
+    generations = {("c1", "o2"): 2, ("c1", long_order): 12, ("c2", "q"): 3, ("c3", ""): 4}
+    written = _derivation._frame_entries(7, frame, 99, generations, {"gone"}, 3).to_dicts()
+    expected = [
+        _derivation._entry_row(
+            7,
+            Entry(
+                key,
+                customer,
+                kind,
+                at,
+                pending,
+                approved,
+                reason,
+                order,
+                {"value_units": value, "per_unit": 3, "multiplier": rate} if kind == "earn" else {},
+            ),
+            99,
+            generations,
+        )
+        for key, customer, kind, at, pending, approved, reason, order, value, rate in rows
+        if customer != "gone"
+    ]
+    assert [dict(r, detail=r["detail"] or {}) for r in written] == expected
+    assert [r["source_key"] for r in written][1:5] == [
+        "earn:c1:o2:g2",
+        "approve:c1:o2:g2",
+        f"earn:c1:{long_order}:g12",
+        source_key(f"earn:{longer}", "g3"),
+    ]

@@ -31,7 +31,6 @@ from shopsync.core._data import Frames
 from shopsync.core.actions import Action
 from shopsync.core.loyalty import Entry, LoyaltyError, ReferralOutcome
 from shopsync.core.loyalty_blocks import notes_of
-from shopsync.core.loyalty_derivations import ROW_COLUMNS
 from shopsync.core.loyalty_shop import (
     LoyaltyTables,
     amount_columns,
@@ -42,7 +41,7 @@ from shopsync.core.loyalty_shop import (
 from shopsync.core.policy import Policy
 from shopsync.loyalty._histories import new_birthdays, people, shop_currency
 from shopsync.loyalty._refs import now_micros, utc_micros
-from shopsync.store import Store, ledger, ledger_mark, redemptions
+from shopsync.store import Store, ledger, ledger_bulk, ledger_mark, redemptions
 from shopsync.store import incremental as store_incremental
 from shopsync.store.errors import IntegrityError
 from shopsync.store.ledger import Connection
@@ -296,17 +295,17 @@ def _sync(
             added = 0
             while handed:
                 frame = handed.pop(0)
-                for start in range(0, frame.height, _FLUSH):
-                    part = frame.slice(start, _FLUSH)
-                    rows = _frame_rows(shop_id, part, recorded, generations, gone, per_unit)
-                    added += ledger.add_entries(conn, rows)
+                entries = _frame_entries(shop_id, frame, recorded, generations, gone, per_unit)
+                for start in range(0, entries.height, _FLUSH):
+                    added += ledger_bulk.add_entry_frame(conn, entries.slice(start, _FLUSH))
             return added
 
         for block in shop_ledger.blocks:
             result.added += write_handed()  # a block's entries come before its customers
             summary, block_notes = block.summary, block.notes
             if gone:
-                mine = ~pl.col("customer_id").is_in(pl.Series(sorted(gone), dtype=pl.String).implode())
+                left = pl.Series(sorted(gone), dtype=pl.String).implode()
+                mine = ~pl.col("customer_id").is_in(left)
                 summary, block_notes = summary.filter(mine), block_notes.filter(mine)
             ids = summary["customer_id"].to_list()
             result.tiers.update(zip(ids, summary["tier"].to_list(), strict=True))
@@ -391,59 +390,62 @@ def _entry_row(
     }
 
 
-def _frame_rows(
+def _frame_entries(
     shop_id: int,
     frame: pl.DataFrame,
     recorded: int,
     generations: dict[tuple[str, str], int],
     gone: set[str],
     per_unit: int,
-) -> list[dict[str, Any]]:
-    """:func:`_entry_row` of each row of an entry frame (:data:`~shopsync.core.
-    loyalty_derivations.ROW_COLUMNS`), the customers in ``gone`` left out."""
+) -> pl.DataFrame:
+    """The ledger's columns (:data:`~shopsync.store.ledger_bulk.ENTRY_COLUMNS`) of an entry
+    frame (:data:`~shopsync.core.loyalty_derivations.ROW_COLUMNS`): what :func:`_entry_row`
+    makes of each row, the customers in ``gone`` left out."""
     if gone:
         frame = frame.filter(
             ~pl.col("customer_id").is_in(pl.Series(list(gone), dtype=pl.String).implode())
         )
-    keys, customers, kinds, ats, pendings, approveds, reasons, orders, values, rates = (
-        frame[name].to_list() for name in ROW_COLUMNS
-    )
+    key = pl.col("key")
     if generations:  # an order that came back earns again, under a new key
-        keys = [
-            rules.source_key(k, f"g{g}") if o and (g := generations.get((c, o), 0)) else k
-            for k, c, o in zip(keys, customers, orders, strict=True)
-        ]
-    with collector_paused():
-        return [
-            {
-                "shop_id": shop_id,
-                "customer_id": customer,
-                "source_key": k,
-                "kind": kind,
-                "pending": pending,
-                "approved": approved,
-                "effective_at": at,
-                "recorded_at": recorded,
-                "order_id": order,
-                "reason": reason,
-                "detail": {"value_units": value, "per_unit": per_unit, "multiplier": rate}
-                if kind == "earn"
-                else {},
-            }
-            for k, customer, kind, at, pending, approved, reason, order, value, rate in zip(
-                keys,
-                customers,
-                kinds,
-                ats,
-                pendings,
-                approveds,
-                reasons,
-                orders,
-                values,
-                rates,
-                strict=True,
-            )
-        ]
+        moved = pl.DataFrame(
+            [(c, o, g) for (c, o), g in generations.items() if o and g],
+            schema={"customer_id": pl.String, "order_id": pl.String, "_g": pl.Int64},
+            orient="row",
+        )
+        frame = frame.join(moved, on=["customer_id", "order_id"], how="left", maintain_order="left")
+        keys = frame.select(key, pl.format("{}:g{}", key, "_g").alias("_moved"))
+        long = keys["_moved"].str.len_chars() > 255
+        if long.any():  # hashed down as rules.source_key does, past the store's 255
+            at = long.arg_true()
+            hashed = [
+                rules.source_key(k, f"g{g}")
+                for k, g in zip(
+                    keys["key"].gather(at).to_list(), frame["_g"].gather(at).to_list(), strict=True
+                )
+            ]
+            frame = frame.with_columns(keys["_moved"].scatter(at, hashed))
+        else:
+            frame = frame.with_columns(keys["_moved"])
+        key = pl.coalesce("_moved", key)
+    earn = pl.struct(
+        value_units=pl.col("value"),
+        per_unit=pl.lit(per_unit, pl.Int64),
+        multiplier=pl.col("multiplier"),
+    )
+    entries = frame.select(
+        pl.lit(shop_id, pl.Int64).alias("shop_id"),
+        "customer_id",
+        key.alias("source_key"),
+        "kind",
+        "pending",
+        "approved",
+        pl.col("at").alias("effective_at"),
+        pl.lit(recorded, pl.Int64).alias("recorded_at"),
+        "order_id",
+        "reason",
+        pl.when(pl.col("kind") == "earn").then(earn).alias("detail"),
+    )
+    return entries
 
 
 def _reverse_moved_orders(conn: Connection, shop_id: int, at: int, recorded: int) -> int:

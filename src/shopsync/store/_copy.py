@@ -80,6 +80,7 @@ __all__ = [
     "SAVEPOINTS",
     "YOUNG_ROWS",
     "chunks",
+    "copy_text",
     "insert_ignoring_duplicates",
     "insert_rows",
 ]
@@ -369,18 +370,36 @@ def _stream(
     ``write_row`` 11.7 and 16.4 us, binary by ``write_row`` with the columns' types set 13.8
     and 16.4, the text lines joined in Python 17.7 and 16.3: binary saved the server nothing
     and cost this process more."""
+    _copy_in(conn, into, cols, lambda cursor, copy: _send(cursor, copy, encode, rows), first)
+
+
+def copy_text(conn: Connection, into: str, cols: str, data: bytes, first: str = "") -> None:
+    """COPY ``data``, rows already in COPY's text format (UTF-8), into ``into``'s ``cols``
+    (quoted names), in the caller's transaction; ``first`` as :func:`_stream`'s."""
+
+    def send(cursor: Any, copy: Any) -> None:
+        encoding = cursor.connection.info.encoding
+        copy.write(data if encoding in ("utf-8", "utf8") else data.decode().encode(encoding))
+
+    _copy_in(conn, into, cols, send, first)
+
+
+def _copy_in(
+    conn: Connection, into: str, cols: str, send: Callable[[Any, Any], None], first: str
+) -> None:
+    """``COPY into (cols) FROM STDIN``, its data sent by ``send(cursor, copy)``."""
     raw = conn.connection.driver_connection
     assert raw is not None
     statement = f"COPY {into} ({cols}) FROM STDIN"
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         if first and raw.pgconn.transaction_status == _IN_TRANSACTION:
-            _stream_after(raw, f"{first}; {statement}", encode, rows)
+            _stream_after(raw, f"{first}; {statement}", send)
             return
         if first:  # (no transaction begun yet: psycopg sends its BEGIN before the statement)
             conn.exec_driver_sql(first)
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            _send(cursor, copy, encode, rows)
+            send(cursor, copy)
     except dbapi_error as exc:  # as SQLAlchemy reports a failed statement (a StoreError above)
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
@@ -390,9 +409,7 @@ _IN_TRANSACTION, _COPY_IN = 2, 4
 psycopg is an optional dependency)."""
 
 
-def _stream_after(
-    raw: Any, statements: str, encode: Callable[[dict[str, Any]], Sequence[Any]], rows: Any
-) -> None:
+def _stream_after(raw: Any, statements: str, send: Callable[[Any, Any], None]) -> None:
     """Run ``statements`` (the last a ``COPY ... FROM STDIN``) in one round trip, then send
     the rows as ``cursor.copy`` does (a :class:`psycopg.Copy` on the started COPY)."""
     import psycopg
@@ -403,7 +420,7 @@ def _stream_after(
         if started.status != _COPY_IN:  # the error of whichever statement failed
             raise errors.error_from_result(started, encoding=raw.info.encoding)
         with raw.cursor() as cursor, psycopg.Copy(cursor) as copy:
-            _send(cursor, copy, encode, rows)
+            send(cursor, copy)
 
 
 CHUNK_BYTES = 8192
