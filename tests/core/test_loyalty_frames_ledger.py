@@ -161,7 +161,8 @@ def test_an_entry_frames_ledger_columns_are_the_row_paths_rows() -> None:
         orient="row",
     )
     generations = {("c1", "o2"): 2, ("c1", long_order): 12, ("c2", "q"): 3, ("c3", ""): 4}
-    written = _derivation._frame_entries(7, frame, 99, generations, {"gone"}, 3).to_dicts()
+    moved = _derivation._moved_frame(generations)
+    written = _derivation._frame_entries(7, frame, 99, moved, {"gone"}, 3).to_dicts()
     expected = [
         _derivation._entry_row(
             7,
@@ -189,3 +190,6 @@ def test_an_entry_frames_ledger_columns_are_the_row_paths_rows() -> None:
         f"earn:c1:{long_order}:g12",
         source_key(f"earn:{longer}", "g3"),
     ]
+    assert _derivation._moved_frame({("c1", ""): 3, ("c2", "o1"): 0}) is None  # none came back
+    plain = _derivation._frame_entries(7, frame, 99, None, set(), 3)
+    assert plain["source_key"].to_list() == [row[0] for row in rows]

@@ -289,15 +289,17 @@ def _sync(
                 result.actions += one.actions
             return result
         per_unit = policy.loyalty.earn.points_per_unit
+        moved = _moved_frame(generations)
 
         def write_handed() -> int:
             """Write the entry frames handed so far, ``_FLUSH`` rows at a time."""
             added = 0
             while handed:
                 frame = handed.pop(0)
-                entries = _frame_entries(shop_id, frame, recorded, generations, gone, per_unit)
-                for start in range(0, entries.height, _FLUSH):
-                    added += ledger_bulk.add_entry_frame(conn, entries.slice(start, _FLUSH))
+                for start in range(0, frame.height, _FLUSH):  # (the columns of a part alone)
+                    part = frame.slice(start, _FLUSH)
+                    entries = _frame_entries(shop_id, part, recorded, moved, gone, per_unit)
+                    added += ledger_bulk.add_entry_frame(conn, entries)
             return added
 
         for block in shop_ledger.blocks:
@@ -390,28 +392,34 @@ def _entry_row(
     }
 
 
+def _moved_frame(generations: dict[tuple[str, str], int]) -> pl.DataFrame | None:
+    """The orders that came back (``generations``' pairs of an order and a generation) as
+    :func:`_frame_entries` joins them; None: none did."""
+    pairs = [(c, o, g) for (c, o), g in generations.items() if o and g]
+    if not pairs:
+        return None
+    schema = {"customer_id": pl.String, "order_id": pl.String, "_g": pl.Int64}
+    return pl.DataFrame(pairs, schema=schema, orient="row")
+
+
 def _frame_entries(
     shop_id: int,
     frame: pl.DataFrame,
     recorded: int,
-    generations: dict[tuple[str, str], int],
+    moved: pl.DataFrame | None,
     gone: set[str],
     per_unit: int,
 ) -> pl.DataFrame:
     """The ledger's columns (:data:`~shopsync.store.ledger_bulk.ENTRY_COLUMNS`) of an entry
     frame (:data:`~shopsync.core.loyalty_derivations.ROW_COLUMNS`): what :func:`_entry_row`
-    makes of each row, the customers in ``gone`` left out."""
+    makes of each row, the orders that came back under their generation's key
+    (:func:`_moved_frame`), the customers in ``gone`` left out."""
     if gone:
         frame = frame.filter(
             ~pl.col("customer_id").is_in(pl.Series(list(gone), dtype=pl.String).implode())
         )
     key = pl.col("key")
-    if generations:  # an order that came back earns again, under a new key
-        moved = pl.DataFrame(
-            [(c, o, g) for (c, o), g in generations.items() if o and g],
-            schema={"customer_id": pl.String, "order_id": pl.String, "_g": pl.Int64},
-            orient="row",
-        )
+    if moved is not None:  # an order that came back earns again, under a new key
         frame = frame.join(moved, on=["customer_id", "order_id"], how="left", maintain_order="left")
         keys = frame.select(key, pl.format("{}:g{}", key, "_g").alias("_moved"))
         long = keys["_moved"].str.len_chars() > 255
