@@ -323,3 +323,48 @@ def test_earns_read_by_ids_in_two_threads_on_one_in_memory_store(
         store.close()
     assert sorted(found["customer_id"]) == ["c0", "c1", "c2"]
     assert sorted(other[1]["customer_id"]) == ["c4", "c5"]
+
+
+def test_moved_order_points_are_the_entries_no_order_of_theirs_holds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pairs no order holds found first (SQLite: ``EXCEPT``, then their customers' rows a
+    chunk at a time), the rows as joining every entry to its order gives them."""
+    from tests.core.test_loyalty_store import T0, P, S, customer, order
+
+    monkeypatch.setattr(ledger, "_CHUNK", 2)
+    store.upsert([customer(c) for c in ("c1", "c2", "c3", "c4", "c5")])
+    owners = {"o1": "c1", "o2": "c2", "o4": None, "o5": "c4", "o6": "c5", "o7": "c5"}
+    store.upsert([order(o, c, T0, "10") for o, c in owners.items()])  # (no o3: deleted)
+    shop, other = store.shop_id(P, S), store.shop_id(P, "other")
+
+    def entry(shop_id: int, c: str, o: str | None, key: str, kind: str, points: int) -> Any:
+        return dict(_entry(shop_id, c, o, key), kind=kind, pending=points, approved=points // 2)
+
+    rows = [
+        entry(shop, "c1", "o1", "earn:c1:o1", "earn", 10),  # still c1's
+        entry(shop, "c1", "o2", "earn:c1:o2", "earn", 20),  # now c2's
+        entry(shop, "c1", "o2", "approve:c1:o2", "approve", -20),
+        entry(shop, "c1", "o2", "adjust:moved:c1:o2:1", "adjust", 4),
+        entry(shop, "c1", "o2", "adjust:other:c1:o2", "adjust", 1000),  # not a move: left out
+        entry(shop, "c2", "o3", "earn:c2:o3", "earn", 30),  # deleted
+        entry(shop, "c3", "o4", "earn:c3:o4", "earn", 40),  # a guest's now
+        entry(shop, "c3", "o4", "clawback:c3:o4", "clawback", -8),
+        entry(shop, "c3", "o5", "bonus:c3:o5", "bonus", 50),  # a bonus stays
+        entry(shop, "c4", None, "earn:c4:-", "earn", 60),  # no order
+        entry(shop, "c5", "o6", "earn:c5:o6", "earn", 70),
+        entry(shop, "c2", "o7", "earn:c2:o7", "earn", 80),  # c5's
+        entry(other, "c1", "o1", "earn:c1:o1", "earn", 90),  # another shop's order o1
+    ]
+    with store.transaction() as conn:
+        ledger.add_entries(conn, rows)
+        found = [tuple(r) for r in ledger.moved_order_points(conn, shop)]
+        joined = [tuple(r) for r in conn.execute(ledger._moved_joined(shop))]
+        elsewhere = [tuple(r) for r in ledger.moved_order_points(conn, other)]
+    assert found == joined == [
+        ("c1", "o2", 4, 2, "c2"),
+        ("c2", "o3", 30, 15, None),
+        ("c2", "o7", 80, 40, "c5"),
+        ("c3", "o4", 32, 16, None),
+    ]
+    assert elsewhere == [("c1", "o1", 90, 45, None)]  # the other shop holds no order o1

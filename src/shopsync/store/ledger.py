@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Connection,
     Select,
     and_,
     bindparam,
     case,
+    except_,
     func,
     literal_column,
     or_,
@@ -166,38 +168,67 @@ def contact_rows(store: Store, shop_id: int, ids: Sequence[str]) -> list[Any]:
 def moved_order_points(conn: Connection, shop_id: int) -> list[Any]:
     """Points held for orders that now belong to another customer or no longer exist: rows of
     customer_id, order_id, pending, approved (sums of the order's earn, approve, clawback and
-    earlier moves) and owner (the order's customer now, None when deleted or a guest)."""
+    earlier moves) and owner (the order's customer now, None when deleted or a guest).
+
+    On SQLite the (customer, order) pairs of those entries that no order holds are found
+    first, by one ``EXCEPT`` of two scans (a sort of each): joining every entry to its order
+    looked each one up at random (20M entries at 10M orders: about 9 minutes, the ``EXCEPT``
+    34 CPU-s); the rows are then those of the customers found (usually none)."""
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(_moved_joined(shop_id)).all())
     ledger = loyalty_ledger
-    return list(
-        conn.execute(
-            select(
-                ledger.c.customer_id,
-                ledger.c.order_id,
-                func.sum(ledger.c.pending).label("pending"),
-                func.sum(ledger.c.approved).label("approved"),
-                orders.c.customer_id.label("owner"),
+    held = select(ledger.c.customer_id, ledger.c.order_id).where(*_moved_entries(shop_id))
+    owned = select(orders.c.customer_id, orders.c.id).where(orders.c.shop_id == shop_id)
+    customers = sorted({row[0] for row in conn.execute(except_(held, owned))})
+    found: list[Any] = []
+    for start in range(0, len(customers), _CHUNK):
+        chunk = customers[start : start + _CHUNK]
+        found += conn.execute(_moved_joined(shop_id, ledger.c.customer_id.in_(chunk))).all()
+    return found
+
+
+def _moved_entries(shop_id: int) -> list[ColumnElement[bool]]:
+    """The shop's entries that move with their order (earn, approve, clawback, earlier moves)."""
+    ledger = loyalty_ledger
+    return [
+        ledger.c.shop_id == shop_id,
+        ledger.c.order_id.is_not(None),
+        or_(
+            ledger.c.kind.in_(("earn", "approve", "clawback")),
+            ledger.c.source_key.like("adjust:moved:%"),
+        ),
+    ]
+
+
+def _moved_joined(shop_id: int, *among: ColumnElement[bool]) -> Select[Any]:
+    """:func:`moved_order_points`' rows by joining each entry of :func:`_moved_entries` (and
+    ``among``) to its order, in the order of their keys."""
+    ledger = loyalty_ledger
+    return (
+        select(
+            ledger.c.customer_id,
+            ledger.c.order_id,
+            func.sum(ledger.c.pending).label("pending"),
+            func.sum(ledger.c.approved).label("approved"),
+            orders.c.customer_id.label("owner"),
+        )
+        .select_from(
+            ledger.outerjoin(
+                orders,
+                and_(orders.c.shop_id == ledger.c.shop_id, orders.c.id == ledger.c.order_id),
             )
-            .select_from(
-                ledger.outerjoin(
-                    orders,
-                    and_(orders.c.shop_id == ledger.c.shop_id, orders.c.id == ledger.c.order_id),
-                )
-            )
-            .where(
-                ledger.c.shop_id == shop_id,
-                ledger.c.order_id.is_not(None),
-                or_(
-                    ledger.c.kind.in_(("earn", "approve", "clawback")),
-                    ledger.c.source_key.like("adjust:moved:%"),
-                ),
-                or_(
-                    orders.c.id.is_(None),
-                    orders.c.customer_id.is_(None),
-                    orders.c.customer_id != ledger.c.customer_id,
-                ),
-            )
-            .group_by(ledger.c.customer_id, ledger.c.order_id, orders.c.customer_id)
-        ).all()
+        )
+        .where(
+            *_moved_entries(shop_id),
+            *among,
+            or_(
+                orders.c.id.is_(None),
+                orders.c.customer_id.is_(None),
+                orders.c.customer_id != ledger.c.customer_id,
+            ),
+        )
+        .group_by(ledger.c.customer_id, ledger.c.order_id, orders.c.customer_id)
+        .order_by(ledger.c.customer_id, ledger.c.order_id, orders.c.customer_id)
     )
 
 
