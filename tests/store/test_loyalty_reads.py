@@ -361,10 +361,14 @@ def test_moved_order_points_are_the_entries_no_order_of_theirs_holds(
         found = [tuple(r) for r in ledger.moved_order_points(conn, shop)]
         joined = [tuple(r) for r in conn.execute(ledger._moved_joined(shop))]
         elsewhere = [tuple(r) for r in ledger.moved_order_points(conn, other)]
-    assert found == joined == [
-        ("c1", "o2", 4, 2, "c2"),
-        ("c2", "o3", 30, 15, None),
-        ("c2", "o7", 80, 40, "c5"),
-        ("c3", "o4", 32, 16, None),
-    ]
+    assert (
+        found
+        == joined
+        == [
+            ("c1", "o2", 4, 2, "c2"),
+            ("c2", "o3", 30, 15, None),
+            ("c2", "o7", 80, 40, "c5"),
+            ("c3", "o4", 32, 16, None),
+        ]
+    )
     assert elsewhere == [("c1", "o1", 90, 45, None)]  # the other shop holds no order o1
