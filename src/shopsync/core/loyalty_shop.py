@@ -507,27 +507,13 @@ def derive_shop(
                 ids, derived, active = block(ids, mine)
             ahead = next(derived, None)
             for customer_id in ids:
-                handing = quiet = False  # quiet: no action can come of the derivation
                 if ahead is not None and ahead[0] == customer_id:
-                    _, derivation, count = ahead
+                    yield ledger(customer_id, ahead, customer_id not in active)
                     ahead = next(derived, None)
-                    handing, quiet = on_entries is not None, customer_id not in active
-                elif given is not None and customer_id not in fallback:
-                    derivation, count, quiet = _empty(settings), 0, True
+                elif given is not None and customer_id not in fallback:  # nothing to derive
+                    yield CustomerLedger(customer_id, _empty(settings), [], 0, False)
                 else:
-                    derivation = by_rules(customer_id)
-                    count = len(derivation.entries)
-                    if window is not None:
-                        kept = [e for e in derivation.entries if _for_actions(e, *window)]
-                        derivation = dataclasses.replace(derivation, entries=kept)
-                actions = (
-                    []
-                    if quiet
-                    else loyalty_actions(
-                        platform, shop, derivation, customer_id, policy, as_of, since
-                    )
-                )
-                yield CustomerLedger(customer_id, derivation, actions, count, handing)
+                    yield ledger(customer_id, None)
 
     return ShopLedger(
         iter(()) if by_block else each(),
