@@ -26,6 +26,7 @@ import polars as pl
 from shopsync._instants import to_micros
 from shopsync.checkouts import Checkout, CheckoutLine
 from shopsync.core._data import BROWSE, CHECKOUTS, Frames
+from shopsync.core.loyalty import Entry
 from shopsync.models import (
     Address,
     Consent,
@@ -503,6 +504,16 @@ class Shop:
             ),
             shipping_address=Address(country_code=o.country) if o.country else None,
         )
+
+
+def entry_of_row(row: tuple[Any, ...], per_unit: int) -> Entry:
+    """An entry frame's row (``ROW_COLUMNS``' order) as the :class:`Entry` it was made from:
+    an earn's detail holds its value, ``per_unit`` and multiplier; the other kinds' none."""
+    key, customer, kind, at, pending, approved, reason, order, value, rate = row
+    detail = {"value_units": value, "per_unit": per_unit, "multiplier": rate}
+    return Entry(
+        key, customer, kind, at, pending, approved, reason, order, detail if kind == "earn" else {}
+    )
 
 
 def purchase_lines(rows: list[tuple[Any, ...]]) -> pl.DataFrame:

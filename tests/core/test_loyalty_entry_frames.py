@@ -25,6 +25,7 @@ from shopsync.core.policy import Policy
 from shopsync.loyalty import _derivation
 from shopsync.store import Store
 from shopsync.testing.generator import generate_shop
+from tests.core.frames_kit import entry_of_row
 from tests.core.test_loyalty_blocks_edges import edgy_shops
 from tests.core.test_loyalty_columns_oracle import EXAMPLES, _derive, moments, policies
 
@@ -35,20 +36,9 @@ def _entries(frame: pl.DataFrame, per_unit: int) -> dict[str, list[Entry]]:
     """The frame's rows as entries, by customer, in the frame's order."""
     found: dict[str, list[Entry]] = {}
     assert frame.columns == list(ROW_COLUMNS)
-    for key, customer, kind, at, pending, approved, reason, order, value, rate in frame.iter_rows():
-        detail = {"value_units": value, "per_unit": per_unit, "multiplier": rate}
-        entry = Entry(
-            key,
-            customer,
-            kind,
-            at,
-            pending,
-            approved,
-            reason,
-            order,
-            detail if kind == "earn" else {},
-        )
-        found.setdefault(customer, []).append(entry)
+    for row in frame.iter_rows():
+        entry = entry_of_row(row, per_unit)
+        found.setdefault(entry.customer_id, []).append(entry)
     return found
 
 

@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 
 from shopsync import loyalty
-from shopsync.core.loyalty import Entry, source_key
+from shopsync.core.loyalty import source_key
 from shopsync.loyalty import _derivation
 from shopsync.store import Store, ledger, ledger_bulk
+from tests.core.frames_kit import entry_of_row
 from tests.reliability.test_interleavings import DAY, HOUR, P, S, customer, order
 
 IDS = ["9", "10", "100", "2", "1a", "010"]
@@ -164,24 +165,9 @@ def test_an_entry_frames_ledger_columns_are_the_row_paths_rows() -> None:
     moved = _derivation._moved_frame(generations)
     written = _derivation._frame_entries(7, frame, 99, moved, {"gone"}, 3).to_dicts()
     expected = [
-        _derivation._entry_row(
-            7,
-            Entry(
-                key,
-                customer,
-                kind,
-                at,
-                pending,
-                approved,
-                reason,
-                order,
-                {"value_units": value, "per_unit": 3, "multiplier": rate} if kind == "earn" else {},
-            ),
-            99,
-            generations,
-        )
-        for key, customer, kind, at, pending, approved, reason, order, value, rate in rows
-        if customer != "gone"
+        _derivation._entry_row(7, entry_of_row(row, 3), 99, generations)
+        for row in rows
+        if row[1] != "gone"
     ]
     assert [dict(r, detail=r["detail"] or {}) for r in written] == expected
     assert [r["source_key"] for r in written][1:5] == [

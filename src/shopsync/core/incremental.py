@@ -12,8 +12,9 @@ something new to send:
   or warranty reminder due by ``as_of``) whose idempotency key the outbox does not hold yet,
   unless consent, a shopsync unsubscription or the holdout holds it (:func:`time_fired`
   finds them for the whole shop): those lift only with a change, which is noted;
-- customers whose loyalty notices time alone changes by ``as_of`` (:func:`loyalty_due` of
-  their last derivation: an approval, a tier review, a birthday, an expiry or its warning).
+- customers whose loyalty notices time alone changes by ``as_of``
+  (:func:`~shopsync.core.loyalty_blocks.loyalty_due` of their last derivation: an approval,
+  a tier review, a birthday, an expiry or its warning).
 
 Once a customer was planned and settled, the second group is read from a stored moment
 instead of a shop-wide pass: :func:`program_due` gives, per planned customer, the earliest
@@ -45,7 +46,6 @@ from shopsync.core.abandoned import abandoned_next_due
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_next_due
 from shopsync.core.education import education_next_due
-from shopsync.core.loyalty_blocks import loyalty_due
 from shopsync.core.planner import (
     PAID_COLUMNS,
     Draft,
@@ -67,7 +67,6 @@ __all__ = [
     "PERMANENT_RULES",
     "candidate_ends",
     "cap_lifts",
-    "loyalty_due",
     "program_due",
     "quiet_ends",
     "restrict",
@@ -88,7 +87,8 @@ _QUIET_STEPS = 24 * 800
 
 def time_fired(frames: Frames, policy: Policy, stats: ShopStats) -> pl.DataFrame:
     """``customer_id``, ``key`` of every program candidate due by the frames' ``as_of``
-    that no permanent rule holds (loyalty notices excluded: see :func:`loyalty_due`)."""
+    that no permanent rule holds (loyalty notices excluded: see
+    :func:`~shopsync.core.loyalty_blocks.loyalty_due`)."""
     paid = paid_orders(frames, columns=PAID_COLUMNS)
     _, bought = _bought(frames, policy, stats, paid)
     found = [c for c in program_candidates(frames, policy, stats, paid, bought) if c.frame.height]
