@@ -57,11 +57,10 @@ def add_entry_frame(conn: Connection, entries: pl.DataFrame) -> int:
     if entries.is_empty():
         return 0
     dumps = getattr(conn.dialect, "_json_serializer", None)
-    frame = entries.select(ENTRY_COLUMNS).with_columns(objects_text(entries["detail"], dumps))
-    if conn.dialect.name == "sqlite":
-        return _add_sqlite(conn, frame)
-    if conn.dialect.name == "postgresql" and _may_stage(conn):
-        return _add_postgres(conn, frame)
+    staged = conn.dialect.name == "postgresql" and _may_stage(conn)
+    if conn.dialect.name == "sqlite" or staged:  # ``detail`` as its text, written in columns
+        frame = entries.select(ENTRY_COLUMNS).with_columns(objects_text(entries["detail"], dumps))
+        return _add_postgres(conn, frame) if staged else _add_sqlite(conn, frame)
     rows = entries.select(ENTRY_COLUMNS).to_dicts()
     for row in rows:
         row["detail"] = row["detail"] or {}
