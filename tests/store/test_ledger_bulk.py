@@ -161,3 +161,19 @@ def test_objects_text_is_json_dumps_of_each_row() -> None:
     compact = partial(json.dumps, separators=(",", ":"))  # another serializer: row by row
     texts = objects_text(frame["detail"], compact).to_list()
     assert texts == [compact(row or {}) for row in frame["detail"].to_list()]
+
+
+def test_a_role_without_temporary_tables_writes_the_same_ledger_by_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL with ``TEMPORARY`` revoked: no staging table, the rows' path, the same
+    ledger and counts (SQLite never stages: the same there)."""
+    monkeypatch.setattr(ledger_bulk, "_may_stage", lambda conn: False)
+    by_rows, by_columns = _shops(store)
+    rows = _entries(by_rows)
+    with store.transaction() as conn:
+        expected = ledger.add_entries(conn, rows)
+    with store.transaction() as conn:
+        assert ledger_bulk.add_entry_frame(conn, _frame(_entries(by_columns))) == expected
+        assert ledger_bulk.add_entry_frame(conn, _frame(_entries(by_columns))) == 0
+    assert _table(store, by_columns) == _table(store, by_rows)
