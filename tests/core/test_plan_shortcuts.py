@@ -32,6 +32,7 @@ from shopsync.core import (
 from shopsync.core import shop_stats as shop_stats_module
 from shopsync.core._candidates import COMMON, Candidates, key_column, short_key, short_keys
 from shopsync.core._data import Frames, paid_orders
+from shopsync.core._replenish_rows import last_mask, last_purchases
 from shopsync.core._review_rows import _Line as Line
 from shopsync.core._review_rows import _once_per_period as few_walk
 from shopsync.core._review_rows import months_before, months_before_value
@@ -40,7 +41,6 @@ from shopsync.core.features import counts_as_purchase, is_purchase, paid_value
 from shopsync.core.loyalty import from_micros
 from shopsync.core.loyalty_records import source_key
 from shopsync.core.planner import plan_frames
-from shopsync.core.replenish import _last_mask, _last_purchases
 from shopsync.core.review_requests import _once_per_period, review_candidates
 from shopsync.core.shop_stats import shop_stats
 from tests.core.frames_kit import DAY, DAY_US, T0, Shop, frame, policy
@@ -140,7 +140,7 @@ def test_the_last_purchase_over_repeats_only_matches_two_windows(seed: int) -> N
     expected = bought.filter(newest).filter(
         pl.col("order_id") == pl.col("order_id").max().over(PAIR)
     )
-    assert _last_purchases(bought).equals(expected)
+    assert last_purchases(bought).equals(expected)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -158,9 +158,9 @@ def test_the_last_mask_of_a_few_purchases_in_python_is_the_querys(
         .alias("created_at"),
         pl.when(pl.col("order_id") == "o3").then(None).otherwise("order_id").alias("order_id"),
     )
-    few = _last_mask(bought)
+    few = last_mask(bought)
     monkeypatch.setattr(replenish, "FEW_ROWS", -1)
-    assert few.equals(_last_mask(bought))
+    assert few.equals(last_mask(bought))
 
 
 def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
@@ -173,8 +173,8 @@ def test_the_last_mask_runs_no_query_when_no_purchase_repeats(
 
     again = bought.with_columns(pl.Series("product_id", ["p", "p", "p"]))  # a few: in Python
     count_queries(monkeypatch, refuse=True)
-    assert _last_mask(bought).to_list() == [True, True, True]
-    assert _last_mask(again).to_list() == [False, True, True]
+    assert last_mask(bought).to_list() == [True, True, True]
+    assert last_mask(again).to_list() == [False, True, True]
 
 
 # -- the programs at the shortcuts' edges (a plan of hand-built frames) ------------------------

@@ -248,3 +248,67 @@ def test_program_due_is_the_soonest_of_the_programs() -> None:
         abandoned_next_due(frames, pol)["due"].item(),
     ]
     assert program_due(frames, pol, stats)["due"].to_list() == [min(each)]
+
+
+def _many_purchases() -> Shop:
+    """Sixty customers' 660 purchases (past :data:`FEW_ROWS`: the query path), repeats, SKUs
+    given, blank and missing, and types that take a period or a warranty and some that do not."""
+    shop = Shop()
+    kinds = [("Coffee", None), ("Coffee", ""), ("Tea", "T-1"), ("Mill", None), ("Other", None)]
+    for c in range(60):
+        cid = f"c{c:02d}"
+        shop.customer(cid)
+        for k in range(11):
+            ptype, sku = kinds[(c + k) % len(kinds)]
+            at = T0 - (3 + (c * 7 + k * 13) % 80) * DAY
+            shop.order(
+                f"o{c:02d}-{k:02d}",
+                cid,
+                at,
+                [(f"p{(c + k) % 7}", 1 + k % 3, "9")],
+                ptype=ptype,
+                sku=sku,
+            )
+    return shop
+
+
+def test_the_next_due_moments_of_many_purchases_are_each_customers_own() -> None:
+    from shopsync.core._data import FEW_ROWS
+    from shopsync.core.incremental import restrict
+
+    pol = policy(
+        replenishment={"usage_days_by_type": {"Coffee": 30}, "usage_days_by_sku": {"T-1": 21}},
+        warranty={"days_by_type": {"Mill": 60}},
+    )
+    frames = _many_purchases().frames(T0)
+    assert frames.lines.height > FEW_ROWS
+    stats = shop_stats(frames, pol)
+    for next_due in (replenishment_next_due, warranty_next_due):
+        whole = next_due(frames, _paid(frames), stats, pol)
+        assert whole.height > 30
+        for cid in frames.customers["id"].to_list():
+            mine = restrict(frames, [cid])
+            alone = next_due(mine, _paid(mine), stats, pol)
+            assert alone.rows() == whole.filter(pl.col("customer_id") == cid).rows(), cid
+
+
+def test_a_draft_and_its_due_moments_find_the_last_purchases_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shopsync.core import _replenish_rows
+    from shopsync.core.planner import draft
+
+    calls: list[int] = []
+    real = _replenish_rows.last_mask
+
+    def counted(bought: pl.DataFrame) -> pl.Series:
+        calls.append(bought.height)
+        return real(bought)
+
+    monkeypatch.setattr(_replenish_rows, "last_mask", counted)
+    pol = policy(replenishment={"usage_days_by_type": {"Coffee": 30}})
+    frames = _many_purchases().frames(T0)
+    drafted = draft(frames, pol, T0, stats=shop_stats(frames, pol))
+    due = program_due(frames, pol, drafted.stats, drafted)
+    assert len(calls) == 1
+    assert due.height > 0

@@ -49,6 +49,7 @@ from shopsync.core._guard_rows import (
     ranks,
     with_verdicts,
 )
+from shopsync.core._replenish_rows import Bought
 from shopsync.core.abandoned import abandoned_candidates
 from shopsync.core.actions import Action
 from shopsync.core.browse import browse_candidates
@@ -169,7 +170,7 @@ class Draft:
     said: tuple[str, ...]
     paid: pl.DataFrame
     found: tuple[Candidates, ...]
-    bought: pl.DataFrame | None
+    bought: Bought | None
     recommending: bool
 
     def plan(self, loyalty: Sequence[Action] = (), notes: Sequence[str] = ()) -> Plan:
@@ -183,7 +184,7 @@ class Draft:
         if self.recommending and self.bought is not None:
             stats, per_action = self.stats, self.policy.recommendations.per_action
             kept = with_recommendations(
-                kept, self.bought, stats.also_bought, stats.available, per_action
+                kept, self.bought.frame, stats.also_bought, stats.available, per_action
             )
         shop = ((self.frames.platform, self.frames.shop),)
         return Plan(self.as_of, tuple(kept), held, (*self.said, *notes), shop)
@@ -238,13 +239,13 @@ def plan_notes(
 
 def _bought(
     frames: Frames, policy: Policy, stats: ShopStats, paid: pl.DataFrame
-) -> tuple[bool, pl.DataFrame | None]:
+) -> tuple[bool, Bought | None]:
     """Whether recommendations are attached, and the one kept-quantity table replenishment,
     warranty and recommendations share (None when none of them needs it)."""
     r = policy.recommendations
     recommending = r.enabled and r.per_action > 0 and bool(stats.also_bought.neighbours)
     wanted = policy.replenishment.enabled or recommending
-    return recommending, purchases(paid, frames.lines, amounts=False) if wanted else None
+    return recommending, Bought(purchases(paid, frames.lines, amounts=False)) if wanted else None
 
 
 def program_candidates(
@@ -252,7 +253,7 @@ def program_candidates(
     policy: Policy,
     stats: ShopStats,
     paid: pl.DataFrame,
-    bought: pl.DataFrame | None,
+    bought: Bought | None,
 ) -> list[Candidates]:
     """Every program's candidates but loyalty's (its notices come derived from the ledger);
     ``paid`` needs no more than :data:`PAID_COLUMNS`."""

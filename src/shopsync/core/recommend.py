@@ -167,11 +167,13 @@ def with_recommendations(
             out.append(action)
             continue
         mine = owned.get(action.customer_id, set())
+        # the fields' values, not hasattr: a missing one raises through pydantic's __getattr__
+        fields = vars(action)
         seeds: set[str]
-        if hasattr(action, "product_ids"):
-            seeds = set(action.product_ids)
-        elif hasattr(action, "product_id"):
-            seeds = {action.product_id}
+        if "product_ids" in fields:
+            seeds = set(fields["product_ids"])
+        elif "product_id" in fields:
+            seeds = {fields["product_id"]}
         else:
             seeds = mine
         key = tuple(sorted(seeds))

@@ -29,9 +29,8 @@ from typing import Any
 import polars as pl
 
 from shopsync.core._candidates import Candidates, key_expr, short_keys, soonest
-from shopsync.core._codes import joint_code
 from shopsync.core._data import DAY_US, FEW_ROWS, Frames, column_rows
-from shopsync.core._replenish_rows import _COMBO, _LATEST_US, _Combo, combos, near_due
+from shopsync.core._replenish_rows import _COMBO, _LATEST_US, Bought, _Combo, near_due
 from shopsync.core._warranty_rows import warranty_due
 from shopsync.core.actions import Action, Replenish, WarrantyNotice
 from shopsync.core.loyalty import from_micros
@@ -104,7 +103,7 @@ def replenishment_candidates(
     paid: pl.DataFrame,
     stats: ShopStats,
     policy: Policy,
-    bought: pl.DataFrame | None = None,
+    bought: pl.DataFrame | Bought | None = None,
 ) -> Candidates:
     """:func:`replenishment` as candidates; ``bought``: :func:`purchases` of ``paid`` when
     the caller has it already."""
@@ -113,10 +112,11 @@ def replenishment_candidates(
     if not r.enabled:
         return Candidates(_EMPTY, build)
     at = frames.as_of
-    bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
+    held = _held(bought, paid, frames)
+    bought = held.frame
     if bought.height == 0:
         return Candidates(_EMPTY, build)
-    is_last = _last_mask(bought)
+    is_last = held.is_last
     if bought.height <= FEW_ROWS:  # one customer's: in Python, no query (~0.3 ms each)
         mine = [row for row, last in zip(_rows(bought), is_last.to_list(), strict=True) if last]
         periods = _periods(dict.fromkeys(row[:3] for row in mine), stats, policy)
@@ -126,8 +126,8 @@ def replenishment_candidates(
     # due date needs, and every column of the few due (1M orders: 41k of 1.5M); their (product,
     # sku, type) is one integer (``_key``; sku and type "" for none): at 10M orders the unique
     # and the join on the three texts each held some 2 GB
-    combo, firsts = combos(bought, is_last, few=bought.height <= FEW_ROWS)
-    table = _period_table(firsts, stats, policy)
+    combo = held.combo
+    table = _period_table(held.firsts(is_last), stats, policy)
     if table.height == 0:
         return Candidates(_EMPTY, build)
     # kept x period in integers: ten-thousandths of a unit x microseconds per unit (exact for a
@@ -176,6 +176,13 @@ def replenishment_candidates(
     return Candidates(short_keys(due, "replenishment"), build)
 
 
+def _held(bought: pl.DataFrame | Bought | None, paid: pl.DataFrame, frames: Frames) -> Bought:
+    """``bought`` as :class:`Bought`: the purchases of ``paid`` when None."""
+    if isinstance(bought, Bought):
+        return bought
+    return Bought(purchases(paid, frames.lines, amounts=False) if bought is None else bought)
+
+
 def _period_table(firsts: dict[int, _Combo], stats: ShopStats, policy: Policy) -> pl.DataFrame:
     """``_key, period, source, _p``: the period of each of :func:`_combos`' keys that has one,
     ``_p`` the row's position."""
@@ -218,61 +225,6 @@ def _may_run_out(
             if due <= at + DAY_US and at <= runs_out + (r.late_days + 1) * DAY_US:
                 return True
     return False
-
-
-def _last_purchases(bought: pl.DataFrame) -> pl.DataFrame:
-    """The last purchase of each (customer, product): newest, then the greatest order id, in
-    ``bought``'s order (:func:`_last_mask`)."""
-    return bought.filter(_last_mask(bought))
-
-
-def _last_mask(bought: pl.DataFrame) -> pl.Series:
-    """Which rows of ``bought`` are a (customer, product)'s last purchase. Most products were
-    bought once by a customer (1M orders: 93% of the purchases): one pass finds the repeats,
-    and only they are filtered by window maxima (two windows over every purchase took 2 s of
-    CPU, four times as long); the pair is one integer there (:func:`joint_code`: at 10M orders
-    the two texts' pass held 1.8 GB)."""
-    pair = ["customer_id", "product_id"]
-    if bought.height <= FEW_ROWS:
-        # Series and DataFrame methods, not queries: a one-customer plan (no repeat, usually)
-        # pays no query's fixed cost (~0.3 ms each) here
-        repeat = bought[pair].is_duplicated()
-        return ~repeat if not repeat.any() else _few_last_mask(bought, repeat)
-    key = joint_code(bought["customer_id"], bought["product_id"])
-    repeat = key.is_duplicated()
-    if not repeat.any():
-        return ~repeat
-    at_row = pl.int_range(pl.len(), dtype=pl.Int64)
-    newest = (  # one collect
-        bought.lazy()
-        .select("created_at", "order_id", at_row.alias("_i"))
-        .with_columns(key)
-        .filter(repeat)
-        .filter(pl.col("created_at") == pl.col("created_at").max().over("_key"))
-        .filter(pl.col("order_id") == pl.col("order_id").max().over("_key"))
-        .collect(engine="in-memory")
-    )["_i"]
-    return (~repeat).scatter(newest, True)
-
-
-def _few_last_mask(bought: pl.DataFrame, repeat: pl.Series) -> pl.Series:
-    """:func:`_last_mask` of a few purchases, in Python: of each repeated pair, the newest
-    rows, then of those the greatest order id (nulls are never the last, as in the query)."""
-    rows = list(column_rows(bought, "customer_id", "product_id", "created_at", "order_id"))
-    repeated = repeat.to_list()
-    newest: dict[tuple[Any, Any], Any] = {}
-    for (cid, pid, created, _), again in zip(rows, repeated, strict=True):
-        if again and created is not None:
-            newest[(cid, pid)] = max(created, newest.get((cid, pid), created))
-    greatest: dict[tuple[Any, Any], Any] = {}
-    for cid, pid, created, oid in rows:
-        if oid is not None and created is not None and created == newest.get((cid, pid)):
-            greatest[(cid, pid)] = max(oid, greatest.get((cid, pid), oid))
-    mask = [not again for again in repeated]
-    for i, (cid, pid, created, oid) in enumerate(rows):
-        last = created is not None and created == newest.get((cid, pid))
-        mask[i] = mask[i] or (last and oid is not None and oid == greatest.get((cid, pid)))
-    return pl.Series(repeat.name, mask, dtype=pl.Boolean)
 
 
 def _replenish_builder(frames: Frames, policy: Policy) -> Callable[[dict[str, Any]], Action]:
@@ -321,7 +273,7 @@ def warranty_candidates(
     paid: pl.DataFrame,
     stats: ShopStats,
     policy: Policy,
-    bought: pl.DataFrame | None = None,
+    bought: pl.DataFrame | Bought | None = None,
 ) -> Candidates:
     """:func:`warranty` as candidates; ``bought``: :func:`purchases` of ``paid`` when the
     caller has it already (the orders old enough to be out of every warranty are cut here)."""
@@ -333,8 +285,8 @@ def warranty_candidates(
     longest = max([*w.days_by_sku.values(), *w.days_by_tag.values(), *w.days_by_type.values()])
     since = at - longest * DAY_US - w.days_before * DAY_US
     recent = pl.col("created_at") >= since
-    if bought is None:
-        bought = purchases(paid.filter(recent), frames.lines, amounts=False)
+    held = _held(bought, paid.filter(recent) if bought is None else paid, frames)
+    bought = held.frame
     newest = bought["created_at"].max()
     if not isinstance(newest, int) or newest < since:  # nothing within a warranty's reach
         return Candidates(_EMPTY, build)
@@ -351,8 +303,8 @@ def warranty_candidates(
     # (product, sku, type) one integer, as in replenishment: at 10M orders the unique and the
     # join on the three texts held 2.7 GB; the due rows found over every purchase, no copy
     near = (bought["created_at"] >= since).fill_null(False)
-    combo, firsts = combos(bought, near, few=False)
-    lengths = {key: _warranty_length(combo, stats, policy) for key, combo in firsts.items()}
+    combo = held.combo
+    lengths = {key: _warranty_length(c, stats, policy) for key, c in held.firsts(near).items()}
     covered = [(key, *conf) for key, conf in lengths.items() if conf is not None]
     table = pl.DataFrame(
         [(*row, p) for p, row in enumerate(covered)],
@@ -428,7 +380,7 @@ def replenishment_next_due(
     paid: pl.DataFrame,
     stats: ShopStats,
     policy: Policy,
-    bought: pl.DataFrame | None = None,
+    bought: pl.DataFrame | Bought | None = None,
 ) -> pl.DataFrame:
     """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
     a new reminder due (issue 19): each last purchase's run-out date less ``days_before``,
@@ -437,31 +389,21 @@ def replenishment_next_due(
     at = frames.as_of
     if not r.enabled:
         return soonest([], at)
-    bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
+    held = _held(bought, paid, frames)
+    bought = held.frame
     if bought.height == 0:
         return soonest([], at)
-    last = bought.filter(_last_mask(bought))
-    combos = last.select("product_id", "sku", "product_type").unique()
-    periods = _periods(column_rows(combos, *_COMBO), stats, policy)
-    if not periods:
+    # replenishment_candidates' codes, found once for both (no text unique or join over the
+    # purchases: at 43k customers' 1.4M purchases they were most of the programs' due moments)
+    is_last, combo = held.is_last, held.combo
+    table = _period_table(held.firsts(is_last), stats, policy)
+    if table.height == 0:
         return soonest([], at)
-    table = pl.DataFrame(
-        [(pid, sku, ptype, days) for (pid, sku, ptype), (days, _) in periods.items()],
-        schema={
-            "product_id": pl.String,
-            "sku": pl.String,
-            "product_type": pl.String,
-            "period": pl.Float64,
-        },
-        orient="row",
-    )
-    keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
-    period_us = (pl.col("period") * DAY_US).round().cast(pl.Int128)
+    period = pl.lit(combo).replace_strict(table["_key"], table["period"], default=None)
+    period_us = (period * DAY_US).round().cast(pl.Int128)
     lasts = (pl.col("kept_units").cast(pl.Int128) * period_us) // _QUANTITY_UNIT
     moments = (
-        last.lazy()
-        .select("customer_id", "product_id", *keys, "kept_units", "created_at")
-        .join(table.lazy().with_columns(*keys), on=["product_id", "sku", "product_type"])
+        bought.lazy()
         .select(
             "customer_id",
             (
@@ -470,7 +412,9 @@ def replenishment_next_due(
                 .cast(pl.Int64)
                 - r.days_before * DAY_US
             ).alias("moment"),
+            pl.lit(is_last).alias("_last"),
         )
+        .filter(pl.col("_last"))
     )
     return soonest([moments], at)
 
@@ -480,7 +424,7 @@ def warranty_next_due(
     paid: pl.DataFrame,
     stats: ShopStats,
     policy: Policy,
-    bought: pl.DataFrame | None = None,
+    bought: pl.DataFrame | Bought | None = None,
 ) -> pl.DataFrame:
     """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
     a new warranty notice due (issue 19): each purchase's warranty end less ``days_before``."""
@@ -488,20 +432,18 @@ def warranty_next_due(
     at = frames.as_of
     if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
         return soonest([], at)
-    bought = purchases(paid, frames.lines, amounts=False) if bought is None else bought
-    combos = bought.select("product_id", "sku", "product_type").unique()
-    table = _warranty_lengths(column_rows(combos, *_COMBO), stats, policy)
-    if table is None:
+    held = _held(bought, paid, frames)
+    if held.frame.height == 0:
         return soonest([], at)
-    keys = [pl.col("sku").fill_null(""), pl.col("product_type").fill_null("")]
-    moments = (
-        bought.lazy()
-        .select("customer_id", "product_id", *keys, "created_at")
-        .join(table.lazy(), on=["product_id", "sku", "product_type"])
-        .select(
-            "customer_id",
-            (pl.col("created_at") + (pl.col("days") - w.days_before) * DAY_US).alias("moment"),
-        )
+    every = pl.repeat(True, held.frame.height, dtype=pl.Boolean, eager=True)
+    lengths = {key: _warranty_length(c, stats, policy) for key, c in held.firsts(every).items()}
+    covered = {key: conf[0] for key, conf in lengths.items() if conf is not None}
+    if not covered:
+        return soonest([], at)
+    keys, values = pl.Series(list(covered), dtype=pl.UInt64), list(covered.values())
+    days = pl.lit(held.combo).replace_strict(keys, values, default=None, return_dtype=pl.Int64)
+    moments = held.frame.lazy().select(
+        "customer_id", (pl.col("created_at") + (days - w.days_before) * DAY_US).alias("moment")
     )
     return soonest([moments], at)
 
