@@ -292,23 +292,29 @@ def test_the_next_due_moments_of_many_purchases_are_each_customers_own() -> None
             assert alone.rows() == whole.filter(pl.col("customer_id") == cid).rows(), cid
 
 
-def test_a_draft_and_its_due_moments_find_the_last_purchases_once(
+def test_a_draft_and_its_due_moments_find_the_last_purchases_and_the_rhythm_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shopsync.core import _replenish_rows
+    from shopsync.core import _replenish_rows, planner, winback
     from shopsync.core.planner import draft
 
-    calls: list[int] = []
-    real = _replenish_rows.last_mask
+    calls: list[str] = []
 
-    def counted(bought: pl.DataFrame) -> pl.Series:
-        calls.append(bought.height)
-        return real(bought)
+    def counted(module: Any, name: str) -> None:
+        real = getattr(module, name)
 
-    monkeypatch.setattr(_replenish_rows, "last_mask", counted)
-    pol = policy(replenishment={"usage_days_by_type": {"Coffee": 30}})
+        def count(*args: Any) -> Any:
+            calls.append(name)
+            return real(*args)
+
+        monkeypatch.setattr(module, name, count)
+
+    counted(_replenish_rows, "last_mask")
+    for module in (planner, winback):
+        counted(module, "rhythm")
+    pol = policy(replenishment={"usage_days_by_type": {"Coffee": 30}}, winback={})
     frames = _many_purchases().frames(T0)
     drafted = draft(frames, pol, T0, stats=shop_stats(frames, pol))
     due = program_due(frames, pol, drafted.stats, drafted)
-    assert len(calls) == 1
+    assert sorted(calls) == ["last_mask", "rhythm"]
     assert due.height > 0

@@ -161,15 +161,15 @@ def program_due(
 
     The minimum over every program's ``*_next_due`` and :func:`row_moments`; run on the
     planned customers' frames (:func:`restrict`) with the shop's day statistics; with
-    their ``drafted`` candidates, its paid orders and purchases are reused."""
+    their ``drafted`` candidates, its paid orders, purchases and win-back rhythm are reused."""
     if drafted is None:
         paid = paid_orders(frames, columns=PAID_COLUMNS)
-        _, bought = _bought(frames, policy, stats, paid)
+        (_, bought), pace = _bought(frames, policy, stats, paid), None
     else:
-        paid, bought = drafted.paid, drafted.bought
+        paid, bought, pace = drafted.paid, drafted.bought, drafted.pace
     found = [
         review_next_due(frames, policy),
-        winback_next_due(frames, paid, stats, policy),
+        winback_next_due(frames, paid, stats, policy, pace),
         replenishment_next_due(frames, paid, stats, policy, bought),
         warranty_next_due(frames, paid, stats, policy, bought),
         shipping_next_due(frames, policy),

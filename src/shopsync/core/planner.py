@@ -62,7 +62,7 @@ from shopsync.core.shipping import shipping_candidates
 from shopsync.core.shop_models import ModelsUsed
 from shopsync.core.shop_stats import ShopStats, purchases, shop_stats
 from shopsync.core.surveys import survey_candidates
-from shopsync.core.winback import winback_candidates
+from shopsync.core.winback import rhythm, winback_candidates
 
 __all__ = [
     "RULES",
@@ -172,6 +172,8 @@ class Draft:
     found: tuple[Candidates, ...]
     bought: Bought | None
     recommending: bool
+    pace: pl.DataFrame | None = None
+    """Win-back's :func:`~shopsync.core.winback.rhythm` of ``paid`` (None: win-back off)."""
 
     def plan(self, loyalty: Sequence[Action] = (), notes: Sequence[str] = ()) -> Plan:
         """The plan: the candidates and ``loyalty``'s notices through the rules;
@@ -205,9 +207,10 @@ def draft(
     said = plan_notes(policy, as_of, stats, none, frames.future_orders, frames.sent is not None)
     paid = paid_orders(frames, columns=PAID_COLUMNS)
     recommending, bought = _bought(frames, policy, stats, paid)
-    found = program_candidates(frames, policy, stats, paid, bought)
+    pace = _pace(frames, policy, stats, paid)
+    found = program_candidates(frames, policy, stats, paid, bought, pace)
     return Draft(
-        frames, policy, as_of, stats, tuple(said), paid, tuple(found), bought, recommending
+        frames, policy, as_of, stats, tuple(said), paid, tuple(found), bought, recommending, pace
     )
 
 
@@ -248,18 +251,28 @@ def _bought(
     return recommending, Bought(purchases(paid, frames.lines, amounts=False)) if wanted else None
 
 
+def _pace(
+    frames: Frames, policy: Policy, stats: ShopStats, paid: pl.DataFrame
+) -> pl.DataFrame | None:
+    """Win-back's rhythm of ``paid``, which its candidates and its next-due moments share."""
+    if not policy.winback.enabled or paid.height == 0:
+        return None
+    return rhythm(paid, stats, policy, frames.as_of)
+
+
 def program_candidates(
     frames: Frames,
     policy: Policy,
     stats: ShopStats,
     paid: pl.DataFrame,
     bought: Bought | None,
+    pace: pl.DataFrame | None = None,
 ) -> list[Candidates]:
     """Every program's candidates but loyalty's (its notices come derived from the ledger);
-    ``paid`` needs no more than :data:`PAID_COLUMNS`."""
+    ``paid`` needs no more than :data:`PAID_COLUMNS`; ``pace``: win-back's rhythm of it."""
     return [
         review_rules.review_candidates(frames, policy),
-        winback_candidates(frames, paid, stats, policy),
+        winback_candidates(frames, paid, stats, policy, pace),
         replenishment_candidates(frames, paid, stats, policy, bought),
         warranty_candidates(frames, paid, stats, policy, bought),
         shipping_candidates(frames, policy),

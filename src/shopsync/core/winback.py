@@ -157,9 +157,14 @@ def winback(frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy
 
 
 def winback_candidates(
-    frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy
+    frames: Frames,
+    paid: pl.DataFrame,
+    stats: ShopStats,
+    policy: Policy,
+    pace: pl.DataFrame | None = None,
 ) -> Candidates:
-    """:func:`winback` as candidates (built into actions only when kept)."""
+    """:func:`winback` as candidates (built into actions only when kept); ``pace``: the
+    :func:`rhythm` of ``paid`` when the caller has it already."""
     wb = policy.winback
     build = _builder(frames, policy)
     if not wb.enabled or paid.height == 0:
@@ -169,7 +174,7 @@ def winback_candidates(
     window = wb.no_coupon_days_after_order * DAY_US
     span = int(stages[-1][2] * DAY_US) + wb.late_days * DAY_US + window
     running = (pl.col("start") <= at) & (pl.col("start") >= at - span)
-    table = rhythm(paid, stats, policy, at)
+    table = rhythm(paid, stats, policy, at) if pace is None else pace
     if table.height <= FEW_ROWS and not _may_start(table, stats, policy, at - span, at):
         return Candidates(_EMPTY, build)  # a customer's few rows: no query to find nothing
     starting = _starts(table, stats, policy, running)
@@ -333,17 +338,21 @@ def _whens(policy: Policy, window: int) -> tuple[list[pl.Expr], list[bool]]:
 
 
 def winback_next_due(
-    frames: Frames, paid: pl.DataFrame, stats: ShopStats, policy: Policy
+    frames: Frames,
+    paid: pl.DataFrame,
+    stats: ShopStats,
+    policy: Policy,
+    pace: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``customer_id, due``: the earliest moment after ``as_of`` at which time alone can make
     a new win-back stage due (issue 19): the sequence's start or a later stage's moment, from
     the same thresholds as :func:`winback_candidates` (a cancellation that lifts the "just
-    ordered" rule is a moment of the caller's)."""
+    ordered" rule is a moment of the caller's); ``pace``: as :func:`winback_candidates`'."""
     wb = policy.winback
     at = frames.as_of
     if not wb.enabled or paid.height == 0:
         return soonest([], at)
-    table = _starts(rhythm(paid, stats, policy, at), stats, policy)
+    table = _starts(rhythm(paid, stats, policy, at) if pace is None else pace, stats, policy)
     latest_any = frames.orders.group_by("customer_id").agg(
         pl.col("created_at").max().alias("latest_any")
     )
