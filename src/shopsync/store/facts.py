@@ -480,11 +480,13 @@ def _load(
                 scan = pl.scan_parquet(path)
                 if name == "orders" and where is not None:
                     scan = scan.filter(where)  # as the file is read: no copy of every order
-                if customers is not None:  # the orders of ``customers``, their child rows
-                    key, values = (
-                        ("customer_id", customers) if name == "orders" else ("order_id", ids)
-                    )
-                    scan = scan.filter(pl.col(key).is_in(values.implode()))
+                if customers is not None and name == "orders":  # the orders of ``customers``
+                    scan = scan.filter(pl.col("customer_id").is_in(customers.implode()))
+                elif customers is not None:  # their child rows, in the file's order
+                    # a semi join, not is_in: the set of 900k order ids (43k customers of 10M
+                    # orders) cost is_in 0.4 CPU-s to build, a file
+                    theirs = pl.LazyFrame([ids.rename("order_id")])
+                    scan = scan.join(theirs, on="order_id", how="semi", maintain_order="left")
                 kept = kept_columns(name, schema, columns, ordered=ordered)
                 if codes and name in codes:  # cast a morsel at a time: no text column whole
                     scan = scan.select(kept).with_columns(categorical(codes[name]))
