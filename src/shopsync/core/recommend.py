@@ -150,7 +150,9 @@ def with_recommendations(
     """``actions``, those that carry recommendations given up to ``per_action`` products the
     customer does not own (``bought``: the planner's kept quantities), ranked from what the
     action is about, else from everything the customer bought (:func:`ranked`)."""
-    wanting = {a.customer_id for a in actions if "recommendations" in type(a).model_fields}
+    # per class, not per action: ``model_fields`` is a costly lookup (45k actions, 0.1 s)
+    takes = {kind: "recommendations" in kind.model_fields for kind in {type(a) for a in actions}}
+    wanting = {a.customer_id for a in actions if takes[type(a)]}
     if not wanting:
         return actions
     owned: dict[str, set[str]] = {
@@ -163,7 +165,7 @@ def with_recommendations(
     out: list[Action] = []
     known: dict[tuple[str, ...], tuple[str, ...]] = {}  # seeds -> ranked (see ``ranked``)
     for action in actions:
-        if "recommendations" not in type(action).model_fields:
+        if not takes[type(action)]:
             out.append(action)
             continue
         mine = owned.get(action.customer_id, set())
