@@ -164,7 +164,8 @@ def program_due(
     their ``drafted`` candidates, its paid orders, purchases and win-back rhythm are reused."""
     if drafted is None:
         paid = paid_orders(frames, columns=PAID_COLUMNS)
-        (_, bought), pace = _bought(frames, policy, stats, paid), None
+        _, bought = _bought(frames, policy, stats, paid)
+        pace = None  # win-back finds its own
     else:
         paid, bought, pace = drafted.paid, drafted.bought, drafted.pace
     found = [

@@ -184,8 +184,8 @@ def _held(bought: pl.DataFrame | Bought | None, paid: pl.DataFrame, frames: Fram
 
 
 def _period_table(firsts: dict[int, _Combo], stats: ShopStats, policy: Policy) -> pl.DataFrame:
-    """``_key, period, source, _p``: the period of each of :func:`_combos`' keys that has one,
-    ``_p`` the row's position."""
+    """``_key, period, source, _p``: the period of each key (:attr:`Bought.combo`) of
+    ``firsts`` that has one, ``_p`` the row's position."""
     periods = _periods(firsts.values(), stats, policy)
     found = [(key, *periods[combo]) for key, combo in firsts.items() if combo in periods]
     return pl.DataFrame(
