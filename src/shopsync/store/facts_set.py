@@ -75,7 +75,7 @@ def customer_facts(
     # against 0.06 s through the indexes): the indexes read it until a whole read rewrites
     if _changed(engine, shop_id, snap.seq) > max(facts._REWRITE_MIN, whole // 50):
         return None
-    delta = _read_delta(engine, shop_id, snap.seq)
+    delta = _read_delta(engine, shop_id, snap.seq, columns)
     if delta is None or delta.seq < snap.seq or delta.born != snap.born:
         return None
     changed = delta.frames["orders"]
