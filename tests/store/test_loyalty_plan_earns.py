@@ -11,7 +11,7 @@ import pytest
 
 from shopsync import loyalty
 from shopsync.core.policy import Policy
-from shopsync.store import Store, ledger
+from shopsync.store import Store, ledger, ledger_mark
 from shopsync.testing.generator import generate_shop
 
 P, S = "shopify", "acme"
@@ -105,3 +105,26 @@ def test_some_customers_dry_run_reads_their_earns_alone_whoever_derives_them(
             customer_ids=some,
         )
     assert asked == [some, some]
+
+
+def test_a_dry_run_reads_nothing_a_writer_checks_before_writing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run writes nothing: it reads neither the newest ledger entry nor the version of
+    the loyalty inputs (what a writer checks in its write transaction); a writer reads both."""
+    state = generate_shop(platform=P, shop=S, seed=4, customers=20, orders=80, end=END, years=0.5)
+    store.upsert([*state.products.values(), *state.customers.values(), *state.orders.values()])
+
+    def refused(*_: object) -> None:
+        raise AssertionError("read by a dry run")
+
+    for module, name in ((ledger, "newest_entry"), (ledger_mark, "inputs_version")):
+        with monkeypatch.context() as patched:
+            patched.setattr(module, name, refused)
+            for actions_only in (False, True):
+                update = loyalty.update_ledger(
+                    store, P, S, as_of=END, policy=WIDE, dry_run=True, actions_only=actions_only
+                )
+                assert update.actions and not update.added
+            with pytest.raises(AssertionError, match="read by a dry run"):
+                loyalty.update_ledger(store, P, S, as_of=END, policy=WIDE)

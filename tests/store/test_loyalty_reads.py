@@ -153,6 +153,57 @@ def test_earned_points_are_each_orders_current_earn_read_whole_or_by_customer(
     assert frames["earned"].rows() == [("c2", "o3", 90, True)]
 
 
+@pytest.mark.parametrize("share", [None, 0], ids=["filtered", "joined"])
+def test_an_order_earned_twice_keeps_its_newest_earn_in_a_read_of_many(
+    store: Store, monkeypatch: pytest.MonkeyPatch, share: int | None
+) -> None:
+    """Read in columns (many customers, no order moved: the entries' ids are not read), an
+    order earned twice under two keys is read again with them: its newest earn counts, once,
+    in the shop's read and in the customers' (filtered from the shop's, or joined)."""
+    monkeypatch.setattr(ledger, "_FEW", 0)
+    if share is not None:
+        monkeypatch.setattr(ledger, "_SHARE", share)
+    shop = store.shop_id("shopify", "acme")
+    earn = {"kind": "earn", "approved": 0}
+    with store.transaction() as conn:
+        ledger.add_entries(
+            conn,
+            [
+                _entry(shop, "c1", "o1", "earn:c1:o1") | earn | {"pending": 500},
+                _entry(shop, "c1", "o2", "earn:c1:o2") | earn | {"pending": 70},
+                _entry(shop, "c2", "o3", "earn:c2:o3") | earn | {"pending": 40},
+            ],
+        )
+    once = [("c1", "o1", 500, True), ("c1", "o2", 70, True), ("c2", "o3", 40, True)]
+    assert sorted(ledger.earned_points(store, shop, ["c1", "c2"]).rows()) == once
+    again = _entry(shop, "c1", "o1", "earn:c1:o1:again") | earn | {"pending": 0, "approved": 90}
+    with store.transaction() as conn:
+        ledger.add_entries(conn, [again])
+    newest = [("c1", "o1", 90, False), *once[1:]]
+    assert sorted(ledger.earned_points(store, shop, ["c1", "c2"]).rows()) == newest
+    assert sorted(ledger.earned_points(store, shop).rows()) == newest
+    assert ledger.earned_points(store, shop, ["c1"]).columns == [
+        "customer_id",
+        "order_id",
+        "points",
+        "pending",
+    ]
+
+
+def test_a_share_of_the_shops_customers_is_counted_up_to_its_bound(store: Store) -> None:
+    """The earns of at most one in ``_SHARE`` of the shop's customers are joined to their
+    ids: its customers counted up to that bound (the bound itself included), another
+    shop's never."""
+    for shop, customers in (("acme", 6), ("other", 10)):
+        state = generate_shop(platform="shopify", shop=shop, seed=3, customers=customers, orders=0)
+        store.upsert(list(state.customers.values()))
+    shop_id = store.shop_id("shopify", "acme")
+    assert ledger._SHARE == 2
+    assert ledger._share(store, shop_id, 3)  # 6 of 6
+    assert not ledger._share(store, shop_id, 4)  # 8 of 6
+    assert not ledger._share(store, store.shop_id("shopify", "other"), 6)  # 12 of 10
+
+
 def test_earned_since_sees_this_shops_newer_earns_through_the_primary_key(
     store: Store,
 ) -> None:

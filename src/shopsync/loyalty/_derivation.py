@@ -215,10 +215,11 @@ def _sync(
     if marking:
         version = frames_version if frames is not None else ledger_mark.data_version(store, shop_id)
     currency = shop_currency(store, platform, shop, policy) or ""  # no orders: nothing earns
-    seen = ledger.newest_entry(store)  # read first: an earn or a reversal written since is news
+    # what a writer checks before writing (a dry run writes nothing: it reads neither)
+    seen = 0 if dry_run else ledger.newest_entry(store)  # first: an earn or reversal since is news
     scope = _scope(store, shop_id, frames, customer_ids)
     tables = _tables(store, shop_id, at, policy, frames, scope)
-    inputs_version = ledger_mark.inputs_version(store, shop_id)  # also checked before writing
+    inputs_version = None if dry_run else ledger_mark.inputs_version(store, shop_id)
     inputs = ledger.input_rows(store, shop_id, scope)
     birthdays = new_birthdays(shop_id, tables.customers, inputs, at)
     if birthdays and not dry_run:

@@ -250,14 +250,37 @@ def earned_points(
             found = _earned_of(conn, shop_id, ids)
             generations = moved_generations(conn, shop_id)
         return _current_earns(found, generations)
-    where = f"shop_id = {int(shop_id)} AND kind = 'earn' AND order_id IS NOT NULL"
     among = None if ids is None or not _share(store, shop_id, len(ids)) else ("customer_id", ids)
-    found = read_table(store.engine, loyalty_ledger.name, _EARNED, where, among)
-    if ids is not None and among is None:
-        found = found.filter(pl.col("customer_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
     with store.engine.connect() as conn:
         generations = moved_generations(conn, shop_id)
+    # the entries' ids tell an order's newest earn: read when an order moved (one in
+    # ``generations``) or was earned twice, not for the usual one earn an order (a sixth of
+    # the read: 0.1 CPU-s of 0.6 for 330,000 earns on SQLite)
+    found = _earned_read(store, shop_id, ids, among, with_id=bool(generations))
+    keys = ["customer_id", "order_id"]
+    if not generations and found.select(pl.struct(keys).is_unique().all()).item():
+        return found.select(*keys, "points", (pl.col("pending") > 0).alias("pending"))
+    if not generations:  # an order earned twice: its newest earn counts
+        found = _earned_read(store, shop_id, ids, among, with_id=True)
     return _current_earns(found, generations)
+
+
+def _earned_read(
+    store: Store,
+    shop_id: int,
+    ids: list[str] | None,
+    among: tuple[str, list[str]] | None,
+    *,
+    with_id: bool,
+) -> pl.DataFrame:
+    """:data:`_EARNED` rows (without ``id`` unless ``with_id``) of the shop's earns, of
+    ``ids`` when given: joined to them (``among``) or filtered from the shop's."""
+    where = f"shop_id = {int(shop_id)} AND kind = 'earn' AND order_id IS NOT NULL"
+    columns = _EARNED if with_id else [c for c in _EARNED if c.name != "id"]
+    found = read_table(store.engine, loyalty_ledger.name, columns, where, among)
+    if ids is not None and among is None:
+        found = found.filter(pl.col("customer_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
+    return found
 
 
 def newest_entry(store: Store) -> int:
@@ -283,11 +306,12 @@ def earned_since(conn: Connection, shop_id: int, seen: int) -> bool:
 def _share(store: Store, shop_id: int, wanted: int) -> bool:
     """Whether ``wanted`` customers' earns are cheaper read through the customer index than
     in a pass over the shop's ledger (at most one in :data:`_SHARE` of its customers)."""
+    bound = wanted * _SHARE
+    # counted up to the bound: the shop's customers past it need not be (1M: 0.05 CPU-s)
+    some = select(customers.c.id).where(customers.c.shop_id == shop_id).limit(bound).subquery()
     with store.engine.connect() as conn:
-        count = conn.execute(
-            select(func.count()).select_from(customers).where(customers.c.shop_id == shop_id)
-        ).scalar_one()
-    return wanted * _SHARE <= count
+        count = conn.execute(select(func.count()).select_from(some)).scalar_one()
+    return count >= bound
 
 
 def _earned_of(conn: Connection, shop_id: int, ids: Sequence[str]) -> pl.DataFrame:
