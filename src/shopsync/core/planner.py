@@ -173,7 +173,7 @@ class Draft:
     bought: Bought | None
     recommending: bool
     pace: pl.DataFrame | None = None
-    """Win-back's :func:`~shopsync.core.winback.rhythm` of ``paid`` (None: win-back off)."""
+    """Win-back's rhythm of ``paid``, shared by its candidates and next-due moments."""
 
     def plan(self, loyalty: Sequence[Action] = (), notes: Sequence[str] = ()) -> Plan:
         """The plan: the candidates and ``loyalty``'s notices through the rules;
@@ -207,7 +207,8 @@ def draft(
     said = plan_notes(policy, as_of, stats, none, frames.future_orders, frames.sent is not None)
     paid = paid_orders(frames, columns=PAID_COLUMNS)
     recommending, bought = _bought(frames, policy, stats, paid)
-    pace = _pace(frames, policy, stats, paid)
+    wb = policy.winback.enabled and paid.height > 0  # its rhythm: see Draft.pace
+    pace = rhythm(paid, stats, policy, frames.as_of) if wb else None
     found = program_candidates(frames, policy, stats, paid, bought, pace)
     return Draft(
         frames, policy, as_of, stats, tuple(said), paid, tuple(found), bought, recommending, pace
@@ -249,15 +250,6 @@ def _bought(
     recommending = r.enabled and r.per_action > 0 and bool(stats.also_bought.neighbours)
     wanted = policy.replenishment.enabled or recommending
     return recommending, Bought(purchases(paid, frames.lines, amounts=False)) if wanted else None
-
-
-def _pace(
-    frames: Frames, policy: Policy, stats: ShopStats, paid: pl.DataFrame
-) -> pl.DataFrame | None:
-    """Win-back's rhythm of ``paid``, which its candidates and its next-due moments share."""
-    if not policy.winback.enabled or paid.height == 0:
-        return None
-    return rhythm(paid, stats, policy, frames.as_of)
 
 
 def program_candidates(
