@@ -112,7 +112,7 @@ def replenishment_candidates(
     if not r.enabled:
         return Candidates(_EMPTY, build)
     at = frames.as_of
-    held = _held(bought, paid, frames)
+    held = _as_bought(bought, paid, frames)
     bought = held.frame
     if bought.height == 0:
         return Candidates(_EMPTY, build)
@@ -176,7 +176,7 @@ def replenishment_candidates(
     return Candidates(short_keys(due, "replenishment"), build)
 
 
-def _held(bought: pl.DataFrame | Bought | None, paid: pl.DataFrame, frames: Frames) -> Bought:
+def _as_bought(bought: pl.DataFrame | Bought | None, paid: pl.DataFrame, frames: Frames) -> Bought:
     """``bought`` as :class:`Bought`: the purchases of ``paid`` when None."""
     if isinstance(bought, Bought):
         return bought
@@ -285,7 +285,7 @@ def warranty_candidates(
     longest = max([*w.days_by_sku.values(), *w.days_by_tag.values(), *w.days_by_type.values()])
     since = at - longest * DAY_US - w.days_before * DAY_US
     recent = pl.col("created_at") >= since
-    held = _held(bought, paid.filter(recent) if bought is None else paid, frames)
+    held = _as_bought(bought, paid.filter(recent) if bought is None else paid, frames)
     bought = held.frame
     newest = bought["created_at"].max()
     if not isinstance(newest, int) or newest < since:  # nothing within a warranty's reach
@@ -389,7 +389,7 @@ def replenishment_next_due(
     at = frames.as_of
     if not r.enabled:
         return soonest([], at)
-    held = _held(bought, paid, frames)
+    held = _as_bought(bought, paid, frames)
     bought = held.frame
     if bought.height == 0:
         return soonest([], at)
@@ -432,7 +432,7 @@ def warranty_next_due(
     at = frames.as_of
     if not w.enabled or not (w.days_by_sku or w.days_by_tag or w.days_by_type):
         return soonest([], at)
-    held = _held(bought, paid, frames)
+    held = _as_bought(bought, paid, frames)
     if held.frame.height == 0:
         return soonest([], at)
     every = pl.repeat(True, held.frame.height, dtype=pl.Boolean, eager=True)

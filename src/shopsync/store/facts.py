@@ -283,7 +283,7 @@ def order_facts(
     if snap is not None and _changed(engine, shop_id, snap.seq) > max(_BULK_MIN, held // 4):
         snap = None  # most of the shop changed: a bulk read is faster than row by row
     if snap is not None:
-        delta = _read_delta(engine, shop_id, snap.seq, None if columns is None else columns)
+        delta = _read_delta(engine, shop_id, snap.seq, columns)
         if delta is None:
             return _empty(engine.dialect.name, codes)
         if delta.seq >= snap.seq and delta.born == snap.born:

@@ -257,11 +257,11 @@ def earned_points(
     # ``generations``) or was earned twice, not for the usual one earn an order (a sixth of
     # the read: 0.1 CPU-s of 0.6 for 330,000 earns on SQLite)
     found = _earned_read(store, shop_id, ids, among, with_id=bool(generations))
-    keys = ["customer_id", "order_id"]
-    if not generations and found.select(pl.struct(keys).is_unique().all()).item():
-        return found.select(*keys, "points", (pl.col("pending") > 0).alias("pending"))
-    if not generations:  # an order earned twice: its newest earn counts
-        found = _earned_read(store, shop_id, ids, among, with_id=True)
+    if not generations:
+        once = _earned_once(found)
+        if once is not None:
+            return once
+        found = _earned_read(store, shop_id, ids, among, with_id=True)  # its newest counts
     return _current_earns(found, generations)
 
 
@@ -343,6 +343,16 @@ _FEW_EARNS = 512
 ``core._data.FEW_ROWS``'s reason: the store does not import the core)."""
 
 
+def _earned_once(found: pl.DataFrame) -> pl.DataFrame | None:
+    """:func:`_current_earns` of ``found`` when each order earned once (the usual case: no
+    group to find the newest in; 1M orders: 0.16 CPU-s for the check, 0.28 for the
+    grouping), else None."""
+    keys = ["customer_id", "order_id"]
+    if not found.select(pl.struct(keys).is_unique().all()).item():
+        return None
+    return found.select(*keys, "points", (pl.col("pending") > 0).alias("pending"))
+
+
 def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int]) -> pl.DataFrame:
     """One row per (customer, order) of :data:`_EARNED` rows: an order reversed ``n`` times
     (it left the customer) earned in its current generation when it has more than ``n`` earn
@@ -355,10 +365,8 @@ def _current_earns(found: pl.DataFrame, generations: dict[tuple[str, str], int])
             pending = [None if p is None else p > 0 for p in found["pending"].to_list()]
             flags = pl.Series("pending", pending, dtype=pl.Boolean)
             return pl.DataFrame([found["customer_id"], found["order_id"], found["points"], flags])
-    elif not generations and found.select(pl.struct(keys).is_unique().all()).item():
-        # each order earned once (the usual case): no group to find the newest in (1M
-        # orders: 0.16 CPU-s for the check, 0.28 for the grouping)
-        return found.select(*keys, "points", (pl.col("pending") > 0).alias("pending"))
+    elif not generations and (once := _earned_once(found)) is not None:
+        return once
     newest = found.group_by(keys, maintain_order=True).agg(
         pl.len().alias("_earns"),
         pl.col("points").sort_by("id").last(),
