@@ -13,9 +13,10 @@ requests are counted separately. The store is served by a child process, so the 
 figures and peak RSS are its own (the two still share the machine's two cores); the child's
 CPU seconds during the read are reported beside them (``emulator_cpu_seconds``, Linux).
 ``--profile N`` reads the store a second time under cProfile and prints the top N by own time
-(the figures above are taken without it). The columnar path asks for pages on a thread of
-its own (``_paging.one_ahead``), which cProfile does not see: its requests and JSON parsing
-are the difference between the CPU seconds and the profile's functions.
+(the figures above are taken without it). The columnar path asks for pages on threads of
+their own (``_windows.in_windows``: two requests at once, each over a window of modification
+time), which cProfile does not see: their requests and JSON parsing are the difference
+between the CPU seconds and the profile's functions.
 """
 
 from __future__ import annotations

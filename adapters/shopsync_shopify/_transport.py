@@ -49,8 +49,7 @@ class GraphQLTransport:
             return
         wait = (requested - available) / self._bucket[2]
         self.counters["paced_seconds"] += wait  # type: ignore[assignment]
-        self.http.stats.throttle_waits += 1
-        self.http.stats.throttle_seconds += wait
+        self.http.stats.add(throttle_waits=1, throttle_seconds=wait)
         self._sleep(wait)
 
     def _note_cost(self, cost: Mapping[str, Any] | None) -> None:

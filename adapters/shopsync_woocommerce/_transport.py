@@ -67,7 +67,7 @@ def _decoded(response: requests.Response, where: str) -> Any:
 
 
 AHEAD = threading.local()
-"""``stop`` in a thread reading a page ahead (:func:`._paging.one_ahead`): an Event set when
+"""``stop`` in a thread reading pages ahead (:func:`._windows.in_windows`): an Event set when
 its reader stopped, which ends that request's retries."""
 
 
@@ -159,7 +159,7 @@ class RestTransport:
         """One request ``send`` makes through the client, counted; a transport failure is
         mapped (its text carries the signed URL, so it never reaches a message), the status
         is left to the caller."""
-        self.http.stats.requests += 1
+        self.http.stats.add(requests=1)
         where = self._where(method, endpoint)
         try:
             return send()

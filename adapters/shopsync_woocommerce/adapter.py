@@ -42,7 +42,13 @@ from shopsync_woocommerce._write_back import WriteBack
 from shopsync_woocommerce.consent import resolve_sources
 from shopsync_woocommerce.mapping import PLATFORM
 
-__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TIMEOUT", "WooCommerceAdapter"]
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_PARALLEL_READS",
+    "DEFAULT_TIMEOUT",
+    "MAX_PARALLEL_READS",
+    "WooCommerceAdapter",
+]
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds per request. The client's own default (5 s) is too short for a page of 100 orders
@@ -50,6 +56,14 @@ on a busy shared host; 30 s lets a slow page finish and still fails a dead conne
 
 DEFAULT_OVERLAP = dt.timedelta(minutes=5)
 """How far before ``updated_since`` an incremental read starts (see :mod:`._reads`)."""
+
+
+DEFAULT_PARALLEL_READS = 2
+"""Requests a large read of orders has on the wire at once. WordPress serves each request in
+a PHP worker of its own, and hosts run several; two keep one busy while the reader maps the
+answer of the other, without leaning on a small host."""
+
+MAX_PARALLEL_READS = 8
 
 
 def _shop_from_url(url: str) -> str:
@@ -85,7 +99,9 @@ class WooCommerceAdapter(
     ``/refunds`` and asks each refunded order for its refunds instead. ``consent_sources``
     names where the store keeps marketing consent (``"mailchimp"``, ``"constant_contact"``,
     ``"shopsync"``, ``"meta:<key>"``, ``"none"``; default all known, see :mod:`.consent`):
-    WooCommerce core has no consent field.
+    WooCommerce core has no consent field. ``parallel_reads`` (1-:data:`MAX_PARALLEL_READS`)
+    is how many requests a large read of orders may have on the wire at once, each over its
+    own window of modification time (:mod:`._windows`); 1 reads page after page.
     """
 
     platform = PLATFORM
@@ -121,11 +137,16 @@ class WooCommerceAdapter(
         verify_ssl: bool = True,
         sleep: Callable[[float], None] | None = None,
         consent_sources: str | Sequence[str] | None = None,
+        parallel_reads: int = DEFAULT_PARALLEL_READS,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError("url must start with http:// or https://")
         if not 1 <= per_page <= 100:
             raise ConfigurationError("per_page must be between 1 and 100 (WooCommerce's limit)")
+        if type(parallel_reads) is not int or not 1 <= parallel_reads <= MAX_PARALLEL_READS:
+            raise ConfigurationError(
+                f"parallel_reads must be a whole number from 1 to {MAX_PARALLEL_READS}"
+            )
         if not consumer_key:
             raise ConfigurationError("consumer_key is required")
         secret = (
@@ -138,6 +159,7 @@ class WooCommerceAdapter(
         self.url = url.rstrip("/")
         self.shop = shop or _shop_from_url(self.url)
         self.per_page = per_page
+        self.parallel_reads = parallel_reads
         self.overlap = (
             overlap if isinstance(overlap, dt.timedelta) else dt.timedelta(seconds=overlap)
         )

@@ -389,11 +389,15 @@ def rejected_record(
 @dataclass(frozen=True)
 class RawPage:
     """One page as the platform sent it: its raw records, the adapter's position after it,
-    and whether it is the last (the loop stops there)."""
+    and whether it is the last (the loop stops there). ``complete_to``, when set, is the
+    instant up to which the read is complete whatever its rows' times: a read in windows side
+    by side (``shopsync_woocommerce._windows``) sends rows newer than what it has read all
+    of, and the page's ``high_water`` is then no later than that."""
 
     rows: Sequence[Any]
     cursor: str | None = None
     last: bool = False
+    complete_to: dt.datetime | None = None
 
 
 class _HasStats(Protocol):
@@ -484,13 +488,23 @@ class PageLoop(Generic[R]):
         parent), with ``raw`` as JSON text."""
         self._rejected.append(Rejected(self.resource, record_id, raw, reason))
 
-    def page(self, *, cursor: str | None = None, last: bool = False) -> Page[Any]:
-        """The gathered records as a page (the gathering starts again)."""
+    def page(
+        self,
+        *,
+        cursor: str | None = None,
+        last: bool = False,
+        complete_to: dt.datetime | None = None,
+    ) -> Page[Any]:
+        """The gathered records as a page (the gathering starts again); its ``high_water``
+        no later than ``complete_to`` when that is given (:class:`RawPage`)."""
+        high_water = self.high_water if self.ordered or last else None
+        if complete_to is not None and high_water is not None and high_water > complete_to:
+            high_water = complete_to
         page: Page[Any] = Page(
             records=self._records,
             rejected=self._rejected,
             cursor=cursor,
-            high_water=self.high_water if self.ordered or last else None,
+            high_water=high_water,
             stats=self._stats() if self._stats is not None else {},
         )
         self._records, self._rejected = [], []
@@ -501,7 +515,9 @@ class PageLoop(Generic[R]):
         for raw_page in pages:
             for raw in raw_page.rows:
                 self.add(raw)
-            yield self.page(cursor=raw_page.cursor, last=raw_page.last)
+            yield self.page(
+                cursor=raw_page.cursor, last=raw_page.last, complete_to=raw_page.complete_to
+            )
             if raw_page.last:
                 return
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -194,10 +195,28 @@ def read_at_once(response: requests.Response) -> requests.Response:
 
 @dataclass
 class HttpStats:
+    """Request counters of a client. Counted through :meth:`add`, as a read's pages may be
+    asked for on several threads at once (``shopsync_woocommerce._windows``)."""
+
     requests: int = 0
     retries: int = 0
     throttle_waits: int = 0
     throttle_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(
+        self,
+        *,
+        requests: int = 0,
+        retries: int = 0,
+        throttle_waits: int = 0,
+        throttle_seconds: float = 0.0,
+    ) -> None:
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+            self.throttle_waits += throttle_waits
+            self.throttle_seconds += throttle_seconds
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -222,10 +241,10 @@ class HttpClient:
         return f"HttpClient(platform={self.platform!r}, timeout={self.timeout})"
 
     def _note_retry(self, error: BaseException, delay: float) -> None:
-        self.stats.retries += 1
         if isinstance(error, RateLimitedError):
-            self.stats.throttle_waits += 1
-            self.stats.throttle_seconds += delay
+            self.stats.add(retries=1, throttle_waits=1, throttle_seconds=delay)
+        else:
+            self.stats.add(retries=1)
 
     def call(self, fn: Callable[[], T], *, sleep: Callable[[float], None] | None = None) -> T:
         """Run ``fn`` under the retry policy (for clients that send requests themselves);
@@ -240,7 +259,7 @@ class HttpClient:
         """One request sent by ``send`` (this session, or a platform's own client), no
         retry: counted, its transport failure or error status mapped. ``where`` is
         ``"METHOD url"``, redacted before it reaches a message."""
-        self.stats.requests += 1
+        self.stats.add(requests=1)
         try:
             response = send()
         # "from None": the requests exception's text carries the full URL, credentials included.

@@ -17,6 +17,7 @@ whole or not at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -165,14 +166,18 @@ class ColumnarLoop(PageLoop[Any]):
         young collections are rarer).
         ``pages`` is closed when the read ends, however it ends: a traceback kept after an
         error in a page's mapping holds this frame, and a source reading ahead on a thread
-        (``shopsync_woocommerce._paging.one_ahead``) would wait for good."""
+        (``shopsync_woocommerce._windows.in_windows``) would wait for good."""
         try:
             with collector_eased():
                 for raw_page in pages:
                     with collector_paused():
                         for raw in raw_page.rows:
                             self.add(raw)
-                        page = self.page(cursor=raw_page.cursor, last=raw_page.last)
+                        page = self.page(
+                            cursor=raw_page.cursor,
+                            last=raw_page.last,
+                            complete_to=raw_page.complete_to,
+                        )
                     yield page
                     if raw_page.last:
                         return
@@ -181,12 +186,18 @@ class ColumnarLoop(PageLoop[Any]):
             if close is not None:
                 close()
 
-    def page(self, *, cursor: str | None = None, last: bool = False) -> Page[Any]:
+    def page(
+        self,
+        *,
+        cursor: str | None = None,
+        last: bool = False,
+        complete_to: dt.datetime | None = None,
+    ) -> Page[Any]:
         if self._newest >= 0:  # the newest row's stamp, made once a page, not once an order
             stamp = instant(self._newest)
             if self.high_water is None or stamp > self.high_water:
                 self.high_water = stamp
-        plain = super().page(cursor=cursor, last=last)
+        plain = super().page(cursor=cursor, last=last, complete_to=complete_to)
         page = RowsPage(
             records=plain.records,
             rejected=plain.rejected,

@@ -16,12 +16,10 @@ import pytest
 import requests
 from shopsync_woocommerce import WooCommerceAdapter
 from shopsync_woocommerce._fast_orders import order_tables
-from shopsync_woocommerce._paging import one_ahead
 from shopsync_woocommerce.mapping import order_from_rest
 
 import shopsync
 import shopsync.errors
-from shopsync.adapter_kit import RawPage
 from shopsync.http import RetryPolicy
 from shopsync.ingest_columns import RowsPage, store_page
 from shopsync.store._rows import order_rows
@@ -199,59 +197,6 @@ def test_the_models_stay_for_a_reader_outside_the_sync() -> None:
         pages = list(adapter.read_orders())
     assert sum(len(p.records) for p in pages) == 10
     assert not any(getattr(p, "rows", ()) for p in pages)
-
-
-def _source(asked: list[int], fail_at: int | None = None, pages: int = 3) -> Iterator[RawPage]:
-    try:
-        for n in range(1, pages + 1):
-            asked.append(n)
-            if n == fail_at:
-                raise shopsync.errors.AuthenticationError("revoked", platform="woocommerce")
-            yield RawPage([n], cursor=str(n), last=n == pages)
-    finally:
-        asked.append(0)  # closed
-
-
-def test_pages_read_one_ahead_come_in_order_and_stop_at_the_last() -> None:
-    asked: list[int] = []
-    got = [page.rows[0] for page in one_ahead(_source(asked))]
-    assert got == [1, 2, 3] and asked == [1, 2, 3, 0]
-
-
-def test_pages_are_read_two_ahead_and_no_further() -> None:
-    """While the caller holds page 1, pages 2 and 3 are asked for (the store always has a
-    request in hand), and page 4 only once the caller takes page 2."""
-    asked: list[int] = []
-    pages = one_ahead(_source(asked, pages=10))
-    assert next(pages).rows == [1]
-    deadline = time.monotonic() + 5
-    while len(asked) < 3 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(0.05)
-    assert asked == [1, 2, 3]
-    assert next(pages).rows == [2]
-    while len(asked) < 4 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(0.05)
-    assert asked == [1, 2, 3, 4]
-    pages.close()
-
-
-def test_a_request_error_read_ahead_is_raised_where_its_page_would_be() -> None:
-    asked: list[int] = []
-    pages = one_ahead(_source(asked, fail_at=2))
-    assert next(pages).rows == [1]
-    with pytest.raises(shopsync.errors.AuthenticationError):
-        next(pages)
-    assert asked == [1, 2, 0]
-
-
-def test_a_reader_that_stops_leaves_no_request_behind() -> None:
-    asked: list[int] = []
-    pages = one_ahead(_source(asked, pages=10))
-    assert next(pages).rows == [1]
-    pages.close()  # the thread is joined: at most the two pages ahead were asked, and closed
-    assert asked in ([1, 0], [1, 2, 0], [1, 2, 3, 0])
 
 
 def test_a_sync_that_stops_does_not_wait_out_the_read_aheads_retries() -> None:

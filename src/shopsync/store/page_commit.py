@@ -191,7 +191,7 @@ def _writer_ended() -> None:
 def quick_switches() -> Iterator[None]:
     """:data:`SWITCH_INTERVAL` for the block, counted with the writer threads: for another
     thread that waits on a server beside a busy caller, as a WooCommerce read's thread asking
-    for pages ahead does (``shopsync_woocommerce._paging.one_ahead``)."""
+    for pages ahead does (``shopsync_woocommerce._windows.in_windows``)."""
     _writer_started()
     try:
         yield

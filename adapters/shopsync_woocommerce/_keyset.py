@@ -1,0 +1,152 @@
+"""Keyset paging of a WooCommerce collection on its modification date (orders, products):
+:class:`Keyset`, one read over a window of modification time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shopsync.adapter_kit import RawPage
+from shopsync_woocommerce._transport import RestTransport
+from shopsync_woocommerce.mapping import parse_date
+
+__all__ = ["Keyset", "shift", "stamp"]
+
+
+def stamp(raw: Any) -> str:
+    """A row's modification time as WooCommerce writes it (sortable as text)."""
+    if not isinstance(raw, dict):
+        return ""
+    return str(raw.get("date_modified_gmt") or raw.get("date_created_gmt") or "")
+
+
+def shift(value: str, seconds: int) -> str:
+    try:
+        moved = parse_date(value) + dt.timedelta(seconds=seconds)
+    except ValueError:
+        return value
+    return moved.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class Keyset:
+    """Keyset paging on the modification date: each request asks for what changed after the
+    last page (``orderby=modified``), so a record saved during the read moves to the end and
+    is read again instead of shifting the pages under the reader. WooCommerce's filter is
+    strict and to the second, so each request re-includes the last second (rows already read
+    are skipped by id); a second holding more than a page of records is read by page number
+    inside a one-second window before moving past it.
+
+    The read covers the seconds after ``after`` (all when None) up to ``before`` included
+    (no end when None): :mod:`._windows` bounds a read and reads the rest beside it.
+    ``resume`` is where the read is complete up to (included), the ``modified_after`` a read
+    resuming from the last page would send; ``newest`` the stamp of the last row read;
+    ``pages`` the ``X-WP-TotalPages`` of the first answer."""
+
+    def __init__(
+        self,
+        transport: RestTransport,
+        resource: str,
+        base: Mapping[str, str],
+        after: str | None,
+        before: str | None = None,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
+        self._transport = transport
+        self.resource = resource
+        self.base = base
+        self.after = after
+        self.before = before
+        self._prepare = prepare
+        self.resume = after
+        self.newest: str | None = None
+        self.pages: int | None = None
+        self.finished = False
+        self._crowded: str | None = None  # a crowded second, read by page number
+        self._crowded_page = 1
+        self._done_at: dict[str, str] = {}  # id -> stamp of rows already read at the boundary
+
+    def __iter__(self) -> Keyset:
+        return self
+
+    def __next__(self) -> RawPage:
+        while not self.finished:
+            page = self._next()
+            if page is not None:
+                return page
+        raise StopIteration
+
+    def _next(self) -> RawPage | None:
+        if self._prepare is not None:
+            self._prepare()
+            self._prepare = None
+        if self._crowded is None:
+            params = {**self.base, "page": "1"}
+            if self.after:
+                params["modified_after"] = self.after
+            if self.before:
+                params["modified_before"] = shift(self.before, 1)
+            rows, pages = self._transport._list(self.resource, params)
+            if self.pages is None:
+                self.pages = pages
+            stamps = [stamp(raw) for raw in rows]
+            full = len(rows) >= int(self.base["per_page"])
+            if full and stamps[0] == stamps[-1]:
+                self._crowded, self._crowded_page = stamps[0], 1  # one second: page through it
+                return None
+            fresh = self._fresh(rows, stamps)
+            if rows:
+                last = self.newest = stamps[-1]
+                self._done_at = {_key(r): t for r, t in zip(rows, stamps, strict=True) if t == last}
+                self.after = shift(last, -1)
+            self.finished, self.resume = not full, self.after
+        else:
+            params = {
+                **self.base,
+                "page": str(self._crowded_page),
+                "modified_after": shift(self._crowded, -1),
+                "modified_before": shift(self._crowded, 1),
+            }
+            rows, pages = self._transport._list(self.resource, params)
+            stamps = [stamp(raw) for raw in rows]
+            fresh = self._fresh(rows, stamps)
+            self._done_at.update((_key(r), t) for r, t in zip(rows, stamps, strict=True))
+            self.resume = shift(self._crowded, -1)
+            if rows:
+                self.newest = self._crowded
+            if not rows or (
+                self._crowded_page >= pages
+                if pages is not None
+                else len(rows) < int(self.base["per_page"])
+            ):
+                # strictly after that second
+                self.after, self._crowded, self._done_at = self._crowded, None, {}
+            else:
+                self._crowded_page += 1
+        cursor = json.dumps({"resource": self.resource, "since": self.resume})
+        return RawPage(fresh, cursor=cursor, last=self.finished)
+
+    def window(self, after: str, before: str | None) -> Keyset:
+        """A read of the same records over another window (:mod:`._windows`)."""
+        return Keyset(self._transport, self.resource, self.base, after, before)
+
+    def newest_stamp(self) -> str | None:
+        """The newest row's stamp in this read's window as it stands (one request, of one
+        row); None when it holds none."""
+        params = {**self.base, "page": "1", "per_page": "1", "order": "desc"}
+        params["_fields"] = "id,date_modified_gmt,date_created_gmt"
+        if self.after:
+            params["modified_after"] = self.after
+        if self.before:
+            params["modified_before"] = shift(self.before, 1)
+        rows, _ = self._transport._list(self.resource, params)
+        return stamp(rows[0]) if rows else None
+
+    def _fresh(self, rows: list[Any], stamps: list[str]) -> list[Any]:
+        done = self._done_at
+        return [r for r, t in zip(rows, stamps, strict=True) if done.get(_key(r)) != t]
+
+
+def _key(raw: Any) -> str:
+    return str(raw.get("id")) if isinstance(raw, dict) else ""
