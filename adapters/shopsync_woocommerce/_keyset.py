@@ -39,7 +39,9 @@ class Keyset:
     inside a one-second window before moving past it.
 
     The read covers the seconds after ``after`` (all when None) up to ``before`` included
-    (no end when None): :mod:`._windows` bounds a read and reads the rest beside it.
+    (no end when None), through ``modified_after``/``modified_before``
+    (``WC_REST_Orders_V2_Controller::get_collection_params``, served as :mod:`._emu_rest`
+    says): :mod:`._windows` bounds a read and reads the rest beside it.
     ``resume`` is where the read is complete up to (included), the ``modified_after`` a read
     resuming from the last page would send; ``newest`` the stamp of the last row read;
     ``pages`` the ``X-WP-TotalPages`` of the first answer."""

@@ -1,6 +1,7 @@
 """The two ways :class:`~shopsync_woocommerce.adapter.WooCommerceAdapter` pages through a
-collection: keyset paging on the modification date (orders, products), and a page-numbered
-full scan (customers, which have no modification filter). :mod:`._reads` says which
+collection: keyset paging on the modification date (orders, products: :mod:`._keyset`, and
+a sync's read of orders ahead on threads, in windows of time: :mod:`._windows`), and a
+page-numbered full scan (customers, which have no modification filter). :mod:`._reads` says which
 resource is read how, and why.
 """
 
