@@ -10,7 +10,9 @@ So once the first page of a read says how many pages are left, the rest is cut i
 of equal time, from the newest row read to the newest row of the read, and ``readers``
 threads each read one window at a time in order, taking the next when theirs ends. Each window
 is a keyset read of its own, bounded above; the last has no bound, so a record saved during
-the read moves there and is read again, as in a read of one window.
+the read moves there and is read again, as in a read of one window. When the last window
+ends before another, it is read on once they have all ended: a record of theirs saved
+meanwhile has moved past its end.
 
 The pages reach the caller as they come. Each says where the whole read is complete up to
 (``RawPage.complete_to``, and the cursor's ``since``): where the earliest window not yet
@@ -83,6 +85,7 @@ def in_windows(first: Keyset, readers: int) -> Iterator[RawPage]:
     reached: list[str | None] = [first.after]  # complete up to, as of each one's last page out
     finished = [False]
     taken = [1]  # windows handed to a thread so far
+    again: list[int] = []  # the last window, to read on (see hand_on)
     threads: list[threading.Thread] = []
     lock = threading.Lock()
     want = threading.Semaphore(2 * readers)
@@ -90,28 +93,40 @@ def in_windows(first: Keyset, readers: int) -> Iterator[RawPage]:
     box: deque[tuple[RawPage | None, BaseException | None]] = deque()
     stop = threading.Event()
 
-    def hand_on(k: int, page: RawPage) -> None:
+    def hand_on(k: int, page: RawPage) -> bool:
+        """``page`` of window ``k`` to the caller; whether ``k`` goes on (decided here, under
+        the lock: the last window may be reopened for another thread)."""
         with lock:
             reached[k], finished[k] = windows[k].resume, windows[k].finished
+            tail = len(windows) - 1
+            if k != tail and finished[tail] and all(finished):
+                # the last window ended before this one: an order of this one saved since
+                # moved past its end, so it is read on from there by this thread
+                finished[tail] = windows[tail].finished = False
+                again.append(tail)
             behind = next((j for j, done in enumerate(finished) if not done), None)
             since = reached[-1 if behind is None else behind]
             alone = len(windows) == 1
             out = _as_read(page, first.resource, since, last=behind is None, alone=alone)
             box.append((out, None))
             ready.release()
+            return not finished[k]
 
     def read(k: int) -> bool:
         """Window ``k`` to its end; False once the caller stopped."""
         reader = windows[k]
-        while not reader.finished:
+        going = not reader.finished
+        while going:
             want.acquire()
             if stop.is_set():
                 return False
-            hand_on(k, next(reader))
+            going = hand_on(k, next(reader))
         return True
 
     def take() -> int | None:
         with lock:
+            if again:
+                return again.pop()
             k = taken[0]
             if k >= len(windows):
                 return None
