@@ -94,6 +94,8 @@ class Keyset:
                 self.pages = pages
             stamps = [stamp(raw) for raw in rows]
             full = len(rows) >= int(self.base["per_page"])
+            if self.before and stamps and stamps[-1] > self.before:
+                rows, stamps, full = _upto(rows, stamps, self.before)
             if full and stamps[0] == stamps[-1]:
                 self._crowded, self._crowded_page = stamps[0], 1  # one second: page through it
                 return None
@@ -112,6 +114,9 @@ class Keyset:
             }
             rows, pages = self._transport._list(self.resource, params)
             stamps = [stamp(raw) for raw in rows]
+            if stamps and stamps[-1] > self._crowded:
+                rows, stamps, _ = _upto(rows, stamps, self._crowded)
+                pages = self._crowded_page  # the second's last page
             fresh = self._fresh(rows, stamps)
             self._done_at.update((_key(r), t) for r, t in zip(rows, stamps, strict=True))
             self.resume = shift(self._crowded, -1)
@@ -148,6 +153,14 @@ class Keyset:
     def _fresh(self, rows: list[Any], stamps: list[str]) -> list[Any]:
         done = self._done_at
         return [r for r, t in zip(rows, stamps, strict=True) if done.get(_key(r)) != t]
+
+
+def _upto(rows: list[Any], stamps: list[str], end: str) -> tuple[list[Any], list[str], bool]:
+    """The rows up to ``end`` included, and False (not a full page): a store that ignores
+    ``modified_before`` (an older one, a plugin) answers past it, and the read of the window,
+    or of the crowded second, ends there instead of reading on to the newest record."""
+    kept = [(r, t) for r, t in zip(rows, stamps, strict=True) if t <= end]
+    return [r for r, _ in kept], [t for _, t in kept], False
 
 
 def _key(raw: Any) -> str:

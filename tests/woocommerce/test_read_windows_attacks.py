@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 from typing import Any
@@ -254,3 +255,144 @@ def test_a_sync_killed_and_run_again_on_either_engine(
     assert len(_orders_rows(clean)) == ORDERS
     store.close()
     clean.close()
+
+
+# ------------------------------------------------ saved, created, trashed during the read
+
+
+class Hooked:
+    """The adapter's GETs of orders, with ``hook(n)`` run before the ``n``-th is sent (on
+    whichever thread sends it), and every GET counted (``sent``: each try)."""
+
+    def __init__(
+        self, adapter: WooCommerceAdapter, hook: Any = None, drop_before: bool = False
+    ) -> None:
+        self.real = adapter.api.get
+        self.hook = hook
+        self.drop_before = drop_before
+        self.lock = threading.Lock()
+        self.orders = self.sent = 0
+        adapter.api.get = self.get  # type: ignore[method-assign]
+
+    def get(self, endpoint: str, **kwargs: Any) -> Any:
+        with self.lock:
+            self.sent += 1
+            if endpoint == "orders":
+                self.orders += 1
+                if self.hook is not None:
+                    self.hook(self.orders)
+        if self.drop_before and "params" in kwargs:
+            kwargs["params"] = {k: v for k, v in kwargs["params"].items() if k != "modified_before"}
+        return self.real(endpoint, **kwargs)
+
+
+@pytest.mark.parametrize("moment", [2, 4, 9, 17, 30, 45])
+def test_orders_saved_created_and_trashed_during_the_read_are_read_as_they_end(
+    moment: int,
+) -> None:
+    """At one moment of the read (the ``moment``-th request of orders): the oldest, a middle
+    and the newest order saved, an order created, one trashed. Every order the shop holds
+    at the end is read, at its newest version."""
+    with emulated("woocommerce", seed=14, customers=40, orders=ORDERS) as shop:
+        state = shop.state
+        ordered = sorted(state.orders.values(), key=lambda o: o.updated_at)
+        done: list[str] = []
+
+        def change(n: int) -> None:
+            if n != moment:
+                return
+            for k in (0, len(ordered) // 2, len(ordered) - 1):
+                state.update_order(ordered[k].id, email=f"saved.{k}@example.com")
+            model = ordered[3].model_copy(update={"id": "", "name": "#9999"})
+            done.append(state.add_order(model).id)
+            state.delete_order(ordered[len(ordered) // 3].id)
+
+        with closing(_adapter(shop)) as adapter:
+            Hooked(adapter, change)
+            read = _read(adapter)
+        assert done
+        newest = _newest(shop)
+        assert set(newest) <= set(read)
+        stale = {i for i, at in newest.items() if at not in read[i]}
+        assert not stale
+
+
+# ------------------------------------------------ a store ignoring modified_before
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_a_store_ignoring_modified_before_still_gives_every_order_and_ends(crowded: bool) -> None:
+    """An older store (or a plugin) drops ``modified_before``: each window reads on to the
+    newest order. Orders come more than once, none is missing, and the read ends."""
+    with emulated("woocommerce", seed=15, customers=40, orders=ORDERS) as shop:
+        if crowded:
+            _crowd(shop)
+        with closing(_adapter(shop)) as adapter:
+            wire = Hooked(adapter, drop_before=True)
+            read = _read(adapter)
+        with closing(_adapter(shop)) as adapter:
+            bounded = Hooked(adapter)
+            _read(adapter)
+        assert set(read) == set(shop.state.orders)
+        # each window ends at its bound, as it would if the store kept it (without: each
+        # window, and each crowded second, read on to the newest order: 309 and 1752)
+        assert wire.orders <= bounded.orders + 2
+
+
+# ------------------------------------------------ faults on the wire
+
+
+@pytest.mark.parametrize("kind", ["429", "5xx", "drop", "truncate"])
+def test_faults_in_window_requests_are_retried_and_counted(kind: str) -> None:
+    with emulated("woocommerce", seed=16, customers=40, orders=ORDERS) as shop:
+        shop.faults.retry_after = 0.01
+
+        def fault(n: int) -> None:
+            if n in (3, 4, 9, 15, 16, 30):
+                shop.faults.inject(kind)  # type: ignore[arg-type]
+
+        with closing(_adapter(shop)) as adapter:
+            wire = Hooked(adapter, fault)
+            seen = Counter(i for page in adapter.read_orders() for i in _ids(page))
+            stats = adapter.http.stats
+            assert stats.requests == wire.sent
+            assert stats.retries == 6
+        assert set(seen) == set(shop.state.orders)
+        assert shop.faults.counts[kind] == 6
+
+
+def _ids(page: Any) -> list[str]:
+    return [r.id for r in getattr(page, "rows", ())] + [o.id for o in page.records]
+
+
+# ------------------------------------------------ any number of readers, any page size
+
+
+@pytest.fixture(scope="module")
+def small_shop() -> Iterator[EmulatedShop]:
+    with emulated("woocommerce", seed=17, customers=20, orders=60) as shop:
+        yield shop
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 7])
+@pytest.mark.parametrize("readers", range(1, 9))
+def test_every_number_of_readers_stores_the_same_orders(
+    small_shop: EmulatedShop, readers: int, per_page: int
+) -> None:
+    """Each order read once, with every ``parallel_reads`` and ``per_page`` 1."""
+    with closing(_adapter(small_shop, parallel_reads=readers, per_page=per_page)) as adapter:
+        seen = Counter(i for page in adapter.read_orders() for i in _ids(page))
+    assert seen == Counter(set(small_shop.state.orders))
+    assert not [t for t in threading.enumerate() if t.name == _windows.THREAD_NAME]
+
+
+def test_every_number_of_readers_leaves_one_store(small_shop: EmulatedShop) -> None:
+    snaps = []
+    for readers in (1, 2, 5, 8):
+        store = shopsync.Store("sqlite://")
+        with closing(_adapter(small_shop, parallel_reads=readers, per_page=2)) as adapter:
+            shopsync.sync(adapter, store, resources=["orders"])
+        snaps.append(_orders_rows(store))
+        store.close()
+    assert len(snaps[0]) == 60
+    assert all(s == snaps[0] for s in snaps)
