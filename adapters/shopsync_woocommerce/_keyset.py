@@ -12,7 +12,7 @@ from shopsync.adapter_kit import RawPage
 from shopsync_woocommerce._transport import RestTransport
 from shopsync_woocommerce.mapping import parse_date
 
-__all__ = ["Keyset", "shift", "stamp"]
+__all__ = ["RESTARTS", "Keyset", "shift", "stamp"]
 
 
 def stamp(raw: Any) -> str:
@@ -30,13 +30,20 @@ def shift(value: str, seconds: int) -> str:
     return moved.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+RESTARTS = 3
+"""The most times a crowded second is read again from its start (its rows moved under the
+read): a database free to return rows of one second in any order (MySQL without a second
+sort key) must not keep the read from ending."""
+
+
 class Keyset:
     """Keyset paging on the modification date: each request asks for what changed after the
     last page (``orderby=modified``), so a record saved during the read moves to the end and
     is read again instead of shifting the pages under the reader. WooCommerce's filter is
     strict and to the second, so each request re-includes the last second (rows already read
-    are skipped by id); a second holding more than a page of records is read by page number
-    inside a one-second window before moving past it.
+    are skipped by id); a second holding more than a page of records is read inside a
+    one-second window before moving past it, by ``offset``, each page from the last row read
+    (not found there: the second changed under the read, which starts it again).
 
     The read covers the seconds after ``after`` (all when None) up to ``before`` included
     (no end when None), through ``modified_after``/``modified_before``
@@ -65,8 +72,10 @@ class Keyset:
         self.newest: str | None = None
         self.pages: int | None = None
         self.finished = False
-        self._crowded: str | None = None  # a crowded second, read by page number
-        self._crowded_page = 1
+        self._crowded: str | None = None  # a crowded second, read by offset
+        self._crowded_read = 0  # rows of the crowded second read, in its order
+        self._crowded_last: str | None = None  # the id of the last of them
+        self._restarts = 0  # of the crowded second
         self._done_at: dict[str, str] = {}  # id -> stamp of rows already read at the boundary
 
     def __iter__(self) -> Keyset:
@@ -97,7 +106,8 @@ class Keyset:
             if self.before and stamps and stamps[-1] > self.before:
                 rows, stamps, full = _upto(rows, stamps, self.before)
             if full and stamps[0] == stamps[-1]:
-                self._crowded, self._crowded_page = stamps[0], 1  # one second: page through it
+                self._crowded, self._crowded_read = stamps[0], 0  # one second: read it through
+                self._restarts = 0
                 return None
             fresh = self._fresh(rows, stamps)
             if rows:
@@ -106,31 +116,37 @@ class Keyset:
                 self.after = shift(last, -1)
             self.finished, self.resume = not full, self.after
         else:
+            # by offset, each page from the last row read: an order saved (or trashed) out of
+            # the second moves the rest up a place, and would be stepped over by page numbers
+            size = max(2, int(self.base["per_page"]))  # the row read, and one more at least
+            at = max(0, self._crowded_read - 1)
             params = {
                 **self.base,
-                "page": str(self._crowded_page),
+                "per_page": str(size),
+                "offset": str(at),
                 "modified_after": shift(self._crowded, -1),
                 "modified_before": shift(self._crowded, 1),
             }
-            rows, pages = self._transport._list(self.resource, params)
+            rows, _ = self._transport._list(self.resource, params)
             stamps = [stamp(raw) for raw in rows]
+            end = len(rows) < size
             if stamps and stamps[-1] > self._crowded:
                 rows, stamps, _ = _upto(rows, stamps, self._crowded)
-                pages = self._crowded_page  # the second's last page
+                end = True
+            moved = at > 0 and (not rows or _key(rows[0]) != self._crowded_last)
+            moved = moved and self._restarts < RESTARTS
             fresh = self._fresh(rows, stamps)
             self._done_at.update((_key(r), t) for r, t in zip(rows, stamps, strict=True))
             self.resume = shift(self._crowded, -1)
             if rows:
                 self.newest = self._crowded
-            if not rows or (
-                self._crowded_page >= pages
-                if pages is not None
-                else len(rows) < int(self.base["per_page"])
-            ):
-                # strictly after that second
+            if moved:  # the second changed under the read: from its start again
+                self._crowded_read, self._crowded_last = 0, None
+                self._restarts += 1
+            elif end:  # strictly after that second
                 self.after, self._crowded, self._done_at = self._crowded, None, {}
             else:
-                self._crowded_page += 1
+                self._crowded_read, self._crowded_last = at + len(rows), _key(rows[-1])
         cursor = json.dumps({"resource": self.resource, "since": self.resume})
         return RawPage(fresh, cursor=cursor, last=self.finished)
 
