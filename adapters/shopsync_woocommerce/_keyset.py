@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shopsync.adapter_kit import RawPage
+from shopsync.errors import PlatformError
 from shopsync_woocommerce._transport import RestTransport
 from shopsync_woocommerce.mapping import parse_date
 
@@ -113,7 +114,10 @@ class Keyset:
             if rows:
                 last = self.newest = stamps[-1]
                 self._done_at = {_key(r): t for r, t in zip(rows, stamps, strict=True) if t == last}
-                self.after = shift(last, -1)
+                onward = shift(last, -1)
+                if full and self.after is not None and onward <= self.after:
+                    raise _ignored(self.resource, self.after)
+                self.after = onward
             self.finished, self.resume = not full, self.after
         else:
             # by offset, each page from the last row read: an order saved (or trashed) out of
@@ -177,6 +181,18 @@ def _upto(rows: list[Any], stamps: list[str], end: str) -> tuple[list[Any], list
     or of the crowded second, ends there instead of reading on to the newest record."""
     kept = [(r, t) for r, t in zip(rows, stamps, strict=True) if t <= end]
     return [r for r, _ in kept], [t for _, t in kept], False
+
+
+def _ignored(resource: str, after: str) -> PlatformError:
+    """A full page that does not move the read past ``after``: its rows are not all newer,
+    so the store (or a cache or plugin in front of it) ignores ``modified_after``, and the
+    read would ask for the same page for ever."""
+    return PlatformError(
+        f"{resource}: the store answered a full page of rows no newer than modified_after="
+        f"{after}: it ignores the filter (a cache or a plugin in front of it?), so shopsync "
+        "cannot page through it",
+        platform="woocommerce",
+    )
 
 
 def _key(raw: Any) -> str:

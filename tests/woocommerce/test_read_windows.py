@@ -208,6 +208,32 @@ def test_an_error_in_one_window_is_raised_and_leaves_no_thread(shop: EmulatedSho
     assert sys.getswitchinterval() == before
 
 
+@pytest.mark.parametrize("parallel_reads", [1, 2])
+def test_a_store_that_ignores_modified_after_fails_clearly_instead_of_reading_for_ever(
+    shop: EmulatedShop, parallel_reads: int
+) -> None:
+    """A cache or a plugin in front of the store drops the filter: every request gets the
+    first page. Without a check, the read asked for it again and again."""
+    with closing(_adapter(shop, parallel_reads=parallel_reads)) as adapter:
+        real = adapter.api.get
+        sent = [0]
+
+        def get(endpoint: str, **kwargs: Any) -> Any:
+            params = dict(kwargs.pop("params", None) or {})
+            params.pop("modified_after", None)
+            sent[0] += 1
+            if sent[0] > 60:  # (48 pages would be read by then: the read does not end)
+                raise AssertionError("still reading")
+            return real(endpoint, params=params, **kwargs)
+
+        adapter.api.get = get  # type: ignore[method-assign]
+        with pytest.raises(shopsync.errors.PlatformError, match="ignores the filter"):
+            for _ in adapter.read_orders():
+                pass
+    assert sent[0] <= 12
+    assert not [t for t in threading.enumerate() if t.name == THREAD_NAME]
+
+
 @pytest.mark.parametrize("value", [0, 9, True, 1.5, "2"])
 def test_parallel_reads_is_checked(value: Any) -> None:
     with pytest.raises(shopsync.errors.ConfigurationError, match="parallel_reads"):
