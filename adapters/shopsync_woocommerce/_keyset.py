@@ -105,7 +105,8 @@ class Keyset:
             stamps = [stamp(raw) for raw in rows]
             full = len(rows) >= int(self.base["per_page"])
             if self.before and stamps and stamps[-1] > self.before:
-                rows, stamps, full = _upto(rows, stamps, self.before)
+                rows, stamps = _upto(rows, stamps, self.before)
+                full = False
             if full and stamps[0] == stamps[-1]:
                 self._crowded, self._crowded_read = stamps[0], 0  # one second: read it through
                 self._restarts = 0
@@ -135,7 +136,7 @@ class Keyset:
             stamps = [stamp(raw) for raw in rows]
             end = len(rows) < size
             if stamps and stamps[-1] > self._crowded:
-                rows, stamps, _ = _upto(rows, stamps, self._crowded)
+                rows, stamps = _upto(rows, stamps, self._crowded)
                 end = True
             moved = at > 0 and (not rows or _key(rows[0]) != self._crowded_last)
             moved = moved and self._restarts < RESTARTS
@@ -175,12 +176,12 @@ class Keyset:
         return [r for r, t in zip(rows, stamps, strict=True) if done.get(_key(r)) != t]
 
 
-def _upto(rows: list[Any], stamps: list[str], end: str) -> tuple[list[Any], list[str], bool]:
-    """The rows up to ``end`` included, and False (not a full page): a store that ignores
+def _upto(rows: list[Any], stamps: list[str], end: str) -> tuple[list[Any], list[str]]:
+    """The rows up to ``end`` included, with their stamps: a store that ignores
     ``modified_before`` (an older one, a plugin) answers past it, and the read of the window,
     or of the crowded second, ends there instead of reading on to the newest record."""
     kept = [(r, t) for r, t in zip(rows, stamps, strict=True) if t <= end]
-    return [r for r, _ in kept], [t for _, t in kept], False
+    return [r for r, _ in kept], [t for _, t in kept]
 
 
 def _ignored(resource: str, after: str) -> PlatformError:

@@ -101,7 +101,7 @@ def in_windows(first: Keyset, readers: int) -> Iterator[RawPage]:
             tail = len(windows) - 1
             if k != tail and finished[tail] and all(finished):
                 # the last window ended before this one: an order of this one saved since
-                # moved past its end, so it is read on from there by this thread
+                # moved past its end, so it is read on from there (by the next thread free)
                 finished[tail] = windows[tail].finished = False
                 again.append(tail)
             behind = next((j for j, done in enumerate(finished) if not done), None)

@@ -32,12 +32,30 @@ PER_PAGE = 5  # 48 pages: cut into eight windows
 
 
 def _adapter(shop: EmulatedShop, **options: Any) -> WooCommerceAdapter:
-    adapter = shopsync.connect(
-        "woocommerce", **shop.settings, retry_policy=FAST_RETRIES, per_page=PER_PAGE, **options
-    )
+    options.setdefault("per_page", PER_PAGE)
+    adapter = shopsync.connect("woocommerce", **shop.settings, retry_policy=FAST_RETRIES, **options)
     assert isinstance(adapter, WooCommerceAdapter)
     adapter.takes_rows = True
     return adapter
+
+
+def _crowd(shop: EmulatedShop) -> None:
+    """Twelve orders a second: more than a page, so such a second is read on its own."""
+    start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.timezone.utc)
+    for k, order_id in enumerate(sorted(shop.state.orders)):
+        at = start + dt.timedelta(seconds=k // 12, microseconds=k)
+        shop.state.update_order(order_id, updated_at=at)
+
+
+def _read(adapter: WooCommerceAdapter) -> dict[str, set[dt.datetime]]:
+    """Each order read, with the versions (modification times) it was read at."""
+    read: dict[str, set[dt.datetime]] = {}
+    for page in adapter.read_orders():
+        for order in page.records:
+            read.setdefault(order.id, set()).add(order.updated_at)
+        for rows in getattr(page, "rows", ()):
+            read.setdefault(rows.id, set()).add(instant(rows.updated_at))
+    return read
 
 
 class Wire:
@@ -112,13 +130,10 @@ def test_no_page_says_the_read_complete_past_an_order_it_has_not_given(crowded: 
     """For every page, each order changed up to the page's ``high_water`` is in it or in a
     page before: the sync checkpoints there and a resumed read starts from it. ``crowded``:
     twelve orders a second, more than a page, so windows start and end inside seconds read
-    by page number; each order is still given once."""
+    on their own; each order is still given once."""
     with emulated("woocommerce", seed=6, customers=40, orders=ORDERS) as shop:
         if crowded:
-            start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.timezone.utc)
-            for k, order_id in enumerate(sorted(shop.state.orders)):
-                at = start + dt.timedelta(seconds=k // 12, microseconds=k)
-                shop.state.update_order(order_id, updated_at=at)
+            _crowd(shop)
         changed = {o.id: o.updated_at for o in shop.state.orders.values()}
         with closing(_adapter(shop)) as adapter:
             Wire(adapter, delay=0.0)
@@ -152,13 +167,7 @@ def test_an_order_saved_during_the_read_is_read_as_saved() -> None:
                     shop.state.update_order(late, email="saved.too@example.com")
 
             wire.before_each.append(save)
-            read: dict[str, set[dt.datetime]] = {}
-            for page in adapter.read_orders():
-                for order in page.records:
-                    read.setdefault(order.id, set()).add(order.updated_at)
-                for rows in getattr(page, "rows", ()):
-                    at = instant(rows.updated_at)
-                    read.setdefault(rows.id, set()).add(at)
+            read = _read(adapter)
     assert set(read) == set(shop.state.orders)
     for saved in (early, late):
         assert shop.state.orders[saved].updated_at > was[saved] + dt.timedelta(seconds=1)

@@ -16,42 +16,12 @@ from shopsync_woocommerce import WooCommerceAdapter, _windows
 from shopsync_woocommerce._keyset import Keyset, shift
 
 import shopsync
-from shopsync._instants import instant
 from shopsync.testing import EmulatedShop
 from tests.shopify.test_fast_ingest import snapshot, two_urls
-from tests.sync.emulated import FAST_RETRIES, emulated
+from tests.sync.emulated import emulated
+from tests.woocommerce.test_read_windows import ORDERS, PER_PAGE, _adapter, _crowd, _read
 
 __all__ = ["two_urls"]  # the fixture
-
-ORDERS = 240
-PER_PAGE = 5  # 48 pages: eight windows
-
-
-def _adapter(shop: EmulatedShop, **options: Any) -> WooCommerceAdapter:
-    options.setdefault("per_page", PER_PAGE)
-    adapter = shopsync.connect("woocommerce", **shop.settings, retry_policy=FAST_RETRIES, **options)
-    assert isinstance(adapter, WooCommerceAdapter)
-    adapter.takes_rows = True
-    return adapter
-
-
-def _crowd(shop: EmulatedShop) -> None:
-    """Twelve orders a second: more than a page, read by page number."""
-    start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.timezone.utc)
-    for k, order_id in enumerate(sorted(shop.state.orders)):
-        at = start + dt.timedelta(seconds=k // 12, microseconds=k)
-        shop.state.update_order(order_id, updated_at=at)
-
-
-def _read(adapter: WooCommerceAdapter) -> dict[str, set[dt.datetime]]:
-    """Each order read, with the versions (modification times) it was read at."""
-    read: dict[str, set[dt.datetime]] = {}
-    for page in adapter.read_orders():
-        for order in page.records:
-            read.setdefault(order.id, set()).add(order.updated_at)
-        for rows in getattr(page, "rows", ()):
-            read.setdefault(rows.id, set()).add(instant(rows.updated_at))
-    return read
 
 
 def _newest(shop: EmulatedShop) -> dict[str, dt.datetime]:
